@@ -1,0 +1,70 @@
+"""incident_flow: your team's incident process as code.
+
+An alert comes in, it is classified P1..P5, Slack is told and on-call is paged for critical
+ones, responders work the runbook, a post-mortem is written and reviewed, and the learnings
+flow back into the runbooks::
+
+    from incident_flow import Alert, IncidentFlow
+
+    flow = IncidentFlow()
+    incident = flow.trigger(Alert(source="manual", name="CheckoutDown", title="Checkout is down",
+                                  severity="P1"))
+    flow.acknowledge(incident.id, by="alice")
+"""
+
+from __future__ import annotations
+
+from ._alerts import Alert
+from ._clock import SystemClock
+from ._flow import IncidentFlow
+from ._incident import ActionItem, Incident, PostMortem
+from ._messages import Notification, OutboxMessage
+from ._policy import Policy
+from ._postmortem import PostMortemDocument
+from ._runbooks import Runbook, RunbookCatalog
+from ._severity import Severity
+from .adapters import FolderPublisher, LogNotifier, MemoryStore, RecordingNotifier
+from .exceptions import (
+    ConcurrencyError,
+    DeliveryError,
+    IncidentFlowError,
+    IncidentNotFound,
+    InvalidPayload,
+    InvalidPolicy,
+    InvalidSignature,
+    InvalidTransition,
+    PolicyViolation,
+    StorageError,
+)
+
+__all__ = [
+    "ActionItem",
+    "Alert",
+    "ConcurrencyError",
+    "DeliveryError",
+    "FolderPublisher",
+    "Incident",
+    "IncidentFlow",
+    "IncidentFlowError",
+    "IncidentNotFound",
+    "InvalidPayload",
+    "InvalidPolicy",
+    "InvalidSignature",
+    "InvalidTransition",
+    "LogNotifier",
+    "MemoryStore",
+    "Notification",
+    "OutboxMessage",
+    "Policy",
+    "PolicyViolation",
+    "PostMortem",
+    "PostMortemDocument",
+    "RecordingNotifier",
+    "Runbook",
+    "RunbookCatalog",
+    "Severity",
+    "StorageError",
+    "SystemClock",
+]
+
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,89 @@
+"""Alert: what a monitor said, normalised across sources."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Literal
+
+import attrs
+
+from ._severity import Severity
+
+__all__ = ["Alert", "AlertStatus"]
+
+AlertStatus = Literal["firing", "resolved"]
+_STATUSES = ("firing", "resolved")
+
+
+def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        msg = f"Alert.{attribute.name} must be a non-empty string, got {value!r}"
+        raise ValueError(msg)
+
+
+def _status(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in _STATUSES:
+        msg = f"Alert.status must be 'firing' or 'resolved', got {value!r}"
+        raise ValueError(msg)
+
+
+def _aware(instance: object, attribute: attrs.Attribute[datetime | None], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        msg = f"Alert.{attribute.name} must be a timezone-aware datetime, got {value!r}"
+        raise ValueError(msg)
+
+
+def _severity(value: Severity | str | None) -> Severity | None:
+    return None if value is None else Severity(value)
+
+
+def _labels(value: Mapping[str, str] | None) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        msg = f"Alert.labels must be a mapping of str to str, got {type(value).__name__}"
+        raise TypeError(msg)
+    return {str(k): str(v) for k, v in value.items()}
+
+
+@attrs.frozen(kw_only=True)
+class Alert:
+    """One alert from a monitoring source, firing or resolved.
+
+    Attributes:
+        source: where it came from (``datadog``, ``alertmanager``, ``manual``...).
+        name: what fired: the monitor, check or alertname. The runbook catalog matches on it.
+        title: a one-line human title.
+        severity: the severity the source gave, or None when it gave none.
+        dedup_key: alerts with the same key are the same problem; defaults to ``source:name``.
+        status: ``"firing"`` or ``"resolved"``.
+        description: longer text from the source.
+        labels: string labels (service, env, team...).
+        url: a link back to the source.
+        started_at: when the source says it started (timezone-aware), if it says.
+        raw: the parsed body it came from, kept for audit.
+    """
+
+    source: str = attrs.field(validator=_non_empty)
+    name: str = attrs.field(validator=_non_empty)
+    title: str = attrs.field(validator=_non_empty)
+    severity: Severity | None = attrs.field(default=None, converter=_severity)
+    dedup_key: str = attrs.field(validator=_non_empty)
+    status: AlertStatus = attrs.field(default="firing", validator=_status)
+    description: str = ""
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_labels)
+    url: str | None = None
+    started_at: datetime | None = attrs.field(default=None, validator=_aware)
+    raw: Any = attrs.field(default=None, eq=False, repr=False)
+
+    @dedup_key.default
+    def _default_dedup_key(self) -> str:
+        return f"{self.source}:{self.name}"
+
+    @property
+    def firing(self) -> bool:
+        """True when the alert is firing (not a recovery)."""
+        return self.status == "firing"

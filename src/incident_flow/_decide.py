@@ -1,0 +1,416 @@
+"""The decision step: an incident's state and a command in, new events and outbox messages out.
+
+Pure: no I/O, no clock, no randomness (time and ids come in as arguments), so the sync and async
+drivers share it and tests can call it directly. A refusal raises and decides nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import attrs
+
+from . import _commands as cmd
+from . import _events as ev
+from ._alerts import Alert
+from ._incident import Incident, fold
+from ._messages import Channel, Notification, OutboxMessage
+from ._policy import Policy
+from ._process import PROCESS
+from .exceptions import PolicyViolation
+
+__all__ = ["Decision", "decide", "decide_delivered", "decide_failed", "decide_new"]
+
+_E = TypeVar("_E", bound=ev.Event)
+
+
+@attrs.frozen
+class Decision:
+    """What a command decided: the incident after it, its new events and outbox messages."""
+
+    incident: Incident
+    events: tuple[ev.Event, ...] = ()
+    outbox: tuple[OutboxMessage, ...] = ()
+
+
+class _Draft:
+    """Collects the events and messages of one command, numbering and timestamping them."""
+
+    def __init__(self, incident: Incident | None, now: datetime, by: str | None) -> None:
+        self.base = incident
+        # Timestamps never go backwards, even when the host's clock does.
+        self.at = now if incident is None or now >= incident.updated_at else incident.updated_at
+        self.by = by
+        self.version = 0 if incident is None else incident.version
+        self.events: list[ev.Event] = []
+        self.messages: list[tuple[Channel, str, str]] = []
+
+    def add(self, cls: type[_E], **fields: Any) -> _E:
+        self.version += 1
+        fields.setdefault("by", self.by)
+        event = cls(version=self.version, at=self.at, **fields)
+        self.events.append(event)
+        return event
+
+    def say(self, channel: Channel, kind: str, text: str = "") -> None:
+        self.messages.append((channel, kind, text))
+
+    def finish(self, settled: tuple[OutboxMessage, ...] = ()) -> Decision:
+        if not self.events:
+            assert self.base is not None  # noqa: S101 - a new incident always has events
+            return Decision(self.base)
+        after = fold(self.base, self.events)
+        first = self.events[0].version
+        outbox = tuple(
+            _message(after, channel, kind, text, f"{after.id}/{first}/{channel}/{kind}", self)
+            for channel, kind, text in self.messages
+        )
+        return Decision(after, tuple(self.events), settled + outbox)
+
+
+def _message(
+    incident: Incident, channel: Channel, kind: str, text: str, key: str, draft: _Draft
+) -> OutboxMessage:
+    notification = None
+    if channel != "publisher":
+        notification = Notification(
+            incident_id=incident.id,
+            kind=kind,
+            text=text,
+            title=incident.title,
+            severity=incident.severity,
+            state=incident.state,
+            idempotency_key=key,
+            by=draft.by,
+            url=incident.alert.url,
+            runbook_url=incident.runbook.url if incident.runbook else None,
+        )
+    return OutboxMessage(
+        id=key,
+        incident_id=incident.id,
+        channel=channel,
+        kind=kind,
+        created_at=draft.at,
+        next_attempt_at=draft.at,
+        notification=notification,
+    )
+
+
+def _refuse(incident: Incident, trigger: str, standard: str, detail: str) -> PolicyViolation:
+    return PolicyViolation(incident.id, incident.state, trigger, standard, detail)
+
+
+def decide_new(incident_id: str, alert: Alert, policy: Policy, now: datetime) -> Decision:
+    """Open a new incident for a firing alert: triggered -> classified -> notified, in one append."""
+    draft = _Draft(None, now, None)
+    draft.add(
+        ev.IncidentTriggered,
+        incident_id=incident_id,
+        alert=alert,
+        title=alert.title,
+        dedup_key=alert.dedup_key,
+    )
+    state = PROCESS.fire("triggered", "classify", incident_id=incident_id)
+    runbook = policy.runbooks.find(alert)
+    if alert.severity is not None:
+        severity, source = alert.severity, "alert"
+    elif runbook is not None and runbook.severity is not None:
+        severity, source = runbook.severity, "catalog"
+    else:
+        severity, source = policy.default_severity, "default"
+    critical = policy.is_critical(severity)
+    draft.add(
+        ev.IncidentClassified,
+        severity=severity,
+        source=source,
+        critical=critical,
+        postmortem_required=policy.requires_postmortem(severity),
+        runbook=runbook,
+    )
+    PROCESS.fire(state, "notify", incident_id=incident_id)
+    draft.add(ev.IncidentNotified, paged=critical)
+    paging = " Paging on-call." if critical else ""
+    draft.say("chat", "notify", f"[{severity}] {alert.title}{paging}")
+    if critical:
+        draft.say("pager", "page", f"[{severity}] {alert.title}")
+    return draft.finish()
+
+
+def decide(incident: Incident, command: cmd.Command, policy: Policy, now: datetime) -> Decision:
+    """Decide what ``command`` does to ``incident``.
+
+    Raises:
+        InvalidTransition: the process has no such trigger in the incident's state.
+        PolicyViolation: the policy's standards refuse it now (the detail says which and why).
+    """
+    trigger = (
+        command.fired_trigger if isinstance(command, cmd.RecordAlert) else command.trigger
+    )
+    PROCESS.fire(incident.state, trigger, incident_id=incident.id)
+    if command.by is not None and not command.by.strip():
+        raise _refuse(incident, trigger, "actor_required", "say who acts (by= is empty)")
+    draft = _Draft(incident, now, command.by)
+    _HANDLERS[type(command)](incident, command, policy, draft)
+    return draft.finish()
+
+
+def decide_delivered(
+    incident: Incident, message: OutboxMessage, receipt: str | None, now: datetime
+) -> Decision:
+    """Record that ``message`` was delivered: a MessageDelivered event, the message settled.
+
+    A saved post-mortem also posts its location to the incident's chat thread.
+    """
+    draft = _Draft(incident, now, None)
+    attempts = message.attempts + 1
+    draft.add(
+        ev.MessageDelivered,
+        message_id=message.id,
+        channel=message.channel,
+        kind=message.kind,
+        attempts=attempts,
+        receipt=receipt,
+    )
+    if message.channel == "publisher":
+        draft.say("chat", "update", f"Post-mortem published: {receipt}")
+    settled = attrs.evolve(
+        message, attempts=attempts, delivered_at=draft.at, last_error=None, claimed_until=None
+    )
+    return draft.finish((settled,))
+
+
+def decide_failed(
+    incident: Incident, message: OutboxMessage, error: str, delay: timedelta, now: datetime
+) -> Decision:
+    """Record a failed attempt: a DeliveryFailed event; the message stays pending until later."""
+    draft = _Draft(incident, now, None)
+    attempts = message.attempts + 1
+    next_attempt_at = draft.at + delay
+    draft.add(
+        ev.DeliveryFailed,
+        message_id=message.id,
+        channel=message.channel,
+        kind=message.kind,
+        attempts=attempts,
+        error=error,
+        next_attempt_at=next_attempt_at,
+    )
+    retry = attrs.evolve(
+        message,
+        attempts=attempts,
+        next_attempt_at=next_attempt_at,
+        last_error=error,
+        claimed_until=None,
+    )
+    return draft.finish((retry,))
+
+
+def _needs_runbook_item(incident: Incident, policy: Policy) -> bool:
+    if incident.runbook is not None or policy.runbooks.find(incident.alert) is not None:
+        return False
+    return not any(item.kind == "add_runbook" for item in incident.action_items)
+
+
+def _raise_runbook_item(incident: Incident, draft: _Draft) -> None:
+    draft.add(
+        ev.ActionItemRaised,
+        item_id=f"AI-{len(incident.action_items) + 1}",
+        kind="add_runbook",
+        description=f"Add a runbook for alert {incident.alert.name!r} ({incident.alert.source})",
+    )
+
+
+def _reclassify(inc: Incident, c: cmd.Reclassify, policy: Policy, d: _Draft) -> None:
+    if c.severity == inc.severity:
+        return
+    critical = policy.is_critical(c.severity)
+    page = critical and not inc.paged and inc.state in ("notified", "runbook")
+    d.add(
+        ev.SeverityChanged,
+        old=inc.severity,
+        new=c.severity,
+        critical=critical,
+        postmortem_required=policy.requires_postmortem(c.severity),
+        paged=page,
+    )
+    d.say("chat", "update", f"Severity {inc.severity} -> {c.severity} by {c.by}")
+    if page:
+        d.say("pager", "page", f"[{c.severity}] {inc.title}")
+
+
+def _acknowledge(inc: Incident, c: cmd.Acknowledge, policy: Policy, d: _Draft) -> None:
+    if inc.acknowledged_at is not None:
+        return
+    d.add(ev.IncidentAcknowledged)
+    d.say("chat", "update", f"Acknowledged by {c.by}")
+    if inc.paged:
+        d.say("pager", "ack", f"Acknowledged by {c.by}")
+
+
+def _start_runbook(inc: Incident, c: cmd.StartRunbook, policy: Policy, d: _Draft) -> None:
+    runbook = c.runbook or inc.runbook or policy.runbooks.find(inc.alert)
+    d.add(ev.RunbookStarted, runbook=runbook)
+    if runbook is None:
+        if not any(item.kind == "add_runbook" for item in inc.action_items):
+            _raise_runbook_item(inc, d)
+        d.say("chat", "update", f"No runbook for {inc.alert.name!r}: action item raised to add one")
+    else:
+        d.say("chat", "update", f"Runbook {runbook.name}: {runbook.url}")
+
+
+def _resolve(inc: Incident, c: cmd.Resolve, policy: Policy, d: _Draft) -> None:
+    d.add(ev.IncidentResolved, summary=c.summary)
+    if _needs_runbook_item(inc, policy):
+        _raise_runbook_item(inc, d)
+    summary = f": {c.summary}" if c.summary else ""
+    d.say("chat", "update", f"Resolved by {c.by}{summary}")
+    if inc.paged:
+        d.say("pager", "resolve", f"Resolved by {c.by}")
+
+
+def _reopen(inc: Incident, c: cmd.Reopen, policy: Policy, d: _Draft) -> None:
+    d.add(ev.IncidentReopened, paged=inc.critical)
+    who = f" by {c.by}" if c.by else " (the alert fired again)"
+    d.say("chat", "update", f"Reopened{who}")
+    if inc.critical:
+        d.say("pager", "page", f"[{inc.severity}] {inc.title} (reopened)")
+
+
+def _start_postmortem(inc: Incident, c: cmd.StartPostmortem, policy: Policy, d: _Draft) -> None:
+    if c.by is None:
+        raise _refuse(inc, c.trigger, "actor_required", "a post-mortem needs an author")
+    d.add(
+        ev.PostMortemStarted,
+        author=c.by,
+        impact=c.impact,
+        root_cause=c.root_cause,
+        learnings=c.learnings,
+    )
+    d.say("chat", "update", f"Post-mortem started by {c.by}")
+
+
+def _approve(inc: Incident, c: cmd.ApprovePostmortem, policy: Policy, d: _Draft) -> None:
+    pm = inc.postmortem
+    assert pm is not None  # noqa: S101 - the postmortem state always has one
+    if c.by is None:
+        raise _refuse(inc, c.trigger, "actor_required", "an approval needs a reviewer")
+    if c.by == pm.author:
+        raise _refuse(
+            inc, c.trigger, "independent_review",
+            f"{c.by} wrote the post-mortem; reviewers must be other people",
+        )
+    if c.by in pm.approvals:
+        return
+    d.add(ev.PostMortemApproved, reviewer=c.by)
+
+
+def _publish(inc: Incident, c: cmd.PublishPostmortem, policy: Policy, d: _Draft) -> None:
+    pm = inc.postmortem
+    assert pm is not None  # noqa: S101 - the postmortem state always has one
+    needed = policy.postmortem_reviewers
+    if len(pm.approvals) < needed:
+        have = ", ".join(pm.approvals) or "none"
+        raise _refuse(
+            inc, c.trigger, "postmortem_reviewers",
+            f"needs {needed} distinct reviewer approval(s), has {len(pm.approvals)} ({have})",
+        )
+    d.add(ev.PostMortemPublished, approvals=pm.approvals)
+    runbook = inc.runbook.name if inc.runbook else None
+    for offset, learning in enumerate(pm.learnings):
+        target = f"runbook {runbook}" if runbook else "the runbook"
+        d.add(
+            ev.ActionItemRaised,
+            item_id=f"AI-{len(inc.action_items) + 1 + offset}",
+            kind="update_runbook",
+            description=f"Update {target}: {learning}",
+            runbook=runbook,
+        )
+    d.say("publisher", "postmortem")
+
+
+def _add_runbook(inc: Incident, c: cmd.AddRunbook, policy: Policy, d: _Draft) -> None:
+    d.add(ev.RunbookAdded, runbook=c.runbook)
+    for item in inc.open_action_items:
+        if item.kind == "add_runbook":
+            d.add(ev.ActionItemCompleted, item_id=item.id)
+    d.say("chat", "update", f"Runbook {c.runbook.name} added by {c.by}: {c.runbook.url}")
+
+
+def _update_runbook(inc: Incident, c: cmd.UpdateRunbook, policy: Policy, d: _Draft) -> None:
+    if not c.name.strip() or not c.note.strip():
+        raise _refuse(inc, c.trigger, "runbook_update_note", "name the runbook and say what changed")
+    d.add(ev.RunbookUpdated, name=c.name, note=c.note)
+    for item in inc.open_action_items:
+        if item.kind == "update_runbook" and item.runbook in (c.name, None):
+            d.add(ev.ActionItemCompleted, item_id=item.id)
+    d.say("chat", "update", f"Runbook {c.name} updated by {c.by}: {c.note}")
+
+
+def _waive(inc: Incident, c: cmd.WaiveActionItem, policy: Policy, d: _Draft) -> None:
+    item = inc.action_item(c.item_id)
+    if item is None:
+        known = ", ".join(i.id for i in inc.action_items) or "none"
+        raise _refuse(inc, c.trigger, "unknown_action_item",
+                      f"no action item {c.item_id!r} (has: {known})")
+    if not item.open:
+        raise _refuse(inc, c.trigger, "action_item_settled", f"{item.id} is already settled")
+    if not c.reason.strip():
+        raise _refuse(inc, c.trigger, "waiver_reason", "a waiver needs a reason")
+    d.add(ev.ActionItemWaived, item_id=item.id, reason=c.reason)
+
+
+def _close(inc: Incident, c: cmd.Close, policy: Policy, d: _Draft) -> None:
+    if inc.state == "resolved" and inc.postmortem_required:
+        raise _refuse(
+            inc, c.trigger, "postmortem_required",
+            f"a reviewed post-mortem is required (severity {inc.severity} or higher was reached); "
+            "start one with start_postmortem",
+        )
+    pm = inc.postmortem
+    if inc.state == "runbook_update" and pm is not None and pm.location is None:
+        raise _refuse(
+            inc, c.trigger, "postmortem_saved",
+            "the post-mortem is not saved yet (its delivery is pending; run deliver_pending())",
+        )
+    if inc.open_action_items:
+        items = "; ".join(f"{i.id} {i.description}" for i in inc.open_action_items)
+        raise _refuse(inc, c.trigger, "open_action_items",
+                      f"open action items must be done or waived first: {items}")
+    d.add(ev.IncidentClosed)
+    d.say("chat", "update", f"Closed by {c.by}")
+
+
+def _note(inc: Incident, c: cmd.Note, policy: Policy, d: _Draft) -> None:
+    if not c.text.strip():
+        raise _refuse(inc, c.trigger, "note_text", "a note needs text")
+    d.add(ev.NoteAdded, text=c.text)
+    d.say("chat", "update", f"{c.by}: {c.text}")
+
+
+def _record_alert(inc: Incident, c: cmd.RecordAlert, policy: Policy, d: _Draft) -> None:
+    if c.alert.firing:
+        d.add(ev.AlertRepeated, alert=c.alert)
+        d.say("chat", "update", f"Alert fired again ({inc.alert_count + 1} times)")
+    else:
+        d.add(ev.AlertRecovered, alert=c.alert)
+        d.say("chat", "update", f"{c.alert.source} reports the alert recovered")
+
+
+_HANDLERS: dict[type[cmd.Command], Callable[[Incident, Any, Policy, _Draft], None]] = {
+    cmd.Reclassify: _reclassify,
+    cmd.Acknowledge: _acknowledge,
+    cmd.StartRunbook: _start_runbook,
+    cmd.Resolve: _resolve,
+    cmd.Reopen: _reopen,
+    cmd.StartPostmortem: _start_postmortem,
+    cmd.ApprovePostmortem: _approve,
+    cmd.PublishPostmortem: _publish,
+    cmd.AddRunbook: _add_runbook,
+    cmd.UpdateRunbook: _update_runbook,
+    cmd.WaiveActionItem: _waive,
+    cmd.Close: _close,
+    cmd.Note: _note,
+    cmd.RecordAlert: _record_alert,
+}

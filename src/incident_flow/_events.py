@@ -1,0 +1,289 @@
+"""The events an incident is made of: frozen, past tense, versioned.
+
+Every event has ``version`` (1, 2, 3... within its incident), ``at`` (timezone-aware UTC, from the
+Clock), ``by`` (who acted; None where the system did) and ``type`` (the class name). An
+:class:`~incident_flow.Incident` is the fold of its events (``_incident.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+import attrs
+
+from ._alerts import Alert
+from ._runbooks import Runbook
+from ._severity import Severity
+
+__all__ = [
+    "EVENT_TYPES",
+    "ActionItemCompleted",
+    "ActionItemRaised",
+    "ActionItemWaived",
+    "AlertRecovered",
+    "AlertRepeated",
+    "DeliveryFailed",
+    "Event",
+    "IncidentAcknowledged",
+    "IncidentClassified",
+    "IncidentClosed",
+    "IncidentNotified",
+    "IncidentReopened",
+    "IncidentResolved",
+    "IncidentTriggered",
+    "MessageDelivered",
+    "NoteAdded",
+    "PostMortemApproved",
+    "PostMortemPublished",
+    "PostMortemStarted",
+    "RunbookAdded",
+    "RunbookStarted",
+    "RunbookUpdated",
+    "SeverityChanged",
+]
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Base of every event; subclasses add what happened."""
+
+    type: ClassVar[str] = "Event"
+    #: The process trigger this event records when it changes the state, else None.
+    trigger: ClassVar[str | None] = None
+
+    version: int
+    at: datetime
+    by: str | None = None
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.type = cls.__name__
+
+
+@attrs.frozen(kw_only=True)
+class IncidentTriggered(Event):
+    """An alert opened a new incident."""
+
+    incident_id: str
+    alert: Alert
+    title: str
+    dedup_key: str
+
+
+@attrs.frozen(kw_only=True)
+class IncidentClassified(Event):
+    """The incident got its severity (``source``: ``alert``, ``catalog`` or ``default``)."""
+
+    trigger: ClassVar[str | None] = "classify"
+
+    severity: Severity
+    source: str
+    critical: bool
+    postmortem_required: bool
+    runbook: Runbook | None = None
+
+
+@attrs.frozen(kw_only=True)
+class IncidentNotified(Event):
+    """Slack was queued for the incident and, when ``paged``, a page too."""
+
+    trigger: ClassVar[str | None] = "notify"
+
+    paged: bool
+
+
+@attrs.frozen(kw_only=True)
+class SeverityChanged(Event):
+    """Someone reclassified the incident; ``paged`` when that upgrade queued a page.
+
+    ``postmortem_required`` is what the new severity asks for; the incident keeps an obligation
+    it already had.
+    """
+
+    old: Severity
+    new: Severity
+    critical: bool
+    postmortem_required: bool
+    paged: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class IncidentAcknowledged(Event):
+    """A responder acknowledged the incident."""
+
+
+@attrs.frozen(kw_only=True)
+class RunbookStarted(Event):
+    """Responders started working a runbook (None when none was found)."""
+
+    trigger: ClassVar[str | None] = "start_runbook"
+
+    runbook: Runbook | None
+
+
+@attrs.frozen(kw_only=True)
+class ActionItemRaised(Event):
+    """A follow-up was recorded (``kind``: ``add_runbook``, ``update_runbook``)."""
+
+    item_id: str
+    kind: str
+    description: str
+    runbook: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ActionItemCompleted(Event):
+    """An action item was done (by the event that settled it)."""
+
+    item_id: str
+
+
+@attrs.frozen(kw_only=True)
+class ActionItemWaived(Event):
+    """An action item was waived, with the reason."""
+
+    item_id: str
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class IncidentResolved(Event):
+    """The incident was resolved."""
+
+    trigger: ClassVar[str | None] = "resolve"
+
+    summary: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class IncidentReopened(Event):
+    """A resolved incident was reopened; ``paged`` when that queued a new page."""
+
+    trigger: ClassVar[str | None] = "reopen"
+
+    paged: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class PostMortemStarted(Event):
+    """The post-mortem was started by its author."""
+
+    trigger: ClassVar[str | None] = "start_postmortem"
+
+    author: str
+    impact: str = ""
+    root_cause: str = ""
+    learnings: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen(kw_only=True)
+class PostMortemApproved(Event):
+    """A reviewer approved the post-mortem."""
+
+    reviewer: str
+
+
+@attrs.frozen(kw_only=True)
+class PostMortemPublished(Event):
+    """The post-mortem was accepted for publishing; its location arrives with its delivery."""
+
+    trigger: ClassVar[str | None] = "publish_postmortem"
+
+    approvals: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
+@attrs.frozen(kw_only=True)
+class RunbookAdded(Event):
+    """A missing runbook was written."""
+
+    runbook: Runbook
+
+
+@attrs.frozen(kw_only=True)
+class RunbookUpdated(Event):
+    """A runbook was updated from the incident's learnings."""
+
+    name: str
+    note: str
+
+
+@attrs.frozen(kw_only=True)
+class IncidentClosed(Event):
+    """The incident was closed; nothing changes it any more."""
+
+    trigger: ClassVar[str | None] = "close"
+
+
+@attrs.frozen(kw_only=True)
+class NoteAdded(Event):
+    """A status update for the timeline and the Slack thread."""
+
+    text: str
+
+
+@attrs.frozen(kw_only=True)
+class AlertRepeated(Event):
+    """The incident's alert fired again (no new incident, no new page)."""
+
+    alert: Alert
+
+
+@attrs.frozen(kw_only=True)
+class AlertRecovered(Event):
+    """The source reported the incident's alert as recovered."""
+
+    alert: Alert
+
+
+@attrs.frozen(kw_only=True)
+class MessageDelivered(Event):
+    """An outbox message reached its channel (``receipt``: what the receiver returned)."""
+
+    message_id: str
+    channel: str
+    kind: str
+    attempts: int
+    receipt: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DeliveryFailed(Event):
+    """An attempt to deliver an outbox message failed; it stays pending until next_attempt_at."""
+
+    message_id: str
+    channel: str
+    kind: str
+    attempts: int
+    error: str
+    next_attempt_at: datetime
+
+
+#: Every event type by its ``type`` name.
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        IncidentTriggered,
+        IncidentClassified,
+        IncidentNotified,
+        SeverityChanged,
+        IncidentAcknowledged,
+        RunbookStarted,
+        ActionItemRaised,
+        ActionItemCompleted,
+        ActionItemWaived,
+        IncidentResolved,
+        IncidentReopened,
+        PostMortemStarted,
+        PostMortemApproved,
+        PostMortemPublished,
+        RunbookAdded,
+        RunbookUpdated,
+        IncidentClosed,
+        NoteAdded,
+        AlertRepeated,
+        AlertRecovered,
+        MessageDelivered,
+        DeliveryFailed,
+    )
+}

@@ -1,0 +1,359 @@
+"""IncidentFlow: the synchronous driver. Load -> decide -> append (+ outbox) -> deliver."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+
+import structlog
+
+from . import _commands as cmd
+from ._alerts import Alert
+from ._clock import SystemClock
+from ._decide import Decision, decide, decide_delivered, decide_failed, decide_new
+from ._events import Event
+from ._incident import Incident, fold
+from ._messages import OutboxMessage, backoff
+from ._policy import Policy
+from ._postmortem import PostMortemDocument
+from ._runbooks import Runbook
+from ._severity import Severity
+from .adapters.folder import FolderPublisher
+from .adapters.memory import MemoryStore
+from .adapters.notifiers import LogNotifier
+from .exceptions import ConcurrencyError, DeliveryError, IncidentNotFound
+from .ports import Clock, EventStore, Notifier, PostMortemPublisher
+
+__all__ = ["IncidentFlow"]
+
+_log = structlog.get_logger("incident_flow")
+_CACHE_SIZE = 4096
+_DELIVERY_RETRIES = 8
+
+
+def _new_id() -> str:
+    return f"inc-{uuid.uuid4().hex[:12]}"
+
+
+class IncidentFlow:
+    """Runs the incident process over a store, a chat notifier, a pager and a publisher.
+
+    Every command loads the incident, decides (the machine and the policy), appends the new
+    events together with the outbox messages they cause, then delivers those messages before
+    it returns. A refused command raises and changes nothing. A stale write
+    (:class:`~incident_flow.ConcurrencyError`) is retried once on the reloaded incident.
+
+    Args:
+        policy: the standards (default :meth:`Policy.default`).
+        store: the event store (default :class:`MemoryStore`).
+        notifier: the chat channel, Slack (default :class:`LogNotifier`).
+        pager: the pager (default :class:`LogNotifier` on channel ``pager``).
+        publisher: where post-mortems go (default ``FolderPublisher(policy.postmortem_folder)``).
+        clock: where time comes from (default the system clock, UTC).
+        lease: how long a sender holds a message it is delivering before others may retry it.
+        new_id: makes incident ids (default ``inc-`` and 12 hex digits).
+    """
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        store: EventStore | None = None,
+        notifier: Notifier | None = None,
+        pager: Notifier | None = None,
+        publisher: PostMortemPublisher | None = None,
+        clock: Clock | None = None,
+        lease: timedelta = timedelta(minutes=1),
+        new_id: Callable[[], str] = _new_id,
+    ) -> None:
+        self.policy = policy if policy is not None else Policy.default()
+        self.store: EventStore = store if store is not None else MemoryStore()
+        self.notifier: Notifier = notifier if notifier is not None else LogNotifier("chat")
+        self.pager: Notifier = pager if pager is not None else LogNotifier("pager")
+        self.publisher: PostMortemPublisher = (
+            publisher if publisher is not None else FolderPublisher(self.policy.postmortem_folder)
+        )
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.lease = lease
+        self._new_id = new_id
+        self._cache: dict[str, Incident] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"IncidentFlow(store={self.store!r}, notifier={self.notifier!r}, "
+            f"pager={self.pager!r}, publisher={self.publisher!r})"
+        )
+
+    # ----------------------------------------------------------------- commands
+
+    def trigger(self, alert: Alert) -> Incident:
+        """Route an alert: open an incident, or attach it to the open one with its dedup key.
+
+        A firing alert with a new key opens an incident (triggered -> classified -> notified:
+        Slack, and a page when critical). A firing alert whose key matches an incident that
+        still accepts alerts is recorded on it (no new incident, no new page) and reopens it
+        when it was resolved. A resolved alert is recorded on its incident.
+
+        Raises:
+            IncidentNotFound: a resolved alert matched no open incident (nothing is recorded).
+        """
+        for _ in range(3):
+            existing = self.store.find_by_dedup_key(alert.dedup_key)
+            if existing is not None:
+                incident = self._load(existing)
+                if incident.accepts_alerts:
+                    return self._execute(existing, lambda inc, now: _on_alert(inc, alert, self.policy, now))
+            if not alert.firing:
+                raise IncidentNotFound(
+                    alert.dedup_key, f"no open incident for resolved alert {alert.dedup_key!r}"
+                )
+            decision = decide_new(self._new_id(), alert, self.policy, self.clock.now())
+            incident = decision.incident
+            try:
+                self._commit(None, decision)
+            except ConcurrencyError:
+                continue  # another writer opened it first: attach to theirs
+            self._deliver(decision.outbox)
+            return self._cache.get(incident.id, incident)
+        raise ConcurrencyError(alert.dedup_key, 0)
+
+    def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:
+        """Change the severity; an upgrade to critical pages at once while unresolved."""
+        return self._run(incident_id, cmd.Reclassify(by=by, severity=Severity(severity)))
+
+    def acknowledge(self, incident_id: str, *, by: str) -> Incident:
+        """Acknowledge the incident (mirrored to the pager when it was paged)."""
+        return self._run(incident_id, cmd.Acknowledge(by=by))
+
+    def start_runbook(
+        self, incident_id: str, *, by: str, runbook: Runbook | None = None
+    ) -> Incident:
+        """Start working a runbook: ``runbook``, or the catalog's; none found raises an item."""
+        return self._run(incident_id, cmd.StartRunbook(by=by, runbook=runbook))
+
+    def resolve(self, incident_id: str, *, by: str, summary: str = "") -> Incident:
+        """Resolve the incident; never blocked by the process."""
+        return self._run(incident_id, cmd.Resolve(by=by, summary=summary))
+
+    def reopen(self, incident_id: str, *, by: str) -> Incident:
+        """Reopen a resolved incident (a critical one is paged again)."""
+        return self._run(incident_id, cmd.Reopen(by=by))
+
+    def start_postmortem(
+        self,
+        incident_id: str,
+        *,
+        author: str,
+        impact: str = "",
+        root_cause: str = "",
+        learnings: Iterable[str] = (),
+    ) -> Incident:
+        """Start the post-mortem; each learning becomes an 'update runbook' item on publish."""
+        command = cmd.StartPostmortem(
+            by=author, impact=impact, root_cause=root_cause, learnings=tuple(learnings)
+        )
+        return self._run(incident_id, command)
+
+    def approve_postmortem(self, incident_id: str, *, reviewer: str) -> Incident:
+        """Approve the post-mortem (not by its author; twice by one reviewer counts once)."""
+        return self._run(incident_id, cmd.ApprovePostmortem(by=reviewer))
+
+    def publish_postmortem(self, incident_id: str, *, by: str) -> Incident:
+        """Publish the approved post-mortem; the publisher has saved it when this returns
+        (unless it failed: then it stays pending and ``deliver_pending()`` retries)."""
+        return self._run(incident_id, cmd.PublishPostmortem(by=by))
+
+    def add_runbook(self, incident_id: str, runbook: Runbook, *, by: str) -> Incident:
+        """Record a missing runbook as written; settles the 'add runbook' items."""
+        return self._run(incident_id, cmd.AddRunbook(by=by, runbook=runbook))
+
+    def update_runbook(self, incident_id: str, name: str, *, by: str, note: str) -> Incident:
+        """Record a runbook update from the learnings; settles that runbook's update items."""
+        return self._run(incident_id, cmd.UpdateRunbook(by=by, name=name, note=note))
+
+    def waive_action_item(
+        self, incident_id: str, item_id: str, *, by: str, reason: str
+    ) -> Incident:
+        """Waive an open action item, with a reason."""
+        return self._run(incident_id, cmd.WaiveActionItem(by=by, item_id=item_id, reason=reason))
+
+    def close(self, incident_id: str, *, by: str) -> Incident:
+        """Close the incident: needs the post-mortem (if required) and no open action items."""
+        return self._run(incident_id, cmd.Close(by=by))
+
+    def note(self, incident_id: str, text: str, *, by: str) -> Incident:
+        """Add a status update to the timeline and the Slack thread."""
+        return self._run(incident_id, cmd.Note(by=by, text=text))
+
+    def escalate_due(self) -> list[Incident]:
+        """Re-page every unacknowledged critical incident whose ack timeout passed.
+
+        Not implemented yet: escalation levels and durable timers arrive with issue 6.
+
+        Raises:
+            NotImplementedError: always, for now.
+        """
+        msg = "escalation arrives with durable timers (issue 6); call deliver_pending() for now"
+        raise NotImplementedError(msg)
+
+    def deliver_pending(self, *, limit: int = 100) -> int:
+        """Deliver every due outbox message (retries included); return how many were delivered.
+
+        Safe to call from several processes at once: each message is claimed with a lease.
+        """
+        delivered = 0
+        while True:
+            batch = self.store.claim_due(self.clock.now(), lease=self.lease, limit=limit)
+            if not batch:
+                return delivered
+            delivered += sum(self._deliver_one(message) for message in batch)
+
+    # ----------------------------------------------------------------- reads
+
+    def get(self, incident_id: str) -> Incident:
+        """Return the incident as its stored events make it.
+
+        Raises:
+            IncidentNotFound: no incident has this id.
+        """
+        return self._load(incident_id)
+
+    def history(self, incident_id: str) -> list[Event]:
+        """Return the incident's events, oldest first.
+
+        Raises:
+            IncidentNotFound: no incident has this id.
+        """
+        events = self.store.load(incident_id)
+        if not events:
+            raise IncidentNotFound(incident_id)
+        return events
+
+    def incidents(self, state: str | None = None) -> list[Incident]:
+        """Return the incidents (in ``state`` when given), oldest first."""
+        return [self._load(i) for i in self.store.incident_ids(state)]
+
+    # ----------------------------------------------------------------- internals
+
+    def _run(self, incident_id: str, command: cmd.Command) -> Incident:
+        return self._execute(
+            incident_id, lambda inc, now: decide(inc, command, self.policy, now), retries=2
+        )
+
+    def _execute(
+        self,
+        incident_id: str,
+        decider: Callable[[Incident, datetime], Decision],
+        retries: int = 2,
+    ) -> Incident:
+        for attempt in range(retries):
+            incident = self._load(incident_id)
+            decision = decider(incident, self.clock.now())
+            if not decision.events:
+                return incident
+            try:
+                self._commit(incident, decision)
+            except ConcurrencyError:
+                self._cache.pop(incident_id, None)
+                if attempt + 1 == retries:
+                    raise
+                continue
+            self._deliver(decision.outbox)
+            return self._cache.get(incident_id, decision.incident)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _commit(self, before: Incident | None, decision: Decision) -> None:
+        incident = decision.incident
+        self.store.append(
+            incident.id,
+            0 if before is None else before.version,
+            decision.events,
+            snapshot=incident,
+            outbox=decision.outbox,
+        )
+        self._remember(incident)
+        _log.debug(
+            "incident_flow.appended",
+            incident_id=incident.id,
+            events=[e.type for e in decision.events],
+            version=incident.version,
+            state=incident.state,
+        )
+
+    def _remember(self, incident: Incident) -> None:
+        cache = self._cache
+        cache[incident.id] = incident
+        if len(cache) > _CACHE_SIZE:
+            del cache[next(iter(cache))]
+
+    def _load(self, incident_id: str) -> Incident:
+        cached = self._cache.get(incident_id)
+        events = self.store.load(incident_id, cached.version if cached is not None else 0)
+        if not events:
+            if cached is None:
+                raise IncidentNotFound(incident_id)
+            return cached
+        incident = fold(cached, events)
+        self._remember(incident)
+        return incident
+
+    def _deliver(self, messages: Sequence[OutboxMessage]) -> None:
+        due = [m.id for m in messages if m.pending]
+        if not due:
+            return
+        for message in self.store.claim_due(self.clock.now(), lease=self.lease, ids=due):
+            self._deliver_one(message)
+
+    def _deliver_one(self, message: OutboxMessage) -> bool:
+        try:
+            receipt = self._send(message)
+        except Exception as exc:  # noqa: BLE001 - any adapter failure is a failed attempt
+            retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
+            delay = backoff(message.attempts + 1, retry_after)
+            error = f"{type(exc).__name__}: {exc}"
+            _log.warning(
+                "incident_flow.delivery_failed",
+                incident_id=message.incident_id,
+                channel=message.channel,
+                kind=message.kind,
+                attempts=message.attempts + 1,
+                error=error,
+            )
+            self._execute(
+                message.incident_id,
+                lambda inc, now: decide_failed(inc, message, error, delay, now),
+                retries=_DELIVERY_RETRIES,
+            )
+            return False
+        self._execute(
+            message.incident_id,
+            lambda inc, now: decide_delivered(inc, message, receipt, now),
+            retries=_DELIVERY_RETRIES,
+        )
+        return True
+
+    def _send(self, message: OutboxMessage) -> str | None:
+        if message.channel == "publisher":
+            document = PostMortemDocument(
+                incident=self._load(message.incident_id),
+                events=self.store.load(message.incident_id),
+                folder=self.policy.postmortem_folder,
+            )
+            return self.publisher.publish(document)
+        assert message.notification is not None  # noqa: S101 - chat and pager carry one
+        channel = self.notifier if message.channel == "chat" else self.pager
+        return channel.send(message.notification)
+
+
+def _on_alert(incident: Incident, alert: Alert, policy: Policy, now: datetime) -> Decision:
+    """A repeat or recovery of the incident's alert; a firing repeat reopens a resolved one."""
+    if alert.firing and incident.state == "resolved":
+        reopened = decide(incident, cmd.Reopen(), policy, now)
+        recorded = decide(reopened.incident, cmd.RecordAlert(alert=alert), policy, now)
+        return Decision(
+            recorded.incident,
+            reopened.events + recorded.events,
+            reopened.outbox + recorded.outbox,
+        )
+    return decide(incident, cmd.RecordAlert(alert=alert), policy, now)

@@ -1,0 +1,316 @@
+"""Incident: the fold of an incident's events, and the values it holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from . import _events as ev
+from ._alerts import Alert
+from ._process import INITIAL_STATE, PROCESS
+from ._runbooks import Runbook
+from ._severity import Severity
+
+__all__ = ["ActionItem", "Incident", "PostMortem", "fold"]
+
+#: States in which a firing alert with the incident's dedup key attaches to (or reopens) it.
+_ACCEPTS_ALERTS = frozenset({"notified", "runbook", "resolved"})
+
+
+@attrs.frozen(kw_only=True)
+class ActionItem:
+    """A follow-up the incident owes before it can close.
+
+    Attributes:
+        id: ``AI-1``, ``AI-2``... within the incident.
+        kind: ``add_runbook`` or ``update_runbook``.
+        description: what is to be done.
+        runbook: the runbook it concerns, when known.
+        done: settled by the work itself (a runbook added or updated).
+        waived: settled by a decision not to do it; ``reason`` says why.
+    """
+
+    id: str
+    kind: str
+    description: str
+    runbook: str | None = None
+    done: bool = False
+    waived: bool = False
+    reason: str = ""
+
+    @property
+    def open(self) -> bool:
+        """True while the item is neither done nor waived."""
+        return not (self.done or self.waived)
+
+
+@attrs.frozen(kw_only=True)
+class PostMortem:
+    """The incident's post-mortem.
+
+    Attributes:
+        author: who wrote it.
+        approvals: the distinct reviewers who approved, in order.
+        location: where the publisher saved it, once it has (else None).
+        published_at: when publishing was accepted (the file follows with the delivery).
+    """
+
+    author: str
+    started_at: datetime
+    impact: str = ""
+    root_cause: str = ""
+    learnings: tuple[str, ...] = ()
+    approvals: tuple[str, ...] = ()
+    published_at: datetime | None = None
+    location: str | None = None
+
+    @property
+    def published(self) -> bool:
+        """True once the post-mortem was accepted for publishing."""
+        return self.published_at is not None
+
+
+@attrs.frozen(kw_only=True)
+class Incident:
+    """An incident as its events made it. Frozen: every change is a new event and a new value.
+
+    Attributes:
+        id: the incident id.
+        state: the process state's name (``notified``, ``runbook``, ``resolved``...).
+        severity: the current severity.
+        alert: the alert that opened it.
+        title: a one-line title.
+        dedup_key: firing alerts with this key attach to the incident while it is open.
+        runbook: the runbook in use (from the catalog, chosen, or added), or None.
+        critical: whether the current severity pages (by the policy when it was set).
+        postmortem_required: whether a reviewed post-mortem must be published before it closes;
+            once True it stays True.
+        paged: whether on-call was paged (the page is committed to the outbox with the event
+            that decided it; its delivery is recorded at ``paged_at``).
+        paged_at: when the first page was delivered, or None.
+        acknowledged_at, acknowledged_by: the acknowledgement of the current page, if any.
+        resolved_at, closed_at, created_at, updated_at: timestamps from the events.
+        postmortem: the post-mortem, once started.
+        action_items: every action item, in the order raised.
+        alert_count: how many times the alert fired (1 + repeats).
+        version: the version of the last event folded in.
+    """
+
+    id: str
+    state: str
+    severity: Severity
+    alert: Alert
+    title: str
+    dedup_key: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    runbook: Runbook | None = None
+    critical: bool = False
+    postmortem_required: bool = False
+    paged: bool = False
+    paged_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    postmortem: PostMortem | None = None
+    action_items: tuple[ActionItem, ...] = ()
+    alert_count: int = 1
+
+    @property
+    def open_action_items(self) -> tuple[ActionItem, ...]:
+        """The action items neither done nor waived."""
+        return tuple(item for item in self.action_items if item.open)
+
+    @property
+    def accepts_alerts(self) -> bool:
+        """True while a firing alert with this dedup key belongs to this incident.
+
+        That is from ``notified`` through ``resolved`` (a repeat reopens a resolved incident);
+        once the post-mortem phase has started, the same alert opens a new incident.
+        """
+        return self.state in _ACCEPTS_ALERTS
+
+    @property
+    def closed(self) -> bool:
+        """True once the incident is closed (final)."""
+        return self.state == "closed"
+
+    def action_item(self, item_id: str) -> ActionItem | None:
+        """Return the action item with this id, or None."""
+        for item in self.action_items:
+            if item.id == item_id:
+                return item
+        return None
+
+
+_Apply = Callable[[Incident, Any], dict[str, Any]]
+
+
+def _classified(inc: Incident, e: ev.IncidentClassified) -> dict[str, Any]:
+    return {
+        "severity": e.severity,
+        "critical": e.critical,
+        "postmortem_required": inc.postmortem_required or e.postmortem_required,
+        "runbook": e.runbook,
+    }
+
+
+def _severity_changed(inc: Incident, e: ev.SeverityChanged) -> dict[str, Any]:
+    return {
+        "severity": e.new,
+        "critical": e.critical,
+        "postmortem_required": inc.postmortem_required or e.postmortem_required,
+        "paged": inc.paged or e.paged,
+    }
+
+
+def _acknowledged(inc: Incident, e: ev.IncidentAcknowledged) -> dict[str, Any]:
+    if inc.acknowledged_at is not None:
+        return {}
+    return {"acknowledged_at": e.at, "acknowledged_by": e.by}
+
+
+def _runbook_started(inc: Incident, e: ev.RunbookStarted) -> dict[str, Any]:
+    return {"runbook": e.runbook or inc.runbook}
+
+
+def _item_raised(inc: Incident, e: ev.ActionItemRaised) -> dict[str, Any]:
+    item = ActionItem(id=e.item_id, kind=e.kind, description=e.description, runbook=e.runbook)
+    return {"action_items": (*inc.action_items, item)}
+
+
+def _settle(inc: Incident, item_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "action_items": tuple(
+            attrs.evolve(item, **changes) if item.id == item_id else item
+            for item in inc.action_items
+        )
+    }
+
+
+def _item_completed(inc: Incident, e: ev.ActionItemCompleted) -> dict[str, Any]:
+    return _settle(inc, e.item_id, done=True)
+
+
+def _item_waived(inc: Incident, e: ev.ActionItemWaived) -> dict[str, Any]:
+    return _settle(inc, e.item_id, waived=True, reason=e.reason)
+
+
+def _reopened(inc: Incident, e: ev.IncidentReopened) -> dict[str, Any]:
+    changes: dict[str, Any] = {"resolved_at": None}
+    if e.paged:
+        # A new page needs a new acknowledgement (escalation watches it).
+        changes.update(paged=True, acknowledged_at=None, acknowledged_by=None)
+    return changes
+
+
+def _pm_started(inc: Incident, e: ev.PostMortemStarted) -> dict[str, Any]:
+    postmortem = PostMortem(
+        author=e.author,
+        started_at=e.at,
+        impact=e.impact,
+        root_cause=e.root_cause,
+        learnings=e.learnings,
+    )
+    return {"postmortem": postmortem}
+
+
+def _pm_approved(inc: Incident, e: ev.PostMortemApproved) -> dict[str, Any]:
+    pm = inc.postmortem
+    if pm is None or e.reviewer in pm.approvals:
+        return {}
+    return {"postmortem": attrs.evolve(pm, approvals=(*pm.approvals, e.reviewer))}
+
+
+def _pm_published(inc: Incident, e: ev.PostMortemPublished) -> dict[str, Any]:
+    pm = inc.postmortem
+    return {} if pm is None else {"postmortem": attrs.evolve(pm, published_at=e.at)}
+
+
+def _runbook_added(inc: Incident, e: ev.RunbookAdded) -> dict[str, Any]:
+    return {"runbook": inc.runbook or e.runbook}
+
+
+def _delivered(inc: Incident, e: ev.MessageDelivered) -> dict[str, Any]:
+    if e.kind == "page" and inc.paged_at is None:
+        return {"paged_at": e.at}
+    if e.kind == "postmortem" and inc.postmortem is not None:
+        return {"postmortem": attrs.evolve(inc.postmortem, location=e.receipt)}
+    return {}
+
+
+def _nothing(inc: Incident, e: ev.Event) -> dict[str, Any]:
+    return {}
+
+
+_APPLY: dict[type[ev.Event], _Apply] = {
+    ev.IncidentClassified: _classified,
+    ev.IncidentNotified: lambda inc, e: {"paged": inc.paged or e.paged},
+    ev.SeverityChanged: _severity_changed,
+    ev.IncidentAcknowledged: _acknowledged,
+    ev.RunbookStarted: _runbook_started,
+    ev.ActionItemRaised: _item_raised,
+    ev.ActionItemCompleted: _item_completed,
+    ev.ActionItemWaived: _item_waived,
+    ev.IncidentResolved: lambda inc, e: {"resolved_at": e.at},
+    ev.IncidentReopened: _reopened,
+    ev.PostMortemStarted: _pm_started,
+    ev.PostMortemApproved: _pm_approved,
+    ev.PostMortemPublished: _pm_published,
+    ev.RunbookAdded: _runbook_added,
+    ev.RunbookUpdated: _nothing,
+    ev.IncidentClosed: lambda inc, e: {"closed_at": e.at},
+    ev.NoteAdded: _nothing,
+    ev.AlertRepeated: lambda inc, e: {"alert_count": inc.alert_count + 1},
+    ev.AlertRecovered: _nothing,
+    ev.MessageDelivered: _delivered,
+    ev.DeliveryFailed: _nothing,
+}
+
+
+def _start(event: ev.Event) -> Incident:
+    if not isinstance(event, ev.IncidentTriggered) or event.version != 1:
+        msg = f"an incident's stream starts with IncidentTriggered at version 1, got {event!r}"
+        raise ValueError(msg)
+    alert = event.alert
+    return Incident(
+        id=event.incident_id,
+        state=INITIAL_STATE,
+        severity=alert.severity or Severity.P3,  # provisional: classify follows in the same append
+        alert=alert,
+        title=event.title,
+        dedup_key=event.dedup_key,
+        created_at=event.at,
+        updated_at=event.at,
+        version=1,
+    )
+
+
+def fold(incident: Incident | None, events: Iterable[ev.Event]) -> Incident:
+    """Apply ``events`` (in version order) to ``incident`` (None for a new stream).
+
+    Raises:
+        ValueError: the events do not continue the incident (a gap, or no IncidentTriggered).
+    """
+    for event in events:
+        if incident is None:
+            incident = _start(event)
+            continue
+        if event.version != incident.version + 1:
+            msg = f"incident {incident.id}: event version {event.version} after {incident.version}"
+            raise ValueError(msg)
+        changes = _APPLY[type(event)](incident, event)
+        changes["version"] = event.version
+        changes["updated_at"] = event.at
+        if event.trigger is not None:
+            changes["state"] = PROCESS.next_state(incident.state, event.trigger)
+        incident = attrs.evolve(incident, **changes)
+    if incident is None:
+        msg = "no events to fold"
+        raise ValueError(msg)
+    return incident

@@ -1,0 +1,93 @@
+"""Outbox messages: what the flow owes the outside world, committed with the events that cause them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Literal
+
+import attrs
+
+from ._severity import Severity
+
+__all__ = ["Channel", "Notification", "OutboxMessage", "backoff"]
+
+#: ``chat`` goes to the notifier (Slack), ``pager`` to the pager, ``publisher`` to the publisher.
+Channel = Literal["chat", "pager", "publisher"]
+
+
+@attrs.frozen(kw_only=True)
+class Notification:
+    """What a notifier or pager is asked to deliver.
+
+    Attributes:
+        incident_id: the incident.
+        kind: ``notify`` (an incident's first chat message), ``update`` (later chat messages),
+            ``page`` (every page: the first and each re-page), ``ack`` / ``resolve`` (mirrored to
+            a pager that was paged).
+        text: the human text.
+        title, severity, state: the incident as it was when the message was decided.
+        idempotency_key: the same for every attempt of this message; receivers that dedup on
+            it (PagerDuty ``dedup_key`` + this, Slack ``client_msg_id``) see one message.
+        by: who acted, when a person did.
+        url: the alert's link back to its source.
+        runbook_url: the runbook in use, if any.
+    """
+
+    incident_id: str
+    kind: str
+    text: str
+    title: str
+    severity: Severity
+    state: str
+    idempotency_key: str
+    by: str | None = None
+    url: str | None = None
+    runbook_url: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OutboxMessage:
+    """A message in the outbox: pending until delivered, retried with backoff when it fails.
+
+    Attributes:
+        id: unique and stable (``incident/version/channel/kind``); also the idempotency key.
+        channel: where it goes.
+        notification: what to send (None for the publisher, which is sent the post-mortem).
+        attempts: how many deliveries were tried.
+        next_attempt_at: when it is due (again).
+        delivered_at: when it was delivered, or None while pending.
+        last_error: what the last failed attempt said.
+        claimed_until: a sender's lease; nobody else delivers it before then.
+    """
+
+    id: str
+    incident_id: str
+    channel: Channel
+    kind: str
+    created_at: datetime
+    next_attempt_at: datetime
+    notification: Notification | None = None
+    attempts: int = 0
+    delivered_at: datetime | None = None
+    last_error: str | None = None
+    claimed_until: datetime | None = None
+
+    @property
+    def pending(self) -> bool:
+        """True until the message is delivered."""
+        return self.delivered_at is None
+
+
+_BASE = 5.0
+_CAP = 15 * 60.0
+
+
+def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
+    """How long to wait after ``attempts`` failed attempts: 5 s doubling up to 15 min.
+
+    A receiver's ``Retry-After`` wins when it asks for longer.
+    """
+    delay = min(_BASE * 2 ** max(attempts - 1, 0), _CAP)
+    if retry_after is not None and retry_after > delay:
+        delay = retry_after
+    return timedelta(seconds=delay)

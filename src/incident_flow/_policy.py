@@ -1,0 +1,311 @@
+"""Policy: the team's incident standards as data (the seed's "X people", "X folder", P1..P5)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from ._runbooks import Runbook, RunbookCatalog
+from ._severity import Severity
+from .exceptions import InvalidPolicy
+
+__all__ = ["DEFAULT_DESCRIPTIONS", "Policy"]
+
+_CRITICAL = frozenset({Severity.P1, Severity.P2})
+
+DEFAULT_DESCRIPTIONS: Mapping[Severity, str] = {
+    Severity.P1: "Critical: a customer-facing service is down or losing data for many users; "
+    "all hands until it is mitigated.",
+    Severity.P2: "Major: a key feature is broken or badly degraded for a significant share of users, "
+    "or a P1 is imminent without action.",
+    Severity.P3: "Minor: partial degradation with a workaround, or an internal system impaired; "
+    "fix within the business day.",
+    Severity.P4: "Low: cosmetic or single-user impact, or a risk to address in planned work.",
+    Severity.P5: "Informational: no user impact; tracked for follow-up.",
+}
+
+_DEFAULT_ACK_TIMEOUT: Mapping[Severity, timedelta] = {
+    Severity.P1: timedelta(minutes=5),
+    Severity.P2: timedelta(minutes=15),
+}
+
+
+def _severity_set(value: Iterable[Severity | str]) -> frozenset[Severity]:
+    return frozenset(Severity(v) for v in value)
+
+
+def _timeouts(value: Mapping[Severity | str, timedelta]) -> dict[Severity, timedelta]:
+    return {Severity(k): v for k, v in value.items()}
+
+
+def _descriptions(value: Mapping[Severity | str, str]) -> dict[Severity, str]:
+    merged = dict(DEFAULT_DESCRIPTIONS)
+    merged.update({Severity(k): v for k, v in value.items()})
+    return merged
+
+
+def _catalog(value: RunbookCatalog | Iterable[Runbook]) -> RunbookCatalog:
+    return value if isinstance(value, RunbookCatalog) else RunbookCatalog(tuple(value))
+
+
+def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        msg = f"Policy.{attribute.name} must be a whole number >= 0, got {value!r}"
+        raise ValueError(msg)
+
+
+@attrs.frozen(kw_only=True)
+class Policy:
+    """The standards an incident is held to.
+
+    Attributes:
+        critical: severities that page on-call (default P1, P2).
+        postmortem_required: severities whose incidents must publish a reviewed post-mortem
+            before they close (default P1, P2). Once an incident was ever of such a severity the
+            obligation stays, even after a downgrade.
+        postmortem_reviewers: distinct reviewers (other than the author) who must approve a
+            post-mortem before it is published (default 2).
+        postmortem_folder: the folder post-mortems are saved under (default ``postmortems``).
+        default_severity: the severity of an alert that neither the source nor the catalog
+            classified (default P3).
+        ack_timeout: per critical severity, how long a page may stay unacknowledged before it
+            escalates (default P1 5 minutes, P2 15 minutes).
+        runbooks: the alert -> runbook catalog.
+        descriptions: what makes an incident P1..P5, shown to responders.
+    """
+
+    critical: frozenset[Severity] = attrs.field(default=_CRITICAL, converter=_severity_set)
+    postmortem_required: frozenset[Severity] = attrs.field(
+        default=_CRITICAL, converter=_severity_set
+    )
+    postmortem_reviewers: int = attrs.field(default=2, validator=_positive)
+    postmortem_folder: str = "postmortems"
+    default_severity: Severity = attrs.field(default=Severity.P3, converter=Severity)
+    ack_timeout: Mapping[Severity, timedelta] = attrs.field(
+        factory=lambda: dict(_DEFAULT_ACK_TIMEOUT), converter=_timeouts
+    )
+    runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
+    descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
+
+    @classmethod
+    def default(cls) -> Policy:
+        """The seed process's standards.
+
+        P1/P2 are critical: Slack, a page and a post-mortem reviewed by 2 people saved under
+        ``postmortems``; P3-P5 get Slack only; unclassified alerts are P3; the runbook catalog
+        starts empty (every incident without a runbook then records an "add runbook" action
+        item, which is how the catalog fills up).
+        """
+        return cls()
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Policy:
+        """Read a policy from a TOML file; keys left out keep their defaults.
+
+        Every problem is reported at once, with its path (``runbooks[2].url: missing``).
+
+        Raises:
+            InvalidPolicy: the file is missing, is not TOML, or has wrong keys or values.
+        """
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidPolicy([f"{source}: cannot read: {exc.strerror or exc}"], source) from exc
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise InvalidPolicy([f"{source}: not valid TOML: {exc}"], source) from exc
+        return cls.from_mapping(data, source=source)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "policy") -> Policy:
+        """Build a policy from plain data (the parsed TOML), reporting every problem.
+
+        Raises:
+            InvalidPolicy: with every wrong key or value and its path.
+        """
+        reader = _Reader()
+        kwargs = reader.read(data)
+        if reader.problems:
+            raise InvalidPolicy(reader.problems, source)
+        return cls(**kwargs)
+
+    def is_critical(self, severity: Severity) -> bool:
+        """Return True when incidents of this severity page on-call."""
+        return severity in self.critical
+
+    def requires_postmortem(self, severity: Severity) -> bool:
+        """Return True when incidents of this severity must publish a post-mortem."""
+        return severity in self.postmortem_required
+
+    def ack_timeout_for(self, severity: Severity) -> timedelta | None:
+        """Return how long a page of this severity may stay unacknowledged, or None."""
+        return self.ack_timeout.get(severity)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_TOP_KEYS = (
+    "critical",
+    "postmortem_required",
+    "postmortem_reviewers",
+    "postmortem_folder",
+    "default_severity",
+    "ack_timeout",
+    "runbooks",
+    "descriptions",
+)
+_RUNBOOK_KEYS = ("name", "url", "alert", "source", "severity", "description")
+
+
+class _Reader:
+    """Reads policy data, collecting every problem instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, path: str, text: str) -> None:
+        self.problems.append(f"{path}: {text}")
+
+    def read(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in data:
+            if key not in _TOP_KEYS:
+                self.problem(key, f"unknown key (known: {', '.join(_TOP_KEYS)})")
+        for key in ("critical", "postmortem_required"):
+            if key in data:
+                severities = self.severity_list(key, data[key])
+                if severities is not None:
+                    out[key] = severities
+        if "postmortem_reviewers" in data:
+            value = data["postmortem_reviewers"]
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                self.problem("postmortem_reviewers", f"must be a whole number >= 0, got {value!r}")
+            else:
+                out["postmortem_reviewers"] = value
+        if "postmortem_folder" in data:
+            value = data["postmortem_folder"]
+            if not isinstance(value, str) or not value.strip():
+                self.problem("postmortem_folder", f"must be a non-empty string, got {value!r}")
+            else:
+                out["postmortem_folder"] = value
+        if "default_severity" in data:
+            severity = self.severity("default_severity", data["default_severity"])
+            if severity is not None:
+                out["default_severity"] = severity
+        if "ack_timeout" in data:
+            out["ack_timeout"] = self.timeouts(data["ack_timeout"])
+        if "descriptions" in data:
+            out["descriptions"] = self.descriptions(data["descriptions"])
+        if "runbooks" in data:
+            out["runbooks"] = self.runbooks(data["runbooks"])
+        return out
+
+    def severity(self, path: str, value: object) -> Severity | None:
+        try:
+            return Severity(value)
+        except ValueError:
+            self.problem(path, f"must be one of P1..P5, got {value!r}")
+            return None
+
+    def severity_list(self, path: str, value: object) -> list[Severity] | None:
+        if not isinstance(value, list):
+            self.problem(path, f"must be a list of severities like ['P1', 'P2'], got {value!r}")
+            return None
+        found = [self.severity(f"{path}[{i}]", v) for i, v in enumerate(value)]
+        return [s for s in found if s is not None]
+
+    def duration(self, path: str, value: object) -> timedelta | None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            return timedelta(seconds=value)
+        if isinstance(value, str):
+            match = _DURATION.match(value)
+            if match and float(match.group(1)) > 0:
+                return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+        self.problem(path, f"must be a positive duration like '5m', '90s' or 300, got {value!r}")
+        return None
+
+    def table(self, path: str, value: object) -> Mapping[str, Any] | None:
+        if not isinstance(value, Mapping):
+            self.problem(path, f"must be a table, got {value!r}")
+            return None
+        return value
+
+    def timeouts(self, value: object) -> dict[Severity, timedelta]:
+        out: dict[Severity, timedelta] = {}
+        table = self.table("ack_timeout", value)
+        for key, raw in (table or {}).items():
+            severity = self.severity(f"ack_timeout.{key}", key)
+            duration = self.duration(f"ack_timeout.{key}", raw)
+            if severity is not None and duration is not None:
+                out[severity] = duration
+        return out
+
+    def descriptions(self, value: object) -> dict[Severity, str]:
+        out: dict[Severity, str] = {}
+        table = self.table("descriptions", value)
+        for key, raw in (table or {}).items():
+            severity = self.severity(f"descriptions.{key}", key)
+            if not isinstance(raw, str):
+                self.problem(f"descriptions.{key}", f"must be a string, got {raw!r}")
+            elif severity is not None:
+                out[severity] = raw
+        return out
+
+    def runbooks(self, value: object) -> list[Runbook]:
+        if not isinstance(value, list):
+            self.problem("runbooks", "must be an array of tables ([[runbooks]])")
+            return []
+        out: list[Runbook] = []
+        seen: set[str] = set()
+        for index, entry in enumerate(value):
+            path = f"runbooks[{index}]"
+            table = self.table(path, entry)
+            if table is None:
+                continue
+            runbook = self.runbook(path, table)
+            if runbook is None:
+                continue
+            if runbook.name in seen:
+                self.problem(f"{path}.name", f"{runbook.name!r} is already used by another runbook")
+                continue
+            seen.add(runbook.name)
+            out.append(runbook)
+        return out
+
+    def runbook(self, path: str, table: Mapping[str, Any]) -> Runbook | None:
+        ok = True
+        for key in table:
+            if key not in _RUNBOOK_KEYS:
+                self.problem(f"{path}.{key}", f"unknown key (known: {', '.join(_RUNBOOK_KEYS)})")
+                ok = False
+        fields: dict[str, Any] = {}
+        for key in ("name", "url"):
+            raw = table.get(key)
+            if raw is None:
+                self.problem(f"{path}.{key}", "missing")
+                ok = False
+            elif not isinstance(raw, str) or not raw.strip():
+                self.problem(f"{path}.{key}", f"must be a non-empty string, got {raw!r}")
+                ok = False
+            else:
+                fields[key] = raw
+        for key in ("alert", "source", "description"):
+            raw = table.get(key)
+            if raw is not None and not isinstance(raw, str):
+                self.problem(f"{path}.{key}", f"must be a string, got {raw!r}")
+                ok = False
+            elif raw is not None:
+                fields[key] = raw
+        if "severity" in table:
+            severity = self.severity(f"{path}.severity", table["severity"])
+            ok = ok and severity is not None
+            fields["severity"] = severity
+        return Runbook(**fields) if ok else None

@@ -1,0 +1,101 @@
+"""Runbooks and the catalog that maps alerts to them (the seed's Alerts table)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Iterator
+
+import attrs
+
+from ._alerts import Alert
+from ._severity import Severity
+
+__all__ = ["Runbook", "RunbookCatalog"]
+
+
+def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        msg = f"Runbook.{attribute.name} must be a non-empty string, got {value!r}"
+        raise ValueError(msg)
+
+
+def _severity(value: Severity | str | None) -> Severity | None:
+    return None if value is None else Severity(value)
+
+
+@attrs.frozen(kw_only=True)
+class Runbook:
+    """A runbook: the steps to resolve one kind of alert.
+
+    Attributes:
+        name: a unique name (``checkout-high-error-rate``).
+        url: where the steps live.
+        alert: a glob on :attr:`Alert.name` (``"Checkout*"``; case-insensitive) that this
+            runbook answers; None for a runbook that is only chosen by hand.
+        source: restrict the match to one alert source (``datadog``...), or None for any.
+        severity: the severity alerts matching this entry get when the source gave none.
+        description: what the alert means, in a sentence or two.
+    """
+
+    name: str = attrs.field(validator=_non_empty)
+    url: str = attrs.field(validator=_non_empty)
+    alert: str | None = None
+    source: str | None = None
+    severity: Severity | None = attrs.field(default=None, converter=_severity)
+    description: str = ""
+
+    def matches(self, alert: Alert) -> bool:
+        """Return True when this runbook's pattern (and source, if set) matches the alert."""
+        if self.alert is None:
+            return False
+        if self.source is not None and self.source.lower() != alert.source.lower():
+            return False
+        return fnmatch.fnmatchcase(alert.name.lower(), self.alert.lower())
+
+
+@attrs.frozen
+class RunbookCatalog:
+    """The alert -> runbook table, in priority order (the first match wins).
+
+    Args:
+        runbooks: the entries; names must be unique.
+    """
+
+    runbooks: tuple[Runbook, ...] = attrs.field(default=(), converter=tuple)
+    _by_name: dict[str, Runbook] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        by_name: dict[str, Runbook] = {}
+        for runbook in self.runbooks:
+            if not isinstance(runbook, Runbook):
+                msg = f"RunbookCatalog takes Runbook values, got {type(runbook).__name__}"
+                raise TypeError(msg)
+            if runbook.name in by_name:
+                msg = f"runbook name {runbook.name!r} appears twice in the catalog"
+                raise ValueError(msg)
+            by_name[runbook.name] = runbook
+        object.__setattr__(self, "_by_name", by_name)
+
+    def find(self, alert: Alert) -> Runbook | None:
+        """Return the first runbook whose pattern matches the alert, or None."""
+        for runbook in self.runbooks:
+            if runbook.matches(alert):
+                return runbook
+        return None
+
+    def get(self, name: str) -> Runbook | None:
+        """Return the runbook with this name, or None."""
+        return self._by_name.get(name)
+
+    def with_runbooks(self, runbooks: Iterable[Runbook]) -> RunbookCatalog:
+        """Return a catalog with these runbooks added or replacing ones of the same name."""
+        merged = dict(self._by_name)
+        for runbook in runbooks:
+            merged[runbook.name] = runbook
+        return RunbookCatalog(tuple(merged.values()))
+
+    def __iter__(self) -> Iterator[Runbook]:
+        return iter(self.runbooks)
+
+    def __len__(self) -> int:
+        return len(self.runbooks)

@@ -1,0 +1,128 @@
+"""MemoryStore: the in-memory event store, a real adapter for tests, examples and scripts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+
+import attrs
+
+from .._events import Event
+from .._incident import Incident
+from .._messages import OutboxMessage
+from ..exceptions import ConcurrencyError
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """Keeps every stream and the outbox in memory; thread-safe; lost when the process ends.
+
+    It passes the same contract suite as the durable stores: optimistic concurrency, atomic
+    appends with the outbox, the dedup-key index and leased claims.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._streams: dict[str, list[Event]] = {}
+        self._states: dict[str, str] = {}
+        self._dedup: dict[str, str] = {}
+        self._keys: dict[str, str] = {}
+        self._outbox: dict[str, OutboxMessage] = {}
+        self._pending: dict[str, None] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(incidents={len(self._streams)}, pending={len(self._pending)})"
+
+    def append(
+        self,
+        incident_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        snapshot: Incident,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> None:
+        """Append events and upsert outbox messages atomically (see :class:`~.ports.EventLog`)."""
+        for offset, event in enumerate(events, start=1):
+            if event.version != expected_version + offset:
+                msg = (
+                    f"event versions must continue from {expected_version}: "
+                    f"got {[e.version for e in events]}"
+                )
+                raise ValueError(msg)
+        with self._lock:
+            stream = self._streams.get(incident_id)
+            current = 0 if stream is None else len(stream)
+            if current != expected_version:
+                raise ConcurrencyError(incident_id, expected_version, current)
+            key = snapshot.dedup_key
+            holder = self._dedup.get(key)
+            if snapshot.accepts_alerts and holder not in (None, incident_id):
+                # A second incident would accept the same alerts: the writer lost a race.
+                raise ConcurrencyError(incident_id, expected_version, current)
+            if stream is None:
+                stream = self._streams[incident_id] = []
+            stream.extend(events)
+            self._states[incident_id] = snapshot.state
+            self._keys[incident_id] = key
+            if snapshot.accepts_alerts:
+                self._dedup[key] = incident_id
+            elif holder == incident_id:
+                del self._dedup[key]
+            for message in outbox:
+                self._outbox[message.id] = message
+                if message.pending:
+                    self._pending[message.id] = None
+                else:
+                    self._pending.pop(message.id, None)
+
+    def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
+        """Return the events after ``after_version``, oldest first."""
+        with self._lock:
+            stream = self._streams.get(incident_id)
+            return [] if stream is None else stream[after_version:]
+
+    def find_by_dedup_key(self, dedup_key: str) -> str | None:
+        """Return the incident accepting alerts with this key, or None."""
+        return self._dedup.get(dedup_key)
+
+    def incident_ids(self, state: str | None = None) -> list[str]:
+        """Return incident ids, oldest first, optionally only those in ``state``."""
+        with self._lock:
+            if state is None:
+                return list(self._streams)
+            return [i for i, s in self._states.items() if s == state]
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        ids: Collection[str] | None = None,
+    ) -> list[OutboxMessage]:
+        """Claim due, unclaimed pending messages for ``lease``."""
+        claimed: list[OutboxMessage] = []
+        with self._lock:
+            candidates = self._pending if ids is None else [i for i in ids if i in self._pending]
+            for message_id in candidates:
+                if len(claimed) >= limit:
+                    break
+                message = self._outbox[message_id]
+                if message.next_attempt_at > now:
+                    continue
+                if message.claimed_until is not None and message.claimed_until > now:
+                    continue
+                message = attrs.evolve(message, claimed_until=now + lease)
+                self._outbox[message_id] = message
+                claimed.append(message)
+        return claimed
+
+    def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
+        """Every outbox message (of one incident when given), delivered or not; for inspection."""
+        with self._lock:
+            return [
+                m for m in self._outbox.values() if incident_id is None or m.incident_id == incident_id
+            ]

@@ -1,0 +1,124 @@
+"""The ports: what the flow needs from the outside world, as small Protocols.
+
+Host services satisfy them structurally, without inheriting from anything of ours. The contract
+suites in :mod:`incident_flow.testing` pin what the core relies on; run them against your own
+adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
+
+from ._events import Event
+from ._incident import Incident
+from ._messages import Notification, OutboxMessage
+from ._postmortem import PostMortemDocument
+
+__all__ = [
+    "Clock",
+    "EventLog",
+    "EventStore",
+    "Notifier",
+    "Outbox",
+    "PostMortemPublisher",
+]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Where time comes from. The domain never calls ``datetime.now()`` itself."""
+
+    def now(self) -> datetime:
+        """Return the current time as a timezone-aware UTC datetime."""
+        ...
+
+
+class EventLog(Protocol):
+    """Append-only streams of events, one per incident, with optimistic concurrency.
+
+    The core relies on: ``append`` is atomic (all the events and outbox changes, or none);
+    it raises :class:`~incident_flow.ConcurrencyError` when the stream's version is not
+    ``expected_version``, or when it would open a second incident accepting alerts for one
+    dedup key; ``load`` returns events in version order. It does not assume the store keeps
+    the Python objects (a durable store serialises them; see ``incident_flow.testing``).
+    """
+
+    def append(
+        self,
+        incident_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        snapshot: Incident,
+        outbox: Sequence[OutboxMessage] = (),
+    ) -> None:
+        """Append ``events`` (versions ``expected_version + 1``...) and upsert ``outbox``.
+
+        ``snapshot`` is the incident after the events; the store keeps what it indexes from
+        it (state for listing, dedup key while ``snapshot.accepts_alerts``).
+        """
+        ...
+
+    def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
+        """Return the incident's events with a version above ``after_version`` (maybe none)."""
+        ...
+
+    def find_by_dedup_key(self, dedup_key: str) -> str | None:
+        """Return the id of the incident that accepts alerts with this key, or None."""
+        ...
+
+    def incident_ids(self, state: str | None = None) -> list[str]:
+        """Return the ids of the incidents (in ``state`` when given), oldest first."""
+        ...
+
+
+class Outbox(Protocol):
+    """The delivery side of the outbox, shared safely by several senders.
+
+    The core relies on: a claimed message is not handed to another caller until its lease
+    expires; a message is due when pending and ``next_attempt_at <= now``.
+    """
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        ids: Collection[str] | None = None,
+    ) -> list[OutboxMessage]:
+        """Claim up to ``limit`` due messages (only those in ``ids`` when given), oldest first."""
+        ...
+
+
+class EventStore(EventLog, Outbox, Protocol):
+    """What :class:`~incident_flow.IncidentFlow` takes as ``store``: an event log with its outbox."""
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """A chat channel (Slack) or a pager (PagerDuty, Opsgenie).
+
+    ``send`` either delivers and returns a receipt (a message ts, an event id; or None), or
+    raises. :class:`~incident_flow.DeliveryError` says what the receiver answered and may ask
+    for a delay; any other exception is also treated as a failed attempt. Either way the
+    message stays pending and is retried with the same ``idempotency_key``.
+    """
+
+    def send(self, message: Notification) -> str | None:
+        """Deliver one message; return a receipt or None."""
+        ...
+
+
+@runtime_checkable
+class PostMortemPublisher(Protocol):
+    """Saves a post-mortem (a folder, a git branch, a pull request).
+
+    Publishing the same incident again must update, not duplicate, what it saved.
+    """
+
+    def publish(self, document: PostMortemDocument) -> str:
+        """Save the document and return where it is (a path or a URL)."""
+        ...
