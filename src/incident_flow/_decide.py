@@ -6,7 +6,7 @@ drivers share it and tests can call it directly. A refusal raises and decides no
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -21,7 +21,7 @@ from ._policy import Policy
 from ._process import PROCESS
 from .exceptions import PolicyViolation
 
-__all__ = ["Decision", "decide", "decide_delivered", "decide_failed", "decide_new"]
+__all__ = ["Decision", "Outcome", "decide", "decide_new", "decide_outcomes"]
 
 _E = TypeVar("_E", bound=ev.Event)
 
@@ -156,55 +156,78 @@ def decide(incident: Incident, command: cmd.Command, policy: Policy, now: dateti
     return draft.finish()
 
 
-def decide_delivered(
-    incident: Incident, message: OutboxMessage, receipt: str | None, now: datetime
-) -> Decision:
-    """Record that ``message`` was delivered: a MessageDelivered event, the message settled.
+@attrs.frozen
+class Outcome:
+    """How one delivery attempt went: a receipt, or an error and the delay before a retry."""
 
-    A saved post-mortem also posts its location to the incident's chat thread.
+    message: OutboxMessage
+    receipt: str | None = None
+    error: str | None = None
+    delay: timedelta = timedelta(0)
+
+
+def _settled(
+    message: OutboxMessage,
+    attempts: int,
+    *,
+    delivered_at: datetime | None = None,
+    next_attempt_at: datetime | None = None,
+    error: str | None = None,
+) -> OutboxMessage:
+    # Built directly rather than with attrs.evolve: this runs for every delivery.
+    return OutboxMessage(
+        id=message.id,
+        incident_id=message.incident_id,
+        channel=message.channel,
+        kind=message.kind,
+        created_at=message.created_at,
+        next_attempt_at=next_attempt_at or message.next_attempt_at,
+        notification=message.notification,
+        attempts=attempts,
+        delivered_at=delivered_at,
+        last_error=error,
+    )
+
+
+def decide_outcomes(incident: Incident, outcomes: Sequence[Outcome], now: datetime) -> Decision:
+    """Record delivery attempts of the incident's messages, one event each.
+
+    A delivered message gets a MessageDelivered event and is settled; a failed one gets a
+    DeliveryFailed event and stays pending until its next attempt. A saved post-mortem also
+    posts its location to the incident's chat thread.
     """
     draft = _Draft(incident, now, None)
-    attempts = message.attempts + 1
-    draft.add(
-        ev.MessageDelivered,
-        message_id=message.id,
-        channel=message.channel,
-        kind=message.kind,
-        attempts=attempts,
-        receipt=receipt,
-    )
-    if message.channel == "publisher":
-        draft.say("chat", "update", f"Post-mortem published: {receipt}")
-    settled = attrs.evolve(
-        message, attempts=attempts, delivered_at=draft.at, last_error=None, claimed_until=None
-    )
-    return draft.finish((settled,))
-
-
-def decide_failed(
-    incident: Incident, message: OutboxMessage, error: str, delay: timedelta, now: datetime
-) -> Decision:
-    """Record a failed attempt: a DeliveryFailed event; the message stays pending until later."""
-    draft = _Draft(incident, now, None)
-    attempts = message.attempts + 1
-    next_attempt_at = draft.at + delay
-    draft.add(
-        ev.DeliveryFailed,
-        message_id=message.id,
-        channel=message.channel,
-        kind=message.kind,
-        attempts=attempts,
-        error=error,
-        next_attempt_at=next_attempt_at,
-    )
-    retry = attrs.evolve(
-        message,
-        attempts=attempts,
-        next_attempt_at=next_attempt_at,
-        last_error=error,
-        claimed_until=None,
-    )
-    return draft.finish((retry,))
+    settled: list[OutboxMessage] = []
+    for outcome in outcomes:
+        message = outcome.message
+        attempts = message.attempts + 1
+        if outcome.error is None:
+            draft.add(
+                ev.MessageDelivered,
+                message_id=message.id,
+                channel=message.channel,
+                kind=message.kind,
+                attempts=attempts,
+                receipt=outcome.receipt,
+            )
+            if message.channel == "publisher":
+                draft.say("chat", "update", f"Post-mortem published: {outcome.receipt}")
+            settled.append(_settled(message, attempts, delivered_at=draft.at))
+        else:
+            next_attempt_at = draft.at + outcome.delay
+            draft.add(
+                ev.DeliveryFailed,
+                message_id=message.id,
+                channel=message.channel,
+                kind=message.kind,
+                attempts=attempts,
+                error=outcome.error,
+                next_attempt_at=next_attempt_at,
+            )
+            settled.append(
+                _settled(message, attempts, next_attempt_at=next_attempt_at, error=outcome.error)
+            )
+    return draft.finish(tuple(settled))
 
 
 def _needs_runbook_item(incident: Incident, policy: Policy) -> bool:

@@ -11,7 +11,7 @@ import structlog
 from . import _commands as cmd
 from ._alerts import Alert
 from ._clock import SystemClock
-from ._decide import Decision, decide, decide_delivered, decide_failed, decide_new
+from ._decide import Decision, Outcome, decide, decide_new, decide_outcomes
 from ._events import Event
 from ._incident import Incident, fold
 from ._messages import OutboxMessage, backoff
@@ -207,7 +207,7 @@ class IncidentFlow:
             batch = self.store.claim_due(self.clock.now(), lease=self.lease, limit=limit)
             if not batch:
                 return delivered
-            delivered += sum(self._deliver_one(message) for message in batch)
+            delivered += self._settle(batch)
 
     # ----------------------------------------------------------------- reads
 
@@ -276,7 +276,7 @@ class IncidentFlow:
         _log.debug(
             "incident_flow.appended",
             incident_id=incident.id,
-            events=[e.type for e in decision.events],
+            events=len(decision.events),
             version=incident.version,
             state=incident.state,
         )
@@ -300,17 +300,27 @@ class IncidentFlow:
 
     def _deliver(self, messages: Sequence[OutboxMessage]) -> None:
         due = [m.id for m in messages if m.pending]
-        if not due:
-            return
-        for message in self.store.claim_due(self.clock.now(), lease=self.lease, ids=due):
-            self._deliver_one(message)
+        if due:
+            self._settle(self.store.claim_due(self.clock.now(), lease=self.lease, ids=due))
 
-    def _deliver_one(self, message: OutboxMessage) -> bool:
+    def _settle(self, claimed: Sequence[OutboxMessage]) -> int:
+        """Attempt each claimed message; record the outcomes, one append per incident."""
+        by_incident: dict[str, list[Outcome]] = {}
+        for message in claimed:
+            by_incident.setdefault(message.incident_id, []).append(self._attempt(message))
+        for incident_id, outcomes in by_incident.items():
+            self._execute(
+                incident_id,
+                lambda inc, now, outcomes=outcomes: decide_outcomes(inc, outcomes, now),  # type: ignore[misc]
+                retries=_DELIVERY_RETRIES,
+            )
+        return sum(o.error is None for outcomes in by_incident.values() for o in outcomes)
+
+    def _attempt(self, message: OutboxMessage) -> Outcome:
         try:
             receipt = self._send(message)
         except Exception as exc:  # noqa: BLE001 - any adapter failure is a failed attempt
             retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
-            delay = backoff(message.attempts + 1, retry_after)
             error = f"{type(exc).__name__}: {exc}"
             _log.warning(
                 "incident_flow.delivery_failed",
@@ -320,18 +330,8 @@ class IncidentFlow:
                 attempts=message.attempts + 1,
                 error=error,
             )
-            self._execute(
-                message.incident_id,
-                lambda inc, now: decide_failed(inc, message, error, delay, now),
-                retries=_DELIVERY_RETRIES,
-            )
-            return False
-        self._execute(
-            message.incident_id,
-            lambda inc, now: decide_delivered(inc, message, receipt, now),
-            retries=_DELIVERY_RETRIES,
-        )
-        return True
+            return Outcome(message, error=error, delay=backoff(message.attempts + 1, retry_after))
+        return Outcome(message, receipt=receipt)
 
     def _send(self, message: OutboxMessage) -> str | None:
         if message.channel == "publisher":

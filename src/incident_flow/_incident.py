@@ -73,7 +73,7 @@ class PostMortem:
         return self.published_at is not None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Incident:
     """An incident as its events made it. Frozen: every change is a new event and a new value.
 
@@ -291,6 +291,16 @@ def _start(event: ev.Event) -> Incident:
     )
 
 
+def _replace(incident: Incident, changes: dict[str, Any]) -> Incident:
+    # attrs.evolve re-runs __init__ over every field; the fold runs on every command, and an
+    # Incident has no converters or validators to re-run, so copy the instance dict instead.
+    new: Incident = object.__new__(Incident)
+    fields = new.__dict__
+    fields.update(incident.__dict__)
+    fields.update(changes)
+    return new
+
+
 def fold(incident: Incident | None, events: Iterable[ev.Event]) -> Incident:
     """Apply ``events`` (in version order) to ``incident`` (None for a new stream).
 
@@ -309,7 +319,7 @@ def fold(incident: Incident | None, events: Iterable[ev.Event]) -> Incident:
         changes["updated_at"] = event.at
         if event.trigger is not None:
             changes["state"] = PROCESS.next_state(incident.state, event.trigger)
-        incident = attrs.evolve(incident, **changes)
+        incident = _replace(incident, changes)
     if incident is None:
         msg = "no events to fold"
         raise ValueError(msg)

@@ -57,7 +57,8 @@ class OutboxMessage:
         next_attempt_at: when it is due (again).
         delivered_at: when it was delivered, or None while pending.
         last_error: what the last failed attempt said.
-        claimed_until: a sender's lease; nobody else delivers it before then.
+
+    Which sender holds a message (its lease) is the store's business, not part of the value.
     """
 
     id: str
@@ -70,7 +71,6 @@ class OutboxMessage:
     attempts: int = 0
     delivered_at: datetime | None = None
     last_error: str | None = None
-    claimed_until: datetime | None = None
 
     @property
     def pending(self) -> bool:

@@ -2,10 +2,12 @@
 
 The tables below are the single source of truth for states and triggers. :func:`build` checks
 the definition (one initial state, every state reachable, every non-final state can still reach
-``closed``, nothing leaves ``closed``) and builds ONE Machine with no models attached; commands fire
-its events directly on a throw-away cursor (no ``add_model``: it scans a list, breaks on slotted
-classes and silently drops value-equal models). The Markdown diagram is rendered from the Machine,
-so the picture cannot drift from the code. ``transitions``' own errors never leave this module.
+``closed``, nothing leaves ``closed``) and builds ONE Machine with no models attached (no
+``add_model``: it scans a list, breaks on slotted classes and silently drops value-equal models).
+The transition table every command consults is compiled from that Machine's own events when it is
+built, and the diagram is rendered from it, so neither can drift from the definition; the tests
+fire the Machine itself for every (state, trigger) pair and check the table agrees.
+``transitions``' own errors never leave this module.
 """
 
 from __future__ import annotations
@@ -190,16 +192,29 @@ class Process:
         Raises:
             InvalidTransition: the recorded trigger is not in the process (a corrupt stream).
         """
-        try:
-            return self._dest[state, trigger]
-        except KeyError:
-            raise InvalidTransition("", state, trigger, self.allowed(state)) from None
+        return self.fire(state, trigger)
 
     def fire(self, state: str, trigger: str, *, incident_id: str = "") -> str:
-        """Fire ``trigger`` from ``state`` on the shared Machine and return the resulting state.
+        """Return the state ``trigger`` leads to from ``state``.
+
+        This is the hot path of every command, so it reads the transition table compiled from
+        the Machine when it was built (a dict lookup) instead of running the Machine's
+        callback pipeline; :meth:`fire_on_machine` runs the Machine itself, and the tests check
+        that both agree on every (state, trigger) pair.
 
         Raises:
             InvalidTransition: the process has no such trigger from ``state``.
+        """
+        dest = self._dest.get((state, trigger))
+        if dest is None:
+            raise InvalidTransition(incident_id, state, trigger, self.allowed(state))
+        return dest
+
+    def fire_on_machine(self, state: str, trigger: str, *, incident_id: str = "") -> str:
+        """Fire ``trigger`` from ``state`` on the shared Machine itself; return the new state.
+
+        Raises:
+            InvalidTransition: the Machine refuses the trigger from ``state``.
         """
         cursor = _Cursor(state)
         try:

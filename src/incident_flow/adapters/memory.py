@@ -6,8 +6,6 @@ import threading
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-import attrs
-
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
@@ -31,6 +29,7 @@ class MemoryStore:
         self._keys: dict[str, str] = {}
         self._outbox: dict[str, OutboxMessage] = {}
         self._pending: dict[str, None] = {}
+        self._claims: dict[str, datetime] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(incidents={len(self._streams)}, pending={len(self._pending)})"
@@ -73,6 +72,7 @@ class MemoryStore:
                 del self._dedup[key]
             for message in outbox:
                 self._outbox[message.id] = message
+                self._claims.pop(message.id, None)
                 if message.pending:
                     self._pending[message.id] = None
                 else:
@@ -113,10 +113,10 @@ class MemoryStore:
                 message = self._outbox[message_id]
                 if message.next_attempt_at > now:
                     continue
-                if message.claimed_until is not None and message.claimed_until > now:
+                claimed_until = self._claims.get(message_id)
+                if claimed_until is not None and claimed_until > now:
                     continue
-                message = attrs.evolve(message, claimed_until=now + lease)
-                self._outbox[message_id] = message
+                self._claims[message_id] = now + lease
                 claimed.append(message)
         return claimed
 

@@ -1,0 +1,34 @@
+"""Test support for incident_flow and for people who write their own adapters.
+
+- :class:`ManualClock` and :class:`RecordingPublisher`: doubles (``MemoryStore`` and
+  ``RecordingNotifier`` are real adapters, importable from :mod:`incident_flow`).
+- :mod:`incident_flow.testing.contracts`: ``StoreContract``, ``NotifierContract`` and
+  ``PublisherContract``, the suites every adapter passes (needs pytest).
+- :mod:`incident_flow.testing.strategies`: Hypothesis strategies (needs hypothesis).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._doubles import ManualClock, RecordingPublisher
+
+__all__ = [
+    "ManualClock",
+    "NotifierContract",
+    "PublisherContract",
+    "RecordingPublisher",
+    "StoreContract",
+]
+
+_CONTRACTS = ("NotifierContract", "PublisherContract", "StoreContract")
+
+
+def __getattr__(name: str) -> Any:
+    # The suites import pytest; load them only when asked for.
+    if name in _CONTRACTS:
+        from . import contracts  # noqa: PLC0415
+
+        return getattr(contracts, name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -1,0 +1,399 @@
+"""Contract suites: the behaviour every store, notifier and publisher must share.
+
+Subclass one in your test module and provide its fixture; every test then runs against your
+adapter::
+
+    from incident_flow.testing.contracts import StoreContract
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self, tmp_path):
+            return MyStore(tmp_path / "events.db")
+
+Requires ``pytest`` (the ``test`` extra).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import pytest
+
+from .. import _events as ev
+from .._alerts import Alert
+from .._flow import IncidentFlow
+from .._incident import Incident, fold
+from .._messages import Notification, OutboxMessage
+from .._policy import Policy
+from .._postmortem import PostMortemDocument
+from .._runbooks import Runbook
+from .._severity import Severity
+from ..exceptions import ConcurrencyError, IncidentFlowError
+from ..ports import EventStore, Notifier, PostMortemPublisher
+from ._doubles import ManualClock, RecordingPublisher
+
+__all__ = ["NotifierContract", "PublisherContract", "StoreContract", "sample_history"]
+
+T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
+_ALERT = Alert(source="datadog", name="CheckoutHighErrorRate", title="Checkout errors",
+               severity=Severity.P1, labels={"service": "checkout"}, raw={"id": 1})
+
+
+def sample_history() -> list[ev.Event]:
+    """A stream holding every event type at least once (a real flow produced it)."""
+    from ..adapters.memory import MemoryStore  # noqa: PLC0415 - keep the adapter out of import time
+    from ..adapters.notifiers import RecordingNotifier  # noqa: PLC0415
+
+    class _FailOnce(RecordingNotifier):
+        failed = False
+
+        def send(self, message: Notification) -> str | None:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("receiver down")
+            return super().send(message)
+
+    clock = ManualClock(T0)
+    store = MemoryStore()
+    flow = IncidentFlow(Policy(), store=store, notifier=_FailOnce(),
+                        pager=RecordingNotifier(), publisher=RecordingPublisher(), clock=clock)
+    inc = flow.trigger(_ALERT)
+    clock.advance(60)
+    flow.deliver_pending()
+    flow.trigger(_ALERT)  # repeated
+    flow.reclassify(inc.id, "P2", by="alice")
+    flow.acknowledge(inc.id, by="alice")
+    flow.start_runbook(inc.id, by="alice")
+    flow.note(inc.id, "rolling back", by="alice")
+    flow.resolve(inc.id, by="alice", summary="rolled back")
+    flow.reopen(inc.id, by="bob")
+    flow.trigger(attrs.evolve(_ALERT, status="resolved"))
+    flow.resolve(inc.id, by="bob")
+    flow.start_postmortem(inc.id, author="alice", impact="5% of checkouts failed",
+                          root_cause="a bad deploy",
+                          learnings=["alert on p95", "canary the deploy"])
+    flow.approve_postmortem(inc.id, reviewer="bob")
+    flow.approve_postmortem(inc.id, reviewer="carol")
+    flow.publish_postmortem(inc.id, by="alice")
+    flow.waive_action_item(inc.id, "AI-2", by="alice", reason="the canary exists already")
+    flow.add_runbook(inc.id, Runbook(name="checkout", url="https://rb.example/checkout",
+                                     alert="Checkout*"), by="alice")
+    flow.update_runbook(inc.id, "checkout", by="alice", note="added the p95 check")
+    flow.close(inc.id, by="alice")
+    return flow.history(inc.id)
+
+
+def _message(incident_id: str, n: int, at: datetime = T0, **changes: Any) -> OutboxMessage:
+    fields: dict[str, Any] = {
+        "id": f"{incident_id}/{n}/chat/update",
+        "incident_id": incident_id,
+        "channel": "chat",
+        "kind": "update",
+        "created_at": at,
+        "next_attempt_at": at,
+        "notification": Notification(
+            incident_id=incident_id, kind="update", text=f"update {n}", title="t",
+            severity=Severity.P3, state="notified", idempotency_key=f"{incident_id}/{n}",
+        ),
+    }
+    fields.update(changes)
+    return OutboxMessage(**fields)
+
+
+def _opened(incident_id: str, key: str = "k", at: datetime = T0) -> tuple[list[ev.Event], Incident]:
+    alert = Alert(source="test", name="n", title="t", dedup_key=key)
+    events: list[ev.Event] = [
+        ev.IncidentTriggered(version=1, at=at, incident_id=incident_id, alert=alert,
+                             title="t", dedup_key=key),
+        ev.IncidentClassified(version=2, at=at, severity=Severity.P3, source="default",
+                              critical=False, postmortem_required=False),
+        ev.IncidentNotified(version=3, at=at, paged=False),
+    ]
+    return events, fold(None, events)
+
+
+def _note(incident: Incident, text: str = "x") -> tuple[list[ev.Event], Incident]:
+    events: list[ev.Event] = [
+        ev.NoteAdded(version=incident.version + 1, at=incident.updated_at, by="a", text=text)
+    ]
+    return events, fold(incident, events)
+
+
+class StoreContract:
+    """What every :class:`~incident_flow.ports.EventStore` must do. Provide a ``store`` fixture."""
+
+    @pytest.fixture
+    def store(self) -> EventStore:
+        """The store under test; override in the subclass."""
+        raise NotImplementedError  # pragma: no cover
+
+    def test_appended_events_load_back_equal_and_in_order(self, store: EventStore) -> None:
+        """A stream holding every event type loads back equal, oldest first."""
+        history = sample_history()
+        incident = fold(None, history)
+        store.append(incident.id, 0, history, snapshot=incident)
+        assert store.load(incident.id) == history
+        assert {type(e) for e in history} == set(ev.EVENT_TYPES.values())
+
+    def test_load_after_version_returns_only_later_events(self, store: EventStore) -> None:
+        """load(id, after_version=n) returns the events above n, and none at the end."""
+        events, incident = _opened("i1")
+        store.append("i1", 0, events, snapshot=incident)
+        assert [e.version for e in store.load("i1", 1)] == [2, 3]
+        assert store.load("i1", 3) == []
+
+    def test_unknown_incident_loads_nothing(self, store: EventStore) -> None:
+        """An id never appended to has no events."""
+        assert store.load("nope") == []
+
+    def test_stale_append_raises_and_changes_nothing(self, store: EventStore) -> None:
+        """An append with a stale expected version raises ConcurrencyError; nothing is stored."""
+        events, incident = _opened("i1")
+        store.append("i1", 0, events, snapshot=incident)
+        more, after = _note(incident)
+        store.append("i1", 3, more, snapshot=after)
+        stale, stale_after = _note(incident, "stale")
+        message = _message("i1", 9)
+        with pytest.raises(ConcurrencyError):
+            store.append("i1", 3, stale, snapshot=stale_after, outbox=[message])
+        assert [e.version for e in store.load("i1")] == [1, 2, 3, 4]
+        assert store.claim_due(T0 + timedelta(hours=1), lease=timedelta(minutes=1)) == []
+
+    def test_second_new_stream_with_same_id_is_a_conflict(self, store: EventStore) -> None:
+        """Two writers creating the same incident: the second gets ConcurrencyError."""
+        events, incident = _opened("i1")
+        store.append("i1", 0, events, snapshot=incident)
+        with pytest.raises(ConcurrencyError):
+            store.append("i1", 0, events, snapshot=incident)
+
+    def test_versions_must_continue_the_stream(self, store: EventStore) -> None:
+        """Events whose versions do not follow expected_version are refused, nothing stored."""
+        events, incident = _opened("i1")
+        with pytest.raises((ValueError, IncidentFlowError)):
+            store.append("i1", 0, events[1:], snapshot=incident)
+        assert store.load("i1") == []
+
+    def test_dedup_key_finds_the_incident_accepting_alerts(self, store: EventStore) -> None:
+        """The dedup index points at the incident that accepts the key, and only while it does."""
+        events, incident = _opened("i1", key="k1")
+        store.append("i1", 0, events, snapshot=incident)
+        assert store.find_by_dedup_key("k1") == "i1"
+        assert store.find_by_dedup_key("other") is None
+        closing = [ev.IncidentResolved(version=4, at=T0, by="a"),
+                   ev.IncidentClosed(version=5, at=T0, by="a")]
+        store.append("i1", 3, closing, snapshot=fold(incident, closing))
+        assert store.find_by_dedup_key("k1") is None
+
+    def test_one_incident_per_dedup_key(self, store: EventStore) -> None:
+        """A second incident accepting the same key loses the race; after close it may open."""
+        events, incident = _opened("i1", key="k1")
+        store.append("i1", 0, events, snapshot=incident)
+        other_events, other = _opened("i2", key="k1")
+        with pytest.raises(ConcurrencyError):
+            store.append("i2", 0, other_events, snapshot=other)
+        assert store.load("i2") == []
+        closing = [ev.IncidentResolved(version=4, at=T0, by="a"),
+                   ev.IncidentClosed(version=5, at=T0, by="a")]
+        store.append("i1", 3, closing, snapshot=fold(incident, closing))
+        store.append("i2", 0, other_events, snapshot=other)
+        assert store.find_by_dedup_key("k1") == "i2"
+
+    def test_incident_ids_oldest_first_and_by_state(self, store: EventStore) -> None:
+        """incident_ids lists in creation order and filters by the snapshot's state."""
+        for n in range(3):
+            events, incident = _opened(f"i{n}", key=f"k{n}")
+            store.append(f"i{n}", 0, events, snapshot=incident)
+        events = [ev.IncidentResolved(version=4, at=T0, by="a")]
+        store.append("i1", 3, events, snapshot=fold(_opened("i1", key="k1")[1], events))
+        assert store.incident_ids() == ["i0", "i1", "i2"]
+        assert store.incident_ids("notified") == ["i0", "i2"]
+        assert store.incident_ids("resolved") == ["i1"]
+        assert store.incident_ids("closed") == []
+
+    def test_outbox_messages_are_claimed_when_due(self, store: EventStore) -> None:
+        """A message is claimable once next_attempt_at has come, and only then."""
+        events, incident = _opened("i1")
+        later = _message("i1", 2, next_attempt_at=T0 + timedelta(minutes=5))
+        store.append("i1", 0, events, snapshot=incident, outbox=[_message("i1", 1), later])
+        lease = timedelta(seconds=30)
+        assert [m.id for m in store.claim_due(T0, lease=lease)] == ["i1/1/chat/update"]
+        due = store.claim_due(T0 + timedelta(minutes=5), lease=lease)
+        assert [m.id for m in due] == ["i1/2/chat/update"]
+        assert due[0] == later
+
+    def test_a_claim_holds_until_its_lease_expires(self, store: EventStore) -> None:
+        """A claimed message is not handed out again until the lease runs out."""
+        events, incident = _opened("i1")
+        store.append("i1", 0, events, snapshot=incident, outbox=[_message("i1", 1)])
+        lease = timedelta(seconds=30)
+        assert len(store.claim_due(T0, lease=lease)) == 1
+        assert store.claim_due(T0 + timedelta(seconds=29), lease=lease) == []
+        assert len(store.claim_due(T0 + timedelta(seconds=31), lease=lease)) == 1
+
+    def test_delivered_messages_are_never_claimed_again(self, store: EventStore) -> None:
+        """Upserting a message with delivered_at settles it."""
+        events, incident = _opened("i1")
+        message = _message("i1", 1)
+        store.append("i1", 0, events, snapshot=incident, outbox=[message])
+        (claimed,) = store.claim_due(T0, lease=timedelta(seconds=30))
+        done = ev.MessageDelivered(version=4, at=T0, message_id=message.id, channel="chat",
+                                   kind="update", attempts=1)
+        settled = attrs.evolve(claimed, attempts=1, delivered_at=T0)
+        store.append("i1", 3, [done], snapshot=fold(incident, [done]), outbox=[settled])
+        assert store.claim_due(T0 + timedelta(days=1), lease=timedelta(seconds=30)) == []
+
+    def test_claim_honours_ids_and_limit(self, store: EventStore) -> None:
+        """claim_due(ids=...) claims only those; limit caps the batch, oldest first."""
+        events, incident = _opened("i1")
+        messages = [_message("i1", n) for n in range(5)]
+        store.append("i1", 0, events, snapshot=incident, outbox=messages)
+        lease = timedelta(seconds=30)
+        picked = store.claim_due(T0, lease=lease, ids=[messages[3].id])
+        assert [m.id for m in picked] == [messages[3].id]
+        assert [m.id for m in store.claim_due(T0, lease=lease, limit=2)] == [
+            messages[0].id, messages[1].id]
+
+    def test_racing_writers_one_wins(self, store: EventStore) -> None:
+        """Of several threads appending at the same version, exactly one succeeds."""
+        events, incident = _opened("i1")
+        store.append("i1", 0, events, snapshot=incident)
+        results: list[str] = []
+        barrier = threading.Barrier(4)
+
+        def write(n: int) -> None:
+            more, after = _note(incident, f"writer {n}")
+            barrier.wait()
+            try:
+                store.append("i1", 3, more, snapshot=after)
+                results.append("ok")
+            except ConcurrencyError:
+                results.append("conflict")
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(results) == ["conflict", "conflict", "conflict", "ok"]
+        assert [e.version for e in store.load("i1")] == [1, 2, 3, 4]
+
+    def test_a_flow_over_this_store_replays_to_the_live_incident(self, store: EventStore) -> None:
+        """A whole P1 lifecycle through IncidentFlow: a fresh flow reads back the same Incident."""
+        clock = ManualClock(T0)
+        flow = IncidentFlow(store=store, publisher=RecordingPublisher(), clock=clock)
+        inc = flow.trigger(_ALERT)
+        flow.acknowledge(inc.id, by="alice")
+        flow.resolve(inc.id, by="alice")
+        live = flow.get(inc.id)
+        reader = IncidentFlow(store=store, clock=clock)
+        assert reader.get(inc.id) == live
+        assert fold(None, store.load(inc.id)) == live
+
+
+class NotifierContract:
+    """What every :class:`~incident_flow.ports.Notifier` must do.
+
+    Provide ``notifier`` and ``received``: a callable returning the idempotency keys the
+    receiver has seen, in order (read from your local test server, your log capture...).
+    """
+
+    @pytest.fixture
+    def notifier(self) -> Notifier:
+        """The notifier under test; override in the subclass."""
+        raise NotImplementedError  # pragma: no cover
+
+    @pytest.fixture
+    def received(self) -> Callable[[], list[str]]:
+        """The idempotency keys the receiver saw; override in the subclass."""
+        raise NotImplementedError  # pragma: no cover
+
+    @staticmethod
+    def message(kind: str, n: int = 1) -> Notification:
+        """A notification of ``kind`` for the tests."""
+        return Notification(
+            incident_id="inc-contract", kind=kind, text=f"{kind} #{n}: checkout errors",
+            title="Checkout errors", severity=Severity.P1, state="notified",
+            idempotency_key=f"inc-contract/{n}/{kind}", by="alice",
+            url="https://monitor.example/a", runbook_url="https://rb.example/r",
+        )
+
+    def test_every_kind_is_delivered(
+        self, notifier: Notifier, received: Callable[[], list[str]]
+    ) -> None:
+        """notify, update, page, ack and resolve each reach the receiver; receipts are str/None."""
+        kinds = ["notify", "update", "page", "ack", "resolve"]
+        for n, kind in enumerate(kinds):
+            receipt = notifier.send(self.message(kind, n))
+            assert receipt is None or isinstance(receipt, str)
+        assert received() == [f"inc-contract/{n}/{kind}" for n, kind in enumerate(kinds)]
+
+    def test_a_resend_with_the_same_key_does_not_fail(
+        self, notifier: Notifier, received: Callable[[], list[str]]
+    ) -> None:
+        """Re-sending after a crash (same idempotency key) succeeds and reaches the receiver."""
+        notifier.send(self.message("page"))
+        notifier.send(self.message("page"))
+        assert set(received()) == {"inc-contract/1/page"}
+
+    def test_satisfies_the_port(self, notifier: Notifier) -> None:
+        """It is a Notifier structurally and its repr is printable."""
+        assert isinstance(notifier, Notifier)
+        assert repr(notifier)
+
+    def test_a_flow_delivers_through_it(
+        self, notifier: Notifier, received: Callable[[], list[str]]
+    ) -> None:
+        """Used as chat and pager, a P1 reaches it as one notify and one page."""
+        flow = IncidentFlow(notifier=notifier, pager=notifier, publisher=RecordingPublisher(),
+                            clock=ManualClock(T0))
+        incident = flow.trigger(_ALERT)
+        kinds = sorted(key.rsplit("/", 1)[1] for key in received() if incident.id in key)
+        assert kinds == ["notify", "page"]
+
+
+class PublisherContract:
+    """What every :class:`~incident_flow.ports.PostMortemPublisher` must do.
+
+    Provide ``publisher`` and ``read``: a callable returning the text saved at a location.
+    """
+
+    @pytest.fixture
+    def publisher(self) -> PostMortemPublisher:
+        """The publisher under test; override in the subclass."""
+        raise NotImplementedError  # pragma: no cover
+
+    @pytest.fixture
+    def read(self) -> Callable[[str], str]:
+        """Reads what the publisher saved at a location; override in the subclass."""
+        raise NotImplementedError  # pragma: no cover
+
+    @pytest.fixture
+    def document(self) -> Iterator[PostMortemDocument]:
+        """A published post-mortem of a real P1 lifecycle."""
+        history = sample_history()
+        yield PostMortemDocument(fold(None, history), history, "postmortems")
+
+    def test_publish_saves_the_markdown(
+        self, publisher: PostMortemPublisher, read: Callable[[str], str],
+        document: PostMortemDocument,
+    ) -> None:
+        """The saved text is the rendered post-mortem, with title, reviewers and actions."""
+        location = publisher.publish(document)
+        text = read(location)
+        assert text == document.render_markdown()
+        assert "# Post-mortem: Checkout errors" in text
+        assert "- bob" in text and "- carol" in text
+
+    def test_publishing_again_updates_rather_than_duplicates(
+        self, publisher: PostMortemPublisher, read: Callable[[str], str],
+        document: PostMortemDocument,
+    ) -> None:
+        """A second publish of the same incident returns the same location."""
+        first = publisher.publish(document)
+        second = publisher.publish(document)
+        assert first == second
+        assert read(second) == document.render_markdown()

@@ -1,0 +1,52 @@
+"""Shared fixtures and the Hypothesis profiles (``ci`` is the default under CI=true, else ``dev``)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from incident_flow import FolderPublisher, IncidentFlow, Policy, RecordingNotifier, Runbook
+from incident_flow.testing import ManualClock
+
+pytest_plugins = ["pytester"]
+
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile("dev", max_examples=60, deadline=None)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
+CHECKOUT_RUNBOOK = Runbook(
+    name="checkout-errors", url="https://runbooks.example/checkout", alert="Checkout*"
+)
+
+
+class Harness:
+    """A flow over the memory store with recording channels and a manual clock."""
+
+    def __init__(self, policy: Policy, folder: str) -> None:
+        self.clock = ManualClock(T0)
+        self.chat = RecordingNotifier()
+        self.pager = RecordingNotifier()
+        self.flow = IncidentFlow(
+            policy,
+            notifier=self.chat,
+            pager=self.pager,
+            publisher=FolderPublisher(folder),
+            clock=self.clock,
+        )
+
+
+@pytest.fixture
+def policy() -> Policy:
+    return Policy(runbooks=[CHECKOUT_RUNBOOK])
+
+
+@pytest.fixture
+def harness(policy: Policy, tmp_path: object) -> Harness:
+    return Harness(policy, str(tmp_path) + "/postmortems")

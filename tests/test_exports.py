@@ -1,0 +1,90 @@
+"""The public API is deliberate: additions and removals show up here."""
+
+from __future__ import annotations
+
+import incident_flow
+import incident_flow.events
+import incident_flow.process
+import incident_flow.testing
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    kind = 0 if name.isupper() else 1 if name[0].isupper() else 2
+    return kind, name
+
+
+class TestExports:
+    """What users import stays importable and sorted."""
+
+    def test_top_level_all_is_pinned(self) -> None:
+        assert incident_flow.__all__ == [
+            "ActionItem",
+            "Alert",
+            "ConcurrencyError",
+            "DeliveryError",
+            "FolderPublisher",
+            "Incident",
+            "IncidentFlow",
+            "IncidentFlowError",
+            "IncidentNotFound",
+            "InvalidPayload",
+            "InvalidPolicy",
+            "InvalidSignature",
+            "InvalidTransition",
+            "LogNotifier",
+            "MemoryStore",
+            "Notification",
+            "OutboxMessage",
+            "Policy",
+            "PolicyViolation",
+            "PostMortem",
+            "PostMortemDocument",
+            "RecordingNotifier",
+            "Runbook",
+            "RunbookCatalog",
+            "Severity",
+            "StorageError",
+            "SystemClock",
+        ]
+
+    def test_every_name_in_all_resolves(self) -> None:
+        for module in (incident_flow, incident_flow.events, incident_flow.process,
+                       incident_flow.testing):
+            # isort-style, as ruff's RUF022 keeps it: CONSTANTS, Classes, functions
+            assert module.__all__ == sorted(module.__all__, key=_isort_key), module.__name__
+            for name in module.__all__:
+                assert getattr(module, name) is not None, (module.__name__, name)
+
+    def test_errors_share_one_base(self) -> None:
+        errors = [getattr(incident_flow, n) for n in incident_flow.__all__
+                  if n.endswith(("Error", "Violation", "Transition", "NotFound", "Payload",
+                                 "Policy", "Signature")) and n != "Policy"]
+        assert len(errors) == 10
+        for error in errors:
+            assert issubclass(error, incident_flow.IncidentFlowError)
+
+    def test_builtin_bases_where_natural(self) -> None:
+        assert issubclass(incident_flow.InvalidPayload, ValueError)
+        assert issubclass(incident_flow.InvalidSignature, incident_flow.InvalidPayload)
+        assert issubclass(incident_flow.InvalidPolicy, ValueError)
+        assert issubclass(incident_flow.IncidentNotFound, KeyError)
+
+    def test_domain_never_imports_adapters_or_drivers(self) -> None:
+        """The domain modules import no adapter, httpx, sqlite3 or psycopg."""
+        import ast
+        from pathlib import Path
+
+        root = Path(incident_flow.__file__).parent
+        domain = ["_alerts", "_commands", "_decide", "_events", "_incident", "_messages",
+                  "_policy", "_postmortem", "_process", "_runbooks", "_severity"]
+        forbidden = ("adapters", "httpx", "sqlite3", "psycopg", "_flow")
+        for name in domain:
+            tree = ast.parse((root / f"{name}.py").read_text())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ImportFrom):
+                    target = node.module or ""
+                elif isinstance(node, ast.Import):
+                    target = ",".join(a.name for a in node.names)
+                else:
+                    continue
+                assert not any(f in target for f in forbidden), (name, target)

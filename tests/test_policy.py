@@ -1,0 +1,195 @@
+"""Policy: the seed's standards by default, and TOML files that report every problem."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from incident_flow import InvalidPolicy, Policy, Runbook, Severity
+
+
+class TestDefaultPolicy:
+    """Policy.default() encodes the seed process."""
+
+    def test_critical_and_postmortem_severities(self) -> None:
+        policy = Policy.default()
+        assert policy.critical == {Severity.P1, Severity.P2}
+        assert policy.postmortem_required == {Severity.P1, Severity.P2}
+        assert [s for s in Severity if policy.is_critical(s)] == [Severity.P1, Severity.P2]
+        assert not policy.requires_postmortem(Severity.P3)
+
+    def test_reviewers_folder_default_severity(self) -> None:
+        policy = Policy.default()
+        assert policy.postmortem_reviewers == 2
+        assert policy.postmortem_folder == "postmortems"
+        assert policy.default_severity is Severity.P3
+
+    def test_ack_timeouts_and_descriptions(self) -> None:
+        policy = Policy.default()
+        assert policy.ack_timeout_for(Severity.P1) == timedelta(minutes=5)
+        assert policy.ack_timeout_for(Severity.P2) == timedelta(minutes=15)
+        assert policy.ack_timeout_for(Severity.P4) is None
+        assert set(policy.descriptions) == set(Severity)
+        assert all(text for text in policy.descriptions.values())
+
+    def test_catalog_starts_empty(self) -> None:
+        assert len(Policy.default().runbooks) == 0
+
+    def test_constructor_converts(self) -> None:
+        policy = Policy(critical=["P1"], default_severity="p4",
+                        runbooks=[Runbook(name="a", url="u")], descriptions={"P1": "fire"})
+        assert policy.critical == {Severity.P1}
+        assert policy.default_severity is Severity.P4
+        assert policy.runbooks.get("a") is not None
+        assert policy.descriptions[Severity.P1] == "fire"
+        assert policy.descriptions[Severity.P2]  # the others keep their defaults
+
+    def test_negative_reviewers_refused(self) -> None:
+        with pytest.raises(ValueError, match="postmortem_reviewers"):
+            Policy(postmortem_reviewers=-1)
+
+
+GOOD = """
+critical = ["P1"]
+postmortem_required = ["P1", "P2"]
+postmortem_reviewers = 3
+postmortem_folder = "docs/postmortems"
+default_severity = "P4"
+
+[ack_timeout]
+P1 = "2m"
+P2 = 600
+
+[descriptions]
+P1 = "Checkout or payments down"
+
+[[runbooks]]
+name = "checkout-errors"
+url = "https://runbooks.example/checkout"
+alert = "Checkout*"
+source = "datadog"
+severity = "P2"
+description = "Checkout returns 5xx"
+"""
+
+
+class TestPolicyFromToml:
+    """from_toml reads every key and reports every problem with its path."""
+
+    def test_reads_a_full_file(self, tmp_path: Path) -> None:
+        path = tmp_path / "policy.toml"
+        path.write_text(GOOD)
+        policy = Policy.from_toml(path)
+        assert policy.critical == {Severity.P1}
+        assert policy.postmortem_required == {Severity.P1, Severity.P2}
+        assert policy.postmortem_reviewers == 3
+        assert policy.postmortem_folder == "docs/postmortems"
+        assert policy.default_severity is Severity.P4
+        assert policy.ack_timeout == {Severity.P1: timedelta(minutes=2),
+                                      Severity.P2: timedelta(seconds=600)}
+        assert policy.descriptions[Severity.P1] == "Checkout or payments down"
+        runbook = policy.runbooks.get("checkout-errors")
+        assert runbook is not None
+        assert runbook.severity is Severity.P2
+        assert runbook.source == "datadog"
+
+    def test_empty_file_is_the_default(self, tmp_path: Path) -> None:
+        path = tmp_path / "policy.toml"
+        path.write_text("")
+        assert Policy.from_toml(path) == Policy.default()
+
+    def test_every_problem_is_reported_with_its_path(self, tmp_path: Path) -> None:
+        path = tmp_path / "policy.toml"
+        path.write_text(
+            """
+critical = ["P1", "P7"]
+postmortem_reviewers = "two"
+postmortem_folder = ""
+default_severity = "high"
+paging = true
+
+[ack_timeout]
+P1 = "soon"
+P9 = "5m"
+
+[descriptions]
+P1 = 5
+
+[[runbooks]]
+url = "https://x"
+colour = "red"
+
+[[runbooks]]
+name = "a"
+url = "https://a"
+severity = "urgent"
+
+[[runbooks]]
+name = "b"
+url = "https://b"
+
+[[runbooks]]
+name = "b"
+url = "https://b2"
+"""
+        )
+        with pytest.raises(InvalidPolicy) as info:
+            Policy.from_toml(path)
+        problems = info.value.problems
+        expected = [
+            "paging: unknown key",
+            "critical[1]: must be one of P1..P5, got 'P7'",
+            "postmortem_reviewers: must be a whole number >= 0, got 'two'",
+            "postmortem_folder: must be a non-empty string",
+            "default_severity: must be one of P1..P5, got 'high'",
+            "ack_timeout.P1: must be a positive duration",
+            "ack_timeout.P9: must be one of P1..P5",
+            "descriptions.P1: must be a string",
+            "runbooks[0].colour: unknown key",
+            "runbooks[0].name: missing",
+            "runbooks[1].severity: must be one of P1..P5, got 'urgent'",
+            "runbooks[3].name: 'b' is already used",
+        ]
+        for text in expected:
+            assert any(p.startswith(text) for p in problems), (text, problems)
+        assert len(problems) == len(expected)
+        assert str(path) in str(info.value)
+        assert "12 problem(s)" in str(info.value)
+
+    def test_not_toml(self, tmp_path: Path) -> None:
+        path = tmp_path / "policy.toml"
+        path.write_text("critical = [")
+        with pytest.raises(InvalidPolicy, match="not valid TOML"):
+            Policy.from_toml(path)
+
+    def test_missing_file(self, tmp_path: Path) -> None:
+        with pytest.raises(InvalidPolicy, match="cannot read"):
+            Policy.from_toml(tmp_path / "nope.toml")
+
+    @pytest.mark.parametrize(
+        ("data", "message"),
+        [
+            ({"critical": "P1"}, "critical: must be a list"),
+            ({"ack_timeout": 5}, "ack_timeout: must be a table"),
+            ({"runbooks": {"name": "a"}}, "runbooks: must be an array of tables"),
+            ({"runbooks": ["a"]}, "runbooks[0]: must be a table"),
+            ({"runbooks": [{"name": "a", "url": 3}]}, "runbooks[0].url: must be a non-empty"),
+            ({"runbooks": [{"name": "a", "url": "u", "alert": 3}]},
+             "runbooks[0].alert: must be a string"),
+            ({"ack_timeout": {"P1": -5}}, "ack_timeout.P1: must be a positive duration"),
+            ({"ack_timeout": {"P1": True}}, "ack_timeout.P1: must be a positive duration"),
+        ],
+    )
+    def test_shapes(self, data: dict[str, object], message: str) -> None:
+        with pytest.raises(InvalidPolicy) as info:
+            Policy.from_mapping(data)
+        assert any(p.startswith(message) for p in info.value.problems), info.value.problems
+
+    @pytest.mark.parametrize(
+        ("text", "seconds"), [("90s", 90), ("5m", 300), ("1.5h", 5400), ("1d", 86400), ("45", 45)]
+    )
+    def test_durations(self, text: str, seconds: int) -> None:
+        policy = Policy.from_mapping({"ack_timeout": {"P1": text}})
+        assert policy.ack_timeout[Severity.P1] == timedelta(seconds=seconds)
