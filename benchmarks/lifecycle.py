@@ -27,10 +27,21 @@ from incident_flow import Alert, IncidentFlow, MemoryStore, Policy, RecordingNot
 from incident_flow.testing import RecordingPublisher
 
 STEPS = [
-    "classify", "notify", "acknowledge", "start_runbook", "resolve", "start_postmortem",
-    "approve_postmortem", "approve_postmortem", "publish_postmortem", "update_runbook", "close",
+    "classify",
+    "notify",
+    "acknowledge",
+    "start_runbook",
+    "resolve",
+    "start_postmortem",
+    "approve_postmortem",
+    "approve_postmortem",
+    "publish_postmortem",
+    "update_runbook",
+    "close",
 ]
-RUNBOOK = Runbook(name="checkout-errors", url="https://runbooks.example/checkout", alert="Checkout*")
+RUNBOOK = Runbook(
+    name="checkout-errors", url="https://runbooks.example/checkout", alert="Checkout*"
+)
 
 
 def make_flow() -> IncidentFlow:
@@ -45,8 +56,13 @@ def make_flow() -> IncidentFlow:
 
 
 def flow_lifecycle(flow: IncidentFlow, i: int) -> None:
-    alert = Alert(source="datadog", name="CheckoutHighErrorRate", title="Checkout errors",
-                  severity="P1", dedup_key=f"k{i}")
+    alert = Alert(
+        source="datadog",
+        name="CheckoutHighErrorRate",
+        title="Checkout errors",
+        severity="P1",
+        dedup_key=f"k{i}",
+    )
     inc = flow.trigger(alert)
     flow.acknowledge(inc.id, by="alice")
     flow.start_runbook(inc.id, by="alice")
@@ -69,16 +85,27 @@ def bench_flow(n: int) -> float:
 
 
 def bench_transitions(n: int) -> float:
-    from incident_flow._process import IN_PLACE, TRANSITIONS
     from transitions import Machine
+
+    from incident_flow._process import IN_PLACE, TRANSITIONS
 
     machine = Machine(
         model=None,
-        states=["triggered", "classified", "notified", "runbook", "resolved", "postmortem",
-                "runbook_update", "closed"],
+        states=[
+            "triggered",
+            "classified",
+            "notified",
+            "runbook",
+            "resolved",
+            "postmortem",
+            "runbook_update",
+            "closed",
+        ],
         initial="triggered",
-        transitions=[{"trigger": s.trigger, "source": list(s.sources), "dest": s.dest}
-                     for s in TRANSITIONS + IN_PLACE],
+        transitions=[
+            {"trigger": s.trigger, "source": list(s.sources), "dest": s.dest}
+            for s in TRANSITIONS + IN_PLACE
+        ],
         auto_transitions=False,
     )
     events = machine.events
@@ -163,8 +190,10 @@ def main() -> None:
     bare = median_rate(bench_transitions, args.n, args.rounds)
     psm = median_rate(bench_python_statemachine, args.n, args.rounds)
     mem = memory_per_incident(min(args.n, 2000))
-    print(f"median of {args.rounds} rounds, {args.n} P1 lifecycles each "
-          f"({len(STEPS)} machine steps, 10 commands per lifecycle)")
+    print(
+        f"median of {args.rounds} rounds, {args.n} P1 lifecycles each "
+        f"({len(STEPS)} machine steps, 10 commands per lifecycle)"
+    )
     print(f"  IncidentFlow + MemoryStore     {ours:10.0f} lifecycles/s  {1e6 / ours:8.1f} us each")
     print(f"  bare shared transitions Machine {bare:9.0f} lifecycles/s  {1e6 / bare:8.1f} us each")
     print(f"  python-statemachine            {psm:10.0f} lifecycles/s  {1e6 / psm:8.1f} us each")

@@ -18,8 +18,9 @@ PROCESS_MD = Path(__file__).with_name("process.md")
 def main() -> None:
     """Rewrite the mermaid block of process.md."""
     text = PROCESS_MD.read_text(encoding="utf-8")
-    new = re.sub(r"```mermaid\n.*?```", lambda _: f"```mermaid\n{to_mermaid()}```", text,
-                 count=1, flags=re.S)
+    new = re.sub(
+        r"```mermaid\n.*?```", lambda _: f"```mermaid\n{to_mermaid()}```", text, count=1, flags=re.S
+    )
     PROCESS_MD.write_text(new, encoding="utf-8")
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures and the Hypothesis profiles (``ci`` is the default under CI=true, else ``dev``)."""
+"""Shared fixtures and the Hypothesis profiles (``ci`` under CI=true, else ``dev``)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,10 @@ class TestSeverity:
     def test_order_and_rank(self) -> None:
         assert min(Severity) is Severity.P1
         assert sorted([Severity.P3, Severity.P1, Severity.P2]) == [
-            Severity.P1, Severity.P2, Severity.P3]
+            Severity.P1,
+            Severity.P2,
+            Severity.P3,
+        ]
         assert Severity.P1.rank == 1
         assert Severity.P1.is_more_severe_than(Severity.P2)
         assert not Severity.P2.is_more_severe_than(Severity.P2)

@@ -48,17 +48,26 @@ class TestExports:
         ]
 
     def test_every_name_in_all_resolves(self) -> None:
-        for module in (incident_flow, incident_flow.events, incident_flow.process,
-                       incident_flow.testing):
+        for module in (
+            incident_flow,
+            incident_flow.events,
+            incident_flow.process,
+            incident_flow.testing,
+        ):
             # isort-style, as ruff's RUF022 keeps it: CONSTANTS, Classes, functions
             assert module.__all__ == sorted(module.__all__, key=_isort_key), module.__name__
             for name in module.__all__:
                 assert getattr(module, name) is not None, (module.__name__, name)
 
     def test_errors_share_one_base(self) -> None:
-        errors = [getattr(incident_flow, n) for n in incident_flow.__all__
-                  if n.endswith(("Error", "Violation", "Transition", "NotFound", "Payload",
-                                 "Policy", "Signature")) and n != "Policy"]
+        errors = [
+            getattr(incident_flow, n)
+            for n in incident_flow.__all__
+            if n.endswith(
+                ("Error", "Violation", "Transition", "NotFound", "Payload", "Policy", "Signature")
+            )
+            and n != "Policy"
+        ]
         assert len(errors) == 10
         for error in errors:
             assert issubclass(error, incident_flow.IncidentFlowError)
@@ -75,8 +84,19 @@ class TestExports:
         from pathlib import Path
 
         root = Path(incident_flow.__file__).parent
-        domain = ["_alerts", "_commands", "_decide", "_events", "_incident", "_messages",
-                  "_policy", "_postmortem", "_process", "_runbooks", "_severity"]
+        domain = [
+            "_alerts",
+            "_commands",
+            "_decide",
+            "_events",
+            "_incident",
+            "_messages",
+            "_policy",
+            "_postmortem",
+            "_process",
+            "_runbooks",
+            "_severity",
+        ]
         forbidden = ("adapters", "httpx", "sqlite3", "psycopg", "_flow")
         for name in domain:
             tree = ast.parse((root / f"{name}.py").read_text())

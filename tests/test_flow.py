@@ -54,8 +54,11 @@ class TestTrigger:
 
     def test_severity_from_catalog_then_default(self) -> None:
         runbook = Runbook(name="disk", url="u", alert="Disk*", severity="P2")
-        flow = IncidentFlow(Policy(runbooks=[runbook], default_severity="P5"),
-                            notifier=RecordingNotifier(), pager=RecordingNotifier())
+        flow = IncidentFlow(
+            Policy(runbooks=[runbook], default_severity="P5"),
+            notifier=RecordingNotifier(),
+            pager=RecordingNotifier(),
+        )
         from_catalog = flow.trigger(Alert(source="s", name="DiskFull", title="t"))
         by_default = flow.trigger(Alert(source="s", name="Other", title="t"))
         assert from_catalog.severity is Severity.P2
@@ -223,8 +226,12 @@ class TestPostmortemPhase:
         with pytest.raises(PolicyViolation, match="post-mortem is required"):
             harness.flow.close(incident_id, by="alice")
         started = harness.flow.start_postmortem(
-            incident_id, author="alice", impact="5% of checkouts failed",
-            root_cause="bad deploy", learnings=["check error budget before deploy"])
+            incident_id,
+            author="alice",
+            impact="5% of checkouts failed",
+            root_cause="bad deploy",
+            learnings=["check error budget before deploy"],
+        )
         assert started.state == "postmortem"
         assert started.postmortem is not None and started.postmortem.author == "alice"
         harness.flow.approve_postmortem(incident_id, reviewer="bob")
@@ -244,8 +251,9 @@ class TestPostmortemPhase:
         assert item.kind == "update_runbook" and item.runbook == CHECKOUT_RUNBOOK.name
         with pytest.raises(PolicyViolation, match="AI-1"):
             harness.flow.close(incident_id, by="alice")
-        updated = harness.flow.update_runbook(incident_id, CHECKOUT_RUNBOOK.name, by="alice",
-                                              note="added an error-budget check")
+        updated = harness.flow.update_runbook(
+            incident_id, CHECKOUT_RUNBOOK.name, by="alice", note="added an error-budget check"
+        )
         assert updated.open_action_items == ()
         closed = harness.flow.close(incident_id, by="alice")
         assert closed.state == "closed" and closed.closed_at is not None
@@ -264,8 +272,9 @@ class TestPostmortemPhase:
 
     def test_optional_postmortem_for_normal_incidents(self, harness: Harness) -> None:
         incident_id = self.resolved(harness, P4)
-        harness.flow.add_runbook(incident_id, Runbook(name="docs", url="https://rb/docs"),
-                                 by="alice")
+        harness.flow.add_runbook(
+            incident_id, Runbook(name="docs", url="https://rb/docs"), by="alice"
+        )
         assert harness.flow.close(incident_id, by="alice").state == "closed"
         other = self.resolved(harness, attrs.evolve(P4, dedup_key="other"))
         assert harness.flow.start_postmortem(other, author="bob").state == "postmortem"
@@ -289,8 +298,9 @@ class TestPostmortemPhase:
             harness.flow.waive_action_item(incident_id, "AI-1", by="alice", reason=" ")
         with pytest.raises(PolicyViolation, match=r"no action item 'AI-9' \(has: AI-1\)"):
             harness.flow.waive_action_item(incident_id, "AI-9", by="alice", reason="r")
-        waived = harness.flow.waive_action_item(incident_id, "AI-1", by="alice",
-                                                reason="the alert is being deleted")
+        waived = harness.flow.waive_action_item(
+            incident_id, "AI-1", by="alice", reason="the alert is being deleted"
+        )
         item = waived.action_items[0]
         assert item.waived and not item.open and item.reason == "the alert is being deleted"
         with pytest.raises(PolicyViolation, match="already settled"):
@@ -372,8 +382,12 @@ class TestReads:
 
     def test_a_second_flow_sees_the_first_ones_writes(self, harness: Harness) -> None:
         incident = harness.flow.trigger(P1)
-        other = IncidentFlow(store=harness.flow.store, notifier=RecordingNotifier(),
-                             pager=RecordingNotifier(), clock=harness.clock)
+        other = IncidentFlow(
+            store=harness.flow.store,
+            notifier=RecordingNotifier(),
+            pager=RecordingNotifier(),
+            clock=harness.clock,
+        )
         other.acknowledge(incident.id, by="bob")
         assert harness.flow.get(incident.id).acknowledged_by == "bob"
         harness.flow.note(incident.id, "on it", by="alice")

@@ -38,8 +38,12 @@ class TestDefaultPolicy:
         assert len(Policy.default().runbooks) == 0
 
     def test_constructor_converts(self) -> None:
-        policy = Policy(critical=["P1"], default_severity="p4",
-                        runbooks=[Runbook(name="a", url="u")], descriptions={"P1": "fire"})
+        policy = Policy(
+            critical=["P1"],
+            default_severity="p4",
+            runbooks=[Runbook(name="a", url="u")],
+            descriptions={"P1": "fire"},
+        )
         assert policy.critical == {Severity.P1}
         assert policy.default_severity is Severity.P4
         assert policy.runbooks.get("a") is not None
@@ -87,8 +91,10 @@ class TestPolicyFromToml:
         assert policy.postmortem_reviewers == 3
         assert policy.postmortem_folder == "docs/postmortems"
         assert policy.default_severity is Severity.P4
-        assert policy.ack_timeout == {Severity.P1: timedelta(minutes=2),
-                                      Severity.P2: timedelta(seconds=600)}
+        assert policy.ack_timeout == {
+            Severity.P1: timedelta(minutes=2),
+            Severity.P2: timedelta(seconds=600),
+        }
         assert policy.descriptions[Severity.P1] == "Checkout or payments down"
         runbook = policy.runbooks.get("checkout-errors")
         assert runbook is not None
@@ -176,8 +182,10 @@ url = "https://b2"
             ({"runbooks": {"name": "a"}}, "runbooks: must be an array of tables"),
             ({"runbooks": ["a"]}, "runbooks[0]: must be a table"),
             ({"runbooks": [{"name": "a", "url": 3}]}, "runbooks[0].url: must be a non-empty"),
-            ({"runbooks": [{"name": "a", "url": "u", "alert": 3}]},
-             "runbooks[0].alert: must be a string"),
+            (
+                {"runbooks": [{"name": "a", "url": "u", "alert": 3}]},
+                "runbooks[0].alert: must be a string",
+            ),
             ({"ack_timeout": {"P1": -5}}, "ack_timeout.P1: must be a positive duration"),
             ({"ack_timeout": {"P1": True}}, "ack_timeout.P1: must be a positive duration"),
         ],

@@ -26,8 +26,16 @@ class TestDefinition:
     """The tables are checked when the Machine is built."""
 
     def test_states_in_process_order(self) -> None:
-        assert STATES == ("triggered", "classified", "notified", "runbook", "resolved",
-                          "postmortem", "runbook_update", "closed")
+        assert STATES == (
+            "triggered",
+            "classified",
+            "notified",
+            "runbook",
+            "resolved",
+            "postmortem",
+            "runbook_update",
+            "closed",
+        )
 
     def test_design_table_rows(self) -> None:
         rows = {(s.trigger, src, s.dest) for s in TRANSITIONS for src in s.sources}
@@ -98,12 +106,15 @@ class TestMachine:
             PROCESS.fire("resolved", "start_runbook", incident_id="inc-1")
         error = info.value
         assert (error.incident_id, error.state, error.trigger) == (
-            "inc-1", "resolved", "start_runbook")
+            "inc-1",
+            "resolved",
+            "start_runbook",
+        )
         assert "reopen" in error.allowed and "close" in error.allowed
         assert "allowed now:" in str(error)
 
     def test_one_machine_with_no_models(self) -> None:
-        assert PROCESS._machine.models == []  # noqa: SLF001 - pins the shared-machine design
+        assert PROCESS._machine.models == []
 
 
 class TestMermaid:

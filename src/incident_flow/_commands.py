@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import ClassVar
 
 import attrs
@@ -27,6 +28,10 @@ __all__ = [
     "UpdateRunbook",
     "WaiveActionItem",
 ]
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -82,7 +87,7 @@ class StartPostmortem(Command):
     trigger: ClassVar[str] = "start_postmortem"
     impact: str = ""
     root_cause: str = ""
-    learnings: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    learnings: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
 
 @attrs.frozen(kw_only=True)

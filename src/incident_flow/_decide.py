@@ -64,14 +64,16 @@ class _Draft:
         after = fold(self.base, self.events)
         first = self.events[0].version
         outbox = tuple(
-            _message(after, channel, kind, text, f"{after.id}/{first}/{channel}/{kind}", self)
+            _message(
+                after, channel, kind, text, key=f"{after.id}/{first}/{channel}/{kind}", draft=self
+            )
             for channel, kind, text in self.messages
         )
         return Decision(after, tuple(self.events), settled + outbox)
 
 
 def _message(
-    incident: Incident, channel: Channel, kind: str, text: str, key: str, draft: _Draft
+    incident: Incident, channel: Channel, kind: str, text: str, *, key: str, draft: _Draft
 ) -> OutboxMessage:
     notification = None
     if channel != "publisher":
@@ -103,7 +105,7 @@ def _refuse(incident: Incident, trigger: str, standard: str, detail: str) -> Pol
 
 
 def decide_new(incident_id: str, alert: Alert, policy: Policy, now: datetime) -> Decision:
-    """Open a new incident for a firing alert: triggered -> classified -> notified, in one append."""
+    """Open an incident for a firing alert: triggered -> classified -> notified, one append."""
     draft = _Draft(None, now, None)
     draft.add(
         ev.IncidentTriggered,
@@ -145,9 +147,7 @@ def decide(incident: Incident, command: cmd.Command, policy: Policy, now: dateti
         InvalidTransition: the process has no such trigger in the incident's state.
         PolicyViolation: the policy's standards refuse it now (the detail says which and why).
     """
-    trigger = (
-        command.fired_trigger if isinstance(command, cmd.RecordAlert) else command.trigger
-    )
+    trigger = command.fired_trigger if isinstance(command, cmd.RecordAlert) else command.trigger
     PROCESS.fire(incident.state, trigger, incident_id=incident.id)
     if command.by is not None and not command.by.strip():
         raise _refuse(incident, trigger, "actor_required", "say who acts (by= is empty)")
@@ -321,7 +321,9 @@ def _approve(inc: Incident, c: cmd.ApprovePostmortem, policy: Policy, d: _Draft)
         raise _refuse(inc, c.trigger, "actor_required", "an approval needs a reviewer")
     if c.by == pm.author:
         raise _refuse(
-            inc, c.trigger, "independent_review",
+            inc,
+            c.trigger,
+            "independent_review",
             f"{c.by} wrote the post-mortem; reviewers must be other people",
         )
     if c.by in pm.approvals:
@@ -336,7 +338,9 @@ def _publish(inc: Incident, c: cmd.PublishPostmortem, policy: Policy, d: _Draft)
     if len(pm.approvals) < needed:
         have = ", ".join(pm.approvals) or "none"
         raise _refuse(
-            inc, c.trigger, "postmortem_reviewers",
+            inc,
+            c.trigger,
+            "postmortem_reviewers",
             f"needs {needed} distinct reviewer approval(s), has {len(pm.approvals)} ({have})",
         )
     d.add(ev.PostMortemPublished, approvals=pm.approvals)
@@ -363,7 +367,9 @@ def _add_runbook(inc: Incident, c: cmd.AddRunbook, policy: Policy, d: _Draft) ->
 
 def _update_runbook(inc: Incident, c: cmd.UpdateRunbook, policy: Policy, d: _Draft) -> None:
     if not c.name.strip() or not c.note.strip():
-        raise _refuse(inc, c.trigger, "runbook_update_note", "name the runbook and say what changed")
+        raise _refuse(
+            inc, c.trigger, "runbook_update_note", "name the runbook and say what changed"
+        )
     d.add(ev.RunbookUpdated, name=c.name, note=c.note)
     for item in inc.open_action_items:
         if item.kind == "update_runbook" and item.runbook in (c.name, None):
@@ -375,8 +381,9 @@ def _waive(inc: Incident, c: cmd.WaiveActionItem, policy: Policy, d: _Draft) -> 
     item = inc.action_item(c.item_id)
     if item is None:
         known = ", ".join(i.id for i in inc.action_items) or "none"
-        raise _refuse(inc, c.trigger, "unknown_action_item",
-                      f"no action item {c.item_id!r} (has: {known})")
+        raise _refuse(
+            inc, c.trigger, "unknown_action_item", f"no action item {c.item_id!r} (has: {known})"
+        )
     if not item.open:
         raise _refuse(inc, c.trigger, "action_item_settled", f"{item.id} is already settled")
     if not c.reason.strip():
@@ -387,20 +394,28 @@ def _waive(inc: Incident, c: cmd.WaiveActionItem, policy: Policy, d: _Draft) -> 
 def _close(inc: Incident, c: cmd.Close, policy: Policy, d: _Draft) -> None:
     if inc.state == "resolved" and inc.postmortem_required:
         raise _refuse(
-            inc, c.trigger, "postmortem_required",
+            inc,
+            c.trigger,
+            "postmortem_required",
             f"a reviewed post-mortem is required (severity {inc.severity} or higher was reached); "
             "start one with start_postmortem",
         )
     pm = inc.postmortem
     if inc.state == "runbook_update" and pm is not None and pm.location is None:
         raise _refuse(
-            inc, c.trigger, "postmortem_saved",
+            inc,
+            c.trigger,
+            "postmortem_saved",
             "the post-mortem is not saved yet (its delivery is pending; run deliver_pending())",
         )
     if inc.open_action_items:
         items = "; ".join(f"{i.id} {i.description}" for i in inc.open_action_items)
-        raise _refuse(inc, c.trigger, "open_action_items",
-                      f"open action items must be done or waived first: {items}")
+        raise _refuse(
+            inc,
+            c.trigger,
+            "open_action_items",
+            f"open action items must be done or waived first: {items}",
+        )
     d.add(ev.IncidentClosed)
     d.say("chat", "update", f"Closed by {c.by}")
 

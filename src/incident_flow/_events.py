@@ -7,6 +7,7 @@ Clock), ``by`` (who acted; None where the system did) and ``type`` (the class na
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import ClassVar
 
@@ -42,6 +43,10 @@ __all__ = [
     "RunbookUpdated",
     "SeverityChanged",
 ]
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -174,7 +179,7 @@ class PostMortemStarted(Event):
     author: str
     impact: str = ""
     root_cause: str = ""
-    learnings: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    learnings: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
 
 @attrs.frozen(kw_only=True)
@@ -190,7 +195,7 @@ class PostMortemPublished(Event):
 
     trigger: ClassVar[str | None] = "publish_postmortem"
 
-    approvals: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    approvals: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
 
 @attrs.frozen(kw_only=True)

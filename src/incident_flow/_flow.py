@@ -103,7 +103,9 @@ class IncidentFlow:
             if existing is not None:
                 incident = self._load(existing)
                 if incident.accepts_alerts:
-                    return self._execute(existing, lambda inc, now: _on_alert(inc, alert, self.policy, now))
+                    return self._execute(
+                        existing, lambda inc, now: _on_alert(inc, alert, self.policy, now)
+                    )[0]
             if not alert.firing:
                 raise IncidentNotFound(
                     alert.dedup_key, f"no open incident for resolved alert {alert.dedup_key!r}"
@@ -151,7 +153,7 @@ class IncidentFlow:
     ) -> Incident:
         """Start the post-mortem; each learning becomes an 'update runbook' item on publish."""
         command = cmd.StartPostmortem(
-            by=author, impact=impact, root_cause=root_cause, learnings=tuple(learnings)
+            by=author, impact=impact, root_cause=root_cause, learnings=list(learnings)
         )
         return self._run(incident_id, command)
 
@@ -160,8 +162,11 @@ class IncidentFlow:
         return self._run(incident_id, cmd.ApprovePostmortem(by=reviewer))
 
     def publish_postmortem(self, incident_id: str, *, by: str) -> Incident:
-        """Publish the approved post-mortem; the publisher has saved it when this returns
-        (unless it failed: then it stays pending and ``deliver_pending()`` retries)."""
+        """Publish the approved post-mortem; its learnings become 'update runbook' items.
+
+        The publisher has saved it when this returns, unless it failed: then the delivery stays
+        pending, ``deliver_pending()`` retries it, and ``close`` waits for it.
+        """
         return self._run(incident_id, cmd.PublishPostmortem(by=by))
 
     def add_runbook(self, incident_id: str, runbook: Runbook, *, by: str) -> Incident:
@@ -239,19 +244,20 @@ class IncidentFlow:
     def _run(self, incident_id: str, command: cmd.Command) -> Incident:
         return self._execute(
             incident_id, lambda inc, now: decide(inc, command, self.policy, now), retries=2
-        )
+        )[0]
 
     def _execute(
         self,
         incident_id: str,
         decider: Callable[[Incident, datetime], Decision],
         retries: int = 2,
-    ) -> Incident:
+    ) -> tuple[Incident, int]:
+        """Load, decide, append, deliver; return the incident and how many messages went out."""
         for attempt in range(retries):
             incident = self._load(incident_id)
             decision = decider(incident, self.clock.now())
             if not decision.events:
-                return incident
+                return incident, 0
             try:
                 self._commit(incident, decision)
             except ConcurrencyError:
@@ -259,8 +265,8 @@ class IncidentFlow:
                 if attempt + 1 == retries:
                     raise
                 continue
-            self._deliver(decision.outbox)
-            return self._cache.get(incident_id, decision.incident)
+            delivered = self._deliver(decision.outbox)
+            return self._cache.get(incident_id, decision.incident), delivered
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _commit(self, before: Incident | None, decision: Decision) -> None:
@@ -298,23 +304,28 @@ class IncidentFlow:
         self._remember(incident)
         return incident
 
-    def _deliver(self, messages: Sequence[OutboxMessage]) -> None:
+    def _deliver(self, messages: Sequence[OutboxMessage]) -> int:
         due = [m.id for m in messages if m.pending]
-        if due:
-            self._settle(self.store.claim_due(self.clock.now(), lease=self.lease, ids=due))
+        if not due:
+            return 0
+        return self._settle(self.store.claim_due(self.clock.now(), lease=self.lease, ids=due))
 
     def _settle(self, claimed: Sequence[OutboxMessage]) -> int:
         """Attempt each claimed message; record the outcomes, one append per incident."""
         by_incident: dict[str, list[Outcome]] = {}
+        delivered = 0
         for message in claimed:
-            by_incident.setdefault(message.incident_id, []).append(self._attempt(message))
+            outcome = self._attempt(message)
+            delivered += outcome.error is None
+            by_incident.setdefault(message.incident_id, []).append(outcome)
         for incident_id, outcomes in by_incident.items():
-            self._execute(
+            # Recording may queue follow-ups (a saved post-mortem's link); they count too.
+            delivered += self._execute(
                 incident_id,
                 lambda inc, now, outcomes=outcomes: decide_outcomes(inc, outcomes, now),  # type: ignore[misc]
                 retries=_DELIVERY_RETRIES,
-            )
-        return sum(o.error is None for outcomes in by_incident.values() for o in outcomes)
+            )[1]
+        return delivered
 
     def _attempt(self, message: OutboxMessage) -> Outcome:
         try:

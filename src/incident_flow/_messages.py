@@ -1,4 +1,4 @@
-"""Outbox messages: what the flow owes the outside world, committed with the events that cause them."""
+"""Outbox messages: what the flow owes the outside world, committed with their events."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,8 @@ _CRITICAL = frozenset({Severity.P1, Severity.P2})
 DEFAULT_DESCRIPTIONS: Mapping[Severity, str] = {
     Severity.P1: "Critical: a customer-facing service is down or losing data for many users; "
     "all hands until it is mitigated.",
-    Severity.P2: "Major: a key feature is broken or badly degraded for a significant share of users, "
-    "or a P1 is imminent without action.",
+    Severity.P2: "Major: a key feature is broken or badly degraded for a significant share of "
+    "users, or a P1 is imminent without action.",
     Severity.P3: "Minor: partial degradation with a workaround, or an internal system impaired; "
     "fix within the business day.",
     Severity.P4: "Low: cosmetic or single-user impact, or a risk to address in planned work.",
@@ -51,7 +51,7 @@ def _descriptions(value: Mapping[Severity | str, str]) -> dict[Severity, str]:
 
 
 def _catalog(value: RunbookCatalog | Iterable[Runbook]) -> RunbookCatalog:
-    return value if isinstance(value, RunbookCatalog) else RunbookCatalog(tuple(value))
+    return value if isinstance(value, RunbookCatalog) else RunbookCatalog(list(value))
 
 
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -175,42 +175,42 @@ class _Reader:
         self.problems.append(f"{path}: {text}")
 
     def read(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
         for key in data:
             if key not in _TOP_KEYS:
                 self.problem(key, f"unknown key (known: {', '.join(_TOP_KEYS)})")
-        for key in ("critical", "postmortem_required"):
+        readers: dict[str, Callable[[str, Any], Any]] = {
+            "critical": self.severity_list,
+            "postmortem_required": self.severity_list,
+            "postmortem_reviewers": self.reviewers,
+            "postmortem_folder": self.folder,
+            "default_severity": self.severity,
+            "ack_timeout": self.timeouts,
+            "descriptions": self.descriptions,
+            "runbooks": self.runbooks,
+        }
+        out: dict[str, Any] = {}
+        for key, reader in readers.items():
             if key in data:
-                severities = self.severity_list(key, data[key])
-                if severities is not None:
-                    out[key] = severities
-        if "postmortem_reviewers" in data:
-            value = data["postmortem_reviewers"]
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                self.problem("postmortem_reviewers", f"must be a whole number >= 0, got {value!r}")
-            else:
-                out["postmortem_reviewers"] = value
-        if "postmortem_folder" in data:
-            value = data["postmortem_folder"]
-            if not isinstance(value, str) or not value.strip():
-                self.problem("postmortem_folder", f"must be a non-empty string, got {value!r}")
-            else:
-                out["postmortem_folder"] = value
-        if "default_severity" in data:
-            severity = self.severity("default_severity", data["default_severity"])
-            if severity is not None:
-                out["default_severity"] = severity
-        if "ack_timeout" in data:
-            out["ack_timeout"] = self.timeouts(data["ack_timeout"])
-        if "descriptions" in data:
-            out["descriptions"] = self.descriptions(data["descriptions"])
-        if "runbooks" in data:
-            out["runbooks"] = self.runbooks(data["runbooks"])
+                value = reader(key, data[key])
+                if value is not None:
+                    out[key] = value
         return out
+
+    def reviewers(self, path: str, value: object) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            self.problem(path, f"must be a whole number >= 0, got {value!r}")
+            return None
+        return value
+
+    def folder(self, path: str, value: object) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            self.problem(path, f"must be a non-empty string, got {value!r}")
+            return None
+        return value
 
     def severity(self, path: str, value: object) -> Severity | None:
         try:
-            return Severity(value)
+            return Severity(value)  # type: ignore[arg-type]  # checked right here
         except ValueError:
             self.problem(path, f"must be one of P1..P5, got {value!r}")
             return None
@@ -238,9 +238,9 @@ class _Reader:
             return None
         return value
 
-    def timeouts(self, value: object) -> dict[Severity, timedelta]:
+    def timeouts(self, path: str, value: object) -> dict[Severity, timedelta]:
         out: dict[Severity, timedelta] = {}
-        table = self.table("ack_timeout", value)
+        table = self.table(path, value)
         for key, raw in (table or {}).items():
             severity = self.severity(f"ack_timeout.{key}", key)
             duration = self.duration(f"ack_timeout.{key}", raw)
@@ -248,9 +248,9 @@ class _Reader:
                 out[severity] = duration
         return out
 
-    def descriptions(self, value: object) -> dict[Severity, str]:
+    def descriptions(self, path: str, value: object) -> dict[Severity, str]:
         out: dict[Severity, str] = {}
-        table = self.table("descriptions", value)
+        table = self.table(path, value)
         for key, raw in (table or {}).items():
             severity = self.severity(f"descriptions.{key}", key)
             if not isinstance(raw, str):
@@ -259,22 +259,22 @@ class _Reader:
                 out[severity] = raw
         return out
 
-    def runbooks(self, value: object) -> list[Runbook]:
+    def runbooks(self, path: str, value: object) -> list[Runbook]:
         if not isinstance(value, list):
-            self.problem("runbooks", "must be an array of tables ([[runbooks]])")
+            self.problem(path, "must be an array of tables ([[runbooks]])")
             return []
         out: list[Runbook] = []
         seen: set[str] = set()
         for index, entry in enumerate(value):
-            path = f"runbooks[{index}]"
-            table = self.table(path, entry)
+            where = f"{path}[{index}]"
+            table = self.table(where, entry)
             if table is None:
                 continue
-            runbook = self.runbook(path, table)
+            runbook = self.runbook(where, table)
             if runbook is None:
                 continue
             if runbook.name in seen:
-                self.problem(f"{path}.name", f"{runbook.name!r} is already used by another runbook")
+                self.problem(f"{where}.name", f"{runbook.name!r} is already used by another one")
                 continue
             seen.add(runbook.name)
             out.append(runbook)

@@ -22,7 +22,7 @@ def _when(event: ev.Event) -> str:
     return event.at.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _describe(event: ev.Event) -> str | None:  # noqa: PLR0911 - one line per event type
+def _describe(event: ev.Event) -> str | None:  # noqa: PLR0911, PLR0912 - one line per event type
     match event:
         case ev.IncidentTriggered():
             return f"Alert {event.alert.name!r} from {event.alert.source} fired: {event.title}"

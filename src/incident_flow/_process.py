@@ -37,6 +37,10 @@ __all__ = [
 ]
 
 
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 class State(enum.StrEnum):
     """The states of an incident, in process order."""
 
@@ -58,7 +62,7 @@ class Step:
     """
 
     trigger: str
-    sources: tuple[str, ...] = attrs.field(converter=tuple)
+    sources: tuple[str, ...] = attrs.field(converter=_strings)
     dest: str | None
     rule: str = ""
 
@@ -71,39 +75,80 @@ OPEN_STATES: tuple[str, ...] = ("notified", "runbook", "resolved", "postmortem",
 _UNRESOLVED = ("notified", "runbook")
 
 TRANSITIONS: tuple[Step, ...] = (
-    Step("classify", ["triggered"], "classified",
-         "severity from the alert, the catalog, or policy.default_severity"),
-    Step("notify", ["classified"], "notified",
-         "Slack for every incident; page on-call when the severity is critical"),
-    Step("start_runbook", ["notified"], "runbook",
-         "the catalog's runbook or an explicit one; none found records an 'add runbook' item"),
-    Step("resolve", ["notified", "runbook"], "resolved",
-         "never blocked; resolving with no runbook at all records an 'add runbook' item"),
+    Step(
+        "classify",
+        ["triggered"],
+        "classified",
+        "severity from the alert, the catalog, or policy.default_severity",
+    ),
+    Step(
+        "notify",
+        ["classified"],
+        "notified",
+        "Slack for every incident; page on-call when the severity is critical",
+    ),
+    Step(
+        "start_runbook",
+        ["notified"],
+        "runbook",
+        "the catalog's runbook or an explicit one; none found records an 'add runbook' item",
+    ),
+    Step(
+        "resolve",
+        ["notified", "runbook"],
+        "resolved",
+        "never blocked; resolving with no runbook at all records an 'add runbook' item",
+    ),
     Step("reopen", ["resolved"], "runbook", "the same alert fired again before close"),
-    Step("start_postmortem", ["resolved"], "postmortem",
-         "required when the incident was ever of a post-mortem severity; optional otherwise"),
-    Step("publish_postmortem", ["postmortem"], "runbook_update",
-         "needs policy.postmortem_reviewers distinct approvals; saved under policy.postmortem_folder"),
-    Step("close", ["resolved"], "closed",
-         "no post-mortem required and every action item done or waived"),
-    Step("close", ["runbook_update"], "closed",
-         "post-mortem saved and every action item done or waived"),
+    Step(
+        "start_postmortem",
+        ["resolved"],
+        "postmortem",
+        "required when the incident was ever of a post-mortem severity; optional otherwise",
+    ),
+    Step(
+        "publish_postmortem",
+        ["postmortem"],
+        "runbook_update",
+        "needs policy.postmortem_reviewers distinct approvals; "
+        "saved under policy.postmortem_folder",
+    ),
+    Step(
+        "close",
+        ["resolved"],
+        "closed",
+        "no post-mortem required and every action item done or waived",
+    ),
+    Step(
+        "close",
+        ["runbook_update"],
+        "closed",
+        "post-mortem saved and every action item done or waived",
+    ),
 )
 
 IN_PLACE: tuple[Step, ...] = (
     Step("note", OPEN_STATES, None, "a status update for the timeline and the Slack thread"),
     Step("acknowledge", OPEN_STATES, None, "the first acknowledgement stops escalation"),
-    Step("reclassify", OPEN_STATES, None,
-         "an upgrade to critical pages at once (while unresolved) and requires a post-mortem; "
-         "a downgrade never drops an obligation"),
+    Step(
+        "reclassify",
+        OPEN_STATES,
+        None,
+        "an upgrade to critical pages at once (while unresolved) and requires a post-mortem; "
+        "a downgrade never drops an obligation",
+    ),
     Step("add_runbook", OPEN_STATES, None, "settles the 'add runbook' action items"),
     Step("update_runbook", OPEN_STATES, None, "settles the runbook's 'update runbook' items"),
     Step("waive_action_item", OPEN_STATES, None, "an action item waived with a reason"),
     Step("alert_repeated", OPEN_STATES, None, "the same alert fired again: no new page"),
     Step("alert_recovered", OPEN_STATES, None, "the source says the alert recovered"),
     Step("approve_postmortem", ["postmortem"], None, "a reviewer approving twice counts once"),
-    Step("escalate", _UNRESOLVED, None,
-         "no acknowledgement within policy.ack_timeout re-pages the next level"),
+    Step(
+        "escalate",
+        _UNRESOLVED,
+        None,
+        "no acknowledgement within policy.ack_timeout re-pages the next level",
+    ),
 )
 
 
@@ -122,9 +167,8 @@ def validate(
         problems.append(f"exactly one initial state is needed, got {initials}")
     known = set(states)
     for step in steps:
-        for state in (*step.sources, *(() if step.dest is None else (step.dest,))):
-            if state not in known:
-                problems.append(f"{step.trigger}: unknown state {state!r}")
+        named = (*step.sources, *(() if step.dest is None else (step.dest,)))
+        problems.extend(f"{step.trigger}: unknown state {s!r}" for s in named if s not in known)
         if final in step.sources:
             problems.append(f"{step.trigger}: leaves the final state {final!r}")
     edges: dict[str, set[str]] = {s: set() for s in states}

@@ -53,6 +53,10 @@ class Runbook:
         return fnmatch.fnmatchcase(alert.name.lower(), self.alert.lower())
 
 
+def _runbook_tuple(value: Iterable[Runbook]) -> tuple[Runbook, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class RunbookCatalog:
     """The alert -> runbook table, in priority order (the first match wins).
@@ -61,7 +65,7 @@ class RunbookCatalog:
         runbooks: the entries; names must be unique.
     """
 
-    runbooks: tuple[Runbook, ...] = attrs.field(default=(), converter=tuple)
+    runbooks: tuple[Runbook, ...] = attrs.field(default=(), converter=_runbook_tuple)
     _by_name: dict[str, Runbook] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -92,7 +96,7 @@ class RunbookCatalog:
         merged = dict(self._by_name)
         for runbook in runbooks:
             merged[runbook.name] = runbook
-        return RunbookCatalog(tuple(merged.values()))
+        return RunbookCatalog(list(merged.values()))
 
     def __iter__(self) -> Iterator[Runbook]:
         return iter(self.runbooks)

@@ -49,9 +49,7 @@ class InvalidTransition(IncidentFlowError):
         allowed: the triggers the process allows in that state, sorted.
     """
 
-    def __init__(
-        self, incident_id: str, state: str, trigger: str, allowed: Sequence[str]
-    ) -> None:
+    def __init__(self, incident_id: str, state: str, trigger: str, allowed: Sequence[str]) -> None:
         self.incident_id = incident_id
         self.state = state
         self.trigger = trigger
@@ -80,7 +78,9 @@ class PolicyViolation(IncidentFlowError):
         self.trigger = trigger
         self.standard = standard
         self.detail = detail
-        super().__init__(f"incident {incident_id} ({state}): cannot {trigger}: {detail} [{standard}]")
+        super().__init__(
+            f"incident {incident_id} ({state}): cannot {trigger}: {detail} [{standard}]"
+        )
 
 
 class ConcurrencyError(IncidentFlowError):
@@ -100,7 +100,8 @@ class ConcurrencyError(IncidentFlowError):
         self.actual_version = actual_version
         actual = "" if actual_version is None else f", found {actual_version}"
         super().__init__(
-            f"incident {incident_id} changed concurrently: expected version {expected_version}{actual}"
+            f"incident {incident_id} changed concurrently: "
+            f"expected version {expected_version}{actual}"
         )
 
 

@@ -94,7 +94,7 @@ class Outbox(Protocol):
 
 
 class EventStore(EventLog, Outbox, Protocol):
-    """What :class:`~incident_flow.IncidentFlow` takes as ``store``: an event log with its outbox."""
+    """What :class:`~incident_flow.IncidentFlow` takes as ``store``: events plus their outbox."""
 
 
 @runtime_checkable

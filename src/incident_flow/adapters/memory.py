@@ -123,6 +123,5 @@ class MemoryStore:
     def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
         """Every outbox message (of one incident when given), delivered or not; for inspection."""
         with self._lock:
-            return [
-                m for m in self._outbox.values() if incident_id is None or m.incident_id == incident_id
-            ]
+            messages = self._outbox.values()
+            return [m for m in messages if incident_id in (None, m.incident_id)]

@@ -16,7 +16,7 @@ Requires ``pytest`` (the ``test`` extra).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,8 +39,14 @@ from ._doubles import ManualClock, RecordingPublisher
 __all__ = ["NotifierContract", "PublisherContract", "StoreContract", "sample_history"]
 
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
-_ALERT = Alert(source="datadog", name="CheckoutHighErrorRate", title="Checkout errors",
-               severity=Severity.P1, labels={"service": "checkout"}, raw={"id": 1})
+_ALERT = Alert(
+    source="datadog",
+    name="CheckoutHighErrorRate",
+    title="Checkout errors",
+    severity=Severity.P1,
+    labels={"service": "checkout"},
+    raw={"id": 1},
+)
 
 
 def sample_history() -> list[ev.Event]:
@@ -59,8 +65,14 @@ def sample_history() -> list[ev.Event]:
 
     clock = ManualClock(T0)
     store = MemoryStore()
-    flow = IncidentFlow(Policy(), store=store, notifier=_FailOnce(),
-                        pager=RecordingNotifier(), publisher=RecordingPublisher(), clock=clock)
+    flow = IncidentFlow(
+        Policy(),
+        store=store,
+        notifier=_FailOnce(),
+        pager=RecordingNotifier(),
+        publisher=RecordingPublisher(),
+        clock=clock,
+    )
     inc = flow.trigger(_ALERT)
     clock.advance(60)
     flow.deliver_pending()
@@ -73,15 +85,22 @@ def sample_history() -> list[ev.Event]:
     flow.reopen(inc.id, by="bob")
     flow.trigger(attrs.evolve(_ALERT, status="resolved"))
     flow.resolve(inc.id, by="bob")
-    flow.start_postmortem(inc.id, author="alice", impact="5% of checkouts failed",
-                          root_cause="a bad deploy",
-                          learnings=["alert on p95", "canary the deploy"])
+    flow.start_postmortem(
+        inc.id,
+        author="alice",
+        impact="5% of checkouts failed",
+        root_cause="a bad deploy",
+        learnings=["alert on p95", "canary the deploy"],
+    )
     flow.approve_postmortem(inc.id, reviewer="bob")
     flow.approve_postmortem(inc.id, reviewer="carol")
     flow.publish_postmortem(inc.id, by="alice")
     flow.waive_action_item(inc.id, "AI-2", by="alice", reason="the canary exists already")
-    flow.add_runbook(inc.id, Runbook(name="checkout", url="https://rb.example/checkout",
-                                     alert="Checkout*"), by="alice")
+    flow.add_runbook(
+        inc.id,
+        Runbook(name="checkout", url="https://rb.example/checkout", alert="Checkout*"),
+        by="alice",
+    )
     flow.update_runbook(inc.id, "checkout", by="alice", note="added the p95 check")
     flow.close(inc.id, by="alice")
     return flow.history(inc.id)
@@ -96,8 +115,13 @@ def _message(incident_id: str, n: int, at: datetime = T0, **changes: Any) -> Out
         "created_at": at,
         "next_attempt_at": at,
         "notification": Notification(
-            incident_id=incident_id, kind="update", text=f"update {n}", title="t",
-            severity=Severity.P3, state="notified", idempotency_key=f"{incident_id}/{n}",
+            incident_id=incident_id,
+            kind="update",
+            text=f"update {n}",
+            title="t",
+            severity=Severity.P3,
+            state="notified",
+            idempotency_key=f"{incident_id}/{n}",
         ),
     }
     fields.update(changes)
@@ -107,10 +131,17 @@ def _message(incident_id: str, n: int, at: datetime = T0, **changes: Any) -> Out
 def _opened(incident_id: str, key: str = "k", at: datetime = T0) -> tuple[list[ev.Event], Incident]:
     alert = Alert(source="test", name="n", title="t", dedup_key=key)
     events: list[ev.Event] = [
-        ev.IncidentTriggered(version=1, at=at, incident_id=incident_id, alert=alert,
-                             title="t", dedup_key=key),
-        ev.IncidentClassified(version=2, at=at, severity=Severity.P3, source="default",
-                              critical=False, postmortem_required=False),
+        ev.IncidentTriggered(
+            version=1, at=at, incident_id=incident_id, alert=alert, title="t", dedup_key=key
+        ),
+        ev.IncidentClassified(
+            version=2,
+            at=at,
+            severity=Severity.P3,
+            source="default",
+            critical=False,
+            postmortem_required=False,
+        ),
         ev.IncidentNotified(version=3, at=at, paged=False),
     ]
     return events, fold(None, events)
@@ -183,8 +214,10 @@ class StoreContract:
         store.append("i1", 0, events, snapshot=incident)
         assert store.find_by_dedup_key("k1") == "i1"
         assert store.find_by_dedup_key("other") is None
-        closing = [ev.IncidentResolved(version=4, at=T0, by="a"),
-                   ev.IncidentClosed(version=5, at=T0, by="a")]
+        closing = [
+            ev.IncidentResolved(version=4, at=T0, by="a"),
+            ev.IncidentClosed(version=5, at=T0, by="a"),
+        ]
         store.append("i1", 3, closing, snapshot=fold(incident, closing))
         assert store.find_by_dedup_key("k1") is None
 
@@ -196,8 +229,10 @@ class StoreContract:
         with pytest.raises(ConcurrencyError):
             store.append("i2", 0, other_events, snapshot=other)
         assert store.load("i2") == []
-        closing = [ev.IncidentResolved(version=4, at=T0, by="a"),
-                   ev.IncidentClosed(version=5, at=T0, by="a")]
+        closing = [
+            ev.IncidentResolved(version=4, at=T0, by="a"),
+            ev.IncidentClosed(version=5, at=T0, by="a"),
+        ]
         store.append("i1", 3, closing, snapshot=fold(incident, closing))
         store.append("i2", 0, other_events, snapshot=other)
         assert store.find_by_dedup_key("k1") == "i2"
@@ -221,9 +256,11 @@ class StoreContract:
         store.append("i1", 0, events, snapshot=incident, outbox=[_message("i1", 1), later])
         lease = timedelta(seconds=30)
         assert [m.id for m in store.claim_due(T0, lease=lease)] == ["i1/1/chat/update"]
+        assert store.claim_due(T0 + timedelta(seconds=10), lease=lease) == []
         due = store.claim_due(T0 + timedelta(minutes=5), lease=lease)
-        assert [m.id for m in due] == ["i1/2/chat/update"]
-        assert due[0] == later
+        # The first one's lease ran out meanwhile: it is due again, oldest first.
+        assert [m.id for m in due] == ["i1/1/chat/update", "i1/2/chat/update"]
+        assert due[1] == later
 
     def test_a_claim_holds_until_its_lease_expires(self, store: EventStore) -> None:
         """A claimed message is not handed out again until the lease runs out."""
@@ -240,8 +277,9 @@ class StoreContract:
         message = _message("i1", 1)
         store.append("i1", 0, events, snapshot=incident, outbox=[message])
         (claimed,) = store.claim_due(T0, lease=timedelta(seconds=30))
-        done = ev.MessageDelivered(version=4, at=T0, message_id=message.id, channel="chat",
-                                   kind="update", attempts=1)
+        done = ev.MessageDelivered(
+            version=4, at=T0, message_id=message.id, channel="chat", kind="update", attempts=1
+        )
         settled = attrs.evolve(claimed, attempts=1, delivered_at=T0)
         store.append("i1", 3, [done], snapshot=fold(incident, [done]), outbox=[settled])
         assert store.claim_due(T0 + timedelta(days=1), lease=timedelta(seconds=30)) == []
@@ -255,7 +293,9 @@ class StoreContract:
         picked = store.claim_due(T0, lease=lease, ids=[messages[3].id])
         assert [m.id for m in picked] == [messages[3].id]
         assert [m.id for m in store.claim_due(T0, lease=lease, limit=2)] == [
-            messages[0].id, messages[1].id]
+            messages[0].id,
+            messages[1].id,
+        ]
 
     def test_racing_writers_one_wins(self, store: EventStore) -> None:
         """Of several threads appending at the same version, exactly one succeeds."""
@@ -315,10 +355,16 @@ class NotifierContract:
     def message(kind: str, n: int = 1) -> Notification:
         """A notification of ``kind`` for the tests."""
         return Notification(
-            incident_id="inc-contract", kind=kind, text=f"{kind} #{n}: checkout errors",
-            title="Checkout errors", severity=Severity.P1, state="notified",
-            idempotency_key=f"inc-contract/{n}/{kind}", by="alice",
-            url="https://monitor.example/a", runbook_url="https://rb.example/r",
+            incident_id="inc-contract",
+            kind=kind,
+            text=f"{kind} #{n}: checkout errors",
+            title="Checkout errors",
+            severity=Severity.P1,
+            state="notified",
+            idempotency_key=f"inc-contract/{n}/{kind}",
+            by="alice",
+            url="https://monitor.example/a",
+            runbook_url="https://rb.example/r",
         )
 
     def test_every_kind_is_delivered(
@@ -348,8 +394,9 @@ class NotifierContract:
         self, notifier: Notifier, received: Callable[[], list[str]]
     ) -> None:
         """Used as chat and pager, a P1 reaches it as one notify and one page."""
-        flow = IncidentFlow(notifier=notifier, pager=notifier, publisher=RecordingPublisher(),
-                            clock=ManualClock(T0))
+        flow = IncidentFlow(
+            notifier=notifier, pager=notifier, publisher=RecordingPublisher(), clock=ManualClock(T0)
+        )
         incident = flow.trigger(_ALERT)
         kinds = sorted(key.rsplit("/", 1)[1] for key in received() if incident.id in key)
         assert kinds == ["notify", "page"]
@@ -372,13 +419,15 @@ class PublisherContract:
         raise NotImplementedError  # pragma: no cover
 
     @pytest.fixture
-    def document(self) -> Iterator[PostMortemDocument]:
+    def document(self) -> PostMortemDocument:
         """A published post-mortem of a real P1 lifecycle."""
         history = sample_history()
-        yield PostMortemDocument(fold(None, history), history, "postmortems")
+        return PostMortemDocument(fold(None, history), history, "postmortems")
 
     def test_publish_saves_the_markdown(
-        self, publisher: PostMortemPublisher, read: Callable[[str], str],
+        self,
+        publisher: PostMortemPublisher,
+        read: Callable[[str], str],
         document: PostMortemDocument,
     ) -> None:
         """The saved text is the rendered post-mortem, with title, reviewers and actions."""
@@ -389,7 +438,9 @@ class PublisherContract:
         assert "- bob" in text and "- carol" in text
 
     def test_publishing_again_updates_rather_than_duplicates(
-        self, publisher: PostMortemPublisher, read: Callable[[str], str],
+        self,
+        publisher: PostMortemPublisher,
+        read: Callable[[str], str],
         document: PostMortemDocument,
     ) -> None:
         """A second publish of the same incident returns the same location."""

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from .._alerts import Alert
+from .._alerts import Alert, AlertStatus
 from .._policy import Policy
 from .._runbooks import Runbook
 from .._severity import Severity
@@ -63,7 +63,7 @@ def alerts(
     draw: st.DrawFn,
     *,
     dedup_keys: st.SearchStrategy[str] | None = None,
-    status: st.SearchStrategy[str] | None = None,
+    status: st.SearchStrategy[AlertStatus] | None = None,
 ) -> Alert:
     """Alerts from the usual sources; ``dedup_keys`` narrows keys so that repeats happen."""
     source = draw(st.sampled_from(_SOURCES))
@@ -76,8 +76,9 @@ def alerts(
         dedup_key=draw(dedup_keys) if dedup_keys is not None else f"{source}:{name}",
         status=draw(status) if status is not None else "firing",
         description=draw(st.text(max_size=60)),
-        labels=draw(st.dictionaries(st.sampled_from(["service", "env", "team"]), texts(),
-                                    max_size=3)),
+        labels=draw(
+            st.dictionaries(st.sampled_from(["service", "env", "team"]), texts(), max_size=3)
+        ),
         url=draw(st.none() | st.just("https://monitor.example/alert")),
         started_at=draw(st.none() | aware_datetimes()),
         raw=draw(st.none() | st.fixed_dictionaries({"id": st.integers()})),

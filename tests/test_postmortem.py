@@ -1,0 +1,75 @@
+"""The post-mortem document and the folder publisher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from incident_flow import DeliveryError, FolderPublisher, PostMortemDocument
+from incident_flow._incident import fold
+from incident_flow.testing.contracts import sample_history
+
+
+@pytest.fixture
+def document() -> PostMortemDocument:
+    history = sample_history()
+    return PostMortemDocument(fold(None, history), history, "postmortems")
+
+
+class TestDocument:
+    """The Markdown has every section a reviewer expects."""
+
+    def test_sections(self, document: PostMortemDocument) -> None:
+        text = document.render_markdown()
+        for heading in (
+            "# Post-mortem: Checkout errors",
+            "## Impact",
+            "## Root cause",
+            "## Timeline",
+            "## Learnings",
+            "## Action items",
+            "## Reviewers",
+        ):
+            assert heading in text
+        assert "- **Severity:** P2" in text
+        assert "5% of checkouts failed" in text
+        assert "a bad deploy" in text
+        assert "- alert on p95" in text
+        assert "- [x] AI-1: Add a runbook" in text
+        assert "(waived: the canary exists already)" in text
+        assert "| alice | Acknowledged |" in text
+        assert "Page delivered" in text
+        assert "- **Runbook:** [checkout](https://rb.example/checkout)" in text
+
+    def test_stable_file_name_and_path(self, document: PostMortemDocument) -> None:
+        incident = document.incident
+        assert document.filename == f"2025-03-04-{incident.id}-checkout-errors.md"
+        assert document.path == f"postmortems/{document.filename}"
+
+    def test_placeholders_when_nothing_written(self, document: PostMortemDocument) -> None:
+        history = document.events[:3]
+        bare = PostMortemDocument(fold(None, history), history, "pm/")
+        text = bare.render_markdown()
+        assert "_To be written._" in text
+        assert "_None recorded._" in text and "_None._" in text and "_None yet._" in text
+        assert bare.path.startswith("pm/")
+
+
+class TestFolderPublisher:
+    """Writes atomically, replaces on republish, reports failures as DeliveryError."""
+
+    def test_writes_and_replaces(self, tmp_path: Path, document: PostMortemDocument) -> None:
+        publisher = FolderPublisher(tmp_path / "out")
+        first = publisher.publish(document)
+        assert Path(first).read_text() == document.render_markdown()
+        assert publisher.publish(document) == first
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [document.filename]
+        assert repr(publisher) == f"FolderPublisher('{tmp_path / 'out'}')"
+
+    def test_folder_is_a_file(self, tmp_path: Path, document: PostMortemDocument) -> None:
+        blocker = tmp_path / "out"
+        blocker.write_text("not a folder")
+        with pytest.raises(DeliveryError, match="cannot write post-mortem"):
+            FolderPublisher(blocker).publish(document)
+        assert blocker.read_text() == "not a folder"

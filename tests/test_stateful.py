@@ -1,0 +1,439 @@
+"""The whole process under random commands, faults and a concurrent writer: the invariants hold.
+
+A Hypothesis RuleBasedStateMachine drives IncidentFlow with alerts (repeats included), every
+command with random arguments, a chat notifier, pager and publisher that fail at random, a
+second flow on the same store writing between our load and our append, and a moving clock.
+After every step it checks the eight invariants of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import event
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+)
+
+from incident_flow import (
+    Alert,
+    DeliveryError,
+    FolderPublisher,
+    IncidentFlow,
+    InvalidTransition,
+    MemoryStore,
+    Notification,
+    Policy,
+    PolicyViolation,
+    PostMortemDocument,
+    RecordingNotifier,
+    Runbook,
+    Severity,
+)
+from incident_flow._incident import Incident, fold
+from incident_flow._process import PROCESS
+from incident_flow.events import Event, event_from_dict, event_to_dict
+from incident_flow.testing import ManualClock
+from incident_flow.testing.strategies import PEOPLE, alerts, people, severities, texts
+
+from .conftest import T0
+
+KEYS = st.sampled_from(["k1", "k2", "k3", "k4"])
+RUNBOOK = Runbook(name="latency", url="https://rb.example/latency", alert="*Latency*")
+
+
+class FlakyChannel(RecordingNotifier):
+    """A notifier that fails while ``down``."""
+
+    down = False
+
+    def send(self, message: Notification) -> str | None:
+        if self.down:
+            raise DeliveryError("receiver unavailable", retry_after=None)
+        return super().send(message)
+
+
+class FlakyFolder(FolderPublisher):
+    """A folder publisher that fails while ``down``."""
+
+    down = False
+
+    def publish(self, document: PostMortemDocument) -> str:
+        if self.down:
+            raise DeliveryError("disk unavailable")
+        return super().publish(document)
+
+
+class RacingStore(MemoryStore):
+    """Runs ``race`` once just before the next append: another writer got there first."""
+
+    race: Callable[[], None] | None = None
+
+    def append(
+        self, incident_id: str, expected_version: int, events: Sequence[Event], **kwargs: Any
+    ) -> None:
+        race, self.race = self.race, None
+        if race is not None:
+            race()
+        super().append(incident_id, expected_version, events, **kwargs)
+
+
+COMMANDS = (
+    "reclassify",
+    "acknowledge",
+    "start_runbook",
+    "resolve",
+    "reopen",
+    "start_postmortem",
+    "approve_postmortem",
+    "publish_postmortem",
+    "add_runbook",
+    "update_runbook",
+    "waive_action_item",
+    "close",
+    "note",
+)
+
+
+class IncidentProcess(RuleBasedStateMachine):
+    """IncidentFlow against the standards."""
+
+    incidents = Bundle("incidents")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = Path(tempfile.mkdtemp(prefix="pm-"))
+        self.policy = Policy(runbooks=[RUNBOOK], postmortem_folder=str(self.folder))
+        self.clock = ManualClock(T0)
+        self.store = RacingStore()
+        self.chat = FlakyChannel()
+        self.pager = FlakyChannel()
+        self.publisher = FlakyFolder(self.folder)
+        self.flow = IncidentFlow(
+            self.policy,
+            store=self.store,
+            notifier=self.chat,
+            pager=self.pager,
+            publisher=self.publisher,
+            clock=self.clock,
+        )
+        self.other = IncidentFlow(
+            self.policy,
+            store=self.store,
+            notifier=RecordingNotifier(),
+            pager=RecordingNotifier(),
+            publisher=self.publisher,
+            clock=self.clock,
+        )
+        self.ids: set[str] = set()
+        self.closed: set[str] = set()
+        self.commands_run = 0
+
+    # ----------------------------------------------------------------- rules
+
+    @rule(target=incidents, alert=alerts(dedup_keys=KEYS))
+    def fire(self, alert: Alert) -> str:
+        incident = self.flow.trigger(alert)
+        self.ids.add(incident.id)
+        assert incident.state in ("notified", "runbook")
+        return incident.id
+
+    @rule(incident_id=incidents)
+    def recover(self, incident_id: str) -> None:
+        incident = self.flow.get(incident_id)
+        if not incident.accepts_alerts:
+            return
+        recovered = self.flow.trigger(attrs.evolve(incident.alert, status="resolved"))
+        assert recovered.id == incident_id
+        assert recovered.state == incident.state
+
+    @rule(
+        incident_id=incidents,
+        command=st.sampled_from(COMMANDS),
+        who=people(),
+        severity=severities(),
+        text=texts(),
+        item=st.sampled_from(["AI-1", "AI-2", "AI-3", "AI-9"]),
+        race=st.booleans(),
+    )
+    def command(
+        self,
+        incident_id: str,
+        command: str,
+        who: str,
+        severity: Severity,
+        text: str,
+        item: str,
+        race: bool,
+    ) -> None:
+        self._check(
+            incident_id, command, self._call(incident_id, command, who, severity, text, item), race
+        )
+
+    @rule(incident_id=incidents, race=st.booleans(), steps=st.integers(1, 6))
+    def progress(self, incident_id: str, race: bool, steps: int) -> None:
+        """Responders take the next steps of the process (reaching the deep states)."""
+        for _ in range(steps):
+            self._next_step(incident_id, race)
+
+    def _next_step(self, incident_id: str, race: bool) -> None:
+        incident = self.flow.get(incident_id)
+        flow = self.flow
+        command, call = "note", lambda: flow.note(incident_id, "progress", by="alice")
+        pm = incident.postmortem
+        if incident.state == "notified":
+            if incident.acknowledged_at is None:
+                command, call = "acknowledge", lambda: flow.acknowledge(incident_id, by="alice")
+            else:
+                command, call = "start_runbook", lambda: flow.start_runbook(incident_id, by="bob")
+        elif incident.state == "runbook":
+            command, call = "resolve", lambda: flow.resolve(incident_id, by="bob")
+        elif incident.state == "resolved" and incident.postmortem_required:
+            command, call = (
+                "start_postmortem",
+                lambda: flow.start_postmortem(
+                    incident_id, author="alice", learnings=["tune the alert"]
+                ),
+            )
+        elif incident.state == "postmortem" and pm is not None:
+            waiting = [p for p in PEOPLE if p != pm.author and p not in pm.approvals]
+            if len(pm.approvals) < self.policy.postmortem_reviewers and waiting:
+                command, call = (
+                    "approve_postmortem",
+                    lambda: flow.approve_postmortem(incident_id, reviewer=waiting[0]),
+                )
+            else:
+                command, call = (
+                    "publish_postmortem",
+                    lambda: flow.publish_postmortem(incident_id, by="alice"),
+                )
+        elif incident.state in ("resolved", "runbook_update"):
+            open_items = incident.open_action_items
+            if open_items:
+                command, call = (
+                    "waive_action_item",
+                    lambda: flow.waive_action_item(
+                        incident_id, open_items[0].id, by="carol", reason="tracked in the backlog"
+                    ),
+                )
+            else:
+                command, call = "close", lambda: flow.close(incident_id, by="carol")
+        self._check(incident_id, command, call, race)
+
+    def _check(
+        self, incident_id: str, trigger: str, call: Callable[[], Incident], race: bool
+    ) -> None:
+        """Run a command; check invariants 5 (refusals change nothing) and 8 (the table)."""
+        before = self.flow.get(incident_id)
+        stream = self.store.load(incident_id)
+        if race and before.state != "closed":
+            # Another replica notes something between our load and our append.
+            self.store.race = lambda: self._other_writes(incident_id)
+        self.commands_run += 1
+        refusal: InvalidTransition | PolicyViolation | None = None
+        try:
+            after = call()
+        except (InvalidTransition, PolicyViolation) as error:
+            refusal = error
+        self.store.race = None
+        if refusal is not None:
+            # 8: the process refuses exactly the pairs outside its table; the policy only
+            # refuses pairs inside it. 5: either way nothing of ours was appended.
+            in_table = (refusal.state, trigger) in PROCESS.pairs
+            assert in_table == isinstance(refusal, PolicyViolation)
+            self._unchanged(incident_id, stream)
+            event(f"refused by {getattr(refusal, 'standard', 'the process')}")
+            return
+        assert (fold(None, stream).state, trigger) in PROCESS.pairs
+        assert after.state == self.flow.get(incident_id).state
+        if after.state == "closed":
+            self.closed.add(incident_id)
+
+    @rule(down=st.booleans(), which=st.sampled_from(["chat", "pager", "publisher"]))
+    def toggle_fault(self, down: bool, which: str) -> None:
+        {"chat": self.chat, "pager": self.pager, "publisher": self.publisher}[which].down = down
+
+    @rule(seconds=st.integers(0, 3600))
+    def time_passes(self, seconds: int) -> None:
+        self.clock.advance(seconds)
+
+    @rule()
+    def deliver(self) -> None:
+        self.flow.deliver_pending()
+
+    @precondition(lambda self: self.ids)
+    @rule(data=st.data())
+    def other_replica_notes(self, data: st.DataObject) -> None:
+        incident_id = data.draw(st.sampled_from(sorted(self.ids)))
+        self._other_writes(incident_id)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _other_writes(self, incident_id: str) -> None:
+        with contextlib.suppress(InvalidTransition):
+            self.other.note(incident_id, "update from another replica", by="zoe")
+
+    def _call(
+        self, incident_id: str, command: str, who: str, severity: Severity, text: str, item: str
+    ) -> Callable[[], Incident]:
+        flow = self.flow
+        calls: dict[str, Callable[[], Incident]] = {
+            "reclassify": lambda: flow.reclassify(incident_id, severity, by=who),
+            "acknowledge": lambda: flow.acknowledge(incident_id, by=who),
+            "start_runbook": lambda: flow.start_runbook(incident_id, by=who),
+            "resolve": lambda: flow.resolve(incident_id, by=who, summary=text),
+            "reopen": lambda: flow.reopen(incident_id, by=who),
+            "start_postmortem": lambda: flow.start_postmortem(
+                incident_id, author=who, impact=text, learnings=[text]
+            ),
+            "approve_postmortem": lambda: flow.approve_postmortem(incident_id, reviewer=who),
+            "publish_postmortem": lambda: flow.publish_postmortem(incident_id, by=who),
+            "add_runbook": lambda: flow.add_runbook(
+                incident_id, Runbook(name=f"rb-{who}", url="https://rb.example/new"), by=who
+            ),
+            "update_runbook": lambda: flow.update_runbook(
+                incident_id, RUNBOOK.name, by=who, note=text
+            ),
+            "waive_action_item": lambda: flow.waive_action_item(
+                incident_id, item, by=who, reason=text
+            ),
+            "close": lambda: flow.close(incident_id, by=who),
+            "note": lambda: flow.note(incident_id, text, by=who),
+        }
+        return calls[command]
+
+    def _unchanged(self, incident_id: str, stream: list[Event]) -> None:
+        """Invariant 5: a refused command leaves the stream as it was (the race aside)."""
+        now = self.store.load(incident_id)
+        ours = [e for e in now[len(stream) :] if e.by != "zoe" and e.by is not None]
+        assert now[: len(stream)] == stream
+        assert ours == []
+
+    # ----------------------------------------------------------------- invariants
+
+    def _all(self) -> list[Incident]:
+        return [self.flow.get(i) for i in sorted(self.ids)]
+
+    @invariant()
+    def postmortem_before_close(self) -> None:
+        """1. A closed incident that required one has a published, reviewed, saved post-mortem."""
+        for incident in self._all():
+            if incident.closed and incident.postmortem_required:
+                pm = incident.postmortem
+                assert pm is not None and pm.published
+                assert len(set(pm.approvals)) >= self.policy.postmortem_reviewers
+                assert pm.author not in pm.approvals
+                assert pm.location is not None
+                assert Path(pm.location).parent == self.folder
+                assert Path(pm.location).is_file()
+
+    @invariant()
+    def one_notification_and_pages_for_critical_only(self) -> None:
+        """2. Exactly one initial Slack message; critical paged before leaving notified."""
+        for incident_id in sorted(self.ids):
+            messages = self.store.outbox_messages(incident_id)
+            assert [m.kind for m in messages if m.kind == "notify"] == ["notify"]
+            assert len(self.chat.of(incident_id, "notify")) <= 1
+            critical = paged = False
+            ever_critical = False
+            left_notified = False
+            state = "triggered"
+            for recorded in self.store.load(incident_id):
+                critical = getattr(recorded, "critical", critical)
+                ever_critical = ever_critical or critical
+                paged = paged or bool(getattr(recorded, "paged", False))
+                if recorded.trigger is not None:
+                    new = PROCESS.next_state(state, recorded.trigger)
+                    if state == "notified" and new != "notified" and not left_notified:
+                        left_notified = True
+                        assert paged or not critical, "left notified unpaged while critical"
+                    state = new
+            pages = [m for m in messages if m.channel == "pager" and m.kind == "page"]
+            if not ever_critical:
+                assert pages == []
+            assert bool(pages) == paged
+
+    @invariant()
+    def action_items_before_close(self) -> None:
+        """3. Closed means no open items; a missing runbook always produced an item."""
+        for incident in self._all():
+            if incident.closed:
+                assert incident.open_action_items == ()
+            missing = incident.runbook is None and self.policy.runbooks.find(incident.alert) is None
+            if missing and incident.state != "notified":
+                assert any(i.kind == "add_runbook" for i in incident.action_items)
+
+    @invariant()
+    def replay_is_the_live_incident(self) -> None:
+        """4. Replaying the stored events, also through plain data, gives the live Incident."""
+        for incident_id in sorted(self.ids):
+            events = self.store.load(incident_id)
+            live = self.flow.get(incident_id)
+            assert fold(None, events) == live
+            assert fold(None, [event_from_dict(event_to_dict(e)) for e in events]) == live
+            assert self.other.get(incident_id) == live
+
+    @invariant()
+    def versions_and_time(self) -> None:
+        """6. Versions are contiguous from 1; timestamps never go backwards."""
+        for incident_id in sorted(self.ids):
+            events = self.store.load(incident_id)
+            assert [e.version for e in events] == list(range(1, len(events) + 1))
+            stamps = [e.at for e in events]
+            assert stamps == sorted(stamps)
+
+    @invariant()
+    def closed_is_terminal(self) -> None:
+        """7. Once closed, always closed."""
+        for incident_id in self.closed:
+            assert self.flow.get(incident_id).state == "closed"
+
+    def teardown(self) -> None:
+        """With every channel back, everything pending is delivered exactly once per key."""
+        for incident in self._all():
+            tag = "closed with post-mortem" if incident.closed and incident.postmortem else None
+            event(f"an incident ended {tag or incident.state}")
+        self.chat.down = self.pager.down = self.publisher.down = False
+        self.clock.advance(timedelta(hours=2))
+        self.flow.deliver_pending()
+        for incident_id in sorted(self.ids):
+            assert len(self.chat.of(incident_id, "notify")) == 1
+            assert all(not m.pending for m in self.store.outbox_messages(incident_id))
+            keys = [m.idempotency_key for m in self.chat.of(incident_id)]
+            assert len(keys) == len(set(keys))
+
+
+TestIncidentProcess = IncidentProcess.TestCase
+
+
+@pytest.mark.parametrize("reviewers", [0, 1, 3])
+def test_invariants_hold_for_other_reviewer_counts(reviewers: int) -> None:
+    """The reviewer rule follows the policy, not a constant."""
+    clock = ManualClock(T0)
+    flow = IncidentFlow(
+        Policy(postmortem_reviewers=reviewers),
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        clock=clock,
+        publisher=FolderPublisher(tempfile.mkdtemp()),
+    )
+    incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+    flow.resolve(incident.id, by="alice")
+    flow.start_postmortem(incident.id, author="alice")
+    for reviewer in PEOPLE[1 : 1 + reviewers]:
+        with pytest.raises(PolicyViolation):
+            flow.publish_postmortem(incident.id, by="alice")
+        flow.approve_postmortem(incident.id, reviewer=reviewer)
+    assert flow.publish_postmortem(incident.id, by="alice").state == "runbook_update"
