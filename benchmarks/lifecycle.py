@@ -154,7 +154,7 @@ def bench_python_statemachine(n: int) -> float:
         machine = Process()
         for step in STEPS:
             machine.send(step)
-        assert machine.current_state.id == "closed"
+        assert machine.current_state_value == "closed"
     return n / (time.perf_counter() - start)
 
 

@@ -8,6 +8,7 @@ A test fails when docs/process.md's diagram differs from incident_flow.process.t
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 from incident_flow.process import to_mermaid
@@ -25,4 +26,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -133,7 +133,7 @@ def decide_new(incident_id: str, alert: Alert, policy: Policy, now: datetime) ->
     )
     PROCESS.fire(state, "notify", incident_id=incident_id)
     draft.add(ev.IncidentNotified, paged=critical)
-    paging = " Paging on-call." if critical else ""
+    paging = " (paging on-call)" if critical else ""
     draft.say("chat", "notify", f"[{severity}] {alert.title}{paging}")
     if critical:
         draft.say("pager", "page", f"[{severity}] {alert.title}")
@@ -397,8 +397,8 @@ def _close(inc: Incident, c: cmd.Close, policy: Policy, d: _Draft) -> None:
             inc,
             c.trigger,
             "postmortem_required",
-            f"a reviewed post-mortem is required (severity {inc.severity} or higher was reached); "
-            "start one with start_postmortem",
+            "a reviewed post-mortem is required: the incident reached a severity that needs one "
+            "(the obligation stays after a downgrade); start one with start_postmortem",
         )
     pm = inc.postmortem
     if inc.state == "runbook_update" and pm is not None and pm.location is None:

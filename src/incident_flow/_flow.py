@@ -279,13 +279,15 @@ class IncidentFlow:
             outbox=decision.outbox,
         )
         self._remember(incident)
-        _log.debug(
-            "incident_flow.appended",
-            incident_id=incident.id,
-            events=len(decision.events),
-            version=incident.version,
-            state=incident.state,
-        )
+        if before is None or before.state != incident.state:
+            _log.info(
+                "incident_flow.state_changed",
+                incident_id=incident.id,
+                state=incident.state,
+                previous=None if before is None else before.state,
+                severity=str(incident.severity),
+                version=incident.version,
+            )
 
     def _remember(self, incident: Incident) -> None:
         cache = self._cache

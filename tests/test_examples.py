@@ -1,0 +1,43 @@
+"""Every example runs, so none can rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_example_runs(example: Path, tmp_path: Path) -> None:
+    """The example exits 0 in a clean folder and says what happened."""
+    result = subprocess.run(  # noqa: S603 - our own example, our own interpreter
+        [sys.executable, str(example)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_quickstart_walks_the_whole_process(tmp_path: Path) -> None:
+    """The quickstart closes a P1 with a saved post-mortem."""
+    example = Path(__file__).parents[1] / "examples" / "quickstart.py"
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, str(example)], cwd=tmp_path, capture_output=True, text=True,
+        timeout=60, check=True,
+    )
+    assert "is closed" in result.stdout
+    assert "[page]" in result.stdout
+    (saved,) = (tmp_path / "postmortems").glob("*.md")
+    assert "## Reviewers\n\n- bob\n- carol" in saved.read_text()
+
+
+def test_there_are_examples() -> None:
+    assert EXAMPLES
