@@ -30,8 +30,12 @@ def test_quickstart_walks_the_whole_process(tmp_path: Path) -> None:
     """The quickstart closes a P1 with a saved post-mortem."""
     example = Path(__file__).parents[1] / "examples" / "quickstart.py"
     result = subprocess.run(  # noqa: S603
-        [sys.executable, str(example)], cwd=tmp_path, capture_output=True, text=True,
-        timeout=60, check=True,
+        [sys.executable, str(example)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert "is closed" in result.stdout
     assert "[page]" in result.stdout
@@ -41,3 +45,19 @@ def test_quickstart_walks_the_whole_process(tmp_path: Path) -> None:
 
 def test_there_are_examples() -> None:
     assert EXAMPLES
+
+
+def test_readme_example_runs(tmp_path: Path) -> None:
+    """The README's ten-line example works as printed."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert list((tmp_path / "postmortems").glob("*.md"))
