@@ -103,9 +103,12 @@ class IncidentFlow:
             if existing is not None:
                 incident = self._load(existing)
                 if incident.accepts_alerts:
-                    return self._execute(
-                        existing, lambda inc, now: _on_alert(inc, alert, self.policy, now)
-                    )[0]
+                    try:
+                        return self._execute(
+                            existing, lambda inc, now: _on_alert(inc, alert, self.policy, now)
+                        )[0]
+                    except _StoppedAcceptingAlerts:
+                        continue  # it moved on to its post-mortem meanwhile: look again
             if not alert.firing:
                 raise IncidentNotFound(
                     alert.dedup_key, f"no open incident for resolved alert {alert.dedup_key!r}"
@@ -359,8 +362,14 @@ class IncidentFlow:
         return channel.send(message.notification)
 
 
+class _StoppedAcceptingAlerts(Exception):
+    """The incident found by dedup key left the states that take its alerts before we wrote."""
+
+
 def _on_alert(incident: Incident, alert: Alert, policy: Policy, now: datetime) -> Decision:
     """A repeat or recovery of the incident's alert; a firing repeat reopens a resolved one."""
+    if not incident.accepts_alerts:
+        raise _StoppedAcceptingAlerts
     if alert.firing and incident.state == "resolved":
         reopened = decide(incident, cmd.Reopen(), policy, now)
         recorded = decide(reopened.incident, cmd.RecordAlert(alert=alert), policy, now)
