@@ -497,19 +497,23 @@ class TestConcurrentReplicas:
             ours.acknowledge(incident.id, by="alice")
         assert all(e.type != "IncidentAcknowledged" for e in ours.history(incident.id))
 
-    def test_a_racing_close_means_the_repeat_opens_a_new_incident(self) -> None:
-        store, ours, _, _ = self.make()
+    def test_a_repeat_racing_the_postmortem_opens_a_new_incident(self) -> None:
+        store, ours, theirs, _ = self.make()
         first = ours.trigger(P4)
         ours.resolve(first.id, by="alice")
-        ours.start_postmortem(first.id, author="alice")
-        # Our dedup lookup still names the first incident; the store knows better.
-        original = store.find_by_dedup_key
-        calls = iter([True])
-        store.find_by_dedup_key = (  # type: ignore[method-assign]
-            lambda key: first.id if next(calls, False) else original(key)
-        )
+        load = store.load
+        calls = {"n": 0}
+
+        def racing_load(incident_id: str, after_version: int = 0) -> list[Any]:
+            calls["n"] += 1
+            if calls["n"] == 2:  # between our dedup lookup and our append
+                theirs.start_postmortem(first.id, author="bob")
+            return load(incident_id, after_version)
+
+        store.load = racing_load  # type: ignore[method-assign]
         second = ours.trigger(P4)
         assert second.id != first.id
+        assert ours.get(first.id).state == "postmortem"
         assert ours.get(first.id).alert_count == 1
 
     def test_cache_eviction_keeps_reads_correct(self, monkeypatch: pytest.MonkeyPatch) -> None:
