@@ -94,12 +94,12 @@ from incident_flow.testing.contracts import StoreContract
 class CarelessStore(MemoryStore):
     """Ignores expected_version: a stale writer overwrites history."""
 
-    def append(self, incident_id, expected_version, events, *, snapshot, outbox=()):
+    def append(self, incident_id, expected_version, events, **kwargs):
         current = len(self.load(incident_id))
         events = [e for e in events if e.version > current]
         if not events:
             return
-        super().append(incident_id, current, events, snapshot=snapshot, outbox=outbox)
+        super().append(incident_id, current, events, **kwargs)
 
 
 class TestCarelessStore(StoreContract):

@@ -22,7 +22,7 @@ from ._severity import Severity
 from .adapters.folder import FolderPublisher
 from .adapters.memory import MemoryStore
 from .adapters.notifiers import LogNotifier
-from .exceptions import ConcurrencyError, DeliveryError, IncidentNotFound
+from .exceptions import ConcurrencyError, DeliveryError, IncidentNotFound, StorageError
 from .ports import Clock, EventStore, Notifier, PostMortemPublisher
 
 __all__ = ["IncidentFlow"]
@@ -113,10 +113,11 @@ class IncidentFlow:
                 raise IncidentNotFound(
                     alert.dedup_key, f"no open incident for resolved alert {alert.dedup_key!r}"
                 )
-            decision = decide_new(self._new_id(), alert, self.policy, self.clock.now())
+            now = self.clock.now()
+            decision = decide_new(self._new_id(), alert, self.policy, now)
             incident = decision.incident
             try:
-                self._commit(None, decision)
+                self._commit(None, decision, now)
             except ConcurrencyError:
                 continue  # another writer opened it first: attach to theirs
             self._deliver(decision.outbox)
@@ -258,11 +259,12 @@ class IncidentFlow:
         """Load, decide, append, deliver; return the incident and how many messages went out."""
         for attempt in range(retries):
             incident = self._load(incident_id)
-            decision = decider(incident, self.clock.now())
+            now = self.clock.now()
+            decision = decider(incident, now)
             if not decision.events:
                 return incident, 0
             try:
-                self._commit(incident, decision)
+                self._commit(incident, decision, now)
             except ConcurrencyError:
                 self._cache.pop(incident_id, None)
                 if attempt + 1 == retries:
@@ -272,14 +274,17 @@ class IncidentFlow:
             return self._cache.get(incident_id, decision.incident), delivered
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _commit(self, before: Incident | None, decision: Decision) -> None:
+    def _commit(self, before: Incident | None, decision: Decision, now: datetime) -> None:
         incident = decision.incident
+        # New messages are inserted already claimed by us: we deliver them right after the
+        # commit, and no other sender may take them meanwhile (and no extra round trip).
         self.store.append(
             incident.id,
             0 if before is None else before.version,
             decision.events,
             snapshot=incident,
             outbox=decision.outbox,
+            claimed_until=now + self.lease,
         )
         self._remember(incident)
         if before is None or before.state != incident.state:
@@ -310,10 +315,9 @@ class IncidentFlow:
         return incident
 
     def _deliver(self, messages: Sequence[OutboxMessage]) -> int:
-        due = [m.id for m in messages if m.pending]
-        if not due:
-            return 0
-        return self._settle(self.store.claim_due(self.clock.now(), lease=self.lease, ids=due))
+        """Deliver the new messages a commit just inserted (claimed by us in that commit)."""
+        fresh = [m for m in messages if m.pending and m.attempts == 0]
+        return self._settle(fresh) if fresh else 0
 
     def _settle(self, claimed: Sequence[OutboxMessage]) -> int:
         """Attempt each claimed message; record the outcomes, one append per incident."""
@@ -324,12 +328,23 @@ class IncidentFlow:
             delivered += outcome.error is None
             by_incident.setdefault(message.incident_id, []).append(outcome)
         for incident_id, outcomes in by_incident.items():
-            # Recording may queue follow-ups (a saved post-mortem's link); they count too.
-            delivered += self._execute(
-                incident_id,
-                lambda inc, now, outcomes=outcomes: decide_outcomes(inc, outcomes, now),  # type: ignore[misc]
-                retries=_DELIVERY_RETRIES,
-            )[1]
+            try:
+                # Recording may queue follow-ups (a saved post-mortem's link); they count too.
+                delivered += self._execute(
+                    incident_id,
+                    lambda inc, now, outcomes=outcomes: decide_outcomes(inc, outcomes, now),  # type: ignore[misc]
+                    retries=_DELIVERY_RETRIES,
+                )[1]
+            except (StorageError, ConcurrencyError) as exc:
+                # The command that caused these messages is committed; failing it now would
+                # make a caller retry what already happened. The messages stay claimed until
+                # the lease ends, then are sent again with the same idempotency keys.
+                _log.error(
+                    "incident_flow.delivery_not_recorded",
+                    incident_id=incident_id,
+                    messages=[o.message.id for o in outcomes],
+                    error=f"{type(exc).__name__}: {exc}",
+                )
         return delivered
 
     def _attempt(self, message: OutboxMessage) -> Outcome:

@@ -53,11 +53,15 @@ class EventLog(Protocol):
         *,
         snapshot: Incident,
         outbox: Sequence[OutboxMessage] = (),
+        claimed_until: datetime | None = None,
     ) -> None:
         """Append ``events`` (versions ``expected_version + 1``...) and upsert ``outbox``.
 
         ``snapshot`` is the incident after the events; the store keeps what it indexes from
-        it (state for listing, dedup key while ``snapshot.accepts_alerts``).
+        it (state for listing, dedup key while ``snapshot.accepts_alerts``). An upserted
+        message drops any claim on it; with ``claimed_until``, the new messages (pending, never
+        attempted) are inserted already claimed by the caller until then, so that
+        ``claim_due`` hands them to nobody else while the caller delivers them.
         """
         ...
 

@@ -10,6 +10,7 @@ from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
 from ..exceptions import ConcurrencyError
+from ._common import check_versions
 
 __all__ = ["MemoryStore"]
 
@@ -42,15 +43,10 @@ class MemoryStore:
         *,
         snapshot: Incident,
         outbox: Sequence[OutboxMessage] = (),
+        claimed_until: datetime | None = None,
     ) -> None:
         """Append events and upsert outbox messages atomically (see :class:`~.ports.EventLog`)."""
-        for offset, event in enumerate(events, start=1):
-            if event.version != expected_version + offset:
-                msg = (
-                    f"event versions must continue from {expected_version}: "
-                    f"got {[e.version for e in events]}"
-                )
-                raise ValueError(msg)
+        check_versions(expected_version, events)
         with self._lock:
             stream = self._streams.get(incident_id)
             current = 0 if stream is None else len(stream)
@@ -72,7 +68,10 @@ class MemoryStore:
                 del self._dedup[key]
             for message in outbox:
                 self._outbox[message.id] = message
-                self._claims.pop(message.id, None)
+                if claimed_until is not None and message.pending and message.attempts == 0:
+                    self._claims[message.id] = claimed_until
+                else:
+                    self._claims.pop(message.id, None)
                 if message.pending:
                     self._pending[message.id] = None
                 else:

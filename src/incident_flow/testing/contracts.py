@@ -284,6 +284,24 @@ class StoreContract:
         store.append("i1", 3, [done], snapshot=fold(incident, [done]), outbox=[settled])
         assert store.claim_due(T0 + timedelta(days=1), lease=timedelta(seconds=30)) == []
 
+    def test_messages_can_be_inserted_already_claimed(self, store: EventStore) -> None:
+        """append(claimed_until=...) leases the new messages to the writer; retries stay free."""
+        events, incident = _opened("i1")
+        retry = _message("i1", 2, attempts=1)
+        store.append(
+            "i1",
+            0,
+            events,
+            snapshot=incident,
+            outbox=[_message("i1", 1), retry],
+            claimed_until=T0 + timedelta(seconds=30),
+        )
+        lease = timedelta(seconds=30)
+        assert [m.id for m in store.claim_due(T0, lease=lease)] == [retry.id]
+        assert store.claim_due(T0 + timedelta(seconds=29), lease=lease) == []
+        later = store.claim_due(T0 + timedelta(seconds=31), lease=lease)
+        assert [m.id for m in later] == ["i1/1/chat/update", retry.id]
+
     def test_claim_honours_ids_and_limit(self, store: EventStore) -> None:
         """claim_due(ids=...) claims only those; limit caps the batch, oldest first."""
         events, incident = _opened("i1")

@@ -1,0 +1,95 @@
+"""Pieces every store shares: checking an append, and the plain-data rows durable stores write."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from .._events import Event
+from .._messages import OutboxMessage
+from .._serialization import event_from_dict, event_to_dict, message_from_dict, message_to_dict
+from ..exceptions import StorageError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "check_versions",
+    "decode_event",
+    "decode_message",
+    "encode_event",
+    "encode_message",
+    "micros",
+    "newer_schema",
+]
+
+#: The schema version durable stores write; a database from a newer release is refused.
+SCHEMA_VERSION = 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def check_versions(expected_version: int, events: Sequence[Event]) -> None:
+    """Refuse events whose versions do not continue the stream from ``expected_version``.
+
+    Raises:
+        ValueError: a gap, a repeat or a non-increasing version (a programming error).
+    """
+    for offset, event in enumerate(events, start=1):
+        if event.version != expected_version + offset:
+            msg = (
+                f"event versions must continue from {expected_version}: "
+                f"got {[e.version for e in events]}"
+            )
+            raise ValueError(msg)
+
+
+def micros(when: datetime) -> int:
+    """A timezone-aware datetime as whole microseconds since the epoch (sortable, exact)."""
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def encode_event(event: Event) -> str:
+    """The event as compact JSON."""
+    return json.dumps(event_to_dict(event), separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_event(data: str | bytes | dict[str, Any]) -> Event:
+    """An event from :func:`encode_event`'s JSON (or already parsed JSON).
+
+    Raises:
+        StorageError: the stored row is not a readable event (corruption or a newer writer).
+    """
+    try:
+        parsed = data if isinstance(data, dict) else json.loads(data)
+        return event_from_dict(parsed)
+    except ValueError as exc:
+        msg = f"a stored event cannot be read: {exc}"
+        raise StorageError(msg) from exc
+
+
+def encode_message(message: OutboxMessage) -> str:
+    """The outbox message as compact JSON."""
+    return json.dumps(message_to_dict(message), separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_message(data: str | bytes | dict[str, Any]) -> OutboxMessage:
+    """An outbox message from :func:`encode_message`'s JSON.
+
+    Raises:
+        StorageError: the stored row is not a readable message.
+    """
+    try:
+        parsed = data if isinstance(data, dict) else json.loads(data)
+        return message_from_dict(parsed)
+    except Exception as exc:
+        msg = f"a stored outbox message cannot be read: {exc}"
+        raise StorageError(msg) from exc
+
+
+def newer_schema(found: int, where: str) -> StorageError:
+    """The error for a database written by a newer incident_flow."""
+    return StorageError(
+        f"{where} was created by a newer incident_flow (schema version {found}; this release "
+        f"reads up to {SCHEMA_VERSION}): upgrade incident_flow to use it"
+    )

@@ -1,0 +1,315 @@
+"""SQLiteStore: the embedded durable store (standard library sqlite3, WAL, one file)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from .._events import Event
+from .._incident import Incident
+from .._messages import OutboxMessage
+from ..exceptions import ConcurrencyError, StorageError
+from ._common import (
+    SCHEMA_VERSION,
+    check_versions,
+    decode_event,
+    decode_message,
+    encode_event,
+    encode_message,
+    micros,
+    newer_schema,
+)
+
+__all__ = ["SQLiteStore"]
+
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS incident_flow_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    incident_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (incident_id, version)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS incidents (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    accepts_alerts INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_accepting_dedup_key
+    ON incidents (dedup_key) WHERE accepts_alerts = 1;
+CREATE INDEX IF NOT EXISTS incidents_by_state ON incidents (state, seq);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    incident_id TEXT NOT NULL,
+    due INTEGER NOT NULL,
+    claimed_until INTEGER,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (due, seq) WHERE delivered = 0;
+"""
+
+_UPSERT_INCIDENT = """
+INSERT INTO incidents (id, state, severity, dedup_key, accepts_alerts, version, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    state = excluded.state, severity = excluded.severity, dedup_key = excluded.dedup_key,
+    accepts_alerts = excluded.accepts_alerts, version = excluded.version,
+    updated_at = excluded.updated_at
+"""
+
+_UPSERT_MESSAGE = """
+INSERT INTO outbox (id, incident_id, due, claimed_until, delivered, data)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    due = excluded.due, claimed_until = excluded.claimed_until, delivered = excluded.delivered,
+    data = excluded.data
+"""
+
+
+class SQLiteStore:
+    """Events, the outbox and the incident index in one SQLite file.
+
+    Every append is one ``BEGIN IMMEDIATE`` transaction (events, incident row and outbox
+    together), so a crash loses nothing a caller saw succeed. WAL lets readers run beside the
+    writer; several processes may share the file (``busy_timeout`` waits for the lock).
+
+    Args:
+        path: the database file (created with its folder when missing).
+        synchronous: SQLite's ``synchronous`` setting. ``FULL`` (the default) makes every
+            committed command survive a power cut; ``NORMAL`` survives a process crash but may
+            lose the last commits on power loss, and is faster.
+        busy_timeout: how long to wait for another process's write lock.
+
+    Raises:
+        StorageError: the file cannot be opened, is not a database, or was written by a newer
+            incident_flow.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "FULL",
+        busy_timeout: timedelta = timedelta(seconds=10),
+    ) -> None:
+        if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            msg = f"synchronous must be OFF, NORMAL, FULL or EXTRA, got {synchronous!r}"
+            raise ValueError(msg)
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=busy_timeout.total_seconds(),
+            )
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout.total_seconds() * 1000)}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute(f"PRAGMA synchronous = {synchronous}")
+            self._migrate()
+        except sqlite3.Error as exc:
+            msg = f"cannot open the SQLite store {self.path}: {exc}"
+            raise StorageError(msg) from exc
+        except OSError as exc:
+            msg = f"cannot open the SQLite store {self.path}: {exc.strerror or exc}"
+            raise StorageError(msg) from exc
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r}, synchronous={self.synchronous!r})"
+
+    def close(self) -> None:
+        """Close the connection (the store cannot be used afterwards)."""
+        with self._lock:
+            self._db.close()
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            # executescript() would COMMIT the transaction, so run the statements one by one.
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            row = db.execute(
+                "SELECT value FROM incident_flow_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            if row is None:
+                db.execute(
+                    "INSERT INTO incident_flow_meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise newer_schema(int(row[0]), str(self.path))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; sqlite3 errors become StorageError, rollback on any error."""
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                msg = f"SQLite store {self.path}: cannot start a transaction: {exc}"
+                raise StorageError(msg) from exc
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                msg = f"SQLite store {self.path}: read failed: {exc}"
+                raise StorageError(msg) from exc
+
+    def append(
+        self,
+        incident_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        snapshot: Incident,
+        outbox: Sequence[OutboxMessage] = (),
+        claimed_until: datetime | None = None,
+    ) -> None:
+        """Append events, update the incident's row and upsert outbox messages, atomically."""
+        check_versions(expected_version, events)
+        try:
+            with self._transaction() as db:
+                row = db.execute(
+                    "SELECT version FROM incidents WHERE id = ?", (incident_id,)
+                ).fetchone()
+                current = 0 if row is None else int(row[0])
+                if current != expected_version:
+                    raise ConcurrencyError(incident_id, expected_version, current)
+                db.executemany(
+                    "INSERT INTO events (incident_id, version, type, data) VALUES (?, ?, ?, ?)",
+                    [(incident_id, e.version, e.type, encode_event(e)) for e in events],
+                )
+                db.execute(
+                    _UPSERT_INCIDENT,
+                    (
+                        incident_id,
+                        snapshot.state,
+                        str(snapshot.severity),
+                        snapshot.dedup_key,
+                        int(snapshot.accepts_alerts),
+                        snapshot.version,
+                        micros(snapshot.updated_at),
+                    ),
+                )
+                claim = None if claimed_until is None else micros(claimed_until)
+                db.executemany(
+                    _UPSERT_MESSAGE,
+                    [
+                        (
+                            m.id,
+                            m.incident_id,
+                            micros(m.next_attempt_at),
+                            claim if m.pending and m.attempts == 0 else None,
+                            int(not m.pending),
+                            encode_message(m),
+                        )
+                        for m in outbox
+                    ],
+                )
+        except sqlite3.IntegrityError as exc:
+            # A duplicate (incident, version) or a second incident accepting one dedup key:
+            # another writer got there first.
+            raise ConcurrencyError(incident_id, expected_version) from exc
+        except sqlite3.Error as exc:
+            msg = f"SQLite store {self.path}: append failed: {exc}"
+            raise StorageError(msg) from exc
+
+    def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
+        """Return the events after ``after_version``, oldest first."""
+        rows = self._read(
+            "SELECT data FROM events WHERE incident_id = ? AND version > ? ORDER BY version",
+            (incident_id, after_version),
+        )
+        return [decode_event(str(row[0])) for row in rows]
+
+    def find_by_dedup_key(self, dedup_key: str) -> str | None:
+        """Return the incident accepting alerts with this key, or None."""
+        rows = self._read(
+            "SELECT id FROM incidents WHERE dedup_key = ? AND accepts_alerts = 1", (dedup_key,)
+        )
+        return str(rows[0][0]) if rows else None
+
+    def incident_ids(self, state: str | None = None) -> list[str]:
+        """Return incident ids, oldest first, optionally only those in ``state``."""
+        if state is None:
+            rows = self._read("SELECT id FROM incidents ORDER BY seq", ())
+        else:
+            rows = self._read("SELECT id FROM incidents WHERE state = ? ORDER BY seq", (state,))
+        return [str(row[0]) for row in rows]
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        ids: Collection[str] | None = None,
+    ) -> list[OutboxMessage]:
+        """Claim due, unclaimed pending messages for ``lease`` (one atomic UPDATE)."""
+        at, until = micros(now), micros(now + lease)
+        only = ""
+        params: list[object] = [until, at, at]
+        if ids is not None:
+            if not ids:
+                return []
+            only = f" AND id IN ({', '.join('?' * len(ids))})"
+            params.extend(ids)
+        params.append(limit)
+        sql = f"""
+            UPDATE outbox SET claimed_until = ?
+            WHERE seq IN (
+                SELECT seq FROM outbox
+                WHERE delivered = 0 AND due <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
+                {only}
+                ORDER BY seq LIMIT ?
+            )
+            RETURNING seq, data
+        """  # noqa: S608 - only placeholders are interpolated
+        try:
+            with self._transaction() as db:
+                rows = db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            msg = f"SQLite store {self.path}: claim failed: {exc}"
+            raise StorageError(msg) from exc
+        return [decode_message(str(data)) for _, data in sorted(rows)]
+
+    def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
+        """Every outbox message (of one incident when given), delivered or not; for inspection."""
+        if incident_id is None:
+            rows = self._read("SELECT data FROM outbox ORDER BY seq", ())
+        else:
+            rows = self._read(
+                "SELECT data FROM outbox WHERE incident_id = ? ORDER BY seq", (incident_id,)
+            )
+        return [decode_message(str(row[0])) for row in rows]

@@ -1,0 +1,94 @@
+"""SQLiteStore: the store contract on a real file, plus what only a durable store must do."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from incident_flow import Alert, IncidentFlow, RecordingNotifier, StorageError
+from incident_flow.adapters.sqlite import SQLiteStore
+from incident_flow.testing import ManualClock, RecordingPublisher
+from incident_flow.testing.contracts import StoreContract
+
+from .conftest import T0
+
+
+class TestSQLiteStore(StoreContract):
+    """SQLiteStore passes the store contract on a file."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> SQLiteStore:
+        return SQLiteStore(tmp_path / "incidents.db")
+
+
+class TestDurability:
+    """What a restart sees, and what a broken or newer database says."""
+
+    def test_a_restart_reads_everything_back(self, tmp_path: Path) -> None:
+        path = tmp_path / "incidents.db"
+        clock = ManualClock(T0)
+        flow = IncidentFlow(
+            store=SQLiteStore(path),
+            notifier=RecordingNotifier(),
+            pager=RecordingNotifier(),
+            publisher=RecordingPublisher(),
+            clock=clock,
+        )
+        incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+        flow.acknowledge(incident.id, by="alice")
+        live = flow.get(incident.id)
+        reopened = IncidentFlow(store=SQLiteStore(path), clock=clock)
+        assert reopened.get(incident.id) == live
+        assert reopened.history(incident.id) == flow.history(incident.id)
+        assert reopened.store.find_by_dedup_key("s:n") == incident.id
+
+    def test_defaults_are_durable(self, tmp_path: Path) -> None:
+        store = SQLiteStore(tmp_path / "a.db")
+        assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        fast = SQLiteStore(tmp_path / "b.db", synchronous="NORMAL")
+        assert fast._db.execute("PRAGMA synchronous").fetchone()[0] == 1
+        assert "synchronous='NORMAL'" in repr(fast)
+
+    def test_bad_synchronous_setting(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="synchronous must be"):
+            SQLiteStore(tmp_path / "a.db", synchronous="SOMETIMES")  # type: ignore[arg-type]
+
+    def test_newer_schema_is_refused(self, tmp_path: Path) -> None:
+        path = tmp_path / "a.db"
+        SQLiteStore(path).close()
+        db = sqlite3.connect(path)
+        db.execute("UPDATE incident_flow_meta SET value = '99' WHERE key = 'schema_version'")
+        db.commit()
+        db.close()
+        with pytest.raises(StorageError, match=r"newer incident_flow \(schema version 99"):
+            SQLiteStore(path)
+
+    def test_not_a_database(self, tmp_path: Path) -> None:
+        path = tmp_path / "a.db"
+        path.write_bytes(b"this is not sqlite" * 100)
+        with pytest.raises(StorageError, match="cannot open the SQLite store") as info:
+            SQLiteStore(path)
+        assert isinstance(info.value.__cause__, sqlite3.Error)
+
+    def test_unusable_path(self, tmp_path: Path) -> None:
+        (tmp_path / "file").write_text("x")
+        with pytest.raises(StorageError, match="cannot open the SQLite store"):
+            SQLiteStore(tmp_path / "file" / "a.db")
+
+    def test_backend_errors_are_storage_errors(self, tmp_path: Path) -> None:
+        store = SQLiteStore(tmp_path / "a.db")
+        store.close()
+        with pytest.raises(StorageError) as info:
+            store.load("x")
+        assert isinstance(info.value.__cause__, sqlite3.Error)
+        with pytest.raises(StorageError):
+            store.incident_ids()
+
+    def test_corrupt_event_row(self, tmp_path: Path) -> None:
+        store = SQLiteStore(tmp_path / "a.db")
+        store._db.execute("INSERT INTO events VALUES ('i', 1, 'Nope', '{\"type\": \"Nope\"}')")
+        with pytest.raises(StorageError, match="stored event cannot be read"):
+            store.load("i")
