@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -50,3 +53,37 @@ def policy() -> Policy:
 @pytest.fixture
 def harness(policy: Policy, tmp_path: object) -> Harness:
     return Harness(policy, str(tmp_path) + "/postmortems")
+
+
+POSTGRES_DSN = os.environ.get(
+    "INCIDENT_FLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """The test server's DSN. Without a server: skipped locally, a failure under CI."""
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_DSN, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        reason = f"no PostgreSQL server at {POSTGRES_DSN.split('@')[-1]}: {exc}".strip()
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason} (CI must run the PostgreSQL tests; .ci/run starts it)")
+        pytest.skip(reason)
+    return POSTGRES_DSN
+
+
+@contextmanager
+def pg_schema(dsn: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

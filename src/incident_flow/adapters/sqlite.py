@@ -6,10 +6,10 @@ import os
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from .._events import Event
 from .._incident import Incident
@@ -126,9 +126,13 @@ class SQLiteStore:
                 timeout=busy_timeout.total_seconds(),
             )
             self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout.total_seconds() * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute(f"PRAGMA synchronous = {synchronous}")
-            self._migrate()
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute(f"PRAGMA synchronous = {synchronous}")
+                self._migrate()
+            except BaseException:
+                self._db.close()
+                raise
         except sqlite3.Error as exc:
             msg = f"cannot open the SQLite store {self.path}: {exc}"
             raise StorageError(msg) from exc
@@ -143,6 +147,12 @@ class SQLiteStore:
         """Close the connection (the store cannot be used afterwards)."""
         with self._lock:
             self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _migrate(self) -> None:
         with self._transaction() as db:
@@ -175,7 +185,10 @@ class SQLiteStore:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    # A failed ROLLBACK must not hide the error that caused it.
+                    with suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
                 raise
 
     def _read(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:

@@ -1,0 +1,346 @@
+"""PostgresStore: the store several replicas share (psycopg 3, extra ``postgres``)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Self
+
+from .._events import Event
+from .._incident import Incident
+from .._messages import OutboxMessage
+from ..exceptions import ConcurrencyError, StorageError
+from ._common import (
+    SCHEMA_VERSION,
+    check_versions,
+    decode_event,
+    decode_message,
+    encode_event,
+    encode_message,
+    micros,
+    newer_schema,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["PostgresStore"]
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {s}.incident_flow_meta (
+    key text PRIMARY KEY,
+    value text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.events (
+    incident_id text NOT NULL,
+    version integer NOT NULL,
+    type text NOT NULL,
+    data text NOT NULL,
+    PRIMARY KEY (incident_id, version)
+);
+CREATE TABLE IF NOT EXISTS {s}.incidents (
+    seq bigserial UNIQUE,
+    id text PRIMARY KEY,
+    state text NOT NULL,
+    severity text NOT NULL,
+    dedup_key text NOT NULL,
+    accepts_alerts boolean NOT NULL,
+    version integer NOT NULL,
+    updated_at bigint NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_accepting_dedup_key
+    ON {s}.incidents (dedup_key) WHERE accepts_alerts;
+CREATE INDEX IF NOT EXISTS incidents_by_state ON {s}.incidents (state, seq);
+CREATE TABLE IF NOT EXISTS {s}.outbox (
+    seq bigserial PRIMARY KEY,
+    id text NOT NULL UNIQUE,
+    incident_id text NOT NULL,
+    due bigint NOT NULL,
+    claimed_until bigint,
+    delivered boolean NOT NULL DEFAULT false,
+    data text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON {s}.outbox (due, seq) WHERE NOT delivered
+"""
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg  # noqa: PLC0415 - an optional extra, imported when the store is used
+    except ImportError as exc:  # pragma: no cover - the test extra installs it
+        msg = "PostgresStore needs psycopg: pip install 'incident-flow[postgres]'"
+        raise ImportError(msg) from exc
+    return psycopg
+
+
+def _redacted(dsn: str) -> str:
+    """The connection string without its password, for repr and errors."""
+    psycopg = _psycopg()
+    try:
+        parts = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "<unparsable dsn>"
+    shown = {k: v for k, v in parts.items() if k in ("host", "port", "dbname", "user")}
+    return " ".join(f"{k}={v}" for k, v in sorted(shown.items())) or "<default>"
+
+
+class _Conflict(StorageError):
+    """A unique constraint refused a write: another writer got there first."""
+
+
+class PostgresStore:
+    """Events, the outbox and the incident index in PostgreSQL, shared by several replicas.
+
+    An append is one transaction that locks the incident's row (``SELECT ... FOR UPDATE``),
+    so writers of one incident queue up and a stale one gets ``ConcurrencyError``; the
+    ``(incident, version)`` key and a unique index on the dedup key of incidents accepting
+    alerts make the database itself refuse a lost race. Senders claim outbox messages with
+    ``FOR UPDATE SKIP LOCKED`` and a lease.
+
+    Args:
+        dsn: a libpq connection string or URL. Its password never appears in a repr, a log
+            line or an error.
+        schema: the PostgreSQL schema holding the tables (created when missing), so one
+            database can hold several independent stores.
+
+    Raises:
+        StorageError: the server cannot be reached, or the schema was written by a newer
+            incident_flow.
+    """
+
+    def __init__(self, dsn: str, *, schema: str = "public") -> None:
+        if not _IDENTIFIER.match(schema):
+            msg = f"schema must be a lower-case SQL identifier, got {schema!r}"
+            raise ValueError(msg)
+        self._pg = _psycopg()
+        self._dsn = dsn
+        self.schema = schema
+        self._where = _redacted(dsn)
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._queries: dict[str, Any] = {}
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where!r}, schema={self.schema!r})"
+
+    def close(self) -> None:
+        """Close the connection (a later call reconnects)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            conn = self._conn = self._pg.connect(self._dsn, autocommit=True)
+        return conn
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[psycopg.Cursor[Any]]:
+        """One transaction; psycopg errors become StorageError (a lost race ConcurrencyError)."""
+        pg = self._pg
+        with self._lock:
+            try:
+                conn = self._connection()
+                with conn.transaction(), conn.cursor() as cursor:
+                    yield cursor
+            except pg.errors.IntegrityError as exc:
+                msg = f"PostgreSQL store: {what} conflicts with another writer"
+                raise _Conflict(msg) from exc
+            except pg.Error as exc:
+                first_line = str(exc).split("\n", 1)[0]
+                msg = (
+                    f"PostgreSQL store ({self._where}, schema {self.schema}): {what} failed: "
+                    f"{type(exc).__name__}: {first_line}"
+                )
+                raise StorageError(msg) from exc
+
+    def _q(self, text: str) -> Any:
+        """A statement with ``{s}`` bound to this store's schema (cached)."""
+        query = self._queries.get(text)
+        if query is None:
+            sql = self._pg.sql
+            query = self._queries[text] = sql.SQL(text).format(s=sql.Identifier(self.schema))
+        return query
+
+    def _migrate(self) -> None:
+        with self._transaction("creating the schema") as cur:
+            # Serialise the first start of several replicas (CREATE ... IF NOT EXISTS races).
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"incident_flow:{self.schema}",)
+            )
+            cur.execute(self._q("CREATE SCHEMA IF NOT EXISTS {s}"))
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    cur.execute(self._q(statement))
+            cur.execute(self._q(_META_READ))
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(self._q(_META_WRITE), (str(SCHEMA_VERSION),))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise newer_schema(int(row[0]), f"PostgreSQL schema {self.schema!r}")
+
+    def append(
+        self,
+        incident_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        snapshot: Incident,
+        outbox: Sequence[OutboxMessage] = (),
+        claimed_until: datetime | None = None,
+    ) -> None:
+        """Append events, update the incident's row and upsert outbox messages, atomically."""
+        check_versions(expected_version, events)
+        claim = None if claimed_until is None else micros(claimed_until)
+        try:
+            with self._transaction("append") as cur:
+                cur.execute(self._q(_LOCK_INCIDENT), (incident_id,))
+                row = cur.fetchone()
+                current = 0 if row is None else int(row[0])
+                if current != expected_version:
+                    raise ConcurrencyError(incident_id, expected_version, current)
+                cur.executemany(
+                    self._q(_INSERT_EVENT),
+                    [(incident_id, e.version, e.type, encode_event(e)) for e in events],
+                )
+                cur.execute(
+                    self._q(_UPSERT_INCIDENT),
+                    (
+                        incident_id,
+                        snapshot.state,
+                        str(snapshot.severity),
+                        snapshot.dedup_key,
+                        snapshot.accepts_alerts,
+                        snapshot.version,
+                        micros(snapshot.updated_at),
+                    ),
+                )
+                if outbox:
+                    cur.executemany(
+                        self._q(_UPSERT_MESSAGE),
+                        [
+                            (
+                                m.id,
+                                m.incident_id,
+                                micros(m.next_attempt_at),
+                                claim if m.pending and m.attempts == 0 else None,
+                                not m.pending,
+                                encode_message(m),
+                            )
+                            for m in outbox
+                        ],
+                    )
+        except _Conflict as exc:
+            # A duplicate (incident, version), a second new stream with one id, or a second
+            # incident accepting one dedup key: another writer got there first.
+            raise ConcurrencyError(incident_id, expected_version) from exc
+
+    def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
+        """Return the events after ``after_version``, oldest first."""
+        with self._transaction("load") as cur:
+            cur.execute(self._q(_LOAD), (incident_id, after_version))
+            rows = cur.fetchall()
+        return [decode_event(row[0]) for row in rows]
+
+    def find_by_dedup_key(self, dedup_key: str) -> str | None:
+        """Return the incident accepting alerts with this key, or None."""
+        with self._transaction("dedup lookup") as cur:
+            cur.execute(self._q(_FIND_DEDUP), (dedup_key,))
+            row = cur.fetchone()
+        return None if row is None else str(row[0])
+
+    def incident_ids(self, state: str | None = None) -> list[str]:
+        """Return incident ids, oldest first, optionally only those in ``state``."""
+        with self._transaction("listing") as cur:
+            if state is None:
+                cur.execute(self._q("SELECT id FROM {s}.incidents ORDER BY seq"))
+            else:
+                cur.execute(
+                    self._q("SELECT id FROM {s}.incidents WHERE state = %s ORDER BY seq"), (state,)
+                )
+            rows = cur.fetchall()
+        return [str(row[0]) for row in rows]
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        ids: Collection[str] | None = None,
+    ) -> list[OutboxMessage]:
+        """Claim due, unclaimed pending messages for ``lease`` (``FOR UPDATE SKIP LOCKED``)."""
+        at, until = micros(now), micros(now + lease)
+        with self._transaction("claim") as cur:
+            if ids is None:
+                cur.execute(self._q(_CLAIM), (at, at, limit, until))
+            else:
+                cur.execute(self._q(_CLAIM_IDS), (at, at, list(ids), limit, until))
+            rows = cur.fetchall()
+        return [decode_message(data) for _, data in sorted(rows)]
+
+    def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
+        """Every outbox message (of one incident when given), delivered or not; for inspection."""
+        with self._transaction("outbox listing") as cur:
+            if incident_id is None:
+                cur.execute(self._q("SELECT data FROM {s}.outbox ORDER BY seq"))
+            else:
+                cur.execute(
+                    self._q("SELECT data FROM {s}.outbox WHERE incident_id = %s ORDER BY seq"),
+                    (incident_id,),
+                )
+            rows = cur.fetchall()
+        return [decode_message(row[0]) for row in rows]
+
+
+_META_READ = "SELECT value FROM {s}.incident_flow_meta WHERE key = 'schema_version'"
+_META_WRITE = "INSERT INTO {s}.incident_flow_meta (key, value) VALUES ('schema_version', %s)"
+_LOCK_INCIDENT = "SELECT version FROM {s}.incidents WHERE id = %s FOR UPDATE"
+_INSERT_EVENT = "INSERT INTO {s}.events (incident_id, version, type, data) VALUES (%s, %s, %s, %s)"
+_UPSERT_INCIDENT = """
+INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, version, updated_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE SET
+    state = excluded.state, severity = excluded.severity, dedup_key = excluded.dedup_key,
+    accepts_alerts = excluded.accepts_alerts, version = excluded.version,
+    updated_at = excluded.updated_at
+"""
+_UPSERT_MESSAGE = """
+INSERT INTO {s}.outbox (id, incident_id, due, claimed_until, delivered, data)
+VALUES (%s, %s, %s, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE SET
+    due = excluded.due, claimed_until = excluded.claimed_until, delivered = excluded.delivered,
+    data = excluded.data
+"""
+_LOAD = "SELECT data FROM {s}.events WHERE incident_id = %s AND version > %s ORDER BY version"
+_FIND_DEDUP = "SELECT id FROM {s}.incidents WHERE dedup_key = %s AND accepts_alerts"
+_CLAIM_WHERE = """
+    SELECT seq FROM {s}.outbox
+    WHERE NOT delivered AND due <= %s AND (claimed_until IS NULL OR claimed_until <= %s)
+"""
+_CLAIM_TAIL = """
+    ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED
+)
+UPDATE {s}.outbox o SET claimed_until = %s FROM due WHERE o.seq = due.seq
+RETURNING o.seq, o.data
+"""
+_CLAIM = "WITH due AS (" + _CLAIM_WHERE + _CLAIM_TAIL
+_CLAIM_IDS = "WITH due AS (" + _CLAIM_WHERE + " AND id = ANY(%s)" + _CLAIM_TAIL

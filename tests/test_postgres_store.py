@@ -1,0 +1,86 @@
+"""PostgresStore on the real server: the store contract, plus what a shared database must do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from incident_flow import Alert, IncidentFlow, RecordingNotifier, StorageError
+from incident_flow.adapters.postgres import PostgresStore
+from incident_flow.testing import ManualClock, RecordingPublisher
+from incident_flow.testing.contracts import StoreContract
+
+from .conftest import T0, pg_schema
+
+
+class TestPostgresStore(StoreContract):
+    """PostgresStore passes the store contract."""
+
+    @pytest.fixture
+    def store(self, postgres_dsn: str) -> Iterator[PostgresStore]:
+        with pg_schema(postgres_dsn) as schema:
+            store = PostgresStore(postgres_dsn, schema=schema)
+            yield store
+            store.close()
+
+
+class TestSharedDatabase:
+    """Restarts, replicas, errors and secrets."""
+
+    def test_a_second_replica_reads_everything(self, postgres_dsn: str) -> None:
+        with (
+            pg_schema(postgres_dsn) as schema,
+            PostgresStore(postgres_dsn, schema=schema) as ours,
+            PostgresStore(postgres_dsn, schema=schema) as theirs,
+        ):
+            clock = ManualClock(T0)
+            flow = IncidentFlow(
+                store=ours,
+                notifier=RecordingNotifier(),
+                pager=RecordingNotifier(),
+                publisher=RecordingPublisher(),
+                clock=clock,
+            )
+            incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+            flow.acknowledge(incident.id, by="alice")
+            replica = IncidentFlow(store=theirs, clock=clock)
+            assert replica.get(incident.id) == flow.get(incident.id)
+            assert replica.history(incident.id) == flow.history(incident.id)
+
+    def test_newer_schema_is_refused(self, postgres_dsn: str) -> None:
+        with pg_schema(postgres_dsn) as schema:
+            PostgresStore(postgres_dsn, schema=schema).close()
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                conn.execute(
+                    f"UPDATE \"{schema}\".incident_flow_meta SET value = '7' "  # noqa: S608
+                    "WHERE key = 'schema_version'"
+                )
+            with pytest.raises(StorageError, match=r"newer incident_flow \(schema version 7"):
+                PostgresStore(postgres_dsn, schema=schema).close()
+
+    def test_unreachable_server_is_a_storage_error_without_the_password(self) -> None:
+        dsn = "postgresql://postgres:hunter2@127.0.0.1:1/nope?connect_timeout=2"
+        with pytest.raises(StorageError) as info:
+            PostgresStore(dsn)
+        assert "hunter2" not in str(info.value)
+        assert isinstance(info.value.__cause__, psycopg.Error)
+
+    def test_repr_hides_the_password(self, postgres_dsn: str) -> None:
+        dsn = postgres_dsn + ("&" if "?" in postgres_dsn else "?") + "password=s3cret"
+        with pg_schema(postgres_dsn) as schema, PostgresStore(dsn, schema=schema) as store:
+            assert "s3cret" not in repr(store)
+            assert "127.0.0.1" in repr(store)
+
+    def test_bad_schema_name(self, postgres_dsn: str) -> None:
+        with pytest.raises(ValueError, match="schema must be"):
+            PostgresStore(postgres_dsn, schema='x"; DROP TABLE events; --')
+
+    def test_reconnects_after_the_connection_drops(self, postgres_dsn: str) -> None:
+        with pg_schema(postgres_dsn) as schema, PostgresStore(postgres_dsn, schema=schema) as store:
+            store.close()
+            assert store.incident_ids() == []
+            assert store._conn is not None
+            store._conn.close()
+            assert store.load("x") == []
