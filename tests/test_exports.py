@@ -27,6 +27,7 @@ class TestExports:
             "IncidentFlow",
             "IncidentFlowError",
             "IncidentNotFound",
+            "InvalidCommand",
             "InvalidPayload",
             "InvalidPolicy",
             "InvalidSignature",
@@ -60,15 +61,10 @@ class TestExports:
                 assert getattr(module, name) is not None, (module.__name__, name)
 
     def test_errors_share_one_base(self) -> None:
-        errors = [
-            getattr(incident_flow, n)
-            for n in incident_flow.__all__
-            if n.endswith(
-                ("Error", "Violation", "Transition", "NotFound", "Payload", "Policy", "Signature")
-            )
-            and n != "Policy"
-        ]
-        assert len(errors) == 10
+        names = incident_flow.__all__
+        errors = [getattr(incident_flow, n) for n in names]
+        errors = [e for e in errors if isinstance(e, type) and issubclass(e, Exception)]
+        assert len(errors) == 11
         for error in errors:
             assert issubclass(error, incident_flow.IncidentFlowError)
 
@@ -76,6 +72,7 @@ class TestExports:
         assert issubclass(incident_flow.InvalidPayload, ValueError)
         assert issubclass(incident_flow.InvalidSignature, incident_flow.InvalidPayload)
         assert issubclass(incident_flow.InvalidPolicy, ValueError)
+        assert issubclass(incident_flow.InvalidCommand, ValueError)
         assert issubclass(incident_flow.IncidentNotFound, KeyError)
 
     def test_domain_never_imports_adapters_or_drivers(self) -> None:

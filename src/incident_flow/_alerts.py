@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Literal
 
 import attrs
@@ -40,13 +41,14 @@ def _severity(value: Severity | str | None) -> Severity | None:
     return None if value is None else Severity(value)
 
 
-def _labels(value: Mapping[str, str] | None) -> dict[str, str]:
+def _labels(value: Mapping[str, str] | None) -> Mapping[str, str]:
     if value is None:
-        return {}
+        return MappingProxyType({})
     if not isinstance(value, Mapping):
         msg = f"Alert.labels must be a mapping of str to str, got {type(value).__name__}"
         raise TypeError(msg)
-    return {str(k): str(v) for k, v in value.items()}
+    # A read-only copy: an Alert is frozen, and stored events must not change under us.
+    return MappingProxyType({str(k): str(v) for k, v in value.items()})
 
 
 @attrs.frozen(kw_only=True)
@@ -64,7 +66,8 @@ class Alert:
         labels: string labels (service, env, team...).
         url: a link back to the source.
         started_at: when the source says it started (timezone-aware), if it says.
-        raw: the parsed body it came from, kept for audit.
+        raw: the parsed body it came from, kept for audit: JSON-compatible values (what
+            ``json.loads`` returns), so that every store keeps it exactly.
     """
 
     source: str = attrs.field(validator=_non_empty)
@@ -74,7 +77,7 @@ class Alert:
     dedup_key: str = attrs.field(validator=_non_empty)
     status: AlertStatus = attrs.field(default="firing", validator=_status)
     description: str = ""
-    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_labels)
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_labels, hash=False)
     url: str | None = None
     started_at: datetime | None = attrs.field(default=None, validator=_aware)
     raw: Any = attrs.field(default=None, eq=False, repr=False)

@@ -1,15 +1,21 @@
-"""Commands: what a person, a bot or the system asks of an incident (input to the decision step)."""
+"""Commands: what a person, a bot or the system asks of an incident (input to the decision step).
+
+A command checks its own arguments when it is built, so a wrong one never reaches a decision:
+who acts must be named (a non-blank string, stripped), texts that carry meaning must not be
+blank, a severity must be P1..P5. A wrong argument raises :class:`~incident_flow.InvalidCommand`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 
 from ._alerts import Alert
 from ._runbooks import Runbook
 from ._severity import Severity
+from .exceptions import InvalidCommand
 
 __all__ = [
     "Acknowledge",
@@ -27,19 +33,83 @@ __all__ = [
     "StartRunbook",
     "UpdateRunbook",
     "WaiveActionItem",
+    "same_person",
 ]
 
 
-def _strings(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+def same_person(a: str, b: str) -> bool:
+    """True when two names are one person (``Alice``, ``alice``, ``alice ``)."""
+    return a.strip().casefold() == b.strip().casefold()
+
+
+def _actor(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        msg = f"say who acts: a non-empty name is needed, got {value!r}"
+        raise InvalidCommand(msg)
+    return value.strip()
+
+
+def _string(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str):
+        msg = f"{attribute.name} must be a string, got {type(value).__name__}"
+        raise InvalidCommand(msg)
+
+
+def _not_blank(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    _string(instance, attribute, value)
+    if not str(value).strip():
+        msg = f"{attribute.name} must not be blank"
+        raise InvalidCommand(msg)
+
+
+def _texts(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        msg = f"learnings must be a list of strings, got {value!r}"
+        raise InvalidCommand(msg)
+    items = tuple(value)
+    if not all(isinstance(item, str) and item.strip() for item in items):
+        msg = f"learnings must be non-blank strings, got {items!r}"
+        raise InvalidCommand(msg)
+    return tuple(item.strip() for item in items)
+
+
+def _severity(value: object) -> Severity:
+    try:
+        return Severity(value)  # type: ignore[arg-type]  # checked right here
+    except ValueError:
+        msg = f"severity must be one of P1..P5, got {value!r}"
+        raise InvalidCommand(msg) from None
+
+
+def _instance(cls: type, name: str, *, optional: bool = False) -> Any:
+    def check(instance: object, attribute: object, value: object) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, cls):
+            msg = f"{name} must be a {cls.__name__}, got {type(value).__name__}"
+            raise InvalidCommand(msg)
+
+    return check
 
 
 @attrs.frozen(kw_only=True)
 class Command:
-    """Base of the commands; ``trigger`` names the process trigger it fires."""
+    """Base of the commands; ``trigger`` names the process trigger it fires.
+
+    ``by`` is who acts. Commands a person gives need it; the system's own (a reopen or a
+    repeat caused by the alert source) leave it None.
+    """
 
     trigger: ClassVar[str] = ""
-    by: str | None = None
+    needs_actor: ClassVar[bool] = True
+    by: str | None = attrs.field(default=None, converter=_actor)
+
+    def __attrs_post_init__(self) -> None:
+        if self.needs_actor and self.by is None:
+            msg = f"{self.trigger}: say who acts (by=)"
+            raise InvalidCommand(msg)
 
 
 @attrs.frozen(kw_only=True)
@@ -47,7 +117,7 @@ class Reclassify(Command):
     """Change the severity."""
 
     trigger: ClassVar[str] = "reclassify"
-    severity: Severity
+    severity: Severity = attrs.field(converter=_severity)
 
 
 @attrs.frozen(kw_only=True)
@@ -62,7 +132,9 @@ class StartRunbook(Command):
     """Work the catalog's runbook, or ``runbook`` when given."""
 
     trigger: ClassVar[str] = "start_runbook"
-    runbook: Runbook | None = None
+    runbook: Runbook | None = attrs.field(
+        default=None, validator=_instance(Runbook, "runbook", optional=True)
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -70,14 +142,15 @@ class Resolve(Command):
     """The incident is resolved."""
 
     trigger: ClassVar[str] = "resolve"
-    summary: str = ""
+    summary: str = attrs.field(default="", validator=_string)
 
 
 @attrs.frozen(kw_only=True)
 class Reopen(Command):
-    """A resolved incident is back."""
+    """A resolved incident is back (``by`` is None when the alert fired again)."""
 
     trigger: ClassVar[str] = "reopen"
+    needs_actor: ClassVar[bool] = False
 
 
 @attrs.frozen(kw_only=True)
@@ -85,9 +158,9 @@ class StartPostmortem(Command):
     """Start the post-mortem (``by`` is the author)."""
 
     trigger: ClassVar[str] = "start_postmortem"
-    impact: str = ""
-    root_cause: str = ""
-    learnings: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    impact: str = attrs.field(default="", validator=_string)
+    root_cause: str = attrs.field(default="", validator=_string)
+    learnings: tuple[str, ...] = attrs.field(default=(), converter=_texts)
 
 
 @attrs.frozen(kw_only=True)
@@ -109,7 +182,7 @@ class AddRunbook(Command):
     """A missing runbook was written."""
 
     trigger: ClassVar[str] = "add_runbook"
-    runbook: Runbook
+    runbook: Runbook = attrs.field(validator=_instance(Runbook, "runbook"))
 
 
 @attrs.frozen(kw_only=True)
@@ -117,8 +190,8 @@ class UpdateRunbook(Command):
     """A runbook was updated from the learnings."""
 
     trigger: ClassVar[str] = "update_runbook"
-    name: str
-    note: str
+    name: str = attrs.field(validator=_not_blank)
+    note: str = attrs.field(validator=_not_blank)
 
 
 @attrs.frozen(kw_only=True)
@@ -126,8 +199,8 @@ class WaiveActionItem(Command):
     """An action item will not be done, for a reason."""
 
     trigger: ClassVar[str] = "waive_action_item"
-    item_id: str
-    reason: str
+    item_id: str = attrs.field(validator=_not_blank)
+    reason: str = attrs.field(validator=_not_blank)
 
 
 @attrs.frozen(kw_only=True)
@@ -142,7 +215,7 @@ class Note(Command):
     """A status update."""
 
     trigger: ClassVar[str] = "note"
-    text: str
+    text: str = attrs.field(validator=_not_blank)
 
 
 @attrs.frozen(kw_only=True)
@@ -150,7 +223,8 @@ class RecordAlert(Command):
     """The incident's alert fired again or recovered (from the source; ``by`` is None)."""
 
     trigger: ClassVar[str] = "alert_repeated"
-    alert: Alert
+    needs_actor: ClassVar[bool] = False
+    alert: Alert = attrs.field(validator=_instance(Alert, "alert"))
 
     @property
     def fired_trigger(self) -> str:

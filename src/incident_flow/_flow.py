@@ -22,7 +22,13 @@ from ._severity import Severity
 from .adapters.folder import FolderPublisher
 from .adapters.memory import MemoryStore
 from .adapters.notifiers import LogNotifier
-from .exceptions import ConcurrencyError, DeliveryError, IncidentNotFound, StorageError
+from .exceptions import (
+    ConcurrencyError,
+    DeliveryError,
+    IncidentNotFound,
+    InvalidCommand,
+    StorageError,
+)
 from .ports import Clock, EventStore, Notifier, PostMortemPublisher
 
 __all__ = ["IncidentFlow"]
@@ -97,7 +103,11 @@ class IncidentFlow:
 
         Raises:
             IncidentNotFound: a resolved alert matched no open incident (nothing is recorded).
+            InvalidCommand: ``alert`` is not an :class:`Alert`.
         """
+        if not isinstance(alert, Alert):
+            msg = f"trigger takes an Alert, got {type(alert).__name__}"
+            raise InvalidCommand(msg)
         for _ in range(3):
             existing = self.store.find_by_dedup_key(alert.dedup_key)
             if existing is not None:
@@ -126,7 +136,7 @@ class IncidentFlow:
 
     def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:
         """Change the severity; an upgrade to critical pages at once while unresolved."""
-        return self._run(incident_id, cmd.Reclassify(by=by, severity=Severity(severity)))
+        return self._run(incident_id, cmd.Reclassify(by=by, severity=severity))
 
     def acknowledge(self, incident_id: str, *, by: str) -> Incident:
         """Acknowledge the incident (mirrored to the pager when it was paged)."""
@@ -144,6 +154,9 @@ class IncidentFlow:
 
     def reopen(self, incident_id: str, *, by: str) -> Incident:
         """Reopen a resolved incident (a critical one is paged again)."""
+        if by is None:
+            msg = "reopen: say who acts (by=)"
+            raise InvalidCommand(msg)
         return self._run(incident_id, cmd.Reopen(by=by))
 
     def start_postmortem(
@@ -157,7 +170,7 @@ class IncidentFlow:
     ) -> Incident:
         """Start the post-mortem; each learning becomes an 'update runbook' item on publish."""
         command = cmd.StartPostmortem(
-            by=author, impact=impact, root_cause=root_cause, learnings=list(learnings)
+            by=author, impact=impact, root_cause=root_cause, learnings=learnings
         )
         return self._run(incident_id, command)
 

@@ -65,6 +65,8 @@ class Step:
     sources: tuple[str, ...] = attrs.field(converter=_strings)
     dest: str | None
     rule: str = ""
+    #: Fired by the system (the alert source, the timer), never by a person's command.
+    system: bool = False
 
 
 STATES: tuple[str, ...] = tuple(s.value for s in State)
@@ -140,14 +142,15 @@ IN_PLACE: tuple[Step, ...] = (
     Step("add_runbook", OPEN_STATES, None, "settles the 'add runbook' action items"),
     Step("update_runbook", OPEN_STATES, None, "settles the runbook's 'update runbook' items"),
     Step("waive_action_item", OPEN_STATES, None, "an action item waived with a reason"),
-    Step("alert_repeated", OPEN_STATES, None, "the same alert fired again: no new page"),
-    Step("alert_recovered", OPEN_STATES, None, "the source says the alert recovered"),
+    Step("alert_repeated", OPEN_STATES, None, "the alert fired again: no new page", system=True),
+    Step("alert_recovered", OPEN_STATES, None, "the source says it recovered", system=True),
     Step("approve_postmortem", ["postmortem"], None, "a reviewer approving twice counts once"),
     Step(
         "escalate",
         _UNRESOLVED,
         None,
         "no acknowledgement within policy.ack_timeout re-pages the next level",
+        system=True,
     ),
 )
 
@@ -221,13 +224,14 @@ class Process:
             for source, transitions in event.transitions.items():
                 allowed[source].add(name)
                 self._dest[source, name] = transitions[0].dest or source
-        self._allowed = {state: tuple(sorted(names)) for state, names in allowed.items()}
+        system = {s.trigger for s in steps if s.system}
+        self._allowed = {state: tuple(sorted(names - system)) for state, names in allowed.items()}
         self.pairs = frozenset(
             (state, trigger) for state, names in allowed.items() for trigger in names
         )
 
     def allowed(self, state: str) -> tuple[str, ...]:
-        """The triggers the process allows in ``state``, sorted."""
+        """The triggers a person may fire in ``state``, sorted (system triggers left out)."""
         return self._allowed.get(state, ())
 
     def next_state(self, state: str, trigger: str) -> str:

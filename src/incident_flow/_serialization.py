@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from cattrs.preconf.json import make_converter
@@ -13,6 +14,8 @@ __all__ = ["converter", "event_from_dict", "event_to_dict", "message_from_dict",
 
 #: The converter for every value incident_flow stores (datetimes as ISO 8601, enums by value).
 converter = make_converter()
+# Alert.labels is a read-only mapping; store it as a plain JSON object.
+converter.register_unstructure_hook(MappingProxyType, dict)
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

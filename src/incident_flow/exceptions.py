@@ -4,6 +4,7 @@ Every error is an :class:`IncidentFlowError`; where it is natural a class also i
 matching builtin, so ``except ValueError`` in a host keeps working::
 
     IncidentFlowError
+    ├── InvalidCommand (ValueError)      a command's arguments are wrong (blank actor, P9...)
     ├── InvalidTransition        the process does not allow this trigger in this state
     ├── PolicyViolation          the process allows it, but a standard of the Policy does not (yet)
     ├── ConcurrencyError         someone else appended to the incident first
@@ -26,6 +27,7 @@ __all__ = [
     "DeliveryError",
     "IncidentFlowError",
     "IncidentNotFound",
+    "InvalidCommand",
     "InvalidPayload",
     "InvalidPolicy",
     "InvalidSignature",
@@ -37,6 +39,13 @@ __all__ = [
 
 class IncidentFlowError(Exception):
     """Base class of every error raised by incident_flow."""
+
+
+class InvalidCommand(IncidentFlowError, ValueError):
+    """A command's arguments are wrong (who acts is blank, a severity is not P1..P5...).
+
+    Raised before anything is decided; nothing changes.
+    """
 
 
 class InvalidTransition(IncidentFlowError):

@@ -45,7 +45,7 @@ _ALERT = Alert(
     title="Checkout errors",
     severity=Severity.P1,
     labels={"service": "checkout"},
-    raw={"id": 1},
+    raw={"id": 1, "nested": [1.5, None, "x"]},
 )
 
 
@@ -167,8 +167,13 @@ class StoreContract:
         history = sample_history()
         incident = fold(None, history)
         store.append(incident.id, 0, history, snapshot=incident)
-        assert store.load(incident.id) == history
+        loaded = store.load(incident.id)
+        assert loaded == history
         assert {type(e) for e in history} == set(ev.EVENT_TYPES.values())
+        # Alert.raw is left out of equality: check the audit copy survives on its own.
+        raws = [(e.alert.raw, e.alert.labels) for e in loaded if hasattr(e, "alert")]
+        assert raws == [(e.alert.raw, e.alert.labels) for e in history if hasattr(e, "alert")]
+        assert raws[0][0] == {"id": 1, "nested": [1.5, None, "x"]}
 
     def test_load_after_version_returns_only_later_events(self, store: EventStore) -> None:
         """load(id, after_version=n) returns the events above n, and none at the end."""
@@ -206,7 +211,14 @@ class StoreContract:
         events, incident = _opened("i1")
         with pytest.raises((ValueError, IncidentFlowError)):
             store.append("i1", 0, events[1:], snapshot=incident)
+        with pytest.raises((ValueError, IncidentFlowError)):
+            store.append("i1", 0, [events[0], events[2]], snapshot=incident)
         assert store.load("i1") == []
+        store.append("i1", 0, events, snapshot=incident)
+        more, after = _note(incident)
+        with pytest.raises((ValueError, IncidentFlowError)):
+            store.append("i1", 2, more, snapshot=after)
+        assert [e.version for e in store.load("i1")] == [1, 2, 3]
 
     def test_dedup_key_finds_the_incident_accepting_alerts(self, store: EventStore) -> None:
         """The dedup index points at the incident that accepts the key, and only while it does."""
@@ -220,6 +232,22 @@ class StoreContract:
         ]
         store.append("i1", 3, closing, snapshot=fold(incident, closing))
         assert store.find_by_dedup_key("k1") is None
+
+    def test_the_key_is_released_when_the_postmortem_starts(self, store: EventStore) -> None:
+        """Once the incident stops accepting alerts, the key is free for a new incident."""
+        events, incident = _opened("i1", key="k1")
+        store.append("i1", 0, events, snapshot=incident)
+        onward = [
+            ev.IncidentResolved(version=4, at=T0, by="a"),
+            ev.PostMortemStarted(version=5, at=T0, by="a", author="a"),
+        ]
+        after = fold(incident, onward)
+        assert after.state == "postmortem"
+        store.append("i1", 3, onward, snapshot=after)
+        assert store.find_by_dedup_key("k1") is None
+        other_events, other = _opened("i2", key="k1")
+        store.append("i2", 0, other_events, snapshot=other)
+        assert store.find_by_dedup_key("k1") == "i2"
 
     def test_one_incident_per_dedup_key(self, store: EventStore) -> None:
         """A second incident accepting the same key loses the race; after close it may open."""
@@ -314,6 +342,27 @@ class StoreContract:
             messages[0].id,
             messages[1].id,
         ]
+
+    def test_racing_claims_never_share_a_message(self, store: EventStore) -> None:
+        """Senders claiming at once get disjoint messages that together cover all due ones."""
+        events, incident = _opened("i1")
+        messages = [_message("i1", n) for n in range(40)]
+        store.append("i1", 0, events, snapshot=incident, outbox=messages)
+        claimed: list[str] = []
+        barrier = threading.Barrier(4)
+
+        def claim() -> None:
+            barrier.wait()
+            for _ in range(20):
+                batch = store.claim_due(T0, lease=timedelta(minutes=1), limit=3)
+                claimed.extend(m.id for m in batch)
+
+        threads = [threading.Thread(target=claim) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(claimed) == sorted(m.id for m in messages)
 
     def test_racing_writers_one_wins(self, store: EventStore) -> None:
         """Of several threads appending at the same version, exactly one succeeds."""
@@ -450,6 +499,7 @@ class PublisherContract:
     ) -> None:
         """The saved text is the rendered post-mortem, with title, reviewers and actions."""
         location = publisher.publish(document)
+        assert location.endswith(document.filename)
         text = read(location)
         assert text == document.render_markdown()
         assert "# Post-mortem: Checkout errors" in text
