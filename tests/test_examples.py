@@ -14,7 +14,7 @@ EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
 def test_example_runs(example: Path, tmp_path: Path) -> None:
     """The example exits 0 in a clean folder and says what happened."""
-    result = subprocess.run(  # noqa: S603 - our own example, our own interpreter
+    result = subprocess.run(
         [sys.executable, str(example)],
         cwd=tmp_path,
         capture_output=True,
@@ -29,7 +29,7 @@ def test_example_runs(example: Path, tmp_path: Path) -> None:
 def test_quickstart_walks_the_whole_process(tmp_path: Path) -> None:
     """The quickstart closes a P1 with a saved post-mortem."""
     example = Path(__file__).parents[1] / "examples" / "quickstart.py"
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, str(example)],
         cwd=tmp_path,
         capture_output=True,
@@ -51,7 +51,7 @@ def test_readme_example_runs(tmp_path: Path) -> None:
     """The README's ten-line example works as printed."""
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     code = readme.split("```python\n", 1)[1].split("```", 1)[0]
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=tmp_path,
         capture_output=True,

@@ -9,15 +9,18 @@ After every step it checks the eight invariants of DESIGN.md.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import attrs
+import psycopg
 import pytest
-from hypothesis import event
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -25,6 +28,7 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 
 from incident_flow import (
@@ -44,6 +48,8 @@ from incident_flow import (
 )
 from incident_flow._incident import Incident, fold
 from incident_flow._process import PROCESS
+from incident_flow.adapters.postgres import PostgresStore
+from incident_flow.adapters.sqlite import SQLiteStore
 from incident_flow.events import Event, event_from_dict, event_to_dict
 from incident_flow.testing import ManualClock
 from incident_flow.testing.strategies import PEOPLE, alerts, people, severities, texts
@@ -76,10 +82,12 @@ class FlakyFolder(FolderPublisher):
         return super().publish(document)
 
 
-class RacingStore(MemoryStore):
-    """Runs ``race`` once just before the next append: another writer got there first."""
+class RacingStore:
+    """Wraps a store; runs ``race`` once just before the next append (another writer first)."""
 
-    race: Callable[[], None] | None = None
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.race: Callable[[], None] | None = None
 
     def append(
         self, incident_id: str, expected_version: int, events: Sequence[Event], **kwargs: Any
@@ -87,7 +95,10 @@ class RacingStore(MemoryStore):
         race, self.race = self.race, None
         if race is not None:
             race()
-        super().append(incident_id, expected_version, events, **kwargs)
+        self.inner.append(incident_id, expected_version, events, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 COMMANDS = (
@@ -112,12 +123,19 @@ class IncidentProcess(RuleBasedStateMachine):
 
     incidents = Bundle("incidents")
 
+    def make_store(self) -> Any:
+        """The store under test (memory here; durable ones in the subclasses below)."""
+        return MemoryStore()
+
+    def close_store(self) -> None:
+        """Release what make_store took."""
+
     def __init__(self) -> None:
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="pm-"))
         self.policy = Policy(runbooks=[RUNBOOK], postmortem_folder=str(self.folder))
         self.clock = ManualClock(T0)
-        self.store = RacingStore()
+        self.store = RacingStore(self.make_store())
         self.chat = FlakyChannel()
         self.pager = FlakyChannel()
         self.publisher = FlakyFolder(self.folder)
@@ -402,6 +420,12 @@ class IncidentProcess(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         """With every channel back, everything pending is delivered exactly once per key."""
+        try:
+            self._settle_everything()
+        finally:
+            self.close_store()
+
+    def _settle_everything(self) -> None:
         for incident in self._all():
             tag = "closed with post-mortem" if incident.closed and incident.postmortem else None
             event(f"an incident ended {tag or incident.state}")
@@ -416,6 +440,54 @@ class IncidentProcess(RuleBasedStateMachine):
 
 
 TestIncidentProcess = IncidentProcess.TestCase
+
+
+class OnSQLite(IncidentProcess):
+    """The same machine over a SQLite file."""
+
+    def make_store(self) -> Any:
+        folder = Path(tempfile.mkdtemp(prefix="sqlite-"))
+        # Durability settings are not what this test checks; NORMAL keeps it quick.
+        self._sqlite = SQLiteStore(folder / "incidents.db", synchronous="NORMAL")
+        return self._sqlite
+
+    def close_store(self) -> None:
+        self._sqlite.close()
+
+
+class OnPostgres(IncidentProcess):
+    """The same machine over PostgreSQL, one fresh schema per example."""
+
+    dsn = ""
+
+    def make_store(self) -> Any:
+        self._schema = f"sm_{uuid.uuid4().hex[:12]}"
+        self._pg = PostgresStore(self.dsn, schema=self._schema)
+        return self._pg
+
+    def close_store(self) -> None:
+        self._pg.close()
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{self._schema}" CASCADE')
+
+
+DURABLE = settings(
+    max_examples=int(os.environ.get("INCIDENT_FLOW_DURABLE_EXAMPLES", "40")),
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def test_the_process_on_sqlite() -> None:
+    """The eight invariants hold over SQLite."""
+    run_state_machine_as_test(OnSQLite, settings=DURABLE)
+
+
+def test_the_process_on_postgres(postgres_dsn: str) -> None:
+    """The eight invariants hold over PostgreSQL."""
+    OnPostgres.dsn = postgres_dsn
+    run_state_machine_as_test(OnPostgres, settings=DURABLE)
 
 
 @pytest.mark.parametrize("reviewers", [0, 1, 3])

@@ -1,0 +1,113 @@
+"""A writer process for the crash and multi-process tests (run as a script, not collected).
+
+    python tests/_worker.py crash   STORE_SPEC SEED
+    python tests/_worker.py writer  STORE_SPEC NAME INCIDENT_IDS COUNT
+
+STORE_SPEC is ``sqlite:PATH`` or ``postgres:SCHEMA:DSN``. Every command that returned is
+printed as ``OK <incident> <version> <what>`` (flushed) before the next one starts; every message
+a channel accepted as ``SENT <idempotency key>``.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from typing import Any
+
+import structlog
+
+from incident_flow import (
+    Alert,
+    ConcurrencyError,
+    IncidentFlow,
+    Notification,
+    Policy,
+    PolicyViolation,
+)
+from incident_flow.testing import RecordingPublisher
+
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+
+
+def open_store(spec: str) -> Any:
+    """A store from ``sqlite:PATH`` or ``postgres:SCHEMA:DSN``."""
+    kind, _, rest = spec.partition(":")
+    if kind == "sqlite":
+        from incident_flow.adapters.sqlite import SQLiteStore
+
+        return SQLiteStore(rest)
+    schema, _, dsn = rest.partition(":")
+    from incident_flow.adapters.postgres import PostgresStore
+
+    return PostgresStore(dsn, schema=schema)
+
+
+class Printing:
+    """A channel that prints what it accepted."""
+
+    def send(self, message: Notification) -> str | None:
+        print(f"SENT {message.idempotency_key}", flush=True)
+        return None
+
+
+def ok(incident_id: str, version: int, what: str) -> None:
+    print(f"OK {incident_id} {version} {what}", flush=True)
+
+
+def crash(spec: str, seed: int) -> None:
+    """Run P1 lifecycles until killed."""
+    rng = random.Random(seed)
+    flow = IncidentFlow(
+        Policy(postmortem_reviewers=1),
+        store=open_store(spec),
+        notifier=Printing(),
+        pager=Printing(),
+        publisher=RecordingPublisher(),
+    )
+    n = 0
+    while True:
+        n += 1
+        alert = Alert(
+            source="crash",
+            name="n",
+            title=f"t{n}",
+            severity=rng.choice(["P1", "P3"]),
+            dedup_key=f"{seed}-{n}",
+        )
+        incident = flow.trigger(alert)
+        ok(incident.id, incident.version, "trigger")
+        steps = [
+            lambda i: flow.acknowledge(i, by="alice"),
+            lambda i: flow.note(i, "working", by="alice"),
+            lambda i: flow.resolve(i, by="alice"),
+        ]
+        for step in steps:
+            done = step(incident.id)
+            ok(done.id, done.version, "step")
+
+
+def writer(spec: str, name: str, incident_ids: list[str], count: int) -> None:
+    """Add ``count`` notes to random incidents, racing the other writers."""
+    rng = random.Random(name)
+    flow = IncidentFlow(
+        store=open_store(spec),
+        notifier=Printing(),
+        pager=Printing(),
+        publisher=RecordingPublisher(),
+    )
+    for n in range(count):
+        incident_id = rng.choice(incident_ids)
+        try:
+            done = flow.note(incident_id, f"{name} #{n}", by=name)
+        except (ConcurrencyError, PolicyViolation) as exc:
+            print(f"CONFLICT {incident_id} {type(exc).__name__}", flush=True)
+            continue
+        ok(done.id, done.version, f"{name} #{n}")
+
+
+if __name__ == "__main__":
+    command, spec = sys.argv[1], sys.argv[2]
+    if command == "crash":
+        crash(spec, int(sys.argv[3]))
+    else:
+        writer(spec, sys.argv[3], sys.argv[4].split(","), int(sys.argv[5]))
