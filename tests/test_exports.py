@@ -40,9 +40,11 @@ class TestExports:
             "PolicyViolation",
             "PostMortem",
             "PostMortemDocument",
+            "PostgresStore",
             "RecordingNotifier",
             "Runbook",
             "RunbookCatalog",
+            "SQLiteStore",
             "Severity",
             "StorageError",
             "SystemClock",
@@ -74,6 +76,17 @@ class TestExports:
         assert issubclass(incident_flow.InvalidPolicy, ValueError)
         assert issubclass(incident_flow.InvalidCommand, ValueError)
         assert issubclass(incident_flow.IncidentNotFound, KeyError)
+
+    def test_importing_needs_no_optional_driver(self) -> None:
+        """psycopg is imported only when a PostgresStore is created."""
+        import subprocess
+        import sys
+
+        code = "import sys, incident_flow; print('psycopg' in sys.modules)"
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert out.stdout.strip() == "False"
 
     def test_domain_never_imports_adapters_or_drivers(self) -> None:
         """The domain modules import no adapter, httpx, sqlite3 or psycopg."""

@@ -567,20 +567,30 @@ class TestConcurrentReplicas:
         store, ours, theirs, _ = self.make()
         first = ours.trigger(P4)
         ours.resolve(first.id, by="alice")
-        load = store.load
-        calls = {"n": 0}
-
-        def racing_load(incident_id: str, after_version: int = 0) -> list[Any]:
-            calls["n"] += 1
-            if calls["n"] == 2:  # between our dedup lookup and our append
-                theirs.start_postmortem(first.id, author="bob")
-            return load(incident_id, after_version)
-
-        store.load = racing_load  # type: ignore[method-assign]
+        # Between our dedup lookup and our append, another replica starts the post-mortem.
+        store.before_append.append(lambda: theirs.start_postmortem(first.id, author="bob"))
         second = ours.trigger(P4)
         assert second.id != first.id
         assert ours.get(first.id).state == "postmortem"
         assert ours.get(first.id).alert_count == 1
+
+    def test_a_stale_cache_never_refuses_wrongly(self) -> None:
+        _, ours, theirs, _ = self.make()
+        incident = ours.trigger(P4)
+        theirs.resolve(incident.id, by="bob")  # our cache still says notified
+        closed = ours.waive_action_item(incident.id, "AI-1", by="alice", reason="noise")
+        assert closed.state == "resolved"
+        assert ours.close(incident.id, by="alice").state == "closed"
+
+    def test_a_stale_cache_never_skips_an_acknowledgement(self) -> None:
+        _, ours, theirs, _ = self.make()
+        incident = ours.trigger(P1)
+        ours.acknowledge(incident.id, by="alice")
+        theirs.resolve(incident.id, by="bob")
+        theirs.reopen(incident.id, by="bob")  # a critical reopen pages again: ack cleared
+        acked = ours.acknowledge(incident.id, by="alice")
+        assert acked.acknowledged_by == "alice"
+        assert acked.acknowledged_at is not None
 
     def test_cache_eviction_keeps_reads_correct(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import incident_flow._flow as flow_module

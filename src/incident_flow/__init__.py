@@ -23,7 +23,14 @@ from ._policy import Policy
 from ._postmortem import PostMortemDocument
 from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
-from .adapters import FolderPublisher, LogNotifier, MemoryStore, RecordingNotifier
+from .adapters import (
+    FolderPublisher,
+    LogNotifier,
+    MemoryStore,
+    PostgresStore,
+    RecordingNotifier,
+    SQLiteStore,
+)
 from .exceptions import (
     ConcurrencyError,
     DeliveryError,
@@ -61,9 +68,11 @@ __all__ = [
     "PolicyViolation",
     "PostMortem",
     "PostMortemDocument",
+    "PostgresStore",
     "RecordingNotifier",
     "Runbook",
     "RunbookCatalog",
+    "SQLiteStore",
     "Severity",
     "StorageError",
     "SystemClock",

@@ -27,6 +27,8 @@ from .exceptions import (
     DeliveryError,
     IncidentNotFound,
     InvalidCommand,
+    InvalidTransition,
+    PolicyViolation,
     StorageError,
 )
 from .ports import Clock, EventStore, Notifier, PostMortemPublisher
@@ -269,23 +271,43 @@ class IncidentFlow:
         decider: Callable[[Incident, datetime], Decision],
         retries: int = 2,
     ) -> tuple[Incident, int]:
-        """Load, decide, append, deliver; return the incident and how many messages went out."""
-        for attempt in range(retries):
-            incident = self._load(incident_id)
+        """Decide, append, deliver; return the incident and how many messages went out.
+
+        The decision is first made on the cached incident, without reading the store: an
+        append is checked by the store against the version it was decided on, so a stale
+        cache can only cost a ConcurrencyError, a reload and a retry. A refusal or a decision
+        to do nothing proves nothing about the stored incident, so those are re-made on a
+        fresh read before they are believed.
+        """
+        cached = self._cache.get(incident_id)
+        incident = cached if cached is not None else self._load(incident_id)
+        fresh = cached is None
+        conflicts = 0
+        while True:
             now = self.clock.now()
-            decision = decider(incident, now)
+            try:
+                decision = decider(incident, now)
+            except (InvalidTransition, PolicyViolation):
+                if fresh:
+                    raise
+                incident, fresh = self._load(incident_id), True
+                continue
             if not decision.events:
-                return incident, 0
+                if fresh:
+                    return incident, 0
+                incident, fresh = self._load(incident_id), True
+                continue
             try:
                 self._commit(incident, decision, now)
             except ConcurrencyError:
-                self._cache.pop(incident_id, None)
-                if attempt + 1 == retries:
+                conflicts += 1
+                if conflicts == retries:
+                    self._cache.pop(incident_id, None)
                     raise
+                incident, fresh = self._load(incident_id), True
                 continue
             delivered = self._deliver(decision.outbox)
             return self._cache.get(incident_id, decision.incident), delivered
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _commit(self, before: Incident | None, decision: Decision, now: datetime) -> None:
         incident = decision.incident

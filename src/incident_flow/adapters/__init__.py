@@ -5,5 +5,14 @@ from __future__ import annotations
 from .folder import FolderPublisher
 from .memory import MemoryStore
 from .notifiers import LogNotifier, RecordingNotifier
+from .postgres import PostgresStore
+from .sqlite import SQLiteStore
 
-__all__ = ["FolderPublisher", "LogNotifier", "MemoryStore", "RecordingNotifier"]
+__all__ = [
+    "FolderPublisher",
+    "LogNotifier",
+    "MemoryStore",
+    "PostgresStore",
+    "RecordingNotifier",
+    "SQLiteStore",
+]

@@ -96,8 +96,9 @@ class _Conflict(StorageError):
 class PostgresStore:
     """Events, the outbox and the incident index in PostgreSQL, shared by several replicas.
 
-    An append is one transaction that locks the incident's row (``SELECT ... FOR UPDATE``),
-    so writers of one incident queue up and a stale one gets ``ConcurrencyError``; the
+    An append is one transaction, sent as one pipeline: it updates the incident's row only
+    where the version is the one the writer expected (which also locks the row, so writers
+    of one incident queue up and a stale one gets ``ConcurrencyError``); the
     ``(incident, version)`` key and a unique index on the dedup key of incidents accepting
     alerts make the database itself refuse a lost race. Senders claim outbox messages with
     ``FOR UPDATE SKIP LOCKED`` and a lease.
@@ -153,12 +154,19 @@ class PostgresStore:
         return conn
 
     @contextmanager
-    def _transaction(self, what: str) -> Iterator[psycopg.Cursor[Any]]:
-        """One transaction; psycopg errors become StorageError (a lost race ConcurrencyError)."""
+    def _transaction(self, what: str, *, write: bool = True) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor, in a transaction when ``write`` (a read is one autocommit statement).
+
+        psycopg errors become StorageError; a unique constraint refusing a write, _Conflict.
+        """
         pg = self._pg
         with self._lock:
             try:
                 conn = self._connection()
+                if not write:
+                    with conn.cursor() as cursor:
+                        yield cursor
+                    return
                 with conn.transaction(), conn.cursor() as cursor:
                     yield cursor
             except pg.errors.IntegrityError as exc:
@@ -210,28 +218,29 @@ class PostgresStore:
         """Append events, update the incident's row and upsert outbox messages, atomically."""
         check_versions(expected_version, events)
         claim = None if claimed_until is None else micros(claimed_until)
+        summary = (
+            snapshot.state,
+            str(snapshot.severity),
+            snapshot.dedup_key,
+            snapshot.accepts_alerts,
+            snapshot.version,
+            micros(snapshot.updated_at),
+        )
         try:
-            with self._transaction("append") as cur:
-                cur.execute(self._q(_LOCK_INCIDENT), (incident_id,))
-                row = cur.fetchone()
-                current = 0 if row is None else int(row[0])
-                if current != expected_version:
-                    raise ConcurrencyError(incident_id, expected_version, current)
+            with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
+                # The incident's row first: it takes the row lock that queues writers of one
+                # incident, and its version guard refuses a stale writer. Everything is sent
+                # in one pipeline: one round trip, then the check, then COMMIT.
+                guard = cur.connection.cursor()
+                if expected_version == 0:
+                    guard.execute(self._q(_INSERT_INCIDENT), (incident_id, *summary))
+                else:
+                    guard.execute(
+                        self._q(_UPDATE_INCIDENT), (*summary, incident_id, expected_version)
+                    )
                 cur.executemany(
                     self._q(_INSERT_EVENT),
                     [(incident_id, e.version, e.type, encode_event(e)) for e in events],
-                )
-                cur.execute(
-                    self._q(_UPSERT_INCIDENT),
-                    (
-                        incident_id,
-                        snapshot.state,
-                        str(snapshot.severity),
-                        snapshot.dedup_key,
-                        snapshot.accepts_alerts,
-                        snapshot.version,
-                        micros(snapshot.updated_at),
-                    ),
                 )
                 if outbox:
                     cur.executemany(
@@ -248,6 +257,9 @@ class PostgresStore:
                             for m in outbox
                         ],
                     )
+                pipeline.sync()
+                if guard.rowcount != 1:
+                    raise ConcurrencyError(incident_id, expected_version)
         except _Conflict as exc:
             # A duplicate (incident, version), a second new stream with one id, or a second
             # incident accepting one dedup key: another writer got there first.
@@ -255,21 +267,21 @@ class PostgresStore:
 
     def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """Return the events after ``after_version``, oldest first."""
-        with self._transaction("load") as cur:
+        with self._transaction("load", write=False) as cur:
             cur.execute(self._q(_LOAD), (incident_id, after_version))
             rows = cur.fetchall()
         return [decode_event(row[0]) for row in rows]
 
     def find_by_dedup_key(self, dedup_key: str) -> str | None:
         """Return the incident accepting alerts with this key, or None."""
-        with self._transaction("dedup lookup") as cur:
+        with self._transaction("dedup lookup", write=False) as cur:
             cur.execute(self._q(_FIND_DEDUP), (dedup_key,))
             row = cur.fetchone()
         return None if row is None else str(row[0])
 
     def incident_ids(self, state: str | None = None) -> list[str]:
         """Return incident ids, oldest first, optionally only those in ``state``."""
-        with self._transaction("listing") as cur:
+        with self._transaction("listing", write=False) as cur:
             if state is None:
                 cur.execute(self._q("SELECT id FROM {s}.incidents ORDER BY seq"))
             else:
@@ -299,7 +311,7 @@ class PostgresStore:
 
     def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
         """Every outbox message (of one incident when given), delivered or not; for inspection."""
-        with self._transaction("outbox listing") as cur:
+        with self._transaction("outbox listing", write=False) as cur:
             if incident_id is None:
                 cur.execute(self._q("SELECT data FROM {s}.outbox ORDER BY seq"))
             else:
@@ -313,15 +325,15 @@ class PostgresStore:
 
 _META_READ = "SELECT value FROM {s}.incident_flow_meta WHERE key = 'schema_version'"
 _META_WRITE = "INSERT INTO {s}.incident_flow_meta (key, value) VALUES ('schema_version', %s)"
-_LOCK_INCIDENT = "SELECT version FROM {s}.incidents WHERE id = %s FOR UPDATE"
 _INSERT_EVENT = "INSERT INTO {s}.events (incident_id, version, type, data) VALUES (%s, %s, %s, %s)"
-_UPSERT_INCIDENT = """
+_INSERT_INCIDENT = """
 INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, version, updated_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (id) DO UPDATE SET
-    state = excluded.state, severity = excluded.severity, dedup_key = excluded.dedup_key,
-    accepts_alerts = excluded.accepts_alerts, version = excluded.version,
-    updated_at = excluded.updated_at
+"""
+_UPDATE_INCIDENT = """
+UPDATE {s}.incidents SET state = %s, severity = %s, dedup_key = %s, accepts_alerts = %s,
+    version = %s, updated_at = %s
+WHERE id = %s AND version = %s
 """
 _UPSERT_MESSAGE = """
 INSERT INTO {s}.outbox (id, incident_id, due, claimed_until, delivered, data)
