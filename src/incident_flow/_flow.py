@@ -401,10 +401,9 @@ class IncidentFlow:
 
     def _send(self, message: OutboxMessage) -> str | None:
         if message.channel == "publisher":
+            events = self.store.load(message.incident_id)  # one read: the timeline and its fold
             document = PostMortemDocument(
-                incident=self._load(message.incident_id),
-                events=self.store.load(message.incident_id),
-                folder=self.policy.postmortem_folder,
+                incident=fold(None, events), events=events, folder=self.policy.postmortem_folder
             )
             return self.publisher.publish(document)
         assert message.notification is not None  # noqa: S101 - chat and pager carry one

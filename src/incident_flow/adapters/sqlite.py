@@ -67,13 +67,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (due, seq) WHERE delivered = 0;
 """
 
-_UPSERT_INCIDENT = """
-INSERT INTO incidents (id, state, severity, dedup_key, accepts_alerts, version, updated_at)
+_INSERT_INCIDENT = """
+INSERT INTO incidents (state, severity, dedup_key, accepts_alerts, version, updated_at, id)
 VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET
-    state = excluded.state, severity = excluded.severity, dedup_key = excluded.dedup_key,
-    accepts_alerts = excluded.accepts_alerts, version = excluded.version,
-    updated_at = excluded.updated_at
+"""
+_UPDATE_INCIDENT = """
+UPDATE incidents SET state = ?, severity = ?, dedup_key = ?, accepts_alerts = ?, version = ?,
+    updated_at = ?
+WHERE id = ? AND version = ?
 """
 
 _UPSERT_MESSAGE = """
@@ -213,27 +214,24 @@ class SQLiteStore:
         check_versions(expected_version, events)
         try:
             with self._transaction() as db:
-                row = db.execute(
-                    "SELECT version FROM incidents WHERE id = ?", (incident_id,)
-                ).fetchone()
-                current = 0 if row is None else int(row[0])
-                if current != expected_version:
-                    raise ConcurrencyError(incident_id, expected_version, current)
+                summary = (
+                    snapshot.state,
+                    str(snapshot.severity),
+                    snapshot.dedup_key,
+                    int(snapshot.accepts_alerts),
+                    snapshot.version,
+                    micros(snapshot.updated_at),
+                    incident_id,
+                )
+                # The incident's row, guarded by the version the writer decided on: a stale
+                # writer updates nothing (a new stream collides on the id) and is refused.
+                if expected_version == 0:
+                    db.execute(_INSERT_INCIDENT, summary)
+                elif db.execute(_UPDATE_INCIDENT, (*summary, expected_version)).rowcount != 1:
+                    raise ConcurrencyError(incident_id, expected_version)
                 db.executemany(
                     "INSERT INTO events (incident_id, version, type, data) VALUES (?, ?, ?, ?)",
                     [(incident_id, e.version, e.type, encode_event(e)) for e in events],
-                )
-                db.execute(
-                    _UPSERT_INCIDENT,
-                    (
-                        incident_id,
-                        snapshot.state,
-                        str(snapshot.severity),
-                        snapshot.dedup_key,
-                        int(snapshot.accepts_alerts),
-                        snapshot.version,
-                        micros(snapshot.updated_at),
-                    ),
                 )
                 claim = None if claimed_until is None else micros(claimed_until)
                 db.executemany(
