@@ -1,0 +1,78 @@
+"""Checkly alert webhooks (the recommended snake_case template; see the docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._alerts import Alert, AlertStatus
+from .._severity import Severity
+from ..exceptions import InvalidPayload
+from ._common import Body, Fields, load_json
+
+__all__ = ["parse"]
+
+SOURCE = "checkly"
+#: Checkly's ALERT_TYPE values -> (status, severity). ALERT_FAIL is the old spelling.
+ALERT_TYPES: dict[str, tuple[AlertStatus, Severity | None]] = {
+    "ALERT_FAILURE": ("firing", Severity.P2),
+    "ALERT_FAIL": ("firing", Severity.P2),
+    "ALERT_FAILURE_REMAIN": ("firing", Severity.P2),
+    "ALERT_DEGRADED_FAILURE": ("firing", Severity.P2),
+    "ALERT_DEGRADED": ("firing", Severity.P3),
+    "ALERT_DEGRADED_REMAIN": ("firing", Severity.P3),
+    "ALERT_FAILURE_DEGRADED": ("firing", Severity.P3),
+    "ALERT_SSL": ("firing", Severity.P4),
+    "ALERT_RECOVERY": ("resolved", None),
+    "ALERT_DEGRADED_RECOVERY": ("resolved", None),
+}
+
+
+def parse(body: Body, headers: Any = None) -> list[Alert]:
+    """One Checkly webhook body -> one Alert.
+
+    Failure family -> P2, degraded family -> P3, ``ALERT_SSL`` -> P4, ``*_RECOVERY`` ->
+    resolved. The dedup key is the check id (one open alert per check), so a failure, its
+    degradation and its recovery are one incident; an SSL expiry is its own.
+    """
+    data = load_json(SOURCE, body)
+    f = Fields(SOURCE, data)
+    alert_type = f.text("alert_type").strip().upper()
+    if alert_type not in ALERT_TYPES:
+        msg = f"{SOURCE}: alert_type {alert_type!r} is not one of {', '.join(sorted(ALERT_TYPES))}"
+        raise InvalidPayload(msg)
+    status, severity = ALERT_TYPES[alert_type]
+    check_id = f.text("check_id").strip()
+    name = f.text("check_name", "").strip() or check_id
+    if not check_id:
+        msg = f"{SOURCE}: check_id is empty"
+        raise InvalidPayload(msg)
+    dedup_key = f"{SOURCE}:{check_id}" + (":ssl" if alert_type == "ALERT_SSL" else "")
+    labels = {"alert_type": alert_type, "check_id": check_id}
+    for key in (
+        "check_type",
+        "group_name",
+        "run_location",
+        "region",
+        "tags",
+        "api_check_response_status_code",
+        "ssl_check_domain",
+        "ssl_days_remaining",
+    ):
+        if f.optional_text(key):
+            labels[key] = f.text(key)
+    title = f.text("event", "").strip() or f"Check {name!r}: {alert_type}"
+    return [
+        Alert(
+            source=SOURCE,
+            name=name,
+            title=title,
+            severity=severity,
+            dedup_key=dedup_key,
+            status=status,
+            description=f.text("check_error_message", ""),
+            labels=labels,
+            url=f.optional_text("link"),
+            started_at=f.time("started_at"),
+            raw=data,
+        )
+    ]

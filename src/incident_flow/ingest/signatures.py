@@ -1,0 +1,200 @@
+"""Webhook signature checks: Slack (v0), Checkly, Grafana, incident.io (Svix), PagerDuty (v1).
+
+Every comparison is constant-time (``hmac.compare_digest``); where the scheme signs a
+timestamp, a request more than five minutes away from now is refused as a possible replay.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from ..exceptions import InvalidSignature
+
+__all__ = ["REPLAY_WINDOW", "SIGNED_SOURCES", "verify"]
+
+#: How far a signed timestamp may be from now.
+REPLAY_WINDOW = timedelta(minutes=5)
+GRAFANA_HEADERS = ("X-Grafana-Alerting-Signature", "X-Grafana-Alert-Signature")
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    wanted = name.lower()
+    for key, value in headers.items():
+        if str(key).lower() == wanted:
+            return str(value)
+    return None
+
+
+def _required(headers: Mapping[str, str] | None, source: str, name: str) -> str:
+    value = _header(headers, name)
+    if value is None or not value.strip():
+        msg = f"{source}: missing signature header {name}"
+        raise InvalidSignature(msg)
+    return value.strip()
+
+
+def _hex_hmac(secret: bytes, message: bytes) -> str:
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def _fresh(source: str, timestamp: str, now: datetime) -> None:
+    try:
+        sent = datetime.fromtimestamp(int(timestamp.strip()), UTC)
+    except (ValueError, OverflowError, OSError):
+        msg = f"{source}: signature timestamp {timestamp!r} is not unix seconds"
+        raise InvalidSignature(msg) from None
+    if abs(now - sent) > REPLAY_WINDOW:
+        msg = (
+            f"{source}: signature timestamp is {abs(now - sent).total_seconds():.0f} s away "
+            f"from now (more than {REPLAY_WINDOW.total_seconds():.0f} s): refused as a replay"
+        )
+        raise InvalidSignature(msg)
+
+
+def _same(candidate: str, expected: str) -> bool:
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a header may hold anything.
+    return hmac.compare_digest(candidate.encode("utf-8", "surrogatepass"), expected.encode())
+
+
+def _any_match(source: str, candidates: list[str], expected: str) -> None:
+    ok = False
+    for candidate in candidates:
+        # No early exit: every candidate is compared, in constant time each.
+        ok |= _same(candidate.strip().lower(), expected)
+    if not ok:
+        msg = f"{source}: signature does not match the body"
+        raise InvalidSignature(msg)
+
+
+def _slack(
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    secret: bytes,
+    now: datetime,
+    options: Mapping[str, str],
+) -> None:
+    timestamp = _required(headers, "slack", "X-Slack-Request-Timestamp")
+    signature = _required(headers, "slack", "X-Slack-Signature")
+    _fresh("slack", timestamp, now)
+    if not signature.startswith("v0="):
+        msg = "slack: X-Slack-Signature must start with v0="
+        raise InvalidSignature(msg)
+    expected = "v0=" + _hex_hmac(secret, b"v0:" + timestamp.encode() + b":" + body)
+    _any_match("slack", [signature], expected)
+
+
+def _checkly(
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    secret: bytes,
+    now: datetime,
+    options: Mapping[str, str],
+) -> None:
+    signature = _required(headers, "checkly", "x-checkly-signature")
+    _any_match("checkly", [signature], _hex_hmac(secret, body))
+
+
+def _grafana(
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    secret: bytes,
+    now: datetime,
+    options: Mapping[str, str],
+) -> None:
+    names = (options["header"],) if "header" in options else GRAFANA_HEADERS
+    signature = next((v for n in names if (v := _header(headers, n))), None)
+    if signature is None:
+        msg = f"grafana: missing signature header ({' or '.join(names)})"
+        raise InvalidSignature(msg)
+    signed = body
+    timestamp_header = options.get("timestamp_header")
+    if timestamp_header:
+        timestamp = _required(headers, "grafana", timestamp_header)
+        _fresh("grafana", timestamp, now)
+        signed = timestamp.encode() + b":" + body
+    _any_match("grafana", [signature], _hex_hmac(secret, signed))
+
+
+def _incidentio(
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    secret: bytes,
+    now: datetime,
+    options: Mapping[str, str],
+) -> None:
+    message_id = _required(headers, "incidentio", "webhook-id")
+    timestamp = _required(headers, "incidentio", "webhook-timestamp")
+    signatures = _required(headers, "incidentio", "webhook-signature")
+    _fresh("incidentio", timestamp, now)
+    text = secret.decode("utf-8", "replace")
+    try:
+        key = base64.b64decode(text.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        msg = "incidentio: the secret is not a whsec_<base64> signing secret"
+        raise InvalidSignature(msg) from None
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    candidates = [part.split(",", 1)[1] for part in signatures.split() if part.startswith("v1,")]
+    ok = False
+    for candidate in candidates:
+        ok |= _same(candidate, expected)
+    if not ok:
+        msg = "incidentio: no v1 signature matches the body"
+        raise InvalidSignature(msg)
+
+
+def _pagerduty(
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    secret: bytes,
+    now: datetime,
+    options: Mapping[str, str],
+) -> None:
+    header = _required(headers, "pagerduty", "X-PagerDuty-Signature")
+    candidates = [p.strip()[3:] for p in header.split(",") if p.strip().startswith("v1=")]
+    if not candidates:
+        msg = "pagerduty: X-PagerDuty-Signature has no v1= signature"
+        raise InvalidSignature(msg)
+    _any_match("pagerduty", candidates, _hex_hmac(secret, body))
+
+
+_Verifier = Callable[[bytes, "Mapping[str, str] | None", bytes, datetime, Mapping[str, str]], None]
+_VERIFIERS: dict[str, _Verifier] = {
+    "slack": _slack,
+    "checkly": _checkly,
+    "grafana": _grafana,
+    "incidentio": _incidentio,
+    "pagerduty": _pagerduty,
+}
+#: The sources whose requests can be verified.
+SIGNED_SOURCES = tuple(sorted(_VERIFIERS))
+
+
+def verify(
+    source: str,
+    body: bytes | str,
+    headers: Mapping[str, str] | None,
+    secret: str | bytes,
+    *,
+    now: datetime | None = None,
+    options: Mapping[str, str] | None = None,
+) -> None:
+    """Check one request's signature; see :func:`incident_flow.ingest.verify_signature`."""
+    verifier = _VERIFIERS.get(source)
+    if verifier is None:
+        msg = f"{source!r} has no signature scheme here; these do: {', '.join(SIGNED_SOURCES)}"
+        raise InvalidSignature(msg)
+    if not secret:
+        msg = f"{source}: no secret configured to check the signature with"
+        raise InvalidSignature(msg)
+    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+    when = now if now is not None else datetime.now(UTC)
+    verifier(raw, headers, key, when, options or {})

@@ -1,0 +1,453 @@
+"""Ingestion: every sample reads as a person would expect; bad bodies raise InvalidPayload only."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from incident_flow import Alert, IncidentFlow, InvalidPayload, RecordingNotifier, Severity, ingest
+from incident_flow.testing import ManualClock, RecordingPublisher
+
+from .conftest import T0
+
+SAMPLES = Path(__file__).with_name("samples")
+FIRING = {
+    "datadog": "datadog_triggered.json",
+    "checkly": "checkly_failure.json",
+    "alertmanager": "alertmanager_firing.json",
+    "grafana": "grafana_firing.json",
+    "incidentio": "incidentio_firing.json",
+    "pagerduty": "pagerduty_event_trigger.json",
+}
+RESOLVED = {
+    "datadog": "datadog_recovered.json",
+    "checkly": "checkly_recovery.json",
+    "alertmanager": "alertmanager_resolved.json",
+    "grafana": "grafana_resolved.json",
+    "incidentio": "incidentio_resolved.json",
+    "pagerduty": "pagerduty_event_resolve.json",
+}
+
+
+def body(name: str) -> bytes:
+    return (SAMPLES / name).read_bytes()
+
+
+def data(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(body(name))
+    return loaded
+
+
+class TestSamples:
+    """Each sample reads as the alert a person would expect."""
+
+    def test_datadog(self) -> None:
+        (alert,) = ingest.parse("datadog", body("datadog_triggered.json"))
+        assert alert.source == "datadog"
+        assert alert.status == "firing"
+        assert alert.severity is Severity.P1  # the monitor's priority
+        assert alert.name == alert.title == "Checkout API 5xx error rate above 5%"
+        assert alert.dedup_key == "datadog:148275309:7716548234009876543"
+        assert alert.labels["service"] == "checkout-api"
+        assert alert.labels["env"] == "prod"
+        assert alert.labels["monitor_id"] == "148275309"
+        assert alert.started_at == datetime(2025, 6, 3, 14, 2, 11, tzinfo=UTC)
+        assert alert.url == "https://app.datadoghq.com/event/jump_to?event_id=7716548234011234567"
+        assert alert.description.startswith("5xx error rate for checkout-api")
+        assert alert.raw["alert_id"] == "148275309"
+
+    def test_checkly(self) -> None:
+        (alert,) = ingest.parse("checkly", body("checkly_failure.json"))
+        assert (alert.status, alert.severity) == ("firing", Severity.P2)
+        assert alert.name == "Checkout API health"
+        assert alert.title == 'Check "Checkout API health" has failed'
+        assert alert.dedup_key == "checkly:2a8b7c1e-5f3d-4e9a-9b6c-0d1e2f3a4b5c"
+        assert alert.description == "Request failed with status code 503"
+        assert alert.labels["region"] == "us-east-1"
+        assert alert.started_at == datetime(2025, 6, 3, 14, 1, 58, 412000, tzinfo=UTC)
+
+    def test_alertmanager_group(self) -> None:
+        alerts = ingest.parse("alertmanager", body("alertmanager_firing.json"))
+        assert [a.dedup_key for a in alerts] == [
+            "alertmanager:8f3a1c2d4e5b6a70",
+            "alertmanager:1b2c3d4e5f6a7b8c",
+        ]
+        first = alerts[0]
+        assert (first.status, first.severity, first.name) == (
+            "firing",
+            Severity.P1,
+            "CheckoutHighErrorRate",
+        )
+        assert first.title == "checkout-api 5xx ratio above 5% in prod"
+        assert first.labels["pod"] == "checkout-api-7d9f8b6c5-x2k4p"
+        assert first.labels["runbook_url"].endswith("/high-error-rate")
+        assert first.url is not None and "&g0.tab=1" in first.url  # \u0026 decoded
+        assert first.started_at == datetime(2025, 6, 3, 14, 0, 42, 123000, tzinfo=UTC)
+
+    def test_grafana(self) -> None:
+        (alert,) = ingest.parse("grafana", body("grafana_firing.json"))
+        assert (alert.status, alert.severity) == ("firing", Severity.P1)
+        assert alert.dedup_key == "grafana:a4c2e91f0b7d3e65"
+        assert alert.labels["grafana_folder"] == "Payments"
+        assert alert.labels["dashboardURL"].startswith("https://grafana.example.com/d/")
+        assert alert.description == "5xx ratio for checkout-api is 7.3% (threshold 5%)."
+
+    def test_incidentio(self) -> None:
+        (alert,) = ingest.parse("incidentio", body("incidentio_firing.json"))
+        assert (alert.status, alert.severity) == ("firing", Severity.P1)
+        assert alert.dedup_key == "incidentio:datadog-148275309-7716548234009876543"
+        assert alert.labels == {
+            "service": "checkout-api",
+            "environment": "prod",
+            "team": "payments",
+            "priority": "P1",
+            "source": "datadog",
+        }
+        assert alert.url == "https://app.datadoghq.com/monitors/148275309"
+
+    def test_pagerduty(self) -> None:
+        (alert,) = ingest.parse("pagerduty", body("pagerduty_event_trigger.json"))
+        assert (alert.status, alert.severity) == ("firing", Severity.P1)
+        assert alert.dedup_key == "pagerduty:incident-flow/checkout-api/INC-2025-0142"
+        assert alert.title == "[P1] Checkout API 5xx error rate above 5% (prod)"
+        assert alert.name == "high error rate"
+        assert alert.labels["component"] == "checkout-api"
+        assert alert.url == "https://incidents.example.com/incidents/INC-2025-0142"
+        assert alert.started_at == datetime(2025, 6, 3, 14, 2, 11, tzinfo=UTC)
+
+    def test_pagerduty_acknowledge_carries_no_alert(self) -> None:
+        assert ingest.parse("pagerduty", body("pagerduty_event_acknowledge.json")) == []
+
+    @pytest.mark.parametrize("source", sorted(FIRING))
+    def test_firing_and_resolved_share_the_dedup_key(self, source: str) -> None:
+        firing = ingest.parse(source, body(FIRING[source]))
+        resolved = ingest.parse(source, body(RESOLVED[source]))
+        assert [a.dedup_key for a in firing] == [a.dedup_key for a in resolved]
+        assert {a.status for a in firing} == {"firing"}
+        assert {a.status for a in resolved} == {"resolved"}
+
+    def test_parity_one_outage_every_source(self) -> None:
+        """Six descriptions of one outage agree: firing, and critical under the default policy."""
+        from incident_flow import Policy
+
+        policy = Policy.default()
+        for source, name in FIRING.items():
+            for alert in ingest.parse(source, body(name)):
+                assert alert.status == "firing", source
+                assert alert.severity is not None and policy.is_critical(alert.severity), source
+
+    def test_mapping_and_bytes_and_text_read_alike(self) -> None:
+        raw = body("checkly_failure.json")
+        parsed = [ingest.parse("checkly", b) for b in (raw, raw.decode(), json.loads(raw))]
+        assert parsed[0] == parsed[1] == parsed[2]
+
+
+class TestDatadog:
+    """Transitions, the default payload's title prefix, and the priority fallback."""
+
+    @pytest.mark.parametrize(
+        ("transition", "status", "severity"),
+        [
+            ("Triggered", "firing", Severity.P2),
+            ("Re-Triggered", "firing", Severity.P2),
+            ("Warn", "firing", Severity.P3),
+            ("Re-Warn", "firing", Severity.P3),
+            ("No Data", "firing", Severity.P3),
+            ("Re-No Data", "firing", Severity.P3),
+            ("Renotify", "firing", Severity.P2),
+            ("Recovered", "resolved", None),
+        ],
+    )
+    def test_transitions_without_priority(
+        self, transition: str, status: str, severity: Severity | None
+    ) -> None:
+        payload = dict(
+            data("datadog_triggered.json"), alert_transition=transition, alert_priority=""
+        )
+        (alert,) = ingest.parse("datadog", payload)
+        assert (alert.status, alert.severity) == (status, severity)
+
+    def test_default_payload_reads_the_title_prefix(self) -> None:
+        (firing,) = ingest.parse("datadog", body("datadog_default_payload.json"))
+        (recovered,) = ingest.parse("datadog", body("datadog_default_recovered.json"))
+        assert (firing.status, firing.severity) == ("firing", Severity.P2)
+        assert recovered.status == "resolved"
+        assert firing.dedup_key == recovered.dedup_key
+        assert firing.title == "Checkout API 5xx error rate above 5%"
+
+    @pytest.mark.parametrize(
+        "title", ["[Warn] Disk 91%", "[P2] [Warn] Disk 91%", "[Warn on {host:a}] Disk 91%"]
+    )
+    def test_title_prefixes(self, title: str) -> None:
+        (alert,) = ingest.parse("datadog", {"title": title, "id": "1"})
+        assert (alert.status, alert.severity, alert.title) == ("firing", Severity.P3, "Disk 91%")
+
+    def test_unknown_transition(self) -> None:
+        payload = dict(data("datadog_triggered.json"), alert_transition="Exploded")
+        with pytest.raises(InvalidPayload, match="'exploded' is not one of"):
+            ingest.parse("datadog", payload)
+
+    def test_no_status_anywhere(self) -> None:
+        with pytest.raises(InvalidPayload, match="no alert_transition"):
+            ingest.parse("datadog", {"title": "Disk 91%", "id": "1"})
+
+
+class TestChecklyAndAlertmanager:
+    """Checkly's alert-type family; Alertmanager's per-alert status and severity labels."""
+
+    @pytest.mark.parametrize(
+        ("alert_type", "status", "severity"),
+        [
+            ("ALERT_FAILURE", "firing", Severity.P2),
+            ("ALERT_FAIL", "firing", Severity.P2),
+            ("ALERT_FAILURE_REMAIN", "firing", Severity.P2),
+            ("ALERT_DEGRADED_FAILURE", "firing", Severity.P2),
+            ("ALERT_DEGRADED", "firing", Severity.P3),
+            ("ALERT_DEGRADED_REMAIN", "firing", Severity.P3),
+            ("ALERT_FAILURE_DEGRADED", "firing", Severity.P3),
+            ("ALERT_SSL", "firing", Severity.P4),
+            ("ALERT_RECOVERY", "resolved", None),
+            ("ALERT_DEGRADED_RECOVERY", "resolved", None),
+        ],
+    )
+    def test_checkly_family(self, alert_type: str, status: str, severity: Severity | None) -> None:
+        (alert,) = ingest.parse(
+            "checkly", dict(data("checkly_failure.json"), alert_type=alert_type)
+        )
+        assert (alert.status, alert.severity) == (status, severity)
+        assert alert.dedup_key.endswith(":ssl") == (alert_type == "ALERT_SSL")
+
+    def test_checkly_no_alert_is_refused(self) -> None:
+        with pytest.raises(InvalidPayload, match="'NO_ALERT' is not one of"):
+            ingest.parse("checkly", dict(data("checkly_failure.json"), alert_type="NO_ALERT"))
+
+    def test_mixed_group(self) -> None:
+        group = data("alertmanager_firing.json")
+        group["alerts"][1]["status"] = "resolved"
+        statuses = [a.status for a in ingest.parse("alertmanager", group)]
+        assert statuses == ["firing", "resolved"]
+
+    @pytest.mark.parametrize(
+        ("labels", "severity"),
+        [
+            ({"severity": "critical"}, Severity.P1),
+            ({"severity": "error"}, Severity.P2),
+            ({"severity": "high"}, Severity.P2),
+            ({"severity": "major"}, Severity.P2),
+            ({"severity": "warning"}, Severity.P3),
+            ({"severity": "info"}, Severity.P4),
+            ({"severity": "none"}, Severity.P5),
+            ({"severity": "low"}, Severity.P5),
+            ({"severity": "weird"}, None),
+            ({}, None),
+            ({"severity": "info", "priority": "P1"}, Severity.P1),
+            ({"priority": "p2"}, Severity.P2),
+        ],
+    )
+    def test_severity_labels(self, labels: dict[str, str], severity: Severity | None) -> None:
+        group = data("alertmanager_firing.json")
+        alert = group["alerts"][0]
+        alert["labels"] = {"alertname": "X", **labels}
+        assert ingest.parse("alertmanager", group)[0].severity == severity
+
+    def test_missing_fingerprint_is_derived_stably(self) -> None:
+        group = data("alertmanager_firing.json")
+        for alert in group["alerts"]:
+            del alert["fingerprint"]
+        first = [a.dedup_key for a in ingest.parse("alertmanager", group)]
+        again = [a.dedup_key for a in ingest.parse("alertmanager", group)]
+        assert first == again
+        assert len(set(first)) == 2
+
+    def test_grafana_custom_payload_is_explained(self) -> None:
+        with pytest.raises(InvalidPayload, match="custom webhook payload"):
+            ingest.parse("grafana", {"text": "my own template"})
+
+
+class TestBadInput:
+    """Anything unreadable raises InvalidPayload saying what and where."""
+
+    @pytest.mark.parametrize(
+        ("source", "payload", "message"),
+        [
+            ("nagios", b"{}", "unknown alert source 'nagios'; known: alertmanager, checkly"),
+            ("datadog", b'{"title": ', "body is not JSON"),
+            ("datadog", b"\xff\xfe{}", "body is not UTF-8"),
+            ("datadog", b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+            ("datadog", b"[1, 2]", "the body must be a JSON object, got a list"),
+            ("checkly", b'{"alert_type": "ALERT_FAILURE"}', "check_id is missing"),
+            ("checkly", b'{"alert_type": ["x"]}', "alert_type must be a string, got a list"),
+            ("alertmanager", b'{"alerts": {}}', "alerts must be a list, got an object"),
+            ("alertmanager", b'{"alerts": []}', "alerts is empty"),
+            ("alertmanager", b'{"alerts": [5]}', "alerts[0] must be a JSON object"),
+            (
+                "alertmanager",
+                b'{"alerts": [{"status": "firing", "labels": {}}]}',
+                "alerts[0].labels.alertname is missing",
+            ),
+            (
+                "alertmanager",
+                b'{"alerts": [{"status": "pending", "labels": {"alertname": "x"}}]}',
+                "alerts[0].status must be firing or resolved",
+            ),
+            (
+                "alertmanager",
+                (
+                    b'{"alerts": [{"status": "firing", "labels": {"alertname": "x"}, '
+                    b'"startsAt": "soon"}]}'
+                ),
+                "alerts[0].startsAt is not a time",
+            ),
+            ("incidentio", b'{"title": "t", "status": "firing"}', "deduplication_key is missing"),
+            (
+                "pagerduty",
+                b'{"event_action": "trigger", "payload": {"summary": "s", "severity": "urgent"}}',
+                "payload.severity must be one of",
+            ),
+            ("pagerduty", b'{"event_action": "resolve"}', "needs its dedup_key"),
+            ("pagerduty", b'{"event_action": "explode"}', "event_action must be"),
+        ],
+    )
+    def test_errors(self, source: str, payload: bytes, message: str) -> None:
+        with pytest.raises(InvalidPayload, match=re.escape(message)):
+            ingest.parse(source, payload)
+
+    def test_body_of_the_wrong_type(self) -> None:
+        with pytest.raises(InvalidPayload, match="body must be bytes, str or a mapping"):
+            ingest.parse("datadog", 42)  # type: ignore[arg-type]
+
+    def test_too_large(self) -> None:
+        with pytest.raises(InvalidPayload, match="larger than"):
+            ingest.parse("datadog", b" " * (6 * 1024 * 1024))
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=6)
+    ),
+    max_leaves=25,
+)
+
+
+def _only_invalid_payload(source: str, payload: Any) -> None:
+    try:
+        alerts = ingest.parse(source, payload)
+    except InvalidPayload:
+        return
+    assert all(isinstance(a, Alert) for a in alerts)
+
+
+def _mutate(value: Any, path: list[Any], replacement: Any) -> Any:
+    if not path or not isinstance(value, (dict, list)) or not value:
+        return replacement
+    if isinstance(value, dict):
+        key = list(value)[path[0] % len(value)]
+        return {**value, key: _mutate(value[key], path[1:], replacement)}
+    index = path[0] % len(value)
+    return [*value[:index], _mutate(value[index], path[1:], replacement), *value[index + 1 :]]
+
+
+class TestFuzz:
+    """For any JSON, any mutation of a real sample and any bytes: InvalidPayload or alerts."""
+
+    @pytest.mark.parametrize("source", sorted(FIRING))
+    @given(payload=JSON)
+    def test_arbitrary_json(self, source: str, payload: Any) -> None:
+        _only_invalid_payload(source, json.dumps(payload).encode())
+
+    @pytest.mark.parametrize("source", sorted(FIRING))
+    @given(path=st.lists(st.integers(0, 50), max_size=4), replacement=JSON, drop=st.booleans())
+    def test_mutated_samples(
+        self, source: str, path: list[int], replacement: Any, drop: bool
+    ) -> None:
+        sample = data(FIRING[source])
+        mutated = _mutate(sample, path, replacement)
+        if drop and isinstance(mutated, dict) and mutated:
+            mutated.pop(list(mutated)[path[0] % len(mutated) if path else 0])
+        _only_invalid_payload(source, mutated)
+
+    @pytest.mark.parametrize("source", sorted(FIRING))
+    @given(raw=st.binary(max_size=300))
+    def test_arbitrary_bytes(self, source: str, raw: bytes) -> None:
+        _only_invalid_payload(source, raw)
+
+    @pytest.mark.parametrize("source", sorted(FIRING))
+    @given(cut=st.integers(0, 4000))
+    def test_truncated_samples(self, source: str, cut: int) -> None:
+        raw = body(FIRING[source])
+        _only_invalid_payload(source, raw[: cut % max(len(raw), 1)])
+
+
+class TestIntoTheFlow:
+    """Parsed alerts drive IncidentFlow: repeats attach, recoveries are recorded, not opened."""
+
+    @pytest.mark.parametrize("source", sorted(FIRING))
+    def test_fire_repeat_recover(self, source: str) -> None:
+        pager = RecordingNotifier()
+        flow = IncidentFlow(
+            notifier=RecordingNotifier(),
+            pager=pager,
+            publisher=RecordingPublisher(),
+            clock=ManualClock(T0),
+        )
+        firing = ingest.parse(source, body(FIRING[source]))
+        opened = [flow.trigger(a) for a in firing]
+        again = [flow.trigger(a) for a in firing]
+        assert [i.id for i in again] == [i.id for i in opened]
+        assert len(pager.messages) == len(firing)  # one page per alert, none for repeats
+        for alert in ingest.parse(source, body(RESOLVED[source])):
+            recovered = flow.trigger(alert)
+            assert flow.history(recovered.id)[-2].type == "AlertRecovered"
+        assert len(flow.incidents()) == len(firing)
+
+    def test_a_recovery_without_an_incident_opens_nothing(self) -> None:
+        flow = IncidentFlow(
+            notifier=RecordingNotifier(), pager=RecordingNotifier(), publisher=RecordingPublisher()
+        )
+        (alert,) = ingest.parse("checkly", body("checkly_recovery.json"))
+        with pytest.raises(Exception, match="no open incident"):
+            flow.trigger(alert)
+        assert flow.incidents() == []
+
+
+def test_sources_and_register() -> None:
+    assert ingest.sources() == (
+        "alertmanager",
+        "checkly",
+        "datadog",
+        "grafana",
+        "incidentio",
+        "pagerduty",
+    )
+
+    def custom(payload: Any, headers: Any) -> list[Alert]:
+        return [Alert(source="custom", name="n", title="t")]
+
+    ingest.register("custom", custom)
+    try:
+        assert ingest.parse("custom", b"")[0].source == "custom"
+    finally:
+        ingest._PARSERS.pop("custom")
+    with pytest.raises(ValueError, match="source name"):
+        ingest.register(" ", custom)
+
+
+def test_a_parser_bug_still_surfaces_as_invalid_payload() -> None:
+    def broken(payload: Any, headers: Any) -> list[Alert]:
+        return [attrs.evolve(Alert(source="x", name="n", title="t"), name="")]
+
+    ingest.register("broken", broken)
+    try:
+        with pytest.raises(InvalidPayload, match=r"broken: Alert\.name must be a non-empty"):
+            ingest.parse("broken", b"{}")
+    finally:
+        ingest._PARSERS.pop("broken")

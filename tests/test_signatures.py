@@ -1,0 +1,196 @@
+"""Webhook signatures: each scheme accepts the real thing and refuses everything else."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from incident_flow import InvalidPayload, InvalidSignature
+from incident_flow.ingest import SIGNED_SOURCES, verify_signature
+
+NOW = datetime(2025, 6, 3, 14, 2, 11, tzinfo=UTC)
+TS = str(int(NOW.timestamp()))
+BODY = b'{"status":"firing","title":"Checkout 5xx \\u0026 latency"}'
+SECRET = "s3cr3t-signing-key"  # noqa: S105 - a test key
+WHSEC = "whsec_" + base64.b64encode(b"incident.io signing key bytes").decode()
+
+
+def hexmac(message: bytes, key: bytes = SECRET.encode()) -> str:
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def signed(source: str, body: bytes = BODY) -> tuple[dict[str, str], str]:
+    """Headers a genuine sender would send, and the secret to check them with."""
+    if source == "slack":
+        return {
+            "X-Slack-Request-Timestamp": TS,
+            "X-Slack-Signature": "v0=" + hexmac(b"v0:" + TS.encode() + b":" + body),
+        }, SECRET
+    if source == "checkly":
+        return {"x-checkly-signature": hexmac(body), "x-checkly-timestamp": TS}, SECRET
+    if source == "grafana":
+        return {"X-Grafana-Alert-Signature": hexmac(body)}, SECRET
+    if source == "pagerduty":
+        return {"X-PagerDuty-Signature": f"v1=deadbeef, v1={hexmac(body)}"}, SECRET
+    key = base64.b64decode(WHSEC.removeprefix("whsec_"))
+    mac = hmac.new(key, f"msg_1.{TS}.".encode() + body, hashlib.sha256).digest()
+    sig = base64.b64encode(mac).decode()
+    return {
+        "webhook-id": "msg_1",
+        "webhook-timestamp": TS,
+        "webhook-signature": f"v1,bm90IGl0 v1,{sig}",
+    }, WHSEC
+
+
+class TestEachScheme:
+    """Genuine requests pass; a changed body, a wrong secret or no header does not."""
+
+    @pytest.mark.parametrize("source", SIGNED_SOURCES)
+    def test_genuine(self, source: str) -> None:
+        headers, secret = signed(source)
+        assert verify_signature(source, BODY, headers, secret, now=NOW) is None
+        lower = {k.lower(): v for k, v in headers.items()}
+        assert verify_signature(source, BODY.decode(), lower, secret, now=NOW) is None
+
+    @pytest.mark.parametrize("source", SIGNED_SOURCES)
+    def test_tampered_body(self, source: str) -> None:
+        headers, secret = signed(source)
+        with pytest.raises(InvalidSignature, match=f"{source}: .*(match|matches)"):
+            verify_signature(source, BODY + b" ", headers, secret, now=NOW)
+
+    @pytest.mark.parametrize("source", SIGNED_SOURCES)
+    def test_wrong_secret(self, source: str) -> None:
+        headers, _ = signed(source)
+        other = "whsec_" + base64.b64encode(b"other").decode() if source == "incidentio" else "x"
+        with pytest.raises(InvalidSignature):
+            verify_signature(source, BODY, headers, other, now=NOW)
+
+    @pytest.mark.parametrize("source", SIGNED_SOURCES)
+    def test_missing_headers(self, source: str) -> None:
+        _, secret = signed(source)
+        with pytest.raises(InvalidSignature, match="missing signature header"):
+            verify_signature(source, BODY, {}, secret, now=NOW)
+        with pytest.raises(InvalidSignature, match="missing signature header"):
+            verify_signature(source, BODY, None, secret, now=NOW)
+
+    @pytest.mark.parametrize("source", SIGNED_SOURCES)
+    def test_no_secret(self, source: str) -> None:
+        headers, _ = signed(source)
+        with pytest.raises(InvalidSignature, match="no secret configured"):
+            verify_signature(source, BODY, headers, "", now=NOW)
+
+    def test_is_an_invalid_payload(self) -> None:
+        assert issubclass(InvalidSignature, InvalidPayload)
+
+    def test_unknown_scheme(self) -> None:
+        with pytest.raises(InvalidSignature, match="'datadog' has no signature scheme"):
+            verify_signature("datadog", BODY, {}, SECRET)
+
+
+class TestReplayWindow:
+    """Schemes that sign a timestamp refuse requests more than five minutes off."""
+
+    @pytest.mark.parametrize("source", ["slack", "incidentio"])
+    @pytest.mark.parametrize("skew", [timedelta(minutes=-6), timedelta(minutes=6)])
+    def test_too_old_or_too_new(self, source: str, skew: timedelta) -> None:
+        headers, secret = signed(source)
+        with pytest.raises(InvalidSignature, match="refused as a replay"):
+            verify_signature(source, BODY, headers, secret, now=NOW + skew)
+
+    @pytest.mark.parametrize("source", ["slack", "incidentio"])
+    def test_inside_the_window(self, source: str) -> None:
+        headers, secret = signed(source)
+        verify_signature(source, BODY, headers, secret, now=NOW + timedelta(minutes=4))
+
+    def test_unsigned_checkly_timestamp_is_not_a_replay_check(self) -> None:
+        headers, secret = signed("checkly")
+        verify_signature("checkly", BODY, headers, secret, now=NOW + timedelta(hours=1))
+
+    def test_garbage_timestamp(self) -> None:
+        headers, secret = signed("slack")
+        headers["X-Slack-Request-Timestamp"] = "yesterday"
+        with pytest.raises(InvalidSignature, match="not unix seconds"):
+            verify_signature("slack", BODY, headers, secret, now=NOW)
+
+    def test_default_now_is_the_clock(self) -> None:
+        headers, secret = signed("slack")
+        with pytest.raises(InvalidSignature, match="replay"):
+            verify_signature("slack", BODY, headers, secret)  # NOW is long past
+
+
+class TestSchemeDetails:
+    """Header spellings, timestamps, secret formats and several signatures."""
+
+    def test_grafana_both_header_spellings_and_a_custom_one(self) -> None:
+        for name in ("X-Grafana-Alerting-Signature", "X-Grafana-Alert-Signature"):
+            verify_signature("grafana", BODY, {name: hexmac(BODY)}, SECRET, now=NOW)
+        verify_signature("grafana", BODY, {"X-Sig": hexmac(BODY)}, SECRET, header="X-Sig")
+        with pytest.raises(InvalidSignature, match=r"missing signature header \(X-Sig"):
+            verify_signature(
+                "grafana", BODY, {"X-Grafana-Alert-Signature": hexmac(BODY)}, SECRET, header="X-Sig"
+            )
+
+    def test_grafana_with_a_timestamp_header(self) -> None:
+        headers = {
+            "X-Grafana-Alert-Signature": hexmac(TS.encode() + b":" + BODY),
+            "X-Grafana-Alert-Timestamp": TS,
+        }
+        verify_signature(
+            "grafana", BODY, headers, SECRET, now=NOW, timestamp_header="X-Grafana-Alert-Timestamp"
+        )
+        with pytest.raises(InvalidSignature, match="does not match"):
+            verify_signature("grafana", BODY, headers, SECRET, now=NOW)  # body-only scheme
+        with pytest.raises(InvalidSignature, match="replay"):
+            verify_signature(
+                "grafana",
+                BODY,
+                headers,
+                SECRET,
+                now=NOW + timedelta(minutes=10),
+                timestamp_header="X-Grafana-Alert-Timestamp",
+            )
+
+    def test_slack_needs_the_v0_prefix(self) -> None:
+        headers, secret = signed("slack")
+        headers["X-Slack-Signature"] = headers["X-Slack-Signature"][3:]
+        with pytest.raises(InvalidSignature, match="must start with v0="):
+            verify_signature("slack", BODY, headers, secret, now=NOW)
+
+    def test_incidentio_secret_must_be_base64(self) -> None:
+        headers, _ = signed("incidentio")
+        with pytest.raises(InvalidSignature, match="not a whsec_<base64>"):
+            verify_signature("incidentio", BODY, headers, "whsec_***not base64***", now=NOW)
+
+    def test_incidentio_only_v1_signatures_count(self) -> None:
+        headers, secret = signed("incidentio")
+        headers["webhook-signature"] = headers["webhook-signature"].replace("v1,", "v2,")
+        with pytest.raises(InvalidSignature, match="no v1 signature matches"):
+            verify_signature("incidentio", BODY, headers, secret, now=NOW)
+
+    def test_pagerduty_rotation_any_of_several(self) -> None:
+        headers = {"X-PagerDuty-Signature": f"v1={hexmac(BODY)},v1=00ff"}
+        verify_signature("pagerduty", BODY, headers, SECRET)
+        with pytest.raises(InvalidSignature, match="no v1= signature"):
+            verify_signature("pagerduty", BODY, {"X-PagerDuty-Signature": "v2=ab"}, SECRET)
+
+    @given(body=st.binary(max_size=200), signature=st.text(max_size=80))
+    def test_arbitrary_signatures_never_pass_or_crash(self, body: bytes, signature: str) -> None:
+        for source in SIGNED_SOURCES:
+            headers = {
+                "X-Slack-Request-Timestamp": TS,
+                "X-Slack-Signature": signature,
+                "x-checkly-signature": signature,
+                "X-Grafana-Alert-Signature": signature,
+                "webhook-id": "m",
+                "webhook-timestamp": TS,
+                "webhook-signature": signature,
+                "X-PagerDuty-Signature": signature,
+            }
+            with pytest.raises(InvalidSignature):
+                verify_signature(source, body, headers, WHSEC, now=NOW)
