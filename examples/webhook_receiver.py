@@ -1,0 +1,204 @@
+"""A webhook receiver: verify, parse and feed monitoring alerts into IncidentFlow on SQLite.
+
+    python examples/webhook_receiver.py --serve --port 8080 --db incidents.db
+    python examples/webhook_receiver.py            # demo: serve on a free port, post to itself
+
+Point each monitor at ``POST /webhooks/<source>`` (datadog, checkly, alertmanager, grafana,
+incidentio, pagerduty). Where a source signs its requests, set its secret in the environment
+(``INCIDENT_FLOW_SECRET_GRAFANA=...``) and unsigned or wrongly signed requests are refused.
+
+Answers, chosen so that senders retry only what a retry can fix:
+202 accepted (also for a recovery with no open incident: nothing to do), 400 a body that cannot
+be read, 401 a bad signature, 404 an unknown source, 413 too large: none of these is retried;
+503 the store is unavailable: worth a retry; 500 a bug: also retried by most senders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import threading
+import urllib.error
+import urllib.request
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from incident_flow import (
+    ConcurrencyError,
+    IncidentFlow,
+    IncidentNotFound,
+    InvalidPayload,
+    InvalidSignature,
+    SQLiteStore,
+    StorageError,
+    ingest,
+)
+
+MAX_BODY = 5 * 1024 * 1024
+log = structlog.get_logger("webhook_receiver")
+
+
+class Receiver:
+    """What the HTTP handler calls: verify, parse, trigger; returns (status, JSON answer)."""
+
+    def __init__(self, flow: IncidentFlow, secrets: dict[str, str]) -> None:
+        self.flow = flow
+        self.secrets = secrets
+
+    def handle(self, source: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        """Handle one delivery from ``source``."""
+        if source not in ingest.sources():
+            return HTTPStatus.NOT_FOUND, {"error": f"unknown source {source!r}"}
+        secret = self.secrets.get(source)
+        try:
+            if secret:
+                ingest.verify_signature(source, body, headers, secret)
+            alerts = ingest.parse(source, body, headers)
+        except InvalidSignature as exc:
+            return HTTPStatus.UNAUTHORIZED, {"error": str(exc)}
+        except InvalidPayload as exc:
+            return HTTPStatus.BAD_REQUEST, {"error": str(exc)}
+        accepted, ignored = [], []
+        try:
+            for alert in alerts:
+                try:
+                    incident = self.flow.trigger(alert)
+                except IncidentNotFound:
+                    ignored.append(alert.dedup_key)  # a recovery of nothing open: done
+                    continue
+                accepted.append(
+                    {"id": incident.id, "state": incident.state, "severity": incident.severity}
+                )
+        except (StorageError, ConcurrencyError) as exc:
+            log.error("webhook_receiver.store_unavailable", source=source, error=str(exc))
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"error": "store unavailable, retry later"}
+        return HTTPStatus.ACCEPTED, {"incidents": accepted, "ignored": ignored}
+
+
+def make_server(receiver: Receiver, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """An HTTP server (not yet serving) that routes ``POST /webhooks/<source>``."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            prefix = "/webhooks/"
+            if not self.path.startswith(prefix):
+                self._answer(HTTPStatus.NOT_FOUND, {"error": "POST /webhooks/<source>"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY:
+                self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
+                return
+            body = self.rfile.read(length)
+            source = self.path[len(prefix) :].strip("/").split("?")[0]
+            try:
+                status, answer = receiver.handle(source, body, dict(self.headers.items()))
+            except Exception:  # a bug: say so, and let the sender retry
+                log.exception("webhook_receiver.failed", source=source)
+                status, answer = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}
+            self._answer(status, answer)
+
+        def do_GET(self) -> None:
+            self._answer(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "POST only"})
+
+        def _answer(self, status: int, answer: Any) -> None:
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+            log.debug("webhook_receiver.request", line=format % args)
+
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+def secrets_from_env() -> dict[str, str]:
+    """``INCIDENT_FLOW_SECRET_<SOURCE>`` variables, by source."""
+    prefix = "INCIDENT_FLOW_SECRET_"
+    return {k[len(prefix) :].lower(): v for k, v in os.environ.items() if k.startswith(prefix)}
+
+
+DEMO_FIRING = {
+    "status": "firing",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {
+                "alertname": "CheckoutHighErrorRate",
+                "severity": "critical",
+                "service": "checkout",
+            },
+            "annotations": {"summary": "checkout 5xx above 5%"},
+            "startsAt": "2025-06-03T14:00:42Z",
+            "fingerprint": "8f3a1c2d4e5b6a70",
+        }
+    ],
+}
+
+
+def demo(db: Path) -> None:
+    """Serve on a free port, post a firing alert, its repeat, its recovery and garbage."""
+    flow = IncidentFlow(store=SQLiteStore(db))
+    server = make_server(Receiver(flow, secrets_from_env()))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/"
+    resolved = json.loads(json.dumps(DEMO_FIRING))
+    resolved["alerts"][0]["status"] = "resolved"
+    posts = [
+        ("alertmanager", DEMO_FIRING),
+        ("alertmanager", DEMO_FIRING),
+        ("alertmanager", resolved),
+        ("alertmanager", "not json"),
+        ("nagios", {}),
+    ]
+    for source, payload in posts:
+        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        request = urllib.request.Request(  # noqa: S310 - our own http://127.0.0.1 server
+            url + source,
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                print(response.status, source, response.read().decode())
+        except urllib.error.HTTPError as error:
+            print(error.code, source, error.read().decode())
+    server.shutdown()
+    (incident,) = flow.incidents()
+    print(
+        f"{incident.id}: {incident.state}, alert fired {incident.alert_count}x, "
+        f"{[e.type for e in flow.history(incident.id)][-2]}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve", action="store_true", help="serve until interrupted")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--db", default="incidents.db")
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if not args.serve:
+        demo(Path(args.db))
+        return
+    flow = IncidentFlow(store=SQLiteStore(args.db))
+    server = make_server(Receiver(flow, secrets_from_env()), args.host, args.port)
+    print(f"listening on http://{args.host}:{server.server_address[1]}/webhooks/<source>")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
