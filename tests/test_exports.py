@@ -36,6 +36,7 @@ class TestExports:
             "MemoryStore",
             "Notification",
             "OutboxMessage",
+            "PagerDutyPager",
             "Policy",
             "PolicyViolation",
             "PostMortem",
@@ -46,6 +47,7 @@ class TestExports:
             "RunbookCatalog",
             "SQLiteStore",
             "Severity",
+            "SlackNotifier",
             "StorageError",
             "SystemClock",
         ]

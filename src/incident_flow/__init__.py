@@ -27,8 +27,10 @@ from .adapters import (
     FolderPublisher,
     LogNotifier,
     MemoryStore,
+    PagerDutyPager,
     PostgresStore,
     RecordingNotifier,
+    SlackNotifier,
     SQLiteStore,
 )
 from .exceptions import (
@@ -64,6 +66,7 @@ __all__ = [
     "MemoryStore",
     "Notification",
     "OutboxMessage",
+    "PagerDutyPager",
     "Policy",
     "PolicyViolation",
     "PostMortem",
@@ -74,6 +77,7 @@ __all__ = [
     "RunbookCatalog",
     "SQLiteStore",
     "Severity",
+    "SlackNotifier",
     "StorageError",
     "SystemClock",
 ]

@@ -88,6 +88,7 @@ def _message(
             by=draft.by,
             url=incident.alert.url,
             runbook_url=incident.runbook.url if incident.runbook else None,
+            acknowledged_by=incident.acknowledged_by,
         )
     return OutboxMessage(
         id=key,

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
+import attrs
 import structlog
 
 from . import _commands as cmd
@@ -406,9 +407,16 @@ class IncidentFlow:
                 incident=fold(None, events), events=events, folder=self.policy.postmortem_folder
             )
             return self.publisher.publish(document)
-        assert message.notification is not None  # noqa: S101 - chat and pager carry one
-        channel = self.notifier if message.channel == "chat" else self.pager
-        return channel.send(message.notification)
+        notification = message.notification
+        assert notification is not None  # noqa: S101 - chat and pager carry one
+        if message.channel == "pager":
+            return self.pager.send(notification)
+        if notification.kind != "notify":
+            # Thread later chat messages under the first one, wherever it was delivered.
+            incident = self._cache.get(message.incident_id) or self._load(message.incident_id)
+            if incident.chat_thread is not None:
+                notification = attrs.evolve(notification, thread=incident.chat_thread)
+        return self.notifier.send(notification)
 
 
 class _StoppedAcceptingAlerts(Exception):

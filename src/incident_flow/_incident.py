@@ -91,6 +91,8 @@ class Incident:
         paged: whether on-call was paged (the page is committed to the outbox with the event
             that decided it; its delivery is recorded at ``paged_at``).
         paged_at: when the first page was delivered, or None.
+        chat_thread: the receipt of the first chat message (a Slack ``channel:ts``), where
+            later updates are threaded, once it was delivered.
         acknowledged_at, acknowledged_by: the acknowledgement of the current page, if any.
         resolved_at, closed_at, created_at, updated_at: timestamps from the events.
         postmortem: the post-mortem, once started.
@@ -113,6 +115,7 @@ class Incident:
     postmortem_required: bool = False
     paged: bool = False
     paged_at: datetime | None = None
+    chat_thread: str | None = None
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
@@ -239,6 +242,8 @@ def _runbook_added(inc: Incident, e: ev.RunbookAdded) -> dict[str, Any]:
 def _delivered(inc: Incident, e: ev.MessageDelivered) -> dict[str, Any]:
     if e.kind == "page" and inc.paged_at is None:
         return {"paged_at": e.at}
+    if e.kind == "notify" and e.channel == "chat":
+        return {"chat_thread": e.receipt}
     if e.kind == "postmortem" and inc.postmortem is not None:
         return {"postmortem": attrs.evolve(inc.postmortem, location=e.receipt)}
     return {}

@@ -31,6 +31,9 @@ class Notification:
         by: who acted, when a person did.
         url: the alert's link back to its source.
         runbook_url: the runbook in use, if any.
+        acknowledged_by: who acknowledged the incident, if anyone has.
+        thread: for later chat messages, the receipt of the incident's first chat message
+            (a Slack ``channel:ts``), so updates go into its thread; filled in when sent.
     """
 
     incident_id: str
@@ -43,6 +46,8 @@ class Notification:
     by: str | None = None
     url: str | None = None
     runbook_url: str | None = None
+    acknowledged_by: str | None = None
+    thread: str | None = None
 
 
 @attrs.frozen(kw_only=True)

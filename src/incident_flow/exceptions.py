@@ -160,10 +160,16 @@ class DeliveryError(IncidentFlowError):
 
     Attributes:
         retry_after: seconds the receiver asked to wait (``Retry-After``), or None.
+        permanent: the receiver refused the message itself (a 4xx): sending it again as it
+            is will not help. It is still kept and retried, with backoff, so that a fix on the
+            receiver's side (a re-invited bot, a corrected key) lets it through.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
         self.retry_after = retry_after
+        self.permanent = permanent
         super().__init__(message)
 
 

@@ -1,0 +1,157 @@
+"""The HTTP layer every vendor adapter shares (httpx, extra ``http``).
+
+Timeouts; retries with exponential backoff and jitter for 5xx answers and network errors;
+``Retry-After`` honoured on 429 (waited out here when short, handed to the outbox as
+``DeliveryError.retry_after`` when long); no retry on a 4xx that will never succeed, reported
+with the vendor's error text. Secrets given to the client never appear in an error message.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import DeliveryError
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["HttpClient", "Redactor", "httpx_module"]
+
+_MAX_ERROR_TEXT = 300
+
+
+def httpx_module() -> Any:
+    """httpx, or an ImportError naming the extra to install."""
+    try:
+        import httpx  # noqa: PLC0415 - an optional extra, imported when an adapter is built
+    except ImportError as exc:  # pragma: no cover - the test extra installs it
+        msg = "this adapter needs httpx: pip install 'incident-flow[http]'"
+        raise ImportError(msg) from exc
+    return httpx
+
+
+class Redactor:
+    """Replaces every secret it knows with ``***`` in a text."""
+
+    def __init__(self, secrets: Sequence[str | None]) -> None:
+        self._secrets: list[str] = []
+        self.add(*secrets)
+
+    def add(self, *secrets: str | None) -> None:
+        """Also hide these."""
+        known = set(self._secrets) | {s for s in secrets if s and len(s) >= 4}
+        self._secrets = sorted(known, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+class HttpClient:
+    """POSTs JSON with the retry rules above.
+
+    Args:
+        secrets: values to keep out of every error message (tokens, keys, webhook URLs).
+        timeout: seconds for connect and read.
+        retries: extra tries within one delivery attempt for 5xx and network errors.
+        backoff: the first wait, doubled each retry, with up to 50 % jitter.
+        max_inline_wait: a 429 asking for at most this many seconds is waited out here;
+            longer ones go back to the outbox as ``retry_after``.
+        transport: an httpx transport (tests may pass one; default: the network).
+        sleep: how to wait (tests pass a fake).
+    """
+
+    def __init__(
+        self,
+        *,
+        secrets: Sequence[str | None] = (),
+        timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        max_inline_wait: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        hx = httpx_module()
+        self.redact = Redactor(secrets)
+        self.retries = retries
+        self.backoff = backoff
+        self.max_inline_wait = max_inline_wait
+        self._sleep = sleep
+        self._httpx = hx
+        self._client: httpx.Client = hx.Client(timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def post(
+        self,
+        url: str,
+        payload: Mapping[str, Any],
+        headers: Mapping[str, str] | None = None,
+        *,
+        what: str,
+    ) -> httpx.Response:
+        """POST ``payload`` as JSON; return a 2xx response or raise :class:`DeliveryError`.
+
+        Args:
+            url: the endpoint.
+            payload: the JSON body.
+            headers: extra headers (authorisation...).
+            what: names the call in errors (``Slack chat.postMessage``).
+        """
+        hx = self._httpx
+        attempt = 0
+        while True:
+            try:
+                response: httpx.Response = self._client.post(
+                    url, json=dict(payload), headers=dict(headers or {})
+                )
+            except hx.HTTPError as exc:
+                if attempt < self.retries:
+                    self._wait(attempt)
+                    attempt += 1
+                    continue
+                msg = self.redact(f"{what}: {type(exc).__name__}: {exc}")
+                raise DeliveryError(msg) from None
+            status = response.status_code
+            if status < 300:
+                return response
+            if status == 429:
+                delay = _retry_after(response)
+                if delay is not None and delay <= self.max_inline_wait and attempt < self.retries:
+                    self._sleep(delay)
+                    attempt += 1
+                    continue
+                msg = self.redact(f"{what}: rate limited (429): {_text(response)}")
+                raise DeliveryError(msg, retry_after=delay if delay is not None else 30.0)
+            if status >= 500 and attempt < self.retries:
+                self._wait(attempt)
+                attempt += 1
+                continue
+            msg = self.redact(f"{what}: HTTP {status}: {_text(response)}")
+            raise DeliveryError(msg, permanent=400 <= status < 500)
+
+    def _wait(self, attempt: int) -> None:
+        delay = self.backoff * 2**attempt
+        self._sleep(delay + random.uniform(0, delay / 2))  # noqa: S311 - jitter, not a secret
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+def _text(response: httpx.Response) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return text[:_MAX_ERROR_TEXT] or response.reason_phrase

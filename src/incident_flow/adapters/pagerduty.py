@@ -1,0 +1,101 @@
+"""PagerDutyPager: pages through the PagerDuty Events API v2 (extra ``http``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._messages import Notification
+from .._severity import Severity
+from ..exceptions import DeliveryError
+from ._http import HttpClient
+
+__all__ = ["EVENTS_URL", "SEVERITIES", "PagerDutyPager"]
+
+EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+#: P1..P5 -> PagerDuty's four severities (P4 and P5 collapse into info).
+SEVERITIES = {
+    Severity.P1: "critical",
+    Severity.P2: "error",
+    Severity.P3: "warning",
+    Severity.P4: "info",
+    Severity.P5: "info",
+}
+_ACTIONS = {"page": "trigger", "ack": "acknowledge", "resolve": "resolve"}
+
+
+class PagerDutyPager:
+    """Mirrors an incident into one PagerDuty alert.
+
+    A page triggers it (``dedup_key`` = the incident id, so a re-sent page, an escalation or a
+    reopen updates the same alert instead of paging anew while it is open), an acknowledgement
+    acknowledges it and a resolution resolves it. Chat kinds (``notify``, ``update``) are not
+    for a pager and are accepted without a request.
+
+    Args:
+        routing_key: the integration's routing key (the credential; never shown).
+        url: the Events API endpoint (a proxy, a regional endpoint, a test server).
+        source: ``payload.source`` of the triggers.
+        client: the HTTP client (timeouts, retries); one is made when omitted.
+    """
+
+    def __init__(
+        self,
+        routing_key: str,
+        *,
+        url: str = EVENTS_URL,
+        source: str = "incident_flow",
+        client: HttpClient | None = None,
+    ) -> None:
+        if not routing_key or not routing_key.strip():
+            msg = "PagerDutyPager needs a routing key"
+            raise ValueError(msg)
+        self._routing_key = routing_key
+        self.url = url
+        self.source = source
+        self._http = client if client is not None else HttpClient()
+        self._http.redact.add(routing_key)
+
+    def __repr__(self) -> str:
+        return f"PagerDutyPager(routing_key='***', url={self.url!r})"
+
+    def send(self, message: Notification) -> str | None:
+        """Send the page, acknowledgement or resolution; return the alert's dedup key."""
+        action = _ACTIONS.get(message.kind)
+        if action is None:
+            return None
+        event: dict[str, Any] = {
+            "routing_key": self._routing_key,
+            "event_action": action,
+            "dedup_key": message.incident_id,
+        }
+        if action == "trigger":
+            event["payload"] = {
+                "summary": f"[{message.severity}] {message.title}"[:1024],
+                "source": self.source,
+                "severity": SEVERITIES[message.severity],
+                "custom_details": {
+                    "incident_id": message.incident_id,
+                    "priority": str(message.severity),
+                    "state": message.state,
+                    "text": message.text,
+                },
+            }
+            event["client"] = "incident_flow"
+            links = [
+                {"href": href, "text": text}
+                for href, text in ((message.runbook_url, "Runbook"), (message.url, "Alert"))
+                if href
+            ]
+            if links:
+                event["links"] = links
+        response = self._http.post(self.url, event, what=f"PagerDuty {action}")
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        if isinstance(answer, dict) and answer.get("status") not in (None, "success"):
+            detail = "; ".join(str(e) for e in answer.get("errors", [])) or answer.get("message")
+            msg = self._http.redact(f"PagerDuty {action}: {answer.get('status')}: {detail}")
+            raise DeliveryError(msg, permanent=True)
+        key = answer.get("dedup_key") if isinstance(answer, dict) else None
+        return str(key) if key else message.incident_id

@@ -1,0 +1,189 @@
+"""SlackNotifier: an incoming webhook, or ``chat.postMessage`` with a bot token (extra ``http``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from .._messages import Notification
+from ..exceptions import DeliveryError
+from ._http import HttpClient
+
+__all__ = ["API_URL", "SlackNotifier", "blocks"]
+
+API_URL = "https://slack.com/api"
+_ICONS = {
+    "P1": ":rotating_light:",
+    "P2": ":red_circle:",
+    "P3": ":large_orange_circle:",
+    "P4": ":large_yellow_circle:",
+    "P5": ":white_circle:",
+}
+_log = structlog.get_logger("incident_flow.slack")
+
+
+def blocks(message: Notification) -> list[dict[str, Any]]:
+    """The Block Kit layout of an incident's message: severity, title, state, runbook, ack."""
+    icon = _ICONS.get(str(message.severity), "")
+    fields = [
+        f"*Incident:*\n{message.incident_id}",
+        f"*Severity:*\n{message.severity}",
+        f"*State:*\n{message.state}",
+        f"*Acknowledged by:*\n{message.acknowledged_by or '-'}",
+    ]
+    layout: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            # Names the incident and the kind of message, for bots reading the channel.
+            "block_id": f"incident_flow:{message.incident_id}:{message.kind}"[:255],
+            "text": {
+                "type": "plain_text",
+                "text": f"{icon} {message.severity} - {message.title}"[:150],
+                "emoji": True,
+            },
+        },
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+    ]
+    links = [f"<{message.runbook_url}|Runbook>"] if message.runbook_url else []
+    if message.url:
+        links.append(f"<{message.url}|Alert>")
+    if links:
+        layout.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]}
+        )
+    return layout
+
+
+class SlackNotifier:
+    """Posts an incident's messages to Slack.
+
+    With a bot ``token`` and a ``channel``: the first message (``notify``) is posted with
+    ``chat.postMessage`` and its ``channel:ts`` returned as the receipt; every later message
+    goes into that message's thread, and the first message is edited (``chat.update``) to show
+    the current state. With an incoming ``webhook_url``: every message is posted to the
+    webhook's channel (webhooks return no ``ts``, so there is no thread and no edit).
+
+    Slack answers HTTP 200 with ``{"ok": false}`` on errors; that is a failed delivery with
+    Slack's error code. A 429 is retried after its ``Retry-After``.
+
+    Args:
+        webhook_url: an incoming webhook (a secret: never shown).
+        token: a bot token (``xoxb-...``; a secret: never shown).
+        channel: the channel id, with ``token``.
+        api_url: the Web API base (a proxy or a test server).
+        client: the HTTP client (timeouts, retries); one is made when omitted.
+    """
+
+    def __init__(
+        self,
+        *,
+        webhook_url: str | None = None,
+        token: str | None = None,
+        channel: str | None = None,
+        api_url: str = API_URL,
+        client: HttpClient | None = None,
+    ) -> None:
+        if bool(webhook_url) == bool(token):
+            msg = "SlackNotifier needs either webhook_url or token (with channel), not both"
+            raise ValueError(msg)
+        if token and not channel:
+            msg = "SlackNotifier with a token needs the channel to post to"
+            raise ValueError(msg)
+        self._webhook_url = webhook_url
+        self._token = token
+        self.channel = channel
+        self.api_url = api_url.rstrip("/")
+        self._http = client if client is not None else HttpClient()
+        self._http.redact.add(webhook_url, token)
+
+    def __repr__(self) -> str:
+        mode = (
+            "webhook_url='***'" if self._webhook_url else f"token='***', channel={self.channel!r}"
+        )
+        return f"SlackNotifier({mode})"
+
+    def send(self, message: Notification) -> str | None:
+        """Post the message; return ``channel:ts`` with a token, None with a webhook."""
+        if self._webhook_url:
+            hook: dict[str, Any] = {"text": self._text(message), "blocks": blocks(message)}
+            self._http.post(self._webhook_url, hook, what="Slack incoming webhook")
+            return None
+        parent = _parse_thread(message.thread) if message.kind != "notify" else None
+        payload: dict[str, Any] = {
+            "channel": self.channel,
+            "text": self._text(message),
+            "unfurl_links": False,
+        }
+        # Message metadata names the incident and the message on Slack's side too.
+        payload["metadata"] = {
+            "event_type": "incident_flow_message",
+            "event_payload": {
+                "incident_id": message.incident_id,
+                "kind": message.kind,
+                "idempotency_key": message.idempotency_key,
+            },
+        }
+        if parent is None:
+            payload["blocks"] = blocks(message)
+        else:
+            payload["channel"], payload["thread_ts"] = parent
+        answer = self._call("chat.postMessage", payload)
+        receipt = f"{answer.get('channel', payload['channel'])}:{answer.get('ts', '')}"
+        if parent is not None:
+            self._edit_parent(parent, message)
+        return receipt
+
+    def _edit_parent(self, parent: tuple[str, str], message: Notification) -> None:
+        # The reply is already posted: a failed edit must not fail (and re-send) the reply.
+        try:
+            self._call(
+                "chat.update",
+                {
+                    "channel": parent[0],
+                    "ts": parent[1],
+                    "text": f"[{message.severity}] {message.title} ({message.state})",
+                    "blocks": blocks(message),
+                },
+            )
+        except DeliveryError as exc:
+            _log.warning(
+                "incident_flow.slack_update_failed", incident_id=message.incident_id, error=str(exc)
+            )
+
+    def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+        response = self._http.post(
+            f"{self.api_url}/{method}",
+            payload,
+            {
+                "Authorization": f"Bearer {self._token}",
+                "Content-Type": "application/json; charset=utf-8",
+            },
+            what=f"Slack {method}",
+        )
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            msg = f"Slack {method}: the answer is not a JSON object"
+            raise DeliveryError(msg)
+        if not answer.get("ok"):
+            error = str(answer.get("error", "unknown_error"))
+            retry = 30.0 if error in ("ratelimited", "rate_limited") else None
+            msg = self._http.redact(f"Slack {method}: {error}")
+            raise DeliveryError(msg, retry_after=retry, permanent=retry is None)
+        return answer
+
+    @staticmethod
+    def _text(message: Notification) -> str:
+        if message.kind == "notify":
+            return f"[{message.severity}] {message.title}: {message.text}"[:40000]
+        return message.text[:40000]
+
+
+def _parse_thread(thread: str | None) -> tuple[str, str] | None:
+    if not thread or ":" not in thread:
+        return None
+    channel, _, ts = thread.partition(":")
+    return (channel, ts) if channel and ts else None

@@ -1,0 +1,324 @@
+"""Slack and PagerDuty adapters against local servers that answer like the vendors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Response
+
+from incident_flow import (
+    Alert,
+    DeliveryError,
+    IncidentFlow,
+    MemoryStore,
+    PagerDutyPager,
+    SlackNotifier,
+)
+from incident_flow.adapters._http import HttpClient
+from incident_flow.events import event_to_dict
+from incident_flow.testing import ManualClock, RecordingPublisher
+from incident_flow.testing.contracts import NotifierContract
+
+from .conftest import T0
+from .vendors import (
+    CHANNEL,
+    ROUTING_KEY,
+    SERVER_ERROR,
+    TOKEN,
+    TOO_MANY,
+    TOO_MANY_LONG,
+    FakePagerDuty,
+    FakeSlack,
+)
+
+P1 = Alert(
+    source="datadog",
+    name="CheckoutHighErrorRate",
+    title="Checkout 5xx above 5%",
+    severity="P1",
+    url="https://app.datadoghq.com/monitors/1",
+)
+_ACTION_KINDS = {"trigger": "page", "acknowledge": "ack", "resolve": "resolve"}
+
+
+class Sleeps:
+    """A fake sleep that records what it was asked to wait."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def client(sleeps: Sleeps) -> HttpClient:
+    return HttpClient(sleep=sleeps, timeout=5)
+
+
+@pytest.fixture
+def slack(httpserver: HTTPServer) -> FakeSlack:
+    return FakeSlack(httpserver)
+
+
+@pytest.fixture
+def pagerduty(httpserver: HTTPServer) -> FakePagerDuty:
+    return FakePagerDuty(httpserver)
+
+
+class TestHttpClient:
+    """Retries for 5xx and network errors, Retry-After on 429, no retry on 4xx."""
+
+    def test_5xx_then_success(
+        self, httpserver: HTTPServer, client: HttpClient, sleeps: Sleeps
+    ) -> None:
+        httpserver.expect_ordered_request("/x").respond_with_response(SERVER_ERROR)
+        httpserver.expect_ordered_request("/x").respond_with_json({"ok": True})
+        assert client.post(httpserver.url_for("/x"), {"a": 1}, what="test").json() == {"ok": True}
+        assert len(sleeps.waits) == 1 and 0.5 <= sleeps.waits[0] <= 0.75
+
+    def test_5xx_until_out_of_retries(self, httpserver: HTTPServer, client: HttpClient) -> None:
+        httpserver.expect_request("/x").respond_with_response(SERVER_ERROR)
+        with pytest.raises(DeliveryError, match="test: HTTP 500: internal error") as info:
+            client.post(httpserver.url_for("/x"), {}, what="test")
+        assert not info.value.permanent
+        assert len(httpserver.log) == 3
+
+    def test_short_retry_after_is_waited_out(
+        self, httpserver: HTTPServer, client: HttpClient, sleeps: Sleeps
+    ) -> None:
+        httpserver.expect_ordered_request("/x").respond_with_response(TOO_MANY)
+        httpserver.expect_ordered_request("/x").respond_with_json({"ok": True})
+        client.post(httpserver.url_for("/x"), {}, what="test")
+        assert sleeps.waits == [1.0]
+
+    def test_long_retry_after_goes_back_to_the_outbox(
+        self, httpserver: HTTPServer, client: HttpClient
+    ) -> None:
+        httpserver.expect_request("/x").respond_with_response(TOO_MANY_LONG)
+        with pytest.raises(DeliveryError, match="rate limited") as info:
+            client.post(httpserver.url_for("/x"), {}, what="test")
+        assert info.value.retry_after == 120.0
+        assert len(httpserver.log) == 1
+
+    def test_4xx_is_not_retried_and_says_why(
+        self, httpserver: HTTPServer, client: HttpClient
+    ) -> None:
+        httpserver.expect_request("/x").respond_with_data("invalid_payload", status=400)
+        with pytest.raises(DeliveryError, match="HTTP 400: invalid_payload") as info:
+            client.post(httpserver.url_for("/x"), {}, what="test")
+        assert info.value.permanent
+        assert len(httpserver.log) == 1
+
+    def test_network_errors_are_retried_then_reported(
+        self, client: HttpClient, sleeps: Sleeps
+    ) -> None:
+        with pytest.raises(DeliveryError, match="ConnectError"):
+            client.post("http://127.0.0.1:1/x", {}, what="test")
+        assert len(sleeps.waits) == 2
+
+    def test_secrets_never_reach_an_error(self, httpserver: HTTPServer, sleeps: Sleeps) -> None:
+        secret_url = httpserver.url_for("/services/T1/B2/very-secret-part")
+        client = HttpClient(secrets=[secret_url, "very-secret-part"], sleep=sleeps)
+        httpserver.expect_request("/services/T1/B2/very-secret-part").respond_with_data(
+            "bad very-secret-part", status=404
+        )
+        with pytest.raises(DeliveryError) as info:
+            client.post(secret_url, {}, what=f"posting to {secret_url}")
+        assert "very-secret-part" not in str(info.value)
+
+
+class TestPagerDutyContract(NotifierContract):
+    """PagerDutyPager takes pages, acknowledgements and resolutions."""
+
+    kinds = ("page", "ack", "resolve")
+
+    @pytest.fixture
+    def notifier(self, pagerduty: FakePagerDuty, client: HttpClient) -> PagerDutyPager:
+        return PagerDutyPager(ROUTING_KEY, url=pagerduty.url, client=client)
+
+    @pytest.fixture
+    def received(self, pagerduty: FakePagerDuty) -> Callable[[], list[tuple[str, str]]]:
+        return lambda: [
+            (e["dedup_key"], _ACTION_KINDS[e["event_action"]]) for e in pagerduty.events
+        ]
+
+
+class TestSlackTokenContract(NotifierContract):
+    """SlackNotifier with a bot token posts every kind it is given."""
+
+    @pytest.fixture
+    def notifier(self, slack: FakeSlack, client: HttpClient) -> SlackNotifier:
+        return SlackNotifier(token=TOKEN, channel=CHANNEL, api_url=slack.api_url, client=client)
+
+    @pytest.fixture
+    def received(self, slack: FakeSlack) -> Callable[[], list[tuple[str, str]]]:
+        def seen() -> list[tuple[str, str]]:
+            payloads = [m["metadata"]["event_payload"] for m in slack.messages]
+            return [(p["incident_id"], p["kind"]) for p in payloads]
+
+        return seen
+
+
+class TestSlackWebhookContract(NotifierContract):
+    """SlackNotifier with an incoming webhook posts every kind it is given."""
+
+    @pytest.fixture
+    def notifier(self, slack: FakeSlack, client: HttpClient) -> SlackNotifier:
+        return SlackNotifier(webhook_url=slack.webhook_url, client=client)
+
+    @pytest.fixture
+    def received(self, slack: FakeSlack) -> Callable[[], list[tuple[str, str]]]:
+        def seen() -> list[tuple[str, str]]:
+            ids = [body["blocks"][0]["block_id"].split(":") for body in slack.hook]
+            return [(incident, kind) for _, incident, kind in ids]
+
+        return seen
+
+
+def make_flow(
+    slack: FakeSlack, pagerduty: FakePagerDuty, client: HttpClient, store: MemoryStore | None = None
+) -> tuple[IncidentFlow, ManualClock]:
+    clock = ManualClock(T0)
+    flow = IncidentFlow(
+        store=store or MemoryStore(),
+        notifier=SlackNotifier(token=TOKEN, channel=CHANNEL, api_url=slack.api_url, client=client),
+        pager=PagerDutyPager(ROUTING_KEY, url=pagerduty.url, client=client),
+        publisher=RecordingPublisher(),
+        clock=clock,
+    )
+    return flow, clock
+
+
+class TestThroughTheFlow:
+    """The adapters under IncidentFlow: threads, mirrors, failures kept and retried."""
+
+    def test_p1_end_to_end(
+        self, slack: FakeSlack, pagerduty: FakePagerDuty, client: HttpClient
+    ) -> None:
+        flow, _ = make_flow(slack, pagerduty, client)
+        incident = flow.trigger(P1)
+        flow.acknowledge(incident.id, by="alice")
+        flow.start_runbook(incident.id, by="alice")
+        flow.note(incident.id, "rolling back", by="alice")
+        flow.resolve(incident.id, by="alice", summary="rolled back")
+        flow.start_postmortem(incident.id, author="alice")
+        flow.approve_postmortem(incident.id, reviewer="bob")
+        flow.approve_postmortem(incident.id, reviewer="carol")
+        flow.publish_postmortem(incident.id, by="alice")
+        flow.waive_action_item(incident.id, "AI-1", by="alice", reason="runbook exists elsewhere")
+        flow.close(incident.id, by="alice")
+        (parent,) = slack.top_level()
+        replies = [m["text"] for m in slack.thread(parent["ts"])]
+        assert replies[:5] == [
+            "Acknowledged by alice",
+            "No runbook for 'CheckoutHighErrorRate': action item raised to add one",
+            "alice: rolling back",
+            "Resolved by alice: rolled back",
+            "Post-mortem started by alice",
+        ]
+        assert replies[5].startswith("Post-mortem published: memory://postmortems/")
+        assert replies[6:] == ["Closed by alice"]
+        assert slack.edits[-1]["ts"] == parent["ts"]
+        assert "closed" in slack.edits[-1]["text"]
+        assert pagerduty.actions(incident.id) == ["trigger", "acknowledge", "resolve"]
+        assert pagerduty.triggers == {incident.id: 1}
+        assert flow.get(incident.id).chat_thread == f"{CHANNEL}:{parent['ts']}"
+
+    def test_slack_ok_false_is_a_failed_delivery(
+        self, slack: FakeSlack, pagerduty: FakePagerDuty, client: HttpClient
+    ) -> None:
+        flow, clock = make_flow(slack, pagerduty, client)
+        slack.fail_next(
+            Response(
+                '{"ok": false, "error": "channel_not_found"}',
+                status=200,
+                content_type="application/json",
+            )
+        )
+        incident = flow.trigger(P1)
+        (failed,) = [e for e in flow.history(incident.id) if e.type == "DeliveryFailed"]
+        assert failed.error == "DeliveryError: Slack chat.postMessage: channel_not_found"  # type: ignore[attr-defined]
+        assert pagerduty.triggers == {incident.id: 1}
+        clock.advance(10)
+        assert flow.deliver_pending() == 1
+        assert len(slack.top_level()) == 1
+
+    def test_rate_limit_is_honoured_through_the_outbox(
+        self, slack: FakeSlack, pagerduty: FakePagerDuty, client: HttpClient
+    ) -> None:
+        flow, clock = make_flow(slack, pagerduty, client)
+        pagerduty.fail_next(TOO_MANY_LONG)
+        incident = flow.trigger(P1)
+        (failed,) = [e for e in flow.history(incident.id) if e.type == "DeliveryFailed"]
+        assert failed.next_attempt_at == T0 + timedelta(seconds=120)  # type: ignore[attr-defined]
+        clock.advance(119)
+        assert flow.deliver_pending() == 0
+        clock.advance(1)
+        assert flow.deliver_pending() == 1
+        assert pagerduty.triggers == {incident.id: 1}
+
+    def test_a_500_once_duplicates_nothing(
+        self, slack: FakeSlack, pagerduty: FakePagerDuty, client: HttpClient
+    ) -> None:
+        flow, _ = make_flow(slack, pagerduty, client)
+        slack.fail_next(SERVER_ERROR)
+        pagerduty.fail_next(SERVER_ERROR)
+        incident = flow.trigger(P1)
+        assert len(slack.top_level()) == 1
+        assert pagerduty.actions(incident.id) == ["trigger"]
+        assert all(e.type != "DeliveryFailed" for e in flow.history(incident.id))
+
+    def test_invalid_event_reports_pagerdutys_errors(
+        self, slack: FakeSlack, pagerduty: FakePagerDuty, client: HttpClient
+    ) -> None:
+        clock = ManualClock(T0)
+        flow = IncidentFlow(
+            pager=PagerDutyPager("wrong-key-0000", url=pagerduty.url, client=client),
+            notifier=SlackNotifier(
+                token=TOKEN, channel=CHANNEL, api_url=slack.api_url, client=client
+            ),
+            publisher=RecordingPublisher(),
+            clock=clock,
+        )
+        incident = flow.trigger(P1)
+        (failed,) = [e for e in flow.history(incident.id) if e.type == "DeliveryFailed"]
+        assert "HTTP 400" in failed.error and "'routing_key' is invalid" in failed.error  # type: ignore[attr-defined]
+
+    def test_secrets_stay_out_of_reprs_events_and_errors(
+        self, slack: FakeSlack, pagerduty: FakePagerDuty, client: HttpClient
+    ) -> None:
+        flow, _ = make_flow(slack, pagerduty, client)
+        slack.fail_next(Response(f"token {TOKEN} rejected", status=403))
+        pagerduty.fail_next(Response(f"key {ROUTING_KEY} rejected", status=403))
+        incident = flow.trigger(P1)
+        text = repr(flow) + repr(flow.notifier) + repr(flow.pager)
+        text += repr([event_to_dict(e) for e in flow.history(incident.id)])
+        assert TOKEN not in text and ROUTING_KEY not in text
+        assert "***" in repr(flow.notifier)
+        hook = SlackNotifier(webhook_url=slack.webhook_url, client=client)
+        assert slack.webhook_url not in repr(hook)
+
+
+class TestConstruction:
+    """Clear errors for a wrong configuration."""
+
+    def test_slack_needs_one_mode(self) -> None:
+        with pytest.raises(ValueError, match="either webhook_url or token"):
+            SlackNotifier()
+        with pytest.raises(ValueError, match="either webhook_url or token"):
+            SlackNotifier(webhook_url="https://hooks.slack.com/x", token="xoxb-1")  # noqa: S106
+        with pytest.raises(ValueError, match="needs the channel"):
+            SlackNotifier(token="xoxb-1")  # noqa: S106
+
+    def test_pagerduty_needs_a_key(self) -> None:
+        with pytest.raises(ValueError, match="routing key"):
+            PagerDutyPager(" ")

@@ -1,0 +1,190 @@
+"""Local servers that answer like Slack and PagerDuty (on pytest-httpserver), with faults.
+
+Each keeps what it received and can be told to fail the next requests: a 429 with
+Retry-After, a 500, or (Slack) ``{"ok": false}`` with HTTP 200.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from typing import Any
+
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+ROUTING_KEY = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+TOKEN = "xoxb-1234-5678-abcdefghijklmnop"  # noqa: S105 - a fake token for a fake Slack
+CHANNEL = "C08K3M5N7PQ"
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body), status=status, headers=headers, content_type="application/json"
+    )
+
+
+class FakeVendor:
+    """Shared fault queue: each entry answers one request instead of the vendor."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        self.server = server
+        self.faults: deque[Response] = deque()
+        self.requests = 0
+
+    def fail_next(self, response: Response, times: int = 1) -> None:
+        for _ in range(times):
+            self.faults.append(response)
+
+    def _fault(self) -> Response | None:
+        self.requests += 1
+        return self.faults.popleft() if self.faults else None
+
+
+class FakeSlack(FakeVendor):
+    """``chat.postMessage`` / ``chat.update`` with a bot token, and one incoming webhook."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        super().__init__(server)
+        self.messages: list[dict[str, Any]] = []
+        self.edits: list[dict[str, Any]] = []
+        self.hook: list[dict[str, Any]] = []
+        self._ts = 1748959335.0012
+        server.expect_request("/api/chat.postMessage", method="POST").respond_with_handler(
+            self._post
+        )
+        server.expect_request("/api/chat.update", method="POST").respond_with_handler(self._update)
+        server.expect_request("/services/T1/B2/secret", method="POST").respond_with_handler(
+            self._webhook
+        )
+
+    @property
+    def api_url(self) -> str:
+        return self.server.url_for("/api")
+
+    @property
+    def webhook_url(self) -> str:
+        return self.server.url_for("/services/T1/B2/secret")
+
+    def _authorised(self, request: Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {TOKEN}"
+
+    def _post(self, request: Request) -> Response:
+        fault = self._fault()
+        if fault is not None:
+            return fault
+        if not self._authorised(request):
+            return _json(200, {"ok": False, "error": "invalid_auth"})
+        body = request.get_json()
+        if body.get("channel") != CHANNEL:
+            return _json(200, {"ok": False, "error": "channel_not_found"})
+        if not body.get("text") and not body.get("blocks"):
+            return _json(200, {"ok": False, "error": "no_text"})
+        self._ts += 0.0001
+        ts = f"{self._ts:.6f}"
+        self.messages.append({**body, "ts": ts})
+        return _json(
+            200,
+            {
+                "ok": True,
+                "channel": CHANNEL,
+                "ts": ts,
+                "message": {"type": "message", "ts": ts, "text": body.get("text")},
+            },
+        )
+
+    def _update(self, request: Request) -> Response:
+        fault = self._fault()
+        if fault is not None:
+            return fault
+        body = request.get_json()
+        if not any(m["ts"] == body.get("ts") for m in self.messages):
+            return _json(200, {"ok": False, "error": "message_not_found"})
+        self.edits.append(body)
+        return _json(200, {"ok": True, "channel": CHANNEL, "ts": body["ts"]})
+
+    def _webhook(self, request: Request) -> Response:
+        fault = self._fault()
+        if fault is not None:
+            return fault
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not body.get("text"):
+            return Response("invalid_payload", status=400)
+        self.hook.append(body)
+        return Response("ok", status=200, content_type="text/plain")
+
+    def top_level(self) -> list[dict[str, Any]]:
+        return [m for m in self.messages if "thread_ts" not in m]
+
+    def thread(self, ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m.get("thread_ts") == ts]
+
+
+class FakePagerDuty(FakeVendor):
+    """The Events API v2: validates events, dedups by dedup_key, tracks each alert's state."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        super().__init__(server)
+        self.events: list[dict[str, Any]] = []
+        self.alerts: dict[str, str] = {}
+        self.triggers: dict[str, int] = {}
+        server.expect_request("/v2/enqueue", method="POST").respond_with_handler(self._enqueue)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/v2/enqueue")
+
+    def _invalid(self, *errors: str) -> Response:
+        return _json(
+            400,
+            {
+                "status": "invalid event",
+                "message": "Event object is invalid",
+                "errors": list(errors),
+            },
+        )
+
+    def _enqueue(self, request: Request) -> Response:  # noqa: PLR0911 - one answer per rule
+        fault = self._fault()
+        if fault is not None:
+            return fault
+        event = request.get_json(silent=True)
+        if not isinstance(event, dict):
+            return self._invalid("Event object must be JSON")
+        if event.get("routing_key") != ROUTING_KEY:
+            return self._invalid("'routing_key' is invalid")
+        action = event.get("event_action")
+        key = event.get("dedup_key")
+        if action not in ("trigger", "acknowledge", "resolve"):
+            return self._invalid("'event_action' is invalid")
+        if action == "trigger":
+            payload = event.get("payload") or {}
+            missing = [f for f in ("summary", "source", "severity") if not payload.get(f)]
+            if missing or payload.get("severity") not in ("critical", "error", "warning", "info"):
+                return self._invalid(
+                    *(f"'payload.{f}' is missing" for f in missing), "'payload.severity' is invalid"
+                )
+        elif not key:
+            return self._invalid("'dedup_key' is missing")
+        self.events.append(event)
+        if action == "trigger":
+            # While an alert with this key is open, a trigger only adds to it.
+            if self.alerts.get(key) not in ("triggered", "acknowledged"):
+                self.triggers[key] = self.triggers.get(key, 0) + 1
+                self.alerts[key] = "triggered"
+        elif key in self.alerts and self.alerts[key] != "resolved":
+            self.alerts[key] = "acknowledged" if action == "acknowledge" else "resolved"
+        return _json(202, {"status": "success", "message": "Event processed", "dedup_key": key})
+
+    def actions(self, key: str) -> list[str]:
+        return [e["event_action"] for e in self.events if e.get("dedup_key") == key]
+
+
+TOO_MANY = Response(
+    json.dumps({"ok": False, "error": "ratelimited"}),
+    status=429,
+    headers={"Retry-After": "1"},
+    content_type="application/json",
+)
+TOO_MANY_LONG = Response("slow down", status=429, headers={"Retry-After": "120"})
+SERVER_ERROR = Response("internal error", status=500)
