@@ -35,6 +35,7 @@ class TestExports:
             "LogNotifier",
             "MemoryStore",
             "Notification",
+            "OpsgeniePager",
             "OutboxMessage",
             "PagerDutyPager",
             "Policy",
@@ -50,6 +51,7 @@ class TestExports:
             "SlackNotifier",
             "StorageError",
             "SystemClock",
+            "WebhookNotifier",
         ]
 
     def test_every_name_in_all_resolves(self) -> None:

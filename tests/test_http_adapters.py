@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
+import attrs
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
@@ -13,9 +15,13 @@ from incident_flow import (
     Alert,
     DeliveryError,
     IncidentFlow,
+    InvalidSignature,
     MemoryStore,
+    OpsgeniePager,
     PagerDutyPager,
     SlackNotifier,
+    WebhookNotifier,
+    ingest,
 )
 from incident_flow.adapters._http import HttpClient
 from incident_flow.events import event_to_dict
@@ -25,13 +31,16 @@ from incident_flow.testing.contracts import NotifierContract
 from .conftest import T0
 from .vendors import (
     CHANNEL,
+    GENIE_KEY,
     ROUTING_KEY,
     SERVER_ERROR,
     TOKEN,
     TOO_MANY,
     TOO_MANY_LONG,
+    FakeOpsgenie,
     FakePagerDuty,
     FakeSlack,
+    FakeWebhookReceiver,
 )
 
 P1 = Alert(
@@ -41,6 +50,7 @@ P1 = Alert(
     severity="P1",
     url="https://app.datadoghq.com/monitors/1",
 )
+HOOK_SECRET = "hook-secret"  # noqa: S105 - a test key
 _ACTION_KINDS = {"trigger": "page", "acknowledge": "ack", "resolve": "resolve"}
 
 
@@ -322,3 +332,99 @@ class TestConstruction:
     def test_pagerduty_needs_a_key(self) -> None:
         with pytest.raises(ValueError, match="routing key"):
             PagerDutyPager(" ")
+
+
+@pytest.fixture
+def opsgenie(httpserver: HTTPServer) -> FakeOpsgenie:
+    return FakeOpsgenie(httpserver)
+
+
+@pytest.fixture
+def hooks(httpserver: HTTPServer) -> FakeWebhookReceiver:
+    return FakeWebhookReceiver(httpserver)
+
+
+class TestOpsgenieContract(NotifierContract):
+    """OpsgeniePager takes pages, acknowledgements and resolutions."""
+
+    kinds = ("page", "ack", "resolve")
+
+    @pytest.fixture
+    def notifier(self, opsgenie: FakeOpsgenie, client: HttpClient) -> OpsgeniePager:
+        return OpsgeniePager(GENIE_KEY, url=opsgenie.url, client=client)
+
+    @pytest.fixture
+    def received(self, opsgenie: FakeOpsgenie) -> Callable[[], list[tuple[str, str]]]:
+        kinds = {"create": "page", "acknowledge": "ack", "close": "resolve"}
+        return lambda: [(alias, kinds[action]) for action, alias, _ in opsgenie.calls]
+
+
+class TestWebhookContract(NotifierContract):
+    """WebhookNotifier posts every kind as a signed event."""
+
+    @pytest.fixture
+    def notifier(self, hooks: FakeWebhookReceiver, client: HttpClient) -> WebhookNotifier:
+        return WebhookNotifier(hooks.url, secret=HOOK_SECRET, client=client)
+
+    @pytest.fixture
+    def received(self, hooks: FakeWebhookReceiver) -> Callable[[], list[tuple[str, str]]]:
+        def seen() -> list[tuple[str, str]]:
+            events = [json.loads(body) for _, body in hooks.received]
+            return [(e["incident_id"], e["kind"]) for e in events]
+
+        return seen
+
+
+class TestOpsgenieAndWebhook:
+    """Native priorities, alias dedup, signed and verifiable events."""
+
+    def test_opsgenie_lifecycle(self, opsgenie: FakeOpsgenie, client: HttpClient) -> None:
+        flow = IncidentFlow(
+            pager=OpsgeniePager(GENIE_KEY, url=opsgenie.url, client=client),
+            publisher=RecordingPublisher(),
+            clock=ManualClock(T0),
+        )
+        incident = flow.trigger(attrs.evolve(P1, severity="P2"))
+        flow.trigger(attrs.evolve(P1, severity="P2"))  # a repeat: no second page
+        flow.acknowledge(incident.id, by="alice")
+        flow.resolve(incident.id, by="alice")
+        assert [(a, alias) for a, alias, _ in opsgenie.calls] == [
+            ("create", incident.id),
+            ("acknowledge", incident.id),
+            ("close", incident.id),
+        ]
+        created = opsgenie.calls[0][2]
+        assert created["priority"] == "P2" and created["alias"] == incident.id
+        assert opsgenie.calls[1][2]["user"] == "alice"
+        assert opsgenie.alerts[incident.id]["status"] == "closed"
+        assert GENIE_KEY not in repr(flow.pager)
+
+    def test_opsgenie_wrong_key(self, opsgenie: FakeOpsgenie, client: HttpClient) -> None:
+        pager = OpsgeniePager("not-the-key", url=opsgenie.url, client=client)
+        with pytest.raises(DeliveryError, match=r"HTTP 401: .*Could not authenticate"):
+            pager.send(NotifierContract.message("page"))
+
+    def test_webhook_event_is_signed_and_verifiable(
+        self, hooks: FakeWebhookReceiver, client: HttpClient
+    ) -> None:
+        notifier = WebhookNotifier(hooks.url, secret=HOOK_SECRET, client=client, clock=T0.timestamp)
+        notifier.send(NotifierContract.message("page"))
+        ((headers, body),) = hooks.received
+        event = json.loads(body)
+        assert event["version"] == "1" and event["type"] == "incident_flow.page"
+        assert headers["X-Incident-Flow-Id"] == event["id"] == "inc-contract/1/page"
+        ingest.verify_signature("incident_flow", body, headers, HOOK_SECRET, now=T0)
+        with pytest.raises(InvalidSignature):
+            ingest.verify_signature("incident_flow", body + b" ", headers, HOOK_SECRET, now=T0)
+        assert HOOK_SECRET not in repr(notifier) and hooks.url not in repr(notifier)
+
+    def test_unsigned_webhook(self, hooks: FakeWebhookReceiver, client: HttpClient) -> None:
+        WebhookNotifier(hooks.url, client=client).send(NotifierContract.message("notify"))
+        ((headers, _),) = hooks.received
+        assert "X-Incident-Flow-Signature" not in headers
+
+    def test_bad_configuration(self) -> None:
+        with pytest.raises(ValueError, match="API key"):
+            OpsgeniePager("")
+        with pytest.raises(ValueError, match="http"):
+            WebhookNotifier("ftp://example.com/x")

@@ -38,6 +38,11 @@ def signed(source: str, body: bytes = BODY) -> tuple[dict[str, str], str]:
         return {"X-Grafana-Alert-Signature": hexmac(body)}, SECRET
     if source == "pagerduty":
         return {"X-PagerDuty-Signature": f"v1=deadbeef, v1={hexmac(body)}"}, SECRET
+    if source == "incident_flow":
+        return {
+            "X-Incident-Flow-Timestamp": TS,
+            "X-Incident-Flow-Signature": "v1=" + hexmac(TS.encode() + b"." + body),
+        }, SECRET
     key = base64.b64decode(WHSEC.removeprefix("whsec_"))
     mac = hmac.new(key, f"msg_1.{TS}.".encode() + body, hashlib.sha256).digest()
     sig = base64.b64encode(mac).decode()
@@ -96,7 +101,7 @@ class TestEachScheme:
 class TestReplayWindow:
     """Schemes that sign a timestamp refuse requests more than five minutes off."""
 
-    @pytest.mark.parametrize("source", ["slack", "incidentio"])
+    @pytest.mark.parametrize("source", ["slack", "incidentio", "incident_flow"])
     @pytest.mark.parametrize("skew", [timedelta(minutes=-6), timedelta(minutes=6)])
     def test_too_old_or_too_new(self, source: str, skew: timedelta) -> None:
         headers, secret = signed(source)
@@ -191,6 +196,8 @@ class TestSchemeDetails:
                 "webhook-timestamp": TS,
                 "webhook-signature": signature,
                 "X-PagerDuty-Signature": signature,
+                "X-Incident-Flow-Timestamp": TS,
+                "X-Incident-Flow-Signature": signature,
             }
             with pytest.raises(InvalidSignature):
                 verify_signature(source, body, headers, WHSEC, now=NOW)

@@ -7,8 +7,10 @@ Retry-After, a 500, or (Slack) ``{"ok": false}`` with HTTP 200.
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from typing import Any
+from urllib.parse import unquote
 
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -188,3 +190,90 @@ TOO_MANY = Response(
 )
 TOO_MANY_LONG = Response("slow down", status=429, headers={"Retry-After": "120"})
 SERVER_ERROR = Response("internal error", status=500)
+
+
+GENIE_KEY = "eb243592-faa2-4ba2-a551q-1afdf565c889"
+
+
+class FakeOpsgenie(FakeVendor):
+    """The Alert API: create (alias dedup), acknowledge and close by alias; answers 202."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        super().__init__(server)
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+        self.alerts: dict[str, dict[str, Any]] = {}
+        server.expect_request("/v2/alerts", method="POST").respond_with_handler(self._create)
+        for action in ("acknowledge", "close"):
+            server.expect_request(
+                re.compile(rf"^/v2/alerts/[^/]+/{action}$"), method="POST"
+            ).respond_with_handler(self._action)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/").rstrip("/")
+
+    def _check(self, request: Request) -> Response | None:
+        fault = self._fault()
+        if fault is not None:
+            return fault
+        if request.headers.get("Authorization") != f"GenieKey {GENIE_KEY}":
+            return _json(401, {"message": "Could not authenticate", "took": 0.0})
+        return None
+
+    def _accepted(self) -> Response:
+        return _json(
+            202,
+            {
+                "result": "Request will be processed",
+                "took": 0.01,
+                "requestId": f"req-{len(self.calls)}",
+            },
+        )
+
+    def _create(self, request: Request) -> Response:
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        body = request.get_json()
+        if not body.get("message") or len(body["message"]) > 130:
+            return _json(422, {"message": "Request body is not processable", "took": 0.0})
+        self.calls.append(("create", body.get("alias", ""), body))
+        alert = self.alerts.get(body.get("alias"))
+        if alert is not None and alert["status"] == "open":
+            alert["count"] += 1
+        else:
+            self.alerts[body.get("alias")] = {"status": "open", "count": 1, **body}
+        return self._accepted()
+
+    def _action(self, request: Request) -> Response:
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        if request.args.get("identifierType") != "alias":
+            return _json(422, {"message": "identifierType must be alias", "took": 0.0})
+        quoted, action = request.path.rsplit("/", 2)[-2:]
+        alias = unquote(quoted)
+        self.calls.append((action, alias, request.get_json()))
+        if alias in self.alerts:
+            self.alerts[alias]["status"] = "acked" if action == "acknowledge" else "closed"
+        return self._accepted()
+
+
+class FakeWebhookReceiver(FakeVendor):
+    """Any HTTP endpoint that takes incident_flow's events."""
+
+    def __init__(self, server: HTTPServer) -> None:
+        super().__init__(server)
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        server.expect_request("/hooks/incidents", method="POST").respond_with_handler(self._take)
+
+    @property
+    def url(self) -> str:
+        return self.server.url_for("/hooks/incidents")
+
+    def _take(self, request: Request) -> Response:
+        fault = self._fault()
+        if fault is not None:
+            return fault
+        self.received.append((dict(request.headers.items()), request.get_data()))
+        return Response("", status=204)

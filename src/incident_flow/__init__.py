@@ -27,11 +27,13 @@ from .adapters import (
     FolderPublisher,
     LogNotifier,
     MemoryStore,
+    OpsgeniePager,
     PagerDutyPager,
     PostgresStore,
     RecordingNotifier,
     SlackNotifier,
     SQLiteStore,
+    WebhookNotifier,
 )
 from .exceptions import (
     ConcurrencyError,
@@ -65,6 +67,7 @@ __all__ = [
     "LogNotifier",
     "MemoryStore",
     "Notification",
+    "OpsgeniePager",
     "OutboxMessage",
     "PagerDutyPager",
     "Policy",
@@ -80,6 +83,7 @@ __all__ = [
     "SlackNotifier",
     "StorageError",
     "SystemClock",
+    "WebhookNotifier",
 ]
 
 __version__ = "0.1.0.dev0"

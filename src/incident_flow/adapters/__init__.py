@@ -5,18 +5,22 @@ from __future__ import annotations
 from .folder import FolderPublisher
 from .memory import MemoryStore
 from .notifiers import LogNotifier, RecordingNotifier
+from .opsgenie import OpsgeniePager
 from .pagerduty import PagerDutyPager
 from .postgres import PostgresStore
 from .slack import SlackNotifier
 from .sqlite import SQLiteStore
+from .webhook import WebhookNotifier
 
 __all__ = [
     "FolderPublisher",
     "LogNotifier",
     "MemoryStore",
+    "OpsgeniePager",
     "PagerDutyPager",
     "PostgresStore",
     "RecordingNotifier",
     "SQLiteStore",
     "SlackNotifier",
+    "WebhookNotifier",
 ]

@@ -92,7 +92,7 @@ class HttpClient:
     def post(
         self,
         url: str,
-        payload: Mapping[str, Any],
+        payload: Mapping[str, Any] | bytes,
         headers: Mapping[str, str] | None = None,
         *,
         what: str,
@@ -101,7 +101,7 @@ class HttpClient:
 
         Args:
             url: the endpoint.
-            payload: the JSON body.
+            payload: the JSON body, or its exact bytes (when they are signed).
             headers: extra headers (authorisation...).
             what: names the call in errors (``Slack chat.postMessage``).
         """
@@ -109,9 +109,13 @@ class HttpClient:
         attempt = 0
         while True:
             try:
-                response: httpx.Response = self._client.post(
-                    url, json=dict(payload), headers=dict(headers or {})
-                )
+                if isinstance(payload, bytes):
+                    sent = {"Content-Type": "application/json", **dict(headers or {})}
+                    response: httpx.Response = self._client.post(url, content=payload, headers=sent)
+                else:
+                    response = self._client.post(
+                        url, json=dict(payload), headers=dict(headers or {})
+                    )
             except hx.HTTPError as exc:
                 if attempt < self.retries:
                     self._wait(attempt)

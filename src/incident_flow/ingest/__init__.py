@@ -111,7 +111,8 @@ def verify_signature(
     (hex HMAC of the body, or of ``"{ts}:{body}"`` when ``timestamp_header`` names the header
     carrying the timestamp; ``header`` overrides the signature header name, which defaults to
     either Grafana spelling), ``incidentio`` (Svix: ``webhook-id`` / ``-timestamp`` /
-    ``-signature``, secret ``whsec_...``) and ``pagerduty`` (``v1=`` HMACs, any may match).
+    ``-signature``, secret ``whsec_...``), ``pagerduty`` (``v1=`` HMACs, any may match) and
+    ``incident_flow`` (what :class:`~incident_flow.WebhookNotifier` sends, timestamped).
     A signed timestamp more than five minutes from ``now`` is refused as a replay.
 
     Args:

@@ -1,4 +1,6 @@
-"""Webhook signature checks: Slack (v0), Checkly, Grafana, incident.io (Svix), PagerDuty (v1).
+"""Webhook signature checks for the sources that sign, and for our own WebhookNotifier.
+
+Slack (v0), Checkly, Grafana, incident.io (Svix), PagerDuty (v1) and ``incident_flow``.
 
 Every comparison is constant-time (``hmac.compare_digest``); where the scheme signs a
 timestamp, a request more than five minutes away from now is refused as a possible replay.
@@ -165,11 +167,26 @@ def _pagerduty(
     _any_match("pagerduty", candidates, _hex_hmac(secret, body))
 
 
+def _incident_flow(
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    secret: bytes,
+    now: datetime,
+    options: Mapping[str, str],
+) -> None:
+    timestamp = _required(headers, "incident_flow", "X-Incident-Flow-Timestamp")
+    signature = _required(headers, "incident_flow", "X-Incident-Flow-Signature")
+    _fresh("incident_flow", timestamp, now)
+    expected = "v1=" + _hex_hmac(secret, timestamp.encode() + b"." + body)
+    _any_match("incident_flow", [signature], expected)
+
+
 _Verifier = Callable[[bytes, "Mapping[str, str] | None", bytes, datetime, Mapping[str, str]], None]
 _VERIFIERS: dict[str, _Verifier] = {
     "slack": _slack,
     "checkly": _checkly,
     "grafana": _grafana,
+    "incident_flow": _incident_flow,
     "incidentio": _incidentio,
     "pagerduty": _pagerduty,
 }
