@@ -23,6 +23,7 @@ class TestExports:
             "ConcurrencyError",
             "DeliveryError",
             "FolderPublisher",
+            "GitPublisher",
             "Incident",
             "IncidentFlow",
             "IncidentFlowError",

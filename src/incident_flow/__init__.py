@@ -25,6 +25,7 @@ from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
 from .adapters import (
     FolderPublisher,
+    GitPublisher,
     LogNotifier,
     MemoryStore,
     OpsgeniePager,
@@ -55,6 +56,7 @@ __all__ = [
     "ConcurrencyError",
     "DeliveryError",
     "FolderPublisher",
+    "GitPublisher",
     "Incident",
     "IncidentFlow",
     "IncidentFlowError",

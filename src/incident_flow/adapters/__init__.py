@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .folder import FolderPublisher
+from .git import GitPublisher
 from .memory import MemoryStore
 from .notifiers import LogNotifier, RecordingNotifier
 from .opsgenie import OpsgeniePager
@@ -14,6 +15,7 @@ from .webhook import WebhookNotifier
 
 __all__ = [
     "FolderPublisher",
+    "GitPublisher",
     "LogNotifier",
     "MemoryStore",
     "OpsgeniePager",

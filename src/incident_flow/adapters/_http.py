@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import DeliveryError
@@ -105,17 +105,43 @@ class HttpClient:
             headers: extra headers (authorisation...).
             what: names the call in errors (``Slack chat.postMessage``).
         """
+        return self.request("POST", url, payload, headers, what=what)
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        payload: Mapping[str, Any] | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        what: str,
+        accept: Collection[int] = (),
+    ) -> httpx.Response:
+        """Send one request with the retry rules; return a 2xx (or an ``accept``-ed) response.
+
+        Args:
+            method: ``GET``, ``POST``, ``PUT``...
+            url: the endpoint.
+            payload: a JSON body, its exact bytes, or None.
+            headers: extra headers.
+            what: names the call in errors.
+            accept: non-2xx statuses the caller handles itself (a 404 that means "not yet").
+
+        Raises:
+            DeliveryError: the request failed; ``retry_after`` and ``permanent`` say what next.
+        """
         hx = self._httpx
+        sent = dict(headers or {})
+        body: dict[str, Any] = {}
+        if isinstance(payload, bytes):
+            sent.setdefault("Content-Type", "application/json")
+            body["content"] = payload
+        elif payload is not None:
+            body["json"] = dict(payload)
         attempt = 0
         while True:
             try:
-                if isinstance(payload, bytes):
-                    sent = {"Content-Type": "application/json", **dict(headers or {})}
-                    response: httpx.Response = self._client.post(url, content=payload, headers=sent)
-                else:
-                    response = self._client.post(
-                        url, json=dict(payload), headers=dict(headers or {})
-                    )
+                response: httpx.Response = self._client.request(method, url, headers=sent, **body)
             except hx.HTTPError as exc:
                 if attempt < self.retries:
                     self._wait(attempt)
@@ -124,7 +150,7 @@ class HttpClient:
                 msg = self.redact(f"{what}: {type(exc).__name__}: {exc}")
                 raise DeliveryError(msg) from None
             status = response.status_code
-            if status < 300:
+            if status < 300 or status in accept:
                 return response
             if status == 429:
                 delay = _retry_after(response)
