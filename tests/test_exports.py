@@ -23,6 +23,7 @@ class TestExports:
             "ConcurrencyError",
             "DeliveryError",
             "FolderPublisher",
+            "GitHubPublisher",
             "GitPublisher",
             "Incident",
             "IncidentFlow",

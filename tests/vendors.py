@@ -277,3 +277,119 @@ class FakeWebhookReceiver(FakeVendor):
             return fault
         self.received.append((dict(request.headers.items()), request.get_data()))
         return Response("", status=204)
+
+
+GITHUB_TOKEN = "ghp_0123456789abcdefghijABCDEFGHIJ012345"  # noqa: S105 - fake
+
+
+class FakeGitHub(FakeVendor):
+    """One repository: refs, files per branch (contents API), pull requests, review requests."""
+
+    def __init__(self, server: HTTPServer, owner: str = "acme", repo: str = "runbooks") -> None:
+        super().__init__(server)
+        self.prefix = f"/repos/{owner}/{repo}"
+        self.refs: dict[str, str] = {"main": "1acc419d4d6a9ce985db7be48c6349a0475975b5"}
+        self.files: dict[str, dict[str, tuple[str, bytes]]] = {"main": {}}
+        self.commits: list[tuple[str, str]] = []
+        self.pulls: list[dict[str, Any]] = []
+        self.review_requests: list[tuple[int, list[str]]] = []
+        server.expect_request(re.compile(rf"^{self.prefix}/.*")).respond_with_handler(self._route)
+
+    @property
+    def api_url(self) -> str:
+        return self.server.url_for("/").rstrip("/")
+
+    def _route(self, request: Request) -> Response:  # noqa: PLR0911 - one answer per endpoint
+        fault = self._fault()
+        if fault is not None:
+            return fault
+        if request.headers.get("Authorization") != f"Bearer {GITHUB_TOKEN}":
+            return _json(401, {"message": "Bad credentials"})
+        path = unquote(request.path[len(self.prefix) :])
+        method = request.method
+        if method == "GET" and path.startswith("/git/ref/heads/"):
+            branch = path.removeprefix("/git/ref/heads/")
+            if branch not in self.refs:
+                return _json(404, {"message": "Not Found"})
+            return _json(200, {"ref": f"refs/heads/{branch}", "object": {"sha": self.refs[branch]}})
+        if method == "POST" and path == "/git/refs":
+            body = request.get_json()
+            branch = body["ref"].removeprefix("refs/heads/")
+            if branch in self.refs:
+                return _json(422, {"message": "Reference already exists"})
+            base = next(b for b, sha in self.refs.items() if sha == body["sha"])
+            self.refs[branch] = body["sha"]
+            self.files[branch] = dict(self.files[base])
+            return _json(201, {"ref": body["ref"], "object": {"sha": body["sha"]}})
+        if path.startswith("/contents/"):
+            return self._contents(request, path.removeprefix("/contents/"))
+        if method == "GET" and path == "/pulls":
+            head = request.args.get("head", "").split(":", 1)[-1]
+            found = [p for p in self.pulls if p["head"]["ref"] == head and p["state"] == "open"]
+            return _json(200, found)
+        if method == "POST" and path == "/pulls":
+            body = request.get_json()
+            if any(p["head"]["ref"] == body["head"] and p["state"] == "open" for p in self.pulls):
+                return _json(
+                    422,
+                    {
+                        "message": "Validation Failed",
+                        "errors": [
+                            {
+                                "resource": "PullRequest",
+                                "code": "custom",
+                                "message": "A pull request already exists for "
+                                f"acme:{body['head']}.",
+                            }
+                        ],
+                    },
+                )
+            number = 318 + len(self.pulls)
+            pull = {
+                "number": number,
+                "state": "open",
+                "title": body["title"],
+                "html_url": f"https://github.com/acme/runbooks/pull/{number}",
+                "head": {"ref": body["head"]},
+                "base": {"ref": body["base"]},
+                "requested_reviewers": [],
+            }
+            self.pulls.append(pull)
+            return _json(201, pull)
+        if method == "POST" and path.endswith("/requested_reviewers"):
+            number = int(path.split("/")[2])
+            pull = next(p for p in self.pulls if p["number"] == number)
+            logins = request.get_json()["reviewers"]
+            self.review_requests.append((number, logins))
+            pull["requested_reviewers"] += [{"login": login} for login in logins]
+            return _json(201, pull)
+        return _json(404, {"message": "Not Found"})
+
+    def _contents(self, request: Request, path: str) -> Response:
+        import base64
+        import hashlib
+
+        if request.method == "GET":
+            branch = request.args.get("ref", "main")
+            entry = self.files.get(branch, {}).get(path)
+            if entry is None:
+                return _json(404, {"message": "Not Found"})
+            sha, content = entry
+            return _json(
+                200, {"path": path, "sha": sha, "content": base64.encodebytes(content).decode()}
+            )
+        body = request.get_json()
+        branch = body["branch"]
+        existing = self.files[branch].get(path)
+        if existing is not None and body.get("sha") != existing[0]:
+            return _json(409, {"message": f"{path} does not match {body.get('sha')}"})
+        content = base64.b64decode(body["content"])
+        sha = hashlib.sha1(content).hexdigest()  # noqa: S324 - git's blob ids are sha1
+        self.files[branch][path] = (sha, content)
+        self.commits.append((branch, body["message"]))
+        tip = f"{branch}{len(self.commits)}".encode()
+        self.refs[branch] = hashlib.sha1(tip).hexdigest()  # noqa: S324 - a fake commit id
+        return _json(
+            200 if existing else 201,
+            {"content": {"path": path, "sha": sha}, "commit": {"sha": self.refs[branch]}},
+        )

@@ -25,6 +25,7 @@ from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
 from .adapters import (
     FolderPublisher,
+    GitHubPublisher,
     GitPublisher,
     LogNotifier,
     MemoryStore,
@@ -56,6 +57,7 @@ __all__ = [
     "ConcurrencyError",
     "DeliveryError",
     "FolderPublisher",
+    "GitHubPublisher",
     "GitPublisher",
     "Incident",
     "IncidentFlow",

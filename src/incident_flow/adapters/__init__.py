@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .folder import FolderPublisher
 from .git import GitPublisher
+from .github import GitHubPublisher
 from .memory import MemoryStore
 from .notifiers import LogNotifier, RecordingNotifier
 from .opsgenie import OpsgeniePager
@@ -15,6 +16,7 @@ from .webhook import WebhookNotifier
 
 __all__ = [
     "FolderPublisher",
+    "GitHubPublisher",
     "GitPublisher",
     "LogNotifier",
     "MemoryStore",
