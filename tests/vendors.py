@@ -59,6 +59,9 @@ class FakeSlack(FakeVendor):
         server.expect_request("/services/T1/B2/secret", method="POST").respond_with_handler(
             self._webhook
         )
+        for method in ("conversations.history", "conversations.replies"):
+            server.expect_request(f"/api/{method}", method="GET").respond_with_handler(self._read)
+        self.reads = 0
 
     @property
     def api_url(self) -> str:
@@ -114,6 +117,17 @@ class FakeSlack(FakeVendor):
             return Response("invalid_payload", status=400)
         self.hook.append(body)
         return Response("ok", status=200, content_type="text/plain")
+
+    def _read(self, request: Request) -> Response:
+        self.reads += 1
+        if not self._authorised(request):
+            return _json(200, {"ok": False, "error": "invalid_auth"})
+        parent = request.args.get("ts")
+        if parent:
+            found = [m for m in self.messages if m["ts"] == parent or m.get("thread_ts") == parent]
+        else:
+            found = self.top_level()
+        return _json(200, {"ok": True, "messages": list(reversed(found))})
 
     def top_level(self) -> list[dict[str, Any]]:
         return [m for m in self.messages if "thread_ts" not in m]

@@ -185,6 +185,7 @@ def _settled(
         attempts=attempts,
         delivered_at=delivered_at,
         last_error=error,
+        reclaimed=False,
     )
 
 

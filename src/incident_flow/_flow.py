@@ -409,6 +409,8 @@ class IncidentFlow:
             return self.publisher.publish(document)
         notification = message.notification
         assert notification is not None  # noqa: S101 - chat and pager carry one
+        if message.reclaimed or message.attempts:
+            notification = attrs.evolve(notification, resent=True)
         if message.channel == "pager":
             return self.pager.send(notification)
         if notification.kind != "notify":

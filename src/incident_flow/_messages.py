@@ -34,6 +34,9 @@ class Notification:
         acknowledged_by: who acknowledged the incident, if anyone has.
         thread: for later chat messages, the receipt of the incident's first chat message
             (a Slack ``channel:ts``), so updates go into its thread; filled in when sent.
+        resent: an earlier attempt may have reached the receiver (it failed without an answer,
+            or its sender crashed); a receiver that can look up what it already has should,
+            before posting again. Filled in when sent.
     """
 
     incident_id: str
@@ -48,6 +51,7 @@ class Notification:
     runbook_url: str | None = None
     acknowledged_by: str | None = None
     thread: str | None = None
+    resent: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -62,6 +66,9 @@ class OutboxMessage:
         next_attempt_at: when it is due (again).
         delivered_at: when it was delivered, or None while pending.
         last_error: what the last failed attempt said.
+        reclaimed: set by the store when it hands out a message whose previous sender's lease
+            ran out with no outcome recorded (a crash between sending and recording): it may
+            have reached the receiver already.
 
     Which sender holds a message (its lease) is the store's business, not part of the value.
     """
@@ -76,6 +83,7 @@ class OutboxMessage:
     attempts: int = 0
     delivered_at: datetime | None = None
     last_error: str | None = None
+    reclaimed: bool = False
 
     @property
     def pending(self) -> bool:

@@ -6,6 +6,8 @@ import threading
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
+import attrs
+
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
@@ -116,6 +118,8 @@ class MemoryStore:
                 if claimed_until is not None and claimed_until > now:
                     continue
                 self._claims[message_id] = now + lease
+                if claimed_until is not None:
+                    message = attrs.evolve(message, reclaimed=True)
                 claimed.append(message)
         return claimed
 

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 
+import attrs
+
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
@@ -307,7 +309,12 @@ class PostgresStore:
             else:
                 cur.execute(self._q(_CLAIM_IDS), (at, at, list(ids), limit, until))
             rows = cur.fetchall()
-        return [decode_message(data) for _, data in sorted(rows)]
+        # A lease that ran out with no outcome recorded: the sender may have sent it.
+        messages = []
+        for _, data, was_claimed in sorted(rows):
+            message = decode_message(data)
+            messages.append(attrs.evolve(message, reclaimed=True) if was_claimed else message)
+        return messages
 
     def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
         """Every outbox message (of one incident when given), delivered or not; for inspection."""
@@ -345,14 +352,14 @@ ON CONFLICT (id) DO UPDATE SET
 _LOAD = "SELECT data FROM {s}.events WHERE incident_id = %s AND version > %s ORDER BY version"
 _FIND_DEDUP = "SELECT id FROM {s}.incidents WHERE dedup_key = %s AND accepts_alerts"
 _CLAIM_WHERE = """
-    SELECT seq FROM {s}.outbox
+    SELECT seq, claimed_until IS NOT NULL AS reclaimed FROM {s}.outbox
     WHERE NOT delivered AND due <= %s AND (claimed_until IS NULL OR claimed_until <= %s)
 """
 _CLAIM_TAIL = """
     ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED
 )
 UPDATE {s}.outbox o SET claimed_until = %s FROM due WHERE o.seq = due.seq
-RETURNING o.seq, o.data
+RETURNING o.seq, o.data, due.reclaimed
 """
 _CLAIM = "WITH due AS (" + _CLAIM_WHERE + _CLAIM_TAIL
 _CLAIM_IDS = "WITH due AS (" + _CLAIM_WHERE + " AND id = ANY(%s)" + _CLAIM_TAIL

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import structlog
 
@@ -110,6 +111,11 @@ class SlackNotifier:
             self._http.post(self._webhook_url, hook, what="Slack incoming webhook")
             return None
         parent = _parse_thread(message.thread) if message.kind != "notify" else None
+        if message.resent:
+            # An earlier attempt may have been posted without us learning so: look first.
+            posted = self._already_posted(message, parent)
+            if posted is not None:
+                return posted
         payload: dict[str, Any] = {
             "channel": self.channel,
             "text": self._text(message),
@@ -134,6 +140,27 @@ class SlackNotifier:
             self._edit_parent(parent, message)
         return receipt
 
+    def _already_posted(self, message: Notification, parent: tuple[str, str] | None) -> str | None:
+        """The receipt of this message if Slack has it (found by its metadata), else None."""
+        channel = parent[0] if parent else str(self.channel)
+        query = {"channel": channel, "limit": "100", "include_all_metadata": "true"}
+        method = "conversations.history"
+        if parent is not None:
+            method, query["ts"] = "conversations.replies", parent[1]
+        try:
+            answer = self._call(method, None, query=query)
+        except DeliveryError as exc:
+            # Not knowing is no reason to lose the message: post it (maybe twice).
+            _log.warning(
+                "incident_flow.slack_lookup_failed", incident_id=message.incident_id, error=str(exc)
+            )
+            return None
+        for posted in answer.get("messages") or []:
+            meta = (posted.get("metadata") or {}).get("event_payload") or {}
+            if meta.get("idempotency_key") == message.idempotency_key:
+                return f"{channel}:{posted.get('ts', '')}"
+        return None
+
     def _edit_parent(self, parent: tuple[str, str], message: Notification) -> None:
         # The reply is already posted: a failed edit must not fail (and re-send) the reply.
         try:
@@ -151,9 +178,19 @@ class SlackNotifier:
                 "incident_flow.slack_update_failed", incident_id=message.incident_id, error=str(exc)
             )
 
-    def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
-        response = self._http.post(
-            f"{self.api_url}/{method}",
+    def _call(
+        self,
+        method: str,
+        payload: dict[str, Any] | None,
+        *,
+        query: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        url = f"{self.api_url}/{method}"
+        if query is not None:
+            url += "?" + urlencode(query)
+        response = self._http.request(
+            "POST" if payload is not None else "GET",
+            url,
             payload,
             {
                 "Authorization": f"Bearer {self._token}",

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, Self
 
+import attrs
+
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
@@ -84,6 +86,10 @@ ON CONFLICT (id) DO UPDATE SET
     due = excluded.due, claimed_until = excluded.claimed_until, delivered = excluded.delivered,
     data = excluded.data
 """
+
+
+def _reclaimed(message: OutboxMessage, was_claimed: bool) -> OutboxMessage:
+    return attrs.evolve(message, reclaimed=True) if was_claimed else message
 
 
 class SQLiteStore:
@@ -287,7 +293,7 @@ class SQLiteStore:
         limit: int = 100,
         ids: Collection[str] | None = None,
     ) -> list[OutboxMessage]:
-        """Claim due, unclaimed pending messages for ``lease`` (one atomic UPDATE)."""
+        """Claim due, unclaimed pending messages for ``lease`` (in one write transaction)."""
         at, until = micros(now), micros(now + lease)
         only = ""
         params: list[object] = [until, at, at]
@@ -297,23 +303,24 @@ class SQLiteStore:
             only = f" AND id IN ({', '.join('?' * len(ids))})"
             params.extend(ids)
         params.append(limit)
-        sql = f"""
-            UPDATE outbox SET claimed_until = ?
-            WHERE seq IN (
-                SELECT seq FROM outbox
-                WHERE delivered = 0 AND due <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
-                {only}
-                ORDER BY seq LIMIT ?
-            )
-            RETURNING seq, data
+        select = f"""
+            SELECT seq, data, claimed_until IS NOT NULL FROM outbox
+            WHERE delivered = 0 AND due <= ? AND (claimed_until IS NULL OR claimed_until <= ?)
+            {only}
+            ORDER BY seq LIMIT ?
         """  # noqa: S608 - only placeholders are interpolated
         try:
             with self._transaction() as db:
-                rows = db.execute(sql, params).fetchall()
+                rows = db.execute(select, params[1:]).fetchall()
+                db.executemany(
+                    "UPDATE outbox SET claimed_until = ? WHERE seq = ?",
+                    [(until, seq) for seq, _, _ in rows],
+                )
         except sqlite3.Error as exc:
             msg = f"SQLite store {self.path}: claim failed: {exc}"
             raise StorageError(msg) from exc
-        return [decode_message(str(data)) for _, data in sorted(rows)]
+        # A lease that ran out with no outcome recorded: the sender may have sent it.
+        return [_reclaimed(decode_message(str(data)), bool(was)) for _, data, was in rows]
 
     def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
         """Every outbox message (of one incident when given), delivered or not; for inspection."""

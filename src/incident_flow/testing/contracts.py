@@ -299,6 +299,28 @@ class StoreContract:
         assert store.claim_due(T0 + timedelta(seconds=29), lease=lease) == []
         assert len(store.claim_due(T0 + timedelta(seconds=31), lease=lease)) == 1
 
+    def test_a_lapsed_claim_is_handed_out_as_reclaimed(self, store: EventStore) -> None:
+        """A message whose sender's lease ran out unrecorded comes back flagged reclaimed."""
+        events, incident = _opened("i1")
+        store.append(
+            "i1",
+            0,
+            events,
+            snapshot=incident,
+            outbox=[_message("i1", 1), _message("i1", 2)],
+            claimed_until=T0 + timedelta(seconds=30),
+        )
+        assert store.claim_due(T0, lease=timedelta(seconds=30)) == []
+        later = store.claim_due(T0 + timedelta(minutes=1), lease=timedelta(seconds=30))
+        assert [(m.id, m.reclaimed) for m in later] == [
+            ("i1/1/chat/update", True),
+            ("i1/2/chat/update", True),
+        ]
+        fresh, _ = _opened("i2", key="k2")
+        store.append("i2", 0, fresh, snapshot=fold(None, fresh), outbox=[_message("i2", 1)])
+        (new,) = store.claim_due(T0, lease=timedelta(seconds=30), ids=["i2/1/chat/update"])
+        assert not new.reclaimed
+
     def test_delivered_messages_are_never_claimed_again(self, store: EventStore) -> None:
         """Upserting a message with delivered_at settles it."""
         events, incident = _opened("i1")
