@@ -46,6 +46,7 @@ class TestExports:
             "PostMortemDocument",
             "PostgresStore",
             "RecordingNotifier",
+            "RedactSecrets",
             "Runbook",
             "RunbookCatalog",
             "SQLiteStore",

@@ -428,3 +428,28 @@ class TestOpsgenieAndWebhook:
             OpsgeniePager("")
         with pytest.raises(ValueError, match="http"):
             WebhookNotifier("ftp://example.com/x")
+
+
+class TestRedactSecrets:
+    """The processor a host adds so that no log line carries a secret."""
+
+    def test_redacts_nested_values_and_exceptions(self) -> None:
+        import structlog
+
+        from incident_flow import RedactSecrets
+
+        redact = RedactSecrets([TOKEN, ROUTING_KEY, None, "ab"])
+        with structlog.testing.capture_logs(processors=[redact]) as logs:
+            structlog.get_logger().warning(
+                "x",
+                url=f"https://h/{TOKEN}",
+                nested={"k": [ROUTING_KEY, 1]},
+                error=RuntimeError(f"bad {TOKEN}"),
+                short="ab stays",
+            )
+        (entry,) = logs
+        assert entry["url"] == "https://h/***"
+        assert entry["nested"] == {"k": ["***", 1]}
+        assert entry["error"] == "RuntimeError: bad ***"
+        assert entry["short"] == "ab stays"
+        assert repr(redact) == "RedactSecrets(2 secrets)"

@@ -21,6 +21,7 @@ from ._incident import ActionItem, Incident, PostMortem
 from ._messages import Notification, OutboxMessage
 from ._policy import Policy
 from ._postmortem import PostMortemDocument
+from ._redact import RedactSecrets
 from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
 from .adapters import (
@@ -80,6 +81,7 @@ __all__ = [
     "PostMortemDocument",
     "PostgresStore",
     "RecordingNotifier",
+    "RedactSecrets",
     "Runbook",
     "RunbookCatalog",
     "SQLiteStore",
