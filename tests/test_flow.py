@@ -425,10 +425,6 @@ class TestRefusals:
         incident = harness.flow.trigger(P1)
         assert harness.flow.acknowledge(incident.id, by="  alice ").acknowledged_by == "alice"
 
-    def test_escalation_is_not_implemented_yet(self, harness: Harness) -> None:
-        with pytest.raises(NotImplementedError, match="issue 6"):
-            harness.flow.escalate_due()
-
 
 class TestReads:
     """get, history and incidents read what the events say."""

@@ -19,9 +19,17 @@ from ._incident import Incident, fold
 from ._messages import Channel, Notification, OutboxMessage
 from ._policy import Policy
 from ._process import PROCESS
+from ._severity import Severity
 from .exceptions import PolicyViolation
 
-__all__ = ["Decision", "Outcome", "decide", "decide_new", "decide_outcomes"]
+__all__ = [
+    "Decision",
+    "Outcome",
+    "decide",
+    "decide_escalation",
+    "decide_new",
+    "decide_outcomes",
+]
 
 _E = TypeVar("_E", bound=ev.Event)
 
@@ -133,7 +141,11 @@ def decide_new(incident_id: str, alert: Alert, policy: Policy, now: datetime) ->
         runbook=runbook,
     )
     PROCESS.fire(state, "notify", incident_id=incident_id)
-    draft.add(ev.IncidentNotified, paged=critical)
+    draft.add(
+        ev.IncidentNotified,
+        paged=critical,
+        escalate_at=_timer(policy, 0, severity, draft.at, critical),
+    )
     paging = " (paging on-call)" if critical else ""
     draft.say("chat", "notify", f"[{severity}] {alert.title}{paging}")
     if critical:
@@ -232,6 +244,42 @@ def decide_outcomes(incident: Incident, outcomes: Sequence[Outcome], now: dateti
     return draft.finish(tuple(settled))
 
 
+def _timer(
+    policy: Policy, level: int, severity: Severity, at: datetime, paging: bool
+) -> datetime | None:
+    """When the page at ``level`` escalates if nobody acknowledges it (None: never)."""
+    if not paging:
+        return None
+    wait = policy.escalation_wait(level, severity)
+    return None if wait is None else at + wait
+
+
+def decide_escalation(incident: Incident, policy: Policy, now: datetime) -> Decision:
+    """Page the next escalation level when the incident's timer has run out, else nothing.
+
+    Nothing happens before the timer, after an acknowledgement or a resolution (they stop it),
+    or past the last level. Run by several workers at once, only one append wins per level:
+    the others find the timer moved on when they reload.
+    """
+    due = incident.escalation_due_at
+    if due is None or due > now:
+        return Decision(incident)
+    PROCESS.fire(incident.state, "escalate", incident_id=incident.id)
+    draft = _Draft(incident, now, None)
+    level = incident.escalation_level + 1
+    targets = policy.escalation_targets(level)
+    draft.add(
+        ev.Escalated,
+        level=level,
+        targets=targets,
+        escalate_at=_timer(policy, level, incident.severity, draft.at, paging=True),
+    )
+    who = ", ".join(targets)
+    draft.say("pager", "page", f"[{incident.severity}] {incident.title} (escalated to {who})")
+    draft.say("chat", "update", f"Not acknowledged in time: escalated to {who} (level {level})")
+    return draft.finish()
+
+
 def _needs_runbook_item(incident: Incident, policy: Policy) -> bool:
     if incident.runbook is not None or policy.runbooks.find(incident.alert) is not None:
         return False
@@ -251,7 +299,16 @@ def _reclassify(inc: Incident, c: cmd.Reclassify, policy: Policy, d: _Draft) -> 
     if c.severity == inc.severity:
         return
     critical = policy.is_critical(c.severity)
-    page = critical and not inc.paged and inc.state in ("notified", "runbook")
+    unresolved = inc.state in ("notified", "runbook")
+    page = critical and not inc.paged and unresolved
+    # An upgrade starts the escalation timer at once (with the new severity's timeout); a
+    # downgrade below critical stops it; otherwise it runs on as it was.
+    if not critical or not unresolved or inc.acknowledged_at is not None:
+        escalate_at = None
+    elif page or c.severity.is_more_severe_than(inc.severity):
+        escalate_at = _timer(policy, inc.escalation_level, c.severity, d.at, paging=True)
+    else:
+        escalate_at = inc.escalation_due_at
     d.add(
         ev.SeverityChanged,
         old=inc.severity,
@@ -259,6 +316,7 @@ def _reclassify(inc: Incident, c: cmd.Reclassify, policy: Policy, d: _Draft) -> 
         critical=critical,
         postmortem_required=policy.requires_postmortem(c.severity),
         paged=page,
+        escalate_at=escalate_at,
     )
     d.say("chat", "update", f"Severity {inc.severity} -> {c.severity} by {c.by}")
     if page:
@@ -296,7 +354,11 @@ def _resolve(inc: Incident, c: cmd.Resolve, policy: Policy, d: _Draft) -> None:
 
 
 def _reopen(inc: Incident, c: cmd.Reopen, policy: Policy, d: _Draft) -> None:
-    d.add(ev.IncidentReopened, paged=inc.critical)
+    d.add(
+        ev.IncidentReopened,
+        paged=inc.critical,
+        escalate_at=_timer(policy, 0, inc.severity, d.at, paging=inc.critical),
+    )
     who = f" by {c.by}" if c.by else " (the alert fired again)"
     d.say("chat", "update", f"Reopened{who}")
     if inc.critical:

@@ -25,6 +25,7 @@ __all__ = [
     "AlertRecovered",
     "AlertRepeated",
     "DeliveryFailed",
+    "Escalated",
     "Event",
     "IncidentAcknowledged",
     "IncidentClassified",
@@ -96,6 +97,8 @@ class IncidentNotified(Event):
     trigger: ClassVar[str | None] = "notify"
 
     paged: bool
+    #: When an unacknowledged page escalates (None: it never does).
+    escalate_at: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -111,6 +114,8 @@ class SeverityChanged(Event):
     critical: bool
     postmortem_required: bool
     paged: bool = False
+    #: The escalation timer from now on (an upgrade restarts it; None stops it).
+    escalate_at: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -168,6 +173,7 @@ class IncidentReopened(Event):
     trigger: ClassVar[str | None] = "reopen"
 
     paged: bool = False
+    escalate_at: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -211,6 +217,19 @@ class RunbookUpdated(Event):
 
     name: str
     note: str
+
+
+@attrs.frozen(kw_only=True)
+class Escalated(Event):
+    """Nobody acknowledged in time: the next escalation level was paged.
+
+    ``level`` 1 is the first escalation (level 0 is the first page); ``escalate_at`` is when
+    the next one is due, or None when this was the last.
+    """
+
+    level: int
+    targets: tuple[str, ...] = attrs.field(converter=_strings)
+    escalate_at: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -290,5 +309,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AlertRecovered,
         MessageDelivered,
         DeliveryFailed,
+        Escalated,
     )
 }

@@ -12,7 +12,14 @@ import structlog
 from . import _commands as cmd
 from ._alerts import Alert
 from ._clock import SystemClock
-from ._decide import Decision, Outcome, decide, decide_new, decide_outcomes
+from ._decide import (
+    Decision,
+    Outcome,
+    decide,
+    decide_escalation,
+    decide_new,
+    decide_outcomes,
+)
 from ._events import Event
 from ._incident import Incident, fold
 from ._messages import OutboxMessage, backoff
@@ -211,16 +218,43 @@ class IncidentFlow:
         """Add a status update to the timeline and the Slack thread."""
         return self._run(incident_id, cmd.Note(by=by, text=text))
 
-    def escalate_due(self) -> list[Incident]:
-        """Re-page every unacknowledged critical incident whose ack timeout passed.
+    def escalate_due(self, *, limit: int = 100) -> list[Incident]:
+        """Page the next escalation level of every incident whose ack timeout has passed.
 
-        Not implemented yet: escalation levels and durable timers arrive with issue 6.
+        The timers are data (each incident's ``escalation_due_at``, indexed by the store), so
+        they survive restarts and are the same on every replica; several processes may call
+        this at once and each level is paged once (a loser of the race finds the timer moved
+        on). An acknowledgement or a resolution stops an incident's escalation.
 
-        Raises:
-            NotImplementedError: always, for now.
+        Returns:
+            The incidents that escalated in this call.
         """
-        msg = "escalation arrives with durable timers (issue 6); call deliver_pending() for now"
-        raise NotImplementedError(msg)
+        escalated: list[Incident] = []
+        for incident_id in self.store.due_incidents(self.clock.now(), limit=limit):
+            decided: list[Decision] = []
+
+            def escalate(
+                inc: Incident, now: datetime, decided: list[Decision] = decided
+            ) -> Decision:
+                decision = decide_escalation(inc, self.policy, now)
+                decided.append(decision)
+                return decision
+
+            try:
+                incident, _ = self._execute(incident_id, escalate, retries=_DELIVERY_RETRIES)
+            except (InvalidTransition, ConcurrencyError) as exc:
+                _log.warning(
+                    "incident_flow.escalation_skipped", incident_id=incident_id, error=str(exc)
+                )
+                continue
+            if decided and decided[-1].events:
+                escalated.append(incident)
+                _log.warning(
+                    "incident_flow.escalated",
+                    incident_id=incident_id,
+                    level=incident.escalation_level,
+                )
+        return escalated
 
     def deliver_pending(self, *, limit: int = 100) -> int:
         """Deliver every due outbox message (retries included); return how many were delivered.

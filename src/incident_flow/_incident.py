@@ -93,6 +93,8 @@ class Incident:
         paged_at: when the first page was delivered, or None.
         chat_thread: the receipt of the first chat message (a Slack ``channel:ts``), where
             later updates are threaded, once it was delivered.
+        escalation_level: 0 after the first page, 1 after the first escalation...
+        escalation_due_at: when the page escalates unless acknowledged first (None: never).
         acknowledged_at, acknowledged_by: the acknowledgement of the current page, if any.
         resolved_at, closed_at, created_at, updated_at: timestamps from the events.
         postmortem: the post-mortem, once started.
@@ -116,6 +118,8 @@ class Incident:
     paged: bool = False
     paged_at: datetime | None = None
     chat_thread: str | None = None
+    escalation_level: int = 0
+    escalation_due_at: datetime | None = None
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
@@ -169,13 +173,14 @@ def _severity_changed(inc: Incident, e: ev.SeverityChanged) -> dict[str, Any]:
         "critical": e.critical,
         "postmortem_required": inc.postmortem_required or e.postmortem_required,
         "paged": inc.paged or e.paged,
+        "escalation_due_at": e.escalate_at,
     }
 
 
 def _acknowledged(inc: Incident, e: ev.IncidentAcknowledged) -> dict[str, Any]:
     if inc.acknowledged_at is not None:
         return {}
-    return {"acknowledged_at": e.at, "acknowledged_by": e.by}
+    return {"acknowledged_at": e.at, "acknowledged_by": e.by, "escalation_due_at": None}
 
 
 def _runbook_started(inc: Incident, e: ev.RunbookStarted) -> dict[str, Any]:
@@ -208,7 +213,13 @@ def _reopened(inc: Incident, e: ev.IncidentReopened) -> dict[str, Any]:
     changes: dict[str, Any] = {"resolved_at": None}
     if e.paged:
         # A new page needs a new acknowledgement (escalation watches it).
-        changes.update(paged=True, acknowledged_at=None, acknowledged_by=None)
+        changes.update(
+            paged=True,
+            acknowledged_at=None,
+            acknowledged_by=None,
+            escalation_level=0,
+            escalation_due_at=e.escalate_at,
+        )
     return changes
 
 
@@ -255,14 +266,17 @@ def _nothing(inc: Incident, e: ev.Event) -> dict[str, Any]:
 
 _APPLY: dict[type[ev.Event], _Apply] = {
     ev.IncidentClassified: _classified,
-    ev.IncidentNotified: lambda inc, e: {"paged": inc.paged or e.paged},
+    ev.IncidentNotified: lambda inc, e: {
+        "paged": inc.paged or e.paged,
+        "escalation_due_at": e.escalate_at,
+    },
     ev.SeverityChanged: _severity_changed,
     ev.IncidentAcknowledged: _acknowledged,
     ev.RunbookStarted: _runbook_started,
     ev.ActionItemRaised: _item_raised,
     ev.ActionItemCompleted: _item_completed,
     ev.ActionItemWaived: _item_waived,
-    ev.IncidentResolved: lambda inc, e: {"resolved_at": e.at},
+    ev.IncidentResolved: lambda inc, e: {"resolved_at": e.at, "escalation_due_at": None},
     ev.IncidentReopened: _reopened,
     ev.PostMortemStarted: _pm_started,
     ev.PostMortemApproved: _pm_approved,
@@ -275,6 +289,7 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.AlertRecovered: _nothing,
     ev.MessageDelivered: _delivered,
     ev.DeliveryFailed: _nothing,
+    ev.Escalated: lambda inc, e: {"escalation_level": e.level, "escalation_due_at": e.escalate_at},
 }
 
 

@@ -15,7 +15,7 @@ from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
 from .exceptions import InvalidPolicy
 
-__all__ = ["DEFAULT_DESCRIPTIONS", "Policy"]
+__all__ = ["DEFAULT_DESCRIPTIONS", "EscalationLevel", "Policy"]
 
 _CRITICAL = frozenset({Severity.P1, Severity.P2})
 
@@ -34,6 +34,46 @@ _DEFAULT_ACK_TIMEOUT: Mapping[Severity, timedelta] = {
     Severity.P1: timedelta(minutes=5),
     Severity.P2: timedelta(minutes=15),
 }
+
+
+_DEFAULT_WAIT = timedelta(minutes=5)
+
+
+def _targets(value: Iterable[str]) -> tuple[str, ...]:
+    targets = tuple(value)
+    if not targets or not all(isinstance(t, str) and t.strip() for t in targets):
+        msg = f"an escalation level needs at least one target name, got {targets!r}"
+        raise ValueError(msg)
+    return targets
+
+
+@attrs.frozen
+class EscalationLevel:
+    """Who is paged at one level of escalation, and how long they have to acknowledge.
+
+    Attributes:
+        targets: the people, rotations or schedules paged at this level (names for the pager).
+        wait: how long to wait for an acknowledgement before the next level; None uses the
+            severity's ``ack_timeout``.
+    """
+
+    targets: tuple[str, ...] = attrs.field(converter=_targets)
+    wait: timedelta | None = None
+
+
+_DEFAULT_ESCALATION = (
+    EscalationLevel(("primary on-call",)),
+    EscalationLevel(("secondary on-call",)),
+    EscalationLevel(("incident commander",)),
+)
+
+
+def _levels(value: Iterable[EscalationLevel]) -> tuple[EscalationLevel, ...]:
+    levels = tuple(value)
+    if not levels:
+        msg = "escalation needs at least one level (who gets the first page)"
+        raise ValueError(msg)
+    return levels
 
 
 def _severity_set(value: Iterable[Severity | str]) -> frozenset[Severity]:
@@ -75,7 +115,11 @@ class Policy:
         default_severity: the severity of an alert that neither the source nor the catalog
             classified (default P3).
         ack_timeout: per critical severity, how long a page may stay unacknowledged before it
-            escalates (default P1 5 minutes, P2 15 minutes).
+            escalates (default P1 5 minutes, P2 15 minutes; others 5 minutes).
+        escalation: the levels: who gets the first page (level 0), then who is paged at each
+            escalation (default primary on-call, secondary on-call, incident commander).
+        escalation_repeats: how many more times the last level is paged when nobody
+            acknowledges (default 0).
         runbooks: the alert -> runbook catalog.
         descriptions: what makes an incident P1..P5, shown to responders.
     """
@@ -90,6 +134,10 @@ class Policy:
     ack_timeout: Mapping[Severity, timedelta] = attrs.field(
         factory=lambda: dict(_DEFAULT_ACK_TIMEOUT), converter=_timeouts
     )
+    escalation: tuple[EscalationLevel, ...] = attrs.field(
+        default=_DEFAULT_ESCALATION, converter=_levels
+    )
+    escalation_repeats: int = attrs.field(default=0, validator=_positive)
     runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
     descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
 
@@ -149,10 +197,28 @@ class Policy:
         """Return how long a page of this severity may stay unacknowledged, or None."""
         return self.ack_timeout.get(severity)
 
+    @property
+    def escalation_steps(self) -> int:
+        """How many pages one incident can get in all: the first, then each escalation."""
+        return len(self.escalation) + self.escalation_repeats
+
+    def escalation_targets(self, level: int) -> tuple[str, ...]:
+        """Who is paged at ``level`` (levels past the last repeat the last)."""
+        return self.escalation[min(level, len(self.escalation) - 1)].targets
+
+    def escalation_wait(self, level: int, severity: Severity) -> timedelta | None:
+        """How long the page at ``level`` waits for an acknowledgement; None after the last."""
+        if level + 1 >= self.escalation_steps:
+            return None
+        wait = self.escalation[min(level, len(self.escalation) - 1)].wait
+        return wait or self.ack_timeout_for(severity) or _DEFAULT_WAIT
+
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _TOP_KEYS = (
+    "escalation",
+    "escalation_repeats",
     "critical",
     "postmortem_required",
     "postmortem_reviewers",
@@ -185,6 +251,8 @@ class _Reader:
             "postmortem_folder": self.folder,
             "default_severity": self.severity,
             "ack_timeout": self.timeouts,
+            "escalation": self.escalation,
+            "escalation_repeats": self.reviewers,
             "descriptions": self.descriptions,
             "runbooks": self.runbooks,
         }
@@ -258,6 +326,35 @@ class _Reader:
             elif severity is not None:
                 out[severity] = raw
         return out
+
+    def escalation(self, path: str, value: object) -> list[EscalationLevel] | None:
+        if not isinstance(value, list) or not value:
+            self.problem(path, "must be a non-empty array of tables ([[escalation]])")
+            return None
+        levels: list[EscalationLevel] = []
+        for index, entry in enumerate(value):
+            where = f"{path}[{index}]"
+            table = self.table(where, entry)
+            if table is None:
+                continue
+            for key in table:
+                if key not in ("targets", "wait"):
+                    self.problem(f"{where}.{key}", "unknown key (known: targets, wait)")
+            targets = table.get("targets")
+            if isinstance(targets, str):
+                targets = [targets]
+            if (
+                not isinstance(targets, list)
+                or not targets
+                or not all(isinstance(t, str) and t.strip() for t in targets)
+            ):
+                self.problem(f"{where}.targets", f"must name who is paged, got {targets!r}")
+                continue
+            wait = self.duration(f"{where}.wait", table["wait"]) if "wait" in table else None
+            if "wait" in table and wait is None:
+                continue
+            levels.append(EscalationLevel(tuple(targets), wait))
+        return levels
 
     def runbooks(self, path: str, value: object) -> list[Runbook]:
         if not isinstance(value, list):

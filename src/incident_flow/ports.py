@@ -23,6 +23,7 @@ __all__ = [
     "Notifier",
     "Outbox",
     "PostMortemPublisher",
+    "Timers",
 ]
 
 
@@ -97,8 +98,20 @@ class Outbox(Protocol):
         ...
 
 
-class EventStore(EventLog, Outbox, Protocol):
-    """What :class:`~incident_flow.IncidentFlow` takes as ``store``: events plus their outbox."""
+class Timers(Protocol):
+    """The incidents whose escalation timer has run out (an index, never a scan of events).
+
+    The core relies on: an incident is listed while ``snapshot.escalation_due_at`` of its
+    last append is at or before ``now``; the list is ordered by due time.
+    """
+
+    def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
+        """Return up to ``limit`` incident ids whose escalation is due, most overdue first."""
+        ...
+
+
+class EventStore(EventLog, Outbox, Timers, Protocol):
+    """What :class:`~incident_flow.IncidentFlow` takes as ``store``: events, outbox, timers."""
 
 
 @runtime_checkable

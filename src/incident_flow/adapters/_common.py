@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 #: The schema version durable stores write; a database from a newer release is refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

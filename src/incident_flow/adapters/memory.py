@@ -33,6 +33,7 @@ class MemoryStore:
         self._outbox: dict[str, OutboxMessage] = {}
         self._pending: dict[str, None] = {}
         self._claims: dict[str, datetime] = {}
+        self._timers: dict[str, datetime] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(incidents={len(self._streams)}, pending={len(self._pending)})"
@@ -63,6 +64,10 @@ class MemoryStore:
                 stream = self._streams[incident_id] = []
             stream.extend(events)
             self._states[incident_id] = snapshot.state
+            if snapshot.escalation_due_at is None:
+                self._timers.pop(incident_id, None)
+            else:
+                self._timers[incident_id] = snapshot.escalation_due_at
             self._keys[incident_id] = key
             if snapshot.accepts_alerts:
                 self._dedup[key] = incident_id
@@ -95,6 +100,12 @@ class MemoryStore:
             if state is None:
                 return list(self._streams)
             return [i for i, s in self._states.items() if s == state]
+
+    def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
+        """Incidents whose escalation is due, most overdue first."""
+        with self._lock:
+            due = sorted((at, i) for i, at in self._timers.items() if at <= now)
+        return [incident_id for _, incident_id in due[:limit]]
 
     def claim_due(
         self,

@@ -70,6 +70,17 @@ CREATE TABLE IF NOT EXISTS {s}.outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON {s}.outbox (due, seq) WHERE NOT delivered
 """
 
+#: Schema changes after version 1, by the version they lead to.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE {s}.incidents ADD COLUMN IF NOT EXISTS escalate_at bigint",
+        (
+            "CREATE INDEX IF NOT EXISTS incidents_escalation ON {s}.incidents (escalate_at) "
+            "WHERE escalate_at IS NOT NULL"
+        ),
+    ),
+}
+
 
 def _psycopg() -> Any:
     try:
@@ -202,10 +213,13 @@ class PostgresStore:
                     cur.execute(self._q(statement))
             cur.execute(self._q(_META_READ))
             row = cur.fetchone()
-            if row is None:
-                cur.execute(self._q(_META_WRITE), (str(SCHEMA_VERSION),))
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise newer_schema(int(row[0]), f"PostgreSQL schema {self.schema!r}")
+            found = 1 if row is None else int(row[0])
+            if found > SCHEMA_VERSION:
+                raise newer_schema(found, f"PostgreSQL schema {self.schema!r}")
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    cur.execute(self._q(statement))
+            cur.execute(self._q(_META_WRITE), (str(SCHEMA_VERSION),))
 
     def append(
         self,
@@ -227,6 +241,7 @@ class PostgresStore:
             snapshot.accepts_alerts,
             snapshot.version,
             micros(snapshot.updated_at),
+            None if snapshot.escalation_due_at is None else micros(snapshot.escalation_due_at),
         )
         try:
             with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
@@ -293,6 +308,13 @@ class PostgresStore:
             rows = cur.fetchall()
         return [str(row[0]) for row in rows]
 
+    def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
+        """Incidents whose escalation is due, most overdue first (an index range)."""
+        with self._transaction("timers", write=False) as cur:
+            cur.execute(self._q(_DUE), (micros(now), limit))
+            rows = cur.fetchall()
+        return [str(row[0]) for row in rows]
+
     def claim_due(
         self,
         now: datetime,
@@ -331,15 +353,19 @@ class PostgresStore:
 
 
 _META_READ = "SELECT value FROM {s}.incident_flow_meta WHERE key = 'schema_version'"
-_META_WRITE = "INSERT INTO {s}.incident_flow_meta (key, value) VALUES ('schema_version', %s)"
+_META_WRITE = (
+    "INSERT INTO {s}.incident_flow_meta (key, value) VALUES ('schema_version', %s) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 _INSERT_EVENT = "INSERT INTO {s}.events (incident_id, version, type, data) VALUES (%s, %s, %s, %s)"
 _INSERT_INCIDENT = """
-INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, version, updated_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s)
+INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, version, updated_at,
+    escalate_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 """
 _UPDATE_INCIDENT = """
 UPDATE {s}.incidents SET state = %s, severity = %s, dedup_key = %s, accepts_alerts = %s,
-    version = %s, updated_at = %s
+    version = %s, updated_at = %s, escalate_at = %s
 WHERE id = %s AND version = %s
 """
 _UPSERT_MESSAGE = """
@@ -350,6 +376,10 @@ ON CONFLICT (id) DO UPDATE SET
     data = excluded.data
 """
 _LOAD = "SELECT data FROM {s}.events WHERE incident_id = %s AND version > %s ORDER BY version"
+_DUE = (
+    "SELECT id FROM {s}.incidents WHERE escalate_at IS NOT NULL AND escalate_at <= %s "
+    "ORDER BY escalate_at LIMIT %s"
+)
 _FIND_DEDUP = "SELECT id FROM {s}.incidents WHERE dedup_key = %s AND accepts_alerts"
 _CLAIM_WHERE = """
     SELECT seq, claimed_until IS NOT NULL AS reclaimed FROM {s}.outbox

@@ -69,13 +69,25 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (due, seq) WHERE delivered = 0;
 """
 
+#: Schema changes after version 1, by the version they lead to.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE incidents ADD COLUMN escalate_at INTEGER",
+        (
+            "CREATE INDEX IF NOT EXISTS incidents_escalation ON incidents (escalate_at) "
+            "WHERE escalate_at IS NOT NULL"
+        ),
+    ),
+}
+
 _INSERT_INCIDENT = """
-INSERT INTO incidents (state, severity, dedup_key, accepts_alerts, version, updated_at, id)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO incidents (state, severity, dedup_key, accepts_alerts, version, updated_at,
+    escalate_at, id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 _UPDATE_INCIDENT = """
 UPDATE incidents SET state = ?, severity = ?, dedup_key = ?, accepts_alerts = ?, version = ?,
-    updated_at = ?
+    updated_at = ?, escalate_at = ?
 WHERE id = ? AND version = ?
 """
 
@@ -170,13 +182,17 @@ class SQLiteStore:
             row = db.execute(
                 "SELECT value FROM incident_flow_meta WHERE key = 'schema_version'"
             ).fetchone()
-            if row is None:
-                db.execute(
-                    "INSERT INTO incident_flow_meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise newer_schema(int(row[0]), str(self.path))
+            found = 1 if row is None else int(row[0])
+            if found > SCHEMA_VERSION:
+                raise newer_schema(found, str(self.path))
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    db.execute(statement)
+            db.execute(
+                "INSERT INTO incident_flow_meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(SCHEMA_VERSION),),
+            )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -227,6 +243,9 @@ class SQLiteStore:
                     int(snapshot.accepts_alerts),
                     snapshot.version,
                     micros(snapshot.updated_at),
+                    None
+                    if snapshot.escalation_due_at is None
+                    else micros(snapshot.escalation_due_at),
                     incident_id,
                 )
                 # The incident's row, guarded by the version the writer decided on: a stale
@@ -283,6 +302,15 @@ class SQLiteStore:
             rows = self._read("SELECT id FROM incidents ORDER BY seq", ())
         else:
             rows = self._read("SELECT id FROM incidents WHERE state = ? ORDER BY seq", (state,))
+        return [str(row[0]) for row in rows]
+
+    def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
+        """Incidents whose escalation is due, most overdue first (an index range)."""
+        rows = self._read(
+            "SELECT id FROM incidents WHERE escalate_at IS NOT NULL AND escalate_at <= ? "
+            "ORDER BY escalate_at LIMIT ?",
+            (micros(now), limit),
+        )
         return [str(row[0]) for row in rows]
 
     def claim_due(

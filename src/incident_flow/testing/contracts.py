@@ -76,6 +76,8 @@ def sample_history() -> list[ev.Event]:
     inc = flow.trigger(_ALERT)
     clock.advance(60)
     flow.deliver_pending()
+    clock.advance(timedelta(minutes=5))
+    flow.escalate_due()  # nobody acknowledged: the secondary is paged
     flow.trigger(_ALERT)  # repeated
     flow.reclassify(inc.id, "P2", by="alice")
     flow.acknowledge(inc.id, by="alice")

@@ -1,0 +1,265 @@
+"""Escalation: durable timers, levels, exactly once per level, stopped by an acknowledgement."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from incident_flow import (
+    Alert,
+    IncidentFlow,
+    InvalidPolicy,
+    MemoryStore,
+    Policy,
+    RecordingNotifier,
+    SQLiteStore,
+)
+from incident_flow._policy import EscalationLevel
+from incident_flow.testing import ManualClock, RecordingPublisher
+
+from .conftest import T0
+
+P1 = Alert(source="datadog", name="CheckoutDown", title="Checkout down", severity="P1")
+P2 = attrs.evolve(P1, severity="P2", dedup_key="p2")
+P4 = attrs.evolve(P1, severity="P4", dedup_key="p4")
+
+
+class Setup:
+    def __init__(self, policy: Policy | None = None, store: Any = None) -> None:
+        self.clock = ManualClock(T0)
+        self.pager = RecordingNotifier()
+        self.chat = RecordingNotifier()
+        self.flow = IncidentFlow(
+            policy or Policy(),
+            store=store or MemoryStore(),
+            notifier=self.chat,
+            pager=self.pager,
+            publisher=RecordingPublisher(),
+            clock=self.clock,
+        )
+
+    def pages(self, incident_id: str) -> list[str]:
+        return [m.text for m in self.pager.of(incident_id, "page")]
+
+
+class TestTimers:
+    """Each critical page starts a timer; acknowledging or resolving stops it."""
+
+    def test_levels_in_turn(self) -> None:
+        s = Setup()
+        incident = s.flow.trigger(P1)
+        assert incident.escalation_due_at == T0 + timedelta(minutes=5)
+        s.clock.advance(timedelta(minutes=4, seconds=59))
+        assert s.flow.escalate_due() == []
+        s.clock.advance(1)
+        (escalated,) = s.flow.escalate_due()
+        assert escalated.escalation_level == 1
+        assert escalated.escalation_due_at == s.clock.now() + timedelta(minutes=5)
+        assert s.flow.escalate_due() == []  # once per level
+        s.clock.advance(timedelta(minutes=5))
+        (last,) = s.flow.escalate_due()
+        assert last.escalation_level == 2 and last.escalation_due_at is None
+        s.clock.advance(timedelta(hours=1))
+        assert s.flow.escalate_due() == []
+        pages = s.pages(incident.id)
+        assert len(pages) == 3
+        assert pages[1].endswith("(escalated to secondary on-call)")
+        assert pages[2].endswith("(escalated to incident commander)")
+        assert "escalated to secondary on-call (level 1)" in s.chat.messages[1].text
+        levels = [e.level for e in s.flow.history(incident.id) if e.type == "Escalated"]  # type: ignore[attr-defined]
+        assert levels == [1, 2]
+
+    def test_acknowledgement_stops_escalation(self) -> None:
+        s = Setup()
+        incident = s.flow.trigger(P1)
+        s.clock.advance(timedelta(minutes=6))
+        s.flow.escalate_due()
+        acked = s.flow.acknowledge(incident.id, by="alice")
+        assert acked.escalation_due_at is None
+        s.clock.advance(timedelta(hours=2))
+        assert s.flow.escalate_due() == []
+        assert len(s.pages(incident.id)) == 2
+
+    def test_resolution_stops_escalation(self) -> None:
+        s = Setup()
+        incident = s.flow.trigger(P1)
+        s.flow.resolve(incident.id, by="alice")
+        s.clock.advance(timedelta(hours=1))
+        assert s.flow.escalate_due() == []
+
+    def test_severity_timeouts(self) -> None:
+        s = Setup()
+        incident = s.flow.trigger(P2)
+        assert incident.escalation_due_at == T0 + timedelta(minutes=15)
+        assert s.flow.trigger(P4).escalation_due_at is None
+
+    def test_an_upgrade_starts_the_timer_at_once(self) -> None:
+        s = Setup()
+        incident = s.flow.trigger(P4)
+        s.clock.advance(timedelta(minutes=30))
+        upgraded = s.flow.reclassify(incident.id, "P1", by="alice")
+        assert upgraded.escalation_due_at == s.clock.now() + timedelta(minutes=5)
+        p2 = s.flow.trigger(P2)
+        s.clock.advance(60)
+        faster = s.flow.reclassify(p2.id, "P1", by="alice")
+        assert faster.escalation_due_at == s.clock.now() + timedelta(minutes=5)
+        down = s.flow.reclassify(p2.id, "P3", by="alice")
+        assert down.escalation_due_at is None
+
+    def test_reopen_pages_and_restarts(self) -> None:
+        s = Setup()
+        incident = s.flow.trigger(P1)
+        s.flow.acknowledge(incident.id, by="alice")
+        s.flow.resolve(incident.id, by="alice")
+        s.clock.advance(timedelta(minutes=10))
+        reopened = s.flow.trigger(P1)
+        assert reopened.escalation_level == 0
+        assert reopened.escalation_due_at == s.clock.now() + timedelta(minutes=5)
+
+    def test_configured_levels_and_repeats(self) -> None:
+        policy = Policy(
+            escalation=[
+                EscalationLevel(("alice",), wait=timedelta(minutes=1)),
+                EscalationLevel(("team",)),
+            ],
+            escalation_repeats=2,
+        )
+        s = Setup(policy)
+        incident = s.flow.trigger(P1)
+        for _ in range(10):
+            s.clock.advance(timedelta(minutes=5))
+            s.flow.escalate_due()
+        assert [p.rsplit("(", 1)[-1] for p in s.pages(incident.id)[1:]] == [
+            "escalated to team)"
+        ] * 3
+        assert s.flow.get(incident.id).escalation_level == 3
+
+
+class TestDurability:
+    """Timers are data: a restarted process, or another replica, escalates the same."""
+
+    def test_restart_on_sqlite(self, tmp_path: Path) -> None:
+        path = tmp_path / "incidents.db"
+        first = Setup(store=SQLiteStore(path))
+        incident = first.flow.trigger(P1)
+        first.flow.store.close()
+        second = Setup(store=SQLiteStore(path))
+        second.clock.advance(timedelta(minutes=5))
+        (escalated,) = second.flow.escalate_due()
+        assert escalated.id == incident.id
+
+    def test_replicas_escalate_once(self) -> None:
+        store = MemoryStore()
+        a, b = Setup(store=store), Setup(store=store)
+        b.clock = a.clock
+        b.flow.clock = a.clock
+        incident = a.flow.trigger(P1)
+        b.flow.get(incident.id)  # both have it cached
+        a.clock.advance(timedelta(minutes=5))
+        assert len(a.flow.escalate_due()) == 1
+        assert b.flow.escalate_due() == []  # b decided on a stale cache: conflict, reload, no-op
+        levels = [e for e in a.flow.history(incident.id) if e.type == "Escalated"]
+        assert len(levels) == 1
+
+
+class TestPolicyFile:
+    """Escalation in TOML, with every problem reported."""
+
+    def test_reads_levels(self) -> None:
+        policy = Policy.from_mapping(
+            {
+                "escalation": [{"targets": ["primary"]}, {"targets": "lead", "wait": "10m"}],
+                "escalation_repeats": 1,
+            }
+        )
+        assert policy.escalation == (
+            EscalationLevel(("primary",)),
+            EscalationLevel(("lead",), timedelta(minutes=10)),
+        )
+        assert policy.escalation_steps == 3
+
+    def test_problems(self) -> None:
+        with pytest.raises(InvalidPolicy) as info:
+            Policy.from_mapping(
+                {
+                    "escalation": [{"targets": []}, {"targets": ["x"], "wait": "soon", "who": 1}],
+                    "escalation_repeats": -1,
+                }
+            )
+        problems = info.value.problems
+        assert any(p.startswith("escalation[0].targets: must name who is paged") for p in problems)
+        assert any(p.startswith("escalation[1].who: unknown key") for p in problems)
+        assert any(
+            p.startswith("escalation[1].wait: must be a positive duration") for p in problems
+        )
+        assert any(p.startswith("escalation_repeats: must be a whole number") for p in problems)
+        with pytest.raises(InvalidPolicy, match="non-empty array"):
+            Policy.from_mapping({"escalation": []})
+
+    def test_constructor_checks(self) -> None:
+        with pytest.raises(ValueError, match="at least one level"):
+            Policy(escalation=[])
+        with pytest.raises(ValueError, match="target name"):
+            EscalationLevel(())
+
+
+class TestRandomTimelines:
+    """For any timeline of triggers, acks and clock moves: a critical incident escalates iff
+    it was not acknowledged within its timeout, at most once per level."""
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        steps=st.lists(
+            st.one_of(
+                st.tuples(
+                    st.just("trigger"), st.sampled_from(["P1", "P2", "P3"]), st.integers(0, 2)
+                ),
+                st.tuples(st.just("ack"), st.integers(0, 2), st.just(0)),
+                st.tuples(st.just("wait"), st.integers(0, 1200), st.just(0)),
+                st.tuples(st.just("tick"), st.just(0), st.just(0)),
+            ),
+            max_size=30,
+        )
+    )
+    def test_escalation_rule(self, steps: list[tuple[str, Any, int]]) -> None:
+        s = Setup()
+        opened: dict[int, str] = {}
+        for action, value, key in steps:
+            if action == "trigger" and key not in opened:
+                alert = attrs.evolve(P1, severity=value, dedup_key=f"k{key}")
+                opened[key] = s.flow.trigger(alert).id
+            elif action == "ack" and value in opened:
+                s.flow.acknowledge(opened[value], by="alice")
+            elif action == "wait":
+                s.clock.advance(value)
+            elif action == "tick":
+                s.flow.escalate_due()
+        s.flow.escalate_due()
+        now = s.clock.now()
+        policy = s.flow.policy
+        for incident_id in opened.values():
+            incident = s.flow.get(incident_id)
+            history = s.flow.history(incident_id)
+            levels = [e.level for e in history if e.type == "Escalated"]  # type: ignore[attr-defined]
+            assert levels == list(range(1, len(levels) + 1))  # once per level, in order
+            if not incident.critical:
+                assert levels == []
+                continue
+            acked = incident.acknowledged_at
+            first_page = incident.created_at
+            timeout = policy.escalation_wait(0, incident.severity)
+            assert timeout is not None
+            deadline = first_page + timeout
+            if acked is None and now >= deadline:
+                assert levels, "an unacknowledged critical page past its timeout must escalate"
+            if acked is not None and acked < deadline:
+                assert levels == [], "acknowledged in time: no escalation"
+            for e in history:
+                if e.type == "Escalated" and acked is not None:
+                    assert e.at <= acked
