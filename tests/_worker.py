@@ -105,9 +105,55 @@ def writer(spec: str, name: str, incident_ids: list[str], count: int) -> None:
         ok(done.id, done.version, f"{name} #{n}")
 
 
+def escalation_policy() -> Policy:
+    """Three levels one second apart, so that workers race over real time."""
+    from datetime import timedelta
+
+    from incident_flow import EscalationLevel
+
+    levels = [EscalationLevel((name,), wait=timedelta(seconds=1)) for name in ("a", "b", "c")]
+    return Policy(escalation=levels)
+
+
+class PrintingPages:
+    """A pager that prints each page with the incident's escalation text."""
+
+    def send(self, message: Notification) -> str | None:
+        if message.kind == "page":
+            print(f"PAGE {message.incident_id} {message.text}", flush=True)
+        return None
+
+
+def worker(spec: str, seconds: float) -> None:
+    """Run the worker loop (SIGTERM stops it), then print its stats."""
+    import threading
+    from datetime import timedelta
+
+    from incident_flow import run_worker
+
+    flow = IncidentFlow(
+        escalation_policy(),
+        store=open_store(spec),
+        notifier=Printing(),
+        pager=PrintingPages(),
+        publisher=RecordingPublisher(),
+    )
+    stop = threading.Event()
+    timer = threading.Timer(seconds, stop.set)
+    timer.daemon = True
+    timer.start()
+    print("READY", flush=True)
+    stats = run_worker(flow, interval=timedelta(milliseconds=50), stop=stop)
+    print(
+        f"STATS {stats.iterations} {stats.delivered} {stats.escalated} {stats.errors}", flush=True
+    )
+
+
 if __name__ == "__main__":
     command, spec = sys.argv[1], sys.argv[2]
     if command == "crash":
         crash(spec, int(sys.argv[3]))
+    elif command == "worker":
+        worker(spec, float(sys.argv[3]))
     else:
         writer(spec, sys.argv[3], sys.argv[4].split(","), int(sys.argv[5]))

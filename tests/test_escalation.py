@@ -263,3 +263,49 @@ class TestRandomTimelines:
             for e in history:
                 if e.type == "Escalated" and acked is not None:
                     assert e.at <= acked
+
+
+class TestWorker:
+    """run_worker keeps deliveries and escalations moving, and stops cleanly."""
+
+    def test_turns(self) -> None:
+        from incident_flow import DeliveryError, run_worker
+
+        class Down(RecordingNotifier):
+            down = True
+
+            def send(self, message: Any) -> str | None:
+                if self.down:
+                    raise DeliveryError("down")
+                return super().send(message)
+
+        s = Setup()
+        s.flow.notifier = chat = Down()
+        incident = s.flow.trigger(P1)
+        chat.down = False
+        s.clock.advance(timedelta(minutes=6))
+        stats = run_worker(s.flow, interval=timedelta(0), max_iterations=2)
+        assert (stats.iterations, stats.escalated, stats.errors) == (2, 1, 0)
+        assert stats.delivered >= 1
+        assert [m.kind for m in chat.of(incident.id)][:2] == ["notify", "update"]
+
+    def test_a_failing_turn_is_survived(self) -> None:
+        from incident_flow import run_worker
+
+        s = Setup()
+
+        def broken(**kwargs: Any) -> list[Any]:
+            raise RuntimeError("database away")
+
+        s.flow.escalate_due = broken  # type: ignore[method-assign]
+        stats = run_worker(s.flow, interval=timedelta(0), max_iterations=3)
+        assert (stats.iterations, stats.errors) == (3, 3)
+
+    def test_a_stop_event(self) -> None:
+        import threading
+
+        from incident_flow import run_worker
+
+        stop = threading.Event()
+        stop.set()
+        assert run_worker(Setup().flow, stop=stop).iterations == 0

@@ -22,6 +22,7 @@ class TestExports:
             "Alert",
             "ConcurrencyError",
             "DeliveryError",
+            "EscalationLevel",
             "FolderPublisher",
             "GitHubPublisher",
             "GitPublisher",
@@ -55,6 +56,8 @@ class TestExports:
             "StorageError",
             "SystemClock",
             "WebhookNotifier",
+            "WorkerStats",
+            "run_worker",
         ]
 
     def test_every_name_in_all_resolves(self) -> None:

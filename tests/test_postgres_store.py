@@ -84,3 +84,28 @@ class TestSharedDatabase:
             assert store._conn is not None
             store._conn.close()
             assert store.load("x") == []
+
+
+class TestMigration:
+    """A version-1 schema is brought to version 2 on open."""
+
+    def test_v1_to_v2(self, postgres_dsn: str) -> None:
+        with pg_schema(postgres_dsn) as schema:
+            PostgresStore(postgres_dsn, schema=schema).close()
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                conn.execute(f'ALTER TABLE "{schema}".incidents DROP COLUMN escalate_at')
+                conn.execute(
+                    f"UPDATE \"{schema}\".incident_flow_meta SET value = '1' "  # noqa: S608
+                    "WHERE key = 'schema_version'"
+                )
+            with PostgresStore(postgres_dsn, schema=schema) as store:
+                assert store.due_incidents(T0) == []
+                flow = IncidentFlow(
+                    store=store,
+                    notifier=RecordingNotifier(),
+                    pager=RecordingNotifier(),
+                    publisher=RecordingPublisher(),
+                    clock=ManualClock(T0),
+                )
+                incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+                assert store.due_incidents(incident.escalation_due_at) == [incident.id]  # type: ignore[arg-type]

@@ -145,3 +145,66 @@ class TestRacingProcesses:
         assert sum(reported.values()) + conflicts == 120
         assert sum(reported.values()) >= 40
         print(f"\n3 writers, 120 notes: {sum(reported.values())} stored, {conflicts} conflicts")
+
+
+class TestWorkers:
+    """Worker processes: SIGTERM stops them cleanly; racing replicas page each level once."""
+
+    def test_sigterm(self, tmp_path: Path) -> None:
+        worker = subprocess.Popen(
+            [sys.executable, WORKER, "worker", f"sqlite:{tmp_path / 'w.db'}", "60"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == "READY"
+        time.sleep(0.3)
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+        assert worker.returncode == 0
+        (stats,) = _lines(output, "STATS")
+        assert int(stats[0]) >= 1
+
+    def test_three_workers_page_each_level_once(self, store_spec: tuple[str, Any]) -> None:
+        import importlib.util
+
+        spec, open_store = store_spec
+        loader = importlib.util.spec_from_file_location("_worker", WORKER)
+        assert loader is not None and loader.loader is not None
+        module = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(module)
+        with open_store() as store:
+            flow = IncidentFlow(
+                module.escalation_policy(),
+                store=store,
+                notifier=RecordingNotifier(),
+                pager=RecordingNotifier(),
+                publisher=RecordingPublisher(),
+            )
+            ids = [
+                flow.trigger(
+                    Alert(source="s", name="n", title="t", severity="P1", dedup_key=f"e{n}")
+                ).id
+                for n in range(5)
+            ]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, WORKER, "worker", spec, "4"], stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(3)
+        ]
+        outputs = [w.communicate(timeout=60)[0] for w in workers]
+        assert all(w.returncode == 0 for w in workers)
+        pages = Counter()
+        for output in outputs:
+            for incident_id, text in (
+                line.split(" ", 2)[1:] for line in output.splitlines() if line.startswith("PAGE ")
+            ):
+                pages[(incident_id, text)] += 1
+        assert all(count == 1 for count in pages.values()), pages
+        with open_store() as store:
+            for incident_id in ids:
+                levels = [e.level for e in store.load(incident_id) if e.type == "Escalated"]  # type: ignore[attr-defined]
+                assert levels == [1, 2]
+                assert sum(1 for (i, _) in pages if i == incident_id) == 2
+        print(f"\n3 workers, 5 incidents: {len(pages)} escalation pages, none twice")

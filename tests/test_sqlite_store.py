@@ -92,3 +92,35 @@ class TestDurability:
         store._db.execute("INSERT INTO events VALUES ('i', 1, 'Nope', '{\"type\": \"Nope\"}')")
         with pytest.raises(StorageError, match="stored event cannot be read"):
             store.load("i")
+
+
+class TestMigration:
+    """A version-1 database (before escalation timers) is brought to version 2 on open."""
+
+    def test_v1_to_v2(self, tmp_path: Path) -> None:
+        from datetime import timedelta
+
+        path = tmp_path / "old.db"
+        SQLiteStore(path).close()
+        db = sqlite3.connect(path)
+        db.execute("DROP INDEX incidents_escalation")
+        db.execute("ALTER TABLE incidents DROP COLUMN escalate_at")
+        db.execute("UPDATE incident_flow_meta SET value = '1' WHERE key = 'schema_version'")
+        db.commit()
+        db.close()
+        with SQLiteStore(path) as store:
+            version = store._db.execute(
+                "SELECT value FROM incident_flow_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            assert version == ("2",)
+            clock = ManualClock(T0)
+            flow = IncidentFlow(
+                store=store,
+                notifier=RecordingNotifier(),
+                pager=RecordingNotifier(),
+                publisher=RecordingPublisher(),
+                clock=clock,
+            )
+            incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+            clock.advance(timedelta(minutes=5))
+            assert [i.id for i in flow.escalate_due()] == [incident.id]

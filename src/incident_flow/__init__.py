@@ -19,11 +19,12 @@ from ._clock import SystemClock
 from ._flow import IncidentFlow
 from ._incident import ActionItem, Incident, PostMortem
 from ._messages import Notification, OutboxMessage
-from ._policy import Policy
+from ._policy import EscalationLevel, Policy
 from ._postmortem import PostMortemDocument
 from ._redact import RedactSecrets
 from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
+from ._worker import WorkerStats, run_worker
 from .adapters import (
     FolderPublisher,
     GitHubPublisher,
@@ -57,6 +58,7 @@ __all__ = [
     "Alert",
     "ConcurrencyError",
     "DeliveryError",
+    "EscalationLevel",
     "FolderPublisher",
     "GitHubPublisher",
     "GitPublisher",
@@ -90,6 +92,8 @@ __all__ = [
     "StorageError",
     "SystemClock",
     "WebhookNotifier",
+    "WorkerStats",
+    "run_worker",
 ]
 
 __version__ = "0.1.0.dev0"

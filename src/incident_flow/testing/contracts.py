@@ -367,6 +367,35 @@ class StoreContract:
             messages[1].id,
         ]
 
+    def test_escalation_timers_are_indexed(self, store: EventStore) -> None:
+        """due_incidents lists incidents whose timer ran out, most overdue first, until stopped."""
+        for n, minutes in ((1, 10), (2, 5), (3, 60)):
+            alert = Alert(source="test", name="n", title="t", dedup_key=f"k{n}")
+            events: list[ev.Event] = [
+                ev.IncidentTriggered(
+                    version=1, at=T0, incident_id=f"i{n}", alert=alert, title="t", dedup_key=f"k{n}"
+                ),
+                ev.IncidentClassified(
+                    version=2,
+                    at=T0,
+                    severity=Severity.P1,
+                    source="alert",
+                    critical=True,
+                    postmortem_required=True,
+                ),
+                ev.IncidentNotified(
+                    version=3, at=T0, paged=True, escalate_at=T0 + timedelta(minutes=minutes)
+                ),
+            ]
+            store.append(f"i{n}", 0, events, snapshot=fold(None, events))
+        assert store.due_incidents(T0) == []
+        assert store.due_incidents(T0 + timedelta(minutes=10)) == ["i2", "i1"]
+        assert store.due_incidents(T0 + timedelta(hours=2), limit=1) == ["i2"]
+        incident = fold(None, store.load("i2"))
+        ack = [ev.IncidentAcknowledged(version=4, at=T0, by="alice")]
+        store.append("i2", 3, ack, snapshot=fold(incident, ack))
+        assert store.due_incidents(T0 + timedelta(hours=2)) == ["i1", "i3"]
+
     def test_racing_claims_never_share_a_message(self, store: EventStore) -> None:
         """Senders claiming at once get disjoint messages that together cover all due ones."""
         events, incident = _opened("i1")
