@@ -309,3 +309,65 @@ class TestWorker:
         stop = threading.Event()
         stop.set()
         assert run_worker(Setup().flow, stop=stop).iterations == 0
+
+
+class TestReminders:
+    """An overdue post-mortem and open action items are reminded in the thread."""
+
+    def test_business_days(self) -> None:
+        from datetime import datetime
+
+        from incident_flow._policy import add_business_days
+
+        friday = datetime(2025, 3, 7, 16, 0, tzinfo=T0.tzinfo)
+        assert add_business_days(friday, 1).weekday() == 0  # Monday
+        assert add_business_days(friday, 5) == datetime(2025, 3, 14, 16, 0, tzinfo=T0.tzinfo)
+        saturday = datetime(2025, 3, 8, 9, 0, tzinfo=T0.tzinfo)
+        assert add_business_days(saturday, 0).weekday() == 0
+
+    def test_postmortem_then_action_items(self) -> None:
+        s = Setup()
+        incident = s.flow.trigger(P1)
+        s.flow.acknowledge(incident.id, by="alice")
+        resolved = s.flow.resolve(incident.id, by="alice")  # Tuesday 2025-03-04 10:00
+        assert resolved.reminder_about == "postmortem"
+        assert resolved.reminder_due_at == T0.replace(day=11)  # five business days
+        s.clock.set(T0.replace(day=11) - timedelta(seconds=1))
+        assert s.flow.remind_due() == []
+        s.clock.advance(1)
+        (reminded,) = s.flow.remind_due()
+        assert reminded.reminder_due_at == T0.replace(day=12)
+        assert "post-mortem of this P1 incident is overdue" in s.chat.messages[-1].text
+        assert s.flow.remind_due() == []  # once per due time
+        s.flow.start_postmortem(incident.id, author="alice", learnings=["alert sooner"])
+        s.flow.approve_postmortem(incident.id, reviewer="bob")
+        s.flow.approve_postmortem(incident.id, reviewer="carol")
+        published = s.flow.publish_postmortem(incident.id, by="alice")
+        assert published.reminder_about == "action_items"
+        assert published.reminder_due_at == s.clock.now().replace(day=25)  # ten business days
+        s.clock.set(s.clock.now().replace(day=25))
+        s.flow.remind_due()
+        assert s.chat.messages[-1].text.startswith("Reminder: open action items: AI-1")
+        for item in s.flow.get(incident.id).open_action_items:
+            s.flow.waive_action_item(incident.id, item.id, by="alice", reason="done in wiki")
+        settled = s.flow.get(incident.id)
+        assert (settled.reminder_about, settled.reminder_due_at) == (None, None)
+        assert settled.next_timer_at is None
+
+    def test_normal_incidents_owe_only_their_items(self) -> None:
+        s = Setup()
+        incident = s.flow.trigger(attrs.evolve(P4, name="NoRunbookHere"))
+        resolved = s.flow.resolve(incident.id, by="alice")
+        assert resolved.reminder_about == "action_items"  # the missing runbook
+        closed = s.flow.waive_action_item(incident.id, "AI-1", by="alice", reason="noise")
+        assert closed.reminder_due_at is None
+
+    def test_policy_keys(self) -> None:
+        policy = Policy.from_mapping(
+            {"postmortem_due": 3, "action_items_due": 7, "remind_every": 2}
+        )
+        assert (policy.postmortem_due, policy.action_items_due, policy.remind_every) == (3, 7, 2)
+        with pytest.raises(InvalidPolicy, match="remind_every: must be a whole number >= 1"):
+            Policy.from_mapping({"remind_every": 0})
+        with pytest.raises(ValueError, match="remind_every"):
+            Policy(remind_every=0)

@@ -93,7 +93,7 @@ class TestMigration:
         with pg_schema(postgres_dsn) as schema:
             PostgresStore(postgres_dsn, schema=schema).close()
             with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-                conn.execute(f'ALTER TABLE "{schema}".incidents DROP COLUMN escalate_at')
+                conn.execute(f'ALTER TABLE "{schema}".incidents DROP COLUMN timer_at')
                 conn.execute(
                     f"UPDATE \"{schema}\".incident_flow_meta SET value = '1' "  # noqa: S608
                     "WHERE key = 'schema_version'"

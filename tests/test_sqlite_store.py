@@ -103,8 +103,8 @@ class TestMigration:
         path = tmp_path / "old.db"
         SQLiteStore(path).close()
         db = sqlite3.connect(path)
-        db.execute("DROP INDEX incidents_escalation")
-        db.execute("ALTER TABLE incidents DROP COLUMN escalate_at")
+        db.execute("DROP INDEX incidents_timer")
+        db.execute("ALTER TABLE incidents DROP COLUMN timer_at")
         db.execute("UPDATE incident_flow_meta SET value = '1' WHERE key = 'schema_version'")
         db.commit()
         db.close()

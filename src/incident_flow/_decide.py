@@ -29,6 +29,7 @@ __all__ = [
     "decide_escalation",
     "decide_new",
     "decide_outcomes",
+    "decide_reminder",
 ]
 
 _E = TypeVar("_E", bound=ev.Event)
@@ -65,11 +66,20 @@ class _Draft:
     def say(self, channel: Channel, kind: str, text: str = "") -> None:
         self.messages.append((channel, kind, text))
 
-    def finish(self, settled: tuple[OutboxMessage, ...] = ()) -> Decision:
+    def finish(
+        self, settled: tuple[OutboxMessage, ...] = (), *, reminders: Policy | None = None
+    ) -> Decision:
         if not self.events:
             assert self.base is not None  # noqa: S101 - a new incident always has events
             return Decision(self.base)
         after = fold(self.base, self.events)
+        if reminders is not None:
+            schedule = _reminder_schedule(after, reminders, self.at)
+            if schedule is not None:
+                event = self.add(
+                    ev.ReminderScheduled, by=None, about=schedule[0], remind_at=schedule[1]
+                )
+                after = fold(after, [event])
         first = self.events[0].version
         outbox = tuple(
             _message(
@@ -164,7 +174,7 @@ def decide(incident: Incident, command: cmd.Command, policy: Policy, now: dateti
     PROCESS.fire(incident.state, trigger, incident_id=incident.id)
     draft = _Draft(incident, now, command.by)
     _HANDLERS[type(command)](incident, command, policy, draft)
-    return draft.finish()
+    return draft.finish(reminders=policy)
 
 
 @attrs.frozen
@@ -252,6 +262,56 @@ def _timer(
         return None
     wait = policy.escalation_wait(level, severity)
     return None if wait is None else at + wait
+
+
+def _owed(incident: Incident) -> str | None:
+    """What follow-up the incident owes now: ``postmortem``, ``action_items`` or nothing."""
+    pm = incident.postmortem
+    if incident.closed or incident.state in ("notified", "runbook"):
+        return None
+    if incident.postmortem_required and (pm is None or not pm.published):
+        return "postmortem"
+    if incident.open_action_items:
+        return "action_items"
+    return None
+
+
+def _reminder_schedule(
+    incident: Incident, policy: Policy, at: datetime
+) -> tuple[str | None, datetime | None] | None:
+    """The reminder to schedule after a decision, or None when the current one stands."""
+    about = _owed(incident)
+    if about == incident.reminder_about:
+        return None
+    if about is None:
+        return None, None
+    if about == "postmortem":
+        start = incident.resolved_at or at
+        return about, policy.due_after(start, policy.postmortem_due)
+    pm = incident.postmortem
+    start = (pm.published_at if pm is not None else None) or incident.resolved_at or at
+    return about, policy.due_after(start, policy.action_items_due)
+
+
+def decide_reminder(incident: Incident, policy: Policy, now: datetime) -> Decision:
+    """Remind the thread of an overdue post-mortem or open action items, else nothing."""
+    due = incident.reminder_due_at
+    about = incident.reminder_about
+    if due is None or due > now or about is None:
+        return Decision(incident)
+    PROCESS.fire(incident.state, "remind", incident_id=incident.id)
+    draft = _Draft(incident, now, None)
+    draft.add(ev.Reminded, about=about, remind_at=policy.due_after(draft.at, policy.remind_every))
+    if about == "postmortem":
+        text = (
+            f"Reminder: the post-mortem of this {incident.severity} incident is overdue "
+            f"({policy.postmortem_due} business days after resolution)"
+        )
+    else:
+        items = "; ".join(f"{i.id} {i.description}" for i in incident.open_action_items)
+        text = f"Reminder: open action items: {items}"
+    draft.say("chat", "update", text)
+    return draft.finish()
 
 
 def decide_escalation(incident: Incident, policy: Policy, now: datetime) -> Decision:

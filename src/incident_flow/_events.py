@@ -39,6 +39,8 @@ __all__ = [
     "PostMortemApproved",
     "PostMortemPublished",
     "PostMortemStarted",
+    "Reminded",
+    "ReminderScheduled",
     "RunbookAdded",
     "RunbookStarted",
     "RunbookUpdated",
@@ -233,6 +235,25 @@ class Escalated(Event):
 
 
 @attrs.frozen(kw_only=True)
+class ReminderScheduled(Event):
+    """What the incident still owes, and when it is reminded (None: nothing owed any more).
+
+    ``about`` is ``postmortem`` (a required post-mortem is not published) or ``action_items``.
+    """
+
+    about: str | None
+    remind_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class Reminded(Event):
+    """A follow-up was reminded in the chat thread; the next reminder is at ``remind_at``."""
+
+    about: str
+    remind_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
 class IncidentClosed(Event):
     """The incident was closed; nothing changes it any more."""
 
@@ -310,5 +331,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MessageDelivered,
         DeliveryFailed,
         Escalated,
+        ReminderScheduled,
+        Reminded,
     )
 }

@@ -19,6 +19,7 @@ from ._decide import (
     decide_escalation,
     decide_new,
     decide_outcomes,
+    decide_reminder,
 )
 from ._events import Event
 from ._incident import Incident, fold
@@ -255,6 +256,38 @@ class IncidentFlow:
                     level=incident.escalation_level,
                 )
         return escalated
+
+    def remind_due(self, *, limit: int = 100) -> list[Incident]:
+        """Remind every incident whose post-mortem or action items are overdue.
+
+        A reminder goes to the incident's chat thread when a required post-mortem is still
+        unpublished ``policy.postmortem_due`` business days after resolution, or action items
+        are open ``policy.action_items_due`` business days after the post-mortem, then every
+        ``policy.remind_every`` business days until settled. Timers survive restarts, like
+        escalation's.
+
+        Returns:
+            The incidents reminded in this call.
+        """
+        reminded: list[Incident] = []
+        for incident_id in self.store.due_incidents(self.clock.now(), limit=limit):
+            decided: list[Decision] = []
+
+            def remind(inc: Incident, now: datetime, decided: list[Decision] = decided) -> Decision:
+                decision = decide_reminder(inc, self.policy, now)
+                decided.append(decision)
+                return decision
+
+            try:
+                incident, _ = self._execute(incident_id, remind, retries=_DELIVERY_RETRIES)
+            except (InvalidTransition, ConcurrencyError) as exc:
+                _log.warning(
+                    "incident_flow.reminder_skipped", incident_id=incident_id, error=str(exc)
+                )
+                continue
+            if decided and decided[-1].events:
+                reminded.append(incident)
+        return reminded
 
     def deliver_pending(self, *, limit: int = 100) -> int:
         """Deliver every due outbox message (retries included); return how many were delivered.

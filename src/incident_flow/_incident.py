@@ -95,6 +95,8 @@ class Incident:
             later updates are threaded, once it was delivered.
         escalation_level: 0 after the first page, 1 after the first escalation...
         escalation_due_at: when the page escalates unless acknowledged first (None: never).
+        reminder_due_at: when the owed follow-up (an unpublished post-mortem, open action
+            items) is next reminded in the chat thread (None: nothing owed).
         acknowledged_at, acknowledged_by: the acknowledgement of the current page, if any.
         resolved_at, closed_at, created_at, updated_at: timestamps from the events.
         postmortem: the post-mortem, once started.
@@ -120,6 +122,8 @@ class Incident:
     chat_thread: str | None = None
     escalation_level: int = 0
     escalation_due_at: datetime | None = None
+    reminder_due_at: datetime | None = None
+    reminder_about: str | None = None
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
@@ -141,6 +145,12 @@ class Incident:
         once the post-mortem phase has started, the same alert opens a new incident.
         """
         return self.state in _ACCEPTS_ALERTS
+
+    @property
+    def next_timer_at(self) -> datetime | None:
+        """The earliest of the escalation and reminder timers (what stores index)."""
+        timers = [t for t in (self.escalation_due_at, self.reminder_due_at) if t is not None]
+        return min(timers) if timers else None
 
     @property
     def closed(self) -> bool:
@@ -290,6 +300,11 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.MessageDelivered: _delivered,
     ev.DeliveryFailed: _nothing,
     ev.Escalated: lambda inc, e: {"escalation_level": e.level, "escalation_due_at": e.escalate_at},
+    ev.ReminderScheduled: lambda inc, e: {
+        "reminder_about": e.about,
+        "reminder_due_at": e.remind_at,
+    },
+    ev.Reminded: lambda inc, e: {"reminder_due_at": e.remind_at},
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,12 @@ def _catalog(value: RunbookCatalog | Iterable[Runbook]) -> RunbookCatalog:
     return value if isinstance(value, RunbookCatalog) else RunbookCatalog(list(value))
 
 
+def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        msg = f"Policy.{attribute.name} must be a whole number >= 1, got {value!r}"
+        raise ValueError(msg)
+
+
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         msg = f"Policy.{attribute.name} must be a whole number >= 0, got {value!r}"
@@ -120,6 +126,11 @@ class Policy:
             escalation (default primary on-call, secondary on-call, incident commander).
         escalation_repeats: how many more times the last level is paged when nobody
             acknowledges (default 0).
+        postmortem_due: business days after resolution by which a required post-mortem is
+            published before the thread is reminded (default 5).
+        action_items_due: business days after the post-mortem (or the resolution) by which
+            the action items are settled before the thread is reminded (default 10).
+        remind_every: business days between reminders once overdue (default 1).
         runbooks: the alert -> runbook catalog.
         descriptions: what makes an incident P1..P5, shown to responders.
     """
@@ -138,6 +149,9 @@ class Policy:
         default=_DEFAULT_ESCALATION, converter=_levels
     )
     escalation_repeats: int = attrs.field(default=0, validator=_positive)
+    postmortem_due: int = attrs.field(default=5, validator=_positive)
+    action_items_due: int = attrs.field(default=10, validator=_positive)
+    remind_every: int = attrs.field(default=1, validator=_at_least_one)
     runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
     descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
 
@@ -197,6 +211,10 @@ class Policy:
         """Return how long a page of this severity may stay unacknowledged, or None."""
         return self.ack_timeout.get(severity)
 
+    def due_after(self, start: datetime, business_days: int) -> datetime:
+        """``start`` moved forward by whole business days (Monday to Friday)."""
+        return add_business_days(start, business_days)
+
     @property
     def escalation_steps(self) -> int:
         """How many pages one incident can get in all: the first, then each escalation."""
@@ -216,7 +234,25 @@ class Policy:
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def add_business_days(start: datetime, days: int) -> datetime:
+    """``start`` plus ``days`` working days (weekends skipped; the time of day kept)."""
+    current = start
+    while current.weekday() >= 5:  # a start at the weekend counts from Monday
+        current += timedelta(days=1)
+    added = 0
+    while added < days:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            added += 1
+    return current
+
+
 _TOP_KEYS = (
+    "postmortem_due",
+    "action_items_due",
+    "remind_every",
     "escalation",
     "escalation_repeats",
     "critical",
@@ -253,6 +289,9 @@ class _Reader:
             "ack_timeout": self.timeouts,
             "escalation": self.escalation,
             "escalation_repeats": self.reviewers,
+            "postmortem_due": self.reviewers,
+            "action_items_due": self.reviewers,
+            "remind_every": self.at_least_one,
             "descriptions": self.descriptions,
             "runbooks": self.runbooks,
         }
@@ -267,6 +306,12 @@ class _Reader:
     def reviewers(self, path: str, value: object) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             self.problem(path, f"must be a whole number >= 0, got {value!r}")
+            return None
+        return value
+
+    def at_least_one(self, path: str, value: object) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            self.problem(path, f"must be a whole number >= 1, got {value!r}")
             return None
         return value
 

@@ -152,6 +152,13 @@ IN_PLACE: tuple[Step, ...] = (
         "no acknowledgement within policy.ack_timeout re-pages the next level",
         system=True,
     ),
+    Step(
+        "remind",
+        ["resolved", "postmortem", "runbook_update"],
+        None,
+        "an overdue post-mortem or open action items are reminded in the thread",
+        system=True,
+    ),
 )
 
 

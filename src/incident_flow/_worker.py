@@ -26,6 +26,7 @@ class WorkerStats:
     iterations: int = 0
     delivered: int = 0
     escalated: int = 0
+    reminded: int = 0
     errors: int = 0
 
 
@@ -37,7 +38,7 @@ def run_worker(
     max_iterations: int | None = None,
     handle_signals: bool = True,
 ) -> WorkerStats:
-    """Loop ``deliver_pending()`` and ``escalate_due()`` until stopped.
+    """Loop ``deliver_pending()``, ``escalate_due()`` and ``remind_due()`` until stopped.
 
     Several replicas may run this against one database: outbox messages are claimed with a
     lease and each escalation level is appended once, so nothing is sent or paged twice. A
@@ -69,6 +70,7 @@ def run_worker(
             try:
                 stats.delivered += flow.deliver_pending()
                 stats.escalated += len(flow.escalate_due())
+                stats.reminded += len(flow.remind_due())
             except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn
                 stats.errors += 1
                 _log.error("incident_flow.worker_turn_failed", error=f"{type(exc).__name__}: {exc}")

@@ -99,14 +99,14 @@ class Outbox(Protocol):
 
 
 class Timers(Protocol):
-    """The incidents whose escalation timer has run out (an index, never a scan of events).
+    """The incidents whose next timer (escalation or reminder) has run out, from an index.
 
-    The core relies on: an incident is listed while ``snapshot.escalation_due_at`` of its
-    last append is at or before ``now``; the list is ordered by due time.
+    The core relies on: an incident is listed while ``snapshot.next_timer_at`` of its last
+    append is at or before ``now``; the list is ordered by due time.
     """
 
     def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
-        """Return up to ``limit`` incident ids whose escalation is due, most overdue first."""
+        """Return up to ``limit`` incident ids whose next timer is due, most overdue first."""
         ...
 
 

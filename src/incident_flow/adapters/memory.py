@@ -64,10 +64,10 @@ class MemoryStore:
                 stream = self._streams[incident_id] = []
             stream.extend(events)
             self._states[incident_id] = snapshot.state
-            if snapshot.escalation_due_at is None:
+            if snapshot.next_timer_at is None:
                 self._timers.pop(incident_id, None)
             else:
-                self._timers[incident_id] = snapshot.escalation_due_at
+                self._timers[incident_id] = snapshot.next_timer_at
             self._keys[incident_id] = key
             if snapshot.accepts_alerts:
                 self._dedup[key] = incident_id

@@ -73,10 +73,10 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON {s}.outbox (due, seq) WHERE NOT del
 #: Schema changes after version 1, by the version they lead to.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
-        "ALTER TABLE {s}.incidents ADD COLUMN IF NOT EXISTS escalate_at bigint",
+        "ALTER TABLE {s}.incidents ADD COLUMN IF NOT EXISTS timer_at bigint",
         (
-            "CREATE INDEX IF NOT EXISTS incidents_escalation ON {s}.incidents (escalate_at) "
-            "WHERE escalate_at IS NOT NULL"
+            "CREATE INDEX IF NOT EXISTS incidents_timer ON {s}.incidents (timer_at) "
+            "WHERE timer_at IS NOT NULL"
         ),
     ),
 }
@@ -241,7 +241,7 @@ class PostgresStore:
             snapshot.accepts_alerts,
             snapshot.version,
             micros(snapshot.updated_at),
-            None if snapshot.escalation_due_at is None else micros(snapshot.escalation_due_at),
+            None if snapshot.next_timer_at is None else micros(snapshot.next_timer_at),
         )
         try:
             with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
@@ -360,12 +360,12 @@ _META_WRITE = (
 _INSERT_EVENT = "INSERT INTO {s}.events (incident_id, version, type, data) VALUES (%s, %s, %s, %s)"
 _INSERT_INCIDENT = """
 INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, version, updated_at,
-    escalate_at)
+    timer_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 """
 _UPDATE_INCIDENT = """
 UPDATE {s}.incidents SET state = %s, severity = %s, dedup_key = %s, accepts_alerts = %s,
-    version = %s, updated_at = %s, escalate_at = %s
+    version = %s, updated_at = %s, timer_at = %s
 WHERE id = %s AND version = %s
 """
 _UPSERT_MESSAGE = """
@@ -377,8 +377,8 @@ ON CONFLICT (id) DO UPDATE SET
 """
 _LOAD = "SELECT data FROM {s}.events WHERE incident_id = %s AND version > %s ORDER BY version"
 _DUE = (
-    "SELECT id FROM {s}.incidents WHERE escalate_at IS NOT NULL AND escalate_at <= %s "
-    "ORDER BY escalate_at LIMIT %s"
+    "SELECT id FROM {s}.incidents WHERE timer_at IS NOT NULL AND timer_at <= %s "
+    "ORDER BY timer_at LIMIT %s"
 )
 _FIND_DEDUP = "SELECT id FROM {s}.incidents WHERE dedup_key = %s AND accepts_alerts"
 _CLAIM_WHERE = """

@@ -72,22 +72,22 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (due, seq) WHERE delivered =
 #: Schema changes after version 1, by the version they lead to.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
-        "ALTER TABLE incidents ADD COLUMN escalate_at INTEGER",
+        "ALTER TABLE incidents ADD COLUMN timer_at INTEGER",
         (
-            "CREATE INDEX IF NOT EXISTS incidents_escalation ON incidents (escalate_at) "
-            "WHERE escalate_at IS NOT NULL"
+            "CREATE INDEX IF NOT EXISTS incidents_timer ON incidents (timer_at) "
+            "WHERE timer_at IS NOT NULL"
         ),
     ),
 }
 
 _INSERT_INCIDENT = """
 INSERT INTO incidents (state, severity, dedup_key, accepts_alerts, version, updated_at,
-    escalate_at, id)
+    timer_at, id)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 _UPDATE_INCIDENT = """
 UPDATE incidents SET state = ?, severity = ?, dedup_key = ?, accepts_alerts = ?, version = ?,
-    updated_at = ?, escalate_at = ?
+    updated_at = ?, timer_at = ?
 WHERE id = ? AND version = ?
 """
 
@@ -243,9 +243,7 @@ class SQLiteStore:
                     int(snapshot.accepts_alerts),
                     snapshot.version,
                     micros(snapshot.updated_at),
-                    None
-                    if snapshot.escalation_due_at is None
-                    else micros(snapshot.escalation_due_at),
+                    None if snapshot.next_timer_at is None else micros(snapshot.next_timer_at),
                     incident_id,
                 )
                 # The incident's row, guarded by the version the writer decided on: a stale
@@ -307,8 +305,8 @@ class SQLiteStore:
     def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Incidents whose escalation is due, most overdue first (an index range)."""
         rows = self._read(
-            "SELECT id FROM incidents WHERE escalate_at IS NOT NULL AND escalate_at <= ? "
-            "ORDER BY escalate_at LIMIT ?",
+            "SELECT id FROM incidents WHERE timer_at IS NOT NULL AND timer_at <= ? "
+            "ORDER BY timer_at LIMIT ?",
             (micros(now), limit),
         )
         return [str(row[0]) for row in rows]

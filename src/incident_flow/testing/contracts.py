@@ -87,6 +87,8 @@ def sample_history() -> list[ev.Event]:
     flow.reopen(inc.id, by="bob")
     flow.trigger(attrs.evolve(_ALERT, status="resolved"))
     flow.resolve(inc.id, by="bob")
+    clock.advance(timedelta(days=8))
+    flow.remind_due()  # the post-mortem is overdue: the thread is reminded
     flow.start_postmortem(
         inc.id,
         author="alice",
