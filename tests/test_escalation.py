@@ -371,3 +371,34 @@ class TestReminders:
             Policy.from_mapping({"remind_every": 0})
         with pytest.raises(ValueError, match="remind_every"):
             Policy(remind_every=0)
+
+
+class TestSimulation:
+    """A dry run of a policy over a recorded timeline."""
+
+    def test_who_is_paged_when(self) -> None:
+        from incident_flow.simulation import Act, simulate
+
+        timeline = [
+            (timedelta(0), P1),
+            (timedelta(minutes=1), P2),
+            (timedelta(minutes=12), Act("ack", P1.dedup_key, by="alice")),
+            (timedelta(minutes=20), Act("resolve", "p2", by="bob")),
+            (timedelta(minutes=21), Act("ack", "unknown-key")),
+        ]
+        report = simulate(Policy(), timeline)
+        assert report.format().splitlines() == [
+            "+00:00:00 [P1] Checkout down",
+            "+00:01:00 [P2] Checkout down",
+            "+00:05:00 [P1] Checkout down (escalated to secondary on-call)",
+            "+00:10:00 [P1] Checkout down (escalated to incident commander)",
+            "+00:16:00 [P2] Checkout down (escalated to secondary on-call)",
+        ]
+        slower = simulate(Policy(ack_timeout={"P1": timedelta(minutes=15)}), timeline)
+        assert [p.after for p in slower.pages if p.severity == "P1"] == [timedelta(0)]
+
+    def test_nothing_to_page(self) -> None:
+        from incident_flow.simulation import simulate
+
+        assert simulate(Policy(), []).format() == "no pages"
+        assert simulate(Policy(), [(timedelta(0), P4)]).pages == ()

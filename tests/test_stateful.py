@@ -291,6 +291,12 @@ class IncidentProcess(RuleBasedStateMachine):
     def deliver(self) -> None:
         self.flow.deliver_pending()
 
+    @rule()
+    def timers(self) -> None:
+        """The worker's turn: due escalations and reminders."""
+        self.flow.escalate_due()
+        self.flow.remind_due()
+
     @precondition(lambda self: self.ids)
     @rule(data=st.data())
     def other_replica_notes(self, data: st.DataObject) -> None:
@@ -411,6 +417,22 @@ class IncidentProcess(RuleBasedStateMachine):
             assert [e.version for e in events] == list(range(1, len(events) + 1))
             stamps = [e.at for e in events]
             assert stamps == sorted(stamps)
+
+    @invariant()
+    def escalation_rules(self) -> None:
+        """Levels go up one at a time, never after an acknowledgement, never when not paged."""
+        for incident_id in sorted(self.ids):
+            acked = False
+            level = 0
+            for recorded in self.store.load(incident_id):
+                if recorded.type == "IncidentAcknowledged":
+                    acked = True
+                elif recorded.type == "IncidentReopened" and recorded.paged:  # type: ignore[attr-defined]
+                    acked, level = False, 0
+                elif recorded.type == "Escalated":
+                    assert not acked
+                    assert recorded.level == level + 1  # type: ignore[attr-defined]
+                    level += 1
 
     @invariant()
     def closed_is_terminal(self) -> None:
