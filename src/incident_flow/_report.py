@@ -1,0 +1,125 @@
+"""The report: MTTA, MTTR, post-mortem compliance, runbook coverage and open action items."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from ._events import Event
+from ._incident import Incident
+from ._severity import Severity
+
+__all__ = ["DEFINITIONS", "Report", "build_report"]
+
+DEFINITIONS = {
+    "MTTA": "mean time to acknowledge: from the first page delivered to the first acknowledgement "
+    "(paged incidents only)",
+    "MTTR": "mean time to resolve: from the alert that opened the incident to its first resolution",
+    "post-mortem compliance": "every closed incident that required a post-mortem has one "
+    "published, approved by the policy's reviewers and saved",
+    "runbook coverage": "incidents whose alert had a runbook, out of all incidents",
+}
+
+
+@attrs.frozen
+class Report:
+    """The figures of a set of incidents (see DEFINITIONS)."""
+
+    incidents: int
+    by_severity: dict[str, dict[str, Any]]
+    noncompliant: tuple[str, ...]
+    with_runbook: int
+    without_runbook: tuple[str, ...]
+    runbooks_added: int
+    open_action_items: tuple[tuple[str, str, str], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``--format json``."""
+        return {
+            "definitions": DEFINITIONS,
+            "incidents": self.incidents,
+            "by_severity": self.by_severity,
+            "postmortem_compliance": {"noncompliant": list(self.noncompliant)},
+            "runbook_coverage": {
+                "with_runbook": self.with_runbook,
+                "without_runbook": list(self.without_runbook),
+                "runbooks_added": self.runbooks_added,
+            },
+            "open_action_items": [
+                {"incident": i, "item": a, "description": d} for i, a, d in self.open_action_items
+            ],
+        }
+
+
+def _minutes(values: Sequence[timedelta]) -> float | None:
+    return round(statistics.mean(v.total_seconds() for v in values) / 60, 1) if values else None
+
+
+def _first(history: Sequence[Event], type_name: str) -> Event | None:
+    return next((e for e in history if e.type == type_name), None)
+
+
+def build_report(incidents: Sequence[tuple[Incident, Sequence[Event]]]) -> Report:
+    """Compute the report of ``(incident, history)`` pairs."""
+    by_severity: dict[str, dict[str, Any]] = {}
+    acks: dict[str, list[timedelta]] = {}
+    fixes: dict[str, list[timedelta]] = {}
+    noncompliant: list[str] = []
+    without: list[str] = []
+    added = 0
+    items: list[tuple[str, str, str]] = []
+    for incident, history in incidents:
+        severity = str(incident.severity)
+        row = by_severity.setdefault(severity, {"incidents": 0, "open": 0})
+        row["incidents"] += 1
+        row["open"] += not incident.closed
+        page = next(
+            (
+                e
+                for e in history
+                if e.type == "MessageDelivered" and getattr(e, "kind", "") == "page"
+            ),
+            None,
+        )
+        ack = _first(history, "IncidentAcknowledged")
+        if page is not None and ack is not None and ack.at >= page.at:
+            acks.setdefault(severity, []).append(ack.at - page.at)
+        resolved = _first(history, "IncidentResolved")
+        if resolved is not None:
+            fixes.setdefault(severity, []).append(resolved.at - incident.created_at)
+        pm = incident.postmortem
+        if (
+            incident.closed
+            and incident.postmortem_required
+            and (pm is None or not pm.published or pm.location is None)
+        ):
+            noncompliant.append(incident.id)
+        started = _first(history, "RunbookStarted")
+        had_runbook = incident.runbook is not None and not any(
+            e.type == "RunbookAdded" for e in history
+        )
+        if started is not None and getattr(started, "runbook", None) is None:
+            had_runbook = False
+        if not had_runbook:
+            without.append(incident.id)
+        added += sum(1 for e in history if e.type == "RunbookAdded")
+        items.extend((incident.id, i.id, i.description) for i in incident.open_action_items)
+    for severity, row in by_severity.items():
+        row["mtta_minutes"] = _minutes(acks.get(severity, []))
+        row["mttr_minutes"] = _minutes(fixes.get(severity, []))
+    ordered: dict[str, dict[str, Any]] = {
+        str(s): by_severity[str(s)] for s in Severity if str(s) in by_severity
+    }
+    return Report(
+        incidents=len(incidents),
+        by_severity=ordered,
+        noncompliant=tuple(noncompliant),
+        with_runbook=len(incidents) - len(without),
+        without_runbook=tuple(without),
+        runbooks_added=added,
+        open_action_items=tuple(items),
+    )

@@ -1,0 +1,1 @@
+"""Alert bodies the demo replays (real-shaped, one outage day)."""

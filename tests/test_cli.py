@@ -1,0 +1,121 @@
+"""The incident-flow command line, driven like a person would (click's runner)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+from click.testing import CliRunner
+
+from incident_flow.cli import main
+
+SAMPLES = Path(__file__).with_name("samples")
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> Iterator[None]:
+    """The command line configures structlog as a host does; put the defaults back."""
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args: str, input: str | None = None) -> tuple[int, str]:  # noqa: A002
+        result = runner.invoke(
+            main, ["--db", str(tmp_path / "cli.db"), *args], input=input, catch_exceptions=False
+        )
+        return result.exit_code, result.output
+
+    return invoke
+
+
+class TestDemo:
+    """The demo replays a day, prints timelines and the report, and runs again."""
+
+    def test_demo_twice(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(2):
+            code, out = run("demo")
+            assert code == 0, out
+            assert "Mon 09:00 Datadog: checkout-api 5xx above 5% (P1)" in out
+            assert "Escalated" in out and "post-mortem compliance" in out
+            assert "MTTA" in out and "runbook coverage: 4/6" in out
+        assert len(list((tmp_path / "postmortems").glob("*.md"))) == 4
+
+
+class TestCommands:
+    """Lifecycle commands, reads and clear errors with documented exit codes."""
+
+    def test_lifecycle(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
+        assert code == 0, out
+        incident_id = out.split(":")[0]
+        assert run("ack", incident_id, "--by", "alice")[0] == 0
+        assert run("note", incident_id, "rolling back", "--by", "alice")[0] == 0
+        assert run("runbook", incident_id, "--by", "alice")[0] == 0
+        assert run("resolve", incident_id, "--by", "alice") == (0, f"{incident_id}: resolved\n")
+        code, out = run("close", incident_id, "--by", "alice")
+        assert code == 4 and "post-mortem is required" in out
+        assert (
+            run("postmortem", "start", incident_id, "--author", "alice", "--learning", "canary")[0]
+            == 0
+        )
+        assert run("postmortem", "approve", incident_id, "--reviewer", "bob")[0] == 0
+        code, out = run("postmortem", "approve", incident_id, "--reviewer", "carol")
+        assert "approved by bob, carol" in out
+        code, out = run("postmortem", "publish", incident_id, "--by", "alice")
+        assert code == 0 and "published at postmortems/" in out
+        code, out = run("show", incident_id)
+        assert "PostMortemPublished" in out and "NoteAdded text=rolling back" in out
+        code, out = run("list")
+        assert incident_id in out and "runbook_update" in out
+        code, out = run("report", "--format", "json")
+        report = json.loads(out)
+        assert report["incidents"] == 1
+        assert report["open_action_items"][0]["item"] == "AI-1"
+        assert "MTTA" in report["definitions"]
+        assert run("reopen", incident_id, "--by", "x")[0] == 4
+
+    def test_errors_have_exit_codes(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("ack", "nope", "--by", "alice")
+        assert (code, out.strip()) == (3, "error: no incident with id 'nope'")
+        code, out = run("ingest", "datadog", "-", input="{not json")
+        assert code == 5 and "body is not JSON" in out
+        bad = tmp_path / "policy.toml"
+        bad.write_text('critical = ["P9"]\npaging = 1\n')
+        code, out = run("policy", "check", str(bad))
+        assert code == 5
+        assert "critical[0]" in out and "paging: unknown key" in out
+        code, out = run("ack", "x", "--by", " ")
+        assert code in (3, 5)
+
+    def test_policy_check_explains(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        good = tmp_path / "policy.toml"
+        good.write_text('critical = ["P1"]\npostmortem_reviewers = 3\n')
+        code, out = run("policy", "check", str(good))
+        assert code == 0
+        assert "valid" in out and "reviewed by 3" in out
+
+    def test_diagram_and_recovery_ingest(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("diagram")
+        assert out.startswith("stateDiagram-v2")
+        code, out = run("ingest", "checkly", str(SAMPLES / "checkly_recovery.json"))
+        assert code == 0 and "recovered, no open incident" in out
+        code, out = run("report")
+        assert code == 0 and "0 incidents" in out
+
+    def test_worker_stops(self, run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+        import incident_flow._worker as worker
+
+        original = worker.run_worker
+        monkeypatch.setattr(
+            worker, "run_worker", lambda flow, **kw: original(flow, max_iterations=1, **kw)
+        )
+        code, out = run("worker", "--interval", "0")
+        assert code == 0 and "worker stopped: 1 turns" in out
