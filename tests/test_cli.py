@@ -39,6 +39,18 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unt
 class TestDemo:
     """The demo replays a day, prints timelines and the report, and runs again."""
 
+    def test_html_report(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        assert run("--db", str(tmp_path / "incident-flow-demo.db"), "demo")[0] == 0
+        page = tmp_path / "report.html"
+        code, out = run(
+            "--db", str(tmp_path / "incident-flow-demo.db"), "report", "--html", str(page)
+        )
+        assert code == 0 and "wrote" in out
+        text = page.read_text()
+        assert text.startswith("<!doctype html>") and "<script" not in text
+        assert 'aria-label="Incidents per severity"' in text and "MTTR over time" in text
+        assert "demo-006" in text  # the incident with an open action item
+
     def test_demo_twice(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         for _ in range(2):
             code, out = run("demo")

@@ -376,12 +376,25 @@ def _print_report(report: Report) -> None:
 
 @main.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a self-contained HTML page with charts.",
+)
 @pass_context
-def report(context: _Context, fmt: str) -> None:
+def report(context: _Context, fmt: str, html_file: str | None) -> None:
     """MTTA and MTTR per severity, post-mortem compliance, runbook coverage, open items."""
     with _errors():
         flow = context.flow()
-        result = build_report([(i, flow.history(i.id)) for i in flow.incidents()])
+        pairs = [(i, flow.history(i.id)) for i in flow.incidents()]
+        result = build_report(pairs)
+    if html_file:
+        from ._report_html import render_html  # noqa: PLC0415
+
+        Path(html_file).write_text(render_html(result, pairs), encoding="utf-8")
+        console.print(f"wrote {html_file}")
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -1,0 +1,110 @@
+"""The report as one self-contained HTML page, with inline SVG charts (no scripts, no CDN)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import date
+
+from ._events import Event
+from ._incident import Incident
+from ._report import DEFINITIONS, Report
+
+__all__ = ["render_html"]
+
+_COLORS = {"P1": "#c62828", "P2": "#ef6c00", "P3": "#f9a825", "P4": "#2e7d32", "P5": "#546e7a"}
+
+
+def _bars(report: Report) -> str:
+    rows = [(s, r["incidents"]) for s, r in report.by_severity.items()]
+    top = max((n for _, n in rows), default=1) or 1
+    width, bar = 420, 34
+    height = bar * max(len(rows), 1) + 10
+    parts = [
+        f'<svg role="img" aria-label="Incidents per severity" width="{width}" height="{height}">'
+    ]
+    for index, (severity, count) in enumerate(rows):
+        y = index * bar + 5
+        length = int((width - 120) * count / top)
+        parts.append(
+            f'<text x="0" y="{y + 20}" font-size="14">{severity}</text>'
+            f'<rect x="40" y="{y}" width="{length}" height="{bar - 10}" '
+            f'fill="{_COLORS.get(severity, "#888")}"/>'
+            f'<text x="{length + 48}" y="{y + 20}" font-size="14">{count}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _mttr_by_day(incidents: Sequence[tuple[Incident, Sequence[Event]]]) -> list[tuple[date, float]]:
+    days: dict[date, list[float]] = {}
+    for incident, history in incidents:
+        resolved = next((e for e in history if e.type == "IncidentResolved"), None)
+        if resolved is not None:
+            minutes = (resolved.at - incident.created_at).total_seconds() / 60
+            days.setdefault(incident.created_at.date(), []).append(minutes)
+    return [(day, sum(v) / len(v)) for day, v in sorted(days.items())]
+
+
+def _line(points: list[tuple[date, float]]) -> str:
+    if not points:
+        return "<p>No resolved incidents yet.</p>"
+    width, height, pad = 420, 180, 40
+    top = max(v for _, v in points) or 1
+    step = (width - 2 * pad) / max(len(points) - 1, 1)
+    coords = [
+        (pad + i * step, height - pad - (height - 2 * pad) * v / top)
+        for i, (_, v) in enumerate(points)
+    ]
+    path = " ".join(f"{x:.0f},{y:.0f}" for x, y in coords)
+    dots = "".join(
+        f'<circle cx="{x:.0f}" cy="{y:.0f}" r="4" fill="#1565c0"/>'
+        f'<text x="{x:.0f}" y="{height - 12}" font-size="11" text-anchor="middle">'
+        f'{day:%b %d}</text><text x="{x:.0f}" y="{y - 8:.0f}" font-size="11" '
+        f'text-anchor="middle">{v:.0f} min</text>'
+        for (x, y), (day, v) in zip(coords, points, strict=True)
+    )
+    return (
+        f'<svg role="img" aria-label="MTTR over time" width="{width}" height="{height}">'
+        f'<polyline points="{path}" fill="none" stroke="#1565c0" stroke-width="2"/>'
+        f"{dots}</svg>"
+    )
+
+
+def render_html(report: Report, incidents: Sequence[tuple[Incident, Sequence[Event]]]) -> str:
+    """The report as a standalone HTML page."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(s)}</td><td>{r['incidents']}</td><td>{r['open']}</td>"
+        f"<td>{'-' if r['mtta_minutes'] is None else r['mtta_minutes']}</td>"
+        f"<td>{'-' if r['mttr_minutes'] is None else r['mttr_minutes']}</td></tr>"
+        for s, r in report.by_severity.items()
+    )
+    items = "".join(f"<li>{e(i)} {e(a)}: {e(d)}</li>" for i, a, d in report.open_action_items)
+    definitions = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in DEFINITIONS.items())
+    missing = ", ".join(report.noncompliant) or "none"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>incident_flow report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 60rem; }}
+table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: .3rem .8rem; }}
+th {{ background: #f4f4f4; }} .charts {{ display: flex; gap: 3rem; flex-wrap: wrap; }}
+dt {{ font-weight: bold; }} dd {{ margin: 0 0 .5rem 1rem; color: #555; }}
+</style></head><body>
+<h1>Incident report</h1>
+<p>{report.incidents} incidents.</p>
+<table><tr><th>severity</th><th>incidents</th><th>open</th><th>MTTA (min)</th>
+<th>MTTR (min)</th></tr>{rows}</table>
+<div class="charts">
+<section><h2>Incidents per severity</h2>{_bars(report)}</section>
+<section><h2>MTTR over time</h2>{_line(_mttr_by_day(incidents))}</section>
+</div>
+<h2>Post-mortem compliance</h2>
+<p>Closed incidents missing a reviewed post-mortem: {e(missing)}</p>
+<h2>Runbook coverage</h2>
+<p>{report.with_runbook} of {report.incidents} incidents had a runbook;
+{report.runbooks_added} runbooks were added from the learnings.</p>
+<h2>Open action items</h2><ul>{items or "<li>none</li>"}</ul>
+<h2>Definitions</h2><dl>{definitions}</dl>
+</body></html>
+"""
