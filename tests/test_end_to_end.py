@@ -76,7 +76,7 @@ def test_p1_end_to_end(servers: tuple[FakeSlack, FakePagerDuty, FakeGitHub]) -> 
         ),
         clock=clock,
     )
-    slack.fail_next(SERVER_ERROR)  # retried within the call
+    pagerduty.fail_next(SERVER_ERROR)  # PagerDuty dedups: retried within the call
     (alert,) = ingest.parse("datadog", body("datadog_triggered.json"))
     incident = flow.trigger(alert)  # Slack and PagerDuty got it; recording "crashed"
     assert store.crashed
@@ -131,3 +131,4 @@ def test_p1_end_to_end(servers: tuple[FakeSlack, FakePagerDuty, FakeGitHub]) -> 
     assert github.review_requests == [(318, ["bob-gh", "carol-gh"])]
     pending = [m for m in store.outbox_messages() if m.pending]
     assert pending == []
+    client.close()

@@ -402,3 +402,23 @@ class TestSimulation:
 
         assert simulate(Policy(), []).format() == "no pages"
         assert simulate(Policy(), [(timedelta(0), P4)]).pages == ()
+
+
+class TestTimeZones:
+    """Business days are counted in the policy's time zone."""
+
+    def test_friday_evening_in_los_angeles(self) -> None:
+        from datetime import datetime
+
+        policy = Policy(timezone="America/Los_Angeles")
+        friday_evening = datetime(2025, 3, 8, 2, 0, tzinfo=T0.tzinfo)  # Fri 18:00 in LA
+        due = policy.due_after(friday_evening, 1)
+        assert due == datetime(2025, 3, 11, 1, 0, tzinfo=T0.tzinfo)  # Mon 18:00 PDT
+        utc = Policy().due_after(friday_evening, 1)
+        assert utc.weekday() == 1 and utc.hour == 2  # a Saturday in UTC: Monday, then one more
+
+    def test_bad_zone(self) -> None:
+        with pytest.raises(ValueError, match="IANA time zone"):
+            Policy(timezone="Mars/Olympus")
+        with pytest.raises(InvalidPolicy, match="timezone: must be an IANA time zone"):
+            Policy.from_mapping({"timezone": "nowhere"})

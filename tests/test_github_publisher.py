@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -30,8 +30,10 @@ def github(httpserver: HTTPServer) -> FakeGitHub:
 
 
 @pytest.fixture
-def client() -> HttpClient:
-    return HttpClient(sleep=lambda _: None)
+def client() -> Iterator[HttpClient]:
+    http = HttpClient(sleep=lambda _: None)
+    yield http
+    http.close()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import attrs
@@ -70,8 +70,10 @@ def sleeps() -> Sleeps:
 
 
 @pytest.fixture
-def client(sleeps: Sleeps) -> HttpClient:
-    return HttpClient(sleep=sleeps, timeout=5)
+def client(sleeps: Sleeps) -> Iterator[HttpClient]:
+    http = HttpClient(sleep=sleeps, timeout=5)
+    yield http
+    http.close()
 
 
 @pytest.fixture
@@ -279,13 +281,51 @@ class TestThroughTheFlow:
     def test_a_500_once_duplicates_nothing(
         self, slack: FakeSlack, pagerduty: FakePagerDuty, client: HttpClient
     ) -> None:
-        flow, _ = make_flow(slack, pagerduty, client)
+        flow, clock = make_flow(slack, pagerduty, client)
         slack.fail_next(SERVER_ERROR)
         pagerduty.fail_next(SERVER_ERROR)
         incident = flow.trigger(P1)
-        assert len(slack.top_level()) == 1
+        # PagerDuty dedups, so its 500 was retried at once; Slack does not, so its post goes
+        # back to the outbox and is looked up before it is sent again.
         assert pagerduty.actions(incident.id) == ["trigger"]
-        assert all(e.type != "DeliveryFailed" for e in flow.history(incident.id))
+        failed = [e for e in flow.history(incident.id) if e.type == "DeliveryFailed"]
+        assert [e.kind for e in failed] == ["notify"]  # type: ignore[attr-defined]
+        assert slack.top_level() == []
+        clock.advance(5)
+        assert flow.deliver_pending() == 1
+        assert slack.reads == 1
+        assert len(slack.top_level()) == 1
+
+    def test_a_timeout_after_slack_took_the_post_is_not_posted_twice(
+        self, slack: FakeSlack, pagerduty: FakePagerDuty, sleeps: Sleeps
+    ) -> None:
+        import httpx
+
+        class SlowSlack(httpx.HTTPTransport):
+            """Slack takes the post, then the answer never comes back (a read timeout)."""
+
+            calls = 0
+
+            def handle_request(self, request: httpx.Request) -> httpx.Response:
+                response = super().handle_request(request)
+                if request.url.path.endswith("chat.postMessage") and SlowSlack.calls == 0:
+                    SlowSlack.calls += 1
+                    response.close()
+                    raise httpx.ReadTimeout("read timed out", request=request)
+                return response
+
+        client = HttpClient(sleep=sleeps, transport=SlowSlack())
+        try:
+            flow, clock = make_flow(slack, pagerduty, client)
+            incident = flow.trigger(P1)
+            assert len(slack.top_level()) == 1  # posted once, the answer lost
+            clock.advance(5)
+            flow.deliver_pending()
+            assert len(slack.top_level()) == 1  # found by its metadata, not posted again
+            thread = f"{CHANNEL}:{slack.top_level()[0]['ts']}"
+            assert flow.get(incident.id).chat_thread == thread
+        finally:
+            client.close()
 
     def test_invalid_event_reports_pagerdutys_errors(
         self, slack: FakeSlack, pagerduty: FakePagerDuty, client: HttpClient
@@ -453,3 +493,28 @@ class TestRedactSecrets:
         assert entry["error"] == "RuntimeError: bad ***"
         assert entry["short"] == "ab stays"
         assert repr(redact) == "RedactSecrets(2 secrets)"
+
+
+class TestSecretHygiene:
+    """Secrets with a stray newline are refused at once, without showing them."""
+
+    @pytest.mark.parametrize(
+        "make",
+        [
+            lambda: SlackNotifier(token="xoxb-secret\n", channel="C1"),  # noqa: S106
+            lambda: SlackNotifier(webhook_url="https://hooks.slack.com/x\r\n"),
+            lambda: PagerDutyPager(" key-with-space"),
+            lambda: OpsgeniePager("key\tkey"),
+            lambda: WebhookNotifier("https://example.com/hook", secret="s3cret\n"),  # noqa: S106
+        ],
+    )
+    def test_refused(self, make: Callable[[], object]) -> None:
+        with pytest.raises(ValueError, match="whitespace or control characters") as info:
+            make()
+        assert "xoxb" not in str(info.value) and "s3cret" not in str(info.value)
+
+    def test_escaped_forms_are_redacted(self) -> None:
+        from incident_flow.adapters._http import Redactor
+
+        redact = Redactor(["to\\ken-1234"])
+        assert redact("saw 'to\\\\ken-1234'") == "saw '***'"

@@ -38,7 +38,6 @@ from .exceptions import (
     InvalidCommand,
     InvalidTransition,
     PolicyViolation,
-    StorageError,
 )
 from .ports import Clock, EventStore, Notifier, PostMortemPublisher
 
@@ -423,32 +422,50 @@ class IncidentFlow:
         return self._settle(fresh) if fresh else 0
 
     def _settle(self, claimed: Sequence[OutboxMessage]) -> int:
-        """Attempt each claimed message; record the outcomes, one append per incident."""
-        by_incident: dict[str, list[Outcome]] = {}
-        delivered = 0
+        """Send the claimed messages and record each incident's outcomes right after its sends.
+
+        A sender only sends while it holds the claim: once half the lease is gone, the rest is
+        left for the next claim, so no message is sent after another sender could take it.
+        """
+        groups: dict[str, list[OutboxMessage]] = {}
         for message in claimed:
-            outcome = self._attempt(message)
-            delivered += outcome.error is None
-            by_incident.setdefault(message.incident_id, []).append(outcome)
-        for incident_id, outcomes in by_incident.items():
-            try:
-                # Recording may queue follow-ups (a saved post-mortem's link); they count too.
-                delivered += self._execute(
-                    incident_id,
-                    lambda inc, now, outcomes=outcomes: decide_outcomes(inc, outcomes, now),  # type: ignore[misc]
-                    retries=_DELIVERY_RETRIES,
-                )[1]
-            except (StorageError, ConcurrencyError) as exc:
-                # The command that caused these messages is committed; failing it now would
-                # make a caller retry what already happened. The messages stay claimed until
-                # the lease ends, then are sent again with the same idempotency keys.
-                _log.error(
-                    "incident_flow.delivery_not_recorded",
-                    incident_id=incident_id,
-                    messages=[o.message.id for o in outcomes],
-                    error=f"{type(exc).__name__}: {exc}",
-                )
+            groups.setdefault(message.incident_id, []).append(message)
+        deadline = self.clock.now() + self.lease / 2
+        delivered = 0
+        for incident_id, messages in groups.items():
+            outcomes: list[Outcome] = []
+            for message in messages:
+                if self.clock.now() > deadline:
+                    break
+                outcome = self._attempt(message)
+                delivered += outcome.error is None
+                outcomes.append(outcome)
+            if not outcomes:
+                break
+            delivered += self._record(incident_id, outcomes)
+            if self.clock.now() > deadline:
+                break
         return delivered
+
+    def _record(self, incident_id: str, outcomes: list[Outcome]) -> int:
+        """Append the outcomes of one incident's sends; never fail the caller over it."""
+        try:
+            # Recording may queue follow-ups (a saved post-mortem's link); they count too.
+            return self._execute(
+                incident_id,
+                lambda inc, now: decide_outcomes(inc, outcomes, now),
+                retries=_DELIVERY_RETRIES,
+            )[1]
+        except Exception as exc:  # noqa: BLE001 - the messages' own command is already committed
+            # Failing now would make a caller retry what already happened. The messages stay
+            # claimed until the lease ends, then are sent again with the same idempotency keys.
+            _log.error(
+                "incident_flow.delivery_not_recorded",
+                incident_id=incident_id,
+                messages=[o.message.id for o in outcomes],
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return 0
 
     def _attempt(self, message: OutboxMessage) -> Outcome:
         try:

@@ -100,7 +100,7 @@ def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
 
     A receiver's ``Retry-After`` wins when it asks for longer.
     """
-    delay = min(_BASE * 2 ** max(attempts - 1, 0), _CAP)
+    delay = min(_BASE * 2 ** min(max(attempts - 1, 0), 20), _CAP)
     if retry_after is not None and retry_after > delay:
-        delay = retry_after
+        delay = min(retry_after, 24 * 3600.0)  # never trust a receiver with forever
     return timedelta(seconds=delay)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
@@ -94,6 +95,14 @@ def _catalog(value: RunbookCatalog | Iterable[Runbook]) -> RunbookCatalog:
     return value if isinstance(value, RunbookCatalog) else RunbookCatalog(list(value))
 
 
+def _zone(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        msg = f"Policy.timezone must be an IANA time zone like 'Europe/Paris', got {value!r}"
+        raise ValueError(msg) from None
+
+
 def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         msg = f"Policy.{attribute.name} must be a whole number >= 1, got {value!r}"
@@ -131,6 +140,8 @@ class Policy:
         action_items_due: business days after the post-mortem (or the resolution) by which
             the action items are settled before the thread is reminded (default 10).
         remind_every: business days between reminders once overdue (default 1).
+        timezone: the IANA time zone business days are counted in (default ``UTC``): a
+            Friday-evening resolution in Los Angeles is not a Saturday one.
         runbooks: the alert -> runbook catalog.
         descriptions: what makes an incident P1..P5, shown to responders.
     """
@@ -152,6 +163,7 @@ class Policy:
     postmortem_due: int = attrs.field(default=5, validator=_positive)
     action_items_due: int = attrs.field(default=10, validator=_positive)
     remind_every: int = attrs.field(default=1, validator=_at_least_one)
+    timezone: str = attrs.field(default="UTC", validator=_zone)
     runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
     descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
 
@@ -212,8 +224,9 @@ class Policy:
         return self.ack_timeout.get(severity)
 
     def due_after(self, start: datetime, business_days: int) -> datetime:
-        """``start`` moved forward by whole business days (Monday to Friday)."""
-        return add_business_days(start, business_days)
+        """``start`` moved forward by whole business days (Monday to Friday, local time)."""
+        local = start.astimezone(ZoneInfo(self.timezone))
+        return add_business_days(local, business_days).astimezone(UTC)
 
     @property
     def escalation_steps(self) -> int:
@@ -250,6 +263,7 @@ def add_business_days(start: datetime, days: int) -> datetime:
 
 
 _TOP_KEYS = (
+    "timezone",
     "postmortem_due",
     "action_items_due",
     "remind_every",
@@ -292,6 +306,7 @@ class _Reader:
             "postmortem_due": self.reviewers,
             "action_items_due": self.reviewers,
             "remind_every": self.at_least_one,
+            "timezone": self.zone,
             "descriptions": self.descriptions,
             "runbooks": self.runbooks,
         }
@@ -308,6 +323,14 @@ class _Reader:
             self.problem(path, f"must be a whole number >= 0, got {value!r}")
             return None
         return value
+
+    def zone(self, path: str, value: object) -> str | None:
+        try:
+            ZoneInfo(str(value))
+        except (ZoneInfoNotFoundError, ValueError):
+            self.problem(path, f"must be an IANA time zone like 'Europe/Paris', got {value!r}")
+            return None
+        return str(value)
 
     def at_least_one(self, path: str, value: object) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

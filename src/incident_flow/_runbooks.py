@@ -61,7 +61,7 @@ def _runbook_tuple(value: Iterable[Runbook]) -> tuple[Runbook, ...]:
 class RunbookCatalog:
     """The alert -> runbook table, in priority order (the first match wins).
 
-    Args:
+    Attributes:
         runbooks: the entries; names must be unique.
     """
 

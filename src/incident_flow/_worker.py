@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -67,13 +68,24 @@ def run_worker(
             previous[sig] = signal.signal(sig, on_signal)
     try:
         while not stop.is_set():
-            try:
-                stats.delivered += flow.deliver_pending()
-                stats.escalated += len(flow.escalate_due())
-                stats.reminded += len(flow.remind_due())
-            except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn
-                stats.errors += 1
-                _log.error("incident_flow.worker_turn_failed", error=f"{type(exc).__name__}: {exc}")
+            # Each step on its own: one that fails (a receiver refusing, the database away)
+            # never starves the others. Pending deliveries go first, so that an incident's
+            # first Slack message is out before the updates an escalation adds to its thread.
+            steps: tuple[tuple[str, Callable[[], int]], ...] = (
+                ("delivered", flow.deliver_pending),
+                ("escalated", lambda: len(flow.escalate_due())),
+                ("reminded", lambda: len(flow.remind_due())),
+            )
+            for name, step in steps:
+                try:
+                    setattr(stats, name, getattr(stats, name) + step())
+                except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn
+                    stats.errors += 1
+                    _log.error(
+                        "incident_flow.worker_step_failed",
+                        step=name,
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
             stats.iterations += 1
             if max_iterations is not None and stats.iterations >= max_iterations:
                 break

@@ -8,9 +8,12 @@ with the vendor's error text. Secrets given to the client never appear in an err
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import DeliveryError
@@ -18,7 +21,7 @@ from ..exceptions import DeliveryError
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["HttpClient", "Redactor", "httpx_module"]
+__all__ = ["HttpClient", "Redactor", "check_secret", "httpx_module"]
 
 _MAX_ERROR_TEXT = 300
 
@@ -33,6 +36,17 @@ def httpx_module() -> Any:
     return httpx
 
 
+def check_secret(name: str, value: str | None) -> None:
+    """Refuse a secret with whitespace or control characters (a token read with its newline).
+
+    Raises:
+        ValueError: naming the setting, never showing the value.
+    """
+    if value is not None and (value != value.strip() or any(ord(c) < 32 for c in value)):
+        msg = f"{name} has whitespace or control characters around or in it (a trailing newline?)"
+        raise ValueError(msg)
+
+
 class Redactor:
     """Replaces every secret it knows with ``***`` in a text."""
 
@@ -41,9 +55,12 @@ class Redactor:
         self.add(*secrets)
 
     def add(self, *secrets: str | None) -> None:
-        """Also hide these."""
-        known = set(self._secrets) | {s for s in secrets if s and len(s) >= 4}
-        self._secrets = sorted(known, key=len, reverse=True)
+        """Also hide these (and the escaped forms an error message may show them in)."""
+        known = set(self._secrets)
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                known.update({secret, repr(secret)[1:-1], secret.strip()})
+        self._secrets = sorted((s for s in known if len(s) >= 4), key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
@@ -96,6 +113,7 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
         *,
         what: str,
+        idempotent: bool = True,
     ) -> httpx.Response:
         """POST ``payload`` as JSON; return a 2xx response or raise :class:`DeliveryError`.
 
@@ -104,8 +122,9 @@ class HttpClient:
             payload: the JSON body, or its exact bytes (when they are signed).
             headers: extra headers (authorisation...).
             what: names the call in errors (``Slack chat.postMessage``).
+            idempotent: see :meth:`request`.
         """
-        return self.request("POST", url, payload, headers, what=what)
+        return self.request("POST", url, payload, headers, what=what, idempotent=idempotent)
 
     def request(
         self,
@@ -116,6 +135,7 @@ class HttpClient:
         *,
         what: str,
         accept: Collection[int] = (),
+        idempotent: bool = True,
     ) -> httpx.Response:
         """Send one request with the retry rules; return a 2xx (or an ``accept``-ed) response.
 
@@ -126,6 +146,10 @@ class HttpClient:
             headers: extra headers.
             what: names the call in errors.
             accept: non-2xx statuses the caller handles itself (a 404 that means "not yet").
+            idempotent: whether sending it twice is harmless (the receiver dedups). When not,
+                it is retried here only when it surely never arrived (no connection); a
+                timeout or a 5xx goes back to the outbox, whose next attempt is flagged
+                ``resent`` so the adapter can look before sending again.
 
         Raises:
             DeliveryError: the request failed; ``retry_after`` and ``permanent`` say what next.
@@ -143,7 +167,8 @@ class HttpClient:
             try:
                 response: httpx.Response = self._client.request(method, url, headers=sent, **body)
             except hx.HTTPError as exc:
-                if attempt < self.retries:
+                never_sent = isinstance(exc, (hx.ConnectError, hx.ConnectTimeout))
+                if attempt < self.retries and (idempotent or never_sent):
                     self._wait(attempt)
                     attempt += 1
                     continue
@@ -160,7 +185,7 @@ class HttpClient:
                     continue
                 msg = self.redact(f"{what}: rate limited (429): {_text(response)}")
                 raise DeliveryError(msg, retry_after=delay if delay is not None else 30.0)
-            if status >= 500 and attempt < self.retries:
+            if status >= 500 and attempt < self.retries and idempotent:
                 self._wait(attempt)
                 attempt += 1
                 continue
@@ -172,14 +197,25 @@ class HttpClient:
         self._sleep(delay + random.uniform(0, delay / 2))  # noqa: S311 - jitter, not a secret
 
 
+_MAX_RETRY_AFTER = 24 * 3600.0
+
+
 def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a ``Retry-After`` header (a number or an HTTP date), within 0 s to a day."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = (when - datetime.now(UTC)).total_seconds() if when.tzinfo else 0.0
+    if math.isnan(seconds):
         return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
 
 
 def _text(response: httpx.Response) -> str:

@@ -81,7 +81,8 @@ class GitPublisher:
             raise DeliveryError(msg) from exc
         if check and result.returncode != 0:
             error = result.stderr.decode(errors="replace").strip().splitlines()
-            msg = f"git {args[0]} in {self.repository}: {error[-1] if error else 'failed'}"
+            detail = " / ".join(line.strip() for line in error[-3:]) or "failed"
+            msg = f"git {args[0]} in {self.repository}: {detail}"
             raise DeliveryError(msg)
         return result.stdout.decode(errors="replace").strip()
 
@@ -123,6 +124,8 @@ class GitPublisher:
                 commit = self._git("commit-tree", tree, "-p", parent, "-m", message, env=who)
                 # Compare-and-swap: a concurrent publisher makes this fail rather than lose work.
                 self._git("update-ref", f"refs/heads/{branch}", commit, current or _ZERO)
-                if self.remote:
-                    self._git("push", self.remote, f"refs/heads/{branch}:refs/heads/{branch}")
+            if self.remote:
+                # Always: a push that failed last time must be retried even when the text
+                # did not change since (pushing what the remote has already is a no-op).
+                self._git("push", self.remote, f"refs/heads/{branch}:refs/heads/{branch}")
         return f"{branch}:{path}"

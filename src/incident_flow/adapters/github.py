@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from .._postmortem import PostMortemDocument
 from ..exceptions import DeliveryError
-from ._http import HttpClient
+from ._http import HttpClient, check_secret
 
 __all__ = ["API_URL", "GitHubPublisher"]
 
@@ -66,6 +66,7 @@ class GitHubPublisher:
         if not token:
             msg = "GitHubPublisher needs a token"
             raise ValueError(msg)
+        check_secret("token", token)
         self.owner, self.name = owner, name
         self._token = token
         self.api_url = api_url.rstrip("/")

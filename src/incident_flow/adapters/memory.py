@@ -74,15 +74,21 @@ class MemoryStore:
             elif holder == incident_id:
                 del self._dedup[key]
             for message in outbox:
-                self._outbox[message.id] = message
-                if claimed_until is not None and message.pending and message.attempts == 0:
-                    self._claims[message.id] = claimed_until
-                else:
-                    self._claims.pop(message.id, None)
-                if message.pending:
-                    self._pending[message.id] = None
-                else:
-                    self._pending.pop(message.id, None)
+                self._upsert(message, claimed_until)
+
+    def _upsert(self, message: OutboxMessage, claimed_until: datetime | None) -> None:
+        known = self._outbox.get(message.id)
+        if known is not None and not known.pending:
+            return  # delivered stays delivered (a late failure changes nothing)
+        self._outbox[message.id] = message
+        if claimed_until is not None and message.pending and message.attempts == 0:
+            self._claims[message.id] = claimed_until
+        else:
+            self._claims.pop(message.id, None)
+        if message.pending:
+            self._pending[message.id] = None
+        else:
+            self._pending.pop(message.id, None)
 
     def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """Return the events after ``after_version``, oldest first."""

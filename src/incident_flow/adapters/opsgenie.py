@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .._messages import Notification
-from ._http import HttpClient
+from ._http import HttpClient, check_secret
 
 __all__ = ["API_URL", "OpsgeniePager"]
 
@@ -36,6 +36,7 @@ class OpsgeniePager:
         if not api_key or not api_key.strip():
             msg = "OpsgeniePager needs an API key"
             raise ValueError(msg)
+        check_secret("api_key", api_key)
         self._api_key = api_key
         self.url = url.rstrip("/")
         self._http = client if client is not None else HttpClient()

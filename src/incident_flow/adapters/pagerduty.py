@@ -7,7 +7,7 @@ from typing import Any
 from .._messages import Notification
 from .._severity import Severity
 from ..exceptions import DeliveryError
-from ._http import HttpClient
+from ._http import HttpClient, check_secret
 
 __all__ = ["EVENTS_URL", "SEVERITIES", "PagerDutyPager"]
 
@@ -49,6 +49,7 @@ class PagerDutyPager:
         if not routing_key or not routing_key.strip():
             msg = "PagerDutyPager needs a routing key"
             raise ValueError(msg)
+        check_secret("routing_key", routing_key)
         self._routing_key = routing_key
         self.url = url
         self.source = source

@@ -132,6 +132,12 @@ class PostgresStore:
             msg = f"schema must be a lower-case SQL identifier, got {schema!r}"
             raise ValueError(msg)
         self._pg = _psycopg()
+        try:
+            self._pg.conninfo.conninfo_to_dict(dsn)
+        except self._pg.Error:
+            # psycopg's message quotes the part it could not read, which may be the password.
+            msg = "PostgresStore: the DSN is not a valid connection string or URL"
+            raise StorageError(msg) from None
         self._dsn = dsn
         self.schema = schema
         self._where = _redacted(dsn)
@@ -374,6 +380,7 @@ VALUES (%s, %s, %s, %s, %s, %s)
 ON CONFLICT (id) DO UPDATE SET
     due = excluded.due, claimed_until = excluded.claimed_until, delivered = excluded.delivered,
     data = excluded.data
+WHERE NOT {s}.outbox.delivered
 """
 _LOAD = "SELECT data FROM {s}.events WHERE incident_id = %s AND version > %s ORDER BY version"
 _DUE = (

@@ -9,7 +9,7 @@ import structlog
 
 from .._messages import Notification
 from ..exceptions import DeliveryError
-from ._http import HttpClient
+from ._http import HttpClient, check_secret
 
 __all__ = ["API_URL", "SlackNotifier", "blocks"]
 
@@ -91,6 +91,8 @@ class SlackNotifier:
         if token and not channel:
             msg = "SlackNotifier with a token needs the channel to post to"
             raise ValueError(msg)
+        check_secret("webhook_url", webhook_url)
+        check_secret("token", token)
         self._webhook_url = webhook_url
         self._token = token
         self.channel = channel
@@ -108,7 +110,9 @@ class SlackNotifier:
         """Post the message; return ``channel:ts`` with a token, None with a webhook."""
         if self._webhook_url:
             hook: dict[str, Any] = {"text": self._text(message), "blocks": blocks(message)}
-            self._http.post(self._webhook_url, hook, what="Slack incoming webhook")
+            self._http.post(
+                self._webhook_url, hook, what="Slack incoming webhook", idempotent=False
+            )
             return None
         parent = _parse_thread(message.thread) if message.kind != "notify" else None
         if message.resent:
@@ -197,6 +201,8 @@ class SlackNotifier:
                 "Content-Type": "application/json; charset=utf-8",
             },
             what=f"Slack {method}",
+            # A post Slack may have taken must not be repeated blindly (it has no dedup key).
+            idempotent=method != "chat.postMessage",
         )
         try:
             answer = response.json()

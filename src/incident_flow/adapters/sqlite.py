@@ -97,6 +97,7 @@ VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     due = excluded.due, claimed_until = excluded.claimed_until, delivered = excluded.delivered,
     data = excluded.data
+WHERE outbox.delivered = 0
 """
 
 

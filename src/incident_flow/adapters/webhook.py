@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from .._messages import Notification
-from ._http import HttpClient
+from ._http import HttpClient, check_secret
 
 __all__ = ["EVENT_VERSION", "WebhookNotifier", "signature"]
 
@@ -51,6 +51,8 @@ class WebhookNotifier:
         if not url.startswith(("http://", "https://")):
             msg = f"WebhookNotifier needs an http(s) URL, got {url[:8]!r}..."
             raise ValueError(msg)
+        check_secret("url", url)
+        check_secret("secret", secret)
         self._url = url
         self._secret = secret
         self._clock = clock

@@ -89,7 +89,7 @@ def parse(source: str, body: Body, headers: Mapping[str, str] | None = None) -> 
     except RecursionError:
         msg = f"{source}: body is nested too deeply"
         raise InvalidPayload(msg) from None
-    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
         # A value the parser accepted by shape but the Alert refused (a blank name...).
         msg = f"{source}: {exc}"
         raise InvalidPayload(msg) from exc

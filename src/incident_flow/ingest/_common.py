@@ -181,7 +181,10 @@ class Fields:
         when: datetime | None = None
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if number or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
-            when = _from_epoch(float(value))
+            try:
+                when = _from_epoch(float(value))
+            except OverflowError:
+                when = None
         elif isinstance(value, str):
             try:
                 when = datetime.fromisoformat(value.strip())

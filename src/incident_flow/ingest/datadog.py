@@ -25,11 +25,13 @@ TRANSITIONS: dict[str, tuple[AlertStatus, Severity | None]] = {
     "recovered": ("resolved", None),
 }
 # "[Triggered on {env:prod}] Title", "[Recovered] Title", "[P1] [Warn] Title"...
-_PREFIX = re.compile(r"^\s*(?:\[P[1-5]\]\s*)?\[(?P<transition>[A-Za-z -]+?)(?: on [^\]]*)?\]\s*")
+_PREFIX = re.compile(
+    r"^\s{0,8}(?:\[P[1-5]\]\s{0,8})?\[(?P<transition>[A-Za-z -]{1,20}?)(?: on [^\]]{0,400})?\]\s*"
+)
 
 
 def _split_title(title: str) -> tuple[str | None, str]:
-    match = _PREFIX.match(title)
+    match = _PREFIX.match(title[:600])  # bounded: a hostile title cannot make this slow
     if match and match.group("transition").lower() in TRANSITIONS:
         return match.group("transition").lower(), title[match.end() :].strip() or title
     return None, title.strip()

@@ -214,4 +214,6 @@ def verify(
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
     when = now if now is not None else datetime.now(UTC)
+    if when.utcoffset() is None:
+        when = when.replace(tzinfo=UTC)  # a naive "now" is taken as UTC, as the timestamps are
     verifier(raw, headers, key, when, options or {})

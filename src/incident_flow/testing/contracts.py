@@ -356,6 +356,21 @@ class StoreContract:
         later = store.claim_due(T0 + timedelta(seconds=31), lease=lease)
         assert [m.id for m in later] == ["i1/1/chat/update", retry.id]
 
+    def test_a_late_failure_never_undelivers(self, store: EventStore) -> None:
+        """A slow sender's failure, recorded after another delivered it, changes nothing."""
+        events, incident = _opened("i1")
+        message = _message("i1", 1)
+        store.append("i1", 0, events, snapshot=incident, outbox=[message])
+        delivered = attrs.evolve(message, attempts=1, delivered_at=T0)
+        failed = attrs.evolve(
+            message, attempts=1, last_error="timeout", next_attempt_at=T0 + timedelta(seconds=5)
+        )
+        more, after = _note(incident)
+        store.append("i1", 3, more, snapshot=after, outbox=[delivered])
+        later, last = _note(after, "late")
+        store.append("i1", 4, later, snapshot=last, outbox=[failed])
+        assert store.claim_due(T0 + timedelta(days=1), lease=timedelta(seconds=30)) == []
+
     def test_claim_honours_ids_and_limit(self, store: EventStore) -> None:
         """claim_due(ids=...) claims only those; limit caps the batch, oldest first."""
         events, incident = _opened("i1")
