@@ -107,6 +107,7 @@ def _message(
             url=incident.alert.url,
             runbook_url=incident.runbook.url if incident.runbook else None,
             acknowledged_by=incident.acknowledged_by,
+            thread=incident.chat_thread if kind != "notify" else None,
         )
     return OutboxMessage(
         id=key,

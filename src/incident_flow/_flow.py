@@ -497,8 +497,9 @@ class IncidentFlow:
             notification = attrs.evolve(notification, resent=True)
         if message.channel == "pager":
             return self.pager.send(notification)
-        if notification.kind != "notify":
-            # Thread later chat messages under the first one, wherever it was delivered.
+        if notification.kind != "notify" and notification.thread is None:
+            # The first message was not out yet when this one was decided: thread it under
+            # the first one if that has been delivered since.
             incident = self._cache.get(message.incident_id) or self._load(message.incident_id)
             if incident.chat_thread is not None:
                 notification = attrs.evolve(notification, thread=incident.chat_thread)

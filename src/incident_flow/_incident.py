@@ -149,8 +149,10 @@ class Incident:
     @property
     def next_timer_at(self) -> datetime | None:
         """The earliest of the escalation and reminder timers (what stores index)."""
-        timers = [t for t in (self.escalation_due_at, self.reminder_due_at) if t is not None]
-        return min(timers) if timers else None
+        escalation, reminder = self.escalation_due_at, self.reminder_due_at
+        if escalation is None or reminder is None:
+            return reminder if escalation is None else escalation
+        return min(escalation, reminder)
 
     @property
     def closed(self) -> bool:
