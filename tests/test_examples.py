@@ -61,3 +61,22 @@ def test_readme_example_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert list((tmp_path / "postmortems").glob("*.md"))
+
+
+def test_slack_bot_verifies_and_processes_once(tmp_path: Path) -> None:
+    """Signed commands act, a retried one is processed once, a forged one is refused."""
+    example = Path(__file__).parents[1] / "examples" / "slack_bot.py"
+    result = subprocess.run(
+        [sys.executable, str(example)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("ack") and lines[0].endswith("(ack by alice)")
+    assert lines[1].strip() == "retried ack      -> 200"
+    assert "Refused: no incident with id 'inc-nope'" in lines[3]
+    assert lines[5].startswith("forged") and "401" in lines[5]
+    assert lines[6].endswith("resolved, 1 note(s)")
