@@ -93,6 +93,14 @@ class TestCommands:
         assert report["open_action_items"][0]["item"] == "AI-1"
         assert "MTTA" in report["definitions"]
         assert run("reopen", incident_id, "--by", "x")[0] == 4
+        assert run("waive", incident_id, "AI-1", "--by", "alice", "--reason", "dup") == (
+            0,
+            f"{incident_id}: AI-1 waived\n",
+        )
+        code, out = run("close", incident_id, "--by", "alice")
+        assert code == 4 and "AI-2" in out
+        assert run("waive", incident_id, "AI-2", "--by", "alice", "--reason", "dup")[0] == 0
+        assert run("close", incident_id, "--by", "alice")[1].endswith("closed\n")
 
     def test_errors_have_exit_codes(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         code, out = run("ack", "nope", "--by", "alice")

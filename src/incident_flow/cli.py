@@ -260,6 +260,19 @@ def note(context: _Context, incident_id: str, text: str, by: str) -> None:
     console.print(f"{incident.id}: noted")
 
 
+@main.command()
+@click.argument("incident_id")
+@click.argument("item_id")
+@click.option("--by", required=True)
+@click.option("--reason", required=True, help="Why it will not be done.")
+@pass_context
+def waive(context: _Context, incident_id: str, item_id: str, by: str, reason: str) -> None:
+    """Waive an open action item, with a reason."""
+    with _errors():
+        context.flow().waive_action_item(incident_id, item_id, by=by, reason=reason)
+    console.print(f"{incident_id}: {item_id} waived")
+
+
 @main.group()
 def postmortem() -> None:
     """Post-mortems: start, approve, publish."""
