@@ -75,6 +75,28 @@ def _any_match(source: str, candidates: list[str], expected: str) -> None:
         raise InvalidSignature(msg)
 
 
+def _timestamped(
+    source: str,
+    headers: Mapping[str, str] | None,
+    secret: bytes,
+    now: datetime,
+    *,
+    timestamp_header: str,
+    signature_header: str,
+    prefix: str,
+    signed: Callable[[bytes], bytes],
+) -> None:
+    """A hex HMAC over bytes that include a timestamp header (Slack, incident_flow)."""
+    timestamp = _required(headers, source, timestamp_header)
+    signature = _required(headers, source, signature_header)
+    _fresh(source, timestamp, now)
+    if not signature.startswith(prefix):
+        msg = f"{source}: {signature_header} must start with {prefix}"
+        raise InvalidSignature(msg)
+    expected = prefix + _hex_hmac(secret, signed(timestamp.encode()))
+    _any_match(source, [signature], expected)
+
+
 def _slack(
     body: bytes,
     headers: Mapping[str, str] | None,
@@ -82,14 +104,16 @@ def _slack(
     now: datetime,
     options: Mapping[str, str],
 ) -> None:
-    timestamp = _required(headers, "slack", "X-Slack-Request-Timestamp")
-    signature = _required(headers, "slack", "X-Slack-Signature")
-    _fresh("slack", timestamp, now)
-    if not signature.startswith("v0="):
-        msg = "slack: X-Slack-Signature must start with v0="
-        raise InvalidSignature(msg)
-    expected = "v0=" + _hex_hmac(secret, b"v0:" + timestamp.encode() + b":" + body)
-    _any_match("slack", [signature], expected)
+    _timestamped(
+        "slack",
+        headers,
+        secret,
+        now,
+        timestamp_header="X-Slack-Request-Timestamp",
+        signature_header="X-Slack-Signature",
+        prefix="v0=",
+        signed=lambda ts: b"v0:" + ts + b":" + body,
+    )
 
 
 def _checkly(
@@ -174,11 +198,16 @@ def _incident_flow(
     now: datetime,
     options: Mapping[str, str],
 ) -> None:
-    timestamp = _required(headers, "incident_flow", "X-Incident-Flow-Timestamp")
-    signature = _required(headers, "incident_flow", "X-Incident-Flow-Signature")
-    _fresh("incident_flow", timestamp, now)
-    expected = "v1=" + _hex_hmac(secret, timestamp.encode() + b"." + body)
-    _any_match("incident_flow", [signature], expected)
+    _timestamped(
+        "incident_flow",
+        headers,
+        secret,
+        now,
+        timestamp_header="X-Incident-Flow-Timestamp",
+        signature_header="X-Incident-Flow-Signature",
+        prefix="v1=",
+        signed=lambda ts: ts + b"." + body,
+    )
 
 
 _Verifier = Callable[[bytes, "Mapping[str, str] | None", bytes, datetime, Mapping[str, str]], None]
