@@ -180,7 +180,7 @@ def demo_steps() -> Iterator[Step]:
     )
     yield (
         300 * m,
-        "PagerDuty: payments gateway timeouts (P1)",
+        "PagerDuty: a P1 from another team's integration",
         _fire("pagerduty", _sample("pagerduty_event_trigger"), "payments"),
     )
     yield (

@@ -380,7 +380,7 @@ def _print_report(report: Report) -> None:
     )
     console.print(
         f"runbook coverage: {report.with_runbook}/{report.incidents} had a runbook; "
-        f"{report.runbooks_added} runbooks added"
+        f"{report.runbooks_added} runbook(s) added"
     )
     console.print(f"open action items: {len(report.open_action_items)}")
     for incident_id, item, text in report.open_action_items:
