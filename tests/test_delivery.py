@@ -204,3 +204,17 @@ class TestLogNotifier:
         assert [(e["channel"], e["kind"]) for e in sent] == [("chat", "notify"), ("pager", "page")]
         assert all(e["incident_id"] == incident.id for e in sent)
         assert repr(LogNotifier()) == "LogNotifier(channel='chat')"
+
+
+class TestBatches:
+    """deliver_pending can stop after a number of claims (a worker's turn)."""
+
+    def test_one_batch(self) -> None:
+        chat = Flaky(RuntimeError("down"))
+        flow, clock = make(chat)
+        for n in range(5):
+            flow.trigger(Alert(source="s", name=f"n{n}", title="t", severity="P4"))
+        chat.down = False
+        clock.advance(5)
+        assert flow.deliver_pending(limit=2, batches=1) == 2
+        assert flow.deliver_pending(limit=2) == 3

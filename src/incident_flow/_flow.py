@@ -288,17 +288,25 @@ class IncidentFlow:
                 reminded.append(incident)
         return reminded
 
-    def deliver_pending(self, *, limit: int = 100) -> int:
+    def deliver_pending(self, *, limit: int = 100, batches: int | None = None) -> int:
         """Deliver every due outbox message (retries included); return how many were delivered.
 
         Safe to call from several processes at once: each message is claimed with a lease.
+
+        Args:
+            limit: messages claimed at a time.
+            batches: stop after this many claims (a worker takes one per turn, so that a
+                flood of messages never holds up escalations); None: until nothing is due.
         """
         delivered = 0
-        while True:
+        claims = 0
+        while batches is None or claims < batches:
             batch = self.store.claim_due(self.clock.now(), lease=self.lease, limit=limit)
             if not batch:
-                return delivered
+                break
+            claims += 1
             delivered += self._settle(batch)
+        return delivered
 
     # ----------------------------------------------------------------- reads
 

@@ -72,7 +72,7 @@ def run_worker(
             # never starves the others. Pending deliveries go first, so that an incident's
             # first Slack message is out before the updates an escalation adds to its thread.
             steps: tuple[tuple[str, Callable[[], int]], ...] = (
-                ("delivered", flow.deliver_pending),
+                ("delivered", lambda: flow.deliver_pending(batches=1)),
                 ("escalated", lambda: len(flow.escalate_due())),
                 ("reminded", lambda: len(flow.remind_due())),
             )
