@@ -175,7 +175,7 @@ def decide(incident: Incident, command: cmd.Command, policy: Policy, now: dateti
     PROCESS.fire(incident.state, trigger, incident_id=incident.id)
     draft = _Draft(incident, now, command.by)
     _HANDLERS[type(command)](incident, command, policy, draft)
-    return draft.finish(reminders=policy)
+    return draft.finish(reminders=policy if trigger in _CHANGES_WHAT_IS_OWED else None)
 
 
 @attrs.frozen
@@ -263,6 +263,23 @@ def _timer(
         return None
     wait = policy.escalation_wait(level, severity)
     return None if wait is None else at + wait
+
+
+#: The triggers after which what an incident owes (a post-mortem, action items) may change;
+#: the others (an acknowledgement, a note, an approval...) never need the reminder recomputed.
+_CHANGES_WHAT_IS_OWED = frozenset(
+    {
+        "resolve",
+        "reopen",
+        "reclassify",
+        "start_postmortem",
+        "publish_postmortem",
+        "add_runbook",
+        "update_runbook",
+        "waive_action_item",
+        "close",
+    }
+)
 
 
 def _owed(incident: Incident) -> str | None:
