@@ -8,35 +8,34 @@ from pathlib import Path
 
 import pytest
 
-EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.py"))
+EXAMPLES_DIR = Path(__file__).parents[1] / "examples"
+EXAMPLES = sorted(EXAMPLES_DIR.glob("*.py"))
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
-def test_example_runs(example: Path, tmp_path: Path) -> None:
-    """The example exits 0 in a clean folder and says what happened."""
+def run_python(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run our interpreter on ``args`` in ``folder``; it must exit 0."""
     result = subprocess.run(
-        [sys.executable, str(example)],
-        cwd=tmp_path,
+        [sys.executable, *args],
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_example_runs(example: Path, tmp_path: Path) -> None:
+    """The example exits 0 in a clean folder and says what happened."""
+    result = run_python(tmp_path, str(example))
     assert result.stdout.strip()
 
 
 def test_quickstart_walks_the_whole_process(tmp_path: Path) -> None:
     """The quickstart closes a P1 with a saved post-mortem."""
-    example = Path(__file__).parents[1] / "examples" / "quickstart.py"
-    result = subprocess.run(
-        [sys.executable, str(example)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_python(tmp_path, str(EXAMPLES_DIR / "quickstart.py"))
     assert "is closed" in result.stdout
     assert "[page]" in result.stdout
     (saved,) = (tmp_path / "postmortems").glob("*.md")
@@ -51,29 +50,13 @@ def test_readme_example_runs(tmp_path: Path) -> None:
     """The README's ten-line example works as printed."""
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     code = readme.split("```python\n", 1)[1].split("```", 1)[0]
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    run_python(tmp_path, "-c", code)
     assert list((tmp_path / "postmortems").glob("*.md"))
 
 
 def test_slack_bot_verifies_and_processes_once(tmp_path: Path) -> None:
     """Signed commands act, a retried one is processed once, a forged one is refused."""
-    example = Path(__file__).parents[1] / "examples" / "slack_bot.py"
-    result = subprocess.run(
-        [sys.executable, str(example)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = run_python(tmp_path, str(EXAMPLES_DIR / "slack_bot.py"))
     lines = result.stdout.splitlines()
     assert lines[0].startswith("ack") and lines[0].endswith("(ack by alice)")
     assert lines[1].strip() == "retried ack      -> 200"

@@ -229,31 +229,11 @@ class IncidentFlow:
         Returns:
             The incidents that escalated in this call.
         """
-        escalated: list[Incident] = []
-        for incident_id in self.store.due_incidents(self.clock.now(), limit=limit):
-            decided: list[Decision] = []
-
-            def escalate(
-                inc: Incident, now: datetime, decided: list[Decision] = decided
-            ) -> Decision:
-                decision = decide_escalation(inc, self.policy, now)
-                decided.append(decision)
-                return decision
-
-            try:
-                incident, _ = self._execute(incident_id, escalate, retries=_DELIVERY_RETRIES)
-            except (InvalidTransition, ConcurrencyError) as exc:
-                _log.warning(
-                    "incident_flow.escalation_skipped", incident_id=incident_id, error=str(exc)
-                )
-                continue
-            if decided and decided[-1].events:
-                escalated.append(incident)
-                _log.warning(
-                    "incident_flow.escalated",
-                    incident_id=incident_id,
-                    level=incident.escalation_level,
-                )
+        escalated = self._run_timers(decide_escalation, "escalation", limit)
+        for incident in escalated:
+            _log.warning(
+                "incident_flow.escalated", incident_id=incident.id, level=incident.escalation_level
+            )
         return escalated
 
     def remind_due(self, *, limit: int = 100) -> list[Incident]:
@@ -268,25 +248,40 @@ class IncidentFlow:
         Returns:
             The incidents reminded in this call.
         """
-        reminded: list[Incident] = []
+        return self._run_timers(decide_reminder, "reminder", limit)
+
+    def _run_timers(
+        self,
+        decider: Callable[[Incident, Policy, datetime], Decision],
+        what: str,
+        limit: int,
+    ) -> list[Incident]:
+        """Run ``decider`` on every incident whose next timer is due; return those it changed.
+
+        Escalations and reminders share one index: each decider does nothing for a timer
+        that is not its own (or not due any more when the incident is reloaded).
+        """
+        changed: list[Incident] = []
         for incident_id in self.store.due_incidents(self.clock.now(), limit=limit):
             decided: list[Decision] = []
 
-            def remind(inc: Incident, now: datetime, decided: list[Decision] = decided) -> Decision:
-                decision = decide_reminder(inc, self.policy, now)
+            def decide_now(
+                inc: Incident, now: datetime, decided: list[Decision] = decided
+            ) -> Decision:
+                decision = decider(inc, self.policy, now)
                 decided.append(decision)
                 return decision
 
             try:
-                incident, _ = self._execute(incident_id, remind, retries=_DELIVERY_RETRIES)
+                incident, _ = self._execute(incident_id, decide_now, retries=_DELIVERY_RETRIES)
             except (InvalidTransition, ConcurrencyError) as exc:
                 _log.warning(
-                    "incident_flow.reminder_skipped", incident_id=incident_id, error=str(exc)
+                    f"incident_flow.{what}_skipped", incident_id=incident_id, error=str(exc)
                 )
                 continue
             if decided and decided[-1].events:
-                reminded.append(incident)
-        return reminded
+                changed.append(incident)
+        return changed
 
     def deliver_pending(self, *, limit: int = 100, batches: int | None = None) -> int:
         """Deliver every due outbox message (retries included); return how many were delivered.

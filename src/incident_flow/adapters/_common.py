@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._events import Event
+from .._incident import Incident
 from .._messages import OutboxMessage
 from .._serialization import event_from_dict, event_to_dict, message_from_dict, message_to_dict
 from ..exceptions import StorageError
@@ -15,12 +16,16 @@ from ..exceptions import StorageError
 __all__ = [
     "SCHEMA_VERSION",
     "check_versions",
+    "claimed_on_insert",
     "decode_event",
     "decode_message",
     "encode_event",
     "encode_message",
+    "event_rows",
+    "incident_row",
     "micros",
     "newer_schema",
+    "outbox_rows",
 ]
 
 #: The schema version durable stores write; a database from a newer release is refused.
@@ -41,6 +46,54 @@ def check_versions(expected_version: int, events: Sequence[Event]) -> None:
                 f"got {[e.version for e in events]}"
             )
             raise ValueError(msg)
+
+
+def incident_row(snapshot: Incident) -> tuple[Any, ...]:
+    """The indexed columns of an incident's row, times as microseconds.
+
+    State, severity, dedup key, whether it accepts alerts, version, last change, next timer.
+    """
+    timer = snapshot.next_timer_at
+    return (
+        snapshot.state,
+        str(snapshot.severity),
+        snapshot.dedup_key,
+        snapshot.accepts_alerts,
+        snapshot.version,
+        micros(snapshot.updated_at),
+        None if timer is None else micros(timer),
+    )
+
+
+def event_rows(incident_id: str, events: Sequence[Event]) -> list[tuple[Any, ...]]:
+    """``(incident_id, version, type, json)`` rows of the events."""
+    return [(incident_id, e.version, e.type, encode_event(e)) for e in events]
+
+
+def claimed_on_insert(message: OutboxMessage, claimed_until: datetime | None) -> bool:
+    """Whether an append's ``claimed_until`` leases this message.
+
+    New ones only (pending and never attempted); an upserted retry or outcome drops any claim.
+    """
+    return claimed_until is not None and message.pending and message.attempts == 0
+
+
+def outbox_rows(
+    outbox: Sequence[OutboxMessage], claimed_until: datetime | None
+) -> list[tuple[Any, ...]]:
+    """``(id, incident_id, due, claimed_until, delivered, json)`` rows of the messages."""
+    claim = None if claimed_until is None else micros(claimed_until)
+    return [
+        (
+            m.id,
+            m.incident_id,
+            micros(m.next_attempt_at),
+            claim if claimed_on_insert(m, claimed_until) else None,
+            not m.pending,
+            encode_message(m),
+        )
+        for m in outbox
+    ]
 
 
 def micros(when: datetime) -> int:

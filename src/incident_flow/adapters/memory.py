@@ -12,7 +12,7 @@ from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
 from ..exceptions import ConcurrencyError
-from ._common import check_versions
+from ._common import check_versions, claimed_on_insert
 
 __all__ = ["MemoryStore"]
 
@@ -81,7 +81,7 @@ class MemoryStore:
         if known is not None and not known.pending:
             return  # delivered stays delivered (a late failure changes nothing)
         self._outbox[message.id] = message
-        if claimed_until is not None and message.pending and message.attempts == 0:
+        if claimed_until is not None and claimed_on_insert(message, claimed_until):
             self._claims[message.id] = claimed_until
         else:
             self._claims.pop(message.id, None)

@@ -20,10 +20,11 @@ from ._common import (
     check_versions,
     decode_event,
     decode_message,
-    encode_event,
-    encode_message,
+    event_rows,
+    incident_row,
     micros,
     newer_schema,
+    outbox_rows,
 )
 
 if TYPE_CHECKING:
@@ -239,16 +240,7 @@ class PostgresStore:
     ) -> None:
         """Append events, update the incident's row and upsert outbox messages, atomically."""
         check_versions(expected_version, events)
-        claim = None if claimed_until is None else micros(claimed_until)
-        summary = (
-            snapshot.state,
-            str(snapshot.severity),
-            snapshot.dedup_key,
-            snapshot.accepts_alerts,
-            snapshot.version,
-            micros(snapshot.updated_at),
-            None if snapshot.next_timer_at is None else micros(snapshot.next_timer_at),
-        )
+        summary = incident_row(snapshot)
         try:
             with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
                 # The incident's row first: it takes the row lock that queues writers of one
@@ -261,25 +253,9 @@ class PostgresStore:
                     guard.execute(
                         self._q(_UPDATE_INCIDENT), (*summary, incident_id, expected_version)
                     )
-                cur.executemany(
-                    self._q(_INSERT_EVENT),
-                    [(incident_id, e.version, e.type, encode_event(e)) for e in events],
-                )
+                cur.executemany(self._q(_INSERT_EVENT), event_rows(incident_id, events))
                 if outbox:
-                    cur.executemany(
-                        self._q(_UPSERT_MESSAGE),
-                        [
-                            (
-                                m.id,
-                                m.incident_id,
-                                micros(m.next_attempt_at),
-                                claim if m.pending and m.attempts == 0 else None,
-                                not m.pending,
-                                encode_message(m),
-                            )
-                            for m in outbox
-                        ],
-                    )
+                    cur.executemany(self._q(_UPSERT_MESSAGE), outbox_rows(outbox, claimed_until))
                 pipeline.sync()
                 if guard.rowcount != 1:
                     raise ConcurrencyError(incident_id, expected_version)

@@ -22,10 +22,11 @@ from ._common import (
     check_versions,
     decode_event,
     decode_message,
-    encode_event,
-    encode_message,
+    event_rows,
+    incident_row,
     micros,
     newer_schema,
+    outbox_rows,
 )
 
 __all__ = ["SQLiteStore"]
@@ -237,16 +238,7 @@ class SQLiteStore:
         check_versions(expected_version, events)
         try:
             with self._transaction() as db:
-                summary = (
-                    snapshot.state,
-                    str(snapshot.severity),
-                    snapshot.dedup_key,
-                    int(snapshot.accepts_alerts),
-                    snapshot.version,
-                    micros(snapshot.updated_at),
-                    None if snapshot.next_timer_at is None else micros(snapshot.next_timer_at),
-                    incident_id,
-                )
+                summary = (*incident_row(snapshot), incident_id)
                 # The incident's row, guarded by the version the writer decided on: a stale
                 # writer updates nothing (a new stream collides on the id) and is refused.
                 if expected_version == 0:
@@ -255,23 +247,9 @@ class SQLiteStore:
                     raise ConcurrencyError(incident_id, expected_version)
                 db.executemany(
                     "INSERT INTO events (incident_id, version, type, data) VALUES (?, ?, ?, ?)",
-                    [(incident_id, e.version, e.type, encode_event(e)) for e in events],
+                    event_rows(incident_id, events),
                 )
-                claim = None if claimed_until is None else micros(claimed_until)
-                db.executemany(
-                    _UPSERT_MESSAGE,
-                    [
-                        (
-                            m.id,
-                            m.incident_id,
-                            micros(m.next_attempt_at),
-                            claim if m.pending and m.attempts == 0 else None,
-                            int(not m.pending),
-                            encode_message(m),
-                        )
-                        for m in outbox
-                    ],
-                )
+                db.executemany(_UPSERT_MESSAGE, outbox_rows(outbox, claimed_until))
         except sqlite3.IntegrityError as exc:
             # A duplicate (incident, version) or a second incident accepting one dedup key:
             # another writer got there first.
