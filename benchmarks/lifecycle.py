@@ -87,20 +87,11 @@ def bench_flow(n: int) -> float:
 def bench_transitions(n: int) -> float:
     from transitions import Machine
 
-    from incident_flow._process import IN_PLACE, TRANSITIONS
+    from incident_flow._process import IN_PLACE, STATES, TRANSITIONS
 
     machine = Machine(
         model=None,
-        states=[
-            "triggered",
-            "classified",
-            "notified",
-            "runbook",
-            "resolved",
-            "postmortem",
-            "runbook_update",
-            "closed",
-        ],
+        states=list(STATES),
         initial="triggered",
         transitions=[
             {"trigger": s.trigger, "source": list(s.sources), "dest": s.dest}
