@@ -64,6 +64,7 @@ def crash(spec: str, seed: int) -> None:
         pager=Printing(),
         publisher=RecordingPublisher(),
     )
+    print("READY", flush=True)  # imports and the store are up: the kill timer starts now
     n = 0
     while True:
         n += 1

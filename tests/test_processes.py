@@ -61,6 +61,9 @@ class TestCrashSafety:
                 stdout=subprocess.PIPE,
                 text=True,
             )
+            assert worker.stdout is not None
+            # A cold start (a fresh venv compiling its bytecode) must not eat the run.
+            assert worker.stdout.readline().strip() == "READY"
             time.sleep(0.4 + rng.random() * 0.8)
             worker.send_signal(signal.SIGKILL)
             output, _ = worker.communicate(timeout=30)
