@@ -1,0 +1,412 @@
+"""The flow's one copy of load -> decide -> append (+ outbox) -> deliver, as steps.
+
+:class:`IncidentFlow` and :class:`AsyncIncidentFlow` are thin drivers around :class:`FlowCore`:
+every operation here is a generator of port calls (see :mod:`._steps`), which the sync driver
+performs by calling its ports and the async one by awaiting them. The decisions themselves are
+the pure functions of :mod:`._decide`; this module adds what needs the store and the channels:
+the incident cache, optimistic-concurrency retries, the dedup race on trigger, delivering the
+outbox under a lease and recording what happened.
+
+The ports are named ``store``, ``notifier``, ``pager`` and ``publisher``; ``clock.now()`` is
+called directly (a clock never blocks).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+import attrs
+import structlog
+
+from . import _commands as cmd
+from ._alerts import Alert
+from ._decide import (
+    Decision,
+    Outcome,
+    decide,
+    decide_escalation,
+    decide_new,
+    decide_outcomes,
+    decide_reminder,
+)
+from ._events import Event
+from ._incident import Incident, fold
+from ._messages import OutboxMessage, backoff
+from ._policy import Policy
+from ._postmortem import PostMortemDocument
+from ._steps import Steps, call
+from .exceptions import (
+    ConcurrencyError,
+    DeliveryError,
+    IncidentNotFound,
+    InvalidCommand,
+    InvalidTransition,
+    PolicyViolation,
+)
+from .ports import Clock
+
+__all__ = ["FlowCore", "new_incident_id"]
+
+_log = structlog.get_logger("incident_flow")
+_CACHE_SIZE = 4096
+_DELIVERY_RETRIES = 8
+
+Decider = Callable[[Incident, datetime], Decision]
+
+
+def new_incident_id() -> str:
+    """A fresh incident id: ``inc-`` and 12 hex digits."""
+    return f"inc-{uuid.uuid4().hex[:12]}"
+
+
+class FlowCore:
+    """What both drivers share: the settings, the incident cache and every operation as steps."""
+
+    policy: Policy
+    clock: Clock
+    lease: timedelta
+
+    def __init__(
+        self,
+        policy: Policy,
+        clock: Clock,
+        lease: timedelta,
+        new_id: Callable[[], str],
+    ) -> None:
+        self.policy = policy
+        self.clock = clock
+        self.lease = lease
+        self._new_id = new_id
+        self._cache: dict[str, Incident] = {}
+
+    # ----------------------------------------------------------------- commands
+
+    def _trigger(self, alert: Alert) -> Steps[Incident]:
+        if not isinstance(alert, Alert):
+            msg = f"trigger takes an Alert, got {type(alert).__name__}"
+            raise InvalidCommand(msg)
+        for _ in range(3):
+            existing = yield from call("store", "find_by_dedup_key", alert.dedup_key)
+            if existing is not None:
+                incident = yield from self._load(existing)
+                if incident.accepts_alerts:
+                    try:
+                        done, _ = yield from self._execute(
+                            existing, lambda inc, now: _on_alert(inc, alert, self.policy, now)
+                        )
+                    except _StoppedAcceptingAlerts:
+                        continue  # it moved on to its post-mortem meanwhile: look again
+                    return done
+            if not alert.firing:
+                raise IncidentNotFound(
+                    alert.dedup_key, f"no open incident for resolved alert {alert.dedup_key!r}"
+                )
+            now = self.clock.now()
+            decision = decide_new(self._new_id(), alert, self.policy, now)
+            incident = decision.incident
+            try:
+                yield from self._commit(None, decision, now)
+            except ConcurrencyError:
+                continue  # another writer opened it first: attach to theirs
+            yield from self._deliver(decision.outbox)
+            return self._cache.get(incident.id, incident)
+        raise ConcurrencyError(alert.dedup_key, 0)
+
+    def _command(self, incident_id: str, command: cmd.Command) -> Steps[Incident]:
+        incident, _ = yield from self._execute(
+            incident_id, lambda inc, now: decide(inc, command, self.policy, now), retries=2
+        )
+        return incident
+
+    @staticmethod
+    def _reopen_command(by: str) -> cmd.Command:
+        if by is None:
+            msg = "reopen: say who acts (by=)"
+            raise InvalidCommand(msg)
+        return cmd.Reopen(by=by)
+
+    # ----------------------------------------------------------------- timers and the outbox
+
+    def _escalate_due(self, limit: int) -> Steps[list[Incident]]:
+        escalated = yield from self._run_timers(decide_escalation, "escalation", limit)
+        for incident in escalated:
+            _log.warning(
+                "incident_flow.escalated", incident_id=incident.id, level=incident.escalation_level
+            )
+        return escalated
+
+    def _remind_due(self, limit: int) -> Steps[list[Incident]]:
+        return (yield from self._run_timers(decide_reminder, "reminder", limit))
+
+    def _run_timers(
+        self,
+        decider: Callable[[Incident, Policy, datetime], Decision],
+        what: str,
+        limit: int,
+    ) -> Steps[list[Incident]]:
+        """Run ``decider`` on every incident whose next timer is due; return those it changed.
+
+        Escalations and reminders share one index: each decider does nothing for a timer
+        that is not its own (or not due any more when the incident is reloaded).
+        """
+        changed: list[Incident] = []
+        due = yield from call("store", "due_incidents", self.clock.now(), limit=limit)
+        for incident_id in due:
+            decided: list[Decision] = []
+
+            def decide_now(
+                inc: Incident, now: datetime, decided: list[Decision] = decided
+            ) -> Decision:
+                decision = decider(inc, self.policy, now)
+                decided.append(decision)
+                return decision
+
+            try:
+                incident, _ = yield from self._execute(
+                    incident_id, decide_now, retries=_DELIVERY_RETRIES
+                )
+            except (InvalidTransition, ConcurrencyError) as exc:
+                _log.warning(
+                    f"incident_flow.{what}_skipped", incident_id=incident_id, error=str(exc)
+                )
+                continue
+            if decided and decided[-1].events:
+                changed.append(incident)
+        return changed
+
+    def _deliver_pending(self, limit: int, batches: int | None) -> Steps[int]:
+        delivered = 0
+        claims = 0
+        while batches is None or claims < batches:
+            batch = yield from call(
+                "store", "claim_due", self.clock.now(), lease=self.lease, limit=limit
+            )
+            if not batch:
+                break
+            claims += 1
+            delivered += yield from self._settle(batch)
+        return delivered
+
+    # ----------------------------------------------------------------- reads
+
+    def _history(self, incident_id: str) -> Steps[list[Event]]:
+        events: list[Event] = yield from call("store", "load", incident_id)
+        if not events:
+            raise IncidentNotFound(incident_id)
+        return events
+
+    def _incidents(self, state: str | None) -> Steps[list[Incident]]:
+        ids = yield from call("store", "incident_ids", state)
+        incidents = []
+        for incident_id in ids:
+            incidents.append((yield from self._load(incident_id)))  # noqa: PERF401 - yields
+        return incidents
+
+    # ----------------------------------------------------------------- internals
+
+    def _execute(
+        self,
+        incident_id: str,
+        decider: Decider,
+        retries: int = 2,
+    ) -> Steps[tuple[Incident, int]]:
+        """Decide, append, deliver; return the incident and how many messages went out.
+
+        The decision is first made on the cached incident, without reading the store: an
+        append is checked by the store against the version it was decided on, so a stale
+        cache can only cost a ConcurrencyError, a reload and a retry. A refusal or a decision
+        to do nothing proves nothing about the stored incident, so those are re-made on a
+        fresh read before they are believed.
+        """
+        cached = self._cache.get(incident_id)
+        incident = cached if cached is not None else (yield from self._load(incident_id))
+        fresh = cached is None
+        conflicts = 0
+        while True:
+            now = self.clock.now()
+            try:
+                decision = decider(incident, now)
+            except (InvalidTransition, PolicyViolation):
+                if fresh:
+                    raise
+                incident, fresh = (yield from self._load(incident_id)), True
+                continue
+            if not decision.events:
+                if fresh:
+                    return incident, 0
+                incident, fresh = (yield from self._load(incident_id)), True
+                continue
+            try:
+                yield from self._commit(incident, decision, now)
+            except ConcurrencyError:
+                conflicts += 1
+                if conflicts == retries:
+                    self._cache.pop(incident_id, None)
+                    raise
+                incident, fresh = (yield from self._load(incident_id)), True
+                continue
+            delivered = yield from self._deliver(decision.outbox)
+            return self._cache.get(incident_id, decision.incident), delivered
+
+    def _commit(self, before: Incident | None, decision: Decision, now: datetime) -> Steps[None]:
+        incident = decision.incident
+        # New messages are inserted already claimed by us: we deliver them right after the
+        # commit, and no other sender may take them meanwhile (and no extra round trip).
+        yield from call(
+            "store",
+            "append",
+            incident.id,
+            0 if before is None else before.version,
+            decision.events,
+            snapshot=incident,
+            outbox=decision.outbox,
+            claimed_until=now + self.lease,
+        )
+        self._remember(incident)
+        if before is None or before.state != incident.state:
+            _log.info(
+                "incident_flow.state_changed",
+                incident_id=incident.id,
+                state=incident.state,
+                previous=None if before is None else before.state,
+                severity=str(incident.severity),
+                version=incident.version,
+            )
+
+    def _remember(self, incident: Incident) -> None:
+        cache = self._cache
+        cache[incident.id] = incident
+        if len(cache) > _CACHE_SIZE:
+            del cache[next(iter(cache))]
+
+    def _load(self, incident_id: str) -> Steps[Incident]:
+        cached = self._cache.get(incident_id)
+        events = yield from call(
+            "store", "load", incident_id, cached.version if cached is not None else 0
+        )
+        if not events:
+            if cached is None:
+                raise IncidentNotFound(incident_id)
+            return cached
+        incident = fold(cached, events)
+        self._remember(incident)
+        return incident
+
+    def _deliver(self, messages: Sequence[OutboxMessage]) -> Steps[int]:
+        """Deliver the new messages a commit just inserted (claimed by us in that commit)."""
+        fresh = [m for m in messages if m.pending and m.attempts == 0]
+        if not fresh:
+            return 0
+        return (yield from self._settle(fresh))
+
+    def _settle(self, claimed: Sequence[OutboxMessage]) -> Steps[int]:
+        """Send the claimed messages and record each incident's outcomes right after its sends.
+
+        A sender only sends while it holds the claim: once half the lease is gone, the rest is
+        left for the next claim, so no message is sent after another sender could take it.
+        """
+        groups: dict[str, list[OutboxMessage]] = {}
+        for message in claimed:
+            groups.setdefault(message.incident_id, []).append(message)
+        deadline = self.clock.now() + self.lease / 2
+        delivered = 0
+        for incident_id, messages in groups.items():
+            outcomes: list[Outcome] = []
+            for message in messages:
+                if self.clock.now() > deadline:
+                    break
+                outcome = yield from self._attempt(message)
+                delivered += outcome.error is None
+                outcomes.append(outcome)
+            if not outcomes:
+                break
+            delivered += yield from self._record(incident_id, outcomes)
+            if self.clock.now() > deadline:
+                break
+        return delivered
+
+    def _record(self, incident_id: str, outcomes: list[Outcome]) -> Steps[int]:
+        """Append the outcomes of one incident's sends; never fail the caller over it."""
+        try:
+            # Recording may queue follow-ups (a saved post-mortem's link); they count too.
+            _, delivered = yield from self._execute(
+                incident_id,
+                lambda inc, now: decide_outcomes(inc, outcomes, now),
+                retries=_DELIVERY_RETRIES,
+            )
+        except Exception as exc:  # noqa: BLE001 - the messages' own command is already committed
+            # Failing now would make a caller retry what already happened. The messages stay
+            # claimed until the lease ends, then are sent again with the same idempotency keys.
+            _log.error(
+                "incident_flow.delivery_not_recorded",
+                incident_id=incident_id,
+                messages=[o.message.id for o in outcomes],
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return 0
+        return delivered
+
+    def _attempt(self, message: OutboxMessage) -> Steps[Outcome]:
+        try:
+            receipt = yield from self._send(message)
+        except Exception as exc:  # noqa: BLE001 - any adapter failure is a failed attempt
+            retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
+            error = f"{type(exc).__name__}: {exc}"
+            _log.warning(
+                "incident_flow.delivery_failed",
+                incident_id=message.incident_id,
+                channel=message.channel,
+                kind=message.kind,
+                attempts=message.attempts + 1,
+                error=error,
+            )
+            return Outcome(message, error=error, delay=backoff(message.attempts + 1, retry_after))
+        return Outcome(message, receipt=receipt)
+
+    def _send(self, message: OutboxMessage) -> Steps[str | None]:
+        if message.channel == "publisher":
+            # One read: the timeline and its fold.
+            events = yield from call("store", "load", message.incident_id)
+            document = PostMortemDocument(
+                incident=fold(None, events), events=events, folder=self.policy.postmortem_folder
+            )
+            receipt: str | None = yield from call("publisher", "publish", document)
+            return receipt
+        notification = message.notification
+        assert notification is not None  # noqa: S101 - chat and pager carry one
+        if message.reclaimed or message.attempts:
+            notification = attrs.evolve(notification, resent=True)
+        if message.channel == "pager":
+            paged: str | None = yield from call("pager", "send", notification)
+            return paged
+        if notification.kind != "notify" and notification.thread is None:
+            # The first message was not out yet when this one was decided: thread it under
+            # the first one if that has been delivered since.
+            incident = self._cache.get(message.incident_id) or (
+                yield from self._load(message.incident_id)
+            )
+            if incident.chat_thread is not None:
+                notification = attrs.evolve(notification, thread=incident.chat_thread)
+        sent: str | None = yield from call("notifier", "send", notification)
+        return sent
+
+
+class _StoppedAcceptingAlerts(Exception):
+    """The incident found by dedup key left the states that take its alerts before we wrote."""
+
+
+def _on_alert(incident: Incident, alert: Alert, policy: Policy, now: datetime) -> Decision:
+    """A repeat or recovery of the incident's alert; a firing repeat reopens a resolved one."""
+    if not incident.accepts_alerts:
+        raise _StoppedAcceptingAlerts
+    if alert.firing and incident.state == "resolved":
+        reopened = decide(incident, cmd.Reopen(), policy, now)
+        recorded = decide(reopened.incident, cmd.RecordAlert(alert=alert), policy, now)
+        return Decision(
+            recorded.incident,
+            reopened.events + recorded.events,
+            reopened.outbox + recorded.outbox,
+        )
+    return decide(incident, cmd.RecordAlert(alert=alert), policy, now)
