@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from incident_flow import FolderPublisher, IncidentFlow, Policy, RecordingNotifier, Runbook
 from incident_flow.testing import ManualClock
+from incident_flow.testing._async import DRIVERS, LoopThread, flow_for
 
 pytest_plugins = ["pytester"]
 
@@ -29,14 +31,45 @@ CHECKOUT_RUNBOOK = Runbook(
 )
 
 
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> str:
+    """The flow driver a test runs under: ``sync`` (IncidentFlow) or ``async``."""
+    return str(request.param)
+
+
+@pytest.fixture
+def loop() -> Iterator[LoopThread]:
+    """An event loop on a thread (asyncio debug mode) for the async driver."""
+    with LoopThread(debug=True) as running:
+        yield running
+
+
+MakeFlow = Callable[..., IncidentFlow]
+
+
+@pytest.fixture
+def make_flow(driver: str, request: pytest.FixtureRequest) -> MakeFlow:
+    """Builds a flow under ``driver`` from IncidentFlow's arguments.
+
+    Under ``async`` it is an AsyncIncidentFlow behind a sync face (``testing._async.Blocking``),
+    so that one test body checks both drivers behave identically.
+    """
+
+    def make(*args: Any, **kwargs: Any) -> IncidentFlow:
+        flow: IncidentFlow = flow_for(driver, request, *args, **kwargs)
+        return flow
+
+    return make
+
+
 class Harness:
     """A flow over the memory store with recording channels and a manual clock."""
 
-    def __init__(self, policy: Policy, folder: str) -> None:
+    def __init__(self, policy: Policy, folder: str, make_flow: MakeFlow = IncidentFlow) -> None:
         self.clock = ManualClock(T0)
         self.chat = RecordingNotifier()
         self.pager = RecordingNotifier()
-        self.flow = IncidentFlow(
+        self.flow = make_flow(
             policy,
             notifier=self.chat,
             pager=self.pager,
@@ -51,8 +84,8 @@ def policy() -> Policy:
 
 
 @pytest.fixture
-def harness(policy: Policy, tmp_path: object) -> Harness:
-    return Harness(policy, str(tmp_path) + "/postmortems")
+def harness(policy: Policy, tmp_path: object, make_flow: MakeFlow) -> Harness:
+    return Harness(policy, str(tmp_path) + "/postmortems", make_flow)
 
 
 POSTGRES_DSN = os.environ.get(

@@ -23,7 +23,7 @@ from incident_flow import (
 from incident_flow._messages import backoff
 from incident_flow.testing import ManualClock, RecordingPublisher
 
-from .conftest import T0
+from .conftest import T0, MakeFlow
 
 P1 = Alert(source="datadog", name="CheckoutHighErrorRate", title="Checkout errors", severity="P1")
 
@@ -42,13 +42,22 @@ class Flaky(RecordingNotifier):
         return super().send(message)
 
 
+_MAKE_FLOW: dict[str, MakeFlow] = {"make": IncidentFlow}
+
+
+@pytest.fixture(autouse=True)
+def _both_drivers(make_flow: MakeFlow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here runs under the sync and the async driver (make() builds the flow)."""
+    monkeypatch.setitem(_MAKE_FLOW, "make", make_flow)
+
+
 def make(
     chat: RecordingNotifier | None = None,
     store: MemoryStore | None = None,
     publisher: object = None,
 ) -> tuple[IncidentFlow, ManualClock]:
     clock = ManualClock(T0)
-    flow = IncidentFlow(
+    flow = _MAKE_FLOW["make"](
         Policy(),
         store=store or MemoryStore(),
         notifier=chat or RecordingNotifier(),

@@ -23,19 +23,27 @@ from incident_flow import (
 from incident_flow._policy import EscalationLevel
 from incident_flow.testing import ManualClock, RecordingPublisher
 
-from .conftest import T0
+from .conftest import T0, MakeFlow
 
 P1 = Alert(source="datadog", name="CheckoutDown", title="Checkout down", severity="P1")
 P2 = attrs.evolve(P1, severity="P2", dedup_key="p2")
 P4 = attrs.evolve(P1, severity="P4", dedup_key="p4")
 
 
+@pytest.fixture(autouse=True)
+def _both_drivers(make_flow: MakeFlow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test here runs under the sync and the async driver (Setup builds the flow)."""
+    monkeypatch.setattr(Setup, "make_flow", staticmethod(make_flow))
+
+
 class Setup:
+    make_flow: MakeFlow = IncidentFlow
+
     def __init__(self, policy: Policy | None = None, store: Any = None) -> None:
         self.clock = ManualClock(T0)
         self.pager = RecordingNotifier()
         self.chat = RecordingNotifier()
-        self.flow = IncidentFlow(
+        self.flow = self.make_flow(
             policy or Policy(),
             store=store or MemoryStore(),
             notifier=self.chat,

@@ -20,6 +20,8 @@ class TestExports:
         assert incident_flow.__all__ == [
             "ActionItem",
             "Alert",
+            "AsyncIncidentFlow",
+            "AsyncSQLiteStore",
             "ConcurrencyError",
             "DeliveryError",
             "EscalationLevel",

@@ -25,7 +25,7 @@ from incident_flow import (
 )
 from incident_flow.testing import ManualClock, RecordingPublisher
 
-from .conftest import CHECKOUT_RUNBOOK, T0, Harness
+from .conftest import CHECKOUT_RUNBOOK, T0, Harness, MakeFlow
 
 P1 = Alert(source="datadog", name="CheckoutHighErrorRate", title="Checkout errors", severity="P1")
 P4 = Alert(source="checkly", name="DocsSlow", title="Docs are slow", severity="P4")
@@ -57,9 +57,9 @@ class TestTrigger:
         assert kinds(harness.chat, incident.id) == ["notify"]
         assert harness.pager.messages == []
 
-    def test_severity_from_catalog_then_default(self) -> None:
+    def test_severity_from_catalog_then_default(self, make_flow: MakeFlow) -> None:
         runbook = Runbook(name="disk", url="u", alert="Disk*", severity="P2")
-        flow = IncidentFlow(
+        flow = make_flow(
             Policy(runbooks=[runbook], default_severity="P5"),
             notifier=RecordingNotifier(),
             pager=RecordingNotifier(),
@@ -446,9 +446,11 @@ class TestReads:
         assert ack.by == "alice"
         assert history[0].by is None
 
-    def test_a_second_flow_sees_the_first_ones_writes(self, harness: Harness) -> None:
+    def test_a_second_flow_sees_the_first_ones_writes(
+        self, harness: Harness, make_flow: MakeFlow
+    ) -> None:
         incident = harness.flow.trigger(P1)
-        other = IncidentFlow(
+        other = make_flow(
             store=harness.flow.store,
             notifier=RecordingNotifier(),
             pager=RecordingNotifier(),
@@ -470,9 +472,11 @@ class TestReads:
         flow = IncidentFlow(publisher=RecordingPublisher(), clock=ManualClock(T0))
         assert "MemoryStore" in repr(flow) and "LogNotifier" in repr(flow)
 
-    def test_defaults(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_defaults(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_flow: MakeFlow
+    ) -> None:
         monkeypatch.chdir(tmp_path)
-        flow = IncidentFlow()
+        flow = make_flow()
         assert flow.policy == Policy.default()
         incident = flow.trigger(P1)
         flow.resolve(incident.id, by="a")

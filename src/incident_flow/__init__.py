@@ -15,6 +15,7 @@ flow back into the runbooks::
 from __future__ import annotations
 
 from ._alerts import Alert
+from ._async_flow import AsyncIncidentFlow
 from ._clock import SystemClock
 from ._flow import IncidentFlow
 from ._incident import ActionItem, Incident, PostMortem
@@ -26,6 +27,7 @@ from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
 from ._worker import WorkerStats, run_worker
 from .adapters import (
+    AsyncSQLiteStore,
     FolderPublisher,
     GitHubPublisher,
     GitPublisher,
@@ -56,6 +58,8 @@ from .exceptions import (
 __all__ = [
     "ActionItem",
     "Alert",
+    "AsyncIncidentFlow",
+    "AsyncSQLiteStore",
     "ConcurrencyError",
     "DeliveryError",
     "EscalationLevel",

@@ -17,6 +17,9 @@ from ._messages import Notification, OutboxMessage
 from ._postmortem import PostMortemDocument
 
 __all__ = [
+    "AsyncEventStore",
+    "AsyncNotifier",
+    "AsyncPostMortemPublisher",
     "Clock",
     "EventLog",
     "EventStore",
@@ -137,5 +140,73 @@ class PostMortemPublisher(Protocol):
     """
 
     def publish(self, document: PostMortemDocument) -> str:
+        """Save the document and return where it is (a path or a URL)."""
+        ...
+
+
+# ------------------------------------------------------------------------------------ async
+# The same ports for AsyncIncidentFlow: same methods, same contracts, awaitable. The async
+# flow also takes a sync port: one that says it never blocks (``nonblocking = True``, as the
+# memory store and the recording doubles do) is called inline, any other runs on a thread.
+
+
+class AsyncEventStore(Protocol):
+    """:class:`EventStore` for :class:`~incident_flow.AsyncIncidentFlow`: every method awaitable."""
+
+    async def append(
+        self,
+        incident_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        snapshot: Incident,
+        outbox: Sequence[OutboxMessage] = (),
+        claimed_until: datetime | None = None,
+    ) -> None:
+        """See :meth:`EventLog.append`."""
+        ...
+
+    async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
+        """See :meth:`EventLog.load`."""
+        ...
+
+    async def find_by_dedup_key(self, dedup_key: str) -> str | None:
+        """See :meth:`EventLog.find_by_dedup_key`."""
+        ...
+
+    async def incident_ids(self, state: str | None = None) -> list[str]:
+        """See :meth:`EventLog.incident_ids`."""
+        ...
+
+    async def claim_due(
+        self,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        ids: Collection[str] | None = None,
+    ) -> list[OutboxMessage]:
+        """See :meth:`Outbox.claim_due`."""
+        ...
+
+    async def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
+        """See :meth:`Timers.due_incidents`."""
+        ...
+
+
+@runtime_checkable
+class AsyncNotifier(Protocol):
+    """:class:`Notifier` with an awaitable ``send`` (same receipts, same errors)."""
+
+    async def send(self, message: Notification) -> str | None:
+        """Deliver one message; return a receipt or None."""
+        ...
+
+
+@runtime_checkable
+class AsyncPostMortemPublisher(Protocol):
+    """:class:`PostMortemPublisher` with an awaitable ``publish``."""
+
+    async def publish(self, document: PostMortemDocument) -> str:
         """Save the document and return where it is (a path or a URL)."""
         ...

@@ -12,9 +12,11 @@ from .pagerduty import PagerDutyPager
 from .postgres import PostgresStore
 from .slack import SlackNotifier
 from .sqlite import SQLiteStore
+from .threaded import AsyncSQLiteStore, ThreadedNotifier, ThreadedPublisher, ThreadedStore
 from .webhook import WebhookNotifier
 
 __all__ = [
+    "AsyncSQLiteStore",
     "FolderPublisher",
     "GitHubPublisher",
     "GitPublisher",
@@ -26,5 +28,8 @@ __all__ = [
     "RecordingNotifier",
     "SQLiteStore",
     "SlackNotifier",
+    "ThreadedNotifier",
+    "ThreadedPublisher",
+    "ThreadedStore",
     "WebhookNotifier",
 ]

@@ -24,6 +24,9 @@ class MemoryStore:
     appends with the outbox, the dedup-key index and leased claims.
     """
 
+    #: Never blocks: AsyncIncidentFlow calls it inline (see adapters.threaded).
+    nonblocking = True
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._streams: dict[str, list[Event]] = {}

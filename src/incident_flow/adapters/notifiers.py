@@ -18,6 +18,9 @@ class LogNotifier:
     message that would reach Slack or the pager is logged with its incident and kind.
     """
 
+    #: Never blocks: AsyncIncidentFlow calls it inline (see adapters.threaded).
+    nonblocking = True
+
     def __init__(self, channel: str = "chat") -> None:
         self.channel = channel
         self._log = structlog.get_logger("incident_flow.notify")
@@ -46,6 +49,9 @@ class RecordingNotifier:
     a crash) are recorded once, as a receiver that dedups would see them; ``.sends`` counts
     every call.
     """
+
+    #: Never blocks: AsyncIncidentFlow calls it inline (see adapters.threaded).
+    nonblocking = True
 
     def __init__(self) -> None:
         self.messages: list[Notification] = []

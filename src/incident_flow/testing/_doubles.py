@@ -62,6 +62,9 @@ class RecordingPublisher:
     rather than duplicate. ``publish`` returns ``memory://<folder>/<file>``.
     """
 
+    #: Never blocks: AsyncIncidentFlow calls it inline (see adapters.threaded).
+    nonblocking = True
+
     def __init__(self) -> None:
         self.documents: dict[str, str] = {}
         self.publishes = 0

@@ -16,7 +16,7 @@ Requires ``pytest`` (the ``test`` extra).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -32,8 +32,17 @@ from .._policy import Policy
 from .._postmortem import PostMortemDocument
 from .._runbooks import Runbook
 from .._severity import Severity
+from ..adapters.threaded import as_async_notifier, as_async_publisher, as_async_store
 from ..exceptions import ConcurrencyError, IncidentFlowError
-from ..ports import EventStore, Notifier, PostMortemPublisher
+from ..ports import (
+    AsyncEventStore,
+    AsyncNotifier,
+    AsyncPostMortemPublisher,
+    EventStore,
+    Notifier,
+    PostMortemPublisher,
+)
+from ._async import DRIVERS, LoopThread, as_driven, flow_for
 from ._doubles import ManualClock, RecordingPublisher
 
 __all__ = ["NotifierContract", "PublisherContract", "StoreContract", "sample_history"]
@@ -158,20 +167,43 @@ def _note(incident: Incident, text: str = "x") -> tuple[list[ev.Event], Incident
     return events, fold(incident, events)
 
 
-class StoreContract:
+class _Drivers:
+    """Every test body runs under both drivers: ``driver`` is ``sync`` or ``async``."""
+
+    @pytest.fixture(params=DRIVERS)
+    def driver(self, request: pytest.FixtureRequest) -> str:
+        """The driver the test runs under."""
+        return str(request.param)
+
+    @pytest.fixture
+    def loop(self) -> Iterator[LoopThread]:
+        """The event loop async ports and flows run on (debug mode); override to share one."""
+        with LoopThread(debug=True) as loop:
+            yield loop
+
+
+class StoreContract(_Drivers):
     """What every :class:`~incident_flow.ports.EventStore` must do. Provide a ``store`` fixture."""
 
     @pytest.fixture
     def store(self) -> EventStore:
-        """The store under test; override in the subclass."""
+        """The store under test, sync or async; override in the subclass."""
         raise NotImplementedError  # pragma: no cover
 
-    def test_appended_events_load_back_equal_and_in_order(self, store: EventStore) -> None:
+    @pytest.fixture
+    def port(
+        self, store: EventStore | AsyncEventStore, driver: str, request: pytest.FixtureRequest
+    ) -> EventStore:
+        """``store`` as the ``driver`` calls it, behind a sync face for the test bodies."""
+        driven: EventStore = as_driven(store, driver, as_async_store, request)
+        return driven
+
+    def test_appended_events_load_back_equal_and_in_order(self, port: EventStore) -> None:
         """A stream holding every event type loads back equal, oldest first."""
         history = sample_history()
         incident = fold(None, history)
-        store.append(incident.id, 0, history, snapshot=incident)
-        loaded = store.load(incident.id)
+        port.append(incident.id, 0, history, snapshot=incident)
+        loaded = port.load(incident.id)
         assert loaded == history
         assert {type(e) for e in history} == set(ev.EVENT_TYPES.values())
         # Alert.raw is left out of equality: check the audit copy survives on its own.
@@ -179,134 +211,134 @@ class StoreContract:
         assert raws == [(e.alert.raw, e.alert.labels) for e in history if hasattr(e, "alert")]
         assert raws[0][0] == {"id": 1, "nested": [1.5, None, "x"]}
 
-    def test_load_after_version_returns_only_later_events(self, store: EventStore) -> None:
+    def test_load_after_version_returns_only_later_events(self, port: EventStore) -> None:
         """load(id, after_version=n) returns the events above n, and none at the end."""
         events, incident = _opened("i1")
-        store.append("i1", 0, events, snapshot=incident)
-        assert [e.version for e in store.load("i1", 1)] == [2, 3]
-        assert store.load("i1", 3) == []
+        port.append("i1", 0, events, snapshot=incident)
+        assert [e.version for e in port.load("i1", 1)] == [2, 3]
+        assert port.load("i1", 3) == []
 
-    def test_unknown_incident_loads_nothing(self, store: EventStore) -> None:
+    def test_unknown_incident_loads_nothing(self, port: EventStore) -> None:
         """An id never appended to has no events."""
-        assert store.load("nope") == []
+        assert port.load("nope") == []
 
-    def test_stale_append_raises_and_changes_nothing(self, store: EventStore) -> None:
+    def test_stale_append_raises_and_changes_nothing(self, port: EventStore) -> None:
         """An append with a stale expected version raises ConcurrencyError; nothing is stored."""
         events, incident = _opened("i1")
-        store.append("i1", 0, events, snapshot=incident)
+        port.append("i1", 0, events, snapshot=incident)
         more, after = _note(incident)
-        store.append("i1", 3, more, snapshot=after)
+        port.append("i1", 3, more, snapshot=after)
         stale, stale_after = _note(incident, "stale")
         message = _message("i1", 9)
         with pytest.raises(ConcurrencyError):
-            store.append("i1", 3, stale, snapshot=stale_after, outbox=[message])
-        assert [e.version for e in store.load("i1")] == [1, 2, 3, 4]
-        assert store.claim_due(T0 + timedelta(hours=1), lease=timedelta(minutes=1)) == []
+            port.append("i1", 3, stale, snapshot=stale_after, outbox=[message])
+        assert [e.version for e in port.load("i1")] == [1, 2, 3, 4]
+        assert port.claim_due(T0 + timedelta(hours=1), lease=timedelta(minutes=1)) == []
 
-    def test_second_new_stream_with_same_id_is_a_conflict(self, store: EventStore) -> None:
+    def test_second_new_stream_with_same_id_is_a_conflict(self, port: EventStore) -> None:
         """Two writers creating the same incident: the second gets ConcurrencyError."""
         events, incident = _opened("i1")
-        store.append("i1", 0, events, snapshot=incident)
+        port.append("i1", 0, events, snapshot=incident)
         with pytest.raises(ConcurrencyError):
-            store.append("i1", 0, events, snapshot=incident)
+            port.append("i1", 0, events, snapshot=incident)
 
-    def test_versions_must_continue_the_stream(self, store: EventStore) -> None:
+    def test_versions_must_continue_the_stream(self, port: EventStore) -> None:
         """Events whose versions do not follow expected_version are refused, nothing stored."""
         events, incident = _opened("i1")
         with pytest.raises((ValueError, IncidentFlowError)):
-            store.append("i1", 0, events[1:], snapshot=incident)
+            port.append("i1", 0, events[1:], snapshot=incident)
         with pytest.raises((ValueError, IncidentFlowError)):
-            store.append("i1", 0, [events[0], events[2]], snapshot=incident)
-        assert store.load("i1") == []
-        store.append("i1", 0, events, snapshot=incident)
+            port.append("i1", 0, [events[0], events[2]], snapshot=incident)
+        assert port.load("i1") == []
+        port.append("i1", 0, events, snapshot=incident)
         more, after = _note(incident)
         with pytest.raises((ValueError, IncidentFlowError)):
-            store.append("i1", 2, more, snapshot=after)
-        assert [e.version for e in store.load("i1")] == [1, 2, 3]
+            port.append("i1", 2, more, snapshot=after)
+        assert [e.version for e in port.load("i1")] == [1, 2, 3]
 
-    def test_dedup_key_finds_the_incident_accepting_alerts(self, store: EventStore) -> None:
+    def test_dedup_key_finds_the_incident_accepting_alerts(self, port: EventStore) -> None:
         """The dedup index points at the incident that accepts the key, and only while it does."""
         events, incident = _opened("i1", key="k1")
-        store.append("i1", 0, events, snapshot=incident)
-        assert store.find_by_dedup_key("k1") == "i1"
-        assert store.find_by_dedup_key("other") is None
+        port.append("i1", 0, events, snapshot=incident)
+        assert port.find_by_dedup_key("k1") == "i1"
+        assert port.find_by_dedup_key("other") is None
         closing = [
             ev.IncidentResolved(version=4, at=T0, by="a"),
             ev.IncidentClosed(version=5, at=T0, by="a"),
         ]
-        store.append("i1", 3, closing, snapshot=fold(incident, closing))
-        assert store.find_by_dedup_key("k1") is None
+        port.append("i1", 3, closing, snapshot=fold(incident, closing))
+        assert port.find_by_dedup_key("k1") is None
 
-    def test_the_key_is_released_when_the_postmortem_starts(self, store: EventStore) -> None:
+    def test_the_key_is_released_when_the_postmortem_starts(self, port: EventStore) -> None:
         """Once the incident stops accepting alerts, the key is free for a new incident."""
         events, incident = _opened("i1", key="k1")
-        store.append("i1", 0, events, snapshot=incident)
+        port.append("i1", 0, events, snapshot=incident)
         onward = [
             ev.IncidentResolved(version=4, at=T0, by="a"),
             ev.PostMortemStarted(version=5, at=T0, by="a", author="a"),
         ]
         after = fold(incident, onward)
         assert after.state == "postmortem"
-        store.append("i1", 3, onward, snapshot=after)
-        assert store.find_by_dedup_key("k1") is None
+        port.append("i1", 3, onward, snapshot=after)
+        assert port.find_by_dedup_key("k1") is None
         other_events, other = _opened("i2", key="k1")
-        store.append("i2", 0, other_events, snapshot=other)
-        assert store.find_by_dedup_key("k1") == "i2"
+        port.append("i2", 0, other_events, snapshot=other)
+        assert port.find_by_dedup_key("k1") == "i2"
 
-    def test_one_incident_per_dedup_key(self, store: EventStore) -> None:
+    def test_one_incident_per_dedup_key(self, port: EventStore) -> None:
         """A second incident accepting the same key loses the race; after close it may open."""
         events, incident = _opened("i1", key="k1")
-        store.append("i1", 0, events, snapshot=incident)
+        port.append("i1", 0, events, snapshot=incident)
         other_events, other = _opened("i2", key="k1")
         with pytest.raises(ConcurrencyError):
-            store.append("i2", 0, other_events, snapshot=other)
-        assert store.load("i2") == []
+            port.append("i2", 0, other_events, snapshot=other)
+        assert port.load("i2") == []
         closing = [
             ev.IncidentResolved(version=4, at=T0, by="a"),
             ev.IncidentClosed(version=5, at=T0, by="a"),
         ]
-        store.append("i1", 3, closing, snapshot=fold(incident, closing))
-        store.append("i2", 0, other_events, snapshot=other)
-        assert store.find_by_dedup_key("k1") == "i2"
+        port.append("i1", 3, closing, snapshot=fold(incident, closing))
+        port.append("i2", 0, other_events, snapshot=other)
+        assert port.find_by_dedup_key("k1") == "i2"
 
-    def test_incident_ids_oldest_first_and_by_state(self, store: EventStore) -> None:
+    def test_incident_ids_oldest_first_and_by_state(self, port: EventStore) -> None:
         """incident_ids lists in creation order and filters by the snapshot's state."""
         for n in range(3):
             events, incident = _opened(f"i{n}", key=f"k{n}")
-            store.append(f"i{n}", 0, events, snapshot=incident)
+            port.append(f"i{n}", 0, events, snapshot=incident)
         events = [ev.IncidentResolved(version=4, at=T0, by="a")]
-        store.append("i1", 3, events, snapshot=fold(_opened("i1", key="k1")[1], events))
-        assert store.incident_ids() == ["i0", "i1", "i2"]
-        assert store.incident_ids("notified") == ["i0", "i2"]
-        assert store.incident_ids("resolved") == ["i1"]
-        assert store.incident_ids("closed") == []
+        port.append("i1", 3, events, snapshot=fold(_opened("i1", key="k1")[1], events))
+        assert port.incident_ids() == ["i0", "i1", "i2"]
+        assert port.incident_ids("notified") == ["i0", "i2"]
+        assert port.incident_ids("resolved") == ["i1"]
+        assert port.incident_ids("closed") == []
 
-    def test_outbox_messages_are_claimed_when_due(self, store: EventStore) -> None:
+    def test_outbox_messages_are_claimed_when_due(self, port: EventStore) -> None:
         """A message is claimable once next_attempt_at has come, and only then."""
         events, incident = _opened("i1")
         later = _message("i1", 2, next_attempt_at=T0 + timedelta(minutes=5))
-        store.append("i1", 0, events, snapshot=incident, outbox=[_message("i1", 1), later])
+        port.append("i1", 0, events, snapshot=incident, outbox=[_message("i1", 1), later])
         lease = timedelta(seconds=30)
-        assert [m.id for m in store.claim_due(T0, lease=lease)] == ["i1/1/chat/update"]
-        assert store.claim_due(T0 + timedelta(seconds=10), lease=lease) == []
-        due = store.claim_due(T0 + timedelta(minutes=5), lease=lease)
+        assert [m.id for m in port.claim_due(T0, lease=lease)] == ["i1/1/chat/update"]
+        assert port.claim_due(T0 + timedelta(seconds=10), lease=lease) == []
+        due = port.claim_due(T0 + timedelta(minutes=5), lease=lease)
         # The first one's lease ran out meanwhile: it is due again, oldest first.
         assert [m.id for m in due] == ["i1/1/chat/update", "i1/2/chat/update"]
         assert due[1] == later
 
-    def test_a_claim_holds_until_its_lease_expires(self, store: EventStore) -> None:
+    def test_a_claim_holds_until_its_lease_expires(self, port: EventStore) -> None:
         """A claimed message is not handed out again until the lease runs out."""
         events, incident = _opened("i1")
-        store.append("i1", 0, events, snapshot=incident, outbox=[_message("i1", 1)])
+        port.append("i1", 0, events, snapshot=incident, outbox=[_message("i1", 1)])
         lease = timedelta(seconds=30)
-        assert len(store.claim_due(T0, lease=lease)) == 1
-        assert store.claim_due(T0 + timedelta(seconds=29), lease=lease) == []
-        assert len(store.claim_due(T0 + timedelta(seconds=31), lease=lease)) == 1
+        assert len(port.claim_due(T0, lease=lease)) == 1
+        assert port.claim_due(T0 + timedelta(seconds=29), lease=lease) == []
+        assert len(port.claim_due(T0 + timedelta(seconds=31), lease=lease)) == 1
 
-    def test_a_lapsed_claim_is_handed_out_as_reclaimed(self, store: EventStore) -> None:
+    def test_a_lapsed_claim_is_handed_out_as_reclaimed(self, port: EventStore) -> None:
         """A message whose sender's lease ran out unrecorded comes back flagged reclaimed."""
         events, incident = _opened("i1")
-        store.append(
+        port.append(
             "i1",
             0,
             events,
@@ -314,35 +346,35 @@ class StoreContract:
             outbox=[_message("i1", 1), _message("i1", 2)],
             claimed_until=T0 + timedelta(seconds=30),
         )
-        assert store.claim_due(T0, lease=timedelta(seconds=30)) == []
-        later = store.claim_due(T0 + timedelta(minutes=1), lease=timedelta(seconds=30))
+        assert port.claim_due(T0, lease=timedelta(seconds=30)) == []
+        later = port.claim_due(T0 + timedelta(minutes=1), lease=timedelta(seconds=30))
         assert [(m.id, m.reclaimed) for m in later] == [
             ("i1/1/chat/update", True),
             ("i1/2/chat/update", True),
         ]
         fresh, _ = _opened("i2", key="k2")
-        store.append("i2", 0, fresh, snapshot=fold(None, fresh), outbox=[_message("i2", 1)])
-        (new,) = store.claim_due(T0, lease=timedelta(seconds=30), ids=["i2/1/chat/update"])
+        port.append("i2", 0, fresh, snapshot=fold(None, fresh), outbox=[_message("i2", 1)])
+        (new,) = port.claim_due(T0, lease=timedelta(seconds=30), ids=["i2/1/chat/update"])
         assert not new.reclaimed
 
-    def test_delivered_messages_are_never_claimed_again(self, store: EventStore) -> None:
+    def test_delivered_messages_are_never_claimed_again(self, port: EventStore) -> None:
         """Upserting a message with delivered_at settles it."""
         events, incident = _opened("i1")
         message = _message("i1", 1)
-        store.append("i1", 0, events, snapshot=incident, outbox=[message])
-        (claimed,) = store.claim_due(T0, lease=timedelta(seconds=30))
+        port.append("i1", 0, events, snapshot=incident, outbox=[message])
+        (claimed,) = port.claim_due(T0, lease=timedelta(seconds=30))
         done = ev.MessageDelivered(
             version=4, at=T0, message_id=message.id, channel="chat", kind="update", attempts=1
         )
         settled = attrs.evolve(claimed, attempts=1, delivered_at=T0)
-        store.append("i1", 3, [done], snapshot=fold(incident, [done]), outbox=[settled])
-        assert store.claim_due(T0 + timedelta(days=1), lease=timedelta(seconds=30)) == []
+        port.append("i1", 3, [done], snapshot=fold(incident, [done]), outbox=[settled])
+        assert port.claim_due(T0 + timedelta(days=1), lease=timedelta(seconds=30)) == []
 
-    def test_messages_can_be_inserted_already_claimed(self, store: EventStore) -> None:
+    def test_messages_can_be_inserted_already_claimed(self, port: EventStore) -> None:
         """append(claimed_until=...) leases the new messages to the writer; retries stay free."""
         events, incident = _opened("i1")
         retry = _message("i1", 2, attempts=1)
-        store.append(
+        port.append(
             "i1",
             0,
             events,
@@ -351,40 +383,40 @@ class StoreContract:
             claimed_until=T0 + timedelta(seconds=30),
         )
         lease = timedelta(seconds=30)
-        assert [m.id for m in store.claim_due(T0, lease=lease)] == [retry.id]
-        assert store.claim_due(T0 + timedelta(seconds=29), lease=lease) == []
-        later = store.claim_due(T0 + timedelta(seconds=31), lease=lease)
+        assert [m.id for m in port.claim_due(T0, lease=lease)] == [retry.id]
+        assert port.claim_due(T0 + timedelta(seconds=29), lease=lease) == []
+        later = port.claim_due(T0 + timedelta(seconds=31), lease=lease)
         assert [m.id for m in later] == ["i1/1/chat/update", retry.id]
 
-    def test_a_late_failure_never_undelivers(self, store: EventStore) -> None:
+    def test_a_late_failure_never_undelivers(self, port: EventStore) -> None:
         """A slow sender's failure, recorded after another delivered it, changes nothing."""
         events, incident = _opened("i1")
         message = _message("i1", 1)
-        store.append("i1", 0, events, snapshot=incident, outbox=[message])
+        port.append("i1", 0, events, snapshot=incident, outbox=[message])
         delivered = attrs.evolve(message, attempts=1, delivered_at=T0)
         failed = attrs.evolve(
             message, attempts=1, last_error="timeout", next_attempt_at=T0 + timedelta(seconds=5)
         )
         more, after = _note(incident)
-        store.append("i1", 3, more, snapshot=after, outbox=[delivered])
+        port.append("i1", 3, more, snapshot=after, outbox=[delivered])
         later, last = _note(after, "late")
-        store.append("i1", 4, later, snapshot=last, outbox=[failed])
-        assert store.claim_due(T0 + timedelta(days=1), lease=timedelta(seconds=30)) == []
+        port.append("i1", 4, later, snapshot=last, outbox=[failed])
+        assert port.claim_due(T0 + timedelta(days=1), lease=timedelta(seconds=30)) == []
 
-    def test_claim_honours_ids_and_limit(self, store: EventStore) -> None:
+    def test_claim_honours_ids_and_limit(self, port: EventStore) -> None:
         """claim_due(ids=...) claims only those; limit caps the batch, oldest first."""
         events, incident = _opened("i1")
         messages = [_message("i1", n) for n in range(5)]
-        store.append("i1", 0, events, snapshot=incident, outbox=messages)
+        port.append("i1", 0, events, snapshot=incident, outbox=messages)
         lease = timedelta(seconds=30)
-        picked = store.claim_due(T0, lease=lease, ids=[messages[3].id])
+        picked = port.claim_due(T0, lease=lease, ids=[messages[3].id])
         assert [m.id for m in picked] == [messages[3].id]
-        assert [m.id for m in store.claim_due(T0, lease=lease, limit=2)] == [
+        assert [m.id for m in port.claim_due(T0, lease=lease, limit=2)] == [
             messages[0].id,
             messages[1].id,
         ]
 
-    def test_escalation_timers_are_indexed(self, store: EventStore) -> None:
+    def test_escalation_timers_are_indexed(self, port: EventStore) -> None:
         """due_incidents lists incidents whose timer ran out, most overdue first, until stopped."""
         for n, minutes in ((1, 10), (2, 5), (3, 60)):
             alert = Alert(source="test", name="n", title="t", dedup_key=f"k{n}")
@@ -404,27 +436,27 @@ class StoreContract:
                     version=3, at=T0, paged=True, escalate_at=T0 + timedelta(minutes=minutes)
                 ),
             ]
-            store.append(f"i{n}", 0, events, snapshot=fold(None, events))
-        assert store.due_incidents(T0) == []
-        assert store.due_incidents(T0 + timedelta(minutes=10)) == ["i2", "i1"]
-        assert store.due_incidents(T0 + timedelta(hours=2), limit=1) == ["i2"]
-        incident = fold(None, store.load("i2"))
+            port.append(f"i{n}", 0, events, snapshot=fold(None, events))
+        assert port.due_incidents(T0) == []
+        assert port.due_incidents(T0 + timedelta(minutes=10)) == ["i2", "i1"]
+        assert port.due_incidents(T0 + timedelta(hours=2), limit=1) == ["i2"]
+        incident = fold(None, port.load("i2"))
         ack = [ev.IncidentAcknowledged(version=4, at=T0, by="alice")]
-        store.append("i2", 3, ack, snapshot=fold(incident, ack))
-        assert store.due_incidents(T0 + timedelta(hours=2)) == ["i1", "i3"]
+        port.append("i2", 3, ack, snapshot=fold(incident, ack))
+        assert port.due_incidents(T0 + timedelta(hours=2)) == ["i1", "i3"]
 
-    def test_racing_claims_never_share_a_message(self, store: EventStore) -> None:
+    def test_racing_claims_never_share_a_message(self, port: EventStore) -> None:
         """Senders claiming at once get disjoint messages that together cover all due ones."""
         events, incident = _opened("i1")
         messages = [_message("i1", n) for n in range(40)]
-        store.append("i1", 0, events, snapshot=incident, outbox=messages)
+        port.append("i1", 0, events, snapshot=incident, outbox=messages)
         claimed: list[str] = []
         barrier = threading.Barrier(4)
 
         def claim() -> None:
             barrier.wait()
             for _ in range(20):
-                batch = store.claim_due(T0, lease=timedelta(minutes=1), limit=3)
+                batch = port.claim_due(T0, lease=timedelta(minutes=1), limit=3)
                 claimed.extend(m.id for m in batch)
 
         threads = [threading.Thread(target=claim) for _ in range(4)]
@@ -434,10 +466,10 @@ class StoreContract:
             thread.join()
         assert sorted(claimed) == sorted(m.id for m in messages)
 
-    def test_racing_writers_one_wins(self, store: EventStore) -> None:
+    def test_racing_writers_one_wins(self, port: EventStore) -> None:
         """Of several threads appending at the same version, exactly one succeeds."""
         events, incident = _opened("i1")
-        store.append("i1", 0, events, snapshot=incident)
+        port.append("i1", 0, events, snapshot=incident)
         results: list[str] = []
         barrier = threading.Barrier(4)
 
@@ -445,7 +477,7 @@ class StoreContract:
             more, after = _note(incident, f"writer {n}")
             barrier.wait()
             try:
-                store.append("i1", 3, more, snapshot=after)
+                port.append("i1", 3, more, snapshot=after)
                 results.append("ok")
             except ConcurrencyError:
                 results.append("conflict")
@@ -456,22 +488,28 @@ class StoreContract:
         for thread in threads:
             thread.join()
         assert sorted(results) == ["conflict", "conflict", "conflict", "ok"]
-        assert [e.version for e in store.load("i1")] == [1, 2, 3, 4]
+        assert [e.version for e in port.load("i1")] == [1, 2, 3, 4]
 
-    def test_a_flow_over_this_store_replays_to_the_live_incident(self, store: EventStore) -> None:
-        """A whole P1 lifecycle through IncidentFlow: a fresh flow reads back the same Incident."""
+    def test_a_flow_over_this_store_replays_to_the_live_incident(
+        self,
+        store: EventStore | AsyncEventStore,
+        port: EventStore,
+        driver: str,
+        request: pytest.FixtureRequest,
+    ) -> None:
+        """A whole P1 lifecycle through the flow: a fresh flow reads back the same Incident."""
         clock = ManualClock(T0)
-        flow = IncidentFlow(store=store, publisher=RecordingPublisher(), clock=clock)
+        flow = flow_for(driver, request, store=store, publisher=RecordingPublisher(), clock=clock)
         inc = flow.trigger(_ALERT)
         flow.acknowledge(inc.id, by="alice")
         flow.resolve(inc.id, by="alice")
         live = flow.get(inc.id)
-        reader = IncidentFlow(store=store, clock=clock)
+        reader = flow_for(driver, request, store=store, clock=clock)
         assert reader.get(inc.id) == live
-        assert fold(None, store.load(inc.id)) == live
+        assert fold(None, port.load(inc.id)) == live
 
 
-class NotifierContract:
+class NotifierContract(_Drivers):
     """What every :class:`~incident_flow.ports.Notifier` must do.
 
     Provide ``notifier`` and ``received``: a callable returning what the receiver has seen, in
@@ -485,8 +523,16 @@ class NotifierContract:
 
     @pytest.fixture
     def notifier(self) -> Notifier:
-        """The notifier under test; override in the subclass."""
+        """The notifier under test, sync or async; override in the subclass."""
         raise NotImplementedError  # pragma: no cover
+
+    @pytest.fixture
+    def port(
+        self, notifier: Notifier | AsyncNotifier, driver: str, request: pytest.FixtureRequest
+    ) -> Notifier:
+        """``notifier`` as the ``driver`` calls it, behind a sync face for the test bodies."""
+        driven: Notifier = as_driven(notifier, driver, as_async_notifier, request)
+        return driven
 
     @pytest.fixture
     def received(self) -> Callable[[], list[tuple[str, str]]]:
@@ -510,41 +556,50 @@ class NotifierContract:
         )
 
     def test_every_kind_it_takes_is_delivered(
-        self, notifier: Notifier, received: Callable[[], list[tuple[str, str]]]
+        self, port: Notifier, received: Callable[[], list[tuple[str, str]]]
     ) -> None:
         """Each kind it takes reaches the receiver, in order; the others are accepted quietly."""
         for n, kind in enumerate(self.ALL_KINDS):
-            receipt = notifier.send(self.message(kind, n))
+            receipt = port.send(self.message(kind, n))
             assert receipt is None or isinstance(receipt, str)
         assert received() == [("inc-contract", kind) for kind in self.kinds]
 
     def test_a_resend_with_the_same_key_does_not_fail(
-        self, notifier: Notifier, received: Callable[[], list[tuple[str, str]]]
+        self, port: Notifier, received: Callable[[], list[tuple[str, str]]]
     ) -> None:
         """Re-sending after a crash (same idempotency key) succeeds and reaches the receiver."""
         kind = self.kinds[0]
-        notifier.send(self.message(kind))
-        notifier.send(self.message(kind))
+        port.send(self.message(kind))
+        port.send(self.message(kind))
         assert set(received()) == {("inc-contract", kind)}
 
-    def test_satisfies_the_port(self, notifier: Notifier) -> None:
-        """It is a Notifier structurally, and its repr is printable and shows no secret."""
-        assert isinstance(notifier, Notifier)
+    def test_satisfies_the_port(self, notifier: Notifier | AsyncNotifier) -> None:
+        """It is a Notifier (or AsyncNotifier) structurally; its repr is printable."""
+        assert isinstance(notifier, Notifier | AsyncNotifier)
         assert repr(notifier)
 
     def test_a_flow_delivers_through_it(
-        self, notifier: Notifier, received: Callable[[], list[tuple[str, str]]]
+        self,
+        notifier: Notifier | AsyncNotifier,
+        received: Callable[[], list[tuple[str, str]]],
+        driver: str,
+        request: pytest.FixtureRequest,
     ) -> None:
         """Used as chat and pager, a P1 reaches it as one notify and one page (what it takes)."""
-        flow = IncidentFlow(
-            notifier=notifier, pager=notifier, publisher=RecordingPublisher(), clock=ManualClock(T0)
+        flow = flow_for(
+            driver,
+            request,
+            notifier=notifier,
+            pager=notifier,
+            publisher=RecordingPublisher(),
+            clock=ManualClock(T0),
         )
         incident = flow.trigger(_ALERT)
         kinds = sorted(kind for seen, kind in received() if seen == incident.id)
         assert kinds == sorted(k for k in ("notify", "page") if k in self.kinds)
 
 
-class PublisherContract:
+class PublisherContract(_Drivers):
     """What every :class:`~incident_flow.ports.PostMortemPublisher` must do.
 
     Provide ``publisher`` and ``read``: a callable returning the text saved at a location.
@@ -552,8 +607,19 @@ class PublisherContract:
 
     @pytest.fixture
     def publisher(self) -> PostMortemPublisher:
-        """The publisher under test; override in the subclass."""
+        """The publisher under test, sync or async; override in the subclass."""
         raise NotImplementedError  # pragma: no cover
+
+    @pytest.fixture
+    def port(
+        self,
+        publisher: PostMortemPublisher | AsyncPostMortemPublisher,
+        driver: str,
+        request: pytest.FixtureRequest,
+    ) -> PostMortemPublisher:
+        """``publisher`` as the ``driver`` calls it, behind a sync face for the test bodies."""
+        driven: PostMortemPublisher = as_driven(publisher, driver, as_async_publisher, request)
+        return driven
 
     @pytest.fixture
     def read(self) -> Callable[[str], str]:
@@ -568,12 +634,12 @@ class PublisherContract:
 
     def test_publish_saves_the_markdown(
         self,
-        publisher: PostMortemPublisher,
+        port: PostMortemPublisher,
         read: Callable[[str], str],
         document: PostMortemDocument,
     ) -> None:
         """The saved text is the rendered post-mortem, with title, reviewers and actions."""
-        location = publisher.publish(document)
+        location = port.publish(document)
         assert isinstance(location, str)
         assert location
         text = read(location)
@@ -583,12 +649,12 @@ class PublisherContract:
 
     def test_publishing_again_updates_rather_than_duplicates(
         self,
-        publisher: PostMortemPublisher,
+        port: PostMortemPublisher,
         read: Callable[[str], str],
         document: PostMortemDocument,
     ) -> None:
         """A second publish of the same incident returns the same location."""
-        first = publisher.publish(document)
-        second = publisher.publish(document)
+        first = port.publish(document)
+        second = port.publish(document)
         assert first == second
         assert read(second) == document.render_markdown()

@@ -1,0 +1,234 @@
+"""AsyncIncidentFlow: the asyncio driver of the same process (the steps of :mod:`._driver`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+
+from . import _commands as cmd
+from ._alerts import Alert
+from ._clock import SystemClock
+from ._driver import FlowCore, new_incident_id
+from ._events import Event
+from ._incident import Incident
+from ._policy import Policy
+from ._runbooks import Runbook
+from ._severity import Severity
+from ._steps import Steps, T, run_async
+from .adapters.folder import FolderPublisher
+from .adapters.memory import MemoryStore
+from .adapters.notifiers import LogNotifier
+from .adapters.threaded import as_async_notifier, as_async_publisher, as_async_store
+from .ports import (
+    AsyncEventStore,
+    AsyncNotifier,
+    AsyncPostMortemPublisher,
+    Clock,
+    EventStore,
+    Notifier,
+    PostMortemPublisher,
+)
+
+__all__ = ["AsyncIncidentFlow"]
+
+
+class AsyncIncidentFlow(FlowCore):
+    """:class:`~incident_flow.IncidentFlow` for asyncio code: the same commands and reads, awaited.
+
+    It runs the very same steps as the sync flow (decide, append with the outbox, deliver,
+    record) and differs only in how a port is called: an async port (``AsyncPostgresStore``,
+    ``AsyncSlackNotifier``...) is awaited; a sync port that never blocks (``MemoryStore``,
+    ``RecordingNotifier``, ``LogNotifier``, ``RecordingPublisher``: ``nonblocking = True``) is
+    called inline; any other sync port (``SQLiteStore``, ``GitPublisher``, your own) runs on a
+    worker thread (:mod:`incident_flow.adapters.threaded`). Nothing blocks the event loop.
+
+    Several tasks may run commands at once; a stale write is retried on the reloaded
+    incident, as in the sync flow.
+
+    Args:
+        policy: the standards (default :meth:`Policy.default`).
+        store: the event store, async or sync (default :class:`MemoryStore`).
+        notifier: the chat channel (default :class:`LogNotifier`).
+        pager: the pager (default :class:`LogNotifier` on channel ``pager``).
+        publisher: where post-mortems go (default ``FolderPublisher(policy.postmortem_folder)``,
+            on a worker thread).
+        clock: where time comes from (default the system clock, UTC).
+        lease: how long a sender holds a message it is delivering before others may retry it.
+        new_id: makes incident ids (default ``inc-`` and 12 hex digits).
+    """
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        store: AsyncEventStore | EventStore | None = None,
+        notifier: AsyncNotifier | Notifier | None = None,
+        pager: AsyncNotifier | Notifier | None = None,
+        publisher: AsyncPostMortemPublisher | PostMortemPublisher | None = None,
+        clock: Clock | None = None,
+        lease: timedelta = timedelta(minutes=1),
+        new_id: Callable[[], str] = new_incident_id,
+    ) -> None:
+        policy = policy if policy is not None else Policy.default()
+        super().__init__(policy, clock if clock is not None else SystemClock(), lease, new_id)
+        self.store = store if store is not None else MemoryStore()
+        self.notifier = notifier if notifier is not None else LogNotifier()
+        self.pager = pager if pager is not None else LogNotifier("pager")
+        self.publisher = (
+            publisher if publisher is not None else FolderPublisher(policy.postmortem_folder)
+        )
+
+    # A port set later is adapted like one given to the constructor.
+
+    @property
+    def store(self) -> AsyncEventStore | EventStore:
+        """The event store, as this flow calls it (async, inline or on a worker thread)."""
+        return self._store
+
+    @store.setter
+    def store(self, store: AsyncEventStore | EventStore) -> None:
+        self._store = as_async_store(store)
+
+    @property
+    def notifier(self) -> AsyncNotifier | Notifier:
+        """The chat channel, as this flow calls it."""
+        return self._notifier
+
+    @notifier.setter
+    def notifier(self, notifier: AsyncNotifier | Notifier) -> None:
+        self._notifier = as_async_notifier(notifier)
+
+    @property
+    def pager(self) -> AsyncNotifier | Notifier:
+        """The pager, as this flow calls it."""
+        return self._pager
+
+    @pager.setter
+    def pager(self, pager: AsyncNotifier | Notifier) -> None:
+        self._pager = as_async_notifier(pager)
+
+    @property
+    def publisher(self) -> AsyncPostMortemPublisher | PostMortemPublisher:
+        """Where post-mortems go, as this flow calls it."""
+        return self._publisher
+
+    @publisher.setter
+    def publisher(self, publisher: AsyncPostMortemPublisher | PostMortemPublisher) -> None:
+        self._publisher = as_async_publisher(publisher)
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncIncidentFlow(store={self.store!r}, notifier={self.notifier!r}, "
+            f"pager={self.pager!r}, publisher={self.publisher!r})"
+        )
+
+    # ----------------------------------------------------------------- commands
+
+    async def trigger(self, alert: Alert) -> Incident:
+        """Route an alert: open an incident or attach it (see :meth:`IncidentFlow.trigger`)."""
+        return await self._drive(self._trigger(alert))
+
+    async def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:
+        """Change the severity; an upgrade to critical pages at once while unresolved."""
+        return await self._run(incident_id, cmd.Reclassify(by=by, severity=severity))
+
+    async def acknowledge(self, incident_id: str, *, by: str) -> Incident:
+        """Acknowledge the incident (mirrored to the pager when it was paged)."""
+        return await self._run(incident_id, cmd.Acknowledge(by=by))
+
+    async def start_runbook(
+        self, incident_id: str, *, by: str, runbook: Runbook | None = None
+    ) -> Incident:
+        """Start working a runbook: ``runbook``, or the catalog's; none found raises an item."""
+        return await self._run(incident_id, cmd.StartRunbook(by=by, runbook=runbook))
+
+    async def resolve(self, incident_id: str, *, by: str, summary: str = "") -> Incident:
+        """Resolve the incident; never blocked by the process."""
+        return await self._run(incident_id, cmd.Resolve(by=by, summary=summary))
+
+    async def reopen(self, incident_id: str, *, by: str) -> Incident:
+        """Reopen a resolved incident (a critical one is paged again)."""
+        return await self._run(incident_id, self._reopen_command(by))
+
+    async def start_postmortem(
+        self,
+        incident_id: str,
+        *,
+        author: str,
+        impact: str = "",
+        root_cause: str = "",
+        learnings: Iterable[str] = (),
+    ) -> Incident:
+        """Start the post-mortem; each learning becomes an 'update runbook' item on publish."""
+        command = cmd.StartPostmortem(
+            by=author, impact=impact, root_cause=root_cause, learnings=learnings
+        )
+        return await self._run(incident_id, command)
+
+    async def approve_postmortem(self, incident_id: str, *, reviewer: str) -> Incident:
+        """Approve the post-mortem (not by its author; twice by one reviewer counts once)."""
+        return await self._run(incident_id, cmd.ApprovePostmortem(by=reviewer))
+
+    async def publish_postmortem(self, incident_id: str, *, by: str) -> Incident:
+        """Publish the approved post-mortem (see :meth:`IncidentFlow.publish_postmortem`)."""
+        return await self._run(incident_id, cmd.PublishPostmortem(by=by))
+
+    async def add_runbook(self, incident_id: str, runbook: Runbook, *, by: str) -> Incident:
+        """Record a missing runbook as written; settles the 'add runbook' items."""
+        return await self._run(incident_id, cmd.AddRunbook(by=by, runbook=runbook))
+
+    async def update_runbook(self, incident_id: str, name: str, *, by: str, note: str) -> Incident:
+        """Record a runbook update from the learnings; settles that runbook's update items."""
+        return await self._run(incident_id, cmd.UpdateRunbook(by=by, name=name, note=note))
+
+    async def waive_action_item(
+        self, incident_id: str, item_id: str, *, by: str, reason: str
+    ) -> Incident:
+        """Waive an open action item, with a reason."""
+        command = cmd.WaiveActionItem(by=by, item_id=item_id, reason=reason)
+        return await self._run(incident_id, command)
+
+    async def close(self, incident_id: str, *, by: str) -> Incident:
+        """Close the incident: needs the post-mortem (if required) and no open action items."""
+        return await self._run(incident_id, cmd.Close(by=by))
+
+    async def note(self, incident_id: str, text: str, *, by: str) -> Incident:
+        """Add a status update to the timeline and the Slack thread."""
+        return await self._run(incident_id, cmd.Note(by=by, text=text))
+
+    async def escalate_due(self, *, limit: int = 100) -> list[Incident]:
+        """Page the next escalation level where due (see :meth:`IncidentFlow.escalate_due`)."""
+        return await self._drive(self._escalate_due(limit))
+
+    async def remind_due(self, *, limit: int = 100) -> list[Incident]:
+        """Remind overdue post-mortems and action items (see :meth:`IncidentFlow.remind_due`)."""
+        return await self._drive(self._remind_due(limit))
+
+    async def deliver_pending(self, *, limit: int = 100, batches: int | None = None) -> int:
+        """Deliver every due outbox message (see :meth:`IncidentFlow.deliver_pending`)."""
+        return await self._drive(self._deliver_pending(limit, batches))
+
+    # ----------------------------------------------------------------- reads
+
+    async def get(self, incident_id: str) -> Incident:
+        """Return the incident as its stored events make it (IncidentNotFound if none)."""
+        return await self._drive(self._load(incident_id))
+
+    async def history(self, incident_id: str) -> list[Event]:
+        """Return the incident's events, oldest first (IncidentNotFound if none)."""
+        return await self._drive(self._history(incident_id))
+
+    async def incidents(self, state: str | None = None) -> list[Incident]:
+        """Return the incidents (in ``state`` when given), oldest first."""
+        return await self._drive(self._incidents(state))
+
+    # ----------------------------------------------------------------- internals
+
+    async def _drive(self, steps: Steps[T]) -> T:
+        return await run_async(steps, self._port)
+
+    def _port(self, name: str) -> object:
+        return getattr(self, name)
+
+    async def _run(self, incident_id: str, command: cmd.Command) -> Incident:
+        return await self._drive(self._command(incident_id, command))

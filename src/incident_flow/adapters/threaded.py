@@ -1,0 +1,235 @@
+"""Sync ports for AsyncIncidentFlow: a blocking store or channel runs on a worker thread.
+
+AsyncIncidentFlow never calls a blocking method on the event loop. A sync port that says it
+never blocks (``nonblocking = True``: the memory store, the recording and log channels) is
+called inline; any other sync port is wrapped here:
+
+- :class:`ThreadedStore` runs every call of a store on ONE thread of its own, in order (a
+  SQLite connection is used by one thread at a time, and the store's writes stay serial);
+- :class:`ThreadedNotifier` and :class:`ThreadedPublisher` run each send on the loop's default
+  executor, so that a slow Slack or ``git push`` holds up nobody else.
+
+:class:`AsyncSQLiteStore` is the SQLite store behind such a thread: no second SQLite driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, ParamSpec, Self, TypeVar
+
+from .._events import Event
+from .._incident import Incident
+from .._messages import Notification, OutboxMessage
+from .._postmortem import PostMortemDocument
+from ..ports import (
+    AsyncEventStore,
+    AsyncNotifier,
+    AsyncPostMortemPublisher,
+    EventStore,
+    Notifier,
+    PostMortemPublisher,
+)
+from .sqlite import SQLiteStore
+
+__all__ = [
+    "AsyncSQLiteStore",
+    "ThreadedNotifier",
+    "ThreadedPublisher",
+    "ThreadedStore",
+    "as_async_notifier",
+    "as_async_publisher",
+    "as_async_store",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def _on(executor: Executor | None, function: Callable[P, T], *args: Any, **kwargs: Any) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, functools.partial(function, *args, **kwargs))
+
+
+class ThreadedStore:
+    """An :class:`~incident_flow.ports.AsyncEventStore` over a sync store, on a thread of its own.
+
+    Args:
+        store: the sync store (its methods are called on the worker thread only).
+        executor: where to run them (default: a new single-thread executor, shut down by
+            :meth:`close`).
+    """
+
+    def __init__(self, store: EventStore, *, executor: Executor | None = None) -> None:
+        self.store = store
+        self._owns_executor = executor is None
+        self._executor: Executor = (
+            executor
+            if executor is not None
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="incident_flow-store")
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.store!r})"
+
+    async def append(
+        self,
+        incident_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        snapshot: Incident,
+        outbox: Sequence[OutboxMessage] = (),
+        claimed_until: datetime | None = None,
+    ) -> None:
+        """See :meth:`~incident_flow.ports.EventLog.append`."""
+        await _on(
+            self._executor,
+            self.store.append,
+            incident_id,
+            expected_version,
+            events,
+            snapshot=snapshot,
+            outbox=outbox,
+            claimed_until=claimed_until,
+        )
+
+    async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
+        """See :meth:`~incident_flow.ports.EventLog.load`."""
+        return await _on(self._executor, self.store.load, incident_id, after_version)
+
+    async def find_by_dedup_key(self, dedup_key: str) -> str | None:
+        """See :meth:`~incident_flow.ports.EventLog.find_by_dedup_key`."""
+        return await _on(self._executor, self.store.find_by_dedup_key, dedup_key)
+
+    async def incident_ids(self, state: str | None = None) -> list[str]:
+        """See :meth:`~incident_flow.ports.EventLog.incident_ids`."""
+        return await _on(self._executor, self.store.incident_ids, state)
+
+    async def claim_due(
+        self,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        ids: Collection[str] | None = None,
+    ) -> list[OutboxMessage]:
+        """See :meth:`~incident_flow.ports.Outbox.claim_due`."""
+        return await _on(
+            self._executor, self.store.claim_due, now, lease=lease, limit=limit, ids=ids
+        )
+
+    async def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
+        """See :meth:`~incident_flow.ports.Timers.due_incidents`."""
+        return await _on(self._executor, self.store.due_incidents, now, limit=limit)
+
+    async def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
+        """The store's ``outbox_messages`` (for inspection), when it has one."""
+        return await _on(self._executor, getattr(self.store, "outbox_messages"), incident_id)  # noqa: B009
+
+    async def close(self) -> None:
+        """Close the store (when it can be closed) and stop the thread this wrapper started."""
+        closer = getattr(self.store, "close", None)
+        if closer is not None:
+            await _on(self._executor, closer)
+        if self._owns_executor:
+            self._executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class AsyncSQLiteStore(ThreadedStore):
+    """:class:`~incident_flow.SQLiteStore` for async code: every call runs on one worker thread.
+
+    Open it with ``await AsyncSQLiteStore.open(path, ...)`` (opening reads and may migrate
+    the file, so it happens on the worker thread too); close it with ``await store.close()``.
+    Several processes may share the file, as with the sync store.
+    """
+
+    @classmethod
+    async def open(cls, path: str | Path, **options: Any) -> Self:
+        """Open (and create or migrate) the database at ``path`` on a new worker thread.
+
+        Args:
+            path: the database file.
+            options: :class:`~incident_flow.SQLiteStore`'s keyword arguments.
+        """
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="incident_flow-sqlite")
+        try:
+            store = await _on(executor, SQLiteStore, path, **options)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        wrapper = cls(store, executor=executor)
+        wrapper._owns_executor = True
+        return wrapper
+
+
+class ThreadedNotifier:
+    """An :class:`~incident_flow.ports.AsyncNotifier` over a sync notifier (sends on threads)."""
+
+    def __init__(self, notifier: Notifier, *, executor: Executor | None = None) -> None:
+        self.notifier = notifier
+        self._executor = executor
+
+    def __repr__(self) -> str:
+        return f"ThreadedNotifier({self.notifier!r})"
+
+    async def send(self, message: Notification) -> str | None:
+        """Send through the wrapped notifier on a worker thread."""
+        return await _on(self._executor, self.notifier.send, message)
+
+
+class ThreadedPublisher:
+    """An :class:`~incident_flow.ports.AsyncPostMortemPublisher` over a sync publisher."""
+
+    def __init__(self, publisher: PostMortemPublisher, *, executor: Executor | None = None) -> None:
+        self.publisher = publisher
+        self._executor = executor
+
+    def __repr__(self) -> str:
+        return f"ThreadedPublisher({self.publisher!r})"
+
+    async def publish(self, document: PostMortemDocument) -> str:
+        """Publish through the wrapped publisher on a worker thread."""
+        return await _on(self._executor, self.publisher.publish, document)
+
+
+def _is_async(port: object, method: str) -> bool:
+    return inspect.iscoroutinefunction(getattr(port, method, None))
+
+
+def _nonblocking(port: object) -> bool:
+    return getattr(port, "nonblocking", False) is True
+
+
+def as_async_store(store: AsyncEventStore | EventStore) -> AsyncEventStore | EventStore:
+    """The store as AsyncIncidentFlow calls it: async or non-blocking as is, else threaded."""
+    if _is_async(store, "append") or _nonblocking(store):
+        return store
+    return ThreadedStore(store)  # type: ignore[arg-type]
+
+
+def as_async_notifier(notifier: AsyncNotifier | Notifier) -> AsyncNotifier | Notifier:
+    """The notifier as AsyncIncidentFlow calls it: async or non-blocking as is, else threaded."""
+    if _is_async(notifier, "send") or _nonblocking(notifier):
+        return notifier
+    return ThreadedNotifier(notifier)  # type: ignore[arg-type]
+
+
+def as_async_publisher(
+    publisher: AsyncPostMortemPublisher | PostMortemPublisher,
+) -> AsyncPostMortemPublisher | PostMortemPublisher:
+    """The publisher as AsyncIncidentFlow calls it: async or non-blocking as is, else threaded."""
+    if _is_async(publisher, "publish") or _nonblocking(publisher):
+        return publisher
+    return ThreadedPublisher(publisher)  # type: ignore[arg-type]
