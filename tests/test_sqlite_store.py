@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from incident_flow import Alert, IncidentFlow, RecordingNotifier, StorageError
+from incident_flow import Alert, AsyncSQLiteStore, IncidentFlow, RecordingNotifier, StorageError
 from incident_flow.adapters.sqlite import SQLiteStore
 from incident_flow.testing import ManualClock, RecordingPublisher
+from incident_flow.testing._async import LoopThread
 from incident_flow.testing.contracts import StoreContract
 
 from .conftest import T0
@@ -124,3 +126,13 @@ class TestMigration:
             incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
             clock.advance(timedelta(minutes=5))
             assert [i.id for i in flow.escalate_due()] == [incident.id]
+
+
+class TestAsyncSQLiteStore(StoreContract):
+    """The same contract for AsyncSQLiteStore (the SQLite store on a worker thread)."""
+
+    @pytest.fixture
+    def store(self, tmp_path: Path, loop: LoopThread) -> Iterator[AsyncSQLiteStore]:
+        store = loop.run(AsyncSQLiteStore.open(tmp_path / "events.db"))
+        yield store
+        loop.run(store.close())

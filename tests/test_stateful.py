@@ -33,6 +33,7 @@ from hypothesis.stateful import (
 
 from incident_flow import (
     Alert,
+    AsyncIncidentFlow,
     DeliveryError,
     FolderPublisher,
     IncidentFlow,
@@ -52,6 +53,7 @@ from incident_flow.adapters.postgres import PostgresStore
 from incident_flow.adapters.sqlite import SQLiteStore
 from incident_flow.events import Event, event_from_dict, event_to_dict
 from incident_flow.testing import ManualClock
+from incident_flow.testing._async import Blocking, LoopThread
 from incident_flow.testing.strategies import PEOPLE, alerts, people, severities, texts
 
 from .conftest import T0
@@ -130,6 +132,10 @@ class IncidentProcess(RuleBasedStateMachine):
     def close_store(self) -> None:
         """Release what make_store took."""
 
+    def make_flow(self, *args: Any, **kwargs: Any) -> IncidentFlow:
+        """The flow under test (sync here; AsyncIncidentFlow in AsyncIncidentProcess)."""
+        return IncidentFlow(*args, **kwargs)
+
     def __init__(self) -> None:
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="pm-"))
@@ -139,7 +145,7 @@ class IncidentProcess(RuleBasedStateMachine):
         self.chat = FlakyChannel()
         self.pager = FlakyChannel()
         self.publisher = FlakyFolder(self.folder)
-        self.flow = IncidentFlow(
+        self.flow = self.make_flow(
             self.policy,
             store=self.store,
             notifier=self.chat,
@@ -462,6 +468,32 @@ class IncidentProcess(RuleBasedStateMachine):
 
 
 TestIncidentProcess = IncidentProcess.TestCase
+
+
+class AsyncIncidentProcess(IncidentProcess):
+    """The same machine with the flow under test on AsyncIncidentFlow.
+
+    The racing replica (``other``) stays a sync IncidentFlow, writing between the async
+    flow's decision and its append: a sync and an async replica share one store.
+    """
+
+    def __init__(self) -> None:
+        # Debug mode (the slow-callback check) has its own test; here it only costs time.
+        self.loop = LoopThread()
+        super().__init__()
+
+    def make_flow(self, *args: Any, **kwargs: Any) -> IncidentFlow:
+        flow: IncidentFlow = Blocking(AsyncIncidentFlow(*args, **kwargs), self.loop)  # type: ignore[assignment]
+        return flow
+
+    def teardown(self) -> None:
+        try:
+            super().teardown()
+        finally:
+            self.loop.close()
+
+
+TestAsyncIncidentProcess = AsyncIncidentProcess.TestCase
 
 
 class OnSQLite(IncidentProcess):

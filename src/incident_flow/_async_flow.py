@@ -9,8 +9,10 @@ from . import _commands as cmd
 from ._alerts import Alert
 from ._clock import SystemClock
 from ._driver import FlowCore, new_incident_id
+from ._driver import alert_key as _alert_key
 from ._events import Event
 from ._incident import Incident
+from ._locks import AsyncKeyedLocks
 from ._policy import Policy
 from ._runbooks import Runbook
 from ._severity import Severity
@@ -71,6 +73,7 @@ class AsyncIncidentFlow(FlowCore):
     ) -> None:
         policy = policy if policy is not None else Policy.default()
         super().__init__(policy, clock if clock is not None else SystemClock(), lease, new_id)
+        self._locks = AsyncKeyedLocks()
         self.store = store if store is not None else MemoryStore()
         self.notifier = notifier if notifier is not None else LogNotifier()
         self.pager = pager if pager is not None else LogNotifier("pager")
@@ -126,7 +129,8 @@ class AsyncIncidentFlow(FlowCore):
 
     async def trigger(self, alert: Alert) -> Incident:
         """Route an alert: open an incident or attach it (see :meth:`IncidentFlow.trigger`)."""
-        return await self._drive(self._trigger(alert))
+        async with self._locks.hold(_alert_key(alert)):
+            return await self._drive(self._trigger(alert))
 
     async def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:
         """Change the severity; an upgrade to critical pages at once while unresolved."""
@@ -231,4 +235,5 @@ class AsyncIncidentFlow(FlowCore):
         return getattr(self, name)
 
     async def _run(self, incident_id: str, command: cmd.Command) -> Incident:
-        return await self._drive(self._command(incident_id, command))
+        async with self._locks.hold(incident_id):
+            return await self._drive(self._command(incident_id, command))

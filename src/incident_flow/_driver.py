@@ -47,7 +47,7 @@ from .exceptions import (
 )
 from .ports import Clock
 
-__all__ = ["FlowCore", "new_incident_id"]
+__all__ = ["FlowCore", "alert_key", "new_incident_id"]
 
 _log = structlog.get_logger("incident_flow")
 _CACHE_SIZE = 4096
@@ -59,6 +59,11 @@ Decider = Callable[[Incident, datetime], Decision]
 def new_incident_id() -> str:
     """A fresh incident id: ``inc-`` and 12 hex digits."""
     return f"inc-{uuid.uuid4().hex[:12]}"
+
+
+def alert_key(alert: object) -> str:
+    """The lock key of a trigger: its dedup key (anything else is refused by the steps)."""
+    return f"alert:{alert.dedup_key}" if isinstance(alert, Alert) else "alert:"
 
 
 class FlowCore:

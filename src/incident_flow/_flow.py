@@ -9,8 +9,10 @@ from . import _commands as cmd
 from ._alerts import Alert
 from ._clock import SystemClock
 from ._driver import FlowCore, new_incident_id
+from ._driver import alert_key as _alert_key
 from ._events import Event
 from ._incident import Incident
+from ._locks import KeyedLocks
 from ._policy import Policy
 from ._runbooks import Runbook
 from ._severity import Severity
@@ -56,6 +58,7 @@ class IncidentFlow(FlowCore):
     ) -> None:
         policy = policy if policy is not None else Policy.default()
         super().__init__(policy, clock if clock is not None else SystemClock(), lease, new_id)
+        self._locks = KeyedLocks()
         self.store: EventStore = store if store is not None else MemoryStore()
         self.notifier: Notifier = notifier if notifier is not None else LogNotifier("chat")
         self.pager: Notifier = pager if pager is not None else LogNotifier("pager")
@@ -83,7 +86,8 @@ class IncidentFlow(FlowCore):
             IncidentNotFound: a resolved alert matched no open incident (nothing is recorded).
             InvalidCommand: ``alert`` is not an :class:`Alert`.
         """
-        return self._drive(self._trigger(alert))
+        with self._locks.hold(_alert_key(alert)):
+            return self._drive(self._trigger(alert))
 
     def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:
         """Change the severity; an upgrade to critical pages at once while unresolved."""
@@ -226,4 +230,5 @@ class IncidentFlow(FlowCore):
         return getattr(self, name)
 
     def _run(self, incident_id: str, command: cmd.Command) -> Incident:
-        return self._drive(self._command(incident_id, command))
+        with self._locks.hold(incident_id):
+            return self._drive(self._command(incident_id, command))

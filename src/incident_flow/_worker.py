@@ -1,21 +1,27 @@
-"""run_worker: the loop that keeps deliveries and escalations moving, on any number of replicas."""
+"""run_worker (and run_worker_async): the loop that keeps deliveries and escalations moving.
+
+Any number of replicas may run it against one store.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import signal
 import threading
 from collections.abc import Callable
 from datetime import timedelta
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import structlog
 
 if TYPE_CHECKING:
+    from ._async_flow import AsyncIncidentFlow
     from ._flow import IncidentFlow
 
-__all__ = ["WorkerStats", "run_worker"]
+__all__ = ["WorkerStats", "run_worker", "run_worker_async"]
 
 _log = structlog.get_logger("incident_flow.worker")
 
@@ -29,6 +35,32 @@ class WorkerStats:
     escalated: int = 0
     reminded: int = 0
     errors: int = 0
+
+    def count(self, step: str, result: int | list[Any]) -> None:
+        """Add what one step did (a count, or the incidents it changed)."""
+        done = result if isinstance(result, int) else len(result)
+        setattr(self, step, getattr(self, step) + done)
+
+    def failed(self, step: str, exc: Exception) -> None:
+        """Count and log a step that failed; the worker goes on."""
+        self.errors += 1
+        _log.error(
+            "incident_flow.worker_step_failed", step=step, error=f"{type(exc).__name__}: {exc}"
+        )
+
+
+def _steps(flow: IncidentFlow | AsyncIncidentFlow) -> tuple[tuple[str, Callable[[], Any]], ...]:
+    """One turn: each step on its own, so one that fails never starves the others.
+
+    Pending deliveries go first, so that an incident's first Slack message is out before the
+    updates an escalation adds to its thread; one claim per turn, so a flood of messages never
+    holds up escalations.
+    """
+    return (
+        ("delivered", lambda: flow.deliver_pending(batches=1)),
+        ("escalated", flow.escalate_due),
+        ("reminded", flow.remind_due),
+    )
 
 
 def run_worker(
@@ -68,24 +100,11 @@ def run_worker(
             previous[sig] = signal.signal(sig, on_signal)
     try:
         while not stop.is_set():
-            # Each step on its own: one that fails (a receiver refusing, the database away)
-            # never starves the others. Pending deliveries go first, so that an incident's
-            # first Slack message is out before the updates an escalation adds to its thread.
-            steps: tuple[tuple[str, Callable[[], int]], ...] = (
-                ("delivered", lambda: flow.deliver_pending(batches=1)),
-                ("escalated", lambda: len(flow.escalate_due())),
-                ("reminded", lambda: len(flow.remind_due())),
-            )
-            for name, step in steps:
+            for name, step in _steps(flow):
                 try:
-                    setattr(stats, name, getattr(stats, name) + step())
+                    stats.count(name, step())
                 except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn
-                    stats.errors += 1
-                    _log.error(
-                        "incident_flow.worker_step_failed",
-                        step=name,
-                        error=f"{type(exc).__name__}: {exc}",
-                    )
+                    stats.failed(name, exc)
             stats.iterations += 1
             if max_iterations is not None and stats.iterations >= max_iterations:
                 break
@@ -93,4 +112,38 @@ def run_worker(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
+    return stats
+
+
+async def run_worker_async(
+    flow: AsyncIncidentFlow,
+    *,
+    interval: timedelta = timedelta(seconds=5),
+    stop: asyncio.Event | None = None,
+    max_iterations: int | None = None,
+) -> WorkerStats:
+    """:func:`run_worker` for a service that already runs an event loop.
+
+    Run it as a task beside your web app (``asyncio.create_task(run_worker_async(flow))``).
+    It never blocks the loop; it stops when ``stop`` is set (after the current turn) or after
+    ``max_iterations`` turns, and cancelling the task stops it at once (what was delivered is
+    recorded; a message cut off mid-send is retried after its lease with the same key).
+    Signals are the host's business: set ``stop`` from your own handler.
+
+    Returns:
+        What the worker did.
+    """
+    stop = stop if stop is not None else asyncio.Event()
+    stats = WorkerStats()
+    while not stop.is_set():
+        for name, step in _steps(flow):
+            try:
+                stats.count(name, await step())
+            except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn
+                stats.failed(name, exc)
+        stats.iterations += 1
+        if max_iterations is not None and stats.iterations >= max_iterations:
+            break
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval.total_seconds())
     return stats

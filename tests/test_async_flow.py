@@ -1,0 +1,299 @@
+"""AsyncIncidentFlow in its own right: concurrency, never blocking the loop, the async worker.
+
+That every command behaves as under IncidentFlow is shown by the suites parametrised over the
+``driver`` fixture (contracts, flow, delivery, escalation, the stateful machine); here are the
+things only an event loop has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from incident_flow import (
+    Alert,
+    AsyncIncidentFlow,
+    AsyncSQLiteStore,
+    FolderPublisher,
+    IncidentFlow,
+    MemoryStore,
+    Notification,
+    Policy,
+    RecordingNotifier,
+    SQLiteStore,
+    run_worker_async,
+)
+from incident_flow.adapters.threaded import ThreadedNotifier, ThreadedPublisher, ThreadedStore
+from incident_flow.testing import ManualClock, RecordingPublisher
+from incident_flow.testing._async import LoopThread
+
+from .conftest import T0
+
+P1 = Alert(source="datadog", name="CheckoutDown", title="Checkout down", severity="P1")
+SLOW = 0.05  # seconds a callback may hold the loop before asyncio debug mode reports it
+
+
+class SlowNotifier(RecordingNotifier):
+    """A sync notifier that blocks like a real HTTP call (its own kind, not marked nonblocking)."""
+
+    nonblocking = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def send(self, message: Notification) -> str | None:
+        self.threads.add(threading.current_thread().name)
+        time.sleep(SLOW * 3)
+        return super().send(message)
+
+
+class LyingNotifier(SlowNotifier):
+    """Claims it never blocks, and blocks: the check below must catch it."""
+
+    nonblocking = True
+
+
+@pytest.fixture
+def debug_loop(caplog: pytest.LogCaptureFixture) -> Iterator[LoopThread]:
+    caplog.set_level(logging.WARNING, logger="asyncio")
+    with LoopThread(debug=True, slow_callback=SLOW) as loop:
+        yield loop
+
+
+def slow_callbacks(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "asyncio" and "took" in r.msg]
+
+
+async def lifecycle(flow: AsyncIncidentFlow, key: str) -> str:
+    incident = await flow.trigger(
+        Alert(source="s", name="n", title="t", severity="P1", dedup_key=key)
+    )
+    await flow.acknowledge(incident.id, by="alice")
+    await flow.note(incident.id, "rolling back", by="alice")
+    await flow.resolve(incident.id, by="alice")
+    await flow.start_postmortem(incident.id, author="alice", learnings=["canary"])
+    await flow.approve_postmortem(incident.id, reviewer="bob")
+    await flow.approve_postmortem(incident.id, reviewer="carol")
+    await flow.publish_postmortem(incident.id, by="alice")
+    return incident.id
+
+
+class TestNeverBlocksTheLoop:
+    """asyncio debug mode reports every callback that holds the loop; none may."""
+
+    def test_a_lifecycle_over_sqlite_a_slow_channel_and_a_folder(
+        self, debug_loop: LoopThread, caplog: pytest.LogCaptureFixture, tmp_path: Path
+    ) -> None:
+        chat, pager = SlowNotifier(), SlowNotifier()
+
+        async def scenario() -> list[str]:
+            store = await AsyncSQLiteStore.open(tmp_path / "incidents.db")
+            flow = AsyncIncidentFlow(
+                store=store,
+                notifier=chat,
+                pager=pager,
+                publisher=FolderPublisher(tmp_path / "pm"),
+            )
+            try:
+                return await asyncio.gather(*(lifecycle(flow, f"k{n}") for n in range(4)))
+            finally:
+                await store.close()
+
+        ids = debug_loop.run(scenario())
+        assert len(set(ids)) == 4
+        assert len(chat.messages) >= 4 * 4 and len(pager.messages) == 4 * 3  # page, ack, resolve
+        assert "incident_flow-loop" not in chat.threads  # sent on worker threads
+        assert slow_callbacks(caplog) == []
+
+    def test_the_check_catches_a_blocking_call(
+        self, debug_loop: LoopThread, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        flow = AsyncIncidentFlow(notifier=LyingNotifier(), publisher=RecordingPublisher())
+        debug_loop.run(flow.trigger(P1))
+        assert slow_callbacks(caplog)
+
+
+class TestConcurrentCallers:
+    """Many tasks at once on one flow: nothing lost, nothing doubled."""
+
+    def test_fifty_callers_trigger_and_acknowledge(self, tmp_path: Path) -> None:
+        pager = RecordingNotifier()
+
+        async def scenario() -> list[str]:
+            store = await AsyncSQLiteStore.open(tmp_path / "incidents.db")
+            flow = AsyncIncidentFlow(store=store, pager=pager, publisher=RecordingPublisher())
+
+            async def caller(n: int) -> str:
+                alert = Alert(source="s", name="n", title="t", severity="P1", dedup_key=f"k{n}")
+                incident = await flow.trigger(alert)
+                return (await flow.acknowledge(incident.id, by=f"user{n}")).id
+
+            try:
+                ids = await asyncio.gather(*(caller(n) for n in range(50)))
+                incidents = await flow.incidents()
+            finally:
+                await store.close()
+            assert sorted(ids) == sorted(i.id for i in incidents if i.acknowledged_by)
+            return ids
+
+        ids = asyncio.run(scenario())
+        assert len(set(ids)) == 50
+        assert sorted(m.incident_id for m in pager.messages if m.kind == "page") == sorted(ids)
+        assert sorted(m.incident_id for m in pager.messages if m.kind == "ack") == sorted(ids)
+
+    def test_one_dedup_key_from_many_tasks_opens_one_incident(self, tmp_path: Path) -> None:
+        pager = RecordingNotifier()
+
+        async def scenario() -> set[str]:
+            store = await AsyncSQLiteStore.open(tmp_path / "incidents.db")
+            flow = AsyncIncidentFlow(store=store, pager=pager, publisher=RecordingPublisher())
+            try:
+                opened = await asyncio.gather(*(flow.trigger(P1) for _ in range(20)))
+            finally:
+                await store.close()
+            return {i.id for i in opened}
+
+        ids = asyncio.run(scenario())
+        assert len(ids) == 1
+        assert [m.kind for m in pager.messages] == ["page"]
+
+    def test_sync_and_async_replicas_share_a_store(self, tmp_path: Path) -> None:
+        path = tmp_path / "incidents.db"
+        sync_flow = IncidentFlow(store=SQLiteStore(path), publisher=RecordingPublisher())
+        incident = sync_flow.trigger(P1)
+
+        async def scenario() -> str | None:
+            store = await AsyncSQLiteStore.open(path)
+            flow = AsyncIncidentFlow(store=store, publisher=RecordingPublisher())
+            try:
+                attached = await flow.trigger(P1)
+                assert attached.id == incident.id
+                return (await flow.acknowledge(incident.id, by="bob")).acknowledged_by
+            finally:
+                await store.close()
+
+        assert asyncio.run(scenario()) == "bob"
+        assert sync_flow.get(incident.id).acknowledged_by == "bob"
+
+
+class TestPorts:
+    """Sync ports are adapted: inline when they never block, else on a worker thread."""
+
+    def test_adaptation(self, tmp_path: Path) -> None:
+        memory, chat = MemoryStore(), RecordingNotifier()
+        flow = AsyncIncidentFlow(
+            store=memory,
+            notifier=chat,
+            pager=SlowNotifier(),
+            publisher=FolderPublisher(tmp_path),
+        )
+        assert flow.store is memory and flow.notifier is chat
+        assert isinstance(flow.pager, ThreadedNotifier)
+        assert isinstance(flow.publisher, ThreadedPublisher)
+        flow.store = SQLiteStore(tmp_path / "x.db")
+        assert isinstance(flow.store, ThreadedStore)
+        assert "ThreadedStore(SQLiteStore" in repr(flow)
+        asyncio.run(flow.store.close())  # type: ignore[union-attr]
+
+    def test_threaded_store_passes_through_inspection(self, tmp_path: Path) -> None:
+        async def scenario() -> int:
+            store = await AsyncSQLiteStore.open(tmp_path / "incidents.db")
+            flow = AsyncIncidentFlow(store=store, publisher=RecordingPublisher())
+            try:
+                incident = await flow.trigger(P1)
+                return len(await store.outbox_messages(incident.id))
+            finally:
+                await store.close()
+
+        assert asyncio.run(scenario()) == 2  # the Slack notify and the page
+
+    def test_opening_a_bad_path_fails_cleanly(self, tmp_path: Path) -> None:
+        from incident_flow import StorageError
+
+        with pytest.raises(StorageError):
+            asyncio.run(AsyncSQLiteStore.open(tmp_path))  # a directory, not a database
+
+
+class TestAsyncWorker:
+    """run_worker_async: deliveries and escalations on the service's own loop."""
+
+    def test_turns_and_stop(self) -> None:
+        clock = ManualClock(T0)
+        pager = RecordingNotifier()
+
+        async def scenario() -> tuple[int, int, int]:
+            flow = AsyncIncidentFlow(
+                Policy(), pager=pager, clock=clock, publisher=RecordingPublisher()
+            )
+            incident = await flow.trigger(P1)
+            clock.advance(timedelta(minutes=6))
+            stats = await run_worker_async(flow, interval=timedelta(0), max_iterations=2)
+            assert [m.kind for m in pager.of(incident.id)] == ["page", "page"]
+            stop = asyncio.Event()
+            task = asyncio.create_task(
+                run_worker_async(flow, interval=timedelta(seconds=30), stop=stop)
+            )
+            await asyncio.sleep(0.01)
+            stop.set()
+            stopped = await asyncio.wait_for(task, 5)
+            return stats.iterations, stats.escalated, stopped.iterations
+
+        assert asyncio.run(scenario()) == (2, 1, 1)
+
+    def test_a_failing_step_is_survived(self) -> None:
+        class Broken(MemoryStore):
+            def due_incidents(self, *args: object, **kwargs: object) -> list[str]:
+                raise RuntimeError("database away")
+
+        flow = AsyncIncidentFlow(store=Broken(), publisher=RecordingPublisher())
+        stats = asyncio.run(run_worker_async(flow, interval=timedelta(0), max_iterations=3))
+        assert (stats.iterations, stats.errors) == (3, 6)
+
+
+class TestOneIncidentManyCallers:
+    """Callers of one flow queue per incident (and per dedup key): no ConcurrencyError, no loss."""
+
+    def test_async_alert_storm_and_notes(self, tmp_path: Path) -> None:
+        async def scenario() -> tuple[int, int, int]:
+            store = await AsyncSQLiteStore.open(tmp_path / "incidents.db")
+            flow = AsyncIncidentFlow(store=store, publisher=RecordingPublisher())
+            try:
+                opened = await asyncio.gather(*(flow.trigger(P1) for _ in range(30)))
+                (incident_id,) = {i.id for i in opened}
+                await asyncio.gather(
+                    *(flow.note(incident_id, f"note {n}", by="a") for n in range(30))
+                )
+                history = await flow.history(incident_id)
+            finally:
+                await store.close()
+            alerts = sum(e.type == "AlertRepeated" for e in history)
+            notes = sum(e.type == "NoteAdded" for e in history)
+            return alerts, notes, len(flow._locks)
+
+        assert asyncio.run(scenario()) == (29, 30, 0)
+
+    def test_threads_on_a_sync_flow(self, tmp_path: Path) -> None:
+        flow = IncidentFlow(store=SQLiteStore(tmp_path / "x.db"), publisher=RecordingPublisher())
+        opened: list[str] = []
+        barrier = threading.Barrier(8)
+
+        def storm() -> None:
+            barrier.wait()
+            opened.extend(flow.trigger(P1).id for _ in range(4))
+
+        threads = [threading.Thread(target=storm) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(opened) == 32 and len(set(opened)) == 1
+        assert sum(e.type == "AlertRepeated" for e in flow.history(opened[0])) == 31
+        assert len(flow._locks) == 0
