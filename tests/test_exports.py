@@ -60,6 +60,7 @@ class TestExports:
             "WebhookNotifier",
             "WorkerStats",
             "run_worker",
+            "run_worker_async",
         ]
 
     def test_every_name_in_all_resolves(self) -> None:

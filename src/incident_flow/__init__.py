@@ -25,7 +25,7 @@ from ._postmortem import PostMortemDocument
 from ._redact import RedactSecrets
 from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
-from ._worker import WorkerStats, run_worker
+from ._worker import WorkerStats, run_worker, run_worker_async
 from .adapters import (
     AsyncSQLiteStore,
     FolderPublisher,
@@ -98,6 +98,7 @@ __all__ = [
     "WebhookNotifier",
     "WorkerStats",
     "run_worker",
+    "run_worker_async",
 ]
 
 __version__ = "0.1.0.dev0"
