@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import attrs
 import psycopg
 import pytest
 
-from incident_flow import Alert, IncidentFlow, RecordingNotifier, StorageError
+from incident_flow import Alert, ConcurrencyError, IncidentFlow, RecordingNotifier, StorageError
+from incident_flow._incident import fold
 from incident_flow.adapters.postgres import PostgresStore
+from incident_flow.events import NoteAdded
 from incident_flow.testing import ManualClock, RecordingPublisher
-from incident_flow.testing.contracts import StoreContract
+from incident_flow.testing.contracts import StoreContract, sample_history
 
 from .conftest import T0, pg_schema
 
@@ -72,6 +75,22 @@ class TestSharedDatabase:
         with pg_schema(postgres_dsn) as schema, PostgresStore(dsn, schema=schema) as store:
             assert "s3cret" not in repr(store)
             assert "127.0.0.1" in repr(store)
+
+    def test_an_append_ahead_of_the_stream_is_refused(self, postgres_dsn: str) -> None:
+        # No stored event has the versions it writes: only the incident row's guard sees it.
+        with pg_schema(postgres_dsn) as schema, PostgresStore(postgres_dsn, schema=schema) as store:
+            history = sample_history()[:3]
+            base = fold(None, history)
+            store.append(base.id, 0, history, snapshot=base)
+            ahead = [NoteAdded(version=8, at=T0, by="a", text="from the future")]
+            with pytest.raises(ConcurrencyError):
+                store.append(base.id, 7, ahead, snapshot=attrs.evolve(base, version=8))
+            assert [e.version for e in store.load(base.id)] == [1, 2, 3]
+
+    def test_unparsable_dsn_is_not_echoed(self) -> None:
+        with pytest.raises(StorageError, match="not a valid connection string") as info:
+            PostgresStore("host=x password='hunter2")
+        assert "hunter2" not in str(info.value)
 
     def test_bad_schema_name(self, postgres_dsn: str) -> None:
         with pytest.raises(ValueError, match="schema must be"):
