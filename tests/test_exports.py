@@ -21,6 +21,7 @@ class TestExports:
             "ActionItem",
             "Alert",
             "AsyncIncidentFlow",
+            "AsyncPostgresStore",
             "AsyncSQLiteStore",
             "ConcurrencyError",
             "DeliveryError",

@@ -27,6 +27,7 @@ from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
 from ._worker import WorkerStats, run_worker, run_worker_async
 from .adapters import (
+    AsyncPostgresStore,
     AsyncSQLiteStore,
     FolderPublisher,
     GitHubPublisher,
@@ -59,6 +60,7 @@ __all__ = [
     "ActionItem",
     "Alert",
     "AsyncIncidentFlow",
+    "AsyncPostgresStore",
     "AsyncSQLiteStore",
     "ConcurrencyError",
     "DeliveryError",

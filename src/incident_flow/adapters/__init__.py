@@ -10,12 +10,14 @@ from .notifiers import LogNotifier, RecordingNotifier
 from .opsgenie import OpsgeniePager
 from .pagerduty import PagerDutyPager
 from .postgres import PostgresStore
+from .postgres_async import AsyncPostgresStore
 from .slack import SlackNotifier
 from .sqlite import SQLiteStore
 from .threaded import AsyncSQLiteStore, ThreadedNotifier, ThreadedPublisher, ThreadedStore
 from .webhook import WebhookNotifier
 
 __all__ = [
+    "AsyncPostgresStore",
     "AsyncSQLiteStore",
     "FolderPublisher",
     "GitHubPublisher",

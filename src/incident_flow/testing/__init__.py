@@ -5,15 +5,20 @@
 - :mod:`incident_flow.testing.contracts`: ``StoreContract``, ``NotifierContract`` and
   ``PublisherContract``, the suites every adapter passes (needs pytest).
 - :mod:`incident_flow.testing.strategies`: Hypothesis strategies (needs hypothesis).
+- :class:`LoopThread` and :class:`Blocking`: run async ports and ``AsyncIncidentFlow`` from
+  sync test bodies (the contract suites run every body under both drivers with them).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ._async import Blocking, LoopThread
 from ._doubles import ManualClock, RecordingPublisher
 
 __all__ = [
+    "Blocking",
+    "LoopThread",
     "ManualClock",
     "NotifierContract",
     "PublisherContract",
