@@ -3,35 +3,52 @@
     SLACK_BOT_TOKEN=xoxb-... SLACK_SIGNING_SECRET=... python examples/slack_bot.py --serve
     python examples/slack_bot.py          # demo: signed requests dispatched in-process
 
-Built on Slack Bolt (``pip install slack_bolt``). Bolt verifies every request's signature
-(``X-Slack-Signature``, five-minute window) before a handler runs; a request Slack retries
-(``X-Slack-Retry-Num``) is answered at once and processed once; a refused command answers the
-person with what is allowed now instead of failing.
+Built on Slack Bolt's asyncio app (``pip install 'incident-flow[slack]'``: slack_bolt and
+aiohttp) and :class:`~incident_flow.AsyncIncidentFlow` on an ``AsyncSQLiteStore``, so no
+command blocks the event loop. Bolt verifies every request's signature (``X-Slack-Signature``,
+five-minute window) before a handler runs; a request Slack retries (``X-Slack-Retry-Num``) is
+answered at once and processed once; a refused command answers the person with what is allowed
+now instead of failing. ``--serve`` listens on ``PORT`` (3000) at ``/slack/events`` with aiohttp
+and keeps incidents in ``INCIDENT_FLOW_DB`` (``incidents.db``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import structlog
-from slack_bolt import Ack, App, BoltRequest
+from aiohttp import web
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltRequest
 from slack_bolt.authorization import AuthorizeResult
 
-from incident_flow import Alert, IncidentFlow, IncidentFlowError, RecordingNotifier, SQLiteStore
+from incident_flow import (
+    Alert,
+    AsyncIncidentFlow,
+    AsyncSQLiteStore,
+    IncidentFlowError,
+    RecordingNotifier,
+)
 
 USAGE = "usage: /incident ack ID | resolve ID [summary] | note ID text"
 
 
 class Once:
-    """Remembers the last requests it saw, so a retried one is processed once."""
+    """Remembers the last requests it saw, so a retried one is processed once.
+
+    Safe without a lock: handlers share one event loop and ``first_time`` never awaits.
+    """
 
     def __init__(self, size: int = 10_000) -> None:
         self._seen: OrderedDict[str, None] = OrderedDict()
@@ -46,47 +63,49 @@ class Once:
         return True
 
 
-def make_app(flow: IncidentFlow, *, token: str, signing_secret: str) -> App:
+def make_app(flow: AsyncIncidentFlow, *, token: str, signing_secret: str) -> AsyncApp:
     """The Bolt app: one slash command, ``/incident``."""
 
-    def authorize(enterprise_id: str | None, team_id: str | None, **_: Any) -> AuthorizeResult:
+    async def authorize(
+        enterprise_id: str | None, team_id: str | None, **_: Any
+    ) -> AuthorizeResult:
         # One workspace, one bot token: no auth.test round trip on every request.
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
 
-    app = App(signing_secret=signing_secret, authorize=authorize, process_before_response=True)
+    app = AsyncApp(signing_secret=signing_secret, authorize=authorize, process_before_response=True)
     once = Once()
 
     @app.command("/incident")
-    def incident(ack: Ack, command: dict[str, Any], body: dict[str, Any]) -> None:
+    async def incident(ack: AsyncAck, command: dict[str, Any], body: dict[str, Any]) -> None:
         key = str(body.get("trigger_id") or command.get("trigger_id") or "")
         if key and not once.first_time(key):
-            ack()  # Slack retried a request we already handled
+            await ack()  # Slack retried a request we already handled
             return
         words = (command.get("text") or "").split(maxsplit=2)
         who = str(command.get("user_name") or command.get("user_id") or "someone")
         if len(words) < 2:
-            ack(USAGE)
+            await ack(USAGE)
             return
         action, incident_id, rest = words[0], words[1], words[2] if len(words) > 2 else ""
         try:
             if action == "ack":
-                done = flow.acknowledge(incident_id, by=who)
+                done = await flow.acknowledge(incident_id, by=who)
             elif action == "resolve":
-                done = flow.resolve(incident_id, by=who, summary=rest)
+                done = await flow.resolve(incident_id, by=who, summary=rest)
             elif action == "note" and rest:
-                done = flow.note(incident_id, rest, by=who)
+                done = await flow.note(incident_id, rest, by=who)
             else:
-                ack(USAGE)
+                await ack(USAGE)
                 return
         except IncidentFlowError as exc:
-            ack(f"Refused: {exc}")
+            await ack(f"Refused: {exc}")
             return
-        ack(f"{done.id} is {done.state} ({action} by {who})")
+        await ack(f"{done.id} is {done.state} ({action} by {who})")
 
     return app
 
 
-def signed(secret: str, params: dict[str, str], retry: int | None = None) -> BoltRequest:
+def signed(secret: str, params: dict[str, str], retry: int | None = None) -> AsyncBoltRequest:
     """A slash-command request as Slack would send it, signed with ``secret``."""
     body = urlencode(params)
     timestamp = str(int(time.time()))
@@ -99,60 +118,72 @@ def signed(secret: str, params: dict[str, str], retry: int | None = None) -> Bol
     }
     if retry is not None:
         headers["x-slack-retry-num"] = [str(retry)]
-    return BoltRequest(body=body, headers=headers)
+    return AsyncBoltRequest(body=body, headers=headers)
 
 
-def demo() -> None:
+async def demo() -> None:
     """Open an incident, then drive it from 'Slack' with signed (and one forged) requests."""
     secret = "demo-signing-secret"  # noqa: S105 - a demo value
-    flow = IncidentFlow(notifier=RecordingNotifier(), pager=RecordingNotifier())
-    incident = flow.trigger(
-        Alert(source="datadog", name="CheckoutDown", title="Checkout down", severity="P1")
-    )
-    app = make_app(flow, token="xoxb-demo", signing_secret=secret)  # noqa: S106
+    with tempfile.TemporaryDirectory() as folder:
+        async with await AsyncSQLiteStore.open(Path(folder) / "incidents.db") as store:
+            flow = AsyncIncidentFlow(
+                store=store, notifier=RecordingNotifier(), pager=RecordingNotifier()
+            )
+            incident = await flow.trigger(
+                Alert(source="datadog", name="CheckoutDown", title="Checkout down", severity="P1")
+            )
+            app = make_app(flow, token="xoxb-demo", signing_secret=secret)  # noqa: S106
+            await send_demo_requests(app, secret, incident.id)
+            notes = [e for e in await flow.history(incident.id) if e.type == "NoteAdded"]
+            state = (await flow.get(incident.id)).state
+            print(f"{incident.id}: {state}, {len(notes)} note(s)")
+
+
+async def send_demo_requests(app: AsyncApp, secret: str, incident_id: str) -> None:
+    """Dispatch the demo's requests to ``app`` and print each answer."""
     base = {"command": "/incident", "user_id": "U1", "user_name": "alice"}
+
+    def text(words: str, trigger_id: str) -> dict[str, str]:
+        return {**base, "text": words, "trigger_id": trigger_id}
+
     requests = [
-        ("ack", signed(secret, {**base, "text": f"ack {incident.id}", "trigger_id": "t1"})),
-        (
-            "retried ack",
-            signed(secret, {**base, "text": f"ack {incident.id}", "trigger_id": "t1"}, retry=1),
-        ),
-        (
-            "note",
-            signed(
-                secret, {**base, "text": f"note {incident.id} rolling back", "trigger_id": "t2"}
-            ),
-        ),
-        ("unknown id", signed(secret, {**base, "text": "ack inc-nope", "trigger_id": "t3"})),
-        (
-            "resolve",
-            signed(
-                secret, {**base, "text": f"resolve {incident.id} rolled back", "trigger_id": "t4"}
-            ),
-        ),
-        (
-            "forged",
-            signed("not-the-secret", {**base, "text": f"note {incident.id} x", "trigger_id": "t5"}),
-        ),
+        ("ack", signed(secret, text(f"ack {incident_id}", "t1"))),
+        ("retried ack", signed(secret, text(f"ack {incident_id}", "t1"), retry=1)),
+        ("note", signed(secret, text(f"note {incident_id} rolling back", "t2"))),
+        ("unknown id", signed(secret, text("ack inc-nope", "t3"))),
+        ("resolve", signed(secret, text(f"resolve {incident_id} rolled back", "t4"))),
+        ("forged", signed("not-the-secret", text(f"note {incident_id} x", "t5"))),
     ]
     for label, request in requests:
-        response = app.dispatch(request)
+        response = await app.async_dispatch(request)
         print(f"{label:16} -> {response.status} {response.body or ''}")
-    notes = [e for e in flow.history(incident.id) if e.type == "NoteAdded"]
-    print(f"{incident.id}: {flow.get(incident.id).state}, {len(notes)} note(s)")
 
 
-def main() -> None:
+async def serve() -> None:
+    """Answer Slack at ``/slack/events`` on ``PORT`` until interrupted."""
+    path = os.environ.get("INCIDENT_FLOW_DB", "incidents.db")
+    async with await AsyncSQLiteStore.open(path) as store:
+        app = make_app(
+            AsyncIncidentFlow(store=store),
+            token=os.environ["SLACK_BOT_TOKEN"],
+            signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+        )
+        runner = web.AppRunner(app.web_app(path="/slack/events"))
+        await runner.setup()
+        try:
+            port = int(os.environ.get("PORT", "3000"))
+            await web.TCPSite(runner, port=port).start()
+            print(f"listening on :{port}/slack/events (Ctrl-C stops)")
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+
+async def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    if "--serve" not in sys.argv[1:]:
-        demo()
-        return
-    flow = IncidentFlow(store=SQLiteStore(os.environ.get("INCIDENT_FLOW_DB", "incidents.db")))
-    app = make_app(
-        flow, token=os.environ["SLACK_BOT_TOKEN"], signing_secret=os.environ["SLACK_SIGNING_SECRET"]
-    )
-    app.start(port=int(os.environ.get("PORT", "3000")))
+    await (serve() if "--serve" in sys.argv[1:] else demo())
 
 
 if __name__ == "__main__":
-    main()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,3 +64,8 @@ def test_slack_bot_verifies_and_processes_once(tmp_path: Path) -> None:
     assert "Refused: no incident with id 'inc-nope'" in lines[3]
     assert lines[5].startswith("forged") and "401" in lines[5]
     assert lines[6].endswith("resolved, 1 note(s)")
+    # It is the asyncio bot: Bolt's AsyncApp over AsyncIncidentFlow, nothing sync left behind.
+    source = (EXAMPLES_DIR / "slack_bot.py").read_text()
+    for name in ("AsyncApp(", "AsyncIncidentFlow(", "AsyncSQLiteStore.open(", "asyncio.run("):
+        assert name in source, name
+    assert not re.search(r"(?<![\w.])(App|IncidentFlow|SQLiteStore)\(|\.dispatch\(", source)
