@@ -214,9 +214,8 @@ def main() -> None:
     for name, rows in results.items():
         medians[name] = tuple(statistics.median(r[i] for r in rows) for i in range(3))  # type: ignore[assignment]
         rate, p50, p99 = medians[name]
-        print(
-            f"  {name:34} {rate:8.0f} commands/s   p50 {p50 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms"
-        )
+        latency_ms = f"p50 {p50 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms"
+        print(f"  {name:34} {rate:8.0f} commands/s   {latency_ms}")
     base = medians["sync threads, one shared store"]
     best = medians["sync threads, a store each"]
     ours = medians[f"async tasks, pool of {args.pool}"]
