@@ -4,24 +4,43 @@ Timeouts; retries with exponential backoff and jitter for 5xx answers and networ
 ``Retry-After`` honoured on 429 (waited out here when short, handed to the outbox as
 ``DeliveryError.retry_after`` when long); no retry on a 4xx that will never succeed, reported
 with the vendor's error text. Secrets given to the client never appear in an error message.
+
+The rules are written once, as steps (:mod:`.._steps`): :class:`HttpClient` runs them blocking
+on ``httpx.Client``, :class:`AsyncHttpClient` awaits them on ``httpx.AsyncClient``, and each
+vendor adapter composes them into its own send steps, run the same way by its sync and its
+async class (:class:`VendorAdapter`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
+from .._messages import Notification
+from .._steps import Steps, call, run, run_async
 from ..exceptions import DeliveryError
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["HttpClient", "Redactor", "check_secret", "httpx_module"]
+__all__ = [
+    "AsyncHttpClient",
+    "AwaitedSend",
+    "BlockingSend",
+    "HttpClient",
+    "Redactor",
+    "VendorAdapter",
+    "check_secret",
+    "httpx_module",
+]
 
 _MAX_ERROR_TEXT = 300
 
@@ -68,7 +87,90 @@ class Redactor:
         return text
 
 
-class HttpClient:
+class _HttpRules:
+    """The retry rules above, written once as steps (see :mod:`.._steps`).
+
+    :meth:`request_steps` yields each ``http.request(...)`` and ``time.sleep(seconds)`` it needs
+    as a call on :attr:`ports`; :class:`HttpClient` performs them blocking, :class:`AsyncHttpClient`
+    awaits them. The vendor adapters compose it into their own send steps.
+    """
+
+    def __init__(  # noqa: PLR0917 - private: the subclasses pass their settings on in order
+        self,
+        client: object,
+        sleep: Callable[[float], object],
+        secrets: Sequence[str | None],
+        retries: int,
+        backoff: float,
+        max_inline_wait: float,
+    ) -> None:
+        self.redact = Redactor(secrets)
+        self.retries = retries
+        self.backoff = backoff
+        self.max_inline_wait = max_inline_wait
+        self._httpx = httpx_module()
+        #: What the steps call: ``http`` is the httpx client, ``time.sleep`` waits.
+        self.ports: Mapping[str, object] = {"http": client, "time": SimpleNamespace(sleep=sleep)}
+
+    def request_steps(
+        self,
+        method: str,
+        url: str,
+        payload: Mapping[str, Any] | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        what: str,
+        accept: Collection[int] = (),
+        idempotent: bool = True,
+    ) -> Steps[httpx.Response]:
+        """:meth:`HttpClient.request` as steps, to run on :attr:`ports`."""
+        hx = self._httpx
+        sent = dict(headers or {})
+        body: dict[str, Any] = {}
+        if isinstance(payload, bytes):
+            sent.setdefault("Content-Type", "application/json")
+            body["content"] = payload
+        elif payload is not None:
+            body["json"] = dict(payload)
+        attempt = 0
+        while True:
+            try:
+                response: httpx.Response = yield from call(
+                    "http", "request", method, url, headers=sent, **body
+                )
+            except hx.HTTPError as exc:
+                never_sent = isinstance(exc, (hx.ConnectError, hx.ConnectTimeout))
+                if attempt < self.retries and (idempotent or never_sent):
+                    yield from self._wait(attempt)
+                    attempt += 1
+                    continue
+                msg = self.redact(f"{what}: {type(exc).__name__}: {exc}")
+                raise DeliveryError(msg) from None
+            status = response.status_code
+            if status < 300 or status in accept:
+                return response
+            if status == 429:
+                delay = _retry_after(response)
+                if delay is not None and delay <= self.max_inline_wait and attempt < self.retries:
+                    yield from call("time", "sleep", delay)
+                    attempt += 1
+                    continue
+                msg = self.redact(f"{what}: rate limited (429): {_text(response)}")
+                raise DeliveryError(msg, retry_after=delay if delay is not None else 30.0)
+            if status >= 500 and attempt < self.retries and idempotent:
+                yield from self._wait(attempt)
+                attempt += 1
+                continue
+            msg = self.redact(f"{what}: HTTP {status}: {_text(response)}")
+            raise DeliveryError(msg, permanent=400 <= status < 500)
+
+    def _wait(self, attempt: int) -> Steps[None]:
+        delay = self.backoff * 2**attempt
+        jitter = random.uniform(0, delay / 2)  # noqa: S311 - jitter, not a secret
+        yield from call("time", "sleep", delay + jitter)
+
+
+class HttpClient(_HttpRules):
     """POSTs JSON with the retry rules above.
 
     Args:
@@ -93,14 +195,8 @@ class HttpClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        hx = httpx_module()
-        self.redact = Redactor(secrets)
-        self.retries = retries
-        self.backoff = backoff
-        self.max_inline_wait = max_inline_wait
-        self._sleep = sleep
-        self._httpx = hx
-        self._client: httpx.Client = hx.Client(timeout=timeout, transport=transport)
+        self._client: httpx.Client = httpx_module().Client(timeout=timeout, transport=transport)
+        super().__init__(self._client, sleep, secrets, retries, backoff, max_inline_wait)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -154,47 +250,121 @@ class HttpClient:
         Raises:
             DeliveryError: the request failed; ``retry_after`` and ``permanent`` say what next.
         """
-        hx = self._httpx
-        sent = dict(headers or {})
-        body: dict[str, Any] = {}
-        if isinstance(payload, bytes):
-            sent.setdefault("Content-Type", "application/json")
-            body["content"] = payload
-        elif payload is not None:
-            body["json"] = dict(payload)
-        attempt = 0
-        while True:
-            try:
-                response: httpx.Response = self._client.request(method, url, headers=sent, **body)
-            except hx.HTTPError as exc:
-                never_sent = isinstance(exc, (hx.ConnectError, hx.ConnectTimeout))
-                if attempt < self.retries and (idempotent or never_sent):
-                    self._wait(attempt)
-                    attempt += 1
-                    continue
-                msg = self.redact(f"{what}: {type(exc).__name__}: {exc}")
-                raise DeliveryError(msg) from None
-            status = response.status_code
-            if status < 300 or status in accept:
-                return response
-            if status == 429:
-                delay = _retry_after(response)
-                if delay is not None and delay <= self.max_inline_wait and attempt < self.retries:
-                    self._sleep(delay)
-                    attempt += 1
-                    continue
-                msg = self.redact(f"{what}: rate limited (429): {_text(response)}")
-                raise DeliveryError(msg, retry_after=delay if delay is not None else 30.0)
-            if status >= 500 and attempt < self.retries and idempotent:
-                self._wait(attempt)
-                attempt += 1
-                continue
-            msg = self.redact(f"{what}: HTTP {status}: {_text(response)}")
-            raise DeliveryError(msg, permanent=400 <= status < 500)
+        steps = self.request_steps(
+            method, url, payload, headers, what=what, accept=accept, idempotent=idempotent
+        )
+        return run(steps, self.ports)
 
-    def _wait(self, attempt: int) -> None:
-        delay = self.backoff * 2**attempt
-        self._sleep(delay + random.uniform(0, delay / 2))  # noqa: S311 - jitter, not a secret
+
+class AsyncHttpClient(_HttpRules):
+    """:class:`HttpClient` on ``httpx.AsyncClient``: the same rules, awaited.
+
+    Takes the same arguments, except that ``transport`` is an ``httpx.AsyncBaseTransport``
+    and ``sleep`` is awaited (default :func:`asyncio.sleep`). Use it as an async context
+    manager, or call :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        *,
+        secrets: Sequence[str | None] = (),
+        timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        max_inline_wait: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._client: httpx.AsyncClient = httpx_module().AsyncClient(
+            timeout=timeout, transport=transport
+        )
+        super().__init__(self._client, sleep, secrets, retries, backoff, max_inline_wait)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def post(
+        self,
+        url: str,
+        payload: Mapping[str, Any] | bytes,
+        headers: Mapping[str, str] | None = None,
+        *,
+        what: str,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        """See :meth:`HttpClient.post`."""
+        return await self.request("POST", url, payload, headers, what=what, idempotent=idempotent)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        payload: Mapping[str, Any] | bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        what: str,
+        accept: Collection[int] = (),
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        """See :meth:`HttpClient.request`."""
+        steps = self.request_steps(
+            method, url, payload, headers, what=what, accept=accept, idempotent=idempotent
+        )
+        return await run_async(steps, self.ports)
+
+
+ClientT = TypeVar("ClientT", bound=_HttpRules)
+
+
+class VendorAdapter(ABC, Generic[ClientT]):
+    """What every vendor adapter shares: its HTTP client (made when not given) and secrets.
+
+    A vendor writes its logic once, as :meth:`send_steps`, on a subclass generic in the
+    client; its sync class adds :class:`BlockingSend`, its async class :class:`AwaitedSend`.
+    """
+
+    client_type: Callable[[], ClientT]
+
+    def __init__(self, client: ClientT | None, *secrets: str | None) -> None:
+        self._made_client = client is None
+        self._http: ClientT = client if client is not None else self.client_type()
+        self._http.redact.add(*secrets)
+
+    @abstractmethod
+    def send_steps(self, message: Notification) -> Steps[str | None]:
+        """Deliver one message, as steps on the client's :attr:`~_HttpRules.ports`."""
+
+
+class BlockingSend(VendorAdapter[HttpClient]):
+    """A vendor adapter on an :class:`HttpClient`: ``send`` blocks."""
+
+    client_type = HttpClient
+
+    def send(self, message: Notification) -> str | None:
+        """Deliver one message; return its receipt (see the class) or None."""
+        return run(self.send_steps(message), self._http.ports)
+
+
+class AwaitedSend(VendorAdapter[AsyncHttpClient]):
+    """A vendor adapter on an :class:`AsyncHttpClient`: ``send`` is awaited; :meth:`aclose`."""
+
+    client_type = AsyncHttpClient
+
+    async def send(self, message: Notification) -> str | None:
+        """Deliver one message; return its receipt (see the class) or None."""
+        return await run_async(self.send_steps(message), self._http.ports)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client this adapter made (a client passed in is its owner's to close)."""
+        if self._made_client:
+            await self._http.aclose()
 
 
 _MAX_RETRY_AFTER = 24 * 3600.0

@@ -9,44 +9,39 @@ from typing import Any
 from urllib.parse import quote
 
 from .._messages import Notification
-from ._http import HttpClient, check_secret
+from .._steps import Steps
+from ._http import (
+    AsyncHttpClient,
+    AwaitedSend,
+    BlockingSend,
+    ClientT,
+    HttpClient,
+    VendorAdapter,
+    check_secret,
+)
 
-__all__ = ["API_URL", "OpsgeniePager"]
+__all__ = ["API_URL", "AsyncOpsgeniePager", "OpsgeniePager"]
 
 API_URL = "https://api.opsgenie.com"
 
 
-class OpsgeniePager:
-    """Mirrors an incident into one Opsgenie alert, aliased by the incident id.
+class _Opsgenie(VendorAdapter[ClientT]):
+    """The OpsgeniePager logic both classes share: settings and the send steps."""
 
-    A page creates the alert (``alias`` = the incident id, so Opsgenie only bumps the count of
-    an open alert instead of paging anew; ``priority`` P1..P5 is native), an acknowledgement
-    acknowledges it and a resolution closes it. Chat kinds are accepted without a request.
-    Opsgenie answers 202 and processes asynchronously; the receipt is its ``requestId``.
-
-    Args:
-        api_key: the integration's API key (sent as ``GenieKey``; never shown).
-        url: the API base (``https://api.eu.opsgenie.com`` in the EU, a proxy, a test server).
-        client: the HTTP client (timeouts, retries); one is made when omitted.
-    """
-
-    def __init__(
-        self, api_key: str, *, url: str = API_URL, client: HttpClient | None = None
-    ) -> None:
+    def __init__(self, api_key: str, *, url: str = API_URL, client: ClientT | None = None) -> None:
         if not api_key or not api_key.strip():
-            msg = "OpsgeniePager needs an API key"
+            msg = f"{type(self).__name__} needs an API key"
             raise ValueError(msg)
         check_secret("api_key", api_key)
         self._api_key = api_key
         self.url = url.rstrip("/")
-        self._http = client if client is not None else HttpClient()
-        self._http.redact.add(api_key)
+        super().__init__(client, api_key)
 
     def __repr__(self) -> str:
-        return f"OpsgeniePager(api_key='***', url={self.url!r})"
+        return f"{type(self).__name__}(api_key='***', url={self.url!r})"
 
-    def send(self, message: Notification) -> str | None:
-        """Create, acknowledge or close the alert; return Opsgenie's request id."""
+    def send_steps(self, message: Notification) -> Steps[str | None]:
+        """Create, acknowledge or close the alert, as steps; return Opsgenie's request id."""
         headers = {"Authorization": f"GenieKey {self._api_key}"}
         alias = quote(message.incident_id, safe="")
         if message.kind == "page":
@@ -79,10 +74,29 @@ class OpsgeniePager:
             what = f"Opsgenie {action} alert"
         else:
             return None
-        response = self._http.post(url, body, headers, what=what)
+        response = yield from self._http.request_steps("POST", url, body, headers, what=what)
         try:
             answer = response.json()
         except ValueError:
             return None
         request_id = answer.get("requestId") if isinstance(answer, dict) else None
         return str(request_id) if request_id else None
+
+
+class OpsgeniePager(_Opsgenie[HttpClient], BlockingSend):
+    """Mirrors an incident into one Opsgenie alert, aliased by the incident id.
+
+    A page creates the alert (``alias`` = the incident id, so Opsgenie only bumps the count of
+    an open alert instead of paging anew; ``priority`` P1..P5 is native), an acknowledgement
+    acknowledges it and a resolution closes it. Chat kinds are accepted without a request.
+    Opsgenie answers 202 and processes asynchronously; the receipt is its ``requestId``.
+
+    Args:
+        api_key: the integration's API key (sent as ``GenieKey``; never shown).
+        url: the API base (``https://api.eu.opsgenie.com`` in the EU, a proxy, a test server).
+        client: the HTTP client (timeouts, retries); one is made when omitted.
+    """
+
+
+class AsyncOpsgeniePager(_Opsgenie[AsyncHttpClient], AwaitedSend):
+    """:class:`OpsgeniePager` on an :class:`AsyncHttpClient`: same arguments, awaited ``send``."""

@@ -6,10 +6,19 @@ from typing import Any
 
 from .._messages import Notification
 from .._severity import Severity
+from .._steps import Steps
 from ..exceptions import DeliveryError
-from ._http import HttpClient, check_secret
+from ._http import (
+    AsyncHttpClient,
+    AwaitedSend,
+    BlockingSend,
+    ClientT,
+    HttpClient,
+    VendorAdapter,
+    check_secret,
+)
 
-__all__ = ["EVENTS_URL", "SEVERITIES", "PagerDutyPager"]
+__all__ = ["EVENTS_URL", "SEVERITIES", "AsyncPagerDutyPager", "PagerDutyPager"]
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 #: P1..P5 -> PagerDuty's four severities (P4 and P5 collapse into info).
@@ -23,20 +32,8 @@ SEVERITIES = {
 _ACTIONS = {"page": "trigger", "ack": "acknowledge", "resolve": "resolve"}
 
 
-class PagerDutyPager:
-    """Mirrors an incident into one PagerDuty alert.
-
-    A page triggers it (``dedup_key`` = the incident id, so a re-sent page, an escalation or a
-    reopen updates the same alert instead of paging anew while it is open), an acknowledgement
-    acknowledges it and a resolution resolves it. Chat kinds (``notify``, ``update``) are not
-    for a pager and are accepted without a request.
-
-    Args:
-        routing_key: the integration's routing key (the credential; never shown).
-        url: the Events API endpoint (a proxy, a regional endpoint, a test server).
-        source: ``payload.source`` of the triggers.
-        client: the HTTP client (timeouts, retries); one is made when omitted.
-    """
+class _PagerDuty(VendorAdapter[ClientT]):
+    """The PagerDutyPager logic both classes share: settings and the send steps."""
 
     def __init__(
         self,
@@ -44,23 +41,22 @@ class PagerDutyPager:
         *,
         url: str = EVENTS_URL,
         source: str = "incident_flow",
-        client: HttpClient | None = None,
+        client: ClientT | None = None,
     ) -> None:
         if not routing_key or not routing_key.strip():
-            msg = "PagerDutyPager needs a routing key"
+            msg = f"{type(self).__name__} needs a routing key"
             raise ValueError(msg)
         check_secret("routing_key", routing_key)
         self._routing_key = routing_key
         self.url = url
         self.source = source
-        self._http = client if client is not None else HttpClient()
-        self._http.redact.add(routing_key)
+        super().__init__(client, routing_key)
 
     def __repr__(self) -> str:
-        return f"PagerDutyPager(routing_key='***', url={self.url!r})"
+        return f"{type(self).__name__}(routing_key='***', url={self.url!r})"
 
-    def send(self, message: Notification) -> str | None:
-        """Send the page, acknowledgement or resolution; return the alert's dedup key."""
+    def send_steps(self, message: Notification) -> Steps[str | None]:
+        """Send the page, acknowledgement or resolution, as steps; return the dedup key."""
         action = _ACTIONS.get(message.kind)
         if action is None:
             return None
@@ -89,7 +85,9 @@ class PagerDutyPager:
             ]
             if links:
                 event["links"] = links
-        response = self._http.post(self.url, event, what=f"PagerDuty {action}")
+        response = yield from self._http.request_steps(
+            "POST", self.url, event, what=f"PagerDuty {action}"
+        )
         try:
             answer = response.json()
         except ValueError:
@@ -100,3 +98,24 @@ class PagerDutyPager:
             raise DeliveryError(msg, permanent=True)
         key = answer.get("dedup_key") if isinstance(answer, dict) else None
         return str(key) if key else message.incident_id
+
+
+class PagerDutyPager(_PagerDuty[HttpClient], BlockingSend):
+    """Mirrors an incident into one PagerDuty alert.
+
+    A page triggers it (``dedup_key`` = the incident id, so a re-sent page, an escalation or a
+    reopen updates the same alert instead of paging anew while it is open), an acknowledgement
+    acknowledges it and a resolution resolves it. Chat kinds (``notify``, ``update``) are not
+    for a pager and are accepted without a request (receipt None); the receipt of the others is
+    the alert's dedup key.
+
+    Args:
+        routing_key: the integration's routing key (the credential; never shown).
+        url: the Events API endpoint (a proxy, a regional endpoint, a test server).
+        source: ``payload.source`` of the triggers.
+        client: the HTTP client (timeouts, retries); one is made when omitted.
+    """
+
+
+class AsyncPagerDutyPager(_PagerDuty[AsyncHttpClient], AwaitedSend):
+    """:class:`PagerDutyPager` on an :class:`AsyncHttpClient`: same arguments, awaited ``send``."""

@@ -1,4 +1,7 @@
-"""SlackNotifier: an incoming webhook, or ``chat.postMessage`` with a bot token (extra ``http``)."""
+"""SlackNotifier: an incoming webhook, or ``chat.postMessage`` with a bot token (extra ``http``).
+
+:class:`AsyncSlackNotifier` is the same logic (one copy, as steps) on an async client.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,19 @@ from urllib.parse import urlencode
 import structlog
 
 from .._messages import Notification
+from .._steps import Steps
 from ..exceptions import DeliveryError
-from ._http import HttpClient, check_secret
+from ._http import (
+    AsyncHttpClient,
+    AwaitedSend,
+    BlockingSend,
+    ClientT,
+    HttpClient,
+    VendorAdapter,
+    check_secret,
+)
 
-__all__ = ["API_URL", "SlackNotifier", "blocks"]
+__all__ = ["API_URL", "AsyncSlackNotifier", "SlackNotifier", "blocks"]
 
 API_URL = "https://slack.com/api"
 _ICONS = {
@@ -56,25 +68,8 @@ def blocks(message: Notification) -> list[dict[str, Any]]:
     return layout
 
 
-class SlackNotifier:
-    """Posts an incident's messages to Slack.
-
-    With a bot ``token`` and a ``channel``: the first message (``notify``) is posted with
-    ``chat.postMessage`` and its ``channel:ts`` returned as the receipt; every later message
-    goes into that message's thread, and the first message is edited (``chat.update``) to show
-    the current state. With an incoming ``webhook_url``: every message is posted to the
-    webhook's channel (webhooks return no ``ts``, so there is no thread and no edit).
-
-    Slack answers HTTP 200 with ``{"ok": false}`` on errors; that is a failed delivery with
-    Slack's error code. A 429 is retried after its ``Retry-After``.
-
-    Args:
-        webhook_url: an incoming webhook (a secret: never shown).
-        token: a bot token (``xoxb-...``; a secret: never shown).
-        channel: the channel id, with ``token``.
-        api_url: the Web API base (a proxy or a test server).
-        client: the HTTP client (timeouts, retries); one is made when omitted.
-    """
+class _Slack(VendorAdapter[ClientT]):
+    """The Slack logic both classes share: settings and the send steps."""
 
     def __init__(
         self,
@@ -83,13 +78,15 @@ class SlackNotifier:
         token: str | None = None,
         channel: str | None = None,
         api_url: str = API_URL,
-        client: HttpClient | None = None,
+        client: ClientT | None = None,
     ) -> None:
         if bool(webhook_url) == bool(token):
-            msg = "SlackNotifier needs either webhook_url or token (with channel), not both"
+            msg = (
+                f"{type(self).__name__} needs either webhook_url or token (with channel), not both"
+            )
             raise ValueError(msg)
         if token and not channel:
-            msg = "SlackNotifier with a token needs the channel to post to"
+            msg = f"{type(self).__name__} with a token needs the channel to post to"
             raise ValueError(msg)
         check_secret("webhook_url", webhook_url)
         check_secret("token", token)
@@ -97,27 +94,26 @@ class SlackNotifier:
         self._token = token
         self.channel = channel
         self.api_url = api_url.rstrip("/")
-        self._http = client if client is not None else HttpClient()
-        self._http.redact.add(webhook_url, token)
+        super().__init__(client, webhook_url, token)
 
     def __repr__(self) -> str:
         mode = (
             "webhook_url='***'" if self._webhook_url else f"token='***', channel={self.channel!r}"
         )
-        return f"SlackNotifier({mode})"
+        return f"{type(self).__name__}({mode})"
 
-    def send(self, message: Notification) -> str | None:
-        """Post the message; return ``channel:ts`` with a token, None with a webhook."""
+    def send_steps(self, message: Notification) -> Steps[str | None]:
+        """Post the message, as steps; return ``channel:ts`` with a token, None with a webhook."""
         if self._webhook_url:
             hook: dict[str, Any] = {"text": self._text(message), "blocks": blocks(message)}
-            self._http.post(
-                self._webhook_url, hook, what="Slack incoming webhook", idempotent=False
+            yield from self._http.request_steps(
+                "POST", self._webhook_url, hook, what="Slack incoming webhook", idempotent=False
             )
             return None
         parent = _parse_thread(message.thread) if message.kind != "notify" else None
         if message.resent:
             # An earlier attempt may have been posted without us learning so: look first.
-            posted = self._already_posted(message, parent)
+            posted = yield from self._already_posted(message, parent)
             if posted is not None:
                 return posted
         payload: dict[str, Any] = {
@@ -138,13 +134,15 @@ class SlackNotifier:
             payload["blocks"] = blocks(message)
         else:
             payload["channel"], payload["thread_ts"] = parent
-        answer = self._call("chat.postMessage", payload)
+        answer = yield from self._call("chat.postMessage", payload)
         receipt = f"{answer.get('channel', payload['channel'])}:{answer.get('ts', '')}"
         if parent is not None:
-            self._edit_parent(parent, message)
+            yield from self._edit_parent(parent, message)
         return receipt
 
-    def _already_posted(self, message: Notification, parent: tuple[str, str] | None) -> str | None:
+    def _already_posted(
+        self, message: Notification, parent: tuple[str, str] | None
+    ) -> Steps[str | None]:
         """The receipt of this message if Slack has it (found by its metadata), else None."""
         channel = parent[0] if parent else str(self.channel)
         query = {"channel": channel, "limit": "100", "include_all_metadata": "true"}
@@ -152,7 +150,7 @@ class SlackNotifier:
         if parent is not None:
             method, query["ts"] = "conversations.replies", parent[1]
         try:
-            answer = self._call(method, None, query=query)
+            answer = yield from self._call(method, None, query=query)
         except DeliveryError as exc:
             # Not knowing is no reason to lose the message: post it (maybe twice).
             _log.warning(
@@ -165,10 +163,10 @@ class SlackNotifier:
                 return f"{channel}:{posted.get('ts', '')}"
         return None
 
-    def _edit_parent(self, parent: tuple[str, str], message: Notification) -> None:
+    def _edit_parent(self, parent: tuple[str, str], message: Notification) -> Steps[None]:
         # The reply is already posted: a failed edit must not fail (and re-send) the reply.
         try:
-            self._call(
+            yield from self._call(
                 "chat.update",
                 {
                     "channel": parent[0],
@@ -188,11 +186,11 @@ class SlackNotifier:
         payload: dict[str, Any] | None,
         *,
         query: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> Steps[dict[str, Any]]:
         url = f"{self.api_url}/{method}"
         if query is not None:
             url += "?" + urlencode(query)
-        response = self._http.request(
+        response = yield from self._http.request_steps(
             "POST" if payload is not None else "GET",
             url,
             payload,
@@ -223,6 +221,31 @@ class SlackNotifier:
         if message.kind == "notify":
             return f"[{message.severity}] {message.title}: {message.text}"[:40000]
         return message.text[:40000]
+
+
+class SlackNotifier(_Slack[HttpClient], BlockingSend):
+    """Posts an incident's messages to Slack.
+
+    With a bot ``token`` and a ``channel``: the first message (``notify``) is posted with
+    ``chat.postMessage`` and its ``channel:ts`` returned as the receipt; every later message
+    goes into that message's thread, and the first message is edited (``chat.update``) to show
+    the current state. With an incoming ``webhook_url``: every message is posted to the
+    webhook's channel (webhooks return no ``ts``: no receipt, no thread, no edit).
+
+    Slack answers HTTP 200 with ``{"ok": false}`` on errors; that is a failed delivery with
+    Slack's error code. A 429 is retried after its ``Retry-After``.
+
+    Args:
+        webhook_url: an incoming webhook (a secret: never shown).
+        token: a bot token (``xoxb-...``; a secret: never shown).
+        channel: the channel id, with ``token``.
+        api_url: the Web API base (a proxy or a test server).
+        client: the HTTP client (timeouts, retries); one is made when omitted.
+    """
+
+
+class AsyncSlackNotifier(_Slack[AsyncHttpClient], AwaitedSend):
+    """:class:`SlackNotifier` on an :class:`AsyncHttpClient`: same arguments, awaited ``send``."""
 
 
 def _parse_thread(thread: str | None) -> tuple[str, str] | None:

@@ -9,9 +9,18 @@ import time
 from collections.abc import Callable
 
 from .._messages import Notification
-from ._http import HttpClient, check_secret
+from .._steps import Steps
+from ._http import (
+    AsyncHttpClient,
+    AwaitedSend,
+    BlockingSend,
+    ClientT,
+    HttpClient,
+    VendorAdapter,
+    check_secret,
+)
 
-__all__ = ["EVENT_VERSION", "WebhookNotifier", "signature"]
+__all__ = ["EVENT_VERSION", "AsyncWebhookNotifier", "WebhookNotifier", "signature"]
 
 #: The version of the event body; a change that breaks a receiver bumps it.
 EVENT_VERSION = "1"
@@ -24,47 +33,33 @@ def signature(secret: str | bytes, timestamp: str, body: bytes) -> str:
     return f"v1={mac}"
 
 
-class WebhookNotifier:
-    """Posts each message as a JSON event to ``url``.
-
-    The body: ``{"version": "1", "type": "incident_flow.<kind>", "id": <idempotency key>,
-    "incident_id", "kind", "text", "title", "severity", "state", "by", "url", "runbook_url",
-    "acknowledged_by", "sent_at"}``. Headers: ``X-Incident-Flow-Id`` (the idempotency key, the
-    same on every retry: dedup on it), ``X-Incident-Flow-Timestamp`` (unix seconds) and, with a
-    ``secret``, ``X-Incident-Flow-Signature: v1=<hex HMAC-SHA256(secret, "{ts}.{body}")>``;
-    ``incident_flow.ingest.verify_signature("incident_flow", ...)`` checks it.
-
-    Args:
-        url: where to post (a secret when it carries a token: never shown).
-        secret: the signing secret, or None for unsigned events.
-        client: the HTTP client (timeouts, retries); one is made when omitted.
-    """
+class _Webhook(VendorAdapter[ClientT]):
+    """The WebhookNotifier logic both classes share: settings and the send steps."""
 
     def __init__(
         self,
         url: str,
         *,
         secret: str | None = None,
-        client: HttpClient | None = None,
+        client: ClientT | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not url.startswith(("http://", "https://")):
-            msg = f"WebhookNotifier needs an http(s) URL, got {url[:8]!r}..."
+            msg = f"{type(self).__name__} needs an http(s) URL, got {url[:8]!r}..."
             raise ValueError(msg)
         check_secret("url", url)
         check_secret("secret", secret)
         self._url = url
         self._secret = secret
         self._clock = clock
-        self._http = client if client is not None else HttpClient()
-        self._http.redact.add(url, secret)
+        super().__init__(client, url, secret)
 
     def __repr__(self) -> str:
         signed = ", secret='***'" if self._secret else ""
-        return f"WebhookNotifier(url='***'{signed})"
+        return f"{type(self).__name__}(url='***'{signed})"
 
-    def send(self, message: Notification) -> str | None:
-        """Post the event; return None (a webhook has no receipt to keep)."""
+    def send_steps(self, message: Notification) -> Steps[str | None]:
+        """Post the event, as steps; return None (a webhook has no receipt to keep)."""
         timestamp = str(int(self._clock()))
         event = {
             "version": EVENT_VERSION,
@@ -89,5 +84,28 @@ class WebhookNotifier:
         }
         if self._secret:
             headers["X-Incident-Flow-Signature"] = signature(self._secret, timestamp, body)
-        self._http.post(self._url, body, headers, what="webhook")
+        yield from self._http.request_steps("POST", self._url, body, headers, what="webhook")
         return None
+
+
+class WebhookNotifier(_Webhook[HttpClient], BlockingSend):
+    """Posts each message as a JSON event to ``url``.
+
+    The body: ``{"version": "1", "type": "incident_flow.<kind>", "id": <idempotency key>,
+    "incident_id", "kind", "text", "title", "severity", "state", "by", "url", "runbook_url",
+    "acknowledged_by", "sent_at"}``. Headers: ``X-Incident-Flow-Id`` (the idempotency key, the
+    same on every retry: dedup on it), ``X-Incident-Flow-Timestamp`` (unix seconds) and, with a
+    ``secret``, ``X-Incident-Flow-Signature: v1=<hex HMAC-SHA256(secret, "{ts}.{body}")>``;
+    ``incident_flow.ingest.verify_signature("incident_flow", ...)`` checks it. There is no
+    receipt to keep: ``send`` returns None.
+
+    Args:
+        url: where to post (a secret when it carries a token: never shown).
+        secret: the signing secret, or None for unsigned events.
+        client: the HTTP client (timeouts, retries); one is made when omitted.
+        clock: unix seconds for the timestamp (tests pass a fixed one).
+    """
+
+
+class AsyncWebhookNotifier(_Webhook[AsyncHttpClient], AwaitedSend):
+    """:class:`WebhookNotifier` on an :class:`AsyncHttpClient`: same arguments, awaited ``send``."""
