@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -32,6 +33,7 @@ from .conftest import T0
 from .vendors import (
     CHANNEL,
     GENIE_KEY,
+    HOOK_SECRET,
     ROUTING_KEY,
     SERVER_ERROR,
     TOKEN,
@@ -41,6 +43,7 @@ from .vendors import (
     FakePagerDuty,
     FakeSlack,
     FakeWebhookReceiver,
+    Sleeps,
 )
 
 P1 = Alert(
@@ -50,18 +53,7 @@ P1 = Alert(
     severity="P1",
     url="https://app.datadoghq.com/monitors/1",
 )
-HOOK_SECRET = "hook-secret"  # noqa: S105 - a test key
 _ACTION_KINDS = {"trigger": "page", "acknowledge": "ack", "resolve": "resolve"}
-
-
-class Sleeps:
-    """A fake sleep that records what it was asked to wait."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture
@@ -70,10 +62,21 @@ def sleeps() -> Sleeps:
 
 
 @pytest.fixture
-def client(sleeps: Sleeps) -> Iterator[HttpClient]:
-    http = HttpClient(sleep=sleeps, timeout=5)
-    yield http
-    http.close()
+def make_client(sleeps: Sleeps) -> Iterator[Callable[..., HttpClient]]:
+    made: list[HttpClient] = []
+
+    def make(**settings: Any) -> HttpClient:
+        made.append(HttpClient(sleep=sleeps, timeout=5, **settings))
+        return made[-1]
+
+    yield make
+    for http in made:
+        http.close()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., HttpClient]) -> HttpClient:
+    return make_client()
 
 
 @pytest.fixture
@@ -137,9 +140,11 @@ class TestHttpClient:
             client.post("http://127.0.0.1:1/x", {}, what="test")
         assert len(sleeps.waits) == 2
 
-    def test_secrets_never_reach_an_error(self, httpserver: HTTPServer, sleeps: Sleeps) -> None:
+    def test_secrets_never_reach_an_error(
+        self, httpserver: HTTPServer, make_client: Callable[..., HttpClient]
+    ) -> None:
         secret_url = httpserver.url_for("/services/T1/B2/very-secret-part")
-        client = HttpClient(secrets=[secret_url, "very-secret-part"], sleep=sleeps)
+        client = make_client(secrets=[secret_url, "very-secret-part"])
         httpserver.expect_request("/services/T1/B2/very-secret-part").respond_with_data(
             "bad very-secret-part", status=404
         )

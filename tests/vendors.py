@@ -1,4 +1,4 @@
-"""Local servers that answer like Slack and PagerDuty (on pytest-httpserver), with faults.
+"""Local servers that answer like the vendors (on pytest-httpserver), with faults; fake sleeps.
 
 Each keeps what it received and can be told to fail the next requests: a 429 with
 Retry-After, a 500, or (Slack) ``{"ok": false}`` with HTTP 200.
@@ -16,6 +16,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 ROUTING_KEY = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+HOOK_SECRET = "hook-secret"  # noqa: S105 - a test key
 TOKEN = "xoxb-1234-5678-abcdefghijklmnop"  # noqa: S105 - a fake token for a fake Slack
 CHANNEL = "C08K3M5N7PQ"
 
@@ -24,6 +25,23 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
     return Response(
         json.dumps(body), status=status, headers=headers, content_type="application/json"
     )
+
+
+class Sleeps:
+    """A fake sleep that records what it was asked to wait."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+class AsyncSleeps(Sleeps):
+    """The same fake for an async client: awaited, never waits."""
+
+    async def __call__(self, seconds: float) -> None:  # type: ignore[override]
+        self.waits.append(seconds)
 
 
 class FakeVendor:
