@@ -27,8 +27,12 @@ from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
 from ._worker import WorkerStats, run_worker, run_worker_async
 from .adapters import (
+    AsyncOpsgeniePager,
+    AsyncPagerDutyPager,
     AsyncPostgresStore,
+    AsyncSlackNotifier,
     AsyncSQLiteStore,
+    AsyncWebhookNotifier,
     FolderPublisher,
     GitHubPublisher,
     GitPublisher,
@@ -60,8 +64,12 @@ __all__ = [
     "ActionItem",
     "Alert",
     "AsyncIncidentFlow",
+    "AsyncOpsgeniePager",
+    "AsyncPagerDutyPager",
     "AsyncPostgresStore",
     "AsyncSQLiteStore",
+    "AsyncSlackNotifier",
+    "AsyncWebhookNotifier",
     "ConcurrencyError",
     "DeliveryError",
     "EscalationLevel",

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+from ._http import AsyncHttpClient, HttpClient
 from .folder import FolderPublisher
 from .git import GitPublisher
 from .github import GitHubPublisher
 from .memory import MemoryStore
 from .notifiers import LogNotifier, RecordingNotifier
-from .opsgenie import OpsgeniePager
-from .pagerduty import PagerDutyPager
+from .opsgenie import AsyncOpsgeniePager, OpsgeniePager
+from .pagerduty import AsyncPagerDutyPager, PagerDutyPager
 from .postgres import PostgresStore
 from .postgres_async import AsyncPostgresStore
-from .slack import SlackNotifier
+from .slack import AsyncSlackNotifier, SlackNotifier
 from .sqlite import SQLiteStore
 from .threaded import AsyncSQLiteStore, ThreadedNotifier, ThreadedPublisher, ThreadedStore
-from .webhook import WebhookNotifier
+from .webhook import AsyncWebhookNotifier, WebhookNotifier
 
 __all__ = [
+    "AsyncHttpClient",
+    "AsyncOpsgeniePager",
+    "AsyncPagerDutyPager",
     "AsyncPostgresStore",
     "AsyncSQLiteStore",
+    "AsyncSlackNotifier",
+    "AsyncWebhookNotifier",
     "FolderPublisher",
     "GitHubPublisher",
     "GitPublisher",
+    "HttpClient",
     "LogNotifier",
     "MemoryStore",
     "OpsgeniePager",
