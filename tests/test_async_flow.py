@@ -90,27 +90,36 @@ async def lifecycle(flow: AsyncIncidentFlow, key: str) -> str:
 
 
 class TestNeverBlocksTheLoop:
-    """asyncio debug mode reports every callback that holds the loop; none may."""
+    """asyncio debug mode reports every callback that holds the loop; none may.
+
+    Each scenario runs twice and only the second run is judged: the first imports what the
+    drivers import lazily (psycopg's type adapters, zoneinfo's data), once per process, and
+    on a loaded CI machine such an import may take longer than the threshold.
+    """
 
     def test_a_lifecycle_over_sqlite_a_slow_channel_and_a_folder(
         self, debug_loop: LoopThread, caplog: pytest.LogCaptureFixture, tmp_path: Path
     ) -> None:
         chat, pager = SlowNotifier(), SlowNotifier()
 
-        async def scenario() -> list[str]:
-            store = await AsyncSQLiteStore.open(tmp_path / "incidents.db")
+        async def scenario(run: int) -> list[str]:
+            store = await AsyncSQLiteStore.open(tmp_path / f"incidents-{run}.db")
             flow = AsyncIncidentFlow(
                 store=store,
                 notifier=chat,
                 pager=pager,
-                publisher=FolderPublisher(tmp_path / "pm"),
+                publisher=FolderPublisher(tmp_path / f"pm-{run}"),
             )
             try:
                 return await asyncio.gather(*(lifecycle(flow, f"k{n}") for n in range(4)))
             finally:
                 await store.close()
 
-        ids = debug_loop.run(scenario())
+        debug_loop.run(scenario(1))
+        caplog.clear()
+        chat.clear()
+        pager.clear()
+        ids = debug_loop.run(scenario(2))
         assert len(set(ids)) == 4
         assert len(chat.messages) >= 4 * 4 and len(pager.messages) == 4 * 3  # page, ack, resolve
         assert "incident_flow-loop" not in chat.threads  # sent on worker threads
@@ -130,8 +139,10 @@ class TestNeverBlocksTheLoop:
             finally:
                 await store.close()
 
-        with pg_schema(postgres_dsn) as schema:
-            assert len(set(debug_loop.run(scenario(schema)))) == 6
+        for run in (1, 2):
+            caplog.clear()
+            with pg_schema(postgres_dsn) as schema:
+                assert len(set(debug_loop.run(scenario(schema)))) == 6, run
         assert slow_callbacks(caplog) == []
 
     def test_the_check_catches_a_blocking_call(
@@ -148,8 +159,8 @@ class TestConcurrentCallers:
     def test_fifty_callers_trigger_and_acknowledge(self, tmp_path: Path) -> None:
         pager = RecordingNotifier()
 
-        async def scenario() -> list[str]:
-            store = await AsyncSQLiteStore.open(tmp_path / "incidents.db")
+        async def scenario(run: int) -> list[str]:
+            store = await AsyncSQLiteStore.open(tmp_path / f"incidents-{run}.db")
             flow = AsyncIncidentFlow(store=store, pager=pager, publisher=RecordingPublisher())
 
             async def caller(n: int) -> str:
