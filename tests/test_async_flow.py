@@ -159,8 +159,8 @@ class TestConcurrentCallers:
     def test_fifty_callers_trigger_and_acknowledge(self, tmp_path: Path) -> None:
         pager = RecordingNotifier()
 
-        async def scenario(run: int) -> list[str]:
-            store = await AsyncSQLiteStore.open(tmp_path / f"incidents-{run}.db")
+        async def scenario() -> list[str]:
+            store = await AsyncSQLiteStore.open(tmp_path / "incidents.db")
             flow = AsyncIncidentFlow(store=store, pager=pager, publisher=RecordingPublisher())
 
             async def caller(n: int) -> str:
