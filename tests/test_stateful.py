@@ -50,6 +50,7 @@ from incident_flow import (
 from incident_flow._incident import Incident, fold
 from incident_flow._process import PROCESS
 from incident_flow.adapters.postgres import PostgresStore
+from incident_flow.adapters.postgres_async import AsyncPostgresStore
 from incident_flow.adapters.sqlite import SQLiteStore
 from incident_flow.events import Event, event_from_dict, event_to_dict
 from incident_flow.testing import ManualClock
@@ -525,6 +526,42 @@ class OnPostgres(IncidentProcess):
             conn.execute(f'DROP SCHEMA "{self._schema}" CASCADE')
 
 
+class AsyncRacingStore:
+    """The async flow's view of a RacingStore: runs its pending race, then awaits ``inner``."""
+
+    def __init__(self, inner: AsyncPostgresStore, racing: RacingStore) -> None:
+        self.inner = inner
+        self.racing = racing
+
+    async def append(self, *args: Any, **kwargs: Any) -> None:
+        race, self.racing.race = self.racing.race, None
+        if race is not None:
+            race()  # the sync replica writes first (blocking the loop: fine in a test)
+        await self.inner.append(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class OnAsyncPostgres(AsyncIncidentProcess, OnPostgres):
+    """AsyncIncidentFlow on AsyncPostgresStore, racing a sync IncidentFlow on PostgresStore.
+
+    Both replicas share one schema: the sync store is the machine's view and the racing
+    replica's store, the async store (a pool on the machine's loop) is the flow's.
+    """
+
+    def make_flow(self, *args: Any, **kwargs: Any) -> IncidentFlow:
+        self._async_pg = self.loop.run(
+            AsyncPostgresStore.open(self.dsn, schema=self._schema, max_size=2)
+        )
+        kwargs["store"] = AsyncRacingStore(self._async_pg, self.store)
+        return super().make_flow(*args, **kwargs)
+
+    def close_store(self) -> None:
+        self.loop.run(self._async_pg.close())
+        super().close_store()
+
+
 DURABLE = settings(
     max_examples=int(os.environ.get("INCIDENT_FLOW_DURABLE_EXAMPLES", "40")),
     stateful_step_count=30,
@@ -542,6 +579,12 @@ def test_the_process_on_postgres(postgres_dsn: str) -> None:
     """The eight invariants hold over PostgreSQL."""
     OnPostgres.dsn = postgres_dsn
     run_state_machine_as_test(OnPostgres, settings=DURABLE)
+
+
+def test_the_async_process_on_postgres(postgres_dsn: str) -> None:
+    """The invariants hold for AsyncIncidentFlow on AsyncPostgresStore, beside a sync replica."""
+    OnAsyncPostgres.dsn = postgres_dsn
+    run_state_machine_as_test(OnAsyncPostgres, settings=DURABLE)
 
 
 @pytest.mark.parametrize("reviewers", [0, 1, 3])
