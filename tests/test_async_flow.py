@@ -329,3 +329,54 @@ class TestOneIncidentManyCallers:
         assert len(opened) == 32 and len(set(opened)) == 1
         assert sum(e.type == "AlertRepeated" for e in flow.history(opened[0])) == 31
         assert len(flow._locks) == 0
+
+
+class TestCancellation:
+    """A task cancelled mid-command (a web request timing out) leaves nothing stuck or lost."""
+
+    def test_cancelled_while_delivering(self) -> None:
+        clock = ManualClock(T0)
+        store = MemoryStore()
+        sent: list[str] = []
+
+        class Hangs:
+            def __init__(self) -> None:
+                self.started = asyncio.Event()
+                self.hang = True
+
+            async def send(self, message: Notification) -> str | None:
+                self.started.set()
+                if self.hang:
+                    await asyncio.Event().wait()  # Slack never answers
+                sent.append(message.kind)
+                return None
+
+        async def scenario() -> tuple[str, str | None]:
+            chat = Hangs()
+            flow = AsyncIncidentFlow(
+                store=store,
+                notifier=chat,
+                pager=RecordingNotifier(),
+                clock=clock,
+                publisher=RecordingPublisher(),
+            )
+            task = asyncio.create_task(flow.trigger(P1))
+            await chat.started.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            (incident_id,) = store.incident_ids()  # committed before the delivery began
+            chat.hang = False
+            # The incident's lock was released: the next command on it goes through.
+            acked = await asyncio.wait_for(flow.acknowledge(incident_id, by="alice"), 5)
+            assert await flow.deliver_pending() == 0  # the cut-off send is still leased
+            clock.advance(timedelta(minutes=2))
+            await flow.deliver_pending()
+            return incident_id, acked.acknowledged_by
+
+        incident_id, acked_by = asyncio.run(scenario())
+        assert acked_by == "alice"
+        assert sent.count("notify") == 1
+        assert store.outbox_messages(incident_id) and not [
+            m for m in store.outbox_messages(incident_id) if m.pending
+        ]
