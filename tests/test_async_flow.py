@@ -298,11 +298,13 @@ class TestOneIncidentManyCallers:
             store = await AsyncSQLiteStore.open(tmp_path / "incidents.db")
             flow = AsyncIncidentFlow(store=store, publisher=RecordingPublisher())
             try:
-                opened = await asyncio.gather(*(flow.trigger(P1) for _ in range(30)))
-                (incident_id,) = {i.id for i in opened}
-                await asyncio.gather(
-                    *(flow.note(incident_id, f"note {n}", by="a") for n in range(30))
+                first = await flow.trigger(P1)
+                # Repeats of the alert and notes on its incident, all at once.
+                done = await asyncio.gather(
+                    *(flow.trigger(P1) for _ in range(29)),
+                    *(flow.note(first.id, f"note {n}", by="a") for n in range(30)),
                 )
+                (incident_id,) = {i.id for i in done}
                 history = await flow.history(incident_id)
             finally:
                 await store.close()
@@ -332,9 +334,41 @@ class TestOneIncidentManyCallers:
 
 
 class TestCancellation:
-    """A task cancelled mid-command (a web request timing out) leaves nothing stuck or lost."""
+    """A caller cancelled mid-command (a web request timing out) cancels its wait, not the work."""
 
-    def test_cancelled_while_delivering(self) -> None:
+    def test_a_cancelled_trigger_still_delivers_and_records(self) -> None:
+        store, chat, pager = MemoryStore(), RecordingNotifier(), RecordingNotifier()
+
+        class SlowPager:
+            def __init__(self) -> None:
+                self.started = asyncio.Event()
+
+            async def send(self, message: Notification) -> str | None:
+                self.started.set()
+                await asyncio.sleep(0.05)
+                return pager.send(message)
+
+        async def scenario() -> str:
+            slow = SlowPager()
+            flow = AsyncIncidentFlow(
+                store=store, notifier=chat, pager=slow, publisher=RecordingPublisher()
+            )
+            task = asyncio.create_task(flow.trigger(P1))
+            await slow.started.wait()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await flow.drain()
+            assert len(flow._locks) == 0
+            (incident_id,) = store.incident_ids()
+            return incident_id
+
+        incident_id = asyncio.run(scenario())
+        assert [m.kind for m in pager.messages] == ["page"]
+        assert [m.kind for m in chat.messages] == ["notify"]
+        assert not [m for m in store.outbox_messages(incident_id) if m.pending]
+
+    def test_work_cut_off_for_good_is_redelivered_after_the_lease(self) -> None:
         clock = ManualClock(T0)
         store = MemoryStore()
         sent: list[str] = []
@@ -347,7 +381,9 @@ class TestCancellation:
             async def send(self, message: Notification) -> str | None:
                 self.started.set()
                 if self.hang:
-                    await asyncio.Event().wait()  # Slack never answers
+                    await (
+                        asyncio.Event().wait()
+                    )  # Slack never answers (the task dies with the loop)
                 sent.append(message.kind)
                 return None
 
@@ -367,9 +403,9 @@ class TestCancellation:
                 await task
             (incident_id,) = store.incident_ids()  # committed before the delivery began
             chat.hang = False
-            # The incident's lock was released: the next command on it goes through.
+            # The trigger holds its alert's lock, not the incident's: commands go through.
             acked = await asyncio.wait_for(flow.acknowledge(incident_id, by="alice"), 5)
-            assert await flow.deliver_pending() == 0  # the cut-off send is still leased
+            assert await flow.deliver_pending() == 0  # the stuck send is still leased
             clock.advance(timedelta(minutes=2))
             await flow.deliver_pending()
             return incident_id, acked.acknowledged_by
@@ -377,6 +413,29 @@ class TestCancellation:
         incident_id, acked_by = asyncio.run(scenario())
         assert acked_by == "alice"
         assert sent.count("notify") == 1
-        assert store.outbox_messages(incident_id) and not [
-            m for m in store.outbox_messages(incident_id) if m.pending
-        ]
+        assert not [m for m in store.outbox_messages(incident_id) if m.pending]
+
+
+class TestTestingHelpers:
+    """LoopThread refuses what would deadlock; a closed threaded store says so."""
+
+    def test_run_on_the_loops_own_thread_is_refused(self) -> None:
+        with LoopThread() as loop:
+
+            async def nested() -> None:
+                loop.run(asyncio.sleep(0))
+
+            with pytest.raises(RuntimeError, match="own thread"):
+                loop.run(nested())
+
+    def test_a_closed_store_raises_storage_error(self, tmp_path: Path) -> None:
+        from incident_flow import StorageError
+
+        async def scenario() -> None:
+            store = await AsyncSQLiteStore.open(tmp_path / "x.db")
+            await store.close()
+            await store.close()  # twice is fine
+            with pytest.raises(StorageError, match="closed"):
+                await store.load("inc-1")
+
+        asyncio.run(scenario())

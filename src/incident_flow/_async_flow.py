@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from typing import Any
+
+import structlog
 
 from . import _commands as cmd
 from ._alerts import Alert
 from ._clock import SystemClock
 from ._driver import FlowCore, new_incident_id
-from ._driver import alert_key as _alert_key
 from ._events import Event
 from ._incident import Incident
 from ._locks import AsyncKeyedLocks
@@ -32,6 +35,8 @@ from .ports import (
 )
 
 __all__ = ["AsyncIncidentFlow"]
+
+_log = structlog.get_logger("incident_flow")
 
 
 class AsyncIncidentFlow(FlowCore):
@@ -74,6 +79,7 @@ class AsyncIncidentFlow(FlowCore):
         policy = policy if policy is not None else Policy.default()
         super().__init__(policy, clock if clock is not None else SystemClock(), lease, new_id)
         self._locks = AsyncKeyedLocks()
+        self._in_flight: set[asyncio.Future[Any]] = set()
         self.store = store if store is not None else MemoryStore()
         self.notifier = notifier if notifier is not None else LogNotifier()
         self.pager = pager if pager is not None else LogNotifier("pager")
@@ -129,8 +135,7 @@ class AsyncIncidentFlow(FlowCore):
 
     async def trigger(self, alert: Alert) -> Incident:
         """Route an alert: open an incident or attach it (see :meth:`IncidentFlow.trigger`)."""
-        async with self._locks.hold(_alert_key(alert)):
-            return await self._drive(self._trigger(alert))
+        return await self._drive(self._trigger(alert))
 
     async def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:
         """Change the severity; an upgrade to critical pages at once while unresolved."""
@@ -216,24 +221,55 @@ class AsyncIncidentFlow(FlowCore):
 
     async def get(self, incident_id: str) -> Incident:
         """Return the incident as its stored events make it (IncidentNotFound if none)."""
-        return await self._drive(self._load(incident_id))
+        return await self._read(self._load(incident_id))
 
     async def history(self, incident_id: str) -> list[Event]:
         """Return the incident's events, oldest first (IncidentNotFound if none)."""
-        return await self._drive(self._history(incident_id))
+        return await self._read(self._history(incident_id))
 
     async def incidents(self, state: str | None = None) -> list[Incident]:
         """Return the incidents (in ``state`` when given), oldest first."""
-        return await self._drive(self._incidents(state))
+        return await self._read(self._incidents(state))
 
     # ----------------------------------------------------------------- internals
 
     async def _drive(self, steps: Steps[T]) -> T:
+        """Run steps that change things, to their end even when the caller is cancelled.
+
+        A command committed to the store must also deliver and record what it queued: a
+        caller's timeout (``asyncio.timeout``, a web framework dropping a request) cancels
+        its wait, not the command. ``drain()`` waits for such commands.
+        """
+        task = asyncio.ensure_future(run_async(steps, self._port))
+        waiting = asyncio.shield(task)
+        self._in_flight.add(task)
+        task.add_done_callback(lambda done: self._finished(done, waiting))
+        return await waiting
+
+    def _finished(self, task: asyncio.Future[Any], waiting: asyncio.Future[Any]) -> None:
+        self._in_flight.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        if waiting.cancelled():  # nobody is left to raise it to
+            _log.error(
+                "incident_flow.command_failed_after_cancel",
+                error=f"{type(task.exception()).__name__}: {task.exception()}",
+            )
+
+    async def _read(self, steps: Steps[T]) -> T:
         return await run_async(steps, self._port)
+
+    async def drain(self) -> None:
+        """Wait until every command whose caller was cancelled has finished its work.
+
+        Call it before a service shuts its loop down, so that no command stops between its
+        commit and its deliveries (they would be retried after their lease, but late).
+        """
+        while self._in_flight:
+            await asyncio.wait(set(self._in_flight))
 
     def _port(self, name: str) -> object:
         return getattr(self, name)
 
     async def _run(self, incident_id: str, command: cmd.Command) -> Incident:
-        async with self._locks.hold(incident_id):
-            return await self._drive(self._command(incident_id, command))
+        return await self._drive(self._command(incident_id, command))

@@ -33,6 +33,7 @@ from ._decide import (
 )
 from ._events import Event
 from ._incident import Incident, fold
+from ._locks import AsyncKeyedLocks, KeyedLocks
 from ._messages import OutboxMessage, backoff
 from ._policy import Policy
 from ._postmortem import PostMortemDocument
@@ -47,7 +48,7 @@ from .exceptions import (
 )
 from .ports import Clock
 
-__all__ = ["FlowCore", "alert_key", "new_incident_id"]
+__all__ = ["FlowCore", "new_incident_id"]
 
 _log = structlog.get_logger("incident_flow")
 _CACHE_SIZE = 4096
@@ -61,17 +62,14 @@ def new_incident_id() -> str:
     return f"inc-{uuid.uuid4().hex[:12]}"
 
 
-def alert_key(alert: object) -> str:
-    """The lock key of a trigger: its dedup key (anything else is refused by the steps)."""
-    return f"alert:{alert.dedup_key}" if isinstance(alert, Alert) else "alert:"
-
-
 class FlowCore:
     """What both drivers share: the settings, the incident cache and every operation as steps."""
 
     policy: Policy
     clock: Clock
     lease: timedelta
+    #: Per-incident and per-dedup-key locks (the driver's kind); the steps take them.
+    _locks: KeyedLocks | AsyncKeyedLocks
 
     def __init__(
         self,
@@ -92,18 +90,31 @@ class FlowCore:
         if not isinstance(alert, Alert):
             msg = f"trigger takes an Alert, got {type(alert).__name__}"
             raise InvalidCommand(msg)
+        key = f"alert:{alert.dedup_key}"
+        yield from call("_locks", "acquire", key)
+        try:
+            return (yield from self._route(alert))
+        finally:
+            self._locks.release(key)
+
+    def _route(self, alert: Alert) -> Steps[Incident]:
         for _ in range(3):
             existing = yield from call("store", "find_by_dedup_key", alert.dedup_key)
             if existing is not None:
-                incident = yield from self._load(existing)
-                if incident.accepts_alerts:
-                    try:
+                yield from call("_locks", "acquire", existing)
+                try:
+                    incident = yield from self._load(existing)
+                    if incident.accepts_alerts:
                         done, _ = yield from self._execute(
-                            existing, lambda inc, now: _on_alert(inc, alert, self.policy, now)
+                            existing,
+                            lambda inc, now: _on_alert(inc, alert, self.policy, now),
+                            retries=_DELIVERY_RETRIES,  # an alert is never dropped lightly
                         )
-                    except _StoppedAcceptingAlerts:
-                        continue  # it moved on to its post-mortem meanwhile: look again
-                    return done
+                        return done
+                except _StoppedAcceptingAlerts:
+                    continue  # it moved on to its post-mortem meanwhile: look again
+                finally:
+                    self._locks.release(existing)
             if not alert.firing:
                 raise IncidentNotFound(
                     alert.dedup_key, f"no open incident for resolved alert {alert.dedup_key!r}"
@@ -120,9 +131,13 @@ class FlowCore:
         raise ConcurrencyError(alert.dedup_key, 0)
 
     def _command(self, incident_id: str, command: cmd.Command) -> Steps[Incident]:
-        incident, _ = yield from self._execute(
-            incident_id, lambda inc, now: decide(inc, command, self.policy, now), retries=2
-        )
+        yield from call("_locks", "acquire", incident_id)
+        try:
+            incident, _ = yield from self._execute(
+                incident_id, lambda inc, now: decide(inc, command, self.policy, now), retries=2
+            )
+        finally:
+            self._locks.release(incident_id)
         return incident
 
     @staticmethod

@@ -9,7 +9,6 @@ from . import _commands as cmd
 from ._alerts import Alert
 from ._clock import SystemClock
 from ._driver import FlowCore, new_incident_id
-from ._driver import alert_key as _alert_key
 from ._events import Event
 from ._incident import Incident
 from ._locks import KeyedLocks
@@ -86,8 +85,7 @@ class IncidentFlow(FlowCore):
             IncidentNotFound: a resolved alert matched no open incident (nothing is recorded).
             InvalidCommand: ``alert`` is not an :class:`Alert`.
         """
-        with self._locks.hold(_alert_key(alert)):
-            return self._drive(self._trigger(alert))
+        return self._drive(self._trigger(alert))
 
     def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:
         """Change the severity; an upgrade to critical pages at once while unresolved."""
@@ -230,5 +228,4 @@ class IncidentFlow(FlowCore):
         return getattr(self, name)
 
     def _run(self, incident_id: str, command: cmd.Command) -> Incident:
-        with self._locks.hold(incident_id):
-            return self._drive(self._command(incident_id, command))
+        return self._drive(self._command(incident_id, command))

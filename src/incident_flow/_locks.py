@@ -3,16 +3,18 @@
 Without them, callers of ONE flow racing on one incident (an alert storm re-sending one
 alert, a Slack channel clicking at once) would each decide on the same version and all but one
 would lose the append; past the retry budget they would see ConcurrencyError, and an alert
-could be dropped. Queueing them in the process costs nothing and leaves optimistic
-concurrency for what it is for: other processes. A lock lives while someone holds or awaits it.
+could be dropped. Queueing them in the process costs little and leaves optimistic concurrency
+for what it is for: other processes. A lock lives while someone holds or awaits it.
+
+The shared steps take them: ``yield from call("locks", "acquire", key)`` (blocking for the sync
+driver, awaited for the async one), then ``locks.release(key)`` directly, in a ``finally``.
+Order: an alert's key before its incident's; nothing takes them the other way round.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 
 __all__ = ["AsyncKeyedLocks", "KeyedLocks"]
 
@@ -24,43 +26,52 @@ class KeyedLocks:
         self._guard = threading.Lock()
         self._locks: dict[str, tuple[threading.RLock, list[int]]] = {}
 
-    @contextmanager
-    def hold(self, key: str) -> Iterator[None]:
-        """Hold ``key``'s lock for the block."""
+    def acquire(self, key: str) -> None:
+        """Wait for ``key``'s lock and take it."""
         with self._guard:
             lock, users = self._locks.setdefault(key, (threading.RLock(), [0]))
             users[0] += 1
-        try:
-            with lock:
-                yield
-        finally:
-            with self._guard:
-                users[0] -= 1
-                if not users[0]:
-                    del self._locks[key]
+        lock.acquire()
+
+    def release(self, key: str) -> None:
+        """Give ``key``'s lock back (by the thread that took it)."""
+        with self._guard:
+            lock, users = self._locks[key]
+            users[0] -= 1
+            if not users[0]:
+                del self._locks[key]
+        lock.release()
 
     def __len__(self) -> int:
         return len(self._locks)
 
 
 class AsyncKeyedLocks:
-    """asyncio locks by key, for the tasks of one event loop."""
+    """asyncio locks by key, for the tasks of one event loop (not re-entrant)."""
 
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        """Hold ``key``'s lock for the block."""
+    async def acquire(self, key: str) -> None:
+        """Wait for ``key``'s lock and take it (a cancelled wait takes nothing)."""
         lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
         users[0] += 1
         try:
-            async with lock:
-                yield
-        finally:
-            users[0] -= 1
-            if not users[0]:
-                del self._locks[key]
+            await lock.acquire()
+        except BaseException:
+            self._forget(key, users)
+            raise
+
+    def release(self, key: str) -> None:
+        """Give ``key``'s lock back."""
+        lock, users = self._locks[key]
+        self._forget(key, users)
+        lock.release()
+
+    def _forget(self, key: str, users: list[int]) -> None:
+        users[0] -= 1
+        if not users[0]:
+            del self._locks[key]
 
     def __len__(self) -> int:
         return len(self._locks)

@@ -126,9 +126,9 @@ async def run_worker_async(
 
     Run it as a task beside your web app (``asyncio.create_task(run_worker_async(flow))``).
     It never blocks the loop; it stops when ``stop`` is set (after the current turn) or after
-    ``max_iterations`` turns, and cancelling the task stops it at once (what was delivered is
-    recorded; a message cut off mid-send is retried after its lease with the same key).
-    Signals are the host's business: set ``stop`` from your own handler.
+    ``max_iterations`` turns. Cancelling the task stops it at once, but the step it was in
+    finishes its deliveries and records them in the background (``await flow.drain()`` waits
+    for that). Signals are the host's business: set ``stop`` from your own handler.
 
     Returns:
         What the worker did.

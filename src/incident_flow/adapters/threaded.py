@@ -27,6 +27,7 @@ from .._events import Event
 from .._incident import Incident
 from .._messages import Notification, OutboxMessage
 from .._postmortem import PostMortemDocument
+from ..exceptions import StorageError
 from ..ports import (
     AsyncEventStore,
     AsyncNotifier,
@@ -67,6 +68,7 @@ class ThreadedStore:
 
     def __init__(self, store: EventStore, *, executor: Executor | None = None) -> None:
         self.store = store
+        self._closed = False
         self._owns_executor = executor is None
         self._executor: Executor = (
             executor
@@ -76,6 +78,12 @@ class ThreadedStore:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.store!r})"
+
+    async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._closed:
+            msg = f"{self!r} is closed"
+            raise StorageError(msg)
+        return await _on(self._executor, function, *args, **kwargs)
 
     async def append(
         self,
@@ -88,8 +96,7 @@ class ThreadedStore:
         claimed_until: datetime | None = None,
     ) -> None:
         """See :meth:`~incident_flow.ports.EventLog.append`."""
-        await _on(
-            self._executor,
+        await self._call(
             self.store.append,
             incident_id,
             expected_version,
@@ -101,15 +108,15 @@ class ThreadedStore:
 
     async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """See :meth:`~incident_flow.ports.EventLog.load`."""
-        return await _on(self._executor, self.store.load, incident_id, after_version)
+        return await self._call(self.store.load, incident_id, after_version)
 
     async def find_by_dedup_key(self, dedup_key: str) -> str | None:
         """See :meth:`~incident_flow.ports.EventLog.find_by_dedup_key`."""
-        return await _on(self._executor, self.store.find_by_dedup_key, dedup_key)
+        return await self._call(self.store.find_by_dedup_key, dedup_key)
 
     async def incident_ids(self, state: str | None = None) -> list[str]:
         """See :meth:`~incident_flow.ports.EventLog.incident_ids`."""
-        return await _on(self._executor, self.store.incident_ids, state)
+        return await self._call(self.store.incident_ids, state)
 
     async def claim_due(
         self,
@@ -120,23 +127,24 @@ class ThreadedStore:
         ids: Collection[str] | None = None,
     ) -> list[OutboxMessage]:
         """See :meth:`~incident_flow.ports.Outbox.claim_due`."""
-        return await _on(
-            self._executor, self.store.claim_due, now, lease=lease, limit=limit, ids=ids
-        )
+        return await self._call(self.store.claim_due, now, lease=lease, limit=limit, ids=ids)
 
     async def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
         """See :meth:`~incident_flow.ports.Timers.due_incidents`."""
-        return await _on(self._executor, self.store.due_incidents, now, limit=limit)
+        return await self._call(self.store.due_incidents, now, limit=limit)
 
     async def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
         """The store's ``outbox_messages`` (for inspection), when it has one."""
-        return await _on(self._executor, getattr(self.store, "outbox_messages"), incident_id)  # noqa: B009
+        return await self._call(getattr(self.store, "outbox_messages"), incident_id)  # noqa: B009
 
     async def close(self) -> None:
         """Close the store (when it can be closed) and stop the thread this wrapper started."""
+        if self._closed:
+            return
         closer = getattr(self.store, "close", None)
         if closer is not None:
-            await _on(self._executor, closer)
+            await self._call(closer)
+        self._closed = True
         if self._owns_executor:
             self._executor.shutdown(wait=False)
 

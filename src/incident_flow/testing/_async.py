@@ -39,7 +39,14 @@ class LoopThread:
         self._thread.start()
 
     def run(self, awaitable: Awaitable[T]) -> T:
-        """Run ``awaitable`` on the loop and wait for its result."""
+        """Run ``awaitable`` on the loop and wait for its result.
+
+        Raises:
+            RuntimeError: called on the loop's own thread (it would wait for itself forever).
+        """
+        if threading.get_ident() == self._thread.ident and inspect.iscoroutine(awaitable):
+            awaitable.close()  # refused below: never to be awaited
+        self._not_on_the_loop("run")
 
         async def wrapped() -> T:
             return await awaitable
@@ -50,6 +57,7 @@ class LoopThread:
         """Stop the loop and its thread, after cancelling what still runs on it."""
         if self.loop.is_closed():
             return
+        self._not_on_the_loop("close")
 
         async def cancel_rest() -> None:
             current = asyncio.current_task()
@@ -58,12 +66,21 @@ class LoopThread:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.loop.shutdown_asyncgens()
-            await self.loop.shutdown_default_executor()
+            # Not shutdown_default_executor(): a sync channel stuck on a worker thread would
+            # hang it; loop.close() shuts the executor down without waiting.
 
         asyncio.run_coroutine_threadsafe(cancel_rest(), self.loop).result()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
         self.loop.close()
+
+    def _not_on_the_loop(self, what: str) -> None:
+        if threading.get_ident() == self._thread.ident:
+            msg = (
+                f"LoopThread.{what}() called on the loop's own thread (from a port the flow "
+                "calls inline?): it would wait for itself"
+            )
+            raise RuntimeError(msg)
 
     def __enter__(self) -> Self:
         return self
