@@ -439,3 +439,47 @@ class TestTestingHelpers:
                 await store.load("inc-1")
 
         asyncio.run(scenario())
+
+
+class TestCancellationEdges:
+    """What nobody is left to hear is logged; a cancelled wait for a lock takes nothing."""
+
+    def test_a_failure_after_the_caller_left_is_logged(self) -> None:
+        from structlog.testing import capture_logs
+
+        from incident_flow import StorageError
+
+        class GoesAway(MemoryStore):
+            async def append(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+                await asyncio.sleep(0.02)
+                raise StorageError("database away")
+
+        async def scenario() -> None:
+            flow = AsyncIncidentFlow(store=GoesAway(), publisher=RecordingPublisher())
+            task = asyncio.create_task(flow.trigger(P1))
+            await asyncio.sleep(0.005)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await flow.drain()
+
+        with capture_logs() as logs:
+            asyncio.run(scenario())
+        (failed,) = [e for e in logs if e["event"] == "incident_flow.command_failed_after_cancel"]
+        assert "database away" in failed["error"]
+
+    def test_a_cancelled_lock_wait_leaves_no_entry(self) -> None:
+        from incident_flow._locks import AsyncKeyedLocks
+
+        async def scenario() -> int:
+            locks = AsyncKeyedLocks()
+            await locks.acquire("inc-1")
+            waiter = asyncio.create_task(locks.acquire("inc-1"))
+            await asyncio.sleep(0)
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            locks.release("inc-1")
+            return len(locks)
+
+        assert asyncio.run(scenario()) == 0

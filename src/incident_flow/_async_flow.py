@@ -231,6 +231,17 @@ class AsyncIncidentFlow(FlowCore):
         """Return the incidents (in ``state`` when given), oldest first."""
         return await self._read(self._incidents(state))
 
+    # ----------------------------------------------------------------- shutting down
+
+    async def drain(self) -> None:
+        """Wait until every command whose caller was cancelled has finished its work.
+
+        Call it before a service shuts its loop down, so that no command stops between its
+        commit and its deliveries (they would be retried after their lease, but late).
+        """
+        while self._in_flight:
+            await asyncio.wait(set(self._in_flight))
+
     # ----------------------------------------------------------------- internals
 
     async def _drive(self, steps: Steps[T]) -> T:
@@ -258,15 +269,6 @@ class AsyncIncidentFlow(FlowCore):
 
     async def _read(self, steps: Steps[T]) -> T:
         return await run_async(steps, self._port)
-
-    async def drain(self) -> None:
-        """Wait until every command whose caller was cancelled has finished its work.
-
-        Call it before a service shuts its loop down, so that no command stops between its
-        commit and its deliveries (they would be retried after their lease, but late).
-        """
-        while self._in_flight:
-            await asyncio.wait(set(self._in_flight))
 
     def _port(self, name: str) -> object:
         return getattr(self, name)
