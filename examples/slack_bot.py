@@ -8,8 +8,9 @@ aiohttp) and :class:`~incident_flow.AsyncIncidentFlow` on an ``AsyncSQLiteStore`
 command blocks the event loop. Bolt verifies every request's signature (``X-Slack-Signature``,
 five-minute window) before a handler runs; a request Slack retries (``X-Slack-Retry-Num``) is
 answered at once and processed once; a refused command answers the person with what is allowed
-now instead of failing. ``--serve`` listens on ``PORT`` (3000) at ``/slack/events`` with aiohttp
-and keeps incidents in ``INCIDENT_FLOW_DB`` (``incidents.db``).
+now instead of failing. ``--serve`` listens on ``PORT`` (3000) at ``/slack/events`` with aiohttp,
+keeps incidents in ``INCIDENT_FLOW_DB`` (``incidents.db``) and runs ``run_worker_async`` beside
+the web app (delivery retries, escalations, reminders).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from incident_flow import (
     AsyncSQLiteStore,
     IncidentFlowError,
     RecordingNotifier,
+    run_worker_async,
 )
 
 USAGE = "usage: /incident ack ID | resolve ID [summary] | note ID text"
@@ -163,11 +165,15 @@ async def serve() -> None:
     """Answer Slack at ``/slack/events`` on ``PORT`` until interrupted."""
     path = os.environ.get("INCIDENT_FLOW_DB", "incidents.db")
     async with await AsyncSQLiteStore.open(path) as store:
+        flow = AsyncIncidentFlow(store=store)
         app = make_app(
-            AsyncIncidentFlow(store=store),
+            flow,
             token=os.environ["SLACK_BOT_TOKEN"],
             signing_secret=os.environ["SLACK_SIGNING_SECRET"],
         )
+        # Retries, escalations and reminders on the same loop as the web app.
+        stop = asyncio.Event()
+        worker = asyncio.create_task(run_worker_async(flow, stop=stop))
         runner = web.AppRunner(app.web_app(path="/slack/events"))
         await runner.setup()
         try:
@@ -177,6 +183,9 @@ async def serve() -> None:
             await asyncio.Event().wait()
         finally:
             await runner.cleanup()
+            stop.set()
+            await worker
+            await flow.drain()  # commands whose requests were dropped finish their deliveries
 
 
 async def main() -> None:
