@@ -270,8 +270,5 @@ class AsyncIncidentFlow(FlowCore):
     async def _read(self, steps: Steps[T]) -> T:
         return await run_async(steps, self._port)
 
-    def _port(self, name: str) -> object:
-        return getattr(self, name)
-
     async def _run(self, incident_id: str, command: cmd.Command) -> Incident:
         return await self._drive(self._command(incident_id, command))

@@ -84,6 +84,10 @@ class FlowCore:
         self._new_id = new_id
         self._cache: dict[str, Incident] = {}
 
+    def _port(self, name: str) -> object:
+        """The port a step names (``store``, ``notifier``, ``pager``, ``publisher``, ``_locks``)."""
+        return getattr(self, name)
+
     # ----------------------------------------------------------------- commands
 
     def _trigger(self, alert: Alert) -> Steps[Incident]:

@@ -224,8 +224,5 @@ class IncidentFlow(FlowCore):
     def _drive(self, steps: Steps[T]) -> T:
         return run(steps, self._port)
 
-    def _port(self, name: str) -> object:
-        return getattr(self, name)
-
     def _run(self, incident_id: str, command: cmd.Command) -> Incident:
         return self._drive(self._command(incident_id, command))

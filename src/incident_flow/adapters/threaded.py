@@ -159,27 +159,19 @@ class AsyncSQLiteStore(ThreadedStore):
     """:class:`~incident_flow.SQLiteStore` for async code: every call runs on one worker thread.
 
     Open it with ``await AsyncSQLiteStore.open(path, ...)`` (opening reads and may migrate
-    the file, so it happens on the worker thread too); close it with ``await store.close()``.
+    the file, so it happens on a worker thread too); close it with ``await store.close()``.
     Several processes may share the file, as with the sync store.
     """
 
     @classmethod
     async def open(cls, path: str | Path, **options: Any) -> Self:
-        """Open (and create or migrate) the database at ``path`` on a new worker thread.
+        """Open (and create or migrate) the database at ``path``, off the event loop.
 
         Args:
             path: the database file.
             options: :class:`~incident_flow.SQLiteStore`'s keyword arguments.
         """
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="incident_flow-sqlite")
-        try:
-            store = await _on(executor, SQLiteStore, path, **options)
-        except BaseException:
-            executor.shutdown(wait=False)
-            raise
-        wrapper = cls(store, executor=executor)
-        wrapper._owns_executor = True
-        return wrapper
+        return cls(await asyncio.to_thread(SQLiteStore, path, **options))
 
 
 class ThreadedNotifier:
@@ -212,32 +204,30 @@ class ThreadedPublisher:
         return await _on(self._executor, self.publisher.publish, document)
 
 
-def _is_async(port: object, method: str) -> bool:
-    return inspect.iscoroutinefunction(getattr(port, method, None))
-
-
-def _nonblocking(port: object) -> bool:
-    return getattr(port, "nonblocking", False) is True
+def _as_async(port: Any, method: str, wrap: Callable[[Any], Any]) -> Any:
+    """``port`` itself when its ``method`` is async or it never blocks, else ``wrap(port)``."""
+    if inspect.iscoroutinefunction(getattr(port, method, None)):
+        return port
+    return port if getattr(port, "nonblocking", False) is True else wrap(port)
 
 
 def as_async_store(store: AsyncEventStore | EventStore) -> AsyncEventStore | EventStore:
     """The store as AsyncIncidentFlow calls it: async or non-blocking as is, else threaded."""
-    if _is_async(store, "append") or _nonblocking(store):
-        return store
-    return ThreadedStore(store)  # type: ignore[arg-type]
+    adapted: AsyncEventStore | EventStore = _as_async(store, "append", ThreadedStore)
+    return adapted
 
 
 def as_async_notifier(notifier: AsyncNotifier | Notifier) -> AsyncNotifier | Notifier:
     """The notifier as AsyncIncidentFlow calls it: async or non-blocking as is, else threaded."""
-    if _is_async(notifier, "send") or _nonblocking(notifier):
-        return notifier
-    return ThreadedNotifier(notifier)  # type: ignore[arg-type]
+    adapted: AsyncNotifier | Notifier = _as_async(notifier, "send", ThreadedNotifier)
+    return adapted
 
 
 def as_async_publisher(
     publisher: AsyncPostMortemPublisher | PostMortemPublisher,
 ) -> AsyncPostMortemPublisher | PostMortemPublisher:
     """The publisher as AsyncIncidentFlow calls it: async or non-blocking as is, else threaded."""
-    if _is_async(publisher, "publish") or _nonblocking(publisher):
-        return publisher
-    return ThreadedPublisher(publisher)  # type: ignore[arg-type]
+    adapted: AsyncPostMortemPublisher | PostMortemPublisher = _as_async(
+        publisher, "publish", ThreadedPublisher
+    )
+    return adapted
