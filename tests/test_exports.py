@@ -18,6 +18,7 @@ class TestExports:
 
     def test_top_level_all_is_pinned(self) -> None:
         assert incident_flow.__all__ == [
+            "Action",
             "ActionItem",
             "Alert",
             "AsyncIncidentFlow",
@@ -48,6 +49,7 @@ class TestExports:
             "OpsgeniePager",
             "OutboxMessage",
             "PagerDutyPager",
+            "Person",
             "Policy",
             "PolicyViolation",
             "PostMortem",

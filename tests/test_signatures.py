@@ -19,6 +19,8 @@ TS = str(int(NOW.timestamp()))
 BODY = b'{"status":"firing","title":"Checkout 5xx \\u0026 latency"}'
 SECRET = "s3cr3t-signing-key"  # noqa: S105 - a test key
 WHSEC = "whsec_" + base64.b64encode(b"incident.io signing key bytes").decode()
+#: Opsgenie signs nothing (a shared token in a header is all it can send): the rest sign bodies.
+BODY_SIGNED = [source for source in SIGNED_SOURCES if source != "opsgenie"]
 
 
 def hexmac(message: bytes, key: bytes = SECRET.encode()) -> str:
@@ -38,6 +40,10 @@ def signed(source: str, body: bytes = BODY) -> tuple[dict[str, str], str]:
         return {"X-Grafana-Alert-Signature": hexmac(body)}, SECRET
     if source == "pagerduty":
         return {"X-PagerDuty-Signature": f"v1=deadbeef, v1={hexmac(body)}"}, SECRET
+    if source == "github":
+        return {"X-Hub-Signature-256": "sha256=" + hexmac(body)}, SECRET
+    if source == "opsgenie":
+        return {"X-Incident-Flow-Token": SECRET}, SECRET
     if source == "incident_flow":
         return {
             "X-Incident-Flow-Timestamp": TS,
@@ -63,7 +69,7 @@ class TestEachScheme:
         lower = {k.lower(): v for k, v in headers.items()}
         assert verify_signature(source, BODY.decode(), lower, secret, now=NOW) is None
 
-    @pytest.mark.parametrize("source", SIGNED_SOURCES)
+    @pytest.mark.parametrize("source", BODY_SIGNED)
     def test_tampered_body(self, source: str) -> None:
         headers, secret = signed(source)
         with pytest.raises(InvalidSignature, match=f"{source}: .*(match|matches)"):
@@ -201,3 +207,36 @@ class TestSchemeDetails:
             }
             with pytest.raises(InvalidSignature):
                 verify_signature(source, body, headers, WHSEC, now=NOW)
+
+
+class TestOpsgenieToken:
+    """Opsgenie cannot sign: its webhook integration sends a custom header with a shared token."""
+
+    def test_the_default_header_holds_the_token(self) -> None:
+        headers = {"X-Incident-Flow-Token": SECRET}
+        assert verify_signature("opsgenie", BODY, headers, SECRET) is None
+
+    def test_another_header_can_be_named_and_bearer_is_read(self) -> None:
+        headers = {"Authorization": f"Bearer {SECRET}"}
+        assert verify_signature("opsgenie", BODY, headers, SECRET, header="Authorization") is None
+        with pytest.raises(InvalidSignature, match="missing signature header X-Incident-Flow"):
+            verify_signature("opsgenie", BODY, headers, SECRET)
+
+    def test_a_wrong_or_non_ascii_token_is_refused(self) -> None:
+        for token in ("nope", SECRET + "x", "s\u00e9cret", "\udcff"):
+            with pytest.raises(InvalidSignature, match="does not hold the shared token"):
+                verify_signature("opsgenie", BODY, {"X-Incident-Flow-Token": token}, SECRET)
+
+
+class TestGitHub:
+    """GitHub's X-Hub-Signature-256 is sha256= and the hex HMAC of the body."""
+
+    def test_the_prefix_is_required(self) -> None:
+        headers = {"X-Hub-Signature-256": hexmac(BODY)}
+        with pytest.raises(InvalidSignature, match="must start with sha256="):
+            verify_signature("github", BODY, headers, SECRET)
+
+    def test_the_legacy_sha1_header_alone_is_refused(self) -> None:
+        headers = {"X-Hub-Signature": "sha1=" + hmac.new(b"k", BODY, "sha1").hexdigest()}
+        with pytest.raises(InvalidSignature, match="X-Hub-Signature-256"):
+            verify_signature("github", BODY, headers, SECRET)

@@ -14,12 +14,14 @@ flow back into the runbooks::
 
 from __future__ import annotations
 
+from ._actions import Action
 from ._alerts import Alert
 from ._async_flow import AsyncIncidentFlow
 from ._clock import SystemClock
 from ._flow import IncidentFlow
 from ._incident import ActionItem, Incident, PostMortem
 from ._messages import Notification, OutboxMessage
+from ._people import Person
 from ._policy import EscalationLevel, Policy
 from ._postmortem import PostMortemDocument
 from ._redact import RedactSecrets
@@ -61,6 +63,7 @@ from .exceptions import (
 )
 
 __all__ = [
+    "Action",
     "ActionItem",
     "Alert",
     "AsyncIncidentFlow",
@@ -91,6 +94,7 @@ __all__ = [
     "OpsgeniePager",
     "OutboxMessage",
     "PagerDutyPager",
+    "Person",
     "Policy",
     "PolicyViolation",
     "PostMortem",

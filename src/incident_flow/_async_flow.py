@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from . import _commands as cmd
+from ._actions import Action
 from ._alerts import Alert
 from ._clock import SystemClock
 from ._driver import FlowCore, new_incident_id
@@ -204,6 +205,14 @@ class AsyncIncidentFlow(FlowCore):
     async def note(self, incident_id: str, text: str, *, by: str) -> Incident:
         """Add a status update to the timeline and the Slack thread."""
         return await self._run(incident_id, cmd.Note(by=by, text=text))
+
+    async def escalate(self, incident_id: str, *, by: str) -> Incident:
+        """Page the next escalation level now (see :meth:`IncidentFlow.escalate`)."""
+        return await self._run(incident_id, cmd.Escalate(by=by))
+
+    async def apply(self, action: Action) -> Incident:
+        """Apply a vendor action (see :meth:`IncidentFlow.apply`)."""
+        return await self._drive(self._apply(action))
 
     async def escalate_due(self, *, limit: int = 100) -> list[Incident]:
         """Page the next escalation level where due (see :meth:`IncidentFlow.escalate_due`)."""

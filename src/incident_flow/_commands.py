@@ -23,6 +23,7 @@ __all__ = [
     "ApprovePostmortem",
     "Close",
     "Command",
+    "Escalate",
     "Note",
     "PublishPostmortem",
     "Reclassify",
@@ -99,12 +100,15 @@ class Command:
     """Base of the commands; ``trigger`` names the process trigger it fires.
 
     ``by`` is who acts. Commands a person gives need it; the system's own (a reopen or a
-    repeat caused by the alert source) leave it None.
+    repeat caused by the alert source) leave it None. ``origin`` is the vendor the person
+    acted in (``pagerduty``, ``slack``...) when the command comes from an action: what it
+    mirrors is not sent back to that vendor.
     """
 
     trigger: ClassVar[str] = ""
     needs_actor: ClassVar[bool] = True
     by: str | None = attrs.field(default=None, converter=_actor)
+    origin: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.needs_actor and self.by is None:
@@ -125,6 +129,13 @@ class Acknowledge(Command):
     """A responder takes the incident."""
 
     trigger: ClassVar[str] = "acknowledge"
+
+
+@attrs.frozen(kw_only=True)
+class Escalate(Command):
+    """A responder asks for the next escalation level now, without waiting for the timer."""
+
+    trigger: ClassVar[str] = "escalate"
 
 
 @attrs.frozen(kw_only=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -22,6 +22,9 @@ from ._process import PROCESS
 from ._severity import Severity
 from .exceptions import PolicyViolation
 
+if TYPE_CHECKING:
+    from ._actions import Action
+
 __all__ = [
     "Decision",
     "Outcome",
@@ -30,6 +33,7 @@ __all__ = [
     "decide_new",
     "decide_outcomes",
     "decide_reminder",
+    "record_only",
 ]
 
 _E = TypeVar("_E", bound=ev.Event)
@@ -47,11 +51,14 @@ class Decision:
 class _Draft:
     """Collects the events and messages of one command, numbering and timestamping them."""
 
-    def __init__(self, incident: Incident | None, now: datetime, by: str | None) -> None:
+    def __init__(
+        self, incident: Incident | None, now: datetime, by: str | None, origin: str | None = None
+    ) -> None:
         self.base = incident
         # Timestamps never go backwards, even when the host's clock does.
         self.at = now if incident is None or now >= incident.updated_at else incident.updated_at
         self.by = by
+        self.origin = origin
         self.version = 0 if incident is None else incident.version
         self.events: list[ev.Event] = []
         self.messages: list[tuple[Channel, str, str]] = []
@@ -104,6 +111,7 @@ def _message(
             state=incident.state,
             idempotency_key=key,
             by=draft.by,
+            origin=draft.origin,
             url=incident.alert.url,
             runbook_url=incident.runbook.url if incident.runbook else None,
             acknowledged_by=incident.acknowledged_by,
@@ -164,8 +172,18 @@ def decide_new(incident_id: str, alert: Alert, policy: Policy, now: datetime) ->
     return draft.finish()
 
 
-def decide(incident: Incident, command: cmd.Command, policy: Policy, now: datetime) -> Decision:
+def decide(
+    incident: Incident,
+    command: cmd.Command,
+    policy: Policy,
+    now: datetime,
+    *,
+    via: Action | None = None,
+) -> Decision:
     """Decide what ``command`` does to ``incident``.
+
+    ``via`` is the vendor action the command comes from: an ``ActionApplied`` event records
+    it first, and a command that then changes nothing decides nothing at all.
 
     Raises:
         InvalidTransition: the process has no such trigger in the incident's state.
@@ -173,9 +191,26 @@ def decide(incident: Incident, command: cmd.Command, policy: Policy, now: dateti
     """
     trigger = command.fired_trigger if isinstance(command, cmd.RecordAlert) else command.trigger
     PROCESS.fire(incident.state, trigger, incident_id=incident.id)
-    draft = _Draft(incident, now, command.by)
+    draft = _Draft(incident, now, command.by, command.origin)
+    if via is not None:
+        draft.add(
+            ev.ActionApplied,
+            source=via.source,
+            kind=via.kind,
+            identity=via.by,
+            delivery_id=via.delivery_id,
+        )
     _HANDLERS[type(command)](incident, command, policy, draft)
+    if via is not None and len(draft.events) == 1:
+        return Decision(incident)  # the action changes nothing: do not record it either
     return draft.finish(reminders=policy if trigger in _CHANGES_WHAT_IS_OWED else None)
+
+
+def record_only(incident: Incident, now: datetime, cls: type[ev.Event], **fields: Any) -> Decision:
+    """One event that changes no state and says nothing (an ignored action)."""
+    draft = _Draft(incident, now, fields.pop("by", None))
+    draft.add(cls, **fields)
+    return draft.finish()
 
 
 @attrs.frozen
@@ -344,18 +379,47 @@ def decide_escalation(incident: Incident, policy: Policy, now: datetime) -> Deci
         return Decision(incident)
     PROCESS.fire(incident.state, "escalate", incident_id=incident.id)
     draft = _Draft(incident, now, None)
+    _page_next_level(incident, policy, draft)
+    return draft.finish()
+
+
+def _page_next_level(incident: Incident, policy: Policy, d: _Draft) -> None:
+    """Page the next escalation level (the timer's, or a person's request)."""
     level = incident.escalation_level + 1
     targets = policy.escalation_targets(level)
-    draft.add(
+    # A person may escalate an acknowledged incident ("we need more hands"); its timer stays
+    # stopped, since somebody has it.
+    watching = incident.acknowledged_at is None or d.by is None
+    d.add(
         ev.Escalated,
         level=level,
         targets=targets,
-        escalate_at=_timer(policy, level, incident.severity, draft.at, paging=True),
+        escalate_at=_timer(policy, level, incident.severity, d.at, paging=watching),
     )
     who = ", ".join(targets)
-    draft.say("pager", "page", f"[{incident.severity}] {incident.title} (escalated to {who})")
-    draft.say("chat", "update", f"Not acknowledged in time: escalated to {who} (level {level})")
-    return draft.finish()
+    d.say("pager", "page", f"[{incident.severity}] {incident.title} (escalated to {who})")
+    if d.by is None:
+        d.say("chat", "update", f"Not acknowledged in time: escalated to {who} (level {level})")
+    else:
+        d.say("chat", "update", f"Escalated to {who} (level {level}) by {d.by}")
+
+
+def _escalate(inc: Incident, c: cmd.Escalate, policy: Policy, d: _Draft) -> None:
+    if not inc.paged:
+        raise _refuse(
+            inc,
+            c.trigger,
+            "escalation_needs_page",
+            f"{inc.severity} is not paged; reclassify it to a paging severity first",
+        )
+    if inc.escalation_level + 1 >= policy.escalation_steps:
+        raise _refuse(
+            inc,
+            c.trigger,
+            "escalation_levels",
+            f"already at the last escalation level ({inc.escalation_level})",
+        )
+    _page_next_level(inc, policy, d)
 
 
 def _needs_runbook_item(incident: Incident, policy: Policy) -> bool:
@@ -573,6 +637,7 @@ def _record_alert(inc: Incident, c: cmd.RecordAlert, policy: Policy, d: _Draft) 
 _HANDLERS: dict[type[cmd.Command], Callable[[Incident, Any, Policy, _Draft], None]] = {
     cmd.Reclassify: _reclassify,
     cmd.Acknowledge: _acknowledge,
+    cmd.Escalate: _escalate,
     cmd.StartRunbook: _start_runbook,
     cmd.Resolve: _resolve,
     cmd.Reopen: _reopen,

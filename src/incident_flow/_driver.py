@@ -3,9 +3,31 @@
 :class:`IncidentFlow` and :class:`AsyncIncidentFlow` are thin drivers around :class:`FlowCore`:
 every operation here is a generator of port calls (see :mod:`._steps`), which the sync driver
 performs by calling its ports and the async one by awaiting them. The decisions themselves are
-the pure functions of :mod:`._decide`; this module adds what needs the store and the channels:
-the incident cache, optimistic-concurrency retries, the dedup race on trigger, delivering the
-outbox under a lease and recording what happened.
+the pure functions of :mod:`._decide` and :mod:`._actions`.
+
+Map: follow one alert, then one responder's action (port calls in brackets)::
+
+    trigger(alert)
+      _trigger     lock "alert:<dedup key>"
+      _route       [store.find_by_dedup_key]
+                     an open incident takes it: lock it, _execute(_on_alert) (repeat, recovery)
+                     none does: decide_new -> _commit -> _deliver            (a new incident)
+    apply(action)  lock the incident; person = policy.people.name(...); _execute(decide_action)
+    acknowledge(...) and every other command: lock the incident; _execute(decide)
+
+    _execute       the loop every change goes through: decide on the cached incident (else
+                   _load); a refusal or a no-op decided on the cache is re-decided on a fresh
+                   _load before it is believed; _commit, and on ConcurrencyError _load and
+                   decide again (up to ``retries``); then _deliver what the commit queued
+    _load          [store.load(id, after the cached version)] -> fold -> the cache
+    _commit        [store.append(id, expected version, events, snapshot, outbox claimed)]
+    _deliver       -> _settle: per incident, _attempt each message while half the lease is
+                   left, then _record
+    _attempt       _send [notifier.send | pager.send | store.load + publisher.publish]
+    _record        _execute(decide_outcomes): MessageDelivered / DeliveryFailed events
+
+    escalate_due, remind_due   _run_timers [store.due_incidents] -> _execute(decider) each
+    deliver_pending            [store.claim_due] -> _settle, until nothing is due
 
 The ports are named ``store``, ``notifier``, ``pager`` and ``publisher``; ``clock.now()`` is
 called directly (a clock never blocks).
@@ -21,6 +43,7 @@ import attrs
 import structlog
 
 from . import _commands as cmd
+from ._actions import Action, decide_action
 from ._alerts import Alert
 from ._decide import (
     Decision,
@@ -143,6 +166,38 @@ class FlowCore:
         finally:
             self._locks.release(incident_id)
         return incident
+
+    def _apply(self, action: Action) -> Steps[Incident]:
+        if not isinstance(action, Action):
+            msg = f"apply takes an Action, got {type(action).__name__}"
+            raise InvalidCommand(msg)
+        person = self.policy.people.name(action.source, action.by, *action.by_aliases)
+        incident_id = yield from self._named(action.incident)
+        yield from call("_locks", "acquire", incident_id)
+        try:
+            incident, _ = yield from self._execute(
+                incident_id,
+                lambda inc, now: decide_action(inc, action, person, self.policy, now),
+                retries=_DELIVERY_RETRIES,  # a vendor's action is never dropped lightly
+            )
+        finally:
+            self._locks.release(incident_id)
+        return incident
+
+    def _named(self, reference: str) -> Steps[str]:
+        """The id of the incident a vendor names: our id, else an open incident's dedup key."""
+        if reference in self._cache:
+            return reference
+        try:
+            yield from self._load(reference)
+        except IncidentNotFound:
+            found = yield from call("store", "find_by_dedup_key", reference)
+            if found is None:
+                raise IncidentNotFound(
+                    reference, f"no incident here is named {reference!r} (by id or dedup key)"
+                ) from None
+            return str(found)
+        return reference
 
     @staticmethod
     def _reopen_command(by: str) -> cmd.Command:

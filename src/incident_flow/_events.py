@@ -19,6 +19,8 @@ from ._severity import Severity
 
 __all__ = [
     "EVENT_TYPES",
+    "ActionApplied",
+    "ActionIgnored",
     "ActionItemCompleted",
     "ActionItemRaised",
     "ActionItemWaived",
@@ -304,6 +306,34 @@ class DeliveryFailed(Event):
     next_attempt_at: datetime
 
 
+@attrs.frozen(kw_only=True)
+class ActionApplied(Event):
+    """What a person did in a vendor's tool was applied; the command's events follow.
+
+    ``by`` is the person (through ``Policy.people``); ``identity`` is who the vendor said.
+    """
+
+    source: str
+    kind: str
+    identity: str
+    delivery_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ActionIgnored(Event):
+    """What a person did in a vendor's tool was not applied: ``reason`` says why.
+
+    A late or out-of-order action (a resolve after the incident closed) is kept here rather
+    than lost or raised, so the vendor gets its answer and the timeline shows it.
+    """
+
+    source: str
+    kind: str
+    identity: str
+    reason: str
+    delivery_id: str | None = None
+
+
 #: Every event type by its ``type`` name.
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
@@ -333,5 +363,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Escalated,
         ReminderScheduled,
         Reminded,
+        ActionApplied,
+        ActionIgnored,
     )
 }

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from . import _commands as cmd
+from ._actions import Action
 from ._alerts import Alert
 from ._clock import SystemClock
 from ._driver import FlowCore, new_incident_id
@@ -157,6 +158,30 @@ class IncidentFlow(FlowCore):
     def note(self, incident_id: str, text: str, *, by: str) -> Incident:
         """Add a status update to the timeline and the Slack thread."""
         return self._run(incident_id, cmd.Note(by=by, text=text))
+
+    def escalate(self, incident_id: str, *, by: str) -> Incident:
+        """Page the next escalation level now (a paged incident, unresolved, not at the last)."""
+        return self._run(incident_id, cmd.Escalate(by=by))
+
+    def apply(self, action: Action) -> Incident:
+        """Apply what a responder did in a vendor's tool (``incident_flow.ingest.actions``).
+
+        ``action.by`` is mapped to a person through ``Policy.people`` (an unknown identity is
+        recorded as ``vendor:id``). A delivery already applied, or an action whose effect the
+        incident already has (the echo of an acknowledgement we mirrored to the pager), changes
+        nothing. An action the process or the policy refuses now (a resolve after close) is
+        recorded as ``ActionIgnored`` with the reason and does not raise, so the webhook can
+        answer 2xx and the vendor stops retrying. What it mirrors is not sent back to the
+        vendor it came from.
+
+        Returns:
+            The incident after the action (unchanged when it was a repeat, an echo or ignored).
+
+        Raises:
+            IncidentNotFound: the action names no incident of ours.
+            InvalidCommand: ``action`` is not an :class:`Action`.
+        """
+        return self._drive(self._apply(action))
 
     def escalate_due(self, *, limit: int = 100) -> list[Incident]:
         """Page the next escalation level of every incident whose ack timeout has passed.

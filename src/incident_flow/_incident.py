@@ -102,6 +102,8 @@ class Incident:
         postmortem: the post-mortem, once started.
         action_items: every action item, in the order raised.
         alert_count: how many times the alert fired (1 + repeats).
+        deliveries: the vendors' delivery ids of the actions recorded (applied or ignored),
+            so a retried delivery is applied once.
         version: the version of the last event folded in.
     """
 
@@ -131,6 +133,7 @@ class Incident:
     postmortem: PostMortem | None = None
     action_items: tuple[ActionItem, ...] = ()
     alert_count: int = 1
+    deliveries: frozenset[str] = frozenset()
 
     @property
     def open_action_items(self) -> tuple[ActionItem, ...]:
@@ -276,6 +279,12 @@ def _nothing(inc: Incident, e: ev.Event) -> dict[str, Any]:
     return {}
 
 
+def _action(inc: Incident, e: ev.ActionApplied | ev.ActionIgnored) -> dict[str, Any]:
+    if e.delivery_id is None:
+        return {}
+    return {"deliveries": inc.deliveries | {e.delivery_id}}
+
+
 _APPLY: dict[type[ev.Event], _Apply] = {
     ev.IncidentClassified: _classified,
     ev.IncidentNotified: lambda inc, e: {
@@ -307,6 +316,8 @@ _APPLY: dict[type[ev.Event], _Apply] = {
         "reminder_due_at": e.remind_at,
     },
     ev.Reminded: lambda inc, e: {"reminder_due_at": e.remind_at},
+    ev.ActionApplied: _action,
+    ev.ActionIgnored: _action,
 }
 
 

@@ -29,6 +29,9 @@ class Notification:
         idempotency_key: the same for every attempt of this message; receivers that dedup on
             it (PagerDuty ``dedup_key`` + this, Slack ``client_msg_id``) see one message.
         by: who acted, when a person did.
+        origin: the vendor the person acted in, when the message mirrors a vendor action
+            (``pagerduty``, ``opsgenie``, ``slack``...): that vendor already knows, so its
+            adapter does not send it back there (no echo, no loop).
         url: the alert's link back to its source.
         runbook_url: the runbook in use, if any.
         acknowledged_by: who acknowledged the incident, if anyone has.
@@ -47,6 +50,7 @@ class Notification:
     state: str
     idempotency_key: str
     by: str | None = None
+    origin: str | None = None
     url: str | None = None
     runbook_url: str | None = None
     acknowledged_by: str | None = None

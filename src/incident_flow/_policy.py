@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from ._people import IDENTITY_SOURCES, People, Person
 from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
 from .exceptions import InvalidPolicy
@@ -95,6 +96,10 @@ def _catalog(value: RunbookCatalog | Iterable[Runbook]) -> RunbookCatalog:
     return value if isinstance(value, RunbookCatalog) else RunbookCatalog(list(value))
 
 
+def _directory(value: People | Iterable[Person]) -> People:
+    return value if isinstance(value, People) else People(value)
+
+
 def _zone(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     try:
         ZoneInfo(value)
@@ -144,6 +149,8 @@ class Policy:
             Friday-evening resolution in Los Angeles is not a Saturday one.
         runbooks: the alert -> runbook catalog.
         descriptions: what makes an incident P1..P5, shown to responders.
+        people: who each Slack, PagerDuty, Opsgenie and GitHub identity is, so actions taken
+            in those tools name one person (an unknown identity is kept as the vendor's).
     """
 
     critical: frozenset[Severity] = attrs.field(default=_CRITICAL, converter=_severity_set)
@@ -166,6 +173,7 @@ class Policy:
     timezone: str = attrs.field(default="UTC", validator=_zone)
     runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
     descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
+    people: People = attrs.field(factory=People, converter=_directory)
 
     @classmethod
     def default(cls) -> Policy:
@@ -277,7 +285,9 @@ _TOP_KEYS = (
     "ack_timeout",
     "runbooks",
     "descriptions",
+    "people",
 )
+_PERSON_KEYS = ("name", "email", *IDENTITY_SOURCES)
 _RUNBOOK_KEYS = ("name", "url", "alert", "source", "severity", "description")
 
 
@@ -309,6 +319,7 @@ class _Reader:
             "timezone": self.zone,
             "descriptions": self.descriptions,
             "runbooks": self.runbooks,
+            "people": self.people,
         }
         out: dict[str, Any] = {}
         for key, reader in readers.items():
@@ -474,3 +485,50 @@ class _Reader:
             ok = ok and severity is not None
             fields["severity"] = severity
         return Runbook(**fields) if ok else None
+
+    def people(self, path: str, value: object) -> list[Person]:
+        if not isinstance(value, list):
+            self.problem(path, "must be an array of tables ([[people]])")
+            return []
+        out: list[Person] = []
+        claimed: dict[tuple[str, str], str] = {}
+        for index, entry in enumerate(value):
+            where = f"{path}[{index}]"
+            table = self.table(where, entry)
+            if table is None:
+                continue
+            person = self.person(where, table)
+            if person is None:
+                continue
+            for source in IDENTITY_SOURCES:
+                for identity in person.identities(source):
+                    owner = claimed.setdefault((source, identity.casefold()), person.name)
+                    if owner != person.name:
+                        self.problem(where, f"{source} identity {identity!r} is {owner}'s too")
+            out.append(person)
+        return out
+
+    def person(self, path: str, table: Mapping[str, Any]) -> Person | None:
+        ok = True
+        for key in table:
+            if key not in _PERSON_KEYS:
+                self.problem(f"{path}.{key}", f"unknown key (known: {', '.join(_PERSON_KEYS)})")
+                ok = False
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip():
+            self.problem(f"{path}.name", f"must be a non-empty string, got {name!r}")
+            ok = False
+        fields: dict[str, Any] = {}
+        for key in ("email", *IDENTITY_SOURCES):
+            raw = table.get(key)
+            if raw is None:
+                continue
+            values = [raw] if isinstance(raw, str) else raw
+            if not isinstance(values, list) or not all(
+                isinstance(v, str) and v.strip() for v in values
+            ):
+                self.problem(f"{path}.{key}", f"must be a string or a list of strings, got {raw!r}")
+                ok = False
+                continue
+            fields[key] = values
+        return Person(name=str(name), **fields) if ok else None

@@ -149,8 +149,8 @@ IN_PLACE: tuple[Step, ...] = (
         "escalate",
         _UNRESOLVED,
         None,
-        "no acknowledgement within policy.ack_timeout re-pages the next level",
-        system=True,
+        "no acknowledgement within policy.ack_timeout re-pages the next level; "
+        "a responder may ask for the next level at once",
     ),
     Step(
         "remind",

@@ -176,6 +176,8 @@ class GitHubPublisher:
             body = (
                 f"Post-mortem for **{incident.id}** ({incident.severity}): {incident.title}."
                 f"\n\nAdds `{document.path}`. Opened by incident_flow."
+                # Reviews of this pull request come back as actions for the incident.
+                f"\n\n<!-- incident_flow:incident={incident.id} -->"
             )
             status, created = self._call(
                 "POST",

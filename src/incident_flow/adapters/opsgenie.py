@@ -42,6 +42,8 @@ class _Opsgenie(VendorAdapter[ClientT]):
 
     def send_steps(self, message: Notification) -> Steps[str | None]:
         """Create, acknowledge or close the alert, as steps; return Opsgenie's request id."""
+        if message.origin == "opsgenie" and message.kind in ("page", "ack", "resolve"):
+            return None  # a person did this in Opsgenie: it is there already (no echo)
         headers = {"Authorization": f"GenieKey {self._api_key}"}
         alias = quote(message.incident_id, safe="")
         if message.kind == "page":
@@ -88,7 +90,8 @@ class OpsgeniePager(_Opsgenie[HttpClient], BlockingSend):
 
     A page creates the alert (``alias`` = the incident id, so Opsgenie only bumps the count of
     an open alert instead of paging anew; ``priority`` P1..P5 is native), an acknowledgement
-    acknowledges it and a resolution closes it. Chat kinds are accepted without a request.
+    acknowledges it and a resolution closes it. Chat kinds, and what a person did in Opsgenie
+    itself (``origin == "opsgenie"``), are accepted without a request.
     Opsgenie answers 202 and processes asynchronously; the receipt is its ``requestId``.
 
     Args:

@@ -18,7 +18,7 @@ from ._http import (
     check_secret,
 )
 
-__all__ = ["EVENTS_URL", "SEVERITIES", "AsyncPagerDutyPager", "PagerDutyPager"]
+__all__ = ["EVENTS_URL", "SEVERITIES", "AsyncPagerDutyPager", "PagerDutyPager", "summary"]
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 #: P1..P5 -> PagerDuty's four severities (P4 and P5 collapse into info).
@@ -30,6 +30,19 @@ SEVERITIES = {
     Severity.P5: "info",
 }
 _ACTIONS = {"page": "trigger", "ack": "acknowledge", "resolve": "resolve"}
+_SUMMARY_MAX = 1024
+
+
+def summary(message: Notification) -> str:
+    """The page's summary: ``[P1] title [inc-id]``, at most 1024 characters.
+
+    The incident's id in brackets at the end is how a PagerDuty webhook (v3), which names
+    PagerDuty's incident and its title but not always the dedup key we sent, finds our
+    incident again; the title is cut to keep it.
+    """
+    reference = f" [{message.incident_id}]"
+    head = f"[{message.severity}] {message.title}"
+    return head[: _SUMMARY_MAX - len(reference)] + reference
 
 
 class _PagerDuty(VendorAdapter[ClientT]):
@@ -60,6 +73,10 @@ class _PagerDuty(VendorAdapter[ClientT]):
         action = _ACTIONS.get(message.kind)
         if action is None:
             return None
+        if message.origin == "pagerduty":
+            # A person did this in PagerDuty: it is there already; sending it back would
+            # only echo (and PagerDuty's webhook about the echo would come back to us).
+            return message.incident_id
         event: dict[str, Any] = {
             "routing_key": self._routing_key,
             "event_action": action,
@@ -67,7 +84,7 @@ class _PagerDuty(VendorAdapter[ClientT]):
         }
         if action == "trigger":
             event["payload"] = {
-                "summary": f"[{message.severity}] {message.title}"[:1024],
+                "summary": summary(message),
                 "source": self.source,
                 "severity": SEVERITIES[message.severity],
                 "custom_details": {
@@ -104,10 +121,12 @@ class PagerDutyPager(_PagerDuty[HttpClient], BlockingSend):
     """Mirrors an incident into one PagerDuty alert.
 
     A page triggers it (``dedup_key`` = the incident id, so a re-sent page, an escalation or a
-    reopen updates the same alert instead of paging anew while it is open), an acknowledgement
-    acknowledges it and a resolution resolves it. Chat kinds (``notify``, ``update``) are not
-    for a pager and are accepted without a request (receipt None); the receipt of the others is
-    the alert's dedup key.
+    reopen updates the same alert instead of paging anew while it is open; the summary ends
+    with the incident id in brackets, so PagerDuty's webhooks lead back to it), an
+    acknowledgement acknowledges it and a resolution resolves it. What a person did in
+    PagerDuty itself (``origin == "pagerduty"``) is not sent back. Chat kinds (``notify``,
+    ``update``) are not for a pager and are accepted without a request (receipt None); the
+    receipt of the others is the alert's dedup key.
 
     Args:
         routing_key: the integration's routing key (the credential; never shown).

@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 import structlog
 
+from .. import _slack_ui as ui
 from .._messages import Notification
-from .._steps import Steps
+from .._steps import Steps, run, run_async
 from ..exceptions import DeliveryError
 from ._http import (
     AsyncHttpClient,
@@ -23,7 +25,7 @@ from ._http import (
     check_secret,
 )
 
-__all__ = ["API_URL", "AsyncSlackNotifier", "SlackNotifier", "blocks"]
+__all__ = ["API_URL", "AsyncSlackNotifier", "SlackNotifier", "blocks", "buttons", "escape"]
 
 API_URL = "https://slack.com/api"
 _ICONS = {
@@ -36,14 +38,53 @@ _ICONS = {
 _log = structlog.get_logger("incident_flow.slack")
 
 
+def escape(text: str) -> str:
+    """Text for Slack's mrkdwn: ``&``, ``<`` and ``>`` escaped, so it stays text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def buttons(message: Notification) -> list[dict[str, Any]]:
+    """The buttons that still apply to the incident as the message saw it.
+
+    Acknowledge until somebody has; Start runbook while notified; Resolve until resolved;
+    Add note until closed; none once closed. Each carries the incident's id as its value.
+    """
+    state = message.state
+    unresolved = state in ("notified", "runbook")
+    wanted = [
+        ("acknowledge", unresolved and message.acknowledged_by is None),
+        ("start_runbook", state == "notified"),
+        ("resolve", unresolved),
+        ("note", state != "closed"),
+    ]
+    out: list[dict[str, Any]] = []
+    for kind, shown in wanted:
+        if not shown:
+            continue
+        button: dict[str, Any] = {
+            "type": "button",
+            "action_id": ui.action_id(kind),
+            "text": {"type": "plain_text", "text": ui.BUTTONS[kind]},
+            "value": message.incident_id,
+        }
+        if kind == "acknowledge":
+            button["style"] = "primary"
+        out.append(button)
+    return out
+
+
 def blocks(message: Notification) -> list[dict[str, Any]]:
-    """The Block Kit layout of an incident's message: severity, title, state, runbook, ack."""
+    """The Block Kit layout of an incident's message.
+
+    Severity and title, the state and who acknowledged, the runbook and alert links, the
+    latest thing that happened and who did it, and the buttons that still apply.
+    """
     icon = _ICONS.get(str(message.severity), "")
     fields = [
         f"*Incident:*\n{message.incident_id}",
         f"*Severity:*\n{message.severity}",
         f"*State:*\n{message.state}",
-        f"*Acknowledged by:*\n{message.acknowledged_by or '-'}",
+        f"*Acknowledged by:*\n{escape(message.acknowledged_by or '-')}",
     ]
     layout: list[dict[str, Any]] = [
         {
@@ -65,6 +106,13 @@ def blocks(message: Notification) -> list[dict[str, Any]]:
         layout.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]}
         )
+    if message.kind != "notify" and message.text:
+        latest = f"Latest: {message.text}"[:3000]
+        layout.append({"type": "context", "elements": [{"type": "plain_text", "text": latest}]})
+    actions = buttons(message)
+    if actions:
+        block_id = f"incident_flow:actions:{message.incident_id}"[:255]
+        layout.append({"type": "actions", "block_id": block_id, "elements": actions})
     return layout
 
 
@@ -139,6 +187,32 @@ class _Slack(VendorAdapter[ClientT]):
         if parent is not None:
             yield from self._edit_parent(parent, message)
         return receipt
+
+    def open_form_steps(self, body: bytes | str | Mapping[str, Any]) -> Steps[bool]:
+        """Open our Resolve or Add note form if ``body`` is a press of that button, as steps.
+
+        Returns True when it opened one (answer Slack 200 and wait for the submission, which
+        ``ingest.actions("slack", ...)`` reads), False when the request is anything else.
+        """
+        try:
+            data = ui.decode(body)
+        except ValueError:
+            return False
+        pressed = data.get("actions") if data.get("type") == "block_actions" else None
+        first = pressed[0] if isinstance(pressed, list) and pressed else None
+        if not isinstance(first, dict):
+            return False
+        kind = str(first.get("action_id", "")).removeprefix(ui.PREFIX)
+        incident_id, trigger_id = first.get("value"), data.get("trigger_id")
+        if kind not in ui.FORMS or not isinstance(incident_id, str) or not trigger_id:
+            return False
+        if not self._token:
+            msg = f"{type(self).__name__}: opening a form needs a bot token (views.open)"
+            raise DeliveryError(msg, permanent=True)
+        title = _message_title(data)
+        view = ui.form_view(kind, incident_id, title)
+        yield from self._call("views.open", {"trigger_id": trigger_id, "view": view})
+        return True
 
     def _already_posted(
         self, message: Notification, parent: tuple[str, str] | None
@@ -243,9 +317,28 @@ class SlackNotifier(_Slack[HttpClient], BlockingSend):
         client: the HTTP client (timeouts, retries); one is made when omitted.
     """
 
+    def open_form(self, body: bytes | str | Mapping[str, Any]) -> bool:
+        """If ``body`` is a press of our Resolve or Add note button, open its form.
+
+        Slack wants the form opened within 3 seconds of the press (its ``trigger_id``
+        expires). The submission comes back as a ``view_submission`` that
+        ``ingest.actions("slack", ...)`` turns into the resolve or note.
+
+        Returns:
+            True when a form was opened; False when ``body`` is any other request.
+
+        Raises:
+            DeliveryError: Slack refused (or this notifier has no bot token).
+        """
+        return run(self.open_form_steps(body), self._http.ports)
+
 
 class AsyncSlackNotifier(_Slack[AsyncHttpClient], AwaitedSend):
     """:class:`SlackNotifier` on an :class:`AsyncHttpClient`: same arguments, awaited ``send``."""
+
+    async def open_form(self, body: bytes | str | Mapping[str, Any]) -> bool:
+        """If ``body`` is a press of our Resolve or Add note button, open its form (awaited)."""
+        return await run_async(self.open_form_steps(body), self._http.ports)
 
 
 def _parse_thread(thread: str | None) -> tuple[str, str] | None:
@@ -253,3 +346,10 @@ def _parse_thread(thread: str | None) -> tuple[str, str] | None:
         return None
     channel, _, ts = thread.partition(":")
     return (channel, ts) if channel and ts else None
+
+
+def _message_title(data: Mapping[str, Any]) -> str:
+    """The pressed message's text (its fallback ``text``), for the form's context line."""
+    message = data.get("message")
+    text = message.get("text") if isinstance(message, dict) else None
+    return str(text)[:200] if text else ""

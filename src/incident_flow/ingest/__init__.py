@@ -1,4 +1,4 @@
-"""Alert ingestion: real webhook bodies in, normalised :class:`~incident_flow.Alert` s out.
+"""Ingestion: real webhook bodies in, normalised alerts and responders' actions out.
 
     from incident_flow import ingest
 
@@ -6,35 +6,48 @@
     for alert in ingest.parse("grafana", body, headers):          # raises InvalidPayload
         flow.trigger(alert)
 
-``parse`` never raises anything but :class:`~incident_flow.InvalidPayload` (with what was wrong
-and where), whatever the bytes. Each source is a small module; a parser is just a callable
-``(body, headers) -> list[Alert]``, and :func:`register` adds your own.
+    ingest.verify_signature("pagerduty", body, headers, secret)
+    for action in ingest.actions("pagerduty", body, headers):    # what responders did there
+        flow.apply(action)
+
+``parse`` and ``actions`` never raise anything but :class:`~incident_flow.InvalidPayload` (with
+what was wrong and where), whatever the bytes. Each source is a small module; a parser is just
+a callable ``(body, headers) -> list[Alert]``, and :func:`register` adds your own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from .._actions import Action
 from .._alerts import Alert
 from ..exceptions import InvalidPayload, InvalidSignature
 from . import alertmanager, checkly, datadog, grafana, incidentio, pagerduty
+from ._actions import github as github_actions
+from ._actions import opsgenie as opsgenie_actions
+from ._actions import pagerduty as pagerduty_actions
+from ._actions import slack as slack_actions
 from ._common import Body
 from .signatures import REPLAY_WINDOW, SIGNED_SOURCES, verify
 
 __all__ = [
+    "ACTION_SOURCES",
     "REPLAY_WINDOW",
     "SIGNED_SOURCES",
     "Body",
     "InvalidPayload",
     "InvalidSignature",
     "Parser",
+    "actions",
     "parse",
     "register",
     "sources",
     "verify_signature",
 ]
+
+T = TypeVar("T")
 
 #: A parser: the body (bytes, str or a parsed mapping) and the headers -> the alerts in it.
 Parser = Callable[[Body, Any], list[Alert]]
@@ -47,6 +60,19 @@ _PARSERS: dict[str, Parser] = {
     "incidentio": incidentio.parse,
     "pagerduty": pagerduty.parse,
 }
+
+
+#: An action parser: the body and the headers -> the actions in it.
+ActionParser = Callable[[Body, Any], list[Action]]
+
+_ACTION_PARSERS: dict[str, ActionParser] = {
+    "github": github_actions.parse,
+    "opsgenie": opsgenie_actions.parse,
+    "pagerduty": pagerduty_actions.parse,
+    "slack": slack_actions.parse,
+}
+#: The vendors ``actions`` reads.
+ACTION_SOURCES = tuple(sorted(_ACTION_PARSERS))
 
 
 def sources() -> tuple[str, ...]:
@@ -82,6 +108,38 @@ def parse(source: str, body: Body, headers: Mapping[str, str] | None = None) -> 
     if parser is None:
         msg = f"unknown alert source {source!r}; known: {', '.join(sources())}"
         raise InvalidPayload(msg)
+    return _guarded(source, parser, body, headers)
+
+
+def actions(source: str, body: Body, headers: Mapping[str, str] | None = None) -> list[Action]:
+    """Turn one webhook body from a vendor into what responders did there.
+
+    Args:
+        source: ``pagerduty`` (webhooks v3), ``opsgenie`` (outgoing webhooks), ``slack``
+            (interactivity payloads and slash commands) or ``github`` (pull request reviews
+            and merges; needs the headers for ``X-GitHub-Event``).
+        body: the raw bytes, the text, or an already parsed mapping.
+        headers: the request headers.
+
+    Returns:
+        The actions in the body; none when it is about something that is not one of our
+        incidents (another PagerDuty service, a pull request we did not open, a button of
+        another app) or is not a responder's act.
+
+    Raises:
+        InvalidPayload: an unknown source, or a body that cannot be read (never another error).
+    """
+    parser = _ACTION_PARSERS.get(source)
+    if parser is None:
+        msg = f"unknown action source {source!r}; known: {', '.join(ACTION_SOURCES)}"
+        raise InvalidPayload(msg)
+    return _guarded(source, parser, body, headers)
+
+
+def _guarded(
+    source: str, parser: Callable[[Body, Any], list[T]], body: Body, headers: Any
+) -> list[T]:
+    """Run a parser; whatever goes wrong inside it is an InvalidPayload naming the source."""
     try:
         return parser(body, headers)
     except InvalidPayload:
@@ -90,7 +148,7 @@ def parse(source: str, body: Body, headers: Mapping[str, str] | None = None) -> 
         msg = f"{source}: body is nested too deeply"
         raise InvalidPayload(msg) from None
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError) as exc:
-        # A value the parser accepted by shape but the Alert refused (a blank name...).
+        # A value the parser accepted by shape but the Alert or Action refused (a blank name).
         msg = f"{source}: {exc}"
         raise InvalidPayload(msg) from exc
 
@@ -111,8 +169,12 @@ def verify_signature(
     (hex HMAC of the body, or of ``"{ts}:{body}"`` when ``timestamp_header`` names the header
     carrying the timestamp; ``header`` overrides the signature header name, which defaults to
     either Grafana spelling), ``incidentio`` (Svix: ``webhook-id`` / ``-timestamp`` /
-    ``-signature``, secret ``whsec_...``), ``pagerduty`` (``v1=`` HMACs, any may match) and
-    ``incident_flow`` (what :class:`~incident_flow.WebhookNotifier` sends, timestamped).
+    ``-signature``, secret ``whsec_...``), ``pagerduty`` (``v1=`` HMACs, any may match),
+    ``github`` (``X-Hub-Signature-256: sha256=`` hex HMAC of the body), ``opsgenie``
+    (Opsgenie signs nothing: the webhook integration sends a custom header holding a shared
+    token, ``X-Incident-Flow-Token`` unless ``header`` names another; ``Authorization`` may
+    hold ``Bearer <token>``) and ``incident_flow`` (what
+    :class:`~incident_flow.WebhookNotifier` sends, timestamped).
     A signed timestamp more than five minutes from ``now`` is refused as a replay.
 
     Args:
@@ -121,7 +183,7 @@ def verify_signature(
         headers: the request headers (any case).
         secret: the shared signing secret.
         now: the current time (default: the system clock), for the replay window.
-        header: Grafana only: the signature header's name, when not one of the defaults.
+        header: Grafana and Opsgenie: the header's name, when not the default.
         timestamp_header: Grafana only: the header carrying the signed timestamp, when the
             contact point sets one.
 

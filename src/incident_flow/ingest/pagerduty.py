@@ -1,7 +1,15 @@
-"""PagerDuty Events API v2 bodies (``event_action`` trigger / acknowledge / resolve)."""
+"""PagerDuty bodies: Events API v2 (``event_action``) and webhooks v3 (``event.event_type``).
+
+A v3 webhook's ``incident.triggered`` is an incident opened in PagerDuty (by another
+integration, or by hand): it is an alert here, keyed by PagerDuty's ``incident_key`` (else its
+incident id), and its ``incident.resolved`` is that alert's recovery. A v3 incident that our
+own pager opened (its title ends with our ``[inc-...]`` reference) is not an alert: what
+happens to it comes back through ``ingest.actions("pagerduty", ...)``.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .._alerts import Alert
@@ -24,12 +32,18 @@ SEVERITIES = {
 def parse(body: Body, headers: Any = None) -> list[Alert]:
     """A trigger -> a firing Alert; a resolve -> a resolved one; an acknowledge -> none.
 
+    A v3 webhook (``{"event": {...}}``): ``incident.triggered`` -> a firing alert,
+    ``incident.resolved`` -> a resolved one, for incidents opened in PagerDuty; other event
+    types, and incidents our pager opened, -> none.
+
     Severity: ``payload.custom_details.priority`` (P1..P5) first, else ``payload.severity``
     (critical -> P1, error -> P2, warning -> P3, info -> P4). Dedup key: ``dedup_key``
     (required to resolve; a trigger without one is keyed by its source and summary).
     """
     data = load_json(SOURCE, body)
     f = Fields(SOURCE, data)
+    if "event_action" not in data and isinstance(data.get("event"), dict):
+        return _webhook_v3(data)
     action = f.text("event_action").strip().lower()
     if action == "acknowledge":
         return []  # not an alert: a person acknowledged somewhere else
@@ -87,6 +101,54 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
             labels=labels,
             url=url,
             started_at=payload.time("timestamp"),
+            raw=data,
+        )
+    ]
+
+
+#: PagerDuty's urgency when an incident has no priority: high pages, low does not.
+_URGENCIES = {"high": Severity.P2, "low": Severity.P4}
+#: Our default incident ids, as our pager puts them at the end of a page's summary.
+_OUR_REFERENCE = re.compile(r"\[(inc-[0-9a-f]{12})\]\s*$")
+
+
+def _webhook_v3(data: dict[str, Any]) -> list[Alert]:
+    event = Fields(SOURCE, data).obj("event")
+    assert event is not None  # noqa: S101 - checked by the caller
+    kind = event.text("event_type").strip()
+    if kind not in ("incident.triggered", "incident.resolved"):
+        return []  # acknowledgements, notes...: actions, not alerts
+    incident = event.obj("data")
+    assert incident is not None  # noqa: S101 - required above
+    title = incident.text("title").strip()
+    key = incident.optional_text("incident_key")
+    ours = _OUR_REFERENCE.search(title)
+    if ours is not None and key in (None, ours.group(1)):
+        return []  # the page our own pager sent: not a new alert
+    if not title:
+        msg = f"{SOURCE}: event.data.title is empty"
+        raise InvalidPayload(msg)
+    priority_of = incident.obj("priority", required=False)
+    named = priority_of.optional_text("summary") if priority_of is not None else None
+    urgency = incident.text("urgency", "").strip().lower()
+    service = incident.obj("service", required=False)
+    service_name = service.optional_text("summary") if service is not None else None
+    labels = {"pagerduty_incident": incident.text("id")}
+    if service_name:
+        labels["service"] = service_name
+    if urgency:
+        labels["urgency"] = urgency
+    return [
+        Alert(
+            source=SOURCE,
+            name=service_name or title,
+            title=title,
+            severity=priority(named) or _URGENCIES.get(urgency),
+            dedup_key=f"{SOURCE}:{key or incident.text('id')}",
+            status="firing" if kind == "incident.triggered" else "resolved",
+            labels=labels,
+            url=incident.optional_text("html_url"),
+            started_at=incident.time("created_at") or event.time("occurred_at"),
             raw=data,
         )
     ]

@@ -1,6 +1,7 @@
 """Webhook signature checks for the sources that sign, and for our own WebhookNotifier.
 
-Slack (v0), Checkly, Grafana, incident.io (Svix), PagerDuty (v1) and ``incident_flow``.
+Slack (v0), Checkly, Grafana, incident.io (Svix), PagerDuty (v1), GitHub (``sha256=``),
+Opsgenie (a shared token header: Opsgenie does not sign) and ``incident_flow``.
 
 Every comparison is constant-time (``hmac.compare_digest``); where the scheme signs a
 timestamp, a request more than five minutes away from now is refused as a possible replay.
@@ -17,11 +18,13 @@ from datetime import UTC, datetime, timedelta
 
 from ..exceptions import InvalidSignature
 
-__all__ = ["REPLAY_WINDOW", "SIGNED_SOURCES", "verify"]
+__all__ = ["OPSGENIE_HEADER", "REPLAY_WINDOW", "SIGNED_SOURCES", "verify"]
 
 #: How far a signed timestamp may be from now.
 REPLAY_WINDOW = timedelta(minutes=5)
 GRAFANA_HEADERS = ("X-Grafana-Alerting-Signature", "X-Grafana-Alert-Signature")
+#: The custom header an Opsgenie webhook integration is set up to send the shared token in.
+OPSGENIE_HEADER = "X-Incident-Flow-Token"
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -191,6 +194,37 @@ def _pagerduty(
     _any_match("pagerduty", candidates, _hex_hmac(secret, body))
 
 
+def _github(
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    secret: bytes,
+    now: datetime,
+    options: Mapping[str, str],
+) -> None:
+    header = _required(headers, "github", "X-Hub-Signature-256")
+    if not header.startswith("sha256="):
+        msg = "github: X-Hub-Signature-256 must start with sha256="
+        raise InvalidSignature(msg)
+    _any_match("github", [header[len("sha256=") :]], _hex_hmac(secret, body))
+
+
+def _opsgenie(
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    secret: bytes,
+    now: datetime,
+    options: Mapping[str, str],
+) -> None:
+    # Opsgenie's webhook integration signs nothing; it sends the custom headers it is given.
+    # The integration is set up with one header holding a shared token, checked here.
+    name = options.get("header", OPSGENIE_HEADER)
+    token = _required(headers, "opsgenie", name)
+    token = token.removeprefix("Bearer ").strip() if name.lower() == "authorization" else token
+    if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), secret):
+        msg = f"opsgenie: the {name} header does not hold the shared token"
+        raise InvalidSignature(msg)
+
+
 def _incident_flow(
     body: bytes,
     headers: Mapping[str, str] | None,
@@ -214,9 +248,11 @@ _Verifier = Callable[[bytes, "Mapping[str, str] | None", bytes, datetime, Mappin
 _VERIFIERS: dict[str, _Verifier] = {
     "slack": _slack,
     "checkly": _checkly,
+    "github": _github,
     "grafana": _grafana,
     "incident_flow": _incident_flow,
     "incidentio": _incidentio,
+    "opsgenie": _opsgenie,
     "pagerduty": _pagerduty,
 }
 #: The sources whose requests can be verified.

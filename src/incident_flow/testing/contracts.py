@@ -24,6 +24,7 @@ import attrs
 import pytest
 
 from .. import _events as ev
+from .._actions import Action
 from .._alerts import Alert
 from .._flow import IncidentFlow
 from .._incident import Incident, fold
@@ -92,6 +93,9 @@ def sample_history() -> list[ev.Event]:
     flow.acknowledge(inc.id, by="alice")
     flow.start_runbook(inc.id, by="alice")
     flow.note(inc.id, "rolling back", by="alice")
+    # A responder's note in PagerDuty is applied; a late one after close is ignored.
+    note = Action(source="pagerduty", kind="note", incident=inc.id, by="PX1", text="db failover")
+    flow.apply(attrs.evolve(note, delivery_id="pagerduty:d1"))
     flow.resolve(inc.id, by="alice", summary="rolled back")
     flow.reopen(inc.id, by="bob")
     flow.trigger(attrs.evolve(_ALERT, status="resolved"))
@@ -116,6 +120,7 @@ def sample_history() -> list[ev.Event]:
     )
     flow.update_runbook(inc.id, "checkout", by="alice", note="added the p95 check")
     flow.close(inc.id, by="alice")
+    flow.apply(attrs.evolve(note, delivery_id="pagerduty:d2"))
     return flow.history(inc.id)
 
 

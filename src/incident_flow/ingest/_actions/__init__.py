@@ -1,0 +1,1 @@
+"""Inbound actions, one module per vendor: a webhook body -> the :class:`Action` s in it."""

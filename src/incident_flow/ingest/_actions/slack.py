@@ -1,0 +1,168 @@
+"""Slack: our buttons (``block_actions``), our forms (``view_submission``) and ``/incident``.
+
+Slack posts interactivity as a form with one ``payload=`` field of JSON, and slash commands as
+form fields. Our buttons carry the incident's id as their ``value`` and our forms in
+``private_metadata``; everything else in the workspace is not ours and gives no actions. The
+press of Resolve or Add note gives none either: it opens a form
+(:meth:`SlackNotifier.open_form`), whose submission is the action. Every interaction has its
+own ``trigger_id``; a form's ``view.id`` is submitted once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ... import _slack_ui as ui
+from ..._actions import Action
+from ..._severity import Severity
+from ...exceptions import InvalidPayload
+from .._common import Body, priority
+
+__all__ = ["COMMAND_USAGE", "SOURCE", "parse"]
+
+SOURCE = "slack"
+#: The ``/incident`` words -> the action kind.
+_VERBS = {
+    "ack": "acknowledge",
+    "acknowledge": "acknowledge",
+    "runbook": "start_runbook",
+    "resolve": "resolve",
+    "note": "note",
+    "escalate": "escalate",
+    "reopen": "reopen",
+    "sev": "reclassify",
+    "severity": "reclassify",
+}
+COMMAND_USAGE = (
+    "usage: /incident ack ID | runbook ID | resolve ID [summary] | note ID text | "
+    "escalate ID | reopen ID | sev ID P1..P5"
+)
+#: Buttons that are an action at once (the others open a form).
+_AT_ONCE = ("acknowledge", "start_runbook")
+
+
+def parse(body: Body, headers: Any = None) -> list[Action]:
+    """The actions in one Slack request (none for requests that are not about our incidents).
+
+    Raises:
+        InvalidPayload: not a Slack request, or an ``/incident`` command that does not read
+            (the message is the usage, for the person who typed it).
+    """
+    try:
+        data = ui.decode(body if isinstance(body, (str, Mapping)) else bytes(body))
+    except (ValueError, UnicodeDecodeError) as exc:
+        msg = f"{SOURCE}: not a Slack request: {exc}"
+        raise InvalidPayload(msg) from None
+    kind = data.get("type")
+    if kind == "block_actions":
+        return _pressed(data)
+    if kind == "view_submission":
+        return _submitted(data)
+    if "command" in data:
+        return _command(data)
+    return []
+
+
+def _user(data: Mapping[str, Any]) -> tuple[str, str | None]:
+    user = data.get("user")
+    if not isinstance(user, dict) or not user.get("id"):
+        msg = f"{SOURCE}: user.id is missing"
+        raise InvalidPayload(msg)
+    name = user.get("username") or user.get("name")
+    return str(user["id"]), str(name) if name else None
+
+
+def _pressed(data: Mapping[str, Any]) -> list[Action]:
+    pressed = data.get("actions")
+    if not isinstance(pressed, list):
+        msg = f"{SOURCE}: actions must be a list"
+        raise InvalidPayload(msg)
+    found: list[Action] = []
+    for index, button in enumerate(pressed):
+        if not isinstance(button, dict):
+            continue
+        kind = str(button.get("action_id", "")).removeprefix(ui.PREFIX)
+        if kind not in _AT_ONCE or not str(button.get("action_id", "")).startswith(ui.PREFIX):
+            continue
+        by, name = _user(data)
+        delivery = data.get("trigger_id") or button.get("action_ts") or ""
+        found.append(
+            Action(
+                source=SOURCE,
+                kind=kind,
+                incident=_text(button.get("value"), "actions[].value"),
+                by=by,
+                by_name=name,
+                delivery_id=f"{SOURCE}:{delivery}:{index}",
+                raw=data,
+            )
+        )
+    return found
+
+
+def _submitted(data: Mapping[str, Any]) -> list[Action]:
+    view = data.get("view")
+    if not isinstance(view, dict):
+        msg = f"{SOURCE}: view is missing"
+        raise InvalidPayload(msg)
+    kind = str(view.get("callback_id", "")).removeprefix(ui.PREFIX)
+    if kind not in ui.FORMS or not str(view.get("callback_id", "")).startswith(ui.PREFIX):
+        return []
+    by, name = _user(data)
+    values = ((view.get("state") or {}).get("values") or {}).get(ui.TEXT_BLOCK) or {}
+    text = (values.get(ui.TEXT_BLOCK) or {}).get("value") or ""
+    return [
+        Action(
+            source=SOURCE,
+            kind=kind,
+            incident=_text(view.get("private_metadata"), "view.private_metadata"),
+            by=by,
+            by_name=name,
+            text=str(text).strip(),
+            delivery_id=f"{SOURCE}:view:{view.get('id') or data.get('trigger_id')}",
+            raw=data,
+        )
+    ]
+
+
+def _command(data: Mapping[str, Any]) -> list[Action]:
+    words = str(data.get("text") or "").split(maxsplit=2)
+    if len(words) < 2 or words[0].lower() not in _VERBS:
+        raise InvalidPayload(COMMAND_USAGE)
+    kind = _VERBS[words[0].lower()]
+    rest = words[2].strip() if len(words) > 2 else ""
+    severity: Severity | None = None
+    if kind == "reclassify":
+        severity = priority(rest)
+        if severity is None:
+            raise InvalidPayload(f"severity must be P1..P5, got {rest!r}; {COMMAND_USAGE}")
+        rest = ""
+    if kind == "note" and not rest:
+        raise InvalidPayload(f"a note needs its text; {COMMAND_USAGE}")
+    user = data.get("user_id")
+    if not user:
+        msg = f"{SOURCE}: user_id is missing"
+        raise InvalidPayload(msg)
+    return [
+        Action(
+            source=SOURCE,
+            kind=kind,
+            incident=words[1],
+            by=str(user),
+            by_name=str(data.get("user_name") or "") or None,
+            text=rest,
+            severity=severity,
+            delivery_id=f"{SOURCE}:{data.get('trigger_id') or ''}"
+            if data.get("trigger_id")
+            else None,
+            raw=dict(data),
+        )
+    ]
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        msg = f"{SOURCE}: {where} must name the incident, got {value!r}"
+        raise InvalidPayload(msg)
+    return value.strip()
