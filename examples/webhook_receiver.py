@@ -1,14 +1,18 @@
-"""A webhook receiver: verify, parse and feed monitoring alerts into IncidentFlow on SQLite.
+"""A webhook receiver: verify, parse and feed alerts and responders' actions into IncidentFlow.
 
     python examples/webhook_receiver.py --serve --port 8080 --db incidents.db
     python examples/webhook_receiver.py            # demo: serve on a free port, post to itself
 
 Point each monitor at ``POST /webhooks/<source>`` (datadog, checkly, alertmanager, grafana,
-incidentio, pagerduty). Where a source signs its requests, set its secret in the environment
-(``INCIDENT_FLOW_SECRET_GRAFANA=...``) and unsigned or wrongly signed requests are refused.
+incidentio, pagerduty), and each tool responders act in at ``POST /actions/<source>``
+(pagerduty webhooks v3, opsgenie, slack interactivity and slash commands, github). Where a
+source signs its requests, set its secret in the environment (``INCIDENT_FLOW_SECRET_GRAFANA=``,
+``INCIDENT_FLOW_SECRET_PAGERDUTY=``...) and unsigned or wrongly signed requests are refused.
 
 Answers, chosen so that senders retry only what a retry can fix:
-202 accepted (also for a recovery with no open incident: nothing to do), 400 a body that cannot
+202 accepted (also for a recovery with no open incident, or an action about an incident that is
+not ours: nothing to do; an action the incident no longer allows is recorded as ignored and
+accepted too), 200 for Slack (it shows the answer's text to the person), 400 a body that cannot
 be read, 401 a bad signature, 404 an unknown source, 413 too large: none of these is retried;
 503 the store is unavailable: worth a retry; 500 a bug: also retried by most senders.
 """
@@ -30,11 +34,13 @@ from typing import Any
 import structlog
 
 from incident_flow import (
+    Action,
     ConcurrencyError,
     IncidentFlow,
     IncidentNotFound,
     InvalidPayload,
     InvalidSignature,
+    SlackNotifier,
     SQLiteStore,
     StorageError,
     ingest,
@@ -45,11 +51,58 @@ log = structlog.get_logger("webhook_receiver")
 
 
 class Receiver:
-    """What the HTTP handler calls: verify, parse, trigger; returns (status, JSON answer)."""
+    """What the HTTP handler calls: verify, parse, trigger or apply; returns (status, answer).
 
-    def __init__(self, flow: IncidentFlow, secrets: dict[str, str]) -> None:
+    ``slack`` (a SlackNotifier with a bot token) opens the Resolve and Add note forms when
+    their buttons are pressed; without it those buttons do nothing.
+    """
+
+    def __init__(
+        self, flow: IncidentFlow, secrets: dict[str, str], slack: SlackNotifier | None = None
+    ) -> None:
         self.flow = flow
         self.secrets = secrets
+        self.slack = slack
+
+    def handle_action(  # noqa: PLR0911 - one answer per HTTP outcome
+        self, source: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, Any]:
+        """Handle one delivery from a tool responders act in (``POST /actions/<source>``)."""
+        if source not in ingest.ACTION_SOURCES:
+            return HTTPStatus.NOT_FOUND, {"error": f"unknown action source {source!r}"}
+        secret = self.secrets.get(source)
+        try:
+            if secret:
+                ingest.verify_signature(source, body, headers, secret)
+            if source == "slack" and self.slack is not None and self.slack.open_form(body):
+                return HTTPStatus.OK, {}
+            actions = ingest.actions(source, body, headers)
+        except InvalidSignature as exc:
+            return HTTPStatus.UNAUTHORIZED, {"error": str(exc)}
+        except InvalidPayload as exc:
+            if source == "slack":  # a mistyped /incident: Slack shows the person the usage
+                return HTTPStatus.OK, {"response_type": "ephemeral", "text": str(exc)}
+            return HTTPStatus.BAD_REQUEST, {"error": str(exc)}
+        try:
+            applied, unknown = self._apply(actions)
+        except (StorageError, ConcurrencyError) as exc:
+            log.error("webhook_receiver.store_unavailable", source=source, error=str(exc))
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"error": "store unavailable, retry later"}
+        if source == "slack":
+            done = ", ".join(f"{i['id']} is {i['state']}" for i in applied) or "nothing to do"
+            return HTTPStatus.OK, {"response_type": "ephemeral", "text": done}
+        return HTTPStatus.ACCEPTED, {"incidents": applied, "unknown": unknown}
+
+    def _apply(self, actions: list[Action]) -> tuple[list[dict[str, str]], list[str]]:
+        applied, unknown = [], []
+        for action in actions:
+            try:
+                incident = self.flow.apply(action)
+            except IncidentNotFound:
+                unknown.append(action.incident)  # not one of ours: nothing to retry
+                continue
+            applied.append({"id": incident.id, "state": incident.state})
+        return applied, unknown
 
     def handle(self, source: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         """Handle one delivery from ``source``."""
@@ -82,12 +135,13 @@ class Receiver:
 
 
 def make_server(receiver: Receiver, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
-    """An HTTP server (not yet serving) that routes ``POST /webhooks/<source>``."""
+    """An HTTP server (not yet serving): ``POST /webhooks/<source>``, ``/actions/<source>``."""
+    routes = {"/webhooks/": receiver.handle, "/actions/": receiver.handle_action}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            prefix = "/webhooks/"
-            if not self.path.startswith(prefix):
+            prefix = next((p for p in routes if self.path.startswith(p)), None)
+            if prefix is None:
                 self._answer(HTTPStatus.NOT_FOUND, {"error": "POST /webhooks/<source>"})
                 return
             length = int(self.headers.get("Content-Length") or 0)
@@ -97,7 +151,7 @@ def make_server(receiver: Receiver, host: str = "127.0.0.1", port: int = 0) -> T
             body = self.rfile.read(length)
             source = self.path[len(prefix) :].strip("/").split("?")[0]
             try:
-                status, answer = receiver.handle(source, body, dict(self.headers.items()))
+                status, answer = routes[prefix](source, body, dict(self.headers.items()))
             except Exception:  # a bug: say so, and let the sender retry
                 log.exception("webhook_receiver.failed", source=source)
                 status, answer = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}

@@ -80,6 +80,8 @@ class FakeSlack(FakeVendor):
         for method in ("conversations.history", "conversations.replies"):
             server.expect_request(f"/api/{method}", method="GET").respond_with_handler(self._read)
         self.reads = 0
+        self.views: list[dict[str, Any]] = []
+        server.expect_request("/api/views.open", method="POST").respond_with_handler(self._view)
 
     @property
     def api_url(self) -> str:
@@ -125,6 +127,26 @@ class FakeSlack(FakeVendor):
             return _json(200, {"ok": False, "error": "message_not_found"})
         self.edits.append(body)
         return _json(200, {"ok": True, "channel": CHANNEL, "ts": body["ts"]})
+
+    def _view(self, request: Request) -> Response:
+        fault = self._fault()
+        if fault is not None:
+            return fault
+        if not self._authorised(request):
+            return _json(200, {"ok": False, "error": "invalid_auth"})
+        body = request.get_json()
+        view = body.get("view") or {}
+        if not body.get("trigger_id"):
+            return _json(200, {"ok": False, "error": "invalid_trigger_id"})
+        if len((view.get("title") or {}).get("text", "")) > 24:
+            return _json(200, {"ok": False, "error": "invalid_arguments"})
+        self.views.append(body)
+        return _json(200, {"ok": True, "view": {"id": f"V{len(self.views):04d}", **view}})
+
+    def latest(self, ts: str) -> dict[str, Any]:
+        """The message with ``ts`` as it now reads (its last edit, else as posted)."""
+        edits = [e for e in self.edits if e["ts"] == ts]
+        return edits[-1] if edits else next(m for m in self.messages if m["ts"] == ts)
 
     def _webhook(self, request: Request) -> Response:
         fault = self._fault()

@@ -129,8 +129,8 @@ class Action:
 _Builder = Callable[[Action, str], cmd.Command]
 #: How each kind becomes a command (by the person, from the vendor).
 _COMMANDS: dict[str, _Builder] = {
-    "acknowledge": lambda a, p: cmd.Acknowledge(by=p, origin=a.source),
-    "resolve": lambda a, p: cmd.Resolve(by=p, summary=a.text, origin=a.source),
+    "acknowledge": lambda a, p: cmd.Acknowledge(by=p, origin=a.source, at=a.at),
+    "resolve": lambda a, p: cmd.Resolve(by=p, summary=a.text, origin=a.source, at=a.at),
     "note": lambda a, p: cmd.Note(by=p, text=a.text, origin=a.source),
     "reclassify": lambda a, p: cmd.Reclassify(by=p, severity=a.severity, origin=a.source),
     "escalate": lambda a, p: cmd.Escalate(by=p, origin=a.source),

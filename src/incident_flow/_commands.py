@@ -8,6 +8,7 @@ blank, a severity must be P1..P5. A wrong argument raises :class:`~incident_flow
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, ClassVar
 
 import attrs
@@ -109,6 +110,7 @@ class Command:
     needs_actor: ClassVar[bool] = True
     by: str | None = attrs.field(default=None, converter=_actor)
     origin: str | None = None
+    at: datetime | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.needs_actor and self.by is None:

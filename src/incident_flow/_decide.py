@@ -465,10 +465,17 @@ def _reclassify(inc: Incident, c: cmd.Reclassify, policy: Policy, d: _Draft) -> 
         d.say("pager", "page", f"[{c.severity}] {inc.title}")
 
 
+def _vendor_time(inc: Incident, c: cmd.Command, d: _Draft) -> datetime | None:
+    """When the person acted in the vendor's tool, kept between the incident's start and now."""
+    if c.at is None:
+        return None
+    return min(max(c.at, inc.created_at), d.at)
+
+
 def _acknowledge(inc: Incident, c: cmd.Acknowledge, policy: Policy, d: _Draft) -> None:
     if inc.acknowledged_at is not None:
         return
-    d.add(ev.IncidentAcknowledged)
+    d.add(ev.IncidentAcknowledged, happened_at=_vendor_time(inc, c, d))
     d.say("chat", "update", f"Acknowledged by {c.by}")
     if inc.paged:
         d.say("pager", "ack", f"Acknowledged by {c.by}")
@@ -486,7 +493,7 @@ def _start_runbook(inc: Incident, c: cmd.StartRunbook, policy: Policy, d: _Draft
 
 
 def _resolve(inc: Incident, c: cmd.Resolve, policy: Policy, d: _Draft) -> None:
-    d.add(ev.IncidentResolved, summary=c.summary)
+    d.add(ev.IncidentResolved, summary=c.summary, happened_at=_vendor_time(inc, c, d))
     if _needs_runbook_item(inc, policy):
         _raise_runbook_item(inc, d)
     summary = f": {c.summary}" if c.summary else ""

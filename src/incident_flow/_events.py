@@ -124,7 +124,13 @@ class SeverityChanged(Event):
 
 @attrs.frozen(kw_only=True)
 class IncidentAcknowledged(Event):
-    """A responder acknowledged the incident."""
+    """A responder acknowledged the incident.
+
+    ``happened_at`` is when, by the vendor's clock, when they acknowledged in a vendor's tool
+    (never before the incident, never after the event); None: at ``at``.
+    """
+
+    happened_at: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -163,11 +169,12 @@ class ActionItemWaived(Event):
 
 @attrs.frozen(kw_only=True)
 class IncidentResolved(Event):
-    """The incident was resolved."""
+    """The incident was resolved (``happened_at``: as for :class:`IncidentAcknowledged`)."""
 
     trigger: ClassVar[str | None] = "resolve"
 
     summary: str = ""
+    happened_at: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -195,7 +195,11 @@ def _severity_changed(inc: Incident, e: ev.SeverityChanged) -> dict[str, Any]:
 def _acknowledged(inc: Incident, e: ev.IncidentAcknowledged) -> dict[str, Any]:
     if inc.acknowledged_at is not None:
         return {}
-    return {"acknowledged_at": e.at, "acknowledged_by": e.by, "escalation_due_at": None}
+    return {
+        "acknowledged_at": e.happened_at or e.at,
+        "acknowledged_by": e.by,
+        "escalation_due_at": None,
+    }
 
 
 def _runbook_started(inc: Incident, e: ev.RunbookStarted) -> dict[str, Any]:
@@ -297,7 +301,10 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.ActionItemRaised: _item_raised,
     ev.ActionItemCompleted: _item_completed,
     ev.ActionItemWaived: _item_waived,
-    ev.IncidentResolved: lambda inc, e: {"resolved_at": e.at, "escalation_due_at": None},
+    ev.IncidentResolved: lambda inc, e: {
+        "resolved_at": e.happened_at or e.at,
+        "escalation_due_at": None,
+    },
     ev.IncidentReopened: _reopened,
     ev.PostMortemStarted: _pm_started,
     ev.PostMortemApproved: _pm_approved,

@@ -32,12 +32,18 @@ _KINDS = {
     "incident.reopened": "reopen",
     "incident.priority_updated": "reclassify",
 }
-#: Event types recorded as notes, with what they say.
+#: Event types recorded as notes: what each says, and what it adds from the body.
 _NOTES = {
-    "incident.unacknowledged": "PagerDuty un-acknowledged it (its acknowledgement timed out)",
-    "incident.escalated": "PagerDuty escalated it",
-    "incident.reassigned": "PagerDuty reassigned it",
-    "incident.delegated": "PagerDuty delegated it to another escalation policy",
+    "incident.unacknowledged": (
+        "PagerDuty un-acknowledged it (its acknowledgement timed out)",
+        None,
+    ),
+    "incident.escalated": ("PagerDuty escalated it", "assignees"),
+    "incident.reassigned": ("PagerDuty reassigned it", "assignees"),
+    "incident.delegated": (
+        "PagerDuty delegated it to another escalation policy",
+        "escalation_policy",
+    ),
 }
 
 
@@ -54,7 +60,7 @@ def parse(body: Body, headers: Any = None) -> list[Action]:
     assert event is not None  # noqa: S101 - required above
     event_type = event.text("event_type").strip()
     kind = _KINDS.get(event_type)
-    note = _NOTES.get(event_type)
+    note, adds = _NOTES.get(event_type, (None, None))
     if event.text("resource_type", "incident") != "incident" or (kind is None and note is None):
         return []
     details = event.obj("data")
@@ -79,7 +85,7 @@ def parse(body: Body, headers: Any = None) -> list[Action]:
     elif kind == "resolve":
         text = _resolve_reason(details)
     if kind is None:
-        kind, text = "note", _note_text(note or "", details)
+        kind, text = "note", _note_text(note or "", adds, details)
     return [
         Action(
             source=SOURCE,
@@ -128,16 +134,17 @@ def _resolve_reason(details: Fields) -> str:
     return str(reason) if isinstance(reason, str) else ""
 
 
-def _note_text(note: str, details: Fields) -> str:
-    """The note, with who the incident went to when PagerDuty says."""
-    names = [
-        str(a.get("summary"))
-        for a in details.data.get("assignees") or []
-        if isinstance(a, dict) and a.get("summary")
-    ]
-    policy = details.obj("escalation_policy", required=False)
-    if names:
-        return f"{note}: assigned to {', '.join(names)}"
-    if policy is not None and policy.optional_text("summary"):
-        return f"{note}: {policy.text('summary')}"
+def _note_text(note: str, adds: str | None, details: Fields) -> str:
+    """The note, with who the incident went to (or which policy) when the event says."""
+    if adds == "assignees":
+        names = [
+            str(a.get("summary"))
+            for a in details.data.get("assignees") or []
+            if isinstance(a, dict) and a.get("summary")
+        ]
+        return f"{note}: assigned to {', '.join(names)}" if names else note
+    if adds == "escalation_policy":
+        policy = details.obj("escalation_policy", required=False)
+        name = policy.optional_text("summary") if policy is not None else None
+        return f"{note}: {name}" if name else note
     return note
