@@ -82,7 +82,8 @@ def opsgenie_headers() -> dict[str, str]:
     return {"Content-Type": "application/json", "X-Incident-Flow-Token": OPSGENIE_TOKEN}
 
 
-def _slack_signed(form: bytes) -> dict[str, str]:
+def slack_signed(form: bytes) -> dict[str, str]:
+    """Slack's signing headers for ``form``, timestamped now."""
     ts = str(int(time.time()))
     signature = "v0=" + _hex(SLACK_SECRET, b"v0:" + ts.encode() + b":" + form)
     return {
@@ -99,7 +100,7 @@ def slack_press(kind: str, incident_id: str, *, user: str, trigger: str) -> tupl
     body["trigger_id"] = trigger
     body["actions"][0].update(action_id=f"incident_flow:{kind}", value=incident_id)
     form = urlencode({"payload": json.dumps(body)}).encode()
-    return form, _slack_signed(form)
+    return form, slack_signed(form)
 
 
 def slack_submit(kind: str, incident_id: str, text: str, *, user: str, view: str) -> tuple:
@@ -113,7 +114,7 @@ def slack_submit(kind: str, incident_id: str, text: str, *, user: str, view: str
         state={"values": {"incident_flow_text": {"incident_flow_text": {"value": text}}}},
     )
     form = urlencode({"payload": json.dumps(body)}).encode()
-    return form, _slack_signed(form)
+    return form, slack_signed(form)
 
 
 def github(
