@@ -136,7 +136,7 @@ class Receiver:
 
 def make_server(receiver: Receiver, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     """An HTTP server (not yet serving): ``POST /webhooks/<source>``, ``/actions/<source>``."""
-    routes = {"/webhooks/": receiver.handle, "/actions/": receiver.handle_action}
+    routes = {"/webhooks/": "handle", "/actions/": "handle_action"}
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -151,7 +151,8 @@ def make_server(receiver: Receiver, host: str = "127.0.0.1", port: int = 0) -> T
             body = self.rfile.read(length)
             source = self.path[len(prefix) :].strip("/").split("?")[0]
             try:
-                status, answer = routes[prefix](source, body, dict(self.headers.items()))
+                handle = getattr(receiver, routes[prefix])
+                status, answer = handle(source, body, dict(self.headers.items()))
             except Exception:  # a bug: say so, and let the sender retry
                 log.exception("webhook_receiver.failed", source=source)
                 status, answer = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}

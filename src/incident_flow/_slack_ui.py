@@ -95,7 +95,7 @@ def decode(body: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
         return _json_object(payload) if isinstance(payload, str) else data
     text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
     stripped = text.lstrip()
-    if stripped.startswith("{"):
+    if stripped.startswith(("{", "[")):
         return _json_object(stripped)
     fields = parse_qs(text, keep_blank_values=True, strict_parsing=False)
     if not fields:
