@@ -32,6 +32,7 @@ from hypothesis.stateful import (
 )
 
 from incident_flow import (
+    Action,
     Alert,
     AsyncIncidentFlow,
     DeliveryError,
@@ -55,7 +56,15 @@ from incident_flow.adapters.sqlite import SQLiteStore
 from incident_flow.events import Event, event_from_dict, event_to_dict
 from incident_flow.testing import ManualClock
 from incident_flow.testing._async import Blocking, LoopThread
-from incident_flow.testing.strategies import PEOPLE, alerts, people, severities, texts
+from incident_flow.testing.strategies import (
+    PEOPLE,
+    STAFF,
+    actions,
+    alerts,
+    people,
+    severities,
+    texts,
+)
 
 from .conftest import T0
 
@@ -140,7 +149,7 @@ class IncidentProcess(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="pm-"))
-        self.policy = Policy(runbooks=[RUNBOOK], postmortem_folder=str(self.folder))
+        self.policy = Policy(runbooks=[RUNBOOK], postmortem_folder=str(self.folder), people=STAFF)
         self.clock = ManualClock(T0)
         self.store = RacingStore(self.make_store())
         self.chat = FlakyChannel()
@@ -165,6 +174,7 @@ class IncidentProcess(RuleBasedStateMachine):
         self.ids: set[str] = set()
         self.closed: set[str] = set()
         self.commands_run = 0
+        self.delivered: list[Action] = []  # every action delivered, for the vendors' retries
 
     # ----------------------------------------------------------------- rules
 
@@ -285,6 +295,63 @@ class IncidentProcess(RuleBasedStateMachine):
         assert after.state == self.flow.get(incident_id).state
         if after.state == "closed":
             self.closed.add(incident_id)
+
+    @rule(incident_id=incidents, data=st.data())
+    def vendor_action(self, incident_id: str, data: st.DataObject) -> None:
+        """A responder acts in PagerDuty, Opsgenie, Slack or GitHub (or a stranger does)."""
+        drawn = data.draw(actions(incident_id, at=st.none() | st.just(self.clock.now())))
+        action = attrs.evolve(drawn, delivery_id=f"{drawn.source}:{len(self.delivered)}")
+        self.delivered.append(action)
+        self._apply(action, repeat=False)
+
+    @precondition(lambda self: self.delivered)
+    @rule(data=st.data())
+    def vendor_retries(self, data: st.DataObject) -> None:
+        """9. A vendor delivers an action again (a retry, a redelivery): nothing changes."""
+        self._apply(data.draw(st.sampled_from(self.delivered)), repeat=True)
+
+    @rule(incident_id=incidents, source=st.sampled_from(["pagerduty", "opsgenie"]))
+    def pager_echo(self, incident_id: str, source: str) -> None:
+        """9. The pager tells us about the ack or resolve we mirrored to it: nothing changes."""
+        incident = self.flow.get(incident_id)
+        if incident.closed or not incident.paged:
+            return
+        kind = "resolve" if incident.resolved_at is not None else "acknowledge"
+        if kind == "acknowledge" and incident.acknowledged_at is None:
+            return
+        echo = Action(source=source, kind=kind, incident=incident_id, by="integration")
+        before = self.store.load(incident_id)
+        after = self.flow.apply(echo)
+        assert self.store.load(incident_id) == before
+        assert after.version == incident.version
+        event("an echo changed nothing")
+
+    def _apply(self, action: Action, *, repeat: bool) -> None:
+        """10. An action never raises a refusal: applied, ignored with a reason, or nothing."""
+        before = self.store.load(action.incident)
+        seen = action.delivery_id in fold(None, before).deliveries
+        after = self.flow.apply(action)  # raises nothing but what the store raises
+        new = self.store.load(action.incident)[len(before) :]
+        assert after.version == len(before) + len(new)
+        if seen:
+            assert new == [], "a delivery already recorded was applied again"
+            event("a retried delivery changed nothing")
+            return
+        if not new:
+            event("an action changed nothing (an echo or a repeat)")
+            return
+        person = self.policy.people.name(action.source, action.by)
+        assert new[0].type in ("ActionApplied", "ActionIgnored")
+        assert new[0].by == person and new[0].delivery_id == action.delivery_id  # type: ignore[attr-defined]
+        if new[0].type == "ActionIgnored":
+            assert [e.type for e in new] == ["ActionIgnored"], "an ignored action did more"
+            assert new[0].reason  # type: ignore[attr-defined]
+            event(f"an action was ignored ({action.kind})")
+        else:
+            assert len(new) > 1, "an applied action changed nothing"
+            event(f"an action was applied ({action.kind})")
+        if after.state == "closed":
+            self.closed.add(action.incident)
 
     @rule(down=st.booleans(), which=st.sampled_from(["chat", "pager", "publisher"]))
     def toggle_fault(self, down: bool, which: str) -> None:
@@ -427,7 +494,10 @@ class IncidentProcess(RuleBasedStateMachine):
 
     @invariant()
     def escalation_rules(self) -> None:
-        """Levels go up one at a time, never after an acknowledgement, never when not paged."""
+        """Levels go up one at a time; the timer never escalates after an acknowledgement.
+
+        A person may ask for the next level at any time (an action or ``escalate``).
+        """
         for incident_id in sorted(self.ids):
             acked = False
             level = 0
@@ -437,9 +507,20 @@ class IncidentProcess(RuleBasedStateMachine):
                 elif recorded.type == "IncidentReopened" and recorded.paged:  # type: ignore[attr-defined]
                     acked, level = False, 0
                 elif recorded.type == "Escalated":
-                    assert not acked
+                    assert recorded.by is not None or not acked
                     assert recorded.level == level + 1  # type: ignore[attr-defined]
                     level += 1
+
+    @invariant()
+    def every_delivery_at_most_once(self) -> None:
+        """9. Each vendor delivery id is recorded at most once on its incident."""
+        for incident_id in sorted(self.ids):
+            ids = [
+                e.delivery_id  # type: ignore[attr-defined]
+                for e in self.store.load(incident_id)
+                if e.type in ("ActionApplied", "ActionIgnored")
+            ]
+            assert len(ids) == len(set(ids))
 
     @invariant()
     def closed_is_terminal(self) -> None:

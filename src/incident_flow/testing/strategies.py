@@ -9,13 +9,17 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
+from .._actions import ACTION_KINDS, ACTION_SOURCES, Action
 from .._alerts import Alert, AlertStatus
+from .._people import Person
 from .._policy import Policy
 from .._runbooks import Runbook
 from .._severity import Severity
 
 __all__ = [
     "PEOPLE",
+    "STAFF",
+    "actions",
     "alerts",
     "aware_datetimes",
     "people",
@@ -27,6 +31,26 @@ __all__ = [
 
 #: A small cast, so that the same person acts twice and reviewers collide with authors.
 PEOPLE = ("alice", "bob", "carol", "dave")
+
+#: :data:`PEOPLE` with an identity at every vendor (``Policy(people=STAFF)``): alice is
+#: ``U-alice`` in Slack, ``P-alice`` in PagerDuty, ``alice@example.com`` in Opsgenie and
+#: ``alice-gh`` on GitHub.
+STAFF = tuple(
+    Person(
+        name=name,
+        slack=f"U-{name}",
+        pagerduty=f"P-{name}",
+        opsgenie=f"{name}@example.com",
+        github=f"{name}-gh",
+    )
+    for name in PEOPLE
+)
+_IDENTITY = {
+    "slack": "U-{}",
+    "pagerduty": "P-{}",
+    "opsgenie": "{}@example.com",
+    "github": "{}-gh",
+}
 
 _NAMES = ("CheckoutHighErrorRate", "DiskFull", "ApiLatencyHigh", "LoginFailures", "QueueBacklog")
 _SOURCES = ("datadog", "checkly", "alertmanager", "grafana", "incidentio", "pagerduty")
@@ -109,4 +133,34 @@ def policies(draw: st.DrawFn) -> Policy:
         default_severity=draw(severities()),
         ack_timeout={s: timedelta(minutes=5) for s in critical},
         runbooks=catalog,
+    )
+
+
+@st.composite
+def actions(
+    draw: st.DrawFn,
+    incident: str | st.SearchStrategy[str],
+    *,
+    deliveries: int = 6,
+    at: st.SearchStrategy[datetime | None] | None = None,
+) -> Action:
+    """What a responder did in a vendor's tool, for ``incident``.
+
+    The actor is one of :data:`STAFF` by their identity at the vendor, or a stranger
+    (``U-zoe``) the policy does not know. Delivery ids come from a pool of ``deliveries``
+    (so retries happen), or are None.
+    """
+    source = draw(st.sampled_from(ACTION_SOURCES))
+    kind = draw(st.sampled_from(ACTION_KINDS))
+    who = draw(st.sampled_from((*PEOPLE, "zoe")))
+    delivery = draw(st.none() | st.integers(1, deliveries).map(lambda n: f"{source}:d{n}"))
+    return Action(
+        source=source,
+        kind=kind,
+        incident=incident if isinstance(incident, str) else draw(incident),
+        by=_IDENTITY[source].format(who),
+        at=draw(at if at is not None else st.none()),
+        text=draw(st.just("") | texts()),
+        severity=draw(severities()) if kind == "reclassify" else None,
+        delivery_id=delivery,
     )
