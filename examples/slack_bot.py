@@ -1,16 +1,26 @@
-"""A Slack bot that runs the incident process: ``/incident ack|resolve|note ID [text]``.
+"""A Slack bot that runs the incident process: buttons, forms and ``/incident``.
 
-    SLACK_BOT_TOKEN=xoxb-... SLACK_SIGNING_SECRET=... python examples/slack_bot.py --serve
+    SLACK_BOT_TOKEN=xoxb-... SLACK_SIGNING_SECRET=... SLACK_CHANNEL=C0... \
+        python examples/slack_bot.py --serve
     python examples/slack_bot.py          # demo: signed requests dispatched in-process
 
 Built on Slack Bolt's asyncio app (``pip install 'incident-flow[slack]'``: slack_bolt and
 aiohttp) and :class:`~incident_flow.AsyncIncidentFlow` on an ``AsyncSQLiteStore``, so no
-command blocks the event loop. Bolt verifies every request's signature (``X-Slack-Signature``,
-five-minute window) before a handler runs; a request Slack retries (``X-Slack-Retry-Num``) is
-answered at once and processed once; a refused command answers the person with what is allowed
-now instead of failing. ``--serve`` listens on ``PORT`` (3000) at ``/slack/events`` with aiohttp,
-keeps incidents in ``INCIDENT_FLOW_DB`` (``incidents.db``) and runs ``run_worker_async`` beside
-the web app (delivery retries, escalations, reminders).
+command blocks the event loop. Every incident's first message carries buttons (Acknowledge,
+Start runbook, Resolve, Add note); Resolve and Add note open a form; ``/incident ack|runbook|
+resolve|note|escalate|reopen|sev ID [text]`` does the same by text. Each request becomes
+:class:`~incident_flow.Action` s (``ingest.actions("slack", body)``) applied with
+``flow.apply``: who pressed is mapped through the policy's ``people``, a repeated request is
+applied once, and what the incident no longer allows is recorded and answered, never an error.
+Bolt verifies every request's signature (``X-Slack-Signature``, five-minute window) before a
+handler runs.
+
+``--serve`` posts with the real notifiers: ``AsyncSlackNotifier`` to ``SLACK_CHANNEL``, and
+``AsyncPagerDutyPager`` when ``PAGERDUTY_ROUTING_KEY`` is set (an ack pressed in Slack is
+mirrored to PagerDuty). It listens on ``PORT`` (3000) at ``/slack/events`` (set it as the
+Interactivity and the ``/incident`` URL), keeps incidents in ``INCIDENT_FLOW_DB``
+(``incidents.db``), reads the policy from ``INCIDENT_FLOW_POLICY`` when set, and runs
+``run_worker_async`` beside the web app (delivery retries, escalations, reminders).
 """
 
 from __future__ import annotations
@@ -19,12 +29,13 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -37,36 +48,44 @@ from slack_bolt.authorization import AuthorizeResult
 from incident_flow import (
     Alert,
     AsyncIncidentFlow,
+    AsyncPagerDutyPager,
+    AsyncSlackNotifier,
     AsyncSQLiteStore,
     IncidentFlowError,
+    InvalidPayload,
+    LogNotifier,
+    Person,
+    Policy,
     RecordingNotifier,
+    ingest,
     run_worker_async,
 )
 
-USAGE = "usage: /incident ack ID | resolve ID [summary] | note ID text"
+OURS = re.compile(r"^incident_flow:")
 
 
-class Once:
-    """Remembers the last requests it saw, so a retried one is processed once.
-
-    Safe without a lock: handlers share one event loop and ``first_time`` never awaits.
-    """
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._size = size
-
-    def first_time(self, key: str) -> bool:
-        if key in self._seen:
-            return False
-        self._seen[key] = None
-        if len(self._seen) > self._size:
-            self._seen.popitem(last=False)
-        return True
+async def answer(flow: AsyncIncidentFlow, body: dict[str, Any]) -> str:
+    """Apply what the request asks; say what became of it (for the person who asked)."""
+    try:
+        said = []
+        for action in ingest.actions("slack", body):
+            done = await flow.apply(action)
+            said.append(f"{done.id} is {done.state}")
+    except InvalidPayload as exc:
+        return str(exc)  # a mistyped /incident: its usage
+    except IncidentFlowError as exc:
+        return f"Refused: {exc}"
+    return "; ".join(said) or "nothing to do"
 
 
-def make_app(flow: AsyncIncidentFlow, *, token: str, signing_secret: str) -> AsyncApp:
-    """The Bolt app: one slash command, ``/incident``."""
+def make_app(
+    flow: AsyncIncidentFlow,
+    notifier: AsyncSlackNotifier | None,
+    *,
+    token: str,
+    signing_secret: str,
+) -> AsyncApp:
+    """The Bolt app: ``/incident``, our buttons and our forms."""
 
     async def authorize(
         enterprise_id: str | None, team_id: str | None, **_: Any
@@ -75,34 +94,22 @@ def make_app(flow: AsyncIncidentFlow, *, token: str, signing_secret: str) -> Asy
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
 
     app = AsyncApp(signing_secret=signing_secret, authorize=authorize, process_before_response=True)
-    once = Once()
 
     @app.command("/incident")
-    async def incident(ack: AsyncAck, command: dict[str, Any], body: dict[str, Any]) -> None:
-        key = str(body.get("trigger_id") or command.get("trigger_id") or "")
-        if key and not once.first_time(key):
-            await ack()  # Slack retried a request we already handled
-            return
-        words = (command.get("text") or "").split(maxsplit=2)
-        who = str(command.get("user_name") or command.get("user_id") or "someone")
-        if len(words) < 2:
-            await ack(USAGE)
-            return
-        action, incident_id, rest = words[0], words[1], words[2] if len(words) > 2 else ""
-        try:
-            if action == "ack":
-                done = await flow.acknowledge(incident_id, by=who)
-            elif action == "resolve":
-                done = await flow.resolve(incident_id, by=who, summary=rest)
-            elif action == "note" and rest:
-                done = await flow.note(incident_id, rest, by=who)
-            else:
-                await ack(USAGE)
-                return
-        except IncidentFlowError as exc:
-            await ack(f"Refused: {exc}")
-            return
-        await ack(f"{done.id} is {done.state} ({action} by {who})")
+    async def command(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack(await answer(flow, body))
+
+    @app.action(OURS)
+    async def pressed(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        if notifier is not None and await notifier.open_form(body):
+            return  # Resolve or Add note: the form is open; its submission is the action
+        await answer(flow, body)
+
+    @app.view(OURS)
+    async def submitted(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await answer(flow, body)
 
     return app
 
@@ -126,19 +133,22 @@ def signed(secret: str, params: dict[str, str], retry: int | None = None) -> Asy
 async def demo() -> None:
     """Open an incident, then drive it from 'Slack' with signed (and one forged) requests."""
     secret = "demo-signing-secret"  # noqa: S105 - a demo value
+    policy = Policy(people=[Person(name="alice", slack="U1"), Person(name="bob", slack="U2")])
     with tempfile.TemporaryDirectory() as folder:
         async with await AsyncSQLiteStore.open(Path(folder) / "incidents.db") as store:
             flow = AsyncIncidentFlow(
-                store=store, notifier=RecordingNotifier(), pager=RecordingNotifier()
+                policy, store=store, notifier=RecordingNotifier(), pager=RecordingNotifier()
             )
             incident = await flow.trigger(
                 Alert(source="datadog", name="CheckoutDown", title="Checkout down", severity="P1")
             )
-            app = make_app(flow, token="xoxb-demo", signing_secret=secret)  # noqa: S106
+            app = make_app(flow, None, token="xoxb-demo", signing_secret=secret)  # noqa: S106
             await send_demo_requests(app, secret, incident.id)
-            notes = [e for e in await flow.history(incident.id) if e.type == "NoteAdded"]
+            history = await flow.history(incident.id)
+            notes = [e for e in history if e.type == "NoteAdded"]
+            acked = (await flow.get(incident.id)).acknowledged_by
             state = (await flow.get(incident.id)).state
-            print(f"{incident.id}: {state}, {len(notes)} note(s)")
+            print(f"{incident.id}: {state}, acknowledged by {acked}, {len(notes)} note(s)")
 
 
 async def send_demo_requests(app: AsyncApp, secret: str, incident_id: str) -> None:
@@ -148,13 +158,39 @@ async def send_demo_requests(app: AsyncApp, secret: str, incident_id: str) -> No
     def text(words: str, trigger_id: str) -> dict[str, str]:
         return {**base, "text": words, "trigger_id": trigger_id}
 
+    def press(kind: str, trigger_id: str) -> dict[str, str]:
+        payload = {
+            "type": "block_actions",
+            "user": {"id": "U2", "username": "bob"},
+            "trigger_id": trigger_id,
+            "actions": [{"action_id": f"incident_flow:{kind}", "value": incident_id}],
+        }
+        return {"payload": json.dumps(payload)}
+
+    def submit(kind: str, value: str, view_id: str) -> dict[str, str]:
+        state = {"incident_flow_text": {"incident_flow_text": {"value": value}}}
+        payload = {
+            "type": "view_submission",
+            "user": {"id": "U2", "username": "bob"},
+            "view": {
+                "id": view_id,
+                "type": "modal",
+                "callback_id": f"incident_flow:{kind}",
+                "private_metadata": incident_id,
+                "state": {"values": state},
+            },
+        }
+        return {"payload": json.dumps(payload)}
+
     requests = [
         ("ack", signed(secret, text(f"ack {incident_id}", "t1"))),
         ("retried ack", signed(secret, text(f"ack {incident_id}", "t1"), retry=1)),
-        ("note", signed(secret, text(f"note {incident_id} rolling back", "t2"))),
-        ("unknown id", signed(secret, text("ack inc-nope", "t3"))),
-        ("resolve", signed(secret, text(f"resolve {incident_id} rolled back", "t4"))),
+        ("runbook button", signed(secret, press("start_runbook", "t2"))),
+        ("note", signed(secret, text(f"note {incident_id} rolling back", "t3"))),
+        ("unknown id", signed(secret, text("ack inc-nope", "t4"))),
+        ("resolve form", signed(secret, submit("resolve", "rolled back", "V1"))),
         ("forged", signed("not-the-secret", text(f"note {incident_id} x", "t5"))),
+        ("mistyped", signed(secret, text("dance", "t6"))),
     ]
     for label, request in requests:
         response = await app.async_dispatch(request)
@@ -164,12 +200,16 @@ async def send_demo_requests(app: AsyncApp, secret: str, incident_id: str) -> No
 async def serve() -> None:
     """Answer Slack at ``/slack/events`` on ``PORT`` until interrupted."""
     path = os.environ.get("INCIDENT_FLOW_DB", "incidents.db")
+    policy_file = os.environ.get("INCIDENT_FLOW_POLICY")
+    policy = Policy.from_toml(policy_file) if policy_file else Policy.default()
+    token = os.environ["SLACK_BOT_TOKEN"]
+    notifier = AsyncSlackNotifier(token=token, channel=os.environ["SLACK_CHANNEL"])
+    routing_key = os.environ.get("PAGERDUTY_ROUTING_KEY")
+    pager = AsyncPagerDutyPager(routing_key) if routing_key else LogNotifier("pager")
     async with await AsyncSQLiteStore.open(path) as store:
-        flow = AsyncIncidentFlow(store=store)
+        flow = AsyncIncidentFlow(policy, store=store, notifier=notifier, pager=pager)
         app = make_app(
-            flow,
-            token=os.environ["SLACK_BOT_TOKEN"],
-            signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+            flow, notifier, token=token, signing_secret=os.environ["SLACK_SIGNING_SECRET"]
         )
         # Retries, escalations and reminders on the same loop as the web app.
         stop = asyncio.Event()
@@ -186,6 +226,9 @@ async def serve() -> None:
             stop.set()
             await worker
             await flow.drain()  # commands whose requests were dropped finish their deliveries
+            await notifier.aclose()
+            if isinstance(pager, AsyncPagerDutyPager):
+                await pager.aclose()
 
 
 async def main() -> None:

@@ -56,14 +56,18 @@ def test_readme_example_runs(tmp_path: Path) -> None:
 
 
 def test_slack_bot_verifies_and_processes_once(tmp_path: Path) -> None:
-    """Signed commands act, a retried one is processed once, a forged one is refused."""
+    """Commands, buttons and forms act as the mapped person; a retry once; a forgery refused."""
     result = run_python(tmp_path, str(EXAMPLES_DIR / "slack_bot.py"))
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("ack") and lines[0].endswith("(ack by alice)")
-    assert lines[1].strip() == "retried ack      -> 200"
-    assert "Refused: no incident with id 'inc-nope'" in lines[3]
-    assert lines[5].startswith("forged") and "401" in lines[5]
-    assert lines[6].endswith("resolved, 1 note(s)")
+    assert lines[0].startswith("ack") and lines[0].endswith("is notified")
+    assert lines[1].startswith("retried ack") and lines[1].endswith("is notified")
+    assert lines[2].strip() == "runbook button   -> 200"
+    assert lines[3].endswith("is runbook")
+    assert "Refused: no incident here is named 'inc-nope'" in lines[4]
+    assert lines[5].strip() == "resolve form     -> 200"
+    assert lines[6].startswith("forged") and "401" in lines[6]
+    assert "usage: /incident ack ID" in lines[7]
+    assert lines[8].endswith("resolved, acknowledged by alice, 1 note(s)")
     # It is the asyncio bot: Bolt's AsyncApp over AsyncIncidentFlow, nothing sync left behind.
     source = (EXAMPLES_DIR / "slack_bot.py").read_text()
     for name in ("AsyncApp(", "AsyncIncidentFlow(", "AsyncSQLiteStore.open(", "asyncio.run("):
