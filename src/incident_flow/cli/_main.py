@@ -27,13 +27,12 @@ except ImportError as exc:  # pragma: no cover - the cli extra installs them
     msg = "the incident-flow command needs its extra: pip install 'incident-flow[cli]'"
     raise SystemExit(msg) from exc
 
-from . import ingest
-from ._flow import IncidentFlow
-from ._policy import Policy
-from ._report import DEFINITIONS, Report, build_report
-from .adapters.folder import FolderPublisher
-from .adapters.notifiers import LogNotifier, RecordingNotifier
-from .exceptions import (
+from .. import ingest
+from .._flow import IncidentFlow
+from .._policy import Policy
+from ..adapters.folder import FolderPublisher
+from ..adapters.notifiers import LogNotifier, RecordingNotifier
+from ..exceptions import (
     IncidentFlowError,
     IncidentNotFound,
     InvalidCommand,
@@ -43,7 +42,8 @@ from .exceptions import (
     PolicyViolation,
     StorageError,
 )
-from .process import to_mermaid
+from ..process import to_mermaid
+from ._report import DEFINITIONS, Report, build_report
 
 __all__ = ["main"]
 
@@ -61,10 +61,10 @@ EXIT_CODES = {
 
 def _store(db: str) -> Any:
     if db.startswith(("postgresql://", "postgres://")):
-        from .adapters.postgres import PostgresStore  # noqa: PLC0415 - only when asked for
+        from ..adapters.postgres import PostgresStore  # noqa: PLC0415 - only when asked for
 
         return PostgresStore(db)
-    from .adapters.sqlite import SQLiteStore  # noqa: PLC0415
+    from ..adapters.sqlite import SQLiteStore  # noqa: PLC0415
 
     return SQLiteStore(db)
 
@@ -345,7 +345,7 @@ def ingest_command(context: _Context, source: str, file: Any) -> None:
 @pass_context
 def worker(context: _Context, interval: float) -> None:
     """Deliver pending messages, escalate and remind, until SIGTERM or Ctrl-C."""
-    from ._worker import run_worker  # noqa: PLC0415
+    from .._worker import run_worker  # noqa: PLC0415
 
     with _errors():
         stats = run_worker(context.flow(), interval=timedelta(seconds=interval))
@@ -418,8 +418,8 @@ def report(context: _Context, fmt: str, html_file: str | None) -> None:
 @click.option("--db", "demo_db", default="incident-flow-demo.db", show_default=True)
 def demo(demo_db: str) -> None:
     """Replay a realistic day of alerts through the whole process, then print the report."""
+    from ..testing._doubles import ManualClock  # noqa: PLC0415
     from ._demo import DEMO_POLICY, DEMO_START, demo_steps  # noqa: PLC0415
-    from .testing._doubles import ManualClock  # noqa: PLC0415
 
     for suffix in ("", "-wal", "-shm"):
         Path(demo_db + suffix).unlink(missing_ok=True)

@@ -9,9 +9,9 @@ from typing import Any
 
 import attrs
 
-from ._events import Event
-from ._incident import Incident
-from ._severity import Severity
+from .._events import Event
+from .._incident import Incident
+from .._severity import Severity
 
 __all__ = ["DEFINITIONS", "Report", "build_report"]
 

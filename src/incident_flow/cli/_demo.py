@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
-from . import ingest
-from ._flow import IncidentFlow
-from ._policy import Policy
-from ._runbooks import Runbook
+from .. import ingest
+from .._flow import IncidentFlow
+from .._policy import Policy
+from .._runbooks import Runbook
 
 __all__ = ["DEMO_POLICY", "DEMO_START", "demo_steps"]
 
@@ -34,7 +34,7 @@ Step = tuple[timedelta, str, Callable[[IncidentFlow, dict[str, str]], object]]
 
 
 def _sample(name: str) -> dict[str, Any]:
-    text = resources.files("incident_flow.demo_data").joinpath(f"{name}.json").read_text()
+    text = resources.files("incident_flow.cli.demo_data").joinpath(f"{name}.json").read_text()
     data: dict[str, Any] = json.loads(text)
     return data
 
