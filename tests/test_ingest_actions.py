@@ -354,6 +354,14 @@ class TestTheEntryPoint:
             Action(source="slack", kind="reclassify", incident="i", by="u")
         with pytest.raises(ValueError, match=r"Action\.by must be a non-empty string"):
             Action(source="slack", kind="note", incident="i", by=" ")
+        with pytest.raises(ValueError, match="must be a timezone-aware datetime"):
+            Action(source="slack", kind="note", incident="i", by="u", at=datetime(2026, 1, 1))  # noqa: DTZ001
+
+    def test_a_press_without_trigger_id_names_no_delivery(self) -> None:
+        raw = copy.deepcopy(sample("slack_block_actions.json"))
+        del raw["trigger_id"], raw["actions"][0]["action_ts"]
+        raw["actions"][0].update(action_id="incident_flow:acknowledge", value=OURS)
+        assert one("slack", raw).delivery_id is None  # never one shared by two presses
 
 
 SOURCES = {

@@ -83,6 +83,12 @@ def _aliases(value: object) -> tuple[str, ...]:
     return tuple(str(v) for v in value if v) if isinstance(value, (list, tuple)) else ()
 
 
+def _aware(instance: object, attribute: attrs.Attribute[datetime | None], value: object) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        msg = f"Action.at must be a timezone-aware datetime or None, got {value!r}"
+        raise ValueError(msg)
+
+
 def _severity(value: Severity | str | None) -> Severity | None:
     return None if value is None else Severity(value)
 
@@ -114,7 +120,7 @@ class Action:
     by: str = attrs.field(validator=_text)
     by_aliases: tuple[str, ...] = attrs.field(default=(), converter=_aliases)
     by_name: str | None = None
-    at: datetime | None = None
+    at: datetime | None = attrs.field(default=None, validator=_aware)
     text: str = ""
     severity: Severity | None = attrs.field(default=None, converter=_severity)
     delivery_id: str | None = None

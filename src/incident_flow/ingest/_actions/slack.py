@@ -86,7 +86,7 @@ def _pressed(data: Mapping[str, Any]) -> list[Action]:
         if kind not in _AT_ONCE or not str(button.get("action_id", "")).startswith(ui.PREFIX):
             continue
         by, name = _user(data)
-        delivery = data.get("trigger_id") or button.get("action_ts") or ""
+        delivery = data.get("trigger_id") or button.get("action_ts")
         found.append(
             Action(
                 source=SOURCE,
@@ -94,7 +94,7 @@ def _pressed(data: Mapping[str, Any]) -> list[Action]:
                 incident=_text(button.get("value"), "actions[].value"),
                 by=by,
                 by_name=name,
-                delivery_id=f"{SOURCE}:{delivery}:{index}",
+                delivery_id=f"{SOURCE}:{delivery}:{index}" if delivery else None,
                 raw=data,
             )
         )
