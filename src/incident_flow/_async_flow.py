@@ -7,8 +7,6 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
-import structlog
-
 from . import _commands as cmd
 from ._actions import Action
 from ._alerts import Alert
@@ -17,6 +15,7 @@ from ._driver import FlowCore, new_incident_id
 from ._events import Event
 from ._incident import Incident
 from ._locks import AsyncKeyedLocks
+from ._log import get_logger
 from ._policy import Policy
 from ._runbooks import Runbook
 from ._severity import Severity
@@ -37,7 +36,7 @@ from .ports import (
 
 __all__ = ["AsyncIncidentFlow"]
 
-_log = structlog.get_logger("incident_flow")
+_log = get_logger("incident_flow")
 
 
 class AsyncIncidentFlow(FlowCore):

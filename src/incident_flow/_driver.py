@@ -40,7 +40,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import attrs
-import structlog
 
 from . import _commands as cmd
 from ._actions import Action, decide_action
@@ -57,6 +56,7 @@ from ._decide import (
 from ._events import Event
 from ._incident import Incident, fold
 from ._locks import AsyncKeyedLocks, KeyedLocks
+from ._log import get_logger
 from ._messages import OutboxMessage, backoff
 from ._policy import Policy
 from ._postmortem import PostMortemDocument
@@ -73,7 +73,7 @@ from .ports import Clock
 
 __all__ = ["FlowCore", "new_incident_id"]
 
-_log = structlog.get_logger("incident_flow")
+_log = get_logger("incident_flow")
 _CACHE_SIZE = 4096
 _DELIVERY_RETRIES = 8
 

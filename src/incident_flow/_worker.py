@@ -15,7 +15,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import structlog
+
+from ._log import get_logger
 
 if TYPE_CHECKING:
     from ._async_flow import AsyncIncidentFlow
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkerStats", "run_worker", "run_worker_async"]
 
-_log = structlog.get_logger("incident_flow.worker")
+_log = get_logger("incident_flow.worker")
 
 
 @attrs.define

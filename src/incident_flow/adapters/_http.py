@@ -14,6 +14,7 @@ async class (:class:`VendorAdapter`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import random
 import time
@@ -67,10 +68,16 @@ def check_secret(name: str, value: str | None) -> None:
 
 
 class Redactor:
-    """Replaces every secret it knows with ``***`` in a text."""
+    """Replaces every secret it knows with ``***`` in a text.
 
-    def __init__(self, secrets: Sequence[str | None]) -> None:
+    Every secret an adapter's redactor learns is also hidden from the log lines of the HTTP
+    libraries we call (``_LIBRARY_LOGS``): httpx logs each request's URL at INFO, and a Slack
+    webhook URL or a ``?token=`` is a secret.
+    """
+
+    def __init__(self, secrets: Sequence[str | None], *, share: bool = True) -> None:
         self._secrets: list[str] = []
+        self._share = share
         self.add(*secrets)
 
     def add(self, *secrets: str | None) -> None:
@@ -80,11 +87,49 @@ class Redactor:
             if secret and len(secret) >= 4:
                 known.update({secret, repr(secret)[1:-1], secret.strip()})
         self._secrets = sorted((s for s in known if len(s) >= 4), key=len, reverse=True)
+        if self._share:
+            _LIBRARY_LOGS.add(*secrets)
+
+    def __bool__(self) -> bool:
+        return bool(self._secrets)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+_LIBRARY_LOGS = Redactor((), share=False)
+#: The loggers of the HTTP stack under our adapters (httpx logs "HTTP Request: POST <url>").
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.connection_pool",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+)
+
+
+class _RedactRecords(logging.Filter):
+    """Rewrites a log record of the HTTP stack with our secrets hidden, before any handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _LIBRARY_LOGS:
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed record: leave it to its handler
+            return True
+        clean = _LIBRARY_LOGS(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+for _name in _HTTP_LOGGERS:
+    logging.getLogger(_name).addFilter(_RedactRecords())
 
 
 class _HttpRules:

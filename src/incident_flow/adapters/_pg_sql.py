@@ -10,6 +10,7 @@ and a sync and an async store can share one schema.
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
@@ -54,6 +55,27 @@ __all__ = [
     "setup",
     "upgrade",
 ]
+
+
+
+class _QuietLostRaces(logging.Filter):
+    """Drops psycopg's "error ignored terminating <Pipeline>... pipeline aborted" warning.
+
+    psycopg logs it when a pipeline ends after a failed statement; for us that is a lost write
+    race (a unique key refused an append), which the store raises as ConcurrencyError and the
+    flow retries. It is noise in the host's logs, not a fault.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.msg if isinstance(record.msg, str) else ""
+        args = record.args if isinstance(record.args, tuple) else ()
+        if not text.startswith("error ignored terminating") or len(args) != 2:
+            return True
+        lost_race = "Pipeline" in type(args[0]).__name__ and "pipeline aborted" in str(args[1])
+        return not lost_race
+
+
+logging.getLogger("psycopg").addFilter(_QuietLostRaces())
 
 T = TypeVar("T")
 Rows = list[tuple[Any, ...]]

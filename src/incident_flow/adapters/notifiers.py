@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import threading
 
-import structlog
-
+from .._log import get_logger
 from .._messages import Notification
 
 __all__ = ["LogNotifier", "RecordingNotifier"]
 
 
 class LogNotifier:
-    """Writes each message as a structlog event (``incident_flow.notify``); the default channel.
+    """Logs each message (``incident_flow.notify``, INFO); the default channel.
 
-    The host configures structlog; this never does. Useful as a dry run of a policy: every
-    message that would reach Slack or the pager is logged with its incident and kind.
+    The host configures logging; this never does (see :mod:`incident_flow._log`). Useful as a
+    dry run of a policy: every message that would reach Slack or the pager is logged with its
+    incident and kind.
     """
 
     #: Never blocks: AsyncIncidentFlow calls it inline (see adapters.threaded).
@@ -23,7 +23,7 @@ class LogNotifier:
 
     def __init__(self, channel: str = "chat") -> None:
         self.channel = channel
-        self._log = structlog.get_logger("incident_flow.notify")
+        self._log = get_logger("incident_flow.notify")
 
     def __repr__(self) -> str:
         return f"LogNotifier(channel={self.channel!r})"

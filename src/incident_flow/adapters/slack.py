@@ -9,9 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-import structlog
-
 from .. import _slack_ui as ui
+from .._log import get_logger
 from .._messages import Notification
 from .._steps import Steps, run, run_async
 from ..exceptions import DeliveryError
@@ -35,7 +34,7 @@ _ICONS = {
     "P4": ":large_yellow_circle:",
     "P5": ":white_circle:",
 }
-_log = structlog.get_logger("incident_flow.slack")
+_log = get_logger("incident_flow.slack")
 
 
 def escape(text: str) -> str:

@@ -19,7 +19,6 @@ from typing import Any
 
 try:
     import click
-    import structlog
     from rich.console import Console
     from rich.progress import track
     from rich.table import Table
@@ -121,11 +120,24 @@ pass_context = click.make_pass_decorator(_Context)
 def main(ctx: click.Context, db: str, policy_file: str | None) -> None:
     """incident_flow: your incident process as code."""
     # The command line is the host here: it decides what the library's logs show.
-    level = logging.ERROR if ctx.invoked_subcommand == "demo" else logging.WARNING
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
+    _show_library_logs(logging.ERROR if ctx.invoked_subcommand == "demo" else logging.WARNING)
     if not console.is_terminal:
         console.width = 160  # piped into a file or a script: do not fold tables at 80
     ctx.obj = _Context(db, policy_file)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The command line's one handler for the library's log events (failures, on stderr)."""
+
+
+def _show_library_logs(level: int) -> None:
+    library = logging.getLogger("incident_flow")
+    library.setLevel(level)
+    for handler in [h for h in library.handlers if isinstance(h, _StderrHandler)]:
+        library.removeHandler(handler)  # a second invocation in one process: one handler
+    handler = _StderrHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    library.addHandler(handler)
 
 
 @main.command()
