@@ -105,6 +105,46 @@ class TestSharedDatabase:
             assert store.load("x") == []
 
 
+class TestKilledMidAppend:
+    """A connection killed during a pipelined append never leaves the store stuck."""
+
+    def test_the_next_command_reconnects_and_succeeds(self, postgres_dsn: str) -> None:
+        import random
+        import threading
+        import time
+
+        with pg_schema(postgres_dsn) as schema, PostgresStore(postgres_dsn, schema=schema) as store:
+            flow = IncidentFlow(
+                store=store, notifier=RecordingNotifier(), pager=RecordingNotifier()
+            )
+            incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P4"))
+            rng = random.Random(7)
+            failed = 0
+            for _ in range(15):
+                delay = rng.uniform(0, 0.02)
+
+                def kill(delay: float = delay) -> None:
+                    time.sleep(delay)
+                    conn = store._conn
+                    if conn is not None and not conn.closed:
+                        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+                            admin.execute(
+                                "SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,)
+                            )
+
+                killer = threading.Thread(target=kill)
+                killer.start()
+                for _ in range(30):  # appends while the backend is killed under them
+                    try:
+                        flow.note(incident.id, "working", by="alice")
+                    except StorageError:
+                        failed += 1
+                killer.join()
+                # Was: "cannot exit pipeline mode while busy" for every command from here on.
+                flow.note(incident.id, "after the failover", by="alice")
+            assert failed >= 1  # the kills did land
+
+
 class TestMigration:
     """A version-1 schema is brought to version 2 on open."""
 

@@ -57,7 +57,6 @@ __all__ = [
 ]
 
 
-
 class _QuietLostRaces(logging.Filter):
     """Drops psycopg's "error ignored terminating <Pipeline>... pipeline aborted" warning.
 

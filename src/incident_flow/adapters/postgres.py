@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
+from ..exceptions import StorageError
 from . import _pg_sql as pgsql
 
 if TYPE_CHECKING:
@@ -75,7 +76,9 @@ class PostgresStore:
 
     def _connection(self) -> psycopg.Connection[Any]:
         conn = self._conn
-        if conn is None or conn.closed or conn.broken:
+        if conn is None or conn.closed or conn.broken or not self._idle(conn):
+            if conn is not None:
+                conn.close()
             conn = self._conn = self._pg.connect(self._db.dsn, autocommit=True)
         return conn
 
@@ -84,11 +87,37 @@ class PostgresStore:
         """A cursor, in a transaction when ``write`` (a read is one autocommit statement).
 
         psycopg errors become StorageError; a unique constraint refusing a write, Conflict.
+        After any other failure the connection is dropped, so the next call starts on a fresh
+        one: a connection killed in the middle of a pipelined append (a failover, a restart,
+        ``pg_terminate_backend``) is left in pipeline mode with psycopg calling it neither
+        closed nor broken, and would refuse every later statement.
         """
-        with self._lock, self._db.errors(what):
-            conn = self._connection()
-            with conn.transaction() if write else nullcontext(), conn.cursor() as cursor:
-                yield cursor
+        with self._lock:
+            try:
+                with self._db.errors(what):
+                    conn = self._connection()
+                    with conn.transaction() if write else nullcontext(), conn.cursor() as cursor:
+                        yield cursor
+            except pgsql.Conflict:
+                raise  # a lost race: the connection is fine
+            except StorageError:
+                self._drop()
+                raise
+
+    def _idle(self, conn: psycopg.Connection[Any]) -> bool:
+        """True when the connection is between statements: no transaction or pipeline open."""
+        pq = self._pg.pq
+        status = conn.pgconn
+        return bool(
+            status.transaction_status == pq.TransactionStatus.IDLE
+            and status.pipeline_status == pq.PipelineStatus.OFF
+        )
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(Exception):  # it is already broken; closing is a courtesy
+                conn.close()
 
     def _fetch(self, query: pgsql.Query[T]) -> T:
         with self._transaction(query.what, write=query.write) as cur:
