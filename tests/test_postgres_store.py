@@ -145,6 +145,34 @@ class TestKilledMidAppend:
             assert failed >= 1  # the kills did land
 
 
+class TestWhatTheStoreCannotRead:
+    """A damaged or foreign database is a StorageError, never a raw ValueError."""
+
+    def test_a_non_numeric_schema_version(self, postgres_dsn: str) -> None:
+        with pg_schema(postgres_dsn) as schema:
+            PostgresStore(postgres_dsn, schema=schema).close()
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                conn.execute(
+                    f"UPDATE \"{schema}\".incident_flow_meta SET value = 'v2' "  # noqa: S608
+                    "WHERE key = 'schema_version'"
+                )
+            with pytest.raises(StorageError, match="schema_version that is not a number"):
+                PostgresStore(postgres_dsn, schema=schema)
+
+    def test_an_event_row_that_is_not_an_object(self, postgres_dsn: str) -> None:
+        with pg_schema(postgres_dsn) as schema, PostgresStore(postgres_dsn, schema=schema) as store:
+            flow = IncidentFlow(
+                store=store, notifier=RecordingNotifier(), pager=RecordingNotifier()
+            )
+            incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P4"))
+            with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+                conn.execute(
+                    f"UPDATE \"{schema}\".events SET data = '[1]' WHERE version = 2"  # noqa: S608
+                )
+            with pytest.raises(StorageError, match="not a JSON object"):
+                store.load(incident.id)
+
+
 class TestMigration:
     """A version-1 schema is brought to version 2 on open."""
 

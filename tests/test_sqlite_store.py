@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,57 @@ class TestAsyncSQLiteStore(StoreContract):
         store = loop.run(AsyncSQLiteStore.open(tmp_path / "events.db"))
         yield store
         loop.run(store.close())
+
+
+class TestWhatAStoreCannotHold:
+    """Every driver problem is a StorageError; a clock's zone is converted to UTC."""
+
+    def test_a_non_numeric_schema_version(self, tmp_path: Path) -> None:
+        path = tmp_path / "x.db"
+        SQLiteStore(path).close()
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE incident_flow_meta SET value = 'two' WHERE key = 'schema_version'")
+        with pytest.raises(StorageError, match="schema_version that is not a number"):
+            SQLiteStore(path)
+
+    def test_an_event_row_that_is_not_an_object(self, tmp_path: Path) -> None:
+        path = tmp_path / "x.db"
+        flow = IncidentFlow(
+            store=SQLiteStore(path), notifier=RecordingNotifier(), pager=RecordingNotifier()
+        )
+        incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P4"))
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE events SET data = '[1, 2]' WHERE version = 2")
+        with pytest.raises(StorageError, match="holds list, not a JSON object"):
+            SQLiteStore(path).load(incident.id)
+
+    def test_a_naive_time_is_refused_by_the_store(self, tmp_path: Path) -> None:
+        with (
+            SQLiteStore(tmp_path / "x.db") as store,
+            pytest.raises(StorageError, match="timezone-aware times only"),
+        ):
+            store.due_incidents(datetime(2026, 1, 1))  # noqa: DTZ001 - the point of the test
+
+    @pytest.mark.parametrize(
+        "now",
+        [
+            datetime(2026, 1, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))),
+            datetime(2026, 1, 1, 12, 0),  # noqa: DTZ001 - naive is taken as UTC
+        ],
+    )
+    def test_the_clock_is_kept_in_utc(self, tmp_path: Path, now: datetime) -> None:
+        class Fixed:
+            def now(self) -> datetime:
+                return now
+
+        flow = IncidentFlow(
+            store=SQLiteStore(tmp_path / "x.db"),
+            clock=Fixed(),
+            notifier=RecordingNotifier(),
+            pager=RecordingNotifier(),
+        )
+        incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+        stamps = {e.at for e in flow.history(incident.id)}
+        assert stamps == {datetime(2026, 1, 1, 12, 0, tzinfo=UTC)}
+        assert all(e.at.tzinfo is UTC for e in flow.history(incident.id))
+        assert incident.escalation_due_at == datetime(2026, 1, 1, 12, 5, tzinfo=UTC)

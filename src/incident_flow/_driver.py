@@ -29,15 +29,15 @@ Map: follow one alert, then one responder's action (port calls in brackets)::
     escalate_due, remind_due   _run_timers [store.due_incidents] -> _execute(decider) each
     deliver_pending            [store.claim_due] -> _settle, until nothing is due
 
-The ports are named ``store``, ``notifier``, ``pager`` and ``publisher``; ``clock.now()`` is
-called directly (a clock never blocks).
+The ports are named ``store``, ``notifier``, ``pager`` and ``publisher``; the clock is read
+directly (a clock never blocks), through ``FlowCore._now``, which keeps every time in UTC.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -107,6 +107,17 @@ class FlowCore:
         self._new_id = new_id
         self._cache: dict[str, Incident] = {}
 
+    def _now(self) -> datetime:
+        """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
+
+        A clock answering in another zone (``+02:00``) is converted, so stored times, timers
+        and the Markdown timeline are all UTC.
+        """
+        now = self.clock.now()
+        if now.utcoffset() is None:
+            return now.replace(tzinfo=UTC)
+        return now if now.tzinfo is UTC else now.astimezone(UTC)
+
     def _port(self, name: str) -> object:
         """The port a step names (``store``, ``notifier``, ``pager``, ``publisher``, ``_locks``)."""
         return getattr(self, name)
@@ -146,7 +157,7 @@ class FlowCore:
                 raise IncidentNotFound(
                     alert.dedup_key, f"no open incident for resolved alert {alert.dedup_key!r}"
                 )
-            now = self.clock.now()
+            now = self._now()
             decision = decide_new(self._new_id(), alert, self.policy, now)
             incident = decision.incident
             try:
@@ -231,7 +242,7 @@ class FlowCore:
         that is not its own (or not due any more when the incident is reloaded).
         """
         changed: list[Incident] = []
-        due = yield from call("store", "due_incidents", self.clock.now(), limit=limit)
+        due = yield from call("store", "due_incidents", self._now(), limit=limit)
         for incident_id in due:
             decided: list[Decision] = []
 
@@ -260,7 +271,7 @@ class FlowCore:
         claims = 0
         while batches is None or claims < batches:
             batch = yield from call(
-                "store", "claim_due", self.clock.now(), lease=self.lease, limit=limit
+                "store", "claim_due", self._now(), lease=self.lease, limit=limit
             )
             if not batch:
                 break
@@ -304,7 +315,7 @@ class FlowCore:
         fresh = cached is None
         conflicts = 0
         while True:
-            now = self.clock.now()
+            now = self._now()
             try:
                 decision = decider(incident, now)
             except (InvalidTransition, PolicyViolation):
@@ -389,12 +400,12 @@ class FlowCore:
         groups: dict[str, list[OutboxMessage]] = {}
         for message in claimed:
             groups.setdefault(message.incident_id, []).append(message)
-        deadline = self.clock.now() + self.lease / 2
+        deadline = self._now() + self.lease / 2
         delivered = 0
         for incident_id, messages in groups.items():
             outcomes: list[Outcome] = []
             for message in messages:
-                if self.clock.now() > deadline:
+                if self._now() > deadline:
                     break
                 outcome = yield from self._attempt(message)
                 delivered += outcome.error is None
@@ -402,7 +413,7 @@ class FlowCore:
             if not outcomes:
                 break
             delivered += yield from self._record(incident_id, outcomes)
-            if self.clock.now() > deadline:
+            if self._now() > deadline:
                 break
         return delivered
 

@@ -26,6 +26,7 @@ __all__ = [
     "micros",
     "newer_schema",
     "outbox_rows",
+    "schema_version",
 ]
 
 #: The schema version durable stores write; a database from a newer release is refused.
@@ -97,7 +98,14 @@ def outbox_rows(
 
 
 def micros(when: datetime) -> int:
-    """A timezone-aware datetime as whole microseconds since the epoch (sortable, exact)."""
+    """A timezone-aware datetime as whole microseconds since the epoch (sortable, exact).
+
+    Raises:
+        StorageError: ``when`` is naive (a time a store cannot place).
+    """
+    if when.utcoffset() is None:
+        msg = f"stores keep timezone-aware times only, got the naive {when!r}"
+        raise StorageError(msg)
     delta = when - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -115,8 +123,11 @@ def decode_event(data: str | bytes | dict[str, Any]) -> Event:
     """
     try:
         parsed = data if isinstance(data, dict) else json.loads(data)
+        if not isinstance(parsed, dict):
+            msg = f"the row holds {type(parsed).__name__}, not a JSON object"
+            raise ValueError(msg)
         return event_from_dict(parsed)
-    except ValueError as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         msg = f"a stored event cannot be read: {exc}"
         raise StorageError(msg) from exc
 
@@ -138,6 +149,27 @@ def decode_message(data: str | bytes | dict[str, Any]) -> OutboxMessage:
     except Exception as exc:
         msg = f"a stored outbox message cannot be read: {exc}"
         raise StorageError(msg) from exc
+
+
+def schema_version(row: tuple[Any, ...] | None, where: str) -> int:
+    """The schema version a database's meta row says (1 before the row existed).
+
+    Raises:
+        StorageError: the value is not a whole number (the database is not ours, or damaged),
+            or it is newer than this release reads.
+    """
+    if row is None:
+        return 1
+    try:
+        found = int(str(row[0]).strip())
+    except ValueError:
+        msg = (
+            f"{where} has a schema_version that is not a number ({row[0]!r}): not ours, or damaged"
+        )
+        raise StorageError(msg) from None
+    if found > SCHEMA_VERSION:
+        raise newer_schema(found, where)
+    return found
 
 
 def newer_schema(found: int, where: str) -> StorageError:

@@ -31,8 +31,8 @@ from ._common import (
     event_rows,
     incident_row,
     micros,
-    newer_schema,
     outbox_rows,
+    schema_version,
 )
 
 if TYPE_CHECKING:
@@ -182,9 +182,7 @@ def upgrade(version_row: tuple[Any, ...] | None, schema: str) -> list[Statement]
     Raises:
         StorageError: the schema was written by a newer incident_flow.
     """
-    found = 1 if version_row is None else int(version_row[0])
-    if found > SCHEMA_VERSION:
-        raise newer_schema(found, f"PostgreSQL schema {schema!r}")
+    found = schema_version(version_row, f"PostgreSQL schema {schema!r}")
     changes: list[Statement] = [
         (statement, None)
         for version in range(found + 1, SCHEMA_VERSION + 1)

@@ -25,8 +25,8 @@ from ._common import (
     event_rows,
     incident_row,
     micros,
-    newer_schema,
     outbox_rows,
+    schema_version,
 )
 
 __all__ = ["SQLiteStore"]
@@ -184,9 +184,7 @@ class SQLiteStore:
             row = db.execute(
                 "SELECT value FROM incident_flow_meta WHERE key = 'schema_version'"
             ).fetchone()
-            found = 1 if row is None else int(row[0])
-            if found > SCHEMA_VERSION:
-                raise newer_schema(found, str(self.path))
+            found = schema_version(row, str(self.path))
             for version in range(found + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[version]:
                     db.execute(statement)
