@@ -445,9 +445,8 @@ class TestCancellationEdges:
     """What nobody is left to hear is logged; a cancelled wait for a lock takes nothing."""
 
     def test_a_failure_after_the_caller_left_is_logged(self) -> None:
-        from structlog.testing import capture_logs
-
         from incident_flow import StorageError
+        from incident_flow.testing import capture_events
 
         class GoesAway(MemoryStore):
             async def append(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
@@ -463,7 +462,7 @@ class TestCancellationEdges:
                 await task
             await flow.drain()
 
-        with capture_logs() as logs:
+        with capture_events() as logs:
             asyncio.run(scenario())
         (failed,) = [e for e in logs if e["event"] == "incident_flow.command_failed_after_cancel"]
         assert "database away" in failed["error"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from click.testing import CliRunner
 
 from incident_flow.cli import main
@@ -16,10 +16,13 @@ SAMPLES = Path(__file__).with_name("samples")
 
 
 @pytest.fixture(autouse=True)
-def _restore_structlog() -> Iterator[None]:
-    """The command line configures structlog as a host does; put the defaults back."""
+def _restore_logging() -> Iterator[None]:
+    """The command line configures the library's logging as a host does; put it back."""
+    library = logging.getLogger("incident_flow")
+    handlers, level = list(library.handlers), library.level
     yield
-    structlog.reset_defaults()
+    library.handlers[:] = handlers
+    library.setLevel(level)
 
 
 @pytest.fixture

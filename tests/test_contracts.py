@@ -6,10 +6,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 
 from incident_flow import FolderPublisher, LogNotifier, MemoryStore, RecordingNotifier
-from incident_flow.testing import RecordingPublisher
+from incident_flow.testing import RecordingPublisher, capture_events
 from incident_flow.testing.contracts import NotifierContract, PublisherContract, StoreContract
 
 
@@ -34,11 +33,11 @@ class TestRecordingNotifier(NotifierContract):
 
 
 class TestLogNotifier(NotifierContract):
-    """LogNotifier writes one structlog event per message."""
+    """LogNotifier writes one log event per message."""
 
     @pytest.fixture
     def logs(self) -> Iterator[list[dict[str, object]]]:
-        with structlog.testing.capture_logs() as captured:
+        with capture_events() as captured:
             yield captured
 
     @pytest.fixture

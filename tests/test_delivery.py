@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import structlog
 
 from incident_flow import (
     Alert,
@@ -21,7 +20,7 @@ from incident_flow import (
     StorageError,
 )
 from incident_flow._messages import backoff
-from incident_flow.testing import ManualClock, RecordingPublisher
+from incident_flow.testing import ManualClock, RecordingPublisher, capture_events
 
 from .conftest import T0, MakeFlow
 
@@ -186,7 +185,7 @@ class TestLeasesAndCrashes:
         chat = RecordingNotifier()
         store = FailingRecordStore()
         flow, clock = make(chat, store)
-        with structlog.testing.capture_logs() as logs:
+        with capture_events() as logs:
             incident = flow.trigger(P1)  # the command itself was committed: no error
         assert incident.state == "notified"
         assert [e["event"] for e in logs if e["log_level"] == "error"] == [
@@ -203,11 +202,11 @@ class TestLeasesAndCrashes:
 
 
 class TestLogNotifier:
-    """The default channel writes structlog events and never fails."""
+    """The default channel writes log events and never fails."""
 
     def test_logs_each_message(self) -> None:
         flow = IncidentFlow(publisher=RecordingPublisher(), clock=ManualClock(T0))
-        with structlog.testing.capture_logs() as logs:
+        with capture_events() as logs:
             incident = flow.trigger(P1)
         sent = [e for e in logs if e["event"] == "incident_flow.notify"]
         assert [(e["channel"], e["kind"]) for e in sent] == [("chat", "notify"), ("pager", "page")]

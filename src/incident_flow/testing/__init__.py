@@ -5,6 +5,7 @@
 - :mod:`incident_flow.testing.contracts`: ``StoreContract``, ``NotifierContract`` and
   ``PublisherContract``, the suites every adapter passes (needs pytest).
 - :mod:`incident_flow.testing.strategies`: Hypothesis strategies (needs hypothesis).
+- :func:`capture_events`: incident_flow's log events as dicts, for asserting on them.
 - :class:`LoopThread` and :class:`Blocking`: run async ports and ``AsyncIncidentFlow`` from
   sync test bodies (the contract suites run every body under both drivers with them).
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from ._async import Blocking, LoopThread
 from ._doubles import ManualClock, RecordingPublisher
+from ._logs import capture_events
 
 __all__ = [
     "Blocking",
@@ -24,6 +26,7 @@ __all__ = [
     "PublisherContract",
     "RecordingPublisher",
     "StoreContract",
+    "capture_events",
 ]
 
 _CONTRACTS = ("NotifierContract", "PublisherContract", "StoreContract")
