@@ -142,3 +142,30 @@ class TestCommands:
         )
         code, out = run("worker", "--interval", "0")
         assert code == 0 and "worker stopped: 1 turns" in out
+
+
+class TestOutsideTextIsText:
+    """Rich markup and terminal controls in alert text are printed, never obeyed."""
+
+    def test_markup_in_an_alert(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        body = json.loads((SAMPLES / "alertmanager_firing.json").read_text())
+        body["alerts"] = body["alerts"][:1]
+        body["alerts"][0]["labels"]["alertname"] = "[/bold][link=https://evil.example]x"
+        body["alerts"][0]["annotations"]["summary"] = "[/] [bold]boom[/] \x1b]0;owned\x07\x1b[2J"
+        alert = tmp_path / "alert.json"
+        alert.write_text(json.dumps(body))
+        code, out = run("ingest", "alertmanager", str(alert))
+        assert code == 0, out
+        assert "[/] [bold]boom[/]" in out and "\x1b" not in out and "\x07" not in out
+        incident_id = out.split(":")[0]
+        for args in (("list",), ("show", incident_id), ("report",)):
+            code, out = run(*args)
+            assert code == 0, (args, out)
+            assert "\x1b]0;" not in out
+        code, out = run("note", incident_id, "[/x] fine", "--by", "[red]mallory")
+        assert code == 0
+        assert "[red]mallory" in run("show", incident_id)[1]
+
+    def test_a_markup_id_is_exit_3(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("show", "[/x]")
+        assert code == 3 and "[/x]" in out

@@ -346,6 +346,7 @@ class FakeGitHub(FakeVendor):
         self.files: dict[str, dict[str, tuple[str, bytes]]] = {"main": {}}
         self.commits: list[tuple[str, str]] = []
         self.pulls: list[dict[str, Any]] = []
+        self.commit_messages: list[str] = []
         self.review_requests: list[tuple[int, list[str]]] = []
         server.expect_request(re.compile(rf"^{self.prefix}/.*")).respond_with_handler(self._route)
 
@@ -403,6 +404,7 @@ class FakeGitHub(FakeVendor):
                 "number": number,
                 "state": "open",
                 "title": body["title"],
+                "body": body.get("body", ""),
                 "html_url": f"https://github.com/acme/runbooks/pull/{number}",
                 "head": {"ref": body["head"]},
                 "base": {"ref": body["base"]},
@@ -434,6 +436,7 @@ class FakeGitHub(FakeVendor):
             )
         body = request.get_json()
         branch = body["branch"]
+        self.commit_messages.append(body.get("message", ""))
         existing = self.files[branch].get(path)
         if existing is not None and body.get("sha") != existing[0]:
             return _json(409, {"message": f"{path} does not match {body.get('sha')}"})

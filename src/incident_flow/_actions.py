@@ -30,6 +30,7 @@ from ._decide import Decision, decide, record_only
 from ._incident import Incident
 from ._policy import Policy
 from ._severity import Severity
+from ._text import storable
 from .exceptions import InvalidCommand, InvalidTransition, PolicyViolation
 
 __all__ = ["ACTION_KINDS", "ACTION_SOURCES", "Action", "decide_action"]
@@ -79,8 +80,13 @@ def _text(instance: object, attribute: attrs.Attribute[str], value: object) -> N
 
 def _aliases(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
-        return (value,)
-    return tuple(str(v) for v in value if v) if isinstance(value, (list, tuple)) else ()
+        return (storable(value),)
+    return tuple(storable(str(v)) for v in value if v) if isinstance(value, (list, tuple)) else ()
+
+
+def _stored(value: object) -> object:
+    # A lone surrogate or a NUL cannot be stored by every store: normalised for all alike.
+    return storable(value) if isinstance(value, str) else value
 
 
 def _aware(instance: object, attribute: attrs.Attribute[datetime | None], value: object) -> None:
@@ -116,12 +122,12 @@ class Action:
 
     source: str = attrs.field(validator=_text)
     kind: str = attrs.field(validator=_one_of(ACTION_KINDS, "kind"))
-    incident: str = attrs.field(validator=_text)
-    by: str = attrs.field(validator=_text)
+    incident: str = attrs.field(converter=_stored, validator=_text)
+    by: str = attrs.field(converter=_stored, validator=_text)
     by_aliases: tuple[str, ...] = attrs.field(default=(), converter=_aliases)
-    by_name: str | None = None
+    by_name: str | None = attrs.field(default=None, converter=_stored)
     at: datetime | None = attrs.field(default=None, validator=_aware)
-    text: str = ""
+    text: str = attrs.field(default="", converter=_stored)
     severity: Severity | None = attrs.field(default=None, converter=_severity)
     delivery_id: str | None = None
     raw: Any = attrs.field(default=None, eq=False, repr=False)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import attrs
 
 from ._severity import Severity
+from ._text import storable
 
 __all__ = ["Alert", "AlertStatus"]
 
@@ -38,7 +39,18 @@ def _aware(instance: object, attribute: attrs.Attribute[datetime | None], value:
 
 
 def _severity(value: Severity | str | None) -> Severity | None:
-    return None if value is None else Severity(value)
+    if value is None:
+        return None
+    try:
+        return Severity(value)
+    except ValueError:
+        msg = f"Alert.severity must be one of P1, P2, P3, P4, P5 or None, got {value!r}"
+        raise ValueError(msg) from None
+
+
+def _text(value: object) -> object:
+    # A lone surrogate or a NUL cannot be stored by every store: normalised for all alike.
+    return storable(value) if isinstance(value, str) else value
 
 
 def _labels(value: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -48,7 +60,7 @@ def _labels(value: Mapping[str, str] | None) -> Mapping[str, str]:
         msg = f"Alert.labels must be a mapping of str to str, got {type(value).__name__}"
         raise TypeError(msg)
     # A read-only copy: an Alert is frozen, and stored events must not change under us.
-    return MappingProxyType({str(k): str(v) for k, v in value.items()})
+    return MappingProxyType({storable(str(k)): storable(str(v)) for k, v in value.items()})
 
 
 @attrs.frozen(kw_only=True)
@@ -70,15 +82,15 @@ class Alert:
             ``json.loads`` returns), so that every store keeps it exactly.
     """
 
-    source: str = attrs.field(validator=_non_empty)
-    name: str = attrs.field(validator=_non_empty)
-    title: str = attrs.field(validator=_non_empty)
+    source: str = attrs.field(converter=_text, validator=_non_empty)
+    name: str = attrs.field(converter=_text, validator=_non_empty)
+    title: str = attrs.field(converter=_text, validator=_non_empty)
     severity: Severity | None = attrs.field(default=None, converter=_severity)
-    dedup_key: str = attrs.field(validator=_non_empty)
+    dedup_key: str = attrs.field(converter=_text, validator=_non_empty)
     status: AlertStatus = attrs.field(default="firing", validator=_status)
-    description: str = ""
+    description: str = attrs.field(default="", converter=_text)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=_labels, hash=False)
-    url: str | None = None
+    url: str | None = attrs.field(default=None, converter=_text)
     started_at: datetime | None = attrs.field(default=None, validator=_aware)
     raw: Any = attrs.field(default=None, eq=False, repr=False)
 

@@ -9,6 +9,7 @@ import attrs
 
 from . import _events as ev
 from ._incident import Incident
+from ._text import markdown_block, markdown_inline
 
 __all__ = ["PostMortemDocument"]
 
@@ -80,15 +81,21 @@ class PostMortemDocument:
         return f"{self.folder.strip('/')}/{self.filename}"
 
     def render_markdown(self) -> str:
-        """Render the post-mortem as Markdown."""
+        """Render the post-mortem as Markdown.
+
+        Every text from outside (the title, names, the timeline, learnings, action items) is
+        escaped onto its line, and the author's impact and root cause cannot open a section: no
+        alert or name can add a "Root cause" section or a reviewer to the reviewed document.
+        """
         inc = self.incident
         pm = inc.postmortem
+        md = markdown_inline
         lines = [
-            f"# Post-mortem: {inc.title}",
+            f"# Post-mortem: {md(inc.title)}",
             "",
-            f"- **Incident:** {inc.id}",
+            f"- **Incident:** {md(inc.id)}",
             f"- **Severity:** {inc.severity}",
-            f"- **Alert:** {inc.alert.name} ({inc.alert.source})",
+            f"- **Alert:** {md(inc.alert.name)} ({md(inc.alert.source)})",
             f"- **Started:** {inc.created_at.isoformat()}",
         ]
         if inc.resolved_at is not None:
@@ -96,28 +103,38 @@ class PostMortemDocument:
             minutes = (inc.resolved_at - inc.created_at).total_seconds() / 60
             lines.append(f"- **Time to resolve:** {minutes:.0f} min")
         if inc.runbook is not None:
-            lines.append(f"- **Runbook:** [{inc.runbook.name}]({inc.runbook.url})")
+            lines.append(f"- **Runbook:** {_link(inc.runbook.name, inc.runbook.url)}")
         if pm is not None:
-            lines.append(f"- **Author:** {pm.author}")
-        lines += ["", "## Impact", "", (pm.impact if pm and pm.impact else "_To be written._")]
-        lines += ["", "## Root cause", ""]
-        lines.append(pm.root_cause if pm and pm.root_cause else "_To be written._")
+            lines.append(f"- **Author:** {md(pm.author)}")
+        lines += ["", "## Impact", "", _section(pm.impact if pm else "")]
+        lines += ["", "## Root cause", "", _section(pm.root_cause if pm else "")]
         lines += ["", "## Timeline", "", "| Time | Who | What |", "|---|---|---|"]
         for event in self.events:
             text = _describe(event)
             if text is not None:
-                who = event.by or "system"
-                lines.append(f"| {_when(event)} | {who} | {text.replace('|', '/')} |")
+                lines.append(f"| {_when(event)} | {md(event.by or 'system')} | {md(text)} |")
         lines += ["", "## Learnings", ""]
         learnings = pm.learnings if pm else ()
-        lines += [f"- {learning}" for learning in learnings] or ["_None recorded._"]
+        lines += [f"- {md(learning)}" for learning in learnings] or ["_None recorded._"]
         lines += ["", "## Action items", ""]
         lines += [
-            f"- [{'x' if not item.open else ' '}] {item.id}: {item.description}"
-            + (f" (waived: {item.reason})" if item.waived else "")
+            f"- [{'x' if not item.open else ' '}] {md(item.id)}: {md(item.description)}"
+            + (f" (waived: {md(item.reason)})" if item.waived else "")
             for item in inc.action_items
         ] or ["_None._"]
         lines += ["", "## Reviewers", ""]
         approvals = pm.approvals if pm else ()
-        lines += [f"- {reviewer}" for reviewer in approvals] or ["_None yet._"]
+        lines += [f"- {md(reviewer)}" for reviewer in approvals] or ["_None yet._"]
         return "\n".join(lines) + "\n"
+
+
+def _section(text: str) -> str:
+    """The author's free text of a section, or a placeholder."""
+    return markdown_block(text) if text.strip() else "_To be written._"
+
+
+def _link(label: str, url: str) -> str:
+    """A Markdown link when ``url`` is a plain http(s) URL, else the label and the URL as text."""
+    if re.fullmatch(r"https?://[^\s()<>\x00-\x1f]+", url):
+        return f"[{markdown_inline(label)}]({url})"
+    return f"{markdown_inline(label)} ({markdown_inline(url)})"

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from ._text import storable_data
+
 __all__ = [
     "BUTTONS",
     "FORMS",
@@ -107,7 +109,7 @@ def decode(body: bytes | str | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _json_object(text: str) -> dict[str, Any]:
-    data = json.loads(text)
+    data = storable_data(json.loads(text))
     if not isinstance(data, dict):
         msg = "Slack's payload must be a JSON object"
         raise ValueError(msg)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .._postmortem import PostMortemDocument
+from .._text import no_controls
 from ..exceptions import DeliveryError
 
 __all__ = ["GitPublisher"]
@@ -120,7 +121,8 @@ class GitPublisher:
                     "GIT_COMMITTER_EMAIL": email,
                 }
                 verb = "update" if current else "add"
-                message = f"postmortem: {verb} {document.incident.id} ({document.incident.title})"
+                title = no_controls(document.incident.title)  # a NUL cannot be an argument
+                message = f"postmortem: {verb} {document.incident.id} ({title})"
                 commit = self._git("commit-tree", tree, "-p", parent, "-m", message, env=who)
                 # Compare-and-swap: a concurrent publisher makes this fail rather than lose work.
                 self._git("update-ref", f"refs/heads/{branch}", commit, current or _ZERO)

@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .._postmortem import PostMortemDocument
+from .._text import markdown_inline, quiet_mentions
 from ..exceptions import DeliveryError
 from ._http import HttpClient, check_secret
 
@@ -146,7 +147,9 @@ class GitHubPublisher:
             "GET", f"/contents/{path}?ref={quote(branch)}", what="file lookup", accept=(404,)
         )
         body: dict[str, Any] = {
-            "message": f"postmortem: {document.incident.id} ({document.incident.title})",
+            "message": quiet_mentions(
+                f"postmortem: {document.incident.id} ({document.incident.title})"
+            ),
             "content": base64.b64encode(text).decode(),
             "branch": branch,
             "committer": {"name": self.committer[0], "email": self.committer[1]},
@@ -173,8 +176,10 @@ class GitHubPublisher:
         pull = self._find_pull(branch)
         if pull is None:
             incident = document.incident
+            # The title is outside text: no @-mention or #reference of it may notify anyone.
+            title = quiet_mentions(markdown_inline(incident.title))
             body = (
-                f"Post-mortem for **{incident.id}** ({incident.severity}): {incident.title}."
+                f"Post-mortem for **{incident.id}** ({incident.severity}): {title}."
                 f"\n\nAdds `{document.path}`. Opened by incident_flow."
                 # Reviews of this pull request come back as actions for the incident.
                 f"\n\n<!-- incident_flow:incident={incident.id} -->"
@@ -183,7 +188,7 @@ class GitHubPublisher:
                 "POST",
                 "/pulls",
                 {
-                    "title": f"Post-mortem {incident.id}: {incident.title}",
+                    "title": quiet_mentions(f"Post-mortem {incident.id}: {incident.title}"),
                     "head": branch,
                     "base": self.base,
                     "body": body,

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from .. import _slack_ui as ui
 from .._log import get_logger
 from .._messages import Notification
 from .._steps import Steps, run, run_async
+from .._text import no_controls
 from ..exceptions import DeliveryError
 from ._http import (
     AsyncHttpClient,
@@ -24,7 +25,15 @@ from ._http import (
     check_secret,
 )
 
-__all__ = ["API_URL", "AsyncSlackNotifier", "SlackNotifier", "blocks", "buttons", "escape"]
+__all__ = [
+    "API_URL",
+    "AsyncSlackNotifier",
+    "SlackNotifier",
+    "blocks",
+    "buttons",
+    "escape",
+    "link_target",
+]
 
 API_URL = "https://slack.com/api"
 _ICONS = {
@@ -38,8 +47,26 @@ _log = get_logger("incident_flow.slack")
 
 
 def escape(text: str) -> str:
-    """Text for Slack's mrkdwn: ``&``, ``<`` and ``>`` escaped, so it stays text."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text for Slack's mrkdwn: ``&``, ``<`` and ``>`` escaped (and no control characters)."""
+    return no_controls(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link_target(url: str | None) -> str | None:
+    """``url`` as a safe Slack link target, or None when it is not a plain http(s) URL.
+
+    An alert's URL comes from whoever can reach the receiver: a ``javascript:`` link, or one
+    holding ``|`` or ``>`` to break out of ``<url|label>``, is never linked. What may appear
+    in a real URL is kept, with Slack's three special characters escaped.
+    """
+    if not url or any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return escape(url).replace("|", "%7C")
 
 
 def buttons(message: Notification) -> list[dict[str, Any]]:
@@ -98,9 +125,8 @@ def blocks(message: Notification) -> list[dict[str, Any]]:
         },
         {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
     ]
-    links = [f"<{message.runbook_url}|Runbook>"] if message.runbook_url else []
-    if message.url:
-        links.append(f"<{message.url}|Alert>")
+    targets = ((link_target(message.runbook_url), "Runbook"), (link_target(message.url), "Alert"))
+    links = [f"<{href}|{label}>" for href, label in targets if href is not None]
     if links:
         layout.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]}
@@ -244,7 +270,7 @@ class _Slack(VendorAdapter[ClientT]):
                 {
                     "channel": parent[0],
                     "ts": parent[1],
-                    "text": f"[{message.severity}] {message.title} ({message.state})",
+                    "text": escape(f"[{message.severity}] {message.title} ({message.state})"),
                     "blocks": blocks(message),
                 },
             )
@@ -291,9 +317,11 @@ class _Slack(VendorAdapter[ClientT]):
 
     @staticmethod
     def _text(message: Notification) -> str:
+        # Slack reads a message's text as mrkdwn: "<!channel>" in an alert's name would ping
+        # the whole channel. Everything we send as text is escaped, so it stays text.
         if message.kind == "notify":
-            return f"[{message.severity}] {message.title}: {message.text}"[:40000]
-        return message.text[:40000]
+            return escape(f"[{message.severity}] {message.title}: {message.text}")[:40000]
+        return escape(message.text)[:40000]
 
 
 class SlackNotifier(_Slack[HttpClient], BlockingSend):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ try:
     from rich.console import Console
     from rich.progress import track
     from rich.table import Table
+    from rich.text import Text
 except ImportError as exc:  # pragma: no cover - the cli extra installs them
     msg = "the incident-flow command needs its extra: pip install 'incident-flow[cli]'"
     raise SystemExit(msg) from exc
@@ -46,7 +48,26 @@ from ._report import DEFINITIONS, Report, build_report
 
 __all__ = ["main"]
 
-console = Console(soft_wrap=True)
+#: C0 and C1 control characters but tab and newline: an alert title must not move the cursor,
+#: clear the screen or retitle the terminal (``\x1b]0;...``).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _clean(value: object) -> str:
+    """Outside text for the terminal: control characters shown as U+FFFD, never obeyed."""
+    return _CONTROL.sub("\ufffd", str(value))
+
+
+class _Console(Console):
+    """Prints strings with their control characters replaced (see :func:`_clean`)."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(_clean(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+# Alert titles, names and notes come from outside: they are printed as text, never as rich
+# markup ("[/bold]" in an alert name must neither style nor crash the output).
+console = _Console(soft_wrap=True, markup=False)
 EXIT_CODES = {
     IncidentNotFound: 3,
     InvalidTransition: 4,
@@ -75,7 +96,7 @@ def _errors() -> Iterator[None]:
         yield
     except IncidentFlowError as exc:
         code = next((c for kind, c in EXIT_CODES.items() if isinstance(exc, kind)), 1)
-        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        console.print(Text.assemble(("error:", "red"), _clean(f" {exc}")), highlight=False)
         sys.exit(code)
 
 
@@ -167,7 +188,7 @@ def policy_check(path: str) -> None:
             "yes" if policy.is_critical(severity) else "no",
             "required" if policy.requires_postmortem(severity) else "optional",
             f"{timeout}" if timeout and policy.is_critical(severity) else "-",
-            text,
+            _clean(text),
         )
     console.print(table)
     levels = " -> ".join(", ".join(level.targets) for level in policy.escalation)
@@ -193,8 +214,8 @@ def list_incidents(context: _Context, state: str | None) -> None:
             incident.id,
             str(incident.severity),
             incident.state,
-            incident.title,
-            incident.acknowledged_by or "-",
+            _clean(incident.title),
+            _clean(incident.acknowledged_by or "-"),
         )
     console.print(table)
 
@@ -202,7 +223,11 @@ def list_incidents(context: _Context, state: str | None) -> None:
 def _timeline(flow: IncidentFlow, incident_id: str) -> None:
     incident = flow.get(incident_id)
     console.print(
-        f"[bold]{incident.id}[/bold] {incident.severity} {incident.title} -> {incident.state}"
+        Text.assemble(
+            (incident.id, "bold"),
+            _clean(f" {incident.severity} {incident.title} -> {incident.state}"),
+        ),
+        highlight=False,
     )
     for event in flow.history(incident_id):
         if event.type in ("MessageDelivered",):
@@ -385,7 +410,7 @@ def _print_report(report: Report) -> None:
         )
     console.print(table)
     for name, text in DEFINITIONS.items():
-        console.print(f"  [dim]{name}: {text}[/dim]")
+        console.print(f"  {name}: {text}", style="dim")
     missing = ", ".join(report.noncompliant) or "none"
     console.print(
         f"post-mortem compliance: closed incidents missing a reviewed post-mortem: {missing}"
@@ -453,7 +478,9 @@ def demo(demo_db: str) -> None:
         for offset, what, action in track(steps, description="replaying the day", console=console):
             clock.set(DEMO_START + offset)
             action(flow, ids)
-            console.print(f"[dim]{clock.now():%a %H:%M}[/dim] {what}", highlight=False)
+            console.print(
+                Text.assemble((f"{clock.now():%a %H:%M}", "dim"), f" {what}"), highlight=False
+            )
         console.rule("timelines")
         for incident in flow.incidents():
             _timeline(flow, incident.id)

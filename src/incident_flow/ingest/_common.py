@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .._severity import Severity
+from .._text import storable_data
 from ..exceptions import InvalidPayload
 
 __all__ = [
@@ -50,7 +51,7 @@ def load_json(source: str, body: Body) -> Any:
         InvalidPayload: not UTF-8, not JSON, too large or nested too deep.
     """
     if isinstance(body, Mapping):
-        return body
+        return storable_data(dict(body))
     if isinstance(body, (bytes, bytearray, memoryview)):
         raw = bytes(body)
         if len(raw) > _MAX_BYTES:
@@ -70,13 +71,16 @@ def load_json(source: str, body: Body) -> Any:
         msg = f"{source}: body must be bytes, str or a mapping, got {type(body).__name__}"
         raise InvalidPayload(msg)
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         msg = f"{source}: body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         raise InvalidPayload(msg) from None
     except RecursionError:
         msg = f"{source}: body is nested too deeply"
         raise InvalidPayload(msg) from None
+    # A "\ud800" or "\u0000" escape gives text no store can keep: normalised here, the same
+    # for every store (a lone surrogate becomes U+FFFD, a NUL goes).
+    return storable_data(data) if "\\u" in text else data
 
 
 def priority(value: object) -> Severity | None:

@@ -1,0 +1,84 @@
+"""Outside text kept as text: Markdown, GitHub mentions and control characters.
+
+An alert's title, a person's name, a note: whoever can reach a receiver can write them (Datadog
+and Alertmanager do not sign). In a post-mortem they must not add a section or an "Approved by"
+line; on GitHub they must not notify anyone or cross-reference an issue; nowhere may they carry
+a NUL or a terminal escape.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "markdown_block",
+    "markdown_inline",
+    "no_controls",
+    "quiet_mentions",
+    "storable",
+    "storable_data",
+]
+
+#: Control characters but tab and newline (NUL, escapes, C1 controls, lone carriage returns).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: What Markdown (CommonMark and GitHub's) reads as syntax inside a line.
+_INLINE = re.compile(r"([\\`*_\[\]<>#|~])")
+#: A line that would start a heading, a quote, a list, a table row or a fence.
+_LINE_START = re.compile(r"^(\s*)([#>|=]|[-+*](?=\s)|\d+[.)](?=\s)|`{3,}|~{3,})", re.M)
+#: ``@name`` and ``#123``: GitHub notifies the one and cross-references the other.
+_MENTION = re.compile(r"([@#])(?=[\w-])")
+
+
+#: A lone surrogate (``"\\ud800"`` in JSON) encodes to no UTF-8, and PostgreSQL takes no NUL.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` that every store can hold: lone surrogates as U+FFFD, NUL removed."""
+    if not _UNSTORABLE.search(text):
+        return text
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def storable_data(value: object) -> object:
+    """Parsed JSON with :func:`storable` applied to every string, keys included."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(k)): storable_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable_data(v) for v in value]
+    return value
+
+
+def no_controls(text: str) -> str:
+    """``text`` without control characters (tab and newline kept)."""
+    return _CONTROL.sub("", text)
+
+
+def markdown_inline(text: str) -> str:
+    """One line of plain text for Markdown: on one line, every syntax character escaped."""
+    one_line = " ".join(no_controls(text).split())
+    return _INLINE.sub(r"\\\1", one_line)
+
+
+def markdown_block(text: str) -> str:
+    """Free text written by a person, kept as they wrote it, but unable to start a section.
+
+    Emphasis and links stay; a line that would open a heading, a quote, a list, a table or a
+    code fence is escaped, so the text cannot add a "Root cause" section or a reviewer.
+    """
+    lines = no_controls(text).replace("\r", "")
+    return _LINE_START.sub(_escape_start, lines)
+
+
+def _escape_start(match: re.Match[str]) -> str:
+    indent, mark = match.group(1), match.group(2)
+    if mark[0].isdigit():  # "1." opens a list; "1\." does not
+        return f"{indent}{mark[:-1]}\\{mark[-1]}"
+    return f"{indent}\\{mark}"
+
+
+def quiet_mentions(text: str) -> str:
+    """``@someone`` and ``#12`` broken with a zero-width space: shown, never notifying."""
+    return _MENTION.sub("\\1\u200b", no_controls(text))
