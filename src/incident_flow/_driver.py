@@ -35,6 +35,7 @@ directly (a clock never blocks), through ``FlowCore._now``, which keeps every ti
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -106,6 +107,8 @@ class FlowCore:
         self.lease = lease
         self._new_id = new_id
         self._cache: dict[str, Incident] = {}
+        # Threads share one flow: the cache's writes (and its eviction) are one at a time.
+        self._cache_lock = threading.Lock()
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -333,7 +336,7 @@ class FlowCore:
             except ConcurrencyError:
                 conflicts += 1
                 if conflicts == retries:
-                    self._cache.pop(incident_id, None)
+                    self._forget(incident_id)
                     raise
                 incident, fresh = (yield from self._load(incident_id)), True
                 continue
@@ -367,9 +370,17 @@ class FlowCore:
 
     def _remember(self, incident: Incident) -> None:
         cache = self._cache
-        cache[incident.id] = incident
-        if len(cache) > _CACHE_SIZE:
-            del cache[next(iter(cache))]
+        with self._cache_lock:
+            known = cache.get(incident.id)
+            if known is not None and known.version > incident.version:
+                return  # a thread that read earlier must not put an older incident back
+            cache[incident.id] = incident
+            if len(cache) > _CACHE_SIZE:
+                del cache[next(iter(cache))]
+
+    def _forget(self, incident_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(incident_id, None)
 
     def _load(self, incident_id: str) -> Steps[Incident]:
         cached = self._cache.get(incident_id)
@@ -400,14 +411,18 @@ class FlowCore:
         groups: dict[str, list[OutboxMessage]] = {}
         for message in claimed:
             groups.setdefault(message.incident_id, []).append(message)
-        deadline = self._now() + self.lease / 2
+        start = self._now()
+        deadline = start + self.lease / 2
+        # The claim ends a lease after it was taken (just before ``start``); a send must be over
+        # before then, or a second sender could take the message while it is still going out.
+        claim_ends = start + self.lease * 0.9
         delivered = 0
         for incident_id, messages in groups.items():
             outcomes: list[Outcome] = []
             for message in messages:
                 if self._now() > deadline:
                     break
-                outcome = yield from self._attempt(message)
+                outcome = yield from self._attempt(message, claim_ends)
                 delivered += outcome.error is None
                 outcomes.append(outcome)
             if not outcomes:
@@ -438,9 +453,9 @@ class FlowCore:
             return 0
         return delivered
 
-    def _attempt(self, message: OutboxMessage) -> Steps[Outcome]:
+    def _attempt(self, message: OutboxMessage, claim_ends: datetime) -> Steps[Outcome]:
         try:
-            receipt = yield from self._send(message)
+            receipt = yield from self._send(message, claim_ends)
         except Exception as exc:  # noqa: BLE001 - any adapter failure is a failed attempt
             retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
             error = f"{type(exc).__name__}: {exc}"
@@ -455,7 +470,7 @@ class FlowCore:
             return Outcome(message, error=error, delay=backoff(message.attempts + 1, retry_after))
         return Outcome(message, receipt=receipt)
 
-    def _send(self, message: OutboxMessage) -> Steps[str | None]:
+    def _send(self, message: OutboxMessage, claim_ends: datetime) -> Steps[str | None]:
         if message.channel == "publisher":
             # One read: the timeline and its fold.
             events = yield from call("store", "load", message.incident_id)
@@ -466,8 +481,10 @@ class FlowCore:
             return receipt
         notification = message.notification
         assert notification is not None  # noqa: S101 - chat and pager carry one
-        if message.reclaimed or message.attempts:
-            notification = attrs.evolve(notification, resent=True)
+        within = max((claim_ends - self._now()).total_seconds(), 0.0)
+        notification = attrs.evolve(
+            notification, resent=bool(message.reclaimed or message.attempts), send_within=within
+        )
         if message.channel == "pager":
             paged: str | None = yield from call("pager", "send", notification)
             return paged

@@ -40,6 +40,9 @@ class Notification:
         resent: an earlier attempt may have reached the receiver (it failed without an answer,
             or its sender crashed); a receiver that can look up what it already has should,
             before posting again. Filled in when sent.
+        send_within: seconds the sender still holds the message's claim; an adapter that
+            retries stops before they run out (another sender may take it then). Filled in
+            when sent; None: no bound.
     """
 
     incident_id: str
@@ -56,6 +59,7 @@ class Notification:
     acknowledged_by: str | None = None
     thread: str | None = None
     resent: bool = False
+    send_within: float | None = None
 
 
 @attrs.frozen(kw_only=True)

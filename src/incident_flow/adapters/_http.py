@@ -148,8 +148,10 @@ class _HttpRules:
         retries: int,
         backoff: float,
         max_inline_wait: float,
+        timeout: float,
     ) -> None:
         self.redact = Redactor(secrets)
+        self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.max_inline_wait = max_inline_wait
@@ -167,8 +169,15 @@ class _HttpRules:
         what: str,
         accept: Collection[int] = (),
         idempotent: bool = True,
+        deadline: float | None = None,
     ) -> Steps[httpx.Response]:
-        """:meth:`HttpClient.request` as steps, to run on :attr:`ports`."""
+        """:meth:`HttpClient.request` as steps, to run on :attr:`ports`.
+
+        ``deadline`` (a :func:`time.monotonic` time, see :func:`deadline_for`) bounds the whole
+        delivery, retries included: no request starts, and no retry is waited for, past it,
+        and a request's timeout is cut to what is left. The message's claim ends then, and
+        another sender may take it: sending on would send it twice at once.
+        """
         hx = self._httpx
         sent = dict(headers or {})
         body: dict[str, Any] = {}
@@ -179,6 +188,8 @@ class _HttpRules:
             body["json"] = dict(payload)
         attempt = 0
         while True:
+            if deadline is not None:
+                body["timeout"] = min(self.timeout, _left(deadline, what))
             try:
                 response: httpx.Response = yield from call(
                     "http", "request", method, url, headers=sent, **body
@@ -186,7 +197,7 @@ class _HttpRules:
             except hx.HTTPError as exc:
                 never_sent = isinstance(exc, (hx.ConnectError, hx.ConnectTimeout))
                 if attempt < self.retries and (idempotent or never_sent):
-                    yield from self._wait(attempt)
+                    yield from self._wait(attempt, deadline, what)
                     attempt += 1
                     continue
                 msg = self.redact(f"{what}: {type(exc).__name__}: {exc}")
@@ -197,22 +208,47 @@ class _HttpRules:
             if status == 429:
                 delay = _retry_after(response)
                 if delay is not None and delay <= self.max_inline_wait and attempt < self.retries:
+                    _before(deadline, delay, what)
                     yield from call("time", "sleep", delay)
                     attempt += 1
                     continue
                 msg = self.redact(f"{what}: rate limited (429): {_text(response)}")
                 raise DeliveryError(msg, retry_after=delay if delay is not None else 30.0)
             if status >= 500 and attempt < self.retries and idempotent:
-                yield from self._wait(attempt)
+                yield from self._wait(attempt, deadline, what)
                 attempt += 1
                 continue
             msg = self.redact(f"{what}: HTTP {status}: {_text(response)}")
             raise DeliveryError(msg, permanent=400 <= status < 500)
 
-    def _wait(self, attempt: int) -> Steps[None]:
+    def _wait(self, attempt: int, deadline: float | None, what: str) -> Steps[None]:
         delay = self.backoff * 2**attempt
         jitter = random.uniform(0, delay / 2)  # noqa: S311 - jitter, not a secret
+        _before(deadline, delay + jitter, what)
         yield from call("time", "sleep", delay + jitter)
+
+
+def deadline_for(message: Notification) -> float | None:
+    """The :func:`time.monotonic` time by which ``message``'s delivery must be over, if any."""
+    if message.send_within is None:
+        return None
+    return time.monotonic() + message.send_within
+
+
+def _left(deadline: float, what: str) -> float:
+    """Seconds left before ``deadline``; none left is a failed attempt, retried later."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        msg = f"{what}: not sent: its claim ends now (left for the next delivery attempt)"
+        raise DeliveryError(msg)
+    return left
+
+
+def _before(deadline: float | None, delay: float, what: str) -> None:
+    """Refuse to wait ``delay`` seconds for a retry that would start past ``deadline``."""
+    if deadline is not None and time.monotonic() + delay >= deadline:
+        msg = f"{what}: not retried: its claim would end first (left for the next attempt)"
+        raise DeliveryError(msg, retry_after=delay)
 
 
 class HttpClient(_HttpRules):
@@ -241,7 +277,7 @@ class HttpClient(_HttpRules):
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client: httpx.Client = httpx_module().Client(timeout=timeout, transport=transport)
-        super().__init__(self._client, sleep, secrets, retries, backoff, max_inline_wait)
+        super().__init__(self._client, sleep, secrets, retries, backoff, max_inline_wait, timeout)
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -323,7 +359,7 @@ class AsyncHttpClient(_HttpRules):
         self._client: httpx.AsyncClient = httpx_module().AsyncClient(
             timeout=timeout, transport=transport
         )
-        super().__init__(self._client, sleep, secrets, retries, backoff, max_inline_wait)
+        super().__init__(self._client, sleep, secrets, retries, backoff, max_inline_wait, timeout)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

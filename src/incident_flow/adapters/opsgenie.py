@@ -18,6 +18,7 @@ from ._http import (
     HttpClient,
     VendorAdapter,
     check_secret,
+    deadline_for,
 )
 
 __all__ = ["API_URL", "AsyncOpsgeniePager", "OpsgeniePager"]
@@ -76,7 +77,9 @@ class _Opsgenie(VendorAdapter[ClientT]):
             what = f"Opsgenie {action} alert"
         else:
             return None
-        response = yield from self._http.request_steps("POST", url, body, headers, what=what)
+        response = yield from self._http.request_steps(
+            "POST", url, body, headers, what=what, deadline=deadline_for(message)
+        )
         try:
             answer = response.json()
         except ValueError:

@@ -16,6 +16,7 @@ from ._http import (
     HttpClient,
     VendorAdapter,
     check_secret,
+    deadline_for,
 )
 
 __all__ = ["EVENTS_URL", "SEVERITIES", "AsyncPagerDutyPager", "PagerDutyPager", "summary"]
@@ -103,7 +104,7 @@ class _PagerDuty(VendorAdapter[ClientT]):
             if links:
                 event["links"] = links
         response = yield from self._http.request_steps(
-            "POST", self.url, event, what=f"PagerDuty {action}"
+            "POST", self.url, event, what=f"PagerDuty {action}", deadline=deadline_for(message)
         )
         try:
             answer = response.json()

@@ -23,6 +23,7 @@ from ._http import (
     HttpClient,
     VendorAdapter,
     check_secret,
+    deadline_for,
 )
 
 __all__ = [
@@ -177,16 +178,22 @@ class _Slack(VendorAdapter[ClientT]):
 
     def send_steps(self, message: Notification) -> Steps[str | None]:
         """Post the message, as steps; return ``channel:ts`` with a token, None with a webhook."""
+        deadline = deadline_for(message)  # the look-up, the post and the edit, all within it
         if self._webhook_url:
             hook: dict[str, Any] = {"text": self._text(message), "blocks": blocks(message)}
             yield from self._http.request_steps(
-                "POST", self._webhook_url, hook, what="Slack incoming webhook", idempotent=False
+                "POST",
+                self._webhook_url,
+                hook,
+                what="Slack incoming webhook",
+                idempotent=False,
+                deadline=deadline,
             )
             return None
         parent = _parse_thread(message.thread) if message.kind != "notify" else None
         if message.resent:
             # An earlier attempt may have been posted without us learning so: look first.
-            posted = yield from self._already_posted(message, parent)
+            posted = yield from self._already_posted(message, parent, deadline)
             if posted is not None:
                 return posted
         payload: dict[str, Any] = {
@@ -207,10 +214,10 @@ class _Slack(VendorAdapter[ClientT]):
             payload["blocks"] = blocks(message)
         else:
             payload["channel"], payload["thread_ts"] = parent
-        answer = yield from self._call("chat.postMessage", payload)
+        answer = yield from self._call("chat.postMessage", payload, deadline=deadline)
         receipt = f"{answer.get('channel', payload['channel'])}:{answer.get('ts', '')}"
         if parent is not None:
-            yield from self._edit_parent(parent, message)
+            yield from self._edit_parent(parent, message, deadline)
         return receipt
 
     def open_form_steps(self, body: bytes | str | Mapping[str, Any]) -> Steps[bool]:
@@ -240,7 +247,7 @@ class _Slack(VendorAdapter[ClientT]):
         return True
 
     def _already_posted(
-        self, message: Notification, parent: tuple[str, str] | None
+        self, message: Notification, parent: tuple[str, str] | None, deadline: float | None
     ) -> Steps[str | None]:
         """The receipt of this message if Slack has it (found by its metadata), else None."""
         channel = parent[0] if parent else str(self.channel)
@@ -249,7 +256,7 @@ class _Slack(VendorAdapter[ClientT]):
         if parent is not None:
             method, query["ts"] = "conversations.replies", parent[1]
         try:
-            answer = yield from self._call(method, None, query=query)
+            answer = yield from self._call(method, None, query=query, deadline=deadline)
         except DeliveryError as exc:
             # Not knowing is no reason to lose the message: post it (maybe twice).
             _log.warning(
@@ -262,7 +269,9 @@ class _Slack(VendorAdapter[ClientT]):
                 return f"{channel}:{posted.get('ts', '')}"
         return None
 
-    def _edit_parent(self, parent: tuple[str, str], message: Notification) -> Steps[None]:
+    def _edit_parent(
+        self, parent: tuple[str, str], message: Notification, deadline: float | None
+    ) -> Steps[None]:
         # The reply is already posted: a failed edit must not fail (and re-send) the reply.
         try:
             yield from self._call(
@@ -273,6 +282,7 @@ class _Slack(VendorAdapter[ClientT]):
                     "text": escape(f"[{message.severity}] {message.title} ({message.state})"),
                     "blocks": blocks(message),
                 },
+                deadline=deadline,
             )
         except DeliveryError as exc:
             _log.warning(
@@ -285,6 +295,7 @@ class _Slack(VendorAdapter[ClientT]):
         payload: dict[str, Any] | None,
         *,
         query: dict[str, str] | None = None,
+        deadline: float | None = None,
     ) -> Steps[dict[str, Any]]:
         url = f"{self.api_url}/{method}"
         if query is not None:
@@ -300,6 +311,7 @@ class _Slack(VendorAdapter[ClientT]):
             what=f"Slack {method}",
             # A post Slack may have taken must not be repeated blindly (it has no dedup key).
             idempotent=method != "chat.postMessage",
+            deadline=deadline,
         )
         try:
             answer = response.json()

@@ -18,6 +18,7 @@ from ._http import (
     HttpClient,
     VendorAdapter,
     check_secret,
+    deadline_for,
 )
 
 __all__ = ["EVENT_VERSION", "AsyncWebhookNotifier", "WebhookNotifier", "signature"]
@@ -84,7 +85,9 @@ class _Webhook(VendorAdapter[ClientT]):
         }
         if self._secret:
             headers["X-Incident-Flow-Signature"] = signature(self._secret, timestamp, body)
-        yield from self._http.request_steps("POST", self._url, body, headers, what="webhook")
+        yield from self._http.request_steps(
+            "POST", self._url, body, headers, what="webhook", deadline=deadline_for(message)
+        )
         return None
 
 
