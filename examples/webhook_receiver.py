@@ -13,7 +13,8 @@ Answers, chosen so that senders retry only what a retry can fix:
 202 accepted (also for a recovery with no open incident, or an action about an incident that is
 not ours: nothing to do; an action the incident no longer allows is recorded as ignored and
 accepted too), 200 for Slack (it shows the answer's text to the person), 400 a body that cannot
-be read, 401 a bad signature, 404 an unknown source, 413 too large: none of these is retried;
+be read (or a ``Content-Length`` that is missing (411), negative or not a number), 401 a bad
+signature, 404 an unknown source, 413 too large: none of these is retried;
 503 the store is unavailable: worth a retry; 500 a bug: also retried by most senders.
 """
 
@@ -47,6 +48,7 @@ from incident_flow import (
 )
 
 MAX_BODY = 5 * 1024 * 1024
+CLIENT_TIMEOUT = 10.0
 log = structlog.get_logger("webhook_receiver")
 
 
@@ -134,21 +136,36 @@ class Receiver:
         return HTTPStatus.ACCEPTED, {"incidents": accepted, "ignored": ignored}
 
 
-def make_server(receiver: Receiver, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+def make_server(
+    receiver: Receiver,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    client_timeout: float = CLIENT_TIMEOUT,
+) -> ThreadingHTTPServer:
     """An HTTP server (not yet serving): ``POST /webhooks/<source>``, ``/actions/<source>``."""
     routes = {"/webhooks/": "handle", "/actions/": "handle_action"}
 
     class Handler(BaseHTTPRequestHandler):
+        # A client that stalls (sends nothing, or half a body) is dropped after this many
+        # seconds instead of holding a thread forever.
+        timeout = client_timeout
+
         def do_POST(self) -> None:
             prefix = next((p for p in routes if self.path.startswith(p)), None)
             if prefix is None:
                 self._answer(HTTPStatus.NOT_FOUND, {"error": "POST /webhooks/<source>"})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
+            length = self._length()
+            if length is None:
                 return
-            body = self.rfile.read(length)
+            try:
+                body = self.rfile.read(length)
+            except TimeoutError:
+                self.close_connection = True
+                return
+            if len(body) < length:
+                return  # the client went away mid-body: nothing to answer
             source = self.path[len(prefix) :].strip("/").split("?")[0]
             try:
                 handle = getattr(receiver, routes[prefix])
@@ -158,10 +175,29 @@ def make_server(receiver: Receiver, host: str = "127.0.0.1", port: int = 0) -> T
                 status, answer = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}
             self._answer(status, answer)
 
+        def _length(self) -> int | None:
+            """The body's declared length, or None after answering why it cannot be read."""
+            declared = self.headers.get("Content-Length")
+            if declared is None:
+                self._answer(HTTPStatus.LENGTH_REQUIRED, {"error": "Content-Length is required"})
+                return None
+            text = declared.strip()
+            if not text.isdigit() or not text.isascii():  # "-1", "abc", "1e9", "٣"
+                self._answer(
+                    HTTPStatus.BAD_REQUEST, {"error": f"Content-Length must be a number: {text!r}"}
+                )
+                return None
+            if int(text) > MAX_BODY:
+                self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "body too large"})
+                return None
+            return int(text)
+
         def do_GET(self) -> None:
             self._answer(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "POST only"})
 
         def _answer(self, status: int, answer: Any) -> None:
+            if status >= 400 and status != HTTPStatus.SERVICE_UNAVAILABLE:
+                self.close_connection = True  # a body we did not read must not be parsed next
             data = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

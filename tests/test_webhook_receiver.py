@@ -44,7 +44,7 @@ class Server:
             publisher=RecordingPublisher(),
         )
         self.receiver = module.Receiver(self.flow, {"grafana": SECRET})
-        self.http = module.make_server(self.receiver)
+        self.http = module.make_server(self.receiver, client_timeout=0.5)
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
         self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
         self.thread.start()
@@ -159,3 +159,47 @@ class TestReceiver:
 
         server.receiver.handle = explode
         assert server.post("/webhooks/checkly", b"{}")[0] == 500
+
+
+def raw(server: Server, request: bytes, *, wait: float = 5.0) -> bytes:
+    """Send raw bytes, return everything the server answers before it closes (or ``wait``)."""
+    import socket
+
+    port = server.http.server_address[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as conn:
+        conn.sendall(request)
+        chunks = []
+        try:
+            while chunk := conn.recv(65536):
+                chunks.append(chunk)
+        except TimeoutError:
+            pass
+    return b"".join(chunks)
+
+
+class TestHostileRequests:
+    """Lengths that lie, and clients that stall: a clear 4xx or a closed socket, never a hang."""
+
+    @pytest.mark.parametrize(
+        ("length", "status"),
+        [("-1", b"400"), ("abc", b"400"), ("1e9", b"400"), ("99999999999", b"413"), (None, b"411")],
+    )
+    def test_bad_content_length(self, server: Server, length: str | None, status: bytes) -> None:
+        header = f"Content-Length: {length}\r\n" if length is not None else ""
+        request = f"POST /webhooks/checkly HTTP/1.1\r\nHost: x\r\n{header}\r\n{{}}".encode()
+        answer = raw(server, request)
+        assert answer.startswith(b"HTTP/1.0 " + status), answer[:80]
+        assert server.flow.incidents() == []
+
+    def test_a_stalled_client_is_dropped_and_others_are_served(self, server: Server) -> None:
+        import time
+
+        began = time.monotonic()
+        # Promises 100 bytes, sends 2, then stalls: dropped after the client timeout.
+        stalled = raw(server, b"POST /webhooks/checkly HTTP/1.1\r\nContent-Length: 100\r\n\r\n{}")
+        assert stalled == b"" and time.monotonic() - began < 4
+        body = (SAMPLES / "checkly_failure.json").read_bytes()
+        assert server.post("/webhooks/checkly", body)[0] == 202
+
+    def test_headers_never_finished(self, server: Server) -> None:
+        assert raw(server, b"POST /webhooks/checkly HTTP/1.1\r\nHost") == b""
