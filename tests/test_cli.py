@@ -36,6 +36,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unt
         )
         return result.exit_code, result.output
 
+    assert invoke("init") == (0, f"{tmp_path / 'cli.db'}: created\n")
     return invoke
 
 
@@ -53,12 +54,16 @@ class TestDemo:
         assert text.startswith("<!doctype html>") and "<script" not in text
         assert 'aria-label="Incidents per severity"' in text and "MTTR over time" in text
         assert "demo-006" in text  # the incident with an open action item
+        chart = text.split('aria-label="MTTR over time"', 1)[1].split("</svg>", 1)[0]
+        assert chart.count("<line ") == 2  # two axes
+        assert ">MTTR (min)</text>" in chart and ">day the incident opened</text>" in chart
 
     def test_demo_twice(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         for _ in range(2):
             code, out = run("demo")
             assert code == 0, out
             assert "Mon 09:00 Datadog: checkout-api 5xx above 5% (P1)" in out
+            assert "Datadog re-notifies: attached, nobody paged again" in out
             assert "Escalated" in out and "post-mortem compliance" in out
             assert "MTTA" in out and "runbook coverage: 4/6" in out
         assert len(list((tmp_path / "postmortems").glob("*.md"))) == 4
@@ -169,3 +174,75 @@ class TestOutsideTextIsText:
     def test_a_markup_id_is_exit_3(self, run) -> None:  # type: ignore[no-untyped-def]
         code, out = run("show", "[/x]")
         assert code == 3 and "[/x]" in out
+
+
+class TestANewcomersDay:
+    """What a first day with the command line found (issue 13), each pinned."""
+
+    def test_a_missing_database_is_not_an_empty_one(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("--db", str(tmp_path / "typo.db"), "list")
+        assert code == 5 and "no incident database at" in out and "init" in out
+        assert not (tmp_path / "typo.db").exists()
+        assert run("init")[1].endswith("ready (it was there already)\n")
+
+    def test_refusals_name_the_commands(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
+        incident_id = out.split(":")[0]
+        code, out = run("postmortem", "publish", incident_id, "--by", "alice")
+        assert code == 4
+        assert "`postmortem publish` is not possible now; possible: ack, add-runbook" in out
+        assert "acknowledge" not in out and "start_runbook" not in out
+        run("resolve", incident_id, "--by", "alice", "--summary", "rolled back")
+        code, out = run("close", incident_id, "--by", "alice")
+        assert code == 4 and "start one with `postmortem start`" in out
+
+    def test_ingest_says_what_each_alert_did(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        firing = str(SAMPLES / "alertmanager_firing.json")
+        code, out = run("ingest", "alertmanager", firing)
+        assert code == 0 and out.count(": opened P1") == 2
+        code, out = run("ingest", "alertmanager", firing)
+        assert out.count("attached, fired 2 times, nobody paged again") == 2
+        code, out = run("ingest", "alertmanager", str(SAMPLES / "alertmanager_resolved.json"))
+        assert out.count("recovered (the source says so)") == 2
+
+    def test_a_second_ack_says_who_was_first(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
+        incident_id = out.split(":")[0]
+        assert run("ack", incident_id, "--by", "alice")[1] == (
+            f"{incident_id}: acknowledged by alice (notified)\n"
+        )
+        code, out = run("ack", incident_id, "--by", "bob")
+        assert code == 0 and "already acknowledged by alice at " in out
+
+    def test_every_action_item_can_be_settled(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
+        incident_id = out.split(":")[0]
+        assert run("reclassify", incident_id, "p2", "--by", "alice")[1].endswith("P2 (notified)\n")
+        assert run("escalate", incident_id, "--by", "alice")[0] == 0
+        assert run("resolve", incident_id, "--by", "alice", "--summary", "rolled back")[0] == 0
+        start = ("postmortem", "start", incident_id, "--author", "alice")
+        assert run(*start, "--impact", "5% of checkouts", "--learning", "canary")[0] == 0
+        for reviewer in ("bob", "carol"):
+            run("postmortem", "approve", incident_id, "--reviewer", reviewer)
+        assert run("postmortem", "publish", incident_id, "--by", "alice")[0] == 0
+        code, out = run(
+            "add-runbook", incident_id, "--name", "checkout", "--url", "https://rb/c", "--by", "al"
+        )
+        assert code == 0 and "runbook checkout added; 0 items open" in out
+        assert run("close", incident_id, "--by", "alice") == (0, f"{incident_id}: closed\n")
+        code, out = run("show", incident_id)
+        assert "targets=secondary on-call" in out and "('" not in out
+
+    def test_bad_state_version_and_help(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("list", "--state", "bogus")
+        assert code == 2 and "'bogus' is not one of" in out
+        code, out = run("--version")
+        assert code == 0 and out.startswith("incident-flow, version ")
+        code, out = run("--help")
+        assert "INCIDENT_FLOW_DB" in out and "INCIDENT_FLOW_POLICY" in out
+
+    def test_update_runbook(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
+        incident_id = out.split(":")[0]
+        code, out = run("update-runbook", incident_id, "checkout", "--note", "p95", "--by", "al")
+        assert code == 0 and "runbook checkout updated" in out

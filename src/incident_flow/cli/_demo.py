@@ -40,9 +40,13 @@ def _sample(name: str) -> dict[str, Any]:
 
 
 def _fire(source: str, body: dict[str, Any], *names: str) -> Callable[..., object]:
+    """Trigger every alert of the body; the first ones' incidents are remembered by ``names``."""
+
     def fire(flow: IncidentFlow, ids: dict[str, str]) -> object:
-        for name, alert in zip(names, ingest.parse(source, body), strict=False):
-            ids[name] = flow.trigger(alert).id
+        for index, alert in enumerate(ingest.parse(source, body)):
+            incident = flow.trigger(alert)
+            if index < len(names):
+                ids[names[index]] = incident.id
         return None
 
     return fire

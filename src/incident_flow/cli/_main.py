@@ -10,17 +10,13 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import re
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 try:
     import click
-    from rich.console import Console
     from rich.progress import track
     from rich.table import Table
     from rich.text import Text
@@ -28,123 +24,56 @@ except ImportError as exc:  # pragma: no cover - the cli extra installs them
     msg = "the incident-flow command needs its extra: pip install 'incident-flow[cli]'"
     raise SystemExit(msg) from exc
 
-from .. import ingest
+from .. import __version__, ingest
 from .._flow import IncidentFlow
 from .._policy import Policy
+from .._process import STATES
 from ..adapters.folder import FolderPublisher
-from ..adapters.notifiers import LogNotifier, RecordingNotifier
-from ..exceptions import (
-    IncidentFlowError,
-    IncidentNotFound,
-    InvalidCommand,
-    InvalidPayload,
-    InvalidPolicy,
-    InvalidTransition,
-    PolicyViolation,
-    StorageError,
-)
+from ..adapters.notifiers import RecordingNotifier
+from ..exceptions import IncidentNotFound
 from ..process import to_mermaid
+from . import _incident
+from ._common import Context, clean, console, errors, is_dsn, open_store, pass_context, say
 from ._report import DEFINITIONS, Report, build_report
 
 __all__ = ["main"]
 
-#: C0 and C1 control characters but tab and newline: an alert title must not move the cursor,
-#: clear the screen or retitle the terminal (``\x1b]0;...``).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _clean(value: object) -> str:
-    """Outside text for the terminal: control characters shown as U+FFFD, never obeyed."""
-    return _CONTROL.sub("\ufffd", str(value))
-
-
-class _Console(Console):
-    """Prints strings with their control characters replaced (see :func:`_clean`)."""
-
-    def print(self, *objects: Any, **kwargs: Any) -> None:
-        super().print(*(_clean(o) if isinstance(o, str) else o for o in objects), **kwargs)
-
-
-# Alert titles, names and notes come from outside: they are printed as text, never as rich
-# markup ("[/bold]" in an alert name must neither style nor crash the output).
-console = _Console(soft_wrap=True, markup=False)
-EXIT_CODES = {
-    IncidentNotFound: 3,
-    InvalidTransition: 4,
-    PolicyViolation: 4,
-    InvalidPolicy: 5,
-    InvalidPayload: 5,
-    InvalidCommand: 5,
-    StorageError: 6,
-}
-
-
-def _store(db: str) -> Any:
-    if db.startswith(("postgresql://", "postgres://")):
-        from ..adapters.postgres import PostgresStore  # noqa: PLC0415 - only when asked for
-
-        return PostgresStore(db)
-    from ..adapters.sqlite import SQLiteStore  # noqa: PLC0415
-
-    return SQLiteStore(db)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn a person's mistake into a message and an exit code, never a traceback."""
-    try:
-        yield
-    except IncidentFlowError as exc:
-        code = next((c for kind, c in EXIT_CODES.items() if isinstance(exc, kind)), 1)
-        console.print(Text.assemble(("error:", "red"), _clean(f" {exc}")), highlight=False)
-        sys.exit(code)
-
-
-class _Context:
-    def __init__(self, db: str, policy_file: str | None) -> None:
-        self.db = db
-        self.policy_file = policy_file
-
-    def policy(self) -> Policy:
-        return Policy.from_toml(self.policy_file) if self.policy_file else Policy.default()
-
-    def flow(self) -> IncidentFlow:
-        policy = self.policy()
-        return IncidentFlow(
-            policy,
-            store=_store(self.db),
-            notifier=LogNotifier("chat"),
-            pager=LogNotifier("pager"),
-            publisher=FolderPublisher(policy.postmortem_folder),
-        )
-
-
-pass_context = click.make_pass_decorator(_Context)
-
 
 @click.group()
+@click.version_option(__version__, prog_name="incident-flow")
 @click.option(
     "--db",
     envvar="INCIDENT_FLOW_DB",
+    show_envvar=True,
     default="incident_flow.db",
     show_default=True,
-    help="A SQLite file, or a postgresql:// DSN.",
+    help="A SQLite file, or a postgresql:// DSN. Create it with `init` (or `demo`).",
 )
 @click.option(
     "--policy",
     "policy_file",
     envvar="INCIDENT_FLOW_POLICY",
+    show_envvar=True,
     default=None,
     help="A policy TOML file (default: the built-in policy).",
 )
 @click.pass_context
 def main(ctx: click.Context, db: str, policy_file: str | None) -> None:
-    """incident_flow: your incident process as code."""
+    r"""incident_flow: your incident process as code.
+
+    \b
+    Environment:
+      INCIDENT_FLOW_DB      the database, instead of --db
+      INCIDENT_FLOW_POLICY  the policy file, instead of --policy
+
+    Exit codes: 0 done; 2 a usage mistake; 3 no such incident; 4 refused by the process or the
+    policy (it says what is possible now, or which standard); 5 bad input; 6 the store failed.
+    """
     # The command line is the host here: it decides what the library's logs show.
     _show_library_logs(logging.ERROR if ctx.invoked_subcommand == "demo" else logging.WARNING)
     if not console.is_terminal:
         console.width = 160  # piped into a file or a script: do not fold tables at 80
-    ctx.obj = _Context(db, policy_file)
+    ctx.obj = Context(db, policy_file)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -159,6 +88,24 @@ def _show_library_logs(level: int) -> None:
     handler = _StderrHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     library.addHandler(handler)
+
+
+for _command in _incident.COMMANDS:
+    main.add_command(_command)
+
+
+@main.command()
+@pass_context
+def init(context: Context) -> None:
+    """Create the incident database (--db) if it is not there yet."""
+    existed = is_dsn(context.db) or _exists(context.db)
+    with errors():
+        open_store(context.db, create=True).close()
+    say(f"{context.db}: {'ready (it was there already)' if existed else 'created'}")
+
+
+def _exists(path: str) -> bool:
+    return Path(path).exists()
 
 
 @main.command()
@@ -176,7 +123,7 @@ def policy_group() -> None:
 @click.argument("path", type=click.Path(dir_okay=False))
 def policy_check(path: str) -> None:
     """Validate a policy file and explain what applies to each severity."""
-    with _errors():
+    with errors():
         policy = Policy.from_toml(path)
     table = Table(title=f"{path}: valid")
     for column in ("severity", "pages", "post-mortem", "ack timeout", "what it means"):
@@ -188,7 +135,7 @@ def policy_check(path: str) -> None:
             "yes" if policy.is_critical(severity) else "no",
             "required" if policy.requires_postmortem(severity) else "optional",
             f"{timeout}" if timeout and policy.is_critical(severity) else "-",
-            _clean(text),
+            clean(text),
         )
     console.print(table)
     levels = " -> ".join(", ".join(level.targets) for level in policy.escalation)
@@ -200,11 +147,13 @@ def policy_check(path: str) -> None:
 
 
 @main.command("list")
-@click.option("--state", default=None, help="Only incidents in this state.")
+@click.option(
+    "--state", default=None, type=click.Choice(STATES), help="Only incidents in this state."
+)
 @pass_context
-def list_incidents(context: _Context, state: str | None) -> None:
+def list_incidents(context: Context, state: str | None) -> None:
     """List the incidents, oldest first."""
-    with _errors():
+    with errors():
         incidents = context.flow().incidents(state)
     table = Table()
     for column in ("id", "severity", "state", "title", "acknowledged by"):
@@ -214,8 +163,8 @@ def list_incidents(context: _Context, state: str | None) -> None:
             incident.id,
             str(incident.severity),
             incident.state,
-            _clean(incident.title),
-            _clean(incident.acknowledged_by or "-"),
+            clean(incident.title),
+            clean(incident.acknowledged_by or "-"),
         )
     console.print(table)
 
@@ -225,7 +174,7 @@ def _timeline(flow: IncidentFlow, incident_id: str) -> None:
     console.print(
         Text.assemble(
             (incident.id, "bold"),
-            _clean(f" {incident.severity} {incident.title} -> {incident.state}"),
+            clean(f" {incident.severity} {incident.title} -> {incident.state}"),
         ),
         highlight=False,
     )
@@ -255,136 +204,59 @@ def _details(event: Any) -> dict[str, Any]:
         "kind",
         "error",
     )
-    return {k: getattr(event, k) for k in keep if getattr(event, k, None) not in (None, "", ())}
+    found = {k: getattr(event, k) for k in keep if getattr(event, k, None) not in (None, "", ())}
+    return {k: ", ".join(v) if isinstance(v, tuple) else v for k, v in found.items()}
 
 
 @main.command()
 @click.argument("incident_id")
 @pass_context
-def show(context: _Context, incident_id: str) -> None:
+def show(context: Context, incident_id: str) -> None:
     """Show one incident's timeline."""
-    with _errors():
+    with errors():
         _timeline(context.flow(), incident_id)
-
-
-def _command(name: str, call: Callable[..., Any], help_text: str) -> None:
-    @main.command(name, help=help_text)
-    @click.argument("incident_id")
-    @click.option("--by", required=True, help="Who acts.")
-    @pass_context
-    def command(context: _Context, incident_id: str, by: str) -> None:
-        with _errors():
-            incident = call(context.flow(), incident_id, by)
-        console.print(f"{incident.id}: {incident.state}")
-
-
-_command("ack", lambda f, i, by: f.acknowledge(i, by=by), "Acknowledge an incident.")
-_command("runbook", lambda f, i, by: f.start_runbook(i, by=by), "Start its runbook.")
-_command("resolve", lambda f, i, by: f.resolve(i, by=by), "Resolve an incident.")
-_command("reopen", lambda f, i, by: f.reopen(i, by=by), "Reopen a resolved incident.")
-_command("close", lambda f, i, by: f.close(i, by=by), "Close an incident.")
-
-
-@main.command()
-@click.argument("incident_id")
-@click.argument("text")
-@click.option("--by", required=True)
-@pass_context
-def note(context: _Context, incident_id: str, text: str, by: str) -> None:
-    """Add a status update."""
-    with _errors():
-        incident = context.flow().note(incident_id, text, by=by)
-    console.print(f"{incident.id}: noted")
-
-
-@main.command()
-@click.argument("incident_id")
-@click.argument("item_id")
-@click.option("--by", required=True)
-@click.option("--reason", required=True, help="Why it will not be done.")
-@pass_context
-def waive(context: _Context, incident_id: str, item_id: str, by: str, reason: str) -> None:
-    """Waive an open action item, with a reason."""
-    with _errors():
-        context.flow().waive_action_item(incident_id, item_id, by=by, reason=reason)
-    console.print(f"{incident_id}: {item_id} waived")
-
-
-@main.group()
-def postmortem() -> None:
-    """Post-mortems: start, approve, publish."""
-
-
-@postmortem.command("start")
-@click.argument("incident_id")
-@click.option("--author", required=True)
-@click.option("--root-cause", default="")
-@click.option("--learning", "learnings", multiple=True)
-@pass_context
-def postmortem_start(
-    context: _Context, incident_id: str, author: str, root_cause: str, learnings: tuple[str, ...]
-) -> None:
-    """Start the post-mortem."""
-    with _errors():
-        context.flow().start_postmortem(
-            incident_id, author=author, root_cause=root_cause, learnings=learnings
-        )
-    console.print(f"{incident_id}: post-mortem started")
-
-
-@postmortem.command("approve")
-@click.argument("incident_id")
-@click.option("--reviewer", required=True)
-@pass_context
-def postmortem_approve(context: _Context, incident_id: str, reviewer: str) -> None:
-    """Approve the post-mortem."""
-    with _errors():
-        incident = context.flow().approve_postmortem(incident_id, reviewer=reviewer)
-    approvals = incident.postmortem.approvals if incident.postmortem else ()
-    console.print(f"{incident_id}: approved by {', '.join(approvals)}")
-
-
-@postmortem.command("publish")
-@click.argument("incident_id")
-@click.option("--by", required=True)
-@pass_context
-def postmortem_publish(context: _Context, incident_id: str, by: str) -> None:
-    """Publish the approved post-mortem."""
-    with _errors():
-        incident = context.flow().publish_postmortem(incident_id, by=by)
-    location = incident.postmortem.location if incident.postmortem else None
-    console.print(f"{incident_id}: published at {location}")
 
 
 @main.command("ingest")
 @click.argument("source")
 @click.argument("file", type=click.File("rb"))
 @pass_context
-def ingest_command(context: _Context, source: str, file: Any) -> None:
+def ingest_command(context: Context, source: str, file: Any) -> None:
     """Parse an alert body (FILE or - for stdin) from SOURCE and trigger it."""
-    with _errors():
+    with errors():
         alerts = ingest.parse(source, file.read())
         flow = context.flow()
         for alert in alerts:
+            known = flow.store.find_by_dedup_key(alert.dedup_key)
+            before = flow.get(known).state if known is not None else None
             try:
                 incident = flow.trigger(alert)
             except IncidentNotFound:
-                console.print(f"{alert.dedup_key}: recovered, no open incident")
+                say(f"{alert.dedup_key}: recovered, no open incident (nothing to do)")
                 continue
-            console.print(
-                f"{incident.id}: {incident.severity} {incident.title} -> {incident.state}",
-                highlight=False,
-            )
+            say(f"{incident.id}: {_what_happened(alert.firing, before, incident)}")
+
+
+def _what_happened(firing: bool, before: str | None, incident: Any) -> str:
+    """Opened, attached (a repeat), reopened or recovered, in one line for ``ingest``."""
+    title = f"{incident.severity} {incident.title} -> {incident.state}"
+    if before is None:
+        return f"opened {title}"
+    if not firing:
+        return f"recovered (the source says so) {title}"
+    if before == "resolved":
+        return f"reopened {title}"
+    return f"attached, fired {incident.alert_count} times, nobody paged again: {title}"
 
 
 @main.command()
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between turns.")
 @pass_context
-def worker(context: _Context, interval: float) -> None:
+def worker(context: Context, interval: float) -> None:
     """Deliver pending messages, escalate and remind, until SIGTERM or Ctrl-C."""
     from .._worker import run_worker  # noqa: PLC0415
 
-    with _errors():
+    with errors():
         stats = run_worker(context.flow(), interval=timedelta(seconds=interval))
     console.print(
         f"worker stopped: {stats.iterations} turns, {stats.delivered} delivered, "
@@ -434,9 +306,9 @@ def _print_report(report: Report) -> None:
     help="Also write a self-contained HTML page with charts.",
 )
 @pass_context
-def report(context: _Context, fmt: str, html_file: str | None) -> None:
+def report(context: Context, fmt: str, html_file: str | None) -> None:
     """MTTA and MTTR per severity, post-mortem compliance, runbook coverage, open items."""
-    with _errors():
+    with errors():
         flow = context.flow()
         pairs = [(i, flow.history(i.id)) for i in flow.incidents()]
         result = build_report(pairs)
@@ -463,10 +335,10 @@ def demo(demo_db: str) -> None:
     clock = ManualClock(DEMO_START)
     numbers = itertools.count(1)
     chat, pager = RecordingNotifier(), RecordingNotifier()
-    with _errors():
+    with errors():
         flow = IncidentFlow(
             DEMO_POLICY,
-            store=_store(demo_db),
+            store=open_store(demo_db, create=True),
             notifier=chat,
             pager=pager,
             publisher=FolderPublisher(DEMO_POLICY.postmortem_folder),

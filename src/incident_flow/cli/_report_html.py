@@ -47,27 +47,47 @@ def _mttr_by_day(incidents: Sequence[tuple[Incident, Sequence[Event]]]) -> list[
 
 
 def _line(points: list[tuple[date, float]]) -> str:
+    """MTTR per day as a line on two labelled axes (one day of data is one labelled point)."""
     if not points:
         return "<p>No resolved incidents yet.</p>"
-    width, height, pad = 420, 180, 40
+    width, height, left, right, top_pad, bottom = 440, 200, 56, 20, 20, 40
     top = max(v for _, v in points) or 1
-    step = (width - 2 * pad) / max(len(points) - 1, 1)
+    plot_w, plot_h = width - left - right, height - top_pad - bottom
+    step = plot_w / max(len(points) - 1, 1)
     coords = [
-        (pad + i * step, height - pad - (height - 2 * pad) * v / top)
+        (
+            left + (plot_w / 2 if len(points) == 1 else i * step),
+            top_pad + plot_h - plot_h * v / top,
+        )
         for i, (_, v) in enumerate(points)
     ]
+    base = top_pad + plot_h
+    axes = (
+        f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{base}" stroke="#555"/>'
+        f'<line x1="{left}" y1="{base}" x2="{width - right}" y2="{base}" stroke="#555"/>'
+        f'<text x="{left - 6}" y="{base}" font-size="11" text-anchor="end">0</text>'
+        f'<text x="{left - 6}" y="{top_pad + 4}" font-size="11" text-anchor="end">{top:.0f}</text>'
+        f'<text x="12" y="{top_pad + plot_h / 2:.0f}" font-size="11" text-anchor="middle" '
+        f'transform="rotate(-90 12 {top_pad + plot_h / 2:.0f})">MTTR (min)</text>'
+        f'<text x="{left + plot_w / 2:.0f}" y="{height - 4}" font-size="11" '
+        f'text-anchor="middle">day the incident opened</text>'
+    )
     path = " ".join(f"{x:.0f},{y:.0f}" for x, y in coords)
+    line = (
+        f'<polyline points="{path}" fill="none" stroke="#1565c0" stroke-width="2"/>'
+        if len(points) > 1
+        else ""
+    )
     dots = "".join(
         f'<circle cx="{x:.0f}" cy="{y:.0f}" r="4" fill="#1565c0"/>'
-        f'<text x="{x:.0f}" y="{height - 12}" font-size="11" text-anchor="middle">'
+        f'<text x="{x:.0f}" y="{base + 16}" font-size="11" text-anchor="middle">'
         f'{day:%b %d}</text><text x="{x:.0f}" y="{y - 8:.0f}" font-size="11" '
         f'text-anchor="middle">{v:.0f} min</text>'
         for (x, y), (day, v) in zip(coords, points, strict=True)
     )
     return (
         f'<svg role="img" aria-label="MTTR over time" width="{width}" height="{height}">'
-        f'<polyline points="{path}" fill="none" stroke="#1565c0" stroke-width="2"/>'
-        f"{dots}</svg>"
+        f"{axes}{line}{dots}</svg>"
     )
 
 

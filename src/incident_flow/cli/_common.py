@@ -1,0 +1,166 @@
+"""What every command shares: the console, the store and flow, errors as exit codes."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.text import Text
+
+from .._flow import IncidentFlow
+from .._policy import Policy
+from ..adapters.folder import FolderPublisher
+from ..adapters.notifiers import LogNotifier
+from ..exceptions import (
+    IncidentFlowError,
+    IncidentNotFound,
+    InvalidCommand,
+    InvalidPayload,
+    InvalidPolicy,
+    InvalidTransition,
+    PolicyViolation,
+    StorageError,
+)
+
+__all__ = ["COMMANDS", "Context", "clean", "console", "errors", "pass_context", "say"]
+
+#: C0 and C1 control characters but tab and newline: an alert title must not move the cursor,
+#: clear the screen or retitle the terminal (``\x1b]0;...``).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(value: object) -> str:
+    """Outside text for the terminal: control characters shown as U+FFFD, never obeyed."""
+    return _CONTROL.sub("\ufffd", str(value))
+
+
+class _Console(Console):
+    """Prints strings with their control characters replaced (see :func:`clean`)."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(clean(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+# Alert titles, names and notes come from outside: they are printed as text, never as rich
+# markup ("[/bold]" in an alert name must neither style nor crash the output).
+console = _Console(soft_wrap=True, markup=False)
+
+
+def say(text: str) -> None:
+    """One line of output, never highlighted (ids, numbers and titles print as they are)."""
+    console.print(text, highlight=False)
+
+
+EXIT_CODES = {
+    IncidentNotFound: 3,
+    InvalidTransition: 4,
+    PolicyViolation: 4,
+    InvalidPolicy: 5,
+    InvalidPayload: 5,
+    InvalidCommand: 5,
+    StorageError: 6,
+}
+
+#: The process's triggers as the command line spells them (refusals name these, not methods).
+COMMANDS = {
+    "acknowledge": "ack",
+    "start_runbook": "runbook",
+    "resolve": "resolve",
+    "reopen": "reopen",
+    "reclassify": "reclassify",
+    "escalate": "escalate",
+    "note": "note",
+    "start_postmortem": "postmortem start",
+    "approve_postmortem": "postmortem approve",
+    "publish_postmortem": "postmortem publish",
+    "add_runbook": "add-runbook",
+    "update_runbook": "update-runbook",
+    "waive_action_item": "waive",
+    "close": "close",
+}
+_METHODS = re.compile(r"\b(" + "|".join(COMMANDS) + r")\b|deliver_pending\(\)")
+
+
+def _for_people(exc: IncidentFlowError) -> str:
+    """The error in the command line's words: its commands, not the library's methods."""
+    if isinstance(exc, InvalidTransition):
+        allowed = ", ".join(COMMANDS.get(t, t) for t in exc.allowed) or "nothing (it is closed)"
+        return (
+            f"incident {exc.incident_id} is {exc.state}: "
+            f"`{COMMANDS.get(exc.trigger, exc.trigger)}` is not possible now; possible: {allowed}"
+        )
+
+    def name(match: re.Match[str]) -> str:
+        word = match.group(1)
+        return "`incident-flow worker`" if word is None else f"`{COMMANDS[word]}`"
+
+    return _METHODS.sub(name, str(exc)) if isinstance(exc, PolicyViolation) else str(exc)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Turn a person's mistake into a message and an exit code, never a traceback."""
+    try:
+        yield
+    except IncidentFlowError as exc:
+        code = next((c for kind, c in EXIT_CODES.items() if isinstance(exc, kind)), 1)
+        console.print(Text.assemble(("error:", "red"), " ", clean(_for_people(exc))))
+        sys.exit(code)
+
+
+def is_dsn(db: str) -> bool:
+    """True when ``db`` names a PostgreSQL database rather than a SQLite file."""
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def open_store(db: str, *, create: bool = False) -> Any:
+    """The store ``db`` names; a SQLite file must exist unless ``create``.
+
+    Raises:
+        InvalidCommand: the SQLite file is missing (a typo must not read as "no incidents").
+    """
+    if is_dsn(db):
+        from ..adapters.postgres import PostgresStore  # noqa: PLC0415 - only when asked for
+
+        return PostgresStore(db)
+    if not create and not Path(db).exists():
+        msg = (
+            f"no incident database at {db}: create one with `incident-flow --db {db} init` "
+            "(or try `incident-flow demo`), or name another with --db / INCIDENT_FLOW_DB"
+        )
+        raise InvalidCommand(msg)
+    from ..adapters.sqlite import SQLiteStore  # noqa: PLC0415
+
+    return SQLiteStore(db)
+
+
+class Context:
+    """The options every command shares: the database and the policy."""
+
+    def __init__(self, db: str, policy_file: str | None) -> None:
+        self.db = db
+        self.policy_file = policy_file
+
+    def policy(self) -> Policy:
+        """The policy file's standards, or the built-in ones."""
+        return Policy.from_toml(self.policy_file) if self.policy_file else Policy.default()
+
+    def flow(self) -> IncidentFlow:
+        """A flow on the database, with log-only channels."""
+        policy = self.policy()
+        return IncidentFlow(
+            policy,
+            store=open_store(self.db),
+            notifier=LogNotifier("chat"),
+            pager=LogNotifier("pager"),
+            publisher=FolderPublisher(policy.postmortem_folder),
+        )
+
+
+pass_context = click.make_pass_decorator(Context)
