@@ -64,6 +64,7 @@ class TestDemo:
             assert code == 0, out
             assert "Mon 09:00 Datadog: checkout-api 5xx above 5% (P1)" in out
             assert "Datadog re-notifies: attached, nobody paged again" in out
+            assert "system   AlertRepeated" in out  # narrated and now really sent
             assert "Escalated" in out and "post-mortem compliance" in out
             assert "MTTA" in out and "runbook coverage: 4/6" in out
         assert len(list((tmp_path / "postmortems").glob("*.md"))) == 4
