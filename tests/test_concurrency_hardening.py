@@ -112,3 +112,18 @@ class TestSendsWithinTheirClaim:
         assert len(calls) >= 2  # it did retry while it could
         failed = [e for e in flow.history(incident.id) if e.type == "DeliveryFailed"]
         assert failed and "claim" in failed[0].error  # type: ignore[attr-defined]
+
+
+def test_a_message_handed_to_a_sender_keeps_every_field() -> None:
+    """Notification.to_send copies each field (it is built by hand, for speed)."""
+    import attrs as _attrs
+
+    from incident_flow import Notification, Severity
+
+    values = {
+        f.name: (f"v-{f.name}" if f.type in ("str", "str | None") else f.default)
+        for f in _attrs.fields(Notification)
+    }
+    values.update(severity=Severity.P2, resent=True, send_within=1.5)
+    message = Notification(**values)
+    assert message.to_send(resent=True, send_within=1.5) == message

@@ -117,9 +117,11 @@ class FlowCore:
         and the Markdown timeline are all UTC.
         """
         now = self.clock.now()
+        if now.tzinfo is UTC:
+            return now  # the usual answer: checked first, as this runs dozens of times a command
         if now.utcoffset() is None:
             return now.replace(tzinfo=UTC)
-        return now if now.tzinfo is UTC else now.astimezone(UTC)
+        return now.astimezone(UTC)
 
     def _port(self, name: str) -> object:
         """The port a step names (``store``, ``notifier``, ``pager``, ``publisher``, ``_locks``)."""
@@ -482,8 +484,8 @@ class FlowCore:
         notification = message.notification
         assert notification is not None  # noqa: S101 - chat and pager carry one
         within = max((claim_ends - self._now()).total_seconds(), 0.0)
-        notification = attrs.evolve(
-            notification, resent=bool(message.reclaimed or message.attempts), send_within=within
+        notification = notification.to_send(
+            resent=bool(message.reclaimed or message.attempts), send_within=within
         )
         if message.channel == "pager":
             paged: str | None = yield from call("pager", "send", notification)

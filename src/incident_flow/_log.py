@@ -13,7 +13,7 @@ integration over ``logging.getLogger("incident_flow...")``, wrapped locally (nev
   formatter reading the record's attributes) gets every field as a record attribute, and the
   whole event under ``record.incident_flow``.
 
-A disabled level costs one ``isEnabledFor`` check.
+A disabled level costs one ``isEnabledFor`` check (the standard library caches it).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["get_logger"]
+__all__ = ["EventLogger", "get_logger"]
 
 #: LogRecord attributes an ``extra`` key may not overwrite.
 _RESERVED = frozenset(
@@ -45,11 +45,41 @@ def _to_record(
     return {"msg": f"{event} {fields}" if fields else event, "extra": extra}
 
 
-def get_logger(name: str) -> Any:
-    """A structlog logger over the standard library's ``logging.getLogger(name)``."""
-    return structlog.wrap_logger(
-        logging.getLogger(name),
-        processors=[structlog.stdlib.filter_by_level, _to_record],
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
-    )
+class EventLogger:
+    """Our events at four levels; a level the host did not enable costs one check."""
+
+    __slots__ = ("_events", "_std")
+
+    def __init__(self, name: str) -> None:
+        self._std = logging.getLogger(name)
+        self._events = structlog.wrap_logger(
+            self._std,
+            processors=[_to_record],
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=True,
+        )
+
+    def debug(self, event: str, **fields: Any) -> None:
+        """Log ``event`` with its fields at DEBUG."""
+        if self._std.isEnabledFor(logging.DEBUG):
+            self._events.debug(event, **fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        """Log ``event`` with its fields at INFO."""
+        if self._std.isEnabledFor(logging.INFO):
+            self._events.info(event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        """Log ``event`` with its fields at WARNING."""
+        if self._std.isEnabledFor(logging.WARNING):
+            self._events.warning(event, **fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        """Log ``event`` with its fields at ERROR."""
+        if self._std.isEnabledFor(logging.ERROR):
+            self._events.error(event, **fields)
+
+
+def get_logger(name: str) -> EventLogger:
+    """Our events over the standard library's ``logging.getLogger(name)``."""
+    return EventLogger(name)

@@ -61,6 +61,26 @@ class Notification:
     resent: bool = False
     send_within: float | None = None
 
+    def to_send(self, *, resent: bool, send_within: float | None) -> Notification:
+        """This message as a sender hands it over (built directly: it runs for every send)."""
+        return Notification(
+            incident_id=self.incident_id,
+            kind=self.kind,
+            text=self.text,
+            title=self.title,
+            severity=self.severity,
+            state=self.state,
+            idempotency_key=self.idempotency_key,
+            by=self.by,
+            origin=self.origin,
+            url=self.url,
+            runbook_url=self.runbook_url,
+            acknowledged_by=self.acknowledged_by,
+            thread=self.thread,
+            resent=resent,
+            send_within=send_within,
+        )
+
 
 @attrs.frozen(kw_only=True)
 class OutboxMessage:

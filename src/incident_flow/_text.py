@@ -53,13 +53,17 @@ def storable_data(value: object) -> object:
 
 def no_controls(text: str) -> str:
     """``text`` without control characters (tab and newline kept)."""
-    return _CONTROL.sub("", text)
+    return _CONTROL.sub("", text) if _CONTROL.search(text) else text
 
 
 def markdown_inline(text: str) -> str:
     """One line of plain text for Markdown: on one line, every syntax character escaped."""
     one_line = " ".join(no_controls(text).split())
-    return _INLINE.sub(r"\\\1", one_line)
+    return _INLINE.sub(_backslashed, one_line) if _INLINE.search(one_line) else one_line
+
+
+def _backslashed(match: re.Match[str]) -> str:
+    return "\\" + match.group(1)
 
 
 def markdown_block(text: str) -> str:
