@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from incident_flow import Alert, AsyncSQLiteStore, IncidentFlow, RecordingNotifier, StorageError
+from incident_flow.adapters._common import SCHEMA_VERSION
 from incident_flow.adapters.sqlite import SQLiteStore
 from incident_flow.testing import ManualClock, RecordingPublisher
 from incident_flow.testing._async import LoopThread
@@ -115,7 +116,7 @@ class TestMigration:
             version = store._db.execute(
                 "SELECT value FROM incident_flow_meta WHERE key = 'schema_version'"
             ).fetchone()
-            assert version == ("2",)
+            assert version == (str(SCHEMA_VERSION),)
             clock = ManualClock(T0)
             flow = IncidentFlow(
                 store=store,

@@ -43,8 +43,10 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from . import _commands as cmd
+from . import _events as ev
 from ._actions import Action, decide_action
 from ._alerts import Alert
+from ._catalog import Catalog, RunbookRevision
 from ._decide import (
     Decision,
     Outcome,
@@ -61,6 +63,7 @@ from ._log import get_logger
 from ._messages import OutboxMessage, backoff
 from ._policy import Policy
 from ._postmortem import PostMortemDocument
+from ._runbooks import Runbook
 from ._steps import Steps, call
 from .exceptions import (
     ConcurrencyError,
@@ -109,6 +112,10 @@ class FlowCore:
         self._cache: dict[str, Incident] = {}
         # Threads share one flow: the cache's writes (and its eviction) are one at a time.
         self._cache_lock = threading.Lock()
+        # The runbook catalog: the policy's, then the store's revisions (re-read before the
+        # decisions that consult it); the policy the decisions see carries it.
+        self._catalog = Catalog(policy.runbooks)
+        self._decided_with = policy
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -134,6 +141,7 @@ class FlowCore:
             msg = f"trigger takes an Alert, got {type(alert).__name__}"
             raise InvalidCommand(msg)
         key = f"alert:{alert.dedup_key}"
+        yield from self._refresh_catalog()  # a runbook added by any replica is this alert's
         yield from call("_locks", "acquire", key)
         try:
             return (yield from self._route(alert))
@@ -150,7 +158,7 @@ class FlowCore:
                     if incident.accepts_alerts:
                         done, _ = yield from self._execute(
                             existing,
-                            lambda inc, now: _on_alert(inc, alert, self.policy, now),
+                            lambda inc, now: _on_alert(inc, alert, self._policy(), now),
                             retries=_DELIVERY_RETRIES,  # an alert is never dropped lightly
                         )
                         return done
@@ -163,7 +171,7 @@ class FlowCore:
                     alert.dedup_key, f"no open incident for resolved alert {alert.dedup_key!r}"
                 )
             now = self._now()
-            decision = decide_new(self._new_id(), alert, self.policy, now)
+            decision = decide_new(self._new_id(), alert, self._policy(), now)
             incident = decision.incident
             try:
                 yield from self._commit(None, decision, now)
@@ -174,10 +182,12 @@ class FlowCore:
         raise ConcurrencyError(alert.dedup_key, 0)
 
     def _command(self, incident_id: str, command: cmd.Command) -> Steps[Incident]:
+        if command.trigger in _READS_THE_CATALOG:
+            yield from self._refresh_catalog()
         yield from call("_locks", "acquire", incident_id)
         try:
             incident, _ = yield from self._execute(
-                incident_id, lambda inc, now: decide(inc, command, self.policy, now), retries=2
+                incident_id, lambda inc, now: decide(inc, command, self._policy(), now), retries=2
             )
         finally:
             self._locks.release(incident_id)
@@ -188,12 +198,13 @@ class FlowCore:
             msg = f"apply takes an Action, got {type(action).__name__}"
             raise InvalidCommand(msg)
         person = self.policy.people.name(action.source, action.by, *action.by_aliases)
+        yield from self._refresh_catalog()
         incident_id = yield from self._named(action.incident)
         yield from call("_locks", "acquire", incident_id)
         try:
             incident, _ = yield from self._execute(
                 incident_id,
-                lambda inc, now: decide_action(inc, action, person, self.policy, now),
+                lambda inc, now: decide_action(inc, action, person, self._policy(), now),
                 retries=_DELIVERY_RETRIES,  # a vendor's action is never dropped lightly
             )
         finally:
@@ -254,7 +265,7 @@ class FlowCore:
             def decide_now(
                 inc: Incident, now: datetime, decided: list[Decision] = decided
             ) -> Decision:
-                decision = decider(inc, self.policy, now)
+                decision = decider(inc, self._policy(), now)
                 decided.append(decision)
                 return decision
 
@@ -347,6 +358,8 @@ class FlowCore:
 
     def _commit(self, before: Incident | None, decision: Decision, now: datetime) -> Steps[None]:
         incident = decision.incident
+        revisions = catalog_revisions(incident, decision.events, self._catalog)
+        keeps = bool(revisions) and self._keeps_runbooks()
         # New messages are inserted already claimed by us: we deliver them right after the
         # commit, and no other sender may take them meanwhile (and no extra round trip).
         yield from call(
@@ -358,8 +371,16 @@ class FlowCore:
             snapshot=incident,
             outbox=decision.outbox,
             claimed_until=now + self.lease,
+            **({"runbooks": revisions} if keeps else {}),
         )
         self._remember(incident)
+        if keeps:
+            yield from self._refresh_catalog()
+        elif revisions:  # a store without a catalog: this process keeps what it learned
+            self._catalog = self._catalog.extended(
+                attrs.evolve(r, number=self._catalog.version + n)
+                for n, r in enumerate(revisions, start=1)
+            )
         if before is None or before.state != incident.state:
             _log.info(
                 "incident_flow.state_changed",
@@ -369,6 +390,51 @@ class FlowCore:
                 severity=str(incident.severity),
                 version=incident.version,
             )
+
+    # ----------------------------------------------------------------- the runbook catalog
+
+    def _keeps_runbooks(self) -> bool:
+        store = self._port("store")
+        keeps = getattr(store, "keeps_runbooks", None)
+        return bool(keeps) if keeps is not None else hasattr(store, "runbook_revisions")
+
+    def _refresh_catalog(self) -> Steps[Catalog]:
+        """Fold in the catalog revisions other writers (and replicas) kept since we last read."""
+        if self._keeps_runbooks():
+            newer = yield from call("store", "runbook_revisions", self._catalog.version)
+            if newer:
+                self._catalog = self._catalog.extended(newer)
+        return self._catalog
+
+    def _policy(self) -> Policy:
+        """The policy the decisions see: its catalog as the stored revisions made it."""
+        decided = self._decided_with
+        if decided.runbooks is not self._catalog.runbooks:
+            decided = self._decided_with = attrs.evolve(
+                self.policy, runbooks=self._catalog.runbooks
+            )
+        return decided
+
+    def _save_runbook(
+        self, runbook: Runbook, by: str, note: str, incident_id: str | None
+    ) -> Steps[RunbookRevision]:
+        catalog = yield from self._refresh_catalog()
+        revision = RunbookRevision(
+            key=f"catalog/{uuid.uuid4().hex}",
+            runbook=runbook,
+            change="updated" if catalog.get(runbook.name) is not None else "added",
+            at=self._now(),
+            by=by,
+            note=note,
+            incident_id=incident_id,
+        )
+        if self._keeps_runbooks():
+            yield from call("store", "record_runbook", revision)
+            catalog = yield from self._refresh_catalog()
+        else:
+            revision = attrs.evolve(revision, number=catalog.version + 1)
+            self._catalog = catalog = catalog.extended([revision])
+        return catalog.history(runbook.name)[-1]
 
     def _remember(self, incident: Incident) -> None:
         cache = self._cache
@@ -500,6 +566,48 @@ class FlowCore:
                 notification = attrs.evolve(notification, thread=incident.chat_thread)
         sent: str | None = yield from call("notifier", "send", notification)
         return sent
+
+
+#: The triggers whose decisions consult the runbook catalog.
+_READS_THE_CATALOG = frozenset({"start_runbook", "resolve", "add_runbook", "update_runbook"})
+
+
+def catalog_revisions(
+    incident: Incident, events: Sequence[Event], catalog: Catalog
+) -> list[RunbookRevision]:
+    """The catalog revisions an incident's new events make (a runbook added or updated)."""
+    revisions: list[RunbookRevision] = []
+    settled = [e.item_id for e in events if isinstance(e, ev.ActionItemCompleted)]
+    learnings = (
+        "; ".join(item.description for item in incident.action_items if item.id in settled) or None
+    )
+    for event in events:
+        if isinstance(event, ev.RunbookAdded):
+            runbook, note = event.runbook, f"added in {incident.id}"
+        elif isinstance(event, ev.RunbookUpdated):
+            known = catalog.get(event.name) or (
+                incident.runbook
+                if incident.runbook and incident.runbook.name == event.name
+                else None
+            )
+            if known is None:
+                continue
+            runbook, note = known, event.note
+        else:
+            continue
+        revisions.append(
+            RunbookRevision(
+                key=f"{incident.id}/{event.version}",
+                runbook=runbook,
+                change="updated" if catalog.get(runbook.name) is not None else "added",
+                at=event.at,
+                by=event.by or "system",
+                note=note,
+                incident_id=incident.id,
+                learning=learnings,
+            )
+        )
+    return revisions
 
 
 class _StoppedAcceptingAlerts(Exception):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 
 import attrs
 
@@ -23,6 +24,12 @@ def _severity(value: Severity | str | None) -> Severity | None:
     return None if value is None else Severity(value)
 
 
+def _labels(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    if value is None:
+        return MappingProxyType({})
+    return MappingProxyType({str(k): str(v) for k, v in value.items()})
+
+
 @attrs.frozen(kw_only=True)
 class Runbook:
     """A runbook: the steps to resolve one kind of alert.
@@ -35,6 +42,8 @@ class Runbook:
         source: restrict the match to one alert source (``datadog``...), or None for any.
         severity: the severity alerts matching this entry get when the source gave none.
         description: what the alert means, in a sentence or two.
+        labels: label selectors the alert must carry too (``{"service": "checkout"}``).
+        source_url: where the alert is defined in its source (the seed table's "Source").
     """
 
     name: str = attrs.field(validator=_non_empty)
@@ -43,12 +52,16 @@ class Runbook:
     source: str | None = None
     severity: Severity | None = attrs.field(default=None, converter=_severity)
     description: str = ""
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_labels, hash=False)
+    source_url: str | None = None
 
     def matches(self, alert: Alert) -> bool:
-        """Return True when this runbook's pattern (and source, if set) matches the alert."""
+        """Return True when this runbook's pattern, source and label selectors match the alert."""
         if self.alert is None:
             return False
         if self.source is not None and self.source.lower() != alert.source.lower():
+            return False
+        if any(alert.labels.get(key) != value for key, value in self.labels.items()):
             return False
         return fnmatch.fnmatchcase(alert.name.lower(), self.alert.lower())
 

@@ -11,6 +11,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from ._catalog import RunbookRevision
 from ._events import Event
 from ._incident import Incident
 from ._messages import Notification, OutboxMessage
@@ -26,6 +27,7 @@ __all__ = [
     "Notifier",
     "Outbox",
     "PostMortemPublisher",
+    "RunbookLog",
     "Timers",
 ]
 
@@ -110,6 +112,25 @@ class Timers(Protocol):
 
     def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Return up to ``limit`` incident ids whose next timer is due, most overdue first."""
+        ...
+
+
+class RunbookLog(Protocol):
+    """The runbook catalog's revisions, kept beside the incidents (optional).
+
+    A store without it keeps the policy's catalog and what this process adds to it. A store
+    that has it also takes ``runbooks=`` (revisions) in ``append``, kept in the same
+    transaction as the events that made them. The core relies on: a revision's ``key`` is kept
+    once (writing it again changes nothing); revisions are numbered 1, 2, 3... in the order they
+    were kept, and ``runbook_revisions`` returns them in that order.
+    """
+
+    def record_runbook(self, revision: RunbookRevision) -> None:
+        """Keep a revision made outside an incident."""
+        ...
+
+    def runbook_revisions(self, after: int = 0) -> list[RunbookRevision]:
+        """The revisions numbered above ``after``, oldest first."""
         ...
 
 

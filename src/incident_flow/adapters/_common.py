@@ -7,10 +7,19 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
+
+from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
-from .._serialization import event_from_dict, event_to_dict, message_from_dict, message_to_dict
+from .._serialization import (
+    converter,
+    event_from_dict,
+    event_to_dict,
+    message_from_dict,
+    message_to_dict,
+)
 from ..exceptions import StorageError
 
 __all__ = [
@@ -19,6 +28,7 @@ __all__ = [
     "claimed_on_insert",
     "decode_event",
     "decode_message",
+    "decode_revision",
     "encode_event",
     "encode_message",
     "event_rows",
@@ -26,11 +36,12 @@ __all__ = [
     "micros",
     "newer_schema",
     "outbox_rows",
+    "revision_rows",
     "schema_version",
 ]
 
 #: The schema version durable stores write; a database from a newer release is refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -130,6 +141,29 @@ def decode_event(data: str | bytes | dict[str, Any]) -> Event:
     except (ValueError, TypeError, RecursionError) as exc:
         msg = f"a stored event cannot be read: {exc}"
         raise StorageError(msg) from exc
+
+
+def revision_rows(revisions: Sequence[RunbookRevision]) -> list[tuple[str, str]]:
+    """``(key, json)`` rows of catalog revisions (the store numbers them)."""
+    return [
+        (r.key, json.dumps(converter.unstructure(r), separators=(",", ":"), ensure_ascii=False))
+        for r in revisions
+    ]
+
+
+def decode_revision(number: int, data: str | bytes | dict[str, Any]) -> RunbookRevision:
+    """A catalog revision from its row, with the number the store gave it.
+
+    Raises:
+        StorageError: the row is not a readable revision.
+    """
+    try:
+        parsed = data if isinstance(data, dict) else json.loads(data)
+        revision = converter.structure(parsed, RunbookRevision)
+    except Exception as exc:
+        msg = f"a stored runbook revision cannot be read: {exc}"
+        raise StorageError(msg) from exc
+    return attrs.evolve(revision, number=int(number))
 
 
 def encode_message(message: OutboxMessage) -> str:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
+from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
@@ -28,10 +29,12 @@ from ._common import (
     check_versions,
     decode_event,
     decode_message,
+    decode_revision,
     event_rows,
     incident_row,
     micros,
     outbox_rows,
+    revision_rows,
     schema_version,
 )
 
@@ -231,6 +234,7 @@ def append(  # noqa: PLR0917 - EventLog.append's arguments, in its order
     snapshot: Incident,
     outbox: Sequence[OutboxMessage],
     claimed_until: datetime | None,
+    runbooks: Sequence[RunbookRevision] = (),
 ) -> Append:
     """The statements of one append (see :meth:`EventLog.append`).
 
@@ -246,6 +250,8 @@ def append(  # noqa: PLR0917 - EventLog.append's arguments, in its order
     batches = [(_INSERT_EVENT, event_rows(incident_id, events))]
     if outbox:
         batches.append((_UPSERT_MESSAGE, outbox_rows(outbox, claimed_until)))
+    if runbooks:
+        batches.append((_INSERT_REVISION, revision_rows(runbooks)))
     return Append(incident_id, expected_version, guard, params, tuple(batches))
 
 
@@ -266,6 +272,25 @@ class Query(Generic[T]):
 def load(incident_id: str, after_version: int) -> Query[list[Event]]:
     """The events after ``after_version``, oldest first."""
     return Query("load", _LOAD, (incident_id, after_version), _events)
+
+
+def runbook_revisions(after: int) -> Query[list[RunbookRevision]]:
+    """The catalog's revisions after number ``after``, oldest first."""
+    return Query("runbook revisions", _REVISIONS, (after,), _revisions)
+
+
+def record_runbook(revision: RunbookRevision) -> Query[None]:
+    """Keep a catalog revision made outside an incident (its key once)."""
+    ((key, data),) = revision_rows([revision])
+    return Query("recording a runbook revision", _RECORD_REVISION, (key, data), _nothing, True)
+
+
+def _revisions(rows: Rows) -> list[RunbookRevision]:
+    return [decode_revision(int(number), data) for number, data in rows]
+
+
+def _nothing(rows: Rows) -> None:
+    return None
 
 
 def find_by_dedup_key(dedup_key: str) -> Query[str | None]:
@@ -372,6 +397,12 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON {s}.outbox (due, seq) WHERE NOT del
 
 #: Schema changes after version 1, by the version they lead to.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
+    3: (
+        (
+            "CREATE TABLE IF NOT EXISTS {s}.runbook_revisions (number bigserial PRIMARY KEY, "
+            "key text NOT NULL UNIQUE, data jsonb NOT NULL)"
+        ),
+    ),
     2: (
         "ALTER TABLE {s}.incidents ADD COLUMN IF NOT EXISTS timer_at bigint",
         (
@@ -386,6 +417,12 @@ _META_WRITE = (
     "INSERT INTO {s}.incident_flow_meta (key, value) VALUES ('schema_version', %s) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
+_INSERT_REVISION = (
+    "INSERT INTO {s}.runbook_revisions (key, data) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING"
+)
+# One row back (the number) keeps fetchall() happy; a key already there returns none.
+_RECORD_REVISION = _INSERT_REVISION + " RETURNING number"
+_REVISIONS = "SELECT number, data FROM {s}.runbook_revisions WHERE number > %s ORDER BY number"
 _INSERT_EVENT = "INSERT INTO {s}.events (incident_id, version, type, data) VALUES (%s, %s, %s, %s)"
 _INSERT_INCIDENT = """
 INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, version, updated_at,

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
@@ -37,6 +38,8 @@ class MemoryStore:
         self._pending: dict[str, None] = {}
         self._claims: dict[str, datetime] = {}
         self._timers: dict[str, datetime] = {}
+        self._revisions: list[RunbookRevision] = []
+        self._revision_keys: set[str] = set()
 
     def __repr__(self) -> str:
         return f"MemoryStore(incidents={len(self._streams)}, pending={len(self._pending)})"
@@ -50,6 +53,7 @@ class MemoryStore:
         snapshot: Incident,
         outbox: Sequence[OutboxMessage] = (),
         claimed_until: datetime | None = None,
+        runbooks: Sequence[RunbookRevision] = (),
     ) -> None:
         """Append events and upsert outbox messages atomically (see :class:`~.ports.EventLog`)."""
         check_versions(expected_version, events)
@@ -78,6 +82,24 @@ class MemoryStore:
                 del self._dedup[key]
             for message in outbox:
                 self._upsert(message, claimed_until)
+            self._record(runbooks)
+
+    def _record(self, revisions: Sequence[RunbookRevision]) -> None:
+        for revision in revisions:
+            if revision.key not in self._revision_keys:
+                self._revision_keys.add(revision.key)
+                number = len(self._revisions) + 1
+                self._revisions.append(attrs.evolve(revision, number=number))
+
+    def record_runbook(self, revision: RunbookRevision) -> None:
+        """Add a catalog revision made outside an incident (a second one with its key: none)."""
+        with self._lock:
+            self._record([revision])
+
+    def runbook_revisions(self, after: int = 0) -> list[RunbookRevision]:
+        """The catalog's revisions after number ``after``, oldest first."""
+        with self._lock:
+            return self._revisions[after:]
 
     def _upsert(self, message: OutboxMessage, claimed_until: datetime | None) -> None:
         known = self._outbox.get(message.id)

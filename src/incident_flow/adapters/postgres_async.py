@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
@@ -168,9 +169,15 @@ class AsyncPostgresStore:
         snapshot: Incident,
         outbox: Sequence[OutboxMessage] = (),
         claimed_until: datetime | None = None,
+        runbooks: Sequence[RunbookRevision] = (),
     ) -> None:
-        """Append events, update the incident's row and upsert outbox messages, atomically."""
-        plan = pgsql.append(incident_id, expected_version, events, snapshot, outbox, claimed_until)
+        """Append events, update the incident's row and upsert outbox messages, atomically.
+
+        ``runbooks``: catalog revisions the events made, kept in the same transaction.
+        """
+        plan = pgsql.append(
+            incident_id, expected_version, events, snapshot, outbox, claimed_until, runbooks
+        )
         try:
             async with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
                 guard = cur.connection.cursor()
@@ -181,6 +188,14 @@ class AsyncPostgresStore:
                 plan.check(guard.rowcount)
         except pgsql.Conflict as exc:
             raise plan.lost_race() from exc
+
+    async def record_runbook(self, revision: RunbookRevision) -> None:
+        """Add a catalog revision made outside an incident (a second one with its key: none)."""
+        await self._fetch(pgsql.record_runbook(revision))
+
+    async def runbook_revisions(self, after: int = 0) -> list[RunbookRevision]:
+        """The catalog's revisions after number ``after``, oldest first."""
+        return await self._fetch(pgsql.runbook_revisions(after))
 
     async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """Return the events after ``after_version``, oldest first."""

@@ -13,6 +13,7 @@ from typing import Literal, Self
 
 import attrs
 
+from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
@@ -22,10 +23,12 @@ from ._common import (
     check_versions,
     decode_event,
     decode_message,
+    decode_revision,
     event_rows,
     incident_row,
     micros,
     outbox_rows,
+    revision_rows,
     schema_version,
 )
 
@@ -72,6 +75,12 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (due, seq) WHERE delivered =
 
 #: Schema changes after version 1, by the version they lead to.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
+    3: (
+        (
+            "CREATE TABLE IF NOT EXISTS runbook_revisions (number INTEGER PRIMARY KEY "
+            "AUTOINCREMENT, key TEXT NOT NULL UNIQUE, data TEXT NOT NULL)"
+        ),
+    ),
     2: (
         "ALTER TABLE incidents ADD COLUMN timer_at INTEGER",
         (
@@ -92,6 +101,9 @@ UPDATE incidents SET state = ?, severity = ?, dedup_key = ?, accepts_alerts = ?,
 WHERE id = ? AND version = ?
 """
 
+_INSERT_REVISION = (
+    "INSERT INTO runbook_revisions (key, data) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
+)
 _UPSERT_MESSAGE = """
 INSERT INTO outbox (id, incident_id, due, claimed_until, delivered, data)
 VALUES (?, ?, ?, ?, ?, ?)
@@ -231,8 +243,12 @@ class SQLiteStore:
         snapshot: Incident,
         outbox: Sequence[OutboxMessage] = (),
         claimed_until: datetime | None = None,
+        runbooks: Sequence[RunbookRevision] = (),
     ) -> None:
-        """Append events, update the incident's row and upsert outbox messages, atomically."""
+        """Append events, update the incident's row and upsert outbox messages, atomically.
+
+        ``runbooks``: catalog revisions the events made, kept in the same transaction.
+        """
         check_versions(expected_version, events)
         try:
             with self._transaction() as db:
@@ -248,6 +264,8 @@ class SQLiteStore:
                     event_rows(incident_id, events),
                 )
                 db.executemany(_UPSERT_MESSAGE, outbox_rows(outbox, claimed_until))
+                if runbooks:
+                    db.executemany(_INSERT_REVISION, revision_rows(runbooks))
         except sqlite3.IntegrityError as exc:
             # A duplicate (incident, version) or a second incident accepting one dedup key:
             # another writer got there first.
@@ -255,6 +273,23 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             msg = f"SQLite store {self.path}: append failed: {exc}"
             raise StorageError(msg) from exc
+
+    def record_runbook(self, revision: RunbookRevision) -> None:
+        """Add a catalog revision made outside an incident (a second one with its key: none)."""
+        try:
+            with self._transaction() as db:
+                db.executemany(_INSERT_REVISION, revision_rows([revision]))
+        except sqlite3.Error as exc:
+            msg = f"SQLite store {self.path}: recording a runbook revision failed: {exc}"
+            raise StorageError(msg) from exc
+
+    def runbook_revisions(self, after: int = 0) -> list[RunbookRevision]:
+        """The catalog's revisions after number ``after``, oldest first."""
+        rows = self._read(
+            "SELECT number, data FROM runbook_revisions WHERE number > ? ORDER BY number",
+            (after,),
+        )
+        return [decode_revision(int(str(row[0])), str(row[1])) for row in rows]
 
     def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """Return the events after ``after_version``, oldest first."""

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, Self, TypeVar
 
+from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import Notification, OutboxMessage
@@ -94,8 +95,10 @@ class ThreadedStore:
         snapshot: Incident,
         outbox: Sequence[OutboxMessage] = (),
         claimed_until: datetime | None = None,
+        runbooks: Sequence[RunbookRevision] = (),
     ) -> None:
         """See :meth:`~incident_flow.ports.EventLog.append`."""
+        extra = {"runbooks": runbooks} if runbooks else {}
         await self._call(
             self.store.append,
             incident_id,
@@ -104,7 +107,25 @@ class ThreadedStore:
             snapshot=snapshot,
             outbox=outbox,
             claimed_until=claimed_until,
+            **extra,
         )
+
+    @property
+    def keeps_runbooks(self) -> bool:
+        """Whether the wrapped store keeps the runbook catalog (see ``ports.RunbookLog``)."""
+        return hasattr(self.store, "runbook_revisions")
+
+    async def record_runbook(self, revision: RunbookRevision) -> None:
+        """See :meth:`~incident_flow.ports.RunbookLog.record_runbook`."""
+        await self._call(self.store.record_runbook, revision)  # type: ignore[attr-defined]
+
+    async def runbook_revisions(self, after: int = 0) -> list[RunbookRevision]:
+        """See :meth:`~incident_flow.ports.RunbookLog.runbook_revisions`."""
+        revisions: list[RunbookRevision] = await self._call(
+            self.store.runbook_revisions,  # type: ignore[attr-defined]
+            after,
+        )
+        return revisions
 
     async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """See :meth:`~incident_flow.ports.EventLog.load`."""
