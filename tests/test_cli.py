@@ -246,4 +246,17 @@ class TestANewcomersDay:
         code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
         incident_id = out.split(":")[0]
         code, out = run("update-runbook", incident_id, "checkout", "--note", "p95", "--by", "al")
+        assert code == 4 and "no runbook 'checkout' in the catalog (known: none yet)" in out
+        assert "add it with `add-runbook`" in out
+        code, out = run(
+            "update-runbook",
+            incident_id,
+            "checkout",
+            "--note",
+            "p95",
+            "--url",
+            "https://rb/c",
+            "--by",
+            "al",
+        )
         assert code == 0 and "runbook checkout updated" in out

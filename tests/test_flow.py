@@ -330,8 +330,10 @@ class TestPostmortemPhase:
             ("add_runbook", None),
             ("update_runbook", None),
         ]
-        typo = harness.flow.update_runbook(incident.id, "dosc", by="alice", note="n")
-        assert len(typo.open_action_items) == 2
+        with pytest.raises(PolicyViolation, match="no runbook 'dosc' in the catalog") as typo:
+            harness.flow.update_runbook(incident.id, "dosc", by="alice", note="n")
+        assert typo.value.standard == "unknown_runbook"
+        assert len(harness.flow.get(incident.id).open_action_items) == 2
         runbook = Runbook(name="docs", url="https://rb/docs", alert="Docs*")
         added = harness.flow.add_runbook(incident.id, runbook, by="alice")
         assert added.open_action_items == ()
@@ -342,8 +344,10 @@ class TestPostmortemPhase:
         harness.flow.approve_postmortem(incident_id, reviewer="bob")
         harness.flow.approve_postmortem(incident_id, reviewer="carol")
         harness.flow.publish_postmortem(incident_id, by="alice")
-        other = harness.flow.update_runbook(incident_id, "other", by="alice", note="n")
-        assert len(other.open_action_items) == 1
+        other = harness.flow.update_runbook(
+            incident_id, "other", by="alice", note="n", url="https://rb/other"
+        )
+        assert len(other.open_action_items) == 1  # "other" is added and updated; not settled
         right = harness.flow.update_runbook(incident_id, CHECKOUT_RUNBOOK.name, by="a", note="n")
         assert right.open_action_items == ()
 

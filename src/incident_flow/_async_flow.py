@@ -186,9 +186,11 @@ class AsyncIncidentFlow(FlowCore):
         """Record a missing runbook as written; settles the 'add runbook' items."""
         return await self._run(incident_id, cmd.AddRunbook(by=by, runbook=runbook))
 
-    async def update_runbook(self, incident_id: str, name: str, *, by: str, note: str) -> Incident:
-        """Record a runbook update from the learnings; settles that runbook's update items."""
-        return await self._run(incident_id, cmd.UpdateRunbook(by=by, name=name, note=note))
+    async def update_runbook(
+        self, incident_id: str, name: str, *, by: str, note: str, url: str | None = None
+    ) -> Incident:
+        """Record a runbook update (see :meth:`IncidentFlow.update_runbook`)."""
+        return await self._run(incident_id, cmd.UpdateRunbook(by=by, name=name, note=note, url=url))
 
     async def waive_action_item(
         self, incident_id: str, item_id: str, *, by: str, reason: str

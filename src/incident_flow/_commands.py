@@ -205,6 +205,8 @@ class UpdateRunbook(Command):
     trigger: ClassVar[str] = "update_runbook"
     name: str = attrs.field(validator=_not_blank)
     note: str = attrs.field(validator=_not_blank)
+    #: Where it lives, for a runbook the catalog does not know yet (it is added first).
+    url: str | None = None
 
 
 @attrs.frozen(kw_only=True)

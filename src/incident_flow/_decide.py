@@ -19,6 +19,7 @@ from ._incident import Incident, fold
 from ._messages import Channel, Notification, OutboxMessage
 from ._policy import Policy
 from ._process import PROCESS
+from ._runbooks import Runbook, exact_pattern
 from ._severity import Severity
 from .exceptions import PolicyViolation
 
@@ -569,16 +570,34 @@ def _publish(inc: Incident, c: cmd.PublishPostmortem, policy: Policy, d: _Draft)
 
 
 def _add_runbook(inc: Incident, c: cmd.AddRunbook, policy: Policy, d: _Draft) -> None:
-    d.add(ev.RunbookAdded, runbook=c.runbook)
+    runbook = c.runbook
+    if runbook.alert is None:
+        # Written for this incident's alert: it answers that alert from now on.
+        runbook = attrs.evolve(runbook, alert=exact_pattern(inc.alert.name))
+    d.add(ev.RunbookAdded, runbook=runbook)
     for item in inc.open_action_items:
         # The missing runbook is written now, and with it the learnings that had no runbook
         # to go into when the post-mortem was published.
         if item.kind == "add_runbook" or (item.kind == "update_runbook" and item.runbook is None):
             d.add(ev.ActionItemCompleted, item_id=item.id)
-    d.say("chat", "update", f"Runbook {c.runbook.name} added by {c.by}: {c.runbook.url}")
+    d.say("chat", "update", f"Runbook {runbook.name} added by {c.by}: {runbook.url}")
 
 
 def _update_runbook(inc: Incident, c: cmd.UpdateRunbook, policy: Policy, d: _Draft) -> None:
+    own = inc.runbook if inc.runbook is not None and inc.runbook.name == c.name else None
+    if policy.runbooks.get(c.name) is None and own is None:
+        if c.url is None:
+            known = ", ".join(r.name for r in policy.runbooks) or "none yet"
+            raise _refuse(
+                inc,
+                c.trigger,
+                "unknown_runbook",
+                f"no runbook {c.name!r} in the catalog (known: {known}); add it with "
+                "add_runbook, or give its url to add it now",
+            )
+        _add_runbook(
+            inc, cmd.AddRunbook(by=c.by, runbook=Runbook(name=c.name, url=c.url)), policy, d
+        )
     d.add(ev.RunbookUpdated, name=c.name, note=c.note)
     for item in inc.open_action_items:
         if item.kind == "update_runbook" and item.runbook == c.name:

@@ -141,9 +141,16 @@ class IncidentFlow(FlowCore):
         """Record a missing runbook as written; settles the 'add runbook' items."""
         return self._run(incident_id, cmd.AddRunbook(by=by, runbook=runbook))
 
-    def update_runbook(self, incident_id: str, name: str, *, by: str, note: str) -> Incident:
-        """Record a runbook update from the learnings; settles that runbook's update items."""
-        return self._run(incident_id, cmd.UpdateRunbook(by=by, name=name, note=note))
+    def update_runbook(
+        self, incident_id: str, name: str, *, by: str, note: str, url: str | None = None
+    ) -> Incident:
+        """Record a runbook update from the learnings; settles that runbook's update items.
+
+        The catalog's revision names the incident and the learnings it settles. A name the
+        catalog does not know is refused (naming the known ones), unless ``url`` is given:
+        then the runbook is added first.
+        """
+        return self._run(incident_id, cmd.UpdateRunbook(by=by, name=name, note=note, url=url))
 
     def waive_action_item(
         self, incident_id: str, item_id: str, *, by: str, reason: str

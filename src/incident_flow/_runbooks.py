@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
@@ -11,7 +12,7 @@ import attrs
 from ._alerts import Alert
 from ._severity import Severity
 
-__all__ = ["Runbook", "RunbookCatalog"]
+__all__ = ["Runbook", "RunbookCatalog", "exact_pattern"]
 
 
 def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -64,6 +65,11 @@ class Runbook:
         if any(alert.labels.get(key) != value for key, value in self.labels.items()):
             return False
         return fnmatch.fnmatchcase(alert.name.lower(), self.alert.lower())
+
+
+def exact_pattern(name: str) -> str:
+    """A :attr:`Runbook.alert` pattern that matches exactly this alert name."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 def _runbook_tuple(value: Iterable[Runbook]) -> tuple[Runbook, ...]:

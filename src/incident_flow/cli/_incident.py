@@ -107,12 +107,15 @@ def add_runbook(  # noqa: PLR0917 - click passes the options by name; this is it
 @click.argument("incident_id")
 @click.argument("name")
 @click.option("--note", "text", required=True, help="What changed, from the learnings.")
+@click.option("--url", default=None, help="Where it lives, if the catalog does not know it yet.")
 @_BY
 @pass_context
-def update_runbook(context: Context, incident_id: str, name: str, text: str, by: str) -> None:
+def update_runbook(  # noqa: PLR0917 - click passes the options by name
+    context: Context, incident_id: str, name: str, text: str, url: str | None, by: str
+) -> None:
     """Record a runbook updated from the learnings; settles its "update runbook" items."""
     with errors():
-        incident = context.flow().update_runbook(incident_id, name, by=by, note=text)
+        incident = context.flow().update_runbook(incident_id, name, by=by, note=text, url=url)
     say(f"{incident.id}: runbook {name} updated; {len(incident.open_action_items)} items open")
 
 
