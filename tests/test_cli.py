@@ -53,7 +53,8 @@ class TestDemo:
         text = page.read_text()
         assert text.startswith("<!doctype html>") and "<script" not in text
         assert 'aria-label="Incidents per severity"' in text and "MTTR over time" in text
-        assert "demo-006" in text  # the incident with an open action item
+        # Every alert of the day came with a runbook, or had one added: no item is left open.
+        assert "<h2>Open action items</h2><ul><li>none</li></ul>" in text
         chart = text.split('aria-label="MTTR over time"', 1)[1].split("</svg>", 1)[0]
         assert chart.count("<line ") == 2  # two axes
         assert ">MTTR (min)</text>" in chart and ">day the incident opened</text>" in chart
@@ -66,7 +67,7 @@ class TestDemo:
             assert "Datadog re-notifies: attached, nobody paged again" in out
             assert "system   AlertRepeated" in out  # narrated and now really sent
             assert "Escalated" in out and "post-mortem compliance" in out
-            assert "MTTA" in out and "runbook coverage: 4/6" in out
+            assert "MTTA" in out and "runbook coverage: 5/6" in out
         assert len(list((tmp_path / "postmortems").glob("*.md"))) == 4
 
 

@@ -77,6 +77,8 @@ class Alert:
         description: longer text from the source.
         labels: string labels (service, env, team...).
         url: a link back to the source.
+        runbook_url: the runbook the source links to this alert (Alertmanager's and Grafana's
+            ``runbook_url`` annotation...): the incident's runbook before the catalog's.
         started_at: when the source says it started (timezone-aware), if it says.
         raw: the parsed body it came from, kept for audit: JSON-compatible values (what
             ``json.loads`` returns), so that every store keeps it exactly.
@@ -91,6 +93,7 @@ class Alert:
     description: str = attrs.field(default="", converter=_text)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=_labels, hash=False)
     url: str | None = attrs.field(default=None, converter=_text)
+    runbook_url: str | None = attrs.field(default=None, converter=_text)
     started_at: datetime | None = attrs.field(default=None, validator=_aware)
     raw: Any = attrs.field(default=None, eq=False, repr=False)
 

@@ -144,7 +144,7 @@ def decide_new(incident_id: str, alert: Alert, policy: Policy, now: datetime) ->
         dedup_key=alert.dedup_key,
     )
     state = PROCESS.fire("triggered", "classify", incident_id=incident_id)
-    runbook = policy.runbooks.find(alert)
+    runbook = runbook_for(alert, policy)
     if alert.severity is not None:
         severity, source = alert.severity, "alert"
     elif runbook is not None and runbook.severity is not None:
@@ -423,8 +423,24 @@ def _escalate(inc: Incident, c: cmd.Escalate, policy: Policy, d: _Draft) -> None
     _page_next_level(inc, policy, d)
 
 
+def runbook_for(alert: Alert, policy: Policy) -> Runbook | None:
+    """The alert's runbook: the link its source gave it, then the catalog's, then none."""
+    if alert.runbook_url:
+        catalog = policy.runbooks.find(alert)
+        if catalog is not None and catalog.url == alert.runbook_url:
+            return catalog  # the catalog knows it already (with its name and history)
+        return Runbook(
+            name=alert.name,
+            url=alert.runbook_url,
+            alert=exact_pattern(alert.name),
+            source=alert.source,
+            description="linked by the alert's source",
+        )
+    return policy.runbooks.find(alert)
+
+
 def _needs_runbook_item(incident: Incident, policy: Policy) -> bool:
-    if incident.runbook is not None or policy.runbooks.find(incident.alert) is not None:
+    if incident.runbook is not None or runbook_for(incident.alert, policy) is not None:
         return False
     return not any(item.kind == "add_runbook" for item in incident.action_items)
 
@@ -483,7 +499,7 @@ def _acknowledge(inc: Incident, c: cmd.Acknowledge, policy: Policy, d: _Draft) -
 
 
 def _start_runbook(inc: Incident, c: cmd.StartRunbook, policy: Policy, d: _Draft) -> None:
-    runbook = c.runbook or inc.runbook or policy.runbooks.find(inc.alert)
+    runbook = c.runbook or inc.runbook or runbook_for(inc.alert, policy)
     d.add(ev.RunbookStarted, runbook=runbook)
     if runbook is None:
         if not any(item.kind == "add_runbook" for item in inc.action_items):

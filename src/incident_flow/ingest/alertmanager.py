@@ -66,6 +66,7 @@ def _alert(source: str, a: Fields, extra: tuple[str, ...]) -> Alert:
         description=annotations.get("description", ""),
         labels=labels,
         url=a.optional_text("generatorURL"),
+        runbook_url=labels.get("runbook_url") or annotations.get("runbook") or None,
         started_at=a.time("startsAt"),
         raw=dict(a.data),
     )

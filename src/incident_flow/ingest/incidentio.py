@@ -65,6 +65,7 @@ def _alert(
         description=f.text("description", ""),
         labels=metadata,
         url=f.optional_text("source_url"),
+        runbook_url=metadata.get("runbook_url") or metadata.get("runbook") or None,
         started_at=f.time("created_at"),
         raw=data,
     )

@@ -88,6 +88,14 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
     url = f.optional_text("client_url") or next(
         (str(link["href"]) for link in links if isinstance(link.get("href"), str)), None
     )
+    runbook_url = details.get("runbook_url") or next(
+        (
+            str(link["href"])
+            for link in links
+            if isinstance(link.get("href"), str) and "runbook" in str(link.get("text", "")).lower()
+        ),
+        None,
+    )
     name = payload.optional_text("class") or payload.optional_text("component") or summary
     return [
         Alert(
@@ -100,6 +108,7 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
             description=details.get("description", ""),
             labels=labels,
             url=url,
+            runbook_url=runbook_url,
             started_at=payload.time("timestamp"),
             raw=data,
         )
