@@ -17,6 +17,7 @@ from __future__ import annotations
 from ._actions import Action
 from ._alerts import Alert
 from ._async_flow import AsyncIncidentFlow
+from ._catalog import Catalog, RunbookRevision
 from ._clock import SystemClock
 from ._flow import IncidentFlow
 from ._incident import ActionItem, Incident, PostMortem
@@ -73,6 +74,7 @@ __all__ = [
     "AsyncSQLiteStore",
     "AsyncSlackNotifier",
     "AsyncWebhookNotifier",
+    "Catalog",
     "ConcurrencyError",
     "DeliveryError",
     "EscalationLevel",
@@ -104,6 +106,7 @@ __all__ = [
     "RedactSecrets",
     "Runbook",
     "RunbookCatalog",
+    "RunbookRevision",
     "SQLiteStore",
     "Severity",
     "SlackNotifier",

@@ -10,6 +10,7 @@ from typing import Any
 from . import _commands as cmd
 from ._actions import Action
 from ._alerts import Alert
+from ._catalog import Catalog, RunbookRevision
 from ._clock import SystemClock
 from ._driver import FlowCore, new_incident_id
 from ._events import Event
@@ -17,7 +18,7 @@ from ._incident import Incident
 from ._locks import AsyncKeyedLocks
 from ._log import get_logger
 from ._policy import Policy
-from ._runbooks import Runbook
+from ._runbooks import Runbook, checked_runbook
 from ._severity import Severity
 from ._steps import Steps, T, run_async
 from .adapters.folder import FolderPublisher
@@ -226,6 +227,20 @@ class AsyncIncidentFlow(FlowCore):
     async def deliver_pending(self, *, limit: int = 100, batches: int | None = None) -> int:
         """Deliver every due outbox message (see :meth:`IncidentFlow.deliver_pending`)."""
         return await self._drive(self._deliver_pending(limit, batches))
+
+    # ----------------------------------------------------------------- the runbook catalog
+
+    async def runbooks(self) -> Catalog:
+        """The runbook catalog now (see :meth:`IncidentFlow.runbooks`)."""
+        return await self._read(self._refresh_catalog())
+
+    async def save_runbook(
+        self, runbook: Runbook, *, by: str, note: str = "", incident_id: str | None = None
+    ) -> RunbookRevision:
+        """Add or replace a catalog runbook (see :meth:`IncidentFlow.save_runbook`)."""
+        return await self._drive(
+            self._save_runbook(*checked_runbook(runbook, by), note, incident_id)
+        )
 
     # ----------------------------------------------------------------- reads
 

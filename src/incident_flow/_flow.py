@@ -8,13 +8,14 @@ from datetime import timedelta
 from . import _commands as cmd
 from ._actions import Action
 from ._alerts import Alert
+from ._catalog import Catalog, RunbookRevision
 from ._clock import SystemClock
 from ._driver import FlowCore, new_incident_id
 from ._events import Event
 from ._incident import Incident
 from ._locks import KeyedLocks
 from ._policy import Policy
-from ._runbooks import Runbook
+from ._runbooks import Runbook, checked_runbook
 from ._severity import Severity
 from ._steps import Steps, T, run
 from .adapters.folder import FolderPublisher
@@ -228,6 +229,29 @@ class IncidentFlow(FlowCore):
                 flood of messages never holds up escalations); None: until nothing is due.
         """
         return self._drive(self._deliver_pending(limit, batches))
+
+    # ----------------------------------------------------------------- the runbook catalog
+
+    def runbooks(self) -> Catalog:
+        """The runbook catalog now: the policy's runbooks and every revision the store kept.
+
+        ``.runbooks`` is the catalog the incidents use; ``.history(name)`` says who changed a
+        runbook, when, in which incident and from which learning.
+        """
+        return self._drive(self._refresh_catalog())
+
+    def save_runbook(
+        self, runbook: Runbook, *, by: str, note: str = "", incident_id: str | None = None
+    ) -> RunbookRevision:
+        """Add a runbook to the catalog, or replace the one of its name; return the revision.
+
+        Outside an incident (the team's table, a new alert); every replica's next incident of
+        a matching alert uses it. ``incident_id`` names the incident it came from, if any.
+
+        Raises:
+            InvalidCommand: ``runbook`` is not a :class:`Runbook` or ``by`` is blank.
+        """
+        return self._drive(self._save_runbook(*checked_runbook(runbook, by), note, incident_id))
 
     # ----------------------------------------------------------------- reads
 

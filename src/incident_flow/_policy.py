@@ -200,6 +200,15 @@ class Policy:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidPolicy([f"{source}: cannot read: {exc.strerror or exc}"], source) from exc
+        return cls.from_text(text, source=source)
+
+    @classmethod
+    def from_text(cls, text: str, *, source: str = "policy") -> Policy:
+        """Read a policy from TOML text (see :meth:`from_toml`).
+
+        Raises:
+            InvalidPolicy: not TOML, or wrong keys or values.
+        """
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -288,7 +297,16 @@ _TOP_KEYS = (
     "people",
 )
 _PERSON_KEYS = ("name", "email", *IDENTITY_SOURCES)
-_RUNBOOK_KEYS = ("name", "url", "alert", "source", "severity", "description")
+_RUNBOOK_KEYS = (
+    "name",
+    "url",
+    "alert",
+    "source",
+    "severity",
+    "description",
+    "source_url",
+    "labels",
+)
 
 
 class _Reader:
@@ -473,7 +491,7 @@ class _Reader:
                 ok = False
             else:
                 fields[key] = raw
-        for key in ("alert", "source", "description"):
+        for key in ("alert", "source", "description", "source_url"):
             raw = table.get(key)
             if raw is not None and not isinstance(raw, str):
                 self.problem(f"{path}.{key}", f"must be a string, got {raw!r}")
@@ -484,7 +502,18 @@ class _Reader:
             severity = self.severity(f"{path}.severity", table["severity"])
             ok = ok and severity is not None
             fields["severity"] = severity
+        if "labels" in table:
+            labels = self.labels(f"{path}.labels", table["labels"])
+            ok = ok and labels is not None
+            fields["labels"] = labels
         return Runbook(**fields) if ok else None
+
+    def labels(self, path: str, value: object) -> dict[str, str] | None:
+        labels = self.table(path, value)
+        if labels is None or not all(isinstance(v, str) for v in labels.values()):
+            self.problem(path, 'must be a table of strings, like { service = "checkout" }')
+            return None
+        return dict(labels)
 
     def people(self, path: str, value: object) -> list[Person]:
         if not isinstance(value, list):

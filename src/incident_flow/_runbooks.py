@@ -11,8 +11,9 @@ import attrs
 
 from ._alerts import Alert
 from ._severity import Severity
+from .exceptions import InvalidCommand
 
-__all__ = ["Runbook", "RunbookCatalog", "exact_pattern"]
+__all__ = ["Runbook", "RunbookCatalog", "checked_runbook", "exact_pattern"]
 
 
 def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -65,6 +66,17 @@ class Runbook:
         if any(alert.labels.get(key) != value for key, value in self.labels.items()):
             return False
         return fnmatch.fnmatchcase(alert.name.lower(), self.alert.lower())
+
+
+def checked_runbook(runbook: object, by: object) -> tuple[Runbook, str]:
+    """``(runbook, by)`` for a catalog change, or InvalidCommand saying what is wrong."""
+    if not isinstance(runbook, Runbook):
+        msg = f"a catalog change takes a Runbook, got {type(runbook).__name__}"
+        raise InvalidCommand(msg)
+    if not isinstance(by, str) or not by.strip():
+        msg = f"say who changes the catalog: a non-empty name is needed, got {by!r}"
+        raise InvalidCommand(msg)
+    return runbook, by.strip()
 
 
 def exact_pattern(name: str) -> str:
