@@ -35,6 +35,7 @@ from ..process import to_mermaid
 from . import _incident
 from ._common import Context, clean, console, errors, is_dsn, open_store, pass_context, say
 from ._report import DEFINITIONS, Report, build_report
+from ._runbooks import runbooks
 
 __all__ = ["main"]
 
@@ -92,6 +93,7 @@ def _show_library_logs(level: int) -> None:
 
 for _command in _incident.COMMANDS:
     main.add_command(_command)
+main.add_command(runbooks)
 
 
 @main.command()
