@@ -43,7 +43,7 @@ class RunbookRevision:
         note: what changed and why (an update's note).
         incident_id: the incident it was made in, if any.
         learning: the post-mortem learning it settles, if any.
-        number: its place in the catalog's history (1, 2, 3...), given by the store.
+        number: its place in the catalog's history (increasing), given by the store.
     """
 
     key: str

@@ -120,9 +120,9 @@ class RunbookLog(Protocol):
 
     A store without it keeps the policy's catalog and what this process adds to it. A store
     that has it also takes ``runbooks=`` (revisions) in ``append``, kept in the same
-    transaction as the events that made them. The core relies on: a revision's ``key`` is kept
-    once (writing it again changes nothing); revisions are numbered 1, 2, 3... in the order they
-    were kept, and ``runbook_revisions`` returns them in that order.
+    transaction as the events that made them. The core relies on: a revision's ``key`` is
+    kept once (writing it again changes nothing); revisions are numbered in increasing order
+    (gaps allowed) as they are kept, and ``runbook_revisions`` returns them in that order.
     """
 
     def record_runbook(self, revision: RunbookRevision) -> None:

@@ -26,6 +26,7 @@ import pytest
 from .. import _events as ev
 from .._actions import Action
 from .._alerts import Alert
+from .._catalog import RunbookRevision
 from .._flow import IncidentFlow
 from .._incident import Incident, fold
 from .._messages import Notification, OutboxMessage
@@ -56,6 +57,9 @@ _ALERT = Alert(
     severity=Severity.P1,
     labels={"service": "checkout"},
     raw={"id": 1, "nested": [1.5, None, "x"]},
+)
+_RUNBOOK = Runbook(
+    name="checkout", url="https://rb.example/checkout", alert="Checkout*", labels={"env": "prod"}
 )
 
 
@@ -202,6 +206,41 @@ class StoreContract(_Drivers):
         """``store`` as the ``driver`` calls it, behind a sync face for the test bodies."""
         driven: EventStore = as_driven(store, driver, as_async_store, request)
         return driven
+
+    def _catalog(self, port: EventStore) -> Any:
+        if not hasattr(port, "runbook_revisions"):
+            pytest.skip("this store keeps no runbook catalog (ports.RunbookLog is optional)")
+        return port
+
+    def test_runbook_revisions_are_kept_once_and_numbered(self, port: EventStore) -> None:
+        """A revision's key is kept once; revisions come back numbered, oldest first."""
+        catalog = self._catalog(port)
+        first = RunbookRevision(
+            key="catalog/1", runbook=_RUNBOOK, change="added", at=T0, by="alice", note="new"
+        )
+        second = attrs.evolve(first, key="catalog/2", change="updated", learning="alert on p95")
+        catalog.record_runbook(first)
+        catalog.record_runbook(first)  # written twice: kept once
+        catalog.record_runbook(second)
+        kept = catalog.runbook_revisions()
+        assert [r.key for r in kept] == ["catalog/1", "catalog/2"]
+        assert 0 < kept[0].number < kept[1].number  # increasing (a database may skip some)
+        assert kept[1] == attrs.evolve(second, number=kept[1].number)
+        assert catalog.runbook_revisions(kept[0].number) == [kept[1]]
+        assert catalog.runbook_revisions(kept[1].number) == []
+
+    def test_revisions_in_an_append_share_its_fate(self, port: EventStore) -> None:
+        """Revisions written with an append are kept with it, and not when it is refused."""
+        catalog = self._catalog(port)
+        events, incident = _opened("inc-rb", "k-rb")
+        revision = RunbookRevision(
+            key="inc-rb/3", runbook=_RUNBOOK, change="added", at=T0, by="a", incident_id="inc-rb"
+        )
+        port.append("inc-rb", 0, events, snapshot=incident, runbooks=[revision])  # type: ignore[call-arg]
+        stale = attrs.evolve(revision, key="inc-rb/9")
+        with pytest.raises(ConcurrencyError):
+            port.append("inc-rb", 0, events, snapshot=incident, runbooks=[stale])  # type: ignore[call-arg]
+        assert [r.key for r in catalog.runbook_revisions()] == ["inc-rb/3"]
 
     def test_appended_events_load_back_equal_and_in_order(self, port: EventStore) -> None:
         """A stream holding every event type loads back equal, oldest first."""
