@@ -523,6 +523,25 @@ class IncidentProcess(RuleBasedStateMachine):
             assert len(ids) == len(set(ids))
 
     @invariant()
+    def the_catalog_follows_the_incidents(self) -> None:
+        """The catalog's revisions are the incidents' runbook events, one each, same facts."""
+        kept = {r.key: r for r in self.store.runbook_revisions()}
+        made = {}
+        for incident_id in sorted(self.ids):
+            for recorded in self.store.load(incident_id):
+                if recorded.type == "RunbookAdded":
+                    made[f"{incident_id}/{recorded.version}"] = (recorded.by, recorded.runbook)  # type: ignore[attr-defined]
+                elif recorded.type == "RunbookUpdated":
+                    made[f"{incident_id}/{recorded.version}"] = (recorded.by, None)
+        assert set(kept) == set(made)
+        for key, (by, runbook) in made.items():
+            assert kept[key].by == by and kept[key].incident_id == key.split("/")[0]
+            if runbook is not None:
+                assert kept[key].runbook == runbook
+        numbers = [r.number for r in self.store.runbook_revisions()]
+        assert numbers == sorted(set(numbers))
+
+    @invariant()
     def closed_is_terminal(self) -> None:
         """7. Once closed, always closed."""
         for incident_id in self.closed:

@@ -25,6 +25,7 @@ __all__ = ["COLUMNS", "read_table", "read_toml", "to_markdown", "to_toml"]
 #: The seed's columns, in order.
 COLUMNS = ("Alert", "Description", "Source", "Runbook")
 _LINK = re.compile(r"^\[(?P<text>[^\]]*)\]\((?P<href>[^)\s]*)\)$")
+_SEPARATOR = re.compile(r"\|?(\s*:?-+:?\s*\|)+\s*(:?-+:?\s*)?")
 _SOURCE_LABEL = "Link to Source Page"
 _RUNBOOK_LABEL = "Link to Runbook"
 
@@ -60,7 +61,7 @@ def _markdown_rows(text: str) -> list[list[tuple[str, str | None]]]:
     rows = []
     for line in text.splitlines():
         stripped = line.strip()
-        if not stripped.startswith("|") or re.fullmatch(r"\|[\s:|-]+\|?", stripped):
+        if not stripped.startswith("|") or _SEPARATOR.fullmatch(stripped):
             continue  # not a row, or the |---| separator
         cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", stripped.strip("|"))]
         parsed = []

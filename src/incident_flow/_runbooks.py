@@ -90,7 +90,9 @@ def _runbook_tuple(value: Iterable[Runbook]) -> tuple[Runbook, ...]:
 
 @attrs.frozen
 class RunbookCatalog:
-    """The alert -> runbook table, in priority order (the first match wins).
+    """The alert -> runbook table, in priority order.
+
+    A runbook written for exactly the alert's name wins; otherwise the first match does.
 
     Attributes:
         runbooks: the entries; names must be unique.
@@ -112,11 +114,15 @@ class RunbookCatalog:
         object.__setattr__(self, "_by_name", by_name)
 
     def find(self, alert: Alert) -> Runbook | None:
-        """Return the first runbook whose pattern matches the alert, or None."""
+        """The runbook for the alert: one written for exactly its name, else the first match."""
+        first = None
+        exact = exact_pattern(alert.name).lower()
         for runbook in self.runbooks:
             if runbook.matches(alert):
-                return runbook
-        return None
+                if runbook.alert is not None and runbook.alert.lower() == exact:
+                    return runbook
+                first = first or runbook
+        return first
 
     def get(self, name: str) -> Runbook | None:
         """Return the runbook with this name, or None."""
