@@ -249,3 +249,52 @@ class TestTheTeamsTable:
         assert read_toml(to_toml([runbook])) == [runbook]
         with pytest.raises(InvalidPolicy, match=r"runbooks\[0\]\.labels: must be a table"):
             read_toml('[[runbooks]]\nname = "a"\nurl = "u"\nlabels = { n = 1 }\n')
+
+
+class TestTheReport:
+    """Coverage by source, runbooks most used, and those never updated since they were used."""
+
+    def test_runbook_figures(self) -> None:
+        from datetime import timedelta
+
+        from incident_flow import Action
+        from incident_flow.cli._report import build_report
+
+        checkout = Runbook(name="checkout", url="https://rb/c", alert="Checkout*")
+        clock = ManualClock(T0)
+        flow = IncidentFlow(
+            Policy(runbooks=[checkout]),
+            notifier=RecordingNotifier(),
+            pager=RecordingNotifier(),
+            publisher=RecordingPublisher(),
+            clock=clock,
+        )
+        first = flow.trigger(Alert(source="datadog", name="CheckoutDown", title="t", severity="P1"))
+        clock.advance(120)
+        flow.apply(
+            Action(
+                source="pagerduty",
+                kind="acknowledge",
+                incident=first.id,
+                by="PX",
+                at=T0 + timedelta(seconds=30),
+            )
+        )
+        flow.trigger(Alert(source="grafana", name="CheckoutSlow", title="t", severity="P3"))
+        flow.trigger(Alert(source="grafana", name="DiskFull", title="t", severity="P3"))
+        pairs = [(i, flow.history(i.id)) for i in flow.incidents()]
+        report = build_report(pairs, flow.runbooks())
+        assert report.coverage_by_source == {
+            "datadog": {"with": 1, "without": 0},
+            "grafana": {"with": 1, "without": 1},
+        }
+        assert report.runbooks_used == (("checkout", 2),)
+        assert report.not_updated_since_used == ("checkout",)
+        assert report.by_severity["P1"]["mtta_minutes"] == 0.5  # PagerDuty's ack time
+        clock.advance(60)
+        flow.save_runbook(checkout, by="alice", note="reviewed after the incidents")
+        later = build_report(pairs, flow.runbooks())
+        assert later.not_updated_since_used == ()
+        assert later.to_dict()["runbook_coverage"]["most_used"] == [
+            {"runbook": "checkout", "incidents": 2}
+        ]

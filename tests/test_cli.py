@@ -261,3 +261,71 @@ class TestANewcomersDay:
             "al",
         )
         assert code == 0 and "runbook checkout updated" in out
+
+
+class TestRunbooks:
+    """incident-flow runbooks: the catalog outside any incident."""
+
+    def test_the_catalog_from_the_command_line(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("runbooks", "import", str(SAMPLES / "seed_alerts_table.md"), "--by", "al")
+        assert (code, out.split(": ", 1)[1]) == (0, "1 runbooks, 1 added or changed\n")
+        assert run("runbooks", "import", str(SAMPLES / "seed_alerts_table.md"), "--by", "al")[
+            1
+        ].endswith("1 runbooks, 0 added or changed\n")
+        code, out = run(
+            "runbooks",
+            "add",
+            "--name",
+            "disk",
+            "--url",
+            "https://rb/disk",
+            "--alert",
+            "Disk*",
+            "--severity",
+            "p2",
+            "--label",
+            "service=ledger",
+            "--by",
+            "bob",
+            "--note",
+            "new",
+        )
+        assert code == 0 and out.startswith("disk: added (revision ")
+        assert run("runbooks", "add", "--name", "disk", "--url", "u", "--by", "b")[0] == 5
+        assert (
+            run("runbooks", "add", "--name", "x", "--url", "u", "--label", "oops", "--by", "b")[0]
+            == 2
+        )
+        code, out = run(
+            "runbooks",
+            "update",
+            "disk",
+            "--url",
+            "https://rb/disk2",
+            "--note",
+            "moved",
+            "--by",
+            "bob",
+        )
+        assert code == 0 and "disk: updated" in out
+        assert run("runbooks", "update", "nope", "--note", "n", "--by", "b")[0] == 5
+        code, out = run("runbooks", "show", "disk")
+        assert (
+            "https://rb/disk2" in out
+            and "added by bob: new" in out
+            and "updated by bob: moved" in out
+        )
+        assert run("runbooks", "show", "nope")[0] == 5
+        code, out = run("runbooks", "list")
+        assert code == 0 and "Disk*" in out and "Example Alert #1" in out
+        code, out = run("runbooks", "export")
+        assert out.startswith("| Alert | Description | Source | Runbook |")
+        toml_file = tmp_path / "catalog.toml"
+        code, out = run("runbooks", "export", "--format", "toml")
+        toml_file.write_text(out)
+        assert 'labels = { "service" = "ledger" }' in out
+        code, out = run("runbooks", "import", str(toml_file), "--by", "al")
+        assert code == 0 and out.endswith("2 runbooks, 0 added or changed\n")
+        bad = tmp_path / "bad.md"
+        bad.write_text("no table")
+        assert run("runbooks", "import", str(bad), "--by", "al")[0] == 5

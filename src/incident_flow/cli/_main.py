@@ -293,6 +293,15 @@ def _print_report(report: Report) -> None:
         f"runbook coverage: {report.with_runbook}/{report.incidents} had a runbook; "
         f"{report.runbooks_added} runbook(s) added"
     )
+    sources = ", ".join(
+        f"{source} {row['with']}/{row['with'] + row['without']}"
+        for source, row in report.coverage_by_source.items()
+    )
+    say(f"  by source: {sources or '-'}")
+    used = ", ".join(f"{name} ({count})" for name, count in report.runbooks_used[:5])
+    say(f"  most used: {used or '-'}")
+    stale = ", ".join(report.not_updated_since_used) or "none"
+    say(f"  not updated since incidents used them: {stale}")
     console.print(f"open action items: {len(report.open_action_items)}")
     for incident_id, item, text in report.open_action_items:
         console.print(f"  {incident_id} {item}: {text}", highlight=False)
@@ -313,7 +322,7 @@ def report(context: Context, fmt: str, html_file: str | None) -> None:
     with errors():
         flow = context.flow()
         pairs = [(i, flow.history(i.id)) for i in flow.incidents()]
-        result = build_report(pairs)
+        result = build_report(pairs, flow.runbooks())
     if html_file:
         from ._report_html import render_html  # noqa: PLC0415
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
+from .. import _events as ev
+from .._catalog import Catalog
 from .._events import Event
 from .._incident import Incident
 from .._severity import Severity
@@ -36,6 +38,13 @@ class Report:
     without_runbook: tuple[str, ...]
     runbooks_added: int
     open_action_items: tuple[tuple[str, str, str], ...]
+    #: Per alert source: incidents with and without a runbook.
+    coverage_by_source: dict[str, dict[str, int]] = attrs.field(factory=dict)
+    #: Runbooks by how many incidents used them, most used first.
+    runbooks_used: tuple[tuple[str, int], ...] = ()
+    #: Runbooks that incidents used and nobody updated since (neither in an incident nor in
+    #: the catalog): the learnings may not have reached them.
+    not_updated_since_used: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``--format json``."""
@@ -48,6 +57,9 @@ class Report:
                 "with_runbook": self.with_runbook,
                 "without_runbook": list(self.without_runbook),
                 "runbooks_added": self.runbooks_added,
+                "by_source": self.coverage_by_source,
+                "most_used": [{"runbook": n, "incidents": c} for n, c in self.runbooks_used],
+                "not_updated_since_used": list(self.not_updated_since_used),
             },
             "open_action_items": [
                 {"incident": i, "item": a, "description": d} for i, a, d in self.open_action_items
@@ -63,8 +75,10 @@ def _first(history: Sequence[Event], type_name: str) -> Event | None:
     return next((e for e in history if e.type == type_name), None)
 
 
-def build_report(incidents: Sequence[tuple[Incident, Sequence[Event]]]) -> Report:
-    """Compute the report of ``(incident, history)`` pairs."""
+def build_report(
+    incidents: Sequence[tuple[Incident, Sequence[Event]]], catalog: Catalog | None = None
+) -> Report:
+    """Compute the report of ``(incident, history)`` pairs (and the catalog's own changes)."""
     by_severity: dict[str, dict[str, Any]] = {}
     acks: dict[str, list[timedelta]] = {}
     fixes: dict[str, list[timedelta]] = {}
@@ -72,6 +86,13 @@ def build_report(incidents: Sequence[tuple[Incident, Sequence[Event]]]) -> Repor
     without: list[str] = []
     added = 0
     items: list[tuple[str, str, str]] = []
+    by_source: dict[str, dict[str, int]] = {}
+    used: dict[str, int] = {}
+    last_used: dict[str, datetime] = {}
+    updated: dict[str, datetime] = {}
+    for revision in catalog.revisions if catalog is not None else ():
+        name = revision.runbook.name
+        updated[name] = max(updated.get(name, revision.at), revision.at)
     for incident, history in incidents:
         severity = str(incident.severity)
         row = by_severity.setdefault(severity, {"incidents": 0, "open": 0})
@@ -86,11 +107,12 @@ def build_report(incidents: Sequence[tuple[Incident, Sequence[Event]]]) -> Repor
             None,
         )
         ack = _first(history, "IncidentAcknowledged")
-        if page is not None and ack is not None and ack.at >= page.at:
-            acks.setdefault(severity, []).append(ack.at - page.at)
-        resolved = _first(history, "IncidentResolved")
-        if resolved is not None:
-            fixes.setdefault(severity, []).append(resolved.at - incident.created_at)
+        acked_at = _happened(ack)
+        if page is not None and acked_at is not None and acked_at >= page.at:
+            acks.setdefault(severity, []).append(acked_at - page.at)
+        resolved_at = _happened(_first(history, "IncidentResolved"))
+        if resolved_at is not None:
+            fixes.setdefault(severity, []).append(resolved_at - incident.created_at)
         pm = incident.postmortem
         if (
             incident.closed
@@ -106,6 +128,22 @@ def build_report(incidents: Sequence[tuple[Incident, Sequence[Event]]]) -> Repor
             had_runbook = False
         if not had_runbook:
             without.append(incident.id)
+        source = by_source.setdefault(incident.alert.source, {"with": 0, "without": 0})
+        source["with" if had_runbook else "without"] += 1
+        if incident.runbook is not None:
+            name = incident.runbook.name
+            used[name] = used.get(name, 0) + 1
+            last_used[name] = max(last_used.get(name, incident.created_at), incident.created_at)
+        for event in history:
+            changed = (
+                event.name
+                if isinstance(event, ev.RunbookUpdated)
+                else event.runbook.name
+                if isinstance(event, ev.RunbookAdded)
+                else None
+            )
+            if changed is not None:
+                updated[changed] = max(updated.get(changed, event.at), event.at)
         added += sum(1 for e in history if e.type == "RunbookAdded")
         items.extend((incident.id, i.id, i.description) for i in incident.open_action_items)
     for severity, row in by_severity.items():
@@ -122,4 +160,16 @@ def build_report(incidents: Sequence[tuple[Incident, Sequence[Event]]]) -> Repor
         without_runbook=tuple(without),
         runbooks_added=added,
         open_action_items=tuple(items),
+        coverage_by_source=dict(sorted(by_source.items())),
+        runbooks_used=tuple(sorted(used.items(), key=lambda pair: (-pair[1], pair[0]))),
+        not_updated_since_used=tuple(
+            sorted(n for n, at in last_used.items() if updated.get(n, at) <= at)
+        ),
     )
+
+
+def _happened(event: Event | None) -> datetime | None:
+    """When it happened: by the vendor's clock when a person did it in a vendor's tool."""
+    if event is None:
+        return None
+    return getattr(event, "happened_at", None) or event.at
