@@ -298,3 +298,22 @@ class TestTheReport:
         assert later.to_dict()["runbook_coverage"]["most_used"] == [
             {"runbook": "checkout", "incidents": 2}
         ]
+
+
+def test_two_readers_fold_the_same_revisions_once() -> None:
+    """Tasks or threads that fetched the same revisions leave each in the catalog once."""
+    from incident_flow import Catalog, RunbookRevision
+
+    revision = RunbookRevision(
+        key="k", runbook=Runbook(name="a", url="u"), change="added", at=T0, by="x", number=4
+    )
+    once = Catalog().extended([revision])
+    assert once.extended([revision]) is once and once.version == 4
+    assert once.history("a") == [revision] and once.get("a") == revision.runbook
+
+
+def test_a_new_policy_set_on_the_flow_is_the_catalogs_base() -> None:
+    flow = IncidentFlow(notifier=RecordingNotifier())
+    flow.policy = Policy(runbooks=[Runbook(name="disk", url="https://rb/d", alert="Disk*")])
+    incident = flow.trigger(Alert(source="s", name="DiskFull", title="t"))
+    assert incident.runbook is not None and incident.runbook.name == "disk"

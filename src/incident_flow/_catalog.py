@@ -81,8 +81,13 @@ class Catalog:
         return self.revisions[-1].number if self.revisions else 0
 
     def extended(self, revisions: Iterable[RunbookRevision]) -> Catalog:
-        """This catalog with later revisions folded in."""
-        more = tuple(revisions)
+        """This catalog with later revisions folded in (ones it has already are left out).
+
+        Two readers that fetched the same new revisions may both fold them in: the second
+        changes nothing.
+        """
+        version = self.version
+        more = tuple(r for r in revisions if r.number > version)
         return self if not more else Catalog(self.base, self.revisions + more)
 
     def history(self, name: str) -> Sequence[RunbookRevision]:

@@ -63,7 +63,7 @@ from ._log import get_logger
 from ._messages import OutboxMessage, backoff
 from ._policy import Policy
 from ._postmortem import PostMortemDocument
-from ._runbooks import Runbook
+from ._runbooks import Runbook, RunbookCatalog
 from ._steps import Steps, call
 from .exceptions import (
     ConcurrencyError,
@@ -115,6 +115,7 @@ class FlowCore:
         # The runbook catalog: the policy's, then the store's revisions (re-read before the
         # decisions that consult it); the policy the decisions see carries it.
         self._catalog = Catalog(policy.runbooks)
+        self._decided_for: tuple[Policy, RunbookCatalog] | None = None
         self._decided_with = policy
 
     def _now(self) -> datetime:
@@ -408,12 +409,15 @@ class FlowCore:
 
     def _policy(self) -> Policy:
         """The policy the decisions see: its catalog as the stored revisions made it."""
-        decided = self._decided_with
-        if decided.runbooks is not self._catalog.runbooks:
-            decided = self._decided_with = attrs.evolve(
-                self.policy, runbooks=self._catalog.runbooks
-            )
-        return decided
+        policy = self.policy
+        if self._catalog.base is not policy.runbooks:  # the host set a new policy
+            self._catalog = Catalog(policy.runbooks, self._catalog.revisions)
+        runbooks = self._catalog.runbooks
+        known = self._decided_for
+        if known is None or known[0] is not policy or known[1] is not runbooks:  # identity: cheap
+            self._decided_for = (policy, runbooks)
+            self._decided_with = attrs.evolve(policy, runbooks=runbooks)
+        return self._decided_with
 
     def _save_runbook(
         self, runbook: Runbook, by: str, note: str, incident_id: str | None
