@@ -117,6 +117,7 @@ class FlowCore:
         self._catalog = Catalog(policy.runbooks)
         self._decided_for: tuple[Policy, RunbookCatalog] | None = None
         self._decided_with = policy
+        self._keeps: tuple[object, bool] | None = None
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -396,8 +397,12 @@ class FlowCore:
 
     def _keeps_runbooks(self) -> bool:
         store = self._port("store")
-        keeps = getattr(store, "keeps_runbooks", None)
-        return bool(keeps) if keeps is not None else hasattr(store, "runbook_revisions")
+        known = self._keeps
+        if known is None or known[0] is not store:  # asked once per store (it may be replaced)
+            keeps = getattr(store, "keeps_runbooks", None)
+            answer = bool(keeps) if keeps is not None else hasattr(store, "runbook_revisions")
+            known = self._keeps = (store, answer)
+        return known[1]
 
     def _refresh_catalog(self) -> Steps[Catalog]:
         """Fold in the catalog revisions other writers (and replicas) kept since we last read."""
@@ -572,6 +577,7 @@ class FlowCore:
         return sent
 
 
+_CHANGES_A_RUNBOOK = (ev.RunbookAdded, ev.RunbookUpdated)
 #: The triggers whose decisions consult the runbook catalog.
 _READS_THE_CATALOG = frozenset({"start_runbook", "resolve", "add_runbook", "update_runbook"})
 
@@ -580,6 +586,8 @@ def catalog_revisions(
     incident: Incident, events: Sequence[Event], catalog: Catalog
 ) -> list[RunbookRevision]:
     """The catalog revisions an incident's new events make (a runbook added or updated)."""
+    if not any(type(e) in _CHANGES_A_RUNBOOK for e in events):
+        return []  # the usual case, on every commit: nothing to look at
     revisions: list[RunbookRevision] = []
     settled = [e.item_id for e in events if isinstance(e, ev.ActionItemCompleted)]
     learnings = (
