@@ -465,12 +465,27 @@ class IncidentProcess(RuleBasedStateMachine):
 
     @invariant()
     def action_items_before_close(self) -> None:
-        """3. Closed means no open items; a missing runbook always produced an item."""
+        """3. Closed means no open items; a missing runbook always produced an item.
+
+        Missing: neither the policy nor the catalog had a runbook for the alert when the
+        incident's runbook was started or it was resolved (a runbook another incident added
+        later does not cover it then).
+        """
+        revisions = self.store.runbook_revisions()
         for incident in self._all():
             if incident.closed:
                 assert incident.open_action_items == ()
-            missing = incident.runbook is None and self.policy.runbooks.find(incident.alert) is None
-            if missing and incident.state != "notified":
+            if incident.runbook is not None or incident.state == "notified":
+                continue
+            asked = next(
+                e.at
+                for e in self.store.load(incident.id)
+                if e.type in ("RunbookStarted", "IncidentResolved")
+            )
+            covered = self.policy.runbooks.find(incident.alert) is not None or any(
+                r.at <= asked and r.runbook.matches(incident.alert) for r in revisions
+            )
+            if not covered:
                 assert any(i.kind == "add_runbook" for i in incident.action_items)
 
     @invariant()

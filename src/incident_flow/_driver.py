@@ -143,7 +143,6 @@ class FlowCore:
             msg = f"trigger takes an Alert, got {type(alert).__name__}"
             raise InvalidCommand(msg)
         key = f"alert:{alert.dedup_key}"
-        yield from self._refresh_catalog()  # a runbook added by any replica is this alert's
         yield from call("_locks", "acquire", key)
         try:
             return (yield from self._route(alert))
@@ -172,6 +171,7 @@ class FlowCore:
                 raise IncidentNotFound(
                     alert.dedup_key, f"no open incident for resolved alert {alert.dedup_key!r}"
                 )
+            yield from self._refresh_catalog()  # a runbook any replica added is this alert's
             now = self._now()
             decision = decide_new(self._new_id(), alert, self._policy(), now)
             incident = decision.incident
@@ -184,7 +184,7 @@ class FlowCore:
         raise ConcurrencyError(alert.dedup_key, 0)
 
     def _command(self, incident_id: str, command: cmd.Command) -> Steps[Incident]:
-        if command.trigger in _READS_THE_CATALOG:
+        if self._reads_the_catalog(incident_id, command):
             yield from self._refresh_catalog()
         yield from call("_locks", "acquire", incident_id)
         try:
@@ -395,6 +395,19 @@ class FlowCore:
 
     # ----------------------------------------------------------------- the runbook catalog
 
+    def _reads_the_catalog(self, incident_id: str, command: cmd.Command) -> bool:
+        """Whether the decision may consult the catalog (then it is re-read first).
+
+        Adding or updating a runbook always does; starting the runbook or resolving only while
+        the incident has none (else the catalog is not asked): one read fewer on most commands.
+        """
+        if command.trigger in ("add_runbook", "update_runbook"):
+            return True
+        if command.trigger not in ("start_runbook", "resolve"):
+            return False
+        cached = self._cache.get(incident_id)
+        return cached is None or cached.runbook is None
+
     def _keeps_runbooks(self) -> bool:
         store = self._port("store")
         known = self._keeps
@@ -578,8 +591,6 @@ class FlowCore:
 
 
 _CHANGES_A_RUNBOOK = (ev.RunbookAdded, ev.RunbookUpdated)
-#: The triggers whose decisions consult the runbook catalog.
-_READS_THE_CATALOG = frozenset({"start_runbook", "resolve", "add_runbook", "update_runbook"})
 
 
 def catalog_revisions(
