@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from html.parser import HTMLParser
 
+from ._policy import Policy
 from ._runbooks import Runbook
 from .exceptions import InvalidPolicy
 
@@ -168,7 +169,5 @@ def read_toml(text: str, *, where: str = "the file") -> list[Runbook]:
     Raises:
         InvalidPolicy: not TOML, or wrong keys or values (every problem at once).
     """
-    from ._policy import Policy  # noqa: PLC0415 - the policy reads runbooks one way only
-
-    policy = Policy.from_text(text, source=where)
+    policy = Policy.from_text(text, source=where)  # the policy reads runbooks one way only
     return list(policy.runbooks)

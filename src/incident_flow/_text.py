@@ -51,9 +51,9 @@ def storable_data(value: object) -> object:
     return value
 
 
-def no_controls(text: str) -> str:
-    """``text`` without control characters (tab and newline kept)."""
-    return _CONTROL.sub("", text) if _CONTROL.search(text) else text
+def no_controls(text: str, replacement: str = "") -> str:
+    """``text`` without control characters (tab and newline kept), or with each replaced."""
+    return _CONTROL.sub(replacement, text) if _CONTROL.search(text) else text
 
 
 def markdown_inline(text: str) -> str:

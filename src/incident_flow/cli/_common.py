@@ -15,6 +15,7 @@ from rich.text import Text
 
 from .._flow import IncidentFlow
 from .._policy import Policy
+from .._text import no_controls
 from ..adapters.folder import FolderPublisher
 from ..adapters.notifiers import LogNotifier
 from ..exceptions import (
@@ -30,14 +31,13 @@ from ..exceptions import (
 
 __all__ = ["COMMANDS", "Context", "clean", "console", "errors", "pass_context", "say"]
 
-#: C0 and C1 control characters but tab and newline: an alert title must not move the cursor,
-#: clear the screen or retitle the terminal (``\x1b]0;...``).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
 
 def clean(value: object) -> str:
-    """Outside text for the terminal: control characters shown as U+FFFD, never obeyed."""
-    return _CONTROL.sub("\ufffd", str(value))
+    """Outside text for the terminal: control characters shown as U+FFFD, never obeyed.
+
+    An alert title must not move the cursor, clear the screen or retitle the terminal.
+    """
+    return no_controls(str(value), "\ufffd")
 
 
 class _Console(Console):

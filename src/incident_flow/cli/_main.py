@@ -100,14 +100,10 @@ main.add_command(runbooks)
 @pass_context
 def init(context: Context) -> None:
     """Create the incident database (--db) if it is not there yet."""
-    existed = is_dsn(context.db) or _exists(context.db)
+    existed = is_dsn(context.db) or Path(context.db).exists()
     with errors():
         open_store(context.db, create=True).close()
     say(f"{context.db}: {'ready (it was there already)' if existed else 'created'}")
-
-
-def _exists(path: str) -> bool:
-    return Path(path).exists()
 
 
 @main.command()

@@ -204,7 +204,11 @@ class Fields:
 
 
 def _from_epoch(number: float) -> datetime | None:
-    seconds = number / 1000 if abs(number) > 1e11 else number
+    # Seconds, milliseconds, microseconds or nanoseconds (Opsgenie's updatedAt), by magnitude.
+    scale = next(
+        (s for limit, s in ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3)) if abs(number) > limit), 1
+    )
+    seconds = number / scale
     try:
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):

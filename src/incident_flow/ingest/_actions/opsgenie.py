@@ -8,7 +8,6 @@ sends no delivery id: a delivery is named by the alert, the action and ``alert.u
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from ..._actions import Action
@@ -66,20 +65,9 @@ def parse(body: Body, headers: Any = None) -> list[Action]:
             incident=alias,
             by=by,
             by_aliases=[a for a in (alert.optional_text("userId"),) if a],
-            at=_updated(alert),
+            at=alert.time("updatedAt"),  # nanoseconds, read as such
             text=text,
             delivery_id=f"{SOURCE}:{alert.text('alertId')}:{name}:{stamp}",
             raw=data,
         )
     ]
-
-
-def _updated(alert: Fields) -> datetime | None:
-    """``updatedAt`` is in nanoseconds (``createdAt`` in milliseconds): a time, or None."""
-    value = alert.data.get("updatedAt")
-    if isinstance(value, int) and not isinstance(value, bool) and value > 10**15:
-        try:
-            return datetime.fromtimestamp(value / 1e9, UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    return alert.time("updatedAt")
