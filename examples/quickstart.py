@@ -61,9 +61,9 @@ flow.start_postmortem(
     root_cause="a deploy shipped a connection-pool size of 1",
     learnings=["check pool settings in the deploy canary"],
 )
+flow.submit_postmortem(incident.id, by="alice")  # with GitHubPublisher: its pull request opens
 flow.approve_postmortem(incident.id, reviewer="bob")
-flow.approve_postmortem(incident.id, reviewer="carol")
-published = flow.publish_postmortem(incident.id, by="alice")
+published = flow.approve_postmortem(incident.id, reviewer="carol")  # approved: saved at once
 saved_at = published.postmortem.location if published.postmortem else None
 print(f"post-mortem saved at {saved_at}")
 

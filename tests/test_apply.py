@@ -126,15 +126,18 @@ class TestApplied:
         incident = harness.flow.trigger(P1)
         harness.flow.resolve(incident.id, by="alice")
         harness.flow.start_postmortem(incident.id, author="alice")
+        harness.flow.submit_postmortem(incident.id, by="alice")
         review = {"source": "github", "by": "bob-gh"}
         done = harness.flow.apply(act(incident.id, "approve_postmortem", **review))
         assert done.postmortem is not None and done.postmortem.approvals == ("bob",)
-        harness.flow.apply(act(incident.id, "request_changes", text="say more", **review))
-        harness.flow.apply(act(incident.id, "postmortem_merged", **review))
+        changed = harness.flow.apply(act(incident.id, "request_changes", text="say more", **review))
+        assert changed.postmortem is not None and changed.postmortem.approvals == ()
+        merged = harness.flow.apply(act(incident.id, "postmortem_merged", **review))
+        assert merged.postmortem is not None and merged.postmortem.stage == "merged"
         notes = [m.text for m in harness.chat.of(incident.id, "update")][-2:]
         assert notes == [
-            "bob: requested changes on the post-mortem: say more",
-            "bob: merged the post-mortem's pull request",
+            "bob requested changes on the post-mortem: say more",
+            "Post-mortem merged at merged with 0 of 2 approvals: it counts once the rest approve",
         ]
 
 
@@ -223,6 +226,7 @@ class TestIgnored:
         incident = harness.flow.trigger(P1)
         harness.flow.resolve(incident.id, by="alice")
         harness.flow.start_postmortem(incident.id, author="bob")
+        harness.flow.submit_postmortem(incident.id, by="bob")
         harness.flow.apply(act(incident.id, "approve_postmortem", source="github", by="bob-gh"))
         last = harness.flow.history(incident.id)[-1]
         assert last.type == "ActionIgnored" and "independent_review" in last.reason  # type: ignore[attr-defined]

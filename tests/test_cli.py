@@ -88,11 +88,18 @@ class TestCommands:
             run("postmortem", "start", incident_id, "--author", "alice", "--learning", "canary")[0]
             == 0
         )
+        code, out = run("postmortem", "approve", incident_id, "--reviewer", "bob")
+        assert code == 4 and "still a draft" in out and "`postmortem submit`" in out
+        amend = ("postmortem", "amend", incident_id, "--by", "alice", "--root-cause", "pool")
+        assert run(*amend) == (0, f"{incident_id}: post-mortem amended\n")
+        code, out = run("postmortem", "submit", incident_id, "--by", "alice")
+        assert code == 0 and "asked: nobody (no review pool)" in out
+        assert run("postmortem", "approve", incident_id, "--reviewer", "bob")[0] == 0
+        code, out = run("postmortem", "changes", incident_id, "--reviewer", "bob", "--text", "x")
+        assert out == f"{incident_id}: changes requested by bob\n"
         assert run("postmortem", "approve", incident_id, "--reviewer", "bob")[0] == 0
         code, out = run("postmortem", "approve", incident_id, "--reviewer", "carol")
-        assert "approved by bob, carol" in out
-        code, out = run("postmortem", "publish", incident_id, "--by", "alice")
-        assert code == 0 and "published at postmortems/" in out
+        assert code == 0 and "approved by bob, carol; published at postmortems/" in out
         code, out = run("show", incident_id)
         assert "PostMortemPublished" in out and "NoteAdded text=rolling back" in out
         code, out = run("list")
@@ -224,9 +231,9 @@ class TestANewcomersDay:
         assert run("resolve", incident_id, "--by", "alice", "--summary", "rolled back")[0] == 0
         start = ("postmortem", "start", incident_id, "--author", "alice")
         assert run(*start, "--impact", "5% of checkouts", "--learning", "canary")[0] == 0
+        assert run("postmortem", "submit", incident_id, "--by", "alice")[0] == 0
         for reviewer in ("bob", "carol"):
-            run("postmortem", "approve", incident_id, "--reviewer", reviewer)
-        assert run("postmortem", "publish", incident_id, "--by", "alice")[0] == 0
+            assert run("postmortem", "approve", incident_id, "--reviewer", reviewer)[0] == 0
         code, out = run(
             "add-runbook", incident_id, "--name", "checkout", "--url", "https://rb/c", "--by", "al"
         )

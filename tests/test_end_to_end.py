@@ -17,6 +17,7 @@ from incident_flow import (
     IncidentFlow,
     MemoryStore,
     PagerDutyPager,
+    Person,
     Policy,
     SlackNotifier,
     StorageError,
@@ -63,7 +64,11 @@ def test_p1_end_to_end(servers: tuple[FakeSlack, FakePagerDuty, FakeGitHub]) -> 
     clock = ManualClock(T0)
     store = CrashOnce()
     flow = IncidentFlow(
-        Policy(postmortem_reviewers=2),
+        Policy(
+            postmortem_reviewers=2,
+            postmortem_review_pool=["bob", "carol"],
+            people=[Person(name="bob", github="bob-gh"), Person(name="carol", github="carol-gh")],
+        ),
         store=store,
         notifier=SlackNotifier(token=TOKEN, channel=CHANNEL, api_url=slack.api_url, client=client),
         pager=PagerDutyPager(ROUTING_KEY, url=pagerduty.url, client=client),
@@ -101,10 +106,11 @@ def test_p1_end_to_end(servers: tuple[FakeSlack, FakePagerDuty, FakeGitHub]) -> 
         root_cause="a connection pool of 1",
         learnings=["canary pool size"],
     )
-    flow.approve_postmortem(incident.id, reviewer="bob")
-    flow.approve_postmortem(incident.id, reviewer="carol")
+    flow.submit_postmortem(incident.id, by="alice")  # the pull request, its reviewers asked
+    github.review(318, "bob-gh", "APPROVED")
+    github.review(318, "carol-gh", "APPROVED")
     github.fail_next(SERVER_ERROR)  # retried within the call
-    published = flow.publish_postmortem(incident.id, by="alice")
+    (published,) = flow.poll_reviews()  # the approvals are read; the merge follows
     flow.waive_action_item(incident.id, "AI-1", by="alice", reason="runbook lives in the wiki")
     for item in flow.get(incident.id).open_action_items:
         flow.waive_action_item(incident.id, item.id, by="alice", reason="tracked in JIRA-12")
@@ -117,7 +123,7 @@ def test_p1_end_to_end(servers: tuple[FakeSlack, FakePagerDuty, FakeGitHub]) -> 
     assert replies[0] == "Alert fired again (2 times)"
     assert "Acknowledged by alice" in replies and replies[-1] == "Closed by alice"
     assert any(
-        r.startswith("Post-mortem published: https://github.com/acme/runbooks/pull/")
+        r.startswith("Post-mortem published: https://github.com/acme/runbooks/blob/main/")
         for r in replies
     )
     assert slack.edits[-1]["ts"] == parent["ts"]
@@ -125,9 +131,12 @@ def test_p1_end_to_end(servers: tuple[FakeSlack, FakePagerDuty, FakeGitHub]) -> 
     assert pagerduty.triggers == {incident.id: 1}
     assert pagerduty.alerts[incident.id] == "resolved"
     assert published.postmortem is not None
-    assert published.postmortem.location == "https://github.com/acme/runbooks/pull/318"
+    assert published.postmortem.review_url == "https://github.com/acme/runbooks/pull/318"
     branch = f"postmortem/{incident.id}"
-    assert len(github.commits) == 1 and github.commits[0][0] == branch
+    (path,) = github.files[branch]
+    assert published.postmortem.location == f"https://github.com/acme/runbooks/blob/main/{path}"
+    assert [c[0] for c in github.commits] == [branch, "main"]  # the file, then the merge
+    assert path in github.files["main"]
     assert github.review_requests == [(318, ["bob-gh", "carol-gh"])]
     pending = [m for m in store.outbox_messages() if m.pending]
     assert pending == []

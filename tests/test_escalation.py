@@ -348,9 +348,9 @@ class TestReminders:
         assert "post-mortem of this P1 incident is overdue" in s.chat.messages[-1].text
         assert s.flow.remind_due() == []  # once per due time
         s.flow.start_postmortem(incident.id, author="alice", learnings=["alert sooner"])
+        s.flow.submit_postmortem(incident.id, by="alice")
         s.flow.approve_postmortem(incident.id, reviewer="bob")
-        s.flow.approve_postmortem(incident.id, reviewer="carol")
-        published = s.flow.publish_postmortem(incident.id, by="alice")
+        published = s.flow.approve_postmortem(incident.id, reviewer="carol")
         assert published.reminder_about == "action_items"
         assert published.reminder_due_at == s.clock.now().replace(day=25)  # ten business days
         s.clock.set(s.clock.now().replace(day=25))

@@ -40,7 +40,7 @@ def test_quickstart_walks_the_whole_process(tmp_path: Path) -> None:
     assert "is closed" in result.stdout
     assert "[page]" in result.stdout
     (saved,) = (tmp_path / "postmortems").glob("*.md")
-    assert "## Reviewers\n\n- bob\n- carol" in saved.read_text()
+    assert "## Reviewers\n\n- bob (approved)\n- carol (approved)" in saved.read_text()
 
 
 def test_there_are_examples() -> None:

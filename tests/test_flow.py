@@ -95,6 +95,7 @@ class TestTrigger:
         incident = harness.flow.trigger(P1)
         harness.flow.resolve(incident.id, by="alice")
         harness.flow.start_postmortem(incident.id, author="alice")
+        harness.flow.submit_postmortem(incident.id, by="alice")
         fresh = harness.flow.trigger(P1)
         assert fresh.id != incident.id
         assert fresh.paged
@@ -237,6 +238,7 @@ class TestPostmortemPhase:
             root_cause="bad deploy",
             learnings=["check error budget before deploy"],
         )
+        harness.flow.submit_postmortem(incident_id, by="alice")
         assert started.state == "postmortem"
         assert started.postmortem is not None and started.postmortem.author == "alice"
         harness.flow.approve_postmortem(incident_id, reviewer="bob")
@@ -244,8 +246,7 @@ class TestPostmortemPhase:
             harness.flow.publish_postmortem(incident_id, by="alice")
         assert info.value.standard == "postmortem_reviewers"
         assert "has 1 (bob)" in str(info.value)
-        harness.flow.approve_postmortem(incident_id, reviewer="carol")
-        published = harness.flow.publish_postmortem(incident_id, by="alice")
+        published = harness.flow.approve_postmortem(incident_id, reviewer="carol")
         assert published.state == "runbook_update"
         assert published.postmortem is not None
         location = published.postmortem.location
@@ -267,6 +268,7 @@ class TestPostmortemPhase:
     def test_author_cannot_approve_and_repeat_counts_once(self, harness: Harness) -> None:
         incident_id = self.resolved(harness)
         harness.flow.start_postmortem(incident_id, author="alice")
+        harness.flow.submit_postmortem(incident_id, by="alice")
         for alias in ("alice", "Alice", " ALICE "):
             with pytest.raises(PolicyViolation) as info:
                 harness.flow.approve_postmortem(incident_id, reviewer=alias)
@@ -295,7 +297,8 @@ class TestPostmortemPhase:
         harness = Harness(Policy(postmortem_reviewers=0), str(tmp_path))
         incident_id = self.resolved(harness)
         harness.flow.start_postmortem(incident_id, author="alice")
-        assert harness.flow.publish_postmortem(incident_id, by="alice").state == "runbook_update"
+        # Nobody needs to approve: submitting it saves it at once.
+        assert harness.flow.submit_postmortem(incident_id, by="alice").state == "runbook_update"
 
     def test_add_runbook_settles_the_add_item(self, harness: Harness) -> None:
         incident_id = self.resolved(harness, P4)
@@ -323,9 +326,9 @@ class TestPostmortemPhase:
         incident = harness.flow.trigger(attrs.evolve(P4, severity="P2"))
         harness.flow.resolve(incident.id, by="alice")
         harness.flow.start_postmortem(incident.id, author="alice", learnings=["alert earlier"])
+        harness.flow.submit_postmortem(incident.id, by="alice")
         harness.flow.approve_postmortem(incident.id, reviewer="bob")
-        harness.flow.approve_postmortem(incident.id, reviewer="carol")
-        published = harness.flow.publish_postmortem(incident.id, by="alice")
+        published = harness.flow.approve_postmortem(incident.id, reviewer="carol")
         assert [(i.kind, i.runbook) for i in published.open_action_items] == [
             ("add_runbook", None),
             ("update_runbook", None),
@@ -341,9 +344,9 @@ class TestPostmortemPhase:
     def test_update_runbook_settles_only_that_runbook(self, harness: Harness) -> None:
         incident_id = self.resolved(harness)
         harness.flow.start_postmortem(incident_id, author="alice", learnings=["tune it"])
+        harness.flow.submit_postmortem(incident_id, by="alice")
         harness.flow.approve_postmortem(incident_id, reviewer="bob")
         harness.flow.approve_postmortem(incident_id, reviewer="carol")
-        harness.flow.publish_postmortem(incident_id, by="alice")
         other = harness.flow.update_runbook(
             incident_id, "other", by="alice", note="n", url="https://rb/other"
         )
@@ -485,9 +488,9 @@ class TestReads:
         incident = flow.trigger(P1)
         flow.resolve(incident.id, by="a")
         flow.start_postmortem(incident.id, author="a")
+        flow.submit_postmortem(incident.id, by="a")
         flow.approve_postmortem(incident.id, reviewer="b")
-        flow.approve_postmortem(incident.id, reviewer="c")
-        published = flow.publish_postmortem(incident.id, by="a")
+        published = flow.approve_postmortem(incident.id, reviewer="c")
         assert published.postmortem is not None
         assert published.postmortem.location is not None
         assert published.postmortem.location.startswith("postmortems/")

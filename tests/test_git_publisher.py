@@ -127,11 +127,11 @@ class TestGitPublisher:
         incident = flow.trigger(Alert(source="s", name="n", title="Disk full", severity="P2"))
         flow.resolve(incident.id, by="alice")
         flow.start_postmortem(incident.id, author="alice", root_cause="logs not rotated")
+        flow.submit_postmortem(incident.id, by="alice")
         flow.approve_postmortem(incident.id, reviewer="bob")
-        flow.approve_postmortem(incident.id, reviewer="carol")
-        published = flow.publish_postmortem(incident.id, by="alice")
+        published = flow.approve_postmortem(incident.id, reviewer="carol")
         assert published.postmortem is not None
         location = published.postmortem.location
-        assert location is not None and location.startswith(f"postmortem/{incident.id}:")
+        assert location is not None and location.startswith("main:postmortems/")  # merged
         assert "logs not rotated" in git(repo, "show", location)
         assert repr(GitPublisher(repo)).startswith("GitPublisher(")

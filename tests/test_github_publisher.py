@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import attrs
 import pytest
 from pytest_httpserver import HTTPServer
 
@@ -12,6 +13,7 @@ from incident_flow import (
     DeliveryError,
     GitHubPublisher,
     IncidentFlow,
+    Policy,
     PostMortemDocument,
     RecordingNotifier,
 )
@@ -39,7 +41,10 @@ def client() -> Iterator[HttpClient]:
 @pytest.fixture
 def document() -> PostMortemDocument:
     history = sample_history()
-    return PostMortemDocument(fold(None, history), history, "postmortems")
+    incident = fold(None, history)
+    assert incident.postmortem is not None
+    asked = attrs.evolve(incident.postmortem, reviewers=("bob", "carol"))
+    return PostMortemDocument(attrs.evolve(incident, postmortem=asked), history, "postmortems")
 
 
 def make(github: FakeGitHub, client: HttpClient, **kwargs: object) -> GitHubPublisher:
@@ -114,7 +119,8 @@ class TestGitHubPublisher:
         github.pulls.clear()
         github.review_requests.clear()
         make(github, client, reviewers=["alice", "sre-lead"]).publish(document)
-        assert github.review_requests == [(318, ["sre-lead"])]  # the author is never asked
+        # The policy's reviewers and the configured ones; never the author.
+        assert github.review_requests == [(318, ["sre-lead", "bob", "carol"])]
 
     def test_a_pull_opened_meanwhile_is_reused(
         self, github: FakeGitHub, client: HttpClient, document: PostMortemDocument
@@ -158,6 +164,7 @@ class TestGitHubPublisher:
     def test_through_the_flow(self, github: FakeGitHub, client: HttpClient) -> None:
         chat = RecordingNotifier()
         flow = IncidentFlow(
+            Policy(postmortem_merge="manual", postmortem_review_pool=["bob", "carol"]),
             notifier=chat,
             pager=RecordingNotifier(),
             clock=ManualClock(T0),
@@ -166,10 +173,20 @@ class TestGitHubPublisher:
         incident = flow.trigger(Alert(source="s", name="n", title="Disk full", severity="P1"))
         flow.resolve(incident.id, by="alice")
         flow.start_postmortem(incident.id, author="alice")
-        flow.approve_postmortem(incident.id, reviewer="bob")
-        flow.approve_postmortem(incident.id, reviewer="carol")
-        published = flow.publish_postmortem(incident.id, by="alice")
-        assert published.postmortem is not None
-        assert published.postmortem.location == "https://github.com/acme/runbooks/pull/318"
-        assert chat.messages[-1].text.endswith("pull/318")
+        flow.submit_postmortem(incident.id, by="alice")
         assert github.review_requests == [(318, ["bob", "carol"])]
+        github.review(318, "bob", "APPROVED")
+        github.review(318, "carol", "APPROVED")
+        (approved,) = flow.poll_reviews()
+        assert approved.state == "postmortem" and github.merge_calls == []
+        assert chat.messages[-1].text.endswith(
+            "ready to merge at " + str(approved.postmortem.review_url)
+        )  # type: ignore[union-attr]
+        published = flow.publish_postmortem(incident.id, by="alice")  # "merge it now"
+        assert published.state == "runbook_update" and github.merge_calls == [318]
+        assert published.postmortem is not None
+        assert published.postmortem.location is not None
+        assert published.postmortem.location.startswith(
+            "https://github.com/acme/runbooks/blob/main/postmortems/"
+        )
+        assert chat.messages[-1].text == f"Post-mortem published: {published.postmortem.location}"

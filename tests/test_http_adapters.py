@@ -228,9 +228,9 @@ class TestThroughTheFlow:
         flow.note(incident.id, "rolling back", by="alice")
         flow.resolve(incident.id, by="alice", summary="rolled back")
         flow.start_postmortem(incident.id, author="alice")
+        flow.submit_postmortem(incident.id, by="alice")
         flow.approve_postmortem(incident.id, reviewer="bob")
         flow.approve_postmortem(incident.id, reviewer="carol")
-        flow.publish_postmortem(incident.id, by="alice")
         flow.waive_action_item(incident.id, "AI-1", by="alice", reason="runbook exists elsewhere")
         flow.close(incident.id, by="alice")
         (parent,) = slack.top_level()
@@ -242,8 +242,13 @@ class TestThroughTheFlow:
             "Resolved by alice: rolled back",
             "Post-mortem started by alice",
         ]
-        assert replies[5].startswith("Post-mortem published: memory://postmortems/")
-        assert replies[6:] == ["Closed by alice"]
+        assert replies[5:8] == [
+            "Post-mortem submitted for review by alice",
+            "Post-mortem approved by bob (1 of 2)",
+            "Post-mortem approved by carol (2 of 2)",
+        ]
+        assert replies[8].startswith("Post-mortem published: memory://postmortems/")
+        assert replies[9:] == ["Closed by alice"]
         assert slack.edits[-1]["ts"] == parent["ts"]
         assert "closed" in slack.edits[-1]["text"]
         assert pagerduty.actions(incident.id) == ["trigger", "acknowledge", "resolve"]

@@ -265,7 +265,13 @@ class TestGitHub:
                 "request_changes",
                 "test2",
             ),
-            ("pull_request_review", "pull_request_review_dismissed", "dismiss_review", ""),
+            # The dismissed review's author loses the approval; who dismissed it is said.
+            (
+                "pull_request_review",
+                "pull_request_review_dismissed",
+                "dismiss_review",
+                "by carol-gh",
+            ),
             ("pull_request", "pull_request_closed_merged", "postmortem_merged", ""),
             ("pull_request", "pull_request_closed_unmerged", "postmortem_closed", ""),
         ],
@@ -281,6 +287,19 @@ class TestGitHub:
         )
         assert action.delivery_id == "github:d-7"
         assert action.at is not None
+
+    def test_pushed_commits_ask_for_a_read_and_other_events_give_nothing(self) -> None:
+        body, headers = github(
+            "pull_request", "pull_request_synchronize", OURS, login="alice-gh", delivery="d-8"
+        )
+        pushed = one("github", body, headers)
+        assert (pushed.kind, pushed.incident, pushed.by) == ("postmortem_revised", OURS, "alice-gh")
+        for event, name in (
+            ("pull_request", "pull_request_reopened"),
+            ("pull_request_review", "pull_request_review_commented"),
+        ):
+            body, headers = github(event, name, OURS, login="alice-gh", delivery="d-9")
+            assert ingest.actions("github", body, headers) == []
 
     def test_the_marker_in_the_body_names_the_incident_whatever_the_branch(self) -> None:
         raw = copy.deepcopy(sample("github_pull_request_review_approved.json"))

@@ -107,7 +107,7 @@ class TestGitHub:
         incident = flow.trigger(HOSTILE)
         flow.resolve(incident.id, by="alice")
         flow.start_postmortem(incident.id, author="alice")
-        flow.publish_postmortem(incident.id, by="alice")
+        flow.submit_postmortem(incident.id, by="alice")  # no approvals needed: merged at once
         http.close()
         (pull,) = github.pulls
         for text in (pull["title"], pull["body"], *github.commit_messages):
@@ -137,8 +137,8 @@ class TestPostMortem:
             root_cause="1. a bad *deploy*",
             learnings=["## Timeline"],
         )
+        flow.submit_postmortem(incident.id, by="mallory")
         flow.approve_postmortem(incident.id, reviewer="bob")
-        flow.publish_postmortem(incident.id, by="bob")
         (path,) = tmp_path.glob("*.md")
         text = path.read_text(encoding="utf-8")
         lines = text.splitlines()
@@ -146,7 +146,7 @@ class TestPostMortem:
             assert lines.count(heading) == 1, heading
         assert [line for line in lines if line.startswith("- ") and "Approved" in line] == []
         reviewers = lines[lines.index("## Reviewers") + 2 :]
-        assert reviewers == ["- bob"]
+        assert reviewers == ["- bob (approved)"]
         assert "\x00" not in text
         assert "a bad *deploy*" in text  # the author's own emphasis stays
 
@@ -187,7 +187,7 @@ class TestGitPublisher:
         incident = flow.trigger(attrs.evolve(HOSTILE, title="nul\x00title"))
         flow.resolve(incident.id, by="alice")
         flow.start_postmortem(incident.id, author="alice")
-        done = flow.publish_postmortem(incident.id, by="alice")
+        done = flow.submit_postmortem(incident.id, by="alice")  # nobody to wait for: merged
         assert done.postmortem is not None and done.postmortem.location is not None
         log = git(repo, "log", "--all", "--format=%s")
         assert "nultitle" in log

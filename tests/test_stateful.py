@@ -48,7 +48,9 @@ from incident_flow import (
     Runbook,
     Severity,
 )
-from incident_flow._incident import Incident, fold
+from incident_flow._actions import READ_AGAIN
+from incident_flow._incident import Incident, PostMortem, fold
+from incident_flow._postmortem import Review, ReviewStatus
 from incident_flow._process import PROCESS
 from incident_flow.adapters.postgres import PostgresStore
 from incident_flow.adapters.postgres_async import AsyncPostgresStore
@@ -94,6 +96,31 @@ class FlakyFolder(FolderPublisher):
         return super().publish(document)
 
 
+class FlakyPullRequests(FlakyFolder):
+    """Post-mortems reviewed on a "pull request": reviews come as GitHub actions or by a poll
+    of ``reviews``; merging saves the file into the folder (and fails while ``down``)."""
+
+    review = "pull_request"
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self.reviews: dict[str, list[Review]] = {}
+
+    def publish(self, document: PostMortemDocument) -> str:
+        if self.down:
+            raise DeliveryError("GitHub unavailable")
+        return f"https://github.example/pull/{document.incident.id}"
+
+    def merge(self, document: PostMortemDocument) -> str:
+        return super().publish(document)
+
+    def review_status(self, document: PostMortemDocument) -> ReviewStatus:
+        if self.down:
+            raise DeliveryError("GitHub unavailable")
+        reviews = tuple(self.reviews.get(document.incident.id, ()))
+        return ReviewStatus(source="github", reviews=reviews)
+
+
 class RacingStore:
     """Wraps a store; runs ``race`` once just before the next append (another writer first)."""
 
@@ -120,7 +147,10 @@ COMMANDS = (
     "resolve",
     "reopen",
     "start_postmortem",
+    "amend_postmortem",
+    "submit_postmortem",
     "approve_postmortem",
+    "request_changes",
     "publish_postmortem",
     "add_runbook",
     "update_runbook",
@@ -134,6 +164,8 @@ class IncidentProcess(RuleBasedStateMachine):
     """IncidentFlow against the standards."""
 
     incidents = Bundle("incidents")
+    #: Post-mortems reviewed on pull requests (GitHub reviews), or by command (a folder).
+    on_pull_requests = True
 
     def make_store(self) -> Any:
         """The store under test (memory here; durable ones in the subclasses below)."""
@@ -154,7 +186,9 @@ class IncidentProcess(RuleBasedStateMachine):
         self.store = RacingStore(self.make_store())
         self.chat = FlakyChannel()
         self.pager = FlakyChannel()
-        self.publisher = FlakyFolder(self.folder)
+        self.publisher = (
+            FlakyPullRequests(self.folder) if self.on_pull_requests else FlakyFolder(self.folder)
+        )
         self.flow = self.make_flow(
             self.policy,
             store=self.store,
@@ -243,17 +277,10 @@ class IncidentProcess(RuleBasedStateMachine):
                 ),
             )
         elif incident.state == "postmortem" and pm is not None:
-            waiting = [p for p in PEOPLE if p != pm.author and p not in pm.approvals]
-            if len(pm.approvals) < self.policy.postmortem_reviewers and waiting:
-                command, call = (
-                    "approve_postmortem",
-                    lambda: flow.approve_postmortem(incident_id, reviewer=waiting[0]),
-                )
-            else:
-                command, call = (
-                    "publish_postmortem",
-                    lambda: flow.publish_postmortem(incident_id, by="alice"),
-                )
+            step = self._review_step(incident_id, pm)
+            if step is None:
+                return
+            command, call = step
         elif incident.state in ("resolved", "runbook_update"):
             open_items = incident.open_action_items
             if open_items:
@@ -266,6 +293,31 @@ class IncidentProcess(RuleBasedStateMachine):
             else:
                 command, call = "close", lambda: flow.close(incident_id, by="carol")
         self._check(incident_id, command, call, race)
+
+    def _review_step(
+        self, incident_id: str, pm: PostMortem
+    ) -> tuple[str, Callable[[], Incident]] | None:
+        """Submit, approve (on the pull request, as a review), or merge it."""
+        flow = self.flow
+        waiting = [p for p in PEOPLE if p != pm.author and p not in pm.approvals]
+        if pm.stage in ("draft", "closed"):
+            return "submit_postmortem", lambda: flow.submit_postmortem(incident_id, by=pm.author)
+        if len(pm.approvals) >= self.policy.postmortem_reviewers or not waiting:
+            return "publish_postmortem", lambda: flow.publish_postmortem(incident_id, by="alice")
+        if pm.review != "pull_request":
+            return "approve_postmortem", lambda: flow.approve_postmortem(
+                incident_id, reviewer=waiting[0]
+            )
+        review = Action(
+            source="github",
+            kind="approve_postmortem",
+            incident=incident_id,
+            by=f"{waiting[0]}-gh",
+            delivery_id=f"github:{len(self.delivered)}",
+        )
+        self.delivered.append(review)
+        self._apply(review, repeat=False)
+        return None
 
     def _check(
         self, incident_id: str, trigger: str, call: Callable[[], Incident], race: bool
@@ -343,6 +395,10 @@ class IncidentProcess(RuleBasedStateMachine):
         person = self.policy.people.name(action.source, action.by)
         assert new[0].type in ("ActionApplied", "ActionIgnored")
         assert new[0].by == person and new[0].delivery_id == action.delivery_id  # type: ignore[attr-defined]
+        if action.kind in READ_AGAIN:
+            assert new[0].type == "ActionApplied"  # recorded once; the poll did the rest
+            event("pushed commits were read back")
+            return
         if new[0].type == "ActionIgnored":
             assert [e.type for e in new] == ["ActionIgnored"], "an ignored action did more"
             assert new[0].reason  # type: ignore[attr-defined]
@@ -352,6 +408,25 @@ class IncidentProcess(RuleBasedStateMachine):
             event(f"an action was applied ({action.kind})")
         if after.state == "closed":
             self.closed.add(action.incident)
+
+    @precondition(lambda self: self.on_pull_requests)
+    @rule(
+        incident_id=incidents,
+        who=st.sampled_from((*PEOPLE, "zoe")),
+        state=st.sampled_from(["approved", "changes_requested", "dismissed", "commented"]),
+    )
+    def review_on_github(self, incident_id: str, who: str, state: str) -> None:
+        """A review whose webhook is lost: only the worker's poll will find it."""
+        reviews = self.publisher.reviews.setdefault(incident_id, [])  # type: ignore[attr-defined]
+        at = self.clock.now()
+        reviews.append(Review(id=str(len(reviews)), reviewer=f"{who}-gh", state=state, at=at))
+
+    @rule()
+    def poll(self) -> None:
+        """The worker polls the pull requests: what their webhooks lost is applied once."""
+        for incident in self.flow.poll_reviews():
+            if incident.closed:
+                self.closed.add(incident.id)
 
     @rule(down=st.booleans(), which=st.sampled_from(["chat", "pager", "publisher"]))
     def toggle_fault(self, down: bool, which: str) -> None:
@@ -396,7 +471,12 @@ class IncidentProcess(RuleBasedStateMachine):
             "start_postmortem": lambda: flow.start_postmortem(
                 incident_id, author=who, impact=text, learnings=[text]
             ),
+            "amend_postmortem": lambda: flow.amend_postmortem(incident_id, by=who, root_cause=text),
+            "submit_postmortem": lambda: flow.submit_postmortem(incident_id, by=who),
             "approve_postmortem": lambda: flow.approve_postmortem(incident_id, reviewer=who),
+            "request_changes": lambda: flow.request_postmortem_changes(
+                incident_id, reviewer=who, text=text
+            ),
             "publish_postmortem": lambda: flow.publish_postmortem(incident_id, by=who),
             "add_runbook": lambda: flow.add_runbook(
                 incident_id, Runbook(name=f"rb-{who}", url="https://rb.example/new"), by=who
@@ -433,9 +513,10 @@ class IncidentProcess(RuleBasedStateMachine):
                 assert pm is not None and pm.published
                 assert len(set(pm.approvals)) >= self.policy.postmortem_reviewers
                 assert pm.author not in pm.approvals
-                assert pm.location is not None
-                assert Path(pm.location).parent == self.folder
-                assert Path(pm.location).is_file()
+                assert pm.location is not None and pm.merged_at is not None
+                if not pm.location.startswith("https://"):  # a merge the webhook told of
+                    assert Path(pm.location).parent == self.folder
+                    assert Path(pm.location).is_file()
 
     @invariant()
     def one_notification_and_pages_for_critical_only(self) -> None:
@@ -586,6 +667,15 @@ class IncidentProcess(RuleBasedStateMachine):
 TestIncidentProcess = IncidentProcess.TestCase
 
 
+class ReviewedByCommand(IncidentProcess):
+    """The same machine with post-mortems reviewed by command and saved into a folder."""
+
+    on_pull_requests = False
+
+
+TestReviewedByCommand = ReviewedByCommand.TestCase
+
+
 class AsyncIncidentProcess(IncidentProcess):
     """The same machine with the flow under test on AsyncIncidentFlow.
 
@@ -716,8 +806,10 @@ def test_invariants_hold_for_other_reviewer_counts(reviewers: int) -> None:
     incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
     flow.resolve(incident.id, by="alice")
     flow.start_postmortem(incident.id, author="alice")
+    done = flow.submit_postmortem(incident.id, by="alice")
     for reviewer in PEOPLE[1 : 1 + reviewers]:
+        assert done.state == "postmortem"
         with pytest.raises(PolicyViolation):
             flow.publish_postmortem(incident.id, by="alice")
-        flow.approve_postmortem(incident.id, reviewer=reviewer)
-    assert flow.publish_postmortem(incident.id, by="alice").state == "runbook_update"
+        done = flow.approve_postmortem(incident.id, reviewer=reviewer)
+    assert done.state == "runbook_update"  # the last approval needed saved it

@@ -318,6 +318,7 @@ class TestGitHub:
         incident = service.flow.trigger(P1)
         service.flow.resolve(incident.id, by="alice")
         service.flow.start_postmortem(incident.id, author="alice")
+        service.flow.submit_postmortem(incident.id, by="alice")
         body, headers = inbound.github(
             "pull_request_review",
             "pull_request_review_approved",

@@ -6,9 +6,11 @@ Retry-After, a 500, or (Slack) ``{"ok": false}`` with HTTP 200.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections import deque
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -333,6 +335,14 @@ class FakeWebhookReceiver(FakeVendor):
         return Response("", status=204)
 
 
+_API_SAMPLES = Path(__file__).with_name("samples") / "github_api"
+
+
+def _api_sample(name: str) -> Any:
+    """A real GitHub REST response body from ``samples/github_api``."""
+    return json.loads((_API_SAMPLES / name).read_text())
+
+
 GITHUB_TOKEN = "ghp_0123456789abcdefghijABCDEFGHIJ012345"  # noqa: S105 - fake
 
 
@@ -348,13 +358,16 @@ class FakeGitHub(FakeVendor):
         self.pulls: list[dict[str, Any]] = []
         self.commit_messages: list[str] = []
         self.review_requests: list[tuple[int, list[str]]] = []
+        self.reviews: dict[int, list[dict[str, Any]]] = {}
+        self.merge_calls: list[int] = []
+        self.refuse_merge = False
         server.expect_request(re.compile(rf"^{self.prefix}/.*")).respond_with_handler(self._route)
 
     @property
     def api_url(self) -> str:
         return self.server.url_for("/").rstrip("/")
 
-    def _route(self, request: Request) -> Response:  # noqa: PLR0911 - one answer per endpoint
+    def _route(self, request: Request) -> Response:  # noqa: PLR0911, PLR0912 - one answer per endpoint
         fault = self._fault()
         if fault is not None:
             return fault
@@ -380,7 +393,12 @@ class FakeGitHub(FakeVendor):
             return self._contents(request, path.removeprefix("/contents/"))
         if method == "GET" and path == "/pulls":
             head = request.args.get("head", "").split(":", 1)[-1]
-            found = [p for p in self.pulls if p["head"]["ref"] == head and p["state"] == "open"]
+            state = request.args.get("state", "open")
+            found = [
+                p
+                for p in reversed(self.pulls)  # newest first, as sort=created&direction=desc
+                if p["head"]["ref"] == head and state in ("all", p["state"])
+            ]
             return _json(200, found)
         if method == "POST" and path == "/pulls":
             body = request.get_json()
@@ -412,6 +430,10 @@ class FakeGitHub(FakeVendor):
             }
             self.pulls.append(pull)
             return _json(201, pull)
+        if path.startswith(("/pulls/", "/issues/")):
+            answer = self._pull_route(request, method, path)
+            if answer is not None:
+                return answer
         if method == "POST" and path.endswith("/requested_reviewers"):
             number = int(path.split("/")[2])
             pull = next(p for p in self.pulls if p["number"] == number)
@@ -420,6 +442,105 @@ class FakeGitHub(FakeVendor):
             pull["requested_reviewers"] += [{"login": login} for login in logins]
             return _json(201, pull)
         return _json(404, {"message": "Not Found"})
+
+    # ------------------------------------------------------------- reviews and merges
+    # Answers are the real recorded bodies of ``samples/github_api`` (origins in its README),
+    # with this repository's numbers, logins and branches put in.
+
+    def _full(self, pull: dict[str, Any]) -> dict[str, Any]:
+        full = copy.deepcopy(_api_sample("pull_get.json"))
+        full.update({k: v for k, v in pull.items() if k not in ("head", "base")})
+        full["head"].update(ref=pull["head"]["ref"], sha=self.refs.get(pull["head"]["ref"]))
+        full["base"].update(ref=pull["base"]["ref"], sha=self.refs.get(pull["base"]["ref"]))
+        full["base"]["repo"]["html_url"] = "https://github.com/acme/runbooks"
+        full["merged"] = pull.get("merged", False)
+        full["merged_by"] = pull.get("merged_by")
+        full["mergeable"] = None if full["merged"] else True
+        return full
+
+    def _pull_route(  # noqa: PLR0911 - one answer per endpoint
+        self, request: Request, method: str, path: str
+    ) -> Response | None:
+        parts = path.strip("/").split("/")
+        number = int(parts[1])
+        pull = next((p for p in self.pulls if p["number"] == number), None)
+        if pull is None:
+            return _json(404, {"message": "Not Found"})
+        rest = parts[2:]
+        if parts[0] == "issues" and method == "GET" and not rest:
+            issue = copy.deepcopy(_api_sample("issue_get_closed_pr.json"))
+            issue.update(number=number, state=pull["state"])
+            issue["closed_by"] = pull.get("closed_by")
+            return _json(200, issue)
+        if method == "GET" and not rest:
+            return _json(200, self._full(pull))
+        if method == "GET" and rest == ["reviews"]:
+            page = int(request.args.get("page", "1"))
+            size = int(request.args.get("per_page", "30"))
+            items = self.reviews.get(number, [])
+            return _json(200, items[(page - 1) * size : page * size])
+        if method == "PUT" and rest == ["merge"]:
+            self.merge_calls.append(number)
+            if self.refuse_merge or pull["state"] != "open":
+                return _json(405, _api_sample("pull_merge_405.json"))
+            self._merge(pull, "incident-flow-bot")
+            answer = dict(_api_sample("pull_merge_200.json"))
+            answer["sha"] = self.refs[pull["base"]["ref"]]
+            return _json(200, answer)
+        return None
+
+    def _merge(self, pull: dict[str, Any], login: str) -> None:
+        import hashlib
+
+        base, head = pull["base"]["ref"], pull["head"]["ref"]
+        self.files[base].update(self.files[head])
+        self.commits.append((base, f"Merge pull request #{pull['number']}"))
+        self.refs[base] = hashlib.sha1(f"merge{len(self.commits)}".encode()).hexdigest()  # noqa: S324
+        pull.update(state="closed", merged=True, merged_by={"login": login})
+
+    def pull_for(self, incident_id: str) -> dict[str, Any]:
+        """The newest pull request of the incident's branch."""
+        return next(
+            p for p in reversed(self.pulls) if p["head"]["ref"] == f"postmortem/{incident_id}"
+        )
+
+    def review(self, number: int, login: str, state: str, body: str = "") -> dict[str, Any]:
+        """A person reviews on GitHub (``APPROVED``, ``CHANGES_REQUESTED``, ``COMMENTED``)."""
+        item = copy.deepcopy(_api_sample("pull_reviews.json")[0])
+        reviews = self.reviews.setdefault(number, [])
+        item.update(
+            id=28482091 + len(self.pulls) * 1000 + len(reviews),
+            body=body,
+            state=state,
+            submitted_at=f"2025-03-04T12:{len(reviews):02d}:00Z",
+        )
+        item["user"]["login"] = login
+        reviews.append(item)
+        return item
+
+    def dismiss(self, number: int, review_id: int) -> None:
+        """A maintainer dismisses a review: GitHub lists it as ``DISMISSED`` from then on."""
+        for item in self.reviews.get(number, []):
+            if item["id"] == review_id:
+                item["state"] = "DISMISSED"
+
+    def push(self, branch: str, path: str, text: str, message: str = "edit") -> None:
+        """A person pushes a commit that changes ``path`` on ``branch``."""
+        import hashlib
+
+        content = text.encode()
+        self.files[branch][path] = (hashlib.sha1(content).hexdigest(), content)  # noqa: S324
+        self.commits.append((branch, message))
+        self.refs[branch] = hashlib.sha1(f"{branch}{len(self.commits)}".encode()).hexdigest()  # noqa: S324
+
+    def close(self, number: int, login: str) -> None:
+        """A person closes the pull request without merging."""
+        pull = next(p for p in self.pulls if p["number"] == number)
+        pull.update(state="closed", closed_by={"login": login})
+
+    def merge_by_hand(self, number: int, login: str) -> None:
+        """A person presses Merge on GitHub."""
+        self._merge(next(p for p in self.pulls if p["number"] == number), login)
 
     def _contents(self, request: Request, path: str) -> Response:
         import base64

@@ -28,12 +28,22 @@ from . import _commands as cmd
 from . import _events as ev
 from ._decide import Decision, decide, record_only
 from ._incident import Incident
+from ._people import People
 from ._policy import Policy
+from ._postmortem import VERDICTS, Review, ReviewStatus, read_sections
 from ._severity import Severity
 from ._text import storable
 from .exceptions import InvalidCommand, InvalidTransition, PolicyViolation
 
-__all__ = ["ACTION_KINDS", "ACTION_SOURCES", "Action", "decide_action"]
+__all__ = [
+    "ACTION_KINDS",
+    "ACTION_SOURCES",
+    "READ_AGAIN",
+    "Action",
+    "decide_action",
+    "record_action",
+    "status_changes",
+]
 
 #: What an action can be. The review kinds come from the post-mortem's pull request.
 ACTION_KINDS = (
@@ -49,18 +59,13 @@ ACTION_KINDS = (
     "dismiss_review",
     "postmortem_merged",
     "postmortem_closed",
+    "postmortem_revised",
 )
 #: The vendors actions come from.
 ACTION_SOURCES = ("pagerduty", "opsgenie", "slack", "github")
 
-#: Review kinds that are recorded as notes until the post-mortem is reviewed on its pull
-#: request: what each says in the timeline.
-_REVIEW_NOTES = {
-    "request_changes": "requested changes on the post-mortem",
-    "dismiss_review": "dismissed a review of the post-mortem",
-    "postmortem_merged": "merged the post-mortem's pull request",
-    "postmortem_closed": "closed the post-mortem's pull request without merging",
-}
+#: Kinds that ask the flow to read the post-mortem's branch again (commits were pushed).
+READ_AGAIN = frozenset({"postmortem_revised"})
 
 
 def _one_of(values: tuple[str, ...], what: str) -> Any:
@@ -148,7 +153,25 @@ _COMMANDS: dict[str, _Builder] = {
     "escalate": lambda a, p: cmd.Escalate(by=p, origin=a.source),
     "reopen": lambda a, p: cmd.Reopen(by=p, origin=a.source),
     "start_runbook": lambda a, p: cmd.StartRunbook(by=p, origin=a.source),
-    "approve_postmortem": lambda a, p: cmd.ApprovePostmortem(by=p, origin=a.source),
+    "approve_postmortem": lambda a, p: cmd.ApprovePostmortem(by=p, origin=a.source, at=a.at),
+    "request_changes": lambda a, p: cmd.RequestPostmortemChanges(
+        by=p, text=a.text, origin=a.source, at=a.at
+    ),
+    # A dismissed review no longer approves: the reviewer's approval is withdrawn.
+    "dismiss_review": lambda a, p: cmd.RequestPostmortemChanges(
+        by=p, text=f"review dismissed{': ' + a.text if a.text else ''}", origin=a.source, at=a.at
+    ),
+    "postmortem_merged": lambda a, p: cmd.RecordMerge(
+        by=p, location=a.text or None, origin=a.source, at=a.at
+    ),
+    "postmortem_closed": lambda a, p: cmd.RecordReviewClosed(
+        by=p, text=a.text, origin=a.source, at=a.at
+    ),
+    "postmortem_revised": lambda a, p: cmd.Note(
+        by=p,
+        text=f"pushed commits to the post-mortem{': ' + a.text if a.text else ''}",
+        origin=a.source,
+    ),
 }
 
 
@@ -158,12 +181,7 @@ def command_for(action: Action, person: str) -> cmd.Command:
     Raises:
         InvalidCommand: the action's values do not make a valid command (a blank note).
     """
-    build = _COMMANDS.get(action.kind)
-    if build is not None:
-        return build(action, person)
-    said = f": {action.text.strip()}" if action.text.strip() else ""
-    text = f"{_REVIEW_NOTES[action.kind]}{said}"
-    return cmd.Note(by=person, text=text, origin=action.source)
+    return _COMMANDS[action.kind](action, person)
 
 
 def already_done(incident: Incident, command: cmd.Command) -> bool:
@@ -204,6 +222,22 @@ def decide_action(
         return _ignored(incident, action, person, now, str(refusal))
 
 
+def record_action(incident: Incident, action: Action, person: str, now: datetime) -> Decision:
+    """Record that ``action`` arrived (once per delivery), deciding nothing else."""
+    if action.delivery_id is not None and action.delivery_id in incident.deliveries:
+        return Decision(incident)
+    return record_only(
+        incident,
+        now,
+        ev.ActionApplied,
+        by=person,
+        source=action.source,
+        kind=action.kind,
+        identity=action.by,
+        delivery_id=action.delivery_id,
+    )
+
+
 def _ignored(
     incident: Incident, action: Action, person: str, now: datetime, reason: str
 ) -> Decision:
@@ -218,3 +252,70 @@ def _ignored(
         delivery_id=action.delivery_id,
         reason=reason,
     )
+
+
+def status_changes(
+    incident: Incident, status: ReviewStatus, people: People
+) -> tuple[cmd.RevisePostmortem | None, list[Action]]:
+    """What a poll of the post-mortem's review finds that the incident does not have yet.
+
+    The sections changed on its branch (a revision); each reviewer's latest verdict where it
+    differs from the approvals counted here (an approval, or a withdrawal); the merge, or the
+    close without merging. Each is an :class:`Action` as a webhook would have given it, with a
+    delivery id of the review and its state, so webhooks and polls agree and none twice.
+    """
+    pm = incident.postmortem
+    if pm is None:
+        return None, []
+    revision = None
+    sections = read_sections(status.text) if status.text is not None else None
+    if sections is not None and (sections.impact, sections.root_cause, sections.learnings) != (
+        pm.impact,
+        pm.root_cause,
+        pm.learnings,
+    ):
+        revision = cmd.RevisePostmortem(
+            impact=sections.impact, root_cause=sections.root_cause, learnings=sections.learnings
+        )
+    latest: dict[str, Review] = {}
+    for review in status.reviews:  # oldest first: the last verdict of each reviewer stands
+        if review.state in VERDICTS:
+            latest[review.reviewer.casefold()] = review
+    approved = {name.casefold() for name in pm.approvals}
+    found: list[Action] = []
+    for review in latest.values():
+        person = people.name(status.source, review.reviewer).casefold()
+        if (review.state == "approved") == (person in approved):
+            continue
+        found.append(
+            Action(
+                source=status.source,
+                kind="approve_postmortem" if review.state == "approved" else "request_changes",
+                incident=incident.id,
+                by=review.reviewer,
+                at=review.at,
+                text=review.text if review.state == "changes_requested" else "",
+                delivery_id=f"{status.source}:review:{review.id}:{review.state}",
+            )
+        )
+    if status.merged and pm.stage not in ("merged", "published"):
+        found.append(
+            Action(
+                source=status.source,
+                kind="postmortem_merged",
+                incident=incident.id,
+                by=status.merged_by or "unknown",
+                text=status.location or status.url or "",
+                delivery_id=f"{status.source}:merged:{status.url or incident.id}",
+            )
+        )
+    elif status.closed and pm.stage == "review":
+        found.append(
+            Action(
+                source=status.source,
+                kind="postmortem_closed",
+                incident=incident.id,
+                by=status.closed_by or "unknown",
+            )
+        )
+    return revision, found

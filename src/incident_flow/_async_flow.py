@@ -175,13 +175,42 @@ class AsyncIncidentFlow(FlowCore):
         )
         return await self._run(incident_id, command)
 
+    async def amend_postmortem(
+        self,
+        incident_id: str,
+        *,
+        by: str,
+        impact: str | None = None,
+        root_cause: str | None = None,
+        learnings: Iterable[str] | None = None,
+    ) -> Incident:
+        """Change the draft (see :meth:`IncidentFlow.amend_postmortem`)."""
+        command = cmd.AmendPostmortem(
+            by=by, impact=impact, root_cause=root_cause, learnings=learnings
+        )
+        return await self._run(incident_id, command)
+
+    async def submit_postmortem(self, incident_id: str, *, by: str) -> Incident:
+        """Submit the draft for review (see :meth:`IncidentFlow.submit_postmortem`)."""
+        return await self._run(incident_id, self._submit_command(by))
+
     async def approve_postmortem(self, incident_id: str, *, reviewer: str) -> Incident:
-        """Approve the post-mortem (not by its author; twice by one reviewer counts once)."""
+        """Approve the submitted post-mortem (see :meth:`IncidentFlow.approve_postmortem`)."""
         return await self._run(incident_id, cmd.ApprovePostmortem(by=reviewer))
 
+    async def request_postmortem_changes(
+        self, incident_id: str, *, reviewer: str, text: str = ""
+    ) -> Incident:
+        """Ask for changes (see :meth:`IncidentFlow.request_postmortem_changes`)."""
+        return await self._run(incident_id, cmd.RequestPostmortemChanges(by=reviewer, text=text))
+
     async def publish_postmortem(self, incident_id: str, *, by: str) -> Incident:
-        """Publish the approved post-mortem (see :meth:`IncidentFlow.publish_postmortem`)."""
+        """Merge (or save) the approved post-mortem now (see ``IncidentFlow``)."""
         return await self._run(incident_id, cmd.PublishPostmortem(by=by))
+
+    async def poll_reviews(self, *, limit: int = 100) -> list[Incident]:
+        """Read the post-mortems' pull requests (see :meth:`IncidentFlow.poll_reviews`)."""
+        return await self._drive(self._poll_reviews(limit))
 
     async def add_runbook(self, incident_id: str, runbook: Runbook, *, by: str) -> Incident:
         """Record a missing runbook as written; settles the 'add runbook' items."""

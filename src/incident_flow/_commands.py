@@ -19,8 +19,10 @@ from ._severity import Severity
 from .exceptions import InvalidCommand
 
 __all__ = [
+    "REVIEW_PLACES",
     "Acknowledge",
     "AddRunbook",
+    "AmendPostmortem",
     "ApprovePostmortem",
     "Close",
     "Command",
@@ -29,10 +31,15 @@ __all__ = [
     "PublishPostmortem",
     "Reclassify",
     "RecordAlert",
+    "RecordMerge",
+    "RecordReviewClosed",
     "Reopen",
+    "RequestPostmortemChanges",
     "Resolve",
+    "RevisePostmortem",
     "StartPostmortem",
     "StartRunbook",
+    "SubmitPostmortem",
     "UpdateRunbook",
     "WaiveActionItem",
     "same_person",
@@ -176,6 +183,47 @@ class StartPostmortem(Command):
     learnings: tuple[str, ...] = attrs.field(default=(), converter=_texts)
 
 
+def _plain_texts(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _optional_texts(value: object) -> tuple[str, ...] | None:
+    return None if value is None else _texts(value)
+
+
+def _optional_string(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if value is not None:
+        _string(instance, attribute, value)
+
+
+@attrs.frozen(kw_only=True)
+class AmendPostmortem(Command):
+    """The author changes the draft; a field left None keeps what it says."""
+
+    trigger: ClassVar[str] = "amend_postmortem"
+    impact: str | None = attrs.field(default=None, validator=_optional_string)
+    root_cause: str | None = attrs.field(default=None, validator=_optional_string)
+    learnings: tuple[str, ...] | None = attrs.field(default=None, converter=_optional_texts)
+
+
+#: Where a submitted post-mortem is reviewed (what the flow's publisher can do).
+REVIEW_PLACES = ("pull_request", "branch", "command")
+
+
+def _review_place(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if value not in REVIEW_PLACES:
+        msg = f"review must be one of {', '.join(REVIEW_PLACES)}, got {value!r}"
+        raise InvalidCommand(msg)
+
+
+@attrs.frozen(kw_only=True)
+class SubmitPostmortem(Command):
+    """Submit the draft for review (the flow fills ``review`` from its publisher)."""
+
+    trigger: ClassVar[str] = "submit_postmortem"
+    review: str = attrs.field(default="command", validator=_review_place)
+
+
 @attrs.frozen(kw_only=True)
 class ApprovePostmortem(Command):
     """A reviewer (``by``) approves the post-mortem."""
@@ -184,8 +232,45 @@ class ApprovePostmortem(Command):
 
 
 @attrs.frozen(kw_only=True)
+class RequestPostmortemChanges(Command):
+    """A reviewer (``by``) asks for changes: their approval no longer counts until renewed."""
+
+    trigger: ClassVar[str] = "request_changes"
+    text: str = attrs.field(default="", validator=_string)
+
+
+@attrs.frozen(kw_only=True)
+class RevisePostmortem(Command):
+    """Commits pushed to the post-mortem's branch changed its sections (read back from it)."""
+
+    trigger: ClassVar[str] = "revise_postmortem"
+    needs_actor: ClassVar[bool] = False
+    impact: str = attrs.field(default="", validator=_string)
+    root_cause: str = attrs.field(default="", validator=_string)
+    learnings: tuple[str, ...] = attrs.field(default=(), converter=_plain_texts)
+
+
+@attrs.frozen(kw_only=True)
+class RecordMerge(Command):
+    """The post-mortem's branch was merged (its webhook, a poll); ``location`` is where."""
+
+    trigger: ClassVar[str] = "postmortem_merged"
+    needs_actor: ClassVar[bool] = False
+    location: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RecordReviewClosed(Command):
+    """The post-mortem's pull request was closed without merging."""
+
+    trigger: ClassVar[str] = "postmortem_closed"
+    needs_actor: ClassVar[bool] = False
+    text: str = attrs.field(default="", validator=_string)
+
+
+@attrs.frozen(kw_only=True)
 class PublishPostmortem(Command):
-    """Publish the approved post-mortem."""
+    """Publish the approved post-mortem: merge it (or save it, without a branch) now."""
 
     trigger: ClassVar[str] = "publish_postmortem"
 

@@ -14,6 +14,7 @@ import attrs
 
 from . import _commands as cmd
 from . import _events as ev
+from . import _review as review
 from ._alerts import Alert
 from ._incident import Incident, fold
 from ._messages import Channel, Notification, OutboxMessage
@@ -89,11 +90,16 @@ class _Draft:
                 )
                 after = fold(after, [event])
         first = self.events[0].version
+        keys: list[str] = []
+        for channel, kind, _ in self.messages:
+            key = f"{after.id}/{first}/{channel}/{kind}"
+            # A second message of a kind in one decision (an approval and "ready to merge")
+            # needs a key of its own: the key is what makes a re-send idempotent.
+            same = sum(k == key or k.startswith(f"{key}#") for k in keys)
+            keys.append(key if same == 0 else f"{key}#{same + 1}")
         outbox = tuple(
-            _message(
-                after, channel, kind, text, key=f"{after.id}/{first}/{channel}/{kind}", draft=self
-            )
-            for channel, kind, text in self.messages
+            _message(after, channel, kind, text, key=key, draft=self)
+            for (channel, kind, text), key in zip(self.messages, keys, strict=True)
         )
         return Decision(after, tuple(self.events), settled + outbox)
 
@@ -248,15 +254,20 @@ def _settled(
     )
 
 
-def decide_outcomes(incident: Incident, outcomes: Sequence[Outcome], now: datetime) -> Decision:
+def decide_outcomes(
+    incident: Incident, outcomes: Sequence[Outcome], now: datetime, policy: Policy | None = None
+) -> Decision:
     """Record delivery attempts of the incident's messages, one event each.
 
     A delivered message gets a MessageDelivered event and is settled; a failed one gets a
-    DeliveryFailed event and stays pending until its next attempt. A saved post-mortem also
-    posts its location to the incident's chat thread.
+    DeliveryFailed event and stays pending until its next attempt. The publisher's answers
+    move the post-mortem on: a branch or pull request opened is posted to the thread, and a
+    merged (or saved) post-mortem is published once its approvals are there.
     """
+    policy = policy if policy is not None else Policy()
     draft = _Draft(incident, now, None)
     settled: list[OutboxMessage] = []
+    publisher = False
     # Retries are timed from this replica's real clock, not from the event time (which never
     # goes backwards): a replica whose clock lags must not hold retries back by the lag.
     for outcome in outcomes:
@@ -272,7 +283,8 @@ def decide_outcomes(incident: Incident, outcomes: Sequence[Outcome], now: dateti
                 receipt=outcome.receipt,
             )
             if message.channel == "publisher":
-                draft.say("chat", "update", f"Post-mortem published: {outcome.receipt}")
+                publisher = True
+                _publisher_answered(draft, message.kind, outcome.receipt, policy)
             settled.append(_settled(message, attempts, delivered_at=draft.at))
         else:
             next_attempt_at = now + outcome.delay
@@ -285,10 +297,35 @@ def decide_outcomes(incident: Incident, outcomes: Sequence[Outcome], now: dateti
                 error=outcome.error,
                 next_attempt_at=next_attempt_at,
             )
+            if message.channel == "publisher" and message.kind == "merge" and attempts == 1:
+                draft.say(
+                    "chat",
+                    "update",
+                    f"Could not merge the post-mortem ({outcome.error}); retrying. "
+                    "A merge on the pull request itself counts too.",
+                )
             settled.append(
                 _settled(message, attempts, next_attempt_at=next_attempt_at, error=outcome.error)
             )
-    return draft.finish(tuple(settled))
+    return draft.finish(tuple(settled), reminders=policy if publisher else None)
+
+
+def _publisher_answered(draft: _Draft, kind: str, receipt: str | None, policy: Policy) -> None:
+    """The publisher opened the review (``submit``), or merged or saved the post-mortem."""
+    before = draft.base
+    assert before is not None  # noqa: S101 - outcomes are recorded on an incident
+    now = fold(before, draft.events)
+    pm = now.postmortem
+    if pm is None:
+        return
+    if kind == "submit":
+        if before.postmortem is None or before.postmortem.review_url is None:
+            draft.say("chat", "update", f"Post-mortem up for review: {receipt}")
+    elif kind in ("merge", "postmortem"):
+        if pm.published:  # 0.1 published first and saved after: only the location follows
+            draft.say("chat", "update", f"Post-mortem published: {receipt}")
+        elif now.state == "postmortem" and pm.stage != "merged":
+            review.record_merge(now, pm, receipt or "saved", policy, draft)
 
 
 def _timer(
@@ -309,6 +346,9 @@ _CHANGES_WHAT_IS_OWED = frozenset(
         "reopen",
         "reclassify",
         "start_postmortem",
+        "submit_postmortem",
+        "approve_postmortem",
+        "postmortem_merged",
         "publish_postmortem",
         "add_runbook",
         "update_runbook",
@@ -357,10 +397,7 @@ def decide_reminder(incident: Incident, policy: Policy, now: datetime) -> Decisi
     draft = _Draft(incident, now, None)
     draft.add(ev.Reminded, about=about, remind_at=policy.due_after(draft.at, policy.remind_every))
     if about == "postmortem":
-        text = (
-            f"Reminder: the post-mortem of this {incident.severity} incident is overdue "
-            f"({policy.postmortem_due} business days after resolution)"
-        )
+        text = review.review_reminder(incident, policy)
     else:
         items = "; ".join(f"{i.id} {i.description}" for i in incident.open_action_items)
         text = f"Reminder: open action items: {items}"
@@ -531,60 +568,6 @@ def _reopen(inc: Incident, c: cmd.Reopen, policy: Policy, d: _Draft) -> None:
         d.say("pager", "page", f"[{inc.severity}] {inc.title} (reopened)")
 
 
-def _start_postmortem(inc: Incident, c: cmd.StartPostmortem, policy: Policy, d: _Draft) -> None:
-    assert c.by is not None  # noqa: S101 - the command requires an actor
-    d.add(
-        ev.PostMortemStarted,
-        author=c.by,
-        impact=c.impact,
-        root_cause=c.root_cause,
-        learnings=c.learnings,
-    )
-    d.say("chat", "update", f"Post-mortem started by {c.by}")
-
-
-def _approve(inc: Incident, c: cmd.ApprovePostmortem, policy: Policy, d: _Draft) -> None:
-    pm = inc.postmortem
-    assert pm is not None  # noqa: S101 - the postmortem state always has one
-    assert c.by is not None  # noqa: S101 - the command requires an actor
-    if cmd.same_person(c.by, pm.author):
-        raise _refuse(
-            inc,
-            c.trigger,
-            "independent_review",
-            f"{c.by} wrote the post-mortem; reviewers must be other people",
-        )
-    if any(cmd.same_person(c.by, reviewer) for reviewer in pm.approvals):
-        return
-    d.add(ev.PostMortemApproved, reviewer=c.by)
-
-
-def _publish(inc: Incident, c: cmd.PublishPostmortem, policy: Policy, d: _Draft) -> None:
-    pm = inc.postmortem
-    assert pm is not None  # noqa: S101 - the postmortem state always has one
-    needed = policy.postmortem_reviewers
-    if len(pm.approvals) < needed:
-        have = ", ".join(pm.approvals) or "none"
-        raise _refuse(
-            inc,
-            c.trigger,
-            "postmortem_reviewers",
-            f"needs {needed} distinct reviewer approval(s), has {len(pm.approvals)} ({have})",
-        )
-    d.add(ev.PostMortemPublished, approvals=pm.approvals)
-    runbook = inc.runbook.name if inc.runbook else None
-    for offset, learning in enumerate(pm.learnings):
-        target = f"runbook {runbook}" if runbook else "the runbook"
-        d.add(
-            ev.ActionItemRaised,
-            item_id=f"AI-{len(inc.action_items) + 1 + offset}",
-            kind="update_runbook",
-            description=f"Update {target}: {learning}",
-            runbook=runbook,
-        )
-    d.say("publisher", "postmortem")
-
-
 def _add_runbook(inc: Incident, c: cmd.AddRunbook, policy: Policy, d: _Draft) -> None:
     runbook = c.runbook
     if runbook.alert is None:
@@ -683,9 +666,15 @@ _HANDLERS: dict[type[cmd.Command], Callable[[Incident, Any, Policy, _Draft], Non
     cmd.StartRunbook: _start_runbook,
     cmd.Resolve: _resolve,
     cmd.Reopen: _reopen,
-    cmd.StartPostmortem: _start_postmortem,
-    cmd.ApprovePostmortem: _approve,
-    cmd.PublishPostmortem: _publish,
+    cmd.StartPostmortem: review.start,
+    cmd.AmendPostmortem: review.amend,
+    cmd.SubmitPostmortem: review.submit,
+    cmd.ApprovePostmortem: review.approve,
+    cmd.RequestPostmortemChanges: review.request_changes,
+    cmd.RevisePostmortem: review.revise,
+    cmd.RecordMerge: review.merged,
+    cmd.RecordReviewClosed: review.closed,
+    cmd.PublishPostmortem: review.publish,
     cmd.AddRunbook: _add_runbook,
     cmd.UpdateRunbook: _update_runbook,
     cmd.WaiveActionItem: _waive,

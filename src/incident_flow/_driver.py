@@ -44,7 +44,7 @@ import attrs
 
 from . import _commands as cmd
 from . import _events as ev
-from ._actions import Action, decide_action
+from ._actions import READ_AGAIN, Action, decide_action, record_action, status_changes
 from ._alerts import Alert
 from ._catalog import Catalog, RunbookRevision
 from ._decide import (
@@ -202,6 +202,28 @@ class FlowCore:
         person = self.policy.people.name(action.source, action.by, *action.by_aliases)
         yield from self._refresh_catalog()
         incident_id = yield from self._named(action.incident)
+        if action.kind in READ_AGAIN and self._polls_reviews():
+            # Commits were pushed: recorded once, and what they changed read from the branch.
+            yield from call("_locks", "acquire", incident_id)
+            try:
+                before = yield from self._load(incident_id)
+                recorded, _ = yield from self._execute(
+                    incident_id, lambda inc, now: record_action(inc, action, person, now)
+                )
+            finally:
+                self._locks.release(incident_id)
+            if recorded.version == before.version:
+                return recorded  # this delivery was recorded already
+            try:
+                polled = yield from self._poll_review(incident_id)
+            except Exception as exc:  # noqa: BLE001 - the vendor gets its 2xx; the worker polls
+                _log.warning(
+                    "incident_flow.review_poll_failed",
+                    incident_id=incident_id,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                return recorded
+            return polled if polled is not None else recorded
         yield from call("_locks", "acquire", incident_id)
         try:
             incident, _ = yield from self._execute(
@@ -227,6 +249,13 @@ class FlowCore:
                 ) from None
             return str(found)
         return reference
+
+    def _submit_command(self, by: str) -> cmd.SubmitPostmortem:
+        """Submit, reviewed where the publisher keeps it (a pull request, a branch, nowhere)."""
+        place = getattr(self._port("publisher"), "review", "command")
+        return cmd.SubmitPostmortem(
+            by=by, review=place if place in cmd.REVIEW_PLACES else "command"
+        )
 
     @staticmethod
     def _reopen_command(by: str) -> cmd.Command:
@@ -296,6 +325,65 @@ class FlowCore:
             claims += 1
             delivered += yield from self._settle(batch)
         return delivered
+
+    # ----------------------------------------------------------------- post-mortem reviews
+
+    def _polls_reviews(self) -> bool:
+        return hasattr(self._port("publisher"), "review_status")
+
+    def _poll_reviews(self, limit: int) -> Steps[list[Incident]]:
+        """Read every post-mortem under review on its branch; apply what changed there."""
+        if not self._polls_reviews():
+            return []
+        ids = yield from call("store", "incident_ids", "postmortem")
+        changed: list[Incident] = []
+        for incident_id in ids[:limit]:
+            try:
+                incident = yield from self._poll_review(incident_id)
+            except Exception as exc:  # noqa: BLE001 - one pull request must not stop the rest
+                _log.warning(
+                    "incident_flow.review_poll_failed",
+                    incident_id=incident_id,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                continue
+            if incident is not None:
+                changed.append(incident)
+        return changed
+
+    def _poll_review(self, incident_id: str) -> Steps[Incident | None]:
+        """Apply what the post-mortem's branch says now; the incident if that changed it."""
+        events = yield from call("store", "load", incident_id)
+        if not events:
+            raise IncidentNotFound(incident_id)
+        incident = fold(None, events)
+        pm = incident.postmortem
+        if pm is None or not pm.on_branch or pm.stage not in ("review", "merged"):
+            return None
+        status = yield from call("publisher", "review_status", self._document(events))
+        if status is None:
+            return None
+        before = incident.version
+        revision, actions = status_changes(incident, status, self.policy.people)
+        if revision is not None:
+            incident = yield from self._command(incident_id, revision)
+        for action in actions:
+            incident = yield from self._apply(action)
+        return incident if incident.version != before else None
+
+    def _document(self, events: Sequence[Event]) -> PostMortemDocument:
+        """The post-mortem of these events, with its people's GitHub logins."""
+        incident = fold(None, events)
+        pm = incident.postmortem
+        people = self.policy.people
+        logins = {}
+        for name in (*pm.reviewers, pm.author) if pm is not None else ():
+            login = people.identity(name, "github")
+            if login is not None:
+                logins[name] = login
+        return PostMortemDocument(
+            incident=incident, events=events, folder=self.policy.postmortem_folder, logins=logins
+        )
 
     # ----------------------------------------------------------------- reads
 
@@ -528,7 +616,7 @@ class FlowCore:
             # Recording may queue follow-ups (a saved post-mortem's link); they count too.
             _, delivered = yield from self._execute(
                 incident_id,
-                lambda inc, now: decide_outcomes(inc, outcomes, now),
+                lambda inc, now: decide_outcomes(inc, outcomes, now, self._policy()),
                 retries=_DELIVERY_RETRIES,
             )
         except Exception as exc:  # noqa: BLE001 - the messages' own command is already committed
@@ -564,10 +652,11 @@ class FlowCore:
         if message.channel == "publisher":
             # One read: the timeline and its fold.
             events = yield from call("store", "load", message.incident_id)
-            document = PostMortemDocument(
-                incident=fold(None, events), events=events, folder=self.policy.postmortem_folder
+            document = self._document(events)
+            merges = message.kind == "merge" and hasattr(self._port("publisher"), "merge")
+            receipt: str | None = yield from call(
+                "publisher", "merge" if merges else "publish", document
             )
-            receipt: str | None = yield from call("publisher", "publish", document)
             return receipt
         notification = message.notification
         assert notification is not None  # noqa: S101 - chat and pager carry one

@@ -38,9 +38,15 @@ __all__ = [
     "IncidentTriggered",
     "MessageDelivered",
     "NoteAdded",
+    "PostMortemAmended",
     "PostMortemApproved",
+    "PostMortemChangesRequested",
+    "PostMortemMerged",
     "PostMortemPublished",
+    "PostMortemReviewClosed",
+    "PostMortemRevised",
     "PostMortemStarted",
+    "PostMortemSubmitted",
     "Reminded",
     "ReminderScheduled",
     "RunbookAdded",
@@ -204,11 +210,73 @@ class PostMortemApproved(Event):
     """A reviewer approved the post-mortem."""
 
     reviewer: str
+    #: When the reviewer did it, as their tool says (an older review never overrides it).
+    happened_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PostMortemAmended(Event):
+    """The author changed the draft; a field left None keeps what it said."""
+
+    impact: str | None = None
+    root_cause: str | None = None
+    learnings: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_strings)
+    )
+
+
+@attrs.frozen(kw_only=True)
+class PostMortemSubmitted(Event):
+    """The draft went to review: ``reviewers`` were asked, ``review`` says where.
+
+    ``review`` is ``pull_request`` (approvals come from the pull request's reviews),
+    ``branch`` (a local branch, approvals by command) or ``command`` (no branch at all).
+    """
+
+    reviewers: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    review: str = "command"
+
+
+@attrs.frozen(kw_only=True)
+class PostMortemChangesRequested(Event):
+    """A reviewer asked for changes: their approval, if any, no longer counts."""
+
+    reviewer: str
+    text: str = ""
+    #: When the reviewer did it, as their tool says (an older review never overrides it).
+    happened_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class PostMortemRevised(Event):
+    """Commits pushed to the post-mortem's branch changed its text (read back from it)."""
+
+    impact: str = ""
+    root_cause: str = ""
+    learnings: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+
+
+@attrs.frozen(kw_only=True)
+class PostMortemMerged(Event):
+    """The post-mortem is on the base branch (or saved, without one), at ``location``."""
+
+    location: str
+
+
+@attrs.frozen(kw_only=True)
+class PostMortemReviewClosed(Event):
+    """The pull request was closed without merging: the post-mortem is still owed."""
+
+    reason: str = ""
 
 
 @attrs.frozen(kw_only=True)
 class PostMortemPublished(Event):
-    """The post-mortem was accepted for publishing; its location arrives with its delivery."""
+    """The post-mortem is merged with the required approvals: the runbook updates follow.
+
+    (Stored by 0.1 when publishing was accepted, before the file was saved; its location
+    then arrives with the publisher's delivery.)
+    """
 
     trigger: ClassVar[str | None] = "publish_postmortem"
 
@@ -359,6 +427,12 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PostMortemStarted,
         PostMortemApproved,
         PostMortemPublished,
+        PostMortemAmended,
+        PostMortemSubmitted,
+        PostMortemChangesRequested,
+        PostMortemRevised,
+        PostMortemMerged,
+        PostMortemReviewClosed,
         RunbookAdded,
         RunbookUpdated,
         IncidentClosed,

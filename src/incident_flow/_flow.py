@@ -126,17 +126,74 @@ class IncidentFlow(FlowCore):
         )
         return self._run(incident_id, command)
 
+    def amend_postmortem(
+        self,
+        incident_id: str,
+        *,
+        by: str,
+        impact: str | None = None,
+        root_cause: str | None = None,
+        learnings: Iterable[str] | None = None,
+    ) -> Incident:
+        """Change the draft; a section left None keeps what it says.
+
+        Also while it is reviewed by command (no pull request): on a local branch the new text
+        is committed there. Under review on a pull request, push the change there instead
+        (refused here): pushed commits update the stored post-mortem.
+        """
+        command = cmd.AmendPostmortem(
+            by=by, impact=impact, root_cause=root_cause, learnings=learnings
+        )
+        return self._run(incident_id, command)
+
+    def submit_postmortem(self, incident_id: str, *, by: str) -> Incident:
+        """Submit the draft for review: the pull request or branch opens at once.
+
+        The publisher opens its pull request (GitHub) or branch (git), and
+        ``policy.postmortem_reviewers`` people of ``policy.postmortem_review_pool`` are asked
+        to review, never the author.
+
+        A post-mortem whose pull request was closed unmerged is submitted again the same way.
+        """
+        return self._run(incident_id, self._submit_command(by))
+
     def approve_postmortem(self, incident_id: str, *, reviewer: str) -> Incident:
-        """Approve the post-mortem (not by its author; twice by one reviewer counts once)."""
+        """Approve the submitted post-mortem (not by its author; twice counts once).
+
+        On a pull request, its reviews approve (``apply`` of the webhook, or ``poll_reviews``)
+        and this is refused. The last approval needed merges it (``policy.postmortem_merge``
+        ``auto``) or says it is ready to merge (``manual``).
+        """
         return self._run(incident_id, cmd.ApprovePostmortem(by=reviewer))
 
-    def publish_postmortem(self, incident_id: str, *, by: str) -> Incident:
-        """Publish the approved post-mortem; its learnings become 'update runbook' items.
+    def request_postmortem_changes(
+        self, incident_id: str, *, reviewer: str, text: str = ""
+    ) -> Incident:
+        """Ask for changes: the reviewer's approval stops counting until they approve again."""
+        return self._run(incident_id, cmd.RequestPostmortemChanges(by=reviewer, text=text))
 
-        The publisher has saved it when this returns, unless it failed: then the delivery stays
-        pending, ``deliver_pending()`` retries it, and ``close`` waits for it.
+    def publish_postmortem(self, incident_id: str, *, by: str) -> Incident:
+        """Merge (or save, without a branch) the approved post-mortem now.
+
+        Published means merged with ``policy.postmortem_reviewers`` approvals: then its
+        learnings become 'update runbook' items and the incident moves to the runbook
+        updates. The publisher has merged it when this returns, unless it failed: then the
+        delivery stays pending and ``deliver_pending()`` retries it. With ``merge = "auto"``
+        the last approval does this by itself.
         """
         return self._run(incident_id, cmd.PublishPostmortem(by=by))
+
+    def poll_reviews(self, *, limit: int = 100) -> list[Incident]:
+        """Read each post-mortem's pull request (or branch) and apply what webhooks missed.
+
+        Reviews (an approval, changes requested, a dismissal), commits pushed (the sections
+        they changed), the merge and a close without merging: each is applied as its webhook
+        would have been, once. ``run_worker`` calls this every ``review_poll_every``.
+
+        Returns:
+            The incidents the poll changed.
+        """
+        return self._drive(self._poll_reviews(limit))
 
     def add_runbook(self, incident_id: str, runbook: Runbook, *, by: str) -> Incident:
         """Record a missing runbook as written; settles the 'add runbook' items."""

@@ -49,13 +49,26 @@ class ActionItem:
 
 @attrs.frozen(kw_only=True)
 class PostMortem:
-    """The incident's post-mortem.
+    """The incident's post-mortem: drafted, reviewed (on its pull request), merged.
 
     Attributes:
         author: who wrote it.
-        approvals: the distinct reviewers who approved, in order.
-        location: where the publisher saved it, once it has (else None).
-        published_at: when publishing was accepted (the file follows with the delivery).
+        impact, root_cause, learnings: the author's sections (as revised on its branch).
+        approvals: the distinct reviewers whose approval counts now, in order.
+        changes_requested: reviewers whose latest review asks for changes.
+        reviewers: the people asked to review when it was submitted.
+        review: where it is reviewed once submitted: ``pull_request`` (approvals are the pull
+            request's reviews), ``branch`` or ``command`` (approvals by command); None while
+            it is a draft.
+        submitted_at: when it was submitted for review (None: a draft).
+        review_url: where it is reviewed (the pull request's URL, ``<branch>:<path>``), once
+            the publisher has opened it.
+        review_closed_at: when its pull request was closed without merging (None: it was not,
+            or it was submitted again since).
+        merged_at: when it reached the base branch (or was saved, without one).
+        location: where it is now: the publisher's answer for the merged (saved) document.
+        published_at: when it was merged with the required approvals (the incident moved on
+            to the runbook updates then).
     """
 
     author: str
@@ -64,13 +77,50 @@ class PostMortem:
     root_cause: str = ""
     learnings: tuple[str, ...] = ()
     approvals: tuple[str, ...] = ()
-    published_at: datetime | None = None
+    changes_requested: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    review: str | None = None
+    submitted_at: datetime | None = None
+    review_url: str | None = None
+    review_closed_at: datetime | None = None
+    merged_at: datetime | None = None
     location: str | None = None
+    published_at: datetime | None = None
+    #: Each reviewer's latest verdict time (their tool's clock): an older review arriving
+    #: late (a redelivered webhook) never overrides a newer one.
+    verdict_at: tuple[tuple[str, datetime], ...] = ()
 
     @property
     def published(self) -> bool:
-        """True once the post-mortem was accepted for publishing."""
+        """True once merged with the required approvals (0.1: accepted for publishing)."""
         return self.published_at is not None
+
+    @property
+    def stage(self) -> str:
+        """Its stage: ``draft``, ``review``, ``closed``, ``merged`` or ``published``."""
+        if self.published_at is not None:
+            return "published"
+        if self.merged_at is not None:
+            return "merged"
+        if self.submitted_at is None:
+            return "draft"
+        return "closed" if self.review_closed_at is not None else "review"
+
+    @property
+    def on_branch(self) -> bool:
+        """True when publishing means merging a branch (a pull request or a git branch)."""
+        return self.review in ("pull_request", "branch")
+
+    @property
+    def awaiting(self) -> tuple[str, ...]:
+        """Requested reviewers who have neither approved nor asked for changes."""
+        done = {r.casefold() for r in (*self.approvals, *self.changes_requested)}
+        return tuple(r for r in self.reviewers if r.casefold() not in done)
+
+    def last_verdict(self, reviewer: str) -> datetime | None:
+        """When ``reviewer``'s latest verdict was given, by their tool's clock."""
+        key = reviewer.casefold()
+        return next((at for who, at in self.verdict_at if who.casefold() == key), None)
 
 
 @attrs.frozen(kw_only=True, slots=False)
@@ -253,16 +303,68 @@ def _pm_started(inc: Incident, e: ev.PostMortemStarted) -> dict[str, Any]:
     return {"postmortem": postmortem}
 
 
+def _pm(inc: Incident, **changes: Any) -> dict[str, Any]:
+    pm = inc.postmortem
+    return {} if pm is None else {"postmortem": attrs.evolve(pm, **changes)}
+
+
+def _verdicts(
+    pm: PostMortem, reviewer: str, at: datetime | None
+) -> tuple[tuple[str, datetime], ...]:
+    if at is None:
+        return pm.verdict_at
+    kept = tuple(
+        (who, when) for who, when in pm.verdict_at if who.casefold() != reviewer.casefold()
+    )
+    return (*kept, (reviewer, at))
+
+
+def _without(names: tuple[str, ...], reviewer: str) -> tuple[str, ...]:
+    return tuple(n for n in names if n.casefold() != reviewer.casefold())
+
+
 def _pm_approved(inc: Incident, e: ev.PostMortemApproved) -> dict[str, Any]:
     pm = inc.postmortem
-    if pm is None or e.reviewer in pm.approvals:
+    if pm is None:
         return {}
-    return {"postmortem": attrs.evolve(pm, approvals=(*pm.approvals, e.reviewer))}
+    approvals = pm.approvals if e.reviewer in pm.approvals else (*pm.approvals, e.reviewer)
+    return _pm(
+        inc,
+        approvals=approvals,
+        changes_requested=_without(pm.changes_requested, e.reviewer),
+        verdict_at=_verdicts(pm, e.reviewer, e.happened_at),
+    )
 
 
-def _pm_published(inc: Incident, e: ev.PostMortemPublished) -> dict[str, Any]:
+def _pm_changes(inc: Incident, e: ev.PostMortemChangesRequested) -> dict[str, Any]:
     pm = inc.postmortem
-    return {} if pm is None else {"postmortem": attrs.evolve(pm, published_at=e.at)}
+    if pm is None:
+        return {}
+    return _pm(
+        inc,
+        approvals=_without(pm.approvals, e.reviewer),
+        changes_requested=(*_without(pm.changes_requested, e.reviewer), e.reviewer),
+        verdict_at=_verdicts(pm, e.reviewer, e.happened_at),
+    )
+
+
+def _pm_amended(inc: Incident, e: ev.PostMortemAmended) -> dict[str, Any]:
+    changes = {
+        name: value
+        for name, value in (
+            ("impact", e.impact),
+            ("root_cause", e.root_cause),
+            ("learnings", e.learnings),
+        )
+        if value is not None
+    }
+    return _pm(inc, **changes)
+
+
+def _pm_submitted(inc: Incident, e: ev.PostMortemSubmitted) -> dict[str, Any]:
+    return _pm(
+        inc, reviewers=e.reviewers, review=e.review, submitted_at=e.at, review_closed_at=None
+    )
 
 
 def _runbook_added(inc: Incident, e: ev.RunbookAdded) -> dict[str, Any]:
@@ -274,8 +376,10 @@ def _delivered(inc: Incident, e: ev.MessageDelivered) -> dict[str, Any]:
         return {"paged_at": e.at}
     if e.kind == "notify" and e.channel == "chat":
         return {"chat_thread": e.receipt}
-    if e.kind == "postmortem" and inc.postmortem is not None:
-        return {"postmortem": attrs.evolve(inc.postmortem, location=e.receipt)}
+    if e.channel == "publisher" and inc.postmortem is not None:
+        if e.kind in ("submit", "update"):
+            return _pm(inc, review_url=e.receipt)
+        return _pm(inc, location=e.receipt)  # saved (merged): 0.1's "postmortem" and "merge"
     return {}
 
 
@@ -308,7 +412,15 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.IncidentReopened: _reopened,
     ev.PostMortemStarted: _pm_started,
     ev.PostMortemApproved: _pm_approved,
-    ev.PostMortemPublished: _pm_published,
+    ev.PostMortemPublished: lambda inc, e: _pm(inc, published_at=e.at),
+    ev.PostMortemAmended: _pm_amended,
+    ev.PostMortemSubmitted: _pm_submitted,
+    ev.PostMortemChangesRequested: _pm_changes,
+    ev.PostMortemRevised: lambda inc, e: _pm(
+        inc, impact=e.impact, root_cause=e.root_cause, learnings=e.learnings
+    ),
+    ev.PostMortemMerged: lambda inc, e: _pm(inc, merged_at=e.at, location=e.location),
+    ev.PostMortemReviewClosed: lambda inc, e: _pm(inc, review_closed_at=e.at),
     ev.RunbookAdded: _runbook_added,
     ev.RunbookUpdated: _nothing,
     ev.IncidentClosed: lambda inc, e: {"closed_at": e.at},

@@ -99,6 +99,15 @@ class People:
     def __len__(self) -> int:
         return len(self.people)
 
+    def identity(self, name: str, source: str) -> str | None:
+        """The first id ``source`` knows the person ``name`` by (their GitHub login), or None."""
+        key = name.strip().casefold()
+        for person in self.people:
+            if person.name.casefold() == key:
+                own: tuple[str, ...] = getattr(person, source, ())
+                return own[0] if own else None
+        return None
+
     def find(self, source: str, identity: str) -> str | None:
         """The name of the person ``source`` knows as ``identity``, or None."""
         return self._index.get((source, identity.strip().casefold()))

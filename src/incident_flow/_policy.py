@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -114,6 +115,31 @@ def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int)
         raise ValueError(msg)
 
 
+#: How a post-mortem's reviewers are taken from the pool.
+REVIEW_ORDERS = ("list", "rotation")
+#: Who merges an approved post-mortem: the library at once, or a person.
+MERGE_MODES = ("auto", "manual")
+
+
+def _names(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        msg = f"Policy.postmortem_review_pool must be a list of names, got {value!r}"
+        raise ValueError(msg)
+    if not all(isinstance(v, str) and v.strip() for v in value):
+        msg = f"Policy.postmortem_review_pool must hold non-empty names, got {value!r}"
+        raise ValueError(msg)
+    return tuple(v.strip() for v in value)
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> Any:
+    def check(instance: object, attribute: object, value: object) -> None:
+        if value not in allowed:
+            msg = f"Policy.{name} must be one of {', '.join(allowed)}, got {value!r}"
+            raise ValueError(msg)
+
+    return check
+
+
 def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         msg = f"Policy.{attribute.name} must be a whole number >= 0, got {value!r}"
@@ -132,6 +158,14 @@ class Policy:
         postmortem_reviewers: distinct reviewers (other than the author) who must approve a
             post-mortem before it is published (default 2).
         postmortem_folder: the folder post-mortems are saved under (default ``postmortems``).
+        postmortem_review_pool: the people a submitted post-mortem's reviews are requested
+            from (names of ``people`` or GitHub logins); empty: nobody is asked by the policy.
+        postmortem_review_order: ``list`` asks the first ``postmortem_reviewers`` of the
+            pool (never the author), ``rotation`` takes the pool in turn, from a place the
+            incident's id picks, so reviews spread evenly over it (default ``list``).
+        postmortem_merge: ``auto`` merges (or saves) the post-mortem as soon as the required
+            approvals are there; ``manual`` waits for a person to merge the pull request (or
+            to ``publish_postmortem``) (default ``auto``).
         default_severity: the severity of an alert that neither the source nor the catalog
             classified (default P3).
         ack_timeout: per critical severity, how long a page may stay unacknowledged before it
@@ -159,6 +193,13 @@ class Policy:
     )
     postmortem_reviewers: int = attrs.field(default=2, validator=_positive)
     postmortem_folder: str = "postmortems"
+    postmortem_review_pool: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    postmortem_review_order: str = attrs.field(
+        default="list", validator=_choice("postmortem_review_order", REVIEW_ORDERS)
+    )
+    postmortem_merge: str = attrs.field(
+        default="auto", validator=_choice("postmortem_merge", MERGE_MODES)
+    )
     default_severity: Severity = attrs.field(default=Severity.P3, converter=Severity)
     ack_timeout: Mapping[Severity, timedelta] = attrs.field(
         factory=lambda: dict(_DEFAULT_ACK_TIMEOUT), converter=_timeouts
@@ -232,6 +273,26 @@ class Policy:
         """Return True when incidents of this severity page on-call."""
         return severity in self.critical
 
+    def postmortem_reviewers_for(self, incident_id: str, author: str) -> tuple[str, ...]:
+        """Whom a submitted post-mortem asks to review, never the author, nobody twice.
+
+        ``postmortem_reviewers`` people of the pool, in its order or in turn.
+        """
+        pool = [
+            name
+            for name in dict.fromkeys(self.postmortem_review_pool)
+            if name.casefold() != author.strip().casefold()
+        ]
+        if not pool:
+            return ()
+        if self.postmortem_review_order == "rotation":
+            # In turn from a place the incident picks: no shared counter for replicas to race
+            # on, the same answer when a decision is made again, an even spread over the pool.
+            start = int.from_bytes(hashlib.sha256(incident_id.encode()).digest()[:8], "big")
+            start %= len(pool)
+            pool = pool[start:] + pool[:start]
+        return tuple(pool[: self.postmortem_reviewers])
+
     def requires_postmortem(self, severity: Severity) -> bool:
         """Return True when incidents of this severity must publish a post-mortem."""
         return severity in self.postmortem_required
@@ -290,6 +351,9 @@ _TOP_KEYS = (
     "postmortem_required",
     "postmortem_reviewers",
     "postmortem_folder",
+    "postmortem_review_pool",
+    "postmortem_review_order",
+    "postmortem_merge",
     "default_severity",
     "ack_timeout",
     "runbooks",
@@ -327,6 +391,9 @@ class _Reader:
             "postmortem_required": self.severity_list,
             "postmortem_reviewers": self.reviewers,
             "postmortem_folder": self.folder,
+            "postmortem_review_pool": self.name_list,
+            "postmortem_review_order": lambda path, v: self.one_of(path, v, REVIEW_ORDERS),
+            "postmortem_merge": lambda path, v: self.one_of(path, v, MERGE_MODES),
             "default_severity": self.severity,
             "ack_timeout": self.timeouts,
             "escalation": self.escalation,
@@ -372,6 +439,18 @@ class _Reader:
             self.problem(path, f"must be a non-empty string, got {value!r}")
             return None
         return value
+
+    def name_list(self, path: str, value: object) -> list[str] | None:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.problem(path, f"must be a list of non-empty names, got {value!r}")
+            return None
+        return [v.strip() for v in value]
+
+    def one_of(self, path: str, value: object, allowed: tuple[str, ...]) -> str | None:
+        if value not in allowed:
+            self.problem(path, f"must be one of {', '.join(allowed)}, got {value!r}")
+            return None
+        return str(value)
 
     def severity(self, path: str, value: object) -> Severity | None:
         try:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import attrs
 
 from . import _events as ev
 from ._incident import Incident
-from ._text import markdown_block, markdown_inline
+from ._text import markdown_block, markdown_inline, markdown_plain, markdown_unblock
 
-__all__ = ["PostMortemDocument"]
+__all__ = [
+    "VERDICTS",
+    "PostMortemDocument",
+    "Review",
+    "ReviewStatus",
+    "Sections",
+    "read_sections",
+]
 
 
 def _slug(text: str) -> str:
@@ -51,6 +59,17 @@ def _describe(event: ev.Event) -> str | None:  # noqa: PLR0911, PLR0912 - one li
             return f"{'Page' if event.kind == 'page' else 'Slack message'} delivered"
         case ev.PostMortemStarted():
             return "Post-mortem started"
+        case ev.PostMortemSubmitted():
+            asked = f": reviews asked of {', '.join(event.reviewers)}" if event.reviewers else ""
+            return f"Post-mortem submitted for review{asked}"
+        case ev.PostMortemApproved():
+            return f"Post-mortem approved by {event.reviewer}"
+        case ev.PostMortemChangesRequested():
+            return f"Changes requested by {event.reviewer}"
+        case ev.PostMortemMerged():
+            return "Post-mortem merged"
+        case ev.PostMortemReviewClosed():
+            return "Post-mortem pull request closed without merging"
         case _:
             return None
 
@@ -60,14 +79,29 @@ class PostMortemDocument:
     """What a publisher is given: the incident and its history, with the Markdown rendering.
 
     Attributes:
-        incident: the incident as it was when publishing was accepted.
+        incident: the incident as it is now (its post-mortem, who was asked to review).
         events: its events, oldest first (the timeline).
         folder: the policy's post-mortem folder (relative), where publishers save it.
+        logins: people's names -> their GitHub logins (from ``Policy.people``), for the
+            reviewers a publisher requests on a pull request.
     """
 
     incident: Incident
     events: Sequence[ev.Event]
     folder: str
+    logins: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def reviewers(self) -> tuple[str, ...]:
+        """The people asked to review it (names, as the policy chose them)."""
+        pm = self.incident.postmortem
+        return pm.reviewers if pm is not None else ()
+
+    @property
+    def author(self) -> str | None:
+        """Who wrote it."""
+        pm = self.incident.postmortem
+        return pm.author if pm is not None else None
 
     @property
     def filename(self) -> str:
@@ -124,8 +158,55 @@ class PostMortemDocument:
         ] or ["_None._"]
         lines += ["", "## Reviewers", ""]
         approvals = pm.approvals if pm else ()
-        lines += [f"- {md(reviewer)}" for reviewer in approvals] or ["_None yet._"]
+        asked = [r for r in (pm.reviewers if pm else ()) if r not in approvals]
+        lines += [f"- {md(reviewer)} (approved)" for reviewer in approvals]
+        lines += [f"- {md(reviewer)} (requested)" for reviewer in asked]
+        if not approvals and not asked:
+            lines.append("_None yet._")
         return "\n".join(lines) + "\n"
+
+
+@attrs.frozen
+class Sections:
+    """The author's sections of a post-mortem, as read back from its Markdown."""
+
+    impact: str
+    root_cause: str
+    learnings: tuple[str, ...]
+
+
+_PLACEHOLDERS = ("_To be written._", "_None recorded._")
+
+
+def read_sections(markdown: str) -> Sections | None:
+    """The author's sections of a post-mortem's Markdown, or None when one is missing.
+
+    Impact, root cause and learnings, as edited on its branch.
+
+    The inverse of :meth:`PostMortemDocument.render_markdown` for the author's sections: what
+    a reviewer or the author changed there in a pushed commit is what the incident keeps.
+    """
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in markdown.replace("\r\n", "\n").split("\n"):
+        if line.startswith("## "):
+            current = found.setdefault(line[3:].strip().casefold(), [])
+            continue
+        if current is not None:
+            current.append(line)
+    if not {"impact", "root cause", "learnings"} <= found.keys():
+        return None
+
+    def block(name: str) -> str:
+        text = "\n".join(found[name]).strip()
+        return "" if text in _PLACEHOLDERS else markdown_unblock(text)
+
+    learnings = tuple(
+        markdown_plain(line.strip()[2:].strip())
+        for line in found["learnings"]
+        if line.strip().startswith(("- ", "* ")) and line.strip()[2:].strip()
+    )
+    return Sections(block("impact"), block("root cause"), learnings)
 
 
 def _section(text: str) -> str:
@@ -138,3 +219,51 @@ def _link(label: str, url: str) -> str:
     if re.fullmatch(r"https?://[^\s()<>\x00-\x1f]+", url):
         return f"[{markdown_inline(label)}]({url})"
     return f"{markdown_inline(label)} ({markdown_inline(url)})"
+
+
+#: A review's verdicts that count (a ``commented`` review neither approves nor withdraws).
+VERDICTS = ("approved", "changes_requested", "dismissed")
+
+
+@attrs.frozen(kw_only=True)
+class Review:
+    """One review of the post-mortem's pull request, as its host reports it.
+
+    Attributes:
+        id: the host's id of the review.
+        reviewer: the host's identity of the reviewer (a GitHub login).
+        state: ``approved``, ``changes_requested``, ``dismissed`` or ``commented``.
+        at: when it was submitted.
+        text: what the reviewer wrote.
+    """
+
+    id: str
+    reviewer: str
+    state: str
+    at: datetime | None = None
+    text: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class ReviewStatus:
+    """Where a post-mortem's review stands on its host (what a poll reads).
+
+    Attributes:
+        source: the host, as actions name it (``github``, ``git``).
+        url: the pull request (or branch) the status is of.
+        reviews: its reviews, oldest first.
+        merged: whether it is merged into the base branch; ``merged_by`` who did it and
+            ``location`` where the post-mortem is now.
+        closed: whether it was closed without merging; ``closed_by`` who did it.
+        text: the post-mortem's Markdown on its branch now (None: not read).
+    """
+
+    source: str
+    url: str | None = None
+    reviews: tuple[Review, ...] = ()
+    merged: bool = False
+    merged_by: str | None = None
+    location: str | None = None
+    closed: bool = False
+    closed_by: str | None = None
+    text: str | None = None

@@ -112,8 +112,8 @@ TRANSITIONS: tuple[Step, ...] = (
         "publish_postmortem",
         ["postmortem"],
         "runbook_update",
-        "needs policy.postmortem_reviewers distinct approvals; "
-        "saved under policy.postmortem_folder",
+        "merged (or saved) under policy.postmortem_folder with policy.postmortem_reviewers "
+        "distinct approvals; merge = auto merges once approved, a person may ask for it",
     ),
     Step(
         "close",
@@ -144,7 +144,52 @@ IN_PLACE: tuple[Step, ...] = (
     Step("waive_action_item", OPEN_STATES, None, "an action item waived with a reason"),
     Step("alert_repeated", OPEN_STATES, None, "the alert fired again: no new page", system=True),
     Step("alert_recovered", OPEN_STATES, None, "the source says it recovered", system=True),
-    Step("approve_postmortem", ["postmortem"], None, "a reviewer approving twice counts once"),
+    Step(
+        "amend_postmortem",
+        ["postmortem"],
+        None,
+        "the author changes the draft (under review on a pull request: commits there)",
+    ),
+    Step(
+        "submit_postmortem",
+        ["postmortem"],
+        None,
+        "opens the pull request (or branch) and asks policy.postmortem_reviewers people, "
+        "never the author",
+    ),
+    Step(
+        "approve_postmortem",
+        ["postmortem"],
+        None,
+        "once submitted; on a pull request its reviews approve; twice counts once",
+    ),
+    Step(
+        "request_changes",
+        ["postmortem"],
+        None,
+        "the reviewer's approval no longer counts until they approve again",
+    ),
+    Step(
+        "revise_postmortem",
+        ["postmortem"],
+        None,
+        "commits pushed to its branch update the stored document",
+        system=True,
+    ),
+    Step(
+        "postmortem_merged",
+        ["postmortem"],
+        None,
+        "on the base branch: publishes it once the approvals are there too",
+        system=True,
+    ),
+    Step(
+        "postmortem_closed",
+        ["postmortem"],
+        None,
+        "closed unmerged: said in the thread and the timeline; the obligation stays",
+        system=True,
+    ),
     Step(
         "escalate",
         _UNRESOLVED,

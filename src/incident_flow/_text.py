@@ -13,6 +13,8 @@ import re
 __all__ = [
     "markdown_block",
     "markdown_inline",
+    "markdown_plain",
+    "markdown_unblock",
     "no_controls",
     "quiet_mentions",
     "storable",
@@ -81,6 +83,20 @@ def _escape_start(match: re.Match[str]) -> str:
     if mark[0].isdigit():  # "1." opens a list; "1\." does not
         return f"{indent}{mark[:-1]}\\{mark[-1]}"
     return f"{indent}\\{mark}"
+
+
+_ESCAPED_INLINE = re.compile(r"\\([\\`*_\[\]<>#|~])")
+_ESCAPED_START = re.compile(r"^(\s*)(\d*)\\([#>|=.)]|[-+*](?=\s)|`{3,}|~{3,})", re.M)
+
+
+def markdown_plain(text: str) -> str:
+    """The plain text of a line :func:`markdown_inline` escaped (its backslashes removed)."""
+    return _ESCAPED_INLINE.sub(r"\1", text) if "\\" in text else text
+
+
+def markdown_unblock(text: str) -> str:
+    """Free text as the person wrote it, from :func:`markdown_block`'s escaped form."""
+    return _ESCAPED_START.sub(r"\1\2\3", text) if "\\" in text else text
 
 
 def quiet_mentions(text: str) -> str:

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from types import FrameType
@@ -35,6 +36,7 @@ class WorkerStats:
     delivered: int = 0
     escalated: int = 0
     reminded: int = 0
+    reviewed: int = 0
     errors: int = 0
 
     def count(self, step: str, result: int | list[Any]) -> None:
@@ -50,18 +52,36 @@ class WorkerStats:
         )
 
 
-def _steps(flow: IncidentFlow | AsyncIncidentFlow) -> tuple[tuple[str, Callable[[], Any]], ...]:
+class _ReviewPolls:
+    """When the next poll of the post-mortems' pull requests is due (a webhook may be lost)."""
+
+    def __init__(self, every: timedelta | None) -> None:
+        self.every = every
+        self.next_at = time.monotonic()
+
+    def due(self) -> bool:
+        if self.every is None or time.monotonic() < self.next_at:
+            return False
+        self.next_at = time.monotonic() + self.every.total_seconds()
+        return True
+
+
+def _steps(
+    flow: IncidentFlow | AsyncIncidentFlow, polls: _ReviewPolls
+) -> tuple[tuple[str, Callable[[], Any]], ...]:
     """One turn: each step on its own, so one that fails never starves the others.
 
     Pending deliveries go first, so that an incident's first Slack message is out before the
     updates an escalation adds to its thread; one claim per turn, so a flood of messages never
-    holds up escalations.
+    holds up escalations. The post-mortems' pull requests are read every ``review_poll_every``,
+    not every turn: the webhooks bring reviews at once, the poll only what they lost.
     """
-    return (
+    steps: tuple[tuple[str, Callable[[], Any]], ...] = (
         ("delivered", lambda: flow.deliver_pending(batches=1)),
         ("escalated", flow.escalate_due),
         ("reminded", flow.remind_due),
     )
+    return (*steps, ("reviewed", flow.poll_reviews)) if polls.due() else steps
 
 
 def run_worker(
@@ -71,8 +91,11 @@ def run_worker(
     stop: threading.Event | None = None,
     max_iterations: int | None = None,
     handle_signals: bool = True,
+    review_poll_every: timedelta | None = timedelta(minutes=2),
 ) -> WorkerStats:
-    """Loop ``deliver_pending()``, ``escalate_due()`` and ``remind_due()`` until stopped.
+    """Loop ``deliver_pending()``, ``escalate_due()``, ``remind_due()`` until stopped.
+
+    Every ``review_poll_every`` it also runs ``poll_reviews()``.
 
     Several replicas may run this against one database: outbox messages are claimed with a
     lease and each escalation level is appended once, so nothing is sent or paged twice. A
@@ -84,12 +107,15 @@ def run_worker(
         stop: set it to stop the loop (it finishes the current turn).
         max_iterations: stop after this many turns (for scripts and tests).
         handle_signals: in the main thread, SIGTERM and SIGINT stop the loop cleanly.
+        review_poll_every: how often the post-mortems' pull requests are read for reviews
+            and merges whose webhook never came (None: never; the first turn always does).
 
     Returns:
         What the worker did.
     """
     stop = stop if stop is not None else threading.Event()
     stats = WorkerStats()
+    polls = _ReviewPolls(review_poll_every)
     previous: dict[signal.Signals, object] = {}
 
     def on_signal(number: int, frame: FrameType | None) -> None:
@@ -101,7 +127,7 @@ def run_worker(
             previous[sig] = signal.signal(sig, on_signal)
     try:
         while not stop.is_set():
-            for name, step in _steps(flow):
+            for name, step in _steps(flow, polls):
                 try:
                     stats.count(name, step())
                 except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn
@@ -122,6 +148,7 @@ async def run_worker_async(
     interval: timedelta = timedelta(seconds=5),
     stop: asyncio.Event | None = None,
     max_iterations: int | None = None,
+    review_poll_every: timedelta | None = timedelta(minutes=2),
 ) -> WorkerStats:
     """:func:`run_worker` for a service that already runs an event loop.
 
@@ -136,8 +163,9 @@ async def run_worker_async(
     """
     stop = stop if stop is not None else asyncio.Event()
     stats = WorkerStats()
+    polls = _ReviewPolls(review_poll_every)
     while not stop.is_set():
-        for name, step in _steps(flow):
+        for name, step in _steps(flow, polls):
             try:
                 stats.count(name, await step())
             except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn

@@ -15,7 +15,7 @@ from ._catalog import RunbookRevision
 from ._events import Event
 from ._incident import Incident
 from ._messages import Notification, OutboxMessage
-from ._postmortem import PostMortemDocument
+from ._postmortem import PostMortemDocument, ReviewStatus
 
 __all__ = [
     "AsyncEventStore",
@@ -27,6 +27,7 @@ __all__ = [
     "Notifier",
     "Outbox",
     "PostMortemPublisher",
+    "ReviewedPublisher",
     "RunbookLog",
     "Timers",
 ]
@@ -162,6 +163,30 @@ class PostMortemPublisher(Protocol):
 
     def publish(self, document: PostMortemDocument) -> str:
         """Save the document and return where it is (a path or a URL)."""
+        ...
+
+
+@runtime_checkable
+class ReviewedPublisher(PostMortemPublisher, Protocol):
+    """A publisher that keeps the post-mortem on a branch where it is reviewed, then merges it.
+
+    Optional, beside ``publish`` (which opens or updates the branch and its pull request when
+    the post-mortem is submitted): ``GitHubPublisher`` and ``GitPublisher`` are ones. A
+    publisher without these saves the post-mortem with ``publish`` once approved, by command.
+    """
+
+    #: Where approvals come from: ``pull_request`` (its reviews) or ``branch`` (by command).
+    review: str
+
+    def merge(self, document: PostMortemDocument) -> str:
+        """Merge the approved post-mortem into the base branch; return where it is now.
+
+        A branch merged already (by a person) is not an error: return its location.
+        """
+        ...
+
+    def review_status(self, document: PostMortemDocument) -> ReviewStatus:
+        """Its reviews, whether it is merged or closed unmerged, and its text on the branch."""
         ...
 
 

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from .._postmortem import PostMortemDocument
+from .._postmortem import PostMortemDocument, ReviewStatus
 from .._text import no_controls
 from ..exceptions import DeliveryError
 
@@ -35,8 +35,16 @@ class GitPublisher:
         remote: a remote to push the branch to, or None.
         author: ``(name, email)`` of the commits.
 
-    Returns from ``publish``: ``<branch>:<path>``.
+    ``merge`` merges the branch into ``base`` (a merge commit, pushed with ``remote``); when
+    ``base`` is the branch checked out in the repository's work tree, ``git merge`` brings the
+    work tree along. ``review_status`` tells whether the branch was merged (by anyone) or
+    deleted unmerged, and reads the post-mortem on it (commits pushed there revise it).
+
+    Returns from ``publish``: ``<branch>:<path>``; from ``merge``: ``<base>:<path>``.
     """
+
+    #: Post-mortems wait on a local branch; approvals are given by command.
+    review = "branch"
 
     def __init__(
         self,
@@ -66,6 +74,8 @@ class GitPublisher:
         stdin: bytes | None = None,
         env: Mapping[str, str] | None = None,
         check: bool = True,
+        code: bool = False,
+        strip: bool = True,
     ) -> str:
         full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", **(env or {})}
         try:
@@ -85,7 +95,10 @@ class GitPublisher:
             detail = " / ".join(line.strip() for line in error[-3:]) or "failed"
             msg = f"git {args[0]} in {self.repository}: {detail}"
             raise DeliveryError(msg)
-        return result.stdout.decode(errors="replace").strip()
+        if code:
+            return str(result.returncode)
+        out = result.stdout.decode(errors="replace")
+        return out.strip() if strip else out
 
     def _ref(self, name: str) -> str | None:
         sha = self._git("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", check=False)
@@ -131,3 +144,83 @@ class GitPublisher:
                 # did not change since (pushing what the remote has already is a no-op).
                 self._git("push", self.remote, f"refs/heads/{branch}:refs/heads/{branch}")
         return f"{branch}:{path}"
+
+    # ----------------------------------------------------------------- review and merge
+
+    def _merged(self, branch: str) -> bool:
+        done = self._git("merge-base", "--is-ancestor", branch, self.base, check=False, code=True)
+        return done == "0"
+
+    def _base_has(self, path: str) -> bool:
+        found = self._git("cat-file", "-e", f"{self.base}:{path}", check=False, code=True)
+        return found == "0"
+
+    def merge(self, document: PostMortemDocument) -> str:
+        """Merge the post-mortem's branch into ``base``; return ``<base>:<path>``.
+
+        Raises:
+            DeliveryError: the branch is gone unmerged, a conflict, a push refused...
+        """
+        branch = f"{self.branch_prefix}{document.incident.id}"
+        path = document.path
+        where = f"{self.base}:{path}"
+        with self._lock:
+            head = self._ref(f"refs/heads/{branch}")
+            if head is None:
+                if self._base_has(path):
+                    return where  # merged and deleted by a person
+                msg = f"git: no branch {branch} to merge in {self.repository}"
+                raise DeliveryError(msg, permanent=True)
+            base = self._ref(f"refs/heads/{self.base}")
+            if base is None:
+                msg = f"git: no branch {self.base!r} in {self.repository} to merge into"
+                raise DeliveryError(msg, permanent=True)
+            if not self._merged(branch):
+                title = no_controls(document.incident.title)
+                message = f"Merge post-mortem {document.incident.id} ({title})"
+                if self._checked_out(self.base):
+                    self._git("merge", "--no-ff", "-m", message, branch, env=self._who())
+                else:
+                    tree = self._git("merge-tree", "--write-tree", base, head)
+                    commit = self._git(
+                        "commit-tree", tree, "-p", base, "-p", head, "-m", message, env=self._who()
+                    )
+                    self._git("update-ref", f"refs/heads/{self.base}", commit, base)
+            if self.remote:
+                self._git("push", self.remote, f"refs/heads/{self.base}:refs/heads/{self.base}")
+        return where
+
+    def _who(self) -> dict[str, str]:
+        name, email = self.author
+        return {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        }
+
+    def _checked_out(self, branch: str) -> bool:
+        """True when ``branch`` is checked out in the repository's own work tree."""
+        if self._git("rev-parse", "--is-bare-repository", check=False) == "true":
+            return False
+        head = self._git("symbolic-ref", "-q", "HEAD", check=False)
+        return head == f"refs/heads/{branch}"
+
+    def review_status(self, document: PostMortemDocument) -> ReviewStatus:
+        """Whether the branch is merged into ``base`` (or deleted unmerged), and its text."""
+        branch = f"{self.branch_prefix}{document.incident.id}"
+        path = document.path
+        with self._lock:
+            head = self._ref(f"refs/heads/{branch}")
+            merged = self._merged(branch) if head is not None else self._base_has(path)
+            text = None
+            if head is not None and not merged:
+                text = self._git("show", f"{head}:{path}", check=False, strip=False) or None
+        return ReviewStatus(
+            source="git",
+            url=f"{branch}:{path}",
+            merged=merged,
+            location=f"{self.base}:{path}" if merged else None,
+            closed=head is None and not merged,
+            text=text,
+        )

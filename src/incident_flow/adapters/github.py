@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from .._postmortem import PostMortemDocument
+from .._postmortem import PostMortemDocument, Review, ReviewStatus
 from .._text import markdown_inline, quiet_mentions
 from ..exceptions import DeliveryError
 from ._http import HttpClient, check_secret
@@ -19,16 +20,19 @@ _BOT = ("incident-flow bot", "incident-flow@users.noreply.github.com")
 
 
 class GitHubPublisher:
-    """Publishes each post-mortem through the GitHub REST API.
+    """Keeps each post-mortem on a pull request, where it is reviewed, and merges it.
 
-    For incident ``inc-1``: the branch ``postmortem/inc-1`` (from ``base``), the file
-    ``<folder>/<date>-inc-1-<title>.md`` on it, a pull request into ``base``, and review
-    requests. Publishing again updates the same file and reuses the open pull request (an
-    unchanged text makes no commit; reviewers already asked are not asked twice).
+    ``publish`` (a post-mortem submitted for review): for incident ``inc-1``, the branch
+    ``postmortem/inc-1`` (from ``base``), the file ``<folder>/<date>-inc-1-<title>.md`` on it,
+    a pull request into ``base``, and review requests. Publishing again updates the same file
+    and reuses the open pull request (an unchanged text makes no commit; reviewers already
+    asked are not asked twice). ``review_status`` reads the pull request's reviews, whether it
+    is merged or closed, and the file on its branch (what ``poll_reviews`` applies).
+    ``merge`` merges the approved pull request into ``base``.
 
-    Reviewers: ``reviewers`` when given (GitHub logins), else the people who approved the
-    post-mortem in incident_flow, mapped to logins with ``logins`` (names that map to nothing
-    are used as they are). The author is never asked to review their own post-mortem.
+    Reviewers: the people the policy asked (``Policy.postmortem_review_pool``), as their GitHub
+    logins in ``Policy.people`` (else ``logins``, else the name as it is), plus ``reviewers``
+    (logins asked on every post-mortem). The author is never asked to review their own.
 
     Args:
         repository: ``owner/name``.
@@ -36,13 +40,18 @@ class GitHubPublisher:
         api_url: the API base (GitHub Enterprise, a proxy, a test server).
         base: the branch to start from and to merge into.
         branch_prefix: prefix of the per-incident branch.
-        reviewers: logins to request reviews from, instead of the approvers.
-        logins: incident_flow names -> GitHub logins.
+        reviewers: logins to request reviews from on every post-mortem.
+        logins: incident_flow names -> GitHub logins (``Policy.people`` comes first).
+        merge_method: ``merge``, ``squash`` or ``rebase``.
         committer: ``(name, email)`` of the commits.
         client: the HTTP client (timeouts, retries); one is made when omitted.
 
-    Returns from ``publish``: the pull request's URL.
+    Returns from ``publish``: the pull request's URL; from ``merge``: the file's URL on
+    ``base``.
     """
+
+    #: Post-mortems are reviewed on the pull request: its reviews are the approvals.
+    review = "pull_request"
 
     def __init__(
         self,
@@ -59,6 +68,7 @@ class GitHubPublisher:
             "incident-flow@users.noreply.github.com",
         ),
         client: HttpClient | None = None,
+        merge_method: str = "merge",
     ) -> None:
         owner, _, name = repository.partition("/")
         if not owner or not name or "/" in name:
@@ -68,6 +78,10 @@ class GitHubPublisher:
             msg = "GitHubPublisher needs a token"
             raise ValueError(msg)
         check_secret("token", token)
+        if merge_method not in ("merge", "squash", "rebase"):
+            msg = f"GitHubPublisher merge_method: merge, squash or rebase, not {merge_method!r}"
+            raise ValueError(msg)
+        self.merge_method = merge_method
         self.owner, self.name = owner, name
         self._token = token
         self.api_url = api_url.rstrip("/")
@@ -162,10 +176,12 @@ class GitHubPublisher:
             body["message"] = f"postmortem: update {document.incident.id}"
         self._call("PUT", f"/contents/{path}", body, what="commit the post-mortem")
 
-    def _find_pull(self, branch: str) -> dict[str, Any] | None:
+    def _find_pull(self, branch: str, state: str = "open") -> dict[str, Any] | None:
+        """The branch's newest pull request in ``state`` (``open``, ``all``), or None."""
         _, pulls = self._call(
             "GET",
-            f"/pulls?head={quote(self.owner)}:{quote(branch)}&state=open",
+            f"/pulls?head={quote(self.owner)}:{quote(branch)}&state={state}"
+            "&sort=created&direction=desc",
             what="pull request lookup",
         )
         if isinstance(pulls, list) and pulls and isinstance(pulls[0], dict):
@@ -208,16 +224,20 @@ class GitHubPublisher:
         }
         return int(pull["number"]), str(pull["html_url"]), requested
 
+    def _login(self, document: PostMortemDocument, name: str) -> str:
+        return document.logins.get(name) or self.logins.get(name, name)
+
     def _request_reviews(
         self, document: PostMortemDocument, number: int, requested: set[str]
     ) -> None:
-        pm = document.incident.postmortem
-        wanted = list(self.reviewers) or [
-            self.logins.get(name, name) for name in (pm.approvals if pm else ())
-        ]
-        author = self.logins.get(pm.author, pm.author) if pm else None
+        wanted = [*self.reviewers, *(self._login(document, n) for n in document.reviewers)]
+        author = document.author
+        mine = self._login(document, author).casefold() if author else None
+        asked = {login.casefold() for login in requested}
         new = [
-            login for login in dict.fromkeys(wanted) if login not in requested and login != author
+            login
+            for login in dict.fromkeys(wanted)
+            if login.casefold() not in asked and login.casefold() != mine
         ]
         if new:
             self._call(
@@ -226,3 +246,129 @@ class GitHubPublisher:
                 {"reviewers": new},
                 what="request reviewers",
             )
+
+    # ----------------------------------------------------------------- review and merge
+
+    def _pull(self, document: PostMortemDocument) -> dict[str, Any]:
+        """The post-mortem's newest pull request, in full (``merged``, ``merged_by``...)."""
+        branch = f"{self.branch_prefix}{document.incident.id}"
+        found = self._find_pull(branch, state="all")
+        if found is None:
+            msg = f"GitHub: no pull request for {branch} in {self.owner}/{self.name}"
+            raise DeliveryError(msg, permanent=True)
+        _, pull = self._call("GET", f"/pulls/{int(found['number'])}", what="pull request")
+        if not isinstance(pull, dict):
+            msg = f"GitHub: pull request #{found['number']} could not be read"
+            raise DeliveryError(msg)
+        return pull
+
+    def _location(self, document: PostMortemDocument, pull: Mapping[str, Any]) -> str:
+        """The post-mortem's URL on the base branch."""
+        html = str(pull.get("html_url", ""))
+        repository = html.rsplit("/pull/", 1)[0] if "/pull/" in html else ""
+        if not repository:
+            return f"{self.base}:{document.path}"
+        return f"{repository}/blob/{quote(self.base)}/{quote(document.path)}"
+
+    def merge(self, document: PostMortemDocument) -> str:
+        """Merge the approved pull request into ``base``; return the file's URL there.
+
+        A pull request merged already (by a person) is fine: its location is returned.
+
+        Raises:
+            DeliveryError: no pull request, closed unmerged (permanent), or GitHub would not
+                merge it yet (branch protection, a conflict: retried).
+        """
+        pull = self._pull(document)
+        number = int(pull["number"])
+        if pull.get("merged") is True:
+            return self._location(document, pull)
+        if pull.get("state") == "closed":
+            msg = f"GitHub: pull request #{number} was closed without merging"
+            raise DeliveryError(msg, permanent=True)
+        incident = document.incident
+        status, answer = self._call(
+            "PUT",
+            f"/pulls/{number}/merge",
+            {
+                "merge_method": self.merge_method,
+                "commit_title": quiet_mentions(f"Post-mortem {incident.id}: {incident.title}"),
+                "sha": (pull.get("head") or {}).get("sha"),
+            },
+            what="merge the pull request",
+            accept=(405, 409),
+        )
+        if status in (405, 409):
+            said = answer.get("message") if isinstance(answer, dict) else None
+            msg = f"GitHub would not merge pull request #{number}: {said or status}"
+            raise DeliveryError(msg)
+        return self._location(document, pull)
+
+    def review_status(self, document: PostMortemDocument) -> ReviewStatus:
+        """The pull request's reviews, merge or close, and the post-mortem on its branch."""
+        branch = f"{self.branch_prefix}{document.incident.id}"
+        pull = self._pull(document)
+        number = int(pull["number"])
+        reviews: list[Review] = []
+        page = 1
+        while True:
+            _, found = self._call(
+                "GET", f"/pulls/{number}/reviews?per_page=100&page={page}", what="reviews"
+            )
+            batch = [r for r in found if isinstance(r, dict)] if isinstance(found, list) else []
+            reviews += [r for r in (_review(item) for item in batch) if r is not None]
+            if len(batch) < 100 or page >= 10:
+                break
+            page += 1
+        merged = pull.get("merged") is True
+        closed = pull.get("state") == "closed" and not merged
+        closed_by = None
+        if closed:
+            _, issue = self._call("GET", f"/issues/{number}", what="pull request's issue")
+            closed_by = _user(issue, "closed_by")
+        return ReviewStatus(
+            source="github",
+            url=str(pull.get("html_url") or "") or None,
+            reviews=tuple(reviews),
+            merged=merged,
+            merged_by=_user(pull, "merged_by"),
+            location=self._location(document, pull) if merged else None,
+            closed=closed,
+            closed_by=closed_by,
+            text=None if merged or closed else self._text(document, branch),
+        )
+
+    def _text(self, document: PostMortemDocument, branch: str) -> str | None:
+        path = quote(document.path)
+        status, found = self._call(
+            "GET", f"/contents/{path}?ref={quote(branch)}", what="file lookup", accept=(404,)
+        )
+        if status == 404 or not isinstance(found, dict):
+            return None
+        raw = base64.b64decode(str(found.get("content", "")).replace("\n", ""))
+        return raw.decode("utf-8", errors="replace")
+
+
+def _user(holder: object, key: str) -> str | None:
+    user = holder.get(key) if isinstance(holder, dict) else None
+    login = user.get("login") if isinstance(user, dict) else None
+    return str(login) if login else None
+
+
+def _review(item: Mapping[str, Any]) -> Review | None:
+    """One review of GitHub's list (its ``state`` in capitals: ``APPROVED``...)."""
+    login = _user(item, "user")
+    if login is None or item.get("id") is None:
+        return None
+    submitted = item.get("submitted_at")
+    try:
+        at = datetime.fromisoformat(str(submitted).replace("Z", "+00:00")) if submitted else None
+    except ValueError:
+        at = None
+    return Review(
+        id=str(item["id"]),
+        reviewer=login,
+        state=str(item.get("state", "")).lower(),
+        at=at if at is None or at.tzinfo is not None else at.replace(tzinfo=UTC),
+        text=str(item.get("body") or ""),
+    )

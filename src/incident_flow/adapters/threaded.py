@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,7 +27,7 @@ from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import Notification, OutboxMessage
-from .._postmortem import PostMortemDocument
+from .._postmortem import PostMortemDocument, ReviewStatus
 from ..exceptions import StorageError
 from ..ports import (
     AsyncEventStore,
@@ -211,11 +211,24 @@ class ThreadedNotifier:
 
 
 class ThreadedPublisher:
-    """An :class:`~incident_flow.ports.AsyncPostMortemPublisher` over a sync publisher."""
+    """An :class:`~incident_flow.ports.AsyncPostMortemPublisher` over a sync publisher.
+
+    It reviews where the wrapped one does (``review``), and has its ``merge`` and
+    ``review_status`` (on a worker thread too) when the wrapped one has them.
+    """
+
+    review: str
+    merge: Callable[[PostMortemDocument], Awaitable[str]]
+    review_status: Callable[[PostMortemDocument], Awaitable[ReviewStatus]]
 
     def __init__(self, publisher: PostMortemPublisher, *, executor: Executor | None = None) -> None:
         self.publisher = publisher
         self._executor = executor
+        self.review = getattr(publisher, "review", "command")
+        for name in ("merge", "review_status"):
+            method = getattr(publisher, name, None)
+            if method is not None:
+                setattr(self, name, functools.partial(_on, executor, method))
 
     def __repr__(self) -> str:
         return f"ThreadedPublisher({self.publisher!r})"

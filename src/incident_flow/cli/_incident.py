@@ -134,7 +134,7 @@ def waive(context: Context, incident_id: str, item_id: str, by: str, reason: str
 
 @click.group()
 def postmortem() -> None:
-    """Post-mortems: start, approve, publish."""
+    """Post-mortems: start, amend, submit, approve or ask for changes, publish."""
 
 
 @postmortem.command("start")
@@ -160,6 +160,58 @@ def postmortem_start(  # noqa: PLR0917 - click passes the options by name
     say(f"{incident_id}: post-mortem started")
 
 
+@postmortem.command("amend")
+@click.argument("incident_id")
+@_BY
+@click.option("--impact", default=None, help="Who and what was affected, for how long.")
+@click.option("--root-cause", default=None, help="Why it happened.")
+@click.option("--learning", "learnings", multiple=True, help="A learning (repeatable; replaces).")
+@pass_context
+def postmortem_amend(  # noqa: PLR0917 - click passes the options by name
+    context: Context,
+    incident_id: str,
+    by: str,
+    impact: str | None,
+    root_cause: str | None,
+    learnings: tuple[str, ...],
+) -> None:
+    """Change the draft (what is not given stays as it is)."""
+    with errors():
+        context.flow().amend_postmortem(
+            incident_id,
+            by=by,
+            impact=impact,
+            root_cause=root_cause,
+            learnings=learnings or None,
+        )
+    say(f"{incident_id}: post-mortem amended")
+
+
+@postmortem.command("submit")
+@click.argument("incident_id")
+@_BY
+@pass_context
+def postmortem_submit(context: Context, incident_id: str, by: str) -> None:
+    """Submit the draft for review (the policy's reviewers are asked)."""
+    with errors():
+        incident = context.flow().submit_postmortem(incident_id, by=by)
+    pm = incident.postmortem
+    asked = ", ".join(pm.reviewers) if pm and pm.reviewers else "nobody (no review pool)"
+    say(f"{incident_id}: submitted for review; asked: {asked}")
+
+
+@postmortem.command("changes")
+@click.argument("incident_id")
+@click.option("--reviewer", required=True)
+@click.option("--text", default="", help="What should change.")
+@pass_context
+def postmortem_changes(context: Context, incident_id: str, reviewer: str, text: str) -> None:
+    """Ask for changes: the reviewer's approval stops counting until renewed."""
+    with errors():
+        context.flow().request_postmortem_changes(incident_id, reviewer=reviewer, text=text)
+    say(f"{incident_id}: changes requested by {reviewer}")
+
+
 @postmortem.command("approve")
 @click.argument("incident_id")
 @click.option("--reviewer", required=True)
@@ -168,8 +220,10 @@ def postmortem_approve(context: Context, incident_id: str, reviewer: str) -> Non
     """Approve the post-mortem."""
     with errors():
         incident = context.flow().approve_postmortem(incident_id, reviewer=reviewer)
-    approvals = incident.postmortem.approvals if incident.postmortem else ()
-    say(f"{incident_id}: approved by {', '.join(approvals)}")
+    pm = incident.postmortem
+    approvals = pm.approvals if pm else ()
+    saved = f"; published at {pm.location}" if pm and pm.published else ""
+    say(f"{incident_id}: approved by {', '.join(approvals)}{saved}")
 
 
 @postmortem.command("publish")
@@ -177,7 +231,7 @@ def postmortem_approve(context: Context, incident_id: str, reviewer: str) -> Non
 @_BY
 @pass_context
 def postmortem_publish(context: Context, incident_id: str, by: str) -> None:
-    """Publish the approved post-mortem."""
+    """Publish (merge or save) the approved post-mortem now."""
     with errors():
         incident = context.flow().publish_postmortem(incident_id, by=by)
     location = incident.postmortem.location if incident.postmortem else None

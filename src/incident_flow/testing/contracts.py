@@ -31,7 +31,7 @@ from .._flow import IncidentFlow
 from .._incident import Incident, fold
 from .._messages import Notification, OutboxMessage
 from .._policy import Policy
-from .._postmortem import PostMortemDocument
+from .._postmortem import PostMortemDocument, ReviewStatus
 from .._runbooks import Runbook
 from .._severity import Severity
 from ..adapters.threaded import as_async_notifier, as_async_publisher, as_async_store
@@ -77,14 +77,26 @@ def sample_history() -> list[ev.Event]:
                 raise RuntimeError("receiver down")
             return super().send(message)
 
+    class _OnABranch(RecordingPublisher):
+        """Keeps it "on a branch" a reviewer may edit, and merges it."""
+
+        review = "branch"
+
+        def merge(self, document: PostMortemDocument) -> str:
+            return f"memory://main/{document.path}"
+
+        def review_status(self, document: PostMortemDocument) -> ReviewStatus:
+            return ReviewStatus(source="git", text=self.documents.get(document.path))
+
     clock = ManualClock(T0)
     store = MemoryStore()
+    publisher = _OnABranch()
     flow = IncidentFlow(
         Policy(),
         store=store,
         notifier=_FailOnce(),
         pager=RecordingNotifier(),
-        publisher=RecordingPublisher(),
+        publisher=publisher,
         clock=clock,
     )
     inc = flow.trigger(_ALERT)
@@ -113,9 +125,18 @@ def sample_history() -> list[ev.Event]:
         root_cause="a bad deploy",
         learnings=["alert on p95", "canary the deploy"],
     )
+    flow.amend_postmortem(inc.id, by="alice", root_cause="a bad deploy of 4.2")
+    flow.submit_postmortem(inc.id, by="alice")  # on its branch
+    closed = Action(source="github", kind="postmortem_closed", incident=inc.id, by="octocat")
+    flow.apply(closed)  # closed unmerged: submitted again
+    flow.submit_postmortem(inc.id, by="alice")
     flow.approve_postmortem(inc.id, reviewer="bob")
-    flow.approve_postmortem(inc.id, reviewer="carol")
-    flow.publish_postmortem(inc.id, by="alice")
+    flow.request_postmortem_changes(inc.id, reviewer="bob", text="which deploy?")
+    (path,) = publisher.documents
+    publisher.documents[path] = publisher.documents[path].replace("4.2", "4.2.1")
+    flow.poll_reviews()  # a commit on the branch revised it
+    flow.approve_postmortem(inc.id, reviewer="bob")
+    flow.approve_postmortem(inc.id, reviewer="carol")  # merged at once: published
     flow.waive_action_item(inc.id, "AI-2", by="alice", reason="the canary exists already")
     flow.add_runbook(
         inc.id,

@@ -1,4 +1,4 @@
-"""GitHub webhooks about post-mortem pull requests: reviews, merges and closes.
+"""GitHub webhooks about post-mortem pull requests: reviews, pushes, merges and closes.
 
 A pull request is ours when GitHubPublisher opened it: its branch is ``postmortem/<incident>``
 (the default ``branch_prefix``) or its body carries our marker
@@ -100,9 +100,13 @@ def _what(event: str, name: str, f: Fields, pull: Fields) -> tuple[str | None, s
         who = _login(review, "user") or _login(f, "sender")
         said = review.text("body", "").strip()
         if name == "dismissed":
-            return "dismiss_review", _login(f, "sender") or who, said
+            # The dismissed review's author loses the approval; who dismissed it is said.
+            dismisser = _login(f, "sender")
+            return "dismiss_review", who or dismisser, f"by {dismisser}" if dismisser else ""
         state = review.text("state", "").lower()
         return (_REVIEWS.get(state) if name == "submitted" else None), who, said
+    if name == "synchronize":
+        return "postmortem_revised", _login(f, "sender"), ""
     if name != "closed":
         return None, None, ""
     if pull.data.get("merged") is True:

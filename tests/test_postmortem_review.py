@@ -1,0 +1,457 @@
+"""The post-mortem is reviewed on its pull request: GitHub, a local git branch, a folder.
+
+The GitHub server answers with the real recorded bodies of ``samples/github_api``; its webhooks
+are the real bodies of ``samples/actions`` (origins in their READMEs).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from incident_flow import (
+    Alert,
+    FolderPublisher,
+    GitHubPublisher,
+    GitPublisher,
+    IncidentFlow,
+    InvalidTransition,
+    Person,
+    Policy,
+    PolicyViolation,
+    RecordingNotifier,
+    Severity,
+    ingest,
+)
+from incident_flow.adapters._http import HttpClient
+from incident_flow.testing import ManualClock
+
+from .conftest import T0
+from .inbound import GITHUB_SECRET, github
+from .vendors import GITHUB_TOKEN, SERVER_ERROR, FakeGitHub
+
+P1 = Alert(source="datadog", name="CheckoutErrors", title="checkout 5xx", severity=Severity.P1)
+STAFF = (
+    Person(name="alice", github="alice-gh"),
+    Person(name="bob", github="bob-gh"),
+    Person(name="carol", github="carol-gh"),
+    Person(name="dave", github="dave-gh"),
+)
+
+
+def review_policy(**overrides: object) -> Policy:
+    settings: dict[str, object] = {
+        "people": STAFF,
+        "postmortem_review_pool": ["alice", "bob", "carol", "dave"],
+        "postmortem_reviewers": 2,
+    }
+    settings.update(overrides)
+    return Policy(**settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def gh(httpserver: HTTPServer) -> FakeGitHub:
+    return FakeGitHub(httpserver)
+
+
+@pytest.fixture
+def client() -> Iterator[HttpClient]:
+    http = HttpClient(sleep=lambda _: None)
+    yield http
+    http.close()
+
+
+class Setup:
+    """A flow whose post-mortems go to the fake GitHub, with recorded Slack."""
+
+    def __init__(self, gh: FakeGitHub, client: HttpClient, policy: Policy) -> None:
+        self.gh = gh
+        self.chat = RecordingNotifier()
+        self.clock = ManualClock(T0)
+        self.flow = IncidentFlow(
+            policy,
+            notifier=self.chat,
+            pager=RecordingNotifier(),
+            publisher=GitHubPublisher(
+                "acme/runbooks", GITHUB_TOKEN, api_url=gh.api_url, client=client
+            ),
+            clock=self.clock,
+        )
+
+    def resolved_p1(self) -> str:
+        incident = self.flow.trigger(P1)
+        self.flow.resolve(incident.id, by="alice", summary="rolled back")
+        return incident.id
+
+    def webhook(self, event: str, name: str, incident_id: str, login: str, n: int) -> object:
+        raw, headers = github(event, name, incident_id, login=login, delivery=f"d-{n}")
+        ingest.verify_signature("github", raw, headers, GITHUB_SECRET)  # raises if wrong
+        (action,) = ingest.actions("github", raw, headers)
+        return self.flow.apply(action)
+
+    def said(self) -> list[str]:
+        return [m.text for m in self.chat.messages]
+
+
+def test_reviewed_on_the_pull_request_end_to_end(gh: FakeGitHub, client: HttpClient) -> None:
+    """Done when: drafted -> PR with 2 reviewers -> approve, changes -> push -> poll -> merged."""
+    s = Setup(gh, client, review_policy())
+    incident_id = s.resolved_p1()
+    s.flow.start_postmortem(incident_id, author="alice", impact="5% of checkouts failed")
+    s.flow.amend_postmortem(incident_id, by="alice", root_cause="a pool of 1")
+    s.flow.amend_postmortem(incident_id, by="alice", learnings=["canary the pool size"])
+    gh.fail_next(SERVER_ERROR)  # retried within the call
+    submitted = s.flow.submit_postmortem(incident_id, by="alice")
+
+    pm = submitted.postmortem
+    assert pm is not None and pm.stage == "review" and pm.review == "pull_request"
+    (pull,) = gh.pulls
+    assert pm.review_url == pull["html_url"] == "https://github.com/acme/runbooks/pull/318"
+    assert len(pm.reviewers) == 2 and "alice" not in pm.reviewers
+    assert gh.review_requests == [(318, [f"{name}-gh" for name in pm.reviewers])]
+    first, second = pm.reviewers
+    branch = f"postmortem/{incident_id}"
+    ((path, (_, text)),) = gh.files[branch].items()
+    assert path.startswith("postmortems/") and "a pool of 1" in text.decode()
+    with pytest.raises(PolicyViolation, match=r"reviewed on https://github\.com/acme"):
+        s.flow.approve_postmortem(incident_id, reviewer=first)  # reviews happen on GitHub
+
+    s.webhook("pull_request_review", "pull_request_review_approved", incident_id, f"{first}-gh", 1)
+    gh.review(318, f"{first}-gh", "APPROVED")
+    s.webhook(
+        "pull_request_review",
+        "pull_request_review_changes_requested",
+        incident_id,
+        f"{second}-gh",
+        2,
+    )
+    gh.review(318, f"{second}-gh", "CHANGES_REQUESTED", "say which pool")
+    now = s.flow.get(incident_id)
+    assert now.postmortem is not None
+    assert now.postmortem.approvals == (first,)
+    assert now.postmortem.changes_requested == (second,)
+
+    # The author pushes a commit that changes the root cause; its webhook makes the flow read it.
+    gh.push(branch, path, text.decode().replace("a pool of 1", "the checkout DB pool of 1"))
+    s.webhook("pull_request", "pull_request_synchronize", incident_id, "alice-gh", 3)
+    now = s.flow.get(incident_id)
+    assert now.postmortem is not None
+    assert now.postmortem.root_cause == "the checkout DB pool of 1"
+    assert now.postmortem.learnings == ("canary the pool size",)
+
+    # The second approval's webhook is lost: the worker's poll finds it and the merge follows.
+    gh.review(318, f"{second}-gh", "APPROVED")
+    assert gh.merge_calls == []
+    (polled,) = s.flow.poll_reviews()
+    assert polled.state == "runbook_update"
+    assert gh.merge_calls == [318]
+    assert path in gh.files["main"]  # on the base branch, in the folder
+    assert "the checkout DB pool of 1" in gh.files["main"][path][1].decode()
+    pm = polled.postmortem
+    assert pm is not None and pm.published and set(pm.approvals) == {first, second}
+    assert pm.location == f"https://github.com/acme/runbooks/blob/main/{path}"
+    (item,) = [i for i in polled.open_action_items if i.kind == "update_runbook"]
+    assert "canary the pool size" in item.description
+    assert s.flow.poll_reviews() == []  # nothing left to read
+    said = s.said()
+    assert f"Post-mortem up for review: {pull['html_url']}" in said
+    assert f"{second} requested changes on the post-mortem: " in "\n".join(said)
+    assert "The post-mortem was revised on its branch" in said
+    assert said[-1] == f"Post-mortem published: {pm.location}"
+    for open_item in polled.open_action_items:
+        s.flow.waive_action_item(incident_id, open_item.id, by="alice", reason="in JIRA-12")
+    assert s.flow.close(incident_id, by="alice").state == "closed"
+
+
+def test_a_pull_request_closed_unmerged_keeps_the_obligation(
+    gh: FakeGitHub, client: HttpClient
+) -> None:
+    s = Setup(gh, client, review_policy())
+    incident_id = s.resolved_p1()
+    s.flow.start_postmortem(incident_id, author="alice")
+    s.flow.submit_postmortem(incident_id, by="alice")
+    gh.close(318, "bob-gh")
+    s.webhook("pull_request", "pull_request_closed_unmerged", incident_id, "bob-gh", 1)
+    closed = s.flow.get(incident_id)
+    assert closed.state == "postmortem" and closed.postmortem is not None
+    assert closed.postmortem.stage == "closed"
+    assert any("closed without merging by bob" in text for text in s.said())
+    assert any(e.type == "PostMortemReviewClosed" for e in s.flow.history(incident_id))
+    with pytest.raises(InvalidTransition):  # the obligation stays: still in its post-mortem
+        s.flow.close(incident_id, by="alice")
+    s.clock.advance(timedelta(days=8))
+    (reminded,) = s.flow.remind_due()
+    assert "pull request was closed unmerged; submit it again" in s.said()[-1]
+
+    again = s.flow.submit_postmortem(incident_id, by="alice")  # a new pull request
+    assert again.postmortem is not None and again.postmortem.stage == "review"
+    assert [p["state"] for p in gh.pulls] == ["closed", "open"]
+    assert again.postmortem.review_url == gh.pulls[1]["html_url"] != gh.pulls[0]["html_url"]
+    assert reminded.id == incident_id
+
+
+def test_a_closed_pull_request_found_by_polling(gh: FakeGitHub, client: HttpClient) -> None:
+    s = Setup(gh, client, review_policy())
+    incident_id = s.resolved_p1()
+    s.flow.start_postmortem(incident_id, author="alice")
+    s.flow.submit_postmortem(incident_id, by="alice")
+    gh.close(318, "carol-gh")
+    (polled,) = s.flow.poll_reviews()
+    assert polled.postmortem is not None and polled.postmortem.stage == "closed"
+    assert any("closed without merging by carol" in text for text in s.said())
+
+
+def test_manual_merge_waits_for_a_person(gh: FakeGitHub, client: HttpClient) -> None:
+    s = Setup(gh, client, review_policy(postmortem_merge="manual"))
+    incident_id = s.resolved_p1()
+    s.flow.start_postmortem(incident_id, author="alice")
+    pm = s.flow.submit_postmortem(incident_id, by="alice").postmortem
+    assert pm is not None
+    for n, name in enumerate(pm.reviewers):
+        s.webhook(
+            "pull_request_review", "pull_request_review_approved", incident_id, f"{name}-gh", n
+        )
+    approved = s.flow.get(incident_id)
+    assert approved.state == "postmortem" and gh.merge_calls == []
+    assert s.said()[-1] == f"The post-mortem has its 2 approvals: ready to merge at {pm.review_url}"
+    gh.merge_by_hand(318, "dave-gh")
+    s.webhook("pull_request", "pull_request_closed_merged", incident_id, "dave-gh", 9)
+    merged = s.flow.get(incident_id)
+    assert merged.state == "runbook_update" and gh.merge_calls == []
+    assert merged.postmortem is not None and merged.postmortem.location == pm.review_url
+
+
+def test_a_merge_before_the_approvals_counts_once_they_come(
+    gh: FakeGitHub, client: HttpClient
+) -> None:
+    s = Setup(gh, client, review_policy())
+    incident_id = s.resolved_p1()
+    s.flow.start_postmortem(incident_id, author="alice")
+    pm = s.flow.submit_postmortem(incident_id, by="alice").postmortem
+    assert pm is not None
+    gh.merge_by_hand(318, "dave-gh")  # an administrator merges without reviews
+    (merged,) = s.flow.poll_reviews()
+    assert merged.state == "postmortem" and merged.postmortem is not None
+    assert merged.postmortem.stage == "merged"
+    assert "with 0 of 2 approvals" in s.said()[-1]
+    with pytest.raises(InvalidTransition):
+        s.flow.close(incident_id, by="alice")  # invariant 1: merged is not enough
+    for name in pm.reviewers:
+        gh.review(318, f"{name}-gh", "APPROVED")  # reviews of a merged pull request
+    (published,) = s.flow.poll_reviews()
+    assert published.state == "runbook_update"
+
+
+def test_a_refused_merge_is_retried_and_said(gh: FakeGitHub, client: HttpClient) -> None:
+    s = Setup(gh, client, review_policy())
+    incident_id = s.resolved_p1()
+    s.flow.start_postmortem(incident_id, author="alice")
+    pm = s.flow.submit_postmortem(incident_id, by="alice").postmortem
+    assert pm is not None
+    gh.refuse_merge = True  # branch protection: GitHub answers 405
+    for name in pm.reviewers:
+        gh.review(318, f"{name}-gh", "APPROVED")
+    (still,) = s.flow.poll_reviews()
+    assert still.state == "postmortem"
+    assert "Could not merge the post-mortem" in s.said()[-1]
+    assert "Pull Request is not mergeable" in s.said()[-1]
+    gh.refuse_merge = False
+    s.clock.advance(timedelta(minutes=5))
+    s.flow.deliver_pending()
+    assert s.flow.get(incident_id).state == "runbook_update"
+    assert gh.merge_calls == [318, 318]
+
+
+def test_a_dismissed_review_withdraws_the_approval(gh: FakeGitHub, client: HttpClient) -> None:
+    s = Setup(gh, client, review_policy(postmortem_reviewers=3))
+    incident_id = s.resolved_p1()
+    s.flow.start_postmortem(incident_id, author="alice")
+    s.flow.submit_postmortem(incident_id, by="alice")
+    first = gh.review(318, "bob-gh", "APPROVED")
+    (polled,) = s.flow.poll_reviews()
+    assert polled.postmortem is not None and polled.postmortem.approvals == ("bob",)
+    gh.dismiss(318, first["id"])
+    (polled,) = s.flow.poll_reviews()
+    assert polled.postmortem is not None and polled.postmortem.approvals == ()
+    gh.review(318, "bob-gh", "COMMENTED", "looks fine")  # a comment decides nothing
+    assert s.flow.poll_reviews() == []
+
+
+def test_the_author_approving_on_github_is_recorded_not_counted(
+    gh: FakeGitHub, client: HttpClient
+) -> None:
+    s = Setup(gh, client, review_policy())
+    incident_id = s.resolved_p1()
+    s.flow.start_postmortem(incident_id, author="alice")
+    s.flow.submit_postmortem(incident_id, by="alice")
+    gh.review(318, "alice-gh", "APPROVED")
+    (polled,) = s.flow.poll_reviews()
+    assert polled.postmortem is not None and polled.postmortem.approvals == ()
+    (ignored,) = [e for e in s.flow.history(incident_id) if e.type == "ActionIgnored"]
+    assert "wrote the post-mortem" in ignored.reason  # type: ignore[attr-defined]
+    assert s.flow.poll_reviews() == []  # recorded once, not on every poll
+
+
+def test_a_late_redelivery_never_overrides_a_newer_review(
+    gh: FakeGitHub, client: HttpClient
+) -> None:
+    s = Setup(gh, client, review_policy())
+    incident_id = s.resolved_p1()
+    s.flow.start_postmortem(incident_id, author="alice")
+    s.flow.submit_postmortem(incident_id, by="alice")
+    raw, headers = github(
+        "pull_request_review",
+        "pull_request_review_changes_requested",
+        incident_id,
+        login="bob-gh",
+        delivery="late",
+    )
+    (changes,) = ingest.actions("github", raw, headers)
+    (approval,) = ingest.actions(
+        "github",
+        *github(
+            "pull_request_review",
+            "pull_request_review_approved",
+            incident_id,
+            login="bob-gh",
+            delivery="new",
+        ),
+    )
+    assert changes.at is not None and approval.at is not None
+    if approval.at < changes.at:  # the samples' own times: make the approval the newer one
+        changes, approval = (
+            type(changes)(**{**changes.__dict__, "at": approval.at}),  # type: ignore[arg-type]
+            type(approval)(**{**approval.__dict__, "at": changes.at}),  # type: ignore[arg-type]
+        )
+    s.flow.apply(approval)
+    s.flow.apply(changes)  # older than the approval: arrives late, changes nothing
+    now = s.flow.get(incident_id)
+    assert now.postmortem is not None and now.postmortem.approvals == ("bob",)
+
+
+# ----------------------------------------------------------------- without a pull request
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],  # noqa: S607 - git from PATH
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def make_repo(path: Path) -> Path:
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)  # noqa: S607
+    git(
+        path,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@x",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "init",
+    )
+    return path
+
+
+@pytest.mark.parametrize("checked_out", [True, False], ids=["main-checked-out", "other-branch"])
+def test_the_same_lifecycle_on_a_local_git_branch(tmp_path: Path, checked_out: bool) -> None:
+    repo = make_repo(tmp_path / "repo")
+    if not checked_out:
+        git(repo, "checkout", "-q", "-b", "elsewhere")
+    chat = RecordingNotifier()
+    flow = IncidentFlow(
+        review_policy(),
+        notifier=chat,
+        pager=RecordingNotifier(),
+        publisher=GitPublisher(repo),
+        clock=ManualClock(T0),
+    )
+    incident = flow.trigger(P1)
+    flow.resolve(incident.id, by="alice")
+    flow.start_postmortem(incident.id, author="alice", learnings=["pool size"])
+    submitted = flow.submit_postmortem(incident.id, by="alice")
+    pm = submitted.postmortem
+    assert pm is not None and pm.review == "branch"
+    branch = f"postmortem/{incident.id}"
+    assert pm.review_url is not None and pm.review_url.startswith(f"{branch}:postmortems/")
+    path = pm.review_url.split(":", 1)[1]
+
+    # A reviewer's fix committed on the branch by hand is read back by the poll.
+    text = git(repo, "show", f"{branch}:{path}")
+    worktree = tmp_path / "edit"
+    git(repo, "worktree", "add", "-q", str(worktree), branch)
+    (worktree / path).write_text(text.replace("_To be written._", "checkout failed", 1) + "\n")
+    git(worktree, "-c", "user.name=bob", "-c", "user.email=b@x", "commit", "-qam", "impact")
+    (revised,) = flow.poll_reviews()
+    assert revised.postmortem is not None and revised.postmortem.impact == "checkout failed"
+
+    first, second = pm.reviewers
+    flow.approve_postmortem(incident.id, reviewer=first)
+    flow.request_postmortem_changes(incident.id, reviewer=first, text="name the pool")
+    flow.amend_postmortem(incident.id, by="alice", root_cause="the checkout DB pool of 1")
+    flow.approve_postmortem(incident.id, reviewer=first)
+    done = flow.approve_postmortem(incident.id, reviewer=second)  # auto: merged at once
+
+    assert done.state == "runbook_update"
+    assert done.postmortem is not None and done.postmortem.location == f"main:{path}"
+    merged = git(repo, "show", f"main:{path}")
+    assert "the checkout DB pool of 1" in merged and "checkout failed" in merged
+    assert git(repo, "rev-list", "--count", "main") == "5"  # init, 3 on the branch, the merge
+    if checked_out:
+        assert (repo / path).is_file()  # the work tree came along
+        assert git(repo, "status", "--porcelain") == ""
+    assert flow.poll_reviews() == []
+
+
+def test_the_same_lifecycle_with_a_folder(tmp_path: Path) -> None:
+    chat = RecordingNotifier()
+    flow = IncidentFlow(
+        review_policy(postmortem_review_pool=["bob", "carol"]),
+        notifier=chat,
+        pager=RecordingNotifier(),
+        publisher=FolderPublisher(tmp_path / "pm"),
+        clock=ManualClock(T0),
+    )
+    incident = flow.trigger(P1)
+    flow.resolve(incident.id, by="alice")
+    flow.start_postmortem(incident.id, author="alice")
+    with pytest.raises(PolicyViolation, match="still a draft"):
+        flow.approve_postmortem(incident.id, reviewer="bob")
+    submitted = flow.submit_postmortem(incident.id, by="alice")
+    assert submitted.postmortem is not None
+    assert submitted.postmortem.reviewers == ("bob", "carol")
+    assert submitted.postmortem.review == "command"
+    assert list((tmp_path / "pm").glob("*.md")) == []  # nothing saved before it is approved
+    with pytest.raises(PolicyViolation, match="wrote the post-mortem"):
+        flow.approve_postmortem(incident.id, reviewer="alice")
+    flow.approve_postmortem(incident.id, reviewer="bob")
+    done = flow.approve_postmortem(incident.id, reviewer="carol")
+    assert done.state == "runbook_update"
+    (saved,) = (tmp_path / "pm").glob("*.md")
+    assert done.postmortem is not None and done.postmortem.location == str(saved)
+    assert "- bob (approved)" in saved.read_text()
+    assert chat.messages[-1].text == f"Post-mortem published: {saved}"
+
+
+def test_reviewers_taken_in_turn_from_the_pool() -> None:
+    policy = review_policy(postmortem_review_order="rotation")
+    picks = [policy.postmortem_reviewers_for(f"inc-{n}", "alice") for n in range(200)]
+    assert all(len(set(p)) == 2 and "alice" not in p for p in picks)
+    firsts = [p[0] for p in picks]
+    assert {name: firsts.count(name) for name in ("bob", "carol", "dave")} == pytest.approx(
+        {"bob": 67, "carol": 67, "dave": 67}, abs=25
+    )
+    listed = review_policy()
+    assert listed.postmortem_reviewers_for("inc-1", "bob") == ("alice", "carol")
+    assert listed.postmortem_reviewers_for("inc-2", "bob") == ("alice", "carol")
+    assert Policy().postmortem_reviewers_for("inc-1", "bob") == ()
