@@ -2,7 +2,8 @@
 
 Runs in one process, in the same run: (1) IncidentFlow + MemoryStore + RecordingNotifier
 (chat and pager) + an in-memory publisher, the full P1 lifecycle (trigger, ack, runbook,
-resolve, post-mortem started, two approvals, published, action items settled, closed);
+resolve, post-mortem started and submitted, two approvals (published), action items settled,
+closed);
 (2) the same triggers fired on ONE bare shared transitions Machine; (3) the same on
 python-statemachine. Prints the median of several rounds in lifecycles/s, the ratios, and the
 memory each stored closed incident keeps. Logging is silenced the way a host would: structlog
@@ -33,6 +34,7 @@ STEPS = [
     "start_runbook",
     "resolve",
     "start_postmortem",
+    "submit_postmortem",
     "approve_postmortem",
     "approve_postmortem",
     "publish_postmortem",
@@ -68,9 +70,9 @@ def flow_lifecycle(flow: IncidentFlow, i: int) -> None:
     flow.start_runbook(inc.id, by="alice")
     flow.resolve(inc.id, by="alice", summary="rolled back")
     flow.start_postmortem(inc.id, author="alice", learnings=["page on p95 latency"])
+    flow.submit_postmortem(inc.id, by="alice")
     flow.approve_postmortem(inc.id, reviewer="bob")
-    flow.approve_postmortem(inc.id, reviewer="carol")
-    flow.publish_postmortem(inc.id, by="alice")
+    flow.approve_postmortem(inc.id, reviewer="carol")  # the last approval publishes it
     flow.update_runbook(inc.id, RUNBOOK.name, by="alice", note="added the latency check")
     closed = flow.close(inc.id, by="alice")
     assert closed.state == "closed"
@@ -135,6 +137,7 @@ def bench_python_statemachine(n: int) -> float:
         start_runbook = notified.to(runbook)
         resolve = notified.to(resolved) | runbook.to(resolved)
         start_postmortem = resolved.to(postmortem)
+        submit_postmortem = postmortem.to.itself(internal=True)
         approve_postmortem = postmortem.to.itself(internal=True)
         publish_postmortem = postmortem.to(runbook_update)
         update_runbook = runbook_update.to.itself(internal=True)

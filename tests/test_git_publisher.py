@@ -19,7 +19,7 @@ from incident_flow import (
 )
 from incident_flow._incident import fold
 from incident_flow.testing import ManualClock
-from incident_flow.testing.contracts import PublisherContract, sample_history
+from incident_flow.testing.contracts import ReviewedPublisherContract, sample_history
 
 from .conftest import T0
 
@@ -48,8 +48,8 @@ def document() -> PostMortemDocument:
     return PostMortemDocument(fold(None, history), history, "postmortems")
 
 
-class TestGitPublisherContract(PublisherContract):
-    """GitPublisher passes the publisher contract."""
+class TestGitPublisherContract(ReviewedPublisherContract):
+    """GitPublisher passes the publisher contract and the reviewed publisher's."""
 
     @pytest.fixture
     def publisher(self, repo: Path) -> GitPublisher:

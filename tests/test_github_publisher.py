@@ -20,7 +20,7 @@ from incident_flow import (
 from incident_flow._incident import fold
 from incident_flow.adapters._http import HttpClient
 from incident_flow.testing import ManualClock
-from incident_flow.testing.contracts import PublisherContract, sample_history
+from incident_flow.testing.contracts import ReviewedPublisherContract, sample_history
 
 from .conftest import T0
 from .vendors import GITHUB_TOKEN, SERVER_ERROR, FakeGitHub
@@ -60,8 +60,8 @@ def file_of(github: FakeGitHub, pull_url: str) -> str:
     return content.decode()
 
 
-class TestGitHubPublisherContract(PublisherContract):
-    """GitHubPublisher passes the publisher contract."""
+class TestGitHubPublisherContract(ReviewedPublisherContract):
+    """GitHubPublisher passes the publisher contract and the reviewed publisher's."""
 
     @pytest.fixture
     def publisher(self, github: FakeGitHub, client: HttpClient) -> GitHubPublisher:
@@ -70,6 +70,11 @@ class TestGitHubPublisherContract(PublisherContract):
     @pytest.fixture
     def read(self, github: FakeGitHub) -> Callable[[str], str]:
         return lambda location: file_of(github, location)
+
+    @pytest.fixture
+    def read_merged(self, github: FakeGitHub) -> Callable[[str], str]:
+        base = "https://github.com/acme/runbooks/blob/main/"
+        return lambda location: github.files["main"][location.removeprefix(base)][1].decode()
 
 
 class TestGitHubPublisher:

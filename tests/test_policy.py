@@ -201,3 +201,38 @@ url = "https://b2"
     def test_durations(self, text: str, seconds: int) -> None:
         policy = Policy.from_mapping({"ack_timeout": {"P1": text}})
         assert policy.ack_timeout[Severity.P1] == timedelta(seconds=seconds)
+
+
+class TestPostmortemReview:
+    """Who reviews a post-mortem and who merges it, from TOML."""
+
+    def test_pool_order_and_merge_from_toml(self) -> None:
+        policy = Policy.from_text(
+            'postmortem_review_pool = ["bob", " carol "]\n'
+            'postmortem_review_order = "rotation"\n'
+            'postmortem_merge = "manual"\n'
+        )
+        assert policy.postmortem_review_pool == ("bob", "carol")
+        assert policy.postmortem_review_order == "rotation"
+        assert policy.postmortem_merge == "manual"
+        assert set(policy.postmortem_reviewers_for("inc-1", "alice")) == {"bob", "carol"}
+        assert policy.postmortem_reviewers_for("inc-1", "Bob") == ("carol",)
+
+    def test_wrong_values_are_reported_with_their_paths(self) -> None:
+        with pytest.raises(InvalidPolicy) as info:
+            Policy.from_text(
+                'postmortem_review_pool = "bob"\n'
+                'postmortem_review_order = "random"\n'
+                'postmortem_merge = "yes"\n'
+            )
+        text = str(info.value)
+        assert "postmortem_review_pool: must be a list of non-empty names" in text
+        assert "postmortem_review_order: must be one of list, rotation" in text
+        assert "postmortem_merge: must be one of auto, manual" in text
+
+    def test_the_constructor_checks_too(self) -> None:
+        for bad in ({"postmortem_review_pool": "bob"}, {"postmortem_review_pool": [""]}):
+            with pytest.raises(ValueError, match="postmortem_review_pool"):
+                Policy(**bad)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="postmortem_merge"):
+            Policy(postmortem_merge="sometimes")

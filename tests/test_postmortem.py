@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from incident_flow import DeliveryError, FolderPublisher, PostMortemDocument
 from incident_flow._incident import fold
+from incident_flow._postmortem import Sections, read_sections
+from incident_flow._text import no_controls
 from incident_flow.testing.contracts import sample_history
 
 
@@ -73,3 +78,48 @@ class TestFolderPublisher:
         with pytest.raises(DeliveryError, match="cannot write post-mortem"):
             FolderPublisher(blocker).publish(document)
         assert blocker.read_text() == "not a folder"
+
+
+class TestSectionsReadBack:
+    """What the document says is what is read back from it (a pushed commit's text)."""
+
+    @settings(
+        max_examples=300,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],  # read, never changed
+    )
+    @given(
+        impact=st.text(max_size=80),
+        root_cause=st.text(max_size=80),
+        learnings=st.lists(
+            st.text(min_size=1, max_size=30).filter(lambda s: no_controls(s).split()), max_size=3
+        ),
+    )
+    def test_render_then_read_is_stable(
+        self, document: PostMortemDocument, impact: str, root_cause: str, learnings: list[str]
+    ) -> None:
+        pm = document.incident.postmortem
+        assert pm is not None
+        changed = attrs.evolve(
+            document,
+            incident=attrs.evolve(
+                document.incident,
+                postmortem=attrs.evolve(
+                    pm, impact=impact, root_cause=root_cause, learnings=tuple(learnings)
+                ),
+            ),
+        )
+        read = read_sections(changed.render_markdown())
+        assert read is not None
+        # Nothing of the author's text is lost: only what Markdown cannot keep (controls,
+        # runs of spaces in a list item, the surrounding blank lines) is normalised.
+        assert read.impact == no_controls(impact).replace("\r", "").strip()
+        assert read.root_cause == no_controls(root_cause).replace("\r", "").strip()
+        assert read.learnings == tuple(" ".join(no_controls(x).split()) for x in learnings)
+
+    def test_a_document_without_its_sections_reads_as_none(self) -> None:
+        assert read_sections("# Post-mortem\n\n## Impact\n\nx\n") is None
+        read = read_sections(
+            "## Impact\n\n_To be written._\n## Root cause\n\nr\n## Learnings\n\n- a\n* b\n"
+        )
+        assert read == Sections("", "r", ("a", "b"))

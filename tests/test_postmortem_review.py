@@ -6,21 +6,26 @@ are the real bodies of ``samples/actions`` (origins in their READMEs).
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 from pytest_httpserver import HTTPServer
 
 from incident_flow import (
     Alert,
+    AsyncIncidentFlow,
     FolderPublisher,
     GitHubPublisher,
     GitPublisher,
+    Incident,
     IncidentFlow,
     InvalidTransition,
+    MemoryStore,
     Person,
     Policy,
     PolicyViolation,
@@ -28,7 +33,9 @@ from incident_flow import (
     Severity,
     ingest,
 )
+from incident_flow._incident import fold
 from incident_flow.adapters._http import HttpClient
+from incident_flow.events import Event, event_from_dict
 from incident_flow.testing import ManualClock
 
 from .conftest import T0
@@ -455,3 +462,228 @@ def test_reviewers_taken_in_turn_from_the_pool() -> None:
     assert listed.postmortem_reviewers_for("inc-1", "bob") == ("alice", "carol")
     assert listed.postmortem_reviewers_for("inc-2", "bob") == ("alice", "carol")
     assert Policy().postmortem_reviewers_for("inc-1", "bob") == ()
+
+
+def test_async_flow_reviews_on_the_pull_request(gh: FakeGitHub, client: HttpClient) -> None:
+    """AsyncIncidentFlow runs the same review: GitHubPublisher's merge and poll on threads."""
+
+    async def run() -> Incident:
+        flow = AsyncIncidentFlow(
+            review_policy(),
+            notifier=RecordingNotifier(),
+            pager=RecordingNotifier(),
+            publisher=GitHubPublisher(
+                "acme/runbooks", GITHUB_TOKEN, api_url=gh.api_url, client=client
+            ),
+            clock=ManualClock(T0),
+        )
+        incident = await flow.trigger(P1)
+        await flow.resolve(incident.id, by="alice")
+        await flow.start_postmortem(incident.id, author="alice")
+        await flow.amend_postmortem(incident.id, by="alice", impact="checkout down")
+        submitted = await flow.submit_postmortem(incident.id, by="alice")
+        assert submitted.postmortem is not None
+        for name in submitted.postmortem.reviewers:
+            gh.review(318, f"{name}-gh", "APPROVED")
+        (published,) = await flow.poll_reviews()
+        return published
+
+    published = asyncio.run(run())
+    assert published.state == "runbook_update" and gh.merge_calls == [318]
+
+
+def test_manual_publish_saves_into_the_folder(tmp_path: Path) -> None:
+    flow = IncidentFlow(
+        review_policy(postmortem_merge="manual", postmortem_review_pool=["bob", "carol"]),
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        publisher=FolderPublisher(tmp_path),
+        clock=ManualClock(T0),
+    )
+    incident = flow.trigger(P1)
+    flow.resolve(incident.id, by="alice")
+    flow.start_postmortem(incident.id, author="alice")
+    with pytest.raises(PolicyViolation, match="still a draft"):
+        flow.publish_postmortem(incident.id, by="alice")
+    flow.submit_postmortem(incident.id, by="alice")
+    flow.approve_postmortem(incident.id, reviewer="bob")
+    approved = flow.approve_postmortem(incident.id, reviewer="carol")
+    assert approved.state == "postmortem" and list(tmp_path.glob("*.md")) == []
+    published = flow.publish_postmortem(incident.id, by="alice")
+    assert published.state == "runbook_update"
+    assert published.postmortem is not None and published.postmortem.published
+    (saved,) = tmp_path.glob("*.md")
+    assert published.postmortem.location == str(saved)
+
+
+def test_reminders_say_what_the_review_waits_for(tmp_path: Path) -> None:
+    chat = RecordingNotifier()
+    clock = ManualClock(T0)
+    flow = IncidentFlow(
+        review_policy(postmortem_review_pool=["bob", "carol"]),
+        notifier=chat,
+        pager=RecordingNotifier(),
+        publisher=FolderPublisher(tmp_path),
+        clock=clock,
+    )
+    incident = flow.trigger(P1)
+    flow.resolve(incident.id, by="alice")
+    flow.start_postmortem(incident.id, author="alice")
+    clock.advance(timedelta(days=8))
+    flow.remind_due()
+    assert chat.messages[-1].text.endswith(
+        "overdue (5 business days after resolution): submit it for review"
+    )
+    flow.submit_postmortem(incident.id, by="alice")
+    flow.request_postmortem_changes(incident.id, reviewer="bob", text="more detail")
+    clock.advance(timedelta(days=2))
+    flow.remind_due()
+    assert chat.messages[-1].text.endswith(
+        "0 of 2 approvals; changes requested by bob; waiting for reviews from carol"
+    )
+
+
+def test_amending_a_post_mortem_under_review_on_github_is_refused(
+    gh: FakeGitHub, client: HttpClient
+) -> None:
+    s = Setup(gh, client, review_policy())
+    incident_id = s.resolved_p1()
+    s.flow.start_postmortem(incident_id, author="alice")
+    assert (
+        s.flow.amend_postmortem(incident_id, by="alice").version == s.flow.get(incident_id).version
+    )
+    s.flow.submit_postmortem(incident_id, by="alice")
+    assert (
+        s.flow.submit_postmortem(incident_id, by="alice").postmortem is not None
+    )  # again: nothing
+    with pytest.raises(PolicyViolation, match="push the change there"):
+        s.flow.amend_postmortem(incident_id, by="alice", impact="more")
+    assert len(gh.pulls) == 1
+
+
+def test_a_git_branch_deleted_unmerged_is_a_closed_review(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    flow = IncidentFlow(
+        review_policy(),
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        publisher=GitPublisher(repo),
+        clock=ManualClock(T0),
+    )
+    incident = flow.trigger(P1)
+    flow.resolve(incident.id, by="alice")
+    flow.start_postmortem(incident.id, author="alice")
+    flow.submit_postmortem(incident.id, by="alice")
+    git(repo, "branch", "-D", f"postmortem/{incident.id}")
+    (closed,) = flow.poll_reviews()
+    assert closed.postmortem is not None and closed.postmortem.stage == "closed"
+    again = flow.submit_postmortem(incident.id, by="alice")  # the branch comes back
+    assert again.postmortem is not None and again.postmortem.stage == "review"
+    assert git(repo, "branch", "--list", f"postmortem/{incident.id}")
+
+
+def test_streams_stored_by_0_1_fold_as_before(tmp_path: Path) -> None:
+    """0.1 approved drafts and published before saving; those streams still read and close."""
+    store = MemoryStore()
+    old = IncidentFlow(
+        review_policy(),
+        store=store,
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        publisher=FolderPublisher(tmp_path),
+        clock=ManualClock(T0),
+    )
+    incident = old.trigger(P1)
+    old.resolve(incident.id, by="alice")
+    old.start_postmortem(incident.id, author="alice")
+    stream = store.load(incident.id)
+    at = stream[-1].at
+    n = stream[-1].version
+    # What 0.1 appended: approvals on the draft, then PostMortemPublished (no submission).
+    legacy = [
+        event_from_dict(
+            {
+                "type": "PostMortemApproved",
+                "version": n + 1,
+                "at": at.isoformat(),
+                "by": "bob",
+                "reviewer": "bob",
+            }
+        ),
+        event_from_dict(
+            {
+                "type": "PostMortemApproved",
+                "version": n + 2,
+                "at": at.isoformat(),
+                "by": "carol",
+                "reviewer": "carol",
+            }
+        ),
+    ]
+    store.append(incident.id, n, legacy, snapshot=fold(fold(None, stream), legacy))
+    drafted = IncidentFlow(
+        review_policy(),
+        store=store,
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        publisher=FolderPublisher(tmp_path),
+        clock=ManualClock(T0),
+    )
+    # Its approvals count once it is submitted: submitting it publishes it at once.
+    published = drafted.submit_postmortem(incident.id, by="alice")
+    assert published.state == "runbook_update"
+    assert published.postmortem is not None and published.postmortem.approvals == ("bob", "carol")
+    # A 0.1 stream that published first, saved after: closing waits for the save.
+    other = old.trigger(attrs.evolve(P1, dedup_key="other"))
+    old.resolve(other.id, by="alice")
+    old.start_postmortem(other.id, author="alice")
+    stream = store.load(other.id)
+    n = stream[-1].version
+
+    def legacy_event(version: int, type_: str, **fields: object) -> Event:
+        data = {"type": type_, "version": version, "at": at.isoformat(), "by": "alice", **fields}
+        return event_from_dict(data)
+
+    published_01 = [
+        legacy_event(n + 1, "PostMortemApproved", reviewer="bob"),
+        legacy_event(n + 2, "PostMortemApproved", reviewer="carol"),
+        legacy_event(n + 3, "PostMortemPublished", approvals=["bob", "carol"]),
+    ]
+    store.append(other.id, n, published_01, snapshot=fold(fold(None, stream), published_01))
+    with pytest.raises(PolicyViolation, match="not saved yet"):
+        drafted.close(other.id, by="alice")
+    save = legacy_event(
+        n + 4,
+        "MessageDelivered",
+        message_id=f"{other.id}/{n + 3}/publisher/postmortem",
+        channel="publisher",
+        kind="postmortem",
+        attempts=1,
+        receipt="postmortems/old.md",
+    )
+    before = fold(None, store.load(other.id))
+    store.append(other.id, n + 3, [save], snapshot=fold(before, [save]))
+    for item in drafted.get(other.id).open_action_items:
+        drafted.waive_action_item(other.id, item.id, by="alice", reason="0.1 item")
+    closed = drafted.close(other.id, by="alice")
+    assert closed.state == "closed" and closed.postmortem is not None
+    assert closed.postmortem.location == "postmortems/old.md" and closed.postmortem.published
+
+
+def test_a_merge_by_hand_before_ours_is_said_once(gh: FakeGitHub, client: HttpClient) -> None:
+    s = Setup(gh, client, review_policy())
+    incident_id = s.resolved_p1()
+    s.flow.start_postmortem(incident_id, author="alice")
+    pm = s.flow.submit_postmortem(incident_id, by="alice").postmortem
+    assert pm is not None
+    gh.refuse_merge = True  # our merge fails first...
+    for name in pm.reviewers:
+        gh.review(318, f"{name}-gh", "APPROVED")
+    s.flow.poll_reviews()
+    gh.merge_by_hand(318, "dave-gh")  # ...a person merges, and its webhook comes first
+    s.webhook("pull_request", "pull_request_closed_merged", incident_id, "dave-gh", 5)
+    s.clock.advance(timedelta(minutes=5))
+    s.flow.deliver_pending()  # our retry finds it merged already
+    published = [text for text in s.said() if text.startswith("Post-mortem published")]
+    assert len(published) == 1
+    assert s.flow.get(incident_id).state == "runbook_update"

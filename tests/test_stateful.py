@@ -395,7 +395,7 @@ class IncidentProcess(RuleBasedStateMachine):
         person = self.policy.people.name(action.source, action.by)
         assert new[0].type in ("ActionApplied", "ActionIgnored")
         assert new[0].by == person and new[0].delivery_id == action.delivery_id  # type: ignore[attr-defined]
-        if action.kind in READ_AGAIN:
+        if action.kind in READ_AGAIN and self.on_pull_requests:
             assert new[0].type == "ActionApplied"  # recorded once; the poll did the rest
             event("pushed commits were read back")
             return

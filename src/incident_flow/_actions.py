@@ -30,7 +30,7 @@ from ._decide import Decision, decide, record_only
 from ._incident import Incident
 from ._people import People
 from ._policy import Policy
-from ._postmortem import VERDICTS, Review, ReviewStatus, read_sections
+from ._postmortem import VERDICTS, PostMortemDocument, Review, ReviewStatus, read_sections
 from ._severity import Severity
 from ._text import storable
 from .exceptions import InvalidCommand, InvalidTransition, PolicyViolation
@@ -226,31 +226,33 @@ def record_action(incident: Incident, action: Action, person: str, now: datetime
     """Record that ``action`` arrived (once per delivery), deciding nothing else."""
     if action.delivery_id is not None and action.delivery_id in incident.deliveries:
         return Decision(incident)
-    return record_only(
-        incident,
-        now,
-        ev.ActionApplied,
-        by=person,
-        source=action.source,
-        kind=action.kind,
-        identity=action.by,
-        delivery_id=action.delivery_id,
-    )
+    return _recorded(incident, action, person, now, ev.ActionApplied)
 
 
 def _ignored(
     incident: Incident, action: Action, person: str, now: datetime, reason: str
 ) -> Decision:
+    return _recorded(incident, action, person, now, ev.ActionIgnored, reason=reason)
+
+
+def _recorded(
+    incident: Incident,
+    action: Action,
+    person: str,
+    now: datetime,
+    cls: type[ev.ActionApplied | ev.ActionIgnored],
+    **extra: str,
+) -> Decision:
     return record_only(
         incident,
         now,
-        ev.ActionIgnored,
+        cls,
         by=person,
         source=action.source,
         kind=action.kind,
         identity=action.by,
         delivery_id=action.delivery_id,
-        reason=reason,
+        **extra,
     )
 
 
@@ -269,11 +271,9 @@ def status_changes(
         return None, []
     revision = None
     sections = read_sections(status.text) if status.text is not None else None
-    if sections is not None and (sections.impact, sections.root_cause, sections.learnings) != (
-        pm.impact,
-        pm.root_cause,
-        pm.learnings,
-    ):
+    # Compared as our own rendering reads back: an unchanged text is never a revision.
+    ours = read_sections(PostMortemDocument(incident, (), "").render_markdown())
+    if sections is not None and sections != ours:
         revision = cmd.RevisePostmortem(
             impact=sections.impact, root_cause=sections.root_cause, learnings=sections.learnings
         )

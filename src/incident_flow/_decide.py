@@ -322,8 +322,11 @@ def _publisher_answered(draft: _Draft, kind: str, receipt: str | None, policy: P
         if before.postmortem is None or before.postmortem.review_url is None:
             draft.say("chat", "update", f"Post-mortem up for review: {receipt}")
     elif kind in ("merge", "postmortem"):
-        if pm.published:  # 0.1 published first and saved after: only the location follows
+        if pm.published and pm.merged_at is None:
+            # 0.1 published first and saved after: only the location follows.
             draft.say("chat", "update", f"Post-mortem published: {receipt}")
+        elif pm.published:
+            return  # a person's merge was recorded first: it was said then
         elif now.state == "postmortem" and pm.stage != "merged":
             review.record_merge(now, pm, receipt or "saved", policy, draft)
 

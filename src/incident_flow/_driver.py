@@ -13,6 +13,7 @@ Map: follow one alert, then one responder's action (port calls in brackets)::
                      an open incident takes it: lock it, _execute(_on_alert) (repeat, recovery)
                      none does: decide_new -> _commit -> _deliver            (a new incident)
     apply(action)  lock the incident; person = policy.people.name(...); _execute(decide_action)
+                   (pushed commits: record_action, then _poll_review reads the branch)
     acknowledge(...) and every other command: lock the incident; _execute(decide)
 
     _execute       the loop every change goes through: decide on the cached incident (else
@@ -23,11 +24,14 @@ Map: follow one alert, then one responder's action (port calls in brackets)::
     _commit        [store.append(id, expected version, events, snapshot, outbox claimed)]
     _deliver       -> _settle: per incident, _attempt each message while half the lease is
                    left, then _record
-    _attempt       _send [notifier.send | pager.send | store.load + publisher.publish]
-    _record        _execute(decide_outcomes): MessageDelivered / DeliveryFailed events
+    _attempt       _send [notifier.send | pager.send | store.load + publisher.publish/merge]
+    _record        _execute(decide_outcomes): MessageDelivered / DeliveryFailed events (a
+                   publisher's merge publishes the post-mortem there)
 
     escalate_due, remind_due   _run_timers [store.due_incidents] -> _execute(decider) each
     deliver_pending            [store.claim_due] -> _settle, until nothing is due
+    poll_reviews   [store.incident_ids("postmortem")] -> _poll_review each: [store.load]
+                   [publisher.review_status] -> status_changes -> _command(revise), _apply(...)
 
 The ports are named ``store``, ``notifier``, ``pager`` and ``publisher``; the clock is read
 directly (a clock never blocks), through ``FlowCore._now``, which keeps every time in UTC.

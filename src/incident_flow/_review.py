@@ -136,8 +136,7 @@ def submit(inc: Incident, c: cmd.SubmitPostmortem, policy: Policy, d: _Draft) ->
     )
 
 
-def _reviewable(inc: Incident, c: cmd.Command, pm: PostMortem) -> None:
-    """Refuse a review of a draft, of a closed pull request, or by command on a pull request."""
+def _not_a_draft(inc: Incident, c: cmd.Command, pm: PostMortem) -> None:
     if pm.stage == "draft":
         raise _refuse(
             inc,
@@ -145,6 +144,11 @@ def _reviewable(inc: Incident, c: cmd.Command, pm: PostMortem) -> None:
             "postmortem_submitted",
             "the post-mortem is still a draft: submit it for review first (submit_postmortem)",
         )
+
+
+def _reviewable(inc: Incident, c: cmd.Command, pm: PostMortem) -> None:
+    """Refuse a review of a draft, of a closed pull request, or by command on a pull request."""
+    _not_a_draft(inc, c, pm)
     if pm.stage == "closed":
         raise _refuse(
             inc,
@@ -264,13 +268,7 @@ def closed(inc: Incident, c: cmd.RecordReviewClosed, policy: Policy, d: _Draft) 
 def publish(inc: Incident, c: cmd.PublishPostmortem, policy: Policy, d: _Draft) -> None:
     """A person asks for the approved post-mortem to be merged (or saved) now."""
     pm = _pm(inc)
-    if pm.stage == "draft":
-        raise _refuse(
-            inc,
-            c.trigger,
-            "postmortem_submitted",
-            "the post-mortem is still a draft: submit it for review first (submit_postmortem)",
-        )
+    _not_a_draft(inc, c, pm)
     needed = policy.postmortem_reviewers
     if len(pm.approvals) < needed:
         have = ", ".join(pm.approvals) or "none"

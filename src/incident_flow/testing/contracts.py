@@ -43,11 +43,18 @@ from ..ports import (
     EventStore,
     Notifier,
     PostMortemPublisher,
+    ReviewedPublisher,
 )
 from ._async import DRIVERS, LoopThread, as_driven, flow_for
 from ._doubles import ManualClock, RecordingPublisher
 
-__all__ = ["NotifierContract", "PublisherContract", "StoreContract", "sample_history"]
+__all__ = [
+    "NotifierContract",
+    "PublisherContract",
+    "ReviewedPublisherContract",
+    "StoreContract",
+    "sample_history",
+]
 
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 _ALERT = Alert(
@@ -723,3 +730,44 @@ class PublisherContract(_Drivers):
         second = port.publish(document)
         assert first == second
         assert read(second) == document.render_markdown()
+
+
+class ReviewedPublisherContract(PublisherContract):
+    """What a :class:`~incident_flow.ports.ReviewedPublisher` must do besides publishing.
+
+    Provide ``publisher``, ``read`` and ``read_merged`` (the text at a location ``merge``
+    returned; ``read`` by default).
+    """
+
+    @pytest.fixture
+    def read_merged(self, read: Callable[[str], str]) -> Callable[[str], str]:
+        """Reads the post-mortem where ``merge`` put it; override when it differs."""
+        return read
+
+    def test_it_says_where_it_is_reviewed(self, port: ReviewedPublisher) -> None:
+        """``review`` is ``pull_request`` or ``branch``."""
+        assert port.review in ("pull_request", "branch")
+
+    def test_submitted_it_is_under_review_with_its_text(
+        self, port: ReviewedPublisher, document: PostMortemDocument
+    ) -> None:
+        """After ``publish``: not merged, not closed, the branch holds the rendered text."""
+        port.publish(document)
+        status = port.review_status(document)
+        assert isinstance(status, ReviewStatus)
+        assert not status.merged and not status.closed and status.location is None
+        assert status.text == document.render_markdown()
+
+    def test_merge_puts_it_on_the_base_branch_once(
+        self,
+        port: ReviewedPublisher,
+        read_merged: Callable[[str], str],
+        document: PostMortemDocument,
+    ) -> None:
+        """``merge`` returns where it is now; merging a merged one returns the same place."""
+        port.publish(document)
+        location = port.merge(document)
+        assert read_merged(location) == document.render_markdown()
+        status = port.review_status(document)
+        assert status.merged and not status.closed and status.location == location
+        assert port.merge(document) == location
