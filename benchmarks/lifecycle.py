@@ -41,6 +41,8 @@ STEPS = [
     "update_runbook",
     "close",
 ]
+#: Commands a lifecycle gives the flow (flow_lifecycle below).
+COMMANDS = 11
 RUNBOOK = Runbook(
     name="checkout-errors", url="https://runbooks.example/checkout", alert="Checkout*"
 )
@@ -186,7 +188,7 @@ def main() -> None:
     mem = memory_per_incident(min(args.n, 2000))
     print(
         f"median of {args.rounds} rounds, {args.n} P1 lifecycles each "
-        f"({len(STEPS)} machine steps, 11 commands per lifecycle)"
+        f"({len(STEPS)} machine steps, {COMMANDS} commands per lifecycle)"
     )
     print(f"  IncidentFlow + MemoryStore     {ours:10.0f} lifecycles/s  {1e6 / ours:8.1f} us each")
     print(f"  bare shared transitions Machine {bare:9.0f} lifecycles/s  {1e6 / bare:8.1f} us each")

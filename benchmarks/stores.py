@@ -32,7 +32,7 @@ from typing import Any
 import structlog
 
 sys.path.insert(0, str(Path(__file__).parent))
-from lifecycle import RUNBOOK, flow_lifecycle
+from lifecycle import COMMANDS, RUNBOOK, flow_lifecycle
 
 from incident_flow import (
     Alert,
@@ -275,7 +275,7 @@ def main() -> None:
     backends = {"sqlite": [SQLite()], "postgres": [Postgres()], "both": [SQLite(), Postgres()]}
     groups = append_groups()
     rows = sum(len(g) for g in groups)
-    print(f"one P1 lifecycle = 10 commands, {len(groups)} appends, {rows} event rows")
+    print(f"one P1 lifecycle = {COMMANDS} commands, {len(groups)} appends, {rows} event rows")
     for backend in backends[args.backend]:
         print(f"\n== {backend.name}")
         # Interleaved rounds, so that drift on a shared machine hits both sides alike.
@@ -287,10 +287,12 @@ def main() -> None:
         raw = statistics.median(p[1] for p in pairs)
         ratio = statistics.median(p[0] / p[1] for p in pairs)
         print(
-            f"(a) IncidentFlow lifecycle      {ours * 10:9.0f} commands/s ({ours:.1f} lifecycles/s)"
+            f"(a) IncidentFlow lifecycle      {ours * COMMANDS:9.0f} commands/s "
+            f"({ours:.1f} lifecycles/s)"
         )
         print(
-            f"    raw inserts, same rows      {raw * 10:9.0f} commands/s ({raw:.1f} lifecycles/s)"
+            f"    raw inserts, same rows      {raw * COMMANDS:9.0f} commands/s "
+            f"({raw:.1f} lifecycles/s)"
         )
         print(f"    store / raw (median of the rounds' ratios) {ratio:.2f}   (target >= 0.5)")
         small_open, small_attach = growth(backend, 1000)

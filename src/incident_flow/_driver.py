@@ -364,7 +364,7 @@ class FlowCore:
         pm = incident.postmortem
         if pm is None or not pm.on_branch or pm.stage not in ("review", "merged"):
             return None
-        status = yield from call("publisher", "review_status", self._document(events))
+        status = yield from call("publisher", "review_status", self._document(events, incident))
         if status is None:
             return None
         before = incident.version
@@ -375,9 +375,11 @@ class FlowCore:
             incident = yield from self._apply(action)
         return incident if incident.version != before else None
 
-    def _document(self, events: Sequence[Event]) -> PostMortemDocument:
-        """The post-mortem of these events, with its people's GitHub logins."""
-        incident = fold(None, events)
+    def _document(
+        self, events: Sequence[Event], incident: Incident | None = None
+    ) -> PostMortemDocument:
+        """The post-mortem of these events (their fold, ``incident``), with GitHub logins."""
+        incident = incident if incident is not None else fold(None, events)
         pm = incident.postmortem
         people = self.policy.people
         logins = {}
