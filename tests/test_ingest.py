@@ -175,20 +175,34 @@ class TestDatadog:
         (alert,) = ingest.parse("datadog", payload)
         assert (alert.status, alert.severity) == (status, severity)
 
-    def test_default_payload_reads_the_title_prefix(self) -> None:
-        (firing,) = ingest.parse("datadog", body("datadog_default_payload.json"))
-        (recovered,) = ingest.parse("datadog", body("datadog_default_recovered.json"))
-        assert (firing.status, firing.severity) == ("firing", Severity.P2)
-        assert recovered.status == "resolved"
-        assert firing.dedup_key == recovered.dedup_key
-        assert firing.title == "Checkout API 5xx error rate above 5%"
+    def test_the_default_payload_without_a_monitor_id_is_refused_not_guessed(self) -> None:
+        for name in ("datadog_default_payload.json", "datadog_default_recovered.json"):
+            with pytest.raises(InvalidPayload, match=r"no alert_id.*\$ALERT_ID"):
+                ingest.parse("datadog", body(name))
+
+    def test_the_default_payload_keyed_by_its_monitor_link_and_scope(self) -> None:
+        linked = "[[Monitor Status](https://app.datadoghq.com/monitors/4242?from_ts=1)]"
+        firing = dict(data("datadog_default_payload.json"), body=linked)
+        recovered = dict(data("datadog_default_recovered.json"), body=linked)
+        (up,) = ingest.parse("datadog", firing)
+        (down,) = ingest.parse("datadog", recovered)
+        assert (up.status, down.status) == ("firing", "resolved")
+        assert (
+            up.dedup_key == down.dedup_key == ("datadog:4242:scope:env:prod,service:checkout-api")
+        )
+        assert up.title == "Checkout API 5xx error rate above 5%"
 
     @pytest.mark.parametrize(
-        "title", ["[Warn] Disk 91%", "[P2] [Warn] Disk 91%", "[Warn on {host:a}] Disk 91%"]
+        ("title", "severity"),
+        [
+            ("[Warn] Disk 91%", Severity.P3),
+            ("[P2] [Warn] Disk 91%", Severity.P2),  # the monitor's priority, in the title
+            ("[Warn on {host:a}] Disk 91%", Severity.P3),
+        ],
     )
-    def test_title_prefixes(self, title: str) -> None:
-        (alert,) = ingest.parse("datadog", {"title": title, "id": "1"})
-        assert (alert.status, alert.severity, alert.title) == ("firing", Severity.P3, "Disk 91%")
+    def test_title_prefixes(self, title: str, severity: Severity) -> None:
+        (alert,) = ingest.parse("datadog", {"title": title, "id": "1", "alert_id": "7"})
+        assert (alert.status, alert.severity, alert.title) == ("firing", severity, "Disk 91%")
 
     def test_unknown_transition(self) -> None:
         payload = dict(data("datadog_triggered.json"), alert_transition="Exploded")
@@ -272,6 +286,113 @@ class TestChecklyAndAlertmanager:
             ingest.parse("grafana", {"text": "my own template"})
 
 
+class TestWhatRealSendersLeaveOut:
+    """The fallbacks real bodies need (issue 16), on the samples with the field taken out."""
+
+    def test_datadog_groups_of_one_monitor_never_share_a_key(self) -> None:
+        def on(scope: str, transition: str) -> str:
+            payload = dict(
+                data("datadog_triggered.json"),
+                alert_scope=scope,
+                alert_transition=transition,
+                alert_title=f"[{transition} on {{{scope}}}] Error monitor",
+            )
+            del payload["alert_cycle_key"], payload["aggreg_key"]
+            (alert,) = ingest.parse("datadog", payload)
+            return alert.dedup_key
+
+        assert on("service:a", "Triggered") != on("service:b", "Triggered")
+        assert on("service:a", "Triggered") == on("service:a", "Recovered")
+        # The same group, its tags in another order: the same alert.
+        assert on("env:prod,service:a", "Triggered") == on("service:a, env:prod", "Recovered")
+
+    def test_datadog_scopes_list_and_a_simple_monitor(self) -> None:
+        payload = {"title": "[Triggered] Disk full", "monitor_id": 9, "scopes": ["host:b", "env:x"]}
+        (alert,) = ingest.parse("datadog", payload)
+        assert alert.dedup_key == "datadog:9:scope:env:x,host:b"
+        (simple,) = ingest.parse("datadog", {"title": "[Triggered] Disk full", "alert_id": "9"})
+        assert simple.dedup_key == "datadog:9"
+
+    def test_grafana_alertname_from_the_group_then_the_rule_or_summary(self) -> None:
+        group = data("grafana_firing.json")
+        for alert in group["alerts"]:
+            del alert["labels"]["alertname"]
+        group["commonLabels"] = {"alertname": "FromCommon"}
+        assert {a.name for a in ingest.parse("grafana", group)} == {"FromCommon"}
+        group["commonLabels"] = {}
+        group["groupLabels"] = {}
+        for alert in group["alerts"]:
+            alert["annotations"]["summary"] = "Checkout errors"
+        assert {a.name for a in ingest.parse("grafana", group)} == {"Checkout errors"}
+        for alert in group["alerts"]:
+            alert["annotations"] = {}
+        with pytest.raises(InvalidPayload, match="alertname is missing"):
+            ingest.parse("grafana", group)
+
+    def test_grafana_relative_generator_url_is_joined(self) -> None:
+        group = data("grafana_firing.json")
+        group["externalURL"] = "https://grafana.example.com/sub/"
+        for alert in group["alerts"]:
+            alert["generatorURL"] = "/alerting/grafana/abc/view"
+        (alert, *_) = ingest.parse("grafana", group)
+        assert alert.url == "https://grafana.example.com/sub/alerting/grafana/abc/view"
+
+    def test_grafana_legacy_and_test_notifications(self) -> None:
+        legacy = {"ruleName": "CPU", "ruleId": 1, "state": "alerting", "evalMatches": []}
+        with pytest.raises(InvalidPayload, match="legacy alerting body"):
+            ingest.parse("grafana", legacy)
+        group = data("grafana_firing.json")
+        group["alerts"] = [
+            dict(group["alerts"][0], labels={"alertname": "TestAlert", "instance": "Grafana"})
+        ]
+        assert ingest.parse("grafana", group) == []
+
+    def test_alertmanager_message_annotation_and_the_groups_status(self) -> None:
+        group = data("alertmanager_firing.json")
+        for alert in group["alerts"]:
+            alert["annotations"] = {"message": "Pod crash-looping"}
+            del alert["status"]
+        alerts = ingest.parse("alertmanager", group)
+        assert {(a.title, a.description, a.status) for a in alerts} == {
+            ("Pod crash-looping", "Pod crash-looping", "firing")
+        }
+
+    def test_checkly_uppercase_template_and_a_check_without_id(self) -> None:
+        upper = {k.upper(): v for k, v in data("checkly_failure.json").items()}
+        (alert,) = ingest.parse("checkly", upper)
+        (lower,) = ingest.parse("checkly", data("checkly_failure.json"))
+        assert (alert.dedup_key, alert.status, alert.name) == (
+            lower.dedup_key,
+            lower.status,
+            lower.name,
+        )
+        no_id = dict(data("checkly_failure.json"))
+        del no_id["check_id"]
+        (named,) = ingest.parse("checkly", no_id)
+        assert named.dedup_key == f"checkly:name:{lower.name}"
+
+    def test_pagerduty_events_v1_and_change_events(self) -> None:
+        trigger = {
+            "service_key": "abc",
+            "event_type": "trigger",
+            "incident_key": "k1",
+            "description": "Disk full on db-1",
+            "details": {"severity": "critical"},
+        }
+        (up,) = ingest.parse("pagerduty", trigger)
+        (down,) = ingest.parse(
+            "pagerduty", {"service_key": "abc", "event_type": "resolve", "incident_key": "k1"}
+        )
+        assert (up.status, up.severity, up.title) == ("firing", Severity.P1, "Disk full on db-1")
+        assert (down.status, down.dedup_key) == ("resolved", up.dedup_key)
+        assert ingest.parse("pagerduty", dict(trigger, event_type="acknowledge")) == []
+        with pytest.raises(InvalidPayload, match="v1 resolve needs its incident_key"):
+            ingest.parse("pagerduty", {"service_key": "abc", "event_type": "resolve"})
+        change = {"routing_key": "r", "payload": {"summary": "deployed 4.2", "source": "ci"}}
+        with pytest.raises(InvalidPayload, match="change event"):
+            ingest.parse("pagerduty", change)
+
+
 class TestBadInput:
     """Anything unreadable raises InvalidPayload saying what and where."""
 
@@ -283,7 +404,7 @@ class TestBadInput:
             ("datadog", b"\xff\xfe{}", "body is not UTF-8"),
             ("datadog", b"[" * 100000 + b"]" * 100000, "nested too deeply"),
             ("datadog", b"[1, 2]", "the body must be a JSON object, got a list"),
-            ("checkly", b'{"alert_type": "ALERT_FAILURE"}', "check_id is missing"),
+            ("checkly", b'{"alert_type": "ALERT_FAILURE"}', "neither check_id nor check_name"),
             ("checkly", b'{"alert_type": ["x"]}', "alert_type must be a string, got a list"),
             ("alertmanager", b'{"alerts": {}}', "alerts must be a list, got an object"),
             ("alertmanager", b'{"alerts": []}', "alerts is empty"),

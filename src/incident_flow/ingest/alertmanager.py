@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import urljoin
+
+import attrs
 
 from .._alerts import Alert, AlertStatus
 from ..exceptions import InvalidPayload
@@ -24,27 +27,72 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
     return parse_group(SOURCE, load_json(SOURCE, body))
 
 
+def _url(url: str | None, external: str) -> str | None:
+    """``generatorURL`` as an absolute URL: a relative one is joined with ``externalURL``."""
+    if not url or "://" in url or not external.startswith(("http://", "https://")):
+        return url
+    return urljoin(external.rstrip("/") + "/", url.lstrip("/"))
+
+
 def parse_group(source: str, data: object, extra: tuple[str, ...] = ()) -> list[Alert]:
-    """Parse the Alertmanager group shape for ``source``; ``extra`` names per-alert URL keys."""
+    """Parse the Alertmanager group shape for ``source``; ``extra`` names per-alert URL keys.
+
+    What an alert leaves out, the group gives: its ``status``, its ``alertname`` (from
+    ``commonLabels``, then ``groupLabels``); a relative ``generatorURL`` is joined with the
+    group's ``externalURL``.
+    """
     group = Fields(source, data)
     alerts = group.objects("alerts")
     if not alerts:
         msg = f"{source}: alerts is empty"
         raise InvalidPayload(msg)
-    return [_alert(source, a, extra) for a in alerts]
+    shared = _Group(
+        status=group.text("status", "").strip().lower(),
+        names=tuple(
+            name
+            for key in ("commonLabels", "groupLabels")
+            if (name := group.string_map(key).get("alertname", "").strip())
+        ),
+        external_url=group.text("externalURL", "").strip(),
+    )
+    return [_alert(source, a, extra, shared) for a in alerts]
 
 
-def _alert(source: str, a: Fields, extra: tuple[str, ...]) -> Alert:
-    status_text = a.text("status").strip().lower()
+@attrs.frozen
+class _Group:
+    status: str
+    names: tuple[str, ...]
+    external_url: str
+
+
+def _name(labels: dict[str, str], annotations: dict[str, str], group: _Group) -> str:
+    """The alert's name: ``alertname``, the group's, then Grafana's rule name or the summary."""
+    for candidate in (
+        labels.get("alertname", ""),
+        *group.names,
+        labels.get("rulename", ""),
+        labels.get("__alert_rule_title__", ""),
+        annotations.get("summary", ""),
+    ):
+        if candidate.strip():
+            return candidate.strip()
+    return ""
+
+
+def _alert(source: str, a: Fields, extra: tuple[str, ...], group: _Group) -> Alert:
+    status_text = a.text("status", "").strip().lower() or group.status
     if status_text not in ("firing", "resolved"):
         msg = f"{source}: {a.path}.status must be firing or resolved, got {status_text!r}"
         raise InvalidPayload(msg)
     status: AlertStatus = "firing" if status_text == "firing" else "resolved"
     labels = a.string_map("labels")
     annotations = a.string_map("annotations")
-    name = labels.get("alertname", "").strip()
+    name = _name(labels, annotations, group)
     if not name:
-        msg = f"{source}: {a.path}.labels.alertname is missing"
+        msg = (
+            f"{source}: {a.path}.labels.alertname is missing, and neither the group's labels "
+            "nor a rule name or summary names the alert"
+        )
         raise InvalidPayload(msg)
     severity = priority(labels.get("priority")) or convention_severity(labels.get("severity"))
     fingerprint = a.text("fingerprint", "").strip()
@@ -56,16 +104,19 @@ def _alert(source: str, a: Fields, extra: tuple[str, ...]) -> Alert:
         value = a.optional_text(key) or annotations.get(key)
         if value:
             labels[key] = value
+    # kubernetes-mixin's older rules say it all in "message".
+    message = annotations.get("message", "").strip()
+    title = annotations.get("summary") or annotations.get("title") or message or name
     return Alert(
         source=source,
         name=name,
-        title=(annotations.get("summary") or annotations.get("title") or name).strip() or name,
+        title=title.strip() or name,
         severity=severity,
         dedup_key=f"{source}:{fingerprint}",
         status=status,
-        description=annotations.get("description", ""),
+        description=annotations.get("description", "") or message,
         labels=labels,
-        url=a.optional_text("generatorURL"),
+        url=_url(a.optional_text("generatorURL"), group.external_url),
         runbook_url=labels.get("runbook_url") or annotations.get("runbook") or None,
         started_at=a.time("startsAt"),
         raw=dict(a.data),

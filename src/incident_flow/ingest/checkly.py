@@ -31,23 +31,32 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
     """One Checkly webhook body -> one Alert.
 
     Failure family -> P2, degraded family -> P3, ``ALERT_SSL`` -> P4, ``*_RECOVERY`` ->
-    resolved. The dedup key is the check id (one open alert per check), so a failure, its
-    degradation and its recovery are one incident; an SSL expiry is its own.
+    resolved. The dedup key is the check id (one open alert per check), else the check name,
+    so a failure, its degradation and its recovery are one incident; an SSL expiry is its own.
+    The template's keys match whatever their case (``ALERT_TYPE``, ``alert_type``).
     """
     data = load_json(SOURCE, body)
+    if isinstance(data, dict):
+        # The webhook template is the user's: {{ALERT_TYPE}} under "ALERT_TYPE" is as good.
+        data = {str(k).lower(): v for k, v in data.items()} | {
+            k: v for k, v in data.items() if str(k) == str(k).lower()
+        }
     f = Fields(SOURCE, data)
     alert_type = f.text("alert_type").strip().upper()
     if alert_type not in ALERT_TYPES:
         msg = f"{SOURCE}: alert_type {alert_type!r} is not one of {', '.join(sorted(ALERT_TYPES))}"
         raise InvalidPayload(msg)
     status, severity = ALERT_TYPES[alert_type]
-    check_id = f.text("check_id").strip()
+    check_id = f.text("check_id", "").strip()
     name = f.text("check_name", "").strip() or check_id
-    if not check_id:
-        msg = f"{SOURCE}: check_id is empty"
+    if not name:
+        msg = f"{SOURCE}: neither check_id nor check_name: nothing names the check"
         raise InvalidPayload(msg)
-    dedup_key = f"{SOURCE}:{check_id}" + (":ssl" if alert_type == "ALERT_SSL" else "")
-    labels = {"alert_type": alert_type, "check_id": check_id}
+    identity = check_id or f"name:{name}"
+    dedup_key = f"{SOURCE}:{identity}" + (":ssl" if alert_type == "ALERT_SSL" else "")
+    labels = {"alert_type": alert_type}
+    if check_id:
+        labels["check_id"] = check_id
     for key in (
         "check_type",
         "group_name",

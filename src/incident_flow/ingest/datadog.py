@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import attrs
+
 from .._alerts import Alert, AlertStatus
 from .._severity import Severity
 from ..exceptions import InvalidPayload
@@ -26,15 +28,84 @@ TRANSITIONS: dict[str, tuple[AlertStatus, Severity | None]] = {
 }
 # "[Triggered on {env:prod}] Title", "[Recovered] Title", "[P1] [Warn] Title"...
 _PREFIX = re.compile(
-    r"^\s{0,8}(?:\[P[1-5]\]\s{0,8})?\[(?P<transition>[A-Za-z -]{1,20}?)(?: on [^\]]{0,400})?\]\s*"
+    r"^\s{0,8}(?:\[(?P<priority>P[1-5])\]\s{0,8})?\[(?P<transition>[A-Za-z -]{1,20}?)"
+    r"(?: on (?P<scope>[^\]]{0,400}))?\]\s*"
 )
+#: A monitor's page, as Datadog links it in the message: ``/monitors/123`` or ``monitors#123``.
+_MONITOR_LINK = re.compile(r"/monitors?[/#](\d{1,20})\b")
 
 
-def _split_title(title: str) -> tuple[str | None, str]:
+@attrs.frozen
+class _Title:
+    transition: str | None
+    name: str
+    priority: str | None = None
+    scope: str | None = None
+
+
+def _split_title(title: str) -> _Title:
     match = _PREFIX.match(title[:600])  # bounded: a hostile title cannot make this slow
     if match and match.group("transition").lower() in TRANSITIONS:
-        return match.group("transition").lower(), title[match.end() :].strip() or title
-    return None, title.strip()
+        scope = (match.group("scope") or "").strip().strip("{}").strip() or None
+        return _Title(
+            match.group("transition").lower(),
+            title[match.end() :].strip() or title,
+            match.group("priority"),
+            scope,
+        )
+    return _Title(None, title.strip())
+
+
+def _scope(f: Fields, title: _Title) -> str | None:
+    """The group the alert is about: ``alert_scope``, ``scopes``, else the title's ``on ...``.
+
+    Normalised (tags sorted, spaces dropped), so a trigger and its recovery agree however the
+    template rendered them.
+    """
+    raw: object = f.optional_text("alert_scope")
+    if not raw and isinstance(f.data.get("scopes"), list):
+        raw = ",".join(str(s) for s in f.data["scopes"] if isinstance(s, (str, int)))
+    elif not raw:
+        raw = f.optional_text("scopes") or title.scope
+    tags = sorted({t.strip() for t in str(raw or "").strip("{}").split(",") if t.strip()})
+    return ",".join(tags) or None
+
+
+def _monitor(f: Fields) -> str | None:
+    """The monitor's id: ``alert_id`` / ``monitor_id``, else its link in the message."""
+    for key in ("alert_id", "monitor_id"):
+        value = f.optional_text(key)
+        if value and value.strip():
+            return value.strip()
+    for key in ("link", "body", "text_only_msg"):
+        found = _MONITOR_LINK.search(f.text(key, "")[:20_000])
+        if found:
+            return found.group(1)
+    return None
+
+
+def _dedup_key(f: Fields, monitor: str | None, scope: str | None) -> str:
+    """A key that links a trigger to its recovery and never merges two alerts.
+
+    The monitor and its alert cycle (or aggregation key), else the monitor and the group
+    (scope), else the monitor alone when the alert names no group (a simple monitor). Without a
+    monitor id only the cycle key is safe. Otherwise the body is refused: a title cannot tell
+    two groups of a multi-alert monitor apart, nor survive a template variable rendered empty.
+    """
+    cycle = f.optional_text("alert_cycle_key") or f.optional_text("aggreg_key")
+    if monitor and cycle:
+        return f"{SOURCE}:{monitor}:{cycle}"
+    if monitor:
+        return f"{SOURCE}:{monitor}" + (f":scope:{scope}" if scope else "")
+    if f.optional_text("alert_cycle_key"):
+        return f"{SOURCE}:{f.text('alert_cycle_key')}"
+    msg = (
+        f"{SOURCE}: no alert_id (the monitor id) and no alert_cycle_key: nothing tells this "
+        'alert from another one with the same title; add "alert_id": "$ALERT_ID", '
+        '"alert_cycle_key": "$ALERT_CYCLE_KEY" and "alert_scope": "$ALERT_SCOPE" to the '
+        "webhook's payload"
+    )
+    raise InvalidPayload(msg)
 
 
 def _tags(text: str) -> dict[str, str]:
@@ -51,13 +122,14 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
 
     The status comes from ``alert_transition`` (custom payload) or the ``[Transition]`` title
     prefix (default payload). Severity: the monitor's ``alert_priority`` (P1..P5), else
-    Triggered -> P2, Warn / No Data -> P3. Dedup key: the monitor id and ``alert_cycle_key``
-    (which links a trigger to its recovery), else ``aggreg_key``, else the title.
+    Triggered -> P2, Warn / No Data -> P3. Dedup key: see :func:`_dedup_key` (the monitor and
+    its cycle or group; never the title).
     """
     data = load_json(SOURCE, body)
     f = Fields(SOURCE, data)
-    title_prefix, title = _split_title(f.text("alert_title", "") or f.text("title"))
-    transition = f.text("alert_transition", "").strip().lower() or title_prefix
+    split = _split_title(f.text("alert_title", "") or f.text("title"))
+    title = split.name
+    transition = f.text("alert_transition", "").strip().lower() or split.transition
     if transition is None:
         msg = (
             f"{SOURCE}: no alert_transition and no [Triggered]/[Recovered]-style title prefix; "
@@ -71,18 +143,15 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
         )
         raise InvalidPayload(msg)
     status, fallback = TRANSITIONS[transition]
-    severity = priority(f.text("alert_priority", "")) or fallback
-    monitor = f.optional_text("alert_id")
-    cycle = f.optional_text("alert_cycle_key") or f.optional_text("aggreg_key")
-    if monitor and cycle:
-        dedup_key = f"{SOURCE}:{monitor}:{cycle}"
-    elif cycle:
-        dedup_key = f"{SOURCE}:{cycle}"
-    else:
-        dedup_key = f"{SOURCE}:title:{title}"
+    severity = priority(f.text("alert_priority", "")) or priority(split.priority) or fallback
+    monitor = _monitor(f)
+    scope = _scope(f, split)
+    dedup_key = _dedup_key(f, monitor, scope)
     labels = _tags(f.text("tags", ""))
     if monitor:
         labels["monitor_id"] = monitor
+    if scope:
+        labels["scope"] = scope
     for key in ("hostname", "event_type", "alert_metric", "alert_scope"):
         if f.optional_text(key):
             labels[key] = f.text(key)

@@ -44,6 +44,14 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
     f = Fields(SOURCE, data)
     if "event_action" not in data and isinstance(data.get("event"), dict):
         return _webhook_v3(data)
+    if "event_action" not in data and "event_type" in data:
+        return _events_v1(data)
+    if "event_action" not in data and isinstance(data.get("payload"), dict):
+        msg = (
+            f"{SOURCE}: a change event (Events API v2 change/enqueue: a deploy or a config "
+            "change, no event_action) is not an alert; send it to PagerDuty's change events"
+        )
+        raise InvalidPayload(msg)
     action = f.text("event_action").strip().lower()
     if action == "acknowledge":
         return []  # not an alert: a person acknowledged somewhere else
@@ -110,6 +118,51 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
             url=url,
             runbook_url=runbook_url,
             started_at=payload.time("timestamp"),
+            raw=data,
+        )
+    ]
+
+
+def _events_v1(data: dict[str, Any]) -> list[Alert]:
+    """An Events API v1 body (``service_key``, ``event_type``, ``incident_key``).
+
+    Alertmanager's ``pagerduty_configs`` with a ``service_key`` still send these. A trigger is
+    a firing alert keyed by ``incident_key`` (else its description), a resolve its recovery,
+    an acknowledge none. v1 has no severity: ``details.priority``/``details.severity`` if any.
+    """
+    f = Fields(SOURCE, data)
+    kind = f.text("event_type").strip().lower()
+    if kind == "acknowledge":
+        return []
+    if kind not in ("trigger", "resolve"):
+        msg = (
+            f"{SOURCE}: an Events API v1 event_type must be trigger, acknowledge or resolve, "
+            f"got {kind!r}"
+        )
+        raise InvalidPayload(msg)
+    key = f.text("incident_key", "").strip()
+    summary = f.text("description", "").strip()
+    if kind == "resolve" and not key:
+        msg = f"{SOURCE}: an Events API v1 resolve needs its incident_key"
+        raise InvalidPayload(msg)
+    if kind == "trigger" and not (key or summary):
+        msg = f"{SOURCE}: an Events API v1 trigger needs an incident_key or a description"
+        raise InvalidPayload(msg)
+    details = f.string_map("details") if isinstance(data.get("details"), dict) else {}
+    severity = priority(details.get("priority")) or SEVERITIES.get(
+        details.get("severity", "").strip().lower()
+    )
+    title = summary or key
+    return [
+        Alert(
+            source=SOURCE,
+            name=title,
+            title=title,
+            severity=severity,
+            dedup_key=f"{SOURCE}:{key or summary}",
+            status="firing" if kind == "trigger" else "resolved",
+            labels={"events_api": "v1", **{k: v for k, v in details.items() if len(v) <= 500}},
+            url=f.optional_text("client_url"),
             raw=data,
         )
     ]
