@@ -6,8 +6,6 @@ import hashlib
 from typing import Any
 from urllib.parse import urljoin
 
-import attrs
-
 from .._alerts import Alert, AlertStatus
 from ..exceptions import InvalidPayload
 from ._common import Body, Fields, convention_severity, load_json, priority
@@ -27,9 +25,12 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
     return parse_group(SOURCE, load_json(SOURCE, body))
 
 
-def _url(url: str | None, external: str) -> str | None:
+def _url(url: str | None, group: _Group) -> str | None:
     """``generatorURL`` as an absolute URL: a relative one is joined with ``externalURL``."""
-    if not url or "://" in url or not external.startswith(("http://", "https://")):
+    if not url or "://" in url:
+        return url
+    external = group.external_url
+    if not external.startswith(("http://", "https://")):
         return url
     return urljoin(external.rstrip("/") + "/", url.lstrip("/"))
 
@@ -46,30 +47,42 @@ def parse_group(source: str, data: object, extra: tuple[str, ...] = ()) -> list[
     if not alerts:
         msg = f"{source}: alerts is empty"
         raise InvalidPayload(msg)
-    shared = _Group(
-        status=group.text("status", "").strip().lower(),
-        names=tuple(
-            name
-            for key in ("commonLabels", "groupLabels")
-            if (name := group.string_map(key).get("alertname", "").strip())
-        ),
-        external_url=group.text("externalURL", "").strip(),
-    )
+    shared = _Group(group)
     return [_alert(source, a, extra, shared) for a in alerts]
 
 
-@attrs.frozen
 class _Group:
-    status: str
-    names: tuple[str, ...]
-    external_url: str
+    """What the group gives its alerts; read only when an alert leaves something out."""
+
+    def __init__(self, group: Fields) -> None:
+        self.fields = group
+        self._status: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self._status is None:
+            self._status = self.fields.text("status", "").strip().lower()
+        return self._status
+
+    def names(self) -> list[str]:
+        return [
+            name
+            for key in ("commonLabels", "groupLabels")
+            if (name := self.fields.string_map(key).get("alertname", "").strip())
+        ]
+
+    @property
+    def external_url(self) -> str:
+        return self.fields.text("externalURL", "").strip()
 
 
 def _name(labels: dict[str, str], annotations: dict[str, str], group: _Group) -> str:
     """The alert's name: ``alertname``, the group's, then Grafana's rule name or the summary."""
+    name = labels.get("alertname", "").strip()
+    if name:
+        return name
     for candidate in (
-        labels.get("alertname", ""),
-        *group.names,
+        *group.names(),
         labels.get("rulename", ""),
         labels.get("__alert_rule_title__", ""),
         annotations.get("summary", ""),
@@ -116,7 +129,7 @@ def _alert(source: str, a: Fields, extra: tuple[str, ...], group: _Group) -> Ale
         status=status,
         description=annotations.get("description", "") or message,
         labels=labels,
-        url=_url(a.optional_text("generatorURL"), group.external_url),
+        url=_url(a.optional_text("generatorURL"), group),
         runbook_url=labels.get("runbook_url") or annotations.get("runbook") or None,
         started_at=a.time("startsAt"),
         raw=dict(a.data),

@@ -36,12 +36,19 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
     The template's keys match whatever their case (``ALERT_TYPE``, ``alert_type``).
     """
     data = load_json(SOURCE, body)
-    if isinstance(data, dict):
+    if isinstance(data, dict) and "alert_type" not in data:
         # The webhook template is the user's: {{ALERT_TYPE}} under "ALERT_TYPE" is as good.
         data = {str(k).lower(): v for k, v in data.items()} | {
             k: v for k, v in data.items() if str(k) == str(k).lower()
         }
     f = Fields(SOURCE, data)
+    if isinstance(data, dict) and "alert_type" not in data:
+        msg = (
+            f"{SOURCE}: alert_type is missing: the webhook's body template must send at least "
+            '"alert_type": "{{ALERT_TYPE}}", "check_id": "{{CHECK_ID}}" and '
+            '"check_name": "{{CHECK_NAME}}" (see docs/ingestion.md)'
+        )
+        raise InvalidPayload(msg)
     alert_type = f.text("alert_type").strip().upper()
     if alert_type not in ALERT_TYPES:
         msg = f"{SOURCE}: alert_type {alert_type!r} is not one of {', '.join(sorted(ALERT_TYPES))}"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from .._alerts import Alert, AlertStatus
 from .._severity import Severity
@@ -35,8 +33,7 @@ _PREFIX = re.compile(
 _MONITOR_LINK = re.compile(r"/monitors?[/#](\d{1,20})\b")
 
 
-@attrs.frozen
-class _Title:
+class _Title(NamedTuple):
     transition: str | None
     name: str
     priority: str | None = None
@@ -62,21 +59,22 @@ def _scope(f: Fields, title: _Title) -> str | None:
     Normalised (tags sorted, spaces dropped), so a trigger and its recovery agree however the
     template rendered them.
     """
-    raw: object = f.optional_text("alert_scope")
-    if not raw and isinstance(f.data.get("scopes"), list):
-        raw = ",".join(str(s) for s in f.data["scopes"] if isinstance(s, (str, int)))
-    elif not raw:
-        raw = f.optional_text("scopes") or title.scope
-    tags = sorted({t.strip() for t in str(raw or "").strip("{}").split(",") if t.strip()})
+    raw: object = f.data.get("alert_scope") or f.data.get("scopes") or title.scope
+    if isinstance(raw, list):
+        raw = ",".join(str(s) for s in raw if isinstance(s, (str, int)))
+    text = str(raw or "").strip("{} ")
+    if "," not in text:
+        return text or None  # one tag (or none): nothing to order
+    tags = sorted({t.strip() for t in text.split(",") if t.strip()})
     return ",".join(tags) or None
 
 
 def _monitor(f: Fields) -> str | None:
     """The monitor's id: ``alert_id`` / ``monitor_id``, else its link in the message."""
     for key in ("alert_id", "monitor_id"):
-        value = f.optional_text(key)
-        if value and value.strip():
-            return value.strip()
+        value = f.data.get(key)  # a string or a number; the Alert makes it storable
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
     for key in ("link", "body", "text_only_msg"):
         found = _MONITOR_LINK.search(f.text(key, "")[:20_000])
         if found:
@@ -84,21 +82,23 @@ def _monitor(f: Fields) -> str | None:
     return None
 
 
-def _dedup_key(f: Fields, monitor: str | None, scope: str | None) -> str:
+def _dedup_key(f: Fields, monitor: str | None, title: _Title) -> tuple[str, str | None]:
     """A key that links a trigger to its recovery and never merges two alerts.
 
     The monitor and its alert cycle (or aggregation key), else the monitor and the group
     (scope), else the monitor alone when the alert names no group (a simple monitor). Without a
     monitor id only the cycle key is safe. Otherwise the body is refused: a title cannot tell
     two groups of a multi-alert monitor apart, nor survive a template variable rendered empty.
+    Returns the key and the scope, when it was needed.
     """
     cycle = f.optional_text("alert_cycle_key") or f.optional_text("aggreg_key")
     if monitor and cycle:
-        return f"{SOURCE}:{monitor}:{cycle}"
+        return f"{SOURCE}:{monitor}:{cycle}", None
     if monitor:
-        return f"{SOURCE}:{monitor}" + (f":scope:{scope}" if scope else "")
+        scope = _scope(f, title)
+        return f"{SOURCE}:{monitor}" + (f":scope:{scope}" if scope else ""), scope
     if f.optional_text("alert_cycle_key"):
-        return f"{SOURCE}:{f.text('alert_cycle_key')}"
+        return f"{SOURCE}:{f.text('alert_cycle_key')}", None
     msg = (
         f"{SOURCE}: no alert_id (the monitor id) and no alert_cycle_key: nothing tells this "
         'alert from another one with the same title; add "alert_id": "$ALERT_ID", '
@@ -145,12 +145,11 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
     status, fallback = TRANSITIONS[transition]
     severity = priority(f.text("alert_priority", "")) or priority(split.priority) or fallback
     monitor = _monitor(f)
-    scope = _scope(f, split)
-    dedup_key = _dedup_key(f, monitor, scope)
+    dedup_key, scope = _dedup_key(f, monitor, split)
     labels = _tags(f.text("tags", ""))
     if monitor:
         labels["monitor_id"] = monitor
-    if scope:
+    if scope and "alert_scope" not in f.data:
         labels["scope"] = scope
     for key in ("hostname", "event_type", "alert_metric", "alert_scope"):
         if f.optional_text(key):
