@@ -146,16 +146,34 @@ def open_store(db: str, *, create: bool = False) -> Any:
 class Context:
     """The options every command shares: the database and the policy."""
 
-    def __init__(self, db: str, policy_file: str | None) -> None:
+    def __init__(self, db: str, policy_file: str | None, config_file: str | None = None) -> None:
         self.db = db
         self.policy_file = policy_file
+        self.config_file = config_file
+
+    def config(self) -> Any:
+        """The service configuration (``--config``); its problems end the command."""
+        from ..server._config import ConfigError, load_config  # noqa: PLC0415
+
+        assert self.config_file is not None  # noqa: S101 - asked only with --config
+        try:
+            return load_config(self.config_file)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
 
     def policy(self) -> Policy:
-        """The policy file's standards, or the built-in ones."""
+        """The configuration's or the policy file's standards, or the built-in ones."""
+        if self.config_file:
+            policy: Policy = self.config().policy
+            return policy
         return Policy.from_toml(self.policy_file) if self.policy_file else Policy.default()
 
     def flow(self) -> IncidentFlow:
-        """A flow on the database, with log-only channels."""
+        """A flow on the configured store and channels, else on --db with log-only channels."""
+        if self.config_file:
+            from ..server._wiring import sync_flow  # noqa: PLC0415
+
+            return sync_flow(self.config())
         policy = self.policy()
         return IncidentFlow(
             policy,

@@ -36,6 +36,7 @@ from . import _incident
 from ._common import Context, clean, console, errors, is_dsn, open_store, pass_context, say
 from ._report import DEFINITIONS, Report, build_report
 from ._runbooks import runbooks
+from ._serve import config_group, serve
 
 __all__ = ["main"]
 
@@ -58,14 +59,25 @@ __all__ = ["main"]
     default=None,
     help="A policy TOML file (default: the built-in policy).",
 )
+@click.option(
+    "--config",
+    "config_file",
+    envvar="INCIDENT_FLOW_CONFIG",
+    show_envvar=True,
+    default=None,
+    help="A service configuration file: its store, policy and channels (Slack, the pager...).",
+)
 @click.pass_context
-def main(ctx: click.Context, db: str, policy_file: str | None) -> None:
+def main(ctx: click.Context, db: str, policy_file: str | None, config_file: str | None) -> None:
     r"""incident_flow: your incident process as code.
 
     \b
     Environment:
       INCIDENT_FLOW_DB      the database, instead of --db
       INCIDENT_FLOW_POLICY  the policy file, instead of --policy
+      INCIDENT_FLOW_CONFIG  the service configuration, instead of --config (it names the
+                            store, the policy and the channels: an ack typed here is
+                            posted in Slack and mirrored to the pager)
 
     Exit codes: 0 done; 2 a usage mistake; 3 no such incident; 4 refused by the process or the
     policy (it says what is possible now, or which standard); 5 bad input; 6 the store failed.
@@ -74,7 +86,7 @@ def main(ctx: click.Context, db: str, policy_file: str | None) -> None:
     _show_library_logs(logging.ERROR if ctx.invoked_subcommand == "demo" else logging.WARNING)
     if not console.is_terminal:
         console.width = 160  # piped into a file or a script: do not fold tables at 80
-    ctx.obj = Context(db, policy_file)
+    ctx.obj = Context(db, policy_file, config_file)
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -94,6 +106,8 @@ def _show_library_logs(level: int) -> None:
 for _command in _incident.COMMANDS:
     main.add_command(_command)
 main.add_command(runbooks)
+main.add_command(config_group)
+main.add_command(serve)
 
 
 @main.command()

@@ -1,0 +1,61 @@
+"""``incident-flow config check`` and ``incident-flow serve``: the process as a service."""
+
+from __future__ import annotations
+
+import click
+
+from ._common import Context, pass_context, say
+
+__all__ = ["config_group", "serve"]
+
+
+@click.group("config")
+def config_group() -> None:
+    """The service configuration file."""
+
+
+@config_group.command("check")
+@click.argument("path", type=click.Path(dir_okay=False))
+def config_check(path: str) -> None:
+    """Read PATH and report every problem at once (secrets are never shown)."""
+    from ..server._config import ConfigError, load_config  # noqa: PLC0415
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    say(f"{path}: ok")
+    for line in config.describe():
+        say(f"  {line}")
+
+
+@click.command()
+@click.option("--host", default=None, help="Listen here instead of the file's server.host.")
+@click.option("--port", type=int, default=None, help="Listen here instead of server.port.")
+@pass_context
+def serve(context: Context, host: str | None, port: int | None) -> None:
+    """Run the service: webhooks, Slack, actions, health, metrics and the worker.
+
+    Needs --config (or INCIDENT_FLOW_CONFIG) and the server extra:
+    pip install 'incident-flow[server]'.
+    """
+    if not context.config_file:
+        msg = "serve needs a configuration: --config incident-flow.toml (see `config check`)"
+        raise click.UsageError(msg)
+    config = context.config()
+    try:
+        import uvicorn  # noqa: PLC0415 - the server extra
+
+        from ..server import async_flow, create_app  # noqa: PLC0415
+    except ImportError as exc:
+        msg = f"serve needs the server extra: pip install 'incident-flow[server]' ({exc.name})"
+        raise click.ClickException(msg) from None
+    app = create_app(async_flow(config), config)
+    uvicorn.run(
+        app,
+        host=host or config.host,
+        port=port or config.port,
+        log_level="warning",
+        timeout_keep_alive=5,
+        limit_concurrency=1000,
+    )

@@ -1,0 +1,360 @@
+"""The ASGI application: webhooks in, actions in, health, metrics, and the worker in its lifespan.
+
+Routes (see docs/server.md):
+
+    POST /webhooks/{source}      an alert source's webhook -> 202 {"incidents": [...]}
+    POST /actions/{source}       PagerDuty, Opsgenie, GitHub webhooks -> 200 {"applied": [...]}
+    POST /slack/interactivity    Slack buttons and forms  -> 200 at once, applied after
+    POST /slack/commands         /incident ...            -> 200 at once, applied after
+    POST /slack/events           the Events API's url_verification (other events: 200)
+    GET  /healthz                the process answers
+    GET  /readyz                 the store answers and the worker turned recently
+    GET  /metrics                Prometheus text
+
+A request is refused before anything is stored: 411 without a Content-Length, 400 for a
+negative or non-numeric one or a body that cannot be read, 413 over ``max_body``, 415 for a
+content type the route does not take, 401 for a bad signature, 404 for a source not configured,
+408 for a body that does not arrive in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .._async_flow import AsyncIncidentFlow
+from .._log import get_logger
+from .._messages import Notification
+from .._worker import _ReviewPolls, _steps
+from ..exceptions import IncidentNotFound, InvalidPayload, InvalidSignature
+from ..ingest import SIGNED_SOURCES, actions, parse, verify_signature
+from ._config import ServiceConfig, SourceConfig
+from ._metrics import COUNTED_STATES, ServiceMetrics
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+__all__ = ["create_app"]
+
+_log = get_logger("incident_flow.server")
+#: How long a client may take to send its body.
+_BODY_TIMEOUT = 10.0
+_JSON = ("application/json",)
+_FORM = ("application/x-www-form-urlencoded",)
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+
+
+class _Counted:
+    """A channel whose deliveries and failures the metrics count."""
+
+    def __init__(self, port: Any, channel: str, metrics: ServiceMetrics) -> None:
+        self.port = port
+        self.channel = channel
+        self.metrics = metrics
+
+    def __repr__(self) -> str:
+        return repr(self.port)
+
+    async def send(self, message: Notification) -> str | None:
+        try:
+            answer = self.port.send(message)
+            if inspect.isawaitable(answer):
+                answer = await answer
+        except Exception:
+            self.metrics.failures.labels(self.channel).inc()
+            raise
+        self.metrics.delivered(self.channel, message.kind)
+        receipt: str | None = answer
+        return receipt
+
+
+class _Service:
+    """The app's state: the flow, the configuration, the metrics and the worker."""
+
+    def __init__(self, flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool) -> None:
+        self.flow = flow
+        self.config = config
+        self.metrics = ServiceMetrics()
+        self.run_worker = worker
+        self.last_turn = 0.0
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        #: Slack's actions, applied after the answer: kept until done (not garbage-collected).
+        self._background: set[asyncio.Task[None]] = set()
+        flow.notifier = _Counted(flow.notifier, "chat", self.metrics)
+        flow.pager = _Counted(flow.pager, "pager", self.metrics)
+
+    # ----------------------------------------------------------------- lifespan
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object) -> AsyncIterator[None]:
+        store: Any = self.flow.store
+        opens = getattr(store, "_opened", True) is False and hasattr(store, "__aenter__")
+        if opens:
+            await store.__aenter__()
+        if self.run_worker:
+            self.stop = asyncio.Event()
+            self.task = asyncio.create_task(self._worker())
+        try:
+            yield
+        finally:
+            self.stop.set()
+            if self.task is not None:
+                await self.task
+            if self._background:
+                await asyncio.gather(*self._background, return_exceptions=True)
+            await self.flow.drain()
+            if opens:
+                await store.close()
+
+    async def _worker(self) -> None:
+        """Deliveries, escalations, reminders and review polls, every ``worker_interval``."""
+        polls = _ReviewPolls(self.config.review_poll_every)
+        while not self.stop.is_set():
+            for name, step in _steps(self.flow, polls):
+                try:
+                    done = await step()
+                except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn
+                    _log.error("incident_flow.worker_step_failed", step=name, error=str(exc))
+                    continue
+                if name == "escalated":
+                    self.metrics.escalations.inc(len(done))
+            self.last_turn = time.monotonic()
+            self.metrics.worker_turns.inc()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.stop.wait(), self.config.worker_interval.total_seconds()
+                )
+
+    # ----------------------------------------------------------------- requests
+
+    async def body(self, request: Request, accepted: tuple[str, ...]) -> bytes:
+        """The request's body, within every limit, or a refusal."""
+        kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if kind and kind not in accepted:
+            raise _Refused(415, f"content type {kind!r} is not taken here: {', '.join(accepted)}")
+        declared = request.headers.get("content-length")
+        if declared is None:
+            raise _Refused(411, "Content-Length is required")
+        if not declared.strip().isdigit():
+            raise _Refused(400, f"Content-Length must be a whole number >= 0: {declared[:20]!r}")
+        if int(declared) > self.config.max_body:
+            raise _Refused(413, f"the body is over {self.config.max_body} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(_BODY_TIMEOUT):
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > self.config.max_body:
+                        raise _Refused(413, f"the body is over {self.config.max_body} bytes")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise _Refused(408, "the body did not arrive in time") from None
+        return b"".join(chunks)
+
+    def verify(self, source: str, settings: SourceConfig, body: bytes, request: Request) -> None:
+        if settings.secret is None:
+            return
+        scheme = source if source in SIGNED_SOURCES else "opsgenie"  # a shared token header
+        try:
+            verify_signature(
+                scheme, body, dict(request.headers), str(settings.secret), header=settings.header
+            )
+        except InvalidSignature as exc:
+            raise _Refused(401, str(exc)) from None
+
+    async def webhook(self, request: Request) -> tuple[int, Any]:
+        source = request.path_params["source"]
+        settings = self.config.sources.get(source)
+        if settings is None:
+            raise _Refused(404, f"no alert source {source!r} is configured")
+        body = await self.body(request, _JSON)
+        self.verify(source, settings, body, request)
+        try:
+            alerts = parse(source, body, dict(request.headers))
+        except InvalidPayload as exc:
+            raise _Refused(400, str(exc)) from None
+        self.metrics.alerts.labels(source).inc(len(alerts))
+        opened: list[str] = []
+        unmatched: list[str] = []
+        for alert in alerts:
+            try:
+                incident = await self.flow.trigger(alert)
+            except IncidentNotFound:
+                unmatched.append(alert.dedup_key)  # a recovery of nothing open: said, not lost
+                continue
+            opened.append(incident.id)
+        return 202, {"incidents": opened, "no_open_incident": unmatched}
+
+    async def action(self, request: Request) -> tuple[int, Any]:
+        source = request.path_params["source"]
+        settings = self.config.actions.get(source)
+        if settings is None or source == "slack":
+            raise _Refused(404, f"no action source {source!r} is configured")
+        body = await self.body(request, _JSON)
+        self.verify(source, settings, body, request)
+        return 200, await self._apply(source, body, request)
+
+    async def _apply(self, source: str, body: bytes, request: Request) -> dict[str, Any]:
+        try:
+            found = actions(source, body, dict(request.headers))
+        except InvalidPayload as exc:
+            raise _Refused(400, str(exc)) from None
+        applied: list[str] = []
+        unknown: list[str] = []
+        for action in found:
+            try:
+                incident = await self.flow.apply(action)
+            except IncidentNotFound:
+                unknown.append(action.incident)
+                continue
+            applied.append(incident.id)
+        return {"applied": applied, "unknown": unknown}
+
+    def slack_settings(self) -> SourceConfig:
+        secret = (self.config.slack or {}).get("signing_secret")
+        configured = self.config.actions.get("slack")
+        if configured is not None and configured.secret is not None:
+            return configured
+        if secret:
+            return SourceConfig(name="slack", secret=secret)
+        raise _Refused(404, "Slack is not configured (slack.signing_secret)")
+
+    async def slack(self, request: Request) -> tuple[int, Any]:
+        """Buttons, forms and slash commands: answered at once, applied right after."""
+        settings = self.slack_settings()
+        body = await self.body(request, _FORM)
+        self.verify("slack", settings, body, request)
+        headers = dict(request.headers)
+        try:
+            found = actions("slack", body, headers)
+        except InvalidPayload as exc:
+            raise _Refused(400, str(exc)) from None
+
+        async def apply_all() -> None:
+            for action in found:
+                try:
+                    await self.flow.apply(action)
+                except IncidentNotFound:
+                    _log.warning("incident_flow.slack_unknown_incident", incident=action.incident)
+
+        # Slack wants its answer within 3 seconds: the work goes on after the response.
+        task = asyncio.create_task(apply_all())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return 200, None
+
+    async def slack_events(self, request: Request) -> tuple[int, Any]:
+        settings = self.slack_settings()
+        body = await self.body(request, _JSON)
+        self.verify("slack", settings, body, request)
+        import json  # noqa: PLC0415
+
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise _Refused(400, "the body is not JSON") from None
+        if isinstance(data, dict) and data.get("type") == "url_verification":
+            return 200, {"challenge": str(data.get("challenge", ""))}
+        return 200, None
+
+    async def ready(self) -> tuple[int, Any]:
+        problems: list[str] = []
+        try:
+            await self.flow.incidents("notified")
+        except Exception as exc:  # noqa: BLE001 - any store failure means not ready
+            problems.append(f"store: {type(exc).__name__}")
+        if self.run_worker:
+            late = self.config.worker_interval.total_seconds() * 3 + 5
+            if self.last_turn == 0.0 or time.monotonic() - self.last_turn > late:
+                problems.append("worker: no turn recently")
+        return (200, {"ready": True}) if not problems else (503, {"ready": False, "why": problems})
+
+    async def scrape(self) -> bytes:
+        incidents = []
+        for state in COUNTED_STATES:
+            incidents.extend(await self.flow.incidents(state))
+        store = self.flow.store
+        closed = len(await _maybe(store.incident_ids("closed")))
+        pending: list[Any] = []
+        if hasattr(store, "outbox_messages"):
+            pending = [m for m in await _maybe(store.outbox_messages()) if m.pending]
+        self.metrics.observe(incidents, closed, pending)
+        return self.metrics.text()
+
+
+async def _maybe(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool = True) -> Starlette:
+    """The service as an ASGI app (Starlette): mount it in a host's FastAPI or Starlette app.
+
+    Args:
+        flow: the flow to drive (:func:`~incident_flow.server.async_flow` builds the
+            configured one).
+        config: the service configuration (sources, secrets, limits, the worker's pace).
+        worker: run the worker (outbox, timers, review polls) in the app's lifespan. Turn it
+            off when another process runs it.
+    """
+    from starlette.applications import Starlette  # noqa: PLC0415 - the server extra
+    from starlette.responses import JSONResponse, Response  # noqa: PLC0415
+    from starlette.routing import Route  # noqa: PLC0415
+
+    service = _Service(flow, config, worker=worker)
+
+    def route(
+        name: str, handler: Callable[[Request], Awaitable[tuple[int, Any]]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                status, answer = await handler(request)
+            except _Refused as refused:
+                status, answer = refused.status, {"error": refused.error}
+            service.metrics.requests.labels(name, str(status)).inc()
+            if answer is None:
+                return Response(status_code=status)
+            return JSONResponse(answer, status_code=status)
+
+        return endpoint
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def readyz(request: Request) -> Response:
+        status, answer = await service.ready()
+        return JSONResponse(answer, status_code=status)
+
+    async def metrics(request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST  # noqa: PLC0415
+
+        return Response(await service.scrape(), media_type=CONTENT_TYPE_LATEST)
+
+    app = Starlette(
+        routes=[
+            Route("/webhooks/{source}", route("webhooks", service.webhook), methods=["POST"]),
+            Route("/actions/{source}", route("actions", service.action), methods=["POST"]),
+            Route("/slack/interactivity", route("slack", service.slack), methods=["POST"]),
+            Route("/slack/commands", route("slack", service.slack), methods=["POST"]),
+            Route("/slack/events", route("slack_events", service.slack_events), methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        lifespan=service.lifespan,
+    )
+    app.state.incident_flow = service
+    return app

@@ -1,0 +1,390 @@
+"""The service's one configuration file: the policy, the store, the channels, the inbound sources.
+
+Secrets are never written in the file: ``token = "${SLACK_BOT_TOKEN}"`` names an environment
+variable, read when the file is loaded. A :class:`Secret` prints as ``'***'`` wherever it goes
+(a repr, a log line, an error), so ``config check`` can show what it read without leaking it.
+Every problem is reported at once, each with its path, like the policy's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .._policy import Policy
+from ..exceptions import IncidentFlowError, InvalidPolicy
+from ..ingest import SIGNED_SOURCES, sources
+
+__all__ = ["ConfigError", "Secret", "ServiceConfig", "SourceConfig", "load_config"]
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+#: The inbound action vendors (issue 9) and the alert sources a service may receive.
+_ACTION_SOURCES = ("pagerduty", "opsgenie", "github", "slack")
+
+
+class ConfigError(IncidentFlowError, ValueError):
+    """The configuration file has problems; ``problems`` lists every one with its path."""
+
+    def __init__(self, problems: list[str], source: str) -> None:
+        self.problems = list(problems)
+        self.source = source
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}")
+
+
+class Secret(str):
+    """A secret read from the environment: a ``str`` whose repr and str-in-f-strings hide it.
+
+    ``str(secret)`` still gives the value (adapters need it); ``repr`` and ``format`` give
+    ``'***'``, so a config printed, logged or put in an error never shows it.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    def __format__(self, spec: str) -> str:
+        return "***"
+
+
+@attrs.frozen(kw_only=True)
+class SourceConfig:
+    """One inbound source: its secret (a signature key or a shared token), if any."""
+
+    name: str
+    secret: Secret | None = None
+    #: The header carrying the shared token or signature, where the source lets you choose it.
+    header: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ServiceConfig:
+    """What ``incident-flow serve`` runs, read by :func:`load_config`.
+
+    Attributes:
+        policy: the standards (``[policy]``, or ``policy_file``).
+        store: a SQLite path or a PostgreSQL DSN (``[store] sqlite =`` / ``postgres =``).
+        slack: ``token``, ``channel``, ``signing_secret`` (or ``webhook_url``), or None.
+        pagerduty: ``routing_key``, optional ``url``, or None.
+        opsgenie: ``api_key``, optional ``url``, or None.
+        webhook: ``url``, optional ``secret``, or None (a notifier beside Slack).
+        publisher: ``kind`` = ``folder`` | ``git`` | ``github`` and its settings.
+        sources: the alert sources the service accepts, by name, with their secrets.
+        actions: the vendors whose webhooks bring responders' actions, with their secrets.
+        host, port: where ``serve`` listens.
+        max_body: the largest request body accepted, in bytes.
+        worker_interval, review_poll_every: the worker's pace.
+        origin: the file it was read from.
+    """
+
+    policy: Policy = attrs.field(factory=Policy.default)
+    store: str = "incident-flow.db"
+    slack: Mapping[str, Any] | None = None
+    pagerduty: Mapping[str, Any] | None = None
+    opsgenie: Mapping[str, Any] | None = None
+    webhook: Mapping[str, Any] | None = None
+    publisher: Mapping[str, Any] = attrs.field(factory=lambda: {"kind": "folder"})
+    sources: Mapping[str, SourceConfig] = attrs.field(factory=dict)
+    actions: Mapping[str, SourceConfig] = attrs.field(factory=dict)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body: int = 1_048_576
+    worker_interval: timedelta = timedelta(seconds=5)
+    review_poll_every: timedelta | None = timedelta(minutes=2)
+    origin: str = "config"
+
+    def describe(self) -> list[str]:
+        """What it configures, one line each, secrets hidden (``config check`` prints it)."""
+        lines = [f"store: {_redact_dsn(self.store)}"]
+        for name in ("slack", "pagerduty", "opsgenie", "webhook"):
+            section = getattr(self, name)
+            if section:
+                shown = ", ".join(f"{k}={v!r}" for k, v in section.items())
+                lines.append(f"{name}: {shown}")
+        publisher = ", ".join(f"{k}={v!r}" for k, v in self.publisher.items())
+        lines.append(f"publisher: {publisher}")
+        for what, table in (("source", self.sources), ("actions", self.actions)):
+            for source in table.values():
+                signed = "signed" if source.secret else "NOT verified (no secret)"
+                lines.append(f"{what} {source.name}: {signed}")
+        lines.append(f"serve on {self.host}:{self.port}, bodies up to {self.max_body} bytes")
+        return lines
+
+
+def _redact_dsn(store: str) -> str:
+    return re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", store)
+
+
+_TOP = (
+    "policy",
+    "policy_file",
+    "store",
+    "slack",
+    "pagerduty",
+    "opsgenie",
+    "webhook",
+    "publisher",
+    "sources",
+    "actions",
+    "server",
+    "worker",
+)
+_SECTION_KEYS = {
+    "slack": {"token", "channel", "signing_secret", "webhook_url", "api_url"},
+    "pagerduty": {"routing_key", "url"},
+    "opsgenie": {"api_key", "url"},
+    "webhook": {"url", "secret"},
+    "publisher": {"kind", "folder", "repository", "token", "base", "remote", "api_url"},
+}
+_SECRETS = {"token", "signing_secret", "webhook_url", "routing_key", "api_key", "secret"}
+
+
+class _Reader:
+    """Reads the file, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str], base: Path) -> None:
+        self.environ = environ
+        self.base = base
+        self.problems: list[str] = []
+
+    def problem(self, path: str, text: str) -> None:
+        self.problems.append(f"{path}: {text}")
+
+    def value(self, path: str, raw: object) -> object:
+        """``${NAME}`` replaced from the environment (a missing variable is a problem)."""
+        if not isinstance(raw, str) or "${" not in raw:
+            return raw
+
+        def swap(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.environ:
+                self.problem(path, f"the environment variable {name} is not set")
+                return ""
+            return self.environ[name]
+
+        return _ENV.sub(swap, raw)
+
+    def section(self, name: str, data: object) -> dict[str, Any] | None:
+        if data is None:
+            return None
+        if not isinstance(data, Mapping):
+            self.problem(name, f"must be a table, got {data!r}")
+            return None
+        out: dict[str, Any] = {}
+        for key, raw in data.items():
+            if key not in _SECTION_KEYS[name]:
+                known = ", ".join(sorted(_SECTION_KEYS[name]))
+                self.problem(f"{name}.{key}", f"unknown key (known: {known})")
+                continue
+            value = self.value(f"{name}.{key}", raw)
+            if not isinstance(value, str):
+                self.problem(f"{name}.{key}", f"must be a string, got {type(value).__name__}")
+                continue
+            if key in _SECRETS and value:
+                if not isinstance(raw, str) or "${" not in raw:
+                    self.problem(
+                        f"{name}.{key}",
+                        "a secret must come from the environment: write ${SOME_VARIABLE}",
+                    )
+                out[key] = Secret(value)
+            else:
+                out[key] = value
+        return out
+
+    def sources(self, name: str, data: object, known: tuple[str, ...]) -> dict[str, SourceConfig]:
+        out: dict[str, SourceConfig] = {}
+        if data is None:
+            return out
+        if not isinstance(data, Mapping):
+            self.problem(name, f"must be a table of sources, got {data!r}")
+            return out
+        for source, settings in data.items():
+            path = f"{name}.{source}"
+            if source not in known:
+                self.problem(path, f"unknown source (known: {', '.join(known)})")
+                continue
+            table: Mapping[str, Any] = settings if isinstance(settings, Mapping) else {}
+            secret_raw = table.get("secret")
+            secret = self.value(f"{path}.secret", secret_raw) if secret_raw is not None else None
+            if secret is not None and (not isinstance(secret_raw, str) or "${" not in secret_raw):
+                self.problem(f"{path}.secret", "a secret must come from the environment")
+            for key in table:
+                if key not in ("secret", "header"):
+                    self.problem(f"{path}.{key}", "unknown key (known: header, secret)")
+            header = table.get("header")
+            out[source] = SourceConfig(
+                name=source,
+                secret=Secret(secret) if isinstance(secret, str) and secret else None,
+                header=str(header) if header else None,
+            )
+        return out
+
+    def duration(self, path: str, raw: object, default: timedelta | None) -> timedelta | None:
+        if raw is None:
+            return default
+        if raw in (False, "off", "never"):
+            return None
+        match = _DURATION.match(str(raw))
+        if not match or isinstance(raw, bool):
+            self.problem(path, f"must be a duration like '5s' or '2m', got {raw!r}")
+            return default
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+    def integer(self, path: str, raw: object, default: int, low: int, high: int) -> int:
+        if raw is None:
+            return default
+        if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+            self.problem(path, f"must be a whole number from {low} to {high}, got {raw!r}")
+            return default
+        return raw
+
+
+def load_config(
+    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+) -> ServiceConfig:
+    """Read and check a service configuration file.
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or has problems (all listed, with paths).
+    """
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"cannot read: {exc.strerror or exc}"], source) from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], source) from exc
+    return config_from_mapping(
+        data, source=source, environ=environ, base=Path(path).resolve().parent
+    )
+
+
+def config_from_mapping(
+    data: Mapping[str, Any],
+    *,
+    source: str = "config",
+    environ: Mapping[str, str] | None = None,
+    base: Path | None = None,
+) -> ServiceConfig:
+    """Build the configuration from parsed TOML (see :func:`load_config`)."""
+    reader = _Reader(os.environ if environ is None else environ, base or Path.cwd())
+    for key in data:
+        if key not in _TOP:
+            reader.problem(key, f"unknown key (known: {', '.join(_TOP)})")
+    policy = Policy.default()
+    try:
+        if "policy_file" in data:
+            policy_path = reader.base / str(data["policy_file"])
+            policy = Policy.from_toml(policy_path)
+        elif isinstance(data.get("policy"), Mapping):
+            policy = Policy.from_mapping(data["policy"], source=f"{source} [policy]")
+    except InvalidPolicy as exc:
+        reader.problems.extend(f"policy: {p}" for p in exc.problems)
+    store = _store(reader, data.get("store"))
+    sections = {name: reader.section(name, data.get(name)) for name in _SECTION_KEYS}
+    publisher = sections["publisher"] or {"kind": "folder"}
+    _check_publisher(reader, publisher)
+    if sections["slack"] is not None:
+        _check_slack(reader, sections["slack"])
+    server = _table(reader, data, "server", ("host", "port", "max_body"))
+    worker = _table(reader, data, "worker", ("interval", "review_poll_every"))
+    config = ServiceConfig(
+        policy=policy,
+        store=store,
+        slack=sections["slack"],
+        pagerduty=sections["pagerduty"],
+        opsgenie=sections["opsgenie"],
+        webhook=sections["webhook"],
+        publisher=publisher,
+        sources=reader.sources("sources", data.get("sources"), sources()),
+        actions=reader.sources("actions", data.get("actions"), _ACTION_SOURCES),
+        host=str(server.get("host", "127.0.0.1")),
+        port=reader.integer("server.port", server.get("port"), 8080, 1, 65535),
+        max_body=reader.integer(
+            "server.max_body", server.get("max_body"), 1_048_576, 1024, 64 * 1_048_576
+        ),
+        worker_interval=reader.duration("worker.interval", worker.get("interval"), None)
+        or timedelta(seconds=5),
+        review_poll_every=reader.duration(
+            "worker.review_poll_every", worker.get("review_poll_every"), timedelta(minutes=2)
+        ),
+        origin=source,
+    )
+    for name, settings in config.sources.items():
+        if settings.secret is None and name in SIGNED_SOURCES:
+            reader.problem(
+                f"sources.{name}.secret",
+                f"{name} signs its webhooks: give the secret, or anyone can open incidents",
+            )
+    if reader.problems:
+        raise ConfigError(reader.problems, source)
+    return config
+
+
+def _table(
+    reader: _Reader, data: Mapping[str, Any], name: str, known: tuple[str, ...]
+) -> Mapping[str, Any]:
+    table = data.get(name) or {}
+    if not isinstance(table, Mapping):
+        reader.problem(name, f"must be a table, got {table!r}")
+        return {}
+    for key in table:
+        if key not in known:
+            reader.problem(f"{name}.{key}", f"unknown key (known: {', '.join(known)})")
+    return table
+
+
+def _store(reader: _Reader, data: object) -> str:
+    if data is None:
+        return "incident-flow.db"
+    if (
+        not isinstance(data, Mapping)
+        or len(data) != 1
+        or next(iter(data))
+        not in (
+            "sqlite",
+            "postgres",
+        )
+    ):
+        reader.problem("store", 'must be one of: sqlite = "path", postgres = "${DATABASE_URL}"')
+        return "incident-flow.db"
+    kind, raw = next(iter(data.items()))
+    value = reader.value(f"store.{kind}", raw)
+    if not isinstance(value, str) or not value:
+        reader.problem(f"store.{kind}", "must be a non-empty string")
+        return "incident-flow.db"
+    if kind == "postgres" and not value.startswith(("postgresql://", "postgres://")):
+        reader.problem("store.postgres", "must be a postgresql:// DSN")
+    if kind == "sqlite":
+        return str(reader.base / value)
+    return value
+
+
+def _check_publisher(reader: _Reader, publisher: dict[str, Any]) -> None:
+    kind = publisher.get("kind", "folder")
+    needs = {"folder": (), "git": ("repository",), "github": ("repository", "token")}
+    if kind not in needs:
+        reader.problem("publisher.kind", f"must be folder, git or github, got {kind!r}")
+        return
+    for key in needs[kind]:
+        if not publisher.get(key):
+            reader.problem(f"publisher.{key}", f"a {kind} publisher needs it")
+
+
+def _check_slack(reader: _Reader, slack: dict[str, Any]) -> None:
+    if bool(slack.get("token")) == bool(slack.get("webhook_url")):
+        reader.problem("slack", "give token (with channel) or webhook_url, not both")
+    if slack.get("token") and not slack.get("channel"):
+        reader.problem("slack.channel", "a bot token needs the channel to post to")

@@ -1,0 +1,148 @@
+"""The flow a configuration describes: its store, chat, pager and publisher, sync or async."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .._async_flow import AsyncIncidentFlow
+from .._flow import IncidentFlow
+from .._messages import Notification
+from ..adapters.folder import FolderPublisher
+from ..adapters.notifiers import LogNotifier
+from ._config import ServiceConfig
+
+__all__ = ["FanOutPager", "async_flow", "sync_flow"]
+
+
+class FanOutPager:
+    """Pages through every configured pager (PagerDuty and Opsgenie both, say).
+
+    Each pager keeps its own idempotency by the message's key; the first failure is raised
+    after all were tried, so the outbox retries the message (the ones that succeeded dedupe).
+    """
+
+    def __init__(self, *pagers: Any) -> None:
+        self.pagers = pagers
+
+    def __repr__(self) -> str:
+        return f"FanOutPager({', '.join(repr(p) for p in self.pagers)})"
+
+    def send(self, message: Notification) -> str | None:
+        """Send through each pager; return the receipts joined."""
+        receipts: list[str] = []
+        failure: Exception | None = None
+        for pager in self.pagers:
+            try:
+                receipt = pager.send(message)
+            except Exception as exc:  # noqa: BLE001 - tried all, then the first one is raised
+                failure = failure or exc
+            else:
+                if receipt:
+                    receipts.append(str(receipt))
+        if failure is not None:
+            raise failure
+        return ",".join(receipts) or None
+
+
+def _store(config: ServiceConfig, *, asynchronous: bool) -> Any:
+    if config.store.startswith(("postgresql://", "postgres://")):
+        if asynchronous:
+            from ..adapters.postgres_async import AsyncPostgresStore  # noqa: PLC0415
+
+            return AsyncPostgresStore(config.store)
+        from ..adapters.postgres import PostgresStore  # noqa: PLC0415
+
+        return PostgresStore(config.store)
+    from ..adapters.sqlite import SQLiteStore  # noqa: PLC0415
+
+    Path(config.store).parent.mkdir(parents=True, exist_ok=True)
+    return SQLiteStore(config.store)
+
+
+def _channels(config: ServiceConfig, *, asynchronous: bool) -> tuple[Any, Any]:
+    """The chat notifier and the pager the configuration names (log-only when none)."""
+    from .. import adapters  # noqa: PLC0415 - the HTTP adapters need httpx: only when asked
+
+    chat: Any = LogNotifier("chat")
+    if config.slack:
+        slack_cls = adapters.AsyncSlackNotifier if asynchronous else adapters.SlackNotifier
+        slack = {k: v for k, v in config.slack.items() if k != "signing_secret"}
+        settings: dict[str, Any] = {k: str(v) for k, v in slack.items()}
+        chat = slack_cls(**settings)
+    elif config.webhook:
+        hook_cls = adapters.AsyncWebhookNotifier if asynchronous else adapters.WebhookNotifier
+        secret = config.webhook.get("secret")
+        chat = hook_cls(str(config.webhook["url"]), secret=str(secret) if secret else None)
+    pagers: list[Any] = []
+    if config.pagerduty:
+        pd_cls = adapters.AsyncPagerDutyPager if asynchronous else adapters.PagerDutyPager
+        pd = config.pagerduty
+        pd_url: dict[str, Any] = {"url": str(pd["url"])} if pd.get("url") else {}
+        pagers.append(pd_cls(str(pd["routing_key"]), **pd_url))
+    if config.opsgenie:
+        og_cls = adapters.AsyncOpsgeniePager if asynchronous else adapters.OpsgeniePager
+        og = config.opsgenie
+        og_url: dict[str, Any] = {"url": str(og["url"])} if og.get("url") else {}
+        pagers.append(og_cls(str(og["api_key"]), **og_url))
+    if not pagers:
+        return chat, LogNotifier("pager")
+    if len(pagers) == 1:
+        return chat, pagers[0]
+    if asynchronous:
+        msg = "one pager at a time in the service for now: configure PagerDuty or Opsgenie"
+        raise ValueError(msg)
+    return chat, FanOutPager(*pagers)
+
+
+def _publisher(config: ServiceConfig) -> Any:
+    settings = config.publisher
+    kind = settings.get("kind", "folder")
+    if kind == "git":
+        from ..adapters.git import GitPublisher  # noqa: PLC0415
+
+        return GitPublisher(
+            settings["repository"],
+            base=settings.get("base", "main"),
+            remote=settings.get("remote") or None,
+        )
+    if kind == "github":
+        from ..adapters.github import API_URL, GitHubPublisher  # noqa: PLC0415
+
+        return GitHubPublisher(
+            str(settings["repository"]),
+            str(settings["token"]),
+            base=settings.get("base", "main"),
+            api_url=settings.get("api_url", API_URL),
+        )
+    return FolderPublisher(settings.get("folder") or config.policy.postmortem_folder)
+
+
+def sync_flow(config: ServiceConfig, **overrides: Any) -> IncidentFlow:
+    """An :class:`IncidentFlow` on the configured store and channels (what the CLI runs)."""
+    chat, pager = _channels(config, asynchronous=False)
+    ports: dict[str, Any] = {
+        "store": _store(config, asynchronous=False),
+        "notifier": chat,
+        "pager": pager,
+        "publisher": _publisher(config),
+    }
+    ports.update(overrides)
+    return IncidentFlow(config.policy, **ports)
+
+
+def async_flow(config: ServiceConfig, **overrides: Any) -> AsyncIncidentFlow:
+    """An :class:`AsyncIncidentFlow` on the configured store and channels (what serve runs).
+
+    An :class:`~incident_flow.AsyncPostgresStore` must be opened (``await store.open()``)
+    before use; :func:`~incident_flow.server.create_app`'s lifespan does it.
+    """
+    chat, pager = _channels(config, asynchronous=True)
+    ports: dict[str, Any] = {
+        "store": _store(config, asynchronous=True),
+        "notifier": chat,
+        "pager": pager,
+        "publisher": _publisher(config),
+    }
+    ports.update(overrides)
+    return AsyncIncidentFlow(config.policy, **ports)

@@ -1,0 +1,280 @@
+"""The service: its configuration file, and the app served by a real uvicorn on 127.0.0.1.
+
+The vendors are the local fake servers of ``vendors.py``; the webhooks are real bodies.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from pytest_httpserver import HTTPServer
+
+from incident_flow.server import (
+    ConfigError,
+    Secret,
+    ServiceConfig,
+    async_flow,
+    create_app,
+    load_config,
+    sync_flow,
+)
+
+from .inbound import SLACK_SECRET, slack_press
+from .vendors import CHANNEL, ROUTING_KEY, TOKEN, FakePagerDuty, FakeSlack
+
+SAMPLES = Path(__file__).with_name("samples")
+EXAMPLE = Path(__file__).parents[1] / "examples" / "incident-flow.toml"
+AM_TOKEN = "am-shared-token"  # noqa: S105 - a test token
+ENV = {
+    "SLACK_BOT_TOKEN": TOKEN,
+    "SLACK_SIGNING_SECRET": SLACK_SECRET,
+    "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+    "ALERTMANAGER_TOKEN": AM_TOKEN,
+    "GRAFANA_WEBHOOK_SECRET": "grafana-secret",
+    "PAGERDUTY_WEBHOOK_SECRET": "pd-secret",
+}
+
+
+class TestConfig:
+    """One file, secrets from the environment, every problem at once."""
+
+    def test_the_sample_file_reads(self) -> None:
+        config = load_config(EXAMPLE, environ=ENV)
+        assert config.slack is not None and config.slack["channel"] == "C08K3M5N7PQ"
+        assert isinstance(config.slack["token"], Secret) and config.slack["token"] == TOKEN
+        assert config.policy.postmortem_review_pool == ("alice", "bob", "carol")
+        assert config.sources["alertmanager"].secret == AM_TOKEN
+        assert config.store == str(EXAMPLE.parent / "incident-flow.db")
+
+    def test_secrets_never_show(self) -> None:
+        config = load_config(EXAMPLE, environ=ENV)
+        shown = "\n".join(config.describe()) + repr(config) + f"{config.slack}"
+        for secret in ENV.values():
+            assert secret not in shown
+        assert "token='***'" in shown
+
+    def test_every_problem_at_once(self, tmp_path: Path) -> None:
+        path = tmp_path / "bad.toml"
+        path.write_text(
+            "surprise = 1\n"
+            "[store]\npostgres = 'mysql://x'\n"
+            "[slack]\ntoken = 'xoxb-literal'\ncolour = 'red'\n"
+            "[publisher]\nkind = 'github'\n"
+            "[sources.nagios]\n[sources.checkly]\n"
+            "[policy]\ncritical = ['P9']\n"
+            "[server]\nport = 70000\n"
+            "[worker]\ninterval = 'soon'\npace = 1\n"
+        )
+        with pytest.raises(ConfigError) as info:
+            load_config(path, environ={})
+        text = str(info.value)
+        for expected in (
+            "store.postgres: must be a postgresql:// DSN",
+            "slack.token: a secret must come from the environment",
+            "slack.colour: unknown key",
+            "slack.channel: a bot token needs the channel",
+            "publisher.repository: a github publisher needs it",
+            "publisher.token: a github publisher needs it",
+            "sources.nagios: unknown source",
+            "sources.checkly.secret: checkly signs its webhooks",
+            "policy: critical[0]: must be one of P1..P5",
+            "server.port: must be a whole number from 1 to 65535",
+            "worker.interval: must be a duration",
+            "worker.pace: unknown key",
+            "surprise: unknown key",
+        ):
+            assert expected in text, expected
+        assert "xoxb-literal" not in text
+
+    def test_a_missing_variable_is_named(self, tmp_path: Path) -> None:
+        path = tmp_path / "c.toml"
+        path.write_text("[pagerduty]\nrouting_key = '${NOPE}'\n")
+        with pytest.raises(ConfigError, match="environment variable NOPE is not set"):
+            load_config(path, environ={})
+
+    def test_the_cli_flow_uses_the_configured_channels(self, tmp_path: Path) -> None:
+        config = load_config(EXAMPLE, environ=ENV)
+        flow = sync_flow(attrs_evolve(config, store=str(tmp_path / "x.db")))
+        assert "SlackNotifier" in repr(flow.notifier) and "PagerDutyPager" in repr(flow.pager)
+        assert TOKEN not in repr(flow)
+
+
+def attrs_evolve(config: ServiceConfig, **changes: Any) -> ServiceConfig:
+    import attrs
+
+    return attrs.evolve(config, **changes)
+
+
+# ----------------------------------------------------------------- the app over real HTTP
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    """A uvicorn server in a thread, serving ``create_app`` on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Served:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def vendors(httpserver: HTTPServer) -> tuple[FakeSlack, FakePagerDuty]:
+    return FakeSlack(httpserver), FakePagerDuty(httpserver)
+
+
+@pytest.fixture
+def served(tmp_path: Path, vendors: tuple[FakeSlack, FakePagerDuty]) -> Iterator[Served]:
+    slack, pagerduty = vendors
+    path = tmp_path / "incident-flow.toml"
+    text = EXAMPLE.read_text()
+    text = text.replace(
+        'channel = "C08K3M5N7PQ"', f'channel = "{CHANNEL}"\napi_url = "{slack.api_url}"'
+    )
+    text = text.replace(
+        'routing_key = "${PAGERDUTY_ROUTING_KEY}"',
+        f'routing_key = "${{PAGERDUTY_ROUTING_KEY}}"\nurl = "{pagerduty.url}"',
+    )
+    text = text.replace('interval = "5s"', 'interval = "0.2s"')
+    path.write_text(text)
+    config = load_config(path, environ=ENV)
+    with Served(create_app(async_flow(config), config)) as server:
+        yield server
+
+
+def alertmanager_body() -> bytes:
+    return (SAMPLES / "alertmanager_firing.json").read_bytes()
+
+
+def post(served: Served, path: str, body: bytes, **headers: str) -> httpx.Response:
+    return httpx.post(f"{served.url}{path}", content=body, headers=headers, timeout=10)
+
+
+def wait_for(check: Any, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_an_alert_to_a_slack_button_to_the_pager_and_the_metrics(
+    served: Served, vendors: tuple[FakeSlack, FakePagerDuty]
+) -> None:
+    slack, pagerduty = vendors
+    answer = post(
+        served,
+        "/webhooks/alertmanager",
+        alertmanager_body(),
+        **{"Content-Type": "application/json", "X-Incident-Flow-Token": AM_TOKEN},
+    )
+    assert answer.status_code == 202, answer.text
+    incident_ids = answer.json()["incidents"]
+    assert incident_ids
+    first = incident_ids[0]
+    (parent, *_) = slack.top_level()
+    assert any(block.get("type") == "actions" for block in parent.get("blocks", []))
+    body, headers = slack_press("acknowledge", first, user="U024BE7LH", trigger="t-1")
+    pressed = post(served, "/slack/interactivity", body, **headers)
+    assert pressed.status_code == 200
+    wait_for(lambda: "acknowledge" in pagerduty.actions(first), "the ack reaches PagerDuty")
+    metrics = httpx.get(f"{served.url}/metrics", timeout=10).text
+    assert 'incident_flow_deliveries_total{channel="pager",kind="ack"} 1.0' in metrics
+    assert "incident_flow_pages_total" in metrics
+    assert 'incident_flow_alerts_total{source="alertmanager"}' in metrics
+    assert "incident_flow_time_to_acknowledge_seconds_count 1.0" in metrics
+    assert httpx.get(f"{served.url}/healthz", timeout=10).json() == {"ok": True}
+    wait_for(
+        lambda: httpx.get(f"{served.url}/readyz", timeout=10).status_code == 200,
+        "ready once the worker turned",
+    )
+
+
+def test_a_bad_token_or_signature_is_401_and_stores_nothing(
+    served: Served, vendors: tuple[FakeSlack, FakePagerDuty]
+) -> None:
+    slack, _ = vendors
+    wrong = post(
+        served,
+        "/webhooks/alertmanager",
+        alertmanager_body(),
+        **{"Content-Type": "application/json", "X-Incident-Flow-Token": "guess"},
+    )
+    assert wrong.status_code == 401
+    body, headers = slack_press("acknowledge", "inc-000000000000", user="U1", trigger="t")
+    headers["X-Slack-Signature"] = "v0=" + "0" * 64
+    assert post(served, "/slack/interactivity", body, **headers).status_code == 401
+    assert slack.top_level() == []
+    metrics = httpx.get(f"{served.url}/metrics", timeout=10).text
+    assert 'incident_flow_requests_total{route="webhooks",status="401"} 1.0' in metrics
+    assert "incident_flow_incidents{" not in metrics
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Content-Length": "99999999999"}, 413),
+        ({"Content-Length": "-5"}, 400),
+        ({"Content-Length": "ten"}, 400),
+        ({"Content-Type": "text/html"}, 415),
+    ],
+)
+def test_bad_requests_are_4xx(served: Served, headers: dict[str, str], status: int) -> None:
+    sent = {"X-Incident-Flow-Token": AM_TOKEN, "Content-Type": "application/json", **headers}
+    raw = raw_post(served, "/webhooks/alertmanager", b"{}", sent)
+    assert raw.startswith(f"HTTP/1.1 {status}".encode()), raw[:80]
+
+
+def test_invalid_utf8_unknown_sources_and_no_length(served: Served) -> None:
+    token = {"X-Incident-Flow-Token": AM_TOKEN, "Content-Type": "application/json"}
+    assert post(served, "/webhooks/alertmanager", b"\xff\xfe{", **token).status_code == 400
+    assert post(served, "/webhooks/nagios", b"{}", **token).status_code == 404
+    raw = raw_post(served, "/webhooks/alertmanager", b"", token, length=False)
+    assert raw.startswith(b"HTTP/1.1 411"), raw[:80]
+
+
+def raw_post(
+    served: Served, path: str, body: bytes, headers: dict[str, str], *, length: bool = True
+) -> bytes:
+    """A request written by hand: headers httpx would not send (a lying Content-Length)."""
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    if length and "Content-Length" not in headers:
+        headers = {**headers, "Content-Length": str(len(body))}
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as conn:
+        conn.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        conn.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
