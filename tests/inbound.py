@@ -118,11 +118,13 @@ def slack_submit(kind: str, incident_id: str, text: str, *, user: str, view: str
 
 
 def github(
-    event: str, name: str, incident_id: str, *, login: str, delivery: str
+    event: str, name: str, incident_id: str, *, login: str, delivery: str, pull: int = 318
 ) -> tuple[bytes, dict[str, str]]:
-    """A signed GitHub delivery from the real sample ``github_<name>.json``, on our branch."""
+    """A signed GitHub delivery from the real sample ``github_<name>.json``, on our branch
+    (the pull request ``acme/runbooks#<pull>``, as the fake GitHub numbers them)."""
     body = copy.deepcopy(sample(f"github_{name}.json"))
     body["pull_request"]["head"]["ref"] = f"postmortem/{incident_id}"
+    body["pull_request"]["html_url"] = f"https://github.com/acme/runbooks/pull/{pull}"
     body["sender"]["login"] = login
     if "review" in body:
         body["review"]["user"]["login"] = login

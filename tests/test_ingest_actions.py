@@ -272,7 +272,12 @@ class TestGitHub:
                 "dismiss_review",
                 "by carol-gh",
             ),
-            ("pull_request", "pull_request_closed_merged", "postmortem_merged", ""),
+            (
+                "pull_request",
+                "pull_request_closed_merged",
+                "postmortem_merged",
+                "https://github.com/acme/runbooks/pull/318",
+            ),
             ("pull_request", "pull_request_closed_unmerged", "postmortem_closed", ""),
         ],
     )

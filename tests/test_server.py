@@ -27,7 +27,7 @@ from incident_flow.server import (
     sync_flow,
 )
 
-from .inbound import SLACK_SECRET, slack_press
+from .inbound import PD_SECRET, SLACK_SECRET, slack_press
 from .vendors import CHANNEL, ROUTING_KEY, TOKEN, FakePagerDuty, FakeSlack
 
 SAMPLES = Path(__file__).with_name("samples")
@@ -39,7 +39,7 @@ ENV = {
     "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
     "ALERTMANAGER_TOKEN": AM_TOKEN,
     "GRAFANA_WEBHOOK_SECRET": "grafana-secret",
-    "PAGERDUTY_WEBHOOK_SECRET": "pd-secret",
+    "PAGERDUTY_WEBHOOK_SECRET": PD_SECRET,
 }
 
 
@@ -278,3 +278,192 @@ def raw_post(
         while chunk := conn.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def test_two_replicas_on_one_postgres_give_one_incident_and_one_page(
+    tmp_path: Path, vendors: tuple[FakeSlack, FakePagerDuty], postgres_dsn: str
+) -> None:
+    """The same alert at both replicas at once, many times: one incident, one page."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from incident_flow import AsyncPostgresStore
+
+    from .conftest import pg_schema
+
+    slack, pagerduty = vendors
+    config = attrs_evolve(
+        load_config(EXAMPLE, environ=ENV),
+        slack={"token": TOKEN, "channel": CHANNEL, "api_url": slack.api_url,
+               "signing_secret": SLACK_SECRET},
+        pagerduty={"routing_key": ROUTING_KEY, "url": pagerduty.url},
+    )  # fmt: skip
+    with pg_schema(postgres_dsn) as schema:
+        apps = [
+            create_app(
+                async_flow(config, store=AsyncPostgresStore(postgres_dsn, schema=schema)), config
+            )
+            for _ in range(2)
+        ]
+        with Served(apps[0]) as one, Served(apps[1]) as two:
+            headers = {"Content-Type": "application/json", "X-Incident-Flow-Token": AM_TOKEN}
+
+            def send(n: int) -> httpx.Response:
+                return post((one, two)[n % 2], "/webhooks/alertmanager", alertmanager_body(),
+                            **headers)  # fmt: skip
+
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(send, range(16)))
+            assert {a.status_code for a in answers} == {202}
+            opened = {tuple(a.json()["incidents"]) for a in answers}
+            assert len(opened) == 1  # every request names the same incidents
+            ids = next(iter(opened))
+            wait_for(lambda: all(pagerduty.triggers.get(i) for i in ids), "the pages go out")
+            assert all(pagerduty.triggers[i] == 1 for i in ids)
+            assert len(slack.top_level()) == len(ids)
+
+
+class TestCommandLine:
+    """`config check`, `serve` and `--config` for every command."""
+
+    def test_config_check_reports_and_hides(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from click.testing import CliRunner
+
+        from incident_flow.cli import main
+
+        for name, value in ENV.items():
+            monkeypatch.setenv(name, value)
+        result = CliRunner().invoke(main, ["config", "check", str(EXAMPLE)])
+        assert result.exit_code == 0, result.output
+        assert "slack: token='***'" in result.output and TOKEN not in result.output
+        monkeypatch.delenv("SLACK_BOT_TOKEN")
+        result = CliRunner().invoke(main, ["config", "check", str(EXAMPLE)])
+        assert result.exit_code == 1 and "SLACK_BOT_TOKEN is not set" in result.output
+
+    def test_serve_needs_a_configuration(self) -> None:
+        from click.testing import CliRunner
+
+        from incident_flow.cli import main
+
+        result = CliRunner().invoke(main, ["serve"])
+        assert result.exit_code == 2 and "serve needs a configuration" in result.output
+
+    def test_an_ack_typed_in_the_cli_reaches_slack_and_the_pager(
+        self,
+        tmp_path: Path,
+        vendors: tuple[FakeSlack, FakePagerDuty],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from click.testing import CliRunner
+
+        from incident_flow.cli import main
+
+        slack, pagerduty = vendors
+        config = tmp_path / "c.toml"
+        config.write_text(
+            '[store]\nsqlite = "cli.db"\n'
+            f'[slack]\ntoken = "${{SLACK_BOT_TOKEN}}"\nchannel = "{CHANNEL}"\n'
+            f'api_url = "{slack.api_url}"\n'
+            f'[pagerduty]\nrouting_key = "${{PAGERDUTY_ROUTING_KEY}}"\nurl = "{pagerduty.url}"\n'
+        )
+        for name, value in ENV.items():
+            monkeypatch.setenv(name, value)
+        runner = CliRunner()
+        sample = str(SAMPLES / "alertmanager_firing.json")
+        opened = runner.invoke(main, ["--config", str(config), "ingest", "alertmanager", sample])
+        assert opened.exit_code == 0, opened.output
+        incident_id = opened.output.split(":")[0]
+        acked = runner.invoke(main, ["--config", str(config), "ack", incident_id, "--by", "alice"])
+        assert acked.exit_code == 0, acked.output
+        assert pagerduty.actions(incident_id)[-1] == "acknowledge"
+        assert any("Acknowledged by alice" in m["text"] for m in slack.messages)
+
+
+def test_actions_from_pagerduty_and_slacks_url_check(
+    served: Served, vendors: tuple[FakeSlack, FakePagerDuty]
+) -> None:
+    """A PagerDuty acknowledgement by webhook lands on the incident; Slack's URL check."""
+    from .inbound import pagerduty
+
+    opened = post(
+        served,
+        "/webhooks/alertmanager",
+        alertmanager_body(),
+        **{"Content-Type": "application/json", "X-Incident-Flow-Token": AM_TOKEN},
+    ).json()["incidents"][0]
+    raw, headers = pagerduty("acknowledged", f"[P1] checkout [{opened}]")
+    answer = post(served, "/actions/pagerduty", raw, **headers)
+    assert answer.status_code == 200 and answer.json()["applied"] == [opened]
+    bad = post(served, "/actions/pagerduty", raw, **{**headers, "X-PagerDuty-Signature": "v1=0"})
+    assert bad.status_code == 401
+    assert (
+        post(served, "/actions/github", b"{}", **{"Content-Type": "application/json"}).status_code
+        == 404
+    )
+    ts = str(int(time.time()))
+    challenge = b'{"type": "url_verification", "challenge": "abc123"}'
+    import hashlib
+    import hmac
+
+    signature = (
+        "v0="
+        + hmac.new(
+            SLACK_SECRET.encode(), b"v0:" + ts.encode() + b":" + challenge, hashlib.sha256
+        ).hexdigest()
+    )
+    events = post(
+        served,
+        "/slack/events",
+        challenge,
+        **{
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": signature,
+        },
+    )
+    assert events.json() == {"challenge": "abc123"}
+
+
+class TestWiring:
+    """The configured channels: a fan-out of two pagers, a webhook, the publishers."""
+
+    def test_two_pagers_fan_out_and_one_failure_is_retried(self) -> None:
+        from incident_flow import DeliveryError, Notification, RecordingNotifier
+        from incident_flow.server import FanOutPager
+
+        class Down(RecordingNotifier):
+            def send(self, message: Notification) -> str | None:
+                raise DeliveryError("down")
+
+        up = RecordingNotifier()
+        pager = FanOutPager(up, Down())
+        message = Notification(
+            incident_id="inc-1",
+            kind="page",
+            text="t",
+            title="t",
+            severity="P1",
+            state="notified",
+            idempotency_key="inc-1/1/pager/page",
+        )
+        with pytest.raises(DeliveryError):
+            pager.send(message)
+        assert len(up.messages) == 1
+        assert "RecordingNotifier" in repr(pager)
+
+    def test_each_channel_and_publisher_from_the_file(self, tmp_path: Path) -> None:
+        env = {"K": "k-secret", "W": "w-secret", "G": "ghp_abc"}
+        path = tmp_path / "c.toml"
+        path.write_text(
+            '[pagerduty]\nrouting_key = "${K}"\n[opsgenie]\napi_key = "${K}"\n'
+            '[webhook]\nurl = "https://hooks.example/x"\nsecret = "${W}"\n'
+            '[publisher]\nkind = "github"\nrepository = "acme/pm"\ntoken = "${G}"\n'
+        )
+        config = load_config(path, environ=env)
+        flow = sync_flow(config)
+        assert "FanOutPager" in repr(flow.pager) and "WebhookNotifier" in repr(flow.notifier)
+        assert "GitHubPublisher('acme/pm'" in repr(flow.publisher)
+        assert all(secret not in repr(flow) for secret in env.values())
+        with pytest.raises(ValueError, match="one pager at a time"):
+            async_flow(config)
+        git = attrs_evolve(config, publisher={"kind": "git", "repository": str(tmp_path)})
+        assert "GitPublisher" in repr(sync_flow(git, pager=None).publisher)

@@ -514,9 +514,10 @@ class IncidentProcess(RuleBasedStateMachine):
                 assert len(set(pm.approvals)) >= self.policy.postmortem_reviewers
                 assert pm.author not in pm.approvals
                 assert pm.location is not None and pm.merged_at is not None
-                if not pm.location.startswith("https://"):  # a merge the webhook told of
-                    assert Path(pm.location).parent == self.folder
+                if Path(pm.location).parent == self.folder:  # saved or merged by us
                     assert Path(pm.location).is_file()
+                else:  # a merge the pull request's webhook (or poll) told of
+                    assert self.on_pull_requests
 
     @invariant()
     def one_notification_and_pages_for_critical_only(self) -> None:

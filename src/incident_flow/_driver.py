@@ -606,7 +606,16 @@ class FlowCore:
             for message in messages:
                 if self._now() > deadline:
                     break
-                outcome = yield from self._attempt(message, claim_ends)
+                first = next(
+                    (
+                        o
+                        for o in outcomes
+                        if o.error is None and o.message.channel == "chat"
+                        and o.message.kind == "notify"
+                    ),
+                    None,
+                )  # fmt: skip
+                outcome = yield from self._attempt(message, claim_ends, first)
                 delivered += outcome.error is None
                 outcomes.append(outcome)
             if not outcomes:
@@ -637,9 +646,11 @@ class FlowCore:
             return 0
         return delivered
 
-    def _attempt(self, message: OutboxMessage, claim_ends: datetime) -> Steps[Outcome]:
+    def _attempt(
+        self, message: OutboxMessage, claim_ends: datetime, first: Outcome | None = None
+    ) -> Steps[Outcome]:
         try:
-            receipt = yield from self._send(message, claim_ends)
+            receipt = yield from self._send(message, claim_ends, first)
         except Exception as exc:  # noqa: BLE001 - any adapter failure is a failed attempt
             retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
             error = f"{type(exc).__name__}: {exc}"
@@ -654,7 +665,14 @@ class FlowCore:
             return Outcome(message, error=error, delay=backoff(message.attempts + 1, retry_after))
         return Outcome(message, receipt=receipt)
 
-    def _send(self, message: OutboxMessage, claim_ends: datetime) -> Steps[str | None]:
+    def _send(
+        self, message: OutboxMessage, claim_ends: datetime, first: Outcome | None = None
+    ) -> Steps[str | None]:
+        """Send one message through its channel.
+
+        ``first`` is the incident's first chat message when it went out in this same batch:
+        its receipt is the thread, not recorded yet.
+        """
         if message.channel == "publisher":
             # One read: the timeline and its fold.
             events = yield from call("store", "load", message.incident_id)
@@ -675,12 +693,17 @@ class FlowCore:
             return paged
         if notification.kind != "notify" and notification.thread is None:
             # The first message was not out yet when this one was decided: thread it under
-            # the first one if that has been delivered since.
-            incident = self._cache.get(message.incident_id) or (
-                yield from self._load(message.incident_id)
-            )
-            if incident.chat_thread is not None:
+            # the first one if that has been delivered since (by any replica: read the store).
+            incident = yield from self._load(message.incident_id)
+            if first is not None:
+                if first.receipt is not None:
+                    notification = attrs.evolve(notification, thread=first.receipt)
+            elif incident.chat_thread is not None:
                 notification = attrs.evolve(notification, thread=incident.chat_thread)
+            elif not incident.chat_notified:
+                # Posted now, it would start a thread of its own: wait for the first message.
+                msg = "the incident's first chat message is not out yet: this one follows it"
+                raise DeliveryError(msg, retry_after=2.0)
         sent: str | None = yield from call("notifier", "send", notification)
         return sent
 

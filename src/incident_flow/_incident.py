@@ -141,6 +141,8 @@ class Incident:
         paged: whether on-call was paged (the page is committed to the outbox with the event
             that decided it; its delivery is recorded at ``paged_at``).
         paged_at: when the first page was delivered, or None.
+        chat_notified: whether the first chat message was delivered (a channel without
+            threads gives no ``chat_thread``).
         chat_thread: the receipt of the first chat message (a Slack ``channel:ts``), where
             later updates are threaded, once it was delivered.
         escalation_level: 0 after the first page, 1 after the first escalation...
@@ -172,6 +174,7 @@ class Incident:
     paged: bool = False
     paged_at: datetime | None = None
     chat_thread: str | None = None
+    chat_notified: bool = False
     escalation_level: int = 0
     escalation_due_at: datetime | None = None
     reminder_due_at: datetime | None = None
@@ -375,7 +378,7 @@ def _delivered(inc: Incident, e: ev.MessageDelivered) -> dict[str, Any]:
     if e.kind == "page" and inc.paged_at is None:
         return {"paged_at": e.at}
     if e.kind == "notify" and e.channel == "chat":
-        return {"chat_thread": e.receipt}
+        return {"chat_thread": e.receipt, "chat_notified": True}
     if e.channel == "publisher" and inc.postmortem is not None:
         if e.kind in ("submit", "update"):
             return _pm(inc, review_url=e.receipt)

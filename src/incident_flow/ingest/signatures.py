@@ -276,6 +276,9 @@ def verify(
     if not secret:
         msg = f"{source}: no secret configured to check the signature with"
         raise InvalidSignature(msg)
+    if not isinstance(body, (str, bytes, bytearray, memoryview)):
+        msg = f"{source}: the raw body (bytes or text) is needed to check a signature"
+        raise InvalidSignature(msg)
     raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
     when = now if now is not None else datetime.now(UTC)

@@ -74,6 +74,7 @@ class ServiceConfig:
     Attributes:
         policy: the standards (``[policy]``, or ``policy_file``).
         store: a SQLite path or a PostgreSQL DSN (``[store] sqlite =`` / ``postgres =``).
+        schema: the PostgreSQL schema (``[store] schema``, default ``public``).
         slack: ``token``, ``channel``, ``signing_secret`` (or ``webhook_url``), or None.
         pagerduty: ``routing_key``, optional ``url``, or None.
         opsgenie: ``api_key``, optional ``url``, or None.
@@ -89,6 +90,7 @@ class ServiceConfig:
 
     policy: Policy = attrs.field(factory=Policy.default)
     store: str = "incident-flow.db"
+    schema: str = "public"
     slack: Mapping[str, Any] | None = None
     pagerduty: Mapping[str, Any] | None = None
     opsgenie: Mapping[str, Any] | None = None
@@ -293,6 +295,7 @@ def config_from_mapping(
     except InvalidPolicy as exc:
         reader.problems.extend(f"policy: {p}" for p in exc.problems)
     store = _store(reader, data.get("store"))
+    schema = _schema(reader, data.get("store"))
     sections = {name: reader.section(name, data.get(name)) for name in _SECTION_KEYS}
     publisher = sections["publisher"] or {"kind": "folder"}
     _check_publisher(reader, publisher)
@@ -303,6 +306,7 @@ def config_from_mapping(
     config = ServiceConfig(
         policy=policy,
         store=store,
+        schema=schema,
         slack=sections["slack"],
         pagerduty=sections["pagerduty"],
         opsgenie=sections["opsgenie"],
@@ -347,21 +351,18 @@ def _table(
 
 
 def _store(reader: _Reader, data: object) -> str:
+    """The store: a SQLite path (relative to the file) or a PostgreSQL DSN."""
     if data is None:
         return "incident-flow.db"
-    if (
-        not isinstance(data, Mapping)
-        or len(data) != 1
-        or next(iter(data))
-        not in (
-            "sqlite",
-            "postgres",
-        )
-    ):
+    kinds = [k for k in data if k in ("sqlite", "postgres")] if isinstance(data, Mapping) else []
+    if not isinstance(data, Mapping) or len(kinds) != 1:
         reader.problem("store", 'must be one of: sqlite = "path", postgres = "${DATABASE_URL}"')
         return "incident-flow.db"
-    kind, raw = next(iter(data.items()))
-    value = reader.value(f"store.{kind}", raw)
+    for key in data:
+        if key not in ("sqlite", "postgres", "schema"):
+            reader.problem(f"store.{key}", "unknown key (known: postgres, schema, sqlite)")
+    kind = kinds[0]
+    value = reader.value(f"store.{kind}", data[kind])
     if not isinstance(value, str) or not value:
         reader.problem(f"store.{kind}", "must be a non-empty string")
         return "incident-flow.db"
@@ -370,6 +371,14 @@ def _store(reader: _Reader, data: object) -> str:
     if kind == "sqlite":
         return str(reader.base / value)
     return value
+
+
+def _schema(reader: _Reader, data: object) -> str:
+    schema = data.get("schema", "public") if isinstance(data, Mapping) else "public"
+    if not isinstance(schema, str) or not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+        reader.problem("store.schema", f"must be a lower-case SQL name, got {schema!r}")
+        return "public"
+    return schema
 
 
 def _check_publisher(reader: _Reader, publisher: dict[str, Any]) -> None:

@@ -50,10 +50,10 @@ def _store(config: ServiceConfig, *, asynchronous: bool) -> Any:
         if asynchronous:
             from ..adapters.postgres_async import AsyncPostgresStore  # noqa: PLC0415
 
-            return AsyncPostgresStore(config.store)
+            return AsyncPostgresStore(config.store, schema=config.schema)
         from ..adapters.postgres import PostgresStore  # noqa: PLC0415
 
-        return PostgresStore(config.store)
+        return PostgresStore(config.store, schema=config.schema)
     from ..adapters.sqlite import SQLiteStore  # noqa: PLC0415
 
     Path(config.store).parent.mkdir(parents=True, exist_ok=True)

@@ -110,7 +110,9 @@ def _what(event: str, name: str, f: Fields, pull: Fields) -> tuple[str | None, s
     if name != "closed":
         return None, None, ""
     if pull.data.get("merged") is True:
-        return "postmortem_merged", _login(pull, "merged_by") or _login(f, "sender"), ""
+        # The pull request's page is where the merged post-mortem is found.
+        url = pull.text("html_url", "")
+        return "postmortem_merged", _login(pull, "merged_by") or _login(f, "sender"), url
     return "postmortem_closed", _login(f, "sender"), ""
 
 

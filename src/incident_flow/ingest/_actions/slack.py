@@ -49,6 +49,10 @@ def parse(body: Body, headers: Any = None) -> list[Action]:
         InvalidPayload: not a Slack request, or an ``/incident`` command that does not read
             (the message is the usage, for the person who typed it).
     """
+    if not isinstance(body, (str, Mapping, bytes, bytearray, memoryview)):
+        # bytes(an int) would allocate that many bytes: a body is text, bytes or a mapping.
+        msg = f"{SOURCE}: not a Slack request: a {type(body).__name__}, not a body"
+        raise InvalidPayload(msg)
     try:
         data = ui.decode(body if isinstance(body, (str, Mapping)) else bytes(body))
     except (ValueError, UnicodeDecodeError) as exc:
