@@ -15,6 +15,8 @@ applied once, and what the incident no longer allows is recorded and answered, n
 Bolt verifies every request's signature (``X-Slack-Signature``, five-minute window) before a
 handler runs.
 
+With ``INCIDENT_FLOW_CONFIG`` set (the service's configuration file, see docs/server.md),
+``--serve`` runs on the configured store, Slack, pager and publisher. Without it,
 ``--serve`` posts with the real notifiers: ``AsyncSlackNotifier`` to ``SLACK_CHANNEL``, and
 ``AsyncPagerDutyPager`` when ``PAGERDUTY_ROUTING_KEY`` is set (an ack pressed in Slack is
 mirrored to PagerDuty). It listens on ``PORT`` (3000) at ``/slack/events`` (set it as the
@@ -199,6 +201,9 @@ async def send_demo_requests(app: AsyncApp, secret: str, incident_id: str) -> No
 
 async def serve() -> None:
     """Answer Slack at ``/slack/events`` on ``PORT`` until interrupted."""
+    if os.environ.get("INCIDENT_FLOW_CONFIG"):
+        await serve_configured(os.environ["INCIDENT_FLOW_CONFIG"])
+        return
     path = os.environ.get("INCIDENT_FLOW_DB", "incidents.db")
     policy_file = os.environ.get("INCIDENT_FLOW_POLICY")
     policy = Policy.from_toml(policy_file) if policy_file else Policy.default()
@@ -229,6 +234,37 @@ async def serve() -> None:
             await notifier.aclose()
             if isinstance(pager, AsyncPagerDutyPager):
                 await pager.aclose()
+
+
+async def serve_configured(config_file: str) -> None:
+    """The bot on the configured channels (``incident-flow serve`` does this and more)."""
+    from incident_flow.server import async_flow, load_config  # noqa: PLC0415 - the server extra
+
+    config = load_config(config_file)
+    if not config.slack or not config.slack.get("signing_secret"):
+        raise SystemExit(f"{config_file}: the bot needs [slack] token and signing_secret")
+    flow = async_flow(config)
+    notifier = flow.notifier if isinstance(flow.notifier, AsyncSlackNotifier) else None
+    app = make_app(
+        flow,
+        notifier,
+        token=str(config.slack["token"]),
+        signing_secret=str(config.slack["signing_secret"]),
+    )
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker_async(flow, stop=stop))
+    runner = web.AppRunner(app.web_app(path="/slack/events"))
+    await runner.setup()
+    try:
+        port = int(os.environ.get("PORT", "3000"))
+        await web.TCPSite(runner, port=port).start()
+        print(f"listening on :{port}/slack/events with {config_file} (Ctrl-C stops)")
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        stop.set()
+        await worker
+        await flow.drain()
 
 
 async def main() -> None:

@@ -3,6 +3,9 @@
     python examples/webhook_receiver.py --serve --port 8080 --db incidents.db
     python examples/webhook_receiver.py            # demo: serve on a free port, post to itself
 
+The minimal variant, on the standard library only: ``incident-flow serve`` (docs/server.md) is
+the full service (one configuration file, Slack's endpoints, health, metrics, the worker).
+
 Point each monitor at ``POST /webhooks/<source>`` (datadog, checkly, alertmanager, grafana,
 incidentio, pagerduty), and each tool responders act in at ``POST /actions/<source>``
 (pagerduty webhooks v3, opsgenie, slack interactivity and slash commands, github). Where a

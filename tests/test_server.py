@@ -467,3 +467,25 @@ class TestWiring:
             async_flow(config)
         git = attrs_evolve(config, publisher={"kind": "git", "repository": str(tmp_path)})
         assert "GitPublisher" in repr(sync_flow(git, pager=None).publisher)
+
+
+def test_a_slack_form_opens_and_its_submission_resolves(
+    served: Served, vendors: tuple[FakeSlack, FakePagerDuty]
+) -> None:
+    from .inbound import slack_submit
+
+    slack, pagerduty = vendors
+    incident_id = post(
+        served,
+        "/webhooks/alertmanager",
+        alertmanager_body(),
+        **{"Content-Type": "application/json", "X-Incident-Flow-Token": AM_TOKEN},
+    ).json()["incidents"][0]
+    body, headers = slack_press("resolve", incident_id, user="U024BE7LH", trigger="t-9")
+    assert post(served, "/slack/interactivity", body, **headers).status_code == 200
+    wait_for(lambda: slack.views, "the Resolve form opens")
+    body, headers = slack_submit(
+        "resolve", incident_id, "rolled back", user="U024BE7LH", view="V-1"
+    )
+    assert post(served, "/slack/interactivity", body, **headers).status_code == 200
+    wait_for(lambda: "resolve" in pagerduty.actions(incident_id), "resolved, mirrored")

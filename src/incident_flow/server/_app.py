@@ -245,6 +245,15 @@ class _Service:
             raise _Refused(400, str(exc)) from None
 
         async def apply_all() -> None:
+            # Resolve and Add note open a form first (its submission is the action).
+            opener = getattr(getattr(self.flow.notifier, "port", None), "open_form", None)
+            if opener is not None and not found:
+                try:
+                    opened = opener(body)
+                    if inspect.isawaitable(opened):
+                        await opened
+                except Exception as exc:  # noqa: BLE001 - Slack refused: said, not raised
+                    _log.warning("incident_flow.slack_form_failed", error=str(exc))
             for action in found:
                 try:
                     await self.flow.apply(action)
