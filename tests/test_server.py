@@ -94,6 +94,14 @@ class TestConfig:
             assert expected in text, expected
         assert "xoxb-literal" not in text
 
+    def test_a_dsn_password_never_shows(self, tmp_path: Path) -> None:
+        path = tmp_path / "c.toml"
+        path.write_text('[store]\npostgres = "${DATABASE_URL}"\nschema = "svc"\n')
+        dsn = "postgresql://svc:hunter2@db.internal:5432/incidents"
+        config = load_config(path, environ={"DATABASE_URL": dsn})
+        assert config.store == dsn and config.schema == "svc"
+        assert "hunter2" not in repr(config) and "hunter2" not in "\n".join(config.describe())
+
     def test_a_missing_variable_is_named(self, tmp_path: Path) -> None:
         path = tmp_path / "c.toml"
         path.write_text("[pagerduty]\nrouting_key = '${NOPE}'\n")

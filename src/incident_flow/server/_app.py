@@ -259,6 +259,12 @@ class _Service:
                     await self.flow.apply(action)
                 except IncidentNotFound:
                     _log.warning("incident_flow.slack_unknown_incident", incident=action.incident)
+                except Exception as exc:  # noqa: BLE001 - after the answer: logged, not lost
+                    _log.error(
+                        "incident_flow.slack_action_failed",
+                        incident=action.incident,
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
 
         # Slack wants its answer within 3 seconds: the work goes on after the response.
         task = asyncio.create_task(apply_all())
@@ -311,6 +317,8 @@ async def _maybe(value: Any) -> Any:
 
 def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool = True) -> Starlette:
     """The service as an ASGI app (Starlette): mount it in a host's FastAPI or Starlette app.
+
+    The flow's chat and pager are wrapped so the metrics count their deliveries.
 
     Args:
         flow: the flow to drive (:func:`~incident_flow.server.async_flow` builds the

@@ -89,7 +89,7 @@ class ServiceConfig:
     """
 
     policy: Policy = attrs.field(factory=Policy.default)
-    store: str = "incident-flow.db"
+    store: str = attrs.field(default="incident-flow.db", repr=lambda s: repr(_redact_dsn(s)))
     schema: str = "public"
     slack: Mapping[str, Any] | None = None
     pagerduty: Mapping[str, Any] | None = None
