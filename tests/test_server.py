@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,7 @@ def served(tmp_path: Path, vendors: tuple[FakeSlack, FakePagerDuty]) -> Iterator
         f'routing_key = "${{PAGERDUTY_ROUTING_KEY}}"\nurl = "{pagerduty.url}"',
     )
     text = text.replace('interval = "5s"', 'interval = "0.2s"')
+    text = text.replace("max_body = 1048576", 'max_body = 1048576\nbody_timeout = "0.5s"')
     path.write_text(text)
     config = load_config(path, environ=ENV)
     with Served(create_app(async_flow(config), config)) as server:
@@ -497,3 +499,54 @@ def test_a_slack_form_opens_and_its_submission_resolves(
     )
     assert post(served, "/slack/interactivity", body, **headers).status_code == 200
     wait_for(lambda: "resolve" in pagerduty.actions(incident_id), "resolved, mirrored")
+
+
+def test_a_slow_client_gets_408(served: Served) -> None:
+    """Headers promise 100 bytes, 10 come, then nothing: refused once the body timeout ends."""
+    head = (
+        "POST /webhooks/alertmanager HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nX-Incident-Flow-Token: {AM_TOKEN}\r\n"
+        "Content-Length: 100\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as conn:
+        conn.sendall(head.encode() + b'{"alerts":')
+        started = time.monotonic()
+        answer = conn.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert time.monotonic() - started < 5
+
+
+def test_mounted_in_a_host_app(tmp_path: Path) -> None:
+    """A host's Starlette app mounts the service and runs its lifespan."""
+    import contextlib
+
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    config = attrs_evolve(
+        load_config(EXAMPLE, environ=ENV),
+        slack=None,
+        pagerduty=None,
+        store=str(tmp_path / "host.db"),
+        worker_interval=timedelta(seconds=0.2),
+    )
+    service = create_app(async_flow(config), config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: object) -> Any:
+        async with service.router.lifespan_context(service):
+            yield
+
+    host = Starlette(routes=[Mount("/incidents", app=service)], lifespan=lifespan)
+    with Served(host) as server:
+        answer = post(
+            server,
+            "/incidents/webhooks/alertmanager",
+            alertmanager_body(),
+            **{"Content-Type": "application/json", "X-Incident-Flow-Token": AM_TOKEN},
+        )
+        assert answer.status_code == 202 and answer.json()["incidents"]
+        wait_for(
+            lambda: httpx.get(f"{server.url}/incidents/readyz", timeout=10).status_code == 200,
+            "the mounted service's worker runs",
+        )

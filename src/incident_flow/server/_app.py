@@ -14,7 +14,7 @@ Routes (see docs/server.md):
 A request is refused before anything is stored: 411 without a Content-Length, 400 for a
 negative or non-numeric one or a body that cannot be read, 413 over ``max_body``, 415 for a
 content type the route does not take, 401 for a bad signature, 404 for a source not configured,
-408 for a body that does not arrive in time.
+408 for a body that does not arrive within ``server.body_timeout``.
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 _log = get_logger("incident_flow.server")
-#: How long a client may take to send its body.
-_BODY_TIMEOUT = 10.0
 _JSON = ("application/json",)
 _FORM = ("application/x-www-form-urlencoded",)
 
@@ -155,7 +153,7 @@ class _Service:
         chunks: list[bytes] = []
         size = 0
         try:
-            async with asyncio.timeout(_BODY_TIMEOUT):
+            async with asyncio.timeout(self.config.body_timeout.total_seconds()):
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > self.config.max_body:

@@ -84,6 +84,7 @@ class ServiceConfig:
         actions: the vendors whose webhooks bring responders' actions, with their secrets.
         host, port: where ``serve`` listens.
         max_body: the largest request body accepted, in bytes.
+        body_timeout: how long a client may take to send its body (a slow one gets 408).
         worker_interval, review_poll_every: the worker's pace.
         origin: the file it was read from.
     """
@@ -101,6 +102,7 @@ class ServiceConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body: int = 1_048_576
+    body_timeout: timedelta = timedelta(seconds=10)
     worker_interval: timedelta = timedelta(seconds=5)
     review_poll_every: timedelta | None = timedelta(minutes=2)
     origin: str = "config"
@@ -301,7 +303,7 @@ def config_from_mapping(
     _check_publisher(reader, publisher)
     if sections["slack"] is not None:
         _check_slack(reader, sections["slack"])
-    server = _table(reader, data, "server", ("host", "port", "max_body"))
+    server = _table(reader, data, "server", ("host", "port", "max_body", "body_timeout"))
     worker = _table(reader, data, "worker", ("interval", "review_poll_every"))
     config = ServiceConfig(
         policy=policy,
@@ -319,6 +321,8 @@ def config_from_mapping(
         max_body=reader.integer(
             "server.max_body", server.get("max_body"), 1_048_576, 1024, 64 * 1_048_576
         ),
+        body_timeout=reader.duration("server.body_timeout", server.get("body_timeout"), None)
+        or timedelta(seconds=10),
         worker_interval=reader.duration("worker.interval", worker.get("interval"), None)
         or timedelta(seconds=5),
         review_poll_every=reader.duration(
