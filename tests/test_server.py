@@ -473,8 +473,7 @@ class TestWiring:
         assert "FanOutPager" in repr(flow.pager) and "WebhookNotifier" in repr(flow.notifier)
         assert "GitHubPublisher('acme/pm'" in repr(flow.publisher)
         assert all(secret not in repr(flow) for secret in env.values())
-        with pytest.raises(ValueError, match="one pager at a time"):
-            async_flow(config)
+        assert "AsyncFanOutPager" in repr(async_flow(config).pager)
         git = attrs_evolve(config, publisher={"kind": "git", "repository": str(tmp_path)})
         assert "GitPublisher" in repr(sync_flow(git, pager=None).publisher)
 

@@ -357,7 +357,7 @@ def _table(
 def _store(reader: _Reader, data: object) -> str:
     """The store: a SQLite path (relative to the file) or a PostgreSQL DSN."""
     if data is None:
-        return "incident-flow.db"
+        return str(reader.base / "incident-flow.db")
     kinds = [k for k in data if k in ("sqlite", "postgres")] if isinstance(data, Mapping) else []
     if not isinstance(data, Mapping) or len(kinds) != 1:
         reader.problem("store", 'must be one of: sqlite = "path", postgres = "${DATABASE_URL}"')

@@ -12,7 +12,7 @@ from ..adapters.folder import FolderPublisher
 from ..adapters.notifiers import LogNotifier
 from ._config import ServiceConfig
 
-__all__ = ["FanOutPager", "async_flow", "sync_flow"]
+__all__ = ["AsyncFanOutPager", "FanOutPager", "async_flow", "sync_flow"]
 
 
 class FanOutPager:
@@ -26,7 +26,7 @@ class FanOutPager:
         self.pagers = pagers
 
     def __repr__(self) -> str:
-        return f"FanOutPager({', '.join(repr(p) for p in self.pagers)})"
+        return f"{type(self).__name__}({', '.join(repr(p) for p in self.pagers)})"
 
     def send(self, message: Notification) -> str | None:
         """Send through each pager; return the receipts joined."""
@@ -35,6 +35,26 @@ class FanOutPager:
         for pager in self.pagers:
             try:
                 receipt = pager.send(message)
+            except Exception as exc:  # noqa: BLE001 - tried all, then the first one is raised
+                failure = failure or exc
+            else:
+                if receipt:
+                    receipts.append(str(receipt))
+        if failure is not None:
+            raise failure
+        return ",".join(receipts) or None
+
+
+class AsyncFanOutPager(FanOutPager):
+    """:class:`FanOutPager` for the async flow: each pager awaited in turn."""
+
+    async def send(self, message: Notification) -> str | None:  # type: ignore[override]
+        """Send through each pager; return the receipts joined."""
+        receipts: list[str] = []
+        failure: Exception | None = None
+        for pager in self.pagers:
+            try:
+                receipt = await pager.send(message)
             except Exception as exc:  # noqa: BLE001 - tried all, then the first one is raised
                 failure = failure or exc
             else:
@@ -89,10 +109,7 @@ def _channels(config: ServiceConfig, *, asynchronous: bool) -> tuple[Any, Any]:
         return chat, LogNotifier("pager")
     if len(pagers) == 1:
         return chat, pagers[0]
-    if asynchronous:
-        msg = "one pager at a time in the service for now: configure PagerDuty or Opsgenie"
-        raise ValueError(msg)
-    return chat, FanOutPager(*pagers)
+    return chat, (AsyncFanOutPager if asynchronous else FanOutPager)(*pagers)
 
 
 def _publisher(config: ServiceConfig) -> Any:
