@@ -123,6 +123,7 @@ def _message(
             runbook_url=incident.runbook.url if incident.runbook else None,
             acknowledged_by=incident.acknowledged_by,
             thread=incident.chat_thread if kind != "notify" else None,
+            fired=incident.alert_count,
         )
     return OutboxMessage(
         id=key,
@@ -554,20 +555,38 @@ def _resolve(inc: Incident, c: cmd.Resolve, policy: Policy, d: _Draft) -> None:
     if _needs_runbook_item(inc, policy):
         _raise_runbook_item(inc, d)
     summary = f": {c.summary}" if c.summary else ""
-    d.say("chat", "update", f"Resolved by {c.by}{summary}")
+    unsaid = inc.alert_count - inc.repeats_said_count
+    fired = f" (the alert fired {inc.alert_count} times)" if unsaid > 0 else ""
+    d.say("chat", "update", f"Resolved by {c.by}{summary}{fired}")
     if inc.paged:
         d.say("pager", "resolve", f"Resolved by {c.by}")
 
 
 def _reopen(inc: Incident, c: cmd.Reopen, policy: Policy, d: _Draft) -> None:
+    # A flapping alert (fired again soon after it resolved) is one incident and one page: the
+    # alert's own reopen within policy.flap_window does not page again; a person's does.
+    flapping = (
+        c.by is None
+        and policy.flap_window > timedelta(0)
+        and inc.resolved_at is not None
+        and d.at - inc.resolved_at <= policy.flap_window
+    )
+    page = inc.critical and not flapping
     d.add(
         ev.IncidentReopened,
-        paged=inc.critical,
-        escalate_at=_timer(policy, 0, inc.severity, d.at, paging=inc.critical),
+        paged=page,
+        escalate_at=_timer(policy, 0, inc.severity, d.at, paging=page),
     )
+    if flapping:
+        d.say(
+            "chat",
+            "update",
+            "Reopened: the alert is flapping (fired again soon after it resolved; not paged again)",
+        )
+        return
     who = f" by {c.by}" if c.by else " (the alert fired again)"
     d.say("chat", "update", f"Reopened{who}")
-    if inc.critical:
+    if page:
         d.say("pager", "page", f"[{inc.severity}] {inc.title} (reopened)")
 
 
@@ -655,8 +674,17 @@ def _note(inc: Incident, c: cmd.Note, policy: Policy, d: _Draft) -> None:
 
 def _record_alert(inc: Incident, c: cmd.RecordAlert, policy: Policy, d: _Draft) -> None:
     if c.alert.firing:
-        d.add(ev.AlertRepeated, alert=c.alert)
-        d.say("chat", "update", f"Alert fired again ({inc.alert_count + 1} times)")
+        # A storm repeats an alert every few seconds: the thread hears of it at most once per
+        # policy.repeat_summary_every (the timeline keeps every repeat, the count is exact).
+        last = inc.repeats_said_at
+        every = policy.repeat_summary_every
+        said = last is None or not every or d.at - last >= every
+        d.add(ev.AlertRepeated, alert=c.alert, said=said)
+        if said:
+            fired = inc.alert_count + 1
+            since = fired - inc.repeats_said_count
+            more = f"; {since} since the last update" if last is not None and since > 1 else ""
+            d.say("chat", "update", f"Alert fired again ({fired} times{more})")
     else:
         d.add(ev.AlertRecovered, alert=c.alert)
         d.say("chat", "update", f"{c.alert.source} reports the alert recovered")

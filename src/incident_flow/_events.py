@@ -346,9 +346,14 @@ class NoteAdded(Event):
 
 @attrs.frozen(kw_only=True)
 class AlertRepeated(Event):
-    """The incident's alert fired again (no new incident, no new page)."""
+    """The incident's alert fired again (no new incident, no new page).
+
+    ``said`` when this repeat was summed up in the chat thread (at most one per
+    ``Policy.repeat_summary_every``).
+    """
 
     alert: Alert
+    said: bool = True
 
 
 @attrs.frozen(kw_only=True)

@@ -154,6 +154,8 @@ class Incident:
         postmortem: the post-mortem, once started.
         action_items: every action item, in the order raised.
         alert_count: how many times the alert fired (1 + repeats).
+        repeats_said_at, repeats_said_count: when the chat thread last heard of the repeats,
+            and the count it was told then.
         deliveries: the vendors' delivery ids of the actions recorded (applied or ignored),
             so a retried delivery is applied once.
         version: the version of the last event folded in.
@@ -186,6 +188,8 @@ class Incident:
     postmortem: PostMortem | None = None
     action_items: tuple[ActionItem, ...] = ()
     alert_count: int = 1
+    repeats_said_at: datetime | None = None
+    repeats_said_count: int = 1
     deliveries: frozenset[str] = frozenset()
 
     @property
@@ -386,6 +390,13 @@ def _delivered(inc: Incident, e: ev.MessageDelivered) -> dict[str, Any]:
     return {}
 
 
+def _repeated(inc: Incident, e: ev.AlertRepeated) -> dict[str, Any]:
+    count = inc.alert_count + 1
+    if not e.said:
+        return {"alert_count": count}
+    return {"alert_count": count, "repeats_said_at": e.at, "repeats_said_count": count}
+
+
 def _nothing(inc: Incident, e: ev.Event) -> dict[str, Any]:
     return {}
 
@@ -428,7 +439,7 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.RunbookUpdated: _nothing,
     ev.IncidentClosed: lambda inc, e: {"closed_at": e.at},
     ev.NoteAdded: _nothing,
-    ev.AlertRepeated: lambda inc, e: {"alert_count": inc.alert_count + 1},
+    ev.AlertRepeated: _repeated,
     ev.AlertRecovered: _nothing,
     ev.MessageDelivered: _delivered,
     ev.DeliveryFailed: _nothing,

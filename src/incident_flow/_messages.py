@@ -43,6 +43,8 @@ class Notification:
         send_within: seconds the sender still holds the message's claim; an adapter that
             retries stops before they run out (another sender may take it then). Filled in
             when sent; None: no bound.
+        fired: how many times the incident's alert has fired so far (a storm's repeats are
+            summed up, not posted one by one: a channel may show this count instead).
     """
 
     incident_id: str
@@ -60,6 +62,7 @@ class Notification:
     thread: str | None = None
     resent: bool = False
     send_within: float | None = None
+    fired: int = 1
 
     def to_send(self, *, resent: bool, send_within: float | None) -> Notification:
         """This message as a sender hands it over (built directly: it runs for every send)."""
@@ -79,6 +82,7 @@ class Notification:
             thread=self.thread,
             resent=resent,
             send_within=send_within,
+            fired=self.fired,
         )
 
 

@@ -121,6 +121,15 @@ REVIEW_ORDERS = ("list", "rotation")
 MERGE_MODES = ("auto", "manual")
 
 
+def _duration_value(value: object) -> timedelta:
+    if isinstance(value, timedelta) and value >= timedelta(0):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return timedelta(seconds=value)
+    msg = f"Policy durations must be a timedelta or seconds >= 0, got {value!r}"
+    raise ValueError(msg)
+
+
 def _names(value: object) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         msg = f"Policy.postmortem_review_pool must be a list of names, got {value!r}"
@@ -179,6 +188,11 @@ class Policy:
         action_items_due: business days after the post-mortem (or the resolution) by which
             the action items are settled before the thread is reminded (default 10).
         remind_every: business days between reminders once overdue (default 1).
+        repeat_summary_every: at most one "Alert fired again (N times)" in the thread per
+            this interval, however often the alert repeats (default 5 minutes; 0: every
+            repeat is posted). Every repeat is still counted and kept in the timeline.
+        flap_window: an alert that fires again within this long after its incident resolved
+            reopens it without paging again (flapping); 0 (the default) pages every reopen.
         timezone: the IANA time zone business days are counted in (default ``UTC``): a
             Friday-evening resolution in Los Angeles is not a Saturday one.
         runbooks: the alert -> runbook catalog.
@@ -211,6 +225,10 @@ class Policy:
     postmortem_due: int = attrs.field(default=5, validator=_positive)
     action_items_due: int = attrs.field(default=10, validator=_positive)
     remind_every: int = attrs.field(default=1, validator=_at_least_one)
+    repeat_summary_every: timedelta = attrs.field(
+        default=timedelta(minutes=5), converter=_duration_value
+    )
+    flap_window: timedelta = attrs.field(default=timedelta(0), converter=_duration_value)
     timezone: str = attrs.field(default="UTC", validator=_zone)
     runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
     descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
@@ -345,6 +363,8 @@ _TOP_KEYS = (
     "postmortem_due",
     "action_items_due",
     "remind_every",
+    "repeat_summary_every",
+    "flap_window",
     "escalation",
     "escalation_repeats",
     "critical",
@@ -401,6 +421,8 @@ class _Reader:
             "postmortem_due": self.reviewers,
             "action_items_due": self.reviewers,
             "remind_every": self.at_least_one,
+            "repeat_summary_every": self.duration_or_zero,
+            "flap_window": self.duration_or_zero,
             "timezone": self.zone,
             "descriptions": self.descriptions,
             "runbooks": self.runbooks,
@@ -439,6 +461,11 @@ class _Reader:
             self.problem(path, f"must be a non-empty string, got {value!r}")
             return None
         return value
+
+    def duration_or_zero(self, path: str, value: object) -> timedelta | None:
+        if value in (0, "0", "off"):
+            return timedelta(0)
+        return self.duration(path, value)
 
     def name_list(self, path: str, value: object) -> list[str] | None:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):

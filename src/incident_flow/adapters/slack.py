@@ -279,7 +279,10 @@ class _Slack(VendorAdapter[ClientT]):
                 {
                     "channel": parent[0],
                     "ts": parent[1],
-                    "text": escape(f"[{message.severity}] {message.title} ({message.state})"),
+                    "text": escape(
+                        f"[{message.severity}] {message.title} ({message.state}"
+                        + (f", fired {message.fired} times)" if message.fired > 1 else ")")
+                    ),
                     "blocks": blocks(message),
                 },
                 deadline=deadline,
