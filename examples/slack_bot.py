@@ -199,6 +199,25 @@ async def send_demo_requests(app: AsyncApp, secret: str, incident_id: str) -> No
         print(f"{label:16} -> {response.status} {response.body or ''}")
 
 
+async def run_bot(flow: AsyncIncidentFlow, app: AsyncApp, label: str) -> None:
+    """Serve ``app`` at ``/slack/events`` on ``PORT`` with the worker beside it, until stopped."""
+    # Retries, escalations and reminders on the same loop as the web app.
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker_async(flow, stop=stop))
+    runner = web.AppRunner(app.web_app(path="/slack/events"))
+    await runner.setup()
+    try:
+        port = int(os.environ.get("PORT", "3000"))
+        await web.TCPSite(runner, port=port).start()
+        print(f"listening on :{port}/slack/events{label} (Ctrl-C stops)")
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+        stop.set()
+        await worker
+        await flow.drain()  # commands whose requests were dropped finish their deliveries
+
+
 async def serve() -> None:
     """Answer Slack at ``/slack/events`` on ``PORT`` until interrupted."""
     if os.environ.get("INCIDENT_FLOW_CONFIG"):
@@ -216,21 +235,9 @@ async def serve() -> None:
         app = make_app(
             flow, notifier, token=token, signing_secret=os.environ["SLACK_SIGNING_SECRET"]
         )
-        # Retries, escalations and reminders on the same loop as the web app.
-        stop = asyncio.Event()
-        worker = asyncio.create_task(run_worker_async(flow, stop=stop))
-        runner = web.AppRunner(app.web_app(path="/slack/events"))
-        await runner.setup()
         try:
-            port = int(os.environ.get("PORT", "3000"))
-            await web.TCPSite(runner, port=port).start()
-            print(f"listening on :{port}/slack/events (Ctrl-C stops)")
-            await asyncio.Event().wait()
+            await run_bot(flow, app, "")
         finally:
-            await runner.cleanup()
-            stop.set()
-            await worker
-            await flow.drain()  # commands whose requests were dropped finish their deliveries
             await notifier.aclose()
             if isinstance(pager, AsyncPagerDutyPager):
                 await pager.aclose()
@@ -251,20 +258,7 @@ async def serve_configured(config_file: str) -> None:
         token=str(config.slack["token"]),
         signing_secret=str(config.slack["signing_secret"]),
     )
-    stop = asyncio.Event()
-    worker = asyncio.create_task(run_worker_async(flow, stop=stop))
-    runner = web.AppRunner(app.web_app(path="/slack/events"))
-    await runner.setup()
-    try:
-        port = int(os.environ.get("PORT", "3000"))
-        await web.TCPSite(runner, port=port).start()
-        print(f"listening on :{port}/slack/events with {config_file} (Ctrl-C stops)")
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
-        stop.set()
-        await worker
-        await flow.drain()
+    await run_bot(flow, app, f" with {config_file}")
 
 
 async def main() -> None:

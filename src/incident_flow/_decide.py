@@ -91,12 +91,13 @@ class _Draft:
                 after = fold(after, [event])
         first = self.events[0].version
         keys: list[str] = []
+        seen: dict[str, int] = {}
         for channel, kind, _ in self.messages:
             key = f"{after.id}/{first}/{channel}/{kind}"
             # A second message of a kind in one decision (an approval and "ready to merge")
             # needs a key of its own: the key is what makes a re-send idempotent.
-            same = sum(k == key or k.startswith(f"{key}#") for k in keys)
-            keys.append(key if same == 0 else f"{key}#{same + 1}")
+            n = seen[key] = seen.get(key, 0) + 1
+            keys.append(key if n == 1 else f"{key}#{n}")
         outbox = tuple(
             _message(after, channel, kind, text, key=key, draft=self)
             for (channel, kind, text), key in zip(self.messages, keys, strict=True)

@@ -135,17 +135,21 @@ def _publisher(config: ServiceConfig) -> Any:
     return FolderPublisher(settings.get("folder") or config.policy.postmortem_folder)
 
 
-def sync_flow(config: ServiceConfig, **overrides: Any) -> IncidentFlow:
-    """An :class:`IncidentFlow` on the configured store and channels (what the CLI runs)."""
-    chat, pager = _channels(config, asynchronous=False)
+def _ports(config: ServiceConfig, overrides: dict[str, Any], *, asynchronous: bool) -> Any:
+    chat, pager = _channels(config, asynchronous=asynchronous)
     ports: dict[str, Any] = {
-        "store": _store(config, asynchronous=False),
+        "store": _store(config, asynchronous=asynchronous),
         "notifier": chat,
         "pager": pager,
         "publisher": _publisher(config),
     }
     ports.update(overrides)
-    return IncidentFlow(config.policy, **ports)
+    return ports
+
+
+def sync_flow(config: ServiceConfig, **overrides: Any) -> IncidentFlow:
+    """An :class:`IncidentFlow` on the configured store and channels (what the CLI runs)."""
+    return IncidentFlow(config.policy, **_ports(config, overrides, asynchronous=False))
 
 
 def async_flow(config: ServiceConfig, **overrides: Any) -> AsyncIncidentFlow:
@@ -154,12 +158,4 @@ def async_flow(config: ServiceConfig, **overrides: Any) -> AsyncIncidentFlow:
     An :class:`~incident_flow.AsyncPostgresStore` must be opened (``await store.open()``)
     before use; :func:`~incident_flow.server.create_app`'s lifespan does it.
     """
-    chat, pager = _channels(config, asynchronous=True)
-    ports: dict[str, Any] = {
-        "store": _store(config, asynchronous=True),
-        "notifier": chat,
-        "pager": pager,
-        "publisher": _publisher(config),
-    }
-    ports.update(overrides)
-    return AsyncIncidentFlow(config.policy, **ports)
+    return AsyncIncidentFlow(config.policy, **_ports(config, overrides, asynchronous=True))
