@@ -61,6 +61,21 @@ def review_policy(**overrides: object) -> Policy:
     return Policy(**settings)  # type: ignore[arg-type]
 
 
+def drafted(publisher: object, policy: Policy | None = None) -> tuple[IncidentFlow, str]:
+    """A flow on ``publisher`` with a resolved P1 whose post-mortem alice has drafted."""
+    flow = IncidentFlow(
+        policy or review_policy(),
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        publisher=publisher,  # type: ignore[arg-type]
+        clock=ManualClock(T0),
+    )
+    incident = flow.trigger(P1)
+    flow.resolve(incident.id, by="alice")
+    flow.start_postmortem(incident.id, author="alice")
+    return flow, incident.id
+
+
 @pytest.fixture
 def gh(httpserver: HTTPServer) -> FakeGitHub:
     return FakeGitHub(httpserver)
@@ -493,23 +508,17 @@ def test_async_flow_reviews_on_the_pull_request(gh: FakeGitHub, client: HttpClie
 
 
 def test_manual_publish_saves_into_the_folder(tmp_path: Path) -> None:
-    flow = IncidentFlow(
+    flow, incident_id = drafted(
+        FolderPublisher(tmp_path),
         review_policy(postmortem_merge="manual", postmortem_review_pool=["bob", "carol"]),
-        notifier=RecordingNotifier(),
-        pager=RecordingNotifier(),
-        publisher=FolderPublisher(tmp_path),
-        clock=ManualClock(T0),
     )
-    incident = flow.trigger(P1)
-    flow.resolve(incident.id, by="alice")
-    flow.start_postmortem(incident.id, author="alice")
     with pytest.raises(PolicyViolation, match="still a draft"):
-        flow.publish_postmortem(incident.id, by="alice")
-    flow.submit_postmortem(incident.id, by="alice")
-    flow.approve_postmortem(incident.id, reviewer="bob")
-    approved = flow.approve_postmortem(incident.id, reviewer="carol")
+        flow.publish_postmortem(incident_id, by="alice")
+    flow.submit_postmortem(incident_id, by="alice")
+    flow.approve_postmortem(incident_id, reviewer="bob")
+    approved = flow.approve_postmortem(incident_id, reviewer="carol")
     assert approved.state == "postmortem" and list(tmp_path.glob("*.md")) == []
-    published = flow.publish_postmortem(incident.id, by="alice")
+    published = flow.publish_postmortem(incident_id, by="alice")
     assert published.state == "runbook_update"
     assert published.postmortem is not None and published.postmortem.published
     (saved,) = tmp_path.glob("*.md")
@@ -563,23 +572,14 @@ def test_amending_a_post_mortem_under_review_on_github_is_refused(
 
 def test_a_git_branch_deleted_unmerged_is_a_closed_review(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "repo")
-    flow = IncidentFlow(
-        review_policy(),
-        notifier=RecordingNotifier(),
-        pager=RecordingNotifier(),
-        publisher=GitPublisher(repo),
-        clock=ManualClock(T0),
-    )
-    incident = flow.trigger(P1)
-    flow.resolve(incident.id, by="alice")
-    flow.start_postmortem(incident.id, author="alice")
-    flow.submit_postmortem(incident.id, by="alice")
-    git(repo, "branch", "-D", f"postmortem/{incident.id}")
+    flow, incident_id = drafted(GitPublisher(repo))
+    flow.submit_postmortem(incident_id, by="alice")
+    git(repo, "branch", "-D", f"postmortem/{incident_id}")
     (closed,) = flow.poll_reviews()
     assert closed.postmortem is not None and closed.postmortem.stage == "closed"
-    again = flow.submit_postmortem(incident.id, by="alice")  # the branch comes back
+    again = flow.submit_postmortem(incident_id, by="alice")  # the branch comes back
     assert again.postmortem is not None and again.postmortem.stage == "review"
-    assert git(repo, "branch", "--list", f"postmortem/{incident.id}")
+    assert git(repo, "branch", "--list", f"postmortem/{incident_id}")
 
 
 def test_streams_stored_by_0_1_fold_as_before(tmp_path: Path) -> None:
