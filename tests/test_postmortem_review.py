@@ -33,7 +33,7 @@ from incident_flow import (
     Severity,
     ingest,
 )
-from incident_flow._incident import fold
+from incident_flow._incident import PostMortem, fold
 from incident_flow.adapters._http import HttpClient
 from incident_flow.events import Event, event_from_dict
 from incident_flow.testing import ManualClock
@@ -109,6 +109,14 @@ class Setup:
         incident = self.flow.trigger(P1)
         self.flow.resolve(incident.id, by="alice", summary="rolled back")
         return incident.id
+
+    def submitted(self) -> tuple[str, PostMortem]:
+        """A resolved P1 whose post-mortem alice drafted and submitted."""
+        incident_id = self.resolved_p1()
+        self.flow.start_postmortem(incident_id, author="alice")
+        pm = self.flow.submit_postmortem(incident_id, by="alice").postmortem
+        assert pm is not None
+        return incident_id, pm
 
     def webhook(self, event: str, name: str, incident_id: str, login: str, n: int) -> object:
         raw, headers = github(event, name, incident_id, login=login, delivery=f"d-{n}")
@@ -194,9 +202,7 @@ def test_a_pull_request_closed_unmerged_keeps_the_obligation(
     gh: FakeGitHub, client: HttpClient
 ) -> None:
     s = Setup(gh, client, review_policy())
-    incident_id = s.resolved_p1()
-    s.flow.start_postmortem(incident_id, author="alice")
-    s.flow.submit_postmortem(incident_id, by="alice")
+    incident_id, _ = s.submitted()
     gh.close(318, "bob-gh")
     s.webhook("pull_request", "pull_request_closed_unmerged", incident_id, "bob-gh", 1)
     closed = s.flow.get(incident_id)
@@ -219,9 +225,7 @@ def test_a_pull_request_closed_unmerged_keeps_the_obligation(
 
 def test_a_closed_pull_request_found_by_polling(gh: FakeGitHub, client: HttpClient) -> None:
     s = Setup(gh, client, review_policy())
-    incident_id = s.resolved_p1()
-    s.flow.start_postmortem(incident_id, author="alice")
-    s.flow.submit_postmortem(incident_id, by="alice")
+    s.submitted()
     gh.close(318, "carol-gh")
     (polled,) = s.flow.poll_reviews()
     assert polled.postmortem is not None and polled.postmortem.stage == "closed"
@@ -230,10 +234,7 @@ def test_a_closed_pull_request_found_by_polling(gh: FakeGitHub, client: HttpClie
 
 def test_manual_merge_waits_for_a_person(gh: FakeGitHub, client: HttpClient) -> None:
     s = Setup(gh, client, review_policy(postmortem_merge="manual"))
-    incident_id = s.resolved_p1()
-    s.flow.start_postmortem(incident_id, author="alice")
-    pm = s.flow.submit_postmortem(incident_id, by="alice").postmortem
-    assert pm is not None
+    incident_id, pm = s.submitted()
     for n, name in enumerate(pm.reviewers):
         s.webhook(
             "pull_request_review", "pull_request_review_approved", incident_id, f"{name}-gh", n
@@ -252,10 +253,7 @@ def test_a_merge_before_the_approvals_counts_once_they_come(
     gh: FakeGitHub, client: HttpClient
 ) -> None:
     s = Setup(gh, client, review_policy())
-    incident_id = s.resolved_p1()
-    s.flow.start_postmortem(incident_id, author="alice")
-    pm = s.flow.submit_postmortem(incident_id, by="alice").postmortem
-    assert pm is not None
+    incident_id, pm = s.submitted()
     gh.merge_by_hand(318, "dave-gh")  # an administrator merges without reviews
     (merged,) = s.flow.poll_reviews()
     assert merged.state == "postmortem" and merged.postmortem is not None
@@ -271,10 +269,7 @@ def test_a_merge_before_the_approvals_counts_once_they_come(
 
 def test_a_refused_merge_is_retried_and_said(gh: FakeGitHub, client: HttpClient) -> None:
     s = Setup(gh, client, review_policy())
-    incident_id = s.resolved_p1()
-    s.flow.start_postmortem(incident_id, author="alice")
-    pm = s.flow.submit_postmortem(incident_id, by="alice").postmortem
-    assert pm is not None
+    incident_id, pm = s.submitted()
     gh.refuse_merge = True  # branch protection: GitHub answers 405
     for name in pm.reviewers:
         gh.review(318, f"{name}-gh", "APPROVED")
@@ -291,9 +286,7 @@ def test_a_refused_merge_is_retried_and_said(gh: FakeGitHub, client: HttpClient)
 
 def test_a_dismissed_review_withdraws_the_approval(gh: FakeGitHub, client: HttpClient) -> None:
     s = Setup(gh, client, review_policy(postmortem_reviewers=3))
-    incident_id = s.resolved_p1()
-    s.flow.start_postmortem(incident_id, author="alice")
-    s.flow.submit_postmortem(incident_id, by="alice")
+    s.submitted()
     first = gh.review(318, "bob-gh", "APPROVED")
     (polled,) = s.flow.poll_reviews()
     assert polled.postmortem is not None and polled.postmortem.approvals == ("bob",)
@@ -308,9 +301,7 @@ def test_the_author_approving_on_github_is_recorded_not_counted(
     gh: FakeGitHub, client: HttpClient
 ) -> None:
     s = Setup(gh, client, review_policy())
-    incident_id = s.resolved_p1()
-    s.flow.start_postmortem(incident_id, author="alice")
-    s.flow.submit_postmortem(incident_id, by="alice")
+    incident_id, _ = s.submitted()
     gh.review(318, "alice-gh", "APPROVED")
     (polled,) = s.flow.poll_reviews()
     assert polled.postmortem is not None and polled.postmortem.approvals == ()
@@ -323,9 +314,7 @@ def test_a_late_redelivery_never_overrides_a_newer_review(
     gh: FakeGitHub, client: HttpClient
 ) -> None:
     s = Setup(gh, client, review_policy())
-    incident_id = s.resolved_p1()
-    s.flow.start_postmortem(incident_id, author="alice")
-    s.flow.submit_postmortem(incident_id, by="alice")
+    incident_id, _ = s.submitted()
     raw, headers = github(
         "pull_request_review",
         "pull_request_review_changes_requested",
@@ -672,10 +661,7 @@ def test_streams_stored_by_0_1_fold_as_before(tmp_path: Path) -> None:
 
 def test_a_merge_by_hand_before_ours_is_said_once(gh: FakeGitHub, client: HttpClient) -> None:
     s = Setup(gh, client, review_policy())
-    incident_id = s.resolved_p1()
-    s.flow.start_postmortem(incident_id, author="alice")
-    pm = s.flow.submit_postmortem(incident_id, by="alice").postmortem
-    assert pm is not None
+    incident_id, pm = s.submitted()
     gh.refuse_merge = True  # our merge fails first...
     for name in pm.reviewers:
         gh.review(318, f"{name}-gh", "APPROVED")

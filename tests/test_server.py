@@ -191,6 +191,14 @@ def post(served: Served, path: str, body: bytes, **headers: str) -> httpx.Respon
     return httpx.post(f"{served.url}{path}", content=body, headers=headers, timeout=10)
 
 
+def fire(
+    served: Served, token: str = AM_TOKEN, path: str = "/webhooks/alertmanager"
+) -> httpx.Response:
+    """The real Alertmanager sample, sent with the shared token."""
+    headers = {"Content-Type": "application/json", "X-Incident-Flow-Token": token}
+    return post(served, path, alertmanager_body(), **headers)
+
+
 def wait_for(check: Any, what: str) -> None:
     deadline = time.monotonic() + 10
     while not check():
@@ -202,12 +210,7 @@ def test_an_alert_to_a_slack_button_to_the_pager_and_the_metrics(
     served: Served, vendors: tuple[FakeSlack, FakePagerDuty]
 ) -> None:
     slack, pagerduty = vendors
-    answer = post(
-        served,
-        "/webhooks/alertmanager",
-        alertmanager_body(),
-        **{"Content-Type": "application/json", "X-Incident-Flow-Token": AM_TOKEN},
-    )
+    answer = fire(served)
     assert answer.status_code == 202, answer.text
     incident_ids = answer.json()["incidents"]
     assert incident_ids
@@ -234,12 +237,7 @@ def test_a_bad_token_or_signature_is_401_and_stores_nothing(
     served: Served, vendors: tuple[FakeSlack, FakePagerDuty]
 ) -> None:
     slack, _ = vendors
-    wrong = post(
-        served,
-        "/webhooks/alertmanager",
-        alertmanager_body(),
-        **{"Content-Type": "application/json", "X-Incident-Flow-Token": "guess"},
-    )
+    wrong = fire(served, token="guess")  # noqa: S106 - a wrong token on purpose
     assert wrong.status_code == 401
     body, headers = slack_press("acknowledge", "inc-000000000000", user="U1", trigger="t")
     headers["X-Slack-Signature"] = "v0=" + "0" * 64
@@ -394,12 +392,7 @@ def test_actions_from_pagerduty_and_slacks_url_check(
     """A PagerDuty acknowledgement by webhook lands on the incident; Slack's URL check."""
     from .inbound import pagerduty
 
-    opened = post(
-        served,
-        "/webhooks/alertmanager",
-        alertmanager_body(),
-        **{"Content-Type": "application/json", "X-Incident-Flow-Token": AM_TOKEN},
-    ).json()["incidents"][0]
+    opened = fire(served).json()["incidents"][0]
     raw, headers = pagerduty("acknowledged", f"[P1] checkout [{opened}]")
     answer = post(served, "/actions/pagerduty", raw, **headers)
     assert answer.status_code == 200 and answer.json()["applied"] == [opened]
@@ -484,12 +477,7 @@ def test_a_slack_form_opens_and_its_submission_resolves(
     from .inbound import slack_submit
 
     slack, pagerduty = vendors
-    incident_id = post(
-        served,
-        "/webhooks/alertmanager",
-        alertmanager_body(),
-        **{"Content-Type": "application/json", "X-Incident-Flow-Token": AM_TOKEN},
-    ).json()["incidents"][0]
+    incident_id = fire(served).json()["incidents"][0]
     body, headers = slack_press("resolve", incident_id, user="U024BE7LH", trigger="t-9")
     assert post(served, "/slack/interactivity", body, **headers).status_code == 200
     wait_for(lambda: slack.views, "the Resolve form opens")
@@ -538,12 +526,7 @@ def test_mounted_in_a_host_app(tmp_path: Path) -> None:
 
     host = Starlette(routes=[Mount("/incidents", app=service)], lifespan=lifespan)
     with Served(host) as server:
-        answer = post(
-            server,
-            "/incidents/webhooks/alertmanager",
-            alertmanager_body(),
-            **{"Content-Type": "application/json", "X-Incident-Flow-Token": AM_TOKEN},
-        )
+        answer = fire(server, path="/incidents/webhooks/alertmanager")
         assert answer.status_code == 202 and answer.json()["incidents"]
         wait_for(
             lambda: httpx.get(f"{server.url}/incidents/readyz", timeout=10).status_code == 200,
