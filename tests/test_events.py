@@ -19,7 +19,7 @@ from incident_flow.events import (
     event_from_dict,
     event_to_dict,
 )
-from incident_flow.testing.contracts import sample_history
+from incident_flow.testing.contracts import sample_history, storm_histories
 from incident_flow.testing.strategies import alerts, aware_datetimes
 
 from .conftest import T0
@@ -43,7 +43,7 @@ class TestRoundTrip:
     """event_from_dict(event_to_dict(e)) == e for every type, through real JSON."""
 
     def test_every_type_in_a_real_history(self) -> None:
-        history = sample_history()
+        history = sample_history() + [e for storm in storm_histories() for e in storm]
         assert {e.type for e in history} == set(EVENT_TYPES)
         for event in history:
             data = json.loads(json.dumps(event_to_dict(event)))

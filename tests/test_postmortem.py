@@ -6,7 +6,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from incident_flow import DeliveryError, FolderPublisher, PostMortemDocument
@@ -98,6 +98,10 @@ class TestSectionsReadBack:
     def test_render_then_read_is_stable(
         self, document: PostMortemDocument, impact: str, root_cause: str, learnings: list[str]
     ) -> None:
+        # The placeholders a section shows when nothing was written read back as nothing.
+        placeholders = ("_To be written._", "_None recorded._")
+        assume(no_controls(impact).strip() not in placeholders)
+        assume(no_controls(root_cause).strip() not in placeholders)
         pm = document.incident.postmortem
         assert pm is not None
         changed = attrs.evolve(

@@ -28,6 +28,7 @@ from ._postmortem import PostMortemDocument
 from ._redact import RedactSecrets
 from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
+from ._storms import GroupingRule, LabelMatcher, PageAfter, Silence
 from ._worker import WorkerStats, run_worker, run_worker_async
 from .adapters import (
     AsyncOpsgeniePager,
@@ -81,6 +82,7 @@ __all__ = [
     "FolderPublisher",
     "GitHubPublisher",
     "GitPublisher",
+    "GroupingRule",
     "Incident",
     "IncidentFlow",
     "IncidentFlowError",
@@ -90,11 +92,13 @@ __all__ = [
     "InvalidPolicy",
     "InvalidSignature",
     "InvalidTransition",
+    "LabelMatcher",
     "LogNotifier",
     "MemoryStore",
     "Notification",
     "OpsgeniePager",
     "OutboxMessage",
+    "PageAfter",
     "PagerDutyPager",
     "Person",
     "Policy",
@@ -109,6 +113,7 @@ __all__ = [
     "RunbookRevision",
     "SQLiteStore",
     "Severity",
+    "Silence",
     "SlackNotifier",
     "StorageError",
     "SystemClock",

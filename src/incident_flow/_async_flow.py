@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import _commands as cmd
@@ -21,6 +21,7 @@ from ._policy import Policy
 from ._runbooks import Runbook, checked_runbook
 from ._severity import Severity
 from ._steps import Steps, T, run_async
+from ._storms import LabelMatcher, Silence
 from .adapters.folder import FolderPublisher
 from .adapters.memory import MemoryStore
 from .adapters.notifiers import LogNotifier
@@ -270,6 +271,33 @@ class AsyncIncidentFlow(FlowCore):
         return await self._drive(
             self._save_runbook(*checked_runbook(runbook, by), note, incident_id)
         )
+
+    # ----------------------------------------------------------------- silences
+
+    async def silence(
+        self,
+        matchers: Mapping[str, object] | Sequence[LabelMatcher],
+        *,
+        by: str,
+        why: str,
+        duration: timedelta | None = None,
+        ends_at: datetime | None = None,
+        starts_at: datetime | None = None,
+    ) -> Silence:
+        """Silence matching alerts for a while (see :meth:`IncidentFlow.silence`)."""
+        return await self._drive(
+            self._silence(
+                matchers, by=by, why=why, ends_at=ends_at, duration=duration, starts_at=starts_at
+            )
+        )
+
+    async def end_silence(self, silence_id: str, *, by: str) -> Silence:
+        """End a silence now (see :meth:`IncidentFlow.end_silence`)."""
+        return await self._drive(self._end_silence(silence_id, by))
+
+    async def silences(self, *, active: bool = True) -> list[Silence]:
+        """The silences not over yet, or all (see :meth:`IncidentFlow.silences`)."""
+        return await self._read(self._silences(self._now() if active else None))
 
     # ----------------------------------------------------------------- reads
 

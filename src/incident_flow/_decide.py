@@ -22,7 +22,8 @@ from ._policy import Policy
 from ._process import PROCESS
 from ._runbooks import Runbook, exact_pattern
 from ._severity import Severity
-from .exceptions import PolicyViolation
+from ._storms import GroupingRule, Silence, duration_text, matching_silence
+from .exceptions import InvalidTransition, PolicyViolation
 
 if TYPE_CHECKING:
     from ._actions import Action
@@ -32,8 +33,10 @@ __all__ = [
     "Outcome",
     "decide",
     "decide_escalation",
+    "decide_join",
     "decide_new",
     "decide_outcomes",
+    "decide_release",
     "decide_reminder",
     "record_only",
 ]
@@ -141,8 +144,20 @@ def _refuse(incident: Incident, trigger: str, standard: str, detail: str) -> Pol
     return PolicyViolation(incident.id, incident.state, trigger, standard, detail)
 
 
-def decide_new(incident_id: str, alert: Alert, policy: Policy, now: datetime) -> Decision:
-    """Open an incident for a firing alert: triggered -> classified -> notified, one append."""
+def decide_new(
+    incident_id: str,
+    alert: Alert,
+    policy: Policy,
+    now: datetime,
+    *,
+    group: tuple[GroupingRule, str] | None = None,
+    silence: Silence | None = None,
+) -> Decision:
+    """Open an incident for a firing alert: triggered -> classified -> notified, one append.
+
+    ``group``: the grouping rule (and group key) it starts; ``silence``: the silence it fired
+    in: then it is only recorded (triggered, waiting for the silence to end), and says nothing.
+    """
     draft = _Draft(None, now, None)
     draft.add(
         ev.IncidentTriggered,
@@ -151,6 +166,41 @@ def decide_new(incident_id: str, alert: Alert, policy: Policy, now: datetime) ->
         title=alert.title,
         dedup_key=alert.dedup_key,
     )
+    rule = None
+    if group is not None:
+        rule, key = group
+        draft.add(
+            ev.GroupStarted,
+            rule=rule.name,
+            group=key,
+            window=duration_text(rule.window),
+            until=draft.at + rule.window,
+        )
+    if silence is not None:
+        _silenced(draft, silence)
+        return draft.finish()
+    _open(draft, incident_id, alert, policy, rule)
+    return draft.finish()
+
+
+def _silenced(draft: _Draft, silence: Silence) -> None:
+    draft.add(
+        ev.AlertSilenced,
+        silence_id=silence.id,
+        until=silence.until,
+        why=silence.why,
+        silenced_by=silence.by,
+    )
+
+
+def _open(
+    draft: _Draft,
+    incident_id: str,
+    alert: Alert,
+    policy: Policy,
+    rule: GroupingRule | None,
+) -> None:
+    """Classify and notify (posting, and paging unless ``rule``'s threshold holds the page)."""
     state = PROCESS.fire("triggered", "classify", incident_id=incident_id)
     runbook = runbook_for(alert, policy)
     if alert.severity is not None:
@@ -168,17 +218,129 @@ def decide_new(incident_id: str, alert: Alert, policy: Policy, now: datetime) ->
         postmortem_required=policy.requires_postmortem(severity),
         runbook=runbook,
     )
+    hold = policy.page_threshold(severity, rule) if critical else None
+    if hold is not None:
+        draft.add(
+            ev.PageHeld,
+            firings=hold.firings,
+            within_seconds=hold.within.total_seconds(),
+            rule=None if rule is None else rule.name,
+        )
     PROCESS.fire(state, "notify", incident_id=incident_id)
+    paging = critical and hold is None
     draft.add(
         ev.IncidentNotified,
-        paged=critical,
-        escalate_at=_timer(policy, 0, severity, draft.at, critical),
+        paged=paging,
+        escalate_at=_timer(policy, 0, severity, draft.at, paging),
     )
-    paging = " (paging on-call)" if critical else ""
-    draft.say("chat", "notify", f"[{severity}] {alert.title}{paging}")
-    if critical:
+    if paging:
+        note = " (paging on-call)"
+    elif hold is not None:
+        note = f" (page held until {hold})"
+    else:
+        note = ""
+    draft.say("chat", "notify", f"[{severity}] {alert.title}{note}")
+    if paging:
         draft.say("pager", "page", f"[{severity}] {alert.title}")
+
+
+def decide_join(
+    incident: Incident,
+    alert: Alert,
+    group: tuple[GroupingRule, str],
+    policy: Policy,
+    now: datetime,
+) -> Decision:
+    """Another alert of the incident's group joins it (no incident, no page of its own).
+
+    The thread hears of the group at most once per ``policy.repeat_summary_every``; a held
+    page goes out once the group fired often enough.
+
+    Raises:
+        InvalidTransition: the incident no longer takes the group's alerts (resolved, or past
+            its window): the caller opens a new incident instead.
+    """
+    rule, key = group
+    draft = _Draft(incident, now, None)
+    if not incident.joinable(draft.at):
+        raise InvalidTransition(incident.id, incident.state, "group", ())
+    said = not incident.silenced and _summary_due(incident, policy, draft.at)
+    draft.add(
+        ev.AlertGrouped,
+        alert=alert,
+        rule=rule.name,
+        group=key,
+        window=duration_text(rule.window),
+        until=draft.at + rule.window,
+        said=said,
+    )
+    if said:
+        draft.say("chat", "update", _storm_summary(incident, alert, joined=True))
+    _release_held_page(incident, policy, draft)
     return draft.finish()
+
+
+def decide_release(
+    incident: Incident, policy: Policy, now: datetime, silences: Sequence[Silence]
+) -> Decision:
+    """At its silence's end, a silenced incident opens as usual (or waits for another one).
+
+    Nothing before the silence ends; a silence still matching the alert then (extended, or
+    another one) keeps it waiting until that one ends.
+    """
+    until = incident.silenced_until
+    if not incident.silenced or until is None:
+        return Decision(incident)
+    draft = _Draft(incident, now, None)
+    still = matching_silence(silences, incident.alert, draft.at)
+    if still is not None:
+        if still.id == incident.silence_id and still.until == until:
+            return Decision(incident)
+        _silenced(draft, still)
+        return draft.finish()
+    if until > draft.at and any(s.id == incident.silence_id for s in silences):
+        return Decision(incident)  # its silence is known and not over yet: nothing to do
+    assert incident.silence_id is not None  # noqa: S101 - silenced says so
+    draft.add(ev.SilenceLifted, silence_id=incident.silence_id)
+    rule = next((r for r in policy.grouping if r.name == incident.group_rule), None)
+    _open(draft, incident.id, incident.alert, policy, rule)
+    return draft.finish()
+
+
+def _summary_due(incident: Incident, policy: Policy, at: datetime) -> bool:
+    last = incident.repeats_said_at
+    every = policy.repeat_summary_every
+    return last is None or not every or at - last >= every
+
+
+def _storm_summary(incident: Incident, alert: Alert, *, joined: bool) -> str:
+    """The thread's one line about a grouped incident's alerts since it last heard."""
+    fired = incident.alert_count + 1
+    alerts = len(incident.members) + (2 if joined else 1)
+    since = fired - incident.repeats_said_count
+    more = f"; {since} since the last update" if incident.repeats_said_at and since > 1 else ""
+    rule = incident.group_rule or "grouping"
+    return f"{alerts} alerts grouped by {rule}, {fired} firings{more}; latest: {alert.title}"
+
+
+def _release_held_page(incident: Incident, policy: Policy, d: _Draft) -> None:
+    """Page now when a held page's threshold is reached by the firing just recorded."""
+    hold = incident.page_hold
+    if hold is None or incident.state not in ("notified", "runbook"):
+        return
+    firings = (*incident.firings, d.at)
+    if not hold.reached(firings, d.at):
+        return
+    d.add(
+        ev.PageReleased,
+        firings=hold.firings,
+        escalate_at=_timer(policy, 0, incident.severity, d.at, paging=True),
+    )
+    within = duration_text(hold.within)
+    d.say(
+        "chat", "update", f"Paging on-call: the alerts fired {hold.firings} times within {within}"
+    )
+    d.say("pager", "page", f"[{incident.severity}] {incident.title}")
 
 
 def decide(
@@ -572,7 +734,7 @@ def _reopen(inc: Incident, c: cmd.Reopen, policy: Policy, d: _Draft) -> None:
         and inc.resolved_at is not None
         and d.at - inc.resolved_at <= policy.flap_window
     )
-    page = inc.critical and not flapping
+    page = inc.critical and not flapping and inc.page_hold is None
     d.add(
         ev.IncidentReopened,
         paged=page,
@@ -674,18 +836,28 @@ def _note(inc: Incident, c: cmd.Note, policy: Policy, d: _Draft) -> None:
 
 
 def _record_alert(inc: Incident, c: cmd.RecordAlert, policy: Policy, d: _Draft) -> None:
+    if inc.silenced:
+        # Recorded, never said: its silence has not ended.
+        if c.alert.firing:
+            d.add(ev.AlertRepeated, alert=c.alert, said=False)
+        else:
+            d.add(ev.AlertRecovered, alert=c.alert)
+            assert inc.silence_id is not None  # noqa: S101 - silenced says so
+            d.add(ev.IncidentDismissed, silence_id=inc.silence_id)
+        return
     if c.alert.firing:
         # A storm repeats an alert every few seconds: the thread hears of it at most once per
         # policy.repeat_summary_every (the timeline keeps every repeat, the count is exact).
-        last = inc.repeats_said_at
-        every = policy.repeat_summary_every
-        said = last is None or not every or d.at - last >= every
+        said = _summary_due(inc, policy, d.at)
         d.add(ev.AlertRepeated, alert=c.alert, said=said)
-        if said:
+        if said and inc.members:
+            d.say("chat", "update", _storm_summary(inc, c.alert, joined=False))
+        elif said:
             fired = inc.alert_count + 1
             since = fired - inc.repeats_said_count
-            more = f"; {since} since the last update" if last is not None and since > 1 else ""
+            more = f"; {since} since the last update" if inc.repeats_said_at and since > 1 else ""
             d.say("chat", "update", f"Alert fired again ({fired} times{more})")
+        _release_held_page(inc, policy, d)
     else:
         d.add(ev.AlertRecovered, alert=c.alert)
         d.say("chat", "update", f"{c.alert.source} reports the alert recovered")

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -56,8 +56,10 @@ from ._decide import (
     Outcome,
     decide,
     decide_escalation,
+    decide_join,
     decide_new,
     decide_outcomes,
+    decide_release,
     decide_reminder,
 )
 from ._events import Event
@@ -69,6 +71,7 @@ from ._policy import Policy
 from ._postmortem import PostMortemDocument
 from ._runbooks import Runbook, RunbookCatalog
 from ._steps import Steps, call
+from ._storms import GroupingRule, LabelMatcher, Silence, group_key, matching_silence
 from .exceptions import (
     ConcurrencyError,
     DeliveryError,
@@ -86,6 +89,13 @@ _CACHE_SIZE = 4096
 _DELIVERY_RETRIES = 8
 
 Decider = Callable[[Incident, datetime], Decision]
+
+
+def _utc(at: datetime) -> datetime:
+    if at.utcoffset() is None:
+        msg = f"a silence's times are timezone-aware, got {at!r}"
+        raise InvalidCommand(msg)
+    return at.astimezone(UTC)
 
 
 def new_incident_id() -> str:
@@ -122,6 +132,8 @@ class FlowCore:
         self._decided_for: tuple[Policy, RunbookCatalog] | None = None
         self._decided_with = policy
         self._keeps: tuple[object, bool] | None = None
+        # Silences, for a store that keeps none (ports.SilenceLog is optional).
+        self._kept_silences: dict[str, Silence] = {}
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -157,35 +169,81 @@ class FlowCore:
         for _ in range(3):
             existing = yield from call("store", "find_by_dedup_key", alert.dedup_key)
             if existing is not None:
-                yield from call("_locks", "acquire", existing)
-                try:
-                    incident = yield from self._load(existing)
-                    if incident.accepts_alerts:
-                        done, _ = yield from self._execute(
-                            existing,
-                            lambda inc, now: _on_alert(inc, alert, self._policy(), now),
-                            retries=_DELIVERY_RETRIES,  # an alert is never dropped lightly
-                        )
-                        return done
-                except _StoppedAcceptingAlerts:
-                    continue  # it moved on to its post-mortem meanwhile: look again
-                finally:
-                    self._locks.release(existing)
+                done = yield from self._attach(
+                    existing, lambda inc, now: _on_alert(inc, alert, self._policy(), now)
+                )
+                if done is not None:
+                    return done
+                continue  # it moved on to its post-mortem meanwhile: look again
             if not alert.firing:
                 raise IncidentNotFound(
                     alert.dedup_key, f"no open incident for resolved alert {alert.dedup_key!r}"
                 )
+            silences = yield from self._active_silences()
+            now = self._now()
+            silence = matching_silence(silences, alert, now)
+            grouped = group_key(self.policy.grouping, alert)
+            if grouped is not None:
+                holder = yield from call("store", "find_by_dedup_key", grouped[1])
+                if holder is not None:
+                    done, apart = yield from self._join(holder, alert, grouped, silence)
+                    if done is not None:
+                        return done  # joined the group's incident
+                    if apart:
+                        grouped = None  # the group is held by the other side: open alone
             yield from self._refresh_catalog()  # a runbook any replica added is this alert's
             now = self._now()
-            decision = decide_new(self._new_id(), alert, self._policy(), now)
+            decision = decide_new(
+                self._new_id(), alert, self._policy(), now, group=grouped, silence=silence
+            )
             incident = decision.incident
             try:
                 yield from self._commit(None, decision, now)
             except ConcurrencyError:
-                continue  # another writer opened it first: attach to theirs
+                continue  # another writer opened it (or its group) first: attach to theirs
             yield from self._deliver(decision.outbox)
             return self._cache.get(incident.id, incident)
         raise ConcurrencyError(alert.dedup_key, 0)
+
+    def _join(
+        self,
+        holder: str,
+        alert: Alert,
+        grouped: tuple[GroupingRule, str],
+        silence: Silence | None,
+    ) -> Steps[tuple[Incident | None, bool]]:
+        """Join ``alert`` to its group's incident; (None, apart) when it does not take it.
+
+        ``apart``: one of them is silenced and the other not, so they may not share it.
+        """
+        apart: list[bool] = []
+
+        def join(inc: Incident, now: datetime) -> Decision:
+            if inc.silenced != (silence is not None):
+                apart.append(True)
+                raise _StoppedAcceptingAlerts
+            if not inc.joinable(now):
+                raise _StoppedAcceptingAlerts
+            return decide_join(inc, alert, grouped, self._policy(), now)
+
+        done = yield from self._attach(holder, join)
+        return done, bool(apart)
+
+    def _attach(self, incident_id: str, decider: Decider) -> Steps[Incident | None]:
+        """Decide an alert on the incident that takes it; None when it stopped taking it."""
+        yield from call("_locks", "acquire", incident_id)
+        try:
+            yield from self._load(incident_id)  # fresh: whether it takes the alert is decisive
+            done, _ = yield from self._execute(
+                incident_id,
+                decider,
+                retries=_DELIVERY_RETRIES,  # never dropped lightly
+            )
+        except _StoppedAcceptingAlerts:
+            return None
+        finally:
+            self._locks.release(incident_id)
+        return done
 
     def _command(self, incident_id: str, command: cmd.Command) -> Steps[Incident]:
         if self._reads_the_catalog(incident_id, command):
@@ -268,11 +326,113 @@ class FlowCore:
             raise InvalidCommand(msg)
         return cmd.Reopen(by=by)
 
+    # ----------------------------------------------------------------- silences
+
+    def _keeps_silences(self) -> bool:
+        store = self._port("store")
+        keeps = getattr(store, "keeps_silences", None)
+        return bool(keeps) if keeps is not None else hasattr(store, "save_silence")
+
+    def _silences(self, active_at: datetime | None) -> Steps[list[Silence]]:
+        """The silences (those not over at ``active_at`` when given), oldest first."""
+        if self._keeps_silences():
+            found: list[Silence] = yield from call("store", "silences", active_at=active_at)
+            return found
+        kept = list(self._kept_silences.values())
+        return kept if active_at is None else [s for s in kept if s.until > active_at]
+
+    def _active_silences(self) -> Steps[list[Silence]]:
+        return (yield from self._silences(self._now()))
+
+    def _save_silence(self, silence: Silence) -> Steps[None]:
+        if self._keeps_silences():
+            yield from call("store", "save_silence", silence)
+        else:
+            self._kept_silences[silence.id] = silence
+
+    def _silence(
+        self,
+        matchers: Mapping[str, object] | Sequence[LabelMatcher],
+        *,
+        by: str,
+        why: str,
+        ends_at: datetime | None,
+        duration: timedelta | None,
+        starts_at: datetime | None,
+    ) -> Steps[Silence]:
+        now = self._now()
+        start = now if starts_at is None else _utc(starts_at)
+        if (ends_at is None) == (duration is None):
+            msg = "a silence is time-boxed: give its duration or its end (one of them)"
+            raise InvalidCommand(msg)
+        end = start + duration if duration is not None else _utc(ends_at)  # type: ignore[arg-type]
+        if end <= now:
+            msg = f"a silence ending at {end:%Y-%m-%d %H:%M} UTC is over already"
+            raise InvalidCommand(msg)
+        try:
+            silence = Silence(
+                id=f"sil-{uuid.uuid4().hex[:12]}",
+                matchers=matchers,
+                starts_at=start,
+                ends_at=end,
+                by=by,
+                why=why,
+                created_at=now,
+            )
+        except (ValueError, TypeError) as exc:
+            raise InvalidCommand(f"silence: {exc}") from None
+        yield from self._save_silence(silence)
+        _log.info("incident_flow.silenced", silence_id=silence.id, by=by, until=str(end))
+        return silence
+
+    def _end_silence(self, silence_id: str, by: str) -> Steps[Silence]:
+        known = {s.id: s for s in (yield from self._silences(None))}
+        silence = known.get(silence_id)
+        if silence is None:
+            msg = f"no silence {silence_id!r}"
+            raise InvalidCommand(msg)
+        now = self._now()
+        if silence.until > now:
+            silence = attrs.evolve(silence, ended_at=max(now, silence.starts_at), ended_by=by)
+            yield from self._save_silence(silence)
+            _log.info("incident_flow.silence_ended", silence_id=silence.id, by=by)
+        yield from self._release_silenced(silence.id)
+        return silence
+
+    def _release_silenced(self, silence_id: str) -> Steps[list[Incident]]:
+        """Open (or keep silenced by another silence) the incidents ``silence_id`` held."""
+        released: list[Incident] = []
+        active = yield from self._active_silences()
+        for incident_id in (yield from call("store", "incident_ids", "triggered")):
+            incident = yield from self._load(incident_id)
+            if incident.silence_id != silence_id:
+                continue
+            yield from call("_locks", "acquire", incident_id)
+            try:
+                done, _ = yield from self._execute(
+                    incident_id,
+                    lambda inc, now: decide_release(inc, self._policy(), now, active),
+                    retries=_DELIVERY_RETRIES,
+                )
+            finally:
+                self._locks.release(incident_id)
+            released.append(done)
+        return released
+
     # ----------------------------------------------------------------- timers and the outbox
 
     def _escalate_due(self, limit: int) -> Steps[list[Incident]]:
-        escalated = yield from self._run_timers(decide_escalation, "escalation", limit)
+        silences = yield from self._active_silences()
+
+        def decider(inc: Incident, policy: Policy, now: datetime) -> Decision:
+            if inc.silenced:  # its silence's end is its timer
+                return decide_release(inc, policy, now, silences)
+            return decide_escalation(inc, policy, now)
+
+        escalated = yield from self._run_timers(decider, "escalation", limit)
         for incident in escalated:
+            if incident.escalation_level == 0:
+                continue  # a silenced alert opened at its silence's end
             _log.warning(
                 "incident_flow.escalated", incident_id=incident.id, level=incident.escalation_level
             )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 from . import _commands as cmd
 from ._actions import Action
@@ -18,6 +18,7 @@ from ._policy import Policy
 from ._runbooks import Runbook, checked_runbook
 from ._severity import Severity
 from ._steps import Steps, T, run
+from ._storms import LabelMatcher, Silence
 from .adapters.folder import FolderPublisher
 from .adapters.memory import MemoryStore
 from .adapters.notifiers import LogNotifier
@@ -311,6 +312,46 @@ class IncidentFlow(FlowCore):
         return self._drive(self._save_runbook(*checked_runbook(runbook, by), note, incident_id))
 
     # ----------------------------------------------------------------- reads
+
+    def silence(
+        self,
+        matchers: Mapping[str, object] | Sequence[LabelMatcher],
+        *,
+        by: str,
+        why: str,
+        duration: timedelta | None = None,
+        ends_at: datetime | None = None,
+        starts_at: datetime | None = None,
+    ) -> Silence:
+        """Silence the alerts ``matchers`` match, from ``starts_at`` (now) for ``duration``.
+
+        ``matchers`` is a label table (``{"service": "checkout", "env": ["prod"]}``, ``"*"``
+        for any value, ``"!x"`` for not x; ``source``, ``name`` and ``severity`` read the
+        alert itself). A matching alert with no open incident is recorded on an incident of
+        its own that posts and pages nothing; still firing when the silence ends, it opens as
+        usual (run by :meth:`escalate_due`); recovered before, it is dismissed.
+
+        Raises:
+            InvalidCommand: no matchers, no reason, no end (or both ``duration`` and
+                ``ends_at``), or an end in the past.
+        """
+        return self._drive(
+            self._silence(
+                matchers, by=by, why=why, ends_at=ends_at, duration=duration, starts_at=starts_at
+            )
+        )
+
+    def end_silence(self, silence_id: str, *, by: str) -> Silence:
+        """End a silence now; the alerts it held that still fire open at once.
+
+        Raises:
+            InvalidCommand: no such silence.
+        """
+        return self._drive(self._end_silence(silence_id, by))
+
+    def silences(self, *, active: bool = True) -> list[Silence]:
+        """The silences not over yet (all of them, ended ones too, with ``active=False``)."""
+        return self._drive(self._silences(self._now() if active else None))
 
     def get(self, incident_id: str) -> Incident:
         """Return the incident as its stored events make it.

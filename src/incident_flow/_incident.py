@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -13,11 +13,13 @@ from ._alerts import Alert
 from ._process import INITIAL_STATE, PROCESS
 from ._runbooks import Runbook
 from ._severity import Severity
+from ._storms import PageAfter
 
 __all__ = ["ActionItem", "Incident", "PostMortem", "fold"]
 
 #: States in which a firing alert with the incident's dedup key attaches to (or reopens) it.
 _ACCEPTS_ALERTS = frozenset({"notified", "runbook", "resolved"})
+_UNRESOLVED = frozenset({"notified", "runbook"})
 
 
 @attrs.frozen(kw_only=True)
@@ -158,6 +160,14 @@ class Incident:
             and the count it was told then.
         deliveries: the vendors' delivery ids of the actions recorded (applied or ignored),
             so a retried delivery is applied once.
+        group, group_rule, group_until: the group its alert started (a grouping rule's key),
+            the rule, and until when matching alerts join it (while unresolved).
+        members: the dedup keys of the other alerts grouped into it, in the order they came;
+            their repeats and recoveries come here too.
+        page_hold: the paging threshold a critical incident waits for (None: not held);
+            firings: the alerts' firing times it counts (kept while the page is held).
+        silence_id, silenced_until: the silence its alert fired in, and when that ends (the
+            incident waits unclassified until then).
         version: the version of the last event folded in.
     """
 
@@ -191,6 +201,14 @@ class Incident:
     repeats_said_at: datetime | None = None
     repeats_said_count: int = 1
     deliveries: frozenset[str] = frozenset()
+    group: str | None = None
+    group_rule: str | None = None
+    group_until: datetime | None = None
+    members: tuple[str, ...] = ()
+    page_hold: PageAfter | None = None
+    firings: tuple[datetime, ...] = ()
+    silence_id: str | None = None
+    silenced_until: datetime | None = None
 
     @property
     def open_action_items(self) -> tuple[ActionItem, ...]:
@@ -202,14 +220,51 @@ class Incident:
         """True while a firing alert with this dedup key belongs to this incident.
 
         That is from ``notified`` through ``resolved`` (a repeat reopens a resolved incident);
-        once the post-mortem phase has started, the same alert opens a new incident.
+        once the post-mortem phase has started, the same alert opens a new incident. A
+        silenced alert's incident takes its repeats and recovery while it waits.
         """
-        return self.state in _ACCEPTS_ALERTS
+        return self.state in _ACCEPTS_ALERTS or self.silenced
+
+    @property
+    def silenced(self) -> bool:
+        """True while it waits for its silence to end (recorded, not posted nor paged)."""
+        return self.state == INITIAL_STATE and self.silenced_until is not None
+
+    @property
+    def grouped(self) -> bool:
+        """True when it started a group or took in other alerts (stores index more keys)."""
+        return self.group is not None or bool(self.members)
+
+    def alert_keys(self) -> tuple[tuple[str, datetime | None], ...]:
+        """The keys besides ``dedup_key`` that route alerts here, each with its deadline.
+
+        The grouped alerts' own keys (no deadline) while it accepts alerts, and the group's
+        key while it is unresolved and before ``group_until``. Stores index them (see
+        :class:`~incident_flow.ports.EventLog`).
+        """
+        if not self.accepts_alerts:
+            return ()
+        keys: list[tuple[str, datetime | None]] = [(key, None) for key in self.members]
+        if self.joinable(self.updated_at):
+            assert self.group is not None  # noqa: S101 - joinable says so
+            keys.append((self.group, self.group_until))
+        return tuple(keys)
+
+    def joinable(self, now: datetime) -> bool:
+        """Whether an alert of its group arriving at ``now`` joins it."""
+        return (
+            self.group is not None
+            and (self.state in _UNRESOLVED or self.silenced)
+            and self.group_until is not None
+            and now <= self.group_until
+        )
 
     @property
     def next_timer_at(self) -> datetime | None:
         """The earliest of the escalation and reminder timers (what stores index)."""
         escalation, reminder = self.escalation_due_at, self.reminder_due_at
+        if self.silenced:
+            return self.silenced_until
         if escalation is None or reminder is None:
             return reminder if escalation is None else escalation
         return min(escalation, reminder)
@@ -393,8 +448,39 @@ def _delivered(inc: Incident, e: ev.MessageDelivered) -> dict[str, Any]:
 def _repeated(inc: Incident, e: ev.AlertRepeated) -> dict[str, Any]:
     count = inc.alert_count + 1
     if not e.said:
-        return {"alert_count": count}
-    return {"alert_count": count, "repeats_said_at": e.at, "repeats_said_count": count}
+        return {"alert_count": count, **_held(inc, e.at)}
+    return {
+        "alert_count": count,
+        "repeats_said_at": e.at,
+        "repeats_said_count": count,
+        **_held(inc, e.at),
+    }
+
+
+def _held(inc: Incident, at: datetime) -> dict[str, Any]:
+    """The firing at ``at`` counted while a page is held (the oldest beyond need dropped)."""
+    hold = inc.page_hold
+    if hold is None:
+        return {}
+    return {"firings": (*inc.firings, at)[-hold.firings :]}
+
+
+def _grouped(inc: Incident, e: ev.AlertGrouped) -> dict[str, Any]:
+    count = inc.alert_count + 1
+    changes: dict[str, Any] = {
+        "alert_count": count,
+        "members": (*inc.members, e.alert.dedup_key),
+        "group_until": e.until,
+        **_held(inc, e.at),
+    }
+    if e.said:
+        changes.update(repeats_said_at=e.at, repeats_said_count=count)
+    return changes
+
+
+def _page_held(inc: Incident, e: ev.PageHeld) -> dict[str, Any]:
+    hold = PageAfter(e.firings, timedelta(seconds=e.within_seconds))
+    return {"page_hold": hold, "firings": (e.at,)}
 
 
 def _nothing(inc: Incident, e: ev.Event) -> dict[str, Any]:
@@ -451,6 +537,22 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.Reminded: lambda inc, e: {"reminder_due_at": e.remind_at},
     ev.ActionApplied: _action,
     ev.ActionIgnored: _action,
+    ev.GroupStarted: lambda inc, e: {
+        "group": e.group,
+        "group_rule": e.rule,
+        "group_until": e.until,
+    },
+    ev.AlertGrouped: _grouped,
+    ev.PageHeld: _page_held,
+    ev.PageReleased: lambda inc, e: {
+        "paged": True,
+        "page_hold": None,
+        "firings": (),
+        "escalation_due_at": e.escalate_at,
+    },
+    ev.AlertSilenced: lambda inc, e: {"silence_id": e.silence_id, "silenced_until": e.until},
+    ev.SilenceLifted: lambda inc, e: {"silenced_until": None},
+    ev.IncidentDismissed: lambda inc, e: {"silenced_until": None, "closed_at": e.at},
 }
 
 

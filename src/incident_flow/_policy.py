@@ -16,6 +16,7 @@ import attrs
 from ._people import IDENTITY_SOURCES, People, Person
 from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
+from ._storms import GroupingRule, PageAfter, parse_matchers
 from .exceptions import InvalidPolicy
 
 __all__ = ["DEFAULT_DESCRIPTIONS", "EscalationLevel", "Policy"]
@@ -48,6 +49,24 @@ def _targets(value: Iterable[str]) -> tuple[str, ...]:
         msg = f"an escalation level needs at least one target name, got {targets!r}"
         raise ValueError(msg)
     return targets
+
+
+def _rules(value: Iterable[GroupingRule]) -> tuple[GroupingRule, ...]:
+    rules = tuple(value)
+    for rule in rules:
+        if not isinstance(rule, GroupingRule):
+            msg = f"Policy.grouping takes GroupingRule values, got {rule!r}"
+            raise TypeError(msg)
+    return rules
+
+
+def _thresholds(value: Mapping[Severity | str, PageAfter]) -> Mapping[Severity, PageAfter]:
+    out = {Severity(k): v for k, v in value.items()}
+    for severity, hold in out.items():
+        if not isinstance(hold, PageAfter):
+            msg = f"Policy.page_after[{severity}] must be a PageAfter, got {hold!r}"
+            raise TypeError(msg)
+    return out
 
 
 @attrs.frozen
@@ -193,6 +212,10 @@ class Policy:
             repeat is posted). Every repeat is still counted and kept in the timeline.
         flap_window: an alert that fires again within this long after its incident resolved
             reopens it without paging again (flapping); 0 (the default) pages every reopen.
+        grouping: rules that put alerts of one outage (same ``service``, same ``cluster``...)
+            into one incident within a window, tried in order (default none).
+        page_after: per severity, a critical incident pages only once its alerts fired this
+            often within this long (a grouping rule's own ``page_after`` comes first).
         timezone: the IANA time zone business days are counted in (default ``UTC``): a
             Friday-evening resolution in Los Angeles is not a Saturday one.
         runbooks: the alert -> runbook catalog.
@@ -229,6 +252,8 @@ class Policy:
         default=timedelta(minutes=5), converter=_duration_value
     )
     flap_window: timedelta = attrs.field(default=timedelta(0), converter=_duration_value)
+    grouping: tuple[GroupingRule, ...] = attrs.field(default=(), converter=_rules)
+    page_after: Mapping[Severity, PageAfter] = attrs.field(factory=dict, converter=_thresholds)
     timezone: str = attrs.field(default="UTC", validator=_zone)
     runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
     descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
@@ -311,6 +336,15 @@ class Policy:
             pool = pool[start:] + pool[:start]
         return tuple(pool[: self.postmortem_reviewers])
 
+    def page_threshold(self, severity: Severity, rule: GroupingRule | None) -> PageAfter | None:
+        """What a critical incident of ``severity`` (grouped by ``rule``) waits for to page.
+
+        None pages at once (no threshold, or a threshold of one firing).
+        """
+        hold = rule.page_after if rule is not None and rule.page_after else None
+        hold = hold or self.page_after.get(severity)
+        return hold if hold is not None and hold.firings > 1 else None
+
     def requires_postmortem(self, severity: Severity) -> bool:
         """Return True when incidents of this severity must publish a post-mortem."""
         return severity in self.postmortem_required
@@ -365,6 +399,8 @@ _TOP_KEYS = (
     "remind_every",
     "repeat_summary_every",
     "flap_window",
+    "grouping",
+    "page_after",
     "escalation",
     "escalation_repeats",
     "critical",
@@ -423,6 +459,8 @@ class _Reader:
             "remind_every": self.at_least_one,
             "repeat_summary_every": self.duration_or_zero,
             "flap_window": self.duration_or_zero,
+            "grouping": self.grouping,
+            "page_after": self.thresholds,
             "timezone": self.zone,
             "descriptions": self.descriptions,
             "runbooks": self.runbooks,
@@ -558,6 +596,92 @@ class _Reader:
                 continue
             levels.append(EscalationLevel(tuple(targets), wait))
         return levels
+
+    def threshold(self, path: str, value: object) -> PageAfter | None:
+        table = self.table(path, value)
+        if table is None:
+            return None
+        for key in table:
+            if key not in ("firings", "within"):
+                self.problem(f"{path}.{key}", "unknown key (known: firings, within)")
+        found = {}
+        for key, read in (("firings", self.at_least_one), ("within", self.duration)):
+            if key not in table:
+                self.problem(f"{path}.{key}", "missing")
+            else:
+                found[key] = read(f"{path}.{key}", table[key])
+        firings, within = found.get("firings"), found.get("within")
+        if not isinstance(firings, int) or not isinstance(within, timedelta):
+            return None
+        return PageAfter(firings, within)
+
+    def thresholds(self, path: str, value: object) -> dict[Severity, PageAfter]:
+        out: dict[Severity, PageAfter] = {}
+        for key, raw in (self.table(path, value) or {}).items():
+            severity = self.severity(f"{path}.{key}", key)
+            hold = self.threshold(f"{path}.{key}", raw)
+            if severity is not None and hold is not None:
+                out[severity] = hold
+        return out
+
+    def grouping(self, path: str, value: object) -> list[GroupingRule]:
+        if not isinstance(value, list):
+            self.problem(path, "must be an array of tables ([[grouping]])")
+            return []
+        out: list[GroupingRule] = []
+        seen: set[str] = set()
+        for index, entry in enumerate(value):
+            where = f"{path}[{index}]"
+            table = self.table(where, entry)
+            if table is None:
+                continue
+            rule = self.rule(where, table)
+            if rule is None:
+                continue
+            if rule.name in seen:
+                self.problem(f"{where}.name", f"{rule.name!r} is already used by another rule")
+                continue
+            seen.add(rule.name)
+            out.append(rule)
+        return out
+
+    def rule(self, path: str, table: Mapping[str, Any]) -> GroupingRule | None:
+        known = ("name", "match", "by", "window", "page_after")
+        ok = True
+        for key in table:
+            if key not in known:
+                self.problem(f"{path}.{key}", f"unknown key (known: {', '.join(known)})")
+                ok = False
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip():
+            self.problem(f"{path}.name", f"must be a non-empty string, got {name!r}")
+            ok = False
+        fields: dict[str, Any] = {}
+        match = self.table(f"{path}.match", table.get("match", {}))
+        try:
+            fields["match"] = parse_matchers(match or {})
+        except ValueError as exc:
+            self.problem(f"{path}.match", str(exc))
+            ok = False
+        by = table.get("by", [])
+        by = [by] if isinstance(by, str) else by
+        if not isinstance(by, list) or not all(isinstance(b, str) and b.strip() for b in by):
+            self.problem(f"{path}.by", f"must be a list of label names, got {by!r}")
+            ok = False
+        elif not by and not fields.get("match"):
+            self.problem(path, "needs 'match' or 'by' (it would group every alert into one)")
+            ok = False
+        else:
+            fields["by"] = tuple(by)
+        if "window" in table:
+            window = self.duration(f"{path}.window", table["window"])
+            ok = ok and window is not None
+            fields["window"] = window
+        if "page_after" in table:
+            hold = self.threshold(f"{path}.page_after", table["page_after"])
+            ok = ok and hold is not None
+            fields["page_after"] = hold
+        return GroupingRule(name=str(name).strip(), **fields) if ok else None
 
     def runbooks(self, path: str, value: object) -> list[Runbook]:
         if not isinstance(value, list):

@@ -103,6 +103,13 @@ TRANSITIONS: tuple[Step, ...] = (
     ),
     Step("reopen", ["resolved"], "runbook", "the same alert fired again before close"),
     Step(
+        "dismiss",
+        ["triggered"],
+        "closed",
+        "a silenced alert recovered before its silence ended: recorded, never posted or paged",
+        system=True,
+    ),
+    Step(
         "start_postmortem",
         ["resolved"],
         "postmortem",
@@ -142,8 +149,21 @@ IN_PLACE: tuple[Step, ...] = (
     Step("add_runbook", OPEN_STATES, None, "settles the 'add runbook' action items"),
     Step("update_runbook", OPEN_STATES, None, "settles the runbook's 'update runbook' items"),
     Step("waive_action_item", OPEN_STATES, None, "an action item waived with a reason"),
-    Step("alert_repeated", OPEN_STATES, None, "the alert fired again: no new page", system=True),
-    Step("alert_recovered", OPEN_STATES, None, "the source says it recovered", system=True),
+    Step(
+        "alert_repeated",
+        ("triggered", *OPEN_STATES),
+        None,
+        "the alert (or one grouped with it) fired again: no new page; a held page goes out "
+        "once the paging threshold is reached; a silenced one waits for its silence to end",
+        system=True,
+    ),
+    Step(
+        "alert_recovered",
+        ("triggered", *OPEN_STATES),
+        None,
+        "the source says it recovered",
+        system=True,
+    ),
     Step(
         "amend_postmortem",
         ["postmortem"],

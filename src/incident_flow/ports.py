@@ -16,6 +16,7 @@ from ._events import Event
 from ._incident import Incident
 from ._messages import Notification, OutboxMessage
 from ._postmortem import PostMortemDocument, ReviewStatus
+from ._storms import Silence
 
 __all__ = [
     "AsyncEventStore",
@@ -29,6 +30,7 @@ __all__ = [
     "PostMortemPublisher",
     "ReviewedPublisher",
     "RunbookLog",
+    "SilenceLog",
     "Timers",
 ]
 
@@ -77,7 +79,14 @@ class EventLog(Protocol):
         ...
 
     def find_by_dedup_key(self, dedup_key: str) -> str | None:
-        """Return the id of the incident that accepts alerts with this key, or None."""
+        """Return the id of the incident that accepts alerts with this key, or None.
+
+        That is the incident whose ``dedup_key`` it is while ``accepts_alerts``, or, for a
+        grouped incident (``snapshot.grouped``), one of ``snapshot.alert_keys()`` as of its
+        last append: a grouped alert's key, or the group's key. ``append`` refuses with
+        ConcurrencyError a key another incident holds without a deadline or with a deadline
+        after ``snapshot.updated_at``; an expired group key goes to its new holder.
+        """
         ...
 
     def incident_ids(self, state: str | None = None) -> list[str]:
@@ -132,6 +141,23 @@ class RunbookLog(Protocol):
 
     def runbook_revisions(self, after: int = 0) -> list[RunbookRevision]:
         """The revisions numbered above ``after``, oldest first."""
+        ...
+
+
+class SilenceLog(Protocol):
+    """Silences, kept beside the incidents so every replica honours them (optional).
+
+    A store without it leaves them to each flow (kept in the process). The core relies on:
+    ``save_silence`` replaces the silence with the same id; ``silences`` returns them oldest
+    first, only those whose ``until`` is after ``active_at`` when it is given.
+    """
+
+    def save_silence(self, silence: Silence) -> None:
+        """Keep a silence (a new one, or one ended early, under its id)."""
+        ...
+
+    def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """The silences (those not over at ``active_at`` when given), oldest first."""
         ...
 
 

@@ -20,6 +20,7 @@ from .._serialization import (
     message_from_dict,
     message_to_dict,
 )
+from .._storms import Silence
 from ..exceptions import StorageError
 
 __all__ = [
@@ -29,19 +30,23 @@ __all__ = [
     "decode_event",
     "decode_message",
     "decode_revision",
+    "decode_silence",
     "encode_event",
     "encode_message",
+    "encode_silence",
     "event_rows",
     "incident_row",
+    "live",
     "micros",
     "newer_schema",
     "outbox_rows",
     "revision_rows",
+    "route_rows",
     "schema_version",
 ]
 
 #: The schema version durable stores write; a database from a newer release is refused.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -140,6 +145,43 @@ def decode_event(data: str | bytes | dict[str, Any]) -> Event:
         return event_from_dict(parsed)
     except (ValueError, TypeError, RecursionError) as exc:
         msg = f"a stored event cannot be read: {exc}"
+        raise StorageError(msg) from exc
+
+
+def live(until: datetime | None, snapshot: Incident) -> bool:
+    """Whether a routing key held until ``until`` still routes when ``snapshot`` is written."""
+    return until is None or until > snapshot.updated_at
+
+
+def route_rows(incident_id: str, snapshot: Incident) -> list[tuple[str, str, int | None]]:
+    """``(key, incident_id, until)`` rows of the keys besides the dedup key that route here.
+
+    See :meth:`Incident.alert_keys`: grouped alerts' keys, and the group's key while it is
+    joinable (``until`` in microseconds; None: no deadline).
+    """
+    return [
+        (key, incident_id, None if until is None else micros(until))
+        for key, until in snapshot.alert_keys()
+    ]
+
+
+def encode_silence(silence: Silence) -> str:
+    """A silence as compact JSON."""
+    data = converter.unstructure(silence)
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_silence(data: str | bytes | dict[str, Any]) -> Silence:
+    """A silence from :func:`encode_silence`'s JSON.
+
+    Raises:
+        StorageError: the row is not a readable silence.
+    """
+    try:
+        parsed = data if isinstance(data, dict) else json.loads(data)
+        return converter.structure(parsed, Silence)
+    except Exception as exc:
+        msg = f"a stored silence cannot be read: {exc}"
         raise StorageError(msg) from exc
 
 

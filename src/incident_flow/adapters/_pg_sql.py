@@ -23,6 +23,7 @@ from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
+from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
 from ._common import (
     SCHEMA_VERSION,
@@ -30,11 +31,14 @@ from ._common import (
     decode_event,
     decode_message,
     decode_revision,
+    decode_silence,
+    encode_silence,
     event_rows,
     incident_row,
     micros,
     outbox_rows,
     revision_rows,
+    route_rows,
     schema_version,
 )
 
@@ -55,7 +59,9 @@ __all__ = [
     "load",
     "outbox_messages",
     "psycopg_module",
+    "save_silence",
     "setup",
+    "silences",
     "upgrade",
 ]
 
@@ -252,6 +258,13 @@ def append(  # noqa: PLR0917 - EventLog.append's arguments, in its order
         batches.append((_UPSERT_MESSAGE, outbox_rows(outbox, claimed_until)))
     if runbooks:
         batches.append((_INSERT_REVISION, revision_rows(runbooks)))
+    if snapshot.grouped:
+        routes = route_rows(incident_id, snapshot)
+        batches.append((_DROP_ROUTES, [(incident_id,)]))
+        if routes:
+            written = micros(snapshot.updated_at)
+            batches.append((_DROP_EXPIRED_ROUTE, [(r[0], written) for r in routes]))
+            batches.append((_INSERT_ROUTE, routes))
     return Append(incident_id, expected_version, guard, params, tuple(batches))
 
 
@@ -294,8 +307,29 @@ def _nothing(rows: Rows) -> None:
 
 
 def find_by_dedup_key(dedup_key: str) -> Query[str | None]:
-    """The incident accepting alerts with this key, or None."""
-    return Query("dedup lookup", _FIND_DEDUP, (dedup_key,), _first_id)
+    """The incident accepting alerts with this key (its own, or a grouped one's), or None."""
+    return Query("dedup lookup", _FIND_DEDUP, (dedup_key, dedup_key), _first_id)
+
+
+def save_silence(silence: Silence) -> Query[None]:
+    """Keep a silence (replacing the one with its id)."""
+    params = (
+        silence.id,
+        micros(silence.created_at),
+        micros(silence.until),
+        encode_silence(silence),
+    )
+    return Query("saving a silence", _SAVE_SILENCE, params, _nothing, write=True)
+
+
+def silences(active_at: datetime | None) -> Query[list[Silence]]:
+    """The silences (not over at ``active_at`` when given), oldest first."""
+    after = -(2**62) if active_at is None else micros(active_at)
+    return Query("silences", _SILENCES, (after,), _silences)
+
+
+def _silences(rows: Rows) -> list[Silence]:
+    return [decode_silence(row[0]) for row in rows]
 
 
 def incident_ids(state: str | None) -> Query[list[str]]:
@@ -397,6 +431,18 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON {s}.outbox (due, seq) WHERE NOT del
 
 #: Schema changes after version 1, by the version they lead to.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
+    4: (
+        (
+            "CREATE TABLE IF NOT EXISTS {s}.alert_routes (key text PRIMARY KEY, "
+            "incident_id text NOT NULL, until_at bigint)"
+        ),
+        "CREATE INDEX IF NOT EXISTS alert_routes_by_incident ON {s}.alert_routes (incident_id)",
+        (
+            "CREATE TABLE IF NOT EXISTS {s}.silences (id text PRIMARY KEY, created_at bigint "
+            "NOT NULL, until_at bigint NOT NULL, data jsonb NOT NULL)"
+        ),
+        "CREATE INDEX IF NOT EXISTS silences_until ON {s}.silences (until_at)",
+    ),
     3: (
         (
             "CREATE TABLE IF NOT EXISTS {s}.runbook_revisions (number bigserial PRIMARY KEY, "
@@ -447,7 +493,24 @@ _DUE = (
     "SELECT id FROM {s}.incidents WHERE timer_at IS NOT NULL AND timer_at <= %s "
     "ORDER BY timer_at LIMIT %s"
 )
-_FIND_DEDUP = "SELECT id FROM {s}.incidents WHERE dedup_key = %s AND accepts_alerts"
+_FIND_DEDUP = """
+(SELECT id FROM {s}.incidents WHERE dedup_key = %s AND accepts_alerts)
+UNION ALL (SELECT incident_id FROM {s}.alert_routes WHERE key = %s)
+LIMIT 1
+"""
+_DROP_ROUTES = "DELETE FROM {s}.alert_routes WHERE incident_id = %s"
+# A group key whose deadline passed may be taken over by the group's next incident.
+_DROP_EXPIRED_ROUTE = (
+    "DELETE FROM {s}.alert_routes WHERE key = %s AND until_at IS NOT NULL AND until_at <= %s"
+)
+_INSERT_ROUTE = "INSERT INTO {s}.alert_routes (key, incident_id, until_at) VALUES (%s, %s, %s)"
+# One row back keeps fetchall() happy.
+_SAVE_SILENCE = """
+INSERT INTO {s}.silences (id, created_at, until_at, data) VALUES (%s, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE SET until_at = excluded.until_at, data = excluded.data
+RETURNING id
+"""
+_SILENCES = "SELECT data FROM {s}.silences WHERE until_at > %s ORDER BY created_at, id"
 _CLAIM_WHERE = """
     SELECT seq, claimed_until IS NOT NULL AS reclaimed FROM {s}.outbox
     WHERE NOT delivered AND due <= %s AND (claimed_until IS NULL OR claimed_until <= %s)

@@ -12,8 +12,9 @@ from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
+from .._storms import Silence
 from ..exceptions import ConcurrencyError
-from ._common import check_versions, claimed_on_insert
+from ._common import check_versions, claimed_on_insert, live
 
 __all__ = ["MemoryStore"]
 
@@ -33,6 +34,10 @@ class MemoryStore:
         self._streams: dict[str, list[Event]] = {}
         self._states: dict[str, str] = {}
         self._dedup: dict[str, str] = {}
+        # Grouped alerts' keys and group keys (Incident.alert_keys): key -> (incident, until).
+        self._routes: dict[str, tuple[str, datetime | None]] = {}
+        self._routed: dict[str, tuple[str, ...]] = {}
+        self._silences: dict[str, Silence] = {}
         self._keys: dict[str, str] = {}
         self._outbox: dict[str, OutboxMessage] = {}
         self._pending: dict[str, None] = {}
@@ -67,6 +72,11 @@ class MemoryStore:
             if snapshot.accepts_alerts and holder not in (None, incident_id):
                 # A second incident would accept the same alerts: the writer lost a race.
                 raise ConcurrencyError(incident_id, expected_version, current)
+            routes = snapshot.alert_keys() if snapshot.grouped else ()
+            for route, _ in routes:
+                taken = self._routes.get(route)
+                if taken is not None and taken[0] != incident_id and live(taken[1], snapshot):
+                    raise ConcurrencyError(incident_id, expected_version, current)
             if stream is None:
                 stream = self._streams[incident_id] = []
             stream.extend(events)
@@ -80,9 +90,30 @@ class MemoryStore:
                 self._dedup[key] = incident_id
             elif holder == incident_id:
                 del self._dedup[key]
+            if snapshot.grouped:
+                self._route(incident_id, routes)
             for message in outbox:
                 self._upsert(message, claimed_until)
             self._record(runbooks)
+
+    def _route(self, incident_id: str, routes: Sequence[tuple[str, datetime | None]]) -> None:
+        for route in self._routed.pop(incident_id, ()):
+            if self._routes.get(route, ("",))[0] == incident_id:
+                del self._routes[route]
+        for route, until in routes:
+            self._routes[route] = (incident_id, until)
+        self._routed[incident_id] = tuple(route for route, _ in routes)
+
+    def save_silence(self, silence: Silence) -> None:
+        """Keep a silence (replacing the one with its id)."""
+        with self._lock:
+            self._silences[silence.id] = silence
+
+    def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """The silences (not over at ``active_at`` when given), oldest first."""
+        with self._lock:
+            kept = sorted(self._silences.values(), key=lambda s: (s.created_at, s.id))
+        return kept if active_at is None else [s for s in kept if s.until > active_at]
 
     def _record(self, revisions: Sequence[RunbookRevision]) -> None:
         for revision in revisions:
@@ -123,7 +154,11 @@ class MemoryStore:
 
     def find_by_dedup_key(self, dedup_key: str) -> str | None:
         """Return the incident accepting alerts with this key, or None."""
-        return self._dedup.get(dedup_key)
+        found = self._dedup.get(dedup_key)
+        if found is None:
+            route = self._routes.get(dedup_key)
+            found = None if route is None else route[0]
+        return found
 
     def incident_ids(self, state: str | None = None) -> list[str]:
         """Return incident ids, oldest first, optionally only those in ``state``."""

@@ -12,6 +12,7 @@ from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
+from .._storms import Silence
 from ..exceptions import StorageError
 from . import _pg_sql as pgsql
 
@@ -173,6 +174,14 @@ class PostgresStore:
     def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """Return the events after ``after_version``, oldest first."""
         return self._fetch(pgsql.load(incident_id, after_version))
+
+    def save_silence(self, silence: Silence) -> None:
+        """Keep a silence (replacing the one with its id)."""
+        self._fetch(pgsql.save_silence(silence))
+
+    def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """The silences (not over at ``active_at`` when given), oldest first."""
+        return self._fetch(pgsql.silences(active_at))
 
     def find_by_dedup_key(self, dedup_key: str) -> str | None:
         """Return the incident accepting alerts with this key, or None."""

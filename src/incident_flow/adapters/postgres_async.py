@@ -11,6 +11,7 @@ from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
+from .._storms import Silence
 from . import _pg_sql as pgsql
 
 if TYPE_CHECKING:
@@ -200,6 +201,14 @@ class AsyncPostgresStore:
     async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """Return the events after ``after_version``, oldest first."""
         return await self._fetch(pgsql.load(incident_id, after_version))
+
+    async def save_silence(self, silence: Silence) -> None:
+        """Keep a silence (replacing the one with its id)."""
+        await self._fetch(pgsql.save_silence(silence))
+
+    async def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """The silences (not over at ``active_at`` when given), oldest first."""
+        return await self._fetch(pgsql.silences(active_at))
 
     async def find_by_dedup_key(self, dedup_key: str) -> str | None:
         """Return the incident accepting alerts with this key, or None."""

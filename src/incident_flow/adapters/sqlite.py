@@ -17,6 +17,7 @@ from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
+from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
 from ._common import (
     SCHEMA_VERSION,
@@ -24,11 +25,14 @@ from ._common import (
     decode_event,
     decode_message,
     decode_revision,
+    decode_silence,
+    encode_silence,
     event_rows,
     incident_row,
     micros,
     outbox_rows,
     revision_rows,
+    route_rows,
     schema_version,
 )
 
@@ -75,6 +79,18 @@ CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (due, seq) WHERE delivered =
 
 #: Schema changes after version 1, by the version they lead to.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
+    4: (
+        (
+            "CREATE TABLE IF NOT EXISTS alert_routes (key TEXT PRIMARY KEY, "
+            "incident_id TEXT NOT NULL, until_at INTEGER)"
+        ),
+        "CREATE INDEX IF NOT EXISTS alert_routes_by_incident ON alert_routes (incident_id)",
+        (
+            "CREATE TABLE IF NOT EXISTS silences (id TEXT PRIMARY KEY, created_at INTEGER NOT "
+            "NULL, until_at INTEGER NOT NULL, data TEXT NOT NULL)"
+        ),
+        "CREATE INDEX IF NOT EXISTS silences_until ON silences (until_at)",
+    ),
     3: (
         (
             "CREATE TABLE IF NOT EXISTS runbook_revisions (number INTEGER PRIMARY KEY "
@@ -99,6 +115,22 @@ _UPDATE_INCIDENT = """
 UPDATE incidents SET state = ?, severity = ?, dedup_key = ?, accepts_alerts = ?, version = ?,
     updated_at = ?, timer_at = ?
 WHERE id = ? AND version = ?
+"""
+
+_FIND_DEDUP = """
+SELECT id FROM incidents WHERE dedup_key = ? AND accepts_alerts = 1
+UNION ALL SELECT incident_id FROM alert_routes WHERE key = ?
+LIMIT 1
+"""
+_DROP_ROUTES = "DELETE FROM alert_routes WHERE incident_id = ?"
+# A group key whose deadline passed may be taken over by the group's next incident.
+_DROP_EXPIRED_ROUTE = (
+    "DELETE FROM alert_routes WHERE key = ? AND until_at IS NOT NULL AND until_at <= ?"
+)
+_INSERT_ROUTE = "INSERT INTO alert_routes (key, incident_id, until_at) VALUES (?, ?, ?)"
+_SAVE_SILENCE = """
+INSERT INTO silences (id, created_at, until_at, data) VALUES (?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET until_at = excluded.until_at, data = excluded.data
 """
 
 _INSERT_REVISION = (
@@ -264,6 +296,12 @@ class SQLiteStore:
                     event_rows(incident_id, events),
                 )
                 db.executemany(_UPSERT_MESSAGE, outbox_rows(outbox, claimed_until))
+                if snapshot.grouped:
+                    routes = route_rows(incident_id, snapshot)
+                    db.execute(_DROP_ROUTES, (incident_id,))
+                    written = micros(snapshot.updated_at)
+                    db.executemany(_DROP_EXPIRED_ROUTE, [(r[0], written) for r in routes])
+                    db.executemany(_INSERT_ROUTE, routes)
                 if runbooks:
                     db.executemany(_INSERT_REVISION, revision_rows(runbooks))
         except sqlite3.IntegrityError as exc:
@@ -301,10 +339,31 @@ class SQLiteStore:
 
     def find_by_dedup_key(self, dedup_key: str) -> str | None:
         """Return the incident accepting alerts with this key, or None."""
-        rows = self._read(
-            "SELECT id FROM incidents WHERE dedup_key = ? AND accepts_alerts = 1", (dedup_key,)
-        )
+        rows = self._read(_FIND_DEDUP, (dedup_key, dedup_key))
         return str(rows[0][0]) if rows else None
+
+    def save_silence(self, silence: Silence) -> None:
+        """Keep a silence (replacing the one with its id)."""
+        row = (
+            silence.id,
+            micros(silence.created_at),
+            micros(silence.until),
+            encode_silence(silence),
+        )
+        try:
+            with self._transaction() as db:
+                db.execute(_SAVE_SILENCE, row)
+        except sqlite3.Error as exc:
+            msg = f"SQLite store {self.path}: saving a silence failed: {exc}"
+            raise StorageError(msg) from exc
+
+    def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """The silences (not over at ``active_at`` when given), oldest first."""
+        after = -(2**62) if active_at is None else micros(active_at)
+        rows = self._read(
+            "SELECT data FROM silences WHERE until_at > ? ORDER BY created_at, id", (after,)
+        )
+        return [decode_silence(str(row[0])) for row in rows]
 
     def incident_ids(self, state: str | None = None) -> list[str]:
         """Return incident ids, oldest first, optionally only those in ``state``."""

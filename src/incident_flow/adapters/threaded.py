@@ -28,6 +28,7 @@ from .._events import Event
 from .._incident import Incident
 from .._messages import Notification, OutboxMessage
 from .._postmortem import PostMortemDocument, ReviewStatus
+from .._storms import Silence
 from ..exceptions import StorageError
 from ..ports import (
     AsyncEventStore,
@@ -126,6 +127,23 @@ class ThreadedStore:
             after,
         )
         return revisions
+
+    @property
+    def keeps_silences(self) -> bool:
+        """Whether the wrapped store keeps silences (see ``ports.SilenceLog``)."""
+        return hasattr(self.store, "save_silence")
+
+    async def save_silence(self, silence: Silence) -> None:
+        """See :meth:`~incident_flow.ports.SilenceLog.save_silence`."""
+        await self._call(self.store.save_silence, silence)  # type: ignore[attr-defined]
+
+    async def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """See :meth:`~incident_flow.ports.SilenceLog.silences`."""
+        found: list[Silence] = await self._call(
+            self.store.silences,  # type: ignore[attr-defined]
+            active_at=active_at,
+        )
+        return found
 
     async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """See :meth:`~incident_flow.ports.EventLog.load`."""

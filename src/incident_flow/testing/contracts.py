@@ -54,6 +54,7 @@ __all__ = [
     "ReviewedPublisherContract",
     "StoreContract",
     "sample_history",
+    "storm_histories",
 ]
 
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
@@ -154,6 +155,65 @@ def sample_history() -> list[ev.Event]:
     flow.close(inc.id, by="alice")
     flow.apply(attrs.evolve(note, delivery_id="pagerduty:d2"))
     return flow.history(inc.id)
+
+
+def storm_histories() -> list[list[ev.Event]]:
+    """Streams of a storm (a real flow made them): every storm event type at least once.
+
+    An alert silenced with the group it starts and another alert that joined it, opened at
+    the silence's end with its page held, paged on its next firing; and a silenced alert that
+    recovered during its silence (dismissed).
+    """
+    from .._storms import GroupingRule, PageAfter  # noqa: PLC0415
+    from ..adapters.memory import MemoryStore  # noqa: PLC0415
+    from ..adapters.notifiers import RecordingNotifier  # noqa: PLC0415
+
+    clock = ManualClock(T0)
+    store = MemoryStore()
+    rule = GroupingRule(name="outage", by=["service"], page_after=PageAfter(2, timedelta(hours=2)))
+    flow = IncidentFlow(
+        Policy(grouping=(rule,)),
+        store=store,
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        clock=clock,
+    )
+    flow.silence({"service": "checkout"}, by="alice", why="upgrade", duration=timedelta(hours=1))
+    inc = flow.trigger(_ALERT)
+    flow.trigger(attrs.evolve(_ALERT, name="CheckoutLatency", dedup_key="checkout-latency"))
+    lone = attrs.evolve(_ALERT, name="Disk", dedup_key="disk", labels={})
+    flow.silence({"name": "Disk"}, by="alice", why="resize", duration=timedelta(hours=1))
+    flow.trigger(lone)
+    dismissed = flow.trigger(attrs.evolve(lone, status="resolved"))
+    clock.advance(timedelta(hours=1))
+    flow.escalate_due()  # the silence is over: it opens, its page held
+    flow.trigger(_ALERT)  # the second firing: the page goes out
+    return [flow.history(inc.id), flow.history(dismissed.id)]
+
+
+def _renamed(events: list[ev.Event], incident_id: str) -> list[ev.Event]:
+    first = events[0]
+    assert isinstance(first, ev.IncidentTriggered)
+    return [attrs.evolve(first, incident_id=incident_id), *events[1:]]
+
+
+def _taking_over(storm: list[ev.Event], incident_id: str, after: timedelta) -> list[ev.Event]:
+    """``storm``'s first three events (triggered, group started, silenced), another alert's."""
+    first, started, silenced = storm[0], storm[1], storm[2]
+    assert isinstance(first, ev.IncidentTriggered)
+    assert isinstance(started, ev.GroupStarted)
+    alert = attrs.evolve(first.alert, dedup_key=f"{incident_id}-key")
+    return [
+        attrs.evolve(
+            first,
+            incident_id=incident_id,
+            alert=alert,
+            dedup_key=alert.dedup_key,
+            at=first.at + after,
+        ),
+        attrs.evolve(started, at=started.at + after, until=started.until + after),
+        attrs.evolve(silenced, at=silenced.at + after),
+    ]
 
 
 def _message(incident_id: str, n: int, at: datetime = T0, **changes: Any) -> OutboxMessage:
@@ -277,11 +337,77 @@ class StoreContract(_Drivers):
         port.append(incident.id, 0, history, snapshot=incident)
         loaded = port.load(incident.id)
         assert loaded == history
-        assert {type(e) for e in history} == set(ev.EVENT_TYPES.values())
+        kinds = {type(e) for e in history}
+        for storm in storm_histories():
+            folded = fold(None, storm)
+            port.append(folded.id, 0, storm, snapshot=folded)
+            assert port.load(folded.id) == storm
+            kinds |= {type(e) for e in storm}
+        assert kinds == set(ev.EVENT_TYPES.values())
         # Alert.raw is left out of equality: check the audit copy survives on its own.
         raws = [(e.alert.raw, e.alert.labels) for e in loaded if hasattr(e, "alert")]
         assert raws == [(e.alert.raw, e.alert.labels) for e in history if hasattr(e, "alert")]
         assert raws[0][0] == {"id": 1, "nested": [1.5, None, "x"]}
+
+    def test_grouped_alerts_route_to_their_incident(self, port: EventStore) -> None:
+        """A grouped alert's key and the group's key find the incident, as long as it takes them."""
+        storm = storm_histories()[0][:4]  # triggered, group started, silenced, one joined
+        incident = fold(None, storm)
+        assert incident.group is not None
+        port.append(incident.id, 0, storm, snapshot=incident)
+        for key in (incident.dedup_key, "checkout-latency", incident.group):
+            assert port.find_by_dedup_key(key) == incident.id
+        # Another incident may not take a live group key...
+        other = _taking_over(storm, "inc-other", timedelta(0))
+        with pytest.raises(ConcurrencyError):
+            port.append("inc-other", 0, other, snapshot=fold(None, other))
+        assert port.find_by_dedup_key(incident.group) == incident.id
+        # ...but takes it over once it expired; the old incident keeps its alerts' keys.
+        later = _taking_over(storm, "inc-later", timedelta(minutes=11))
+        port.append("inc-later", 0, later, snapshot=fold(None, later))
+        assert port.find_by_dedup_key(incident.group) == "inc-later"
+        assert port.find_by_dedup_key("checkout-latency") == incident.id
+        # A dismissed (closed) incident routes nothing any more.
+        closing = storm_histories()[1]
+        assert port.find_by_dedup_key("disk") is None
+        port.append(
+            "x-disk",
+            0,
+            _renamed(closing[:2], "x-disk"),
+            snapshot=fold(None, _renamed(closing[:2], "x-disk")),
+        )
+        assert port.find_by_dedup_key("disk") == "x-disk"
+
+    def test_silences_are_kept_and_replaced_by_id(self, port: EventStore) -> None:
+        """Silences come back oldest first; an ended one replaces itself; ``active_at`` filters."""
+        if not hasattr(port, "save_silence"):
+            pytest.skip("this store keeps no silences (ports.SilenceLog is optional)")
+        from .._storms import Silence  # noqa: PLC0415
+
+        first = Silence(
+            id="sil-1",
+            matchers={"service": "checkout"},
+            starts_at=T0,
+            ends_at=T0 + timedelta(hours=1),
+            by="alice",
+            why="upgrade",
+            created_at=T0,
+        )
+        second = attrs.evolve(
+            first,
+            id="sil-2",
+            matchers={"env": ["prod", "eu"], "team": "!db"},
+            created_at=T0 + timedelta(seconds=1),
+        )
+        silences: Any = port
+        silences.save_silence(second)
+        silences.save_silence(first)
+        assert silences.silences() == [first, second]
+        ended = attrs.evolve(first, ended_at=T0 + timedelta(minutes=5), ended_by="bob")
+        silences.save_silence(ended)
+        assert silences.silences() == [ended, second]
+        assert silences.silences(active_at=T0 + timedelta(minutes=10)) == [second]
+        assert silences.silences(active_at=T0 + timedelta(hours=1)) == []
 
     def test_load_after_version_returns_only_later_events(self, port: EventStore) -> None:
         """load(id, after_version=n) returns the events above n, and none at the end."""

@@ -1,0 +1,434 @@
+"""Storm rules end to end: grouping, paging thresholds and silences, on every store and driver."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from incident_flow import (
+    Alert,
+    IncidentFlow,
+    IncidentNotFound,
+    InvalidCommand,
+    InvalidPolicy,
+    MemoryStore,
+    Policy,
+    PostgresStore,
+    RecordingNotifier,
+    Severity,
+    SQLiteStore,
+)
+from incident_flow._storms import (
+    GroupingRule,
+    LabelMatcher,
+    PageAfter,
+    Silence,
+    group_key,
+    matching_silence,
+    parse_matchers,
+)
+from incident_flow.testing import ManualClock
+
+from .conftest import T0, MakeFlow, pg_schema
+
+OUTAGE = GroupingRule(
+    name="outage", by=["service"], match={"env": "prod"}, window=timedelta(minutes=10)
+)
+
+
+def alert(n: int, service: str = "checkout", status: str = "firing", **labels: str) -> Alert:
+    return Alert(
+        source="alertmanager",
+        name=f"Alert{n}",
+        title=f"alert {n} on {service}",
+        severity=Severity.P1,
+        status=status,  # type: ignore[arg-type]
+        labels={"service": service, "env": "prod", **labels},
+    )
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    if request.param == "memory":
+        yield MemoryStore()
+    elif request.param == "sqlite":
+        sqlite = SQLiteStore(tmp_path / "storm.db")
+        yield sqlite
+        sqlite.close()
+    else:
+        dsn = request.getfixturevalue("postgres_dsn")
+        with pg_schema(dsn) as schema:
+            pg = PostgresStore(dsn, schema=schema)
+            yield pg
+            pg.close()
+
+
+class World:
+    def __init__(self, make_flow: MakeFlow, store: object, policy: Policy) -> None:
+        self.clock = ManualClock(T0)
+        self.chat, self.pager = RecordingNotifier(), RecordingNotifier()
+        self.flow: IncidentFlow = make_flow(
+            policy, store=store, notifier=self.chat, pager=self.pager, clock=self.clock
+        )
+
+
+@pytest.fixture
+def world(make_flow: MakeFlow, store: object) -> Callable[[Policy], World]:
+    return lambda policy: World(make_flow, store, policy)
+
+
+def test_an_outage_of_fifty_alerts_is_one_incident_one_page_few_messages(
+    world: Callable[[Policy], World],
+) -> None:
+    """Done when: 50 alerts + a grouping rule: 1 incident, 1 page, <= duration/interval + 2."""
+    w = world(Policy(grouping=[OUTAGE], repeat_summary_every=timedelta(minutes=5)))
+    every = timedelta(seconds=12)
+    for n in range(50):
+        w.flow.trigger(alert(n))
+        w.clock.advance(every)
+    (incident,) = w.flow.incidents()
+    duration = every * 50
+    assert len(w.pager.messages) == 1
+    assert len(w.chat.messages) <= duration / timedelta(minutes=5) + 2
+    assert incident.alert_count == 50 and len(incident.members) == 49
+    grouped = [e for e in w.flow.history(incident.id) if e.type == "AlertGrouped"]
+    assert len(grouped) == 49  # each one recorded, with its rule and window
+    assert {(e.rule, e.window) for e in grouped} == {("outage", "10m")}
+    assert [e.alert.dedup_key for e in grouped] == [f"alertmanager:Alert{n}" for n in range(1, 50)]
+    # A grouped alert keeps its own key: its repeat and its recovery come to the group.
+    assert w.flow.trigger(alert(7)).id == incident.id
+    assert w.flow.trigger(alert(7, status="resolved")).id == incident.id
+    assert w.flow.get(incident.id).alert_count == 51
+
+
+def test_other_groups_and_unmatched_alerts_open_their_own(
+    world: Callable[[Policy], World],
+) -> None:
+    w = world(Policy(grouping=[OUTAGE]))
+    first = w.flow.trigger(alert(1))
+    assert w.flow.trigger(alert(2, service="search")).id != first.id  # another service
+    other = Alert(source="x", name="Disk", title="disk", labels={"service": "checkout"})
+    assert w.flow.trigger(other).id != first.id  # env=prod not matched
+    assert w.flow.trigger(alert(3)).id == first.id
+    assert len(w.flow.incidents()) == 3
+
+
+def test_the_window_and_the_resolution_end_a_group(world: Callable[[Policy], World]) -> None:
+    w = world(Policy(grouping=[OUTAGE]))
+    first = w.flow.trigger(alert(1))
+    w.clock.advance(timedelta(minutes=9))
+    assert w.flow.trigger(alert(2)).id == first.id  # within 10 minutes of the last new alert
+    w.clock.advance(timedelta(minutes=9))
+    assert w.flow.trigger(alert(3)).id == first.id  # the window slides with each new alert
+    w.clock.advance(timedelta(minutes=11))
+    second = w.flow.trigger(alert(4))  # too late: a new incident takes the group over
+    assert second.id != first.id and second.group == first.group
+    assert w.flow.trigger(alert(5)).id == second.id
+    w.flow.resolve(second.id, by="alice")
+    third = w.flow.trigger(alert(6))  # a resolved group takes no new alerts
+    assert third.id not in (first.id, second.id)
+    assert w.flow.trigger(alert(2)).id == first.id  # old members still route to their incident
+
+
+def test_a_held_page_goes_out_after_n_firings_within_m(world: Callable[[Policy], World]) -> None:
+    rule = GroupingRule(
+        name="outage", by=["service"], page_after=PageAfter(3, timedelta(minutes=5))
+    )
+    w = world(Policy(grouping=[rule], repeat_summary_every=timedelta(0)))
+    incident = w.flow.trigger(alert(1))
+    assert not incident.paged and incident.page_hold == PageAfter(3, timedelta(minutes=5))
+    assert "page held until 3 firings within 5m" in w.chat.messages[0].text
+    w.clock.advance(timedelta(minutes=4))
+    w.flow.trigger(alert(1))  # 2 firings within 5 minutes
+    w.clock.advance(timedelta(minutes=4))
+    w.flow.trigger(alert(2))  # 2 within the last 5 minutes (the first is too old)
+    assert w.pager.messages == []
+    w.clock.advance(timedelta(minutes=1))
+    paged = w.flow.trigger(alert(1))  # the third within 5 minutes: page now, once
+    assert paged.paged and paged.page_hold is None and paged.escalation_due_at is not None
+    assert [m.kind for m in w.pager.messages] == ["page"]
+    w.flow.trigger(alert(3))
+    assert len(w.pager.messages) == 1
+    assert any(e.type == "PageReleased" for e in w.flow.history(incident.id))
+
+
+def test_a_severity_threshold_holds_pages_without_a_rule(
+    world: Callable[[Policy], World],
+) -> None:
+    w = world(Policy(page_after={"P1": PageAfter(2, timedelta(minutes=10))}))
+    incident = w.flow.trigger(alert(1))
+    assert not incident.paged and w.pager.messages == []
+    w.flow.resolve(incident.id, by="alice")  # a one-off that resolved: nobody woken up
+    assert w.pager.messages == []
+    low = Alert(source="x", name="y", title="low", severity=Severity.P4)
+    assert w.flow.trigger(low).page_hold is None  # not critical: nothing to hold
+
+
+def test_a_silence_pages_nobody_and_records_every_alert(
+    world: Callable[[Policy], World],
+) -> None:
+    """Done when: a silence pages nobody and keeps a record of every alert it suppressed."""
+    w = world(Policy(grouping=[OUTAGE]))
+    silence = w.flow.silence(
+        {"service": "checkout"}, by="alice", why="database upgrade", duration=timedelta(hours=1)
+    )
+    assert [s.id for s in w.flow.silences()] == [silence.id]
+    opened = [w.flow.trigger(alert(n)) for n in range(5)]
+    assert {i.id for i in opened} == {opened[0].id}  # grouped while silenced, too
+    assert opened[0].silenced and opened[0].silence_id == silence.id
+    w.flow.trigger(alert(0))  # a repeat: recorded too
+    lone = w.flow.trigger(alert(5, env="staging"))  # not grouped, silenced alone
+    w.flow.trigger(alert(5, status="resolved", env="staging"))  # recovered: dismissed
+    assert w.pager.messages == [] and w.chat.messages == []
+    history = w.flow.history(opened[0].id)
+    (silenced,) = [e for e in history if e.type == "AlertSilenced"]
+    assert silenced.why == "database upgrade" and silenced.silenced_by == "alice"
+    assert [e.alert.name for e in history if e.type == "AlertGrouped"] == [
+        f"Alert{n}" for n in (1, 2, 3, 4)
+    ]
+    assert w.flow.get(opened[0].id).alert_count == 6
+    assert w.flow.get(lone.id).state == "closed"
+    assert [e.type for e in w.flow.history(lone.id)][-1] == "IncidentDismissed"
+    # Another service is not silenced.
+    search = w.flow.trigger(alert(9, service="search"))
+    assert search.paged
+    # The silence ends: the alerts still firing open and page as usual, grouped as usual.
+    w.clock.advance(timedelta(hours=1))
+    released = [i for i in w.flow.escalate_due() if i.id != search.id]
+    assert [i.id for i in released] == [opened[0].id]
+    assert w.flow.get(opened[0].id).state == "notified"
+    assert [m.incident_id for m in w.pager.messages if m.incident_id != search.id] == [opened[0].id]
+    assert w.flow.get(opened[0].id).members == tuple(f"alertmanager:Alert{n}" for n in (1, 2, 3, 4))
+    assert w.flow.silences() == []
+    assert [s.id for s in w.flow.silences(active=False)] == [silence.id]
+
+
+def test_ending_a_silence_early_opens_what_still_fires(world: Callable[[Policy], World]) -> None:
+    w = world(Policy())
+    silence = w.flow.silence(
+        {"service": "checkout"}, by="alice", why="deploy", duration=timedelta(hours=2)
+    )
+    held = w.flow.trigger(alert(1))
+    assert held.silenced
+    ended = w.flow.end_silence(silence.id, by="bob")
+    assert ended.ended_by == "bob" and ended.until == T0
+    now = w.flow.get(held.id)
+    assert now.state == "notified" and now.paged
+    assert [m.kind for m in w.pager.messages] == ["page"]
+    assert w.flow.trigger(alert(2)).paged  # no longer silenced
+
+
+def test_an_extended_silence_keeps_waiting(world: Callable[[Policy], World]) -> None:
+    w = world(Policy())
+    w.flow.silence({"service": "checkout"}, by="alice", why="a", duration=timedelta(minutes=30))
+    held = w.flow.trigger(alert(1))
+    w.flow.silence({"name": "Alert1"}, by="bob", why="longer", duration=timedelta(hours=2))
+    w.clock.advance(timedelta(minutes=31))
+    w.flow.escalate_due()
+    again = w.flow.get(held.id)
+    assert again.silenced and again.silenced_until == T0 + timedelta(hours=2)
+    assert w.pager.messages == []
+
+
+def test_a_silence_is_checked(world: Callable[[Policy], World]) -> None:
+    w = world(Policy())
+    with pytest.raises(InvalidCommand, match="at least one matcher"):
+        w.flow.silence({}, by="a", why="b", duration=timedelta(hours=1))
+    with pytest.raises(InvalidCommand, match="duration or its end"):
+        w.flow.silence({"service": "x"}, by="a", why="b")
+    with pytest.raises(InvalidCommand, match="over already"):
+        w.flow.silence({"service": "x"}, by="a", why="b", ends_at=T0 - timedelta(minutes=1))
+    with pytest.raises(InvalidCommand, match="who made it and why"):
+        w.flow.silence({"service": "x"}, by="a", why=" ", duration=timedelta(hours=1))
+    with pytest.raises(InvalidCommand, match="no silence"):
+        w.flow.end_silence("sil-nope", by="a")
+    assert w.flow.silences(active=False) == []
+    with pytest.raises(IncidentNotFound):
+        w.flow.trigger(alert(1, status="resolved"))
+
+
+class TestRulesAsData:
+    """Matchers, rules, thresholds and silences as values, and from the policy's TOML."""
+
+    def test_matchers(self) -> None:
+        matchers = parse_matchers({"service": "checkout", "env": ["prod", "eu"], "team": "*"})
+        a = alert(1, team="payments")
+        assert all(m.matches(a) for m in matchers)
+        assert not parse_matchers({"team": "*"})[0].matches(alert(1))
+        assert parse_matchers({"team": "!db"})[0].matches(alert(1))  # absent: not db
+        assert not parse_matchers({"service": "!checkout"})[0].matches(a)
+        assert parse_matchers({"severity": "P1", "source": "alertmanager", "name": "Alert1"})
+        assert all(m.matches(a) for m in parse_matchers({"severity": "P1", "name": "Alert1"}))
+        assert [str(m) for m in matchers] == ["service=checkout", "env=prod|eu", "team=*"]
+        assert str(parse_matchers({"x": "!y"})[0]) == "x!=y"
+        with pytest.raises(ValueError, match="must be a value"):
+            parse_matchers({"service": 3})
+        with pytest.raises(ValueError, match="names a label"):
+            LabelMatcher("bad name")
+        unclassified = Alert(source="x", name="y", title="t")
+        assert not parse_matchers({"severity": "*"})[0].matches(unclassified)
+
+    def test_rules_and_thresholds(self) -> None:
+        rule = GroupingRule(
+            name="db",
+            match={"team": "db"},
+            by=["cluster"],
+            page_after=PageAfter(3, timedelta(minutes=2)),
+        )
+        assert rule.key(alert(1, team="db", cluster="eu-1")) == "group:db:cluster=eu-1"
+        assert rule.key(alert(1, team="db")) is None  # no cluster label: not grouped
+        assert rule.key(alert(1, cluster="eu-1")) is None  # not the db team
+        assert (
+            rule.describe() == "db: team=db by cluster within 10m, pages after 3 firings within 2m"
+        )
+        assert (
+            GroupingRule(name="all", by=["service"]).describe()
+            == "all: every alert by service within 10m"
+        )
+        assert group_key([rule, OUTAGE], alert(1)) == (OUTAGE, "group:outage:service=checkout")
+        assert group_key([rule], alert(1)) is None
+        assert str(PageAfter(2, timedelta(seconds=90))) == "2 firings within 90s"
+        assert str(PageAfter(2, timedelta(days=1))) == "2 firings within 1d"
+        with pytest.raises(ValueError, match="firings must be a whole number"):
+            PageAfter(0, timedelta(minutes=1))
+        with pytest.raises(ValueError, match="positive duration"):
+            PageAfter(2, timedelta(0))
+        policy = Policy(page_after={"P2": PageAfter(1, timedelta(minutes=1))}, grouping=[rule])
+        assert policy.page_threshold(Severity.P2, None) is None  # one firing: page at once
+        assert policy.page_threshold(Severity.P1, rule) == PageAfter(3, timedelta(minutes=2))
+        with pytest.raises(TypeError, match="GroupingRule"):
+            Policy(grouping=["db"])  # type: ignore[list-item]
+        with pytest.raises(TypeError, match="PageAfter"):
+            Policy(page_after={"P1": 3})  # type: ignore[dict-item]
+
+    def test_a_silence_value(self) -> None:
+        silence = Silence(
+            id="sil-1",
+            matchers={"service": "checkout"},
+            starts_at=T0,
+            ends_at=T0 + timedelta(hours=1),
+            by="alice",
+            why="upgrade",
+            created_at=T0,
+        )
+        assert silence.active(T0) and not silence.active(T0 + timedelta(hours=1))
+        assert (
+            silence.describe()
+            == "sil-1 service=checkout until 2025-03-04 11:00 UTC by alice: upgrade"
+        )
+        assert matching_silence([silence], alert(1), T0) == silence
+        assert matching_silence([silence], alert(1, service="search"), T0) is None
+        with pytest.raises(ValueError, match="end after it starts"):
+            Silence(
+                id="s",
+                matchers={"a": "b"},
+                starts_at=T0,
+                ends_at=T0,
+                by="a",
+                why="b",
+                created_at=T0,
+            )
+
+    def test_from_toml_with_every_problem_at_once(self) -> None:
+        policy = Policy.from_text(
+            """
+            [[grouping]]
+            name = "outage"
+            match = { env = "prod", team = ["a", "b"] }
+            by = "service"
+            window = "15m"
+            page_after = { firings = 3, within = "10m" }
+
+            [page_after]
+            P2 = { firings = 2, within = "5m" }
+            """
+        )
+        (rule,) = policy.grouping
+        assert rule.by == ("service",) and rule.window == timedelta(minutes=15)
+        assert rule.page_after == PageAfter(3, timedelta(minutes=10))
+        assert policy.page_after == {Severity.P2: PageAfter(2, timedelta(minutes=5))}
+        with pytest.raises(InvalidPolicy) as caught:
+            Policy.from_text(
+                """
+                grouping = 3
+                page_after = { P9 = { firings = 0, within = "x", extra = 1 } }
+                """
+            )
+        assert list(caught.value.problems) == [
+            "grouping: must be an array of tables ([[grouping]])",
+            "page_after.P9: must be one of P1..P5, got 'P9'",
+            "page_after.P9.extra: unknown key (known: firings, within)",
+            "page_after.P9.firings: must be a whole number >= 1, got 0",
+            "page_after.P9.within: must be a positive duration like '5m', '90s' or 300, got 'x'",
+        ]
+        with pytest.raises(InvalidPolicy) as caught:
+            Policy.from_text(
+                """
+                [[grouping]]
+                name = "a"
+                [[grouping]]
+                name = "a"
+                by = ["service"]
+                [[grouping]]
+                name = "a"
+                by = ["service"]
+                colour = "red"
+                match = { x = 3 }
+                window = "soon"
+                page_after = { firings = 2 }
+                [[grouping]]
+                name = "b"
+                by = [3]
+                [[grouping]]
+                name = "c"
+                by = ["x"]
+                [[grouping]]
+                name = "c"
+                by = ["x"]
+                """
+            )
+        assert list(caught.value.problems) == [
+            "grouping[0]: needs 'match' or 'by' (it would group every alert into one)",
+            "grouping[2].colour: unknown key (known: name, match, by, window, page_after)",
+            "grouping[2].match: x: must be a value, '*', '!value' or a list of values, got 3",
+            "grouping[2].window: must be a positive duration like '5m', '90s' or 300, got 'soon'",
+            "grouping[2].page_after.within: missing",
+            "grouping[3].by: must be a list of label names, got [3]",
+            "grouping[5].name: 'c' is already used by another rule",
+        ]
+
+
+def test_silenced_and_unsilenced_alerts_of_a_group_stay_apart(
+    world: Callable[[Policy], World],
+) -> None:
+    w = world(Policy(grouping=[OUTAGE]))
+    w.flow.silence({"name": "Alert1"}, by="alice", why="known flaky", duration=timedelta(hours=1))
+    quiet = w.flow.trigger(alert(1))
+    loud = w.flow.trigger(alert(2))  # same group, not silenced: may not hide in the silence
+    assert quiet.silenced and not loud.silenced and loud.id != quiet.id
+    assert loud.paged and loud.group is None
+    assert w.flow.trigger(alert(3)).id not in (quiet.id, loud.id)
+
+
+class _NoSilences:
+    """A host's store without ports.SilenceLog: the flow keeps silences itself."""
+
+    def __init__(self) -> None:
+        self._store = MemoryStore()
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("save_silence", "silences"):
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def test_a_store_without_silences_leaves_them_to_the_flow(make_flow: MakeFlow) -> None:
+    w = World(make_flow, _NoSilences(), Policy())
+    silence = w.flow.silence({"service": "checkout"}, by="a", why="b", duration=timedelta(hours=1))
+    assert w.flow.trigger(alert(1)).silenced
+    assert w.flow.silences() == [silence]
+    w.clock.advance(timedelta(hours=2))
+    assert w.flow.silences() == [] and w.flow.silences(active=False) == [silence]
