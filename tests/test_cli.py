@@ -138,6 +138,21 @@ class TestCommands:
         code, out = run("policy", "check", str(good))
         assert code == 0
         assert "valid" in out and "reviewed by 3" in out
+        assert "summed up in the thread at most once per 5m" in out
+        assert "every reopen pages (flap_window off)" in out
+        storms = tmp_path / "storms.toml"
+        storms.write_text(
+            'flap_window = "10m"\nrepeat_summary_every = 0\n'
+            '[[grouping]]\nname = "outage"\nmatch = { env = "prod" }\nby = ["service"]\n'
+            'page_after = { firings = 3, within = "10m" }\n'
+            '[page_after]\nP2 = { firings = 2, within = "5m" }\n'
+        )
+        code, out = run("policy", "check", str(storms))
+        assert code == 0
+        assert "grouping outage: env=prod by service within 10m, pages after 3 firings" in out
+        assert "P2: pages after 2 firings within 5m" in out
+        assert "a reopen within 10m of resolving does not page" in out
+        assert "repeat (every one posted)" in out
 
     def test_diagram_and_recovery_ingest(self, run) -> None:  # type: ignore[no-untyped-def]
         code, out = run("diagram")
@@ -336,3 +351,48 @@ class TestRunbooks:
         bad = tmp_path / "bad.md"
         bad.write_text("no table")
         assert run("runbooks", "import", str(bad), "--by", "al")[0] == 5
+
+
+class TestSilences:
+    """``silence add``, ``list`` and ``end``: who and why, every matcher form."""
+
+    def test_add_list_end(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run(
+            "silence", "add", "--match", "service=checkout", "--match", "env=prod,eu",
+            "--match", "team!=db", "--match", "owner=*", "--for", "2h",
+            "--by", "alice", "--why", "[b]upgrade[/b]",
+        )  # fmt: skip
+        assert code == 0 and "silenced until" in out
+        silence_id = out.split(":", 1)[0]
+        code, out = run("silence", "list")
+        assert code == 0 and silence_id in out
+        assert "service=checkout env=prod|eu team!=db owner=*" in out
+        assert "[b]upgrade[/b]" in out  # shown as typed, not as markup
+        code, out = run("silence", "end", silence_id, "--by", "bob")
+        assert code == 0 and f"{silence_id}: ended" in out
+        assert run("silence", "list") == (0, "no silences\n")
+        code, out = run("silence", "list", "--all")
+        assert "ended by bob" in out
+        code, out = run(
+            "silence", "add", "--match", "service=x", "--until", "2999-01-01T00:00",
+            "--by", "a", "--why", "b",
+        )  # fmt: skip
+        assert code == 0 and "2999-01-01 00:00 UTC" in out
+
+    @pytest.mark.parametrize(
+        ("args", "error"),
+        [
+            (("--match", "x", "--for", "1h"), "--match takes label=value"),
+            (("--match", "x=1", "--for", "soon"), "--for must be a positive duration"),
+            (("--match", "x=1", "--until", "tomorrow"), "--until takes an ISO 8601 time"),
+            (("--match", "x=1"), "its duration or its end"),
+        ],
+    )
+    def test_bad_input_is_refused(self, run, args: tuple[str, ...], error: str) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("silence", "add", *args, "--by", "a", "--why", "b")
+        assert code == 5 and error in out
+        assert run("silence", "list", "--all") == (0, "no silences\n")
+
+    def test_end_an_unknown_silence(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("silence", "end", "sil-nope", "--by", "a")
+        assert code == 5 and "no silence 'sil-nope'" in out

@@ -41,6 +41,7 @@ ENV = {
     "ALERTMANAGER_TOKEN": AM_TOKEN,
     "GRAFANA_WEBHOOK_SECRET": "grafana-secret",
     "PAGERDUTY_WEBHOOK_SECRET": PD_SECRET,
+    "INCIDENT_FLOW_API_TOKEN": "api-token-1",
 }
 
 
@@ -176,7 +177,10 @@ def served(tmp_path: Path, vendors: tuple[FakeSlack, FakePagerDuty]) -> Iterator
         f'routing_key = "${{PAGERDUTY_ROUTING_KEY}}"\nurl = "{pagerduty.url}"',
     )
     text = text.replace('interval = "5s"', 'interval = "0.2s"')
-    text = text.replace("max_body = 1048576", 'max_body = 1048576\nbody_timeout = "0.5s"')
+    text = text.replace(
+        "max_body = 1048576",
+        'max_body = 1048576\nbody_timeout = "0.5s"\napi_token = "${INCIDENT_FLOW_API_TOKEN}"',
+    )
     path.write_text(text)
     config = load_config(path, environ=ENV)
     with Served(create_app(async_flow(config), config)) as server:
@@ -532,3 +536,53 @@ def test_mounted_in_a_host_app(tmp_path: Path) -> None:
             lambda: httpx.get(f"{server.url}/incidents/readyz", timeout=10).status_code == 200,
             "the mounted service's worker runs",
         )
+
+
+def test_silences_through_the_api(served: Served, tmp_path: Path) -> None:
+    """Created, listed and ended with who and why; the API needs its bearer token."""
+    api = f"{served.url}/api/silences"
+    auth = {"Authorization": "Bearer api-token-1"}
+    body = {
+        "matchers": {"alertname": "KubePodCrashLooping"},
+        "duration": "2h",
+        "by": "alice",
+        "why": "node pool upgrade",
+    }
+    assert httpx.post(api, json=body, timeout=10).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert httpx.get(api, headers=wrong, timeout=10).status_code == 401
+    created = httpx.post(api, json=body, headers=auth, timeout=10)
+    assert created.status_code == 201, created.text
+    silence = created.json()
+    assert silence["matchers"] == ["alertname=KubePodCrashLooping"] and silence["by"] == "alice"
+    listed = httpx.get(api, headers=auth, timeout=10).json()["silences"]
+    assert [s["id"] for s in listed] == [silence["id"]]
+    for bad, error in (
+        ({**body, "duration": "soon"}, "duration: must be a positive duration"),
+        ({**body, "matchers": "x"}, "matchers: required"),
+        ({**body, "matchers": {}}, "at least one matcher"),
+        ({**body, "duration": None, "ends_at": "yesterday"}, "ISO 8601"),
+    ):
+        refused = httpx.post(api, json=bad, headers=auth, timeout=10)
+        assert refused.status_code == 400 and error in refused.json()["error"], refused.text
+    assert httpx.post(api, content=b"[1]", headers=auth, timeout=10).status_code == 400
+    ended = httpx.delete(f"{api}/{silence['id']}", params={"by": "bob"}, headers=auth, timeout=10)
+    assert ended.status_code == 200 and ended.json()["ended_by"] == "bob"
+    assert httpx.get(api, headers=auth, timeout=10).json()["silences"] == []
+    everything = httpx.get(api, params={"all": "1"}, headers=auth, timeout=10).json()
+    assert [s["id"] for s in everything["silences"]] == [silence["id"]]
+    assert (
+        httpx.delete(f"{api}/sil-nope", params={"by": "b"}, headers=auth, timeout=10).status_code
+        == 404
+    )
+    assert httpx.delete(f"{api}/sil-nope", headers=auth, timeout=10).status_code == 400
+
+
+def test_the_api_is_off_without_a_token(tmp_path: Path) -> None:
+    config = load_config(EXAMPLE, environ=ENV)
+    assert config.api_token is None and "api: off" in "\n".join(config.describe())
+    store = tmp_path / "x.db"
+    config = attrs_evolve(config, store=str(store))
+    with Served(create_app(async_flow(config), config, worker=False)) as server:
+        answer = httpx.get(f"{server.url}/api/silences", timeout=10)
+    assert answer.status_code == 404 and "server.api_token" in answer.json()["error"]

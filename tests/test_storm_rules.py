@@ -30,6 +30,7 @@ from incident_flow._storms import (
     matching_silence,
     parse_matchers,
 )
+from incident_flow.simulation import simulate
 from incident_flow.testing import ManualClock
 
 from .conftest import T0, MakeFlow, pg_schema
@@ -432,3 +433,22 @@ def test_a_store_without_silences_leaves_them_to_the_flow(make_flow: MakeFlow) -
     assert w.flow.silences() == [silence]
     w.clock.advance(timedelta(hours=2))
     assert w.flow.silences() == [] and w.flow.silences(active=False) == [silence]
+
+
+def test_the_dry_run_says_why_alerts_were_grouped_held_and_paged() -> None:
+    rule = GroupingRule(
+        name="outage", by=["service"], page_after=PageAfter(3, timedelta(minutes=5))
+    )
+    timeline = [(timedelta(minutes=n), alert(n)) for n in range(3)]
+    report = simulate(Policy(grouping=[rule]), timeline, horizon=timedelta(minutes=1))
+    lines = report.format().splitlines()
+    assert lines[0].endswith("opened group group:outage:service=checkout (rule outage, window 10m)")
+    assert lines[1].endswith("page held until 3 firings within 5m")
+    assert lines[2].startswith("+00:01:00") and lines[2].endswith(
+        "alertmanager:Alert1 grouped by rule outage (same service=checkout, within 10m)"
+    )
+    assert lines[4].endswith("page released: 3 firings reached")
+    assert lines[5] == "+00:02:00 [P1] alert 0 on checkout"
+    assert len(report.pages) == 1
+    plain = simulate(Policy(), [(timedelta(0), alert(1))], horizon=timedelta(0))
+    assert plain.notes == ()  # nothing grouped, held or silenced: nothing to explain

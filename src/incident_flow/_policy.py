@@ -16,7 +16,7 @@ import attrs
 from ._people import IDENTITY_SOURCES, People, Person
 from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
-from ._storms import GroupingRule, PageAfter, parse_matchers
+from ._storms import GroupingRule, PageAfter, duration_text, parse_matchers
 from .exceptions import InvalidPolicy
 
 __all__ = ["DEFAULT_DESCRIPTIONS", "EscalationLevel", "Policy"]
@@ -345,6 +345,23 @@ class Policy:
         hold = hold or self.page_after.get(severity)
         return hold if hold is not None and hold.firings > 1 else None
 
+    def storm_lines(self) -> list[str]:
+        """What the policy does in an alert storm, one line each (``policy check`` prints it)."""
+        every = self.repeat_summary_every
+        lines = [
+            "repeats: summed up in the thread at most once per "
+            + (duration_text(every) if every else "repeat (every one posted)"),
+            "flapping: "
+            + (
+                f"a reopen within {duration_text(self.flap_window)} of resolving does not page"
+                if self.flap_window
+                else "every reopen pages (flap_window off)"
+            ),
+        ]
+        lines += [f"grouping {rule.describe()}" for rule in self.grouping]
+        lines += [f"{sev}: pages after {hold}" for sev, hold in sorted(self.page_after.items())]
+        return lines
+
     def requires_postmortem(self, severity: Severity) -> bool:
         """Return True when incidents of this severity must publish a post-mortem."""
         return severity in self.postmortem_required
@@ -377,6 +394,22 @@ class Policy:
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: object) -> timedelta:
+    """A positive duration from ``'5m'``, ``'90s'``, ``'2h'``, ``'1d'`` or seconds.
+
+    Raises:
+        ValueError: not such a duration.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match and float(match.group(1)) > 0:
+            return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    msg = f"must be a positive duration like '5m', '90s' or 300, got {value!r}"
+    raise ValueError(msg)
 
 
 def add_business_days(start: datetime, days: int) -> datetime:
@@ -532,14 +565,11 @@ class _Reader:
         return [s for s in found if s is not None]
 
     def duration(self, path: str, value: object) -> timedelta | None:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-            return timedelta(seconds=value)
-        if isinstance(value, str):
-            match = _DURATION.match(value)
-            if match and float(match.group(1)) > 0:
-                return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-        self.problem(path, f"must be a positive duration like '5m', '90s' or 300, got {value!r}")
-        return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.problem(path, str(exc))
+            return None
 
     def table(self, path: str, value: object) -> Mapping[str, Any] | None:
         if not isinstance(value, Mapping):

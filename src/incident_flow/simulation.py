@@ -20,15 +20,17 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
+from . import _events as ev
 from ._alerts import Alert
 from ._flow import IncidentFlow
 from ._messages import Notification
 from ._policy import Policy
+from ._storms import duration_text
 from .adapters.memory import MemoryStore
 from .adapters.notifiers import RecordingNotifier
 from .testing._doubles import ManualClock, RecordingPublisher
 
-__all__ = ["Act", "Page", "SimulationReport", "simulate"]
+__all__ = ["Act", "Page", "SimulationReport", "StormNote", "simulate"]
 
 
 @attrs.frozen
@@ -51,14 +53,26 @@ class Page:
 
 
 @attrs.frozen
+class StormNote:
+    """Why the storm rules treated an alert as they did: grouped, held, released, silenced."""
+
+    after: timedelta
+    incident_id: str
+    text: str
+
+
+@attrs.frozen
 class SimulationReport:
-    """The pages of a simulated timeline, in order."""
+    """The pages of a simulated timeline, in order, and what the storm rules decided."""
 
     pages: tuple[Page, ...]
+    notes: tuple[StormNote, ...] = ()
 
     def format(self) -> str:
-        """One line a page: ``+00:05:00 [P1] Checkout down (escalated to secondary on-call)``."""
-        return "\n".join(f"+{_clock(p.after)} {p.text}" for p in self.pages) or "no pages"
+        """One line a page or note: ``+00:05:00 [P1] Checkout down (escalated to ...)``."""
+        lines = [(p.after, 1, p.text) for p in self.pages]
+        lines += [(n.after, 0, f"  {n.incident_id}: {n.text}") for n in self.notes]
+        return "\n".join(f"+{_clock(at)} {text}" for at, _, text in sorted(lines)) or "no pages"
 
 
 def _clock(delta: timedelta) -> str:
@@ -122,7 +136,32 @@ def simulate(
             index += 1
         flow.escalate_due()
         clock.advance(tick)
-    return SimulationReport(tuple(pager.log))
+    notes = [
+        StormNote(event.at - begin, incident.id, text)
+        for incident in flow.incidents()
+        for event in flow.history(incident.id)
+        if (text := _storm_note(event)) is not None
+    ]
+    return SimulationReport(tuple(pager.log), tuple(sorted(notes, key=lambda n: n.after)))
+
+
+def _storm_note(event: ev.Event) -> str | None:
+    """What a storm event says about the alert's fate, or None for other events."""
+    if isinstance(event, ev.GroupStarted):
+        return f"opened group {event.group} (rule {event.rule}, window {event.window})"
+    if isinstance(event, ev.AlertGrouped):
+        return (
+            f"{event.alert.dedup_key} grouped by rule {event.rule} "
+            f"(same {event.group.split(':', 2)[2] or 'match'}, within {event.window})"
+        )
+    if isinstance(event, ev.PageHeld):
+        within = duration_text(timedelta(seconds=event.within_seconds))
+        return f"page held until {event.firings} firings within {within}"
+    if isinstance(event, ev.PageReleased):
+        return f"page released: {event.firings} firings reached"
+    if isinstance(event, ev.AlertSilenced):
+        return f"silenced by {event.silence_id} ({event.why})"
+    return None
 
 
 def _apply(flow: IncidentFlow, step: Alert | Act) -> None:

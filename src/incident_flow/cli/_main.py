@@ -37,6 +37,7 @@ from ._common import Context, clean, console, errors, is_dsn, open_store, pass_c
 from ._report import DEFINITIONS, Report, build_report
 from ._runbooks import runbooks
 from ._serve import config_group, serve
+from ._silences import silence_group
 
 __all__ = ["main"]
 
@@ -108,6 +109,7 @@ for _command in _incident.COMMANDS:
 main.add_command(runbooks)
 main.add_command(config_group)
 main.add_command(serve)
+main.add_command(silence_group)
 
 
 @main.command()
@@ -156,6 +158,8 @@ def policy_check(path: str) -> None:
         f"{policy.postmortem_reviewers}, saved under {policy.postmortem_folder}/; "
         f"{len(policy.runbooks)} runbooks in the catalog"
     )
+    for line in policy.storm_lines():
+        console.print(clean(line))
 
 
 @main.command("list")

@@ -21,19 +21,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import inspect
+import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._async_flow import AsyncIncidentFlow
 from .._log import get_logger
 from .._messages import Notification
+from .._policy import parse_duration
+from .._storms import Silence
 from .._worker import _ReviewPolls, _steps
-from ..exceptions import IncidentNotFound, InvalidPayload, InvalidSignature
+from ..exceptions import IncidentNotFound, InvalidCommand, InvalidPayload, InvalidSignature
 from ..ingest import SIGNED_SOURCES, actions, parse, verify_signature
 from ._config import ServiceConfig, SourceConfig
 from ._metrics import COUNTED_STATES, ServiceMetrics
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -284,6 +291,49 @@ class _Service:
             return 200, {"challenge": str(data.get("challenge", ""))}
         return 200, None
 
+    def authorize(self, request: Request) -> None:
+        """The API's bearer token, compared in constant time, or a refusal."""
+        token = self.config.api_token
+        if token is None:
+            raise _Refused(404, "the API is off: set server.api_token")
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.strip().encode(), str(token).encode()
+        ):
+            raise _Refused(401, "the API needs Authorization: Bearer <server.api_token>")
+
+    async def silences(self, request: Request) -> tuple[int, Any]:
+        self.authorize(request)
+        if request.method == "GET":
+            everything = request.query_params.get("all", "") in ("1", "true", "yes")
+            found = await self.flow.silences(active=not everything)
+            return 200, {"silences": [silence_json(s) for s in found]}
+        data = _json_object(await self.body(request, _JSON))
+        try:
+            silence = await self.flow.silence(
+                _field(data, "matchers", dict),
+                by=_field(data, "by", str),
+                why=_field(data, "why", str),
+                duration=_duration(data.get("duration")),
+                ends_at=_time(data.get("ends_at")),
+                starts_at=_time(data.get("starts_at")),
+            )
+        except InvalidCommand as exc:
+            raise _Refused(400, str(exc)) from None
+        return 201, silence_json(silence)
+
+    async def end_silence(self, request: Request) -> tuple[int, Any]:
+        self.authorize(request)
+        by = request.query_params.get("by", "").strip()
+        if not by:
+            raise _Refused(400, "say who ends it: ?by=<name>")
+        try:
+            silence = await self.flow.end_silence(request.path_params["silence_id"], by=by)
+        except InvalidCommand as exc:
+            raise _Refused(404, str(exc)) from None
+        return 200, silence_json(silence)
+
     async def ready(self) -> tuple[int, Any]:
         problems: list[str] = []
         try:
@@ -307,6 +357,55 @@ class _Service:
             pending = [m for m in await _maybe(store.outbox_messages()) if m.pending]
         self.metrics.observe(incidents, closed, pending)
         return self.metrics.text()
+
+
+def silence_json(silence: Silence) -> dict[str, Any]:
+    """A silence as the API shows it."""
+    return {
+        "id": silence.id,
+        "matchers": [str(m) for m in silence.matchers],
+        "starts_at": silence.starts_at.isoformat(),
+        "ends_at": silence.until.isoformat(),
+        "by": silence.by,
+        "why": silence.why,
+        "ended_by": silence.ended_by,
+    }
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise _Refused(400, "the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise _Refused(400, "the body must be a JSON object")
+    return data
+
+
+def _field(data: Mapping[str, Any], name: str, kind: type[T]) -> T:
+    value = data.get(name)
+    if not isinstance(value, kind):
+        raise _Refused(400, f"{name}: required, a {kind.__name__}")
+    return value
+
+
+def _duration(value: object) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise _Refused(400, f"duration: {exc}") from None
+
+
+def _time(value: object) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise _Refused(400, f"an ISO 8601 time is expected, got {value!r}") from None
+    return at if at.utcoffset() is not None else at.replace(tzinfo=UTC)
 
 
 async def _maybe(value: Any) -> Any:
@@ -365,6 +464,12 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
             Route("/slack/interactivity", route("slack", service.slack), methods=["POST"]),
             Route("/slack/commands", route("slack", service.slack), methods=["POST"]),
             Route("/slack/events", route("slack_events", service.slack_events), methods=["POST"]),
+            Route("/api/silences", route("api", service.silences), methods=["GET", "POST"]),
+            Route(
+                "/api/silences/{silence_id}",
+                route("api", service.end_silence),
+                methods=["DELETE"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),

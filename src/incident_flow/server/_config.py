@@ -86,6 +86,7 @@ class ServiceConfig:
         max_body: the largest request body accepted, in bytes.
         body_timeout: how long a client may take to send its body (a slow one gets 408).
         worker_interval, review_poll_every: the worker's pace.
+        api_token: the bearer token the API (``/api/silences``) asks for; None: no API.
         origin: the file it was read from.
     """
 
@@ -105,6 +106,7 @@ class ServiceConfig:
     body_timeout: timedelta = timedelta(seconds=10)
     worker_interval: timedelta = timedelta(seconds=5)
     review_poll_every: timedelta | None = timedelta(minutes=2)
+    api_token: Secret | None = None
     origin: str = "config"
 
     def describe(self) -> list[str]:
@@ -122,6 +124,7 @@ class ServiceConfig:
                 signed = "signed" if source.secret else "NOT verified (no secret)"
                 lines.append(f"{what} {source.name}: {signed}")
         lines.append(f"serve on {self.host}:{self.port}, bodies up to {self.max_body} bytes")
+        lines.append("api: " + ("bearer token" if self.api_token else "off (no server.api_token)"))
         return lines
 
 
@@ -303,7 +306,13 @@ def config_from_mapping(
     _check_publisher(reader, publisher)
     if sections["slack"] is not None:
         _check_slack(reader, sections["slack"])
-    server = _table(reader, data, "server", ("host", "port", "max_body", "body_timeout"))
+    server = _table(
+        reader, data, "server", ("host", "port", "max_body", "body_timeout", "api_token")
+    )
+    token_raw = server.get("api_token")
+    token = reader.value("server.api_token", token_raw) if token_raw is not None else None
+    if token is not None and (not isinstance(token_raw, str) or "${" not in token_raw):
+        reader.problem("server.api_token", "a secret must come from the environment")
     worker = _table(reader, data, "worker", ("interval", "review_poll_every"))
     config = ServiceConfig(
         policy=policy,
@@ -328,6 +337,7 @@ def config_from_mapping(
         review_poll_every=reader.duration(
             "worker.review_poll_every", worker.get("review_poll_every"), timedelta(minutes=2)
         ),
+        api_token=Secret(token) if isinstance(token, str) and token else None,
         origin=source,
     )
     for name, settings in config.sources.items():
