@@ -410,8 +410,10 @@ def test_silenced_and_unsilenced_alerts_of_a_group_stay_apart(
     quiet = w.flow.trigger(alert(1))
     loud = w.flow.trigger(alert(2))  # same group, not silenced: may not hide in the silence
     assert quiet.silenced and not loud.silenced and loud.id != quiet.id
-    assert loud.paged and loud.group is None
-    assert w.flow.trigger(alert(3)).id not in (quiet.id, loud.id)
+    assert loud.paged and loud.group == "group:outage:service=checkout"
+    assert quiet.group == f"group:outage:service=checkout|{quiet.silence_id}"
+    assert w.flow.trigger(alert(3)).id == loud.id  # the live group goes on
+    assert len(w.pager.messages) == 1
 
 
 class _NoSilences:
@@ -452,3 +454,78 @@ def test_the_dry_run_says_why_alerts_were_grouped_held_and_paged() -> None:
     assert len(report.pages) == 1
     plain = simulate(Policy(), [(timedelta(0), alert(1))], horizon=timedelta(0))
     assert plain.notes == ()  # nothing grouped, held or silenced: nothing to explain
+
+
+class _CountingStore(MemoryStore):
+    """Counts the appends (the transactions a durable store would commit)."""
+
+    appends = 0
+
+    def append(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+        self.appends += 1
+        super().append(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_body_of_fifty_alerts_is_applied_in_few_appends(make_flow: MakeFlow) -> None:
+    store = _CountingStore()
+    w = World(make_flow, store, Policy(grouping=[OUTAGE], repeat_summary_every=timedelta(hours=1)))
+    body = [alert(n) for n in range(50)]
+    first = w.flow.trigger_all(body)
+    (incident,) = w.flow.incidents()
+    assert {i.id for i in first if i is not None} == {incident.id}
+    opening = store.appends
+    assert opening <= 5  # open + deliveries, then the 49 joins together (+ their delivery)
+    store.appends = 0
+    again = w.flow.trigger_all(body)  # the group repeats: one append for the 50 repeats
+    assert {i.id for i in again if i is not None} == {incident.id}
+    assert store.appends <= 2
+    now = w.flow.get(incident.id)
+    assert now.alert_count == 100 and len(now.members) == 49
+    assert len(w.pager.messages) == 1
+    # Recoveries: of the group's alerts, and of an alert nothing took.
+    lost = Alert(source="x", name="gone", title="gone", status="resolved")
+    done = w.flow.trigger_all([alert(3, status="resolved"), lost])
+    assert done[0] is not None and done[0].id == incident.id and done[1] is None
+
+
+def test_a_body_gives_what_one_by_one_gives(make_flow: MakeFlow) -> None:
+    """Batched or one by one: the same incidents, counts, pages and messages."""
+    policy = Policy(grouping=[OUTAGE], repeat_summary_every=timedelta(0))
+    body = [
+        alert(1),
+        alert(2, service="search"),
+        alert(1),
+        Alert(source="x", name="disk", title="disk full", severity=Severity.P3),
+        alert(3),
+        alert(2, service="search", status="resolved"),
+        alert(4, service="search"),
+    ]
+    one = World(make_flow, MemoryStore(), policy)
+    for a in body:
+        one.flow.trigger(a)
+    batched = World(make_flow, MemoryStore(), policy)
+    batched.flow.trigger_all(body)
+    for w in (one, batched):
+        w.clock.advance(timedelta(minutes=1))
+
+    def summary(w: World) -> list[tuple[object, ...]]:
+        return sorted(
+            (i.title, i.alert_count, i.members, i.paged, i.state) for i in w.flow.incidents()
+        )
+
+    assert summary(one) == summary(batched)
+    assert len(one.pager.messages) == len(batched.pager.messages)
+    assert sorted(m.text for m in one.chat.messages) == sorted(
+        m.text for m in batched.chat.messages
+    )
+    with pytest.raises(InvalidCommand, match="trigger_all takes Alerts"):
+        batched.flow.trigger_all(["nope"])  # type: ignore[list-item]
+
+
+def test_a_body_during_a_silence_is_checked_alert_by_alert(make_flow: MakeFlow) -> None:
+    w = World(make_flow, MemoryStore(), Policy(grouping=[OUTAGE]))
+    w.flow.silence({"name": "Alert1"}, by="a", why="known", duration=timedelta(hours=1))
+    found = w.flow.trigger_all([alert(1), alert(2), alert(3)])
+    assert found[0] is not None and found[0].silenced
+    assert found[1] is not None and found[2] is not None and found[1].id == found[2].id
+    assert not found[1].silenced and len(w.pager.messages) == 1

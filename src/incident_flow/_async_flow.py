@@ -139,6 +139,10 @@ class AsyncIncidentFlow(FlowCore):
         """Route an alert: open an incident or attach it (see :meth:`IncidentFlow.trigger`)."""
         return await self._drive(self._trigger(alert))
 
+    async def trigger_all(self, alerts: Sequence[Alert]) -> list[Incident | None]:
+        """Route one body's alerts in few appends (see :meth:`IncidentFlow.trigger_all`)."""
+        return await self._drive(self._trigger_all(alerts))
+
     async def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:
         """Change the severity; an upgrade to critical pages at once while unresolved."""
         return await self._run(incident_id, cmd.Reclassify(by=by, severity=severity))

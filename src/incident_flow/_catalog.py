@@ -88,7 +88,16 @@ class Catalog:
         """
         version = self.version
         more = tuple(r for r in revisions if r.number > version)
-        return self if not more else Catalog(self.base, self.revisions + more)
+        if not more:
+            return self
+        # Folded onto this catalog's runbooks, not rebuilt from every revision: a catalog
+        # that keeps learning must not cost more each time it learns.
+        extended = Catalog(self.base)
+        object.__setattr__(extended, "revisions", self.revisions + more)
+        object.__setattr__(
+            extended, "runbooks", self.runbooks.with_runbooks(r.runbook for r in more)
+        )
+        return extended
 
     def history(self, name: str) -> Sequence[RunbookRevision]:
         """The revisions of one runbook, oldest first."""

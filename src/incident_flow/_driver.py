@@ -43,6 +43,7 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import attrs
 
@@ -183,6 +184,9 @@ class FlowCore:
             now = self._now()
             silence = matching_silence(silences, alert, now)
             grouped = group_key(self.policy.grouping, alert)
+            if grouped is not None and silence is not None:
+                # Silenced alerts group among themselves, apart from the group's live alerts.
+                grouped = (grouped[0], f"{grouped[1]}|{silence.id}")
             if grouped is not None:
                 holder = yield from call("store", "find_by_dedup_key", grouped[1])
                 if holder is not None:
@@ -204,6 +208,106 @@ class FlowCore:
             yield from self._deliver(decision.outbox)
             return self._cache.get(incident.id, incident)
         raise ConcurrencyError(alert.dedup_key, 0)
+
+    def _trigger_all(self, alerts: Sequence[Alert]) -> Steps[list[Incident | None]]:
+        """Route many alerts (one webhook body) with one append per incident they reach.
+
+        The alerts an open incident takes (repeats, recoveries) are decided one after the
+        other on it and appended together; the first alert of a group opens (or joins) its
+        incident and the rest of the group joins it in one more append. Anything else (a new
+        alert, a silence in force, an incident that stopped taking alerts) goes through
+        :meth:`_trigger` one by one. ``None`` for a recovery of nothing open.
+        """
+        for alert in alerts:
+            if not isinstance(alert, Alert):
+                msg = f"trigger_all takes Alerts, got {type(alert).__name__}"
+                raise InvalidCommand(msg)
+        found: list[Incident | None] = [None] * len(alerts)
+        rest = yield from self._to_open_incidents(alerts, found)
+        yield from self._to_new_incidents(alerts, rest, found)
+        return found
+
+    def _to_open_incidents(
+        self, alerts: Sequence[Alert], found: list[Incident | None]
+    ) -> Steps[list[int]]:
+        """Decide, per open incident, the alerts it takes in one append; the others' indexes."""
+        by_incident: dict[str, list[int]] = {}
+        rest: list[int] = []
+        for index, alert in enumerate(alerts):
+            holder = yield from call("store", "find_by_dedup_key", alert.dedup_key)
+            if holder is None:
+                rest.append(index)
+            else:
+                by_incident.setdefault(holder, []).append(index)
+        for incident_id, indexes in by_incident.items():
+            taken = [alerts[i] for i in indexes]
+
+            def decider(inc: Incident, now: datetime, taken: list[Alert] = taken) -> Decision:
+                policy = self._policy()
+                return _chain(
+                    inc, [partial(_on_alert, alert=a, policy=policy, now=now) for a in taken]
+                )
+
+            done = yield from self._attach(incident_id, decider)
+            if done is None:
+                rest.extend(indexes)  # it stopped taking them: each finds its way alone
+            else:
+                for index in indexes:
+                    found[index] = done
+        return sorted(rest)
+
+    def _to_new_incidents(
+        self, alerts: Sequence[Alert], rest: list[int], found: list[Incident | None]
+    ) -> Steps[None]:
+        """The alerts no open incident took: one by one, a new group's alerts together."""
+        # The first alert of a new group opens (or joins) the group's incident; the rest of
+        # the group joins it in one append. Not while a silence is in force: each alone.
+        quiet = not (yield from self._active_silences())
+        groups: dict[str, tuple[tuple[GroupingRule, str], Incident, list[Alert]]] = {}
+        joining: dict[int, str] = {}
+        for index in rest:
+            alert = alerts[index]
+            grouped = group_key(self.policy.grouping, alert) if quiet and alert.firing else None
+            if grouped is not None and grouped[1] in groups:
+                groups[grouped[1]][2].append(alert)
+                joining[index] = grouped[1]
+                continue
+            try:
+                incident = yield from self._trigger(alert)
+            except IncidentNotFound:
+                continue  # a recovery of nothing open: None
+            found[index] = incident
+            if grouped is not None:
+                groups[grouped[1]] = (grouped, incident, [])
+        joined: dict[str, Incident | None] = {}
+        for key, (grouped, incident, taken) in groups.items():
+            if taken:
+                joined[key] = yield from self._attach(
+                    incident.id, partial(self._joins, alerts=taken, grouped=grouped)
+                )
+        for index, key in joining.items():
+            done = joined.get(key)
+            found[index] = done if done is not None else (yield from self._trigger(alerts[index]))
+
+    def _joins(
+        self,
+        incident: Incident,
+        now: datetime,
+        *,
+        alerts: Sequence[Alert],
+        grouped: tuple[GroupingRule, str],
+    ) -> Decision:
+        """A group's alerts join its incident one after the other, in one decision."""
+        policy = self._policy()
+
+        def one(inc: Incident, alert: Alert) -> Decision:
+            if alert.dedup_key == inc.dedup_key or alert.dedup_key in inc.members:
+                return _on_alert(inc, alert, policy, now)  # joined already: a repeat
+            if inc.silenced or not inc.joinable(now):
+                raise _StoppedAcceptingAlerts
+            return decide_join(inc, alert, grouped, policy, now)
+
+        return _chain(incident, [partial(one, alert=a) for a in alerts])
 
     def _join(
         self,
@@ -913,6 +1017,19 @@ def catalog_revisions(
 
 class _StoppedAcceptingAlerts(Exception):
     """The incident found by dedup key left the states that take its alerts before we wrote."""
+
+
+def _chain(incident: Incident, deciders: Sequence[Callable[[Incident], Decision]]) -> Decision:
+    """One decision made of several, each decided on the incident the previous one left."""
+    events: tuple[Event, ...] = ()
+    outbox: tuple[OutboxMessage, ...] = ()
+    current = incident
+    for decider in deciders:
+        decision = decider(current)
+        events += decision.events
+        outbox += decision.outbox
+        current = decision.incident
+    return Decision(current, events, outbox)
 
 
 def _on_alert(incident: Incident, alert: Alert, policy: Policy, now: datetime) -> Decision:

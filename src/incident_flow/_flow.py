@@ -90,6 +90,16 @@ class IncidentFlow(FlowCore):
         """
         return self._drive(self._trigger(alert))
 
+    def trigger_all(self, alerts: Sequence[Alert]) -> list[Incident | None]:
+        """Route the alerts of one webhook body, with one append per incident they reach.
+
+        The same outcome as :meth:`trigger` on each alert in turn (repeats and recoveries of
+        an open incident decided together; a new group's alerts joining its incident together),
+        in a few transactions instead of one per alert. Each answer is the alert's incident,
+        or None for a recovery with no open incident (where ``trigger`` raises).
+        """
+        return self._drive(self._trigger_all(alerts))
+
     def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:
         """Change the severity; an upgrade to critical pages at once while unresolved."""
         return self._run(incident_id, cmd.Reclassify(by=by, severity=severity))
