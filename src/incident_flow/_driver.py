@@ -10,8 +10,12 @@ Map: follow one alert, then one responder's action (port calls in brackets)::
     trigger(alert)
       _trigger     lock "alert:<dedup key>"
       _route       [store.find_by_dedup_key]
-                     an open incident takes it: lock it, _execute(_on_alert) (repeat, recovery)
-                     none does: decide_new -> _commit -> _deliver            (a new incident)
+                     an open incident takes it: _attach -> _execute(_on_alert) (repeat, recovery)
+                     none does: [store.silences] a silence in force?  a grouping rule's key?
+                       [store.find_by_dedup_key(group key)] its incident joinable: _join
+                       else: decide_new (grouped, held, or silenced) -> _commit -> _deliver
+    trigger_all(alerts)  _to_open_incidents: one _execute per incident for all it takes;
+                   _to_new_incidents: _trigger each, a new group's others in one _joins
     apply(action)  lock the incident; person = policy.people.name(...); _execute(decide_action)
                    (pushed commits: record_action, then _poll_review reads the branch)
     acknowledge(...) and every other command: lock the incident; _execute(decide)
@@ -29,6 +33,8 @@ Map: follow one alert, then one responder's action (port calls in brackets)::
                    publisher's merge publishes the post-mortem there)
 
     escalate_due, remind_due   _run_timers [store.due_incidents] -> _execute(decider) each
+                   (a silenced incident's timer is its silence's end: decide_release)
+    silence, end_silence       [store.save_silence]; ending one: _release_silenced
     deliver_pending            [store.claim_due] -> _settle, until nothing is due
     poll_reviews   [store.incident_ids("postmortem")] -> _poll_review each: [store.load]
                    [publisher.review_status] -> status_changes -> _command(revise), _apply(...)

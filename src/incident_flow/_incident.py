@@ -284,6 +284,18 @@ class Incident:
 
 _Apply = Callable[[Incident, Any], dict[str, Any]]
 
+#: Events after which an incident's ``alert_keys()`` may differ (with any change of state).
+_ROUTING = (ev.GroupStarted, ev.AlertGrouped, ev.AlertSilenced, ev.SilenceLifted)
+
+
+def routes_changed(events: Iterable[ev.Event]) -> bool:
+    """Whether these events may change which keys route alerts to their incident.
+
+    A store indexing :meth:`Incident.alert_keys` rewrites them only then: a storm's repeats
+    (thousands of appends to one grouped incident) leave them as they are.
+    """
+    return any(e.trigger is not None or isinstance(e, _ROUTING) for e in events)
+
 
 def _classified(inc: Incident, e: ev.IncidentClassified) -> dict[str, Any]:
     return {

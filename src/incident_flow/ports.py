@@ -83,9 +83,10 @@ class EventLog(Protocol):
 
         That is the incident whose ``dedup_key`` it is while ``accepts_alerts``, or, for a
         grouped incident (``snapshot.grouped``), one of ``snapshot.alert_keys()`` as of its
-        last append: a grouped alert's key, or the group's key. ``append`` refuses with
-        ConcurrencyError a key another incident holds without a deadline or with a deadline
-        after ``snapshot.updated_at``; an expired group key goes to its new holder.
+        last append whose events ``routes_changed`` (a grouped alert's key, the group's key).
+        ``append`` refuses with ConcurrencyError a key another incident holds without a
+        deadline or with a deadline after ``snapshot.updated_at``; an expired group key goes
+        to its new holder.
         """
         ...
 

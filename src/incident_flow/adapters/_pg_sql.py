@@ -21,7 +21,7 @@ import attrs
 
 from .._catalog import RunbookRevision
 from .._events import Event
-from .._incident import Incident
+from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
@@ -258,7 +258,7 @@ def append(  # noqa: PLR0917 - EventLog.append's arguments, in its order
         batches.append((_UPSERT_MESSAGE, outbox_rows(outbox, claimed_until)))
     if runbooks:
         batches.append((_INSERT_REVISION, revision_rows(runbooks)))
-    if snapshot.grouped:
+    if snapshot.grouped and routes_changed(events):
         routes = route_rows(incident_id, snapshot)
         batches.append((_DROP_ROUTES, [(incident_id,)]))
         if routes:

@@ -10,7 +10,7 @@ import attrs
 
 from .._catalog import RunbookRevision
 from .._events import Event
-from .._incident import Incident
+from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import ConcurrencyError
@@ -72,7 +72,8 @@ class MemoryStore:
             if snapshot.accepts_alerts and holder not in (None, incident_id):
                 # A second incident would accept the same alerts: the writer lost a race.
                 raise ConcurrencyError(incident_id, expected_version, current)
-            routes = snapshot.alert_keys() if snapshot.grouped else ()
+            rerouted = snapshot.grouped and routes_changed(events)
+            routes = snapshot.alert_keys() if rerouted else ()
             for route, _ in routes:
                 taken = self._routes.get(route)
                 if taken is not None and taken[0] != incident_id and live(taken[1], snapshot):
@@ -90,7 +91,7 @@ class MemoryStore:
                 self._dedup[key] = incident_id
             elif holder == incident_id:
                 del self._dedup[key]
-            if snapshot.grouped:
+            if rerouted:
                 self._route(incident_id, routes)
             for message in outbox:
                 self._upsert(message, claimed_until)

@@ -15,7 +15,7 @@ import attrs
 
 from .._catalog import RunbookRevision
 from .._events import Event
-from .._incident import Incident
+from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
@@ -296,7 +296,7 @@ class SQLiteStore:
                     event_rows(incident_id, events),
                 )
                 db.executemany(_UPSERT_MESSAGE, outbox_rows(outbox, claimed_until))
-                if snapshot.grouped:
+                if snapshot.grouped and routes_changed(events):
                     routes = route_rows(incident_id, snapshot)
                     db.execute(_DROP_ROUTES, (incident_id,))
                     written = micros(snapshot.updated_at)
