@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from incident_flow import (
     Alert,
@@ -529,3 +531,80 @@ def test_a_body_during_a_silence_is_checked_alert_by_alert(make_flow: MakeFlow) 
     assert found[0] is not None and found[0].silenced
     assert found[1] is not None and found[2] is not None and found[1].id == found[2].id
     assert not found[1].silenced and len(w.pager.messages) == 1
+
+
+_RECORDS = ("IncidentTriggered", "AlertRepeated", "AlertGrouped", "AlertRecovered")
+
+storm_steps = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("alert"),
+            st.integers(0, 5),  # which alert
+            st.sampled_from(["checkout", "search"]),
+            st.booleans(),  # firing
+        ),
+        st.tuples(st.just("wait"), st.integers(1, 900)),  # seconds
+        st.tuples(st.just("silence"), st.sampled_from(["checkout", "search"]), st.integers(1, 60)),
+        st.tuples(st.just("resolve"), st.integers(0, 5)),
+        st.just(("worker",)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=storm_steps, batched=st.booleans(), grouping=st.booleans())
+def test_every_alert_is_recorded_once_and_silences_say_nothing(
+    steps: list[tuple[object, ...]], batched: bool, grouping: bool
+) -> None:
+    """Invariant 11: a grouped or silenced alert is recorded, never dropped unseen."""
+    w = World(IncidentFlow, MemoryStore(), Policy(grouping=[OUTAGE] if grouping else []))
+    taken = 0
+    body: list[Alert] = []
+
+    def flush() -> None:
+        nonlocal taken
+        if batched and body:
+            taken += sum(1 for found in w.flow.trigger_all(body) if found is not None)
+        body.clear()
+
+    for step in steps:
+        if step[0] == "alert":
+            _, n, service, firing = step
+            a = alert(int(n), service=str(service), status="firing" if firing else "resolved")  # type: ignore[call-overload]
+            if batched:
+                body.append(a)
+                continue
+            try:
+                w.flow.trigger(a)
+                taken += 1
+            except IncidentNotFound:
+                pass
+            continue
+        flush()
+        if step[0] == "wait":
+            w.clock.advance(timedelta(seconds=int(step[1])))  # type: ignore[call-overload]
+        elif step[0] == "silence":
+            w.flow.silence(
+                {"service": str(step[1])},
+                by="a",
+                why="b",
+                duration=timedelta(minutes=int(step[2])),  # type: ignore[call-overload]
+            )
+        elif step[0] == "resolve":
+            for incident in w.flow.incidents("notified"):
+                w.flow.resolve(incident.id, by="alice")
+                break
+        else:
+            w.flow.escalate_due()
+    flush()
+    recorded = 0
+    for incident in w.flow.incidents():
+        history = w.flow.history(incident.id)
+        recorded += sum(1 for e in history if e.type in _RECORDS)
+        lifted = next((e.at for e in history if e.type == "SilenceLifted"), None)
+        if any(e.type == "AlertSilenced" for e in history):
+            said = [m for m in w.chat.messages + w.pager.messages if m.incident_id == incident.id]
+            assert not said or lifted is not None  # nothing said before the silence ended
+        assert len(set(incident.members)) == len(incident.members)
+    assert recorded == taken
