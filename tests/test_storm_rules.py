@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from incident_flow import (
     Alert,
+    ConcurrencyError,
     IncidentFlow,
     IncidentNotFound,
     InvalidCommand,
@@ -22,6 +24,7 @@ from incident_flow import (
     RecordingNotifier,
     Severity,
     SQLiteStore,
+    StorageError,
 )
 from incident_flow._storms import (
     GroupingRule,
@@ -608,3 +611,81 @@ def test_every_alert_is_recorded_once_and_silences_say_nothing(
             assert not said or lifted is not None  # nothing said before the silence ended
         assert len(set(incident.members)) == len(incident.members)
     assert recorded == taken
+
+
+class _Refusing(MemoryStore):
+    """Refuses, once, a batch of several incidents holding an event of type ``refuse``."""
+
+    refuse = ""
+    error: type[Exception] = ConcurrencyError
+
+    def append_all(self, appends: Any, **kwargs: Any) -> None:
+        kinds = {e.type for one in appends for e in one.events}
+        if len(appends) > 1 and self.refuse in kinds:
+            self.refuse = ""
+            if self.error is ConcurrencyError:
+                raise ConcurrencyError(appends[0].incident_id, appends[0].expected_version)
+            raise self.error("disk full")
+        super().append_all(appends, **kwargs)
+
+
+class _OneAtATime:
+    """A host's store without ports.BatchAppend."""
+
+    def __init__(self) -> None:
+        self._store = MemoryStore()
+
+    def __getattr__(self, name: str) -> object:
+        if name == "append_all":
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+def _bodies(w: World) -> list[tuple[object, ...]]:
+    return sorted((i.title, i.alert_count, i.state, i.paged) for i in w.flow.incidents())
+
+
+@pytest.mark.parametrize(
+    ("refuse", "error"),
+    [
+        ("IncidentTriggered", ConcurrencyError),  # opening the body's new incidents
+        ("MessageDelivered", ConcurrencyError),  # recording what was sent
+        ("MessageDelivered", StorageError),
+        ("AlertRepeated", ConcurrencyError),  # the repeats of open incidents
+    ],
+)
+def test_a_refused_batch_falls_back_to_one_by_one(
+    make_flow: MakeFlow, refuse: str, error: type[Exception]
+) -> None:
+    """Whatever batch is refused (opening, recording, repeating), the outcome is the same."""
+    body = [alert(n, service=f"s{n}") for n in range(3)]
+    expected = World(make_flow, _OneAtATime(), Policy(repeat_summary_every=timedelta(0)))
+    store = _Refusing()
+    store.refuse, store.error = refuse, error
+    w = World(make_flow, store, Policy(repeat_summary_every=timedelta(0)))
+    for world in (expected, w):
+        world.flow.trigger_all(body)
+        world.flow.trigger_all(body)
+    assert store.refuse == ""  # it was refused
+    assert _bodies(w) == _bodies(expected)
+    assert len(w.pager.messages) == len(expected.pager.messages) == 3
+    assert sorted(m.text for m in w.chat.messages) == sorted(m.text for m in expected.chat.messages)
+
+
+def test_a_store_failing_a_body_fails_the_call(make_flow: MakeFlow) -> None:
+    store = _Refusing()
+    store.refuse, store.error = "IncidentTriggered", StorageError
+    w = World(make_flow, store, Policy())
+    with pytest.raises(StorageError, match="disk full"):
+        w.flow.trigger_all([alert(1), alert(2, service="search")])
+    assert w.flow.incidents() == [] and w.pager.messages == []
+
+
+def test_a_batch_skips_an_incident_that_stopped_taking_alerts(make_flow: MakeFlow) -> None:
+    w = World(make_flow, MemoryStore(), Policy())
+    a, b = w.flow.trigger(alert(1)), w.flow.trigger(alert(2, service="search"))
+    w.flow.resolve(a.id, by="alice")
+    w.flow.start_postmortem(a.id, author="alice")  # its alert now opens a new incident
+    found = w.flow.trigger_all([alert(1), alert(2, service="search")])
+    assert found[0] is not None and found[0].id != a.id
+    assert found[1] is not None and found[1].id == b.id and found[1].alert_count == 2

@@ -87,7 +87,7 @@ from .exceptions import (
     InvalidTransition,
     PolicyViolation,
 )
-from .ports import Clock
+from .ports import Clock, StreamAppend
 
 __all__ = ["FlowCore", "new_incident_id"]
 
@@ -245,6 +245,14 @@ class FlowCore:
                 rest.append(index)
             else:
                 by_incident.setdefault(holder, []).append(index)
+        if len(by_incident) > 1:
+            units = {i: [alerts[n] for n in indexes] for i, indexes in by_incident.items()}
+            together = yield from self._decide_together(units)
+            if together is not None:
+                for incident_id, indexes in by_incident.items():
+                    for index in indexes:
+                        found[index] = together[incident_id]
+                return sorted(rest)
         for incident_id, indexes in by_incident.items():
             taken = [alerts[i] for i in indexes]
 
@@ -262,6 +270,86 @@ class FlowCore:
                     found[index] = done
         return sorted(rest)
 
+    def _decide_together(self, units: dict[str, list[Alert]]) -> Steps[dict[str, Incident] | None]:
+        """The alerts of several open incidents, decided on each and appended in one go.
+
+        None (nothing written) when that is not possible: the store cannot, an incident
+        stopped taking alerts, or another writer got there first. Locks are taken in order.
+        """
+        if not self._appends_all():
+            return None
+        ids = sorted(units)
+        held: list[str] = []
+        try:
+            for incident_id in ids:
+                yield from call("_locks", "acquire", incident_id)
+                held.append(incident_id)
+            now = self._now()
+            policy = self._policy()
+            decided: list[tuple[Incident | None, Decision]] = []
+            after: dict[str, Incident] = {}
+            for incident_id in ids:
+                incident = yield from self._load(incident_id)
+                try:
+                    decision = _chain(
+                        incident,
+                        [
+                            partial(_on_alert, alert=a, policy=policy, now=now)
+                            for a in units[incident_id]
+                        ],
+                    )
+                except (_StoppedAcceptingAlerts, InvalidTransition, PolicyViolation):
+                    return None
+                after[incident_id] = decision.incident
+                if decision.events:
+                    decided.append((incident, decision))
+            try:
+                if decided and not (yield from self._commit_all(decided, now)):
+                    return None
+            except ConcurrencyError:
+                for incident_id in ids:
+                    self._forget(incident_id)
+                return None
+            yield from self._deliver([m for _, d in decided for m in d.outbox])
+            return {i: self._cache.get(i, after[i]) for i in ids}
+        finally:
+            for incident_id in held:
+                self._locks.release(incident_id)
+
+    def _open_together(self, alerts: Sequence[Alert]) -> Steps[list[Incident] | None]:
+        """New incidents for alerts of distinct keys that no rule groups, in one append.
+
+        None (nothing written) when not possible: the store cannot, or one of them has an
+        incident by now (another writer): the caller opens them one by one.
+        """
+        if len(alerts) < 2 or not self._appends_all():
+            return None
+        keys = sorted(f"alert:{a.dedup_key}" for a in alerts)
+        held: list[str] = []
+        try:
+            for key in keys:
+                yield from call("_locks", "acquire", key)
+                held.append(key)
+            for alert in alerts:
+                if (yield from call("store", "find_by_dedup_key", alert.dedup_key)) is not None:
+                    return None
+            yield from self._refresh_catalog()
+            now = self._now()
+            policy = self._policy()
+            decided: list[tuple[Incident | None, Decision]] = [
+                (None, decide_new(self._new_id(), alert, policy, now)) for alert in alerts
+            ]
+            try:
+                if not (yield from self._commit_all(decided, now)):
+                    return None
+            except ConcurrencyError:
+                return None
+            yield from self._deliver([m for _, d in decided for m in d.outbox])
+            return [self._cache.get(d.incident.id, d.incident) for _, d in decided]
+        finally:
+            for key in held:
+                self._locks.release(key)
+
     def _to_new_incidents(
         self, alerts: Sequence[Alert], rest: list[int], found: list[Incident | None]
     ) -> Steps[None]:
@@ -269,6 +357,17 @@ class FlowCore:
         # The first alert of a new group opens (or joins) the group's incident; the rest of
         # the group joins it in one append. Not while a silence is in force: each alone.
         quiet = not (yield from self._active_silences())
+        if quiet:
+            alone: dict[str, int] = {}
+            for index in rest:
+                alert = alerts[index]
+                if alert.firing and group_key(self.policy.grouping, alert) is None:
+                    alone.setdefault(alert.dedup_key, index)
+            opened = yield from self._open_together([alerts[i] for i in alone.values()])
+            if opened is not None:
+                for index, incident in zip(alone.values(), opened, strict=True):
+                    found[index] = incident
+                rest = [i for i in rest if found[i] is None]
         groups: dict[str, tuple[tuple[GroupingRule, str], Incident, list[Alert]]] = {}
         joining: dict[int, str] = {}
         for index in rest:
@@ -747,15 +846,42 @@ class FlowCore:
                 attrs.evolve(r, number=self._catalog.version + n)
                 for n, r in enumerate(revisions, start=1)
             )
-        if before is None or before.state != incident.state:
-            _log.info(
-                "incident_flow.state_changed",
-                incident_id=incident.id,
-                state=incident.state,
-                previous=None if before is None else before.state,
-                severity=str(incident.severity),
-                version=incident.version,
+        _log_change(before, incident)
+
+    def _appends_all(self) -> bool:
+        """Whether the store appends to several incidents in one transaction."""
+        store = self._port("store")
+        known = getattr(store, "appends_all", None)
+        return bool(known) if known is not None else hasattr(store, "append_all")
+
+    def _commit_all(
+        self, decided: Sequence[tuple[Incident | None, Decision]], now: datetime
+    ) -> Steps[bool]:
+        """Several incidents' decisions in one append; False when that is not possible.
+
+        Not possible (nothing written): the store cannot, or a decision changes the runbook
+        catalog. The caller then commits them one by one.
+        """
+        if not self._appends_all() or any(
+            catalog_revisions(d.incident, d.events, self._catalog) for _, d in decided
+        ):
+            return False
+        appends = [
+            StreamAppend(
+                incident_id=d.incident.id,
+                expected_version=0 if before is None else before.version,
+                events=d.events,
+                snapshot=d.incident,
+                outbox=d.outbox,
+                claimed_until=now + self.lease,
             )
+            for before, d in decided
+        ]
+        yield from call("store", "append_all", appends)
+        for before, d in decided:
+            self._remember(d.incident)
+            _log_change(before, d.incident)
+        return True
 
     # ----------------------------------------------------------------- the runbook catalog
 
@@ -871,6 +997,7 @@ class FlowCore:
         # before then, or a second sender could take the message while it is still going out.
         claim_ends = start + self.lease * 0.9
         delivered = 0
+        sent: dict[str, list[Outcome]] = {}
         for incident_id, messages in groups.items():
             outcomes: list[Outcome] = []
             for message in messages:
@@ -890,9 +1017,34 @@ class FlowCore:
                 outcomes.append(outcome)
             if not outcomes:
                 break
-            delivered += yield from self._record(incident_id, outcomes)
+            sent[incident_id] = outcomes
             if self._now() > deadline:
                 break
+        delivered += yield from self._record_all(sent)
+        return delivered
+
+    def _record_all(self, sent: dict[str, list[Outcome]]) -> Steps[int]:
+        """Record several incidents' outcomes in one append when the store can; else each."""
+        if len(sent) > 1 and self._appends_all():
+            decided: list[tuple[Incident | None, Decision]] = []
+            committed = False
+            try:
+                now = self._now()
+                policy = self._policy()
+                for incident_id, outcomes in sent.items():
+                    incident = self._cache.get(incident_id) or (yield from self._load(incident_id))
+                    decision = decide_outcomes(incident, outcomes, now, policy)
+                    if decision.events:
+                        decided.append((incident, decision))
+                committed = yield from self._commit_all(decided, now)
+            except Exception:  # noqa: BLE001 - nothing was written: each is recorded alone below
+                for incident_id in sent:
+                    self._forget(incident_id)
+            if committed:
+                return (yield from self._deliver([m for _, d in decided for m in d.outbox]))
+        delivered = 0
+        for incident_id, outcomes in sent.items():
+            delivered += yield from self._record(incident_id, outcomes)
         return delivered
 
     def _record(self, incident_id: str, outcomes: list[Outcome]) -> Steps[int]:
@@ -1019,6 +1171,18 @@ def catalog_revisions(
             )
         )
     return revisions
+
+
+def _log_change(before: Incident | None, incident: Incident) -> None:
+    if before is None or before.state != incident.state:
+        _log.info(
+            "incident_flow.state_changed",
+            incident_id=incident.id,
+            state=incident.state,
+            previous=None if before is None else before.state,
+            severity=str(incident.severity),
+            version=incident.version,
+        )
 
 
 class _StoppedAcceptingAlerts(Exception):

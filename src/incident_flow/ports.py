@@ -11,6 +11,8 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+import attrs
+
 from ._catalog import RunbookRevision
 from ._events import Event
 from ._incident import Incident
@@ -22,6 +24,7 @@ __all__ = [
     "AsyncEventStore",
     "AsyncNotifier",
     "AsyncPostMortemPublisher",
+    "BatchAppend",
     "Clock",
     "EventLog",
     "EventStore",
@@ -31,6 +34,7 @@ __all__ = [
     "ReviewedPublisher",
     "RunbookLog",
     "SilenceLog",
+    "StreamAppend",
     "Timers",
 ]
 
@@ -142,6 +146,30 @@ class RunbookLog(Protocol):
 
     def runbook_revisions(self, after: int = 0) -> list[RunbookRevision]:
         """The revisions numbered above ``after``, oldest first."""
+        ...
+
+
+@attrs.frozen(kw_only=True)
+class StreamAppend:
+    """One incident's append, as :meth:`EventLog.append` takes it, for :class:`BatchAppend`."""
+
+    incident_id: str
+    expected_version: int
+    events: Sequence[Event]
+    snapshot: Incident
+    outbox: Sequence[OutboxMessage] = ()
+    claimed_until: datetime | None = None
+
+
+class BatchAppend(Protocol):
+    """Appends to several incidents in one transaction (optional; a storm's webhook body).
+
+    The core relies on: all of them are kept, or none; ``ConcurrencyError`` when any one of
+    them would be refused by ``append`` (the flow then appends them one by one).
+    """
+
+    def append_all(self, appends: Sequence[StreamAppend]) -> None:
+        """Append each one as ``append`` would, atomically together."""
         ...
 
 

@@ -14,6 +14,7 @@ from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import ConcurrencyError
+from ..ports import StreamAppend
 from ._common import check_versions, claimed_on_insert, live
 
 __all__ = ["MemoryStore"]
@@ -61,41 +62,77 @@ class MemoryStore:
         runbooks: Sequence[RunbookRevision] = (),
     ) -> None:
         """Append events and upsert outbox messages atomically (see :class:`~.ports.EventLog`)."""
-        check_versions(expected_version, events)
+        self.append_all(
+            [
+                StreamAppend(
+                    incident_id=incident_id,
+                    expected_version=expected_version,
+                    events=events,
+                    snapshot=snapshot,
+                    outbox=outbox,
+                    claimed_until=claimed_until,
+                )
+            ],
+            runbooks=runbooks,
+        )
+
+    def append_all(
+        self, appends: Sequence[StreamAppend], *, runbooks: Sequence[RunbookRevision] = ()
+    ) -> None:
+        """Append to several incidents at once: all of them, or none (ConcurrencyError)."""
+        for one in appends:
+            check_versions(one.expected_version, one.events)
         with self._lock:
-            stream = self._streams.get(incident_id)
-            current = 0 if stream is None else len(stream)
-            if current != expected_version:
-                raise ConcurrencyError(incident_id, expected_version, current)
-            key = snapshot.dedup_key
-            holder = self._dedup.get(key)
-            if snapshot.accepts_alerts and holder not in (None, incident_id):
-                # A second incident would accept the same alerts: the writer lost a race.
-                raise ConcurrencyError(incident_id, expected_version, current)
-            rerouted = snapshot.grouped and routes_changed(events)
-            routes = snapshot.alert_keys() if rerouted else ()
-            for route, _ in routes:
+            claimed: dict[str, str] = {}
+            for one in appends:
+                self._check(one, claimed)
+            for one in appends:
+                self._apply(one)
+            self._record(runbooks)
+
+    def _check(self, one: StreamAppend, claimed: dict[str, str]) -> None:
+        """Refuse an append the store (or an earlier one of the batch) would not take."""
+        incident_id, snapshot = one.incident_id, one.snapshot
+        stream = self._streams.get(incident_id)
+        current = 0 if stream is None else len(stream)
+        lost = ConcurrencyError(incident_id, one.expected_version, current)
+        if current != one.expected_version or claimed.get(f"id:{incident_id}") is not None:
+            raise lost
+        claimed[f"id:{incident_id}"] = incident_id
+        keys = [snapshot.dedup_key] if snapshot.accepts_alerts else []
+        holder = self._dedup.get(snapshot.dedup_key)
+        if keys and holder not in (None, incident_id):
+            # A second incident would accept the same alerts: the writer lost a race.
+            raise lost
+        if snapshot.grouped and routes_changed(one.events):
+            for route, _ in snapshot.alert_keys():
                 taken = self._routes.get(route)
                 if taken is not None and taken[0] != incident_id and live(taken[1], snapshot):
-                    raise ConcurrencyError(incident_id, expected_version, current)
-            if stream is None:
-                stream = self._streams[incident_id] = []
-            stream.extend(events)
-            self._states[incident_id] = snapshot.state
-            if snapshot.next_timer_at is None:
-                self._timers.pop(incident_id, None)
-            else:
-                self._timers[incident_id] = snapshot.next_timer_at
-            self._keys[incident_id] = key
-            if snapshot.accepts_alerts:
-                self._dedup[key] = incident_id
-            elif holder == incident_id:
-                del self._dedup[key]
-            if rerouted:
-                self._route(incident_id, routes)
-            for message in outbox:
-                self._upsert(message, claimed_until)
-            self._record(runbooks)
+                    raise lost
+                keys.append(route)
+        for key in keys:
+            if claimed.setdefault(key, incident_id) != incident_id:
+                raise lost  # two appends of the batch would take one key
+
+    def _apply(self, one: StreamAppend) -> None:
+        incident_id, snapshot = one.incident_id, one.snapshot
+        stream = self._streams.setdefault(incident_id, [])
+        stream.extend(one.events)
+        self._states[incident_id] = snapshot.state
+        if snapshot.next_timer_at is None:
+            self._timers.pop(incident_id, None)
+        else:
+            self._timers[incident_id] = snapshot.next_timer_at
+        key = snapshot.dedup_key
+        self._keys[incident_id] = key
+        if snapshot.accepts_alerts:
+            self._dedup[key] = incident_id
+        elif self._dedup.get(key) == incident_id:
+            del self._dedup[key]
+        if snapshot.grouped and routes_changed(one.events):
+            self._route(incident_id, snapshot.alert_keys())
+        for message in one.outbox:
+            self._upsert(message, one.claimed_until)
 
     def _route(self, incident_id: str, routes: Sequence[tuple[str, datetime | None]]) -> None:
         for route in self._routed.pop(incident_id, ()):

@@ -14,6 +14,7 @@ from .._incident import Incident
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import StorageError
+from ..ports import StreamAppend
 from . import _pg_sql as pgsql
 
 if TYPE_CHECKING:
@@ -152,16 +153,43 @@ class PostgresStore:
         plan = pgsql.append(
             incident_id, expected_version, events, snapshot, outbox, claimed_until, runbooks
         )
+        self._run([plan])
+
+    def append_all(
+        self, appends: Sequence[StreamAppend], *, runbooks: Sequence[RunbookRevision] = ()
+    ) -> None:
+        """Append to several incidents in one transaction: all of them, or none."""
+        plans = [
+            pgsql.append(
+                one.incident_id,
+                one.expected_version,
+                one.events,
+                one.snapshot,
+                one.outbox,
+                one.claimed_until,
+                runbooks if index == 0 else (),
+            )
+            for index, one in enumerate(appends)
+        ]
+        if plans:
+            self._run(plans)
+
+    def _run(self, plans: Sequence[pgsql.Append]) -> None:
+        """The plans in one pipelined transaction: each guard checked, or nothing kept."""
         try:
             with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
-                guard = cur.connection.cursor()
-                guard.execute(self._db.bind(plan.guard), plan.guard_params)
-                for text, rows in plan.batches:
-                    cur.executemany(self._db.bind(text), rows)
+                guards = []
+                for plan in plans:
+                    guard = cur.connection.cursor()
+                    guard.execute(self._db.bind(plan.guard), plan.guard_params)
+                    guards.append(guard)
+                    for text, rows in plan.batches:
+                        cur.executemany(self._db.bind(text), rows)
                 pipeline.sync()
-                plan.check(guard.rowcount)
+                for plan, guard in zip(plans, guards, strict=True):
+                    plan.check(guard.rowcount)
         except pgsql.Conflict as exc:
-            raise plan.lost_race() from exc
+            raise plans[0].lost_race() from exc
 
     def record_runbook(self, revision: RunbookRevision) -> None:
         """Add a catalog revision made outside an incident (a second one with its key: none)."""

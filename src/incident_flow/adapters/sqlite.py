@@ -19,6 +19,7 @@ from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
+from ..ports import StreamAppend
 from ._common import (
     SCHEMA_VERSION,
     check_versions,
@@ -281,36 +282,60 @@ class SQLiteStore:
 
         ``runbooks``: catalog revisions the events made, kept in the same transaction.
         """
-        check_versions(expected_version, events)
+        one = StreamAppend(
+            incident_id=incident_id,
+            expected_version=expected_version,
+            events=events,
+            snapshot=snapshot,
+            outbox=outbox,
+            claimed_until=claimed_until,
+        )
+        self.append_all([one], runbooks=runbooks)
+
+    def append_all(
+        self, appends: Sequence[StreamAppend], *, runbooks: Sequence[RunbookRevision] = ()
+    ) -> None:
+        """Append to several incidents in one transaction: all of them, or none."""
+        for one in appends:
+            check_versions(one.expected_version, one.events)
+        first = appends[0] if appends else None
         try:
             with self._transaction() as db:
-                summary = (*incident_row(snapshot), incident_id)
-                # The incident's row, guarded by the version the writer decided on: a stale
-                # writer updates nothing (a new stream collides on the id) and is refused.
-                if expected_version == 0:
-                    db.execute(_INSERT_INCIDENT, summary)
-                elif db.execute(_UPDATE_INCIDENT, (*summary, expected_version)).rowcount != 1:
-                    raise ConcurrencyError(incident_id, expected_version)
-                db.executemany(
-                    "INSERT INTO events (incident_id, version, type, data) VALUES (?, ?, ?, ?)",
-                    event_rows(incident_id, events),
-                )
-                db.executemany(_UPSERT_MESSAGE, outbox_rows(outbox, claimed_until))
-                if snapshot.grouped and routes_changed(events):
-                    routes = route_rows(incident_id, snapshot)
-                    db.execute(_DROP_ROUTES, (incident_id,))
-                    written = micros(snapshot.updated_at)
-                    db.executemany(_DROP_EXPIRED_ROUTE, [(r[0], written) for r in routes])
-                    db.executemany(_INSERT_ROUTE, routes)
+                for one in appends:
+                    self._write(db, one)
                 if runbooks:
                     db.executemany(_INSERT_REVISION, revision_rows(runbooks))
         except sqlite3.IntegrityError as exc:
             # A duplicate (incident, version) or a second incident accepting one dedup key:
             # another writer got there first.
-            raise ConcurrencyError(incident_id, expected_version) from exc
+            assert first is not None  # noqa: S101 - nothing written, nothing refused
+            raise ConcurrencyError(first.incident_id, first.expected_version) from exc
         except sqlite3.Error as exc:
             msg = f"SQLite store {self.path}: append failed: {exc}"
             raise StorageError(msg) from exc
+
+    @staticmethod
+    def _write(db: sqlite3.Connection, one: StreamAppend) -> None:
+        incident_id, snapshot = one.incident_id, one.snapshot
+        summary = (*incident_row(snapshot), incident_id)
+        # The incident's row, guarded by the version the writer decided on: a stale writer
+        # updates nothing (a new stream collides on the id) and is refused.
+        if one.expected_version == 0:
+            db.execute(_INSERT_INCIDENT, summary)
+        elif db.execute(_UPDATE_INCIDENT, (*summary, one.expected_version)).rowcount != 1:
+            raise ConcurrencyError(incident_id, one.expected_version)
+        db.executemany(
+            "INSERT INTO events (incident_id, version, type, data) VALUES (?, ?, ?, ?)",
+            event_rows(incident_id, one.events),
+        )
+        if one.outbox:
+            db.executemany(_UPSERT_MESSAGE, outbox_rows(one.outbox, one.claimed_until))
+        if snapshot.grouped and routes_changed(one.events):
+            routes = route_rows(incident_id, snapshot)
+            db.execute(_DROP_ROUTES, (incident_id,))
+            written = micros(snapshot.updated_at)
+            db.executemany(_DROP_EXPIRED_ROUTE, [(r[0], written) for r in routes])
+            db.executemany(_INSERT_ROUTE, routes)
 
     def record_runbook(self, revision: RunbookRevision) -> None:
         """Add a catalog revision made outside an incident (a second one with its key: none)."""

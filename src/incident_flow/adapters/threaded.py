@@ -37,6 +37,7 @@ from ..ports import (
     EventStore,
     Notifier,
     PostMortemPublisher,
+    StreamAppend,
 )
 from .sqlite import SQLiteStore
 
@@ -110,6 +111,15 @@ class ThreadedStore:
             claimed_until=claimed_until,
             **extra,
         )
+
+    @property
+    def appends_all(self) -> bool:
+        """Whether the wrapped store appends to several incidents at once (``BatchAppend``)."""
+        return hasattr(self.store, "append_all")
+
+    async def append_all(self, appends: Sequence[StreamAppend]) -> None:
+        """See :meth:`~incident_flow.ports.BatchAppend.append_all`."""
+        await self._call(self.store.append_all, appends)  # type: ignore[attr-defined]
 
     @property
     def keeps_runbooks(self) -> bool:

@@ -378,6 +378,57 @@ class StoreContract(_Drivers):
         )
         assert port.find_by_dedup_key("disk") == "x-disk"
 
+    def test_append_all_keeps_all_or_nothing(self, port: EventStore) -> None:
+        """Several incidents in one append: all kept, or none when one of them is refused."""
+        if not hasattr(port, "append_all"):
+            pytest.skip("this store appends one incident at a time (ports.BatchAppend)")
+        from ..ports import StreamAppend  # noqa: PLC0415
+
+        batch: Any = port
+        a_events, a = _opened("inc-a", "key-a")
+        b_events, b = _opened("inc-b", "key-b")
+        message = _message("inc-a", 1)
+        batch.append_all(
+            [
+                StreamAppend(
+                    incident_id="inc-a",
+                    expected_version=0,
+                    events=a_events,
+                    snapshot=a,
+                    outbox=[message],
+                    claimed_until=T0 + timedelta(minutes=1),
+                ),
+                StreamAppend(incident_id="inc-b", expected_version=0, events=b_events, snapshot=b),
+            ]
+        )
+        assert port.load("inc-a") == a_events and port.load("inc-b") == b_events
+        assert port.find_by_dedup_key("key-b") == "inc-b"
+        assert port.claim_due(T0, lease=timedelta(minutes=1)) == []  # claimed by the writer
+        more_a, later_a = _note(a)
+        c_events, c = _opened("inc-c", "key-c")
+        stale = [
+            StreamAppend(incident_id="inc-a", expected_version=3, events=more_a, snapshot=later_a),
+            StreamAppend(incident_id="inc-c", expected_version=0, events=c_events, snapshot=c),
+            StreamAppend(incident_id="inc-b", expected_version=0, events=b_events, snapshot=b),
+        ]
+        with pytest.raises(ConcurrencyError):
+            batch.append_all(stale)  # inc-b exists: nothing of the batch is kept
+        assert port.load("inc-a") == a_events and port.load("inc-c") == []
+        assert port.find_by_dedup_key("key-c") is None
+        twice = [
+            StreamAppend(
+                incident_id="inc-d",
+                expected_version=0,
+                events=_renamed(c_events, "inc-d"),
+                snapshot=fold(None, _renamed(c_events, "inc-d")),
+            ),
+            StreamAppend(incident_id="inc-c", expected_version=0, events=c_events, snapshot=c),
+        ]
+        with pytest.raises(ConcurrencyError):
+            batch.append_all(twice)  # two new incidents taking one dedup key
+        assert port.load("inc-c") == [] and port.load("inc-d") == []
+        batch.append_all([])  # nothing to do
+
     def test_silences_are_kept_and_replaced_by_id(self, port: EventStore) -> None:
         """Silences come back oldest first; an ended one replaces itself; ``active_at`` filters."""
         if not hasattr(port, "save_silence"):
