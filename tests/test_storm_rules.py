@@ -689,3 +689,18 @@ def test_a_batch_skips_an_incident_that_stopped_taking_alerts(make_flow: MakeFlo
     found = w.flow.trigger_all([alert(1), alert(2, service="search")])
     assert found[0] is not None and found[0].id != a.id
     assert found[1] is not None and found[1].id == b.id and found[1].alert_count == 2
+
+
+def test_a_replica_with_a_stale_cache_routes_by_what_is_stored(make_flow: MakeFlow) -> None:
+    """Replica A still caches an open incident that replica B moved on: A's alert opens anew."""
+    store = MemoryStore()
+    a = World(make_flow, store, Policy(grouping=[OUTAGE]))
+    b = World(make_flow, store, Policy(grouping=[OUTAGE]))
+    first = a.flow.trigger(alert(1))
+    b.flow.trigger(alert(2))  # B joins it; A's cache is now one version behind
+    assert a.flow.trigger(alert(3)).id == first.id  # stale cache: refused append, retried
+    b.flow.resolve(first.id, by="bob")
+    b.flow.start_postmortem(first.id, author="bob")
+    again = a.flow.trigger(alert(1))  # A's cache says "open"; the store says postmortem
+    assert again.id != first.id and again.state == "notified"
+    assert a.flow.get(first.id).alert_count == 3

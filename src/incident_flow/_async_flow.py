@@ -140,7 +140,7 @@ class AsyncIncidentFlow(FlowCore):
         return await self._drive(self._trigger(alert))
 
     async def trigger_all(self, alerts: Sequence[Alert]) -> list[Incident | None]:
-        """Route one body's alerts in few appends (see :meth:`IncidentFlow.trigger_all`)."""
+        """Route one body's alerts in few transactions (see :meth:`IncidentFlow.trigger_all`)."""
         return await self._drive(self._trigger_all(alerts))
 
     async def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:

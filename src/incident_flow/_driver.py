@@ -14,8 +14,10 @@ Map: follow one alert, then one responder's action (port calls in brackets)::
                      none does: [store.silences] a silence in force?  a grouping rule's key?
                        [store.find_by_dedup_key(group key)] its incident joinable: _join
                        else: decide_new (grouped, held, or silenced) -> _commit -> _deliver
-    trigger_all(alerts)  _to_open_incidents: one _execute per incident for all it takes;
-                   _to_new_incidents: _trigger each, a new group's others in one _joins
+    trigger_all(alerts)  _to_open_incidents: _decide_together (every incident's alerts, one
+                   [store.append_all]), else an _execute per incident; _to_new_incidents:
+                   _open_together (ungrouped new alerts, one append_all), else _trigger each,
+                   a new group's others in one _joins
     apply(action)  lock the incident; person = policy.people.name(...); _execute(decide_action)
                    (pushed commits: record_action, then _poll_review reads the branch)
     acknowledge(...) and every other command: lock the incident; _execute(decide)
@@ -216,13 +218,15 @@ class FlowCore:
         raise ConcurrencyError(alert.dedup_key, 0)
 
     def _trigger_all(self, alerts: Sequence[Alert]) -> Steps[list[Incident | None]]:
-        """Route many alerts (one webhook body) with one append per incident they reach.
+        """Route many alerts (one webhook body) in a few transactions.
 
-        The alerts an open incident takes (repeats, recoveries) are decided one after the
-        other on it and appended together; the first alert of a group opens (or joins) its
-        incident and the rest of the group joins it in one more append. Anything else (a new
-        alert, a silence in force, an incident that stopped taking alerts) goes through
-        :meth:`_trigger` one by one. ``None`` for a recovery of nothing open.
+        The alerts open incidents take (repeats, recoveries) are decided one after the other
+        on each and appended together, every incident in one ``append_all`` where the store
+        has it; new alerts no rule groups open their incidents in one more; the first alert
+        of a new group opens (or joins) its incident and the rest of the group joins it in one
+        append. Anything else (a silence in force, an incident that stopped taking alerts, a
+        refused batch) goes through :meth:`_trigger` one by one. ``None`` for a recovery of
+        nothing open.
         """
         for alert in alerts:
             if not isinstance(alert, Alert):
@@ -439,20 +443,29 @@ class FlowCore:
         return done, bool(apart)
 
     def _attach(self, incident_id: str, decider: Decider) -> Steps[Incident | None]:
-        """Decide an alert on the incident that takes it; None when it stopped taking it."""
+        """Decide an alert on the incident that takes it; None when it stopped taking it.
+
+        Decided on the cached incident first (a stale one only costs a refused append and a
+        retry); "it takes no alerts any more" is believed only of a fresh read.
+        """
         yield from call("_locks", "acquire", incident_id)
         try:
-            yield from self._load(incident_id)  # fresh: whether it takes the alert is decisive
-            done, _ = yield from self._execute(
-                incident_id,
-                decider,
-                retries=_DELIVERY_RETRIES,  # never dropped lightly
-            )
-        except _StoppedAcceptingAlerts:
-            return None
+            for fresh in (incident_id not in self._cache, True):
+                try:
+                    done, _ = yield from self._execute(
+                        incident_id,
+                        decider,
+                        retries=_DELIVERY_RETRIES,  # never dropped lightly
+                    )
+                except _StoppedAcceptingAlerts:
+                    if fresh:
+                        return None
+                    yield from self._load(incident_id)
+                    continue
+                return done
+            return None  # pragma: no cover - the second turn always returns
         finally:
             self._locks.release(incident_id)
-        return done
 
     def _command(self, incident_id: str, command: cmd.Command) -> Steps[Incident]:
         if self._reads_the_catalog(incident_id, command):

@@ -91,11 +91,12 @@ class IncidentFlow(FlowCore):
         return self._drive(self._trigger(alert))
 
     def trigger_all(self, alerts: Sequence[Alert]) -> list[Incident | None]:
-        """Route the alerts of one webhook body, with one append per incident they reach.
+        """Route the alerts of one webhook body in a few transactions, not one per alert.
 
-        The same outcome as :meth:`trigger` on each alert in turn (repeats and recoveries of
-        an open incident decided together; a new group's alerts joining its incident together),
-        in a few transactions instead of one per alert. Each answer is the alert's incident,
+        The same outcome as :meth:`trigger` on each alert in turn: the repeats and recoveries
+        of open incidents decided together (every incident in one transaction where the store
+        has ``append_all``), new ungrouped alerts opened together, a new group's alerts joining
+        its incident together. Each answer is the alert's incident,
         or None for a recovery with no open incident (where ``trigger`` raises).
         """
         return self._drive(self._trigger_all(alerts))
