@@ -18,6 +18,9 @@ from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
 from ._storms import GroupingRule, PageAfter, duration_text, parse_matchers
 from .exceptions import InvalidPolicy
+from .schedules._book import Schedules
+from .schedules._model import Schedule
+from .schedules._read import read_schedules
 
 __all__ = ["DEFAULT_DESCRIPTIONS", "EscalationLevel", "Policy"]
 
@@ -49,6 +52,10 @@ def _targets(value: Iterable[str]) -> tuple[str, ...]:
         msg = f"an escalation level needs at least one target name, got {targets!r}"
         raise ValueError(msg)
     return targets
+
+
+def _schedule_book(value: Schedules | Iterable[Schedule]) -> Schedules:
+    return value if isinstance(value, Schedules) else Schedules(value)
 
 
 def _rules(value: Iterable[GroupingRule]) -> tuple[GroupingRule, ...]:
@@ -216,6 +223,8 @@ class Policy:
             into one incident within a window, tried in order (default none).
         page_after: per severity, a critical incident pages only once its alerts fired this
             often within this long (a grouping rule's own ``page_after`` comes first).
+        schedules: who is on call: each schedule's versions of layered rotations, windows and
+            overrides (``[[schedules]]``; see :mod:`incident_flow.schedules`).
         timezone: the IANA time zone business days are counted in (default ``UTC``): a
             Friday-evening resolution in Los Angeles is not a Saturday one.
         runbooks: the alert -> runbook catalog.
@@ -254,6 +263,7 @@ class Policy:
     flap_window: timedelta = attrs.field(default=timedelta(0), converter=_duration_value)
     grouping: tuple[GroupingRule, ...] = attrs.field(default=(), converter=_rules)
     page_after: Mapping[Severity, PageAfter] = attrs.field(factory=dict, converter=_thresholds)
+    schedules: Schedules = attrs.field(factory=Schedules, converter=_schedule_book)
     timezone: str = attrs.field(default="UTC", validator=_zone)
     runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
     descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
@@ -434,6 +444,7 @@ _TOP_KEYS = (
     "flap_window",
     "grouping",
     "page_after",
+    "schedules",
     "escalation",
     "escalation_repeats",
     "critical",
@@ -494,6 +505,7 @@ class _Reader:
             "flap_window": self.duration_or_zero,
             "grouping": self.grouping,
             "page_after": self.thresholds,
+            "schedules": lambda path, v: read_schedules(path, v, self.problem),
             "timezone": self.zone,
             "descriptions": self.descriptions,
             "runbooks": self.runbooks,

@@ -1,0 +1,27 @@
+"""Who is on call: schedules of layered rotations, windows and overrides (issue 19).
+
+    from incident_flow.schedules import Schedules
+    book = policy.schedules
+    book.on_call("primary", datetime.now(UTC))          # ('alice',)
+    book.shifts("primary", start, end)                  # [Shift(...), ...], gaps included
+
+See docs/oncall.md for the model and its DST rules.
+"""
+
+from __future__ import annotations
+
+from ._book import Schedules, Shift
+from ._clock import instant
+from ._model import PERIOD_UNITS, Layer, Override, Period, Schedule, Window
+
+__all__ = [
+    "PERIOD_UNITS",
+    "Layer",
+    "Override",
+    "Period",
+    "Schedule",
+    "Schedules",
+    "Shift",
+    "Window",
+    "instant",
+]

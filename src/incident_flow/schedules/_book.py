@@ -1,0 +1,126 @@
+"""Every schedule and its versions: who is on call at an instant, and the shifts of a period."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+
+import attrs
+
+from ._model import Schedule
+
+__all__ = ["Schedules", "Shift"]
+
+_BEGINNING = datetime.min.replace(tzinfo=UTC)
+
+
+@attrs.frozen
+class Shift:
+    """Who was (or will be) on call, from ``start`` to ``end``; nobody: a gap."""
+
+    schedule: str
+    start: datetime
+    end: datetime
+    people: tuple[str, ...]
+
+    @property
+    def gap(self) -> bool:
+        """True when nobody is on call."""
+        return not self.people
+
+    @property
+    def length(self) -> timedelta:
+        """How long it lasts."""
+        return self.end - self.start
+
+
+def _versions(value: Iterable[Schedule]) -> tuple[Schedule, ...]:
+    return tuple(sorted(value, key=lambda s: (s.name, s.effective_from or _BEGINNING)))
+
+
+@attrs.frozen
+class Schedules:
+    """The schedules of a policy, each with its versions (an edit is a new version).
+
+    A version applies from its ``effective_from`` until the next one's: an edit never changes
+    who was on call before it takes effect.
+    """
+
+    versions: tuple[Schedule, ...] = attrs.field(default=(), converter=_versions)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The schedules' names, in order."""
+        return tuple(dict.fromkeys(s.name for s in self.versions))
+
+    def __contains__(self, name: object) -> bool:
+        return any(s.name == name for s in self.versions)
+
+    def _spans(self, name: str) -> list[tuple[datetime, datetime | None, Schedule]]:
+        mine = [s for s in self.versions if s.name == name]
+        if not mine:
+            msg = f"no schedule {name!r} (known: {', '.join(self.names) or 'none'})"
+            raise KeyError(msg)
+        spans = []
+        for index, version in enumerate(mine):
+            start = version.effective_from or _BEGINNING
+            following = mine[index + 1].effective_from if index + 1 < len(mine) else None
+            spans.append((start, following, version))
+        return spans
+
+    def version_at(self, name: str, at: datetime) -> Schedule | None:
+        """The version of ``name`` in effect at ``at`` (None before the first).
+
+        Raises:
+            KeyError: no such schedule.
+        """
+        for start, end, version in self._spans(name):
+            if start <= at and (end is None or at < end):
+                return version
+        return None
+
+    def on_call(self, name: str, at: datetime) -> tuple[str, ...]:
+        """Who is on call in ``name`` at ``at`` (nobody: an empty tuple).
+
+        Raises:
+            KeyError: no such schedule.
+        """
+        at = at.astimezone(UTC)
+        version = self.version_at(name, at)
+        return () if version is None else version.on_call(at)
+
+    def shifts(self, name: str, start: datetime, end: datetime) -> list[Shift]:
+        """The shifts of ``name`` from ``start`` to ``end``: contiguous, gaps included.
+
+        Raises:
+            KeyError: no such schedule.
+        """
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        if end <= start:
+            return []
+        points = {start, end}
+        for span_start, span_end, version in self._spans(name):
+            lower = max(start, span_start)
+            upper = end if span_end is None else min(end, span_end)
+            if lower >= upper:
+                continue
+            points.update((lower, upper))
+            points.update(version.changes(lower, upper))
+        edges = sorted(p for p in points if start <= p <= end)
+        shifts: list[Shift] = []
+        for begin, finish in pairwise(edges):
+            people = self.on_call(name, begin)
+            if shifts and shifts[-1].people == people:
+                shifts[-1] = attrs.evolve(shifts[-1], end=finish)
+            else:
+                shifts.append(Shift(name, begin, finish, people))
+        return shifts
+
+    def hours(self, name: str, start: datetime, end: datetime) -> dict[str, timedelta]:
+        """How long each person was on call in ``name`` over the period (fairness, payroll)."""
+        out: dict[str, timedelta] = {}
+        for shift in self.shifts(name, start, end):
+            for person in shift.people:
+                out[person] = out.get(person, timedelta(0)) + shift.length
+        return out
