@@ -84,6 +84,12 @@ class FakeSlack(FakeVendor):
         self.reads = 0
         self.views: list[dict[str, Any]] = []
         server.expect_request("/api/views.open", method="POST").respond_with_handler(self._view)
+        # Direct messages: conversations.open answers as Slack documents it
+        # (https://api.slack.com/methods/conversations.open: {"ok": true, "channel": {"id": ...}}).
+        self.dms: dict[str, str] = {}
+        server.expect_request("/api/conversations.open", method="POST").respond_with_handler(
+            self._open
+        )
 
     @property
     def api_url(self) -> str:
@@ -103,7 +109,7 @@ class FakeSlack(FakeVendor):
         if not self._authorised(request):
             return _json(200, {"ok": False, "error": "invalid_auth"})
         body = request.get_json()
-        if body.get("channel") != CHANNEL:
+        if body.get("channel") != CHANNEL and body.get("channel") not in self.dms.values():
             return _json(200, {"ok": False, "error": "channel_not_found"})
         if not body.get("text") and not body.get("blocks"):
             return _json(200, {"ok": False, "error": "no_text"})
@@ -114,7 +120,7 @@ class FakeSlack(FakeVendor):
             200,
             {
                 "ok": True,
-                "channel": CHANNEL,
+                "channel": body["channel"],
                 "ts": ts,
                 "message": {"type": "message", "ts": ts, "text": body.get("text")},
             },
@@ -129,6 +135,18 @@ class FakeSlack(FakeVendor):
             return _json(200, {"ok": False, "error": "message_not_found"})
         self.edits.append(body)
         return _json(200, {"ok": True, "channel": CHANNEL, "ts": body["ts"]})
+
+    def _open(self, request: Request) -> Response:
+        fault = self._fault()
+        if fault is not None:
+            return fault
+        if not self._authorised(request):
+            return _json(200, {"ok": False, "error": "invalid_auth"})
+        user = str(request.get_json().get("users", ""))
+        if not re.fullmatch(r"[UW][A-Z0-9]{2,}", user):
+            return _json(200, {"ok": False, "error": "user_not_found"})
+        channel = self.dms.setdefault(user, f"D{len(self.dms) + 1:08d}")
+        return _json(200, {"ok": True, "channel": {"id": channel}})
 
     def _view(self, request: Request) -> Response:
         fault = self._fault()
@@ -168,7 +186,8 @@ class FakeSlack(FakeVendor):
         if parent:
             found = [m for m in self.messages if m["ts"] == parent or m.get("thread_ts") == parent]
         else:
-            found = self.top_level()
+            channel = request.args.get("channel")
+            found = [m for m in self.top_level() if channel in (None, m.get("channel"))]
         return _json(200, {"ok": True, "messages": list(reversed(found))})
 
     def top_level(self) -> list[dict[str, Any]]:

@@ -66,7 +66,7 @@ class _Draft:
         self.origin = origin
         self.version = 0 if incident is None else incident.version
         self.events: list[ev.Event] = []
-        self.messages: list[tuple[Channel, str, str]] = []
+        self.messages: list[tuple[Channel, str, str, tuple[str, ...]]] = []
 
     def add(self, cls: type[_E], **fields: Any) -> _E:
         self.version += 1
@@ -75,8 +75,8 @@ class _Draft:
         self.events.append(event)
         return event
 
-    def say(self, channel: Channel, kind: str, text: str = "") -> None:
-        self.messages.append((channel, kind, text))
+    def say(self, channel: Channel, kind: str, text: str = "", to: tuple[str, ...] = ()) -> None:
+        self.messages.append((channel, kind, text, to))
 
     def finish(
         self, settled: tuple[OutboxMessage, ...] = (), *, reminders: Policy | None = None
@@ -95,21 +95,28 @@ class _Draft:
         first = self.events[0].version
         keys: list[str] = []
         seen: dict[str, int] = {}
-        for channel, kind, _ in self.messages:
+        for channel, kind, _, _ in self.messages:
             key = f"{after.id}/{first}/{channel}/{kind}"
             # A second message of a kind in one decision (an approval and "ready to merge")
             # needs a key of its own: the key is what makes a re-send idempotent.
             n = seen[key] = seen.get(key, 0) + 1
             keys.append(key if n == 1 else f"{key}#{n}")
         outbox = tuple(
-            _message(after, channel, kind, text, key=key, draft=self)
-            for (channel, kind, text), key in zip(self.messages, keys, strict=True)
+            _message(after, channel, kind, text, key=key, draft=self, to=to)
+            for (channel, kind, text, to), key in zip(self.messages, keys, strict=True)
         )
         return Decision(after, tuple(self.events), settled + outbox)
 
 
 def _message(
-    incident: Incident, channel: Channel, kind: str, text: str, *, key: str, draft: _Draft
+    incident: Incident,
+    channel: Channel,
+    kind: str,
+    text: str,
+    *,
+    key: str,
+    draft: _Draft,
+    to: tuple[str, ...] = (),
 ) -> OutboxMessage:
     notification = None
     if channel != "publisher":
@@ -128,6 +135,7 @@ def _message(
             acknowledged_by=incident.acknowledged_by,
             thread=incident.chat_thread if kind != "notify" else None,
             fired=incident.alert_count,
+            to=to,
         )
     return OutboxMessage(
         id=key,
@@ -228,10 +236,12 @@ def _open(
         )
     PROCESS.fire(state, "notify", incident_id=incident_id)
     paging = critical and hold is None
+    names, gaps = policy.page_targets(0, draft.at) if paging else ((), ())
     draft.add(
         ev.IncidentNotified,
         paged=paging,
-        escalate_at=_timer(policy, 0, severity, draft.at, paging),
+        escalate_at=_timer(policy, 0, severity, draft.at, paging and bool(names)),
+        targets=names,
     )
     if paging:
         note = " (paging on-call)"
@@ -240,8 +250,13 @@ def _open(
     else:
         note = ""
     draft.say("chat", "notify", f"[{severity}] {alert.title}{note}")
-    if paging:
-        draft.say("pager", "page", f"[{severity}] {alert.title}")
+    if paging and names:
+        named = _naming(policy, 0, names)
+        draft.say("pager", "page", f"[{severity}] {alert.title}{named}", to=names)
+    elif paging:
+        # Nobody is on call at the first level: said loudly, and the next level is paged now.
+        _say_gap(draft, gaps, 0, policy)
+        _page_from(1, severity, alert.title, policy, draft, watching=True)
 
 
 def decide_join(
@@ -340,7 +355,7 @@ def _release_held_page(incident: Incident, policy: Policy, d: _Draft) -> None:
     d.say(
         "chat", "update", f"Paging on-call: the alerts fired {hold.firings} times within {within}"
     )
-    d.say("pager", "page", f"[{incident.severity}] {incident.title}")
+    _page_first_level(incident.severity, incident.title, policy, d)
 
 
 def decide(
@@ -590,23 +605,64 @@ def decide_escalation(incident: Incident, policy: Policy, now: datetime) -> Deci
 
 def _page_next_level(incident: Incident, policy: Policy, d: _Draft) -> None:
     """Page the next escalation level (the timer's, or a person's request)."""
-    level = incident.escalation_level + 1
-    targets = policy.escalation_targets(level)
     # A person may escalate an acknowledged incident ("we need more hands"); its timer stays
     # stopped, since somebody has it.
     watching = incident.acknowledged_at is None or d.by is None
+    _page_from(
+        incident.escalation_level + 1,
+        incident.severity,
+        incident.title,
+        policy,
+        d,
+        watching=watching,
+    )
+
+
+def _page_from(
+    level: int, severity: Severity, title: str, policy: Policy, d: _Draft, *, watching: bool
+) -> None:
+    """Page ``level``, or the first level after it with somebody on call (gaps said loudly)."""
+    names, gaps = policy.page_targets(level, d.at)
+    while not names and level + 1 < policy.escalation_steps:
+        d.add(ev.Escalated, level=level, targets=(), escalate_at=None)  # the gap, recorded
+        _say_gap(d, gaps, level, policy)
+        level += 1
+        names, gaps = policy.page_targets(level, d.at)
     d.add(
         ev.Escalated,
         level=level,
-        targets=targets,
-        escalate_at=_timer(policy, level, incident.severity, d.at, paging=watching),
+        targets=names,
+        escalate_at=_timer(policy, level, severity, d.at, paging=watching),
     )
-    who = ", ".join(targets)
-    d.say("pager", "page", f"[{incident.severity}] {incident.title} (escalated to {who})")
+    who = ", ".join(names) or f"nobody: {', '.join(gaps)} had nobody on call"
+    d.say("pager", "page", f"[{severity}] {title} (escalated to {who})", to=names)
     if d.by is None:
         d.say("chat", "update", f"Not acknowledged in time: escalated to {who} (level {level})")
     else:
         d.say("chat", "update", f"Escalated to {who} (level {level}) by {d.by}")
+
+
+def _page_first_level(
+    severity: Severity, title: str, policy: Policy, d: _Draft, note: str = ""
+) -> None:
+    """A page to the first level's on-call people (a gap there is said loudly)."""
+    names, gaps = policy.page_targets(0, d.at)
+    if not names:
+        _say_gap(d, gaps, 0, policy)
+    text = f"[{severity}] {title}{note}{_naming(policy, 0, names)}"
+    d.say("pager", "page", text, to=names)
+
+
+def _say_gap(d: _Draft, gaps: tuple[str, ...], level: int, policy: Policy) -> None:
+    where = ", ".join(gaps)
+    more = level + 1 < policy.escalation_steps
+    then = f"paging level {level + 1}" if more else "nobody left to page"
+    d.say("chat", "update", f"NOBODY IS ON CALL in {where} (level {level}): {then}")
+
+
+def _naming(policy: Policy, level: int, names: tuple[str, ...]) -> str:
+    """`` (paging alice)`` when a schedule chose who; nothing for targets taken as written."""
+    return "" if names == policy.escalation_targets(level) else f" (paging {', '.join(names)})"
 
 
 def _escalate(inc: Incident, c: cmd.Escalate, policy: Policy, d: _Draft) -> None:
@@ -683,7 +739,7 @@ def _reclassify(inc: Incident, c: cmd.Reclassify, policy: Policy, d: _Draft) -> 
     )
     d.say("chat", "update", f"Severity {inc.severity} -> {c.severity} by {c.by}")
     if page:
-        d.say("pager", "page", f"[{c.severity}] {inc.title}")
+        _page_first_level(c.severity, inc.title, policy, d)
 
 
 def _vendor_time(inc: Incident, c: cmd.Command, d: _Draft) -> datetime | None:
@@ -750,7 +806,7 @@ def _reopen(inc: Incident, c: cmd.Reopen, policy: Policy, d: _Draft) -> None:
     who = f" by {c.by}" if c.by else " (the alert fired again)"
     d.say("chat", "update", f"Reopened{who}")
     if page:
-        d.say("pager", "page", f"[{inc.severity}] {inc.title} (reopened)")
+        _page_first_level(inc.severity, inc.title, policy, d, note=" (reopened)")
 
 
 def _add_runbook(inc: Incident, c: cmd.AddRunbook, policy: Policy, d: _Draft) -> None:

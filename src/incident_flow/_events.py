@@ -116,6 +116,8 @@ class IncidentNotified(Event):
     paged: bool
     #: When an unacknowledged page escalates (None: it never does).
     escalate_at: datetime | None = None
+    #: Who the first page went to (a schedule's on-call people, as they were then).
+    targets: tuple[str, ...] = attrs.field(default=(), converter=_strings)
 
 
 @attrs.frozen(kw_only=True)

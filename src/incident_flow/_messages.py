@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -13,6 +14,10 @@ __all__ = ["Channel", "Notification", "OutboxMessage", "backoff"]
 
 #: ``chat`` goes to the notifier (Slack), ``pager`` to the pager, ``publisher`` to the publisher.
 Channel = Literal["chat", "pager", "publisher"]
+
+
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -43,6 +48,8 @@ class Notification:
         send_within: seconds the sender still holds the message's claim; an adapter that
             retries stops before they run out (another sender may take it then). Filled in
             when sent; None: no bound.
+        to: for a page, the people it goes to (who the policy's schedules had on call, or the
+            escalation level's targets as written); empty: the pager's own routing.
         fired: how many times the incident's alert has fired so far (a storm's repeats are
             summed up, not posted one by one: a channel may show this count instead).
     """
@@ -63,6 +70,7 @@ class Notification:
     resent: bool = False
     send_within: float | None = None
     fired: int = 1
+    to: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
     def to_send(self, *, resent: bool, send_within: float | None) -> Notification:
         """This message as a sender hands it over (built directly: it runs for every send)."""
@@ -83,6 +91,7 @@ class Notification:
             resent=resent,
             send_within=send_within,
             fired=self.fired,
+            to=self.to,
         )
 
 

@@ -394,6 +394,44 @@ class Policy:
         """Who is paged at ``level`` (levels past the last repeat the last)."""
         return self.escalation[min(level, len(self.escalation) - 1)].targets
 
+    def page_targets(self, level: int, at: datetime) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Who the page at ``level`` goes to at ``at``, and the schedules that had nobody.
+
+        A target ``schedule:NAME`` (or the name of one of ``schedules``) is whoever is on
+        call there at ``at``; ``schedule:NAME:next`` and ``:previous`` the people of the next
+        and the previous shift. Any other target is taken as it is written (a person, or a
+        name the pager service knows). Empty names with gaps: nobody to page at this level.
+        """
+        names: list[str] = []
+        gaps: list[str] = []
+        for target in self.escalation_targets(level):
+            found = self._on_call_for(target, at)
+            if found is None:
+                names.append(target)
+            elif found:
+                names += [p for p in found if p not in names]
+            else:
+                gaps.append(target)
+        return tuple(names), tuple(gaps)
+
+    def _on_call_for(self, target: str, at: datetime) -> tuple[str, ...] | None:
+        """Who a schedule target has on call (None: the target names no schedule)."""
+        name, which = target, "current"
+        if target.startswith("schedule:"):
+            name = target.removeprefix("schedule:")
+            base, _, suffix = name.rpartition(":")
+            if base and suffix in ("next", "previous", "current"):
+                name, which = base, suffix
+        if name not in self.schedules:
+            return None
+        if which == "current":
+            return self.schedules.on_call(name, at)
+        if which == "next":
+            ahead = self.schedules.shifts(name, at, at + timedelta(days=120))
+            return ahead[1].people if len(ahead) > 1 else ()
+        behind = self.schedules.shifts(name, at - timedelta(days=120), at + timedelta(seconds=1))
+        return behind[-2].people if len(behind) > 1 else ()
+
     def escalation_wait(self, level: int, severity: Severity) -> timedelta | None:
         """How long the page at ``level`` waits for an acknowledgement; None after the last."""
         if level + 1 >= self.escalation_steps:
@@ -517,7 +555,25 @@ class _Reader:
                 value = reader(key, data[key])
                 if value is not None:
                     out[key] = value
+        self.check_targets(out)
         return out
+
+    def check_targets(self, read: Mapping[str, Any]) -> None:
+        """Every ``schedule:NAME`` escalation target names a schedule of the policy."""
+        known = {s.name for s in read.get("schedules", ())}
+        for index, level in enumerate(read.get("escalation", ())):
+            for target in level.targets:
+                if not target.startswith("schedule:"):
+                    continue
+                name = target.removeprefix("schedule:")
+                base, _, suffix = name.rpartition(":")
+                name = base if base and suffix in ("next", "previous", "current") else name
+                if name not in known:
+                    listed = ", ".join(sorted(known)) or "none"
+                    self.problem(
+                        f"escalation[{index}].targets",
+                        f"{target!r}: no schedule {name!r} (known: {listed})",
+                    )
 
     def reviewers(self, path: str, value: object) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

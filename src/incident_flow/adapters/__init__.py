@@ -13,6 +13,7 @@ from .pagerduty import AsyncPagerDutyPager, PagerDutyPager
 from .postgres import PostgresStore
 from .postgres_async import AsyncPostgresStore
 from .slack import AsyncSlackNotifier, SlackNotifier
+from .slack_pager import AsyncSlackDMPager, SlackDMPager
 from .sqlite import SQLiteStore
 from .threaded import AsyncSQLiteStore, ThreadedNotifier, ThreadedPublisher, ThreadedStore
 from .webhook import AsyncWebhookNotifier, WebhookNotifier
@@ -23,6 +24,7 @@ __all__ = [
     "AsyncPagerDutyPager",
     "AsyncPostgresStore",
     "AsyncSQLiteStore",
+    "AsyncSlackDMPager",
     "AsyncSlackNotifier",
     "AsyncWebhookNotifier",
     "FolderPublisher",
@@ -36,6 +38,7 @@ __all__ = [
     "PostgresStore",
     "RecordingNotifier",
     "SQLiteStore",
+    "SlackDMPager",
     "SlackNotifier",
     "ThreadedNotifier",
     "ThreadedPublisher",

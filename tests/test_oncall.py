@@ -1,0 +1,233 @@
+"""Escalation levels page whoever the schedules have on call, by name; gaps escalate loudly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+from pytest_httpserver import HTTPServer
+
+from incident_flow import (
+    Alert,
+    DeliveryError,
+    IncidentFlow,
+    InvalidPolicy,
+    Notification,
+    Policy,
+    RecordingNotifier,
+    Severity,
+)
+from incident_flow.adapters.slack_pager import AsyncSlackDMPager, SlackDMPager
+from incident_flow.schedules import Override
+from incident_flow.testing import ManualClock
+
+from .conftest import MakeFlow
+from .vendors import TOKEN, FakeSlack
+
+MONDAY = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # 11:00 in Berlin
+P1 = Alert(source="datadog", name="CheckoutDown", title="checkout down", severity=Severity.P1)
+
+POLICY = """
+[[schedules]]
+name = "primary"
+timezone = "Europe/Berlin"
+[[schedules.layers]]
+name = "weekly"
+members = ["alice", "bob"]
+start = 2026-01-05
+
+[[schedules]]
+name = "secondary"
+timezone = "Europe/Berlin"
+[[schedules.layers]]
+name = "weekly"
+members = ["carol", "dan"]
+start = 2026-01-05
+
+[[schedules]]
+name = "thin"
+timezone = "Europe/Berlin"
+[[schedules.layers]]
+name = "weekly"
+members = [""]
+start = 2026-01-05
+
+[[escalation]]
+targets = ["schedule:primary"]
+wait = "5m"
+[[escalation]]
+targets = ["schedule:secondary"]
+wait = "5m"
+[[escalation]]
+targets = ["incident commander"]
+"""
+
+
+def world(
+    make_flow: MakeFlow, policy: Policy
+) -> tuple[IncidentFlow, RecordingNotifier, RecordingNotifier, ManualClock]:
+    clock = ManualClock(MONDAY)
+    chat, pager = RecordingNotifier(), RecordingNotifier()
+    return make_flow(policy, notifier=chat, pager=pager, clock=clock), chat, pager, clock
+
+
+def test_each_level_pages_its_on_call_person_by_name(make_flow: MakeFlow) -> None:
+    """Done when: level 1's person, then level 2's, each named; an override changes level 2."""
+    policy = Policy.from_text(POLICY)
+    flow, _, pager, clock = world(make_flow, policy)
+    incident = flow.trigger(P1)
+    (first,) = pager.of(incident.id)
+    assert first.to == ("alice",) and first.text == "[P1] checkout down (paging alice)"
+    notified = next(e for e in flow.history(incident.id) if e.type == "IncidentNotified")
+    assert notified.targets == ("alice",)  # recorded as it was, never recomputed
+    # Dan swaps in for carol during the incident: level 2 pages him.
+    second = policy.schedules.version_at("secondary", MONDAY)
+    assert second is not None
+    swap = Override(start=MONDAY, end=MONDAY + timedelta(hours=4), replace=["dan"], by="carol")
+    edited = [s for s in policy.schedules.versions if s is not second]
+    flow.policy = attrs.evolve(policy, schedules=[*edited, attrs.evolve(second, overrides=[swap])])
+    clock.advance(timedelta(minutes=5))
+    flow.escalate_due()
+    clock.advance(timedelta(minutes=5))
+    flow.escalate_due()
+    pages = pager.of(incident.id)
+    assert [p.to for p in pages] == [("alice",), ("dan",), ("incident commander",)]
+    assert pages[1].text == "[P1] checkout down (escalated to dan)"
+    escalated = [e.targets for e in flow.history(incident.id) if e.type == "Escalated"]
+    assert escalated == [("dan",), ("incident commander",)]
+    # Anyone's ack stops it for everyone.
+    flow.acknowledge(incident.id, by="dan")
+    assert flow.get(incident.id).escalation_due_at is None
+
+
+def test_a_gap_escalates_at_once_and_is_said_loudly(make_flow: MakeFlow) -> None:
+    policy = Policy.from_text(
+        POLICY.replace('targets = ["schedule:primary"]', 'targets = ["schedule:thin"]')
+    )
+    flow, chat, pager, _ = world(make_flow, policy)
+    incident = flow.trigger(P1)
+    (page,) = pager.of(incident.id)
+    assert page.to == ("carol",) and "(escalated to carol)" in page.text
+    loud = [m.text for m in chat.of(incident.id) if "NOBODY IS ON CALL" in m.text]
+    assert loud == ["NOBODY IS ON CALL in schedule:thin (level 0): paging level 1"]
+    now = flow.get(incident.id)
+    assert now.escalation_level == 1 and now.escalation_due_at == MONDAY + timedelta(minutes=5)
+
+
+def test_gaps_at_every_level_page_nobody_and_say_so(make_flow: MakeFlow) -> None:
+    text = (
+        POLICY.replace('"schedule:primary"', '"schedule:thin"')
+        .replace('"schedule:secondary"', '"schedule:thin"')
+        .replace('"incident commander"', '"schedule:thin"')
+    )
+    flow, chat, pager, _ = world(make_flow, Policy.from_text(text))
+    incident = flow.trigger(P1)
+    (page,) = pager.of(incident.id)
+    assert page.to == () and "nobody: schedule:thin had nobody on call" in page.text
+    loud = [m.text for m in chat.of(incident.id) if "NOBODY IS ON CALL" in m.text]
+    assert loud[-1].endswith("(level 1): paging level 2")
+    gaps = [e for e in flow.history(incident.id) if e.type == "Escalated" and not e.targets]
+    assert [e.level for e in gaps] == [1, 2]
+
+
+def test_next_and_previous_people_and_literal_targets() -> None:
+    policy = Policy.from_text(
+        POLICY.replace(
+            '"schedule:secondary"', '"schedule:primary:next", "schedule:primary:previous"'
+        )
+    )
+    at = MONDAY + timedelta(days=7)  # bob's week
+    assert policy.page_targets(0, at) == (("bob",), ())
+    assert policy.page_targets(1, at) == (("alice",), ())  # next: alice again; previous: alice
+    assert policy.page_targets(2, at) == (("incident commander",), ())
+    assert Policy().page_targets(0, at) == (("primary on-call",), ())
+
+
+def test_a_reopen_and_an_upgrade_page_the_first_level_by_name(make_flow: MakeFlow) -> None:
+    flow, _, pager, _ = world(make_flow, Policy.from_text(POLICY))
+    low = flow.trigger(attrs.evolve(P1, severity=Severity.P3, name="Slow", dedup_key="slow"))
+    flow.reclassify(low.id, "P1", by="alice")
+    assert pager.of(low.id)[-1].to == ("alice",)
+    flow.resolve(low.id, by="alice")
+    flow.reopen(low.id, by="bob")
+    assert (
+        pager.of(low.id)[-1].to == ("alice",)
+        and "(reopened) (paging alice)" in pager.of(low.id)[-1].text
+    )
+
+
+def test_an_unknown_schedule_target_is_a_policy_problem() -> None:
+    with pytest.raises(InvalidPolicy) as caught:
+        Policy.from_text('[[escalation]]\ntargets = ["schedule:nope", "schedule:nope:next"]\n')
+    assert list(caught.value.problems) == [
+        "escalation[0].targets: 'schedule:nope': no schedule 'nope' (known: none)",
+        "escalation[0].targets: 'schedule:nope:next': no schedule 'nope' (known: none)",
+    ]
+
+
+# ----------------------------------------------------------------------------- a page by DM
+
+PEOPLE = """
+[[people]]
+name = "alice"
+slack = "U0ALICE01"
+[[people]]
+name = "carol"
+slack = "U0CAROL01"
+"""
+
+
+def test_a_page_without_a_paging_vendor_is_a_slack_dm(httpserver: HTTPServer) -> None:
+    slack = FakeSlack(httpserver)
+    policy = Policy.from_text(POLICY + PEOPLE)
+    pager = SlackDMPager(token=TOKEN, people=policy.people, api_url=slack.api_url)
+    assert "xoxb" not in repr(pager)
+    clock = ManualClock(MONDAY)
+    flow = IncidentFlow(policy, notifier=RecordingNotifier(), pager=pager, clock=clock)
+    incident = flow.trigger(P1)
+    (dm,) = slack.messages
+    assert dm["channel"] == slack.dms["U0ALICE01"]
+    assert dm["text"] == "<@U0ALICE01> [P1] checkout down (paging alice)"
+    delivered = [e for e in flow.history(incident.id) if e.type == "MessageDelivered"]
+    assert any(e.channel == "pager" and e.receipt.startswith("D") for e in delivered)
+    clock.advance(timedelta(minutes=5))
+    flow.escalate_due()
+    assert slack.messages[-1]["channel"] == slack.dms["U0CAROL01"]
+    flow.acknowledge(incident.id, by="carol")  # not a page: the DM pager sends nothing
+    assert len(slack.messages) == 2
+
+
+def test_a_resent_dm_page_is_not_sent_twice(httpserver: HTTPServer) -> None:
+    slack = FakeSlack(httpserver)
+    pager = SlackDMPager(token=TOKEN, people={"alice": "U0ALICE01"}, api_url=slack.api_url)
+    page = Notification(
+        incident_id="inc-1", kind="page", text="[P1] x <!channel>", title="x",
+        severity=Severity.P1, state="notified", idempotency_key="inc-1/1/pager/page",
+        to=("alice", "bob"),
+    )  # fmt: skip
+    first = pager.send(page)
+    assert first is not None and first.startswith("D")
+    assert slack.messages[0]["text"] == "<@U0ALICE01> [P1] x &lt;!channel&gt;"  # text, not a ping
+    again = pager.send(attrs.evolve(page, resent=True))
+    assert again == first and len(slack.messages) == 1
+    with pytest.raises(DeliveryError, match=r"no Slack identity in Policy\.people for bob"):
+        pager.send(attrs.evolve(page, to=("bob",)))
+    assert pager.send(attrs.evolve(page, kind="ack")) is None
+
+
+async def _async_page(pager: AsyncSlackDMPager, page: Notification) -> str | None:
+    return await pager.send(page)
+
+
+def test_the_async_dm_pager(httpserver: HTTPServer) -> None:
+    import asyncio
+
+    slack = FakeSlack(httpserver)
+    pager = AsyncSlackDMPager(token=TOKEN, people={"carol": "U0CAROL01"}, api_url=slack.api_url)
+    page = Notification(
+        incident_id="inc-2", kind="page", text="[P2] y", title="y", severity=Severity.P2,
+        state="notified", idempotency_key="inc-2/1/pager/page", to=("carol",),
+    )  # fmt: skip
+    receipt = asyncio.run(_async_page(pager, page))
+    assert receipt is not None and slack.messages[0]["channel"] == slack.dms["U0CAROL01"]
