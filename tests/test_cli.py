@@ -396,3 +396,56 @@ class TestSilences:
     def test_end_an_unknown_silence(self, run) -> None:  # type: ignore[no-untyped-def]
         code, out = run("silence", "end", "sil-nope", "--by", "a")
         assert code == 5 and "no silence 'sil-nope'" in out
+
+
+class TestOnCall:
+    """``oncall`` and ``schedule show|hours`` read the policy's schedules."""
+
+    def test_who_when_and_how_long(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        from .test_schedules import SCHEDULE_TOML
+
+        policy = tmp_path / "policy.toml"
+        policy.write_text(SCHEDULE_TOML)
+        code, out = run("--policy", str(policy), "oncall", "--at", "2026-01-06T10:30+01:00")
+        assert (code, out) == (0, "primary: erin until 2026-01-06 11:00 UTC, then alice\n")
+        code, out = run("--policy", str(policy), "oncall", "primary", "--at", "2026-01-05T17:00")
+        assert out.startswith("primary: NOBODY (a gap) until 2026-01-05 20:00 UTC, then nora")
+        code, out = run(
+            "--policy", str(policy), "schedule", "show", "primary",
+            "--from", "2026-01-05", "--to", "2026-01-07",
+        )  # fmt: skip
+        assert code == 0 and "erin" in out and "NOBODY (a gap)" in out and "12.0" in out
+        code, out = run(
+            "--policy", str(policy), "schedule", "hours", "primary",
+            "--from", "2026-01-05", "--to", "2026-02-05",
+        )  # fmt: skip
+        assert code == 0 and "nora" in out and "(nobody: gaps)" in out and "12.0" in out
+
+    @pytest.mark.parametrize(
+        ("args", "error"),
+        [
+            (("oncall",), "the policy has no schedules"),
+            (("oncall", "nope"), "no schedule 'nope'"),
+            (("oncall", "--at", "soon"), "--at takes an ISO 8601 time"),
+            (
+                ("schedule", "hours", "x", "--from", "2026-01-02", "--to", "2026-01-01"),
+                "no schedule",
+            ),
+        ],
+    )
+    def test_bad_input(self, run, args: tuple[str, ...], error: str) -> None:  # type: ignore[no-untyped-def]
+        code, out = run(*args)
+        assert code == 5 and error in out
+
+    def test_hours_need_a_period(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        from .test_schedules import SCHEDULE_TOML
+
+        policy = tmp_path / "policy.toml"
+        policy.write_text(SCHEDULE_TOML)
+        code, out = run(
+            "--policy", str(policy), "schedule", "hours", "primary",
+            "--from", "2026-01-02", "--to", "2026-01-01",
+        )  # fmt: skip
+        assert code == 5 and "--to must come after --from" in out
+        code, out = run("--policy", str(policy), "schedule", "show", "primary")
+        assert code == 0 and "primary:" in out

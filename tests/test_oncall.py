@@ -231,3 +231,13 @@ def test_the_async_dm_pager(httpserver: HTTPServer) -> None:
     )  # fmt: skip
     receipt = asyncio.run(_async_page(pager, page))
     assert receipt is not None and slack.messages[0]["channel"] == slack.dms["U0CAROL01"]
+
+
+def test_the_dry_run_says_who_each_level_would_have_paged() -> None:
+    from incident_flow.simulation import simulate
+
+    report = simulate(
+        Policy.from_text(POLICY), [(timedelta(0), P1)], start=MONDAY, horizon=timedelta(minutes=11)
+    )
+    assert [p.to for p in report.pages] == [("alice",), ("carol",), ("incident commander",)]
+    assert report.format().splitlines()[0] == "+00:00:00 [P1] checkout down (paging alice)"

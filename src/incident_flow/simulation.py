@@ -50,6 +50,8 @@ class Page:
     incident_id: str
     severity: str
     text: str
+    #: Who it went to (whom the schedules had on call then, or the level's targets as written).
+    to: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -94,6 +96,7 @@ class _Pages(RecordingNotifier):
                     message.incident_id,
                     str(message.severity),
                     message.text,
+                    message.to,
                 )
             )
         return super().send(message)

@@ -34,6 +34,7 @@ from ..exceptions import IncidentNotFound
 from ..process import to_mermaid
 from . import _incident
 from ._common import Context, clean, console, errors, is_dsn, open_store, pass_context, say
+from ._oncall import oncall, schedule_group
 from ._report import DEFINITIONS, Report, build_report
 from ._runbooks import runbooks
 from ._serve import config_group, serve
@@ -110,6 +111,8 @@ main.add_command(runbooks)
 main.add_command(config_group)
 main.add_command(serve)
 main.add_command(silence_group)
+main.add_command(oncall)
+main.add_command(schedule_group)
 
 
 @main.command()
