@@ -19,11 +19,12 @@ from incident_flow import (
     Severity,
 )
 from incident_flow.adapters.slack_pager import AsyncSlackDMPager, SlackDMPager
+from incident_flow.adapters.twilio import TwilioSmsPager
 from incident_flow.schedules import Override
 from incident_flow.testing import ManualClock
 
 from .conftest import MakeFlow
-from .vendors import TOKEN, FakeSlack
+from .vendors import TOKEN, FakeSlack, FakeTwilio
 
 MONDAY = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # 11:00 in Berlin
 P1 = Alert(source="datadog", name="CheckoutDown", title="checkout down", severity=Severity.P1)
@@ -241,3 +242,89 @@ def test_the_dry_run_says_who_each_level_would_have_paged() -> None:
     )
     assert [p.to for p in report.pages] == [("alice",), ("carol",), ("incident commander",)]
     assert report.format().splitlines()[0] == "+00:00:00 [P1] checkout down (paging alice)"
+
+
+# ----------------------------------------------------------------------------- a page by text
+
+
+def test_a_page_by_text_message_through_twilio(httpserver: HTTPServer) -> None:
+    twilio = FakeTwilio(httpserver)
+    policy = Policy.from_text(
+        POLICY + '[[people]]\nname = "alice"\nphone = "+14155550100"\n'
+        '[[people]]\nname = "carol"\nphone = ["+14155550123"]\n'
+    )
+    pager = TwilioSmsPager(
+        account_sid=twilio.SID,
+        auth_token=twilio.AUTH_TOKEN,
+        from_number=twilio.FROM,
+        people=policy.people,
+        api_url=twilio.api_url,
+    )
+    assert twilio.AUTH_TOKEN not in repr(pager)
+    clock = ManualClock(MONDAY)
+    flow = IncidentFlow(policy, notifier=RecordingNotifier(), pager=pager, clock=clock)
+    incident = flow.trigger(P1)
+    (text,) = twilio.sent
+    assert text["to"] == "+14155550100"
+    assert text["body"].startswith("[P1] checkout down (paging alice) [ref ")
+    clock.advance(timedelta(minutes=5))
+    flow.escalate_due()
+    assert twilio.sent[-1]["to"] == "+14155550123"
+    delivered = [e for e in flow.history(incident.id) if e.type == "MessageDelivered"]
+    assert [e.receipt for e in delivered if e.channel == "pager"] == [m["sid"] for m in twilio.sent]
+
+
+def test_a_resent_text_is_not_sent_twice_and_refusals_are_clear(httpserver: HTTPServer) -> None:
+    twilio = FakeTwilio(httpserver)
+    pager = TwilioSmsPager(
+        account_sid=twilio.SID,
+        auth_token=twilio.AUTH_TOKEN,
+        from_number=twilio.FROM,
+        people={"alice": "+14155550100", "bob": "+1415"},
+        api_url=twilio.api_url,
+    )
+    page = Notification(
+        incident_id="inc-1", kind="page", text="[P1] x", title="x", severity=Severity.P1,
+        state="notified", idempotency_key="inc-1/1/pager/page", to=("alice",),
+    )  # fmt: skip
+    first = pager.send(page)
+    assert pager.send(attrs.evolve(page, resent=True)) == first and len(twilio.sent) == 1
+    with pytest.raises(DeliveryError, match="is not a valid phone number") as refused:
+        pager.send(attrs.evolve(page, to=("bob",)))
+    assert refused.value.permanent and twilio.AUTH_TOKEN not in str(refused.value)
+    with pytest.raises(DeliveryError, match="no phone number"):
+        pager.send(attrs.evolve(page, to=("carol",)))
+    assert pager.send(attrs.evolve(page, kind="resolve")) is None
+    wrong = TwilioSmsPager(
+        account_sid=twilio.SID, auth_token="nope-nope", from_number=twilio.FROM,  # noqa: S106
+        people={"alice": "+14155550100"}, api_url=twilio.api_url,
+    )  # fmt: skip
+    with pytest.raises(DeliveryError, match="HTTP 401") as denied:
+        wrong.send(page)
+    assert "nope-nope" not in str(denied.value)
+
+
+def test_a_phone_number_must_be_e164() -> None:
+    with pytest.raises(InvalidPolicy, match=r"E\.164 form"):
+        Policy.from_text('[[people]]\nname = "alice"\nphone = "555-0100"\n')
+
+
+def test_the_async_text_pager(httpserver: HTTPServer) -> None:
+    import asyncio
+
+    from incident_flow.adapters import AsyncTwilioSmsPager
+
+    twilio = FakeTwilio(httpserver)
+    pager = AsyncTwilioSmsPager(
+        account_sid=twilio.SID, auth_token=twilio.AUTH_TOKEN, from_number=twilio.FROM,
+        people={"dan": "+14155550999"}, api_url=twilio.api_url,
+    )  # fmt: skip
+    page = Notification(
+        incident_id="inc-3", kind="page", text="[P1] z", title="z", severity=Severity.P1,
+        state="notified", idempotency_key="inc-3/1/pager/page", to=("dan",),
+    )  # fmt: skip
+
+    async def send() -> str | None:
+        return await pager.send(page)
+
+    assert asyncio.run(send()) == twilio.sent[0]["sid"]

@@ -590,3 +590,86 @@ class FakeGitHub(FakeVendor):
             200 if existing else 201,
             {"content": {"path": path, "sha": sha}, "commit": {"sha": self.refs[branch]}},
         )
+
+
+class FakeTwilio(FakeVendor):
+    """Twilio's Messages API: create (form-encoded, basic auth) and list.
+
+    Answers with the message resource as Twilio's documentation shows it (the create example
+    response at https://www.twilio.com/docs/messaging/api/message-resource, also quoted in
+    Ri-Hong/ASL-to-Text index.js), and errors as ``{code, message, more_info, status}``.
+    """
+
+    SID = "AC0123456789abcdef0123456789abcdef"
+    AUTH_TOKEN = "twilio-auth-token-1"  # noqa: S105 - a fake token for a fake Twilio
+    FROM = "+15017122661"
+
+    def __init__(self, server: HTTPServer) -> None:
+        super().__init__(server)
+        self.sent: list[dict[str, Any]] = []
+        path = f"/2010-04-01/Accounts/{self.SID}/Messages.json"
+        server.expect_request(path, method="POST").respond_with_handler(self._create)
+        server.expect_request(path, method="GET").respond_with_handler(self._list)
+
+    @property
+    def api_url(self) -> str:
+        return self.server.url_for("").rstrip("/")
+
+    def _authorised(self, request: Request) -> bool:
+        import base64
+
+        expected = base64.b64encode(f"{self.SID}:{self.AUTH_TOKEN}".encode()).decode()
+        return request.headers.get("Authorization") == f"Basic {expected}"
+
+    def _error(self, status: int, code: int, message: str) -> Response:
+        more = f"https://www.twilio.com/docs/errors/{code}"
+        return _json(
+            status, {"code": code, "message": message, "more_info": more, "status": status}
+        )
+
+    def _create(self, request: Request) -> Response:
+        fault = self._fault()
+        if fault is not None:
+            return fault
+        if not self._authorised(request):
+            return self._error(401, 20003, "Authenticate")
+        form = request.form
+        to = form.get("To", "")
+        if not re.fullmatch(r"\+[1-9]\d{6,14}", to):
+            return self._error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
+        if form.get("From") != self.FROM:
+            return self._error(400, 21606, "The From phone number is not a valid Twilio number.")
+        sid = f"SM{len(self.sent) + 1:032x}"
+        message = {
+            "account_sid": self.SID,
+            "api_version": "2010-04-01",
+            "body": form.get("Body", ""),
+            "date_created": "Thu, 30 Jul 2015 20:12:31 +0000",
+            "date_sent": None,
+            "date_updated": "Thu, 30 Jul 2015 20:12:31 +0000",
+            "direction": "outbound-api",
+            "error_code": None,
+            "error_message": None,
+            "from": self.FROM,
+            "messaging_service_sid": None,
+            "num_media": "0",
+            "num_segments": "1",
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "queued",
+            "subresource_uris": {
+                "media": f"/2010-04-01/Accounts/{self.SID}/Messages/{sid}/Media.json"
+            },
+            "to": to,
+            "uri": f"/2010-04-01/Accounts/{self.SID}/Messages/{sid}.json",
+        }
+        self.sent.append(message)
+        return _json(201, message)
+
+    def _list(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return self._error(401, 20003, "Authenticate")
+        to = request.args.get("To")
+        found = [m for m in self.sent if m["to"] == to]
+        return _json(200, {"messages": list(reversed(found)), "page": 0, "page_size": 50})

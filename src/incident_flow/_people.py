@@ -9,6 +9,7 @@ kept as the vendor's (``slack:U024BE7LH``), never dropped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 
 import attrs
@@ -30,6 +31,18 @@ def _ids(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(item.strip() for item in items)
 
 
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def _phones(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    phones = _ids(value)
+    for phone in phones:
+        if not _E164.match(phone):
+            msg = f"a phone number is written in E.164 form like +14155550100, got {phone!r}"
+            raise ValueError(msg)
+    return phones
+
+
 def _name(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         msg = f"Person.name must be a non-empty string, got {value!r}"
@@ -47,6 +60,7 @@ class Person:
         pagerduty: PagerDuty user ids (``PXPGF42``) or emails.
         opsgenie: Opsgenie usernames (an email) or user ids.
         github: GitHub logins.
+        phone: phone numbers in E.164 form (``+14155550100``), for a pager that calls or texts.
     """
 
     name: str = attrs.field(validator=_name)
@@ -55,6 +69,7 @@ class Person:
     pagerduty: tuple[str, ...] = attrs.field(default=(), converter=_ids)
     opsgenie: tuple[str, ...] = attrs.field(default=(), converter=_ids)
     github: tuple[str, ...] = attrs.field(default=(), converter=_ids)
+    phone: tuple[str, ...] = attrs.field(default=(), converter=_phones)
 
     def identities(self, source: str) -> tuple[str, ...]:
         """The names ``source`` may know this person by (its own ids, then the emails)."""

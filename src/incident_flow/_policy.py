@@ -498,7 +498,7 @@ _TOP_KEYS = (
     "descriptions",
     "people",
 )
-_PERSON_KEYS = ("name", "email", *IDENTITY_SOURCES)
+_PERSON_KEYS = ("name", "email", *IDENTITY_SOURCES, "phone")
 _RUNBOOK_KEYS = (
     "name",
     "url",
@@ -876,7 +876,7 @@ class _Reader:
             self.problem(f"{path}.name", f"must be a non-empty string, got {name!r}")
             ok = False
         fields: dict[str, Any] = {}
-        for key in ("email", *IDENTITY_SOURCES):
+        for key in ("email", *IDENTITY_SOURCES, "phone"):
             raw = table.get(key)
             if raw is None:
                 continue
@@ -888,4 +888,10 @@ class _Reader:
                 ok = False
                 continue
             fields[key] = values
-        return Person(name=str(name), **fields) if ok else None
+        if not ok:
+            return None
+        try:
+            return Person(name=str(name), **fields)
+        except ValueError as exc:
+            self.problem(path, str(exc))
+            return None

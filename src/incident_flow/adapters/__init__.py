@@ -16,6 +16,7 @@ from .slack import AsyncSlackNotifier, SlackNotifier
 from .slack_pager import AsyncSlackDMPager, SlackDMPager
 from .sqlite import SQLiteStore
 from .threaded import AsyncSQLiteStore, ThreadedNotifier, ThreadedPublisher, ThreadedStore
+from .twilio import AsyncTwilioSmsPager, TwilioSmsPager
 from .webhook import AsyncWebhookNotifier, WebhookNotifier
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "AsyncSQLiteStore",
     "AsyncSlackDMPager",
     "AsyncSlackNotifier",
+    "AsyncTwilioSmsPager",
     "AsyncWebhookNotifier",
     "FolderPublisher",
     "GitHubPublisher",
@@ -43,5 +45,6 @@ __all__ = [
     "ThreadedNotifier",
     "ThreadedPublisher",
     "ThreadedStore",
+    "TwilioSmsPager",
     "WebhookNotifier",
 ]
