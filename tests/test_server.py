@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from pytest_httpserver import HTTPServer
 
+from incident_flow import Policy
 from incident_flow.server import (
     ConfigError,
     Secret,
@@ -586,3 +587,39 @@ def test_the_api_is_off_without_a_token(tmp_path: Path) -> None:
     with Served(create_app(async_flow(config), config, worker=False)) as server:
         answer = httpx.get(f"{server.url}/api/silences", timeout=10)
     assert answer.status_code == 404 and "server.api_token" in answer.json()["error"]
+
+
+def test_slack_oncall_answers_in_the_channel(tmp_path: Path) -> None:
+    """``/incident oncall [SCHEDULE]`` (Slack's real slash-command body) answers at once."""
+    from .inbound import ACTIONS, slack_signed
+    from .test_oncall import POLICY
+
+    config = load_config(EXAMPLE, environ=ENV)
+    config = attrs_evolve(config, store=str(tmp_path / "x.db"), policy=Policy.from_text(POLICY))
+    raw = (ACTIONS / "slack_slash_command.txt").read_text().strip()
+    with Served(create_app(async_flow(config), config, worker=False)) as server:
+
+        def ask(text: str) -> httpx.Response:
+            form = (
+                raw.replace("command=/weather", "command=/incident")
+                .replace("text=94070", f"text={text}")
+                .encode()
+            )
+            return post(server, "/slack/commands", form, **slack_signed(form))
+
+        answer = ask("oncall")
+        assert answer.status_code == 200 and answer.json()["response_type"] == "ephemeral"
+        lines = answer.json()["text"].splitlines()
+        assert [line.split(":")[0] for line in lines] == ["primary", "secondary", "thin"]
+        assert "thin: NOBODY (a gap)" in answer.json()["text"]
+        assert ask("oncall+secondary").json()["text"].startswith("secondary: ")
+        assert "No schedule 'nope'" in ask("oncall+nope").json()["text"]
+    bare = attrs_evolve(config, policy=Policy())
+    with Served(create_app(async_flow(bare), bare, worker=False)) as server:
+        form = (
+            raw.replace("command=/weather", "command=/incident")
+            .replace("text=94070", "text=oncall")
+            .encode()
+        )
+        answer = post(server, "/slack/commands", form, **slack_signed(form))
+        assert answer.json()["text"] == "No schedules in the policy ([[schedules]])."

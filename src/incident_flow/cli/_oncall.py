@@ -52,12 +52,7 @@ def oncall(context: Context, schedule: str | None, at: str | None) -> None:
         names = _names(context, schedule)
         book = context.policy().schedules
         for name in names:
-            shifts = book.shifts(name, when, when + timedelta(days=60))
-            current = shifts[0] if shifts else None
-            people = book.on_call(name, when)
-            until = f" until {current.end:%Y-%m-%d %H:%M} UTC" if current else ""
-            after = f", then {_people(shifts[1].people)}" if len(shifts) > 1 else ""
-            say(f"{clean(name)}: {_people(people)}{until}{after}")
+            say(clean(book.describe(name, when)))
 
 
 @click.group("schedule")

@@ -35,6 +35,10 @@ class Shift:
         return self.end - self.start
 
 
+def _who(people: tuple[str, ...]) -> str:
+    return ", ".join(people) if people else "NOBODY (a gap)"
+
+
 def _versions(value: Iterable[Schedule]) -> tuple[Schedule, ...]:
     return tuple(sorted(value, key=lambda s: (s.name, s.effective_from or _BEGINNING)))
 
@@ -116,6 +120,19 @@ class Schedules:
             else:
                 shifts.append(Shift(name, begin, finish, people))
         return shifts
+
+    def describe(self, name: str, at: datetime) -> str:
+        """One line: who is on call in ``name`` at ``at``, until when, and who is next.
+
+        Raises:
+            KeyError: no such schedule.
+        """
+        at = at.astimezone(UTC)
+        shifts = self.shifts(name, at, at + timedelta(days=60))
+        now = _who(self.on_call(name, at))
+        until = f" until {shifts[0].end:%Y-%m-%d %H:%M} UTC" if shifts else ""
+        then = f", then {_who(shifts[1].people)}" if len(shifts) > 1 else ""
+        return f"{name}: {now}{until}{then}"
 
     def hours(self, name: str, start: datetime, end: datetime) -> dict[str, timedelta]:
         """How long each person was on call in ``name`` over the period (fairness, payroll)."""

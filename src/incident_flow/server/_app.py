@@ -28,6 +28,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import parse_qs
 
 from .._async_flow import AsyncIncidentFlow
 from .._log import get_logger
@@ -35,6 +36,7 @@ from .._messages import Notification
 from .._policy import parse_duration
 from .._storms import Silence
 from .._worker import _ReviewPolls, _steps
+from ..adapters.slack import escape as slack_escape
 from ..exceptions import IncidentNotFound, InvalidCommand, InvalidPayload, InvalidSignature
 from ..ingest import SIGNED_SOURCES, actions, parse, verify_signature
 from ._config import ServiceConfig, SourceConfig
@@ -243,6 +245,9 @@ class _Service:
         body = await self.body(request, _FORM)
         self.verify("slack", settings, body, request)
         headers = dict(request.headers)
+        asked = _oncall_question(body)
+        if asked is not None:
+            return 200, {"response_type": "ephemeral", "text": self.oncall_answer(asked)}
         try:
             found = actions("slack", body, headers)
         except InvalidPayload as exc:
@@ -275,6 +280,17 @@ class _Service:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return 200, None
+
+    def oncall_answer(self, schedule: str) -> str:
+        """``/incident oncall [SCHEDULE]``: who is on call now, one line a schedule."""
+        book = self.flow.policy.schedules
+        names = [schedule] if schedule else list(book.names)
+        if not names:
+            return "No schedules in the policy ([[schedules]])."
+        if schedule and schedule not in book:
+            return f"No schedule {schedule!r} (known: {', '.join(book.names) or 'none'})."
+        now = datetime.now(UTC)
+        return "\n".join(slack_escape(book.describe(name, now)) for name in names)
 
     async def slack_events(self, request: Request) -> tuple[int, Any]:
         settings = self.slack_settings()
@@ -356,6 +372,20 @@ class _Service:
             pending = [m for m in await _maybe(store.outbox_messages()) if m.pending]
         self.metrics.observe(incidents, closed, pending)
         return self.metrics.text()
+
+
+def _oncall_question(body: bytes) -> str | None:
+    """The schedule ``/incident oncall [SCHEDULE]`` asks about ("" for all), else None."""
+    try:
+        data = parse_qs(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None
+    if data.get("command", [""])[0] != "/incident":
+        return None
+    words = data.get("text", [""])[0].split()
+    if not words or words[0].lower() != "oncall":
+        return None
+    return words[1] if len(words) > 1 else ""
 
 
 def silence_json(silence: Silence) -> dict[str, Any]:

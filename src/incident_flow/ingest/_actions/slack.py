@@ -36,7 +36,7 @@ _VERBS = {
 }
 COMMAND_USAGE = (
     "usage: /incident ack ID | runbook ID | resolve ID [summary] | note ID text | "
-    "escalate ID | reopen ID | sev ID P1..P5"
+    "escalate ID | reopen ID | sev ID P1..P5 | oncall [SCHEDULE]"
 )
 #: Buttons that are an action at once (the others open a form).
 _AT_ONCE = ("acknowledge", "start_runbook")
