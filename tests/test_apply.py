@@ -293,8 +293,10 @@ class TestPeople:
                 }
             )
         assert list(caught.value.problems) == [
-            "people[1].pager: unknown key "
-            "(known: name, email, slack, pagerduty, opsgenie, github, phone)",
+            (
+                "people[1].pager: unknown key "
+                "(known: name, email, slack, pagerduty, opsgenie, github, phone)"
+            ),
             "people[2].github: must be a string or a list of strings, got [3]",
             "people[3].name: must be a non-empty string, got None",
             "people[4]: must be a table, got 'dave'",
