@@ -12,7 +12,9 @@ from incident_flow import (
     Alert,
     DeliveryError,
     IncidentFlow,
+    InvalidCommand,
     InvalidPolicy,
+    MemoryStore,
     Notification,
     Policy,
     RecordingNotifier,
@@ -328,3 +330,53 @@ def test_the_async_text_pager(httpserver: HTTPServer) -> None:
         return await pager.send(page)
 
     assert asyncio.run(send()) == twilio.sent[0]["sid"]
+
+
+# ----------------------------------------------------------------------------- the record
+
+
+def test_the_past_is_read_from_the_record_not_from_todays_policy(make_flow: MakeFlow) -> None:
+    store = MemoryStore()
+    policy = Policy.from_text(POLICY)
+    clock = ManualClock(MONDAY)
+    flow = make_flow(policy, store=store, notifier=RecordingNotifier(), clock=clock)
+    assert flow.record_shifts() == 0  # nothing has ended yet
+    clock.advance(timedelta(days=15))  # alice's week and bob's week are over
+    assert flow.record_shifts() >= 2
+    assert flow.record_shifts() == 0  # kept once
+    # The policy file is edited in place: the rotation now starts with dan and erin.
+    flow.policy = Policy.from_text(POLICY.replace('["alice", "bob"]', '["dan", "erin"]'))
+    assert flow.on_call("primary", MONDAY + timedelta(days=1)) == ("alice",)  # as it was
+    assert flow.on_call("primary", clock.now() + timedelta(days=1)) in (("dan",), ("erin",))
+    past = flow.shifts("primary", MONDAY, MONDAY + timedelta(days=14))
+    # As recorded until bob's week ended (Monday 09:00 Berlin), then today's policy: dan.
+    assert [s.people for s in past] == [("alice",), ("bob",), ("dan",)]
+    assert past[0].start == MONDAY and past[-1].end == MONDAY + timedelta(days=14)
+    assert past[1].end == MONDAY + timedelta(days=14, hours=-2)
+    both = flow.shifts("primary", MONDAY + timedelta(days=13), clock.now() + timedelta(days=10))
+    assert both[0].people == ("bob",) and both[1].people in (("dan",), ("erin",))
+    assert flow.shifts("primary", MONDAY - timedelta(days=3), MONDAY + timedelta(days=1))[0].gap
+    with pytest.raises(InvalidCommand, match="no schedule 'nope'"):
+        flow.on_call("nope")
+    with pytest.raises(InvalidCommand, match="no schedule 'nope'"):
+        flow.shifts("nope", MONDAY, clock.now())
+
+
+def test_without_a_record_the_policy_answers(make_flow: MakeFlow) -> None:
+    flow = make_flow(Policy.from_text(POLICY), store=_NoShifts(), clock=ManualClock(MONDAY))
+    assert flow.record_shifts() == 0
+    assert flow.on_call("primary") == ("alice",)
+    assert [s.people for s in flow.shifts("primary", MONDAY, MONDAY + timedelta(days=8))] == [
+        ("alice",),
+        ("bob",),
+    ]
+
+
+class _NoShifts:
+    def __init__(self) -> None:
+        self._store = MemoryStore()
+
+    def __getattr__(self, name: str) -> object:
+        if name in ("record_shifts", "recorded_shifts", "shifts_recorded_until"):
+            raise AttributeError(name)
+        return getattr(self._store, name)

@@ -35,6 +35,7 @@ from .ports import (
     Notifier,
     PostMortemPublisher,
 )
+from .schedules import Shift
 
 __all__ = ["AsyncIncidentFlow"]
 
@@ -302,6 +303,20 @@ class AsyncIncidentFlow(FlowCore):
     async def silences(self, *, active: bool = True) -> list[Silence]:
         """The silences not over yet, or all (see :meth:`IncidentFlow.silences`)."""
         return await self._read(self._silences(self._now() if active else None))
+
+    # ----------------------------------------------------------------- who is on call
+
+    async def on_call(self, schedule: str, at: datetime | None = None) -> tuple[str, ...]:
+        """Who is (or was) on call (see :meth:`IncidentFlow.on_call`)."""
+        return await self._read(self._who(schedule, self._now() if at is None else at))
+
+    async def shifts(self, schedule: str, start: datetime, end: datetime) -> list[Shift]:
+        """The shifts of a period (see :meth:`IncidentFlow.shifts`)."""
+        return await self._read(self._schedule_shifts(schedule, start, end))
+
+    async def record_shifts(self) -> int:
+        """Keep the shifts that ended (see :meth:`IncidentFlow.record_shifts`)."""
+        return await self._drive(self._record_shifts())
 
     # ----------------------------------------------------------------- reads
 

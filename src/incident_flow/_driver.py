@@ -90,12 +90,15 @@ from .exceptions import (
     PolicyViolation,
 )
 from .ports import Clock, StreamAppend
+from .schedules import Shift
 
 __all__ = ["FlowCore", "new_incident_id"]
 
 _log = get_logger("incident_flow")
 _CACHE_SIZE = 4096
 _DELIVERY_RETRIES = 8
+#: How far back the first record of a schedule's shifts reaches.
+_FIRST_RECORD = timedelta(days=35)
 
 Decider = Callable[[Incident, datetime], Decision]
 
@@ -640,6 +643,73 @@ class FlowCore:
                 self._locks.release(incident_id)
             released.append(done)
         return released
+
+    # ----------------------------------------------------------------- who is on call
+
+    def _keeps_shifts(self) -> bool:
+        store = self._port("store")
+        keeps = getattr(store, "keeps_shifts", None)
+        return bool(keeps) if keeps is not None else hasattr(store, "record_shifts")
+
+    def _record_shifts(self) -> Steps[int]:
+        """Keep each schedule's shifts that ended since the last kept one, as they were."""
+        if not self._keeps_shifts():
+            return 0
+        now = self._now()
+        book = self.policy.schedules
+        kept = 0
+        for name in book.names:
+            since = yield from call("store", "shifts_recorded_until", name)
+            if since is None:
+                # Nothing kept yet: the shifts that ended in the last 35 days (the first one,
+                # cut short by that arbitrary start, is left out).
+                found = book.shifts(name, now - _FIRST_RECORD, now)[1:]
+            else:
+                found = book.shifts(name, since, now)
+            ended = [shift for shift in found if shift.end < now]
+            if ended:
+                yield from call("store", "record_shifts", ended)
+                kept += len(ended)
+        return kept
+
+    def _who(self, name: str, at: datetime) -> Steps[tuple[str, ...]]:
+        """Who was on call at ``at``: the kept record when it covers ``at``, else the policy."""
+        book = self.policy.schedules
+        if name not in book:
+            msg = f"no schedule {name!r} (known: {', '.join(book.names) or 'none'})"
+            raise InvalidCommand(msg)
+        at = _utc(at)
+        if self._keeps_shifts():
+            found: list[Shift] = yield from call(
+                "store", "recorded_shifts", name, at, at + timedelta(seconds=1)
+            )
+            for shift in found:
+                if shift.start <= at < shift.end:
+                    return shift.people
+        return book.on_call(name, at)
+
+    def _schedule_shifts(self, name: str, start: datetime, end: datetime) -> Steps[list[Shift]]:
+        """The shifts of a period: as kept where the record reaches, then as the policy says."""
+        book = self.policy.schedules
+        if name not in book:
+            msg = f"no schedule {name!r} (known: {', '.join(book.names) or 'none'})"
+            raise InvalidCommand(msg)
+        start, end = _utc(start), _utc(end)
+        kept: list[Shift] = []
+        if self._keeps_shifts():
+            kept = yield from call("store", "recorded_shifts", name, start, end)
+        if not kept:
+            return book.shifts(name, start, end)
+        shifts = [attrs.evolve(s, start=max(s.start, start), end=min(s.end, end)) for s in kept]
+        if shifts[0].start > start:
+            shifts = book.shifts(name, start, shifts[0].start) + shifts
+        if shifts[-1].end < end:
+            later = book.shifts(name, shifts[-1].end, end)
+            if later and later[0].people == shifts[-1].people:
+                shifts[-1] = attrs.evolve(shifts[-1], end=later[0].end)
+                later = later[1:]
+            shifts += later
+        return shifts
 
     # ----------------------------------------------------------------- timers and the outbox
 

@@ -23,6 +23,7 @@ from .adapters.folder import FolderPublisher
 from .adapters.memory import MemoryStore
 from .adapters.notifiers import LogNotifier
 from .ports import Clock, EventStore, Notifier, PostMortemPublisher
+from .schedules import Shift
 
 __all__ = ["IncidentFlow"]
 
@@ -363,6 +364,29 @@ class IncidentFlow(FlowCore):
     def silences(self, *, active: bool = True) -> list[Silence]:
         """The silences not over yet (all of them, ended ones too, with ``active=False``)."""
         return self._drive(self._silences(self._now() if active else None))
+
+    def on_call(self, schedule: str, at: datetime | None = None) -> tuple[str, ...]:
+        """Who is (or was, at ``at``) on call in ``schedule``: nobody is an empty tuple.
+
+        The past comes from the store's record of the shifts as they happened (where it has
+        one, see :meth:`record_shifts`), not from today's policy.
+
+        Raises:
+            InvalidCommand: no such schedule, or a naive ``at``.
+        """
+        return self._drive(self._who(schedule, self._now() if at is None else at))
+
+    def shifts(self, schedule: str, start: datetime, end: datetime) -> list[Shift]:
+        """The shifts of ``schedule`` in a period (gaps included), the past as recorded.
+
+        Raises:
+            InvalidCommand: no such schedule, or naive times.
+        """
+        return self._drive(self._schedule_shifts(schedule, start, end))
+
+    def record_shifts(self) -> int:
+        """Keep the shifts that ended since the last kept ones (the worker runs it); how many."""
+        return self._drive(self._record_shifts())
 
     def get(self, incident_id: str) -> Incident:
         """Return the incident as its stored events make it.

@@ -37,6 +37,7 @@ class WorkerStats:
     escalated: int = 0
     reminded: int = 0
     reviewed: int = 0
+    recorded: int = 0
     errors: int = 0
 
     def count(self, step: str, result: int | list[Any]) -> None:
@@ -74,14 +75,17 @@ def _steps(
     Pending deliveries go first, so that an incident's first Slack message is out before the
     updates an escalation adds to its thread; one claim per turn, so a flood of messages never
     holds up escalations. The post-mortems' pull requests are read every ``review_poll_every``,
-    not every turn: the webhooks bring reviews at once, the poll only what they lost.
+    not every turn: the webhooks bring reviews at once, the poll only what they lost; the
+    schedules' ended shifts are recorded at the same pace.
     """
     steps: tuple[tuple[str, Callable[[], Any]], ...] = (
         ("delivered", lambda: flow.deliver_pending(batches=1)),
         ("escalated", flow.escalate_due),
         ("reminded", flow.remind_due),
     )
-    return (*steps, ("reviewed", flow.poll_reviews)) if polls.due() else steps
+    if not polls.due():
+        return steps
+    return (*steps, ("reviewed", flow.poll_reviews), ("recorded", flow.record_shifts))
 
 
 def run_worker(

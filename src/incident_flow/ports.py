@@ -19,6 +19,7 @@ from ._incident import Incident
 from ._messages import Notification, OutboxMessage
 from ._postmortem import PostMortemDocument, ReviewStatus
 from ._storms import Silence
+from .schedules._book import Shift
 
 __all__ = [
     "AsyncEventStore",
@@ -33,6 +34,7 @@ __all__ = [
     "PostMortemPublisher",
     "ReviewedPublisher",
     "RunbookLog",
+    "ShiftLog",
     "SilenceLog",
     "StreamAppend",
     "Timers",
@@ -187,6 +189,29 @@ class SilenceLog(Protocol):
 
     def silences(self, active_at: datetime | None = None) -> list[Silence]:
         """The silences (those not over at ``active_at`` when given), oldest first."""
+        ...
+
+
+class ShiftLog(Protocol):
+    """The shifts of each schedule as they happened (optional).
+
+    The worker records each shift once it has ended; who was on call in the past is read from
+    here, not recomputed from today's policy. The core relies on: ``record_shifts`` keeps a
+    shift once per (schedule, start) (writing it again changes nothing); ``recorded_shifts``
+    returns those overlapping the period, oldest first; ``shifts_recorded_until`` is the end of
+    the last one kept (None: none yet).
+    """
+
+    def record_shifts(self, shifts: Sequence[Shift]) -> None:
+        """Keep ended shifts (each once)."""
+        ...
+
+    def recorded_shifts(self, schedule: str, start: datetime, end: datetime) -> list[Shift]:
+        """The kept shifts of ``schedule`` overlapping [start, end), oldest first."""
+        ...
+
+    def shifts_recorded_until(self, schedule: str) -> datetime | None:
+        """The end of the last kept shift of ``schedule``, or None."""
         ...
 
 

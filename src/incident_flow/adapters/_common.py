@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -22,6 +22,7 @@ from .._serialization import (
 )
 from .._storms import Silence
 from ..exceptions import StorageError
+from ..schedules._book import Shift
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -35,6 +36,7 @@ __all__ = [
     "encode_message",
     "encode_silence",
     "event_rows",
+    "from_micros",
     "incident_row",
     "live",
     "micros",
@@ -43,6 +45,8 @@ __all__ = [
     "revision_rows",
     "route_rows",
     "schema_version",
+    "shift_from_row",
+    "shift_rows",
 ]
 
 #: The schema version durable stores write; a database from a newer release is refused.
@@ -163,6 +167,23 @@ def route_rows(incident_id: str, snapshot: Incident) -> list[tuple[str, str, int
         (key, incident_id, None if until is None else micros(until))
         for key, until in snapshot.alert_keys()
     ]
+
+
+def shift_rows(shifts: Sequence[Shift]) -> list[tuple[str, int, int, str]]:
+    """``(schedule, start, end, people json)`` rows of shifts (times in microseconds)."""
+    return [
+        (s.schedule, micros(s.start), micros(s.end), json.dumps(list(s.people))) for s in shifts
+    ]
+
+
+def shift_from_row(schedule: str, start: int, end: int, people: str) -> Shift:
+    """A shift from its row."""
+    return Shift(schedule, from_micros(start), from_micros(end), tuple(json.loads(people)))
+
+
+def from_micros(value: int) -> datetime:
+    """Microseconds since the epoch as a UTC datetime (the inverse of :func:`micros`)."""
+    return _EPOCH + timedelta(microseconds=int(value))
 
 
 def encode_silence(silence: Silence) -> str:

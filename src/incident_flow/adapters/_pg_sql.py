@@ -25,6 +25,7 @@ from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
+from ..schedules._book import Shift
 from ._common import (
     SCHEMA_VERSION,
     check_versions,
@@ -34,12 +35,15 @@ from ._common import (
     decode_silence,
     encode_silence,
     event_rows,
+    from_micros,
     incident_row,
     micros,
     outbox_rows,
     revision_rows,
     route_rows,
     schema_version,
+    shift_from_row,
+    shift_rows,
 )
 
 if TYPE_CHECKING:
@@ -59,8 +63,11 @@ __all__ = [
     "load",
     "outbox_messages",
     "psycopg_module",
+    "record_shifts",
+    "recorded_shifts",
     "save_silence",
     "setup",
+    "shifts_recorded_until",
     "silences",
     "upgrade",
 ]
@@ -328,6 +335,36 @@ def silences(active_at: datetime | None) -> Query[list[Silence]]:
     return Query("silences", _SILENCES, (after,), _silences)
 
 
+def record_shifts(shifts: Sequence[Shift]) -> Query[None]:
+    """Keep ended shifts, each once per (schedule, start): one statement for them all."""
+    rows = shift_rows(shifts)
+    params = (
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
+    )
+    return Query("recording shifts", _RECORD_SHIFTS, params, _nothing, write=True)
+
+
+def recorded_shifts(schedule: str, start: datetime, end: datetime) -> Query[list[Shift]]:
+    """The kept shifts of ``schedule`` overlapping [start, end), oldest first."""
+    return Query("shifts", _SHIFTS, (schedule, micros(end), micros(start)), _shifts)
+
+
+def shifts_recorded_until(schedule: str) -> Query[datetime | None]:
+    """The end of the last kept shift of ``schedule``, or None."""
+    return Query("shifts", _SHIFTS_UNTIL, (schedule,), _until)
+
+
+def _shifts(rows: Rows) -> list[Shift]:
+    return [shift_from_row(r[0], int(r[1]), int(r[2]), r[3]) for r in rows]
+
+
+def _until(rows: Rows) -> datetime | None:
+    return None if not rows or rows[0][0] is None else from_micros(int(rows[0][0]))
+
+
 def _silences(rows: Rows) -> list[Silence]:
     return [decode_silence(row[0]) for row in rows]
 
@@ -442,6 +479,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             "NOT NULL, until_at bigint NOT NULL, data jsonb NOT NULL)"
         ),
         "CREATE INDEX IF NOT EXISTS silences_until ON {s}.silences (until_at)",
+        (
+            "CREATE TABLE IF NOT EXISTS {s}.shifts (schedule text NOT NULL, start_at bigint NOT "
+            "NULL, end_at bigint NOT NULL, people text NOT NULL, PRIMARY KEY (schedule, start_at))"
+        ),
     ),
     3: (
         (
@@ -511,6 +552,21 @@ ON CONFLICT (id) DO UPDATE SET until_at = excluded.until_at, data = excluded.dat
 RETURNING id
 """
 _SILENCES = "SELECT data FROM {s}.silences WHERE until_at > %s ORDER BY created_at, id"
+# One row back keeps fetchall() happy (a count, even for none).
+_RECORD_SHIFTS = """
+WITH kept AS (
+    INSERT INTO {s}.shifts (schedule, start_at, end_at, people)
+    SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[])
+    ON CONFLICT (schedule, start_at) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM kept
+"""
+_SHIFTS = (
+    "SELECT schedule, start_at, end_at, people FROM {s}.shifts WHERE schedule = %s "
+    "AND start_at < %s AND end_at > %s ORDER BY start_at"
+)
+_SHIFTS_UNTIL = "SELECT max(end_at) FROM {s}.shifts WHERE schedule = %s"
 _CLAIM_WHERE = """
     SELECT seq, claimed_until IS NOT NULL AS reclaimed FROM {s}.outbox
     WHERE NOT delivered AND due <= %s AND (claimed_until IS NULL OR claimed_until <= %s)

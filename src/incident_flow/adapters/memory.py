@@ -15,6 +15,7 @@ from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import ConcurrencyError
 from ..ports import StreamAppend
+from ..schedules._book import Shift
 from ._common import check_versions, claimed_on_insert, live
 
 __all__ = ["MemoryStore"]
@@ -39,6 +40,7 @@ class MemoryStore:
         self._routes: dict[str, tuple[str, datetime | None]] = {}
         self._routed: dict[str, tuple[str, ...]] = {}
         self._silences: dict[str, Silence] = {}
+        self._shifts: dict[tuple[str, datetime], Shift] = {}
         self._keys: dict[str, str] = {}
         self._outbox: dict[str, OutboxMessage] = {}
         self._pending: dict[str, None] = {}
@@ -141,6 +143,24 @@ class MemoryStore:
         for route, until in routes:
             self._routes[route] = (incident_id, until)
         self._routed[incident_id] = tuple(route for route, _ in routes)
+
+    def record_shifts(self, shifts: Sequence[Shift]) -> None:
+        """Keep ended shifts, each once per (schedule, start)."""
+        with self._lock:
+            for shift in shifts:
+                self._shifts.setdefault((shift.schedule, shift.start), shift)
+
+    def recorded_shifts(self, schedule: str, start: datetime, end: datetime) -> list[Shift]:
+        """The kept shifts of ``schedule`` overlapping [start, end), oldest first."""
+        with self._lock:
+            kept = [s for (name, _), s in self._shifts.items() if name == schedule]
+        return sorted((s for s in kept if s.start < end and s.end > start), key=lambda s: s.start)
+
+    def shifts_recorded_until(self, schedule: str) -> datetime | None:
+        """The end of the last kept shift of ``schedule``, or None."""
+        with self._lock:
+            ends = [s.end for (name, _), s in self._shifts.items() if name == schedule]
+        return max(ends, default=None)
 
     def save_silence(self, silence: Silence) -> None:
         """Keep a silence (replacing the one with its id)."""

@@ -13,6 +13,7 @@ from .._incident import Incident
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..ports import StreamAppend
+from ..schedules._book import Shift
 from . import _pg_sql as pgsql
 
 if TYPE_CHECKING:
@@ -229,6 +230,19 @@ class AsyncPostgresStore:
     async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """Return the events after ``after_version``, oldest first."""
         return await self._fetch(pgsql.load(incident_id, after_version))
+
+    async def record_shifts(self, shifts: Sequence[Shift]) -> None:
+        """Keep ended shifts, each once per (schedule, start)."""
+        if shifts:
+            await self._fetch(pgsql.record_shifts(shifts))
+
+    async def recorded_shifts(self, schedule: str, start: datetime, end: datetime) -> list[Shift]:
+        """The kept shifts of ``schedule`` overlapping [start, end), oldest first."""
+        return await self._fetch(pgsql.recorded_shifts(schedule, start, end))
+
+    async def shifts_recorded_until(self, schedule: str) -> datetime | None:
+        """The end of the last kept shift of ``schedule``, or None."""
+        return await self._fetch(pgsql.shifts_recorded_until(schedule))
 
     async def save_silence(self, silence: Silence) -> None:
         """Keep a silence (replacing the one with its id)."""

@@ -20,6 +20,7 @@ from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
 from ..ports import StreamAppend
+from ..schedules._book import Shift
 from ._common import (
     SCHEMA_VERSION,
     check_versions,
@@ -29,12 +30,15 @@ from ._common import (
     decode_silence,
     encode_silence,
     event_rows,
+    from_micros,
     incident_row,
     micros,
     outbox_rows,
     revision_rows,
     route_rows,
     schema_version,
+    shift_from_row,
+    shift_rows,
 )
 
 __all__ = ["SQLiteStore"]
@@ -91,6 +95,11 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             "NULL, until_at INTEGER NOT NULL, data TEXT NOT NULL)"
         ),
         "CREATE INDEX IF NOT EXISTS silences_until ON silences (until_at)",
+        (
+            "CREATE TABLE IF NOT EXISTS shifts (schedule TEXT NOT NULL, start_at INTEGER NOT "
+            "NULL, end_at INTEGER NOT NULL, people TEXT NOT NULL, PRIMARY KEY (schedule, "
+            "start_at)) WITHOUT ROWID"
+        ),
     ),
     3: (
         (
@@ -366,6 +375,33 @@ class SQLiteStore:
         """Return the incident accepting alerts with this key, or None."""
         rows = self._read(_FIND_DEDUP, (dedup_key, dedup_key))
         return str(rows[0][0]) if rows else None
+
+    def record_shifts(self, shifts: Sequence[Shift]) -> None:
+        """Keep ended shifts, each once per (schedule, start)."""
+        try:
+            with self._transaction() as db:
+                db.executemany(
+                    "INSERT INTO shifts (schedule, start_at, end_at, people) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (schedule, start_at) DO NOTHING",
+                    shift_rows(shifts),
+                )
+        except sqlite3.Error as exc:
+            msg = f"SQLite store {self.path}: recording shifts failed: {exc}"
+            raise StorageError(msg) from exc
+
+    def recorded_shifts(self, schedule: str, start: datetime, end: datetime) -> list[Shift]:
+        """The kept shifts of ``schedule`` overlapping [start, end), oldest first."""
+        rows = self._read(
+            "SELECT schedule, start_at, end_at, people FROM shifts WHERE schedule = ? "
+            "AND start_at < ? AND end_at > ? ORDER BY start_at",
+            (schedule, micros(end), micros(start)),
+        )
+        return [shift_from_row(str(r[0]), int(str(r[1])), int(str(r[2])), str(r[3])) for r in rows]
+
+    def shifts_recorded_until(self, schedule: str) -> datetime | None:
+        """The end of the last kept shift of ``schedule``, or None."""
+        rows = self._read("SELECT MAX(end_at) FROM shifts WHERE schedule = ?", (schedule,))
+        return None if not rows or rows[0][0] is None else from_micros(int(str(rows[0][0])))
 
     def save_silence(self, silence: Silence) -> None:
         """Keep a silence (replacing the one with its id)."""

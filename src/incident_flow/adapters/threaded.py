@@ -39,6 +39,7 @@ from ..ports import (
     PostMortemPublisher,
     StreamAppend,
 )
+from ..schedules._book import Shift
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -154,6 +155,33 @@ class ThreadedStore:
             active_at=active_at,
         )
         return found
+
+    @property
+    def keeps_shifts(self) -> bool:
+        """Whether the wrapped store keeps a record of shifts (see ``ports.ShiftLog``)."""
+        return hasattr(self.store, "record_shifts")
+
+    async def record_shifts(self, shifts: Sequence[Shift]) -> None:
+        """See :meth:`~incident_flow.ports.ShiftLog.record_shifts`."""
+        await self._call(self.store.record_shifts, shifts)  # type: ignore[attr-defined]
+
+    async def recorded_shifts(self, schedule: str, start: datetime, end: datetime) -> list[Shift]:
+        """See :meth:`~incident_flow.ports.ShiftLog.recorded_shifts`."""
+        found: list[Shift] = await self._call(
+            self.store.recorded_shifts,  # type: ignore[attr-defined]
+            schedule,
+            start,
+            end,
+        )
+        return found
+
+    async def shifts_recorded_until(self, schedule: str) -> datetime | None:
+        """See :meth:`~incident_flow.ports.ShiftLog.shifts_recorded_until`."""
+        until: datetime | None = await self._call(
+            self.store.shifts_recorded_until,  # type: ignore[attr-defined]
+            schedule,
+        )
+        return until
 
     async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """See :meth:`~incident_flow.ports.EventLog.load`."""

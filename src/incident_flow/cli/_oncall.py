@@ -8,6 +8,8 @@ import click
 from rich.table import Table
 
 from ..exceptions import InvalidCommand
+from ..schedules._book import describe
+from ..schedules._book import hours as hours_of
 from ._common import Context, clean, console, errors, pass_context, say
 
 __all__ = ["oncall", "schedule_group"]
@@ -50,9 +52,10 @@ def oncall(context: Context, schedule: str | None, at: str | None) -> None:
     with errors():
         when = _when(at, "--at")
         names = _names(context, schedule)
-        book = context.policy().schedules
+        flow = context.flow()  # the past as the store recorded it, the rest by the policy
         for name in names:
-            say(clean(book.describe(name, when)))
+            ahead = flow.shifts(name, when, when + timedelta(days=60))
+            say(clean(describe(name, flow.on_call(name, when), ahead)))
 
 
 @click.group("schedule")
@@ -71,7 +74,7 @@ def show(context: Context, schedule: str, start: str | None, end: str | None) ->
         (name,) = _names(context, schedule)
         begin = _when(start, "--from")
         finish = _when(end, "--to") if end else begin + timedelta(days=14)
-        shifts = context.policy().schedules.shifts(name, begin, finish)
+        shifts = context.flow().shifts(name, begin, finish)
     table = Table(title=f"{clean(name)}: {begin:%Y-%m-%d %H:%M} to {finish:%Y-%m-%d %H:%M} UTC")
     for column in ("from (UTC)", "to (UTC)", "hours", "on call"):
         table.add_column(column)
@@ -98,9 +101,9 @@ def hours(context: Context, schedule: str, start: str, end: str) -> None:
         if finish <= begin:
             msg = "--to must come after --from"
             raise InvalidCommand(msg)
-        book = context.policy().schedules
-        totals = book.hours(name, begin, finish)
-        gaps = sum((s.length for s in book.shifts(name, begin, finish) if s.gap), timedelta(0))
+        shifts = context.flow().shifts(name, begin, finish)
+        totals = hours_of(shifts)
+        gaps = sum((s.length for s in shifts if s.gap), timedelta(0))
     table = Table(title=f"{clean(name)}: hours on call")
     table.add_column("person")
     table.add_column("hours", justify="right")

@@ -128,16 +128,26 @@ class Schedules:
             KeyError: no such schedule.
         """
         at = at.astimezone(UTC)
-        shifts = self.shifts(name, at, at + timedelta(days=60))
-        now = _who(self.on_call(name, at))
-        until = f" until {shifts[0].end:%Y-%m-%d %H:%M} UTC" if shifts else ""
-        then = f", then {_who(shifts[1].people)}" if len(shifts) > 1 else ""
-        return f"{name}: {now}{until}{then}"
+        return describe(
+            name, self.on_call(name, at), self.shifts(name, at, at + timedelta(days=60))
+        )
 
     def hours(self, name: str, start: datetime, end: datetime) -> dict[str, timedelta]:
         """How long each person was on call in ``name`` over the period (fairness, payroll)."""
-        out: dict[str, timedelta] = {}
-        for shift in self.shifts(name, start, end):
-            for person in shift.people:
-                out[person] = out.get(person, timedelta(0)) + shift.length
-        return out
+        return hours(self.shifts(name, start, end))
+
+
+def hours(shifts: Iterable[Shift]) -> dict[str, timedelta]:
+    """How long each person was on call over these shifts."""
+    out: dict[str, timedelta] = {}
+    for shift in shifts:
+        for person in shift.people:
+            out[person] = out.get(person, timedelta(0)) + shift.length
+    return out
+
+
+def describe(name: str, people: tuple[str, ...], ahead: list[Shift]) -> str:
+    """One line: ``primary: alice until 2026-01-06 11:00 UTC, then bob``."""
+    until = f" until {ahead[0].end:%Y-%m-%d %H:%M} UTC" if ahead else ""
+    then = f", then {_who(ahead[1].people)}" if len(ahead) > 1 else ""
+    return f"{name}: {_who(people)}{until}{then}"

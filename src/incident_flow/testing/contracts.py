@@ -429,6 +429,28 @@ class StoreContract(_Drivers):
         assert port.load("inc-c") == [] and port.load("inc-d") == []
         batch.append_all([])  # nothing to do
 
+    def test_shifts_are_kept_once_and_read_back_by_period(self, port: EventStore) -> None:
+        """Shifts are kept once per (schedule, start), read by overlap, oldest first."""
+        if not hasattr(port, "record_shifts"):
+            pytest.skip("this store keeps no record of shifts (ports.ShiftLog is optional)")
+        from ..schedules import Shift  # noqa: PLC0415
+
+        log: Any = port
+        hour = timedelta(hours=1)
+        first = Shift("primary", T0, T0 + 8 * hour, ("alice",))
+        gap = Shift("primary", T0 + 8 * hour, T0 + 9 * hour, ())
+        second = Shift("primary", T0 + 9 * hour, T0 + 17 * hour, ("bob", "carol"))
+        other = Shift("secondary", T0, T0 + 24 * hour, ("dan",))
+        assert log.shifts_recorded_until("primary") is None
+        log.record_shifts([first, gap])
+        log.record_shifts([gap, second, other, attrs.evolve(first, people=("mallory",))])
+        log.record_shifts([])
+        assert log.recorded_shifts("primary", T0, T0 + 24 * hour) == [first, gap, second]
+        assert log.recorded_shifts("primary", T0 + 8 * hour, T0 + 9 * hour) == [gap]
+        assert log.recorded_shifts("primary", T0 + 30 * hour, T0 + 31 * hour) == []
+        assert log.shifts_recorded_until("primary") == T0 + 17 * hour
+        assert log.shifts_recorded_until("secondary") == T0 + 24 * hour
+
     def test_silences_are_kept_and_replaced_by_id(self, port: EventStore) -> None:
         """Silences come back oldest first; an ended one replaces itself; ``active_at`` filters."""
         if not hasattr(port, "save_silence"):
