@@ -449,3 +449,28 @@ class TestOnCall:
         assert code == 5 and "--to must come after --from" in out
         code, out = run("--policy", str(policy), "schedule", "show", "primary")
         assert code == 0 and "primary:" in out
+
+    def test_overrides_from_the_command_line(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        from .test_schedules import SCHEDULE_TOML
+
+        policy = tmp_path / "policy.toml"
+        policy.write_text(SCHEDULE_TOML.replace("2026-02-01T00:00:00Z", "2999-01-01T00:00:00Z"))
+        p = ("--policy", str(policy))
+        code, out = run(
+            *p, "schedule", "override", "primary", "--to", "2999-01-01T00:00",
+            "--replace", "zed", "--by", "alice", "--why", "holiday [b]x[/b]",
+        )  # fmt: skip
+        assert code == 0 and "overridden until 2999-01-01 00:00 UTC" in out
+        override_id = out.split(":", 1)[0]
+        assert run(*p, "oncall", "primary")[1].startswith("primary: zed until")
+        code, out = run(*p, "schedule", "overrides")
+        assert override_id in out and "replace=zed" in out and "holiday [b]x[/b]" in out
+        code, out = run(*p, "schedule", "cancel-override", override_id, "--by", "alice")
+        assert code == 0 and f"{override_id}: ends" in out
+        assert run(*p, "schedule", "overrides") == (0, "no overrides\n")
+        assert override_id in run(*p, "schedule", "overrides", "--all")[1]
+        code, out = run(
+            *p, "schedule", "override", "primary", "--to", "2999-01-01T00:00",
+            "--layer", "nope", "--add", "x", "--by", "a", "--why", "b",
+        )  # fmt: skip
+        assert code == 5 and "no layer 'nope'" in out

@@ -377,6 +377,86 @@ class _NoShifts:
         self._store = MemoryStore()
 
     def __getattr__(self, name: str) -> object:
-        if name in ("record_shifts", "recorded_shifts", "shifts_recorded_until"):
+        if name in (
+            "record_shifts",
+            "recorded_shifts",
+            "shifts_recorded_until",
+            "save_override",
+            "overrides",
+        ):
             raise AttributeError(name)
         return getattr(self._store, name)
+
+
+# ----------------------------------------------------------------------------- run-time overrides
+
+
+def test_an_override_made_at_run_time_changes_who_level_2_pages(
+    make_flow: MakeFlow, tmp_path: object
+) -> None:
+    """Done when: an override during the incident changes who level 2 pages (from the CLI/API)."""
+    flow, _, pager, clock = world(make_flow, Policy.from_text(POLICY))
+    incident = flow.trigger(P1)
+    made = flow.override(
+        "secondary", end=MONDAY + timedelta(hours=4), replace=["dan"], by="carol", why="dentist"
+    )
+    assert made.id is not None and made.schedule == "secondary" and made.by == "carol"
+    assert flow.on_call("secondary") == ("dan",)
+    assert [o.id for o in flow.overrides()] == [made.id]
+    clock.advance(timedelta(minutes=5))
+    flow.escalate_due()
+    assert [p.to for p in pager.of(incident.id)] == [("alice",), ("dan",)]
+    # Cancelled: cut short now, so the past keeps it and what follows does not.
+    cut = flow.cancel_override(made.id, by="carol")
+    assert cut.end == clock.now() and "cancelled by carol" in (cut.why or "")
+    assert flow.on_call("secondary") == ("carol",)
+    assert flow.on_call("secondary", MONDAY + timedelta(minutes=1)) == ("dan",)
+    assert flow.overrides() == [] and [o.id for o in flow.overrides(active=False)] == [made.id]
+    again = flow.override(
+        "primary", layer="weekly", add=["zoe"], end=clock.now() + timedelta(hours=1),
+        by="alice", why="shadowing",
+    )  # fmt: skip
+    assert flow.on_call("primary") == ("alice", "zoe") and again.layer == "weekly"
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"schedule": "nope", "replace": ["x"]}, "no schedule 'nope' in force"),
+        ({"layer": "nights", "replace": ["x"]}, "no layer 'nights' in schedule 'primary'"),
+        ({}, "give replace, add or remove"),
+        ({"replace": ["x"], "why": " "}, "who made it and why"),
+        (
+            {
+                "replace": ["x"],
+                "start": MONDAY - timedelta(hours=3),
+                "end": MONDAY - timedelta(hours=1),
+            },
+            "over already",
+        ),
+        ({"replace": ["x"], "start": MONDAY + timedelta(hours=9)}, "must end after it starts"),
+    ],
+)
+def test_a_bad_override_is_refused(
+    make_flow: MakeFlow, changes: dict[str, object], error: str
+) -> None:
+    flow, _, _, _ = world(make_flow, Policy.from_text(POLICY))
+    fields: dict[str, object] = {
+        "schedule": "primary",
+        "end": MONDAY + timedelta(hours=8),
+        "by": "a",
+        "why": "b",
+    }
+    fields.update(changes)
+    schedule = fields.pop("schedule")
+    with pytest.raises(InvalidCommand, match=error):
+        flow.override(schedule, **fields)  # type: ignore[arg-type]
+    with pytest.raises(InvalidCommand, match="no override 'ovr-nope'"):
+        flow.cancel_override("ovr-nope", by="a")
+    assert flow.overrides(active=False) == []
+
+
+def test_overrides_without_an_override_log(make_flow: MakeFlow) -> None:
+    flow = make_flow(Policy.from_text(POLICY), store=_NoShifts(), clock=ManualClock(MONDAY))
+    made = flow.override("primary", end=MONDAY + timedelta(hours=1), replace=["x"], by="a", why="b")
+    assert flow.on_call("primary") == ("x",) and flow.overrides() == [made]

@@ -35,7 +35,7 @@ from .ports import (
     Notifier,
     PostMortemPublisher,
 )
-from .schedules import Shift
+from .schedules import Override, Shift
 
 __all__ = ["AsyncIncidentFlow"]
 
@@ -313,6 +313,35 @@ class AsyncIncidentFlow(FlowCore):
     async def shifts(self, schedule: str, start: datetime, end: datetime) -> list[Shift]:
         """The shifts of a period (see :meth:`IncidentFlow.shifts`)."""
         return await self._read(self._schedule_shifts(schedule, start, end))
+
+    async def override(
+        self,
+        schedule: str,
+        *,
+        end: datetime,
+        by: str,
+        why: str,
+        start: datetime | None = None,
+        replace: Sequence[str] | None = None,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        layer: str | None = None,
+    ) -> Override:
+        """Change who is on call for a while (see :meth:`IncidentFlow.override`)."""
+        return await self._drive(
+            self._override(
+                schedule, start=start, end=end, replace=replace, add=add, remove=remove,
+                layer=layer, by=by, why=why,
+            )
+        )  # fmt: skip
+
+    async def overrides(self, *, active: bool = True) -> list[Override]:
+        """The run-time overrides (see :meth:`IncidentFlow.overrides`)."""
+        return await self._read(self._list_overrides(active))
+
+    async def cancel_override(self, override_id: str, *, by: str) -> Override:
+        """End an override now (see :meth:`IncidentFlow.cancel_override`)."""
+        return await self._drive(self._cancel_override(override_id, by))
 
     async def record_shifts(self) -> int:
         """Keep the shifts that ended (see :meth:`IncidentFlow.record_shifts`)."""

@@ -90,7 +90,7 @@ from .exceptions import (
     PolicyViolation,
 )
 from .ports import Clock, StreamAppend
-from .schedules import Shift
+from .schedules import Override, Shift
 
 __all__ = ["FlowCore", "new_incident_id"]
 
@@ -99,6 +99,8 @@ _CACHE_SIZE = 4096
 _DELIVERY_RETRIES = 8
 #: How far back the first record of a schedule's shifts reaches.
 _FIRST_RECORD = timedelta(days=35)
+#: Run-time overrides ended longer ago than this are not read for decisions any more.
+_OVERRIDES_KEPT = timedelta(days=1)
 
 Decider = Callable[[Incident, datetime], Decision]
 
@@ -141,11 +143,14 @@ class FlowCore:
         # The runbook catalog: the policy's, then the store's revisions (re-read before the
         # decisions that consult it); the policy the decisions see carries it.
         self._catalog = Catalog(policy.runbooks)
-        self._decided_for: tuple[Policy, RunbookCatalog] | None = None
+        self._decided_for: tuple[Policy, RunbookCatalog, tuple[Override, ...]] | None = None
         self._decided_with = policy
         self._keeps: tuple[object, bool] | None = None
         # Silences, for a store that keeps none (ports.SilenceLog is optional).
         self._kept_silences: dict[str, Silence] = {}
+        # Schedule overrides made at run time, as last read (ports.OverrideLog is optional).
+        self._overrides: tuple[Override, ...] = ()
+        self._kept_overrides: dict[str, Override] = {}
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -207,6 +212,7 @@ class FlowCore:
                     if apart:
                         grouped = None  # the group is held by the other side: open alone
             yield from self._refresh_catalog()  # a runbook any replica added is this alert's
+            yield from self._refresh_overrides()  # whom the first page goes to
             now = self._now()
             decision = decide_new(
                 self._new_id(), alert, self._policy(), now, group=grouped, silence=silence
@@ -473,6 +479,8 @@ class FlowCore:
     def _command(self, incident_id: str, command: cmd.Command) -> Steps[Incident]:
         if self._reads_the_catalog(incident_id, command):
             yield from self._refresh_catalog()
+        if command.trigger in _PAGES:
+            yield from self._refresh_overrides()
         yield from call("_locks", "acquire", incident_id)
         try:
             incident, _ = yield from self._execute(
@@ -679,6 +687,7 @@ class FlowCore:
             msg = f"no schedule {name!r} (known: {', '.join(book.names) or 'none'})"
             raise InvalidCommand(msg)
         at = _utc(at)
+        book = (yield from self._with_overrides()).schedules
         if self._keeps_shifts():
             found: list[Shift] = yield from call(
                 "store", "recorded_shifts", name, at, at + timedelta(seconds=1)
@@ -695,6 +704,7 @@ class FlowCore:
             msg = f"no schedule {name!r} (known: {', '.join(book.names) or 'none'})"
             raise InvalidCommand(msg)
         start, end = _utc(start), _utc(end)
+        book = (yield from self._with_overrides()).schedules
         kept: list[Shift] = []
         if self._keeps_shifts():
             kept = yield from call("store", "recorded_shifts", name, start, end)
@@ -711,10 +721,119 @@ class FlowCore:
             shifts += later
         return shifts
 
+    def _with_overrides(self) -> Steps[Policy]:
+        yield from self._refresh_overrides()
+        return self._policy()
+
+    def _keeps_overrides(self) -> bool:
+        store = self._port("store")
+        keeps = getattr(store, "keeps_overrides", None)
+        return bool(keeps) if keeps is not None else hasattr(store, "save_override")
+
+    def _refresh_overrides(self) -> Steps[tuple[Override, ...]]:
+        """Re-read the run-time overrides in force (only when the policy has schedules)."""
+        if not self.policy.schedules.names:
+            return ()
+        now = self._now()
+        if self._keeps_overrides():
+            found: list[Override] = yield from call(
+                "store", "overrides", active_after=now - _OVERRIDES_KEPT
+            )
+        else:
+            found = [o for o in self._kept_overrides.values() if o.end > now - _OVERRIDES_KEPT]
+        fresh = tuple(found)
+        if fresh != self._overrides:
+            self._overrides = fresh
+        return self._overrides
+
+    def _override(
+        self,
+        schedule: str,
+        *,
+        start: datetime | None,
+        end: datetime,
+        replace: Sequence[str] | None,
+        add: Sequence[str],
+        remove: Sequence[str],
+        layer: str | None,
+        by: str,
+        why: str,
+    ) -> Steps[Override]:
+        book = self.policy.schedules
+        now = self._now()
+        version = book.version_at(schedule, now) if schedule in book else None
+        if version is None:
+            msg = f"no schedule {schedule!r} in force (known: {', '.join(book.names) or 'none'})"
+            raise InvalidCommand(msg)
+        if layer is not None and layer not in {x.name for x in version.layers}:
+            names = ", ".join(x.name for x in version.layers)
+            msg = f"no layer {layer!r} in schedule {schedule!r} (has: {names})"
+            raise InvalidCommand(msg)
+        if not by.strip() or not why.strip():
+            msg = "an override says who made it and why (by=, why=)"
+            raise InvalidCommand(msg)
+        if replace is None and not add and not remove:
+            msg = "an override changes something: give replace, add or remove"
+            raise InvalidCommand(msg)
+        begin = now if start is None else _utc(start)
+        try:
+            override = Override(
+                start=begin,
+                end=_utc(end),
+                layer=layer,
+                add=tuple(add),
+                remove=tuple(remove),
+                replace=None if replace is None else tuple(replace),
+                by=by,
+                why=why,
+                id=f"ovr-{uuid.uuid4().hex[:12]}",
+                schedule=schedule,
+            )
+        except ValueError as exc:
+            raise InvalidCommand(f"override: {exc}") from None
+        if override.end <= now:
+            msg = f"an override ending at {override.end:%Y-%m-%d %H:%M} UTC is over already"
+            raise InvalidCommand(msg)
+        yield from self._save_override(override)
+        yield from self._refresh_overrides()
+        _log.info("incident_flow.override_added", override_id=override.id, schedule=schedule)
+        return override
+
+    def _save_override(self, override: Override) -> Steps[None]:
+        if self._keeps_overrides():
+            yield from call("store", "save_override", override)
+        else:
+            self._kept_overrides[str(override.id)] = override
+
+    def _list_overrides(self, active: bool) -> Steps[list[Override]]:
+        after = self._now() if active else None
+        if self._keeps_overrides():
+            found: list[Override] = yield from call("store", "overrides", active_after=after)
+            return found
+        kept = sorted(self._kept_overrides.values(), key=lambda o: (o.start, str(o.id)))
+        return kept if after is None else [o for o in kept if o.end > after]
+
+    def _cancel_override(self, override_id: str, by: str) -> Steps[Override]:
+        known = {o.id: o for o in (yield from self._list_overrides(active=False))}
+        override = known.get(override_id)
+        if override is None:
+            msg = f"no override {override_id!r}"
+            raise InvalidCommand(msg)
+        now = self._now()
+        if override.end > now:
+            # Cut short, not deleted: who was on call until now stays as it was.
+            cut = max(now, override.start + timedelta(microseconds=1))
+            why = f"{override.why} (cancelled by {by})"
+            override = attrs.evolve(override, end=cut, why=why)
+            yield from self._save_override(override)
+            yield from self._refresh_overrides()
+        return override
+
     # ----------------------------------------------------------------- timers and the outbox
 
     def _escalate_due(self, limit: int) -> Steps[list[Incident]]:
         silences = yield from self._active_silences()
+        yield from self._refresh_overrides()
 
         def decider(inc: Incident, policy: Policy, now: datetime) -> Decision:
             if inc.silenced:  # its silence's end is its timer
@@ -1004,10 +1123,17 @@ class FlowCore:
         if self._catalog.base is not policy.runbooks:  # the host set a new policy
             self._catalog = Catalog(policy.runbooks, self._catalog.revisions)
         runbooks = self._catalog.runbooks
+        overrides = self._overrides
         known = self._decided_for
-        if known is None or known[0] is not policy or known[1] is not runbooks:  # identity: cheap
-            self._decided_for = (policy, runbooks)
-            self._decided_with = attrs.evolve(policy, runbooks=runbooks)
+        if (  # identity checks: cheap, on every decision
+            known is None
+            or known[0] is not policy
+            or known[1] is not runbooks
+            or known[2] is not overrides
+        ):
+            self._decided_for = (policy, runbooks, overrides)
+            schedules = policy.schedules.with_overrides(overrides)
+            self._decided_with = attrs.evolve(policy, runbooks=runbooks, schedules=schedules)
         return self._decided_with
 
     def _save_runbook(
@@ -1254,6 +1380,10 @@ def catalog_revisions(
             )
         )
     return revisions
+
+
+#: The commands that may page the first level (or the next one): they read the overrides.
+_PAGES = frozenset({"reclassify", "reopen", "escalate"})
 
 
 def _log_change(before: Incident | None, incident: Incident) -> None:

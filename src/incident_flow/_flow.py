@@ -23,7 +23,7 @@ from .adapters.folder import FolderPublisher
 from .adapters.memory import MemoryStore
 from .adapters.notifiers import LogNotifier
 from .ports import Clock, EventStore, Notifier, PostMortemPublisher
-from .schedules import Shift
+from .schedules import Override, Shift
 
 __all__ = ["IncidentFlow"]
 
@@ -383,6 +383,48 @@ class IncidentFlow(FlowCore):
             InvalidCommand: no such schedule, or naive times.
         """
         return self._drive(self._schedule_shifts(schedule, start, end))
+
+    def override(
+        self,
+        schedule: str,
+        *,
+        end: datetime,
+        by: str,
+        why: str,
+        start: datetime | None = None,
+        replace: Sequence[str] | None = None,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        layer: str | None = None,
+    ) -> Override:
+        """Change who is on call in ``schedule`` from ``start`` (now) to ``end``, at run time.
+
+        ``replace`` is who is on call instead, ``add`` and ``remove`` change the people; with
+        ``layer``, that layer's slot (its priority still applies). Kept by the store (every
+        replica pages by it) with who and why; the next page reads it.
+
+        Raises:
+            InvalidCommand: no such schedule or layer, nothing to change, no reason, or an end
+                that is past or before the start.
+        """
+        return self._drive(
+            self._override(
+                schedule, start=start, end=end, replace=replace, add=add, remove=remove,
+                layer=layer, by=by, why=why,
+            )
+        )  # fmt: skip
+
+    def overrides(self, *, active: bool = True) -> list[Override]:
+        """The run-time overrides not over yet (all of them with ``active=False``)."""
+        return self._drive(self._list_overrides(active))
+
+    def cancel_override(self, override_id: str, *, by: str) -> Override:
+        """End an override now (it is cut short, so the past keeps it).
+
+        Raises:
+            InvalidCommand: no such override.
+        """
+        return self._drive(self._cancel_override(override_id, by))
 
     def record_shifts(self) -> int:
         """Keep the shifts that ended since the last kept ones (the worker runs it); how many."""

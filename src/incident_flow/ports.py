@@ -20,6 +20,7 @@ from ._messages import Notification, OutboxMessage
 from ._postmortem import PostMortemDocument, ReviewStatus
 from ._storms import Silence
 from .schedules._book import Shift
+from .schedules._model import Override
 
 __all__ = [
     "AsyncEventStore",
@@ -31,6 +32,7 @@ __all__ = [
     "EventStore",
     "Notifier",
     "Outbox",
+    "OverrideLog",
     "PostMortemPublisher",
     "ReviewedPublisher",
     "RunbookLog",
@@ -212,6 +214,22 @@ class ShiftLog(Protocol):
 
     def shifts_recorded_until(self, schedule: str) -> datetime | None:
         """The end of the last kept shift of ``schedule``, or None."""
+        ...
+
+
+class OverrideLog(Protocol):
+    """Schedule overrides made at run time (optional; ``incident-flow schedule override``).
+
+    The core relies on: ``save_override`` replaces the one with the same ``id``; ``overrides``
+    returns them by start, only those ending after ``active_after`` when it is given.
+    """
+
+    def save_override(self, override: Override) -> None:
+        """Keep an override (a new one, or one cut short, under its id)."""
+        ...
+
+    def overrides(self, active_after: datetime | None = None) -> list[Override]:
+        """The overrides (those ending after ``active_after`` when given), by start."""
         ...
 
 

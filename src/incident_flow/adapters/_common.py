@@ -23,6 +23,7 @@ from .._serialization import (
 from .._storms import Silence
 from ..exceptions import StorageError
 from ..schedules._book import Shift
+from ..schedules._model import Override
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -30,10 +31,12 @@ __all__ = [
     "claimed_on_insert",
     "decode_event",
     "decode_message",
+    "decode_override",
     "decode_revision",
     "decode_silence",
     "encode_event",
     "encode_message",
+    "encode_override",
     "encode_silence",
     "event_rows",
     "from_micros",
@@ -184,6 +187,25 @@ def shift_from_row(schedule: str, start: int, end: int, people: str) -> Shift:
 def from_micros(value: int) -> datetime:
     """Microseconds since the epoch as a UTC datetime (the inverse of :func:`micros`)."""
     return _EPOCH + timedelta(microseconds=int(value))
+
+
+def encode_override(override: Override) -> str:
+    """A schedule override as compact JSON."""
+    return json.dumps(converter.unstructure(override), separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_override(data: str | bytes | dict[str, Any]) -> Override:
+    """A schedule override from :func:`encode_override`'s JSON.
+
+    Raises:
+        StorageError: the row is not a readable override.
+    """
+    try:
+        parsed = data if isinstance(data, dict) else json.loads(data)
+        return converter.structure(parsed, Override)
+    except Exception as exc:
+        msg = f"a stored schedule override cannot be read: {exc}"
+        raise StorageError(msg) from exc
 
 
 def encode_silence(silence: Silence) -> str:

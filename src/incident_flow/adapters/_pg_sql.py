@@ -26,13 +26,16 @@ from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
 from ..schedules._book import Shift
+from ..schedules._model import Override
 from ._common import (
     SCHEMA_VERSION,
     check_versions,
     decode_event,
     decode_message,
+    decode_override,
     decode_revision,
     decode_silence,
+    encode_override,
     encode_silence,
     event_rows,
     from_micros,
@@ -62,9 +65,11 @@ __all__ = [
     "incident_ids",
     "load",
     "outbox_messages",
+    "overrides",
     "psycopg_module",
     "record_shifts",
     "recorded_shifts",
+    "save_override",
     "save_silence",
     "setup",
     "shifts_recorded_until",
@@ -335,6 +340,22 @@ def silences(active_at: datetime | None) -> Query[list[Silence]]:
     return Query("silences", _SILENCES, (after,), _silences)
 
 
+def save_override(override: Override) -> Query[None]:
+    """Keep a schedule override (replacing the one with its id)."""
+    params = (override.id, micros(override.start), micros(override.end), encode_override(override))
+    return Query("saving an override", _SAVE_OVERRIDE, params, _nothing, write=True)
+
+
+def overrides(active_after: datetime | None) -> Query[list[Override]]:
+    """The overrides (ending after ``active_after`` when given), by start."""
+    after = -(2**62) if active_after is None else micros(active_after)
+    return Query("overrides", _OVERRIDES, (after,), _overrides)
+
+
+def _overrides(rows: Rows) -> list[Override]:
+    return [decode_override(row[0]) for row in rows]
+
+
 def record_shifts(shifts: Sequence[Shift]) -> Query[None]:
     """Keep ended shifts, each once per (schedule, start): one statement for them all."""
     rows = shift_rows(shifts)
@@ -483,6 +504,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             "CREATE TABLE IF NOT EXISTS {s}.shifts (schedule text NOT NULL, start_at bigint NOT "
             "NULL, end_at bigint NOT NULL, people text NOT NULL, PRIMARY KEY (schedule, start_at))"
         ),
+        (
+            "CREATE TABLE IF NOT EXISTS {s}.schedule_overrides (id text PRIMARY KEY, start_at "
+            "bigint NOT NULL, end_at bigint NOT NULL, data jsonb NOT NULL)"
+        ),
     ),
     3: (
         (
@@ -567,6 +592,13 @@ _SHIFTS = (
     "AND start_at < %s AND end_at > %s ORDER BY start_at"
 )
 _SHIFTS_UNTIL = "SELECT max(end_at) FROM {s}.shifts WHERE schedule = %s"
+_SAVE_OVERRIDE = """
+INSERT INTO {s}.schedule_overrides (id, start_at, end_at, data) VALUES (%s, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE SET start_at = excluded.start_at, end_at = excluded.end_at,
+    data = excluded.data
+RETURNING id
+"""
+_OVERRIDES = "SELECT data FROM {s}.schedule_overrides WHERE end_at > %s ORDER BY start_at, id"
 _CLAIM_WHERE = """
     SELECT seq, claimed_until IS NOT NULL AS reclaimed FROM {s}.outbox
     WHERE NOT delivered AND due <= %s AND (claimed_until IS NULL OR claimed_until <= %s)

@@ -16,6 +16,7 @@ from .._storms import Silence
 from ..exceptions import ConcurrencyError
 from ..ports import StreamAppend
 from ..schedules._book import Shift
+from ..schedules._model import Override
 from ._common import check_versions, claimed_on_insert, live
 
 __all__ = ["MemoryStore"]
@@ -41,6 +42,7 @@ class MemoryStore:
         self._routed: dict[str, tuple[str, ...]] = {}
         self._silences: dict[str, Silence] = {}
         self._shifts: dict[tuple[str, datetime], Shift] = {}
+        self._overrides: dict[str, Override] = {}
         self._keys: dict[str, str] = {}
         self._outbox: dict[str, OutboxMessage] = {}
         self._pending: dict[str, None] = {}
@@ -143,6 +145,17 @@ class MemoryStore:
         for route, until in routes:
             self._routes[route] = (incident_id, until)
         self._routed[incident_id] = tuple(route for route, _ in routes)
+
+    def save_override(self, override: Override) -> None:
+        """Keep a schedule override (replacing the one with its id)."""
+        with self._lock:
+            self._overrides[str(override.id)] = override
+
+    def overrides(self, active_after: datetime | None = None) -> list[Override]:
+        """The overrides (ending after ``active_after`` when given), by start."""
+        with self._lock:
+            kept = sorted(self._overrides.values(), key=lambda o: (o.start, str(o.id)))
+        return kept if active_after is None else [o for o in kept if o.end > active_after]
 
     def record_shifts(self, shifts: Sequence[Shift]) -> None:
         """Keep ended shifts, each once per (schedule, start)."""

@@ -16,6 +16,7 @@ from .._storms import Silence
 from ..exceptions import StorageError
 from ..ports import StreamAppend
 from ..schedules._book import Shift
+from ..schedules._model import Override
 from . import _pg_sql as pgsql
 
 if TYPE_CHECKING:
@@ -203,6 +204,14 @@ class PostgresStore:
     def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """Return the events after ``after_version``, oldest first."""
         return self._fetch(pgsql.load(incident_id, after_version))
+
+    def save_override(self, override: Override) -> None:
+        """Keep a schedule override (replacing the one with its id)."""
+        self._fetch(pgsql.save_override(override))
+
+    def overrides(self, active_after: datetime | None = None) -> list[Override]:
+        """The overrides (ending after ``active_after`` when given), by start."""
+        return self._fetch(pgsql.overrides(active_after))
 
     def record_shifts(self, shifts: Sequence[Shift]) -> None:
         """Keep ended shifts, each once per (schedule, start)."""

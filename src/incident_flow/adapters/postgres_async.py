@@ -14,6 +14,7 @@ from .._messages import OutboxMessage
 from .._storms import Silence
 from ..ports import StreamAppend
 from ..schedules._book import Shift
+from ..schedules._model import Override
 from . import _pg_sql as pgsql
 
 if TYPE_CHECKING:
@@ -230,6 +231,14 @@ class AsyncPostgresStore:
     async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """Return the events after ``after_version``, oldest first."""
         return await self._fetch(pgsql.load(incident_id, after_version))
+
+    async def save_override(self, override: Override) -> None:
+        """Keep a schedule override (replacing the one with its id)."""
+        await self._fetch(pgsql.save_override(override))
+
+    async def overrides(self, active_after: datetime | None = None) -> list[Override]:
+        """The overrides (ending after ``active_after`` when given), by start."""
+        return await self._fetch(pgsql.overrides(active_after))
 
     async def record_shifts(self, shifts: Sequence[Shift]) -> None:
         """Keep ended shifts, each once per (schedule, start)."""

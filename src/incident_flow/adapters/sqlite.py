@@ -21,13 +21,16 @@ from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
 from ..ports import StreamAppend
 from ..schedules._book import Shift
+from ..schedules._model import Override
 from ._common import (
     SCHEMA_VERSION,
     check_versions,
     decode_event,
     decode_message,
+    decode_override,
     decode_revision,
     decode_silence,
+    encode_override,
     encode_silence,
     event_rows,
     from_micros,
@@ -99,6 +102,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             "CREATE TABLE IF NOT EXISTS shifts (schedule TEXT NOT NULL, start_at INTEGER NOT "
             "NULL, end_at INTEGER NOT NULL, people TEXT NOT NULL, PRIMARY KEY (schedule, "
             "start_at)) WITHOUT ROWID"
+        ),
+        (
+            "CREATE TABLE IF NOT EXISTS schedule_overrides (id TEXT PRIMARY KEY, start_at "
+            "INTEGER NOT NULL, end_at INTEGER NOT NULL, data TEXT NOT NULL)"
         ),
     ),
     3: (
@@ -375,6 +382,29 @@ class SQLiteStore:
         """Return the incident accepting alerts with this key, or None."""
         rows = self._read(_FIND_DEDUP, (dedup_key, dedup_key))
         return str(rows[0][0]) if rows else None
+
+    def save_override(self, override: Override) -> None:
+        """Keep a schedule override (replacing the one with its id)."""
+        row = (override.id, micros(override.start), micros(override.end), encode_override(override))
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO schedule_overrides (id, start_at, end_at, data) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                    "start_at = excluded.start_at, end_at = excluded.end_at, data = excluded.data",
+                    row,
+                )
+        except sqlite3.Error as exc:
+            msg = f"SQLite store {self.path}: saving an override failed: {exc}"
+            raise StorageError(msg) from exc
+
+    def overrides(self, active_after: datetime | None = None) -> list[Override]:
+        """The overrides (ending after ``active_after`` when given), by start."""
+        after = -(2**62) if active_after is None else micros(active_after)
+        rows = self._read(
+            "SELECT data FROM schedule_overrides WHERE end_at > ? ORDER BY start_at, id", (after,)
+        )
+        return [decode_override(str(row[0])) for row in rows]
 
     def record_shifts(self, shifts: Sequence[Shift]) -> None:
         """Keep ended shifts, each once per (schedule, start)."""

@@ -40,6 +40,7 @@ from ..ports import (
     StreamAppend,
 )
 from ..schedules._book import Shift
+from ..schedules._model import Override
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -153,6 +154,23 @@ class ThreadedStore:
         found: list[Silence] = await self._call(
             self.store.silences,  # type: ignore[attr-defined]
             active_at=active_at,
+        )
+        return found
+
+    @property
+    def keeps_overrides(self) -> bool:
+        """Whether the wrapped store keeps run-time overrides (see ``ports.OverrideLog``)."""
+        return hasattr(self.store, "save_override")
+
+    async def save_override(self, override: Override) -> None:
+        """See :meth:`~incident_flow.ports.OverrideLog.save_override`."""
+        await self._call(self.store.save_override, override)  # type: ignore[attr-defined]
+
+    async def overrides(self, active_after: datetime | None = None) -> list[Override]:
+        """See :meth:`~incident_flow.ports.OverrideLog.overrides`."""
+        found: list[Override] = await self._call(
+            self.store.overrides,  # type: ignore[attr-defined]
+            active_after=active_after,
         )
         return found
 

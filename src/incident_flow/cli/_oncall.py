@@ -111,3 +111,81 @@ def hours(context: Context, schedule: str, start: str, end: str) -> None:
         table.add_row(clean(person), f"{total.total_seconds() / 3600:.1f}")
     table.add_row("(nobody: gaps)", f"{gaps.total_seconds() / 3600:.1f}")
     console.print(table)
+
+
+@schedule_group.command("override")
+@click.argument("schedule")
+@click.option("--from", "start", default=None, help="Start (ISO 8601); default now.")
+@click.option("--to", "end", required=True, help="End (ISO 8601).")
+@click.option("--replace", "replace", multiple=True, help="Who is on call instead (repeat).")
+@click.option("--add", "add", multiple=True, help="Who is added (repeat).")
+@click.option("--remove", "remove", multiple=True, help="Who is taken off (repeat).")
+@click.option("--layer", default=None, help="Only this layer (its priority still applies).")
+@click.option("--by", required=True, help="Who makes the change.")
+@click.option("--why", required=True, help="Why (a swap, a holiday).")
+@pass_context
+def override(
+    context: Context,
+    *,
+    schedule: str,
+    start: str | None,
+    end: str,
+    replace: tuple[str, ...],
+    add: tuple[str, ...],
+    remove: tuple[str, ...],
+    layer: str | None,
+    by: str,
+    why: str,
+) -> None:
+    """Change who is on call for a while (kept in the store; every replica pages by it)."""
+    with errors():
+        made = context.flow().override(
+            schedule,
+            start=None if start is None else _when(start, "--from"),
+            end=_when(end, "--to"),
+            replace=list(replace) or None,
+            add=add,
+            remove=remove,
+            layer=layer,
+            by=by,
+            why=why,
+        )
+    say(f"{made.id}: {clean(schedule)} overridden until {made.end:%Y-%m-%d %H:%M} UTC")
+
+
+@schedule_group.command("overrides")
+@click.option("--all", "everything", is_flag=True, help="Ended ones too.")
+@pass_context
+def list_overrides(context: Context, everything: bool) -> None:
+    """The run-time overrides in force (or all of them)."""
+    with errors():
+        found = context.flow().overrides(active=not everything)
+    if not found:
+        say("no overrides")
+        return
+    table = Table()
+    for column in ("id", "schedule", "layer", "from", "to", "change", "by", "why"):
+        table.add_column(column)
+    for o in found:
+        change = (
+            " ".join([f"replace={','.join(o.replace)}"] if o.replace is not None else [])
+            + "".join(f" +{p}" for p in o.add)
+            + "".join(f" -{p}" for p in o.remove)
+        )
+        table.add_row(
+            str(o.id), clean(o.schedule or ""), clean(o.layer or "(all)"),
+            f"{o.start:%Y-%m-%d %H:%M}", f"{o.end:%Y-%m-%d %H:%M}", clean(change.strip()),
+            clean(o.by or ""), clean(o.why or ""),
+        )  # fmt: skip
+    console.print(table)
+
+
+@schedule_group.command("cancel-override")
+@click.argument("override_id")
+@click.option("--by", required=True, help="Who cancels it.")
+@pass_context
+def cancel_override(context: Context, override_id: str, by: str) -> None:
+    """End an override now (it stays in the past as it was)."""
+    with errors():
+        cut = context.flow().cancel_override(override_id, by=by)
+    say(f"{cut.id}: ends {cut.end:%Y-%m-%d %H:%M} UTC")

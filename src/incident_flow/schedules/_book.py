@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import attrs
 
-from ._model import Schedule
+from ._model import Override, Schedule
 
 __all__ = ["Schedules", "Shift"]
 
@@ -52,6 +52,21 @@ class Schedules:
     """
 
     versions: tuple[Schedule, ...] = attrs.field(default=(), converter=_versions)
+
+    def with_overrides(self, overrides: Sequence[Override]) -> Schedules:
+        """These schedules with overrides made at run time (each for its ``schedule``)."""
+        if not overrides:
+            return self
+        return Schedules(
+            attrs.evolve(
+                version,
+                overrides=(
+                    *version.overrides,
+                    *(o for o in overrides if o.schedule == version.name),
+                ),
+            )
+            for version in self.versions
+        )
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -209,6 +209,14 @@ class Layer:
         return self.slot_of(turn, zone)
 
 
+def _people(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _maybe_people(value: Iterable[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class Override:
     """A change of who is on call from ``start`` to ``end`` (UTC), for the schedule or a layer.
@@ -221,13 +229,14 @@ class Override:
     start: datetime
     end: datetime
     layer: str | None = None
-    add: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    remove: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    replace: tuple[str, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple)
-    )
+    add: tuple[str, ...] = attrs.field(default=(), converter=_people)
+    remove: tuple[str, ...] = attrs.field(default=(), converter=_people)
+    replace: tuple[str, ...] | None = attrs.field(default=None, converter=_maybe_people)
     by: str | None = None
     why: str | None = None
+    #: For one made at run time (kept by the store): its id and its schedule's name.
+    id: str | None = None
+    schedule: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.end <= self.start:

@@ -451,6 +451,31 @@ class StoreContract(_Drivers):
         assert log.shifts_recorded_until("primary") == T0 + 17 * hour
         assert log.shifts_recorded_until("secondary") == T0 + 24 * hour
 
+    def test_overrides_are_kept_and_replaced_by_id(self, port: EventStore) -> None:
+        """Run-time overrides come back by start; a cut-short one replaces itself."""
+        if not hasattr(port, "save_override"):
+            pytest.skip("this store keeps no run-time overrides (ports.OverrideLog is optional)")
+        from ..schedules import Override  # noqa: PLC0415
+
+        log: Any = port
+        hour = timedelta(hours=1)
+        swap = Override(
+            start=T0 + hour, end=T0 + 5 * hour, replace=["dan"], by="carol", why="swap",
+            id="ovr-1", schedule="primary",
+        )  # fmt: skip
+        extra = Override(
+            start=T0, end=T0 + 2 * hour, layer="weekly", add=["erin"], remove=["bob"],
+            id="ovr-2", schedule="secondary",
+        )  # fmt: skip
+        log.save_override(swap)
+        log.save_override(extra)
+        assert log.overrides() == [extra, swap]
+        cut = attrs.evolve(swap, end=T0 + 2 * hour, why="swap (cancelled by carol)")
+        log.save_override(cut)
+        assert log.overrides() == [extra, cut]
+        assert log.overrides(active_after=T0 + 2 * hour) == []
+        assert log.overrides(active_after=T0 + hour) == [extra, cut]
+
     def test_silences_are_kept_and_replaced_by_id(self, port: EventStore) -> None:
         """Silences come back oldest first; an ended one replaces itself; ``active_at`` filters."""
         if not hasattr(port, "save_silence"):
