@@ -19,6 +19,7 @@ from incident_flow import (
     Policy,
     RecordingNotifier,
     Severity,
+    SlackNotifier,
 )
 from incident_flow.adapters.slack_pager import AsyncSlackDMPager, SlackDMPager
 from incident_flow.adapters.twilio import TwilioSmsPager
@@ -26,7 +27,7 @@ from incident_flow.schedules import Override
 from incident_flow.testing import ManualClock
 
 from .conftest import MakeFlow
-from .vendors import TOKEN, FakeSlack, FakeTwilio
+from .vendors import CHANNEL, TOKEN, FakeSlack, FakeTwilio
 
 MONDAY = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)  # 11:00 in Berlin
 P1 = Alert(source="datadog", name="CheckoutDown", title="checkout down", severity=Severity.P1)
@@ -460,3 +461,49 @@ def test_overrides_without_an_override_log(make_flow: MakeFlow) -> None:
     flow = make_flow(Policy.from_text(POLICY), store=_NoShifts(), clock=ManualClock(MONDAY))
     made = flow.override("primary", end=MONDAY + timedelta(hours=1), replace=["x"], by="a", why="b")
     assert flow.on_call("primary") == ("x",) and flow.overrides() == [made]
+
+
+# ----------------------------------------------------------------------------- notices
+
+
+def test_handoffs_and_shift_reminders_are_said_in_the_channel(make_flow: MakeFlow) -> None:
+    policy = attrs.evolve(
+        Policy.from_text(POLICY), oncall_notices=True, shift_reminder=timedelta(hours=1)
+    )
+    start = MONDAY + timedelta(days=6, hours=20)  # Sunday 06:00 UTC, bob's week next
+    flow, chat, _, clock = world(make_flow, policy)
+    clock.advance(start - clock.now())
+    assert flow.notify_oncall() == 0  # the first turn says nothing of the past
+    clock.advance(timedelta(hours=1, minutes=30))  # 07:30: bob's shift at 08:00 is an hour off
+    assert flow.notify_oncall() == 2  # primary and secondary reminders
+    reminders = [m.text for m in chat.messages if m.kind == "shift_reminder"]
+    assert reminders == [
+        "Reminder: bob on call in primary from 2026-01-12 08:00 UTC",
+        "Reminder: dan on call in secondary from 2026-01-12 08:00 UTC",
+    ]
+    clock.advance(timedelta(hours=1))  # 08:30: the handoffs happened
+    flow.notify_oncall()
+    handoffs = [m.text for m in chat.messages if m.kind == "handoff"]
+    assert handoffs[0] == "On call in primary: bob until 2026-01-19 08:00 UTC (after alice)"
+    assert not any(t.startswith("On call in thin") for t in handoffs)  # nobody ever: no handoff
+    assert flow.notify_oncall() == 0  # said once
+    quiet = world(make_flow, Policy.from_text(POLICY))[0]
+    assert quiet.notify_oncall() == 0
+    read = Policy.from_text('oncall_notices = true\nshift_reminder = "30m"\n')
+    assert read.oncall_notices and read.shift_reminder == timedelta(minutes=30)
+    with pytest.raises(InvalidPolicy, match="oncall_notices: must be true or false"):
+        Policy.from_text('oncall_notices = "yes"\n')
+
+
+def test_a_notice_is_plain_text_in_slack_and_said_once(httpserver: HTTPServer) -> None:
+    slack = FakeSlack(httpserver)
+    notifier = SlackNotifier(token=TOKEN, channel=CHANNEL, api_url=slack.api_url)
+    notice = Notification(
+        incident_id="schedule:primary", kind="handoff", text="On call in primary: <!here> bob",
+        title="on call in primary", severity=Severity.P5, state="notice",
+        idempotency_key="handoff/primary/2026-01-12T08:00:00+00:00", resent=True,
+    )  # fmt: skip
+    first = notifier.send(notice)
+    assert notifier.send(notice) == first and len(slack.messages) == 1
+    (posted,) = slack.messages
+    assert posted["text"] == "On call in primary: &lt;!here&gt; bob" and "blocks" not in posted

@@ -343,6 +343,10 @@ class AsyncIncidentFlow(FlowCore):
         """End an override now (see :meth:`IncidentFlow.cancel_override`)."""
         return await self._drive(self._cancel_override(override_id, by))
 
+    async def notify_oncall(self) -> int:
+        """Say handoffs and shift reminders (see :meth:`IncidentFlow.notify_oncall`)."""
+        return await self._drive(self._notify_oncall())
+
     async def record_shifts(self) -> int:
         """Keep the shifts that ended (see :meth:`IncidentFlow.record_shifts`)."""
         return await self._drive(self._record_shifts())

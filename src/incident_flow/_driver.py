@@ -75,10 +75,11 @@ from ._events import Event
 from ._incident import Incident, fold
 from ._locks import AsyncKeyedLocks, KeyedLocks
 from ._log import get_logger
-from ._messages import OutboxMessage, backoff
+from ._messages import Notification, OutboxMessage, backoff
 from ._policy import Policy
 from ._postmortem import PostMortemDocument
 from ._runbooks import Runbook, RunbookCatalog
+from ._severity import Severity
 from ._steps import Steps, call
 from ._storms import GroupingRule, LabelMatcher, Silence, group_key, matching_silence
 from .exceptions import (
@@ -91,6 +92,7 @@ from .exceptions import (
 )
 from .ports import Clock, StreamAppend
 from .schedules import Override, Shift
+from .schedules._book import notices
 
 __all__ = ["FlowCore", "new_incident_id"]
 
@@ -151,6 +153,8 @@ class FlowCore:
         # Schedule overrides made at run time, as last read (ports.OverrideLog is optional).
         self._overrides: tuple[Override, ...] = ()
         self._kept_overrides: dict[str, Override] = {}
+        # Handoffs are said from here on (the worker's first turn says none of the past).
+        self._notices_since: datetime | None = None
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -724,6 +728,42 @@ class FlowCore:
     def _with_overrides(self) -> Steps[Policy]:
         yield from self._refresh_overrides()
         return self._policy()
+
+    def _notify_oncall(self) -> Steps[int]:
+        """Say the handoffs since the last turn, and the shift reminders now due, in the chat.
+
+        Sent straight to the chat notifier (no incident's outbox holds them), each with a key
+        of its own and marked as possibly sent already, so a notifier that can look (Slack)
+        posts it once; one that fails is logged and not retried: a notice, not a page.
+        """
+        policy = self.policy
+        now = self._now()
+        since, self._notices_since = self._notices_since or now, now
+        if not (policy.oncall_notices or policy.shift_reminder) or not policy.schedules.names:
+            return 0
+        book = (yield from self._with_overrides()).schedules
+        sent = 0
+        for name in book.names:
+            for key, text in notices(book, name, since, now, policy.shift_reminder):
+                if key.startswith("handoff/") and not policy.oncall_notices:
+                    continue
+                notice = Notification(
+                    incident_id=f"schedule:{name}",
+                    kind="handoff" if key.startswith("handoff/") else "shift_reminder",
+                    text=text,
+                    title=f"on call in {name}",
+                    severity=Severity.P5,
+                    state="notice",
+                    idempotency_key=key,
+                    resent=True,  # look before posting: another worker may have said it
+                )
+                try:
+                    yield from call("notifier", "send", notice)
+                except Exception as exc:  # noqa: BLE001 - a notice never stops the worker
+                    _log.warning("incident_flow.notice_failed", key=key, error=str(exc))
+                    continue
+                sent += 1
+        return sent
 
     def _keeps_overrides(self) -> bool:
         store = self._port("store")

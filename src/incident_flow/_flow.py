@@ -426,6 +426,14 @@ class IncidentFlow(FlowCore):
         """
         return self._drive(self._cancel_override(override_id, by))
 
+    def notify_oncall(self) -> int:
+        """Say handoffs and due shift reminders in the chat (the worker runs it); how many.
+
+        Only with ``Policy.oncall_notices`` or ``Policy.shift_reminder``; the first call says
+        none of the past.
+        """
+        return self._drive(self._notify_oncall())
+
     def record_shifts(self) -> int:
         """Keep the shifts that ended since the last kept ones (the worker runs it); how many."""
         return self._drive(self._record_shifts())

@@ -225,6 +225,9 @@ class Policy:
             often within this long (a grouping rule's own ``page_after`` comes first).
         schedules: who is on call: each schedule's versions of layered rotations, windows and
             overrides (``[[schedules]]``; see :mod:`incident_flow.schedules`).
+        oncall_notices: say each handoff of each schedule in the chat channel (default off).
+        shift_reminder: remind the chat channel this long before each shift starts, naming
+            who takes it (default 0: off).
         timezone: the IANA time zone business days are counted in (default ``UTC``): a
             Friday-evening resolution in Los Angeles is not a Saturday one.
         runbooks: the alert -> runbook catalog.
@@ -264,6 +267,8 @@ class Policy:
     grouping: tuple[GroupingRule, ...] = attrs.field(default=(), converter=_rules)
     page_after: Mapping[Severity, PageAfter] = attrs.field(factory=dict, converter=_thresholds)
     schedules: Schedules = attrs.field(factory=Schedules, converter=_schedule_book)
+    oncall_notices: bool = False
+    shift_reminder: timedelta = attrs.field(default=timedelta(0), converter=_duration_value)
     timezone: str = attrs.field(default="UTC", validator=_zone)
     runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
     descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
@@ -483,6 +488,8 @@ _TOP_KEYS = (
     "grouping",
     "page_after",
     "schedules",
+    "oncall_notices",
+    "shift_reminder",
     "escalation",
     "escalation_repeats",
     "critical",
@@ -544,6 +551,8 @@ class _Reader:
             "grouping": self.grouping,
             "page_after": self.thresholds,
             "schedules": lambda path, v: read_schedules(path, v, self.problem),
+            "oncall_notices": self.flag,
+            "shift_reminder": self.duration_or_zero,
             "timezone": self.zone,
             "descriptions": self.descriptions,
             "runbooks": self.runbooks,
@@ -605,6 +614,12 @@ class _Reader:
         if value in (0, "0", "off"):
             return timedelta(0)
         return self.duration(path, value)
+
+    def flag(self, path: str, value: object) -> bool | None:
+        if not isinstance(value, bool):
+            self.problem(path, f"must be true or false, got {value!r}")
+            return None
+        return value
 
     def name_list(self, path: str, value: object) -> list[str] | None:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):

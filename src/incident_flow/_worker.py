@@ -38,6 +38,7 @@ class WorkerStats:
     reminded: int = 0
     reviewed: int = 0
     recorded: int = 0
+    noticed: int = 0
     errors: int = 0
 
     def count(self, step: str, result: int | list[Any]) -> None:
@@ -82,6 +83,7 @@ def _steps(
         ("delivered", lambda: flow.deliver_pending(batches=1)),
         ("escalated", flow.escalate_due),
         ("reminded", flow.remind_due),
+        ("noticed", flow.notify_oncall),
     )
     if not polls.due():
         return steps

@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 API_URL = "https://slack.com/api"
+#: Notices about who is on call (not an incident's messages): plain text, no buttons.
+NOTICE_KINDS = ("handoff", "shift_reminder")
 _ICONS = {
     "P1": ":rotating_light:",
     "P2": ":red_circle:",
@@ -190,6 +192,8 @@ class _Slack(VendorAdapter[ClientT]):
                 deadline=deadline,
             )
             return None
+        if message.kind in NOTICE_KINDS:
+            return (yield from self._notice(message, deadline))
         parent = _parse_thread(message.thread) if message.kind != "notify" else None
         if message.resent:
             # An earlier attempt may have been posted without us learning so: look first.
@@ -219,6 +223,28 @@ class _Slack(VendorAdapter[ClientT]):
         if parent is not None:
             yield from self._edit_parent(parent, message, deadline)
         return receipt
+
+    def _notice(self, message: Notification, deadline: float | None) -> Steps[str | None]:
+        """A notice about who is on call: plain text in the channel, once."""
+        if message.resent:
+            posted = yield from self._already_posted(message, None, deadline)
+            if posted is not None:
+                return posted
+        payload = {
+            "channel": self.channel,
+            "text": escape(message.text)[:40000],
+            "unfurl_links": False,
+            "metadata": {
+                "event_type": "incident_flow_message",
+                "event_payload": {
+                    "incident_id": message.incident_id,
+                    "kind": message.kind,
+                    "idempotency_key": message.idempotency_key,
+                },
+            },
+        }
+        answer = yield from self._call("chat.postMessage", payload, deadline=deadline)
+        return f"{answer.get('channel', self.channel)}:{answer.get('ts', '')}"
 
     def open_form_steps(self, body: bytes | str | Mapping[str, Any]) -> Steps[bool]:
         """Open our Resolve or Add note form if ``body`` is a press of that button, as steps.

@@ -166,3 +166,41 @@ def describe(name: str, people: tuple[str, ...], ahead: list[Shift]) -> str:
     until = f" until {ahead[0].end:%Y-%m-%d %H:%M} UTC" if ahead else ""
     then = f", then {_who(ahead[1].people)}" if len(ahead) > 1 else ""
     return f"{name}: {_who(people)}{until}{then}"
+
+
+def notices(
+    book: Schedules, name: str, since: datetime, now: datetime, remind: timedelta
+) -> list[tuple[str, str]]:
+    """The handoffs of ``name`` in (since, now], and the reminders due then, as (key, text).
+
+    A handoff's key is ``handoff/<schedule>/<start>``; a reminder's ``shift/<schedule>/<start>``
+    (for the shift starting ``remind`` after the reminder is due). ``remind`` 0: no reminders.
+    """
+    out: list[tuple[str, str]] = []
+    if now <= since:
+        return out
+    around = book.shifts(name, since - timedelta(seconds=1), now + timedelta(seconds=1))
+    for before, after in pairwise(around):
+        if since < after.start <= now:
+            # Its real end (the shift above is cut at now): looked up only at a handoff.
+            whole = book.shifts(name, after.start, after.start + timedelta(days=60))
+            until = f" until {whole[0].end:%Y-%m-%d %H:%M} UTC" if len(whole) > 1 else ""
+            out.append(
+                (
+                    f"handoff/{name}/{after.start.isoformat()}",
+                    f"On call in {name}: {_who(after.people)}{until} (after {_who(before.people)})",
+                )
+            )
+    if remind > timedelta(0):
+        ahead = book.shifts(name, since + remind, now + remind + timedelta(seconds=1))
+        out.extend(
+            (f"shift/{name}/{shift.start.isoformat()}", _reminder(name, shift))
+            for shift in ahead[1:]
+            if since + remind < shift.start <= now + remind and shift.people
+        )
+    return out
+
+
+def _reminder(name: str, shift: Shift) -> str:
+    start = f"{shift.start:%Y-%m-%d %H:%M} UTC"
+    return f"Reminder: {_who(shift.people)} on call in {name} from {start}"
