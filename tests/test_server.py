@@ -475,6 +475,35 @@ class TestWiring:
         git = attrs_evolve(config, publisher={"kind": "git", "repository": str(tmp_path)})
         assert "GitPublisher" in repr(sync_flow(git, pager=None).publisher)
 
+    def test_paging_people_without_a_vendor_from_the_file(self, tmp_path: Path) -> None:
+        env = {"T": "xoxb-1-2-abc", "A": "twilio-secret"}
+        path = tmp_path / "c.toml"
+        path.write_text(
+            '[slack]\ntoken = "${T}"\nchannel = "C1"\ndm_pager = true\n'
+            '[twilio]\naccount_sid = "AC1"\nauth_token = "${A}"\nfrom_number = "+15017122661"\n'
+        )
+        config = load_config(path, environ=env)
+        assert config.twilio is not None and "twilio: " in "\n".join(config.describe())
+        pager = repr(sync_flow(config).pager)
+        assert "SlackDMPager" in pager and "TwilioSmsPager" in pager
+        assert all(secret not in pager for secret in env.values())
+        assert "AsyncTwilioSmsPager" in repr(async_flow(config).pager)
+        bad = tmp_path / "bad.toml"
+        bad.write_text(
+            '[slack]\nwebhook_url = "${T}"\ndm_pager = "yes"\n[twilio]\naccount_sid = "AC1"\n'
+        )
+        with pytest.raises(ConfigError) as caught:
+            load_config(bad, environ=env)
+        problems = "\n".join(caught.value.problems)
+        assert "slack.dm_pager: must be true or false" in problems
+        assert (
+            "twilio.auth_token: missing" in problems and "twilio.from_number: missing" in problems
+        )
+        lone = tmp_path / "lone.toml"
+        lone.write_text('[slack]\nwebhook_url = "${T}"\ndm_pager = true\n')
+        with pytest.raises(ConfigError, match="needs the bot token"):
+            load_config(lone, environ=env)
+
 
 def test_a_slack_form_opens_and_its_submission_resolves(
     served: Served, vendors: tuple[FakeSlack, FakePagerDuty]

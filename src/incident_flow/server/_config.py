@@ -78,6 +78,8 @@ class ServiceConfig:
         slack: ``token``, ``channel``, ``signing_secret`` (or ``webhook_url``), or None.
         pagerduty: ``routing_key``, optional ``url``, or None.
         opsgenie: ``api_key``, optional ``url``, or None.
+        twilio: ``account_sid``, ``auth_token``, ``from_number``, optional ``api_url``, or None:
+            pages people by text message (their ``phone`` in the policy's people).
         webhook: ``url``, optional ``secret``, or None (a notifier beside Slack).
         publisher: ``kind`` = ``folder`` | ``git`` | ``github`` and its settings.
         sources: the alert sources the service accepts, by name, with their secrets.
@@ -96,6 +98,7 @@ class ServiceConfig:
     slack: Mapping[str, Any] | None = None
     pagerduty: Mapping[str, Any] | None = None
     opsgenie: Mapping[str, Any] | None = None
+    twilio: Mapping[str, Any] | None = None
     webhook: Mapping[str, Any] | None = None
     publisher: Mapping[str, Any] = attrs.field(factory=lambda: {"kind": "folder"})
     sources: Mapping[str, SourceConfig] = attrs.field(factory=dict)
@@ -112,7 +115,7 @@ class ServiceConfig:
     def describe(self) -> list[str]:
         """What it configures, one line each, secrets hidden (``config check`` prints it)."""
         lines = [f"store: {_redact_dsn(self.store)}"]
-        for name in ("slack", "pagerduty", "opsgenie", "webhook"):
+        for name in ("slack", "pagerduty", "opsgenie", "twilio", "webhook"):
             section = getattr(self, name)
             if section:
                 shown = ", ".join(f"{k}={v!r}" for k, v in section.items())
@@ -139,6 +142,7 @@ _TOP = (
     "slack",
     "pagerduty",
     "opsgenie",
+    "twilio",
     "webhook",
     "publisher",
     "sources",
@@ -147,13 +151,24 @@ _TOP = (
     "worker",
 )
 _SECTION_KEYS = {
-    "slack": {"token", "channel", "signing_secret", "webhook_url", "api_url"},
+    "slack": {"token", "channel", "signing_secret", "webhook_url", "api_url", "dm_pager"},
     "pagerduty": {"routing_key", "url"},
     "opsgenie": {"api_key", "url"},
+    "twilio": {"account_sid", "auth_token", "from_number", "api_url"},
     "webhook": {"url", "secret"},
     "publisher": {"kind", "folder", "repository", "token", "base", "remote", "api_url"},
 }
-_SECRETS = {"token", "signing_secret", "webhook_url", "routing_key", "api_key", "secret"}
+_SECRETS = {
+    "token",
+    "signing_secret",
+    "webhook_url",
+    "routing_key",
+    "api_key",
+    "secret",
+    "auth_token",
+}
+#: Keys that are true or false rather than text.
+_FLAGS = {"dm_pager"}
 
 
 class _Reader:
@@ -192,6 +207,12 @@ class _Reader:
             if key not in _SECTION_KEYS[name]:
                 known = ", ".join(sorted(_SECTION_KEYS[name]))
                 self.problem(f"{name}.{key}", f"unknown key (known: {known})")
+                continue
+            if key in _FLAGS:
+                if not isinstance(raw, bool):
+                    self.problem(f"{name}.{key}", f"must be true or false, got {raw!r}")
+                else:
+                    out[key] = raw
                 continue
             value = self.value(f"{name}.{key}", raw)
             if not isinstance(value, str):
@@ -306,6 +327,7 @@ def config_from_mapping(
     _check_publisher(reader, publisher)
     if sections["slack"] is not None:
         _check_slack(reader, sections["slack"])
+    _check_twilio(reader, sections["twilio"])
     server = _table(
         reader, data, "server", ("host", "port", "max_body", "body_timeout", "api_token")
     )
@@ -321,6 +343,7 @@ def config_from_mapping(
         slack=sections["slack"],
         pagerduty=sections["pagerduty"],
         opsgenie=sections["opsgenie"],
+        twilio=sections["twilio"],
         webhook=sections["webhook"],
         publisher=publisher,
         sources=reader.sources("sources", data.get("sources"), sources()),
@@ -406,8 +429,16 @@ def _check_publisher(reader: _Reader, publisher: dict[str, Any]) -> None:
             reader.problem(f"publisher.{key}", f"a {kind} publisher needs it")
 
 
+def _check_twilio(reader: _Reader, twilio: dict[str, Any] | None) -> None:
+    for key in ("account_sid", "auth_token", "from_number"):
+        if twilio is not None and not twilio.get(key):
+            reader.problem(f"twilio.{key}", "missing")
+
+
 def _check_slack(reader: _Reader, slack: dict[str, Any]) -> None:
     if bool(slack.get("token")) == bool(slack.get("webhook_url")):
         reader.problem("slack", "give token (with channel) or webhook_url, not both")
     if slack.get("token") and not slack.get("channel"):
         reader.problem("slack.channel", "a bot token needs the channel to post to")
+    if slack.get("dm_pager") and not slack.get("token"):
+        reader.problem("slack.dm_pager", "paging by direct message needs the bot token")

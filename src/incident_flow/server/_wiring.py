@@ -87,7 +87,7 @@ def _channels(config: ServiceConfig, *, asynchronous: bool) -> tuple[Any, Any]:
     chat: Any = LogNotifier("chat")
     if config.slack:
         slack_cls = adapters.AsyncSlackNotifier if asynchronous else adapters.SlackNotifier
-        slack = {k: v for k, v in config.slack.items() if k != "signing_secret"}
+        slack = {k: v for k, v in config.slack.items() if k not in ("signing_secret", "dm_pager")}
         settings: dict[str, Any] = {k: str(v) for k, v in slack.items()}
         chat = slack_cls(**settings)
     elif config.webhook:
@@ -105,6 +105,27 @@ def _channels(config: ServiceConfig, *, asynchronous: bool) -> tuple[Any, Any]:
         og = config.opsgenie
         og_url: dict[str, Any] = {"url": str(og["url"])} if og.get("url") else {}
         pagers.append(og_cls(str(og["api_key"]), **og_url))
+    if config.slack and config.slack.get("dm_pager"):
+        dm_cls = adapters.AsyncSlackDMPager if asynchronous else adapters.SlackDMPager
+        from ..adapters.slack import API_URL as SLACK_API  # noqa: PLC0415
+
+        token = str(config.slack["token"])
+        slack_api = str(config.slack.get("api_url") or SLACK_API)
+        pagers.append(dm_cls(token=token, people=config.policy.people, api_url=slack_api))
+    if config.twilio:
+        from ..adapters.twilio import API_URL as TWILIO_API  # noqa: PLC0415
+
+        tw_cls = adapters.AsyncTwilioSmsPager if asynchronous else adapters.TwilioSmsPager
+        tw = config.twilio
+        pagers.append(
+            tw_cls(
+                account_sid=str(tw["account_sid"]),
+                auth_token=str(tw["auth_token"]),
+                from_number=str(tw["from_number"]),
+                people=config.policy.people,
+                api_url=str(tw.get("api_url") or TWILIO_API),
+            )
+        )
     if not pagers:
         return chat, LogNotifier("pager")
     if len(pagers) == 1:
