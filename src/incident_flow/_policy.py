@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -518,6 +518,9 @@ _RUNBOOK_KEYS = (
 )
 
 
+_Named = TypeVar("_Named", Runbook, GroupingRule)
+
+
 class _Reader:
     """Reads policy data, collecting every problem instead of stopping at the first."""
 
@@ -738,37 +741,10 @@ class _Reader:
         return out
 
     def grouping(self, path: str, value: object) -> list[GroupingRule]:
-        if not isinstance(value, list):
-            self.problem(path, "must be an array of tables ([[grouping]])")
-            return []
-        out: list[GroupingRule] = []
-        seen: set[str] = set()
-        for index, entry in enumerate(value):
-            where = f"{path}[{index}]"
-            table = self.table(where, entry)
-            if table is None:
-                continue
-            rule = self.rule(where, table)
-            if rule is None:
-                continue
-            if rule.name in seen:
-                self.problem(f"{where}.name", f"{rule.name!r} is already used by another rule")
-                continue
-            seen.add(rule.name)
-            out.append(rule)
-        return out
+        return self.named_tables(path, value, "[[grouping]]", self.rule, "another rule")
 
     def rule(self, path: str, table: Mapping[str, Any]) -> GroupingRule | None:
-        known = ("name", "match", "by", "window", "page_after")
-        ok = True
-        for key in table:
-            if key not in known:
-                self.problem(f"{path}.{key}", f"unknown key (known: {', '.join(known)})")
-                ok = False
-        name = table.get("name")
-        if not isinstance(name, str) or not name.strip():
-            self.problem(f"{path}.name", f"must be a non-empty string, got {name!r}")
-            ok = False
+        name, ok = self.named(path, table, ("name", "match", "by", "window", "page_after"))
         fields: dict[str, Any] = {}
         match = self.table(f"{path}.match", table.get("match", {}))
         try:
@@ -794,27 +770,51 @@ class _Reader:
             hold = self.threshold(f"{path}.page_after", table["page_after"])
             ok = ok and hold is not None
             fields["page_after"] = hold
-        return GroupingRule(name=str(name).strip(), **fields) if ok else None
+        return GroupingRule(name=name, **fields) if ok else None
 
     def runbooks(self, path: str, value: object) -> list[Runbook]:
+        return self.named_tables(path, value, "[[runbooks]]", self.runbook, "another one")
+
+    def named(
+        self, path: str, table: Mapping[str, Any], known: tuple[str, ...]
+    ) -> tuple[str, bool]:
+        """A table's ``name`` (stripped), and whether its keys and name are all good."""
+        ok = True
+        for key in table:
+            if key not in known:
+                self.problem(f"{path}.{key}", f"unknown key (known: {', '.join(known)})")
+                ok = False
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip():
+            self.problem(f"{path}.name", f"must be a non-empty string, got {name!r}")
+            return "", False
+        return name.strip(), ok
+
+    def named_tables(
+        self,
+        path: str,
+        value: object,
+        header: str,
+        read: Callable[[str, Mapping[str, Any]], _Named | None],
+        other: str,
+    ) -> list[_Named]:
+        """An array of tables read one by one, each name used once."""
         if not isinstance(value, list):
-            self.problem(path, "must be an array of tables ([[runbooks]])")
+            self.problem(path, f"must be an array of tables ({header})")
             return []
-        out: list[Runbook] = []
+        out: list[_Named] = []
         seen: set[str] = set()
         for index, entry in enumerate(value):
             where = f"{path}[{index}]"
             table = self.table(where, entry)
-            if table is None:
+            found = None if table is None else read(where, table)
+            if found is None:
                 continue
-            runbook = self.runbook(where, table)
-            if runbook is None:
+            if found.name in seen:
+                self.problem(f"{where}.name", f"{found.name!r} is already used by {other}")
                 continue
-            if runbook.name in seen:
-                self.problem(f"{where}.name", f"{runbook.name!r} is already used by another one")
-                continue
-            seen.add(runbook.name)
-            out.append(runbook)
+            seen.add(found.name)
+            out.append(found)
         return out
 
     def runbook(self, path: str, table: Mapping[str, Any]) -> Runbook | None:
@@ -881,15 +881,7 @@ class _Reader:
         return out
 
     def person(self, path: str, table: Mapping[str, Any]) -> Person | None:
-        ok = True
-        for key in table:
-            if key not in _PERSON_KEYS:
-                self.problem(f"{path}.{key}", f"unknown key (known: {', '.join(_PERSON_KEYS)})")
-                ok = False
-        name = table.get("name")
-        if not isinstance(name, str) or not name.strip():
-            self.problem(f"{path}.name", f"must be a non-empty string, got {name!r}")
-            ok = False
+        name, ok = self.named(path, table, _PERSON_KEYS)
         fields: dict[str, Any] = {}
         for key in ("email", *IDENTITY_SOURCES, "phone"):
             raw = table.get(key)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -51,6 +51,8 @@ __all__ = [
     "shift_from_row",
     "shift_rows",
 ]
+
+_T = TypeVar("_T")
 
 #: The schema version durable stores write; a database from a newer release is refused.
 SCHEMA_VERSION = 4
@@ -200,11 +202,15 @@ def decode_override(data: str | bytes | dict[str, Any]) -> Override:
     Raises:
         StorageError: the row is not a readable override.
     """
+    return _structured(data, Override, "schedule override")
+
+
+def _structured(data: str | bytes | dict[str, Any], cls: type[_T], what: str) -> _T:
     try:
         parsed = data if isinstance(data, dict) else json.loads(data)
-        return converter.structure(parsed, Override)
+        return converter.structure(parsed, cls)
     except Exception as exc:
-        msg = f"a stored schedule override cannot be read: {exc}"
+        msg = f"a stored {what} cannot be read: {exc}"
         raise StorageError(msg) from exc
 
 
@@ -220,12 +226,7 @@ def decode_silence(data: str | bytes | dict[str, Any]) -> Silence:
     Raises:
         StorageError: the row is not a readable silence.
     """
-    try:
-        parsed = data if isinstance(data, dict) else json.loads(data)
-        return converter.structure(parsed, Silence)
-    except Exception as exc:
-        msg = f"a stored silence cannot be read: {exc}"
-        raise StorageError(msg) from exc
+    return _structured(data, Silence, "silence")
 
 
 def revision_rows(revisions: Sequence[RunbookRevision]) -> list[tuple[str, str]]:
