@@ -704,3 +704,18 @@ def test_a_replica_with_a_stale_cache_routes_by_what_is_stored(make_flow: MakeFl
     again = a.flow.trigger(alert(1))  # A's cache says "open"; the store says postmortem
     assert again.id != first.id and again.state == "notified"
     assert a.flow.get(first.id).alert_count == 3
+
+
+def test_silenced_alerts_that_never_opened_are_not_counted_as_incidents() -> None:
+    from incident_flow.cli._report import build_report
+
+    w = World(IncidentFlow, MemoryStore(), Policy())
+    w.flow.silence({"service": "checkout"}, by="a", why="b", duration=timedelta(hours=1))
+    w.flow.trigger(alert(1))  # waiting
+    w.flow.trigger(alert(2))
+    w.flow.trigger(alert(2, status="resolved"))  # dismissed
+    opened = w.flow.trigger(alert(3, service="search"))
+    pairs = [(i, w.flow.history(i.id)) for i in w.flow.incidents()]
+    report = build_report(pairs)
+    assert sum(row["incidents"] for row in report.by_severity.values()) == 1
+    assert opened.id in {i.id for i, _ in pairs}

@@ -75,6 +75,13 @@ def _first(history: Sequence[Event], type_name: str) -> Event | None:
     return next((e for e in history if e.type == type_name), None)
 
 
+def _opened(
+    incidents: Sequence[tuple[Incident, Sequence[Event]]],
+) -> list[tuple[Incident, Sequence[Event]]]:
+    """The incidents that opened: a silenced alert waiting, or dismissed, is none."""
+    return [(i, h) for i, h in incidents if any(e.type == "IncidentClassified" for e in h)]
+
+
 def build_report(
     incidents: Sequence[tuple[Incident, Sequence[Event]]], catalog: Catalog | None = None
 ) -> Report:
@@ -93,7 +100,7 @@ def build_report(
     for revision in catalog.revisions if catalog is not None else ():
         name = revision.runbook.name
         updated[name] = max(updated.get(name, revision.at), revision.at)
-    for incident, history in incidents:
+    for incident, history in _opened(incidents):
         severity = str(incident.severity)
         row = by_severity.setdefault(severity, {"incidents": 0, "open": 0})
         row["incidents"] += 1
