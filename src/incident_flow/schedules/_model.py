@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ._clock import add_months, at_wall, instant, local
+from ._clock import add_months, at_wall, local
 
 __all__ = ["PERIOD_UNITS", "Layer", "Override", "Period", "Schedule", "Window"]
 
@@ -84,9 +84,10 @@ class Window:
             return True
         return (wall.weekday() - 1) % 7 in self.days and clock < self.end
 
-    def edges(self, day: date) -> list[time]:
-        """The local times on ``day`` where the window may open or close."""
-        return [self.start, self.end]
+    @property
+    def edges(self) -> tuple[time, time]:
+        """The local times of any day where the window may open or close."""
+        return self.start, self.end
 
 
 def _windows(value: Iterable[Window]) -> tuple[Window, ...]:
@@ -185,7 +186,7 @@ class Layer:
         last = local(end, zone).date()
         while day <= last:
             for window in self.windows:
-                for clock in window.edges(day):
+                for clock in window.edges:
                     edge = at_wall(day, clock, zone)
                     if start <= edge < end:
                         found.append(edge)
@@ -342,8 +343,3 @@ def _kept_before(layer: Layer, zone: ZoneInfo, turn: int) -> int:
         counted = len(counts) - 1
         counts.append(counts[-1] + layer.turn_has_window(counted, zone))
     return counts[turn]
-
-
-def resolve_wall(day: date, clock: time, zone: ZoneInfo) -> datetime:
-    """A local wall time as an instant (re-exported for readers and tests)."""
-    return instant(datetime.combine(day, clock), zone)
