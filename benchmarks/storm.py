@@ -24,29 +24,28 @@ import json
 import logging
 import sqlite3
 import statistics
-import tempfile
+import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+sys.path.insert(0, str(Path(__file__).parent))
+import stores
+
 from incident_flow import (
     Alert,
     GroupingRule,
     IncidentFlow,
     Policy,
-    PostgresStore,
     RecordingNotifier,
-    SQLiteStore,
 )
 from incident_flow.testing import ManualClock
 
-DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DSN = stores.DSN
 DISTINCT = 50
 EVERY = timedelta(seconds=30)
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -92,18 +91,10 @@ class Storm:
         return time.perf_counter() - start
 
 
-class SQLite:
-    name = "SQLite (synchronous=FULL)"
+class SQLite(stores.SQLite):
+    """The stores benchmark's SQLite backend, with a raw baseline of single-row inserts."""
 
-    def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="storm-"))
-
-    @contextmanager
-    def store(self) -> Iterator[SQLiteStore]:
-        with SQLiteStore(self.folder / f"{uuid.uuid4().hex}.db") as store:
-            yield store
-
-    def raw(self, rows: list[str]) -> float:
+    def raw_rows(self, rows: list[str]) -> float:
         db = sqlite3.connect(self.folder / f"raw-{uuid.uuid4().hex}.db", isolation_level=None)
         db.execute("PRAGMA journal_mode = WAL")
         db.execute("PRAGMA synchronous = FULL")
@@ -118,22 +109,10 @@ class SQLite:
         return len(rows) / elapsed
 
 
-class Postgres:
-    name = "PostgreSQL"
+class Postgres(stores.Postgres):
+    """The stores benchmark's PostgreSQL backend, with a raw baseline of single-row inserts."""
 
-    @contextmanager
-    def store(self) -> Iterator[PostgresStore]:
-        import psycopg
-
-        schema = f"storm_{uuid.uuid4().hex[:10]}"
-        try:
-            with PostgresStore(DSN, schema=schema) as store:
-                yield store
-        finally:
-            with psycopg.connect(DSN, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-    def raw(self, rows: list[str]) -> float:
+    def raw_rows(self, rows: list[str]) -> float:
         import psycopg
 
         schema = f"raw_{uuid.uuid4().hex[:10]}"
@@ -200,7 +179,7 @@ def main() -> None:
         raws: list[float] = []
         results: dict[tuple[str, bool], list[dict[str, Any]]] = {}
         for _ in range(args.rounds):  # interleaved: the noise falls on every figure alike
-            raws.append(backend.raw(rows))
+            raws.append(backend.raw_rows(rows))
             for mode in modes:
                 for grouped in (True, False):
                     results.setdefault((mode, grouped), []).append(

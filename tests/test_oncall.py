@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -25,6 +26,7 @@ from incident_flow.adapters.slack_pager import AsyncSlackDMPager, SlackDMPager
 from incident_flow.adapters.twilio import TwilioSmsPager
 from incident_flow.schedules import Override
 from incident_flow.testing import ManualClock
+from incident_flow.testing.contracts import NotifierContract
 
 from .conftest import MakeFlow
 from .vendors import CHANNEL, TOKEN, FakeSlack, FakeTwilio
@@ -507,3 +509,55 @@ def test_a_notice_is_plain_text_in_slack_and_said_once(httpserver: HTTPServer) -
     assert notifier.send(notice) == first and len(slack.messages) == 1
     (posted,) = slack.messages
     assert posted["text"] == "On call in primary: &lt;!here&gt; bob" and "blocks" not in posted
+
+
+# ----------------------------------------------------------------------------- the pager contract
+
+
+class TestSlackDMPagerContract(NotifierContract):
+    """SlackDMPager takes pages only; a page naming nobody reachable goes to the fallback."""
+
+    kinds = ("page",)
+
+    @pytest.fixture
+    def slack(self, httpserver: HTTPServer) -> FakeSlack:
+        return FakeSlack(httpserver)
+
+    @pytest.fixture
+    def notifier(self, slack: FakeSlack) -> SlackDMPager:
+        return SlackDMPager(
+            token=TOKEN, people={"alice": "U0ALICE01"}, api_url=slack.api_url, fallback=["alice"]
+        )
+
+    @pytest.fixture
+    def received(self, slack: FakeSlack) -> Callable[[], list[tuple[str, str]]]:
+        def seen() -> list[tuple[str, str]]:
+            payloads = [m["metadata"]["event_payload"] for m in slack.messages]
+            return [(p["incident_id"], p["kind"]) for p in payloads]
+
+        return seen
+
+
+class TestTwilioSmsPagerContract(NotifierContract):
+    """TwilioSmsPager takes pages only; a page naming nobody reachable goes to the fallback."""
+
+    kinds = ("page",)
+
+    @pytest.fixture
+    def twilio(self, httpserver: HTTPServer) -> FakeTwilio:
+        return FakeTwilio(httpserver)
+
+    @pytest.fixture
+    def notifier(self, twilio: FakeTwilio) -> TwilioSmsPager:
+        return TwilioSmsPager(
+            account_sid=twilio.SID, auth_token=twilio.AUTH_TOKEN, from_number=twilio.FROM,
+            people={"alice": "+14155550100"}, api_url=twilio.api_url, fallback=["alice"],
+        )  # fmt: skip
+
+    @pytest.fixture
+    def received(self, twilio: FakeTwilio) -> Callable[[], list[tuple[str, str]]]:
+        def seen() -> list[tuple[str, str]]:
+            keys = [m["body"].rsplit("[ref ", 1)[1].rstrip("]") for m in twilio.sent]
+            return [(key.split("/")[0], key.split("/")[-1]) for key in keys]
+
+        return seen

@@ -91,7 +91,7 @@ from .exceptions import (
     PolicyViolation,
 )
 from .ports import Clock, StreamAppend
-from .schedules import Override, Shift
+from .schedules import Override, Schedules, Shift
 from .schedules._book import notices
 
 __all__ = ["FlowCore", "new_incident_id"]
@@ -147,7 +147,8 @@ class FlowCore:
         self._catalog = Catalog(policy.runbooks)
         self._decided_for: tuple[Policy, RunbookCatalog, tuple[Override, ...]] | None = None
         self._decided_with = policy
-        self._keeps: tuple[object, bool] | None = None
+        # What optional ports the store has, asked once per store (the host may replace it).
+        self._abilities: tuple[object, dict[str, bool]] = (None, {})
         # Silences, for a store that keeps none (ports.SilenceLog is optional).
         self._kept_silences: dict[str, Silence] = {}
         # Schedule overrides made at run time, as last read (ports.OverrideLog is optional).
@@ -566,9 +567,7 @@ class FlowCore:
     # ----------------------------------------------------------------- silences
 
     def _keeps_silences(self) -> bool:
-        store = self._port("store")
-        keeps = getattr(store, "keeps_silences", None)
-        return bool(keeps) if keeps is not None else hasattr(store, "save_silence")
+        return self._store_can("keeps_silences", "save_silence")
 
     def _silences(self, active_at: datetime | None) -> Steps[list[Silence]]:
         """The silences (those not over at ``active_at`` when given), oldest first."""
@@ -659,9 +658,7 @@ class FlowCore:
     # ----------------------------------------------------------------- who is on call
 
     def _keeps_shifts(self) -> bool:
-        store = self._port("store")
-        keeps = getattr(store, "keeps_shifts", None)
-        return bool(keeps) if keeps is not None else hasattr(store, "record_shifts")
+        return self._store_can("keeps_shifts", "record_shifts")
 
     def _record_shifts(self) -> Steps[int]:
         """Keep each schedule's shifts that ended since the last kept one, as they were."""
@@ -686,12 +683,8 @@ class FlowCore:
 
     def _who(self, name: str, at: datetime) -> Steps[tuple[str, ...]]:
         """Who was on call at ``at``: the kept record when it covers ``at``, else the policy."""
-        book = self.policy.schedules
-        if name not in book:
-            msg = f"no schedule {name!r} (known: {', '.join(book.names) or 'none'})"
-            raise InvalidCommand(msg)
         at = _utc(at)
-        book = (yield from self._with_overrides()).schedules
+        book = yield from self._schedules(name)
         if self._keeps_shifts():
             found: list[Shift] = yield from call(
                 "store", "recorded_shifts", name, at, at + timedelta(seconds=1)
@@ -703,12 +696,8 @@ class FlowCore:
 
     def _schedule_shifts(self, name: str, start: datetime, end: datetime) -> Steps[list[Shift]]:
         """The shifts of a period: as kept where the record reaches, then as the policy says."""
-        book = self.policy.schedules
-        if name not in book:
-            msg = f"no schedule {name!r} (known: {', '.join(book.names) or 'none'})"
-            raise InvalidCommand(msg)
         start, end = _utc(start), _utc(end)
-        book = (yield from self._with_overrides()).schedules
+        book = yield from self._schedules(name)
         kept: list[Shift] = []
         if self._keeps_shifts():
             kept = yield from call("store", "recorded_shifts", name, start, end)
@@ -728,6 +717,14 @@ class FlowCore:
     def _with_overrides(self) -> Steps[Policy]:
         yield from self._refresh_overrides()
         return self._policy()
+
+    def _schedules(self, name: str) -> Steps[Schedules]:
+        """The schedules as decisions see them (run-time overrides in), having ``name``."""
+        book = self.policy.schedules
+        if name not in book:
+            msg = f"no schedule {name!r} (known: {', '.join(book.names) or 'none'})"
+            raise InvalidCommand(msg)
+        return (yield from self._with_overrides()).schedules
 
     def _notify_oncall(self) -> Steps[int]:
         """Say the handoffs since the last turn, and the shift reminders now due, in the chat.
@@ -766,9 +763,7 @@ class FlowCore:
         return sent
 
     def _keeps_overrides(self) -> bool:
-        store = self._port("store")
-        keeps = getattr(store, "keeps_overrides", None)
-        return bool(keeps) if keeps is not None else hasattr(store, "save_override")
+        return self._store_can("keeps_overrides", "save_override")
 
     def _refresh_overrides(self) -> Steps[tuple[Override, ...]]:
         """Re-read the run-time overrides in force (only when the policy has schedules)."""
@@ -1092,9 +1087,7 @@ class FlowCore:
 
     def _appends_all(self) -> bool:
         """Whether the store appends to several incidents in one transaction."""
-        store = self._port("store")
-        known = getattr(store, "appends_all", None)
-        return bool(known) if known is not None else hasattr(store, "append_all")
+        return self._store_can("appends_all", "append_all")
 
     def _commit_all(
         self, decided: Sequence[tuple[Incident | None, Decision]], now: datetime
@@ -1141,13 +1134,22 @@ class FlowCore:
         return cached is None or cached.runbook is None
 
     def _keeps_runbooks(self) -> bool:
+        return self._store_can("keeps_runbooks", "runbook_revisions")
+
+    def _store_can(self, flag: str, method: str) -> bool:
+        """Whether the store has an optional port: a wrapper's ``flag``, else its ``method``.
+
+        Asked once per store (the host may replace it): this runs on every command.
+        """
         store = self._port("store")
-        known = self._keeps
-        if known is None or known[0] is not store:  # asked once per store (it may be replaced)
-            keeps = getattr(store, "keeps_runbooks", None)
-            answer = bool(keeps) if keeps is not None else hasattr(store, "runbook_revisions")
-            known = self._keeps = (store, answer)
-        return known[1]
+        if self._abilities[0] is not store:
+            self._abilities = (store, {})
+        known = self._abilities[1]
+        answer = known.get(flag)
+        if answer is None:
+            said = getattr(store, flag, None)
+            answer = known[flag] = bool(said) if said is not None else hasattr(store, method)
+        return answer
 
     def _refresh_catalog(self) -> Steps[Catalog]:
         """Fold in the catalog revisions other writers (and replicas) kept since we last read."""

@@ -465,6 +465,20 @@ def parse_duration(value: object) -> timedelta:
     raise ValueError(msg)
 
 
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 time (``2026-12-06T18:00+01:00``); one without an offset is taken as UTC.
+
+    Raises:
+        ValueError: not such a time.
+    """
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        msg = f"an ISO 8601 time like 2026-12-06T18:00+01:00 is expected, got {text!r}"
+        raise ValueError(msg) from None
+    return at if at.utcoffset() is not None else at.replace(tzinfo=UTC)
+
+
 def add_business_days(start: datetime, days: int) -> datetime:
     """``start`` plus ``days`` working days (weekends skipped; the time of day kept)."""
     current = start

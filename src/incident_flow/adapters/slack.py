@@ -34,6 +34,7 @@ __all__ = [
     "buttons",
     "escape",
     "link_target",
+    "metadata",
 ]
 
 API_URL = "https://slack.com/api"
@@ -205,15 +206,7 @@ class _Slack(VendorAdapter[ClientT]):
             "text": self._text(message),
             "unfurl_links": False,
         }
-        # Message metadata names the incident and the message on Slack's side too.
-        payload["metadata"] = {
-            "event_type": "incident_flow_message",
-            "event_payload": {
-                "incident_id": message.incident_id,
-                "kind": message.kind,
-                "idempotency_key": message.idempotency_key,
-            },
-        }
+        payload["metadata"] = metadata(message)
         if parent is None:
             payload["blocks"] = blocks(message)
         else:
@@ -234,14 +227,7 @@ class _Slack(VendorAdapter[ClientT]):
             "channel": self.channel,
             "text": escape(message.text)[:40000],
             "unfurl_links": False,
-            "metadata": {
-                "event_type": "incident_flow_message",
-                "event_payload": {
-                    "incident_id": message.incident_id,
-                    "kind": message.kind,
-                    "idempotency_key": message.idempotency_key,
-                },
-            },
+            "metadata": metadata(message),
         }
         answer = yield from self._call("chat.postMessage", payload, deadline=deadline)
         return f"{answer.get('channel', self.channel)}:{answer.get('ts', '')}"
@@ -273,10 +259,17 @@ class _Slack(VendorAdapter[ClientT]):
         return True
 
     def _already_posted(
-        self, message: Notification, parent: tuple[str, str] | None, deadline: float | None
+        self,
+        message: Notification,
+        parent: tuple[str, str] | None,
+        deadline: float | None,
+        channel: str | None = None,
     ) -> Steps[str | None]:
-        """The receipt of this message if Slack has it (found by its metadata), else None."""
-        channel = parent[0] if parent else str(self.channel)
+        """The receipt of this message if Slack has it (found by its metadata), else None.
+
+        Looked for in ``parent``'s thread, else in ``channel`` (default the notifier's).
+        """
+        channel = parent[0] if parent else (channel or str(self.channel))
         query = {"channel": channel, "limit": "100", "include_all_metadata": "true"}
         method = "conversations.history"
         if parent is not None:
@@ -407,6 +400,21 @@ class AsyncSlackNotifier(_Slack[AsyncHttpClient], AwaitedSend):
     async def open_form(self, body: bytes | str | Mapping[str, Any]) -> bool:
         """If ``body`` is a press of our Resolve or Add note button, open its form (awaited)."""
         return await run_async(self.open_form_steps(body), self._http.ports)
+
+
+def metadata(message: Notification) -> dict[str, Any]:
+    """Message metadata naming the incident and the message on Slack's side too.
+
+    It is how a resent message is found before it is posted again.
+    """
+    return {
+        "event_type": "incident_flow_message",
+        "event_payload": {
+            "incident_id": message.incident_id,
+            "kind": message.kind,
+            "idempotency_key": message.idempotency_key,
+        },
+    }
 
 
 def _parse_thread(thread: str | None) -> tuple[str, str] | None:

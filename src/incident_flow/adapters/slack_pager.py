@@ -8,20 +8,17 @@ are the incident thread's business: only pages are sent here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._log import get_logger
 from .._messages import Notification
 from .._people import People
 from .._steps import Steps
 from ..exceptions import DeliveryError
 from ._http import AsyncHttpClient, AwaitedSend, BlockingSend, ClientT, HttpClient, deadline_for
-from .slack import API_URL, _Slack, escape
+from .slack import API_URL, _Slack, escape, metadata
 
 __all__ = ["AsyncSlackDMPager", "SlackDMPager"]
-
-_log = get_logger("incident_flow.slack")
 
 
 class _SlackDM(_Slack[ClientT]):
@@ -32,9 +29,11 @@ class _SlackDM(_Slack[ClientT]):
         people: People | Mapping[str, str],
         api_url: str = API_URL,
         client: ClientT | None = None,
+        fallback: Sequence[str] = (),
     ) -> None:
         super().__init__(token=token, channel="(direct messages)", api_url=api_url, client=client)
         self.people = people
+        self.fallback = tuple(fallback)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(token='***')"
@@ -44,17 +43,16 @@ class _SlackDM(_Slack[ClientT]):
             return self.people.identity(name, "slack")
         return self.people.get(name)
 
+    def _reachable(self, names: Sequence[str]) -> list[str]:
+        """The Slack user ids of these people (each once; those without one left out)."""
+        return [u for u in dict.fromkeys(self._user(n) for n in names) if u]
+
     def send_steps(self, message: Notification) -> Steps[str | None]:
         """DM each person the page names; return the DMs' ``channel:ts``, comma-separated."""
         if message.kind != "page":
             return None
-        users = []
-        for name in message.to:
-            user = self._user(name)
-            if user is None:
-                _log.warning("incident_flow.slack_dm_unknown", incident_id=message.incident_id)
-            elif user not in users:
-                users.append(user)
+        # Nobody the page names has a Slack identity: the fallback people.
+        users = self._reachable(message.to) or self._reachable(self.fallback)
         if not users:
             named = ", ".join(message.to) or "nobody"
             msg = f"SlackDMPager: no Slack identity in Policy.people for {named}"
@@ -68,41 +66,18 @@ class _SlackDM(_Slack[ClientT]):
                 msg = "Slack conversations.open: no channel in the answer"
                 raise DeliveryError(msg)
             if message.resent:
-                found = yield from self._dm_posted(channel, message, deadline)
+                found = yield from self._already_posted(message, None, deadline, channel)
                 if found is not None:
                     receipts.append(found)
                     continue
             payload: dict[str, Any] = {
                 "channel": channel,
                 "text": f"<@{user}> {escape(message.text)}"[:40000],
-                "metadata": {
-                    "event_type": "incident_flow_message",
-                    "event_payload": {
-                        "incident_id": message.incident_id,
-                        "kind": message.kind,
-                        "idempotency_key": message.idempotency_key,
-                    },
-                },
+                "metadata": metadata(message),
             }
             answer = yield from self._call("chat.postMessage", payload, deadline=deadline)
             receipts.append(f"{answer.get('channel', channel)}:{answer.get('ts', '')}")
         return ",".join(receipts)
-
-    def _dm_posted(
-        self, channel: str, message: Notification, deadline: float | None
-    ) -> Steps[str | None]:
-        query = {"channel": channel, "limit": "50", "include_all_metadata": "true"}
-        try:
-            answer = yield from self._call(
-                "conversations.history", None, query=query, deadline=deadline
-            )
-        except DeliveryError:
-            return None  # not knowing is no reason to lose the page
-        for posted in answer.get("messages") or []:
-            meta = (posted.get("metadata") or {}).get("event_payload") or {}
-            if meta.get("idempotency_key") == message.idempotency_key:
-                return f"{channel}:{posted.get('ts', '')}"
-        return None
 
 
 class SlackDMPager(_SlackDM[HttpClient], BlockingSend):
@@ -114,10 +89,12 @@ class SlackDMPager(_SlackDM[HttpClient], BlockingSend):
             a mapping of name to Slack user id.
         api_url: the Web API base (a proxy or a test server).
         client: the HTTP client; one is made when omitted.
+        fallback: who is DMed when nobody the page names has a Slack identity (a page to
+            the escalation level's targets as written, such as ``primary on-call``).
 
-    A page naming nobody with a Slack identity fails for good (``DeliveryError``), so the
-    timeline says the page did not reach anyone; a resent page is looked for in the DM first,
-    so a retry does not page twice.
+    A page reaching nobody (no Slack identity, no fallback) fails for good (``DeliveryError``),
+    so the timeline says the page did not reach anyone; a resent page is looked for in the DM
+    first, so a retry does not page twice.
     """
 
 

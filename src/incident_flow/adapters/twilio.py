@@ -11,7 +11,7 @@ to that number today, so a retry does not text twice.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -47,12 +47,14 @@ class _Twilio(VendorAdapter[ClientT]):
         people: People | Mapping[str, str],
         api_url: str = API_URL,
         client: ClientT | None = None,
+        fallback: Sequence[str] = (),
     ) -> None:
         check_secret("auth_token", auth_token)
         basic = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self.account_sid = account_sid
         self.from_number = from_number
         self.people = people
+        self.fallback = tuple(fallback)
         self.api_url = api_url.rstrip("/")
         self._auth = f"Basic {basic}"
         super().__init__(client, auth_token, basic)
@@ -74,6 +76,8 @@ class _Twilio(VendorAdapter[ClientT]):
         if message.kind != "page":
             return None
         phones = [p for p in dict.fromkeys(self._phone(n) for n in message.to) if p]
+        if not phones:  # nobody the page names is reachable: the fallback people
+            phones = [p for p in dict.fromkeys(self._phone(n) for n in self.fallback) if p]
         if not phones:
             named = ", ".join(message.to) or "nobody"
             msg = f"TwilioSmsPager: no phone number in Policy.people for {named}"
@@ -147,8 +151,10 @@ class TwilioSmsPager(_Twilio[HttpClient], BlockingSend):
             mapping of name to phone number.
         api_url: the API base (a proxy or a test server).
         client: the HTTP client; one is made when omitted.
+        fallback: who is texted when nobody the page names has a phone number (a page to the
+            escalation level's targets as written, such as ``primary on-call``).
 
-    Only pages are texted; a page naming nobody with a phone number fails for good
+    Only pages are texted; a page reaching nobody (no phone number, no fallback) fails for good
     (``DeliveryError``), so the timeline says it reached no one.
     """
 

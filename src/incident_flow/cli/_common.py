@@ -6,6 +6,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .._flow import IncidentFlow
-from .._policy import Policy
+from .._policy import Policy, parse_time
 from .._text import no_controls
 from ..adapters.folder import FolderPublisher
 from ..adapters.notifiers import LogNotifier
@@ -29,7 +30,7 @@ from ..exceptions import (
     StorageError,
 )
 
-__all__ = ["COMMANDS", "Context", "clean", "console", "errors", "pass_context", "say"]
+__all__ = ["COMMANDS", "Context", "clean", "console", "errors", "pass_context", "say", "when"]
 
 
 def clean(value: object) -> str:
@@ -115,6 +116,19 @@ def errors() -> Iterator[None]:
         code = next((c for kind, c in EXIT_CODES.items() if isinstance(exc, kind)), 1)
         console.print(Text.assemble(("error:", "red"), " ", clean(_for_people(exc))))
         sys.exit(code)
+
+
+def when(text: str, option: str) -> datetime:
+    """An option's ISO 8601 time (UTC when it has no offset).
+
+    Raises:
+        InvalidCommand: not such a time (the message names the option).
+    """
+    try:
+        return parse_time(text)
+    except ValueError:
+        msg = f"{option} takes an ISO 8601 time like 2026-12-06T18:00+01:00, got {text!r}"
+        raise InvalidCommand(msg) from None
 
 
 def is_dsn(db: str) -> bool:

@@ -10,20 +10,13 @@ from rich.table import Table
 from ..exceptions import InvalidCommand
 from ..schedules._book import describe
 from ..schedules._book import hours as hours_of
-from ._common import Context, clean, console, errors, pass_context, say
+from ._common import Context, clean, console, errors, pass_context, say, when
 
 __all__ = ["oncall", "schedule_group"]
 
 
 def _when(text: str | None, option: str) -> datetime:
-    if text is None:
-        return datetime.now(UTC)
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        msg = f"{option} takes an ISO 8601 time like 2026-12-06T18:00+01:00, got {text!r}"
-        raise InvalidCommand(msg) from None
-    return at if at.utcoffset() is not None else at.replace(tzinfo=UTC)
+    return datetime.now(UTC) if text is None else when(text, option)
 
 
 def _names(context: Context, name: str | None) -> list[str]:

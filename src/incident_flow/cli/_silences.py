@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 from rich.table import Table
 
 from .._policy import parse_duration
 from .._storms import Silence
 from ..exceptions import InvalidCommand
-from ._common import Context, clean, console, errors, pass_context, say
+from ._common import Context, clean, console, errors, pass_context, say, when
 
 __all__ = ["silence_group"]
 
@@ -31,15 +29,6 @@ def _matchers(pairs: tuple[str, ...]) -> dict[str, object]:
         else:
             out[name] = value
     return out
-
-
-def _when(text: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        msg = f"--until takes an ISO 8601 time like 2026-12-06T18:00+01:00, got {text!r}"
-        raise InvalidCommand(msg) from None
-    return at if at.utcoffset() is not None else at.replace(tzinfo=UTC)
 
 
 @click.group("silence")
@@ -80,7 +69,7 @@ def add(
             by=by,
             why=why,
             duration=length,
-            ends_at=None if until is None else _when(until),
+            ends_at=None if until is None else when(until, "--until"),
         )
     say(f"{silence.id}: silenced until {silence.until:%Y-%m-%d %H:%M} UTC")
 

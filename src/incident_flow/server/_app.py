@@ -28,12 +28,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import parse_qs
 
+from .. import _slack_ui as slack_ui
 from .._async_flow import AsyncIncidentFlow
 from .._log import get_logger
 from .._messages import Notification
-from .._policy import parse_duration
+from .._policy import parse_duration, parse_time
 from .._storms import Silence
 from .._worker import _ReviewPolls, _steps
 from ..adapters.slack import escape as slack_escape
@@ -377,12 +377,12 @@ class _Service:
 def _oncall_question(body: bytes) -> str | None:
     """The schedule ``/incident oncall [SCHEDULE]`` asks about ("" for all), else None."""
     try:
-        data = parse_qs(body.decode("utf-8"))
-    except UnicodeDecodeError:
+        data = slack_ui.decode(body)
+    except (ValueError, UnicodeDecodeError):
         return None
-    if data.get("command", [""])[0] != "/incident":
+    if data.get("command") != "/incident":
         return None
-    words = data.get("text", [""])[0].split()
+    words = str(data.get("text") or "").split()
     if not words or words[0].lower() != "oncall":
         return None
     return words[1] if len(words) > 1 else ""
@@ -431,10 +431,9 @@ def _time(value: object) -> datetime | None:
     if value is None:
         return None
     try:
-        at = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise _Refused(400, f"an ISO 8601 time is expected, got {value!r}") from None
-    return at if at.utcoffset() is not None else at.replace(tzinfo=UTC)
+        return parse_time(str(value))
+    except ValueError as exc:
+        raise _Refused(400, str(exc)) from None
 
 
 async def _maybe(value: Any) -> Any:
