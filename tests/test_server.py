@@ -643,6 +643,8 @@ def test_slack_oncall_answers_in_the_channel(tmp_path: Path) -> None:
         assert "thin: NOBODY (a gap)" in answer.json()["text"]
         assert ask("oncall+secondary").json()["text"].startswith("secondary: ")
         assert "No schedule 'nope'" in ask("oncall+nope").json()["text"]
+        hostile = ask("oncall+%3C%21channel%3E").json()["text"]  # "<!channel>" typed in Slack
+        assert "&lt;!channel&gt;" in hostile and "<!channel>" not in hostile
     bare = attrs_evolve(config, policy=Policy())
     with Served(create_app(async_flow(bare), bare, worker=False)) as server:
         form = (

@@ -288,7 +288,8 @@ class _Service:
         if not names:
             return "No schedules in the policy ([[schedules]])."
         if schedule and schedule not in book:
-            return f"No schedule {schedule!r} (known: {', '.join(book.names) or 'none'})."
+            known = ", ".join(book.names) or "none"
+            return slack_escape(f"No schedule {schedule!r} (known: {known}).")  # typed: text
         now = datetime.now(UTC)
         return "\n".join(slack_escape(book.describe(name, now)) for name in names)
 
