@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import attrs
 import pytest
@@ -22,8 +24,10 @@ from incident_flow import (
     Severity,
     SlackNotifier,
 )
+from incident_flow._people import People, Person
 from incident_flow.adapters.slack_pager import AsyncSlackDMPager, SlackDMPager
 from incident_flow.adapters.twilio import TwilioSmsPager
+from incident_flow.importers import import_vendor
 from incident_flow.schedules import Override
 from incident_flow.testing import ManualClock
 from incident_flow.testing.contracts import NotifierContract
@@ -78,9 +82,32 @@ def world(
     return make_flow(policy, notifier=chat, pager=pager, clock=clock), chat, pager, clock
 
 
-def test_each_level_pages_its_on_call_person_by_name(make_flow: MakeFlow) -> None:
+#: The same people, schedules and escalation as POLICY, as each vendor's API returns them
+#: (tests/samples/imports): a migrated policy must page exactly as the hand-written one.
+IMPORTED = {
+    "pagerduty": Person(name="incident commander", pagerduty=["PIC0001"]),
+    "opsgenie": Person(name="incident commander", opsgenie=["u-ic"]),
+    "grafana-oncall": Person(name="incident commander", email=["ic@example.com"]),
+}
+
+
+@pytest.fixture(params=["policy.toml", *IMPORTED])
+def escalation_policy(request: pytest.FixtureRequest) -> Policy:
+    """POLICY as written, or imported from PagerDuty, Opsgenie or Grafana OnCall (issue 20)."""
+    if request.param == "policy.toml":
+        return Policy.from_text(POLICY)
+    sample = Path(__file__).parent / "samples" / "imports" / f"e2e_{request.param.replace('-', '_')}.json"
+    imported = import_vendor(
+        request.param, json.loads(sample.read_text()), people=People([IMPORTED[request.param]])
+    )
+    return Policy.from_text(imported.policy_toml())
+
+
+def test_each_level_pages_its_on_call_person_by_name(
+    make_flow: MakeFlow, escalation_policy: Policy
+) -> None:
     """Done when: level 1's person, then level 2's, each named; an override changes level 2."""
-    policy = Policy.from_text(POLICY)
+    policy = escalation_policy
     flow, _, pager, clock = world(make_flow, policy)
     incident = flow.trigger(P1)
     (first,) = pager.of(incident.id)

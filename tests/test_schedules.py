@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -193,6 +194,27 @@ def attrs_evolve(layer: Layer, **changes: object) -> Layer:
     import attrs
 
     return attrs.evolve(layer, **changes)  # type: ignore[arg-type]
+
+
+def test_a_layer_applies_between_active_from_and_active_until() -> None:
+    """An imported rotation keeps counting turns from its anchor but applies only in its span."""
+    layer = Layer(
+        name="imported",
+        members=["a", "b"],
+        period=Period("day"),
+        start=date(2026, 1, 1),
+        active_from=utc(2026, 1, 3, 12),
+        active_until=utc(2026, 1, 5, 9),
+    )
+    shifts = book(layer).shifts("s", utc(2026, 1, 1), utc(2026, 1, 6))
+    assert [(s.start, s.end, s.people) for s in shifts] == [
+        (utc(2026, 1, 1), utc(2026, 1, 3, 12), ()),
+        (utc(2026, 1, 3, 12), utc(2026, 1, 4, 9), ("a",)),  # turn 2 (from Jan 3rd 09:00) is a's
+        (utc(2026, 1, 4, 9), utc(2026, 1, 5, 9), ("b",)),
+        (utc(2026, 1, 5, 9), utc(2026, 1, 6), ()),
+    ]
+    with pytest.raises(ValueError, match="stop applying after it starts"):
+        attrs.evolve(layer, active_until=utc(2026, 1, 3))
 
 
 def test_bad_values_are_refused() -> None:

@@ -118,6 +118,13 @@ class Layer:
         windows: when the layer is on call (none: always).
         skip_outside_windows: a turn wholly outside the windows is skipped (the next slot takes
             the next turn that has some window time), instead of passing unseen.
+        active_from: the instant (UTC) the layer starts to apply, when that is after its first
+            turn (the turns still count from ``start``: a rotation imported mid-way); None:
+            from its first turn.
+        active_until: the instant (UTC) the layer stops applying (nobody on call after); None:
+            it goes on.
+        timezone: the layer's own time zone for its handoffs and windows (a follow-the-sun
+            layer); None: the schedule's.
     """
 
     name: str
@@ -129,11 +136,25 @@ class Layer:
     priority: int = 0
     windows: tuple[Window, ...] = attrs.field(default=(), converter=_windows)
     skip_outside_windows: bool = False
+    active_from: datetime | None = None
+    active_until: datetime | None = None
+    timezone: str | None = None
 
     def __attrs_post_init__(self) -> None:
+        if self.timezone is not None:
+            ZoneInfo(self.timezone)  # refuses an unknown zone now, not at the first question
         if not self.members:
             msg = f"layer {self.name!r} needs at least one slot"
             raise ValueError(msg)
+        if self.active_from and self.active_until and self.active_until <= self.active_from:
+            msg = f"layer {self.name!r} must stop applying after it starts"
+            raise ValueError(msg)
+
+    def active(self, at: datetime) -> bool:
+        """Whether ``at`` is within ``active_from`` .. ``active_until``."""
+        if self.active_from is not None and at < self.active_from:
+            return False
+        return self.active_until is None or at < self.active_until
 
     def handoff_at(self, turn: int, zone: ZoneInfo) -> datetime:
         """When turn ``turn`` (0: the first) starts, in UTC."""
@@ -205,7 +226,7 @@ class Layer:
     def on_call(self, at: datetime, zone: ZoneInfo) -> tuple[str, ...]:
         """Who this layer has on call at ``at`` (nobody: an empty tuple)."""
         turn = self.turn_at(at, zone)
-        if turn is None or not self.in_windows(at, zone):
+        if turn is None or not self.active(at) or not self.in_windows(at, zone):
             return ()
         return self.slot_of(turn, zone)
 
@@ -287,9 +308,13 @@ class Schedule:
         """The schedule's time zone."""
         return ZoneInfo(self.timezone)
 
+    def zone_of(self, layer: Layer) -> ZoneInfo:
+        """The time zone ``layer``'s handoffs and windows are in (its own, or the schedule's)."""
+        return self.zone if layer.timezone is None else ZoneInfo(layer.timezone)
+
     def layer_on_call(self, layer: Layer, at: datetime) -> tuple[str, ...]:
         """Who ``layer`` has on call at ``at``, its overrides applied."""
-        people = layer.on_call(at, self.zone)
+        people = layer.on_call(at, self.zone_of(layer))
         for override in self.overrides:
             if override.layer == layer.name and override.covers(at):
                 people = override.apply(people)
@@ -316,9 +341,9 @@ class Schedule:
 
     def changes(self, start: datetime, end: datetime) -> list[datetime]:
         """Every instant in (start, end) where the answer may change, in order."""
-        zone = self.zone
         points: set[datetime] = set()
         for layer in self.layers:
+            zone = self.zone_of(layer)
             turn = layer.turn_at(start, zone)
             turn = -1 if turn is None else turn
             while True:
@@ -328,6 +353,7 @@ class Schedule:
                 points.add(edge)
                 turn += 1
             points.update(layer.window_edges(start, end, zone))
+            points.update(p for p in (layer.active_from, layer.active_until) if p is not None)
         for override in self.overrides:
             points.update((override.start, override.end))
         return sorted(p for p in points if start < p < end)

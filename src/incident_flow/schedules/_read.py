@@ -29,6 +29,9 @@ _LAYER_KEYS = (
     "priority",
     "windows",
     "outside_windows",
+    "active_from",
+    "active_until",
+    "timezone",
 )
 _OVERRIDE_KEYS = ("from", "to", "layer", "add", "remove", "replace", "by", "why")
 
@@ -91,7 +94,7 @@ def _schedule(where: str, table: Mapping[str, Any], problem: Problem) -> Schedul
     if not isinstance(raw_layers, list) or not raw_layers:
         problem(f"{where}.layers", "needs at least one layer ([[schedules.layers]])")
         return None
-    layers = [_layer(f"{where}.layers[{i}]", t, problem) for i, t in enumerate(raw_layers)]
+    layers = [_layer(f"{where}.layers[{i}]", t, zone, problem) for i, t in enumerate(raw_layers)]
     names = [layer.name for layer in layers if layer is not None]
     for duplicate in {n for n in names if names.count(n) > 1}:
         problem(f"{where}.layers", f"two layers are named {duplicate!r}")
@@ -111,7 +114,7 @@ def _schedule(where: str, table: Mapping[str, Any], problem: Problem) -> Schedul
     )
 
 
-def _layer(where: str, table: object, problem: Problem) -> Layer | None:
+def _layer(where: str, table: object, zone: ZoneInfo, problem: Problem) -> Layer | None:
     if not isinstance(table, Mapping):
         problem(where, f"must be a table, got {table!r}")
         return None
@@ -144,6 +147,21 @@ def _layer(where: str, table: object, problem: Problem) -> Layer | None:
     windows = [
         _window(f"{where}.windows[{i}]", w, problem) for i, w in enumerate(table.get("windows", []))
     ]
+    if "timezone" in table:
+        try:
+            zone = ZoneInfo(str(table["timezone"]))
+            fields["timezone"] = zone.key
+        except (ZoneInfoNotFoundError, ValueError):
+            problem(f"{where}.timezone", f"must be an IANA time zone, got {table['timezone']!r}")
+            ok = False
+    for key in ("active_from", "active_until"):
+        if key in table:
+            fields[key] = _instant(f"{where}.{key}", table[key], zone, problem)
+            ok = ok and fields[key] is not None
+    if fields.get("active_until") and fields.get("active_from"):
+        if fields["active_until"] <= fields["active_from"]:
+            problem(f"{where}.active_until", "must come after active_from")
+            ok = False
     outside = table.get("outside_windows", "hide")
     if outside not in ("hide", "skip"):
         problem(f"{where}.outside_windows", f"must be hide or skip, got {outside!r}")

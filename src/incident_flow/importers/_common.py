@@ -1,0 +1,255 @@
+"""What every importer shares: the result, its report of what did not carry over, the people.
+
+An importer reads a vendor's JSON (an export, or REST API answers) and builds incident_flow's
+own values (:class:`~incident_flow.schedules.Schedule`, :class:`~incident_flow.EscalationLevel`,
+:class:`~incident_flow.Person`). Whatever it cannot carry over exactly is a :class:`Finding`:
+dropped (not carried over at all) or approximated (carried over as something close, said how).
+Nothing is dropped silently: a field an importer does not know is a finding too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+from .._people import IDENTITY_SOURCES, People, Person
+from .._policy import EscalationLevel
+from ..exceptions import IncidentFlowError
+from ..schedules import Schedule
+
+__all__ = ["Finding", "Imported", "InvalidExport", "Names", "Reader", "choose"]
+
+DROPPED = "dropped"
+APPROXIMATED = "approximated"
+
+
+class InvalidExport(IncidentFlowError, ValueError):
+    """The vendor's JSON cannot be read at all (not the shape the importer expects)."""
+
+
+@attrs.frozen
+class Finding:
+    """One field that did not carry over exactly.
+
+    Attributes:
+        where: the field's place in the vendor's JSON, with names (``schedules[0] "Ops"
+            .rotations[1] "nights".participants[2]``).
+        value: the field's value, shortened.
+        outcome: ``dropped`` (not carried over) or ``approximated`` (carried over as said).
+        why: what incident_flow did, and why.
+    """
+
+    where: str
+    value: str
+    outcome: str
+    why: str
+
+
+@attrs.frozen(kw_only=True)
+class Imported:
+    """A vendor's schedules and escalation, as incident_flow's values, and what did not map.
+
+    ``policy_toml()`` writes them as policy TOML (``[[people]]``, ``[[schedules]]``,
+    ``[[escalation]]``); ``report()`` says what did not carry over, field by field.
+    """
+
+    vendor: str
+    schedules: tuple[Schedule, ...] = ()
+    escalation: tuple[EscalationLevel, ...] = ()
+    people: tuple[Person, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    #: What was read (``2 schedules, 1 escalation policy, 5 users``), for the report's head.
+    read: str = ""
+
+    def dropped(self) -> tuple[Finding, ...]:
+        """The findings not carried over at all."""
+        return tuple(f for f in self.findings if f.outcome == DROPPED)
+
+    def policy_toml(self) -> str:
+        """The imported values as policy TOML (see :func:`incident_flow.importers.to_toml`)."""
+        from ._toml import to_toml
+
+        return to_toml(self)
+
+    def report(self) -> str:
+        """The import report, in Markdown (see :func:`incident_flow.importers.to_report`)."""
+        from ._report import to_report
+
+        return to_report(self)
+
+
+def short(value: object, limit: int = 120) -> str:
+    """``value`` as one short line of text (JSON-ish), for a finding."""
+    text = value if isinstance(value, str) else repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Reader:
+    """Collects findings while an importer walks a vendor's JSON, and reads its values safely.
+
+    Each getter names the place of what it reads, so a missing or wrong field is a clear
+    :class:`InvalidExport` naming it (``schedule_layers[1].rotation_turn_length_seconds: missing``).
+    """
+
+    def __init__(self) -> None:
+        self.findings: list[Finding] = []
+
+    def drop(self, where: str, value: object, why: str) -> None:
+        """Report a field not carried over."""
+        self.findings.append(Finding(where, short(value), DROPPED, why))
+
+    def approximate(self, where: str, value: object, why: str) -> None:
+        """Report a field carried over as something close (``why`` says what)."""
+        self.findings.append(Finding(where, short(value), APPROXIMATED, why))
+
+    def unknown(
+        self,
+        where: str,
+        table: Mapping[str, Any],
+        known: Iterable[str],
+        ignored: Iterable[str] = (),
+    ) -> None:
+        """Report each key of ``table`` neither read (``known``) nor meaningless (``ignored``)."""
+        skip = {*known, *ignored}
+        for key, value in table.items():
+            if key not in skip and value not in (None, [], {}, ""):
+                self.drop(f"{where}.{key}", value, "not a field incident_flow knows")
+
+    @staticmethod
+    def table(where: str, value: object) -> Mapping[str, Any]:
+        """``value`` as a JSON object, or a clear error."""
+        if not isinstance(value, Mapping):
+            msg = f"{where}: must be a JSON object, got {short(value, 60)}"
+            raise InvalidExport(msg)
+        return value
+
+    @staticmethod
+    def array(where: str, value: object) -> Sequence[Any]:
+        """``value`` as a JSON array (None: empty), or a clear error."""
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            msg = f"{where}: must be a JSON array, got {short(value, 60)}"
+            raise InvalidExport(msg)
+        return value
+
+    @staticmethod
+    def text(where: str, table: Mapping[str, Any], key: str, default: str | None = None) -> str:
+        """The string ``table[key]``, or a clear error."""
+        value = table.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            msg = f"{where}.{key}: must be a non-empty string, got {short(value, 60)}"
+            raise InvalidExport(msg)
+        return value.strip()
+
+    @staticmethod
+    def number(where: str, table: Mapping[str, Any], key: str, default: int | None = None) -> int:
+        """The whole number ``table[key]`` (>= 0), or a clear error."""
+        value = table.get(key, default)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            msg = f"{where}.{key}: must be a whole number >= 0, got {short(value, 60)}"
+            raise InvalidExport(msg)
+        return value
+
+    @staticmethod
+    def instant(where: str, table: Mapping[str, Any], key: str) -> datetime:
+        """The ISO 8601 instant ``table[key]`` (with an offset or ``Z``), in UTC."""
+        value = table.get(key)
+        try:
+            at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            at = None
+        if not isinstance(value, str) or at is None or at.utcoffset() is None:
+            msg = f"{where}.{key}: must be an ISO 8601 time with an offset, got {short(value, 60)}"
+            raise InvalidExport(msg)
+        return at.astimezone(UTC)
+
+
+_HANDLE = re.compile(r"[^a-z0-9._-]+")
+
+
+class Names:
+    """Gives each vendor user one person's name, reusing the names a policy already has.
+
+    A user already claimed by ``known`` (by this vendor's id or an email) keeps that person's
+    name; a new one is named by the part of their email before ``@`` (or their username, or
+    their id), made unique (``alice``, ``alice-2``).
+    """
+
+    def __init__(self, vendor: str, known: People | None = None) -> None:
+        self.vendor = vendor
+        self.known = known or People()
+        self.people: dict[str, Person] = {}
+        self._by_id: dict[str, str] = {}
+
+    def name(
+        self,
+        user_id: str,
+        *,
+        email: str | None = None,
+        username: str | None = None,
+        label: str | None = None,
+    ) -> str:
+        """The person's name for the vendor's user ``user_id`` (recorded for ``[[people]]``)."""
+        if user_id in self._by_id:
+            return self._by_id[user_id]
+        # A vendor without its own identities in the directory (Grafana) is matched by email.
+        source = self.vendor if self.vendor in IDENTITY_SOURCES else IDENTITY_SOURCES[0]
+        claimed = (self.vendor in IDENTITY_SOURCES and self.known.find(source, user_id)) or (
+            self.known.find(source, email) if email else None
+        )
+        if claimed is not None:
+            name = claimed
+        else:
+            base = (email or username or label or user_id).split("@")[0].lower()
+            base = _HANDLE.sub("-", base).strip("-") or "user"
+            name, count = base, 1
+            taken = {p.name for p in self.known} | set(self.people)
+            while name in taken:
+                count += 1
+                name = f"{base}-{count}"
+            ids = [user_id] + ([username] if username and username not in (user_id, email) else [])
+            own = {self.vendor: ids} if self.vendor in IDENTITY_SOURCES else {}
+            self.people[name] = Person(name=name, email=[email] if email else [], **own)
+        self._by_id[user_id] = name
+        return name
+
+    def new_people(self) -> tuple[Person, ...]:
+        """The people met that the known directory did not have, in the order met."""
+        return tuple(self.people.values())
+
+
+def choose(
+    reader: Reader, items: Sequence[Mapping[str, Any]], wanted: str | None, what: str
+) -> Mapping[str, Any] | None:
+    """The one of ``items`` named or with the id ``wanted`` (default: the first); the others
+    are reported, since a policy has one escalation.
+
+    Raises:
+        InvalidExport: none is ``wanted``.
+    """
+    if not items:
+        return None
+    chosen = items[0]
+    if wanted is not None:
+        matches = [i for i in items if wanted in (i.get("name"), i.get("id"))]
+        if not matches:
+            names = ", ".join(str(i.get("name")) for i in items)
+            msg = f"no {what} {wanted!r} in the documents (found: {names})"
+            raise InvalidExport(msg)
+        chosen = matches[0]
+    for index, other in enumerate(items):
+        if other is not chosen:
+            reader.drop(
+                f'{what}[{index}] "{other.get("name")}"',
+                other.get("name"),
+                "a policy has one escalation: import again choosing this one to take it",
+            )
+    return chosen

@@ -1,0 +1,58 @@
+"""The import report: what was read, what was made of it, and every field that did not map."""
+
+from __future__ import annotations
+
+from .._text import markdown_inline
+from ._common import APPROXIMATED, DROPPED, Finding, Imported
+
+__all__ = ["to_report"]
+
+
+def _rows(findings: list[Finding]) -> list[str]:
+    lines = ["| Where | Value | What happened |", "| --- | --- | --- |"]
+    lines += [
+        f"| {markdown_inline(f.where)} | {markdown_inline(f.value)} | {markdown_inline(f.why)} |"
+        for f in findings
+    ]
+    return lines
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def to_report(imported: Imported) -> str:
+    """The report in Markdown: a summary, then each finding (vendor text escaped)."""
+    layers = sum(len(s.layers) for s in imported.schedules)
+    overrides = sum(len(s.overrides) for s in imported.schedules)
+    made = ", ".join(
+        [
+            f"{_plural(len(imported.schedules), 'schedule')} ({_plural(layers, 'layer')}, "
+            f"{_plural(overrides, 'override')})",
+            _plural(len(imported.escalation), "escalation level"),
+            _plural(len(imported.people), "new person"),
+        ]
+    )
+    lines = [f"# Import report: {markdown_inline(imported.vendor)}", ""]
+    if imported.read:
+        lines += [f"Read: {markdown_inline(imported.read)}.", ""]
+    lines += [f"Imported: {made}.", ""]
+    for outcome, title in (
+        (DROPPED, "Not carried over"),
+        (APPROXIMATED, "Carried over approximately"),
+    ):
+        found = [f for f in imported.findings if f.outcome == outcome]
+        lines += [f"## {title} ({len(found)})", ""]
+        lines += [*_rows(found), ""] if found else ["Nothing.", ""]
+    if imported.people:
+        lines += ["## New people", ""]
+        lines += [
+            f"- {markdown_inline(p.name)}: {markdown_inline(', '.join(p.email) or 'no email')}"
+            for p in imported.people
+        ]
+        lines += [
+            "",
+            "Add each one's Slack id and phone in `[[people]]` to page them without the vendor.",
+            "",
+        ]
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,0 +1,192 @@
+"""Vendor shapes as layers: periods from lengths, windows from weekly spans, recurrences.
+
+Three vendors describe rotations three ways: PagerDuty by a turn length in seconds and
+restriction spans, Opsgenie by a type and a length with time restrictions, Grafana OnCall and
+PagerDuty's newer schedules by iCalendar-style recurrences (``FREQ``, ``INTERVAL``, ``BYDAY``).
+Each helper here turns one of those into the layer model, or says why it cannot (the importer
+reports it; nothing is guessed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+
+import attrs
+
+from ..schedules import Layer, Period, Window
+
+__all__ = [
+    "Recurrence",
+    "merged",
+    "parse_rule",
+    "period_of",
+    "recurrence_layer",
+    "span_windows",
+    "span_windows_daily",
+]
+
+_DAY = 86400
+_WEEK = 7 * _DAY
+_ICAL_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def period_of(seconds: int) -> Period | None:
+    """The period of a turn ``seconds`` long: weeks, days or hours (None: not whole hours)."""
+    for unit, size in (("week", _WEEK), ("day", _DAY), ("hour", 3600)):
+        if seconds > 0 and seconds % size == 0:
+            return Period(unit, seconds // size)
+    return None
+
+
+def _clock(seconds: int) -> time:
+    seconds %= _DAY
+    return time(seconds // 3600, seconds // 60 % 60, seconds % 60)
+
+
+def span_windows(day: int, start: time, seconds: int) -> list[Window]:
+    """The windows of a weekly span: from weekday ``day`` (0 = Monday) at ``start``, ``seconds`` long.
+
+    A span of a week or more is always; one crossing midnight is cut at each midnight (the
+    model's windows repeat on weekdays), so Monday 08:00 for four and a half days is Monday
+    08:00-24:00, Tuesday to Thursday, and Friday 00:00-20:00.
+    """
+    if seconds >= _WEEK:
+        return [Window(days=range(7))]
+    begin = start.hour * 3600 + start.minute * 60 + start.second
+    if begin + seconds <= _DAY:
+        return [Window(days=[day], start=start, end=_clock(begin + seconds))]
+    windows, rest = [], begin + seconds
+    if begin:  # the first day's part, to midnight
+        windows.append(Window(days=[day], start=start, end=time(0)))
+        day, rest = day + 1, rest - _DAY
+    whole = rest // _DAY
+    if whole:
+        windows.append(Window(days=[(day + i) % 7 for i in range(whole)]))
+    if rest % _DAY:
+        windows.append(Window(days=[(day + whole) % 7], end=_clock(rest)))
+    return windows
+
+
+def merged(windows: Sequence[Window]) -> list[Window]:
+    """The same windows, those with the same hours joined into one (Mon, Tue 09-17)."""
+    days: dict[tuple[time, time], set[int]] = {}
+    for window in windows:
+        days.setdefault((window.start, window.end), set()).update(window.days)
+    return [Window(days=d, start=start, end=end) for (start, end), d in days.items()]
+
+
+@attrs.frozen(kw_only=True)
+class Recurrence:
+    """An iCalendar-style recurring shift: the first one's local start, its length, the rule.
+
+    Attributes:
+        start: the first occurrence's local (naive) start, in the layer's time zone.
+        length: how long each occurrence lasts.
+        freq: ``hourly``, ``daily``, ``weekly`` or ``monthly``.
+        interval: every how many ``freq``.
+        by_day: the weekdays (0 = Monday) occurrences fall on; empty: the start's rhythm.
+    """
+
+    start: datetime
+    length: timedelta
+    freq: str
+    interval: int = 1
+    by_day: frozenset[int] = frozenset()
+
+
+def parse_rule(rule: str) -> tuple[str, int, frozenset[int], dict[str, str]]:
+    """``FREQ``, ``INTERVAL``, ``BYDAY`` and the other parts of an ``RRULE``.
+
+    Raises:
+        ValueError: an INTERVAL or a BYDAY that is not one.
+    """
+    parts = {
+        key.upper(): value
+        for key, _, value in (p.partition("=") for p in rule.removeprefix("RRULE:").split(";"))
+        if value
+    }
+    freq = parts.pop("FREQ", "").lower()
+    interval = int(parts.pop("INTERVAL", "1"))
+    days = frozenset(
+        _ICAL_DAYS.index(d.strip().upper()) for d in parts.pop("BYDAY", "").split(",") if d
+    )
+    return freq, interval, days, parts
+
+
+def _spaced(slots: Sequence[Sequence[str]], interval: int) -> list[list[str]]:
+    """Each slot followed by ``interval - 1`` empty ones (a turn every ``interval`` units)."""
+    return [list(slot) if i == 0 else [] for slot in slots for i in range(interval)]
+
+
+def recurrence_layer(
+    name: str,
+    recurrence: Recurrence,
+    slots: Sequence[Sequence[str]],
+    *,
+    weeks: int | None = None,
+) -> Layer | str:
+    """The layer of a recurring shift whose occurrences go to ``slots`` in turn, or why none.
+
+    The next slot takes the next occurrence; with ``weeks`` (Grafana OnCall's weekly rolling
+    users), the next week instead: one slot has every ``by_day`` day of its week. The caller
+    sets the layer's time zone, priority and ``active_from``/``active_until``. With ``weeks``,
+    the layer's turns start at the Monday of the first occurrence's week.
+    """
+    r = recurrence
+    start, clock, length = r.start, r.start.time(), r.length.total_seconds()
+    base = {"name": name, "handoff": clock, "start": start.date()}
+    if r.freq == "hourly" and not r.by_day and length == r.interval * 3600:
+        return Layer(members=slots, period=Period("hour", r.interval), **base)
+    if r.freq == "daily" and not r.by_day:
+        if length == r.interval * _DAY:
+            return Layer(members=slots, period=Period("day", r.interval), **base)
+        if length < _DAY:
+            windows = span_windows_daily(clock, int(length))
+            return Layer(
+                members=_spaced(slots, r.interval), period=Period("day"), windows=windows, **base
+            )
+    days = r.by_day or frozenset({start.weekday()})
+    if r.freq == "weekly" and days == {start.weekday()}:
+        if length == r.interval * _WEEK:
+            return Layer(members=slots, period=Period("week", r.interval), **base)
+        if length < _WEEK:
+            windows = span_windows(start.weekday(), clock, int(length))
+            return Layer(
+                members=_spaced(slots, r.interval), period=Period("week"), windows=windows, **base
+            )
+    if r.freq in ("daily", "weekly") and r.by_day and length <= _DAY:
+        windows = merged([w for d in sorted(r.by_day) for w in span_windows(d, clock, int(length))])
+        if weeks is not None and r.freq == "weekly":
+            monday = start.date() - timedelta(days=(start.weekday() - weeks) % 7)
+            return Layer(
+                name=name,
+                members=_spaced(slots, r.interval),
+                period=Period("week"),
+                handoff=time(0),
+                start=monday,
+                windows=windows,
+            )
+        if r.interval == 1:
+            return Layer(
+                members=slots,
+                period=Period("day"),
+                windows=windows,
+                skip_outside_windows=True,
+                **base,
+            )
+    every = (
+        f"every {r.interval} {r.freq.removesuffix('ly').replace('dai', 'day')}(s)"
+        if r.freq
+        else "with no FREQ"
+    )
+    on = f" on {', '.join(_ICAL_DAYS[d] for d in sorted(r.by_day))}" if r.by_day else ""
+    return f"a shift of {r.length} {every}{on} has no layer form"
+
+
+def span_windows_daily(start: time, seconds: int) -> list[Window]:
+    """The window of a span every day from ``start``, ``seconds`` long (a day or more: always)."""
+    if seconds >= _DAY:
+        return []
+    begin = start.hour * 3600 + start.minute * 60 + start.second
+    return [Window(days=range(7), start=start, end=_clock(begin + seconds))]

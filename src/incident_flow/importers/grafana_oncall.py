@@ -1,0 +1,503 @@
+"""Grafana OnCall's schedules, shifts and escalation chains (public API v1 JSON) as incident_flow's.
+
+Reads ``GET /api/v1/schedules/``, ``/on_call_shifts/``, ``/users/``, ``/escalation_chains/`` and
+``/escalation_policies/`` (their ``results``), and the iCalendar text of ``ical`` schedules. How
+OnCall computes shifts is in its ``custom_on_call_shift.py`` (archived March 2026); the mapping
+follows it. See docs/importing.md.
+
+- A shift is a layer at its ``level`` (higher hides lower; overrides beat every level).
+- ``rolling_users`` groups take occurrences in turn from ``start_rotation_from_user_index``;
+  a weekly shift's group has every ``by_day`` day of its week (weeks begin on ``week_start``);
+  a daily shift with ``by_day`` gives each group ``interval`` chosen days in a row.
+- ``start`` is wall time in the shift's ``time_zone`` (else the calendar schedule's, else UTC).
+- An escalation chain is split into levels at each ``wait`` step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from .._people import People
+from ..schedules import Layer, Override, Period, Schedule, instant
+from ._common import Imported, InvalidExport, Names, Reader, choose
+from ._escalation import Step, levels
+from ._ical import read_events
+from ._shapes import Recurrence, parse_rule, recurrence_layer
+
+__all__ = ["import_grafana_oncall"]
+
+VENDOR = "Grafana OnCall"
+_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_REPEATS = 5  # OnCall repeats a chain at most five times (MAX_TIMES_REPEAT)
+_LEVEL = __import__("re").compile(r"^\s*\[L(\d+)\]\s*")
+_DROPPED_STEPS = {
+    "notify_person_next_each_time": "a round-robin step (one person in turn) is not imported",
+    "notify_if_num_alerts_in_window": "an alert-count window is not imported: escalation goes on",
+    "notify_if_time_from_to": "a time-of-day condition is not imported: escalation goes on",
+    "trigger_webhook": "a webhook step is not imported (use an outbound webhook or an action)",
+    "declare_incident": "a declare-incident step is not imported: every page is an incident",
+    "notify_user_group": "a Slack user group is not paged (list its people in a level)",
+    "notify_team_members": "a Grafana team is not paged (list its people in a level)",
+    "notify_whole_channel": "the incident's channel is always told; no step needed",
+    "resolve": "a resolve step is not imported: incidents resolve with their alerts or people",
+}
+
+
+def _kind(item: Mapping[str, Any]) -> str:
+    if "escalation_chain_id" in item:
+        return "policy"
+    if "duration" in item and ("rolling_users" in item or "users" in item or "frequency" in item):
+        return "shift"
+    if item.get("type") in ("web", "ical", "calendar"):
+        return "schedule"
+    if "username" in item or "email" in item:
+        return "user"
+    if "name" in item and "type" not in item:
+        return "chain"
+    return "other"
+
+
+def _objects(documents: Iterable[object]) -> dict[str, list[Mapping[str, Any]]]:
+    found: dict[str, list[Mapping[str, Any]]] = {
+        k: [] for k in ("policy", "shift", "schedule", "user", "chain", "other")
+    }
+    for index, document in enumerate(documents):
+        if isinstance(document, list):
+            for kind, items in _objects(document).items():
+                found[kind] += items
+            continue
+        table = Reader.table(f"document {index}", document)
+        items = table["results"] if "results" in table else [table]
+        for item in Reader.array(f"document {index}.results", items):
+            item = Reader.table(f"document {index}.results", item)
+            found[_kind(item)].append(item)
+    return found
+
+
+class _OnCall(Reader):
+    def __init__(self, people: People | None, users: Iterable[Mapping[str, Any]]) -> None:
+        super().__init__()
+        self.names = Names("grafana", people)
+        self.users = {str(u.get("id")): u for u in users}
+
+    def user(self, ident: object) -> str:
+        key = str(ident)
+        found = self.users.get(key, {})
+        return self.names.name(key, email=found.get("email"), username=found.get("username"))
+
+    def by_name(self, where: str, text: str) -> str:
+        """The user an iCal event names (username, or email in any case), else the text itself."""
+        for ident, user in self.users.items():
+            if (
+                text == user.get("username")
+                or text.casefold() == str(user.get("email", "")).casefold()
+            ):
+                return self.user(ident)
+        self.approximate(where, text, "no such OnCall user: kept as the name written")
+        return text
+
+    # -------------------------------------------------------------------------------- shifts
+
+    def zone(self, where: str, shift: Mapping[str, Any], schedule: Mapping[str, Any]) -> ZoneInfo:
+        name = (
+            shift.get("time_zone")
+            or (schedule.get("time_zone") if schedule.get("type") == "calendar" else None)
+            or "UTC"
+        )
+        try:
+            return ZoneInfo(str(name))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"{where}.time_zone: not an IANA time zone: {name!r}"
+            raise InvalidExport(msg) from exc
+
+    def wall(self, where: str, shift: Mapping[str, Any], key: str) -> datetime:
+        value = shift.get(key)
+        try:
+            return datetime.fromisoformat(str(value).replace("Z", "")).replace(tzinfo=None)
+        except ValueError as exc:
+            msg = f"{where}.{key}: must be a time like 2026-01-05T09:00:00, got {value!r}"
+            raise InvalidExport(msg) from exc
+
+    def shift(
+        self, where: str, shift: Mapping[str, Any], schedule: Mapping[str, Any], home: ZoneInfo
+    ) -> Layer | Override | None:
+        name = self.text(where, shift, "name", str(shift.get("id")))
+        where = f'{where} "{name}"'
+        zone = self.zone(where, shift, schedule)
+        kind = shift.get("type")
+        start = self.wall(where, shift, "start")
+        length = timedelta(seconds=self.number(where, shift, "duration"))
+        self.unknown(
+            where,
+            shift,
+            (
+                "name",
+                "type",
+                "time_zone",
+                "level",
+                "start",
+                "duration",
+                "rotation_start",
+                "frequency",
+                "interval",
+                "until",
+                "week_start",
+                "by_day",
+                "users",
+                "rolling_users",
+                "start_rotation_from_user_index",
+            ),
+            ("id", "team_id", "schedule", "source"),
+        )
+        for key in ("by_month", "by_monthday"):
+            if shift.get(key):
+                self.drop(
+                    f"{where}.{key}", shift[key], "months and days of the month are not imported"
+                )
+        begin = instant(start, zone)
+        if kind == "override":
+            people = [self.user(u) for u in self.array(f"{where}.users", shift.get("users"))]
+            return Override(
+                start=begin, end=begin + length, replace=people, why="Grafana OnCall override"
+            )
+        if kind == "single_event":
+            people = [self.user(u) for u in self.array(f"{where}.users", shift.get("users"))]
+            return Layer(
+                name=name,
+                members=[people],
+                period=Period("week"),
+                handoff=start.time(),
+                start=start.date(),
+                priority=self.number(where, shift, "level", 0)
+                if shift.get("level") is not None
+                else 0,
+                active_from=begin,
+                active_until=begin + length,
+                timezone=zone.key if zone.key != home.key else None,
+            )
+        if kind == "rolling_users":
+            groups = [
+                [self.user(u) for u in self.array(f"{where}.rolling_users[{i}]", g)]
+                for i, g in enumerate(
+                    self.array(f"{where}.rolling_users", shift.get("rolling_users"))
+                )
+            ]
+            first = shift.get("start_rotation_from_user_index") or 0
+        elif kind == "recurrent_event":
+            groups, first = (
+                [[self.user(u) for u in self.array(f"{where}.users", shift.get("users"))]],
+                0,
+            )
+        else:
+            msg = f"{where}.type: must be single_event, recurrent_event, rolling_users or override, got {kind!r}"
+            raise InvalidExport(msg)
+        if not groups:
+            self.drop(where, name, "a shift with nobody is not imported")
+            return None
+        freq = str(shift.get("frequency") or "")
+        interval = self.number(where, shift, "interval", 1) or 1
+        days = frozenset(
+            _DAYS.index(d) for d in self.array(f"{where}.by_day", shift.get("by_day")) if d in _DAYS
+        )
+        repeat = interval if freq == "daily" and days else 1
+        slots = [g for g in groups for _ in range(repeat)]
+        recurrence = Recurrence(
+            start=start,
+            length=length,
+            freq=freq,
+            interval=1 if repeat > 1 else interval,
+            by_day=days,
+        )
+        week_start = _DAYS.index(shift["week_start"]) if shift.get("week_start") in _DAYS else 0
+        layer = recurrence_layer(
+            name, recurrence, slots, weeks=week_start if freq == "weekly" else None
+        )
+        if isinstance(layer, str):
+            self.drop(where, f"{freq} every {interval}", layer)
+            return None
+        since = self.wall(where, shift, "rotation_start") if shift.get("rotation_start") else start
+        active_from = instant(max(since, start), zone)
+        first_turn = layer.handoff_at(0, zone)
+        return attrs.evolve(
+            layer,
+            start_index=(first % len(groups)) * repeat * (len(layer.members) // len(slots)),
+            priority=self.number(where, shift, "level", 0) if shift.get("level") is not None else 0,
+            timezone=zone.key if zone.key != home.key else None,
+            active_from=active_from if active_from > first_turn else None,
+            active_until=self.wall(where, shift, "until").replace(tzinfo=UTC)
+            if shift.get("until")
+            else None,
+        )
+
+    def schedule(
+        self,
+        where: str,
+        item: Mapping[str, Any],
+        shifts: Sequence[Mapping[str, Any]],
+        calendars: Mapping[str, str],
+    ) -> Schedule | None:
+        name = self.text(where, item, "name")
+        where = f'{where} "{name}"'
+        zone_name = str(item.get("time_zone") or "UTC")
+        try:
+            home = ZoneInfo(zone_name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"{where}.time_zone: not an IANA time zone: {zone_name!r}"
+            raise InvalidExport(msg) from exc
+        ids = [str(s) for s in self.array(f"{where}.shifts", item.get("shifts"))]
+        mine = [s for s in shifts if str(s.get("id")) in ids or s.get("schedule") == item.get("id")]
+        layers: list[Layer] = []
+        overrides: list[Override] = []
+        for index, shift in enumerate(mine):
+            made = self.shift(f"{where}.shifts[{index}]", shift, item, home)
+            if isinstance(made, Layer):
+                layers.append(made)
+            elif isinstance(made, Override):
+                overrides.append(made)
+        for key in ("ical_url_primary", "ical_url_overrides"):
+            url = item.get(key)
+            if not url:
+                continue
+            text = (
+                calendars.get(str(url))
+                or calendars.get(f"{name}:{key}")
+                or (calendars.get(name) if key == "ical_url_primary" else None)
+            )
+            if text is None:
+                self.drop(f"{where}.{key}", url, "give the calendar's text to import its events")
+                continue
+            made_layers, made_overrides = self.calendar(
+                f"{where}.{key}", text, home, key == "ical_url_overrides"
+            )
+            layers += made_layers
+            overrides += made_overrides
+        slack = item.get("slack") or {}
+        if isinstance(slack, Mapping) and any(slack.values()):
+            self.drop(
+                f"{where}.slack",
+                slack,
+                "a schedule's Slack channel and user group are not imported",
+            )
+        self.unknown(
+            where,
+            item,
+            (
+                "name",
+                "type",
+                "time_zone",
+                "shifts",
+                "ical_url_primary",
+                "ical_url_overrides",
+                "slack",
+            ),
+            ("id", "team_id", "on_call_now", "enable_web_overrides"),
+        )
+        if not layers:
+            self.drop(where, name, "no shift could be imported: the schedule is not imported")
+            return None
+        names = [layer.name for layer in layers]
+        layers = [
+            attrs.evolve(layer, name=f"{layer.name} ({index + 1})")
+            if names.count(layer.name) > 1
+            else layer
+            for index, layer in enumerate(layers)
+        ]
+        return Schedule(name=name, timezone=home.key, layers=layers, overrides=overrides)
+
+    def calendar(
+        self, where: str, text: str, home: ZoneInfo, overrides: bool
+    ) -> tuple[list[Layer], list[Override]]:
+        layers: list[Layer] = []
+        made: list[Override] = []
+        for index, event in enumerate(read_events(text, home.key)):
+            at = f"{where}.events[{index}]"
+            match = _LEVEL.match(event.summary)
+            level = int(match.group(1)) if match else 0
+            person = self.by_name(at, _LEVEL.sub("", event.summary))
+            for key, value in event.extra.items():
+                if key not in ("DESCRIPTION", "ATTENDEE"):
+                    self.drop(f"{at}.{key}", value, "edited and extra occurrences are not imported")
+            zone = ZoneInfo(event.zone)
+            begin = instant(event.start, zone)
+            if overrides or event.rule is None:
+                if overrides:
+                    made.append(
+                        Override(
+                            start=begin,
+                            end=begin + event.length,
+                            replace=[person],
+                            why="calendar override",
+                        )
+                    )
+                    continue
+                layers.append(
+                    Layer(
+                        name=f"{person} {event.start:%Y-%m-%d %H:%M}",
+                        members=[person],
+                        period=Period("week"),
+                        handoff=event.start.time(),
+                        start=event.start.date(),
+                        priority=level,
+                        active_from=begin,
+                        active_until=begin + event.length,
+                        timezone=event.zone if event.zone != home.key else None,
+                    )
+                )
+                continue
+            freq, interval, days, rest = parse_rule(event.rule)
+            until = rest.pop("UNTIL", None)
+            for key, value in rest.items():
+                if key != "WKST":
+                    self.drop(f"{at}.RRULE.{key}", value, "this part of the rule is not imported")
+            recurrence = Recurrence(
+                start=event.start, length=event.length, freq=freq, interval=interval, by_day=days
+            )
+            layer = recurrence_layer(
+                f"{person} from {event.start:%Y-%m-%d}", recurrence, [[person]]
+            )
+            if isinstance(layer, str):
+                self.drop(at, event.rule, layer)
+                continue
+            end = None
+            if until:
+                stamp = datetime.strptime(
+                    until.rstrip("Z")[:15].ljust(15, "0")
+                    if "T" in until
+                    else until[:8] + "T235959",
+                    "%Y%m%dT%H%M%S",
+                )
+                end = stamp.replace(tzinfo=UTC) if until.endswith("Z") else instant(stamp, zone)
+                end = end + event.length
+            layers.append(
+                attrs.evolve(
+                    layer,
+                    priority=level,
+                    active_until=end,
+                    timezone=event.zone if event.zone != home.key else None,
+                )
+            )
+        return layers, made
+
+    # ---------------------------------------------------------------------------- escalation
+
+    def chain(
+        self,
+        where: str,
+        chain: Mapping[str, Any],
+        policies: Sequence[Mapping[str, Any]],
+        schedules: Mapping[str, str],
+    ) -> tuple[list[Step], int]:
+        name = self.text(where, chain, "name")
+        where = f'{where} "{name}"'
+        mine = sorted(
+            (p for p in policies if p.get("escalation_chain_id") == chain.get("id")),
+            key=lambda p: int(p.get("position") or 0),
+        )
+        steps: list[Step] = []
+        pending: list[str] = []
+        repeats = 0
+        for index, step in enumerate(mine):
+            at = f"{where}.steps[{index}]"
+            kind = step.get("type")
+            if kind == "wait":
+                steps.append(
+                    (pending, timedelta(seconds=self.number(at, step, "duration", 300) or 300))
+                )
+                pending = []
+            elif kind == "notify_persons":
+                pending += [
+                    self.user(u)
+                    for u in self.array(f"{at}.persons_to_notify", step.get("persons_to_notify"))
+                ]
+            elif kind == "notify_on_call_from_schedule":
+                ident = str(step.get("notify_on_call_from_schedule"))
+                if ident in schedules:
+                    pending.append(f"schedule:{schedules[ident]}")
+                else:
+                    self.drop(
+                        f"{at}.notify_on_call_from_schedule",
+                        ident,
+                        "the schedule is not in the import",
+                    )
+            elif kind == "repeat_escalation":
+                repeats = _REPEATS
+                if index + 1 < len(mine):
+                    self.drop(
+                        f"{where}.steps[{index + 1}]",
+                        mine[index + 1].get("type"),
+                        "steps after a repeat are never reached",
+                    )
+                break
+            else:
+                why = _DROPPED_STEPS.get(str(kind), "not a step incident_flow knows")
+                self.drop(f"{at}.type", kind, why)
+            if step.get("important"):
+                self.approximate(
+                    f"{at}.important",
+                    True,
+                    "paged as any page (people's own notification rules apply)",
+                )
+        steps.append((pending, None))
+        if repeats and steps[-1][0] and len(steps) > 1 and steps[-2][1]:
+            self.approximate(
+                f"{where}.repeat_escalation",
+                repeats,
+                "the repeat waits the severity's ack timeout after the last level",
+            )
+        return steps, repeats
+
+
+def import_grafana_oncall(
+    documents: Iterable[object],
+    *,
+    people: People | None = None,
+    escalation: str | None = None,
+    calendars: Mapping[str, str] | None = None,
+) -> Imported:
+    """Grafana OnCall's schedules, shifts and an escalation chain, from public API JSON documents.
+
+    Args:
+        documents: parsed JSON answers (``{"results": [...]}`` pages or single objects), in any
+            order: schedules, on-call shifts, users, escalation chains, escalation policies.
+        people: the policy's people (a user they name keeps that person's name).
+        escalation: the escalation chain to import, by name or id (default: the first; the
+            others are reported).
+        calendars: the iCalendar text of ``ical`` schedules, by URL or schedule name
+            (``NAME`` for its primary calendar, ``NAME:ical_url_overrides`` for its overrides).
+
+    Raises:
+        InvalidExport: the JSON is not what OnCall's API returns (the message names the field).
+    """
+    found = _objects(documents)
+    reader = _OnCall(people, found["user"])
+    for index, other in enumerate(found["other"]):
+        reader.drop(
+            f"results[{index}]", other, "not a schedule, shift, user, chain or escalation step"
+        )
+    schedules: list[Schedule] = []
+    ids: dict[str, str] = {}
+    for index, item in enumerate(found["schedule"]):
+        schedule = reader.schedule(f"schedules[{index}]", item, found["shift"], calendars or {})
+        if schedule is not None:
+            schedules.append(schedule)
+            ids[str(item.get("id"))] = schedule.name
+    chain = choose(reader, found["chain"], escalation, "escalation_chains")
+    steps, repeats = ([], 0)
+    if chain is not None:
+        steps, repeats = reader.chain(
+            f"escalation_chains[{found['chain'].index(chain)}]", chain, found["policy"], ids
+        )
+    return Imported(
+        vendor=VENDOR,
+        schedules=tuple(schedules),
+        escalation=levels(steps, repeats=repeats),
+        people=reader.names.new_people(),
+        findings=tuple(reader.findings),
+        read=f"{len(found['schedule'])} schedules, {len(found['shift'])} shifts, {len(found['chain'])} escalation chains, "
+        f"{len(found['policy'])} escalation steps, {len(found['user'])} users",
+    )

@@ -1,0 +1,540 @@
+"""PagerDuty's schedules, overrides and escalation policies (REST API v2 JSON) as incident_flow's.
+
+Reads ``GET /schedules/{id}`` (classic, layered: ``schedule_layers``), ``GET /v3/schedules/{id}``
+(the newer rotations of recurring events), ``GET /schedules/{id}/overrides``, ``GET /users``
+and ``GET /escalation_policies[/{id}]``. See docs/importing.md.
+
+- Classic layers: the API returns them in reverse (``Layer 3, Layer 2, Layer 1``); a layer's
+  priority is its number, so a later layer hides an earlier one where both have somebody.
+- A turn ``rotation_turn_length_seconds`` long is a period of weeks, days or hours; turns of
+  whole days hand off at the local time of ``rotation_virtual_start`` in the schedule's zone.
+- Restrictions hide the rest of a turn (the rotation goes on behind them): windows.
+- Overrides replace whoever is on call; escalation rules are levels, ``num_loops`` written out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .._people import People
+from ..schedules import Layer, Override, Schedule, Window
+from ._common import Imported, InvalidExport, Names, Reader, choose
+from ._escalation import Step, levels
+from ._shapes import (
+    Recurrence,
+    merged,
+    parse_rule,
+    period_of,
+    recurrence_layer,
+    span_windows,
+    span_windows_daily,
+)
+
+__all__ = ["import_pagerduty"]
+
+VENDOR = "PagerDuty"
+_REFERENCE = ("id", "type", "summary", "self", "html_url")
+
+
+def _zone(where: str, name: object) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        msg = f"{where}.time_zone: not an IANA time zone: {name!r}"
+        raise InvalidExport(msg) from exc
+
+
+class _PagerDuty(Reader):
+    def __init__(self, people: People | None, users: Iterable[Mapping[str, Any]]) -> None:
+        super().__init__()
+        self.names = Names("pagerduty", people)
+        self.users = {str(u.get("id")): u for u in users}
+
+    def user(self, where: str, ref: object) -> str:
+        item = self.table(where, ref)
+        ident = self.text(where, item, "id")
+        full = self.users.get(ident, {})
+        email = full.get("email") or item.get("email")
+        name = full.get("name") or item.get("summary")
+        if full.get("deleted_at") or (
+            item.get("type") == "user_reference" and item.get("deleted_at")
+        ):
+            self.approximate(where, name, "the user is deactivated in PagerDuty")
+        label = None if email else str(name or ident).replace(" ", ".")
+        return self.names.name(ident, email=email, label=label)
+
+    # ------------------------------------------------------------------------ classic layers
+
+    def restriction(self, where: str, value: object) -> list[Window]:
+        item = self.table(where, value)
+        kind = item.get("type")
+        clock = _clock(where, item.get("start_time_of_day"))
+        seconds = self.number(where, item, "duration_seconds")
+        if kind == "daily_restriction":
+            return span_windows_daily(clock, seconds) or [Window(days=range(7))]
+        if kind == "weekly_restriction":
+            day = self.number(where, item, "start_day_of_week")
+            if not 1 <= day <= 7:
+                msg = f"{where}.start_day_of_week: must be 1 (Monday) to 7 (Sunday), got {day}"
+                raise InvalidExport(msg)
+            return span_windows(day - 1, clock, seconds)
+        msg = f"{where}.type: must be daily_restriction or weekly_restriction, got {kind!r}"
+        raise InvalidExport(msg)
+
+    def layer(
+        self, where: str, item: Mapping[str, Any], zone: ZoneInfo, priority: int
+    ) -> Layer | None:
+        name = self.text(where, item, "name", str(item.get("id", f"Layer {priority + 1}")))
+        where = f'{where} "{name}"'
+        seconds = self.number(where, item, "rotation_turn_length_seconds")
+        period = period_of(seconds)
+        if period is None:
+            self.drop(
+                where,
+                f"{seconds} s turns",
+                "turns are whole hours, days or weeks: the layer is not imported",
+            )
+            return None
+        anchor = self.instant(where, item, "rotation_virtual_start").astimezone(zone)
+        start = self.instant(where, item, "start")
+        members = [
+            [self.user(f"{where}.users[{i}]", self.table(f"{where}.users[{i}]", u).get("user"))]
+            for i, u in enumerate(self.array(f"{where}.users", item.get("users")))
+        ]
+        if not members:
+            self.drop(where, name, "a layer with no users is not imported")
+            return None
+        windows = [
+            w
+            for i, r in enumerate(self.array(f"{where}.restrictions", item.get("restrictions")))
+            for w in self.restriction(f"{where}.restrictions[{i}]", r)
+        ]
+        self.unknown(
+            where,
+            item,
+            (
+                "name",
+                "start",
+                "end",
+                "rotation_virtual_start",
+                "rotation_turn_length_seconds",
+                "users",
+                "restrictions",
+            ),
+            ("id", "rendered_schedule_entries", "rendered_coverage_percentage"),
+        )
+        return Layer(
+            name=name,
+            members=members,
+            period=period,
+            handoff=anchor.time().replace(tzinfo=None),
+            start=anchor.date(),
+            priority=priority,
+            windows=merged(windows),
+            active_from=start if start > anchor else None,
+            active_until=self.instant(where, item, "end") if item.get("end") else None,
+        )
+
+    def overrides(self, where: str, entries: Iterable[object]) -> list[Override]:
+        out = []
+        for index, raw in enumerate(entries):
+            item = self.table(f"{where}[{index}]", raw)
+            person = self.user(f"{where}[{index}].user", item.get("user"))
+            start, end = (
+                self.instant(f"{where}[{index}]", item, "start"),
+                self.instant(f"{where}[{index}]", item, "end"),
+            )
+            if end > start:
+                out.append(
+                    Override(start=start, end=end, replace=[person], why="PagerDuty override")
+                )
+        return out
+
+    def schedule(self, where: str, item: Mapping[str, Any], extra: list[object]) -> Schedule | None:
+        name = self.text(where, item, "name", str(item.get("summary") or item.get("id")))
+        where = f'{where} "{name}"'
+        zone = _zone(where, item.get("time_zone", "UTC"))
+        if item.get("type") == "schedule_v3" or "rotations" in item:
+            return self.schedule_v3(where, name, item, zone)
+        raw_layers = self.array(f"{where}.schedule_layers", item.get("schedule_layers"))
+        if not raw_layers:
+            msg = f"{where}.schedule_layers: none (list schedules with include[]=schedule_layers)"
+            raise InvalidExport(msg)
+        # The API lists the layers last first: Layer 1 (the bottom, lowest priority) is last.
+        layers = [
+            self.layer(
+                f"{where}.schedule_layers[{len(raw_layers) - 1 - p}]",
+                self.table(where, raw),
+                zone,
+                p,
+            )
+            for p, raw in enumerate(reversed(raw_layers))
+        ]
+        entries = list(extra)
+        if not entries and isinstance(item.get("overrides_subschedule"), Mapping):
+            entries = list(
+                self.array(where, item["overrides_subschedule"].get("rendered_schedule_entries"))
+            )
+        self.common(where, item, ("schedule_layers", "overrides_subschedule", "overrides"))
+        kept = [layer for layer in layers if layer is not None]
+        if not kept:
+            self.drop(where, name, "no layer could be imported: the schedule is not imported")
+            return None
+        return Schedule(
+            name=name,
+            timezone=zone.key,
+            layers=kept,
+            overrides=self.overrides(f"{where}.overrides", entries),
+        )
+
+    def common(self, where: str, item: Mapping[str, Any], known: tuple[str, ...]) -> None:
+        for key in ("description",):
+            if item.get(key):
+                self.drop(
+                    f"{where}.{key}", item[key], "a schedule has no description in incident_flow"
+                )
+        for team in self.array(f"{where}.teams", item.get("teams")):
+            self.drop(
+                f"{where}.teams",
+                team.get("summary", team.get("id")) if isinstance(team, Mapping) else team,
+                "a schedule has no team in incident_flow",
+            )
+        self.unknown(
+            where,
+            item,
+            ("name", "time_zone", "description", "teams", *known),
+            (
+                *_REFERENCE,
+                "name",
+                "escalation_policies",
+                "users",
+                "final_schedule",
+                "next_oncall_for_user",
+                "http_cal_url",
+                "web_cal_url",
+                "oncall",
+                "rendered_schedule_entries",
+            ),
+        )
+
+    # ------------------------------------------------------------------------ v3 rotations
+
+    def schedule_v3(
+        self, where: str, name: str, item: Mapping[str, Any], zone: ZoneInfo
+    ) -> Schedule | None:
+        layers: list[Layer] = []
+        for r_index, raw in enumerate(self.array(f"{where}.rotations", item.get("rotations"))):
+            rotation = self.table(f"{where}.rotations[{r_index}]", raw)
+            for e_index, event in enumerate(
+                self.array(f"{where}.rotations[{r_index}].events", rotation.get("events"))
+            ):
+                layer = self.event(
+                    f"{where}.rotations[{r_index}].events[{e_index}]",
+                    self.table(where, event),
+                    zone,
+                )
+                if layer is not None:
+                    layers.append(layer)
+        self.common(where, item, ("rotations", "custom_shifts", "overrides", "type"))
+        overrides = [
+            Override(
+                start=self.instant(f"{where}.custom_shifts[{i}]", shift, "start_time"),
+                end=self.instant(f"{where}.custom_shifts[{i}]", shift, "end_time"),
+                add=[
+                    self.member(f"{where}.custom_shifts[{i}]", a.get("member"))
+                    for a in self.array(where, shift.get("assignments"))
+                ],
+                why="PagerDuty custom shift",
+            )
+            for i, shift in enumerate(
+                self.array(f"{where}.custom_shifts", item.get("custom_shifts"))
+            )
+        ]
+        if not layers:
+            self.drop(where, name, "no rotation could be imported: the schedule is not imported")
+            return None
+        return Schedule(name=name, timezone=zone.key, layers=layers, overrides=overrides)
+
+    def member(self, where: str, value: object) -> str:
+        item = self.table(where, value)
+        if item.get("type") == "empty_member":
+            return ""
+        return self.user(where, {"id": item.get("user_id"), **item})
+
+    def event(self, where: str, item: Mapping[str, Any], zone: ZoneInfo) -> Layer | None:
+        name = self.text(where, item, "name", str(item.get("id")))
+        where = f'{where} "{name}"'
+        start_time = self.table(f"{where}.start_time", item.get("start_time"))
+        end_time = self.table(f"{where}.end_time", item.get("end_time"))
+        event_zone = _zone(f"{where}.start_time", start_time.get("time_zone") or zone.key)
+        start = self.instant(f"{where}.start_time", start_time, "date_time")
+        end = self.instant(f"{where}.end_time", end_time, "date_time")
+        strategy = self.table(f"{where}.assignment_strategy", item.get("assignment_strategy"))
+        members = [
+            self.member(f"{where}.members[{i}]", m)
+            for i, m in enumerate(self.array(where, strategy.get("members")))
+        ]
+        if strategy.get("type") == "every_member_assignment_strategy":
+            slots = [[m for m in members if m]]
+        else:
+            each = (
+                self.number(f"{where}.assignment_strategy", strategy, "shifts_per_member", 1) or 1
+            )
+            slots = [[m] if m else [] for m in members for _ in range(each)]
+        rules = [
+            r
+            for r in self.array(f"{where}.recurrence", item.get("recurrence"))
+            if isinstance(r, str)
+        ]
+        for other in rules[1:]:
+            self.drop(
+                f"{where}.recurrence",
+                other,
+                "only one RRULE is read: the exceptions are not imported",
+            )
+        if not rules or not slots:
+            self.drop(where, name, "an event with no recurrence or no members is not imported")
+            return None
+        freq, interval, days, rest = parse_rule(rules[0])
+        for key, value in rest.items():
+            if key != "WKST":
+                self.drop(
+                    f"{where}.recurrence.{key}", value, "this part of the rule is not imported"
+                )
+        local = start.astimezone(event_zone).replace(tzinfo=None)
+        recurrence = Recurrence(
+            start=local, length=end - start, freq=freq, interval=interval, by_day=days
+        )
+        layer = recurrence_layer(name, recurrence, slots)
+        if isinstance(layer, str):
+            self.drop(where, rules[0], layer)
+            return None
+        since = (
+            self.instant(where, item, "effective_since") if item.get("effective_since") else None
+        )
+        self.unknown(
+            where,
+            item,
+            (
+                "name",
+                "start_time",
+                "end_time",
+                "assignment_strategy",
+                "recurrence",
+                "effective_since",
+                "effective_until",
+            ),
+            ("id", "type"),
+        )
+        return _evolve(
+            layer,
+            timezone=event_zone.key if event_zone.key != zone.key else None,
+            active_from=since if since and since > start else None,
+            active_until=self.instant(where, item, "effective_until")
+            if item.get("effective_until")
+            else None,
+        )
+
+    # ------------------------------------------------------------------------ escalation
+
+    def escalation(
+        self, where: str, item: Mapping[str, Any], schedules: Mapping[str, str]
+    ) -> tuple[list[Step], int]:
+        name = self.text(where, item, "name", str(item.get("summary") or item.get("id")))
+        where = f'{where} "{name}"'
+        steps: list[Step] = []
+        for index, raw in enumerate(
+            self.array(f"{where}.escalation_rules", item.get("escalation_rules"))
+        ):
+            rule = self.table(f"{where}.escalation_rules[{index}]", raw)
+            at = f"{where}.escalation_rules[{index}]"
+            targets = [
+                self.target(f"{at}.targets[{i}]", t, schedules)
+                for i, t in enumerate(self.array(at, rule.get("targets")))
+            ]
+            wait = timedelta(minutes=self.number(at, rule, "escalation_delay_in_minutes"))
+            strategy = rule.get("escalation_rule_assignment_strategy")
+            kind = strategy.get("type") if isinstance(strategy, Mapping) else strategy
+            if kind not in (None, "assign_to_everyone"):
+                self.approximate(
+                    f"{at}.escalation_rule_assignment_strategy",
+                    kind,
+                    "everyone of the level is paged, not one in turn",
+                )
+            self.unknown(
+                at,
+                rule,
+                ("targets", "escalation_delay_in_minutes", "escalation_rule_assignment_strategy"),
+                ("id",),
+            )
+            steps.append(([t for t in targets if t], wait))
+        if item.get("on_call_handoff_notifications") == "always":
+            self.drop(
+                f"{where}.on_call_handoff_notifications",
+                "always",
+                "handoff notices are the policy's oncall_notices",
+            )
+        for key in ("services", "teams"):
+            for ref in self.array(f"{where}.{key}", item.get(key)):
+                label = ref.get("summary", ref.get("id")) if isinstance(ref, Mapping) else ref
+                self.drop(f"{where}.{key}", label, f"an escalation has no {key} in incident_flow")
+        if item.get("description"):
+            self.drop(
+                f"{where}.description",
+                item["description"],
+                "an escalation has no description in incident_flow",
+            )
+        self.unknown(
+            where,
+            item,
+            (
+                "name",
+                "escalation_rules",
+                "num_loops",
+                "on_call_handoff_notifications",
+                "services",
+                "teams",
+                "description",
+            ),
+            _REFERENCE,
+        )
+        return steps, self.number(where, item, "num_loops", 0)
+
+    def target(self, where: str, value: object, schedules: Mapping[str, str]) -> str:
+        item = self.table(where, value)
+        kind = str(item.get("type", "")).removesuffix("_reference")
+        if kind == "user":
+            return self.user(where, item)
+        if kind in ("schedule", "schedule_v3"):
+            found = schedules.get(str(item.get("id")))
+            if found is None:
+                label = str(item.get("summary") or item.get("id"))
+                self.approximate(
+                    where, label, "the schedule is not in the import: paged by that name"
+                )
+                return label
+            return f"schedule:{found}"
+        self.drop(where, item, "not a target incident_flow can page")
+        return ""
+
+
+def _clock(where: str, value: object) -> time:
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError as exc:
+        msg = f"{where}.start_time_of_day: must be a time like 08:00:00, got {value!r}"
+        raise InvalidExport(msg) from exc
+
+
+def _evolve(layer: Layer, **changes: Any) -> Layer:
+    import attrs
+
+    return attrs.evolve(layer, **changes)
+
+
+def _objects(documents: Iterable[object]) -> dict[str, list[Any]]:
+    """The documents' objects by kind: schedules, overrides, users, escalation_policies."""
+    found: dict[str, list[Any]] = {
+        "schedules": [],
+        "overrides": [],
+        "users": [],
+        "escalation_policies": [],
+        "other": [],
+    }
+    for index, document in enumerate(documents):
+        if isinstance(document, list):
+            for kind, items in _objects(document).items():
+                found[kind] += items
+            continue
+        table = Reader.table(f"document {index}", document)
+        matched = False
+        for kind, one in (
+            ("schedules", "schedule"),
+            ("overrides", "override"),
+            ("users", "user"),
+            ("escalation_policies", "escalation_policy"),
+        ):
+            if kind in table:
+                found[kind] += list(Reader.array(f"document {index}.{kind}", table[kind]))
+                matched = True
+            if one in table:
+                found[kind].append(table[one])
+                matched = True
+        if not matched:
+            found["other"].append(table)
+    return found
+
+
+def import_pagerduty(
+    documents: Iterable[object],
+    *,
+    people: People | None = None,
+    escalation: str | None = None,
+) -> Imported:
+    """PagerDuty's schedules, overrides and an escalation policy, from REST API JSON documents.
+
+    Args:
+        documents: parsed JSON answers, in any order: ``{"schedule": ...}`` or
+            ``{"schedules": [...]}`` (v2 layers or v3 rotations), ``{"overrides": [...]}`` (each
+            with ``schedule_id``, or in a schedule's ``overrides``), ``{"users": [...]}`` (for
+            emails), ``{"escalation_policy": ...}`` or ``{"escalation_policies": [...]}``.
+        people: the policy's people (a user they name keeps that person's name).
+        escalation: the escalation policy to import, by name or id (default: the first; the
+            others are reported).
+
+    Raises:
+        InvalidExport: the JSON is not what PagerDuty's API returns (the message names the field).
+    """
+    found = _objects(documents)
+    reader = _PagerDuty(people, found["users"])
+    for index, other in enumerate(found["other"]):
+        reader.drop(
+            f"document {index}", other, "not a schedule, override, user or escalation policy"
+        )
+    schedules: list[Schedule] = []
+    ids: dict[str, str] = {}
+    for index, raw in enumerate(found["schedules"]):
+        item = reader.table(f"schedules[{index}]", raw)
+        extra = [
+            *reader.array(f"schedules[{index}].overrides", item.get("overrides")),
+            *(
+                o
+                for o in found["overrides"]
+                if isinstance(o, Mapping) and o.get("schedule_id") == item.get("id")
+            ),
+        ]
+        schedule = reader.schedule(f"schedules[{index}]", item, extra)
+        if schedule is not None:
+            schedules.append(schedule)
+            ids[str(item.get("id"))] = schedule.name
+    loose = [
+        o
+        for o in found["overrides"]
+        if not isinstance(o, Mapping) or o.get("schedule_id") not in ids
+    ]
+    for index, other in enumerate(loose):
+        reader.drop(
+            f"overrides[{index}]", other, "an override of no imported schedule (give schedule_id)"
+        )
+    policies = found["escalation_policies"]
+    steps: list[Step] = []
+    loops = 0
+    if policies:
+        tables = [reader.table(f"escalation_policies[{i}]", p) for i, p in enumerate(policies)]
+        chosen = choose(reader, tables, escalation, "escalation_policies")
+        assert chosen is not None
+        steps, loops = reader.escalation(
+            f"escalation_policies[{tables.index(chosen)}]", chosen, ids
+        )
+    return Imported(
+        vendor=VENDOR,
+        schedules=tuple(schedules),
+        escalation=levels(steps, repeats=loops),
+        people=reader.names.new_people(),
+        findings=tuple(reader.findings),
+        read=f"{len(found['schedules'])} schedules, {len(found['overrides'])} overrides, "
+        f"{len(policies)} escalation policies, {len(found['users'])} users",
+    )
