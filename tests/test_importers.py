@@ -456,3 +456,93 @@ def test_bad_exports_are_refused_with_the_field_named() -> None:
         import_vendor("victorops", [])
     with pytest.raises(InvalidExport, match="document 0: must be a JSON object"):
         import_pagerduty(["not json"])
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def test_the_import_command_writes_a_policy_and_a_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    existing = tmp_path / "policy.toml"
+    existing.write_text('[[people]]\nname = "incident commander"\nopsgenie = ["u-ic"]\n')
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        ["--policy", str(existing), "import", "opsgenie", str(SAMPLES / "e2e_opsgenie.json"),
+         "-o", "imported.toml", "--report", "report.md"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "imported 2 schedules, 3 escalation levels, 4 new people" in result.output
+    policy = Policy.from_toml(tmp_path / "imported.toml")
+    assert policy.escalation[-1].targets == ("incident commander",)
+    assert (tmp_path / "report.md").read_text().startswith("# Import report: Opsgenie")
+    (tmp_path / "bad.json").write_text('{"data": {"name": "s", "rotations": [{"name": "r", "type": "x"}]}}')
+    refused = runner.invoke(main, ["import", "opsgenie", "bad.json"])
+    assert refused.exit_code == 5 and "must be hourly, daily or weekly" in refused.output
+    (tmp_path / "text.json").write_text("nope")
+    assert runner.invoke(main, ["import", "pagerduty", "text.json"]).exit_code == 5
+    (tmp_path / "empty.json").write_text("[]")
+    bad_pair = runner.invoke(main, ["import", "grafana-oncall", "empty.json", "--calendar", "x"])
+    assert bad_pair.exit_code == 5 and "SCHEDULE=FILE.ics" in bad_pair.output
+
+
+def test_the_report_escapes_what_vendors_wrote() -> None:
+    schedule = {"id": "s", "name": "ops <!here> | *x*", "timezone": "UTC",
+                "description": "[click](http://evil) # Heading", "ownerTeam": {"name": "`t`"},
+                "rotations": [{"id": "r", "name": "r", "startDate": "2026-01-05T09:00:00Z",
+                               "type": "daily",
+                               "participants": [{"type": "user", "id": "u",
+                                                 "username": "x@example.com"}]}]}
+    imported = import_opsgenie([{"data": schedule}])
+    report = imported.report()
+    assert "\\<!here\\> \\| \\*x\\*" in report and "\\[click\\]" in report
+    assert "\n# Heading" not in report and "\\`t\\`" in report
+    toml = imported.policy_toml()
+    assert Policy.from_text(toml).schedules.names == ("ops <!here> | *x*",)
+
+
+def test_an_ical_schedule_of_grafana_oncall() -> None:
+    """A calendar of weekly events (as OnCall's ical schedules are), levels in the summary."""
+    calendar = "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "X-WR-TIMEZONE:Europe/Berlin",
+        "BEGIN:VEVENT", "SUMMARY:alice", "DTSTART;TZID=Europe/Berlin:20260105T090000",
+        "DTEND;TZID=Europe/Berlin:20260112T090000", "RRULE:FREQ=WEEKLY;INTERVAL=2", "END:VEVENT",
+        "BEGIN:VEVENT", "SUMMARY:bob", "DTSTART;TZID=Europe/Berlin:20260112T090000",
+        "DTEND;TZID=Europe/Berlin:20260119T090000", "RRULE:FREQ=WEEKLY;INTERVAL=2", "END:VEVENT",
+        "BEGIN:VEVENT", "SUMMARY:[L1] carol", "DTSTART:20260106T080000Z",
+        "DTEND:20260106T160000Z", "END:VEVENT",
+        "BEGIN:VEVENT", "SUMMARY:dan", "STATUS:CANCELLED", "DTSTART:20260107T080000Z",
+        "DTEND:20260107T160000Z", "END:VEVENT",
+        "BEGIN:VEVENT", "SUMMARY:erin", "DTSTART:20260108T080000Z", "DURATION:PT8H",
+        "RRULE:FREQ=MONTHLY;BYMONTHDAY=8", "END:VEVENT",
+        "END:VCALENDAR", "",
+    ])
+    schedule = {"id": "S", "name": "ops", "type": "ical", "ical_url_primary": "https://cal/x.ics",
+                "ical_url_overrides": "https://cal/o.ics"}
+    users = [{"id": "UA", "username": "alice", "email": "alice@example.com"},
+             {"id": "UB", "username": "bob", "email": "BOB@example.com"}]
+    imported = import_grafana_oncall(
+        [{"results": [schedule]}, {"results": users}], calendars={"ops": calendar}
+    )
+    book = round_trip(imported)
+    # Every other week each, handing off at 09:00 Berlin before and after the clocks change.
+    assert book.on_call("ops", utc("2026-03-30T06:59:00Z")) == ("bob",)  # 08:59 CEST
+    assert book.on_call("ops", utc("2026-03-30T07:00:00Z")) == ("alice",)  # 09:00 CEST
+    assert book.on_call("ops", utc("2026-01-19T07:59:00Z")) == ("bob",)  # 08:59 CET
+    assert book.on_call("ops", utc("2026-01-06T10:00:00Z")) == ("carol",)  # level 1
+    assert book.on_call("ops", utc("2026-01-07T10:00:00Z")) == ("alice",)  # dan's is cancelled
+    reported = sorted(f.where.split(".", 1)[-1] for f in imported.findings)
+    assert reported == [
+        "ical_url_overrides",  # no calendar given for it
+        "ical_url_primary.events[2]",  # carol is no OnCall user: kept as written
+        "ical_url_primary.events[3]",  # erin neither
+        "ical_url_primary.events[3]",  # and monthly has no layer form
+        "ical_url_primary.events[3].RRULE.BYMONTHDAY",
+    ]

@@ -19,6 +19,7 @@ from .._policy import Policy, parse_time
 from .._text import no_controls
 from ..adapters.folder import FolderPublisher
 from ..adapters.notifiers import LogNotifier
+from ..importers import InvalidExport
 from ..exceptions import (
     IncidentFlowError,
     IncidentNotFound,
@@ -65,6 +66,7 @@ EXIT_CODES = {
     InvalidPolicy: 5,
     InvalidPayload: 5,
     InvalidCommand: 5,
+    InvalidExport: 5,
     StorageError: 6,
 }
 

@@ -34,6 +34,7 @@ from ..exceptions import IncidentNotFound
 from ..process import to_mermaid
 from . import _incident
 from ._common import Context, clean, console, errors, is_dsn, open_store, pass_context, say
+from ._import import import_command
 from ._oncall import oncall, schedule_group
 from ._report import DEFINITIONS, Report, build_report
 from ._runbooks import runbooks
@@ -113,6 +114,7 @@ main.add_command(serve)
 main.add_command(silence_group)
 main.add_command(oncall)
 main.add_command(schedule_group)
+main.add_command(import_command)
 
 
 @main.command()

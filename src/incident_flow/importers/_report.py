@@ -30,7 +30,7 @@ def to_report(imported: Imported) -> str:
             f"{_plural(len(imported.schedules), 'schedule')} ({_plural(layers, 'layer')}, "
             f"{_plural(overrides, 'override')})",
             _plural(len(imported.escalation), "escalation level"),
-            _plural(len(imported.people), "new person"),
+            f"{len(imported.people)} new {'person' if len(imported.people) == 1 else 'people'}",
         ]
     )
     lines = [f"# Import report: {markdown_inline(imported.vendor)}", ""]

@@ -141,7 +141,7 @@ def recurrence_layer(
     if r.freq == "daily" and not r.by_day:
         if length == r.interval * _DAY:
             return Layer(members=slots, period=Period("day", r.interval), **base)
-        if length < _DAY:
+        if length <= _DAY:
             windows = span_windows_daily(clock, int(length))
             return Layer(
                 members=_spaced(slots, r.interval), period=Period("day"), windows=windows, **base
@@ -150,8 +150,8 @@ def recurrence_layer(
     if r.freq == "weekly" and days == {start.weekday()}:
         if length == r.interval * _WEEK:
             return Layer(members=slots, period=Period("week", r.interval), **base)
-        if length < _WEEK:
-            windows = span_windows(start.weekday(), clock, int(length))
+        if length <= _WEEK:
+            windows = [] if length == _WEEK else span_windows(start.weekday(), clock, int(length))
             return Layer(
                 members=_spaced(slots, r.interval), period=Period("week"), windows=windows, **base
             )

@@ -1,0 +1,87 @@
+"""``incident-flow import``: a vendor's schedules and escalation as policy TOML, with a report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..exceptions import InvalidCommand
+from ..importers import VENDORS, import_vendor
+from ._common import Context, errors, pass_context, say
+
+__all__ = ["import_command"]
+
+
+def _documents(files: tuple[str, ...]) -> list[object]:
+    documents: list[object] = []
+    for name in files:
+        try:
+            documents.append(json.loads(Path(name).read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            msg = f"{name}: not a JSON file the vendor's API wrote ({exc})"
+            raise InvalidCommand(msg) from exc
+    return documents
+
+
+def _calendars(pairs: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip():
+            msg = f"--calendar takes SCHEDULE=FILE.ics, got {pair!r}"
+            raise InvalidCommand(msg)
+        try:
+            out[name.strip()] = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            msg = f"{path}: cannot read the calendar ({exc})"
+            raise InvalidCommand(msg) from exc
+    return out
+
+
+@click.command("import")
+@click.argument("vendor", type=click.Choice(sorted(VENDORS)))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--escalation", default=None, help="The escalation (policy, chain) to take, by name or id.")
+@click.option("--calendar", "calendars", multiple=True, help="Grafana OnCall: SCHEDULE=FILE.ics for ical schedules.")
+@click.option("-o", "--output", default="-", help="Where to write the policy TOML (default: stdout).")
+@click.option("--report", "report_file", default="import-report.md", show_default=True, help="Where to write the report.")
+@pass_context
+def import_command(
+    context: Context,
+    *,
+    vendor: str,
+    files: tuple[str, ...],
+    escalation: str | None,
+    calendars: tuple[str, ...],
+    output: str,
+    report_file: str,
+) -> None:
+    """Import VENDOR's schedules and escalation from its REST API JSON FILES.
+
+    Writes policy TOML ([[people]], [[schedules]], [[escalation]]) and a report listing every
+    field that did not carry over. People the --policy already has keep their names.
+    """
+    with errors():
+        people = context.policy().people if context.policy_file or context.config_file else None
+        imported = import_vendor(
+            vendor,
+            _documents(files),
+            people=people,
+            escalation=escalation,
+            calendars=_calendars(calendars) or None,
+        )
+        text = imported.policy_toml()
+        if output == "-":
+            click.echo(text, nl=False)
+        else:
+            Path(output).write_text(text, encoding="utf-8")
+        Path(report_file).write_text(imported.report(), encoding="utf-8")
+        dropped, close = len(imported.dropped()), len(imported.findings) - len(imported.dropped())
+        summary = (
+            f"imported {len(imported.schedules)} schedules, {len(imported.escalation)} escalation "
+            f"levels, {len(imported.people)} new people; {dropped} fields not carried over, "
+            f"{close} approximated: see {report_file}"
+        )
+        click.echo(summary, err=True) if output == "-" else say(summary)
