@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -85,14 +86,20 @@ def test_opsgenie_a_year_with_two_dst_changes_keeps_local_handoffs() -> None:
         "timeRestriction": {
             "type": "weekday-and-time-of-day",
             "restrictions": [
-                {"startDay": "friday", "startHour": 18, "startMin": 0, "endDay": "monday",
-                 "endHour": 10, "endMin": 0},
+                {
+                    "startDay": "friday",
+                    "startHour": 18,
+                    "startMin": 0,
+                    "endDay": "monday",
+                    "endHour": 10,
+                    "endMin": 0,
+                },
             ],
         },
     }
     schedule = {"id": "s", "name": "ops", "timezone": "Europe/Berlin", "rotations": [rotation]}
     book = round_trip(import_opsgenie([{"data": schedule}]))
-    zone, anchor = ZoneInfo("Europe/Berlin"), datetime(2026, 1, 5, 9)
+    zone, anchor = ZoneInfo("Europe/Berlin"), datetime(2026, 1, 5, 9)  # noqa: DTZ001 - wall time
     slots = [("alice",), (), ("bob",)]
     at = datetime(2026, 1, 1, tzinfo=UTC)
     while at < datetime(2027, 1, 1, tzinfo=UTC):
@@ -110,23 +117,53 @@ def test_opsgenie_escalation_delays_from_creation_become_waits_between_levels() 
         "name": "Checkout",
         "ownerTeam": {"id": "t", "name": "payments"},
         "rules": [
-            {"condition": "if-not-acked", "notifyType": "next", "delay": {"timeAmount": 15},
-             "recipient": {"type": "schedule", "id": "s", "name": "ops"}},
-            {"condition": "if-not-closed", "notifyType": "default", "delay": {"timeAmount": 1,
-             "timeUnit": "minutes"}, "recipient": {"type": "schedule", "id": "s", "name": "ops"}},
-            {"notifyType": "default", "delay": {"timeAmount": 1},
-             "recipient": {"type": "user", "id": "u9", "username": "ic@example.com"}},
-            {"notifyType": "admins", "delay": {"timeAmount": 30},
-             "recipient": {"type": "team", "id": "t", "name": "payments"}},
+            {
+                "condition": "if-not-acked",
+                "notifyType": "next",
+                "delay": {"timeAmount": 15},
+                "recipient": {"type": "schedule", "id": "s", "name": "ops"},
+            },
+            {
+                "condition": "if-not-closed",
+                "notifyType": "default",
+                "delay": {"timeAmount": 1, "timeUnit": "minutes"},
+                "recipient": {"type": "schedule", "id": "s", "name": "ops"},
+            },
+            {
+                "notifyType": "default",
+                "delay": {"timeAmount": 1},
+                "recipient": {"type": "user", "id": "u9", "username": "ic@example.com"},
+            },
+            {
+                "notifyType": "admins",
+                "delay": {"timeAmount": 30},
+                "recipient": {"type": "team", "id": "t", "name": "payments"},
+            },
         ],
         "repeat": {"waitInterval": 10, "count": 1, "resetRecipientStates": True},
     }
-    schedule = {"id": "s", "name": "ops", "timezone": "UTC", "rotations": [{
-        "id": "r", "name": "r", "startDate": "2026-01-05T09:00:00Z", "type": "daily",
-        "participants": [{"type": "team", "id": "t", "name": "payments"}]}]}
-    team = {"id": "t", "name": "payments", "members": [
-        {"user": {"id": "u1", "username": "alice@example.com"}, "role": "admin"},
-        {"user": {"id": "u2", "username": "bob@example.com"}, "role": "user"}]}
+    schedule = {
+        "id": "s",
+        "name": "ops",
+        "timezone": "UTC",
+        "rotations": [
+            {
+                "id": "r",
+                "name": "r",
+                "startDate": "2026-01-05T09:00:00Z",
+                "type": "daily",
+                "participants": [{"type": "team", "id": "t", "name": "payments"}],
+            }
+        ],
+    }
+    team = {
+        "id": "t",
+        "name": "payments",
+        "members": [
+            {"user": {"id": "u1", "username": "alice@example.com"}, "role": "admin"},
+            {"user": {"id": "u2", "username": "bob@example.com"}, "role": "user"},
+        ],
+    }
     imported = import_opsgenie([{"data": schedule}, {"data": escalation}, {"data": team}])
     levels = [(lv.targets, lv.wait) for lv in imported.escalation]
     minutes = timedelta(minutes=1)
@@ -155,23 +192,45 @@ def test_opsgenie_escalation_delays_from_creation_become_waits_between_levels() 
 
 def test_opsgenie_overrides_of_the_schedule_and_of_one_rotation() -> None:
     rotations = [
-        {"id": "r1", "name": "day", "startDate": "2026-01-05T09:00:00Z", "type": "daily",
-         "participants": [{"type": "user", "id": "u1", "username": "alice@example.com"}]},
-        {"id": "r2", "name": "night", "startDate": "2026-01-05T09:00:00Z", "type": "daily",
-         "participants": [{"type": "user", "id": "u2", "username": "bob@example.com"}]},
+        {
+            "id": "r1",
+            "name": "day",
+            "startDate": "2026-01-05T09:00:00Z",
+            "type": "daily",
+            "participants": [{"type": "user", "id": "u1", "username": "alice@example.com"}],
+        },
+        {
+            "id": "r2",
+            "name": "night",
+            "startDate": "2026-01-05T09:00:00Z",
+            "type": "daily",
+            "participants": [{"type": "user", "id": "u2", "username": "bob@example.com"}],
+        },
     ]
     parent = {"id": "s", "name": "ops", "enabled": True}
     overrides = [
-        {"_parent": parent, "alias": "all", "user": {"type": "user", "id": "u3",
-         "username": "carol@example.com"}, "startDate": "2026-01-06T00:00:00Z",
-         "endDate": "2026-01-06T06:00:00Z", "rotations": []},
-        {"_parent": parent, "alias": "one", "user": {"type": "none"},
-         "startDate": "2026-01-07T00:00:00Z", "endDate": "2026-01-07T06:00:00Z",
-         "rotations": [{"id": "r2", "name": "night"}]},
+        {
+            "_parent": parent,
+            "alias": "all",
+            "user": {"type": "user", "id": "u3", "username": "carol@example.com"},
+            "startDate": "2026-01-06T00:00:00Z",
+            "endDate": "2026-01-06T06:00:00Z",
+            "rotations": [],
+        },
+        {
+            "_parent": parent,
+            "alias": "one",
+            "user": {"type": "none"},
+            "startDate": "2026-01-07T00:00:00Z",
+            "endDate": "2026-01-07T06:00:00Z",
+            "rotations": [{"id": "r2", "name": "night"}],
+        },
     ]
     imported = import_opsgenie(
-        [{"data": {"id": "s", "name": "ops", "timezone": "UTC", "rotations": rotations}},
-         {"data": overrides}]
+        [
+            {"data": {"id": "s", "name": "ops", "timezone": "UTC", "rotations": rotations}},
+            {"data": overrides},
+        ]
     )
     book = round_trip(imported)
     assert book.on_call("ops", utc("2026-01-06T01:00:00Z")) == ("carol",)
@@ -189,7 +248,9 @@ def test_pagerduty_documented_example_renders_its_final_schedule() -> None:
     book = round_trip(imported)
     (entry,) = body["schedule"]["final_schedule"]["rendered_schedule_entries"]
     start, end = utc(entry["start"]), utc(entry["end"])
-    shifts = book.shifts("Daily Engineering Rotation", start - timedelta(hours=3), end + timedelta(hours=3))
+    shifts = book.shifts(
+        "Daily Engineering Rotation", start - timedelta(hours=3), end + timedelta(hours=3)
+    )
     assert [(s.start, s.end, s.people) for s in shifts] == [
         (start - timedelta(hours=3), start, ()),
         (start, end, ("regina.phalange",)),
@@ -199,9 +260,13 @@ def test_pagerduty_documented_example_renders_its_final_schedule() -> None:
 
 def _pd_layer(name: str, users: list[str], **fields: Any) -> dict[str, Any]:
     return {
-        "id": name, "name": name, "start": "2026-01-05T09:00:00+01:00", "end": None,
+        "id": name,
+        "name": name,
+        "start": "2026-01-05T09:00:00+01:00",
+        "end": None,
         "rotation_virtual_start": "2026-01-05T09:00:00+01:00",
-        "rotation_turn_length_seconds": 604800, "restrictions": [],
+        "rotation_turn_length_seconds": 604800,
+        "restrictions": [],
         "users": [{"user": {"id": u, "type": "user_reference", "summary": u}} for u in users],
         **fields,
     }
@@ -209,21 +274,36 @@ def _pd_layer(name: str, users: list[str], **fields: Any) -> dict[str, Any]:
 
 def test_pagerduty_a_year_with_two_dst_changes() -> None:
     """Layers come last first; Layer 2 (weekdays 09-17) hides Layer 1; turns keep 09:00 local."""
-    weekdays = {"type": "weekly_restriction", "start_day_of_week": 1,
-                "start_time_of_day": "09:00:00", "duration_seconds": 4 * 86400 + 8 * 3600}
-    layer_2 = _pd_layer("Layer 2", ["Day1", "Day2"], rotation_turn_length_seconds=86400,
-                        restrictions=[{**weekdays, "start_day_of_week": d + 1,
-                                       "duration_seconds": 8 * 3600} for d in range(5)])
+    weekdays = {
+        "type": "weekly_restriction",
+        "start_day_of_week": 1,
+        "start_time_of_day": "09:00:00",
+        "duration_seconds": 4 * 86400 + 8 * 3600,
+    }
+    layer_2 = _pd_layer(
+        "Layer 2",
+        ["Day1", "Day2"],
+        rotation_turn_length_seconds=86400,
+        restrictions=[
+            {**weekdays, "start_day_of_week": d + 1, "duration_seconds": 8 * 3600} for d in range(5)
+        ],
+    )
     layer_1 = _pd_layer("Layer 1", ["Wk1", "Wk2", "Wk3"])
-    body = {"schedule": {"id": "P1", "name": "ops", "time_zone": "Europe/Berlin",
-                         "schedule_layers": [layer_2, layer_1]}}
+    body = {
+        "schedule": {
+            "id": "P1",
+            "name": "ops",
+            "time_zone": "Europe/Berlin",
+            "schedule_layers": [layer_2, layer_1],
+        }
+    }
     imported = import_pagerduty([body])
     assert [(layer.name, layer.priority) for layer in imported.schedules[0].layers] == [
         ("Layer 1", 0),
         ("Layer 2", 1),
     ]
     book = round_trip(imported)
-    zone, anchor = ZoneInfo("Europe/Berlin"), datetime(2026, 1, 5, 9)
+    zone, anchor = ZoneInfo("Europe/Berlin"), datetime(2026, 1, 5, 9)  # noqa: DTZ001 - wall time
     at = datetime(2026, 1, 1, tzinfo=UTC)
     while at < datetime(2027, 1, 1, tzinfo=UTC):
         local = at.astimezone(zone).replace(tzinfo=None)
@@ -240,12 +320,30 @@ def test_pagerduty_escalation_loops_are_written_out_and_every_field_is_accounted
     body = sample("pagerduty_get_schedule.json")
     policy = sample("pagerduty_get_escalation_policy.json")
     other = {"escalation_policy": {**policy["escalation_policy"], "id": "X", "name": "Other"}}
-    imported = import_pagerduty([policy, body, other, {"overrides": [
-        {"id": "O1", "schedule_id": "PI7DH85", "start": "2026-01-05T00:00:00Z",
-         "end": "2026-01-05T06:00:00Z", "user": {"id": "PAM4FGS", "summary": "Kyler Kuhn"}},
-        {"id": "O2", "start": "2026-01-05T00:00:00Z", "end": "2026-01-05T06:00:00Z",
-         "user": {"id": "PAM4FGS"}},
-    ]}])
+    imported = import_pagerduty(
+        [
+            policy,
+            body,
+            other,
+            {
+                "overrides": [
+                    {
+                        "id": "O1",
+                        "schedule_id": "PI7DH85",
+                        "start": "2026-01-05T00:00:00Z",
+                        "end": "2026-01-05T06:00:00Z",
+                        "user": {"id": "PAM4FGS", "summary": "Kyler Kuhn"},
+                    },
+                    {
+                        "id": "O2",
+                        "start": "2026-01-05T00:00:00Z",
+                        "end": "2026-01-05T06:00:00Z",
+                        "user": {"id": "PAM4FGS"},
+                    },
+                ]
+            },
+        ]
+    )
     targets = ("kyler.kuhn", "schedule:Daily Engineering Rotation")
     assert [(lv.targets, lv.wait) for lv in imported.escalation] == [
         (targets, timedelta(minutes=30)),
@@ -292,12 +390,21 @@ def _oncall_case(case: dict[str, Any]) -> tuple[Any, dict[str, str]]:
         used += size
     first = date.fromisoformat(case["shift_start"])
     shift = {
-        "id": "O1", "name": "rota", "type": "rolling_users", "time_zone": None, "level": 1,
-        "start": f"{first}T00:00:00", "duration": 12 * 3600, "rotation_start": f"{first}T00:00:00",
-        "frequency": case["frequency"], "interval": case["interval"],
-        "by_day": case["by_day"] or None, "week_start": "MO",
+        "id": "O1",
+        "name": "rota",
+        "type": "rolling_users",
+        "time_zone": None,
+        "level": 1,
+        "start": f"{first}T00:00:00",
+        "duration": 12 * 3600,
+        "rotation_start": f"{first}T00:00:00",
+        "frequency": case["frequency"],
+        "interval": case["interval"],
+        "by_day": case["by_day"] or None,
+        "week_start": "MO",
         "until": f"{first + timedelta(days=case['total_days'])}T00:00:00",
-        "rolling_users": groups, "start_rotation_from_user_index": 0,
+        "rolling_users": groups,
+        "start_rotation_from_user_index": 0,
     }
     users = [{"id": x, "username": x, "email": f"{x.lower()}@example.com"} for x in LETTERS]
     schedule = {"id": "S1", "name": "s", "type": "web", "time_zone": "UTC", "shifts": ["O1"]}
@@ -335,27 +442,64 @@ def test_grafana_oncall_rolling_users_as_oncall_expects(case: dict[str, Any]) ->
 def test_grafana_oncall_a_year_with_two_dst_changes_as_oncall_renders_it() -> None:
     """Two Berlin shifts rendered by OnCall's own code; level 1 hides level 0 where both are."""
     rendered = sample("oncall_berlin_2026_rendered.json")
-    base = {"team_id": None, "schedule": None, "type": "rolling_users",
-            "time_zone": "Europe/Berlin", "start": "2026-01-05T09:00:00", "week_start": "MO",
-            "rotation_start": "2026-01-05T09:00:00", "until": None, "by_month": None,
-            "by_monthday": None, "interval": 1}
-    weekly = {**base, "id": "OWEEKLY", "name": "weekly", "level": 0, "duration": 604800,
-              "frequency": "weekly", "by_day": None,
-              "rolling_users": [["UA"], ["UB"], ["UC"]], "start_rotation_from_user_index": 0}
-    days = {**base, "id": "ODAYS", "name": "days", "level": 1, "duration": 8 * 3600,
-            "frequency": "daily", "by_day": ["MO", "TU", "WE", "TH", "FR"],
-            "rolling_users": [["UD"], ["UE"]], "start_rotation_from_user_index": 1}
-    users = [{"id": f"U{n[0].upper()}", "username": n, "email": f"{n}@example.com"}
-             for n in ("alice", "bob", "carol", "dan", "erin")]
-    schedule = {"id": "S", "name": "ops", "type": "calendar", "time_zone": "Europe/Berlin",
-                "shifts": ["OWEEKLY", "ODAYS"]}
-    book = round_trip(import_grafana_oncall(
-        [{"results": [schedule]}, {"results": [weekly, days]}, {"results": users}]
-    ))
-    events = [(utc(s), utc(e), who.removeprefix("[L1] "), who.startswith("[L1]"))
-              for shift in rendered.values() for s, e, who in shift]
+    base = {
+        "team_id": None,
+        "schedule": None,
+        "type": "rolling_users",
+        "time_zone": "Europe/Berlin",
+        "start": "2026-01-05T09:00:00",
+        "week_start": "MO",
+        "rotation_start": "2026-01-05T09:00:00",
+        "until": None,
+        "by_month": None,
+        "by_monthday": None,
+        "interval": 1,
+    }
+    weekly = {
+        **base,
+        "id": "OWEEKLY",
+        "name": "weekly",
+        "level": 0,
+        "duration": 604800,
+        "frequency": "weekly",
+        "by_day": None,
+        "rolling_users": [["UA"], ["UB"], ["UC"]],
+        "start_rotation_from_user_index": 0,
+    }
+    days = {
+        **base,
+        "id": "ODAYS",
+        "name": "days",
+        "level": 1,
+        "duration": 8 * 3600,
+        "frequency": "daily",
+        "by_day": ["MO", "TU", "WE", "TH", "FR"],
+        "rolling_users": [["UD"], ["UE"]],
+        "start_rotation_from_user_index": 1,
+    }
+    users = [
+        {"id": f"U{n[0].upper()}", "username": n, "email": f"{n}@example.com"}
+        for n in ("alice", "bob", "carol", "dan", "erin")
+    ]
+    schedule = {
+        "id": "S",
+        "name": "ops",
+        "type": "calendar",
+        "time_zone": "Europe/Berlin",
+        "shifts": ["OWEEKLY", "ODAYS"],
+    }
+    book = round_trip(
+        import_grafana_oncall(
+            [{"results": [schedule]}, {"results": [weekly, days]}, {"results": users}]
+        )
+    )
+    events = [
+        (utc(s), utc(e), who.removeprefix("[L1] "), who.startswith("[L1]"))
+        for shift in rendered.values()
+        for s, e, who in shift
+    ]
     points = sorted({t for s, e, *_ in events for t in (s, e)})
-    for begin, finish in zip(points, points[1:], strict=False):
+    for begin, finish in pairwise(points):
         covering = [e for e in events if e[0] <= begin < e[1]]
         top = [who for *_, who, high in covering if high] or [who for *_, who, _ in covering]
         assert book.on_call("ops", begin) == tuple(top), begin
@@ -369,8 +513,11 @@ def test_grafana_oncall_escalation_chain_splits_at_waits_and_reports_the_rest() 
         {"type": "notify_person_next_each_time", "persons_to_notify_next_each_time": ["UB"]},
         {"type": "wait", "duration": 600},
         {"type": "notify_on_call_from_schedule", "notify_on_call_from_schedule": "S"},
-        {"type": "notify_if_num_alerts_in_window", "num_alerts_in_window": 3,
-         "num_minutes_in_window": 5},
+        {
+            "type": "notify_if_num_alerts_in_window",
+            "num_alerts_in_window": 3,
+            "num_minutes_in_window": 5,
+        },
         {"type": "trigger_webhook", "action_to_trigger": "W1"},
         {"type": "declare_incident", "severity": "critical"},
         {"type": "wait", "duration": 300},
@@ -379,20 +526,43 @@ def test_grafana_oncall_escalation_chain_splits_at_waits_and_reports_the_rest() 
         {"type": "repeat_escalation"},
         {"type": "resolve"},
     ]
-    policies = [{"id": f"E{i}", "escalation_chain_id": "F1", "position": i, **s}
-                for i, s in enumerate(steps)]
-    shift = {"id": "O", "name": "o", "type": "recurrent_event", "start": "2026-01-05T00:00:00",
-             "duration": 86400, "frequency": "daily", "users": ["UA"], "time_zone": None}
-    imported = import_grafana_oncall([
-        {"results": [{"id": "S", "name": "ops", "type": "web", "time_zone": "UTC",
-                      "shifts": ["O"]}]},
-        {"results": [shift]},
-        {"results": [{"id": "F1", "name": "main", "team_id": None},
-                     {"id": "F2", "name": "other", "team_id": None}]},
-        {"results": policies},
-        {"results": [{"id": "UA", "username": "alice", "email": "alice@example.com"},
-                     {"id": "UB", "username": "bob", "email": "bob@example.com"}]},
-    ])
+    policies = [
+        {"id": f"E{i}", "escalation_chain_id": "F1", "position": i, **s}
+        for i, s in enumerate(steps)
+    ]
+    shift = {
+        "id": "O",
+        "name": "o",
+        "type": "recurrent_event",
+        "start": "2026-01-05T00:00:00",
+        "duration": 86400,
+        "frequency": "daily",
+        "users": ["UA"],
+        "time_zone": None,
+    }
+    imported = import_grafana_oncall(
+        [
+            {
+                "results": [
+                    {"id": "S", "name": "ops", "type": "web", "time_zone": "UTC", "shifts": ["O"]}
+                ]
+            },
+            {"results": [shift]},
+            {
+                "results": [
+                    {"id": "F1", "name": "main", "team_id": None},
+                    {"id": "F2", "name": "other", "team_id": None},
+                ]
+            },
+            {"results": policies},
+            {
+                "results": [
+                    {"id": "UA", "username": "alice", "email": "alice@example.com"},
+                    {"id": "UB", "username": "bob", "email": "bob@example.com"},
+                ]
+            },
+        ]
+    )
     cycle = [(("alice",), timedelta(minutes=10)), (("schedule:ops",), timedelta(minutes=5))]
     levels = [(lv.targets, lv.wait) for lv in imported.escalation]
     assert levels[:3] == [*cycle, (("bob",), None)]  # the repeat waits the ack timeout
@@ -443,15 +613,42 @@ def test_a_migrated_policy_is_the_hand_written_one(vendor: str) -> None:
 
 def test_bad_exports_are_refused_with_the_field_named() -> None:
     with pytest.raises(InvalidExport, match=r"rotations\[0\] \"r\".type: must be hourly"):
-        import_opsgenie([{"data": {"name": "s", "timezone": "UTC", "rotations": [
-            {"name": "r", "type": "yearly", "startDate": "2026-01-01T00:00:00Z",
-             "participants": [{"type": "none"}]}]}}])
+        import_opsgenie(
+            [
+                {
+                    "data": {
+                        "name": "s",
+                        "timezone": "UTC",
+                        "rotations": [
+                            {
+                                "name": "r",
+                                "type": "yearly",
+                                "startDate": "2026-01-01T00:00:00Z",
+                                "participants": [{"type": "none"}],
+                            }
+                        ],
+                    }
+                }
+            ]
+        )
     with pytest.raises(InvalidExport, match="rotation_virtual_start: must be an ISO 8601"):
-        import_pagerduty([{"schedule": {"name": "s", "time_zone": "UTC", "schedule_layers": [
-            _pd_layer("L", ["a"], rotation_virtual_start="yesterday")]}}])
+        import_pagerduty(
+            [
+                {
+                    "schedule": {
+                        "name": "s",
+                        "time_zone": "UTC",
+                        "schedule_layers": [
+                            _pd_layer("L", ["a"], rotation_virtual_start="yesterday")
+                        ],
+                    }
+                }
+            ]
+        )
     with pytest.raises(InvalidExport, match="time_zone: not an IANA time zone"):
-        import_grafana_oncall([{"results": [{"id": "S", "name": "s", "type": "web",
-                                             "time_zone": "Mars/Olympus"}]}])
+        import_grafana_oncall(
+            [{"results": [{"id": "S", "name": "s", "type": "web", "time_zone": "Mars/Olympus"}]}]
+        )
     with pytest.raises(InvalidExport, match="no importer for 'victorops'"):
         import_vendor("victorops", [])
     with pytest.raises(InvalidExport, match="document 0: must be a JSON object"):
@@ -474,8 +671,17 @@ def test_the_import_command_writes_a_policy_and_a_report(
     runner = CliRunner()
     result = runner.invoke(
         main,
-        ["--policy", str(existing), "import", "opsgenie", str(SAMPLES / "e2e_opsgenie.json"),
-         "-o", "imported.toml", "--report", "report.md"],
+        [
+            "--policy",
+            str(existing),
+            "import",
+            "opsgenie",
+            str(SAMPLES / "e2e_opsgenie.json"),
+            "-o",
+            "imported.toml",
+            "--report",
+            "report.md",
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
@@ -483,7 +689,9 @@ def test_the_import_command_writes_a_policy_and_a_report(
     policy = Policy.from_toml(tmp_path / "imported.toml")
     assert policy.escalation[-1].targets == ("incident commander",)
     assert (tmp_path / "report.md").read_text().startswith("# Import report: Opsgenie")
-    (tmp_path / "bad.json").write_text('{"data": {"name": "s", "rotations": [{"name": "r", "type": "x"}]}}')
+    (tmp_path / "bad.json").write_text(
+        '{"data": {"name": "s", "rotations": [{"name": "r", "type": "x"}]}}'
+    )
     refused = runner.invoke(main, ["import", "opsgenie", "bad.json"])
     assert refused.exit_code == 5 and "must be hourly, daily or weekly" in refused.output
     (tmp_path / "text.json").write_text("nope")
@@ -494,12 +702,22 @@ def test_the_import_command_writes_a_policy_and_a_report(
 
 
 def test_the_report_escapes_what_vendors_wrote() -> None:
-    schedule = {"id": "s", "name": "ops <!here> | *x*", "timezone": "UTC",
-                "description": "[click](http://evil) # Heading", "ownerTeam": {"name": "`t`"},
-                "rotations": [{"id": "r", "name": "r", "startDate": "2026-01-05T09:00:00Z",
-                               "type": "daily",
-                               "participants": [{"type": "user", "id": "u",
-                                                 "username": "x@example.com"}]}]}
+    schedule = {
+        "id": "s",
+        "name": "ops <!here> | *x*",
+        "timezone": "UTC",
+        "description": "[click](http://evil) # Heading",
+        "ownerTeam": {"name": "`t`"},
+        "rotations": [
+            {
+                "id": "r",
+                "name": "r",
+                "startDate": "2026-01-05T09:00:00Z",
+                "type": "daily",
+                "participants": [{"type": "user", "id": "u", "username": "x@example.com"}],
+            }
+        ],
+    }
     imported = import_opsgenie([{"data": schedule}])
     report = imported.report()
     assert "\\<!here\\> \\| \\*x\\*" in report and "\\[click\\]" in report
@@ -510,24 +728,55 @@ def test_the_report_escapes_what_vendors_wrote() -> None:
 
 def test_an_ical_schedule_of_grafana_oncall() -> None:
     """A calendar of weekly events (as OnCall's ical schedules are), levels in the summary."""
-    calendar = "\r\n".join([
-        "BEGIN:VCALENDAR", "VERSION:2.0", "X-WR-TIMEZONE:Europe/Berlin",
-        "BEGIN:VEVENT", "SUMMARY:alice", "DTSTART;TZID=Europe/Berlin:20260105T090000",
-        "DTEND;TZID=Europe/Berlin:20260112T090000", "RRULE:FREQ=WEEKLY;INTERVAL=2", "END:VEVENT",
-        "BEGIN:VEVENT", "SUMMARY:bob", "DTSTART;TZID=Europe/Berlin:20260112T090000",
-        "DTEND;TZID=Europe/Berlin:20260119T090000", "RRULE:FREQ=WEEKLY;INTERVAL=2", "END:VEVENT",
-        "BEGIN:VEVENT", "SUMMARY:[L1] carol", "DTSTART:20260106T080000Z",
-        "DTEND:20260106T160000Z", "END:VEVENT",
-        "BEGIN:VEVENT", "SUMMARY:dan", "STATUS:CANCELLED", "DTSTART:20260107T080000Z",
-        "DTEND:20260107T160000Z", "END:VEVENT",
-        "BEGIN:VEVENT", "SUMMARY:erin", "DTSTART:20260108T080000Z", "DURATION:PT8H",
-        "RRULE:FREQ=MONTHLY;BYMONTHDAY=8", "END:VEVENT",
-        "END:VCALENDAR", "",
-    ])
-    schedule = {"id": "S", "name": "ops", "type": "ical", "ical_url_primary": "https://cal/x.ics",
-                "ical_url_overrides": "https://cal/o.ics"}
-    users = [{"id": "UA", "username": "alice", "email": "alice@example.com"},
-             {"id": "UB", "username": "bob", "email": "BOB@example.com"}]
+    calendar = "\r\n".join(
+        [
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            "X-WR-TIMEZONE:Europe/Berlin",
+            "BEGIN:VEVENT",
+            "SUMMARY:alice",
+            "DTSTART;TZID=Europe/Berlin:20260105T090000",
+            "DTEND;TZID=Europe/Berlin:20260112T090000",
+            "RRULE:FREQ=WEEKLY;INTERVAL=2",
+            "END:VEVENT",
+            "BEGIN:VEVENT",
+            "SUMMARY:bob",
+            "DTSTART;TZID=Europe/Berlin:20260112T090000",
+            "DTEND;TZID=Europe/Berlin:20260119T090000",
+            "RRULE:FREQ=WEEKLY;INTERVAL=2",
+            "END:VEVENT",
+            "BEGIN:VEVENT",
+            "SUMMARY:[L1] carol",
+            "DTSTART:20260106T080000Z",
+            "DTEND:20260106T160000Z",
+            "END:VEVENT",
+            "BEGIN:VEVENT",
+            "SUMMARY:dan",
+            "STATUS:CANCELLED",
+            "DTSTART:20260107T080000Z",
+            "DTEND:20260107T160000Z",
+            "END:VEVENT",
+            "BEGIN:VEVENT",
+            "SUMMARY:erin",
+            "DTSTART:20260108T080000Z",
+            "DURATION:PT8H",
+            "RRULE:FREQ=MONTHLY;BYMONTHDAY=8",
+            "END:VEVENT",
+            "END:VCALENDAR",
+            "",
+        ]
+    )
+    schedule = {
+        "id": "S",
+        "name": "ops",
+        "type": "ical",
+        "ical_url_primary": "https://cal/x.ics",
+        "ical_url_overrides": "https://cal/o.ics",
+    }
+    users = [
+        {"id": "UA", "username": "alice", "email": "alice@example.com"},
+        {"id": "UB", "username": "bob", "email": "BOB@example.com"},
+    ]
     imported = import_grafana_oncall(
         [{"results": [schedule]}, {"results": users}], calendars={"ops": calendar}
     )

@@ -96,7 +96,12 @@ def escalation_policy(request: pytest.FixtureRequest) -> Policy:
     """POLICY as written, or imported from PagerDuty, Opsgenie or Grafana OnCall (issue 20)."""
     if request.param == "policy.toml":
         return Policy.from_text(POLICY)
-    sample = Path(__file__).parent / "samples" / "imports" / f"e2e_{request.param.replace('-', '_')}.json"
+    sample = (
+        Path(__file__).parent
+        / "samples"
+        / "imports"
+        / f"e2e_{request.param.replace('-', '_')}.json"
+    )
     imported = import_vendor(
         request.param, json.loads(sample.read_text()), people=People([IMPORTED[request.param]])
     )

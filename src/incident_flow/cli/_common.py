@@ -19,7 +19,6 @@ from .._policy import Policy, parse_time
 from .._text import no_controls
 from ..adapters.folder import FolderPublisher
 from ..adapters.notifiers import LogNotifier
-from ..importers import InvalidExport
 from ..exceptions import (
     IncidentFlowError,
     IncidentNotFound,
@@ -30,6 +29,7 @@ from ..exceptions import (
     PolicyViolation,
     StorageError,
 )
+from ..importers import InvalidExport
 
 __all__ = ["COMMANDS", "Context", "clean", "console", "errors", "pass_context", "say", "when"]
 

@@ -43,10 +43,25 @@ def _calendars(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.command("import")
 @click.argument("vendor", type=click.Choice(sorted(VENDORS)))
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--escalation", default=None, help="The escalation (policy, chain) to take, by name or id.")
-@click.option("--calendar", "calendars", multiple=True, help="Grafana OnCall: SCHEDULE=FILE.ics for ical schedules.")
-@click.option("-o", "--output", default="-", help="Where to write the policy TOML (default: stdout).")
-@click.option("--report", "report_file", default="import-report.md", show_default=True, help="Where to write the report.")
+@click.option(
+    "--escalation", default=None, help="The escalation (policy, chain) to take, by name or id."
+)
+@click.option(
+    "--calendar",
+    "calendars",
+    multiple=True,
+    help="Grafana OnCall: SCHEDULE=FILE.ics for ical schedules.",
+)
+@click.option(
+    "-o", "--output", default="-", help="Where to write the policy TOML (default: stdout)."
+)
+@click.option(
+    "--report",
+    "report_file",
+    default="import-report.md",
+    show_default=True,
+    help="Where to write the report.",
+)
 @pass_context
 def import_command(
     context: Context,

@@ -2,8 +2,8 @@
 
     from incident_flow.importers import import_pagerduty
     imported = import_pagerduty([json.load(open("schedule.json")), json.load(open("ep.json"))])
-    Path("policy.toml").write_text(imported.policy_toml())   # [[people]], [[schedules]], [[escalation]]
-    Path("import-report.md").write_text(imported.report())   # every field that did not carry over
+    Path("policy.toml").write_text(imported.policy_toml())  # people, schedules, escalation
+    Path("import-report.md").write_text(imported.report())  # what did not carry over
 
 Each importer reads the vendor's REST API JSON (files, or fetched with a token by
 :func:`fetch`), builds incident_flow's own values, and lists every field it could not carry

@@ -71,13 +71,13 @@ class Imported:
 
     def policy_toml(self) -> str:
         """The imported values as policy TOML (see :func:`incident_flow.importers.to_toml`)."""
-        from ._toml import to_toml
+        from ._toml import to_toml  # noqa: PLC0415 - it imports this module
 
         return to_toml(self)
 
     def report(self) -> str:
         """The import report, in Markdown (see :func:`incident_flow.importers.to_report`)."""
-        from ._report import to_report
+        from ._report import to_report  # noqa: PLC0415 - it imports this module
 
         return to_report(self)
 
@@ -229,8 +229,9 @@ class Names:
 def choose(
     reader: Reader, items: Sequence[Mapping[str, Any]], wanted: str | None, what: str
 ) -> Mapping[str, Any] | None:
-    """The one of ``items`` named or with the id ``wanted`` (default: the first); the others
-    are reported, since a policy has one escalation.
+    """The one of ``items`` named or with the id ``wanted`` (default: the first).
+
+    The others are reported: a policy has one escalation.
 
     Raises:
         InvalidExport: none is ``wanted``.

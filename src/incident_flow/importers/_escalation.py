@@ -26,9 +26,9 @@ def levels(
     """
     merged: list[tuple[list[str], timedelta]] = []
     pending: list[str] = []
-    for targets, wait in steps:
+    for targets, given in steps:
         pending += [t for t in targets if t not in pending]
-        wait = wait or timedelta(0)
+        wait = given or timedelta(0)
         if not pending:
             if merged:
                 merged[-1] = (merged[-1][0], merged[-1][1] + wait)

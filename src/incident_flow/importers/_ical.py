@@ -7,9 +7,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from ..schedules import instant
 from ._common import InvalidExport
 
-__all__ = ["Event", "read_events"]
+__all__ = ["Event", "read_events", "rule_until"]
 
 
 @attrs.frozen
@@ -47,7 +48,7 @@ def _when(name: str, params: dict[str, str], value: str, zone: str) -> tuple[dat
             return datetime.combine(
                 date(int(value[:4]), int(value[4:6]), int(value[6:8])), datetime.min.time()
             ), zone
-        at = datetime.strptime(value.rstrip("Z"), "%Y%m%dT%H%M%S")
+        at = datetime.strptime(value.rstrip("Z"), "%Y%m%dT%H%M%S")  # noqa: DTZ007 - wall time
     except ValueError as exc:
         msg = f"{name}: not an iCalendar date or time: {value!r}"
         raise InvalidExport(msg) from exc
@@ -79,6 +80,17 @@ def _local(at: datetime, source: str, target: str) -> datetime:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         msg = f"TZID: not an IANA time zone: {source!r}"
         raise InvalidExport(msg) from exc
+
+
+def rule_until(value: str, zone: ZoneInfo) -> datetime:
+    """An RRULE's ``UNTIL`` (a UTC time, a local time in ``zone``, or a date: its end), in UTC.
+
+    Raises:
+        InvalidExport: not an iCalendar date or time.
+    """
+    text = value if "T" in value else value[:8] + "T235959"
+    at, source = _when("UNTIL", {}, text, zone.key)
+    return instant(at, ZoneInfo(source))
 
 
 def read_events(text: str, zone: str = "UTC") -> list[Event]:

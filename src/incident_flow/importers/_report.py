@@ -27,8 +27,10 @@ def to_report(imported: Imported) -> str:
     overrides = sum(len(s.overrides) for s in imported.schedules)
     made = ", ".join(
         [
-            f"{_plural(len(imported.schedules), 'schedule')} ({_plural(layers, 'layer')}, "
-            f"{_plural(overrides, 'override')})",
+            (
+                f"{_plural(len(imported.schedules), 'schedule')} ({_plural(layers, 'layer')}, "
+                f"{_plural(overrides, 'override')})"
+            ),
             _plural(len(imported.escalation), "escalation level"),
             f"{len(imported.people)} new {'person' if len(imported.people) == 1 else 'people'}",
         ]

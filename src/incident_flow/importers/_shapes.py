@@ -45,7 +45,7 @@ def _clock(seconds: int) -> time:
 
 
 def span_windows(day: int, start: time, seconds: int) -> list[Window]:
-    """The windows of a weekly span: from weekday ``day`` (0 = Monday) at ``start``, ``seconds`` long.
+    """A weekly span's windows: from weekday ``day`` (0 = Monday) at ``start``, ``seconds`` long.
 
     A span of a week or more is always; one crossing midnight is cut at each midnight (the
     model's windows repeat on weekdays), so Monday 08:00 for four and a half days is Monday
@@ -133,55 +133,57 @@ def recurrence_layer(
     sets the layer's time zone, priority and ``active_from``/``active_until``. With ``weeks``,
     the layer's turns start at the Monday of the first occurrence's week.
     """
-    r = recurrence
-    start, clock, length = r.start, r.start.time(), r.length.total_seconds()
-    base = {"name": name, "handoff": clock, "start": start.date()}
-    if r.freq == "hourly" and not r.by_day and length == r.interval * 3600:
-        return Layer(members=slots, period=Period("hour", r.interval), **base)
-    if r.freq == "daily" and not r.by_day:
-        if length == r.interval * _DAY:
-            return Layer(members=slots, period=Period("day", r.interval), **base)
-        if length <= _DAY:
-            windows = span_windows_daily(clock, int(length))
-            return Layer(
-                members=_spaced(slots, r.interval), period=Period("day"), windows=windows, **base
-            )
-    days = r.by_day or frozenset({start.weekday()})
-    if r.freq == "weekly" and days == {start.weekday()}:
-        if length == r.interval * _WEEK:
-            return Layer(members=slots, period=Period("week", r.interval), **base)
-        if length <= _WEEK:
-            windows = [] if length == _WEEK else span_windows(start.weekday(), clock, int(length))
-            return Layer(
-                members=_spaced(slots, r.interval), period=Period("week"), windows=windows, **base
-            )
-    if r.freq in ("daily", "weekly") and r.by_day and length <= _DAY:
-        windows = merged([w for d in sorted(r.by_day) for w in span_windows(d, clock, int(length))])
-        if weeks is not None and r.freq == "weekly":
-            monday = start.date() - timedelta(days=(start.weekday() - weeks) % 7)
-            return Layer(
-                name=name,
-                members=_spaced(slots, r.interval),
-                period=Period("week"),
-                handoff=time(0),
-                start=monday,
-                windows=windows,
-            )
-        if r.interval == 1:
-            return Layer(
-                members=slots,
-                period=Period("day"),
-                windows=windows,
-                skip_outside_windows=True,
-                **base,
-            )
-    every = (
-        f"every {r.interval} {r.freq.removesuffix('ly').replace('dai', 'day')}(s)"
-        if r.freq
-        else "with no FREQ"
+    shape = _shape(recurrence, slots, weeks)
+    if shape is None:
+        r = recurrence
+        unit = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month"}
+        every = f"every {r.interval} {unit.get(r.freq, r.freq or '(no FREQ)')}(s)"
+        on = f" on {', '.join(_ICAL_DAYS[d] for d in sorted(r.by_day))}" if r.by_day else ""
+        return f"a shift of {r.length} {every}{on} has no layer form"
+    members, period, windows, skip, first = shape
+    return Layer(
+        name=name,
+        members=members,
+        period=period,
+        handoff=first.time(),
+        start=first.date(),
+        windows=windows,
+        skip_outside_windows=skip,
     )
-    on = f" on {', '.join(_ICAL_DAYS[d] for d in sorted(r.by_day))}" if r.by_day else ""
-    return f"a shift of {r.length} {every}{on} has no layer form"
+
+
+_Shape = tuple[Sequence[Sequence[str]], Period, list[Window], bool, datetime]
+
+
+def _shape(  # noqa: PLR0911 - one return per form a recurrence can take
+    r: Recurrence, slots: Sequence[Sequence[str]], weeks: int | None
+) -> _Shape | None:
+    """Members, period, windows, skipping and the first turn's start of a recurrence, if any."""
+    start, clock, length = r.start, r.start.time(), int(r.length.total_seconds())
+    spaced = _spaced(slots, r.interval)
+    one_day = r.by_day in (frozenset(), frozenset({start.weekday()}))
+    if r.freq == "hourly" and not r.by_day and length == r.interval * 3600:
+        return slots, Period("hour", r.interval), [], False, start
+    if r.freq == "daily" and not r.by_day and length == r.interval * _DAY:
+        return slots, Period("day", r.interval), [], False, start
+    if r.freq == "daily" and not r.by_day and length <= _DAY:
+        return spaced, Period("day"), span_windows_daily(clock, length), False, start
+    if r.freq == "weekly" and one_day and length == r.interval * _WEEK:
+        return slots, Period("week", r.interval), [], False, start
+    if r.freq == "weekly" and one_day and length <= _WEEK:
+        windows = [] if length == _WEEK else span_windows(start.weekday(), clock, length)
+        return spaced, Period("week"), windows, False, start
+    if r.freq not in ("daily", "weekly") or not r.by_day or length > _DAY:
+        return None
+    windows = merged([w for d in sorted(r.by_day) for w in span_windows(d, clock, length)])
+    if weeks is not None and r.freq == "weekly":
+        first = datetime.combine(
+            start.date() - timedelta(days=(start.weekday() - weeks) % 7), time(0)
+        )
+        return spaced, Period("week"), windows, False, first
+    if r.interval == 1:
+        return slots, Period("day"), windows, True, start
+    return None
 
 
 def span_windows_daily(start: time, seconds: int) -> list[Window]:

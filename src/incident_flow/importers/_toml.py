@@ -1,4 +1,4 @@
-"""Imported values written as policy TOML, which ``Policy.from_toml`` reads back to the same values."""
+"""Imported values as policy TOML, which ``Policy.from_toml`` reads back to the same values."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def _string(text: str) -> str:
     return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def _value(value: Value) -> str:
+def _value(value: Value) -> str:  # noqa: PLR0911 - one return per TOML type
     if isinstance(value, str):
         return _string(value)
     if isinstance(value, bool):

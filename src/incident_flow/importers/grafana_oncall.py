@@ -26,7 +26,7 @@ from .._people import People
 from ..schedules import Layer, Override, Period, Schedule, instant
 from ._common import Imported, InvalidExport, Names, Reader, choose
 from ._escalation import Step, levels
-from ._ical import read_events
+from ._ical import read_events, rule_until
 from ._shapes import Recurrence, parse_rule, recurrence_layer
 
 __all__ = ["import_grafana_oncall"]
@@ -72,9 +72,8 @@ def _objects(documents: Iterable[object]) -> dict[str, list[Mapping[str, Any]]]:
                 found[kind] += items
             continue
         table = Reader.table(f"document {index}", document)
-        items = table["results"] if "results" in table else [table]
-        for item in Reader.array(f"document {index}.results", items):
-            item = Reader.table(f"document {index}.results", item)
+        for raw in Reader.array(f"document {index}.results", table.get("results", [table])):
+            item = Reader.table(f"document {index}.results", raw)
             found[_kind(item)].append(item)
     return found
 
@@ -194,7 +193,8 @@ class _OnCall(Reader):
                 0,
             )
         else:
-            msg = f"{where}.type: must be single_event, recurrent_event, rolling_users or override, got {kind!r}"
+            kinds = "single_event, recurrent_event, rolling_users or override"
+            msg = f"{where}.type: must be {kinds}, got {kind!r}"
             raise InvalidExport(msg)
         if not groups:
             self.drop(where, name, "a shift with nobody is not imported")
@@ -365,14 +365,7 @@ class _OnCall(Reader):
                 continue
             end = None
             if until:
-                stamp = datetime.strptime(
-                    until.rstrip("Z")[:15].ljust(15, "0")
-                    if "T" in until
-                    else until[:8] + "T235959",
-                    "%Y%m%dT%H%M%S",
-                )
-                end = stamp.replace(tzinfo=UTC) if until.endswith("Z") else instant(stamp, zone)
-                end = end + event.length
+                end = rule_until(until, zone) + event.length
             layers.append(
                 attrs.evolve(
                     layer,
@@ -487,7 +480,8 @@ def import_grafana_oncall(
             schedules.append(schedule)
             ids[str(item.get("id"))] = schedule.name
     chain = choose(reader, found["chain"], escalation, "escalation_chains")
-    steps, repeats = ([], 0)
+    steps: list[Step] = []
+    repeats = 0
     if chain is not None:
         steps, repeats = reader.chain(
             f"escalation_chains[{found['chain'].index(chain)}]", chain, found["policy"], ids
@@ -498,6 +492,7 @@ def import_grafana_oncall(
         escalation=levels(steps, repeats=repeats),
         people=reader.names.new_people(),
         findings=tuple(reader.findings),
-        read=f"{len(found['schedule'])} schedules, {len(found['shift'])} shifts, {len(found['chain'])} escalation chains, "
-        f"{len(found['policy'])} escalation steps, {len(found['user'])} users",
+        read=f"{len(found['schedule'])} schedules, {len(found['shift'])} shifts, "
+        f"{len(found['chain'])} escalation chains, {len(found['policy'])} escalation steps, "
+        f"{len(found['user'])} users",
     )

@@ -423,7 +423,10 @@ def import_opsgenie(
         if chosen
         else []
     )
-    read = f"{len(schedules_raw)} schedules, {len(overrides)} overrides, {len(escalations)} escalations"
+    read = (
+        f"{len(schedules_raw)} schedules, {len(overrides)} overrides, "
+        f"{len(escalations)} escalations"
+    )
     return Imported(
         vendor=VENDOR,
         schedules=tuple(schedules),

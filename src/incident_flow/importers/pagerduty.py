@@ -19,6 +19,8 @@ from datetime import time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import attrs
+
 from .._people import People
 from ..schedules import Layer, Override, Schedule, Window
 from ._common import Imported, InvalidExport, Names, Reader, choose
@@ -329,7 +331,7 @@ class _PagerDuty(Reader):
             ),
             ("id", "type"),
         )
-        return _evolve(
+        return attrs.evolve(
             layer,
             timezone=event_zone.key if event_zone.key != zone.key else None,
             active_from=since if since and since > start else None,
@@ -429,12 +431,6 @@ def _clock(where: str, value: object) -> time:
         raise InvalidExport(msg) from exc
 
 
-def _evolve(layer: Layer, **changes: Any) -> Layer:
-    import attrs
-
-    return attrs.evolve(layer, **changes)
-
-
 def _objects(documents: Iterable[object]) -> dict[str, list[Any]]:
     """The documents' objects by kind: schedules, overrides, users, escalation_policies."""
     found: dict[str, list[Any]] = {
@@ -524,8 +520,7 @@ def import_pagerduty(
     loops = 0
     if policies:
         tables = [reader.table(f"escalation_policies[{i}]", p) for i, p in enumerate(policies)]
-        chosen = choose(reader, tables, escalation, "escalation_policies")
-        assert chosen is not None
+        chosen = choose(reader, tables, escalation, "escalation_policies") or tables[0]
         steps, loops = reader.escalation(
             f"escalation_policies[{tables.index(chosen)}]", chosen, ids
         )

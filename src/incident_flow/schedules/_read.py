@@ -147,21 +147,9 @@ def _layer(where: str, table: object, zone: ZoneInfo, problem: Problem) -> Layer
     windows = [
         _window(f"{where}.windows[{i}]", w, problem) for i, w in enumerate(table.get("windows", []))
     ]
-    if "timezone" in table:
-        try:
-            zone = ZoneInfo(str(table["timezone"]))
-            fields["timezone"] = zone.key
-        except (ZoneInfoNotFoundError, ValueError):
-            problem(f"{where}.timezone", f"must be an IANA time zone, got {table['timezone']!r}")
-            ok = False
-    for key in ("active_from", "active_until"):
-        if key in table:
-            fields[key] = _instant(f"{where}.{key}", table[key], zone, problem)
-            ok = ok and fields[key] is not None
-    if fields.get("active_until") and fields.get("active_from"):
-        if fields["active_until"] <= fields["active_from"]:
-            problem(f"{where}.active_until", "must come after active_from")
-            ok = False
+    span = _span(where, table, zone, problem)
+    ok = ok and span is not None
+    fields.update(span or {})
     outside = table.get("outside_windows", "hide")
     if outside not in ("hide", "skip"):
         problem(f"{where}.outside_windows", f"must be hide or skip, got {outside!r}")
@@ -178,6 +166,30 @@ def _layer(where: str, table: object, zone: ZoneInfo, problem: Problem) -> Layer
         skip_outside_windows=outside == "skip",
         **fields,
     )
+
+
+def _span(
+    where: str, table: Mapping[str, Any], zone: ZoneInfo, problem: Problem
+) -> dict[str, Any] | None:
+    """A layer's own time zone and the instants it applies between (None: a problem)."""
+    fields: dict[str, Any] = {}
+    ok = True
+    if "timezone" in table:
+        try:
+            zone = ZoneInfo(str(table["timezone"]))
+            fields["timezone"] = zone.key
+        except (ZoneInfoNotFoundError, ValueError):
+            problem(f"{where}.timezone", f"must be an IANA time zone, got {table['timezone']!r}")
+            ok = False
+    for key in ("active_from", "active_until"):
+        if key in table:
+            fields[key] = _instant(f"{where}.{key}", table[key], zone, problem)
+            ok = ok and fields[key] is not None
+    start, end = fields.get("active_from"), fields.get("active_until")
+    if ok and start and end and end <= start:
+        problem(f"{where}.active_until", "must come after active_from")
+        ok = False
+    return fields if ok else None
 
 
 def _slot(value: object) -> bool:
