@@ -795,3 +795,187 @@ def test_an_ical_schedule_of_grafana_oncall() -> None:
         "ical_url_primary.events[3]",  # and monthly has no layer form
         "ical_url_primary.events[3].RRULE.BYMONTHDAY",
     ]
+
+
+# ------------------------------------------------------------------------- fetched with a token
+
+
+TOKEN = "u+TESTTOKEN-never-logged"
+
+
+def _pd_server(httpserver: Any) -> None:
+    """Answers like PagerDuty's REST API: pages of 100 with ``more``, the v2 Accept header."""
+    pd = sample("e2e_pagerduty.json")
+    schedules = [d["schedule"] for d in pd if "schedule" in d]
+    auth = {
+        "Authorization": f"Token token={TOKEN}",
+        "Accept": "application/vnd.pagerduty+json;version=2",
+    }
+    first = {"limit": "100", "offset": "0", "include[]": "schedule_layers"}
+    httpserver.expect_request("/schedules", query_string=first, headers=auth).respond_with_json(
+        {"schedules": schedules[:1], "limit": 100, "offset": 0, "more": True}
+    )
+    httpserver.expect_request(
+        "/schedules", query_string={**first, "offset": "100"}, headers=auth
+    ).respond_with_json({"schedules": schedules[1:], "limit": 100, "offset": 100, "more": False})
+    for schedule in schedules:
+        httpserver.expect_request(
+            f"/schedules/{schedule['id']}/overrides", headers=auth
+        ).respond_with_json({"overrides": []})
+    users = next(d["users"] for d in pd if "users" in d)
+    httpserver.expect_request("/users", headers=auth).respond_with_json(
+        {"users": users, "more": False}
+    )
+    policy = next(d["escalation_policy"] for d in pd if "escalation_policy" in d)
+    httpserver.expect_request("/escalation_policies", headers=auth).respond_with_json(
+        {"escalation_policies": [policy], "more": False}
+    )
+
+
+def test_fetched_from_pagerduty_with_a_token(httpserver: Any) -> None:
+    from incident_flow.importers import fetch
+
+    _pd_server(httpserver)
+    documents = fetch(
+        "pagerduty", TOKEN, url=httpserver.url_for("/"), now=datetime(2026, 1, 5, tzinfo=UTC)
+    )
+    imported = import_vendor("pagerduty", documents, people=People([IC["pagerduty"]]))
+    assert [s.name for s in imported.schedules] == ["primary", "secondary"]
+    assert imported.escalation[-1].targets == ("incident commander",)
+    overrides = [r for r, _ in httpserver.log if r.path.endswith("/overrides")]
+    assert overrides[0].args["since"] == "2026-01-05T00:00:00+00:00"
+
+
+def test_fetched_from_opsgenie_with_a_token(httpserver: Any) -> None:
+    from incident_flow.importers import fetch
+
+    og = sample("e2e_opsgenie.json")
+    auth = {"Authorization": f"GenieKey {TOKEN}"}
+    schedules = [d["data"] for d in og if "rotations" in d["data"]]
+    httpserver.expect_request("/v2/schedules", headers=auth).respond_with_json(
+        {"data": schedules, "paging": {}, "took": 0.1, "requestId": "r"}
+    )
+    for schedule in schedules:
+        httpserver.expect_request(f"/v2/schedules/{schedule['id']}/overrides").respond_with_json(
+            {"data": [], "took": 0.1, "requestId": "r"}
+        )
+    escalation = next(d["data"] for d in og if "rules" in d["data"])
+    httpserver.expect_request("/v2/escalations", headers=auth).respond_with_json(
+        {"data": [escalation], "took": 0.1, "requestId": "r"}
+    )
+    httpserver.expect_request("/v2/teams", headers=auth).respond_with_json(
+        {"data": [{"id": "t1", "name": "ops"}], "took": 0.1, "requestId": "r"}
+    )
+    httpserver.expect_request("/v2/teams/t1", headers=auth).respond_with_json(
+        {"data": {"id": "t1", "name": "ops", "members": []}, "took": 0.1, "requestId": "r"}
+    )
+    documents = fetch("opsgenie", TOKEN, url=httpserver.url_for("/"))
+    imported = import_vendor("opsgenie", documents, people=People([IC["opsgenie"]]))
+    assert [s.name for s in imported.schedules] == ["primary", "secondary"]
+    assert [lv.targets for lv in imported.escalation][-1] == ("incident commander",)
+
+
+def test_fetched_from_grafana_oncall_calendars_without_the_token(httpserver: Any) -> None:
+    from incident_flow.importers import fetch
+
+    calendar = "\r\n".join(
+        [
+            "BEGIN:VCALENDAR",
+            "BEGIN:VEVENT",
+            "SUMMARY:alice",
+            "DTSTART:20260105T080000Z",
+            "DTEND:20260106T080000Z",
+            "RRULE:FREQ=DAILY",
+            "END:VEVENT",
+            "END:VCALENDAR",
+        ]
+    )
+    other_host = httpserver.url_for("/cal.ics").replace("localhost", "127.0.0.1")
+    gf = sample("e2e_grafana_oncall.json")
+    schedules = [
+        *gf[0]["results"],
+        {
+            "id": "SICAL",
+            "name": "cal",
+            "type": "ical",
+            "ical_url_primary": other_host,
+            "ical_url_overrides": None,
+        },
+    ]
+    auth = {"Authorization": TOKEN}
+    paths = ["users", "on_call_shifts", "escalation_chains", "escalation_policies"]
+    pages = dict(zip(paths, [gf[2], gf[1], gf[3], gf[4]], strict=True))
+    users = pages.pop("users")
+    base = httpserver.url_for("/").replace("127.0.0.1", "localhost")
+    httpserver.expect_request("/api/v1/users/", query_string="", headers=auth).respond_with_json(
+        {**users, "results": users["results"][:2], "next": f"{base}api/v1/users/?page=2"}
+    )
+    httpserver.expect_request(
+        "/api/v1/users/", query_string="page=2", headers=auth
+    ).respond_with_json({**users, "results": users["results"][2:], "next": None})
+    httpserver.expect_request("/api/v1/schedules/", headers=auth).respond_with_json(
+        {**gf[0], "results": schedules}
+    )
+    for path, page in pages.items():
+        httpserver.expect_request(f"/api/v1/{path}/", headers=auth).respond_with_json(page)
+    httpserver.expect_request("/cal.ics").respond_with_data(calendar)
+    documents = fetch("grafana-oncall", TOKEN, url=base)
+    imported = import_vendor("grafana-oncall", documents, people=People([IC["grafana-oncall"]]))
+    assert [s.name for s in imported.schedules] == ["primary", "secondary", "cal"]
+    assert Schedules(imported.schedules).on_call("cal", utc("2026-02-01T12:00:00Z")) == ("alice",)
+    (asked,) = [r for r, _ in httpserver.log if r.path == "/cal.ics"]
+    assert "Authorization" not in asked.headers  # the token goes to the API only
+
+
+def test_a_refused_token_is_a_clear_error_that_never_shows_it(httpserver: Any) -> None:
+    from incident_flow import DeliveryError
+    from incident_flow.importers import fetch
+
+    httpserver.expect_request("/v2/schedules").respond_with_json(
+        {"message": "Could not authenticate", "took": 0.0, "requestId": "r"}, status=401
+    )
+    with pytest.raises(DeliveryError) as refused:
+        fetch("opsgenie", TOKEN, url=httpserver.url_for("/"))
+    assert "GET /v2/schedules" in str(refused.value) and "401" in str(refused.value)
+    assert TOKEN not in str(refused.value)
+    with pytest.raises(InvalidExport, match="give the API's URL"):
+        fetch("grafana-oncall", TOKEN)
+    with pytest.raises(ValueError, match="token"):
+        fetch("pagerduty", "token with spaces\n")
+
+
+def test_the_import_command_fetches_with_a_token_and_keeps_what_it_fetched(
+    httpserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+
+    _pd_server(httpserver)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INCIDENT_FLOW_IMPORT_TOKEN", TOKEN)
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        [
+            "import",
+            "pagerduty",
+            "--url",
+            httpserver.url_for("/"),
+            "--save",
+            "fetched.json",
+            "-o",
+            "policy.toml",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert TOKEN not in result.output
+    assert [s.name for s in Policy.from_toml(tmp_path / "policy.toml").schedules.versions] == [
+        "primary",
+        "secondary",
+    ]
+    again = import_pagerduty(json.loads((tmp_path / "fetched.json").read_text()))
+    assert again.policy_toml() == (tmp_path / "policy.toml").read_text()
+    both = runner.invoke(main, ["import", "pagerduty", "fetched.json"])
+    assert both.exit_code == 5 and "not both" in both.output

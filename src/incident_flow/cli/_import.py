@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..exceptions import InvalidCommand
-from ..importers import VENDORS, import_vendor
+from ..importers import VENDORS, fetch, import_vendor
 from ._common import Context, errors, pass_context, say
 
 __all__ = ["import_command"]
@@ -42,7 +42,15 @@ def _calendars(pairs: tuple[str, ...]) -> dict[str, str]:
 
 @click.command("import")
 @click.argument("vendor", type=click.Choice(sorted(VENDORS)))
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--token",
+    envvar="INCIDENT_FLOW_IMPORT_TOKEN",
+    default=None,
+    help="Fetch from the vendor's API with this read-only key (or $INCIDENT_FLOW_IMPORT_TOKEN).",
+)
+@click.option("--url", default=None, help="The API's base URL (Grafana OnCall; Opsgenie EU).")
+@click.option("--save", default=None, help="Keep what was fetched in this JSON file.")
 @click.option(
     "--escalation", default=None, help="The escalation (policy, chain) to take, by name or id."
 )
@@ -68,21 +76,30 @@ def import_command(
     *,
     vendor: str,
     files: tuple[str, ...],
+    token: str | None,
+    url: str | None,
+    save: str | None,
     escalation: str | None,
     calendars: tuple[str, ...],
     output: str,
     report_file: str,
 ) -> None:
-    """Import VENDOR's schedules and escalation from its REST API JSON FILES.
+    """Import VENDOR's schedules and escalation from its REST API JSON FILES (or --token).
 
     Writes policy TOML ([[people]], [[schedules]], [[escalation]]) and a report listing every
     field that did not carry over. People the --policy already has keep their names.
     """
     with errors():
+        if bool(files) == bool(token):
+            msg = "give the vendor's JSON FILES, or --token to fetch them (not both)"
+            raise InvalidCommand(msg)
+        documents = _documents(files) if files else fetch(vendor, token or "", url=url)
+        if save and token:
+            Path(save).write_text(json.dumps(documents, indent=1), encoding="utf-8")
         people = context.policy().people if context.policy_file or context.config_file else None
         imported = import_vendor(
             vendor,
-            _documents(files),
+            documents,
             people=people,
             escalation=escalation,
             calendars=_calendars(calendars) or None,

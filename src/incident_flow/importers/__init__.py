@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from .._people import People
 from ._common import Finding, Imported, InvalidExport
+from ._fetch import DEFAULT_URLS, fetch
 from ._report import to_report
 from ._toml import to_toml
 from .grafana_oncall import import_grafana_oncall
@@ -23,10 +24,12 @@ from .opsgenie import import_opsgenie
 from .pagerduty import import_pagerduty
 
 __all__ = [
+    "DEFAULT_URLS",
     "VENDORS",
     "Finding",
     "Imported",
     "InvalidExport",
+    "fetch",
     "import_grafana_oncall",
     "import_opsgenie",
     "import_pagerduty",

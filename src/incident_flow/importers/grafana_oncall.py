@@ -64,7 +64,7 @@ def _kind(item: Mapping[str, Any]) -> str:
 
 def _objects(documents: Iterable[object]) -> dict[str, list[Mapping[str, Any]]]:
     found: dict[str, list[Mapping[str, Any]]] = {
-        k: [] for k in ("policy", "shift", "schedule", "user", "chain", "other")
+        k: [] for k in ("policy", "shift", "schedule", "user", "chain", "calendar", "other")
     }
     for index, document in enumerate(documents):
         if isinstance(document, list):
@@ -72,6 +72,9 @@ def _objects(documents: Iterable[object]) -> dict[str, list[Mapping[str, Any]]]:
                 found[kind] += items
             continue
         table = Reader.table(f"document {index}", document)
+        if isinstance(table.get("calendar"), str) and isinstance(table.get("text"), str):
+            found["calendar"].append(table)  # a calendar fetched for an ical schedule
+            continue
         for raw in Reader.array(f"document {index}.results", table.get("results", [table])):
             item = Reader.table(f"document {index}.results", raw)
             found[_kind(item)].append(item)
@@ -472,10 +475,11 @@ def import_grafana_oncall(
         reader.drop(
             f"results[{index}]", other, "not a schedule, shift, user, chain or escalation step"
         )
+    texts = {str(c["calendar"]): str(c["text"]) for c in found["calendar"]} | dict(calendars or {})
     schedules: list[Schedule] = []
     ids: dict[str, str] = {}
     for index, item in enumerate(found["schedule"]):
-        schedule = reader.schedule(f"schedules[{index}]", item, found["shift"], calendars or {})
+        schedule = reader.schedule(f"schedules[{index}]", item, found["shift"], texts)
         if schedule is not None:
             schedules.append(schedule)
             ids[str(item.get("id"))] = schedule.name
