@@ -800,7 +800,7 @@ def test_an_ical_schedule_of_grafana_oncall() -> None:
 # ------------------------------------------------------------------------- fetched with a token
 
 
-TOKEN = "u+TESTTOKEN-never-logged"
+TOKEN = "u+TESTTOKEN-never-logged"  # noqa: S105 - a test key, checked never to be shown
 
 
 def _pd_server(httpserver: Any) -> None:
