@@ -360,7 +360,7 @@ def test_pagerduty_escalation_loops_are_written_out_and_every_field_is_accounted
         'escalation_policies[0] "Another Escalation Policy".services',
         'escalation_policies[0] "Another Escalation Policy".teams',
         'escalation_policies[1] "Other"',
-        "overrides[0]",
+        "overrides[1]",  # no schedule_id: no schedule to apply it to
         'schedules[0] "Daily Engineering Rotation".description',
         'schedules[0] "Daily Engineering Rotation".teams',
     ]
@@ -979,3 +979,88 @@ def test_the_import_command_fetches_with_a_token_and_keeps_what_it_fetched(
     assert again.policy_toml() == (tmp_path / "policy.toml").read_text()
     both = runner.invoke(main, ["import", "pagerduty", "fetched.json"])
     assert both.exit_code == 5 and "not both" in both.output
+
+
+def test_pagerduty_v3_members_in_turn_custom_shifts_and_rotation_overrides() -> None:
+    """Two rotations at once; two shifts each in turn; an override swaps one member for another
+    only where that member was on call; a custom shift adds someone."""
+
+    def event(name: str, start: str, end: str, rule: str, **strategy: Any) -> dict[str, Any]:
+        return {
+            "id": name,
+            "type": "schedule_event",
+            "name": name,
+            "start_time": {"date_time": start, "time_zone": "America/Chicago"},
+            "end_time": {"date_time": end, "time_zone": "America/Chicago"},
+            "effective_since": "2026-01-05T15:00:00Z",
+            "effective_until": None,
+            "recurrence": [rule],
+            "assignment_strategy": strategy,
+        }
+
+    def member(user: str) -> dict[str, str]:
+        return {"type": "user_member", "user_id": user}
+
+    days = event(
+        "days",
+        "2026-01-05T09:00:00-06:00",
+        "2026-01-05T17:00:00-06:00",
+        "RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+        type="rotating_member_assignment_strategy",
+        shifts_per_member=2,
+        members=[member("PA"), member("PB"), {"type": "empty_member"}],
+    )
+    nights = event(
+        "days",
+        "2026-01-05T17:00:00-06:00",
+        "2026-01-06T09:00:00-06:00",
+        "RRULE:FREQ=DAILY",
+        type="every_member_assignment_strategy",
+        members=[member("PC"), member("PD")],
+    )
+    schedule = {
+        "id": "S3",
+        "type": "schedule_v3",
+        "name": "v3",
+        "time_zone": "America/Chicago",
+        "rotations": [{"id": "R1", "events": [days]}, {"id": "R2", "events": [nights]}],
+        "custom_shifts": [
+            {
+                "id": "C1",
+                "start_time": "2026-01-10T15:00:00Z",
+                "end_time": "2026-01-10T18:00:00Z",
+                "assignments": [{"member": member("PE")}],
+            }
+        ],
+    }
+    swap = {
+        "id": "X1",
+        "type": "override_shift",
+        "rotation_id": "R1",
+        "start_time": "2026-01-05T00:00:00Z",
+        "end_time": "2026-01-09T00:00:00Z",
+        "overridden_member": member("PB"),
+        "overriding_member": member("PE"),
+    }
+    imported = import_pagerduty([{"schedule": schedule}, {"overrides": [swap]}])
+    assert [layer.name for layer in imported.schedules[0].layers] == ["days", "days (2)"]
+    book = round_trip(imported)
+    cst = ZoneInfo("America/Chicago")
+
+    def who(day: int, hour: int) -> tuple[str, ...]:
+        return book.on_call("v3", datetime(2026, 1, day, hour, tzinfo=cst))
+
+    assert [who(d, 12) for d in (5, 6, 7, 8, 9, 12, 13)] == [
+        ("pa",),
+        ("pa",),
+        ("pe",),
+        ("pe",),
+        (),
+        (),
+        ("pa",),
+    ]  # two shifts each, in turn; PB's two swapped to PE; then the empty member's two
+    assert who(15, 12) == ("pb",)  # after the override's window
+    assert sorted(who(5, 20)) == ["pc", "pd"]  # every member of the night rotation
+    assert who(10, 8) == ("pc", "pd")  # Saturday 08:00: Friday's night
+    assert who(10, 10) == ("pe",)  # Saturday 10:00: only the custom shift
+    assert imported.dropped() == ()

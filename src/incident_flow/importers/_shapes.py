@@ -24,6 +24,7 @@ __all__ = [
     "recurrence_layer",
     "span_windows",
     "span_windows_daily",
+    "unique",
 ]
 
 _DAY = 86400
@@ -66,6 +67,20 @@ def span_windows(day: int, start: time, seconds: int) -> list[Window]:
     if rest % _DAY:
         windows.append(Window(days=[(day + whole) % 7], end=_clock(rest)))
     return windows
+
+
+def unique(layers: Sequence[Layer]) -> list[Layer]:
+    """The layers, a name used twice made unique (``weekly``, ``weekly (2)``).
+
+    Overrides and reports name layers, so a schedule's layers need distinct names.
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for layer in layers:
+        seen[layer.name] = seen.get(layer.name, 0) + 1
+        count = seen[layer.name]
+        out.append(layer if count == 1 else attrs.evolve(layer, name=f"{layer.name} ({count})"))
+    return out
 
 
 def merged(windows: Sequence[Window]) -> list[Window]:

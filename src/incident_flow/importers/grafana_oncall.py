@@ -27,7 +27,7 @@ from ..schedules import Layer, Override, Period, Schedule, instant
 from ._common import Imported, InvalidExport, Names, Reader, choose
 from ._escalation import Step, levels
 from ._ical import read_events, rule_until
-from ._shapes import Recurrence, parse_rule, recurrence_layer
+from ._shapes import Recurrence, parse_rule, recurrence_layer, unique
 
 __all__ = ["import_grafana_oncall"]
 
@@ -303,14 +303,7 @@ class _OnCall(Reader):
         if not layers:
             self.drop(where, name, "no shift could be imported: the schedule is not imported")
             return None
-        names = [layer.name for layer in layers]
-        layers = [
-            attrs.evolve(layer, name=f"{layer.name} ({index + 1})")
-            if names.count(layer.name) > 1
-            else layer
-            for index, layer in enumerate(layers)
-        ]
-        return Schedule(name=name, timezone=home.key, layers=layers, overrides=overrides)
+        return Schedule(name=name, timezone=home.key, layers=unique(layers), overrides=overrides)
 
     def calendar(
         self, where: str, text: str, home: ZoneInfo, overrides: bool

@@ -23,7 +23,7 @@ from .._people import People
 from ..schedules import Layer, Override, Period, Schedule, Window
 from ._common import Imported, InvalidExport, Names, Reader, choose
 from ._escalation import Step, levels
-from ._shapes import merged, span_windows, span_windows_daily
+from ._shapes import merged, span_windows, span_windows_daily, unique
 
 __all__ = ["import_opsgenie"]
 
@@ -197,9 +197,9 @@ class _Opsgenie(Reader):
         if not rotations:
             msg = f"{where}.rotations: none (list schedules with expand=rotation)"
             raise InvalidExport(msg)
-        layers = [
-            self.rotation(f"{where}.rotations[{i}]", r, zone) for i, r in enumerate(rotations)
-        ]
+        layers = unique(
+            [self.rotation(f"{where}.rotations[{i}]", r, zone) for i, r in enumerate(rotations)]
+        )
         by_id = {str(r.get("id")): layer.name for r, layer in zip(rotations, layers, strict=True)}
         mine = [
             o

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from .._people import People
-from ..schedules import Layer, Override, Schedule, Window
+from ..schedules import Layer, Override, Schedule, Schedules, Window
 from ._common import Imported, InvalidExport, Names, Reader, choose
 from ._escalation import Step, levels
 from ._shapes import (
@@ -33,6 +33,7 @@ from ._shapes import (
     recurrence_layer,
     span_windows,
     span_windows_daily,
+    unique,
 )
 
 __all__ = ["import_pagerduty"]
@@ -160,7 +161,7 @@ class _PagerDuty(Reader):
         where = f'{where} "{name}"'
         zone = _zone(where, item.get("time_zone", "UTC"))
         if item.get("type") == "schedule_v3" or "rotations" in item:
-            return self.schedule_v3(where, name, item, zone)
+            return self.schedule_v3(where, name, item, zone, extra)
         raw_layers = self.array(f"{where}.schedule_layers", item.get("schedule_layers"))
         if not raw_layers:
             msg = f"{where}.schedule_layers: none (list schedules with include[]=schedule_layers)"
@@ -225,9 +226,10 @@ class _PagerDuty(Reader):
     # ------------------------------------------------------------------------ v3 rotations
 
     def schedule_v3(
-        self, where: str, name: str, item: Mapping[str, Any], zone: ZoneInfo
+        self, where: str, name: str, item: Mapping[str, Any], zone: ZoneInfo, extra: list[object]
     ) -> Schedule | None:
         layers: list[Layer] = []
+        rotation_of: list[str] = []
         for r_index, raw in enumerate(self.array(f"{where}.rotations", item.get("rotations"))):
             rotation = self.table(f"{where}.rotations[{r_index}]", raw)
             for e_index, event in enumerate(
@@ -240,6 +242,8 @@ class _PagerDuty(Reader):
                 )
                 if layer is not None:
                     layers.append(layer)
+                    rotation_of.append(str(rotation.get("id")))
+        layers = unique(layers)
         self.common(where, item, ("rotations", "custom_shifts", "overrides", "type"))
         overrides = [
             Override(
@@ -258,7 +262,46 @@ class _PagerDuty(Reader):
         if not layers:
             self.drop(where, name, "no rotation could be imported: the schedule is not imported")
             return None
-        return Schedule(name=name, timezone=zone.key, layers=layers, overrides=overrides)
+        schedule = Schedule(name=name, timezone=zone.key, layers=layers, overrides=overrides)
+        swaps = [
+            swap
+            for index, raw in enumerate(extra)
+            for swap in self.swap(f"{where}.overrides[{index}]", raw, schedule, rotation_of)
+        ]
+        return attrs.evolve(schedule, overrides=[*overrides, *swaps])
+
+    def swap(
+        self, where: str, raw: object, schedule: Schedule, rotation_of: list[str]
+    ) -> list[Override]:
+        """A v3 override: one member for another in one rotation, where they were on call."""
+        item = self.table(where, raw)
+        start, end = self.instant(where, item, "start_time"), self.instant(where, item, "end_time")
+        before = self.member(f"{where}.overridden_member", item.get("overridden_member"))
+        after = self.member(f"{where}.overriding_member", item.get("overriding_member"))
+        rotation = str(item.get("rotation_id"))
+        if rotation not in rotation_of:
+            self.drop(
+                where,
+                item.get("custom_shift_id") or rotation,
+                "overrides a rotation or custom shift not in the import: not applied",
+            )
+            return []
+        out = []
+        for layer, owner in zip(schedule.layers, rotation_of, strict=True):
+            alone = Schedules([Schedule(name="x", timezone=schedule.timezone, layers=[layer])])
+            out += [
+                Override(
+                    start=shift.start,
+                    end=shift.end,
+                    layer=layer.name,
+                    remove=[before],
+                    add=[after] if after else [],
+                    why="PagerDuty override",
+                )
+                for shift in alone.shifts("x", start, end)
+                if owner == rotation and before in shift.people
+            ]
+        return out
 
     def member(self, where: str, value: object) -> str:
         item = self.table(where, value)
@@ -431,6 +474,18 @@ def _clock(where: str, value: object) -> time:
         raise InvalidExport(msg) from exc
 
 
+def _belongs(override: object, schedule: Mapping[str, Any]) -> bool:
+    """Whether a loose override is ``schedule``'s: by ``schedule_id``, or a v3 rotation's id."""
+    if not isinstance(override, Mapping):
+        return False
+    if override.get("schedule_id") is not None:
+        return bool(override.get("schedule_id") == schedule.get("id"))
+    rotations = schedule.get("rotations") or []
+    return any(
+        isinstance(r, Mapping) and r.get("id") == override.get("rotation_id") for r in rotations
+    )
+
+
 def _objects(documents: Iterable[object]) -> dict[str, list[Any]]:
     """The documents' objects by kind: schedules, overrides, users, escalation_policies."""
     found: dict[str, list[Any]] = {
@@ -492,29 +547,22 @@ def import_pagerduty(
         )
     schedules: list[Schedule] = []
     ids: dict[str, str] = {}
+    used: set[int] = set()
     for index, raw in enumerate(found["schedules"]):
         item = reader.table(f"schedules[{index}]", raw)
-        extra = [
-            *reader.array(f"schedules[{index}].overrides", item.get("overrides")),
-            *(
-                o
-                for o in found["overrides"]
-                if isinstance(o, Mapping) and o.get("schedule_id") == item.get("id")
-            ),
-        ]
+        extra = [*reader.array(f"schedules[{index}].overrides", item.get("overrides"))]
+        for number, override in enumerate(found["overrides"]):
+            if _belongs(override, item):
+                extra.append(override)
+                used.add(number)
         schedule = reader.schedule(f"schedules[{index}]", item, extra)
         if schedule is not None:
             schedules.append(schedule)
             ids[str(item.get("id"))] = schedule.name
-    loose = [
-        o
-        for o in found["overrides"]
-        if not isinstance(o, Mapping) or o.get("schedule_id") not in ids
-    ]
-    for index, other in enumerate(loose):
-        reader.drop(
-            f"overrides[{index}]", other, "an override of no imported schedule (give schedule_id)"
-        )
+    for number, other in enumerate(found["overrides"]):
+        if number not in used:
+            why = "an override of no imported schedule (give schedule_id)"
+            reader.drop(f"overrides[{number}]", other, why)
     policies = found["escalation_policies"]
     steps: list[Step] = []
     loops = 0
