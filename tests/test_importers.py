@@ -608,7 +608,9 @@ def test_a_migrated_policy_is_the_hand_written_one(vendor: str) -> None:
     at = datetime(2026, 1, 5, 10, tzinfo=UTC)
     assert policy.schedules.on_call("primary", at) == ("alice",)
     assert policy.schedules.on_call("secondary", at + timedelta(weeks=1)) == ("dan",)
-    assert imported.dropped() == ()
+    # Nothing of the schedules or the escalation is lost; of OnCall's user records, the
+    # fields people do not carry (role, time zone...) are reported.
+    assert all(f.where.startswith("users[*].") for f in imported.findings)
 
 
 def test_bad_exports_are_refused_with_the_field_named() -> None:
@@ -1064,3 +1066,38 @@ def test_pagerduty_v3_members_in_turn_custom_shifts_and_rotation_overrides() -> 
     assert who(10, 8) == ("pc", "pd")  # Saturday 08:00: Friday's night
     assert who(10, 10) == ("pe",)  # Saturday 10:00: only the custom shift
     assert imported.dropped() == ()
+
+
+def _objects_in(node: Any, path: tuple[Any, ...] = ()) -> Any:
+    if isinstance(node, dict):
+        yield path
+        for key, value in node.items():
+            yield from _objects_in(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _objects_in(value, (*path, index))
+
+
+@pytest.mark.parametrize("vendor", sorted(IC))
+def test_a_field_the_importer_does_not_know_is_reported_wherever_it_is(vendor: str) -> None:
+    """Done when: every unmapped field is in the report. A new field is put in each object of
+    the vendor's documents in turn (schedules, layers, users, references, rules, steps...);
+    each time the report names it. Only the API's envelopes (``took``, ``requestId``, paging)
+    are not read: they carry no schedule data."""
+    documents = sample(f"e2e_{vendor.replace('-', '_')}.json")
+    checked = 0
+    for path in _objects_in(documents):
+        if len(path) <= 1 or path[-1] in ("data", "results"):
+            continue  # a document's envelope
+        changed = json.loads(json.dumps(documents))
+        node = changed
+        for key in path:
+            node = node[key]
+        node["x_new_field"] = "surprise"
+        imported = import_vendor(vendor, changed, people=People([IC[vendor]]))
+        named = [f for f in imported.findings if f.where.endswith("x_new_field")]
+        assert named, path
+        assert named[0].value == "surprise" and named[0].outcome == "dropped"
+        assert "x\\_new\\_field" in imported.report()
+        checked += 1
+    assert checked > 10

@@ -120,6 +120,20 @@ class Reader:
             if key not in skip and value not in (None, [], {}, ""):
                 self.drop(f"{where}.{key}", value, "not a field incident_flow knows")
 
+    def profiles(
+        self, where: str, users: Iterable[Mapping[str, Any]], known: Iterable[str]
+    ) -> None:
+        """Report once each field of the vendor's user records that people do not carry."""
+        skip = set(known)
+        seen: dict[str, object] = {}
+        for user in users:
+            for key, value in user.items():
+                if key not in skip and value not in (None, [], {}, "") and key not in seen:
+                    seen[key] = value
+        for key, value in sorted(seen.items()):
+            why = "people are imported with their name, email and ids only"
+            self.drop(f"{where}[*].{key}", value, why)
+
     @staticmethod
     def table(where: str, value: object) -> Mapping[str, Any]:
         """``value`` as a JSON object, or a clear error."""

@@ -35,6 +35,25 @@ VENDOR = "Grafana OnCall"
 _DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _REPEATS = 5  # OnCall repeats a chain at most five times (MAX_TIMES_REPEAT)
 _LEVEL = __import__("re").compile(r"^\s*\[L(\d+)\]\s*")
+_STEP_KEYS = (
+    "id",
+    "escalation_chain_id",
+    "position",
+    "type",
+    "duration",
+    "important",
+    "persons_to_notify",
+    "persons_to_notify_next_each_time",
+    "notify_on_call_from_schedule",
+    "group_to_notify",
+    "team_to_notify",
+    "action_to_trigger",
+    "notify_if_time_from",
+    "notify_if_time_to",
+    "num_alerts_in_window",
+    "num_minutes_in_window",
+    "severity",
+)
 _DROPPED_STEPS = {
     "notify_person_next_each_time": "a round-robin step (one person in turn) is not imported",
     "notify_if_num_alerts_in_window": "an alert-count window is not imported: escalation goes on",
@@ -280,12 +299,12 @@ class _OnCall(Reader):
             layers += made_layers
             overrides += made_overrides
         slack = item.get("slack") or {}
-        if isinstance(slack, Mapping) and any(slack.values()):
-            self.drop(
-                f"{where}.slack",
-                slack,
-                "a schedule's Slack channel and user group are not imported",
-            )
+        if isinstance(slack, Mapping):
+            for key in ("channel_id", "user_group_id"):
+                if slack.get(key):
+                    why = "a schedule's Slack channel and user group are not imported"
+                    self.drop(f"{where}.slack.{key}", slack[key], why)
+            self.unknown(f"{where}.slack", slack, ("channel_id", "user_group_id"))
         self.unknown(
             where,
             item,
@@ -383,6 +402,9 @@ class _OnCall(Reader):
     ) -> tuple[list[Step], int]:
         name = self.text(where, chain, "name")
         where = f'{where} "{name}"'
+        self.unknown(where, chain, ("name",), ("id",))
+        if chain.get("team_id"):
+            self.drop(f"{where}.team_id", chain["team_id"], "an escalation has no team")
         mine = sorted(
             (p for p in policies if p.get("escalation_chain_id") == chain.get("id")),
             key=lambda p: int(p.get("position") or 0),
@@ -393,6 +415,7 @@ class _OnCall(Reader):
         for index, step in enumerate(mine):
             at = f"{where}.steps[{index}]"
             kind = step.get("type")
+            self.unknown(at, step, _STEP_KEYS)
             if kind == "wait":
                 steps.append(
                     (pending, timedelta(seconds=self.number(at, step, "duration", 300) or 300))
@@ -464,6 +487,7 @@ def import_grafana_oncall(
     """
     found = _objects(documents)
     reader = _OnCall(people, found["user"])
+    reader.profiles("users", found["user"], ("id", "email", "username"))
     for index, other in enumerate(found["other"]):
         reader.drop(
             f"results[{index}]", other, "not a schedule, shift, user, chain or escalation step"

@@ -31,7 +31,7 @@ VENDOR = "Opsgenie"
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _UNITS = {"hourly": "hour", "daily": "day", "weekly": "week"}
 _TIME_UNITS = {"days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
-_ENVELOPE = ("took", "requestId", "expandable", "paging", "totalCount")
+_RECIPIENT = ("type", "id", "username", "name")
 
 
 def _items(documents: Iterable[object]) -> list[Mapping[str, Any]]:
@@ -84,6 +84,7 @@ class _Opsgenie(Reader):
 
     def participant(self, where: str, value: object) -> tuple[str, ...]:
         item = self.table(where, value)
+        self.unknown(where, item, _RECIPIENT)
         kind = item.get("type")
         if kind == "user":
             return (self.user(item),)
@@ -330,6 +331,9 @@ class _Opsgenie(Reader):
 
     def targets(self, where: str, rule: Mapping[str, Any], schedules: set[str]) -> list[str]:
         recipient = self.table(f"{where}.recipient", rule.get("recipient"))
+        self.unknown(f"{where}.recipient", recipient, _RECIPIENT)
+        if isinstance(rule.get("delay"), Mapping):
+            self.unknown(f"{where}.delay", rule["delay"], ("timeAmount", "timeUnit"))
         notify = rule.get("notifyType", "default")
         condition = rule.get("condition", "if-not-acked")
         if condition != "if-not-acked":

@@ -59,6 +59,7 @@ class _PagerDuty(Reader):
     def user(self, where: str, ref: object) -> str:
         item = self.table(where, ref)
         ident = self.text(where, item, "id")
+        self.unknown(where, item, (*_REFERENCE, "email", "deleted_at", "user_id"))
         full = self.users.get(ident, {})
         email = full.get("email") or item.get("email")
         name = full.get("name") or item.get("summary")
@@ -104,7 +105,7 @@ class _PagerDuty(Reader):
         anchor = self.instant(where, item, "rotation_virtual_start").astimezone(zone)
         start = self.instant(where, item, "start")
         members = [
-            [self.user(f"{where}.users[{i}]", self.table(f"{where}.users[{i}]", u).get("user"))]
+            [self.member_of(f"{where}.users[{i}]", u)]
             for i, u in enumerate(self.array(f"{where}.users", item.get("users")))
         ]
         if not members:
@@ -140,6 +141,12 @@ class _PagerDuty(Reader):
             active_from=start if start > anchor else None,
             active_until=self.instant(where, item, "end") if item.get("end") else None,
         )
+
+    def member_of(self, where: str, value: object) -> str:
+        """A layer's ``{"user": {...}}`` entry."""
+        wrapper = self.table(where, value)
+        self.unknown(where, wrapper, ("user",))
+        return self.user(f"{where}.user", wrapper.get("user"))
 
     def overrides(self, where: str, entries: Iterable[object]) -> list[Override]:
         out = []
@@ -177,6 +184,9 @@ class _PagerDuty(Reader):
             for p, raw in enumerate(reversed(raw_layers))
         ]
         entries = list(extra)
+        if isinstance(item.get("overrides_subschedule"), Mapping):
+            known = ("name", "rendered_schedule_entries", "rendered_coverage_percentage")
+            self.unknown(f"{where}.overrides_subschedule", item["overrides_subschedule"], known)
         if not entries and isinstance(item.get("overrides_subschedule"), Mapping):
             entries = list(
                 self.array(where, item["overrides_subschedule"].get("rendered_schedule_entries"))
@@ -451,6 +461,7 @@ class _PagerDuty(Reader):
     def target(self, where: str, value: object, schedules: Mapping[str, str]) -> str:
         item = self.table(where, value)
         kind = str(item.get("type", "")).removesuffix("_reference")
+        self.unknown(where, item, _REFERENCE)
         if kind == "user":
             return self.user(where, item)
         if kind in ("schedule", "schedule_v3"):
@@ -541,6 +552,7 @@ def import_pagerduty(
     """
     found = _objects(documents)
     reader = _PagerDuty(people, found["users"])
+    reader.profiles("users", found["users"], (*_REFERENCE, "name", "email", "deleted_at"))
     for index, other in enumerate(found["other"]):
         reader.drop(
             f"document {index}", other, "not a schedule, override, user or escalation policy"
