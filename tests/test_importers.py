@@ -13,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from incident_flow import Person, Policy
 from incident_flow._people import People
@@ -1101,3 +1103,107 @@ def test_a_field_the_importer_does_not_know_is_reported_wherever_it_is(vendor: s
         assert "x\\_new\\_field" in imported.report()
         checked += 1
     assert checked > 10
+
+
+# ------------------------------------------------------------------------ the TOML written
+
+
+_text = (
+    st.text(
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        min_size=1,
+        max_size=12,
+    )
+    .map(str.strip)
+    .filter(bool)
+)
+_zones = st.sampled_from(["UTC", "Europe/Berlin", "America/Chicago", "Australia/Lord_Howe"])
+_instants = st.datetimes(
+    min_value=datetime(2025, 1, 1), max_value=datetime(2027, 1, 1), timezones=st.just(UTC)
+).map(lambda d: d.replace(microsecond=0))
+
+
+@st.composite
+def _imported(draw: st.DrawFn) -> Any:
+    from incident_flow import EscalationLevel
+    from incident_flow.importers import Imported
+    from incident_flow.schedules import Layer, Override, Period, Schedule, Window
+
+    people = draw(st.lists(_text, min_size=2, max_size=4, unique=True))
+    slot = st.one_of(
+        st.sampled_from(people),
+        st.just(""),
+        st.lists(st.sampled_from(people), min_size=2, max_size=3, unique=True),
+    )
+    clock = st.times().map(lambda t: t.replace(microsecond=0))
+    windows = st.lists(
+        st.builds(Window, days=st.sets(st.integers(0, 6), min_size=1), start=clock, end=clock),
+        max_size=3,
+    )
+    layers = []
+    for index in range(draw(st.integers(1, 3))):
+        start_at = draw(st.one_of(st.none(), _instants))
+        layers.append(
+            Layer(
+                name=f"{draw(_text)} {index}",
+                members=draw(st.lists(slot, min_size=1, max_size=4)),
+                period=Period(
+                    draw(st.sampled_from(["hour", "day", "week", "month"])), draw(st.integers(1, 3))
+                ),
+                handoff=draw(clock),
+                start=draw(st.dates(date(2025, 1, 1), date(2026, 12, 31))),
+                start_index=draw(st.integers(0, 5)),
+                priority=draw(st.integers(0, 3)),
+                windows=draw(windows),
+                skip_outside_windows=draw(st.booleans()),
+                active_from=start_at,
+                active_until=None
+                if start_at is None
+                else start_at + timedelta(days=draw(st.integers(1, 90))),
+                timezone=draw(st.one_of(st.none(), _zones)),
+            )
+        )
+    begin = draw(_instants)
+    override = Override(
+        start=begin,
+        end=begin + timedelta(hours=draw(st.integers(1, 48))),
+        layer=draw(st.sampled_from([None, layers[0].name])),
+        replace=draw(st.one_of(st.none(), st.lists(st.sampled_from(people), max_size=2))),
+        add=draw(st.lists(st.sampled_from(people), max_size=2)),
+        by=draw(st.one_of(st.none(), _text)),
+        why=draw(st.one_of(st.none(), _text)),
+    )
+    schedule = Schedule(
+        name=draw(_text),
+        timezone=draw(_zones),
+        layers=layers,
+        overrides=[override] if override.replace is not None or override.add else [],
+    )
+    levels = [
+        EscalationLevel(
+            (f"schedule:{schedule.name}",), timedelta(minutes=draw(st.integers(1, 90)))
+        ),
+        EscalationLevel(
+            tuple(draw(st.lists(st.sampled_from(people), min_size=1, max_size=2, unique=True)))
+        ),
+    ]
+    return Imported(
+        vendor="Test",
+        schedules=(schedule,),
+        escalation=tuple(levels),
+        people=tuple(
+            Person(name=p, email=[f"u{i}@example.com"], opsgenie=[f"id-{i}"])
+            for i, p in enumerate(people)
+        ),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(_imported())
+def test_the_policy_toml_reads_back_to_the_same_values(imported: Any) -> None:
+    """Any names (quotes, backslashes, newlines, emoji, control characters), times with
+    seconds, windows, spans, zones and overrides: written, read back, equal."""
+    policy = Policy.from_text(imported.policy_toml())
+    assert policy.schedules == Schedules(imported.schedules)
+    assert policy.escalation == imported.escalation
+    assert tuple(policy.people) == imported.people
