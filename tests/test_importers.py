@@ -1209,3 +1209,104 @@ def test_the_policy_toml_reads_back_to_the_same_values(imported: Any) -> None:
     assert policy.schedules == Schedules(imported.schedules)
     assert policy.escalation == imported.escalation
     assert tuple(policy.people) == imported.people
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 10**6)
+    | st.floats(allow_nan=False)
+    | _text
+    | st.sampled_from(
+        [
+            "2026-01-05T09:00:00Z",
+            "09:00:00",
+            "weekly",
+            "RRULE:FREQ=DAILY;BYDAY=XX",
+            "FREQ=WEEKLY;INTERVAL=abc",
+            "Mars/Olympus",
+            "monday",
+            "user",
+            "none",
+        ]
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(vendor=st.sampled_from(sorted(IC)), data=st.data())
+def test_any_damaged_export_is_imported_or_refused_clearly(vendor: str, data: Any) -> None:
+    """A value anywhere replaced by any JSON: imported, or InvalidExport naming the field."""
+    documents = sample(f"e2e_{vendor.replace('-', '_')}.json")
+    places = [p for p in _objects_in(documents) if p]
+    path = data.draw(st.sampled_from(places))
+    node = documents
+    for key in path[:-1]:
+        node = node[key]
+    parent = node[path[-1]]
+    key = data.draw(st.sampled_from(sorted(parent))) if parent else None
+    if key is not None:
+        parent[key] = data.draw(_json)
+    try:
+        imported = import_vendor(vendor, documents)
+    except InvalidExport as refused:
+        problem: str | None = str(refused)
+    else:
+        problem = None
+        Policy.from_text(imported.policy_toml())  # what is imported is a valid policy
+    assert problem is None or ": " in problem  # a refusal names the field
+
+
+def test_a_real_google_calendar_of_an_oncall_ical_schedule() -> None:
+    """OnCall's own test calendar (a Google Calendar export): 13:00-22:00 daily, Yekaterinburg."""
+    text = (SAMPLES / "oncall_calendar_with_recurring_event.ics").read_text()
+    schedule = {"id": "S", "name": "ical", "type": "ical", "ical_url_primary": "https://x/y.ics"}
+    imported = import_grafana_oncall([{"results": [schedule]}], calendars={"https://x/y.ics": text})
+    book = round_trip(imported)
+    (layer,) = imported.schedules[0].layers
+    assert (layer.handoff, layer.windows[0].end, layer.timezone) == (
+        time(13),
+        time(22),
+        "Asia/Yekaterinburg",
+    )
+    person = layer.members[0]
+    assert book.on_call("ical", utc("2026-06-01T08:00:00Z")) == person  # 13:00 +05
+    assert book.on_call("ical", utc("2026-06-01T17:00:00Z")) == ()  # 22:00 +05
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_any_damaged_calendar_is_imported_or_refused_clearly(data: Any) -> None:
+    lines = (SAMPLES / "oncall_calendar_with_recurring_event.ics").read_text().splitlines()
+    for _ in range(data.draw(st.integers(1, 3))):
+        index = data.draw(st.integers(0, len(lines) - 1))
+        name = lines[index].split(":")[0]
+        lines[index] = data.draw(
+            st.sampled_from(
+                [
+                    "",
+                    f"{name}:",
+                    f"{name}:20261301T250000",
+                    f"{name}:FREQ=WEEKLY;BYDAY=ZZ",
+                    "DTSTART;TZID=Nowhere/X:20260105T090000",
+                    "RRULE:FREQ=DAILY;INTERVAL=0",
+                    "BEGIN:VEVENT",
+                    "END:VEVENT",
+                    "DURATION:P1000000W",
+                    "X-WR-TIMEZONE:Mars",
+                ]
+            )
+        )
+    schedule = {"id": "S", "name": "c", "type": "ical", "ical_url_primary": "u"}
+    try:
+        imported = import_grafana_oncall(
+            [{"results": [schedule]}], calendars={"c": "\n".join(lines)}
+        )
+    except InvalidExport as refused:
+        problem: str | None = str(refused)
+    else:
+        problem = None
+        Policy.from_text(imported.policy_toml())
+    assert problem is None or ": " in problem

@@ -23,6 +23,9 @@ from ..schedules import Schedule
 
 __all__ = ["Finding", "Imported", "InvalidExport", "Names", "Reader", "choose"]
 
+#: The most of a count that repeats something (an interval, shifts per member, loops): more
+#: would be an export's mistake, and would write out that many slots or levels.
+MOST = 366
 DROPPED = "dropped"
 APPROXIMATED = "approximated"
 
@@ -120,13 +123,14 @@ class Reader:
             if key not in skip and value not in (None, [], {}, ""):
                 self.drop(f"{where}.{key}", value, "not a field incident_flow knows")
 
-    def profiles(
-        self, where: str, users: Iterable[Mapping[str, Any]], known: Iterable[str]
-    ) -> None:
+    def profiles(self, where: str, users: Iterable[object], known: Iterable[str]) -> None:
         """Report once each field of the vendor's user records that people do not carry."""
         skip = set(known)
         seen: dict[str, object] = {}
         for user in users:
+            if not isinstance(user, Mapping):
+                self.drop(f"{where}[*]", user, "not a user record")
+                continue
             for key, value in user.items():
                 if key not in skip and value not in (None, [], {}, "") and key not in seen:
                     seen[key] = value
@@ -162,13 +166,20 @@ class Reader:
         return value.strip()
 
     @staticmethod
-    def number(where: str, table: Mapping[str, Any], key: str, default: int | None = None) -> int:
-        """The whole number ``table[key]`` (>= 0), or a clear error."""
+    def number(
+        where: str,
+        table: Mapping[str, Any],
+        key: str,
+        default: int | None = None,
+        *,
+        most: int = 10**9,
+    ) -> int:
+        """The whole number ``table[key]`` (0 to ``most``), or a clear error."""
         value = table.get(key, default)
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            msg = f"{where}.{key}: must be a whole number >= 0, got {short(value, 60)}"
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+            msg = f"{where}.{key}: must be a whole number from 0 to {most}, got {short(value, 60)}"
             raise InvalidExport(msg)
         return value
 
@@ -212,8 +223,13 @@ class Names:
         label: str | None = None,
     ) -> str:
         """The person's name for the vendor's user ``user_id`` (recorded for ``[[people]]``)."""
+        user_id = user_id.strip()
+        if not user_id:
+            msg = f"a {self.vendor} user without an id (email {email!r}, username {username!r})"
+            raise InvalidExport(msg)
         if user_id in self._by_id:
             return self._by_id[user_id]
+        email, username, label = (_identity(v) for v in (email, username, label))
         # A vendor without its own identities in the directory (Grafana) is matched by email.
         source = self.vendor if self.vendor in IDENTITY_SOURCES else IDENTITY_SOURCES[0]
         claimed = (self.vendor in IDENTITY_SOURCES and self.known.find(source, user_id)) or (
@@ -238,6 +254,11 @@ class Names:
     def new_people(self) -> tuple[Person, ...]:
         """The people met that the known directory did not have, in the order met."""
         return tuple(self.people.values())
+
+
+def _identity(value: object) -> str | None:
+    """A vendor's email, username or label if it is a non-empty string (else None)."""
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 def choose(

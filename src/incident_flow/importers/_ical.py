@@ -71,6 +71,15 @@ def _duration(value: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def _checked(name: str) -> ZoneInfo:
+    """The zone ``name`` (a TZID, X-WR-TIMEZONE), or a clear error."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        msg = f"TZID: not an IANA time zone: {name!r}"
+        raise InvalidExport(msg) from exc
+
+
 def _local(at: datetime, source: str, target: str) -> datetime:
     """A naive wall time read in zone ``source``, as wall time in zone ``target``."""
     if source == target:
@@ -106,6 +115,7 @@ def read_events(text: str, zone: str = "UTC") -> list[Event]:
         msg = "not an iCalendar file (it must begin with BEGIN:VCALENDAR)"
         raise InvalidExport(msg)
     zone = next((v for n, _, v in lines if n == "X-WR-TIMEZONE"), zone)
+    _checked(zone)
     events: list[Event] = []
     current: dict[str, tuple[dict[str, str], str]] | None = None
     for name, params, value in lines:
@@ -128,6 +138,7 @@ def _event(props: dict[str, tuple[dict[str, str], str]], zone: str) -> Event | N
         msg = "a VEVENT without DTSTART"
         raise InvalidExport(msg)
     start, start_zone = _when("DTSTART", *props["DTSTART"], zone)
+    _checked(start_zone)
     if "DTEND" in props:
         end, end_zone = _when("DTEND", *props["DTEND"], zone)
         end = _local(end, end_zone, start_zone)

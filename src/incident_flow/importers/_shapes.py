@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta
 import attrs
 
 from ..schedules import Layer, Period, Window
+from ._common import MOST, InvalidExport
 
 __all__ = [
     "Recurrence",
@@ -110,7 +111,7 @@ class Recurrence:
     by_day: frozenset[int] = frozenset()
 
 
-def parse_rule(rule: str) -> tuple[str, int, frozenset[int], dict[str, str]]:
+def parse_rule(rule: str, where: str = "RRULE") -> tuple[str, int, frozenset[int], dict[str, str]]:
     """``FREQ``, ``INTERVAL``, ``BYDAY`` and the other parts of an ``RRULE``.
 
     Raises:
@@ -122,10 +123,16 @@ def parse_rule(rule: str) -> tuple[str, int, frozenset[int], dict[str, str]]:
         if value
     }
     freq = parts.pop("FREQ", "").lower()
-    interval = int(parts.pop("INTERVAL", "1"))
-    days = frozenset(
-        _ICAL_DAYS.index(d.strip().upper()) for d in parts.pop("BYDAY", "").split(",") if d
-    )
+    interval_text = parts.pop("INTERVAL", "1")
+    days_text = parts.pop("BYDAY", "")
+    if not interval_text.isdigit() or not 1 <= int(interval_text) <= MOST:
+        msg = f"{where}: {rule!r}: INTERVAL must be a whole number from 1 to {MOST}"
+        raise InvalidExport(msg)
+    if any(d.strip().upper() not in _ICAL_DAYS for d in days_text.split(",") if d):
+        msg = f"{where}: {rule!r}: BYDAY takes MO, TU, WE, TH, FR, SA, SU"
+        raise InvalidExport(msg)
+    interval = int(interval_text)
+    days = frozenset(_ICAL_DAYS.index(d.strip().upper()) for d in days_text.split(",") if d)
     return freq, interval, days, parts
 
 

@@ -24,7 +24,7 @@ import attrs
 
 from .._people import People
 from ..schedules import Layer, Override, Period, Schedule, instant
-from ._common import Imported, InvalidExport, Names, Reader, choose
+from ._common import MOST, Imported, InvalidExport, Names, Reader, choose
 from ._escalation import Step, levels
 from ._ical import read_events, rule_until
 from ._shapes import Recurrence, parse_rule, recurrence_layer, unique
@@ -104,7 +104,7 @@ class _OnCall(Reader):
     def __init__(self, people: People | None, users: Iterable[Mapping[str, Any]]) -> None:
         super().__init__()
         self.names = Names("grafana", people)
-        self.users = {str(u.get("id")): u for u in users}
+        self.users = {str(u.get("id")): u for u in users if isinstance(u, Mapping)}
 
     def user(self, ident: object) -> str:
         key = str(ident)
@@ -208,7 +208,7 @@ class _OnCall(Reader):
                     self.array(f"{where}.rolling_users", shift.get("rolling_users"))
                 )
             ]
-            first = shift.get("start_rotation_from_user_index") or 0
+            first = self.number(where, shift, "start_rotation_from_user_index", 0)
         elif kind == "recurrent_event":
             groups, first = (
                 [[self.user(u) for u in self.array(f"{where}.users", shift.get("users"))]],
@@ -222,7 +222,7 @@ class _OnCall(Reader):
             self.drop(where, name, "a shift with nobody is not imported")
             return None
         freq = str(shift.get("frequency") or "")
-        interval = self.number(where, shift, "interval", 1) or 1
+        interval = self.number(where, shift, "interval", 1, most=MOST) or 1
         days = frozenset(
             _DAYS.index(d) for d in self.array(f"{where}.by_day", shift.get("by_day")) if d in _DAYS
         )
@@ -329,7 +329,12 @@ class _OnCall(Reader):
     ) -> tuple[list[Layer], list[Override]]:
         layers: list[Layer] = []
         made: list[Override] = []
-        for index, event in enumerate(read_events(text, home.key)):
+        try:
+            events = read_events(text, home.key)
+        except InvalidExport as exc:
+            msg = f"{where}: {exc}"
+            raise InvalidExport(msg) from exc
+        for index, event in enumerate(events):
             at = f"{where}.events[{index}]"
             match = _LEVEL.match(event.summary)
             level = int(match.group(1)) if match else 0
@@ -364,7 +369,7 @@ class _OnCall(Reader):
                     )
                 )
                 continue
-            freq, interval, days, rest = parse_rule(event.rule)
+            freq, interval, days, rest = parse_rule(event.rule, f"{at}.RRULE")
             until = rest.pop("UNTIL", None)
             for key, value in rest.items():
                 if key != "WKST":
@@ -407,7 +412,7 @@ class _OnCall(Reader):
             self.drop(f"{where}.team_id", chain["team_id"], "an escalation has no team")
         mine = sorted(
             (p for p in policies if p.get("escalation_chain_id") == chain.get("id")),
-            key=lambda p: int(p.get("position") or 0),
+            key=lambda p: self.number(f"{where}.steps", p, "position", 0),
         )
         steps: list[Step] = []
         pending: list[str] = []

@@ -151,7 +151,7 @@ class _Opsgenie(Reader):
         name = self.text(where, item, "name", str(item.get("id", "")))
         where = f'{where} "{name}"'
         kind = item.get("type")
-        if kind not in _UNITS:
+        if not isinstance(kind, str) or kind not in _UNITS:
             msg = f"{where}.type: must be hourly, daily or weekly, got {kind!r}"
             raise InvalidExport(msg)
         start = self.instant(where, item, "startDate").astimezone(zone)
@@ -280,7 +280,7 @@ class _Opsgenie(Reader):
                 f"{where}.rules[{index}].delay", rule.get("delay") or {"timeAmount": 0}
             )
             unit = delay.get("timeUnit", "minutes")
-            if unit not in _TIME_UNITS:
+            if not isinstance(unit, str) or unit not in _TIME_UNITS:
                 msg = f"{where}.rules[{index}].delay.timeUnit: not a unit of time: {unit!r}"
                 raise InvalidExport(msg)
             seconds = (
@@ -301,7 +301,7 @@ class _Opsgenie(Reader):
             wait = timedelta(seconds=following - seconds) if following is not None else None
             steps.append((self.targets(f"{where}.rules[{index}]", rule, set(schedules)), wait))
         repeat = item.get("repeat") or {}
-        count = self.number(f"{where}.repeat", repeat, "count", 0) if repeat else 0
+        count = self.number(f"{where}.repeat", repeat, "count", 0, most=20) if repeat else 0
         between = (
             timedelta(minutes=self.number(f"{where}.repeat", repeat, "waitInterval", 0))
             if count
@@ -342,7 +342,12 @@ class _Opsgenie(Reader):
             )
         self.unknown(where, rule, ("recipient", "notifyType", "condition", "delay"))
         kind = recipient.get("type")
-        name = str(recipient.get("name") or recipient.get("username") or recipient.get("id"))
+        name = str(
+            recipient.get("name") or recipient.get("username") or recipient.get("id")
+        ).strip()
+        if not name:
+            msg = f"{where}.recipient: names nobody (no name, username or id)"
+            raise InvalidExport(msg)
         if kind == "user":
             return [self.user(recipient)]
         if kind == "schedule":

@@ -23,7 +23,7 @@ import attrs
 
 from .._people import People
 from ..schedules import Layer, Override, Schedule, Schedules, Window
-from ._common import Imported, InvalidExport, Names, Reader, choose
+from ._common import MOST, Imported, InvalidExport, Names, Reader, choose
 from ._escalation import Step, levels
 from ._shapes import (
     Recurrence,
@@ -39,6 +39,7 @@ from ._shapes import (
 __all__ = ["import_pagerduty"]
 
 VENDOR = "PagerDuty"
+_LOOPS = 20  # more loops than Opsgenie's documented maximum repeats is a mistake
 _REFERENCE = ("id", "type", "summary", "self", "html_url")
 
 
@@ -54,7 +55,7 @@ class _PagerDuty(Reader):
     def __init__(self, people: People | None, users: Iterable[Mapping[str, Any]]) -> None:
         super().__init__()
         self.names = Names("pagerduty", people)
-        self.users = {str(u.get("id")): u for u in users}
+        self.users = {str(u.get("id")): u for u in users if isinstance(u, Mapping)}
 
     def user(self, where: str, ref: object) -> str:
         item = self.table(where, ref)
@@ -335,9 +336,7 @@ class _PagerDuty(Reader):
         if strategy.get("type") == "every_member_assignment_strategy":
             slots = [[m for m in members if m]]
         else:
-            each = (
-                self.number(f"{where}.assignment_strategy", strategy, "shifts_per_member", 1) or 1
-            )
+            each = self.number(where, strategy, "shifts_per_member", 1, most=MOST) or 1
             slots = [[m] if m else [] for m in members for _ in range(each)]
         rules = [
             r
@@ -353,7 +352,7 @@ class _PagerDuty(Reader):
         if not rules or not slots:
             self.drop(where, name, "an event with no recurrence or no members is not imported")
             return None
-        freq, interval, days, rest = parse_rule(rules[0])
+        freq, interval, days, rest = parse_rule(rules[0], f"{where}.recurrence")
         for key, value in rest.items():
             if key != "WKST":
                 self.drop(
@@ -456,7 +455,7 @@ class _PagerDuty(Reader):
             ),
             _REFERENCE,
         )
-        return steps, self.number(where, item, "num_loops", 0)
+        return steps, self.number(where, item, "num_loops", 0, most=_LOOPS)
 
     def target(self, where: str, value: object, schedules: Mapping[str, str]) -> str:
         item = self.table(where, value)
