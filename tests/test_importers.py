@@ -6,6 +6,7 @@ Fixtures and their origins: tests/samples/README.md ("Imports").
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -1310,3 +1311,475 @@ def test_any_damaged_calendar_is_imported_or_refused_clearly(data: Any) -> None:
         problem = None
         Policy.from_text(imported.policy_toml())
     assert problem is None or ": " in problem
+
+
+def test_grafana_oncall_documented_shifts_single_recurrent_and_overrides() -> None:
+    """OnCall's API reference example (a single event; every other week Mon/Wed/Fri 16-19 UTC),
+    and an override shift, which beats every level."""
+    shifts = sample("oncall_docs_on_call_shifts.json")
+    override = {
+        "id": "OOVER",
+        "name": "swap",
+        "type": "override",
+        "time_zone": "UTC",
+        "start": "2020-09-14T17:00:00",
+        "duration": 3600,
+        "users": ["UOTHER"],
+    }
+    monthly = {
+        "id": "OMONTH",
+        "name": "m",
+        "type": "recurrent_event",
+        "time_zone": "UTC",
+        "start": "2020-09-10T00:00:00",
+        "duration": 3600,
+        "frequency": "daily",
+        "by_month": [1, 2],
+        "users": [],
+    }
+    schedule = {
+        "id": "S",
+        "name": "demo",
+        "type": "web",
+        "time_zone": "UTC",
+        "shifts": ["OH3V5FYQEYJ6M", "O9WTH7CKM3KZW", "OOVER", "OMONTH"],
+    }
+    users = [
+        {"id": "U4DNY931HHJS5", "username": "alex", "email": "alex@example.com"},
+        {"id": "UOTHER", "username": "bo", "email": "bo@example.com"},
+    ]
+    imported = import_grafana_oncall(
+        [{"results": [schedule]}, shifts, {"results": [override, monthly]}, {"results": users}]
+    )
+    book = round_trip(imported)
+    assert book.on_call("demo", utc("2020-09-10T09:00:00Z")) == ("alex",)  # the single event
+    assert book.on_call("demo", utc("2020-09-10T12:00:00Z")) == ()
+    # The rule starts on Thursday 10th, which counts (iCalendar's DTSTART); then Mon, Wed, Fri
+    # of every other week from the week (Sunday to Saturday) it starts in.
+    assert book.on_call("demo", utc("2020-09-10T17:00:00Z")) == ("alex",)
+    assert book.on_call("demo", utc("2020-09-11T18:59:00Z")) == ("alex",)
+    assert book.on_call("demo", utc("2020-09-14T16:30:00Z")) == ()  # an off week...
+    assert book.on_call("demo", utc("2020-09-14T17:30:00Z")) == ("bo",)  # ...but the override
+    assert book.on_call("demo", utc("2020-09-21T16:30:00Z")) == ("alex",)
+    assert book.on_call("demo", utc("2020-09-28T16:30:00Z")) == ()
+    reported = sorted(f.where.split(".", 1)[-1] for f in imported.findings)
+    assert reported == ['shifts[3] "m"', 'shifts[3] "m".by_month']  # nobody in it
+
+
+REFUSED = [
+    (
+        "opsgenie",
+        {
+            "data": {
+                "name": "s",
+                "rotations": [
+                    {
+                        "name": "r",
+                        "type": "daily",
+                        "startDate": "2026-01-05T09:00:00Z",
+                        "participants": [{"type": "user"}],
+                    }
+                ],
+            }
+        },
+        "a user without an id or a username",
+    ),
+    (
+        "opsgenie",
+        {
+            "data": {
+                "name": "s",
+                "rotations": [
+                    {
+                        "name": "r",
+                        "type": "daily",
+                        "startDate": "2026-01-05T09:00:00Z",
+                        "participants": [{"type": "none"}],
+                        "timeRestriction": {"type": "sometimes"},
+                    }
+                ],
+            }
+        },
+        "must be time-of-day or weekday-and-time-of-day",
+    ),
+    (
+        "opsgenie",
+        {
+            "data": {
+                "name": "s",
+                "rotations": [
+                    {
+                        "name": "r",
+                        "type": "daily",
+                        "startDate": "2026-01-05T09:00:00Z",
+                        "participants": [{"type": "none"}],
+                        "timeRestriction": {
+                            "type": "time-of-day",
+                            "restriction": {"startHour": 25, "endHour": 1},
+                        },
+                    }
+                ],
+            }
+        },
+        "not a time of day",
+    ),
+    (
+        "opsgenie",
+        {
+            "data": {
+                "name": "s",
+                "rotations": [
+                    {
+                        "name": "r",
+                        "type": "daily",
+                        "startDate": "2026-01-05T09:00:00Z",
+                        "participants": [{"type": "none"}],
+                        "timeRestriction": {
+                            "type": "weekday-and-time-of-day",
+                            "restrictions": [
+                                {
+                                    "startDay": "funday",
+                                    "startHour": 1,
+                                    "endDay": "monday",
+                                    "endHour": 2,
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        },
+        "must be a weekday like 'monday'",
+    ),
+    (
+        "opsgenie",
+        {
+            "data": {
+                "name": "s",
+                "rotations": [
+                    {
+                        "name": "r",
+                        "type": "daily",
+                        "startDate": "2026-01-05T09:00:00Z",
+                        "participants": [],
+                    }
+                ],
+            }
+        },
+        "a rotation needs at least one participant",
+    ),
+    (
+        "opsgenie",
+        {"data": {"name": "s", "timezone": "Mars/Olympus", "rotations": [{}]}},
+        "not an IANA time zone",
+    ),
+    ("opsgenie", {"data": {"name": "s", "rotations": []}}, "list schedules with expand=rotation"),
+    (
+        "opsgenie",
+        {
+            "data": {
+                "name": "e",
+                "rules": [{"recipient": {"type": "user", "id": " "}, "delay": {"timeAmount": 0}}],
+            }
+        },
+        "names nobody",
+    ),
+    (
+        "opsgenie",
+        {
+            "data": {
+                "name": "e",
+                "rules": [
+                    {"recipient": {"type": "user", "id": "u"}, "delay": {"timeUnit": "fortnights"}}
+                ],
+            }
+        },
+        "not a unit of time",
+    ),
+    (
+        "pagerduty",
+        {
+            "schedule": {
+                "name": "s",
+                "time_zone": "UTC",
+                "schedule_layers": [
+                    _pd_layer(
+                        "L",
+                        ["a"],
+                        restrictions=[
+                            {
+                                "type": "weekly_restriction",
+                                "start_day_of_week": 8,
+                                "start_time_of_day": "09:00:00",
+                                "duration_seconds": 60,
+                            }
+                        ],
+                    )
+                ],
+            }
+        },
+        "must be 1 (Monday) to 7 (Sunday)",
+    ),
+    (
+        "pagerduty",
+        {
+            "schedule": {
+                "name": "s",
+                "time_zone": "UTC",
+                "schedule_layers": [
+                    _pd_layer(
+                        "L",
+                        ["a"],
+                        restrictions=[
+                            {
+                                "type": "monthly_restriction",
+                                "start_time_of_day": "09:00:00",
+                                "duration_seconds": 60,
+                            }
+                        ],
+                    )
+                ],
+            }
+        },
+        "must be daily_restriction or weekly_restriction",
+    ),
+    (
+        "pagerduty",
+        {
+            "schedule": {
+                "name": "s",
+                "time_zone": "UTC",
+                "schedule_layers": [
+                    _pd_layer(
+                        "L",
+                        ["a"],
+                        restrictions=[
+                            {
+                                "type": "daily_restriction",
+                                "start_time_of_day": "25:99",
+                                "duration_seconds": 60,
+                            }
+                        ],
+                    )
+                ],
+            }
+        },
+        "must be a time like 08:00:00",
+    ),
+    (
+        "pagerduty",
+        {"schedule": {"name": "s", "time_zone": "Nowhere", "schedule_layers": []}},
+        "not an IANA time zone",
+    ),
+    (
+        "pagerduty",
+        {"schedule": {"name": "s", "time_zone": "UTC", "schedule_layers": []}},
+        "include[]=schedule_layers",
+    ),
+    ("pagerduty", {"escalation_policies": [{"name": "a"}]}, "named or with the id 'b'"),
+    (
+        "grafana-oncall",
+        {
+            "results": [
+                {"id": "S", "name": "s", "type": "web", "shifts": ["O"]},
+                {
+                    "id": "O",
+                    "name": "o",
+                    "type": "weird",
+                    "duration": 1,
+                    "start": "2026-01-05T09:00:00",
+                    "users": [],
+                },
+            ]
+        },
+        "must be single_event, recurrent_event, rolling_users or override",
+    ),
+    (
+        "grafana-oncall",
+        {
+            "results": [
+                {"id": "S", "name": "s", "type": "web", "shifts": ["O"]},
+                {
+                    "id": "O",
+                    "name": "o",
+                    "type": "override",
+                    "duration": 1,
+                    "start": "yesterday",
+                    "users": [],
+                },
+            ]
+        },
+        "must be a time like 2026-01-05T09:00:00",
+    ),
+    (
+        "grafana-oncall",
+        {
+            "results": [
+                {"id": "S", "name": "s", "type": "web", "shifts": ["O"]},
+                {
+                    "id": "O",
+                    "name": "o",
+                    "type": "override",
+                    "duration": 1,
+                    "start": "2026-01-05T09:00:00",
+                    "users": [],
+                    "time_zone": "Nowhere",
+                },
+            ]
+        },
+        "not an IANA time zone",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("vendor", "document", "message"), REFUSED, ids=[f"{v}-{m[:30]}" for v, _, m in REFUSED]
+)
+def test_exports_that_cannot_be_read_are_refused_naming_the_field(
+    vendor: str, document: Any, message: str
+) -> None:
+    escalation = "b" if "named or with the id" in message else None
+    with pytest.raises(InvalidExport, match=re.escape(message)):
+        import_vendor(vendor, [document], escalation=escalation)
+
+
+def test_what_pagerduty_has_that_incident_flow_does_not_is_reported() -> None:
+    short_turns = _pd_layer("Short", ["a"], rotation_turn_length_seconds=5400)
+    nobody = _pd_layer("Empty", [])
+    v3 = {
+        "id": "V3",
+        "type": "schedule_v3",
+        "name": "v3",
+        "time_zone": "UTC",
+        "rotations": [
+            {
+                "id": "R",
+                "events": [
+                    {
+                        "name": "monthly",
+                        "start_time": {"date_time": "2026-01-05T09:00:00Z"},
+                        "end_time": {"date_time": "2026-01-05T10:00:00Z"},
+                        "recurrence": ["RRULE:FREQ=MONTHLY;BYMONTHDAY=5"],
+                        "assignment_strategy": {
+                            "members": [{"type": "user_member", "user_id": "PA"}]
+                        },
+                    },
+                    {
+                        "name": "daily",
+                        "start_time": {"date_time": "2026-01-05T09:00:00Z"},
+                        "end_time": {"date_time": "2026-01-06T09:00:00Z"},
+                        "recurrence": [
+                            "RRULE:FREQ=DAILY;WKST=MO;COUNT=3",
+                            "EXDATE:20260107T090000Z",
+                        ],
+                        "assignment_strategy": {
+                            "members": [{"type": "user_member", "user_id": "PA"}]
+                        },
+                    },
+                    {
+                        "name": "bare",
+                        "start_time": {"date_time": "2026-01-05T09:00:00Z"},
+                        "end_time": {"date_time": "2026-01-06T09:00:00Z"},
+                        "recurrence": [],
+                        "assignment_strategy": {"members": []},
+                    },
+                ],
+            }
+        ],
+    }
+    policy = {
+        "escalation_policy": {
+            "id": "E",
+            "name": "e",
+            "num_loops": 0,
+            "on_call_handoff_notifications": "always",
+            "escalation_rules": [
+                {
+                    "id": "R1",
+                    "escalation_delay_in_minutes": 10,
+                    "escalation_rule_assignment_strategy": {"type": "round_robin"},
+                    "targets": [
+                        {"id": "PX", "type": "schedule_reference", "summary": "Elsewhere"},
+                        {"id": "T1", "type": "team_reference", "summary": "A team"},
+                    ],
+                },
+                {
+                    "id": "R2",
+                    "escalation_delay_in_minutes": 10,
+                    "targets": [{"id": "PA", "type": "user_reference", "summary": "Ann"}],
+                },
+            ],
+        }
+    }
+    users = {
+        "users": [
+            {
+                "id": "PA",
+                "name": "Ann",
+                "email": "ann@example.com",
+                "deleted_at": "2026-01-01T00:00:00Z",
+                "time_zone": "UTC",
+            }
+        ]
+    }
+    swap = {
+        "overrides": [
+            {
+                "rotation_id": "NOPE",
+                "schedule_id": None,
+                "start_time": "2026-01-05T00:00:00Z",
+                "end_time": "2026-01-06T00:00:00Z",
+                "overridden_member": {"type": "empty_member"},
+                "overriding_member": {"type": "empty_member"},
+            }
+        ]
+    }
+    imported = import_pagerduty(
+        [
+            [
+                {
+                    "schedule": {
+                        "id": "P",
+                        "name": "p",
+                        "time_zone": "UTC",
+                        "schedule_layers": [short_turns, nobody],
+                    }
+                },
+                {"schedule": v3},
+            ],
+            policy,
+            users,
+            swap,
+            {"unrelated": True},
+        ]
+    )
+    assert [s.name for s in imported.schedules] == ["v3"]
+    assert [(lv.targets, lv.wait) for lv in imported.escalation] == [
+        (("Elsewhere",), timedelta(minutes=10)),
+        (("ann",), None),
+    ]
+    whys = {f.where: f.why for f in imported.findings}
+    rule = 'escalation_policies[0] "e".escalation_rules'
+    v3 = 'schedules[1] "v3".rotations[0]'
+    assert sorted(whys) == [
+        "document 0",  # {"unrelated": true}
+        f"{rule}[0].escalation_rule_assignment_strategy",  # round robin: everyone is paged
+        f"{rule}[0].targets[0]",  # a schedule not in the import: paged by its name
+        f"{rule}[0].targets[1]",  # a team: not a target
+        f"{rule}[1].targets[0]",  # Ann is deactivated
+        'escalation_policies[0] "e".on_call_handoff_notifications',
+        "overrides[0]",  # of a rotation not in the import
+        'schedules[0] "p"',  # none of its layers could be imported
+        'schedules[0] "p".schedule_layers[0] "Short"',  # 90-minute turns
+        'schedules[0] "p".schedule_layers[1] "Empty"',  # nobody in it
+        f'{v3}.events[0] "monthly"',  # no layer form
+        f'{v3}.events[0] "monthly".members[0]',  # Ann is deactivated
+        f'{v3}.events[0] "monthly".recurrence.BYMONTHDAY',
+        f'{v3}.events[1] "daily".members[0]',
+        f'{v3}.events[1] "daily".recurrence',  # the EXDATE
+        f'{v3}.events[1] "daily".recurrence.COUNT',
+        f'{v3}.events[2] "bare"',  # no recurrence, no members
+        "users[*].time_zone",
+    ]
+    assert "deactivated" in whys[f"{rule}[1].targets[0]"]
+    assert "the shifts go on" in whys[f'{v3}.events[1] "daily".recurrence.COUNT']

@@ -278,7 +278,7 @@ def choose(
         matches = [i for i in items if wanted in (i.get("name"), i.get("id"))]
         if not matches:
             names = ", ".join(str(i.get("name")) for i in items)
-            msg = f"no {what} {wanted!r} in the documents (found: {names})"
+            msg = f"none of the {what} is named or with the id {wanted!r} (found: {names})"
             raise InvalidExport(msg)
         chosen = matches[0]
     for index, other in enumerate(items):

@@ -115,7 +115,7 @@ def parse_rule(rule: str, where: str = "RRULE") -> tuple[str, int, frozenset[int
     """``FREQ``, ``INTERVAL``, ``BYDAY`` and the other parts of an ``RRULE``.
 
     Raises:
-        ValueError: an INTERVAL or a BYDAY that is not one.
+        InvalidExport: an INTERVAL or a BYDAY that is not one (``where`` names the rule).
     """
     parts = {
         key.upper(): value

@@ -146,7 +146,7 @@ class _OnCall(Reader):
 
     def shift(
         self, where: str, shift: Mapping[str, Any], schedule: Mapping[str, Any], home: ZoneInfo
-    ) -> Layer | Override | None:
+    ) -> list[Layer | Override]:
         name = self.text(where, shift, "name", str(shift.get("id")))
         where = f'{where} "{name}"'
         zone = self.zone(where, shift, schedule)
@@ -172,6 +172,8 @@ class _OnCall(Reader):
                 "users",
                 "rolling_users",
                 "start_rotation_from_user_index",
+                "by_month",
+                "by_monthday",
             ),
             ("id", "team_id", "schedule", "source"),
         )
@@ -183,24 +185,26 @@ class _OnCall(Reader):
         begin = instant(start, zone)
         if kind == "override":
             people = [self.user(u) for u in self.array(f"{where}.users", shift.get("users"))]
-            return Override(
-                start=begin, end=begin + length, replace=people, why="Grafana OnCall override"
-            )
+            return [
+                Override(
+                    start=begin, end=begin + length, replace=people, why="Grafana OnCall override"
+                )
+            ]
+        level = self.number(where, shift, "level", 0) if shift.get("level") is not None else 0
+        own_zone = zone.key if zone.key != home.key else None
         if kind == "single_event":
             people = [self.user(u) for u in self.array(f"{where}.users", shift.get("users"))]
-            return Layer(
-                name=name,
-                members=[people],
-                period=Period("week"),
-                handoff=start.time(),
-                start=start.date(),
-                priority=self.number(where, shift, "level", 0)
-                if shift.get("level") is not None
-                else 0,
-                active_from=begin,
-                active_until=begin + length,
-                timezone=zone.key if zone.key != home.key else None,
-            )
+            return [
+                _once(
+                    name,
+                    people,
+                    start=start,
+                    begin=begin,
+                    length=length,
+                    level=level,
+                    zone=own_zone,
+                )
+            ]
         if kind == "rolling_users":
             groups = [
                 [self.user(u) for u in self.array(f"{where}.rolling_users[{i}]", g)]
@@ -218,9 +222,9 @@ class _OnCall(Reader):
             kinds = "single_event, recurrent_event, rolling_users or override"
             msg = f"{where}.type: must be {kinds}, got {kind!r}"
             raise InvalidExport(msg)
-        if not groups:
+        if not any(groups):
             self.drop(where, name, "a shift with nobody is not imported")
-            return None
+            return []
         freq = str(shift.get("frequency") or "")
         interval = self.number(where, shift, "interval", 1, most=MOST) or 1
         days = frozenset(
@@ -241,20 +245,35 @@ class _OnCall(Reader):
         )
         if isinstance(layer, str):
             self.drop(where, f"{freq} every {interval}", layer)
-            return None
+            return []
         since = self.wall(where, shift, "rotation_start") if shift.get("rotation_start") else start
         active_from = instant(max(since, start), zone)
         first_turn = layer.handoff_at(0, zone)
-        return attrs.evolve(
-            layer,
-            start_index=(first % len(groups)) * repeat * (len(layer.members) // len(slots)),
-            priority=self.number(where, shift, "level", 0) if shift.get("level") is not None else 0,
-            timezone=zone.key if zone.key != home.key else None,
-            active_from=active_from if active_from > first_turn else None,
-            active_until=self.wall(where, shift, "until").replace(tzinfo=UTC)
-            if shift.get("until")
-            else None,
-        )
+        made: list[Layer | Override] = [
+            attrs.evolve(
+                layer,
+                start_index=(first % len(groups)) * repeat * (len(layer.members) // len(slots)),
+                priority=level,
+                timezone=own_zone,
+                active_from=active_from if active_from > first_turn else None,
+                active_until=self.wall(where, shift, "until").replace(tzinfo=UTC)
+                if shift.get("until")
+                else None,
+            )
+        ]
+        if kind == "recurrent_event" and days and start.weekday() not in days and since <= start:
+            # iCalendar counts DTSTART as an occurrence even off BYDAY, and OnCall keeps it.
+            first_one = _once(
+                f"{name} (first)",
+                groups[0],
+                start=start,
+                begin=begin,
+                length=length,
+                level=level,
+                zone=own_zone,
+            )
+            made.append(first_one)
+        return made
 
     def schedule(
         self,
@@ -276,11 +295,11 @@ class _OnCall(Reader):
         layers: list[Layer] = []
         overrides: list[Override] = []
         for index, shift in enumerate(mine):
-            made = self.shift(f"{where}.shifts[{index}]", shift, item, home)
-            if isinstance(made, Layer):
-                layers.append(made)
-            elif isinstance(made, Override):
-                overrides.append(made)
+            for made in self.shift(f"{where}.shifts[{index}]", shift, item, home):
+                if isinstance(made, Layer):
+                    layers.append(made)
+                else:
+                    overrides.append(made)
         for key in ("ical_url_primary", "ical_url_overrides"):
             url = item.get(key)
             if not url:
@@ -467,6 +486,30 @@ class _OnCall(Reader):
                 "the repeat waits the severity's ack timeout after the last level",
             )
         return steps, repeats
+
+
+def _once(
+    name: str,
+    people: list[str],
+    *,
+    start: datetime,
+    begin: datetime,
+    length: timedelta,
+    level: int,
+    zone: str | None,
+) -> Layer:
+    """A layer of ``people`` applying once, from ``begin`` for ``length``."""
+    return Layer(
+        name=name,
+        members=[people],
+        period=Period("week"),
+        handoff=start.time(),
+        start=start.date(),
+        priority=level,
+        active_from=begin,
+        active_until=begin + length,
+        timezone=zone,
+    )
 
 
 def import_grafana_oncall(

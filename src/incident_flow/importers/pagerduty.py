@@ -25,6 +25,7 @@ from .._people import People
 from ..schedules import Layer, Override, Schedule, Schedules, Window
 from ._common import MOST, Imported, InvalidExport, Names, Reader, choose
 from ._escalation import Step, levels
+from ._ical import rule_until
 from ._shapes import (
     Recurrence,
     merged,
@@ -353,11 +354,13 @@ class _PagerDuty(Reader):
             self.drop(where, name, "an event with no recurrence or no members is not imported")
             return None
         freq, interval, days, rest = parse_rule(rules[0], f"{where}.recurrence")
+        until = rest.pop("UNTIL", None)
         for key, value in rest.items():
             if key != "WKST":
-                self.drop(
-                    f"{where}.recurrence.{key}", value, "this part of the rule is not imported"
+                why = "this part of the rule is not imported" + (
+                    ": the shifts go on (end them with active_until)" if key == "COUNT" else ""
                 )
+                self.drop(f"{where}.recurrence.{key}", value, why)
         local = start.astimezone(event_zone).replace(tzinfo=None)
         recurrence = Recurrence(
             start=local, length=end - start, freq=freq, interval=interval, by_day=days
@@ -383,13 +386,14 @@ class _PagerDuty(Reader):
             ),
             ("id", "type"),
         )
+        ends = [self.instant(where, item, "effective_until")] if item.get("effective_until") else []
+        if until:
+            ends.append(rule_until(until, event_zone) + (end - start))
         return attrs.evolve(
             layer,
             timezone=event_zone.key if event_zone.key != zone.key else None,
             active_from=since if since and since > start else None,
-            active_until=self.instant(where, item, "effective_until")
-            if item.get("effective_until")
-            else None,
+            active_until=min(ends) if ends else None,
         )
 
     # ------------------------------------------------------------------------ escalation
