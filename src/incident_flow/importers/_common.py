@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
@@ -20,8 +21,9 @@ from .._people import IDENTITY_SOURCES, People, Person
 from .._policy import EscalationLevel
 from ..exceptions import IncidentFlowError
 from ..schedules import Schedule
+from ._escalation import Step, levels
 
-__all__ = ["Finding", "Imported", "InvalidExport", "Names", "Reader", "choose"]
+__all__ = ["Finding", "Imported", "InvalidExport", "Names", "Reader", "choose", "imported"]
 
 #: The most of a count that repeats something (an interval, shifts per member, loops): more
 #: would be an export's mistake, and would write out that many slots or levels.
@@ -184,6 +186,15 @@ class Reader:
         return value
 
     @staticmethod
+    def zone_of(where: str, name: object) -> ZoneInfo:
+        """The IANA time zone ``name`` (at ``where``), or a clear error."""
+        try:
+            return ZoneInfo(str(name))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            msg = f"{where}: not an IANA time zone: {short(name, 60)}"
+            raise InvalidExport(msg) from exc
+
+    @staticmethod
     def instant(where: str, table: Mapping[str, Any], key: str) -> datetime:
         """The ISO 8601 instant ``table[key]`` (with an offset or ``Z``), in UTC."""
         value = table.get(key)
@@ -254,6 +265,27 @@ class Names:
     def new_people(self) -> tuple[Person, ...]:
         """The people met that the known directory did not have, in the order met."""
         return tuple(self.people.values())
+
+
+def imported(
+    vendor: str,
+    names: Names,
+    reader: Reader,
+    *,
+    schedules: Sequence[Schedule],
+    steps: Sequence[Step],
+    repeats: int = 0,
+    read: str,
+) -> Imported:
+    """The result of an import: its values, the people met and every finding."""
+    return Imported(
+        vendor=vendor,
+        schedules=tuple(schedules),
+        escalation=levels(steps, repeats=repeats),
+        people=names.new_people(),
+        findings=tuple(reader.findings),
+        read=read,
+    )
 
 
 def _identity(value: object) -> str | None:

@@ -18,14 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 
 from .._people import People
 from ..schedules import Layer, Override, Period, Schedule, instant
-from ._common import MOST, Imported, InvalidExport, Names, Reader, choose
-from ._escalation import Step, levels
+from ._common import MOST, Imported, InvalidExport, Names, Reader, choose, imported
+from ._escalation import Step
 from ._ical import read_events, rule_until
 from ._shapes import Recurrence, parse_rule, recurrence_layer, unique
 
@@ -124,17 +124,15 @@ class _OnCall(Reader):
 
     # -------------------------------------------------------------------------------- shifts
 
-    def zone(self, where: str, shift: Mapping[str, Any], schedule: Mapping[str, Any]) -> ZoneInfo:
+    def shift_zone(
+        self, where: str, shift: Mapping[str, Any], schedule: Mapping[str, Any]
+    ) -> ZoneInfo:
         name = (
             shift.get("time_zone")
             or (schedule.get("time_zone") if schedule.get("type") == "calendar" else None)
             or "UTC"
         )
-        try:
-            return ZoneInfo(str(name))
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            msg = f"{where}.time_zone: not an IANA time zone: {name!r}"
-            raise InvalidExport(msg) from exc
+        return self.zone_of(f"{where}.time_zone", name)
 
     def wall(self, where: str, shift: Mapping[str, Any], key: str) -> datetime:
         value = shift.get(key)
@@ -149,7 +147,7 @@ class _OnCall(Reader):
     ) -> list[Layer | Override]:
         name = self.text(where, shift, "name", str(shift.get("id")))
         where = f'{where} "{name}"'
-        zone = self.zone(where, shift, schedule)
+        zone = self.shift_zone(where, shift, schedule)
         kind = shift.get("type")
         start = self.wall(where, shift, "start")
         length = timedelta(seconds=self.number(where, shift, "duration"))
@@ -284,12 +282,7 @@ class _OnCall(Reader):
     ) -> Schedule | None:
         name = self.text(where, item, "name")
         where = f'{where} "{name}"'
-        zone_name = str(item.get("time_zone") or "UTC")
-        try:
-            home = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            msg = f"{where}.time_zone: not an IANA time zone: {zone_name!r}"
-            raise InvalidExport(msg) from exc
+        home = self.zone_of(f"{where}.time_zone", item.get("time_zone") or "UTC")
         ids = [str(s) for s in self.array(f"{where}.shifts", item.get("shifts"))]
         mine = [s for s in shifts if str(s.get("id")) in ids or s.get("schedule") == item.get("id")]
         layers: list[Layer] = []
@@ -555,12 +548,13 @@ def import_grafana_oncall(
         steps, repeats = reader.chain(
             f"escalation_chains[{found['chain'].index(chain)}]", chain, found["policy"], ids
         )
-    return Imported(
-        vendor=VENDOR,
-        schedules=tuple(schedules),
-        escalation=levels(steps, repeats=repeats),
-        people=reader.names.new_people(),
-        findings=tuple(reader.findings),
+    return imported(
+        VENDOR,
+        reader.names,
+        reader,
+        schedules=schedules,
+        steps=steps,
+        repeats=repeats,
         read=f"{len(found['schedule'])} schedules, {len(found['shift'])} shifts, "
         f"{len(found['chain'])} escalation chains, {len(found['policy'])} escalation steps, "
         f"{len(found['user'])} users",

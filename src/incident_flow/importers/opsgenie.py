@@ -17,12 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from .._people import People
 from ..schedules import Layer, Override, Period, Schedule, Window
-from ._common import Imported, InvalidExport, Names, Reader, choose
-from ._escalation import Step, levels
+from ._common import Imported, InvalidExport, Names, Reader, choose, imported
+from ._escalation import Step
 from ._shapes import merged, span_windows, span_windows_daily, unique
 
 __all__ = ["import_opsgenie"]
@@ -188,12 +188,7 @@ class _Opsgenie(Reader):
     ) -> Schedule:
         name = self.text(where, item, "name")
         where = f'{where} "{name}"'
-        zone_name = self.text(where, item, "timezone", "UTC")
-        try:
-            zone = ZoneInfo(zone_name)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            msg = f"{where}.timezone: not an IANA time zone: {zone_name!r}"
-            raise InvalidExport(msg) from exc
+        zone = self.zone_of(f"{where}.timezone", self.text(where, item, "timezone", "UTC"))
         rotations = self.array(f"{where}.rotations", item.get("rotations"))
         if not rotations:
             msg = f"{where}.rotations: none (list schedules with expand=rotation)"
@@ -436,11 +431,4 @@ def import_opsgenie(
         f"{len(schedules_raw)} schedules, {len(overrides)} overrides, "
         f"{len(escalations)} escalations"
     )
-    return Imported(
-        vendor=VENDOR,
-        schedules=tuple(schedules),
-        escalation=levels(steps),
-        people=reader.names.new_people(),
-        findings=tuple(reader.findings),
-        read=read,
-    )
+    return imported(VENDOR, reader.names, reader, schedules=schedules, steps=steps, read=read)

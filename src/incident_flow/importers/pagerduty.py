@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 
 from .._people import People
 from ..schedules import Layer, Override, Schedule, Schedules, Window
-from ._common import MOST, Imported, InvalidExport, Names, Reader, choose
-from ._escalation import Step, levels
+from ._common import MOST, Imported, InvalidExport, Names, Reader, choose, imported
+from ._escalation import Step
 from ._ical import rule_until
 from ._shapes import (
     Recurrence,
@@ -42,14 +42,6 @@ __all__ = ["import_pagerduty"]
 VENDOR = "PagerDuty"
 _LOOPS = 20  # more loops than Opsgenie's documented maximum repeats is a mistake
 _REFERENCE = ("id", "type", "summary", "self", "html_url")
-
-
-def _zone(where: str, name: object) -> ZoneInfo:
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        msg = f"{where}.time_zone: not an IANA time zone: {name!r}"
-        raise InvalidExport(msg) from exc
 
 
 class _PagerDuty(Reader):
@@ -168,7 +160,7 @@ class _PagerDuty(Reader):
     def schedule(self, where: str, item: Mapping[str, Any], extra: list[object]) -> Schedule | None:
         name = self.text(where, item, "name", str(item.get("summary") or item.get("id")))
         where = f'{where} "{name}"'
-        zone = _zone(where, item.get("time_zone", "UTC"))
+        zone = self.zone_of(f"{where}.time_zone", item.get("time_zone", "UTC"))
         if item.get("type") == "schedule_v3" or "rotations" in item:
             return self.schedule_v3(where, name, item, zone, extra)
         raw_layers = self.array(f"{where}.schedule_layers", item.get("schedule_layers"))
@@ -326,7 +318,9 @@ class _PagerDuty(Reader):
         where = f'{where} "{name}"'
         start_time = self.table(f"{where}.start_time", item.get("start_time"))
         end_time = self.table(f"{where}.end_time", item.get("end_time"))
-        event_zone = _zone(f"{where}.start_time", start_time.get("time_zone") or zone.key)
+        event_zone = self.zone_of(
+            f"{where}.start_time.time_zone", start_time.get("time_zone") or zone.key
+        )
         start = self.instant(f"{where}.start_time", start_time, "date_time")
         end = self.instant(f"{where}.end_time", end_time, "date_time")
         strategy = self.table(f"{where}.assignment_strategy", item.get("assignment_strategy"))
@@ -587,12 +581,13 @@ def import_pagerduty(
         steps, loops = reader.escalation(
             f"escalation_policies[{tables.index(chosen)}]", chosen, ids
         )
-    return Imported(
-        vendor=VENDOR,
-        schedules=tuple(schedules),
-        escalation=levels(steps, repeats=loops),
-        people=reader.names.new_people(),
-        findings=tuple(reader.findings),
+    return imported(
+        VENDOR,
+        reader.names,
+        reader,
+        schedules=schedules,
+        steps=steps,
+        repeats=loops,
         read=f"{len(found['schedules'])} schedules, {len(found['overrides'])} overrides, "
         f"{len(policies)} escalation policies, {len(found['users'])} users",
     )
