@@ -808,8 +808,25 @@ def test_an_ical_schedule_of_grafana_oncall() -> None:
 TOKEN = "u+TESTTOKEN-never-logged"  # noqa: S105 - a test key, checked never to be shown
 
 
-def _pd_server(httpserver: Any) -> None:
-    """Answers like PagerDuty's REST API: pages of 100 with ``more``, the v2 Accept header."""
+def _pd_server(httpserver: Any, v3: dict[str, Any] | None = None) -> None:
+    """Answers like PagerDuty's REST API: pages of 100 with ``more``, the v2 Accept header;
+    an account without the newer schedules answers 404 to ``/v3/schedules``."""
+    if v3 is None:
+        httpserver.expect_request("/v3/schedules").respond_with_json(
+            {"error": {"message": "Not Found", "code": 2100}}, status=404
+        )
+    else:
+        ident = v3["id"]
+        httpserver.expect_request("/v3/schedules").respond_with_json(
+            {"schedules": [{"id": ident, "type": "schedule_v3", "name": v3["name"]}], "more": False}
+        )
+        httpserver.expect_request(f"/v3/schedules/{ident}").respond_with_json({"schedule": v3})
+        httpserver.expect_request(f"/v3/schedules/{ident}/custom_shifts").respond_with_json(
+            {"custom_shifts": [], "more": False}
+        )
+        httpserver.expect_request(f"/v3/schedules/{ident}/overrides").respond_with_json(
+            {"overrides": [], "more": False}
+        )
     pd = sample("e2e_pagerduty.json")
     schedules = [d["schedule"] for d in pd if "schedule" in d]
     auth = {
@@ -945,7 +962,7 @@ def test_a_refused_token_is_a_clear_error_that_never_shows_it(httpserver: Any) -
     assert TOKEN not in str(refused.value)
     with pytest.raises(InvalidExport, match="give the API's URL"):
         fetch("grafana-oncall", TOKEN)
-    with pytest.raises(ValueError, match="token"):
+    with pytest.raises(InvalidExport, match="token has whitespace"):
         fetch("pagerduty", "token with spaces\n")
 
 
@@ -982,7 +999,10 @@ def test_the_import_command_fetches_with_a_token_and_keeps_what_it_fetched(
     ]
     again = import_pagerduty(json.loads((tmp_path / "fetched.json").read_text()))
     assert again.policy_toml() == (tmp_path / "policy.toml").read_text()
-    both = runner.invoke(main, ["import", "pagerduty", "fetched.json"])
+    # The key in the environment is not wanted when files are given; one typed is a mistake.
+    offline = runner.invoke(main, ["import", "pagerduty", "fetched.json", "-o", "again.toml"])
+    assert offline.exit_code == 0, offline.output
+    both = runner.invoke(main, ["import", "pagerduty", "fetched.json", "--token", "k"])
     assert both.exit_code == 5 and "not both" in both.output
 
 
@@ -1783,3 +1803,36 @@ def test_what_pagerduty_has_that_incident_flow_does_not_is_reported() -> None:
     ]
     assert "deactivated" in whys[f"{rule}[1].targets[0]"]
     assert "the shifts go on" in whys[f'{v3}.events[1] "daily".recurrence.COUNT']
+
+
+def test_fetched_from_pagerduty_with_its_newer_schedules(httpserver: Any) -> None:
+    """An upgraded schedule is read from /v3 (with its custom shifts and overrides), not twice."""
+    from incident_flow.importers import fetch
+
+    v3 = sample("pagerduty_v3_get_schedule.json")["schedule"]
+    _pd_server(httpserver, v3=v3)
+    documents = fetch("pagerduty", TOKEN, url=httpserver.url_for("/"))
+    imported = import_vendor("pagerduty", documents, people=People([IC["pagerduty"]]))
+    assert sorted(s.name for s in imported.schedules) == ["Primary On-Call", "primary", "secondary"]
+    asked = [r.path for r, _ in httpserver.log]
+    assert "/v3/schedules/PL5FQHC/custom_shifts" in asked
+
+
+def test_the_token_never_travels_in_clear_nor_to_another_host() -> None:
+    from incident_flow.importers import fetch
+    from incident_flow.importers._fetch import _Api
+
+    with pytest.raises(InvalidExport, match="must be https://"):
+        fetch("grafana-oncall", TOKEN, url="http://oncall.example.com/")
+
+    class Client:
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("nothing is sent")
+
+    api = _Api(Client(), "https://oncall.example.com/", {"Authorization": TOKEN})  # type: ignore[arg-type]
+    for elsewhere in (
+        "http://oncall.example.com/api/v1/users/?page=2",
+        "https://evil.example.com/api/v1/users/",
+    ):
+        with pytest.raises(InvalidExport, match="not followed"):
+            api.get(elsewhere)

@@ -90,10 +90,13 @@ def import_command(
     field that did not carry over. People the --policy already has keep their names.
     """
     with errors():
+        source = click.get_current_context().get_parameter_source("token")
+        if files and source is click.core.ParameterSource.ENVIRONMENT:
+            token = None  # files given: the key in the environment is not wanted here
         if bool(files) == bool(token):
             msg = "give the vendor's JSON FILES, or --token to fetch them (not both)"
             raise InvalidCommand(msg)
-        documents = _documents(files) if files else fetch(vendor, token or "", url=url)
+        documents = _documents(files) if files else fetch(vendor, (token or "").strip(), url=url)
         if save and token:
             Path(save).write_text(json.dumps(documents, indent=1), encoding="utf-8")
         people = context.policy().people if context.policy_file or context.config_file else None
