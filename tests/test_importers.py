@@ -797,8 +797,7 @@ def test_an_ical_schedule_of_grafana_oncall() -> None:
         "ical_url_overrides",  # no calendar given for it
         "ical_url_primary.events[2]",  # carol is no OnCall user: kept as written
         "ical_url_primary.events[3]",  # erin neither
-        "ical_url_primary.events[3]",  # and monthly has no layer form
-        "ical_url_primary.events[3].RRULE.BYMONTHDAY",
+        "ical_url_primary.events[3]",  # and BYMONTHDAY has no layer form: not imported
     ]
 
 
@@ -1383,7 +1382,7 @@ def test_grafana_oncall_documented_shifts_single_recurrent_and_overrides() -> No
     assert book.on_call("demo", utc("2020-09-21T16:30:00Z")) == ("alex",)
     assert book.on_call("demo", utc("2020-09-28T16:30:00Z")) == ()
     reported = sorted(f.where.split(".", 1)[-1] for f in imported.findings)
-    assert reported == ['shifts[3] "m"', 'shifts[3] "m".by_month']  # nobody in it
+    assert reported == ['shifts[3] "m".by_month']  # days of months: not imported
 
 
 REFUSED = [
@@ -1689,11 +1688,20 @@ def test_what_pagerduty_has_that_incident_flow_does_not_is_reported() -> None:
                         "start_time": {"date_time": "2026-01-05T09:00:00Z"},
                         "end_time": {"date_time": "2026-01-06T09:00:00Z"},
                         "recurrence": [
-                            "RRULE:FREQ=DAILY;WKST=MO;COUNT=3",
+                            "RRULE:FREQ=DAILY;WKST=MO;UNTIL=20260301T000000Z",
                             "EXDATE:20260107T090000Z",
                         ],
                         "assignment_strategy": {
                             "members": [{"type": "user_member", "user_id": "PA"}]
+                        },
+                    },
+                    {
+                        "name": "counted",
+                        "start_time": {"date_time": "2026-01-05T09:00:00Z"},
+                        "end_time": {"date_time": "2026-01-06T09:00:00Z"},
+                        "recurrence": ["RRULE:FREQ=DAILY;COUNT=3"],
+                        "assignment_strategy": {
+                            "members": [{"type": "user_member", "user_id": "PB"}]
                         },
                     },
                     {
@@ -1792,17 +1800,18 @@ def test_what_pagerduty_has_that_incident_flow_does_not_is_reported() -> None:
         'schedules[0] "p"',  # none of its layers could be imported
         'schedules[0] "p".schedule_layers[0] "Short"',  # 90-minute turns
         'schedules[0] "p".schedule_layers[1] "Empty"',  # nobody in it
-        f'{v3}.events[0] "monthly"',  # no layer form
         f'{v3}.events[0] "monthly".members[0]',  # Ann is deactivated
-        f'{v3}.events[0] "monthly".recurrence.BYMONTHDAY',
+        f'{v3}.events[0] "monthly".recurrence',  # BYMONTHDAY: not imported
         f'{v3}.events[1] "daily".members[0]',
         f'{v3}.events[1] "daily".recurrence',  # the EXDATE
-        f'{v3}.events[1] "daily".recurrence.COUNT',
-        f'{v3}.events[2] "bare"',  # no recurrence, no members
+        f'{v3}.events[2] "counted".recurrence',  # COUNT: not imported
+        f'{v3}.events[3] "bare"',  # no recurrence, no members
         "users[*].time_zone",
     ]
     assert "deactivated" in whys[f"{rule}[1].targets[0]"]
-    assert "the shifts go on" in whys[f'{v3}.events[1] "daily".recurrence.COUNT']
+    assert whys[f'{v3}.events[2] "counted".recurrence'].startswith("COUNT=3: ")
+    (daily,) = imported.schedules[0].layers
+    assert daily.active_until == utc("2026-03-02T00:00:00Z")  # UNTIL, plus the last one's day
 
 
 def test_fetched_from_pagerduty_with_its_newer_schedules(httpserver: Any) -> None:

@@ -185,6 +185,22 @@ class Reader:
             raise InvalidExport(msg)
         return value
 
+    def spans(self, where: str, value: object, start: datetime, end: datetime | None) -> bool:
+        """Whether ``start`` .. ``end`` is a span; if not (ends before it starts), say so."""
+        if end is None or end > start:
+            return True
+        self.drop(
+            where, value, f"ends ({end:%Y-%m-%d %H:%M} UTC) when or before it starts: not imported"
+        )
+        return False
+
+    @staticmethod
+    def label(value: object) -> str:
+        """A vendor reference's name: its ``name``/``summary`` when it is an object."""
+        if isinstance(value, Mapping):
+            return str(value.get("name") or value.get("summary") or value.get("id") or value)
+        return str(value)
+
     @staticmethod
     def zone_of(where: str, name: object) -> ZoneInfo:
         """The IANA time zone ``name`` (at ``where``), or a clear error."""
@@ -224,6 +240,9 @@ class Names:
         self.known = known or People()
         self.people: dict[str, Person] = {}
         self._by_id: dict[str, str] = {}
+        #: Names a new person must not take: the schedules' (a target ``ops`` would page the
+        #: schedule ``ops``, not the person).
+        self.reserved: set[str] = set()
 
     def name(
         self,
@@ -252,7 +271,7 @@ class Names:
             base = (email or username or label or user_id).split("@")[0].lower()
             base = _HANDLE.sub("-", base).strip("-") or "user"
             name, count = base, 1
-            taken = {p.name for p in self.known} | set(self.people)
+            taken = {p.name for p in self.known} | set(self.people) | self.reserved
             while name in taken:
                 count += 1
                 name = f"{base}-{count}"

@@ -19,10 +19,13 @@ class Event:
 
     summary: str
     start: datetime
+    #: Wall-clock length (DTEND - DTSTART read on the wall: a day is a day across DST), as
+    #: recurring shifts keep it; ``elapsed`` is the time that passes, for a one-off.
     length: timedelta
     zone: str
     rule: str | None
     extra: dict[str, str]
+    elapsed: timedelta = timedelta(0)
 
 
 def _lines(text: str) -> list[tuple[str, dict[str, str], str]]:
@@ -139,16 +142,15 @@ def _event(props: dict[str, tuple[dict[str, str], str]], zone: str) -> Event | N
         raise InvalidExport(msg)
     start, start_zone = _when("DTSTART", *props["DTSTART"], zone)
     _checked(start_zone)
+    begin = instant(start, _checked(start_zone))
     if "DTEND" in props:
         end, end_zone = _when("DTEND", *props["DTEND"], zone)
+        elapsed = instant(end, _checked(end_zone)) - begin
         end = _local(end, end_zone, start_zone)
-        length = end.replace(tzinfo=ZoneInfo(start_zone)) - start.replace(
-            tzinfo=ZoneInfo(start_zone)
-        )
-    elif "DURATION" in props:
-        length = _duration(props["DURATION"][1])
+        length = end - start  # naive: wall-clock
     else:
-        length = timedelta(days=1)
+        length = _duration(props["DURATION"][1]) if "DURATION" in props else timedelta(days=1)
+        elapsed = length
     length = timedelta(seconds=round(length.total_seconds()))
     if start_zone == "UTC":
         start = start.replace(tzinfo=UTC).replace(tzinfo=None)
@@ -164,4 +166,5 @@ def _event(props: dict[str, tuple[dict[str, str], str]], zone: str) -> Event | N
         zone=start_zone,
         rule=props["RRULE"][1] if "RRULE" in props else None,
         extra=extra,
+        elapsed=timedelta(seconds=round(elapsed.total_seconds())),
     )

@@ -15,6 +15,7 @@ follows it. See docs/importing.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from .._people import People
 from ..schedules import Layer, Override, Period, Schedule, instant
 from ._common import MOST, Imported, InvalidExport, Names, Reader, choose, imported
 from ._escalation import Step
-from ._ical import read_events, rule_until
+from ._ical import Event, read_events, rule_until
 from ._shapes import Recurrence, parse_rule, recurrence_layer, unique
 
 __all__ = ["import_grafana_oncall"]
@@ -34,7 +35,26 @@ __all__ = ["import_grafana_oncall"]
 VENDOR = "Grafana OnCall"
 _DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _REPEATS = 5  # OnCall repeats a chain at most five times (MAX_TIMES_REPEAT)
-_LEVEL = __import__("re").compile(r"^\s*\[L(\d+)\]\s*")
+_LEVEL = re.compile(r"^\s*\[L(\d+)\]\s*")
+_SHIFT_KEYS = (
+    "name",
+    "type",
+    "time_zone",
+    "level",
+    "start",
+    "duration",
+    "rotation_start",
+    "frequency",
+    "interval",
+    "until",
+    "week_start",
+    "by_day",
+    "users",
+    "rolling_users",
+    "start_rotation_from_user_index",
+    "by_month",
+    "by_monthday",
+)
 _STEP_KEYS = (
     "id",
     "escalation_chain_id",
@@ -145,64 +165,38 @@ class _OnCall(Reader):
     def shift(
         self, where: str, shift: Mapping[str, Any], schedule: Mapping[str, Any], home: ZoneInfo
     ) -> list[Layer | Override]:
+        """A shift as layers (a rotation, a single event) or an override.
+
+        Nothing (and a finding) when it has no form here.
+        """
         name = self.text(where, shift, "name", str(shift.get("id")))
         where = f'{where} "{name}"'
         zone = self.shift_zone(where, shift, schedule)
         kind = shift.get("type")
         start = self.wall(where, shift, "start")
         length = timedelta(seconds=self.number(where, shift, "duration"))
-        self.unknown(
-            where,
-            shift,
-            (
-                "name",
-                "type",
-                "time_zone",
-                "level",
-                "start",
-                "duration",
-                "rotation_start",
-                "frequency",
-                "interval",
-                "until",
-                "week_start",
-                "by_day",
-                "users",
-                "rolling_users",
-                "start_rotation_from_user_index",
-                "by_month",
-                "by_monthday",
-            ),
-            ("id", "team_id", "schedule", "source"),
-        )
-        for key in ("by_month", "by_monthday"):
-            if shift.get(key):
-                self.drop(
-                    f"{where}.{key}", shift[key], "months and days of the month are not imported"
-                )
+        self.unknown(where, shift, _SHIFT_KEYS, ("id", "team_id", "schedule", "source"))
+        if kind not in ("single_event", "recurrent_event", "rolling_users", "override"):
+            kinds = "single_event, recurrent_event, rolling_users or override"
+            msg = f"{where}.type: must be {kinds}, got {kind!r}"
+            raise InvalidExport(msg)
+        if not self.usable(where, shift, length):
+            return []
         begin = instant(start, zone)
+        people = [self.user(u) for u in self.array(f"{where}.users", shift.get("users"))]
         if kind == "override":
-            people = [self.user(u) for u in self.array(f"{where}.users", shift.get("users"))]
-            return [
-                Override(
-                    start=begin, end=begin + length, replace=people, why="Grafana OnCall override"
-                )
-            ]
+            why = "Grafana OnCall override"
+            return [Override(start=begin, end=begin + length, replace=people, why=why)]
         level = self.number(where, shift, "level", 0) if shift.get("level") is not None else 0
         own_zone = zone.key if zone.key != home.key else None
+
+        def once(label: str, who: list[str]) -> Layer:
+            return _once(
+                label, who, start=start, begin=begin, length=length, level=level, zone=own_zone
+            )
+
         if kind == "single_event":
-            people = [self.user(u) for u in self.array(f"{where}.users", shift.get("users"))]
-            return [
-                _once(
-                    name,
-                    people,
-                    start=start,
-                    begin=begin,
-                    length=length,
-                    level=level,
-                    zone=own_zone,
-                )
-            ]
+            return [once(name, people)]
         if kind == "rolling_users":
             groups = [
                 [self.user(u) for u in self.array(f"{where}.rolling_users[{i}]", g)]
@@ -211,28 +205,57 @@ class _OnCall(Reader):
                 )
             ]
             first = self.number(where, shift, "start_rotation_from_user_index", 0)
-        elif kind == "recurrent_event":
-            groups, first = (
-                [[self.user(u) for u in self.array(f"{where}.users", shift.get("users"))]],
-                0,
-            )
         else:
-            kinds = "single_event, recurrent_event, rolling_users or override"
-            msg = f"{where}.type: must be {kinds}, got {kind!r}"
-            raise InvalidExport(msg)
+            groups, first = [people], 0
         if not any(groups):
             self.drop(where, name, "a shift with nobody is not imported")
             return []
+        layer = self.rotation(where, shift, name=name, groups=groups, first=first, zone=zone)
+        made: list[Layer | Override] = (
+            [attrs.evolve(layer, priority=level, timezone=own_zone)] if layer else []
+        )
+        days = shift.get("by_day") or ()
+        since = self.wall(where, shift, "rotation_start") if shift.get("rotation_start") else start
+        off_day = days and _DAYS[start.weekday()] not in days
+        if layer and kind == "recurrent_event" and off_day and since <= start:
+            made.append(once(f"{name} (first)", groups[0]))  # DTSTART counts even off BYDAY
+        return made
+
+    def usable(self, where: str, shift: Mapping[str, Any], length: timedelta) -> bool:
+        """Whether a shift has a length and no months or days of the month (else a finding)."""
+        if length <= timedelta(0):
+            self.drop(where, shift.get("duration"), "a shift of no length is not imported")
+            return False
+        chosen = [key for key in ("by_month", "by_monthday") if shift.get(key)]
+        if chosen and shift.get("type") != "override":
+            why = "a shift on chosen months or days of the month has no layer form"
+            self.drop(f"{where}.{chosen[0]}", shift[chosen[0]], why)
+            return False
+        return True
+
+    def rotation(
+        self,
+        where: str,
+        shift: Mapping[str, Any],
+        *,
+        name: str,
+        groups: list[list[str]],
+        first: int,
+        zone: ZoneInfo,
+    ) -> Layer | None:
+        """The layer of a recurring shift whose occurrences go to ``groups`` in turn."""
+        start = self.wall(where, shift, "start")
         freq = str(shift.get("frequency") or "")
         interval = self.number(where, shift, "interval", 1, most=MOST) or 1
         days = frozenset(
             _DAYS.index(d) for d in self.array(f"{where}.by_day", shift.get("by_day")) if d in _DAYS
         )
+        # Daily on chosen days: each group takes `interval` chosen days in a row.
         repeat = interval if freq == "daily" and days else 1
         slots = [g for g in groups for _ in range(repeat)]
         recurrence = Recurrence(
             start=start,
-            length=length,
+            length=timedelta(seconds=self.number(where, shift, "duration")),
             freq=freq,
             interval=1 if repeat > 1 else interval,
             by_day=days,
@@ -243,35 +266,20 @@ class _OnCall(Reader):
         )
         if isinstance(layer, str):
             self.drop(where, f"{freq} every {interval}", layer)
-            return []
+            return None
         since = self.wall(where, shift, "rotation_start") if shift.get("rotation_start") else start
         active_from = instant(max(since, start), zone)
         first_turn = layer.handoff_at(0, zone)
-        made: list[Layer | Override] = [
-            attrs.evolve(
-                layer,
-                start_index=(first % len(groups)) * repeat * (len(layer.members) // len(slots)),
-                priority=level,
-                timezone=own_zone,
-                active_from=active_from if active_from > first_turn else None,
-                active_until=self.wall(where, shift, "until").replace(tzinfo=UTC)
-                if shift.get("until")
-                else None,
-            )
-        ]
-        if kind == "recurrent_event" and days and start.weekday() not in days and since <= start:
-            # iCalendar counts DTSTART as an occurrence even off BYDAY, and OnCall keeps it.
-            first_one = _once(
-                f"{name} (first)",
-                groups[0],
-                start=start,
-                begin=begin,
-                length=length,
-                level=level,
-                zone=own_zone,
-            )
-            made.append(first_one)
-        return made
+        # OnCall puts `until` in the rule's UNTIL, which it reads as UTC.
+        until = self.wall(where, shift, "until").replace(tzinfo=UTC) if shift.get("until") else None
+        if not self.spans(where, name, max(active_from, first_turn), until):
+            return None
+        return attrs.evolve(
+            layer,
+            start_index=(first % len(groups)) * repeat * (len(layer.members) // len(slots)),
+            active_from=active_from if active_from > first_turn else None,
+            active_until=until,
+        )
 
     def schedule(
         self,
@@ -350,18 +358,24 @@ class _OnCall(Reader):
             at = f"{where}.events[{index}]"
             match = _LEVEL.match(event.summary)
             level = int(match.group(1)) if match else 0
-            person = self.by_name(at, _LEVEL.sub("", event.summary))
+            person = self.by_name(at, _who(event))
             for key, value in event.extra.items():
                 if key not in ("DESCRIPTION", "ATTENDEE"):
                     self.drop(f"{at}.{key}", value, "edited and extra occurrences are not imported")
             zone = ZoneInfo(event.zone)
             begin = instant(event.start, zone)
+            if event.elapsed <= timedelta(0):
+                self.drop(at, event.summary, "an event of no length is not imported")
+                continue
+            if overrides and event.rule:
+                why = "a repeating override: only its first occurrence is imported"
+                self.approximate(f"{at}.RRULE", event.rule, why)
             if overrides or event.rule is None:
                 if overrides:
                     made.append(
                         Override(
                             start=begin,
-                            end=begin + event.length,
+                            end=begin + event.elapsed,
                             replace=[person],
                             why="calendar override",
                         )
@@ -376,16 +390,18 @@ class _OnCall(Reader):
                         start=event.start.date(),
                         priority=level,
                         active_from=begin,
-                        active_until=begin + event.length,
+                        active_until=begin + event.elapsed,
                         timezone=event.zone if event.zone != home.key else None,
                     )
                 )
                 continue
             freq, interval, days, rest = parse_rule(event.rule, f"{at}.RRULE")
             until = rest.pop("UNTIL", None)
-            for key, value in rest.items():
-                if key != "WKST":
-                    self.drop(f"{at}.RRULE.{key}", value, "this part of the rule is not imported")
+            unknown = {k: v for k, v in rest.items() if k != "WKST"}
+            if unknown:
+                parts = ", ".join(f"{k}={v}" for k, v in unknown.items())
+                self.drop(at, event.rule, f"{parts}: this rule has no layer form")
+                continue
             recurrence = Recurrence(
                 start=event.start, length=event.length, freq=freq, interval=interval, by_day=days
             )
@@ -481,6 +497,21 @@ class _OnCall(Reader):
         return steps, repeats
 
 
+def _who(event: Event) -> str:
+    """Whom an OnCall calendar event names.
+
+    Its summary (without ``[Ln]``), else its description, else its one attendee's address, as
+    OnCall reads them.
+    """
+    summary = _LEVEL.sub("", event.summary).strip()
+    if summary:
+        return summary
+    if event.extra.get("DESCRIPTION", "").strip():
+        return str(event.extra["DESCRIPTION"]).strip()
+    attendee = str(event.extra.get("ATTENDEE", ""))
+    return attendee.removeprefix("mailto:").removeprefix("MAILTO:")
+
+
 def _once(
     name: str,
     people: list[str],
@@ -534,6 +565,7 @@ def import_grafana_oncall(
             f"results[{index}]", other, "not a schedule, shift, user, chain or escalation step"
         )
     texts = {str(c["calendar"]): str(c["text"]) for c in found["calendar"]} | dict(calendars or {})
+    reader.names.reserved = {str(s.get("name")) for s in found["schedule"]}
     schedules: list[Schedule] = []
     ids: dict[str, str] = {}
     for index, item in enumerate(found["schedule"]):

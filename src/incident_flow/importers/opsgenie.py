@@ -15,7 +15,7 @@ docs/importing.md.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import time, timedelta
+from datetime import UTC, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -56,6 +56,7 @@ class _Opsgenie(Reader):
         super().__init__()
         self.names = Names("opsgenie", people)
         self.teams: dict[str, Mapping[str, Any]] = {}
+        self.applied: set[int] = set()  # the overrides some schedule took
 
     # --------------------------------------------------------------------------- people
 
@@ -146,7 +147,7 @@ class _Opsgenie(Reader):
             raise InvalidExport(msg)
         return _WEEKDAYS.index(day)
 
-    def rotation(self, where: str, value: object, zone: ZoneInfo) -> Layer:
+    def rotation(self, where: str, value: object, zone: ZoneInfo) -> Layer | None:
         item = self.table(where, value)
         name = self.text(where, item, "name", str(item.get("id", "")))
         where = f'{where} "{name}"'
@@ -173,6 +174,9 @@ class _Opsgenie(Reader):
             ("name", "type", "length", "startDate", "endDate", "participants", "timeRestriction"),
             ("id", "_parent", "enabled"),
         )
+        ended = self.instant(where, item, "endDate") if item.get("endDate") else None
+        if not self.spans(where, name, start.astimezone(UTC), ended):
+            return None
         return Layer(
             name=name,
             members=slots,
@@ -180,12 +184,12 @@ class _Opsgenie(Reader):
             handoff=start.time().replace(tzinfo=None),
             start=start.date(),
             windows=merged(windows),
-            active_until=self.instant(where, item, "endDate") if item.get("endDate") else None,
+            active_until=ended,
         )
 
     def schedule(
         self, where: str, item: Mapping[str, Any], overrides: list[Mapping[str, Any]]
-    ) -> Schedule:
+    ) -> Schedule | None:
         name = self.text(where, item, "name")
         where = f'{where} "{name}"'
         zone = self.zone_of(f"{where}.timezone", self.text(where, item, "timezone", "UTC"))
@@ -193,22 +197,23 @@ class _Opsgenie(Reader):
         if not rotations:
             msg = f"{where}.rotations: none (list schedules with expand=rotation)"
             raise InvalidExport(msg)
-        layers = unique(
-            [self.rotation(f"{where}.rotations[{i}]", r, zone) for i, r in enumerate(rotations)]
-        )
-        by_id = {str(r.get("id")): layer.name for r, layer in zip(rotations, layers, strict=True)}
+        made = [self.rotation(f"{where}.rotations[{i}]", r, zone) for i, r in enumerate(rotations)]
+        kept = [(r, layer) for r, layer in zip(rotations, made, strict=True) if layer is not None]
+        layers = unique([layer for _, layer in kept])
+        by_id = {str(r.get("id")): layer.name for (r, _), layer in zip(kept, layers, strict=True)}
         mine = [
             o
             for o in overrides
             if isinstance(o.get("_parent"), Mapping)
             and (o["_parent"].get("id") == item.get("id") or o["_parent"].get("name") == name)
         ]
+        self.applied.update(id(o) for o in mine)
         if item.get("enabled") is False:
             self.approximate(f"{where}.enabled", False, "imported as a schedule like any other")
         if item.get("ownerTeam"):
             self.drop(
                 f"{where}.ownerTeam",
-                item["ownerTeam"].get("name", item["ownerTeam"]),
+                self.label(item["ownerTeam"]),
                 "a schedule has no owner team in incident_flow",
             )
         self.unknown(
@@ -217,6 +222,9 @@ class _Opsgenie(Reader):
             ("name", "timezone", "rotations", "enabled", "ownerTeam"),
             ("id", "_parent"),
         )
+        if not layers:
+            self.drop(where, name, "no rotation could be imported: the schedule is not imported")
+            return None
         return Schedule(
             name=name,
             timezone=zone.key,
@@ -254,7 +262,7 @@ class _Opsgenie(Reader):
         self.unknown(
             where, item, ("alias", "user", "startDate", "endDate", "rotations"), ("_parent",)
         )
-        if not layers and item.get("rotations"):
+        if (not layers and item.get("rotations")) or not self.spans(where, alias, start, end):
             return []
         return [
             Override(start=start, end=end, layer=layer, replace=people, why=why)
@@ -295,7 +303,7 @@ class _Opsgenie(Reader):
             following = rules[position + 1][0] if position + 1 < len(rules) else None
             wait = timedelta(seconds=following - seconds) if following is not None else None
             steps.append((self.targets(f"{where}.rules[{index}]", rule, set(schedules)), wait))
-        repeat = item.get("repeat") or {}
+        repeat = self.table(f"{where}.repeat", item.get("repeat") or {})
         count = self.number(f"{where}.repeat", repeat, "count", 0, most=20) if repeat else 0
         between = (
             timedelta(minutes=self.number(f"{where}.repeat", repeat, "waitInterval", 0))
@@ -318,7 +326,7 @@ class _Opsgenie(Reader):
         if item.get("ownerTeam"):
             self.drop(
                 f"{where}.ownerTeam",
-                item["ownerTeam"].get("name", item["ownerTeam"]),
+                self.label(item["ownerTeam"]),
                 "an escalation has no owner team in incident_flow",
             )
         self.unknown(where, item, ("name", "rules", "repeat", "ownerTeam"), ("id", "_parent"))
@@ -416,9 +424,13 @@ def import_opsgenie(
                 item.get("name", item),
                 "not a schedule, override, escalation or team",
             )
-    schedules = [
-        reader.schedule(f"schedules[{i}]", s, overrides) for i, s in enumerate(schedules_raw)
-    ]
+    reader.names.reserved = {str(s.get("name")) for s in schedules_raw}
+    made = [reader.schedule(f"schedules[{i}]", s, overrides) for i, s in enumerate(schedules_raw)]
+    schedules = [s for s in made if s is not None]
+    for index, override in enumerate(overrides):
+        if id(override) not in reader.applied:
+            why = "an override of no schedule in the import (its _parent names none)"
+            reader.drop(f"overrides[{index}]", override.get("alias") or override, why)
     chosen = choose(reader, escalations, escalation, "escalations")
     steps = (
         reader.escalation(

@@ -15,7 +15,7 @@ and ``GET /escalation_policies[/{id}]``. See docs/importing.md.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import time, timedelta
+from datetime import UTC, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -124,6 +124,9 @@ class _PagerDuty(Reader):
             ),
             ("id", "rendered_schedule_entries", "rendered_coverage_percentage"),
         )
+        ended = self.instant(where, item, "end") if item.get("end") else None
+        if not self.spans(where, name, max(start, anchor.astimezone(UTC)), ended):
+            return None
         return Layer(
             name=name,
             members=members,
@@ -133,7 +136,7 @@ class _PagerDuty(Reader):
             priority=priority,
             windows=merged(windows),
             active_from=start if start > anchor else None,
-            active_until=self.instant(where, item, "end") if item.get("end") else None,
+            active_until=ended,
         )
 
     def member_of(self, where: str, value: object) -> str:
@@ -151,7 +154,7 @@ class _PagerDuty(Reader):
                 self.instant(f"{where}[{index}]", item, "start"),
                 self.instant(f"{where}[{index}]", item, "end"),
             )
-            if end > start:
+            if self.spans(f"{where}[{index}]", item.get("id"), start, end):
                 out.append(
                     Override(start=start, end=end, replace=[person], why="PagerDuty override")
                 )
@@ -250,18 +253,11 @@ class _PagerDuty(Reader):
         layers = unique(layers)
         self.common(where, item, ("rotations", "custom_shifts", "overrides", "type"))
         overrides = [
-            Override(
-                start=self.instant(f"{where}.custom_shifts[{i}]", shift, "start_time"),
-                end=self.instant(f"{where}.custom_shifts[{i}]", shift, "end_time"),
-                add=[
-                    self.member(f"{where}.custom_shifts[{i}]", a.get("member"))
-                    for a in self.array(where, shift.get("assignments"))
-                ],
-                why="PagerDuty custom shift",
-            )
+            override
             for i, shift in enumerate(
                 self.array(f"{where}.custom_shifts", item.get("custom_shifts"))
             )
+            for override in self.custom_shift(f"{where}.custom_shifts[{i}]", shift)
         ]
         if not layers:
             self.drop(where, name, "no rotation could be imported: the schedule is not imported")
@@ -307,6 +303,26 @@ class _PagerDuty(Reader):
             ]
         return out
 
+    def custom_shift(self, where: str, value: object) -> list[Override]:
+        """A v3 custom shift: its people added for its time."""
+        shift = self.table(where, value)
+        start, end = (
+            self.instant(where, shift, "start_time"),
+            self.instant(where, shift, "end_time"),
+        )
+        people = [
+            self.member(f"{where}.assignments[{i}]", self.table(where, a).get("member"))
+            for i, a in enumerate(self.array(f"{where}.assignments", shift.get("assignments")))
+        ]
+        self.unknown(where, shift, ("start_time", "end_time", "assignments"), ("id", "type"))
+        if not self.spans(where, shift.get("id"), start, end):
+            return []
+        return [
+            Override(
+                start=start, end=end, add=[p for p in people if p], why="PagerDuty custom shift"
+            )
+        ]
+
     def member(self, where: str, value: object) -> str:
         item = self.table(where, value)
         if item.get("type") == "empty_member":
@@ -349,12 +365,11 @@ class _PagerDuty(Reader):
             return None
         freq, interval, days, rest = parse_rule(rules[0], f"{where}.recurrence")
         until = rest.pop("UNTIL", None)
-        for key, value in rest.items():
-            if key != "WKST":
-                why = "this part of the rule is not imported" + (
-                    ": the shifts go on (end them with active_until)" if key == "COUNT" else ""
-                )
-                self.drop(f"{where}.recurrence.{key}", value, why)
+        unknown = {k: v for k, v in rest.items() if k != "WKST"}
+        if unknown:
+            parts = ", ".join(f"{k}={v}" for k, v in unknown.items())
+            self.drop(f"{where}.recurrence", rules[0], f"{parts}: this rule has no layer form")
+            return None
         local = start.astimezone(event_zone).replace(tzinfo=None)
         recurrence = Recurrence(
             start=local, length=end - start, freq=freq, interval=interval, by_day=days
@@ -383,6 +398,8 @@ class _PagerDuty(Reader):
         ends = [self.instant(where, item, "effective_until")] if item.get("effective_until") else []
         if until:
             ends.append(rule_until(until, event_zone) + (end - start))
+        if ends and not self.spans(where, name, max(since or start, start), min(ends)):
+            return None
         return attrs.evolve(
             layer,
             timezone=event_zone.key if event_zone.key != zone.key else None,
@@ -554,6 +571,9 @@ def import_pagerduty(
         reader.drop(
             f"document {index}", other, "not a schedule, override, user or escalation policy"
         )
+    reader.names.reserved = {
+        str(s.get("name") or s.get("summary")) for s in found["schedules"] if isinstance(s, Mapping)
+    }
     schedules: list[Schedule] = []
     ids: dict[str, str] = {}
     used: set[int] = set()
