@@ -1845,3 +1845,31 @@ def test_the_token_never_travels_in_clear_nor_to_another_host() -> None:
     ):
         with pytest.raises(InvalidExport, match="not followed"):
             api.get(elsewhere)
+
+
+def test_grafana_oncall_a_weekly_nightly_shift_stays_with_the_week_it_began_in() -> None:
+    """Nights 20:00-08:00 every day, a group a week (weeks from Monday): Sunday's night ends
+    on Monday morning with the same group; the next group starts Monday 20:00."""
+    shift = {
+        "id": "O",
+        "name": "nights",
+        "type": "rolling_users",
+        "time_zone": "UTC",
+        "start": "2026-01-05T20:00:00",
+        "duration": 12 * 3600,
+        "frequency": "weekly",
+        "interval": 1,
+        "week_start": "MO",
+        "by_day": ["MO", "TU", "WE", "TH", "FR", "SA", "SU"],
+        "rolling_users": [["UA"], ["UB"]],
+        "start_rotation_from_user_index": 0,
+    }
+    schedule = {"id": "S", "name": "s", "type": "web", "time_zone": "UTC", "shifts": ["O"]}
+    users = [{"id": "UA", "username": "a"}, {"id": "UB", "username": "b"}]
+    book = round_trip(
+        import_grafana_oncall([{"results": [schedule]}, {"results": [shift]}, {"results": users}])
+    )
+    assert book.on_call("s", utc("2026-01-12T07:00:00Z")) == ("a",)  # Sunday's night
+    assert book.on_call("s", utc("2026-01-12T12:00:00Z")) == ()
+    assert book.on_call("s", utc("2026-01-12T20:00:00Z")) == ("b",)
+    assert book.on_call("s", utc("2026-01-19T07:59:00Z")) == ("b",)

@@ -151,9 +151,9 @@ def recurrence_layer(
     """The layer of a recurring shift whose occurrences go to ``slots`` in turn, or why none.
 
     The next slot takes the next occurrence; with ``weeks`` (Grafana OnCall's weekly rolling
-    users), the next week instead: one slot has every ``by_day`` day of its week. The caller
-    sets the layer's time zone, priority and ``active_from``/``active_until``. With ``weeks``,
-    the layer's turns start at the Monday of the first occurrence's week.
+    users), the next week instead: one slot has every ``by_day`` day of its week, weeks starting
+    on weekday ``weeks`` (0 = Monday) at the shifts' time. The caller sets the layer's time
+    zone, priority and ``active_from``/``active_until``.
     """
     shape = _shape(recurrence, slots, weeks)
     if shape is None:
@@ -199,8 +199,10 @@ def _shape(  # noqa: PLR0911 - one return per form a recurrence can take
         return None
     windows = merged([w for d in sorted(r.by_day) for w in span_windows(d, clock, length)])
     if weeks is not None and r.freq == "weekly":
+        # A group's week runs from the week's first day at the shifts' time, so a shift that
+        # runs past midnight into the next week stays with the group whose week it began in.
         first = datetime.combine(
-            start.date() - timedelta(days=(start.weekday() - weeks) % 7), time(0)
+            start.date() - timedelta(days=(start.weekday() - weeks) % 7), clock
         )
         return spaced, Period("week"), windows, False, first
     if r.interval == 1:
