@@ -1873,3 +1873,135 @@ def test_grafana_oncall_a_weekly_nightly_shift_stays_with_the_week_it_began_in()
     assert book.on_call("s", utc("2026-01-12T12:00:00Z")) == ()
     assert book.on_call("s", utc("2026-01-12T20:00:00Z")) == ("b",)
     assert book.on_call("s", utc("2026-01-19T07:59:00Z")) == ("b",)
+
+
+def test_review_findings_what_else_is_reported_and_what_is_kept_apart() -> None:
+    """A wait before anyone is paged, steps after a repeat, a shift of no schedule, a second
+    time-of-day window, an override of no schedule: each reported. A person never takes a
+    schedule's name (a target ``ops`` would page the schedule)."""
+    steps = [
+        {"type": "wait", "duration": 900},
+        {"type": "notify_persons", "persons_to_notify": ["UO"]},
+        {"type": "repeat_escalation"},
+        {"type": "resolve"},
+        {"type": "wait"},
+    ]
+    imported = import_grafana_oncall(
+        [
+            {
+                "results": [
+                    {"id": "S", "name": "ops", "type": "web", "time_zone": "UTC", "shifts": ["O1"]}
+                ]
+            },
+            {
+                "results": [
+                    {
+                        "id": "O1",
+                        "name": "day",
+                        "type": "recurrent_event",
+                        "start": "2026-01-05T00:00:00",
+                        "duration": 86400,
+                        "frequency": "daily",
+                        "users": ["UO"],
+                    },
+                    {
+                        "id": "O2",
+                        "name": "stray",
+                        "type": "single_event",
+                        "schedule": None,
+                        "start": "2026-01-05T00:00:00",
+                        "duration": 60,
+                        "users": ["UO"],
+                    },
+                ]
+            },
+            {"results": [{"id": "UO", "username": "ops", "email": "ops@example.com"}]},
+            {"results": [{"id": "F", "name": "chain"}]},
+            {
+                "results": [
+                    {"id": f"E{i}", "escalation_chain_id": "F", "position": i, **step}
+                    for i, step in enumerate(steps)
+                ]
+            },
+        ]
+    )
+    assert [p.name for p in imported.people] == ["ops-2"]
+    assert imported.escalation[0].targets == ("ops-2",)
+    assert sorted(f.where for f in imported.findings) == [
+        'escalation_chains[0] "chain".repeat_escalation',  # after the severity's ack timeout
+        'escalation_chains[0] "chain".steps[0]',  # paged at once, not after 15 minutes
+        'escalation_chains[0] "chain".steps[3]',
+        'escalation_chains[0] "chain".steps[4]',
+        "shifts[1]",
+    ]
+    rotation = {
+        "id": "r",
+        "name": "r",
+        "type": "daily",
+        "startDate": "2026-01-05T00:00:00Z",
+        "participants": [{"type": "user", "id": "u", "username": "a@example.com"}],
+        "timeRestriction": {
+            "type": "time-of-day",
+            "restrictions": [{"startHour": 9, "endHour": 17}, {"startHour": 20, "endHour": 22}],
+        },
+    }
+    stray = {
+        "alias": "lost",
+        "user": {"type": "none"},
+        "startDate": "2026-01-05T00:00:00Z",
+        "endDate": "2026-01-06T00:00:00Z",
+    }
+    imported = import_opsgenie(
+        [
+            {"data": {"id": "s", "name": "og", "timezone": "UTC", "rotations": [rotation]}},
+            {"data": [stray]},
+        ]
+    )
+    assert sorted(f.where for f in imported.findings) == [
+        "overrides[0]",
+        'schedules[0] "og".rotations[0] "r".timeRestriction.restrictions[1]',
+    ]
+    assert round_trip(imported).on_call("og", utc("2026-01-05T10:00:00Z")) == ("a",)
+
+
+def test_an_oncall_calendar_event_names_its_user_in_its_description_or_attendee() -> None:
+    calendar = "\r\n".join(
+        [
+            "BEGIN:VCALENDAR",
+            "BEGIN:VEVENT",
+            "SUMMARY:",
+            "DESCRIPTION:alice",
+            "DTSTART:20260105T000000Z",
+            "DTEND:20260105T120000Z",
+            "END:VEVENT",
+            "BEGIN:VEVENT",
+            "ATTENDEE:mailto:BOB@example.com",
+            "DTSTART:20260106T000000Z",
+            "DTEND:20260106T120000Z",
+            "END:VEVENT",
+            "BEGIN:VEVENT",
+            "SUMMARY:carol",
+            "DTSTART:20260107T000000Z",
+            "DTEND:20260107T000000Z",
+            "END:VEVENT",
+            "END:VCALENDAR",
+        ]
+    )
+    users = [
+        {"id": "UA", "username": "alice", "email": "alice@example.com"},
+        {"id": "UB", "username": "bob", "email": "bob@example.com"},
+    ]
+    imported = import_grafana_oncall(
+        [
+            {"results": [{"id": "S", "name": "c", "type": "ical", "ical_url_primary": "u"}]},
+            {"results": users},
+        ],
+        calendars={"c": calendar},
+    )
+    book = round_trip(imported)
+    assert book.on_call("c", utc("2026-01-05T06:00:00Z")) == ("alice",)
+    assert book.on_call("c", utc("2026-01-06T06:00:00Z")) == ("bob",)
+    assert [f.why for f in imported.findings] == [
+        "no such OnCall user: kept as the name written",  # carol
+        "an event of no length is not imported",
+    ]

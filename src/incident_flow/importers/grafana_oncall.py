@@ -125,6 +125,7 @@ class _OnCall(Reader):
         super().__init__()
         self.names = Names("grafana", people)
         self.users = {str(u.get("id")): u for u in users if isinstance(u, Mapping)}
+        self.placed: set[int] = set()  # the shifts some schedule took
 
     def user(self, ident: object) -> str:
         key = str(ident)
@@ -293,6 +294,7 @@ class _OnCall(Reader):
         home = self.zone_of(f"{where}.time_zone", item.get("time_zone") or "UTC")
         ids = [str(s) for s in self.array(f"{where}.shifts", item.get("shifts"))]
         mine = [s for s in shifts if str(s.get("id")) in ids or s.get("schedule") == item.get("id")]
+        self.placed.update(id(s) for s in mine)
         layers: list[Layer] = []
         overrides: list[Override] = []
         for index, shift in enumerate(mine):
@@ -426,6 +428,18 @@ class _OnCall(Reader):
 
     # ---------------------------------------------------------------------------- escalation
 
+    def notified(self, at: str, step: Mapping[str, Any], schedules: Mapping[str, str]) -> list[str]:
+        """Who a notify step pages: its people, or its schedule's on-call person."""
+        if step.get("type") == "notify_persons":
+            people = self.array(f"{at}.persons_to_notify", step.get("persons_to_notify"))
+            return [self.user(u) for u in people]
+        ident = str(step.get("notify_on_call_from_schedule"))
+        if ident in schedules:
+            return [f"schedule:{schedules[ident]}"]
+        why = "the schedule is not in the import"
+        self.drop(f"{at}.notify_on_call_from_schedule", ident, why)
+        return []
+
     def chain(
         self,
         where: str,
@@ -450,33 +464,20 @@ class _OnCall(Reader):
             kind = step.get("type")
             self.unknown(at, step, _STEP_KEYS)
             if kind == "wait":
+                if not pending and not any(targets for targets, _ in steps):
+                    why = "the first level is paged when the incident opens, not after a wait"
+                    self.approximate(at, step.get("duration"), why)
                 steps.append(
                     (pending, timedelta(seconds=self.number(at, step, "duration", 300) or 300))
                 )
                 pending = []
-            elif kind == "notify_persons":
-                pending += [
-                    self.user(u)
-                    for u in self.array(f"{at}.persons_to_notify", step.get("persons_to_notify"))
-                ]
-            elif kind == "notify_on_call_from_schedule":
-                ident = str(step.get("notify_on_call_from_schedule"))
-                if ident in schedules:
-                    pending.append(f"schedule:{schedules[ident]}")
-                else:
-                    self.drop(
-                        f"{at}.notify_on_call_from_schedule",
-                        ident,
-                        "the schedule is not in the import",
-                    )
+            elif kind in ("notify_persons", "notify_on_call_from_schedule"):
+                pending += self.notified(at, step, schedules)
             elif kind == "repeat_escalation":
                 repeats = _REPEATS
-                if index + 1 < len(mine):
-                    self.drop(
-                        f"{where}.steps[{index + 1}]",
-                        mine[index + 1].get("type"),
-                        "steps after a repeat are never reached",
-                    )
+                for later in range(index + 1, len(mine)):
+                    why = "a step after a repeat is never reached"
+                    self.drop(f"{where}.steps[{later}]", mine[later].get("type"), why)
                 break
             else:
                 why = _DROPPED_STEPS.get(str(kind), "not a step incident_flow knows")
@@ -573,6 +574,10 @@ def import_grafana_oncall(
         if schedule is not None:
             schedules.append(schedule)
             ids[str(item.get("id"))] = schedule.name
+    for index, shift in enumerate(found["shift"]):
+        if id(shift) not in reader.placed:
+            why = "a shift of no schedule in the import: not imported"
+            reader.drop(f"shifts[{index}]", shift.get("name") or shift.get("id"), why)
     chain = choose(reader, found["chain"], escalation, "escalation_chains")
     steps: list[Step] = []
     repeats = 0

@@ -110,10 +110,12 @@ class _Opsgenie(Reader):
         table = self.table(where, value)
         kind = table.get("type")
         if kind == "time-of-day":
-            one = (
-                table.get("restriction")
-                or (self.array(where, table.get("restrictions")) or [None])[0]
-            )
+            several = self.array(where, table.get("restrictions"))
+            one = table.get("restriction") or (several or [None])[0]
+            skip = 0 if table.get("restriction") else 1
+            for index, extra in list(enumerate(several))[skip:]:
+                why = "a time-of-day restriction has one window: only the first is imported"
+                self.drop(f"{where}.restrictions[{index}]", extra, why)
             spec = self.table(f"{where}.restriction", one)
             start, end = self.clock(where, spec, "start"), self.clock(where, spec, "end")
             seconds = (end - start) % 86400 or 86400
