@@ -2005,3 +2005,19 @@ def test_an_oncall_calendar_event_names_its_user_in_its_description_or_attendee(
         "no such OnCall user: kept as the name written",  # carol
         "an event of no length is not imported",
     ]
+
+
+def test_a_lone_surrogate_in_an_export_is_written_as_a_replacement_character(
+    tmp_path: Path,
+) -> None:
+    """JSON can carry half a UTF-16 pair; the policy and the report still write as UTF-8."""
+    documents = json.loads(
+        '[{"data": {"id": "s", "name": "ops \\ud800", "timezone": "UTC", "rotations": [{"id":'
+        ' "r", "name": "r", "type": "daily", "startDate": "2026-01-05T00:00:00Z",'
+        ' "participants": [{"type": "user", "id": "u\\u0000", "username": "a@example.com"}],'
+        ' "x": "\\udfff"}]}}]'
+    )
+    imported = import_opsgenie(documents)
+    (tmp_path / "p.toml").write_text(imported.policy_toml(), encoding="utf-8")
+    (tmp_path / "r.md").write_text(imported.report(), encoding="utf-8")
+    assert Policy.from_toml(tmp_path / "p.toml").schedules.names == ("ops \ufffd",)

@@ -19,11 +19,21 @@ import attrs
 
 from .._people import IDENTITY_SOURCES, People, Person
 from .._policy import EscalationLevel
+from .._text import storable_data
 from ..exceptions import IncidentFlowError
 from ..schedules import Schedule
 from ._escalation import Step, levels
 
-__all__ = ["Finding", "Imported", "InvalidExport", "Names", "Reader", "choose", "imported"]
+__all__ = [
+    "Finding",
+    "Imported",
+    "InvalidExport",
+    "Names",
+    "Reader",
+    "choose",
+    "imported",
+    "readable",
+]
 
 #: The most of a count that repeats something (an interval, shifts per member, loops): more
 #: would be an export's mistake, and would write out that many slots or levels.
@@ -305,6 +315,14 @@ def imported(
         findings=tuple(reader.findings),
         read=read,
     )
+
+
+def readable(documents: Iterable[object]) -> list[object]:
+    """The documents with every string storable and writable.
+
+    A lone surrogate, which JSON can carry (an escaped D800), becomes U+FFFD; NUL is removed.
+    """
+    return [storable_data(d) for d in documents]
 
 
 def _identity(value: object) -> str | None:

@@ -24,8 +24,9 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from .._people import People
+from .._text import storable
 from ..schedules import Layer, Override, Period, Schedule, instant
-from ._common import MOST, Imported, InvalidExport, Names, Reader, choose, imported
+from ._common import MOST, Imported, InvalidExport, Names, Reader, choose, imported, readable
 from ._escalation import Step
 from ._ical import Event, read_events, rule_until
 from ._shapes import Recurrence, parse_rule, recurrence_layer, unique
@@ -558,14 +559,15 @@ def import_grafana_oncall(
     Raises:
         InvalidExport: the JSON is not what OnCall's API returns (the message names the field).
     """
-    found = _objects(documents)
+    found = _objects(readable(documents))
     reader = _OnCall(people, found["user"])
     reader.profiles("users", found["user"], ("id", "email", "username"))
     for index, other in enumerate(found["other"]):
         reader.drop(
             f"results[{index}]", other, "not a schedule, shift, user, chain or escalation step"
         )
-    texts = {str(c["calendar"]): str(c["text"]) for c in found["calendar"]} | dict(calendars or {})
+    given = {key: storable(text) for key, text in (calendars or {}).items()}
+    texts = {str(c["calendar"]): str(c["text"]) for c in found["calendar"]} | given
     reader.names.reserved = {str(s.get("name")) for s in found["schedule"]}
     schedules: list[Schedule] = []
     ids: dict[str, str] = {}

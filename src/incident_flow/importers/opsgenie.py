@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from .._people import People
 from ..schedules import Layer, Override, Period, Schedule, Window
-from ._common import Imported, InvalidExport, Names, Reader, choose, imported
+from ._common import Imported, InvalidExport, Names, Reader, choose, imported, readable
 from ._escalation import Step
 from ._shapes import merged, span_windows, span_windows_daily, unique
 
@@ -412,7 +412,7 @@ def import_opsgenie(
         InvalidExport: the JSON is not what Opsgenie's API returns (the message names the field).
     """
     reader = _Opsgenie(people)
-    items = _items(documents)
+    items = _items(readable(documents))
     overrides = [i for i in items if "startDate" in i and "user" in i]
     schedules_raw = [i for i in items if "rotations" in i and i not in overrides]
     escalations = [i for i in items if "rules" in i]

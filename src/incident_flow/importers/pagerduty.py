@@ -23,7 +23,7 @@ import attrs
 
 from .._people import People
 from ..schedules import Layer, Override, Schedule, Schedules, Window
-from ._common import MOST, Imported, InvalidExport, Names, Reader, choose, imported
+from ._common import MOST, Imported, InvalidExport, Names, Reader, choose, imported, readable
 from ._escalation import Step
 from ._ical import rule_until
 from ._shapes import (
@@ -564,7 +564,7 @@ def import_pagerduty(
     Raises:
         InvalidExport: the JSON is not what PagerDuty's API returns (the message names the field).
     """
-    found = _objects(documents)
+    found = _objects(readable(documents))
     reader = _PagerDuty(people, found["users"])
     reader.profiles("users", found["users"], (*_REFERENCE, "name", "email", "deleted_at"))
     for index, other in enumerate(found["other"]):
