@@ -319,6 +319,9 @@ class _Opsgenie(Reader):
                     True,
                     "incident_flow repeats pages only while nobody acknowledged",
                 )
+        if count and not between:
+            why = "repeated a minute after the last level (a level needs a wait before the next)"
+            self.approximate(f"{where}.repeat.waitInterval", 0, why)
         if count:
             steps = (
                 [*steps[:-1], (steps[-1][0], between or timedelta(minutes=1))] * count + steps
