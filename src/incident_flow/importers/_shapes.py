@@ -18,7 +18,9 @@ from ..schedules import Layer, Period, Window
 from ._common import MOST, InvalidExport
 
 __all__ = [
+    "ICAL_DAYS",
     "Recurrence",
+    "clock_of",
     "merged",
     "parse_rule",
     "period_of",
@@ -30,7 +32,7 @@ __all__ = [
 
 _DAY = 86400
 _WEEK = 7 * _DAY
-_ICAL_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+ICAL_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
 def period_of(seconds: int) -> Period | None:
@@ -41,7 +43,8 @@ def period_of(seconds: int) -> Period | None:
     return None
 
 
-def _clock(seconds: int) -> time:
+def clock_of(seconds: int) -> time:
+    """The time of day ``seconds`` after midnight (a whole day or more wraps)."""
     seconds %= _DAY
     return time(seconds // 3600, seconds // 60 % 60, seconds % 60)
 
@@ -57,7 +60,7 @@ def span_windows(day: int, start: time, seconds: int) -> list[Window]:
         return [Window(days=range(7))]
     begin = start.hour * 3600 + start.minute * 60 + start.second
     if begin + seconds <= _DAY:
-        return [Window(days=[day], start=start, end=_clock(begin + seconds))]
+        return [Window(days=[day], start=start, end=clock_of(begin + seconds))]
     windows, rest = [], begin + seconds
     if begin:  # the first day's part, to midnight
         windows.append(Window(days=[day], start=start, end=time(0)))
@@ -66,7 +69,7 @@ def span_windows(day: int, start: time, seconds: int) -> list[Window]:
     if whole:
         windows.append(Window(days=[(day + i) % 7 for i in range(whole)]))
     if rest % _DAY:
-        windows.append(Window(days=[(day + whole) % 7], end=_clock(rest)))
+        windows.append(Window(days=[(day + whole) % 7], end=clock_of(rest)))
     return windows
 
 
@@ -128,11 +131,11 @@ def parse_rule(rule: str, where: str = "RRULE") -> tuple[str, int, frozenset[int
     if not interval_text.isdigit() or not 1 <= int(interval_text) <= MOST:
         msg = f"{where}: {rule!r}: INTERVAL must be a whole number from 1 to {MOST}"
         raise InvalidExport(msg)
-    if any(d.strip().upper() not in _ICAL_DAYS for d in days_text.split(",") if d):
+    if any(d.strip().upper() not in ICAL_DAYS for d in days_text.split(",") if d):
         msg = f"{where}: {rule!r}: BYDAY takes MO, TU, WE, TH, FR, SA, SU"
         raise InvalidExport(msg)
     interval = int(interval_text)
-    days = frozenset(_ICAL_DAYS.index(d.strip().upper()) for d in days_text.split(",") if d)
+    days = frozenset(ICAL_DAYS.index(d.strip().upper()) for d in days_text.split(",") if d)
     return freq, interval, days, parts
 
 
@@ -160,7 +163,7 @@ def recurrence_layer(
         r = recurrence
         unit = {"hourly": "hour", "daily": "day", "weekly": "week", "monthly": "month"}
         every = f"every {r.interval} {unit.get(r.freq, r.freq or '(no FREQ)')}(s)"
-        on = f" on {', '.join(_ICAL_DAYS[d] for d in sorted(r.by_day))}" if r.by_day else ""
+        on = f" on {', '.join(ICAL_DAYS[d] for d in sorted(r.by_day))}" if r.by_day else ""
         return f"a shift of {r.length} {every}{on} has no layer form"
     members, period, windows, skip, first = shape
     return Layer(
@@ -215,4 +218,4 @@ def span_windows_daily(start: time, seconds: int) -> list[Window]:
     if seconds >= _DAY:
         return []
     begin = start.hour * 3600 + start.minute * 60 + start.second
-    return [Window(days=range(7), start=start, end=_clock(begin + seconds))]
+    return [Window(days=range(7), start=start, end=clock_of(begin + seconds))]

@@ -9,12 +9,10 @@ from datetime import UTC, date, datetime, time
 from .._people import IDENTITY_SOURCES, Person
 from .._policy import EscalationLevel
 from .._storms import duration_text
-from ..schedules import Layer, Override, Schedule, Window
+from ..schedules import DAY_NAMES, Layer, Override, Schedule, Window
 from ._common import Imported
 
 __all__ = ["to_toml"]
-
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 Value = str | int | bool | date | time | datetime | list["Value"] | dict[str, "Value"]
 
@@ -57,7 +55,7 @@ def _clock(value: time) -> Value:
 
 def _window(window: Window) -> Value:
     return {
-        "days": [_DAYS[d] for d in sorted(window.days)],
+        "days": [DAY_NAMES[d] for d in sorted(window.days)],
         "from": _clock(window.start),
         "to": _clock(window.end),
     }

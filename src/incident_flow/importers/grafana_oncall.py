@@ -29,12 +29,11 @@ from ..schedules import Layer, Override, Period, Schedule, instant
 from ._common import MOST, Imported, InvalidExport, Names, Reader, choose, imported, readable
 from ._escalation import Step
 from ._ical import Event, read_events, rule_until
-from ._shapes import Recurrence, parse_rule, recurrence_layer, unique
+from ._shapes import ICAL_DAYS, Recurrence, parse_rule, recurrence_layer, unique
 
 __all__ = ["import_grafana_oncall"]
 
 VENDOR = "Grafana OnCall"
-_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _REPEATS = 5  # OnCall repeats a chain at most five times (MAX_TIMES_REPEAT)
 _LEVEL = re.compile(r"^\s*\[L(\d+)\]\s*")
 _SHIFT_KEYS = (
@@ -218,7 +217,7 @@ class _OnCall(Reader):
         )
         days = shift.get("by_day") or ()
         since = self.wall(where, shift, "rotation_start") if shift.get("rotation_start") else start
-        off_day = days and _DAYS[start.weekday()] not in days
+        off_day = days and ICAL_DAYS[start.weekday()] not in days
         if layer and kind == "recurrent_event" and off_day and since <= start:
             made.append(once(f"{name} (first)", groups[0]))  # DTSTART counts even off BYDAY
         return made
@@ -250,7 +249,9 @@ class _OnCall(Reader):
         freq = str(shift.get("frequency") or "")
         interval = self.number(where, shift, "interval", 1, most=MOST) or 1
         days = frozenset(
-            _DAYS.index(d) for d in self.array(f"{where}.by_day", shift.get("by_day")) if d in _DAYS
+            ICAL_DAYS.index(d)
+            for d in self.array(f"{where}.by_day", shift.get("by_day"))
+            if d in ICAL_DAYS
         )
         # Daily on chosen days: each group takes `interval` chosen days in a row.
         repeat = interval if freq == "daily" and days else 1
@@ -262,7 +263,9 @@ class _OnCall(Reader):
             interval=1 if repeat > 1 else interval,
             by_day=days,
         )
-        week_start = _DAYS.index(shift["week_start"]) if shift.get("week_start") in _DAYS else 0
+        week_start = (
+            ICAL_DAYS.index(shift["week_start"]) if shift.get("week_start") in ICAL_DAYS else 0
+        )
         layer = recurrence_layer(
             name, recurrence, slots, weeks=week_start if freq == "weekly" else None
         )

@@ -15,7 +15,7 @@ docs/importing.md.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, time, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,7 @@ from .._people import People
 from ..schedules import Layer, Override, Period, Schedule, Window
 from ._common import Imported, InvalidExport, Names, Reader, choose, imported, readable
 from ._escalation import Step
-from ._shapes import merged, span_windows, span_windows_daily, unique
+from ._shapes import clock_of, merged, span_windows, span_windows_daily, unique
 
 __all__ = ["import_opsgenie"]
 
@@ -119,7 +119,7 @@ class _Opsgenie(Reader):
             spec = self.table(f"{where}.restriction", one)
             start, end = self.clock(where, spec, "start"), self.clock(where, spec, "end")
             seconds = (end - start) % 86400 or 86400
-            return span_windows_daily(_time(start), seconds) or [Window(days=range(7))]
+            return span_windows_daily(clock_of(start), seconds) or [Window(days=range(7))]
         if kind == "weekday-and-time-of-day":
             windows: list[Window] = []
             for index, raw in enumerate(self.array(where, table.get("restrictions"))):
@@ -129,7 +129,7 @@ class _Opsgenie(Reader):
                 )
                 last = self.weekday(where, spec, "endDay") * 86400 + self.clock(where, spec, "end")
                 seconds = (last - first) % (7 * 86400) or 7 * 86400
-                windows += span_windows(first // 86400, _time(first % 86400), seconds)
+                windows += span_windows(first // 86400, clock_of(first % 86400), seconds)
             return windows
         msg = f"{where}.type: must be time-of-day or weekday-and-time-of-day, got {kind!r}"
         raise InvalidExport(msg)
@@ -389,11 +389,6 @@ class _Opsgenie(Reader):
             return [f"team:{name}"]
         self.drop(f"{where}.recipient", recipient, "not a recipient incident_flow can page")
         return []
-
-
-def _time(seconds: int) -> time:
-    seconds %= 86400
-    return time(seconds // 3600, seconds // 60 % 60)
 
 
 def import_opsgenie(

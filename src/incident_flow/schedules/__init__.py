@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from ._book import Schedules, Shift
 from ._clock import instant
-from ._model import PERIOD_UNITS, Layer, Override, Period, Schedule, Window
+from ._model import DAY_NAMES, PERIOD_UNITS, Layer, Override, Period, Schedule, Window
 
 __all__ = [
+    "DAY_NAMES",
     "PERIOD_UNITS",
     "Layer",
     "Override",

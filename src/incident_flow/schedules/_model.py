@@ -17,9 +17,11 @@ import attrs
 
 from ._clock import add_months, at_wall, local
 
-__all__ = ["PERIOD_UNITS", "Layer", "Override", "Period", "Schedule", "Window"]
+__all__ = ["DAY_NAMES", "PERIOD_UNITS", "Layer", "Override", "Period", "Schedule", "Window"]
 
 PERIOD_UNITS = ("hour", "day", "week", "month")
+#: Weekdays as the policy writes them in a window's ``days`` (0 = Monday).
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _NOMINAL = {
     "hour": timedelta(hours=1),
     "day": timedelta(days=1),

@@ -10,11 +10,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ._clock import instant
-from ._model import PERIOD_UNITS, Layer, Override, Period, Schedule, Window
+from ._model import DAY_NAMES, PERIOD_UNITS, Layer, Override, Period, Schedule, Window
 
 __all__ = ["read_schedules"]
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _PERIOD = re.compile(r"^\s*(\d+)\s*(h|hours?|d|days?|w|weeks?|mo|months?)\s*$")
 _UNIT = {"h": "hour", "d": "day", "w": "week", "mo": "month"}
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -225,15 +224,15 @@ def _window(where: str, table: object, problem: Problem) -> Window | None:
         problem(where, f"must be a table like {example}, got {table!r}")
         return None
     ok = _unknown(where, table, ("days", "from", "to"), problem)
-    days = table.get("days", list(_DAYS))
-    if not isinstance(days, list) or not days or not all(d in _DAYS for d in days):
-        problem(f"{where}.days", f"must list days among {', '.join(_DAYS)}, got {days!r}")
+    days = table.get("days", list(DAY_NAMES))
+    if not isinstance(days, list) or not days or not all(d in DAY_NAMES for d in days):
+        problem(f"{where}.days", f"must list days among {', '.join(DAY_NAMES)}, got {days!r}")
         ok = False
     start = _clock(f"{where}.from", table.get("from", "00:00"), problem)
     end = _clock(f"{where}.to", table.get("to", "00:00"), problem)
     if not ok or start is None or end is None:
         return None
-    return Window(days=[_DAYS.index(d) for d in days], start=start, end=end)
+    return Window(days=[DAY_NAMES.index(d) for d in days], start=start, end=end)
 
 
 def _instant(where: str, value: object, zone: ZoneInfo, problem: Problem) -> datetime | None:
