@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from incident_flow import Person, Policy
+from incident_flow import InvalidPolicy, Person, Policy
 from incident_flow._people import People
 from incident_flow.importers import (
     InvalidExport,
@@ -2021,3 +2021,19 @@ def test_a_lone_surrogate_in_an_export_is_written_as_a_replacement_character(
     (tmp_path / "p.toml").write_text(imported.policy_toml(), encoding="utf-8")
     (tmp_path / "r.md").write_text(imported.report(), encoding="utf-8")
     assert Policy.from_toml(tmp_path / "p.toml").schedules.names == ("ops \ufffd",)
+
+
+def test_a_time_zone_zoneinfo_cannot_even_look_up_is_refused_clearly() -> None:
+    """A key too long for a file name makes zoneinfo raise OSError: still a clear refusal."""
+    long_zone = "Europe/" + "x" * 300
+    with pytest.raises(InvalidExport, match="not an IANA time zone"):
+        import_grafana_oncall(
+            [{"results": [{"id": "S", "name": "s", "type": "web", "time_zone": long_zone}]}]
+        )
+    with pytest.raises(InvalidPolicy, match="must be an IANA time zone"):
+        Policy.from_text(f'timezone = "{long_zone}"')
+    with pytest.raises(InvalidPolicy, match="must be an IANA time zone"):
+        Policy.from_text(
+            f'[[schedules]]\nname = "s"\ntimezone = "{long_zone}"\n[[schedules.layers]]\n'
+            'name = "l"\nmembers = ["a"]\nstart = 2026-01-05\n'
+        )

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -19,6 +19,7 @@ from ._severity import Severity
 from ._storms import GroupingRule, PageAfter, duration_text, parse_matchers
 from .exceptions import InvalidPolicy
 from .schedules._book import Schedules
+from .schedules._clock import zone_named
 from .schedules._model import Schedule
 from .schedules._read import read_schedules
 
@@ -129,8 +130,8 @@ def _directory(value: People | Iterable[Person]) -> People:
 
 def _zone(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        zone_named(value)
+    except ValueError:
         msg = f"Policy.timezone must be an IANA time zone like 'Europe/Paris', got {value!r}"
         raise ValueError(msg) from None
 
@@ -609,8 +610,8 @@ class _Reader:
 
     def zone(self, path: str, value: object) -> str | None:
         try:
-            ZoneInfo(str(value))
-        except (ZoneInfoNotFoundError, ValueError):
+            zone_named(value)
+        except ValueError:
             self.problem(path, f"must be an IANA time zone like 'Europe/Paris', got {value!r}")
             return None
         return str(value)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 
@@ -21,7 +21,7 @@ from .._people import IDENTITY_SOURCES, People, Person
 from .._policy import EscalationLevel
 from .._text import storable_data
 from ..exceptions import IncidentFlowError
-from ..schedules import Schedule
+from ..schedules import Schedule, zone_named
 from ._escalation import Step, levels
 
 __all__ = [
@@ -215,10 +215,9 @@ class Reader:
     def zone_of(where: str, name: object) -> ZoneInfo:
         """The IANA time zone ``name`` (at ``where``), or a clear error."""
         try:
-            return ZoneInfo(str(name))
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            msg = f"{where}: not an IANA time zone: {short(name, 60)}"
-            raise InvalidExport(msg) from exc
+            return zone_named(name)
+        except ValueError as exc:
+            raise InvalidExport(f"{where}: {exc}") from exc
 
     @staticmethod
     def instant(where: str, table: Mapping[str, Any], key: str) -> datetime:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 
 from ..schedules import instant
-from ._common import InvalidExport
+from ._common import InvalidExport, Reader
 
 __all__ = ["Event", "read_events", "rule_until"]
 
@@ -76,22 +76,14 @@ def _duration(value: str) -> timedelta:
 
 def _checked(name: str) -> ZoneInfo:
     """The zone ``name`` (a TZID, X-WR-TIMEZONE), or a clear error."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        msg = f"TZID: not an IANA time zone: {name!r}"
-        raise InvalidExport(msg) from exc
+    return Reader.zone_of("TZID", name)
 
 
 def _local(at: datetime, source: str, target: str) -> datetime:
     """A naive wall time read in zone ``source``, as wall time in zone ``target``."""
     if source == target:
         return at
-    try:
-        return at.replace(tzinfo=ZoneInfo(source)).astimezone(ZoneInfo(target)).replace(tzinfo=None)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        msg = f"TZID: not an IANA time zone: {source!r}"
-        raise InvalidExport(msg) from exc
+    return at.replace(tzinfo=_checked(source)).astimezone(_checked(target)).replace(tzinfo=None)
 
 
 def rule_until(value: str, zone: ZoneInfo) -> datetime:

@@ -11,7 +11,7 @@ See docs/oncall.md for the model and its DST rules.
 from __future__ import annotations
 
 from ._book import Schedules, Shift
-from ._clock import instant
+from ._clock import instant, zone_named
 from ._model import DAY_NAMES, PERIOD_UNITS, Layer, Override, Period, Schedule, Window
 
 __all__ = [
@@ -25,4 +25,5 @@ __all__ = [
     "Shift",
     "Window",
     "instant",
+    "zone_named",
 ]

@@ -12,9 +12,25 @@ time does not exist (spring forward) or exists twice (fall back):
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["add_months", "instant", "local"]
+__all__ = ["add_months", "instant", "local", "zone_named"]
+
+
+def zone_named(name: object) -> ZoneInfo:
+    """The IANA time zone ``name``.
+
+    Raises:
+        ValueError: not one (also for what zoneinfo refuses in other ways: a key too long for
+            a file name, a path, not a string).
+    """
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        text = str(name)
+        shown = text if len(text) <= 60 else text[:59] + "…"
+        msg = f"not an IANA time zone: {shown!r}"
+        raise ValueError(msg) from exc
 
 
 def instant(wall: datetime, zone: ZoneInfo) -> datetime:

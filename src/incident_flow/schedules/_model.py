@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ._clock import add_months, at_wall, local
+from ._clock import add_months, at_wall, local, zone_named
 
 __all__ = ["DAY_NAMES", "PERIOD_UNITS", "Layer", "Override", "Period", "Schedule", "Window"]
 
@@ -144,7 +144,7 @@ class Layer:
 
     def __attrs_post_init__(self) -> None:
         if self.timezone is not None:
-            ZoneInfo(self.timezone)  # refuses an unknown zone now, not at the first question
+            zone_named(self.timezone)  # refuses an unknown zone now, not at the first question
         if not self.members:
             msg = f"layer {self.name!r} needs at least one slot"
             raise ValueError(msg)

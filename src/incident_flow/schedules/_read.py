@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import UTC, date, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from ._clock import instant
+from ._clock import instant, zone_named
 from ._model import DAY_NAMES, PERIOD_UNITS, Layer, Override, Period, Schedule, Window
 
 __all__ = ["read_schedules"]
@@ -78,8 +78,8 @@ def _schedule(where: str, table: Mapping[str, Any], problem: Problem) -> Schedul
         ok = False
     zone_name = table.get("timezone", "UTC")
     try:
-        zone = ZoneInfo(str(zone_name))
-    except (ZoneInfoNotFoundError, ValueError):
+        zone = zone_named(zone_name)
+    except ValueError:
         problem(
             f"{where}.timezone",
             f"must be an IANA time zone like 'Europe/Berlin', got {zone_name!r}",
@@ -175,9 +175,9 @@ def _span(
     ok = True
     if "timezone" in table:
         try:
-            zone = ZoneInfo(str(table["timezone"]))
+            zone = zone_named(table["timezone"])
             fields["timezone"] = zone.key
-        except (ZoneInfoNotFoundError, ValueError):
+        except ValueError:
             problem(f"{where}.timezone", f"must be an IANA time zone, got {table['timezone']!r}")
             ok = False
     for key in ("active_from", "active_until"):
