@@ -12,8 +12,16 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from incident_flow import FolderPublisher, IncidentFlow, Policy, RecordingNotifier, Runbook
-from incident_flow.testing import ManualClock
+from incident_flow import (
+    FolderPublisher,
+    IncidentFlow,
+    Policy,
+    PostMortemDocument,
+    RecordingNotifier,
+    Runbook,
+)
+from incident_flow.ports import ReviewStatus
+from incident_flow.testing import ManualClock, RecordingPublisher
 from incident_flow.testing._async import DRIVERS, LoopThread, flow_for
 
 pytest_plugins = ["pytester"]
@@ -62,10 +70,43 @@ def make_flow(driver: str, request: pytest.FixtureRequest) -> MakeFlow:
     return make
 
 
+#: The pull request PullRequestPublisher opens (as GitHub names it).
+PULL_REQUEST = "https://github.com/acme/runbooks/pull/318"
+
+
+class PullRequestPublisher(RecordingPublisher):
+    """Keeps the post-mortem on a pull request (``PULL_REQUEST``), reviewed there, as GitHub.
+
+    Its reviews arrive as GitHub actions; a poll finds none (the webhooks bring them).
+    """
+
+    review = "pull_request"
+
+    def publish(self, document: PostMortemDocument) -> str:
+        """Keep the document; the pull request's URL."""
+        super().publish(document)
+        return PULL_REQUEST
+
+    def merge(self, document: PostMortemDocument) -> str:
+        """The merged document's place."""
+        return f"{PULL_REQUEST}/files"
+
+    def review_status(self, document: PostMortemDocument) -> ReviewStatus:
+        """Nothing beyond what the webhooks said."""
+        return ReviewStatus(source="github", url=PULL_REQUEST)
+
+
 class Harness:
     """A flow over the memory store with recording channels and a manual clock."""
 
-    def __init__(self, policy: Policy, folder: str, make_flow: MakeFlow = IncidentFlow) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        folder: str,
+        make_flow: MakeFlow = IncidentFlow,
+        *,
+        publisher: object = None,
+    ) -> None:
         self.clock = ManualClock(T0)
         self.chat = RecordingNotifier()
         self.pager = RecordingNotifier()
@@ -73,7 +114,7 @@ class Harness:
             policy,
             notifier=self.chat,
             pager=self.pager,
-            publisher=FolderPublisher(folder),
+            publisher=publisher if publisher is not None else FolderPublisher(folder),
             clock=self.clock,
         )
 

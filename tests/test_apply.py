@@ -20,7 +20,7 @@ from incident_flow import (
 )
 from incident_flow._people import People
 
-from .conftest import CHECKOUT_RUNBOOK, T0, Harness
+from .conftest import CHECKOUT_RUNBOOK, PULL_REQUEST, T0, Harness, MakeFlow, PullRequestPublisher
 
 P1 = Alert(source="datadog", name="CheckoutHighErrorRate", title="Checkout errors", severity="P1")
 P4 = Alert(source="checkly", name="DocsSlow", title="Docs are slow", severity="P4")
@@ -31,6 +31,12 @@ BOB = Person(name="bob", slack="U0BOB", github="bob-gh", opsgenie="bob@example.c
 @pytest.fixture
 def policy() -> Policy:
     return Policy(runbooks=[CHECKOUT_RUNBOOK], people=[ALICE, BOB])
+
+
+@pytest.fixture
+def on_github(policy: Policy, tmp_path: object, make_flow: MakeFlow) -> Harness:
+    """The harness with the post-mortem reviewed on a pull request (``PULL_REQUEST``)."""
+    return Harness(policy, str(tmp_path), make_flow, publisher=PullRequestPublisher())
 
 
 def act(incident_id: str, kind: str, **fields: Any) -> Action:
@@ -122,12 +128,13 @@ class TestApplied:
         done = harness.flow.escalate(incident.id, by="alice")
         assert done.escalation_due_at == T0 + timedelta(minutes=5)
 
-    def test_a_review_approval_and_the_review_notes(self, harness: Harness) -> None:
+    def test_a_review_approval_and_the_review_notes(self, on_github: Harness) -> None:
+        harness = on_github
         incident = harness.flow.trigger(P1)
         harness.flow.resolve(incident.id, by="alice")
         harness.flow.start_postmortem(incident.id, author="alice")
         harness.flow.submit_postmortem(incident.id, by="alice")
-        review = {"source": "github", "by": "bob-gh"}
+        review = {"source": "github", "by": "bob-gh", "review_url": PULL_REQUEST}
         done = harness.flow.apply(act(incident.id, "approve_postmortem", **review))
         assert done.postmortem is not None and done.postmortem.approvals == ("bob",)
         changed = harness.flow.apply(act(incident.id, "request_changes", text="say more", **review))
@@ -137,7 +144,10 @@ class TestApplied:
         notes = [m.text for m in harness.chat.of(incident.id, "update")][-2:]
         assert notes == [
             "bob requested changes on the post-mortem: say more",
-            "Post-mortem merged at merged with 0 of 2 approvals: it counts once the rest approve",
+            (
+                f"Post-mortem merged at {PULL_REQUEST} with 0 of 2 approvals: "
+                "it counts once the rest approve"
+            ),
         ]
 
 
@@ -222,12 +232,21 @@ class TestIgnored:
             )
         ]
 
-    def test_the_author_approving_on_github_is_ignored(self, harness: Harness) -> None:
+    def test_the_author_approving_on_github_is_ignored(self, on_github: Harness) -> None:
+        harness = on_github
         incident = harness.flow.trigger(P1)
         harness.flow.resolve(incident.id, by="alice")
         harness.flow.start_postmortem(incident.id, author="bob")
         harness.flow.submit_postmortem(incident.id, by="bob")
-        harness.flow.apply(act(incident.id, "approve_postmortem", source="github", by="bob-gh"))
+        harness.flow.apply(
+            act(
+                incident.id,
+                "approve_postmortem",
+                source="github",
+                by="bob-gh",
+                review_url=PULL_REQUEST,
+            )
+        )
         last = harness.flow.history(incident.id)[-1]
         assert last.type == "ActionIgnored" and "independent_review" in last.reason  # type: ignore[attr-defined]
 

@@ -290,7 +290,16 @@ class TestGitHub:
             "carol-gh",
             text,
         )
-        assert action.delivery_id == "github:d-7"
+        review = json.loads(body).get("review")
+        # A review's (and a merge's) delivery is what a poll of it gives too: one delivery.
+        expected = {
+            "approve_postmortem": f"github:review:{review and review['id']}:approved",
+            "request_changes": f"github:review:{review and review['id']}:changes_requested",
+            "dismiss_review": f"github:review:{review and review['id']}:dismissed",
+            "postmortem_merged": "github:merged:https://github.com/acme/runbooks/pull/318",
+        }.get(kind, "github:d-7")
+        assert action.delivery_id == expected
+        assert action.review_url == "https://github.com/acme/runbooks/pull/318"
         assert action.at is not None
 
     def test_pushed_commits_ask_for_a_read_and_other_events_give_nothing(self) -> None:
@@ -310,7 +319,8 @@ class TestGitHub:
         raw = copy.deepcopy(sample("github_pull_request_review_approved.json"))
         raw["pull_request"]["body"] = f"Post-mortem\n\n<!-- incident_flow:incident={OURS} -->"
         action = one("github", raw, {"X-GitHub-Event": "pull_request_review"})
-        assert action.incident == OURS and action.delivery_id is None
+        assert action.incident == OURS
+        assert action.delivery_id == f"github:review:{raw['review']['id']}:approved"
 
     def test_other_pull_requests_and_events_give_nothing(self) -> None:
         raw = sample("github_pull_request_review_approved.json")

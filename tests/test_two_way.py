@@ -31,10 +31,10 @@ from incident_flow import (
 )
 from incident_flow.adapters._http import HttpClient
 from incident_flow.adapters.pagerduty import summary
-from incident_flow.testing import ManualClock, RecordingPublisher
+from incident_flow.testing import ManualClock
 
 from . import inbound
-from .conftest import T0
+from .conftest import T0, PullRequestPublisher
 from .vendors import (
     CHANNEL,
     GENIE_KEY,
@@ -75,7 +75,7 @@ class Service:
             store=SQLiteStore(tmp_path / "incidents.db"),
             notifier=self.slack,
             pager=pager,
-            publisher=RecordingPublisher(),
+            publisher=PullRequestPublisher(),
             clock=self.clock,
         )
         secrets = {

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -38,10 +39,14 @@ from .exceptions import InvalidCommand, InvalidTransition, PolicyViolation
 __all__ = [
     "ACTION_KINDS",
     "ACTION_SOURCES",
+    "ON_THE_PULL_REQUEST",
     "READ_AGAIN",
     "Action",
     "decide_action",
+    "elsewhere",
+    "merge_delivery",
     "record_action",
+    "review_delivery",
     "status_changes",
 ]
 
@@ -66,6 +71,17 @@ ACTION_SOURCES = ("pagerduty", "opsgenie", "slack", "github")
 
 #: Kinds that ask the flow to read the post-mortem's branch again (commits were pushed).
 READ_AGAIN = frozenset({"postmortem_revised"})
+#: Kinds about the post-mortem's pull request: from GitHub they count only from that one.
+ON_THE_PULL_REQUEST = frozenset(
+    {
+        "approve_postmortem",
+        "request_changes",
+        "dismiss_review",
+        "postmortem_merged",
+        "postmortem_closed",
+        "postmortem_revised",
+    }
+)
 
 
 def _one_of(values: tuple[str, ...], what: str) -> Any:
@@ -122,6 +138,9 @@ class Action:
         text: a note, a resolution summary, a review comment.
         severity: the new severity of a ``reclassify``.
         delivery_id: the vendor's id of the webhook delivery (its retries carry the same).
+        review_url: for the post-mortem's review kinds, the pull request the vendor says it
+            happened on: it counts only when that is the pull request the incident's review
+            recorded (another repository's, or another pull request's, changes nothing).
         raw: the parsed body it came from, for audit.
     """
 
@@ -135,6 +154,7 @@ class Action:
     text: str = attrs.field(default="", converter=_stored)
     severity: Severity | None = attrs.field(default=None, converter=_severity)
     delivery_id: str | None = None
+    review_url: str | None = None
     raw: Any = attrs.field(default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -210,6 +230,8 @@ def decide_action(
     """
     if action.delivery_id is not None and action.delivery_id in incident.deliveries:
         return Decision(incident)
+    if elsewhere(incident, action):
+        return Decision(incident)  # not our pull request: nothing recorded, nothing done
     try:
         command = command_for(action, person)
     except InvalidCommand as exc:
@@ -222,9 +244,32 @@ def decide_action(
         return _ignored(incident, action, person, now, str(refusal))
 
 
+def _pull_request(url: str) -> tuple[str, str]:
+    """A pull request's URL compared as GitHub does: host and path, case aside."""
+    parts = urlsplit(url.strip())
+    return parts.netloc.casefold(), parts.path.rstrip("/").casefold()
+
+
+def elsewhere(incident: Incident, action: Action) -> bool:
+    """True for a GitHub review act that is not on the pull request the incident recorded.
+
+    A pull request in another repository (a fork's, or any under an organisation-wide
+    webhook), or another pull request of ours, whose branch merely carries our name: its
+    reviews and merge must not count. Before the pull request is recorded, none counts.
+    """
+    if action.source != "github" or action.kind not in ON_THE_PULL_REQUEST:
+        return False
+    recorded = incident.postmortem.review_url if incident.postmortem is not None else None
+    if recorded is None or action.review_url is None:
+        return True
+    return _pull_request(recorded) != _pull_request(action.review_url)
+
+
 def record_action(incident: Incident, action: Action, person: str, now: datetime) -> Decision:
     """Record that ``action`` arrived (once per delivery), deciding nothing else."""
     if action.delivery_id is not None and action.delivery_id in incident.deliveries:
+        return Decision(incident)
+    if elsewhere(incident, action):
         return Decision(incident)
     return _recorded(incident, action, person, now, ev.ActionApplied)
 
@@ -256,6 +301,16 @@ def _recorded(
     )
 
 
+def review_delivery(source: str, review_id: object, state: str) -> str:
+    """The delivery id of one review's verdict: its webhook and a poll of it give the same."""
+    return f"{source}:review:{review_id}:{state.lower()}"
+
+
+def merge_delivery(source: str, url: str) -> str:
+    """The delivery id of a pull request's merge: its webhook and a poll give the same."""
+    return f"{source}:merged:{url}"
+
+
 def status_changes(
     incident: Incident, status: ReviewStatus, people: People
 ) -> tuple[cmd.RevisePostmortem | None, list[Action]]:
@@ -282,11 +337,16 @@ def status_changes(
         if review.state in VERDICTS:
             latest[review.reviewer.casefold()] = review
     approved = {name.casefold() for name in pm.approvals}
+    # What the poll read is of the pull request the review recorded (it asked for that one).
+    where = status.url or pm.review_url
     found: list[Action] = []
     for review in latest.values():
         person = people.name(status.source, review.reviewer).casefold()
         if (review.state == "approved") == (person in approved):
             continue
+        delivery = review_delivery(status.source, review.id, review.state)
+        if delivery in incident.deliveries:
+            continue  # its webhook (or an earlier poll) brought it already: applied or ignored
         found.append(
             Action(
                 source=status.source,
@@ -295,7 +355,8 @@ def status_changes(
                 by=review.reviewer,
                 at=review.at,
                 text=review.text if review.state == "changes_requested" else "",
-                delivery_id=f"{status.source}:review:{review.id}:{review.state}",
+                delivery_id=delivery,
+                review_url=where,
             )
         )
     if status.merged and pm.stage not in ("merged", "published"):
@@ -306,7 +367,8 @@ def status_changes(
                 incident=incident.id,
                 by=status.merged_by or "unknown",
                 text=status.location or status.url or "",
-                delivery_id=f"{status.source}:merged:{status.url or incident.id}",
+                delivery_id=merge_delivery(status.source, status.url or incident.id),
+                review_url=where,
             )
         )
     elif status.closed and pm.stage == "review":
@@ -316,6 +378,7 @@ def status_changes(
                 kind="postmortem_closed",
                 incident=incident.id,
                 by=status.closed_by or "unknown",
+                review_url=where,
             )
         )
     return revision, found

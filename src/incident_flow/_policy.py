@@ -146,6 +146,8 @@ def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int)
 REVIEW_ORDERS = ("list", "rotation")
 #: Who merges an approved post-mortem: the library at once, or a person.
 MERGE_MODES = ("auto", "manual")
+#: Whose approval of a post-mortem counts (``postmortem_approvers``).
+APPROVER_RULES = ("requested", "pool", "anyone")
 
 
 def _duration_value(value: object) -> timedelta:
@@ -199,6 +201,11 @@ class Policy:
         postmortem_review_order: ``list`` asks the first ``postmortem_reviewers`` of the
             pool (never the author), ``rotation`` takes the pool in turn, from a place the
             incident's id picks, so reviews spread evenly over it (default ``list``).
+        postmortem_approvers: whose approval counts: ``requested`` (the default) the
+            reviewers asked when it was submitted; ``pool`` anyone of
+            ``postmortem_review_pool``; ``anyone`` anyone but the author. With no reviewer
+            asked, ``requested`` is ``pool``; with no pool, ``pool`` is a person of ``people``
+            (and anyone, when the policy names no people either). The author never counts.
         postmortem_merge: ``auto`` merges (or saves) the post-mortem as soon as the required
             approvals are there; ``manual`` waits for a person to merge the pull request (or
             to ``publish_postmortem``) (default ``auto``).
@@ -249,6 +256,9 @@ class Policy:
     )
     postmortem_merge: str = attrs.field(
         default="auto", validator=_choice("postmortem_merge", MERGE_MODES)
+    )
+    postmortem_approvers: str = attrs.field(
+        default="requested", validator=_choice("postmortem_approvers", APPROVER_RULES)
     )
     default_severity: Severity = attrs.field(default=Severity.P3, converter=Severity)
     ack_timeout: Mapping[Severity, timedelta] = attrs.field(
@@ -514,6 +524,7 @@ _TOP_KEYS = (
     "postmortem_review_pool",
     "postmortem_review_order",
     "postmortem_merge",
+    "postmortem_approvers",
     "default_severity",
     "ack_timeout",
     "runbooks",
@@ -557,6 +568,7 @@ class _Reader:
             "postmortem_review_pool": self.name_list,
             "postmortem_review_order": lambda path, v: self.one_of(path, v, REVIEW_ORDERS),
             "postmortem_merge": lambda path, v: self.one_of(path, v, MERGE_MODES),
+            "postmortem_approvers": lambda path, v: self.one_of(path, v, APPROVER_RULES),
             "default_severity": self.severity,
             "ack_timeout": self.timeouts,
             "escalation": self.escalation,

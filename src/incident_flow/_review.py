@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "amend",
     "approve",
+    "approvers",
     "closed",
     "merged",
     "publish",
@@ -180,12 +181,69 @@ def _stale(pm: PostMortem, c: cmd.Command) -> bool:
     return c.at is not None and last is not None and c.at < last
 
 
+def _one_of(who: str, names: tuple[str, ...], origin: str | None, policy: Policy) -> bool:
+    """True when ``who`` is one of ``names``.
+
+    A name that is not a person of ``policy.people`` is a vendor login (the pool may list
+    GitHub logins): it matches the vendor's unmapped identity (``github:login``) too. A
+    person's name matches that person only, never a stranger whose login spells it.
+    """
+    persons = {person.name.casefold() for person in policy.people}
+    for name in names:
+        if cmd.same_person(who, name):
+            return True
+        login = origin and name.strip().casefold() not in persons
+        if login and cmd.same_person(who, f"{origin}:{name}"):
+            return True
+    return False
+
+
+def approvers(pm: PostMortem, policy: Policy) -> tuple[str, ...] | None:
+    """Whose review counts under ``policy.postmortem_approvers``; None: anyone's.
+
+    ``requested``: the reviewers asked at submission (with nobody asked, as ``pool``);
+    ``pool``: ``postmortem_review_pool`` (with no pool, the people the policy names; with
+    none, anyone); ``anyone``: anyone. The author never counts (checked apart).
+    """
+    rule = policy.postmortem_approvers
+    if rule == "requested" and pm.reviewers:
+        return pm.reviewers
+    if rule in ("requested", "pool"):
+        if policy.postmortem_review_pool:
+            return policy.postmortem_review_pool
+        if len(policy.people):
+            return tuple(person.name for person in policy.people)
+    return None
+
+
+def _may_review(inc: Incident, c: cmd.Command, pm: PostMortem, policy: Policy) -> None:
+    """Refuse a review by someone whose verdict does not count (not asked, not in the pool)."""
+    allowed = approvers(pm, policy)
+    assert c.by is not None  # noqa: S101 - the review commands require an actor
+    if allowed is None or _one_of(c.by, allowed, c.origin, policy):
+        return
+    who = {"requested": "the reviewers asked", "pool": "the review pool"}.get(
+        policy.postmortem_approvers, "the reviewers"
+    )
+    if policy.postmortem_approvers == "requested" and not pm.reviewers:
+        who = "the review pool" if policy.postmortem_review_pool else "the policy's people"
+    elif policy.postmortem_approvers == "pool" and not policy.postmortem_review_pool:
+        who = "the policy's people"
+    raise _refuse(
+        inc,
+        c.trigger,
+        "postmortem_approvers",
+        f"{c.by} is not one of {who} ({', '.join(allowed)}): their review does not count",
+    )
+
+
 def approve(inc: Incident, c: cmd.ApprovePostmortem, policy: Policy, d: _Draft) -> None:
     """A reviewer approves; the last approval needed merges it (``merge = "auto"``)."""
     pm = _pm(inc)
     if pm.published:
         return  # a late review of a published post-mortem changes nothing
     _reviewable(inc, c, pm)
+    _may_review(inc, c, pm, policy)
     assert c.by is not None  # noqa: S101 - the command requires an actor
     if _stale(pm, c) or any(cmd.same_person(c.by, r) for r in pm.approvals):
         return
@@ -207,6 +265,7 @@ def request_changes(
     if pm.published:
         return
     _reviewable(inc, c, pm)
+    _may_review(inc, c, pm, policy)
     if _stale(pm, c):
         return
     assert c.by is not None  # noqa: S101 - the command requires an actor

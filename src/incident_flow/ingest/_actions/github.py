@@ -3,7 +3,9 @@
 A pull request is ours when GitHubPublisher opened it: its branch is ``postmortem/<incident>``
 (the default ``branch_prefix``) or its body carries our marker
 ``<!-- incident_flow:incident=<id> -->`` (whatever the prefix). Every other pull request in the
-repository gives no actions. ``X-GitHub-Event`` says what the body is, and
+repository gives no actions, and a pull request that carries our branch name or marker counts
+only when it is the one the incident's review recorded (``Action.review_url``: a fork's or
+another repository's changes nothing). ``X-GitHub-Event`` says what the body is, and
 ``X-GitHub-Delivery`` names the delivery (a redelivery from GitHub's settings repeats it).
 """
 
@@ -13,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..._actions import Action
+from ..._actions import Action, merge_delivery, review_delivery
 from ...exceptions import InvalidPayload
 from .._common import Body, Fields, load_json
 
@@ -61,7 +63,7 @@ def parse(body: Body, headers: Any = None) -> list[Action]:
     kind, actor, text = _what(event, name, f, pull)
     if kind is None or actor is None:
         return []
-    delivery = _header(headers, "x-github-delivery")
+    url = pull.text("html_url", "") or None
     return [
         Action(
             source=SOURCE,
@@ -70,10 +72,27 @@ def parse(body: Body, headers: Any = None) -> list[Action]:
             by=actor,
             at=_when(f, pull),
             text=text,
-            delivery_id=f"{SOURCE}:{delivery}" if delivery else None,
+            delivery_id=_delivery(headers, f, kind, url),
+            review_url=url,
             raw=data,
         )
     ]
+
+
+def _delivery(headers: Any, f: Fields, kind: str, url: str | None) -> str | None:
+    """The delivery id: a review's and a merge's are what a poll of them gives too.
+
+    So a review that arrives by webhook and is read again by the worker's poll (or the
+    reverse) is one delivery, applied (or ignored) once.
+    """
+    review = f.obj("review", required=False)
+    if review is not None and review.data.get("id") is not None:
+        state = "dismissed" if kind == "dismiss_review" else review.text("state", "")
+        return review_delivery(SOURCE, review.data["id"], state)
+    if kind == "postmortem_merged" and url:
+        return merge_delivery(SOURCE, url)
+    delivery = _header(headers, "x-github-delivery")
+    return f"{SOURCE}:{delivery}" if delivery else None
 
 
 def _incident(pull: Fields) -> str | None:
