@@ -82,6 +82,15 @@ def opsgenie_headers() -> dict[str, str]:
     return {"Content-Type": "application/json", "X-Incident-Flow-Token": OPSGENIE_TOKEN}
 
 
+#: The workspace the example configuration names (``[slack] team_id``).
+SLACK_TEAM = "T024BE7LD"
+
+
+def _in_our_workspace(body: dict[str, Any]) -> None:
+    body["team"]["id"] = SLACK_TEAM
+    body["user"]["team_id"] = SLACK_TEAM
+
+
 def slack_signed(form: bytes) -> dict[str, str]:
     """Slack's signing headers for ``form``, timestamped now."""
     ts = str(int(time.time()))
@@ -98,6 +107,7 @@ def slack_press(kind: str, incident_id: str, *, user: str, trigger: str) -> tupl
     body = copy.deepcopy(sample("slack_block_actions.json"))
     body["user"]["id"] = user
     body["trigger_id"] = trigger
+    _in_our_workspace(body)
     body["actions"][0].update(action_id=f"incident_flow:{kind}", value=incident_id)
     form = urlencode({"payload": json.dumps(body)}).encode()
     return form, slack_signed(form)
@@ -107,6 +117,7 @@ def slack_submit(kind: str, incident_id: str, text: str, *, user: str, view: str
     """A signed submission of our ``kind`` form (the real view_submission body, our form)."""
     body = copy.deepcopy(sample("slack_view_submission.json"))
     body["user"]["id"] = user
+    _in_our_workspace(body)
     body["view"].update(
         id=view,
         callback_id=f"incident_flow:{kind}",
@@ -128,6 +139,8 @@ def github(
     body["sender"]["login"] = login
     if "review" in body:
         body["review"]["user"]["login"] = login
+        # Each review GitHub keeps has its own id; a redelivery repeats the delivery and the id.
+        body["review"]["id"] = int(hashlib.sha256(delivery.encode()).hexdigest()[:12], 16)
     if body["pull_request"].get("merged_by"):
         body["pull_request"]["merged_by"]["login"] = login
     raw = json.dumps(body).encode()

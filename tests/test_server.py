@@ -87,7 +87,7 @@ class TestConfig:
             "publisher.repository: a github publisher needs it",
             "publisher.token: a github publisher needs it",
             "sources.nagios: unknown source",
-            "sources.checkly.secret: checkly signs its webhooks",
+            "sources.checkly.secret: missing: give the signing secret",
             "policy: critical[0]: must be one of P1..P5",
             "server.port: must be a whole number from 1 to 65535",
             "worker.interval: must be a duration",
@@ -350,7 +350,10 @@ class TestCommandLine:
         assert "slack: token='***'" in result.output and TOKEN not in result.output
         monkeypatch.delenv("SLACK_BOT_TOKEN")
         result = CliRunner().invoke(main, ["config", "check", str(EXAMPLE)])
-        assert result.exit_code == 1 and "SLACK_BOT_TOKEN is not set" in result.output
+        # A configuration problem is bad input: exit 5, as documented (issue 28), and the
+        # unset token adds no false "token or webhook_url" problem on top.
+        assert result.exit_code == 5 and "SLACK_BOT_TOKEN is not set" in result.output
+        assert "not both" not in result.output and "1 problem(s)" in result.output
 
     def test_serve_needs_a_configuration(self) -> None:
         from click.testing import CliRunner
@@ -620,12 +623,13 @@ def test_the_api_is_off_without_a_token(tmp_path: Path) -> None:
 
 def test_slack_oncall_answers_in_the_channel(tmp_path: Path) -> None:
     """``/incident oncall [SCHEDULE]`` (Slack's real slash-command body) answers at once."""
-    from .inbound import ACTIONS, slack_signed
+    from .inbound import ACTIONS, SLACK_TEAM, slack_signed
     from .test_oncall import POLICY
 
     config = load_config(EXAMPLE, environ=ENV)
     config = attrs_evolve(config, store=str(tmp_path / "x.db"), policy=Policy.from_text(POLICY))
     raw = (ACTIONS / "slack_slash_command.txt").read_text().strip()
+    raw = raw.replace("team_id=T0001", f"team_id={SLACK_TEAM}")
     with Served(create_app(async_flow(config), config, worker=False)) as server:
 
         def ask(text: str) -> httpx.Response:

@@ -30,6 +30,7 @@ from ..exceptions import (
     StorageError,
 )
 from ..importers import InvalidExport
+from ..server._config import ConfigError
 
 __all__ = ["COMMANDS", "Context", "clean", "console", "errors", "pass_context", "say", "when"]
 
@@ -67,6 +68,7 @@ EXIT_CODES = {
     InvalidPayload: 5,
     InvalidCommand: 5,
     InvalidExport: 5,
+    ConfigError: 5,
     StorageError: 6,
 }
 
@@ -169,13 +171,11 @@ class Context:
 
     def config(self) -> Any:
         """The service configuration (``--config``); its problems end the command."""
-        from ..server._config import ConfigError, load_config  # noqa: PLC0415
+        from ..server._config import load_config  # noqa: PLC0415
 
         assert self.config_file is not None  # noqa: S101 - asked only with --config
-        try:
+        with errors():
             return load_config(self.config_file)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
 
     def policy(self) -> Policy:
         """The configuration's or the policy file's standards, or the built-in ones."""

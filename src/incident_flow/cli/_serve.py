@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._common import Context, pass_context, say
+from ._common import Context, errors, pass_context, say
 
 __all__ = ["config_group", "serve"]
 
@@ -17,13 +17,11 @@ def config_group() -> None:
 @config_group.command("check")
 @click.argument("path", type=click.Path(dir_okay=False))
 def config_check(path: str) -> None:
-    """Read PATH and report every problem at once (secrets are never shown)."""
-    from ..server._config import ConfigError, load_config  # noqa: PLC0415
+    """Read PATH and report every problem at once (secrets are never shown); exit 5 if any."""
+    from ..server._config import load_config  # noqa: PLC0415
 
-    try:
+    with errors():
         config = load_config(path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
     say(f"{path}: ok")
     for line in config.describe():
         say(f"  {line}")
@@ -50,6 +48,9 @@ def serve(context: Context, host: str | None, port: int | None) -> None:
     except ImportError as exc:
         msg = f"serve needs the server extra: pip install 'incident-flow[server]' ({exc.name})"
         raise click.ClickException(msg) from None
+    for route in config.insecure:
+        # Said where the operator looks first, whether or not logging is set up.
+        click.echo(f"WARNING: {route} accepts requests without proof (insecure = true)", err=True)
     app = create_app(async_flow(config), config)
     uvicorn.run(
         app,

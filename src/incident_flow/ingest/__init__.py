@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 from .._actions import Action
@@ -43,6 +44,8 @@ __all__ = [
     "actions",
     "parse",
     "register",
+    "slack_oncall_question",
+    "slack_workspace",
     "sources",
     "verify_signature",
 ]
@@ -111,7 +114,13 @@ def parse(source: str, body: Body, headers: Mapping[str, str] | None = None) -> 
     return _guarded(source, parser, body, headers)
 
 
-def actions(source: str, body: Body, headers: Mapping[str, str] | None = None) -> list[Action]:
+def actions(
+    source: str,
+    body: Body,
+    headers: Mapping[str, str] | None = None,
+    *,
+    command: str = slack_actions.COMMAND,
+) -> list[Action]:
     """Turn one webhook body from a vendor into what responders did there.
 
     Args:
@@ -120,11 +129,14 @@ def actions(source: str, body: Body, headers: Mapping[str, str] | None = None) -
             and merges; needs the headers for ``X-GitHub-Event``).
         body: the raw bytes, the text, or an already parsed mapping.
         headers: the request headers.
+        command: Slack only: the slash command that is ours (Slack sends all of an app's
+            commands to one URL; any other gives no action).
 
     Returns:
         The actions in the body; none when it is about something that is not one of our
         incidents (another PagerDuty service, a pull request we did not open, a button of
-        another app) or is not a responder's act.
+        another app, another slash command) or is not a responder's act (``/incident
+        oncall`` asks a question: :func:`slack_oncall_question`).
 
     Raises:
         InvalidPayload: an unknown source, or a body that cannot be read (never another error).
@@ -133,7 +145,45 @@ def actions(source: str, body: Body, headers: Mapping[str, str] | None = None) -
     if parser is None:
         msg = f"unknown action source {source!r}; known: {', '.join(ACTION_SOURCES)}"
         raise InvalidPayload(msg)
+    if source == "slack" and parser is slack_actions.parse:
+        return _guarded(source, partial(slack_actions.parse, command=command), body, headers)
     return _guarded(source, parser, body, headers)
+
+
+def slack_oncall_question(body: Body, *, command: str = slack_actions.COMMAND) -> str | None:
+    """The schedule ``/incident oncall [SCHEDULE]`` asks about: ``""`` for all, None if not asked.
+
+    The question changes nothing, so :func:`actions` gives no action for it; answer it with
+    ``policy.schedules.describe(name, now)`` for each schedule (what the service does).
+
+    Raises:
+        InvalidPayload: not a Slack request.
+    """
+    try:
+        return slack_actions.oncall_question(body, command=command)
+    except InvalidPayload:
+        raise
+    except (TypeError, ValueError, AttributeError) as exc:
+        msg = f"slack: {exc}"
+        raise InvalidPayload(msg) from exc
+
+
+def slack_workspace(body: Body) -> tuple[str | None, str | None]:
+    """The workspace (``team_id``) and app (``api_app_id``) a Slack request comes from.
+
+    Check them against your own before acting: Slack signs requests of every workspace the
+    app is installed in with the same secret.
+
+    Raises:
+        InvalidPayload: not a Slack request.
+    """
+    try:
+        return slack_actions.workspace(body)
+    except InvalidPayload:
+        raise
+    except (TypeError, ValueError, AttributeError) as exc:
+        msg = f"slack: {exc}"
+        raise InvalidPayload(msg) from exc
 
 
 def _guarded(

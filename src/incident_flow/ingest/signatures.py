@@ -216,12 +216,17 @@ def _opsgenie(
     options: Mapping[str, str],
 ) -> None:
     # Opsgenie's webhook integration signs nothing; it sends the custom headers it is given.
-    # The integration is set up with one header holding a shared token, checked here.
+    # The integration is set up with one header holding a shared token, checked here. Other
+    # sources that sign nothing (Alertmanager, Datadog) use the same scheme under their name.
     name = options.get("header", OPSGENIE_HEADER)
-    token = _required(headers, "opsgenie", name)
+    source = options.get("source", "opsgenie")
+    token = (_header(headers, name) or "").strip()
+    if not token:
+        msg = f"{source}: the shared token header {name} is missing"
+        raise InvalidSignature(msg)
     token = token.removeprefix("Bearer ").strip() if name.lower() == "authorization" else token
     if not hmac.compare_digest(token.encode("utf-8", "surrogatepass"), secret):
-        msg = f"opsgenie: the {name} header does not hold the shared token"
+        msg = f"{source}: the {name} header does not hold the shared token"
         raise InvalidSignature(msg)
 
 

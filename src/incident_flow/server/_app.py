@@ -38,7 +38,8 @@ from .._storms import Silence
 from .._worker import _ReviewPolls, _steps
 from ..adapters.slack import escape as slack_escape
 from ..exceptions import IncidentNotFound, InvalidCommand, InvalidPayload, InvalidSignature
-from ..ingest import SIGNED_SOURCES, actions, parse, verify_signature
+from ..ingest import SIGNED_SOURCES, actions, parse, slack_oncall_question, slack_workspace
+from ..ingest.signatures import verify
 from ._config import ServiceConfig, SourceConfig
 from ._metrics import COUNTED_STATES, ServiceMetrics
 
@@ -111,6 +112,8 @@ class _Service:
         opens = getattr(store, "_opened", True) is False and hasattr(store, "__aenter__")
         if opens:
             await store.__aenter__()
+        for route in self.config.insecure:
+            _log.warning("incident_flow.insecure_route", route=route)
         if self.run_worker:
             self.stop = asyncio.Event()
             self.task = asyncio.create_task(self._worker())
@@ -173,13 +176,21 @@ class _Service:
         return b"".join(chunks)
 
     def verify(self, source: str, settings: SourceConfig, body: bytes, request: Request) -> None:
-        if settings.secret is None:
-            return
+        """The request proves its caller (its signature or shared token), or a 401.
+
+        Closed by default: a source with no secret refuses everything unless it was set
+        ``insecure`` on purpose (announced at start-up, reported by ``/readyz``).
+        """
+        if settings.secret is None or not str(settings.secret):
+            if settings.insecure:
+                return
+            raise _Refused(401, f"{source}: no secret is configured, so nothing can prove it")
         scheme = source if source in SIGNED_SOURCES else "opsgenie"  # a shared token header
+        options = {"source": source}
+        if settings.header:
+            options["header"] = settings.header
         try:
-            verify_signature(
-                scheme, body, dict(request.headers), str(settings.secret), header=settings.header
-            )
+            verify(scheme, body, dict(request.headers), str(settings.secret), options=options)
         except InvalidSignature as exc:
             raise _Refused(401, str(exc)) from None
 
@@ -239,18 +250,40 @@ class _Service:
             return SourceConfig(name="slack", secret=secret)
         raise _Refused(404, "Slack is not configured (slack.signing_secret)")
 
+    def slack_caller(self, body: bytes) -> None:
+        """The request comes from the configured workspace (and app), or a 401.
+
+        Slack signs the requests of every workspace an app is installed in with one secret:
+        the signature proves Slack, the ``team_id`` proves the workspace.
+        """
+        slack = self.config.slack or {}
+        try:
+            team, app = slack_workspace(body)
+        except InvalidPayload as exc:
+            raise _Refused(400, str(exc)) from None
+        wanted_team, wanted_app = slack.get("team_id"), slack.get("api_app_id")
+        if not wanted_team or team != wanted_team:
+            raise _Refused(401, "slack: the request is not from the configured workspace")
+        if wanted_app and app != wanted_app:
+            raise _Refused(401, "slack: the request is not from the configured app")
+
     async def slack(self, request: Request) -> tuple[int, Any]:
         """Buttons, forms and slash commands: answered at once, applied right after."""
         settings = self.slack_settings()
         body = await self.body(request, _FORM)
         self.verify("slack", settings, body, request)
+        self.slack_caller(body)
         headers = dict(request.headers)
-        asked = _oncall_question(body)
+        command = str((self.config.slack or {}).get("command") or "/incident")
+        asked = _oncall_question(body, command)
         if asked is not None:
             return 200, {"response_type": "ephemeral", "text": self.oncall_answer(asked)}
         try:
-            found = actions("slack", body, headers)
+            found = actions("slack", body, headers, command=command)
         except InvalidPayload as exc:
+            if _is_command(body):
+                # Slack shows the person no 400 body: the usage goes back as a private answer.
+                return 200, {"response_type": "ephemeral", "text": slack_escape(str(exc))}
             raise _Refused(400, str(exc)) from None
 
         async def apply_all() -> None:
@@ -297,14 +330,13 @@ class _Service:
         settings = self.slack_settings()
         body = await self.body(request, _JSON)
         self.verify("slack", settings, body, request)
-        import json  # noqa: PLC0415
-
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise _Refused(400, "the body is not JSON") from None
         if isinstance(data, dict) and data.get("type") == "url_verification":
             return 200, {"challenge": str(data.get("challenge", ""))}
+        self.slack_caller(body)  # any other event is a workspace's
         return 200, None
 
     def authorize(self, request: Request) -> None:
@@ -375,18 +407,20 @@ class _Service:
         return self.metrics.text()
 
 
-def _oncall_question(body: bytes) -> str | None:
+def _oncall_question(body: bytes, command: str) -> str | None:
     """The schedule ``/incident oncall [SCHEDULE]`` asks about ("" for all), else None."""
     try:
-        data = slack_ui.decode(body)
+        return slack_oncall_question(body, command=command)
+    except InvalidPayload:
+        return None
+
+
+def _is_command(body: bytes) -> bool:
+    """True for a slash command's body (form fields with ``command``)."""
+    try:
+        return "command" in slack_ui.decode(body)
     except (ValueError, UnicodeDecodeError):
-        return None
-    if data.get("command") != "/incident":
-        return None
-    words = str(data.get("text") or "").split()
-    if not words or words[0].lower() != "oncall":
-        return None
-    return words[1] if len(words) > 1 else ""
+        return False
 
 
 def silence_json(silence: Silence) -> dict[str, Any]:
@@ -479,6 +513,8 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
 
     async def readyz(request: Request) -> Response:
         status, answer = await service.ready()
+        if config.insecure:
+            answer = {**answer, "insecure": list(config.insecure)}  # said, on purpose
         return JSONResponse(answer, status_code=status)
 
     async def metrics(request: Request) -> Response:

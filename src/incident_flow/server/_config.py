@@ -21,6 +21,7 @@ import attrs
 from .._policy import Policy
 from ..exceptions import IncidentFlowError, InvalidPolicy
 from ..ingest import SIGNED_SOURCES, sources
+from ..ingest.signatures import OPSGENIE_HEADER
 
 __all__ = ["ConfigError", "Secret", "ServiceConfig", "SourceConfig", "load_config"]
 
@@ -59,12 +60,27 @@ class Secret(str):
 
 @attrs.frozen(kw_only=True)
 class SourceConfig:
-    """One inbound source: its secret (a signature key or a shared token), if any."""
+    """One inbound source: its secret (a signature key or a shared token).
+
+    Closed by default: a source with no secret refuses every request, unless ``insecure`` is
+    set (``insecure = true`` in the file), which ``serve`` announces and ``/readyz`` reports.
+    """
 
     name: str
     secret: Secret | None = None
     #: The header carrying the shared token or signature, where the source lets you choose it.
     header: str | None = None
+    #: Accept requests without proof (no secret): said at start-up and by ``/readyz``.
+    insecure: bool = False
+
+    @property
+    def proof(self) -> str:
+        """How its requests prove the caller, in words (``config check`` prints it)."""
+        if self.secret is None:
+            return "INSECURE: no secret, anyone can call it (insecure = true)"
+        if self.name in SIGNED_SOURCES and self.name != "opsgenie":
+            return "signed (HMAC with the secret)"
+        return f"shared token in the {self.header or OPSGENIE_HEADER} header"
 
 
 @attrs.frozen(kw_only=True)
@@ -122,13 +138,31 @@ class ServiceConfig:
                 lines.append(f"{name}: {shown}")
         publisher = ", ".join(f"{k}={v!r}" for k, v in self.publisher.items())
         lines.append(f"publisher: {publisher}")
-        for what, table in (("source", self.sources), ("actions", self.actions)):
-            for source in table.values():
-                signed = "signed" if source.secret else "NOT verified (no secret)"
-                lines.append(f"{what} {source.name}: {signed}")
+        lines.extend(
+            f"{what} {source.name}: {source.proof}"
+            for what, table in (("source", self.sources), ("actions", self.actions))
+            for source in table.values()
+        )
+        if self.slack and self.slack.get("signing_secret"):
+            workspace = f"workspace {self.slack.get('team_id')}"
+            if self.slack.get("api_app_id"):
+                workspace += f", app {self.slack.get('api_app_id')}"
+            command = self.slack.get("command") or "/incident"
+            lines.append(f"slack requests: signed, {workspace}, command {command}")
         lines.append(f"serve on {self.host}:{self.port}, bodies up to {self.max_body} bytes")
         lines.append("api: " + ("bearer token" if self.api_token else "off (no server.api_token)"))
+        lines.extend(f"WARNING: {route} accepts requests without proof" for route in self.insecure)
         return lines
+
+    @property
+    def insecure(self) -> tuple[str, ...]:
+        """The routes set to accept requests without proof (``insecure = true``), by path."""
+        return tuple(
+            f"{what}.{source.name}"
+            for what, table in (("sources", self.sources), ("actions", self.actions))
+            for source in table.values()
+            if source.secret is None and source.insecure
+        )
 
 
 def _redact_dsn(store: str) -> str:
@@ -151,7 +185,17 @@ _TOP = (
     "worker",
 )
 _SECTION_KEYS = {
-    "slack": {"token", "channel", "signing_secret", "webhook_url", "api_url", "dm_pager"},
+    "slack": {
+        "token",
+        "channel",
+        "signing_secret",
+        "webhook_url",
+        "api_url",
+        "dm_pager",
+        "team_id",
+        "api_app_id",
+        "command",
+    },
     "pagerduty": {"routing_key", "url"},
     "opsgenie": {"api_key", "url"},
     "twilio": {"account_sid", "auth_token", "from_number", "api_url"},
@@ -196,6 +240,23 @@ class _Reader:
 
         return _ENV.sub(swap, raw)
 
+    def secret(self, path: str, raw: object) -> Secret | None:
+        """A secret: ``${NAME}`` only, set and not empty (else a problem, and None)."""
+        if raw is None:
+            return None
+        if not isinstance(raw, str) or "${" not in raw:
+            self.problem(path, "a secret must come from the environment: write ${SOME_VARIABLE}")
+            return None
+        before = len(self.problems)
+        value = self.value(path, raw)
+        if len(self.problems) > before:
+            return None  # not set: said already
+        if not isinstance(value, str) or not value.strip():
+            names = ", ".join(_ENV.findall(raw))
+            self.problem(path, f"the environment variable {names} is empty: a secret is needed")
+            return None
+        return Secret(value)
+
     def section(self, name: str, data: object) -> dict[str, Any] | None:
         if data is None:
             return None
@@ -214,19 +275,17 @@ class _Reader:
                 else:
                     out[key] = raw
                 continue
+            if key in _SECRETS:
+                # Kept as given even when unset (an empty Secret): the checks that follow
+                # ask what was written, and must not add a false problem on top.
+                secret = self.secret(f"{name}.{key}", raw)
+                out[key] = secret if secret is not None else Secret("")
+                continue
             value = self.value(f"{name}.{key}", raw)
             if not isinstance(value, str):
                 self.problem(f"{name}.{key}", f"must be a string, got {type(value).__name__}")
                 continue
-            if key in _SECRETS and value:
-                if not isinstance(raw, str) or "${" not in raw:
-                    self.problem(
-                        f"{name}.{key}",
-                        "a secret must come from the environment: write ${SOME_VARIABLE}",
-                    )
-                out[key] = Secret(value)
-            else:
-                out[key] = value
+            out[key] = value
         return out
 
     def sources(self, name: str, data: object, known: tuple[str, ...]) -> dict[str, SourceConfig]:
@@ -242,18 +301,30 @@ class _Reader:
                 self.problem(path, f"unknown source (known: {', '.join(known)})")
                 continue
             table: Mapping[str, Any] = settings if isinstance(settings, Mapping) else {}
-            secret_raw = table.get("secret")
-            secret = self.value(f"{path}.secret", secret_raw) if secret_raw is not None else None
-            if secret is not None and (not isinstance(secret_raw, str) or "${" not in secret_raw):
-                self.problem(f"{path}.secret", "a secret must come from the environment")
             for key in table:
-                if key not in ("secret", "header"):
-                    self.problem(f"{path}.{key}", "unknown key (known: header, secret)")
+                if key not in ("secret", "header", "insecure"):
+                    self.problem(f"{path}.{key}", "unknown key (known: header, insecure, secret)")
+            insecure = table.get("insecure", False)
+            if not isinstance(insecure, bool):
+                self.problem(f"{path}.insecure", f"must be true or false, got {insecure!r}")
+                insecure = False
+            secret_raw = table.get("secret")
+            secret = self.secret(f"{path}.secret", secret_raw)
+            if secret_raw is None and not insecure:
+                kind = "signing secret" if source in SIGNED_SOURCES else "shared token"
+                self.problem(
+                    f"{path}.secret",
+                    f'missing: give the {kind} (secret = "${{SOME_VARIABLE}}"), or anyone '
+                    "can call this route; insecure = true accepts requests without proof",
+                )
+            elif secret_raw is not None and insecure:
+                self.problem(f"{path}.insecure", "a source with a secret is not insecure")
             header = table.get("header")
             out[source] = SourceConfig(
                 name=source,
-                secret=Secret(secret) if isinstance(secret, str) and secret else None,
+                secret=secret,
                 header=str(header) if header else None,
+                insecure=insecure,
             )
         return out
 
@@ -331,10 +402,7 @@ def config_from_mapping(
     server = _table(
         reader, data, "server", ("host", "port", "max_body", "body_timeout", "api_token")
     )
-    token_raw = server.get("api_token")
-    token = reader.value("server.api_token", token_raw) if token_raw is not None else None
-    if token is not None and (not isinstance(token_raw, str) or "${" not in token_raw):
-        reader.problem("server.api_token", "a secret must come from the environment")
+    token = reader.secret("server.api_token", server.get("api_token"))
     worker = _table(reader, data, "worker", ("interval", "review_poll_every"))
     config = ServiceConfig(
         policy=policy,
@@ -360,15 +428,9 @@ def config_from_mapping(
         review_poll_every=reader.duration(
             "worker.review_poll_every", worker.get("review_poll_every"), timedelta(minutes=2)
         ),
-        api_token=Secret(token) if isinstance(token, str) and token else None,
+        api_token=token,
         origin=source,
     )
-    for name, settings in config.sources.items():
-        if settings.secret is None and name in SIGNED_SOURCES:
-            reader.problem(
-                f"sources.{name}.secret",
-                f"{name} signs its webhooks: give the secret, or anyone can open incidents",
-            )
     if reader.problems:
         raise ConfigError(reader.problems, source)
     return config
@@ -436,9 +498,22 @@ def _check_twilio(reader: _Reader, twilio: dict[str, Any] | None) -> None:
 
 
 def _check_slack(reader: _Reader, slack: dict[str, Any]) -> None:
-    if bool(slack.get("token")) == bool(slack.get("webhook_url")):
+    # What was written counts here, set or not: an unset variable is its own problem.
+    if ("token" in slack) == ("webhook_url" in slack):
         reader.problem("slack", "give token (with channel) or webhook_url, not both")
-    if slack.get("token") and not slack.get("channel"):
+    if "token" in slack and not slack.get("channel"):
         reader.problem("slack.channel", "a bot token needs the channel to post to")
-    if slack.get("dm_pager") and not slack.get("token"):
+    if slack.get("dm_pager") and "token" not in slack:
         reader.problem("slack.dm_pager", "paging by direct message needs the bot token")
+    if "signing_secret" in slack and not slack.get("team_id"):
+        reader.problem(
+            "slack.team_id",
+            "Slack's requests are accepted from one workspace: give its team id (T...), "
+            "as Slack sends it in every request",
+        )
+    for key in ("team_id", "api_app_id"):
+        if key in slack and "signing_secret" not in slack:
+            reader.problem(f"slack.{key}", "only with signing_secret (Slack's requests)")
+    command = slack.get("command")
+    if command is not None and not re.fullmatch(r"/[a-z0-9_-]{1,31}", command):
+        reader.problem("slack.command", f"must be a slash command like /incident, got {command!r}")

@@ -14,6 +14,9 @@ from ._config import ServiceConfig
 
 __all__ = ["AsyncFanOutPager", "FanOutPager", "async_flow", "sync_flow"]
 
+#: ``[slack]`` keys about Slack's requests to us, not about posting.
+_NOT_FOR_THE_NOTIFIER = ("signing_secret", "dm_pager", "team_id", "api_app_id", "command")
+
 
 class FanOutPager:
     """Pages through every configured pager (PagerDuty and Opsgenie both, say).
@@ -87,7 +90,7 @@ def _channels(config: ServiceConfig, *, asynchronous: bool) -> tuple[Any, Any]:
     chat: Any = LogNotifier("chat")
     if config.slack:
         slack_cls = adapters.AsyncSlackNotifier if asynchronous else adapters.SlackNotifier
-        slack = {k: v for k, v in config.slack.items() if k not in ("signing_secret", "dm_pager")}
+        slack = {k: v for k, v in config.slack.items() if k not in _NOT_FOR_THE_NOTIFIER}
         settings: dict[str, Any] = {k: str(v) for k, v in slack.items()}
         chat = slack_cls(**settings)
     elif config.webhook:

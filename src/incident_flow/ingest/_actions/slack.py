@@ -19,9 +19,11 @@ from ..._severity import Severity
 from ...exceptions import InvalidPayload
 from .._common import Body, priority
 
-__all__ = ["COMMAND_USAGE", "SOURCE", "parse"]
+__all__ = ["COMMAND", "COMMAND_USAGE", "SOURCE", "oncall_question", "parse", "workspace"]
 
 SOURCE = "slack"
+#: The slash command that is ours unless the configuration names another.
+COMMAND = "/incident"
 #: The ``/incident`` words -> the action kind.
 _VERBS = {
     "ack": "acknowledge",
@@ -42,30 +44,79 @@ COMMAND_USAGE = (
 _AT_ONCE = ("acknowledge", "start_runbook")
 
 
-def parse(body: Body, headers: Any = None) -> list[Action]:
-    """The actions in one Slack request (none for requests that are not about our incidents).
-
-    Raises:
-        InvalidPayload: not a Slack request, or an ``/incident`` command that does not read
-            (the message is the usage, for the person who typed it).
-    """
+def _decoded(body: Body) -> Mapping[str, Any]:
     if not isinstance(body, (str, Mapping, bytes, bytearray, memoryview)):
         # bytes(an int) would allocate that many bytes: a body is text, bytes or a mapping.
         msg = f"{SOURCE}: not a Slack request: a {type(body).__name__}, not a body"
         raise InvalidPayload(msg)
     try:
-        data = ui.decode(body if isinstance(body, (str, Mapping)) else bytes(body))
+        return ui.decode(body if isinstance(body, (str, Mapping)) else bytes(body))
     except (ValueError, UnicodeDecodeError) as exc:
         msg = f"{SOURCE}: not a Slack request: {exc}"
         raise InvalidPayload(msg) from None
+
+
+def parse(body: Body, headers: Any = None, *, command: str = COMMAND) -> list[Action]:
+    """The actions in one Slack request (none for requests that are not about our incidents).
+
+    Slack sends every slash command of an app to one URL: only ``command`` is ours, any other
+    gives no action. ``/incident oncall`` asks a question rather than acting: no action
+    either (:func:`oncall_question` reads it).
+
+    Raises:
+        InvalidPayload: not a Slack request, or an ``/incident`` command that does not read
+            (the message is the usage, for the person who typed it).
+    """
+    data = _decoded(body)
     kind = data.get("type")
     if kind == "block_actions":
         return _pressed(data)
     if kind == "view_submission":
         return _submitted(data)
     if "command" in data:
-        return _command(data)
+        if str(data.get("command") or "").strip().lower() != command.lower():
+            return []
+        if _asks_oncall(data) is not None:
+            return []
+        return _command(data, command)
     return []
+
+
+def _asks_oncall(data: Mapping[str, Any]) -> str | None:
+    words = str(data.get("text") or "").split()
+    if not words or words[0].lower() != "oncall":
+        return None
+    return words[1] if len(words) > 1 else ""
+
+
+def oncall_question(body: Body, *, command: str = COMMAND) -> str | None:
+    """The schedule ``/incident oncall [SCHEDULE]`` asks about ("" for all), else None.
+
+    Raises:
+        InvalidPayload: not a Slack request.
+    """
+    data = _decoded(body)
+    if str(data.get("command") or "").strip().lower() != command.lower():
+        return None
+    return _asks_oncall(data)
+
+
+def workspace(body: Body) -> tuple[str | None, str | None]:
+    """The workspace (``team_id``) and the app (``api_app_id``) a Slack request comes from.
+
+    Slash commands and events carry ``team_id``; interactivity payloads ``team.id`` (or,
+    for an organisation-wide app, the user's ``team_id``).
+
+    Raises:
+        InvalidPayload: not a Slack request.
+    """
+    data = _decoded(body)
+    team = data.get("team")
+    found = team.get("id") if isinstance(team, Mapping) else data.get("team_id")
+    if not found and isinstance(data.get("user"), Mapping):
+        found = data["user"].get("team_id")
+    app = data.get("api_app_id")
+    return (str(found) if found else None), (str(app) if app else None)
 
 
 def _user(data: Mapping[str, Any]) -> tuple[str, str | None]:
@@ -130,20 +181,24 @@ def _submitted(data: Mapping[str, Any]) -> list[Action]:
     ]
 
 
-def _command(data: Mapping[str, Any]) -> list[Action]:
+def _usage(command: str) -> str:
+    return COMMAND_USAGE.replace(COMMAND, command)
+
+
+def _command(data: Mapping[str, Any], command: str) -> list[Action]:
     words = str(data.get("text") or "").split(maxsplit=2)
     if len(words) < 2 or words[0].lower() not in _VERBS:
-        raise InvalidPayload(COMMAND_USAGE)
+        raise InvalidPayload(_usage(command))
     kind = _VERBS[words[0].lower()]
     rest = words[2].strip() if len(words) > 2 else ""
     severity: Severity | None = None
     if kind == "reclassify":
         severity = priority(rest)
         if severity is None:
-            raise InvalidPayload(f"severity must be P1..P5, got {rest!r}; {COMMAND_USAGE}")
+            raise InvalidPayload(f"severity must be P1..P5, got {rest!r}; {_usage(command)}")
         rest = ""
     if kind == "note" and not rest:
-        raise InvalidPayload(f"a note needs its text; {COMMAND_USAGE}")
+        raise InvalidPayload(f"a note needs its text; {_usage(command)}")
     user = data.get("user_id")
     if not user:
         msg = f"{SOURCE}: user_id is missing"
