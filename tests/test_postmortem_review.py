@@ -7,6 +7,9 @@ are the real bodies of ``samples/actions`` (origins in their READMEs).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
@@ -36,7 +39,7 @@ from incident_flow import (
 from incident_flow._incident import PostMortem, fold
 from incident_flow.adapters._http import HttpClient
 from incident_flow.events import Event, event_from_dict
-from incident_flow.testing import ManualClock
+from incident_flow.testing import ManualClock, RecordingPublisher
 
 from .conftest import T0
 from .inbound import GITHUB_SECRET, github
@@ -673,3 +676,159 @@ def test_a_merge_by_hand_before_ours_is_said_once(gh: FakeGitHub, client: HttpCl
     published = [text for text in s.said() if text.startswith("Post-mortem published")]
     assert len(published) == 1
     assert s.flow.get(incident_id).state == "runbook_update"
+
+
+# --------------------------------------------------------------- who may approve (issue 26)
+
+
+def _fork(incident_id: str, login: str, n: int) -> tuple[bytes, dict[str, str]]:
+    """A GitHub-signed approval of a stranger's pull request #999 in another repository,
+    whose head branch a fork named ``postmortem/<our incident>``."""
+    raw, headers = github(
+        "pull_request_review",
+        "pull_request_review_approved",
+        incident_id,
+        login=login,
+        delivery=f"fork-{n}",
+        pull=999,
+    )
+    body = json.loads(raw)
+    body["pull_request"]["html_url"] = "https://github.com/mallory/runbooks/pull/999"
+    body["repository"]["full_name"] = "mallory/runbooks"
+    raw = json.dumps(body).encode()
+    mac = hmac.new(GITHUB_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    return raw, {**headers, "X-Hub-Signature-256": f"sha256={mac}"}
+
+
+class TestOnlyOurPullRequestAndItsReviewers:
+    """Reviews count on the pull request the review recorded, from its approvers only."""
+
+    def test_a_forks_pull_request_approved_by_strangers_changes_nothing(
+        self, gh: FakeGitHub, client: HttpClient
+    ) -> None:
+        s = Setup(gh, client, review_policy())
+        incident_id, _ = s.submitted()
+        before = s.flow.get(incident_id).version
+        for n, login in enumerate(("mallory", "trudy")):
+            raw, headers = _fork(incident_id, login, n)
+            ingest.verify_signature("github", raw, headers, GITHUB_SECRET)  # GitHub signed it
+            (action,) = ingest.actions("github", raw, headers)
+            assert action.review_url == "https://github.com/mallory/runbooks/pull/999"
+            s.flow.apply(action)
+        merged, _ = _fork(incident_id, "mallory", 9)
+        closed = json_with(merged, action="closed", review=None, merged=True)
+        s.flow.apply(ingest.actions("github", closed, {"X-GitHub-Event": "pull_request"})[0])
+        after = s.flow.get(incident_id)
+        assert after.version == before and after.postmortem is not None
+        assert after.postmortem.approvals == () and gh.merge_calls == []
+
+    def test_strangers_on_our_pull_request_do_not_count(
+        self, gh: FakeGitHub, client: HttpClient
+    ) -> None:
+        s = Setup(gh, client, review_policy())
+        incident_id, _ = s.submitted()
+        for n, login in enumerate(("mallory", "trudy")):
+            s.webhook("pull_request_review", "pull_request_review_approved", incident_id, login, n)
+        done = s.flow.get(incident_id)
+        assert done.postmortem is not None and done.postmortem.approvals == ()
+        assert gh.merge_calls == []
+        ignored = [e for e in s.flow.history(incident_id) if e.type == "ActionIgnored"]
+        assert len(ignored) == 2 and all("postmortem_approvers" in e.reason for e in ignored)  # type: ignore[attr-defined]
+
+    def test_the_two_requested_reviewers_still_publish(
+        self, gh: FakeGitHub, client: HttpClient
+    ) -> None:
+        s = Setup(gh, client, review_policy())
+        incident_id, pm = s.submitted()
+        for n, name in enumerate(pm.reviewers):
+            s.webhook(
+                "pull_request_review", "pull_request_review_approved", incident_id, f"{name}-gh", n
+            )
+        published = s.flow.get(incident_id)
+        assert published.state == "runbook_update" and len(gh.merge_calls) == 1
+
+    def test_a_pool_member_not_asked_counts_only_under_pool(
+        self, gh: FakeGitHub, client: HttpClient
+    ) -> None:
+        for rule, counts in (("requested", False), ("pool", True), ("anyone", True)):
+            s = Setup(gh, client, review_policy(postmortem_approvers=rule))
+            incident_id, pm = s.submitted()
+            (outsider,) = {"bob", "carol", "dave"} - set(pm.reviewers)
+            raw, headers = github(
+                "pull_request_review",
+                "pull_request_review_approved",
+                incident_id,
+                login=f"{outsider}-gh",
+                delivery=rule,
+                pull=gh.pull_for(incident_id)["number"],
+            )
+            s.flow.apply(ingest.actions("github", raw, headers)[0])
+            approvals = s.flow.get(incident_id).postmortem.approvals  # type: ignore[union-attr]
+            assert (approvals == (outsider,)) is counts, rule
+
+    def test_a_stranger_whose_login_spells_a_persons_name_does_not_count(
+        self, gh: FakeGitHub, client: HttpClient
+    ) -> None:
+        s = Setup(gh, client, review_policy(postmortem_approvers="pool"))
+        incident_id, _ = s.submitted()
+        s.webhook("pull_request_review", "pull_request_review_approved", incident_id, "bob", 1)
+        assert s.flow.get(incident_id).postmortem.approvals == ()  # type: ignore[union-attr]
+
+    def test_the_poll_does_not_record_again_what_the_webhook_brought(
+        self, gh: FakeGitHub, client: HttpClient
+    ) -> None:
+        s = Setup(gh, client, review_policy())
+        incident_id, _ = s.submitted()
+        number = gh.pull_for(incident_id)["number"]
+        review = gh.review(number, "alice-gh", "APPROVED")  # the author approves her own
+        raw, headers = github(
+            "pull_request_review",
+            "pull_request_review_approved",
+            incident_id,
+            login="alice-gh",
+            delivery="a-1",
+        )
+        body = json_with(raw, review={**json.loads(raw)["review"], "id": review["id"]})
+        s.flow.apply(ingest.actions("github", body, headers)[0])
+        s.flow.poll_reviews()
+        s.flow.poll_reviews()
+        kinds = [e.type for e in s.flow.history(incident_id)]
+        assert kinds.count("ActionIgnored") == 1
+
+
+def json_with(raw: bytes, **changes: object) -> bytes:
+    """A GitHub body with top-level (or pull request) fields changed."""
+    body = json.loads(raw)
+    for key, value in changes.items():
+        if key == "merged":
+            body["pull_request"]["merged"] = value
+        elif value is None:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return json.dumps(body).encode()
+
+
+class TestApproversByCommand:
+    """Without a pull request, the same rule with the pool: strangers do not count."""
+
+    def test_someone_outside_the_pool_is_refused(self) -> None:
+        flow, incident_id = drafted(RecordingPublisher(), review_policy())
+        flow.amend_postmortem(incident_id, by="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(incident_id, by="alice")
+        with pytest.raises(PolicyViolation, match="random is not one of the reviewers asked"):
+            flow.approve_postmortem(incident_id, reviewer="random")
+        pm = flow.get(incident_id).postmortem
+        assert pm is not None and pm.approvals == ()
+
+    def test_without_a_pool_the_policys_people_count_and_without_people_anyone(self) -> None:
+        flow, incident_id = drafted(RecordingPublisher(), review_policy(postmortem_review_pool=[]))
+        flow.submit_postmortem(incident_id, by="alice")
+        with pytest.raises(PolicyViolation, match="the policy's people"):
+            flow.approve_postmortem(incident_id, reviewer="random")
+        flow.approve_postmortem(incident_id, reviewer="bob")
+        open_flow, other = drafted(RecordingPublisher(), Policy())
+        open_flow.submit_postmortem(other, by="alice")
+        assert open_flow.approve_postmortem(other, reviewer="random").postmortem.approvals == (  # type: ignore[union-attr]
+            "random",
+        )
