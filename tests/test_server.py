@@ -355,6 +355,41 @@ class TestCommandLine:
         assert result.exit_code == 5 and "SLACK_BOT_TOKEN is not set" in result.output
         assert "not both" not in result.output and "1 problem(s)" in result.output
 
+    def test_init_creates_the_store_the_configuration_names(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_dsn: str
+    ) -> None:
+        """``--config FILE init`` makes the configured store, not ./incident_flow.db (issue 28)."""
+        import psycopg
+        from click.testing import CliRunner
+
+        from incident_flow.cli import main
+
+        from .conftest import pg_schema
+
+        work = tmp_path / "elsewhere"
+        work.mkdir()
+        monkeypatch.chdir(work)
+        path = tmp_path / "c.toml"
+        path.write_text('[store]\nsqlite = "data/incidents.db"\n')
+        result = CliRunner().invoke(main, ["--config", str(path), "init"])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "data" / "incidents.db").exists()
+        assert not (work / "incident_flow.db").exists() and "created" in result.output
+        again = CliRunner().invoke(main, ["--config", str(path), "init"])
+        assert "ready (it was there already)" in again.output
+        with pg_schema(postgres_dsn) as schema:
+            path.write_text(f'[store]\npostgres = "${{DSN}}"\nschema = "{schema}"\n')
+            monkeypatch.setenv("DSN", postgres_dsn)
+            result = CliRunner().invoke(main, ["--config", str(path), "init"])
+            assert result.exit_code == 0, result.output
+            with psycopg.connect(postgres_dsn) as conn:
+                tables = conn.execute(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s",
+                    (schema,),
+                ).fetchone()
+            assert tables is not None and tables[0] > 0
+        assert not (work / "incident_flow.db").exists()
+
     def test_serve_needs_a_configuration(self) -> None:
         from click.testing import CliRunner
 

@@ -120,11 +120,22 @@ main.add_command(import_command)
 @main.command()
 @pass_context
 def init(context: Context) -> None:
-    """Create the incident database (--db) if it is not there yet."""
-    existed = is_dsn(context.db) or Path(context.db).exists()
-    with errors():
-        open_store(context.db, create=True).close()
-    say(f"{context.db}: {'ready (it was there already)' if existed else 'created'}")
+    """Create the incident database (--db, or the store --config names) if not there yet."""
+    if context.config_file:
+        from ..server._config import _redact_dsn  # noqa: PLC0415
+        from ..server._wiring import store_for  # noqa: PLC0415
+
+        config = context.config()
+        existed = is_dsn(config.store) or Path(config.store).exists()
+        with errors():
+            store_for(config).close()
+        where = _redact_dsn(config.store)
+    else:
+        existed = is_dsn(context.db) or Path(context.db).exists()
+        with errors():
+            open_store(context.db, create=True).close()
+        where = context.db
+    say(f"{where}: {'ready (it was there already)' if existed else 'created'}")
 
 
 @main.command()

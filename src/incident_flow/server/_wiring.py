@@ -12,7 +12,7 @@ from ..adapters.folder import FolderPublisher
 from ..adapters.notifiers import LogNotifier
 from ._config import ServiceConfig
 
-__all__ = ["AsyncFanOutPager", "FanOutPager", "async_flow", "sync_flow"]
+__all__ = ["AsyncFanOutPager", "FanOutPager", "async_flow", "store_for", "sync_flow"]
 
 #: ``[slack]`` keys about Slack's requests to us, not about posting.
 _NOT_FOR_THE_NOTIFIER = ("signing_secret", "dm_pager", "team_id", "api_app_id", "command")
@@ -66,6 +66,11 @@ class AsyncFanOutPager(FanOutPager):
         if failure is not None:
             raise failure
         return ",".join(receipts) or None
+
+
+def store_for(config: ServiceConfig) -> Any:
+    """The (sync) store the configuration names, its tables created."""
+    return _store(config, asynchronous=False)
 
 
 def _store(config: ServiceConfig, *, asynchronous: bool) -> Any:
