@@ -8,9 +8,12 @@ the full service (one configuration file, Slack's endpoints, health, metrics, th
 
 Point each monitor at ``POST /webhooks/<source>`` (datadog, checkly, alertmanager, grafana,
 incidentio, pagerduty), and each tool responders act in at ``POST /actions/<source>``
-(pagerduty webhooks v3, opsgenie, slack interactivity and slash commands, github). Where a
-source signs its requests, set its secret in the environment (``INCIDENT_FLOW_SECRET_GRAFANA=``,
-``INCIDENT_FLOW_SECRET_PAGERDUTY=``...) and unsigned or wrongly signed requests are refused.
+(pagerduty webhooks v3, opsgenie, slack interactivity and slash commands, github). Closed by
+default: set each source's secret in the environment (``INCIDENT_FLOW_SECRET_GRAFANA=``,
+``INCIDENT_FLOW_SECRET_PAGERDUTY=``...; for Alertmanager and Datadog, which do not sign, a shared
+token they send in ``X-Incident-Flow-Token``), and Slack's workspace in
+``INCIDENT_FLOW_SLACK_TEAM=T...``. A source without a secret refuses every request, unless it is
+listed in ``INCIDENT_FLOW_INSECURE=alertmanager,...`` (said at start-up).
 
 Answers, chosen so that senders retry only what a retry can fix:
 202 accepted (also for a recovery with no open incident, or an action about an incident that is
@@ -27,6 +30,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -49,6 +53,7 @@ from incident_flow import (
     StorageError,
     ingest,
 )
+from incident_flow.ingest import signatures
 
 MAX_BODY = 5 * 1024 * 1024
 CLIENT_TIMEOUT = 10.0
@@ -63,11 +68,34 @@ class Receiver:
     """
 
     def __init__(
-        self, flow: IncidentFlow, secrets: dict[str, str], slack: SlackNotifier | None = None
+        self,
+        flow: IncidentFlow,
+        secrets: dict[str, str],
+        slack: SlackNotifier | None = None,
+        *,
+        slack_team: str | None = None,
+        insecure: frozenset[str] = frozenset(),
     ) -> None:
         self.flow = flow
         self.secrets = secrets
         self.slack = slack
+        self.slack_team = slack_team
+        self.insecure = insecure
+
+    def verify(self, source: str, body: bytes, headers: dict[str, str]) -> None:
+        """The request proves its caller, or InvalidSignature (closed by default)."""
+        secret = self.secrets.get(source)
+        if not secret:
+            if source in self.insecure:
+                return
+            msg = f"{source}: no secret is set (INCIDENT_FLOW_SECRET_{source.upper()})"
+            raise InvalidSignature(msg)
+        scheme = source if source in ingest.SIGNED_SOURCES else "opsgenie"  # a shared token
+        signatures.verify(scheme, body, headers, secret, options={"source": source})
+        if source == "slack" and ingest.slack_workspace(body)[0] != self.slack_team:
+            # One signing secret signs every workspace the app is installed in.
+            msg = "slack: the request is not from our workspace (INCIDENT_FLOW_SLACK_TEAM)"
+            raise InvalidSignature(msg)
 
     def handle_action(  # noqa: PLR0911 - one answer per HTTP outcome
         self, source: str, body: bytes, headers: dict[str, str]
@@ -75,10 +103,8 @@ class Receiver:
         """Handle one delivery from a tool responders act in (``POST /actions/<source>``)."""
         if source not in ingest.ACTION_SOURCES:
             return HTTPStatus.NOT_FOUND, {"error": f"unknown action source {source!r}"}
-        secret = self.secrets.get(source)
         try:
-            if secret:
-                ingest.verify_signature(source, body, headers, secret)
+            self.verify(source, body, headers)
             if source == "slack" and self.slack is not None and self.slack.open_form(body):
                 return HTTPStatus.OK, {}
             actions = ingest.actions(source, body, headers)
@@ -113,10 +139,8 @@ class Receiver:
         """Handle one delivery from ``source``."""
         if source not in ingest.sources():
             return HTTPStatus.NOT_FOUND, {"error": f"unknown source {source!r}"}
-        secret = self.secrets.get(source)
         try:
-            if secret:
-                ingest.verify_signature(source, body, headers, secret)
+            self.verify(source, body, headers)
             alerts = ingest.parse(source, body, headers)
         except InvalidSignature as exc:
             return HTTPStatus.UNAUTHORIZED, {"error": str(exc)}
@@ -215,9 +239,32 @@ def make_server(
 
 
 def secrets_from_env() -> dict[str, str]:
-    """``INCIDENT_FLOW_SECRET_<SOURCE>`` variables, by source."""
+    """``INCIDENT_FLOW_SECRET_<SOURCE>`` variables, by source (empty ones are no secret)."""
     prefix = "INCIDENT_FLOW_SECRET_"
-    return {k[len(prefix) :].lower(): v for k, v in os.environ.items() if k.startswith(prefix)}
+    return {
+        k[len(prefix) :].lower(): v
+        for k, v in os.environ.items()
+        if k.startswith(prefix) and v.strip()
+    }
+
+
+def receiver_from_env(flow: IncidentFlow, **secrets: str) -> Receiver:
+    """The receiver the environment describes; insecure sources are said on stderr."""
+    insecure = frozenset(
+        name.strip() for name in os.environ.get("INCIDENT_FLOW_INSECURE", "").split(",") if name
+    )
+    for name in sorted(insecure):
+        print(f"WARNING: {name} accepts requests without proof", file=sys.stderr)
+    return Receiver(
+        flow,
+        {**secrets, **secrets_from_env()},
+        slack_team=os.environ.get("INCIDENT_FLOW_SLACK_TEAM") or None,
+        insecure=insecure,
+    )
+
+
+#: The demo's shared token for its own Alertmanager posts.
+DEMO_TOKEN = "demo-token"  # noqa: S105 - the demo posts to itself
 
 
 DEMO_FIRING = {
@@ -241,7 +288,7 @@ DEMO_FIRING = {
 def demo(db: Path) -> None:
     """Serve on a free port, post a firing alert, its repeat, its recovery and garbage."""
     flow = IncidentFlow(store=SQLiteStore(db))
-    server = make_server(Receiver(flow, secrets_from_env()))
+    server = make_server(receiver_from_env(flow, alertmanager=DEMO_TOKEN))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/"
     resolved = json.loads(json.dumps(DEMO_FIRING))
@@ -259,7 +306,7 @@ def demo(db: Path) -> None:
             url + source,
             data=data,
             method="POST",
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "X-Incident-Flow-Token": DEMO_TOKEN},
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
@@ -286,7 +333,7 @@ def main() -> None:
         demo(Path(args.db))
         return
     flow = IncidentFlow(store=SQLiteStore(args.db))
-    server = make_server(Receiver(flow, secrets_from_env()), args.host, args.port)
+    server = make_server(receiver_from_env(flow), args.host, args.port)
     print(f"listening on http://{args.host}:{server.server_address[1]}/webhooks/<source>")
     try:
         server.serve_forever()

@@ -555,8 +555,8 @@ class TestInsecureOnPurpose:
 def test_slack_requests_need_the_workspace_named(tmp_path: Path) -> None:
     """A signing secret without ``team_id`` would take any workspace's requests: refused."""
     data = {"slack": {"webhook_url": "${HOOK}", "signing_secret": "${SIGN}"}}
-    with pytest.raises(ConfigError, match="slack.team_id: Slack's requests are accepted"):
+    with pytest.raises(ConfigError, match=r"slack\.team_id: Slack's requests are accepted"):
         config_from_mapping(data, environ={"HOOK": "https://h", "SIGN": "s"}, base=tmp_path)
     data["slack"]["command"] = "incident"
-    with pytest.raises(ConfigError, match="slack.command: must be a slash command"):
+    with pytest.raises(ConfigError, match=r"slack\.command: must be a slash command"):
         config_from_mapping(data, environ={"HOOK": "https://h", "SIGN": "s"}, base=tmp_path)

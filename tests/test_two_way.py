@@ -85,7 +85,10 @@ class Service:
             "opsgenie": inbound.OPSGENIE_TOKEN,
         }
         module = load_receiver()
-        self.http = module.make_server(module.Receiver(self.flow, secrets, slack=self.slack))
+        receiver = module.Receiver(
+            self.flow, secrets, slack=self.slack, slack_team=inbound.SLACK_TEAM
+        )
+        self.http = module.make_server(receiver)
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
 
@@ -265,6 +268,7 @@ class TestPagerDuty:
     def test_a_mistyped_slash_command_gets_its_usage(self, with_pagerduty: Service) -> None:
         fields = {
             **inbound.sample("slack_slash_command_fields.json"),
+            "team_id": inbound.SLACK_TEAM,
             "command": "/incident",
             "text": "dance",
         }

@@ -43,7 +43,9 @@ class Server:
             pager=self.pager,
             publisher=RecordingPublisher(),
         )
-        self.receiver = module.Receiver(self.flow, {"grafana": SECRET})
+        # The unsigned samples are posted without proof: those sources are insecure on purpose.
+        unsigned = frozenset({"alertmanager", "datadog", "checkly", "incidentio", "pagerduty"})
+        self.receiver = module.Receiver(self.flow, {"grafana": SECRET}, insecure=unsigned)
         self.http = module.make_server(self.receiver, client_timeout=0.5)
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
         self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
@@ -117,6 +119,19 @@ class TestReceiver:
         assert (status, answer["error"]) == (401, "grafana: signature does not match the body")
         assert server.post("/webhooks/grafana", body, sign(body))[0] == 202
         assert len(server.flow.incidents()) == 1
+
+    def test_closed_by_default_a_source_without_a_secret_refuses(self, server: Server) -> None:
+        server.receiver.insecure = frozenset()
+        body = (SAMPLES / "alertmanager_firing.json").read_bytes()
+        status, answer = server.post("/webhooks/alertmanager", body)
+        assert status == 401 and "no secret is set" in answer["error"]
+        server.receiver.secrets["alertmanager"] = "am-token"
+        assert server.post("/webhooks/alertmanager", body)[0] == 401
+        wrong = server.post("/webhooks/alertmanager", body, {"X-Incident-Flow-Token": "x"})
+        assert wrong[0] == 401 and wrong[1]["error"].startswith("alertmanager:")
+        assert server.flow.incidents() == []
+        right = {"X-Incident-Flow-Token": "am-token"}
+        assert server.post("/webhooks/alertmanager", body, right)[0] == 202
 
     def test_recovery_of_nothing_is_accepted_and_ignored(self, server: Server) -> None:
         status, answer = server.post(
