@@ -404,7 +404,7 @@ def _sends(notifier: Any, messages: list[Notification]) -> list[str | None]:
 
 
 def _slack_thread(server: HTTPServer, side: Side) -> list[str | None]:
-    slack = FakeSlack(server)
+    slack = FakeSlack(server, clock=T0.timestamp)  # the same ts on both sides
     notifier = side.make(
         SlackNotifier, AsyncSlackNotifier, token=TOKEN, channel=CHANNEL, api_url=slack.api_url
     )

@@ -185,6 +185,43 @@ class TestSlackTokenContract(NotifierContract):
         return seen
 
 
+class TestLookBeforePostingAgain:
+    """A message sent again is looked for among everything posted since it was decided."""
+
+    def _busy(self, slack: FakeSlack, client: HttpClient, newer: int) -> tuple[Any, Any]:
+        notifier = SlackNotifier(token=TOKEN, channel=CHANNEL, api_url=slack.api_url, client=client)
+        first = attrs.evolve(NotifierContract.message("notify"), since=T0)
+        notifier.send(first)
+        for n in range(newer):  # a busy channel: other incidents' messages after ours
+            notifier.send(NotifierContract.message("notify", n, incident_id=f"inc-{n}"))
+        return notifier, first
+
+    def test_found_behind_more_than_a_page_of_newer_messages(
+        self, slack: FakeSlack, client: HttpClient
+    ) -> None:
+        notifier, first = self._busy(slack, client, 250)
+        reads = slack.reads
+        receipt = notifier.send(attrs.evolve(first, resent=True))
+        assert len(slack.top_level()) == 251  # not posted a second time
+        assert receipt == f"{CHANNEL}:{slack.top_level()[0]['ts']}"
+        assert slack.reads - reads == 2  # 200 newest, then the rest: ours among them
+
+    def test_the_look_starts_where_the_message_was_decided(
+        self, slack: FakeSlack, client: HttpClient, httpserver: HTTPServer
+    ) -> None:
+        notifier, first = self._busy(slack, client, 0)
+        notifier.send(attrs.evolve(first, resent=True))
+        (read,) = [r for r, _ in httpserver.log if "conversations.history" in r.path]
+        assert float(read.args["oldest"]) == T0.timestamp() - 300  # a margin for clocks
+        assert read.args["limit"] == "200"
+
+    def test_not_found_is_posted(self, slack: FakeSlack, client: HttpClient) -> None:
+        notifier, _ = self._busy(slack, client, 3)
+        other = attrs.evolve(NotifierContract.message("notify", 9), resent=True, since=T0)
+        notifier.send(other)
+        assert len(slack.top_level()) == 5
+
+
 class TestSlackWebhookContract(NotifierContract):
     """SlackNotifier with an incoming webhook posts every kind it is given."""
 

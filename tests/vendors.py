@@ -6,10 +6,13 @@ Retry-After, a 500, or (Slack) ``{"ok": false}`` with HTTP 200.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
+import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -66,12 +69,13 @@ class FakeVendor:
 class FakeSlack(FakeVendor):
     """``chat.postMessage`` / ``chat.update`` with a bot token, and one incoming webhook."""
 
-    def __init__(self, server: HTTPServer) -> None:
+    def __init__(self, server: HTTPServer, clock: Callable[[], float] = time.time) -> None:
         super().__init__(server)
         self.messages: list[dict[str, Any]] = []
         self.edits: list[dict[str, Any]] = []
         self.hook: list[dict[str, Any]] = []
         self._ts = 1748959335.0012
+        self._clock = clock
         server.expect_request("/api/chat.postMessage", method="POST").respond_with_handler(
             self._post
         )
@@ -113,7 +117,8 @@ class FakeSlack(FakeVendor):
             return _json(200, {"ok": False, "error": "channel_not_found"})
         if not body.get("text") and not body.get("blocks"):
             return _json(200, {"ok": False, "error": "no_text"})
-        self._ts += 0.0001
+        # Slack's ts is its clock when the message was posted (and unique in the channel).
+        self._ts = max(self._ts + 0.0001, self._clock())
         ts = f"{self._ts:.6f}"
         self.messages.append({**body, "ts": ts})
         return _json(
@@ -188,7 +193,24 @@ class FakeSlack(FakeVendor):
         else:
             channel = request.args.get("channel")
             found = [m for m in self.top_level() if channel in (None, m.get("channel"))]
-        return _json(200, {"ok": True, "messages": list(reversed(found))})
+        # As Slack pages (https://api.slack.com/methods/conversations.history): newest first,
+        # ``limit`` a page (default 100), only after ``oldest``, ``next_cursor`` to go on.
+        oldest = float(request.args.get("oldest") or 0)
+        found = [m for m in reversed(found) if float(m["ts"]) > oldest]
+        limit = int(request.args.get("limit") or 100)
+        start = int(base64.b64decode(request.args.get("cursor") or "MA==").decode())
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        cursor = base64.b64encode(str(start + limit).encode()).decode() if more else ""
+        return _json(
+            200,
+            {
+                "ok": True,
+                "messages": page,
+                "has_more": more,
+                "response_metadata": {"next_cursor": cursor},
+            },
+        )
 
     def top_level(self) -> list[dict[str, Any]]:
         return [m for m in self.messages if "thread_ts" not in m]
@@ -562,7 +584,6 @@ class FakeGitHub(FakeVendor):
         self._merge(next(p for p in self.pulls if p["number"] == number), login)
 
     def _contents(self, request: Request, path: str) -> Response:
-        import base64
         import hashlib
 
         if request.method == "GET":

@@ -753,6 +753,7 @@ class FlowCore:
                     state="notice",
                     idempotency_key=key,
                     resent=True,  # look before posting: another worker may have said it
+                    since=since,  # ...at the handoff at the earliest, which is in this window
                 )
                 try:
                     yield from call("notifier", "send", notice)
@@ -1359,7 +1360,9 @@ class FlowCore:
         assert notification is not None  # noqa: S101 - chat and pager carry one
         within = max((claim_ends - self._now()).total_seconds(), 0.0)
         notification = notification.to_send(
-            resent=bool(message.reclaimed or message.attempts), send_within=within
+            resent=bool(message.reclaimed or message.attempts),
+            send_within=within,
+            since=message.created_at,
         )
         if message.channel == "pager":
             paged: str | None = yield from call("pager", "send", notification)

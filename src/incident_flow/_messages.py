@@ -52,6 +52,8 @@ class Notification:
             escalation level's targets as written); empty: the pager's own routing.
         fired: how many times the incident's alert has fired so far (a storm's repeats are
             summed up, not posted one by one: a channel may show this count instead).
+        since: when the message was decided: no attempt of it can be older, so a receiver
+            that looks before posting again need look no further back. Filled in when sent.
     """
 
     incident_id: str
@@ -71,8 +73,11 @@ class Notification:
     send_within: float | None = None
     fired: int = 1
     to: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    since: datetime | None = None
 
-    def to_send(self, *, resent: bool, send_within: float | None) -> Notification:
+    def to_send(
+        self, *, resent: bool, send_within: float | None, since: datetime | None = None
+    ) -> Notification:
         """This message as a sender hands it over (built directly: it runs for every send)."""
         return Notification(
             incident_id=self.incident_id,
@@ -92,6 +97,7 @@ class Notification:
             send_within=send_within,
             fired=self.fired,
             to=self.to,
+            since=since if since is not None else self.since,
         )
 
 

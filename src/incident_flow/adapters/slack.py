@@ -38,6 +38,12 @@ __all__ = [
 ]
 
 API_URL = "https://slack.com/api"
+#: Looking before posting again: messages per page (Slack's recommended most), pages at most
+#: (10,000 messages posted since the message was decided), and how far before the decision
+#: to look, for a Slack clock ahead of ours.
+LOOKUP_PAGE = 200
+LOOKUP_PAGES = 50
+CLOCK_MARGIN = 300.0
 #: Notices about who is on call (not an incident's messages): plain text, no buttons.
 NOTICE_KINDS = ("handoff", "shift_reminder")
 _ICONS = {
@@ -267,26 +273,38 @@ class _Slack(VendorAdapter[ClientT]):
     ) -> Steps[str | None]:
         """The receipt of this message if Slack has it (found by its metadata), else None.
 
-        Looked for in ``parent``'s thread, else in ``channel`` (default the notifier's).
+        Looked for in ``parent``'s thread, else in ``channel`` (default the notifier's): every
+        message posted since the message was decided (``oldest``, less a margin for clocks
+        that disagree), page after page (``next_cursor``), so a busy channel cannot hide it
+        behind newer posts.
         """
         channel = parent[0] if parent else (channel or str(self.channel))
-        query = {"channel": channel, "limit": "100", "include_all_metadata": "true"}
+        query = {"channel": channel, "limit": str(LOOKUP_PAGE), "include_all_metadata": "true"}
         method = "conversations.history"
         if parent is not None:
             method, query["ts"] = "conversations.replies", parent[1]
-        try:
-            answer = yield from self._call(method, None, query=query, deadline=deadline)
-        except DeliveryError as exc:
-            # Not knowing is no reason to lose the message: post it (maybe twice).
-            _log.warning(
-                "incident_flow.slack_lookup_failed", incident_id=message.incident_id, error=str(exc)
-            )
-            return None
-        for posted in answer.get("messages") or []:
-            meta = (posted.get("metadata") or {}).get("event_payload") or {}
-            if meta.get("idempotency_key") == message.idempotency_key:
-                return f"{channel}:{posted.get('ts', '')}"
-        return None
+        if message.since is not None:
+            query["oldest"] = f"{message.since.timestamp() - CLOCK_MARGIN:.6f}"
+        for _ in range(LOOKUP_PAGES):
+            try:
+                answer = yield from self._call(method, None, query=query, deadline=deadline)
+            except DeliveryError as exc:
+                # Not knowing is no reason to lose the message: post it (maybe twice).
+                _log.warning(
+                    "incident_flow.slack_lookup_failed",
+                    incident_id=message.incident_id,
+                    error=str(exc),
+                )
+                return None
+            for posted in answer.get("messages") or []:
+                meta = (posted.get("metadata") or {}).get("event_payload") or {}
+                if meta.get("idempotency_key") == message.idempotency_key:
+                    return f"{channel}:{posted.get('ts', '')}"
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+            query["cursor"] = str(cursor)
+        return None  # more than LOOKUP_PAGES pages since it was decided: post (maybe twice)
 
     def _edit_parent(
         self, parent: tuple[str, str], message: Notification, deadline: float | None
