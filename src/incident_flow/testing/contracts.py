@@ -135,12 +135,18 @@ def sample_history() -> list[ev.Event]:
     )
     flow.amend_postmortem(inc.id, by="alice", root_cause="a bad deploy of 4.2")
     flow.submit_postmortem(inc.id, by="alice")  # on its branch
-    closed = Action(source="github", kind="postmortem_closed", incident=inc.id, by="octocat")
+    (path,) = publisher.documents
+    closed = Action(
+        source="github",
+        kind="postmortem_closed",
+        incident=inc.id,
+        by="octocat",
+        review_url=f"memory://{path}",  # the pull request the review recorded
+    )
     flow.apply(closed)  # closed unmerged: submitted again
     flow.submit_postmortem(inc.id, by="alice")
     flow.approve_postmortem(inc.id, reviewer="bob")
     flow.request_postmortem_changes(inc.id, reviewer="bob", text="which deploy?")
-    (path,) = publisher.documents
     publisher.documents[path] = publisher.documents[path].replace("4.2", "4.2.1")
     flow.poll_reviews()  # a commit on the branch revised it
     flow.approve_postmortem(inc.id, reviewer="bob")
