@@ -210,7 +210,8 @@ class TestLogNotifier:
         with capture_events() as logs:
             incident = flow.trigger(P1)
         sent = [e for e in logs if e["event"] == "incident_flow.notify"]
-        assert [(e["channel"], e["kind"]) for e in sent] == [("chat", "notify"), ("pager", "page")]
+        # Pages first (invariant 12): the page never waits behind the chat message.
+        assert [(e["channel"], e["kind"]) for e in sent] == [("pager", "page"), ("chat", "notify")]
         assert all(e["incident_id"] == incident.id for e in sent)
         assert repr(LogNotifier()) == "LogNotifier(channel='chat')"
 

@@ -76,6 +76,7 @@ from ._incident import Incident, fold
 from ._locks import AsyncKeyedLocks, KeyedLocks
 from ._log import get_logger
 from ._messages import Notification, OutboxMessage, backoff
+from ._pauses import Pauses
 from ._policy import Policy
 from ._postmortem import PostMortemDocument
 from ._runbooks import Runbook, RunbookCatalog
@@ -98,6 +99,8 @@ __all__ = ["FlowCore", "new_incident_id"]
 
 _log = get_logger("incident_flow")
 _CACHE_SIZE = 4096
+#: The order of the channels when a batch of messages is sent: the pager first.
+_FIRST = {"pager": 0, "chat": 1, "publisher": 2}
 _DELIVERY_RETRIES = 8
 #: How far back the first record of a schedule's shifts reaches.
 _FIRST_RECORD = timedelta(days=35)
@@ -156,6 +159,8 @@ class FlowCore:
         self._kept_overrides: dict[str, Override] = {}
         # Handoffs are said from here on (the worker's first turn says none of the past).
         self._notices_since: datetime | None = None
+        # Channels paused after a failure: their messages wait, the others go on.
+        self._pauses = Pauses()
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -1235,14 +1240,13 @@ class FlowCore:
         return (yield from self._settle(fresh))
 
     def _settle(self, claimed: Sequence[OutboxMessage]) -> Steps[int]:
-        """Send the claimed messages and record each incident's outcomes right after its sends.
+        """Send the claimed messages, pages first, then record the outcomes (one append).
 
-        A sender only sends while it holds the claim: once half the lease is gone, the rest is
+        A channel that failed just now is paused (:mod:`._pauses`): its messages are recorded
+        as not tried, with the pause's end as their next attempt. A sender only sends while it
+        holds the claim: once half the lease is gone, the rest is
         left for the next claim, so no message is sent after another sender could take it.
         """
-        groups: dict[str, list[OutboxMessage]] = {}
-        for message in claimed:
-            groups.setdefault(message.incident_id, []).append(message)
         start = self._now()
         deadline = start + self.lease / 2
         # The claim ends a lease after it was taken (just before ``start``); a send must be over
@@ -1250,28 +1254,32 @@ class FlowCore:
         claim_ends = start + self.lease * 0.9
         delivered = 0
         sent: dict[str, list[Outcome]] = {}
-        for incident_id, messages in groups.items():
-            outcomes: list[Outcome] = []
-            for message in messages:
-                if self._now() > deadline:
-                    break
-                first = next(
-                    (
-                        o
-                        for o in outcomes
-                        if o.error is None and o.message.channel == "chat"
-                        and o.message.kind == "notify"
-                    ),
-                    None,
-                )  # fmt: skip
-                outcome = yield from self._attempt(message, claim_ends, first)
-                delivered += outcome.error is None
-                outcomes.append(outcome)
-            if not outcomes:
-                break
-            sent[incident_id] = outcomes
+        # Pages first, then chat, then the publisher, each in the order decided: a page never
+        # waits behind another channel's message (a hanging chat), of its incident or another.
+        for message in sorted(claimed, key=lambda m: _FIRST.get(m.channel, len(_FIRST))):
             if self._now() > deadline:
                 break
+            outcomes = sent.setdefault(message.incident_id, [])
+            paused = self._pauses.until(message.channel, self._now())
+            if paused is not None:
+                # Not tried: the channel failed just now. It stays pending until the pause ends.
+                until, why = paused
+                error = f"{message.channel} paused until {until:%H:%M:%S} UTC after: {why}"
+                outcomes.append(Outcome(message, error=error, delay=until - self._now()))
+                continue
+            first = next(
+                (
+                    o
+                    for o in outcomes
+                    if o.error is None and o.message.channel == "chat"
+                    and o.message.kind == "notify"
+                ),
+                None,
+            )  # fmt: skip
+            outcome = yield from self._attempt(message, claim_ends, first)
+            delivered += outcome.error is None
+            outcomes.append(outcome)
+        sent = {incident_id: outcomes for incident_id, outcomes in sent.items() if outcomes}
         delivered += yield from self._record_all(sent)
         return delivered
 
@@ -1328,6 +1336,13 @@ class FlowCore:
         except Exception as exc:  # noqa: BLE001 - any adapter failure is a failed attempt
             retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
             error = f"{type(exc).__name__}: {exc}"
+            self._pauses.failed(
+                message.channel,
+                self._now(),
+                error,
+                retry_after=retry_after,
+                permanent=isinstance(exc, DeliveryError) and exc.permanent,
+            )
             _log.warning(
                 "incident_flow.delivery_failed",
                 incident_id=message.incident_id,
@@ -1337,6 +1352,7 @@ class FlowCore:
                 error=error,
             )
             return Outcome(message, error=error, delay=backoff(message.attempts + 1, retry_after))
+        self._pauses.delivered(message.channel)
         return Outcome(message, receipt=receipt)
 
     def _send(
