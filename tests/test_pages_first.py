@@ -1,4 +1,4 @@
-"""Pages never wait (issue 27): the pager goes first, and a failing chat is paused, not retried per message.
+"""Pages never wait (issue 27): the pager first; a failing chat is paused, not retried per message.
 
 Invariant 12: a page is never delivered later than, or blocked by, a delivery to another
 channel. A chat that keeps failing (Slack hanging: every call a timeout) costs one attempt per
@@ -139,7 +139,7 @@ class TestADeadChatIsPaused:
     def test_a_delivery_that_goes_through_ends_the_pause(
         self, world: tuple[IncidentFlow, ManualClock, Channel, Channel, Journal]
     ) -> None:
-        flow, clock, chat, _, journal = world
+        flow, clock, chat, _, _ = world
         chat.error = DeliveryError("Slack: 500")
         first = flow.trigger(alerts(1)[0])
         chat.error = None
