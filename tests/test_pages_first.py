@@ -147,3 +147,83 @@ class TestADeadChatIsPaused:
         flow.deliver_pending()  # the pause is over: tried, delivered
         second = flow.trigger(alerts(2)[1])
         assert {m.incident_id for m in chat.messages} == {first.id, second.id}
+
+
+# ------------------------------------------------------------------------ the service
+
+
+def storm_body(n: int) -> bytes:
+    """One Alertmanager body of ``n`` critical alerts (the real sample's first, n times over)."""
+    import copy
+    import json
+    from pathlib import Path
+
+    sample = json.loads(
+        (Path(__file__).with_name("samples") / "alertmanager_firing.json").read_text()
+    )
+    first = sample["alerts"][0]
+    alerts = []
+    for i in range(n):
+        alert = copy.deepcopy(first)
+        alert["labels"]["alertname"] = f"ServiceDown{i}"
+        alert["fingerprint"] = f"{i:016x}"
+        alerts.append(alert)
+    sample["alerts"] = alerts
+    return json.dumps(sample).encode()
+
+
+def test_with_slack_hanging_the_webhook_answers_and_every_page_goes_out(
+    tmp_path: object, httpserver: object
+) -> None:
+    """20 P1s in one body while Slack does not answer: 202, then all 20 pages; Slack later."""
+    import threading
+    import time
+    from pathlib import Path
+
+    import httpx
+    from pytest_httpserver import HTTPServer
+
+    from incident_flow.server import async_flow, create_app
+    from incident_flow.server._config import config_from_mapping
+
+    from .test_server import Served
+    from .vendors import CHANNEL, ROUTING_KEY, TOKEN, FakePagerDuty, FakeSlack
+
+    slack_server = HTTPServer(threaded=True)  # a hanging post must not hold PagerDuty's
+    slack_server.start()
+    try:
+        slack = FakeSlack(slack_server)
+        slack.hold = threading.Event()
+        pagerduty = FakePagerDuty(httpserver)  # type: ignore[arg-type]
+        data = {
+            "store": {"sqlite": str(Path(str(tmp_path)) / "x.db")},
+            "slack": {"token": "${T}", "channel": CHANNEL, "api_url": slack.api_url},
+            "pagerduty": {"routing_key": "${K}", "url": pagerduty.url},
+            "sources": {"alertmanager": {"secret": "${AM}"}},
+        }
+        env = {"T": TOKEN, "K": ROUTING_KEY, "AM": "am-token"}
+        config = config_from_mapping(data, environ=env, base=Path(str(tmp_path)))
+        with Served(create_app(async_flow(config), config, worker=False)) as server:
+            answer = httpx.post(
+                f"{server.url}/webhooks/alertmanager",
+                content=storm_body(20),
+                headers={"Content-Type": "application/json", "X-Incident-Flow-Token": "am-token"},
+                timeout=10,
+            )
+            assert answer.status_code == 202 and len(answer.json()["incidents"]) == 20
+            assert slack.messages == []  # Slack has answered nothing yet...
+            deadline = time.monotonic() + 10
+            while len({e["dedup_key"] for e in pagerduty.events}) < 20:
+                assert time.monotonic() < deadline, "all 20 pages"  # the condition, not a time
+                time.sleep(0.02)
+            assert slack.messages == []  # ...and every page is out all the same
+            slack.hold.set()
+        # Stopped (its deliveries drained): each first message posted once.
+        keys = [m["metadata"]["event_payload"]["idempotency_key"] for m in slack.messages]
+        assert len(keys) == len(set(keys)) and len(pagerduty.events) == 20
+    finally:
+        if slack.hold is not None:
+            slack.hold.set()
+        slack_server.clear()
+        if slack_server.is_running():
+            slack_server.stop()

@@ -10,6 +10,7 @@ import base64
 import copy
 import json
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -76,6 +77,9 @@ class FakeSlack(FakeVendor):
         self.hook: list[dict[str, Any]] = []
         self._ts = 1748959335.0012
         self._clock = clock
+        #: While set and not released, posts hang (Slack not answering); serve the fake on a
+        #: threaded server then, so the other vendors still answer.
+        self.hold: threading.Event | None = None
         server.expect_request("/api/chat.postMessage", method="POST").respond_with_handler(
             self._post
         )
@@ -107,6 +111,8 @@ class FakeSlack(FakeVendor):
         return request.headers.get("Authorization") == f"Bearer {TOKEN}"
 
     def _post(self, request: Request) -> Response:
+        if self.hold is not None:
+            self.hold.wait(30)
         fault = self._fault()
         if fault is not None:
             return fault

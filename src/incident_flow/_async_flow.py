@@ -365,6 +365,34 @@ class AsyncIncidentFlow(FlowCore):
         """Return the incidents (in ``state`` when given), oldest first."""
         return await self._read(self._incidents(state))
 
+    # ----------------------------------------------------------------- delivering later
+
+    def deliver_in_background(self, on: bool = True) -> None:
+        """Let commands return once committed and deliver right after, on this loop.
+
+        What a service wants (``incident-flow serve`` does it): a webhook is answered as soon
+        as its decisions are durable, and the page and the chat message go out after, in the
+        background of the same process (pages first). Nothing is lost if the process dies
+        in between: the messages are in the outbox, claimed for a lease, and another sender
+        (or this one, restarted) delivers them. :meth:`drain` waits for these deliveries.
+        Off (the default), a command returns after delivery was attempted, as in the sync
+        flow.
+        """
+        self._later = self._deliver_later if on else None
+
+    def _deliver_later(self, steps: Steps[int]) -> None:
+        task = asyncio.ensure_future(run_async(steps, self._port))
+        self._in_flight.add(task)
+        task.add_done_callback(self._delivered_later)
+
+    def _delivered_later(self, task: asyncio.Future[Any]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error(
+                "incident_flow.background_delivery_failed",
+                error=f"{type(task.exception()).__name__}: {task.exception()}",
+            )
+
     # ----------------------------------------------------------------- shutting down
 
     async def drain(self) -> None:

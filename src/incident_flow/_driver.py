@@ -161,6 +161,9 @@ class FlowCore:
         self._notices_since: datetime | None = None
         # Channels paused after a failure: their messages wait, the others go on.
         self._pauses = Pauses()
+        # A driver that answers before it delivers takes the delivery steps here (the
+        # service: the webhook's answer waits for the commit only); None: deliver inline.
+        self._later: Callable[[Steps[int]], None] | None = None
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -1233,9 +1236,16 @@ class FlowCore:
         return incident
 
     def _deliver(self, messages: Sequence[OutboxMessage]) -> Steps[int]:
-        """Deliver the new messages a commit just inserted (claimed by us in that commit)."""
+        """Deliver the new messages a commit just inserted (claimed by us in that commit).
+
+        Inline (the library's calls return once delivery was attempted), or handed to the
+        driver to run after the caller has its answer (0 delivered so far, then).
+        """
         fresh = [m for m in messages if m.pending and m.attempts == 0]
         if not fresh:
+            return 0
+        if self._later is not None:
+            self._later(self._settle(fresh))
             return 0
         return (yield from self._settle(fresh))
 

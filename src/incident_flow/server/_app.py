@@ -103,6 +103,8 @@ class _Service:
         self._background: set[asyncio.Task[None]] = set()
         flow.notifier = _Counted(flow.notifier, "chat", self.metrics)
         flow.pager = _Counted(flow.pager, "pager", self.metrics)
+        # Answer once the decisions are committed; the sends follow on this loop (pages first).
+        flow.deliver_in_background()
 
     # ----------------------------------------------------------------- lifespan
 
