@@ -221,7 +221,7 @@ def test_an_alert_to_a_slack_button_to_the_pager_and_the_metrics(
     assert incident_ids
     first = incident_ids[0]
     # The answer waits for the commit only: the chat message follows in the background.
-    wait_for(lambda: slack.top_level(), "the first chat message")
+    wait_for(slack.top_level, "the first chat message")
     (parent, *_) = slack.top_level()
     assert any(block.get("type") == "actions" for block in parent.get("blocks", []))
     body, headers = slack_press("acknowledge", first, user="U024BE7LH", trigger="t-1")
