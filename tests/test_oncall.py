@@ -12,6 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from incident_flow import (
+    Action,
     Alert,
     DeliveryError,
     IncidentFlow,
@@ -23,8 +24,8 @@ from incident_flow import (
     RecordingNotifier,
     Severity,
     SlackNotifier,
+    SQLiteStore,
 )
-from incident_flow import Action, SQLiteStore
 from incident_flow._people import People, Person
 from incident_flow.adapters.slack_pager import AsyncSlackDMPager, SlackDMPager
 from incident_flow.adapters.twilio import TwilioSmsPager
@@ -592,9 +593,7 @@ def test_every_page_follows_the_run_time_overrides_in_the_store(
     assert (last.kind, last.to) == ("page", ("jin",)), last.text
     assert "jin" in last.text
     if page not in (_reopened_by_its_alert, _reclassified):  # their pages record no targets
-        recorded = [
-            e.targets for e in new().history(incident_id) if e.type in _PAGED and e.targets
-        ]
+        recorded = [e.targets for e in new().history(incident_id) if e.type in _PAGED and e.targets]
         assert recorded[-1] == ("jin",)
 
 
