@@ -72,11 +72,11 @@ class Window:
     of ``days``; 00:00-00:00 is the whole of each of ``days``.
 
     Each night or day it is one stretch of time, from the instant of ``start`` to the instant
-    of ``end``, both found as handoffs are (:func:`._clock.at_wall`): a time in the repeated
-    hour of autumn is its first occurrence, one in the skipped hour of spring the instant the
-    clocks jump. So a window ending at 01:30 on the night the clocks go back ends at the first
-    01:30, and the second pass through 01:00-01:30 is outside it; one open at the end of the
-    first pass (to 06:00, or from 01:30) covers the second pass too.
+    of ``end``, both found as handoffs are: a time in the repeated hour of autumn is its first
+    occurrence, one in the skipped hour of spring the instant the clocks jump. So a window
+    ending at 01:30 on the night the clocks go back ends at the first 01:30, and the second
+    pass through 01:00-01:30 is outside it; one open at the end of the first pass (to 06:00,
+    or from 01:30) covers the second pass too.
     """
 
     days: frozenset[int] = attrs.field(converter=_days)
