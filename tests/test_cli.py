@@ -474,3 +474,33 @@ class TestOnCall:
             "--layer", "nope", "--add", "x", "--by", "a", "--why", "b",
         )  # fmt: skip
         assert code == 5 and "no layer 'nope'" in out
+
+    def test_the_page_at_a_silence_end_follows_a_run_time_override(  # type: ignore[no-untyped-def]
+        self, run, tmp_path: Path
+    ) -> None:
+        """Issue 28 (1): released at ``silence end``, the page went to tomas, not to jin."""
+        policy = tmp_path / "policy.toml"
+        policy.write_text(
+            '[[schedules]]\nname = "primary"\n'
+            '[[schedules.layers]]\nname = "weekly"\nmembers = ["tomas"]\nstart = 2020-01-06\n'
+            '[[escalation]]\ntargets = ["schedule:primary"]\nwait = "5m"\n'
+        )
+        p = ("--policy", str(policy))
+        code, out = run(
+            *p, "schedule", "override", "primary", "--to", "2999-01-01T00:00",
+            "--replace", "jin", "--by", "alice", "--why", "swap",
+        )  # fmt: skip
+        assert code == 0, out
+        assert run(*p, "oncall")[1].startswith("primary: jin until")
+        code, out = run(
+            *p, "silence", "add", "--match", "service=checkout-api", "--for", "2h",
+            "--by", "alice", "--why", "deploy",
+        )  # fmt: skip
+        silence_id = out.split(":", 1)[0]
+        code, out = run(*p, "ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
+        assert code == 0 and out.endswith("-> triggered\n"), out  # held by the silence
+        incident_id = out.split(":", 1)[0]
+        assert "IncidentNotified" not in run(*p, "show", incident_id)[1]
+        assert run(*p, "silence", "end", silence_id, "--by", "alice")[0] == 0
+        code, out = run(*p, "show", incident_id)
+        assert code == 0 and "IncidentNotified targets=jin" in out, out

@@ -12,6 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from incident_flow import (
+    Action,
     Alert,
     DeliveryError,
     IncidentFlow,
@@ -23,6 +24,7 @@ from incident_flow import (
     RecordingNotifier,
     Severity,
     SlackNotifier,
+    SQLiteStore,
 )
 from incident_flow._people import People, Person
 from incident_flow.adapters.slack_pager import AsyncSlackDMPager, SlackDMPager
@@ -495,6 +497,123 @@ def test_overrides_without_an_override_log(make_flow: MakeFlow) -> None:
     flow = make_flow(Policy.from_text(POLICY), store=_NoShifts(), clock=ManualClock(MONDAY))
     made = flow.override("primary", end=MONDAY + timedelta(hours=1), replace=["x"], by="a", why="b")
     assert flow.on_call("primary") == ("x",) and flow.overrides() == [made]
+
+
+# Every path to a page, each step by a new flow on one SQLite file (as the command line runs
+# them): whom the page goes to follows the run-time overrides in the store, whichever flow
+# made them. Each returns the incident whose last page must go to jin (the override).
+NewFlow = Callable[[], IncidentFlow]
+HOUR = timedelta(hours=1)
+_PAGED = ("IncidentNotified", "Escalated")
+CHECKOUT = attrs.evolve(P1, labels={"service": "checkout"})
+
+
+def _swap(new: NewFlow, schedule: str = "primary") -> None:
+    new().override(schedule, end=MONDAY + 4 * HOUR, replace=["jin"], by="carol", why="swap")
+
+
+def _released_at_its_silence_end(new: NewFlow, clock: ManualClock) -> str:
+    _swap(new)
+    silence = new().silence({"service": "checkout"}, by="a", why="deploy", duration=2 * HOUR)
+    incident = new().trigger(CHECKOUT)
+    new().end_silence(silence.id, by="a")
+    return incident.id
+
+
+def _released_when_its_silence_runs_out(new: NewFlow, clock: ManualClock) -> str:
+    _swap(new)
+    new().silence({"service": "checkout"}, by="a", why="deploy", duration=HOUR)
+    incident = new().trigger(CHECKOUT)
+    clock.advance(HOUR)
+    new().escalate_due()
+    return incident.id
+
+
+def _reopened_by_its_alert(new: NewFlow, clock: ManualClock) -> str:
+    incident = new().trigger(P1)
+    new().resolve(incident.id, by="alice", summary="restarted")
+    _swap(new)
+    new().trigger(P1)
+    return incident.id
+
+
+def _opened_with_another_alert(new: NewFlow, clock: ManualClock) -> str:
+    _swap(new)
+    other = Alert(source="datadog", name="PaymentsDown", title="payments down", severity="P1")
+    first, second = new().trigger_all([P1, other])
+    assert first is not None and second is not None
+    return first.id
+
+
+def _escalated_from_the_pager(new: NewFlow, clock: ManualClock) -> str:
+    incident = new().trigger(P1)
+    _swap(new, "secondary")
+    new().apply(Action(source="pagerduty", kind="escalate", incident=incident.id, by="PX"))
+    return incident.id
+
+
+def _reclassified(new: NewFlow, clock: ManualClock) -> str:
+    incident = new().trigger(attrs.evolve(P1, severity=Severity.P4))
+    _swap(new)
+    new().reclassify(incident.id, Severity.P1, by="alice")
+    return incident.id
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        _released_at_its_silence_end,
+        _released_when_its_silence_runs_out,
+        _reopened_by_its_alert,
+        _opened_with_another_alert,
+        _escalated_from_the_pager,
+        _reclassified,
+    ],
+)
+def test_every_page_follows_the_run_time_overrides_in_the_store(
+    make_flow: MakeFlow, tmp_path: Path, page: Callable[[NewFlow, ManualClock], str]
+) -> None:
+    """Issue 28 (1): the page at a silence's end went to the policy's tomas, not the override's jin.
+
+    A flow made for one command had read no overrides, and only some paths read them.
+    """
+    clock, pager, policy = ManualClock(MONDAY), RecordingNotifier(), Policy.from_text(POLICY)
+
+    def new() -> IncidentFlow:
+        return make_flow(
+            policy,
+            store=SQLiteStore(tmp_path / "x.db"),
+            notifier=RecordingNotifier(),
+            pager=pager,
+            clock=clock,
+        )
+
+    incident_id = page(new, clock)
+    last = pager.of(incident_id)[-1]
+    assert (last.kind, last.to) == ("page", ("jin",)), last.text
+    assert "jin" in last.text
+    if page not in (_reopened_by_its_alert, _reclassified):  # their pages record no targets
+        recorded = [e.targets for e in new().history(incident_id) if e.type in _PAGED and e.targets]
+        assert recorded[-1] == ("jin",)
+
+
+def test_a_page_reads_an_override_cancelled_by_another_replica(
+    make_flow: MakeFlow, tmp_path: Path
+) -> None:
+    """A long-lived flow's overrides are read again for a page: not what it last saw."""
+    clock, pager, policy = ManualClock(MONDAY), RecordingNotifier(), Policy.from_text(POLICY)
+    one, other = (
+        make_flow(policy, store=SQLiteStore(tmp_path / "x.db"), pager=pager, clock=clock)
+        for _ in range(2)
+    )
+    made = one.override("primary", end=MONDAY + 4 * HOUR, replace=["jin"], by="c", why="swap")
+    silence = one.silence({"service": "checkout"}, by="a", why="deploy", duration=2 * HOUR)
+    incident = one.trigger(CHECKOUT)
+    assert made.id is not None
+    other.cancel_override(made.id, by="c")
+    clock.advance(timedelta(minutes=1))
+    one.end_silence(silence.id, by="a")
+    assert pager.of(incident.id)[-1].to == ("alice",)
 
 
 # ----------------------------------------------------------------------------- notices

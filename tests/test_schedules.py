@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
@@ -443,6 +444,270 @@ def test_an_edit_never_changes_an_answer_before_it_starts(
     if at < edit:
         assert edited.on_call("s", at) == before.on_call("s", at)
     assume(True)
+
+
+# ----------------------------------------------------------------------------- windows and DST
+#
+# A window is one stretch of time per day: from the instant of its start to the instant of its
+# end, each found as a handoff is (the first occurrence in a repeated hour, the instant the
+# clocks jump in a skipped one). Issue 28 (2): on_call() read the wall clock in the repeated
+# hour's second pass while shifts() only looked for edges at the first, so they disagreed.
+
+
+def test_a_window_ending_in_the_repeated_hour_ends_at_its_first_occurrence() -> None:
+    """fay's Saturday window to 01:30 ends at 01:30 BST; at 01:15 GMT, the second pass, no one."""
+    nights = Layer(
+        name="nights",
+        members=["fay"],
+        start=date(2027, 1, 4),
+        windows=[Window(days={5}, start=time(8), end=time(1, 30))],
+    )
+    schedules = book(nights, zone="Europe/London")
+    assert schedules.on_call("s", utc(2027, 10, 31, 0, 15)) == ("fay",)  # 01:15 BST
+    assert schedules.on_call("s", utc(2027, 10, 31, 1, 15)) == ()  # 01:15 GMT, an hour later
+    shifts = schedules.shifts("s", utc(2027, 10, 30), utc(2027, 10, 31, 4))
+    assert [(s.start, s.end, s.people) for s in shifts] == [
+        (utc(2027, 10, 30), utc(2027, 10, 30, 7), ()),
+        (utc(2027, 10, 30, 7), utc(2027, 10, 31, 0, 30), ("fay",)),  # 08:00 to 01:30 BST
+        (utc(2027, 10, 31, 0, 30), utc(2027, 10, 31, 4), ()),
+    ]
+
+
+def test_three_layers_through_the_repeated_hour_agree_minute_by_minute() -> None:
+    """A window opening in the repeated hour covers its second pass: one stretch, no flicker."""
+    nights = Layer(
+        name="nights",
+        members=["fay"],
+        start=date(2027, 1, 4),
+        priority=2,
+        windows=[Window(days={5}, start=time(8), end=time(1, 30))],
+    )
+    early = Layer(
+        name="early",
+        members=["gus"],
+        start=date(2027, 1, 4),
+        priority=1,
+        windows=[Window(days={6}, start=time(1, 30), end=time(6))],
+    )
+    base = Layer(name="base", members=["hal"], start=date(2027, 1, 4))
+    schedules = book(nights, early, base, zone="Europe/London")
+    start, end = utc(2027, 10, 30, 23), utc(2027, 10, 31, 7)
+    shifts = schedules.shifts("s", start, end)
+    assert [(s.start, s.end, s.people) for s in shifts] == [
+        (start, utc(2027, 10, 31, 0, 30), ("fay",)),
+        (utc(2027, 10, 31, 0, 30), utc(2027, 10, 31, 6), ("gus",)),  # 01:30 BST to 06:00 GMT
+        (utc(2027, 10, 31, 6), end, ("hal",)),
+    ]
+    at = start
+    while at < end:
+        (shift,) = [s for s in shifts if s.start <= at < s.end]
+        assert schedules.on_call("s", at) == shift.people, at
+        at += timedelta(minutes=1)
+
+
+def test_a_window_in_the_skipped_hour_has_only_the_time_that_exists() -> None:
+    """London skips 01:00-02:00 on 2027-03-28: 00:30-01:30 lasts 30 minutes, 01:10-01:50 none."""
+    half = Layer(
+        name="half", members=["fay"], start=date(2027, 1, 4),
+        windows=[Window(days={6}, start=time(0, 30), end=time(1, 30))],
+    )  # fmt: skip
+    none = attrs_evolve(half, windows=[Window(days={6}, start=time(1, 10), end=time(1, 50))])
+    day = (utc(2027, 3, 27, 12), utc(2027, 3, 28, 12))
+    (gap, shift, after) = book(half, zone="Europe/London").shifts("s", *day)
+    assert (shift.start, shift.end, shift.people) == (
+        utc(2027, 3, 28, 0, 30),
+        utc(2027, 3, 28, 1),  # the clocks jump: 02:00 BST
+        ("fay",),
+    )
+    assert gap.gap and after.gap
+    assert [s.people for s in book(none, zone="Europe/London").shifts("s", *day)] == [()]
+
+
+#: Zones with DST: a 30-minute change (Lord Howe), changes at midnight (Santiago, Havana),
+#: at 02:45 (Chatham), and one that goes back in spring (Casablanca, for Ramadan).
+DST_ZONES = [
+    "Europe/London",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "America/Havana",
+    "Pacific/Chatham",
+    "Africa/Casablanca",
+]
+MINUTE = timedelta(minutes=1)
+
+
+@functools.cache
+def offset_changes(zone: str) -> tuple[tuple[datetime, timedelta, timedelta], ...]:
+    """Where ``zone``'s offset changes in 2026-2027: (the instant, to the minute; before; after)."""
+    tz = ZoneInfo(zone)
+    found = []
+    day = utc(2026, 1, 1)
+    while day.year < 2028:
+        low, high = day, day + timedelta(days=1)
+        before, after = low.astimezone(tz).utcoffset(), high.astimezone(tz).utcoffset()
+        if before != after:
+            assert before is not None and after is not None
+            while high - low > MINUTE:
+                middle = (low + (high - low) / 2).replace(second=0, microsecond=0)
+                low, high = (
+                    (middle, high) if middle.astimezone(tz).utcoffset() == before else (low, middle)
+                )
+            found.append((high, before, after))
+        day += timedelta(days=1)
+    return tuple(found)
+
+
+@st.composite
+def around_a_dst_change(
+    draw: st.DrawFn, *, simple: bool
+) -> tuple[str, datetime, datetime, list[Layer]]:
+    """A zone, 48 hours around one of its offset changes, and 1-3 layers with windows.
+
+    Clock times are drawn from those of the change (the repeated or skipped span, its edges,
+    15 and 30 minutes either side) and from every quarter hour; windows cross midnight when
+    they end at or before they start. ``simple``: day and week turns, no skipping (what the
+    oracle below knows); else hour turns and skipping too.
+    """
+    zone = draw(st.sampled_from(DST_ZONES))
+    change, before, after = draw(st.sampled_from(offset_changes(zone)))
+    near = {
+        (change + offset + timedelta(minutes=m)).time()
+        for offset in (before, after)
+        for m in (-30, -15, 0, 15, 30)
+    }
+    clocks = st.one_of(
+        st.sampled_from(sorted(near)),
+        st.integers(0, 95).map(lambda q: time(q // 4, q % 4 * 15)),
+    )
+    local_day = change.astimezone(ZoneInfo(zone)).date()
+    units = ["day", "week"] if simple else ["hour", "day", "week"]
+    made = []
+    for index in range(draw(st.integers(1, 3))):
+        windows = [
+            Window(
+                days=draw(st.frozensets(st.integers(0, 6), min_size=1)),
+                start=draw(clocks),
+                end=draw(clocks),
+            )
+            for _ in range(draw(st.integers(0 if index else 1, 2)))
+        ]
+        members = draw(
+            st.lists(st.sampled_from(["fay", "gus", "hal", "", "ivy jo"]), min_size=1, max_size=3)
+        )
+        made.append(
+            Layer(
+                name=f"l{index}",
+                members=[m.split() if " " in m else m for m in members],
+                period=Period(draw(st.sampled_from(units)), draw(st.integers(1, 2))),
+                handoff=draw(clocks),
+                start=local_day - timedelta(days=draw(st.integers(-1, 9))),
+                start_index=draw(st.integers(0, 3)),
+                priority=draw(st.integers(0, 2)),
+                windows=windows,
+                skip_outside_windows=False if simple else draw(st.booleans()),
+            )
+        )
+    return zone, change - 24 * H, change + 24 * H, made
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=around_a_dst_change(simple=False))
+def test_every_shift_agrees_with_who_is_on_call_around_dst_changes(
+    case: tuple[str, datetime, datetime, list[Layer]],
+) -> None:
+    """Each shift's start, middle and last instant: on_call() names the shift's people."""
+    zone, start, end, layers = case
+    schedules = book(*layers, zone=zone)
+    shifts = schedules.shifts("s", start, end)
+    assert shifts[0].start == start and shifts[-1].end == end
+    for before, after in pairwise(shifts):
+        assert before.end == after.start and before.people != after.people
+    for shift in shifts:
+        for at in (shift.start, shift.start + shift.length / 2, shift.end - MINUTE / 60_000_000):
+            assert schedules.on_call("s", at) == shift.people, (at, shift)
+
+
+def reading_the_wall_clock(
+    layers: list[Layer], zone: str, start: datetime, end: datetime
+) -> list[tuple[tuple[str, ...], bool]]:
+    """Who is on call at each minute of [start, end), by the rule in docs/oncall.md, simply.
+
+    Walks UTC minute by minute and reads the wall clock (zoneinfo, fold included). A repeated
+    span's second pass (fold=1) shows wall times the clock has shown already: the rule (each
+    edge at its first occurrence) keeps reading the latest wall time shown, the end of the
+    first pass; in a skipped span the clock jumps past the missing times. That reading is
+    compared with the handoffs and windows as written: turns of whole days count in wall
+    time, a window is open from its start to its end on each of its days. Each answer comes
+    with whether the minute is a second pass.
+    """
+    tz = ZoneInfo(zone)
+    latest: datetime | None = None
+    answers = []
+    at = start  # a day from any change: not in a repeated span
+    while at < end:
+        seen = at.astimezone(tz)
+        wall = seen.replace(tzinfo=None)
+        if latest is not None:
+            assert (wall <= latest) == bool(seen.fold), (at, wall, latest)
+        latest = wall if latest is None or wall > latest else latest
+        people = _combined([_layer_reading(layer, latest) for layer in layers])
+        answers.append((people, bool(seen.fold)))
+        at += MINUTE
+    return answers
+
+
+def _layer_reading(layer: Layer, wall: datetime) -> tuple[tuple[str, ...], int]:
+    days = layer.period.count * (7 if layer.period.unit == "week" else 1)
+    first = datetime.combine(layer.start, layer.handoff)
+    if wall < first:
+        return (), layer.priority
+    turn = (wall - first) // timedelta(days=days)
+    if layer.windows:
+        open_now = False
+        for window in layer.windows:
+            for day in (wall.date() - timedelta(days=1), wall.date()):
+                closes = day + timedelta(days=1) if window.end <= window.start else day
+                if day.weekday() in window.days and datetime.combine(
+                    day, window.start
+                ) <= wall < datetime.combine(closes, window.end):
+                    open_now = True
+        if not open_now:
+            return (), layer.priority
+    return layer.members[(layer.start_index + turn) % len(layer.members)], layer.priority
+
+
+def _combined(readings: list[tuple[tuple[str, ...], int]]) -> tuple[str, ...]:
+    top = max((priority for people, priority in readings if people), default=None)
+    people: list[str] = []
+    for found, priority in readings:
+        if found and priority == top:
+            people += [p for p in found if p not in people]
+    return tuple(people)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=around_a_dst_change(simple=True))
+def test_shifts_and_on_call_match_a_minute_by_minute_reading_of_the_wall_clock(
+    case: tuple[str, datetime, datetime, list[Layer]],
+) -> None:
+    """The code against an independent oracle: every minute of 48 hours around a DST change.
+
+    shifts() at every minute; on_call() at every minute of a second pass, where the answer
+    changes, and every 31 minutes.
+    """
+    zone, start, end, layers = case
+    schedules = book(*layers, zone=zone)
+    expected = reading_the_wall_clock(layers, zone, start, end)
+    shifts = schedules.shifts("s", start, end)
+    index = 0
+    for minute, (people, second_pass) in enumerate(expected):
+        at = start + minute * MINUTE
+        while shifts[index].end <= at:
+            index += 1
+        assert shifts[index].people == people, (at, shifts[index])
+        if second_pass or minute % 31 == 0 or people != expected[minute - 1][0]:
+            assert schedules.on_call("s", at) == people, at
 
 
 # ----------------------------------------------------------------------------- from the policy

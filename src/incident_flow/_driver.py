@@ -52,6 +52,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import TypeVar
 
 import attrs
 
@@ -108,6 +109,7 @@ _FIRST_RECORD = timedelta(days=35)
 _OVERRIDES_KEPT = timedelta(days=1)
 
 Decider = Callable[[Incident, datetime], Decision]
+_Decided = TypeVar("_Decided", Decision, list[Decision])
 
 
 def _utc(at: datetime) -> datetime:
@@ -225,10 +227,9 @@ class FlowCore:
                     if apart:
                         grouped = None  # the group is held by the other side: open alone
             yield from self._refresh_catalog()  # a runbook any replica added is this alert's
-            yield from self._refresh_overrides()  # whom the first page goes to
             now = self._now()
-            decision = decide_new(
-                self._new_id(), alert, self._policy(), now, group=grouped, silence=silence
+            decision = yield from self._on_fresh_overrides(
+                partial(decide_new, self._new_id(), alert, now=now, group=grouped, silence=silence)
             )
             incident = decision.incident
             try:
@@ -311,24 +312,30 @@ class FlowCore:
                 yield from call("_locks", "acquire", incident_id)
                 held.append(incident_id)
             now = self._now()
-            policy = self._policy()
-            decided: list[tuple[Incident | None, Decision]] = []
-            after: dict[str, Incident] = {}
+            loaded: list[Incident] = []
             for incident_id in ids:
-                incident = yield from self._load(incident_id)
-                try:
-                    decision = _chain(
+                loaded.append((yield from self._load(incident_id)))  # noqa: PERF401 - yields
+
+            def decide_all(policy: Policy) -> list[Decision]:
+                return [
+                    _chain(
                         incident,
                         [
                             partial(_on_alert, alert=a, policy=policy, now=now)
-                            for a in units[incident_id]
+                            for a in units[incident.id]
                         ],
                     )
-                except (_StoppedAcceptingAlerts, InvalidTransition, PolicyViolation):
-                    return None
-                after[incident_id] = decision.incident
-                if decision.events:
-                    decided.append((incident, decision))
+                    for incident in loaded
+                ]
+
+            try:
+                decisions = yield from self._on_fresh_overrides(decide_all)
+            except (_StoppedAcceptingAlerts, InvalidTransition, PolicyViolation):
+                return None
+            after = {d.incident.id: d.incident for d in decisions}
+            decided: list[tuple[Incident | None, Decision]] = [
+                (incident, d) for incident, d in zip(loaded, decisions, strict=True) if d.events
+            ]
             try:
                 if decided and not (yield from self._commit_all(decided, now)):
                     return None
@@ -361,10 +368,16 @@ class FlowCore:
                     return None
             yield from self._refresh_catalog()
             now = self._now()
-            policy = self._policy()
-            decided: list[tuple[Incident | None, Decision]] = [
-                (None, decide_new(self._new_id(), alert, policy, now)) for alert in alerts
-            ]
+            ids = [self._new_id() for _ in alerts]
+
+            def decide_all(policy: Policy) -> list[Decision]:
+                return [
+                    decide_new(new_id, alert, policy, now)
+                    for new_id, alert in zip(ids, alerts, strict=True)
+                ]
+
+            decisions = yield from self._on_fresh_overrides(decide_all)
+            decided: list[tuple[Incident | None, Decision]] = [(None, d) for d in decisions]
             try:
                 if not (yield from self._commit_all(decided, now)):
                     return None
@@ -492,8 +505,6 @@ class FlowCore:
     def _command(self, incident_id: str, command: cmd.Command) -> Steps[Incident]:
         if self._reads_the_catalog(incident_id, command):
             yield from self._refresh_catalog()
-        if command.trigger in _PAGES:
-            yield from self._refresh_overrides()
         yield from call("_locks", "acquire", incident_id)
         try:
             incident, _ = yield from self._execute(
@@ -790,6 +801,22 @@ class FlowCore:
             self._overrides = fresh
         return self._overrides
 
+    def _on_fresh_overrides(self, decide_it: Callable[[Policy], _Decided]) -> Steps[_Decided]:
+        """``decide_it(policy)``; when it pages, made on the run-time overrides in the store.
+
+        Whom a page goes to is the only thing the overrides change in a decision, so they are
+        read for the decisions that page, whichever path they come by (a new alert, a
+        release at a silence's end, a reopen, an escalation), and on every store: a flow made
+        for one command (the command line) has read none before. Decided again when they
+        differ from those the first decision saw.
+        """
+        seen = self._overrides
+        decided = decide_it(self._policy())
+        pages = any(map(_pages, decided if isinstance(decided, list) else [decided]))
+        if pages and (yield from self._refresh_overrides()) != seen:
+            decided = decide_it(self._policy())
+        return decided
+
     def _override(
         self,
         schedule: str,
@@ -877,7 +904,6 @@ class FlowCore:
 
     def _escalate_due(self, limit: int) -> Steps[list[Incident]]:
         silences = yield from self._active_silences()
-        yield from self._refresh_overrides()
 
         def decider(inc: Incident, policy: Policy, now: datetime) -> Decision:
             if inc.silenced:  # its silence's end is its timer
@@ -1041,8 +1067,10 @@ class FlowCore:
         incident = cached if cached is not None else (yield from self._load(incident_id))
         fresh = cached is None
         conflicts = 0
+        overrides_read = False
         while True:
             now = self._now()
+            seen = self._overrides
             try:
                 decision = decider(incident, now)
             except (InvalidTransition, PolicyViolation):
@@ -1055,6 +1083,11 @@ class FlowCore:
                     return incident, 0
                 incident, fresh = (yield from self._load(incident_id)), True
                 continue
+            if not overrides_read and _pages(decision):
+                # Whom it pages depends on the run-time overrides: made on those in the store.
+                overrides_read = True
+                if (yield from self._refresh_overrides()) != seen:
+                    continue
             try:
                 yield from self._commit(incident, decision, now)
             except ConcurrencyError:
@@ -1453,8 +1486,15 @@ def catalog_revisions(
     return revisions
 
 
-#: The commands that may page the first level (or the next one): they read the overrides.
-_PAGES = frozenset({"reclassify", "reopen", "escalate"})
+def _pages(decision: Decision) -> bool:
+    """Whether ``decision`` pages anybody (a new page: a retried one was decided already).
+
+    The decisions that ask the schedules who is on call (``Policy.page_targets``) are exactly
+    those that page, gaps included (a gap pages the next level, or nobody, loudly).
+    """
+    return any(
+        m.channel == "pager" and m.kind == "page" and m.attempts == 0 for m in decision.outbox
+    )
 
 
 def _log_change(before: Incident | None, incident: Incident) -> None:

@@ -70,6 +70,13 @@ class Window:
 
     ``end`` at or before ``start`` crosses midnight: 22:00-06:00 is the night starting on each
     of ``days``; 00:00-00:00 is the whole of each of ``days``.
+
+    Each night or day it is one stretch of time, from the instant of ``start`` to the instant
+    of ``end``, both found as handoffs are: a time in the repeated hour of autumn is its first
+    occurrence, one in the skipped hour of spring the instant the clocks jump. So a window
+    ending at 01:30 on the night the clocks go back ends at the first 01:30, and the second
+    pass through 01:00-01:30 is outside it; one open at the end of the first pass (to 06:00,
+    or from 01:30) covers the second pass too.
     """
 
     days: frozenset[int] = attrs.field(converter=_days)
@@ -77,7 +84,11 @@ class Window:
     end: time = time(0)
 
     def covers(self, wall: datetime) -> bool:
-        """Whether the local wall time falls in the window."""
+        """Whether the local wall time falls in the window (not for a repeated hour's second pass).
+
+        For any other instant, reading its wall time is the same as comparing it with the
+        window's instants; for the second pass, see :meth:`covers_instant`.
+        """
         clock = wall.time()
         if self.start < self.end:
             return wall.weekday() in self.days and self.start <= clock < self.end
@@ -85,6 +96,25 @@ class Window:
         if wall.weekday() in self.days and clock >= self.start:
             return True
         return (wall.weekday() - 1) % 7 in self.days and clock < self.end
+
+    def stretch(self, day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        """The instants (UTC) the window opening on local ``day`` opens and closes at.
+
+        Empty (both the same instant) when it lies wholly in a skipped hour.
+        """
+        closes = day + timedelta(days=1) if self.end <= self.start else day
+        return at_wall(day, self.start, zone), at_wall(closes, self.end, zone)
+
+    def covers_instant(self, at: datetime, zone: ZoneInfo) -> bool:
+        """Whether the instant ``at`` is in one of the window's stretches (see the class)."""
+        today = local(at, zone).date()
+        for back in (2, 1, 0):  # a stretch opens on the local day of ``at`` or before
+            day = today - timedelta(days=back)
+            if day.weekday() in self.days:
+                opens, closes = self.stretch(day, zone)
+                if opens <= at < closes:
+                    return True
+        return False
 
     @property
     def edges(self) -> tuple[time, time]:
@@ -184,10 +214,15 @@ class Layer:
         return turn
 
     def in_windows(self, at: datetime, zone: ZoneInfo) -> bool:
-        """Whether the layer is on call at ``at`` as far as its windows go."""
+        """Whether the layer is on call at ``at`` as far as its windows go (see :class:`Window`)."""
         if not self.windows:
             return True
-        wall = local(at, zone)
+        seen = at.astimezone(zone)
+        if seen.fold:
+            # The second pass through a repeated hour: its wall time says nothing of where
+            # the window's edges (at their first occurrence) fell; compare instants.
+            return any(w.covers_instant(at, zone) for w in self.windows)
+        wall = seen.replace(tzinfo=None)
         return any(w.covers(wall) for w in self.windows)
 
     def turn_has_window(self, turn: int, zone: ZoneInfo) -> bool:
