@@ -20,6 +20,8 @@ __all__ = ["ActionItem", "Incident", "PostMortem", "fold"]
 #: States in which a firing alert with the incident's dedup key attaches to (or reopens) it.
 _ACCEPTS_ALERTS = frozenset({"notified", "runbook", "resolved"})
 _UNRESOLVED = frozenset({"notified", "runbook"})
+#: The smallest step of time: a window closed "just before" an instant ends one before it.
+_INSTANT = timedelta(microseconds=1)
 
 
 @attrs.frozen(kw_only=True)
@@ -520,6 +522,10 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.IncidentResolved: lambda inc, e: {
         "resolved_at": e.happened_at or e.at,
         "escalation_due_at": None,
+        # The group's window ends with the outage (its last instant just before it resolved):
+        # a reopen by one of its alerts does not take the group back (a newer incident may
+        # hold it by then).
+        "group_until": None if inc.group_until is None else min(inc.group_until, e.at - _INSTANT),
     },
     ev.IncidentReopened: _reopened,
     ev.PostMortemStarted: _pm_started,
