@@ -125,7 +125,9 @@ class TestApplied:
     def test_a_review_approval_and_the_review_notes(self, harness: Harness) -> None:
         incident = harness.flow.trigger(P1)
         harness.flow.resolve(incident.id, by="alice")
-        harness.flow.start_postmortem(incident.id, author="alice")
+        harness.flow.start_postmortem(
+            incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         harness.flow.submit_postmortem(incident.id, by="alice")
         review = {"source": "github", "by": "bob-gh"}
         done = harness.flow.apply(act(incident.id, "approve_postmortem", **review))
@@ -225,7 +227,9 @@ class TestIgnored:
     def test_the_author_approving_on_github_is_ignored(self, harness: Harness) -> None:
         incident = harness.flow.trigger(P1)
         harness.flow.resolve(incident.id, by="alice")
-        harness.flow.start_postmortem(incident.id, author="bob")
+        harness.flow.start_postmortem(
+            incident.id, author="bob", impact="checkout failed", root_cause="a bad deploy"
+        )
         harness.flow.submit_postmortem(incident.id, by="bob")
         harness.flow.apply(act(incident.id, "approve_postmortem", source="github", by="bob-gh"))
         last = harness.flow.history(incident.id)[-1]

@@ -92,6 +92,7 @@ class TestCommands:
         assert code == 4 and "still a draft" in out and "`postmortem submit`" in out
         amend = ("postmortem", "amend", incident_id, "--by", "alice", "--root-cause", "pool")
         assert run(*amend) == (0, f"{incident_id}: post-mortem amended\n")
+        assert run(*amend[:5], "--impact", "checkout failed")[0] == 0
         code, out = run("postmortem", "submit", incident_id, "--by", "alice")
         assert code == 0 and "asked: nobody (no review pool)" in out
         assert run("postmortem", "approve", incident_id, "--reviewer", "bob")[0] == 0
@@ -238,6 +239,16 @@ class TestANewcomersDay:
         code, out = run("ack", incident_id, "--by", "bob")
         assert code == 0 and "already acknowledged by alice at " in out
 
+    def test_an_unwritten_post_mortem_is_not_submitted(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
+        incident_id = out.split(":")[0]
+        assert run("resolve", incident_id, "--by", "alice")[0] == 0
+        assert run("postmortem", "start", incident_id, "--author", "alice")[0] == 0
+        code, out = run("postmortem", "submit", incident_id, "--by", "alice")
+        assert code == 4
+        assert "its impact and root cause are not written yet" in out
+        assert "`postmortem amend`" in out and "amend_postmortem" not in out
+
     def test_every_action_item_can_be_settled(self, run) -> None:  # type: ignore[no-untyped-def]
         code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
         incident_id = out.split(":")[0]
@@ -245,7 +256,8 @@ class TestANewcomersDay:
         assert run("escalate", incident_id, "--by", "alice")[0] == 0
         assert run("resolve", incident_id, "--by", "alice", "--summary", "rolled back")[0] == 0
         start = ("postmortem", "start", incident_id, "--author", "alice")
-        assert run(*start, "--impact", "5% of checkouts", "--learning", "canary")[0] == 0
+        written = ("--impact", "5% of checkouts", "--root-cause", "a bad deploy")
+        assert run(*start, *written, "--learning", "canary")[0] == 0
         assert run("postmortem", "submit", incident_id, "--by", "alice")[0] == 0
         for reviewer in ("bob", "carol"):
             assert run("postmortem", "approve", incident_id, "--reviewer", reviewer)[0] == 0

@@ -146,6 +146,22 @@ def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int)
 REVIEW_ORDERS = ("list", "rotation")
 #: Who merges an approved post-mortem: the library at once, or a person.
 MERGE_MODES = ("auto", "manual")
+#: The author's sections of a post-mortem a policy can require written before submission.
+POSTMORTEM_SECTIONS = ("impact", "root_cause", "learnings")
+
+
+def _sections(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        msg = f"Policy.postmortem_required_sections must be a list of sections, got {value!r}"
+        raise ValueError(msg)
+    unknown = [v for v in value if v not in POSTMORTEM_SECTIONS]
+    if unknown:
+        msg = (
+            f"Policy.postmortem_required_sections: {', '.join(map(repr, unknown))} is not a "
+            f"section (known: {', '.join(POSTMORTEM_SECTIONS)})"
+        )
+        raise ValueError(msg)
+    return tuple(dict.fromkeys(value))
 
 
 def _duration_value(value: object) -> timedelta:
@@ -202,6 +218,10 @@ class Policy:
         postmortem_merge: ``auto`` merges (or saves) the post-mortem as soon as the required
             approvals are there; ``manual`` waits for a person to merge the pull request (or
             to ``publish_postmortem``) (default ``auto``).
+        postmortem_required_sections: the author's sections (``impact``, ``root_cause``,
+            ``learnings``) a post-mortem must have written before it can be submitted for
+            review (default impact and root cause; empty: a draft is submitted as it is, its
+            unwritten sections published as "To be written").
         default_severity: the severity of an alert that neither the source nor the catalog
             classified (default P3).
         ack_timeout: per critical severity, how long a page may stay unacknowledged before it
@@ -249,6 +269,9 @@ class Policy:
     )
     postmortem_merge: str = attrs.field(
         default="auto", validator=_choice("postmortem_merge", MERGE_MODES)
+    )
+    postmortem_required_sections: tuple[str, ...] = attrs.field(
+        default=("impact", "root_cause"), converter=_sections
     )
     default_severity: Severity = attrs.field(default=Severity.P3, converter=Severity)
     ack_timeout: Mapping[Severity, timedelta] = attrs.field(
@@ -514,6 +537,7 @@ _TOP_KEYS = (
     "postmortem_review_pool",
     "postmortem_review_order",
     "postmortem_merge",
+    "postmortem_required_sections",
     "default_severity",
     "ack_timeout",
     "runbooks",
@@ -557,6 +581,7 @@ class _Reader:
             "postmortem_review_pool": self.name_list,
             "postmortem_review_order": lambda path, v: self.one_of(path, v, REVIEW_ORDERS),
             "postmortem_merge": lambda path, v: self.one_of(path, v, MERGE_MODES),
+            "postmortem_required_sections": self.sections,
             "default_severity": self.severity,
             "ack_timeout": self.timeouts,
             "escalation": self.escalation,
@@ -644,6 +669,13 @@ class _Reader:
             self.problem(path, f"must be a list of non-empty names, got {value!r}")
             return None
         return [v.strip() for v in value]
+
+    def sections(self, path: str, value: object) -> list[str] | None:
+        if not isinstance(value, list):
+            self.problem(path, f"must be a list like ['impact', 'root_cause'], got {value!r}")
+            return None
+        found = [self.one_of(f"{path}[{i}]", v, POSTMORTEM_SECTIONS) for i, v in enumerate(value)]
+        return [v for v in found if v is not None]
 
     def one_of(self, path: str, value: object, allowed: tuple[str, ...]) -> str | None:
         if value not in allowed:
