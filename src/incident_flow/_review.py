@@ -53,6 +53,7 @@ __all__ = [
     "start",
     "submit",
     "unwritten_sections",
+    "unwritten_text",
 ]
 
 
@@ -132,22 +133,26 @@ def unwritten_sections(pm: PostMortem, required: Iterable[str]) -> tuple[str, ..
     return tuple(name for key, name in _SECTION_NAMES.items() if key in wanted and not written[key])
 
 
+def unwritten_text(missing: tuple[str, ...]) -> str:
+    """``its impact and root cause are not written yet`` (``missing`` is not empty)."""
+    names = " and ".join(filter(None, (", ".join(missing[:-1]), missing[-1])))
+    verb = "is" if len(missing) == 1 and missing[0] != "learnings" else "are"
+    return f"its {names} {verb} not written yet"
+
+
 def _written(inc: Incident, c: cmd.Command, pm: PostMortem, policy: Policy) -> None:
     """Refuse a post-mortem whose required sections are unwritten (naming them)."""
     missing = unwritten_sections(pm, policy.postmortem_required_sections)
     if not missing:
         return
-    names = " and ".join(filter(None, (", ".join(missing[:-1]), missing[-1])))
-    if len(missing) == 1 and missing[0] != "learnings":
-        what = f"its {names} is not written yet: write it"
-    else:
-        what = f"its {names} are not written yet: write them"
+    one = len(missing) == 1 and missing[0] != "learnings"
     raise _refuse(
         inc,
         c.trigger,
         "postmortem_sections",
-        f"{what} with amend_postmortem first (policy.postmortem_required_sections lists the "
-        "sections a post-mortem needs before review)",
+        f"{unwritten_text(missing)}: write {'it' if one else 'them'} with amend_postmortem "
+        "first (policy.postmortem_required_sections lists the sections a post-mortem needs "
+        "before review)",
     )
 
 
