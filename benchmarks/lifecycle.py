@@ -71,7 +71,13 @@ def flow_lifecycle(flow: IncidentFlow, i: int) -> None:
     flow.acknowledge(inc.id, by="alice")
     flow.start_runbook(inc.id, by="alice")
     flow.resolve(inc.id, by="alice", summary="rolled back")
-    flow.start_postmortem(inc.id, author="alice", learnings=["page on p95 latency"])
+    flow.start_postmortem(
+        inc.id,
+        author="alice",
+        impact="checkout failed",
+        root_cause="a bad deploy",
+        learnings=["page on p95 latency"],
+    )
     flow.submit_postmortem(inc.id, by="alice")
     flow.approve_postmortem(inc.id, reviewer="bob")
     flow.approve_postmortem(inc.id, reviewer="carol")  # the last approval publishes it

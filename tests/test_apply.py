@@ -132,7 +132,9 @@ class TestApplied:
         harness = on_github
         incident = harness.flow.trigger(P1)
         harness.flow.resolve(incident.id, by="alice")
-        harness.flow.start_postmortem(incident.id, author="alice")
+        harness.flow.start_postmortem(
+            incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         harness.flow.submit_postmortem(incident.id, by="alice")
         review = {"source": "github", "by": "bob-gh", "review_url": PULL_REQUEST}
         done = harness.flow.apply(act(incident.id, "approve_postmortem", **review))
@@ -236,7 +238,9 @@ class TestIgnored:
         harness = on_github
         incident = harness.flow.trigger(P1)
         harness.flow.resolve(incident.id, by="alice")
-        harness.flow.start_postmortem(incident.id, author="bob")
+        harness.flow.start_postmortem(
+            incident.id, author="bob", impact="checkout failed", root_cause="a bad deploy"
+        )
         harness.flow.submit_postmortem(incident.id, by="bob")
         harness.flow.apply(
             act(

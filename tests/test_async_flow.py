@@ -78,7 +78,13 @@ async def lifecycle(flow: AsyncIncidentFlow, key: str) -> str:
     await flow.acknowledge(incident.id, by="alice")
     await flow.note(incident.id, "rolling back", by="alice")
     await flow.resolve(incident.id, by="alice")
-    await flow.start_postmortem(incident.id, author="alice", learnings=["canary"])
+    await flow.start_postmortem(
+        incident.id,
+        author="alice",
+        impact="checkout failed",
+        root_cause="a bad deploy",
+        learnings=["canary"],
+    )
     await flow.submit_postmortem(incident.id, by="alice")
     await flow.approve_postmortem(incident.id, reviewer="bob")
     await flow.approve_postmortem(incident.id, reviewer="carol")

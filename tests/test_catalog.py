@@ -171,7 +171,13 @@ class TestRevisions:
         incident = flow.trigger(Alert(source="s", name="CheckoutDown", title="t", severity="P1"))
         flow.start_runbook(incident.id, by="alice")
         flow.resolve(incident.id, by="alice")
-        flow.start_postmortem(incident.id, author="alice", learnings=["alert on p95"])
+        flow.start_postmortem(
+            incident.id,
+            author="alice",
+            impact="checkout failed",
+            root_cause="a bad deploy",
+            learnings=["alert on p95"],
+        )
         flow.submit_postmortem(incident.id, by="alice")  # no reviewers needed: saved at once
         flow.update_runbook(incident.id, "checkout", by="bob", note="added the p95 check")
         (revision,) = flow.runbooks().history("checkout")

@@ -70,6 +70,43 @@ class TestDemo:
             assert "MTTA" in out and "runbook coverage: 5/6" in out
         assert len(list((tmp_path / "postmortems").glob("*.md"))) == 4
 
+    def test_the_demo_says_how_to_explore_what_it_left(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("demo")
+        assert code == 0, out
+        last = out.splitlines()[-4:]
+        assert last == [
+            (
+                "demo-006 (P1) is still open: its post-mortem is a draft and its root cause is "
+                "not written yet, so it cannot go to review"
+            ),
+            "explore what the demo left: incident-flow --db incident-flow-demo.db list",
+            "  incident-flow --db incident-flow-demo.db show demo-006",
+            "  incident-flow --db incident-flow-demo.db report --html report.html",
+        ]
+        # The story says why the P1 stays open, when it happens.
+        assert "erin drafts the PagerDuty P1's post-mortem: its root cause is the payments" in out
+        # And what the last lines say works as printed.
+        code, out = run("--db", "incident-flow-demo.db", "list")
+        assert code == 0 and "demo-006" in out and "postmortem" in out
+        code, out = run("--db", "incident-flow-demo.db", "show", "demo-006")
+        assert code == 0 and "PostMortemStarted" in out
+
+    def test_after_the_demo_a_missing_database_names_it(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        missing = str(tmp_path / "incident_flow.db")
+        code, out = run("--db", missing, "report")
+        assert code == 5 and "(or try `incident-flow demo`)" in out
+        assert run("demo")[0] == 0
+        code, out = run("--db", missing, "report")
+        assert code == 5 and f"no incident database at {missing}" in out
+        assert "incident-flow demo`" not in out  # they just ran it
+        assert (
+            "the demo's database is incident-flow-demo.db: "
+            "`incident-flow --db incident-flow-demo.db report`"
+        ) in out
+        code, out = run("--db", missing, "show", "demo-006")
+        assert "`incident-flow --db incident-flow-demo.db show demo-006`" in out
+        assert run("--db", "incident-flow-demo.db", "report")[0] == 0
+
 
 class TestCommands:
     """Lifecycle commands, reads and clear errors with documented exit codes."""
@@ -92,6 +129,7 @@ class TestCommands:
         assert code == 4 and "still a draft" in out and "`postmortem submit`" in out
         amend = ("postmortem", "amend", incident_id, "--by", "alice", "--root-cause", "pool")
         assert run(*amend) == (0, f"{incident_id}: post-mortem amended\n")
+        assert run(*amend[:5], "--impact", "checkout failed")[0] == 0
         code, out = run("postmortem", "submit", incident_id, "--by", "alice")
         assert code == 0 and "asked: nobody (no review pool)" in out
         assert run("postmortem", "approve", incident_id, "--reviewer", "bob")[0] == 0
@@ -238,6 +276,16 @@ class TestANewcomersDay:
         code, out = run("ack", incident_id, "--by", "bob")
         assert code == 0 and "already acknowledged by alice at " in out
 
+    def test_an_unwritten_post_mortem_is_not_submitted(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
+        incident_id = out.split(":")[0]
+        assert run("resolve", incident_id, "--by", "alice")[0] == 0
+        assert run("postmortem", "start", incident_id, "--author", "alice")[0] == 0
+        code, out = run("postmortem", "submit", incident_id, "--by", "alice")
+        assert code == 4
+        assert "its impact and root cause are not written yet" in out
+        assert "`postmortem amend`" in out and "amend_postmortem" not in out
+
     def test_every_action_item_can_be_settled(self, run) -> None:  # type: ignore[no-untyped-def]
         code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
         incident_id = out.split(":")[0]
@@ -245,7 +293,8 @@ class TestANewcomersDay:
         assert run("escalate", incident_id, "--by", "alice")[0] == 0
         assert run("resolve", incident_id, "--by", "alice", "--summary", "rolled back")[0] == 0
         start = ("postmortem", "start", incident_id, "--author", "alice")
-        assert run(*start, "--impact", "5% of checkouts", "--learning", "canary")[0] == 0
+        written = ("--impact", "5% of checkouts", "--root-cause", "a bad deploy")
+        assert run(*start, *written, "--learning", "canary")[0] == 0
         assert run("postmortem", "submit", incident_id, "--by", "alice")[0] == 0
         for reviewer in ("bob", "carol"):
             assert run("postmortem", "approve", incident_id, "--reviewer", reviewer)[0] == 0

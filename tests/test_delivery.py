@@ -136,7 +136,9 @@ class TestFailures:
         flow, clock = make(publisher=publisher)
         incident = flow.trigger(P1)
         flow.resolve(incident.id, by="alice")
-        flow.start_postmortem(incident.id, author="alice")
+        flow.start_postmortem(
+            incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         flow.submit_postmortem(incident.id, by="alice")
         flow.approve_postmortem(incident.id, reviewer="bob")
         approved = flow.approve_postmortem(incident.id, reviewer="carol")

@@ -347,7 +347,13 @@ class TestReminders:
         assert reminded.reminder_due_at == T0.replace(day=12)
         assert "post-mortem of this P1 incident is overdue" in s.chat.messages[-1].text
         assert s.flow.remind_due() == []  # once per due time
-        s.flow.start_postmortem(incident.id, author="alice", learnings=["alert sooner"])
+        s.flow.start_postmortem(
+            incident.id,
+            author="alice",
+            impact="checkout failed",
+            root_cause="a bad deploy",
+            learnings=["alert sooner"],
+        )
         s.flow.submit_postmortem(incident.id, by="alice")
         s.flow.approve_postmortem(incident.id, reviewer="bob")
         published = s.flow.approve_postmortem(incident.id, reviewer="carol")

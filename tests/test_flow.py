@@ -94,7 +94,9 @@ class TestTrigger:
     def test_repeat_during_postmortem_opens_a_new_incident(self, harness: Harness) -> None:
         incident = harness.flow.trigger(P1)
         harness.flow.resolve(incident.id, by="alice")
-        harness.flow.start_postmortem(incident.id, author="alice")
+        harness.flow.start_postmortem(
+            incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         harness.flow.submit_postmortem(incident.id, by="alice")
         fresh = harness.flow.trigger(P1)
         assert fresh.id != incident.id
@@ -267,7 +269,9 @@ class TestPostmortemPhase:
 
     def test_author_cannot_approve_and_repeat_counts_once(self, harness: Harness) -> None:
         incident_id = self.resolved(harness)
-        harness.flow.start_postmortem(incident_id, author="alice")
+        harness.flow.start_postmortem(
+            incident_id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         harness.flow.submit_postmortem(incident_id, by="alice")
         for alias in ("alice", "Alice", " ALICE "):
             with pytest.raises(PolicyViolation) as info:
@@ -296,7 +300,9 @@ class TestPostmortemPhase:
     def test_zero_reviewers_policy(self, tmp_path: Path) -> None:
         harness = Harness(Policy(postmortem_reviewers=0), str(tmp_path))
         incident_id = self.resolved(harness)
-        harness.flow.start_postmortem(incident_id, author="alice")
+        harness.flow.start_postmortem(
+            incident_id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         # Nobody needs to approve: submitting it saves it at once.
         assert harness.flow.submit_postmortem(incident_id, by="alice").state == "runbook_update"
 
@@ -325,7 +331,13 @@ class TestPostmortemPhase:
     def test_learnings_without_a_runbook_go_into_the_added_one(self, harness: Harness) -> None:
         incident = harness.flow.trigger(attrs.evolve(P4, severity="P2"))
         harness.flow.resolve(incident.id, by="alice")
-        harness.flow.start_postmortem(incident.id, author="alice", learnings=["alert earlier"])
+        harness.flow.start_postmortem(
+            incident.id,
+            author="alice",
+            impact="checkout failed",
+            root_cause="a bad deploy",
+            learnings=["alert earlier"],
+        )
         harness.flow.submit_postmortem(incident.id, by="alice")
         harness.flow.approve_postmortem(incident.id, reviewer="bob")
         published = harness.flow.approve_postmortem(incident.id, reviewer="carol")
@@ -343,7 +355,13 @@ class TestPostmortemPhase:
 
     def test_update_runbook_settles_only_that_runbook(self, harness: Harness) -> None:
         incident_id = self.resolved(harness)
-        harness.flow.start_postmortem(incident_id, author="alice", learnings=["tune it"])
+        harness.flow.start_postmortem(
+            incident_id,
+            author="alice",
+            impact="checkout failed",
+            root_cause="a bad deploy",
+            learnings=["tune it"],
+        )
         harness.flow.submit_postmortem(incident_id, by="alice")
         harness.flow.approve_postmortem(incident_id, reviewer="bob")
         harness.flow.approve_postmortem(incident_id, reviewer="carol")
@@ -487,7 +505,9 @@ class TestReads:
         assert flow.policy == Policy.default()
         incident = flow.trigger(P1)
         flow.resolve(incident.id, by="a")
-        flow.start_postmortem(incident.id, author="a")
+        flow.start_postmortem(
+            incident.id, author="a", impact="checkout failed", root_cause="a bad deploy"
+        )
         flow.submit_postmortem(incident.id, by="a")
         flow.approve_postmortem(incident.id, reviewer="b")
         published = flow.approve_postmortem(incident.id, reviewer="c")

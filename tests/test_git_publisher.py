@@ -126,7 +126,9 @@ class TestGitPublisher:
         )
         incident = flow.trigger(Alert(source="s", name="n", title="Disk full", severity="P2"))
         flow.resolve(incident.id, by="alice")
-        flow.start_postmortem(incident.id, author="alice", root_cause="logs not rotated")
+        flow.start_postmortem(
+            incident.id, author="alice", impact="ledger down", root_cause="logs not rotated"
+        )
         flow.submit_postmortem(incident.id, by="alice")
         flow.approve_postmortem(incident.id, reviewer="bob")
         published = flow.approve_postmortem(incident.id, reviewer="carol")

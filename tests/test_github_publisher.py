@@ -177,7 +177,9 @@ class TestGitHubPublisher:
         )
         incident = flow.trigger(Alert(source="s", name="n", title="Disk full", severity="P1"))
         flow.resolve(incident.id, by="alice")
-        flow.start_postmortem(incident.id, author="alice")
+        flow.start_postmortem(
+            incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         flow.submit_postmortem(incident.id, by="alice")
         assert github.review_requests == [(318, ["bob", "carol"])]
         github.review(318, "bob", "APPROVED")

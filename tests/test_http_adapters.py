@@ -264,7 +264,9 @@ class TestThroughTheFlow:
         flow.start_runbook(incident.id, by="alice")
         flow.note(incident.id, "rolling back", by="alice")
         flow.resolve(incident.id, by="alice", summary="rolled back")
-        flow.start_postmortem(incident.id, author="alice")
+        flow.start_postmortem(
+            incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         flow.submit_postmortem(incident.id, by="alice")
         flow.approve_postmortem(incident.id, reviewer="bob")
         flow.approve_postmortem(incident.id, reviewer="carol")

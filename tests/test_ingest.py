@@ -175,10 +175,90 @@ class TestDatadog:
         (alert,) = ingest.parse("datadog", payload)
         assert (alert.status, alert.severity) == (status, severity)
 
-    def test_the_default_payload_without_a_monitor_id_is_refused_not_guessed(self) -> None:
-        for name in ("datadog_default_payload.json", "datadog_default_recovered.json"):
-            with pytest.raises(InvalidPayload, match=r"no alert_id.*\$ALERT_ID"):
-                ingest.parse("datadog", body(name))
+    def test_the_default_payload_without_a_monitor_id_is_opened_on_a_fallback_key(self) -> None:
+        """No id at all: refusing would drop the page; the title and group key it, said so."""
+        (up,) = ingest.parse("datadog", body("datadog_default_payload.json"))
+        (down,) = ingest.parse("datadog", body("datadog_default_recovered.json"))
+        assert (up.status, down.status) == ("firing", "resolved")
+        assert (
+            up.dedup_key == down.dedup_key == "datadog:title:Checkout API 5xx error rate above 5%"
+            ":scope:env:prod,service:checkout-api"
+        )
+        for alert in (up, down):
+            assert alert.labels["incident_flow.dedup"] == "fallback"
+            fix = alert.labels["incident_flow.dedup_fix"]
+            assert '"alert_id": "$ALERT_ID"' in fix and '"alert_cycle_key"' in fix
+
+    def test_a_p1_without_ids_opens_an_incident_its_recovery_finds(self) -> None:
+        """The real body of issue 28 (InRes' fixture): a P1, no alert_id, no cycle key."""
+        real = SAMPLES / "real" / "datadog"
+        (up,) = ingest.parse(
+            "datadog", (real / "inres_p1_high_tracking_triggered.json").read_bytes()
+        )
+        assert (up.status, up.severity, up.title) == ("firing", Severity.P1, "High tracking")
+        assert up.dedup_key == "datadog:title:High tracking"
+        assert up.labels["incident_flow.dedup"] == "fallback"
+        pager = RecordingNotifier()
+        flow = IncidentFlow(
+            notifier=RecordingNotifier(), pager=pager, publisher=RecordingPublisher()
+        )
+        incident = flow.trigger(up)
+        assert len(pager.messages) == 1  # paged, not dropped
+        (down,) = ingest.parse(
+            "datadog", (real / "inres_p1_high_tracking_recovered.json").read_bytes()
+        )
+        assert flow.trigger(down).id == incident.id
+        assert "AlertRecovered" in [event.type for event in flow.history(incident.id)]
+
+    def test_fallback_keys_keep_groups_and_hosts_apart(self) -> None:
+        def key(title: str, **extra: str) -> str:
+            (alert,) = ingest.parse("datadog", {"title": title, "id": "1", **extra})
+            return alert.dedup_key
+
+        # Every transition and priority prefix is dropped: one alert from trigger to recovery.
+        assert (
+            key("[P1] [Triggered on {host:a}] Disk full")
+            == key("[P1] [Re-Triggered on {host:a}] Disk  full ")
+            == key("[P1] [Recovered on {host:a}] Disk full")
+            == key("[Warn on {host:a}] Disk full")
+        )
+        # Two groups (or two hosts) of one monitor never merge.
+        assert key("[Triggered on {host:a}] Disk full") != key("[Triggered on {host:b}] Disk full")
+        assert key("[Triggered] Disk full", hostname="a") != key(
+            "[Triggered] Disk full", hostname="b"
+        )
+        assert key("[Triggered] Disk full", hostname="a") == key(
+            "[Recovered] Disk full", hostname="a"
+        )
+
+    def test_aggreg_key_without_a_monitor_is_an_identity_with_its_group(self) -> None:
+        def alert(scope: str, transition: str) -> Alert:
+            (parsed,) = ingest.parse(
+                "datadog",
+                {
+                    "title": f"[{transition} on {{{scope}}}] Error monitor",
+                    "aggreg_key": "9bd4ac313a4d1e8fae2482df7b77628",
+                },
+            )
+            return parsed
+
+        up, down = alert("service:a", "Triggered"), alert("service:a", "Recovered")
+        assert (
+            up.dedup_key
+            == down.dedup_key
+            == ("datadog:aggreg:9bd4ac313a4d1e8fae2482df7b77628:scope:service:a")
+        )
+        assert "incident_flow.dedup" not in up.labels  # a key Datadog gave, not a guess
+        assert alert("service:b", "Triggered").dedup_key != up.dedup_key
+
+    def test_a_tag_cannot_say_the_key_is_a_fallback_or_hide_it(self) -> None:
+        tags = "incident_flow.dedup:none, incident_flow.dedup_fix:nothing"
+        (keyed,) = ingest.parse("datadog", dict(data("datadog_triggered.json"), tags=tags))
+        assert "incident_flow.dedup" not in keyed.labels
+        assert "incident_flow.dedup_fix" not in keyed.labels
+        (guessed,) = ingest.parse("datadog", {"title": "[Triggered] X", "tags": tags})
+        assert guessed.labels["incident_flow.dedup"] == "fallback"
+        assert guessed.labels["incident_flow.dedup_fix"] != "nothing"
 
     def test_the_default_payload_keyed_by_its_monitor_link_and_scope(self) -> None:
         linked = "[[Monitor Status](https://app.datadoghq.com/monitors/4242?from_ts=1)]"
@@ -264,6 +344,10 @@ class TestChecklyAndAlertmanager:
             ({}, None),
             ({"severity": "info", "priority": "P1"}, Severity.P1),
             ({"priority": "p2"}, Severity.P2),
+            # The zero level, the top of many teams' scales, is our top.
+            ({"priority": "P0"}, Severity.P1),
+            ({"severity": "info", "priority": "SEV0"}, Severity.P1),
+            ({"severity": "sev-0"}, Severity.P1),
         ],
     )
     def test_severity_labels(self, labels: dict[str, str], severity: Severity | None) -> None:
@@ -284,6 +368,44 @@ class TestChecklyAndAlertmanager:
     def test_grafana_custom_payload_is_explained(self) -> None:
         with pytest.raises(InvalidPayload, match="custom webhook payload"):
             ingest.parse("grafana", {"text": "my own template"})
+
+
+class TestZeroLevels:
+    """P0 / SEV0 is P1 in every source that reads a priority, and the original is kept."""
+
+    @pytest.mark.parametrize("value", ["P0", "p0", "SEV0", "sev-0", "Sev 0", "SEV_0", "severity-0"])
+    def test_every_source_reads_a_zero_level_as_p1(self, value: str) -> None:
+        for source in ("alertmanager", "grafana"):
+            group = data(FIRING[source])
+            group["alerts"][0]["labels"]["priority"] = value
+            alert = ingest.parse(source, group)[0]
+            assert (alert.severity, alert.labels["priority"]) == (Severity.P1, value), source
+        incidentio = data("incidentio_firing.json")
+        incidentio["metadata"]["priority"] = value
+        (alert,) = ingest.parse("incidentio", incidentio)
+        assert (alert.severity, alert.labels["priority"]) == (Severity.P1, value)
+        v2 = data("pagerduty_event_trigger.json")
+        v2["payload"]["severity"] = "info"
+        v2["payload"]["custom_details"]["priority"] = value
+        (alert,) = ingest.parse("pagerduty", v2)
+        assert (alert.severity, alert.labels["priority"]) == (Severity.P1, value)
+        v1 = {"event_type": "trigger", "description": "d", "details": {"priority": value}}
+        (alert,) = ingest.parse("pagerduty", v1)
+        assert (alert.severity, alert.labels["priority"]) == (Severity.P1, value)
+        v3 = json.loads((SAMPLES / "actions" / "pagerduty_v3_incident_triggered.json").read_text())
+        v3["event"]["data"]["priority"] = {"summary": value}
+        v3["event"]["data"]["urgency"] = "low"
+        (alert,) = ingest.parse("pagerduty", v3)
+        assert (alert.severity, alert.labels["priority"]) == (Severity.P1, value)
+        datadog = dict(data("datadog_triggered.json"), alert_priority=value)
+        (alert,) = ingest.parse("datadog", datadog)
+        assert (alert.severity, alert.labels["alert_priority"]) == (Severity.P1, value)
+
+    @pytest.mark.parametrize("value", ["P00", "P0.5", "SEV10", "0", "sev00", "P0 maybe"])
+    def test_only_a_zero_level_is_one(self, value: str) -> None:
+        group = data("alertmanager_firing.json")
+        group["alerts"][0]["labels"] = {"alertname": "X", "priority": value}
+        assert ingest.parse("alertmanager", group)[0].severity is None
 
 
 class TestWhatRealSendersLeaveOut:

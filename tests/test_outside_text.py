@@ -106,7 +106,9 @@ class TestGitHub:
         )
         incident = flow.trigger(HOSTILE)
         flow.resolve(incident.id, by="alice")
-        flow.start_postmortem(incident.id, author="alice")
+        flow.start_postmortem(
+            incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         flow.submit_postmortem(incident.id, by="alice")  # no approvals needed: merged at once
         http.close()
         (pull,) = github.pulls
@@ -186,7 +188,9 @@ class TestGitPublisher:
         )
         incident = flow.trigger(attrs.evolve(HOSTILE, title="nul\x00title"))
         flow.resolve(incident.id, by="alice")
-        flow.start_postmortem(incident.id, author="alice")
+        flow.start_postmortem(
+            incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         done = flow.submit_postmortem(incident.id, by="alice")  # nobody to wait for: merged
         assert done.postmortem is not None and done.postmortem.location is not None
         log = git(repo, "log", "--all", "--format=%s")

@@ -230,6 +230,27 @@ class TestPostmortemReview:
         assert "postmortem_review_order: must be one of list, rotation" in text
         assert "postmortem_merge: must be one of auto, manual" in text
 
+    def test_required_sections_from_toml(self) -> None:
+        assert Policy().postmortem_required_sections == ("impact", "root_cause")
+        policy = Policy.from_text('postmortem_required_sections = ["learnings", "impact"]\n')
+        assert policy.postmortem_required_sections == ("learnings", "impact")
+        none = Policy.from_text("postmortem_required_sections = []\n")
+        assert none.postmortem_required_sections == ()
+        with pytest.raises(InvalidPolicy) as info:
+            Policy.from_text(
+                'postmortem_required_sections = ["impact", "cause"]\npostmortem_folder = "pm"\n'
+            )
+        assert (
+            "postmortem_required_sections[1]: must be one of impact, root_cause, learnings, "
+            "got 'cause'"
+        ) in str(info.value)
+        with pytest.raises(InvalidPolicy, match="postmortem_required_sections: must be a list"):
+            Policy.from_text("postmortem_required_sections = true\n")
+        with pytest.raises(ValueError, match="'summary' is not a section"):
+            Policy(postmortem_required_sections=["impact", "summary"])
+        with pytest.raises(ValueError, match="must be a list of sections"):
+            Policy(postmortem_required_sections="impact")  # type: ignore[arg-type]
+
     def test_the_constructor_checks_too(self) -> None:
         for bad in ({"postmortem_review_pool": "bob"}, {"postmortem_review_pool": [""]}):
             with pytest.raises(ValueError, match="postmortem_review_pool"):

@@ -75,7 +75,9 @@ def drafted(publisher: object, policy: Policy | None = None) -> tuple[IncidentFl
     )
     incident = flow.trigger(P1)
     flow.resolve(incident.id, by="alice")
-    flow.start_postmortem(incident.id, author="alice")
+    flow.start_postmortem(
+        incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+    )
     return flow, incident.id
 
 
@@ -116,7 +118,9 @@ class Setup:
     def submitted(self) -> tuple[str, PostMortem]:
         """A resolved P1 whose post-mortem alice drafted and submitted."""
         incident_id = self.resolved_p1()
-        self.flow.start_postmortem(incident_id, author="alice")
+        self.flow.start_postmortem(
+            incident_id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         pm = self.flow.submit_postmortem(incident_id, by="alice").postmortem
         assert pm is not None
         return incident_id, pm
@@ -392,7 +396,13 @@ def test_the_same_lifecycle_on_a_local_git_branch(tmp_path: Path, checked_out: b
     )
     incident = flow.trigger(P1)
     flow.resolve(incident.id, by="alice")
-    flow.start_postmortem(incident.id, author="alice", learnings=["pool size"])
+    flow.start_postmortem(
+        incident.id,
+        author="alice",
+        impact="checkouts failed",
+        root_cause="a bad deploy",
+        learnings=["pool size"],
+    )
     submitted = flow.submit_postmortem(incident.id, by="alice")
     pm = submitted.postmortem
     assert pm is not None and pm.review == "branch"
@@ -404,7 +414,7 @@ def test_the_same_lifecycle_on_a_local_git_branch(tmp_path: Path, checked_out: b
     text = git(repo, "show", f"{branch}:{path}")
     worktree = tmp_path / "edit"
     git(repo, "worktree", "add", "-q", str(worktree), branch)
-    (worktree / path).write_text(text.replace("_To be written._", "checkout failed", 1) + "\n")
+    (worktree / path).write_text(text.replace("checkouts failed", "checkout failed", 1) + "\n")
     git(worktree, "-c", "user.name=bob", "-c", "user.email=b@x", "commit", "-qam", "impact")
     (revised,) = flow.poll_reviews()
     assert revised.postmortem is not None and revised.postmortem.impact == "checkout failed"
@@ -438,7 +448,9 @@ def test_the_same_lifecycle_with_a_folder(tmp_path: Path) -> None:
     )
     incident = flow.trigger(P1)
     flow.resolve(incident.id, by="alice")
-    flow.start_postmortem(incident.id, author="alice")
+    flow.start_postmortem(
+        incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+    )
     with pytest.raises(PolicyViolation, match="still a draft"):
         flow.approve_postmortem(incident.id, reviewer="bob")
     submitted = flow.submit_postmortem(incident.id, by="alice")
@@ -486,7 +498,9 @@ def test_async_flow_reviews_on_the_pull_request(gh: FakeGitHub, client: HttpClie
         )
         incident = await flow.trigger(P1)
         await flow.resolve(incident.id, by="alice")
-        await flow.start_postmortem(incident.id, author="alice")
+        await flow.start_postmortem(
+            incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         await flow.amend_postmortem(incident.id, by="alice", impact="checkout down")
         submitted = await flow.submit_postmortem(incident.id, by="alice")
         assert submitted.postmortem is not None
@@ -529,7 +543,9 @@ def test_reminders_say_what_the_review_waits_for(tmp_path: Path) -> None:
     )
     incident = flow.trigger(P1)
     flow.resolve(incident.id, by="alice")
-    flow.start_postmortem(incident.id, author="alice")
+    flow.start_postmortem(
+        incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+    )
     clock.advance(timedelta(days=8))
     flow.remind_due()
     assert chat.messages[-1].text.endswith(
@@ -549,7 +565,9 @@ def test_amending_a_post_mortem_under_review_on_github_is_refused(
 ) -> None:
     s = Setup(gh, client, review_policy())
     incident_id = s.resolved_p1()
-    s.flow.start_postmortem(incident_id, author="alice")
+    s.flow.start_postmortem(
+        incident_id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+    )
     assert (
         s.flow.amend_postmortem(incident_id, by="alice").version == s.flow.get(incident_id).version
     )
@@ -587,7 +605,9 @@ def test_streams_stored_by_0_1_fold_as_before(tmp_path: Path) -> None:
     )
     incident = old.trigger(P1)
     old.resolve(incident.id, by="alice")
-    old.start_postmortem(incident.id, author="alice")
+    old.start_postmortem(
+        incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+    )
     stream = store.load(incident.id)
     at = stream[-1].at
     n = stream[-1].version
@@ -832,3 +852,87 @@ class TestApproversByCommand:
         assert open_flow.approve_postmortem(other, reviewer="random").postmortem.approvals == (  # type: ignore[union-attr]
             "random",
         )
+
+
+def test_a_draft_with_unwritten_sections_is_not_submitted(tmp_path: Path) -> None:
+    """Issue 28: "Impact: _To be written._" was published; the sections must be written first."""
+    flow = IncidentFlow(
+        review_policy(postmortem_review_pool=["bob", "carol"]),
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        publisher=FolderPublisher(tmp_path),
+        clock=ManualClock(T0),
+    )
+    incident = flow.trigger(P1)
+    flow.resolve(incident.id, by="alice")
+    flow.start_postmortem(incident.id, author="alice", learnings=["canary the pool size"])
+    before = flow.history(incident.id)
+    with pytest.raises(PolicyViolation) as refused:
+        flow.submit_postmortem(incident.id, by="alice")
+    assert refused.value.standard == "postmortem_sections"
+    assert "its impact and root cause are not written yet" in refused.value.detail
+    assert "amend_postmortem" in refused.value.detail
+    assert flow.history(incident.id) == before  # nothing asked, nothing sent
+    flow.amend_postmortem(incident.id, by="alice", impact="5% of checkouts failed")
+    flow.amend_postmortem(incident.id, by="alice", root_cause="  \n ")  # spaces are not text
+    with pytest.raises(PolicyViolation, match="its root cause is not written yet: write it"):
+        flow.submit_postmortem(incident.id, by="alice")
+    flow.amend_postmortem(incident.id, by="alice", root_cause="a pool of 1")
+    submitted = flow.submit_postmortem(incident.id, by="alice")
+    assert submitted.postmortem is not None and submitted.postmortem.stage == "review"
+    flow.approve_postmortem(incident.id, reviewer="bob")
+    flow.approve_postmortem(incident.id, reviewer="carol")
+    (saved,) = tmp_path.glob("*.md")
+    assert "_To be written._" not in saved.read_text()
+
+
+@pytest.mark.parametrize(
+    ("required", "refused"),
+    [
+        ([], None),  # the team's choice: a draft goes to review as it is
+        (["impact"], None),
+        (["learnings"], "its learnings are not written yet"),
+        (["root_cause", "learnings"], "its root cause and learnings are not written yet"),
+    ],
+)
+def test_the_policy_says_which_sections_a_submission_needs(
+    tmp_path: Path, required: list[str], refused: str | None
+) -> None:
+    flow = IncidentFlow(
+        review_policy(postmortem_required_sections=required),
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        publisher=FolderPublisher(tmp_path),
+        clock=ManualClock(T0),
+    )
+    incident = flow.trigger(P1)
+    flow.resolve(incident.id, by="alice")
+    flow.start_postmortem(incident.id, author="alice", impact="5% of checkouts failed")
+    if refused is None:
+        submitted = flow.submit_postmortem(incident.id, by="alice")
+        assert submitted.postmortem is not None and submitted.postmortem.stage == "review"
+    else:
+        with pytest.raises(PolicyViolation, match=refused):
+            flow.submit_postmortem(incident.id, by="alice")
+
+
+def test_a_closed_pull_request_is_checked_again_when_submitted_again(tmp_path: Path) -> None:
+    """Sections emptied on the branch (read back by the poll) are not submitted again."""
+    repo = make_repo(tmp_path / "repo")
+    flow, incident_id = drafted(GitPublisher(repo))
+    submitted = flow.submit_postmortem(incident_id, by="alice")
+    assert submitted.postmortem is not None and submitted.postmortem.review_url is not None
+    branch, path = submitted.postmortem.review_url.split(":", 1)
+    text = git(repo, "show", f"{branch}:{path}")
+    worktree = tmp_path / "edit"
+    git(repo, "worktree", "add", "-q", str(worktree), branch)
+    (worktree / path).write_text(text.replace("a bad deploy", "_To be written._", 1))
+    git(worktree, "-c", "user.name=bob", "-c", "user.email=b@x", "commit", "-qam", "unsure")
+    (revised,) = flow.poll_reviews()
+    assert revised.postmortem is not None and revised.postmortem.root_cause == ""
+    git(repo, "worktree", "remove", "--force", str(worktree))
+    git(repo, "branch", "-D", branch)
+    (closed,) = flow.poll_reviews()
+    assert closed.postmortem is not None and closed.postmortem.stage == "closed"
+    with pytest.raises(PolicyViolation, match="its root cause is not written yet"):
+        flow.submit_postmortem(incident_id, by="alice")

@@ -56,6 +56,11 @@ ALERTS: dict[tuple[str, str], list[tuple[str, str, Severity | None]]] = {
     ("datadog", "relay_default_payload_test_triggered"): [
         ("firing", "[TEST] Host Cluster Alert", P2)
     ],
+    # InRes' template: no alert_id, no cycle key; a P1 must still open (on a fallback key).
+    ("datadog", "inres_p1_high_tracking_triggered"): [("firing", "High tracking", P1)],
+    ("datadog", "inres_p1_high_tracking_recovered"): [("resolved", "High tracking", P1)],
+    # The same template as captured: the monitor's link in the message keys it.
+    ("datadog", "inres_docs_high_tracking_triggered"): [("firing", "High tracking", P1)],
     # Checkly: keep's lowercase template, srebot's UPPERCASE one.
     ("checkly", "keep_api_check_1_recovery"): [("resolved", "API Check #1", None)],
     ("checkly", "srebot_fail50_failure_uppercase"): [("firing", "fail50", P2)],
@@ -157,6 +162,9 @@ PAIRS = [
     # The titles differ ("... keep-api" and "... "): the monitor and scope link them.
     ("datadog", "keep_p2_unauthorized_access_warn", 0,
      "keep_p2_unauthorized_access_recovered", 0),
+    # No id at all: the title without its "[P1] [Triggered]" prefix links them.
+    ("datadog", "inres_p1_high_tracking_triggered", 0,
+     "inres_p1_high_tracking_recovered", 0),
     # The summary differs between them: the fingerprint links them.
     ("grafana", "zulip_alert-9_firing", 0, "zulip_alert-9_resolved", 0),
     ("grafana", "zulip_alert-9_multiple_3_firing", 0,
@@ -241,6 +249,19 @@ def test_one_incidentio_alert_by_either_path_is_one_alert() -> None:
     (http,) = parsed("incidentio", "docs_alert_event_http_createhttp_firing")
     (hook,) = parsed("incidentio", "docs_webhook_public_alert_alert_created_v1")
     assert http.dedup_key == hook.dedup_key == "incidentio:4293868629"
+
+
+def test_only_a_body_without_any_id_is_keyed_by_its_title_and_says_so() -> None:
+    """The fallback is marked (the service's answer and the docs say how to add the ids)."""
+    for source, name in ALERTS:
+        if source != "datadog":
+            continue
+        for alert in parsed(source, name):
+            guessed = alert.labels.get("incident_flow.dedup") == "fallback"
+            assert guessed == name.startswith("inres_p1_"), name
+            assert guessed == alert.dedup_key.startswith("datadog:title:"), name
+    (docs,) = parsed("datadog", "inres_docs_high_tracking_triggered")
+    assert docs.dedup_key == "datadog:221164084"  # its message links the monitor
 
 
 def test_same_title_different_group_never_merges() -> None:

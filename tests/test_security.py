@@ -560,3 +560,32 @@ def test_slack_requests_need_the_workspace_named(tmp_path: Path) -> None:
     data["slack"]["command"] = "incident"
     with pytest.raises(ConfigError, match=r"slack\.command: must be a slash command"):
         config_from_mapping(data, environ={"HOOK": "https://h", "SIGN": "s"}, base=tmp_path)
+
+
+def test_a_datadog_alert_without_ids_is_opened_and_the_answer_says_how_to_fix_it(
+    tmp_path: Path, fakes: tuple[FakeSlack, FakePagerDuty]
+) -> None:
+    """Issue 28: a readable P1 is never refused; the sender is told to add the ids."""
+    world = prepared(tmp_path)
+    body = json.dumps(
+        {
+            "id": "8306077573749414142",
+            "title": "[P1] [Triggered] High tracking",
+            "transition": "Triggered",
+            "alert_priority": "P1",
+        }
+    ).encode()
+    config = config_from_mapping(
+        config_data(world.store, *fakes), environ=environ(), base=world.store.parent
+    )
+    with Served(create_app(async_flow(config), config, worker=False)) as server:
+        answer = httpx.post(
+            f"{server.url}/webhooks/datadog",
+            content=body,
+            headers={"Content-Type": "application/json", "X-Incident-Flow-Token": "dd-token"},
+            timeout=10,
+        )
+    assert answer.status_code == 202, answer.text
+    assert len(answer.json()["incidents"]) == 1
+    (fallback,) = answer.json()["fallback_keys"]
+    assert "alert_id" in fallback["fix"]

@@ -273,7 +273,11 @@ class IncidentProcess(RuleBasedStateMachine):
             command, call = (
                 "start_postmortem",
                 lambda: flow.start_postmortem(
-                    incident_id, author="alice", learnings=["tune the alert"]
+                    incident_id,
+                    author="alice",
+                    impact="checkout failed",
+                    root_cause="a bad deploy",
+                    learnings=["tune the alert"],
                 ),
             )
         elif incident.state == "postmortem" and pm is not None:
@@ -806,7 +810,9 @@ def test_invariants_hold_for_other_reviewer_counts(reviewers: int) -> None:
     )
     incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
     flow.resolve(incident.id, by="alice")
-    flow.start_postmortem(incident.id, author="alice")
+    flow.start_postmortem(
+        incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+    )
     done = flow.submit_postmortem(incident.id, by="alice")
     for reviewer in PEOPLE[1 : 1 + reviewers]:
         assert done.state == "postmortem"

@@ -321,7 +321,9 @@ class TestGitHub:
         service = with_pagerduty
         incident = service.flow.trigger(P1)
         service.flow.resolve(incident.id, by="alice")
-        service.flow.start_postmortem(incident.id, author="alice")
+        service.flow.start_postmortem(
+            incident.id, author="alice", impact="checkout failed", root_cause="a bad deploy"
+        )
         service.flow.submit_postmortem(incident.id, by="alice")
         body, headers = inbound.github(
             "pull_request_review",

@@ -167,6 +167,10 @@ class IncidentFlow(FlowCore):
         to review, never the author.
 
         A post-mortem whose pull request was closed unmerged is submitted again the same way.
+
+        Raises:
+            PolicyViolation: a section ``policy.postmortem_required_sections`` lists (by default
+                the impact and the root cause) is unwritten; the message names them.
         """
         return self._run(incident_id, self._submit_command(by))
 

@@ -148,6 +148,22 @@ REVIEW_ORDERS = ("list", "rotation")
 MERGE_MODES = ("auto", "manual")
 #: Whose approval of a post-mortem counts (``postmortem_approvers``).
 APPROVER_RULES = ("requested", "pool", "anyone")
+#: The author's sections of a post-mortem a policy can require written before submission.
+POSTMORTEM_SECTIONS = ("impact", "root_cause", "learnings")
+
+
+def _sections(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        msg = f"Policy.postmortem_required_sections must be a list of sections, got {value!r}"
+        raise ValueError(msg)
+    unknown = [v for v in value if v not in POSTMORTEM_SECTIONS]
+    if unknown:
+        msg = (
+            f"Policy.postmortem_required_sections: {', '.join(map(repr, unknown))} is not a "
+            f"section (known: {', '.join(POSTMORTEM_SECTIONS)})"
+        )
+        raise ValueError(msg)
+    return tuple(dict.fromkeys(value))
 
 
 def _duration_value(value: object) -> timedelta:
@@ -209,6 +225,10 @@ class Policy:
         postmortem_merge: ``auto`` merges (or saves) the post-mortem as soon as the required
             approvals are there; ``manual`` waits for a person to merge the pull request (or
             to ``publish_postmortem``) (default ``auto``).
+        postmortem_required_sections: the author's sections (``impact``, ``root_cause``,
+            ``learnings``) a post-mortem must have written before it can be submitted for
+            review (default impact and root cause; empty: a draft is submitted as it is, its
+            unwritten sections published as "To be written").
         default_severity: the severity of an alert that neither the source nor the catalog
             classified (default P3).
         ack_timeout: per critical severity, how long a page may stay unacknowledged before it
@@ -259,6 +279,9 @@ class Policy:
     )
     postmortem_approvers: str = attrs.field(
         default="requested", validator=_choice("postmortem_approvers", APPROVER_RULES)
+    )
+    postmortem_required_sections: tuple[str, ...] = attrs.field(
+        default=("impact", "root_cause"), converter=_sections
     )
     default_severity: Severity = attrs.field(default=Severity.P3, converter=Severity)
     ack_timeout: Mapping[Severity, timedelta] = attrs.field(
@@ -525,6 +548,7 @@ _TOP_KEYS = (
     "postmortem_review_order",
     "postmortem_merge",
     "postmortem_approvers",
+    "postmortem_required_sections",
     "default_severity",
     "ack_timeout",
     "runbooks",
@@ -569,6 +593,7 @@ class _Reader:
             "postmortem_review_order": lambda path, v: self.one_of(path, v, REVIEW_ORDERS),
             "postmortem_merge": lambda path, v: self.one_of(path, v, MERGE_MODES),
             "postmortem_approvers": lambda path, v: self.one_of(path, v, APPROVER_RULES),
+            "postmortem_required_sections": self.sections,
             "default_severity": self.severity,
             "ack_timeout": self.timeouts,
             "escalation": self.escalation,
@@ -656,6 +681,13 @@ class _Reader:
             self.problem(path, f"must be a list of non-empty names, got {value!r}")
             return None
         return [v.strip() for v in value]
+
+    def sections(self, path: str, value: object) -> list[str] | None:
+        if not isinstance(value, list):
+            self.problem(path, f"must be a list like ['impact', 'root_cause'], got {value!r}")
+            return None
+        found = [self.one_of(f"{path}[{i}]", v, POSTMORTEM_SECTIONS) for i, v in enumerate(value)]
+        return [v for v in found if v is not None]
 
     def one_of(self, path: str, value: object, allowed: tuple[str, ...]) -> str | None:
         if value not in allowed:

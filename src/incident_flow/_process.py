@@ -175,7 +175,8 @@ IN_PLACE: tuple[Step, ...] = (
         ["postmortem"],
         None,
         "opens the pull request (or branch) and asks policy.postmortem_reviewers people, "
-        "never the author",
+        "never the author; refused while a section policy.postmortem_required_sections "
+        "lists is unwritten",
     ),
     Step(
         "approve_postmortem",

@@ -26,6 +26,7 @@ Pure, like :mod:`._decide`: these are its handlers for the post-mortem commands.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -52,6 +53,8 @@ __all__ = [
     "revise",
     "start",
     "submit",
+    "unwritten_sections",
+    "unwritten_text",
 ]
 
 
@@ -112,13 +115,59 @@ def amend(inc: Incident, c: cmd.AmendPostmortem, policy: Policy, d: _Draft) -> N
         d.say("publisher", "update")
 
 
+#: A post-mortem's sections as people name them (the policy's names are the attributes').
+_SECTION_NAMES = {"impact": "impact", "root_cause": "root cause", "learnings": "learnings"}
+
+
+def unwritten_sections(pm: PostMortem, required: Iterable[str]) -> tuple[str, ...]:
+    """The ``required`` sections (``impact``, ``root_cause``, ``learnings``) ``pm`` lacks.
+
+    A section of only whitespace is unwritten: it would be published as "To be written".
+    Returned as people name them (``root cause``), in the post-mortem's order.
+    """
+    wanted = set(required)
+    written = {
+        "impact": bool(pm.impact.strip()),
+        "root_cause": bool(pm.root_cause.strip()),
+        "learnings": any(learning.strip() for learning in pm.learnings),
+    }
+    return tuple(name for key, name in _SECTION_NAMES.items() if key in wanted and not written[key])
+
+
+def unwritten_text(missing: tuple[str, ...]) -> str:
+    """``its impact and root cause are not written yet`` (``missing`` is not empty)."""
+    names = " and ".join(filter(None, (", ".join(missing[:-1]), missing[-1])))
+    verb = "is" if len(missing) == 1 and missing[0] != "learnings" else "are"
+    return f"its {names} {verb} not written yet"
+
+
+def _written(inc: Incident, c: cmd.Command, pm: PostMortem, policy: Policy) -> None:
+    """Refuse a post-mortem whose required sections are unwritten (naming them)."""
+    missing = unwritten_sections(pm, policy.postmortem_required_sections)
+    if not missing:
+        return
+    one = len(missing) == 1 and missing[0] != "learnings"
+    raise _refuse(
+        inc,
+        c.trigger,
+        "postmortem_sections",
+        f"{unwritten_text(missing)}: write {'it' if one else 'them'} with amend_postmortem "
+        "first (policy.postmortem_required_sections lists the sections a post-mortem needs "
+        "before review)",
+    )
+
+
 def submit(inc: Incident, c: cmd.SubmitPostmortem, policy: Policy, d: _Draft) -> None:
-    """Submit the draft (or a closed pull request's post-mortem again) for review."""
+    """Submit the draft (or a closed pull request's post-mortem again) for review.
+
+    Refused while a section ``policy.postmortem_required_sections`` lists is unwritten.
+    """
     pm = _pm(inc)
     if pm.stage == "review":
         return  # submitted already: nothing more to ask
     if pm.stage in ("merged", "published"):
         raise _refuse(inc, c.trigger, "postmortem_merged", "it is merged already")
+    _written(inc, c, pm, policy)
     reviewers = policy.postmortem_reviewers_for(inc.id, pm.author)
     d.add(ev.PostMortemSubmitted, reviewers=reviewers, review=c.review)
     asked = f": reviews asked of {', '.join(reviewers)}" if reviewers else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +33,17 @@ from ..exceptions import (
 from ..importers import InvalidExport
 from ..server._config import ConfigError
 
-__all__ = ["COMMANDS", "Context", "clean", "console", "errors", "pass_context", "say", "when"]
+__all__ = [
+    "COMMANDS",
+    "DEMO_DB",
+    "Context",
+    "clean",
+    "console",
+    "errors",
+    "pass_context",
+    "say",
+    "when",
+]
 
 
 def clean(value: object) -> str:
@@ -140,6 +151,27 @@ def is_dsn(db: str) -> bool:
     return db.startswith(("postgresql://", "postgres://"))
 
 
+#: Where ``incident-flow demo`` leaves its store (in the current directory).
+DEMO_DB = "incident-flow-demo.db"
+
+
+def _command_words() -> str:
+    """The command being run as typed after the program's name, with its text arguments.
+
+    ``report``, ``show demo-006``, ``postmortem start demo-006``...; ``list`` outside a
+    command. Options are left out (a person adds them back).
+    """
+    context = click.get_current_context(silent=True)
+    if context is None:
+        return "list"
+    words = context.command_path.split(" ")[1:]
+    for param in context.command.params:
+        value = context.params.get(param.name or "")
+        if isinstance(param, click.Argument) and isinstance(value, str):
+            words.append(shlex.quote(value))
+    return " ".join(words) or "list"
+
+
 def open_store(db: str, *, create: bool = False) -> Any:
     """The store ``db`` names; a SQLite file must exist unless ``create``.
 
@@ -151,10 +183,15 @@ def open_store(db: str, *, create: bool = False) -> Any:
 
         return PostgresStore(db)
     if not create and not Path(db).exists():
-        msg = (
-            f"no incident database at {db}: create one with `incident-flow --db {db} init` "
-            "(or try `incident-flow demo`), or name another with --db / INCIDENT_FLOW_DB"
-        )
+        msg = f"no incident database at {db}: create one with `incident-flow --db {db} init`"
+        if Path(DEMO_DB).is_file() and Path(db).resolve() != Path(DEMO_DB).resolve():
+            # They ran the demo here: its store is the one to open, not a new demo.
+            msg += (
+                f", or name another with --db / INCIDENT_FLOW_DB; the demo's database is "
+                f"{DEMO_DB}: `incident-flow --db {DEMO_DB} {_command_words()}`"
+            )
+        else:
+            msg += " (or try `incident-flow demo`), or name another with --db / INCIDENT_FLOW_DB"
         raise InvalidCommand(msg)
     from ..adapters.sqlite import SQLiteStore  # noqa: PLC0415
 

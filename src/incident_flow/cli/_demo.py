@@ -11,9 +11,10 @@ from typing import Any
 from .. import ingest
 from .._flow import IncidentFlow
 from .._policy import Policy
+from .._review import unwritten_sections, unwritten_text
 from .._runbooks import Runbook
 
-__all__ = ["DEMO_POLICY", "DEMO_START", "demo_steps"]
+__all__ = ["DEMO_POLICY", "DEMO_START", "demo_steps", "still_open"]
 
 DEMO_START = datetime(2025, 6, 2, 9, 0, tzinfo=UTC)  # a Monday
 DEMO_POLICY = Policy(
@@ -79,6 +80,42 @@ def _postmortem(
         return done  # the last approval saved it
 
     return write
+
+
+def _draft(name: str, author: str, impact: str) -> Callable[..., object]:
+    """Start a post-mortem that knows its impact but not yet its root cause."""
+
+    def write(flow: IncidentFlow, ids: dict[str, str]) -> object:
+        return flow.start_postmortem(ids[name], author=author, impact=impact)
+
+    return write
+
+
+def still_open(flow: IncidentFlow) -> list[str]:
+    """One line per incident the day leaves open, saying what it still waits for."""
+    lines = []
+    for incident in flow.incidents():
+        if incident.closed:
+            continue
+        pm = incident.postmortem
+        if pm is not None and pm.stage in ("draft", "closed"):
+            missing = unwritten_sections(pm, flow.policy.postmortem_required_sections)
+            why = (
+                f"its post-mortem is a draft and {unwritten_text(missing)}, so it cannot go to "
+                "review"
+                if missing
+                else "its post-mortem is a draft, not submitted for review yet"
+            )
+        elif pm is not None and not pm.published:
+            why = "its post-mortem is under review"
+        elif incident.postmortem_required and pm is None:
+            why = "it owes a post-mortem, not started yet"
+        elif incident.open_action_items:
+            why = f"{len(incident.open_action_items)} action item(s) are open"
+        else:
+            why = f"it is {incident.state}"
+        lines.append(f"{incident.id} ({incident.severity}) is still open: {why}")
+    return lines
 
 
 def _settle_and_close(name: str, who: str) -> Callable[..., object]:
@@ -228,6 +265,14 @@ def demo_steps() -> Iterator[Step]:
                 "log rotation was disabled in May",
             )(f, i),
         ),
+    )
+    yield (
+        day2 + 15 * m,
+        (
+            "erin drafts the PagerDuty P1's post-mortem: its root cause is the payments "
+            "team's to find (their integration paged us), so it stays open until they write it"
+        ),
+        _draft("payments", "erin", "card payments failed at checkout for 4 minutes"),
     )
     yield (
         day2 + 30 * m,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import shlex
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -33,7 +34,17 @@ from ..adapters.notifiers import RecordingNotifier
 from ..exceptions import IncidentNotFound
 from ..process import to_mermaid
 from . import _incident
-from ._common import Context, clean, console, errors, is_dsn, open_store, pass_context, say
+from ._common import (
+    DEMO_DB,
+    Context,
+    clean,
+    console,
+    errors,
+    is_dsn,
+    open_store,
+    pass_context,
+    say,
+)
 from ._import import import_command
 from ._oncall import oncall, schedule_group
 from ._report import DEFINITIONS, Report, build_report
@@ -365,11 +376,11 @@ def report(context: Context, fmt: str, html_file: str | None) -> None:
 
 
 @main.command()
-@click.option("--db", "demo_db", default="incident-flow-demo.db", show_default=True)
+@click.option("--db", "demo_db", default=DEMO_DB, show_default=True)
 def demo(demo_db: str) -> None:
     """Replay a realistic day of alerts through the whole process, then print the report."""
     from ..testing._doubles import ManualClock  # noqa: PLC0415
-    from ._demo import DEMO_POLICY, DEMO_START, demo_steps  # noqa: PLC0415
+    from ._demo import DEMO_POLICY, DEMO_START, demo_steps, still_open  # noqa: PLC0415
 
     for suffix in ("", "-wal", "-shm"):
         Path(demo_db + suffix).unlink(missing_ok=True)
@@ -399,10 +410,18 @@ def demo(demo_db: str) -> None:
             _timeline(flow, incident.id)
         console.rule("report")
         _print_report(build_report([(i, flow.history(i.id)) for i in flow.incidents()]))
+        left = still_open(flow)
     console.print(
         f"{len(chat.messages)} Slack messages and {len(pager.messages)} pages "
         f"recorded; store: {demo_db}; post-mortems in {DEMO_POLICY.postmortem_folder}/"
     )
+    for line in left:
+        say(line)
+    db = shlex.quote(demo_db)
+    say(f"explore what the demo left: incident-flow --db {db} list")
+    if left:
+        say(f"  incident-flow --db {db} show {left[0].split(' ', 1)[0]}")
+    say(f"  incident-flow --db {db} report --html report.html")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -12,12 +13,22 @@ from .._text import storable_data
 from ..exceptions import InvalidPayload
 
 __all__ = [
+    "DEDUP_FIX_LABEL",
+    "DEDUP_LABEL",
     "Body",
     "Fields",
     "convention_severity",
+    "is_zero_level",
+    "level",
     "load_json",
     "priority",
 ]
+
+#: The label that says an alert's dedup key is a fallback (``"fallback"``): the body had no
+#: identity the source documents, so it was keyed by what it says (its title...).
+DEDUP_LABEL = "incident_flow.dedup"
+#: With :data:`DEDUP_LABEL`: what to add to the sender's template so the key is a real one.
+DEDUP_FIX_LABEL = "incident_flow.dedup_fix"
 
 #: What parse() takes: raw bytes, text, or an already parsed mapping.
 Body = bytes | bytearray | memoryview | str | Mapping[str, Any]
@@ -96,9 +107,29 @@ def priority(value: object) -> Severity | None:
     return None
 
 
+#: The level above P1 on many teams' scales: P0, SEV0, sev-0, Sev 0, severity_0...
+_ZERO_LEVEL = re.compile(r"(?:p|sev|severity)[ _-]?0", re.IGNORECASE)
+
+
+def is_zero_level(value: object) -> bool:
+    """True for a zero level (``P0``, ``SEV0``, ``sev-0``...), which alerts read as P1."""
+    return isinstance(value, str) and _ZERO_LEVEL.fullmatch(value.strip()) is not None
+
+
+def level(value: object) -> Severity | None:
+    """An alert's priority: :func:`priority`, or a zero level (``P0``, ``SEV0``) as P1.
+
+    Every alert source reads its priority fields and labels with this, so they share the rule:
+    P0 / SEV0 is the top of many teams' scales, and our top is P1. The original value stays in
+    the alert's labels (the label it came from), so nobody loses the difference. Responders'
+    commands (``/incident severity``...) keep :func:`priority`: P1..P5 only.
+    """
+    return Severity.P1 if is_zero_level(value) else priority(value)
+
+
 def convention_severity(value: object) -> Severity | None:
     """A severity word (``critical``, ``warning``...) or a priority as a Severity, else None."""
-    found = priority(value)
+    found = level(value)
     if found is not None:
         return found
     if isinstance(value, str):

@@ -8,7 +8,7 @@ from urllib.parse import urljoin
 
 from .._alerts import Alert, AlertStatus
 from ..exceptions import InvalidPayload
-from ._common import Body, Fields, convention_severity, load_json, priority
+from ._common import Body, Fields, convention_severity, level, load_json
 
 __all__ = ["parse", "parse_group"]
 
@@ -18,8 +18,9 @@ SOURCE = "alertmanager"
 def parse(body: Body, headers: Any = None) -> list[Alert]:
     """An Alertmanager group -> one Alert per entry of ``alerts`` (each with its own status).
 
-    Severity: a ``priority`` label P1..P5, else the ``severity`` label (critical -> P1,
-    error/high/major -> P2, warning -> P3, info -> P4, none/low -> P5). Dedup key: the
+    Severity: a ``priority`` label P1..P5 (P0 / SEV0 read as P1, the label kept), else the
+    ``severity`` label (critical -> P1, error/high/major -> P2, warning -> P3, info -> P4,
+    none/low -> P5). Dedup key: the
     alert's ``fingerprint`` (stable per label set), the same when it fires and resolves.
     """
     return parse_group(SOURCE, load_json(SOURCE, body))
@@ -107,7 +108,7 @@ def _alert(source: str, a: Fields, extra: tuple[str, ...], group: _Group) -> Ale
             "nor a rule name or summary names the alert"
         )
         raise InvalidPayload(msg)
-    severity = priority(labels.get("priority")) or convention_severity(labels.get("severity"))
+    severity = level(labels.get("priority")) or convention_severity(labels.get("severity"))
     fingerprint = a.text("fingerprint", "").strip()
     if not fingerprint:
         # Alertmanager always sends one; derive a stable one from the labels otherwise.

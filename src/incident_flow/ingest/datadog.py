@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from .._alerts import Alert, AlertStatus
 from .._severity import Severity
 from ..exceptions import InvalidPayload
-from ._common import Body, Fields, load_json, priority
+from ._common import DEDUP_FIX_LABEL, DEDUP_LABEL, Body, Fields, is_zero_level, level, load_json
 
 __all__ = ["parse"]
 
@@ -28,6 +28,12 @@ TRANSITIONS: dict[str, tuple[AlertStatus, Severity | None]] = {
 _PREFIX = re.compile(
     r"^\s{0,8}(?:\[(?P<priority>P[1-5])\]\s{0,8})?\[(?P<transition>[A-Za-z -]{1,20}?)"
     r"(?: on (?P<scope>[^\]]{0,400}))?\]\s*"
+)
+#: What to add to the webhook's payload when an alert had to be keyed by its title.
+_FIX = (
+    'add "alert_id": "$ALERT_ID", "alert_cycle_key": "$ALERT_CYCLE_KEY" and '
+    '"alert_scope": "$ALERT_SCOPE" to the Datadog webhook\'s payload: until then its alerts '
+    "are keyed by their title (see docs/ingestion.md)"
 )
 #: A monitor's page, as Datadog links it in the message: ``/monitors/123`` or ``monitors#123``.
 _MONITOR_LINK = re.compile(r"/monitors?[/#](\d{1,20})\b")
@@ -82,30 +88,34 @@ def _monitor(f: Fields) -> str | None:
     return None
 
 
-def _dedup_key(f: Fields, monitor: str | None, title: _Title) -> tuple[str, str | None]:
+def _dedup_key(f: Fields, monitor: str | None, title: _Title) -> tuple[str, str | None, bool]:
     """A key that links a trigger to its recovery and never merges two alerts.
 
     The monitor and its alert cycle (or aggregation key), else the monitor and the group
     (scope), else the monitor alone when the alert names no group (a simple monitor). Without a
-    monitor id only the cycle key is safe. Otherwise the body is refused: a title cannot tell
-    two groups of a multi-alert monitor apart, nor survive a template variable rendered empty.
-    Returns the key and the scope, when it was needed.
+    monitor id: the cycle key, else the aggregation key and the group. With none of these a
+    readable alert is still opened, never refused (a refusal drops the page): keyed by its
+    title without the ``[P1] [Triggered on ...]`` prefix, its host and its group, and marked a
+    fallback (a title cannot tell two monitors of the same name apart, nor survive a template
+    variable rendered empty on recovery).
+
+    Returns the key, the scope when it was needed, and whether the key is a fallback.
     """
     cycle = f.optional_text("alert_cycle_key") or f.optional_text("aggreg_key")
     if monitor and cycle:
-        return f"{SOURCE}:{monitor}:{cycle}", None
+        return f"{SOURCE}:{monitor}:{cycle}", None, False
+    scope = _scope(f, title)
+    group = f":scope:{scope}" if scope else ""
     if monitor:
-        scope = _scope(f, title)
-        return f"{SOURCE}:{monitor}" + (f":scope:{scope}" if scope else ""), scope
+        return f"{SOURCE}:{monitor}{group}", scope, False
     if f.optional_text("alert_cycle_key"):
-        return f"{SOURCE}:{f.text('alert_cycle_key')}", None
-    msg = (
-        f"{SOURCE}: no alert_id (the monitor id) and no alert_cycle_key: nothing tells this "
-        'alert from another one with the same title; add "alert_id": "$ALERT_ID", '
-        '"alert_cycle_key": "$ALERT_CYCLE_KEY" and "alert_scope": "$ALERT_SCOPE" to the '
-        "webhook's payload"
-    )
-    raise InvalidPayload(msg)
+        return f"{SOURCE}:{f.text('alert_cycle_key')}", None, False
+    if f.optional_text("aggreg_key"):
+        # One monitor's (since March 2025 one monitor group's): with the group, one alert.
+        return f"{SOURCE}:aggreg:{f.text('aggreg_key')}{group}", scope, False
+    host = " ".join(f.text("hostname", "").split())
+    name = " ".join(title.name.split())
+    return f"{SOURCE}:title:{name}" + (f":host:{host}" if host else "") + group, scope, True
 
 
 def _tags(text: str) -> dict[str, str]:
@@ -123,7 +133,8 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
     The status comes from ``alert_transition`` (custom payload) or the ``[Transition]`` title
     prefix (default payload). Severity: the monitor's ``alert_priority`` (P1..P5), else
     Triggered -> P2, Warn / No Data -> P3. Dedup key: see :func:`_dedup_key` (the monitor and
-    its cycle or group; never the title).
+    its cycle or group; the title only as a fallback, said in the labels
+    ``incident_flow.dedup`` and ``incident_flow.dedup_fix``).
     """
     data = load_json(SOURCE, body)
     f = Fields(SOURCE, data)
@@ -142,19 +153,26 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
             f"{', '.join(sorted(TRANSITIONS))}"
         )
         raise InvalidPayload(msg)
-    status, fallback = TRANSITIONS[transition]
-    severity = priority(f.text("alert_priority", "")) or priority(split.priority) or fallback
+    status, unprioritised = TRANSITIONS[transition]
+    severity = level(f.text("alert_priority", "")) or level(split.priority) or unprioritised
     monitor = _monitor(f)
-    dedup_key, scope = _dedup_key(f, monitor, split)
+    dedup_key, scope, fallback = _dedup_key(f, monitor, split)
     labels = _tags(f.text("tags", ""))
     if monitor:
         labels["monitor_id"] = monitor
     if scope and "alert_scope" not in f.data:
         labels["scope"] = scope
+    if is_zero_level(f.text("alert_priority", "")):
+        labels["alert_priority"] = f.text("alert_priority").strip()  # read as P1: kept
     for key in ("hostname", "event_type", "alert_metric", "alert_scope"):
         if f.optional_text(key):
             labels[key] = f.text(key)
     labels["transition"] = transition
+    for key in (DEDUP_LABEL, DEDUP_FIX_LABEL):
+        labels.pop(key, None)  # said by us only, never by a tag
+    if fallback:
+        labels[DEDUP_LABEL] = "fallback"
+        labels[DEDUP_FIX_LABEL] = _FIX
     return [
         Alert(
             source=SOURCE,

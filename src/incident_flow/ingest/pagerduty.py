@@ -15,7 +15,7 @@ from typing import Any
 from .._alerts import Alert
 from .._severity import Severity
 from ..exceptions import InvalidPayload
-from ._common import Body, Fields, load_json, priority
+from ._common import Body, Fields, level, load_json
 
 __all__ = ["parse"]
 
@@ -36,9 +36,10 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
     ``incident.resolved`` -> a resolved one, for incidents opened in PagerDuty; other event
     types, and incidents our pager opened, -> none.
 
-    Severity: ``payload.custom_details.priority`` (P1..P5) first, else ``payload.severity``
-    (critical -> P1, error -> P2, warning -> P3, info -> P4). Dedup key: ``dedup_key``
-    (required to resolve; a trigger without one is keyed by its source and summary).
+    Severity: ``payload.custom_details.priority`` (P1..P5; P0 / SEV0 read as P1) first, else
+    ``payload.severity`` (critical -> P1, error -> P2, warning -> P3, info -> P4). Dedup key:
+    ``dedup_key`` (required to resolve; a trigger without one is keyed by its source and
+    summary).
     """
     data = load_json(SOURCE, body)
     f = Fields(SOURCE, data)
@@ -87,7 +88,7 @@ def parse(body: Body, headers: Any = None) -> list[Alert]:
             f"got {severity_word!r}"
         )
         raise InvalidPayload(msg)
-    severity = priority(details.get("priority")) or SEVERITIES.get(severity_word)
+    severity = level(details.get("priority")) or SEVERITIES.get(severity_word)
     labels = {k: v for k, v in details.items() if len(v) <= 500}
     for key_name in ("source", "component", "group", "class"):
         if payload.optional_text(key_name):
@@ -149,7 +150,7 @@ def _events_v1(data: dict[str, Any]) -> list[Alert]:
         msg = f"{SOURCE}: an Events API v1 trigger needs an incident_key or a description"
         raise InvalidPayload(msg)
     details = f.string_map("details") if isinstance(data.get("details"), dict) else {}
-    severity = priority(details.get("priority")) or SEVERITIES.get(
+    severity = level(details.get("priority")) or SEVERITIES.get(
         details.get("severity", "").strip().lower()
     )
     title = summary or key
@@ -200,12 +201,14 @@ def _webhook_v3(data: dict[str, Any]) -> list[Alert]:
         labels["service"] = service_name
     if urgency:
         labels["urgency"] = urgency
+    if named:
+        labels["priority"] = named
     return [
         Alert(
             source=SOURCE,
             name=service_name or title,
             title=title,
-            severity=priority(named) or _URGENCIES.get(urgency),
+            severity=level(named) or _URGENCIES.get(urgency),
             dedup_key=f"{SOURCE}:{key or incident.text('id')}",
             status="firing" if kind == "incident.triggered" else "resolved",
             labels=labels,

@@ -39,6 +39,7 @@ from .._worker import _ReviewPolls, _steps
 from ..adapters.slack import escape as slack_escape
 from ..exceptions import IncidentNotFound, InvalidCommand, InvalidPayload, InvalidSignature
 from ..ingest import SIGNED_SOURCES, actions, parse, slack_oncall_question, slack_workspace
+from ..ingest._common import DEDUP_FIX_LABEL, DEDUP_LABEL
 from ..ingest.signatures import verify
 from ._config import ServiceConfig, SourceConfig
 from ._metrics import COUNTED_STATES, ServiceMetrics
@@ -216,7 +217,17 @@ class _Service:
                 unmatched.append(alert.dedup_key)  # a recovery of nothing open: said, not lost
             else:
                 opened.append(incident.id)
-        return 202, {"incidents": opened, "no_open_incident": unmatched}
+        answer: dict[str, Any] = {"incidents": opened, "no_open_incident": unmatched}
+        fallback = [
+            {"dedup_key": a.dedup_key, "fix": a.labels.get(DEDUP_FIX_LABEL, "")}
+            for a in alerts
+            if a.labels.get(DEDUP_LABEL) == "fallback"
+        ]
+        if fallback:
+            # Opened all the same (a refusal would drop the page): the sender is told how to
+            # give each alert its own identity.
+            answer["fallback_keys"] = fallback
+        return 202, answer
 
     async def action(self, request: Request) -> tuple[int, Any]:
         source = request.path_params["source"]
