@@ -513,6 +513,18 @@ def test_the_reader_reads_shell_as_the_docs_write_it(
     ]
 
 
+def test_the_readme_sets_up_with_two_commands() -> None:
+    """A newcomer runs two commands: one installs and runs the main job, one the tests."""
+    readme = ROOT / "README.md"
+    setup = readme.read_text(encoding="utf-8").split("\n## Set up\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", setup, re.S)
+    assert [info for info, _ in blocks] == ["sh", "sh"]
+    assert [body.strip() for _, body in blocks] == [
+        "pip install '.[cli]' && incident-flow demo",
+        "pip install -e '.[all,test]' && pytest",
+    ]
+
+
 # --------------------------------------------------------------------------- the site itself
 
 
