@@ -19,7 +19,7 @@ from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
-from ..ports import StreamAppend
+from ..ports import StoreCounts, StreamAppend
 from ..schedules._book import Shift
 from ..schedules._model import Override
 from ._common import (
@@ -83,6 +83,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (due, seq) WHERE delivered = 0;
+-- For the probe counts (indexes only, created on open: no new schema version).
+CREATE INDEX IF NOT EXISTS incidents_by_state_severity ON incidents (state, severity);
+CREATE INDEX IF NOT EXISTS outbox_pending_seq ON outbox (seq) WHERE delivered = 0;
 """
 
 #: Schema changes after version 1, by the version they lead to.
@@ -148,6 +151,15 @@ _INSERT_ROUTE = "INSERT INTO alert_routes (key, incident_id, until_at) VALUES (?
 _SAVE_SILENCE = """
 INSERT INTO silences (id, created_at, until_at, data) VALUES (?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET until_at = excluded.until_at, data = excluded.data
+"""
+
+# One statement, so one snapshot: a covering index scan grouped by state and severity, the
+# pending index counted, and the first pending message by the pending index on seq.
+_COUNTS = """
+SELECT state, severity, COUNT(*), NULL FROM incidents GROUP BY state, severity
+UNION ALL
+SELECT NULL, NULL, (SELECT COUNT(*) FROM outbox WHERE delivered = 0),
+    (SELECT data FROM outbox WHERE delivered = 0 ORDER BY seq LIMIT 1)
 """
 
 _INSERT_REVISION = (
@@ -463,6 +475,21 @@ class SQLiteStore:
         else:
             rows = self._read("SELECT id FROM incidents WHERE state = ? ORDER BY seq", (state,))
         return [str(row[0]) for row in rows]
+
+    def ping(self) -> None:
+        """Read the schema version (one key of a small table): raise when the file cannot."""
+        self._read("SELECT value FROM incident_flow_meta WHERE key = 'schema_version'", ())
+
+    def counts(self) -> StoreCounts:
+        """Incidents by state and severity, and the outbox backlog, from the indexes."""
+        rows = self._read(_COUNTS, ())
+        incidents = [(str(r[0]), str(r[1]), int(str(r[2]))) for r in rows if r[0] is not None]
+        pending, first = next((r[2], r[3]) for r in rows if r[0] is None)
+        return StoreCounts(
+            incidents=incidents,
+            pending=int(str(pending)),
+            oldest_pending=None if first is None else decode_message(str(first)).created_at,
+        )
 
     def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Incidents whose escalation is due, most overdue first (an index range)."""
