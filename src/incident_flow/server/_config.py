@@ -89,6 +89,7 @@ class ServiceConfig:
         body_timeout: how long a client may take to send its body (a slow one gets 408).
         worker_interval, review_poll_every: the worker's pace.
         api_token: the bearer token the API (``/api/silences``) asks for; None: no API.
+        metrics_token: the bearer token ``/metrics`` asks for; None: anyone may scrape.
         origin: the file it was read from.
     """
 
@@ -110,6 +111,7 @@ class ServiceConfig:
     worker_interval: timedelta = timedelta(seconds=5)
     review_poll_every: timedelta | None = timedelta(minutes=2)
     api_token: Secret | None = None
+    metrics_token: Secret | None = None
     origin: str = "config"
 
     def describe(self) -> list[str]:
@@ -329,12 +331,22 @@ def config_from_mapping(
         _check_slack(reader, sections["slack"])
     _check_twilio(reader, sections["twilio"])
     server = _table(
-        reader, data, "server", ("host", "port", "max_body", "body_timeout", "api_token")
+        reader,
+        data,
+        "server",
+        ("host", "port", "max_body", "body_timeout", "api_token", "metrics_token"),
     )
     token_raw = server.get("api_token")
     token = reader.value("server.api_token", token_raw) if token_raw is not None else None
     if token is not None and (not isinstance(token_raw, str) or "${" not in token_raw):
         reader.problem("server.api_token", "a secret must come from the environment")
+    metrics_raw = server.get("metrics_token")
+    unset = len(reader.problems)
+    metrics = reader.value("server.metrics_token", metrics_raw) if metrics_raw is not None else None
+    if metrics is not None and (not isinstance(metrics_raw, str) or "${" not in metrics_raw):
+        reader.problem("server.metrics_token", "a secret must come from the environment")
+    elif metrics == "" and len(reader.problems) == unset:  # set, but empty: not "no token"
+        reader.problem("server.metrics_token", "the environment variable is empty")
     worker = _table(reader, data, "worker", ("interval", "review_poll_every"))
     config = ServiceConfig(
         policy=policy,
@@ -361,6 +373,7 @@ def config_from_mapping(
             "worker.review_poll_every", worker.get("review_poll_every"), timedelta(minutes=2)
         ),
         api_token=Secret(token) if isinstance(token, str) and token else None,
+        metrics_token=Secret(metrics) if isinstance(metrics, str) and metrics else None,
         origin=source,
     )
     for name, settings in config.sources.items():
