@@ -18,6 +18,7 @@ from ._events import Event
 from ._incident import Incident
 from ._messages import Notification, OutboxMessage
 from ._postmortem import PostMortemDocument, ReviewStatus
+from ._process import FINAL_STATE
 from ._storms import Silence
 from .schedules._book import Shift
 from .schedules._model import Override
@@ -244,19 +245,28 @@ class StoreCounts:
     """What a store counts from its indexes (:class:`StoreStats`): a service's metrics.
 
     Attributes:
-        incidents: ``(state, severity, count)`` for each state and severity with incidents,
-            sorted (a severity as ``str(Severity)``: ``P1``...).
+        incidents: ``(state, severity, count)`` of the incidents not closed, for each state
+            and severity that has some, sorted (a severity as ``str(Severity)``: ``P1``...).
+        closed: how many incidents are closed, by number only (it grows with the history:
+            a store may count it without reading their severities).
         pending: the outbox messages not delivered yet.
         oldest_pending: when the pending message queued first was created (None: none is).
     """
 
     incidents: tuple[tuple[str, str, int], ...] = attrs.field(default=(), converter=_counted)
+    closed: int = 0
     pending: int = 0
     oldest_pending: datetime | None = None
 
     def count(self, state: str | None = None, severity: str | None = None) -> int:
-        """How many incidents are in ``state`` with ``severity`` (None: any)."""
-        return sum(n for s, v, n in self.incidents if state in (None, s) and severity in (None, v))
+        """How many incidents are in ``state`` with ``severity`` (None: any).
+
+        Closed incidents count for ``state`` None or ``closed``, with no ``severity`` asked.
+        """
+        found = sum(n for s, v, n in self.incidents if state in (None, s) and severity in (None, v))
+        if state in (None, FINAL_STATE) and severity is None:
+            found += self.closed
+        return found
 
 
 class StoreStats(Protocol):
@@ -265,8 +275,9 @@ class StoreStats(Protocol):
     The core relies on: ``ping`` raises (StorageError) when the store cannot answer, in a time
     that does not grow with the incidents kept; ``counts`` agrees with ``incident_ids(state)``
     and with the outbox's pending messages, as of one moment, and reads indexes, never the
-    events. A store without it is asked ``due_incidents(now, limit=1)`` for readiness, and its
-    open incidents are loaded for the metrics (slow with thousands).
+    events or the delivered messages. A store without it is asked ``due_incidents(now,
+    limit=1)`` for readiness, and its open incidents are loaded for the metrics (slow with
+    thousands).
     """
 
     def ping(self) -> None:

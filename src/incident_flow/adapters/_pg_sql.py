@@ -23,12 +23,14 @@ from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
+from .._process import FINAL_STATE
 from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
 from ..ports import StoreCounts
 from ..schedules._book import Shift
 from ..schedules._model import Override
 from ._common import (
+    KINDS,
     SCHEMA_VERSION,
     check_versions,
     decode_event,
@@ -408,15 +410,18 @@ def ping() -> Query[None]:
 
 def counts() -> Query[StoreCounts]:
     """Incidents by state and severity, and the outbox backlog, from the indexes."""
-    return Query("counting", _COUNTS, (), _counts)
+    params = ([k[0] for k in KINDS], [k[1] for k in KINDS], FINAL_STATE, FINAL_STATE)
+    return Query("counting", _COUNTS, params, _counts)
 
 
 def _counts(rows: Rows) -> StoreCounts:
-    incidents = [(str(r[0]), str(r[1]), int(r[2])) for r in rows if r[0] is not None]
-    pending, first = next((r[2], r[3]) for r in rows if r[0] is None)
+    # By their shape, not their order: (state, severity, n), (closed, NULL, n), (NULL, NULL...).
+    closed = next(int(r[2]) for r in rows if r[0] is not None and r[1] is None)
+    pending, first = next((int(r[2]), r[3]) for r in rows if r[0] is None)
     return StoreCounts(
-        incidents=incidents,
-        pending=int(pending),
+        incidents=[(str(r[0]), str(r[1]), int(r[2])) for r in rows if r[1] is not None],
+        closed=closed,
+        pending=pending,
         oldest_pending=None if first is None else decode_message(first).created_at,
     )
 
@@ -590,12 +595,17 @@ _FIND_DEDUP = """
 UNION ALL (SELECT incident_id FROM {s}.alert_routes WHERE key = %s)
 LIMIT 1
 """
-# One statement, so one snapshot: an index-only scan grouped by state and severity, the
-# pending index counted, and the first pending message by the pending index on seq.
+# One statement, so one snapshot. Each (state, severity) of the incidents not closed is an
+# index-only range count (a GROUP BY pays two collated string comparisons per row on top); the
+# closed ones are counted by state alone; then the pending outbox: its count and the message
+# queued first, from the pending index.
 _COUNTS = """
-SELECT state, severity, count(*), NULL FROM {s}.incidents GROUP BY state, severity
-UNION ALL
-SELECT NULL, NULL, (SELECT count(*) FROM {s}.outbox WHERE NOT delivered),
+SELECT k.state, k.severity, c.n, NULL FROM unnest(%s::text[], %s::text[]) AS k (state, severity)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM {s}.incidents i WHERE i.state = k.state AND i.severity = k.severity
+) AS c
+UNION ALL SELECT %s, NULL, (SELECT count(*) FROM {s}.incidents WHERE state = %s), NULL
+UNION ALL SELECT NULL, NULL, (SELECT count(*) FROM {s}.outbox WHERE NOT delivered),
     (SELECT data FROM {s}.outbox WHERE NOT delivered ORDER BY seq LIMIT 1)
 """
 _DROP_ROUTES = "DELETE FROM {s}.alert_routes WHERE incident_id = %s"

@@ -13,6 +13,7 @@ from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
+from .._process import FINAL_STATE
 from .._storms import Silence
 from ..exceptions import ConcurrencyError
 from ..ports import StoreCounts, StreamAppend
@@ -260,8 +261,10 @@ class MemoryStore:
         """Incidents by state and severity, and the outbox backlog (kept as they change)."""
         with self._lock:
             first = next(iter(self._pending), None)
+            counted = self._counted.items()
             return StoreCounts(
-                incidents=[(state, severity, n) for (state, severity), n in self._counted.items()],
+                incidents=[(s, v, n) for (s, v), n in counted if s != FINAL_STATE],
+                closed=sum(n for (s, _), n in counted if s == FINAL_STATE),
                 pending=len(self._pending),
                 oldest_pending=None if first is None else self._outbox[first].created_at,
             )

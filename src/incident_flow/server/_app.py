@@ -393,7 +393,8 @@ class _Service:
         if hasattr(store, "outbox_messages"):
             pending = [m for m in await _maybe(store.outbox_messages()) if m.pending]
         return StoreCounts(
-            incidents=[*((s, v, n) for (s, v), n in found.items()), (FINAL_STATE, "any", closed)],
+            incidents=[(s, v, n) for (s, v), n in found.items()],
+            closed=closed,
             pending=len(pending),
             oldest_pending=min((m.created_at for m in pending), default=None),
         )

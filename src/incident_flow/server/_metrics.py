@@ -101,9 +101,8 @@ class ServiceMetrics:
         for state, severity, n in counts.incidents:
             if state in COUNTED_STATES:
                 self.incidents.labels(state, severity).set(n)
-        closed = counts.count(FINAL_STATE)
-        if closed:
-            self.incidents.labels(FINAL_STATE, "any").set(closed)
+        if counts.closed:
+            self.incidents.labels(FINAL_STATE, "any").set(counts.closed)
         self.backlog.set(counts.pending)
         oldest = counts.oldest_pending
         age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
