@@ -196,9 +196,8 @@ def test_readyz_says_when_the_store_cannot_answer(backend: Backend) -> None:
 class HostStore:
     """A host's own store with only the required ports: no ``ping``, no ``counts``."""
 
-    nonblocking = True
-
-    def __init__(self, inner: MemoryStore) -> None:
+    def __init__(self, inner: MemoryStore, *, nonblocking: bool) -> None:
+        self.nonblocking = nonblocking  # else the async flow runs it on a thread (ThreadedStore)
         self.inner = inner
         self.append = inner.append
         self.load = inner.load
@@ -209,13 +208,16 @@ class HostStore:
         self.outbox_messages = inner.outbox_messages
 
 
-def test_a_store_without_counts_is_loaded_and_gives_the_same_figures() -> None:
+@pytest.mark.parametrize("nonblocking", [True, False])
+def test_a_store_without_counts_is_loaded_and_gives_the_same_figures(nonblocking: bool) -> None:
     memory = MemoryStore()
     flow = seed(memory)
     texts = []
-    for store in (memory, HostStore(memory)):
+    for store in (memory, HostStore(memory, nonblocking=nonblocking)):
         config = ServiceConfig()
-        app = create_app(async_flow(config, store=store), config, worker=False)
+        service = async_flow(config, store=store)
+        assert service._store_can("counts_incidents", "counts") is (store is memory)
+        app = create_app(service, config, worker=False)
         with Served(app) as server:
             assert httpx.get(f"{server.url}/readyz", timeout=10).json() == {"ready": True}
             texts.append(httpx.get(f"{server.url}/metrics", timeout=10).text)
