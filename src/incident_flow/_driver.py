@@ -166,6 +166,8 @@ class FlowCore:
         # A driver that answers before it delivers takes the delivery steps here (the
         # service: the webhook's answer waits for the commit only); None: deliver inline.
         self._later: Callable[[Steps[int]], None] | None = None
+        # Told (before, after) of each incident this flow commits: the service's MTTA and MTTR.
+        self._on_commit: list[Callable[[Incident | None, Incident], None]] = []
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -1125,7 +1127,20 @@ class FlowCore:
                 attrs.evolve(r, number=self._catalog.version + n)
                 for n, r in enumerate(revisions, start=1)
             )
+        self._committed(before, incident)
+
+    def _committed(self, before: Incident | None, incident: Incident) -> None:
+        """Log a change of state, and tell ``_on_commit`` (a failing watcher is logged only)."""
         _log_change(before, incident)
+        for watcher in self._on_commit:
+            try:
+                watcher(before, incident)
+            except Exception as exc:  # noqa: BLE001 - committed already: only the watcher failed
+                _log.error(
+                    "incident_flow.commit_watcher_failed",
+                    incident_id=incident.id,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
 
     def _appends_all(self) -> bool:
         """Whether the store appends to several incidents in one transaction."""
@@ -1157,7 +1172,7 @@ class FlowCore:
         yield from call("store", "append_all", appends)
         for before, d in decided:
             self._remember(d.incident)
-            _log_change(before, d.incident)
+            self._committed(before, d.incident)
         return True
 
     # ----------------------------------------------------------------- the runbook catalog

@@ -14,7 +14,7 @@ from .._incident import Incident
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import StorageError
-from ..ports import StreamAppend
+from ..ports import StoreCounts, StreamAppend
 from ..schedules._book import Shift
 from ..schedules._model import Override
 from . import _pg_sql as pgsql
@@ -241,6 +241,14 @@ class PostgresStore:
     def incident_ids(self, state: str | None = None) -> list[str]:
         """Return incident ids, oldest first, optionally only those in ``state``."""
         return self._fetch(pgsql.incident_ids(state))
+
+    def ping(self) -> None:
+        """Read the schema version (one key of a small table): raise when the server cannot."""
+        self._fetch(pgsql.ping())
+
+    def counts(self) -> StoreCounts:
+        """Incidents by state and severity, and the outbox backlog, from the indexes."""
+        return self._fetch(pgsql.counts())
 
     def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Incidents whose escalation is due, most overdue first (an index range)."""

@@ -12,7 +12,7 @@ from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
 from .._storms import Silence
-from ..ports import StreamAppend
+from ..ports import StoreCounts, StreamAppend
 from ..schedules._book import Shift
 from ..schedules._model import Override
 from . import _pg_sql as pgsql
@@ -268,6 +268,14 @@ class AsyncPostgresStore:
     async def incident_ids(self, state: str | None = None) -> list[str]:
         """Return incident ids, oldest first, optionally only those in ``state``."""
         return await self._fetch(pgsql.incident_ids(state))
+
+    async def ping(self) -> None:
+        """Read the schema version (one key of a small table): raise when the server cannot."""
+        await self._fetch(pgsql.ping())
+
+    async def counts(self) -> StoreCounts:
+        """Incidents by state and severity, and the outbox backlog, from the indexes."""
+        return await self._fetch(pgsql.counts())
 
     async def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Incidents whose escalation is due, most overdue first (an index range)."""

@@ -9,7 +9,7 @@ Routes (see docs/server.md):
     POST /slack/events           the Events API's url_verification (other events: 200)
     GET  /healthz                the process answers
     GET  /readyz                 the store answers and the worker turned recently
-    GET  /metrics                Prometheus text
+    GET  /metrics                Prometheus text (behind server.metrics_token when set)
 
 A request is refused before anything is stored: 411 without a Content-Length, 400 for a
 negative or non-numeric one or a body that cannot be read, 413 over ``max_body``, 415 for a
@@ -25,6 +25,7 @@ import hmac
 import inspect
 import json
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,6 +35,7 @@ from .._async_flow import AsyncIncidentFlow
 from .._log import get_logger
 from .._messages import Notification
 from .._policy import parse_duration, parse_time
+from .._process import FINAL_STATE
 from .._storms import Silence
 from .._worker import _ReviewPolls, _steps
 from ..adapters.slack import escape as slack_escape
@@ -41,6 +43,7 @@ from ..exceptions import IncidentNotFound, InvalidCommand, InvalidPayload, Inval
 from ..ingest import SIGNED_SOURCES, actions, parse, slack_oncall_question, slack_workspace
 from ..ingest._common import DEDUP_FIX_LABEL, DEDUP_LABEL
 from ..ingest.signatures import verify
+from ..ports import StoreCounts
 from ._config import ServiceConfig, SourceConfig
 from ._metrics import COUNTED_STATES, ServiceMetrics
 
@@ -106,6 +109,7 @@ class _Service:
         flow.pager = _Counted(flow.pager, "pager", self.metrics)
         # Answer once the decisions are committed; the sends follow on this loop (pages first).
         flow.deliver_in_background()
+        flow._on_commit.append(self.metrics.committed)
 
     # ----------------------------------------------------------------- lifespan
 
@@ -357,11 +361,7 @@ class _Service:
         token = self.config.api_token
         if token is None:
             raise _Refused(404, "the API is off: set server.api_token")
-        given = request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            value.strip().encode(), str(token).encode()
-        ):
+        if not _bearer(request, token):
             raise _Refused(401, "the API needs Authorization: Bearer <server.api_token>")
 
     async def silences(self, request: Request) -> tuple[int, Any]:
@@ -395,10 +395,18 @@ class _Service:
             raise _Refused(404, str(exc)) from None
         return 200, silence_json(silence)
 
+    def _counts_itself(self) -> bool:
+        """Whether the store answers the probes from its indexes (``ports.StoreStats``)."""
+        return self.flow._store_can("counts_incidents", "counts")
+
     async def ready(self) -> tuple[int, Any]:
         problems: list[str] = []
+        store: Any = self.flow.store
         try:
-            await self.flow.incidents("notified")
+            if self._counts_itself():
+                await _maybe(store.ping())
+            else:  # one index range of one row, on any store
+                await _maybe(store.due_incidents(datetime.now(UTC), limit=1))
         except Exception as exc:  # noqa: BLE001 - any store failure means not ready
             problems.append(f"store: {type(exc).__name__}")
         if self.run_worker:
@@ -407,17 +415,48 @@ class _Service:
                 problems.append("worker: no turn recently")
         return (200, {"ready": True}) if not problems else (503, {"ready": False, "why": problems})
 
-    async def scrape(self) -> bytes:
-        incidents = []
+    async def scrape(self, request: Request) -> bytes:
+        """The Prometheus text, behind ``server.metrics_token`` when it is set."""
+        self.authorize_metrics(request)
+        store: Any = self.flow.store
+        if self._counts_itself():
+            counts: StoreCounts = await _maybe(store.counts())
+        else:
+            counts = await self._counted_by_loading()
+        self.metrics.observe(counts)
+        return self.metrics.text()
+
+    async def _counted_by_loading(self) -> StoreCounts:
+        """A store without ``counts``: its open incidents loaded (slow with thousands)."""
+        found: Counter[tuple[str, str]] = Counter()
         for state in COUNTED_STATES:
-            incidents.extend(await self.flow.incidents(state))
+            for incident in await self.flow.incidents(state):
+                found[incident.state, str(incident.severity)] += 1
         store = self.flow.store
-        closed = len(await _maybe(store.incident_ids("closed")))
+        closed = len(await _maybe(store.incident_ids(FINAL_STATE)))
         pending: list[Any] = []
         if hasattr(store, "outbox_messages"):
             pending = [m for m in await _maybe(store.outbox_messages()) if m.pending]
-        self.metrics.observe(incidents, closed, pending)
-        return self.metrics.text()
+        return StoreCounts(
+            incidents=[(s, v, n) for (s, v), n in found.items()],
+            closed=closed,
+            pending=len(pending),
+            oldest_pending=min((m.created_at for m in pending), default=None),
+        )
+
+    def authorize_metrics(self, request: Request) -> None:
+        """``server.metrics_token`` as a bearer token, compared in constant time, or 401."""
+        token = self.config.metrics_token
+        if token is not None and not _bearer(request, token):
+            raise _Refused(401, "metrics need Authorization: Bearer <server.metrics_token>")
+
+
+def _bearer(request: Request, token: str) -> bool:
+    """Whether the request says ``Authorization: Bearer <token>`` (compared in constant time)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        value.strip().encode(), str(token).encode()
+    )
 
 
 def _oncall_question(body: bytes, command: str) -> str | None:
@@ -533,7 +572,11 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
     async def metrics(request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST  # noqa: PLC0415
 
-        return Response(await service.scrape(), media_type=CONTENT_TYPE_LATEST)
+        try:
+            text = await service.scrape(request)
+        except _Refused as refused:
+            return JSONResponse({"error": refused.error}, status_code=refused.status)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     app = Starlette(
         routes=[

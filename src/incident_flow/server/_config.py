@@ -105,6 +105,7 @@ class ServiceConfig:
         body_timeout: how long a client may take to send its body (a slow one gets 408).
         worker_interval, review_poll_every: the worker's pace.
         api_token: the bearer token the API (``/api/silences``) asks for; None: no API.
+        metrics_token: the bearer token ``/metrics`` asks for; None: anyone may scrape.
         origin: the file it was read from.
     """
 
@@ -126,6 +127,7 @@ class ServiceConfig:
     worker_interval: timedelta = timedelta(seconds=5)
     review_poll_every: timedelta | None = timedelta(minutes=2)
     api_token: Secret | None = None
+    metrics_token: Secret | None = None
     origin: str = "config"
 
     def describe(self) -> list[str]:
@@ -400,9 +402,13 @@ def config_from_mapping(
         _check_slack(reader, sections["slack"])
     _check_twilio(reader, sections["twilio"])
     server = _table(
-        reader, data, "server", ("host", "port", "max_body", "body_timeout", "api_token")
+        reader,
+        data,
+        "server",
+        ("host", "port", "max_body", "body_timeout", "api_token", "metrics_token"),
     )
     token = reader.secret("server.api_token", server.get("api_token"))
+    metrics = reader.secret("server.metrics_token", server.get("metrics_token"))
     worker = _table(reader, data, "worker", ("interval", "review_poll_every"))
     config = ServiceConfig(
         policy=policy,
@@ -429,6 +435,7 @@ def config_from_mapping(
             "worker.review_poll_every", worker.get("review_poll_every"), timedelta(minutes=2)
         ),
         api_token=token,
+        metrics_token=metrics,
         origin=source,
     )
     if reader.problems:
