@@ -267,6 +267,9 @@ def test_metrics_are_open_without_a_token(tmp_path: Path) -> None:
         assert httpx.get(f"{server.url}/metrics", timeout=10).status_code == 200
 
 
+LITERAL = "server.metrics_token: a secret must come from the environment: write ${SOME_VARIABLE}"
+
+
 class TestMetricsTokenConfig:
     """``[server] metrics_token`` comes from the environment only, like ``api_token``."""
 
@@ -287,14 +290,12 @@ class TestMetricsTokenConfig:
             (
                 '"s3cr3t"',
                 {},
-                "server.metrics_token: a secret must come from the environment: "
-                "write ${SOME_VARIABLE}",
+                LITERAL,
             ),
             (
                 "12",
                 {},
-                "server.metrics_token: a secret must come from the environment: "
-                "write ${SOME_VARIABLE}",
+                LITERAL,
             ),
             (
                 '"${M}"',
