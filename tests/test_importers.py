@@ -940,7 +940,8 @@ def test_fetched_from_grafana_oncall_calendars_without_the_token(httpserver: Any
     for path, page in pages.items():
         httpserver.expect_request(f"/api/v1/{path}/", headers=auth).respond_with_json(page)
     httpserver.expect_request("/cal.ics").respond_with_data(calendar)
-    documents = fetch("grafana-oncall", TOKEN, url=base)
+    # The calendar is on another host than the API's (127.0.0.1, not localhost): listed.
+    documents = fetch("grafana-oncall", TOKEN, url=base, allowed_hosts=["127.0.0.1"])
     imported = import_vendor("grafana-oncall", documents, people=People([IC["grafana-oncall"]]))
     assert [s.name for s in imported.schedules] == ["primary", "secondary", "cal"]
     assert Schedules(imported.schedules).on_call("cal", utc("2026-02-01T12:00:00Z")) == ("alice",)
@@ -2037,3 +2038,349 @@ def test_a_time_zone_zoneinfo_cannot_even_look_up_is_refused_clearly() -> None:
             f'[[schedules]]\nname = "s"\ntimezone = "{long_zone}"\n[[schedules.layers]]\n'
             'name = "l"\nmembers = ["a"]\nstart = 2026-01-05\n'
         )
+
+
+# --------------------------------------------- links in the answers, and paging (issue 26)
+
+CALENDAR = "\r\n".join(
+    [
+        "BEGIN:VCALENDAR",
+        "BEGIN:VEVENT",
+        "SUMMARY:alice",
+        "DTSTART:20260105T080000Z",
+        "DTEND:20260106T080000Z",
+        "RRULE:FREQ=DAILY",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+)
+
+
+def _oncall_server(httpserver: Any, calendars: dict[str, str]) -> str:
+    """Grafana OnCall's API on the local server, its schedules ``ical`` ones with these calendar
+    URLs (by name); ``/cal.ics`` answers a calendar. Returns the API's URL (on localhost)."""
+    auth = {"Authorization": TOKEN}
+    schedules = [
+        {"id": f"S{i}", "name": name, "type": "ical", "ical_url_primary": url}
+        for i, (name, url) in enumerate(calendars.items())
+    ]
+    httpserver.expect_request("/api/v1/schedules/", headers=auth).respond_with_json(
+        {"results": schedules, "next": None}
+    )
+    for path in ("users", "on_call_shifts", "escalation_chains", "escalation_policies"):
+        httpserver.expect_request(f"/api/v1/{path}/", headers=auth).respond_with_json(
+            {"results": [], "next": None}
+        )
+    httpserver.expect_request("/cal.ics").respond_with_data(CALENDAR)
+    return str(httpserver.url_for("/")).replace("127.0.0.1", "localhost")
+
+
+def test_calendar_links_off_the_api_are_reported_not_fetched_nor_saved(
+    httpserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A calendar over plain HTTP, on a host not listed, or at a private or link-local address
+    (even listed) is not fetched: the import reports it (scheme and host only) and goes on."""
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+
+    own = str(httpserver.url_for("/cal.ics")).replace("127.0.0.1", "localhost")
+    same_machine = own.replace("localhost", "127.0.0.1")
+    secret = "private-0123456789abcdef"  # noqa: S105 - a calendar's secret path, never shown
+    base = _oncall_server(
+        httpserver,
+        {
+            "own": own,  # the API's own origin: fetched (without the token)
+            "plain": "http://calendar.example.com/plain.ics",
+            "elsewhere": f"https://calendar.example.com/calendar/ical/ops/{secret}/basic.ics",
+            "intranet": "https://10.1.2.3/cal.ics",
+            "metadata": "https://169.254.169.254/latest/meta-data/",
+            "same machine": same_machine,  # loopback, but another host than the API's
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INCIDENT_FLOW_IMPORT_TOKEN", TOKEN)
+    result = CliRunner().invoke(
+        main,
+        [
+            "import",
+            "grafana-oncall",
+            "--url",
+            base,
+            "--allow-host",
+            "10.1.2.3",
+            "--allow-host",
+            "169.254.169.254",
+            "--save",
+            "fetched.json",
+            "-o",
+            "policy.toml",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert [r.path for r, _ in httpserver.log].count("/cal.ics") == 1  # "own" only
+    assert Policy.from_toml(tmp_path / "policy.toml").schedules.names == ("own",)
+    saved = json.loads((tmp_path / "fetched.json").read_text())
+    texts = {d["calendar"]: "text" in d for d in saved if "calendar" in d}
+    assert texts == {url: url == own for url in texts}  # nothing refused is saved
+    assert len(texts) == 6
+    report = (tmp_path / "import-report.md").read_text()
+    assert secret not in report and secret not in result.output
+    whys = {
+        f.where.split('"')[1]: f.why
+        for f in import_grafana_oncall(saved).findings
+        if f.where.endswith(".ical_url_primary")
+    }
+    assert "http://calendar.example.com: not an https:// link" in whys["plain"]
+    assert "not the API's host: not fetched (--allow-host calendar.example.com" in whys["elsewhere"]
+    assert "10.1.2.3, a private address: not fetched" in whys["intranet"]
+    assert "169.254.169.254, a link-local address: not fetched" in whys["metadata"]
+    assert "--allow-host 127.0.0.1 " in whys["same machine"]
+    assert "--calendar NAME=FILE.ics" in whys["metadata"]
+
+
+def test_a_calendar_on_the_api_s_own_host_or_a_listed_one_is_fetched_without_the_token(
+    httpserver: Any,
+) -> None:
+    from incident_flow.importers import fetch
+
+    base = _oncall_server(
+        httpserver,
+        {
+            "own": str(httpserver.url_for("/cal.ics")).replace("127.0.0.1", "localhost"),
+            "listed": str(httpserver.url_for("/cal.ics")).replace("localhost", "127.0.0.1"),
+        },
+    )
+    documents = fetch("grafana-oncall", TOKEN, url=base, allowed_hosts=["127.0.0.1"])
+    assert [d["text"] for d in documents if "calendar" in d] == [CALENDAR, CALENDAR]
+    asked = [r for r, _ in httpserver.log if r.path == "/cal.ics"]
+    assert len(asked) == 2 and not any("Authorization" in r.headers for r in asked)
+    imported = import_vendor("grafana-oncall", documents)
+    assert [s.name for s in imported.schedules] == ["own", "listed"]
+
+
+def test_a_listed_calendar_host_whose_name_resolves_to_a_private_address_is_not_fetched(
+    httpserver: Any,
+) -> None:
+    """Every address a name resolves to is checked: one private address is enough to refuse."""
+    from incident_flow.importers import fetch
+
+    addresses = {
+        "intranet.example.com": ["10.0.0.7"],
+        "mixed.example.com": ["93.184.216.34", "192.168.1.5"],
+        "mapped.example.com": ["::ffff:10.0.0.8"],
+        "cgnat.example.com": ["100.64.0.9"],
+    }
+    base = _oncall_server(httpserver, {name: f"https://{name}/cal.ics" for name in addresses})
+    documents = fetch(
+        "grafana-oncall",
+        TOKEN,
+        url=base,
+        allowed_hosts=list(addresses),
+        resolver=lambda host: addresses.get(host, []),
+    )
+    refused = {d["calendar"]: d["refused"] for d in documents if "calendar" in d}
+    assert refused == {
+        "https://intranet.example.com/cal.ics": "https://intranet.example.com: intranet.example.com"
+        " is at 10.0.0.7, a private address: not fetched",
+        "https://mixed.example.com/cal.ics": "https://mixed.example.com: mixed.example.com is at "
+        "192.168.1.5, a private address: not fetched",
+        "https://mapped.example.com/cal.ics": "https://mapped.example.com: mapped.example.com is "
+        "at ::ffff:10.0.0.8, a private address: not fetched",
+        "https://cgnat.example.com/cal.ics": "https://cgnat.example.com: cgnat.example.com is at "
+        "100.64.0.9, a shared (not public) address: not fetched",
+    }
+    assert not [r for r, _ in httpserver.log if r.path == "/cal.ics"]
+
+
+def test_links_off_a_public_api_only_over_https_to_listed_hosts_at_public_addresses() -> None:
+    """The rules on their own, for an API on a public HTTPS host (the resolver is given)."""
+    from incident_flow.importers._links import Links, RefusedLink
+
+    addresses = {
+        "cal.example.com": ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"],
+        "ten.example.com": ["10.9.8.7"],
+        "meta.example.com": ["169.254.169.254"],
+        "loop.example.com": ["127.0.0.1"],
+        "v6loop.example.com": ["::1"],
+        "v6local.example.com": ["fe80::1%eth0"],
+    }
+
+    def resolver(host: str) -> list[str]:
+        assert host != "oncall.example.com", "the API's own host is not looked up"
+        return addresses.get(host, [])
+
+    listed = [*addresses, "127.0.0.1", "10.0.0.1", "169.254.169.254", "nowhere.example.com"]
+    links = Links("https://oncall.example.com/", [*listed, "cal.example.com:8443"], resolver)
+    for fine in (
+        "https://cal.example.com/team/basic.ics",
+        "https://CAL.example.com.:8443/x.ics",
+        "https://oncall.example.com/api/v1/ical/x.ics",  # the API's own origin
+    ):
+        links.other(fine)
+    refused = {
+        "http://cal.example.com/x.ics": "not an https:// link",
+        "ftp://cal.example.com/x.ics": "not an https:// link",
+        "https://other.example.com/x.ics": "--allow-host other.example.com",
+        "https://oncall.example.com:8443/x.ics": "--allow-host oncall.example.com",
+        "https://ten.example.com/x.ics": "10.9.8.7, a private address",
+        "https://meta.example.com/x.ics": "169.254.169.254, a link-local address",
+        "https://loop.example.com/x.ics": "127.0.0.1, a loopback address",
+        "https://v6loop.example.com/x.ics": "::1, a loopback address",
+        "https://v6local.example.com/x.ics": "fe80::1%eth0, a link-local address",
+        "https://127.0.0.1/x.ics": "127.0.0.1, a loopback address",
+        "https://10.0.0.1/x.ics": "10.0.0.1, a private address",
+        "https://169.254.169.254/latest/meta-data/": "169.254.169.254, a link-local address",
+        "https://nowhere.example.com/x.ics": "does not resolve",
+        "https://user:s3cret-pass@cal.example.com/x.ics": "a user name or password",
+    }
+    for url, why in refused.items():
+        with pytest.raises(RefusedLink, match=re.escape(why)) as caught:
+            links.other(url)
+        assert "x.ics" not in str(caught.value) and "s3cret" not in str(caught.value)
+    # A page goes to the API's own origin only (the token goes with it), listed or not.
+    links.page("https://oncall.example.com/api/v1/users/?page=2")
+    for elsewhere in (
+        "http://oncall.example.com/api/v1/users/?page=2",
+        "https://cal.example.com/api/v1/users/?page=2",
+    ):
+        with pytest.raises(
+            RefusedLink, match=re.escape("not the API's own https://oncall.example.com:443")
+        ):
+            links.page(elsewhere)
+    # An API on this machine (tests): loopback, and plain HTTP to it, but nothing else private.
+    local = Links("http://localhost:8080/", ["127.0.0.1", "10.0.0.1"], resolver)
+    local.other("http://127.0.0.1:9000/cal.ics")
+    with pytest.raises(RefusedLink, match="a private address"):
+        local.other("https://10.0.0.1/cal.ics")
+    with pytest.raises(RefusedLink, match="not an https:// link"):
+        Links("http://localhost:8080/", ["cal.example.com"], resolver).other(
+            "http://cal.example.com/x.ics"
+        )
+    for bad in ("https://cal.example.com", "cal.example.com/x", "", "cal.example.com:port"):
+        with pytest.raises(InvalidExport, match="--allow-host takes a host name"):
+            Links("https://oncall.example.com/", [bad])
+
+
+def test_a_next_link_back_to_a_page_read_before_is_an_error_that_says_so(httpserver: Any) -> None:
+    from incident_flow.importers import fetch
+
+    base = str(httpserver.url_for("/")).replace("127.0.0.1", "localhost")
+    auth = {"Authorization": TOKEN}
+    httpserver.expect_request("/api/v1/users/", query_string="", headers=auth).respond_with_json(
+        {"results": [], "next": f"{base}api/v1/users/?page=2"}
+    )
+    httpserver.expect_request(
+        "/api/v1/users/", query_string="page=2", headers=auth
+    ).respond_with_json({"results": [], "next": f"{base}api/v1/users/"})  # back to page 1
+    with pytest.raises(InvalidExport, match=r"GET /api/v1/users/: the API's paging loops"):
+        fetch("grafana-oncall", TOKEN, url=base)
+    assert len(httpserver.log) == 2
+
+
+def test_a_next_link_off_the_api_s_origin_is_an_error_naming_its_host(httpserver: Any) -> None:
+    from incident_flow.importers import fetch
+
+    httpserver.expect_request("/api/v1/users/").respond_with_json(
+        {"results": [], "next": "https://elsewhere.example.com/api/v1/users/?page=2&k=v"}
+    )
+    off = re.escape("a page link to https://elsewhere.example.com is not the API's own")
+    with pytest.raises(InvalidExport, match=off) as caught:
+        fetch(
+            "grafana-oncall",
+            TOKEN,
+            url=httpserver.url_for("/"),
+            allowed_hosts=["elsewhere.example.com"],
+        )
+    assert "k=v" not in str(caught.value) and TOKEN not in str(caught.value)
+
+
+def test_paging_forever_stops_at_max_pages(httpserver: Any) -> None:
+    """OnCall with a new ``next`` each time, Opsgenie's ``paging.next``, PagerDuty's ``more``."""
+    from werkzeug import Request, Response
+
+    from incident_flow.importers import fetch
+
+    base = str(httpserver.url_for("/"))
+
+    def next_page(request: Request) -> Response:
+        number = int(request.args.get("page", "1")) + 1
+        page = {"results": [], "next": f"{base}api/v1/users/?page={number}"}
+        return Response(json.dumps(page), content_type="application/json")
+
+    httpserver.expect_request("/api/v1/users/").respond_with_handler(next_page)
+    with pytest.raises(InvalidExport, match=r"GET /api/v1/users/: more than 5 pages"):
+        fetch("grafana-oncall", TOKEN, url=base, max_pages=5)
+    assert len(httpserver.log) == 5
+
+    def more(request: Request) -> Response:
+        offset = int(request.args["offset"])
+        page = {"schedules": [], "limit": 100, "offset": offset, "more": True}
+        return Response(json.dumps(page), content_type="application/json")
+
+    httpserver.clear_log()
+    httpserver.expect_request("/schedules").respond_with_handler(more)
+    with pytest.raises(InvalidExport, match=r"GET /schedules: more than 7 pages"):
+        fetch("pagerduty", TOKEN, url=base, max_pages=7)
+    assert [r.args["offset"] for r, _ in httpserver.log] == [str(100 * i) for i in range(7)]
+    with pytest.raises(InvalidExport, match="max_pages must be a whole number"):
+        fetch("pagerduty", TOKEN, url=base, max_pages=0)
+
+
+def test_a_page_that_answers_a_page_seen_before_is_a_loop(httpserver: Any) -> None:
+    """PagerDuty answering offset 0 whatever is asked; Opsgenie's next link back to offset 0."""
+    from incident_flow.importers import fetch
+
+    httpserver.expect_request("/schedules").respond_with_json(
+        {"schedules": [], "limit": 100, "offset": 0, "more": True}
+    )
+    with pytest.raises(InvalidExport, match=r"GET /schedules: the API's paging loops \(offset 0"):
+        fetch("pagerduty", TOKEN, url=httpserver.url_for("/"))
+    assert len(httpserver.log) == 2
+    httpserver.clear_log()
+    httpserver.expect_request("/v2/schedules").respond_with_json(
+        {
+            "data": [{"id": "s", "name": "s", "rotations": []}],
+            "paging": {"next": "https://api.opsgenie.com/v2/schedules?limit=100&offset=0"},
+        }
+    )
+    with pytest.raises(InvalidExport, match=r"GET /v2/schedules: the API's paging loops"):
+        fetch("opsgenie", TOKEN, url=httpserver.url_for("/"))
+    assert len(httpserver.log) == 1
+
+
+def test_the_import_command_stops_paging_forever_and_saves_nothing(
+    httpserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``more: true`` forever answer ends at the default bound, an error; nothing is written."""
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+    from incident_flow.importers import _links
+
+    assert _links.MAX_PAGES == 1000
+    monkeypatch.setattr(_links, "MAX_PAGES", 30)  # the default, read when fetching (faster)
+
+    _pd_server(httpserver)
+    httpserver.clear()
+    httpserver.expect_request("/schedules").respond_with_json(
+        {"schedules": [], "limit": 100, "more": True}
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INCIDENT_FLOW_IMPORT_TOKEN", TOKEN)
+    result = CliRunner().invoke(
+        main,
+        ["import", "pagerduty", "--url", httpserver.url_for("/"), "--save", "fetched.json"],
+    )
+    assert result.exit_code == 5, result.output
+    assert "GET /schedules: more than 30 pages" in result.output
+    assert len(httpserver.log) == 30
+    assert not (tmp_path / "fetched.json").exists()
+    assert not (tmp_path / "import-report.md").exists()
+    refused = CliRunner().invoke(
+        main, ["import", "pagerduty", "--url", httpserver.url_for("/"), "--allow-host", "x"]
+    )
+    assert refused.exit_code == 5 and "--allow-host is for fetching Grafana OnCall" in (
+        refused.output
+    )

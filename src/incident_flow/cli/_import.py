@@ -52,6 +52,14 @@ def _calendars(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--url", default=None, help="The API's base URL (Grafana OnCall; Opsgenie EU).")
 @click.option("--save", default=None, help="Keep what was fetched in this JSON file.")
 @click.option(
+    "--allow-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="HOST",
+    help="Grafana OnCall: also fetch calendars from HOST (or HOST:PORT), over HTTPS, "
+    "at public addresses (repeatable).",
+)
+@click.option(
     "--escalation", default=None, help="The escalation (policy, chain) to take, by name or id."
 )
 @click.option(
@@ -79,6 +87,7 @@ def import_command(
     token: str | None,
     url: str | None,
     save: str | None,
+    allowed_hosts: tuple[str, ...],
     escalation: str | None,
     calendars: tuple[str, ...],
     output: str,
@@ -96,7 +105,14 @@ def import_command(
         if bool(files) == bool(token):
             msg = "give the vendor's JSON FILES, or --token to fetch them (not both)"
             raise InvalidCommand(msg)
-        documents = _documents(files) if files else fetch(vendor, (token or "").strip(), url=url)
+        if allowed_hosts and (files or vendor != "grafana-oncall"):
+            msg = "--allow-host is for fetching Grafana OnCall's calendars (with --token)"
+            raise InvalidCommand(msg)
+        documents = (
+            _documents(files)
+            if files
+            else fetch(vendor, (token or "").strip(), url=url, allowed_hosts=allowed_hosts)
+        )
         if save and token:
             Path(save).write_text(json.dumps(documents, indent=1), encoding="utf-8")
         people = context.policy().people if context.policy_file or context.config_file else None
