@@ -363,7 +363,8 @@ def test_pagerduty_escalation_loops_are_written_out_and_every_field_is_accounted
         'escalation_policies[0] "Another Escalation Policy".services',
         'escalation_policies[0] "Another Escalation Policy".teams',
         'escalation_policies[1] "Other"',
-        "overrides[1]",  # no schedule_id: no schedule to apply it to
+        # overrides[1] has no schedule_id, as GET /schedules/{id}/overrides answers: the only
+        # schedule of the import is the one it was asked for (issue 28).
         'schedules[0] "Daily Engineering Rotation".description',
         'schedules[0] "Daily Engineering Rotation".teams',
     ]
@@ -807,9 +808,12 @@ def test_an_ical_schedule_of_grafana_oncall() -> None:
 TOKEN = "u+TESTTOKEN-never-logged"  # noqa: S105 - a test key, checked never to be shown
 
 
-def _pd_server(httpserver: Any, v3: dict[str, Any] | None = None) -> None:
+def _pd_server(
+    httpserver: Any, v3: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None
+) -> None:
     """Answers like PagerDuty's REST API: pages of 100 with ``more``, the v2 Accept header;
-    an account without the newer schedules answers 404 to ``/v3/schedules``."""
+    an account without the newer schedules answers 404 to ``/v3/schedules``; ``overrides``:
+    a schedule's ``GET /schedules/{id}/overrides`` answer, by its id (default: none)."""
     if v3 is None:
         httpserver.expect_request("/v3/schedules").respond_with_json(
             {"error": {"message": "Not Found", "code": 2100}}, status=404
@@ -842,7 +846,7 @@ def _pd_server(httpserver: Any, v3: dict[str, Any] | None = None) -> None:
     for schedule in schedules:
         httpserver.expect_request(
             f"/schedules/{schedule['id']}/overrides", headers=auth
-        ).respond_with_json({"overrides": []})
+        ).respond_with_json((overrides or {}).get(schedule["id"], {"overrides": []}))
     users = next(d["users"] for d in pd if "users" in d)
     httpserver.expect_request("/users", headers=auth).respond_with_json(
         {"users": users, "more": False}
@@ -2384,3 +2388,171 @@ def test_the_import_command_stops_paging_forever_and_saves_nothing(
     assert refused.exit_code == 5 and "--allow-host is for fetching Grafana OnCall" in (
         refused.output
     )
+
+
+# ------------------------------------------------------------ PagerDuty's time zone (issue 28)
+
+
+def test_a_pagerduty_schedule_without_a_time_zone_is_refused_or_read_in_the_zone_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read as UTC, a New York schedule's 08:00-17:00 would move by an hour at DST."""
+    body = sample("pagerduty_get_schedule.json")
+    schedule = {k: v for k, v in body["schedule"].items() if k != "time_zone"}
+    users = {
+        "users": [
+            {
+                "id": "PXPGF42",
+                "name": "Regina",
+                "email": "regina@example.com",
+                "time_zone": "America/New_York",
+            }
+        ]
+    }
+    where = 'schedules[0] "Daily Engineering Rotation".time_zone'
+    with pytest.raises(
+        InvalidExport,
+        match=re.escape(where) + r": missing.*--time-zone ZONE \(time_zone=\) \(the users' time "
+        r"zones: America/New_York\)",
+    ):
+        import_pagerduty([{"schedule": schedule}, users])
+    imported = import_pagerduty([{"schedule": schedule}, users], time_zone="America/New_York")
+    assert imported.schedules == import_pagerduty([body, users]).schedules
+    book = round_trip(imported)
+    for at in ("2026-01-15T21:30:00Z", "2026-07-15T20:30:00Z"):  # 16:30 in New York
+        assert book.on_call("Daily Engineering Rotation", utc(at)) == ("regina",)
+    assert book.on_call("Daily Engineering Rotation", utc("2026-07-15T21:30:00Z")) == ()
+    (finding,) = [f for f in imported.findings if f.where == where]
+    assert (finding.value, finding.outcome) == ("America/New_York", "approximated")
+    with pytest.raises(InvalidExport, match="time_zone: not an IANA time zone"):
+        import_pagerduty([{"schedule": schedule}], time_zone="Mars/Olympus")
+    with pytest.raises(InvalidExport, match="for PagerDuty only"):
+        import_vendor("opsgenie", [], time_zone="UTC")
+
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+
+    (tmp_path / "schedule.json").write_text(json.dumps({"schedule": schedule}))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    refused = runner.invoke(main, ["import", "pagerduty", "schedule.json"])
+    assert refused.exit_code == 5 and "--time-zone" in refused.output
+    taken = runner.invoke(
+        main,
+        [
+            "import",
+            "pagerduty",
+            "schedule.json",
+            "--time-zone",
+            "America/New_York",
+            "-o",
+            "policy.toml",
+        ],
+    )
+    assert taken.exit_code == 0, taken.output
+    assert 'timezone = "America/New_York"' in (tmp_path / "policy.toml").read_text()
+    assert "read in the time zone given" in (tmp_path / "import-report.md").read_text()
+
+
+# ------------------------------------------------------------- PagerDuty's overrides (issue 28)
+
+
+def test_pagerduty_overrides_as_the_api_answers_them_belong_to_the_schedule_asked_for() -> None:
+    """GET /schedules/{id}/overrides names no schedule: with one schedule it is that one's;
+    with several, the caller says whose (by name or id)."""
+    body = sample("pagerduty_get_schedule.json")
+    answer = sample("pagerduty_list_schedule_overrides.json")
+    during = utc("2012-07-01T12:00:00-04:00")
+    imported = import_pagerduty([body, answer])
+    assert not [f for f in imported.findings if "override" in f.where]
+    book = round_trip(imported)
+    assert book.on_call("Daily Engineering Rotation", during) == ("aurelio.rice",)
+    report = imported.report()
+    assert "Read: 1 schedule, 1 override, 0 escalation policies, 0 users." in report
+    assert "Imported: 1 schedule (1 layer, 1 override)" in report
+
+    other = {"schedule": {**body["schedule"], "id": "POTHER1", "name": "Other"}}
+    loose = import_pagerduty([body, other, answer])
+    (finding,) = [f for f in loose.findings if "override" in f.where]
+    assert finding.where == "overrides[0]" and "--overrides SCHEDULE=FILE.json" in finding.why
+    assert all(not s.overrides for s in loose.schedules)
+    for whose in ("Daily Engineering Rotation", "PI7DH85"):
+        told = import_vendor("pagerduty", [body, other], overrides={whose: [answer]})
+        assert [len(s.overrides) for s in told.schedules] == [1, 0]
+        assert "Read: 2 schedules, 1 override," in told.report()
+    with pytest.raises(InvalidExport, match=r"overrides given for 'Nope': no such schedule"):
+        import_pagerduty([body], overrides={"Nope": [answer]})
+    with pytest.raises(InvalidExport, match=r"must be GET /schedules/\{id\}/overrides answers"):
+        import_pagerduty([body], overrides={"PI7DH85": [other]})
+
+
+def test_the_import_command_takes_overrides_by_schedule_and_counts_in_the_singular(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    body = sample("pagerduty_get_schedule.json")
+    (tmp_path / "schedule.json").write_text(json.dumps(body))
+    (tmp_path / "other.json").write_text(
+        json.dumps({"schedule": {**body["schedule"], "id": "POTHER1", "name": "Other"}})
+    )
+    (tmp_path / "overrides.json").write_text(
+        (SAMPLES / "pagerduty_list_schedule_overrides.json").read_text()
+    )
+    runner = CliRunner()
+    one = runner.invoke(
+        main, ["import", "pagerduty", "schedule.json", "overrides.json", "-o", "one.toml"]
+    )
+    assert one.exit_code == 0, one.output
+    assert "imported 1 schedule, 0 escalation levels, 2 new people; " in one.output
+    two = runner.invoke(
+        main,
+        [
+            "import",
+            "pagerduty",
+            "schedule.json",
+            "other.json",
+            "--overrides",
+            "Daily Engineering Rotation=overrides.json",
+            "-o",
+            "two.toml",
+        ],
+    )
+    assert two.exit_code == 0, two.output
+    assert "imported 2 schedules, 0 escalation levels, 2 new people; " in two.output
+    policy = Policy.from_toml(tmp_path / "two.toml")
+    during = utc("2012-07-01T12:00:00-04:00")
+    assert policy.schedules.on_call("Daily Engineering Rotation", during) == ("aurelio.rice",)
+    assert policy.schedules.on_call("Other", during) != ("aurelio.rice",)
+    bad = runner.invoke(main, ["import", "pagerduty", "schedule.json", "--overrides", "x.json"])
+    assert bad.exit_code == 5 and "--overrides takes SCHEDULE=FILE.json" in bad.output
+
+
+def test_fetched_pagerduty_overrides_are_the_schedule_s_they_were_asked_for(
+    httpserver: Any,
+) -> None:
+    from incident_flow.importers import fetch
+
+    _pd_server(httpserver, overrides={"PPRIMRY": sample("pagerduty_list_schedule_overrides.json")})
+    documents = fetch("pagerduty", TOKEN, url=httpserver.url_for("/"))
+    imported = import_vendor("pagerduty", documents, people=People([IC["pagerduty"]]))
+    assert [len(s.overrides) for s in imported.schedules] == [1, 0]
+    during = utc("2012-07-01T12:00:00-04:00")
+    assert round_trip(imported).on_call("primary", during) == ("aurelio.rice",)
+    assert "Read: 2 schedules, 1 override, 1 escalation policy, " in imported.report()
+
+
+def test_every_user_s_time_zone_is_in_the_report_not_the_first_one_s() -> None:
+    users = [
+        {"id": f"P{i}", "name": f"U{i}", "email": f"u{i}@example.com", "time_zone": zone}
+        for i, zone in enumerate(["America/New_York", "Europe/London", "America/New_York"])
+    ]
+    imported = import_pagerduty([{"users": users}])
+    (finding,) = imported.findings
+    assert finding.where == "users[*].time_zone"
+    assert finding.value == "2 values: America/New_York, Europe/London"
+    assert "Europe/London" in imported.report()

@@ -9,6 +9,7 @@ import click
 
 from ..exceptions import InvalidCommand
 from ..importers import VENDORS, fetch, import_vendor
+from ..importers._common import plural
 from ._common import Context, errors, pass_context, say
 
 __all__ = ["import_command"]
@@ -23,6 +24,17 @@ def _documents(files: tuple[str, ...]) -> list[object]:
             msg = f"{name}: not a JSON file the vendor's API wrote ({exc})"
             raise InvalidCommand(msg) from exc
     return documents
+
+
+def _overrides(pairs: tuple[str, ...]) -> dict[str, list[object]]:
+    out: dict[str, list[object]] = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip():
+            msg = f"--overrides takes SCHEDULE=FILE.json, got {pair!r}"
+            raise InvalidCommand(msg)
+        out.setdefault(name.strip(), []).extend(_documents((path,)))
+    return out
 
 
 def _calendars(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -69,6 +81,20 @@ def _calendars(pairs: tuple[str, ...]) -> dict[str, str]:
     help="Grafana OnCall: SCHEDULE=FILE.ics for ical schedules.",
 )
 @click.option(
+    "--overrides",
+    "override_files",
+    multiple=True,
+    metavar="SCHEDULE=FILE.json",
+    help="PagerDuty: a GET /schedules/{id}/overrides answer, and the schedule (name or id) "
+    "it was asked for (needed with several schedules; repeatable).",
+)
+@click.option(
+    "--time-zone",
+    default=None,
+    metavar="ZONE",
+    help="PagerDuty: the account's IANA zone, for schedules without time_zone (reported).",
+)
+@click.option(
     "-o", "--output", default="-", help="Where to write the policy TOML (default: stdout)."
 )
 @click.option(
@@ -90,6 +116,8 @@ def import_command(
     allowed_hosts: tuple[str, ...],
     escalation: str | None,
     calendars: tuple[str, ...],
+    override_files: tuple[str, ...],
+    time_zone: str | None,
     output: str,
     report_file: str,
 ) -> None:
@@ -122,6 +150,8 @@ def import_command(
             people=people,
             escalation=escalation,
             calendars=_calendars(calendars) or None,
+            overrides=_overrides(override_files) or None,
+            time_zone=time_zone,
         )
         text = imported.policy_toml()
         if output == "-":
@@ -131,8 +161,10 @@ def import_command(
         Path(report_file).write_text(imported.report(), encoding="utf-8")
         dropped, close = len(imported.dropped()), len(imported.findings) - len(imported.dropped())
         summary = (
-            f"imported {len(imported.schedules)} schedules, {len(imported.escalation)} escalation "
-            f"levels, {len(imported.people)} new people; {dropped} fields not carried over, "
-            f"{close} approximated: see {report_file}"
+            f"imported {plural(len(imported.schedules), 'schedule')}, "
+            f"{plural(len(imported.escalation), 'escalation level')}, "
+            f"{plural(len(imported.people), 'new person', 'new people')}; "
+            f"{plural(dropped, 'field')} not carried over, {close} approximated: "
+            f"see {report_file}"
         )
         click.echo(summary, err=True) if output == "-" else say(summary)

@@ -27,7 +27,17 @@ import attrs
 from .._people import People
 from .._text import storable
 from ..schedules import Layer, Override, Period, Schedule, instant
-from ._common import MOST, Imported, InvalidExport, Names, Reader, choose, imported, readable
+from ._common import (
+    MOST,
+    Imported,
+    InvalidExport,
+    Names,
+    Reader,
+    choose,
+    imported,
+    plural,
+    readable,
+)
 from ._escalation import Step
 from ._ical import Event, read_events, rule_until
 from ._links import shown
@@ -616,7 +626,13 @@ def import_grafana_oncall(
         schedules=schedules,
         steps=steps,
         repeats=repeats,
-        read=f"{len(found['schedule'])} schedules, {len(found['shift'])} shifts, "
-        f"{len(found['chain'])} escalation chains, {len(found['policy'])} escalation steps, "
-        f"{len(found['user'])} users",
+        read=", ".join(
+            [
+                plural(len(found["schedule"]), "schedule"),
+                plural(len(found["shift"]), "shift"),
+                plural(len(found["chain"]), "escalation chain"),
+                plural(len(found["policy"]), "escalation step"),
+                plural(len(found["user"]), "user"),
+            ]
+        ),
     )
