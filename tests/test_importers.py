@@ -2556,3 +2556,18 @@ def test_every_user_s_time_zone_is_in_the_report_not_the_first_one_s() -> None:
     assert finding.where == "users[*].time_zone"
     assert finding.value == "2 values: America/New_York, Europe/London"
     assert "Europe/London" in imported.report()
+
+
+def test_a_calendar_that_redirects_is_not_followed(httpserver: Any) -> None:
+    """A redirect would take the fetch past the link checks (to a metadata address, say)."""
+    from incident_flow import DeliveryError
+    from incident_flow.importers import fetch
+
+    own = str(httpserver.url_for("/moved.ics")).replace("127.0.0.1", "localhost")
+    base = _oncall_server(httpserver, {"moved": own})
+    httpserver.expect_request("/moved.ics").respond_with_data(
+        "", status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/"}
+    )
+    with pytest.raises(DeliveryError, match="HTTP 302"):
+        fetch("grafana-oncall", TOKEN, url=base)
+    assert [r.path for r, _ in httpserver.log][-1] == "/moved.ics"
