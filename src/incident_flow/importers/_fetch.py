@@ -160,7 +160,8 @@ def _grafana(api: _Api, now: datetime, calendar: Callable[[str], object]) -> Ite
             if not isinstance(url, str):
                 msg = f"GET /{path}: the next page must be a link, got {url!r}"
                 raise InvalidExport(msg)
-            counter.next(url, url)
+            parts = urlsplit(url)  # named by its path: a query could hold a cursor
+            counter.next(url, f"{shown(url)}{parts.path}{'?…' if parts.query else ''}")
             page = api.get(url)
             items += page.get("results", [])
             following = page.get("next")
