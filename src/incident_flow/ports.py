@@ -166,6 +166,11 @@ class StreamAppend:
     snapshot: Incident
     outbox: Sequence[OutboxMessage] = ()
     claimed_until: datetime | None = None
+    #: False for what may be lost on a power cut and redone: delivery outcomes only. A store
+    #: that says ``light_appends`` commits a batch of only such appends without waiting for
+    #: the disk (its decision, and every message it sends, were durable before); others
+    #: may ignore it.
+    durable: bool = True
 
 
 class BatchAppend(Protocol):

@@ -250,6 +250,11 @@ class Append:
         return ConcurrencyError(self.incident_id, self.expected_version)
 
 
+#: Said first in a transaction of delivery outcomes only: its commit does not wait for the WAL
+#: flush (a crash of the server may lose it; the messages are then sent again, deduplicated).
+LIGHT_COMMIT = "SET LOCAL synchronous_commit = off"
+
+
 def append(  # noqa: PLR0917 - EventLog.append's arguments, in its order
     incident_id: str,
     expected_version: int,

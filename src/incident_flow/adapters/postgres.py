@@ -87,6 +87,9 @@ class PostgresStore:
             conn = self._conn = self._pg.connect(self._db.dsn, autocommit=True)
         return conn
 
+    #: Delivery outcomes are committed without waiting for the disk (ports.StreamAppend).
+    light_appends = True
+
     @contextmanager
     def _transaction(self, what: str, *, write: bool = True) -> Iterator[psycopg.Cursor[Any]]:
         """A cursor, in a transaction when ``write`` (a read is one autocommit statement).
@@ -174,12 +177,19 @@ class PostgresStore:
             for index, one in enumerate(appends)
         ]
         if plans:
-            self._run(plans)
+            durable = any(one.durable for one in appends) or bool(runbooks)
+            self._run(plans, durable=durable)
 
-    def _run(self, plans: Sequence[pgsql.Append]) -> None:
-        """The plans in one pipelined transaction: each guard checked, or nothing kept."""
+    def _run(self, plans: Sequence[pgsql.Append], *, durable: bool = True) -> None:
+        """The plans in one pipelined transaction: each guard checked, or nothing kept.
+
+        Not ``durable`` (delivery outcomes only): committed without waiting for the WAL flush
+        (``synchronous_commit = off`` for this transaction).
+        """
         try:
             with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
+                if not durable:
+                    cur.execute(pgsql.LIGHT_COMMIT)
                 guards = []
                 for plan in plans:
                     guard = cur.connection.cursor()

@@ -130,6 +130,9 @@ class AsyncPostgresStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    #: Delivery outcomes are committed without waiting for the disk (ports.StreamAppend).
+    light_appends = True
+
     @asynccontextmanager
     async def _transaction(
         self, what: str, *, write: bool = True
@@ -201,12 +204,19 @@ class AsyncPostgresStore:
             for index, one in enumerate(appends)
         ]
         if plans:
-            await self._run(plans)
+            durable = any(one.durable for one in appends) or bool(runbooks)
+            await self._run(plans, durable=durable)
 
-    async def _run(self, plans: Sequence[pgsql.Append]) -> None:
-        """The plans in one pipelined transaction: each guard checked, or nothing kept."""
+    async def _run(self, plans: Sequence[pgsql.Append], *, durable: bool = True) -> None:
+        """The plans in one pipelined transaction: each guard checked, or nothing kept.
+
+        Not ``durable`` (delivery outcomes only): committed without waiting for the WAL flush
+        (``synchronous_commit = off`` for this transaction).
+        """
         try:
             async with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
+                if not durable:
+                    await cur.execute(pgsql.LIGHT_COMMIT)
                 guards = []
                 for plan in plans:
                     guard = cur.connection.cursor()

@@ -272,12 +272,23 @@ class SQLiteStore:
                 (str(SCHEMA_VERSION),),
             )
 
+    #: Delivery outcomes are committed without waiting for the disk (ports.StreamAppend).
+    light_appends = True
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; sqlite3 errors become StorageError, rollback on any error."""
+    def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction; sqlite3 errors become StorageError, rollback on any error.
+
+        Not ``durable``: committed under ``synchronous = NORMAL`` (in WAL mode: no fsync of
+        its own; consistent, and kept through a crash of the process, not a power cut; the
+        next durable commit's fsync covers it too).
+        """
         with self._lock:
             db = self._db
+            light = not durable and self.synchronous in ("FULL", "EXTRA")
             try:
+                if light:
+                    db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 msg = f"SQLite store {self.path}: cannot start a transaction: {exc}"
@@ -291,6 +302,10 @@ class SQLiteStore:
                     with suppress(sqlite3.Error):
                         db.execute("ROLLBACK")
                 raise
+            finally:
+                if light:
+                    with suppress(sqlite3.Error):
+                        db.execute(f"PRAGMA synchronous = {self.synchronous}")
 
     def _read(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
         with self._lock:
@@ -332,8 +347,9 @@ class SQLiteStore:
         for one in appends:
             check_versions(one.expected_version, one.events)
         first = appends[0] if appends else None
+        durable = any(one.durable for one in appends) or bool(runbooks)
         try:
-            with self._transaction() as db:
+            with self._transaction(durable=durable) as db:
                 for one in appends:
                     self._write(db, one)
                 if runbooks:

@@ -120,6 +120,11 @@ class ThreadedStore:
         """Whether the wrapped store appends to several incidents at once (``BatchAppend``)."""
         return hasattr(self.store, "append_all")
 
+    @property
+    def light_appends(self) -> bool:
+        """Whether the wrapped store commits delivery outcomes without waiting for the disk."""
+        return bool(getattr(self.store, "light_appends", False))
+
     async def append_all(self, appends: Sequence[StreamAppend]) -> None:
         """See :meth:`~incident_flow.ports.BatchAppend.append_all`."""
         await self._call(self.store.append_all, appends)  # type: ignore[attr-defined]

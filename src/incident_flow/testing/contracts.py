@@ -436,6 +436,28 @@ class StoreContract(_Drivers):
         assert port.load("inc-c") == [] and port.load("inc-d") == []
         batch.append_all([])  # nothing to do
 
+    def test_a_light_append_is_kept_and_guarded_like_any_other(self, port: EventStore) -> None:
+        """A light append (``durable=False``) is atomic and versioned like any other.
+
+        It is read back at once and refused when stale: only its flush may be skipped.
+        """
+        if not hasattr(port, "append_all"):
+            pytest.skip("this store appends one incident at a time (ports.BatchAppend)")
+        from ..ports import StreamAppend  # noqa: PLC0415
+
+        batch: Any = port
+        events, incident = _opened("inc-l", "key-l")
+        port.append("inc-l", 0, events, snapshot=incident)
+        more, later = _note(incident)
+        light = StreamAppend(
+            incident_id="inc-l", expected_version=3, events=more, snapshot=later, durable=False
+        )
+        batch.append_all([light])
+        assert port.load("inc-l") == [*events, *more]
+        with pytest.raises(ConcurrencyError):
+            batch.append_all([light])  # the same version again: stale
+        assert port.load("inc-l") == [*events, *more]
+
     def test_shifts_are_kept_once_and_read_back_by_period(self, port: EventStore) -> None:
         """Shifts are kept once per (schedule, start), read by overlap, oldest first."""
         if not hasattr(port, "record_shifts"):
