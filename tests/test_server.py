@@ -697,3 +697,46 @@ def test_slack_oncall_answers_in_the_channel(tmp_path: Path) -> None:
         )
         answer = post(server, "/slack/commands", form, **slack_signed(form))
         assert answer.json()["text"] == "No schedules in the policy ([[schedules]])."
+
+
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT"])
+def test_serve_stops_gracefully_and_exits_0(tmp_path: Path, stop: str) -> None:
+    """Issue 29: a supervisor's SIGTERM (or a Ctrl-C) is a clean stop, exit 0, not 143."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[store]\nsqlite = "x.db"\n[sources.alertmanager]\nsecret = "${AM}"\n'
+        '[worker]\ninterval = "0.2s"\n'
+    )
+    with subprocess.Popen(
+        [sys.executable, "-m", "incident_flow.cli", "--config", str(path), "serve",
+         "--port", str(port)],
+        env={**os.environ, "AM": "token"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    ) as process:  # fmt: skip
+        try:
+            wait_for(
+                lambda: _answers(f"http://127.0.0.1:{port}/healthz") or process.poll() is not None,
+                "serve answers",
+            )
+            assert process.poll() is None, process.communicate()
+            process.send_signal(getattr(signal, stop))
+            _, said = process.communicate(timeout=30)
+            assert process.returncode == 0, said
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
