@@ -740,3 +740,47 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_an_unreachable_postgres_is_a_fast_503_and_readyz_comes_back(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """Issue 29: with its database refusing connections, a webhook is answered 503 with
+    Retry-After (senders retry) and /readyz says not ready within a bound; both recover."""
+    import uuid
+
+    import psycopg
+
+    name = f"unreach_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    dsn = postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
+    config = attrs_evolve(load_config(EXAMPLE, environ=ENV), store=dsn, slack=None, pagerduty=None)
+    try:
+        with Served(create_app(async_flow(config), config, worker=False)) as server:
+            assert fire(server).status_code == 202
+            with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+            down = fire(server)
+            assert down.status_code == 503 and down.headers["Retry-After"] == "5", down.text
+            ready = httpx.get(f"{server.url}/readyz", timeout=10)
+            assert ready.status_code == 503 and ready.json()["why"][0].startswith("store")
+            with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            wait_for(
+                lambda: httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200,
+                "ready again once the database answers",
+            )
+            assert fire(server).status_code == 202
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -39,7 +39,13 @@ from .._process import FINAL_STATE
 from .._storms import Silence
 from .._worker import _ReviewPolls, _steps
 from ..adapters.slack import escape as slack_escape
-from ..exceptions import IncidentNotFound, InvalidCommand, InvalidPayload, InvalidSignature
+from ..exceptions import (
+    IncidentNotFound,
+    InvalidCommand,
+    InvalidPayload,
+    InvalidSignature,
+    StorageError,
+)
 from ..ingest import SIGNED_SOURCES, actions, parse, slack_oncall_question, slack_workspace
 from ..ingest._common import DEDUP_FIX_LABEL, DEDUP_LABEL
 from ..ingest.signatures import verify
@@ -57,6 +63,10 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 _log = get_logger("incident_flow.server")
+#: Seconds /readyz waits for the store before it says not ready.
+READY_WITHIN = 0.5
+#: Seconds a sender is asked to wait before retrying a request the store could not take.
+RETRY_AFTER = 5
 _JSON = ("application/json",)
 _FORM = ("application/x-www-form-urlencoded",)
 
@@ -103,6 +113,8 @@ class _Service:
         self.last_turn = 0.0
         self.stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        #: The store failure said last (said once per cause).
+        self._store_said: str | None = None
         #: Slack's actions, applied after the answer: kept until done (not garbage-collected).
         self._background: set[asyncio.Task[None]] = set()
         flow.notifier = _Counted(flow.notifier, "chat", self.metrics)
@@ -399,14 +411,26 @@ class _Service:
         """Whether the store answers the probes from its indexes (``ports.StoreStats``)."""
         return self.flow._store_can("counts_incidents", "counts")
 
+    def store_down(self, exc: StorageError) -> None:
+        """Say that the store failed a request, once per cause (not once per retry)."""
+        cause = str(exc)
+        if cause != self._store_said:
+            self._store_said = cause
+            _log.warning("incident_flow.store_unavailable", error=cause)
+
     async def ready(self) -> tuple[int, Any]:
         problems: list[str] = []
         store: Any = self.flow.store
         try:
-            if self._counts_itself():
-                await _maybe(store.ping())
-            else:  # one index range of one row, on any store
-                await _maybe(store.due_incidents(datetime.now(UTC), limit=1))
+            # Within a bound whatever the store does: a probe's own timeout is about 1 s.
+            async with asyncio.timeout(READY_WITHIN):
+                if self._counts_itself():
+                    await _maybe(store.ping())
+                else:  # one index range of one row, on any store
+                    await _maybe(store.due_incidents(datetime.now(UTC), limit=1))
+            self._store_said = None  # it answers again
+        except TimeoutError:
+            problems.append(f"store: no answer within {READY_WITHIN} s")
         except Exception as exc:  # noqa: BLE001 - any store failure means not ready
             problems.append(f"store: {type(exc).__name__}")
         if self.run_worker:
@@ -549,14 +573,20 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
         name: str, handler: Callable[[Request], Awaitable[tuple[int, Any]]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            headers: dict[str, str] = {}
             try:
                 status, answer = await handler(request)
             except _Refused as refused:
                 status, answer = refused.status, {"error": refused.error}
+            except StorageError as exc:
+                # Nothing was kept: the sender retries (every vendor does on a 5xx), soon.
+                service.store_down(exc)
+                status, answer = 503, {"error": "the store is unavailable: retry later"}
+                headers["Retry-After"] = str(RETRY_AFTER)
             service.metrics.requests.labels(name, str(status)).inc()
             if answer is None:
-                return Response(status_code=status)
-            return JSONResponse(answer, status_code=status)
+                return Response(status_code=status, headers=headers)
+            return JSONResponse(answer, status_code=status, headers=headers)
 
         return endpoint
 
