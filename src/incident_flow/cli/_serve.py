@@ -40,11 +40,15 @@ def config_check(path: str) -> None:
 def serve(context: Context, host: str | None, port: int | None) -> None:
     """Run the service: webhooks, Slack, actions, health, metrics and the worker.
 
-    Needs --config (or INCIDENT_FLOW_CONFIG) and the server extra:
+    Needs --config (here, before the command, or INCIDENT_FLOW_CONFIG) and the server extra:
     pip install 'incident-flow[server]'.
     """
     if not context.config_file:
-        msg = "serve needs a configuration: --config incident-flow.toml (see `config check`)"
+        msg = (
+            "serve needs a configuration: `incident-flow serve --config incident-flow.toml` "
+            "(or `incident-flow --config incident-flow.toml serve`, or INCIDENT_FLOW_CONFIG); "
+            "check the file with `incident-flow config check incident-flow.toml`"
+        )
         raise click.UsageError(msg)
     config = context.config()
     try:

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from .._policy import Policy
+from .._text import unknown_key
 from ..exceptions import IncidentFlowError, InvalidPolicy
 from ..ingest import SIGNED_SOURCES, sources
 from ..ingest.signatures import OPSGENIE_HEADER
@@ -268,8 +269,7 @@ class _Reader:
         out: dict[str, Any] = {}
         for key, raw in data.items():
             if key not in _SECTION_KEYS[name]:
-                known = ", ".join(sorted(_SECTION_KEYS[name]))
-                self.problem(f"{name}.{key}", f"unknown key (known: {known})")
+                self.problem(f"{name}.{key}", unknown_key(key, sorted(_SECTION_KEYS[name])))
                 continue
             if key in _FLAGS:
                 if not isinstance(raw, bool):
@@ -300,12 +300,14 @@ class _Reader:
         for source, settings in data.items():
             path = f"{name}.{source}"
             if source not in known:
-                self.problem(path, f"unknown source (known: {', '.join(known)})")
+                self.problem(path, unknown_key(source, known, "source"))
                 continue
             table: Mapping[str, Any] = settings if isinstance(settings, Mapping) else {}
             for key in table:
                 if key not in ("secret", "header", "insecure"):
-                    self.problem(f"{path}.{key}", "unknown key (known: header, insecure, secret)")
+                    self.problem(
+                        f"{path}.{key}", unknown_key(key, ("header", "insecure", "secret"))
+                    )
             insecure = table.get("insecure", False)
             if not isinstance(insecure, bool):
                 self.problem(f"{path}.insecure", f"must be true or false, got {insecure!r}")
@@ -383,7 +385,7 @@ def config_from_mapping(
     reader = _Reader(os.environ if environ is None else environ, base or Path.cwd())
     for key in data:
         if key not in _TOP:
-            reader.problem(key, f"unknown key (known: {', '.join(_TOP)})")
+            reader.problem(key, unknown_key(key, _TOP))
     policy = Policy.default()
     try:
         if "policy_file" in data:
@@ -452,7 +454,7 @@ def _table(
         return {}
     for key in table:
         if key not in known:
-            reader.problem(f"{name}.{key}", f"unknown key (known: {', '.join(known)})")
+            reader.problem(f"{name}.{key}", unknown_key(key, known))
     return table
 
 
@@ -466,7 +468,7 @@ def _store(reader: _Reader, data: object) -> str:
         return "incident-flow.db"
     for key in data:
         if key not in ("sqlite", "postgres", "schema"):
-            reader.problem(f"store.{key}", "unknown key (known: postgres, schema, sqlite)")
+            reader.problem(f"store.{key}", unknown_key(key, ("postgres", "schema", "sqlite")))
     kind = kinds[0]
     value = reader.value(f"store.{kind}", data[kind])
     if not isinstance(value, str) or not value:
