@@ -317,7 +317,7 @@ class TestPeople:
             )
         assert list(caught.value.problems) == [
             (
-                "people[1].pager: unknown key "
+                "people[1].pager: unknown key, did you mean 'pagerduty'? "
                 "(known: name, email, slack, pagerduty, opsgenie, github, phone)"
             ),
             "people[2].github: must be a string or a list of strings, got [3]",

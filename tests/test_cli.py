@@ -468,7 +468,9 @@ class TestOnCall:
             "--policy", str(policy), "schedule", "hours", "primary",
             "--from", "2026-01-05", "--to", "2026-02-05",
         )  # fmt: skip
-        assert code == 0 and "nora" in out and "(nobody: gaps)" in out and "12.0" in out
+        # From midnight in Berlin (the schedule's zone): 9 h before the first handoff, 4 h on
+        # the first evening.
+        assert code == 0 and "nora" in out and "(nobody: gaps) │  13.0" in out
 
     @pytest.mark.parametrize(
         ("args", "error"),
@@ -509,7 +511,7 @@ class TestOnCall:
             *p, "schedule", "override", "primary", "--to", "2999-01-01T00:00",
             "--replace", "zed", "--by", "alice", "--why", "holiday [b]x[/b]",
         )  # fmt: skip
-        assert code == 0 and "overridden until 2999-01-01 00:00 UTC" in out
+        assert code == 0 and "overridden until 2999-01-01 00:00 CET (2998-12-31 23:00 UTC)" in out
         override_id = out.split(":", 1)[0]
         assert run(*p, "oncall", "primary")[1].startswith("primary: zed until")
         code, out = run(*p, "schedule", "overrides")
@@ -547,9 +549,218 @@ class TestOnCall:
         )  # fmt: skip
         silence_id = out.split(":", 1)[0]
         code, out = run(*p, "ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
-        assert code == 0 and out.endswith("-> triggered\n"), out  # held by the silence
+        assert code == 0 and f"-> triggered; silenced by {silence_id} (deploy), until " in out
         incident_id = out.split(":", 1)[0]
         assert "IncidentNotified" not in run(*p, "show", incident_id)[1]
         assert run(*p, "silence", "end", silence_id, "--by", "alice")[0] == 0
         code, out = run(*p, "show", incident_id)
         assert code == 0 and "IncidentNotified targets=jin" in out, out
+
+
+class TestTheOperatorsFirstHour:
+    """What a newcomer's first hour with the command line found (issue 29), each pinned."""
+
+    def test_shared_options_after_the_command(  # type: ignore[no-untyped-def]
+        self, run, tmp_path: Path
+    ) -> None:
+        other = tmp_path / "other.db"
+        code, out = run("list", "--db", str(other))  # after the command: that store, not cli.db
+        assert code == 5 and f"no incident database at {other}" in out
+        assert run("init", "--db", str(other)) == (0, f"{other}: created\n")
+        from .test_schedules import SCHEDULE_TOML
+
+        policy = tmp_path / "policy.toml"
+        policy.write_text(SCHEDULE_TOML.replace("2026-02-01T00:00:00Z", "2999-01-01T00:00:00Z"))
+        code, out = run(  # a group's command: `schedule override ... --policy`
+            "schedule", "override", "primary", "--to", "2999-01-01T00:00", "--replace", "zed",
+            "--by", "alice", "--why", "swap", "--policy", str(policy), "--db", str(other),
+        )  # fmt: skip
+        assert code == 0 and "overridden until" in out, out
+        assert run("schedule", "--policy", str(policy), "overrides", "--db", str(other))[1] != (
+            "no overrides\n"
+        )
+        assert run("schedule", "overrides")[1] == "no overrides\n"  # cli.db has none
+
+    def test_serve_takes_config_after_it(  # type: ignore[no-untyped-def]
+        self, run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        code, out = run("serve")
+        assert code == 2
+        assert "`incident-flow serve --config incident-flow.toml`" in out
+        assert "`incident-flow --config incident-flow.toml serve`" in out
+        config = tmp_path / "incident-flow.toml"
+        config.write_text('polcy_file = "x.toml"\n[slack]\nchanel = "C1"\n')
+        code, out = run("serve", "--config", str(config))  # read, not "No such option"
+        assert code == 5, out
+        assert "slack.chanel: unknown key, did you mean 'channel'?" in out
+        assert "polcy_file: unknown key, did you mean 'policy_file'?" in out
+        monkeypatch.setenv("INCIDENT_FLOW_CONFIG", str(config))
+        code, out = run("serve")  # the environment still stands in for it
+        assert code == 5 and "did you mean 'channel'" in out
+
+    def test_the_runbook_and_the_alert_are_shown(self, run) -> None:  # type: ignore[no-untyped-def]
+        firing = json.loads((SAMPLES / "alertmanager_firing.json").read_text())
+        firing["alerts"] = firing["alerts"][:1]
+        code, out = run("ingest", "alertmanager", "-", input=json.dumps(firing))
+        incident_id = out.split(":")[0]
+        code, out = run("runbook", incident_id, "--by", "alice")
+        assert (code, out) == (
+            0,
+            (
+                f"{incident_id}: runbook; runbook CheckoutHighErrorRate: "
+                "https://runbooks.example.com/checkout-api/high-error-rate\n"
+            ),
+        )
+        code, out = run("show", incident_id)
+        assert code == 0
+        lines = out.splitlines()
+        assert lines[1] == "  alert: alertmanager CheckoutHighErrorRate"
+        assert lines[2].startswith("  link: http://prometheus.example.internal:9090/graph?")
+        assert lines[3] == (
+            "  description: Pod checkout-api-7d9f8b6c5-x2k4p is serving 7.3% 5xx responses "
+            "over the last 5m (threshold 5%)."
+        )
+        assert lines[4] == (
+            "  runbook: CheckoutHighErrorRate: "
+            "https://runbooks.example.com/checkout-api/high-error-rate"
+        )
+
+    def test_without_a_runbook_runbook_says_what_to_do(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
+        incident_id = out.split(":")[0]
+        code, out = run("runbook", incident_id, "--by", "alice")
+        assert code == 0 and out.startswith(f"{incident_id}: runbook; no runbook for '")
+        assert out.endswith(
+            f": AI-1 raised: add one with `add-runbook {incident_id} --name NAME --url URL "
+            "--by NAME`\n"
+        )
+        assert "  runbook: none (add one with `add-runbook" in run("show", incident_id)[1]
+
+    def test_timelines_are_dated_in_the_policys_zone(  # type: ignore[no-untyped-def]
+        self, run, tmp_path: Path
+    ) -> None:
+        import re
+        from datetime import datetime
+
+        policy = tmp_path / "policy.toml"
+        policy.write_text('timezone = "Asia/Kolkata"\n')  # +05:30 all year: no DST to guess
+        p = ("--policy", str(policy))
+        out = run(*p, "ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))[1]
+        incident_id = out.split(":")[0]
+        stamp = r"^  (\d{4}-\d\d-\d\d \d\d:\d\d) (\S+)  system   IncidentTriggered"
+        local = re.search(stamp, run(*p, "show", incident_id)[1], re.M)
+        utc = re.search(stamp, run(*p, "show", incident_id, "--utc")[1], re.M)
+        assert local is not None and utc is not None
+        assert (local.group(2), utc.group(2)) == ("IST", "UTC")
+        shift = datetime.fromisoformat(local.group(1)) - datetime.fromisoformat(utc.group(1))
+        assert shift.total_seconds() == 5.5 * 3600
+
+    def test_ingest_says_a_silence_holds_it(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run(
+            "silence", "add", "--match", "service=checkout-api", "--until", "2999-01-01T00:00",
+            "--by", "alice", "--why", "deploy [b]v42[/b]",
+        )  # fmt: skip
+        silence_id = out.split(":", 1)[0]
+        code, out = run("ingest", "datadog", str(SAMPLES / "datadog_triggered.json"))
+        assert code == 0 and out.endswith(
+            f"-> triggered; silenced by {silence_id} (deploy [b]v42[/b]), until "
+            "2999-01-01 00:00 UTC: not posted nor paged until then\n"
+        )
+
+    def test_ingest_says_grouped_and_held(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        policy = tmp_path / "policy.toml"
+        policy.write_text(
+            '[[grouping]]\nname = "outage"\nby = ["service"]\n'
+            'page_after = { firings = 3, within = "10m" }\n'
+        )
+        p = ("--policy", str(policy))
+        code, out = run(*p, "ingest", "alertmanager", str(SAMPLES / "alertmanager_firing.json"))
+        assert code == 0, out
+        first, second = out.splitlines()
+        incident_id = first.split(":")[0]
+        assert first.startswith(f"{incident_id}: opened P1 ")
+        assert first.endswith("-> notified; page held until 3 firings within 10m (1 so far)")
+        assert second.startswith(f"{incident_id}: grouped into {incident_id} by rule outage (2 ")
+        assert second.endswith("-> notified; page held until 3 firings within 10m (2 so far)")
+
+    def test_oncall_needs_no_database(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        from .test_schedules import SCHEDULE_TOML
+
+        policy = tmp_path / "policy.toml"
+        policy.write_text(SCHEDULE_TOML)
+        none = ("--db", str(tmp_path / "none.db"), "--policy", str(policy))
+        code, out = run(*none, "oncall", "--at", "2026-01-06T10:30+01:00")
+        assert code == 0, out
+        assert "primary: erin until 2026-01-06 11:00 UTC, then alice\n" in out
+        assert "from the policy alone, without run-time overrides" in out
+        code, out = run(*none, "schedule", "show", "primary", "--from", "2026-01-05")
+        assert code == 0 and "NOBODY (a gap)" in out
+        code, out = run(*none, "schedule", "hours", "primary", "--from", "2026-01-05", "--to",
+                        "2026-01-07")  # fmt: skip
+        assert code == 0 and "│ nora           │  19.0 │" in out
+        assert not (tmp_path / "none.db").exists()
+        code, out = run(*none, "schedule", "overrides")  # overrides live in the store
+        assert code == 5 and "no incident database" in out
+
+    def test_schedule_times_are_the_schedules(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        from .test_schedules import SCHEDULE_TOML
+
+        policy = tmp_path / "policy.toml"
+        policy.write_text(SCHEDULE_TOML)
+        p = ("--policy", str(policy))
+        # 08:30 in Berlin is before the first handoff (09:00); 08:30 UTC would be alice's.
+        code, out = run(*p, "oncall", "primary", "--at", "2026-01-05T08:30")
+        assert out == "primary: NOBODY (a gap) until 2026-01-05 08:00 UTC, then alice\n"
+        code, out = run(*p, "schedule", "show", "primary", "--from", "2026-01-05T09:00",
+                        "--to", "2026-01-05T17:00")  # fmt: skip
+        assert code == 0 and "primary: 2026-01-05 09:00 CET to 2026-01-05 17:00 CET" in out
+        assert "from (Europe/Berlin)" in out and "from (UTC)" in out
+        row = (
+            "│ 2026-01-05 09:00 CET │ 2026-01-05 17:00 CET │ 2026-01-05 08:00 │ "
+            "2026-01-05 16:00 │ 8.0   │ alice"
+        )
+        assert row in out
+        code, out = run(*p, "schedule", "override", "--help")
+        assert "without an offset, in the schedule's time zone" in " ".join(out.split())
+
+    def test_help_has_no_stray_backspace(self, run) -> None:  # type: ignore[no-untyped-def]
+        code, out = run("--help")
+        assert code == 0 and "\\b" not in out and "\b" not in out
+        assert (
+            "\n  Environment:\n"
+            "    INCIDENT_FLOW_DB      the database, instead of --db\n"
+            "    INCIDENT_FLOW_POLICY  the policy file, instead of --policy\n"
+            "    INCIDENT_FLOW_CONFIG  the service configuration, instead of --config: it names\n"
+        ) in out
+        assert "    incident-flow serve --config incident-flow.toml\n" in out
+
+    def test_unknown_policy_keys_say_the_close_one(  # type: ignore[no-untyped-def]
+        self, run, tmp_path: Path
+    ) -> None:
+        bad = tmp_path / "policy.toml"
+        bad.write_text(
+            "postmortem_reviewer = 2\n"
+            '[[escalation]]\ntargets = ["alice"]\nwiat = "5m"\n'
+            '[[schedules]]\nname = "p"\n[[schedules.layers]]\nname = "l"\nmembers = ["a"]\n'
+            'start = 2026-01-05\nhandof = "09:00"\n'
+        )
+        code, out = run("policy", "check", str(bad))
+        assert code == 5
+        assert (
+            "postmortem_reviewer: unknown key, did you mean 'postmortem_reviewers'? (known: " in out
+        )
+        assert "escalation[0].wiat: unknown key, did you mean 'wait'? (known: targets, wait)" in out
+        assert "schedules[0].layers[0].handof: unknown key, did you mean 'handoff'?" in out
+
+    def test_the_version_is_the_installed_one(self, run) -> None:  # type: ignore[no-untyped-def]
+        import tomllib
+        from importlib import metadata
+
+        import incident_flow
+
+        pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+        version = pyproject["project"]["version"]
+        major, minor = (int(part) for part in version.split(".")[:2])
+        assert (major, minor) > (0, 2)  # 0.2 was the last release line
+        assert metadata.version("incident-flow") == version == incident_flow.__version__
+        assert run("--version") == (0, f"incident-flow, version {version}\n")

@@ -162,10 +162,18 @@ class FailingRecordStore(MemoryStore):
     fail_next_delivery_record = True
 
     def append(self, incident_id, expected_version, events, **kwargs):  # type: ignore[no-untyped-def]
+        self._maybe_fail(events)
+        super().append(incident_id, expected_version, events, **kwargs)
+
+    def append_all(self, appends, **kwargs):  # type: ignore[no-untyped-def]
+        # Outcomes are recorded through append_all (without a disk flush of their own).
+        self._maybe_fail([e for one in appends for e in one.events])
+        super().append_all(appends, **kwargs)
+
+    def _maybe_fail(self, events):  # type: ignore[no-untyped-def]
         if self.fail_next_delivery_record and any(e.type == "MessageDelivered" for e in events):
             self.fail_next_delivery_record = False
             raise StorageError("disk full")
-        super().append(incident_id, expected_version, events, **kwargs)
 
 
 class TestLeasesAndCrashes:

@@ -47,10 +47,18 @@ class CrashOnce(MemoryStore):
     crashed = False
 
     def append(self, incident_id: str, expected_version: int, events: Any, **kw: Any) -> None:
+        self._die_before(events)
+        super().append(incident_id, expected_version, events, **kw)
+
+    def append_all(self, appends: Any, **kw: Any) -> None:
+        # Outcomes are recorded through append_all (without a disk flush of their own).
+        self._die_before([e for one in appends for e in one.events])
+        super().append_all(appends, **kw)
+
+    def _die_before(self, events: Any) -> None:
         if not self.crashed and any(e.type == "MessageDelivered" for e in events):
             self.crashed = True
             raise StorageError("the process died here")
-        super().append(incident_id, expected_version, events, **kw)
 
 
 @pytest.fixture

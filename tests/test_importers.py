@@ -363,7 +363,8 @@ def test_pagerduty_escalation_loops_are_written_out_and_every_field_is_accounted
         'escalation_policies[0] "Another Escalation Policy".services',
         'escalation_policies[0] "Another Escalation Policy".teams',
         'escalation_policies[1] "Other"',
-        "overrides[1]",  # no schedule_id: no schedule to apply it to
+        # overrides[1] has no schedule_id, as GET /schedules/{id}/overrides answers: the only
+        # schedule of the import is the one it was asked for (issue 28).
         'schedules[0] "Daily Engineering Rotation".description',
         'schedules[0] "Daily Engineering Rotation".teams',
     ]
@@ -807,9 +808,12 @@ def test_an_ical_schedule_of_grafana_oncall() -> None:
 TOKEN = "u+TESTTOKEN-never-logged"  # noqa: S105 - a test key, checked never to be shown
 
 
-def _pd_server(httpserver: Any, v3: dict[str, Any] | None = None) -> None:
+def _pd_server(
+    httpserver: Any, v3: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None
+) -> None:
     """Answers like PagerDuty's REST API: pages of 100 with ``more``, the v2 Accept header;
-    an account without the newer schedules answers 404 to ``/v3/schedules``."""
+    an account without the newer schedules answers 404 to ``/v3/schedules``; ``overrides``:
+    a schedule's ``GET /schedules/{id}/overrides`` answer, by its id (default: none)."""
     if v3 is None:
         httpserver.expect_request("/v3/schedules").respond_with_json(
             {"error": {"message": "Not Found", "code": 2100}}, status=404
@@ -842,7 +846,7 @@ def _pd_server(httpserver: Any, v3: dict[str, Any] | None = None) -> None:
     for schedule in schedules:
         httpserver.expect_request(
             f"/schedules/{schedule['id']}/overrides", headers=auth
-        ).respond_with_json({"overrides": []})
+        ).respond_with_json((overrides or {}).get(schedule["id"], {"overrides": []}))
     users = next(d["users"] for d in pd if "users" in d)
     httpserver.expect_request("/users", headers=auth).respond_with_json(
         {"users": users, "more": False}
@@ -940,7 +944,8 @@ def test_fetched_from_grafana_oncall_calendars_without_the_token(httpserver: Any
     for path, page in pages.items():
         httpserver.expect_request(f"/api/v1/{path}/", headers=auth).respond_with_json(page)
     httpserver.expect_request("/cal.ics").respond_with_data(calendar)
-    documents = fetch("grafana-oncall", TOKEN, url=base)
+    # The calendar is on another host than the API's (127.0.0.1, not localhost): listed.
+    documents = fetch("grafana-oncall", TOKEN, url=base, allowed_hosts=["127.0.0.1"])
     imported = import_vendor("grafana-oncall", documents, people=People([IC["grafana-oncall"]]))
     assert [s.name for s in imported.schedules] == ["primary", "secondary", "cal"]
     assert Schedules(imported.schedules).on_call("cal", utc("2026-02-01T12:00:00Z")) == ("alice",)
@@ -2037,3 +2042,533 @@ def test_a_time_zone_zoneinfo_cannot_even_look_up_is_refused_clearly() -> None:
             f'[[schedules]]\nname = "s"\ntimezone = "{long_zone}"\n[[schedules.layers]]\n'
             'name = "l"\nmembers = ["a"]\nstart = 2026-01-05\n'
         )
+
+
+# --------------------------------------------- links in the answers, and paging (issue 26)
+
+CALENDAR = "\r\n".join(
+    [
+        "BEGIN:VCALENDAR",
+        "BEGIN:VEVENT",
+        "SUMMARY:alice",
+        "DTSTART:20260105T080000Z",
+        "DTEND:20260106T080000Z",
+        "RRULE:FREQ=DAILY",
+        "END:VEVENT",
+        "END:VCALENDAR",
+    ]
+)
+
+
+def _oncall_server(httpserver: Any, calendars: dict[str, str]) -> str:
+    """Grafana OnCall's API on the local server, its schedules ``ical`` ones with these calendar
+    URLs (by name); ``/cal.ics`` answers a calendar. Returns the API's URL (on localhost)."""
+    auth = {"Authorization": TOKEN}
+    schedules = [
+        {"id": f"S{i}", "name": name, "type": "ical", "ical_url_primary": url}
+        for i, (name, url) in enumerate(calendars.items())
+    ]
+    httpserver.expect_request("/api/v1/schedules/", headers=auth).respond_with_json(
+        {"results": schedules, "next": None}
+    )
+    for path in ("users", "on_call_shifts", "escalation_chains", "escalation_policies"):
+        httpserver.expect_request(f"/api/v1/{path}/", headers=auth).respond_with_json(
+            {"results": [], "next": None}
+        )
+    httpserver.expect_request("/cal.ics").respond_with_data(CALENDAR)
+    return str(httpserver.url_for("/")).replace("127.0.0.1", "localhost")
+
+
+def test_calendar_links_off_the_api_are_reported_not_fetched_nor_saved(
+    httpserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A calendar over plain HTTP, on a host not listed, or at a private or link-local address
+    (even listed) is not fetched: the import reports it (scheme and host only) and goes on."""
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+
+    own = str(httpserver.url_for("/cal.ics")).replace("127.0.0.1", "localhost")
+    same_machine = own.replace("localhost", "127.0.0.1")
+    secret = "private-0123456789abcdef"  # noqa: S105 - a calendar's secret path, never shown
+    base = _oncall_server(
+        httpserver,
+        {
+            "own": own,  # the API's own origin: fetched (without the token)
+            "plain": "http://calendar.example.com/plain.ics",
+            "elsewhere": f"https://calendar.example.com/calendar/ical/ops/{secret}/basic.ics",
+            "intranet": "https://10.1.2.3/cal.ics",
+            "metadata": "https://169.254.169.254/latest/meta-data/",
+            "same machine": same_machine,  # loopback, but another host than the API's
+        },
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INCIDENT_FLOW_IMPORT_TOKEN", TOKEN)
+    result = CliRunner().invoke(
+        main,
+        [
+            "import",
+            "grafana-oncall",
+            "--url",
+            base,
+            "--allow-host",
+            "10.1.2.3",
+            "--allow-host",
+            "169.254.169.254",
+            "--save",
+            "fetched.json",
+            "-o",
+            "policy.toml",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert [r.path for r, _ in httpserver.log].count("/cal.ics") == 1  # "own" only
+    assert Policy.from_toml(tmp_path / "policy.toml").schedules.names == ("own",)
+    saved = json.loads((tmp_path / "fetched.json").read_text())
+    texts = {d["calendar"]: "text" in d for d in saved if "calendar" in d}
+    assert texts == {url: url == own for url in texts}  # nothing refused is saved
+    assert len(texts) == 6
+    report = (tmp_path / "import-report.md").read_text()
+    assert secret not in report and secret not in result.output
+    whys = {
+        f.where.split('"')[1]: f.why
+        for f in import_grafana_oncall(saved).findings
+        if f.where.endswith(".ical_url_primary")
+    }
+    assert "http://calendar.example.com: not an https:// link" in whys["plain"]
+    assert "not the API's host: not fetched (--allow-host calendar.example.com" in whys["elsewhere"]
+    assert "10.1.2.3, a private address: not fetched" in whys["intranet"]
+    assert "169.254.169.254, a link-local address: not fetched" in whys["metadata"]
+    assert "--allow-host 127.0.0.1 " in whys["same machine"]
+    assert "--calendar NAME=FILE.ics" in whys["metadata"]
+
+
+def test_a_calendar_on_the_api_s_own_host_or_a_listed_one_is_fetched_without_the_token(
+    httpserver: Any,
+) -> None:
+    from incident_flow.importers import fetch
+
+    base = _oncall_server(
+        httpserver,
+        {
+            "own": str(httpserver.url_for("/cal.ics")).replace("127.0.0.1", "localhost"),
+            "listed": str(httpserver.url_for("/cal.ics")).replace("localhost", "127.0.0.1"),
+        },
+    )
+    documents = fetch("grafana-oncall", TOKEN, url=base, allowed_hosts=["127.0.0.1"])
+    assert [d["text"] for d in documents if "calendar" in d] == [CALENDAR, CALENDAR]
+    asked = [r for r, _ in httpserver.log if r.path == "/cal.ics"]
+    assert len(asked) == 2 and not any("Authorization" in r.headers for r in asked)
+    imported = import_vendor("grafana-oncall", documents)
+    assert [s.name for s in imported.schedules] == ["own", "listed"]
+
+
+def test_a_listed_calendar_host_whose_name_resolves_to_a_private_address_is_not_fetched(
+    httpserver: Any,
+) -> None:
+    """Every address a name resolves to is checked: one private address is enough to refuse."""
+    from incident_flow.importers import fetch
+
+    addresses = {
+        "intranet.example.com": ["10.0.0.7"],
+        "mixed.example.com": ["93.184.216.34", "192.168.1.5"],
+        "mapped.example.com": ["::ffff:10.0.0.8"],
+        "cgnat.example.com": ["100.64.0.9"],
+    }
+    base = _oncall_server(httpserver, {name: f"https://{name}/cal.ics" for name in addresses})
+    documents = fetch(
+        "grafana-oncall",
+        TOKEN,
+        url=base,
+        allowed_hosts=list(addresses),
+        resolver=lambda host: addresses.get(host, []),
+    )
+    refused = {d["calendar"]: d["refused"] for d in documents if "calendar" in d}
+    assert refused == {
+        "https://intranet.example.com/cal.ics": "https://intranet.example.com: intranet.example.com"
+        " is at 10.0.0.7, a private address: not fetched",
+        "https://mixed.example.com/cal.ics": "https://mixed.example.com: mixed.example.com is at "
+        "192.168.1.5, a private address: not fetched",
+        "https://mapped.example.com/cal.ics": "https://mapped.example.com: mapped.example.com is "
+        "at ::ffff:10.0.0.8, a private address: not fetched",
+        "https://cgnat.example.com/cal.ics": "https://cgnat.example.com: cgnat.example.com is at "
+        "100.64.0.9, a shared (not public) address: not fetched",
+    }
+    assert not [r for r, _ in httpserver.log if r.path == "/cal.ics"]
+
+
+def test_links_off_a_public_api_only_over_https_to_listed_hosts_at_public_addresses() -> None:
+    """The rules on their own, for an API on a public HTTPS host (the resolver is given)."""
+    from incident_flow.importers._links import Links, RefusedLink
+
+    addresses = {
+        "cal.example.com": ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"],
+        "ten.example.com": ["10.9.8.7"],
+        "meta.example.com": ["169.254.169.254"],
+        "loop.example.com": ["127.0.0.1"],
+        "v6loop.example.com": ["::1"],
+        "v6local.example.com": ["fe80::1%eth0"],
+    }
+
+    def resolver(host: str) -> list[str]:
+        assert host != "oncall.example.com", "the API's own host is not looked up"
+        return addresses.get(host, [])
+
+    listed = [*addresses, "127.0.0.1", "10.0.0.1", "169.254.169.254", "nowhere.example.com"]
+    links = Links("https://oncall.example.com/", [*listed, "cal.example.com:8443"], resolver)
+    for fine in (
+        "https://cal.example.com/team/basic.ics",
+        "https://CAL.example.com.:8443/x.ics",
+        "https://oncall.example.com/api/v1/ical/x.ics",  # the API's own origin
+    ):
+        links.other(fine)
+    refused = {
+        "http://cal.example.com/x.ics": "not an https:// link",
+        "ftp://cal.example.com/x.ics": "not an https:// link",
+        "https://other.example.com/x.ics": "--allow-host other.example.com",
+        "https://oncall.example.com:8443/x.ics": "--allow-host oncall.example.com",
+        "https://ten.example.com/x.ics": "10.9.8.7, a private address",
+        "https://meta.example.com/x.ics": "169.254.169.254, a link-local address",
+        "https://loop.example.com/x.ics": "127.0.0.1, a loopback address",
+        "https://v6loop.example.com/x.ics": "::1, a loopback address",
+        "https://v6local.example.com/x.ics": "fe80::1%eth0, a link-local address",
+        "https://127.0.0.1/x.ics": "127.0.0.1, a loopback address",
+        "https://10.0.0.1/x.ics": "10.0.0.1, a private address",
+        "https://169.254.169.254/latest/meta-data/": "169.254.169.254, a link-local address",
+        "https://nowhere.example.com/x.ics": "does not resolve",
+        "https://user:s3cret-pass@cal.example.com/x.ics": "a user name or password",
+    }
+    for url, why in refused.items():
+        with pytest.raises(RefusedLink, match=re.escape(why)) as caught:
+            links.other(url)
+        assert "x.ics" not in str(caught.value) and "s3cret" not in str(caught.value)
+    # A page goes to the API's own origin only (the token goes with it), listed or not.
+    links.page("https://oncall.example.com/api/v1/users/?page=2")
+    for elsewhere in (
+        "http://oncall.example.com/api/v1/users/?page=2",
+        "https://cal.example.com/api/v1/users/?page=2",
+    ):
+        with pytest.raises(
+            RefusedLink, match=re.escape("not the API's own https://oncall.example.com:443")
+        ):
+            links.page(elsewhere)
+    # An API on this machine (tests): loopback, and plain HTTP to it, but nothing else private.
+    local = Links("http://localhost:8080/", ["127.0.0.1", "10.0.0.1"], resolver)
+    local.other("http://127.0.0.1:9000/cal.ics")
+    with pytest.raises(RefusedLink, match="a private address"):
+        local.other("https://10.0.0.1/cal.ics")
+    with pytest.raises(RefusedLink, match="not an https:// link"):
+        Links("http://localhost:8080/", ["cal.example.com"], resolver).other(
+            "http://cal.example.com/x.ics"
+        )
+    for bad in ("https://cal.example.com", "cal.example.com/x", "", "cal.example.com:port"):
+        with pytest.raises(InvalidExport, match="--allow-host takes a host name"):
+            Links("https://oncall.example.com/", [bad])
+
+
+def test_a_next_link_back_to_a_page_read_before_is_an_error_that_says_so(httpserver: Any) -> None:
+    from incident_flow.importers import fetch
+
+    base = str(httpserver.url_for("/")).replace("127.0.0.1", "localhost")
+    auth = {"Authorization": TOKEN}
+    httpserver.expect_request("/api/v1/users/", query_string="", headers=auth).respond_with_json(
+        {"results": [], "next": f"{base}api/v1/users/?page=2"}
+    )
+    httpserver.expect_request(
+        "/api/v1/users/", query_string="page=2", headers=auth
+    ).respond_with_json({"results": [], "next": f"{base}api/v1/users/"})  # back to page 1
+    loops = re.escape(f"GET /api/v1/users/: the API's paging loops ({base}api/v1/users/ was")
+    with pytest.raises(InvalidExport, match=loops):
+        fetch("grafana-oncall", TOKEN, url=base)
+    assert len(httpserver.log) == 2
+
+
+def test_a_next_link_off_the_api_s_origin_is_an_error_naming_its_host(httpserver: Any) -> None:
+    from incident_flow.importers import fetch
+
+    httpserver.expect_request("/api/v1/users/").respond_with_json(
+        {"results": [], "next": "https://elsewhere.example.com/api/v1/users/?page=2&k=v"}
+    )
+    off = re.escape("a page link to https://elsewhere.example.com is not the API's own")
+    with pytest.raises(InvalidExport, match=off) as caught:
+        fetch(
+            "grafana-oncall",
+            TOKEN,
+            url=httpserver.url_for("/"),
+            allowed_hosts=["elsewhere.example.com"],
+        )
+    assert "k=v" not in str(caught.value) and TOKEN not in str(caught.value)
+
+
+def test_paging_forever_stops_at_max_pages(httpserver: Any) -> None:
+    """OnCall with a new ``next`` each time, Opsgenie's ``paging.next``, PagerDuty's ``more``."""
+    from werkzeug import Request, Response
+
+    from incident_flow.importers import fetch
+
+    base = str(httpserver.url_for("/"))
+
+    def next_page(request: Request) -> Response:
+        number = int(request.args.get("page", "1")) + 1
+        page = {"results": [], "next": f"{base}api/v1/users/?page={number}"}
+        return Response(json.dumps(page), content_type="application/json")
+
+    httpserver.expect_request("/api/v1/users/").respond_with_handler(next_page)
+    with pytest.raises(InvalidExport, match=r"GET /api/v1/users/: more than 5 pages"):
+        fetch("grafana-oncall", TOKEN, url=base, max_pages=5)
+    assert len(httpserver.log) == 5
+
+    def more(request: Request) -> Response:
+        offset = int(request.args["offset"])
+        page = {"schedules": [], "limit": 100, "offset": offset, "more": True}
+        return Response(json.dumps(page), content_type="application/json")
+
+    httpserver.clear_log()
+    httpserver.expect_request("/schedules").respond_with_handler(more)
+    with pytest.raises(InvalidExport, match=r"GET /schedules: more than 7 pages"):
+        fetch("pagerduty", TOKEN, url=base, max_pages=7)
+    assert [r.args["offset"] for r, _ in httpserver.log] == [str(100 * i) for i in range(7)]
+    with pytest.raises(InvalidExport, match="max_pages must be a whole number"):
+        fetch("pagerduty", TOKEN, url=base, max_pages=0)
+
+
+def test_a_page_that_answers_a_page_seen_before_is_a_loop(httpserver: Any) -> None:
+    """PagerDuty answering offset 0 whatever is asked; Opsgenie's next link back to offset 0."""
+    from incident_flow.importers import fetch
+
+    httpserver.expect_request("/schedules").respond_with_json(
+        {"schedules": [], "limit": 100, "offset": 0, "more": True}
+    )
+    with pytest.raises(InvalidExport, match=r"GET /schedules: the API's paging loops \(offset 0"):
+        fetch("pagerduty", TOKEN, url=httpserver.url_for("/"))
+    assert len(httpserver.log) == 2
+    httpserver.clear_log()
+    httpserver.expect_request("/v2/schedules").respond_with_json(
+        {
+            "data": [{"id": "s", "name": "s", "rotations": []}],
+            "paging": {"next": "https://api.opsgenie.com/v2/schedules?limit=100&offset=0"},
+        }
+    )
+    with pytest.raises(InvalidExport, match=r"GET /v2/schedules: the API's paging loops"):
+        fetch("opsgenie", TOKEN, url=httpserver.url_for("/"))
+    assert len(httpserver.log) == 1
+
+
+def test_the_import_command_stops_paging_forever_and_saves_nothing(
+    httpserver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ``more: true`` forever answer ends at the default bound, an error; nothing is written."""
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+    from incident_flow.importers import _links
+
+    assert _links.MAX_PAGES == 1000
+    monkeypatch.setattr(_links, "MAX_PAGES", 30)  # the default, read when fetching (faster)
+
+    _pd_server(httpserver)
+    httpserver.clear()
+    httpserver.expect_request("/schedules").respond_with_json(
+        {"schedules": [], "limit": 100, "more": True}
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INCIDENT_FLOW_IMPORT_TOKEN", TOKEN)
+    result = CliRunner().invoke(
+        main,
+        ["import", "pagerduty", "--url", httpserver.url_for("/"), "--save", "fetched.json"],
+    )
+    assert result.exit_code == 5, result.output
+    assert "GET /schedules: more than 30 pages" in result.output
+    assert len(httpserver.log) == 30
+    assert not (tmp_path / "fetched.json").exists()
+    assert not (tmp_path / "import-report.md").exists()
+    refused = CliRunner().invoke(
+        main, ["import", "pagerduty", "--url", httpserver.url_for("/"), "--allow-host", "x"]
+    )
+    assert refused.exit_code == 5 and "--allow-host is for fetching Grafana OnCall" in (
+        refused.output
+    )
+
+
+# ------------------------------------------------------------ PagerDuty's time zone (issue 28)
+
+
+def test_a_pagerduty_schedule_without_a_time_zone_is_refused_or_read_in_the_zone_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read as UTC, a New York schedule's 08:00-17:00 would move by an hour at DST."""
+    body = sample("pagerduty_get_schedule.json")
+    schedule = {k: v for k, v in body["schedule"].items() if k != "time_zone"}
+    users = {
+        "users": [
+            {
+                "id": "PXPGF42",
+                "name": "Regina",
+                "email": "regina@example.com",
+                "time_zone": "America/New_York",
+            }
+        ]
+    }
+    where = 'schedules[0] "Daily Engineering Rotation".time_zone'
+    with pytest.raises(
+        InvalidExport,
+        match=re.escape(where) + r": missing.*--time-zone ZONE \(time_zone=\) \(the users' time "
+        r"zones: America/New_York\)",
+    ):
+        import_pagerduty([{"schedule": schedule}, users])
+    imported = import_pagerduty([{"schedule": schedule}, users], time_zone="America/New_York")
+    assert imported.schedules == import_pagerduty([body, users]).schedules
+    book = round_trip(imported)
+    for at in ("2026-01-15T21:30:00Z", "2026-07-15T20:30:00Z"):  # 16:30 in New York
+        assert book.on_call("Daily Engineering Rotation", utc(at)) == ("regina",)
+    assert book.on_call("Daily Engineering Rotation", utc("2026-07-15T21:30:00Z")) == ()
+    (finding,) = [f for f in imported.findings if f.where == where]
+    assert (finding.value, finding.outcome) == ("America/New_York", "approximated")
+    with pytest.raises(InvalidExport, match="time_zone: not an IANA time zone"):
+        import_pagerduty([{"schedule": schedule}], time_zone="Mars/Olympus")
+    with pytest.raises(InvalidExport, match="for PagerDuty only"):
+        import_vendor("opsgenie", [], time_zone="UTC")
+
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+
+    (tmp_path / "schedule.json").write_text(json.dumps({"schedule": schedule}))
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    refused = runner.invoke(main, ["import", "pagerduty", "schedule.json"])
+    assert refused.exit_code == 5 and "--time-zone" in refused.output
+    taken = runner.invoke(
+        main,
+        [
+            "import",
+            "pagerduty",
+            "schedule.json",
+            "--time-zone",
+            "America/New_York",
+            "-o",
+            "policy.toml",
+        ],
+    )
+    assert taken.exit_code == 0, taken.output
+    assert 'timezone = "America/New_York"' in (tmp_path / "policy.toml").read_text()
+    assert "read in the time zone given" in (tmp_path / "import-report.md").read_text()
+
+
+# ------------------------------------------------------------- PagerDuty's overrides (issue 28)
+
+
+def test_pagerduty_overrides_as_the_api_answers_them_belong_to_the_schedule_asked_for() -> None:
+    """GET /schedules/{id}/overrides names no schedule: with one schedule it is that one's;
+    with several, the caller says whose (by name or id)."""
+    body = sample("pagerduty_get_schedule.json")
+    answer = sample("pagerduty_list_schedule_overrides.json")
+    during = utc("2012-07-01T12:00:00-04:00")
+    imported = import_pagerduty([body, answer])
+    assert not [f for f in imported.findings if "override" in f.where]
+    book = round_trip(imported)
+    assert book.on_call("Daily Engineering Rotation", during) == ("aurelio.rice",)
+    report = imported.report()
+    assert "Read: 1 schedule, 1 override, 0 escalation policies, 0 users." in report
+    assert "Imported: 1 schedule (1 layer, 1 override)" in report
+
+    other = {"schedule": {**body["schedule"], "id": "POTHER1", "name": "Other"}}
+    loose = import_pagerduty([body, other, answer])
+    (finding,) = [f for f in loose.findings if "override" in f.where]
+    assert finding.where == "overrides[0]" and "--overrides SCHEDULE=FILE.json" in finding.why
+    assert all(not s.overrides for s in loose.schedules)
+    for whose in ("Daily Engineering Rotation", "PI7DH85"):
+        told = import_vendor("pagerduty", [body, other], overrides={whose: [answer]})
+        assert [len(s.overrides) for s in told.schedules] == [1, 0]
+        assert "Read: 2 schedules, 1 override," in told.report()
+    with pytest.raises(InvalidExport, match=r"overrides given for 'Nope': no such schedule"):
+        import_pagerduty([body], overrides={"Nope": [answer]})
+    with pytest.raises(InvalidExport, match=r"must be GET /schedules/\{id\}/overrides answers"):
+        import_pagerduty([body], overrides={"PI7DH85": [other]})
+
+
+def test_the_import_command_takes_overrides_by_schedule_and_counts_in_the_singular(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    body = sample("pagerduty_get_schedule.json")
+    (tmp_path / "schedule.json").write_text(json.dumps(body))
+    (tmp_path / "other.json").write_text(
+        json.dumps({"schedule": {**body["schedule"], "id": "POTHER1", "name": "Other"}})
+    )
+    (tmp_path / "overrides.json").write_text(
+        (SAMPLES / "pagerduty_list_schedule_overrides.json").read_text()
+    )
+    runner = CliRunner()
+    one = runner.invoke(
+        main, ["import", "pagerduty", "schedule.json", "overrides.json", "-o", "one.toml"]
+    )
+    assert one.exit_code == 0, one.output
+    assert "imported 1 schedule, 0 escalation levels, 2 new people; " in one.output
+    two = runner.invoke(
+        main,
+        [
+            "import",
+            "pagerduty",
+            "schedule.json",
+            "other.json",
+            "--overrides",
+            "Daily Engineering Rotation=overrides.json",
+            "-o",
+            "two.toml",
+        ],
+    )
+    assert two.exit_code == 0, two.output
+    assert "imported 2 schedules, 0 escalation levels, 2 new people; " in two.output
+    policy = Policy.from_toml(tmp_path / "two.toml")
+    during = utc("2012-07-01T12:00:00-04:00")
+    assert policy.schedules.on_call("Daily Engineering Rotation", during) == ("aurelio.rice",)
+    assert policy.schedules.on_call("Other", during) != ("aurelio.rice",)
+    bad = runner.invoke(main, ["import", "pagerduty", "schedule.json", "--overrides", "x.json"])
+    assert bad.exit_code == 5 and "--overrides takes SCHEDULE=FILE.json" in bad.output
+
+
+def test_fetched_pagerduty_overrides_are_the_schedule_s_they_were_asked_for(
+    httpserver: Any,
+) -> None:
+    from incident_flow.importers import fetch
+
+    _pd_server(httpserver, overrides={"PPRIMRY": sample("pagerduty_list_schedule_overrides.json")})
+    documents = fetch("pagerduty", TOKEN, url=httpserver.url_for("/"))
+    imported = import_vendor("pagerduty", documents, people=People([IC["pagerduty"]]))
+    assert [len(s.overrides) for s in imported.schedules] == [1, 0]
+    during = utc("2012-07-01T12:00:00-04:00")
+    assert round_trip(imported).on_call("primary", during) == ("aurelio.rice",)
+    assert "Read: 2 schedules, 1 override, 1 escalation policy, " in imported.report()
+
+
+def test_every_user_s_time_zone_is_in_the_report_not_the_first_one_s() -> None:
+    users = [
+        {"id": f"P{i}", "name": f"U{i}", "email": f"u{i}@example.com", "time_zone": zone}
+        for i, zone in enumerate(["America/New_York", "Europe/London", "America/New_York"])
+    ]
+    imported = import_pagerduty([{"users": users}])
+    (finding,) = imported.findings
+    assert finding.where == "users[*].time_zone"
+    assert finding.value == "2 values: America/New_York, Europe/London"
+    assert "Europe/London" in imported.report()
+
+
+def test_a_calendar_that_redirects_is_not_followed(httpserver: Any) -> None:
+    """A redirect would take the fetch past the link checks (to a metadata address, say)."""
+    from incident_flow import DeliveryError
+    from incident_flow.importers import fetch
+
+    own = str(httpserver.url_for("/moved.ics")).replace("127.0.0.1", "localhost")
+    base = _oncall_server(httpserver, {"moved": own})
+    httpserver.expect_request("/moved.ics").respond_with_data(
+        "", status=302, headers={"Location": "http://169.254.169.254/latest/meta-data/"}
+    )
+    with pytest.raises(DeliveryError, match="HTTP 302"):
+        fetch("grafana-oncall", TOKEN, url=base)
+    assert [r.path for r, _ in httpserver.log][-1] == "/moved.ics"

@@ -115,10 +115,12 @@ def test_each_level_pages_its_on_call_person_by_name(
 ) -> None:
     """Done when: level 1's person, then level 2's, each named; an override changes level 2."""
     policy = escalation_policy
-    flow, _, pager, clock = world(make_flow, policy)
+    flow, chat, pager, clock = world(make_flow, policy)
     incident = flow.trigger(P1)
     (first,) = pager.of(incident.id)
     assert first.to == ("alice",) and first.text == "[P1] checkout down (paging alice)"
+    # The chat says whom, as the pager's copy does (issue 29: it said "paging on-call").
+    assert chat.of(incident.id, "notify")[0].text == "[P1] checkout down (paging alice)"
     notified = next(e for e in flow.history(incident.id) if e.type == "IncidentNotified")
     assert notified.targets == ("alice",)  # recorded as it was, never recomputed
     # Dan swaps in for carol during the incident: level 2 pages him.
@@ -149,6 +151,9 @@ def test_a_gap_escalates_at_once_and_is_said_loudly(make_flow: MakeFlow) -> None
     incident = flow.trigger(P1)
     (page,) = pager.of(incident.id)
     assert page.to == ("carol",) and "(escalated to carol)" in page.text
+    assert chat.of(incident.id, "notify")[0].text == (
+        "[P1] checkout down (nobody on call at the first level: paging the next)"
+    )
     loud = [m.text for m in chat.of(incident.id) if "NOBODY IS ON CALL" in m.text]
     assert loud == ["NOBODY IS ON CALL in schedule:thin (level 0): paging level 1"]
     now = flow.get(incident.id)
@@ -236,6 +241,23 @@ def test_a_page_without_a_paging_vendor_is_a_slack_dm(httpserver: HTTPServer) ->
     assert slack.messages[-1]["channel"] == slack.dms["U0CAROL01"]
     flow.acknowledge(incident.id, by="carol")  # not a page: the DM pager sends nothing
     assert len(slack.messages) == 2
+
+
+def test_slack_says_who_is_paged_once(httpserver: HTTPServer) -> None:
+    """Issue 29: Slack said "paging on-call" (and the title twice) where the page named tomas."""
+    slack = FakeSlack(httpserver)
+    policy = Policy.from_text(POLICY.replace('members = ["alice", "bob"]', 'members = ["<!here>"]'))
+    notifier = SlackNotifier(token=TOKEN, channel=CHANNEL, api_url=slack.api_url)
+    flow = IncidentFlow(
+        policy, notifier=notifier, pager=RecordingNotifier(), clock=ManualClock(MONDAY)
+    )
+    incident = flow.trigger(P1)
+    (posted,) = slack.messages
+    assert posted["text"] == "[P1] checkout down (paging &lt;!here&gt;)"  # named, not a ping
+    said = [b for b in posted["blocks"] if b["type"] == "context"]
+    assert said[-1]["elements"] == [{"type": "plain_text", "text": "paging <!here>"}]
+    notified = next(e for e in flow.history(incident.id) if e.type == "IncidentNotified")
+    assert notified.targets == ("<!here>",)
 
 
 def test_a_resent_dm_page_is_not_sent_twice(httpserver: HTTPServer) -> None:

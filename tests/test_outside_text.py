@@ -62,7 +62,8 @@ class TestSlack:
             assert raw not in posted
         assert "&lt;!here&gt;" in posted and "&amp;" in posted
         assert "\\u0000" not in posted  # no NUL reaches Slack
-        (links,) = [b for b in slack.messages[0]["blocks"] if b["type"] == "context"]
+        links, paging = [b for b in slack.messages[0]["blocks"] if b["type"] == "context"]
+        assert paging["elements"] == [{"type": "plain_text", "text": "paging primary on-call"}]
         # Its URL held "|" and "<!channel>": one link still, that breaks out of nothing.
         assert links["elements"][0]["text"] == "<https://evil.example/x%7C&lt;!channel&gt;|Alert>"
 

@@ -192,3 +192,34 @@ class TestWhatAStoreCannotHold:
         assert stamps == {datetime(2026, 1, 1, 12, 0, tzinfo=UTC)}
         assert all(e.at.tzinfo is UTC for e in flow.history(incident.id))
         assert incident.escalation_due_at == datetime(2026, 1, 1, 12, 5, tzinfo=UTC)
+
+
+class TestOneFlushPerCommand:
+    """Issue 27: a command's decision waits for the disk; its delivery outcomes do not."""
+
+    def test_outcomes_are_committed_without_a_flush_and_the_setting_comes_back(
+        self, tmp_path: Path
+    ) -> None:
+        store = SQLiteStore(tmp_path / "x.db")
+        said: list[str] = []
+        store._db.set_trace_callback(said.append)
+        flow = IncidentFlow(
+            store=store,
+            notifier=RecordingNotifier(),
+            pager=RecordingNotifier(),
+            publisher=RecordingPublisher(),
+        )
+        flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+        commits = [s for s in said if s in ("BEGIN IMMEDIATE", "COMMIT") or "synchronous" in s]
+        # The decision under FULL (the store's setting), then the outcomes under NORMAL (no
+        # fsync in WAL mode), and FULL again for whatever comes next.
+        assert commits == [
+            "BEGIN IMMEDIATE",
+            "COMMIT",
+            "PRAGMA synchronous = NORMAL",
+            "BEGIN IMMEDIATE",
+            "COMMIT",
+            "PRAGMA synchronous = FULL",
+        ]
+        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        store.close()

@@ -14,6 +14,8 @@ flow back into the runbooks::
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
 from ._actions import Action
 from ._alerts import Alert
 from ._async_flow import AsyncIncidentFlow
@@ -123,4 +125,8 @@ __all__ = [
     "run_worker_async",
 ]
 
-__version__ = "0.1.0.dev0"
+try:
+    #: The installed distribution's version (pyproject.toml's, as installed): one source.
+    __version__ = _metadata.version("incident-flow")
+except _metadata.PackageNotFoundError:  # pragma: no cover - run from a tree never installed
+    __version__ = "0+unknown"

@@ -71,6 +71,8 @@ ACTION_SOURCES = ("pagerduty", "opsgenie", "slack", "github")
 
 #: Kinds that ask the flow to read the post-mortem's branch again (commits were pushed).
 READ_AGAIN = frozenset({"postmortem_revised"})
+#: The vendors that host no post-mortem review: their review kinds never count.
+_NO_REVIEWS = frozenset({"pagerduty", "opsgenie", "slack"})
 #: Kinds about the post-mortem's pull request: from GitHub they count only from that one.
 ON_THE_PULL_REQUEST = frozenset(
     {
@@ -251,14 +253,20 @@ def _pull_request(url: str) -> tuple[str, str]:
 
 
 def elsewhere(incident: Incident, action: Action) -> bool:
-    """True for a GitHub review act that is not on the pull request the incident recorded.
+    """True for a review act that is not on the pull request the incident recorded.
+
+    A pager's or a chat's "review" is never one (they host no pull request).
 
     A pull request in another repository (a fork's, or any under an organisation-wide
     webhook), or another pull request of ours, whose branch merely carries our name: its
     reviews and merge must not count. Before the pull request is recorded, none counts.
     """
-    if action.source != "github" or action.kind not in ON_THE_PULL_REQUEST:
+    if action.kind not in ON_THE_PULL_REQUEST:
         return False
+    if action.source in _NO_REVIEWS:
+        return True  # a pager or a chat does not host a post-mortem's review
+    if action.source != "github":
+        return False  # the publisher's own poll (a git branch): about the branch it keeps
     recorded = incident.postmortem.review_url if incident.postmortem is not None else None
     if recorded is None or action.review_url is None:
         return True

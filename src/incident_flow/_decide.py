@@ -243,8 +243,10 @@ def _open(
         escalate_at=_timer(policy, 0, severity, draft.at, paging and bool(names)),
         targets=names,
     )
-    if paging:
-        note = " (paging on-call)"
+    if paging and names:
+        note = f" (paging {', '.join(names)})"  # who the page goes to, as the pager's copy says
+    elif paging:
+        note = " (nobody on call at the first level: paging the next)"
     elif hold is not None:
         note = f" (page held until {hold})"
     else:

@@ -100,6 +100,8 @@ __all__ = ["FlowCore", "new_incident_id"]
 
 _log = get_logger("incident_flow")
 _CACHE_SIZE = 4096
+#: The events that only say how a delivery went.
+_OUTCOMES = (ev.MessageDelivered, ev.DeliveryFailed)
 #: The order of the channels when a batch of messages is sent: the pager first.
 _FIRST = {"pager": 0, "chat": 1, "publisher": 2}
 _DELIVERY_RETRIES = 8
@@ -117,6 +119,18 @@ def _utc(at: datetime) -> datetime:
         msg = f"a silence's times are timezone-aware, got {at!r}"
         raise InvalidCommand(msg)
     return at.astimezone(UTC)
+
+
+def _outcomes_only(decision: Decision) -> bool:
+    """True when a decision only records how deliveries went: nothing new to send or decide.
+
+    Its events are delivery outcomes, and its outbox rows are the attempted messages settled
+    (no message queued by it). Losing such an append on a power cut costs a message sent again
+    under its idempotency key, never a decision.
+    """
+    return all(type(e) in _OUTCOMES for e in decision.events) and all(
+        m.attempts > 0 for m in decision.outbox
+    )
 
 
 def new_incident_id() -> str:
@@ -166,6 +180,8 @@ class FlowCore:
         # A driver that answers before it delivers takes the delivery steps here (the
         # service: the webhook's answer waits for the commit only); None: deliver inline.
         self._later: Callable[[Steps[int]], None] | None = None
+        # Told (before, after) of each incident this flow commits: the service's MTTA and MTTR.
+        self._on_commit: list[Callable[[Incident | None, Incident], None]] = []
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -1104,19 +1120,38 @@ class FlowCore:
         incident = decision.incident
         revisions = catalog_revisions(incident, decision.events, self._catalog)
         keeps = bool(revisions) and self._keeps_runbooks()
-        # New messages are inserted already claimed by us: we deliver them right after the
-        # commit, and no other sender may take them meanwhile (and no extra round trip).
-        yield from call(
-            "store",
-            "append",
-            incident.id,
-            0 if before is None else before.version,
-            decision.events,
-            snapshot=incident,
-            outbox=decision.outbox,
-            claimed_until=now + self.lease,
-            **({"runbooks": revisions} if keeps else {}),
-        )
+        if not revisions and _outcomes_only(decision) and self._lightly():
+            # Delivery outcomes only: kept without a disk flush of their own (lost on a power
+            # cut, the messages go again under their idempotency keys; see docs/reliability).
+            yield from call(
+                "store",
+                "append_all",
+                [
+                    StreamAppend(
+                        incident_id=incident.id,
+                        expected_version=0 if before is None else before.version,
+                        events=decision.events,
+                        snapshot=incident,
+                        outbox=decision.outbox,
+                        claimed_until=now + self.lease,
+                        durable=False,
+                    )
+                ],
+            )
+        else:
+            # New messages are inserted already claimed by us: we deliver them right after the
+            # commit, and no other sender may take them meanwhile (and no extra round trip).
+            yield from call(
+                "store",
+                "append",
+                incident.id,
+                0 if before is None else before.version,
+                decision.events,
+                snapshot=incident,
+                outbox=decision.outbox,
+                claimed_until=now + self.lease,
+                **({"runbooks": revisions} if keeps else {}),
+            )
         self._remember(incident)
         if keeps:
             yield from self._refresh_catalog()
@@ -1125,7 +1160,24 @@ class FlowCore:
                 attrs.evolve(r, number=self._catalog.version + n)
                 for n, r in enumerate(revisions, start=1)
             )
+        self._committed(before, incident)
+
+    def _committed(self, before: Incident | None, incident: Incident) -> None:
+        """Log a change of state, and tell ``_on_commit`` (a failing watcher is logged only)."""
         _log_change(before, incident)
+        for watcher in self._on_commit:
+            try:
+                watcher(before, incident)
+            except Exception as exc:  # noqa: BLE001 - committed already: only the watcher failed
+                _log.error(
+                    "incident_flow.commit_watcher_failed",
+                    incident_id=incident.id,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+
+    def _lightly(self) -> bool:
+        """Whether the store commits delivery outcomes without a disk flush of their own."""
+        return self._store_can("light_appends", "append_all") and self._appends_all()
 
     def _appends_all(self) -> bool:
         """Whether the store appends to several incidents in one transaction."""
@@ -1151,13 +1203,14 @@ class FlowCore:
                 snapshot=d.incident,
                 outbox=d.outbox,
                 claimed_until=now + self.lease,
+                durable=not _outcomes_only(d),
             )
             for before, d in decided
         ]
         yield from call("store", "append_all", appends)
         for before, d in decided:
             self._remember(d.incident)
-            _log_change(before, d.incident)
+            self._committed(before, d.incident)
         return True
 
     # ----------------------------------------------------------------- the runbook catalog

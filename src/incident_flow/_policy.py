@@ -17,6 +17,7 @@ from ._people import IDENTITY_SOURCES, People, Person
 from ._runbooks import Runbook, RunbookCatalog
 from ._severity import Severity
 from ._storms import GroupingRule, PageAfter, duration_text, parse_matchers
+from ._text import unknown_key
 from .exceptions import InvalidPolicy
 from .schedules._book import Schedules
 from .schedules._clock import zone_named
@@ -583,7 +584,7 @@ class _Reader:
     def read(self, data: Mapping[str, Any]) -> dict[str, Any]:
         for key in data:
             if key not in _TOP_KEYS:
-                self.problem(key, f"unknown key (known: {', '.join(_TOP_KEYS)})")
+                self.problem(key, unknown_key(key, _TOP_KEYS))
         readers: dict[str, Callable[[str, Any], Any]] = {
             "critical": self.severity_list,
             "postmortem_required": self.severity_list,
@@ -755,7 +756,7 @@ class _Reader:
                 continue
             for key in table:
                 if key not in ("targets", "wait"):
-                    self.problem(f"{where}.{key}", "unknown key (known: targets, wait)")
+                    self.problem(f"{where}.{key}", unknown_key(key, ("targets", "wait")))
             targets = table.get("targets")
             if isinstance(targets, str):
                 targets = [targets]
@@ -778,7 +779,7 @@ class _Reader:
             return None
         for key in table:
             if key not in ("firings", "within"):
-                self.problem(f"{path}.{key}", "unknown key (known: firings, within)")
+                self.problem(f"{path}.{key}", unknown_key(key, ("firings", "within")))
         found = {}
         for key, read in (("firings", self.at_least_one), ("within", self.duration)):
             if key not in table:
@@ -841,7 +842,7 @@ class _Reader:
         ok = True
         for key in table:
             if key not in known:
-                self.problem(f"{path}.{key}", f"unknown key (known: {', '.join(known)})")
+                self.problem(f"{path}.{key}", unknown_key(key, known))
                 ok = False
         name = table.get("name")
         if not isinstance(name, str) or not name.strip():
@@ -880,7 +881,7 @@ class _Reader:
         ok = True
         for key in table:
             if key not in _RUNBOOK_KEYS:
-                self.problem(f"{path}.{key}", f"unknown key (known: {', '.join(_RUNBOOK_KEYS)})")
+                self.problem(f"{path}.{key}", unknown_key(key, _RUNBOOK_KEYS))
                 ok = False
         fields: dict[str, Any] = {}
         for key in ("name", "url"):

@@ -8,7 +8,9 @@ a NUL or a terminal escape.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 __all__ = [
     "markdown_block",
@@ -19,6 +21,7 @@ __all__ = [
     "quiet_mentions",
     "storable",
     "storable_data",
+    "unknown_key",
 ]
 
 #: Control characters but tab and newline (NUL, escapes, C1 controls, lone carriage returns).
@@ -102,3 +105,15 @@ def markdown_unblock(text: str) -> str:
 def quiet_mentions(text: str) -> str:
     """``@someone`` and ``#12`` broken with a zero-width space: shown, never notifying."""
     return _MENTION.sub("\\1\u200b", no_controls(text))
+
+
+def unknown_key(key: object, known: Iterable[str], what: str = "key") -> str:
+    """The problem text for an unknown key, with the closest known one when there is one.
+
+    ``unknown key, did you mean 'postmortem_reviewers'? (known: critical, ...)``: a typo is
+    named with its fix, before the list of every key.
+    """
+    names = list(known)
+    close = difflib.get_close_matches(str(key), names, n=1)
+    hint = f", did you mean {close[0]!r}?" if close else ""
+    return f"unknown {what}{hint} (known: {', '.join(names)})"

@@ -7,7 +7,7 @@ adapter.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -18,6 +18,7 @@ from ._events import Event
 from ._incident import Incident
 from ._messages import Notification, OutboxMessage
 from ._postmortem import PostMortemDocument, ReviewStatus
+from ._process import FINAL_STATE
 from ._storms import Silence
 from .schedules._book import Shift
 from .schedules._model import Override
@@ -38,6 +39,8 @@ __all__ = [
     "RunbookLog",
     "ShiftLog",
     "SilenceLog",
+    "StoreCounts",
+    "StoreStats",
     "StreamAppend",
     "Timers",
 ]
@@ -163,6 +166,11 @@ class StreamAppend:
     snapshot: Incident
     outbox: Sequence[OutboxMessage] = ()
     claimed_until: datetime | None = None
+    #: False for what may be lost on a power cut and redone: delivery outcomes only. A store
+    #: that says ``light_appends`` commits a batch of only such appends without waiting for
+    #: the disk (its decision, and every message it sends, were durable before); others
+    #: may ignore it.
+    durable: bool = True
 
 
 class BatchAppend(Protocol):
@@ -230,6 +238,59 @@ class OverrideLog(Protocol):
 
     def overrides(self, active_after: datetime | None = None) -> list[Override]:
         """The overrides (those ending after ``active_after`` when given), by start."""
+        ...
+
+
+def _counted(rows: Iterable[tuple[str, str, int]]) -> tuple[tuple[str, str, int], ...]:
+    return tuple(sorted((str(s), str(v), int(n)) for s, v, n in rows if int(n) > 0))
+
+
+@attrs.frozen(kw_only=True)
+class StoreCounts:
+    """What a store counts from its indexes (:class:`StoreStats`): a service's metrics.
+
+    Attributes:
+        incidents: ``(state, severity, count)`` of the incidents not closed, for each state
+            and severity that has some, sorted (a severity as ``str(Severity)``: ``P1``...).
+        closed: how many incidents are closed, by number only (it grows with the history:
+            a store may count it without reading their severities).
+        pending: the outbox messages not delivered yet.
+        oldest_pending: when the pending message queued first was created (None: none is).
+    """
+
+    incidents: tuple[tuple[str, str, int], ...] = attrs.field(default=(), converter=_counted)
+    closed: int = 0
+    pending: int = 0
+    oldest_pending: datetime | None = None
+
+    def count(self, state: str | None = None, severity: str | None = None) -> int:
+        """How many incidents are in ``state`` with ``severity`` (None: any).
+
+        Closed incidents count for ``state`` None or ``closed``, with no ``severity`` asked.
+        """
+        found = sum(n for s, v, n in self.incidents if state in (None, s) and severity in (None, v))
+        if state in (None, FINAL_STATE) and severity is None:
+            found += self.closed
+        return found
+
+
+class StoreStats(Protocol):
+    """Cheap answers for a service's probes (optional): ``/readyz`` and ``/metrics``.
+
+    The core relies on: ``ping`` raises (StorageError) when the store cannot answer, in a time
+    that does not grow with the incidents kept; ``counts`` agrees with ``incident_ids(state)``
+    and with the outbox's pending messages, as of one moment, and reads indexes, never the
+    events or the delivered messages. A store without it is asked ``due_incidents(now,
+    limit=1)`` for readiness, and its open incidents are loaded for the metrics (slow with
+    thousands).
+    """
+
+    def ping(self) -> None:
+        """Ask the store one constant-time question; raise when it cannot answer."""
+        ...
+
+    def counts(self) -> StoreCounts:
+        """Incidents by state and severity, and the outbox backlog, from the indexes."""
         ...
 
 

@@ -23,11 +23,14 @@ from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
+from .._process import FINAL_STATE
 from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
+from ..ports import StoreCounts
 from ..schedules._book import Shift
 from ..schedules._model import Override
 from ._common import (
+    KINDS,
     SCHEMA_VERSION,
     check_versions,
     decode_event,
@@ -60,12 +63,14 @@ __all__ = [
     "Statement",
     "append",
     "claim_due",
+    "counts",
     "due_incidents",
     "find_by_dedup_key",
     "incident_ids",
     "load",
     "outbox_messages",
     "overrides",
+    "ping",
     "psycopg_module",
     "record_shifts",
     "recorded_shifts",
@@ -245,6 +250,11 @@ class Append:
         return ConcurrencyError(self.incident_id, self.expected_version)
 
 
+#: Said first in a transaction of delivery outcomes only: its commit does not wait for the WAL
+#: flush (a crash of the server may lose it; the messages are then sent again, deduplicated).
+LIGHT_COMMIT = "SET LOCAL synchronous_commit = off"
+
+
 def append(  # noqa: PLR0917 - EventLog.append's arguments, in its order
     incident_id: str,
     expected_version: int,
@@ -398,6 +408,29 @@ def incident_ids(state: str | None) -> Query[list[str]]:
     return Query("listing", text, (state,), _ids)
 
 
+def ping() -> Query[None]:
+    """Read the schema version (one key of a small table): fails when the schema cannot."""
+    return Query("ping", _META_READ, (), _nothing)
+
+
+def counts() -> Query[StoreCounts]:
+    """Incidents by state and severity, and the outbox backlog, from the indexes."""
+    params = ([k[0] for k in KINDS], [k[1] for k in KINDS], FINAL_STATE, FINAL_STATE)
+    return Query("counting", _COUNTS, params, _counts)
+
+
+def _counts(rows: Rows) -> StoreCounts:
+    # By their shape, not their order: (state, severity, n), (closed, NULL, n), (NULL, NULL...).
+    closed = next(int(r[2]) for r in rows if r[0] is not None and r[1] is None)
+    pending, first = next((int(r[2]), r[3]) for r in rows if r[0] is None)
+    return StoreCounts(
+        incidents=[(str(r[0]), str(r[1]), int(r[2])) for r in rows if r[1] is not None],
+        closed=closed,
+        pending=pending,
+        oldest_pending=None if first is None else decode_message(first).created_at,
+    )
+
+
 def due_incidents(now: datetime, limit: int) -> Query[list[str]]:
     """Incidents whose escalation is due, most overdue first (an index range)."""
     return Query("timers", _DUE, (micros(now), limit), _ids)
@@ -484,7 +517,10 @@ CREATE TABLE IF NOT EXISTS {s}.outbox (
     delivered boolean NOT NULL DEFAULT false,
     data text NOT NULL
 );
-CREATE INDEX IF NOT EXISTS outbox_pending ON {s}.outbox (due, seq) WHERE NOT delivered
+CREATE INDEX IF NOT EXISTS outbox_pending ON {s}.outbox (due, seq) WHERE NOT delivered;
+-- For the probe counts (indexes only, created when missing: no new schema version).
+CREATE INDEX IF NOT EXISTS incidents_by_state_severity ON {s}.incidents (state, severity);
+CREATE INDEX IF NOT EXISTS outbox_pending_seq ON {s}.outbox (seq) WHERE NOT delivered
 """
 
 #: Schema changes after version 1, by the version they lead to.
@@ -563,6 +599,19 @@ _FIND_DEDUP = """
 (SELECT id FROM {s}.incidents WHERE dedup_key = %s AND accepts_alerts)
 UNION ALL (SELECT incident_id FROM {s}.alert_routes WHERE key = %s)
 LIMIT 1
+"""
+# One statement, so one snapshot. Each (state, severity) of the incidents not closed is an
+# index-only range count (a GROUP BY pays two collated string comparisons per row on top); the
+# closed ones are counted by state alone; then the pending outbox: its count and the message
+# queued first, from the pending index.
+_COUNTS = """
+SELECT k.state, k.severity, c.n, NULL FROM unnest(%s::text[], %s::text[]) AS k (state, severity)
+CROSS JOIN LATERAL (
+    SELECT count(*) AS n FROM {s}.incidents i WHERE i.state = k.state AND i.severity = k.severity
+) AS c
+UNION ALL SELECT %s, NULL, (SELECT count(*) FROM {s}.incidents WHERE state = %s), NULL
+UNION ALL SELECT NULL, NULL, (SELECT count(*) FROM {s}.outbox WHERE NOT delivered),
+    (SELECT data FROM {s}.outbox WHERE NOT delivered ORDER BY seq LIMIT 1)
 """
 _DROP_ROUTES = "DELETE FROM {s}.alert_routes WHERE incident_id = %s"
 # A group key whose deadline passed may be taken over by the group's next incident.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
@@ -12,9 +13,10 @@ from .._catalog import RunbookRevision
 from .._events import Event
 from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
+from .._process import FINAL_STATE
 from .._storms import Silence
 from ..exceptions import ConcurrencyError
-from ..ports import StreamAppend
+from ..ports import StoreCounts, StreamAppend
 from ..schedules._book import Shift
 from ..schedules._model import Override
 from ._common import check_versions, claimed_on_insert, live
@@ -35,7 +37,9 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._streams: dict[str, list[Event]] = {}
-        self._states: dict[str, str] = {}
+        # Each incident's (state, severity), and how many incidents have each: the counts.
+        self._kinds: dict[str, tuple[str, str]] = {}
+        self._counted: Counter[tuple[str, str]] = Counter()
         self._dedup: dict[str, str] = {}
         # Grouped alerts' keys and group keys (Incident.alert_keys): key -> (incident, until).
         self._routes: dict[str, tuple[str, datetime | None]] = {}
@@ -122,7 +126,7 @@ class MemoryStore:
         incident_id, snapshot = one.incident_id, one.snapshot
         stream = self._streams.setdefault(incident_id, [])
         stream.extend(one.events)
-        self._states[incident_id] = snapshot.state
+        self._count(incident_id, (snapshot.state, str(snapshot.severity)))
         if snapshot.next_timer_at is None:
             self._timers.pop(incident_id, None)
         else:
@@ -137,6 +141,17 @@ class MemoryStore:
             self._route(incident_id, snapshot.alert_keys())
         for message in one.outbox:
             self._upsert(message, one.claimed_until)
+
+    def _count(self, incident_id: str, kind: tuple[str, str]) -> None:
+        known = self._kinds.get(incident_id)
+        if known == kind:
+            return
+        if known is not None:
+            self._counted[known] -= 1
+            if not self._counted[known]:
+                del self._counted[known]
+        self._counted[kind] += 1
+        self._kinds[incident_id] = kind
 
     def _route(self, incident_id: str, routes: Sequence[tuple[str, datetime | None]]) -> None:
         for route in self._routed.pop(incident_id, ()):
@@ -236,7 +251,23 @@ class MemoryStore:
         with self._lock:
             if state is None:
                 return list(self._streams)
-            return [i for i, s in self._states.items() if s == state]
+            return [i for i, (s, _) in self._kinds.items() if s == state]
+
+    def ping(self) -> None:
+        """Answer at once (the store is this process's memory)."""
+        return
+
+    def counts(self) -> StoreCounts:
+        """Incidents by state and severity, and the outbox backlog (kept as they change)."""
+        with self._lock:
+            first = next(iter(self._pending), None)
+            counted = self._counted.items()
+            return StoreCounts(
+                incidents=[(s, v, n) for (s, v), n in counted if s != FINAL_STATE],
+                closed=sum(n for (s, _), n in counted if s == FINAL_STATE),
+                pending=len(self._pending),
+                oldest_pending=None if first is None else self._outbox[first].created_at,
+            )
 
     def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Incidents whose escalation is due, most overdue first."""

@@ -14,7 +14,7 @@ from .._incident import Incident
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import StorageError
-from ..ports import StreamAppend
+from ..ports import StoreCounts, StreamAppend
 from ..schedules._book import Shift
 from ..schedules._model import Override
 from . import _pg_sql as pgsql
@@ -86,6 +86,9 @@ class PostgresStore:
                 conn.close()
             conn = self._conn = self._pg.connect(self._db.dsn, autocommit=True)
         return conn
+
+    #: Delivery outcomes are committed without waiting for the disk (ports.StreamAppend).
+    light_appends = True
 
     @contextmanager
     def _transaction(self, what: str, *, write: bool = True) -> Iterator[psycopg.Cursor[Any]]:
@@ -174,12 +177,19 @@ class PostgresStore:
             for index, one in enumerate(appends)
         ]
         if plans:
-            self._run(plans)
+            durable = any(one.durable for one in appends) or bool(runbooks)
+            self._run(plans, durable=durable)
 
-    def _run(self, plans: Sequence[pgsql.Append]) -> None:
-        """The plans in one pipelined transaction: each guard checked, or nothing kept."""
+    def _run(self, plans: Sequence[pgsql.Append], *, durable: bool = True) -> None:
+        """The plans in one pipelined transaction: each guard checked, or nothing kept.
+
+        Not ``durable`` (delivery outcomes only): committed without waiting for the WAL flush
+        (``synchronous_commit = off`` for this transaction).
+        """
         try:
             with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
+                if not durable:
+                    cur.execute(pgsql.LIGHT_COMMIT)
                 guards = []
                 for plan in plans:
                     guard = cur.connection.cursor()
@@ -241,6 +251,14 @@ class PostgresStore:
     def incident_ids(self, state: str | None = None) -> list[str]:
         """Return incident ids, oldest first, optionally only those in ``state``."""
         return self._fetch(pgsql.incident_ids(state))
+
+    def ping(self) -> None:
+        """Read the schema version (one key of a small table): raise when the server cannot."""
+        self._fetch(pgsql.ping())
+
+    def counts(self) -> StoreCounts:
+        """Incidents by state and severity, and the outbox backlog, from the indexes."""
+        return self._fetch(pgsql.counts())
 
     def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Incidents whose escalation is due, most overdue first (an index range)."""

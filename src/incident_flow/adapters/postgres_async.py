@@ -12,7 +12,7 @@ from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
 from .._storms import Silence
-from ..ports import StreamAppend
+from ..ports import StoreCounts, StreamAppend
 from ..schedules._book import Shift
 from ..schedules._model import Override
 from . import _pg_sql as pgsql
@@ -130,6 +130,9 @@ class AsyncPostgresStore:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    #: Delivery outcomes are committed without waiting for the disk (ports.StreamAppend).
+    light_appends = True
+
     @asynccontextmanager
     async def _transaction(
         self, what: str, *, write: bool = True
@@ -201,12 +204,19 @@ class AsyncPostgresStore:
             for index, one in enumerate(appends)
         ]
         if plans:
-            await self._run(plans)
+            durable = any(one.durable for one in appends) or bool(runbooks)
+            await self._run(plans, durable=durable)
 
-    async def _run(self, plans: Sequence[pgsql.Append]) -> None:
-        """The plans in one pipelined transaction: each guard checked, or nothing kept."""
+    async def _run(self, plans: Sequence[pgsql.Append], *, durable: bool = True) -> None:
+        """The plans in one pipelined transaction: each guard checked, or nothing kept.
+
+        Not ``durable`` (delivery outcomes only): committed without waiting for the WAL flush
+        (``synchronous_commit = off`` for this transaction).
+        """
         try:
             async with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
+                if not durable:
+                    await cur.execute(pgsql.LIGHT_COMMIT)
                 guards = []
                 for plan in plans:
                     guard = cur.connection.cursor()
@@ -268,6 +278,14 @@ class AsyncPostgresStore:
     async def incident_ids(self, state: str | None = None) -> list[str]:
         """Return incident ids, oldest first, optionally only those in ``state``."""
         return await self._fetch(pgsql.incident_ids(state))
+
+    async def ping(self) -> None:
+        """Read the schema version (one key of a small table): raise when the server cannot."""
+        await self._fetch(pgsql.ping())
+
+    async def counts(self) -> StoreCounts:
+        """Incidents by state and severity, and the outbox backlog, from the indexes."""
+        return await self._fetch(pgsql.counts())
 
     async def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Incidents whose escalation is due, most overdue first (an index range)."""

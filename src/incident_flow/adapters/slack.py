@@ -112,8 +112,9 @@ def buttons(message: Notification) -> list[dict[str, Any]]:
 def blocks(message: Notification) -> list[dict[str, Any]]:
     """The Block Kit layout of an incident's message.
 
-    Severity and title, the state and who acknowledged, the runbook and alert links, the
-    latest thing that happened and who did it, and the buttons that still apply.
+    Severity and title, the state and who acknowledged, the runbook and alert links, who is
+    paged (on the first message), the latest thing that happened and who did it, and the
+    buttons that still apply.
     """
     icon = _ICONS.get(str(message.severity), "")
     fields = [
@@ -144,6 +145,11 @@ def blocks(message: Notification) -> list[dict[str, Any]]:
     if message.kind != "notify" and message.text:
         latest = f"Latest: {message.text}"[:3000]
         layout.append({"type": "context", "elements": [{"type": "plain_text", "text": latest}]})
+    heading = f"[{message.severity}] {message.title} ("
+    if message.kind == "notify" and message.text.startswith(heading) and message.text[-1] == ")":
+        # Who is paged ("paging alice"), or why nobody is yet: the header has the title.
+        said = message.text[len(heading) : -1][:3000]
+        layout.append({"type": "context", "elements": [{"type": "plain_text", "text": said}]})
     actions = buttons(message)
     if actions:
         block_id = f"incident_flow:actions:{message.incident_id}"[:255]
@@ -371,8 +377,7 @@ class _Slack(VendorAdapter[ClientT]):
     def _text(message: Notification) -> str:
         # Slack reads a message's text as mrkdwn: "<!channel>" in an alert's name would ping
         # the whole channel. Everything we send as text is escaped, so it stays text.
-        if message.kind == "notify":
-            return escape(f"[{message.severity}] {message.title}: {message.text}")[:40000]
+        # A first message's text is "[P1] <title> (paging alice)" already: said once.
         return escape(message.text)[:40000]
 
 

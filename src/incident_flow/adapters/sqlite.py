@@ -19,10 +19,11 @@ from .._incident import Incident, routes_changed
 from .._messages import OutboxMessage
 from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
-from ..ports import StreamAppend
+from ..ports import StoreCounts, StreamAppend
 from ..schedules._book import Shift
 from ..schedules._model import Override
 from ._common import (
+    KINDS,
     SCHEMA_VERSION,
     check_versions,
     decode_event,
@@ -83,6 +84,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (due, seq) WHERE delivered = 0;
+-- For the probe counts (indexes only, created on open: no new schema version).
+CREATE INDEX IF NOT EXISTS incidents_by_state_severity ON incidents (state, severity);
+CREATE INDEX IF NOT EXISTS outbox_pending_seq ON outbox (seq) WHERE delivered = 0;
 """
 
 #: Schema changes after version 1, by the version they lead to.
@@ -149,6 +153,19 @@ _SAVE_SILENCE = """
 INSERT INTO silences (id, created_at, until_at, data) VALUES (?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET until_at = excluded.until_at, data = excluded.data
 """
+
+# One statement, so one snapshot. Each (state, severity) of the incidents not closed is an
+# index range count; the closed ones are all the others: COUNT(*) of the whole table, which
+# SQLite answers from the b-tree's pages, not row by row (their number grows with the history).
+# Then the pending outbox: its count and the message queued first, from the pending index.
+_COUNT_KIND = "SELECT ?, ?, (SELECT COUNT(*) FROM incidents WHERE state = ? AND severity = ?), NULL"
+_COUNT_ALL = "SELECT 'all', NULL, (SELECT COUNT(*) FROM incidents), NULL"
+_COUNT_PENDING = """
+SELECT NULL, NULL, (SELECT COUNT(*) FROM outbox WHERE delivered = 0),
+    (SELECT data FROM outbox WHERE delivered = 0 ORDER BY seq LIMIT 1)
+"""
+_COUNTS = " UNION ALL ".join([*[_COUNT_KIND] * len(KINDS), _COUNT_ALL, _COUNT_PENDING])
+_COUNT_PARAMS = tuple(value for kind in KINDS for value in (*kind, *kind))
 
 _INSERT_REVISION = (
     "INSERT INTO runbook_revisions (key, data) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
@@ -255,12 +272,23 @@ class SQLiteStore:
                 (str(SCHEMA_VERSION),),
             )
 
+    #: Delivery outcomes are committed without waiting for the disk (ports.StreamAppend).
+    light_appends = True
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; sqlite3 errors become StorageError, rollback on any error."""
+    def _transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction; sqlite3 errors become StorageError, rollback on any error.
+
+        Not ``durable``: committed under ``synchronous = NORMAL`` (in WAL mode: no fsync of
+        its own; consistent, and kept through a crash of the process, not a power cut; the
+        next durable commit's fsync covers it too).
+        """
         with self._lock:
             db = self._db
+            light = not durable and self.synchronous in ("FULL", "EXTRA")
             try:
+                if light:
+                    db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 msg = f"SQLite store {self.path}: cannot start a transaction: {exc}"
@@ -274,6 +302,10 @@ class SQLiteStore:
                     with suppress(sqlite3.Error):
                         db.execute("ROLLBACK")
                 raise
+            finally:
+                if light:
+                    with suppress(sqlite3.Error):
+                        db.execute(f"PRAGMA synchronous = {self.synchronous}")
 
     def _read(self, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
         with self._lock:
@@ -315,8 +347,9 @@ class SQLiteStore:
         for one in appends:
             check_versions(one.expected_version, one.events)
         first = appends[0] if appends else None
+        durable = any(one.durable for one in appends) or bool(runbooks)
         try:
-            with self._transaction() as db:
+            with self._transaction(durable=durable) as db:
                 for one in appends:
                     self._write(db, one)
                 if runbooks:
@@ -463,6 +496,25 @@ class SQLiteStore:
         else:
             rows = self._read("SELECT id FROM incidents WHERE state = ? ORDER BY seq", (state,))
         return [str(row[0]) for row in rows]
+
+    def ping(self) -> None:
+        """Read the schema version (one key of a small table): raise when the file cannot."""
+        self._read("SELECT value FROM incident_flow_meta WHERE key = 'schema_version'", ())
+
+    def counts(self) -> StoreCounts:
+        """Incidents by state and severity, and the outbox backlog, from the indexes."""
+        rows = self._read(_COUNTS, _COUNT_PARAMS)
+        # By their shape: (state, severity, n), ('all', NULL, n), (NULL, NULL, pending, data).
+        total = next(int(str(r[2])) for r in rows if r[0] is not None and r[1] is None)
+        pending, first = next((int(str(r[2])), r[3]) for r in rows if r[0] is None)
+        incidents = [(str(r[0]), str(r[1]), int(str(r[2]))) for r in rows if r[1] is not None]
+        return StoreCounts(
+            incidents=incidents,
+            # A state this release does not know (a newer writer's) would count as closed.
+            closed=total - sum(n for _, _, n in incidents),
+            pending=pending,
+            oldest_pending=None if first is None else decode_message(str(first)).created_at,
+        )
 
     def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
         """Incidents whose escalation is due, most overdue first (an index range)."""

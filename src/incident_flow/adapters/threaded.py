@@ -37,6 +37,7 @@ from ..ports import (
     EventStore,
     Notifier,
     PostMortemPublisher,
+    StoreCounts,
     StreamAppend,
 )
 from ..schedules._book import Shift
@@ -119,6 +120,11 @@ class ThreadedStore:
         """Whether the wrapped store appends to several incidents at once (``BatchAppend``)."""
         return hasattr(self.store, "append_all")
 
+    @property
+    def light_appends(self) -> bool:
+        """Whether the wrapped store commits delivery outcomes without waiting for the disk."""
+        return bool(getattr(self.store, "light_appends", False))
+
     async def append_all(self, appends: Sequence[StreamAppend]) -> None:
         """See :meth:`~incident_flow.ports.BatchAppend.append_all`."""
         await self._call(self.store.append_all, appends)  # type: ignore[attr-defined]
@@ -200,6 +206,20 @@ class ThreadedStore:
             schedule,
         )
         return until
+
+    @property
+    def counts_incidents(self) -> bool:
+        """Whether the wrapped store answers the probes cheaply (see ``ports.StoreStats``)."""
+        return hasattr(self.store, "counts")
+
+    async def ping(self) -> None:
+        """See :meth:`~incident_flow.ports.StoreStats.ping`."""
+        await self._call(self.store.ping)  # type: ignore[attr-defined]
+
+    async def counts(self) -> StoreCounts:
+        """See :meth:`~incident_flow.ports.StoreStats.counts`."""
+        counted: StoreCounts = await self._call(self.store.counts)  # type: ignore[attr-defined]
+        return counted
 
     async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """See :meth:`~incident_flow.ports.EventLog.load`."""

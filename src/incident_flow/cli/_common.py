@@ -7,9 +7,10 @@ import shlex
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
@@ -42,6 +43,7 @@ __all__ = [
     "errors",
     "pass_context",
     "say",
+    "stamp",
     "when",
 ]
 
@@ -133,6 +135,12 @@ def errors() -> Iterator[None]:
         sys.exit(code)
 
 
+def stamp(at: datetime, zone: ZoneInfo | None = None) -> str:
+    """``2026-01-05 15:28 CET``: an instant with its date and its zone (UTC by default)."""
+    local = at.astimezone(zone or UTC)
+    return f"{local:%Y-%m-%d %H:%M} {local:%Z}"
+
+
 def when(text: str, option: str) -> datetime:
     """An option's ISO 8601 time (UTC when it has no offset).
 
@@ -220,6 +228,10 @@ class Context:
             policy: Policy = self.config().policy
             return policy
         return Policy.from_toml(self.policy_file) if self.policy_file else Policy.default()
+
+    def has_store(self) -> bool:
+        """Whether there is an incident database to read: --config's, a DSN, or a --db file."""
+        return bool(self.config_file) or is_dsn(self.db) or Path(self.db).exists()
 
     def flow(self) -> IncidentFlow:
         """A flow on the configured store and channels, else on --db with log-only channels."""

@@ -9,6 +9,7 @@ import click
 
 from ..exceptions import InvalidCommand
 from ..importers import VENDORS, fetch, import_vendor
+from ..importers._common import plural
 from ._common import Context, errors, pass_context, say
 
 __all__ = ["import_command"]
@@ -23,6 +24,17 @@ def _documents(files: tuple[str, ...]) -> list[object]:
             msg = f"{name}: not a JSON file the vendor's API wrote ({exc})"
             raise InvalidCommand(msg) from exc
     return documents
+
+
+def _overrides(pairs: tuple[str, ...]) -> dict[str, list[object]]:
+    out: dict[str, list[object]] = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name.strip():
+            msg = f"--overrides takes SCHEDULE=FILE.json, got {pair!r}"
+            raise InvalidCommand(msg)
+        out.setdefault(name.strip(), []).extend(_documents((path,)))
+    return out
 
 
 def _calendars(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -52,6 +64,14 @@ def _calendars(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--url", default=None, help="The API's base URL (Grafana OnCall; Opsgenie EU).")
 @click.option("--save", default=None, help="Keep what was fetched in this JSON file.")
 @click.option(
+    "--allow-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="HOST",
+    help="Grafana OnCall: also fetch calendars from HOST (or HOST:PORT), over HTTPS, "
+    "at public addresses (repeatable).",
+)
+@click.option(
     "--escalation", default=None, help="The escalation (policy, chain) to take, by name or id."
 )
 @click.option(
@@ -59,6 +79,20 @@ def _calendars(pairs: tuple[str, ...]) -> dict[str, str]:
     "calendars",
     multiple=True,
     help="Grafana OnCall: SCHEDULE=FILE.ics for ical schedules.",
+)
+@click.option(
+    "--overrides",
+    "override_files",
+    multiple=True,
+    metavar="SCHEDULE=FILE.json",
+    help="PagerDuty: a GET /schedules/{id}/overrides answer, and the schedule (name or id) "
+    "it was asked for (needed with several schedules; repeatable).",
+)
+@click.option(
+    "--time-zone",
+    default=None,
+    metavar="ZONE",
+    help="PagerDuty: the account's IANA zone, for schedules without time_zone (reported).",
 )
 @click.option(
     "-o", "--output", default="-", help="Where to write the policy TOML (default: stdout)."
@@ -79,8 +113,11 @@ def import_command(
     token: str | None,
     url: str | None,
     save: str | None,
+    allowed_hosts: tuple[str, ...],
     escalation: str | None,
     calendars: tuple[str, ...],
+    override_files: tuple[str, ...],
+    time_zone: str | None,
     output: str,
     report_file: str,
 ) -> None:
@@ -96,7 +133,14 @@ def import_command(
         if bool(files) == bool(token):
             msg = "give the vendor's JSON FILES, or --token to fetch them (not both)"
             raise InvalidCommand(msg)
-        documents = _documents(files) if files else fetch(vendor, (token or "").strip(), url=url)
+        if allowed_hosts and (files or vendor != "grafana-oncall"):
+            msg = "--allow-host is for fetching Grafana OnCall's calendars (with --token)"
+            raise InvalidCommand(msg)
+        documents = (
+            _documents(files)
+            if files
+            else fetch(vendor, (token or "").strip(), url=url, allowed_hosts=allowed_hosts)
+        )
         if save and token:
             Path(save).write_text(json.dumps(documents, indent=1), encoding="utf-8")
         people = context.policy().people if context.policy_file or context.config_file else None
@@ -106,6 +150,8 @@ def import_command(
             people=people,
             escalation=escalation,
             calendars=_calendars(calendars) or None,
+            overrides=_overrides(override_files) or None,
+            time_zone=time_zone,
         )
         text = imported.policy_toml()
         if output == "-":
@@ -115,8 +161,10 @@ def import_command(
         Path(report_file).write_text(imported.report(), encoding="utf-8")
         dropped, close = len(imported.dropped()), len(imported.findings) - len(imported.dropped())
         summary = (
-            f"imported {len(imported.schedules)} schedules, {len(imported.escalation)} escalation "
-            f"levels, {len(imported.people)} new people; {dropped} fields not carried over, "
-            f"{close} approximated: see {report_file}"
+            f"imported {plural(len(imported.schedules), 'schedule')}, "
+            f"{plural(len(imported.escalation), 'escalation level')}, "
+            f"{plural(len(imported.people), 'new person', 'new people')}; "
+            f"{plural(dropped, 'field')} not carried over, {close} approximated: "
+            f"see {report_file}"
         )
         click.echo(summary, err=True) if output == "-" else say(summary)

@@ -49,6 +49,26 @@ def ack(context: Context, incident_id: str, by: str) -> None:
     say(f"{incident.id}: acknowledged by {incident.acknowledged_by} ({incident.state})")
 
 
+@click.command("runbook")
+@click.argument("incident_id")
+@_BY
+@pass_context
+def start_runbook(context: Context, incident_id: str, by: str) -> None:
+    """Start its runbook: prints the runbook's name and link (or what to do without one)."""
+    with errors():
+        incident = context.flow().start_runbook(incident_id, by=by)
+    runbook = incident.runbook
+    if runbook is not None:
+        say(f"{incident.id}: {incident.state}; runbook {runbook.name}: {runbook.url}")
+        return
+    items = [i.id for i in incident.open_action_items if i.kind == "add_runbook"]
+    raised = f"{items[0]} raised: " if items else ""
+    say(
+        f"{incident.id}: {incident.state}; no runbook for {incident.alert.name!r}: "
+        f"{raised}add one with `add-runbook {incident.id} --name NAME --url URL --by NAME`"
+    )
+
+
 @click.command()
 @click.argument("incident_id")
 @_BY
@@ -241,7 +261,7 @@ def postmortem_publish(context: Context, incident_id: str, by: str) -> None:
 #: Every incident command, for the main group to add.
 COMMANDS: tuple[click.Command, ...] = (
     ack,
-    _simple("runbook", lambda f, i, by: f.start_runbook(i, by=by), "Start its runbook."),
+    start_runbook,
     resolve,
     _simple("reopen", lambda f, i, by: f.reopen(i, by=by), "Reopen a resolved incident."),
     reclassify,

@@ -15,6 +15,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 try:
     import click
@@ -25,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - the cli extra installs them
     msg = "the incident-flow command needs its extra: pip install 'incident-flow[cli]'"
     raise SystemExit(msg) from exc
 
-from .. import __version__, ingest
+from .. import ingest
 from .._flow import IncidentFlow
 from .._policy import Policy
 from .._process import STATES
@@ -44,6 +45,7 @@ from ._common import (
     open_store,
     pass_context,
     say,
+    stamp,
 )
 from ._import import import_command
 from ._oncall import oncall, schedule_group
@@ -55,15 +57,42 @@ from ._silences import silence_group
 __all__ = ["main"]
 
 
-@click.group()
-@click.version_option(__version__, prog_name="incident-flow")
+_DB_HELP = "A SQLite file, or a postgresql:// DSN. Create it with `init` (or `demo`)."
+_POLICY_HELP = "A policy TOML file (default: the built-in policy)."
+_CONFIG_HELP = "A service configuration file: its store, policy and channels (Slack, the pager...)."
+
+
+#: The top-level help: "\b" (a backspace) keeps click from re-wrapping the paragraph after it.
+_HELP = """incident_flow: your incident process as code.
+
+--db, --policy and --config go before the command or after it:
+
+\b
+  incident-flow --config incident-flow.toml serve
+  incident-flow serve --config incident-flow.toml
+
+\b
+Environment:
+  INCIDENT_FLOW_DB      the database, instead of --db
+  INCIDENT_FLOW_POLICY  the policy file, instead of --policy
+  INCIDENT_FLOW_CONFIG  the service configuration, instead of --config: it names
+                        the store, the policy and the channels (an ack typed here
+                        is posted in Slack and mirrored to the pager)
+
+Exit codes: 0 done; 2 a usage mistake; 3 no such incident; 4 refused by the process or the
+policy (it says what is possible now, or which standard); 5 bad input; 6 the store failed.
+"""
+
+
+@click.group(help=_HELP)
+@click.version_option(package_name="incident-flow", prog_name="incident-flow")
 @click.option(
     "--db",
     envvar="INCIDENT_FLOW_DB",
     show_envvar=True,
     default="incident_flow.db",
     show_default=True,
-    help="A SQLite file, or a postgresql:// DSN. Create it with `init` (or `demo`).",
+    help=_DB_HELP,
 )
 @click.option(
     "--policy",
@@ -71,7 +100,7 @@ __all__ = ["main"]
     envvar="INCIDENT_FLOW_POLICY",
     show_envvar=True,
     default=None,
-    help="A policy TOML file (default: the built-in policy).",
+    help=_POLICY_HELP,
 )
 @click.option(
     "--config",
@@ -79,23 +108,11 @@ __all__ = ["main"]
     envvar="INCIDENT_FLOW_CONFIG",
     show_envvar=True,
     default=None,
-    help="A service configuration file: its store, policy and channels (Slack, the pager...).",
+    help=_CONFIG_HELP,
 )
 @click.pass_context
 def main(ctx: click.Context, db: str, policy_file: str | None, config_file: str | None) -> None:
-    r"""incident_flow: your incident process as code.
-
-    \b
-    Environment:
-      INCIDENT_FLOW_DB      the database, instead of --db
-      INCIDENT_FLOW_POLICY  the policy file, instead of --policy
-      INCIDENT_FLOW_CONFIG  the service configuration, instead of --config (it names the
-                            store, the policy and the channels: an ack typed here is
-                            posted in Slack and mirrored to the pager)
-
-    Exit codes: 0 done; 2 a usage mistake; 3 no such incident; 4 refused by the process or the
-    policy (it says what is possible now, or which standard); 5 bad input; 6 the store failed.
-    """
+    """incident_flow: your incident process as code (the help is ``_HELP``)."""
     # The command line is the host here: it decides what the library's logs show.
     _show_library_logs(logging.ERROR if ctx.invoked_subcommand == "demo" else logging.WARNING)
     if not console.is_terminal:
@@ -212,7 +229,8 @@ def list_incidents(context: Context, state: str | None) -> None:
     console.print(table)
 
 
-def _timeline(flow: IncidentFlow, incident_id: str) -> None:
+def _timeline(flow: IncidentFlow, incident_id: str, zone: ZoneInfo) -> None:
+    """An incident: its alert, link, description and runbook, then its events, dated."""
     incident = flow.get(incident_id)
     console.print(
         Text.assemble(
@@ -221,14 +239,22 @@ def _timeline(flow: IncidentFlow, incident_id: str) -> None:
         ),
         highlight=False,
     )
+    alert = incident.alert
+    say(f"  alert: {alert.source} {alert.name}")
+    if alert.url:
+        say(f"  link: {alert.url}")
+    if alert.description.strip():
+        say("  description: " + "\n    ".join(alert.description.strip().splitlines()))
+    runbook = incident.runbook
+    if runbook is not None:
+        say(f"  runbook: {runbook.name}: {runbook.url}")
+    else:
+        say(f"  runbook: none (add one with `add-runbook {incident.id} --name ... --url ...`)")
     for event in flow.history(incident_id):
         if event.type in ("MessageDelivered",):
             continue
         detail = ", ".join(f"{k}={v}" for k, v in _details(event).items())
-        console.print(
-            f"  {event.at:%a %H:%M}  {event.by or 'system':8} {event.type} {detail}",
-            highlight=False,
-        )
+        say(f"  {stamp(event.at, zone)}  {event.by or 'system':8} {event.type} {detail}")
     if incident.postmortem and incident.postmortem.location:
         console.print(f"  post-mortem: {incident.postmortem.location}")
 
@@ -253,11 +279,16 @@ def _details(event: Any) -> dict[str, Any]:
 
 @main.command()
 @click.argument("incident_id")
+@click.option("--utc", is_flag=True, help="Times in UTC (default: the policy's timezone).")
 @pass_context
-def show(context: Context, incident_id: str) -> None:
-    """Show one incident's timeline."""
+def show(context: Context, incident_id: str, utc: bool) -> None:
+    """Show one incident: its alert, link, description, runbook and timeline.
+
+    Times are dated, in the policy's `timezone` (or UTC with --utc).
+    """
     with errors():
-        _timeline(context.flow(), incident_id)
+        flow = context.flow()
+        _timeline(flow, incident_id, ZoneInfo("UTC" if utc else flow.policy.timezone))
 
 
 @main.command("ingest")
@@ -265,10 +296,15 @@ def show(context: Context, incident_id: str) -> None:
 @click.argument("file", type=click.File("rb"))
 @pass_context
 def ingest_command(context: Context, source: str, file: Any) -> None:
-    """Parse an alert body (FILE or - for stdin) from SOURCE and trigger it."""
+    """Parse an alert body (FILE or - for stdin) from SOURCE and trigger it.
+
+    Each alert's line says what it did: opened, attached, grouped, reopened or recovered, and
+    whether a silence or a paging threshold holds it.
+    """
     with errors():
         alerts = ingest.parse(source, file.read())
         flow = context.flow()
+        zone = ZoneInfo(flow.policy.timezone)
         for alert in alerts:
             known = flow.store.find_by_dedup_key(alert.dedup_key)
             before = flow.get(known).state if known is not None else None
@@ -277,19 +313,42 @@ def ingest_command(context: Context, source: str, file: Any) -> None:
             except IncidentNotFound:
                 say(f"{alert.dedup_key}: recovered, no open incident (nothing to do)")
                 continue
-            say(f"{incident.id}: {_what_happened(alert.firing, before, incident)}")
+            line = f"{incident.id}: {_what_happened(alert, before, incident)}"
+            say(line + "".join(f"; {note}" for note in _held(flow, incident, zone)))
 
 
-def _what_happened(firing: bool, before: str | None, incident: Any) -> str:
-    """Opened, attached (a repeat), reopened or recovered, in one line for ``ingest``."""
+def _what_happened(alert: Any, before: str | None, incident: Any) -> str:
+    """Opened, attached (a repeat), grouped, reopened or recovered, in one line for ``ingest``."""
     title = f"{incident.severity} {incident.title} -> {incident.state}"
+    if before is None and incident.dedup_key != alert.dedup_key:
+        alerts = 1 + len(incident.members)
+        return (
+            f"grouped into {incident.id} by rule {incident.group_rule} ({alerts} alerts): {title}"
+        )
     if before is None:
         return f"opened {title}"
-    if not firing:
+    if not alert.firing:
         return f"recovered (the source says so) {title}"
     if before == "resolved":
         return f"reopened {title}"
     return f"attached, fired {incident.alert_count} times, nobody paged again: {title}"
+
+
+def _held(flow: IncidentFlow, incident: Any, zone: ZoneInfo) -> list[str]:
+    """What keeps the incident from posting or paging now: its silence, its paging threshold."""
+    notes = []
+    if incident.silenced and incident.silenced_until is not None:
+        silence = next(
+            (s for s in flow.silences(active=False) if s.id == incident.silence_id), None
+        )
+        why = f" ({silence.why})" if silence is not None else ""
+        notes.append(
+            f"silenced by {incident.silence_id}{why}, until "
+            f"{stamp(incident.silenced_until, zone)}: not posted nor paged until then"
+        )
+    if incident.page_hold is not None and incident.critical and not incident.paged:
+        notes.append(f"page held until {incident.page_hold} ({len(incident.firings)} so far)")
+    return notes
 
 
 @main.command()
@@ -407,7 +466,7 @@ def demo(demo_db: str) -> None:
             )
         console.rule("timelines")
         for incident in flow.incidents():
-            _timeline(flow, incident.id)
+            _timeline(flow, incident.id, ZoneInfo(DEMO_POLICY.timezone))
         console.rule("report")
         _print_report(build_report([(i, flow.history(i.id)) for i in flow.incidents()]))
         left = still_open(flow)
@@ -422,6 +481,45 @@ def demo(demo_db: str) -> None:
     if left:
         say(f"  incident-flow --db {db} show {left[0].split(' ', 1)[0]}")
     say(f"  incident-flow --db {db} report --html report.html")
+
+
+#: The options every command takes after its name too, and the Context attribute each sets.
+_SHARED = (
+    ("--db", "db", _DB_HELP),
+    ("--policy", "policy_file", _POLICY_HELP),
+    ("--config", "config_file", _CONFIG_HELP),
+)
+#: Commands that read none of them (``demo`` has a --db of its own; the checks take a PATH).
+_WITHOUT_SHARED = frozenset({"demo", "diagram", "policy", "config"})
+
+
+def _set_shared(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``serve --config x.toml``: an option given after the command, as if given before it."""
+    context = ctx.find_object(Context)
+    if value is not None and context is not None and param.name is not None:
+        setattr(context, param.name.removeprefix("after_"), value)
+
+
+def _accept_shared_options(group: click.Group) -> None:
+    """Let every command (groups' too, at every depth) take --db, --policy and --config."""
+    for name, command in group.commands.items():
+        if name in _WITHOUT_SHARED:
+            continue
+        for flag, attribute, text in _SHARED:
+            command.params.append(
+                click.Option(
+                    [flag, f"after_{attribute}"],
+                    default=None,
+                    expose_value=False,
+                    callback=_set_shared,
+                    help=f"{text} Here or before the command.",
+                )
+            )
+        if isinstance(command, click.Group):
+            _accept_shared_options(command)
+
+
+_accept_shared_options(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -53,11 +53,17 @@ def import_vendor(
     people: People | None = None,
     escalation: str | None = None,
     calendars: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Iterable[object]] | None = None,
+    time_zone: str | None = None,
 ) -> Imported:
     """Import ``documents`` from ``vendor`` (``opsgenie``, ``pagerduty`` or ``grafana-oncall``).
 
+    ``calendars`` are Grafana OnCall's (see :func:`import_grafana_oncall`); ``overrides`` and
+    ``time_zone`` PagerDuty's (see :func:`import_pagerduty`).
+
     Raises:
-        InvalidExport: an unknown vendor, or JSON that is not what the vendor's API returns.
+        InvalidExport: an unknown vendor, a setting of another vendor's, or JSON that is not
+            what the vendor's API returns.
     """
     if vendor not in VENDORS:
         msg = f"no importer for {vendor!r} (known: {', '.join(VENDORS)})"
@@ -65,5 +71,12 @@ def import_vendor(
     if calendars and vendor != "grafana-oncall":
         msg = "calendars are read for Grafana OnCall's ical schedules only"
         raise InvalidExport(msg)
-    extra = {"calendars": calendars} if calendars else {}
+    if (overrides or time_zone is not None) and vendor != "pagerduty":
+        msg = "overrides by schedule and a time zone are read for PagerDuty only"
+        raise InvalidExport(msg)
+    extra: dict[str, object] = {"calendars": calendars} if calendars else {}
+    if overrides:
+        extra["overrides"] = overrides
+    if time_zone is not None:
+        extra["time_zone"] = time_zone
     return VENDORS[vendor](documents, people=people, escalation=escalation, **extra)

@@ -32,6 +32,7 @@ __all__ = [
     "Reader",
     "choose",
     "imported",
+    "plural",
     "readable",
 ]
 
@@ -138,17 +139,23 @@ class Reader:
     def profiles(self, where: str, users: Iterable[object], known: Iterable[str]) -> None:
         """Report once each field of the vendor's user records that people do not carry."""
         skip = set(known)
-        seen: dict[str, object] = {}
+        # Each field's distinct values, in the order met (every user's time zone, not the first's).
+        seen: dict[str, dict[str, None]] = {}
         for user in users:
             if not isinstance(user, Mapping):
                 self.drop(f"{where}[*]", user, "not a user record")
                 continue
             for key, value in user.items():
-                if key not in skip and value not in (None, [], {}, "") and key not in seen:
-                    seen[key] = value
-        for key, value in sorted(seen.items()):
+                if key not in skip and value not in (None, [], {}, ""):
+                    seen.setdefault(key, {})[short(value, 60)] = None
+        for key, values in sorted(seen.items()):
             why = "people are imported with their name, email and ids only"
-            self.drop(f"{where}[*].{key}", value, why)
+            shown = ", ".join(values)
+            self.drop(
+                f"{where}[*].{key}",
+                shown if len(values) == 1 else f"{len(values)} values: {shown}",
+                why,
+            )
 
     @staticmethod
     def table(where: str, value: object) -> Mapping[str, Any]:
@@ -314,6 +321,11 @@ def imported(
         findings=tuple(reader.findings),
         read=read,
     )
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 schedule``, ``2 schedules`` (``many``: the plural when not ``word`` + s)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 def readable(documents: Iterable[object]) -> list[object]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .._text import markdown_inline
-from ._common import APPROXIMATED, DROPPED, Finding, Imported
+from ._common import APPROXIMATED, DROPPED, Finding, Imported, plural
 
 __all__ = ["to_report"]
 
@@ -17,10 +17,6 @@ def _rows(findings: list[Finding]) -> list[str]:
     return lines
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def to_report(imported: Imported) -> str:
     """The report in Markdown: a summary, then each finding (vendor text escaped)."""
     layers = sum(len(s.layers) for s in imported.schedules)
@@ -28,11 +24,11 @@ def to_report(imported: Imported) -> str:
     made = ", ".join(
         [
             (
-                f"{_plural(len(imported.schedules), 'schedule')} ({_plural(layers, 'layer')}, "
-                f"{_plural(overrides, 'override')})"
+                f"{plural(len(imported.schedules), 'schedule')} ({plural(layers, 'layer')}, "
+                f"{plural(overrides, 'override')})"
             ),
-            _plural(len(imported.escalation), "escalation level"),
-            f"{len(imported.people)} new {'person' if len(imported.people) == 1 else 'people'}",
+            plural(len(imported.escalation), "escalation level"),
+            plural(len(imported.people), "new person", "new people"),
         ]
     )
     lines = [f"# Import report: {markdown_inline(imported.vendor)}", ""]

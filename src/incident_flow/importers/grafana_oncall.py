@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -26,9 +27,20 @@ import attrs
 from .._people import People
 from .._text import storable
 from ..schedules import Layer, Override, Period, Schedule, instant
-from ._common import MOST, Imported, InvalidExport, Names, Reader, choose, imported, readable
+from ._common import (
+    MOST,
+    Imported,
+    InvalidExport,
+    Names,
+    Reader,
+    choose,
+    imported,
+    plural,
+    readable,
+)
 from ._escalation import Step
 from ._ical import Event, read_events, rule_until
+from ._links import shown
 from ._shapes import ICAL_DAYS, Recurrence, parse_rule, recurrence_layer, unique
 
 __all__ = ["import_grafana_oncall"]
@@ -111,8 +123,10 @@ def _objects(documents: Iterable[object]) -> dict[str, list[Mapping[str, Any]]]:
                 found[kind] += items
             continue
         table = Reader.table(f"document {index}", document)
-        if isinstance(table.get("calendar"), str) and isinstance(table.get("text"), str):
-            found["calendar"].append(table)  # a calendar fetched for an ical schedule
+        if isinstance(table.get("calendar"), str) and isinstance(
+            table.get("text", table.get("refused")), str
+        ):
+            found["calendar"].append(table)  # a calendar fetched (or refused) for a schedule
             continue
         for raw in Reader.array(f"document {index}.results", table.get("results", [table])):
             item = Reader.table(f"document {index}.results", raw)
@@ -126,6 +140,7 @@ class _OnCall(Reader):
         self.names = Names("grafana", people)
         self.users = {str(u.get("id")): u for u in users if isinstance(u, Mapping)}
         self.placed: set[int] = set()  # the shifts some schedule took
+        self.refused: dict[str, str] = {}  # the calendars a fetch did not follow, and why
 
     def user(self, ident: object) -> str:
         key = str(ident)
@@ -317,7 +332,10 @@ class _OnCall(Reader):
                 or (calendars.get(name) if key == "ical_url_primary" else None)
             )
             if text is None:
-                self.drop(f"{where}.{key}", url, "give the calendar's text to import its events")
+                why = "give the calendar's text to import its events"
+                if str(url) in self.refused:
+                    why = f"{self.refused[str(url)]}; {why} (--calendar NAME=FILE.ics)"
+                self.drop(f"{where}.{key}", _calendar_shown(url), why)
                 continue
             made_layers, made_overrides = self.calendar(
                 f"{where}.{key}", text, home, key == "ical_url_overrides"
@@ -502,6 +520,14 @@ class _OnCall(Reader):
         return steps, repeats
 
 
+def _calendar_shown(url: object) -> str:
+    """A calendar's URL for the report: its scheme and host (its path may hold a secret)."""
+    parts = urlsplit(str(url))
+    if not (parts.scheme and parts.hostname):
+        return str(url)
+    return shown(str(url)) + ("/…" if parts.path.strip("/") or parts.query else "")
+
+
 def _who(event: Event) -> str:
     """Whom an OnCall calendar event names.
 
@@ -570,7 +596,10 @@ def import_grafana_oncall(
             f"results[{index}]", other, "not a schedule, shift, user, chain or escalation step"
         )
     given = {key: storable(text) for key, text in (calendars or {}).items()}
-    texts = {str(c["calendar"]): str(c["text"]) for c in found["calendar"]} | given
+    texts = {str(c["calendar"]): str(c["text"]) for c in found["calendar"] if "text" in c} | given
+    reader.refused = {
+        str(c["calendar"]): str(c["refused"]) for c in found["calendar"] if "text" not in c
+    }
     reader.names.reserved = {str(s.get("name")) for s in found["schedule"]}
     schedules: list[Schedule] = []
     ids: dict[str, str] = {}
@@ -597,7 +626,13 @@ def import_grafana_oncall(
         schedules=schedules,
         steps=steps,
         repeats=repeats,
-        read=f"{len(found['schedule'])} schedules, {len(found['shift'])} shifts, "
-        f"{len(found['chain'])} escalation chains, {len(found['policy'])} escalation steps, "
-        f"{len(found['user'])} users",
+        read=", ".join(
+            [
+                plural(len(found["schedule"]), "schedule"),
+                plural(len(found["shift"]), "shift"),
+                plural(len(found["chain"]), "escalation chain"),
+                plural(len(found["policy"]), "escalation step"),
+                plural(len(found["user"]), "user"),
+            ]
+        ),
     )

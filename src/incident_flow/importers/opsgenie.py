@@ -21,7 +21,16 @@ from zoneinfo import ZoneInfo
 
 from .._people import People
 from ..schedules import Layer, Override, Period, Schedule, Window
-from ._common import Imported, InvalidExport, Names, Reader, choose, imported, readable
+from ._common import (
+    Imported,
+    InvalidExport,
+    Names,
+    Reader,
+    choose,
+    imported,
+    plural,
+    readable,
+)
 from ._escalation import Step
 from ._shapes import clock_of, merged, span_windows, span_windows_daily, unique
 
@@ -439,8 +448,11 @@ def import_opsgenie(
         if chosen
         else []
     )
-    read = (
-        f"{len(schedules_raw)} schedules, {len(overrides)} overrides, "
-        f"{len(escalations)} escalations"
+    read = ", ".join(
+        [
+            plural(len(schedules_raw), "schedule"),
+            plural(len(overrides), "override"),
+            plural(len(escalations), "escalation"),
+        ]
     )
     return imported(VENDOR, reader.names, reader, schedules=schedules, steps=steps, read=read)

@@ -23,7 +23,17 @@ import attrs
 
 from .._people import People
 from ..schedules import Layer, Override, Schedule, Schedules, Window
-from ._common import MOST, Imported, InvalidExport, Names, Reader, choose, imported, readable
+from ._common import (
+    MOST,
+    Imported,
+    InvalidExport,
+    Names,
+    Reader,
+    choose,
+    imported,
+    plural,
+    readable,
+)
 from ._escalation import Step
 from ._ical import rule_until
 from ._shapes import (
@@ -45,10 +55,37 @@ _REFERENCE = ("id", "type", "summary", "self", "html_url")
 
 
 class _PagerDuty(Reader):
-    def __init__(self, people: People | None, users: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        people: People | None,
+        users: Iterable[Mapping[str, Any]],
+        time_zone: ZoneInfo | None = None,
+    ) -> None:
         super().__init__()
         self.names = Names("pagerduty", people)
         self.users = {str(u.get("id")): u for u in users if isinstance(u, Mapping)}
+        #: The account's zone, for a schedule without ``time_zone`` (given, never guessed).
+        self.time_zone = time_zone
+
+    def zone(self, where: str, item: Mapping[str, Any]) -> ZoneInfo:
+        """A schedule's ``time_zone``; missing, the zone given for it (reported), else an error.
+
+        Read as UTC, a New York schedule's handoffs would move by an hour at each DST change.
+        """
+        if item.get("time_zone") not in (None, ""):
+            return self.zone_of(f"{where}.time_zone", item.get("time_zone"))
+        if self.time_zone is None:
+            zones = sorted({str(u["time_zone"]) for u in self.users.values() if u.get("time_zone")})
+            users = f" (the users' time zones: {', '.join(zones)})" if zones else ""
+            msg = (
+                f"{where}.time_zone: missing; PagerDuty gives every schedule one, and its "
+                f"handoffs keep local time across DST: give the account's zone with "
+                f"--time-zone ZONE (time_zone=){users}"
+            )
+            raise InvalidExport(msg)
+        why = "no time_zone in the schedule: read in the time zone given (--time-zone)"
+        self.approximate(f"{where}.time_zone", self.time_zone.key, why)
+        return self.time_zone
 
     def user(self, where: str, ref: object) -> str:
         item = self.table(where, ref)
@@ -163,7 +200,7 @@ class _PagerDuty(Reader):
     def schedule(self, where: str, item: Mapping[str, Any], extra: list[object]) -> Schedule | None:
         name = self.text(where, item, "name", str(item.get("summary") or item.get("id")))
         where = f'{where} "{name}"'
-        zone = self.zone_of(f"{where}.time_zone", item.get("time_zone", "UTC"))
+        zone = self.zone(where, item)
         if item.get("type") == "schedule_v3" or "rotations" in item:
             return self.schedule_v3(where, name, item, zone, extra)
         raw_layers = self.array(f"{where}.schedule_layers", item.get("schedule_layers"))
@@ -499,16 +536,61 @@ def _clock(where: str, value: object) -> time:
         raise InvalidExport(msg) from exc
 
 
-def _belongs(override: object, schedule: Mapping[str, Any]) -> bool:
-    """Whether a loose override is ``schedule``'s: by ``schedule_id``, or a v3 rotation's id."""
+def _belongs(override: object, schedule: Mapping[str, Any], only: bool) -> bool:
+    """Whether a loose override is ``schedule``'s.
+
+    By ``schedule_id``, or a v3 rotation's id; one of ``GET /schedules/{id}/overrides`` (which
+    names no schedule) when ``schedule`` is the ``only`` classic schedule of the import.
+    """
     if not isinstance(override, Mapping):
         return False
     if override.get("schedule_id") is not None:
         return bool(override.get("schedule_id") == schedule.get("id"))
+    if _classic(override):
+        return only and _classic(schedule)
     rotations = schedule.get("rotations") or []
     return any(
         isinstance(r, Mapping) and r.get("id") == override.get("rotation_id") for r in rotations
     )
+
+
+def _classic(item: Mapping[str, Any]) -> bool:
+    """Whether a schedule, or a loose override, is of the classic (layered) kind, not v3."""
+    if "start_time" in item or "rotation_id" in item or "custom_shift_id" in item:
+        return False  # a v3 override
+    return item.get("type") != "schedule_v3" and "rotations" not in item
+
+
+def _given(
+    overrides: Mapping[str, Iterable[object]], schedules: list[Any]
+) -> dict[int, list[object]]:
+    """The overrides given for each schedule (by name or id), by the schedule's index.
+
+    Raises:
+        InvalidExport: a schedule named that is not in the import, or a document that is not
+            a ``GET /schedules/{id}/overrides`` answer.
+    """
+    out: dict[int, list[object]] = {}
+    for name, answers in overrides.items():
+        index = next(
+            (
+                i
+                for i, s in enumerate(schedules)
+                if isinstance(s, Mapping) and name in (s.get("id"), s.get("name"))
+            ),
+            None,
+        )
+        if index is None:
+            known = ", ".join(str(s.get("name")) for s in schedules if isinstance(s, Mapping))
+            msg = f"overrides given for {name!r}: no such schedule in the import (found: {known})"
+            raise InvalidExport(msg)
+        documents = [answers] if isinstance(answers, Mapping) else list(answers)
+        found = _objects(readable(documents))
+        if any(found[kind] for kind in found if kind != "overrides"):
+            msg = f"overrides given for {name!r}: must be GET /schedules/{{id}}/overrides answers"
+            raise InvalidExport(msg)
+        out.setdefault(index, []).extend(found["overrides"])
+    return out
 
 
 def _objects(documents: Iterable[object]) -> dict[str, list[Any]]:
@@ -549,23 +631,33 @@ def import_pagerduty(
     *,
     people: People | None = None,
     escalation: str | None = None,
+    overrides: Mapping[str, Iterable[object]] | None = None,
+    time_zone: str | None = None,
 ) -> Imported:
     """PagerDuty's schedules, overrides and an escalation policy, from REST API JSON documents.
 
     Args:
         documents: parsed JSON answers, in any order: ``{"schedule": ...}`` or
-            ``{"schedules": [...]}`` (v2 layers or v3 rotations), ``{"overrides": [...]}`` (each
-            with ``schedule_id``, or in a schedule's ``overrides``), ``{"users": [...]}`` (for
+            ``{"schedules": [...]}`` (v2 layers or v3 rotations), ``{"overrides": [...]}``
+            (``GET /schedules/{id}/overrides``: the only classic schedule's, or each with
+            ``schedule_id``, or in a schedule's ``overrides``), ``{"users": [...]}`` (for
             emails), ``{"escalation_policy": ...}`` or ``{"escalation_policies": [...]}``.
         people: the policy's people (a user they name keeps that person's name).
         escalation: the escalation policy to import, by name or id (default: the first; the
             others are reported).
+        overrides: ``GET /schedules/{id}/overrides`` answers by the name or id of the schedule
+            they were asked for (needed when the import has several schedules).
+        time_zone: the account's IANA zone, for a schedule without ``time_zone`` (reported);
+            without it, such a schedule is refused.
 
     Raises:
-        InvalidExport: the JSON is not what PagerDuty's API returns (the message names the field).
+        InvalidExport: the JSON is not what PagerDuty's API returns (the message names the
+            field), a schedule without ``time_zone`` and none given, or overrides given for no
+            schedule of the import.
     """
+    zone = Reader.zone_of("time_zone", time_zone) if time_zone is not None else None
     found = _objects(readable(documents))
-    reader = _PagerDuty(people, found["users"])
+    reader = _PagerDuty(people, found["users"], zone)
     reader.profiles("users", found["users"], (*_REFERENCE, "name", "email", "deleted_at"))
     for index, other in enumerate(found["other"]):
         reader.drop(
@@ -577,11 +669,16 @@ def import_pagerduty(
     schedules: list[Schedule] = []
     ids: dict[str, str] = {}
     used: set[int] = set()
+    given = _given(overrides or {}, found["schedules"])
+    classic = [s for s in found["schedules"] if isinstance(s, Mapping) and _classic(s)]
+    read_overrides = len(found["overrides"]) + sum(len(v) for v in given.values())
     for index, raw in enumerate(found["schedules"]):
         item = reader.table(f"schedules[{index}]", raw)
         extra = [*reader.array(f"schedules[{index}].overrides", item.get("overrides"))]
+        read_overrides += len(extra)
+        extra += given.get(index, [])
         for number, override in enumerate(found["overrides"]):
-            if _belongs(override, item):
+            if _belongs(override, item, len(classic) == 1):
                 extra.append(override)
                 used.add(number)
         schedule = reader.schedule(f"schedules[{index}]", item, extra)
@@ -590,7 +687,10 @@ def import_pagerduty(
             ids[str(item.get("id"))] = schedule.name
     for number, other in enumerate(found["overrides"]):
         if number not in used:
-            why = "an override of no imported schedule (give schedule_id)"
+            why = (
+                "an override of no imported schedule (say whose: --overrides SCHEDULE=FILE.json, "
+                "overrides=)"
+            )
             reader.drop(f"overrides[{number}]", other, why)
     policies = found["escalation_policies"]
     steps: list[Step] = []
@@ -608,6 +708,12 @@ def import_pagerduty(
         schedules=schedules,
         steps=steps,
         repeats=loops,
-        read=f"{len(found['schedules'])} schedules, {len(found['overrides'])} overrides, "
-        f"{len(policies)} escalation policies, {len(found['users'])} users",
+        read=", ".join(
+            [
+                plural(len(found["schedules"]), "schedule"),
+                plural(read_overrides, "override"),
+                plural(len(policies), "escalation policy", "escalation policies"),
+                plural(len(found["users"]), "user"),
+            ]
+        ),
     )

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .._text import unknown_key
 from ._clock import instant, zone_named
 from ._model import DAY_NAMES, PERIOD_UNITS, Layer, Override, Period, Schedule, Window
 
@@ -66,7 +67,7 @@ def _unknown(
 ) -> bool:
     bad = [key for key in table if key not in known]
     for key in bad:
-        problem(f"{where}.{key}", f"unknown key (known: {', '.join(known)})")
+        problem(f"{where}.{key}", unknown_key(key, known))
     return not bad
 
 

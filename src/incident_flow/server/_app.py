@@ -9,7 +9,7 @@ Routes (see docs/server.md):
     POST /slack/events           the Events API's url_verification (other events: 200)
     GET  /healthz                the process answers
     GET  /readyz                 the store answers and the worker turned recently
-    GET  /metrics                Prometheus text
+    GET  /metrics                Prometheus text (behind server.metrics_token when set)
 
 A request is refused before anything is stored: 411 without a Content-Length, 400 for a
 negative or non-numeric one or a body that cannot be read, 413 over ``max_body``, 415 for a
@@ -25,6 +25,7 @@ import hmac
 import inspect
 import json
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,13 +35,21 @@ from .._async_flow import AsyncIncidentFlow
 from .._log import get_logger
 from .._messages import Notification
 from .._policy import parse_duration, parse_time
+from .._process import FINAL_STATE
 from .._storms import Silence
 from .._worker import _ReviewPolls, _steps
 from ..adapters.slack import escape as slack_escape
-from ..exceptions import IncidentNotFound, InvalidCommand, InvalidPayload, InvalidSignature
+from ..exceptions import (
+    IncidentNotFound,
+    InvalidCommand,
+    InvalidPayload,
+    InvalidSignature,
+    StorageError,
+)
 from ..ingest import SIGNED_SOURCES, actions, parse, slack_oncall_question, slack_workspace
 from ..ingest._common import DEDUP_FIX_LABEL, DEDUP_LABEL
 from ..ingest.signatures import verify
+from ..ports import StoreCounts
 from ._config import ServiceConfig, SourceConfig
 from ._metrics import COUNTED_STATES, ServiceMetrics
 
@@ -54,6 +63,10 @@ if TYPE_CHECKING:
 __all__ = ["create_app"]
 
 _log = get_logger("incident_flow.server")
+#: Seconds /readyz waits for the store before it says not ready.
+READY_WITHIN = 0.5
+#: Seconds a sender is asked to wait before retrying a request the store could not take.
+RETRY_AFTER = 5
 _JSON = ("application/json",)
 _FORM = ("application/x-www-form-urlencoded",)
 
@@ -100,12 +113,15 @@ class _Service:
         self.last_turn = 0.0
         self.stop = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        #: The store failure said last (said once per cause).
+        self._store_said: str | None = None
         #: Slack's actions, applied after the answer: kept until done (not garbage-collected).
         self._background: set[asyncio.Task[None]] = set()
         flow.notifier = _Counted(flow.notifier, "chat", self.metrics)
         flow.pager = _Counted(flow.pager, "pager", self.metrics)
         # Answer once the decisions are committed; the sends follow on this loop (pages first).
         flow.deliver_in_background()
+        flow._on_commit.append(self.metrics.committed)
 
     # ----------------------------------------------------------------- lifespan
 
@@ -357,11 +373,7 @@ class _Service:
         token = self.config.api_token
         if token is None:
             raise _Refused(404, "the API is off: set server.api_token")
-        given = request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            value.strip().encode(), str(token).encode()
-        ):
+        if not _bearer(request, token):
             raise _Refused(401, "the API needs Authorization: Bearer <server.api_token>")
 
     async def silences(self, request: Request) -> tuple[int, Any]:
@@ -395,10 +407,30 @@ class _Service:
             raise _Refused(404, str(exc)) from None
         return 200, silence_json(silence)
 
+    def _counts_itself(self) -> bool:
+        """Whether the store answers the probes from its indexes (``ports.StoreStats``)."""
+        return self.flow._store_can("counts_incidents", "counts")
+
+    def store_down(self, exc: StorageError) -> None:
+        """Say that the store failed a request, once per cause (not once per retry)."""
+        cause = str(exc)
+        if cause != self._store_said:
+            self._store_said = cause
+            _log.warning("incident_flow.store_unavailable", error=cause)
+
     async def ready(self) -> tuple[int, Any]:
         problems: list[str] = []
+        store: Any = self.flow.store
         try:
-            await self.flow.incidents("notified")
+            # Within a bound whatever the store does: a probe's own timeout is about 1 s.
+            async with asyncio.timeout(READY_WITHIN):
+                if self._counts_itself():
+                    await _maybe(store.ping())
+                else:  # one index range of one row, on any store
+                    await _maybe(store.due_incidents(datetime.now(UTC), limit=1))
+            self._store_said = None  # it answers again
+        except TimeoutError:
+            problems.append(f"store: no answer within {READY_WITHIN} s")
         except Exception as exc:  # noqa: BLE001 - any store failure means not ready
             problems.append(f"store: {type(exc).__name__}")
         if self.run_worker:
@@ -407,17 +439,48 @@ class _Service:
                 problems.append("worker: no turn recently")
         return (200, {"ready": True}) if not problems else (503, {"ready": False, "why": problems})
 
-    async def scrape(self) -> bytes:
-        incidents = []
+    async def scrape(self, request: Request) -> bytes:
+        """The Prometheus text, behind ``server.metrics_token`` when it is set."""
+        self.authorize_metrics(request)
+        store: Any = self.flow.store
+        if self._counts_itself():
+            counts: StoreCounts = await _maybe(store.counts())
+        else:
+            counts = await self._counted_by_loading()
+        self.metrics.observe(counts)
+        return self.metrics.text()
+
+    async def _counted_by_loading(self) -> StoreCounts:
+        """A store without ``counts``: its open incidents loaded (slow with thousands)."""
+        found: Counter[tuple[str, str]] = Counter()
         for state in COUNTED_STATES:
-            incidents.extend(await self.flow.incidents(state))
+            for incident in await self.flow.incidents(state):
+                found[incident.state, str(incident.severity)] += 1
         store = self.flow.store
-        closed = len(await _maybe(store.incident_ids("closed")))
+        closed = len(await _maybe(store.incident_ids(FINAL_STATE)))
         pending: list[Any] = []
         if hasattr(store, "outbox_messages"):
             pending = [m for m in await _maybe(store.outbox_messages()) if m.pending]
-        self.metrics.observe(incidents, closed, pending)
-        return self.metrics.text()
+        return StoreCounts(
+            incidents=[(s, v, n) for (s, v), n in found.items()],
+            closed=closed,
+            pending=len(pending),
+            oldest_pending=min((m.created_at for m in pending), default=None),
+        )
+
+    def authorize_metrics(self, request: Request) -> None:
+        """``server.metrics_token`` as a bearer token, compared in constant time, or 401."""
+        token = self.config.metrics_token
+        if token is not None and not _bearer(request, token):
+            raise _Refused(401, "metrics need Authorization: Bearer <server.metrics_token>")
+
+
+def _bearer(request: Request, token: str) -> bool:
+    """Whether the request says ``Authorization: Bearer <token>`` (compared in constant time)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        value.strip().encode(), str(token).encode()
+    )
 
 
 def _oncall_question(body: bytes, command: str) -> str | None:
@@ -510,14 +573,20 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
         name: str, handler: Callable[[Request], Awaitable[tuple[int, Any]]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
+            headers: dict[str, str] = {}
             try:
                 status, answer = await handler(request)
             except _Refused as refused:
                 status, answer = refused.status, {"error": refused.error}
+            except StorageError as exc:
+                # Nothing was kept: the sender retries (every vendor does on a 5xx), soon.
+                service.store_down(exc)
+                status, answer = 503, {"error": "the store is unavailable: retry later"}
+                headers["Retry-After"] = str(RETRY_AFTER)
             service.metrics.requests.labels(name, str(status)).inc()
             if answer is None:
-                return Response(status_code=status)
-            return JSONResponse(answer, status_code=status)
+                return Response(status_code=status, headers=headers)
+            return JSONResponse(answer, status_code=status, headers=headers)
 
         return endpoint
 
@@ -533,7 +602,11 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
     async def metrics(request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST  # noqa: PLC0415
 
-        return Response(await service.scrape(), media_type=CONTENT_TYPE_LATEST)
+        try:
+            text = await service.scrape(request)
+        except _Refused as refused:
+            return JSONResponse({"error": refused.error}, status_code=refused.status)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     app = Starlette(
         routes=[

@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from .._policy import Policy
+from .._text import unknown_key
 from ..exceptions import IncidentFlowError, InvalidPolicy
 from ..ingest import SIGNED_SOURCES, sources
 from ..ingest.signatures import OPSGENIE_HEADER
@@ -105,6 +106,7 @@ class ServiceConfig:
         body_timeout: how long a client may take to send its body (a slow one gets 408).
         worker_interval, review_poll_every: the worker's pace.
         api_token: the bearer token the API (``/api/silences``) asks for; None: no API.
+        metrics_token: the bearer token ``/metrics`` asks for; None: anyone may scrape.
         origin: the file it was read from.
     """
 
@@ -126,6 +128,7 @@ class ServiceConfig:
     worker_interval: timedelta = timedelta(seconds=5)
     review_poll_every: timedelta | None = timedelta(minutes=2)
     api_token: Secret | None = None
+    metrics_token: Secret | None = None
     origin: str = "config"
 
     def describe(self) -> list[str]:
@@ -266,8 +269,7 @@ class _Reader:
         out: dict[str, Any] = {}
         for key, raw in data.items():
             if key not in _SECTION_KEYS[name]:
-                known = ", ".join(sorted(_SECTION_KEYS[name]))
-                self.problem(f"{name}.{key}", f"unknown key (known: {known})")
+                self.problem(f"{name}.{key}", unknown_key(key, sorted(_SECTION_KEYS[name])))
                 continue
             if key in _FLAGS:
                 if not isinstance(raw, bool):
@@ -298,12 +300,14 @@ class _Reader:
         for source, settings in data.items():
             path = f"{name}.{source}"
             if source not in known:
-                self.problem(path, f"unknown source (known: {', '.join(known)})")
+                self.problem(path, unknown_key(source, known, "source"))
                 continue
             table: Mapping[str, Any] = settings if isinstance(settings, Mapping) else {}
             for key in table:
                 if key not in ("secret", "header", "insecure"):
-                    self.problem(f"{path}.{key}", "unknown key (known: header, insecure, secret)")
+                    self.problem(
+                        f"{path}.{key}", unknown_key(key, ("header", "insecure", "secret"))
+                    )
             insecure = table.get("insecure", False)
             if not isinstance(insecure, bool):
                 self.problem(f"{path}.insecure", f"must be true or false, got {insecure!r}")
@@ -381,7 +385,7 @@ def config_from_mapping(
     reader = _Reader(os.environ if environ is None else environ, base or Path.cwd())
     for key in data:
         if key not in _TOP:
-            reader.problem(key, f"unknown key (known: {', '.join(_TOP)})")
+            reader.problem(key, unknown_key(key, _TOP))
     policy = Policy.default()
     try:
         if "policy_file" in data:
@@ -400,9 +404,13 @@ def config_from_mapping(
         _check_slack(reader, sections["slack"])
     _check_twilio(reader, sections["twilio"])
     server = _table(
-        reader, data, "server", ("host", "port", "max_body", "body_timeout", "api_token")
+        reader,
+        data,
+        "server",
+        ("host", "port", "max_body", "body_timeout", "api_token", "metrics_token"),
     )
     token = reader.secret("server.api_token", server.get("api_token"))
+    metrics = reader.secret("server.metrics_token", server.get("metrics_token"))
     worker = _table(reader, data, "worker", ("interval", "review_poll_every"))
     config = ServiceConfig(
         policy=policy,
@@ -429,6 +437,7 @@ def config_from_mapping(
             "worker.review_poll_every", worker.get("review_poll_every"), timedelta(minutes=2)
         ),
         api_token=token,
+        metrics_token=metrics,
         origin=source,
     )
     if reader.problems:
@@ -445,7 +454,7 @@ def _table(
         return {}
     for key in table:
         if key not in known:
-            reader.problem(f"{name}.{key}", f"unknown key (known: {', '.join(known)})")
+            reader.problem(f"{name}.{key}", unknown_key(key, known))
     return table
 
 
@@ -459,7 +468,7 @@ def _store(reader: _Reader, data: object) -> str:
         return "incident-flow.db"
     for key in data:
         if key not in ("sqlite", "postgres", "schema"):
-            reader.problem(f"store.{key}", "unknown key (known: postgres, schema, sqlite)")
+            reader.problem(f"store.{key}", unknown_key(key, ("postgres", "schema", "sqlite")))
     kind = kinds[0]
     value = reader.value(f"store.{kind}", data[kind])
     if not isinstance(value, str) or not value:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from .._incident import Incident
-from .._process import OPEN_STATES
+from .._process import FINAL_STATE, OPEN_STATES
+from ..ports import StoreCounts
 
 __all__ = ["ServiceMetrics"]
 
@@ -18,9 +18,10 @@ class ServiceMetrics:
     """The service's metrics on their own registry (a host's registry stays untouched).
 
     Counters move as the service works (requests, deliveries by channel, pages, escalations);
-    gauges are read from the store at scrape time (incidents by state and severity, the outbox
-    backlog and its oldest age); MTTA and MTTR are observed once per incident this process
-    saw acknowledged or resolved.
+    gauges are set at scrape time from the store's counts (incidents by state and severity,
+    the outbox backlog and its oldest age); MTTA and MTTR are observed when this process
+    commits an acknowledgement or a resolution (:meth:`committed`), so several replicas'
+    histograms add up to every incident once.
     """
 
     def __init__(self) -> None:
@@ -87,8 +88,6 @@ class ServiceMetrics:
             buckets=_BUCKETS,
             registry=r,
         )
-        self._acked: set[str] = set()
-        self._resolved: set[str] = set()
 
     def delivered(self, channel: str, kind: str) -> None:
         """A message went out."""
@@ -96,26 +95,27 @@ class ServiceMetrics:
         if channel == "pager" and kind == "page":
             self.pages.inc()
 
-    def observe(self, incidents: list[Incident], closed: int, pending: list[Any]) -> None:
-        """Set the gauges from a fresh look at the store."""
+    def observe(self, counts: StoreCounts) -> None:
+        """Set the gauges from the store's counts (closed incidents as ``severity="any"``)."""
         self.incidents.clear()
-        for incident in incidents:
-            self.incidents.labels(incident.state, str(incident.severity)).inc()
-            self._times(incident)
-        if closed:
-            self.incidents.labels("closed", "any").set(closed)
-        self.backlog.set(len(pending))
-        now = datetime.now(UTC)
-        oldest = min((m.created_at for m in pending), default=None)
-        self.oldest.set((now - oldest).total_seconds() if oldest is not None else 0.0)
+        for state, severity, n in counts.incidents:
+            if state in COUNTED_STATES:
+                self.incidents.labels(state, severity).set(n)
+        if counts.closed:
+            self.incidents.labels(FINAL_STATE, "any").set(counts.closed)
+        self.backlog.set(counts.pending)
+        oldest = counts.oldest_pending
+        age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
+        self.oldest.set(age)
 
-    def _times(self, incident: Incident) -> None:
-        if incident.acknowledged_at is not None and incident.id not in self._acked:
-            self._acked.add(incident.id)
-            self.mtta.observe((incident.acknowledged_at - incident.created_at).total_seconds())
-        if incident.resolved_at is not None and incident.id not in self._resolved:
-            self._resolved.add(incident.id)
-            self.mttr.observe((incident.resolved_at - incident.created_at).total_seconds())
+    def committed(self, before: Incident | None, incident: Incident) -> None:
+        """Observe MTTA / MTTR when a commit acknowledges or resolves the incident."""
+        acked = incident.acknowledged_at
+        if acked is not None and (before is None or before.acknowledged_at is None):
+            self.mtta.observe((acked - incident.created_at).total_seconds())
+        resolved = incident.resolved_at
+        if resolved is not None and (before is None or before.resolved_at is None):
+            self.mttr.observe((resolved - incident.created_at).total_seconds())
 
     def text(self) -> bytes:
         """The Prometheus text exposition."""
@@ -124,5 +124,5 @@ class ServiceMetrics:
         return generate_latest(self.registry)
 
 
-#: The states whose incidents are counted one by one (closed ones only by number).
+#: The states whose incidents are counted by severity (closed ones only by number).
 COUNTED_STATES = OPEN_STATES

@@ -14,6 +14,8 @@ from ._config import ServiceConfig
 
 __all__ = ["AsyncFanOutPager", "FanOutPager", "async_flow", "store_for", "sync_flow"]
 
+#: Seconds the service's PostgreSQL pool waits for a connection before a request fails (503).
+POOL_TIMEOUT = 3.0
 #: ``[slack]`` keys about Slack's requests to us, not about posting.
 _NOT_FOR_THE_NOTIFIER = ("signing_secret", "dm_pager", "team_id", "api_app_id", "command")
 
@@ -78,7 +80,9 @@ def _store(config: ServiceConfig, *, asynchronous: bool) -> Any:
         if asynchronous:
             from ..adapters.postgres_async import AsyncPostgresStore  # noqa: PLC0415
 
-            return AsyncPostgresStore(config.store, schema=config.schema)
+            # A service waits a few seconds for a connection, not 30: a webhook the store
+            # cannot take is answered 503 soon, and its sender retries.
+            return AsyncPostgresStore(config.store, schema=config.schema, timeout=POOL_TIMEOUT)
         from ..adapters.postgres import PostgresStore  # noqa: PLC0415
 
         return PostgresStore(config.store, schema=config.schema)

@@ -44,6 +44,7 @@ from ..ports import (
     Notifier,
     PostMortemPublisher,
     ReviewedPublisher,
+    StoreCounts,
 )
 from ._async import DRIVERS, LoopThread, as_driven, flow_for
 from ._doubles import ManualClock, RecordingPublisher
@@ -435,6 +436,28 @@ class StoreContract(_Drivers):
         assert port.load("inc-c") == [] and port.load("inc-d") == []
         batch.append_all([])  # nothing to do
 
+    def test_a_light_append_is_kept_and_guarded_like_any_other(self, port: EventStore) -> None:
+        """A light append (``durable=False``) is atomic and versioned like any other.
+
+        It is read back at once and refused when stale: only its flush may be skipped.
+        """
+        if not hasattr(port, "append_all"):
+            pytest.skip("this store appends one incident at a time (ports.BatchAppend)")
+        from ..ports import StreamAppend  # noqa: PLC0415
+
+        batch: Any = port
+        events, incident = _opened("inc-l", "key-l")
+        port.append("inc-l", 0, events, snapshot=incident)
+        more, later = _note(incident)
+        light = StreamAppend(
+            incident_id="inc-l", expected_version=3, events=more, snapshot=later, durable=False
+        )
+        batch.append_all([light])
+        assert port.load("inc-l") == [*events, *more]
+        with pytest.raises(ConcurrencyError):
+            batch.append_all([light])  # the same version again: stale
+        assert port.load("inc-l") == [*events, *more]
+
     def test_shifts_are_kept_once_and_read_back_by_period(self, port: EventStore) -> None:
         """Shifts are kept once per (schedule, start), read by overlap, oldest first."""
         if not hasattr(port, "record_shifts"):
@@ -614,6 +637,63 @@ class StoreContract(_Drivers):
         assert port.incident_ids("notified") == ["i0", "i2"]
         assert port.incident_ids("resolved") == ["i1"]
         assert port.incident_ids("closed") == []
+
+    def _stats(self, port: EventStore) -> Any:
+        if not hasattr(port, "counts"):
+            pytest.skip("this store counts nothing itself (ports.StoreStats is optional)")
+        return port
+
+    def test_counts_agree_with_the_listing_and_the_outbox(self, port: EventStore) -> None:
+        """counts(): incidents by state and severity as incident_ids says; the pending outbox."""
+        stats = self._stats(port)
+        stats.ping()
+        assert stats.counts() == StoreCounts()
+        minute = timedelta(minutes=1)
+        first, second = _message("i0", 1), _message("i0", 2, at=T0 + minute)
+        for n in range(3):
+            events, incident = _opened(f"i{n}", key=f"k{n}")
+            outbox = [first, second] if n == 0 else [_message(f"i{n}", 1, at=T0 + 2 * minute)]
+            port.append(f"i{n}", 0, events, snapshot=incident, outbox=outbox)
+        opened = _opened("i1", key="k1")[1]
+        upgraded: list[ev.Event] = [
+            ev.SeverityChanged(
+                version=4, at=T0, by="a", old=Severity.P3, new=Severity.P1, critical=True,
+                postmortem_required=True,
+            ),
+        ]  # fmt: skip
+        port.append("i1", 3, upgraded, snapshot=fold(opened, upgraded))
+        resolved: list[ev.Event] = [ev.IncidentResolved(version=4, at=T0, by="a")]
+        port.append("i2", 3, resolved, snapshot=fold(_opened("i2", key="k2")[1], resolved))
+        history = sample_history()
+        closed = fold(None, history)  # at P2
+        port.append(closed.id, 0, history, snapshot=closed)
+        counts = stats.counts()
+        assert counts.incidents == (
+            ("notified", "P1", 1),
+            ("notified", "P3", 1),
+            ("resolved", "P3", 1),
+        )
+        assert counts.closed == 1  # by number only
+        for state in ("triggered", "notified", "runbook", "resolved", "postmortem", "closed"):
+            assert counts.count(state) == len(port.incident_ids(state)), state
+        assert counts.count() == len(port.incident_ids()) == 4
+        assert (counts.pending, counts.oldest_pending) == (4, T0)
+        # The first one delivered, the second one failed once (kept where it was queued).
+        done = attrs.evolve(first, attempts=1, delivered_at=T0)
+        failed = attrs.evolve(second, attempts=1, last_error="x", next_attempt_at=T0 + minute)
+        notes, noted = _note(fold(opened, upgraded))
+        port.append("i1", 4, notes, snapshot=noted, outbox=[done, failed])
+        assert (stats.counts().pending, stats.counts().oldest_pending) == (3, T0 + minute)
+        if hasattr(port, "outbox_messages"):
+            left = [m for m in port.outbox_messages() if m.pending]
+            assert stats.counts().pending == len(left)
+        due = port.claim_due(T0 + timedelta(days=1), lease=minute)
+        assert len(due) == 3
+        settled = [attrs.evolve(m, attempts=m.attempts + 1, delivered_at=T0) for m in due]
+        more, last = _note(noted)
+        port.append("i1", noted.version, more, snapshot=last, outbox=settled)
+        assert stats.counts() == attrs.evolve(counts, pending=0, oldest_pending=None)
+        stats.ping()
 
     def test_outbox_messages_are_claimed_when_due(self, port: EventStore) -> None:
         """A message is claimable once next_attempt_at has come, and only then."""
