@@ -1,0 +1,147 @@
+"""Datadog and Alertmanager bodies, pinned by what each field does (issue 33).
+
+Each test names a field a sender fills and what the alert must show for it: the key that ties
+a trigger to its recovery, the name, the labels, the refusal text.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from incident_flow import Alert, InvalidPayload, ingest
+
+SAMPLES = Path(__file__).with_name("samples")
+
+
+def sample(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((SAMPLES / name).read_bytes())
+    return loaded
+
+
+def datadog(**fields: Any) -> Alert:
+    """One Datadog alert from a minimal custom payload (Triggered) with ``fields``."""
+    payload = {"alert_transition": "Triggered", "title": "Disk full", **fields}
+    (alert,) = ingest.parse("datadog", payload)
+    return alert
+
+
+def refused(source: str, payload: Any) -> str:
+    with pytest.raises(InvalidPayload) as caught:
+        ingest.parse(source, payload)
+    return str(caught.value)
+
+
+class TestDatadogKeys:
+    """The dedup key: the monitor and its cycle, its aggregation key or its group."""
+
+    def test_the_cycle_key_alone_keys_an_alert_without_a_monitor(self) -> None:
+        assert datadog(alert_cycle_key="c-9").dedup_key == "datadog:c-9"
+
+    def test_the_aggregation_key_stands_in_for_a_missing_cycle_key(self) -> None:
+        assert datadog(alert_id="7", aggreg_key="agg-1").dedup_key == "datadog:7:agg-1"
+        both = datadog(alert_id="7", alert_cycle_key="c-9", aggreg_key="agg-1")
+        assert both.dedup_key == "datadog:7:c-9"
+
+    def test_a_blank_alert_id_falls_to_monitor_id_then_to_the_links(self) -> None:
+        assert datadog(alert_id=" ", monitor_id=42).dedup_key == "datadog:42"
+        link = "https://app.datadoghq.com/monitors/4242?from_ts=1"
+        assert datadog(link=link).dedup_key == "datadog:4242"
+        assert datadog(text_only_msg=f"see {link}").dedup_key == "datadog:4242"
+        assert datadog(body=f"[[Monitor Status]({link})]").dedup_key == "datadog:4242"
+
+    def test_the_group_comes_from_alert_scope_then_scopes_then_the_title(self) -> None:
+        title = "[Triggered on {env:dev}] Disk full"
+        assert datadog(alert_id="7", title=title).dedup_key == "datadog:7:scope:env:dev"
+        assert (
+            datadog(alert_id="7", title=title, scopes=["b:2", "a:1"]).dedup_key
+            == "datadog:7:scope:a:1,b:2"
+        )
+        assert (
+            datadog(alert_id="7", title=title, scopes="x:1", alert_scope="{b:2, a:1}").dedup_key
+            == "datadog:7:scope:a:1,b:2"
+        )
+
+    def test_a_group_is_kept_as_written_but_for_braces_and_spaces(self) -> None:
+        assert datadog(alert_id="7", alert_scope=" {host:web-X} ").dedup_key == (
+            "datadog:7:scope:host:web-X"
+        )
+        title = "[Triggered on { host:web-X }] Disk full"
+        assert datadog(alert_id="7", title=title).dedup_key == "datadog:7:scope:host:web-X"
+
+    def test_without_monitor_or_cycle_the_refusal_says_what_to_add(self) -> None:
+        payload = {"alert_transition": "Triggered", "title": "Disk full"}
+        assert refused("datadog", payload) == (
+            "datadog: no alert_id (the monitor id) and no alert_cycle_key: nothing tells this "
+            'alert from another one with the same title; add "alert_id": "$ALERT_ID", '
+            '"alert_cycle_key": "$ALERT_CYCLE_KEY" and "alert_scope": "$ALERT_SCOPE" to the '
+            "webhook's payload"
+        )
+
+
+class TestDatadogFields:
+    """Titles, labels and refusals."""
+
+    def test_alert_title_is_preferred_to_title_and_a_bare_title_is_kept(self) -> None:
+        alert = datadog(
+            alert_id="7",
+            alert_transition="",
+            alert_title="[Warn] Disk 91%",
+            title="[P1] [Triggered] x",
+        )
+        assert (alert.name, alert.title, alert.severity) == ("Disk 91%", "Disk 91%", "P3")
+        bare = datadog(alert_id="7", title="  Disk 91%  ")
+        assert (bare.name, bare.title) == ("Disk 91%", "Disk 91%")
+
+    def test_labels_are_the_tags_and_what_the_monitor_says_nothing_more(self) -> None:
+        plain = datadog(alert_id="7")
+        assert dict(plain.labels) == {"monitor_id": "7", "transition": "triggered"}
+        tagged = datadog(alert_id="7", tags="team:db, url:https://x.example/a, solo")
+        assert dict(tagged.labels) == {
+            "team": "db",
+            "url": "https://x.example/a",  # a tag's value may hold colons
+            "solo": "",
+            "monitor_id": "7",
+            "transition": "triggered",
+        }
+        scoped = datadog(alert_id="7", alert_scope="env:prod")
+        assert dict(scoped.labels) == {
+            "monitor_id": "7",
+            "alert_scope": "env:prod",
+            "transition": "triggered",
+        }
+        titled = datadog(alert_id="7", title="[Triggered on {env:prod}] Disk full")
+        assert dict(titled.labels) == {
+            "monitor_id": "7",
+            "scope": "env:prod",
+            "transition": "triggered",
+        }
+
+    def test_refusals_name_the_source_and_the_known_transitions(self) -> None:
+        known = "re-no data, re-triggered, re-warn, recovered, renotify, triggered, warn"
+        assert refused("datadog", {"title": "Disk full", "alert_id": "7"}) == (
+            "datadog: no alert_transition and no [Triggered]/[Recovered]-style title prefix; "
+            f"known transitions: no data, {known}"
+        )
+        assert refused("datadog", {"alert_transition": "Boom", "title": "x", "alert_id": "7"}) == (
+            f"datadog: alert_transition 'boom' is not one of no data, {known}"
+        )
+        assert refused("datadog", b"{not json").startswith("datadog: ")
+        assert refused("datadog", {"alert_transition": 5, "title": "x"}).startswith("datadog: ")
+
+
+class TestAlertmanagerNames:
+    """An alert without ``alertname`` takes its group's."""
+
+    @pytest.mark.parametrize("key", ["commonLabels", "groupLabels"])
+    def test_the_groups_alertname_names_an_alert_without_one(self, key: str) -> None:
+        body = sample("alertmanager_firing.json")
+        body["commonLabels"], body["groupLabels"] = {}, {}
+        body[key] = {"alertname": "DiskFull"}
+        for alert in body["alerts"]:
+            alert["labels"].pop("alertname", None)
+        alerts = ingest.parse("alertmanager", body)
+        assert alerts and {a.name for a in alerts} == {"DiskFull"}
