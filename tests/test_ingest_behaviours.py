@@ -6,6 +6,7 @@ a trigger to its recovery, the name, the labels, the refusal text.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,69 @@ class TestAlertmanagerNames:
             alert["labels"].pop("alertname", None)
         alerts = ingest.parse("alertmanager", body)
         assert alerts and {a.name for a in alerts} == {"DiskFull"}
+
+    @pytest.mark.parametrize("label", ["rulename", "__alert_rule_title__"])
+    def test_a_rule_name_names_an_alert_nothing_else_names(self, label: str) -> None:
+        (alert,) = ingest.parse("alertmanager", am_alert(labels={label: "Disk full", "a": "1"}))
+        assert (alert.name, alert.title) == ("Disk full", "Disk full")
+
+    def test_an_alert_nothing_names_is_refused_saying_where_names_come_from(self) -> None:
+        assert refused("alertmanager", am_alert(labels={"a": "1"})) == (
+            "alertmanager: alerts[0].labels.alertname is missing, and neither the group's "
+            "labels nor a rule name or summary names the alert"
+        )
+
+
+def am_alert(
+    labels: dict[str, str],
+    annotations: dict[str, str] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """An Alertmanager group of one firing alert, with no group labels."""
+    alert = {"status": "firing", "labels": labels, "annotations": annotations or {}, **fields}
+    return {"status": "firing", "alerts": [alert]}
+
+
+class TestAlertmanagerAlerts:
+    """Titles, a derived fingerprint and the generator's URL."""
+
+    def test_the_title_is_summary_then_title_then_message_then_the_name(self) -> None:
+        def title(annotations: dict[str, str]) -> tuple[str, str]:
+            (alert,) = ingest.parse("alertmanager", am_alert({"alertname": "A"}, annotations))
+            return alert.title, alert.description
+
+        assert title({"summary": "S", "title": "T", "message": "M"}) == ("S", "M")
+        assert title({"title": "T", "message": "M"}) == ("T", "M")
+        assert title({"message": " M "}) == ("M", "M")
+        assert title({}) == ("A", "")
+
+    def test_without_a_fingerprint_the_key_is_the_sorted_labels_hashed(self) -> None:
+        (alert,) = ingest.parse("alertmanager", am_alert({"b": "2", "alertname": "A"}))
+        canonical = "alertname=A\x1fb=2"
+        digest = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        assert alert.dedup_key == f"alertmanager:{digest}"
+        (again,) = ingest.parse("alertmanager", am_alert({"alertname": "A", "b": "2"}))
+        assert again.dedup_key == alert.dedup_key  # however the labels are ordered
+
+    @pytest.mark.parametrize(
+        ("external", "generator", "expected"),
+        [
+            (
+                "http://am.example:9093",
+                "/graph?g0.expr=up",
+                "http://am.example:9093/graph?g0.expr=up",
+            ),
+            ("https://x.example/prom/", "/graph", "https://x.example/prom/graph"),
+            ("http://x.example/prom", "graph", "http://x.example/prom/graph"),
+            ("", "/graph", "/graph"),  # nothing to join with: left as sent
+            ("am.example", "/graph", "/graph"),  # not a URL
+            ("http://am.example", "https://prom.example/graph", "https://prom.example/graph"),
+        ],
+    )
+    def test_a_relative_generator_url_is_joined_with_the_external_url(
+        self, external: str, generator: str, expected: str
+    ) -> None:
+        body = am_alert({"alertname": "A"}, generatorURL=generator)
+        body["externalURL"] = external
+        (alert,) = ingest.parse("alertmanager", body)
+        assert alert.url == expected
