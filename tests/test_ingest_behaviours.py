@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,47 @@ class TestDatadogFields:
         )
         assert refused("datadog", b"{not json").startswith("datadog: ")
         assert refused("datadog", {"alert_transition": 5, "title": "x"}).startswith("datadog: ")
+
+
+class TestDatadogSample:
+    """The recommended custom payload, read field by field."""
+
+    def test_every_field_of_the_sample(self) -> None:
+        payload = sample("datadog_triggered.json")
+        (alert,) = ingest.parse("datadog", payload)
+        assert alert.name == alert.title == "Checkout API 5xx error rate above 5%"
+        assert (alert.severity, alert.status) == ("P1", "firing")
+        assert alert.dedup_key == "datadog:148275309:7716548234009876543"
+        assert alert.description == payload["text_only_msg"]
+        assert alert.url == payload["link"]
+        assert alert.started_at == datetime(2025, 6, 3, 14, 2, 11, tzinfo=UTC)
+        assert dict(alert.labels) == {
+            "env": "prod",
+            "monitor": "",
+            "service": "checkout-api",
+            "team": "payments",
+            "monitor_id": "148275309",
+            "event_type": "query_alert_monitor",
+            "alert_metric": "trace.http.request.errors",
+            "alert_scope": "env:prod,service:checkout-api",
+            "transition": "triggered",
+        }  # hostname is empty in the sample: no label
+
+    def test_a_hostname_is_a_label(self) -> None:
+        assert datadog(alert_id="7", hostname="db-1").labels["hostname"] == "db-1"
+
+    def test_the_description_is_the_text_message_else_the_body_else_nothing(self) -> None:
+        assert datadog(alert_id="7", text_only_msg="T", body="B").description == "T"
+        assert datadog(alert_id="7", body="B").description == "B"
+        assert datadog(alert_id="7").description == ""
+
+    def test_the_start_is_date_else_last_updated_else_unknown(self) -> None:
+        at = datetime(2025, 6, 3, 14, 2, 11, tzinfo=UTC)
+        millis = str(int(at.timestamp() * 1000))
+        later = str(int(at.timestamp() * 1000) + 60_000)
+        assert datadog(alert_id="7", date=millis, last_updated=later).started_at == at
+        assert datadog(alert_id="7", last_updated=millis).started_at == at
+        assert datadog(alert_id="7").started_at is None
 
 
 class TestAlertmanagerNames:
