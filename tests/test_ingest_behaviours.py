@@ -71,8 +71,8 @@ class TestDatadogKeys:
         assert datadog(alert_id="7", alert_scope=" {host:web-X} ").dedup_key == (
             "datadog:7:scope:host:web-X"
         )
-        title = "[Triggered on { host:web-X }] Disk full"
-        assert datadog(alert_id="7", title=title).dedup_key == "datadog:7:scope:host:web-X"
+        for title in ("[Triggered on { host:web-X }] Disk full", "[Triggered on {host:web-X}] x"):
+            assert datadog(alert_id="7", title=title).dedup_key == "datadog:7:scope:host:web-X"
 
     def test_without_monitor_or_cycle_the_refusal_says_what_to_add(self) -> None:
         payload = {"alert_transition": "Triggered", "title": "Disk full"}
@@ -133,6 +133,8 @@ class TestDatadogFields:
         )
         assert refused("datadog", b"{not json").startswith("datadog: ")
         assert refused("datadog", {"alert_transition": 5, "title": "x"}).startswith("datadog: ")
+        not_text = {"alert_transition": "Triggered", "title": ["x"], "alert_id": "7"}
+        assert refused("datadog", not_text).startswith("datadog: ")
 
 
 class TestDatadogSample:
@@ -242,6 +244,8 @@ class TestAlertmanagerAlerts:
             ),
             ("https://x.example/prom/", "/graph", "https://x.example/prom/graph"),
             ("http://x.example/prom", "graph", "http://x.example/prom/graph"),
+            ("http://x.example/X", "/graph", "http://x.example/X/graph"),
+            ("http://x.example", "X/graph", "http://x.example/X/graph"),
             ("", "/graph", "/graph"),  # nothing to join with: left as sent
             ("am.example", "/graph", "/graph"),  # not a URL
             ("http://am.example", "https://prom.example/graph", "https://prom.example/graph"),
@@ -254,3 +258,21 @@ class TestAlertmanagerAlerts:
         body["externalURL"] = external
         (alert,) = ingest.parse("alertmanager", body)
         assert alert.url == expected
+
+    def test_the_runbook_is_a_label_or_annotation_runbook_url_else_runbook(self) -> None:
+        def runbook(labels: dict[str, str], annotations: dict[str, str]) -> str | None:
+            body = am_alert({"alertname": "A", **labels}, annotations)
+            (alert,) = ingest.parse("alertmanager", body)
+            return alert.runbook_url
+
+        assert runbook({"runbook_url": "https://r/1"}, {"runbook": "https://r/2"}) == "https://r/1"
+        assert runbook({}, {"runbook_url": "https://r/1", "runbook": "https://r/2"}) == (
+            "https://r/1"
+        )
+        assert runbook({}, {"runbook": "https://r/2"}) == "https://r/2"
+        assert runbook({}, {}) is None
+
+    def test_refusals_name_the_source(self) -> None:
+        assert refused("alertmanager", b"{not json").startswith("alertmanager: ")
+        assert refused("alertmanager", {"alerts": "x"}).startswith("alertmanager: ")
+        assert refused("alertmanager", {"alerts": []}) == "alertmanager: alerts is empty"
