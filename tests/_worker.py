@@ -139,6 +139,7 @@ def worker(spec: str, seconds: float) -> None:
         pager=PrintingPages(),
         publisher=RecordingPublisher(),
     )
+
     class Stop(threading.Event):
         """READY at the worker's first wait: its signal handlers are in, a turn is done."""
 
