@@ -139,11 +139,22 @@ def worker(spec: str, seconds: float) -> None:
         pager=PrintingPages(),
         publisher=RecordingPublisher(),
     )
-    stop = threading.Event()
+
+    class Stop(threading.Event):
+        """READY at the worker's first wait: its signal handlers are in, a turn is done."""
+
+        ready = False
+
+        def wait(self, timeout: float | None = None) -> bool:
+            if not self.ready:
+                self.ready = True
+                print("READY", flush=True)
+            return super().wait(timeout)
+
+    stop = Stop()
     timer = threading.Timer(seconds, stop.set)
     timer.daemon = True
     timer.start()
-    print("READY", flush=True)
     stats = run_worker(flow, interval=timedelta(milliseconds=50), stop=stop)
     print(
         f"STATS {stats.iterations} {stats.delivered} {stats.escalated} {stats.errors}", flush=True

@@ -31,7 +31,29 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile("thorough", max_examples=2000, deadline=None)
+#: For `mutmut run` (docs/testing.md): each mutant runs the tests of the code it changed, so
+#: property tests stay short; ``pytest_collection_modifyitems`` caps the tests' own counts too.
+settings.register_profile(
+    "mutation", max_examples=25, deadline=None, suppress_health_check=list(HealthCheck)
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under the ``mutation`` profile, no property test runs more examples than the profile.
+
+    A test's own ``@settings(max_examples=...)`` wins over any profile; for a mutation run,
+    where a surviving mutant reruns every test of its function, the profile's cap applies.
+    """
+    if settings.get_current_profile_name() != "mutation":
+        return
+    cap = settings.default.max_examples
+    for item in items:
+        test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        own = getattr(test, "_hypothesis_internal_use_settings", None)
+        if own is not None and own.max_examples > cap:
+            test._hypothesis_internal_use_settings = settings(own, max_examples=cap)  # type: ignore[union-attr]
+
 
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 CHECKOUT_RUNBOOK = Runbook(

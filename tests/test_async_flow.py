@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -246,6 +247,18 @@ class TestPorts:
             asyncio.run(AsyncSQLiteStore.open(tmp_path))  # a directory, not a database
 
 
+class WaitedOn(asyncio.Event):
+    """A stop event that says when the worker first waits on it (its first turn is done)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited = asyncio.Event()
+
+    async def wait(self) -> Literal[True]:
+        self.waited.set()
+        return await super().wait()
+
+
 class TestAsyncWorker:
     """run_worker_async: deliveries and escalations on the service's own loop."""
 
@@ -261,12 +274,12 @@ class TestAsyncWorker:
             clock.advance(timedelta(minutes=6))
             stats = await run_worker_async(flow, interval=timedelta(0), max_iterations=2)
             assert [m.kind for m in pager.of(incident.id)] == ["page", "page"]
-            stop = asyncio.Event()
+            stop = WaitedOn()
             task = asyncio.create_task(
                 run_worker_async(flow, interval=timedelta(seconds=30), stop=stop)
             )
-            await asyncio.sleep(0.01)
-            stop.set()
+            await stop.waited.wait()  # a turn is done: the worker waits out its 30 s...
+            stop.set()  # ...which stop cuts short
             stopped = await asyncio.wait_for(task, 5)
             return stats.iterations, stats.escalated, stopped.iterations
 
@@ -333,11 +346,11 @@ class TestCancellation:
 
         class SlowPager:
             def __init__(self) -> None:
-                self.started = asyncio.Event()
+                self.started, self.release = asyncio.Event(), asyncio.Event()
 
             async def send(self, message: Notification) -> str | None:
                 self.started.set()
-                await asyncio.sleep(0.05)
+                await self.release.wait()  # in flight until the caller has given up
                 return pager.send(message)
 
         async def scenario() -> str:
@@ -349,7 +362,9 @@ class TestCancellation:
             await slow.started.wait()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
-                await task
+                await asyncio.wait_for(task, 5)  # the page is still held: the wait ends alone
+            assert pager.messages == []
+            slow.release.set()
             await flow.drain()
             assert len(flow._locks) == 0
             (incident_id,) = store.incident_ids()

@@ -160,8 +160,7 @@ class TestWorkers:
             text=True,
         )
         assert worker.stdout is not None
-        assert worker.stdout.readline().strip() == "READY"
-        time.sleep(0.3)
+        assert worker.stdout.readline().strip() == "READY"  # a turn done, SIGTERM handled
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=30)
         assert worker.returncode == 0

@@ -628,40 +628,136 @@ def test_every_shift_agrees_with_who_is_on_call_around_dst_changes(
             assert schedules.on_call("s", at) == shift.people, (at, shift)
 
 
+#: Layer time zones for the oracle: a zone of its own, with or without DST, or the schedule's.
+LAYER_ZONES = [None, None, "Asia/Tokyo", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe"]
+
+
+@st.composite
+def versions_around_a_dst_change(
+    draw: st.DrawFn,
+) -> tuple[str, datetime, datetime, list[Schedule]]:
+    """Like :func:`around_a_dst_change` (day and week turns), as one or two versions.
+
+    Layers may have a time zone of their own; each version may have overrides (for the
+    schedule or one layer); a second version takes effect at a minute of the 48 hours. Every
+    edge falls on a whole minute, so an answer holds from one minute to the next.
+    """
+    zone, start, end, layers = draw(around_a_dst_change(simple=True))
+    minutes = st.integers(0, 48 * 60 - 1).map(lambda m: start + m * MINUTE)
+    names = st.lists(
+        st.sampled_from(["fay", "gus", "kim", "lee"]), min_size=1, max_size=2, unique=True
+    )
+
+    def zoned(made: list[Layer]) -> list[Layer]:
+        return [attrs.evolve(layer, timezone=draw(st.sampled_from(LAYER_ZONES))) for layer in made]
+
+    def overrides(made: list[Layer]) -> list[Override]:
+        out = []
+        for _ in range(draw(st.integers(0, 2))):
+            begin = draw(minutes)
+            kind = draw(st.sampled_from(["replace", "add", "remove"]))
+            out.append(
+                Override(
+                    start=begin,
+                    end=begin + draw(st.integers(1, 12 * 60)) * MINUTE,
+                    layer=draw(st.sampled_from([None, *(layer.name for layer in made)])),
+                    **{kind: draw(names)},  # type: ignore[arg-type]
+                )
+            )
+        return out
+
+    layers = zoned(layers)
+    versions = [Schedule(name="s", timezone=zone, layers=layers, overrides=overrides(layers))]
+    if draw(st.booleans()):
+        _, _, _, more = draw(around_a_dst_change(simple=True))
+        more = zoned(more)
+        versions.append(
+            Schedule(
+                name="s",
+                timezone=zone,
+                layers=more,
+                overrides=overrides(more),
+                effective_from=draw(minutes),
+            )
+        )
+    return zone, start, end, versions
+
+
+class WallClocks:
+    """The wall clocks of some zones read minute by minute from an instant: what each shows.
+
+    A repeated span's second pass (fold=1) shows wall times the clock has shown already: the
+    rule (each edge at its first occurrence) keeps reading the latest wall time shown, the end
+    of the first pass; in a skipped span the clock jumps past the missing times.
+    """
+
+    def __init__(self, zones: set[str], at: datetime) -> None:
+        self.zones = {name: ZoneInfo(name) for name in zones}
+        while any(at.astimezone(tz).fold for tz in self.zones.values()):
+            at -= H  # start from a minute no clock is in a second pass
+        self.at = at
+        self.latest = {
+            name: at.astimezone(tz).replace(tzinfo=None) for name, tz in self.zones.items()
+        }
+        self.second_pass = False
+
+    def tick(self) -> None:
+        """One minute on."""
+        self.at += MINUTE
+        self.second_pass = False
+        for name, tz in self.zones.items():
+            seen = self.at.astimezone(tz)
+            wall = seen.replace(tzinfo=None)
+            assert (wall <= self.latest[name]) == bool(seen.fold), (self.at, name)
+            self.latest[name] = max(wall, self.latest[name])
+            self.second_pass = self.second_pass or bool(seen.fold)
+
+
 def reading_the_wall_clock(
-    layers: list[Layer], zone: str, start: datetime, end: datetime
+    versions: list[Schedule], start: datetime, end: datetime
 ) -> list[tuple[tuple[str, ...], bool]]:
     """Who is on call at each minute of [start, end), by the rule in docs/oncall.md, simply.
 
-    Walks UTC minute by minute and reads the wall clock (zoneinfo, fold included). A repeated
-    span's second pass (fold=1) shows wall times the clock has shown already: the rule (each
-    edge at its first occurrence) keeps reading the latest wall time shown, the end of the
-    first pass; in a skipped span the clock jumps past the missing times. That reading is
-    compared with the handoffs and windows as written: turns of whole days count in wall
-    time, a window is open from its start to its end on each of its days. Each answer comes
-    with whether the minute is a second pass.
+    Walks UTC minute by minute and reads each layer's wall clock (its own zone, else the
+    schedule's; see :class:`WallClocks`). That reading is compared with the handoffs and
+    windows as written: turns of whole days count in wall time from the turn of ``start_index``,
+    a window is open from its start to its end on each of its days (to the next day's end when
+    it ends at or before it starts). The version is the last whose ``effective_from`` has come;
+    overrides apply from their start up to their end, a layer's before the layers combine.
+    Each answer comes with whether the minute is a second pass.
     """
-    tz = ZoneInfo(zone)
-    latest: datetime | None = None
+    zones = {v.timezone for v in versions} | {
+        layer.timezone for v in versions for layer in v.layers if layer.timezone
+    }
+    clocks = WallClocks(zones, start - 3 * H)
+    while clocks.at < start:
+        clocks.tick()
     answers = []
-    at = start  # a day from any change: not in a repeated span
-    while at < end:
-        seen = at.astimezone(tz)
-        wall = seen.replace(tzinfo=None)
-        if latest is not None:
-            assert (wall <= latest) == bool(seen.fold), (at, wall, latest)
-        latest = wall if latest is None or wall > latest else latest
-        people = _combined([_layer_reading(layer, latest) for layer in layers])
-        answers.append((people, bool(seen.fold)))
-        at += MINUTE
+    while clocks.at < end:
+        at = clocks.at
+        started = [v for v in versions if v.effective_from is None or v.effective_from <= at]
+        version = max(started, key=lambda v: v.effective_from or start - 1000 * H)
+        readings = []
+        for layer in version.layers:
+            people = _layer_reading(layer, clocks.latest[layer.timezone or version.timezone])
+            for override in version.overrides:
+                if override.layer == layer.name and override.start <= at < override.end:
+                    people = _overridden(override, people)
+            readings.append((people, layer.priority))
+        people = _combined(readings)
+        for override in version.overrides:
+            if override.layer is None and override.start <= at < override.end:
+                people = _overridden(override, people)
+        answers.append((people, clocks.second_pass))
+        clocks.tick()
     return answers
 
 
-def _layer_reading(layer: Layer, wall: datetime) -> tuple[tuple[str, ...], int]:
+def _layer_reading(layer: Layer, wall: datetime) -> tuple[str, ...]:
     days = layer.period.count * (7 if layer.period.unit == "week" else 1)
     first = datetime.combine(layer.start, layer.handoff)
     if wall < first:
-        return (), layer.priority
+        return ()
     turn = (wall - first) // timedelta(days=days)
     if layer.windows:
         open_now = False
@@ -673,8 +769,15 @@ def _layer_reading(layer: Layer, wall: datetime) -> tuple[tuple[str, ...], int]:
                 ) <= wall < datetime.combine(closes, window.end):
                     open_now = True
         if not open_now:
-            return (), layer.priority
-    return layer.members[(layer.start_index + turn) % len(layer.members)], layer.priority
+            return ()
+    return layer.members[(layer.start_index + turn) % len(layer.members)]
+
+
+def _overridden(override: Override, people: tuple[str, ...]) -> tuple[str, ...]:
+    """Replace, then remove, then add (each name once)."""
+    out = people if override.replace is None else override.replace
+    out = tuple(p for p in out if p not in override.remove)
+    return out + tuple(p for p in override.add if p not in out)
 
 
 def _combined(readings: list[tuple[tuple[str, ...], int]]) -> tuple[str, ...]:
@@ -687,18 +790,19 @@ def _combined(readings: list[tuple[tuple[str, ...], int]]) -> tuple[str, ...]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(case=around_a_dst_change(simple=True))
+@given(case=versions_around_a_dst_change())
 def test_shifts_and_on_call_match_a_minute_by_minute_reading_of_the_wall_clock(
-    case: tuple[str, datetime, datetime, list[Layer]],
+    case: tuple[str, datetime, datetime, list[Schedule]],
 ) -> None:
     """The code against an independent oracle: every minute of 48 hours around a DST change.
 
-    shifts() at every minute; on_call() at every minute of a second pass, where the answer
-    changes, and every 31 minutes.
+    shifts() at every minute; on_call() at every minute of a second pass, every 31 minutes,
+    and where the answer changes: at that minute and a microsecond before it (every edge is a
+    whole minute, so that is the minute before's answer).
     """
-    zone, start, end, layers = case
-    schedules = book(*layers, zone=zone)
-    expected = reading_the_wall_clock(layers, zone, start, end)
+    _, start, end, versions = case
+    schedules = Schedules(versions)
+    expected = reading_the_wall_clock(versions, start, end)
     shifts = schedules.shifts("s", start, end)
     index = 0
     for minute, (people, second_pass) in enumerate(expected):
@@ -706,8 +810,12 @@ def test_shifts_and_on_call_match_a_minute_by_minute_reading_of_the_wall_clock(
         while shifts[index].end <= at:
             index += 1
         assert shifts[index].people == people, (at, shifts[index])
-        if second_pass or minute % 31 == 0 or people != expected[minute - 1][0]:
+        changed = minute > 0 and people != expected[minute - 1][0]
+        if second_pass or minute % 31 == 0 or changed:
             assert schedules.on_call("s", at) == people, at
+        if changed:
+            just_before = expected[minute - 1][0]
+            assert schedules.on_call("s", at - MINUTE / 60_000_000) == just_before, at
 
 
 # ----------------------------------------------------------------------------- from the policy

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import UTC, datetime, timedelta
+import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 
 from incident_flow import InvalidPayload, InvalidSignature
 from incident_flow.ingest import SIGNED_SOURCES, verify_signature
+from incident_flow.ingest.signatures import REPLAY_WINDOW, verify
 
 NOW = datetime(2025, 6, 3, 14, 2, 11, tzinfo=UTC)
 TS = str(int(NOW.timestamp()))
@@ -243,3 +245,191 @@ class TestGitHub:
         headers = {"X-Hub-Signature": "sha1=" + hmac.new(b"k", BODY, "sha1").hexdigest()}
         with pytest.raises(InvalidSignature, match="X-Hub-Signature-256"):
             verify_signature("github", BODY, headers, SECRET)
+
+
+def refusal(source: str, body: object, headers: dict[str, str] | None, secret: str | bytes) -> str:
+    """The InvalidSignature text for one request (it must be refused)."""
+    with pytest.raises(InvalidSignature) as caught:
+        verify(source, body, headers, secret, now=NOW)  # type: ignore[arg-type]
+    return str(caught.value)
+
+
+class TestWhatARefusalSays:
+    """A refusal names the source and the header as the vendor spells it (issue 33)."""
+
+    @pytest.mark.parametrize("source", ["slack", "checkly", "pagerduty", "github", "incident_flow",
+                                        "incidentio"])  # fmt: skip
+    def test_each_missing_header_is_named(self, source: str) -> None:
+        headers, secret = signed(source)
+        for name in headers:
+            if name == "x-checkly-timestamp":
+                continue  # Checkly sends it, unsigned: nothing needs it
+            without = {k: v for k, v in headers.items() if k != name}
+            assert refusal(source, BODY, without, secret) == (
+                f"{source}: missing signature header {name}"
+            )
+            blank = {**headers, name: "  "}
+            assert refusal(source, BODY, blank, secret) == (
+                f"{source}: missing signature header {name}"
+            )
+
+    def test_grafana_names_its_headers_and_its_timestamp_header(self) -> None:
+        assert refusal("grafana", BODY, {}, SECRET) == (
+            "grafana: missing signature header "
+            "(X-Grafana-Alerting-Signature or X-Grafana-Alert-Signature)"
+        )
+        headers = {"X-Grafana-Alert-Signature": hexmac(TS.encode() + b":" + BODY)}
+        with pytest.raises(InvalidSignature) as caught:
+            verify("grafana", BODY, headers, SECRET, now=NOW, options={"timestamp_header": "X-Ts"})
+        assert str(caught.value) == "grafana: missing signature header X-Ts"
+
+    @pytest.mark.parametrize(
+        ("source", "header", "options"),
+        [
+            ("slack", "X-Slack-Request-Timestamp", {}),
+            ("incident_flow", "X-Incident-Flow-Timestamp", {}),
+            ("incidentio", "webhook-timestamp", {}),
+            ("grafana", "X-Ts", {"timestamp_header": "X-Ts"}),
+        ],
+    )
+    def test_a_stale_or_garbled_timestamp_names_the_source(
+        self, source: str, header: str, options: dict[str, str]
+    ) -> None:
+        headers, secret = signed(source)
+        headers[header] = TS
+        late = NOW + timedelta(minutes=6)
+        with pytest.raises(InvalidSignature) as caught:
+            verify(source, BODY, headers, secret, now=late, options=options)
+        assert str(caught.value) == (
+            f"{source}: signature timestamp is 360 s away from now (more than 300 s): "
+            "refused as a replay"
+        )
+        headers[header] = "soon"
+        with pytest.raises(InvalidSignature) as caught:
+            verify(source, BODY, headers, secret, now=NOW, options=options)
+        assert str(caught.value) == f"{source}: signature timestamp 'soon' is not unix seconds"
+
+    def test_scheme_refusals_word_for_word(self) -> None:
+        assert refusal("pagerduty", BODY, {"X-PagerDuty-Signature": "v2=ab"}, SECRET) == (
+            "pagerduty: X-PagerDuty-Signature has no v1= signature"
+        )
+        assert refusal("github", BODY, {"X-Hub-Signature-256": hexmac(BODY)}, SECRET) == (
+            "github: X-Hub-Signature-256 must start with sha256="
+        )
+        headers, secret = signed("incident_flow")
+        headers["X-Incident-Flow-Signature"] = headers["X-Incident-Flow-Signature"][3:]
+        assert refusal("incident_flow", BODY, headers, secret) == (
+            "incident_flow: X-Incident-Flow-Signature must start with v1="
+        )
+        headers, secret = signed("slack")
+        assert refusal("slack", BODY + b"!", headers, secret) == (
+            "slack: signature does not match the body"
+        )
+        headers, secret = signed("incidentio")
+        assert refusal("incidentio", BODY + b"!", headers, secret) == (
+            "incidentio: no v1 signature matches the body"
+        )
+        assert refusal("incidentio", BODY, headers, "whsec_***") == (
+            "incidentio: the secret is not a whsec_<base64> signing secret"
+        )
+        assert refusal("datadog", BODY, {}, SECRET) == (
+            "'datadog' has no signature scheme here; these do: "
+            "checkly, github, grafana, incident_flow, incidentio, opsgenie, pagerduty, slack"
+        )
+        assert refusal("slack", {"a": 1}, {}, SECRET) == (
+            "slack: the raw body (bytes or text) is needed to check a signature"
+        )
+
+    def test_a_shared_token_refusal_names_the_source_it_stands_for(self) -> None:
+        """The server checks Datadog's and Alertmanager's shared token under their own name."""
+        with pytest.raises(InvalidSignature) as caught:
+            verify("opsgenie", BODY, {}, SECRET, now=NOW, options={"source": "datadog"})
+        assert (
+            str(caught.value) == "datadog: the shared token header X-Incident-Flow-Token is missing"
+        )
+        with pytest.raises(InvalidSignature) as caught:
+            verify(
+                "opsgenie", BODY, {"X-Incident-Flow-Token": "x"}, SECRET, options={"source": "am"}
+            )
+        assert (
+            str(caught.value)
+            == "am: the X-Incident-Flow-Token header does not hold the shared token"
+        )
+
+
+class TestEdgesOfTheChecks:
+    """Where a check's boundary is, pinned (issue 33)."""
+
+    @pytest.mark.parametrize("source", ["slack", "incidentio", "incident_flow"])
+    def test_exactly_five_minutes_away_is_still_fresh(self, source: str) -> None:
+        headers, secret = signed(source)
+        for skew in (REPLAY_WINDOW, -REPLAY_WINDOW):
+            verify(source, BODY, headers, secret, now=NOW + skew)
+        second = timedelta(seconds=1)
+        for skew in (REPLAY_WINDOW + second, -REPLAY_WINDOW - second):
+            with pytest.raises(InvalidSignature, match="refused as a replay"):
+                verify(source, BODY, headers, secret, now=NOW + skew)
+
+    def test_a_naive_now_is_utc_and_an_aware_one_keeps_its_offset(self) -> None:
+        headers, secret = signed("slack")
+        verify("slack", BODY, headers, secret, now=NOW.replace(tzinfo=None))
+        verify("slack", BODY, headers, secret, now=NOW.astimezone(timezone(timedelta(hours=2))))
+        verify("slack", BODY, headers, secret, now=NOW.astimezone(timezone(-timedelta(hours=7))))
+
+    def test_the_default_now_is_utc_on_a_machine_in_another_zone(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("TZ", "Asia/Tokyo")
+        time.tzset()
+        try:
+            stamp = str(int(time.time()))
+            headers = {
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": "v0=" + hexmac(b"v0:" + stamp.encode() + b":" + BODY),
+            }
+            verify("slack", BODY, headers, SECRET)
+        finally:
+            monkeypatch.undo()
+            time.tzset()
+
+    def test_a_secret_or_body_given_as_bytes_is_used_as_is(self) -> None:
+        headers, secret = signed("slack")
+        verify("slack", bytearray(BODY), headers, secret.encode(), now=NOW)
+        verify("slack", memoryview(BODY), headers, secret.encode(), now=NOW)
+
+    def test_a_header_with_a_lone_surrogate_is_refused_not_a_crash(self) -> None:
+        headers, secret = signed("slack")
+        headers["X-Slack-Signature"] = "v0=\udcff" + headers["X-Slack-Signature"][4:]
+        assert refusal("slack", BODY, headers, secret) == "slack: signature does not match the body"
+
+    def test_incidentio_any_v1_signature_matches_wherever_it_is(self) -> None:
+        headers, secret = signed("incidentio")
+        good = headers["webhook-signature"].split()[-1]
+        for listed in (f"{good} v1,bm90IGl0", f"v1,bm90IGl0 {good}", f"v2,x {good} v1,eA=="):
+            verify("incidentio", BODY, {**headers, "webhook-signature": listed}, secret, now=NOW)
+
+    def test_incidentio_a_signature_is_all_after_the_first_comma(self) -> None:
+        headers, secret = signed("incidentio")
+        sig = headers["webhook-signature"].split()[-1].removeprefix("v1,")
+        for listed in (f"v1,{sig},x", f"v1,x,{sig}"):
+            assert refusal(
+                "incidentio", BODY, {**headers, "webhook-signature": listed}, secret
+            ) == ("incidentio: no v1 signature matches the body")
+
+    def test_incidentio_a_secret_that_is_not_strict_base64_is_refused(self) -> None:
+        """A stray character is not skipped (the key would be read from the rest)."""
+        headers, secret = signed("incidentio")
+        for bad in (
+            secret + "!",
+            secret.replace("whsec_", "whsec_ "),
+            b"\xff\xfe" + secret.encode(),
+        ):
+            assert refusal("incidentio", BODY, headers, bad) == (
+                "incidentio: the secret is not a whsec_<base64> signing secret"
+            )
+
+    def test_only_the_authorization_header_drops_bearer(self) -> None:
+        headers = {"X-Incident-Flow-Token": f"Bearer {SECRET}"}
+        assert refusal("opsgenie", BODY, headers, SECRET) == (
+            "opsgenie: the X-Incident-Flow-Token header does not hold the shared token"
+        )

@@ -1,0 +1,346 @@
+"""Schedules, pinned by behaviour (issue 33): what a wrong boundary or index would change.
+
+Each test states a fact a person reading the schedule would check by hand: when an edit takes
+over, which day a night belongs to, who takes the first turn, whose clock a layer reads.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from incident_flow.schedules import (
+    Layer,
+    Override,
+    Period,
+    Schedule,
+    Schedules,
+    Shift,
+    Window,
+    instant,
+)
+
+H = timedelta(hours=1)
+TICK = timedelta(microseconds=1)
+MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def book(*layers: Layer, zone: str = "UTC", overrides: tuple[Override, ...] = ()) -> Schedules:
+    return Schedules([Schedule(name="s", timezone=zone, layers=layers, overrides=overrides)])
+
+
+def daily(members: list[str], **fields: object) -> Layer:
+    """A daily rotation handing off at 09:00 from Monday 2026-01-05."""
+    made: dict[str, object] = {
+        "name": "l",
+        "members": members,
+        "period": Period("day"),
+        "handoff": time(9),
+        "start": date(2026, 1, 5),
+        **fields,
+    }
+    return Layer(**made)  # type: ignore[arg-type]
+
+
+def table(shifts: list[Shift]) -> list[tuple[datetime, datetime, tuple[str, ...]]]:
+    return [(s.start, s.end, s.people) for s in shifts]
+
+
+# ----------------------------------------------------------------------------- versions
+
+
+EDIT = utc(2026, 1, 7, 12, 30)  # Wednesday, half-way through ann's turn
+
+
+def edited(edit: datetime = EDIT) -> Schedules:
+    """ann every day until the edit; from ``edit``, bob every day (an edit, not a handoff)."""
+    return Schedules(
+        [
+            Schedule(name="s", layers=[daily(["ann"])]),
+            Schedule(name="s", layers=[daily(["bob"])], effective_from=edit),
+        ]
+    )
+
+
+def test_an_edit_answers_from_exactly_its_effective_from() -> None:
+    schedules = edited()
+    assert schedules.on_call("s", EDIT) == ("bob",)
+    assert schedules.on_call("s", EDIT - TICK) == ("ann",)
+    assert schedules.version_at("s", EDIT) is schedules.versions[1]
+    assert schedules.version_at("s", EDIT - TICK) is schedules.versions[0]
+    # Asked in another time zone, the same instant.
+    assert schedules.on_call("s", EDIT.astimezone(ZoneInfo("Asia/Tokyo"))) == ("bob",)
+
+
+def test_shifts_across_an_edit_hand_over_at_the_edit_not_at_the_next_handoff() -> None:
+    """With the boundary off by one, the day after the edit was the old version's (or a gap)."""
+    shifts = edited().shifts("s", utc(2026, 1, 7), utc(2026, 1, 9))
+    assert table(shifts) == [
+        (utc(2026, 1, 7), EDIT, ("ann",)),
+        (EDIT, utc(2026, 1, 9), ("bob",)),
+    ]
+    hours = edited().hours("s", utc(2026, 1, 7), utc(2026, 1, 9))
+    assert hours == {"ann": timedelta(hours=12, minutes=30), "bob": timedelta(hours=35, minutes=30)}
+
+
+def test_each_version_applies_until_exactly_the_next_ones_effective_from() -> None:
+    second, third = utc(2026, 1, 6, 3), utc(2026, 1, 8, 21, 15)
+    schedules = Schedules(
+        [
+            Schedule(name="s", layers=[daily(["cat"])], effective_from=third),
+            Schedule(name="s", layers=[daily(["ann"])]),
+            Schedule(name="s", layers=[daily(["bob"])], effective_from=second),
+        ]
+    )
+    assert [schedules.on_call("s", at) for at in (second - TICK, second, third - TICK, third)] == [
+        ("ann",),
+        ("bob",),
+        ("bob",),
+        ("cat",),
+    ]
+    assert table(schedules.shifts("s", utc(2026, 1, 6), utc(2026, 1, 10))) == [
+        (utc(2026, 1, 6), second, ("ann",)),
+        (second, third, ("bob",)),
+        (third, utc(2026, 1, 10), ("cat",)),
+    ]
+
+
+def test_before_the_first_version_nobody_is_on_call() -> None:
+    first = utc(2026, 1, 6, 10)
+    schedules = Schedules([Schedule(name="s", layers=[daily(["ann"])], effective_from=first)])
+    assert schedules.version_at("s", first - TICK) is None
+    assert schedules.on_call("s", first - TICK) == ()
+    assert schedules.on_call("s", first) == ("ann",)
+    assert table(schedules.shifts("s", utc(2026, 1, 6), utc(2026, 1, 7))) == [
+        (utc(2026, 1, 6), first, ()),
+        (first, utc(2026, 1, 7), ("ann",)),
+    ]
+
+
+def test_an_edit_whose_answer_is_the_same_makes_no_new_shift() -> None:
+    schedules = Schedules(
+        [
+            Schedule(name="s", layers=[daily(["ann", "bob"])]),
+            Schedule(name="s", layers=[daily(["ann", "bob"])], effective_from=EDIT),
+        ]
+    )
+    assert table(schedules.shifts("s", utc(2026, 1, 7), utc(2026, 1, 8))) == [
+        (utc(2026, 1, 7), utc(2026, 1, 7, 9), ("bob",)),
+        (utc(2026, 1, 7, 9), utc(2026, 1, 8), ("ann",)),
+    ]
+
+
+# ----------------------------------------------------------------------------- overnight windows
+
+
+def fridays_at_night(*days: int, zone: str = "UTC") -> Schedules:
+    """fay on call from 22:00 to 06:00 on the nights starting on ``days``."""
+    layer = Layer(
+        name="nights",
+        members=["fay"],
+        start=date(2026, 1, 5),
+        windows=[Window(days=set(days), start=time(22), end=time(6))],
+    )
+    return book(layer, zone=zone)
+
+
+def test_a_window_across_midnight_belongs_to_the_night_it_starts() -> None:
+    """Friday 22:00-06:00: Saturday 00:00-06:00 is on call, Friday 00:00-06:00 is not."""
+    schedules = fridays_at_night(FRI)
+    friday, saturday = date(2026, 1, 9), date(2026, 1, 10)
+
+    def at(day: date, hour: int, minute: int = 0) -> tuple[str, ...]:
+        return schedules.on_call("s", datetime.combine(day, time(hour, minute), UTC))
+
+    assert at(friday, 0) == () and at(friday, 5, 59) == ()  # Thursday's night: not in days
+    assert at(friday, 21, 59) == () and at(friday, 22) == ("fay",)
+    assert at(saturday, 0) == ("fay",) and at(saturday, 5, 59) == ("fay",)
+    assert at(saturday, 6) == () and at(saturday, 22) == ()
+    week = schedules.shifts("s", utc(2026, 1, 5), utc(2026, 1, 12))
+    assert [(s.start, s.end) for s in week if s.people] == [
+        (utc(2026, 1, 9, 22), utc(2026, 1, 10, 6)),
+    ]
+
+
+def test_the_night_before_is_on_call_only_when_its_day_is_listed() -> None:
+    schedules = fridays_at_night(THU, FRI)
+    assert schedules.on_call("s", utc(2026, 1, 9, 3)) == ("fay",)  # Thursday's night
+    week = schedules.shifts("s", utc(2026, 1, 5), utc(2026, 1, 12))
+    assert [(s.start, s.end) for s in week if s.people] == [
+        (utc(2026, 1, 8, 22), utc(2026, 1, 9, 6)),
+        (utc(2026, 1, 9, 22), utc(2026, 1, 10, 6)),
+    ]
+
+
+def test_sundays_night_runs_into_monday() -> None:
+    """The week wraps: Sunday's night is Monday morning, Monday's own night is not listed."""
+    schedules = fridays_at_night(SUN)
+    assert schedules.on_call("s", utc(2026, 1, 12, 5)) == ("fay",)  # Monday 05:00
+    assert schedules.on_call("s", utc(2026, 1, 6, 5)) == ()  # Tuesday 05:00: Monday's night
+    assert schedules.on_call("s", utc(2026, 1, 11, 5)) == ()  # Sunday 05:00: Saturday's night
+    week = schedules.shifts("s", utc(2026, 1, 5), utc(2026, 1, 12, 12))
+    assert [(s.start, s.end) for s in week if s.people] == [
+        (utc(2026, 1, 11, 22), utc(2026, 1, 12, 6)),
+    ]
+
+
+def test_a_night_window_reads_the_schedules_wall_clock() -> None:
+    """In Tokyo (UTC+9), Friday 22:00-06:00 is Friday 13:00 to 21:00 UTC."""
+    schedules = fridays_at_night(FRI, zone="Asia/Tokyo")
+    week = schedules.shifts("s", utc(2026, 1, 5), utc(2026, 1, 12))
+    assert [(s.start, s.end) for s in week if s.people] == [
+        (utc(2026, 1, 9, 13), utc(2026, 1, 9, 21)),
+    ]
+
+
+def test_a_whole_day_window_is_that_day_only() -> None:
+    """00:00-00:00 on Wednesday: the whole of Wednesday, not Thursday's first minutes."""
+    layer = Layer(
+        name="wed", members=["gus"], start=date(2026, 1, 5),
+        windows=[Window(days={WED}, start=time(0), end=time(0))],
+    )  # fmt: skip
+    week = book(layer).shifts("s", utc(2026, 1, 5), utc(2026, 1, 12))
+    assert [(s.start, s.end) for s in week if s.people] == [(utc(2026, 1, 7), utc(2026, 1, 8))]
+
+
+# ----------------------------------------------------------------------------- start_index
+
+
+def test_start_index_names_the_slot_of_the_first_turn() -> None:
+    first_days = [utc(2026, 1, d, 12) for d in (5, 6, 7, 8)]
+    for start_index, expected in (
+        (0, ["a", "b", "c", "a"]),
+        (1, ["b", "c", "a", "b"]),
+        (2, ["c", "a", "b", "c"]),
+        (4, ["b", "c", "a", "b"]),  # counted round the slots
+    ):
+        schedules = book(daily(["a", "b", "c"], start_index=start_index))
+        assert [schedules.on_call("s", at)[0] for at in first_days] == expected, start_index
+
+
+def test_start_index_also_counts_kept_turns_when_turns_are_skipped() -> None:
+    """Weekdays only, skipping: from b, Friday's b is followed by Monday's c."""
+    layer = daily(
+        ["a", "b", "c"],
+        handoff=time(0),
+        start_index=1,
+        windows=[Window(days=range(5), start=time(0), end=time(0))],
+        skip_outside_windows=True,
+    )
+    schedules = book(layer)
+    days = [utc(2026, 1, d, 12) for d in (5, 6, 7, 8, 9, 10, 11, 12)]
+    assert [schedules.on_call("s", at) for at in days] == [
+        ("b",), ("c",), ("a",), ("b",), ("c",), (), (), ("a",),
+    ]  # fmt: skip
+
+
+def test_start_index_and_timezone_from_the_policy_file() -> None:
+    from incident_flow import Policy
+
+    policy = Policy.from_text(
+        """
+        [[schedules]]
+        name = "ops"
+        timezone = "Europe/Berlin"
+        [[schedules.layers]]
+        name = "day"
+        members = ["a", "b", "c"]
+        period = "1 day"
+        handoff = "09:00"
+        start = 2026-01-05
+        start_index = 2
+        timezone = "Asia/Tokyo"
+        windows = [{ days = ["fri"], from = "22:00", to = "06:00" }]
+        """
+    )
+    (layer,) = policy.schedules.versions[0].layers
+    assert layer.start_index == 2 and layer.timezone == "Asia/Tokyo"
+    # Turns hand off at 09:00 Tokyo (00:00 UTC); Friday's is turn 4, slot (2 + 4) % 3 = a.
+    # The night is Friday 22:00 to Saturday 06:00 Tokyo: 13:00 to 21:00 UTC on Friday.
+    shifts = policy.schedules.shifts("ops", utc(2026, 1, 5), utc(2026, 1, 12))
+    assert [(s.start, s.end, s.people) for s in shifts if s.people] == [
+        (utc(2026, 1, 9, 13), utc(2026, 1, 9, 21), ("a",)),
+    ]
+
+
+# ----------------------------------------------------------------------------- a layer's zone
+
+
+def test_a_layer_in_its_own_time_zone_hands_off_by_its_own_clock() -> None:
+    """A Tokyo layer in a Berlin schedule hands off at 09:00 Tokyo (00:00 UTC), not 08:00 UTC."""
+    tokyo = daily(["ann", "bob"], timezone="Asia/Tokyo")
+    schedules = book(tokyo, zone="Europe/Berlin")
+    assert table(schedules.shifts("s", utc(2026, 1, 5, 12), utc(2026, 1, 7, 12))) == [
+        (utc(2026, 1, 5, 12), utc(2026, 1, 6), ("ann",)),
+        (utc(2026, 1, 6), utc(2026, 1, 7), ("bob",)),
+        (utc(2026, 1, 7), utc(2026, 1, 7, 12), ("ann",)),
+    ]
+    assert schedules.on_call("s", utc(2026, 1, 6) - TICK) == ("ann",)
+    assert schedules.on_call("s", utc(2026, 1, 6)) == ("bob",)
+
+
+def test_follow_the_sun_layers_each_read_their_own_clock_and_dst() -> None:
+    """Business hours in Sydney and in New York, one schedule in UTC, across New York's DST."""
+    hours = [Window(days=range(5), start=time(9), end=time(17))]
+    sydney = Layer(
+        name="apac", members=["kai"], start=date(2026, 3, 2), windows=hours,
+        timezone="Australia/Sydney",
+    )  # fmt: skip
+    new_york = Layer(
+        name="amer", members=["ned"], start=date(2026, 3, 2), windows=hours,
+        timezone="America/New_York",
+    )  # fmt: skip
+    schedules = book(sydney, new_york)
+    # Friday 2026-03-06, EST (UTC-5) and AEDT (UTC+11); Monday 2026-03-09, EDT (UTC-4).
+    friday = schedules.shifts("s", utc(2026, 3, 5, 21), utc(2026, 3, 6, 23))
+    assert table(friday) == [
+        (utc(2026, 3, 5, 21), utc(2026, 3, 5, 22), ("ned",)),  # Thursday, to 17:00 EST
+        (utc(2026, 3, 5, 22), utc(2026, 3, 6, 6), ("kai",)),  # 09:00-17:00 Sydney
+        (utc(2026, 3, 6, 6), utc(2026, 3, 6, 14), ()),
+        (utc(2026, 3, 6, 14), utc(2026, 3, 6, 22), ("ned",)),  # 09:00-17:00 EST
+        (utc(2026, 3, 6, 22), utc(2026, 3, 6, 23), ()),  # Saturday in Sydney
+    ]
+    assert schedules.on_call("s", utc(2026, 3, 9, 13, 30)) == ("ned",)  # 09:30 EDT
+    assert schedules.on_call("s", utc(2026, 3, 9, 21, 30)) == ()  # 17:30 EDT
+
+
+@pytest.mark.parametrize("first", ["UTC", "America/New_York"])
+def test_one_layer_in_two_schedules_of_different_zones_gives_each_its_own_answer(
+    first: str,
+) -> None:
+    """Skipping counts the kept turns in each zone: New York's Sunday 02:15-02:45 window does
+    not exist on 2026-03-08 (the clocks jump from 02:00 to 03:00), so that week is skipped
+    there and not in UTC. Whichever schedule is asked first, each keeps its own count."""
+    layer = Layer(
+        name=f"sundays-{first}",
+        members=["a", "b"],
+        period=Period("week"),
+        handoff=time(0),
+        start=date(2026, 1, 5),
+        windows=[Window(days={SUN}, start=time(2, 15), end=time(2, 45))],
+        skip_outside_windows=True,
+    )
+    in_utc, in_new_york = book(layer), book(layer, zone="America/New_York")
+    asks = [
+        (in_utc, utc(2026, 3, 15, 2, 30), ("b",)),  # turn 9, nine kept before it
+        (in_new_york, utc(2026, 3, 15, 6, 30), ("a",)),  # 02:30 EDT: eight kept before it
+    ]
+    for schedules, at, expected in asks if first == "UTC" else asks[::-1]:
+        assert schedules.on_call("s", at) == expected, at
+    assert in_new_york.shifts("s", utc(2026, 3, 8), utc(2026, 3, 9)) == [
+        Shift("s", utc(2026, 3, 8), utc(2026, 3, 9), ())
+    ]
+
+
+@pytest.mark.parametrize("zone", ["America/Chicago", "Europe/London", "Asia/Kolkata"])
+def test_a_layer_without_a_zone_of_its_own_reads_the_schedules(zone: str) -> None:
+    handoff = instant(datetime(2026, 1, 6, 9), ZoneInfo(zone))  # noqa: DTZ001 - wall time
+    schedules = book(daily(["ann", "bob"]), zone=zone)
+    assert schedules.on_call("s", handoff - TICK) == ("ann",)
+    assert schedules.on_call("s", handoff) == ("bob",)
