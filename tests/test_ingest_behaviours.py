@@ -74,13 +74,15 @@ class TestDatadogKeys:
         for title in ("[Triggered on { host:web-X }] Disk full", "[Triggered on {host:web-X}] x"):
             assert datadog(alert_id="7", title=title).dedup_key == "datadog:7:scope:host:web-X"
 
-    def test_without_monitor_or_cycle_the_refusal_says_what_to_add(self) -> None:
-        payload = {"alert_transition": "Triggered", "title": "Disk full"}
-        assert refused("datadog", payload) == (
-            "datadog: no alert_id (the monitor id) and no alert_cycle_key: nothing tells this "
-            'alert from another one with the same title; add "alert_id": "$ALERT_ID", '
-            '"alert_cycle_key": "$ALERT_CYCLE_KEY" and "alert_scope": "$ALERT_SCOPE" to the '
-            "webhook's payload"
+    def test_without_monitor_or_cycle_the_fallback_says_what_to_add(self) -> None:
+        """Issue 28: never refused (the page would be lost); keyed by title, and said so."""
+        alert = datadog(alert_transition="Triggered", title="Disk full")
+        assert alert.dedup_key == "datadog:title:Disk full"
+        assert alert.labels["incident_flow.dedup"] == "fallback"
+        assert alert.labels["incident_flow.dedup_fix"] == (
+            'add "alert_id": "$ALERT_ID", "alert_cycle_key": "$ALERT_CYCLE_KEY" and '
+            '"alert_scope": "$ALERT_SCOPE" to the Datadog webhook\'s payload: until then its '
+            "alerts are keyed by their title (see docs/ingestion.md)"
         )
 
 
