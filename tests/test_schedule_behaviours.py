@@ -344,3 +344,16 @@ def test_a_layer_without_a_zone_of_its_own_reads_the_schedules(zone: str) -> Non
     schedules = book(daily(["ann", "bob"]), zone=zone)
     assert schedules.on_call("s", handoff - TICK) == ("ann",)
     assert schedules.on_call("s", handoff) == ("bob",)
+
+
+def test_an_override_never_puts_one_person_on_call_twice() -> None:
+    """A name added twice, or added while already on call, is on call once (found by the
+    oracle's author: ``add = ["a", "a"]`` answered ``("a", "a")``)."""
+    start, end = utc(2026, 1, 5, 9), utc(2026, 1, 5, 17)
+    twice = Override(start=start, end=end, add=("a", "a"))
+    assert twice.apply(()) == ("a",)
+    assert twice.apply(("b",)) == ("b", "a")
+    already = Override(start=start, end=end, add=("b",))
+    assert already.apply(("b", "c")) == ("b", "c")
+    replaced = Override(start=start, end=end, replace=("x", "x"), add=("x",))
+    assert replaced.apply(("b",)) == ("x",)

@@ -310,8 +310,8 @@ class Override:
         """``people`` as the override changes them."""
         out = list(self.replace) if self.replace is not None else list(people)
         out = [p for p in out if p not in self.remove]
-        out += [p for p in self.add if p not in out]
-        return tuple(out)
+        # Nobody twice: a name added twice (or already on call) is on call once.
+        return tuple(dict.fromkeys([*out, *self.add]))
 
 
 def _layers(value: Iterable[Layer]) -> tuple[Layer, ...]:
