@@ -66,6 +66,7 @@ NEEDS_THE_NETWORK = "fetches from the vendor's API with a read-only key"
 RUNS_THE_SUITE = "the whole test suite: this test is part of it"
 SERVES_THE_SITE = "serves the site until stopped"
 BUILDS_THE_SITE = "builds the whole site (slow): CI's docs job runs it"
+MUTATES = "a mutation run: hours on two cores, run by hand (docs/testing.md)"
 
 #: (page, command as written) -> why it cannot run here. Nothing else is skipped.
 SKIPPED: dict[tuple[str, str], str] = {
@@ -87,6 +88,20 @@ SKIPPED: dict[tuple[str, str], str] = {
             " --allow-host calendar.google.com -o imported.toml"
         ),
     ): NEEDS_THE_NETWORK,
+    ("docs/testing.md", "pip install -e '.[test,mutation]'"): NEEDS_PIP,
+    ("docs/testing.md", "HYPOTHESIS_PROFILE=mutation mutmut run --max-children 2"): MUTATES,
+    ("docs/testing.md", "mutmut results"): MUTATES,
+    (
+        "docs/testing.md",
+        (
+            "HYPOTHESIS_PROFILE=mutation mutmut run --max-children 2"
+            " 'incident_flow.ingest.signatures*'"
+        ),
+    ): MUTATES,
+    (
+        "docs/testing.md",
+        "HYPOTHESIS_PROFILE=mutation mutmut run --max-children 2 'incident_flow.schedules.*'",
+    ): MUTATES,
 }
 
 
@@ -452,9 +467,10 @@ def test_the_skipped_lines_are_exactly_the_listed_ones() -> None:
             RUNS_THE_SUITE: words == ["pytest"],
             SERVES_THE_SITE: words == ["mkdocs", "serve"],
             BUILDS_THE_SITE: words[:2] == ["mkdocs", "build"],
+            MUTATES: "mutmut" in words,
         }
         assert kinds[reason], (text, reason)
-    assert len(SKIPPED) == 10  # a new excuse is a decision: make it here, in review
+    assert len(SKIPPED) == 15  # a new excuse is a decision: make it here, in review
 
 
 def _fetches(words: list[str]) -> bool:
