@@ -496,7 +496,7 @@ def _check_publisher(reader: _Reader, publisher: dict[str, Any]) -> None:
         reader.problem("publisher.kind", f"must be folder, git or github, got {kind!r}")
         return
     for key in needs[kind]:
-        if not publisher.get(key):
+        if key not in publisher:  # written but unset: its own problem, said once
             reader.problem(f"publisher.{key}", f"a {kind} publisher needs it")
 
 
