@@ -121,17 +121,17 @@ class TestExports:
 
         root = Path(incident_flow.__file__).parent
         domain = [
-            "_alerts",
-            "_commands",
-            "_decide",
-            "_events",
-            "_incident",
-            "_messages",
-            "_policy",
-            "_postmortem",
-            "_process",
-            "_runbooks",
-            "_severity",
+            "_core/alerts",
+            "_core/commands",
+            "_response/decide",
+            "_core/events",
+            "_core/incident",
+            "_core/messages",
+            "_core/policy",
+            "_review/document",
+            "_core/process",
+            "_core/runbooks",
+            "_core/severity",
         ]
         forbidden = ("adapters", "httpx", "sqlite3", "psycopg", "_flow")
         for name in domain:

@@ -13,13 +13,13 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from ._catalog import RunbookRevision
-from ._events import Event
-from ._incident import Incident
-from ._messages import Notification, OutboxMessage
-from ._postmortem import PostMortemDocument, ReviewStatus
-from ._process import FINAL_STATE
-from ._storms import Silence
+from ._core.events import Event
+from ._core.incident import Incident
+from ._core.messages import Notification, OutboxMessage
+from ._core.process import FINAL_STATE
+from ._core.storms import Silence
+from ._review.document import PostMortemDocument, ReviewStatus
+from ._runbooks.catalog import RunbookRevision
 from .schedules._book import Shift
 from .schedules._model import Override
 

@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .._people import IDENTITY_SOURCES, People, Person
-from .._policy import EscalationLevel
-from .._text import storable_data
+from .._core.people import IDENTITY_SOURCES, People, Person
+from .._core.policy import EscalationLevel
+from .._core.text import storable_data
 from ..exceptions import IncidentFlowError
 from ..schedules import Schedule, zone_named
 from ._escalation import Step, levels

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .._text import markdown_inline
+from .._core.text import markdown_inline
 from ._common import APPROXIMATED, DROPPED, Finding, Imported, plural
 
 __all__ = ["to_report"]

@@ -30,15 +30,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .. import _slack_ui as slack_ui
-from .._async_flow import AsyncIncidentFlow
-from .._log import get_logger
-from .._messages import Notification
-from .._policy import parse_duration, parse_time
-from .._process import FINAL_STATE
-from .._storms import Silence
-from .._worker import _ReviewPolls, _steps
-from ..adapters.slack import escape as slack_escape
+from .._core.log import get_logger
+from .._core.messages import Notification
+from .._core.policy import parse_duration, parse_time
+from .._core.process import FINAL_STATE
+from .._core.storms import Silence
+from .._delivery import slack_ui
+from .._drivers.async_flow import AsyncIncidentFlow
+from .._drivers.worker import _ReviewPolls, _steps
+from ..adapters.channels.slack import escape as slack_escape
 from ..exceptions import (
     IncidentNotFound,
     InvalidCommand,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .._incident import Incident
-from .._process import FINAL_STATE, OPEN_STATES
+from .._core.incident import Incident
+from .._core.process import FINAL_STATE, OPEN_STATES
 from ..ports import StoreCounts
 
 __all__ = ["ServiceMetrics"]

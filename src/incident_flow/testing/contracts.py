@@ -23,18 +23,18 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-from .. import _events as ev
-from .._actions import Action
-from .._alerts import Alert
-from .._catalog import RunbookRevision
-from .._flow import IncidentFlow
-from .._incident import Incident, fold
-from .._messages import Notification, OutboxMessage
-from .._policy import Policy
-from .._postmortem import PostMortemDocument, ReviewStatus
-from .._runbooks import Runbook
-from .._severity import Severity
-from ..adapters.threaded import as_async_notifier, as_async_publisher, as_async_store
+from .._core import events as ev
+from .._core.alerts import Alert
+from .._core.incident import Incident, fold
+from .._core.messages import Notification, OutboxMessage
+from .._core.policy import Policy
+from .._core.runbooks import Runbook
+from .._core.severity import Severity
+from .._drivers.flow import IncidentFlow
+from .._responders.actions import Action
+from .._review.document import PostMortemDocument, ReviewStatus
+from .._runbooks.catalog import RunbookRevision
+from ..adapters.stores.threaded import as_async_notifier, as_async_publisher, as_async_store
 from ..exceptions import ConcurrencyError, IncidentFlowError
 from ..ports import (
     AsyncEventStore,
@@ -74,8 +74,8 @@ _RUNBOOK = Runbook(
 
 def sample_history() -> list[ev.Event]:
     """A stream holding every event type at least once (a real flow produced it)."""
-    from ..adapters.memory import MemoryStore  # noqa: PLC0415 - keep the adapter out of import time
-    from ..adapters.notifiers import RecordingNotifier  # noqa: PLC0415
+    from ..adapters.channels.notifiers import RecordingNotifier  # noqa: PLC0415
+    from ..adapters.stores.memory import MemoryStore  # noqa: PLC0415 - keep the adapter out of import time
 
     class _FailOnce(RecordingNotifier):
         failed = False
@@ -171,9 +171,9 @@ def storm_histories() -> list[list[ev.Event]]:
     the silence's end with its page held, paged on its next firing; and a silenced alert that
     recovered during its silence (dismissed).
     """
-    from .._storms import GroupingRule, PageAfter  # noqa: PLC0415
-    from ..adapters.memory import MemoryStore  # noqa: PLC0415
-    from ..adapters.notifiers import RecordingNotifier  # noqa: PLC0415
+    from .._core.storms import GroupingRule, PageAfter  # noqa: PLC0415
+    from ..adapters.channels.notifiers import RecordingNotifier  # noqa: PLC0415
+    from ..adapters.stores.memory import MemoryStore  # noqa: PLC0415
 
     clock = ManualClock(T0)
     store = MemoryStore()
@@ -509,7 +509,7 @@ class StoreContract(_Drivers):
         """Silences come back oldest first; an ended one replaces itself; ``active_at`` filters."""
         if not hasattr(port, "save_silence"):
             pytest.skip("this store keeps no silences (ports.SilenceLog is optional)")
-        from .._storms import Silence  # noqa: PLC0415
+        from .._core.storms import Silence  # noqa: PLC0415
 
         first = Silence(
             id="sil-1",
