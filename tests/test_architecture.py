@@ -7,6 +7,7 @@ siblings of a layer) and that the contracts cover every room.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def test_every_room_is_in_the_layers_contract() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     contracts = config["tool"]["importlinter"]["contracts"]
     layers = next(c for c in contracts if c["type"] == "layers")["layers"]
-    named = {name.strip() for layer in layers for name in layer.split(":")}
+    named = {name.strip() for layer in layers for name in re.split(r"[:|]", layer)}
     rooms = {
         f"incident_flow.{p.name}"
         for p in PACKAGE.iterdir()

@@ -1,20 +1,23 @@
 """The decision step: an incident's state and a command in, new events and outbox messages out.
 
+Here are the response's commands (acknowledge, reclassify, resolve, reopen, waive, close...),
+the reminders, and the one table that sends each command to its concern's handler; each
+concern keeps its own decisions (``_alerting``, ``_oncall``, ``_runbooks``, ``_review``,
+``_delivery``), and the names the drivers call are re-exported here.
+
 Pure: no I/O, no clock, no randomness (time and ids come in as arguments), so the sync and async
 drivers share it and tests can call it directly. A refusal raises and decides nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import attrs
-
+from .._alerting.decide import decide_join, decide_new, decide_release, record_alert
 from .._core import commands as cmd
 from .._core import events as ev
-from .._core.alerts import Alert
 from .._core.decision import (
     CHANGES_WHAT_IS_OWED,
     Decision,
@@ -23,15 +26,24 @@ from .._core.decision import (
     record_only,
     refuse,
 )
-from .._core.incident import Incident, fold
-from .._core.messages import OutboxMessage
+from .._core.incident import Incident
 from .._core.policy import Policy
 from .._core.process import PROCESS
-from .._core.runbooks import Runbook, exact_pattern
-from .._core.severity import Severity
-from .._core.storms import GroupingRule, Silence, duration_text, matching_silence
+from .._delivery.decide import Outcome, decide_outcomes
+from .._oncall.decide import (
+    decide_escalation,
+    escalate,
+    escalation_timer,
+    page_first_level,
+)
 from .._review import decide as review
-from ..exceptions import InvalidTransition
+from .._runbooks.decide import (
+    add_runbook,
+    needs_runbook_item,
+    raise_runbook_item,
+    runbook_for,
+    update_runbook,
+)
 
 __all__ = [
     "Decision",
@@ -45,214 +57,6 @@ __all__ = [
     "decide_reminder",
     "record_only",
 ]
-
-
-def decide_new(
-    incident_id: str,
-    alert: Alert,
-    policy: Policy,
-    now: datetime,
-    *,
-    group: tuple[GroupingRule, str] | None = None,
-    silence: Silence | None = None,
-) -> Decision:
-    """Open an incident for a firing alert: triggered -> classified -> notified, one append.
-
-    ``group``: the grouping rule (and group key) it starts; ``silence``: the silence it fired
-    in: then it is only recorded (triggered, waiting for the silence to end), and says nothing.
-    """
-    draft = Draft(None, now, None)
-    draft.add(
-        ev.IncidentTriggered,
-        incident_id=incident_id,
-        alert=alert,
-        title=alert.title,
-        dedup_key=alert.dedup_key,
-    )
-    rule = None
-    if group is not None:
-        rule, key = group
-        draft.add(
-            ev.GroupStarted,
-            rule=rule.name,
-            group=key,
-            window=duration_text(rule.window),
-            until=draft.at + rule.window,
-        )
-    if silence is not None:
-        _silenced(draft, silence)
-        return draft.finish()
-    _open(draft, incident_id, alert, policy, rule)
-    return draft.finish()
-
-
-def _silenced(draft: Draft, silence: Silence) -> None:
-    draft.add(
-        ev.AlertSilenced,
-        silence_id=silence.id,
-        until=silence.until,
-        why=silence.why,
-        silenced_by=silence.by,
-    )
-
-
-def _open(
-    draft: Draft,
-    incident_id: str,
-    alert: Alert,
-    policy: Policy,
-    rule: GroupingRule | None,
-) -> None:
-    """Classify and notify (posting, and paging unless ``rule``'s threshold holds the page)."""
-    state = PROCESS.fire("triggered", "classify", incident_id=incident_id)
-    runbook = runbook_for(alert, policy)
-    if alert.severity is not None:
-        severity, source = alert.severity, "alert"
-    elif runbook is not None and runbook.severity is not None:
-        severity, source = runbook.severity, "catalog"
-    else:
-        severity, source = policy.default_severity, "default"
-    critical = policy.is_critical(severity)
-    draft.add(
-        ev.IncidentClassified,
-        severity=severity,
-        source=source,
-        critical=critical,
-        postmortem_required=policy.requires_postmortem(severity),
-        runbook=runbook,
-    )
-    hold = policy.page_threshold(severity, rule) if critical else None
-    if hold is not None:
-        draft.add(
-            ev.PageHeld,
-            firings=hold.firings,
-            within_seconds=hold.within.total_seconds(),
-            rule=None if rule is None else rule.name,
-        )
-    PROCESS.fire(state, "notify", incident_id=incident_id)
-    paging = critical and hold is None
-    names, gaps = policy.page_targets(0, draft.at) if paging else ((), ())
-    draft.add(
-        ev.IncidentNotified,
-        paged=paging,
-        escalate_at=_timer(policy, 0, severity, draft.at, paging and bool(names)),
-        targets=names,
-    )
-    if paging and names:
-        note = f" (paging {', '.join(names)})"  # who the page goes to, as the pager's copy says
-    elif paging:
-        note = " (nobody on call at the first level: paging the next)"
-    elif hold is not None:
-        note = f" (page held until {hold})"
-    else:
-        note = ""
-    draft.say("chat", "notify", f"[{severity}] {alert.title}{note}")
-    if paging and names:
-        named = _naming(policy, 0, names)
-        draft.say("pager", "page", f"[{severity}] {alert.title}{named}", to=names)
-    elif paging:
-        # Nobody is on call at the first level: said loudly, and the next level is paged now.
-        _say_gap(draft, gaps, 0, policy)
-        _page_from(1, severity, alert.title, policy, draft, watching=True)
-
-
-def decide_join(
-    incident: Incident,
-    alert: Alert,
-    group: tuple[GroupingRule, str],
-    policy: Policy,
-    now: datetime,
-) -> Decision:
-    """Another alert of the incident's group joins it (no incident, no page of its own).
-
-    The thread hears of the group at most once per ``policy.repeat_summary_every``; a held
-    page goes out once the group fired often enough.
-
-    Raises:
-        InvalidTransition: the incident no longer takes the group's alerts (resolved, or past
-            its window): the caller opens a new incident instead.
-    """
-    rule, key = group
-    draft = Draft(incident, now, None)
-    if not incident.joinable(draft.at):
-        raise InvalidTransition(incident.id, incident.state, "group", ())
-    said = not incident.silenced and _summary_due(incident, policy, draft.at)
-    draft.add(
-        ev.AlertGrouped,
-        alert=alert,
-        rule=rule.name,
-        group=key,
-        window=duration_text(rule.window),
-        until=draft.at + rule.window,
-        said=said,
-    )
-    if said:
-        draft.say("chat", "update", _storm_summary(incident, alert, joined=True))
-    _release_held_page(incident, policy, draft)
-    return draft.finish()
-
-
-def decide_release(
-    incident: Incident, policy: Policy, now: datetime, silences: Sequence[Silence]
-) -> Decision:
-    """At its silence's end, a silenced incident opens as usual (or waits for another one).
-
-    Nothing before the silence ends; a silence still matching the alert then (extended, or
-    another one) keeps it waiting until that one ends.
-    """
-    until = incident.silenced_until
-    if not incident.silenced or until is None:
-        return Decision(incident)
-    draft = Draft(incident, now, None)
-    still = matching_silence(silences, incident.alert, draft.at)
-    if still is not None:
-        if still.id == incident.silence_id and still.until == until:
-            return Decision(incident)
-        _silenced(draft, still)
-        return draft.finish()
-    if until > draft.at and any(s.id == incident.silence_id for s in silences):
-        return Decision(incident)  # its silence is known and not over yet: nothing to do
-    assert incident.silence_id is not None  # noqa: S101 - silenced says so
-    draft.add(ev.SilenceLifted, silence_id=incident.silence_id)
-    rule = next((r for r in policy.grouping if r.name == incident.group_rule), None)
-    _open(draft, incident.id, incident.alert, policy, rule)
-    return draft.finish()
-
-
-def _summary_due(incident: Incident, policy: Policy, at: datetime) -> bool:
-    last = incident.repeats_said_at
-    every = policy.repeat_summary_every
-    return last is None or not every or at - last >= every
-
-
-def _storm_summary(incident: Incident, alert: Alert, *, joined: bool) -> str:
-    """The thread's one line about a grouped incident's alerts since it last heard."""
-    fired = incident.alert_count + 1
-    alerts = len(incident.members) + (2 if joined else 1)
-    since = fired - incident.repeats_said_count
-    more = f"; {since} since the last update" if incident.repeats_said_at and since > 1 else ""
-    rule = incident.group_rule or "grouping"
-    return f"{alerts} alerts grouped by {rule}, {fired} firings{more}; latest: {alert.title}"
-
-
-def _release_held_page(incident: Incident, policy: Policy, d: Draft) -> None:
-    """Page now when a held page's threshold is reached by the firing just recorded."""
-    hold = incident.page_hold
-    if hold is None or incident.state not in ("notified", "runbook"):
-        return
-    firings = (*incident.firings, d.at)
-    if not hold.reached(firings, d.at):
-        return
-    d.add(
-        ev.PageReleased,
-        firings=hold.firings,
-        escalate_at=_timer(policy, 0, incident.severity, d.at, paging=True),
-    )
-    within = duration_text(hold.within)
-    d.say(
-        "chat", "update", f"Paging on-call: the alerts fired {hold.firings} times within {within}"
-    )
-    _page_first_level(incident.severity, incident.title, policy, d)
 
 
 def decide(
@@ -289,127 +93,6 @@ def decide(
     return draft.finish(reminders=policy if trigger in CHANGES_WHAT_IS_OWED else None)
 
 
-@attrs.frozen
-class Outcome:
-    """How one delivery attempt went: a receipt, or an error and the delay before a retry."""
-
-    message: OutboxMessage
-    receipt: str | None = None
-    error: str | None = None
-    delay: timedelta = timedelta(0)
-
-
-def _settled(
-    message: OutboxMessage,
-    attempts: int,
-    *,
-    delivered_at: datetime | None = None,
-    next_attempt_at: datetime | None = None,
-    error: str | None = None,
-) -> OutboxMessage:
-    # Built directly rather than with attrs.evolve: this runs for every delivery.
-    return OutboxMessage(
-        id=message.id,
-        incident_id=message.incident_id,
-        channel=message.channel,
-        kind=message.kind,
-        created_at=message.created_at,
-        next_attempt_at=next_attempt_at or message.next_attempt_at,
-        notification=message.notification,
-        attempts=attempts,
-        delivered_at=delivered_at,
-        last_error=error,
-        reclaimed=False,
-    )
-
-
-def decide_outcomes(
-    incident: Incident, outcomes: Sequence[Outcome], now: datetime, policy: Policy | None = None
-) -> Decision:
-    """Record delivery attempts of the incident's messages, one event each.
-
-    A delivered message gets a MessageDelivered event and is settled; a failed one gets a
-    DeliveryFailed event and stays pending until its next attempt. The publisher's answers
-    move the post-mortem on: a branch or pull request opened is posted to the thread, and a
-    merged (or saved) post-mortem is published once its approvals are there.
-    """
-    policy = policy if policy is not None else Policy()
-    draft = Draft(incident, now, None)
-    settled: list[OutboxMessage] = []
-    publisher = False
-    # Retries are timed from this replica's real clock, not from the event time (which never
-    # goes backwards): a replica whose clock lags must not hold retries back by the lag.
-    for outcome in outcomes:
-        message = outcome.message
-        attempts = message.attempts + 1
-        if outcome.error is None:
-            draft.add(
-                ev.MessageDelivered,
-                message_id=message.id,
-                channel=message.channel,
-                kind=message.kind,
-                attempts=attempts,
-                receipt=outcome.receipt,
-            )
-            if message.channel == "publisher":
-                publisher = True
-                _publisher_answered(draft, message.kind, outcome.receipt, policy)
-            settled.append(_settled(message, attempts, delivered_at=draft.at))
-        else:
-            next_attempt_at = now + outcome.delay
-            draft.add(
-                ev.DeliveryFailed,
-                message_id=message.id,
-                channel=message.channel,
-                kind=message.kind,
-                attempts=attempts,
-                error=outcome.error,
-                next_attempt_at=next_attempt_at,
-            )
-            if message.channel == "publisher" and message.kind == "merge" and attempts == 1:
-                draft.say(
-                    "chat",
-                    "update",
-                    f"Could not merge the post-mortem ({outcome.error}); retrying. "
-                    "A merge on the pull request itself counts too.",
-                )
-            settled.append(
-                _settled(message, attempts, next_attempt_at=next_attempt_at, error=outcome.error)
-            )
-    return draft.finish(tuple(settled), reminders=policy if publisher else None)
-
-
-def _publisher_answered(draft: Draft, kind: str, receipt: str | None, policy: Policy) -> None:
-    """The publisher opened the review (``submit``), or merged or saved the post-mortem."""
-    before = draft.base
-    assert before is not None  # noqa: S101 - outcomes are recorded on an incident
-    now = fold(before, draft.events)
-    pm = now.postmortem
-    if pm is None:
-        return
-    if kind == "submit":
-        if before.postmortem is None or before.postmortem.review_url is None:
-            draft.say("chat", "update", f"Post-mortem up for review: {receipt}")
-    elif kind in ("merge", "postmortem"):
-        if pm.published and pm.merged_at is None:
-            # 0.1 published first and saved after: only the location follows.
-            draft.say("chat", "update", f"Post-mortem published: {receipt}")
-        elif pm.published:
-            return  # a person's merge was recorded first: it was said then
-        elif now.state == "postmortem" and pm.stage != "merged":
-            review.record_merge(now, pm, receipt or "saved", policy, draft)
-
-
-def _timer(
-    policy: Policy, level: int, severity: Severity, at: datetime, paging: bool
-) -> datetime | None:
-    """When the page at ``level`` escalates if nobody acknowledges it (None: never)."""
-    if not paging:
-        return None
-    wait = policy.escalation_wait(level, severity)
-    return None if wait is None else at + wait
-
-
 def decide_reminder(incident: Incident, policy: Policy, now: datetime) -> Decision:
     """Remind the thread of an overdue post-mortem or open action items, else nothing."""
     due = incident.reminder_due_at
@@ -428,133 +111,6 @@ def decide_reminder(incident: Incident, policy: Policy, now: datetime) -> Decisi
     return draft.finish()
 
 
-def decide_escalation(incident: Incident, policy: Policy, now: datetime) -> Decision:
-    """Page the next escalation level when the incident's timer has run out, else nothing.
-
-    Nothing happens before the timer, after an acknowledgement or a resolution (they stop it),
-    or past the last level. Run by several workers at once, only one append wins per level:
-    the others find the timer moved on when they reload.
-    """
-    due = incident.escalation_due_at
-    if due is None or due > now:
-        return Decision(incident)
-    PROCESS.fire(incident.state, "escalate", incident_id=incident.id)
-    draft = Draft(incident, now, None)
-    _page_next_level(incident, policy, draft)
-    return draft.finish()
-
-
-def _page_next_level(incident: Incident, policy: Policy, d: Draft) -> None:
-    """Page the next escalation level (the timer's, or a person's request)."""
-    # A person may escalate an acknowledged incident ("we need more hands"); its timer stays
-    # stopped, since somebody has it.
-    watching = incident.acknowledged_at is None or d.by is None
-    _page_from(
-        incident.escalation_level + 1,
-        incident.severity,
-        incident.title,
-        policy,
-        d,
-        watching=watching,
-    )
-
-
-def _page_from(
-    level: int, severity: Severity, title: str, policy: Policy, d: Draft, *, watching: bool
-) -> None:
-    """Page ``level``, or the first level after it with somebody on call (gaps said loudly)."""
-    names, gaps = policy.page_targets(level, d.at)
-    while not names and level + 1 < policy.escalation_steps:
-        d.add(ev.Escalated, level=level, targets=(), escalate_at=None)  # the gap, recorded
-        _say_gap(d, gaps, level, policy)
-        level += 1
-        names, gaps = policy.page_targets(level, d.at)
-    d.add(
-        ev.Escalated,
-        level=level,
-        targets=names,
-        escalate_at=_timer(policy, level, severity, d.at, paging=watching),
-    )
-    who = ", ".join(names) or f"nobody: {', '.join(gaps)} had nobody on call"
-    d.say("pager", "page", f"[{severity}] {title} (escalated to {who})", to=names)
-    if d.by is None:
-        d.say("chat", "update", f"Not acknowledged in time: escalated to {who} (level {level})")
-    else:
-        d.say("chat", "update", f"Escalated to {who} (level {level}) by {d.by}")
-
-
-def _page_first_level(
-    severity: Severity, title: str, policy: Policy, d: Draft, note: str = ""
-) -> None:
-    """A page to the first level's on-call people (a gap there is said loudly)."""
-    names, gaps = policy.page_targets(0, d.at)
-    if not names:
-        _say_gap(d, gaps, 0, policy)
-    text = f"[{severity}] {title}{note}{_naming(policy, 0, names)}"
-    d.say("pager", "page", text, to=names)
-
-
-def _say_gap(d: Draft, gaps: tuple[str, ...], level: int, policy: Policy) -> None:
-    where = ", ".join(gaps)
-    more = level + 1 < policy.escalation_steps
-    then = f"paging level {level + 1}" if more else "nobody left to page"
-    d.say("chat", "update", f"NOBODY IS ON CALL in {where} (level {level}): {then}")
-
-
-def _naming(policy: Policy, level: int, names: tuple[str, ...]) -> str:
-    """`` (paging alice)`` when a schedule chose who; nothing for targets taken as written."""
-    return "" if names == policy.escalation_targets(level) else f" (paging {', '.join(names)})"
-
-
-def _escalate(inc: Incident, c: cmd.Escalate, policy: Policy, d: Draft) -> None:
-    if not inc.paged:
-        raise refuse(
-            inc,
-            c.trigger,
-            "escalation_needs_page",
-            f"{inc.severity} is not paged; reclassify it to a paging severity first",
-        )
-    if inc.escalation_level + 1 >= policy.escalation_steps:
-        raise refuse(
-            inc,
-            c.trigger,
-            "escalation_levels",
-            f"already at the last escalation level ({inc.escalation_level})",
-        )
-    _page_next_level(inc, policy, d)
-
-
-def runbook_for(alert: Alert, policy: Policy) -> Runbook | None:
-    """The alert's runbook: the link its source gave it, then the catalog's, then none."""
-    if alert.runbook_url:
-        catalog = policy.runbooks.find(alert)
-        if catalog is not None and catalog.url == alert.runbook_url:
-            return catalog  # the catalog knows it already (with its name and history)
-        return Runbook(
-            name=alert.name,
-            url=alert.runbook_url,
-            alert=exact_pattern(alert.name),
-            source=alert.source,
-            description="linked by the alert's source",
-        )
-    return policy.runbooks.find(alert)
-
-
-def _needs_runbook_item(incident: Incident, policy: Policy) -> bool:
-    if incident.runbook is not None or runbook_for(incident.alert, policy) is not None:
-        return False
-    return not any(item.kind == "add_runbook" for item in incident.action_items)
-
-
-def _raise_runbook_item(incident: Incident, draft: Draft) -> None:
-    draft.add(
-        ev.ActionItemRaised,
-        item_id=f"AI-{len(incident.action_items) + 1}",
-        kind="add_runbook",
-        description=f"Add a runbook for alert {incident.alert.name!r} ({incident.alert.source})",
-    )
-
-
 def _reclassify(inc: Incident, c: cmd.Reclassify, policy: Policy, d: Draft) -> None:
     if c.severity == inc.severity:
         return
@@ -566,7 +122,7 @@ def _reclassify(inc: Incident, c: cmd.Reclassify, policy: Policy, d: Draft) -> N
     if not critical or not unresolved or inc.acknowledged_at is not None:
         escalate_at = None
     elif page or c.severity.is_more_severe_than(inc.severity):
-        escalate_at = _timer(policy, inc.escalation_level, c.severity, d.at, paging=True)
+        escalate_at = escalation_timer(policy, inc.escalation_level, c.severity, d.at, paging=True)
     else:
         escalate_at = inc.escalation_due_at
     d.add(
@@ -580,7 +136,7 @@ def _reclassify(inc: Incident, c: cmd.Reclassify, policy: Policy, d: Draft) -> N
     )
     d.say("chat", "update", f"Severity {inc.severity} -> {c.severity} by {c.by}")
     if page:
-        _page_first_level(c.severity, inc.title, policy, d)
+        page_first_level(c.severity, inc.title, policy, d)
 
 
 def _vendor_time(inc: Incident, c: cmd.Command, d: Draft) -> datetime | None:
@@ -604,7 +160,7 @@ def _start_runbook(inc: Incident, c: cmd.StartRunbook, policy: Policy, d: Draft)
     d.add(ev.RunbookStarted, runbook=runbook)
     if runbook is None:
         if not any(item.kind == "add_runbook" for item in inc.action_items):
-            _raise_runbook_item(inc, d)
+            raise_runbook_item(inc, d)
         d.say("chat", "update", f"No runbook for {inc.alert.name!r}: action item raised to add one")
     else:
         d.say("chat", "update", f"Runbook {runbook.name}: {runbook.url}")
@@ -612,8 +168,8 @@ def _start_runbook(inc: Incident, c: cmd.StartRunbook, policy: Policy, d: Draft)
 
 def _resolve(inc: Incident, c: cmd.Resolve, policy: Policy, d: Draft) -> None:
     d.add(ev.IncidentResolved, summary=c.summary, happened_at=_vendor_time(inc, c, d))
-    if _needs_runbook_item(inc, policy):
-        _raise_runbook_item(inc, d)
+    if needs_runbook_item(inc, policy):
+        raise_runbook_item(inc, d)
     summary = f": {c.summary}" if c.summary else ""
     unsaid = inc.alert_count - inc.repeats_said_count
     fired = f" (the alert fired {inc.alert_count} times)" if unsaid > 0 else ""
@@ -635,7 +191,7 @@ def _reopen(inc: Incident, c: cmd.Reopen, policy: Policy, d: Draft) -> None:
     d.add(
         ev.IncidentReopened,
         paged=page,
-        escalate_at=_timer(policy, 0, inc.severity, d.at, paging=page),
+        escalate_at=escalation_timer(policy, 0, inc.severity, d.at, paging=page),
     )
     if flapping:
         d.say(
@@ -647,43 +203,7 @@ def _reopen(inc: Incident, c: cmd.Reopen, policy: Policy, d: Draft) -> None:
     who = f" by {c.by}" if c.by else " (the alert fired again)"
     d.say("chat", "update", f"Reopened{who}")
     if page:
-        _page_first_level(inc.severity, inc.title, policy, d, note=" (reopened)")
-
-
-def _add_runbook(inc: Incident, c: cmd.AddRunbook, policy: Policy, d: Draft) -> None:
-    runbook = c.runbook
-    if runbook.alert is None:
-        # Written for this incident's alert: it answers that alert from now on.
-        runbook = attrs.evolve(runbook, alert=exact_pattern(inc.alert.name))
-    d.add(ev.RunbookAdded, runbook=runbook)
-    for item in inc.open_action_items:
-        # The missing runbook is written now, and with it the learnings that had no runbook
-        # to go into when the post-mortem was published.
-        if item.kind == "add_runbook" or (item.kind == "update_runbook" and item.runbook is None):
-            d.add(ev.ActionItemCompleted, item_id=item.id)
-    d.say("chat", "update", f"Runbook {runbook.name} added by {c.by}: {runbook.url}")
-
-
-def _update_runbook(inc: Incident, c: cmd.UpdateRunbook, policy: Policy, d: Draft) -> None:
-    own = inc.runbook if inc.runbook is not None and inc.runbook.name == c.name else None
-    if policy.runbooks.get(c.name) is None and own is None:
-        if c.url is None:
-            known = ", ".join(r.name for r in policy.runbooks) or "none yet"
-            raise refuse(
-                inc,
-                c.trigger,
-                "unknown_runbook",
-                f"no runbook {c.name!r} in the catalog (known: {known}); add it with "
-                "add_runbook, or give its url to add it now",
-            )
-        _add_runbook(
-            inc, cmd.AddRunbook(by=c.by, runbook=Runbook(name=c.name, url=c.url)), policy, d
-        )
-    d.add(ev.RunbookUpdated, name=c.name, note=c.note)
-    for item in inc.open_action_items:
-        if item.kind == "update_runbook" and item.runbook == c.name:
-            d.add(ev.ActionItemCompleted, item_id=item.id)
-    d.say("chat", "update", f"Runbook {c.name} updated by {c.by}: {c.note}")
+        page_first_level(inc.severity, inc.title, policy, d, note=" (reopened)")
 
 
 def _waive(inc: Incident, c: cmd.WaiveActionItem, policy: Policy, d: Draft) -> None:
@@ -732,38 +252,10 @@ def _note(inc: Incident, c: cmd.Note, policy: Policy, d: Draft) -> None:
     d.say("chat", "update", f"{c.by}: {c.text}")
 
 
-def _record_alert(inc: Incident, c: cmd.RecordAlert, policy: Policy, d: Draft) -> None:
-    if inc.silenced:
-        # Recorded, never said: its silence has not ended.
-        if c.alert.firing:
-            d.add(ev.AlertRepeated, alert=c.alert, said=False)
-        else:
-            d.add(ev.AlertRecovered, alert=c.alert)
-            assert inc.silence_id is not None  # noqa: S101 - silenced says so
-            d.add(ev.IncidentDismissed, silence_id=inc.silence_id)
-        return
-    if c.alert.firing:
-        # A storm repeats an alert every few seconds: the thread hears of it at most once per
-        # policy.repeat_summary_every (the timeline keeps every repeat, the count is exact).
-        said = _summary_due(inc, policy, d.at)
-        d.add(ev.AlertRepeated, alert=c.alert, said=said)
-        if said and inc.members:
-            d.say("chat", "update", _storm_summary(inc, c.alert, joined=False))
-        elif said:
-            fired = inc.alert_count + 1
-            since = fired - inc.repeats_said_count
-            more = f"; {since} since the last update" if inc.repeats_said_at and since > 1 else ""
-            d.say("chat", "update", f"Alert fired again ({fired} times{more})")
-        _release_held_page(inc, policy, d)
-    else:
-        d.add(ev.AlertRecovered, alert=c.alert)
-        d.say("chat", "update", f"{c.alert.source} reports the alert recovered")
-
-
 _HANDLERS: dict[type[cmd.Command], Callable[[Incident, Any, Policy, Draft], None]] = {
     cmd.Reclassify: _reclassify,
     cmd.Acknowledge: _acknowledge,
-    cmd.Escalate: _escalate,
+    cmd.Escalate: escalate,
     cmd.StartRunbook: _start_runbook,
     cmd.Resolve: _resolve,
     cmd.Reopen: _reopen,
@@ -776,10 +268,10 @@ _HANDLERS: dict[type[cmd.Command], Callable[[Incident, Any, Policy, Draft], None
     cmd.RecordMerge: review.merged,
     cmd.RecordReviewClosed: review.closed,
     cmd.PublishPostmortem: review.publish,
-    cmd.AddRunbook: _add_runbook,
-    cmd.UpdateRunbook: _update_runbook,
+    cmd.AddRunbook: add_runbook,
+    cmd.UpdateRunbook: update_runbook,
     cmd.WaiveActionItem: _waive,
     cmd.Close: _close,
     cmd.Note: _note,
-    cmd.RecordAlert: _record_alert,
+    cmd.RecordAlert: record_alert,
 }
