@@ -10,14 +10,21 @@ Times are the injected clock's; nothing here waits for a lease to run out.
 from __future__ import annotations
 
 import asyncio
+import copy
+import json
+import os
 import signal
 import subprocess
 import sys
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
@@ -33,6 +40,7 @@ from incident_flow.adapters.stores.sqlite import SQLiteStore
 from incident_flow.testing import ManualClock, RecordingPublisher
 
 from .conftest import pg_schema
+from .test_server import free_port, wait_for
 from .vendors import CHANNEL, ROUTING_KEY, TOKEN, FakePagerDuty, FakeSlack
 
 CHILD = str(Path(__file__).with_name("_takeover_child.py"))
@@ -158,3 +166,173 @@ class TestKilledBetweenSendAndOutcome:
             f"\n{driver}/{where}: pager triggers sent 2, alerts kept "
             f"{pagerduty.triggers[key]}; Slack first message posted {len(posted)}"
         )
+
+
+# ------------------------------------------------------------------ kill -9 of serve in a burst
+
+BURST = 200
+KILL_AFTER = 80  # answered alerts before the kill
+
+
+class SlowSlack(FakeSlack):
+    """Slack answering each post in 0.2 s (the fake's own pace; nothing waits on it)."""
+
+    def _post(self, request: Any) -> Any:
+        time.sleep(0.2)
+        return super()._post(request)
+
+
+def _alert_body(n: int) -> bytes:
+    """An Alertmanager body of one critical alert of its own (``ServiceDown<n>``)."""
+    sample = json.loads(
+        (Path(__file__).with_name("samples") / "alertmanager_firing.json").read_text()
+    )
+    alert = copy.deepcopy(sample["alerts"][0])
+    alert["labels"]["alertname"] = f"ServiceDown{n}"
+    alert["fingerprint"] = f"{n:016x}"
+    sample["alerts"] = [alert]
+    return json.dumps(sample).encode()
+
+
+class Serve:
+    """``incident-flow serve`` as a real process (its log in a file, never a full pipe)."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.port = free_port()
+        self.log = log.open("a")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "incident_flow.cli", "--config", str(config), "serve",
+             "--port", str(self.port)],
+            env={**os.environ, "T": TOKEN, "K": ROUTING_KEY, "AM": "am-token"},
+            stdout=self.log,
+            stderr=self.log,
+        )  # fmt: skip
+        wait_for(lambda: self._up() or self.process.poll() is not None, "serve answers")
+        assert self.process.poll() is None, log.read_text()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _up(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(30)
+        self.log.close()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(30)
+            self.log.close()
+
+
+def _burst(serve: Serve) -> dict[str, str]:
+    """Fire BURST alerts from 8 keep-alive clients; kill -9 serve once KILL_AFTER are answered.
+
+    Returns each answered alert's name and the incident the answer named.
+    """
+    answered: dict[str, str] = {}
+    lock = threading.Lock()
+    numbers = iter(range(BURST))
+
+    def client() -> None:
+        with httpx.Client(base_url=serve.url, timeout=10) as http:
+            for n in numbers:  # a shared iterator: each alert is sent once
+                try:
+                    answer = http.post(
+                        "/webhooks/alertmanager",
+                        content=_alert_body(n),
+                        headers={
+                            "Content-Type": "application/json",
+                            "X-Incident-Flow-Token": "am-token",
+                        },
+                    )
+                except httpx.HTTPError:
+                    continue  # the process is gone: not answered
+                if answer.is_success:
+                    with lock:
+                        answered[f"ServiceDown{n}"] = answer.json()["incidents"][0]
+                        if len(answered) == KILL_AFTER:
+                            serve.kill()  # mid-burst: other requests and sends in flight
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answered
+
+
+def test_kill_9_of_serve_in_a_burst_then_restarted_loses_and_doubles_nothing(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """Issue 27's done-when: every answered alert is one incident, every first message once.
+
+    kill -9 of ``serve`` after 80 of 200 alerts were answered, Slack answering in 0.2 s, then
+    ``serve`` restarted on the same SQLite file: it takes over the dead process's claims and
+    sends what was left; Slack keeps one first message per incident, PagerDuty one alert.
+    """
+    slack_server = HTTPServer(threaded=True)  # posts in parallel, as Slack takes them
+    slack_server.start()
+    try:
+        slack = SlowSlack(slack_server)
+        pagerduty = FakePagerDuty(httpserver)
+        db = tmp_path / "incidents.db"
+        config = tmp_path / "c.toml"
+        config.write_text(
+            f'[store]\nsqlite = "{db}"\n[sources.alertmanager]\nsecret = "${{AM}}"\n'
+            f'[slack]\ntoken = "${{T}}"\nchannel = "{CHANNEL}"\napi_url = "{slack.api_url}"\n'
+            f'[pagerduty]\nrouting_key = "${{K}}"\nurl = "{pagerduty.url}"\n'
+        )
+        answered = _burst(Serve(config, tmp_path / "serve-1.log"))
+        assert len(answered) >= KILL_AFTER
+        before = len(slack.top_level())
+        restarted = Serve(config, tmp_path / "serve-2.log")
+        up = time.monotonic()
+        store = SQLiteStore(db)
+        try:
+            # The condition (nothing left to send), not a time: the test's own bound is 60 s.
+            deadline = time.monotonic() + 60
+            while store.counts().pending:
+                assert time.monotonic() < deadline, "the restarted serve sends what was left"
+                time.sleep(0.05)
+            took = time.monotonic() - up
+            restarted.stop()
+            incidents = IncidentFlow(store=store).incidents()
+        finally:
+            store.close()
+        names = Counter(incident.alert.name for incident in incidents)
+        # Every answered alert is exactly one incident, the one its answer named.
+        assert {name: names[name] for name in answered} == dict.fromkeys(answered, 1)
+        by_name = {incident.alert.name: incident.id for incident in incidents}
+        assert {name: by_name[name] for name in answered} == answered
+        assert max(names.values()) == 1  # an alert cut off by the kill: one incident or none
+        # Every incident's first Slack message was posted exactly once.
+        firsts = Counter(
+            m["metadata"]["event_payload"]["incident_id"]
+            for m in slack.top_level()
+            if m["metadata"]["event_payload"]["kind"] == "notify"
+        )
+        assert firsts == dict.fromkeys((incident.id for incident in incidents), 1)
+        # And PagerDuty keeps one alert per incident, however often a page was resent.
+        assert sorted(pagerduty.triggers.values()) == [1] * len(incidents)
+        print(
+            f"\nkill -9 after {len(answered)} answered; {len(incidents)} incidents; Slack first "
+            f"messages {sum(firsts.values())} ({before} before the restart), max per incident "
+            f"{max(firsts.values())}; PagerDuty trigger events {len(pagerduty.events)} for "
+            f"{len(pagerduty.triggers)} alerts; everything sent {took:.1f} s after the restart"
+        )
+    finally:
+        slack_server.clear()
+        if slack_server.is_running():
+            slack_server.stop()

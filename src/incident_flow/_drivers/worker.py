@@ -124,14 +124,15 @@ class AsyncClaimKeeper:
 
 
 def first_wait(interval: timedelta, hold: timedelta, turns: int) -> float:
-    """Seconds until the next turn: after the first, at most ``hold`` (the takeover turn).
+    """Seconds until the next turn: a third of ``hold`` for the first three (the takeover).
 
     A process restarted right after it was killed finds its messages still claimed by its
-    dead self: those claims lapse within ``hold`` of the kill, so the second turn, ``hold``
-    after the first, takes them over, however long ``interval`` is.
+    dead self: those claims lapse within ``hold`` of the kill, so before ``hold`` has passed
+    since this process started. Turns every third of it until then take them over within a
+    second of their lapse, however long ``interval`` is; then the turns keep ``interval``.
     """
-    if turns == 1:
-        return min(interval, hold).total_seconds()
+    if turns <= 3:
+        return min(interval, hold / 3).total_seconds()
     return interval.total_seconds()
 
 
@@ -217,8 +218,8 @@ def run_worker(
 
     While it runs, the flow's claims are held for ``hold`` and renewed as long as this
     process lives (:class:`ClaimKeeper`, on a store with ``renew_claims``): a message
-    claimed by a killed worker is taken over ``hold`` after the kill, and the second turn
-    comes ``hold`` after the first, so that a restarted worker takes over its own.
+    claimed by a killed worker is taken over ``hold`` after the kill, and the first turns
+    come every third of ``hold``, so that a restarted worker takes over its own at once.
 
     Args:
         flow: the flow to drive.

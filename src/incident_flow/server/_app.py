@@ -169,7 +169,7 @@ class _Service:
             self.last_turn = time.monotonic()
             self.metrics.worker_turns.inc()
             turns += 1
-            # The second turn comes a hold after the first: it takes over the messages a
+            # The first turns come a third of a hold apart: they take over the messages a
             # killed predecessor had claimed (their claims lapse within a hold of the kill).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
