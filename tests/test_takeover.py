@@ -28,7 +28,18 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from incident_flow import AsyncIncidentFlow, IncidentFlow, Policy
+from incident_flow import (
+    Alert,
+    AsyncIncidentFlow,
+    IncidentFlow,
+    MemoryStore,
+    Notification,
+    Policy,
+    RecordingNotifier,
+    run_worker,
+)
+from incident_flow._core.steps import run
+from incident_flow._drivers.worker import ClaimKeeper, first_wait
 from incident_flow.adapters import (
     AsyncPagerDutyPager,
     AsyncSlackNotifier,
@@ -336,3 +347,70 @@ def test_kill_9_of_serve_in_a_burst_then_restarted_loses_and_doubles_nothing(
         slack_server.clear()
         if slack_server.is_running():
             slack_server.stop()
+
+
+# ------------------------------------------------------------------ the worker's claims
+
+T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
+
+
+class TestAWorkerHoldsItsClaimsForAHold:
+    """run_worker claims for 3 s and renews while it runs; its first turns come 1 s apart."""
+
+    def test_its_first_turns_come_a_third_of_a_hold_apart(self) -> None:
+        """Three quick turns cover the hold after a start, then the interval is kept."""
+        hold = timedelta(seconds=3)
+        waits = [first_wait(timedelta(seconds=5), hold, turns) for turns in range(1, 6)]
+        assert waits == [1.0, 1.0, 1.0, 5.0, 5.0]
+        assert first_wait(timedelta(milliseconds=200), hold, 1) == 0.2
+
+    def test_while_it_sends_another_process_may_take_over_after_a_hold(
+        self, tmp_path: Path
+    ) -> None:
+        """A message a worker is sending is free to others 4 s on (its hold), not 60 s on."""
+        clock = ManualClock(T0)
+        store = SQLiteStore(tmp_path / "x.db")
+        taken: list[list[str]] = []
+
+        class Peeking(RecordingNotifier):
+            def send(self, message: Notification) -> str | None:
+                # Another process, 4 s on, as if this one had died before its first renewal.
+                later = clock.now() + timedelta(seconds=4)
+                ids = [m.id for m in store.outbox_messages() if m.pending]
+                found = store.claim_due(later, lease=timedelta(minutes=1), ids=ids)
+                taken.append([m.id for m in found])
+                return super().send(message)
+
+        chat, pager = Peeking(), Peeking()
+        flow = IncidentFlow(Policy(), store=store, notifier=chat, pager=pager, clock=clock)
+        flow._later = lambda steps: None  # committed, never sent: a killed flow's messages
+        flow.trigger(Alert(source="t", name="n", title="Down", severity="P1", dedup_key="k"))
+        flow._later = None
+        clock.advance(timedelta(seconds=61))  # its lease (no worker ran: 60 s) has ended
+        stats = run_worker(flow, max_iterations=1, handle_signals=False)
+        assert stats.delivered == 2 and flow._hold is None
+        # The page went first; while it was sent, the chat message (claimed with it) was
+        # already free to a process 4 s on; the page was taken with it, so the chat's turn
+        # found none left.
+        assert [len(ids) for ids in taken] == [2, 0]
+        assert (len(pager.messages), len(chat.messages)) == (1, 1)
+        store.close()
+
+    def test_a_lapsed_claim_of_its_own_is_not_sent_twice_by_it(self) -> None:
+        """Its own renewal late, a flow's next turn leaves a message it is still sending."""
+        clock = ManualClock(T0)
+        chat, pager = RecordingNotifier(), RecordingNotifier()
+        flow = IncidentFlow(Policy(), store=MemoryStore(), notifier=chat, pager=pager, clock=clock)
+        sends: list[Any] = []
+        flow._later = sends.append  # the sends are under way (in the background)
+        keeper = ClaimKeeper(flow)
+        flow._hold = keeper.hold
+        flow.trigger(Alert(source="t", name="n", title="Down", severity="P1", dedup_key="k"))
+        clock.advance(timedelta(seconds=4))  # no renewal came: the claims lapsed
+        assert flow.deliver_pending() == 0  # claimed again, and left to the sends under way
+        assert (pager.messages, chat.messages) == ([], [])
+        flow._later = None
+        (steps,) = sends
+        assert run(steps, flow._port) == 2  # the sends under way deliver them, once each
+        assert (len(pager.messages), len(chat.messages)) == (1, 1)
+        assert keeper.renew() == 0  # nothing held any more
