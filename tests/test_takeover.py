@@ -37,6 +37,7 @@ from incident_flow import (
     Policy,
     RecordingNotifier,
     run_worker,
+    run_worker_async,
 )
 from incident_flow._core.steps import run
 from incident_flow._drivers.worker import ClaimKeeper, first_wait
@@ -364,6 +365,16 @@ class TestAWorkerHoldsItsClaimsForAHold:
         waits = [first_wait(timedelta(seconds=5), hold, turns) for turns in range(1, 6)]
         assert waits == [1.0, 1.0, 1.0, 5.0, 5.0]
         assert first_wait(timedelta(milliseconds=200), hold, 1) == 0.2
+
+    @pytest.mark.parametrize("hold", [timedelta(0), timedelta(seconds=-1), 3])
+    def test_a_hold_that_is_not_a_positive_duration_is_refused(self, hold: Any) -> None:
+        """Zero would renew (and turn) in a busy loop: refused before the first turn."""
+        flow = IncidentFlow(Policy(), store=MemoryStore())
+        with pytest.raises(ValueError, match="hold must be a positive timedelta"):
+            run_worker(flow, max_iterations=1, handle_signals=False, hold=hold)
+        with pytest.raises(ValueError, match="hold must be a positive timedelta"):
+            asyncio.run(run_worker_async(AsyncIncidentFlow(Policy()), hold=hold))
+        assert flow._hold is None
 
     def test_while_it_sends_another_process_may_take_over_after_a_hold(
         self, tmp_path: Path

@@ -41,6 +41,14 @@ _log = get_logger("incident_flow.worker")
 HOLD = timedelta(seconds=3)
 
 
+def _checked(hold: object) -> timedelta:
+    """``hold`` when it is a positive duration (a zero one would renew in a busy loop)."""
+    if not isinstance(hold, timedelta) or hold <= timedelta(0):
+        msg = f"hold must be a positive timedelta (or None: claims last the lease), got {hold!r}"
+        raise ValueError(msg)
+    return hold
+
+
 class ClaimKeeper:
     """Keeps a sync flow's claims while it lives: short claims, renewed on a thread.
 
@@ -53,7 +61,7 @@ class ClaimKeeper:
 
     def __init__(self, flow: Any, hold: timedelta = HOLD) -> None:
         self.flow = flow
-        self.hold = hold
+        self.hold = _checked(hold)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -92,7 +100,7 @@ class AsyncClaimKeeper:
 
     def __init__(self, flow: Any, hold: timedelta = HOLD) -> None:
         self.flow = flow
-        self.hold = hold
+        self.hold = _checked(hold)
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> AsyncClaimKeeper:
@@ -231,9 +239,14 @@ def run_worker(
             and merges whose webhook never came (None: never; the first turn always does).
         hold: how long a claim outlives its process (None: the flow's whole lease).
 
+    Raises:
+        ValueError: ``hold`` is not a positive timedelta.
+
     Returns:
         What the worker did.
     """
+    if hold is not None:
+        _checked(hold)
     stop = stop if stop is not None else threading.Event()
     stats = WorkerStats()
     polls = _ReviewPolls(review_poll_every)
@@ -290,6 +303,8 @@ async def run_worker_async(
     Returns:
         What the worker did.
     """
+    if hold is not None:
+        _checked(hold)
     stop = stop if stop is not None else asyncio.Event()
     stats = WorkerStats()
     polls = _ReviewPolls(review_poll_every)
