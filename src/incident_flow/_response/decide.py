@@ -8,25 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import attrs
 
 from .._core import commands as cmd
 from .._core import events as ev
 from .._core.alerts import Alert
+from .._core.decision import (
+    CHANGES_WHAT_IS_OWED,
+    Decision,
+    Draft,
+    Via,
+    record_only,
+    refuse,
+)
 from .._core.incident import Incident, fold
-from .._core.messages import Channel, Notification, OutboxMessage
+from .._core.messages import OutboxMessage
 from .._core.policy import Policy
 from .._core.process import PROCESS
 from .._core.runbooks import Runbook, exact_pattern
 from .._core.severity import Severity
 from .._core.storms import GroupingRule, Silence, duration_text, matching_silence
 from .._review import decide as review
-from ..exceptions import InvalidTransition, PolicyViolation
-
-if TYPE_CHECKING:
-    from .._responders.actions import Action
+from ..exceptions import InvalidTransition
 
 __all__ = [
     "Decision",
@@ -40,116 +45,6 @@ __all__ = [
     "decide_reminder",
     "record_only",
 ]
-
-_E = TypeVar("_E", bound=ev.Event)
-
-
-@attrs.frozen
-class Decision:
-    """What a command decided: the incident after it, its new events and outbox messages."""
-
-    incident: Incident
-    events: tuple[ev.Event, ...] = ()
-    outbox: tuple[OutboxMessage, ...] = ()
-
-
-class _Draft:
-    """Collects the events and messages of one command, numbering and timestamping them."""
-
-    def __init__(
-        self, incident: Incident | None, now: datetime, by: str | None, origin: str | None = None
-    ) -> None:
-        self.base = incident
-        # Timestamps never go backwards, even when the host's clock does.
-        self.at = now if incident is None or now >= incident.updated_at else incident.updated_at
-        self.by = by
-        self.origin = origin
-        self.version = 0 if incident is None else incident.version
-        self.events: list[ev.Event] = []
-        self.messages: list[tuple[Channel, str, str, tuple[str, ...]]] = []
-
-    def add(self, cls: type[_E], **fields: Any) -> _E:
-        self.version += 1
-        fields.setdefault("by", self.by)
-        event = cls(version=self.version, at=self.at, **fields)
-        self.events.append(event)
-        return event
-
-    def say(self, channel: Channel, kind: str, text: str = "", to: tuple[str, ...] = ()) -> None:
-        self.messages.append((channel, kind, text, to))
-
-    def finish(
-        self, settled: tuple[OutboxMessage, ...] = (), *, reminders: Policy | None = None
-    ) -> Decision:
-        if not self.events:
-            assert self.base is not None  # noqa: S101 - a new incident always has events
-            return Decision(self.base)
-        after = fold(self.base, self.events)
-        if reminders is not None:
-            schedule = _reminder_schedule(after, reminders, self.at)
-            if schedule is not None:
-                event = self.add(
-                    ev.ReminderScheduled, by=None, about=schedule[0], remind_at=schedule[1]
-                )
-                after = fold(after, [event])
-        first = self.events[0].version
-        keys: list[str] = []
-        seen: dict[str, int] = {}
-        for channel, kind, _, _ in self.messages:
-            key = f"{after.id}/{first}/{channel}/{kind}"
-            # A second message of a kind in one decision (an approval and "ready to merge")
-            # needs a key of its own: the key is what makes a re-send idempotent.
-            n = seen[key] = seen.get(key, 0) + 1
-            keys.append(key if n == 1 else f"{key}#{n}")
-        outbox = tuple(
-            _message(after, channel, kind, text, key=key, draft=self, to=to)
-            for (channel, kind, text, to), key in zip(self.messages, keys, strict=True)
-        )
-        return Decision(after, tuple(self.events), settled + outbox)
-
-
-def _message(
-    incident: Incident,
-    channel: Channel,
-    kind: str,
-    text: str,
-    *,
-    key: str,
-    draft: _Draft,
-    to: tuple[str, ...] = (),
-) -> OutboxMessage:
-    notification = None
-    if channel != "publisher":
-        notification = Notification(
-            incident_id=incident.id,
-            kind=kind,
-            text=text,
-            title=incident.title,
-            severity=incident.severity,
-            state=incident.state,
-            idempotency_key=key,
-            by=draft.by,
-            origin=draft.origin,
-            url=incident.alert.url,
-            runbook_url=incident.runbook.url if incident.runbook else None,
-            acknowledged_by=incident.acknowledged_by,
-            thread=incident.chat_thread if kind != "notify" else None,
-            fired=incident.alert_count,
-            to=to,
-        )
-    return OutboxMessage(
-        id=key,
-        incident_id=incident.id,
-        channel=channel,
-        kind=kind,
-        created_at=draft.at,
-        next_attempt_at=draft.at,
-        notification=notification,
-    )
-
-
-def _refuse(incident: Incident, trigger: str, standard: str, detail: str) -> PolicyViolation:
-    return PolicyViolation(incident.id, incident.state, trigger, standard, detail)
 
 
 def decide_new(
@@ -166,7 +61,7 @@ def decide_new(
     ``group``: the grouping rule (and group key) it starts; ``silence``: the silence it fired
     in: then it is only recorded (triggered, waiting for the silence to end), and says nothing.
     """
-    draft = _Draft(None, now, None)
+    draft = Draft(None, now, None)
     draft.add(
         ev.IncidentTriggered,
         incident_id=incident_id,
@@ -191,7 +86,7 @@ def decide_new(
     return draft.finish()
 
 
-def _silenced(draft: _Draft, silence: Silence) -> None:
+def _silenced(draft: Draft, silence: Silence) -> None:
     draft.add(
         ev.AlertSilenced,
         silence_id=silence.id,
@@ -202,7 +97,7 @@ def _silenced(draft: _Draft, silence: Silence) -> None:
 
 
 def _open(
-    draft: _Draft,
+    draft: Draft,
     incident_id: str,
     alert: Alert,
     policy: Policy,
@@ -278,7 +173,7 @@ def decide_join(
             its window): the caller opens a new incident instead.
     """
     rule, key = group
-    draft = _Draft(incident, now, None)
+    draft = Draft(incident, now, None)
     if not incident.joinable(draft.at):
         raise InvalidTransition(incident.id, incident.state, "group", ())
     said = not incident.silenced and _summary_due(incident, policy, draft.at)
@@ -308,7 +203,7 @@ def decide_release(
     until = incident.silenced_until
     if not incident.silenced or until is None:
         return Decision(incident)
-    draft = _Draft(incident, now, None)
+    draft = Draft(incident, now, None)
     still = matching_silence(silences, incident.alert, draft.at)
     if still is not None:
         if still.id == incident.silence_id and still.until == until:
@@ -340,7 +235,7 @@ def _storm_summary(incident: Incident, alert: Alert, *, joined: bool) -> str:
     return f"{alerts} alerts grouped by {rule}, {fired} firings{more}; latest: {alert.title}"
 
 
-def _release_held_page(incident: Incident, policy: Policy, d: _Draft) -> None:
+def _release_held_page(incident: Incident, policy: Policy, d: Draft) -> None:
     """Page now when a held page's threshold is reached by the firing just recorded."""
     hold = incident.page_hold
     if hold is None or incident.state not in ("notified", "runbook"):
@@ -366,7 +261,7 @@ def decide(
     policy: Policy,
     now: datetime,
     *,
-    via: Action | None = None,
+    via: Via | None = None,
 ) -> Decision:
     """Decide what ``command`` does to ``incident``.
 
@@ -379,7 +274,7 @@ def decide(
     """
     trigger = command.fired_trigger if isinstance(command, cmd.RecordAlert) else command.trigger
     PROCESS.fire(incident.state, trigger, incident_id=incident.id)
-    draft = _Draft(incident, now, command.by, command.origin)
+    draft = Draft(incident, now, command.by, command.origin)
     if via is not None:
         draft.add(
             ev.ActionApplied,
@@ -391,14 +286,7 @@ def decide(
     _HANDLERS[type(command)](incident, command, policy, draft)
     if via is not None and len(draft.events) == 1:
         return Decision(incident)  # the action changes nothing: do not record it either
-    return draft.finish(reminders=policy if trigger in _CHANGES_WHAT_IS_OWED else None)
-
-
-def record_only(incident: Incident, now: datetime, cls: type[ev.Event], **fields: Any) -> Decision:
-    """One event that changes no state and says nothing (an ignored action)."""
-    draft = _Draft(incident, now, fields.pop("by", None))
-    draft.add(cls, **fields)
-    return draft.finish()
+    return draft.finish(reminders=policy if trigger in CHANGES_WHAT_IS_OWED else None)
 
 
 @attrs.frozen
@@ -446,7 +334,7 @@ def decide_outcomes(
     merged (or saved) post-mortem is published once its approvals are there.
     """
     policy = policy if policy is not None else Policy()
-    draft = _Draft(incident, now, None)
+    draft = Draft(incident, now, None)
     settled: list[OutboxMessage] = []
     publisher = False
     # Retries are timed from this replica's real clock, not from the event time (which never
@@ -491,7 +379,7 @@ def decide_outcomes(
     return draft.finish(tuple(settled), reminders=policy if publisher else None)
 
 
-def _publisher_answered(draft: _Draft, kind: str, receipt: str | None, policy: Policy) -> None:
+def _publisher_answered(draft: Draft, kind: str, receipt: str | None, policy: Policy) -> None:
     """The publisher opened the review (``submit``), or merged or saved the post-mortem."""
     before = draft.base
     assert before is not None  # noqa: S101 - outcomes are recorded on an incident
@@ -522,55 +410,6 @@ def _timer(
     return None if wait is None else at + wait
 
 
-#: The triggers after which what an incident owes (a post-mortem, action items) may change;
-#: the others (an acknowledgement, a note, an approval...) never need the reminder recomputed.
-_CHANGES_WHAT_IS_OWED = frozenset(
-    {
-        "resolve",
-        "reopen",
-        "reclassify",
-        "start_postmortem",
-        "submit_postmortem",
-        "approve_postmortem",
-        "postmortem_merged",
-        "publish_postmortem",
-        "add_runbook",
-        "update_runbook",
-        "waive_action_item",
-        "close",
-    }
-)
-
-
-def _owed(incident: Incident) -> str | None:
-    """What follow-up the incident owes now: ``postmortem``, ``action_items`` or nothing."""
-    pm = incident.postmortem
-    if incident.closed or incident.state in ("notified", "runbook"):
-        return None
-    if incident.postmortem_required and (pm is None or not pm.published):
-        return "postmortem"
-    if incident.open_action_items:
-        return "action_items"
-    return None
-
-
-def _reminder_schedule(
-    incident: Incident, policy: Policy, at: datetime
-) -> tuple[str | None, datetime | None] | None:
-    """The reminder to schedule after a decision, or None when the current one stands."""
-    about = _owed(incident)
-    if about == incident.reminder_about:
-        return None
-    if about is None:
-        return None, None
-    if about == "postmortem":
-        start = incident.resolved_at or at
-        return about, policy.due_after(start, policy.postmortem_due)
-    pm = incident.postmortem
-    start = (pm.published_at if pm is not None else None) or incident.resolved_at or at
-    return about, policy.due_after(start, policy.action_items_due)
-
-
 def decide_reminder(incident: Incident, policy: Policy, now: datetime) -> Decision:
     """Remind the thread of an overdue post-mortem or open action items, else nothing."""
     due = incident.reminder_due_at
@@ -578,7 +417,7 @@ def decide_reminder(incident: Incident, policy: Policy, now: datetime) -> Decisi
     if due is None or due > now or about is None:
         return Decision(incident)
     PROCESS.fire(incident.state, "remind", incident_id=incident.id)
-    draft = _Draft(incident, now, None)
+    draft = Draft(incident, now, None)
     draft.add(ev.Reminded, about=about, remind_at=policy.due_after(draft.at, policy.remind_every))
     if about == "postmortem":
         text = review.review_reminder(incident, policy)
@@ -600,12 +439,12 @@ def decide_escalation(incident: Incident, policy: Policy, now: datetime) -> Deci
     if due is None or due > now:
         return Decision(incident)
     PROCESS.fire(incident.state, "escalate", incident_id=incident.id)
-    draft = _Draft(incident, now, None)
+    draft = Draft(incident, now, None)
     _page_next_level(incident, policy, draft)
     return draft.finish()
 
 
-def _page_next_level(incident: Incident, policy: Policy, d: _Draft) -> None:
+def _page_next_level(incident: Incident, policy: Policy, d: Draft) -> None:
     """Page the next escalation level (the timer's, or a person's request)."""
     # A person may escalate an acknowledged incident ("we need more hands"); its timer stays
     # stopped, since somebody has it.
@@ -621,7 +460,7 @@ def _page_next_level(incident: Incident, policy: Policy, d: _Draft) -> None:
 
 
 def _page_from(
-    level: int, severity: Severity, title: str, policy: Policy, d: _Draft, *, watching: bool
+    level: int, severity: Severity, title: str, policy: Policy, d: Draft, *, watching: bool
 ) -> None:
     """Page ``level``, or the first level after it with somebody on call (gaps said loudly)."""
     names, gaps = policy.page_targets(level, d.at)
@@ -645,7 +484,7 @@ def _page_from(
 
 
 def _page_first_level(
-    severity: Severity, title: str, policy: Policy, d: _Draft, note: str = ""
+    severity: Severity, title: str, policy: Policy, d: Draft, note: str = ""
 ) -> None:
     """A page to the first level's on-call people (a gap there is said loudly)."""
     names, gaps = policy.page_targets(0, d.at)
@@ -655,7 +494,7 @@ def _page_first_level(
     d.say("pager", "page", text, to=names)
 
 
-def _say_gap(d: _Draft, gaps: tuple[str, ...], level: int, policy: Policy) -> None:
+def _say_gap(d: Draft, gaps: tuple[str, ...], level: int, policy: Policy) -> None:
     where = ", ".join(gaps)
     more = level + 1 < policy.escalation_steps
     then = f"paging level {level + 1}" if more else "nobody left to page"
@@ -667,16 +506,16 @@ def _naming(policy: Policy, level: int, names: tuple[str, ...]) -> str:
     return "" if names == policy.escalation_targets(level) else f" (paging {', '.join(names)})"
 
 
-def _escalate(inc: Incident, c: cmd.Escalate, policy: Policy, d: _Draft) -> None:
+def _escalate(inc: Incident, c: cmd.Escalate, policy: Policy, d: Draft) -> None:
     if not inc.paged:
-        raise _refuse(
+        raise refuse(
             inc,
             c.trigger,
             "escalation_needs_page",
             f"{inc.severity} is not paged; reclassify it to a paging severity first",
         )
     if inc.escalation_level + 1 >= policy.escalation_steps:
-        raise _refuse(
+        raise refuse(
             inc,
             c.trigger,
             "escalation_levels",
@@ -707,7 +546,7 @@ def _needs_runbook_item(incident: Incident, policy: Policy) -> bool:
     return not any(item.kind == "add_runbook" for item in incident.action_items)
 
 
-def _raise_runbook_item(incident: Incident, draft: _Draft) -> None:
+def _raise_runbook_item(incident: Incident, draft: Draft) -> None:
     draft.add(
         ev.ActionItemRaised,
         item_id=f"AI-{len(incident.action_items) + 1}",
@@ -716,7 +555,7 @@ def _raise_runbook_item(incident: Incident, draft: _Draft) -> None:
     )
 
 
-def _reclassify(inc: Incident, c: cmd.Reclassify, policy: Policy, d: _Draft) -> None:
+def _reclassify(inc: Incident, c: cmd.Reclassify, policy: Policy, d: Draft) -> None:
     if c.severity == inc.severity:
         return
     critical = policy.is_critical(c.severity)
@@ -744,14 +583,14 @@ def _reclassify(inc: Incident, c: cmd.Reclassify, policy: Policy, d: _Draft) -> 
         _page_first_level(c.severity, inc.title, policy, d)
 
 
-def _vendor_time(inc: Incident, c: cmd.Command, d: _Draft) -> datetime | None:
+def _vendor_time(inc: Incident, c: cmd.Command, d: Draft) -> datetime | None:
     """When the person acted in the vendor's tool, kept between the incident's start and now."""
     if c.at is None:
         return None
     return min(max(c.at, inc.created_at), d.at)
 
 
-def _acknowledge(inc: Incident, c: cmd.Acknowledge, policy: Policy, d: _Draft) -> None:
+def _acknowledge(inc: Incident, c: cmd.Acknowledge, policy: Policy, d: Draft) -> None:
     if inc.acknowledged_at is not None:
         return
     d.add(ev.IncidentAcknowledged, happened_at=_vendor_time(inc, c, d))
@@ -760,7 +599,7 @@ def _acknowledge(inc: Incident, c: cmd.Acknowledge, policy: Policy, d: _Draft) -
         d.say("pager", "ack", f"Acknowledged by {c.by}")
 
 
-def _start_runbook(inc: Incident, c: cmd.StartRunbook, policy: Policy, d: _Draft) -> None:
+def _start_runbook(inc: Incident, c: cmd.StartRunbook, policy: Policy, d: Draft) -> None:
     runbook = c.runbook or inc.runbook or runbook_for(inc.alert, policy)
     d.add(ev.RunbookStarted, runbook=runbook)
     if runbook is None:
@@ -771,7 +610,7 @@ def _start_runbook(inc: Incident, c: cmd.StartRunbook, policy: Policy, d: _Draft
         d.say("chat", "update", f"Runbook {runbook.name}: {runbook.url}")
 
 
-def _resolve(inc: Incident, c: cmd.Resolve, policy: Policy, d: _Draft) -> None:
+def _resolve(inc: Incident, c: cmd.Resolve, policy: Policy, d: Draft) -> None:
     d.add(ev.IncidentResolved, summary=c.summary, happened_at=_vendor_time(inc, c, d))
     if _needs_runbook_item(inc, policy):
         _raise_runbook_item(inc, d)
@@ -783,7 +622,7 @@ def _resolve(inc: Incident, c: cmd.Resolve, policy: Policy, d: _Draft) -> None:
         d.say("pager", "resolve", f"Resolved by {c.by}")
 
 
-def _reopen(inc: Incident, c: cmd.Reopen, policy: Policy, d: _Draft) -> None:
+def _reopen(inc: Incident, c: cmd.Reopen, policy: Policy, d: Draft) -> None:
     # A flapping alert (fired again soon after it resolved) is one incident and one page: the
     # alert's own reopen within policy.flap_window does not page again; a person's does.
     flapping = (
@@ -811,7 +650,7 @@ def _reopen(inc: Incident, c: cmd.Reopen, policy: Policy, d: _Draft) -> None:
         _page_first_level(inc.severity, inc.title, policy, d, note=" (reopened)")
 
 
-def _add_runbook(inc: Incident, c: cmd.AddRunbook, policy: Policy, d: _Draft) -> None:
+def _add_runbook(inc: Incident, c: cmd.AddRunbook, policy: Policy, d: Draft) -> None:
     runbook = c.runbook
     if runbook.alert is None:
         # Written for this incident's alert: it answers that alert from now on.
@@ -825,12 +664,12 @@ def _add_runbook(inc: Incident, c: cmd.AddRunbook, policy: Policy, d: _Draft) ->
     d.say("chat", "update", f"Runbook {runbook.name} added by {c.by}: {runbook.url}")
 
 
-def _update_runbook(inc: Incident, c: cmd.UpdateRunbook, policy: Policy, d: _Draft) -> None:
+def _update_runbook(inc: Incident, c: cmd.UpdateRunbook, policy: Policy, d: Draft) -> None:
     own = inc.runbook if inc.runbook is not None and inc.runbook.name == c.name else None
     if policy.runbooks.get(c.name) is None and own is None:
         if c.url is None:
             known = ", ".join(r.name for r in policy.runbooks) or "none yet"
-            raise _refuse(
+            raise refuse(
                 inc,
                 c.trigger,
                 "unknown_runbook",
@@ -847,21 +686,21 @@ def _update_runbook(inc: Incident, c: cmd.UpdateRunbook, policy: Policy, d: _Dra
     d.say("chat", "update", f"Runbook {c.name} updated by {c.by}: {c.note}")
 
 
-def _waive(inc: Incident, c: cmd.WaiveActionItem, policy: Policy, d: _Draft) -> None:
+def _waive(inc: Incident, c: cmd.WaiveActionItem, policy: Policy, d: Draft) -> None:
     item = inc.action_item(c.item_id)
     if item is None:
         known = ", ".join(i.id for i in inc.action_items) or "none"
-        raise _refuse(
+        raise refuse(
             inc, c.trigger, "unknown_action_item", f"no action item {c.item_id!r} (has: {known})"
         )
     if not item.open:
-        raise _refuse(inc, c.trigger, "action_item_settled", f"{item.id} is already settled")
+        raise refuse(inc, c.trigger, "action_item_settled", f"{item.id} is already settled")
     d.add(ev.ActionItemWaived, item_id=item.id, reason=c.reason)
 
 
-def _close(inc: Incident, c: cmd.Close, policy: Policy, d: _Draft) -> None:
+def _close(inc: Incident, c: cmd.Close, policy: Policy, d: Draft) -> None:
     if inc.state == "resolved" and inc.postmortem_required:
-        raise _refuse(
+        raise refuse(
             inc,
             c.trigger,
             "postmortem_required",
@@ -870,7 +709,7 @@ def _close(inc: Incident, c: cmd.Close, policy: Policy, d: _Draft) -> None:
         )
     pm = inc.postmortem
     if inc.state == "runbook_update" and pm is not None and pm.location is None:
-        raise _refuse(
+        raise refuse(
             inc,
             c.trigger,
             "postmortem_saved",
@@ -878,7 +717,7 @@ def _close(inc: Incident, c: cmd.Close, policy: Policy, d: _Draft) -> None:
         )
     if inc.open_action_items:
         items = "; ".join(f"{i.id} {i.description}" for i in inc.open_action_items)
-        raise _refuse(
+        raise refuse(
             inc,
             c.trigger,
             "open_action_items",
@@ -888,12 +727,12 @@ def _close(inc: Incident, c: cmd.Close, policy: Policy, d: _Draft) -> None:
     d.say("chat", "update", f"Closed by {c.by}")
 
 
-def _note(inc: Incident, c: cmd.Note, policy: Policy, d: _Draft) -> None:
+def _note(inc: Incident, c: cmd.Note, policy: Policy, d: Draft) -> None:
     d.add(ev.NoteAdded, text=c.text)
     d.say("chat", "update", f"{c.by}: {c.text}")
 
 
-def _record_alert(inc: Incident, c: cmd.RecordAlert, policy: Policy, d: _Draft) -> None:
+def _record_alert(inc: Incident, c: cmd.RecordAlert, policy: Policy, d: Draft) -> None:
     if inc.silenced:
         # Recorded, never said: its silence has not ended.
         if c.alert.firing:
@@ -921,7 +760,7 @@ def _record_alert(inc: Incident, c: cmd.RecordAlert, policy: Policy, d: _Draft) 
         d.say("chat", "update", f"{c.alert.source} reports the alert recovered")
 
 
-_HANDLERS: dict[type[cmd.Command], Callable[[Incident, Any, Policy, _Draft], None]] = {
+_HANDLERS: dict[type[cmd.Command], Callable[[Incident, Any, Policy, Draft], None]] = {
     cmd.Reclassify: _reclassify,
     cmd.Acknowledge: _acknowledge,
     cmd.Escalate: _escalate,

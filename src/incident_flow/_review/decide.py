@@ -27,18 +27,15 @@ Pure, like :mod:`._decide`: these are its handlers for the post-mortem commands.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import attrs
 
 from .._core import commands as cmd
 from .._core import events as ev
+from .._core.decision import Draft
 from .._core.incident import Incident, PostMortem
 from .._core.policy import Policy
 from ..exceptions import PolicyViolation
-
-if TYPE_CHECKING:
-    from .._response.decide import _Draft
 
 __all__ = [
     "amend",
@@ -72,7 +69,7 @@ def _where(pm: PostMortem) -> str:
     return pm.review_url or "its pull request"
 
 
-def start(inc: Incident, c: cmd.StartPostmortem, policy: Policy, d: _Draft) -> None:
+def start(inc: Incident, c: cmd.StartPostmortem, policy: Policy, d: Draft) -> None:
     """Start the draft (the author is ``c.by``)."""
     assert c.by is not None  # noqa: S101 - the command requires an actor
     d.add(
@@ -85,7 +82,7 @@ def start(inc: Incident, c: cmd.StartPostmortem, policy: Policy, d: _Draft) -> N
     d.say("chat", "update", f"Post-mortem started by {c.by}")
 
 
-def amend(inc: Incident, c: cmd.AmendPostmortem, policy: Policy, d: _Draft) -> None:
+def amend(inc: Incident, c: cmd.AmendPostmortem, policy: Policy, d: Draft) -> None:
     """Change the draft; under review on a branch, the new text is committed there too."""
     pm = _pm(inc)
     if pm.stage in ("merged", "published"):
@@ -157,7 +154,7 @@ def _written(inc: Incident, c: cmd.Command, pm: PostMortem, policy: Policy) -> N
     )
 
 
-def submit(inc: Incident, c: cmd.SubmitPostmortem, policy: Policy, d: _Draft) -> None:
+def submit(inc: Incident, c: cmd.SubmitPostmortem, policy: Policy, d: Draft) -> None:
     """Submit the draft (or a closed pull request's post-mortem again) for review.
 
     Refused while a section ``policy.postmortem_required_sections`` lists is unwritten.
@@ -286,7 +283,7 @@ def _may_review(inc: Incident, c: cmd.Command, pm: PostMortem, policy: Policy) -
     )
 
 
-def approve(inc: Incident, c: cmd.ApprovePostmortem, policy: Policy, d: _Draft) -> None:
+def approve(inc: Incident, c: cmd.ApprovePostmortem, policy: Policy, d: Draft) -> None:
     """A reviewer approves; the last approval needed merges it (``merge = "auto"``)."""
     pm = _pm(inc)
     if pm.published:
@@ -307,7 +304,7 @@ def approve(inc: Incident, c: cmd.ApprovePostmortem, policy: Policy, d: _Draft) 
 
 
 def request_changes(
-    inc: Incident, c: cmd.RequestPostmortemChanges, policy: Policy, d: _Draft
+    inc: Incident, c: cmd.RequestPostmortemChanges, policy: Policy, d: Draft
 ) -> None:
     """A reviewer asks for changes: their approval stops counting until they approve again."""
     pm = _pm(inc)
@@ -323,7 +320,7 @@ def request_changes(
     d.say("chat", "update", f"{c.by} requested changes on the post-mortem{said}")
 
 
-def revise(inc: Incident, c: cmd.RevisePostmortem, policy: Policy, d: _Draft) -> None:
+def revise(inc: Incident, c: cmd.RevisePostmortem, policy: Policy, d: Draft) -> None:
     """Commits pushed to its branch changed the author's sections: keep what they say now."""
     pm = _pm(inc)
     if pm.stage not in ("review", "closed"):
@@ -335,7 +332,7 @@ def revise(inc: Incident, c: cmd.RevisePostmortem, policy: Policy, d: _Draft) ->
     d.say("chat", "update", "The post-mortem was revised on its branch")
 
 
-def merged(inc: Incident, c: cmd.RecordMerge, policy: Policy, d: _Draft) -> None:
+def merged(inc: Incident, c: cmd.RecordMerge, policy: Policy, d: Draft) -> None:
     """Its branch reached the base branch: published, once the approvals are there too."""
     pm = _pm(inc)
     if pm.stage in ("merged", "published"):
@@ -343,7 +340,7 @@ def merged(inc: Incident, c: cmd.RecordMerge, policy: Policy, d: _Draft) -> None
     record_merge(inc, pm, c.location or pm.review_url or "merged", policy, d)
 
 
-def record_merge(inc: Incident, pm: PostMortem, location: str, policy: Policy, d: _Draft) -> None:
+def record_merge(inc: Incident, pm: PostMortem, location: str, policy: Policy, d: Draft) -> None:
     """Record the merge (or the save) at ``location``; publish when the approvals are there."""
     d.add(ev.PostMortemMerged, location=location)
     needed = policy.postmortem_reviewers
@@ -358,7 +355,7 @@ def record_merge(inc: Incident, pm: PostMortem, location: str, policy: Policy, d
         )
 
 
-def closed(inc: Incident, c: cmd.RecordReviewClosed, policy: Policy, d: _Draft) -> None:
+def closed(inc: Incident, c: cmd.RecordReviewClosed, policy: Policy, d: Draft) -> None:
     """The pull request was closed unmerged: said in the thread; the obligation stays."""
     pm = _pm(inc)
     if pm.stage != "review":
@@ -373,7 +370,7 @@ def closed(inc: Incident, c: cmd.RecordReviewClosed, policy: Policy, d: _Draft) 
     )
 
 
-def publish(inc: Incident, c: cmd.PublishPostmortem, policy: Policy, d: _Draft) -> None:
+def publish(inc: Incident, c: cmd.PublishPostmortem, policy: Policy, d: Draft) -> None:
     """A person asks for the approved post-mortem to be merged (or saved) now."""
     pm = _pm(inc)
     _not_a_draft(inc, c, pm)
@@ -393,7 +390,7 @@ def publish(inc: Incident, c: cmd.PublishPostmortem, policy: Policy, d: _Draft) 
     _merge(pm, d)
 
 
-def ready(inc: Incident, pm: PostMortem, policy: Policy, d: _Draft) -> None:
+def ready(inc: Incident, pm: PostMortem, policy: Policy, d: Draft) -> None:
     """What follows once ``pm``'s approvals count: publish, merge, or say it is ready.
 
     A merged one is published; else it is merged (``merge = "auto"``) or said ready to merge.
@@ -413,12 +410,12 @@ def ready(inc: Incident, pm: PostMortem, policy: Policy, d: _Draft) -> None:
         )
 
 
-def _merge(pm: PostMortem, d: _Draft) -> None:
+def _merge(pm: PostMortem, d: Draft) -> None:
     # On a branch the publisher merges it; without one, saving it is publishing it.
     d.say("publisher", "merge" if pm.on_branch else "postmortem")
 
 
-def _publish_now(inc: Incident, pm: PostMortem, location: str, d: _Draft) -> None:
+def _publish_now(inc: Incident, pm: PostMortem, location: str, d: Draft) -> None:
     """Merged with the approvals: the post-mortem is published, its learnings become items."""
     d.add(ev.PostMortemPublished, approvals=pm.approvals)
     runbook = inc.runbook.name if inc.runbook else None
