@@ -182,6 +182,13 @@ class FlowCore:
         self._later: Callable[[Steps[int]], None] | None = None
         # Told (before, after) of each incident this flow commits: the service's MTTA and MTTR.
         self._on_commit: list[Callable[[Incident | None, Incident], None]] = []
+        # Takeover in seconds (ports.ClaimRenewal): while a keeper renews this flow's claims
+        # (the worker's, serve's), they are taken for ``_hold`` only, not the whole lease,
+        # and renewed while they are being sent. ``_held``: each message this flow is
+        # sending, and the most it may hold it (its claim's time and the lease).
+        self._hold: timedelta | None = None
+        self._held: dict[str, datetime] = {}
+        self._held_lock = threading.Lock()
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -978,14 +985,81 @@ class FlowCore:
         delivered = 0
         claims = 0
         while batches is None or claims < batches:
+            now = self._now()
             batch = yield from call(
-                "store", "claim_due", self._now(), lease=self.lease, limit=limit
+                "store", "claim_due", now, lease=self._claim_span(), limit=limit
             )
             if not batch:
                 break
             claims += 1
-            delivered += yield from self._settle(batch)
+            # A claim of ours that lapsed (its renewal was late) is still being sent by this
+            # process: claimed again just now, it is left to that send, not sent twice.
+            mine = self._hold_claimed(batch, now)
+            delivered += yield from self._settle(mine)
         return delivered
+
+    # ----------------------------------------------------------------- claims held while sent
+
+    def _renews(self) -> bool:
+        """Whether this flow's claims are short and renewed (a keeper runs; the store can)."""
+        return self._hold is not None and self._store_can("renews_claims", "renew_claims")
+
+    def _claim_span(self) -> timedelta:
+        """How long a new claim lasts: the hold while it is renewed, else the whole lease."""
+        hold = self._hold
+        if hold is not None and hold < self.lease and self._renews():
+            return hold
+        return self.lease
+
+    def _hold_new(self, outbox: Sequence[OutboxMessage], now: datetime) -> None:
+        """Renew the new messages a commit just claimed for us until they are sent."""
+        if self._renews():
+            fresh = [m for m in outbox if m.pending and m.attempts == 0]
+            if fresh:
+                self._hold_claimed(fresh, now)
+
+    def _hold_claimed(self, claimed: Sequence[OutboxMessage], now: datetime) -> list[OutboxMessage]:
+        """Renew ``claimed`` until sent; return those not already being sent by this flow."""
+        if not self._renews():
+            return list(claimed)
+        limit = now + self.lease
+        mine: list[OutboxMessage] = []
+        with self._held_lock:
+            for message in claimed:
+                if message.id not in self._held:
+                    self._held[message.id] = limit
+                    mine.append(message)
+        return mine
+
+    def _release(self, claimed: Sequence[OutboxMessage]) -> None:
+        """Stop renewing these claims: their outcomes are recorded (or they are left)."""
+        if self._held:
+            with self._held_lock:
+                for message in claimed:
+                    self._held.pop(message.id, None)
+
+    def _renewal(self, *, final: bool = False) -> Steps[int]:
+        """Renew the claims this flow holds for another hold; return how many it renewed.
+
+        Never past a claim's lease (a send that hangs is still taken over a lease after its
+        claim). ``final`` (the keeper stops): each is held to the end of its lease, as a
+        flow without a keeper holds its claims, so the sends still going finish under it.
+        """
+        now = self._now()
+        hold = self._hold
+        with self._held_lock:
+            for message_id in [i for i, limit in self._held.items() if limit <= now]:
+                del self._held[message_id]
+            held = dict(self._held)
+        if not held or (hold is None and not final):
+            return 0
+        untils: dict[datetime, list[str]] = {}
+        for message_id, limit in held.items():
+            until = limit if final or hold is None else min(limit, now + hold)
+            untils.setdefault(until, []).append(message_id)
+        for until, ids in untils.items():
+            yield from call("store", "renew_claims", ids, until=until)
+        return len(held)
 
     # ----------------------------------------------------------------- post-mortem reviews
 
@@ -1133,7 +1207,7 @@ class FlowCore:
                         events=decision.events,
                         snapshot=incident,
                         outbox=decision.outbox,
-                        claimed_until=now + self.lease,
+                        claimed_until=now + self._claim_span(),
                         durable=False,
                     )
                 ],
@@ -1149,10 +1223,11 @@ class FlowCore:
                 decision.events,
                 snapshot=incident,
                 outbox=decision.outbox,
-                claimed_until=now + self.lease,
+                claimed_until=now + self._claim_span(),
                 **({"runbooks": revisions} if keeps else {}),
             )
         self._remember(incident)
+        self._hold_new(decision.outbox, now)
         if keeps:
             yield from self._refresh_catalog()
         elif revisions:  # a store without a catalog: this process keeps what it learned
@@ -1202,13 +1277,14 @@ class FlowCore:
                 events=d.events,
                 snapshot=d.incident,
                 outbox=d.outbox,
-                claimed_until=now + self.lease,
+                claimed_until=now + self._claim_span(),
                 durable=not _outcomes_only(d),
             )
             for before, d in decided
         ]
         yield from call("store", "append_all", appends)
         for before, d in decided:
+            self._hold_new(d.outbox, now)
             self._remember(d.incident)
             self._committed(before, d.incident)
         return True
@@ -1343,6 +1419,12 @@ class FlowCore:
         holds the claim: once half the lease is gone, the rest is
         left for the next claim, so no message is sent after another sender could take it.
         """
+        try:
+            return (yield from self._send_all(claimed))
+        finally:
+            self._release(claimed)
+
+    def _send_all(self, claimed: Sequence[OutboxMessage]) -> Steps[int]:
         start = self._now()
         deadline = start + self.lease / 2
         # The claim ends a lease after it was taken (just before ``start``); a send must be over

@@ -74,6 +74,7 @@ __all__ = [
     "psycopg_module",
     "record_shifts",
     "recorded_shifts",
+    "renew_claims",
     "save_override",
     "save_silence",
     "setup",
@@ -447,6 +448,11 @@ def claim_due(
     return Query("claim", _CLAIM_IDS, params, _claimed, write=True)
 
 
+def renew_claims(ids: Collection[str], until: datetime) -> Query[list[str]]:
+    """Hold the claimed, pending messages among ``ids`` until ``until`` (never shorter)."""
+    return Query("renewing claims", _RENEW, (micros(until), list(ids), micros(until)), _ids, True)
+
+
 def outbox_messages(incident_id: str | None) -> Query[list[OutboxMessage]]:
     """Every outbox message (of one incident when given), delivered or not."""
     if incident_id is None:
@@ -660,3 +666,8 @@ RETURNING o.seq, o.data, due.reclaimed
 """
 _CLAIM = "WITH due AS (" + _CLAIM_WHERE + _CLAIM_TAIL
 _CLAIM_IDS = "WITH due AS (" + _CLAIM_WHERE + " AND id = ANY(%s)" + _CLAIM_TAIL
+_RENEW = """
+UPDATE {s}.outbox SET claimed_until = %s
+WHERE id = ANY(%s) AND NOT delivered AND claimed_until IS NOT NULL AND claimed_until < %s
+RETURNING id
+"""

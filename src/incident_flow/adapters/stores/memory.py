@@ -302,6 +302,14 @@ class MemoryStore:
                 claimed.append(message)
         return claimed
 
+    def renew_claims(self, ids: Collection[str], *, until: datetime) -> None:
+        """Hold the claimed, pending messages among ``ids`` until ``until`` (never shorter)."""
+        with self._lock:
+            for message_id in ids:
+                held = self._claims.get(message_id)
+                if held is not None and message_id in self._pending and held < until:
+                    self._claims[message_id] = until
+
     def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
         """Every outbox message (of one incident when given), delivered or not; for inspection."""
         with self._lock:

@@ -275,6 +275,11 @@ class PostgresStore:
         """Claim due, unclaimed pending messages for ``lease`` (``FOR UPDATE SKIP LOCKED``)."""
         return self._fetch(pgsql.claim_due(now, lease, limit, ids))
 
+    def renew_claims(self, ids: Collection[str], *, until: datetime) -> None:
+        """Hold the claimed, pending messages among ``ids`` until ``until`` (never shorter)."""
+        if ids:
+            self._fetch(pgsql.renew_claims(ids, until))
+
     def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
         """Every outbox message (of one incident when given), delivered or not; for inspection."""
         return self._fetch(pgsql.outbox_messages(incident_id))

@@ -179,6 +179,12 @@ ON CONFLICT (id) DO UPDATE SET
 WHERE outbox.delivered = 0
 """
 
+# A claim is renewed, never shortened, and only while its message is pending and claimed.
+_RENEW_CLAIM = """
+UPDATE outbox SET claimed_until = ?1
+WHERE id = ?2 AND delivered = 0 AND claimed_until IS NOT NULL AND claimed_until < ?1
+"""
+
 
 def _reclaimed(message: OutboxMessage, was_claimed: bool) -> OutboxMessage:
     return attrs.evolve(message, reclaimed=True) if was_claimed else message
@@ -561,6 +567,22 @@ class SQLiteStore:
             raise StorageError(msg) from exc
         # A lease that ran out with no outcome recorded: the sender may have sent it.
         return [_reclaimed(decode_message(str(data)), bool(was)) for _, data, was in rows]
+
+    def renew_claims(self, ids: Collection[str], *, until: datetime) -> None:
+        """Hold the claimed, pending messages among ``ids`` until ``until`` (never shorter).
+
+        Committed without a flush of its own: a renewal lost on a power cut only lets the
+        claims lapse sooner (the messages go again under their idempotency keys).
+        """
+        if not ids:
+            return
+        at = micros(until)
+        try:
+            with self._transaction(durable=False) as db:
+                db.executemany(_RENEW_CLAIM, [(at, message_id) for message_id in ids])
+        except sqlite3.Error as exc:
+            msg = f"SQLite store {self.path}: renewing claims failed: {exc}"
+            raise StorageError(msg) from exc
 
     def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
         """Every outbox message (of one incident when given), delivered or not; for inspection."""

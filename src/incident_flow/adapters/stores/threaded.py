@@ -244,6 +244,15 @@ class ThreadedStore:
         """See :meth:`~incident_flow.ports.Outbox.claim_due`."""
         return await self._call(self.store.claim_due, now, lease=lease, limit=limit, ids=ids)
 
+    @property
+    def renews_claims(self) -> bool:
+        """Whether the wrapped store renews claims (``ports.ClaimRenewal``)."""
+        return hasattr(self.store, "renew_claims")
+
+    async def renew_claims(self, ids: Collection[str], *, until: datetime) -> None:
+        """See :meth:`~incident_flow.ports.ClaimRenewal.renew_claims`."""
+        await self._call(getattr(self.store, "renew_claims"), ids, until=until)  # noqa: B009
+
     async def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
         """See :meth:`~incident_flow.ports.Timers.due_incidents`."""
         return await self._call(self.store.due_incidents, now, limit=limit)
