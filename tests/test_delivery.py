@@ -193,12 +193,16 @@ class TestWarningsOncePerCause:
             flow.deliver_pending()
             chat.down = True
             flow.acknowledge(incident.id, by="alice")  # down again: news
-        said = [(e["event"], e["log_level"], e["kind"]) for e in logs if "deliver" in e["event"]]
+        said = [
+            (e["event"], e["log_level"], e["kind"], e.get("recovered"))
+            for e in logs
+            if "deliver" in e["event"] and e["channel"] == "chat"
+        ]
         assert said == [
-            ("incident_flow.delivery_failed", "warning", "notify"),
-            ("incident_flow.delivery_failed", "debug", "notify"),
-            ("incident_flow.delivery_recovered", "info", "notify"),
-            ("incident_flow.delivery_failed", "warning", "update"),
+            ("incident_flow.delivery_failed", "warning", "notify", None),
+            ("incident_flow.delivery_failed", "debug", "notify", None),
+            ("incident_flow.delivered", "info", "notify", True),
+            ("incident_flow.delivery_failed", "warning", "update", None),
         ]
 
     def test_the_http_status_and_the_next_attempt_are_said(self) -> None:

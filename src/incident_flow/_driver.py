@@ -1462,14 +1462,16 @@ class FlowCore:
             )
             return Outcome(message, error=error, delay=delay)
         self._pauses.delivered(message.channel)
-        if self._failures_said.forget((message.incident_id, message.channel)):
-            _log.info(
-                "incident_flow.delivery_recovered",
-                incident_id=message.incident_id,
-                channel=message.channel,
-                kind=message.kind,
-                attempts=message.attempts + 1,
-            )
+        recovered = self._failures_said.forget((message.incident_id, message.channel))
+        _log.info(
+            "incident_flow.delivered",
+            incident_id=message.incident_id,
+            channel=message.channel,
+            kind=message.kind,
+            attempts=message.attempts + 1,
+            # A failure was said: this says it is over (a new one is news again).
+            **({"recovered": True} if recovered else {}),
+        )
         return Outcome(message, receipt=receipt)
 
     def _send(
