@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import _slack_ui as slack_ui
 from .._async_flow import AsyncIncidentFlow
-from .._log import get_logger
+from .._log import OncePerCause, get_logger
 from .._messages import Notification
 from .._policy import parse_duration, parse_time
 from .._process import FINAL_STATE
@@ -120,6 +120,8 @@ class _Service:
         self.task: asyncio.Task[None] | None = None
         #: The store failure said last (said once per cause).
         self._store_said: str | None = None
+        #: The worker steps' failures said (each once per cause, until the step succeeds).
+        self._steps_said = OncePerCause()
         #: Slack's actions, applied after the answer: kept until done (not garbage-collected).
         self._background: set[asyncio.Task[None]] = set()
         flow.notifier = _Counted(flow.notifier, "chat", self.metrics)
@@ -189,8 +191,14 @@ class _Service:
                 try:
                     done = await step()
                 except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn
-                    _log.error("incident_flow.worker_step_failed", step=name, error=str(exc))
+                    # Once per step and cause: an outage is not one error line per turn.
+                    said = self._steps_said.first(name, str(exc))
+                    (_log.error if said else _log.debug)(
+                        "incident_flow.worker_step_failed", step=name, error=str(exc)
+                    )
                     continue
+                if self._steps_said.forget(name):
+                    _log.info("incident_flow.worker_step_recovered", step=name)
                 if name == "escalated":
                     self.metrics.escalations.inc(len(done))
             self.last_turn = time.monotonic()

@@ -3,7 +3,9 @@
 Only ``incident-flow serve`` calls :func:`configure_service_logging`: the library configures
 nothing at import (a host that mounts the app keeps its own logging). It puts one handler on
 the ``incident_flow`` and ``uvicorn`` loggers (uvicorn's ``uvicorn.error`` lines go through it;
-its access log is off, ours says more), at INFO. Each line is one event:
+its access log is off, ours says more), at INFO, and on the root logger for any other
+library's warnings (psycopg's pool's own reconnection warnings are left out: the service says
+a store failure once per cause). Each line is one event:
 
     2026-12-07T20:14:03.112Z INFO    incident_flow.request method=POST path=/webhooks/alertmanager
         status=202 ms=18.4 incidents=inc-4f2a9c1b7e03
@@ -128,11 +130,21 @@ def configure_service_logging(
     for name in LOGGERS:
         logger = logging.getLogger(name)
         for old in list(logger.handlers):
-            if isinstance(old, logging.StreamHandler) and old.stream in (sys.stderr, stream):
+            stderr = isinstance(old, logging.StreamHandler) and old.stream is sys.stderr
+            if stderr or isinstance(old, _ServiceHandler):
                 logger.removeHandler(old)  # the command line's own, or a previous setup
         logger.addHandler(handler)
         logger.setLevel(level)
         logger.propagate = False  # one line per event, whatever the root logger does
+    # Any other library's warnings (psycopg's pool, httpx) in the same format, redacted.
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if isinstance(old, _ServiceHandler):
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(max(level, logging.WARNING))
+    # The pool says "error connecting" every second of an outage; ours says it once per cause.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.disabled = True  # ours says the route, the status, the time and the incidents
