@@ -151,6 +151,13 @@ def test_a_session_from_start_to_a_delivered_page_to_the_stop(
     _, pagerduty = vendors
     pagerduty.fail_next(Response("down", status=500), times=3)  # one attempt, retried inline
     serving.wait_until_up()
+    # Hostile paths: a forged line, a secret, a very long path (404s, each one line).
+    for path in (
+        "/x%0A2026-01-01T00:00:00Z INFO forged",
+        f"/{ENV['SLACK_BOT_TOKEN']}",
+        "/y" * 5000,
+    ):
+        assert httpx.get(serving.url + path).status_code == 404
     answer = fire(serving.url)
     assert answer.status_code == 202, answer.text
     incident_ids = answer.json()["incidents"]
@@ -194,6 +201,8 @@ def test_a_session_from_start_to_a_delivered_page_to_the_stop(
     assert order[-1] == "incident_flow.exit" and str(named["incident_flow.exit"]["code"]) == "0"
     for secret in ENV.values():
         assert secret not in text
+    assert max(len(e.get("path", "")) for e in events) <= 200
+    assert not any(line.startswith("2026-01-01") for line in text.splitlines())
     if log_format == "text":
         assert text.startswith("20") and "{" not in text.splitlines()[0]
 
