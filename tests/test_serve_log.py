@@ -298,8 +298,13 @@ class TestFormatter:
         assert second["logger"] == "uvicorn.error"
 
     def test_auto_is_json_off_a_terminal(self) -> None:
+        class Terminal(io.StringIO):
+            def isatty(self) -> bool:
+                return True
+
         try:
             assert configure_service_logging("auto", stream=io.StringIO()) == "json"
+            assert configure_service_logging("auto", stream=Terminal()) == "text"
         finally:
             undo_service_logging()
         with pytest.raises(ValueError, match="auto, text or json"):
