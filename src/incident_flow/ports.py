@@ -31,6 +31,7 @@ __all__ = [
     "Clock",
     "EventLog",
     "EventStore",
+    "GroupAppend",
     "Notifier",
     "Outbox",
     "OverrideLog",
@@ -182,6 +183,26 @@ class BatchAppend(Protocol):
 
     def append_all(self, appends: Sequence[StreamAppend]) -> None:
         """Append each one as ``append`` would, atomically together."""
+        ...
+
+
+class GroupAppend(Protocol):
+    """Appends of several callers in one transaction and one flush, each failing on its own.
+
+    Optional: group commit. A store wrapper that serves concurrent callers (the threaded store,
+    the async PostgreSQL store) gathers the appends that arrive together and hands them here.
+    The core relies on: each group (the appends of one ``append`` or ``append_all`` call) is
+    kept atomically, or not at all; a group refused (``ConcurrencyError``, bad input) changes
+    nothing and does not stop the others, which are kept in the same commit; one commit for
+    all of them, durable unless every append in it says ``durable=False``.
+    """
+
+    def append_each(self, groups: Sequence[Sequence[StreamAppend]]) -> list[Exception | None]:
+        """Keep each group as ``append_all`` would, in one transaction; None or its error each.
+
+        Raises:
+            StorageError: the transaction itself failed (then no group was kept).
+        """
         ...
 
 

@@ -26,7 +26,7 @@ from .._messages import OutboxMessage
 from .._process import FINAL_STATE
 from .._storms import Silence
 from ..exceptions import ConcurrencyError, StorageError
-from ..ports import StoreCounts
+from ..ports import StoreCounts, StreamAppend
 from ..schedules._book import Shift
 from ..schedules._model import Override
 from ._common import (
@@ -248,6 +248,40 @@ class Append:
         accepting one dedup key: another writer got there first.
         """
         return ConcurrencyError(self.incident_id, self.expected_version)
+
+
+def group_plans(
+    groups: Sequence[Sequence[StreamAppend]],
+) -> tuple[list[list[Append] | None], list[Exception | None]]:
+    """Each group's plans (None where it is empty or refused) and its error so far, if any."""
+    plans: list[list[Append] | None] = []
+    results: list[Exception | None] = []
+    for group in groups:
+        try:
+            made = [
+                append(
+                    one.incident_id,
+                    one.expected_version,
+                    one.events,
+                    one.snapshot,
+                    one.outbox,
+                    one.claimed_until,
+                )
+                for one in group
+            ]
+        except ValueError as exc:
+            plans.append(None)
+            results.append(exc)
+        else:
+            plans.append(made or None)
+            results.append(None)
+    return plans, results
+
+
+#: The savepoint each group of a group commit runs in, after a first try together failed.
+GROUP_SAVEPOINT = "SAVEPOINT incident_flow_group"
+GROUP_ROLLBACK = "ROLLBACK TO SAVEPOINT incident_flow_group"
+GROUP_RELEASE = "RELEASE SAVEPOINT incident_flow_group"
 
 
 #: Said first in a transaction of delivery outcomes only: its commit does not wait for the WAL

@@ -13,7 +13,7 @@ from .._events import Event
 from .._incident import Incident
 from .._messages import OutboxMessage
 from .._storms import Silence
-from ..exceptions import StorageError
+from ..exceptions import ConcurrencyError, StorageError
 from ..ports import StoreCounts, StreamAppend
 from ..schedules._book import Shift
 from ..schedules._model import Override
@@ -202,6 +202,50 @@ class PostgresStore:
                     plan.check(guard.rowcount)
         except pgsql.Conflict as exc:
             raise plans[0].lost_race() from exc
+
+    def append_each(self, groups: Sequence[Sequence[StreamAppend]]) -> list[Exception | None]:
+        """Keep each group as ``append_all`` would, all in one transaction (group commit).
+
+        Tried first all together in one pipeline (one round trip, one commit). When a group is
+        refused, again in one transaction with each group in a savepoint of its own: the
+        refused ones are rolled back alone and their errors returned in their places.
+        """
+        plans, results = pgsql.group_plans(groups)
+        todo = [(index, made) for index, made in enumerate(plans) if made is not None]
+        if not todo:
+            return results
+        durable = any(one.durable for index, _ in todo for one in groups[index])
+        try:
+            self._run([plan for _, made in todo for plan in made], durable=durable)
+        except ConcurrencyError as exc:
+            if len(todo) == 1:
+                results[todo[0][0]] = exc
+                return results
+        else:
+            return results
+        with self._transaction("append") as cur:
+            if not durable:
+                cur.execute(pgsql.LIGHT_COMMIT)
+            for index, made in todo:
+                cur.execute(pgsql.GROUP_SAVEPOINT)
+                try:
+                    with self._db.errors("append"), cur.connection.pipeline() as pipeline:
+                        guards = []
+                        for plan in made:
+                            guard = cur.connection.cursor()
+                            guard.execute(self._db.bind(plan.guard), plan.guard_params)
+                            guards.append(guard)
+                            for text, rows in plan.batches:
+                                cur.executemany(self._db.bind(text), rows)
+                        pipeline.sync()
+                    for plan, guard in zip(made, guards, strict=True):
+                        plan.check(guard.rowcount)
+                except (pgsql.Conflict, ConcurrencyError) as exc:
+                    cur.execute(pgsql.GROUP_ROLLBACK)
+                    refused = exc if isinstance(exc, ConcurrencyError) else made[0].lost_race()
+                    results[index] = refused
+                cur.execute(pgsql.GROUP_RELEASE)
+        return results
 
     def record_runbook(self, revision: RunbookRevision) -> None:
         """Add a catalog revision made outside an incident (a second one with its key: none)."""
