@@ -493,7 +493,7 @@ class StoreContract(_Drivers):
                           snapshot=taken)],
         ]  # fmt: skip
         if driver == "async":
-            face = store if is_async_port(store) else as_async_store(store)
+            face: Any = store if is_async_port(store) else as_async_store(store)
 
             async def together() -> list[object]:
                 async def one(group: list[StreamAppend]) -> None:
