@@ -8,6 +8,7 @@ adapter.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -29,6 +30,7 @@ __all__ = [
     "AsyncPostMortemPublisher",
     "BatchAppend",
     "Clock",
+    "CommandTransaction",
     "EventLog",
     "EventStore",
     "GroupAppend",
@@ -203,6 +205,22 @@ class GroupAppend(Protocol):
         Raises:
             StorageError: the transaction itself failed (then no group was kept).
         """
+        ...
+
+
+class CommandTransaction(Protocol):
+    """A command's unit of work (optional): its reads and its append in one transaction.
+
+    ``IncidentFlow`` runs each command (``trigger``, ``apply`` and the incident commands)
+    inside ``with store.transaction():``. The core relies on: the store's answers inside are
+    what they would be outside; the first append inside commits what the command read with
+    it (one transaction, not one per read); what follows that append runs as it would
+    outside; a command left without an append ends its transaction with the block. A store
+    without it runs each call in its own transaction (or none: an embedded store's reads).
+    """
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Open the command's unit of work on this thread (nested ones join the outer one)."""
         ...
 
 
