@@ -84,7 +84,7 @@ class ThreadedStore:
         )
         #: Group commit (``ports.GroupAppend``): appends that queue up behind the store thread
         #: go together, in one transaction, when the wrapped store has ``append_each``.
-        self.group_commit = GroupCommit(self._commit_group)
+        self.group_commit: GroupCommit | None = GroupCommit(self._commit_group)
 
     async def _commit_group(self, take: Callable[[], list[Waiting]]) -> list[Exception | None]:
         def commit() -> list[Exception | None]:
@@ -94,8 +94,11 @@ class ThreadedStore:
 
         return await self._call(commit)
 
-    def _groups(self, runbooks: Sequence[RunbookRevision]) -> bool:
-        return not runbooks and hasattr(self.store, "append_each")
+    def _grouped(self, runbooks: Sequence[RunbookRevision]) -> GroupCommit | None:
+        """The group committer for an append, or None (runbooks, or a store without one)."""
+        if runbooks or not hasattr(self.store, "append_each"):
+            return None
+        return self.group_commit
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.store!r})"
@@ -118,7 +121,8 @@ class ThreadedStore:
         runbooks: Sequence[RunbookRevision] = (),
     ) -> None:
         """See :meth:`~incident_flow.ports.EventLog.append`."""
-        if self._groups(runbooks):
+        group = self._grouped(runbooks)
+        if group is not None:
             one = StreamAppend(
                 incident_id=incident_id,
                 expected_version=expected_version,
@@ -127,7 +131,7 @@ class ThreadedStore:
                 outbox=outbox,
                 claimed_until=claimed_until,
             )
-            await self.group_commit.append([one])
+            await group.append([one])
             return
         extra = {"runbooks": runbooks} if runbooks else {}
         await self._call(
@@ -153,8 +157,9 @@ class ThreadedStore:
 
     async def append_all(self, appends: Sequence[StreamAppend]) -> None:
         """See :meth:`~incident_flow.ports.BatchAppend.append_all`."""
-        if self._groups(()):
-            await self.group_commit.append(appends)
+        group = self._grouped(())
+        if group is not None:
+            await group.append(appends)
             return
         await self._call(self.store.append_all, appends)  # type: ignore[attr-defined]
 
