@@ -281,7 +281,13 @@ class PostgresStore:
             self._append_in_unit(unit, unit.conn, plans, durable=durable)  # commits the reads'
             return
         try:
-            with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
+            # BEGIN goes in the pipeline with the statements (one round trip, not two), and
+            # COMMIT after the guards are checked: two round trips for the whole append.
+            with (
+                self._transaction("append", write=False) as cur,
+                cur.connection.pipeline() as pipeline,
+                cur.connection.transaction(),
+            ):
                 if not durable:
                     cur.execute(pgsql.LIGHT_COMMIT)
                 guards = []

@@ -238,7 +238,13 @@ class AsyncPostgresStore:
         (``synchronous_commit = off`` for this transaction).
         """
         try:
-            async with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
+            # BEGIN goes in the pipeline with the statements (one round trip, not two), and
+            # COMMIT after the guards are checked: two round trips for the whole append.
+            async with (
+                self._transaction("append", write=False) as cur,
+                cur.connection.pipeline() as pipeline,
+                cur.connection.transaction(),
+            ):
                 if not durable:
                     await cur.execute(pgsql.LIGHT_COMMIT)
                 guards = []
