@@ -100,7 +100,7 @@ class IncidentFlow(FlowCore):
         its incident together. Each answer is the alert's incident,
         or None for a recovery with no open incident (where ``trigger`` raises).
         """
-        return self._drive(self._trigger_all(alerts))
+        return self._in_transaction(self._trigger_all(alerts))
 
     def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:
         """Change the severity; an upgrade to critical pages at once while unresolved."""
