@@ -269,7 +269,7 @@ def group_plans(
                 )
                 for one in group
             ]
-        except ValueError as exc:
+        except Exception as exc:  # noqa: BLE001 - bad input: that group is refused alone
             plans.append(None)
             results.append(exc)
         else:

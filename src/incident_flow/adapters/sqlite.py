@@ -378,7 +378,7 @@ class SQLiteStore:
                     continue
                 for one in group:
                     check_versions(one.expected_version, one.events)
-            except ValueError as exc:
+            except Exception as exc:  # noqa: BLE001 - bad input: refused alone, as its error
                 results[index] = exc
             else:
                 todo.append(index)
@@ -400,6 +400,11 @@ class SQLiteStore:
                             if isinstance(exc, ConcurrencyError)
                             else ConcurrencyError(first.incident_id, first.expected_version)
                         )
+                    except sqlite3.Error:
+                        raise  # the database itself failed: no group is kept
+                    except Exception as exc:  # noqa: BLE001 - bad input: refused alone
+                        db.execute("ROLLBACK TO incident_flow_group")
+                        results[index] = exc
                     db.execute("RELEASE incident_flow_group")
         except sqlite3.Error as exc:
             msg = f"SQLite store {self.path}: append failed: {exc}"

@@ -492,6 +492,8 @@ class StoreContract(_Drivers):
             [StreamAppend(incident_id="inc-t", expected_version=0, events=taken_events,
                           snapshot=taken)],
         ]  # fmt: skip
+        junk = attrs.evolve(groups[0][0], incident_id="inc-junk", snapshot="not an incident")  # type: ignore[arg-type]
+        groups.append([junk])
         if driver == "async":
             face: Any = store if is_async_port(store) else as_async_store(store)
 
@@ -515,10 +517,12 @@ class StoreContract(_Drivers):
             results = port.append_each(groups)
         else:
             pytest.skip("this store has no group commit under the sync driver (ports.GroupAppend)")
-        assert [type(r).__name__ for r in results] == [
+        assert [type(r).__name__ for r in results[:-1]] == [
             "NoneType", "NoneType", "ConcurrencyError", "ValueError", "ConcurrencyError",
             "NoneType", "NoneType",
         ]  # fmt: skip
+        assert isinstance(results[-1], Exception)  # a snapshot that is no Incident
+        assert port.load("inc-junk") == []
         for n in range(4):
             assert port.load(f"inc-{n}") == groups[n + 3 if n >= 2 else n][0].events
         assert port.load("inc-s") == [*events, *more] and port.load("inc-t") == []
