@@ -168,7 +168,8 @@ class Database:
         pg = psycopg_module()
         try:
             yield
-        except pg.errors.IntegrityError as exc:
+        except (pg.errors.IntegrityError, pg.errors.DivisionByZero) as exc:
+            # A unique constraint, or an append's version guard (_UPDATE_INCIDENT): stale.
             msg = f"PostgreSQL store: {what} conflicts with another writer"
             raise Conflict(msg) from exc
         except pg.Error as exc:
@@ -611,10 +612,17 @@ INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, versi
     timer_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 """
+#: The version guard of an append: a stale writer updates no row, and the division by the
+#: count of updated rows then aborts the transaction in the server (STALE_WRITER), so that an
+#: append is sent with its COMMIT in one round trip; a writer that is not stale reads one row.
 _UPDATE_INCIDENT = """
-UPDATE {s}.incidents SET state = %s, severity = %s, dedup_key = %s, accepts_alerts = %s,
-    version = %s, updated_at = %s, timer_at = %s
-WHERE id = %s AND version = %s
+WITH guarded AS (
+    UPDATE {s}.incidents SET state = %s, severity = %s, dedup_key = %s, accepts_alerts = %s,
+        version = %s, updated_at = %s, timer_at = %s
+    WHERE id = %s AND version = %s
+    RETURNING 1
+)
+SELECT 1 / count(*) FROM guarded
 """
 _UPSERT_MESSAGE = """
 INSERT INTO {s}.outbox (id, incident_id, due, claimed_until, delivered, data)

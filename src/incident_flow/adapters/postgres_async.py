@@ -238,25 +238,19 @@ class AsyncPostgresStore:
         (``synchronous_commit = off`` for this transaction).
         """
         try:
-            # BEGIN goes in the pipeline with the statements (one round trip, not two), and
-            # COMMIT after the guards are checked: two round trips for the whole append.
+            # BEGIN, the statements and COMMIT in one pipeline: one round trip. The guards
+            # are checked by the server (a stale version aborts the transaction: Conflict).
             async with (
                 self._transaction("append", write=False) as cur,
-                cur.connection.pipeline() as pipeline,
+                cur.connection.pipeline(),
                 cur.connection.transaction(),
             ):
                 if not durable:
                     await cur.execute(pgsql.LIGHT_COMMIT)
-                guards = []
                 for plan in plans:
-                    guard = cur.connection.cursor()
-                    await guard.execute(self._db.bind(plan.guard), plan.guard_params)
-                    guards.append(guard)
+                    await cur.execute(self._db.bind(plan.guard), plan.guard_params)
                     for text, rows in plan.batches:
                         await cur.executemany(self._db.bind(text), rows)
-                await pipeline.sync()
-                for plan, guard in zip(plans, guards, strict=True):
-                    plan.check(guard.rowcount)
         except pgsql.Conflict as exc:
             raise plans[0].lost_race() from exc
 
