@@ -8,6 +8,7 @@ adapter.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -30,8 +31,10 @@ __all__ = [
     "BatchAppend",
     "ClaimRenewal",
     "Clock",
+    "CommandTransaction",
     "EventLog",
     "EventStore",
+    "GroupAppend",
     "Notifier",
     "Outbox",
     "OverrideLog",
@@ -200,6 +203,42 @@ class BatchAppend(Protocol):
 
     def append_all(self, appends: Sequence[StreamAppend]) -> None:
         """Append each one as ``append`` would, atomically together."""
+        ...
+
+
+class GroupAppend(Protocol):
+    """Appends of several callers in one transaction and one flush, each failing on its own.
+
+    Optional: group commit. A store wrapper that serves concurrent callers (the threaded store,
+    the async PostgreSQL store) gathers the appends that arrive together and hands them here.
+    The core relies on: each group (the appends of one ``append`` or ``append_all`` call) is
+    kept atomically, or not at all; a group refused (``ConcurrencyError``, bad input) changes
+    nothing and does not stop the others, which are kept in the same commit; one commit for
+    all of them, durable unless every append in it says ``durable=False``.
+    """
+
+    def append_each(self, groups: Sequence[Sequence[StreamAppend]]) -> list[Exception | None]:
+        """Keep each group as ``append_all`` would, in one transaction; None or its error each.
+
+        Raises:
+            StorageError: the transaction itself failed (then no group was kept).
+        """
+        ...
+
+
+class CommandTransaction(Protocol):
+    """A command's unit of work (optional): its reads and its append in one transaction.
+
+    ``IncidentFlow`` runs each command (``trigger``, ``apply`` and the incident commands)
+    inside ``with store.transaction():``. The core relies on: the store's answers inside are
+    what they would be outside; the first append inside commits what the command read with
+    it (one transaction, not one per read); what follows that append runs as it would
+    outside; a command left without an append ends its transaction with the block. A store
+    without it runs each call in its own transaction (or none: an embedded store's reads).
+    """
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Open the command's unit of work on this thread (nested ones join the outer one)."""
         ...
 
 

@@ -89,7 +89,7 @@ class IncidentFlow(FlowCore):
             IncidentNotFound: a resolved alert matched no open incident (nothing is recorded).
             InvalidCommand: ``alert`` is not an :class:`Alert`.
         """
-        return self._drive(self._trigger(alert))
+        return self._in_transaction(self._trigger(alert))
 
     def trigger_all(self, alerts: Sequence[Alert]) -> list[Incident | None]:
         """Route the alerts of one webhook body in a few transactions, not one per alert.
@@ -100,7 +100,7 @@ class IncidentFlow(FlowCore):
         its incident together. Each answer is the alert's incident,
         or None for a recovery with no open incident (where ``trigger`` raises).
         """
-        return self._drive(self._trigger_all(alerts))
+        return self._in_transaction(self._trigger_all(alerts))
 
     def reclassify(self, incident_id: str, severity: Severity | str, *, by: str) -> Incident:
         """Change the severity; an upgrade to critical pages at once while unresolved."""
@@ -263,7 +263,7 @@ class IncidentFlow(FlowCore):
             IncidentNotFound: the action names no incident of ours.
             InvalidCommand: ``action`` is not an :class:`Action`.
         """
-        return self._drive(self._apply(action))
+        return self._in_transaction(self._apply(action))
 
     def escalate_due(self, *, limit: int = 100) -> list[Incident]:
         """Page the next escalation level of every incident whose ack timeout has passed.
@@ -467,5 +467,17 @@ class IncidentFlow(FlowCore):
     def _drive(self, steps: Steps[T]) -> T:
         return run(steps, self._port)
 
+    def _in_transaction(self, steps: Steps[T]) -> T:
+        """Run a command's steps in the store's unit of work, where it has one.
+
+        ``ports.CommandTransaction``: the command's reads and its decision's append share one
+        transaction (PostgreSQL). A store without it runs each call as before.
+        """
+        unit = getattr(self.store, "transaction", None)
+        if unit is None:
+            return run(steps, self._port)
+        with unit():
+            return run(steps, self._port)
+
     def _run(self, incident_id: str, command: cmd.Command) -> Incident:
-        return self._drive(self._command(incident_id, command))
+        return self._in_transaction(self._command(incident_id, command))

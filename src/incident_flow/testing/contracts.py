@@ -46,7 +46,7 @@ from ..ports import (
     ReviewedPublisher,
     StoreCounts,
 )
-from ._async import DRIVERS, Blocking, LoopThread, _loop, as_driven, flow_for
+from ._async import DRIVERS, Blocking, LoopThread, _loop, as_driven, flow_for, is_async_port
 from ._doubles import ManualClock, RecordingPublisher
 
 __all__ = [
@@ -464,6 +464,76 @@ class StoreContract(_Drivers):
         with pytest.raises(ConcurrencyError):
             batch.append_all([light])  # the same version again: stale
         assert port.load("inc-l") == [*events, *more]
+
+    def test_appends_arriving_together_each_fail_alone(
+        self, store: EventStore | AsyncEventStore, driver: str, request: pytest.FixtureRequest
+    ) -> None:
+        """Appends of concurrent callers: the good ones kept, a stale or bad one refused alone.
+
+        Under ``async`` they are awaited together (a store with group commit shares one
+        transaction among them); under ``sync``, a store with ``append_each``
+        (``ports.GroupAppend``) is handed them as one group commit.
+        """
+        import asyncio  # noqa: PLC0415
+
+        from ..ports import StreamAppend  # noqa: PLC0415
+
+        events, incident = _opened("inc-s", "key-s")
+        port: Any = as_driven(store, "sync", as_async_store, request)
+        port.append("inc-s", 0, events, snapshot=incident)
+        more, later = _note(incident)
+        port.append("inc-s", 3, more, snapshot=later)  # now at 4: a writer of 3 is stale
+        groups: list[list[StreamAppend]] = []
+        for n in range(4):
+            new_events, new = _opened(f"inc-{n}", f"key-{n}")
+            groups.append(
+                [StreamAppend(incident_id=f"inc-{n}", expected_version=0, events=new_events,
+                              snapshot=new)]
+            )  # fmt: skip
+        stale = StreamAppend(incident_id="inc-s", expected_version=3, events=more, snapshot=later)
+        bad = StreamAppend(incident_id="inc-s", expected_version=3, events=events, snapshot=later)
+        taken_events, taken = _opened("inc-t", "key-0")  # key-0 is taken in the same commit
+        groups[2:2] = [
+            [stale],
+            [bad],
+            [StreamAppend(incident_id="inc-t", expected_version=0, events=taken_events,
+                          snapshot=taken)],
+        ]  # fmt: skip
+        junk = attrs.evolve(groups[0][0], incident_id="inc-junk", snapshot="not an incident")  # type: ignore[arg-type]
+        groups.append([junk])
+        if driver == "async":
+            face: Any = store if is_async_port(store) else as_async_store(store)
+
+            async def together() -> list[object]:
+                async def one(group: list[StreamAppend]) -> None:
+                    if len(group) == 1 and not hasattr(face, "append_all"):
+                        a = group[0]
+                        await _maybe(face.append(a.incident_id, a.expected_version, a.events,
+                                                 snapshot=a.snapshot))  # fmt: skip
+                    else:
+                        await _maybe(face.append_all(group))
+
+                return await asyncio.gather(*(one(g) for g in groups), return_exceptions=True)
+
+            shared = getattr(face, "group_commit", None)
+            before = (0, 0) if shared is None else (shared.groups, shared.commits)
+            results = _loop(request).run(together())
+            if shared is not None:  # all of them in one transaction
+                assert (shared.groups - before[0], shared.commits - before[1]) == (len(groups), 1)
+        elif hasattr(port, "append_each"):
+            results = port.append_each(groups)
+        else:
+            pytest.skip("this store has no group commit under the sync driver (ports.GroupAppend)")
+        assert [type(r).__name__ for r in results[:-1]] == [
+            "NoneType", "NoneType", "ConcurrencyError", "ValueError", "ConcurrencyError",
+            "NoneType", "NoneType",
+        ]  # fmt: skip
+        assert isinstance(results[-1], Exception)  # a snapshot that is no Incident
+        assert port.load("inc-junk") == []
+        for n in range(4):
+            assert port.load(f"inc-{n}") == groups[n + 3 if n >= 2 else n][0].events
+        assert port.load("inc-s") == [*events, *more] and port.load("inc-t") == []
+        assert port.find_by_dedup_key("key-0") == "inc-0"
 
     def test_shifts_are_kept_once_and_read_back_by_period(self, port: EventStore) -> None:
         """Shifts are kept once per (schedule, start), read by overlap, oldest first."""
@@ -1217,3 +1287,10 @@ class ReviewedPublisherContract(PublisherContract):
         status = port.review_status(document)
         assert status.merged and not status.closed and status.location == location
         assert port.merge(document) == location
+
+
+async def _maybe(answer: object) -> object:
+    """Await ``answer`` when it is awaitable (an inline sync store answers at once)."""
+    import inspect  # noqa: PLC0415
+
+    return await answer if inspect.isawaitable(answer) else answer

@@ -26,7 +26,7 @@ from ..._core.process import FINAL_STATE
 from ..._core.storms import Silence
 from ..._runbooks.catalog import RunbookRevision
 from ...exceptions import ConcurrencyError, StorageError
-from ...ports import StoreCounts
+from ...ports import StoreCounts, StreamAppend
 from ...schedules._book import Shift
 from ...schedules._model import Override
 from ._common import (
@@ -169,7 +169,8 @@ class Database:
         pg = psycopg_module()
         try:
             yield
-        except pg.errors.IntegrityError as exc:
+        except (pg.errors.IntegrityError, pg.errors.DivisionByZero) as exc:
+            # A unique constraint, or an append's version guard (_UPDATE_INCIDENT): stale.
             msg = f"PostgreSQL store: {what} conflicts with another writer"
             raise Conflict(msg) from exc
         except pg.Error as exc:
@@ -249,6 +250,40 @@ class Append:
         accepting one dedup key: another writer got there first.
         """
         return ConcurrencyError(self.incident_id, self.expected_version)
+
+
+def group_plans(
+    groups: Sequence[Sequence[StreamAppend]],
+) -> tuple[list[list[Append] | None], list[Exception | None]]:
+    """Each group's plans (None where it is empty or refused) and its error so far, if any."""
+    plans: list[list[Append] | None] = []
+    results: list[Exception | None] = []
+    for group in groups:
+        try:
+            made = [
+                append(
+                    one.incident_id,
+                    one.expected_version,
+                    one.events,
+                    one.snapshot,
+                    one.outbox,
+                    one.claimed_until,
+                )
+                for one in group
+            ]
+        except Exception as exc:  # noqa: BLE001 - bad input: that group is refused alone
+            plans.append(None)
+            results.append(exc)
+        else:
+            plans.append(made or None)
+            results.append(None)
+    return plans, results
+
+
+#: The savepoint each group of a group commit runs in, after a first try together failed.
+GROUP_SAVEPOINT = "SAVEPOINT incident_flow_group"
+GROUP_ROLLBACK = "ROLLBACK TO SAVEPOINT incident_flow_group"
+GROUP_RELEASE = "RELEASE SAVEPOINT incident_flow_group"
 
 
 #: Said first in a transaction of delivery outcomes only: its commit does not wait for the WAL
@@ -583,10 +618,17 @@ INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, versi
     timer_at)
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
 """
+#: The version guard of an append: a stale writer updates no row, and the division by the
+#: count of updated rows then aborts the transaction in the server (STALE_WRITER), so that an
+#: append is sent with its COMMIT in one round trip; a writer that is not stale reads one row.
 _UPDATE_INCIDENT = """
-UPDATE {s}.incidents SET state = %s, severity = %s, dedup_key = %s, accepts_alerts = %s,
-    version = %s, updated_at = %s, timer_at = %s
-WHERE id = %s AND version = %s
+WITH guarded AS (
+    UPDATE {s}.incidents SET state = %s, severity = %s, dedup_key = %s, accepts_alerts = %s,
+        version = %s, updated_at = %s, timer_at = %s
+    WHERE id = %s AND version = %s
+    RETURNING 1
+)
+SELECT 1 / count(*) FROM guarded
 """
 _UPSERT_MESSAGE = """
 INSERT INTO {s}.outbox (id, incident_id, due, claimed_until, delivered, data)

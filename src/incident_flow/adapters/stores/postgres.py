@@ -13,7 +13,7 @@ from ..._core.incident import Incident
 from ..._core.messages import OutboxMessage
 from ..._core.storms import Silence
 from ..._runbooks.catalog import RunbookRevision
-from ...exceptions import StorageError
+from ...exceptions import ConcurrencyError, StorageError
 from ...ports import StoreCounts, StreamAppend
 from ...schedules._book import Shift
 from ...schedules._model import Override
@@ -25,6 +25,16 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore"]
 
 T = TypeVar("T")
+
+
+class _Unit:
+    """A command's unit of work on this thread: its connection once it read, and whether over."""
+
+    __slots__ = ("conn", "done")
+
+    def __init__(self) -> None:
+        self.conn: psycopg.Connection[Any] | None = None
+        self.done = False
 
 
 class PostgresStore:
@@ -57,6 +67,10 @@ class PostgresStore:
         self.schema = schema
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
+        # A command's unit of work (``transaction``) runs on a connection of its thread, so
+        # that holding its transaction open across the command's steps blocks no other thread.
+        self._local = threading.local()
+        self._unit_conns: list[psycopg.Connection[Any]] = []
         try:
             self._migrate()
         except BaseException:
@@ -72,6 +86,10 @@ class PostgresStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            units, self._unit_conns = self._unit_conns, []
+        for conn in units:
+            with suppress(Exception):  # another thread's, maybe in use: it reconnects
+                conn.close()
 
     def __enter__(self) -> Self:
         return self
@@ -112,6 +130,66 @@ class PostgresStore:
                 self._drop()
                 raise
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A command's unit of work: its reads and its first append share one transaction.
+
+        Inside it (on this thread), the reads open a transaction, held across the command's
+        steps, and the first append commits it with the append's own writes: one transaction
+        and one round trip fewer per read. Reads after that append, and other writes (claims,
+        silences...), run as they do outside. Left without an append (a refused command, a
+        read-only one), it is committed at the end (rolled back on an error). Nested: the
+        outer one counts. The driver opens one per command (``IncidentFlow``).
+        """
+        local = self._local
+        if getattr(local, "unit", None) is not None:
+            yield
+            return
+        unit = local.unit = _Unit()
+        try:
+            yield
+        except BaseException:
+            self._end_unit(unit, commit=False)
+            raise
+        else:
+            self._end_unit(unit, commit=True)
+        finally:
+            local.unit = None
+
+    def _open_unit(self) -> psycopg.Connection[Any] | None:
+        """This thread's unit connection, in its transaction; None outside a unit (or done)."""
+        unit: _Unit | None = getattr(self._local, "unit", None)
+        if unit is None or unit.done:
+            return None
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.broken:
+            conn = self._pg.connect(self._db.dsn, autocommit=False)
+            self._local.conn = conn
+            with self._lock:
+                self._unit_conns.append(conn)
+        unit.conn = conn
+        return conn
+
+    def _end_unit(self, unit: _Unit, *, commit: bool) -> None:
+        conn, unit.conn, unit.done = unit.conn, None, True
+        if conn is None:
+            return
+        try:
+            with self._db.errors("ending a command's transaction"):
+                conn.commit() if commit else conn.rollback()
+        except StorageError:
+            self._drop_unit(conn)
+            if commit:
+                raise
+
+    def _drop_unit(self, conn: psycopg.Connection[Any]) -> None:
+        self._local.conn = None
+        with self._lock:
+            if conn in self._unit_conns:
+                self._unit_conns.remove(conn)
+        with suppress(Exception):  # it is already broken; closing is a courtesy
+            conn.close()
+
     def _idle(self, conn: psycopg.Connection[Any]) -> bool:
         """True when the connection is between statements: no transaction or pipeline open."""
         pq = self._pg.pq
@@ -128,6 +206,16 @@ class PostgresStore:
                 conn.close()
 
     def _fetch(self, query: pgsql.Query[T]) -> T:
+        unit = None if query.write else self._open_unit()
+        if unit is not None:  # a read of a command: in its transaction
+            try:
+                with self._db.errors(query.what), unit.cursor() as cur:
+                    cur.execute(self._db.bind(query.text), query.params)
+                    rows = cur.fetchall()
+            except StorageError:
+                self._end_unit(self._local.unit, commit=False)
+                raise
+            return query.decode(rows)
         with self._transaction(query.what, write=query.write) as cur:
             cur.execute(self._db.bind(query.text), query.params)
             rows = cur.fetchall()
@@ -186,22 +274,107 @@ class PostgresStore:
         Not ``durable`` (delivery outcomes only): committed without waiting for the WAL flush
         (``synchronous_commit = off`` for this transaction).
         """
+        unit: _Unit | None = getattr(self._local, "unit", None)
+        if unit is not None and (unit.done or unit.conn is None):
+            unit.done = True  # the command's first append, with no read before: as outside
+        elif unit is not None and unit.conn is not None:
+            self._append_in_unit(unit, unit.conn, plans, durable=durable)  # commits the reads'
+            return
         try:
-            with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
+            # BEGIN, the statements and COMMIT in one pipeline: one round trip. The guards
+            # are checked by the server (a stale version aborts the transaction: Conflict).
+            with (
+                self._transaction("append", write=False) as cur,
+                cur.connection.pipeline(),
+                cur.connection.transaction(),
+            ):
                 if not durable:
                     cur.execute(pgsql.LIGHT_COMMIT)
-                guards = []
                 for plan in plans:
-                    guard = cur.connection.cursor()
-                    guard.execute(self._db.bind(plan.guard), plan.guard_params)
-                    guards.append(guard)
+                    cur.execute(self._db.bind(plan.guard), plan.guard_params)
                     for text, rows in plan.batches:
                         cur.executemany(self._db.bind(text), rows)
-                pipeline.sync()
-                for plan, guard in zip(plans, guards, strict=True):
-                    plan.check(guard.rowcount)
         except pgsql.Conflict as exc:
             raise plans[0].lost_race() from exc
+
+    def _append_in_unit(
+        self,
+        unit: _Unit,
+        conn: psycopg.Connection[Any],
+        plans: Sequence[pgsql.Append],
+        *,
+        durable: bool,
+    ) -> None:
+        """The append in the command's open transaction, then its commit; the unit is over."""
+        committed = False
+        try:
+            with self._db.errors("append"):
+                with conn.pipeline() as pipeline, conn.cursor() as cur:
+                    if not durable:
+                        cur.execute(pgsql.LIGHT_COMMIT)
+                    guards = []
+                    for plan in plans:
+                        guard = conn.cursor()
+                        guard.execute(self._db.bind(plan.guard), plan.guard_params)
+                        guards.append(guard)
+                        for text, rows in plan.batches:
+                            cur.executemany(self._db.bind(text), rows)
+                    pipeline.sync()
+                for plan, guard in zip(plans, guards, strict=True):
+                    plan.check(guard.rowcount)
+                conn.commit()
+                committed = True
+        except pgsql.Conflict as exc:
+            raise plans[0].lost_race() from exc
+        finally:
+            if not committed:
+                self._end_unit(unit, commit=False)
+            else:
+                unit.conn, unit.done = None, True
+
+    def append_each(self, groups: Sequence[Sequence[StreamAppend]]) -> list[Exception | None]:
+        """Keep each group as ``append_all`` would, all in one transaction (group commit).
+
+        Tried first all together in one pipeline (one round trip, one commit). When a group is
+        refused, again in one transaction with each group in a savepoint of its own: the
+        refused ones are rolled back alone and their errors returned in their places.
+        """
+        plans, results = pgsql.group_plans(groups)
+        todo = [(index, made) for index, made in enumerate(plans) if made is not None]
+        if not todo:
+            return results
+        durable = any(one.durable for index, _ in todo for one in groups[index])
+        try:
+            self._run([plan for _, made in todo for plan in made], durable=durable)
+        except ConcurrencyError as exc:
+            if len(todo) == 1:
+                results[todo[0][0]] = exc
+                return results
+        else:
+            return results
+        with self._transaction("append") as cur:
+            if not durable:
+                cur.execute(pgsql.LIGHT_COMMIT)
+            for index, made in todo:
+                cur.execute(pgsql.GROUP_SAVEPOINT)
+                try:
+                    with self._db.errors("append"), cur.connection.pipeline() as pipeline:
+                        guards = []
+                        for plan in made:
+                            guard = cur.connection.cursor()
+                            guard.execute(self._db.bind(plan.guard), plan.guard_params)
+                            guards.append(guard)
+                            for text, rows in plan.batches:
+                                cur.executemany(self._db.bind(text), rows)
+                        pipeline.sync()
+                    for plan, guard in zip(made, guards, strict=True):
+                        plan.check(guard.rowcount)
+                except (pgsql.Conflict, ConcurrencyError) as exc:
+                    cur.execute(pgsql.GROUP_ROLLBACK)
+                    refused = exc if isinstance(exc, ConcurrencyError) else made[0].lost_race()
+                    results[index] = refused
+                cur.execute(pgsql.GROUP_RELEASE)
+        return results
 
     def record_runbook(self, revision: RunbookRevision) -> None:
         """Add a catalog revision made outside an incident (a second one with its key: none)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -12,10 +12,12 @@ from ..._core.incident import Incident
 from ..._core.messages import OutboxMessage
 from ..._core.storms import Silence
 from ..._runbooks.catalog import RunbookRevision
+from ...exceptions import ConcurrencyError
 from ...ports import StoreCounts, StreamAppend
 from ...schedules._book import Shift
 from ...schedules._model import Override
 from . import _pg_sql as pgsql
+from ._group import GroupCommit, Waiting
 
 if TYPE_CHECKING:
     import psycopg
@@ -82,6 +84,14 @@ class AsyncPostgresStore:
             kwargs={"autocommit": True},
             open=False,
         )
+        #: Group commit (``ports.GroupAppend``): appends that arrive while one commits go
+        #: together in the next transaction, each in a savepoint of its own.
+        #: None: each append in a transaction of its own (a benchmark's baseline).
+        self.group_commit: GroupCommit | None = GroupCommit(self._commit_group)
+
+    async def _commit_group(self, take: Callable[[], list[Waiting]]) -> list[Exception | None]:
+        groups = [group for group, _ in take()]
+        return await self.append_each(groups) if groups else []
 
     @classmethod
     async def open(
@@ -187,6 +197,17 @@ class AsyncPostgresStore:
 
         ``runbooks``: catalog revisions the events made, kept in the same transaction.
         """
+        if not runbooks and self.group_commit is not None:
+            one = StreamAppend(
+                incident_id=incident_id,
+                expected_version=expected_version,
+                events=events,
+                snapshot=snapshot,
+                outbox=outbox,
+                claimed_until=claimed_until,
+            )
+            await self.group_commit.append([one])
+            return
         plan = pgsql.append(
             incident_id, expected_version, events, snapshot, outbox, claimed_until, runbooks
         )
@@ -196,6 +217,9 @@ class AsyncPostgresStore:
         self, appends: Sequence[StreamAppend], *, runbooks: Sequence[RunbookRevision] = ()
     ) -> None:
         """Append to several incidents in one transaction: all of them, or none."""
+        if not runbooks and self.group_commit is not None:
+            await self.group_commit.append(appends)
+            return
         plans = [
             pgsql.append(
                 one.incident_id,
@@ -219,21 +243,66 @@ class AsyncPostgresStore:
         (``synchronous_commit = off`` for this transaction).
         """
         try:
-            async with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
+            # BEGIN, the statements and COMMIT in one pipeline: one round trip. The guards
+            # are checked by the server (a stale version aborts the transaction: Conflict).
+            async with (
+                self._transaction("append", write=False) as cur,
+                cur.connection.pipeline(),
+                cur.connection.transaction(),
+            ):
                 if not durable:
                     await cur.execute(pgsql.LIGHT_COMMIT)
-                guards = []
                 for plan in plans:
-                    guard = cur.connection.cursor()
-                    await guard.execute(self._db.bind(plan.guard), plan.guard_params)
-                    guards.append(guard)
+                    await cur.execute(self._db.bind(plan.guard), plan.guard_params)
                     for text, rows in plan.batches:
                         await cur.executemany(self._db.bind(text), rows)
-                await pipeline.sync()
-                for plan, guard in zip(plans, guards, strict=True):
-                    plan.check(guard.rowcount)
         except pgsql.Conflict as exc:
             raise plans[0].lost_race() from exc
+
+    async def append_each(self, groups: Sequence[Sequence[StreamAppend]]) -> list[Exception | None]:
+        """Keep each group as ``append_all`` would, all in one transaction (group commit).
+
+        Tried first all together in one pipeline (one round trip, one commit). When a group is
+        refused, again in one transaction with each group in a savepoint of its own: the
+        refused ones are rolled back alone and their errors returned in their places.
+        """
+        plans, results = pgsql.group_plans(groups)
+        todo = [(index, made) for index, made in enumerate(plans) if made is not None]
+        if not todo:
+            return results
+        durable = any(one.durable for index, _ in todo for one in groups[index])
+        try:
+            await self._run([plan for _, made in todo for plan in made], durable=durable)
+        except ConcurrencyError as exc:
+            if len(todo) == 1:
+                results[todo[0][0]] = exc
+                return results
+        else:
+            return results
+        async with self._transaction("append") as cur:
+            if not durable:
+                await cur.execute(pgsql.LIGHT_COMMIT)
+            for index, made in todo:
+                await cur.execute(pgsql.GROUP_SAVEPOINT)
+                try:
+                    with self._db.errors("append"):
+                        async with cur.connection.pipeline() as pipeline:
+                            guards = []
+                            for plan in made:
+                                guard = cur.connection.cursor()
+                                await guard.execute(self._db.bind(plan.guard), plan.guard_params)
+                                guards.append(guard)
+                                for text, rows in plan.batches:
+                                    await cur.executemany(self._db.bind(text), rows)
+                            await pipeline.sync()
+                    for plan, guard in zip(made, guards, strict=True):
+                        plan.check(guard.rowcount)
+                except (pgsql.Conflict, ConcurrencyError) as exc:
+                    await cur.execute(pgsql.GROUP_ROLLBACK)
+                    refused = exc if isinstance(exc, ConcurrencyError) else made[0].lost_race()
+                    results[index] = refused
+                await cur.execute(pgsql.GROUP_RELEASE)
+        return results
 
     async def record_runbook(self, revision: RunbookRevision) -> None:
         """Add a catalog revision made outside an incident (a second one with its key: none)."""

@@ -369,6 +369,54 @@ class SQLiteStore:
             msg = f"SQLite store {self.path}: append failed: {exc}"
             raise StorageError(msg) from exc
 
+    def append_each(self, groups: Sequence[Sequence[StreamAppend]]) -> list[Exception | None]:
+        """Keep each group as ``append_all`` would, all in one transaction (group commit).
+
+        Each group runs in a savepoint of its own: one that is refused (a stale version, a
+        dedup key taken, bad input) is rolled back alone and its error returned in its place;
+        the others are kept by the one commit. Durable unless every append is ``durable=False``.
+        """
+        results: list[Exception | None] = [None] * len(groups)
+        todo: list[int] = []
+        for index, group in enumerate(groups):
+            try:
+                if not group:
+                    continue
+                for one in group:
+                    check_versions(one.expected_version, one.events)
+            except Exception as exc:  # noqa: BLE001 - bad input: refused alone, as its error
+                results[index] = exc
+            else:
+                todo.append(index)
+        if not todo:
+            return results
+        durable = any(one.durable for index in todo for one in groups[index])
+        try:
+            with self._transaction(durable=durable) as db:
+                for index in todo:
+                    db.execute("SAVEPOINT incident_flow_group")
+                    try:
+                        for one in groups[index]:
+                            self._write(db, one)
+                    except (sqlite3.IntegrityError, ConcurrencyError) as exc:
+                        db.execute("ROLLBACK TO incident_flow_group")
+                        first = groups[index][0]
+                        results[index] = (
+                            exc
+                            if isinstance(exc, ConcurrencyError)
+                            else ConcurrencyError(first.incident_id, first.expected_version)
+                        )
+                    except sqlite3.Error:
+                        raise  # the database itself failed: no group is kept
+                    except Exception as exc:  # noqa: BLE001 - bad input: refused alone
+                        db.execute("ROLLBACK TO incident_flow_group")
+                        results[index] = exc
+                    db.execute("RELEASE incident_flow_group")
+        except sqlite3.Error as exc:
+            msg = f"SQLite store {self.path}: append failed: {exc}"
+            raise StorageError(msg) from exc
+        return results
+
     @staticmethod
     def _write(db: sqlite3.Connection, one: StreamAppend) -> None:
         incident_id, snapshot = one.incident_id, one.snapshot

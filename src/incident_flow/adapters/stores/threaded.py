@@ -42,6 +42,7 @@ from ...ports import (
 )
 from ...schedules._book import Shift
 from ...schedules._model import Override
+from ._group import GroupCommit, Waiting
 from .sqlite import SQLiteStore
 
 __all__ = [
@@ -81,6 +82,23 @@ class ThreadedStore:
             if executor is not None
             else ThreadPoolExecutor(max_workers=1, thread_name_prefix="incident_flow-store")
         )
+        #: Group commit (``ports.GroupAppend``): appends that queue up behind the store thread
+        #: go together, in one transaction, when the wrapped store has ``append_each``.
+        self.group_commit: GroupCommit | None = GroupCommit(self._commit_group)
+
+    async def _commit_group(self, take: Callable[[], list[Waiting]]) -> list[Exception | None]:
+        def commit() -> list[Exception | None]:
+            # On the store thread: every append that arrived while it was busy goes now.
+            groups = [group for group, _ in take()]
+            return self.store.append_each(groups) if groups else []  # type: ignore[attr-defined]
+
+        return await self._call(commit)
+
+    def _grouped(self, runbooks: Sequence[RunbookRevision]) -> GroupCommit | None:
+        """The group committer for an append, or None (runbooks, or a store without one)."""
+        if runbooks or not hasattr(self.store, "append_each"):
+            return None
+        return self.group_commit
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.store!r})"
@@ -103,6 +121,18 @@ class ThreadedStore:
         runbooks: Sequence[RunbookRevision] = (),
     ) -> None:
         """See :meth:`~incident_flow.ports.EventLog.append`."""
+        group = self._grouped(runbooks)
+        if group is not None:
+            one = StreamAppend(
+                incident_id=incident_id,
+                expected_version=expected_version,
+                events=events,
+                snapshot=snapshot,
+                outbox=outbox,
+                claimed_until=claimed_until,
+            )
+            await group.append([one])
+            return
         extra = {"runbooks": runbooks} if runbooks else {}
         await self._call(
             self.store.append,
@@ -127,6 +157,10 @@ class ThreadedStore:
 
     async def append_all(self, appends: Sequence[StreamAppend]) -> None:
         """See :meth:`~incident_flow.ports.BatchAppend.append_all`."""
+        group = self._grouped(())
+        if group is not None:
+            await group.append(appends)
+            return
         await self._call(self.store.append_all, appends)  # type: ignore[attr-defined]
 
     @property
