@@ -105,6 +105,8 @@ _OUTCOMES = (ev.MessageDelivered, ev.DeliveryFailed)
 #: The order of the channels when a batch of messages is sent: the pager first.
 _FIRST = {"pager": 0, "chat": 1, "publisher": 2}
 _DELIVERY_RETRIES = 8
+#: Tries at recording delivery outcomes while other processes append to the incident.
+_OUTCOME_RETRIES = 32
 #: How far back the first record of a schedule's shifts reaches.
 _FIRST_RECORD = timedelta(days=35)
 #: Run-time overrides ended longer ago than this are not read for decisions any more.
@@ -984,7 +986,7 @@ class FlowCore:
             if not batch:
                 break
             claims += 1
-            delivered += yield from self._settle(batch)
+            delivered += yield from self._settle(batch, lock=True)
         return delivered
 
     # ----------------------------------------------------------------- post-mortem reviews
@@ -1331,12 +1333,17 @@ class FlowCore:
         if not fresh:
             return 0
         if self._later is not None:
-            self._later(self._settle(fresh))
+            self._later(self._settle(fresh, lock=True))
             return 0
         return (yield from self._settle(fresh))
 
-    def _settle(self, claimed: Sequence[OutboxMessage]) -> Steps[int]:
+    def _settle(self, claimed: Sequence[OutboxMessage], *, lock: bool = False) -> Steps[int]:
         """Send the claimed messages, pages first, then record the outcomes (one append).
+
+        ``lock``: the outcomes are recorded under the incidents' locks (delivering in the
+        background or from the outbox, where the caller holds none): they then queue behind
+        the incident's own appends in this process instead of colliding with them (an alert
+        storm appends to its incident all the time). Inline, the caller holds them already.
 
         A channel that failed just now is paused (:mod:`._pauses`): its messages are recorded
         as not tried, with the pause's end as their next attempt. A sender only sends while it
@@ -1376,7 +1383,17 @@ class FlowCore:
             delivered += outcome.error is None
             outcomes.append(outcome)
         sent = {incident_id: outcomes for incident_id, outcomes in sent.items() if outcomes}
-        delivered += yield from self._record_all(sent)
+        if not lock:
+            return delivered + (yield from self._record_all(sent))
+        held: list[str] = []
+        try:
+            for incident_id in sorted(sent):  # in order: no two recorders wait for each other
+                yield from call("_locks", "acquire", incident_id)
+                held.append(incident_id)
+            delivered += yield from self._record_all(sent)
+        finally:
+            for incident_id in held:
+                self._locks.release(incident_id)
         return delivered
 
     def _record_all(self, sent: dict[str, list[Outcome]]) -> Steps[int]:
@@ -1393,9 +1410,10 @@ class FlowCore:
                     if decision.events:
                         decided.append((incident, decision))
                 committed = yield from self._commit_all(decided, now)
-            except Exception:  # noqa: BLE001 - nothing was written: each is recorded alone below
+            except Exception as exc:  # noqa: BLE001 - nothing was written: each recorded below
                 for incident_id in sent:
                     self._forget(incident_id)
+                _log.debug("incident_flow.delivery_record_retried", error=type(exc).__name__)
             if committed:
                 return (yield from self._deliver([m for _, d in decided for m in d.outbox]))
         delivered = 0
@@ -1405,13 +1423,28 @@ class FlowCore:
 
     def _record(self, incident_id: str, outcomes: list[Outcome]) -> Steps[int]:
         """Append the outcomes of one incident's sends; never fail the caller over it."""
+        tries = 0
+
+        def decider(incident: Incident, now: datetime) -> Decision:
+            nonlocal tries
+            tries += 1
+            return decide_outcomes(incident, outcomes, now, self._policy())
+
         try:
             # Recording may queue follow-ups (a saved post-mortem's link); they count too.
-            _, delivered = yield from self._execute(
-                incident_id,
-                lambda inc, now: decide_outcomes(inc, outcomes, now, self._policy()),
-                retries=_DELIVERY_RETRIES,
+            _, delivered = yield from self._execute(incident_id, decider, retries=_OUTCOME_RETRIES)
+        except ConcurrencyError as exc:
+            # Other processes kept appending to the incident: nothing is lost. The messages
+            # stay claimed until the lease ends, then go again under their idempotency keys
+            # (deduplicated by every receiver): the cost of a lost outcome, not an error.
+            _log.warning(
+                "incident_flow.delivery_not_recorded",
+                incident_id=incident_id,
+                messages=[o.message.id for o in outcomes],
+                error=f"{type(exc).__name__}: {exc}",
+                then="sent again under the same idempotency keys after the lease",
             )
+            return 0
         except Exception as exc:  # noqa: BLE001 - the messages' own command is already committed
             # Failing now would make a caller retry what already happened. The messages stay
             # claimed until the lease ends, then are sent again with the same idempotency keys.
@@ -1422,6 +1455,10 @@ class FlowCore:
                 error=f"{type(exc).__name__}: {exc}",
             )
             return 0
+        if tries > 1:  # another append got there first: decided again on the reloaded incident
+            _log.debug(
+                "incident_flow.delivery_record_retried", incident_id=incident_id, tries=tries
+            )
         return delivered
 
     def _attempt(
@@ -1431,14 +1468,16 @@ class FlowCore:
             receipt = yield from self._send(message, claim_ends, first)
         except Exception as exc:  # noqa: BLE001 - any adapter failure is a failed attempt
             retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
-            error = f"{type(exc).__name__}: {exc}"
-            self._pauses.failed(
-                message.channel,
-                self._now(),
-                error,
-                retry_after=retry_after,
-                permanent=isinstance(exc, DeliveryError) and exc.permanent,
-            )
+            kind = "DeliveryError" if isinstance(exc, _NotYet) else type(exc).__name__
+            error = f"{kind}: {exc}"
+            if not isinstance(exc, _NotYet):  # the channel was not even asked: it is not down
+                self._pauses.failed(
+                    message.channel,
+                    self._now(),
+                    error,
+                    retry_after=retry_after,
+                    permanent=isinstance(exc, DeliveryError) and exc.permanent,
+                )
             _log.warning(
                 "incident_flow.delivery_failed",
                 incident_id=message.incident_id,
@@ -1491,7 +1530,7 @@ class FlowCore:
             elif not incident.chat_notified:
                 # Posted now, it would start a thread of its own: wait for the first message.
                 msg = "the incident's first chat message is not out yet: this one follows it"
-                raise DeliveryError(msg, retry_after=2.0)
+                raise _NotYet(msg, retry_after=2.0)
         sent: str | None = yield from call("notifier", "send", notification)
         return sent
 
@@ -1560,6 +1599,10 @@ def _log_change(before: Incident | None, incident: Incident) -> None:
             severity=str(incident.severity),
             version=incident.version,
         )
+
+
+class _NotYet(DeliveryError):
+    """A chat reply not sent because its thread's first message is not out yet (Slack is fine)."""
 
 
 class _StoppedAcceptingAlerts(Exception):
