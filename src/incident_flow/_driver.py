@@ -275,7 +275,8 @@ class FlowCore:
                 raise InvalidCommand(msg)
         found: list[Incident | None] = [None] * len(alerts)
         rest = yield from self._to_open_incidents(alerts, found)
-        yield from self._to_new_incidents(alerts, rest, found)
+        if rest:  # else every alert repeated an open incident (a storm's usual body): no read
+            yield from self._to_new_incidents(alerts, rest, found)
         return found
 
     def _to_open_incidents(
