@@ -7,6 +7,7 @@ cool-down, not one per message; its messages stay pending, say so, and go out on
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -22,7 +23,7 @@ from incident_flow import (
 )
 from incident_flow.testing import ManualClock, RecordingPublisher
 
-from .conftest import T0, MakeFlow
+from .conftest import T0, MakeFlow, pg_schema
 
 
 class Journal:
@@ -172,8 +173,21 @@ def storm_body(n: int) -> bytes:
     return json.dumps(sample).encode()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_config(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[dict[str, str]]:
+    """The service's ``[store]``: a SQLite file, or a fresh PostgreSQL schema."""
+    from pathlib import Path
+
+    if request.param == "sqlite":
+        yield {"sqlite": str(Path(str(tmp_path)) / "x.db")}
+        return
+    dsn = request.getfixturevalue("postgres_dsn")
+    with pg_schema(dsn) as schema:
+        yield {"postgres": dsn, "schema": schema}
+
+
 def test_with_slack_hanging_the_webhook_answers_and_every_page_goes_out(
-    tmp_path: object, httpserver: object
+    tmp_path: object, httpserver: object, store_config: dict[str, str]
 ) -> None:
     """20 P1s in one body while Slack does not answer: 202, then all 20 pages; Slack later."""
     import threading
@@ -196,7 +210,7 @@ def test_with_slack_hanging_the_webhook_answers_and_every_page_goes_out(
         slack.hold = threading.Event()
         pagerduty = FakePagerDuty(httpserver)  # type: ignore[arg-type]
         data = {
-            "store": {"sqlite": str(Path(str(tmp_path)) / "x.db")},
+            "store": store_config,
             "slack": {"token": "${T}", "channel": CHANNEL, "api_url": slack.api_url},
             "pagerduty": {"routing_key": "${K}", "url": pagerduty.url},
             "sources": {"alertmanager": {"secret": "${AM}"}},
