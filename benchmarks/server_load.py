@@ -257,7 +257,7 @@ def vs_bare(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     """serve vs the bare app: repeats and new alerts, interleaved rounds; the medians."""
     serve, bare = start_serve(folder), start_bare(folder)
     repeat = body(0)
-    results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    results: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
     try:
         # Warm both up (imports, first incident, SQLite pages).
         for process in (serve, bare):
@@ -271,9 +271,11 @@ def vs_bare(args: argparse.Namespace, folder: Path) -> dict[str, float]:
                 for name, process in order:
                     url = f"http://127.0.0.1:{process.port}/webhooks/alertmanager"
                     make = (lambda _: repeat) if workload == "repeats" else NewBodies()
+                    before = process.cpu()
                     lat = asyncio.run(timed_load(url, make, args.seconds, args.concurrency))
+                    cpu = (process.cpu() - before) / len(lat)
                     results.setdefault((name, workload), []).append(
-                        (len(lat) / args.seconds, statistics.median(lat), p99(lat))
+                        (len(lat) / args.seconds, statistics.median(lat), p99(lat), cpu)
                     )
         errors = serve.errors()
     finally:
@@ -299,6 +301,10 @@ def vs_bare(args: argparse.Namespace, folder: Path) -> dict[str, float]:
             f"(p50 {statistics.median(x[1] for x in b) * 1000:5.1f} ms, "
             f"p99 {statistics.median(x[2] for x in b) * 1000:5.1f} ms)  "
             f"ratio {figures[f'{workload}_ratio']:.2f}, p99 x{figures[f'{workload}_p99_ratio']:.2f}"
+        )
+        print(
+            f"  {'':8} CPU per request: serve {statistics.median(x[3] for x in s) * 1e6:5.0f} us, "
+            f"bare {statistics.median(x[3] for x in b) * 1e6:5.0f} us"
         )
     print(
         f"  targets: repeats >= 0.8 ({figures['repeats_ratio']:.2f}), new >= 0.4 "
