@@ -42,7 +42,7 @@ from incident_flow import (
     Policy,
     PostgresStore,
 )
-from incident_flow.adapters.postgres_async import AsyncPostgresStore
+from incident_flow.adapters.stores.postgres_async import AsyncPostgresStore
 from incident_flow.testing import RecordingPublisher
 
 DSN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -97,7 +97,7 @@ def bench_flow(n: int) -> float:
 def bench_transitions(n: int) -> float:
     from transitions import Machine
 
-    from incident_flow._process import IN_PLACE, STATES, TRANSITIONS
+    from incident_flow._core.process import IN_PLACE, STATES, TRANSITIONS
 
     machine = Machine(
         model=None,

@@ -49,9 +49,9 @@ from incident_flow import (
     RecordingNotifier,
     SQLiteStore,
 )
-from incident_flow import _events as ev
-from incident_flow._incident import Incident, fold
-from incident_flow._messages import OutboxMessage
+from incident_flow._core import events as ev
+from incident_flow._core.incident import Incident, fold
+from incident_flow._core.messages import OutboxMessage
 from incident_flow.ports import StreamAppend
 from incident_flow.server import ServiceConfig, async_flow, create_app
 from incident_flow.testing import RecordingPublisher

@@ -43,8 +43,8 @@ from incident_flow import (
     RecordingNotifier,
     SQLiteStore,
 )
-from incident_flow._decide import decide_new
-from incident_flow.adapters._common import encode_event, micros
+from incident_flow._response.decide import decide_new
+from incident_flow.adapters.stores._common import encode_event, micros
 from incident_flow.testing import RecordingPublisher
 
 DSN = "postgresql://postgres@127.0.0.1:5432/postgres"

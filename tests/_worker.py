@@ -33,11 +33,11 @@ def open_store(spec: str) -> Any:
     """A store from ``sqlite:PATH`` or ``postgres:SCHEMA:DSN``."""
     kind, _, rest = spec.partition(":")
     if kind == "sqlite":
-        from incident_flow.adapters.sqlite import SQLiteStore
+        from incident_flow.adapters.stores.sqlite import SQLiteStore
 
         return SQLiteStore(rest)
     schema, _, dsn = rest.partition(":")
-    from incident_flow.adapters.postgres import PostgresStore
+    from incident_flow.adapters.stores.postgres import PostgresStore
 
     return PostgresStore(dsn, schema=schema)
 

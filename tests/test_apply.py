@@ -18,7 +18,7 @@ from incident_flow import (
     Policy,
     Severity,
 )
-from incident_flow._people import People
+from incident_flow._core.people import People
 
 from .conftest import CHECKOUT_RUNBOOK, PULL_REQUEST, T0, Harness, MakeFlow, PullRequestPublisher
 

@@ -32,7 +32,11 @@ from incident_flow import (
     SQLiteStore,
     run_worker_async,
 )
-from incident_flow.adapters.threaded import ThreadedNotifier, ThreadedPublisher, ThreadedStore
+from incident_flow.adapters.stores.threaded import (
+    ThreadedNotifier,
+    ThreadedPublisher,
+    ThreadedStore,
+)
 from incident_flow.testing import ManualClock, RecordingPublisher
 from incident_flow.testing._async import LoopThread
 
@@ -486,7 +490,7 @@ class TestCancellationEdges:
         assert "database away" in failed["error"]
 
     def test_a_cancelled_lock_wait_leaves_no_entry(self) -> None:
-        from incident_flow._locks import AsyncKeyedLocks
+        from incident_flow._drivers.locks import AsyncKeyedLocks
 
         async def scenario() -> int:
             locks = AsyncKeyedLocks()

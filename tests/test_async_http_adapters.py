@@ -18,10 +18,10 @@ from werkzeug import Response
 
 from incident_flow import DeliveryError, InvalidSignature, Notification, ingest
 from incident_flow.adapters._http import AsyncHttpClient, HttpClient
-from incident_flow.adapters.opsgenie import AsyncOpsgeniePager, OpsgeniePager
-from incident_flow.adapters.pagerduty import AsyncPagerDutyPager, PagerDutyPager
-from incident_flow.adapters.slack import AsyncSlackNotifier, SlackNotifier
-from incident_flow.adapters.webhook import AsyncWebhookNotifier, WebhookNotifier
+from incident_flow.adapters.channels.opsgenie import AsyncOpsgeniePager, OpsgeniePager
+from incident_flow.adapters.channels.pagerduty import AsyncPagerDutyPager, PagerDutyPager
+from incident_flow.adapters.channels.slack import AsyncSlackNotifier, SlackNotifier
+from incident_flow.adapters.channels.webhook import AsyncWebhookNotifier, WebhookNotifier
 from incident_flow.testing._async import Blocking, LoopThread
 from incident_flow.testing.contracts import NotifierContract
 

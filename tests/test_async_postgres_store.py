@@ -12,10 +12,10 @@ import psycopg
 import pytest
 
 from incident_flow import Alert, ConcurrencyError, IncidentFlow, StorageError
-from incident_flow._incident import fold
-from incident_flow._messages import Notification
-from incident_flow.adapters.postgres import PostgresStore
-from incident_flow.adapters.postgres_async import AsyncPostgresStore
+from incident_flow._core.incident import fold
+from incident_flow._core.messages import Notification
+from incident_flow.adapters.stores.postgres import PostgresStore
+from incident_flow.adapters.stores.postgres_async import AsyncPostgresStore
 from incident_flow.events import NoteAdded
 from incident_flow.testing import ManualClock
 from incident_flow.testing._async import LoopThread

@@ -20,9 +20,9 @@ from incident_flow import (
     Severity,
     ingest,
 )
-from incident_flow._actions import status_changes
-from incident_flow._people import People
-from incident_flow._postmortem import Review
+from incident_flow._core.people import People
+from incident_flow._responders.actions import status_changes
+from incident_flow._review.document import Review
 from incident_flow.ports import ReviewStatus
 from incident_flow.testing import ManualClock, RecordingPublisher
 

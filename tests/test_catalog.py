@@ -21,7 +21,7 @@ from incident_flow import (
     Runbook,
     ingest,
 )
-from incident_flow._runbook_table import read_table, read_toml, to_markdown, to_toml
+from incident_flow._runbooks.table import read_table, read_toml, to_markdown, to_toml
 from incident_flow.testing import ManualClock, RecordingPublisher
 
 from .conftest import T0, pg_schema

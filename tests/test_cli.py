@@ -201,7 +201,7 @@ class TestCommands:
         assert code == 0 and "0 incidents" in out
 
     def test_worker_stops(self, run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-        import incident_flow._worker as worker
+        from incident_flow._drivers import worker
 
         original = worker.run_worker
         monkeypatch.setattr(

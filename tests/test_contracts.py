@@ -110,3 +110,39 @@ class TestTheSuiteHasTeeth:
         outcomes = result.parseoutcomes()
         assert outcomes.get("failed", 0) >= 3, result.stdout.str()
         result.stdout.fnmatch_lines(["*test_stale_append_raises_and_changes_nothing*"])
+
+
+FORGETFUL = '''
+import pytest
+from incident_flow import MemoryStore
+from incident_flow.testing.contracts import StoreContract
+
+
+class ForgetfulStore(MemoryStore):
+    """Renews a claim by setting it, whatever it was: shortens claims, claims free retries."""
+
+    def renew_claims(self, ids, *, until):
+        with self._lock:
+            for message_id in ids:
+                if message_id in self._pending:
+                    self._claims[message_id] = until
+
+
+class TestForgetfulStore(StoreContract):
+    @pytest.fixture
+    def store(self):
+        return ForgetfulStore()
+'''
+
+
+class TestTheSuiteChecksRenewals:
+    """A store whose renewal shortens claims and takes free messages fails the suite."""
+
+    def test_careless_renewals_fail(self, pytester: pytest.Pytester) -> None:
+        pytester.makepyfile(test_forgetful=FORGETFUL)
+        result = pytester.runpytest_inprocess(
+            "-q", "-p", "no:cacheprovider", "-k", "renew or taken_over"
+        )
+        outcomes = result.parseoutcomes()
+        assert outcomes.get("failed", 0) == 2, result.stdout.str()  # sync and async
+        result.stdout.fnmatch_lines(["*test_a_renewal_never_shortens_frees_nor_takes_a_message*"])

@@ -19,7 +19,7 @@ from incident_flow import (
     RecordingNotifier,
     StorageError,
 )
-from incident_flow._messages import backoff
+from incident_flow._core.messages import backoff
 from incident_flow.testing import ManualClock, RecordingPublisher, capture_events
 
 from .conftest import T0, MakeFlow

@@ -20,7 +20,7 @@ from incident_flow import (
     RecordingNotifier,
     SQLiteStore,
 )
-from incident_flow._policy import EscalationLevel
+from incident_flow._core.policy import EscalationLevel
 from incident_flow.testing import ManualClock, RecordingPublisher
 
 from .conftest import T0, MakeFlow
@@ -325,7 +325,7 @@ class TestReminders:
     def test_business_days(self) -> None:
         from datetime import datetime
 
-        from incident_flow._policy import add_business_days
+        from incident_flow._core.policy import add_business_days
 
         friday = datetime(2025, 3, 7, 16, 0, tzinfo=T0.tzinfo)
         assert add_business_days(friday, 1).weekday() == 0  # Monday

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from incident_flow import Alert
-from incident_flow._serialization import message_from_dict, message_to_dict
+from incident_flow._core.serialization import message_from_dict, message_to_dict
 from incident_flow.events import (
     EVENT_TYPES,
     AlertRepeated,

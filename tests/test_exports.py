@@ -113,34 +113,3 @@ class TestExports:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
         assert out.stdout.strip() == "False"
-
-    def test_domain_never_imports_adapters_or_drivers(self) -> None:
-        """The domain modules import no adapter, httpx, sqlite3 or psycopg."""
-        import ast
-        from pathlib import Path
-
-        root = Path(incident_flow.__file__).parent
-        domain = [
-            "_alerts",
-            "_commands",
-            "_decide",
-            "_events",
-            "_incident",
-            "_messages",
-            "_policy",
-            "_postmortem",
-            "_process",
-            "_runbooks",
-            "_severity",
-        ]
-        forbidden = ("adapters", "httpx", "sqlite3", "psycopg", "_flow")
-        for name in domain:
-            tree = ast.parse((root / f"{name}.py").read_text())
-            for node in ast.walk(tree):
-                if isinstance(node, ast.ImportFrom):
-                    target = node.module or ""
-                elif isinstance(node, ast.Import):
-                    target = ",".join(a.name for a in node.names)
-                else:
-                    continue
-                assert not any(f in target for f in forbidden), (name, target)

@@ -17,7 +17,7 @@ from incident_flow import (
     PostMortemDocument,
     RecordingNotifier,
 )
-from incident_flow._incident import fold
+from incident_flow._core.incident import fold
 from incident_flow.adapters._http import HttpClient
 from incident_flow.testing import ManualClock
 from incident_flow.testing.contracts import ReviewedPublisherContract, sample_history

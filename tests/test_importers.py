@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from incident_flow import InvalidPolicy, Person, Policy
-from incident_flow._people import People
+from incident_flow._core.people import People
 from incident_flow.importers import (
     InvalidExport,
     import_grafana_oncall,

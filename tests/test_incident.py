@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from incident_flow import Severity
-from incident_flow import _events as ev
-from incident_flow._incident import fold
+from incident_flow._core import events as ev
+from incident_flow._core.incident import fold
 from incident_flow.testing.contracts import sample_history
 
 from .conftest import T0

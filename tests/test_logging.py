@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from incident_flow import Alert, IncidentFlow, RecordingNotifier, SlackNotifier
-from incident_flow._log import get_logger
+from incident_flow._core.log import get_logger
 from incident_flow.adapters._http import HttpClient
 from incident_flow.testing import RecordingPublisher
 
@@ -125,7 +125,7 @@ class TestNoSecretInAnyLogLine:
         import asyncio
 
         from incident_flow import AsyncPostgresStore, ConcurrencyError
-        from incident_flow._incident import fold
+        from incident_flow._core.incident import fold
         from incident_flow.testing.contracts import sample_history
 
         caplog.set_level(logging.WARNING)

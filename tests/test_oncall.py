@@ -26,9 +26,9 @@ from incident_flow import (
     SlackNotifier,
     SQLiteStore,
 )
-from incident_flow._people import People, Person
-from incident_flow.adapters.slack_pager import AsyncSlackDMPager, SlackDMPager
-from incident_flow.adapters.twilio import TwilioSmsPager
+from incident_flow._core.people import People, Person
+from incident_flow.adapters.channels.slack_pager import AsyncSlackDMPager, SlackDMPager
+from incident_flow.adapters.channels.twilio import TwilioSmsPager
 from incident_flow.importers import import_vendor
 from incident_flow.schedules import Override
 from incident_flow.testing import ManualClock

@@ -23,9 +23,9 @@ from incident_flow import (
     RecordingNotifier,
     SlackNotifier,
 )
-from incident_flow._text import markdown_block, markdown_inline, quiet_mentions
+from incident_flow._core.text import markdown_block, markdown_inline, quiet_mentions
 from incident_flow.adapters._http import HttpClient
-from incident_flow.adapters.slack import link_target
+from incident_flow.adapters.channels.slack import link_target
 from incident_flow.testing import ManualClock
 
 from .conftest import T0

@@ -250,7 +250,7 @@ class TestAPauseIsVisible:
     """/metrics and the timeline say which channel is paused, until when, and what it held."""
 
     def test_the_metrics_say_which_channel_is_paused_and_for_how_long(self) -> None:
-        from incident_flow._pauses import Pauses
+        from incident_flow._delivery.pauses import Pauses
         from incident_flow.server._metrics import ServiceMetrics
 
         pauses, metrics = Pauses(), ServiceMetrics()
@@ -275,7 +275,7 @@ class TestAPauseIsVisible:
         assert 'incident_flow_channel_paused_seconds{channel="chat"} 0.0' in text
 
     def test_a_channel_of_another_name_is_exported_too(self) -> None:
-        from incident_flow._pauses import Pauses
+        from incident_flow._delivery.pauses import Pauses
         from incident_flow.server._metrics import ServiceMetrics
 
         pauses, metrics = Pauses(), ServiceMetrics()

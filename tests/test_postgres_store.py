@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from incident_flow import Alert, ConcurrencyError, IncidentFlow, RecordingNotifier, StorageError
-from incident_flow._incident import fold
-from incident_flow.adapters.postgres import PostgresStore
+from incident_flow._core.incident import fold
+from incident_flow.adapters.stores.postgres import PostgresStore
 from incident_flow.events import NoteAdded
 from incident_flow.testing import ManualClock, RecordingPublisher
 from incident_flow.testing.contracts import StoreContract, sample_history

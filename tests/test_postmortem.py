@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from incident_flow import DeliveryError, FolderPublisher, PostMortemDocument
-from incident_flow._incident import fold
-from incident_flow._postmortem import Sections, read_sections
-from incident_flow._text import no_controls
+from incident_flow._core.incident import fold
+from incident_flow._core.text import no_controls
+from incident_flow._review.document import Sections, read_sections
 from incident_flow.testing.contracts import sample_history
 
 

@@ -36,7 +36,7 @@ from incident_flow import (
     Severity,
     ingest,
 )
-from incident_flow._incident import PostMortem, fold
+from incident_flow._core.incident import PostMortem, fold
 from incident_flow.adapters._http import HttpClient
 from incident_flow.events import Event, event_from_dict
 from incident_flow.testing import ManualClock, RecordingPublisher

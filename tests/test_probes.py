@@ -33,7 +33,7 @@ from incident_flow import (
     RecordingNotifier,
     SQLiteStore,
 )
-from incident_flow._process import OPEN_STATES
+from incident_flow._core.process import OPEN_STATES
 from incident_flow.ports import StoreCounts
 from incident_flow.server import (
     ConfigError,
@@ -433,8 +433,8 @@ def test_an_older_sqlite_file_gets_the_count_indexes(tmp_path: Path) -> None:
         db.execute("DROP INDEX outbox_pending_seq")
         version = db.execute("SELECT value FROM incident_flow_meta").fetchone()
     with SQLiteStore(path) as store:
-        from incident_flow.adapters._common import KINDS
-        from incident_flow.adapters.sqlite import _COUNT_PARAMS, _COUNTS
+        from incident_flow.adapters.stores._common import KINDS
+        from incident_flow.adapters.stores.sqlite import _COUNT_PARAMS, _COUNTS
 
         explained = store._db.execute(f"EXPLAIN QUERY PLAN {_COUNTS}", _COUNT_PARAMS)
         plan = " | ".join(row[3] for row in explained)

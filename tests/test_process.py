@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from incident_flow import InvalidTransition
-from incident_flow._process import (
+from incident_flow._core.process import (
     IN_PLACE,
     PROCESS,
     STATES,
@@ -79,7 +79,7 @@ class TestDefinition:
             build(states=("a", "b", "z"), initial="a", final="z", steps=steps)
 
     def test_exactly_one_initial_state(self) -> None:
-        from incident_flow._process import validate
+        from incident_flow._core.process import validate
 
         with pytest.raises(ProcessDefinitionError, match="exactly one initial state"):
             validate(("a", "z"), ["a", "z"], "z", [Step("go", ["a"], "z")])

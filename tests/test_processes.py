@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from incident_flow import Alert, IncidentFlow, RecordingNotifier
-from incident_flow._incident import fold
-from incident_flow.adapters.postgres import PostgresStore
-from incident_flow.adapters.sqlite import SQLiteStore
+from incident_flow._core.incident import fold
+from incident_flow.adapters.stores.postgres import PostgresStore
+from incident_flow.adapters.stores.sqlite import SQLiteStore
 from incident_flow.testing import ManualClock, RecordingPublisher
 
 from .conftest import pg_schema

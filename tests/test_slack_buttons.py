@@ -9,9 +9,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from incident_flow import AsyncSlackNotifier, DeliveryError, Notification, Severity, SlackNotifier
-from incident_flow._slack_ui import decode, form_view
+from incident_flow._delivery.slack_ui import decode, form_view
 from incident_flow.adapters._http import AsyncHttpClient, HttpClient
-from incident_flow.adapters.slack import blocks, buttons, escape
+from incident_flow.adapters.channels.slack import blocks, buttons, escape
 
 from . import inbound
 from .vendors import CHANNEL, TOKEN, AsyncSleeps, FakeSlack, Sleeps

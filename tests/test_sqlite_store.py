@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from incident_flow import Alert, AsyncSQLiteStore, IncidentFlow, RecordingNotifier, StorageError
-from incident_flow.adapters._common import SCHEMA_VERSION
-from incident_flow.adapters.sqlite import SQLiteStore
+from incident_flow.adapters.stores._common import SCHEMA_VERSION
+from incident_flow.adapters.stores.sqlite import SQLiteStore
 from incident_flow.testing import ManualClock, RecordingPublisher
 from incident_flow.testing._async import LoopThread
 from incident_flow.testing.contracts import StoreContract

@@ -48,13 +48,13 @@ from incident_flow import (
     Runbook,
     Severity,
 )
-from incident_flow._actions import READ_AGAIN
-from incident_flow._incident import Incident, PostMortem, fold
-from incident_flow._postmortem import Review, ReviewStatus
-from incident_flow._process import PROCESS
-from incident_flow.adapters.postgres import PostgresStore
-from incident_flow.adapters.postgres_async import AsyncPostgresStore
-from incident_flow.adapters.sqlite import SQLiteStore
+from incident_flow._core.incident import Incident, PostMortem, fold
+from incident_flow._core.process import PROCESS
+from incident_flow._responders.actions import READ_AGAIN
+from incident_flow._review.document import Review, ReviewStatus
+from incident_flow.adapters.stores.postgres import PostgresStore
+from incident_flow.adapters.stores.postgres_async import AsyncPostgresStore
+from incident_flow.adapters.stores.sqlite import SQLiteStore
 from incident_flow.events import Event, event_from_dict, event_to_dict
 from incident_flow.testing import ManualClock
 from incident_flow.testing._async import Blocking, LoopThread

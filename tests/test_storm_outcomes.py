@@ -28,10 +28,10 @@ from incident_flow import (
     Policy,
     RecordingNotifier,
 )
-from incident_flow._driver import _OUTCOMES as OUTCOMES
-from incident_flow._messages import Notification
-from incident_flow.adapters.postgres_async import AsyncPostgresStore
-from incident_flow.adapters.sqlite import SQLiteStore
+from incident_flow._core.messages import Notification
+from incident_flow._drivers.flowcore import _OUTCOMES as OUTCOMES
+from incident_flow.adapters.stores.postgres_async import AsyncPostgresStore
+from incident_flow.adapters.stores.sqlite import SQLiteStore
 from incident_flow.testing import ManualClock
 
 from .conftest import T0, pg_schema

@@ -26,7 +26,7 @@ from incident_flow import (
     SQLiteStore,
     StorageError,
 )
-from incident_flow._storms import (
+from incident_flow._core.storms import (
     GroupingRule,
     LabelMatcher,
     PageAfter,

@@ -30,7 +30,7 @@ from incident_flow import (
     SQLiteStore,
 )
 from incident_flow.adapters._http import HttpClient
-from incident_flow.adapters.pagerduty import summary
+from incident_flow.adapters.channels.pagerduty import summary
 from incident_flow.testing import ManualClock
 
 from . import inbound

@@ -16,22 +16,22 @@ from __future__ import annotations
 
 from importlib import metadata as _metadata
 
-from ._actions import Action
-from ._alerts import Alert
-from ._async_flow import AsyncIncidentFlow
-from ._catalog import Catalog, RunbookRevision
-from ._clock import SystemClock
-from ._flow import IncidentFlow
-from ._incident import ActionItem, Incident, PostMortem
-from ._messages import Notification, OutboxMessage
-from ._people import Person
-from ._policy import EscalationLevel, Policy
-from ._postmortem import PostMortemDocument
-from ._redact import RedactSecrets
-from ._runbooks import Runbook, RunbookCatalog
-from ._severity import Severity
-from ._storms import GroupingRule, LabelMatcher, PageAfter, Silence
-from ._worker import WorkerStats, run_worker, run_worker_async
+from ._core.alerts import Alert
+from ._core.clock import SystemClock
+from ._core.incident import ActionItem, Incident, PostMortem
+from ._core.messages import Notification, OutboxMessage
+from ._core.people import Person
+from ._core.policy import EscalationLevel, Policy
+from ._core.redact import RedactSecrets
+from ._core.runbooks import Runbook, RunbookCatalog
+from ._core.severity import Severity
+from ._core.storms import GroupingRule, LabelMatcher, PageAfter, Silence
+from ._drivers.async_flow import AsyncIncidentFlow
+from ._drivers.flow import IncidentFlow
+from ._drivers.worker import WorkerStats, run_worker, run_worker_async
+from ._responders.actions import Action
+from ._review.document import PostMortemDocument
+from ._runbooks.catalog import Catalog, RunbookRevision
 from .adapters import (
     AsyncOpsgeniePager,
     AsyncPagerDutyPager,

@@ -6,7 +6,7 @@ and ``by``. :func:`event_to_dict` / :func:`event_from_dict` round-trip every typ
 
 from __future__ import annotations
 
-from ._events import (
+from ._core.events import (
     EVENT_TYPES,
     ActionItemCompleted,
     ActionItemRaised,
@@ -48,7 +48,7 @@ from ._events import (
     SeverityChanged,
     SilenceLifted,
 )
-from ._serialization import event_from_dict, event_to_dict
+from ._core.serialization import event_from_dict, event_to_dict
 
 __all__ = [
     "EVENT_TYPES",

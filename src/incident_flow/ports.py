@@ -13,13 +13,13 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from ._catalog import RunbookRevision
-from ._events import Event
-from ._incident import Incident
-from ._messages import Notification, OutboxMessage
-from ._postmortem import PostMortemDocument, ReviewStatus
-from ._process import FINAL_STATE
-from ._storms import Silence
+from ._core.events import Event
+from ._core.incident import Incident
+from ._core.messages import Notification, OutboxMessage
+from ._core.process import FINAL_STATE
+from ._core.storms import Silence
+from ._review.document import PostMortemDocument, ReviewStatus
+from ._runbooks.catalog import RunbookRevision
 from .schedules._book import Shift
 from .schedules._model import Override
 
@@ -28,6 +28,7 @@ __all__ = [
     "AsyncNotifier",
     "AsyncPostMortemPublisher",
     "BatchAppend",
+    "ClaimRenewal",
     "Clock",
     "EventLog",
     "EventStore",
@@ -122,6 +123,23 @@ class Outbox(Protocol):
         ids: Collection[str] | None = None,
     ) -> list[OutboxMessage]:
         """Claim up to ``limit`` due messages (only those in ``ids`` when given), oldest first."""
+        ...
+
+
+class ClaimRenewal(Protocol):
+    """Claims held by a live sender, renewed while it sends (optional; takeover in seconds).
+
+    A sender that renews its claims takes them for a short hold (seconds) instead of the
+    whole lease, and renews them while it lives: should its process die, its messages are
+    free again a hold later, not a lease later. A store without it is claimed for the lease.
+    The core relies on: ``renew_claims`` moves the claim of each pending, claimed message
+    among ``ids`` to ``until`` when that is later (it never shortens a claim); a message
+    delivered, or freed by an upsert (a failed attempt's retry), is left as it is; an unknown
+    id is ignored.
+    """
+
+    def renew_claims(self, ids: Collection[str], *, until: datetime) -> None:
+        """Hold the claimed, pending messages among ``ids`` until ``until`` (or later)."""
         ...
 
 

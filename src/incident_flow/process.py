@@ -8,7 +8,7 @@ stateDiagram-v2
 
 from __future__ import annotations
 
-from ._process import (
+from ._core.process import (
     FINAL_STATE,
     IN_PLACE,
     INITIAL_STATE,

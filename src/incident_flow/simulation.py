@@ -20,14 +20,14 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from . import _events as ev
-from ._alerts import Alert
-from ._flow import IncidentFlow
-from ._messages import Notification
-from ._policy import Policy
-from ._storms import duration_text
-from .adapters.memory import MemoryStore
-from .adapters.notifiers import RecordingNotifier
+from ._core import events as ev
+from ._core.alerts import Alert
+from ._core.messages import Notification
+from ._core.policy import Policy
+from ._core.storms import duration_text
+from ._drivers.flow import IncidentFlow
+from .adapters.channels.notifiers import RecordingNotifier
+from .adapters.stores.memory import MemoryStore
 from .testing._doubles import ManualClock, RecordingPublisher
 
 __all__ = ["Act", "Page", "SimulationReport", "StormNote", "simulate"]

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from ._http import AsyncHttpClient, HttpClient
-from .folder import FolderPublisher
-from .git import GitPublisher
-from .github import GitHubPublisher
-from .memory import MemoryStore
-from .notifiers import LogNotifier, RecordingNotifier
-from .opsgenie import AsyncOpsgeniePager, OpsgeniePager
-from .pagerduty import AsyncPagerDutyPager, PagerDutyPager
-from .postgres import PostgresStore
-from .postgres_async import AsyncPostgresStore
-from .slack import AsyncSlackNotifier, SlackNotifier
-from .slack_pager import AsyncSlackDMPager, SlackDMPager
-from .sqlite import SQLiteStore
-from .threaded import AsyncSQLiteStore, ThreadedNotifier, ThreadedPublisher, ThreadedStore
-from .twilio import AsyncTwilioSmsPager, TwilioSmsPager
-from .webhook import AsyncWebhookNotifier, WebhookNotifier
+from .channels.notifiers import LogNotifier, RecordingNotifier
+from .channels.opsgenie import AsyncOpsgeniePager, OpsgeniePager
+from .channels.pagerduty import AsyncPagerDutyPager, PagerDutyPager
+from .channels.slack import AsyncSlackNotifier, SlackNotifier
+from .channels.slack_pager import AsyncSlackDMPager, SlackDMPager
+from .channels.twilio import AsyncTwilioSmsPager, TwilioSmsPager
+from .channels.webhook import AsyncWebhookNotifier, WebhookNotifier
+from .publishers.folder import FolderPublisher
+from .publishers.git import GitPublisher
+from .publishers.github import GitHubPublisher
+from .stores.memory import MemoryStore
+from .stores.postgres import PostgresStore
+from .stores.postgres_async import AsyncPostgresStore
+from .stores.sqlite import SQLiteStore
+from .stores.threaded import AsyncSQLiteStore, ThreadedNotifier, ThreadedPublisher, ThreadedStore
 
 __all__ = [
     "AsyncHttpClient",

@@ -25,8 +25,8 @@ from email.utils import parsedate_to_datetime
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
-from .._messages import Notification
-from .._steps import Steps, call, run, run_async
+from .._core.messages import Notification
+from .._core.steps import Steps, call, run, run_async
 from ..exceptions import DeliveryError
 
 if TYPE_CHECKING:

@@ -16,11 +16,11 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from .._flow import IncidentFlow
-from .._policy import Policy, parse_time
-from .._text import no_controls
-from ..adapters.folder import FolderPublisher
-from ..adapters.notifiers import LogNotifier
+from .._core.policy import Policy, parse_time
+from .._core.text import no_controls
+from .._drivers.flow import IncidentFlow
+from ..adapters.channels.notifiers import LogNotifier
+from ..adapters.publishers.folder import FolderPublisher
 from ..exceptions import (
     IncidentFlowError,
     IncidentNotFound,
@@ -187,7 +187,7 @@ def open_store(db: str, *, create: bool = False) -> Any:
         InvalidCommand: the SQLite file is missing (a typo must not read as "no incidents").
     """
     if is_dsn(db):
-        from ..adapters.postgres import PostgresStore  # noqa: PLC0415 - only when asked for
+        from ..adapters.stores.postgres import PostgresStore  # noqa: PLC0415 - only when asked for
 
         return PostgresStore(db)
     if not create and not Path(db).exists():
@@ -201,7 +201,7 @@ def open_store(db: str, *, create: bool = False) -> Any:
         else:
             msg += " (or try `incident-flow demo`), or name another with --db / INCIDENT_FLOW_DB"
         raise InvalidCommand(msg)
-    from ..adapters.sqlite import SQLiteStore  # noqa: PLC0415
+    from ..adapters.stores.sqlite import SQLiteStore  # noqa: PLC0415
 
     return SQLiteStore(db)
 

@@ -9,10 +9,10 @@ from importlib import resources
 from typing import Any
 
 from .. import ingest
-from .._flow import IncidentFlow
-from .._policy import Policy
-from .._review import unwritten_sections, unwritten_text
-from .._runbooks import Runbook
+from .._core.policy import Policy
+from .._core.runbooks import Runbook
+from .._drivers.flow import IncidentFlow
+from .._review.decide import unwritten_sections, unwritten_text
 
 __all__ = ["DEMO_POLICY", "DEMO_START", "demo_steps", "still_open"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from .._incident import Incident
-from .._runbooks import Runbook
-from .._severity import Severity
+from .._core.incident import Incident
+from .._core.runbooks import Runbook
+from .._core.severity import Severity
 from ._common import Context, errors, pass_context, say
 
 __all__ = ["COMMANDS"]

@@ -27,12 +27,12 @@ except ImportError as exc:  # pragma: no cover - the cli extra installs them
     raise SystemExit(msg) from exc
 
 from .. import ingest
-from .._flow import IncidentFlow
-from .._pauses import held_by_pause
-from .._policy import Policy
-from .._process import STATES
-from ..adapters.folder import FolderPublisher
-from ..adapters.notifiers import RecordingNotifier
+from .._core.policy import Policy
+from .._core.process import STATES
+from .._delivery.pauses import held_by_pause
+from .._drivers.flow import IncidentFlow
+from ..adapters.channels.notifiers import RecordingNotifier
+from ..adapters.publishers.folder import FolderPublisher
 from ..exceptions import IncidentNotFound
 from ..process import to_mermaid
 from . import _incident
@@ -376,7 +376,7 @@ def _held(flow: IncidentFlow, incident: Any, zone: ZoneInfo) -> list[str]:
 @pass_context
 def worker(context: Context, interval: float) -> None:
     """Deliver pending messages, escalate and remind, until SIGTERM or Ctrl-C."""
-    from .._worker import run_worker  # noqa: PLC0415
+    from .._drivers.worker import run_worker  # noqa: PLC0415
 
     with errors():
         stats = run_worker(context.flow(), interval=timedelta(seconds=interval))

@@ -9,11 +9,11 @@ from typing import Any
 
 import attrs
 
-from .. import _events as ev
-from .._catalog import Catalog
-from .._events import Event
-from .._incident import Incident
-from .._severity import Severity
+from .._core import events as ev
+from .._core.events import Event
+from .._core.incident import Incident
+from .._core.severity import Severity
+from .._runbooks.catalog import Catalog
 
 __all__ = ["DEFINITIONS", "Report", "build_report"]
 

@@ -6,8 +6,8 @@ import html
 from collections.abc import Sequence
 from datetime import date
 
-from .._events import Event
-from .._incident import Incident
+from .._core.events import Event
+from .._core.incident import Incident
 from ._report import DEFINITIONS, Report
 
 __all__ = ["render_html"]

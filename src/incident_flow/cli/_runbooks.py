@@ -9,9 +9,9 @@ import attrs
 import click
 from rich.table import Table
 
-from .._runbook_table import read_table, read_toml, to_markdown, to_toml
-from .._runbooks import Runbook
-from .._severity import Severity
+from .._core.runbooks import Runbook
+from .._core.severity import Severity
+from .._runbooks.table import read_table, read_toml, to_markdown, to_toml
 from ..exceptions import InvalidCommand
 from ._common import Context, clean, console, errors, pass_context, say
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from .._policy import parse_duration
-from .._storms import Silence
+from .._core.policy import parse_duration
+from .._core.storms import Silence
 from ..exceptions import InvalidCommand
 from ._common import Context, clean, console, errors, pass_context, say, when
 

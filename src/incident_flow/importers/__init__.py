@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from .._people import People
+from .._core.people import People
 from ._common import Finding, Imported, InvalidExport
 from ._fetch import DEFAULT_URLS, fetch
 from ._report import to_report

@@ -17,12 +17,15 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .._people import IDENTITY_SOURCES, People, Person
-from .._policy import EscalationLevel
-from .._text import storable_data
+from .._core.people import IDENTITY_SOURCES, People, Person
+from .._core.policy import EscalationLevel
+from .._core.text import storable_data
 from ..exceptions import IncidentFlowError
 from ..schedules import Schedule, zone_named
 from ._escalation import Step, levels
+from ._findings import APPROXIMATED, DROPPED, Finding, plural
+from ._report import to_report
+from ._toml import to_toml
 
 __all__ = [
     "Finding",
@@ -39,30 +42,10 @@ __all__ = [
 #: The most of a count that repeats something (an interval, shifts per member, loops): more
 #: would be an export's mistake, and would write out that many slots or levels.
 MOST = 366
-DROPPED = "dropped"
-APPROXIMATED = "approximated"
 
 
 class InvalidExport(IncidentFlowError, ValueError):
     """The vendor's JSON cannot be read at all (not the shape the importer expects)."""
-
-
-@attrs.frozen
-class Finding:
-    """One field that did not carry over exactly.
-
-    Attributes:
-        where: the field's place in the vendor's JSON, with names (``schedules[0] "Ops"
-            .rotations[1] "nights".participants[2]``).
-        value: the field's value, shortened.
-        outcome: ``dropped`` (not carried over) or ``approximated`` (carried over as said).
-        why: what incident_flow did, and why.
-    """
-
-    where: str
-    value: str
-    outcome: str
-    why: str
 
 
 @attrs.frozen(kw_only=True)
@@ -87,14 +70,10 @@ class Imported:
 
     def policy_toml(self) -> str:
         """The imported values as policy TOML (see :func:`incident_flow.importers.to_toml`)."""
-        from ._toml import to_toml  # noqa: PLC0415 - it imports this module
-
         return to_toml(self)
 
     def report(self) -> str:
         """The import report, in Markdown (see :func:`incident_flow.importers.to_report`)."""
-        from ._report import to_report  # noqa: PLC0415 - it imports this module
-
         return to_report(self)
 
 
@@ -321,11 +300,6 @@ def imported(
         findings=tuple(reader.findings),
         read=read,
     )
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """``1 schedule``, ``2 schedules`` (``many``: the plural when not ``word`` + s)."""
-    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 def readable(documents: Iterable[object]) -> list[object]:

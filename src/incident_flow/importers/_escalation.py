@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from .._policy import EscalationLevel
+from .._core.policy import EscalationLevel
 
 __all__ = ["Step", "levels"]
 

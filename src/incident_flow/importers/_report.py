@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from .._text import markdown_inline
-from ._common import APPROXIMATED, DROPPED, Finding, Imported, plural
+from typing import TYPE_CHECKING
+
+from .._core.text import markdown_inline
+from ._findings import APPROXIMATED, DROPPED, Finding, plural
+
+if TYPE_CHECKING:
+    from ._common import Imported
 
 __all__ = ["to_report"]
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
+from typing import TYPE_CHECKING
 
-from .._people import IDENTITY_SOURCES, Person
-from .._policy import EscalationLevel
-from .._storms import duration_text
+from .._core.people import IDENTITY_SOURCES, Person
+from .._core.policy import EscalationLevel
+from .._core.storms import duration_text
 from ..schedules import DAY_NAMES, Layer, Override, Schedule, Window
-from ._common import Imported
+
+if TYPE_CHECKING:
+    from ._common import Imported
 
 __all__ = ["to_toml"]
 

@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .._people import People
-from .._text import storable
+from .._core.people import People
+from .._core.text import storable
 from ..schedules import Layer, Override, Period, Schedule, instant
 from ._common import (
     MOST,

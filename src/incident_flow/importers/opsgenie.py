@@ -19,7 +19,7 @@ from datetime import UTC, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .._people import People
+from .._core.people import People
 from ..schedules import Layer, Override, Period, Schedule, Window
 from ._common import (
     Imported,

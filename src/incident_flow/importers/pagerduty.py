@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .._people import People
+from .._core.people import People
 from ..schedules import Layer, Override, Schedule, Schedules, Window
 from ._common import (
     MOST,

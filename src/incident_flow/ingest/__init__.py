@@ -22,8 +22,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from .._actions import Action
-from .._alerts import Alert
+from .._core.alerts import Alert
+from .._responders.actions import Action
 from ..exceptions import InvalidPayload, InvalidSignature
 from . import alertmanager, checkly, datadog, grafana, incidentio, pagerduty
 from ._actions import github as github_actions

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .._severity import Severity
-from .._text import storable_data
+from .._core.severity import Severity
+from .._core.text import storable_data
 from ..exceptions import InvalidPayload
 
 __all__ = [

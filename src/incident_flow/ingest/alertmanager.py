@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 from urllib.parse import urljoin
 
-from .._alerts import Alert, AlertStatus
+from .._core.alerts import Alert, AlertStatus
 from ..exceptions import InvalidPayload
 from ._common import Body, Fields, convention_severity, level, load_json
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._alerts import Alert, AlertStatus
-from .._severity import Severity
+from .._core.alerts import Alert, AlertStatus
+from .._core.severity import Severity
 from ..exceptions import InvalidPayload
 from ._common import Body, Fields, load_json
 

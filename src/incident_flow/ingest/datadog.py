@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from .._alerts import Alert, AlertStatus
-from .._severity import Severity
+from .._core.alerts import Alert, AlertStatus
+from .._core.severity import Severity
 from ..exceptions import InvalidPayload
 from ._common import DEDUP_FIX_LABEL, DEDUP_LABEL, Body, Fields, is_zero_level, level, load_json
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._alerts import Alert
+from .._core.alerts import Alert
 from ..exceptions import InvalidPayload
 from ._common import Body, load_json
 from .alertmanager import parse_group

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._alerts import Alert, AlertStatus
+from .._core.alerts import Alert, AlertStatus
 from ..exceptions import InvalidPayload
 from ._common import Body, Fields, convention_severity, load_json
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .._alerts import Alert
-from .._severity import Severity
+from .._core.alerts import Alert
+from .._core.severity import Severity
 from ..exceptions import InvalidPayload
 from ._common import Body, Fields, level, load_json
 

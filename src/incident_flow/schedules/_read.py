@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .._text import unknown_key
+from .._core.text import unknown_key
 from ._clock import instant, zone_named
 from ._model import DAY_NAMES, PERIOD_UNITS, Layer, Override, Period, Schedule, Window
 

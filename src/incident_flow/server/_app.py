@@ -30,15 +30,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .. import _slack_ui as slack_ui
-from .._async_flow import AsyncIncidentFlow
-from .._log import get_logger
-from .._messages import Notification
-from .._policy import parse_duration, parse_time
-from .._process import FINAL_STATE
-from .._storms import Silence
-from .._worker import _ReviewPolls, _steps
-from ..adapters.slack import escape as slack_escape
+from .._core.log import get_logger
+from .._core.messages import Notification
+from .._core.policy import parse_duration, parse_time
+from .._core.process import FINAL_STATE
+from .._core.storms import Silence
+from .._delivery import slack_ui
+from .._drivers.async_flow import AsyncIncidentFlow
+from .._drivers.worker import HOLD, AsyncClaimKeeper, _ReviewPolls, _steps, first_wait
+from ..adapters.channels.slack import escape as slack_escape
 from ..exceptions import (
     IncidentNotFound,
     InvalidCommand,
@@ -133,6 +133,10 @@ class _Service:
             await store.__aenter__()
         for route in self.config.insecure:
             _log.warning("incident_flow.insecure_route", route=route)
+        # This process's claims are short and renewed while it lives: killed, its messages
+        # are taken over seconds later (by a replica, or by this service restarted).
+        keeper = AsyncClaimKeeper(self.flow, HOLD)
+        await keeper.__aenter__()
         if self.run_worker:
             self.stop = asyncio.Event()
             self.task = asyncio.create_task(self._worker())
@@ -145,12 +149,14 @@ class _Service:
             if self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)
             await self.flow.drain()
+            await keeper.__aexit__(None, None, None)
             if opens:
                 await store.close()
 
     async def _worker(self) -> None:
         """Deliveries, escalations, reminders and review polls, every ``worker_interval``."""
         polls = _ReviewPolls(self.config.review_poll_every)
+        turns = 0
         while not self.stop.is_set():
             for name, step in _steps(self.flow, polls):
                 try:
@@ -162,9 +168,12 @@ class _Service:
                     self.metrics.escalations.inc(len(done))
             self.last_turn = time.monotonic()
             self.metrics.worker_turns.inc()
+            turns += 1
+            # The first turns come a third of a hold apart: they take over the messages a
+            # killed predecessor had claimed (their claims lapse within a hold of the kill).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self.stop.wait(), self.config.worker_interval.total_seconds()
+                    self.stop.wait(), first_wait(self.config.worker_interval, HOLD, turns)
                 )
 
     # ----------------------------------------------------------------- requests

@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
-from .._policy import Policy
-from .._text import unknown_key
+from .._core.policy import Policy
+from .._core.text import unknown_key
 from ..exceptions import IncidentFlowError, InvalidPolicy
 from ..ingest import SIGNED_SOURCES, sources
 from ..ingest.signatures import OPSGENIE_HEADER

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .._incident import Incident
-from .._pauses import Pauses
-from .._process import FINAL_STATE, OPEN_STATES
+from .._core.incident import Incident
+from .._core.process import FINAL_STATE, OPEN_STATES
+from .._delivery.pauses import Pauses
 from ..ports import StoreCounts
 
 __all__ = ["ServiceMetrics"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .._async_flow import AsyncIncidentFlow
-from .._flow import IncidentFlow
-from .._messages import Notification
-from ..adapters.folder import FolderPublisher
-from ..adapters.notifiers import LogNotifier
+from .._core.messages import Notification
+from .._drivers.async_flow import AsyncIncidentFlow
+from .._drivers.flow import IncidentFlow
+from ..adapters.channels.notifiers import LogNotifier
+from ..adapters.publishers.folder import FolderPublisher
 from ._config import ServiceConfig
 
 __all__ = ["AsyncFanOutPager", "FanOutPager", "async_flow", "store_for", "sync_flow"]
@@ -78,15 +78,15 @@ def store_for(config: ServiceConfig) -> Any:
 def _store(config: ServiceConfig, *, asynchronous: bool) -> Any:
     if config.store.startswith(("postgresql://", "postgres://")):
         if asynchronous:
-            from ..adapters.postgres_async import AsyncPostgresStore  # noqa: PLC0415
+            from ..adapters.stores.postgres_async import AsyncPostgresStore  # noqa: PLC0415
 
             # A service waits a few seconds for a connection, not 30: a webhook the store
             # cannot take is answered 503 soon, and its sender retries.
             return AsyncPostgresStore(config.store, schema=config.schema, timeout=POOL_TIMEOUT)
-        from ..adapters.postgres import PostgresStore  # noqa: PLC0415
+        from ..adapters.stores.postgres import PostgresStore  # noqa: PLC0415
 
         return PostgresStore(config.store, schema=config.schema)
-    from ..adapters.sqlite import SQLiteStore  # noqa: PLC0415
+    from ..adapters.stores.sqlite import SQLiteStore  # noqa: PLC0415
 
     Path(config.store).parent.mkdir(parents=True, exist_ok=True)
     return SQLiteStore(config.store)
@@ -119,13 +119,13 @@ def _channels(config: ServiceConfig, *, asynchronous: bool) -> tuple[Any, Any]:
         pagers.append(og_cls(str(og["api_key"]), **og_url))
     if config.slack and config.slack.get("dm_pager"):
         dm_cls = adapters.AsyncSlackDMPager if asynchronous else adapters.SlackDMPager
-        from ..adapters.slack import API_URL as SLACK_API  # noqa: PLC0415
+        from ..adapters.channels.slack import API_URL as SLACK_API  # noqa: PLC0415
 
         token = str(config.slack["token"])
         slack_api = str(config.slack.get("api_url") or SLACK_API)
         pagers.append(dm_cls(token=token, people=config.policy.people, api_url=slack_api))
     if config.twilio:
-        from ..adapters.twilio import API_URL as TWILIO_API  # noqa: PLC0415
+        from ..adapters.channels.twilio import API_URL as TWILIO_API  # noqa: PLC0415
 
         tw_cls = adapters.AsyncTwilioSmsPager if asynchronous else adapters.TwilioSmsPager
         tw = config.twilio
@@ -149,7 +149,7 @@ def _publisher(config: ServiceConfig) -> Any:
     settings = config.publisher
     kind = settings.get("kind", "folder")
     if kind == "git":
-        from ..adapters.git import GitPublisher  # noqa: PLC0415
+        from ..adapters.publishers.git import GitPublisher  # noqa: PLC0415
 
         return GitPublisher(
             settings["repository"],
@@ -157,7 +157,7 @@ def _publisher(config: ServiceConfig) -> Any:
             remote=settings.get("remote") or None,
         )
     if kind == "github":
-        from ..adapters.github import API_URL, GitHubPublisher  # noqa: PLC0415
+        from ..adapters.publishers.github import API_URL, GitHubPublisher  # noqa: PLC0415
 
         return GitHubPublisher(
             str(settings["repository"]),

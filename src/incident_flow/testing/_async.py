@@ -166,8 +166,8 @@ def flow_for(driver: str, request: Any, *args: Any, **ports: Any) -> Any:
     ``sync``, an async port is given a sync face on the test's loop; under ``async``,
     AsyncIncidentFlow takes them as they are.
     """
-    from .._async_flow import AsyncIncidentFlow  # noqa: PLC0415 - the flows import the adapters
-    from .._flow import IncidentFlow  # noqa: PLC0415
+    from .._drivers.async_flow import AsyncIncidentFlow  # noqa: PLC0415 - the flows import the adapters
+    from .._drivers.flow import IncidentFlow  # noqa: PLC0415
 
     if driver == "sync":
         synced: dict[str, Any] = {

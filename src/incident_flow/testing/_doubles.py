@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from .._postmortem import PostMortemDocument
+from .._review.document import PostMortemDocument
 
 __all__ = ["ManualClock", "RecordingPublisher"]
 

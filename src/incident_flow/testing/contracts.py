@@ -23,18 +23,18 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
-from .. import _events as ev
-from .._actions import Action
-from .._alerts import Alert
-from .._catalog import RunbookRevision
-from .._flow import IncidentFlow
-from .._incident import Incident, fold
-from .._messages import Notification, OutboxMessage
-from .._policy import Policy
-from .._postmortem import PostMortemDocument, ReviewStatus
-from .._runbooks import Runbook
-from .._severity import Severity
-from ..adapters.threaded import as_async_notifier, as_async_publisher, as_async_store
+from .._core import events as ev
+from .._core.alerts import Alert
+from .._core.incident import Incident, fold
+from .._core.messages import Notification, OutboxMessage
+from .._core.policy import Policy
+from .._core.runbooks import Runbook
+from .._core.severity import Severity
+from .._drivers.flow import IncidentFlow
+from .._responders.actions import Action
+from .._review.document import PostMortemDocument, ReviewStatus
+from .._runbooks.catalog import RunbookRevision
+from ..adapters.stores.threaded import as_async_notifier, as_async_publisher, as_async_store
 from ..exceptions import ConcurrencyError, IncidentFlowError
 from ..ports import (
     AsyncEventStore,
@@ -46,7 +46,7 @@ from ..ports import (
     ReviewedPublisher,
     StoreCounts,
 )
-from ._async import DRIVERS, LoopThread, as_driven, flow_for
+from ._async import DRIVERS, Blocking, LoopThread, _loop, as_driven, flow_for
 from ._doubles import ManualClock, RecordingPublisher
 
 __all__ = [
@@ -74,8 +74,8 @@ _RUNBOOK = Runbook(
 
 def sample_history() -> list[ev.Event]:
     """A stream holding every event type at least once (a real flow produced it)."""
-    from ..adapters.memory import MemoryStore  # noqa: PLC0415 - keep the adapter out of import time
-    from ..adapters.notifiers import RecordingNotifier  # noqa: PLC0415
+    from ..adapters.channels.notifiers import RecordingNotifier  # noqa: PLC0415
+    from ..adapters.stores.memory import MemoryStore  # noqa: PLC0415 - keep the adapter out of import time
 
     class _FailOnce(RecordingNotifier):
         failed = False
@@ -171,9 +171,9 @@ def storm_histories() -> list[list[ev.Event]]:
     the silence's end with its page held, paged on its next firing; and a silenced alert that
     recovered during its silence (dismissed).
     """
-    from .._storms import GroupingRule, PageAfter  # noqa: PLC0415
-    from ..adapters.memory import MemoryStore  # noqa: PLC0415
-    from ..adapters.notifiers import RecordingNotifier  # noqa: PLC0415
+    from .._core.storms import GroupingRule, PageAfter  # noqa: PLC0415
+    from ..adapters.channels.notifiers import RecordingNotifier  # noqa: PLC0415
+    from ..adapters.stores.memory import MemoryStore  # noqa: PLC0415
 
     clock = ManualClock(T0)
     store = MemoryStore()
@@ -243,6 +243,13 @@ def _message(incident_id: str, n: int, at: datetime = T0, **changes: Any) -> Out
     }
     fields.update(changes)
     return OutboxMessage(**fields)
+
+
+def _recorders() -> tuple[Any, Any]:
+    """A recording chat and pager."""
+    from ..adapters.channels.notifiers import RecordingNotifier  # noqa: PLC0415
+
+    return RecordingNotifier(), RecordingNotifier()
 
 
 def _opened(incident_id: str, key: str = "k", at: datetime = T0) -> tuple[list[ev.Event], Incident]:
@@ -509,7 +516,7 @@ class StoreContract(_Drivers):
         """Silences come back oldest first; an ended one replaces itself; ``active_at`` filters."""
         if not hasattr(port, "save_silence"):
             pytest.skip("this store keeps no silences (ports.SilenceLog is optional)")
-        from .._storms import Silence  # noqa: PLC0415
+        from .._core.storms import Silence  # noqa: PLC0415
 
         first = Silence(
             id="sil-1",
@@ -738,6 +745,135 @@ class StoreContract(_Drivers):
         port.append("i2", 0, fresh, snapshot=fold(None, fresh), outbox=[_message("i2", 1)])
         (new,) = port.claim_due(T0, lease=timedelta(seconds=30), ids=["i2/1/chat/update"])
         assert not new.reclaimed
+
+    def _renewing(self, port: EventStore) -> Any:
+        if not getattr(port, "renews_claims", hasattr(port, "renew_claims")):
+            pytest.skip("this store renews no claims (ports.ClaimRenewal is optional)")
+        return port
+
+    def test_a_renewed_claim_holds_until_its_renewal_runs_out(self, port: EventStore) -> None:
+        """renew_claims moves a live sender's claim on; unrenewed, it lapses a hold later."""
+        renewing = self._renewing(port)
+        events, incident = _opened("i1")
+        hold = timedelta(seconds=3)
+        port.append(
+            "i1", 0, events, snapshot=incident, outbox=[_message("i1", 1)], claimed_until=T0 + hold
+        )
+        renewing.renew_claims(["i1/1/chat/update"], until=T0 + timedelta(seconds=5))
+        assert port.claim_due(T0 + timedelta(seconds=4), lease=hold) == []
+        # Its sender died: nobody renews it, and it is taken over, flagged as maybe sent.
+        later = port.claim_due(T0 + timedelta(seconds=5), lease=hold)
+        assert [(m.id, m.reclaimed) for m in later] == [("i1/1/chat/update", True)]
+
+    def test_a_renewal_never_shortens_frees_nor_takes_a_message(self, port: EventStore) -> None:
+        """Only claimed, pending messages are renewed, and never to an earlier time."""
+        renewing = self._renewing(port)
+        events, incident = _opened("i1")
+        retry = _message("i1", 2, attempts=1)  # a failed attempt's retry: not claimed
+        port.append(
+            "i1",
+            0,
+            events,
+            snapshot=incident,
+            outbox=[_message("i1", 1), retry],
+            claimed_until=T0 + timedelta(seconds=30),
+        )
+        renewing.renew_claims(
+            ["i1/1/chat/update", retry.id, "nobody/1/chat/update"], until=T0 + timedelta(seconds=3)
+        )
+        renewing.renew_claims([], until=T0 + timedelta(hours=1))
+        # The retry stays free; the claim keeps its 30 s (not cut to 3).
+        assert [m.id for m in port.claim_due(T0, lease=timedelta(days=1))] == [retry.id]
+        assert port.claim_due(T0 + timedelta(seconds=29), lease=timedelta(seconds=3)) == []
+        (claimed,) = port.claim_due(T0 + timedelta(seconds=31), lease=timedelta(seconds=3))
+        done = ev.MessageDelivered(
+            version=4, at=T0, message_id=claimed.id, channel="chat", kind="update", attempts=1
+        )
+        settled = attrs.evolve(claimed, attempts=1, delivered_at=T0)
+        port.append("i1", 3, [done], snapshot=fold(incident, [done]), outbox=[settled])
+        renewing.renew_claims([claimed.id], until=T0 + timedelta(days=2))
+        # Delivered, it is not brought back by a renewal.
+        assert [m.id for m in port.claim_due(T0 + timedelta(days=3), lease=timedelta(1))] == [
+            retry.id
+        ]
+
+    def _killed_after_commit(
+        self, driver: str, request: pytest.FixtureRequest, store: Any, clock: ManualClock
+    ) -> tuple[Any, Any, Any]:
+        """A renewing flow (a worker's) that commits a P1 and dies before it sends anything.
+
+        Returns the flow, its chat and its pager.
+        """
+        chat, pager = _recorders()
+        flow = flow_for(driver, request, store=store, notifier=chat, pager=pager, clock=clock)
+        flow._hold = timedelta(seconds=3)  # what a ClaimKeeper sets while it runs
+        flow._later = lambda steps: None  # the sends were to follow: the process is killed
+        flow.trigger(_ALERT)
+        assert (chat.messages, pager.messages) == ([], [])
+        return flow, chat, pager
+
+    def test_a_dead_senders_page_is_taken_over_in_seconds(
+        self, store: EventStore | AsyncEventStore, driver: str, request: pytest.FixtureRequest
+    ) -> None:
+        """A renewing sender killed before its sends: its page goes once its hold lapses.
+
+        The next process's delivery turn takes it over seconds later, not a 60 s lease later.
+        """
+        clock = ManualClock(T0)
+        self._renewing(as_driven(store, driver, as_async_store, request))
+        self._killed_after_commit(driver, request, store, clock)
+        chat, pager = _recorders()
+        restarted = flow_for(driver, request, store=store, notifier=chat, pager=pager, clock=clock)
+        clock.advance(timedelta(seconds=2))  # still held: its sender may be alive
+        assert restarted.deliver_pending() == 0
+        clock.advance(timedelta(seconds=2))  # 4 s after the kill: the hold lapsed
+        assert restarted.deliver_pending() == 2
+        assert [(m.kind, m.title) for m in pager.messages] == [("page", _ALERT.title)]
+        assert [m.kind for m in chat.messages] == ["notify"]
+        assert restarted.deliver_pending() == 0
+        (inc,) = restarted.incidents()
+        assert restarted.get(inc.id).paged
+
+    def test_a_live_senders_renewed_claims_are_not_taken_over(
+        self, store: EventStore | AsyncEventStore, driver: str, request: pytest.FixtureRequest
+    ) -> None:
+        """While the sender renews its claims, another process's turn leaves its messages."""
+        from .._drivers.worker import AsyncClaimKeeper, ClaimKeeper  # noqa: PLC0415
+
+        clock = ManualClock(T0)
+        self._renewing(as_driven(store, driver, as_async_store, request))
+        sender, _, _ = self._killed_after_commit(driver, request, store, clock)
+        target = getattr(sender, "target", sender)
+        keeper: Any = (
+            ClaimKeeper(target)
+            if driver == "sync"
+            else Blocking(AsyncClaimKeeper(target), _loop(request))
+        )
+        chat, pager = _recorders()
+        other = flow_for(driver, request, store=store, notifier=chat, pager=pager, clock=clock)
+        for _ in range(5):  # 10 s of renewals, one every 2 s (each for 3 s)
+            clock.advance(timedelta(seconds=2))
+            assert keeper.renew() == 2
+            assert other.deliver_pending() == 0
+        # The sender dies: its last renewal runs out, and the other process sends them.
+        clock.advance(timedelta(seconds=3))
+        assert other.deliver_pending() == 2
+        assert (len(pager.messages), len(chat.messages)) == (1, 1)
+
+    def test_without_renewals_a_claim_keeps_its_whole_lease(
+        self, store: EventStore | AsyncEventStore, driver: str, request: pytest.FixtureRequest
+    ) -> None:
+        """A flow that runs no keeper claims for its lease, as before: no early takeover."""
+        clock = ManualClock(T0)
+        chat, pager = _recorders()
+        flow = flow_for(driver, request, store=store, notifier=chat, pager=pager, clock=clock)
+        flow._later = lambda steps: None
+        flow.trigger(_ALERT)
+        clock.advance(timedelta(seconds=30))
+        assert flow.deliver_pending() == 0
+        clock.advance(timedelta(seconds=31))
+        assert flow.deliver_pending() == 2
+        assert (len(pager.messages), len(chat.messages)) == (1, 1)
 
     def test_delivered_messages_are_never_claimed_again(self, port: EventStore) -> None:
         """Upserting a message with delivered_at settles it."""

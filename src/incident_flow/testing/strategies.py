@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import strategies as st
 
-from .._actions import ACTION_KINDS, ACTION_SOURCES, Action
-from .._alerts import Alert, AlertStatus
-from .._people import Person
-from .._policy import Policy
-from .._runbooks import Runbook
-from .._severity import Severity
+from .._core.alerts import Alert, AlertStatus
+from .._core.people import Person
+from .._core.policy import Policy
+from .._core.runbooks import Runbook
+from .._core.severity import Severity
+from .._responders.actions import ACTION_KINDS, ACTION_SOURCES, Action
 
 __all__ = [
     "PEOPLE",

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..._actions import Action, merge_delivery, review_delivery
+from ..._responders.actions import Action, merge_delivery, review_delivery
 from ...exceptions import InvalidPayload
 from .._common import Body, Fields, load_json
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..._actions import Action
+from ..._responders.actions import Action
 from .._common import Body, Fields, load_json
 
 __all__ = ["SOURCE", "parse"]

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..._actions import Action
-from ..._severity import Severity
+from ..._core.severity import Severity
+from ..._responders.actions import Action
 from .._common import Body, Fields, load_json, priority
 
 __all__ = ["SOURCE", "our_reference", "parse"]

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ... import _slack_ui as ui
-from ..._actions import Action
-from ..._severity import Severity
+from ..._core.severity import Severity
+from ..._delivery import slack_ui as ui
+from ..._responders.actions import Action
 from ...exceptions import InvalidPayload
 from .._common import Body, priority
 

@@ -1,0 +1,1 @@
+"""Alerts and storms: opening, grouping, silencing and repeating alerts (pure decisions)."""

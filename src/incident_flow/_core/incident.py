@@ -1,0 +1,627 @@
+"""Incident: the fold of an incident's events, and the values it holds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from . import events as ev
+from .alerts import Alert
+from .process import INITIAL_STATE, PROCESS
+from .runbooks import Runbook
+from .severity import Severity
+from .storms import PageAfter
+
+__all__ = ["ActionItem", "Incident", "PostMortem", "fold"]
+
+#: States in which a firing alert with the incident's dedup key attaches to (or reopens) it.
+_ACCEPTS_ALERTS = frozenset({"notified", "runbook", "resolved"})
+_UNRESOLVED = frozenset({"notified", "runbook"})
+#: The smallest step of time: a window closed "just before" an instant ends one before it.
+_INSTANT = timedelta(microseconds=1)
+
+
+@attrs.frozen(kw_only=True)
+class ActionItem:
+    """A follow-up the incident owes before it can close.
+
+    Attributes:
+        id: ``AI-1``, ``AI-2``... within the incident.
+        kind: ``add_runbook`` or ``update_runbook``.
+        description: what is to be done.
+        runbook: the runbook it concerns, when known.
+        done: settled by the work itself (a runbook added or updated).
+        waived: settled by a decision not to do it; ``reason`` says why.
+    """
+
+    id: str
+    kind: str
+    description: str
+    runbook: str | None = None
+    done: bool = False
+    waived: bool = False
+    reason: str = ""
+
+    @property
+    def open(self) -> bool:
+        """True while the item is neither done nor waived."""
+        return not (self.done or self.waived)
+
+
+@attrs.frozen(kw_only=True)
+class PostMortem:
+    """The incident's post-mortem: drafted, reviewed (on its pull request), merged.
+
+    Attributes:
+        author: who wrote it.
+        impact, root_cause, learnings: the author's sections (as revised on its branch).
+        approvals: the distinct reviewers whose approval counts now, in order.
+        changes_requested: reviewers whose latest review asks for changes.
+        reviewers: the people asked to review when it was submitted.
+        review: where it is reviewed once submitted: ``pull_request`` (approvals are the pull
+            request's reviews), ``branch`` or ``command`` (approvals by command); None while
+            it is a draft.
+        submitted_at: when it was submitted for review (None: a draft).
+        review_url: where it is reviewed (the pull request's URL, ``<branch>:<path>``), once
+            the publisher has opened it.
+        review_closed_at: when its pull request was closed without merging (None: it was not,
+            or it was submitted again since).
+        merged_at: when it reached the base branch (or was saved, without one).
+        location: where it is now: the publisher's answer for the merged (saved) document.
+        published_at: when it was merged with the required approvals (the incident moved on
+            to the runbook updates then).
+    """
+
+    author: str
+    started_at: datetime
+    impact: str = ""
+    root_cause: str = ""
+    learnings: tuple[str, ...] = ()
+    approvals: tuple[str, ...] = ()
+    changes_requested: tuple[str, ...] = ()
+    reviewers: tuple[str, ...] = ()
+    review: str | None = None
+    submitted_at: datetime | None = None
+    review_url: str | None = None
+    review_closed_at: datetime | None = None
+    merged_at: datetime | None = None
+    location: str | None = None
+    published_at: datetime | None = None
+    #: Each reviewer's latest verdict time (their tool's clock): an older review arriving
+    #: late (a redelivered webhook) never overrides a newer one.
+    verdict_at: tuple[tuple[str, datetime], ...] = ()
+
+    @property
+    def published(self) -> bool:
+        """True once merged with the required approvals (0.1: accepted for publishing)."""
+        return self.published_at is not None
+
+    @property
+    def stage(self) -> str:
+        """Its stage: ``draft``, ``review``, ``closed``, ``merged`` or ``published``."""
+        if self.published_at is not None:
+            return "published"
+        if self.merged_at is not None:
+            return "merged"
+        if self.submitted_at is None:
+            return "draft"
+        return "closed" if self.review_closed_at is not None else "review"
+
+    @property
+    def on_branch(self) -> bool:
+        """True when publishing means merging a branch (a pull request or a git branch)."""
+        return self.review in ("pull_request", "branch")
+
+    @property
+    def awaiting(self) -> tuple[str, ...]:
+        """Requested reviewers who have neither approved nor asked for changes."""
+        done = {r.casefold() for r in (*self.approvals, *self.changes_requested)}
+        return tuple(r for r in self.reviewers if r.casefold() not in done)
+
+    def last_verdict(self, reviewer: str) -> datetime | None:
+        """When ``reviewer``'s latest verdict was given, by their tool's clock."""
+        key = reviewer.casefold()
+        return next((at for who, at in self.verdict_at if who.casefold() == key), None)
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class Incident:
+    """An incident as its events made it. Frozen: every change is a new event and a new value.
+
+    Attributes:
+        id: the incident id.
+        state: the process state's name (``notified``, ``runbook``, ``resolved``...).
+        severity: the current severity.
+        alert: the alert that opened it.
+        title: a one-line title.
+        dedup_key: firing alerts with this key attach to the incident while it is open.
+        runbook: the runbook in use (from the catalog, chosen, or added), or None.
+        critical: whether the current severity pages (by the policy when it was set).
+        postmortem_required: whether a reviewed post-mortem must be published before it closes;
+            once True it stays True.
+        paged: whether on-call was paged (the page is committed to the outbox with the event
+            that decided it; its delivery is recorded at ``paged_at``).
+        paged_at: when the first page was delivered, or None.
+        chat_notified: whether the first chat message was delivered (a channel without
+            threads gives no ``chat_thread``).
+        chat_thread: the receipt of the first chat message (a Slack ``channel:ts``), where
+            later updates are threaded, once it was delivered.
+        escalation_level: 0 after the first page, 1 after the first escalation...
+        escalation_due_at: when the page escalates unless acknowledged first (None: never).
+        reminder_due_at: when the owed follow-up (an unpublished post-mortem, open action
+            items) is next reminded in the chat thread (None: nothing owed).
+        acknowledged_at, acknowledged_by: the acknowledgement of the current page, if any.
+        resolved_at, closed_at, created_at, updated_at: timestamps from the events.
+        postmortem: the post-mortem, once started.
+        action_items: every action item, in the order raised.
+        alert_count: how many times the alert fired (1 + repeats).
+        repeats_said_at, repeats_said_count: when the chat thread last heard of the repeats,
+            and the count it was told then.
+        deliveries: the vendors' delivery ids of the actions recorded (applied or ignored),
+            so a retried delivery is applied once.
+        group, group_rule, group_until: the group its alert started (a grouping rule's key),
+            the rule, and until when matching alerts join it (while unresolved).
+        members: the dedup keys of the other alerts grouped into it, in the order they came;
+            their repeats and recoveries come here too.
+        page_hold: the paging threshold a critical incident waits for (None: not held);
+            firings: the alerts' firing times it counts (kept while the page is held).
+        silence_id, silenced_until: the silence its alert fired in, and when that ends (the
+            incident waits unclassified until then).
+        version: the version of the last event folded in.
+    """
+
+    id: str
+    state: str
+    severity: Severity
+    alert: Alert
+    title: str
+    dedup_key: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    runbook: Runbook | None = None
+    critical: bool = False
+    postmortem_required: bool = False
+    paged: bool = False
+    paged_at: datetime | None = None
+    chat_thread: str | None = None
+    chat_notified: bool = False
+    escalation_level: int = 0
+    escalation_due_at: datetime | None = None
+    reminder_due_at: datetime | None = None
+    reminder_about: str | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    postmortem: PostMortem | None = None
+    action_items: tuple[ActionItem, ...] = ()
+    alert_count: int = 1
+    repeats_said_at: datetime | None = None
+    repeats_said_count: int = 1
+    deliveries: frozenset[str] = frozenset()
+    group: str | None = None
+    group_rule: str | None = None
+    group_until: datetime | None = None
+    members: tuple[str, ...] = ()
+    page_hold: PageAfter | None = None
+    firings: tuple[datetime, ...] = ()
+    silence_id: str | None = None
+    silenced_until: datetime | None = None
+
+    @property
+    def open_action_items(self) -> tuple[ActionItem, ...]:
+        """The action items neither done nor waived."""
+        return tuple(item for item in self.action_items if item.open)
+
+    @property
+    def accepts_alerts(self) -> bool:
+        """True while a firing alert with this dedup key belongs to this incident.
+
+        That is from ``notified`` through ``resolved`` (a repeat reopens a resolved incident);
+        once the post-mortem phase has started, the same alert opens a new incident. A
+        silenced alert's incident takes its repeats and recovery while it waits.
+        """
+        return self.state in _ACCEPTS_ALERTS or self.silenced
+
+    @property
+    def silenced(self) -> bool:
+        """True while it waits for its silence to end (recorded, not posted nor paged)."""
+        return self.state == INITIAL_STATE and self.silenced_until is not None
+
+    @property
+    def grouped(self) -> bool:
+        """True when it started a group or took in other alerts (stores index more keys)."""
+        return self.group is not None or bool(self.members)
+
+    def alert_keys(self) -> tuple[tuple[str, datetime | None], ...]:
+        """The keys besides ``dedup_key`` that route alerts here, each with its deadline.
+
+        The grouped alerts' own keys (no deadline) while it accepts alerts, and the group's
+        key while it is unresolved and before ``group_until``. Stores index them (see
+        :class:`~incident_flow.ports.EventLog`).
+        """
+        if not self.accepts_alerts:
+            return ()
+        keys: list[tuple[str, datetime | None]] = [(key, None) for key in self.members]
+        if self.joinable(self.updated_at):
+            assert self.group is not None  # noqa: S101 - joinable says so
+            keys.append((self.group, self.group_until))
+        return tuple(keys)
+
+    def joinable(self, now: datetime) -> bool:
+        """Whether an alert of its group arriving at ``now`` joins it."""
+        return (
+            self.group is not None
+            and (self.state in _UNRESOLVED or self.silenced)
+            and self.group_until is not None
+            and now <= self.group_until
+        )
+
+    @property
+    def next_timer_at(self) -> datetime | None:
+        """The earliest of the escalation and reminder timers (what stores index)."""
+        escalation, reminder = self.escalation_due_at, self.reminder_due_at
+        if self.silenced:
+            return self.silenced_until
+        if escalation is None or reminder is None:
+            return reminder if escalation is None else escalation
+        return min(escalation, reminder)
+
+    @property
+    def closed(self) -> bool:
+        """True once the incident is closed (final)."""
+        return self.state == "closed"
+
+    def action_item(self, item_id: str) -> ActionItem | None:
+        """Return the action item with this id, or None."""
+        for item in self.action_items:
+            if item.id == item_id:
+                return item
+        return None
+
+
+_Apply = Callable[[Incident, Any], dict[str, Any]]
+
+#: Events after which an incident's ``alert_keys()`` may differ (with any change of state).
+_ROUTING = (ev.GroupStarted, ev.AlertGrouped, ev.AlertSilenced, ev.SilenceLifted)
+
+
+def routes_changed(events: Iterable[ev.Event]) -> bool:
+    """Whether these events may change which keys route alerts to their incident.
+
+    A store indexing :meth:`Incident.alert_keys` rewrites them only then: a storm's repeats
+    (thousands of appends to one grouped incident) leave them as they are.
+    """
+    return any(e.trigger is not None or isinstance(e, _ROUTING) for e in events)
+
+
+def _classified(inc: Incident, e: ev.IncidentClassified) -> dict[str, Any]:
+    return {
+        "severity": e.severity,
+        "critical": e.critical,
+        "postmortem_required": inc.postmortem_required or e.postmortem_required,
+        "runbook": e.runbook,
+    }
+
+
+def _severity_changed(inc: Incident, e: ev.SeverityChanged) -> dict[str, Any]:
+    return {
+        "severity": e.new,
+        "critical": e.critical,
+        "postmortem_required": inc.postmortem_required or e.postmortem_required,
+        "paged": inc.paged or e.paged,
+        "escalation_due_at": e.escalate_at,
+    }
+
+
+def _acknowledged(inc: Incident, e: ev.IncidentAcknowledged) -> dict[str, Any]:
+    if inc.acknowledged_at is not None:
+        return {}
+    return {
+        "acknowledged_at": e.happened_at or e.at,
+        "acknowledged_by": e.by,
+        "escalation_due_at": None,
+    }
+
+
+def _runbook_started(inc: Incident, e: ev.RunbookStarted) -> dict[str, Any]:
+    return {"runbook": e.runbook or inc.runbook}
+
+
+def _item_raised(inc: Incident, e: ev.ActionItemRaised) -> dict[str, Any]:
+    item = ActionItem(id=e.item_id, kind=e.kind, description=e.description, runbook=e.runbook)
+    return {"action_items": (*inc.action_items, item)}
+
+
+def _settle(inc: Incident, item_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "action_items": tuple(
+            attrs.evolve(item, **changes) if item.id == item_id else item
+            for item in inc.action_items
+        )
+    }
+
+
+def _item_completed(inc: Incident, e: ev.ActionItemCompleted) -> dict[str, Any]:
+    return _settle(inc, e.item_id, done=True)
+
+
+def _item_waived(inc: Incident, e: ev.ActionItemWaived) -> dict[str, Any]:
+    return _settle(inc, e.item_id, waived=True, reason=e.reason)
+
+
+def _reopened(inc: Incident, e: ev.IncidentReopened) -> dict[str, Any]:
+    changes: dict[str, Any] = {"resolved_at": None}
+    if e.paged:
+        # A new page needs a new acknowledgement (escalation watches it).
+        changes.update(
+            paged=True,
+            acknowledged_at=None,
+            acknowledged_by=None,
+            escalation_level=0,
+            escalation_due_at=e.escalate_at,
+        )
+    return changes
+
+
+def _pm_started(inc: Incident, e: ev.PostMortemStarted) -> dict[str, Any]:
+    postmortem = PostMortem(
+        author=e.author,
+        started_at=e.at,
+        impact=e.impact,
+        root_cause=e.root_cause,
+        learnings=e.learnings,
+    )
+    return {"postmortem": postmortem}
+
+
+def _pm(inc: Incident, **changes: Any) -> dict[str, Any]:
+    pm = inc.postmortem
+    return {} if pm is None else {"postmortem": attrs.evolve(pm, **changes)}
+
+
+def _verdicts(
+    pm: PostMortem, reviewer: str, at: datetime | None
+) -> tuple[tuple[str, datetime], ...]:
+    if at is None:
+        return pm.verdict_at
+    kept = tuple(
+        (who, when) for who, when in pm.verdict_at if who.casefold() != reviewer.casefold()
+    )
+    return (*kept, (reviewer, at))
+
+
+def _without(names: tuple[str, ...], reviewer: str) -> tuple[str, ...]:
+    return tuple(n for n in names if n.casefold() != reviewer.casefold())
+
+
+def _pm_approved(inc: Incident, e: ev.PostMortemApproved) -> dict[str, Any]:
+    pm = inc.postmortem
+    if pm is None:
+        return {}
+    approvals = pm.approvals if e.reviewer in pm.approvals else (*pm.approvals, e.reviewer)
+    return _pm(
+        inc,
+        approvals=approvals,
+        changes_requested=_without(pm.changes_requested, e.reviewer),
+        verdict_at=_verdicts(pm, e.reviewer, e.happened_at),
+    )
+
+
+def _pm_changes(inc: Incident, e: ev.PostMortemChangesRequested) -> dict[str, Any]:
+    pm = inc.postmortem
+    if pm is None:
+        return {}
+    return _pm(
+        inc,
+        approvals=_without(pm.approvals, e.reviewer),
+        changes_requested=(*_without(pm.changes_requested, e.reviewer), e.reviewer),
+        verdict_at=_verdicts(pm, e.reviewer, e.happened_at),
+    )
+
+
+def _pm_amended(inc: Incident, e: ev.PostMortemAmended) -> dict[str, Any]:
+    changes = {
+        name: value
+        for name, value in (
+            ("impact", e.impact),
+            ("root_cause", e.root_cause),
+            ("learnings", e.learnings),
+        )
+        if value is not None
+    }
+    return _pm(inc, **changes)
+
+
+def _pm_submitted(inc: Incident, e: ev.PostMortemSubmitted) -> dict[str, Any]:
+    return _pm(
+        inc, reviewers=e.reviewers, review=e.review, submitted_at=e.at, review_closed_at=None
+    )
+
+
+def _runbook_added(inc: Incident, e: ev.RunbookAdded) -> dict[str, Any]:
+    return {"runbook": inc.runbook or e.runbook}
+
+
+def _delivered(inc: Incident, e: ev.MessageDelivered) -> dict[str, Any]:
+    if e.kind == "page" and inc.paged_at is None:
+        return {"paged_at": e.at}
+    if e.kind == "notify" and e.channel == "chat":
+        return {"chat_thread": e.receipt, "chat_notified": True}
+    if e.channel == "publisher" and inc.postmortem is not None:
+        if e.kind in ("submit", "update"):
+            return _pm(inc, review_url=e.receipt)
+        return _pm(inc, location=e.receipt)  # saved (merged): 0.1's "postmortem" and "merge"
+    return {}
+
+
+def _repeated(inc: Incident, e: ev.AlertRepeated) -> dict[str, Any]:
+    count = inc.alert_count + 1
+    if not e.said:
+        return {"alert_count": count, **_held(inc, e.at)}
+    return {
+        "alert_count": count,
+        "repeats_said_at": e.at,
+        "repeats_said_count": count,
+        **_held(inc, e.at),
+    }
+
+
+def _held(inc: Incident, at: datetime) -> dict[str, Any]:
+    """The firing at ``at`` counted while a page is held (the oldest beyond need dropped)."""
+    hold = inc.page_hold
+    if hold is None:
+        return {}
+    return {"firings": (*inc.firings, at)[-hold.firings :]}
+
+
+def _grouped(inc: Incident, e: ev.AlertGrouped) -> dict[str, Any]:
+    count = inc.alert_count + 1
+    changes: dict[str, Any] = {
+        "alert_count": count,
+        "members": (*inc.members, e.alert.dedup_key),
+        "group_until": e.until,
+        **_held(inc, e.at),
+    }
+    if e.said:
+        changes.update(repeats_said_at=e.at, repeats_said_count=count)
+    return changes
+
+
+def _page_held(inc: Incident, e: ev.PageHeld) -> dict[str, Any]:
+    hold = PageAfter(e.firings, timedelta(seconds=e.within_seconds))
+    return {"page_hold": hold, "firings": (e.at,)}
+
+
+def _nothing(inc: Incident, e: ev.Event) -> dict[str, Any]:
+    return {}
+
+
+def _action(inc: Incident, e: ev.ActionApplied | ev.ActionIgnored) -> dict[str, Any]:
+    if e.delivery_id is None:
+        return {}
+    return {"deliveries": inc.deliveries | {e.delivery_id}}
+
+
+_APPLY: dict[type[ev.Event], _Apply] = {
+    ev.IncidentClassified: _classified,
+    ev.IncidentNotified: lambda inc, e: {
+        "paged": inc.paged or e.paged,
+        "escalation_due_at": e.escalate_at,
+    },
+    ev.SeverityChanged: _severity_changed,
+    ev.IncidentAcknowledged: _acknowledged,
+    ev.RunbookStarted: _runbook_started,
+    ev.ActionItemRaised: _item_raised,
+    ev.ActionItemCompleted: _item_completed,
+    ev.ActionItemWaived: _item_waived,
+    ev.IncidentResolved: lambda inc, e: {
+        "resolved_at": e.happened_at or e.at,
+        "escalation_due_at": None,
+        # The group's window ends with the outage (its last instant just before it resolved):
+        # a reopen by one of its alerts does not take the group back (a newer incident may
+        # hold it by then).
+        "group_until": None if inc.group_until is None else min(inc.group_until, e.at - _INSTANT),
+    },
+    ev.IncidentReopened: _reopened,
+    ev.PostMortemStarted: _pm_started,
+    ev.PostMortemApproved: _pm_approved,
+    ev.PostMortemPublished: lambda inc, e: _pm(inc, published_at=e.at),
+    ev.PostMortemAmended: _pm_amended,
+    ev.PostMortemSubmitted: _pm_submitted,
+    ev.PostMortemChangesRequested: _pm_changes,
+    ev.PostMortemRevised: lambda inc, e: _pm(
+        inc, impact=e.impact, root_cause=e.root_cause, learnings=e.learnings
+    ),
+    ev.PostMortemMerged: lambda inc, e: _pm(inc, merged_at=e.at, location=e.location),
+    ev.PostMortemReviewClosed: lambda inc, e: _pm(inc, review_closed_at=e.at),
+    ev.RunbookAdded: _runbook_added,
+    ev.RunbookUpdated: _nothing,
+    ev.IncidentClosed: lambda inc, e: {"closed_at": e.at},
+    ev.NoteAdded: _nothing,
+    ev.AlertRepeated: _repeated,
+    ev.AlertRecovered: _nothing,
+    ev.MessageDelivered: _delivered,
+    ev.DeliveryFailed: _nothing,
+    ev.Escalated: lambda inc, e: {"escalation_level": e.level, "escalation_due_at": e.escalate_at},
+    ev.ReminderScheduled: lambda inc, e: {
+        "reminder_about": e.about,
+        "reminder_due_at": e.remind_at,
+    },
+    ev.Reminded: lambda inc, e: {"reminder_due_at": e.remind_at},
+    ev.ActionApplied: _action,
+    ev.ActionIgnored: _action,
+    ev.GroupStarted: lambda inc, e: {
+        "group": e.group,
+        "group_rule": e.rule,
+        "group_until": e.until,
+    },
+    ev.AlertGrouped: _grouped,
+    ev.PageHeld: _page_held,
+    ev.PageReleased: lambda inc, e: {
+        "paged": True,
+        "page_hold": None,
+        "firings": (),
+        "escalation_due_at": e.escalate_at,
+    },
+    ev.AlertSilenced: lambda inc, e: {"silence_id": e.silence_id, "silenced_until": e.until},
+    ev.SilenceLifted: lambda inc, e: {"silenced_until": None},
+    ev.IncidentDismissed: lambda inc, e: {"silenced_until": None, "closed_at": e.at},
+}
+
+
+def _start(event: ev.Event) -> Incident:
+    if not isinstance(event, ev.IncidentTriggered) or event.version != 1:
+        msg = f"an incident's stream starts with IncidentTriggered at version 1, got {event!r}"
+        raise ValueError(msg)
+    alert = event.alert
+    return Incident(
+        id=event.incident_id,
+        state=INITIAL_STATE,
+        severity=alert.severity or Severity.P3,  # provisional: classify follows in the same append
+        alert=alert,
+        title=event.title,
+        dedup_key=event.dedup_key,
+        created_at=event.at,
+        updated_at=event.at,
+        version=1,
+    )
+
+
+def _replace(incident: Incident, changes: dict[str, Any]) -> Incident:
+    # attrs.evolve re-runs __init__ over every field; the fold runs on every command, and an
+    # Incident has no converters or validators to re-run, so copy the instance dict instead.
+    new: Incident = object.__new__(Incident)
+    fields = new.__dict__
+    fields.update(incident.__dict__)
+    fields.update(changes)
+    return new
+
+
+def fold(incident: Incident | None, events: Iterable[ev.Event]) -> Incident:
+    """Apply ``events`` (in version order) to ``incident`` (None for a new stream).
+
+    Raises:
+        ValueError: the events do not continue the incident (a gap, or no IncidentTriggered).
+    """
+    for event in events:
+        if incident is None:
+            incident = _start(event)
+            continue
+        if event.version != incident.version + 1:
+            msg = f"incident {incident.id}: event version {event.version} after {incident.version}"
+            raise ValueError(msg)
+        changes = _APPLY[type(event)](incident, event)
+        changes["version"] = event.version
+        changes["updated_at"] = event.at
+        if event.trigger is not None:
+            changes["state"] = PROCESS.next_state(incident.state, event.trigger)
+        incident = _replace(incident, changes)
+    if incident is None:
+        msg = "no events to fold"
+        raise ValueError(msg)
+    return incident

@@ -1,0 +1,1 @@
+"""Delivery: channel pauses and Slack's block ids, shared by the Slack adapter and ingest."""

@@ -1,0 +1,1 @@
+"""On call: who is paged at each escalation level, and when the next level is (pure decisions)."""

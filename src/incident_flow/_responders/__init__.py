@@ -1,0 +1,1 @@
+"""Responder actions from vendors' tools (PagerDuty, Opsgenie, Slack, GitHub), decided."""

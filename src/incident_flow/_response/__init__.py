@@ -1,0 +1,1 @@
+"""The response: what each command decides (ack, escalate, runbook, resolve, close...)."""

@@ -1,0 +1,1 @@
+"""Post-mortem review: the document and its review decisions (pure)."""

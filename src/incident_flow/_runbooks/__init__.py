@@ -1,0 +1,1 @@
+"""Runbooks as a living catalog: revisions from learnings, and the runbook table."""

@@ -1,0 +1,1 @@
+"""Chat and pager channels: Slack, PagerDuty, Opsgenie, Twilio, webhooks, log."""

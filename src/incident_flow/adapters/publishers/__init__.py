@@ -1,0 +1,1 @@
+"""Post-mortem publishers: a folder, a git branch, a GitHub pull request."""

@@ -1,0 +1,1 @@
+"""Event stores: memory, SQLite, PostgreSQL (sync and async), threaded."""

@@ -1,0 +1,285 @@
+"""PostgresStore: the store several replicas share (psycopg 3, extra ``postgres``)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager, nullcontext, suppress
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from ..._core.events import Event
+from ..._core.incident import Incident
+from ..._core.messages import OutboxMessage
+from ..._core.storms import Silence
+from ..._runbooks.catalog import RunbookRevision
+from ...exceptions import StorageError
+from ...ports import StoreCounts, StreamAppend
+from ...schedules._book import Shift
+from ...schedules._model import Override
+from . import _pg_sql as pgsql
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+
+
+class PostgresStore:
+    """Events, the outbox and the incident index in PostgreSQL, shared by several replicas.
+
+    An append is one transaction, sent as one pipeline: it updates the incident's row only
+    where the version is the one the writer expected (which also locks the row, so writers
+    of one incident queue up and a stale one gets ``ConcurrencyError``); the
+    ``(incident, version)`` key and a unique index on the dedup key of incidents accepting
+    alerts make the database itself refuse a lost race. Senders claim outbox messages with
+    ``FOR UPDATE SKIP LOCKED`` and a lease.
+
+    :class:`~incident_flow.adapters.stores.postgres_async.AsyncPostgresStore` is the same store for
+    asyncio; both may share one schema.
+
+    Args:
+        dsn: a libpq connection string or URL. Its password never appears in a repr, a log
+            line or an error.
+        schema: the PostgreSQL schema holding the tables (created when missing), so one
+            database can hold several independent stores.
+
+    Raises:
+        StorageError: the server cannot be reached, or the schema was written by a newer
+            incident_flow.
+    """
+
+    def __init__(self, dsn: str, *, schema: str = "public") -> None:
+        self._db = pgsql.Database.parse(dsn, schema, owner="PostgresStore")
+        self._pg = pgsql.psycopg_module()
+        self.schema = schema
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[Any] | None = None
+        try:
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._db.shown!r}, schema={self.schema!r})"
+
+    def close(self) -> None:
+        """Close the connection (a later call reconnects)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken or not self._idle(conn):
+            if conn is not None:
+                conn.close()
+            conn = self._conn = self._pg.connect(self._db.dsn, autocommit=True)
+        return conn
+
+    #: Delivery outcomes are committed without waiting for the disk (ports.StreamAppend).
+    light_appends = True
+
+    @contextmanager
+    def _transaction(self, what: str, *, write: bool = True) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor, in a transaction when ``write`` (a read is one autocommit statement).
+
+        psycopg errors become StorageError; a unique constraint refusing a write, Conflict.
+        After any other failure the connection is dropped, so the next call starts on a fresh
+        one: a connection killed in the middle of a pipelined append (a failover, a restart,
+        ``pg_terminate_backend``) is left in pipeline mode with psycopg calling it neither
+        closed nor broken, and would refuse every later statement.
+        """
+        with self._lock:
+            try:
+                with self._db.errors(what):
+                    conn = self._connection()
+                    with conn.transaction() if write else nullcontext(), conn.cursor() as cursor:
+                        yield cursor
+            except pgsql.Conflict:
+                raise  # a lost race: the connection is fine
+            except StorageError:
+                self._drop()
+                raise
+
+    def _idle(self, conn: psycopg.Connection[Any]) -> bool:
+        """True when the connection is between statements: no transaction or pipeline open."""
+        pq = self._pg.pq
+        status = conn.pgconn
+        return bool(
+            status.transaction_status == pq.TransactionStatus.IDLE
+            and status.pipeline_status == pq.PipelineStatus.OFF
+        )
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(Exception):  # it is already broken; closing is a courtesy
+                conn.close()
+
+    def _fetch(self, query: pgsql.Query[T]) -> T:
+        with self._transaction(query.what, write=query.write) as cur:
+            cur.execute(self._db.bind(query.text), query.params)
+            rows = cur.fetchall()
+        return query.decode(rows)
+
+    def _migrate(self) -> None:
+        with self._transaction("creating the schema") as cur:
+            for text, params in pgsql.setup(self.schema):
+                cur.execute(self._db.bind(text), params)
+            for text, params in pgsql.upgrade(cur.fetchone(), self.schema):
+                cur.execute(self._db.bind(text), params)
+
+    def append(
+        self,
+        incident_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        snapshot: Incident,
+        outbox: Sequence[OutboxMessage] = (),
+        claimed_until: datetime | None = None,
+        runbooks: Sequence[RunbookRevision] = (),
+    ) -> None:
+        """Append events, update the incident's row and upsert outbox messages, atomically.
+
+        ``runbooks``: catalog revisions the events made, kept in the same transaction.
+        """
+        plan = pgsql.append(
+            incident_id, expected_version, events, snapshot, outbox, claimed_until, runbooks
+        )
+        self._run([plan])
+
+    def append_all(
+        self, appends: Sequence[StreamAppend], *, runbooks: Sequence[RunbookRevision] = ()
+    ) -> None:
+        """Append to several incidents in one transaction: all of them, or none."""
+        plans = [
+            pgsql.append(
+                one.incident_id,
+                one.expected_version,
+                one.events,
+                one.snapshot,
+                one.outbox,
+                one.claimed_until,
+                runbooks if index == 0 else (),
+            )
+            for index, one in enumerate(appends)
+        ]
+        if plans:
+            durable = any(one.durable for one in appends) or bool(runbooks)
+            self._run(plans, durable=durable)
+
+    def _run(self, plans: Sequence[pgsql.Append], *, durable: bool = True) -> None:
+        """The plans in one pipelined transaction: each guard checked, or nothing kept.
+
+        Not ``durable`` (delivery outcomes only): committed without waiting for the WAL flush
+        (``synchronous_commit = off`` for this transaction).
+        """
+        try:
+            with self._transaction("append") as cur, cur.connection.pipeline() as pipeline:
+                if not durable:
+                    cur.execute(pgsql.LIGHT_COMMIT)
+                guards = []
+                for plan in plans:
+                    guard = cur.connection.cursor()
+                    guard.execute(self._db.bind(plan.guard), plan.guard_params)
+                    guards.append(guard)
+                    for text, rows in plan.batches:
+                        cur.executemany(self._db.bind(text), rows)
+                pipeline.sync()
+                for plan, guard in zip(plans, guards, strict=True):
+                    plan.check(guard.rowcount)
+        except pgsql.Conflict as exc:
+            raise plans[0].lost_race() from exc
+
+    def record_runbook(self, revision: RunbookRevision) -> None:
+        """Add a catalog revision made outside an incident (a second one with its key: none)."""
+        self._fetch(pgsql.record_runbook(revision))
+
+    def runbook_revisions(self, after: int = 0) -> list[RunbookRevision]:
+        """The catalog's revisions after number ``after``, oldest first."""
+        return self._fetch(pgsql.runbook_revisions(after))
+
+    def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
+        """Return the events after ``after_version``, oldest first."""
+        return self._fetch(pgsql.load(incident_id, after_version))
+
+    def save_override(self, override: Override) -> None:
+        """Keep a schedule override (replacing the one with its id)."""
+        self._fetch(pgsql.save_override(override))
+
+    def overrides(self, active_after: datetime | None = None) -> list[Override]:
+        """The overrides (ending after ``active_after`` when given), by start."""
+        return self._fetch(pgsql.overrides(active_after))
+
+    def record_shifts(self, shifts: Sequence[Shift]) -> None:
+        """Keep ended shifts, each once per (schedule, start)."""
+        if shifts:
+            self._fetch(pgsql.record_shifts(shifts))
+
+    def recorded_shifts(self, schedule: str, start: datetime, end: datetime) -> list[Shift]:
+        """The kept shifts of ``schedule`` overlapping [start, end), oldest first."""
+        return self._fetch(pgsql.recorded_shifts(schedule, start, end))
+
+    def shifts_recorded_until(self, schedule: str) -> datetime | None:
+        """The end of the last kept shift of ``schedule``, or None."""
+        return self._fetch(pgsql.shifts_recorded_until(schedule))
+
+    def save_silence(self, silence: Silence) -> None:
+        """Keep a silence (replacing the one with its id)."""
+        self._fetch(pgsql.save_silence(silence))
+
+    def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """The silences (not over at ``active_at`` when given), oldest first."""
+        return self._fetch(pgsql.silences(active_at))
+
+    def find_by_dedup_key(self, dedup_key: str) -> str | None:
+        """Return the incident accepting alerts with this key, or None."""
+        return self._fetch(pgsql.find_by_dedup_key(dedup_key))
+
+    def incident_ids(self, state: str | None = None) -> list[str]:
+        """Return incident ids, oldest first, optionally only those in ``state``."""
+        return self._fetch(pgsql.incident_ids(state))
+
+    def ping(self) -> None:
+        """Read the schema version (one key of a small table): raise when the server cannot."""
+        self._fetch(pgsql.ping())
+
+    def counts(self) -> StoreCounts:
+        """Incidents by state and severity, and the outbox backlog, from the indexes."""
+        return self._fetch(pgsql.counts())
+
+    def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
+        """Incidents whose escalation is due, most overdue first (an index range)."""
+        return self._fetch(pgsql.due_incidents(now, limit))
+
+    def claim_due(
+        self,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        ids: Collection[str] | None = None,
+    ) -> list[OutboxMessage]:
+        """Claim due, unclaimed pending messages for ``lease`` (``FOR UPDATE SKIP LOCKED``)."""
+        return self._fetch(pgsql.claim_due(now, lease, limit, ids))
+
+    def renew_claims(self, ids: Collection[str], *, until: datetime) -> None:
+        """Hold the claimed, pending messages among ``ids`` until ``until`` (never shorter)."""
+        if ids:
+            self._fetch(pgsql.renew_claims(ids, until))
+
+    def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
+        """Every outbox message (of one incident when given), delivered or not; for inspection."""
+        return self._fetch(pgsql.outbox_messages(incident_id))

@@ -1,0 +1,370 @@
+"""Sync ports for AsyncIncidentFlow: a blocking store or channel runs on a worker thread.
+
+AsyncIncidentFlow never calls a blocking method on the event loop. A sync port that says it
+never blocks (``nonblocking = True``: the memory store, the recording and log channels) is
+called inline; any other sync port is wrapped here:
+
+- :class:`ThreadedStore` runs every call of a store on ONE thread of its own, in order (a
+  SQLite connection is used by one thread at a time, and the store's writes stay serial);
+- :class:`ThreadedNotifier` and :class:`ThreadedPublisher` run each send on the loop's default
+  executor, so that a slow Slack or ``git push`` holds up nobody else.
+
+:class:`AsyncSQLiteStore` is the SQLite store behind such a thread: no second SQLite driver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, ParamSpec, Self, TypeVar
+
+from ..._core.events import Event
+from ..._core.incident import Incident
+from ..._core.messages import Notification, OutboxMessage
+from ..._core.storms import Silence
+from ..._review.document import PostMortemDocument, ReviewStatus
+from ..._runbooks.catalog import RunbookRevision
+from ...exceptions import StorageError
+from ...ports import (
+    AsyncEventStore,
+    AsyncNotifier,
+    AsyncPostMortemPublisher,
+    EventStore,
+    Notifier,
+    PostMortemPublisher,
+    StoreCounts,
+    StreamAppend,
+)
+from ...schedules._book import Shift
+from ...schedules._model import Override
+from .sqlite import SQLiteStore
+
+__all__ = [
+    "AsyncSQLiteStore",
+    "ThreadedNotifier",
+    "ThreadedPublisher",
+    "ThreadedStore",
+    "as_async_notifier",
+    "as_async_publisher",
+    "as_async_store",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def _on(executor: Executor | None, function: Callable[P, T], *args: Any, **kwargs: Any) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, functools.partial(function, *args, **kwargs))
+
+
+class ThreadedStore:
+    """An :class:`~incident_flow.ports.AsyncEventStore` over a sync store, on a thread of its own.
+
+    Args:
+        store: the sync store (its methods are called on the worker thread only).
+        executor: where to run them (default: a new single-thread executor, shut down by
+            :meth:`close`).
+    """
+
+    def __init__(self, store: EventStore, *, executor: Executor | None = None) -> None:
+        self.store = store
+        self._closed = False
+        self._owns_executor = executor is None
+        self._executor: Executor = (
+            executor
+            if executor is not None
+            else ThreadPoolExecutor(max_workers=1, thread_name_prefix="incident_flow-store")
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.store!r})"
+
+    async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._closed:
+            msg = f"{self!r} is closed"
+            raise StorageError(msg)
+        return await _on(self._executor, function, *args, **kwargs)
+
+    async def append(
+        self,
+        incident_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        *,
+        snapshot: Incident,
+        outbox: Sequence[OutboxMessage] = (),
+        claimed_until: datetime | None = None,
+        runbooks: Sequence[RunbookRevision] = (),
+    ) -> None:
+        """See :meth:`~incident_flow.ports.EventLog.append`."""
+        extra = {"runbooks": runbooks} if runbooks else {}
+        await self._call(
+            self.store.append,
+            incident_id,
+            expected_version,
+            events,
+            snapshot=snapshot,
+            outbox=outbox,
+            claimed_until=claimed_until,
+            **extra,
+        )
+
+    @property
+    def appends_all(self) -> bool:
+        """Whether the wrapped store appends to several incidents at once (``BatchAppend``)."""
+        return hasattr(self.store, "append_all")
+
+    @property
+    def light_appends(self) -> bool:
+        """Whether the wrapped store commits delivery outcomes without waiting for the disk."""
+        return bool(getattr(self.store, "light_appends", False))
+
+    async def append_all(self, appends: Sequence[StreamAppend]) -> None:
+        """See :meth:`~incident_flow.ports.BatchAppend.append_all`."""
+        await self._call(self.store.append_all, appends)  # type: ignore[attr-defined]
+
+    @property
+    def keeps_runbooks(self) -> bool:
+        """Whether the wrapped store keeps the runbook catalog (see ``ports.RunbookLog``)."""
+        return hasattr(self.store, "runbook_revisions")
+
+    async def record_runbook(self, revision: RunbookRevision) -> None:
+        """See :meth:`~incident_flow.ports.RunbookLog.record_runbook`."""
+        await self._call(self.store.record_runbook, revision)  # type: ignore[attr-defined]
+
+    async def runbook_revisions(self, after: int = 0) -> list[RunbookRevision]:
+        """See :meth:`~incident_flow.ports.RunbookLog.runbook_revisions`."""
+        revisions: list[RunbookRevision] = await self._call(
+            self.store.runbook_revisions,  # type: ignore[attr-defined]
+            after,
+        )
+        return revisions
+
+    @property
+    def keeps_silences(self) -> bool:
+        """Whether the wrapped store keeps silences (see ``ports.SilenceLog``)."""
+        return hasattr(self.store, "save_silence")
+
+    async def save_silence(self, silence: Silence) -> None:
+        """See :meth:`~incident_flow.ports.SilenceLog.save_silence`."""
+        await self._call(self.store.save_silence, silence)  # type: ignore[attr-defined]
+
+    async def silences(self, active_at: datetime | None = None) -> list[Silence]:
+        """See :meth:`~incident_flow.ports.SilenceLog.silences`."""
+        found: list[Silence] = await self._call(
+            self.store.silences,  # type: ignore[attr-defined]
+            active_at=active_at,
+        )
+        return found
+
+    @property
+    def keeps_overrides(self) -> bool:
+        """Whether the wrapped store keeps run-time overrides (see ``ports.OverrideLog``)."""
+        return hasattr(self.store, "save_override")
+
+    async def save_override(self, override: Override) -> None:
+        """See :meth:`~incident_flow.ports.OverrideLog.save_override`."""
+        await self._call(self.store.save_override, override)  # type: ignore[attr-defined]
+
+    async def overrides(self, active_after: datetime | None = None) -> list[Override]:
+        """See :meth:`~incident_flow.ports.OverrideLog.overrides`."""
+        found: list[Override] = await self._call(
+            self.store.overrides,  # type: ignore[attr-defined]
+            active_after=active_after,
+        )
+        return found
+
+    @property
+    def keeps_shifts(self) -> bool:
+        """Whether the wrapped store keeps a record of shifts (see ``ports.ShiftLog``)."""
+        return hasattr(self.store, "record_shifts")
+
+    async def record_shifts(self, shifts: Sequence[Shift]) -> None:
+        """See :meth:`~incident_flow.ports.ShiftLog.record_shifts`."""
+        await self._call(self.store.record_shifts, shifts)  # type: ignore[attr-defined]
+
+    async def recorded_shifts(self, schedule: str, start: datetime, end: datetime) -> list[Shift]:
+        """See :meth:`~incident_flow.ports.ShiftLog.recorded_shifts`."""
+        found: list[Shift] = await self._call(
+            self.store.recorded_shifts,  # type: ignore[attr-defined]
+            schedule,
+            start,
+            end,
+        )
+        return found
+
+    async def shifts_recorded_until(self, schedule: str) -> datetime | None:
+        """See :meth:`~incident_flow.ports.ShiftLog.shifts_recorded_until`."""
+        until: datetime | None = await self._call(
+            self.store.shifts_recorded_until,  # type: ignore[attr-defined]
+            schedule,
+        )
+        return until
+
+    @property
+    def counts_incidents(self) -> bool:
+        """Whether the wrapped store answers the probes cheaply (see ``ports.StoreStats``)."""
+        return hasattr(self.store, "counts")
+
+    async def ping(self) -> None:
+        """See :meth:`~incident_flow.ports.StoreStats.ping`."""
+        await self._call(self.store.ping)  # type: ignore[attr-defined]
+
+    async def counts(self) -> StoreCounts:
+        """See :meth:`~incident_flow.ports.StoreStats.counts`."""
+        counted: StoreCounts = await self._call(self.store.counts)  # type: ignore[attr-defined]
+        return counted
+
+    async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
+        """See :meth:`~incident_flow.ports.EventLog.load`."""
+        return await self._call(self.store.load, incident_id, after_version)
+
+    async def find_by_dedup_key(self, dedup_key: str) -> str | None:
+        """See :meth:`~incident_flow.ports.EventLog.find_by_dedup_key`."""
+        return await self._call(self.store.find_by_dedup_key, dedup_key)
+
+    async def incident_ids(self, state: str | None = None) -> list[str]:
+        """See :meth:`~incident_flow.ports.EventLog.incident_ids`."""
+        return await self._call(self.store.incident_ids, state)
+
+    async def claim_due(
+        self,
+        now: datetime,
+        *,
+        lease: timedelta,
+        limit: int = 100,
+        ids: Collection[str] | None = None,
+    ) -> list[OutboxMessage]:
+        """See :meth:`~incident_flow.ports.Outbox.claim_due`."""
+        return await self._call(self.store.claim_due, now, lease=lease, limit=limit, ids=ids)
+
+    @property
+    def renews_claims(self) -> bool:
+        """Whether the wrapped store renews claims (``ports.ClaimRenewal``)."""
+        return hasattr(self.store, "renew_claims")
+
+    async def renew_claims(self, ids: Collection[str], *, until: datetime) -> None:
+        """See :meth:`~incident_flow.ports.ClaimRenewal.renew_claims`."""
+        await self._call(getattr(self.store, "renew_claims"), ids, until=until)  # noqa: B009
+
+    async def due_incidents(self, now: datetime, *, limit: int = 100) -> list[str]:
+        """See :meth:`~incident_flow.ports.Timers.due_incidents`."""
+        return await self._call(self.store.due_incidents, now, limit=limit)
+
+    async def outbox_messages(self, incident_id: str | None = None) -> list[OutboxMessage]:
+        """The store's ``outbox_messages`` (for inspection), when it has one."""
+        return await self._call(getattr(self.store, "outbox_messages"), incident_id)  # noqa: B009
+
+    async def close(self) -> None:
+        """Close the store (when it can be closed) and stop the thread this wrapper started."""
+        if self._closed:
+            return
+        closer = getattr(self.store, "close", None)
+        if closer is not None:
+            await self._call(closer)
+        self._closed = True
+        if self._owns_executor:
+            self._executor.shutdown(wait=False)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class AsyncSQLiteStore(ThreadedStore):
+    """:class:`~incident_flow.SQLiteStore` for async code: every call runs on one worker thread.
+
+    Open it with ``await AsyncSQLiteStore.open(path, ...)`` (opening reads and may migrate
+    the file, so it happens on a worker thread too); close it with ``await store.close()``.
+    Several processes may share the file, as with the sync store.
+    """
+
+    @classmethod
+    async def open(cls, path: str | Path, **options: Any) -> Self:
+        """Open (and create or migrate) the database at ``path``, off the event loop.
+
+        Args:
+            path: the database file.
+            options: :class:`~incident_flow.SQLiteStore`'s keyword arguments.
+        """
+        return cls(await asyncio.to_thread(SQLiteStore, path, **options))
+
+
+class ThreadedNotifier:
+    """An :class:`~incident_flow.ports.AsyncNotifier` over a sync notifier (sends on threads)."""
+
+    def __init__(self, notifier: Notifier, *, executor: Executor | None = None) -> None:
+        self.notifier = notifier
+        self._executor = executor
+
+    def __repr__(self) -> str:
+        return f"ThreadedNotifier({self.notifier!r})"
+
+    async def send(self, message: Notification) -> str | None:
+        """Send through the wrapped notifier on a worker thread."""
+        return await _on(self._executor, self.notifier.send, message)
+
+
+class ThreadedPublisher:
+    """An :class:`~incident_flow.ports.AsyncPostMortemPublisher` over a sync publisher.
+
+    It reviews where the wrapped one does (``review``), and has its ``merge`` and
+    ``review_status`` (on a worker thread too) when the wrapped one has them.
+    """
+
+    review: str
+    merge: Callable[[PostMortemDocument], Awaitable[str]]
+    review_status: Callable[[PostMortemDocument], Awaitable[ReviewStatus]]
+
+    def __init__(self, publisher: PostMortemPublisher, *, executor: Executor | None = None) -> None:
+        self.publisher = publisher
+        self._executor = executor
+        self.review = getattr(publisher, "review", "command")
+        for name in ("merge", "review_status"):
+            method = getattr(publisher, name, None)
+            if method is not None:
+                setattr(self, name, functools.partial(_on, executor, method))
+
+    def __repr__(self) -> str:
+        return f"ThreadedPublisher({self.publisher!r})"
+
+    async def publish(self, document: PostMortemDocument) -> str:
+        """Publish through the wrapped publisher on a worker thread."""
+        return await _on(self._executor, self.publisher.publish, document)
+
+
+def _as_async(port: Any, method: str, wrap: Callable[[Any], Any]) -> Any:
+    """``port`` itself when its ``method`` is async or it never blocks, else ``wrap(port)``."""
+    if inspect.iscoroutinefunction(getattr(port, method, None)):
+        return port
+    return port if getattr(port, "nonblocking", False) is True else wrap(port)
+
+
+def as_async_store(store: AsyncEventStore | EventStore) -> AsyncEventStore | EventStore:
+    """The store as AsyncIncidentFlow calls it: async or non-blocking as is, else threaded."""
+    adapted: AsyncEventStore | EventStore = _as_async(store, "append", ThreadedStore)
+    return adapted
+
+
+def as_async_notifier(notifier: AsyncNotifier | Notifier) -> AsyncNotifier | Notifier:
+    """The notifier as AsyncIncidentFlow calls it: async or non-blocking as is, else threaded."""
+    adapted: AsyncNotifier | Notifier = _as_async(notifier, "send", ThreadedNotifier)
+    return adapted
+
+
+def as_async_publisher(
+    publisher: AsyncPostMortemPublisher | PostMortemPublisher,
+) -> AsyncPostMortemPublisher | PostMortemPublisher:
+    """The publisher as AsyncIncidentFlow calls it: async or non-blocking as is, else threaded."""
+    adapted: AsyncPostMortemPublisher | PostMortemPublisher = _as_async(
+        publisher, "publish", ThreadedPublisher
+    )
+    return adapted
