@@ -1,10 +1,11 @@
-"""Regenerate the generated parts of the docs (the process diagram) from the code.
+"""Regenerate the generated parts of the docs (the process and layer diagrams) from the code.
 
     python docs/generate.py           # rewrite what is stale
     python docs/generate.py --check   # exit 1, naming the stale files, without writing (CI)
 
 tests/test_process.py also fails when docs/process.md's diagram differs from
-incident_flow.process.to_mermaid().
+incident_flow.process.to_mermaid(); docs/architecture.md's layer diagram is drawn from the
+import contracts in pyproject.toml, which `lint-imports` enforces.
 """
 
 from __future__ import annotations
@@ -12,11 +13,33 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 from incident_flow.process import to_mermaid
 
 PROCESS_MD = Path(__file__).with_name("process.md")
+ARCHITECTURE_MD = Path(__file__).with_name("architecture.md")
+PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
+
+
+def layers_mermaid() -> str:
+    """The layers contract as a top-down diagram: each layer a box, siblings side by side.
+
+    ``a | b``: independent siblings (neither imports the other); ``a : b``: siblings that may.
+    """
+    config = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+    contract = next(
+        c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"
+    )
+    lines = ["flowchart TB"]
+    for number, layer in enumerate(contract["layers"]):
+        independent = "|" in layer
+        names = [n.strip().removeprefix("incident_flow.") for n in re.split(r"[:|]", layer)]
+        joint = " | " if independent else " · "
+        lines.append(f'    L{number}["{joint.join(names)}"]')
+    lines.extend(f"    L{n} --> L{n + 1}" for n in range(len(contract["layers"]) - 1))
+    return "\n".join(lines) + "\n"
 
 
 def generated() -> dict[Path, str]:
@@ -25,7 +48,15 @@ def generated() -> dict[Path, str]:
     new = re.sub(
         r"```mermaid\n.*?```", lambda _: f"```mermaid\n{to_mermaid()}```", text, count=1, flags=re.S
     )
-    return {PROCESS_MD: new}
+    architecture = ARCHITECTURE_MD.read_text(encoding="utf-8")
+    drawn = re.sub(
+        r"```mermaid\n.*?```",
+        lambda _: f"```mermaid\n{layers_mermaid()}```",
+        architecture,
+        count=1,
+        flags=re.S,
+    )
+    return {PROCESS_MD: new, ARCHITECTURE_MD: drawn}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -156,6 +156,65 @@ class TestFailures:
         assert flow.close(incident.id, by="alice").state == "closed"
 
 
+class TestWarningsOncePerCause:
+    """A failure is a warning once per incident, channel and cause, not once per retry."""
+
+    def test_retries_for_the_same_cause_are_not_warned_again(self) -> None:
+        refused = DeliveryError("Slack chat.postMessage: channel_not_found", permanent=True)
+        chat = Flaky(refused)  # refused, not down: the channel is not paused, so all retry
+        flow, clock = make(chat)
+        with capture_events() as logs:
+            incident = flow.trigger(P1)
+            clock.advance(1)
+            flow.acknowledge(incident.id, by="alice")  # its update waits for the first message
+            for _ in range(6):
+                clock.advance(timedelta(minutes=1))
+                flow.deliver_pending()
+        failed = [e for e in logs if e["event"] == "incident_flow.delivery_failed"]
+        warned = [(e["kind"], e["error"]) for e in failed if e["log_level"] == "warning"]
+        first_not_out = "DeliveryError: the incident's first chat message is not out yet"
+        assert [kind for kind, _ in warned] == ["notify", "update"]
+        assert warned[1][1].startswith(first_not_out)
+        # Tried again and again, said again only at DEBUG.
+        assert sum(e["kind"] == "update" for e in failed) > 2
+        assert sum(e["kind"] == "notify" for e in failed) > 2
+        assert {e["log_level"] for e in failed[2:]} == {"debug"}
+        assert all(e["retry_at"] for e in failed)  # every one says when it is tried next
+
+    def test_a_recovery_is_said_and_a_new_failure_is_news_again(self) -> None:
+        chat = Flaky(RuntimeError("slack is down"))
+        flow, clock = make(chat)
+        with capture_events() as logs:
+            incident = flow.trigger(P1)
+            clock.advance(timedelta(minutes=1))
+            flow.deliver_pending()  # the same cause: not warned again
+            chat.down = False
+            clock.advance(timedelta(minutes=1))
+            flow.deliver_pending()
+            chat.down = True
+            flow.acknowledge(incident.id, by="alice")  # down again: news
+        said = [
+            (e["event"], e["log_level"], e["kind"], e.get("recovered"))
+            for e in logs
+            if "deliver" in e["event"] and e["channel"] == "chat"
+        ]
+        assert said == [
+            ("incident_flow.delivery_failed", "warning", "notify", None),
+            ("incident_flow.delivery_failed", "debug", "notify", None),
+            ("incident_flow.delivered", "info", "notify", True),
+            ("incident_flow.delivery_failed", "warning", "update", None),
+        ]
+
+    def test_the_http_status_and_the_next_attempt_are_said(self) -> None:
+        chat = Flaky(DeliveryError("Slack chat.postMessage: HTTP 500: oops", status=500))
+        flow, _ = make(chat)
+        with capture_events() as logs:
+            flow.trigger(P1)
+        (failed,) = [e for e in logs if e["event"] == "incident_flow.delivery_failed"]
+        assert failed["status"] == 500 and failed["channel"] == "chat"
+        assert failed["retry_at"] == (T0 + timedelta(seconds=5)).isoformat(timespec="seconds")
+
+
 class FailingRecordStore(MemoryStore):
     """Fails the append that records a delivery, once: a crash between send and record."""
 

@@ -318,6 +318,31 @@ class TestWorker:
         stop.set()
         assert run_worker(Setup().flow, stop=stop).iterations == 0
 
+    def test_a_stop_during_a_step_skips_the_turns_other_steps(self) -> None:
+        """Issue 29: a stop is not held by the rest of the turn (each step may wait on a store
+        that is away): the step it came in finishes, the others are not started."""
+        import threading
+
+        from incident_flow import run_worker
+
+        s = Setup()
+        stop = threading.Event()
+        asked: list[str] = []
+
+        def deliver(**kwargs: Any) -> int:
+            asked.append("deliver")
+            stop.set()  # SIGTERM while the step runs
+            return 0
+
+        def escalate(**kwargs: Any) -> list[Any]:
+            asked.append("escalate")
+            return []
+
+        s.flow.deliver_pending = deliver  # type: ignore[method-assign]
+        s.flow.escalate_due = escalate  # type: ignore[method-assign]
+        stats = run_worker(s.flow, stop=stop, handle_signals=False)
+        assert asked == ["deliver"] and stats.iterations == 1
+
 
 class TestReminders:
     """An overdue post-mortem and open action items are reminded in the thread."""

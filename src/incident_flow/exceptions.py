@@ -163,13 +163,21 @@ class DeliveryError(IncidentFlowError):
         permanent: the receiver refused the message itself (a 4xx): sending it again as it
             is will not help. It is still kept and retried, with backoff, so that a fix on the
             receiver's side (a re-invited bot, a corrected key) lets it through.
+        status: the receiver's HTTP status, when it answered with one (None: no answer, or
+            not an HTTP receiver); the service's log line says it.
     """
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, permanent: bool = False
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        status: int | None = None,
     ) -> None:
         self.retry_after = retry_after
         self.permanent = permanent
+        self.status = status
         super().__init__(message)
 
 

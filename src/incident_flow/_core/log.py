@@ -19,12 +19,14 @@ A disabled level costs one ``isEnabledFor`` check (the standard library caches i
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, MutableMapping
 from typing import Any
 
 import structlog
 
-__all__ = ["EventLogger", "get_logger"]
+__all__ = ["EventLogger", "OncePerCause", "get_logger"]
 
 #: LogRecord attributes an ``extra`` key may not overwrite.
 _RESERVED = frozenset(
@@ -83,3 +85,37 @@ class EventLogger:
 def get_logger(name: str) -> EventLogger:
     """Our events over the standard library's ``logging.getLogger(name)``."""
     return EventLogger(name)
+
+
+class OncePerCause:
+    """Which warnings were said already, so that each is said once per cause, not per retry.
+
+    A subject (an incident's channel, say) failing again for the same cause is not news: the
+    first failure is said as a warning, the repeats only at DEBUG. Once the subject recovers
+    (:meth:`forget`), a new failure is news again. Thread-safe; it remembers at most ``most``
+    subjects (the oldest forgotten first), so a flood of them cannot grow it for ever.
+    """
+
+    def __init__(self, most: int = 10_000) -> None:
+        self._said: OrderedDict[Hashable, set[str]] = OrderedDict()
+        self._most = most
+        self._lock = threading.Lock()
+
+    def first(self, subject: Hashable, cause: str) -> bool:
+        """True the first time ``cause`` is said about ``subject`` (and remember it)."""
+        with self._lock:
+            causes = self._said.setdefault(subject, set())
+            self._said.move_to_end(subject)
+            if cause in causes:
+                return False
+            causes.add(cause)
+            while len(self._said) > self._most:
+                self._said.popitem(last=False)
+            return True
+
+    def forget(self, subject: Hashable) -> bool:
+        """Forget what was said about ``subject``; True if anything was."""
+        if subject not in self._said:
+            return False  # the usual case, checked without the lock
+        with self._lock:
+            return self._said.pop(subject, None) is not None

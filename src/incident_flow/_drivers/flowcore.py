@@ -61,7 +61,7 @@ from .._core import events as ev
 from .._core.alerts import Alert
 from .._core.events import Event
 from .._core.incident import Incident, fold
-from .._core.log import get_logger
+from .._core.log import OncePerCause, get_logger
 from .._core.messages import Notification, OutboxMessage, backoff
 from .._core.policy import Policy
 from .._core.runbooks import Runbook, RunbookCatalog
@@ -179,6 +179,9 @@ class FlowCore:
         self._notices_since: datetime | None = None
         # Channels paused after a failure: their messages wait, the others go on.
         self._pauses = Pauses()
+        # Delivery failures said already: each is a warning once per incident, channel and
+        # cause, not once per retry (a restart's backlog retrying for a minute says it once).
+        self._failures_said = OncePerCause()
         # A driver that answers before it delivers takes the delivery steps here (the
         # service: the webhook's answer waits for the commit only); None: deliver inline.
         self._later: Callable[[Steps[int]], None] | None = None
@@ -1550,27 +1553,45 @@ class FlowCore:
         try:
             receipt = yield from self._send(message, claim_ends, first)
         except Exception as exc:  # noqa: BLE001 - any adapter failure is a failed attempt
-            retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
-            kind = "DeliveryError" if isinstance(exc, _NotYet) else type(exc).__name__
+            known = exc if isinstance(exc, DeliveryError) else None
+            retry_after = known.retry_after if known is not None else None
+            kind = "DeliveryError" if isinstance(exc, _FirstNotOut) else type(exc).__name__
             error = f"{kind}: {exc}"
-            if not isinstance(exc, _NotYet):  # the channel was not even asked: it is not down
+            now = self._now()
+            if not isinstance(exc, _FirstNotOut):  # says nothing about the channel
                 self._pauses.failed(
                     message.channel,
-                    self._now(),
+                    now,
                     error,
                     retry_after=retry_after,
-                    permanent=isinstance(exc, DeliveryError) and exc.permanent,
+                    permanent=known is not None and known.permanent,
                 )
-            _log.warning(
+            delay = backoff(message.attempts + 1, retry_after)
+            status = known.status if known is not None else None
+            subject = (message.incident_id, message.channel)
+            said = self._failures_said.first(subject, str(status) if status else error)
+            (_log.warning if said else _log.debug)(
                 "incident_flow.delivery_failed",
                 incident_id=message.incident_id,
                 channel=message.channel,
                 kind=message.kind,
+                status=status,
                 attempts=message.attempts + 1,
+                retry_at=(now + delay).isoformat(timespec="seconds"),
                 error=error,
             )
-            return Outcome(message, error=error, delay=backoff(message.attempts + 1, retry_after))
+            return Outcome(message, error=error, delay=delay)
         self._pauses.delivered(message.channel)
+        recovered = self._failures_said.forget((message.incident_id, message.channel))
+        _log.info(
+            "incident_flow.delivered",
+            incident_id=message.incident_id,
+            channel=message.channel,
+            kind=message.kind,
+            attempts=message.attempts + 1,
+            # A failure was said: this says it is over (a new one is news again).
+            **({"recovered": True} if recovered else {}),
+        )
         return Outcome(message, receipt=receipt)
 
     def _send(
@@ -1613,9 +1634,13 @@ class FlowCore:
             elif not incident.chat_notified:
                 # Posted now, it would start a thread of its own: wait for the first message.
                 msg = "the incident's first chat message is not out yet: this one follows it"
-                raise _NotYet(msg, retry_after=2.0)
+                raise _FirstNotOut(msg, retry_after=2.0)
         sent: str | None = yield from call("notifier", "send", notification)
         return sent
+
+
+class _FirstNotOut(DeliveryError):
+    """A later chat message waits for its incident's first one (the channel is not down)."""
 
 
 _CHANGES_A_RUNBOOK = (ev.RunbookAdded, ev.RunbookUpdated)
@@ -1682,10 +1707,6 @@ def _log_change(before: Incident | None, incident: Incident) -> None:
             severity=str(incident.severity),
             version=incident.version,
         )
-
-
-class _NotYet(DeliveryError):
-    """A chat reply not sent because its thread's first message is not out yet (Slack is fine)."""
 
 
 class _StoppedAcceptingAlerts(Exception):

@@ -232,7 +232,7 @@ def run_worker(
     Args:
         flow: the flow to drive.
         interval: the pause between turns.
-        stop: set it to stop the loop (it finishes the current turn).
+        stop: set it to stop the loop (it finishes the step it is in, not the whole turn).
         max_iterations: stop after this many turns (for scripts and tests).
         handle_signals: in the main thread, SIGTERM and SIGINT stop the loop cleanly.
         review_poll_every: how often the post-mortems' pull requests are read for reviews
@@ -268,6 +268,8 @@ def run_worker(
         with keeper:
             while not stop.is_set():
                 for name, step in _steps(flow, polls):
+                    if stop.is_set():
+                        break  # a stop does not wait for the turn's other steps
                     try:
                         stats.count(name, step())
                     except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn
@@ -294,7 +296,7 @@ async def run_worker_async(
     """:func:`run_worker` for a service that already runs an event loop.
 
     Run it as a task beside your web app (``asyncio.create_task(run_worker_async(flow))``).
-    It never blocks the loop; it stops when ``stop`` is set (after the current turn) or after
+    It never blocks the loop; it stops when ``stop`` is set (after the current step) or after
     ``max_iterations`` turns. Cancelling the task stops it at once, but the step it was in
     finishes its deliveries and records them in the background (``await flow.drain()`` waits
     for that). Signals are the host's business: set ``stop`` from your own handler. Its
@@ -316,6 +318,8 @@ async def run_worker_async(
     async with keeper:
         while not stop.is_set():
             for name, step in _steps(flow, polls):
+                if stop.is_set():
+                    break  # a stop does not wait for the turn's other steps
                 try:
                     stats.count(name, await step())
                 except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn

@@ -213,13 +213,15 @@ class _HttpRules:
                     attempt += 1
                     continue
                 msg = self.redact(f"{what}: rate limited (429): {_text(response)}")
-                raise DeliveryError(msg, retry_after=delay if delay is not None else 30.0)
+                raise DeliveryError(
+                    msg, retry_after=delay if delay is not None else 30.0, status=status
+                )
             if status >= 500 and attempt < self.retries and idempotent:
                 yield from self._wait(attempt, deadline, what)
                 attempt += 1
                 continue
             msg = self.redact(f"{what}: HTTP {status}: {_text(response)}")
-            raise DeliveryError(msg, permanent=400 <= status < 500)
+            raise DeliveryError(msg, permanent=400 <= status < 500, status=status)
 
     def _wait(self, attempt: int, deadline: float | None, what: str) -> Steps[None]:
         delay = self.backoff * 2**attempt

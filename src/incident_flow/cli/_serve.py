@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import click
 
+from .._core.log import get_logger
 from ._common import Context, errors, pass_context, say
 
 __all__ = ["config_group", "serve"]
+
+_log = get_logger("incident_flow.server")
 
 
 @click.group("config")
@@ -36,12 +41,20 @@ def config_check(path: str) -> None:
 @click.command()
 @click.option("--host", default=None, help="Listen here instead of the file's server.host.")
 @click.option("--port", type=int, default=None, help="Listen here instead of server.port.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "text", "json"]),
+    default="auto",
+    show_default=True,
+    help="The log on stderr: text lines, JSON lines, or auto (text on a terminal, else JSON).",
+)
 @pass_context
-def serve(context: Context, host: str | None, port: int | None) -> None:
+def serve(context: Context, host: str | None, port: int | None, log_format: str) -> None:
     """Run the service: webhooks, Slack, actions, health, metrics and the worker.
 
     Needs --config (here, before the command, or INCIDENT_FLOW_CONFIG) and the server extra:
-    pip install 'incident-flow[server]'.
+    pip install 'incident-flow[server]'. It logs on stderr what it runs (secrets never), one
+    line per request, each failed delivery and its next attempt, and its stop.
     """
     if not context.config_file:
         msg = (
@@ -55,20 +68,23 @@ def serve(context: Context, host: str | None, port: int | None) -> None:
         import uvicorn  # noqa: PLC0415 - the server extra
 
         from ..server import async_flow, create_app  # noqa: PLC0415
+        from ..server._logging import configure_service_logging, secrets_of  # noqa: PLC0415
     except ImportError as exc:
         msg = f"serve needs the server extra: pip install 'incident-flow[server]' ({exc.name})"
         raise click.ClickException(msg) from None
-    for route in config.insecure:
-        # Said where the operator looks first, whether or not logging is set up.
-        click.echo(f"WARNING: {route} accepts requests without proof (insecure = true)", err=True)
+    # The command line is the host: the log is configured here, never at import.
+    configure_service_logging(log_format, secrets=secrets_of(config))
     app = create_app(async_flow(config), config)
     server = _server_class(uvicorn)(
         uvicorn.Config(
             app,
             host=host or config.host,
             port=port or config.port,
-            log_level="warning",
+            log_config=None,  # ours (configure_service_logging), not uvicorn's
+            log_level="info",
+            access_log=False,  # ours says the status, the time and the incidents
             timeout_keep_alive=5,
+            timeout_graceful_shutdown=5,  # a request that hangs does not hold the stop
             limit_concurrency=1000,
         )
     )
@@ -76,20 +92,37 @@ def serve(context: Context, host: str | None, port: int | None) -> None:
     # A stop asked for by SIGTERM or SIGINT, done gracefully, is a success: exit 0 (uvicorn
     # would die by the signal again after its graceful stop, and supervisors count 143).
     if not server.started:
+        _log.error("incident_flow.exit", code=1, why="the service did not start")
         raise click.ClickException("the service did not start (see the lines above)")
+    _log.info("incident_flow.exit", code=0)
 
 
 def _server_class(uvicorn: Any) -> type[Any]:
     """The uvicorn Server, whose graceful stop on SIGTERM or SIGINT ends the process normally."""
 
     class Server(uvicorn.Server):  # type: ignore[misc]
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                config = self.config
+                shown = f"[{config.host}]" if ":" in config.host else config.host
+                _log.info(
+                    "incident_flow.listening",
+                    url=f"http://{shown}:{config.port}",
+                    pid=os.getpid(),
+                )
+
+        def stop_on(self, number: int, frame: FrameType | None) -> None:
+            _log.info("incident_flow.signal", signal=signal.Signals(number).name)
+            self.handle_exit(number, frame)
+
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             if threading.current_thread() is not threading.main_thread():
                 yield
                 return
             handled = (signal.SIGINT, signal.SIGTERM)
-            original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+            original = {sig: signal.signal(sig, self.stop_on) for sig in handled}
             try:
                 yield
             finally:

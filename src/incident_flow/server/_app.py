@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._core.log import get_logger
+from .._core.log import OncePerCause, get_logger
 from .._core.messages import Notification
 from .._core.policy import parse_duration, parse_time
 from .._core.process import FINAL_STATE
@@ -52,6 +52,7 @@ from ..ingest.signatures import verify
 from ..ports import StoreCounts
 from ._config import ServiceConfig, SourceConfig
 from ._metrics import COUNTED_STATES, ServiceMetrics
+from ._service_log import AccessLog, say_configuration, touched
 
 T = TypeVar("T")
 
@@ -67,6 +68,10 @@ _log = get_logger("incident_flow.server")
 READY_WITHIN = 0.5
 #: Seconds a sender is asked to wait before retrying a request the store could not take.
 RETRY_AFTER = 5
+#: Seconds the stop waits for the worker's turn and the deliveries in flight, then cancels.
+STOP_WITHIN = 5.0
+#: Seconds the stop waits for the store's pool to close.
+CLOSE_WITHIN = 1.0
 _JSON = ("application/json",)
 _FORM = ("application/x-www-form-urlencoded",)
 
@@ -115,6 +120,8 @@ class _Service:
         self.task: asyncio.Task[None] | None = None
         #: The store failure said last (said once per cause).
         self._store_said: str | None = None
+        #: The worker steps' failures said (each once per cause, until the step succeeds).
+        self._steps_said = OncePerCause()
         #: Slack's actions, applied after the answer: kept until done (not garbage-collected).
         self._background: set[asyncio.Task[None]] = set()
         flow.notifier = _Counted(flow.notifier, "chat", self.metrics)
@@ -131,6 +138,7 @@ class _Service:
         opens = getattr(store, "_opened", True) is False and hasattr(store, "__aenter__")
         if opens:
             await store.__aenter__()
+        say_configuration(self.config, worker=self.run_worker)
         for route in self.config.insecure:
             _log.warning("incident_flow.insecure_route", route=route)
         # This process's claims are short and renewed while it lives: killed, its messages
@@ -143,15 +151,45 @@ class _Service:
         try:
             yield
         finally:
-            self.stop.set()
-            if self.task is not None:
-                await self.task
-            if self._background:
-                await asyncio.gather(*self._background, return_exceptions=True)
-            await self.flow.drain()
-            await keeper.__aexit__(None, None, None)
-            if opens:
-                await store.close()
+            await self._stop(store, close=opens, keeper=keeper)
+
+    async def _stop(self, store: Any, *, close: bool, keeper: AsyncClaimKeeper) -> None:
+        """Stop within a bound whatever the store does: finish what is in flight, or cancel.
+
+        The worker checks its stop between steps; the turn it is in, Slack's actions being
+        applied and the deliveries in flight get ``STOP_WITHIN`` seconds, then are cancelled
+        (a message sent but not recorded is sent again after its lease, with the same
+        idempotency key). The pool gets ``CLOSE_WITHIN`` seconds to close.
+        """
+        _log.info("incident_flow.stopping", within=f"{STOP_WITHIN:g}s")
+        self.stop.set()
+        pending = [t for t in (self.task, *self._background) if t is not None and not t.done()]
+        try:
+            async with asyncio.timeout(STOP_WITHIN):
+                if pending:
+                    await asyncio.gather(*pending, return_exceptions=True)
+                await self.flow.drain()
+        except TimeoutError:
+            unfinished = [t for t in (*pending, *self.flow._in_flight) if not t.done()]
+            for task in unfinished:
+                task.cancel()
+            _log.warning(
+                "incident_flow.stop_cancelled",
+                tasks=len(unfinished),
+                why=f"not done within {STOP_WITHIN:g}s (the store may be unreachable)",
+            )
+        try:
+            # The claims go back to their full lease, so sends still going may finish.
+            async with asyncio.timeout(CLOSE_WITHIN):
+                await keeper.__aexit__(None, None, None)
+        except Exception as exc:  # noqa: BLE001 - stopping: said, not raised
+            _log.warning("incident_flow.claims_not_released", error=f"{type(exc).__name__}")
+        if close:
+            try:
+                await _close(store, CLOSE_WITHIN)
+            except Exception as exc:  # noqa: BLE001 - stopping: said, not raised
+                _log.warning("incident_flow.store_close_failed", error=f"{type(exc).__name__}")
+        _log.info("incident_flow.stopped")
 
     async def _worker(self) -> None:
         """Deliveries, escalations, reminders and review polls, every ``worker_interval``."""
@@ -159,11 +197,19 @@ class _Service:
         turns = 0
         while not self.stop.is_set():
             for name, step in _steps(self.flow, polls):
+                if self.stop.is_set():
+                    return  # a stop does not wait for the turn's other steps
                 try:
                     done = await step()
                 except Exception as exc:  # noqa: BLE001 - a worker outlives a bad turn
-                    _log.error("incident_flow.worker_step_failed", step=name, error=str(exc))
+                    # Once per step and cause: an outage is not one error line per turn.
+                    said = self._steps_said.first(name, str(exc))
+                    (_log.error if said else _log.debug)(
+                        "incident_flow.worker_step_failed", step=name, error=str(exc)
+                    )
                     continue
+                if self._steps_said.forget(name):
+                    _log.info("incident_flow.worker_step_recovered", step=name)
                 if name == "escalated":
                     self.metrics.escalations.inc(len(done))
             self.last_turn = time.monotonic()
@@ -323,6 +369,7 @@ class _Service:
                 # Slack shows the person no 400 body: the usage goes back as a private answer.
                 return 200, {"response_type": "ephemeral", "text": slack_escape(str(exc))}
             raise _Refused(400, str(exc)) from None
+        touched(request.scope, [action.incident for action in found])
 
         async def apply_all() -> None:
             # Resolve and Add note open a form first (its submission is the action).
@@ -557,6 +604,20 @@ def _time(value: object) -> datetime | None:
         raise _Refused(400, str(exc)) from None
 
 
+async def _close(store: Any, within: float) -> None:
+    """Close the store, waiting ``within`` seconds at most (a pool whose server is away)."""
+    closing = store.close(timeout=within) if _takes_timeout(store.close) else store.close()
+    async with asyncio.timeout(within + 0.5):
+        await _maybe(closing)
+
+
+def _takes_timeout(method: Any) -> bool:
+    try:
+        return "timeout" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 async def _maybe(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
@@ -574,6 +635,7 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
             off when another process runs it.
     """
     from starlette.applications import Starlette  # noqa: PLC0415 - the server extra
+    from starlette.middleware import Middleware  # noqa: PLC0415
     from starlette.responses import JSONResponse, Response  # noqa: PLC0415
     from starlette.routing import Route  # noqa: PLC0415
 
@@ -594,6 +656,8 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
                 status, answer = 503, {"error": "the store is unavailable: retry later"}
                 headers["Retry-After"] = str(RETRY_AFTER)
             service.metrics.requests.labels(name, str(status)).inc()
+            if isinstance(answer, dict):
+                touched(request.scope, [*answer.get("incidents", ()), *answer.get("applied", ())])
             if answer is None:
                 return Response(status_code=status, headers=headers)
             return JSONResponse(answer, status_code=status, headers=headers)
@@ -635,6 +699,7 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
+        middleware=[Middleware(AccessLog)],
         lifespan=service.lifespan,
     )
     app.state.incident_flow = service

@@ -169,7 +169,9 @@ class ServiceConfig:
 
 
 def _redact_dsn(store: str) -> str:
-    return re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", store)
+    """The store as it may be shown: a DSN's password (``user:pw@``, ``password=pw``) hidden."""
+    shown = re.sub(r"://([^:@/]+):[^@/]*@", r"://\1:***@", store)
+    return re.sub(r"password=[^&\s]*", "password=***", shown)
 
 
 _TOP = (

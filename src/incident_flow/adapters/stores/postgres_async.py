@@ -118,9 +118,14 @@ class AsyncPostgresStore:
             raise
         self._opened = True
 
-    async def close(self) -> None:
-        """Close the pool; calls still holding a connection finish first."""
-        await self._pool.close()
+    async def close(self, timeout: float = 5.0) -> None:
+        """Close the pool; calls still holding a connection finish first.
+
+        Args:
+            timeout: seconds to wait for the pool's own tasks (a reconnection to a server
+                that is away) before they are left behind.
+        """
+        await self._pool.close(timeout=timeout)
 
     async def __aenter__(self) -> Self:
         if not self._opened:
