@@ -172,7 +172,19 @@ class Process:
         self._log.close()
 
     def errors(self) -> list[str]:
-        return [line for line in self.log.read_text().splitlines() if line.startswith("ERROR")]
+        """The log's ERROR lines: text (``ERROR ...``) or JSON (``"level": "error"``)."""
+        found = []
+        for line in self.log.read_text().splitlines():
+            if line.startswith(("ERROR", "CRITICAL")):
+                found.append(line)
+            elif line.startswith("{"):
+                try:
+                    level = str(json.loads(line).get("level", "")).lower()
+                except ValueError:
+                    continue
+                if level in ("error", "critical"):
+                    found.append(line)
+        return found
 
 
 def start_serve(folder: Path, extra: str = "", env: dict[str, str] | None = None) -> Process:

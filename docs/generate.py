@@ -29,9 +29,7 @@ def layers_mermaid() -> str:
     ``a | b``: independent siblings (neither imports the other); ``a : b``: siblings that may.
     """
     config = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
-    contract = next(
-        c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"
-    )
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers")
     lines = ["flowchart TB"]
     for number, layer in enumerate(contract["layers"]):
         independent = "|" in layer
