@@ -46,15 +46,17 @@ def generated() -> dict[Path, str]:
     new = re.sub(
         r"```mermaid\n.*?```", lambda _: f"```mermaid\n{to_mermaid()}```", text, count=1, flags=re.S
     )
-    architecture = ARCHITECTURE_MD.read_text(encoding="utf-8")
-    drawn = re.sub(
-        r"```mermaid\n.*?```",
-        lambda _: f"```mermaid\n{layers_mermaid()}```",
-        architecture,
-        count=1,
-        flags=re.S,
-    )
-    return {PROCESS_MD: new, ARCHITECTURE_MD: drawn}
+    pages = {PROCESS_MD: new}
+    if ARCHITECTURE_MD.exists() and PYPROJECT.exists():  # a copy of docs/ alone has no contracts
+        architecture = ARCHITECTURE_MD.read_text(encoding="utf-8")
+        pages[ARCHITECTURE_MD] = re.sub(
+            r"```mermaid\n.*?```",
+            lambda _: f"```mermaid\n{layers_mermaid()}```",
+            architecture,
+            count=1,
+            flags=re.S,
+        )
+    return pages
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,8 @@
 """Grafana OnCall's schedules, shifts and escalation chains (public API v1 JSON) as incident_flow's.
 
+One module on purpose (about 650 lines): one vendor's export, one reader sharing its findings
+and references across shifts, calendars and chains (see importers/pagerduty.py).
+
 Reads ``GET /api/v1/schedules/``, ``/on_call_shifts/``, ``/users/``, ``/escalation_chains/`` and
 ``/escalation_policies/`` (their ``results``), and the iCalendar text of ``ical`` schedules. How
 OnCall computes shifts is in its ``custom_on_call_shift.py`` (archived March 2026); the mapping

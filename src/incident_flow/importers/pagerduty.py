@@ -1,5 +1,9 @@
 """PagerDuty's schedules, overrides and escalation policies (REST API v2 JSON) as incident_flow's.
 
+One module on purpose (about 700 lines): it is one vendor's export read by one reader, whose
+methods share the findings it reports and the references it resolves; split by shape, each
+part would need the others' state and the report would lose its single order.
+
 Reads ``GET /schedules/{id}`` (classic, layered: ``schedule_layers``), ``GET /v3/schedules/{id}``
 (the newer rotations of recurring events), ``GET /schedules/{id}/overrides``, ``GET /users``
 and ``GET /escalation_policies[/{id}]``. See docs/importing.md.
