@@ -7,6 +7,7 @@ cool-down, not one per message; its messages stay pending, say so, and go out on
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -22,7 +23,7 @@ from incident_flow import (
 )
 from incident_flow.testing import ManualClock, RecordingPublisher
 
-from .conftest import T0, MakeFlow
+from .conftest import T0, MakeFlow, pg_schema
 
 
 class Journal:
@@ -172,8 +173,21 @@ def storm_body(n: int) -> bytes:
     return json.dumps(sample).encode()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_config(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[dict[str, str]]:
+    """The service's ``[store]``: a SQLite file, or a fresh PostgreSQL schema."""
+    from pathlib import Path
+
+    if request.param == "sqlite":
+        yield {"sqlite": str(Path(str(tmp_path)) / "x.db")}
+        return
+    dsn = request.getfixturevalue("postgres_dsn")
+    with pg_schema(dsn) as schema:
+        yield {"postgres": dsn, "schema": schema}
+
+
 def test_with_slack_hanging_the_webhook_answers_and_every_page_goes_out(
-    tmp_path: object, httpserver: object
+    tmp_path: object, httpserver: object, store_config: dict[str, str]
 ) -> None:
     """20 P1s in one body while Slack does not answer: 202, then all 20 pages; Slack later."""
     import threading
@@ -196,7 +210,7 @@ def test_with_slack_hanging_the_webhook_answers_and_every_page_goes_out(
         slack.hold = threading.Event()
         pagerduty = FakePagerDuty(httpserver)  # type: ignore[arg-type]
         data = {
-            "store": {"sqlite": str(Path(str(tmp_path)) / "x.db")},
+            "store": store_config,
             "slack": {"token": "${T}", "channel": CHANNEL, "api_url": slack.api_url},
             "pagerduty": {"routing_key": "${K}", "url": pagerduty.url},
             "sources": {"alertmanager": {"secret": "${AM}"}},
@@ -227,3 +241,135 @@ def test_with_slack_hanging_the_webhook_answers_and_every_page_goes_out(
         slack_server.clear()
         if slack_server.is_running():
             slack_server.stop()
+
+
+# ------------------------------------------------------------- a pause is visible
+
+
+class TestAPauseIsVisible:
+    """/metrics and the timeline say which channel is paused, until when, and what it held."""
+
+    def test_the_metrics_say_which_channel_is_paused_and_for_how_long(self) -> None:
+        from incident_flow._delivery.pauses import Pauses
+        from incident_flow.server._metrics import ServiceMetrics
+
+        pauses, metrics = Pauses(), ServiceMetrics()
+        metrics.observe_pauses(pauses, T0)
+        text = metrics.text().decode()
+        assert 'incident_flow_channel_paused{channel="chat"} 0.0' in text
+        assert 'incident_flow_channel_pauses_total{channel="pager"} 0.0' in text
+        pauses.failed("chat", T0, "Slack: 503")
+        pauses.failed("chat", T0, "Slack: 503")  # a second failure in a row: 10 s
+        pauses.failed("chat", T0, "Slack: invalid_blocks", permanent=True)  # not a pause
+        metrics.observe_pauses(pauses, T0 + timedelta(seconds=4))
+        text = metrics.text().decode()
+        assert 'incident_flow_channel_paused{channel="chat"} 1.0' in text
+        assert 'incident_flow_channel_paused_seconds{channel="chat"} 6.0' in text
+        assert 'incident_flow_channel_paused{channel="pager"} 0.0' in text
+        assert 'incident_flow_channel_pauses_total{channel="chat"} 2.0' in text
+        # Scraped again: counted once; and once the pause is over the gauges fall back to 0.
+        metrics.observe_pauses(pauses, T0 + timedelta(seconds=11))
+        text = metrics.text().decode()
+        assert 'incident_flow_channel_pauses_total{channel="chat"} 2.0' in text
+        assert 'incident_flow_channel_paused{channel="chat"} 0.0' in text
+        assert 'incident_flow_channel_paused_seconds{channel="chat"} 0.0' in text
+
+    def test_a_channel_of_another_name_is_exported_too(self) -> None:
+        from incident_flow._delivery.pauses import Pauses
+        from incident_flow.server._metrics import ServiceMetrics
+
+        pauses, metrics = Pauses(), ServiceMetrics()
+        pauses.failed('sms"}\n', T0, "down", retry_after=30)  # label values are escaped
+        metrics.observe_pauses(pauses, T0)
+        text = metrics.text().decode()
+        assert 'incident_flow_channel_paused{channel="sms\\"}\\n"} 1.0' in text
+        assert 'incident_flow_channel_paused_seconds{channel="sms\\"}\\n"} 30.0' in text
+
+    def test_show_says_a_message_was_held_by_a_pause(
+        self, world: tuple[IncidentFlow, ManualClock, Channel, Channel, Journal]
+    ) -> None:
+        from zoneinfo import ZoneInfo
+
+        from incident_flow.cli._main import _delivery_failed
+
+        flow, _, chat, _, _ = world
+        chat.error = DeliveryError("Slack: \x1b[2Jrate_limited", retry_after=120)
+        first, second = [i for i in flow.trigger_all(alerts(2)) if i is not None]
+        failed = [e for e in flow.history(first.id) if e.type == "DeliveryFailed"]
+        held = [e for e in flow.history(second.id) if e.type == "DeliveryFailed"]
+        utc = ZoneInfo("UTC")
+        line = _delivery_failed(failed[0], utc)
+        assert line.startswith("DeliveryFailed channel=chat, kind=notify, attempt=1, error=")
+        assert "\x1b" not in line and "next attempt 10:02:00 UTC" in line
+        line = _delivery_failed(held[0], utc)
+        assert line.startswith("DeliveryHeld channel=chat, kind=notify, not tried: chat is paused")
+        assert "until 10:02:00 UTC after: DeliveryError: Slack: \ufffd[2Jrate_limited" in line
+
+
+def test_with_slack_limiting_the_service_shows_the_pause_in_metrics_and_show(
+    tmp_path: object, httpserver: object
+) -> None:
+    """Slack answers 429 Retry-After 120: one try, the chat paused in /metrics, held in show."""
+    import time
+    from pathlib import Path
+
+    import httpx
+    from click.testing import CliRunner
+    from werkzeug import Response
+
+    from incident_flow.cli import main
+    from incident_flow.server import async_flow, create_app
+    from incident_flow.server._config import config_from_mapping
+
+    from .test_server import Served
+    from .vendors import CHANNEL, ROUTING_KEY, TOKEN, FakePagerDuty, FakeSlack
+
+    slack = FakeSlack(httpserver)  # type: ignore[arg-type]
+    slack.fail_next(
+        Response(
+            '{"ok": false, "error": "ratelimited"}', status=429, headers={"Retry-After": "120"}
+        ),
+        times=10,
+    )
+    pagerduty = FakePagerDuty(httpserver)  # type: ignore[arg-type]
+    db = Path(str(tmp_path)) / "x.db"
+    data = {
+        "store": {"sqlite": str(db)},
+        "slack": {"token": "${T}", "channel": CHANNEL, "api_url": slack.api_url},
+        "pagerduty": {"routing_key": "${K}", "url": pagerduty.url},
+        "sources": {"alertmanager": {"secret": "${AM}"}},
+    }
+    env = {"T": TOKEN, "K": ROUTING_KEY, "AM": "am-token"}
+    config = config_from_mapping(data, environ=env, base=Path(str(tmp_path)))
+    with Served(create_app(async_flow(config), config, worker=False)) as server:
+        answer = httpx.post(
+            f"{server.url}/webhooks/alertmanager",
+            content=storm_body(3),
+            headers={"Content-Type": "application/json", "X-Incident-Flow-Token": "am-token"},
+            timeout=10,
+        )
+        assert answer.status_code == 202
+        ids = answer.json()["incidents"]
+        deadline = time.monotonic() + 10
+        while True:  # until the outcomes are recorded (the condition, not a time)
+            text = httpx.get(f"{server.url}/metrics", timeout=5).text
+            if 'incident_flow_channel_paused{channel="chat"} 1.0' in text:
+                break
+            assert time.monotonic() < deadline, "the chat paused"
+            time.sleep(0.02)
+    assert 'incident_flow_channel_pauses_total{channel="chat"} 1.0' in text
+    assert 'incident_flow_channel_paused{channel="pager"} 0.0' in text
+    left = next(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith('incident_flow_channel_paused_seconds{channel="chat"}')
+    )
+    assert 0 < left <= 120
+    assert slack.requests == 1 and slack.messages == []  # one try: the others were held
+    assert len({e["dedup_key"] for e in pagerduty.events}) == 3  # every page out
+    shown = [CliRunner().invoke(main, ["--db", str(db), "show", i, "--utc"]).output for i in ids]
+    assert sum("DeliveryFailed channel=chat, kind=notify, attempt=1" in s for s in shown) == 1
+    assert (
+        sum("DeliveryHeld channel=chat, kind=notify, not tried: chat is paused" in s for s in shown)
+        == 2
+    )

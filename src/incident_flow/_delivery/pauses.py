@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
-__all__ = ["COOL_DOWN", "LONGEST", "Pauses"]
+__all__ = ["COOL_DOWN", "LONGEST", "Pauses", "held_by_pause"]
 
 #: The first cool-down, and the longest.
 COOL_DOWN = timedelta(seconds=5)
@@ -40,6 +40,7 @@ class Pauses:
 
     def __init__(self) -> None:
         self._paused: dict[str, _Pause] = {}
+        self._started: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def until(self, channel: str, now: datetime) -> tuple[datetime, str] | None:
@@ -68,6 +69,7 @@ class Pauses:
             if retry_after is not None:
                 cool = timedelta(seconds=max(retry_after, 0.0))
             self._paused[channel] = _Pause(until=now + cool, failures=failures, why=why)
+            self._started[channel] = self._started.get(channel, 0) + 1
 
     def delivered(self, channel: str) -> None:
         """A delivery through ``channel`` went through: it is not paused any more."""
@@ -78,3 +80,16 @@ class Pauses:
     def paused(self, now: datetime) -> dict[str, datetime]:
         """The channels paused at ``now`` and when each pause ends (for metrics)."""
         return {name: p.until for name, p in list(self._paused.items()) if p.until > now}
+
+    def started(self) -> dict[str, int]:
+        """How many pauses each channel has had (started or extended by a failure), ever."""
+        with self._lock:
+            return dict(self._started)
+
+
+def held_by_pause(channel: str, error: str) -> bool:
+    """Whether a DeliveryFailed ``error`` says the message was not tried: ``channel`` was paused.
+
+    The driver records such a message as ``"<channel> paused until HH:MM:SS UTC after: <why>"``.
+    """
+    return error.startswith(f"{channel} paused until ")

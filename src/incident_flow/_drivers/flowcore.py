@@ -105,6 +105,8 @@ _OUTCOMES = (ev.MessageDelivered, ev.DeliveryFailed)
 #: The order of the channels when a batch of messages is sent: the pager first.
 _FIRST = {"pager": 0, "chat": 1, "publisher": 2}
 _DELIVERY_RETRIES = 8
+#: Tries at recording delivery outcomes while other processes append to the incident.
+_OUTCOME_RETRIES = 32
 #: How far back the first record of a schedule's shifts reaches.
 _FIRST_RECORD = timedelta(days=35)
 #: Run-time overrides ended longer ago than this are not read for decisions any more.
@@ -283,7 +285,8 @@ class FlowCore:
                 raise InvalidCommand(msg)
         found: list[Incident | None] = [None] * len(alerts)
         rest = yield from self._to_open_incidents(alerts, found)
-        yield from self._to_new_incidents(alerts, rest, found)
+        if rest:  # else every alert repeated an open incident (a storm's usual body): no read
+            yield from self._to_new_incidents(alerts, rest, found)
         return found
 
     def _to_open_incidents(
@@ -998,7 +1001,7 @@ class FlowCore:
             # A claim of ours that lapsed (its renewal was late) is still being sent by this
             # process: claimed again just now, it is left to that send, not sent twice.
             mine = self._hold_claimed(batch, now)
-            delivered += yield from self._settle(mine)
+            delivered += yield from self._settle(mine, lock=True)
         return delivered
 
     # ----------------------------------------------------------------- claims held while sent
@@ -1410,12 +1413,17 @@ class FlowCore:
         if not fresh:
             return 0
         if self._later is not None:
-            self._later(self._settle(fresh))
+            self._later(self._settle(fresh, lock=True))
             return 0
         return (yield from self._settle(fresh))
 
-    def _settle(self, claimed: Sequence[OutboxMessage]) -> Steps[int]:
+    def _settle(self, claimed: Sequence[OutboxMessage], *, lock: bool = False) -> Steps[int]:
         """Send the claimed messages, pages first, then record the outcomes (one append).
+
+        ``lock``: the outcomes are recorded under the incidents' locks (delivering in the
+        background or from the outbox, where the caller holds none): they then queue behind
+        the incident's own appends in this process instead of colliding with them (an alert
+        storm appends to its incident all the time). Inline, the caller holds them already.
 
         A channel that failed just now is paused (:mod:`._pauses`): its messages are recorded
         as not tried, with the pause's end as their next attempt. A sender only sends while it
@@ -1423,11 +1431,11 @@ class FlowCore:
         left for the next claim, so no message is sent after another sender could take it.
         """
         try:
-            return (yield from self._send_all(claimed))
+            return (yield from self._send_all(claimed, lock=lock))
         finally:
             self._release(claimed)
 
-    def _send_all(self, claimed: Sequence[OutboxMessage]) -> Steps[int]:
+    def _send_all(self, claimed: Sequence[OutboxMessage], *, lock: bool) -> Steps[int]:
         start = self._now()
         deadline = start + self.lease / 2
         # The claim ends a lease after it was taken (just before ``start``); a send must be over
@@ -1461,7 +1469,17 @@ class FlowCore:
             delivered += outcome.error is None
             outcomes.append(outcome)
         sent = {incident_id: outcomes for incident_id, outcomes in sent.items() if outcomes}
-        delivered += yield from self._record_all(sent)
+        if not lock:
+            return delivered + (yield from self._record_all(sent))
+        held: list[str] = []
+        try:
+            for incident_id in sorted(sent):  # in order: no two recorders wait for each other
+                yield from call("_locks", "acquire", incident_id)
+                held.append(incident_id)
+            delivered += yield from self._record_all(sent)
+        finally:
+            for incident_id in held:
+                self._locks.release(incident_id)
         return delivered
 
     def _record_all(self, sent: dict[str, list[Outcome]]) -> Steps[int]:
@@ -1478,9 +1496,10 @@ class FlowCore:
                     if decision.events:
                         decided.append((incident, decision))
                 committed = yield from self._commit_all(decided, now)
-            except Exception:  # noqa: BLE001 - nothing was written: each is recorded alone below
+            except Exception as exc:  # noqa: BLE001 - nothing was written: each recorded below
                 for incident_id in sent:
                     self._forget(incident_id)
+                _log.debug("incident_flow.delivery_record_retried", error=type(exc).__name__)
             if committed:
                 return (yield from self._deliver([m for _, d in decided for m in d.outbox]))
         delivered = 0
@@ -1490,13 +1509,28 @@ class FlowCore:
 
     def _record(self, incident_id: str, outcomes: list[Outcome]) -> Steps[int]:
         """Append the outcomes of one incident's sends; never fail the caller over it."""
+        tries = 0
+
+        def decider(incident: Incident, now: datetime) -> Decision:
+            nonlocal tries
+            tries += 1
+            return decide_outcomes(incident, outcomes, now, self._policy())
+
         try:
             # Recording may queue follow-ups (a saved post-mortem's link); they count too.
-            _, delivered = yield from self._execute(
-                incident_id,
-                lambda inc, now: decide_outcomes(inc, outcomes, now, self._policy()),
-                retries=_DELIVERY_RETRIES,
+            _, delivered = yield from self._execute(incident_id, decider, retries=_OUTCOME_RETRIES)
+        except ConcurrencyError as exc:
+            # Other processes kept appending to the incident: nothing is lost. The messages
+            # stay claimed until the lease ends, then go again under their idempotency keys
+            # (deduplicated by every receiver): the cost of a lost outcome, not an error.
+            _log.warning(
+                "incident_flow.delivery_not_recorded",
+                incident_id=incident_id,
+                messages=[o.message.id for o in outcomes],
+                error=f"{type(exc).__name__}: {exc}",
+                then="sent again under the same idempotency keys after the lease",
             )
+            return 0
         except Exception as exc:  # noqa: BLE001 - the messages' own command is already committed
             # Failing now would make a caller retry what already happened. The messages stay
             # claimed until the lease ends, then are sent again with the same idempotency keys.
@@ -1507,6 +1541,10 @@ class FlowCore:
                 error=f"{type(exc).__name__}: {exc}",
             )
             return 0
+        if tries > 1:  # another append got there first: decided again on the reloaded incident
+            _log.debug(
+                "incident_flow.delivery_record_retried", incident_id=incident_id, tries=tries
+            )
         return delivered
 
     def _attempt(

@@ -29,6 +29,7 @@ except ImportError as exc:  # pragma: no cover - the cli extra installs them
 from .. import ingest
 from .._core.policy import Policy
 from .._core.process import STATES
+from .._delivery.pauses import held_by_pause
 from .._drivers.flow import IncidentFlow
 from ..adapters.channels.notifiers import RecordingNotifier
 from ..adapters.publishers.folder import FolderPublisher
@@ -253,10 +254,29 @@ def _timeline(flow: IncidentFlow, incident_id: str, zone: ZoneInfo) -> None:
     for event in flow.history(incident_id):
         if event.type in ("MessageDelivered",):
             continue
+        if event.type == "DeliveryFailed":
+            say(f"  {stamp(event.at, zone)}  {'system':8} {_delivery_failed(event, zone)}")
+            continue
         detail = ", ".join(f"{k}={v}" for k, v in _details(event).items())
         say(f"  {stamp(event.at, zone)}  {event.by or 'system':8} {event.type} {detail}")
     if incident.postmortem and incident.postmortem.location:
         console.print(f"  post-mortem: {incident.postmortem.location}")
+
+
+def _delivery_failed(event: Any, zone: ZoneInfo) -> str:
+    """A failed attempt, or a message held because its channel is paused: which, and until when."""
+    local = event.next_attempt_at.astimezone(zone)
+    retry = f"{local:%H:%M:%S %Z}"
+    if held_by_pause(event.channel, event.error):
+        why = clean(event.error.partition(" after: ")[2])
+        return (
+            f"DeliveryHeld channel={event.channel}, kind={event.kind}, not tried: "
+            f"{event.channel} is paused until {retry} after: {why}"
+        )
+    return (
+        f"DeliveryFailed channel={event.channel}, kind={event.kind}, "
+        f"attempt={event.attempts}, error={clean(event.error)}, next attempt {retry}"
+    )
 
 
 def _details(event: Any) -> dict[str, Any]:

@@ -504,6 +504,7 @@ class _Service:
         else:
             counts = await self._counted_by_loading()
         self.metrics.observe(counts)
+        self.metrics.observe_pauses(self.flow._pauses, self.flow._now())
         return self.metrics.text()
 
     async def _counted_by_loading(self) -> StoreCounts:

@@ -6,10 +6,13 @@ from datetime import UTC, datetime
 
 from .._core.incident import Incident
 from .._core.process import FINAL_STATE, OPEN_STATES
+from .._delivery.pauses import Pauses
 from ..ports import StoreCounts
 
 __all__ = ["ServiceMetrics"]
 
+#: The channels whose pause gauges are always exported (0 when not paused).
+CHANNELS = ("pager", "chat", "publisher")
 #: Seconds: a minute to a day, for time to acknowledge and to resolve.
 _BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0)
 
@@ -19,7 +22,8 @@ class ServiceMetrics:
 
     Counters move as the service works (requests, deliveries by channel, pages, escalations);
     gauges are set at scrape time from the store's counts (incidents by state and severity,
-    the outbox backlog and its oldest age); MTTA and MTTR are observed when this process
+    the outbox backlog and its oldest age, and each channel's pause: :meth:`observe_pauses`);
+    MTTA and MTTR are observed when this process
     commits an acknowledgement or a resolution (:meth:`committed`), so several replicas'
     histograms add up to every incident once.
     """
@@ -73,6 +77,25 @@ class ServiceMetrics:
             "Age of the oldest undelivered outbox message",
             registry=r,
         )
+        self.paused = Gauge(
+            "incident_flow_channel_paused",
+            "1 while a channel is paused after failing (its messages wait), else 0",
+            ["channel"],
+            registry=r,
+        )
+        self.paused_for = Gauge(
+            "incident_flow_channel_paused_seconds",
+            "Seconds until a paused channel is tried again (0 when not paused)",
+            ["channel"],
+            registry=r,
+        )
+        self.pauses = Counter(
+            "incident_flow_channel_pauses",
+            "Pauses of a channel (each failure in a row starts or lengthens one)",
+            ["channel"],
+            registry=r,
+        )
+        self._pauses_seen: dict[str, int] = {}
         self.worker_turns = Counter(
             "incident_flow_worker_turns", "Turns of the worker loop", registry=r
         )
@@ -107,6 +130,23 @@ class ServiceMetrics:
         oldest = counts.oldest_pending
         age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
         self.oldest.set(age)
+
+    def observe_pauses(self, pauses: Pauses, now: datetime | None = None) -> None:
+        """Set each channel's pause gauges and count the pauses since the last scrape."""
+        now = now if now is not None else datetime.now(UTC)
+        paused = pauses.paused(now)
+        for channel in (*CHANNELS, *sorted(set(paused) - set(CHANNELS))):
+            until = paused.get(channel)
+            self.paused.labels(channel).set(0 if until is None else 1)
+            left = 0.0 if until is None else (until - now).total_seconds()
+            self.paused_for.labels(channel).set(max(left, 0.0))
+        started = pauses.started()
+        for channel in sorted(set(CHANNELS) | set(started)):
+            counter = self.pauses.labels(channel)  # exported at 0 before the first pause
+            new = started.get(channel, 0) - self._pauses_seen.get(channel, 0)
+            if new > 0:
+                counter.inc(new)
+                self._pauses_seen[channel] = started[channel]
 
     def committed(self, before: Incident | None, incident: Incident) -> None:
         """Observe MTTA / MTTR when a commit acknowledges or resolves the incident."""
