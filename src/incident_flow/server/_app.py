@@ -21,21 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import inspect
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from .._core.log import OncePerCause, get_logger
-from .._core.messages import Notification
-from .._core.policy import parse_duration, parse_time
 from .._core.process import FINAL_STATE
-from .._core.storms import Silence
-from .._delivery import slack_ui
 from .._drivers.async_flow import AsyncIncidentFlow
 from .._drivers.worker import HOLD, AsyncClaimKeeper, _ReviewPolls, _steps, first_wait
 from ..adapters.channels.slack import escape as slack_escape
@@ -46,15 +41,27 @@ from ..exceptions import (
     InvalidSignature,
     StorageError,
 )
-from ..ingest import SIGNED_SOURCES, actions, parse, slack_oncall_question, slack_workspace
+from ..ingest import SIGNED_SOURCES, actions, parse, slack_workspace
 from ..ingest._common import DEDUP_FIX_LABEL, DEDUP_LABEL
 from ..ingest.signatures import verify
 from ..ports import StoreCounts
+from ._bodies import (
+    Refused,
+    bearer_matches,
+    duration_field,
+    field_of,
+    is_slash_command,
+    json_object,
+    oncall_question,
+    silence_json,
+    time_field,
+)
+from ._closing import close_within as _close
+from ._closing import maybe as _maybe
 from ._config import ServiceConfig, SourceConfig
+from ._counted import Counted as _Counted
 from ._metrics import COUNTED_STATES, ServiceMetrics
 from ._service_log import AccessLog, say_configuration, touched
-
-T = TypeVar("T")
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -74,37 +81,6 @@ STOP_WITHIN = 5.0
 CLOSE_WITHIN = 1.0
 _JSON = ("application/json",)
 _FORM = ("application/x-www-form-urlencoded",)
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, error: str) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
-
-
-class _Counted:
-    """A channel whose deliveries and failures the metrics count."""
-
-    def __init__(self, port: Any, channel: str, metrics: ServiceMetrics) -> None:
-        self.port = port
-        self.channel = channel
-        self.metrics = metrics
-
-    def __repr__(self) -> str:
-        return repr(self.port)
-
-    async def send(self, message: Notification) -> str | None:
-        try:
-            answer = self.port.send(message)
-            if inspect.isawaitable(answer):
-                answer = await answer
-        except Exception:
-            self.metrics.failures.labels(self.channel).inc()
-            raise
-        self.metrics.delivered(self.channel, message.kind)
-        receipt: str | None = answer
-        return receipt
 
 
 class _Service:
@@ -228,14 +204,14 @@ class _Service:
         """The request's body, within every limit, or a refusal."""
         kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if kind and kind not in accepted:
-            raise _Refused(415, f"content type {kind!r} is not taken here: {', '.join(accepted)}")
+            raise Refused(415, f"content type {kind!r} is not taken here: {', '.join(accepted)}")
         declared = request.headers.get("content-length")
         if declared is None:
-            raise _Refused(411, "Content-Length is required")
+            raise Refused(411, "Content-Length is required")
         if not declared.strip().isdigit():
-            raise _Refused(400, f"Content-Length must be a whole number >= 0: {declared[:20]!r}")
+            raise Refused(400, f"Content-Length must be a whole number >= 0: {declared[:20]!r}")
         if int(declared) > self.config.max_body:
-            raise _Refused(413, f"the body is over {self.config.max_body} bytes")
+            raise Refused(413, f"the body is over {self.config.max_body} bytes")
         chunks: list[bytes] = []
         size = 0
         try:
@@ -243,10 +219,10 @@ class _Service:
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > self.config.max_body:
-                        raise _Refused(413, f"the body is over {self.config.max_body} bytes")
+                        raise Refused(413, f"the body is over {self.config.max_body} bytes")
                     chunks.append(chunk)
         except TimeoutError:
-            raise _Refused(408, "the body did not arrive in time") from None
+            raise Refused(408, "the body did not arrive in time") from None
         return b"".join(chunks)
 
     def verify(self, source: str, settings: SourceConfig, body: bytes, request: Request) -> None:
@@ -258,7 +234,7 @@ class _Service:
         if settings.secret is None or not str(settings.secret):
             if settings.insecure:
                 return
-            raise _Refused(401, f"{source}: no secret is configured, so nothing can prove it")
+            raise Refused(401, f"{source}: no secret is configured, so nothing can prove it")
         scheme = source if source in SIGNED_SOURCES else "opsgenie"  # a shared token header
         options = {"source": source}
         if settings.header:
@@ -266,19 +242,19 @@ class _Service:
         try:
             verify(scheme, body, dict(request.headers), str(settings.secret), options=options)
         except InvalidSignature as exc:
-            raise _Refused(401, str(exc)) from None
+            raise Refused(401, str(exc)) from None
 
     async def webhook(self, request: Request) -> tuple[int, Any]:
         source = request.path_params["source"]
         settings = self.config.sources.get(source)
         if settings is None:
-            raise _Refused(404, f"no alert source {source!r} is configured")
+            raise Refused(404, f"no alert source {source!r} is configured")
         body = await self.body(request, _JSON)
         self.verify(source, settings, body, request)
         try:
             alerts = parse(source, body, dict(request.headers))
         except InvalidPayload as exc:
-            raise _Refused(400, str(exc)) from None
+            raise Refused(400, str(exc)) from None
         self.metrics.alerts.labels(source).inc(len(alerts))
         opened: list[str] = []
         unmatched: list[str] = []
@@ -304,7 +280,7 @@ class _Service:
         source = request.path_params["source"]
         settings = self.config.actions.get(source)
         if settings is None or source == "slack":
-            raise _Refused(404, f"no action source {source!r} is configured")
+            raise Refused(404, f"no action source {source!r} is configured")
         body = await self.body(request, _JSON)
         self.verify(source, settings, body, request)
         return 200, await self._apply(source, body, request)
@@ -313,7 +289,7 @@ class _Service:
         try:
             found = actions(source, body, dict(request.headers))
         except InvalidPayload as exc:
-            raise _Refused(400, str(exc)) from None
+            raise Refused(400, str(exc)) from None
         applied: list[str] = []
         unknown: list[str] = []
         for action in found:
@@ -332,7 +308,7 @@ class _Service:
             return configured
         if secret:
             return SourceConfig(name="slack", secret=secret)
-        raise _Refused(404, "Slack is not configured (slack.signing_secret)")
+        raise Refused(404, "Slack is not configured (slack.signing_secret)")
 
     def slack_caller(self, body: bytes) -> None:
         """The request comes from the configured workspace (and app), or a 401.
@@ -344,12 +320,12 @@ class _Service:
         try:
             team, app = slack_workspace(body)
         except InvalidPayload as exc:
-            raise _Refused(400, str(exc)) from None
+            raise Refused(400, str(exc)) from None
         wanted_team, wanted_app = slack.get("team_id"), slack.get("api_app_id")
         if not wanted_team or team != wanted_team:
-            raise _Refused(401, "slack: the request is not from the configured workspace")
+            raise Refused(401, "slack: the request is not from the configured workspace")
         if wanted_app and app != wanted_app:
-            raise _Refused(401, "slack: the request is not from the configured app")
+            raise Refused(401, "slack: the request is not from the configured app")
 
     async def slack(self, request: Request) -> tuple[int, Any]:
         """Buttons, forms and slash commands: answered at once, applied right after."""
@@ -359,16 +335,16 @@ class _Service:
         self.slack_caller(body)
         headers = dict(request.headers)
         command = str((self.config.slack or {}).get("command") or "/incident")
-        asked = _oncall_question(body, command)
+        asked = oncall_question(body, command)
         if asked is not None:
             return 200, {"response_type": "ephemeral", "text": self.oncall_answer(asked)}
         try:
             found = actions("slack", body, headers, command=command)
         except InvalidPayload as exc:
-            if _is_command(body):
+            if is_slash_command(body):
                 # Slack shows the person no 400 body: the usage goes back as a private answer.
                 return 200, {"response_type": "ephemeral", "text": slack_escape(str(exc))}
-            raise _Refused(400, str(exc)) from None
+            raise Refused(400, str(exc)) from None
         touched(request.scope, [action.incident for action in found])
 
         async def apply_all() -> None:
@@ -418,7 +394,7 @@ class _Service:
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise _Refused(400, "the body is not JSON") from None
+            raise Refused(400, "the body is not JSON") from None
         if isinstance(data, dict) and data.get("type") == "url_verification":
             return 200, {"challenge": str(data.get("challenge", ""))}
         self.slack_caller(body)  # any other event is a workspace's
@@ -428,9 +404,9 @@ class _Service:
         """The API's bearer token, compared in constant time, or a refusal."""
         token = self.config.api_token
         if token is None:
-            raise _Refused(404, "the API is off: set server.api_token")
-        if not _bearer(request, token):
-            raise _Refused(401, "the API needs Authorization: Bearer <server.api_token>")
+            raise Refused(404, "the API is off: set server.api_token")
+        if not bearer_matches(request, token):
+            raise Refused(401, "the API needs Authorization: Bearer <server.api_token>")
 
     async def silences(self, request: Request) -> tuple[int, Any]:
         self.authorize(request)
@@ -438,29 +414,29 @@ class _Service:
             everything = request.query_params.get("all", "") in ("1", "true", "yes")
             found = await self.flow.silences(active=not everything)
             return 200, {"silences": [silence_json(s) for s in found]}
-        data = _json_object(await self.body(request, _JSON))
+        data = json_object(await self.body(request, _JSON))
         try:
             silence = await self.flow.silence(
-                _field(data, "matchers", dict),
-                by=_field(data, "by", str),
-                why=_field(data, "why", str),
-                duration=_duration(data.get("duration")),
-                ends_at=_time(data.get("ends_at")),
-                starts_at=_time(data.get("starts_at")),
+                field_of(data, "matchers", dict),
+                by=field_of(data, "by", str),
+                why=field_of(data, "why", str),
+                duration=duration_field(data.get("duration")),
+                ends_at=time_field(data.get("ends_at")),
+                starts_at=time_field(data.get("starts_at")),
             )
         except InvalidCommand as exc:
-            raise _Refused(400, str(exc)) from None
+            raise Refused(400, str(exc)) from None
         return 201, silence_json(silence)
 
     async def end_silence(self, request: Request) -> tuple[int, Any]:
         self.authorize(request)
         by = request.query_params.get("by", "").strip()
         if not by:
-            raise _Refused(400, "say who ends it: ?by=<name>")
+            raise Refused(400, "say who ends it: ?by=<name>")
         try:
             silence = await self.flow.end_silence(request.path_params["silence_id"], by=by)
         except InvalidCommand as exc:
-            raise _Refused(404, str(exc)) from None
+            raise Refused(404, str(exc)) from None
         return 200, silence_json(silence)
 
     def _counts_itself(self) -> bool:
@@ -528,98 +504,8 @@ class _Service:
     def authorize_metrics(self, request: Request) -> None:
         """``server.metrics_token`` as a bearer token, compared in constant time, or 401."""
         token = self.config.metrics_token
-        if token is not None and not _bearer(request, token):
-            raise _Refused(401, "metrics need Authorization: Bearer <server.metrics_token>")
-
-
-def _bearer(request: Request, token: str) -> bool:
-    """Whether the request says ``Authorization: Bearer <token>`` (compared in constant time)."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        value.strip().encode(), str(token).encode()
-    )
-
-
-def _oncall_question(body: bytes, command: str) -> str | None:
-    """The schedule ``/incident oncall [SCHEDULE]`` asks about ("" for all), else None."""
-    try:
-        return slack_oncall_question(body, command=command)
-    except InvalidPayload:
-        return None
-
-
-def _is_command(body: bytes) -> bool:
-    """True for a slash command's body (form fields with ``command``)."""
-    try:
-        return "command" in slack_ui.decode(body)
-    except (ValueError, UnicodeDecodeError):
-        return False
-
-
-def silence_json(silence: Silence) -> dict[str, Any]:
-    """A silence as the API shows it."""
-    return {
-        "id": silence.id,
-        "matchers": [str(m) for m in silence.matchers],
-        "starts_at": silence.starts_at.isoformat(),
-        "ends_at": silence.until.isoformat(),
-        "by": silence.by,
-        "why": silence.why,
-        "ended_by": silence.ended_by,
-    }
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _Refused(400, "the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise _Refused(400, "the body must be a JSON object")
-    return data
-
-
-def _field(data: Mapping[str, Any], name: str, kind: type[T]) -> T:
-    value = data.get(name)
-    if not isinstance(value, kind):
-        raise _Refused(400, f"{name}: required, a {kind.__name__}")
-    return value
-
-
-def _duration(value: object) -> timedelta | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise _Refused(400, f"duration: {exc}") from None
-
-
-def _time(value: object) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(str(value))
-    except ValueError as exc:
-        raise _Refused(400, str(exc)) from None
-
-
-async def _close(store: Any, within: float) -> None:
-    """Close the store, waiting ``within`` seconds at most (a pool whose server is away)."""
-    closing = store.close(timeout=within) if _takes_timeout(store.close) else store.close()
-    async with asyncio.timeout(within + 0.5):
-        await _maybe(closing)
-
-
-def _takes_timeout(method: Any) -> bool:
-    try:
-        return "timeout" in inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-async def _maybe(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
+        if token is not None and not bearer_matches(request, token):
+            raise Refused(401, "metrics need Authorization: Bearer <server.metrics_token>")
 
 
 def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool = True) -> Starlette:
@@ -648,7 +534,7 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
             headers: dict[str, str] = {}
             try:
                 status, answer = await handler(request)
-            except _Refused as refused:
+            except Refused as refused:
                 status, answer = refused.status, {"error": refused.error}
             except StorageError as exc:
                 # Nothing was kept: the sender retries (every vendor does on a 5xx), soon.
@@ -678,7 +564,7 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
 
         try:
             text = await service.scrape(request)
-        except _Refused as refused:
+        except Refused as refused:
             return JSONResponse({"error": refused.error}, status_code=refused.status)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 

@@ -145,6 +145,13 @@ def configure_service_logging(
     root.setLevel(max(level, logging.WARNING))
     # The pool says "error connecting" every second of an outage; ours says it once per cause.
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    # uvicorn's own lines reach ours through "uvicorn", whatever an earlier uvicorn.Config
+    # (its dictConfig) or another host left on "uvicorn.error".
+    said = logging.getLogger("uvicorn.error")
+    said.handlers.clear()
+    said.disabled = False
+    said.setLevel(logging.NOTSET)
+    said.propagate = True
     access = logging.getLogger("uvicorn.access")
     access.handlers.clear()
     access.disabled = True  # ours says the route, the status, the time and the incidents
