@@ -1462,7 +1462,10 @@ class FlowCore:
         if message.channel == "publisher":
             # One read: the timeline and its fold.
             events = yield from call("store", "load", message.incident_id)
-            document = self._document(events)
+            cached = self._cache.get(message.incident_id)
+            if cached is None or not events or cached.version != events[-1].version:
+                cached = None  # the fold of these very events is not at hand: made below
+            document = self._document(events, cached)
             merges = message.kind == "merge" and hasattr(self._port("publisher"), "merge")
             receipt: str | None = yield from call(
                 "publisher", "merge" if merges else "publish", document
