@@ -379,9 +379,17 @@ def _pm_started(inc: Incident, e: ev.PostMortemStarted) -> dict[str, Any]:
     return {"postmortem": postmortem}
 
 
+_PM_FIELDS = tuple(a.name for a in attrs.fields(PostMortem))
+
+
 def _pm(inc: Incident, **changes: Any) -> dict[str, Any]:
     pm = inc.postmortem
-    return {} if pm is None else {"postmortem": attrs.evolve(pm, **changes)}
+    if pm is None:
+        return {}
+    # attrs.evolve, without looking the fields up again (PostMortem has no converters).
+    kept = {name: getattr(pm, name) for name in _PM_FIELDS}
+    kept.update(changes)
+    return {"postmortem": PostMortem(**kept)}
 
 
 def _verdicts(
