@@ -92,6 +92,8 @@ class Draft:
                     ev.ReminderScheduled, by=None, about=schedule[0], remind_at=schedule[1]
                 )
                 after = fold(after, [event])
+        if not self.messages:
+            return Decision(after, tuple(self.events), settled)
         first = self.events[0].version
         keys: list[str] = []
         seen: dict[str, int] = {}

@@ -384,9 +384,17 @@ def _pm_started(inc: Incident, e: ev.PostMortemStarted) -> dict[str, Any]:
     return {"postmortem": postmortem}
 
 
+_PM_FIELDS = tuple(a.name for a in attrs.fields(PostMortem))
+
+
 def _pm(inc: Incident, **changes: Any) -> dict[str, Any]:
     pm = inc.postmortem
-    return {} if pm is None else {"postmortem": attrs.evolve(pm, **changes)}
+    if pm is None:
+        return {}
+    # attrs.evolve, without looking the fields up again (PostMortem has no converters).
+    kept = {name: getattr(pm, name) for name in _PM_FIELDS}
+    kept.update(changes)
+    return {"postmortem": PostMortem(**kept)}
 
 
 def _verdicts(
@@ -600,10 +608,12 @@ def _start(event: ev.Event) -> Incident:
 def _replace(incident: Incident, changes: dict[str, Any]) -> Incident:
     # attrs.evolve re-runs __init__ over every field; the fold runs on every command, and an
     # Incident has no converters or validators to re-run, so copy the instance dict instead.
+    # (A copy of the dict, given to the new instance whole: cheaper than filling an empty one.)
     new: Incident = object.__new__(Incident)
-    fields = new.__dict__
-    fields.update(incident.__dict__)
-    fields.update(changes)
+    fields = incident.__dict__.copy()
+    if changes:
+        fields.update(changes)
+    object.__setattr__(new, "__dict__", fields)
     return new
 
 
@@ -613,20 +623,34 @@ def fold(incident: Incident | None, events: Iterable[ev.Event]) -> Incident:
     Raises:
         ValueError: the events do not continue the incident (a gap, or no IncidentTriggered).
     """
+    # One new Incident for the whole fold, its fields changed in place event after event:
+    # nobody else sees it before it is returned, and each handler reads the fields the
+    # events before it left (one copy of the fields per fold, not one per event).
+    new: Incident | None = None
+    fields: dict[str, Any] = {}
+    version = 0 if incident is None else incident.version
     for event in events:
-        if incident is None:
-            incident = _start(event)
-            continue
-        if event.version != incident.version + 1:
-            msg = f"incident {incident.id}: event version {event.version} after {incident.version}"
+        if new is None:
+            if incident is None:
+                incident = new = _start(event)
+                fields = new.__dict__
+                version = 1
+                continue
+            new = _replace(incident, {})
+            fields = new.__dict__
+        if event.version != version + 1:
+            msg = f"incident {fields['id']}: event version {event.version} after {version}"
             raise ValueError(msg)
-        changes = _APPLY[type(event)](incident, event)
-        changes["version"] = event.version
-        changes["updated_at"] = event.at
+        changes = _APPLY[type(event)](new, event)
+        if changes:
+            fields.update(changes)
+        version = fields["version"] = event.version
+        fields["updated_at"] = event.at
         if event.trigger is not None:
-            changes["state"] = PROCESS.next_state(incident.state, event.trigger)
-        incident = _replace(incident, changes)
-    if incident is None:
-        msg = "no events to fold"
-        raise ValueError(msg)
-    return incident
+            fields["state"] = PROCESS.next_state(fields["state"], event.trigger)
+    if new is None:
+        if incident is None:
+            msg = "no events to fold"
+            raise ValueError(msg)
+        return incident
+    return new

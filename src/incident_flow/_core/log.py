@@ -61,6 +61,10 @@ class EventLogger:
             cache_logger_on_first_use=True,
         )
 
+    def enabled(self, level: int) -> bool:
+        """Whether an event at ``level`` would be logged (skip building costly fields if not)."""
+        return self._std.isEnabledFor(level)
+
     def debug(self, event: str, **fields: Any) -> None:
         """Log ``event`` with its fields at DEBUG."""
         if self._std.isEnabledFor(logging.DEBUG):

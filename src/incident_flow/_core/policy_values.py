@@ -235,6 +235,10 @@ def add_business_days(start: datetime, days: int) -> datetime:
     current = start
     while current.weekday() >= 5:  # a start at the weekend counts from Monday
         current += timedelta(days=1)
+    # Five working days from a working day are one calendar week (the same weekday).
+    if days >= 5:
+        weeks, days = divmod(days, 5)
+        current += timedelta(days=7 * weeks)
     added = 0
     while added < days:
         current += timedelta(days=1)

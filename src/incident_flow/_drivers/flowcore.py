@@ -47,6 +47,7 @@ directly (a clock never blocks), through ``FlowCore._now``, which keeps every ti
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -104,6 +105,12 @@ _CACHE_SIZE = 4096
 _OUTCOMES = (ev.MessageDelivered, ev.DeliveryFailed)
 #: The order of the channels when a batch of messages is sent: the pager first.
 _FIRST = {"pager": 0, "chat": 1, "publisher": 2}
+
+
+def _channel_order(message: OutboxMessage) -> int:
+    return _FIRST.get(message.channel, 3)
+
+
 _DELIVERY_RETRIES = 8
 #: Tries at recording delivery outcomes while other processes append to the incident.
 _OUTCOME_RETRIES = 32
@@ -1352,7 +1359,7 @@ class FlowCore:
         ):
             self._decided_for = (policy, runbooks, overrides)
             schedules = policy.schedules.with_overrides(overrides)
-            self._decided_with = attrs.evolve(policy, runbooks=runbooks, schedules=schedules)
+            self._decided_with = _policy_with(policy, runbooks, schedules)
         return self._decided_with
 
     def _save_runbook(
@@ -1445,26 +1452,30 @@ class FlowCore:
         sent: dict[str, list[Outcome]] = {}
         # Pages first, then chat, then the publisher, each in the order decided: a page never
         # waits behind another channel's message (a hanging chat), of its incident or another.
-        for message in sorted(claimed, key=lambda m: _FIRST.get(m.channel, len(_FIRST))):
-            if self._now() > deadline:
+        for message in sorted(claimed, key=_channel_order) if len(claimed) > 1 else claimed:
+            now = self._now()  # one reading per message: the deadline and the pause
+            if now > deadline:
                 break
             outcomes = sent.setdefault(message.incident_id, [])
-            paused = self._pauses.until(message.channel, self._now())
+            paused = self._pauses.until(message.channel, now)
             if paused is not None:
                 # Not tried: the channel failed just now. It stays pending until the pause ends.
                 until, why = paused
                 error = f"{message.channel} paused until {until:%H:%M:%S} UTC after: {why}"
-                outcomes.append(Outcome(message, error=error, delay=until - self._now()))
+                outcomes.append(Outcome(message, error=error, delay=until - now))
                 continue
-            first = next(
-                (
-                    o
-                    for o in outcomes
-                    if o.error is None and o.message.channel == "chat"
-                    and o.message.kind == "notify"
-                ),
-                None,
-            )  # fmt: skip
+            # Only a later chat message may thread under this batch's first one.
+            first = None
+            if message.channel == "chat" and message.kind != "notify":
+                first = next(
+                    (
+                        o
+                        for o in outcomes
+                        if o.error is None and o.message.channel == "chat"
+                        and o.message.kind == "notify"
+                    ),
+                    None,
+                )  # fmt: skip
             outcome = yield from self._attempt(message, claim_ends, first)
             delivered += outcome.error is None
             outcomes.append(outcome)
@@ -1605,7 +1616,10 @@ class FlowCore:
         if message.channel == "publisher":
             # One read: the timeline and its fold.
             events = yield from call("store", "load", message.incident_id)
-            document = self._document(events)
+            cached = self._cache.get(message.incident_id)
+            if cached is None or not events or cached.version != events[-1].version:
+                cached = None  # the fold of these very events is not at hand: made below
+            document = self._document(events, cached)
             merges = message.kind == "merge" and hasattr(self._port("publisher"), "merge")
             receipt: str | None = yield from call(
                 "publisher", "merge" if merges else "publish", document
@@ -1686,6 +1700,25 @@ def catalog_revisions(
     return revisions
 
 
+_POLICY_FIELDS = tuple(a.name for a in attrs.fields(Policy))
+
+
+def _policy_with(policy: Policy, runbooks: RunbookCatalog, schedules: Schedules) -> Policy:
+    """``attrs.evolve(policy, runbooks=..., schedules=...)`` without re-running converters.
+
+    Every field of ``policy`` was converted and checked when it was made, and the catalog and
+    schedules given are of their final types (a converter would hand them back as they are):
+    the catalog changes after every runbook update, and each change made a new policy.
+    """
+    new: Policy = object.__new__(Policy)
+    put = object.__setattr__
+    for name in _POLICY_FIELDS:
+        put(new, name, getattr(policy, name))
+    put(new, "runbooks", runbooks)
+    put(new, "schedules", schedules)
+    return new
+
+
 def _pages(decision: Decision) -> bool:
     """Whether ``decision`` pages anybody (a new page: a retried one was decided already).
 
@@ -1698,7 +1731,7 @@ def _pages(decision: Decision) -> bool:
 
 
 def _log_change(before: Incident | None, incident: Incident) -> None:
-    if before is None or before.state != incident.state:
+    if (before is None or before.state != incident.state) and _log.enabled(logging.INFO):
         _log.info(
             "incident_flow.state_changed",
             incident_id=incident.id,

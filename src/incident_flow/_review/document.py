@@ -28,7 +28,13 @@ def _slug(text: str) -> str:
 
 
 def _when(event: ev.Event) -> str:
-    return event.at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    at = event.at
+    if at.year < 1000:  # padded as the platform's strftime pads them
+        return at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    # strftime's own text, formatted directly (once per line of every published timeline)
+    return (
+        f"{at.year}-{at.month:02d}-{at.day:02d} {at.hour:02d}:{at.minute:02d}:{at.second:02d} UTC"
+    )
 
 
 def _describe(event: ev.Event) -> str | None:  # noqa: PLR0911, PLR0912 - one line per event type

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from ..._core.log import get_logger
@@ -30,6 +31,8 @@ class LogNotifier:
 
     def send(self, message: Notification) -> str | None:
         """Log the message; always succeeds."""
+        if not self._log.enabled(logging.INFO):
+            return None  # the host logs nothing at INFO: no fields to build
         self._log.info(
             "incident_flow.notify",
             channel=self.channel,

@@ -103,24 +103,27 @@ class MemoryStore:
         incident_id, snapshot = one.incident_id, one.snapshot
         stream = self._streams.get(incident_id)
         current = 0 if stream is None else len(stream)
-        lost = ConcurrencyError(incident_id, one.expected_version, current)
+
+        def lost() -> ConcurrencyError:  # made only when refused: appends mostly succeed
+            return ConcurrencyError(incident_id, one.expected_version, current)
+
         if current != one.expected_version or claimed.get(f"id:{incident_id}") is not None:
-            raise lost
+            raise lost()
         claimed[f"id:{incident_id}"] = incident_id
         keys = [snapshot.dedup_key] if snapshot.accepts_alerts else []
         holder = self._dedup.get(snapshot.dedup_key)
         if keys and holder not in (None, incident_id):
             # A second incident would accept the same alerts: the writer lost a race.
-            raise lost
+            raise lost()
         if snapshot.grouped and routes_changed(one.events):
             for route, _ in snapshot.alert_keys():
                 taken = self._routes.get(route)
                 if taken is not None and taken[0] != incident_id and live(taken[1], snapshot):
-                    raise lost
+                    raise lost()
                 keys.append(route)
         for key in keys:
             if claimed.setdefault(key, incident_id) != incident_id:
-                raise lost  # two appends of the batch would take one key
+                raise lost()  # two appends of the batch would take one key
 
     def _apply(self, one: StreamAppend) -> None:
         incident_id, snapshot = one.incident_id, one.snapshot
