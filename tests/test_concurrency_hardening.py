@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from incident_flow import Alert, IncidentFlow, PagerDutyPager, RecordingNotifier
-from incident_flow._drivers import flowcore as driver
+from incident_flow._drivers import loop as driver
 from incident_flow.adapters._http import HttpClient
 from incident_flow.testing import RecordingPublisher
 

@@ -620,7 +620,7 @@ class TestConcurrentReplicas:
         assert acked.acknowledged_at is not None
 
     def test_cache_eviction_keeps_reads_correct(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        import incident_flow._drivers.flowcore as flow_module
+        import incident_flow._drivers.loop as flow_module
 
         monkeypatch.setattr(flow_module, "_CACHE_SIZE", 2)
         _, ours, _, _ = self.make()

@@ -29,7 +29,7 @@ from incident_flow import (
     RecordingNotifier,
 )
 from incident_flow._core.messages import Notification
-from incident_flow._drivers.flowcore import _OUTCOMES as OUTCOMES
+from incident_flow._drivers.loop import _OUTCOMES as OUTCOMES
 from incident_flow.adapters.stores.postgres_async import AsyncPostgresStore
 from incident_flow.adapters.stores.sqlite import SQLiteStore
 from incident_flow.testing import ManualClock
