@@ -1,0 +1,11 @@
+"""A kept import path: the code lives in :mod:`incident_flow.adapters.stores.sqlite`.
+
+Issue 30 grouped the adapters into stores, channels and publishers; this path still imports
+what it always did.
+"""
+
+from .stores.sqlite import (
+    SQLiteStore,
+)
+
+__all__ = ["SQLiteStore"]
