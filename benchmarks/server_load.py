@@ -696,12 +696,16 @@ def main() -> None:  # noqa: PLR0915 - the options, then the load run
                 f'[store]\n{store}\n[sources.alertmanager]\nsecret = "${{LOAD_TOKEN}}"\n'
                 f'[server]\nport = {port}\n[worker]\ninterval = "1s"\n'
             )
+            # serve logs an access line per request: to a file, not a pipe nobody reads
+            # (a full pipe would stop the server on its next log line).
+            log = (folder / f"serve-{port}.log").open("wb")
             process = subprocess.Popen(  # noqa: S603 - our own command
                 [sys.executable, "-m", "incident_flow.cli", "--config", str(config), "serve"],
                 env=env,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=log,
             )
+            log.close()
             processes.append((process, port))
         for process, port in processes:
             deadline = time.monotonic() + 30
@@ -711,7 +715,8 @@ def main() -> None:  # noqa: PLR0915 - the options, then the load run
                     break
                 except httpx.HTTPError:
                     if time.monotonic() > deadline or process.poll() is not None:
-                        raise RuntimeError(process.stderr.read().decode() if process.stderr else "")  # noqa: B904
+                        said = (folder / f"serve-{port}.log").read_text(errors="replace")
+                        raise RuntimeError(said)  # noqa: B904
                     time.sleep(0.1)
         urls = [f"http://127.0.0.1:{port}/webhooks/alertmanager" for _, port in processes]
         cpu_before = sum(cpu_seconds(p.pid) for p, _ in processes)
