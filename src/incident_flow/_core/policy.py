@@ -465,7 +465,7 @@ class Policy:
     def routing_lines(self) -> list[str]:
         """Its teams and the routing table, one line each (``policy check`` prints it)."""
         if not self.teams:
-            return ["teams: one (no [[teams]]): every alert is the policy's"]
+            return ["teams: none declared (one team: every alert is handled as above)"]
         lines = [self.team(name).describe() for name in self.team_names]
         lines.append("routes (in order, the first match wins):")
         lines += [f"  {i}. {route.describe()}" for i, route in enumerate(self.routes, 1)]

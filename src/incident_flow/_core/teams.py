@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 from .alerts import Alert
-from .policy_values import EscalationLevel, _levels, _names, _positive
+from .policy_values import EscalationLevel, _levels, _names
 from .storms import LabelMatcher, parse_matchers
 from .text import unknown_key
 
@@ -60,8 +60,9 @@ def _optional_names(value: object) -> tuple[str, ...] | None:
 def _optional_count(
     instance: object, attribute: attrs.Attribute[int | None], value: object
 ) -> None:
-    if value is not None:
-        _positive(instance, attribute, value)  # type: ignore[arg-type]  # None is handled here
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        msg = f"Team.{attribute.name} must be a whole number >= 0 or None, got {value!r}"
+        raise ValueError(msg)
 
 
 def _optional_text(instance: object, attribute: attrs.Attribute[str | None], value: object) -> None:
@@ -210,7 +211,7 @@ def organisation_problems(
     routes: Sequence[Route],
     default_team: str | None,
     *,
-    schedules: Sequence[str],
+    schedules: Sequence[str] | None,
     escalation: Sequence[EscalationLevel],
     team_paths: Sequence[str] | None = None,
     route_paths: Sequence[str] | None = None,
@@ -218,8 +219,9 @@ def organisation_problems(
 ) -> list[tuple[str, str]]:
     """What is wrong with these teams and routes in a policy, each with its path.
 
-    ``schedules`` are the policy's schedules and ``escalation`` its top-level levels (what a
-    team without its own inherits). ``declared`` adds team names whose tables had other
+    ``schedules`` are the policy's schedules (None: they could not be read, so teams' schedule
+    names are not checked) and ``escalation`` its top-level levels (what a team without its
+    own inherits). ``declared`` adds team names whose tables had other
     problems, so a route naming one is not reported again. Empty: all is well.
     """
     found: list[tuple[str, str]] = []
@@ -231,7 +233,8 @@ def organisation_problems(
         if team.name in seen:
             found.append((f"{path}.name", f"{team.name!r} is already used by another team"))
         seen.add(team.name)
-        found += _team_problems(path, team, schedules, escalation)
+        if schedules is not None:
+            found += _team_problems(path, team, schedules, escalation)
     if routes and not known:
         found.append(("routes", "there are no [[teams]] to route to"))
     elif known:

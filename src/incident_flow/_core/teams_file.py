@@ -140,11 +140,12 @@ class TeamTables:
         """The teams, routes and default team read agree with each other and the schedules."""
         if "default_team" in data and "default_team" not in read:
             return  # already reported; "missing" would be wrong
+        broken = any(p.startswith(("schedules:", "schedules[")) for p in self.reader.problems)
         found = organisation_problems(
             read.get("teams", ()),
             read.get("routes", ()),
             read.get("default_team"),
-            schedules=[s.name for s in read.get("schedules", ())],
+            schedules=None if broken else [s.name for s in read.get("schedules", ())],
             escalation=read.get("escalation", _DEFAULT_ESCALATION),
             team_paths=self.team_paths or None,
             route_paths=self.route_paths or None,
