@@ -294,6 +294,25 @@ class TestPolicyCheckTeams:
             "  level 3: incident commander",
         ]
 
+    def test_a_gap_in_the_teams_schedule(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        gappy = TEAMS.replace('members = ["alice", "dave"]', 'members = ["alice", ""]')
+        gappy = gappy.replace('{ targets = ["bob"] }', '{ targets = ["bob", "payments-primary"] }')
+        (tmp_path / "teams.toml").write_text(gappy)
+        code, out = run(
+            "policy",
+            "check",
+            "teams.toml",
+            "--at",
+            "2026-12-14T10:00",
+            "--alert",
+            "service=checkout",
+        )
+        assert code == 0, out
+        assert out.splitlines()[-2:] == [
+            "  level 1: nobody on call at schedule:payments-primary",
+            "  level 2: bob (bob, payments-primary); nobody on call at payments-primary",
+        ]
+
     def test_a_policy_without_teams(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
         (tmp_path / "policy.toml").write_text('[[escalation]]\ntargets = ["alice"]\n')
         code, out = run("policy", "check", "policy.toml", "--alert", "service=x")

@@ -24,6 +24,7 @@ from incident_flow.testing.strategies import policies
 
 ROOT = Path(__file__).parents[1]
 MONDAY = datetime(2026, 12, 7, 10, tzinfo=UTC)
+NAME_RULE = "must be a team's name (letters, digits, _ . -; like 'payments')"
 
 SCHEDULE = """
 [[schedules]]
@@ -110,6 +111,9 @@ class TestTeamAndRouteValues:
         [
             {"name": ""},
             {"name": " payments"},
+            {"name": "pay ments"},
+            {"name": "payments\n"},
+            {"name": "x" * 64},
             {"name": "p", "escalation": []},
             {"name": "p", "postmortem_reviewers": -1},
             {"name": "p", "escalation_repeats": True},
@@ -361,7 +365,14 @@ match = { service = "checkout" }
                 ["routes: there are no [[teams]] to route to"],
             ),
             ('default_team = "a"', ["default_team: there are no [[teams]] to name"]),
-            ("default_team = 3", ["default_team: must be a team's name, got 3"]),
+            ("default_team = 3", [f"default_team: {NAME_RULE}, got 3"]),
+            (
+                '[[teams]]\nname = "pay ments"\n[[routes]]\nteam = "[bold]"\nmatch = { a = "1" }',
+                [
+                    f"teams[0].name: {NAME_RULE}, got 'pay ments'",
+                    f"routes[0].team: {NAME_RULE}, got '[bold]'",
+                ],
+            ),
             (
                 '[[teams]]\nname = "a"\n[[teams]]\nname = "b"',
                 ["default_team: missing: which team (a, b) owns what no route takes"],

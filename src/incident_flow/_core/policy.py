@@ -84,6 +84,8 @@ def _routes(value: Iterable[Route]) -> tuple[Route, ...]:
 
 def _organisation(policy: Policy, attribute: object, value: str | None) -> None:
     """Teams, routes and the default team agree with each other and with the schedules."""
+    if not (policy.teams or policy.routes or value is not None):
+        return  # one implicit team: nothing to check
     found = organisation_problems(
         policy.teams,
         policy.routes,

@@ -11,6 +11,7 @@ answers ``team_for(alert)`` and ``for_team(name)``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
@@ -28,17 +29,29 @@ __all__ = [
     "organisation_problems",
     "schedule_target",
     "schedules_named",
+    "team_name_problem",
 ]
 
 #: The name of the one team of a policy that declares none.
 IMPLICIT_TEAM = "default"
 
 
+#: A team's name: a slug (letters, digits, ``_ . -``), safe in a command, a chat command and a
+#: metric's label as it is.
+TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
+
+
+def team_name_problem(value: object) -> str | None:
+    """Why ``value`` is not a team's name, or None when it is one."""
+    if isinstance(value, str) and TEAM_NAME.fullmatch(value):
+        return None
+    return f"must be a team's name (letters, digits, _ . -; like 'payments'), got {value!r}"
+
+
 def _name(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
-    if not isinstance(value, str) or not value.strip() or value != value.strip():
-        kind = type(instance).__name__
-        msg = f"{kind}.{attribute.name} must be a non-empty name without spaces around, got "
-        raise ValueError(msg + repr(value))
+    problem = team_name_problem(value)
+    if problem is not None:
+        raise ValueError(f"{type(instance).__name__}.{attribute.name} {problem}")
 
 
 def _optional_levels(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .policy_values import _DEFAULT_ESCALATION
 from .storms import parse_matchers
-from .teams import Route, Team, organisation_problems
+from .teams import Route, Team, organisation_problems, team_name_problem
 from .text import unknown_key
 
 if TYPE_CHECKING:
@@ -58,6 +58,10 @@ class TeamTables:
         """One ``[[teams]]`` table."""
         reader = self.reader
         name, ok = reader.named(path, table, TEAM_KEYS)
+        wrong = team_name_problem(name) if name else None
+        if wrong is not None:
+            reader.problem(f"{path}.name", wrong)
+            return None
         if name in self.first_path:
             reader.problem(f"{path}.name", f"{name!r} is already used by another team")
             return None
@@ -109,8 +113,8 @@ class TeamTables:
         if team is None:
             reader.problem(f"{path}.team", "missing: the team that owns what the route matches")
             ok = False
-        elif not isinstance(team, str) or not team.strip():
-            reader.problem(f"{path}.team", f"must be a team's name, got {team!r}")
+        elif (wrong := team_name_problem(team)) is not None:
+            reader.problem(f"{path}.team", wrong)
             ok = False
         example = 'like { service = "checkout" }'
         if "match" not in table:
@@ -127,14 +131,15 @@ class TeamTables:
         except ValueError as exc:
             reader.problem(f"{path}.match", str(exc))
             return None
-        return Route(team=str(team).strip(), match=matchers) if ok else None
+        return Route(team=str(team), match=matchers) if ok else None
 
     def default_team(self, path: str, value: object) -> str | None:
         """``default_team``: a team's name."""
-        if not isinstance(value, str) or not value.strip():
-            self.reader.problem(path, f"must be a team's name, got {value!r}")
+        wrong = team_name_problem(value)
+        if wrong is not None:
+            self.reader.problem(path, wrong)
             return None
-        return value.strip()
+        return str(value)
 
     def check(self, read: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         """The teams, routes and default team read agree with each other and the schedules."""

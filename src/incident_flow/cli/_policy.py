@@ -75,11 +75,14 @@ def _reach(policy: Policy, alert: Alert, at: datetime) -> None:
         say(f"{team.name} pages at {stamp(at)}:")
     for level, step in enumerate(seen.escalation):
         names, gaps = seen.page_targets(level, at)
-        who = ", ".join(names) or "nobody"
+        who = ", ".join(names)
         targets = ", ".join(step.targets)
         via = f" ({targets})" if targets != who else ""
-        gap = f"; {', '.join(gaps)}: nobody on call" if gaps else ""
-        say(f"  level {level + 1}: {who}{via}{gap}")
+        gap = f"nobody on call at {', '.join(gaps)}" if gaps else ""
+        if not names:
+            say(f"  level {level + 1}: {gap or 'nobody'}")
+        else:
+            say(f"  level {level + 1}: {who}{via}" + (f"; {gap}" if gap else ""))
 
 
 @click.group("policy")
