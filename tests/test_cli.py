@@ -211,6 +211,158 @@ class TestCommands:
         assert code == 0 and "worker stopped: 1 turns" in out
 
 
+TEAMS = """
+default_team = "platform"
+
+[[schedules]]
+name = "payments-primary"
+[[schedules.layers]]
+name = "weeks"
+members = ["alice", "dave"]
+period = "1 week"
+start = 2026-01-05
+
+[[teams]]
+name = "payments"
+escalation = [{ targets = ["schedule:payments-primary"] }, { targets = ["bob"] }]
+chat_channel = "#payments-incidents"
+postmortem_review_pool = ["bob", "carol"]
+postmortem_folder = "postmortems/payments"
+
+[[teams]]
+name = "platform"
+
+[[routes]]
+match = { service = ["checkout", "payments"] }
+team = "payments"
+
+[[routes]]
+match = { source = "datadog", team = "payments" }
+team = "payments"
+"""
+
+
+class TestPolicyCheckTeams:
+    """policy check prints the teams and the routing table, and where an example alert goes."""
+
+    def test_the_routing_table(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        (tmp_path / "teams.toml").write_text(TEAMS)
+        code, out = run("policy", "check", "teams.toml")
+        assert code == 0, out
+        assert out.splitlines()[-6:] == [
+            (
+                "team payments: escalation schedule:payments-primary -> bob; post-mortems reviewed "
+                "by 2 from bob, carol, saved under postmortems/payments/; chat #payments-incidents"
+            ),
+            (
+                "team platform: escalation primary on-call -> secondary on-call -> incident "
+                "commander; post-mortems reviewed by 2, saved under postmortems/; chat the "
+                "configured chat channel"
+            ),
+            "routes (in order, the first match wins):",
+            "  1. service=checkout|payments -> payments",
+            "  2. source=datadog team=payments -> payments",
+            "  else -> platform (the default team)",
+        ]
+
+    def test_an_example_alert_reaches_a_team(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        (tmp_path / "teams.toml").write_text(TEAMS)
+        args = ("policy", "check", "teams.toml", "--at", "2026-12-14T10:00")
+        code, out = run(*args, "--alert", "service=checkout", "--alert", "env=prod")
+        assert code == 0, out
+        assert out.splitlines()[-6:] == [
+            "example alert: source=example name=example service=checkout env=prod",
+            "  reaches team payments by route 1 (service=checkout|payments)",
+            "  its chat: #payments-incidents",
+            "payments pages at 2026-12-14 10:00 UTC:",
+            "  level 1: dave (schedule:payments-primary)",
+            "  level 2: bob",
+        ]
+        code, out = run(*args, "--alert", "source=datadog", "--alert", "team=payments")
+        assert "  reaches team payments by route 2 (source=datadog team=payments)" in out
+        code, out = run(*args, "--alert", "source=grafana", "--alert", "severity=P4")
+        assert out.splitlines()[-7:] == [
+            "example alert: source=grafana name=example",
+            "  reaches team platform (no route matches: the default team)",
+            "  its chat: the configured chat channel",
+            (
+                "platform pages nobody for a P4 (not critical); for a critical one, at "
+                "2026-12-14 10:00 UTC:"
+            ),
+            "  level 1: primary on-call",
+            "  level 2: secondary on-call",
+            "  level 3: incident commander",
+        ]
+
+    def test_a_gap_in_the_teams_schedule(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        gappy = TEAMS.replace('members = ["alice", "dave"]', 'members = ["alice", ""]')
+        gappy = gappy.replace('{ targets = ["bob"] }', '{ targets = ["bob", "payments-primary"] }')
+        (tmp_path / "teams.toml").write_text(gappy)
+        code, out = run(
+            "policy",
+            "check",
+            "teams.toml",
+            "--at",
+            "2026-12-14T10:00",
+            "--alert",
+            "service=checkout",
+        )
+        assert code == 0, out
+        assert out.splitlines()[-2:] == [
+            "  level 1: nobody on call at schedule:payments-primary",
+            "  level 2: bob (bob, payments-primary); nobody on call at payments-primary",
+        ]
+
+    def test_a_policy_without_teams(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        (tmp_path / "policy.toml").write_text('[[escalation]]\ntargets = ["alice"]\n')
+        code, out = run("policy", "check", "policy.toml", "--alert", "service=x")
+        assert code == 0, out
+        assert "teams: none declared (one team: every alert is handled as above)" in out
+        assert "  reaches team default (the only team)" in out
+        assert "  level 1: alice" in out
+
+    @pytest.mark.parametrize(
+        ("args", "code", "message"),
+        [
+            (("--alert", "service"), 5, "error: --alert takes KEY=VALUE"),
+            (("--alert", "=x"), 5, "error: --alert takes KEY=VALUE"),
+            (("--alert", "a=1", "--alert", "a=2"), 5, "error: --alert a= is given twice"),
+            (("--alert", "severity=P9"), 5, "error: --alert: Alert.severity must be one of"),
+            (("--alert", "a=1", "--at", "soon"), 5, "error: --at takes an ISO 8601 time"),
+            (("--at", "2026-12-14T10:00"), 2, "--at goes with --alert"),
+        ],
+    )
+    def test_a_wrong_example_is_refused_before_anything_is_printed(  # type: ignore[no-untyped-def]
+        self, run, tmp_path: Path, args: tuple[str, ...], code: int, message: str
+    ) -> None:
+        (tmp_path / "teams.toml").write_text(TEAMS)
+        found, out = run("policy", "check", "teams.toml", *args)
+        assert found == code
+        assert message in out and "valid" not in out
+
+    def test_outside_text_in_an_example_is_printed_as_text(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        (tmp_path / "teams.toml").write_text(TEAMS)
+        code, out = run(
+            "policy",
+            "check",
+            "teams.toml",
+            "--alert",
+            "service=[bold]x\x1b[2J",
+            "--alert",
+            "name=[/]",
+        )
+        assert code == 0, out
+        assert "name=[/] service=[bold]x\ufffd[2J" in out and "\x1b" not in out
+
+    def test_a_wrong_team_table_is_reported_with_its_path(self, run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+        (tmp_path / "teams.toml").write_text(
+            TEAMS.replace('team = "payments"\n', 'team = "paymnts"\n', 1)
+        )
+        code, out = run("policy", "check", "teams.toml")
+        assert code == 5
+        assert "routes[0].team: unknown team, did you mean 'payments'?" in out
+
+
 class TestOutsideTextIsText:
     """Rich markup and terminal controls in alert text are printed, never obeyed."""
 

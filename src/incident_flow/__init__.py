@@ -26,6 +26,7 @@ from ._core.redact import RedactSecrets
 from ._core.runbooks import Runbook, RunbookCatalog
 from ._core.severity import Severity
 from ._core.storms import GroupingRule, LabelMatcher, PageAfter, Silence
+from ._core.teams import Route, Team
 from ._drivers.async_flow import AsyncIncidentFlow
 from ._drivers.flow import IncidentFlow
 from ._drivers.worker import WorkerStats, run_worker, run_worker_async
@@ -110,6 +111,7 @@ __all__ = [
     "PostgresStore",
     "RecordingNotifier",
     "RedactSecrets",
+    "Route",
     "Runbook",
     "RunbookCatalog",
     "RunbookRevision",
@@ -119,6 +121,7 @@ __all__ = [
     "SlackNotifier",
     "StorageError",
     "SystemClock",
+    "Team",
     "WebhookNotifier",
     "WorkerStats",
     "run_worker",

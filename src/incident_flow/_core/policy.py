@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ import attrs
 
 from ..exceptions import InvalidPolicy
 from ..schedules._book import Schedules
+from .alerts import Alert
 from .people import People
 from .policy_file import Reader
 from .policy_values import (
@@ -49,15 +50,52 @@ from .policy_values import (
 from .runbooks import RunbookCatalog
 from .severity import Severity
 from .storms import GroupingRule, PageAfter, duration_text
+from .teams import IMPLICIT_TEAM, Route, Team, first_route, organisation_problems
 
 __all__ = [
     "DEFAULT_DESCRIPTIONS",
     "EscalationLevel",
     "Policy",
+    "Route",
+    "Team",
     "add_business_days",
     "parse_duration",
     "parse_time",
 ]
+
+
+def _teams(value: Iterable[Team]) -> tuple[Team, ...]:
+    teams = tuple(value)
+    for team in teams:
+        if not isinstance(team, Team):
+            msg = f"Policy.teams takes Team values, got {team!r}"
+            raise TypeError(msg)
+    return teams
+
+
+def _routes(value: Iterable[Route]) -> tuple[Route, ...]:
+    routes = tuple(value)
+    for route in routes:
+        if not isinstance(route, Route):
+            msg = f"Policy.routes takes Route values, got {route!r}"
+            raise TypeError(msg)
+    return routes
+
+
+def _organisation(policy: Policy, attribute: object, value: str | None) -> None:
+    """Teams, routes and the default team agree with each other and with the schedules."""
+    if not (policy.teams or policy.routes or value is not None):
+        return  # one implicit team: nothing to check
+    found = organisation_problems(
+        policy.teams,
+        policy.routes,
+        value,
+        schedules=policy.schedules.names,
+        escalation=policy.escalation,
+    )
+    if found:
+        msg = "Policy: " + "; ".join(f"{path}: {text}" for path, text in found)
+        raise ValueError(msg)
 
 
 @attrs.frozen(kw_only=True)
@@ -122,6 +160,11 @@ class Policy:
         descriptions: what makes an incident P1..P5, shown to responders.
         people: who each Slack, PagerDuty, Opsgenie and GitHub identity is, so actions taken
             in those tools name one person (an unknown identity is kept as the vendor's).
+        teams: the teams that own incidents, each with the values it overrides (default
+            none: the policy is one team, ``default``, with the values above).
+        routes: which team an alert belongs to, tried in order, the first match wins.
+        default_team: the team of an alert no route matches (required with two teams or
+            more; with one, that team).
     """
 
     critical: frozenset[Severity] = attrs.field(default=CRITICAL, converter=_severity_set)
@@ -167,6 +210,9 @@ class Policy:
     runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
     descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
     people: People = attrs.field(factory=People, converter=_directory)
+    teams: tuple[Team, ...] = attrs.field(default=(), converter=_teams)
+    routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
+    default_team: str | None = attrs.field(default=None, validator=_organisation)
 
     @classmethod
     def default(cls) -> Policy:
@@ -337,3 +383,93 @@ class Policy:
             return None
         wait = self.escalation[min(level, len(self.escalation) - 1)].wait
         return wait or self.ack_timeout_for(severity) or DEFAULT_WAIT
+
+    @property
+    def team_names(self) -> tuple[str, ...]:
+        """The teams' names, in order (``("default",)`` for a policy without teams)."""
+        return tuple(t.name for t in self.teams) or (IMPLICIT_TEAM,)
+
+    @property
+    def default_team_name(self) -> str:
+        """The team of an alert no route matches."""
+        return self.default_team or self.team_names[0]
+
+    def team(self, name: str) -> Team:
+        """The team called ``name`` with every value it leaves out taken from the policy.
+
+        ``chat_channel`` stays None when neither says (the service's configured channel).
+
+        Raises:
+            ValueError: no such team.
+        """
+        return attrs.evolve(self._declared(name), **self._values_of(name))
+
+    def _declared(self, name: str) -> Team:
+        """The team as the policy declares it (the implicit one: the policy's values)."""
+        declared = next((t for t in self.teams if t.name == name), None)
+        if declared is None and (self.teams or name != IMPLICIT_TEAM):
+            msg = f"no team {name!r} (known: {', '.join(self.team_names)})"
+            raise ValueError(msg)
+        return declared or Team(name=IMPLICIT_TEAM)
+
+    def _values_of(self, name: str) -> dict[str, Any]:
+        """The values team ``name`` pages, reviews and saves by: its own, else the policy's."""
+        team = self._declared(name)
+        own: dict[str, Any] = {
+            "escalation": team.escalation,
+            "escalation_repeats": team.escalation_repeats,
+            "schedules": team.schedules,
+            "postmortem_reviewers": team.postmortem_reviewers,
+            "postmortem_review_pool": team.postmortem_review_pool,
+            "postmortem_folder": team.postmortem_folder,
+        }
+        mine = {k: v if v is not None else getattr(self, k) for k, v in own.items()}
+        if team.schedules is None:
+            mine["schedules"] = self.schedules.names
+        return mine
+
+    def route_for(self, alert: Alert) -> tuple[int, Route] | None:
+        """The first route ``alert`` meets and its place (from 0); None: the default team."""
+        return first_route(self.routes, alert)
+
+    def team_for(self, alert: Alert) -> Team:
+        """The team that owns ``alert``: the first route it meets, else the default team.
+
+        The team comes with every value it leaves out taken from the policy (see :meth:`team`).
+        """
+        found = self.route_for(alert)
+        return self.team(self.default_team_name if found is None else found[1].team)
+
+    def for_team(self, name: str) -> Policy:
+        """The policy as team ``name`` sees it: its escalation, schedules, reviewers, folder.
+
+        Everything else is the policy's; its only team is that one, without routes, so a
+        decision made for the team reads it as it reads a policy. A policy without teams is
+        its own implicit team's.
+
+        Raises:
+            ValueError: no such team.
+        """
+        team = self.team(name)
+        if not self.teams:
+            return self
+        values = self._values_of(name)
+        mine = set(values.pop("schedules"))
+        return attrs.evolve(
+            self,
+            **values,
+            schedules=Schedules(v for v in self.schedules.versions if v.name in mine),
+            teams=(team,),
+            routes=(),
+            default_team=team.name,
+        )
+
+    def routing_lines(self) -> list[str]:
+        """Its teams and the routing table, one line each (``policy check`` prints it)."""
+        if not self.teams:
+            return ["teams: none declared (one team: every alert is handled as above)"]
+        lines = [self.team(name).describe() for name in self.team_names]
+        lines.append("routes (in order, the first match wins):")
+        lines += [f"  {i}. {route.describe()}" for i, route in enumerate(self.routes, 1)]
+        lines.append(f"  else -> {self.default_team_name} (the default team)")
+        return lines

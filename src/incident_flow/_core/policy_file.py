@@ -24,6 +24,8 @@ from .policy_values import (
 from .runbooks import Runbook
 from .severity import Severity
 from .storms import GroupingRule, PageAfter, parse_matchers
+from .teams import Team
+from .teams_file import TeamTables
 from .text import unknown_key
 
 _TOP_KEYS = (
@@ -54,6 +56,9 @@ _TOP_KEYS = (
     "runbooks",
     "descriptions",
     "people",
+    "teams",
+    "routes",
+    "default_team",
 )
 _PERSON_KEYS = ("name", "email", *IDENTITY_SOURCES, "phone")
 _RUNBOOK_KEYS = (
@@ -68,7 +73,7 @@ _RUNBOOK_KEYS = (
 )
 
 
-_Named = TypeVar("_Named", Runbook, GroupingRule)
+_Named = TypeVar("_Named", Runbook, GroupingRule, Team)
 
 
 class Reader:
@@ -113,6 +118,8 @@ class Reader:
             "runbooks": self.runbooks,
             "people": self.people,
         }
+        teams = TeamTables(self)
+        readers.update(teams.readers())
         out: dict[str, Any] = {}
         for key, reader in readers.items():
             if key in data:
@@ -120,6 +127,7 @@ class Reader:
                 if value is not None:
                     out[key] = value
         self.check_targets(out)
+        teams.check(out, data)
         return out
 
     def check_targets(self, read: Mapping[str, Any]) -> None:

@@ -27,7 +27,6 @@ except ImportError as exc:  # pragma: no cover - the cli extra installs them
     raise SystemExit(msg) from exc
 
 from .. import ingest
-from .._core.policy import Policy
 from .._core.process import STATES
 from .._delivery.pauses import held_by_pause
 from .._drivers.flow import IncidentFlow
@@ -50,6 +49,7 @@ from ._common import (
 )
 from ._import import import_command
 from ._oncall import oncall, schedule_group
+from ._policy import policy_group
 from ._report import DEFINITIONS, Report, build_report
 from ._runbooks import runbooks
 from ._serve import config_group, serve
@@ -138,6 +138,7 @@ def _show_library_logs(level: int) -> None:
 for _command in _incident.COMMANDS:
     main.add_command(_command)
 main.add_command(runbooks)
+main.add_command(policy_group)
 main.add_command(config_group)
 main.add_command(serve)
 main.add_command(silence_group)
@@ -171,40 +172,6 @@ def init(context: Context) -> None:
 def diagram() -> None:
     """Print the process as a Mermaid state diagram."""
     click.echo(to_mermaid(), nl=False)
-
-
-@main.group("policy")
-def policy_group() -> None:
-    """Policy files."""
-
-
-@policy_group.command("check")
-@click.argument("path", type=click.Path(dir_okay=False))
-def policy_check(path: str) -> None:
-    """Validate a policy file and explain what applies to each severity."""
-    with errors():
-        policy = Policy.from_toml(path)
-    table = Table(title=f"{path}: valid")
-    for column in ("severity", "pages", "post-mortem", "ack timeout", "what it means"):
-        table.add_column(column)
-    for severity, text in policy.descriptions.items():
-        timeout = policy.ack_timeout_for(severity)
-        table.add_row(
-            str(severity),
-            "yes" if policy.is_critical(severity) else "no",
-            "required" if policy.requires_postmortem(severity) else "optional",
-            f"{timeout}" if timeout and policy.is_critical(severity) else "-",
-            clean(text),
-        )
-    console.print(table)
-    levels = " -> ".join(", ".join(level.targets) for level in policy.escalation)
-    console.print(
-        f"escalation: {levels}; post-mortems reviewed by "
-        f"{policy.postmortem_reviewers}, saved under {policy.postmortem_folder}/; "
-        f"{len(policy.runbooks)} runbooks in the catalog"
-    )
-    for line in policy.storm_lines():
-        console.print(clean(line))
 
 
 @main.command("list")
