@@ -21,6 +21,7 @@ from incident_flow.schedules import (
     Window,
     instant,
 )
+from incident_flow.schedules._book import notices
 
 H = timedelta(hours=1)
 TICK = timedelta(microseconds=1)
@@ -357,3 +358,62 @@ def test_an_override_never_puts_one_person_on_call_twice() -> None:
     assert already.apply(("b", "c")) == ("b", "c")
     replaced = Override(start=start, end=end, replace=("x", "x"), add=("x",))
     assert replaced.apply(("b",)) == ("x",)
+
+
+# ----------------------------------------------------------------------------- notices
+
+
+def test_a_handoff_is_announced_once_when_it_happens_with_its_end_and_who_came_before() -> None:
+    """A handoff at 09:00 belongs to the check whose (since, now] holds 09:00, not the next."""
+    schedules = book(daily(["ann", "bob", "cy"]))
+    tue9 = utc(2026, 1, 6, 9)
+    said = [
+        (
+            "handoff/s/2026-01-06T09:00:00+00:00",
+            "On call in s: bob until 2026-01-07 09:00 UTC (after ann)",
+        )
+    ]
+    assert notices(schedules, "s", tue9 - H, tue9, timedelta(0)) == said
+    assert notices(schedules, "s", tue9 - TICK, tue9 + TICK, timedelta(0)) == said
+    assert notices(schedules, "s", tue9, tue9 + H, timedelta(0)) == []  # said already
+    assert notices(schedules, "s", tue9 - 2 * H, tue9 - H, timedelta(0)) == []  # not yet
+    assert notices(schedules, "s", tue9 + H, tue9 + H, timedelta(0)) == []  # no time passed
+    assert notices(schedules, "s", tue9 + H, tue9 - H, timedelta(0)) == []
+
+
+def test_a_shift_is_reminded_once_its_reminder_is_due_and_never_for_a_gap() -> None:
+    schedules = book(
+        daily(["ann", "bob"], windows=[Window(days=range(7), start=time(9), end=time(17))])
+    )
+    tue9 = utc(2026, 1, 6, 9)
+    reminder = [
+        (
+            "shift/s/2026-01-06T09:00:00+00:00",
+            "Reminder: bob on call in s from 2026-01-06 09:00 UTC",
+        )
+    ]
+    assert notices(schedules, "s", tue9 - 2 * H, tue9 - H, H) == reminder  # due at 08:00
+    assert notices(schedules, "s", tue9 - H - TICK, tue9 - H + TICK, H) == reminder
+    assert notices(schedules, "s", tue9 - H, tue9 - H / 2, H) == []  # reminded already
+    assert notices(schedules, "s", tue9 - 3 * H, tue9 - 2 * H, H) == []  # not due yet
+    # 17:00 hands off to nobody: said, and a gap is never reminded.
+    five = utc(2026, 1, 6, 17)
+    assert notices(schedules, "s", five - H, five, H) == [
+        (
+            "handoff/s/2026-01-06T17:00:00+00:00",
+            "On call in s: NOBODY (a gap) until 2026-01-07 09:00 UTC (after bob)",
+        )
+    ]
+
+
+def test_a_handoff_to_who_stays_on_call_has_no_end_and_people_are_listed() -> None:
+    end = utc(2026, 1, 6, 12)
+    pair = Override(start=utc(2026, 1, 6, 10), end=end, add=("bob", "cy"))
+    schedules = book(daily(["ann"]), overrides=(pair,))
+    assert notices(schedules, "s", end - H, end, timedelta(0)) == [
+        ("handoff/s/2026-01-06T12:00:00+00:00", "On call in s: ann (after ann, bob, cy)")
+    ]
+
+
+def test_a_period_reads_as_written() -> None:
+    assert [str(Period("day")), str(Period("week", 2))] == ["1 day", "2 weeks"]
