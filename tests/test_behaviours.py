@@ -231,12 +231,14 @@ class PullRequest(RecordingPublisher):
     def __init__(self) -> None:
         super().__init__()
         self.status = ReviewStatus(source="github", url=PR)
+        self.merges = 0
 
     def publish(self, document: object) -> str:
         super().publish(document)  # type: ignore[arg-type]
         return PR
 
     def merge(self, document: object) -> str:
+        self.merges += 1
         return PR
 
     def review_status(self, document: object) -> ReviewStatus:
@@ -831,3 +833,41 @@ class TestPostmortemThread:
         said = len(chat.of(i, "update"))
         assert flow.submit_postmortem(i, by="alice").version == version
         assert len(chat.of(i, "update")) == said
+
+    def test_who_is_asked_is_said_and_a_rotation_asks_by_the_incident(self) -> None:
+        flow, chat, i = _resolved()
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        assert chat.of(i, "update")[-1].text == "Post-mortem submitted for review by alice"
+        policy = Policy(
+            postmortem_review_pool=["bob", "carol", "dave"],
+            postmortem_review_order="rotation",
+            postmortem_reviewers=1,
+        )
+        flow, _, i = _resolved(policy)
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        pm = flow.submit_postmortem(i, by="alice").postmortem
+        assert pm is not None and pm.reviewers == policy.postmortem_reviewers_for(i, "alice")
+
+    def test_approved_and_closed_then_submitted_again_merges_on_its_pull_request(self) -> None:
+        store, publisher = MemoryStore(), PullRequest()
+        manual = Policy(
+            postmortem_reviewers=1, postmortem_approvers="anyone", postmortem_merge="manual"
+        )
+
+        def flow_with(policy: Policy) -> IncidentFlow:
+            return IncidentFlow(
+                policy, store=store, notifier=RecordingNotifier(), pager=RecordingNotifier(),
+                publisher=publisher, clock=ManualClock(T0),
+            )  # fmt: skip
+
+        flow = flow_with(manual)
+        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+        flow.resolve(i, by="alice")
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        for kind in ("approve_postmortem", "postmortem_closed"):
+            flow.apply(Action(source="github", kind=kind, incident=i, by="bob", review_url=PR))
+        auto = flow_with(attrs.evolve(manual, postmortem_merge="auto"))
+        auto.submit_postmortem(i, by="alice")  # the approval stands: merged at once
+        assert publisher.merges == 1

@@ -21,7 +21,8 @@ from incident_flow.schedules import (
     Window,
     instant,
 )
-from incident_flow.schedules._book import notices
+from incident_flow.schedules._book import describe, notices
+from incident_flow.schedules._read import read_schedules
 
 H = timedelta(hours=1)
 TICK = timedelta(microseconds=1)
@@ -417,3 +418,42 @@ def test_a_handoff_to_who_stays_on_call_has_no_end_and_people_are_listed() -> No
 
 def test_a_period_reads_as_written() -> None:
     assert [str(Period("day")), str(Period("week", 2))] == ["1 day", "2 weeks"]
+
+
+def test_describe_says_who_until_when_and_who_is_next() -> None:
+    schedules = book(daily(["ann", "bob"]))
+    assert schedules.describe("s", utc(2026, 1, 6, 10)) == (
+        "s: bob until 2026-01-07 09:00 UTC, then ann"
+    )
+    assert describe("s", (), []) == "s: NOBODY (a gap)"
+    ahead = schedules.shifts("s", utc(2026, 1, 6, 10), utc(2026, 1, 6, 11))
+    assert describe("s", ("ann", "bob"), ahead) == "s: ann, bob until 2026-01-06 11:00 UTC"
+
+
+def test_every_problem_of_the_schedules_table_is_reported_and_the_good_ones_kept() -> None:
+    said: list[tuple[str, str]] = []
+
+    def problem(where: str, message: str) -> None:
+        said.append((where, message))
+
+    assert read_schedules("schedules", {"a": 1}, problem) == []
+    assert said == [("schedules", "must be an array of tables ([[schedules]])")]
+    said.clear()
+    layer = {"name": "l", "members": ["ann"], "period": "1d", "start": date(2026, 1, 5)}
+    tables = [
+        3,
+        {"name": "a", "layers": [layer]},
+        {"name": "a", "layers": [layer]},
+        {"name": " ", "layers": [layer], "color": "red"},
+        {"name": "b", "layers": [layer]},
+    ]
+    assert [s.name for s in read_schedules("schedules", tables, problem)] == ["a", "b"]
+    assert said == [
+        ("schedules[0]", "must be a table, got 3"),
+        ("schedules[2].name", "'a' has two versions from the same time"),
+        (
+            "schedules[3].color",
+            "unknown key (known: name, timezone, effective_from, layers, overrides)",
+        ),
+        ("schedules[3].name", "must be a non-empty string, got ' '"),
+    ]
