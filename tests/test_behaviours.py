@@ -871,3 +871,39 @@ class TestPostmortemThread:
         auto = flow_with(attrs.evolve(manual, postmortem_merge="auto"))
         auto.submit_postmortem(i, by="alice")  # the approval stands: merged at once
         assert publisher.merges == 1
+
+    def test_a_late_redelivery_of_an_older_verdict_changes_nothing(self) -> None:
+        flow, _, i = _resolved(Policy(postmortem_approvers="anyone"), PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        at = T0 + timedelta(minutes=2)
+        approve = Action(
+            source="github", kind="approve_postmortem", incident=i, by="bob", review_url=PR, at=at
+        )
+        flow.apply(approve)
+        older = attrs.evolve(approve, kind="request_changes", at=at - timedelta(minutes=1))
+        assert flow.apply(older).postmortem.approvals == ("github:bob",)  # type: ignore[union-attr]
+        newer = attrs.evolve(older, at=at + timedelta(minutes=1))
+        assert flow.apply(newer).postmortem.approvals == ()  # type: ignore[union-attr]
+
+    def test_a_pool_of_logins_counts_those_logins_and_a_persons_name_only_that_person(
+        self,
+    ) -> None:
+        people = [Person(name="bob", github="bob-gh")]
+        policy = Policy(
+            postmortem_approvers="pool", postmortem_review_pool=["bob", "carol-gh"], people=people
+        )
+        flow, _, i = _resolved(policy, PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+
+        def approve(login: str) -> tuple[str, ...]:
+            action = Action(
+                source="github", kind="approve_postmortem", incident=i, by=login, review_url=PR
+            )
+            return flow.apply(action).postmortem.approvals  # type: ignore[union-attr]
+
+        assert approve("bob") == ()  # a stranger whose login spells a person's name
+        assert approve("dave") == ()  # in neither form in the pool
+        assert approve("carol-gh") == ("github:carol-gh",)  # a login of the pool
+        assert approve("bob-gh") == ("github:carol-gh", "bob")  # the person, by their login

@@ -640,3 +640,26 @@ def test_every_problem_of_a_layer_a_window_and_an_override_is_reported() -> None
         ),
         ("schedules[3].layers", "two layers are named 'l'"),
     ]
+
+
+def test_a_short_override_is_described_with_its_end_and_who_follows() -> None:
+    cover = Override(start=utc(2026, 1, 6, 10), end=utc(2026, 1, 6, 12), add=("bob",))
+    schedules = book(daily(["ann"]), overrides=(cover,))
+    assert schedules.describe("s", utc(2026, 1, 6, 10, 30)) == (
+        "s: ann, bob until 2026-01-06 12:00 UTC, then ann"
+    )
+    # ann alone for good: described as far as the 60 days it looks ahead
+    assert schedules.describe("s", utc(2026, 1, 7)) == "s: ann until 2026-03-08 00:00 UTC"
+    ten = utc(2026, 1, 6, 10)
+    assert notices(schedules, "s", ten - H, ten, timedelta(0)) == [
+        (
+            "handoff/s/2026-01-06T10:00:00+00:00",
+            "On call in s: ann, bob until 2026-01-06 12:00 UTC (after ann)",
+        )
+    ]
+
+
+def test_a_reminder_is_not_due_a_tick_before_its_time() -> None:
+    schedules = book(daily(["ann", "bob"]))
+    tue9 = utc(2026, 1, 6, 9)
+    assert notices(schedules, "s", tue9 - 2 * H, tue9 - H - TICK, H) == []
