@@ -588,6 +588,9 @@ class TestPostmortemRefusals:
         assert _refusal(lambda: flow.publish_postmortem(i, by="bob"))[1:] == (
             "publish_postmortem", "postmortem_submitted", draft,
         )  # fmt: skip
+        assert _refusal(lambda: flow.request_postmortem_changes(i, reviewer="bob"))[1:] == (
+            "request_changes", "postmortem_submitted", draft,
+        )  # fmt: skip
         flow.submit_postmortem(i, by="alice")
         assert _refusal(lambda: flow.approve_postmortem(i, reviewer="Alice"))[2:] == (
             "independent_review", "Alice wrote the post-mortem; reviewers must be other people",
@@ -654,9 +657,10 @@ class TestPostmortemRefusals:
                 "the reviewers asked (bob)",
             ),
             (
-                Policy(postmortem_approvers="pool", postmortem_review_pool=["bob"]),
-                "the review pool (bob)",
+                Policy(postmortem_approvers="pool", postmortem_review_pool=["bob", "carol"]),
+                "the review pool (bob, carol)",
             ),
+            (Policy(postmortem_review_pool=["alice"]), "the review pool (alice)"),  # none asked
             (
                 Policy(postmortem_approvers="pool", people=[Person(name="bob")]),
                 "the policy's people (bob)",
@@ -668,14 +672,17 @@ class TestPostmortemRefusals:
         flow, _, i = _resolved(policy)
         flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
         flow.submit_postmortem(i, by="alice")
-        for step in (
-            lambda: flow.approve_postmortem(i, reviewer="dave"),
-            lambda: flow.request_postmortem_changes(i, reviewer="dave", text="no"),
+        for trigger, step in (
+            ("approve_postmortem", lambda: flow.approve_postmortem(i, reviewer="dave")),
+            ("request_changes", lambda: flow.request_postmortem_changes(i, reviewer="dave")),
         ):
-            assert _refusal(step)[2:] == (
+            assert _refusal(step)[1:] == (
+                trigger,
                 "postmortem_approvers",
                 f"dave is not one of {who}: their review does not count",
             )
+        if "bob" not in who:
+            return
         flow.approve_postmortem(i, reviewer="BOB")  # a name matches whatever its case
         assert flow.get(i).postmortem.approvals == ("BOB",)  # type: ignore[union-attr]
 
@@ -907,3 +914,44 @@ class TestPostmortemThread:
         assert approve("dave") == ()  # in neither form in the pool
         assert approve("carol-gh") == ("github:carol-gh",)  # a login of the pool
         assert approve("bob-gh") == ("github:carol-gh", "bob")  # the person, by their login
+
+    def test_merges_and_closes_are_recorded_once_with_what_they_said(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_approvers="anyone"), PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y", learnings=["z"])
+        flow.submit_postmortem(i, by="alice")
+        closed = Action(
+            source="github", kind="postmortem_closed", incident=i, by="bob", review_url=PR,
+            text="not now",
+        )  # fmt: skip
+        flow.apply(closed)
+        reasons = [e.reason for e in flow.history(i) if e.type == "PostMortemReviewClosed"]  # type: ignore[attr-defined]
+        assert reasons == ["not now"]
+        flow.submit_postmortem(i, by="alice")
+        merge = Action(
+            source="github", kind="postmortem_merged", incident=i, by="bob", review_url=PR,
+            delivery_id="m1",
+        )  # fmt: skip
+        flow.apply(merge)
+        flow.apply(attrs.evolve(merge, delivery_id="m2"))  # another delivery of the same merge
+        assert sum(1 for e in flow.history(i) if e.type == "PostMortemMerged") == 1
+        at = T0 + timedelta(minutes=3)
+        ask = Action(
+            source="github", kind="request_changes", incident=i, by="carol", review_url=PR,
+            text="why?", at=at,
+        )  # fmt: skip
+        flow.apply(ask)
+        (asked,) = [e for e in flow.history(i) if e.type == "PostMortemChangesRequested"]
+        assert (asked.text, asked.happened_at) == ("why?", at)  # type: ignore[attr-defined]
+        for who in ("bob", "carol"):
+            flow.apply(attrs.evolve(ask, kind="approve_postmortem", by=who, text=""))
+        assert chat.of(i, "update")[-1].text == f"Post-mortem published: {PR}"
+        assert flow.get(i).action_items[-1].description == "Update the runbook: z"
+        flow.apply(attrs.evolve(merge, delivery_id="m3"))  # published: nothing more
+        assert sum(1 for e in flow.history(i) if e.type == "PostMortemMerged") == 1
+
+    def test_a_merge_said_nowhere_is_merged(self) -> None:
+        flow, _, i = _resolved(Policy(postmortem_approvers="anyone"))
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        flow.apply(Action(source="git", kind="postmortem_merged", incident=i, by="bob"))
+        assert flow.get(i).postmortem.location == "merged"  # type: ignore[union-attr]
