@@ -955,3 +955,29 @@ class TestPostmortemThread:
         flow.submit_postmortem(i, by="alice")
         flow.apply(Action(source="git", kind="postmortem_merged", incident=i, by="bob"))
         assert flow.get(i).postmortem.location == "merged"  # type: ignore[union-attr]
+
+    def test_a_person_publishes_an_approved_post_mortem_on_its_pull_request(self) -> None:
+        policy = Policy(postmortem_approvers="anyone", postmortem_merge="manual")
+        publisher = PullRequest()
+        flow, chat, i = _resolved(policy, publisher)
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        strict = IncidentFlow(
+            attrs.evolve(policy, postmortem_reviewers=3), store=flow.store,
+            notifier=RecordingNotifier(), pager=RecordingNotifier(), publisher=publisher,
+            clock=ManualClock(T0),
+        )  # fmt: skip
+        for who in ("bob", "carol"):
+            flow.apply(
+                Action(
+                    source="github", kind="approve_postmortem", incident=i, by=who, review_url=PR
+                )
+            )
+        assert _refusal(lambda: strict.publish_postmortem(i, by="dave"))[3] == (
+            "needs 3 distinct reviewer approval(s), has 2 (github:bob, github:carol)"
+        )
+        flow.publish_postmortem(i, by="dave")
+        notes = [e.text for e in flow.history(i) if e.type == "NoteAdded"]  # type: ignore[attr-defined]
+        assert notes[-1] == "Merge of the post-mortem requested"
+        assert publisher.merges == 1
+        assert chat.of(i, "update")[-1].text == f"Post-mortem published: {PR}"
