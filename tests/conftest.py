@@ -34,7 +34,7 @@ settings.register_profile("thorough", max_examples=2000, deadline=None)
 #: For `mutmut run` (docs/testing.md): each mutant runs the tests of the code it changed, so
 #: property tests stay short; ``pytest_collection_modifyitems`` caps the tests' own counts too.
 settings.register_profile(
-    "mutation", max_examples=25, deadline=None, suppress_health_check=list(HealthCheck)
+    "mutation", max_examples=10, deadline=None, suppress_health_check=list(HealthCheck)
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
@@ -53,6 +53,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         own = getattr(test, "_hypothesis_internal_use_settings", None)
         if own is not None and own.max_examples > cap:
             test._hypothesis_internal_use_settings = settings(own, max_examples=cap)  # type: ignore[union-attr]
+    if "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        # mutmut runs a mutant's tests with -x in no useful order: the fastest first, so a
+        # mutant a quick test kills costs that test, not the slow property tests before it.
+        took = _mutmut_durations()
+        items.sort(key=lambda item: took.get(item.nodeid, 0.0))
+
+
+def _mutmut_durations() -> dict[str, float]:
+    """Each test's duration in mutmut's last stats run (``mutants/mutmut-stats.json``)."""
+    import json
+
+    try:
+        with open("mutmut-stats.json", encoding="utf-8") as stats:
+            took = json.load(stats)["duration_by_test"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {str(name): float(seconds) for name, seconds in took.items()}
 
 
 T0 = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)

@@ -6,8 +6,10 @@ plausible slip in the pure core (an off-by-one, a dropped condition) makes one o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
+import attrs
 import pytest
 
 from incident_flow import (
@@ -16,12 +18,14 @@ from incident_flow import (
     MemoryStore,
     Person,
     Policy,
+    PolicyViolation,
     RecordingNotifier,
     Severity,
     ingest,
 )
 from incident_flow._core.people import People
-from incident_flow._responders.actions import status_changes
+from incident_flow._responders.actions import Action, decide_action, record_action, status_changes
+from incident_flow._review.decide import review_reminder
 from incident_flow._review.document import Review
 from incident_flow.ports import ReviewStatus
 from incident_flow.testing import ManualClock, RecordingPublisher
@@ -214,3 +218,766 @@ class TestDatadogGroups:
         (one,) = ingest.parse("datadog", body("web-1"))
         (two,) = ingest.parse("datadog", body("web-2"))
         assert one.dedup_key != two.dedup_key
+
+
+PR = "https://github.com/acme/runbooks/pull/7"
+
+
+class PullRequest(RecordingPublisher):
+    """A pull request reviewed on its host: ``status`` is what a poll of it reads now."""
+
+    review = "pull_request"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.status = ReviewStatus(source="github", url=PR)
+        self.merges = 0
+
+    def publish(self, document: object) -> str:
+        super().publish(document)  # type: ignore[arg-type]
+        return PR
+
+    def merge(self, document: object) -> str:
+        self.merges += 1
+        return PR
+
+    def review_status(self, document: object) -> ReviewStatus:
+        return self.status
+
+
+class TestPolledReview:
+    """A poll of the post-mortem's pull request applies each change once, as webhooks would."""
+
+    def _submitted(self) -> tuple[IncidentFlow, PullRequest, RecordingNotifier, str]:
+        chat, publisher = RecordingNotifier(), PullRequest()
+        people = [Person(name=n, github=n) for n in ("bob", "carol", "dave")]
+        flow = IncidentFlow(
+            Policy(postmortem_approvers="anyone", people=people),
+            notifier=chat,
+            pager=RecordingNotifier(),
+            publisher=publisher,
+            clock=ManualClock(T0),
+        )
+        incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+        flow.resolve(incident.id, by="alice")
+        flow.start_postmortem(incident.id, author="alice", impact="i", root_cause="r")
+        flow.submit_postmortem(incident.id, by="alice")
+        assert flow.get(incident.id).postmortem.review_url == PR  # type: ignore[union-attr]
+        return flow, publisher, chat, incident.id
+
+    def test_approvals_read_by_a_poll_count_once_each(self) -> None:
+        flow, publisher, _, incident_id = self._submitted()
+        bob = Review(id="1", reviewer="bob", state="approved", at=T0 + timedelta(minutes=1))
+        publisher.status = ReviewStatus(source="github", url=None, reviews=(bob,))
+        assert [i.id for i in flow.poll_reviews()] == [incident_id]  # url: the recorded one
+        pm = flow.get(incident_id).postmortem
+        assert pm is not None and pm.approvals == ("bob",)
+        assert pm.last_verdict("bob") == bob.at  # when it happened on GitHub, not when read
+        assert "github:review:1:approved" in flow.get(incident_id).deliveries
+        assert flow.poll_reviews() == []  # read again: nothing new
+        carol = Review(id="2", reviewer="carol", state="approved", at=T0 + timedelta(minutes=2))
+        publisher.status = ReviewStatus(source="github", url=PR, reviews=(bob, carol))
+        flow.poll_reviews()  # bob's is counted already; carol's still counts
+        pm = flow.get(incident_id).postmortem
+        assert pm is not None and pm.approvals == ("bob", "carol")
+
+    def test_changes_read_by_a_poll_withdraw_the_approval_with_their_text(self) -> None:
+        flow, publisher, chat, incident_id = self._submitted()
+        bob = Review(id="1", reviewer="bob", state="approved", at=T0)
+        publisher.status = ReviewStatus(source="github", url=PR, reviews=(bob,))
+        flow.poll_reviews()
+        again = Review(id="2", reviewer="bob", state="changes_requested", at=T0, text="why?")
+        publisher.status = ReviewStatus(source="github", url=PR, reviews=(bob, again))
+        flow.poll_reviews()
+        pm = flow.get(incident_id).postmortem
+        assert pm is not None and pm.approvals == () and pm.changes_requested == ("bob",)
+        assert chat.of(incident_id, "update")[-1].text == (
+            "bob requested changes on the post-mortem: why?"
+        )
+
+    def test_an_approval_has_no_text_even_with_a_comment(self) -> None:
+        incident = TestReviewPoll()._incident(IncidentFlow)
+        review = Review(id="9", reviewer="bob", state="approved", at=T0, text="lgtm")
+        _, found = status_changes(
+            incident,  # type: ignore[arg-type]
+            ReviewStatus(source="github", url=PR, reviews=(review,)),
+            People(),
+        )
+        assert [(a.kind, a.text, a.at, a.delivery_id, a.review_url) for a in found] == [
+            ("approve_postmortem", "", T0, "github:review:9:approved", PR)
+        ]
+
+    def test_a_merge_read_by_a_poll_is_recorded_once_where_it_is(self) -> None:
+        flow, publisher, chat, incident_id = self._submitted()
+        location = "https://github.com/acme/runbooks/blob/main/pm.md"
+        publisher.status = ReviewStatus(
+            source="github", url=PR, merged=True, merged_by="carol", location=location
+        )
+        flow.poll_reviews()
+        pm = flow.get(incident_id).postmortem
+        assert pm is not None and pm.stage == "merged" and pm.location == location
+        assert chat.of(incident_id, "update")[-1].text.startswith(
+            f"Post-mortem merged at {location} with 0 of 2 approvals"
+        )
+        assert f"github:merged:{PR}" in flow.get(incident_id).deliveries
+        applied = [e for e in flow.history(incident_id) if e.type == "ActionApplied"]
+        assert [(e.kind, e.identity) for e in applied] == [("postmortem_merged", "carol")]  # type: ignore[attr-defined]
+        assert flow.poll_reviews() == []
+
+    def test_a_merge_without_a_location_is_at_the_pull_request_by_someone_unknown(self) -> None:
+        flow, publisher, _, incident_id = self._submitted()
+        publisher.status = ReviewStatus(source="github", url=None, merged=True)
+        flow.poll_reviews()
+        pm = flow.get(incident_id).postmortem
+        assert pm is not None and pm.location == PR
+        applied = [e for e in flow.history(incident_id) if e.type == "ActionApplied"]
+        assert [e.identity for e in applied] == ["unknown"]  # type: ignore[attr-defined]
+        assert f"github:merged:{incident_id}" in flow.get(incident_id).deliveries
+
+    def test_a_close_read_by_a_poll_is_said_once(self) -> None:
+        flow, publisher, chat, incident_id = self._submitted()
+        publisher.status = ReviewStatus(source="github", url=PR, closed=True, closed_by="dave")
+        flow.poll_reviews()
+        pm = flow.get(incident_id).postmortem
+        assert pm is not None and pm.stage == "closed"
+        said = [m.text for m in chat.of(incident_id, "update") if "closed without" in m.text]
+        assert said == [
+            (
+                "The post-mortem's pull request was closed without merging by dave: the "
+                "post-mortem is still owed; submit it again (submit_postmortem)"
+            )
+        ]
+        applied = [e for e in flow.history(incident_id) if e.type == "ActionApplied"]
+        assert [(e.kind, e.identity) for e in applied] == [("postmortem_closed", "dave")]  # type: ignore[attr-defined]
+        assert flow.poll_reviews() == []
+
+    def test_a_close_by_someone_unknown(self) -> None:
+        flow, publisher, _, incident_id = self._submitted()
+        publisher.status = ReviewStatus(source="github", url=PR, closed=True)
+        flow.poll_reviews()
+        applied = [e for e in flow.history(incident_id) if e.type == "ActionApplied"]
+        assert [e.identity for e in applied] == ["unknown"]  # type: ignore[attr-defined]
+
+    def test_commits_pushed_revise_the_sections_and_our_own_text_does_not(self) -> None:
+        flow, publisher, chat, incident_id = self._submitted()
+        ours = publisher.documents.popitem()[1]
+        publisher.status = ReviewStatus(source="github", url=PR, text=ours)
+        assert flow.poll_reviews() == []  # the text we wrote: no revision
+        publisher.status = ReviewStatus(
+            source="github", url=PR, text=ours.replace("\ni\n", "\nthe checkout was down\n")
+        )
+        flow.poll_reviews()
+        pm = flow.get(incident_id).postmortem
+        assert pm is not None and pm.impact == "the checkout was down" and pm.root_cause == "r"
+        assert (
+            chat.of(incident_id, "update")[-1].text == "The post-mortem was revised on its branch"
+        )
+
+    def test_a_push_webhook_is_recorded_once_then_the_branch_is_read(self) -> None:
+        flow, _, _, incident_id = self._submitted()
+        pushed = Action(
+            source="github", kind="postmortem_revised", incident=incident_id, by="bob-gh",
+            delivery_id="push-1", review_url=PR,
+        )  # fmt: skip
+        flow.apply(pushed)
+        applied = [e for e in flow.history(incident_id) if e.type == "ActionApplied"]
+        assert [(e.kind, e.identity, e.delivery_id) for e in applied] == [  # type: ignore[attr-defined]
+            ("postmortem_revised", "bob-gh", "push-1")
+        ]
+        version = flow.get(incident_id).version
+        assert flow.apply(pushed).version == version  # redelivered
+        another = attrs.evolve(pushed, delivery_id="push-2", review_url=PR + "0")  # another PR
+        assert flow.apply(another).version == version
+        assert [e.by for e in applied] == ["github:bob-gh"]  # type: ignore[attr-defined]
+
+
+class TestActionsFromVendors:
+    """A vendor's action counts on our incident, once, and only where it belongs."""
+
+    def _flow(self, publisher: object | None = None) -> tuple[IncidentFlow, str]:
+        people = [Person(name=n, github=n) for n in ("alice", "bob", "carol", "dave")]
+        flow = IncidentFlow(
+            Policy(postmortem_approvers="anyone", people=people),
+            notifier=RecordingNotifier(),
+            pager=RecordingNotifier(),
+            publisher=publisher or PullRequest(),
+            clock=ManualClock(T0),
+        )
+        incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+        return flow, incident.id
+
+    def _submitted(self, publisher: object | None = None) -> tuple[IncidentFlow, str]:
+        flow, incident_id = self._flow(publisher)
+        flow.resolve(incident_id, by="alice")
+        flow.start_postmortem(incident_id, author="alice", impact="i", root_cause="r")
+        flow.submit_postmortem(incident_id, by="alice")
+        return flow, incident_id
+
+    def test_an_action_keeps_its_values_storable(self) -> None:
+        action = Action(
+            source="slack", kind="note", incident="inc", by="U1\x00", text="a\x00b\ud800",
+            by_aliases="bob@example.com",
+        )  # fmt: skip
+        assert (action.by, action.text) == ("U1", "ab\ufffd")
+        assert action.by_aliases == ("bob@example.com",)
+        assert (
+            Action(source="s", kind="note", incident="i", by="b", by_aliases=None).by_aliases == ()
+        )  # type: ignore[arg-type]
+        kinds = "acknowledge, resolve, note, reclassify, escalate, reopen, start_runbook, "
+        with pytest.raises(
+            ValueError, match=rf"^Action\.kind must be one of {kinds}.*, got 'ack'$"
+        ):
+            Action(source="slack", kind="ack", incident="inc", by="U1")
+        with pytest.raises(ValueError, match=r"^a reclassify action needs its severity$"):
+            Action(source="slack", kind="reclassify", incident="inc", by="U1")
+
+    def test_what_changes_nothing_still_answers_the_incident(self) -> None:
+        flow, incident_id = self._flow()
+        ack = Action(
+            source="pagerduty", kind="acknowledge", incident=incident_id, by="bob", delivery_id="d1"
+        )
+        assert flow.apply(ack).id == incident_id
+        version = flow.get(incident_id).version
+        assert flow.apply(ack).id == incident_id  # the same delivery again
+        reopen = Action(source="slack", kind="reopen", incident=incident_id, by="bob")
+        assert flow.apply(reopen).version == version  # it is open: an echo, not a refusal
+        elsewhere = Action(
+            source="slack", kind="approve_postmortem", incident=incident_id, by="bob"
+        )
+        assert flow.apply(elsewhere).version == version  # no pull request in Slack: nothing
+
+    def test_an_action_that_makes_no_command_is_ignored_by_its_person(self) -> None:
+        flow, incident_id = self._flow()
+        blank = Action(source="slack", kind="note", incident=incident_id, by="bob", text=" ")
+        flow.apply(blank)
+        ignored = [e for e in flow.history(incident_id) if e.type == "ActionIgnored"]
+        assert [e.by for e in ignored] == ["slack:bob"]  # type: ignore[attr-defined]
+
+    def test_a_review_counts_on_our_pull_request_however_its_url_is_spelt(self) -> None:
+        flow, incident_id = self._submitted()
+        spelt = PR.replace("github.com", "GitHub.com") + "/"
+        approve = Action(
+            source="github", kind="approve_postmortem", incident=incident_id, by="bob",
+            review_url=spelt,
+        )  # fmt: skip
+        assert flow.apply(approve).postmortem.approvals == ("bob",)  # type: ignore[union-attr]
+
+    def test_a_review_without_its_pull_request_or_without_a_post_mortem_counts_nowhere(
+        self,
+    ) -> None:
+        flow, incident_id = self._flow()
+        approve = Action(
+            source="github", kind="approve_postmortem", incident=incident_id, by="bob",
+            review_url=PR,
+        )  # fmt: skip
+        version = flow.get(incident_id).version
+        assert flow.apply(approve).version == version  # no post-mortem yet
+        flow, incident_id = self._submitted()
+        version = flow.get(incident_id).version
+        assert (
+            flow.apply(attrs.evolve(approve, incident=incident_id, review_url=None)).version
+            == version
+        )
+
+    def test_a_branch_publishers_own_review_counts(self) -> None:
+        class Branch(PullRequest):
+            review = "branch"
+
+        flow, incident_id = self._submitted(Branch())
+        approve = Action(source="git", kind="approve_postmortem", incident=incident_id, by="bob")
+        assert flow.apply(approve).postmortem.approvals == ("git:bob",)  # type: ignore[union-attr]
+
+    def test_a_poll_reads_past_a_review_recorded_already(self) -> None:
+        flow, incident_id = self._submitted()
+        own = Action(
+            source="github", kind="approve_postmortem", incident=incident_id, by="alice",
+            delivery_id="github:review:1:approved", review_url=PR,
+        )  # fmt: skip
+        flow.apply(own)  # the author's own approval: ignored, and recorded as such
+        reviews = (
+            Review(id="1", reviewer="alice", state="approved", at=T0),
+            Review(id="2", reviewer="carol", state="approved", at=T0),
+        )
+        incident = flow.get(incident_id)
+        assert "github:review:1:approved" in incident.deliveries
+        people = People(people=[Person(name="alice", github="alice")])
+        status = ReviewStatus(source="github", url=PR, reviews=reviews)
+        _, found = status_changes(incident, status, people)
+        assert [(a.by, a.delivery_id) for a in found] == [("carol", "github:review:2:approved")]
+
+    def test_a_decision_that_changes_nothing_is_of_the_incident_as_it_was(self) -> None:
+        flow, incident_id = self._submitted()
+        incident = flow.get(incident_id)
+        policy, now = Policy(), T0 + timedelta(hours=1)
+        again = Action(
+            source="slack", kind="acknowledge", incident=incident_id, by="b", delivery_id="d"
+        )
+        seen = attrs.evolve(incident, deliveries=frozenset({"d"}))
+        assert decide_action(seen, again, "bob", policy, now).incident is seen
+        assert record_action(seen, again, "bob", now).incident is seen
+        slack = attrs.evolve(again, kind="approve_postmortem", delivery_id=None)
+        assert decide_action(incident, slack, "bob", policy, now).incident is incident
+        assert record_action(incident, slack, "bob", now).incident is incident
+        resolve = attrs.evolve(again, kind="resolve", delivery_id=None)
+        assert decide_action(incident, resolve, "bob", policy, now).incident is incident
+
+
+def _resolved(
+    policy: Policy | None = None, publisher: object | None = None
+) -> tuple[IncidentFlow, RecordingNotifier, str]:
+    chat = RecordingNotifier()
+    flow = IncidentFlow(
+        policy or Policy(),
+        notifier=chat,
+        pager=RecordingNotifier(),
+        publisher=publisher or RecordingPublisher(),
+        clock=ManualClock(T0),
+    )
+    incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+    flow.resolve(incident.id, by="alice")
+    return flow, chat, incident.id
+
+
+def _refusal(call: Callable[[], object]) -> tuple[str, str, str, str]:
+    with pytest.raises(PolicyViolation) as refused:
+        call()
+    e = refused.value
+    assert (
+        str(e)
+        == f"incident {e.incident_id} ({e.state}): cannot {e.trigger}: {e.detail} [{e.standard}]"
+    )
+    return e.state, e.trigger, e.standard, e.detail
+
+
+class TestPostmortemRefusals:
+    """A refused post-mortem step names the incident, the standard and what to do instead."""
+
+    def test_unwritten_sections_are_named_as_people_name_them(self) -> None:
+        sections = ("impact", "root_cause", "learnings")
+        flow, _, i = _resolved(Policy(postmortem_required_sections=sections))
+        flow.start_postmortem(i, author="alice", impact=" ", root_cause="")
+        tail = (
+            "with amend_postmortem first (policy.postmortem_required_sections lists the "
+            "sections a post-mortem needs before review)"
+        )
+        submit = lambda: flow.submit_postmortem(i, by="alice")  # noqa: E731
+        assert _refusal(submit) == (
+            "postmortem", "submit_postmortem", "postmortem_sections",
+            f"its impact, root cause and learnings are not written yet: write them {tail}",
+        )  # fmt: skip
+        flow.amend_postmortem(i, by="alice", impact="down")
+        assert _refusal(submit)[3] == (
+            f"its root cause and learnings are not written yet: write them {tail}"
+        )
+        flow.amend_postmortem(i, by="alice", root_cause="a bad deploy")
+        assert _refusal(submit)[3] == f"its learnings are not written yet: write them {tail}"
+        flow.amend_postmortem(i, by="alice", learnings=["roll back faster"])
+        flow2, _, j = _resolved(Policy(postmortem_required_sections=("root_cause",)))
+        flow2.start_postmortem(j, author="alice", impact="", root_cause=" ")
+        assert _refusal(lambda: flow2.submit_postmortem(j, by="alice"))[3] == (
+            f"its root cause is not written yet: write it {tail}"
+        )
+
+    def test_reviews_of_a_draft_by_the_author_or_too_early_are_refused(self) -> None:
+        flow, _, i = _resolved()
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        draft = "the post-mortem is still a draft: submit it for review first (submit_postmortem)"
+        assert _refusal(lambda: flow.approve_postmortem(i, reviewer="bob")) == (
+            "postmortem", "approve_postmortem", "postmortem_submitted", draft,
+        )  # fmt: skip
+        assert _refusal(lambda: flow.publish_postmortem(i, by="bob"))[1:] == (
+            "publish_postmortem", "postmortem_submitted", draft,
+        )  # fmt: skip
+        assert _refusal(lambda: flow.request_postmortem_changes(i, reviewer="bob"))[1:] == (
+            "request_changes", "postmortem_submitted", draft,
+        )  # fmt: skip
+        flow.submit_postmortem(i, by="alice")
+        assert _refusal(lambda: flow.approve_postmortem(i, reviewer="Alice"))[2:] == (
+            "independent_review", "Alice wrote the post-mortem; reviewers must be other people",
+        )  # fmt: skip
+        assert _refusal(lambda: flow.publish_postmortem(i, by="bob"))[2:] == (
+            "postmortem_reviewers", "needs 2 distinct reviewer approval(s), has 0 (none)",
+        )  # fmt: skip
+        flow.approve_postmortem(i, reviewer="bob")
+        assert _refusal(lambda: flow.publish_postmortem(i, by="bob"))[3] == (
+            "needs 2 distinct reviewer approval(s), has 1 (bob)"
+        )
+
+    def test_on_a_pull_request_the_change_and_the_review_happen_there(self) -> None:
+        flow, _, i = _resolved(publisher=PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        assert _refusal(lambda: flow.amend_postmortem(i, by="alice", impact="z"))[1:] == (
+            "amend_postmortem", "review_on_pull_request",
+            f"it is under review on {PR}: push the change there (pushed commits update it here)",
+        )  # fmt: skip
+        assert _refusal(lambda: flow.approve_postmortem(i, reviewer="bob"))[1:] == (
+            "approve_postmortem", "review_on_pull_request",
+            f"it is reviewed on {PR}: review it there (reviews there count here)",
+        )  # fmt: skip
+        closed = Action(
+            source="github", kind="postmortem_closed", incident=i, by="dave", review_url=PR
+        )
+        flow.apply(closed)
+        late = Action(
+            source="github", kind="approve_postmortem", incident=i, by="bob", review_url=PR
+        )
+        flow.apply(late)
+        ignored = [e for e in flow.history(i) if e.type == "ActionIgnored"]
+        assert [e.reason for e in ignored] == [  # type: ignore[attr-defined]
+            (
+                f"incident {i} (postmortem): cannot approve_postmortem: its pull request was "
+                "closed without merging: submit it again first [review_closed]"
+            )
+        ]
+
+    def test_a_merged_post_mortem_is_not_changed_or_submitted_again(self) -> None:
+        flow, chat, i = _resolved(publisher=PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        merge = Action(
+            source="github", kind="postmortem_merged", incident=i, by="bob", review_url=PR
+        )
+        flow.apply(merge)  # an administrator merged before the approvals
+        assert chat.of(i, "update")[-1].text == (
+            f"Post-mortem merged at {PR} with 0 of 2 approvals: it counts once the rest approve"
+        )
+        merged = ("postmortem_merged", "it is merged already")
+        amend = lambda: flow.amend_postmortem(i, by="alice", impact="z")  # noqa: E731
+        assert _refusal(amend) == ("postmortem", "amend_postmortem", *merged)
+        assert _refusal(lambda: flow.submit_postmortem(i, by="alice")) == (
+            "postmortem", "submit_postmortem", *merged,
+        )  # fmt: skip
+
+    @pytest.mark.parametrize(
+        ("policy", "who"),
+        [
+            (
+                Policy(postmortem_review_pool=["bob", "carol"], postmortem_reviewers=1),
+                "the reviewers asked (bob)",
+            ),
+            (
+                Policy(postmortem_approvers="pool", postmortem_review_pool=["bob", "carol"]),
+                "the review pool (bob, carol)",
+            ),
+            (Policy(postmortem_review_pool=["alice"]), "the review pool (alice)"),  # none asked
+            (
+                Policy(postmortem_approvers="pool", people=[Person(name="bob")]),
+                "the policy's people (bob)",
+            ),
+            (Policy(people=[Person(name="bob")]), "the policy's people (bob)"),
+        ],
+    )  # fmt: skip
+    def test_a_review_that_does_not_count_says_whose_would(self, policy: Policy, who: str) -> None:
+        flow, _, i = _resolved(policy)
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        for trigger, step in (
+            ("approve_postmortem", lambda: flow.approve_postmortem(i, reviewer="dave")),
+            ("request_changes", lambda: flow.request_postmortem_changes(i, reviewer="dave")),
+        ):
+            assert _refusal(step)[1:] == (
+                trigger,
+                "postmortem_approvers",
+                f"dave is not one of {who}: their review does not count",
+            )
+        if "bob" not in who:
+            return
+        flow.approve_postmortem(i, reviewer="BOB")  # a name matches whatever its case
+        assert flow.get(i).postmortem.approvals == ("BOB",)  # type: ignore[union-attr]
+
+
+class TestPostmortemThread:
+    """Each post-mortem step says in the thread who did what, and what it waits for."""
+
+    def test_from_draft_to_published_in_the_thread(self) -> None:
+        policy = Policy(postmortem_review_pool=["bob", "carol", "dave"], postmortem_merge="manual")
+        flow, chat, i = _resolved(policy, publisher=PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y", learnings=["a", "b"])
+        assert flow.amend_postmortem(i, by="alice", impact="x").version == flow.get(i).version
+        flow.amend_postmortem(i, by="carol", learnings=["a", "b", "c"])
+        flow.submit_postmortem(i, by="alice")
+        for reviewer in ("bob", "carol"):
+            flow.apply(
+                Action(
+                    source="github",
+                    kind="approve_postmortem",
+                    incident=i,
+                    by=reviewer,
+                    review_url=PR,
+                )
+            )
+        said = [m.text for m in chat.of(i, "update") if m.text.startswith(("Post", "The post"))]
+        assert said == [
+            "Post-mortem started by alice",
+            "Post-mortem amended by carol",
+            "Post-mortem submitted for review by alice: reviews asked of bob, carol",
+            f"Post-mortem up for review: {PR}",
+            "Post-mortem approved by github:bob (1 of 2)",
+            "Post-mortem approved by github:carol (2 of 2)",
+            f"The post-mortem has its 2 approvals: ready to merge at {PR}",
+        ]
+        flow.apply(
+            Action(
+                source="github",
+                kind="postmortem_merged",
+                incident=i,
+                by="bob",
+                review_url=PR,
+                text="https://x/pm.md",
+            )
+        )
+        assert chat.of(i, "update")[-1].text == "Post-mortem published: https://x/pm.md"
+        items = flow.get(i).action_items
+        assert [(a.id, a.description) for a in items][-3:] == [
+            ("AI-2", "Update the runbook: a"),  # AI-1: the runbook it lacked
+            ("AI-3", "Update the runbook: b"),
+            ("AI-4", "Update the runbook: c"),
+        ]
+
+    def test_a_pool_too_small_and_a_close_are_said(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_review_pool=["alice", "bob"]), PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        assert chat.of(i, "update")[-2].text == (
+            "Post-mortem submitted for review by alice: reviews asked of bob (only 1 of the 2 "
+            "required reviewers could be asked: see policy.postmortem_review_pool)"
+        )
+        flow.apply(
+            Action(source="github", kind="postmortem_closed", incident=i, by="bob", review_url=PR)
+        )
+        assert chat.of(i, "update")[-1].text.startswith(
+            "The post-mortem's pull request was closed without merging by github:bob: "
+        )
+        flow.submit_postmortem(i, by="alice")  # asked again
+        assert flow.get(i).postmortem.stage == "review"  # type: ignore[union-attr]
+
+    def test_a_review_by_command_asks_no_publisher_and_approvals_publish_it(self) -> None:
+        publisher = RecordingPublisher()
+        flow, chat, i = _resolved(Policy(postmortem_reviewers=1), publisher)
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y", learnings=["z"])
+        flow.submit_postmortem(i, by="alice")
+        assert publisher.publishes == 0  # nothing to review elsewhere
+        flow.request_postmortem_changes(i, reviewer="bob", text="  ")
+        assert chat.of(i, "update")[-1].text == "bob requested changes on the post-mortem"
+        flow.approve_postmortem(i, reviewer="bob")
+        assert publisher.publishes == 1
+        assert chat.of(i, "update")[-1].text.startswith("Post-mortem published: memory://")
+
+    def test_the_reminder_says_what_the_post_mortem_waits_for(self) -> None:
+        policy = Policy(postmortem_review_pool=["bob", "carol"], postmortem_merge="manual")
+        flow, _, i = _resolved(policy, PullRequest())
+        head = (
+            "Reminder: the post-mortem of this P1 incident is overdue "
+            "(5 business days after resolution)"
+        )
+        assert review_reminder(flow.get(i), policy) == f"{head}: submit it for review"
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        assert review_reminder(flow.get(i), policy) == f"{head}: submit it for review"
+        flow.submit_postmortem(i, by="alice")
+        assert review_reminder(flow.get(i), policy) == (
+            f"{head}: 0 of 2 approvals; waiting for reviews from bob, carol"
+        )
+        ask = Action(
+            source="github", kind="request_changes", incident=i, by="bob", review_url=PR, text="?"
+        )
+        flow.apply(ask)
+        assert review_reminder(flow.get(i), policy) == (
+            f"{head}: 0 of 2 approvals; changes requested by github:bob; "
+            "waiting for reviews from bob, carol"
+        )
+        for who in ("carol", "bob"):
+            flow.apply(
+                Action(
+                    source="github", kind="approve_postmortem", incident=i, by=who, review_url=PR
+                )
+            )
+        assert review_reminder(flow.get(i), policy).endswith(f"; waiting for the merge at {PR}")
+        flow.apply(
+            Action(source="github", kind="postmortem_closed", incident=i, by="bob", review_url=PR)
+        )
+        assert review_reminder(flow.get(i), policy) == (
+            f"{head}: its pull request was closed unmerged; submit it again"
+        )
+        flow2, _, j = _resolved(Policy(), PullRequest())
+        flow2.start_postmortem(j, author="alice", impact="x", root_cause="y")
+        flow2.submit_postmortem(j, by="alice")
+        assert (
+            review_reminder(flow2.get(j), Policy())
+            == f"{head}: 0 of 2 approvals; no reviewer asked yet"
+        )
+        flow2.apply(
+            Action(source="github", kind="postmortem_merged", incident=j, by="bob", review_url=PR)
+        )
+        assert review_reminder(flow2.get(j), Policy()) == (
+            f"{head}: 0 of 2 approvals; merged, waiting for the approvals"
+        )
+
+    def test_an_amendment_goes_to_the_branch_only_while_it_is_under_review(self) -> None:
+        class Branch(PullRequest):
+            review = "branch"
+
+        publisher = Branch()
+        flow, _, i = _resolved(Policy(postmortem_approvers="anyone"), publisher)
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        assert publisher.publishes == 0
+        flow.submit_postmortem(i, by="alice")
+        submitted = publisher.publishes
+        flow.amend_postmortem(i, by="alice", impact="the checkout was down")
+        assert publisher.publishes == submitted + 1
+        assert "the checkout was down" in next(iter(publisher.documents.values()))
+        flow.apply(
+            Action(source="github", kind="postmortem_closed", incident=i, by="bob", review_url=PR)
+        )
+        flow.amend_postmortem(i, by="alice", impact="down for an hour")  # closed: allowed, kept
+        assert publisher.publishes == submitted + 1
+        assert flow.get(i).postmortem.impact == "down for an hour"  # type: ignore[union-attr]
+
+    def test_submitting_again_under_review_asks_nobody_again(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_review_pool=["bob", "carol"]))
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        version = flow.submit_postmortem(i, by="alice").version
+        said = len(chat.of(i, "update"))
+        assert flow.submit_postmortem(i, by="alice").version == version
+        assert len(chat.of(i, "update")) == said
+
+    def test_who_is_asked_is_said_and_a_rotation_asks_by_the_incident(self) -> None:
+        flow, chat, i = _resolved()
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        assert chat.of(i, "update")[-1].text == "Post-mortem submitted for review by alice"
+        policy = Policy(
+            postmortem_review_pool=["bob", "carol", "dave"],
+            postmortem_review_order="rotation",
+            postmortem_reviewers=1,
+        )
+        flow, _, i = _resolved(policy)
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        pm = flow.submit_postmortem(i, by="alice").postmortem
+        assert pm is not None and pm.reviewers == policy.postmortem_reviewers_for(i, "alice")
+
+    def test_approved_and_closed_then_submitted_again_merges_on_its_pull_request(self) -> None:
+        store, publisher = MemoryStore(), PullRequest()
+        manual = Policy(
+            postmortem_reviewers=1, postmortem_approvers="anyone", postmortem_merge="manual"
+        )
+
+        def flow_with(policy: Policy) -> IncidentFlow:
+            return IncidentFlow(
+                policy, store=store, notifier=RecordingNotifier(), pager=RecordingNotifier(),
+                publisher=publisher, clock=ManualClock(T0),
+            )  # fmt: skip
+
+        flow = flow_with(manual)
+        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+        flow.resolve(i, by="alice")
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        for kind in ("approve_postmortem", "postmortem_closed"):
+            flow.apply(Action(source="github", kind=kind, incident=i, by="bob", review_url=PR))
+        auto = flow_with(attrs.evolve(manual, postmortem_merge="auto"))
+        auto.submit_postmortem(i, by="alice")  # the approval stands: merged at once
+        assert publisher.merges == 1
+
+    def test_a_late_redelivery_of_an_older_verdict_changes_nothing(self) -> None:
+        flow, _, i = _resolved(Policy(postmortem_approvers="anyone"), PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        at = T0 + timedelta(minutes=2)
+        approve = Action(
+            source="github", kind="approve_postmortem", incident=i, by="bob", review_url=PR, at=at
+        )
+        flow.apply(approve)
+        older = attrs.evolve(approve, kind="request_changes", at=at - timedelta(minutes=1))
+        assert flow.apply(older).postmortem.approvals == ("github:bob",)  # type: ignore[union-attr]
+        newer = attrs.evolve(older, at=at + timedelta(minutes=1))
+        assert flow.apply(newer).postmortem.approvals == ()  # type: ignore[union-attr]
+
+    def test_a_pool_of_logins_counts_those_logins_and_a_persons_name_only_that_person(
+        self,
+    ) -> None:
+        people = [Person(name="bob", github="bob-gh")]
+        policy = Policy(
+            postmortem_approvers="pool", postmortem_review_pool=["bob", "carol-gh"], people=people
+        )
+        flow, _, i = _resolved(policy, PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+
+        def approve(login: str) -> tuple[str, ...]:
+            action = Action(
+                source="github", kind="approve_postmortem", incident=i, by=login, review_url=PR
+            )
+            return flow.apply(action).postmortem.approvals  # type: ignore[union-attr]
+
+        assert approve("bob") == ()  # a stranger whose login spells a person's name
+        assert approve("dave") == ()  # in neither form in the pool
+        assert approve("carol-gh") == ("github:carol-gh",)  # a login of the pool
+        assert approve("bob-gh") == ("github:carol-gh", "bob")  # the person, by their login
+
+    def test_merges_and_closes_are_recorded_once_with_what_they_said(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_approvers="anyone"), PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y", learnings=["z"])
+        flow.submit_postmortem(i, by="alice")
+        closed = Action(
+            source="github", kind="postmortem_closed", incident=i, by="bob", review_url=PR,
+            text="not now",
+        )  # fmt: skip
+        flow.apply(closed)
+        reasons = [e.reason for e in flow.history(i) if e.type == "PostMortemReviewClosed"]  # type: ignore[attr-defined]
+        assert reasons == ["not now"]
+        flow.submit_postmortem(i, by="alice")
+        merge = Action(
+            source="github", kind="postmortem_merged", incident=i, by="bob", review_url=PR,
+            delivery_id="m1",
+        )  # fmt: skip
+        flow.apply(merge)
+        flow.apply(attrs.evolve(merge, delivery_id="m2"))  # another delivery of the same merge
+        assert sum(1 for e in flow.history(i) if e.type == "PostMortemMerged") == 1
+        at = T0 + timedelta(minutes=3)
+        ask = Action(
+            source="github", kind="request_changes", incident=i, by="carol", review_url=PR,
+            text="why?", at=at,
+        )  # fmt: skip
+        flow.apply(ask)
+        (asked,) = [e for e in flow.history(i) if e.type == "PostMortemChangesRequested"]
+        assert (asked.text, asked.happened_at) == ("why?", at)  # type: ignore[attr-defined]
+        for who in ("bob", "carol"):
+            flow.apply(attrs.evolve(ask, kind="approve_postmortem", by=who, text=""))
+        assert chat.of(i, "update")[-1].text == f"Post-mortem published: {PR}"
+        assert flow.get(i).action_items[-1].description == "Update the runbook: z"
+        flow.apply(attrs.evolve(merge, delivery_id="m3"))  # published: nothing more
+        assert sum(1 for e in flow.history(i) if e.type == "PostMortemMerged") == 1
+
+    def test_a_merge_said_nowhere_is_merged(self) -> None:
+        flow, _, i = _resolved(Policy(postmortem_approvers="anyone"))
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        flow.apply(Action(source="git", kind="postmortem_merged", incident=i, by="bob"))
+        assert flow.get(i).postmortem.location == "merged"  # type: ignore[union-attr]
+
+    def test_a_person_publishes_an_approved_post_mortem_on_its_pull_request(self) -> None:
+        policy = Policy(postmortem_approvers="anyone", postmortem_merge="manual")
+        publisher = PullRequest()
+        flow, chat, i = _resolved(policy, publisher)
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        strict = IncidentFlow(
+            attrs.evolve(policy, postmortem_reviewers=3), store=flow.store,
+            notifier=RecordingNotifier(), pager=RecordingNotifier(), publisher=publisher,
+            clock=ManualClock(T0),
+        )  # fmt: skip
+        for who in ("bob", "carol"):
+            flow.apply(
+                Action(
+                    source="github", kind="approve_postmortem", incident=i, by=who, review_url=PR
+                )
+            )
+        assert _refusal(lambda: strict.publish_postmortem(i, by="dave"))[3] == (
+            "needs 3 distinct reviewer approval(s), has 2 (github:bob, github:carol)"
+        )
+        flow.publish_postmortem(i, by="dave")
+        notes = [e.text for e in flow.history(i) if e.type == "NoteAdded"]  # type: ignore[attr-defined]
+        assert notes[-1] == "Merge of the post-mortem requested"
+        assert publisher.merges == 1
+        assert chat.of(i, "update")[-1].text == f"Post-mortem published: {PR}"

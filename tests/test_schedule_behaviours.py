@@ -21,6 +21,8 @@ from incident_flow.schedules import (
     Window,
     instant,
 )
+from incident_flow.schedules._book import describe, notices
+from incident_flow.schedules._read import read_schedules
 
 H = timedelta(hours=1)
 TICK = timedelta(microseconds=1)
@@ -357,3 +359,307 @@ def test_an_override_never_puts_one_person_on_call_twice() -> None:
     assert already.apply(("b", "c")) == ("b", "c")
     replaced = Override(start=start, end=end, replace=("x", "x"), add=("x",))
     assert replaced.apply(("b",)) == ("x",)
+
+
+# ----------------------------------------------------------------------------- notices
+
+
+def test_a_handoff_is_announced_once_when_it_happens_with_its_end_and_who_came_before() -> None:
+    """A handoff at 09:00 belongs to the check whose (since, now] holds 09:00, not the next."""
+    schedules = book(daily(["ann", "bob", "cy"]))
+    tue9 = utc(2026, 1, 6, 9)
+    said = [
+        (
+            "handoff/s/2026-01-06T09:00:00+00:00",
+            "On call in s: bob until 2026-01-07 09:00 UTC (after ann)",
+        )
+    ]
+    assert notices(schedules, "s", tue9 - H, tue9, timedelta(0)) == said
+    assert notices(schedules, "s", tue9 - TICK, tue9 + TICK, timedelta(0)) == said
+    assert notices(schedules, "s", tue9, tue9 + H, timedelta(0)) == []  # said already
+    assert notices(schedules, "s", tue9 - 2 * H, tue9 - H, timedelta(0)) == []  # not yet
+    assert notices(schedules, "s", tue9 + H, tue9 + H, timedelta(0)) == []  # no time passed
+    assert notices(schedules, "s", tue9 + H, tue9 - H, timedelta(0)) == []
+
+
+def test_a_shift_is_reminded_once_its_reminder_is_due_and_never_for_a_gap() -> None:
+    schedules = book(
+        daily(["ann", "bob"], windows=[Window(days=range(7), start=time(9), end=time(17))])
+    )
+    tue9 = utc(2026, 1, 6, 9)
+    reminder = [
+        (
+            "shift/s/2026-01-06T09:00:00+00:00",
+            "Reminder: bob on call in s from 2026-01-06 09:00 UTC",
+        )
+    ]
+    assert notices(schedules, "s", tue9 - 2 * H, tue9 - H, H) == reminder  # due at 08:00
+    assert notices(schedules, "s", tue9 - H - TICK, tue9 - H + TICK, H) == reminder
+    assert notices(schedules, "s", tue9 - H, tue9 - H / 2, H) == []  # reminded already
+    assert notices(schedules, "s", tue9 - 3 * H, tue9 - 2 * H, H) == []  # not due yet
+    # 17:00 hands off to nobody: said, and a gap is never reminded.
+    five = utc(2026, 1, 6, 17)
+    assert notices(schedules, "s", five - H, five, H) == [
+        (
+            "handoff/s/2026-01-06T17:00:00+00:00",
+            "On call in s: NOBODY (a gap) until 2026-01-07 09:00 UTC (after bob)",
+        )
+    ]
+
+
+def test_a_handoff_to_who_stays_on_call_has_no_end_and_people_are_listed() -> None:
+    end = utc(2026, 1, 6, 12)
+    pair = Override(start=utc(2026, 1, 6, 10), end=end, add=("bob", "cy"))
+    schedules = book(daily(["ann"]), overrides=(pair,))
+    assert notices(schedules, "s", end - H, end, timedelta(0)) == [
+        ("handoff/s/2026-01-06T12:00:00+00:00", "On call in s: ann (after ann, bob, cy)")
+    ]
+
+
+def test_a_period_reads_as_written() -> None:
+    assert [str(Period("day")), str(Period("week", 2))] == ["1 day", "2 weeks"]
+
+
+def test_describe_says_who_until_when_and_who_is_next() -> None:
+    schedules = book(daily(["ann", "bob"]))
+    assert schedules.describe("s", utc(2026, 1, 6, 10)) == (
+        "s: bob until 2026-01-07 09:00 UTC, then ann"
+    )
+    assert describe("s", (), []) == "s: NOBODY (a gap)"
+    ahead = schedules.shifts("s", utc(2026, 1, 6, 10), utc(2026, 1, 6, 11))
+    assert describe("s", ("ann", "bob"), ahead) == "s: ann, bob until 2026-01-06 11:00 UTC"
+
+
+def test_every_problem_of_the_schedules_table_is_reported_and_the_good_ones_kept() -> None:
+    said: list[tuple[str, str]] = []
+
+    def problem(where: str, message: str) -> None:
+        said.append((where, message))
+
+    assert read_schedules("schedules", {"a": 1}, problem) == []
+    assert said == [("schedules", "must be an array of tables ([[schedules]])")]
+    said.clear()
+    layer = {"name": "l", "members": ["ann"], "period": "1d", "start": date(2026, 1, 5)}
+    tables = [
+        3,
+        {"name": "a", "layers": [layer]},
+        {"name": "a", "layers": [layer]},
+        {"name": " ", "layers": [layer], "color": "red"},
+        {"name": "b", "layers": [layer]},
+    ]
+    assert [s.name for s in read_schedules("schedules", tables, problem)] == ["a", "b"]
+    assert said == [
+        ("schedules[0]", "must be a table, got 3"),
+        ("schedules[2].name", "'a' has two versions from the same time"),
+        (
+            "schedules[3].color",
+            "unknown key (known: name, timezone, effective_from, layers, overrides)",
+        ),
+        ("schedules[3].name", "must be a non-empty string, got ' '"),
+    ]
+
+
+def test_every_problem_of_a_layer_a_window_and_an_override_is_reported() -> None:
+    """The reader names each wrong key by its path, and keeps what it read right, as written."""
+    said: list[tuple[str, str]] = []
+
+    def problem(where: str, message: str) -> None:
+        said.append((where, message))
+
+    bad_layer = {
+        "name": "",
+        "members": [],
+        "period": "0 weeks",
+        "handoff": "9am",
+        "start": "2026-01-05",
+        "start_index": -1,
+        "priority": True,
+        "outside_windows": "show",
+        "colour": 1,
+        "windows": [3, {"days": ["mon", "funday"], "from": "25:00", "to": "17:00", "x": 1}],
+        "timezone": "Mars/Base",
+        "active_from": "soon",
+        "active_until": "2026-01-01T00:00:00",
+    }
+    span_layer = {
+        "name": "b",
+        "members": ["x"],
+        "start": date(2026, 1, 5),
+        "active_from": "2026-02-01T00:00:00",
+        "active_until": "2026-01-01T00:00:00",
+    }
+    zone_layer = {"name": "c", "members": ["x"], "start": date(2026, 1, 5), "timezone": "Mars/Base"}
+    good = {
+        "name": "l",
+        "members": ["ann", ["bob", "cy"], ""],
+        "period": "12h",
+        "handoff": "08:30",
+        "start": date(2026, 1, 5),
+        "start_index": 1,
+        "priority": 2,
+        "outside_windows": "skip",
+        "windows": [{"days": ["mon", "tue"], "from": "09:00", "to": "17:00"}],
+        "timezone": "Europe/Berlin",
+        "active_from": "2026-01-05T00:00:00",
+        "active_until": datetime(2026, 6, 1, 0, 0),  # noqa: DTZ001 - local: the layer's zone
+    }
+    ovs = [
+        5,
+        {
+            "from": "x",
+            "to": "2026-01-06T10:00:00",
+            "layer": "zz",
+            "add": [1],
+            "remove": "",
+            "by": 3,
+            "why": ["w"],
+            "q": 1,
+        },
+        {"from": "2026-01-06T10:00:00", "to": "2026-01-06T09:00:00", "add": "dave"},
+        {"from": "2026-01-06T10:00:00", "to": "2026-01-06T12:00:00"},
+        {
+            "from": "2026-01-06T10:00:00",
+            "to": "2026-01-06T12:00:00",
+            "replace": ["eve"],
+            "layer": "l",
+            "by": "ann",
+            "why": "swap",
+        },
+    ]
+    read = read_schedules(
+        "schedules",
+        [
+            {"name": "s", "timezone": "Europe/Berlin", "layers": [good], "overrides": [ovs[4]]},
+            {"name": "t", "layers": [bad_layer, span_layer, zone_layer, 7], "overrides": ovs[:4]},
+            {"name": "u", "timezone": "Nowhere/X", "layers": []},
+            {"name": "v", "effective_from": "later", "layers": [good, good]},
+        ],
+        problem,
+    )
+    assert read == [
+        Schedule(
+            name="s",
+            timezone="Europe/Berlin",
+            layers=[
+                Layer(
+                    name="l",
+                    members=["ann", ["bob", "cy"], ""],
+                    period=Period("hour", 12),
+                    handoff=time(8, 30),
+                    start=date(2026, 1, 5),
+                    start_index=1,
+                    priority=2,
+                    windows=[Window(days={MON, TUE}, start=time(9), end=time(17))],
+                    skip_outside_windows=True,
+                    active_from=utc(2026, 1, 4, 23),
+                    active_until=utc(2026, 5, 31, 22),
+                    timezone="Europe/Berlin",
+                )
+            ],
+            overrides=[
+                Override(
+                    start=utc(2026, 1, 6, 9), end=utc(2026, 1, 6, 11), layer="l",
+                    replace=("eve",), by="ann", why="swap",
+                )
+            ],
+        )
+    ]  # fmt: skip
+    assert said == [
+        (
+            "schedules[1].layers[0].colour",
+            (
+                "unknown key (known: name, members, period, handoff, start, start_index, "
+                "priority, windows, outside_windows, active_from, active_until, timezone)"
+            ),
+        ),
+        ("schedules[1].layers[0].name", "must be a non-empty string, got ''"),
+        (
+            "schedules[1].layers[0].members",
+            (
+                "must list the slots in turn: names, lists of names on call together, "
+                'or "" (nobody), got []'
+            ),
+        ),
+        (
+            "schedules[1].layers[0].period",
+            "must be a count of hour, day, week, month like '1 week' or '12h', got '0 weeks'",
+        ),
+        ("schedules[1].layers[0].handoff", "must be a local time like '09:00', got '9am'"),
+        (
+            "schedules[1].layers[0].start",
+            "must be a date like 2026-01-05 (the first turn), got '2026-01-05'",
+        ),
+        ("schedules[1].layers[0].start_index", "must be a whole number >= 0, got -1"),
+        ("schedules[1].layers[0].priority", "must be a whole number >= 0, got True"),
+        (
+            "schedules[1].layers[0].windows[0]",
+            "must be a table like { days = ['mon'], from = '09:00', to = '17:00' }, got 3",
+        ),
+        ("schedules[1].layers[0].windows[1].x", "unknown key (known: days, from, to)"),
+        (
+            "schedules[1].layers[0].windows[1].days",
+            "must list days among mon, tue, wed, thu, fri, sat, sun, got ['mon', 'funday']",
+        ),
+        (
+            "schedules[1].layers[0].windows[1].from",
+            "must be a local time like '09:00', got '25:00'",
+        ),
+        ("schedules[1].layers[0].timezone", "must be an IANA time zone, got 'Mars/Base'"),
+        (
+            "schedules[1].layers[0].active_from",
+            "must be a date-time like 2026-03-01T09:00:00+01:00, got 'soon'",
+        ),
+        ("schedules[1].layers[0].outside_windows", "must be hide or skip, got 'show'"),
+        ("schedules[1].layers[1].active_until", "must come after active_from"),
+        ("schedules[1].layers[2].timezone", "must be an IANA time zone, got 'Mars/Base'"),
+        ("schedules[1].layers[3]", "must be a table, got 7"),
+        ("schedules[1].overrides[0]", "must be a table, got 5"),
+        (
+            "schedules[1].overrides[1].q",
+            "unknown key (known: from, to, layer, add, remove, replace, by, why)",
+        ),
+        (
+            "schedules[1].overrides[1].from",
+            "must be a date-time like 2026-03-01T09:00:00+01:00, got 'x'",
+        ),
+        ("schedules[1].overrides[1].layer", "no layer 'zz' in this schedule (has: none)"),
+        ("schedules[1].overrides[1].add", "must be a name or a list of names, got [1]"),
+        ("schedules[1].overrides[1].remove", "must be a name or a list of names, got ''"),
+        ("schedules[1].overrides[1].by", "must be a string, got 3"),
+        ("schedules[1].overrides[1].why", "must be a string, got ['w']"),
+        ("schedules[1].overrides[2].to", "must come after from"),
+        ("schedules[1].overrides[3]", "says nothing to change: give replace, add or remove"),
+        (
+            "schedules[2].timezone",
+            "must be an IANA time zone like 'Europe/Berlin', got 'Nowhere/X'",
+        ),
+        ("schedules[2].layers", "needs at least one layer ([[schedules.layers]])"),
+        (
+            "schedules[3].effective_from",
+            "must be a date-time like 2026-03-01T09:00:00+01:00, got 'later'",
+        ),
+        ("schedules[3].layers", "two layers are named 'l'"),
+    ]
+
+
+def test_a_short_override_is_described_with_its_end_and_who_follows() -> None:
+    cover = Override(start=utc(2026, 1, 6, 10), end=utc(2026, 1, 6, 12), add=("bob",))
+    schedules = book(daily(["ann"]), overrides=(cover,))
+    assert schedules.describe("s", utc(2026, 1, 6, 10, 30)) == (
+        "s: ann, bob until 2026-01-06 12:00 UTC, then ann"
+    )
+    # ann alone for good: described as far as the 60 days it looks ahead
+    assert schedules.describe("s", utc(2026, 1, 7)) == "s: ann until 2026-03-08 00:00 UTC"
+    ten = utc(2026, 1, 6, 10)
+    assert notices(schedules, "s", ten - H, ten, timedelta(0)) == [
+        (
+            "handoff/s/2026-01-06T10:00:00+00:00",
+            "On call in s: ann, bob until 2026-01-06 12:00 UTC (after ann)",
+        )
+    ]
+
+
+def test_a_reminder_is_not_due_a_tick_before_its_time() -> None:
+    schedules = book(daily(["ann", "bob"]))
+    tue9 = utc(2026, 1, 6, 9)
+    assert notices(schedules, "s", tue9 - 2 * H, tue9 - H - TICK, H) == []

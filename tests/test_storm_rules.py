@@ -338,6 +338,48 @@ class TestRulesAsData:
                 created_at=T0,
             )
 
+    def test_what_an_operator_reads_of_rules_and_silences(self) -> None:
+        """The dry run and `silences` lines name every matcher and label, and units as written."""
+        rule = GroupingRule(
+            name="net",
+            match={"team": "net", "env": "prod"},
+            by=["service", "cluster"],
+            window=timedelta(hours=2),
+        )
+        assert rule.describe() == "net: team=net env=prod by service, cluster within 2h"
+        assert GroupingRule(name="any").describe() == "any: every alert within 10m"
+        found = alert(1, team="net", cluster="eu-1")
+        assert rule.key(found) == "group:net:service=checkout,cluster=eu-1"
+        silence = Silence(
+            id="sil-2",
+            matchers={"service": "checkout", "env": "prod"},
+            starts_at=T0,
+            ends_at=T0 + timedelta(hours=1),
+            by="alice",
+            why="upgrade",
+            created_at=T0,
+        )
+        assert silence.describe().startswith("sil-2 service=checkout env=prod until ")
+
+    def test_a_matcher_on_source_reads_the_alerts_source(self) -> None:
+        """``source`` names the alert's origin, not a label of that name."""
+        matcher = LabelMatcher("source", ("alertmanager",))
+        assert matcher.matches(alert(1))
+        assert not matcher.matches(Alert(source="datadog", name="x", title="x"))
+
+    def test_bad_thresholds_and_silences_are_refused_with_their_reason(self) -> None:
+        """A threshold of ``True`` or ``"3"`` firings is refused, as is a silence saying nothing."""
+        for firings in (True, "3", 1.5):
+            with pytest.raises(ValueError, match="firings must be a whole number"):
+                PageAfter(firings, timedelta(minutes=1))  # type: ignore[arg-type]
+        base: dict[str, Any] = {
+            "id": "s", "starts_at": T0, "ends_at": T0 + timedelta(hours=1), "created_at": T0,
+        }  # fmt: skip
+        with pytest.raises(ValueError, match=r"^a silence needs at least one matcher \(it"):
+            Silence(matchers={}, by="a", why="b", **base)
+        with pytest.raises(ValueError, match=r"^a silence says who made it and why \(by=, why=\)$"):
+            Silence(matchers={"a": "b"}, by=" ", why="b", **base)
+
     def test_from_toml_with_every_problem_at_once(self) -> None:
         policy = Policy.from_text(
             """
