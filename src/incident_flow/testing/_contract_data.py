@@ -160,10 +160,10 @@ def storm_histories() -> list[list[ev.Event]]:
     clock.advance(timedelta(hours=1))
     flow.escalate_due()  # the silence is over: it opens, its page held
     flow.trigger(_ALERT)  # the second firing: the page goes out
-    return [flow.history(inc.id), flow.history(dismissed.id), _handover(clock)]
+    return [flow.history(inc.id), flow.history(dismissed.id), _handover()]
 
 
-def _handover(clock: ManualClock) -> list[ev.Event]:
+def _handover() -> list[ev.Event]:
     """An incident of team ``checkout`` reassigned to team ``payments``, which is paged."""
     from .._core.policy_values import EscalationLevel  # noqa: PLC0415
     from .._core.teams import Route, Team  # noqa: PLC0415
@@ -183,9 +183,9 @@ def _handover(clock: ManualClock) -> list[ev.Event]:
         store=MemoryStore(),
         notifier=RecordingNotifier(),
         pager=RecordingNotifier(),
-        clock=clock,
+        clock=ManualClock(T0 + timedelta(days=1)),
     )
-    inc = flow.trigger(_ALERT)
+    inc = flow.trigger(attrs.evolve(_ALERT, name="CheckoutDown", dedup_key="checkout-down"))
     flow.reassign(inc.id, "payments", by="alice")
     return flow.history(inc.id)
 
