@@ -258,6 +258,16 @@ class TestReassign:
         note = chat.of(shop.id)[-1]
         assert (note.channel, note.thread) == (PAY, hello.idempotency_key)
 
+    def test_the_post_mortem_timeline_says_it(self) -> None:
+        flow, _, _, _ = make_flow(two_teams())
+        shop = flow.trigger(alert("checkout"))
+        flow.reassign(shop.id, "payments", by="alice")
+        flow.resolve(shop.id, by="bob")
+        flow.reassign(shop.id, "checkout", by="bob")
+        text = flow._document(flow.history(shop.id)).render_markdown()
+        assert "Handed to team payments, its on-call paged" in text
+        assert "Handed to team checkout" in text
+
     def test_a_resolved_incident_is_not_paged(self) -> None:
         flow, chat, pager, _ = make_flow(two_teams())
         shop = flow.trigger(alert("checkout"))
