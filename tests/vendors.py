@@ -73,6 +73,8 @@ class FakeSlack(FakeVendor):
     def __init__(self, server: HTTPServer, clock: Callable[[], float] = time.time) -> None:
         super().__init__(server)
         self.messages: list[dict[str, Any]] = []
+        #: The channels the bot may post to (add a team's channel to post there).
+        self.channels = {CHANNEL}
         self.edits: list[dict[str, Any]] = []
         self.hook: list[dict[str, Any]] = []
         self._ts = 1748959335.0012
@@ -119,7 +121,10 @@ class FakeSlack(FakeVendor):
         if not self._authorised(request):
             return _json(200, {"ok": False, "error": "invalid_auth"})
         body = request.get_json()
-        if body.get("channel") != CHANNEL and body.get("channel") not in self.dms.values():
+        if (
+            body.get("channel") not in self.channels
+            and body.get("channel") not in self.dms.values()
+        ):
             return _json(200, {"ok": False, "error": "channel_not_found"})
         if not body.get("text") and not body.get("blocks"):
             return _json(200, {"ok": False, "error": "no_text"})

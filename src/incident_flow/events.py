@@ -47,6 +47,7 @@ from ._core.events import (
     RunbookUpdated,
     SeverityChanged,
     SilenceLifted,
+    TeamReassigned,
 )
 from ._core.serialization import event_from_dict, event_to_dict
 
@@ -91,6 +92,7 @@ __all__ = [
     "RunbookUpdated",
     "SeverityChanged",
     "SilenceLifted",
+    "TeamReassigned",
     "event_from_dict",
     "event_to_dict",
 ]

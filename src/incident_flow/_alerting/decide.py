@@ -14,6 +14,7 @@ from .._core.alerts import Alert
 from .._core.decision import (
     Decision,
     Draft,
+    team_policy,
 )
 from .._core.incident import Incident
 from .._core.policy import Policy
@@ -37,14 +38,20 @@ def decide_new(
 
     ``group``: the grouping rule (and group key) it starts; ``silence``: the silence it fired
     in: then it is only recorded (triggered, waiting for the silence to end), and says nothing.
+    The incident belongs to the team the policy routes the alert to (none: a policy without
+    teams), and is paged and posted as that team's.
     """
-    draft = Draft(None, now, None)
+    team = policy.team_for(alert).name if policy.teams else None
+    policy = policy.owner_of(team)
+    draft = Draft(None, now, None, channel=policy.chat_channel)
     draft.add(
         ev.IncidentTriggered,
         incident_id=incident_id,
         alert=alert,
         title=alert.title,
         dedup_key=alert.dedup_key,
+        team=team,
+        service=alert.labels.get("service") or None,
     )
     rule = None
     if group is not None:
@@ -150,7 +157,8 @@ def decide_join(
             its window): the caller opens a new incident instead.
     """
     rule, key = group
-    draft = Draft(incident, now, None)
+    policy = team_policy(policy, incident)
+    draft = Draft(incident, now, None, channel=policy.chat_channel)
     if not incident.joinable(draft.at):
         raise InvalidTransition(incident.id, incident.state, "group", ())
     said = not incident.silenced and _summary_due(incident, policy, draft.at)
@@ -180,7 +188,8 @@ def decide_release(
     until = incident.silenced_until
     if not incident.silenced or until is None:
         return Decision(incident)
-    draft = Draft(incident, now, None)
+    policy = team_policy(policy, incident)
+    draft = Draft(incident, now, None, channel=policy.chat_channel)
     still = matching_silence(silences, incident.alert, draft.at)
     if still is not None:
         if still.id == incident.silence_id and still.until == until:

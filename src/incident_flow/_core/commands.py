@@ -17,6 +17,7 @@ from ..exceptions import InvalidCommand
 from .alerts import Alert
 from .runbooks import Runbook
 from .severity import Severity
+from .teams import team_name_problem
 
 __all__ = [
     "REVIEW_PLACES",
@@ -29,6 +30,7 @@ __all__ = [
     "Escalate",
     "Note",
     "PublishPostmortem",
+    "Reassign",
     "Reclassify",
     "RecordAlert",
     "RecordMerge",
@@ -316,6 +318,21 @@ class Note(Command):
 
     trigger: ClassVar[str] = "note"
     text: str = attrs.field(validator=_not_blank)
+
+
+def _team(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    problem = team_name_problem(value)
+    if problem is not None:
+        msg = f"{attribute.name} {problem}"
+        raise InvalidCommand(msg)
+
+
+@attrs.frozen(kw_only=True)
+class Reassign(Command):
+    """Hand the incident to another team (a critical, unresolved one pages it)."""
+
+    trigger: ClassVar[str] = "reassign"
+    team: str = attrs.field(validator=_team)
 
 
 @attrs.frozen(kw_only=True)

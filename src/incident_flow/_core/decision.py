@@ -26,9 +26,12 @@ __all__ = [
     "record_only",
     "refuse",
     "reminder_schedule",
+    "team_policy",
 ]
 
 _E = TypeVar("_E", bound=ev.Event)
+#: A message said: its channel, kind, text, pager targets, thread, and chat channel.
+_Said = tuple[Channel, str, str, tuple[str, ...], str | None, str | None]
 
 
 class Via(Protocol):
@@ -53,20 +56,39 @@ class Decision:
     outbox: tuple[OutboxMessage, ...] = ()
 
 
+def team_policy(policy: Policy, incident: Incident | None) -> Policy:
+    """The policy as ``incident``'s team sees it: every decision about an incident reads this.
+
+    Its escalation, schedules, reviewers, folder and chat channel are the team's
+    (:meth:`~incident_flow.Policy.owner_of`); a policy without teams is itself.
+    """
+    return policy.owner_of(None if incident is None else incident.team)
+
+
 class Draft:
-    """Collects the events and messages of one command, numbering and timestamping them."""
+    """Collects the events and messages of one command, numbering and timestamping them.
+
+    ``channel``: the chat channel its chat messages go to (the team's; None: the notifier's).
+    """
 
     def __init__(
-        self, incident: Incident | None, now: datetime, by: str | None, origin: str | None = None
+        self,
+        incident: Incident | None,
+        now: datetime,
+        by: str | None,
+        origin: str | None = None,
+        *,
+        channel: str | None = None,
     ) -> None:
         self.base = incident
+        self.channel = channel
         # Timestamps never go backwards, even when the host's clock does.
         self.at = now if incident is None or now >= incident.updated_at else incident.updated_at
         self.by = by
         self.origin = origin
         self.version = 0 if incident is None else incident.version
         self.events: list[ev.Event] = []
-        self.messages: list[tuple[Channel, str, str, tuple[str, ...]]] = []
+        self.messages: list[_Said] = []
 
     def add(self, cls: type[_E], **fields: Any) -> _E:
         self.version += 1
@@ -75,8 +97,20 @@ class Draft:
         self.events.append(event)
         return event
 
-    def say(self, channel: Channel, kind: str, text: str = "", to: tuple[str, ...] = ()) -> None:
-        self.messages.append((channel, kind, text, to))
+    def say(
+        self,
+        channel: Channel,
+        kind: str,
+        text: str = "",
+        to: tuple[str, ...] = (),
+        *,
+        thread: str | None = None,
+    ) -> None:
+        """Queue a message; ``thread``: a chat thread other than the incident's (a handover).
+
+        A chat message goes to :attr:`channel` as it is when said.
+        """
+        self.messages.append((channel, kind, text, to, thread, self.channel))
 
     def finish(
         self, settled: tuple[OutboxMessage, ...] = (), *, reminders: Policy | None = None
@@ -97,29 +131,21 @@ class Draft:
         first = self.events[0].version
         keys: list[str] = []
         seen: dict[str, int] = {}
-        for channel, kind, _, _ in self.messages:
+        for channel, kind, *_ in self.messages:
             key = f"{after.id}/{first}/{channel}/{kind}"
             # A second message of a kind in one decision (an approval and "ready to merge")
             # needs a key of its own: the key is what makes a re-send idempotent.
             n = seen[key] = seen.get(key, 0) + 1
             keys.append(key if n == 1 else f"{key}#{n}")
         outbox = tuple(
-            _message(after, channel, kind, text, key=key, draft=self, to=to)
-            for (channel, kind, text, to), key in zip(self.messages, keys, strict=True)
+            _message(after, said, key=key, draft=self)
+            for said, key in zip(self.messages, keys, strict=True)
         )
         return Decision(after, tuple(self.events), settled + outbox)
 
 
-def _message(
-    incident: Incident,
-    channel: Channel,
-    kind: str,
-    text: str,
-    *,
-    key: str,
-    draft: Draft,
-    to: tuple[str, ...] = (),
-) -> OutboxMessage:
+def _message(incident: Incident, said: _Said, *, key: str, draft: Draft) -> OutboxMessage:
+    channel, kind, text, to, thread, chat = said
     notification = None
     if channel != "publisher":
         notification = Notification(
@@ -135,9 +161,10 @@ def _message(
             url=incident.alert.url,
             runbook_url=incident.runbook.url if incident.runbook else None,
             acknowledged_by=incident.acknowledged_by,
-            thread=incident.chat_thread if kind != "notify" else None,
+            thread=thread or (incident.chat_thread if kind != "notify" else None),
             fired=incident.alert_count,
             to=to,
+            channel=chat if channel == "chat" else None,
         )
     return OutboxMessage(
         id=key,

@@ -60,6 +60,7 @@ __all__ = [
     "RunbookUpdated",
     "SeverityChanged",
     "SilenceLifted",
+    "TeamReassigned",
 ]
 
 
@@ -86,12 +87,19 @@ class Event:
 
 @attrs.frozen(kw_only=True)
 class IncidentTriggered(Event):
-    """An alert opened a new incident."""
+    """An alert opened a new incident.
+
+    ``team``: the team that owns it (the policy's routing; None when the policy declares no
+    teams, or in an event stored before teams were); ``service``: its alert's ``service``
+    label, when it has one.
+    """
 
     incident_id: str
     alert: Alert
     title: str
     dedup_key: str
+    team: str | None = None
+    service: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -347,6 +355,20 @@ class IncidentClosed(Event):
 
 
 @attrs.frozen(kw_only=True)
+class TeamReassigned(Event):
+    """The incident was handed to another team (``previous``: None, the default team).
+
+    ``paged`` when that paged the new team (a critical, unresolved incident): its escalation
+    starts over, due at ``escalate_at``.
+    """
+
+    team: str
+    previous: str | None = None
+    paged: bool = False
+    escalate_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
 class NoteAdded(Event):
     """A status update for the timeline and the Slack thread."""
 
@@ -528,6 +550,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunbookUpdated,
         IncidentClosed,
         NoteAdded,
+        TeamReassigned,
         AlertRepeated,
         AlertRecovered,
         MessageDelivered,

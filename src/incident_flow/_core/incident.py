@@ -1,6 +1,6 @@
 """Incident: the fold of an incident's events, and the values it holds.
 
-One module on purpose (about 650 lines): the fold is one table from each event type to how it
+One module on purpose (about 670 lines): the fold is one table from each event type to how it
 changes the incident, and the values are what that table builds; reading an event's effect
 should never mean opening a second file.
 """
@@ -175,6 +175,8 @@ class Incident:
             firings: the alerts' firing times it counts (kept while the page is held).
         silence_id, silenced_until: the silence its alert fired in, and when that ends (the
             incident waits unclassified until then).
+        team: the team that owns it (from its first alert, or reassigned since; None: the
+            policy declared no teams when it opened); service: its first alert's ``service``.
         version: the version of the last event folded in.
     """
 
@@ -216,6 +218,8 @@ class Incident:
     firings: tuple[datetime, ...] = ()
     silence_id: str | None = None
     silenced_until: datetime | None = None
+    team: str | None = None
+    service: str | None = None
 
     @property
     def open_action_items(self) -> tuple[ActionItem, ...]:
@@ -359,17 +363,29 @@ def _item_waived(inc: Incident, e: ev.ActionItemWaived) -> dict[str, Any]:
     return _settle(inc, e.item_id, waived=True, reason=e.reason)
 
 
+def _paged_again(escalate_at: datetime | None) -> dict[str, Any]:
+    # A new page needs a new acknowledgement (escalation watches it).
+    return {
+        "paged": True,
+        "acknowledged_at": None,
+        "acknowledged_by": None,
+        "escalation_level": 0,
+        "escalation_due_at": escalate_at,
+    }
+
+
 def _reopened(inc: Incident, e: ev.IncidentReopened) -> dict[str, Any]:
     changes: dict[str, Any] = {"resolved_at": None}
     if e.paged:
-        # A new page needs a new acknowledgement (escalation watches it).
-        changes.update(
-            paged=True,
-            acknowledged_at=None,
-            acknowledged_by=None,
-            escalation_level=0,
-            escalation_due_at=e.escalate_at,
-        )
+        changes.update(_paged_again(e.escalate_at))
+    return changes
+
+
+def _reassigned(inc: Incident, e: ev.TeamReassigned) -> dict[str, Any]:
+    # The chat moves to the new team's channel: its first message there starts a new thread.
+    changes: dict[str, Any] = {"team": e.team, "chat_thread": None, "chat_notified": False}
+    if e.paged:
+        changes.update(_paged_again(e.escalate_at))
     return changes
 
 
@@ -556,6 +572,7 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.RunbookUpdated: _nothing,
     ev.IncidentClosed: lambda inc, e: {"closed_at": e.at},
     ev.NoteAdded: _nothing,
+    ev.TeamReassigned: _reassigned,
     ev.AlertRepeated: _repeated,
     ev.AlertRecovered: _nothing,
     ev.MessageDelivered: _delivered,
@@ -599,6 +616,8 @@ def _start(event: ev.Event) -> Incident:
         alert=alert,
         title=event.title,
         dedup_key=event.dedup_key,
+        team=event.team,
+        service=event.service,
         created_at=event.at,
         updated_at=event.at,
         version=1,

@@ -54,6 +54,9 @@ class Notification:
             summed up, not posted one by one: a channel may show this count instead).
         since: when the message was decided: no attempt of it can be older, so a receiver
             that looks before posting again need look no further back. Filled in when sent.
+        channel: for a chat message, the chat channel of the incident's team (a Slack channel
+            id); None: the channel the notifier was configured with. A threaded message goes
+            where its ``thread`` is.
     """
 
     incident_id: str
@@ -74,6 +77,7 @@ class Notification:
     fired: int = 1
     to: tuple[str, ...] = attrs.field(default=(), converter=_names)
     since: datetime | None = None
+    channel: str | None = None
 
     def to_send(
         self, *, resent: bool, send_within: float | None, since: datetime | None = None
@@ -98,6 +102,7 @@ class Notification:
             fired=self.fired,
             to=self.to,
             since=since if since is not None else self.since,
+            channel=self.channel,
         )
 
 

@@ -213,6 +213,12 @@ class Policy:
     teams: tuple[Team, ...] = attrs.field(default=(), converter=_teams)
     routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
     default_team: str | None = attrs.field(default=None, validator=_organisation)
+    #: ``for_team``'s answers by team name: a decision asks on every command, and a team's
+    #: policy is the same value every time (not compared, not shown, never copied: a policy
+    #: made from this one starts its own).
+    _team_views: dict[str, Policy] = attrs.field(
+        factory=dict, init=False, repr=False, eq=False, hash=False
+    )
 
     @classmethod
     def default(cls) -> Policy:
@@ -447,15 +453,20 @@ class Policy:
         decision made for the team reads it as it reads a policy. A policy without teams is
         its own implicit team's.
 
+        Made once per team and policy (the same value every time after).
+
         Raises:
             ValueError: no such team.
         """
+        known = self._team_views.get(name)
+        if known is not None:
+            return known
         team = self.team(name)
         if not self.teams:
             return self
         values = self._values_of(name)
         mine = set(values.pop("schedules"))
-        return attrs.evolve(
+        view = attrs.evolve(
             self,
             **values,
             schedules=Schedules(v for v in self.schedules.versions if v.name in mine),
@@ -463,6 +474,23 @@ class Policy:
             routes=(),
             default_team=team.name,
         )
+        self._team_views[name] = view
+        return view
+
+    def owner_of(self, team: str | None) -> Policy:
+        """The policy an incident of ``team`` is decided by (see :meth:`for_team`).
+
+        None (an incident opened before its policy had teams) and a team the policy no
+        longer declares are the default team's.
+        """
+        if team is None or team not in self.team_names:
+            team = self.default_team_name
+        return self.for_team(team)
+
+    @property
+    def chat_channel(self) -> str | None:
+        """The chat channel of a policy made for one team (None: the configured channel)."""
+        return self.teams[0].chat_channel if len(self.teams) == 1 else None
 
     def routing_lines(self) -> list[str]:
         """Its teams and the routing table, one line each (``policy check`` prints it)."""

@@ -146,6 +146,12 @@ IN_PLACE: tuple[Step, ...] = (
         "an upgrade to critical pages at once (while unresolved) and requires a post-mortem; "
         "a downgrade never drops an obligation",
     ),
+    Step(
+        "reassign",
+        OPEN_STATES,
+        None,
+        "to another team of the policy; a critical, unresolved incident pages its first level",
+    ),
     Step("add_runbook", OPEN_STATES, None, "settles the 'add runbook' action items"),
     Step("update_runbook", OPEN_STATES, None, "settles the runbook's 'update runbook' items"),
     Step("waive_action_item", OPEN_STATES, None, "an action item waived with a reason"),

@@ -14,6 +14,7 @@ from .._core import events as ev
 from .._core.decision import (
     Decision,
     Draft,
+    team_policy,
 )
 from .._core.incident import Incident, fold
 from .._core.messages import OutboxMessage
@@ -65,8 +66,8 @@ def decide_outcomes(
     move the post-mortem on: a branch or pull request opened is posted to the thread, and a
     merged (or saved) post-mortem is published once its approvals are there.
     """
-    policy = policy if policy is not None else Policy()
-    draft = Draft(incident, now, None)
+    policy = team_policy(policy if policy is not None else Policy(), incident)
+    draft = Draft(incident, now, None, channel=policy.chat_channel)
     settled: list[OutboxMessage] = []
     publisher = False
     # Retries are timed from this replica's real clock, not from the event time (which never

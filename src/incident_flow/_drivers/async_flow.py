@@ -243,6 +243,19 @@ class AsyncIncidentFlow(FlowCore):
         """Add a status update to the timeline and the Slack thread."""
         return await self._run(incident_id, cmd.Note(by=by, text=text))
 
+    async def reassign(self, incident_id: str, team: str, *, by: str) -> Incident:
+        """Hand the incident to team ``team`` of the policy; the timeline and the chat say so.
+
+        Its chat moves to the new team's channel; a critical, unresolved incident pages the
+        new team's first level, and its escalation starts over with that team's levels.
+
+        Raises:
+            InvalidCommand: ``team`` is not a team's name.
+            PolicyViolation: the policy has no such team, or the incident is already its.
+            InvalidTransition: the incident is closed (or not opened yet: silenced).
+        """
+        return await self._run(incident_id, cmd.Reassign(by=by, team=team))
+
     async def escalate(self, incident_id: str, *, by: str) -> Incident:
         """Page the next escalation level now (see :meth:`IncidentFlow.escalate`)."""
         return await self._run(incident_id, cmd.Escalate(by=by))

@@ -242,6 +242,19 @@ class IncidentFlow(FlowCore):
         """Add a status update to the timeline and the Slack thread."""
         return self._run(incident_id, cmd.Note(by=by, text=text))
 
+    def reassign(self, incident_id: str, team: str, *, by: str) -> Incident:
+        """Hand the incident to team ``team`` of the policy; the timeline and the chat say so.
+
+        Its chat moves to the new team's channel; a critical, unresolved incident pages the
+        new team's first level, and its escalation starts over with that team's levels.
+
+        Raises:
+            InvalidCommand: ``team`` is not a team's name.
+            PolicyViolation: the policy has no such team, or the incident is already its.
+            InvalidTransition: the incident is closed (or not opened yet: silenced).
+        """
+        return self._run(incident_id, cmd.Reassign(by=by, team=team))
+
     def escalate(self, incident_id: str, *, by: str) -> Incident:
         """Page the next escalation level now (a paged incident, unresolved, not at the last)."""
         return self._run(incident_id, cmd.Escalate(by=by))

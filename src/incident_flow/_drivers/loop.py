@@ -510,7 +510,8 @@ def catalog_revisions(
     return revisions
 
 
-_POLICY_FIELDS = tuple(a.name for a in attrs.fields(Policy))
+# Its teams' views are not copied: made from the old catalog and schedules, they would be stale.
+_POLICY_FIELDS = tuple(a.name for a in attrs.fields(Policy) if a.init)
 
 
 def _policy_with(policy: Policy, runbooks: RunbookCatalog, schedules: Schedules) -> Policy:
@@ -526,6 +527,7 @@ def _policy_with(policy: Policy, runbooks: RunbookCatalog, schedules: Schedules)
         put(new, name, getattr(policy, name))
     put(new, "runbooks", runbooks)
     put(new, "schedules", schedules)
+    put(new, "_team_views", {})
     return new
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .._core.decision import team_policy
 from .._core.events import Event
 from .._core.incident import Incident, fold
 from .._core.steps import Steps, call
@@ -77,5 +78,8 @@ class ReviewSteps(Loop):
             if login is not None:
                 logins[name] = login
         return PostMortemDocument(
-            incident=incident, events=events, folder=self.policy.postmortem_folder, logins=logins
+            incident=incident,
+            events=events,
+            folder=team_policy(self.policy, incident).postmortem_folder,
+            logins=logins,
         )

@@ -13,6 +13,7 @@ from .._core.decision import (
     Decision,
     Draft,
     refuse,
+    team_policy,
 )
 from .._core.incident import Incident
 from .._core.policy import Policy
@@ -41,7 +42,8 @@ def decide_escalation(incident: Incident, policy: Policy, now: datetime) -> Deci
     if due is None or due > now:
         return Decision(incident)
     PROCESS.fire(incident.state, "escalate", incident_id=incident.id)
-    draft = Draft(incident, now, None)
+    policy = team_policy(policy, incident)
+    draft = Draft(incident, now, None, channel=policy.chat_channel)
     page_next_level(incident, policy, draft)
     return draft.finish()
 

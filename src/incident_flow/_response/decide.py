@@ -25,6 +25,7 @@ from .._core.decision import (
     Via,
     record_only,
     refuse,
+    team_policy,
 )
 from .._core.incident import Incident
 from .._core.policy import Policy
@@ -78,7 +79,8 @@ def decide(
     """
     trigger = command.fired_trigger if isinstance(command, cmd.RecordAlert) else command.trigger
     PROCESS.fire(incident.state, trigger, incident_id=incident.id)
-    draft = Draft(incident, now, command.by, command.origin)
+    whole, policy = policy, team_policy(policy, incident)
+    draft = Draft(incident, now, command.by, command.origin, channel=policy.chat_channel)
     if via is not None:
         draft.add(
             ev.ActionApplied,
@@ -87,7 +89,10 @@ def decide(
             identity=via.by,
             delivery_id=via.delivery_id,
         )
-    _HANDLERS[type(command)](incident, command, policy, draft)
+    if isinstance(command, cmd.Reassign):
+        _reassign(incident, command, whole, draft)  # the one decision between teams
+    else:
+        _HANDLERS[type(command)](incident, command, policy, draft)
     if via is not None and len(draft.events) == 1:
         return Decision(incident)  # the action changes nothing: do not record it either
     return draft.finish(reminders=policy if trigger in CHANGES_WHAT_IS_OWED else None)
@@ -100,7 +105,8 @@ def decide_reminder(incident: Incident, policy: Policy, now: datetime) -> Decisi
     if due is None or due > now or about is None:
         return Decision(incident)
     PROCESS.fire(incident.state, "remind", incident_id=incident.id)
-    draft = Draft(incident, now, None)
+    policy = team_policy(policy, incident)
+    draft = Draft(incident, now, None, channel=policy.chat_channel)
     draft.add(ev.Reminded, about=about, remind_at=policy.due_after(draft.at, policy.remind_every))
     if about == "postmortem":
         text = review.review_reminder(incident, policy)
@@ -245,6 +251,37 @@ def _close(inc: Incident, c: cmd.Close, policy: Policy, d: Draft) -> None:
         )
     d.add(ev.IncidentClosed)
     d.say("chat", "update", f"Closed by {c.by}")
+
+
+def _reassign(inc: Incident, c: cmd.Reassign, whole: Policy, d: Draft) -> None:
+    """Hand ``inc`` to team ``c.team`` of ``whole`` (the policy with every team).
+
+    The old thread hears of it; the new team's channel gets the incident's first message
+    there (its new thread); a critical, unresolved incident pages the new team's first level
+    and its escalation starts over with that team's levels.
+    """
+    current = inc.team if inc.team in whole.team_names else whole.default_team_name
+    if c.team not in whole.team_names:
+        known = ", ".join(whole.team_names)
+        raise refuse(inc, c.trigger, "unknown_team", f"no team {c.team!r} (known: {known})")
+    if c.team == current:
+        raise refuse(inc, c.trigger, "same_team", f"the incident is already team {current}'s")
+    new = whole.for_team(c.team)
+    page = inc.critical and inc.state in ("notified", "runbook")
+    d.add(
+        ev.TeamReassigned,
+        team=c.team,
+        previous=inc.team,
+        paged=page,
+        escalate_at=escalation_timer(new, 0, inc.severity, d.at, paging=page),
+    )
+    if inc.chat_thread is not None:
+        d.say("chat", "update", f"Reassigned to team {c.team} by {c.by}", thread=inc.chat_thread)
+    d.channel = new.chat_channel
+    note = f" (reassigned from team {current} by {c.by})"
+    d.say("chat", "notify", f"[{inc.severity}] {inc.title}{note}")
+    if page:
+        page_first_level(inc.severity, inc.title, new, d, note=f" (reassigned to team {c.team})")
 
 
 def _note(inc: Incident, c: cmd.Note, policy: Policy, d: Draft) -> None:

@@ -57,6 +57,9 @@ def _describe(event: ev.Event) -> str | None:  # noqa: PLR0911, PLR0912 - one li
             return "Reopened"
         case ev.NoteAdded():
             return event.text
+        case ev.TeamReassigned():
+            paged = ", its on-call paged" if event.paged else ""
+            return f"Handed to team {event.team}{paged}"
         case ev.AlertRepeated():
             return "Alert fired again"
         case ev.AlertRecovered():

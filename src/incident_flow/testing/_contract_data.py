@@ -133,7 +133,8 @@ def storm_histories() -> list[list[ev.Event]]:
 
     An alert silenced with the group it starts and another alert that joined it, opened at
     the silence's end with its page held, paged on its next firing; and a silenced alert that
-    recovered during its silence (dismissed).
+    recovered during its silence (dismissed). Last, an incident of a two-team policy
+    handed from one team to the other (and paged there).
     """
     from .._core.storms import GroupingRule, PageAfter  # noqa: PLC0415
     from ..adapters.channels.notifiers import RecordingNotifier  # noqa: PLC0415
@@ -159,7 +160,34 @@ def storm_histories() -> list[list[ev.Event]]:
     clock.advance(timedelta(hours=1))
     flow.escalate_due()  # the silence is over: it opens, its page held
     flow.trigger(_ALERT)  # the second firing: the page goes out
-    return [flow.history(inc.id), flow.history(dismissed.id)]
+    return [flow.history(inc.id), flow.history(dismissed.id), _handover()]
+
+
+def _handover() -> list[ev.Event]:
+    """An incident of team ``checkout`` reassigned to team ``payments``, which is paged."""
+    from .._core.policy_values import EscalationLevel  # noqa: PLC0415
+    from .._core.teams import Route, Team  # noqa: PLC0415
+    from ..adapters.channels.notifiers import RecordingNotifier  # noqa: PLC0415
+    from ..adapters.stores.memory import MemoryStore  # noqa: PLC0415
+
+    policy = Policy(
+        teams=(
+            Team(name="checkout", escalation=[EscalationLevel(("alice",))], chat_channel="C-SHOP"),
+            Team(name="payments", escalation=[EscalationLevel(("bob",))], chat_channel="C-PAY"),
+        ),
+        routes=(Route(team="checkout", match={"service": "checkout"}),),
+        default_team="payments",
+    )
+    flow = IncidentFlow(
+        policy,
+        store=MemoryStore(),
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        clock=ManualClock(T0 + timedelta(days=1)),
+    )
+    inc = flow.trigger(attrs.evolve(_ALERT, name="CheckoutDown", dedup_key="checkout-down"))
+    flow.reassign(inc.id, "payments", by="alice")
+    return flow.history(inc.id)
 
 
 def _renamed(events: list[ev.Event], incident_id: str) -> list[ev.Event]:

@@ -208,13 +208,15 @@ class _Slack(VendorAdapter[ClientT]):
         if message.kind in NOTICE_KINDS:
             return (yield from self._notice(message, deadline))
         parent = _parse_thread(message.thread) if message.kind != "notify" else None
+        # The incident's team's channel when the policy names one, else the configured one.
+        channel = message.channel or self.channel
         if message.resent:
             # An earlier attempt may have been posted without us learning so: look first.
-            posted = yield from self._already_posted(message, parent, deadline)
+            posted = yield from self._already_posted(message, parent, deadline, channel)
             if posted is not None:
                 return posted
         payload: dict[str, Any] = {
-            "channel": self.channel,
+            "channel": channel,
             "text": self._text(message),
             "unfurl_links": False,
         }
@@ -387,8 +389,11 @@ class SlackNotifier(_Slack[HttpClient], BlockingSend):
     With a bot ``token`` and a ``channel``: the first message (``notify``) is posted with
     ``chat.postMessage`` and its ``channel:ts`` returned as the receipt; every later message
     goes into that message's thread, and the first message is edited (``chat.update``) to show
-    the current state. With an incoming ``webhook_url``: every message is posted to the
-    webhook's channel (webhooks return no ``ts``: no receipt, no thread, no edit).
+    the current state. A message whose ``channel`` is set (the incident's team's chat
+    channel) is posted there instead of ``channel``, and looked for there before a re-send.
+    With an incoming ``webhook_url``: every message is posted to the webhook's channel
+    (webhooks return no ``ts``: no receipt, no thread, no edit; a team's channel is not
+    reachable through it).
 
     Slack answers HTTP 200 with ``{"ok": false}`` on errors; that is a failed delivery with
     Slack's error code. A 429 is retried after its ``Retry-After``.
