@@ -855,6 +855,9 @@ def _pd_server(
     httpserver.expect_request("/escalation_policies", headers=auth).respond_with_json(
         {"escalation_policies": [policy], "more": False}
     )
+    httpserver.expect_request("/services", headers=auth).respond_with_json(
+        {"services": [], "limit": 100, "offset": 0, "more": False}
+    )
 
 
 def test_fetched_from_pagerduty_with_a_token(httpserver: Any) -> None:
