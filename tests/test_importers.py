@@ -1243,7 +1243,7 @@ def _imported(draw: st.DrawFn) -> Any:
     )
     teams = (
         Team(name="one", escalation=levels, schedules=[schedule.name]),
-        Team(name="two", escalation=levels[1:], schedules=[]),
+        Team(name="two", escalation=levels[1:]),  # all the schedules
     )
     return Imported(
         vendor="Test",
@@ -2795,3 +2795,24 @@ def test_fetching_services_that_page_forever_stops_at_max_pages(httpserver: Any)
         )
     asked = [r.args["offset"] for r, _ in httpserver.log if r.path == "/services"]
     assert asked == [str(100 * i) for i in range(4)]
+
+
+def test_the_import_command_writes_the_organisation(tmp_path: Path) -> None:
+    """``import pagerduty`` of an organisation: teams and routes that ``--policy`` reads back."""
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+
+    export = tmp_path / "org.json"
+    export.write_text(json.dumps(sample(ORG)))
+    out, report = tmp_path / "org.toml", tmp_path / "org.md"
+    args = ["import", "pagerduty", str(export), "-o", str(out), "--report", str(report)]
+    result = CliRunner().invoke(main, [*args, "--escalation", "PEPPLT1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "3 teams, 3 routes;" in result.output
+    policy = Policy.from_toml(out)
+    assert policy.default_team == "platform-infra"  # --escalation by id
+    assert policy.team_for(_service_alert("search-api")).name == "search-discovery"
+    assert "## Teams and routes" in report.read_text()
+    wrong = CliRunner().invoke(main, [*args, "--escalation", "Nope"])
+    assert wrong.exit_code == 5 and "'Nope'" in wrong.output
