@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from incident_flow import InvalidPolicy, Person, Policy
+from incident_flow import Alert, InvalidPolicy, Person, Policy, Route, Team
 from incident_flow._core.people import People
 from incident_flow.importers import (
     InvalidExport,
@@ -357,12 +357,19 @@ def test_pagerduty_escalation_loops_are_written_out_and_every_field_is_accounted
     assert book.on_call("Daily Engineering Rotation", utc("2026-01-05T01:00:00Z")) == (
         "kyler.kuhn",
     )
+    # Two escalation policies: two teams (issue 34), the first the default and the top level.
+    assert [t.name for t in imported.teams] == ["another-escalation-policy", "other"]
+    assert imported.default_team == "another-escalation-policy"
+    assert imported.teams[0].escalation == imported.escalation
     reported = sorted(f.where for f in imported.findings)
     assert reported == [
+        'escalation_policies[0] "Another Escalation Policy"',  # the team's name is a slug
         'escalation_policies[0] "Another Escalation Policy".description',
-        'escalation_policies[0] "Another Escalation Policy".services',
+        'escalation_policies[0] "Another Escalation Policy".services',  # no GET /services
         'escalation_policies[0] "Another Escalation Policy".teams',
-        'escalation_policies[1] "Other"',
+        'escalation_policies[1] "Other".description',
+        'escalation_policies[1] "Other".services',
+        'escalation_policies[1] "Other".teams',
         # overrides[1] has no schedule_id, as GET /schedules/{id}/overrides answers: the only
         # schedule of the import is the one it was asked for (issue 28).
         'schedules[0] "Daily Engineering Rotation".description',
@@ -809,11 +816,15 @@ TOKEN = "u+TESTTOKEN-never-logged"  # noqa: S105 - a test key, checked never to 
 
 
 def _pd_server(
-    httpserver: Any, v3: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None
+    httpserver: Any,
+    v3: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    services: list[list[dict[str, Any]]] | None = None,
 ) -> None:
     """Answers like PagerDuty's REST API: pages of 100 with ``more``, the v2 Accept header;
     an account without the newer schedules answers 404 to ``/v3/schedules``; ``overrides``:
-    a schedule's ``GET /schedules/{id}/overrides`` answer, by its id (default: none)."""
+    a schedule's ``GET /schedules/{id}/overrides`` answer, by its id (default: none);
+    ``services``: the pages of ``GET /services`` (default: one page, none)."""
     if v3 is None:
         httpserver.expect_request("/v3/schedules").respond_with_json(
             {"error": {"message": "Not Found", "code": 2100}}, status=404
@@ -855,6 +866,18 @@ def _pd_server(
     httpserver.expect_request("/escalation_policies", headers=auth).respond_with_json(
         {"escalation_policies": [policy], "more": False}
     )
+    pages = services or [[]]
+    for number, page in enumerate(pages):
+        httpserver.expect_request(
+            "/services", query_string={"limit": "100", "offset": str(100 * number)}, headers=auth
+        ).respond_with_json(
+            {
+                "services": page,
+                "limit": 100,
+                "offset": 100 * number,
+                "more": number < len(pages) - 1,
+            }
+        )
 
 
 def test_fetched_from_pagerduty_with_a_token(httpserver: Any) -> None:
@@ -1214,10 +1237,24 @@ def _imported(draw: st.DrawFn) -> Any:
             tuple(draw(st.lists(st.sampled_from(people), min_size=1, max_size=2, unique=True)))
         ),
     ]
+    # Teams and routes (issue 34): a service's name may read as a matcher ('*', '!x').
+    services = draw(
+        st.lists(_text | st.sampled_from(["*", "!legacy", "!*", "a=b"]), max_size=3, unique=True)
+    )
+    teams = (
+        Team(name="one", escalation=levels, schedules=[schedule.name]),
+        Team(name="two", escalation=levels[1:]),  # all the schedules
+    )
     return Imported(
         vendor="Test",
         schedules=(schedule,),
         escalation=tuple(levels),
+        teams=teams if services else (),
+        routes=tuple(
+            Route(team=teams[i % 2].name, match={"service": [name]})
+            for i, name in enumerate(services)
+        ),
+        default_team="two" if services else None,
         people=tuple(
             Person(name=p, email=[f"u{i}@example.com"], opsgenie=[f"id-{i}"])
             for i, p in enumerate(people)
@@ -1234,6 +1271,8 @@ def test_the_policy_toml_reads_back_to_the_same_values(imported: Any) -> None:
     assert policy.schedules == Schedules(imported.schedules)
     assert policy.escalation == imported.escalation
     assert tuple(policy.people) == imported.people
+    assert (policy.teams, policy.routes) == (imported.teams, imported.routes)
+    assert policy.default_team == imported.default_team
 
 
 _json = st.recursive(
@@ -2572,3 +2611,208 @@ def test_a_calendar_that_redirects_is_not_followed(httpserver: Any) -> None:
     with pytest.raises(DeliveryError, match="HTTP 302"):
         fetch("grafana-oncall", TOKEN, url=base)
     assert [r.path for r, _ in httpserver.log][-1] == "/moved.ics"
+
+
+# ------------------------------------------------------------ organisations (issue 34)
+
+ORG = "pagerduty_org_three_services.json"
+MONDAY = utc("2026-01-05T10:00:00Z")  # the first week: alice, carol, erin on call
+
+
+def _service_alert(service: str | None = None) -> Alert:
+    labels = {"service": service} if service is not None else {}
+    return Alert(source="datadog", name="HighLatency", title="HighLatency", labels=labels)
+
+
+def test_pagerduty_services_route_to_the_team_of_their_escalation_policy() -> None:
+    """Three services over three escalation policies: three teams, each paging its own."""
+    imported = import_pagerduty(sample(ORG))
+    assert [t.name for t in imported.teams] == ["checkout", "search-discovery", "platform-infra"]
+    assert [(r.describe()) for r in imported.routes] == [
+        "service=checkout-api -> checkout",
+        "service=search-api -> search-discovery",
+        "service=platform-db -> platform-infra",
+    ]
+    assert imported.default_team == "checkout"  # the first policy, without --escalation
+    policy = Policy.from_text(imported.policy_toml())
+    assert (policy.teams, policy.routes, policy.default_team) == (
+        imported.teams,
+        imported.routes,
+        imported.default_team,
+    )
+    people = {
+        "checkout-api": ("checkout", "alice", "bob"),
+        "search-api": ("search-discovery", "carol", "dan"),
+        "platform-db": ("platform-infra", "erin", "frank"),
+    }
+    for service, (team, first, second) in people.items():
+        assert policy.team_for(_service_alert(service)).name == team
+        view = policy.for_team(team)
+        assert view.page_targets(0, MONDAY) == ((first,), ())
+        assert view.page_targets(0, MONDAY + timedelta(weeks=1)) == ((second,), ())
+        assert len(view.schedules.names) == 1  # only the schedule its rules page
+    assert policy.for_team("checkout").escalation_targets(1) == ("ic",)
+    assert policy.team_for(_service_alert("billing")).name == "checkout"  # no route: default
+    assert policy.team_for(_service_alert()).name == "checkout"
+    # What a route cannot carry is reported, service by service.
+    reported = {f.where.rsplit(".", 1)[-1] for f in imported.findings if "services[1]" in f.where}
+    assert reported == {
+        "teams",
+        "integrations",
+        "support_hours",
+        "scheduled_actions",
+        "incident_urgency_rule",
+        "acknowledgement_timeout",
+        "auto_resolve_timeout",
+    }
+    report = imported.report()
+    assert "3 teams, 3 routes" in report
+    assert "- route service=search-api -\\> search-discovery" in report
+
+
+def test_escalation_names_the_default_team_and_the_top_level_chain() -> None:
+    """``--escalation`` keeps choosing the policy's own chain, now also the default team."""
+    imported = import_pagerduty(sample(ORG), escalation="Search & Discovery")
+    assert imported.default_team == "search-discovery"
+    assert imported.escalation == imported.teams[1].escalation
+    policy = Policy.from_text(imported.policy_toml())
+    assert policy.team_for(_service_alert("billing")).name == "search-discovery"
+    assert policy.team_for(_service_alert("checkout-api")).name == "checkout"
+    with pytest.raises(InvalidExport, match="named or with the id 'Nope'"):
+        import_pagerduty(sample(ORG), escalation="Nope")
+
+
+def test_one_escalation_policy_and_no_services_is_still_one_team() -> None:
+    documents = [d for d in sample(ORG) if "services" not in d]
+    documents[-1] = {"escalation_policies": documents[-1]["escalation_policies"][:1]}
+    imported = import_pagerduty(documents)
+    assert (imported.teams, imported.routes, imported.default_team) == ((), (), None)
+    assert "[[teams]]" not in imported.policy_toml()
+    assert "Teams and routes" not in imported.report()
+
+
+def test_a_service_of_no_or_an_unknown_escalation_policy_is_reported_not_routed() -> None:
+    documents = sample(ORG)
+    services = documents[-1]["services"]
+    unknown = {**services[0], "id": "PX1", "name": "ghost"}
+    unknown["escalation_policy"] = {"id": "PNOPE", "type": "escalation_policy_reference"}
+    alone = {**services[0], "id": "PX2", "name": "orphan", "escalation_policy": None}
+    twice = {**services[2], "id": "PX3", "escalation_policy": services[1]["escalation_policy"]}
+    documents[-1] = {"services": [*services, unknown, alone, twice]}
+    imported = import_pagerduty(documents)
+    assert [r.team for r in imported.routes] == ["checkout", "search-discovery", "platform-infra"]
+    found = {
+        (f.where, f.value, f.why.split(":")[0])
+        for f in imported.findings
+        if f.where.endswith(("escalation_policy", '"platform-db"'))
+    }
+    assert found == {
+        (
+            'services[3] "ghost".escalation_policy',
+            "PNOPE",
+            "the escalation policy is not in the import",
+        ),
+        ('services[4] "orphan".escalation_policy', "None", "no escalation policy"),
+        ('services[5] "platform-db"', "platform-db", "another service has this name"),
+    }
+    assert Policy.from_text(imported.policy_toml()).routes == imported.routes
+
+
+def test_hostile_policy_and_service_names_are_slugged_escaped_and_read_back() -> None:
+    documents = sample(ORG)
+    policies = documents[-2]["escalation_policies"]
+    policies[0]["name"] = 'Ops "core"\n<script>alert(1)</script> | ]] = x'
+    policies[1]["name"] = "<!-- -->"  # nothing of it is a slug's
+    policies[2]["name"] = "ops-core-script-alert-1-script-x"  # the first's slug, taken
+    services = documents[-1]["services"]
+    services[0]["name"] = 'pay"ments\n[[routes]]\nteam = "evil"'
+    services[1]["name"] = "!legacy"
+    services[2]["name"] = "*"
+    imported = import_pagerduty(documents)
+    assert [t.name for t in imported.teams] == [
+        "ops-core-script-alert-1-script-x",
+        "team",
+        "ops-core-script-alert-1-script-x-2",
+    ]
+    policy = Policy.from_text(imported.policy_toml())
+    assert (policy.teams, policy.routes) == (imported.teams, imported.routes)
+    # Each service name is itself: not a negation, not "any service".
+    assert policy.team_for(_service_alert("!legacy")).name == "team"
+    assert policy.team_for(_service_alert("legacy")).name == imported.default_team
+    assert policy.team_for(_service_alert("*")).name == "ops-core-script-alert-1-script-x-2"
+    assert policy.team_for(_service_alert("other")).name == imported.default_team
+    name = 'pay"ments [[routes]] team = "evil"'  # storable: the newlines are kept
+    assert policy.team_for(_service_alert(services[0]["name"])).name == imported.teams[0].name
+    assert policy.team_for(_service_alert(name)).name == imported.default_team
+    assert 'team = "evil"' not in imported.policy_toml().splitlines()
+    report = imported.report()
+    assert "\\<script\\>" in report and not re.search(r"(?<!\\)<", report)  # all escaped
+    for title in ("## Not carried over", "## Carried over approximately", "## Teams"):
+        section = report.split(title)[1].split("\n## ")[0].splitlines()[1:]
+        assert all(line.startswith(("|", "- ")) for line in section if line)  # one line each
+
+
+def test_fetched_pagerduty_services_over_pages_are_routes(httpserver: Any) -> None:
+    from incident_flow.importers import fetch
+
+    services = sample(ORG)[-1]["services"]
+    # The fetched account's one policy is the e2e sample's "Checkout" (PESC001).
+    for service in services:
+        service["escalation_policy"]["id"] = "PESC001"
+    _pd_server(httpserver, services=[services[:2], services[2:]])
+    documents = fetch(
+        "pagerduty", TOKEN, url=httpserver.url_for("/"), now=datetime(2026, 1, 5, tzinfo=UTC)
+    )
+    imported = import_vendor("pagerduty", documents, people=People([IC["pagerduty"]]))
+    assert [r.describe() for r in imported.routes] == [
+        "service=checkout-api -> checkout",
+        "service=search-api -> checkout",
+        "service=platform-db -> checkout",
+    ]
+    asked = [r.args["offset"] for r, _ in httpserver.log if r.path == "/services"]
+    assert asked == ["0", "100"]
+
+
+def test_fetching_services_that_page_forever_stops_at_max_pages(httpserver: Any) -> None:
+    from werkzeug import Request, Response
+
+    from incident_flow.importers import fetch
+
+    def more(request: Request) -> Response:
+        offset = int(request.args["offset"])
+        page = {"services": [], "limit": 100, "offset": offset, "more": True}
+        return Response(json.dumps(page), content_type="application/json")
+
+    httpserver.expect_request("/services").respond_with_handler(more)  # before _pd_server's
+    _pd_server(httpserver)
+    with pytest.raises(InvalidExport, match=r"GET /services: more than 4 pages"):
+        fetch(
+            "pagerduty",
+            TOKEN,
+            url=httpserver.url_for("/"),
+            now=datetime(2026, 1, 5, tzinfo=UTC),
+            max_pages=4,
+        )
+    asked = [r.args["offset"] for r, _ in httpserver.log if r.path == "/services"]
+    assert asked == [str(100 * i) for i in range(4)]
+
+
+def test_the_import_command_writes_the_organisation(tmp_path: Path) -> None:
+    """``import pagerduty`` of an organisation: teams and routes that ``--policy`` reads back."""
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+
+    export = tmp_path / "org.json"
+    export.write_text(json.dumps(sample(ORG)))
+    out, report = tmp_path / "org.toml", tmp_path / "org.md"
+    args = ["import", "pagerduty", str(export), "-o", str(out), "--report", str(report)]
+    result = CliRunner().invoke(main, [*args, "--escalation", "PEPPLT1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "3 teams, 3 routes;" in result.output
+    policy = Policy.from_toml(out)
+    assert policy.default_team == "platform-infra"  # --escalation by id
+    assert policy.team_for(_service_alert("search-api")).name == "search-discovery"
+    assert "## Teams and routes" in report.read_text()
+    wrong = CliRunner().invoke(main, [*args, "--escalation", "Nope"])
+    assert wrong.exit_code == 5 and "'Nope'" in wrong.output

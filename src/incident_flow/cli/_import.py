@@ -72,7 +72,10 @@ def _calendars(pairs: tuple[str, ...]) -> dict[str, str]:
     "at public addresses (repeatable).",
 )
 @click.option(
-    "--escalation", default=None, help="The escalation (policy, chain) to take, by name or id."
+    "--escalation",
+    default=None,
+    help="The escalation (policy, chain) to take, by name or id (PagerDuty, with several: "
+    "the default team's; every policy is a team).",
 )
 @click.option(
     "--calendar",
@@ -123,8 +126,9 @@ def import_command(
 ) -> None:
     """Import VENDOR's schedules and escalation from its REST API JSON FILES (or --token).
 
-    Writes policy TOML ([[people]], [[schedules]], [[escalation]]) and a report listing every
-    field that did not carry over. People the --policy already has keep their names.
+    Writes policy TOML ([[people]], [[schedules]], [[escalation]]; from PagerDuty with several
+    escalation policies or services, [[teams]], [[routes]] and default_team too) and a report
+    listing every field that did not carry over. People the --policy already has keep their names.
     """
     with errors():
         source = click.get_current_context().get_parameter_source("token")
@@ -163,8 +167,14 @@ def import_command(
         summary = (
             f"imported {plural(len(imported.schedules), 'schedule')}, "
             f"{plural(len(imported.escalation), 'escalation level')}, "
-            f"{plural(len(imported.people), 'new person', 'new people')}; "
-            f"{plural(dropped, 'field')} not carried over, {close} approximated: "
+            f"{plural(len(imported.people), 'new person', 'new people')}"
+            + (
+                f", {plural(len(imported.teams), 'team')}, "
+                f"{plural(len(imported.routes), 'route')}; "
+                if imported.teams
+                else "; "
+            )
+            + f"{plural(dropped, 'field')} not carried over, {close} approximated: "
             f"see {report_file}"
         )
         click.echo(summary, err=True) if output == "-" else say(summary)

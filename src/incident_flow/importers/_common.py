@@ -19,6 +19,7 @@ import attrs
 
 from .._core.people import IDENTITY_SOURCES, People, Person
 from .._core.policy import EscalationLevel
+from .._core.teams import Route, Team
 from .._core.text import storable_data
 from ..exceptions import IncidentFlowError
 from ..schedules import Schedule, zone_named
@@ -53,13 +54,22 @@ class Imported:
     """A vendor's schedules and escalation, as incident_flow's values, and what did not map.
 
     ``policy_toml()`` writes them as policy TOML (``[[people]]``, ``[[schedules]]``,
-    ``[[escalation]]``); ``report()`` says what did not carry over, field by field.
+    ``[[escalation]]``, and ``[[teams]]``, ``[[routes]]``, ``default_team`` when the vendor's
+    organisation has several escalations); ``report()`` says what did not carry over, field
+    by field.
     """
 
     vendor: str
     schedules: tuple[Schedule, ...] = ()
     escalation: tuple[EscalationLevel, ...] = ()
     people: tuple[Person, ...] = ()
+    #: The vendor's teams (PagerDuty: one per escalation policy), each with its own levels
+    #: and schedules; none for a vendor's one escalation (the policy is one team).
+    teams: tuple[Team, ...] = ()
+    #: Which team an alert belongs to (PagerDuty: one per service), in the vendor's order.
+    routes: tuple[Route, ...] = ()
+    #: The team of an alert no route takes (None without teams).
+    default_team: str | None = None
     findings: tuple[Finding, ...] = ()
     #: What was read (``2 schedules, 1 escalation policy, 5 users``), for the report's head.
     read: str = ""

@@ -118,6 +118,8 @@ def _pagerduty(api: _Api, now: datetime) -> Iterator[object]:
         yield {"schedule": {**schedule, "overrides": overrides}}
     yield {"users": pages("users", "users")}
     yield {"escalation_policies": pages("escalation_policies", "escalation_policies")}
+    # Each service names its escalation policy: the route of its alerts to that team.
+    yield {"services": pages("services", "services")}
 
 
 def _opsgenie(api: _Api, now: datetime) -> Iterator[object]:

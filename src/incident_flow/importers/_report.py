@@ -36,6 +36,8 @@ def to_report(imported: Imported) -> str:
             plural(len(imported.people), "new person", "new people"),
         ]
     )
+    if imported.teams:
+        made += f", {plural(len(imported.teams), 'team')}, {plural(len(imported.routes), 'route')}"
     lines = [f"# Import report: {markdown_inline(imported.vendor)}", ""]
     if imported.read:
         lines += [f"Read: {markdown_inline(imported.read)}.", ""]
@@ -47,6 +49,14 @@ def to_report(imported: Imported) -> str:
         found = [f for f in imported.findings if f.outcome == outcome]
         lines += [f"## {title} ({len(found)})", ""]
         lines += [*_rows(found), ""] if found else ["Nothing.", ""]
+    if imported.teams:
+        lines += ["## Teams and routes", ""]
+        for team in imported.teams:
+            chain = " -> ".join(", ".join(lv.targets) for lv in team.escalation or ())
+            default = " (the default team)" if team.name == imported.default_team else ""
+            lines += [f"- team {markdown_inline(team.name)}{default}: {markdown_inline(chain)}"]
+        lines += [f"- route {markdown_inline(r.describe())}" for r in imported.routes]
+        lines += [""]
     if imported.people:
         lines += ["## New people", ""]
         lines += [

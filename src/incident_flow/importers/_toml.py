@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from .._core.people import IDENTITY_SOURCES, Person
 from .._core.policy import EscalationLevel
-from .._core.storms import duration_text
+from .._core.storms import LabelMatcher, duration_text
+from .._core.teams import Route, Team
 from ..schedules import DAY_NAMES, Layer, Override, Schedule, Window
 
 if TYPE_CHECKING:
@@ -129,13 +130,48 @@ def _person(person: Person) -> list[str]:
     return _table("people", fields)
 
 
-def _level(level: EscalationLevel) -> list[str]:
+def _level(level: EscalationLevel, header: str = "escalation") -> list[str]:
     wait = duration_text(level.wait) if level.wait is not None else None
-    return _table("escalation", [("targets", list(level.targets)), ("wait", wait)])
+    return _table(header, [("targets", list(level.targets)), ("wait", wait)])
+
+
+def _team(team: Team) -> list[str]:
+    lines = _table(
+        "teams",
+        [
+            ("name", team.name),
+            ("schedules", list(team.schedules) if team.schedules is not None else None),
+            ("escalation_repeats", team.escalation_repeats),
+        ],
+    )
+    for level in team.escalation or ():
+        lines += _level(level, "teams.escalation")
+    return lines
+
+
+def _matcher(matcher: LabelMatcher) -> Value:
+    """A matcher as ``parse_matchers`` reads it: a value, ``"!value"``, ``"*"`` or a list."""
+    values = matcher.values
+    if not values:
+        return "!*" if matcher.negate else "*"
+    if matcher.negate:
+        if len(values) > 1:
+            msg = f"{matcher}: a policy file has no form for 'none of several values'"
+            raise ValueError(msg)
+        return "!" + values[0]
+    # A value that reads as '*' or '!x' is written as a one-value list: the value itself.
+    if len(values) == 1 and values[0] != "*" and not values[0].startswith("!"):
+        return values[0]
+    return list[Value](values)
+
+
+def _route(route: Route) -> list[str]:
+    match: dict[str, Value] = {m.name: _matcher(m) for m in route.match}
+    return _table("routes", [("match", match), ("team", route.team)])
 
 
 def to_toml(imported: Imported) -> str:
-    """``imported`` as policy TOML: its people, schedules and escalation levels.
+    """``imported`` as policy TOML: its people, schedules, escalation levels, teams and routes.
 
     The text reads back (``Policy.from_text``) to the same values; a policy's other settings
     are left to their defaults, for the team to merge into their own policy file.
@@ -145,10 +181,16 @@ def to_toml(imported: Imported) -> str:
         "# What did not carry over exactly is listed in the import report.",
         "",
     ]
+    if imported.default_team is not None:
+        lines += [f"default_team = {_value(imported.default_team)}", ""]
     for person in imported.people:
         lines += _person(person)
     for schedule in imported.schedules:
         lines += _schedule(schedule)
     for level in imported.escalation:
         lines += _level(level)
+    for team in imported.teams:
+        lines += _team(team)
+    for route in imported.routes:
+        lines += _route(route)
     return "\n".join(lines).rstrip("\n") + "\n"
