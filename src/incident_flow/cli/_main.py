@@ -54,6 +54,7 @@ from ._report import DEFINITIONS, Report, build_report
 from ._runbooks import runbooks
 from ._serve import config_group, serve
 from ._silences import silence_group
+from ._teams import TEAM_OPTION, check_team, print_by_team, reassign, team_of
 
 __all__ = ["main"]
 
@@ -145,6 +146,7 @@ main.add_command(silence_group)
 main.add_command(oncall)
 main.add_command(schedule_group)
 main.add_command(import_command)
+main.add_command(reassign)
 
 
 @main.command()
@@ -178,11 +180,16 @@ def diagram() -> None:
 @click.option(
     "--state", default=None, type=click.Choice(STATES), help="Only incidents in this state."
 )
+@TEAM_OPTION
 @pass_context
-def list_incidents(context: Context, state: str | None) -> None:
-    """List the incidents, oldest first."""
+def list_incidents(context: Context, state: str | None, team: str | None) -> None:
+    """List the incidents, oldest first (or only one team's)."""
     with errors():
-        incidents = context.flow().incidents(state)
+        flow = context.flow()
+        incidents = flow.incidents(state)
+        if team is not None:
+            check_team(flow.policy, team)
+            incidents = [i for i in incidents if team_of(flow.policy, i) == team]
     table = Table()
     for column in ("id", "severity", "state", "title", "acknowledged by"):
         table.add_column(column)
@@ -370,6 +377,7 @@ def _print_report(report: Report) -> None:
             _minutes(row["mttr_minutes"]),
         )
     console.print(table)
+    print_by_team(report)
     for name, text in DEFINITIONS.items():
         console.print(f"  {name}: {text}", style="dim")
     missing = ", ".join(report.noncompliant) or "none"
@@ -403,13 +411,19 @@ def _print_report(report: Report) -> None:
     default=None,
     help="Also write a self-contained HTML page with charts.",
 )
+@TEAM_OPTION
 @pass_context
-def report(context: Context, fmt: str, html_file: str | None) -> None:
-    """MTTA and MTTR per severity, post-mortem compliance, runbook coverage, open items."""
+def report(context: Context, fmt: str, html_file: str | None, team: str | None) -> None:
+    """MTTA and MTTR per severity (and per team), post-mortem compliance, runbooks, items."""
     with errors():
         flow = context.flow()
-        pairs = [(i, flow.history(i.id)) for i in flow.incidents()]
-        result = build_report(pairs, flow.runbooks())
+        policy = flow.policy
+        if team is not None:
+            check_team(policy, team)
+        chosen = [i for i in flow.incidents() if team in (None, team_of(policy, i))]
+        pairs = [(i, flow.history(i.id)) for i in chosen]
+        teams = ((team,) if team else policy.team_names) if policy.teams else ()
+        result = build_report(pairs, flow.runbooks(), teams, lambda i: team_of(policy, i))
     if html_file:
         from ._report_html import render_html  # noqa: PLC0415
 

@@ -14,6 +14,7 @@ from ..schedules._book import Schedules, Shift, describe
 from ..schedules._book import hours as hours_of
 from ..schedules._clock import instant
 from ._common import Context, clean, console, errors, pass_context, say, stamp
+from ._teams import check_team, level_lines
 
 __all__ = ["oncall", "schedule_group"]
 
@@ -108,15 +109,22 @@ def _people(people: tuple[str, ...]) -> str:
 @click.command("oncall")
 @click.argument("schedule", required=False)
 @click.option("--at", "at", default=None, help=f"When ({_LOCAL}); default now.")
+@click.option("--team", default=None, help="Who each escalation level of this team pages.")
 @pass_context
-def oncall(context: Context, schedule: str | None, at: str | None) -> None:
-    """Who is on call now (or --at a time), and until when.
+def oncall(context: Context, schedule: str | None, at: str | None, team: str | None) -> None:
+    """Who is on call now (or --at a time), and until when; --team: who that team pages.
 
     Needs only the policy; with an incident database (--db, --config), its recorded shifts
     and run-time overrides count too.
     """
     with errors():
         written = _parse(at, "--at")
+        if team is not None:
+            if schedule is not None:
+                msg = "--team says who a team's levels page: give it without a schedule"
+                raise InvalidCommand(msg)
+            _team_pages(context, team, written)
+            return
         book = context.policy().schedules
         names = _names(book, schedule)
         answers = _Answers(context, book)  # the store's record first, where there is one
@@ -124,6 +132,23 @@ def oncall(context: Context, schedule: str | None, at: str | None) -> None:
             when = _in(written, _zone(book, name))
             ahead = answers.shifts(name, when, when + timedelta(days=60))
             say(clean(describe(name, answers.on_call(name, when), ahead)))
+
+
+def _team_pages(context: Context, team: str, written: datetime | None) -> None:
+    """Who each level of ``team`` pages at ``written`` (now), run-time overrides counted."""
+    policy = context.policy()
+    check_team(policy, team)
+    if context.has_store():
+        flow = context.flow()
+        policy = flow._drive(flow._with_overrides())  # the overrides in the store count
+    when = written if written is not None and written.utcoffset() is not None else None
+    if when is None:
+        when = datetime.now(UTC) if written is None else written.replace(tzinfo=UTC)
+    seen = policy.for_team(team)
+    chat = policy.team(team).chat_channel or "the configured chat channel"
+    say(clean(f"{team} pages at {stamp(when)} (its chat: {chat}):"))
+    for line in level_lines(seen, when):
+        say(clean(line))
 
 
 @click.group("schedule")

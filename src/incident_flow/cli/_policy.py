@@ -11,6 +11,7 @@ from .._core.alerts import Alert
 from .._core.policy import Policy
 from ..exceptions import InvalidCommand
 from ._common import clean, console, errors, say, stamp, when
+from ._teams import level_lines
 
 __all__ = ["policy_group"]
 
@@ -73,16 +74,8 @@ def _reach(policy: Policy, alert: Alert, at: datetime) -> None:
         )
     else:
         say(f"{team.name} pages at {stamp(at)}:")
-    for level, step in enumerate(seen.escalation):
-        names, gaps = seen.page_targets(level, at)
-        who = ", ".join(names)
-        targets = ", ".join(step.targets)
-        via = f" ({targets})" if targets != who else ""
-        gap = f"nobody on call at {', '.join(gaps)}" if gaps else ""
-        if not names:
-            say(f"  level {level + 1}: {gap or 'nobody'}")
-        else:
-            say(f"  level {level + 1}: {who}{via}" + (f"; {gap}" if gap else ""))
+    for line in level_lines(seen, at):
+        say(line)
 
 
 @click.group("policy")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,9 +45,12 @@ class Report:
     #: Runbooks that incidents used and nobody updated since (neither in an incident nor in
     #: the catalog): the learnings may not have reached them.
     not_updated_since_used: tuple[str, ...] = ()
+    #: Per team (a policy with teams only): incidents, open, MTTA and MTTR in minutes.
+    by_team: dict[str, dict[str, Any]] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for ``--format json``."""
+        """Plain data for ``--format json`` (``by_team`` only when the policy has teams)."""
+        teams = {"by_team": self.by_team} if self.by_team else {}
         return {
             "definitions": DEFINITIONS,
             "incidents": self.incidents,
@@ -64,6 +67,7 @@ class Report:
             "open_action_items": [
                 {"incident": i, "item": a, "description": d} for i, a, d in self.open_action_items
             ],
+            **teams,
         }
 
 
@@ -83,9 +87,17 @@ def _opened(
 
 
 def build_report(
-    incidents: Sequence[tuple[Incident, Sequence[Event]]], catalog: Catalog | None = None
+    incidents: Sequence[tuple[Incident, Sequence[Event]]],
+    catalog: Catalog | None = None,
+    teams: Sequence[str] = (),
+    team_of: Callable[[Incident], str] | None = None,
 ) -> Report:
-    """Compute the report of ``(incident, history)`` pairs (and the catalog's own changes)."""
+    """Compute the report of ``(incident, history)`` pairs (and the catalog's own changes).
+
+    With ``teams`` (a policy's, in order) and ``team_of`` (the team an incident is decided
+    by), the figures per team too: each team a row, with no incidents too.
+    """
+    timed: list[tuple[Incident, timedelta | None, timedelta | None]] = []
     by_severity: dict[str, dict[str, Any]] = {}
     acks: dict[str, list[timedelta]] = {}
     fixes: dict[str, list[timedelta]] = {}
@@ -105,21 +117,12 @@ def build_report(
         row = by_severity.setdefault(severity, {"incidents": 0, "open": 0})
         row["incidents"] += 1
         row["open"] += not incident.closed
-        page = next(
-            (
-                e
-                for e in history
-                if e.type == "MessageDelivered" and getattr(e, "kind", "") == "page"
-            ),
-            None,
-        )
-        ack = _first(history, "IncidentAcknowledged")
-        acked_at = _happened(ack)
-        if page is not None and acked_at is not None and acked_at >= page.at:
-            acks.setdefault(severity, []).append(acked_at - page.at)
-        resolved_at = _happened(_first(history, "IncidentResolved"))
-        if resolved_at is not None:
-            fixes.setdefault(severity, []).append(resolved_at - incident.created_at)
+        to_ack, to_fix = _times(incident, history)
+        if to_ack is not None:
+            acks.setdefault(severity, []).append(to_ack)
+        if to_fix is not None:
+            fixes.setdefault(severity, []).append(to_fix)
+        timed.append((incident, to_ack, to_fix))
         pm = incident.postmortem
         if (
             incident.closed
@@ -172,7 +175,42 @@ def build_report(
         not_updated_since_used=tuple(
             sorted(n for n, at in last_used.items() if updated.get(n, at) <= at)
         ),
+        by_team=_by_team(timed, teams, team_of) if team_of is not None else {},
     )
+
+
+def _times(
+    incident: Incident, history: Sequence[Event]
+) -> tuple[timedelta | None, timedelta | None]:
+    """Its time to acknowledge (from the first page delivered) and to resolve (from opening)."""
+    page = next(
+        (e for e in history if e.type == "MessageDelivered" and getattr(e, "kind", "") == "page"),
+        None,
+    )
+    acked_at = _happened(_first(history, "IncidentAcknowledged"))
+    to_ack = None
+    if page is not None and acked_at is not None and acked_at >= page.at:
+        to_ack = acked_at - page.at
+    resolved_at = _happened(_first(history, "IncidentResolved"))
+    return to_ack, None if resolved_at is None else resolved_at - incident.created_at
+
+
+def _by_team(
+    timed: Sequence[tuple[Incident, timedelta | None, timedelta | None]],
+    teams: Sequence[str],
+    team_of: Callable[[Incident], str],
+) -> dict[str, dict[str, Any]]:
+    """Each of ``teams`` (in order, none left out): its incidents, open ones, MTTA and MTTR."""
+    rows: dict[str, dict[str, Any]] = {}
+    for team in teams:
+        mine = [(i, a, f) for i, a, f in timed if team_of(i) == team]
+        rows[team] = {
+            "incidents": len(mine),
+            "open": sum(not i.closed for i, _, _ in mine),
+            "mtta_minutes": _minutes([a for _, a, _ in mine if a is not None]),
+            "mttr_minutes": _minutes([f for _, _, f in mine if f is not None]),
+        }
+    return rows
 
 
 def _happened(event: Event | None) -> datetime | None:

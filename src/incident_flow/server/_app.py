@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .._core.log import OncePerCause, get_logger
-from .._core.process import FINAL_STATE
 from .._drivers.async_flow import AsyncIncidentFlow
 from .._drivers.worker import HOLD, AsyncClaimKeeper, _ReviewPolls, _steps, first_wait
 from ..adapters.channels.slack import escape as slack_escape
@@ -42,6 +41,7 @@ from ..exceptions import (
     StorageError,
 )
 from ..ingest import SIGNED_SOURCES, actions, parse, slack_workspace
+from ..ingest._actions.slack import TeamRequest
 from ..ingest._common import DEDUP_FIX_LABEL, DEDUP_LABEL
 from ..ingest.signatures import verify
 from ..ports import StoreCounts
@@ -54,14 +54,17 @@ from ._bodies import (
     json_object,
     oncall_question,
     silence_json,
+    team_request,
     time_field,
 )
 from ._closing import close_within as _close
 from ._closing import maybe as _maybe
 from ._config import ServiceConfig, SourceConfig
 from ._counted import Counted as _Counted
-from ._metrics import COUNTED_STATES, ServiceMetrics
+from ._metrics import ServiceMetrics
+from ._scrape import counted_by_loading, open_counts
 from ._service_log import AccessLog, say_configuration, touched
+from ._teams import team_answer
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -89,7 +92,8 @@ class _Service:
     def __init__(self, flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool) -> None:
         self.flow = flow
         self.config = config
-        self.metrics = ServiceMetrics()
+        teams = flow.policy.team_names if flow.policy.teams else ()
+        self.metrics = ServiceMetrics(teams, flow.policy.default_team_name)
         self.run_worker = worker
         self.last_turn = 0.0
         self.stop = asyncio.Event()
@@ -338,6 +342,14 @@ class _Service:
         asked = oncall_question(body, command)
         if asked is not None:
             return 200, {"response_type": "ephemeral", "text": self.oncall_answer(asked)}
+        handover = team_request(body, command)
+        if isinstance(handover, TeamRequest):
+            return 200, {
+                "response_type": "ephemeral",
+                "text": await team_answer(self.flow, handover),
+            }
+        if handover is not None:  # /incident team without its words: the usage, privately
+            return 200, {"response_type": "ephemeral", "text": slack_escape(handover)}
         try:
             found = actions("slack", body, headers, command=command)
         except InvalidPayload as exc:
@@ -475,31 +487,16 @@ class _Service:
         """The Prometheus text, behind ``server.metrics_token`` when it is set."""
         self.authorize_metrics(request)
         store: Any = self.flow.store
-        if self._counts_itself():
+        itself = self._counts_itself()
+        # The store counts no teams: with teams, the open incidents are loaded.
+        opened = await open_counts(self.flow) if self.metrics.teams or not itself else Counter()
+        if itself:
             counts: StoreCounts = await _maybe(store.counts())
         else:
-            counts = await self._counted_by_loading()
-        self.metrics.observe(counts)
+            counts = await counted_by_loading(self.flow, opened)
+        self.metrics.observe(counts, opened)
         self.metrics.observe_pauses(self.flow._pauses, self.flow._now())
         return self.metrics.text()
-
-    async def _counted_by_loading(self) -> StoreCounts:
-        """A store without ``counts``: its open incidents loaded (slow with thousands)."""
-        found: Counter[tuple[str, str]] = Counter()
-        for state in COUNTED_STATES:
-            for incident in await self.flow.incidents(state):
-                found[incident.state, str(incident.severity)] += 1
-        store = self.flow.store
-        closed = len(await _maybe(store.incident_ids(FINAL_STATE)))
-        pending: list[Any] = []
-        if hasattr(store, "outbox_messages"):
-            pending = [m for m in await _maybe(store.outbox_messages()) if m.pending]
-        return StoreCounts(
-            incidents=[(s, v, n) for (s, v), n in found.items()],
-            closed=closed,
-            pending=len(pending),
-            oldest_pending=min((m.created_at for m in pending), default=None),
-        )
 
     def authorize_metrics(self, request: Request) -> None:
         """``server.metrics_token`` as a bearer token, compared in constant time, or 401."""

@@ -16,6 +16,8 @@ from ..exceptions import (
     InvalidPayload,
 )
 from ..ingest import slack_oncall_question
+from ..ingest._actions.slack import TeamRequest
+from ..ingest._actions.slack import team_request as slack_team_request
 
 T = TypeVar("T")
 
@@ -45,6 +47,7 @@ __all__ = [
     "json_object",
     "oncall_question",
     "silence_json",
+    "team_request",
     "time_field",
 ]
 
@@ -72,6 +75,14 @@ def oncall_question(body: bytes, command: str) -> str | None:
         return slack_oncall_question(body, command=command)
     except InvalidPayload:
         return None
+
+
+def team_request(body: bytes, command: str) -> TeamRequest | str | None:
+    """What ``/incident team ID TEAM`` asks; its usage when mistyped; None for anything else."""
+    try:
+        return slack_team_request(body, command=command)
+    except InvalidPayload as exc:
+        return str(exc) if is_slash_command(body) else None
 
 
 def is_slash_command(body: bytes) -> bool:

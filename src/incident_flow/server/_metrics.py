@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from .._core.incident import Incident
 from .._core.process import FINAL_STATE, OPEN_STATES
@@ -28,7 +30,17 @@ class ServiceMetrics:
     histograms add up to every incident once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, teams: tuple[str, ...] = (), default_team: str | None = None) -> None:
+        """The metrics; with ``teams`` (a policy's teams), incidents and MTTA/MTTR by team.
+
+        Without teams every metric is as it was, with no ``team`` label. With them the label's
+        values are those teams and ``other`` (an incident of a team the policy no longer
+        declares); an incident with no team (opened before the policy had teams) is the
+        ``default_team``'s, as the policy decides it.
+        """
+        self.teams = tuple(teams)
+        self.default_team = default_team or (self.teams[0] if self.teams else None)
+        by_team = ["team"] if self.teams else []
         from prometheus_client import (  # noqa: PLC0415 - the server extra
             CollectorRegistry,
             Counter,
@@ -65,8 +77,8 @@ class ServiceMetrics:
         )
         self.incidents = Gauge(
             "incident_flow_incidents",
-            "Incidents by state and severity",
-            ["state", "severity"],
+            "Incidents by state and severity" + (" and team" if by_team else ""),
+            ["state", "severity", *by_team],
             registry=r,
         )
         self.backlog = Gauge(
@@ -102,12 +114,14 @@ class ServiceMetrics:
         self.mtta = Histogram(
             "incident_flow_time_to_acknowledge_seconds",
             "From opened to acknowledged",
+            by_team,
             buckets=_BUCKETS,
             registry=r,
         )
         self.mttr = Histogram(
             "incident_flow_time_to_resolve_seconds",
             "From opened to resolved",
+            by_team,
             buckets=_BUCKETS,
             registry=r,
         )
@@ -118,14 +132,37 @@ class ServiceMetrics:
         if channel == "pager" and kind == "page":
             self.pages.inc()
 
-    def observe(self, counts: StoreCounts) -> None:
-        """Set the gauges from the store's counts (closed incidents as ``severity="any"``)."""
+    def team_label(self, team: str | None) -> str:
+        """The ``team`` label of an incident of ``team``: bounded by the configured teams."""
+        if team is None:
+            return self.default_team or "other"
+        return team if team in self.teams else "other"
+
+    def observe(
+        self, counts: StoreCounts, by_team: Mapping[tuple[str, str, str | None], int] | None = None
+    ) -> None:
+        """Set the gauges from the store's counts (closed incidents as ``severity="any"``).
+
+        With teams, ``by_team`` counts the open incidents by ``(state, severity, team)``
+        (closed ones are ``team="any"``).
+        """
         self.incidents.clear()
-        for state, severity, n in counts.incidents:
-            if state in COUNTED_STATES:
-                self.incidents.labels(state, severity).set(n)
+        closed_labels: tuple[str, ...] = (FINAL_STATE, "any")
+        if self.teams:
+            closed_labels = (*closed_labels, "any")
+            found: dict[tuple[str, str, str], int] = {}
+            for (state, severity, team), n in (by_team or {}).items():
+                key = (state, severity, self.team_label(team))
+                found[key] = found.get(key, 0) + n
+            for key, n in found.items():
+                if key[0] in COUNTED_STATES and n:
+                    self.incidents.labels(*key).set(n)
+        else:
+            for state, severity, n in counts.incidents:
+                if state in COUNTED_STATES:
+                    self.incidents.labels(state, severity).set(n)
         if counts.closed:
-            self.incidents.labels(FINAL_STATE, "any").set(counts.closed)
+            self.incidents.labels(*closed_labels).set(counts.closed)
         self.backlog.set(counts.pending)
         oldest = counts.oldest_pending
         age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
@@ -152,10 +189,16 @@ class ServiceMetrics:
         """Observe MTTA / MTTR when a commit acknowledges or resolves the incident."""
         acked = incident.acknowledged_at
         if acked is not None and (before is None or before.acknowledged_at is None):
-            self.mtta.observe((acked - incident.created_at).total_seconds())
+            self._by_team(self.mtta, incident).observe(
+                (acked - incident.created_at).total_seconds()
+            )
         resolved = incident.resolved_at
         if resolved is not None and (before is None or before.resolved_at is None):
-            self.mttr.observe((resolved - incident.created_at).total_seconds())
+            fixed = (resolved - incident.created_at).total_seconds()
+            self._by_team(self.mttr, incident).observe(fixed)
+
+    def _by_team(self, histogram: Any, incident: Incident) -> Any:
+        return histogram.labels(self.team_label(incident.team)) if self.teams else histogram
 
     def text(self) -> bytes:
         """The Prometheus text exposition."""

@@ -13,13 +13,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from ..._core.severity import Severity
 from ..._delivery import slack_ui as ui
 from ..._responders.actions import Action
 from ...exceptions import InvalidPayload
 from .._common import Body, priority
 
-__all__ = ["COMMAND", "COMMAND_USAGE", "SOURCE", "oncall_question", "parse", "workspace"]
+__all__ = [
+    "COMMAND",
+    "COMMAND_USAGE",
+    "SOURCE",
+    "TeamRequest",
+    "oncall_question",
+    "parse",
+    "team_request",
+    "workspace",
+]
 
 SOURCE = "slack"
 #: The slash command that is ours unless the configuration names another.
@@ -38,7 +49,7 @@ _VERBS = {
 }
 COMMAND_USAGE = (
     "usage: /incident ack ID | runbook ID | resolve ID [summary] | note ID text | "
-    "escalate ID | reopen ID | sev ID P1..P5 | oncall [SCHEDULE]"
+    "escalate ID | reopen ID | sev ID P1..P5 | team ID TEAM | oncall [SCHEDULE]"
 )
 #: Buttons that are an action at once (the others open a form).
 _AT_ONCE = ("acknowledge", "start_runbook")
@@ -76,10 +87,48 @@ def parse(body: Body, headers: Any = None, *, command: str = COMMAND) -> list[Ac
     if "command" in data:
         if str(data.get("command") or "").strip().lower() != command.lower():
             return []
-        if _asks_oncall(data) is not None:
+        if _asks_oncall(data) is not None or _first_word(data) == "team":
             return []
         return _command(data, command)
     return []
+
+
+def _first_word(data: Mapping[str, Any]) -> str:
+    words = str(data.get("text") or "").split(maxsplit=1)
+    return words[0].lower() if words else ""
+
+
+@attrs.frozen
+class TeamRequest:
+    """``/incident team ID TEAM``: hand incident ``incident`` to ``team``, asked by ``user``."""
+
+    incident: str
+    team: str
+    user: str
+
+
+def team_request(body: Body, *, command: str = COMMAND) -> TeamRequest | None:
+    """What ``/incident team ID TEAM`` asks (None: another command, or not ours).
+
+    The words are taken as typed (the team is checked against the policy by whoever acts).
+
+    Raises:
+        InvalidPayload: not a Slack request, or ``/incident team`` without an id and a team, or
+            without the user who typed it (the message is the usage).
+    """
+    data = _decoded(body)
+    if str(data.get("command") or "").strip().lower() != command.lower():
+        return None
+    if _first_word(data) != "team":
+        return None
+    words = str(data.get("text") or "").split()
+    if len(words) != 3:
+        raise InvalidPayload(f"/incident team needs an incident id and a team; {_usage(command)}")
+    user = data.get("user_id")
+    if not user:
+        msg = f"{SOURCE}: user_id is missing"
+        raise InvalidPayload(msg)
+    return TeamRequest(incident=words[1], team=words[2], user=str(user))
 
 
 def _asks_oncall(data: Mapping[str, Any]) -> str | None:
