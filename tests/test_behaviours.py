@@ -24,9 +24,11 @@ from incident_flow import (
     ingest,
 )
 from incident_flow._actions import Action, decide_action, record_action, status_changes
+from incident_flow._incident import fold
 from incident_flow._people import People
 from incident_flow._postmortem import Review
 from incident_flow._review import review_reminder
+from incident_flow.events import event_from_dict
 from incident_flow.ports import ReviewStatus
 from incident_flow.testing import ManualClock, RecordingPublisher
 
@@ -981,3 +983,55 @@ class TestPostmortemThread:
         assert notes[-1] == "Merge of the post-mortem requested"
         assert publisher.merges == 1
         assert chat.of(i, "update")[-1].text == f"Post-mortem published: {PR}"
+
+
+class TestClose:
+    """A close is refused while something is owed, says why exactly, and is said when done."""
+
+    def test_a_close_is_said_in_the_thread_by_whom(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_required=()))
+        flow.waive_action_item(i, "AI-1", by="alice", reason="noise")
+        assert flow.close(i, by="bob").state == "closed"
+        last = chat.of(i)[-1]
+        assert (last.kind, last.text) == ("update", "Closed by bob")
+
+    def test_an_owed_post_mortem_refuses_the_close_and_says_how_to_start_one(self) -> None:
+        flow, _, i = _resolved()
+        before = flow.history(i)
+        assert _refusal(lambda: flow.close(i, by="bob")) == (
+            "resolved", "close", "postmortem_required",
+            ("a reviewed post-mortem is required: the incident reached a severity that needs one "
+             "(the obligation stays after a downgrade); start one with start_postmortem"),
+        )  # fmt: skip
+        assert flow.history(i) == before
+
+    def test_open_action_items_are_listed_by_id_and_description(self) -> None:
+        flow, _, i = _resolved(Policy(postmortem_required=(), postmortem_reviewers=0))
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y", learnings=["z"])
+        flow.submit_postmortem(i, by="alice")
+        assert _refusal(lambda: flow.close(i, by="bob")) == (
+            "runbook_update", "close", "open_action_items",
+            ("open action items must be done or waived first: "
+             "AI-1 Add a runbook for alert 'n' (s); AI-2 Update the runbook: z"),
+        )  # fmt: skip
+
+    def test_a_post_mortem_published_by_0_1_before_it_was_saved_holds_the_close(self) -> None:
+        store = MemoryStore()
+        flow = IncidentFlow(
+            Policy(postmortem_required=()), store=store, notifier=RecordingNotifier(),
+            pager=RecordingNotifier(), publisher=RecordingPublisher(), clock=ManualClock(T0),
+        )  # fmt: skip
+        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+        flow.resolve(i, by="alice")
+        flow.waive_action_item(i, "AI-1", by="alice", reason="noise")
+        flow.start_postmortem(i, author="alice")
+        stream = store.load(i)
+        n, at = stream[-1].version, stream[-1].at.isoformat()
+        # What 0.1 stored: published on acceptance, its location came with the delivery.
+        published = [event_from_dict({"type": "PostMortemPublished", "version": n + 1, "at": at})]
+        store.append(i, n, published, snapshot=fold(fold(None, stream), published))
+        assert flow.get(i).state == "runbook_update"
+        assert _refusal(lambda: flow.close(i, by="bob")) == (
+            "runbook_update", "close", "postmortem_saved",
+            "the post-mortem is not saved yet (its delivery is pending; run deliver_pending())",
+        )  # fmt: skip
