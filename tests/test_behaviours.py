@@ -14,6 +14,7 @@ import pytest
 
 from incident_flow import (
     Alert,
+    EscalationLevel,
     IncidentFlow,
     MemoryStore,
     Person,
@@ -1035,3 +1036,47 @@ class TestClose:
             "runbook_update", "close", "postmortem_saved",
             "the post-mortem is not saved yet (its delivery is pending; run deliver_pending())",
         )  # fmt: skip
+
+
+class TestReopen:
+    """A reopen says who (or which alert) reopened it; a flap within the window is not paged."""
+
+    def test_a_flap_at_the_window_is_said_and_later_reopens_are_paged_with_their_timer(
+        self, make_flow: MakeFlow
+    ) -> None:
+        levels = [
+            EscalationLevel(["alice"]),
+            EscalationLevel(["bob"], wait=timedelta(hours=1)),
+            EscalationLevel(["carol"]),
+        ]
+        policy = Policy(
+            flap_window=timedelta(minutes=5),
+            ack_timeout={"P1": timedelta(minutes=7)},
+            escalation=levels,
+        )
+        flow, clock, chat, pager = make(make_flow, policy)
+        alert = Alert(source="s", name="n", title="t", severity="P1")
+        i = flow.trigger(alert).id
+        flow.resolve(i, by="alice")
+        clock.advance(timedelta(minutes=5))  # exactly the flap window
+        assert flow.trigger(alert).escalation_due_at is None
+        assert (chat.of(i)[-2].kind, chat.of(i)[-2].text) == (
+            "update",
+            "Reopened: the alert is flapping (fired again soon after it resolved; not paged again)",
+        )
+        assert [m.text for m in pager.of(i, "page")] == ["[P1] t"]
+        flow.resolve(i, by="alice")
+        clock.advance(timedelta(minutes=6))
+        again = flow.trigger(alert)
+        assert again.escalation_due_at == clock.now() + timedelta(minutes=7)  # level 0's wait
+        assert (chat.of(i)[-2].kind, chat.of(i)[-2].text) == (
+            "update",
+            "Reopened (the alert fired again)",
+        )
+        flow.resolve(i, by="alice")
+        assert flow.reopen(i, by="bob").escalation_due_at == clock.now() + timedelta(minutes=7)
+        assert (chat.of(i)[-1].kind, chat.of(i)[-1].text) == ("update", "Reopened by bob")
+        pages = pager.of(i, "page")
+        assert [(m.text, m.to) for m in pages] == [("[P1] t", ("alice",))] + [
+            ("[P1] t (reopened)", ("alice",))
+        ] * 2
