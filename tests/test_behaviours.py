@@ -16,6 +16,7 @@ from incident_flow import (
     Alert,
     EscalationLevel,
     IncidentFlow,
+    InvalidTransition,
     MemoryStore,
     Person,
     Policy,
@@ -25,10 +26,12 @@ from incident_flow import (
     ingest,
 )
 from incident_flow._actions import Action, decide_action, record_action, status_changes
+from incident_flow._decide import decide_join
 from incident_flow._incident import fold
 from incident_flow._people import People
 from incident_flow._postmortem import Review
 from incident_flow._review import review_reminder
+from incident_flow._storms import GroupingRule, PageAfter
 from incident_flow.events import event_from_dict
 from incident_flow.ports import ReviewStatus
 from incident_flow.testing import ManualClock, RecordingPublisher
@@ -1080,3 +1083,138 @@ class TestReopen:
         assert [(m.text, m.to) for m in pages] == [("[P1] t", ("alice",))] + [
             ("[P1] t (reopened)", ("alice",))
         ] * 2
+
+
+class TestJoin:
+    """An alert joining its group is recorded; the thread hears of the group once per interval."""
+
+    RULE = GroupingRule(
+        name="outage", by=["service"], match={"env": "prod"}, window=timedelta(minutes=10)
+    )
+
+    @staticmethod
+    def alert(n: int) -> Alert:
+        labels = {"service": "c", "env": "prod"}
+        return Alert(source="am", name=f"A{n}", title=f"alert {n}", severity="P2", labels=labels)
+
+    def test_joins_are_summed_up_in_the_thread_once_per_interval(self) -> None:
+        policy = Policy(grouping=[self.RULE], repeat_summary_every=timedelta(minutes=5))
+        clock, chat = ManualClock(T0), RecordingNotifier()
+        flow = IncidentFlow(policy, notifier=chat, pager=RecordingNotifier(), clock=clock)
+        i = flow.trigger(self.alert(0)).id
+        for n, minutes in ((1, 2), (2, 2), (3, 4)):
+            clock.advance(timedelta(minutes=minutes))
+            assert flow.trigger(self.alert(n)).id == i
+        grouped = [e for e in flow.history(i) if e.type == "AlertGrouped"]
+        assert [e.said for e in grouped] == [True, False, True]  # type: ignore[attr-defined]
+        assert [(m.kind, m.text) for m in chat.of(i)][1:] == [
+            ("update", "2 alerts grouped by outage, 2 firings; latest: alert 1"),
+            ("update", ("4 alerts grouped by outage, 4 firings; 2 since the last update; "
+                        "latest: alert 3")),
+        ]  # fmt: skip
+
+    def test_a_resolved_incident_takes_no_more_alerts_of_its_group(self) -> None:
+        policy = Policy(grouping=[self.RULE])
+        flow = IncidentFlow(policy, notifier=RecordingNotifier(), pager=RecordingNotifier())
+        incident = flow.trigger(self.alert(0))
+        resolved = flow.resolve(incident.id, by="alice")
+        with pytest.raises(InvalidTransition) as refused:
+            decide_join(resolved, self.alert(1), (self.RULE, "c"), policy, T0)
+        e = refused.value
+        assert (e.incident_id, e.state, e.trigger, e.allowed) == (
+            incident.id,
+            "resolved",
+            "group",
+            (),
+        )
+
+
+class TestAlertRecords:
+    """A repeat or a recovery of the incident's alert is recorded, and said in thread order."""
+
+    @staticmethod
+    def alert(n: int, status: str = "firing") -> Alert:
+        labels = {"service": "c", "env": "prod"}
+        return Alert(
+            source="am", name=f"A{n}", title=f"alert {n}", severity="P2", labels=labels,
+            status=status,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def flow(self, policy: Policy) -> tuple[IncidentFlow, ManualClock, RecordingNotifier]:
+        clock, chat = ManualClock(T0), RecordingNotifier()
+        flow = IncidentFlow(policy, notifier=chat, pager=RecordingNotifier(), clock=clock)
+        return flow, clock, chat
+
+    def said(self, chat: RecordingNotifier, i: str, n: int) -> list[tuple[str, str]]:
+        return [(m.kind, m.text) for m in chat.of(i)][-n:]
+
+    def test_repeats_say_how_many_fired_since_the_last_update_and_a_recovery_is_said(
+        self,
+    ) -> None:
+        flow, clock, chat = self.flow(Policy(repeat_summary_every=timedelta(minutes=5)))
+        i = flow.trigger(self.alert(0)).id
+        for minutes in (1, 1, 4):
+            clock.advance(timedelta(minutes=minutes))
+            flow.trigger(self.alert(0))
+        repeats = [e.said for e in flow.history(i) if e.type == "AlertRepeated"]  # type: ignore[attr-defined]
+        assert repeats == [True, False, True]
+        assert self.said(chat, i, 2) == [
+            ("update", "Alert fired again (2 times)"),
+            ("update", "Alert fired again (4 times; 2 since the last update)"),
+        ]
+        flow.trigger(self.alert(0, status="resolved"))
+        assert self.said(chat, i, 1) == [("update", "am reports the alert recovered")]
+
+    def test_a_repeat_that_releases_a_held_page_is_said_before_the_page(self) -> None:
+        hold = PageAfter(2, timedelta(minutes=10))
+        flow, clock, chat = self.flow(Policy(page_after={"P2": hold}))
+        i = flow.trigger(self.alert(0)).id
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(0))
+        assert self.said(chat, i, 2) == [
+            ("update", "Alert fired again (2 times)"),
+            ("update", "Paging on-call: the alerts fired 2 times within 10m"),
+        ]
+
+    def test_a_group_summary_that_releases_a_held_page_is_said_before_the_page(self) -> None:
+        rule = GroupingRule(
+            name="outage", by=["service"], window=timedelta(minutes=10),
+            page_after=PageAfter(3, timedelta(minutes=10)),
+        )  # fmt: skip
+        flow, clock, chat = self.flow(
+            Policy(grouping=[rule], repeat_summary_every=timedelta(minutes=1))
+        )
+        i = flow.trigger(self.alert(0)).id
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(1))  # joins
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(0))  # its own alert again: the third firing
+        assert self.said(chat, i, 3) == [
+            ("update", "2 alerts grouped by outage, 2 firings; latest: alert 1"),
+            ("update", "2 alerts grouped by outage, 3 firings; latest: alert 0"),
+            ("update", "Paging on-call: the alerts fired 3 times within 10m"),
+        ]
+
+    def test_a_join_that_releases_a_held_page_is_said_before_the_page(self) -> None:
+        rule = GroupingRule(
+            name="outage", by=["service"], window=timedelta(minutes=10),
+            page_after=PageAfter(2, timedelta(minutes=10)),
+        )  # fmt: skip
+        flow, clock, chat = self.flow(Policy(grouping=[rule]))
+        i = flow.trigger(self.alert(0)).id
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(1))
+        assert self.said(chat, i, 2) == [
+            ("update", "2 alerts grouped by outage, 2 firings; latest: alert 1"),
+            ("update", "Paging on-call: the alerts fired 2 times within 10m"),
+        ]
+
+    def test_repeats_in_a_silence_are_recorded_unsaid(self, make_flow: MakeFlow) -> None:
+        flow, clock, chat, _ = make(make_flow)
+        flow.silence({"service": "c"}, by="alice", why="deploy", duration=timedelta(hours=1))
+        i = flow.trigger(self.alert(0)).id
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(0))
+        repeats = [e.said for e in flow.history(i) if e.type == "AlertRepeated"]  # type: ignore[attr-defined]
+        assert repeats == [False]
+        assert chat.of(i) == []
