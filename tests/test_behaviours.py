@@ -22,11 +22,13 @@ from incident_flow import (
     Policy,
     PolicyViolation,
     RecordingNotifier,
+    Runbook,
     Severity,
     ingest,
 )
+from incident_flow import _commands as cmd
 from incident_flow._actions import Action, decide_action, record_action, status_changes
-from incident_flow._decide import decide_join
+from incident_flow._decide import decide, decide_join
 from incident_flow._incident import fold
 from incident_flow._people import People
 from incident_flow._postmortem import Review
@@ -1218,3 +1220,50 @@ class TestAlertRecords:
         repeats = [e.said for e in flow.history(i) if e.type == "AlertRepeated"]  # type: ignore[attr-defined]
         assert repeats == [False]
         assert chat.of(i) == []
+
+
+class TestUpdateRunbook:
+    """A runbook is updated by name: the catalog's, or the one written for this incident."""
+
+    def test_a_catalog_runbook_other_than_the_incidents_is_updated(self) -> None:
+        catalog = [
+            Runbook(name="n-steps", url="https://rb/n", alert="n"),
+            Runbook(name="db", url="https://rb/db"),
+        ]
+        flow, chat, i = _resolved(Policy(runbooks=catalog))
+        assert flow.get(i).runbook == catalog[0]
+        flow.update_runbook(i, "db", by="bob", note="added a step")
+        assert [(m.kind, m.text) for m in chat.of(i)][-1] == (
+            "update",
+            "Runbook db updated by bob: added a step",
+        )
+        assert _refusal(lambda: flow.update_runbook(i, "dbb", by="bob", note="x")) == (
+            "resolved", "update_runbook", "unknown_runbook",
+            ("no runbook 'dbb' in the catalog (known: n-steps, db); add it with add_runbook, "
+             "or give its url to add it now"),
+        )  # fmt: skip
+
+    def test_the_runbook_written_for_the_incident_is_updated_and_no_other(self) -> None:
+        flow, _, i = _resolved(Policy(postmortem_required=()))
+        assert _refusal(lambda: flow.update_runbook(i, "docs", by="bob", note="x"))[3] == (
+            "no runbook 'docs' in the catalog (known: none yet); add it with add_runbook, "
+            "or give its url to add it now"
+        )
+        flow.add_runbook(i, Runbook(name="docs", url="https://rb/docs"), by="alice")
+        # Decided under a catalog that never heard of it: the incident's own runbook counts.
+        own = flow.get(i)
+        update = cmd.UpdateRunbook(by="bob", name="docs", note="one more step")
+        decision = decide(own, update, Policy(postmortem_required=()), T0)
+        assert [e.type for e in decision.events] == ["RunbookUpdated"]
+        assert decision.incident.runbook is not None and decision.incident.runbook.name == "docs"
+        typo = attrs.evolve(update, name="dosc")
+        refused = _refusal(lambda: decide(own, typo, Policy(postmortem_required=()), T0))
+        assert refused[2] == "unknown_runbook"
+
+    def test_an_unknown_runbook_with_its_url_is_added_then_updated(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_required=()))
+        flow.update_runbook(i, "docs", by="bob", note="first steps", url="https://rb/docs")
+        assert [(m.kind, m.text) for m in chat.of(i)][-2:] == [
+            ("update", "Runbook docs added by bob: https://rb/docs"),
+            ("update", "Runbook docs updated by bob: first steps"),
+        ]
