@@ -1267,3 +1267,31 @@ class TestUpdateRunbook:
             ("update", "Runbook docs added by bob: https://rb/docs"),
             ("update", "Runbook docs updated by bob: first steps"),
         ]
+
+
+class TestStartRunbook:
+    """Starting work names the runbook, from the catalog as it is now; none raises an item."""
+
+    def test_without_a_runbook_an_item_is_raised_and_said(self, make_flow: MakeFlow) -> None:
+        flow, _, chat, _ = make(make_flow)
+        i = flow.trigger(P2).id
+        started = flow.start_runbook(i, by="alice")
+        assert [(a.id, a.kind) for a in started.action_items] == [("AI-1", "add_runbook")]
+        assert [(m.kind, m.text) for m in chat.of(i)][-1] == (
+            "update",
+            "No runbook for 'CheckoutSlow': action item raised to add one",
+        )
+
+    def test_the_catalogs_runbook_as_it_is_now_is_named(self, make_flow: MakeFlow) -> None:
+        flow, _, chat, _ = make(make_flow)
+        incident = flow.trigger(P2)
+        assert incident.runbook is None  # the catalog had none when it fired
+        added = Runbook(name="checkout", url="https://rb/checkout", alert="Checkout*")
+        start = cmd.StartRunbook(by="alice")
+        decision = decide(incident, start, Policy(runbooks=[added]), T0)
+        assert decision.incident.runbook == added
+        flow.start_runbook(incident.id, by="alice", runbook=added)
+        assert [(m.kind, m.text) for m in chat.of(incident.id)][-1] == (
+            "update",
+            "Runbook checkout: https://rb/checkout",
+        )
