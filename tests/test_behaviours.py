@@ -28,8 +28,9 @@ from incident_flow import (
 )
 from incident_flow import _commands as cmd
 from incident_flow._actions import Action, decide_action, record_action, status_changes
-from incident_flow._decide import decide, decide_join
+from incident_flow._decide import Outcome, decide, decide_join, decide_outcomes
 from incident_flow._incident import fold
+from incident_flow._messages import OutboxMessage
 from incident_flow._people import People
 from incident_flow._postmortem import Review
 from incident_flow._review import review_reminder
@@ -1041,6 +1042,18 @@ class TestClose:
             "runbook_update", "close", "postmortem_saved",
             "the post-mortem is not saved yet (its delivery is pending; run deliver_pending())",
         )  # fmt: skip
+        # Its save then arrives with the publisher's delivery: only the location follows.
+        sent = OutboxMessage(
+            id=f"{i}/{n + 1}/publisher/postmortem", incident_id=i, channel="publisher",
+            kind="postmortem", created_at=T0, next_attempt_at=T0,
+        )  # fmt: skip
+        saved = decide_outcomes(flow.get(i), [Outcome(sent, receipt="pm/old.md")], T0)
+        assert saved.incident.postmortem is not None
+        assert saved.incident.postmortem.location == "pm/old.md"
+        said = [(m.channel, m.notification) for m in saved.outbox if m.delivered_at is None]
+        assert [(c, n.kind, n.text) for c, n in said if n is not None] == [
+            ("chat", "update", "Post-mortem published: pm/old.md")
+        ]
 
 
 class TestReopen:
@@ -1295,3 +1308,64 @@ class TestStartRunbook:
             "update",
             "Runbook checkout: https://rb/checkout",
         )
+
+
+class TestPublisherAnswers:
+    """What the publisher answers is said once: a review opened, a post-mortem published."""
+
+    def test_a_review_opened_again_after_a_close_is_not_announced_again(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_approvers="anyone"), PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        closed = Action(
+            source="github", kind="postmortem_closed", incident=i, by="bob", review_url=PR
+        )
+        flow.apply(closed)
+        flow.submit_postmortem(i, by="alice")
+        opened = [m.text for m in chat.of(i) if m.text.startswith("Post-mortem up for review")]
+        assert opened == [f"Post-mortem up for review: {PR}"]
+
+    def test_our_merge_after_a_persons_merge_is_not_announced_again(self) -> None:
+        class Conflicted(PullRequest):
+            def merge(self, document: object) -> str:
+                if self.merges == 0:
+                    self.merges += 1
+                    raise RuntimeError("merge conflict")
+                return super().merge(document)
+
+        publisher = Conflicted()
+        clock, chat = ManualClock(T0), RecordingNotifier()
+        flow = IncidentFlow(
+            Policy(postmortem_approvers="anyone"), notifier=chat, pager=RecordingNotifier(),
+            publisher=publisher, clock=clock,
+        )  # fmt: skip
+        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+        flow.resolve(i, by="alice")
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        for who in ("bob", "carol"):
+            flow.apply(
+                Action(
+                    source="github", kind="approve_postmortem", incident=i, by=who, review_url=PR
+                )
+            )  # our merge fails
+        flow.apply(
+            Action(source="github", kind="postmortem_merged", incident=i, by="dave", review_url=PR)
+        )
+        clock.advance(timedelta(minutes=10))
+        flow.deliver_pending()  # our retry merges what is merged already
+        assert publisher.merges == 2
+        published = [m.text for m in chat.of(i) if m.text.startswith("Post-mortem published")]
+        assert published == [f"Post-mortem published: {PR}"]
+
+    def test_a_save_without_a_receipt_is_published_as_saved(self) -> None:
+        class Silent(RecordingPublisher):
+            def publish(self, document: object) -> str:
+                super().publish(document)  # type: ignore[arg-type]
+                return ""
+
+        flow, chat, i = _resolved(Policy(postmortem_reviewers=0), Silent())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        saved = flow.submit_postmortem(i, by="alice")
+        assert saved.postmortem is not None and saved.postmortem.location == "saved"
+        assert chat.of(i, "update")[-1].text == "Post-mortem published: saved"
