@@ -1021,6 +1021,8 @@ class TestClose:
             ("open action items must be done or waived first: "
              "AI-1 Add a runbook for alert 'n' (s); AI-2 Update the runbook: z"),
         )  # fmt: skip
+        waive = lambda: flow.waive_action_item(i, "AI-3", by="bob", reason="r")  # noqa: E731
+        assert _refusal(waive)[3] == "no action item 'AI-3' (has: AI-1, AI-2)"
 
     def test_a_post_mortem_published_by_0_1_before_it_was_saved_holds_the_close(self) -> None:
         store = MemoryStore()
@@ -1369,3 +1371,55 @@ class TestPublisherAnswers:
         saved = flow.submit_postmortem(i, by="alice")
         assert saved.postmortem is not None and saved.postmortem.location == "saved"
         assert chat.of(i, "update")[-1].text == "Post-mortem published: saved"
+
+
+class TestResolveWaiveNote:
+    """A resolve says by whom, why and how often it fired unsaid; waives and notes are exact."""
+
+    def test_a_resolve_with_its_summary_its_unsaid_firings_and_its_vendor_time(
+        self, make_flow: MakeFlow
+    ) -> None:
+        policy = Policy(repeat_summary_every=timedelta(hours=1))
+        flow, clock, chat, _ = make(make_flow, policy)
+        i = flow.trigger(P2).id
+        flow.trigger(P2)  # the first repeat is said
+        flow.trigger(P2)  # this one is not
+        clock.advance(timedelta(minutes=5))
+        at = T0 + timedelta(minutes=2)
+        flow.apply(
+            Action(
+                source="datadog", kind="resolve", incident=i, by="alice", text="rolled back", at=at
+            )
+        )
+        (resolved,) = [e for e in flow.history(i) if e.type == "IncidentResolved"]
+        assert (resolved.summary, resolved.happened_at) == ("rolled back", at)  # type: ignore[attr-defined]
+        assert chat.of(i, "update")[-1].text == (
+            "Resolved by datadog:alice: rolled back (the alert fired 3 times)"
+        )
+
+    def test_a_resolve_without_a_summary_or_unsaid_firings_says_only_who(
+        self, make_flow: MakeFlow
+    ) -> None:
+        flow, _, chat, pager = make(make_flow)
+        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+        flow.resolve(i, by="alice")
+        assert chat.of(i, "update")[-1].text == "Resolved by alice"
+        assert [m.text for m in pager.of(i, "resolve")] == ["Resolved by alice"]
+
+    def test_waiving_names_the_items_there_are_and_refuses_a_settled_one(self) -> None:
+        flow, _, i = _resolved(Policy(postmortem_required=()))
+        assert _refusal(lambda: flow.waive_action_item(i, "AI-9", by="bob", reason="r")) == (
+            "resolved", "waive_action_item", "unknown_action_item",
+            "no action item 'AI-9' (has: AI-1)",
+        )  # fmt: skip
+        flow.waive_action_item(i, "AI-1", by="bob", reason="noise")
+        assert _refusal(lambda: flow.waive_action_item(i, "AI-1", by="bob", reason="r")) == (
+            "resolved", "waive_action_item", "action_item_settled", "AI-1 is already settled",
+        )  # fmt: skip
+        catalog = [Runbook(name="n-steps", url="https://rb/n", alert="n")]
+        flow2, chat2, j = _resolved(Policy(postmortem_required=(), runbooks=catalog))
+        assert _refusal(lambda: flow2.waive_action_item(j, "AI-1", by="bob", reason="r"))[3] == (
+            "no action item 'AI-1' (has: none)"
+        )
+        flow2.note(j, "all good", by="bob")
+        assert [(m.kind, m.text) for m in chat2.of(j)][-1] == ("update", "bob: all good")
