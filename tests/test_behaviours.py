@@ -1423,3 +1423,43 @@ class TestResolveWaiveNote:
         )
         flow2.note(j, "all good", by="bob")
         assert [(m.kind, m.text) for m in chat2.of(j)][-1] == ("update", "bob: all good")
+
+
+class TestReclassifyAndAcknowledge:
+    """A severity change is said and timed by the new severity; an ack reaches the pager."""
+
+    POLICY = Policy(ack_timeout={"P1": timedelta(minutes=5), "P2": timedelta(minutes=7)})
+
+    def test_an_upgrade_while_a_runbook_is_worked_pages_with_the_new_severity(
+        self, make_flow: MakeFlow
+    ) -> None:
+        flow, clock, chat, pager = make(make_flow, self.POLICY)
+        i = flow.trigger(attrs.evolve(P2, severity="P4")).id
+        flow.start_runbook(i, by="alice")
+        clock.advance(timedelta(minutes=1))
+        upgraded = flow.reclassify(i, "P2", by="alice")
+        assert upgraded.paged and upgraded.escalation_due_at == clock.now() + timedelta(minutes=7)
+        assert [(m.kind, m.text) for m in chat.of(i)][-1] == (
+            "update",
+            "Severity P4 -> P2 by alice",
+        )
+        assert [m.text for m in pager.of(i, "page")] == ["[P2] Checkout slow"]
+        flow.acknowledge(i, by="bob")
+        assert [m.text for m in pager.of(i, "ack")] == ["Acknowledged by bob"]
+
+    def test_a_downgrade_among_paged_severities_keeps_the_escalation_time(
+        self, make_flow: MakeFlow
+    ) -> None:
+        flow, clock, _, _ = make(make_flow, self.POLICY)
+        i = flow.trigger(attrs.evolve(P2, severity="P1")).id
+        clock.advance(timedelta(minutes=1))
+        assert flow.reclassify(i, "P2", by="alice").escalation_due_at == T0 + timedelta(minutes=5)
+
+    def test_a_runbook_added_for_the_incident_answers_its_alert_and_is_said(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_required=()))
+        added = flow.add_runbook(i, Runbook(name="docs", url="https://rb/docs"), by="alice")
+        assert added.runbook is not None and added.runbook.alert == "n"
+        assert [(m.kind, m.text) for m in chat.of(i)][-1] == (
+            "update",
+            "Runbook docs added by alice: https://rb/docs",
+        )
