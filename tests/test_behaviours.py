@@ -1297,6 +1297,13 @@ class TestStartRunbook:
             "No runbook for 'CheckoutSlow': action item raised to add one",
         )
 
+    def test_a_runbook_chosen_by_hand_owes_no_runbook_item(self, make_flow: MakeFlow) -> None:
+        flow, _, _, _ = make(make_flow, Policy(postmortem_required=()))
+        i = flow.trigger(P2).id
+        chosen = Runbook(name="checkout", url="https://rb/checkout")
+        flow.start_runbook(i, by="alice", runbook=chosen)
+        assert flow.resolve(i, by="alice").action_items == ()
+
     def test_the_catalogs_runbook_as_it_is_now_is_named(self, make_flow: MakeFlow) -> None:
         flow, _, chat, _ = make(make_flow)
         incident = flow.trigger(P2)
