@@ -14,19 +14,28 @@ import pytest
 
 from incident_flow import (
     Alert,
+    EscalationLevel,
     IncidentFlow,
+    InvalidTransition,
     MemoryStore,
     Person,
     Policy,
     PolicyViolation,
     RecordingNotifier,
+    Runbook,
     Severity,
     ingest,
 )
+from incident_flow._core import commands as cmd
+from incident_flow._core.incident import fold
+from incident_flow._core.messages import OutboxMessage
 from incident_flow._core.people import People
+from incident_flow._core.storms import GroupingRule, PageAfter
 from incident_flow._responders.actions import Action, decide_action, record_action, status_changes
+from incident_flow._response.decide import Outcome, decide, decide_join, decide_outcomes
 from incident_flow._review.decide import review_reminder
 from incident_flow._review.document import Review
+from incident_flow.events import event_from_dict
 from incident_flow.ports import ReviewStatus
 from incident_flow.testing import ManualClock, RecordingPublisher
 
@@ -981,3 +990,483 @@ class TestPostmortemThread:
         assert notes[-1] == "Merge of the post-mortem requested"
         assert publisher.merges == 1
         assert chat.of(i, "update")[-1].text == f"Post-mortem published: {PR}"
+
+
+class TestClose:
+    """A close is refused while something is owed, says why exactly, and is said when done."""
+
+    def test_a_close_is_said_in_the_thread_by_whom(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_required=()))
+        flow.waive_action_item(i, "AI-1", by="alice", reason="noise")
+        assert flow.close(i, by="bob").state == "closed"
+        last = chat.of(i)[-1]
+        assert (last.kind, last.text) == ("update", "Closed by bob")
+
+    def test_an_owed_post_mortem_refuses_the_close_and_says_how_to_start_one(self) -> None:
+        flow, _, i = _resolved()
+        before = flow.history(i)
+        assert _refusal(lambda: flow.close(i, by="bob")) == (
+            "resolved", "close", "postmortem_required",
+            ("a reviewed post-mortem is required: the incident reached a severity that needs one "
+             "(the obligation stays after a downgrade); start one with start_postmortem"),
+        )  # fmt: skip
+        assert flow.history(i) == before
+
+    def test_open_action_items_are_listed_by_id_and_description(self) -> None:
+        flow, _, i = _resolved(Policy(postmortem_required=(), postmortem_reviewers=0))
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y", learnings=["z"])
+        flow.submit_postmortem(i, by="alice")
+        assert _refusal(lambda: flow.close(i, by="bob")) == (
+            "runbook_update", "close", "open_action_items",
+            ("open action items must be done or waived first: "
+             "AI-1 Add a runbook for alert 'n' (s); AI-2 Update the runbook: z"),
+        )  # fmt: skip
+        waive = lambda: flow.waive_action_item(i, "AI-3", by="bob", reason="r")  # noqa: E731
+        assert _refusal(waive)[3] == "no action item 'AI-3' (has: AI-1, AI-2)"
+
+    def test_a_post_mortem_published_by_0_1_before_it_was_saved_holds_the_close(self) -> None:
+        store = MemoryStore()
+        flow = IncidentFlow(
+            Policy(postmortem_required=()), store=store, notifier=RecordingNotifier(),
+            pager=RecordingNotifier(), publisher=RecordingPublisher(), clock=ManualClock(T0),
+        )  # fmt: skip
+        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+        flow.resolve(i, by="alice")
+        flow.waive_action_item(i, "AI-1", by="alice", reason="noise")
+        flow.start_postmortem(i, author="alice")
+        stream = store.load(i)
+        n, at = stream[-1].version, stream[-1].at.isoformat()
+        # What 0.1 stored: published on acceptance, its location came with the delivery.
+        published = [event_from_dict({"type": "PostMortemPublished", "version": n + 1, "at": at})]
+        store.append(i, n, published, snapshot=fold(fold(None, stream), published))
+        assert flow.get(i).state == "runbook_update"
+        assert _refusal(lambda: flow.close(i, by="bob")) == (
+            "runbook_update", "close", "postmortem_saved",
+            "the post-mortem is not saved yet (its delivery is pending; run deliver_pending())",
+        )  # fmt: skip
+        # Its save then arrives with the publisher's delivery: only the location follows.
+        sent = OutboxMessage(
+            id=f"{i}/{n + 1}/publisher/postmortem", incident_id=i, channel="publisher",
+            kind="postmortem", created_at=T0, next_attempt_at=T0,
+        )  # fmt: skip
+        saved = decide_outcomes(flow.get(i), [Outcome(sent, receipt="pm/old.md")], T0)
+        assert saved.incident.postmortem is not None
+        assert saved.incident.postmortem.location == "pm/old.md"
+        said = [(m.channel, m.notification) for m in saved.outbox if m.delivered_at is None]
+        assert [(c, n.kind, n.text) for c, n in said if n is not None] == [
+            ("chat", "update", "Post-mortem published: pm/old.md")
+        ]
+
+
+class TestReopen:
+    """A reopen says who (or which alert) reopened it; a flap within the window is not paged."""
+
+    def test_a_flap_at_the_window_is_said_and_later_reopens_are_paged_with_their_timer(
+        self, make_flow: MakeFlow
+    ) -> None:
+        levels = [
+            EscalationLevel(["alice"]),
+            EscalationLevel(["bob"], wait=timedelta(hours=1)),
+            EscalationLevel(["carol"]),
+        ]
+        policy = Policy(
+            flap_window=timedelta(minutes=5),
+            ack_timeout={"P1": timedelta(minutes=7)},
+            escalation=levels,
+        )
+        flow, clock, chat, pager = make(make_flow, policy)
+        alert = Alert(source="s", name="n", title="t", severity="P1")
+        i = flow.trigger(alert).id
+        flow.resolve(i, by="alice")
+        clock.advance(timedelta(minutes=5))  # exactly the flap window
+        assert flow.trigger(alert).escalation_due_at is None
+        assert (chat.of(i)[-2].kind, chat.of(i)[-2].text) == (
+            "update",
+            "Reopened: the alert is flapping (fired again soon after it resolved; not paged again)",
+        )
+        assert [m.text for m in pager.of(i, "page")] == ["[P1] t"]
+        flow.resolve(i, by="alice")
+        clock.advance(timedelta(minutes=6))
+        again = flow.trigger(alert)
+        assert again.escalation_due_at == clock.now() + timedelta(minutes=7)  # level 0's wait
+        assert (chat.of(i)[-2].kind, chat.of(i)[-2].text) == (
+            "update",
+            "Reopened (the alert fired again)",
+        )
+        flow.resolve(i, by="alice")
+        assert flow.reopen(i, by="bob").escalation_due_at == clock.now() + timedelta(minutes=7)
+        assert (chat.of(i)[-1].kind, chat.of(i)[-1].text) == ("update", "Reopened by bob")
+        pages = pager.of(i, "page")
+        assert [(m.text, m.to) for m in pages] == [("[P1] t", ("alice",))] + [
+            ("[P1] t (reopened)", ("alice",))
+        ] * 2
+
+
+class TestJoin:
+    """An alert joining its group is recorded; the thread hears of the group once per interval."""
+
+    RULE = GroupingRule(
+        name="outage", by=["service"], match={"env": "prod"}, window=timedelta(minutes=10)
+    )
+
+    @staticmethod
+    def alert(n: int) -> Alert:
+        labels = {"service": "c", "env": "prod"}
+        return Alert(source="am", name=f"A{n}", title=f"alert {n}", severity="P2", labels=labels)
+
+    def test_joins_are_summed_up_in_the_thread_once_per_interval(self) -> None:
+        policy = Policy(grouping=[self.RULE], repeat_summary_every=timedelta(minutes=5))
+        clock, chat = ManualClock(T0), RecordingNotifier()
+        flow = IncidentFlow(policy, notifier=chat, pager=RecordingNotifier(), clock=clock)
+        i = flow.trigger(self.alert(0)).id
+        for n, minutes in ((1, 2), (2, 2), (3, 4)):
+            clock.advance(timedelta(minutes=minutes))
+            assert flow.trigger(self.alert(n)).id == i
+        grouped = [e for e in flow.history(i) if e.type == "AlertGrouped"]
+        assert [e.said for e in grouped] == [True, False, True]  # type: ignore[attr-defined]
+        assert [(m.kind, m.text) for m in chat.of(i)][1:] == [
+            ("update", "2 alerts grouped by outage, 2 firings; latest: alert 1"),
+            ("update", ("4 alerts grouped by outage, 4 firings; 2 since the last update; "
+                        "latest: alert 3")),
+        ]  # fmt: skip
+
+    def test_a_resolved_incident_takes_no_more_alerts_of_its_group(self) -> None:
+        policy = Policy(grouping=[self.RULE])
+        flow = IncidentFlow(policy, notifier=RecordingNotifier(), pager=RecordingNotifier())
+        incident = flow.trigger(self.alert(0))
+        resolved = flow.resolve(incident.id, by="alice")
+        with pytest.raises(InvalidTransition) as refused:
+            decide_join(resolved, self.alert(1), (self.RULE, "c"), policy, T0)
+        e = refused.value
+        assert (e.incident_id, e.state, e.trigger, e.allowed) == (
+            incident.id,
+            "resolved",
+            "group",
+            (),
+        )
+
+
+class TestAlertRecords:
+    """A repeat or a recovery of the incident's alert is recorded, and said in thread order."""
+
+    @staticmethod
+    def alert(n: int, status: str = "firing") -> Alert:
+        labels = {"service": "c", "env": "prod"}
+        return Alert(
+            source="am", name=f"A{n}", title=f"alert {n}", severity="P2", labels=labels,
+            status=status,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    def flow(self, policy: Policy) -> tuple[IncidentFlow, ManualClock, RecordingNotifier]:
+        clock, chat = ManualClock(T0), RecordingNotifier()
+        flow = IncidentFlow(policy, notifier=chat, pager=RecordingNotifier(), clock=clock)
+        return flow, clock, chat
+
+    def said(self, chat: RecordingNotifier, i: str, n: int) -> list[tuple[str, str]]:
+        return [(m.kind, m.text) for m in chat.of(i)][-n:]
+
+    def test_repeats_say_how_many_fired_since_the_last_update_and_a_recovery_is_said(
+        self,
+    ) -> None:
+        flow, clock, chat = self.flow(Policy(repeat_summary_every=timedelta(minutes=5)))
+        i = flow.trigger(self.alert(0)).id
+        for minutes in (1, 1, 4):
+            clock.advance(timedelta(minutes=minutes))
+            flow.trigger(self.alert(0))
+        repeats = [e.said for e in flow.history(i) if e.type == "AlertRepeated"]  # type: ignore[attr-defined]
+        assert repeats == [True, False, True]
+        assert self.said(chat, i, 2) == [
+            ("update", "Alert fired again (2 times)"),
+            ("update", "Alert fired again (4 times; 2 since the last update)"),
+        ]
+        flow.trigger(self.alert(0, status="resolved"))
+        assert self.said(chat, i, 1) == [("update", "am reports the alert recovered")]
+
+    def test_a_repeat_that_releases_a_held_page_is_said_before_the_page(self) -> None:
+        hold = PageAfter(2, timedelta(minutes=10))
+        flow, clock, chat = self.flow(Policy(page_after={"P2": hold}))
+        i = flow.trigger(self.alert(0)).id
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(0))
+        assert self.said(chat, i, 2) == [
+            ("update", "Alert fired again (2 times)"),
+            ("update", "Paging on-call: the alerts fired 2 times within 10m"),
+        ]
+
+    def test_a_group_summary_that_releases_a_held_page_is_said_before_the_page(self) -> None:
+        rule = GroupingRule(
+            name="outage", by=["service"], window=timedelta(minutes=10),
+            page_after=PageAfter(3, timedelta(minutes=10)),
+        )  # fmt: skip
+        flow, clock, chat = self.flow(
+            Policy(grouping=[rule], repeat_summary_every=timedelta(minutes=1))
+        )
+        i = flow.trigger(self.alert(0)).id
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(1))  # joins
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(0))  # its own alert again: the third firing
+        assert self.said(chat, i, 3) == [
+            ("update", "2 alerts grouped by outage, 2 firings; latest: alert 1"),
+            ("update", "2 alerts grouped by outage, 3 firings; latest: alert 0"),
+            ("update", "Paging on-call: the alerts fired 3 times within 10m"),
+        ]
+
+    def test_a_join_that_releases_a_held_page_is_said_before_the_page(self) -> None:
+        rule = GroupingRule(
+            name="outage", by=["service"], window=timedelta(minutes=10),
+            page_after=PageAfter(2, timedelta(minutes=10)),
+        )  # fmt: skip
+        flow, clock, chat = self.flow(Policy(grouping=[rule]))
+        i = flow.trigger(self.alert(0)).id
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(1))
+        assert self.said(chat, i, 2) == [
+            ("update", "2 alerts grouped by outage, 2 firings; latest: alert 1"),
+            ("update", "Paging on-call: the alerts fired 2 times within 10m"),
+        ]
+
+    def test_repeats_in_a_silence_are_recorded_unsaid(self, make_flow: MakeFlow) -> None:
+        flow, clock, chat, _ = make(make_flow)
+        flow.silence({"service": "c"}, by="alice", why="deploy", duration=timedelta(hours=1))
+        i = flow.trigger(self.alert(0)).id
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(0))
+        repeats = [e.said for e in flow.history(i) if e.type == "AlertRepeated"]  # type: ignore[attr-defined]
+        assert repeats == [False]
+        assert chat.of(i) == []
+
+
+class TestUpdateRunbook:
+    """A runbook is updated by name: the catalog's, or the one written for this incident."""
+
+    def test_a_catalog_runbook_other_than_the_incidents_is_updated(self) -> None:
+        catalog = [
+            Runbook(name="n-steps", url="https://rb/n", alert="n"),
+            Runbook(name="db", url="https://rb/db"),
+        ]
+        flow, chat, i = _resolved(Policy(runbooks=catalog))
+        assert flow.get(i).runbook == catalog[0]
+        flow.update_runbook(i, "db", by="bob", note="added a step")
+        assert [(m.kind, m.text) for m in chat.of(i)][-1] == (
+            "update",
+            "Runbook db updated by bob: added a step",
+        )
+        assert _refusal(lambda: flow.update_runbook(i, "dbb", by="bob", note="x")) == (
+            "resolved", "update_runbook", "unknown_runbook",
+            ("no runbook 'dbb' in the catalog (known: n-steps, db); add it with add_runbook, "
+             "or give its url to add it now"),
+        )  # fmt: skip
+
+    def test_the_runbook_written_for_the_incident_is_updated_and_no_other(self) -> None:
+        flow, _, i = _resolved(Policy(postmortem_required=()))
+        assert _refusal(lambda: flow.update_runbook(i, "docs", by="bob", note="x"))[3] == (
+            "no runbook 'docs' in the catalog (known: none yet); add it with add_runbook, "
+            "or give its url to add it now"
+        )
+        flow.add_runbook(i, Runbook(name="docs", url="https://rb/docs"), by="alice")
+        # Decided under a catalog that never heard of it: the incident's own runbook counts.
+        own = flow.get(i)
+        update = cmd.UpdateRunbook(by="bob", name="docs", note="one more step")
+        decision = decide(own, update, Policy(postmortem_required=()), T0)
+        assert [e.type for e in decision.events] == ["RunbookUpdated"]
+        assert decision.incident.runbook is not None and decision.incident.runbook.name == "docs"
+        typo = attrs.evolve(update, name="dosc")
+        refused = _refusal(lambda: decide(own, typo, Policy(postmortem_required=()), T0))
+        assert refused[2] == "unknown_runbook"
+
+    def test_an_unknown_runbook_with_its_url_is_added_then_updated(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_required=()))
+        flow.update_runbook(i, "docs", by="bob", note="first steps", url="https://rb/docs")
+        assert [(m.kind, m.text) for m in chat.of(i)][-2:] == [
+            ("update", "Runbook docs added by bob: https://rb/docs"),
+            ("update", "Runbook docs updated by bob: first steps"),
+        ]
+
+
+class TestStartRunbook:
+    """Starting work names the runbook, from the catalog as it is now; none raises an item."""
+
+    def test_without_a_runbook_an_item_is_raised_and_said(self, make_flow: MakeFlow) -> None:
+        flow, _, chat, _ = make(make_flow)
+        i = flow.trigger(P2).id
+        started = flow.start_runbook(i, by="alice")
+        assert [(a.id, a.kind) for a in started.action_items] == [("AI-1", "add_runbook")]
+        assert [(m.kind, m.text) for m in chat.of(i)][-1] == (
+            "update",
+            "No runbook for 'CheckoutSlow': action item raised to add one",
+        )
+
+    def test_a_runbook_chosen_by_hand_owes_no_runbook_item(self, make_flow: MakeFlow) -> None:
+        flow, _, _, _ = make(make_flow, Policy(postmortem_required=()))
+        i = flow.trigger(P2).id
+        chosen = Runbook(name="checkout", url="https://rb/checkout")
+        flow.start_runbook(i, by="alice", runbook=chosen)
+        assert flow.resolve(i, by="alice").action_items == ()
+
+    def test_the_catalogs_runbook_as_it_is_now_is_named(self, make_flow: MakeFlow) -> None:
+        flow, _, chat, _ = make(make_flow)
+        incident = flow.trigger(P2)
+        assert incident.runbook is None  # the catalog had none when it fired
+        added = Runbook(name="checkout", url="https://rb/checkout", alert="Checkout*")
+        start = cmd.StartRunbook(by="alice")
+        decision = decide(incident, start, Policy(runbooks=[added]), T0)
+        assert decision.incident.runbook == added
+        flow.start_runbook(incident.id, by="alice", runbook=added)
+        assert [(m.kind, m.text) for m in chat.of(incident.id)][-1] == (
+            "update",
+            "Runbook checkout: https://rb/checkout",
+        )
+
+
+class TestPublisherAnswers:
+    """What the publisher answers is said once: a review opened, a post-mortem published."""
+
+    def test_a_review_opened_again_after_a_close_is_not_announced_again(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_approvers="anyone"), PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        closed = Action(
+            source="github", kind="postmortem_closed", incident=i, by="bob", review_url=PR
+        )
+        flow.apply(closed)
+        flow.submit_postmortem(i, by="alice")
+        opened = [m.text for m in chat.of(i) if m.text.startswith("Post-mortem up for review")]
+        assert opened == [f"Post-mortem up for review: {PR}"]
+
+    def test_our_merge_after_a_persons_merge_is_not_announced_again(self) -> None:
+        class Conflicted(PullRequest):
+            def merge(self, document: object) -> str:
+                if self.merges == 0:
+                    self.merges += 1
+                    raise RuntimeError("merge conflict")
+                return super().merge(document)
+
+        publisher = Conflicted()
+        clock, chat = ManualClock(T0), RecordingNotifier()
+        flow = IncidentFlow(
+            Policy(postmortem_approvers="anyone"), notifier=chat, pager=RecordingNotifier(),
+            publisher=publisher, clock=clock,
+        )  # fmt: skip
+        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+        flow.resolve(i, by="alice")
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        for who in ("bob", "carol"):
+            flow.apply(
+                Action(
+                    source="github", kind="approve_postmortem", incident=i, by=who, review_url=PR
+                )
+            )  # our merge fails
+        flow.apply(
+            Action(source="github", kind="postmortem_merged", incident=i, by="dave", review_url=PR)
+        )
+        clock.advance(timedelta(minutes=10))
+        flow.deliver_pending()  # our retry merges what is merged already
+        assert publisher.merges == 2
+        published = [m.text for m in chat.of(i) if m.text.startswith("Post-mortem published")]
+        assert published == [f"Post-mortem published: {PR}"]
+
+    def test_a_save_without_a_receipt_is_published_as_saved(self) -> None:
+        class Silent(RecordingPublisher):
+            def publish(self, document: object) -> str:
+                super().publish(document)  # type: ignore[arg-type]
+                return ""
+
+        flow, chat, i = _resolved(Policy(postmortem_reviewers=0), Silent())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        saved = flow.submit_postmortem(i, by="alice")
+        assert saved.postmortem is not None and saved.postmortem.location == "saved"
+        assert chat.of(i, "update")[-1].text == "Post-mortem published: saved"
+
+
+class TestResolveWaiveNote:
+    """A resolve says by whom, why and how often it fired unsaid; waives and notes are exact."""
+
+    def test_a_resolve_with_its_summary_its_unsaid_firings_and_its_vendor_time(
+        self, make_flow: MakeFlow
+    ) -> None:
+        policy = Policy(repeat_summary_every=timedelta(hours=1))
+        flow, clock, chat, _ = make(make_flow, policy)
+        i = flow.trigger(P2).id
+        flow.trigger(P2)  # the first repeat is said
+        flow.trigger(P2)  # this one is not
+        clock.advance(timedelta(minutes=5))
+        at = T0 + timedelta(minutes=2)
+        flow.apply(
+            Action(
+                source="datadog", kind="resolve", incident=i, by="alice", text="rolled back", at=at
+            )
+        )
+        (resolved,) = [e for e in flow.history(i) if e.type == "IncidentResolved"]
+        assert (resolved.summary, resolved.happened_at) == ("rolled back", at)  # type: ignore[attr-defined]
+        assert chat.of(i, "update")[-1].text == (
+            "Resolved by datadog:alice: rolled back (the alert fired 3 times)"
+        )
+
+    def test_a_resolve_without_a_summary_or_unsaid_firings_says_only_who(
+        self, make_flow: MakeFlow
+    ) -> None:
+        flow, _, chat, pager = make(make_flow)
+        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+        flow.resolve(i, by="alice")
+        assert chat.of(i, "update")[-1].text == "Resolved by alice"
+        assert [m.text for m in pager.of(i, "resolve")] == ["Resolved by alice"]
+
+    def test_waiving_names_the_items_there_are_and_refuses_a_settled_one(self) -> None:
+        flow, _, i = _resolved(Policy(postmortem_required=()))
+        assert _refusal(lambda: flow.waive_action_item(i, "AI-9", by="bob", reason="r")) == (
+            "resolved", "waive_action_item", "unknown_action_item",
+            "no action item 'AI-9' (has: AI-1)",
+        )  # fmt: skip
+        flow.waive_action_item(i, "AI-1", by="bob", reason="noise")
+        assert _refusal(lambda: flow.waive_action_item(i, "AI-1", by="bob", reason="r")) == (
+            "resolved", "waive_action_item", "action_item_settled", "AI-1 is already settled",
+        )  # fmt: skip
+        catalog = [Runbook(name="n-steps", url="https://rb/n", alert="n")]
+        flow2, chat2, j = _resolved(Policy(postmortem_required=(), runbooks=catalog))
+        assert _refusal(lambda: flow2.waive_action_item(j, "AI-1", by="bob", reason="r"))[3] == (
+            "no action item 'AI-1' (has: none)"
+        )
+        flow2.note(j, "all good", by="bob")
+        assert [(m.kind, m.text) for m in chat2.of(j)][-1] == ("update", "bob: all good")
+
+
+class TestReclassifyAndAcknowledge:
+    """A severity change is said and timed by the new severity; an ack reaches the pager."""
+
+    POLICY = Policy(ack_timeout={"P1": timedelta(minutes=5), "P2": timedelta(minutes=7)})
+
+    def test_an_upgrade_while_a_runbook_is_worked_pages_with_the_new_severity(
+        self, make_flow: MakeFlow
+    ) -> None:
+        flow, clock, chat, pager = make(make_flow, self.POLICY)
+        i = flow.trigger(attrs.evolve(P2, severity="P4")).id
+        flow.start_runbook(i, by="alice")
+        clock.advance(timedelta(minutes=1))
+        upgraded = flow.reclassify(i, "P2", by="alice")
+        assert upgraded.paged and upgraded.escalation_due_at == clock.now() + timedelta(minutes=7)
+        assert [(m.kind, m.text) for m in chat.of(i)][-1] == (
+            "update",
+            "Severity P4 -> P2 by alice",
+        )
+        assert [m.text for m in pager.of(i, "page")] == ["[P2] Checkout slow"]
+        flow.acknowledge(i, by="bob")
+        assert [m.text for m in pager.of(i, "ack")] == ["Acknowledged by bob"]
+
+    def test_a_downgrade_among_paged_severities_keeps_the_escalation_time(
+        self, make_flow: MakeFlow
+    ) -> None:
+        flow, clock, _, _ = make(make_flow, self.POLICY)
+        i = flow.trigger(attrs.evolve(P2, severity="P1")).id
+        clock.advance(timedelta(minutes=1))
+        assert flow.reclassify(i, "P2", by="alice").escalation_due_at == T0 + timedelta(minutes=5)
+
+    def test_a_runbook_added_for_the_incident_answers_its_alert_and_is_said(self) -> None:
+        flow, chat, i = _resolved(Policy(postmortem_required=()))
+        added = flow.add_runbook(i, Runbook(name="docs", url="https://rb/docs"), by="alice")
+        assert added.runbook is not None and added.runbook.alert == "n"
+        assert [(m.kind, m.text) for m in chat.of(i)][-1] == (
+            "update",
+            "Runbook docs added by alice: https://rb/docs",
+        )

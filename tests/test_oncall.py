@@ -160,6 +160,21 @@ def test_a_gap_escalates_at_once_and_is_said_loudly(make_flow: MakeFlow) -> None
     assert now.escalation_level == 1 and now.escalation_due_at == MONDAY + timedelta(minutes=5)
 
 
+def test_an_upgrade_into_a_gap_says_the_change_then_the_gap(make_flow: MakeFlow) -> None:
+    policy = Policy.from_text(
+        POLICY.replace('targets = ["schedule:primary"]', 'targets = ["schedule:thin"]')
+    )
+    flow, chat, pager, _ = world(make_flow, policy)
+    incident = flow.trigger(attrs.evolve(P1, severity=Severity.P4))
+    flow.reclassify(incident.id, Severity.P1, by="alice")
+    assert [m.text for m in chat.of(incident.id, "update")] == [
+        "Severity P4 -> P1 by alice",
+        "NOBODY IS ON CALL in schedule:thin (level 0): paging level 1",
+    ]
+    (page,) = pager.of(incident.id)
+    assert page.text.startswith("[P1] checkout down")
+
+
 def test_gaps_at_every_level_page_nobody_and_say_so(make_flow: MakeFlow) -> None:
     text = (
         POLICY.replace('"schedule:primary"', '"schedule:thin"')
@@ -174,6 +189,38 @@ def test_gaps_at_every_level_page_nobody_and_say_so(make_flow: MakeFlow) -> None
     assert loud[-1].endswith("(level 1): paging level 2")
     gaps = [e for e in flow.history(incident.id) if e.type == "Escalated" and not e.targets]
     assert [e.level for e in gaps] == [1, 2]
+
+
+def test_every_gap_of_a_level_is_named_and_the_last_level_says_nobody_is_left(
+    make_flow: MakeFlow,
+) -> None:
+    thin2 = (
+        POLICY.split("[[escalation]]", maxsplit=1)[0]
+        .split("[[schedules]]")[3]
+        .replace("thin", "thin2")
+    )
+    text = (
+        POLICY.replace('"schedule:primary"', '"schedule:thin", "schedule:thin2"')
+        .replace('"schedule:secondary"', '"schedule:thin"')
+        .replace('"incident commander"', '"schedule:thin2"')
+        .replace("[[escalation]]", "[[schedules]]" + thin2 + "[[escalation]]", 1)
+    )
+    flow, chat, _, _ = world(make_flow, Policy.from_text(text))
+    incident = flow.trigger(P1)
+    loud = [m.text for m in chat.of(incident.id) if "NOBODY IS ON CALL" in m.text]
+    assert loud == [
+        "NOBODY IS ON CALL in schedule:thin, schedule:thin2 (level 0): paging level 1",
+        "NOBODY IS ON CALL in schedule:thin (level 1): paging level 2",
+    ]
+    # With one level only, an upgrade's page into its gap leaves nobody to page.
+    one = Policy.from_text(
+        text.split("[[escalation]]")[0] + '[[escalation]]\ntargets = ["schedule:thin"]\n'
+    )
+    flow, chat, _, _ = world(make_flow, one)
+    incident = flow.trigger(attrs.evolve(P1, severity=Severity.P4))
+    flow.reclassify(incident.id, Severity.P1, by="alice")
+    loud = [m.text for m in chat.of(incident.id) if "NOBODY IS ON CALL" in m.text]
+    assert loud == ["NOBODY IS ON CALL in schedule:thin (level 0): nobody left to page"]
 
 
 def test_next_and_previous_people_and_literal_targets() -> None:
