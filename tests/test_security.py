@@ -552,6 +552,36 @@ class TestInsecureOnPurpose:
             assert said in result.output
 
 
+@pytest.mark.parametrize(
+    ("table", "key", "extra"),
+    [
+        ("slack", "token", {"channel": "C1"}),
+        ("slack", "webhook_url", {}),
+        ("pagerduty", "routing_key", {}),
+        ("opsgenie", "api_key", {}),
+        ("twilio", "auth_token", {"account_sid": "AC1", "from_number": "+15550100"}),
+        ("publisher", "token", {"kind": "github", "repository": "acme/postmortems"}),
+    ],
+)
+@pytest.mark.parametrize("value", ["", "  ", None], ids=["empty", "blank", "unset"])
+def test_a_channel_or_publisher_secret_that_is_empty_is_a_problem(
+    table: str, key: str, extra: dict[str, str], value: str | None, tmp_path: Path
+) -> None:
+    """A channel that cannot send is refused like a route without proof (the variable named).
+
+    Only what the file configures is read: the sample's folder publisher never reads
+    ``GITHUB_TOKEN`` (it is named in a comment), and a github publisher does.
+    """
+    data: dict[str, Any] = {"store": {"sqlite": str(tmp_path / "x.db")}}
+    data[table] = {key: "${THE_SECRET}", **extra}
+    env = {} if value is None else {"THE_SECRET": value}
+    said = "is not set" if value is None else "is empty: a secret is needed"
+    with pytest.raises(
+        ConfigError, match=rf"{table}\.{key}: the environment variable THE_SECRET {said}"
+    ):
+        config_from_mapping(data, environ=env, base=tmp_path)
+
+
 def test_slack_requests_need_the_workspace_named(tmp_path: Path) -> None:
     """A signing secret without ``team_id`` would take any workspace's requests: refused."""
     data = {"slack": {"webhook_url": "${HOOK}", "signing_secret": "${SIGN}"}}
