@@ -220,6 +220,27 @@ class Append:
         return ConcurrencyError(self.incident_id, self.expected_version)
 
 
+def plan_of(one: StreamAppend, runbooks: Sequence[RunbookRevision] = ()) -> Append:
+    """The plan of one :class:`~incident_flow.ports.StreamAppend` (see :func:`append`)."""
+    return append(
+        one.incident_id,
+        one.expected_version,
+        one.events,
+        one.snapshot,
+        one.outbox,
+        one.claimed_until,
+        runbooks,
+    )
+
+
+def append_all_plans(
+    appends: Sequence[StreamAppend], runbooks: Sequence[RunbookRevision] = ()
+) -> tuple[list[Append], bool]:
+    """The plans of ``append_all`` (the revisions ride on the first) and whether it is durable."""
+    plans = [plan_of(one, runbooks if index == 0 else ()) for index, one in enumerate(appends)]
+    return plans, any(one.durable for one in appends) or bool(runbooks)
+
+
 def group_plans(
     groups: Sequence[Sequence[StreamAppend]],
 ) -> tuple[list[list[Append] | None], list[Exception | None]]:
@@ -228,17 +249,7 @@ def group_plans(
     results: list[Exception | None] = []
     for group in groups:
         try:
-            made = [
-                append(
-                    one.incident_id,
-                    one.expected_version,
-                    one.events,
-                    one.snapshot,
-                    one.outbox,
-                    one.claimed_until,
-                )
-                for one in group
-            ]
+            made = [plan_of(one) for one in group]
         except Exception as exc:  # noqa: BLE001 - bad input: that group is refused alone
             plans.append(None)
             results.append(exc)

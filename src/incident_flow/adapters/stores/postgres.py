@@ -252,20 +252,8 @@ class PostgresStore:
         self, appends: Sequence[StreamAppend], *, runbooks: Sequence[RunbookRevision] = ()
     ) -> None:
         """Append to several incidents in one transaction: all of them, or none."""
-        plans = [
-            pgsql.append(
-                one.incident_id,
-                one.expected_version,
-                one.events,
-                one.snapshot,
-                one.outbox,
-                one.claimed_until,
-                runbooks if index == 0 else (),
-            )
-            for index, one in enumerate(appends)
-        ]
+        plans, durable = pgsql.append_all_plans(appends, runbooks)
         if plans:
-            durable = any(one.durable for one in appends) or bool(runbooks)
             self._run(plans, durable=durable)
 
     def _run(self, plans: Sequence[pgsql.Append], *, durable: bool = True) -> None:

@@ -220,20 +220,8 @@ class AsyncPostgresStore:
         if not runbooks and self.group_commit is not None:
             await self.group_commit.append(appends)
             return
-        plans = [
-            pgsql.append(
-                one.incident_id,
-                one.expected_version,
-                one.events,
-                one.snapshot,
-                one.outbox,
-                one.claimed_until,
-                runbooks if index == 0 else (),
-            )
-            for index, one in enumerate(appends)
-        ]
+        plans, durable = pgsql.append_all_plans(appends, runbooks)
         if plans:
-            durable = any(one.durable for one in appends) or bool(runbooks)
             await self._run(plans, durable=durable)
 
     async def _run(self, plans: Sequence[pgsql.Append], *, durable: bool = True) -> None:
