@@ -30,12 +30,10 @@ from .._core.runbooks import RunbookCatalog
 from .._core.steps import Steps, call
 from .._core.storms import Silence
 from .._delivery.pauses import Pauses
-from .._responders.actions import Action
 from .._response.decide import (
     Decision,
     decide,
 )
-from .._review.document import PostMortemDocument
 from .._runbooks.catalog import Catalog, RunbookRevision
 from ..exceptions import (
     ConcurrencyError,
@@ -48,6 +46,10 @@ from ..exceptions import (
 from ..ports import Clock, StreamAppend
 from ..schedules import Override, Schedules
 from .locks import AsyncKeyedLocks, KeyedLocks
+
+if TYPE_CHECKING:  # only the steps named below, for the type checker
+    from .._responders.actions import Action
+    from .._review.document import PostMortemDocument
 
 _log = get_logger("incident_flow")
 _CACHE_SIZE = 4096
