@@ -35,6 +35,7 @@ __all__ = [
     "Handoff",
     "HourMark",
     "Segment",
+    "bounds",
     "build_calendar",
     "period_of",
 ]
@@ -178,6 +179,16 @@ def period_of(anchor: date, view: str) -> tuple[date, date, date, date]:
         return first, last, month, month_last
     msg = f"a calendar shows a week or a month, not {view!r}"
     raise ValueError(msg)
+
+
+def bounds(anchor: date, view: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants a ``view`` of ``anchor`` starts and ends at (local midnights in ``zone``).
+
+    Raises:
+        ValueError: an unknown view.
+    """
+    first, last, _, _ = period_of(anchor, view)
+    return at_wall(first, time(0), zone), at_wall(last + timedelta(days=1), time(0), zone)
 
 
 def _clock_text(at: datetime, zone: ZoneInfo) -> str:
@@ -374,8 +385,7 @@ def build_calendar(
     if name not in book:
         msg = f"no schedule {name!r} (known: {', '.join(book.names) or 'none'})"
         raise KeyError(msg)
-    start = at_wall(first, time(0), zone)
-    end = at_wall(last + timedelta(days=1), time(0), zone)
+    start, end = bounds(anchor, view, zone)
     final = list(book.shifts(name, start, end) if shifts is None else shifts)
     final_spans = [(s.start, s.end, s.people, "") for s in final]
     layers = _layer_spans(book, name, start, end)
