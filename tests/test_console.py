@@ -1,0 +1,232 @@
+"""The web console: the list, an incident's page, acting from it, time zones, mounting."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from incident_flow import Alert, AsyncIncidentFlow, MemoryStore
+from incident_flow.testing import ManualClock
+
+from .console_kit import alert, client, csrf_of, login, make_flow
+
+
+def run(coroutine: Any) -> Any:
+    return asyncio.run(coroutine)
+
+
+def flashes(html: str) -> list[str]:
+    return re.findall(r'class="flash flash-\w+"[^>]*>([^<]*)<', html)
+
+
+def close(flow: AsyncIncidentFlow, incident_id: str) -> None:
+    run(flow.resolve(incident_id, by="bob"))
+    for item in run(flow.get(incident_id)).open_action_items:
+        run(flow.waive_action_item(incident_id, item.id, by="bob", reason="test"))
+    run(flow.close(incident_id, by="bob"))
+
+
+@pytest.fixture
+def flow() -> AsyncIncidentFlow:
+    return make_flow()
+
+
+@pytest.fixture
+def browser(flow: AsyncIncidentFlow) -> Any:
+    with client(flow) as b:
+        assert login(b).status_code == 303
+        yield b
+
+
+class TestTheList:
+    """The incident list: open first, filtered, paginated, each row's facts."""
+
+    def test_open_incidents_with_their_facts(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        incident = run(flow.trigger(alert(1)))
+        run(flow.acknowledge(incident.id, by="bob"))
+        page = browser.get("/")
+        assert page.status_code == 200
+        assert "Checkout latency high #1" in page.text
+        assert "bob" in page.text
+        assert f"/incidents/{incident.id}" in page.text
+
+    def test_closed_ones_only_when_asked(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        done = run(flow.trigger(alert(1, severity="P4", title="done one")))
+        close(flow, done.id)
+        run(flow.trigger(alert(2, title="still open")))
+        shown = browser.get("/incidents").text
+        assert "still open" in shown and "done one" not in shown
+        everything = browser.get("/incidents?state=all").text
+        assert "done one" in everything
+        closed = browser.get("/incidents?state=closed").text
+        assert "done one" in closed and "still open" not in closed
+
+    def test_filters_by_severity_source_service_and_day(
+        self, flow: AsyncIncidentFlow, browser: Any
+    ) -> None:
+        run(flow.trigger(alert(1, title="api one", labels={"service": "api"}, severity="P3")))
+        run(flow.trigger(alert(2, title="dd one", source="datadog", severity="P2")))
+        assert "api one" not in browser.get("/incidents?severity=P2").text
+        assert "dd one" in browser.get("/incidents?source=datadog").text
+        assert "dd one" not in browser.get("/incidents?service=api").text
+        assert "api one" in browser.get("/incidents?service=api").text
+        assert "api one" in browser.get("/incidents?from=2026-03-27&to=2026-03-27").text
+        assert "api one" not in browser.get("/incidents?from=2026-03-28").text
+
+    def test_bad_filters_are_said(self, browser: Any) -> None:
+        for query, said in (
+            ("state=nope", "no state"),
+            ("severity=P9", "no severity"),
+            ("from=yesterday", "must be a date"),
+        ):
+            answer = browser.get(f"/incidents?{query}")
+            assert answer.status_code == 400
+            assert said in answer.text
+
+    def test_pages_of_fifty(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        for n in range(55):
+            run(flow.trigger(alert(n, title=f"inc-number-{n}-end", severity="P4")))
+        first = browser.get("/incidents").text
+        assert first.count("inc-number-") == 50
+        assert "inc-number-54-end" in first  # newest first
+        more = re.search(r'href="(/incidents\?[^"]*after=[^"]*)"', first)
+        assert more
+        second = browser.get(more.group(1).replace("&amp;", "&")).text
+        assert second.count("inc-number-") == 5
+        assert "inc-number-0-end" in second
+        assert "First page" in second
+
+
+class TestTheIncidentPage:
+    """One incident: alert, runbook, post-mortem, items, grouping, the timeline, in a zone."""
+
+    def test_everything_about_it(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        incident = run(flow.trigger(alert(1, severity="P1")))
+        run(flow.note(incident.id, "db failover started", by="alice"))
+        page = browser.get(f"/incidents/{incident.id}").text
+        assert 'href="https://grafana.example.com/d/abc"' in page
+        assert "p99 over 2s" in page
+        assert "Note added" in page and "db failover started" in page
+        assert "Message delivered" in page  # the deliveries, with their outcome
+        assert "CET" in page  # the policy's zone (Europe/Paris in March before the switch)
+
+    def test_the_viewers_zone(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        incident = run(flow.trigger(alert(1)))
+        page = browser.get(f"/incidents/{incident.id}?tz=America/New_York")
+        assert "EDT" in page.text
+        assert "America/New_York" in str(browser.cookies.get("if_tz"))
+        assert "EDT" in browser.get(f"/incidents/{incident.id}").text  # remembered
+        assert "EDT" in browser.get(f"/incidents/{incident.id}?tz=Nowhere/Land").text  # kept
+
+    def test_an_unknown_incident_is_404(self, browser: Any) -> None:
+        answer = browser.get("/incidents/inc-nope")
+        assert answer.status_code == 404
+
+    def test_a_link_that_is_not_http_is_not_a_link(
+        self, flow: AsyncIncidentFlow, browser: Any
+    ) -> None:
+        incident = run(flow.trigger(alert(1, url="javascript:alert(1)")))
+        page = browser.get(f"/incidents/{incident.id}").text
+        assert 'href="javascript' not in page
+        assert "(not a web link)" in page
+
+
+class TestActing:
+    """The commands from the page: the flow's, by the person, refusals said."""
+
+    def post(self, browser: Any, incident_id: str, command: str, **fields: str) -> Any:
+        page = browser.get(f"/incidents/{incident_id}")
+        return browser.post(
+            f"/incidents/{incident_id}/{command}", data={"csrf": csrf_of(page.text), **fields}
+        )
+
+    def test_follow_an_incident_to_resolved(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        incident = run(flow.trigger(alert(1, severity="P1")))
+        for command, fields, said in (
+            ("acknowledge", {}, "acknowledged by alice"),
+            ("start_runbook", {}, "runbook started"),
+            ("note", {"text": "rolled back"}, "note added"),
+            ("reclassify", {"severity": "P2"}, "now P2"),
+            ("resolve", {"summary": "rollback"}, "resolved"),
+        ):
+            answer = self.post(browser, incident.id, command, **fields)
+            assert answer.status_code == 303
+            assert answer.headers["location"] == f"/incidents/{incident.id}"
+            shown = flashes(browser.get(f"/incidents/{incident.id}").text)
+            assert any(said in text for text in shown), (command, shown)
+        events = run(flow.history(incident.id))
+        by = {e.type: e.by for e in events}
+        assert by["IncidentAcknowledged"] == "alice"
+        assert by["IncidentResolved"] == "alice"
+        assert run(flow.get(incident.id)).state == "resolved"
+
+    def test_escalate_now(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        incident = run(flow.trigger(alert(1, severity="P1")))
+        self.post(browser, incident.id, "escalate")
+        assert run(flow.get(incident.id)).escalation_level == 1
+
+    def test_a_refusal_says_what_is_possible_now(
+        self, flow: AsyncIncidentFlow, browser: Any
+    ) -> None:
+        incident = run(flow.trigger(alert(1)))
+        page = browser.get(f"/incidents/{incident.id}")
+        run(flow.resolve(incident.id, by="bob"))
+        answer = browser.post(
+            f"/incidents/{incident.id}/start_runbook", data={"csrf": csrf_of(page.text)}
+        )
+        assert answer.status_code == 303
+        shown = flashes(browser.get(f"/incidents/{incident.id}").text)
+        assert any("cannot start_runbook; allowed now:" in text for text in shown)
+        assert run(flow.get(incident.id)).state == "resolved"
+
+    def test_missing_fields_and_unknown_commands(
+        self, flow: AsyncIncidentFlow, browser: Any
+    ) -> None:
+        incident = run(flow.trigger(alert(1)))
+        before = run(flow.get(incident.id)).version
+        self.post(browser, incident.id, "note", text="   ")
+        self.post(browser, incident.id, "reclassify", severity="P9")
+        self.post(browser, incident.id, "explode")
+        shown = browser.get(f"/incidents/{incident.id}").text
+        assert "no command" in shown
+        assert run(flow.get(incident.id)).version == before
+
+    def test_only_the_commands_possible_now_are_offered(
+        self, flow: AsyncIncidentFlow, browser: Any
+    ) -> None:
+        incident = run(flow.trigger(alert(1, severity="P4")))
+        close(flow, incident.id)
+        page = browser.get(f"/incidents/{incident.id}").text
+        assert "/acknowledge" not in page and "Nothing can be done here now" in page
+
+
+class TestStoresWithoutTheQuery:
+    """A store without IncidentQuery is listed the slow way, with the same answers."""
+
+    def test_the_list_still_works(self) -> None:
+        class Plain(MemoryStore):
+            queries_incidents = False
+
+        store = Plain()
+        flow = make_flow(store)
+        flow.store = store
+        assert not flow._store_can("queries_incidents", "incident_page")
+        run(flow.trigger(Alert(source="x", name="n", title="plain one", dedup_key="k")))
+        with client(flow) as b:
+            login(b)
+            assert "plain one" in b.get("/").text
+
+
+def test_the_clock_ends_sessions() -> None:
+    flow = make_flow()
+    with client(flow) as b:
+        login(b)
+        assert b.get("/").status_code == 200
+        clock = flow.clock
+        assert isinstance(clock, ManualClock)
+        clock.advance(timedelta(hours=13))
+        assert b.get("/").status_code == 303
