@@ -21,15 +21,25 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 
+from incident_flow import (
+    Alert,
+    FolderPublisher,
+    IncidentFlow,
+    Policy,
+    RecordingNotifier,
+    SQLiteStore,
+)
 from incident_flow.console import hash_password
 from incident_flow.server import async_flow, create_app
 from incident_flow.server._config import load_config
+from incident_flow.testing import ManualClock
 
 from .vendors import CHANNEL, ROUTING_KEY, TOKEN, FakePagerDuty, FakeSlack
 
@@ -100,11 +110,10 @@ start = 2026-01-05
 """
 
 CONFIG = """\
+policy_file = "{policy}"
+
 [store]
 sqlite = "{db}"
-
-[policy]
-policy_file = "{policy}"
 
 [slack]
 token = "${{SLACK_BOT_TOKEN}}"
@@ -143,6 +152,66 @@ viewer = "{viewer}"
 """
 
 
+def seed(policy: Policy, db: Path, folder: Path, *, weeks: int = 8) -> None:
+    """Some weeks of past incidents in the store, for the report and the catalog to show.
+
+    Made by the library's own flow on a manual clock, as they would have happened: each is
+    acknowledged and resolved after a while, the critical ones closed with a reviewed
+    post-mortem, one P3 left open.
+    """
+    store = SQLiteStore(str(db))
+    start = datetime.now(UTC) - timedelta(weeks=weeks)
+    clock = ManualClock(start)
+    flow = IncidentFlow(
+        policy,
+        store=store,
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        publisher=FolderPublisher(str(folder)),
+        clock=clock,
+    )
+    plan = [("P1", "HighErrorRateCheckout", 3, 40), ("P2", "DiskFull", 6, 90)]
+    plan += [("P3", "SlowQueries", 20, 180), ("P2", "HighErrorRateCart", 4, 55)]
+    for week in range(weeks):
+        for n, (severity, name, ack, fix) in enumerate(plan[: 2 + week % 3]):
+            clock.set(start + timedelta(weeks=week, days=n, hours=3 + n))
+            incident = flow.trigger(
+                Alert(
+                    source=("alertmanager", "grafana", "datadog")[n % 3],
+                    name=name,
+                    title=f"{name} on {('checkout', 'cart', 'db')[n % 3]}",
+                    severity=severity,
+                    dedup_key=f"seed-{week}-{n}",
+                    labels={"service": ("checkout", "cart", "db")[n % 3]},
+                )
+            )
+            clock.advance(timedelta(minutes=ack + week % 4))
+            flow.acknowledge(incident.id, by="alice")
+            if week == weeks - 1 and severity == "P3":
+                continue  # one still open
+            clock.advance(timedelta(minutes=fix - ack + 5 * (week % 3)))
+            flow.resolve(incident.id, by="alice", summary="fixed")
+            _close(flow, incident.id)
+    store.close()
+
+
+def _close(flow: IncidentFlow, incident_id: str) -> None:
+    incident = flow.get(incident_id)
+    if incident.postmortem_required:
+        flow.start_postmortem(incident_id, author="alice")
+        flow.amend_postmortem(
+            incident_id, by="alice", impact="users saw errors", root_cause="a deploy"
+        )
+        flow.submit_postmortem(incident_id, by="alice")
+        flow.approve_postmortem(incident_id, reviewer="bob")
+        incident = flow.get(incident_id)
+        if incident.state == "postmortem":
+            flow.publish_postmortem(incident_id, by="alice")
+    for item in flow.get(incident_id).open_action_items:
+        flow.waive_action_item(incident_id, item.id, by="alice", reason="tracked elsewhere")
+    flow.close(incident_id, by="alice")
+
+
 def free_port() -> int:
     """A loopback port nobody listens on now."""
     with socket.socket() as s:
@@ -172,6 +241,7 @@ class Service:
             )
         )
         self.config = load_config(config, environ=ENV)
+        seed(self.config.policy, folder / "incident-flow.db", folder / "postmortems")
         self.app = create_app(async_flow(self.config), self.config)
         self.port = free_port()
         self.server = uvicorn.Server(

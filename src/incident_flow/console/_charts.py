@@ -108,8 +108,11 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _x(index: int, count: int) -> float:
+def _x(index: int, count: int, *, band: bool = False) -> float:
+    """A week's x: points from edge to edge (a line), or band centres (bars stay inside)."""
     plot = _WIDTH - _LEFT - _RIGHT
+    if band:
+        return _LEFT + plot * (index + 0.5) / count
     return _LEFT + (plot / 2 if count == 1 else plot * index / (count - 1))
 
 
@@ -129,7 +132,9 @@ def _nice(top: float) -> float:
     return step * 10  # pragma: no cover (the loop always returns)
 
 
-def _frame(title: str, axis: str, weeks: Sequence[Week], top: float, unit: str) -> list[str]:
+def _frame(
+    title: str, axis: str, weeks: Sequence[Week], top: float, unit: str, *, band: bool = False
+) -> list[str]:
     base = _HEIGHT - _BOTTOM
     parts = [
         (
@@ -158,7 +163,7 @@ def _frame(title: str, axis: str, weeks: Sequence[Week], top: float, unit: str) 
     for index, week in enumerate(weeks):
         if index % every == 0 or index == len(weeks) - 1:
             parts.append(
-                f'<text x="{_x(index, len(weeks)):.1f}" y="{base + 16}" font-size="11" '
+                f'<text x="{_x(index, len(weeks), band=band):.1f}" y="{base + 16}" font-size="11" '
                 f'text-anchor="middle">{week.start:%b %d}</text>'
             )
     parts.append(
@@ -243,12 +248,12 @@ def compliance_chart(weeks: Sequence[Week], *, title: str | None = None) -> str:
     title = title or "Post-mortem compliance per week"
     if not any(w.required for w in weeks):
         return _empty(title, "No closed incident required a post-mortem in these weeks.")
-    parts = _frame(title, "post-mortems done (%)", weeks, 100, "%")
+    parts = _frame(title, "post-mortems done (%)", weeks, 100, "%", band=True)
     plot = _WIDTH - _LEFT - _RIGHT
     bar = min(36.0, plot / max(len(weeks), 1) * 0.6)
     base = _HEIGHT - _BOTTOM
     for index, week in enumerate(weeks):
-        x = _x(index, len(weeks)) - bar / 2
+        x = _x(index, len(weeks), band=True) - bar / 2
         share = week.compliance
         if share is None:
             parts.append(

@@ -38,9 +38,16 @@ def create_console(flow: AsyncIncidentFlow, config: ConsoleConfig) -> Any:
     except ImportError as exc:
         msg = f"the console needs the ui extra: pip install 'incident-flow[ui]' ({exc.name})"
         raise ImportError(msg, name=exc.name) from exc
-    from . import _incidents, _login  # noqa: PLC0415 - they import Starlette
+    from . import (  # noqa: PLC0415 - they import Starlette
+        _followup,
+        _incidents,
+        _insights,
+        _login,
+        _oncall,
+        _silences,
+    )
 
-    rooms = (_incidents, _login)
+    rooms = (_incidents, _followup, _oncall, _silences, _insights, _login)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(_HERE / "templates"),
         autoescape=True,

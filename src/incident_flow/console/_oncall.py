@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import attrs
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -146,7 +147,7 @@ async def schedule_page(console: Console, request: Request, viewer: Viewer) -> R
         {
             "name": name,
             "calendar": calendar,
-            "svg": week_svg(calendar) if view == "week" else None,
+            "svg": Markup(week_svg(calendar)) if view == "week" else None,  # noqa: S704 - escaped
             "moved": [h for h in calendar.handoffs if h.note],
             "overrides_lane": OVERRIDES,
             "active": [o for o in mine if o.end > now],
@@ -222,7 +223,5 @@ def routes(console: Console) -> list[BaseRoute]:
         Route("/oncall", console.page(show_board), methods=["GET"]),
         Route("/oncall/{schedule}", console.page(show_schedule), methods=["GET"]),
         Route("/oncall/{schedule}/override", console.action(create), methods=["POST"]),
-        Route(
-            "/oncall/overrides/{override_id}/cancel", console.action(cancel), methods=["POST"]
-        ),
+        Route("/oncall/overrides/{override_id}/cancel", console.action(cancel), methods=["POST"]),
     ]
