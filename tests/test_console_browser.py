@@ -187,7 +187,7 @@ class TestSilencesAndOverrides:
         page.wait_for_load_state()
         assert alice.flash().endswith("ended")
 
-    def test_override(self, alice: Session) -> None:
+    def test_override(self, alice: Session, shots: Shots) -> None:
         page = alice.go("/oncall/primary")
         page.get_by_label("in addition").check()
         page.get_by_label("People (names, commas between)").fill("carol")
@@ -195,6 +195,7 @@ class TestSilencesAndOverrides:
         said = alice.click("Create override")
         assert said.startswith("override ovr-") and "carol added" in said, said
         assert "carol" in page.locator("table.overrides").inner_text()
+        shots.take(page, "oncall-override")
         page.locator("table.overrides button", has_text="Cancel").first.click()
         page.wait_for_load_state()
         assert alice.flash().endswith("ended")
