@@ -151,7 +151,7 @@ class Console:
                     return ZoneInfo(candidate)
                 except (ZoneInfoNotFoundError, ValueError):
                     continue
-        return ZoneInfo("UTC")
+        return ZoneInfo("UTC")  # pragma: no cover - the policy's zone was checked
 
     # ------------------------------------------------------------------ responses
 
