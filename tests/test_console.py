@@ -350,6 +350,8 @@ class TestPieces:
             ("https://evil.example/", "/"),
             ("/\\evil.example", "/"),
             ("/a\nLocation: x", "/"),
+            ("/\t/evil.example", "/"),
+            ("/ok?x=1 2", "/ok?x=1 2"),
         ],
     )
     def test_redirects_stay_inside(self, asked: str, kept: str) -> None:

@@ -134,6 +134,23 @@ class TestMounted:
             assert browser.get("/ui/static/console.js").status_code == 200
             assert browser.get("/healthz").status_code == 200
 
+    def test_serve_says_how_the_console_is_proved(self, tmp_path: Path) -> None:
+        from incident_flow.testing import capture_events
+
+        config = config_from_mapping(settings(), environ=ENV, base=tmp_path)
+        app = create_app(make_flow(), config, worker=False)
+        with capture_events() as events, TestClient(app):
+            pass
+        said = [e for e in events if e["event"] == "incident_flow.console"]
+        assert said == [
+            {
+                "event": "incident_flow.console",
+                "route": "/ui",
+                "proof": "a login form for 1 people (hashed)",
+                "log_level": "info",
+            }
+        ]
+
     def test_no_console_without_the_table(self, tmp_path: Path) -> None:
         config = config_from_mapping({}, environ={}, base=tmp_path)
         app = create_app(make_flow(), config, worker=False)
