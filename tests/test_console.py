@@ -12,7 +12,7 @@ import pytest
 from incident_flow import Alert, AsyncIncidentFlow, MemoryStore
 from incident_flow.testing import ManualClock
 
-from .console_kit import alert, client, csrf_of, login, make_flow
+from .console_kit import alert, client, config, csrf_of, login, make_flow
 
 
 def run(coroutine: Any) -> Any:
@@ -230,3 +230,183 @@ def test_the_clock_ends_sessions() -> None:
         assert isinstance(clock, ManualClock)
         clock.advance(timedelta(hours=13))
         assert b.get("/").status_code == 303
+
+
+class TestWhatThePageShows:
+    """The post-mortem review, silences, failed deliveries, the runbook started."""
+
+    def test_the_postmortem_review(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        incident = run(flow.trigger(alert(1, severity="P1")))
+        run(flow.resolve(incident.id, by="bob"))
+        run(
+            flow.start_postmortem(
+                incident.id, author="bob", impact="checkout down", root_cause="a bad deploy"
+            )
+        )
+        run(flow.submit_postmortem(incident.id, by="bob"))
+        run(flow.approve_postmortem(incident.id, reviewer="alice"))
+        page = browser.get(f"/incidents/{incident.id}").text
+        assert "Post-mortem" in page and "Author</dt><dd>bob" in page
+        assert "Approvals</dt><dd>alice" in page
+        assert "Post mortem approved" in page
+
+    def test_a_silence_that_applied(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        run(
+            flow.silence(
+                {"service": "checkout"},
+                by="alice",
+                why="maintenance window",
+                duration=timedelta(hours=1),
+            )
+        )
+        incident = run(flow.trigger(alert(1)))
+        assert incident.silence_id is not None
+        page = browser.get(f"/incidents/{incident.id}").text
+        assert "Grouping and silences" in page and "maintenance window" in page
+
+    def test_a_failed_delivery_says_when_it_is_tried_again(self, browser: Any) -> None:
+        from incident_flow import RecordingNotifier
+
+        class Down(RecordingNotifier):
+            def send(self, message: Any) -> str | None:
+                raise RuntimeError("slack is down")
+
+        flow = browser.app.state.console.flow
+        flow.notifier = Down()
+        incident = run(flow.trigger(alert(7)))
+        page = browser.get(f"/incidents/{incident.id}").text
+        assert 'class="outcome-failed"' in page and "slack is down" in page
+
+    def test_the_alerts_own_runbook(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        incident = run(flow.trigger(alert(1, runbook_url="https://runbooks.example.com/lat")))
+        page = browser.get(f"/incidents/{incident.id}")
+        answer = browser.post(
+            f"/incidents/{incident.id}/start_runbook", data={"csrf": csrf_of(page.text)}
+        )
+        assert answer.status_code == 303
+        shown = browser.get(f"/incidents/{incident.id}").text
+        assert "runbook started: " in shown
+        assert 'href="https://runbooks.example.com/lat"' in shown
+
+
+class TestWhoIsLooking:
+    """A login that is nobody's person may look, not act; the login page's own cases."""
+
+    def test_a_login_that_is_no_person(self, flow: AsyncIncidentFlow) -> None:
+        incident = run(flow.trigger(alert(1)))
+        with client(flow) as b:
+            login(b, "mallory")
+            page = b.get(f"/incidents/{incident.id}").text
+            assert "(view only)" in page and "may look, not act" in page
+            assert "/acknowledge" not in page
+            token = csrf_of(page)  # the logout form's
+            answer = b.post(f"/incidents/{incident.id}/acknowledge", data={"csrf": token})
+        assert answer.status_code == 403
+        assert run(flow.get(incident.id)).acknowledged_at is None
+
+    def test_no_login_page_behind_a_proxy_only(self, flow: AsyncIncidentFlow) -> None:
+        with client(flow, config(users={}, secret=None)) as b:
+            assert b.get("/login").status_code == 404
+            assert b.post("/login", data={"name": "alice"}).status_code == 404
+
+    def test_the_login_page_of_someone_logged_in(self, flow: AsyncIncidentFlow) -> None:
+        with client(flow) as b:
+            login(b)
+            assert "alice" in b.get("/login").text
+            assert b.get("/login", headers={"X-Forwarded-User": "x"}).status_code == 200
+
+    def test_unreadable_forms(self, flow: AsyncIncidentFlow) -> None:
+        incident = run(flow.trigger(alert(1)))
+        with client(flow) as b:
+            login(b)
+            url = f"/incidents/{incident.id}/note"
+            kind = {"content-type": "application/x-www-form-urlencoded"}
+            assert b.post(url, content=b"\xff\xfe=\xff", headers=kind).status_code == 400
+            many = "&".join(f"f{n}=1" for n in range(60)).encode()
+            assert b.post(url, content=many, headers=kind).status_code == 400
+
+
+class TestPieces:
+    """The small functions the templates and the wrappers use."""
+
+    def test_when_and_ago(self) -> None:
+        from incident_flow.console._create import _ago, _when
+
+        from .console_kit import START
+
+        assert _when(None, "UTC") == "-"
+        assert _ago(None, START) == "-"
+        assert _when(START, "Europe/Paris") == "2026-03-27 10:00:00 CET"
+        assert _ago(START - timedelta(minutes=5), START) == "5m"
+        assert _ago(START - timedelta(hours=2, minutes=5), START) == "2h 5m"
+        assert _ago(START - timedelta(days=3, hours=1), START) == "3d 1h"
+        assert _ago(START + timedelta(minutes=5), START) == "0m"
+
+    @pytest.mark.parametrize(
+        ("asked", "kept"),
+        [
+            ("/incidents/x", "/incidents/x"),
+            ("//evil.example/x", "/"),
+            ("https://evil.example/", "/"),
+            ("/\\evil.example", "/"),
+            ("/a\nLocation: x", "/"),
+            ("/\t/evil.example", "/"),
+            ("/ok?x=1 2", "/ok?x=1 2"),
+        ],
+    )
+    def test_redirects_stay_inside(self, asked: str, kept: str) -> None:
+        from incident_flow.console._app import _inside
+
+        assert _inside(asked) == kept
+
+    def test_person_of(self) -> None:
+        from incident_flow.console._auth import person_of
+
+        from .console_kit import policy
+
+        assert person_of(policy(), "ALICE@example.com") == "alice"
+        assert person_of(policy(), "Bob") == "bob"
+        assert person_of(policy(), "  ") is None
+        assert person_of(policy(), "eve") is None
+
+    def test_the_timeline_words(self) -> None:
+        from incident_flow.console._timeline import _text, _words
+
+        assert _words("IncidentAcknowledged") == "Incident acknowledged"
+        zone = __import__("zoneinfo").ZoneInfo("UTC")
+        assert _text(True, zone) == "yes" and _text(False, zone) == "no"
+        assert _text(("a", "b"), zone) == "a, b"
+
+
+class TestTheFlowsPage:
+    """``incident_page`` on both flows: its arguments checked, a store without the port scanned."""
+
+    def test_refusals(self) -> None:
+        from incident_flow import IncidentFlow, InvalidCommand
+        from incident_flow.ports import IncidentFilter
+
+        class Plain(MemoryStore):
+            queries_incidents = False
+
+        flow = IncidentFlow(store=Plain())
+        with pytest.raises(InvalidCommand, match="IncidentFilter"):
+            flow.incident_page({"states": ()})  # type: ignore[arg-type]
+        with pytest.raises(InvalidCommand, match="1 to 500"):
+            flow.incident_page(IncidentFilter(), limit=0)
+        with pytest.raises(InvalidCommand, match="not a cursor"):
+            flow.incident_page(IncidentFilter(), cursor="nope")
+
+    def test_the_scan_pages(self) -> None:
+        from incident_flow import IncidentFlow
+        from incident_flow.ports import IncidentFilter
+
+        class Plain(MemoryStore):
+            queries_incidents = False
+
+        flow = IncidentFlow(store=Plain())
+        made = [flow.trigger(alert(n, severity="P4")).id for n in range(5)]
+        first = flow.incident_page(IncidentFilter(states=("notified",)), limit=2)
+        assert list(first.ids) == made[:-3:-1] and first.next_cursor == "2"
+        rest = flow.incident_page(IncidentFilter(states=("notified",)), cursor="2", limit=5)
+        assert list(rest.ids) == made[2::-1] and rest.next_cursor is None
+        assert [i.id for i in rest.incidents] == list(rest.ids)

@@ -146,12 +146,12 @@ class Console:
             request.cookies.get(TZ_COOKIE),
             self.flow.policy.timezone,
         ):
-            if candidate:
+            if candidate and len(candidate) <= 64:
                 try:
                     return ZoneInfo(candidate)
                 except (ZoneInfoNotFoundError, ValueError):
                     continue
-        return ZoneInfo("UTC")
+        return ZoneInfo("UTC")  # pragma: no cover - the policy's zone was checked
 
     # ------------------------------------------------------------------ responses
 
@@ -336,6 +336,10 @@ class Console:
 
 def _inside(path: str) -> str:
     """A redirect target inside the console: a path, never another site (``//evil``)."""
-    if not path.startswith("/") or path.startswith("//") or "\\" in path or "\n" in path:
+    # Browsers drop tabs and newlines from URLs ("/\t/evil" is "//evil"): no control
+    # character, no backslash, no second slash first.
+    if any(c < " " or c == "\x7f" for c in path) or "\\" in path:
+        return "/"
+    if not path.startswith("/") or path.startswith("//") or len(path) > 2000:
         return "/"
     return path

@@ -65,7 +65,10 @@ def routes(console: Console) -> list[BaseRoute]:
             return console.refusal(
                 request, None, Refused(404, "no login here: sign in through the proxy")
             )
-        viewer = console.who(request) if not console.config.proxy_header else None
+        try:
+            viewer = console.who(request)
+        except Refused:
+            viewer = None
         target = _inside(request.query_params.get("next", "/"))
         return console.render(request, viewer, "login.html", {"next": target, "error": None})
 
