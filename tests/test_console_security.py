@@ -36,7 +36,17 @@ def run(coroutine: Any) -> Any:
 
 
 #: Every GET route of the console ({id}: an incident's id). Add the new pages here.
-PAGES = ("/", "/incidents", "/incidents/{id}")
+PAGES = (
+    "/",
+    "/incidents",
+    "/incidents/{id}",
+    "/oncall",
+    "/oncall/primary",
+    "/silences",
+    "/runbooks",
+    "/report",
+    "/process",
+)
 #: Every POST route that changes something, with a form that would be accepted.
 ACTIONS: tuple[tuple[str, dict[str, str]], ...] = (
     ("/incidents/{id}/acknowledge", {}),
@@ -45,6 +55,17 @@ ACTIONS: tuple[tuple[str, dict[str, str]], ...] = (
     ("/incidents/{id}/resolve", {"summary": "done"}),
     ("/incidents/{id}/escalate", {}),
     ("/incidents/{id}/reclassify", {"severity": "P4"}),
+    ("/incidents/{id}/followup/start_postmortem", {}),
+    ("/incidents/{id}/followup/amend_postmortem", {"impact": "i", "root_cause": "r"}),
+    ("/incidents/{id}/followup/submit_postmortem", {}),
+    ("/incidents/{id}/followup/approve_postmortem", {}),
+    ("/incidents/{id}/followup/publish_postmortem", {}),
+    ("/incidents/{id}/followup/waive_action_item", {"item": "AI-1", "reason": "r"}),
+    ("/incidents/{id}/followup/close", {}),
+    ("/silences", {"matchers": "service=x", "duration": "1h", "why": "w"}),
+    ("/silences/sil-1/end", {}),
+    ("/oncall/primary/override", {"mode": "add", "people": "bob", "end": "2099-01-01T00:00"}),
+    ("/oncall/overrides/ovr-1/cancel", {}),
 )
 
 
@@ -58,8 +79,13 @@ def incident_id(flow: AsyncIncidentFlow) -> str:
     return str(run(flow.trigger(alert(1, severity="P1"))).id)
 
 
-def version(flow: AsyncIncidentFlow, incident_id: str) -> int:
-    return int(run(flow.get(incident_id)).version)
+def version(flow: AsyncIncidentFlow, incident_id: str) -> tuple[int, int, int]:
+    """What a POST could change: the incident, the silences, the overrides."""
+    return (
+        int(run(flow.get(incident_id)).version),
+        len(run(flow.silences(active=False))),
+        len(run(flow.overrides(active=False))),
+    )
 
 
 class TestUnauthenticated:
