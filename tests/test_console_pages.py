@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import attrs
@@ -281,6 +281,30 @@ class TestRunbooksReportProcess:
             login(tc)
             text = tc.get("/report?weeks=1").text
         assert "No incident in this span" in text and "No MTTA yet" in text
+
+    def test_a_span_and_a_bound(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from incident_flow.console import _insights
+
+        flow, clock = make_flow()
+        clock.set(NOW - timedelta(weeks=30))
+        run(flow.trigger(alert(99, name="Old", source="datadog")))
+        clock.set(NOW)
+        for n in range(5):
+            run(flow.trigger(alert(n)))
+        with client(flow) as browser:
+            login(browser)
+            self.spans(browser, monkeypatch, _insights)
+
+    def spans(self, browser: Any, monkeypatch: pytest.MonkeyPatch, _insights: Any) -> None:
+        text = browser.get("/runbooks?weeks=4").text
+        assert "datadog" not in text  # opened before the span
+        assert "datadog" in browser.get("/runbooks").text  # the last 52 weeks
+        assert browser.get("/runbooks?weeks=521").status_code == 400
+        monkeypatch.setattr(_insights, "MAX_INCIDENTS", 3)
+        monkeypatch.setattr(_insights, "_PAGE", 2)
+        text = browser.get("/runbooks").text
+        assert "Only the first 3 incidents" in text and "<td>3</td>" in text
+        assert "Only the first 3 incidents" in browser.get("/report").text
 
     def test_process(self, browser: Any) -> None:
         text = browser.get("/process?state=resolved").text

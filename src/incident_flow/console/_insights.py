@@ -11,7 +11,7 @@ drawn from the machine's table, and its Mermaid text. The figures are
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from markupsafe import Markup
@@ -24,6 +24,7 @@ from .._core.incident import Incident
 from .._core.process import IN_PLACE, STATES, TRANSITIONS
 from .._response.report import DEFINITIONS, build_report
 from .._runbooks.table import COLUMNS
+from ..ports import IncidentFilter
 from ..process import to_mermaid
 from ..schedules._clock import at_wall
 from ._app import Console, Refused
@@ -39,6 +40,11 @@ __all__ = ["NAV", "routes"]
 NAV = (("Runbooks", "/runbooks"), ("Report", "/report"), ("Process", "/process"))
 #: The report's default span, and the longest one a page draws.
 DEFAULT_WEEKS, MAX_WEEKS = 12, 104
+#: The catalog's coverage is over this many weeks by default (``?weeks=``), at most the second.
+DEFAULT_CATALOG_WEEKS, MAX_CATALOG_WEEKS = 52, 520
+#: The most incidents one page reads (their histories too): more are left out, and it says so.
+MAX_INCIDENTS = 5000
+_PAGE = 500
 
 
 def _link(url: str | None) -> str | None:
@@ -48,20 +54,51 @@ def _link(url: str | None) -> str | None:
 
 
 async def _record(
-    console: Console, since: datetime | None = None
-) -> list[tuple[Incident, Sequence[Event]]]:
-    """Every incident (opened since ``since``) with its history, as the report reads them."""
+    console: Console, since: datetime
+) -> tuple[list[tuple[Incident, Sequence[Event]]], bool]:
+    """The incidents opened since ``since``, with their histories, as the report reads them.
+
+    Read a page at a time through the store's index (``incident_page``), at most
+    :data:`MAX_INCIDENTS` of them (the second value says whether more were left out).
+    """
     flow = console.flow
-    found = await flow.incidents()
-    if since is not None:
-        found = [i for i in found if i.created_at >= since]
-    return [(i, await flow.history(i.id)) for i in found]
+    found: list[Incident] = []
+    cursor: str | None = None
+    while True:
+        page = await flow.incident_page(
+            IncidentFilter(opened_from=since), cursor=cursor, limit=_PAGE
+        )
+        found += page.incidents
+        cursor = page.next_cursor
+        if cursor is None or len(found) >= MAX_INCIDENTS:
+            break
+    cut = cursor is not None
+    found = found[:MAX_INCIDENTS]
+    return [(i, await flow.history(i.id)) for i in found], cut
+
+
+def _weeks(request: Request, default: int, largest: int) -> int:
+    text = request.query_params.get("weeks", str(default))
+    if not text.isdigit() or not 1 <= int(text) <= largest:
+        raise Refused(400, f"weeks is a whole number from 1 to {largest}")
+    return int(text)
+
+
+def _since(console: Console, request: Request, weeks: int) -> tuple[date, datetime]:
+    """The Monday ``weeks`` weeks back (this week counting), in the viewer's zone."""
+    zone = console.zone(request)
+    today = console.now().astimezone(zone).date()
+    first = today - timedelta(days=today.weekday(), weeks=weeks - 1)
+    return first, at_wall(first, time(0), zone)
 
 
 async def runbooks_page(console: Console, request: Request, viewer: Viewer) -> Response:
     """The catalog, its coverage and what may be out of date."""
+    weeks = _weeks(request, DEFAULT_CATALOG_WEEKS, MAX_CATALOG_WEEKS)
+    first, since = _since(console, request, weeks)
     catalog = await console.flow.runbooks()
-    report = build_report(await _record(console), catalog)
+    record, cut = await _record(console, since)
+    report = build_report(record, catalog)
     revisions = {r.runbook.name: r for r in catalog.revisions}
     rows = [
         {
@@ -91,23 +128,21 @@ async def runbooks_page(console: Console, request: Request, viewer: Viewer) -> R
             "coverage": coverage,
             "report": report,
             "definition": DEFINITIONS["runbook coverage"],
+            "weeks": weeks,
+            "first": first,
+            "cut": cut,
+            "limit": MAX_INCIDENTS,
         },
     )
 
 
 async def report_page(console: Console, request: Request, viewer: Viewer) -> Response:
     """The charts of the last ``weeks`` weeks, and the whole period's table."""
-    text = request.query_params.get("weeks", str(DEFAULT_WEEKS))
-    if not text.isdigit() or not 1 <= int(text) <= MAX_WEEKS:
-        raise Refused(400, f"weeks is a whole number from 1 to {MAX_WEEKS}")
-    count = int(text)
+    count = _weeks(request, DEFAULT_WEEKS, MAX_WEEKS)
     zone = console.zone(request)
-    now = console.now()
-    today = now.astimezone(zone).date()
-    first = today - timedelta(days=today.weekday(), weeks=count - 1)
-    since = at_wall(first, time(0), zone)
-    record = await _record(console, since)
-    weeks = weekly(record, zone, first=first, last=today)
+    first, since = _since(console, request, count)
+    record, cut = await _record(console, since)
+    weeks = weekly(record, zone, first=first, last=console.now().astimezone(zone).date())
     report = build_report(record, await console.flow.runbooks())
     return console.render(
         request,
@@ -124,6 +159,8 @@ async def report_page(console: Console, request: Request, viewer: Viewer) -> Res
             "compliance": Markup(compliance_chart(weeks)),  # noqa: S704
             "definitions": DEFINITIONS,
             "spans": (4, 12, 26, 52),
+            "cut": cut,
+            "limit": MAX_INCIDENTS,
         },
     )
 

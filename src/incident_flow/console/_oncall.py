@@ -199,8 +199,7 @@ async def cancel_override(console: Console, act: Act) -> str:
     """``flow.cancel_override``: the override ends now."""
     override_id = act.request.path_params["override_id"]
     ended = await console.flow.cancel_override(override_id, by=act.person)
-    if ended.schedule:
-        act.back = f"/oncall/{ended.schedule}"
+    act.back = f"/oncall/{ended.schedule or ''}".rstrip("/")
     return f"override {override_id} ended"
 
 
