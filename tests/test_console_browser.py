@@ -260,53 +260,80 @@ _CONTROLS = "input:not([type=hidden]), select, textarea, button, a[href]"
 
 
 class TestKeyboard:
-    """Tab reaches every control of the forms in order, each labelled, its focus visible."""
+    """Tab reaches every control of the forms, in the page's order, each labelled, focus shown."""
 
-    @pytest.mark.parametrize("path", ["/silences", "/oncall/primary", "/incidents"])
+    @pytest.mark.parametrize("path", ["/silences", "/oncall/primary", "/incidents", "incident"])
     def test_tab_order_labels_focus(self, alice: Session, path: str) -> None:
-        page = alice.go(path)
-        wanted = page.evaluate(
-            """sel => [...document.querySelectorAll(sel)]
-                 .filter(e => e.offsetParent !== null && !e.disabled && e.tabIndex >= 0)
-                 .map(e => e.type === 'radio' ? 'radio:' + e.name
-                                              : (e.id || e.name || e.textContent.trim()))""",
-            _CONTROLS,
+        if path == "incident":  # an open incident's page: its command forms
+            page = alice.go("/incidents")
+            page.locator("table.incidents tbody a").first.click()
+            page.wait_for_load_state()
+            assert page.get_by_role("button", name="Add note").count() == 1
+        else:
+            page = alice.go(path)
+        keyboard_check(page)
+
+    def test_the_login_form(self, browser: Any, service: Service) -> None:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{service.ui}/login")
+        keyboard_check(page)
+        context.close()
+
+
+def keyboard_check(page: Any) -> None:
+    """Tab reaches every control; each is labelled or named; the focused one shows it.
+
+    The order is the page's (no positive ``tabindex`` reorders it).
+    """
+    assert (
+        page.evaluate(
+            "() => [...document.querySelectorAll('[tabindex]')].filter(e => e.tabIndex > 0).length"
         )
-        reached: list[str] = []
-        outlines: list[str] = []
-        page.locator("body").focus()
-        # A date-time field takes a Tab per part (day, month, year, hour, minute).
-        for _ in range(len(wanted) * 6 + 20):
-            page.keyboard.press("Tab")
-            found = page.evaluate(
-                """() => { const e = document.activeElement;
-                  if (!e || e === document.body) return null;
-                  const s = getComputedStyle(e);
-                  const key = e.type === 'radio' ? 'radio:' + e.name
-                                                 : (e.id || e.name || e.textContent.trim());
-                  return [key, s.outlineStyle + ' ' + s.outlineWidth]; }"""
-            )
-            if found is None:
-                break
-            reached.append(found[0])
-            outlines.append(found[1])
-            if len(reached) >= len(wanted) and reached[-1] == wanted[-1]:
-                break
-        # A radio group is one Tab stop (the arrows move within it), as browsers do.
-        missing = [w for w in wanted if w not in reached]
-        assert not missing, f"Tab never reaches {missing}"
-        # Every focused control shows its focus (the console's outline), none hides it.
-        hidden = [(r, o) for r, o in zip(reached, outlines, strict=True) if o.startswith("none")]
-        assert not hidden, hidden
-        unlabelled = page.evaluate(
-            """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-                 .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
-                 .map(e => e.id || e.name)"""
+        == 0
+    )
+    wanted = page.evaluate(
+        """sel => [...document.querySelectorAll(sel)]
+             .filter(e => e.offsetParent !== null && !e.disabled && e.tabIndex >= 0)
+             .map(e => e.type === 'radio' ? 'radio:' + e.name
+                                          : (e.id || e.name || e.textContent.trim()))""",
+        _CONTROLS,
+    )
+    reached: list[str] = []
+    outlines: list[str] = []
+    page.locator("body").focus()
+    # A date-time field takes a Tab per part (day, month, year, hour, minute).
+    for _ in range(len(wanted) * 6 + 20):
+        page.keyboard.press("Tab")
+        found = page.evaluate(
+            """() => { const e = document.activeElement;
+              if (!e || e === document.body) return null;
+              const s = getComputedStyle(e);
+              const key = e.type === 'radio' ? 'radio:' + e.name
+                                             : (e.id || e.name || e.textContent.trim());
+              return [key, s.outlineStyle + ' ' + s.outlineWidth]; }"""
         )
-        assert unlabelled == []
-        unnamed = page.evaluate(
-            """() => [...document.querySelectorAll('button')]
-                 .filter(b => !b.textContent.trim() && !b.getAttribute('aria-label'))
-                 .map(b => b.outerHTML)"""
-        )
-        assert unnamed == []
+        if found is None:
+            continue  # past the last control, before Tab wraps to the first
+        reached.append(found[0])
+        outlines.append(found[1])
+        if set(wanted) <= set(reached):
+            break
+    # A radio group is one Tab stop (the arrows move within it), as browsers do.
+    missing = [w for w in wanted if w not in reached]
+    assert not missing, f"Tab never reaches {missing}"
+    # Every focused control shows its focus (the console's outline), none hides it.
+    hidden = [(r, o) for r, o in zip(reached, outlines, strict=True) if o.startswith("none")]
+    assert not hidden, hidden
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+             .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+             .map(e => e.id || e.name)"""
+    )
+    assert unlabelled == []
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll('button')]
+             .filter(b => !b.textContent.trim() && !b.getAttribute('aria-label'))
+             .map(b => b.outerHTML)"""
+    )
+    assert unnamed == []
