@@ -164,6 +164,14 @@ class TestActing:
         assert by["IncidentResolved"] == "alice"
         assert run(flow.get(incident.id)).state == "resolved"
 
+    def test_acknowledged_already(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        incident = run(flow.trigger(alert(1, severity="P1")))
+        run(flow.acknowledge(incident.id, by="bob"))
+        self.post(browser, incident.id, "acknowledge")
+        shown = flashes(browser.get(f"/incidents/{incident.id}").text)
+        assert shown == ["already acknowledged by bob"]
+        assert run(flow.get(incident.id)).acknowledged_by == "bob"
+
     def test_escalate_now(self, flow: AsyncIncidentFlow, browser: Any) -> None:
         incident = run(flow.trigger(alert(1, severity="P1")))
         self.post(browser, incident.id, "escalate")

@@ -186,7 +186,9 @@ class Console:
         html = self.env.get_template(template).render(page)
         response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
         if fresh:
-            self.cookie(response, request, CSRF_COOKIE, binding, samesite="strict")
+            # Lax, not Strict: a link from Slack would otherwise arrive without it, and a new
+            # one would make the forms of the tabs already open stale.
+            self.cookie(response, request, CSRF_COOKIE, binding)
         if flash is not None:
             response.delete_cookie(FLASH_COOKIE, path=self.cookie_path(request))
         if request.query_params.get("tz") and zone.key == request.query_params.get("tz"):

@@ -177,6 +177,9 @@ async def incident_page(console: Console, request: Request, viewer: Viewer) -> R
 
 
 async def _acknowledge(flow: Any, act: Act, incident_id: str) -> str:
+    before = await flow.get(incident_id)
+    if before.acknowledged_at is not None:  # said as it is, not as if this one counted
+        raise Refused(409, f"already acknowledged by {before.acknowledged_by}")
     incident = await flow.acknowledge(incident_id, by=act.person)
     return f"acknowledged by {incident.acknowledged_by}"
 
