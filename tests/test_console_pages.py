@@ -140,6 +140,9 @@ class TestSchedulePage:
         assert browser.get("/oncall/primary?view=year").status_code == 400
         assert browser.get("/oncall/primary?day=tomorrow").status_code == 400
         assert browser.get("/oncall/primary?day=0001-01-01").status_code == 400
+        far = browser.get("/oncall/primary?day=2900-01-01")
+        assert far.status_code == 400 and "at most 10 years from today" in far.text
+        assert browser.get("/oncall/primary?day=2037-01-01").status_code == 200
 
     def test_create_and_cancel_an_override(self, browser: Any, flow: AsyncIncidentFlow) -> None:
         said = flash(

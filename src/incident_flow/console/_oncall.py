@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["NAV", "local_time", "routes"]
 
 NAV = (("On call", "/oncall"),)
+#: How far from today a calendar may look (days).
+MAX_DAYS_AWAY = 3660
 #: How the override form changes who is on call.
 MODES = ("replace", "add", "remove")
 
@@ -132,8 +134,11 @@ async def schedule_page(console: Console, request: Request, viewer: Viewer) -> R
     zone = console.zone(request)
     now = console.now()
     anchor = _anchor(request.query_params.get("day", ""), zone, now)
-    if not date(1900, 1, 8) <= anchor <= date(9998, 12, 1):
-        raise Refused(400, "day is out of range")
+    today = now.astimezone(zone).date()
+    if abs((anchor - today).days) > MAX_DAYS_AWAY:
+        # A rotation counted turn by turn (skipping turns outside its windows) costs a step a
+        # turn: a day centuries away would be a viewer's way to keep the service busy.
+        raise Refused(400, f"day is at most {MAX_DAYS_AWAY // 365} years from today")
     book, overrides = await _book(console, active=False)
     start, end = bounds(anchor, view, zone)
     shifts = await flow.shifts(name, start, end)
@@ -155,7 +160,7 @@ async def schedule_page(console: Console, request: Request, viewer: Viewer) -> R
             "layers": layers,
             "people": sorted(p.name for p in flow.policy.people),
             "modes": MODES,
-            "today": now.astimezone(zone).date(),
+            "today": today,
             "now": now,
             "default_start": f"{now.astimezone(zone):%Y-%m-%dT%H:%M}",
             "default_end": f"{(now + timedelta(hours=8)).astimezone(zone):%Y-%m-%dT%H:%M}",
