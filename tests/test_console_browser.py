@@ -55,6 +55,12 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Shots:
     return Shots(Path(folder) if folder else tmp_path_factory.mktemp("browser-artifacts"))
 
 
+def follow(page: Any, target: Any) -> None:
+    """Click a link or a form's button and wait for the page it leads to (after a 303 too)."""
+    with page.expect_navigation():
+        target.click()
+
+
 class Session:
     """One person's browser context, logged in, watching for dialogs (an escaping failure)."""
 
@@ -70,7 +76,7 @@ class Session:
         self.page.goto(f"{self.ui}/login")
         self.page.get_by_label("Name").fill(name)
         self.page.get_by_label("Password").fill(PASSWORD)
-        self.page.get_by_role("button", name="Log in").click()
+        follow(self.page, self.page.get_by_role("button", name="Log in"))
         self.page.wait_for_url(f"{self.ui}/**")
         assert "/login" not in self.page.url
 
@@ -80,8 +86,7 @@ class Session:
 
     def click(self, name: str) -> str:
         """Click the button ``name``; the message the next page shows."""
-        self.page.get_by_role("button", name=name, exact=True).first.click()
-        self.page.wait_for_load_state()
+        follow(self.page, self.page.get_by_role("button", name=name, exact=True).first)
         return self.flash()
 
     def flash(self) -> str:
@@ -132,8 +137,7 @@ class TestAnIncidentByClicking:
         link = page.get_by_role("link", name=HOSTILE)
         assert link.count() == 1  # the title is text, not markup
         shots.take(page, "incidents")
-        link.click()
-        page.wait_for_load_state()
+        follow(page, link)
         incident_url = page.url
         assert page.locator("h1").inner_text().endswith(HOSTILE)
         assert "acknowledged by alice" in alice.click("Acknowledge")
@@ -160,8 +164,14 @@ class TestAnIncidentByClicking:
         if publish.count():
             said = bob.click("Publish")
             assert "post-mortem published" in said or "runbook_update" in said, said
-        bob.page.reload()
-        assert "runbook_update" in bob.page.locator(".facts").first.inner_text()
+        state = ""
+        for _ in range(50):  # the service saves it in the background: a moment at most
+            bob.page.reload()
+            state = bob.page.locator(".facts").first.inner_text()
+            if "runbook_update" in state:
+                break
+            bob.page.wait_for_timeout(100)
+        assert "runbook_update" in state
         while bob.page.get_by_label("Action item to waive").count():
             bob.page.get_by_label("Why it is not needed").fill("covered by the canary work")
             assert "waived" in bob.click("Waive")
@@ -183,8 +193,7 @@ class TestSilencesAndOverrides:
         row = page.locator("table.silences tbody tr").first
         assert "in force" in row.inner_text() and "database <maintenance>" in row.inner_text()
         shots.take(page, "silences")
-        page.locator("table.silences button", has_text="End now").first.click()
-        page.wait_for_load_state()
+        follow(page, page.locator("table.silences button", has_text="End now").first)
         assert alice.flash().endswith("ended")
 
     def test_override(self, alice: Session, shots: Shots) -> None:
@@ -196,8 +205,7 @@ class TestSilencesAndOverrides:
         assert said.startswith("override ovr-") and "carol added" in said, said
         assert "carol" in page.locator("table.overrides").inner_text()
         shots.take(page, "oncall-override")
-        page.locator("table.overrides button", has_text="Cancel").first.click()
-        page.wait_for_load_state()
+        follow(page, page.locator("table.overrides button", has_text="Cancel").first)
         assert alice.flash().endswith("ended")
 
 
@@ -219,8 +227,7 @@ class TestCalendarAcrossDST:
         moved = svg.locator("g.handoff.moved title").text_content()
         assert "2027-03-14 03:00 CDT" in moved
         shots.take(page, "oncall-week-dst")
-        page.get_by_role("link", name="Month").click()
-        page.wait_for_load_state()
+        follow(page, page.get_by_role("link", name="Month"))
         assert page.locator("table.month").count() == 1
         shots.take(page, "oncall-month")
 
@@ -266,8 +273,7 @@ class TestKeyboard:
     def test_tab_order_labels_focus(self, alice: Session, path: str) -> None:
         if path == "incident":  # an open incident's page: its command forms
             page = alice.go("/incidents")
-            page.locator("table.incidents tbody a").first.click()
-            page.wait_for_load_state()
+            follow(page, page.locator("table.incidents tbody a").first)
             assert page.get_by_role("button", name="Add note").count() == 1
         else:
             page = alice.go(path)
