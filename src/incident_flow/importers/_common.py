@@ -38,6 +38,7 @@ __all__ = [
     "imported",
     "plural",
     "readable",
+    "team_slug",
 ]
 
 #: The most of a count that repeats something (an interval, shifts per member, loops): more
@@ -227,6 +228,25 @@ class Reader:
             msg = f"{where}.{key}: must be an ISO 8601 time with an offset, got {short(value, 60)}"
             raise InvalidExport(msg)
         return at.astimezone(UTC)
+
+
+_SLUG = re.compile(r"[^a-z0-9._-]+")
+
+
+def team_slug(name: str, taken: set[str]) -> str:
+    """A team's name for the vendor's ``name``: lower case, ``-`` between words, unique.
+
+    Always a team's name (``TEAM_NAME``): nothing but ``a-z0-9._-``, starting with a letter
+    or digit, at most 59 characters; ``team`` when nothing of ``name`` is left; a name taken
+    gets ``-2``, ``-3``... (``taken`` is updated).
+    """
+    base = _SLUG.sub("-", name.lower()).strip("-._")[:56].strip("-._") or "team"
+    slug, count = base, 1
+    while slug in taken:
+        count += 1
+        slug = f"{base}-{count}"
+    taken.add(slug)
+    return slug
 
 
 _HANDLE = re.compile(r"[^a-z0-9._-]+")
