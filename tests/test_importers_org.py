@@ -323,6 +323,30 @@ class TestOpsgenieOrganisation:
         report = imported.report()
         assert "\\<script\\>" in report and not re.search(r"(?<!\\)<", report)
 
+    def test_two_teams_of_one_name(self) -> None:
+        """The second team's rules would never be reached by its team label: reported."""
+        documents = sample(OPSGENIE)
+        sets = rule_sets(documents)
+        sets[1]["team"] = {"name": "Checkout"}
+        imported = import_opsgenie(documents)
+        assert [t.name for t in imported.teams] == ["checkout", "platform-infra"]
+        assert "a team named as one before" in found(imported)['routing_rules[1] "Checkout"']
+        spare = found(imported)['escalations[1] "Search_escalation"']
+        assert "no routing rule notifies it" in spare
+        read_back(imported)
+
+    def test_rules_found_in_nested_lists_and_odd_notifies(self) -> None:
+        documents = sample(OPSGENIE)
+        sets = rule_sets(documents)
+        del sets[0]["team"]
+        sets[0]["data"][0]["notify"] = "escalation"  # not an object: skipped when finding whose
+        nested = [*documents[:9], [sets[0], [sets[1]]], sets[2]]
+        with pytest.raises(InvalidExport, match=r"notify: must be a JSON object"):
+            import_opsgenie(nested)
+        sets[0]["data"][0]["notify"] = {"type": "escalation", "name": "Checkout_escalation"}
+        imported = import_opsgenie(nested)
+        assert len(imported.teams) == 3 and imported.routes[0].team == "checkout"
+
     def test_malformed_rules_are_clear_errors(self) -> None:
         for change, message in (
             (lambda r: r.update(criteria="all"), r"criteria: must be a JSON object"),
@@ -569,6 +593,19 @@ class TestGrafanaOnCallOrganisation:
         assert policy.team_for(alert("webhook", integration="legacy")).name == imported.default_team
         report = imported.report()
         assert "\\<script\\>" in report and not re.search(r"(?<!\\)<", report)
+
+    def test_two_integrations_of_one_name_by_label(self) -> None:
+        documents = sample(ONCALL)
+        documents[5]["results"][1].update(type="webhook", name="Legacy checks")
+        imported = import_grafana_oncall(documents)
+        assert (
+            "another integration has this name"
+            in found(imported)['integrations[2] "Legacy checks"']
+        )
+        assert [r.describe() for r in imported.routes][-1] == (
+            "integration=Legacy checks -> platform-infra"
+        )
+        read_back(imported)
 
     def test_without_integrations_the_import_is_as_before(self) -> None:
         documents = sample(ONCALL)[:5]

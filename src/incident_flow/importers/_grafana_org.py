@@ -161,10 +161,17 @@ class OnCallOrganisation:
         types = [str(i.get("type")) for i in integrations]
         sources = [_SOURCES.get(t) for t in types]
         placed: set[int] = set()
+        labels: set[str] = set()
         for index, integration in enumerate(integrations):
             label = str(integration.get("name") or integration.get("id"))
             where = f'integrations[{index}] "{label}"'
             self.reader.unknown(where, integration, (), _INTEGRATION_IGNORED)
+            mine = [
+                (i, r)
+                for i, r in enumerate(routes)
+                if str(r.get("integration_id")) == str(integration.get("id"))
+            ]
+            placed.update(i for i, _ in mine)
             source = sources[index]
             if source is not None and sources.count(source) == 1:
                 arrival = LabelMatcher("source", (source,))
@@ -175,14 +182,13 @@ class OnCallOrganisation:
                     if source is not None
                     else f"'{types[index]}' is not a webhook of incident_flow's"
                 )
+                if label in labels:
+                    why = "another integration has this name: its label reaches that one"
+                    self.reader.drop(where, label, f"{why}; its routes are not imported")
+                    continue
+                labels.add(label)
                 why += f": its alerts are routed by the label integration={label}"
                 self.reader.approximate(where, label, why)
-            mine = [
-                (i, r)
-                for i, r in enumerate(routes)
-                if str(r.get("integration_id")) == str(integration.get("id"))
-            ]
-            placed.update(i for i, _ in mine)
             ordered = sorted(
                 mine, key=lambda p: (bool(p[1].get("is_the_last_route")), _position(p[1]), p[0])
             )

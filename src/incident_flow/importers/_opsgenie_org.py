@@ -124,6 +124,8 @@ class Organisation:
         #: The escalations some team pages (by id() of their JSON).
         self.used: set[int] = set()
         self._taken: set[str] = set()
+        #: The Opsgenie teams whose rules were read.
+        self.owners: set[str] = set()
         self._known = list(dict.fromkeys(schedules.values()))
 
     # ----------------------------------------------------------------------------- owners
@@ -233,8 +235,17 @@ class Organisation:
     # ----------------------------------------------------------------------------- rules
 
     def rules(self, index: int, owner: str, rules: Sequence[Any]) -> None:
-        """One team's rules, in Opsgenie's order (the default last), as routes."""
+        """One team's rules, in Opsgenie's order (the default last), as routes.
+
+        The rules of a team named as one met before are reported, not imported: an alert's
+        ``team`` label would reach the first one's routes only.
+        """
         reader = self.reader
+        if owner in self.owners:
+            why = "the rules of a team named as one before: its team label reaches that one"
+            reader.drop(f'routing_rules[{index}] "{owner}"', owner, f"{why}; not imported")
+            return
+        self.owners.add(owner)
         tables = [reader.table(f"routing_rules[{index}][{i}]", r) for i, r in enumerate(rules)]
         order = sorted(
             range(len(tables)),
