@@ -364,6 +364,10 @@ class TestOpsgenieOrganisation:
         rule_sets(documents)[0]["data"].append("not a rule")
         with pytest.raises(InvalidExport, match="must be a JSON object"):
             import_opsgenie(documents)
+        documents = sample(OPSGENIE)
+        rule_sets(documents)[0]["data"].append({"name": "half a rule"})
+        with pytest.raises(InvalidExport, match=r'"half a rule"\.notify: must be a JSON object'):
+            import_opsgenie(documents)
 
     def test_one_rule_answer_and_an_unknown_key(self) -> None:
         documents = sample(OPSGENIE)[:9]

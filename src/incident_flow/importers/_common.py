@@ -64,10 +64,12 @@ class Imported:
     schedules: tuple[Schedule, ...] = ()
     escalation: tuple[EscalationLevel, ...] = ()
     people: tuple[Person, ...] = ()
-    #: The vendor's teams (PagerDuty: one per escalation policy), each with its own levels
-    #: and schedules; none for a vendor's one escalation (the policy is one team).
+    #: The vendor's teams (PagerDuty: one per escalation policy; Opsgenie: one per team, and
+    #: per other target of its routing rules; Grafana OnCall: one per escalation chain), each
+    #: with its own levels and schedules; none without the organisation (one team).
     teams: tuple[Team, ...] = ()
-    #: Which team an alert belongs to (PagerDuty: one per service), in the vendor's order.
+    #: Which team an alert belongs to (PagerDuty: one per service; Opsgenie: per routing rule;
+    #: Grafana OnCall: per integration route), in the vendor's order.
     routes: tuple[Route, ...] = ()
     #: The team of an alert no route takes (None without teams).
     default_team: str | None = None

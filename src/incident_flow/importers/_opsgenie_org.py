@@ -78,7 +78,7 @@ def rule_sets(documents: Iterable[object]) -> tuple[list[object], list[tuple[obj
             continue
         data = document.get("data", document) if isinstance(document, Mapping) else None
         whose = document.get("team") if isinstance(document, Mapping) else None
-        if isinstance(data, list) and data and all(is_rule(d) for d in data):
+        if isinstance(data, list) and any(is_rule(d) for d in data):
             sets.append((whose, list(data)))
         elif is_rule(data):
             sets.append((whose, [data]))
