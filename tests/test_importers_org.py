@@ -15,9 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from incident_flow import Alert, Policy
-from incident_flow.importers import InvalidExport, import_grafana_oncall, import_opsgenie
+from incident_flow.importers import (
+    InvalidExport,
+    import_grafana_oncall,
+    import_opsgenie,
+    import_vendor,
+)
+
+from .test_importers import _json, _objects_in
 
 SAMPLES = Path(__file__).parent / "samples" / "imports"
 OPSGENIE = "opsgenie_org_three_teams.json"
@@ -347,6 +356,16 @@ class TestOpsgenieOrganisation:
         imported = import_opsgenie(nested)
         assert len(imported.teams) == 3 and imported.routes[0].team == "checkout"
 
+    def test_a_user_named_by_id_here_and_by_username_there_is_one_person(self) -> None:
+        """Found by the fuzz test: ``ic`` and ``ic-2`` with one email was an invalid policy."""
+        documents = sample(OPSGENIE)
+        del documents[3]["data"]["rules"][1]["recipient"]["id"]  # username only
+        imported = import_opsgenie(documents)
+        assert [p.name for p in imported.people].count("ic") == 1
+        assert "ic-2" not in imported.policy_toml()
+        assert imported.teams[0].escalation[1].targets == ("ic",)  # type: ignore[index]
+        read_back(imported)
+
     def test_malformed_rules_are_clear_errors(self) -> None:
         for change, message in (
             (lambda r: r.update(criteria="all"), r"criteria: must be a JSON object"),
@@ -355,6 +374,10 @@ class TestOpsgenieOrganisation:
                 "conditions: must be a JSON array",
             ),
             (lambda r: r.update(notify=["escalation"]), r"notify: must be a JSON object"),
+            (
+                lambda r: r["criteria"]["conditions"][0].update(field=["tags"]),
+                r"conditions\[0\]\.field: must be a non-empty string",
+            ),
         ):
             documents = sample(OPSGENIE)
             change(rule_sets(documents)[0]["data"][0])
@@ -644,3 +667,37 @@ def test_a_late_week_pages_the_second_person() -> None:
         week = MONDAY + timedelta(weeks=1)
         seconds = [policy.for_team(t.name).page_targets(0, week)[0] for t in policy.teams]
         assert seconds == [("bob",), ("dan",), ("frank",)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    vendor=st.sampled_from(["pagerduty", "opsgenie", "grafana-oncall"]),
+    data=st.data(),
+)
+def test_any_damaged_organisation_is_imported_or_refused_clearly(vendor: str, data: Any) -> None:
+    """A value anywhere in an organisation's export replaced by any JSON: imported (its
+    teams and routes read back, its report escaped), or InvalidExport naming the field."""
+    export = {
+        "pagerduty": "pagerduty_org_three_services.json",
+        "opsgenie": OPSGENIE,
+        "grafana-oncall": ONCALL,
+    }[vendor]
+    documents = sample(export)
+    places = [p for p in _objects_in(documents) if p]
+    path = data.draw(st.sampled_from(places))
+    node = documents
+    for key in path[:-1]:
+        node = node[key]
+    parent = node[path[-1]]
+    key = data.draw(st.sampled_from(sorted(parent))) if parent else None
+    if key is not None:
+        parent[key] = data.draw(_json)
+    try:
+        imported = import_vendor(vendor, documents)
+    except InvalidExport as refused:
+        problem: str | None = str(refused)
+    else:
+        problem = None
+        read_back(imported)
+        assert not re.search(r"(?<![\\`])<", imported.report())
+    assert problem is None or ": " in problem  # a refusal names the field

@@ -289,8 +289,10 @@ class Names:
         email, username, label = (_identity(v) for v in (email, username, label))
         # A vendor without its own identities in the directory (Grafana) is matched by email.
         source = self.vendor if self.vendor in IDENTITY_SOURCES else IDENTITY_SOURCES[0]
-        claimed = (self.vendor in IDENTITY_SOURCES and self.known.find(source, user_id)) or (
-            self.known.find(source, email) if email else None
+        claimed = (
+            (self.vendor in IDENTITY_SOURCES and self.known.find(source, user_id))
+            or (self.known.find(source, email) if email else None)
+            or self._met(email)
         )
         if claimed is not None:
             name = claimed
@@ -307,6 +309,20 @@ class Names:
             self.people[name] = Person(name=name, email=[email] if email else [], **own)
         self._by_id[user_id] = name
         return name
+
+    def _met(self, email: str | None) -> str | None:
+        """The person this import already met with ``email`` (a user named by another id).
+
+        Opsgenie names a user by id in one place and by username (the email) in another: one
+        person, not ``alice`` and ``alice-2`` with the same email (an invalid policy).
+        """
+        if not email:
+            return None
+        wanted = email.casefold()
+        return next(
+            (p.name for p in self.people.values() if wanted in (e.casefold() for e in p.email)),
+            None,
+        )
 
     def new_people(self) -> tuple[Person, ...]:
         """The people met that the known directory did not have, in the order met."""

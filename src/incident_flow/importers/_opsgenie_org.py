@@ -356,7 +356,7 @@ class Organisation:
         reader = self.reader
         item = reader.table(where, value)
         reader.unknown(where, item, ("field", "key", "not", "operation", "expectedValue", "order"))
-        field, operation = item.get("field"), item.get("operation")
+        field, operation = reader.text(where, item, "field"), reader.text(where, item, "operation")
         negate = item.get("not") is True
         expected = item.get("expectedValue")
         text = expected.strip() if isinstance(expected, str) else None
