@@ -701,3 +701,30 @@ def test_any_damaged_organisation_is_imported_or_refused_clearly(vendor: str, da
         read_back(imported)
         assert not re.search(r"(?<![\\`])<", imported.report())
     assert problem is None or ": " in problem  # a refusal names the field
+
+
+@pytest.mark.parametrize(
+    ("vendor", "export", "routes"),
+    [
+        ("opsgenie", OPSGENIE, 7),
+        ("grafana-oncall", ONCALL, 6),
+    ],
+)
+def test_the_import_command_writes_the_organisation(
+    tmp_path: Path, vendor: str, export: str, routes: int
+) -> None:
+    """``import VENDOR FILE``: the teams and routes, which ``policy check`` reads back."""
+    from click.testing import CliRunner
+
+    from incident_flow.cli import main
+
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(sample(export)))
+    out, report = tmp_path / "org.toml", tmp_path / "org.md"
+    args = ["import", vendor, str(path), "-o", str(out), "--report", str(report)]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert f"3 teams, {routes} routes;" in result.output
+    assert "## Teams and routes" in report.read_text()
+    checked = CliRunner().invoke(main, ["policy", "check", str(out)], catch_exceptions=False)
+    assert checked.exit_code == 0 and "else -> checkout (the default team)" in checked.output
