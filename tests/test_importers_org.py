@@ -170,6 +170,7 @@ class TestOpsgenieOrganisation:
             del document["data"]["ownerTeam"]
         lost = import_opsgenie(documents)
         assert lost.teams == () and "of no known team" in found(lost)["routing_rules[0]"]
+        assert lost.escalation == imported.teams[0].escalation  # the first, as without teams
         # One team only: its rules.
         alone = [*documents[:7], documents[9]]  # Checkout is the only team
         assert [t.name for t in import_opsgenie(alone).teams] == ["checkout"]

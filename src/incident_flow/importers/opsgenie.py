@@ -418,8 +418,8 @@ def _organisation(
     """Teams and routes from the routing rules; the top level is the default team's chain.
 
     The default team is the one paging ``wanted`` (an escalation's name or id), else the first
-    team; the top-level escalation is ``wanted``, else the default team's. An escalation no
-    rule notifies is reported (import again with ``--escalation`` to take it).
+    team; the top-level escalation is ``wanted``, else the default team's, else the first. An
+    escalation no rule notifies is reported (import again with ``--escalation`` to take it).
     """
     chosen = None
     if wanted is not None:
@@ -451,6 +451,8 @@ def _organisation(
     elif default_team is not None:
         own = [name for name, team in by_escalation.items() if team == default_team]
         chosen = next((e for e in escalations if own and e.get("name") == own[0]), None)
+    if chosen is None and escalations:
+        chosen = escalations[0]  # no team pages an escalation: the first, as without teams
     steps = steps_of(chosen) if chosen is not None else []
     for index, item in enumerate(escalations):
         if id(item) not in org.used and item is not chosen:
