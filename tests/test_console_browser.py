@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -209,14 +211,29 @@ class TestSilencesAndOverrides:
         assert alice.flash().endswith("ended")
 
 
+def next_dst_day(hours: int) -> date:
+    """The next day in Chicago that is ``hours`` long (23: spring forward; 25: fall back)."""
+    zone = ZoneInfo("America/Chicago")
+    day = datetime.now(UTC).astimezone(zone).date()
+    for _ in range(400):
+        day += timedelta(days=1)
+        start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+        if end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=hours):
+            return day
+    raise AssertionError("no DST change in Chicago within 400 days")
+
+
 class TestCalendarAcrossDST:
-    """The week of Chicago's spring forward: a 23-hour Sunday, the 02:30 handoff at the jump."""
+    """The week of Chicago's next spring forward: a 23-hour Sunday, the 02:30 handoff at the
+    jump; and of its next fall back: a 25-hour Sunday."""
 
     def test_spring_week(self, alice: Session, shots: Shots) -> None:
-        page = alice.go("/oncall/primary?day=2027-03-14&tz=America/Chicago")
+        day = next_dst_day(23)
+        page = alice.go(f"/oncall/primary?day={day}&tz=America/Chicago")
         notes = page.locator("p.dst").all_inner_texts()
         assert any("23-hour day" in n for n in notes)
-        assert any("02:30 does not exist on 2027-03-14" in n for n in notes)
+        assert any(f"02:30 does not exist on {day}" in n for n in notes)
         svg = page.locator("svg.calendar")
         assert svg.locator("text.dst").text_content().startswith("23 hours")
         heights = svg.evaluate(
@@ -225,14 +242,15 @@ class TestCalendarAcrossDST:
         )
         assert heights[-1] / heights[0] == pytest.approx(23 / 24)  # Sunday drawn shorter
         moved = svg.locator("g.handoff.moved title").text_content()
-        assert "2027-03-14 03:00 CDT" in moved
+        assert f"{day} 03:00 CDT" in moved
         shots.take(page, "oncall-week-dst")
         follow(page, page.get_by_role("link", name="Month"))
         assert page.locator("table.month").count() == 1
         shots.take(page, "oncall-month")
 
     def test_autumn_week(self, alice: Session) -> None:
-        page = alice.go("/oncall/primary?day=2027-11-07&tz=America/Chicago")
+        day = next_dst_day(25)
+        page = alice.go(f"/oncall/primary?day={day}&tz=America/Chicago")
         assert page.locator("svg.calendar text.dst").text_content().startswith("25 hours")
 
 
