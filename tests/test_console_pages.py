@@ -187,6 +187,22 @@ class TestSchedulePage:
             assert ("carol added" if mode == "add" else "alice removed") in said
         assert {o.layer for o in run(flow.overrides())} == {"daily"}
 
+    def test_hostile_schedule_names(self, browser: Any) -> None:
+        page = browser.get("/oncall/%3Cscript%3Ex%3C%2Fscript%3E")
+        assert page.status_code == 404 and "<script>x" not in page.text
+        answer = post(
+            browser,
+            "/oncall/primary",
+            "/oncall/%0D%0ASet-Cookie:%20x=1/override",
+            mode="add",
+            people="bob",
+            end="2027-03-11T10:00",
+            why="w",
+        )
+        assert answer.status_code == 303
+        assert "\r" not in answer.headers["location"] and "\n" not in answer.headers["location"]
+        assert not any(c.startswith("x=") for c in answer.headers.get_list("set-cookie"))
+
     def test_override_refusals_say_what_is_wrong(self, browser: Any) -> None:
         def try_it(**fields: str) -> str:
             base = {"mode": "replace", "people": "bob", "end": "2027-03-10T18:00", "why": "w"}
