@@ -224,3 +224,44 @@ class TestNiceAxis:
     def test_nice(self, top: float) -> None:
         nice = _nice(top)
         assert top <= nice <= max(2.5 * top, 1)
+
+
+_VALUE = st.one_of(st.none(), st.floats(min_value=0, max_value=1e6, allow_nan=False))
+
+
+@st.composite
+def weeks_of(draw: st.DrawFn) -> list[Week]:
+    count = draw(st.integers(1, 60))
+    out = []
+    for n in range(count):
+        rows = {
+            s: {"mtta_minutes": draw(_VALUE), "mttr_minutes": draw(_VALUE)}
+            for s in draw(st.sets(st.sampled_from(["P1", "P2", "P3", "P4", "P5", "<x>"])))
+        }
+        required = draw(st.integers(0, 5))
+        missing = tuple(f"inc-{i}" for i in range(draw(st.integers(0, required))))
+        out.append(Week(date(2027, 1, 4) + timedelta(weeks=n), len(rows), rows, required, missing))
+    return out
+
+
+class TestChartProperties:
+    """Whatever the figures, the SVG is well-formed, one point per figure, inside its box."""
+
+    @given(weeks_of(), st.sampled_from(["mtta_minutes", "mttr_minutes"]))
+    def test_line_chart(self, weeks: list[Week], metric: str) -> None:
+        root = parse(line_chart(weeks, metric))
+        known = sum(1 for w in weeks for r in w.by_severity.values() if r[metric] is not None)
+        circles = root.findall(f"{SVG}circle")
+        assert len(circles) == known
+        width, height = (float(v) for v in root.get("viewBox", "").split()[2:])
+        for circle in circles:
+            assert 0 <= float(circle.get("cx", "-1")) <= width
+            assert 0 <= float(circle.get("cy", "-1")) <= height
+
+    @given(weeks_of())
+    def test_compliance_chart(self, weeks: list[Week]) -> None:
+        root = parse(compliance_chart(weeks))
+        bars = root.findall(f"{SVG}rect")
+        assert len(bars) == sum(1 for w in weeks if w.required)
+        for bar in bars:
+            assert float(bar.get("height", "-1")) >= 0
