@@ -401,8 +401,9 @@ class TestTheFlowsPage:
             flow.incident_page({"states": ()})  # type: ignore[arg-type]
         with pytest.raises(InvalidCommand, match="1 to 500"):
             flow.incident_page(IncidentFilter(), limit=0)
-        with pytest.raises(InvalidCommand, match="not a cursor"):
-            flow.incident_page(IncidentFilter(), cursor="nope")
+        for cursor in ("nope", "0:nope", "7:", "x:1"):
+            with pytest.raises(InvalidCommand, match="not a cursor"):
+                flow.incident_page(IncidentFilter(), cursor=cursor)
 
     def test_the_scan_pages(self) -> None:
         from incident_flow import IncidentFlow
@@ -414,7 +415,44 @@ class TestTheFlowsPage:
         flow = IncidentFlow(store=Plain())
         made = [flow.trigger(alert(n, severity="P4")).id for n in range(5)]
         first = flow.incident_page(IncidentFilter(states=("notified",)), limit=2)
-        assert list(first.ids) == made[:-3:-1] and first.next_cursor == "2"
-        rest = flow.incident_page(IncidentFilter(states=("notified",)), cursor="2", limit=5)
+        assert list(first.ids) == made[:-3:-1] and first.next_cursor == "0:2"
+        rest = flow.incident_page(IncidentFilter(states=("notified",)), cursor="0:2", limit=5)
         assert list(rest.ids) == made[2::-1] and rest.next_cursor is None
         assert [i.id for i in rest.incidents] == list(rest.ids)
+
+
+class TestOpenFirst:
+    """Every incident listed: those not closed first, then the closed ones, newest first in each."""
+
+    @pytest.mark.parametrize("indexed", [True, False])
+    def test_across_pages(self, indexed: bool) -> None:
+        from incident_flow import IncidentFlow
+        from incident_flow.ports import IncidentFilter
+
+        class Plain(MemoryStore):
+            queries_incidents = indexed
+
+        flow = IncidentFlow(store=Plain())
+        made = []
+        for n in range(6):
+            incident = flow.trigger(alert(n, severity="P4"))
+            if n % 2 == 0:
+                flow.resolve(incident.id, by="bob")
+                for item in flow.get(incident.id).open_action_items:
+                    flow.waive_action_item(incident.id, item.id, by="bob", reason="test")
+                flow.close(incident.id, by="bob")
+            made.append(incident.id)
+        expected = [made[5], made[3], made[1], made[4], made[2], made[0]]
+        for limit in (1, 2, 3, 4, 6, 10):
+            seen: list[str] = []
+            cursor = None
+            for _ in range(10):
+                page = flow.incident_page(IncidentFilter(), cursor=cursor, limit=limit)
+                assert len(page.ids) <= limit and (page.ids or not seen)
+                seen.extend(page.ids)
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            assert seen == expected, limit
+        only_open = flow.incident_page(IncidentFilter(states=("notified",)), limit=3)
+        assert list(only_open.ids) == expected[:3] and only_open.next_cursor is None
