@@ -456,3 +456,31 @@ class TestOpenFirst:
             assert seen == expected, limit
         only_open = flow.incident_page(IncidentFilter(states=("notified",)), limit=3)
         assert list(only_open.ids) == expected[:3] and only_open.next_cursor is None
+
+
+class TestLiveRefresh:
+    """The first page of the list asks the script to refresh it; later pages and 0 do not."""
+
+    def test_the_first_page_only(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        for n in range(52):
+            run(flow.trigger(alert(n, severity="P4")))
+        first = browser.get("/incidents").text
+        assert 'data-refresh="15"' in first
+        assert '<script src="/static/console.js" defer></script>' in first
+        more = re.search(r'href="(/incidents\?[^"]*after=[^"]*)"', first)
+        assert more
+        assert "data-refresh" not in browser.get(more.group(1).replace("&amp;", "&")).text
+
+    def test_off(self, flow: AsyncIncidentFlow) -> None:
+        with client(flow, config(refresh=timedelta(0))) as b:
+            login(b)
+            assert "data-refresh" not in b.get("/incidents").text
+
+    def test_the_script_evaluates_nothing(self) -> None:
+        from pathlib import Path
+
+        import incident_flow.console as package
+
+        script = (Path(package.__file__).parent / "static" / "console.js").read_text()
+        for word in ("eval(", "innerHTML", "Function(", "document.write"):
+            assert word not in script
