@@ -484,3 +484,24 @@ class TestLiveRefresh:
         script = (Path(package.__file__).parent / "static" / "console.js").read_text()
         for word in ("eval(", "innerHTML", "Function(", "document.write"):
             assert word not in script
+
+
+def test_the_team_column_with_teams() -> None:
+    import attrs as _attrs
+
+    from incident_flow import Route, Team
+
+    flow = make_flow()
+    flow.policy = _attrs.evolve(
+        flow.policy,
+        teams=[Team(name="payments"), Team(name="platform")],
+        routes=[Route(team="payments", match={"service": "checkout"})],
+        default_team="platform",
+    )
+    run(flow.trigger(alert(1)))
+    run(flow.trigger(alert(2, labels={"service": "search"})))
+    with client(flow) as b:
+        login(b)
+        page = b.get("/incidents").text
+    assert '<th scope="col">Team</th>' in page
+    assert "<td>payments</td>" in page and "<td>platform</td>" in page
