@@ -205,6 +205,19 @@ class TestTheExtra:
         )
         assert "pip install 'incident-flow[ui]'" in done.stdout
 
+    def test_hash_password_needs_neither_starlette_nor_jinja2(self) -> None:
+        code = (
+            "import sys; sys.modules['jinja2'] = None; sys.modules['starlette'] = None\n"
+            "from click.testing import CliRunner\n"
+            "from incident_flow.cli import main\n"
+            "done = CliRunner().invoke(main, ['console', 'hash-password', '--password', 'a' * 9])\n"
+            "print(done.exit_code, done.output)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.startswith("0 scrypt$")
+
     def test_the_templates_ship_in_the_package(self) -> None:
         import incident_flow.console as package
 
