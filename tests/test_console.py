@@ -401,8 +401,9 @@ class TestTheFlowsPage:
             flow.incident_page({"states": ()})  # type: ignore[arg-type]
         with pytest.raises(InvalidCommand, match="1 to 500"):
             flow.incident_page(IncidentFilter(), limit=0)
-        with pytest.raises(InvalidCommand, match="not a cursor"):
-            flow.incident_page(IncidentFilter(), cursor="nope")
+        for cursor in ("nope", "0:nope", "7:", "x:1"):
+            with pytest.raises(InvalidCommand, match="not a cursor"):
+                flow.incident_page(IncidentFilter(), cursor=cursor)
 
     def test_the_scan_pages(self) -> None:
         from incident_flow import IncidentFlow
@@ -414,7 +415,93 @@ class TestTheFlowsPage:
         flow = IncidentFlow(store=Plain())
         made = [flow.trigger(alert(n, severity="P4")).id for n in range(5)]
         first = flow.incident_page(IncidentFilter(states=("notified",)), limit=2)
-        assert list(first.ids) == made[:-3:-1] and first.next_cursor == "2"
-        rest = flow.incident_page(IncidentFilter(states=("notified",)), cursor="2", limit=5)
+        assert list(first.ids) == made[:-3:-1] and first.next_cursor == "0:2"
+        rest = flow.incident_page(IncidentFilter(states=("notified",)), cursor="0:2", limit=5)
         assert list(rest.ids) == made[2::-1] and rest.next_cursor is None
         assert [i.id for i in rest.incidents] == list(rest.ids)
+
+
+class TestOpenFirst:
+    """Every incident listed: those not closed first, then the closed ones, newest first in each."""
+
+    @pytest.mark.parametrize("indexed", [True, False])
+    def test_across_pages(self, indexed: bool) -> None:
+        from incident_flow import IncidentFlow
+        from incident_flow.ports import IncidentFilter
+
+        class Plain(MemoryStore):
+            queries_incidents = indexed
+
+        flow = IncidentFlow(store=Plain())
+        made = []
+        for n in range(6):
+            incident = flow.trigger(alert(n, severity="P4"))
+            if n % 2 == 0:
+                flow.resolve(incident.id, by="bob")
+                for item in flow.get(incident.id).open_action_items:
+                    flow.waive_action_item(incident.id, item.id, by="bob", reason="test")
+                flow.close(incident.id, by="bob")
+            made.append(incident.id)
+        expected = [made[5], made[3], made[1], made[4], made[2], made[0]]
+        for limit in (1, 2, 3, 4, 6, 10):
+            seen: list[str] = []
+            cursor = None
+            for _ in range(10):
+                page = flow.incident_page(IncidentFilter(), cursor=cursor, limit=limit)
+                assert len(page.ids) <= limit and (page.ids or not seen)
+                seen.extend(page.ids)
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            assert seen == expected, limit
+        only_open = flow.incident_page(IncidentFilter(states=("notified",)), limit=3)
+        assert list(only_open.ids) == expected[:3] and only_open.next_cursor is None
+
+
+class TestLiveRefresh:
+    """The first page of the list asks the script to refresh it; later pages and 0 do not."""
+
+    def test_the_first_page_only(self, flow: AsyncIncidentFlow, browser: Any) -> None:
+        for n in range(52):
+            run(flow.trigger(alert(n, severity="P4")))
+        first = browser.get("/incidents").text
+        assert 'data-refresh="15"' in first
+        assert '<script src="/static/console.js" defer></script>' in first
+        more = re.search(r'href="(/incidents\?[^"]*after=[^"]*)"', first)
+        assert more
+        assert "data-refresh" not in browser.get(more.group(1).replace("&amp;", "&")).text
+
+    def test_off(self, flow: AsyncIncidentFlow) -> None:
+        with client(flow, config(refresh=timedelta(0))) as b:
+            login(b)
+            assert "data-refresh" not in b.get("/incidents").text
+
+    def test_the_script_evaluates_nothing(self) -> None:
+        from pathlib import Path
+
+        import incident_flow.console as package
+
+        script = (Path(package.__file__).parent / "static" / "console.js").read_text()
+        for word in ("eval(", "innerHTML", "Function(", "document.write"):
+            assert word not in script
+
+
+def test_the_team_column_with_teams() -> None:
+    import attrs as _attrs
+
+    from incident_flow import Route, Team
+
+    flow = make_flow()
+    flow.policy = _attrs.evolve(
+        flow.policy,
+        teams=[Team(name="payments"), Team(name="platform")],
+        routes=[Route(team="payments", match={"service": "checkout"})],
+        default_team="platform",
+    )
+    run(flow.trigger(alert(1)))
+    run(flow.trigger(alert(2, labels={"service": "search"})))
+    with client(flow) as b:
+        login(b)
+        page = b.get("/incidents").text
+    assert '<th scope="col">Team</th>' in page
+    assert "<td>payments</td>" in page and "<td>platform</td>" in page

@@ -438,3 +438,79 @@ class TestSmallRefusals:
         signer.end_session("garbage", now=now)  # nothing to end: no error
         flash = signer.sign("flash", {"u": "alice"})
         assert signer.session_user(flash, HASHES, now=now) is None  # another purpose
+
+
+#: Served to anyone: the login form and the stylesheet and script (nothing of the incidents).
+PUBLIC = {("GET", "/login"), ("POST", "/login")}
+
+
+def every_route(flow: AsyncIncidentFlow) -> list[tuple[str, str]]:
+    """Every (method, path template) the console's app serves, its own and those added later."""
+    from starlette.routing import Route
+
+    app = create_console(flow, config())
+    found = []
+    for route in app.routes:
+        if isinstance(route, Route):
+            found.extend((m, route.path) for m in sorted(route.methods or ()) if m != "HEAD")
+    return found
+
+
+class TestEveryRoute:
+    """Found from the app itself, so a page added later is in the matrix without a word."""
+
+    def test_the_matrix_knows_the_routes(self, flow: AsyncIncidentFlow) -> None:
+        routes = every_route(flow)
+        assert ("GET", "/incidents/{incident_id}") in routes
+        assert ("POST", "/incidents/{incident_id}/{command}") in routes
+        assert len(routes) >= 6
+
+    def test_nobody_gets_anything(self, flow: AsyncIncidentFlow, incident_id: str) -> None:
+        def filled(path: str) -> str:
+            path = path.replace("{incident_id}", incident_id).replace("{command}", "acknowledge")
+            return __import__("re").sub(r"\{[^}]+\}", "x", path)
+
+        before = (
+            version(flow, incident_id),
+            run(flow.silences(active=False)),
+            run(flow.overrides(active=False)),
+        )
+        with client(flow) as browser:
+            token = csrf_of(browser.get("/login").text)
+            for method, path in every_route(flow):
+                if (method, path) in PUBLIC:
+                    continue
+                url = filled(path)
+                if method == "GET":
+                    answer = browser.get(url)
+                    assert answer.status_code in (303, 401), (method, path)
+                    if answer.status_code == 303:
+                        assert answer.headers["location"].startswith("/login?next=")
+                else:
+                    answer = browser.request(method, url, data={"csrf": token, "why": "x"})
+                    assert answer.status_code == 401, (method, path, answer.status_code)
+        after = (
+            version(flow, incident_id),
+            run(flow.silences(active=False)),
+            run(flow.overrides(active=False)),
+        )
+        assert after == before
+
+    def test_the_header_from_elsewhere_gets_nothing(
+        self, flow: AsyncIncidentFlow, incident_id: str
+    ) -> None:
+        from starlette.testclient import TestClient
+
+        app = create_console(flow, config())
+        before = version(flow, incident_id)
+        with TestClient(app, base_url="https://testserver", client=("10.9.9.9", 1)) as browser:
+            for method, path in every_route(flow):
+                if (method, path) in PUBLIC:
+                    continue
+                url = path.replace("{incident_id}", incident_id).replace("{command}", "escalate")
+                url = __import__("re").sub(r"\{[^}]+\}", "x", url)
+                answer = browser.request(
+                    method, url, headers={PROXY_HEADER: "alice"}, follow_redirects=False
+                )
+                assert answer.status_code == 401, (method, path, answer.status_code)
+        assert version(flow, incident_id) == before

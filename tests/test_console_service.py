@@ -16,7 +16,7 @@ from incident_flow.console import create_console, verify_password
 from incident_flow.server import ConfigError, create_app
 from incident_flow.server._config import config_from_mapping
 
-from .console_kit import HASHES, PASSWORD, csrf_of, make_flow
+from .console_kit import HASHES, PASSWORD, alert, csrf_of, make_flow
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -151,6 +151,35 @@ class TestMounted:
             }
         ]
 
+    def test_on_the_configured_sqlite_store(self, tmp_path: Path) -> None:
+        """What serve runs: the configured store (SQLite behind its thread), the proxy header."""
+        from incident_flow.server import async_flow
+
+        data = {
+            "store": {"sqlite": "console.db"},
+            "policy": {"people": [{"name": "alice", "email": ["alice@example.com"]}]},
+            "console": {"proxy_header": "X-Forwarded-Email", "proxies": ["127.0.0.1"]},
+        }
+        config = config_from_mapping(data, environ={}, base=tmp_path)
+        flow = async_flow(config)
+        app = create_app(flow, config, worker=False)
+        headers = {"X-Forwarded-Email": "alice@example.com"}
+        with TestClient(
+            app, base_url="https://testserver", client=("127.0.0.1", 1), follow_redirects=False
+        ) as browser:
+            incident = browser.portal.call(flow.trigger, alert(1))  # type: ignore[union-attr]
+            listed = browser.get("/ui/?state=all", headers=headers)
+            assert listed.status_code == 200 and incident.id in listed.text
+            page = browser.get(f"/ui/incidents/{incident.id}", headers=headers)
+            answer = browser.post(
+                f"/ui/incidents/{incident.id}/acknowledge",
+                data={"csrf": csrf_of(page.text)},
+                headers=headers,
+            )
+            assert answer.status_code == 303
+            done = browser.portal.call(flow.get, incident.id)  # type: ignore[union-attr]
+        assert done.acknowledged_by == "alice"
+
     def test_no_console_without_the_table(self, tmp_path: Path) -> None:
         config = config_from_mapping({}, environ={}, base=tmp_path)
         app = create_app(make_flow(), config, worker=False)
@@ -175,6 +204,19 @@ class TestTheExtra:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
         assert "pip install 'incident-flow[ui]'" in done.stdout
+
+    def test_hash_password_needs_neither_starlette_nor_jinja2(self) -> None:
+        code = (
+            "import sys; sys.modules['jinja2'] = None; sys.modules['starlette'] = None\n"
+            "from click.testing import CliRunner\n"
+            "from incident_flow.cli import main\n"
+            "done = CliRunner().invoke(main, ['console', 'hash-password', '--password', 'a' * 9])\n"
+            "print(done.exit_code, done.output)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        )
+        assert done.stdout.startswith("0 scrypt$")
 
     def test_the_templates_ship_in_the_package(self) -> None:
         import incident_flow.console as package

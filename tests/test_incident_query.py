@@ -40,3 +40,15 @@ class TestTheSuiteChecksPages:
         outcomes = result.parseoutcomes()
         assert outcomes.get("failed", 0) >= 6, result.stdout.str()  # sync and async, 3+ each
         result.stdout.fnmatch_lines(["*test_each_filter_as_the_filter_says*"])
+
+
+def test_a_filter_takes_aware_times_only() -> None:
+    from datetime import UTC, datetime
+
+    from incident_flow.ports import IncidentFilter
+
+    with pytest.raises(ValueError, match="timezone-aware"):
+        IncidentFilter(opened_from=datetime(2026, 3, 27))  # noqa: DTZ001 - the point
+    with pytest.raises(ValueError, match="timezone-aware"):
+        IncidentFilter(opened_before="2026-03-27")  # type: ignore[arg-type]
+    assert IncidentFilter(opened_from=datetime(2026, 3, 27, tzinfo=UTC)).opened_from is not None

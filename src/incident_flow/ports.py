@@ -358,6 +358,12 @@ def _states(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
+def _aware(instance: object, attribute: attrs.Attribute[datetime | None], value: object) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        msg = f"IncidentFilter.{attribute.name} must be a timezone-aware datetime, got {value!r}"
+        raise ValueError(msg)
+
+
 @attrs.frozen(kw_only=True)
 class IncidentFilter:
     """Which incidents a list shows (:class:`IncidentQuery`); every condition given must hold.
@@ -375,8 +381,8 @@ class IncidentFilter:
     severity: str | None = None
     source: str | None = None
     service: str | None = None
-    opened_from: datetime | None = None
-    opened_before: datetime | None = None
+    opened_from: datetime | None = attrs.field(default=None, validator=_aware)
+    opened_before: datetime | None = attrs.field(default=None, validator=_aware)
 
     def matches(self, incident: Incident) -> bool:
         """Whether ``incident`` is one the filter shows (what every store must agree with)."""

@@ -486,11 +486,11 @@ class IncidentFlow(FlowCore):
     def incident_page(
         self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
     ) -> IncidentPage:
-        """A page of the incidents ``filters`` matches, the newest opened first.
+        """A page of the incidents ``filters`` matches: the ones not closed first, then closed.
 
-        From the store's index (``ports.IncidentQuery``) when it has one, loading only the
-        page's incidents; else every incident of the states asked is loaded and filtered.
-        Pass the page's ``next_cursor`` back for the next page.
+        The newest opened first in each. From the store's index (``ports.IncidentQuery``) when
+        it has one, loading only the page's incidents; else every incident of the states asked
+        is loaded and filtered. Pass the page's ``next_cursor`` back for the next page.
 
         Raises:
             InvalidCommand: a limit outside 1..500, or a cursor this list did not make.

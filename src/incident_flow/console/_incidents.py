@@ -88,7 +88,13 @@ async def incident_list(console: Console, request: Request, viewer: Viewer) -> R
     cursor = request.query_params.get("after") or None
     page = await console.flow.incident_page(found, cursor=cursor, limit=PAGE_SIZE)
     now = console.now()
+    policy = console.flow.policy
+    teams = bool(policy.teams)
     rows = [_list_row(incident, now) for incident in page.incidents]
+    if teams:  # an incident without one is the default team's, as the policy decides
+        for row, incident in zip(rows, page.incidents, strict=True):
+            team = incident.team
+            row["team"] = team if team in policy.team_names else policy.default_team_name
     shown = {k: v for k, v in asked.items() if v}
     more = urlencode({**shown, "after": page.next_cursor}) if page.next_cursor else None
     return console.render(
@@ -105,6 +111,7 @@ async def incident_list(console: Console, request: Request, viewer: Viewer) -> R
             "paged": cursor is not None,
             "refresh": int(console.config.refresh.total_seconds()),
             "now": now,
+            "teams": teams,
         },
     )
 

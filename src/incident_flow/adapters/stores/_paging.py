@@ -94,9 +94,7 @@ def page_from_rows(rows: list[tuple[Any, ...]], limit: int) -> IncidentPage:
 
 def _iso(at: datetime) -> str:
     """As the events' JSON writes times: ISO 8601 in UTC (compared as text, in order)."""
-    if at.utcoffset() is None:
-        at = at.replace(tzinfo=UTC)
-    return at.astimezone(UTC).isoformat()
+    return at.astimezone(UTC).isoformat()  # IncidentFilter takes aware times only
 
 
 def pg_page(filters: IncidentFilter, cursor: str | None, limit: int) -> Query[IncidentPage]:
