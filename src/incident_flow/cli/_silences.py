@@ -48,6 +48,9 @@ def silence_group() -> None:
 @click.option("--until", "until", default=None, help="Until when (ISO 8601; UTC if no zone).")
 @click.option("--by", required=True, help="Who silences.")
 @click.option("--why", required=True, help="Why (a maintenance, a known issue).")
+@click.option(
+    "--team", default=None, help="Only the alerts routed to this team (default: every team's)."
+)
 @pass_context
 def add(
     context: Context,
@@ -57,6 +60,7 @@ def add(
     until: str | None,
     by: str,
     why: str,
+    team: str | None,
 ) -> None:
     """Silence matching alerts for a while."""
     with errors():
@@ -70,8 +74,10 @@ def add(
             why=why,
             duration=length,
             ends_at=None if until is None else when(until, "--until"),
+            team=team,
         )
-    say(f"{silence.id}: silenced until {silence.until:%Y-%m-%d %H:%M} UTC")
+    scope = f" (team {silence.team} only)" if silence.team else ""
+    say(f"{silence.id}: silenced until {silence.until:%Y-%m-%d %H:%M} UTC{scope}")
 
 
 @silence_group.command("list")
@@ -85,7 +91,7 @@ def list_silences(context: Context, everything: bool) -> None:
         say("no silences")
         return
     table = Table()
-    for column in ("id", "matches", "from", "until", "by", "why"):
+    for column in ("id", "team", "matches", "from", "until", "by", "why"):
         table.add_column(column)
     for silence in found:
         table.add_row(*_row(silence))
@@ -96,6 +102,7 @@ def _row(silence: Silence) -> tuple[str, ...]:
     ended = f" (ended by {silence.ended_by})" if silence.ended_by else ""
     return (
         silence.id,
+        silence.team or "all",
         clean(" ".join(str(m) for m in silence.matchers)),
         f"{silence.starts_at:%Y-%m-%d %H:%M}",
         f"{silence.until:%Y-%m-%d %H:%M}{ended}",
