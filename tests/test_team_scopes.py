@@ -146,6 +146,18 @@ class TestScopesInThePolicy:
         (problem,) = caught.value.problems
         assert problem.startswith("grouping[0].team: must be a team's name")
 
+    @pytest.mark.parametrize(
+        ("grouping", "problem"),
+        [
+            ("grouping = 3", "grouping: must be an array of tables ([[grouping]])"),
+            ("grouping = [3]", "grouping[0]: must be a table, got 3"),
+        ],
+    )
+    def test_a_grouping_that_is_no_table_is_said_once(self, grouping: str, problem: str) -> None:
+        with pytest.raises(InvalidPolicy) as caught:
+            Policy.from_text(grouping + "\n" + TEAMS_FILE)
+        assert caught.value.problems == (problem,)
+
     def test_without_teams_the_one_team_is_default(self) -> None:
         rule = '[[grouping]]\nname = "x"\nby = ["env"]\nteam = "{}"\n'
         assert Policy.from_text(rule.format("default")).grouping[0].team == "default"
