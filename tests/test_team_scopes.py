@@ -469,7 +469,13 @@ class TestCommandLine:
                            "--by", "bob", "--why", "all")  # fmt: skip
         assert code == 0 and "only" not in out
         code, out = invoke("silence", "list")  # type: ignore[operator]
-        assert code == 0 and "payments" in out and "all" in out
+        assert code == 0 and "payments" in out and "every team" in out
+        code, out = invoke("silence", "list", "--team", "shop")  # type: ignore[operator]
+        assert code == 0 and "payments" not in out and "every team" in out
+        code, out = invoke("silence", "list", "--team", "payments")  # type: ignore[operator]
+        assert code == 0 and "payments" in out and "every team" in out
+        code, out = invoke("silence", "list", "--team", "nope")  # type: ignore[operator]
+        assert code == 5 and "--team 'nope': unknown team" in out
 
     def test_an_unknown_team_is_an_error_and_nothing_is_kept(self, cli: object) -> None:
         invoke = cli

@@ -9,6 +9,7 @@ from .._core.policy import parse_duration
 from .._core.storms import Silence
 from ..exceptions import InvalidCommand
 from ._common import Context, clean, console, errors, pass_context, say, when
+from ._teams import check_team
 
 __all__ = ["silence_group"]
 
@@ -82,11 +83,18 @@ def add(
 
 @silence_group.command("list")
 @click.option("--all", "everything", is_flag=True, help="Ended silences too.")
+@click.option(
+    "--team", default=None, help="Only those that hold this team's alerts (its own, every team's)."
+)
 @pass_context
-def list_silences(context: Context, everything: bool) -> None:
+def list_silences(context: Context, everything: bool, team: str | None) -> None:
     """The silences in force (or all of them)."""
     with errors():
-        found = context.flow().silences(active=not everything)
+        flow = context.flow()
+        if team is not None:
+            check_team(flow.policy, team)
+        found = flow.silences(active=not everything)
+        found = [s for s in found if team is None or s.team in (None, team)]
     if not found:
         say("no silences")
         return
@@ -102,7 +110,7 @@ def _row(silence: Silence) -> tuple[str, ...]:
     ended = f" (ended by {silence.ended_by})" if silence.ended_by else ""
     return (
         silence.id,
-        silence.team or "all",
+        silence.team or "every team",
         clean(" ".join(str(m) for m in silence.matchers)),
         f"{silence.starts_at:%Y-%m-%d %H:%M}",
         f"{silence.until:%Y-%m-%d %H:%M}{ended}",
