@@ -87,14 +87,13 @@ TEAMS = ("alpha", "beta", "gamma")
 SERVICES = ("shop", "cart", "pay", "search")
 
 
-def team_policy(folder: Path) -> Policy:
-    """Three teams, each paging pager names of its own (``alpha-1``...) in a channel of its
-    own (gamma: the configured one); alpha saves post-mortems in a folder of its own."""
+def with_teams(policy: Policy, folder: Path) -> Policy:
+    """``policy`` with three teams, each paging pager names of its own (``alpha-1``...) in a
+    channel of its own (gamma: the configured one); alpha saves post-mortems in ``folder/alpha``.
+    """
     levels = EscalationLevel
-    return Policy(
-        runbooks=[RUNBOOK],
-        postmortem_folder=str(folder),
-        people=STAFF,
+    return attrs.evolve(
+        policy,
         teams=(
             Team(
                 name="alpha",
@@ -210,7 +209,7 @@ class IncidentProcess(RuleBasedStateMachine):
     incidents = Bundle("incidents")
     #: Post-mortems reviewed on pull requests (GitHub reviews), or by command (a folder).
     on_pull_requests = True
-    #: Three teams with routes and handovers (:func:`team_policy`), or 0.2's one team.
+    #: Three teams with routes and handovers (:func:`with_teams`), or 0.2's one team.
     with_teams = True
 
     def make_store(self) -> Any:
@@ -227,16 +226,13 @@ class IncidentProcess(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="pm-"))
-        if self.with_teams:
-            self.policy = team_policy(self.folder)
-        else:
-            self.policy = Policy(
-                runbooks=[RUNBOOK], postmortem_folder=str(self.folder), people=STAFF
-            )
-        #: Where post-mortems may be saved: the policy's folder and its teams' own.
-        self.folders = {self.folder, *(Path(t.postmortem_folder or "") for t in self.policy.teams)}
+        self.policy = Policy(runbooks=[RUNBOOK], postmortem_folder=str(self.folder), people=STAFF)
         self.clock = ManualClock(T0)
         self.store = RacingStore(self.make_store())
+        if self.with_teams:  # three teams, routes by service, handovers (invariant 15)
+            self.policy = with_teams(self.policy, self.folder)
+        #: Where post-mortems may be saved: the policy's folder and its teams' own.
+        self.folders = {self.folder, *(Path(t.postmortem_folder or "") for t in self.policy.teams)}
         self.chat = FlakyChannel()
         self.pager = FlakyChannel()
         own = {t.name: t.postmortem_folder for t in self.policy.teams if t.postmortem_folder}
