@@ -30,6 +30,8 @@ from ..ports import (
     AsyncPostMortemPublisher,
     Clock,
     EventStore,
+    IncidentFilter,
+    IncidentPage,
     Notifier,
     PostMortemPublisher,
 )
@@ -382,6 +384,12 @@ class AsyncIncidentFlow(FlowCore):
     async def incidents(self, state: str | None = None) -> list[Incident]:
         """Return the incidents (in ``state`` when given), oldest first."""
         return await self._read(self._incidents(state))
+
+    async def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """A page of the incidents ``filters`` matches (see :meth:`IncidentFlow.incident_page`)."""
+        return await self._read(self._incident_page(filters, cursor, limit))
 
     # ----------------------------------------------------------------- delivering later
 

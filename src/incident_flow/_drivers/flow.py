@@ -21,7 +21,14 @@ from .._runbooks.catalog import Catalog, RunbookRevision
 from ..adapters.channels.notifiers import LogNotifier
 from ..adapters.publishers.folder import FolderPublisher
 from ..adapters.stores.memory import MemoryStore
-from ..ports import Clock, EventStore, Notifier, PostMortemPublisher
+from ..ports import (
+    Clock,
+    EventStore,
+    IncidentFilter,
+    IncidentPage,
+    Notifier,
+    PostMortemPublisher,
+)
 from ..schedules import Override, Shift
 from .flowcore import FlowCore, new_incident_id
 from .locks import KeyedLocks
@@ -487,6 +494,20 @@ class IncidentFlow(FlowCore):
     def incidents(self, state: str | None = None) -> list[Incident]:
         """Return the incidents (in ``state`` when given), oldest first."""
         return self._drive(self._incidents(state))
+
+    def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """A page of the incidents ``filters`` matches: the ones not closed first, then closed.
+
+        The newest opened first in each. From the store's index (``ports.IncidentQuery``) when
+        it has one, loading only the page's incidents; else every incident of the states asked
+        is loaded and filtered. Pass the page's ``next_cursor`` back for the next page.
+
+        Raises:
+            InvalidCommand: a limit outside 1..500, or a cursor this list did not make.
+        """
+        return self._drive(self._incident_page(filters, cursor, limit))
 
     # ----------------------------------------------------------------- internals
 

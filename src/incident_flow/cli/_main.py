@@ -47,6 +47,7 @@ from ._common import (
     say,
     stamp,
 )
+from ._console import console_group
 from ._import import import_command
 from ._oncall import oncall, schedule_group
 from ._policy import policy_group
@@ -146,6 +147,7 @@ main.add_command(silence_group)
 main.add_command(oncall)
 main.add_command(schedule_group)
 main.add_command(import_command)
+main.add_command(console_group)
 main.add_command(reassign)
 
 

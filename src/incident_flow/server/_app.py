@@ -60,6 +60,7 @@ from ._bodies import (
 from ._closing import close_within as _close
 from ._closing import maybe as _maybe
 from ._config import ServiceConfig, SourceConfig
+from ._console import console_routes
 from ._counted import Counted as _Counted
 from ._metrics import ServiceMetrics
 from ._scrape import counted_by_loading, open_counts
@@ -586,6 +587,7 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            *console_routes(flow, config),
         ],
         middleware=[Middleware(AccessLog)],
         lifespan=service.lifespan,

@@ -20,6 +20,7 @@ import attrs
 
 from .._core.policy import Policy
 from .._core.text import unknown_key
+from ..console._settings import ConsoleConfig, read_console
 from ..exceptions import IncidentFlowError, InvalidPolicy
 from ..ingest import SIGNED_SOURCES, sources
 from ..ingest.signatures import OPSGENIE_HEADER
@@ -107,6 +108,7 @@ class ServiceConfig:
         worker_interval, review_poll_every: the worker's pace.
         api_token: the bearer token the API (``/api/silences``) asks for; None: no API.
         metrics_token: the bearer token ``/metrics`` asks for; None: anyone may scrape.
+        console: the web console's settings (``[console]``; None: no console at ``/ui``).
         origin: the file it was read from.
     """
 
@@ -129,6 +131,7 @@ class ServiceConfig:
     review_poll_every: timedelta | None = timedelta(minutes=2)
     api_token: Secret | None = None
     metrics_token: Secret | None = None
+    console: ConsoleConfig | None = None
     origin: str = "config"
 
     def describe(self) -> list[str]:
@@ -154,6 +157,7 @@ class ServiceConfig:
             lines.append(f"slack requests: signed, {workspace}, command {command}")
         lines.append(f"serve on {self.host}:{self.port}, bodies up to {self.max_body} bytes")
         lines.append("api: " + ("bearer token" if self.api_token else "off (no server.api_token)"))
+        lines.extend(self.console.describe() if self.console else ["console: off (no [console])"])
         lines.extend(f"WARNING: {route} accepts requests without proof" for route in self.insecure)
         return lines
 
@@ -188,6 +192,7 @@ _TOP = (
     "actions",
     "server",
     "worker",
+    "console",
 )
 _SECTION_KEYS = {
     "slack": {
@@ -441,6 +446,7 @@ def config_from_mapping(
         ),
         api_token=token,
         metrics_token=metrics,
+        console=read_console(reader, data.get("console")),
         origin=source,
     )
     if reader.problems:
