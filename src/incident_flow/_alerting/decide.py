@@ -190,7 +190,8 @@ def decide_release(
         return Decision(incident)
     policy = team_policy(policy, incident)
     draft = Draft(incident, now, None, channel=policy.chat_channel)
-    still = matching_silence(silences, incident.alert, draft.at)
+    # The team's view of the policy names that one team: what a team's silence asks for.
+    still = matching_silence(silences, incident.alert, draft.at, policy.default_team_name)
     if still is not None:
         if still.id == incident.silence_id and still.until == until:
             return Decision(incident)

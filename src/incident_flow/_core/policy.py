@@ -51,6 +51,7 @@ from .runbooks import RunbookCatalog
 from .severity import Severity
 from .storms import GroupingRule, PageAfter, duration_text
 from .teams import IMPLICIT_TEAM, Route, Team, first_route, organisation_problems
+from .text import unknown_key
 
 __all__ = [
     "DEFAULT_DESCRIPTIONS",
@@ -83,7 +84,16 @@ def _routes(value: Iterable[Route]) -> tuple[Route, ...]:
 
 
 def _organisation(policy: Policy, attribute: object, value: str | None) -> None:
-    """Teams, routes and the default team agree with each other and with the schedules."""
+    """Teams, routes and the default team agree with each other and with the schedules.
+
+    A grouping rule scoped to a team names one of the policy's teams (``default`` is the one
+    team of a policy that declares none).
+    """
+    for index, rule in enumerate(policy.grouping):
+        if rule.team is not None and rule.team not in policy.team_names:
+            problem = unknown_key(rule.team, policy.team_names, "team")
+            msg = f"Policy: grouping[{index}].team: {rule.team!r}: {problem}"
+            raise ValueError(msg)
     if not (policy.teams or policy.routes or value is not None):
         return  # one implicit team: nothing to check
     found = organisation_problems(
@@ -438,6 +448,15 @@ class Policy:
         """The first route ``alert`` meets and its place (from 0); None: the default team."""
         return first_route(self.routes, alert)
 
+    def team_name_for(self, alert: Alert) -> str:
+        """The name of the team that owns ``alert`` (see :meth:`team_for`), cheaply.
+
+        ``default`` for a policy without teams: what a silence or a grouping rule scoped to a
+        team compares with.
+        """
+        found = first_route(self.routes, alert) if self.routes else None
+        return self.default_team_name if found is None else found[1].team
+
     def team_for(self, alert: Alert) -> Team:
         """The team that owns ``alert``: the first route it meets, else the default team.
 
@@ -450,8 +469,8 @@ class Policy:
         """The policy as team ``name`` sees it: its escalation, schedules, reviewers, folder.
 
         Everything else is the policy's; its only team is that one, without routes, so a
-        decision made for the team reads it as it reads a policy. A policy without teams is
-        its own implicit team's.
+        decision made for the team reads it as it reads a policy; its grouping rules are those
+        for every team and the team's own. A policy without teams is its own implicit team's.
 
         Made once per team and policy (the same value every time after).
 
@@ -470,6 +489,7 @@ class Policy:
             self,
             **values,
             schedules=Schedules(v for v in self.schedules.versions if v.name in mine),
+            grouping=tuple(r for r in self.grouping if r.team in (None, name)),
             teams=(team,),
             routes=(),
             default_team=team.name,

@@ -26,7 +26,7 @@ from .severity import Severity
 from .storms import GroupingRule, PageAfter, parse_matchers
 from .teams import Team
 from .teams_file import TeamTables
-from .text import unknown_key
+from .text import team_name_problem, unknown_key
 
 _TOP_KEYS = (
     "timezone",
@@ -311,8 +311,14 @@ class Reader:
         return self.named_tables(path, value, "[[grouping]]", self.rule, "another rule")
 
     def rule(self, path: str, table: Mapping[str, Any]) -> GroupingRule | None:
-        name, ok = self.named(path, table, ("name", "match", "by", "window", "page_after"))
+        name, ok = self.named(path, table, ("name", "match", "by", "window", "page_after", "team"))
         fields: dict[str, Any] = {}
+        if "team" in table:
+            wrong = team_name_problem(table["team"])
+            if wrong is not None:
+                self.problem(f"{path}.team", wrong)
+                ok = False
+            fields["team"] = table["team"]
         match = self.table(f"{path}.match", table.get("match", {}))
         try:
             fields["match"] = parse_matchers(match or {})

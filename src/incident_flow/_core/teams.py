@@ -11,7 +11,6 @@ answers ``team_for(alert)`` and ``for_team(name)``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
@@ -19,7 +18,7 @@ import attrs
 from .alerts import Alert
 from .policy_values import EscalationLevel, _levels, _names
 from .storms import LabelMatcher, parse_matchers
-from .text import unknown_key
+from .text import team_name_problem, unknown_key
 
 __all__ = [
     "IMPLICIT_TEAM",
@@ -34,18 +33,6 @@ __all__ = [
 
 #: The name of the one team of a policy that declares none.
 IMPLICIT_TEAM = "default"
-
-
-#: A team's name: a slug (letters, digits, ``_ . -``), safe in a command, a chat command and a
-#: metric's label as it is.
-TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
-
-
-def team_name_problem(value: object) -> str | None:
-    """Why ``value`` is not a team's name, or None when it is one."""
-    if isinstance(value, str) and TEAM_NAME.fullmatch(value):
-        return None
-    return f"must be a team's name (letters, digits, _ . -; like 'payments'), got {value!r}"
 
 
 def _name(instance: object, attribute: attrs.Attribute[str], value: object) -> None:

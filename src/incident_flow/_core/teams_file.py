@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .policy_values import _DEFAULT_ESCALATION
 from .storms import parse_matchers
-from .teams import Route, Team, organisation_problems, team_name_problem
+from .teams import IMPLICIT_TEAM, Route, Team, organisation_problems, team_name_problem
 from .text import unknown_key
 
 if TYPE_CHECKING:
@@ -158,3 +158,19 @@ class TeamTables:
         )
         for path, text in found:
             self.reader.problem(path, text)
+        self.check_scopes(data)
+
+    def check_scopes(self, data: Mapping[str, Any]) -> None:
+        """Each grouping rule scoped to a team names a team of the policy.
+
+        Without ``[[teams]]`` the one team is ``default``. A name that is not a team's name at
+        all was reported when the rule was read.
+        """
+        known = list(dict.fromkeys(self.declared)) or [IMPLICIT_TEAM]
+        rules = data.get("grouping")
+        for index, rule in enumerate(rules if isinstance(rules, list) else ()):
+            team = rule.get("team") if isinstance(rule, Mapping) else None
+            if team is None or team_name_problem(team) is not None or team in known:
+                continue
+            problem = f"{team!r}: {unknown_key(team, known, 'team')}"
+            self.reader.problem(f"grouping[{index}].team", problem)

@@ -21,6 +21,7 @@ __all__ = [
     "quiet_mentions",
     "storable",
     "storable_data",
+    "team_name_problem",
     "unknown_key",
 ]
 
@@ -117,3 +118,15 @@ def unknown_key(key: object, known: Iterable[str], what: str = "key") -> str:
     close = difflib.get_close_matches(str(key), names, n=1)
     hint = f", did you mean {close[0]!r}?" if close else ""
     return f"unknown {what}{hint} (known: {', '.join(names)})"
+
+
+#: A team's name: a slug (letters, digits, ``_ . -``), safe in a command, a chat command and a
+#: metric's label as it is.
+TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
+
+
+def team_name_problem(value: object) -> str | None:
+    """Why ``value`` is not a team's name, or None when it is one."""
+    if isinstance(value, str) and TEAM_NAME.fullmatch(value):
+        return None
+    return f"must be a team's name (letters, digits, _ . -; like 'payments'), got {value!r}"

@@ -49,7 +49,8 @@ class IncidentFlow(FlowCore):
         store: the event store (default :class:`MemoryStore`).
         notifier: the chat channel, Slack (default :class:`LogNotifier`).
         pager: the pager (default :class:`LogNotifier` on channel ``pager``).
-        publisher: where post-mortems go (default ``FolderPublisher(policy.postmortem_folder)``).
+        publisher: where post-mortems go (default ``FolderPublisher.for_policy(policy)``: the
+            policy's ``postmortem_folder``, each team's own).
         clock: where time comes from (default the system clock, UTC).
         lease: how long a sender holds a message it is delivering before others may retry it.
         new_id: makes incident ids (default ``inc-`` and 12 hex digits).
@@ -74,7 +75,7 @@ class IncidentFlow(FlowCore):
         self.notifier: Notifier = notifier if notifier is not None else LogNotifier("chat")
         self.pager: Notifier = pager if pager is not None else LogNotifier("pager")
         self.publisher: PostMortemPublisher = (
-            publisher if publisher is not None else FolderPublisher(self.policy.postmortem_folder)
+            publisher if publisher is not None else FolderPublisher.for_policy(self.policy)
         )
 
     def __repr__(self) -> str:
@@ -359,6 +360,7 @@ class IncidentFlow(FlowCore):
         duration: timedelta | None = None,
         ends_at: datetime | None = None,
         starts_at: datetime | None = None,
+        team: str | None = None,
     ) -> Silence:
         """Silence the alerts ``matchers`` match, from ``starts_at`` (now) for ``duration``.
 
@@ -368,13 +370,23 @@ class IncidentFlow(FlowCore):
         its own that posts and pages nothing; still firing when the silence ends, it opens as
         usual (run by :meth:`escalate_due`); recovered before, it is dismissed.
 
+        ``team``: silence only the alerts the policy routes to that team
+        (:meth:`Policy.team_name_for <incident_flow.Policy.team_name_for>`); None (the
+        default) silences every team's, as before teams.
+
         Raises:
             InvalidCommand: no matchers, no reason, no end (or both ``duration`` and
-                ``ends_at``), or an end in the past.
+                ``ends_at``), an end in the past, or a team the policy does not have.
         """
         return self._drive(
             self._silence(
-                matchers, by=by, why=why, ends_at=ends_at, duration=duration, starts_at=starts_at
+                matchers,
+                by=by,
+                why=why,
+                ends_at=ends_at,
+                duration=duration,
+                starts_at=starts_at,
+                team=team,
             )
         )
 

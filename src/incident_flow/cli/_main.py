@@ -429,7 +429,7 @@ def report(context: Context, fmt: str, html_file: str | None, team: str | None) 
     if html_file:
         from ._report_html import render_html  # noqa: PLC0415
 
-        Path(html_file).write_text(render_html(result, pairs), encoding="utf-8")
+        Path(html_file).write_text(render_html(result, pairs, team=team), encoding="utf-8")
         console.print(f"wrote {html_file}")
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
