@@ -28,6 +28,8 @@ __all__ = [
     "AlertRecovered",
     "AlertRepeated",
     "AlertSilenced",
+    "CommanderReminded",
+    "CommanderScheduled",
     "DeliveryFailed",
     "Escalated",
     "Event",
@@ -55,6 +57,7 @@ __all__ = [
     "PostMortemSubmitted",
     "Reminded",
     "ReminderScheduled",
+    "RoleAssigned",
     "RunbookAdded",
     "RunbookStarted",
     "RunbookUpdated",
@@ -369,6 +372,46 @@ class TeamReassigned(Event):
 
 
 @attrs.frozen(kw_only=True)
+class RoleAssigned(Event):
+    """``person`` took ``role`` (a hand-over from ``previous``; None: nobody had it).
+
+    ``by`` is who assigned it (the person themselves when they took it).
+    """
+
+    role: str
+    person: str
+    previous: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CommanderScheduled(Event):
+    """The incident's commander watch now: ``required`` once a commander was ever needed.
+
+    ``step`` is what happens at ``due_at`` while nobody leads: ``remind`` (the chat),
+    ``page`` (the commander rotation), ``done``; None: nothing is awaited.
+    """
+
+    required: bool
+    step: str | None = None
+    due_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CommanderReminded(Event):
+    """Nobody leads in time: the chat was reminded (``step`` ``remind``) or the rotation paged.
+
+    ``targets``: who the page went to; ``paged`` when a page was queued; then ``next`` at
+    ``due_at`` (``done``: nothing more).
+    """
+
+    step: str
+    targets: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    paged: bool = False
+    next: str = "done"
+    due_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
 class NoteAdded(Event):
     """A status update for the timeline and the Slack thread."""
 
@@ -551,6 +594,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         IncidentClosed,
         NoteAdded,
         TeamReassigned,
+        RoleAssigned,
+        CommanderScheduled,
+        CommanderReminded,
         AlertRepeated,
         AlertRecovered,
         MessageDelivered,
