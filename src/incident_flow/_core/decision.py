@@ -17,7 +17,7 @@ from . import events as ev
 from .incident import Incident, fold
 from .messages import Channel, Notification, OutboxMessage
 from .policy import Policy
-from .roles import commander_watch
+from .roles import COMMANDER, commander_watch
 
 __all__ = [
     "CHANGES_WHAT_IS_OWED",
@@ -183,6 +183,7 @@ def _message(incident: Incident, said: _Said, *, key: str, draft: Draft) -> Outb
             fired=incident.alert_count,
             to=to,
             channel=chat if channel == "chat" else None,
+            roles=_roles_shown(incident),
         )
     return OutboxMessage(
         id=key,
@@ -193,6 +194,14 @@ def _message(incident: Incident, said: _Said, *, key: str, draft: Draft) -> Outb
         next_attempt_at=draft.at,
         notification=notification,
     )
+
+
+def _roles_shown(incident: Incident) -> tuple[tuple[str, str], ...]:
+    """Who holds each role; a commander needed and missing as ``("commander", "")``."""
+    held = tuple(incident.roles.items())
+    if incident.commander_required and COMMANDER not in incident.roles:
+        return ((COMMANDER, ""), *held)
+    return held
 
 
 def _leads(policy: Policy) -> bool:
