@@ -277,7 +277,8 @@ def roles_problems(roles: Roles, teams: Iterable[Team], known: tuple[str, ...]) 
     """Commander rotations (``Roles.page``) naming a schedule not in ``known`` (or the team's)."""
     found: list[str] = []
     owners: list[tuple[str, Roles, tuple[str, ...] | None]] = [("roles", roles, None)]
-    owners += [(f"teams.{t.name}.roles", t.roles, t.schedules) for t in teams if t.roles]
+    # A team without roles of its own pages the policy's rotation: through its schedules too.
+    owners += [(f"teams.{t.name}.roles", t.roles or roles, t.schedules) for t in teams]
     for path, owned, allowed in owners:
         for target in owned.page:
             name = schedule_target(target, known)
