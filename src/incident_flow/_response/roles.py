@@ -44,6 +44,15 @@ def assign(inc: Incident, c: cmd.AssignRole, policy: Policy, d: Draft) -> None:
             (not a person of ``Policy.people``; from a vendor's tool, the person assigning must
             be one too).
     """
+    if c.origin is not None and c.by is not None and person_named(policy, c.by) is None:
+        # A vendor identity nobody in the directory claims (another workspace's user, a guest):
+        # they may press buttons that are mirrored, but they do not hand out the lead.
+        raise refuse(
+            inc,
+            c.trigger,
+            "unknown_person",
+            f"{c.by} is not a person of the policy: only its people assign roles",
+        )
     role = policy.roles.role(c.role)
     if role is None:
         known = ", ".join(policy.roles.names)
@@ -55,15 +64,6 @@ def assign(inc: Incident, c: cmd.AssignRole, policy: Policy, d: Draft) -> None:
             c.trigger,
             "unknown_person",
             f"{c.person!r} is not a person of the policy (people: {_people(policy)})",
-        )
-    if c.origin is not None and c.by is not None and person_named(policy, c.by) is None:
-        # A vendor identity nobody in the directory claims (another workspace's user, a guest):
-        # they may press buttons that are mirrored, but they do not hand out the lead.
-        raise refuse(
-            inc,
-            c.trigger,
-            "unknown_person",
-            f"{c.by} is not a person of the policy: only its people assign roles",
         )
     previous = inc.roles.get(role)
     if previous == person:
