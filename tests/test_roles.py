@@ -144,6 +144,11 @@ class TestRolesValue:
             "roles: commander, communications, scribe; P1, P2 need a commander: reminded "
             "after 90s, then schedule:ic paged 1h later"
         )
+        assert (
+            Roles(commander_required=["P1"], remind_after=120)
+            .describe()
+            .endswith("P1 need a commander: reminded after 2m")
+        )
         assert roles.role("Scribe") == "scribe" and roles.role("nope") is None
         assert roles.role(3) is None
 

@@ -382,3 +382,12 @@ class TestCommandLine:
             "roles: commander, communications, scribe; P1 need a commander: reminded after "
             "10m, then ic paged 10m later"
         ) in out
+        teams = tmp_path / "teams.toml"
+        teams.write_text(
+            'default_team = "web"\n[[teams]]\nname = "pay"\n[teams.roles]\nnames = ["lead"]\n'
+            '[[teams]]\nname = "web"'
+        )
+        code, out = cli("policy", "check", str(teams))
+        assert code == 0, out
+        assert "team pay roles: lead; no severity needs a commander" in out
+        assert "team web roles" not in out
