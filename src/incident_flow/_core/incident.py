@@ -16,7 +16,7 @@ import attrs
 from . import events as ev
 from .alerts import Alert
 from .process import INITIAL_STATE, PROCESS
-from .roles import RoleChange, assigned, reminded, roles_mapping, scheduled
+from .roles import NO_ROLES, RoleChange, assigned, reminded, scheduled
 from .runbooks import Runbook
 from .severity import Severity
 from .storms import PageAfter
@@ -226,7 +226,7 @@ class Incident:
     silenced_until: datetime | None = None
     team: str | None = None
     service: str | None = None
-    roles: Mapping[str, str] = attrs.field(factory=lambda: roles_mapping({}))
+    roles: Mapping[str, str] = attrs.field(default=NO_ROLES)
     role_changes: tuple[RoleChange, ...] = ()
     commander_required: bool = False
     commander_step: str | None = None

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = [
     "COMMANDER",
     "DEFAULT_ROLES",
+    "NO_ROLES",
     "RoleChange",
     "Roles",
     "assigned",
@@ -43,6 +44,8 @@ __all__ = [
 
 #: The role that leads; the one a severity may require and whose absence is reminded and paged.
 COMMANDER = "commander"
+#: Nobody holds a role yet (read-only, shared by every incident that has none).
+NO_ROLES: Mapping[str, str] = MappingProxyType({})
 #: The roles a policy declares when it says nothing.
 DEFAULT_ROLES = ("commander", "communications", "scribe")
 #: A role's name: a slug (lower-case letters, digits, ``-``), safe in a command and a message.
