@@ -529,3 +529,34 @@ class TestPostMortemDocument:
         text = PostMortemDocument(incident, flow.flow.history(incident_id), "pm").render_markdown()
         assert "| system | Nobody led yet: the chat was reminded |" in text
         assert "| system | Nobody led: ic paged |" in text
+
+
+class TestReport:
+    """The report counts who led, and says who did not."""
+
+    def test_leaderless_and_handed_over(self) -> None:
+        from incident_flow.cli._report import build_report
+        from incident_flow.cli._report_html import render_html
+
+        flow, leaderless = opened(leading())
+        led = flow.flow.trigger(p1("k2")).id
+        flow.clock.advance(timedelta(minutes=6))
+        flow.flow.assign(led, "commander", "alice", by="alice")
+        flow.flow.assign(led, "commander", "bob", by="alice")
+        pairs = [(i, flow.flow.history(i.id)) for i in flow.flow.incidents()]
+        report = build_report(pairs)
+        assert report.roles == {
+            "commander_needed": 2,
+            "without_commander": [leaderless],
+            "time_to_commander_minutes": 6.0,
+            "handovers": 1,
+        }
+        assert report.to_dict()["roles"] == report.roles
+        page = render_html(report, pairs)
+        assert f"without one: {leaderless}; time to commander: 6.0 min; 1 hand-overs" in page
+        alone = build_report([(flow.flow.get(leaderless), flow.flow.history(leaderless))])
+        assert alone.roles["time_to_commander_minutes"] is None
+        assert "time to commander: - min" in render_html(alone, [])
+        plain, _ = opened(Policy(), severity="P3")
+        quiet = plain.flow.incidents()
+        assert build_report([(i, plain.flow.history(i.id)) for i in quiet]).roles == {}

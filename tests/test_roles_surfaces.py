@@ -374,6 +374,12 @@ class TestCommandLine:
         assert roles["handovers"] == 0 and roles["time_to_commander_minutes"] > 0
         code, out = cli("report")
         assert "roles: 1 incident(s) needed a commander; without one: none; time to " in out
+        code, _ = cli("report", "--html", "report.html")
+        page = Path("report.html").read_text()
+        assert (
+            code == 0
+            and "<h2>Roles</h2><p>1 incidents needed a commander; without one: none" in page
+        )
 
     def test_policy_check_says_the_rule(self, cli: Any, tmp_path: Path) -> None:
         code, out = cli("policy", "check", str(tmp_path / "roles.toml"))
