@@ -291,7 +291,19 @@ class TestAssign:
         assert detail in str(caught.value)
         assert flow.flow.history(incident_id) == before
 
-    @pytest.mark.parametrize(("role", "person"), [("", "alice"), ("commander", " "), ("x", 3)])
+    @pytest.mark.parametrize(
+        ("role", "person"),
+        [
+            ("", "alice"),
+            ("commander", " "),
+            ("x", 3),
+            ("commander", "al\x1b[2Jice"),
+            ("commander", "a\nb"),
+            ("commander", "nul\x00"),
+            ("commander", "\ud800"),
+            ("commander", "x" * 201),
+        ],
+    )
     def test_blank_arguments_are_invalid_commands(self, role: str, person: object) -> None:
         with pytest.raises(InvalidCommand):
             cmd.AssignRole(by="alice", role=role, person=person)  # type: ignore[arg-type]

@@ -152,6 +152,8 @@ class TestTheButton:
         fields = [f["text"] for f in layout[1]["fields"]]
         assert "*Commander:*\n-" in fields
         assert "*Scribe:*\n&lt;!here&gt; &amp; co" in fields
+        long = blocks(self.note("notified", (("commander", "y" * 300),)))[1]["fields"]
+        assert long[-1]["text"] == "*Commander:*\n" + "y" * 100
         many = tuple((f"role-{i}", "x") for i in range(12))
         assert len(blocks(self.note("notified", many))[1]["fields"]) == 10  # Slack's limit
 
@@ -357,8 +359,10 @@ class TestCommandLine:
     def test_refusals_exit_4_and_say_why(self, cli: Any) -> None:
         code, out = cli("assign", cli.id, "pilot", "alice", "--by", "steve")
         assert code == 4 and "no role 'pilot'" in out
+        code, out = cli("assign", cli.id, "commander", "<b>mallory</b>", "--by", "steve")
+        assert code == 4 and "'<b>mallory</b>' is not a person of the policy" in out
         code, out = cli("assign", cli.id, "commander", "\x1b[2Jmallory", "--by", "steve")
-        assert code == 4 and "not a person of the policy" in out and "\x1b" not in out
+        assert code == 5 and "one line of text" in out and "\x1b" not in out
 
     def test_show_and_report(self, cli: Any) -> None:
         cli("assign", cli.id, "commander", "alice", "--by", "steve")

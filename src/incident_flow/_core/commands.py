@@ -340,7 +340,11 @@ def _person(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         msg = f"say who takes the role: a non-empty name is needed, got {value!r}"
         raise InvalidCommand(msg)
-    return value.strip()
+    name = value.strip()
+    if len(name) > 200 or not name.isprintable():
+        msg = f"a person's name is one line of text (at most 200 characters), got {name[:40]!r}"
+        raise InvalidCommand(msg)
+    return name
 
 
 @attrs.frozen(kw_only=True)

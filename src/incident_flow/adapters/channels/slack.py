@@ -124,7 +124,10 @@ def blocks(message: Notification) -> list[dict[str, Any]]:
         f"*Severity:*\n{message.severity}",
         f"*State:*\n{message.state}",
         f"*Acknowledged by:*\n{escape(message.acknowledged_by or '-')}",
-        *(f"*{escape(role.capitalize())}:*\n{escape(who or '-')}" for role, who in message.roles),
+        *(
+            f"*{escape(role.capitalize())}:*\n{escape((who or '-')[:100])}"
+            for role, who in message.roles
+        ),
     ]
     layout: list[dict[str, Any]] = [
         {
