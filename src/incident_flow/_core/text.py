@@ -29,7 +29,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: What Markdown (CommonMark and GitHub's) reads as syntax inside a line.
 _INLINE = re.compile(r"([\\`*_\[\]<>#|~])")
 #: A line that would start a heading, a quote, a list, a table row or a fence.
-_LINE_START = re.compile(r"^(\s*)([#>|=\\]|[-+*](?=\s)|\d+[.)](?=\s)|`{3,}|~{3,})", re.M)
+_LINE_START = re.compile(r"^(\s*)([#>|=\\]|[-+*](?=\s|$)|\d+[.)](?=\s|$)|`{3,}|~{3,})", re.M)
 #: ``@name`` and ``#123``: GitHub notifies the one and cross-references the other.
 _MENTION = re.compile(r"([@#])(?=[\w-])")
 
@@ -89,7 +89,7 @@ def _escape_start(match: re.Match[str]) -> str:
 
 
 _ESCAPED_INLINE = re.compile(r"\\([\\`*_\[\]<>#|~])")
-_ESCAPED_START = re.compile(r"^(\s*)(\d*)\\([#>|=.)\\]|[-+*](?=\s)|`{3,}|~{3,})", re.M)
+_ESCAPED_START = re.compile(r"^(\s*)(\d*)\\([#>|=.)\\]|[-+*](?=\s|$)|`{3,}|~{3,})", re.M)
 
 
 def markdown_plain(text: str) -> str:

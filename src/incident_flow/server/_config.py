@@ -404,6 +404,7 @@ def config_from_mapping(
     _check_publisher(reader, publisher)
     if sections["slack"] is not None:
         _check_slack(reader, sections["slack"])
+        _check_team_channels(reader, sections["slack"], policy)
     _check_twilio(reader, sections["twilio"])
     server = _table(
         reader,
@@ -506,6 +507,24 @@ def _check_twilio(reader: _Reader, twilio: dict[str, Any] | None) -> None:
     for key in ("account_sid", "auth_token", "from_number"):
         if twilio is not None and not twilio.get(key):
             reader.problem(f"twilio.{key}", "missing")
+
+
+def _check_team_channels(reader: _Reader, slack: dict[str, Any], policy: Policy) -> None:
+    """Refuse team channels Slack cannot reach: an incoming webhook posts to its one channel.
+
+    Each team's incidents would land in the webhook's channel, not the team's (nothing would
+    say so): the service refuses to start instead, naming the teams.
+    """
+    if "webhook_url" not in slack or "token" in slack:
+        return
+    named = [f"{t.name} ({t.chat_channel!r})" for t in policy.teams if t.chat_channel]
+    if named:
+        reader.problem(
+            "slack.webhook_url",
+            "an incoming webhook posts to its own channel only, but teams name theirs: "
+            f"{', '.join(named)}; give a bot token (token, channel) to post in each team's "
+            "channel, or remove the teams' chat_channel",
+        )
 
 
 def _check_slack(reader: _Reader, slack: dict[str, Any]) -> None:
