@@ -226,6 +226,12 @@ name = "web"
             Policy.from_text(text)
         assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
 
+    def test_a_broken_policy_table_is_said_once(self) -> None:
+        text = '[roles]\nnames = [""]\n[[teams]]\nname = "pay"\n[teams.roles]\nremind_after = "5m"'
+        with pytest.raises(InvalidPolicy) as caught:
+            Policy.from_text(text)
+        assert [p.split(":")[0] for p in caught.value.problems] == ["roles.names[0]"]
+
     def test_the_class_checks_the_rotation_too(self) -> None:
         with pytest.raises(ValueError, match="no schedule 'x'"):
             Policy(roles=Roles(page=["schedule:x"]))
