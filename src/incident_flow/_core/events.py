@@ -373,10 +373,7 @@ class TeamReassigned(Event):
 
 @attrs.frozen(kw_only=True)
 class RoleAssigned(Event):
-    """``person`` took ``role`` (a hand-over from ``previous``; None: nobody had it).
-
-    ``by`` is who assigned it (the person themselves when they took it).
-    """
+    """``person`` took ``role`` from ``previous`` (None: nobody had it); ``by`` assigned it."""
 
     role: str
     person: str
@@ -385,24 +382,16 @@ class RoleAssigned(Event):
 
 @attrs.frozen(kw_only=True)
 class CommanderScheduled(Event):
-    """The incident's commander watch now: ``required`` once a commander was ever needed.
+    """The commander timer: ``step`` (remind, page, done; None: off) at ``due_at``."""
 
-    ``step`` is what happens at ``due_at`` while nobody leads: ``remind`` (the chat),
-    ``page`` (the commander rotation), ``done``; None: nothing is awaited.
-    """
-
-    required: bool
+    required: bool  # a commander was ever needed (it stays)
     step: str | None = None
     due_at: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
 class CommanderReminded(Event):
-    """Nobody leads in time: the chat was reminded (``step`` ``remind``) or the rotation paged.
-
-    ``targets``: who the page went to; ``paged`` when a page was queued; then ``next`` at
-    ``due_at`` (``done``: nothing more).
-    """
+    """Nobody led: the chat reminded or ``targets`` paged (``step``); ``next`` at ``due_at``."""
 
     step: str
     targets: tuple[str, ...] = attrs.field(default=(), converter=_strings)
