@@ -51,8 +51,6 @@ DEFAULT_ROLES = ("commander", "communications", "scribe")
 #: A role's name: a slug (lower-case letters, digits, ``-``), safe in a command and a message.
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
-#: The commander timer's steps: reminded next, paged next, both done.
-WATCH_STEPS = ("remind", "page", "done")
 _UNRESOLVED = frozenset({"notified", "runbook"})
 
 
