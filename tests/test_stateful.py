@@ -53,6 +53,7 @@ from incident_flow import (
     PolicyViolation,
     PostMortemDocument,
     RecordingNotifier,
+    Roles,
     Route,
     Runbook,
     Severity,
@@ -65,7 +66,13 @@ from incident_flow._review.document import Review, ReviewStatus
 from incident_flow.adapters.stores.postgres import PostgresStore
 from incident_flow.adapters.stores.postgres_async import AsyncPostgresStore
 from incident_flow.adapters.stores.sqlite import SQLiteStore
-from incident_flow.events import Event, event_from_dict, event_to_dict
+from incident_flow.events import (
+    CommanderScheduled,
+    Event,
+    RoleAssigned,
+    event_from_dict,
+    event_to_dict,
+)
 from incident_flow.testing import ManualClock
 from incident_flow.testing._async import Blocking, LoopThread
 from incident_flow.testing.strategies import (
@@ -226,7 +233,13 @@ class IncidentProcess(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="pm-"))
-        self.policy = Policy(runbooks=[RUNBOOK], postmortem_folder=str(self.folder), people=STAFF)
+        self.policy = Policy(
+            runbooks=[RUNBOOK],
+            postmortem_folder=str(self.folder),
+            people=STAFF,
+            # P1 needs a commander: its chat is reminded, then "ic" paged (issue 32).
+            roles=Roles(commander_required=["P1"], page=["ic"]),
+        )
         self.clock = ManualClock(T0)
         self.store = RacingStore(self.make_store())
         if self.with_teams:  # three teams, routes by service, handovers (invariant 15)
@@ -333,6 +346,23 @@ class IncidentProcess(RuleBasedStateMachine):
     ) -> None:
         self._check(
             incident_id, command, self._call(incident_id, command, who, severity, text, item), race
+        )
+
+    @rule(
+        incident_id=incidents,
+        role=st.sampled_from(["commander", "Commander", "scribe", "pilot"]),
+        who=st.sampled_from([*PEOPLE, "zoe"]),
+        by=people(),
+        race=st.booleans(),
+    )
+    def assign(self, incident_id: str, role: str, who: str, by: str, race: bool) -> None:
+        """Someone takes a role (a hand-over when it is held); a stranger or no such role is
+        refused."""
+        self._check(
+            incident_id,
+            "assign_role",
+            lambda: self.flow.assign(incident_id, role, who, by=by),
+            race,
         )
 
     @rule(incident_id=incidents, race=st.booleans(), steps=st.integers(1, 6))
@@ -770,6 +800,35 @@ class IncidentProcess(RuleBasedStateMachine):
                 assert kept[key].runbook == runbook
         numbers = [r.number for r in self.store.runbook_revisions()]
         assert numbers == sorted(set(numbers))
+
+    @invariant()
+    def a_commander_once_required_stays(self) -> None:
+        """14. Once a commander is required and held, no hand-over leaves the incident without
+        one; a P1 nobody leads while unresolved is watched (reminded, then paged)."""
+        for incident_id in sorted(self.ids):
+            incident = self.flow.get(incident_id)
+            required, holder = False, None
+            for recorded in self.store.load(incident_id):
+                if isinstance(recorded, CommanderScheduled):
+                    required = required or recorded.required
+                elif isinstance(recorded, RoleAssigned) and recorded.role == "commander":
+                    assert recorded.person.strip(), "a hand-over to nobody"
+                    assert recorded.previous == holder, "a hand-over from someone else"
+                    holder = recorded.person
+            assert incident.commander_required == required
+            assert incident.roles.get("commander") == holder  # once held, never dropped
+            waiting = (
+                incident.severity == Severity.P1
+                and incident.state in ("notified", "runbook")
+                and "commander" not in incident.roles
+            )
+            if waiting:
+                assert incident.commander_required
+                assert incident.commander_step in ("remind", "page", "done")
+            if incident.commander_step in ("remind", "page"):
+                assert incident.commander_due_at is not None
+                assert incident.next_timer_at is not None
+                assert incident.next_timer_at <= incident.commander_due_at
 
     @invariant()
     def closed_is_terminal(self) -> None:

@@ -67,7 +67,7 @@ def decide_new(
         _silenced(draft, silence)
         return draft.finish()
     _open(draft, incident_id, alert, policy, rule)
-    return draft.finish()
+    return draft.finish(roles=policy)
 
 
 def _silenced(draft: Draft, silence: Silence) -> None:
@@ -203,7 +203,7 @@ def decide_release(
     draft.add(ev.SilenceLifted, silence_id=incident.silence_id)
     rule = next((r for r in policy.grouping if r.name == incident.group_rule), None)
     _open(draft, incident.id, incident.alert, policy, rule)
-    return draft.finish()
+    return draft.finish(roles=policy)
 
 
 def _summary_due(incident: Incident, policy: Policy, at: datetime) -> bool:

@@ -47,16 +47,25 @@ from .policy_values import (
     parse_duration,
     parse_time,
 )
+from .roles import Roles
 from .runbooks import RunbookCatalog
 from .severity import Severity
 from .storms import GroupingRule, PageAfter, duration_text
-from .teams import IMPLICIT_TEAM, Route, Team, first_route, organisation_problems
+from .teams import (
+    IMPLICIT_TEAM,
+    Route,
+    Team,
+    first_route,
+    organisation_problems,
+    roles_problems,
+)
 from .text import unknown_key
 
 __all__ = [
     "DEFAULT_DESCRIPTIONS",
     "EscalationLevel",
     "Policy",
+    "Roles",
     "Route",
     "Team",
     "add_business_days",
@@ -81,6 +90,21 @@ def _routes(value: Iterable[Route]) -> tuple[Route, ...]:
             msg = f"Policy.routes takes Route values, got {route!r}"
             raise TypeError(msg)
     return routes
+
+
+def _roles(value: Roles | None) -> Roles:
+    if value is None:
+        return Roles()
+    if not isinstance(value, Roles):
+        msg = f"Policy.roles takes a Roles value, got {value!r}"
+        raise TypeError(msg)
+    return value
+
+
+def _roles_check(policy: Policy, attribute: object, value: Roles) -> None:
+    found = roles_problems(value, policy.teams, policy.schedules.names)
+    if found:
+        raise ValueError("Policy: " + "; ".join(found))
 
 
 def _organisation(policy: Policy, attribute: object, value: str | None) -> None:
@@ -170,6 +194,9 @@ class Policy:
         descriptions: what makes an incident P1..P5, shown to responders.
         people: who each Slack, PagerDuty, Opsgenie and GitHub identity is, so actions taken
             in those tools name one person (an unknown identity is kept as the vendor's).
+        roles: the incident roles (commander, communications, scribe...), which severities
+            need a commander, and who is reminded and paged when one has none (default: the
+            three roles, no severity needs a commander).
         teams: the teams that own incidents, each with the values it overrides (default
             none: the policy is one team, ``default``, with the values above).
         routes: which team an alert belongs to, tried in order, the first match wins.
@@ -220,6 +247,7 @@ class Policy:
     runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
     descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
     people: People = attrs.field(factory=People, converter=_directory)
+    roles: Roles = attrs.field(factory=Roles, converter=_roles, validator=_roles_check)
     teams: tuple[Team, ...] = attrs.field(default=(), converter=_teams)
     routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
     default_team: str | None = attrs.field(default=None, validator=_organisation)
@@ -363,9 +391,18 @@ class Policy:
         and the previous shift. Any other target is taken as it is written (a person, or a
         name the pager service knows). Empty names with gaps: nobody to page at this level.
         """
+        return self.on_call_targets(self.escalation_targets(level), at)
+
+    def on_call_targets(
+        self, targets: Iterable[str], at: datetime
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Who ``targets`` (escalation targets) page at ``at``, and the schedules with nobody.
+
+        As :meth:`page_targets` reads one level's targets.
+        """
         names: list[str] = []
         gaps: list[str] = []
-        for target in self.escalation_targets(level):
+        for target in targets:
             found = self._on_call_for(target, at)
             if found is None:
                 names.append(target)
@@ -438,6 +475,7 @@ class Policy:
             "postmortem_reviewers": team.postmortem_reviewers,
             "postmortem_review_pool": team.postmortem_review_pool,
             "postmortem_folder": team.postmortem_folder,
+            "roles": team.roles,
         }
         mine = {k: v if v is not None else getattr(self, k) for k, v in own.items()}
         if team.schedules is None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .policy_values import _DEFAULT_ESCALATION
+from .roles_file import read_roles
 from .storms import parse_matchers
 from .teams import IMPLICIT_TEAM, Route, Team, organisation_problems, team_name_problem
 from .text import unknown_key
@@ -28,6 +29,7 @@ TEAM_KEYS = (
     "postmortem_reviewers",
     "postmortem_review_pool",
     "postmortem_folder",
+    "roles",
 )
 #: The keys of one ``[[routes]]`` table.
 ROUTE_KEYS = ("match", "team")
@@ -77,6 +79,7 @@ class TeamTables:
             "postmortem_reviewers": reader.reviewers,
             "postmortem_review_pool": reader.name_list,
             "postmortem_folder": reader.folder,
+            "roles": lambda path, v: read_roles(reader, path, v, self.roles_base()),
         }
         problems = len(reader.problems)
         for key, read in reads.items():
@@ -85,6 +88,14 @@ class TeamTables:
         if not ok or not name or len(reader.problems) > problems:
             return None
         return Team(name=name, **fields)
+
+    def roles_base(self) -> Mapping[str, Any]:
+        """The policy's ``[roles]``, where a team's ``[teams.roles]`` starts from.
+
+        None of it when it has problems of its own: they are said once, at ``roles``.
+        """
+        broken = any(p.startswith(("roles.", "roles:")) for p in self.reader.problems)
+        return {} if broken else self.reader.roles_table
 
     def routes(self, path: str, value: object) -> list[Route]:
         """``[[routes]]``: in order, each with matchers and a team."""

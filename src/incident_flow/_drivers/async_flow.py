@@ -256,6 +256,10 @@ class AsyncIncidentFlow(FlowCore):
         """
         return await self._run(incident_id, cmd.Reassign(by=by, team=team))
 
+    async def assign(self, incident_id: str, role: str, person: str, *, by: str) -> Incident:
+        """``person`` takes ``role`` (see :meth:`IncidentFlow.assign`)."""
+        return await self._run(incident_id, cmd.AssignRole(by=by, role=role, person=person))
+
     async def escalate(self, incident_id: str, *, by: str) -> Incident:
         """Page the next escalation level now (see :meth:`IncidentFlow.escalate`)."""
         return await self._run(incident_id, cmd.Escalate(by=by))

@@ -263,6 +263,20 @@ class IncidentFlow(FlowCore):
         """
         return self._run(incident_id, cmd.Reassign(by=by, team=team))
 
+    def assign(self, incident_id: str, role: str, person: str, *, by: str) -> Incident:
+        """``person`` takes ``role`` (``commander``, ``scribe``...); a hand-over is recorded.
+
+        The role is one of ``policy.roles.names`` (any case, slugged); the person one of
+        ``Policy.people`` when the policy names people. Assigning the person who holds it
+        already changes nothing. A commander stops the commander reminder.
+
+        Raises:
+            InvalidCommand: a blank role or person.
+            PolicyViolation: ``unknown_role`` or ``unknown_person``.
+            InvalidTransition: the incident is closed (or not opened yet: silenced).
+        """
+        return self._run(incident_id, cmd.AssignRole(by=by, role=role, person=person))
+
     def escalate(self, incident_id: str, *, by: str) -> Incident:
         """Page the next escalation level now (a paged incident, unresolved, not at the last)."""
         return self._run(incident_id, cmd.Escalate(by=by))

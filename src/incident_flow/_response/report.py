@@ -24,6 +24,9 @@ DEFINITIONS = {
     "post-mortem compliance": "every closed incident that required a post-mortem has one "
     "published, approved by the policy's reviewers and saved",
     "runbook coverage": "incidents whose alert had a runbook, out of all incidents",
+    "roles": "incidents whose severity needed a commander, those that got one, the mean time "
+    "from opening to the first commander, and hand-overs (a role passed from one person to "
+    "another)",
 }
 
 
@@ -47,10 +50,18 @@ class Report:
     not_updated_since_used: tuple[str, ...] = ()
     #: Per team (a policy with teams only): incidents, open, MTTA and MTTR in minutes.
     by_team: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    #: Roles (only when an incident needed a commander or had a role): see DEFINITIONS.
+    roles: dict[str, Any] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for ``--format json`` (``by_team`` only when the policy has teams)."""
+        """Plain data for ``--format json``.
+
+        ``by_team`` only when the policy has teams, ``roles`` only when an incident needed a
+        commander or had a role.
+        """
         teams = {"by_team": self.by_team} if self.by_team else {}
+        if self.roles:
+            teams["roles"] = self.roles
         return {
             "definitions": DEFINITIONS,
             "incidents": self.incidents,
@@ -176,7 +187,27 @@ def build_report(
             sorted(n for n, at in last_used.items() if updated.get(n, at) <= at)
         ),
         by_team=_by_team(timed, teams, team_of) if team_of is not None else {},
+        roles=_roles(_opened(incidents)),
     )
+
+
+def _roles(incidents: Sequence[tuple[Incident, Sequence[Event]]]) -> dict[str, Any]:
+    """Who led: commanders needed and found, the time to the first one, the hand-overs."""
+    if not any(i.commander_required or i.role_changes for i, _ in incidents):
+        return {}
+    needed = [i for i, _ in incidents if i.commander_required]
+    waits = []
+    for incident, _ in incidents:
+        first = next((c for c in incident.role_changes if c.role == "commander"), None)
+        if first is not None:
+            waits.append(first.at - incident.created_at)
+    handovers = sum(1 for i, _ in incidents for c in i.role_changes if c.previous is not None)
+    return {
+        "commander_needed": len(needed),
+        "without_commander": [i.id for i in needed if "commander" not in i.roles],
+        "time_to_commander_minutes": _minutes(waits),
+        "handovers": handovers,
+    }
 
 
 def _times(

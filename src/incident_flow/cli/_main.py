@@ -268,6 +268,10 @@ def _details(event: Any) -> dict[str, Any]:
         "reviewer",
         "kind",
         "error",
+        "role",
+        "person",
+        "previous",
+        "step",
     )
     found = {k: getattr(event, k) for k in keep if getattr(event, k, None) not in (None, "", ())}
     return {k: ", ".join(v) if isinstance(v, tuple) else v for k, v in found.items()}
@@ -399,6 +403,14 @@ def _print_report(report: Report) -> None:
     say(f"  most used: {used or '-'}")
     stale = ", ".join(report.not_updated_since_used) or "none"
     say(f"  not updated since incidents used them: {stale}")
+    if report.roles:
+        roles = report.roles
+        leaderless = ", ".join(roles["without_commander"]) or "none"
+        console.print(
+            f"roles: {roles['commander_needed']} incident(s) needed a commander; without one: "
+            f"{leaderless}; time to commander {_minutes(roles['time_to_commander_minutes'])} "
+            f"min; {roles['handovers']} hand-over(s)"
+        )
     console.print(f"open action items: {len(report.open_action_items)}")
     for incident_id, item, text in report.open_action_items:
         console.print(f"  {incident_id} {item}: {text}", highlight=False)

@@ -126,6 +126,16 @@ def render_html(
     items = "".join(f"<li>{e(i)} {e(a)}: {e(d)}</li>" for i, a, d in report.open_action_items)
     definitions = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in DEFINITIONS.items())
     missing = ", ".join(report.noncompliant) or "none"
+    roles = ""
+    if report.roles:
+        found = report.roles
+        leaderless = ", ".join(found["without_commander"]) or "none"
+        minutes = found["time_to_commander_minutes"]
+        roles = (
+            f"<h2>Roles</h2><p>{found['commander_needed']} incidents needed a commander; "
+            f"without one: {e(leaderless)}; time to commander: "
+            f"{'-' if minutes is None else minutes} min; {found['handovers']} hand-overs.</p>\n"
+        )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>incident_flow report{whose}</title>
 <style>
@@ -148,7 +158,7 @@ dt {{ font-weight: bold; }} dd {{ margin: 0 0 .5rem 1rem; color: #555; }}
 <h2>Runbook coverage</h2>
 <p>{report.with_runbook} of {report.incidents} incidents had a runbook;
 {report.runbooks_added} runbooks were added from the learnings.</p>
-<h2>Open action items</h2><ul>{items or "<li>none</li>"}</ul>
+{roles}<h2>Open action items</h2><ul>{items or "<li>none</li>"}</ul>
 <h2>Definitions</h2><dl>{definitions}</dl>
 </body></html>
 """
