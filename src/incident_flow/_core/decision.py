@@ -165,6 +165,7 @@ def _message(incident: Incident, said: _Said, *, key: str, draft: Draft) -> Outb
             fired=incident.alert_count,
             to=to,
             channel=chat if channel == "chat" else None,
+            room=_room(incident, channel, kind),
         )
     return OutboxMessage(
         id=key,
@@ -175,6 +176,13 @@ def _message(incident: Incident, said: _Said, *, key: str, draft: Draft) -> Outb
         next_attempt_at=draft.at,
         notification=notification,
     )
+
+
+def _room(incident: Incident, channel: Channel, kind: str) -> str | None:
+    """The incident's own channel for a chat message (its name, for the one that opens it)."""
+    if channel != "chat":
+        return None
+    return incident.incident_channel_name if kind == "channel" else incident.incident_channel
 
 
 def refuse(incident: Incident, trigger: str, standard: str, detail: str) -> PolicyViolation:

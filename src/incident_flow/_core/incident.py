@@ -177,6 +177,9 @@ class Incident:
             incident waits unclassified until then).
         team: the team that owns it (from its first alert, or reassigned since; None: the
             policy declared no teams when it opened); service: its first alert's ``service``.
+        incident_channel_name: the name of its own channel, once the policy asked for one;
+            incident_channel: that channel's id once it is open (later messages go there);
+            incident_channel_error: why it could not be opened (its thread is used instead).
         version: the version of the last event folded in.
     """
 
@@ -220,6 +223,9 @@ class Incident:
     silenced_until: datetime | None = None
     team: str | None = None
     service: str | None = None
+    incident_channel_name: str | None = None
+    incident_channel: str | None = None
+    incident_channel_error: str | None = None
 
     @property
     def open_action_items(self) -> tuple[ActionItem, ...]:
@@ -601,6 +607,10 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.AlertSilenced: lambda inc, e: {"silence_id": e.silence_id, "silenced_until": e.until},
     ev.SilenceLifted: lambda inc, e: {"silenced_until": None},
     ev.IncidentDismissed: lambda inc, e: {"silenced_until": None, "closed_at": e.at},
+    ev.ChannelRequested: lambda inc, e: {"incident_channel_name": e.name},
+    # Its message in the channel is where the incident's later messages go.
+    ev.ChannelOpened: lambda inc, e: {"incident_channel": e.channel, "chat_thread": e.message},
+    ev.ChannelNotOpened: lambda inc, e: {"incident_channel_error": e.reason},
 }
 
 

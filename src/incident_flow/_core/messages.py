@@ -57,6 +57,9 @@ class Notification:
         channel: for a chat message, the chat channel of the incident's team (a Slack channel
             id); None: the channel the notifier was configured with. A threaded message goes
             where its ``thread`` is.
+        room: the incident's own channel (a Slack channel id) once it is open: a message
+            whose ``thread`` is there is posted in the channel, not as a reply. For the
+            message that opens it (``kind`` ``channel``), the name to give it.
     """
 
     incident_id: str
@@ -78,6 +81,7 @@ class Notification:
     to: tuple[str, ...] = attrs.field(default=(), converter=_names)
     since: datetime | None = None
     channel: str | None = None
+    room: str | None = None
 
     def to_send(
         self, *, resent: bool, send_within: float | None, since: datetime | None = None
@@ -103,6 +107,7 @@ class Notification:
             to=self.to,
             since=since if since is not None else self.since,
             channel=self.channel,
+            room=self.room,
         )
 
 

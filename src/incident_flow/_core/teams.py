@@ -18,6 +18,7 @@ import attrs
 
 from .alerts import Alert
 from .policy_values import EscalationLevel, _levels, _names
+from .rooms import IncidentChannels, incident_channels
 from .storms import LabelMatcher, parse_matchers
 from .text import unknown_key
 
@@ -100,6 +101,8 @@ class Team:
         postmortem_reviewers: how many approvals its post-mortems need.
         postmortem_review_pool: who its post-mortems' reviews are requested from.
         postmortem_folder: where its post-mortems are saved.
+        incident_channels: which of its incidents get a channel of their own, and how
+            (:class:`~incident_flow.IncidentChannels`; None: the policy's).
     """
 
     name: str = attrs.field(validator=_name)
@@ -114,6 +117,9 @@ class Team:
         default=None, converter=_optional_names
     )
     postmortem_folder: str | None = attrs.field(default=None, validator=_optional_text)
+    incident_channels: IncidentChannels | None = attrs.field(
+        default=None, converter=incident_channels
+    )
 
     def describe(self) -> str:
         """One line: who it pages, who reviews, where it saves and talks (all resolved)."""

@@ -28,6 +28,7 @@ TEAM_KEYS = (
     "postmortem_reviewers",
     "postmortem_review_pool",
     "postmortem_folder",
+    "incident_channels",
 )
 #: The keys of one ``[[routes]]`` table.
 ROUTE_KEYS = ("match", "team")
@@ -77,6 +78,7 @@ class TeamTables:
             "postmortem_reviewers": reader.reviewers,
             "postmortem_review_pool": reader.name_list,
             "postmortem_folder": reader.folder,
+            "incident_channels": reader.incident_channels,
         }
         problems = len(reader.problems)
         for key, read in reads.items():

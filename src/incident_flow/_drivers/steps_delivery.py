@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 import attrs
 
 from .._core.incident import Incident
-from .._core.messages import OutboxMessage, backoff
+from .._core.messages import Notification, OutboxMessage, backoff
+from .._core.rooms import NOT_OPENED, ROOM_KINDS
 from .._core.steps import Steps, call
 from .._response.decide import (
     Decision,
@@ -347,5 +348,36 @@ class DeliverySteps(Loop):
                 # Posted now, it would start a thread of its own: wait for the first message.
                 msg = "the incident's first chat message is not out yet: this one follows it"
                 raise _FirstNotOut(msg, retry_after=2.0)
+        if notification.kind in ROOM_KINDS:
+            return (yield from self._room(message.incident_id, notification))
         sent: str | None = yield from call("notifier", "send", notification)
         return sent
+
+    def _room(self, incident_id: str, notification: Notification) -> Steps[str | None]:
+        """Open the incident's channel, invite to it or archive it (``notification.kind``).
+
+        A notifier that cannot (no ``incident_channel``) opens none: the thread is used, and
+        the receipt says why. A refusal the chat will repeat (a name taken by a channel not
+        ours) is that answer too, not a retry. Inviting or archiving waits for the channel
+        to be open, and does nothing when it never was.
+        """
+        if not hasattr(self._port("notifier"), "incident_channel"):
+            if notification.kind == "channel":
+                return f"{NOT_OPENED}the chat notifier cannot open channels"
+            return None
+        if notification.kind != "channel" and notification.room is None:
+            incident = yield from self._load(incident_id)
+            if incident.incident_channel is not None:
+                notification = attrs.evolve(notification, room=incident.incident_channel)
+            elif incident.incident_channel_error is None:
+                msg = "the incident's channel is not open yet: this waits for it"
+                raise _FirstNotOut(msg, retry_after=2.0)
+            else:
+                return None  # it was never opened: the thread is used
+        try:
+            receipt: str | None = yield from call("notifier", "incident_channel", notification)
+        except DeliveryError as exc:
+            if notification.kind == "channel" and exc.permanent:
+                return f"{NOT_OPENED}{exc}"
+            raise
+        return receipt
