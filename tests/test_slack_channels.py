@@ -144,11 +144,13 @@ class TestOpening:
     ) -> None:
         notifier = make()
         thread = _first(notifier)
-        slack.fail_next(SERVER_ERROR, times=3)  # create goes; setPurpose fails (retried)
-        slack.faults.appendleft(Response('{"ok": true}', status=200))
-        with pytest.raises(DeliveryError) as failed:
+        slack.fail_method("conversations.setPurpose", SERVER_ERROR, times=3)  # and its retries
+        with pytest.raises(DeliveryError, match="setPurpose") as failed:
             notifier.incident_channel(_opening(thread))
-        assert not failed.value.permanent
+        assert not failed.value.permanent  # the channel exists: retried, found by its name
+        receipt = notifier.incident_channel(_opening(thread, resent=True))
+        assert receipt.startswith(slack.named(NAME)["id"])  # type: ignore[index]
+        assert len(slack.conversations) == 1
 
 
 class TestNotOurs:
@@ -280,3 +282,30 @@ class TestPorts:
         sync = SlackNotifier(token=TOKEN, channel=CHANNEL)
         assert isinstance(sync, ChannelOpener)
         assert isinstance(AsyncSlackNotifier(token=TOKEN, channel=CHANNEL), AsyncChannelOpener)
+
+
+class TestLookups:
+    """``name_taken`` by a channel Slack does not list, and a create answer without an id."""
+
+    def test_an_archived_channel_of_that_name(
+        self, make: Callable[..., Any], slack: FakeSlack
+    ) -> None:
+        """Slack keeps archived names taken; never ours to reopen: the thread is used."""
+        old = slack.channel(NAME, creator=slack.bot_user, purpose=f"[incident_flow:{ID}]")
+        old["is_archived"] = True
+        notifier = make()
+        with pytest.raises(DeliveryError, match="name_taken") as refused:
+            notifier.incident_channel(_opening(_first(notifier)))
+        assert refused.value.permanent
+        assert slack.calls.count("auth.test") == 1
+        with pytest.raises(DeliveryError, match="name_taken"):
+            notifier.incident_channel(_opening(None, resent=True))
+        assert slack.calls.count("auth.test") == 1  # asked once per notifier
+
+    def test_an_answer_without_a_channel(self, make: Callable[..., Any], slack: FakeSlack) -> None:
+        slack.fail_method(
+            "conversations.create", Response('{"ok": true, "channel": {}}', status=200)
+        )
+        with pytest.raises(DeliveryError, match="names no channel") as odd:
+            make().incident_channel(_opening(None))
+        assert not odd.value.permanent

@@ -111,6 +111,8 @@ class FakeSlack(FakeVendor):
         #: When set, conversations.create makes the channel and then answers this instead
         #: (the answer lost on its way back), as many times as there are entries.
         self.lose_create: deque[Response] = deque()
+        #: Answers one method gives instead of doing its work (a refusal, a 500), in order.
+        self.method_faults: dict[str, deque[Response]] = {}
         self.calls: list[str] = []
         for method, handler in (
             ("conversations.create", self._create),
@@ -240,12 +242,19 @@ class FakeSlack(FakeVendor):
         """What was posted in ``channel_id`` (top level and replies)."""
         return [m for m in self.messages if m.get("channel") == channel_id]
 
+    def fail_method(self, method: str, response: Response, times: int = 1) -> None:
+        """Answer ``method``'s next ``times`` calls with ``response`` (the others work)."""
+        self.method_faults.setdefault(method, deque()).extend([response] * times)
+
     def _api(self, request: Request, method: str) -> Response | None:
-        """The fault queue and the token, as every Web API method checks them first."""
+        """The fault queues and the token, as every Web API method checks them first."""
         self.calls.append(method)
         fault = self._fault()
         if fault is not None:
             return fault
+        own = self.method_faults.get(method)
+        if own:
+            return own.popleft()
         if not self._authorised(request):
             return _json(200, {"ok": False, "error": "invalid_auth"})
         return None

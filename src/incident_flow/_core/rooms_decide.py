@@ -8,7 +8,9 @@ finishes; :func:`follow` reads the draft's new events and adds what the channel 
   message of kind ``channel`` (the notifier opens it, invites ``to``, posts the incident's
   message with its buttons there and a pointer in the alerts thread);
 - its answer recorded (``MessageDelivered`` of that message): ``ChannelOpened`` (later
-  messages go there) or ``ChannelNotOpened`` and a line in the thread saying so;
+  messages go there) or ``ChannelNotOpened`` and a line in the thread saying so. A failed
+  attempt (Slack not answering) is retried like any message, the thread used meanwhile;
+  it is not said in the thread (the same Slack would not take that line either);
 - people paged or acknowledging later: a message of kind ``invite``;
 - the incident closed, with ``archive_on_close``: a message of kind ``archive``.
 
@@ -73,7 +75,7 @@ def _concerns(draft: Draft) -> bool:
     for event in draft.events:
         if isinstance(event, _CONCERNS):
             return True
-        if isinstance(event, ev.MessageDelivered | ev.DeliveryFailed) and event.kind == "channel":
+        if isinstance(event, ev.MessageDelivered) and event.kind == "channel":
             return True
     return False
 
@@ -92,8 +94,6 @@ def follow(draft: Draft, policy: Policy) -> None:
     name = after.incident_channel_name
     if name is None:
         if settings is None or not settings.wants(after.severity) or after.state not in _OPENS:
-            return
-        if after.silenced:
             return
         name = channel_name(
             settings.name,
@@ -137,12 +137,10 @@ def invite(draft: Draft, policy: Policy, people: Iterable[str | None]) -> None:
 def _answered(draft: Draft, incident: Incident) -> None:
     """Record what the notifier answered when it opened (or failed to open) the channel."""
     name = incident.incident_channel_name
-    if name is None or incident.incident_channel is not None:
-        return
+    if name is None or incident.incident_channel or incident.incident_channel_error:
+        return  # asked for none, or its answer is recorded already
     for event in list(draft.events):
         if isinstance(event, ev.MessageDelivered) and event.kind == "channel":
-            if incident.incident_channel_error is not None:
-                return
             got = read_receipt(event.receipt)
             if isinstance(got, tuple):
                 draft.add(ev.ChannelOpened, channel=got[0], message=got[1])
@@ -155,10 +153,3 @@ def _answered(draft: Draft, incident: Incident) -> None:
                 "the incident stays in this thread",
             )
             return
-        if isinstance(event, ev.DeliveryFailed) and event.kind == "channel" and event.attempts == 1:
-            draft.say(
-                "chat",
-                "update",
-                f"Opening the incident channel #{name} failed ({event.error}); "
-                "retrying, this thread is used meanwhile",
-            )
