@@ -19,6 +19,8 @@ from werkzeug import Response
 
 from incident_flow import (
     Alert,
+    AsyncIncidentFlow,
+    AsyncSlackNotifier,
     EscalationLevel,
     IncidentChannels,
     IncidentFlow,
@@ -29,12 +31,14 @@ from incident_flow import (
     Severity,
     SlackNotifier,
     StorageError,
+    Team,
 )
 from incident_flow._core.decision import Draft
 from incident_flow._core.incident import fold
 from incident_flow._core.rooms_decide import invite
-from incident_flow.adapters._http import HttpClient
+from incident_flow.adapters._http import AsyncHttpClient, HttpClient
 from incident_flow.testing import ManualClock
+from incident_flow.testing._async import Blocking, LoopThread
 from incident_flow.testing._contract_data import sample_history
 
 from .conftest import T0, MakeFlow, pg_schema
@@ -376,3 +380,89 @@ class TestTheInviteHook:
         draft = self._draft(incident_channel_name=NAME)
         invite(draft, POLICY, ["bob"])
         assert draft.messages == []
+
+
+class TestStrangers:
+    """Outside text and other people's channels cannot steer where the incident goes."""
+
+    def test_a_title_naming_an_existing_channel(
+        self, make_flow: MakeFlow, slack: FakeSlack
+    ) -> None:
+        """``{slug}`` alone and a title of ``General``: #general is not ours, never used."""
+        general = slack.channel("general", creator="U0ADMIN01", is_general=True)
+        policy = Policy(
+            incident_channels=IncidentChannels(name="{slug}"),
+            people=POLICY.people,
+            escalation=POLICY.escalation,
+        )
+        rig = Rig(make_flow, slack, policy)
+        title = "<!channel> General 🔥\u202e"
+        incident = rig.flow.trigger(Alert(source="x", name="n", title=title, severity=Severity.P1))
+        after = rig.flow.get(incident.id)
+        assert after.incident_channel_name == "channel-general"
+        room = slack.named("channel-general")
+        assert room is not None  # its own, named from the slug
+        assert slack.room_messages(general["id"]) == []
+
+        pressed = rig.flow.trigger(
+            Alert(source="x", name="m", title="general", severity=Severity.P1, dedup_key="k2")
+        )
+        refused = rig.flow.get(pressed.id)
+        assert refused.incident_channel is None
+        assert "name_taken" in str(refused.incident_channel_error)
+        assert slack.room_messages(general["id"]) == []
+        assert slack.members[general["id"]] == ["U0ADMIN01"]
+
+
+class TestReassigned:
+    """A reassigned incident keeps talking in its own channel."""
+
+    def test_the_channel_stays(self, make_flow: MakeFlow) -> None:
+        policy = Policy(
+            teams=(
+                Team(name="shop", chat_channel="C-SHOP"),
+                Team(name="pay", chat_channel="C-PAY"),
+            ),
+            default_team="shop",
+            incident_channels=IncidentChannels(),
+        )
+        chat = RecordingNotifier()
+        flow = make_flow(policy, notifier=chat, pager=RecordingNotifier(), clock=ManualClock(T0))
+        incident = flow.trigger(ALERT)
+        room = flow.get(incident.id).chat_thread
+        assert room is not None and room.startswith(f"C-{incident.id}:")
+        flow.reassign(incident.id, "pay", by="alice")
+        flow.note(incident.id, "over to payments", by="alice")
+        assert flow.get(incident.id).chat_thread == room
+        note = chat.of(incident.id, "update")[-1]
+        assert (note.thread, note.room) == (room, f"C-{incident.id}")
+        notify = chat.of(incident.id, "notify")[-1]
+        assert notify.channel == "C-PAY"  # the new team's channel hears of it
+
+
+def test_the_async_flow_on_the_async_notifier(slack: FakeSlack) -> None:
+    """AsyncIncidentFlow awaits AsyncSlackNotifier.incident_channel (no thread in between)."""
+    with LoopThread() as loop:
+        notifier = AsyncSlackNotifier(
+            token=TOKEN,
+            channel=CHANNEL,
+            api_url=slack.api_url,
+            client=AsyncHttpClient(sleep=_no_sleep, timeout=5),
+        )
+        flow = Blocking(
+            AsyncIncidentFlow(
+                POLICY, notifier=notifier, pager=RecordingNotifier(), clock=ManualClock(T0)
+            ),
+            loop,
+        )
+        incident = flow.trigger(ALERT)
+        flow.note(incident.id, "on it", by="alice")
+        room = slack.named(NAME)
+        assert room is not None
+        assert flow.get(incident.id).incident_channel == room["id"]
+        assert [m["text"] for m in slack.room_messages(room["id"])][1:] == ["alice: on it"]
+        loop.run(notifier.aclose())
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None

@@ -37,6 +37,7 @@ from incident_flow import (
     AsyncIncidentFlow,
     DeliveryError,
     FolderPublisher,
+    IncidentChannels,
     IncidentFlow,
     InvalidTransition,
     MemoryStore,
@@ -181,7 +182,13 @@ class IncidentProcess(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.folder = Path(tempfile.mkdtemp(prefix="pm-"))
-        self.policy = Policy(runbooks=[RUNBOOK], postmortem_folder=str(self.folder), people=STAFF)
+        self.policy = Policy(
+            runbooks=[RUNBOOK],
+            postmortem_folder=str(self.folder),
+            people=STAFF,
+            # P1s get a channel of their own (opened by the flaky chat, archived on close).
+            incident_channels=IncidentChannels(archive_on_close=True),
+        )
         self.clock = ManualClock(T0)
         self.store = RacingStore(self.make_store())
         self.chat = FlakyChannel()
@@ -641,6 +648,22 @@ class IncidentProcess(RuleBasedStateMachine):
                 assert kept[key].runbook == runbook
         numbers = [r.number for r in self.store.runbook_revisions()]
         assert numbers == sorted(set(numbers))
+
+    @invariant()
+    def one_channel_for_each_p1(self) -> None:
+        """An incident ever P1 asks for one channel, once; its answer is recorded once."""
+        for incident_id in sorted(self.ids):
+            history = self.store.load(incident_id)
+            kinds = [e.type for e in history]
+            was_p1 = any(
+                getattr(e, "severity", None) == Severity.P1
+                or getattr(e, "new", None) == Severity.P1
+                for e in history
+                if e.type in ("IncidentClassified", "SeverityChanged")
+            )
+            assert kinds.count("ChannelRequested") == int(was_p1)
+            assert kinds.count("ChannelOpened") + kinds.count("ChannelNotOpened") <= 1
+            assert "ChannelNotOpened" not in kinds  # the recording chat opens every one
 
     @invariant()
     def closed_is_terminal(self) -> None:

@@ -388,8 +388,11 @@ def _reopened(inc: Incident, e: ev.IncidentReopened) -> dict[str, Any]:
 
 
 def _reassigned(inc: Incident, e: ev.TeamReassigned) -> dict[str, Any]:
-    # The chat moves to the new team's channel: its first message there starts a new thread.
+    # The chat moves to the new team's channel: its first message there starts a new thread
+    # (an incident with a channel of its own keeps talking there).
     changes: dict[str, Any] = {"team": e.team, "chat_thread": None, "chat_notified": False}
+    if inc.incident_channel is not None:
+        changes.pop("chat_thread")
     if e.paged:
         changes.update(_paged_again(e.escalate_at))
     return changes
@@ -486,6 +489,8 @@ def _delivered(inc: Incident, e: ev.MessageDelivered) -> dict[str, Any]:
     if e.kind == "page" and inc.paged_at is None:
         return {"paged_at": e.at}
     if e.kind == "notify" and e.channel == "chat":
+        if inc.incident_channel is not None:  # its own channel stays where it talks
+            return {"chat_notified": True}
         return {"chat_thread": e.receipt, "chat_notified": True}
     if e.channel == "publisher" and inc.postmortem is not None:
         if e.kind in ("submit", "update"):

@@ -27,6 +27,18 @@ from ..exceptions import (
 )
 from .loop import _OUTCOME_RETRIES, Loop, _channel_order, _FirstNotOut, _log
 
+_CHAT_ORDER = {"notify": 0, "invite": 2, "archive": 2}
+
+
+def _order(message: OutboxMessage) -> tuple[int, int]:
+    """Pages, then chat, then the publisher, each in the order decided.
+
+    In chat, an incident's first message goes before the rest (which wait for it), and the
+    invitations to and the archive of an incident's channel after them (they wait for the
+    message that opens it).
+    """
+    return _channel_order(message), _CHAT_ORDER.get(message.kind, 1)
+
 
 class DeliverySteps(Loop):
     """Delivery, as steps: the outbox sent (the page first), outcomes recorded, claims held."""
@@ -102,7 +114,7 @@ class DeliverySteps(Loop):
         sent: dict[str, list[Outcome]] = {}
         # Pages first, then chat, then the publisher, each in the order decided: a page never
         # waits behind another channel's message (a hanging chat), of its incident or another.
-        for message in sorted(claimed, key=_channel_order) if len(claimed) > 1 else claimed:
+        for message in sorted(claimed, key=_order) if len(claimed) > 1 else claimed:
             now = self._now()  # one reading per message: the deadline and the pause
             if now > deadline:
                 break

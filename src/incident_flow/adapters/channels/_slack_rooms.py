@@ -196,7 +196,7 @@ class RoomSteps:
         """The id of the channel called ``name`` when it is this incident's, else None."""
         bot = yield from self._bot(deadline)
         query = {
-            "types": "public_channel,private_channel",
+            "types": "public_channel",  # the channels we make are public ones
             "exclude_archived": "true",
             "limit": str(LIST_PAGE),
         }

@@ -460,8 +460,8 @@ class SlackNotifier(_Slack[HttpClient], BlockingSend):
         the incident's message with its buttons posted there, and a pointer
         (``<#channel>``) in the alerts thread; returns ``CHANNEL:TS``. ``invite``: invites
         ``message.to`` to the channel ``message.room``; ``archive``: archives it.
-        Scopes: ``channels:manage`` (``groups:write`` too for private ones), ``channels:read``,
-        ``chat:write``.
+        Scopes: ``channels:manage``, ``channels:read`` and ``chat:write`` (the channels it
+        makes are public ones).
 
         Raises:
             DeliveryError: Slack refused (permanent: a channel of that name not ours, a
