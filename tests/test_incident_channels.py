@@ -113,6 +113,12 @@ class TestAChannelPerIncident:
             "incident_flow:note",
         ]
         assert rig.alerts_thread() == [f"Incident channel: <#{room['id']}>"]
+        (first,) = [m for m in slack.top_level() if m["channel"] == CHANNEL]
+        signpost = slack.latest(first["ts"])  # the alerts message now says where it went
+        assert [b["type"] for b in signpost["blocks"]] == ["header", "context"]
+        said = signpost["blocks"][1]["elements"][0]["text"]
+        assert said == f"{incident.id} continues in <#{room['id']}>"
+        assert signpost["text"] == f"[P1] Checkout errors (continues in #{NAME})"
 
         flow.acknowledge(incident.id, by="slack:U0BOB0002")  # pressed in Slack by bob
         flow.note(incident.id, "rolling back", by="alice")
@@ -403,6 +409,10 @@ class TestStrangers:
         room = slack.named("channel-general")
         assert room is not None  # its own, named from the slug
         assert slack.room_messages(general["id"]) == []
+        first = next(m for m in slack.top_level() if m["channel"] == CHANNEL)
+        signpost = slack.latest(first["ts"])
+        assert "<!channel>" not in signpost["text"]  # outside text stays text, pings nobody
+        assert "&lt;!channel&gt;" in signpost["text"]
 
         pressed = rig.flow.trigger(
             Alert(source="x", name="m", title="general", severity=Severity.P1, dedup_key="k2")

@@ -131,8 +131,7 @@ class RoomSteps:
 
     def _furnish(self, message: Notification, room: str, deadline: float | None) -> Steps[str]:
         """Purpose, invitations, the incident's message in the channel, the thread's pointer."""
-        title = no_controls(message.title)[:150]
-        title = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        title = _escape(message.title[:150])
         purpose = f"{message.severity} {title} " + MARKER.format(id=message.incident_id)
         yield from self._call(
             "conversations.setPurpose", {"channel": room, "purpose": purpose[-250:]},
@@ -161,6 +160,8 @@ class RoomSteps:
                 pointer, where or str(self.channel), ts or None, deadline, layout=False,
                 mrkdwn=link,
             )  # fmt: skip
+            if where and ts:
+                yield from self._signpost((where, ts), message, room, deadline)
         except DeliveryError as exc:
             # The channel is open with its message: a missing pointer must not re-open it.
             _log.warning(
@@ -169,6 +170,39 @@ class RoomSteps:
                 error=str(exc),
             )
         return f"{room}:{posted.partition(':')[2]}"
+
+    def _signpost(
+        self, parent: tuple[str, str], message: Notification, room: str, deadline: float | None
+    ) -> Steps[None]:
+        """The incident's first message in the alerts channel becomes a pointer to its channel.
+
+        Its state and buttons are not kept up to date there any more (the message in the
+        incident's channel is): it says where the incident continues instead.
+        """
+        to = f"<#{room}>" if _CHANNEL_ID.fullmatch(room) else f"#{message.room}"
+        header = f"{message.severity} - {no_controls(message.title)}"[:150]
+        text = _escape(f"[{message.severity}] {message.title} (continues in #{message.room})")
+        yield from self._call(
+            "chat.update",
+            {
+                "channel": parent[0],
+                "ts": parent[1],
+                "text": text,
+                "blocks": [
+                    {"type": "header", "text": {"type": "plain_text", "text": header}},
+                    {
+                        "type": "context",
+                        "elements": [
+                            {
+                                "type": "mrkdwn",
+                                "text": f"{_escape(message.incident_id)} continues in {to}",
+                            }
+                        ],
+                    },
+                ],
+            },
+            deadline=deadline,
+        )
 
     def _invite(
         self, room: str, users: Sequence[str], incident_id: str, deadline: float | None
@@ -233,6 +267,11 @@ def _mine(channel: dict[str, Any], bot: str, message: Notification) -> bool:
     since = message.since.timestamp() - CREATED_MARGIN if message.since is not None else 0.0
     created = channel.get("created")
     return isinstance(created, int | float) and created >= since
+
+
+def _escape(text: str) -> str:
+    """Outside text for Slack's mrkdwn (as ``slack.escape``): ``& < >`` escaped, no controls."""
+    return no_controls(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _code(exc: DeliveryError) -> str:
