@@ -21,6 +21,7 @@ from incident_flow import (
     Alert,
     AsyncIncidentFlow,
     AsyncSlackNotifier,
+    DeliveryError,
     EscalationLevel,
     IncidentChannels,
     IncidentFlow,
@@ -246,6 +247,30 @@ class TestFallingBack:
         assert invite.to == ("U0CAROL03",)
         assert invite.room == f"C-{incident.id}"
 
+    @pytest.mark.parametrize("refused", [False, True])
+    def test_an_invitation_waiting_in_another_batch(
+        self, make_flow: MakeFlow, refused: bool
+    ) -> None:
+        """Delivered one at a time: the invitation reads the channel (or its refusal) back."""
+        chat = _SlowRooms()
+        chat.refuse = refused
+        clock = ManualClock(T0)
+        flow = make_flow(POLICY, notifier=chat, pager=RecordingNotifier(), clock=clock)
+        incident = flow.trigger(ALERT)
+        flow.acknowledge(incident.id, by="carol")
+        clock.advance(timedelta(seconds=30))
+        while flow.deliver_pending(limit=1, batches=1):
+            pass
+        after = flow.get(incident.id)
+        invites = [m for m in chat.messages if m.kind == "invite"]
+        if refused:
+            assert after.incident_channel_error is not None
+            assert invites == []  # nothing to invite to: settled without a call
+            pending = [m for m in flow.store.outbox_messages(incident.id) if m.pending]
+            assert pending == []
+        else:
+            assert [(m.room, m.to) for m in invites] == [(f"C-{incident.id}", ("U0CAROL03",))]
+
 
 class _WithoutChannels(RecordingNotifier):
     """A chat that cannot open channels (it has no ``incident_channel``)."""
@@ -262,11 +287,14 @@ class _SlowRooms(RecordingNotifier):
     """Its first attempt at opening a channel fails (Slack did not answer)."""
 
     failed = False
+    refuse = False  # after the first failure, refuse for good (a name taken)
 
     def incident_channel(self, message: Any) -> str | None:
         if message.kind == "channel" and not self.failed:
             self.failed = True
             raise ConnectionError("Slack did not answer")
+        if message.kind == "channel" and self.refuse:
+            raise DeliveryError("Slack conversations.create: name_taken", permanent=True)
         return super().incident_channel(message)
 
 
