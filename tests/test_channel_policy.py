@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from incident_flow._core.rooms import (
     read_receipt,
     slug,
 )
+from incident_flow.cli import main
 
 #: Slack's rules for a channel's name, as we keep them (lowercase letters, digits, - and _).
 VALID = re.compile(r"[a-z0-9][a-z0-9_-]{0,79}")
@@ -218,3 +220,16 @@ class TestPolicyFile:
         assert len(read) >= 3
         assert all(policy.incident_channels is None for policy in read)
         assert Policy().incident_channels is None
+
+
+def test_policy_check_says_it(tmp_path: Path) -> None:
+    """``incident-flow policy check`` says which incidents get a channel, and how."""
+    path = tmp_path / "policy.toml"
+    path.write_text('[incident_channels]\nseverities = ["P1", "P2"]\narchive_on_close = true\n')
+    result = CliRunner().invoke(main, ["policy", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "incident channels: P1, P2 get #inc-{date}-{slug}; archived on close" in result.output
+    path.write_text('[incident_channels]\nname = "{date}"\n')
+    result = CliRunner().invoke(main, ["policy", "check", str(path)])
+    assert result.exit_code == 5
+    assert "incident_channels.name" in result.output

@@ -127,5 +127,7 @@ def policy_check(path: str, pairs: tuple[str, ...], at: str | None) -> None:
         console.print(clean(line))
     for line in policy.routing_lines():
         say(line)
+    if policy.incident_channels is not None:
+        say(policy.incident_channels.describe())
     if alert is not None:
         _reach(policy, alert, instant)
