@@ -131,6 +131,8 @@ class TestPatterns:
         assert incident_channels(None) is None
         with pytest.raises(TypeError, match="IncidentChannels"):
             incident_channels(["P1"])
+        with pytest.raises(ValueError, match="unknown key 'colour'"):
+            Team(name="web", incident_channels={"colour": "red"})
 
 
 class TestReceipts:

@@ -143,7 +143,16 @@ class IncidentChannels:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> IncidentChannels:
-        """From a policy file's table (``severities``, ``name``, ``archive_on_close``)."""
+        """From a policy file's table (``severities``, ``name``, ``archive_on_close``).
+
+        Raises:
+            ValueError: a key it does not know, or a wrong value.
+        """
+        known = [field.name for field in attrs.fields(cls)]
+        unknown = [key for key in data if key not in known]
+        if unknown:
+            msg = f"incident_channels: unknown key {unknown[0]!r} (known: {', '.join(known)})"
+            raise ValueError(msg)
         return cls(**dict(data))
 
 
