@@ -257,7 +257,11 @@ class TestFallingBack:
         clock = ManualClock(T0)
         flow = make_flow(POLICY, notifier=chat, pager=RecordingNotifier(), clock=clock)
         incident = flow.trigger(ALERT)
-        flow.acknowledge(incident.id, by="carol")
+        clock.advance(timedelta(seconds=10))  # the chat's pause after the failure is over
+        flow.acknowledge(incident.id, by="carol")  # its invitation waits for the channel
+        waited = [e for e in flow.history(incident.id) if getattr(e, "kind", "") == "invite"]
+        assert [e.type for e in waited] == ["DeliveryFailed"]
+        assert "not open yet" in waited[0].error  # type: ignore[attr-defined]
         clock.advance(timedelta(seconds=30))
         while flow.deliver_pending(limit=1, batches=1):
             pass
