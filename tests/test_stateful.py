@@ -690,6 +690,9 @@ class IncidentProcess(RuleBasedStateMachine):
             assert all(not m.pending for m in self.store.outbox_messages(incident_id))
             keys = [m.idempotency_key for m in self.chat.of(incident_id)]
             assert len(keys) == len(set(keys))
+            kinds = [e.type for e in self.store.load(incident_id)]
+            # Every channel asked for was opened once, whatever failed on the way.
+            assert kinds.count("ChannelOpened") == kinds.count("ChannelRequested") <= 1
 
 
 TestIncidentProcess = IncidentProcess.TestCase
