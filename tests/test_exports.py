@@ -37,6 +37,7 @@ class TestExports:
             "GitPublisher",
             "GroupingRule",
             "Incident",
+            "IncidentChannels",
             "IncidentFlow",
             "IncidentFlowError",
             "IncidentNotFound",

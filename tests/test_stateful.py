@@ -45,6 +45,7 @@ from incident_flow import (
     DeliveryError,
     EscalationLevel,
     FolderPublisher,
+    IncidentChannels,
     IncidentFlow,
     InvalidTransition,
     MemoryStore,
@@ -239,6 +240,8 @@ class IncidentProcess(RuleBasedStateMachine):
             people=STAFF,
             # P1 needs a commander: its chat is reminded, then "ic" paged (issue 32).
             roles=Roles(commander_required=["P1"], page=["ic"]),
+            # P1s get a channel of their own (opened by the flaky chat, archived on close).
+            incident_channels=IncidentChannels(archive_on_close=True),
         )
         self.clock = ManualClock(T0)
         self.store = RacingStore(self.make_store())
@@ -831,6 +834,22 @@ class IncidentProcess(RuleBasedStateMachine):
                 assert incident.next_timer_at <= incident.commander_due_at
 
     @invariant()
+    def one_channel_for_each_p1(self) -> None:
+        """An incident ever P1 asks for one channel, once; its answer is recorded once."""
+        for incident_id in sorted(self.ids):
+            history = self.store.load(incident_id)
+            kinds = [e.type for e in history]
+            was_p1 = any(
+                getattr(e, "severity", None) == Severity.P1
+                or getattr(e, "new", None) == Severity.P1
+                for e in history
+                if e.type in ("IncidentClassified", "SeverityChanged")
+            )
+            assert kinds.count("ChannelRequested") == int(was_p1)
+            assert kinds.count("ChannelOpened") + kinds.count("ChannelNotOpened") <= 1
+            assert "ChannelNotOpened" not in kinds  # the recording chat opens every one
+
+    @invariant()
     def closed_is_terminal(self) -> None:
         """7. Once closed, always closed."""
         for incident_id in self.closed:
@@ -856,6 +875,9 @@ class IncidentProcess(RuleBasedStateMachine):
             assert all(not m.pending for m in self.store.outbox_messages(incident_id))
             keys = [m.idempotency_key for m in self.chat.of(incident_id)]
             assert len(keys) == len(set(keys))
+            kinds = [e.type for e in self.store.load(incident_id)]
+            # Every channel asked for was opened once, whatever failed on the way.
+            assert kinds.count("ChannelOpened") == kinds.count("ChannelRequested") <= 1
 
 
 TestIncidentProcess = IncidentProcess.TestCase

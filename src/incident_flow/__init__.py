@@ -24,6 +24,7 @@ from ._core.people import Person
 from ._core.policy import EscalationLevel, Policy
 from ._core.redact import RedactSecrets
 from ._core.roles import RoleChange, Roles
+from ._core.rooms import IncidentChannels
 from ._core.runbooks import Runbook, RunbookCatalog
 from ._core.severity import Severity
 from ._core.storms import GroupingRule, LabelMatcher, PageAfter, Silence
@@ -88,6 +89,7 @@ __all__ = [
     "GitPublisher",
     "GroupingRule",
     "Incident",
+    "IncidentChannels",
     "IncidentFlow",
     "IncidentFlowError",
     "IncidentNotFound",

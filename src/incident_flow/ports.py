@@ -25,10 +25,12 @@ from .schedules._book import Shift
 from .schedules._model import Override
 
 __all__ = [
+    "AsyncChannelOpener",
     "AsyncEventStore",
     "AsyncNotifier",
     "AsyncPostMortemPublisher",
     "BatchAppend",
+    "ChannelOpener",
     "ClaimRenewal",
     "Clock",
     "CommandTransaction",
@@ -451,6 +453,26 @@ class Notifier(Protocol):
 
 
 @runtime_checkable
+class ChannelOpener(Protocol):
+    """A chat that opens a channel per incident (optional, beside ``send``; Slack's is one).
+
+    ``incident_channel`` gets the chat messages about the incident's own channel, by
+    ``message.kind``: ``channel`` opens the channel named ``message.room`` (idempotently:
+    a retry or another replica must find the one it opened, never open a second), invites
+    ``message.to`` (the chat's user ids), posts the incident's message there and a pointer
+    in ``message.thread``, and returns ``CHANNEL:MESSAGE`` (later messages go to MESSAGE's
+    channel); ``invite`` invites ``message.to`` to the channel ``message.room``; ``archive``
+    archives it. A permanent :class:`~incident_flow.DeliveryError` when opening (a name
+    taken by a channel not ours) keeps the incident in its thread; any other failure is
+    retried. A notifier without it opens no channels: the incident stays in its thread.
+    """
+
+    def incident_channel(self, message: Notification) -> str | None:
+        """Open, invite to or archive the incident's channel; the receipt (see the class)."""
+        ...
+
+
+@runtime_checkable
 class PostMortemPublisher(Protocol):
     """Saves a post-mortem (a folder, a git branch, a pull request).
 
@@ -542,6 +564,15 @@ class AsyncNotifier(Protocol):
 
     async def send(self, message: Notification) -> str | None:
         """Deliver one message; return a receipt or None."""
+        ...
+
+
+@runtime_checkable
+class AsyncChannelOpener(Protocol):
+    """:class:`ChannelOpener` with an awaitable ``incident_channel``."""
+
+    async def incident_channel(self, message: Notification) -> str | None:
+        """Open, invite to or archive the incident's channel; the receipt."""
         ...
 
 

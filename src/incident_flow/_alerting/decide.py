@@ -19,6 +19,7 @@ from .._core.decision import (
 from .._core.incident import Incident
 from .._core.policy import Policy
 from .._core.process import PROCESS
+from .._core.rooms_decide import follow
 from .._core.storms import GroupingRule, Silence, duration_text, matching_silence
 from .._oncall.decide import escalation_timer, naming, page_first_level, page_from, say_gap
 from .._runbooks.decide import runbook_for
@@ -138,6 +139,7 @@ def _open(
         # Nobody is on call at the first level: said loudly, and the next level is paged now.
         say_gap(draft, gaps, 0, policy)
         page_from(1, severity, alert.title, policy, draft, watching=True)
+    follow(draft, policy)  # a severity with a channel of its own opens it
 
 
 def decide_join(
@@ -174,6 +176,7 @@ def decide_join(
     if said:
         draft.say("chat", "update", _storm_summary(incident, alert, joined=True))
     _release_held_page(incident, policy, draft)
+    follow(draft, policy)  # the people a released page pages are invited
     return draft.finish()
 
 

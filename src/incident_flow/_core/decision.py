@@ -184,6 +184,7 @@ def _message(incident: Incident, said: _Said, *, key: str, draft: Draft) -> Outb
             to=to,
             channel=chat if channel == "chat" else None,
             roles=_roles_shown(incident),
+            room=_room(incident, channel, kind),
         )
     return OutboxMessage(
         id=key,
@@ -209,6 +210,13 @@ def _leads(policy: Policy) -> bool:
     if policy.roles.commander_required:
         return True
     return any(t.roles is not None and t.roles.commander_required for t in policy.teams)
+
+
+def _room(incident: Incident, channel: Channel, kind: str) -> str | None:
+    """The incident's own channel for a chat message (its name, for the one that opens it)."""
+    if channel != "chat":
+        return None
+    return incident.incident_channel_name if kind == "channel" else incident.incident_channel
 
 
 def refuse(incident: Incident, trigger: str, standard: str, detail: str) -> PolicyViolation:

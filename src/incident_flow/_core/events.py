@@ -28,6 +28,9 @@ __all__ = [
     "AlertRecovered",
     "AlertRepeated",
     "AlertSilenced",
+    "ChannelNotOpened",
+    "ChannelOpened",
+    "ChannelRequested",
     "CommanderReminded",
     "CommanderScheduled",
     "DeliveryFailed",
@@ -554,6 +557,28 @@ class IncidentDismissed(Event):
     silence_id: str
 
 
+@attrs.frozen(kw_only=True)
+class ChannelRequested(Event):
+    """The incident gets a channel of its own, ``name`` (the policy's pattern filled in)."""
+
+    name: str
+
+
+@attrs.frozen(kw_only=True)
+class ChannelOpened(Event):
+    """Its channel is open: ``channel`` (the chat's id); ``message``: its message there."""
+
+    channel: str
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class ChannelNotOpened(Event):
+    """Its channel could not be opened (``reason``): the alerts channel's thread is used."""
+
+    reason: str
+
+
 #: Every event type by its ``type`` name.
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
@@ -602,5 +627,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AlertSilenced,
         SilenceLifted,
         IncidentDismissed,
+        ChannelRequested,
+        ChannelOpened,
+        ChannelNotOpened,
     )
 }

@@ -183,6 +183,9 @@ class Incident:
         commander_required: whether its severity ever needed a commander (it stays);
             commander_step, commander_due_at: what happens next while nobody leads (a
             ``remind`` of the chat, a ``page`` of the commander rotation) and when.
+        incident_channel_name: the name of its own channel, once the policy asked for one;
+            incident_channel: that channel's id once it is open (later messages go there);
+            incident_channel_error: why it could not be opened (its thread is used instead).
         version: the version of the last event folded in.
     """
 
@@ -231,6 +234,9 @@ class Incident:
     commander_required: bool = False
     commander_step: str | None = None
     commander_due_at: datetime | None = None
+    incident_channel_name: str | None = None
+    incident_channel: str | None = None
+    incident_channel_error: str | None = None
 
     @property
     def open_action_items(self) -> tuple[ActionItem, ...]:
@@ -397,8 +403,11 @@ def _reopened(inc: Incident, e: ev.IncidentReopened) -> dict[str, Any]:
 
 
 def _reassigned(inc: Incident, e: ev.TeamReassigned) -> dict[str, Any]:
-    # The chat moves to the new team's channel: its first message there starts a new thread.
+    # The chat moves to the new team's channel: its first message there starts a new thread
+    # (an incident with a channel of its own keeps talking there).
     changes: dict[str, Any] = {"team": e.team, "chat_thread": None, "chat_notified": False}
+    if inc.incident_channel is not None:
+        changes.pop("chat_thread")
     if e.paged:
         changes.update(_paged_again(e.escalate_at))
     return changes
@@ -495,6 +504,8 @@ def _delivered(inc: Incident, e: ev.MessageDelivered) -> dict[str, Any]:
     if e.kind == "page" and inc.paged_at is None:
         return {"paged_at": e.at}
     if e.kind == "notify" and e.channel == "chat":
+        if inc.incident_channel is not None:  # its own channel stays where it talks
+            return {"chat_notified": True}
         return {"chat_thread": e.receipt, "chat_notified": True}
     if e.channel == "publisher" and inc.postmortem is not None:
         if e.kind in ("submit", "update"):
@@ -619,6 +630,10 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.AlertSilenced: lambda inc, e: {"silence_id": e.silence_id, "silenced_until": e.until},
     ev.SilenceLifted: lambda inc, e: {"silenced_until": None},
     ev.IncidentDismissed: lambda inc, e: {"silenced_until": None, "closed_at": e.at},
+    ev.ChannelRequested: lambda inc, e: {"incident_channel_name": e.name},
+    # Its message in the channel is where the incident's later messages go.
+    ev.ChannelOpened: lambda inc, e: {"incident_channel": e.channel, "chat_thread": e.message},
+    ev.ChannelNotOpened: lambda inc, e: {"incident_channel_error": e.reason},
 }
 
 

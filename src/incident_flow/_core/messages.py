@@ -63,6 +63,9 @@ class Notification:
             where its ``thread`` is.
         roles: who holds each role, as ``(role, person)`` pairs; a commander the incident
             needs and nobody holds is ``("commander", "")`` (a chat may offer to lead).
+        room: the incident's own channel (a Slack channel id) once it is open: a message
+            whose ``thread`` is there is posted in the channel, not as a reply. For the
+            message that opens it (``kind`` ``channel``), the name to give it.
     """
 
     incident_id: str
@@ -85,6 +88,7 @@ class Notification:
     since: datetime | None = None
     channel: str | None = None
     roles: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
+    room: str | None = None
 
     def to_send(
         self, *, resent: bool, send_within: float | None, since: datetime | None = None
@@ -111,6 +115,7 @@ class Notification:
             since=since if since is not None else self.since,
             channel=self.channel,
             roles=self.roles,
+            room=self.room,
         )
 
 

@@ -48,6 +48,7 @@ from .policy_values import (
     parse_time,
 )
 from .roles import Roles
+from .rooms import IncidentChannels, incident_channels
 from .runbooks import RunbookCatalog
 from .severity import Severity
 from .storms import GroupingRule, PageAfter, duration_text
@@ -202,6 +203,9 @@ class Policy:
         routes: which team an alert belongs to, tried in order, the first match wins.
         default_team: the team of an alert no route matches (required with two teams or
             more; with one, that team).
+        incident_channels: which incidents get a chat channel of their own, its name, and
+            whether it is archived on close (:class:`~incident_flow.IncidentChannels`;
+            default None: every incident lives in its thread of the alerts channel).
     """
 
     critical: frozenset[Severity] = attrs.field(default=CRITICAL, converter=_severity_set)
@@ -251,6 +255,9 @@ class Policy:
     teams: tuple[Team, ...] = attrs.field(default=(), converter=_teams)
     routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
     default_team: str | None = attrs.field(default=None, validator=_organisation)
+    incident_channels: IncidentChannels | None = attrs.field(
+        default=None, converter=incident_channels
+    )
     #: ``for_team``'s answers by team name: a decision asks on every command, and a team's
     #: policy is the same value every time (not compared, not shown, never copied: a policy
     #: made from this one starts its own).
@@ -476,6 +483,7 @@ class Policy:
             "postmortem_review_pool": team.postmortem_review_pool,
             "postmortem_folder": team.postmortem_folder,
             "roles": team.roles,
+            "incident_channels": team.incident_channels,
         }
         mine = {k: v if v is not None else getattr(self, k) for k, v in own.items()}
         if team.schedules is None:

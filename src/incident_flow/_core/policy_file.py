@@ -23,6 +23,7 @@ from .policy_values import (
 )
 from .roles import Roles
 from .roles_file import read_roles
+from .rooms import IncidentChannels, name_problem
 from .runbooks import Runbook
 from .severity import Severity
 from .storms import GroupingRule, PageAfter, parse_matchers
@@ -62,7 +63,10 @@ _TOP_KEYS = (
     "teams",
     "routes",
     "default_team",
+    "incident_channels",
 )
+#: The keys of ``[incident_channels]`` (and of a team's ``incident_channels``).
+_CHANNEL_KEYS = ("severities", "name", "archive_on_close")
 _PERSON_KEYS = ("name", "email", *IDENTITY_SOURCES, "phone")
 _RUNBOOK_KEYS = (
     "name",
@@ -123,6 +127,7 @@ class Reader:
             "runbooks": self.runbooks,
             "people": self.people,
             "roles": lambda path, v: read_roles(self, path, v),
+            "incident_channels": self.incident_channels,
         }
         if isinstance(data.get("roles"), Mapping):
             self.roles_table = data["roles"]
@@ -215,6 +220,31 @@ class Reader:
             return None
         found = [self.one_of(f"{path}[{i}]", v, POSTMORTEM_SECTIONS) for i, v in enumerate(value)]
         return [v for v in found if v is not None]
+
+    def incident_channels(self, path: str, value: object) -> IncidentChannels | None:
+        """``[incident_channels]``: severities, a name pattern, archive on close or not."""
+        table = self.table(path, value)
+        if table is None:
+            return None
+        before = len(self.problems)
+        for key in table:
+            if key not in _CHANNEL_KEYS:
+                self.problem(f"{path}.{key}", unknown_key(key, _CHANNEL_KEYS))
+        fields: dict[str, Any] = {}
+        if "severities" in table:
+            fields["severities"] = self.severity_list(f"{path}.severities", table["severities"])
+        if "name" in table:
+            problem = name_problem(table["name"])
+            if problem is not None:
+                self.problem(f"{path}.name", problem)
+            fields["name"] = table["name"]
+        if "archive_on_close" in table:
+            fields["archive_on_close"] = self.flag(
+                f"{path}.archive_on_close", table["archive_on_close"]
+            )
+        if len(self.problems) > before:
+            return None
+        return IncidentChannels(**fields)
 
     def one_of(self, path: str, value: object, allowed: tuple[str, ...]) -> str | None:
         if value not in allowed:

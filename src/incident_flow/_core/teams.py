@@ -18,6 +18,7 @@ import attrs
 from .alerts import Alert
 from .policy_values import EscalationLevel, _levels, _names
 from .roles import Roles
+from .rooms import IncidentChannels, incident_channels
 from .storms import LabelMatcher, parse_matchers
 from .text import team_name_problem, unknown_key
 
@@ -91,6 +92,8 @@ class Team:
         postmortem_folder: where its post-mortems are saved.
         roles: its roles and commander rule (a whole :class:`~.roles.Roles`; the policy
             file's ``[teams.roles]`` starts from the policy's ``[roles]``).
+        incident_channels: which of its incidents get a channel of their own, and how
+            (:class:`~incident_flow.IncidentChannels`; None: the policy's).
     """
 
     name: str = attrs.field(validator=_name)
@@ -107,6 +110,9 @@ class Team:
     postmortem_folder: str | None = attrs.field(default=None, validator=_optional_text)
     roles: Roles | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Roles))
+    )
+    incident_channels: IncidentChannels | None = attrs.field(
+        default=None, converter=incident_channels
     )
 
     def describe(self) -> str:

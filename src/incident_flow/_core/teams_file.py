@@ -30,6 +30,7 @@ TEAM_KEYS = (
     "postmortem_review_pool",
     "postmortem_folder",
     "roles",
+    "incident_channels",
 )
 #: The keys of one ``[[routes]]`` table.
 ROUTE_KEYS = ("match", "team")
@@ -80,6 +81,7 @@ class TeamTables:
             "postmortem_review_pool": reader.name_list,
             "postmortem_folder": reader.folder,
             "roles": lambda path, v: read_roles(reader, path, v, self.roles_base()),
+            "incident_channels": reader.incident_channels,
         }
         problems = len(reader.problems)
         for key, read in reads.items():

@@ -19,6 +19,7 @@ from .._core.decision import (
 from .._core.incident import Incident, fold
 from .._core.messages import OutboxMessage
 from .._core.policy import Policy
+from .._core.rooms_decide import follow
 from .._review import decide as review
 
 
@@ -109,6 +110,7 @@ def decide_outcomes(
             settled.append(
                 _settled(message, attempts, next_attempt_at=next_attempt_at, error=outcome.error)
             )
+    follow(draft, policy)  # the incident's channel opened (or not): recorded, said
     return draft.finish(tuple(settled), reminders=policy if publisher else None)
 
 

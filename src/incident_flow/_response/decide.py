@@ -30,6 +30,7 @@ from .._core.decision import (
 from .._core.incident import Incident
 from .._core.policy import Policy
 from .._core.process import PROCESS
+from .._core.rooms_decide import follow
 from .._delivery.decide import Outcome, decide_outcomes
 from .._oncall.decide import (
     decide_escalation,
@@ -96,6 +97,7 @@ def decide(
         _HANDLERS[type(command)](incident, command, policy, draft)
     if via is not None and len(draft.events) == 1:
         return Decision(incident)  # the action changes nothing: do not record it either
+    follow(draft, policy)  # the incident's own channel: opened, invited to, archived
     return draft.finish(
         reminders=policy if trigger in CHANGES_WHAT_IS_OWED else None,
         roles=whole if trigger in CHANGES_WHO_LEADS else None,

@@ -131,5 +131,7 @@ def policy_check(path: str, pairs: tuple[str, ...], at: str | None) -> None:
             say(f"team {team.name} {team.roles.describe()}")
     for line in policy.routing_lines():
         say(line)
+    if policy.incident_channels is not None:
+        say(policy.incident_channels.describe())
     if alert is not None:
         _reach(policy, alert, instant)

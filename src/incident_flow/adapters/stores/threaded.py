@@ -352,11 +352,20 @@ class AsyncSQLiteStore(ThreadedStore):
 
 
 class ThreadedNotifier:
-    """An :class:`~incident_flow.ports.AsyncNotifier` over a sync notifier (sends on threads)."""
+    """An :class:`~incident_flow.ports.AsyncNotifier` over a sync notifier (sends on threads).
+
+    It opens incident channels when the wrapped one does (``incident_channel``, on a worker
+    thread too).
+    """
+
+    incident_channel: Callable[[Notification], Awaitable[str | None]]
 
     def __init__(self, notifier: Notifier, *, executor: Executor | None = None) -> None:
         self.notifier = notifier
         self._executor = executor
+        method = getattr(notifier, "incident_channel", None)
+        if method is not None:
+            self.incident_channel = functools.partial(_on, executor, method)
 
     def __repr__(self) -> str:
         return f"ThreadedNotifier({self.notifier!r})"
