@@ -733,8 +733,9 @@ class IncidentProcess(RuleBasedStateMachine):
 
     @invariant()
     def pages_and_messages_follow_the_team(self) -> None:
-        """15. Pages and chat messages go to the incident's team of the moment; a handover of
-        a critical, unresolved incident pages the new team's first level at once.
+        """15. Pages and chat messages go to the incident's team of the moment (its escalation,
+        or its commander rotation); a handover of a critical, unresolved incident pages the new
+        team's first level at once.
 
         The team of a message is the incident's after the events of the decision that said
         it (its key names the decision's first version); the one line the old team's thread
@@ -754,6 +755,7 @@ class IncidentProcess(RuleBasedStateMachine):
             for version, said in decided.items():
                 owner = self.policy.owner_of(teams[version - 1])
                 people = {t for level in owner.escalation for t in level.targets}
+                people |= set(owner.roles.page)  # a leaderless P1 pages the commander rotation
                 before = self.policy.owner_of(teams[version - 2] if version > 1 else None)
                 for notification in said:
                     if notification.kind == "page":
