@@ -368,15 +368,15 @@ class AsyncIncidentFlow(FlowCore):
 
     async def get(self, incident_id: str) -> Incident:
         """Return the incident as its stored events make it (IncidentNotFound if none)."""
-        return await self._read(self._load(incident_id))
+        return await self._read(self._flushed_first(self._load(incident_id), (incident_id,)))
 
     async def history(self, incident_id: str) -> list[Event]:
         """Return the incident's events, oldest first (IncidentNotFound if none)."""
-        return await self._read(self._history(incident_id))
+        return await self._read(self._flushed_first(self._history(incident_id), (incident_id,)))
 
     async def incidents(self, state: str | None = None) -> list[Incident]:
         """Return the incidents (in ``state`` when given), oldest first."""
-        return await self._read(self._incidents(state))
+        return await self._read(self._flushed_first(self._incidents(state)))
 
     # ----------------------------------------------------------------- delivering later
 
@@ -416,6 +416,7 @@ class AsyncIncidentFlow(FlowCore):
         """
         while self._in_flight:
             await asyncio.wait(set(self._in_flight))
+        await self._read(self._flush())  # the delivery outcomes still waiting, written
 
     # ----------------------------------------------------------------- internals
 

@@ -24,10 +24,11 @@ from ..exceptions import (
     ConcurrencyError,
     DeliveryError,
 )
-from .loop import _OUTCOME_RETRIES, Loop, _channel_order, _FirstNotOut, _log
+from .loop import _OUTCOME_RETRIES, _channel_order, _FirstNotOut, _log
+from .steps_outcomes import MOST, OutcomeSteps
 
 
-class DeliverySteps(Loop):
+class DeliverySteps(OutcomeSteps):
     """Delivery, as steps: the outbox sent (the page first), outcomes recorded, claims held."""
 
     def _renews(self) -> bool:
@@ -75,6 +76,8 @@ class DeliverySteps(Loop):
         claim). ``final`` (the keeper stops): each is held to the end of its lease, as a
         flow without a keeper holds its claims, so the sends still going finish under it.
         """
+        # Outcomes waiting to be written first: their messages' claims are not renewed.
+        yield from self._flush()
         now = self._now()
         hold = self._hold
         with self._held_lock:
@@ -129,8 +132,8 @@ class DeliverySteps(Loop):
             delivered += outcome.error is None
             outcomes.append(outcome)
         sent = {incident_id: outcomes for incident_id, outcomes in sent.items() if outcomes}
-        if not lock:
-            return delivered + (yield from self._record_all(sent))
+        if not lock:  # the caller's own sends, under its locks: their outcomes may wait
+            return delivered + (yield from self._record_all(sent, defer=True))
         held: list[str] = []
         try:
             for incident_id in sorted(sent):  # in order: no two recorders wait for each other
@@ -143,6 +146,8 @@ class DeliverySteps(Loop):
         return delivered
 
     def _deliver_pending(self, limit: int, batches: int | None) -> Steps[int]:
+        # Outcomes waiting first: a message of ours whose claim ran out is not sent again.
+        yield from self._flush()
         delivered = 0
         claims = 0
         while batches is None or claims < batches:
@@ -157,6 +162,7 @@ class DeliverySteps(Loop):
             # process: claimed again just now, it is left to that send, not sent twice.
             mine = self._hold_claimed(batch, now)
             delivered += yield from self._settle(mine, lock=True)
+        yield from self._flush()  # the outcomes of what recording them queued and sent
         return delivered
 
     def _deliver(self, messages: Sequence[OutboxMessage]) -> Steps[int]:
@@ -191,8 +197,17 @@ class DeliverySteps(Loop):
         finally:
             self._release(claimed)
 
-    def _record_all(self, sent: dict[str, list[Outcome]]) -> Steps[int]:
-        """Record several incidents' outcomes in one append when the store can; else each."""
+    def _record_all(self, sent: dict[str, list[Outcome]], *, defer: bool = False) -> Steps[int]:
+        """Record several incidents' outcomes in one append when the store can; else each.
+
+        ``defer``: those that decide nothing else wait for the next append (steps_outcomes).
+        """
+        if defer and self._defers():
+            sent = self._defer(sent)
+            if len(self._unflushed) > MOST:
+                yield from self._flush()
+            if not sent:
+                return 0
         if len(sent) > 1 and self._appends_all():
             decided: list[tuple[Incident | None, Decision]] = []
             committed = False
