@@ -385,3 +385,37 @@ class TestLocksTakenWithoutWaiting:
             done.set()
             holder.join()
         assert run(flow._flush(), flow._port) == 1
+
+
+class TestAWholeLifecycle:
+    """The P1 lifecycle on SQLite: publisher answers written at once, runbook revisions alone."""
+
+    def test_the_store_ends_as_the_flow_says(self, sqlite: SQLiteStore) -> None:
+        from incident_flow import Runbook
+
+        runbook = Runbook(name="checkout", url="https://runbooks.example/c", alert="Checkout*")
+        flow = IncidentFlow(
+            Policy(runbooks=[runbook], postmortem_approvers="anyone"),
+            store=sqlite,
+            notifier=RecordingNotifier(),
+            pager=RecordingNotifier(),
+            publisher=RecordingPublisher(),
+            clock=ManualClock(T0),
+        )
+        inc = flow.trigger(P1)
+        flow.acknowledge(inc.id, by="alice")
+        flow.start_runbook(inc.id, by="alice")
+        flow.resolve(inc.id, by="alice", summary="rolled back")
+        flow.start_postmortem(
+            inc.id, author="alice", impact="i", root_cause="r", learnings=["page on p95"]
+        )
+        flow.submit_postmortem(inc.id, by="alice")
+        flow.approve_postmortem(inc.id, reviewer="bob")
+        flow.approve_postmortem(inc.id, reviewer="carol")
+        flow.update_runbook(inc.id, "checkout", by="alice", note="added the check")
+        closed = flow.close(inc.id, by="alice")
+        assert closed.state == "closed"
+        assert flow.get(inc.id) == closed == fold_of(sqlite, inc.id)
+        assert not any(m.pending for m in sqlite.outbox_messages())
+        delivered = _delivered(sqlite, inc.id)
+        assert len(delivered) == len(set(delivered)) == len(sqlite.outbox_messages())
