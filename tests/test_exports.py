@@ -61,6 +61,8 @@ class TestExports:
             "PostgresStore",
             "RecordingNotifier",
             "RedactSecrets",
+            "RoleChange",
+            "Roles",
             "Route",
             "Runbook",
             "RunbookCatalog",

@@ -35,6 +35,9 @@ __all__ = [
     "EventLog",
     "EventStore",
     "GroupAppend",
+    "IncidentFilter",
+    "IncidentPage",
+    "IncidentQuery",
     "Notifier",
     "Outbox",
     "OverrideLog",
@@ -348,6 +351,83 @@ class StoreStats(Protocol):
 
     def counts(self) -> StoreCounts:
         """Incidents by state and severity, and the outbox backlog, from the indexes."""
+        ...
+
+
+def _states(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
+def _aware(instance: object, attribute: attrs.Attribute[datetime | None], value: object) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        msg = f"IncidentFilter.{attribute.name} must be a timezone-aware datetime, got {value!r}"
+        raise ValueError(msg)
+
+
+@attrs.frozen(kw_only=True)
+class IncidentFilter:
+    """Which incidents a list shows (:class:`IncidentQuery`); every condition given must hold.
+
+    Attributes:
+        states: the states it may be in (empty: any).
+        severity: its severity now (``P1``...), or None for any.
+        source: its first alert's source (``datadog``...), or None.
+        service: its first alert's service, or None.
+        opened_from, opened_before: it opened at or after / before these times (None: open
+            ended).
+    """
+
+    states: tuple[str, ...] = attrs.field(default=(), converter=_states)
+    severity: str | None = None
+    source: str | None = None
+    service: str | None = None
+    opened_from: datetime | None = attrs.field(default=None, validator=_aware)
+    opened_before: datetime | None = attrs.field(default=None, validator=_aware)
+
+    def matches(self, incident: Incident) -> bool:
+        """Whether ``incident`` is one the filter shows (what every store must agree with)."""
+        opened = incident.created_at
+        return (
+            (not self.states or incident.state in self.states)
+            and (self.severity is None or str(incident.severity) == self.severity)
+            and (self.source is None or incident.alert.source == self.source)
+            and (self.service is None or incident.service == self.service)
+            and (self.opened_from is None or opened >= self.opened_from)
+            and (self.opened_before is None or opened < self.opened_before)
+        )
+
+
+@attrs.frozen(kw_only=True)
+class IncidentPage:
+    """One page of a list: the ids (newest first), and where the next page starts.
+
+    Attributes:
+        ids: the incidents' ids, the newest opened first.
+        next_cursor: pass it back for the next page (None: this is the last one).
+        incidents: the incidents themselves (the flow's ``incident_page`` fills them in; a
+            store gives the ids only).
+    """
+
+    ids: tuple[str, ...] = ()
+    next_cursor: str | None = None
+    incidents: tuple[Incident, ...] = ()
+
+
+class IncidentQuery(Protocol):
+    """A page of the incidents a filter matches, from indexes (optional: the web console).
+
+    A store without it is listed by loading every incident of the states asked
+    (``incident_ids``) and filtering them in the process: slow with thousands. The core
+    relies on: the ids are those :meth:`IncidentFilter.matches` accepts (as of each
+    incident's last append), newest opened first, at most ``limit``; following
+    ``next_cursor`` gives the rest, each once, in the same order; a cursor is opaque text the
+    store made, and one it did not make raises ``InvalidCommand``.
+    """
+
+    def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """Up to ``limit`` ids matching ``filters``, after ``cursor``, newest first."""
         ...
 
 

@@ -67,7 +67,7 @@ def decide_new(
         _silenced(draft, silence)
         return draft.finish()
     _open(draft, incident_id, alert, policy, rule)
-    return draft.finish()
+    return draft.finish(roles=policy)
 
 
 def _silenced(draft: Draft, silence: Silence) -> None:
@@ -190,7 +190,8 @@ def decide_release(
         return Decision(incident)
     policy = team_policy(policy, incident)
     draft = Draft(incident, now, None, channel=policy.chat_channel)
-    still = matching_silence(silences, incident.alert, draft.at)
+    # The team's view of the policy names that one team: what a team's silence asks for.
+    still = matching_silence(silences, incident.alert, draft.at, policy.default_team_name)
     if still is not None:
         if still.id == incident.silence_id and still.until == until:
             return Decision(incident)
@@ -202,7 +203,7 @@ def decide_release(
     draft.add(ev.SilenceLifted, silence_id=incident.silence_id)
     rule = next((r for r in policy.grouping if r.name == incident.group_rule), None)
     _open(draft, incident.id, incident.alert, policy, rule)
-    return draft.finish()
+    return draft.finish(roles=policy)
 
 
 def _summary_due(incident: Incident, policy: Policy, at: datetime) -> bool:

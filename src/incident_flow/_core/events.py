@@ -28,6 +28,8 @@ __all__ = [
     "AlertRecovered",
     "AlertRepeated",
     "AlertSilenced",
+    "CommanderReminded",
+    "CommanderScheduled",
     "DeliveryFailed",
     "Escalated",
     "Event",
@@ -55,6 +57,7 @@ __all__ = [
     "PostMortemSubmitted",
     "Reminded",
     "ReminderScheduled",
+    "RoleAssigned",
     "RunbookAdded",
     "RunbookStarted",
     "RunbookUpdated",
@@ -369,6 +372,35 @@ class TeamReassigned(Event):
 
 
 @attrs.frozen(kw_only=True)
+class RoleAssigned(Event):
+    """``person`` took ``role`` from ``previous`` (None: nobody had it); ``by`` assigned it."""
+
+    role: str
+    person: str
+    previous: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CommanderScheduled(Event):
+    """The commander timer: ``step`` (remind, page, done; None: off) at ``due_at``."""
+
+    required: bool  # a commander was ever needed (it stays)
+    step: str | None = None
+    due_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CommanderReminded(Event):
+    """Nobody led: the chat reminded or ``targets`` paged (``step``); ``next`` at ``due_at``."""
+
+    step: str
+    targets: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    paged: bool = False
+    next: str = "done"
+    due_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
 class NoteAdded(Event):
     """A status update for the timeline and the Slack thread."""
 
@@ -551,6 +583,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         IncidentClosed,
         NoteAdded,
         TeamReassigned,
+        RoleAssigned,
+        CommanderScheduled,
+        CommanderReminded,
         AlertRepeated,
         AlertRecovered,
         MessageDelivered,

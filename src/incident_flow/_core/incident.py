@@ -7,7 +7,7 @@ should never mean opening a second file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ import attrs
 from . import events as ev
 from .alerts import Alert
 from .process import INITIAL_STATE, PROCESS
+from .roles import NO_ROLES, RoleChange, assigned, reminded, scheduled
 from .runbooks import Runbook
 from .severity import Severity
 from .storms import PageAfter
@@ -177,6 +178,11 @@ class Incident:
             incident waits unclassified until then).
         team: the team that owns it (from its first alert, or reassigned since; None: the
             policy declared no teams when it opened); service: its first alert's ``service``.
+        roles: who holds each role now (``{"commander": "alice"}``); role_changes: every
+            assignment and hand-over, oldest first.
+        commander_required: whether its severity ever needed a commander (it stays);
+            commander_step, commander_due_at: what happens next while nobody leads (a
+            ``remind`` of the chat, a ``page`` of the commander rotation) and when.
         version: the version of the last event folded in.
     """
 
@@ -220,6 +226,11 @@ class Incident:
     silenced_until: datetime | None = None
     team: str | None = None
     service: str | None = None
+    roles: Mapping[str, str] = attrs.field(default=NO_ROLES)
+    role_changes: tuple[RoleChange, ...] = ()
+    commander_required: bool = False
+    commander_step: str | None = None
+    commander_due_at: datetime | None = None
 
     @property
     def open_action_items(self) -> tuple[ActionItem, ...]:
@@ -272,10 +283,14 @@ class Incident:
 
     @property
     def next_timer_at(self) -> datetime | None:
-        """The earliest of the escalation and reminder timers (what stores index)."""
+        """The earliest of the escalation, reminder and commander timers (what stores index)."""
         escalation, reminder = self.escalation_due_at, self.reminder_due_at
         if self.silenced:
             return self.silenced_until
+        if self.commander_due_at is not None:
+            reminder = (
+                self.commander_due_at if reminder is None else min(reminder, self.commander_due_at)
+            )
         if escalation is None or reminder is None:
             return reminder if escalation is None else escalation
         return min(escalation, reminder)
@@ -573,6 +588,9 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.IncidentClosed: lambda inc, e: {"closed_at": e.at},
     ev.NoteAdded: _nothing,
     ev.TeamReassigned: _reassigned,
+    ev.RoleAssigned: assigned,
+    ev.CommanderScheduled: scheduled,
+    ev.CommanderReminded: reminded,
     ev.AlertRepeated: _repeated,
     ev.AlertRecovered: _nothing,
     ev.MessageDelivered: _delivered,

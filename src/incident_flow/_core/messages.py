@@ -20,6 +20,10 @@ def _names(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _pairs(value: Iterable[Iterable[str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(role), str(person)) for role, person in value)
+
+
 @attrs.frozen(kw_only=True)
 class Notification:
     """What a notifier or pager is asked to deliver.
@@ -57,6 +61,8 @@ class Notification:
         channel: for a chat message, the chat channel of the incident's team (a Slack channel
             id); None: the channel the notifier was configured with. A threaded message goes
             where its ``thread`` is.
+        roles: who holds each role, as ``(role, person)`` pairs; a commander the incident
+            needs and nobody holds is ``("commander", "")`` (a chat may offer to lead).
     """
 
     incident_id: str
@@ -78,6 +84,7 @@ class Notification:
     to: tuple[str, ...] = attrs.field(default=(), converter=_names)
     since: datetime | None = None
     channel: str | None = None
+    roles: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
 
     def to_send(
         self, *, resent: bool, send_within: float | None, since: datetime | None = None
@@ -103,6 +110,7 @@ class Notification:
             to=self.to,
             since=since if since is not None else self.since,
             channel=self.channel,
+            roles=self.roles,
         )
 
 

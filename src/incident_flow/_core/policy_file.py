@@ -21,12 +21,14 @@ from .policy_values import (
     EscalationLevel,
     parse_duration,
 )
+from .roles import Roles
+from .roles_file import read_roles
 from .runbooks import Runbook
 from .severity import Severity
 from .storms import GroupingRule, PageAfter, parse_matchers
-from .teams import Team
+from .teams import Team, roles_problems
 from .teams_file import TeamTables
-from .text import unknown_key
+from .text import team_name_problem, unknown_key
 
 _TOP_KEYS = (
     "timezone",
@@ -56,6 +58,7 @@ _TOP_KEYS = (
     "runbooks",
     "descriptions",
     "people",
+    "roles",
     "teams",
     "routes",
     "default_team",
@@ -81,6 +84,8 @@ class Reader:
 
     def __init__(self) -> None:
         self.problems: list[str] = []
+        #: The policy's own ``[roles]`` table, where a team's ``[teams.roles]`` starts from.
+        self.roles_table: Mapping[str, Any] = {}
 
     def problem(self, path: str, text: str) -> None:
         self.problems.append(f"{path}: {text}")
@@ -117,7 +122,10 @@ class Reader:
             "descriptions": self.descriptions,
             "runbooks": self.runbooks,
             "people": self.people,
+            "roles": lambda path, v: read_roles(self, path, v),
         }
+        if isinstance(data.get("roles"), Mapping):
+            self.roles_table = data["roles"]
         teams = TeamTables(self)
         readers.update(teams.readers())
         out: dict[str, Any] = {}
@@ -128,6 +136,7 @@ class Reader:
                     out[key] = value
         self.check_targets(out)
         teams.check(out, data)
+        self.check_roles(out)
         return out
 
     def check_targets(self, read: Mapping[str, Any]) -> None:
@@ -146,6 +155,16 @@ class Reader:
                         f"escalation[{index}].targets",
                         f"{target!r}: no schedule {name!r} (known: {listed})",
                     )
+
+    def check_roles(self, read: Mapping[str, Any]) -> None:
+        """Every commander rotation's schedule exists (and is its team's)."""
+        if any(p.startswith(("schedules", "teams", "roles")) for p in self.problems):
+            return  # their own problems are said; these would repeat or mislead
+        known = tuple(dict.fromkeys(s.name for s in read.get("schedules", ())))
+        roles = read.get("roles") or Roles()
+        for found in roles_problems(roles, read.get("teams", ()), known):
+            path, _, text = found.partition(": ")
+            self.problem(path, text)
 
     def reviewers(self, path: str, value: object) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -311,8 +330,14 @@ class Reader:
         return self.named_tables(path, value, "[[grouping]]", self.rule, "another rule")
 
     def rule(self, path: str, table: Mapping[str, Any]) -> GroupingRule | None:
-        name, ok = self.named(path, table, ("name", "match", "by", "window", "page_after"))
+        name, ok = self.named(path, table, ("name", "match", "by", "window", "page_after", "team"))
         fields: dict[str, Any] = {}
+        if "team" in table:
+            wrong = team_name_problem(table["team"])
+            if wrong is not None:
+                self.problem(f"{path}.team", wrong)
+                ok = False
+            fields["team"] = table["team"]
         match = self.table(f"{path}.match", table.get("match", {}))
         try:
             fields["match"] = parse_matchers(match or {})

@@ -60,6 +60,7 @@ from .loop import Decider, catalog_revisions, new_incident_id
 from .steps_alerting import AlertingSteps
 from .steps_delivery import DeliverySteps
 from .steps_oncall import OnCallSteps
+from .steps_queries import QuerySteps
 from .steps_response import ResponseSteps
 from .steps_review import ReviewSteps
 from .steps_runbooks import RunbookSteps
@@ -67,5 +68,13 @@ from .steps_runbooks import RunbookSteps
 __all__ = ["Decider", "FlowCore", "catalog_revisions", "new_incident_id"]
 
 
-class FlowCore(AlertingSteps, ResponseSteps, ReviewSteps, OnCallSteps, RunbookSteps, DeliverySteps):
+class FlowCore(
+    AlertingSteps,
+    ResponseSteps,
+    ReviewSteps,
+    OnCallSteps,
+    RunbookSteps,
+    QuerySteps,
+    DeliverySteps,
+):
     """What both drivers share: the settings, the incident cache and every operation as steps."""

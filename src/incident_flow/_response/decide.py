@@ -45,6 +45,7 @@ from .._runbooks.decide import (
     runbook_for,
     update_runbook,
 )
+from .roles import assign, decide_commander
 
 __all__ = [
     "Decision",
@@ -95,11 +96,26 @@ def decide(
         _HANDLERS[type(command)](incident, command, policy, draft)
     if via is not None and len(draft.events) == 1:
         return Decision(incident)  # the action changes nothing: do not record it either
-    return draft.finish(reminders=policy if trigger in CHANGES_WHAT_IS_OWED else None)
+    return draft.finish(
+        reminders=policy if trigger in CHANGES_WHAT_IS_OWED else None,
+        roles=whole if trigger in CHANGES_WHO_LEADS else None,
+    )
+
+
+#: The triggers after which whether the incident awaits a commander may change (its
+#: severity, its team, resolved or not, who leads).
+CHANGES_WHO_LEADS = frozenset(
+    {"reclassify", "reassign", "resolve", "reopen", "assign_role", "alert_repeated"}
+)
 
 
 def decide_reminder(incident: Incident, policy: Policy, now: datetime) -> Decision:
-    """Remind the thread of an overdue post-mortem or open action items, else nothing."""
+    """Remind the thread of an overdue post-mortem or open action items, else nothing.
+
+    An unresolved incident's commander timer is this turn's too (:func:`decide_commander`).
+    """
+    if incident.commander_due_at is not None and incident.commander_due_at <= now:
+        return decide_commander(incident, policy, now)
     due = incident.reminder_due_at
     about = incident.reminder_about
     if due is None or due > now or about is None:
@@ -310,5 +326,6 @@ _HANDLERS: dict[type[cmd.Command], Callable[[Incident, Any, Policy, Draft], None
     cmd.WaiveActionItem: _waive,
     cmd.Close: _close,
     cmd.Note: _note,
+    cmd.AssignRole: assign,
     cmd.RecordAlert: record_alert,
 }

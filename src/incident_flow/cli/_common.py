@@ -250,7 +250,7 @@ class Context:
                 store=open_store(self.db),
                 notifier=LogNotifier("chat"),
                 pager=LogNotifier("pager"),
-                publisher=FolderPublisher(policy.postmortem_folder),
+                publisher=FolderPublisher.for_policy(policy),
             )
         running = click.get_current_context(silent=True)
         if running is not None:

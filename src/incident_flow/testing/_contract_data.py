@@ -160,7 +160,7 @@ def storm_histories() -> list[list[ev.Event]]:
     clock.advance(timedelta(hours=1))
     flow.escalate_due()  # the silence is over: it opens, its page held
     flow.trigger(_ALERT)  # the second firing: the page goes out
-    return [flow.history(inc.id), flow.history(dismissed.id), _handover()]
+    return [flow.history(inc.id), flow.history(dismissed.id), _handover(), _lead()]
 
 
 def _handover() -> list[ev.Event]:
@@ -187,6 +187,34 @@ def _handover() -> list[ev.Event]:
     )
     inc = flow.trigger(attrs.evolve(_ALERT, name="CheckoutDown", dedup_key="checkout-down"))
     flow.reassign(inc.id, "payments", by="alice")
+    return flow.history(inc.id)
+
+
+def _lead() -> list[ev.Event]:
+    """A P1 nobody leads: reminded, its commander rotation paged, then led and handed over."""
+    from .._core.people import Person  # noqa: PLC0415
+    from .._core.roles import Roles  # noqa: PLC0415
+    from ..adapters.channels.notifiers import RecordingNotifier  # noqa: PLC0415
+    from ..adapters.stores.memory import MemoryStore  # noqa: PLC0415
+
+    policy = Policy(
+        roles=Roles(commander_required=[Severity.P1], page=["ic-rotation"]),
+        people=[Person(name="alice"), Person(name="bob")],
+    )
+    clock = ManualClock(T0 + timedelta(days=2))
+    flow = IncidentFlow(
+        policy,
+        store=MemoryStore(),
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        clock=clock,
+    )
+    inc = flow.trigger(attrs.evolve(_ALERT, name="CheckoutLeaderless", dedup_key="leaderless"))
+    for _ in range(2):
+        clock.advance(timedelta(minutes=10))
+        flow.remind_due()  # reminded in the chat, then the rotation paged
+    flow.assign(inc.id, "commander", "alice", by="alice")
+    flow.assign(inc.id, "commander", "bob", by="alice")  # handed over
     return flow.history(inc.id)
 
 

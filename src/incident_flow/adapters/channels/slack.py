@@ -82,13 +82,15 @@ def link_target(url: str | None) -> str | None:
 def buttons(message: Notification) -> list[dict[str, Any]]:
     """The buttons that still apply to the incident as the message saw it.
 
-    Acknowledge until somebody has; Start runbook while notified; Resolve until resolved;
-    Add note until closed; none once closed. Each carries the incident's id as its value.
+    Acknowledge until somebody has; I'll lead while unresolved with a commander needed and
+    nobody leading; Start runbook while notified; Resolve until resolved; Add note until
+    closed; none once closed. Each carries the incident's id as its value.
     """
     state = message.state
     unresolved = state in ("notified", "runbook")
     wanted = [
         ("acknowledge", unresolved and message.acknowledged_by is None),
+        ("lead", unresolved and ("commander", "") in message.roles),
         ("start_runbook", state == "notified"),
         ("resolve", unresolved),
         ("note", state != "closed"),
@@ -122,6 +124,10 @@ def blocks(message: Notification) -> list[dict[str, Any]]:
         f"*Severity:*\n{message.severity}",
         f"*State:*\n{message.state}",
         f"*Acknowledged by:*\n{escape(message.acknowledged_by or '-')}",
+        *(
+            f"*{escape(role.capitalize())}:*\n{escape((who or '-')[:100])}"
+            for role, who in message.roles
+        ),
     ]
     layout: list[dict[str, Any]] = [
         {
@@ -134,7 +140,8 @@ def blocks(message: Notification) -> list[dict[str, Any]]:
                 "emoji": True,
             },
         },
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+        # Slack takes at most 10 fields in a section.
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields[:10]]},
     ]
     targets = ((link_target(message.runbook_url), "Runbook"), (link_target(message.url), "Alert"))
     links = [f"<{href}|{label}>" for href, label in targets if href is not None]

@@ -35,6 +35,8 @@ from ...ports import (
     AsyncNotifier,
     AsyncPostMortemPublisher,
     EventStore,
+    IncidentFilter,
+    IncidentPage,
     Notifier,
     PostMortemPublisher,
     StoreCounts,
@@ -254,6 +256,23 @@ class ThreadedStore:
         """See :meth:`~incident_flow.ports.StoreStats.counts`."""
         counted: StoreCounts = await self._call(self.store.counts)  # type: ignore[attr-defined]
         return counted
+
+    @property
+    def queries_incidents(self) -> bool:
+        """Whether the wrapped store lists a page from its indexes (``ports.IncidentQuery``)."""
+        return hasattr(self.store, "incident_page")
+
+    async def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """See :meth:`~incident_flow.ports.IncidentQuery.incident_page`."""
+        page: IncidentPage = await self._call(
+            self.store.incident_page,  # type: ignore[attr-defined]
+            filters,
+            cursor=cursor,
+            limit=limit,
+        )
+        return page
 
     async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """See :meth:`~incident_flow.ports.EventLog.load`."""
