@@ -1,6 +1,6 @@
 """A process that is killed between its sends and their outcomes (run as a script, not collected).
 
-    python tests/_takeover_child.py DRIVER STORE_SPEC SLACK_API PAGERDUTY_URL
+    python tests/_takeover_child.py DRIVER STORE_SPEC SLACK_API PAGERDUTY_URL [deferred]
 
 DRIVER is ``sync`` or ``async``; STORE_SPEC is ``sqlite:PATH`` or ``postgres:SCHEMA:DSN``. It
 runs a flow as a worker does (its claims short and renewed: a ClaimKeeper), triggers one P1
@@ -37,6 +37,11 @@ ALERT = Alert(
 )
 
 
+#: ``deferred`` (a 5th argument): no keeper, no hang in a send; the command returns with its
+#: outcomes kept in memory (written with the next append), says DONE, and is killed there.
+DEFERRED = sys.argv[5:6] == ["deferred"]
+
+
 class Said:
     """Sends through a real channel, says so, and hangs after the chat's send (the kill)."""
 
@@ -47,7 +52,7 @@ class Said:
     def send(self, message: Notification) -> str | None:
         receipt: str | None = self.channel.send(message)
         print(f"SENT {self.name} {message.idempotency_key}", flush=True)
-        if self.name == "chat":
+        if self.name == "chat" and not DEFERRED:
             time.sleep(600)  # killed here: sent, the outcome not recorded
         return receipt
 
@@ -58,7 +63,7 @@ class AsyncSaid(Said):
     async def send(self, message: Notification) -> str | None:  # type: ignore[override]
         receipt: str | None = await self.channel.send(message)
         print(f"SENT {self.name} {message.idempotency_key}", flush=True)
-        if self.name == "chat":
+        if self.name == "chat" and not DEFERRED:
             await asyncio.sleep(600)
         return receipt
 
@@ -99,6 +104,10 @@ def run_sync(spec: str, slack_api: str, pagerduty: str) -> None:
         pager=Said(PagerDutyPager(ROUTING_KEY, url=pagerduty), "pager"),
         publisher=RecordingPublisher(),
     )
+    if DEFERRED:
+        flow.trigger(ALERT)
+        print("DONE", flush=True)
+        time.sleep(600)  # killed here: the outcomes wait in memory for the next append
     with ClaimKeeper(flow):
         print("READY", flush=True)
         flow.trigger(ALERT)
@@ -116,6 +125,10 @@ async def run_async(spec: str, slack_api: str, pagerduty: str) -> None:
         pager=AsyncSaid(AsyncPagerDutyPager(ROUTING_KEY, url=pagerduty), "pager"),
         publisher=RecordingPublisher(),
     )
+    if DEFERRED:
+        await flow.trigger(ALERT)
+        print("DONE", flush=True)
+        await asyncio.sleep(600)
     async with AsyncClaimKeeper(flow):
         print("READY", flush=True)
         await flow.trigger(ALERT)

@@ -19,6 +19,7 @@ import structlog
 from incident_flow import (
     Alert,
     ConcurrencyError,
+    Incident,
     IncidentFlow,
     Notification,
     Policy,
@@ -54,6 +55,16 @@ def ok(incident_id: str, version: int, what: str) -> None:
     print(f"OK {incident_id} {version} {what}", flush=True)
 
 
+def decided(flow: IncidentFlow, incident: Incident) -> int:
+    """The version the command's decision was stored at.
+
+    The outcomes of its sends may still wait in the flow's memory for its next append (issue
+    27): lost to a kill, their messages go again under the same keys; the decision is stored.
+    """
+    waiting = flow._unflushed.get(incident.id)
+    return incident.version - len(waiting.append.events) if waiting else incident.version
+
+
 def crash(spec: str, seed: int) -> None:
     """Run P1 lifecycles until killed."""
     rng = random.Random(seed)
@@ -76,7 +87,7 @@ def crash(spec: str, seed: int) -> None:
             dedup_key=f"{seed}-{n}",
         )
         incident = flow.trigger(alert)
-        ok(incident.id, incident.version, "trigger")
+        ok(incident.id, decided(flow, incident), "trigger")
         steps = [
             lambda i: flow.acknowledge(i, by="alice"),
             lambda i: flow.note(i, "working", by="alice"),
@@ -84,7 +95,7 @@ def crash(spec: str, seed: int) -> None:
         ]
         for step in steps:
             done = step(incident.id)
-            ok(done.id, done.version, "step")
+            ok(done.id, decided(flow, done), "step")
 
 
 def writer(spec: str, name: str, incident_ids: list[str], count: int) -> None:
@@ -103,7 +114,7 @@ def writer(spec: str, name: str, incident_ids: list[str], count: int) -> None:
         except (ConcurrencyError, PolicyViolation) as exc:
             print(f"CONFLICT {incident_id} {type(exc).__name__}", flush=True)
             continue
-        ok(done.id, done.version, f"{name} #{n}")
+        ok(done.id, decided(flow, done), f"{name} #{n}")
 
 
 def escalation_policy() -> Policy:

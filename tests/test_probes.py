@@ -396,8 +396,8 @@ def _play(store: Any, ops: list[tuple[str, int, str]]) -> IncidentFlow:
 
 
 def _check(store: Any, flow: IncidentFlow) -> None:
+    everything = flow.incidents()  # first: the flow's read writes its delivery outcomes
     counts: StoreCounts = store.counts()
-    everything = flow.incidents()
     kinds = Counter((i.state, str(i.severity)) for i in everything if i.state != "closed")
     assert counts.incidents == StoreCounts(incidents=[(*k, n) for k, n in kinds.items()]).incidents
     assert counts.closed == sum(i.state == "closed" for i in everything)

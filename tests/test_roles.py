@@ -513,6 +513,7 @@ def _lead_on(factory: object, make_flow: MakeFlow) -> None:
     led = flow.flow.assign(incident_id, "commander", "bob", by="alice")
     assert dict(led.roles) == {"commander": "Bob"}
     other = IncidentFlow(leading(), store=store, notifier=RecordingNotifier())
+    assert flow.flow.get(incident_id) == led  # its read writes its delivery outcomes (issue 27)
     assert other.get(incident_id) == led
     assert [c.person for c in other.get(incident_id).role_changes] == ["alice", "Bob"]
     closer = getattr(store, "close", None)

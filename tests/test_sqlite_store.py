@@ -209,7 +209,8 @@ class TestOneFlushPerCommand:
             pager=RecordingNotifier(),
             publisher=RecordingPublisher(),
         )
-        flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+        incident = flow.trigger(Alert(source="s", name="n", title="t", severity="P1"))
+        flow.get(incident.id)  # writes the outcomes, which waited for the next append
         commits = [s for s in said if s in ("BEGIN IMMEDIATE", "COMMIT") or "synchronous" in s]
         # The decision under FULL (the store's setting), then the outcomes under NORMAL (no
         # fsync in WAL mode), and FULL again for whatever comes next.

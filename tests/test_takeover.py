@@ -78,11 +78,12 @@ def _sync_store(spec: str) -> Any:
 
 
 def _killed_after_its_sends(
-    driver: str, spec: str, slack: FakeSlack, pagerduty: FakePagerDuty
+    driver: str, spec: str, slack: FakeSlack, pagerduty: FakePagerDuty, *mode: str
 ) -> tuple[list[str], datetime]:
     """Run the child until it has paged and posted, kill -9 it; what it said, and when."""
+    last = "DONE" if mode else "SENT chat"
     with subprocess.Popen(
-        [sys.executable, CHILD, driver, spec, slack.api_url, pagerduty.url],
+        [sys.executable, CHILD, driver, spec, slack.api_url, pagerduty.url, *mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -92,7 +93,7 @@ def _killed_after_its_sends(
             assert child.stdout is not None
             for line in child.stdout:  # blocks on the child's own output, not on a timer
                 said.append(line.strip())
-                if line.startswith("SENT chat"):
+                if line.startswith(last):
                     break
         finally:
             child.send_signal(signal.SIGKILL)
@@ -178,6 +179,28 @@ class TestKilledBetweenSendAndOutcome:
             f"\n{driver}/{where}: pager triggers sent 2, alerts kept "
             f"{pagerduty.triggers[key]}; Slack first message posted {len(posted)}"
         )
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+class TestKilledBeforeItsOutcomesWereWritten:
+    """kill -9 after a command returned, its outcomes kept in memory for the next append."""
+
+    def test_the_messages_go_again_after_the_lease_and_each_receiver_keeps_one(
+        self, driver: str, store_spec: str, httpserver: HTTPServer
+    ) -> None:
+        """No keeper: claimed for the lease (60 s), then sent again under the same keys."""
+        slack, pagerduty = FakeSlack(httpserver), FakePagerDuty(httpserver)
+        said, killed_at = _killed_after_its_sends(driver, store_spec, slack, pagerduty, "deferred")
+        assert said[-1] == "DONE"  # the command returned: both sent, outcomes in memory
+        assert len(pagerduty.events) == 1 and len(slack.top_level()) == 1
+        assert _restart_and_deliver(driver, store_spec, slack, pagerduty, killed_at) == (0, 2)
+        later = killed_at + timedelta(seconds=61)
+        assert _restart_and_deliver(driver, store_spec, slack, pagerduty, later) == (2, 0)
+        (key,) = {event["dedup_key"] for event in pagerduty.events}
+        assert pagerduty.actions(key) == ["trigger", "trigger"]
+        assert pagerduty.triggers == {key: 1}
+        posted = [m["metadata"]["event_payload"]["idempotency_key"] for m in slack.top_level()]
+        assert len(posted) == 1 and slack.reads >= 1
 
 
 # ------------------------------------------------------------------ kill -9 of serve in a burst

@@ -379,21 +379,21 @@ class AsyncIncidentFlow(FlowCore):
 
     async def get(self, incident_id: str) -> Incident:
         """Return the incident as its stored events make it (IncidentNotFound if none)."""
-        return await self._read(self._load(incident_id))
+        return await self._read(self._flushed_first(self._load(incident_id), (incident_id,)))
 
     async def history(self, incident_id: str) -> list[Event]:
         """Return the incident's events, oldest first (IncidentNotFound if none)."""
-        return await self._read(self._history(incident_id))
+        return await self._read(self._flushed_first(self._history(incident_id), (incident_id,)))
 
     async def incidents(self, state: str | None = None) -> list[Incident]:
         """Return the incidents (in ``state`` when given), oldest first."""
-        return await self._read(self._incidents(state))
+        return await self._read(self._flushed_first(self._incidents(state)))
 
     async def incident_page(
         self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
     ) -> IncidentPage:
         """A page of the incidents ``filters`` matches (see :meth:`IncidentFlow.incident_page`)."""
-        return await self._read(self._incident_page(filters, cursor, limit))
+        return await self._read(self._flushed_first(self._incident_page(filters, cursor, limit)))
 
     # ----------------------------------------------------------------- delivering later
 
@@ -433,6 +433,7 @@ class AsyncIncidentFlow(FlowCore):
         """
         while self._in_flight:
             await asyncio.wait(set(self._in_flight))
+        await self._read(self._flush())  # the delivery outcomes still waiting, written
 
     # ----------------------------------------------------------------- internals
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -71,6 +73,7 @@ class IncidentFlow(FlowCore):
         policy = policy if policy is not None else Policy.default()
         super().__init__(policy, clock if clock is not None else SystemClock(), lease, new_id)
         self._locks = KeyedLocks()
+        self._exit_hook = False  # _flush_at_exit is registered with atexit
         self.store: EventStore = store if store is not None else MemoryStore()
         self.notifier: Notifier = notifier if notifier is not None else LogNotifier("chat")
         self.pager: Notifier = pager if pager is not None else LogNotifier("pager")
@@ -495,7 +498,7 @@ class IncidentFlow(FlowCore):
         Raises:
             IncidentNotFound: no incident has this id.
         """
-        return self._drive(self._load(incident_id))
+        return self._drive(self._flushed_first(self._load(incident_id), (incident_id,)))
 
     def history(self, incident_id: str) -> list[Event]:
         """Return the incident's events, oldest first.
@@ -503,11 +506,11 @@ class IncidentFlow(FlowCore):
         Raises:
             IncidentNotFound: no incident has this id.
         """
-        return self._drive(self._history(incident_id))
+        return self._drive(self._flushed_first(self._history(incident_id), (incident_id,)))
 
     def incidents(self, state: str | None = None) -> list[Incident]:
         """Return the incidents (in ``state`` when given), oldest first."""
-        return self._drive(self._incidents(state))
+        return self._drive(self._flushed_first(self._incidents(state)))
 
     def incident_page(
         self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
@@ -521,9 +524,24 @@ class IncidentFlow(FlowCore):
         Raises:
             InvalidCommand: a limit outside 1..500, or a cursor this list did not make.
         """
-        return self._drive(self._incident_page(filters, cursor, limit))
+        return self._drive(self._flushed_first(self._incident_page(filters, cursor, limit)))
 
     # ----------------------------------------------------------------- internals
+
+    def _waiting(self, some: bool) -> None:
+        """Outcomes wait to be written: written at the interpreter's exit if still waiting."""
+        if some != self._exit_hook:
+            self._exit_hook = some
+            (atexit.register if some else atexit.unregister)(self._flush_at_exit)
+
+    def _flush_at_exit(self) -> None:
+        """Write the outcomes still waiting (a script's last command); a failure is dropped.
+
+        Not written, their messages are sent again after their claims end, under the same
+        idempotency keys (docs/reliability.md).
+        """
+        with contextlib.suppress(Exception):
+            self._drive(self._flush())
 
     def _drive(self, steps: Steps[T]) -> T:
         # getattr(self, name) is what _port does, without a Python call per port call.

@@ -11,7 +11,8 @@ FlowCore is only the map: the loop is :class:`~.loop.Loop` (``_execute``, ``_com
 ``steps_alerting`` (``_trigger``, ``_route``, ``_trigger_all``, silences), ``steps_response``
 (``_command``, ``_apply``, the timers), ``steps_review`` (``_poll_review``), ``steps_oncall``
 (shifts, overrides, notices), ``steps_runbooks`` (the catalog) and ``steps_delivery``
-(``_deliver``, ``_settle``, ``_send``, ``_record``, claims held).
+(``_deliver``, ``_settle``, ``_send``, ``_record``, claims held) over ``steps_outcomes``
+(a command's outcomes kept for the next append: ``_defer``, ``_fold``, ``_flush``).
 
 Map: follow one alert, then one responder's action (port calls in brackets)::
 

@@ -33,6 +33,17 @@ class KeyedLocks:
             users[0] += 1
         lock.acquire()
 
+    def try_acquire(self, key: str) -> bool:
+        """Take ``key``'s lock if no other thread holds it (this one may, again); never wait."""
+        with self._guard:
+            lock, users = self._locks.setdefault(key, (threading.RLock(), [0]))
+            if not lock.acquire(blocking=False):
+                if not users[0]:
+                    del self._locks[key]  # pragma: no cover - only a holder keeps it taken
+                return False
+            users[0] += 1
+            return True
+
     def release(self, key: str) -> None:
         """Give ``key``'s lock back (by the thread that took it)."""
         with self._guard:
@@ -61,6 +72,20 @@ class AsyncKeyedLocks:
         except BaseException:
             self._forget(key, users)
             raise
+
+    def try_acquire(self, key: str) -> bool:
+        """Take ``key``'s lock if nobody holds or awaits it (this task neither); never wait."""
+        if key in self._locks:
+            return False
+        lock = asyncio.Lock()
+        taking = lock.acquire()
+        try:
+            taking.send(None)  # a free lock is taken without awaiting anything
+        except StopIteration:
+            self._locks[key] = (lock, [1])
+            return True
+        taking.close()  # pragma: no cover - a new lock is free
+        return False  # pragma: no cover
 
     def release(self, key: str) -> None:
         """Give ``key``'s lock back."""

@@ -20,7 +20,6 @@ import attrs
 
 from .._core import commands as cmd
 from .._core import events as ev
-from .._core.alerts import Alert
 from .._core.events import Event
 from .._core.incident import Incident, fold
 from .._core.log import OncePerCause, get_logger
@@ -50,6 +49,7 @@ from .locks import AsyncKeyedLocks, KeyedLocks
 if TYPE_CHECKING:  # only the steps named below, for the type checker
     from .._responders.actions import Action
     from .._review.document import PostMortemDocument
+    from .steps_outcomes import Unflushed
 
 _log = get_logger("incident_flow")
 _CACHE_SIZE = 4096
@@ -111,6 +111,18 @@ class Loop:
     if TYPE_CHECKING:
         # Steps of the concerns that the loop and the other concerns call.
         def _active_silences(self) -> Steps[list[Silence]]: ...
+
+        def _append_with_outcomes(self, appends: Sequence[StreamAppend]) -> Steps[bool]: ...
+
+        def _fold(
+            self,
+            before: Incident | None,
+            decision: Decision,
+            now: datetime,
+            *,
+            light: bool,
+            alone: bool,
+        ) -> Steps[bool]: ...
 
         def _apply(self, action: Action) -> Steps[Incident]: ...
 
@@ -185,6 +197,10 @@ class Loop:
         self._hold: timedelta | None = None
         self._held: dict[str, datetime] = {}
         self._held_lock = threading.Lock()
+        # Delivery outcomes decided and not written yet, by incident (steps_outcomes): the
+        # cache shows them; the next append carries them.
+        self._unflushed: dict[str, Unflushed] = {}
+        self._unflushed_lock = threading.Lock()
 
     def _now(self) -> datetime:
         """The clock's time in UTC (a naive answer is taken as UTC, as ``utcnow()`` gives).
@@ -258,7 +274,12 @@ class Loop:
         incident = decision.incident
         revisions = catalog_revisions(incident, decision.events, self._catalog)
         keeps = bool(revisions) and self._keeps_runbooks()
-        if not revisions and _outcomes_only(decision) and self._lightly():
+        light = not revisions and _outcomes_only(decision)
+        if self._unflushed and (
+            yield from self._fold(before, decision, now, light=light, alone=keeps)
+        ):
+            pass  # written with this flow's unflushed delivery outcomes (steps_outcomes)
+        elif light and self._lightly():
             # Delivery outcomes only: kept without a disk flush of their own (lost on a power
             # cut, the messages go again under their idempotency keys; see docs/reliability).
             yield from call(
@@ -346,7 +367,8 @@ class Loop:
             )
             for before, d in decided
         ]
-        yield from call("store", "append_all", appends)
+        if not (self._unflushed and (yield from self._append_with_outcomes(appends))):
+            yield from call("store", "append_all", appends)
         for before, d in decided:
             self._hold_new(d.outbox, now)
             self._remember(d.incident)
@@ -402,6 +424,9 @@ class Loop:
             self._cache.pop(incident_id, None)
 
     def _load(self, incident_id: str) -> Steps[Incident]:
+        waiting = self._unflushed.get(incident_id) if self._unflushed else None
+        if waiting is not None:  # its outcomes are not written yet: the store is behind
+            return waiting.append.snapshot
         cached = self._cache.get(incident_id)
         events = yield from call(
             "store", "load", incident_id, cached.version if cached is not None else 0
@@ -558,31 +583,3 @@ def _log_change(before: Incident | None, incident: Incident) -> None:
 
 class _StoppedAcceptingAlerts(Exception):
     """The incident found by dedup key left the states that take its alerts before we wrote."""
-
-
-def _chain(incident: Incident, deciders: Sequence[Callable[[Incident], Decision]]) -> Decision:
-    """One decision made of several, each decided on the incident the previous one left."""
-    events: tuple[Event, ...] = ()
-    outbox: tuple[OutboxMessage, ...] = ()
-    current = incident
-    for decider in deciders:
-        decision = decider(current)
-        events += decision.events
-        outbox += decision.outbox
-        current = decision.incident
-    return Decision(current, events, outbox)
-
-
-def _on_alert(incident: Incident, alert: Alert, policy: Policy, now: datetime) -> Decision:
-    """A repeat or recovery of the incident's alert; a firing repeat reopens a resolved one."""
-    if not incident.accepts_alerts:
-        raise _StoppedAcceptingAlerts
-    if alert.firing and incident.state == "resolved":
-        reopened = decide(incident, cmd.Reopen(), policy, now)
-        recorded = decide(reopened.incident, cmd.RecordAlert(alert=alert), policy, now)
-        return Decision(
-            recorded.incident,
-            reopened.events + recorded.events,
-            reopened.outbox + recorded.outbox,
-        )
-    return decide(incident, cmd.RecordAlert(alert=alert), policy, now)

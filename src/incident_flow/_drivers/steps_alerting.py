@@ -7,20 +7,24 @@ store around it (dedup and group keys, silences kept or in memory).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 
 import attrs
 
+from .._core import commands as cmd
 from .._core.alerts import Alert
+from .._core.events import Event
 from .._core.incident import Incident
+from .._core.messages import OutboxMessage
 from .._core.policy import Policy
 from .._core.steps import Steps, call
 from .._core.storms import GroupingRule, LabelMatcher, Silence, group_key, matching_silence
 from .._core.text import no_controls, unknown_key
 from .._response.decide import (
     Decision,
+    decide,
     decide_join,
     decide_new,
     decide_release,
@@ -32,7 +36,7 @@ from ..exceptions import (
     InvalidTransition,
     PolicyViolation,
 )
-from .loop import _DELIVERY_RETRIES, Loop, _chain, _log, _on_alert, _StoppedAcceptingAlerts, _utc
+from .loop import _DELIVERY_RETRIES, Loop, _log, _StoppedAcceptingAlerts, _utc
 
 
 class AlertingSteps(Loop):
@@ -433,3 +437,31 @@ class AlertingSteps(Loop):
                 self._locks.release(incident_id)
             released.append(done)
         return released
+
+
+def _chain(incident: Incident, deciders: Sequence[Callable[[Incident], Decision]]) -> Decision:
+    """One decision made of several, each decided on the incident the previous one left."""
+    events: tuple[Event, ...] = ()
+    outbox: tuple[OutboxMessage, ...] = ()
+    current = incident
+    for decider in deciders:
+        decision = decider(current)
+        events += decision.events
+        outbox += decision.outbox
+        current = decision.incident
+    return Decision(current, events, outbox)
+
+
+def _on_alert(incident: Incident, alert: Alert, policy: Policy, now: datetime) -> Decision:
+    """A repeat or recovery of the incident's alert; a firing repeat reopens a resolved one."""
+    if not incident.accepts_alerts:
+        raise _StoppedAcceptingAlerts
+    if alert.firing and incident.state == "resolved":
+        reopened = decide(incident, cmd.Reopen(), policy, now)
+        recorded = decide(reopened.incident, cmd.RecordAlert(alert=alert), policy, now)
+        return Decision(
+            recorded.incident,
+            reopened.events + recorded.events,
+            reopened.outbox + recorded.outbox,
+        )
+    return decide(incident, cmd.RecordAlert(alert=alert), policy, now)

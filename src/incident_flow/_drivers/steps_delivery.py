@@ -25,7 +25,8 @@ from ..exceptions import (
     ConcurrencyError,
     DeliveryError,
 )
-from .loop import _OUTCOME_RETRIES, Loop, _channel_order, _FirstNotOut, _log
+from .loop import _OUTCOME_RETRIES, _channel_order, _FirstNotOut, _log
+from .steps_outcomes import MOST, OutcomeSteps
 
 _CHAT_ORDER = {"notify": 0, "invite": 2, "archive": 2}
 
@@ -40,7 +41,7 @@ def _order(message: OutboxMessage) -> tuple[int, int]:
     return _channel_order(message), _CHAT_ORDER.get(message.kind, 1)
 
 
-class DeliverySteps(Loop):
+class DeliverySteps(OutcomeSteps):
     """Delivery, as steps: the outbox sent (the page first), outcomes recorded, claims held."""
 
     def _renews(self) -> bool:
@@ -88,6 +89,8 @@ class DeliverySteps(Loop):
         claim). ``final`` (the keeper stops): each is held to the end of its lease, as a
         flow without a keeper holds its claims, so the sends still going finish under it.
         """
+        # Outcomes waiting to be written first: their messages' claims are not renewed.
+        yield from self._flush()
         now = self._now()
         hold = self._hold
         with self._held_lock:
@@ -147,8 +150,8 @@ class DeliverySteps(Loop):
             delivered += outcome.error is None
             outcomes.append(outcome)
         sent = {incident_id: outcomes for incident_id, outcomes in sent.items() if outcomes}
-        if not lock:
-            return delivered + (yield from self._record_all(sent))
+        if not lock:  # the caller's own sends, under its locks: their outcomes may wait
+            return delivered + (yield from self._record_all(sent, defer=True))
         held: list[str] = []
         try:
             for incident_id in sorted(sent):  # in order: no two recorders wait for each other
@@ -161,6 +164,8 @@ class DeliverySteps(Loop):
         return delivered
 
     def _deliver_pending(self, limit: int, batches: int | None) -> Steps[int]:
+        # Outcomes waiting first: a message of ours whose claim ran out is not sent again.
+        yield from self._flush()
         delivered = 0
         claims = 0
         while batches is None or claims < batches:
@@ -175,6 +180,7 @@ class DeliverySteps(Loop):
             # process: claimed again just now, it is left to that send, not sent twice.
             mine = self._hold_claimed(batch, now)
             delivered += yield from self._settle(mine, lock=True)
+        yield from self._flush()  # the outcomes of what recording them queued and sent
         return delivered
 
     def _deliver(self, messages: Sequence[OutboxMessage]) -> Steps[int]:
@@ -209,8 +215,17 @@ class DeliverySteps(Loop):
         finally:
             self._release(claimed)
 
-    def _record_all(self, sent: dict[str, list[Outcome]]) -> Steps[int]:
-        """Record several incidents' outcomes in one append when the store can; else each."""
+    def _record_all(self, sent: dict[str, list[Outcome]], *, defer: bool = False) -> Steps[int]:
+        """Record several incidents' outcomes in one append when the store can; else each.
+
+        ``defer``: those that decide nothing else wait for the next append (steps_outcomes).
+        """
+        if defer and self._defers():
+            sent = self._defer(sent)
+            if len(self._unflushed) > MOST:
+                yield from self._flush()
+            if not sent:
+                return 0
         if len(sent) > 1 and self._appends_all():
             decided: list[tuple[Incident | None, Decision]] = []
             committed = False

@@ -234,19 +234,28 @@ class Context:
         return bool(self.config_file) or is_dsn(self.db) or Path(self.db).exists()
 
     def flow(self) -> IncidentFlow:
-        """A flow on the configured store and channels, else on --db with log-only channels."""
+        """A flow on the configured store and channels, else on --db with log-only channels.
+
+        The delivery outcomes its commands leave waiting for a next append are written when
+        the CLI command ends (not at the interpreter's exit: one process may run several).
+        """
         if self.config_file:
             from ..server._wiring import sync_flow  # noqa: PLC0415
 
-            return sync_flow(self.config())
-        policy = self.policy()
-        return IncidentFlow(
-            policy,
-            store=open_store(self.db),
-            notifier=LogNotifier("chat"),
-            pager=LogNotifier("pager"),
-            publisher=FolderPublisher.for_policy(policy),
-        )
+            flow = sync_flow(self.config())
+        else:
+            policy = self.policy()
+            flow = IncidentFlow(
+                policy,
+                store=open_store(self.db),
+                notifier=LogNotifier("chat"),
+                pager=LogNotifier("pager"),
+                publisher=FolderPublisher.for_policy(policy),
+            )
+        running = click.get_current_context(silent=True)
+        if running is not None:
+            running.call_on_close(flow._flush_at_exit)
+        return flow
 
 
 pass_context = click.make_pass_decorator(Context)
