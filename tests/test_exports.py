@@ -72,6 +72,7 @@ class TestExports:
             "StorageError",
             "SystemClock",
             "Team",
+            "TrackerPolicy",
             "WebhookNotifier",
             "WorkerStats",
             "run_worker",

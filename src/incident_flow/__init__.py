@@ -27,6 +27,7 @@ from ._core.runbooks import Runbook, RunbookCatalog
 from ._core.severity import Severity
 from ._core.storms import GroupingRule, LabelMatcher, PageAfter, Silence
 from ._core.teams import Route, Team
+from ._core.trackers import TrackerPolicy
 from ._drivers.async_flow import AsyncIncidentFlow
 from ._drivers.flow import IncidentFlow
 from ._drivers.worker import WorkerStats, run_worker, run_worker_async
@@ -122,6 +123,7 @@ __all__ = [
     "StorageError",
     "SystemClock",
     "Team",
+    "TrackerPolicy",
     "WebhookNotifier",
     "WorkerStats",
     "run_worker",

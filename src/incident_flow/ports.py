@@ -19,6 +19,7 @@ from ._core.incident import Incident
 from ._core.messages import Notification, OutboxMessage
 from ._core.process import FINAL_STATE
 from ._core.storms import Silence
+from ._core.trackers import FollowUp, TrackerIssue
 from ._review.document import PostMortemDocument, ReviewStatus
 from ._runbooks.catalog import RunbookRevision
 from .schedules._book import Shift
@@ -28,12 +29,14 @@ __all__ = [
     "AsyncEventStore",
     "AsyncNotifier",
     "AsyncPostMortemPublisher",
+    "AsyncTracker",
     "BatchAppend",
     "ClaimRenewal",
     "Clock",
     "CommandTransaction",
     "EventLog",
     "EventStore",
+    "FollowUp",
     "GroupAppend",
     "Notifier",
     "Outbox",
@@ -47,6 +50,8 @@ __all__ = [
     "StoreStats",
     "StreamAppend",
     "Timers",
+    "Tracker",
+    "TrackerIssue",
 ]
 
 
@@ -403,6 +408,54 @@ class ReviewedPublisher(PostMortemPublisher, Protocol):
 
     def review_status(self, document: PostMortemDocument) -> ReviewStatus:
         """Its reviews, whether it is merged or closed unmerged, and its text on the branch."""
+        ...
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """The team's issue tracker, where action items are followed up (optional).
+
+    ``IncidentFlow(tracker=...)``: with one, and a policy ``[tracker]`` that exports an
+    item's kind, the item is opened there, settling it here closes it there, and closing it
+    there settles it here (a webhook, or ``poll_follow_ups``). Without one, items stay in the
+    store. The core relies on: ``open`` creates one issue per item even when called again for
+    it (``follow_up.resent``: look for it first, by the item's marker); ``close`` of a closed
+    issue is not an error; ``status`` reads the issue as it is now. Failures raise
+    :class:`~incident_flow.DeliveryError` (retried by the outbox).
+    """
+
+    #: ``github`` or ``jira``: it must be the policy's ``[tracker] kind``.
+    kind: str
+
+    def open(self, follow_up: FollowUp) -> TrackerIssue:
+        """Open the item's issue (or find the one an earlier attempt opened); return it."""
+        ...
+
+    def close(self, issue: TrackerIssue, comment: str) -> TrackerIssue:
+        """Say ``comment`` on the issue and close it (done); a closed one is left as it is."""
+        ...
+
+    def status(self, issue: TrackerIssue) -> TrackerIssue:
+        """The issue as it is now (``closed``, ``closed_by``)."""
+        ...
+
+
+@runtime_checkable
+class AsyncTracker(Protocol):
+    """:class:`Tracker` for :class:`~incident_flow.AsyncIncidentFlow`: awaitable methods."""
+
+    kind: str
+
+    async def open(self, follow_up: FollowUp) -> TrackerIssue:
+        """See :meth:`Tracker.open`."""
+        ...
+
+    async def close(self, issue: TrackerIssue, comment: str) -> TrackerIssue:
+        """See :meth:`Tracker.close`."""
+        ...
+
+    async def status(self, issue: TrackerIssue) -> TrackerIssue:
+        """See :meth:`Tracker.status`."""
         ...
 
 

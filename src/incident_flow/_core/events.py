@@ -31,6 +31,7 @@ __all__ = [
     "DeliveryFailed",
     "Escalated",
     "Event",
+    "FollowUpExported",
     "GroupStarted",
     "IncidentAcknowledged",
     "IncidentClassified",
@@ -167,12 +168,14 @@ class RunbookStarted(Event):
 
 @attrs.frozen(kw_only=True)
 class ActionItemRaised(Event):
-    """A follow-up was recorded (``kind``: ``add_runbook``, ``update_runbook``)."""
+    """A follow-up was recorded (``kind``: ``add_runbook``, ``update_runbook``, ``follow_up``)."""
 
     item_id: str
     kind: str
     description: str
     runbook: str | None = None
+    #: Who is to do it (a ``follow_up`` may name them; None: nobody named).
+    owner: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -188,6 +191,20 @@ class ActionItemWaived(Event):
 
     item_id: str
     reason: str
+
+
+@attrs.frozen(kw_only=True)
+class FollowUpExported(Event):
+    """An action item's issue was opened in the team's tracker (one per item).
+
+    ``tracker`` is ``github`` or ``jira``; ``key`` is the tracker's name of the issue
+    (``owner/repo#12``, ``OPS-7``); ``url`` is where a person reads it.
+    """
+
+    item_id: str
+    tracker: str
+    key: str
+    url: str
 
 
 @attrs.frozen(kw_only=True)
@@ -535,6 +552,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ActionItemRaised,
         ActionItemCompleted,
         ActionItemWaived,
+        FollowUpExported,
         IncidentResolved,
         IncidentReopened,
         PostMortemStarted,

@@ -35,11 +35,14 @@ class ActionItem:
 
     Attributes:
         id: ``AI-1``, ``AI-2``... within the incident.
-        kind: ``add_runbook`` or ``update_runbook``.
+        kind: ``add_runbook``, ``update_runbook`` or ``follow_up`` (added by a person).
         description: what is to be done.
         runbook: the runbook it concerns, when known.
-        done: settled by the work itself (a runbook added or updated).
+        done: settled by the work itself (a runbook added or updated, the item completed, its
+            tracker issue closed).
         waived: settled by a decision not to do it; ``reason`` says why.
+        owner: who is to do it, when named.
+        tracker_key, tracker_url: its issue in the team's tracker, once opened there.
     """
 
     id: str
@@ -49,6 +52,9 @@ class ActionItem:
     done: bool = False
     waived: bool = False
     reason: str = ""
+    owner: str | None = None
+    tracker_key: str | None = None
+    tracker_url: str | None = None
 
     @property
     def open(self) -> bool:
@@ -342,7 +348,9 @@ def _runbook_started(inc: Incident, e: ev.RunbookStarted) -> dict[str, Any]:
 
 
 def _item_raised(inc: Incident, e: ev.ActionItemRaised) -> dict[str, Any]:
-    item = ActionItem(id=e.item_id, kind=e.kind, description=e.description, runbook=e.runbook)
+    item = ActionItem(
+        id=e.item_id, kind=e.kind, description=e.description, runbook=e.runbook, owner=e.owner
+    )
     return {"action_items": (*inc.action_items, item)}
 
 
@@ -361,6 +369,10 @@ def _item_completed(inc: Incident, e: ev.ActionItemCompleted) -> dict[str, Any]:
 
 def _item_waived(inc: Incident, e: ev.ActionItemWaived) -> dict[str, Any]:
     return _settle(inc, e.item_id, waived=True, reason=e.reason)
+
+
+def _item_exported(inc: Incident, e: ev.FollowUpExported) -> dict[str, Any]:
+    return _settle(inc, e.item_id, tracker_key=e.key, tracker_url=e.url)
 
 
 def _paged_again(escalate_at: datetime | None) -> dict[str, Any]:
@@ -548,6 +560,7 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.ActionItemRaised: _item_raised,
     ev.ActionItemCompleted: _item_completed,
     ev.ActionItemWaived: _item_waived,
+    ev.FollowUpExported: _item_exported,
     ev.IncidentResolved: lambda inc, e: {
         "resolved_at": e.happened_at or e.at,
         "escalation_due_at": None,

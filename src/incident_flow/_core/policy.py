@@ -51,6 +51,8 @@ from .runbooks import RunbookCatalog
 from .severity import Severity
 from .storms import GroupingRule, PageAfter, duration_text
 from .teams import IMPLICIT_TEAM, Route, Team, first_route, organisation_problems
+from .trackers import TrackerPolicy
+from .trackers import tracker_value as _tracker
 
 __all__ = [
     "DEFAULT_DESCRIPTIONS",
@@ -165,6 +167,8 @@ class Policy:
         routes: which team an alert belongs to, tried in order, the first match wins.
         default_team: the team of an alert no route matches (required with two teams or
             more; with one, that team).
+        tracker: whether and where action items are opened as issues (GitHub Issues or
+            Jira; ``[tracker]``; default None: they stay in the store only).
     """
 
     critical: frozenset[Severity] = attrs.field(default=CRITICAL, converter=_severity_set)
@@ -213,6 +217,7 @@ class Policy:
     teams: tuple[Team, ...] = attrs.field(default=(), converter=_teams)
     routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
     default_team: str | None = attrs.field(default=None, validator=_organisation)
+    tracker: TrackerPolicy | None = attrs.field(default=None, converter=_tracker)
     #: ``for_team``'s answers by team name: a decision asks on every command, and a team's
     #: policy is the same value every time (not compared, not shown, never copied: a policy
     #: made from this one starts its own).

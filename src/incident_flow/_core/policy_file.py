@@ -27,6 +27,7 @@ from .storms import GroupingRule, PageAfter, parse_matchers
 from .teams import Team
 from .teams_file import TeamTables
 from .text import unknown_key
+from .trackers import read_tracker
 
 _TOP_KEYS = (
     "timezone",
@@ -59,6 +60,7 @@ _TOP_KEYS = (
     "teams",
     "routes",
     "default_team",
+    "tracker",
 )
 _PERSON_KEYS = ("name", "email", *IDENTITY_SOURCES, "phone")
 _RUNBOOK_KEYS = (
@@ -117,6 +119,7 @@ class Reader:
             "descriptions": self.descriptions,
             "runbooks": self.runbooks,
             "people": self.people,
+            "tracker": lambda path, v: read_tracker(path, v, self.problem),
         }
         teams = TeamTables(self)
         readers.update(teams.readers())

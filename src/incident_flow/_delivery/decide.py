@@ -16,6 +16,7 @@ from .._core.decision import (
     Draft,
     team_policy,
 )
+from .._core.follow_ups import export_follow_ups, tracker_answered
 from .._core.incident import Incident, fold
 from .._core.messages import OutboxMessage
 from .._core.policy import Policy
@@ -87,6 +88,8 @@ def decide_outcomes(
             if message.channel == "publisher":
                 publisher = True
                 _publisher_answered(draft, message.kind, outcome.receipt, policy)
+            elif message.channel == "tracker" and policy.tracker is not None:
+                tracker_answered(draft, message.kind, outcome.receipt, policy.tracker.kind)
             settled.append(_settled(message, attempts, delivered_at=draft.at))
         else:
             next_attempt_at = now + outcome.delay
@@ -109,6 +112,8 @@ def decide_outcomes(
             settled.append(
                 _settled(message, attempts, next_attempt_at=next_attempt_at, error=outcome.error)
             )
+    if publisher:  # a merge publishes the post-mortem: its learnings' items are raised
+        export_follow_ups(draft, policy)
     return draft.finish(tuple(settled), reminders=policy if publisher else None)
 
 

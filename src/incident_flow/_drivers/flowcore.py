@@ -62,9 +62,18 @@ from .steps_oncall import OnCallSteps
 from .steps_response import ResponseSteps
 from .steps_review import ReviewSteps
 from .steps_runbooks import RunbookSteps
+from .steps_trackers import TrackerSteps
 
 __all__ = ["Decider", "FlowCore", "catalog_revisions", "new_incident_id"]
 
 
-class FlowCore(AlertingSteps, ResponseSteps, ReviewSteps, OnCallSteps, RunbookSteps, DeliverySteps):
+class FlowCore(
+    AlertingSteps,
+    ResponseSteps,
+    ReviewSteps,
+    OnCallSteps,
+    RunbookSteps,
+    DeliverySteps,
+    TrackerSteps,
+):
     """What both drivers share: the settings, the incident cache and every operation as steps."""
