@@ -1,4 +1,4 @@
-"""Follow-ups in the tracker (issue 32): the adapters against fakes answering like GitHub and Jira."""
+"""Follow-ups in the tracker (issue 32): the adapters against fakes like GitHub and Jira."""
 
 from __future__ import annotations
 
