@@ -40,10 +40,22 @@ class TrackerAdapter(ABC, Generic[ClientT]):
         *,
         what: str,
         accept: Collection[int] = (),
+        idempotent: bool = True,
     ) -> Steps[tuple[int, Any]]:
-        """One request with the shared retry rules; its status and its JSON (or None)."""
+        """One request with the shared retry rules; its status and its JSON (or None).
+
+        ``idempotent=False`` (a create, a comment): retried here only when it surely never
+        arrived; otherwise the outbox retries it, flagged ``resent``, and the adapter looks
+        for what the lost attempt made before making it again.
+        """
         response = yield from self._http.request_steps(
-            method, url, payload, self.headers(), what=f"{self.kind} {what}", accept=accept
+            method,
+            url,
+            payload,
+            self.headers(),
+            what=f"{self.kind} {what}",
+            accept=accept,
+            idempotent=idempotent,
         )
         try:
             body = response.json() if response.content else None

@@ -105,6 +105,7 @@ class _GitHub(TrackerAdapter[Any]):
                 "labels": list(dict.fromkeys((LABEL, *follow_up.labels))),
             },
             what="create issue",
+            idempotent=False,
         )
         return _issue(repository, created)
 
@@ -151,6 +152,7 @@ class _GitHub(TrackerAdapter[Any]):
             f"{url}/comments",
             {"body": quiet_mentions(markdown_block(comment))},
             what="comment",
+            idempotent=False,
         )
         _, closed = yield from self.call(
             "PATCH", url, {"state": "closed", "state_reason": "completed"}, what="close issue"

@@ -129,6 +129,7 @@ class _Jira(TrackerAdapter[Any]):
                 }
             },
             what="create issue",
+            idempotent=False,
         )
         return self._issue(created)
 
@@ -152,7 +153,9 @@ class _Jira(TrackerAdapter[Any]):
         if now.closed:
             return now
         url = self._issue_url(issue.key)
-        yield from self.call("POST", f"{url}/comment", {"body": _doc(comment)}, what="comment")
+        yield from self.call(
+            "POST", f"{url}/comment", {"body": _doc(comment)}, what="comment", idempotent=False
+        )
         _, found = yield from self.call("GET", f"{url}/transitions", what="transitions")
         transitions = found.get("transitions") if isinstance(found, dict) else None
         done = next(
