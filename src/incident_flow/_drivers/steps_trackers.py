@@ -16,7 +16,7 @@ from .._core.steps import Steps, call
 from .._core.trackers import TRACKER_KINDS, FollowUp, TrackerIssue
 from .._responders.actions import Action, follow_up_delivery
 from ..exceptions import DeliveryError
-from .loop import Loop, _log
+from .loop import Loop, _FirstNotOut, _log
 
 _T = TypeVar("_T")
 
@@ -87,8 +87,10 @@ class TrackerSteps(Loop):
             issue: TrackerIssue = yield from call("tracker", "open", follow_up)
             return f"{issue.key} {issue.url}"
         if item.tracker_key is None:
+            # Like a chat update waiting for the first message: the tracker is not down, so
+            # its channel is not paused (a pause would hold back the very open it waits for).
             msg = f"{item.id}'s issue is not opened yet: it is closed after"
-            raise DeliveryError(msg, retry_after=5.0)
+            raise _FirstNotOut(msg, retry_after=5.0)
         issue = TrackerIssue(key=item.tracker_key, url=item.tracker_url or item.tracker_key)
         closed: TrackerIssue = yield from call(
             "tracker", "close", issue, close_comment(incident, item)
