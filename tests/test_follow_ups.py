@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -362,3 +363,34 @@ def served_incident(flow: Any, served: Any) -> str:
     served.flow_get = get
     served.history = history
     return result["id"]
+
+
+class TestCommandLine:
+    """`follow-up` and `done` on the command line; refusals in its words."""
+
+    def test_follow_up_and_done(self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        from click.testing import CliRunner
+
+        from incident_flow.cli import main
+
+        monkeypatch.chdir(tmp_path)
+        runner = CliRunner()
+
+        def run(*args: str) -> tuple[int, str]:
+            result = runner.invoke(main, ["--db", str(tmp_path / "cli.db"), *args])
+            return result.exit_code, result.output
+
+        assert run("init")[0] == 0
+        code, out = run(
+            "ingest", "datadog", str(Path(__file__).with_name("samples") / "datadog_triggered.json")
+        )
+        incident_id = out.split(":")[0]
+        code, out = run(
+            "follow-up", incident_id, "Canary the deploy", "--by", "alice", "--owner", "bob"
+        )
+        assert (code, out) == (0, f"{incident_id}: AI-1 added\n")
+        code, out = run("done", incident_id, "AI-1", "--by", "bob", "--note", "shipped")
+        assert (code, out) == (0, f"{incident_id}: AI-1 done\n")
+        code, out = run("done", incident_id, "AI-1", "--by", "bob")
+        assert code == 4  # a policy refusal, as for waive
+        assert "already settled" in out
