@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -145,3 +146,98 @@ class TestWrapping:
         memory = MemoryTracker()
         assert as_async_tracker(memory) is memory
         blocking.close_client()
+
+
+class TestEdges:
+    """What the adapters and the policy refuse, and the answers they cannot read."""
+
+    def test_adapters_check_their_settings(self) -> None:
+        with pytest.raises(ValueError, match="needs a token"):
+            GitHubTracker(" ")
+        with pytest.raises(ValueError, match="site's URL"):
+            JiraTracker("acme.atlassian.net", JIRA_EMAIL, JIRA_TOKEN)
+        with pytest.raises(ValueError, match="email and an API token"):
+            JiraTracker("https://acme.atlassian.net", "", JIRA_TOKEN)
+        with pytest.raises(ValueError, match="whitespace"):
+            JiraTracker("https://acme.atlassian.net", JIRA_EMAIL, JIRA_TOKEN + "\n")
+        with pytest.raises(ValueError, match="MemoryTracker kind"):
+            MemoryTracker("linear")
+        jira = JiraTracker("https://acme.atlassian.net", JIRA_EMAIL, JIRA_TOKEN)
+        assert JIRA_TOKEN not in repr(jira)
+        assert GITHUB_TOKEN not in repr(GitHubTracker(GITHUB_TOKEN))
+        jira.close_client()
+
+    def test_a_made_async_client_is_closed(self, loop_thread: Any) -> None:
+        tracker = AsyncGitHubTracker(GITHUB_TOKEN)
+        loop_thread.run(tracker.aclose())
+        given = AsyncGitHubTracker(GITHUB_TOKEN, client=AsyncHttpClient())
+        loop_thread.run(given.aclose())  # not its own: left open
+
+    def test_unreadable_answers(self, httpserver: HTTPServer) -> None:
+        from incident_flow import DeliveryError
+        from incident_flow.ports import TrackerIssue
+        from incident_flow.testing.trackers import TrackerContract as C
+
+        httpserver.expect_request("/repos/acme/ops/issues").respond_with_data("<html>")
+        httpserver.expect_request("/rest/api/3/issue").respond_with_json({"errors": {}})
+        client = HttpClient(sleep=Sleeps())
+        github = GitHubTracker(GITHUB_TOKEN, api_url=httpserver.url_for("/"), client=client)
+        with pytest.raises(DeliveryError, match="not an issue"):
+            github.open(C.follow_up("acme/ops"))
+        with pytest.raises(DeliveryError, match="not an issue key"):
+            github.status(TrackerIssue(key="OPS-1", url=""))
+        jira = JiraTracker(httpserver.url_for("/"), JIRA_EMAIL, JIRA_TOKEN, client=client)
+        with pytest.raises(DeliveryError, match="not an issue"):
+            jira.open(C.follow_up("OPS"))
+        client.close()
+
+    def test_jira_without_a_done_transition(self, jira: FakeJira) -> None:
+        from incident_flow import DeliveryError
+        from incident_flow.testing.trackers import TrackerContract as C
+
+        client = HttpClient(sleep=Sleeps())
+        tracker = JiraTracker(jira.site, JIRA_EMAIL, JIRA_TOKEN, client=client)
+        issue = tracker.open(C.follow_up("OPS"))
+        jira.no_done = True
+        with pytest.raises(DeliveryError, match="no transition to a done status") as caught:
+            tracker.close(issue, "done")
+        assert caught.value.permanent
+        client.close()
+
+    def test_the_policy_table(self) -> None:
+        from incident_flow import InvalidPolicy, Policy, TrackerPolicy
+        from incident_flow._core.trackers import incident_from_labels, tracker_value
+
+        with pytest.raises(InvalidPolicy) as caught:
+            Policy.from_mapping(
+                {"tracker": {"kind": "github", "repo": "nope", "labels": "x", "colour": 1}}
+            )
+        text = str(caught.value)
+        assert "tracker.colour: unknown key" in text
+        assert "must be a list of strings" in text
+        with pytest.raises(InvalidPolicy, match="must be a table"):
+            Policy.from_mapping({"tracker": "github"})
+        with pytest.raises(InvalidPolicy, match="non-blank strings"):
+            Policy.from_mapping({"tracker": {"kind": "github", "repo": "a/b", "labels": [" "]}})
+        with pytest.raises(ValueError, match="owner/name"):
+            Policy(tracker={"kind": "github", "repo": "nope"})
+        made = TrackerPolicy(kind="jira", where="OPS", items=["follow_up"])
+        assert tracker_value(made) is made
+        assert Policy(tracker=made).tracker is made
+        assert not made.exports("add_runbook")
+        assert (
+            incident_from_labels(
+                ["incident-flow", "incident-flow-inc-1", "incident-flow-inc-1--AI-1"]
+            )
+            == "inc-1"
+        )
+        assert incident_from_labels(["incident-flow-a", "incident-flow-b"]) is None
+        assert incident_from_labels(["bug"]) is None
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[Any]:
+    from incident_flow.testing import LoopThread
+
+    with LoopThread() as loop:
+        yield loop

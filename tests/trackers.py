@@ -182,6 +182,7 @@ class FakeJira(FakeVendor):
         self.issues: dict[str, dict[str, Any]] = {}
         self.comments: dict[str, list[Any]] = {}
         self.lose_answers = 0
+        self.no_done = False
         server.expect_request(re.compile(r"^/rest/api/3/.*")).respond_with_handler(self._route)
 
     @property
@@ -236,7 +237,11 @@ class FakeJira(FakeVendor):
                     "expand": "transitions",
                     "transitions": [
                         {"id": "11", "name": "To Do", "to": _status("To Do", _TODO)},
-                        {"id": "31", "name": "Done", "to": _status("Done", _DONE)},
+                        *(
+                            []
+                            if self.no_done
+                            else [{"id": "31", "name": "Done", "to": _status("Done", _DONE)}]
+                        ),
                     ],
                 },
             )
