@@ -551,3 +551,21 @@ class TestServiceConfig:
         assert isinstance(flow.tracker, Jira)
         assert "secret-token-1234" not in repr(flow.tracker)
         flow.store.close()  # type: ignore[attr-defined]
+
+
+class TestThePostMortem:
+    """The post-mortem's action items name their owner and link their issue, escaped."""
+
+    def test_rendered(self) -> None:
+        from incident_flow import PostMortemDocument
+
+        flow = IncidentFlow(
+            Policy(tracker=GITHUB_POLICY), tracker=MemoryTracker(), publisher=RecordingPublisher()
+        )
+        incident = flow.trigger(ALERT)
+        incident = flow.add_follow_up(incident.id, "Fix *it*", by="alice", owner="bob_1")
+        text = PostMortemDocument(incident, flow.history(incident.id), "pm").render_markdown()
+        assert (
+            "- [ ] AI-1: Fix \\*it\\* (owner: bob\\_1) ([acme/ops\\#1](<memory://acme/ops#1>))"
+            in text
+        )
