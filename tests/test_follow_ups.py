@@ -569,3 +569,43 @@ class TestThePostMortem:
             "- [ ] AI-1: Fix \\*it\\* (owner: bob\\_1) ([acme/ops\\#1](<memory://acme/ops#1>))"
             in text
         )
+
+
+class TestPerTeam:
+    """A team's [tracker] sends its incidents' items to its own repository."""
+
+    def test_team_repository(self) -> None:
+        policy = Policy.from_mapping(
+            {
+                "tracker": {"kind": "github", "repo": "acme/ops"},
+                "teams": [
+                    {"name": "ops"},
+                    {"name": "payments", "tracker": {"kind": "github", "repo": "acme/payments"}},
+                ],
+                "routes": [{"match": {"service": "checkout"}, "team": "payments"}],
+                "default_team": "ops",
+            }
+        )
+        tracker = MemoryTracker()
+        flow = IncidentFlow(policy, tracker=tracker, publisher=RecordingPublisher())
+        paid = flow.trigger(attrs_evolve(ALERT, labels={"service": "checkout"}))
+        other = flow.trigger(attrs_evolve(ALERT, dedup_key="other"))
+        assert flow.add_follow_up(paid.id, "x", by="a").action_items[-1].tracker_key == (
+            "acme/payments#1"
+        )
+        assert flow.add_follow_up(other.id, "y", by="a").action_items[-1].tracker_key == (
+            "acme/ops#2"
+        )
+
+    def test_one_kind_per_flow(self) -> None:
+        from incident_flow import InvalidPolicy, Team
+
+        policy = Policy(
+            tracker=GITHUB_POLICY,
+            teams=[Team(name="ops"), Team(name="pay", tracker={"kind": "jira", "project": "PAY"})],
+            default_team="ops",
+        )
+        with pytest.raises(ValueError, match="the tracker is 'github'"):
+            IncidentFlow(policy, tracker=MemoryTracker("github"))
+        with pytest.raises(InvalidPolicy, match=r"teams\[0\]\.tracker"):
+            Policy.from_mapping({"teams": [{"name": "ops", "tracker": {"kind": "x"}}]})

@@ -433,6 +433,7 @@ class Policy:
             "postmortem_reviewers": team.postmortem_reviewers,
             "postmortem_review_pool": team.postmortem_review_pool,
             "postmortem_folder": team.postmortem_folder,
+            "tracker": team.tracker,
         }
         mine = {k: v if v is not None else getattr(self, k) for k, v in own.items()}
         if team.schedules is None:

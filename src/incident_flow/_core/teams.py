@@ -20,6 +20,7 @@ from .alerts import Alert
 from .policy_values import EscalationLevel, _levels, _names
 from .storms import LabelMatcher, parse_matchers
 from .text import unknown_key
+from .trackers import TrackerPolicy, tracker_value
 
 __all__ = [
     "IMPLICIT_TEAM",
@@ -100,6 +101,8 @@ class Team:
         postmortem_reviewers: how many approvals its post-mortems need.
         postmortem_review_pool: who its post-mortems' reviews are requested from.
         postmortem_folder: where its post-mortems are saved.
+        tracker: where its action items are opened as issues (``[teams.tracker]``; the kind
+            must be the policy's, the flow has one tracker).
     """
 
     name: str = attrs.field(validator=_name)
@@ -114,6 +117,7 @@ class Team:
         default=None, converter=_optional_names
     )
     postmortem_folder: str | None = attrs.field(default=None, validator=_optional_text)
+    tracker: TrackerPolicy | None = attrs.field(default=None, converter=tracker_value)
 
     def describe(self) -> str:
         """One line: who it pages, who reviews, where it saves and talks (all resolved)."""

@@ -14,6 +14,7 @@ from .policy_values import _DEFAULT_ESCALATION
 from .storms import parse_matchers
 from .teams import Route, Team, organisation_problems, team_name_problem
 from .text import unknown_key
+from .trackers import read_tracker
 
 if TYPE_CHECKING:
     from .policy_file import Reader
@@ -28,6 +29,7 @@ TEAM_KEYS = (
     "postmortem_reviewers",
     "postmortem_review_pool",
     "postmortem_folder",
+    "tracker",
 )
 #: The keys of one ``[[routes]]`` table.
 ROUTE_KEYS = ("match", "team")
@@ -77,6 +79,7 @@ class TeamTables:
             "postmortem_reviewers": reader.reviewers,
             "postmortem_review_pool": reader.name_list,
             "postmortem_folder": reader.folder,
+            "tracker": lambda where, value: read_tracker(where, value, reader.problem),
         }
         problems = len(reader.problems)
         for key, read in reads.items():
