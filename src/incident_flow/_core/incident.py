@@ -1,6 +1,6 @@
 """Incident: the fold of an incident's events, and the values it holds.
 
-One module on purpose (about 670 lines): the fold is one table from each event type to how it
+One module on purpose (about 690 lines): the fold is one table from each event type to how it
 changes the incident, and the values are what that table builds; reading an event's effect
 should never mean opening a second file.
 """
