@@ -917,6 +917,9 @@ def test_fetched_from_opsgenie_with_a_token(httpserver: Any) -> None:
     httpserver.expect_request("/v2/teams/t1", headers=auth).respond_with_json(
         {"data": {"id": "t1", "name": "ops", "members": []}, "took": 0.1, "requestId": "r"}
     )
+    httpserver.expect_request("/v2/teams/t1/routing-rules", headers=auth).respond_with_json(
+        {"data": [], "took": 0.1, "requestId": "r"}
+    )
     documents = fetch("opsgenie", TOKEN, url=httpserver.url_for("/"))
     imported = import_vendor("opsgenie", documents, people=People([IC["opsgenie"]]))
     assert [s.name for s in imported.schedules] == ["primary", "secondary"]
@@ -966,6 +969,10 @@ def test_fetched_from_grafana_oncall_calendars_without_the_token(httpserver: Any
     )
     for path, page in pages.items():
         httpserver.expect_request(f"/api/v1/{path}/", headers=auth).respond_with_json(page)
+    for path in ("integrations", "routes"):
+        httpserver.expect_request(f"/api/v1/{path}/", headers=auth).respond_with_json(
+            {"results": [], "next": None}
+        )
     httpserver.expect_request("/cal.ics").respond_with_data(calendar)
     # The calendar is on another host than the API's (127.0.0.1, not localhost): listed.
     documents = fetch("grafana-oncall", TOKEN, url=base, allowed_hosts=["127.0.0.1"])
@@ -2110,7 +2117,14 @@ def _oncall_server(httpserver: Any, calendars: dict[str, str]) -> str:
     httpserver.expect_request("/api/v1/schedules/", headers=auth).respond_with_json(
         {"results": schedules, "next": None}
     )
-    for path in ("users", "on_call_shifts", "escalation_chains", "escalation_policies"):
+    for path in (
+        "users",
+        "on_call_shifts",
+        "escalation_chains",
+        "escalation_policies",
+        "integrations",
+        "routes",
+    ):
         httpserver.expect_request(f"/api/v1/{path}/", headers=auth).respond_with_json(
             {"results": [], "next": None}
         )

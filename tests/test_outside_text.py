@@ -23,7 +23,12 @@ from incident_flow import (
     RecordingNotifier,
     SlackNotifier,
 )
-from incident_flow._core.text import markdown_block, markdown_inline, quiet_mentions
+from incident_flow._core.text import (
+    markdown_block,
+    markdown_inline,
+    markdown_unblock,
+    quiet_mentions,
+)
 from incident_flow.adapters._http import HttpClient
 from incident_flow.adapters.channels.slack import link_target
 from incident_flow.testing import ManualClock
@@ -159,6 +164,15 @@ class TestPostMortem:
             "keep *this*\n\\> no\n\\- no\n\\+ no\n10\\. no\n\\```"
         )
         assert quiet_mentions("@team #42 a@b") == "@\u200bteam #\u200b42 a@\u200bb"
+
+    @pytest.mark.parametrize("text", ["-", "+", "*", "1.", "2)", "a\n-", "-\nb", "  -", "- x"])
+    def test_a_bare_list_mark_reads_back_as_written(self, text: str) -> None:
+        # A line of a lone "-" is an empty list item: escaped, and read back without its
+        # backslash even when it ends the text (a section's text is read back stripped).
+        escaped = markdown_block(text)
+        assert escaped != text
+        assert markdown_unblock(escaped) == text
+        assert markdown_unblock(escaped.strip()) == text.strip()
 
 
 class TestGitPublisher:

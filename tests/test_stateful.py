@@ -4,6 +4,13 @@ A Hypothesis RuleBasedStateMachine drives IncidentFlow with alerts (repeats incl
 command with random arguments, a chat notifier, pager and publisher that fail at random, a
 second flow on the same store writing between our load and our append, and a moving clock.
 After every step it checks the eight invariants of DESIGN.md.
+
+Most machines run on a policy of three teams (their own pager names, channels, one its own
+post-mortem folder) with routes by service, and hand incidents between teams at random; they
+also hold invariant 15: an incident's pages and chat messages go only to its team of the
+moment (its people, its channel), and a handover of a critical, unresolved incident pages the
+new team's first level at once. Two machines (reviewed by command; on SQLite) keep the
+single-team policy of 0.2.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ from incident_flow import (
     Alert,
     AsyncIncidentFlow,
     DeliveryError,
+    EscalationLevel,
     FolderPublisher,
+    IncidentChannels,
     IncidentFlow,
     InvalidTransition,
     MemoryStore,
@@ -45,8 +54,11 @@ from incident_flow import (
     PolicyViolation,
     PostMortemDocument,
     RecordingNotifier,
+    Roles,
+    Route,
     Runbook,
     Severity,
+    Team,
 )
 from incident_flow._core.incident import Incident, PostMortem, fold
 from incident_flow._core.process import PROCESS
@@ -56,7 +68,13 @@ from incident_flow.adapters.stores.postgres import PostgresStore
 from incident_flow.adapters.stores.postgres_async import AsyncPostgresStore
 from incident_flow.adapters.stores.sqlite import SQLiteStore
 from incident_flow.adapters.trackers import MemoryTracker
-from incident_flow.events import Event, event_from_dict, event_to_dict
+from incident_flow.events import (
+    CommanderScheduled,
+    Event,
+    RoleAssigned,
+    event_from_dict,
+    event_to_dict,
+)
 from incident_flow.ports import FollowUp, TrackerIssue
 from incident_flow.testing import ManualClock
 from incident_flow.testing._async import Blocking, LoopThread
@@ -74,6 +92,39 @@ from .conftest import T0
 
 KEYS = st.sampled_from(["k1", "k2", "k3", "k4"])
 RUNBOOK = Runbook(name="latency", url="https://rb.example/latency", alert="*Latency*")
+#: The teams of the team policy, and the services its routes read (search goes to gamma).
+TEAMS = ("alpha", "beta", "gamma")
+SERVICES = ("shop", "cart", "pay", "search")
+
+
+def with_teams(policy: Policy, folder: Path) -> Policy:
+    """``policy`` with three teams, each paging pager names of its own (``alpha-1``...) in a
+    channel of its own (gamma: the configured one); alpha saves post-mortems in ``folder/alpha``.
+    """
+    levels = EscalationLevel
+    return attrs.evolve(
+        policy,
+        teams=(
+            Team(
+                name="alpha",
+                escalation=[levels(("alpha-1",)), levels(("alpha-2", "alpha-3"))],
+                chat_channel="C0ALPHA",
+                postmortem_folder=str(folder / "alpha"),
+            ),
+            Team(
+                name="beta",
+                escalation=[levels(("beta-1",))],
+                escalation_repeats=1,
+                chat_channel="C0BETA",
+            ),
+            Team(name="gamma", escalation=[levels(("gamma-1", "gamma-2")), levels(("gamma-3",))]),
+        ),
+        routes=(
+            Route(team="alpha", match={"service": ["shop", "cart"]}),
+            Route(team="beta", match={"service": "pay"}),
+        ),
+        default_team="gamma",
+    )
 
 
 class FlakyChannel(RecordingNotifier):
@@ -125,8 +176,8 @@ class FlakyPullRequests(FlakyFolder):
 
     review = "pull_request"
 
-    def __init__(self, folder: Path) -> None:
-        super().__init__(folder)
+    def __init__(self, folder: Path, **kwargs: Any) -> None:
+        super().__init__(folder, **kwargs)
         self.reviews: dict[str, list[Review]] = {}
 
     def publish(self, document: PostMortemDocument) -> str:
@@ -191,6 +242,8 @@ class IncidentProcess(RuleBasedStateMachine):
     incidents = Bundle("incidents")
     #: Post-mortems reviewed on pull requests (GitHub reviews), or by command (a folder).
     on_pull_requests = True
+    #: Three teams with routes and handovers (:func:`with_teams`), or 0.2's one team.
+    with_teams = True
 
     def make_store(self) -> Any:
         """The store under test (memory here; durable ones in the subclasses below)."""
@@ -211,14 +264,25 @@ class IncidentProcess(RuleBasedStateMachine):
             postmortem_folder=str(self.folder),
             people=STAFF,
             tracker={"kind": "github", "repo": "acme/ops"},  # every item kind is exported
+            # P1 needs a commander: its chat is reminded, then "ic" paged (issue 32).
+            roles=Roles(commander_required=["P1"], page=["ic"]),
+            # P1s get a channel of their own (opened by the flaky chat, archived on close).
+            incident_channels=IncidentChannels(archive_on_close=True),
         )
         self.tracker = FlakyTracker()
         self.clock = ManualClock(T0)
         self.store = RacingStore(self.make_store())
+        if self.with_teams:  # three teams, routes by service, handovers (invariant 15)
+            self.policy = with_teams(self.policy, self.folder)
+        #: Where post-mortems may be saved: the policy's folder and its teams' own.
+        self.folders = {self.folder, *(Path(t.postmortem_folder or "") for t in self.policy.teams)}
         self.chat = FlakyChannel()
         self.pager = FlakyChannel()
+        own = {t.name: t.postmortem_folder for t in self.policy.teams if t.postmortem_folder}
         self.publisher = (
-            FlakyPullRequests(self.folder) if self.on_pull_requests else FlakyFolder(self.folder)
+            FlakyPullRequests(self.folder, team_folders=own)
+            if self.on_pull_requests
+            else FlakyFolder(self.folder, team_folders=own)
         )
         self.flow = self.make_flow(
             self.policy,
@@ -252,6 +316,38 @@ class IncidentProcess(RuleBasedStateMachine):
         assert incident.state in ("notified", "runbook")
         return incident.id
 
+    @rule(
+        target=incidents,
+        service=st.sampled_from(SERVICES),
+        severity=st.sampled_from([Severity.P1, Severity.P2, Severity.P4]),
+        key=KEYS,
+    )
+    def fire_for_service(self, service: str, severity: Severity, key: str) -> str:
+        """An alert of a service the routes know (with teams: to alpha, beta or gamma), most
+        often critical (so that handovers page)."""
+        alert = Alert(
+            source="alertmanager", name=f"{service}-down", title=f"{service} is down",
+            severity=severity, dedup_key=key, labels={"service": service},
+        )  # fmt: skip
+        incident = self.flow.trigger(alert)
+        self.ids.add(incident.id)
+        assert incident.state in ("notified", "runbook")
+        return incident.id
+
+    @rule(
+        incident_id=incidents,
+        team=st.sampled_from((*TEAMS, "default")),
+        who=people(),
+        race=st.booleans(),
+    )
+    def reassign(self, incident_id: str, team: str, who: str, race: bool) -> None:
+        """Hand the incident to a team (its own or an unknown one: refused, nothing changes)."""
+        call = lambda: self.flow.reassign(incident_id, team, by=who)  # noqa: E731
+        before = self.flow.get(incident_id).team
+        self._check(incident_id, "reassign", call, race)
+        if self.flow.get(incident_id).team != before:
+            event("an incident was handed to another team")
+
     @rule(incident_id=incidents)
     def recover(self, incident_id: str) -> None:
         incident = self.flow.get(incident_id)
@@ -282,6 +378,23 @@ class IncidentProcess(RuleBasedStateMachine):
     ) -> None:
         self._check(
             incident_id, command, self._call(incident_id, command, who, severity, text, item), race
+        )
+
+    @rule(
+        incident_id=incidents,
+        role=st.sampled_from(["commander", "Commander", "scribe", "pilot"]),
+        who=st.sampled_from([*PEOPLE, "zoe"]),
+        by=people(),
+        race=st.booleans(),
+    )
+    def assign(self, incident_id: str, role: str, who: str, by: str, race: bool) -> None:
+        """Someone takes a role (a hand-over when it is held); a stranger or no such role is
+        refused."""
+        self._check(
+            incident_id,
+            "assign_role",
+            lambda: self.flow.assign(incident_id, role, who, by=by),
+            race,
         )
 
     @rule(incident_id=incidents, race=st.booleans(), steps=st.integers(1, 6))
@@ -580,18 +693,20 @@ class IncidentProcess(RuleBasedStateMachine):
                 assert len(set(pm.approvals)) >= self.policy.postmortem_reviewers
                 assert pm.author not in pm.approvals
                 assert pm.location is not None and pm.merged_at is not None
-                if Path(pm.location).parent == self.folder:  # saved or merged by us
+                if Path(pm.location).parent in self.folders:  # saved or merged by us
                     assert Path(pm.location).is_file()
                 else:  # a merge the pull request's webhook (or poll) told of
                     assert self.on_pull_requests
 
     @invariant()
     def one_notification_and_pages_for_critical_only(self) -> None:
-        """2. Exactly one initial Slack message; critical paged before leaving notified."""
+        """2. Exactly one initial Slack message (and one in each new team's channel);
+        critical paged before leaving notified."""
         for incident_id in sorted(self.ids):
             messages = self.store.outbox_messages(incident_id)
-            assert [m.kind for m in messages if m.kind == "notify"] == ["notify"]
-            assert len(self.chat.of(incident_id, "notify")) <= 1
+            moves = sum(e.type == "TeamReassigned" for e in self.store.load(incident_id))
+            assert [m.kind for m in messages if m.kind == "notify"] == ["notify"] * (1 + moves)
+            assert len(self.chat.of(incident_id, "notify")) <= 1 + moves
             critical = paged = False
             ever_critical = False
             left_notified = False
@@ -667,12 +782,55 @@ class IncidentProcess(RuleBasedStateMachine):
             for recorded in self.store.load(incident_id):
                 if recorded.type == "IncidentAcknowledged":
                     acked = True
-                elif recorded.type == "IncidentReopened" and recorded.paged:  # type: ignore[attr-defined]
+                elif recorded.type in ("IncidentReopened", "TeamReassigned") and recorded.paged:  # type: ignore[attr-defined]
                     acked, level = False, 0
                 elif recorded.type == "Escalated":
                     assert recorded.by is not None or not acked
                     assert recorded.level == level + 1  # type: ignore[attr-defined]
                     level += 1
+
+    @invariant()
+    def pages_and_messages_follow_the_team(self) -> None:
+        """15. Pages and chat messages go to the incident's team of the moment; a handover of
+        a critical, unresolved incident pages the new team's first level at once.
+
+        The team of a message is the incident's after the events of the decision that said
+        it (its key names the decision's first version); the one line the old team's thread
+        hears of a handover ("Reassigned to team ...") goes to the old team's channel.
+        """
+        for incident_id in sorted(self.ids):
+            events = self.store.load(incident_id)
+            teams: list[str | None] = []
+            for recorded in events:
+                moved = recorded.type in ("IncidentTriggered", "TeamReassigned")
+                teams.append(recorded.team if moved else teams[-1])  # type: ignore[attr-defined]
+            decided: dict[int, list[Notification]] = {}
+            for message in self.store.outbox_messages(incident_id):
+                if message.notification is not None:
+                    version = int(message.id.split("/")[-3])
+                    decided.setdefault(version, []).append(message.notification)
+            for version, said in decided.items():
+                owner = self.policy.owner_of(teams[version - 1])
+                people = {t for level in owner.escalation for t in level.targets}
+                before = self.policy.owner_of(teams[version - 2] if version > 1 else None)
+                for notification in said:
+                    if notification.kind == "page":
+                        assert notification.to and set(notification.to) <= people
+                    elif notification.text.startswith("Reassigned to team"):
+                        assert notification.channel == before.chat_channel
+                    elif notification.kind in ("notify", "update"):
+                        assert notification.channel == owner.chat_channel, notification.text
+            for recorded in events:
+                if recorded.type != "TeamReassigned":
+                    continue
+                was = fold(None, events[: recorded.version - 1])
+                if not (was.critical and was.state in ("notified", "runbook")):
+                    continue
+                assert recorded.paged  # type: ignore[attr-defined]
+                first = set(self.policy.owner_of(recorded.team).escalation[0].targets)  # type: ignore[attr-defined]
+                pages = [n for n in decided.get(recorded.version, []) if n.kind == "page"]
+                assert pages and set(pages[0].to) == first
+                event("a handover paged the new team")
 
     @invariant()
     def every_delivery_at_most_once(self) -> None:
@@ -717,6 +875,51 @@ class IncidentProcess(RuleBasedStateMachine):
                     assert opened[incident.id, item.id] == [item.tracker_key]
 
     @invariant()
+    def a_commander_once_required_stays(self) -> None:
+        """14. Once a commander is required and held, no hand-over leaves the incident without
+        one; a P1 nobody leads while unresolved is watched (reminded, then paged)."""
+        for incident_id in sorted(self.ids):
+            incident = self.flow.get(incident_id)
+            required, holder = False, None
+            for recorded in self.store.load(incident_id):
+                if isinstance(recorded, CommanderScheduled):
+                    required = required or recorded.required
+                elif isinstance(recorded, RoleAssigned) and recorded.role == "commander":
+                    assert recorded.person.strip(), "a hand-over to nobody"
+                    assert recorded.previous == holder, "a hand-over from someone else"
+                    holder = recorded.person
+            assert incident.commander_required == required
+            assert incident.roles.get("commander") == holder  # once held, never dropped
+            waiting = (
+                incident.severity == Severity.P1
+                and incident.state in ("notified", "runbook")
+                and "commander" not in incident.roles
+            )
+            if waiting:
+                assert incident.commander_required
+                assert incident.commander_step in ("remind", "page", "done")
+            if incident.commander_step in ("remind", "page"):
+                assert incident.commander_due_at is not None
+                assert incident.next_timer_at is not None
+                assert incident.next_timer_at <= incident.commander_due_at
+
+    @invariant()
+    def one_channel_for_each_p1(self) -> None:
+        """An incident ever P1 asks for one channel, once; its answer is recorded once."""
+        for incident_id in sorted(self.ids):
+            history = self.store.load(incident_id)
+            kinds = [e.type for e in history]
+            was_p1 = any(
+                getattr(e, "severity", None) == Severity.P1
+                or getattr(e, "new", None) == Severity.P1
+                for e in history
+                if e.type in ("IncidentClassified", "SeverityChanged")
+            )
+            assert kinds.count("ChannelRequested") == int(was_p1)
+            assert kinds.count("ChannelOpened") + kinds.count("ChannelNotOpened") <= 1
+            assert "ChannelNotOpened" not in kinds  # the recording chat opens every one
+
+    @invariant()
     def closed_is_terminal(self) -> None:
         """7. Once closed, always closed."""
         for incident_id in self.closed:
@@ -753,19 +956,27 @@ class IncidentProcess(RuleBasedStateMachine):
             if incident.closed:
                 assert all(not i.open for i in incident.action_items)
         for incident_id in sorted(self.ids):
-            assert len(self.chat.of(incident_id, "notify")) == 1
+            moves = sum(e.type == "TeamReassigned" for e in self.store.load(incident_id))
+            assert len(self.chat.of(incident_id, "notify")) == 1 + moves
             assert all(not m.pending for m in self.store.outbox_messages(incident_id))
             keys = [m.idempotency_key for m in self.chat.of(incident_id)]
             assert len(keys) == len(set(keys))
+            kinds = [e.type for e in self.store.load(incident_id)]
+            # Every channel asked for was opened once, whatever failed on the way.
+            assert kinds.count("ChannelOpened") == kinds.count("ChannelRequested") <= 1
 
 
 TestIncidentProcess = IncidentProcess.TestCase
 
 
 class ReviewedByCommand(IncidentProcess):
-    """The same machine with post-mortems reviewed by command and saved into a folder."""
+    """The same machine with post-mortems reviewed by command and saved into a folder.
+
+    On 0.2's one-team policy (the handovers are refused: there is no other team).
+    """
 
     on_pull_requests = False
+    with_teams = False
 
 
 TestReviewedByCommand = ReviewedByCommand.TestCase
@@ -798,7 +1009,9 @@ TestAsyncIncidentProcess = AsyncIncidentProcess.TestCase
 
 
 class OnSQLite(IncidentProcess):
-    """The same machine over a SQLite file."""
+    """The same machine over a SQLite file (on 0.2's one-team policy)."""
+
+    with_teams = False
 
     def make_store(self) -> Any:
         folder = Path(tempfile.mkdtemp(prefix="sqlite-"))

@@ -440,7 +440,7 @@ class TestRulesAsData:
             )
         assert list(caught.value.problems) == [
             "grouping[0]: needs 'match' or 'by' (it would group every alert into one)",
-            "grouping[2].colour: unknown key (known: name, match, by, window, page_after)",
+            "grouping[2].colour: unknown key (known: name, match, by, window, page_after, team)",
             "grouping[2].match: x: must be a value, '*', '!value' or a list of values, got 3",
             "grouping[2].window: must be a positive duration like '5m', '90s' or 300, got 'soon'",
             "grouping[2].page_after.within: missing",

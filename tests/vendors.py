@@ -100,6 +100,33 @@ class FakeSlack(FakeVendor):
         server.expect_request("/api/conversations.open", method="POST").respond_with_handler(
             self._open
         )
+        #: Channels by id as conversations.list shows them (the bot's own and others').
+        self.conversations: dict[str, dict[str, Any]] = {}
+        #: Who is in each channel (by id), as conversations.invite left it.
+        self.members: dict[str, list[str]] = {}
+        #: The bot's user id (``auth.test``); a channel it creates has it as ``creator``.
+        self.bot_user = "U0BOT0001"
+        #: The users conversations.invite knows (others: ``user_not_found``).
+        self.users = {"U0ALICE01", "U0BOB0002", "U0CAROL03"}
+        #: When set, conversations.create makes the channel and then answers this instead
+        #: (the answer lost on its way back), as many times as there are entries.
+        self.lose_create: deque[Response] = deque()
+        #: Answers one method gives instead of doing its work (a refusal, a 500), in order.
+        self.method_faults: dict[str, deque[Response]] = {}
+        self.calls: list[str] = []
+        for method, handler in (
+            ("conversations.create", self._create),
+            ("conversations.invite", self._invite),
+            ("conversations.archive", self._archive),
+            ("conversations.setPurpose", self._purpose),
+            ("auth.test", self._auth_test),
+        ):
+            server.expect_request(f"/api/{method}", method="POST").respond_with_handler(handler)
+        for method, handler in (
+            ("conversations.list", self._list),
+            ("conversations.info", self._info),
+        ):
+            server.expect_request(f"/api/{method}", method="GET").respond_with_handler(handler)
 
     @property
     def api_url(self) -> str:
@@ -163,6 +190,185 @@ class FakeSlack(FakeVendor):
             return _json(200, {"ok": False, "error": "user_not_found"})
         channel = self.dms.setdefault(user, f"D{len(self.dms) + 1:08d}")
         return _json(200, {"ok": True, "channel": {"id": channel}})
+
+    # The conversations methods answer with the bodies of Slack's method pages
+    # (https://api.slack.com/methods/conversations.create, .invite, .archive, .list, .info,
+    # .setPurpose, auth.test; mirrored in github.com/aki017/slack-api-docs methods/*.md):
+    # a conversation object for create, invite and info, ``{"ok": true}`` for archive, the
+    # ``channels`` page and ``response_metadata.next_cursor`` for list; errors as ``ok:false``.
+
+    def channel(
+        self, name: str, *, creator: str = "U0SOMEONE", purpose: str = "", **more: Any
+    ) -> dict[str, Any]:
+        """Add a channel made by someone (``creator``) as Slack lists it; return it."""
+        self._ts = max(self._ts + 0.0001, self._clock())
+        channel_id = f"C{len(self.conversations) + 1:08d}X"
+        conversation = {
+            "id": channel_id,
+            "name": name,
+            "is_channel": True,
+            "is_group": False,
+            "is_im": False,
+            "created": int(self._clock()),
+            "creator": creator,
+            "is_archived": False,
+            "is_general": False,
+            "unlinked": 0,
+            "name_normalized": name,
+            "is_shared": False,
+            "is_ext_shared": False,
+            "is_org_shared": False,
+            "pending_shared": [],
+            "is_pending_ext_shared": False,
+            "is_member": creator == self.bot_user,
+            "is_private": False,
+            "is_mpim": False,
+            "topic": {"value": "", "creator": "", "last_set": 0},
+            "purpose": {"value": purpose, "creator": creator if purpose else "", "last_set": 0},
+            "previous_names": [],
+            **more,
+        }
+        self.conversations[channel_id] = conversation
+        self.members[channel_id] = [creator]
+        if conversation["is_member"]:
+            self.channels.add(channel_id)
+        return conversation
+
+    def named(self, name: str) -> dict[str, Any] | None:
+        """The channel called ``name`` (None: there is none)."""
+        return next((c for c in self.conversations.values() if c["name"] == name), None)
+
+    def room_messages(self, channel_id: str) -> list[dict[str, Any]]:
+        """What was posted in ``channel_id`` (top level and replies)."""
+        return [m for m in self.messages if m.get("channel") == channel_id]
+
+    def fail_method(self, method: str, response: Response, times: int = 1) -> None:
+        """Answer ``method``'s next ``times`` calls with ``response`` (the others work)."""
+        self.method_faults.setdefault(method, deque()).extend([response] * times)
+
+    def _api(self, request: Request, method: str) -> Response | None:
+        """The fault queues and the token, as every Web API method checks them first."""
+        self.calls.append(method)
+        fault = self._fault()
+        if fault is not None:
+            return fault
+        own = self.method_faults.get(method)
+        if own:
+            return own.popleft()
+        if not self._authorised(request):
+            return _json(200, {"ok": False, "error": "invalid_auth"})
+        return None
+
+    def _create(self, request: Request) -> Response:  # noqa: PLR0911 - one answer per error
+        refused = self._api(request, "conversations.create")
+        if refused is not None:
+            return refused
+        name = str(request.get_json().get("name", ""))
+        if not name:
+            return _json(200, {"ok": False, "error": "invalid_name_required"})
+        if len(name) > 80:
+            return _json(200, {"ok": False, "error": "invalid_name_maxlength"})
+        if not re.fullmatch(r"[a-z0-9_-]+", name):
+            return _json(200, {"ok": False, "error": "invalid_name_specials"})
+        if self.named(name) is not None:
+            return _json(200, {"ok": False, "error": "name_taken"})
+        made = self.channel(name, creator=self.bot_user)
+        if self.lose_create:
+            return self.lose_create.popleft()
+        return _json(200, {"ok": True, "channel": made})
+
+    def _known(
+        self, request: Request, method: str
+    ) -> tuple[dict[str, Any] | None, Response | None]:
+        refused = self._api(request, method)
+        if refused is not None:
+            return None, refused
+        args = request.get_json() if request.method == "POST" else request.args
+        found = self.conversations.get(str(args.get("channel", "")))
+        if found is None:
+            return None, _json(200, {"ok": False, "error": "channel_not_found"})
+        return found, None
+
+    def _invite(self, request: Request) -> Response:  # noqa: PLR0911 - one answer per error
+        found, refused = self._known(request, "conversations.invite")
+        if found is None:
+            return refused  # type: ignore[return-value]
+        members = self.members[found["id"]]
+        if self.bot_user not in members:
+            return _json(200, {"ok": False, "error": "not_in_channel"})
+        if found["is_archived"]:
+            return _json(200, {"ok": False, "error": "is_archived"})
+        users = [u for u in str(request.get_json().get("users", "")).split(",") if u]
+        if not users:
+            return _json(200, {"ok": False, "error": "invalid_arguments"})
+        for user in users:
+            if user == self.bot_user:
+                return _json(200, {"ok": False, "error": "cant_invite_self"})
+            if user not in self.users:
+                return _json(200, {"ok": False, "error": "user_not_found"})
+            if user in members:
+                return _json(200, {"ok": False, "error": "already_in_channel"})
+        members.extend(users)
+        return _json(200, {"ok": True, "channel": found})
+
+    def _archive(self, request: Request) -> Response:
+        found, refused = self._known(request, "conversations.archive")
+        if found is None:
+            return refused  # type: ignore[return-value]
+        if found["is_archived"]:
+            return _json(200, {"ok": False, "error": "already_archived"})
+        found["is_archived"] = True
+        self.channels.discard(found["id"])
+        return _json(200, {"ok": True})
+
+    def _purpose(self, request: Request) -> Response:
+        found, refused = self._known(request, "conversations.setPurpose")
+        if found is None:
+            return refused  # type: ignore[return-value]
+        purpose = str(request.get_json().get("purpose", ""))
+        if len(purpose) > 250:
+            return _json(200, {"ok": False, "error": "too_long"})
+        found["purpose"] = {"value": purpose, "creator": self.bot_user, "last_set": 1}
+        return _json(200, {"ok": True, "purpose": purpose})
+
+    def _auth_test(self, request: Request) -> Response:
+        refused = self._api(request, "auth.test")
+        if refused is not None:
+            return refused
+        return _json(
+            200,
+            {
+                "ok": True,
+                "url": "https://acme.slack.com/",
+                "team": "Acme",
+                "user": "incident-bot",
+                "team_id": "T0ACME001",
+                "user_id": self.bot_user,
+                "bot_id": "B0BOT0001",
+            },
+        )
+
+    def _list(self, request: Request) -> Response:
+        refused = self._api(request, "conversations.list")
+        if refused is not None:
+            return refused
+        found = list(self.conversations.values())
+        if request.args.get("exclude_archived") == "true":
+            found = [c for c in found if not c["is_archived"]]
+        limit = int(request.args.get("limit") or 100)
+        start = int(base64.b64decode(request.args.get("cursor") or "MA==").decode())
+        more = start + limit < len(found)
+        cursor = base64.b64encode(str(start + limit).encode()).decode() if more else ""
+        page = found[start : start + limit]
+        return _json(
+            200, {"ok": True, "channels": page, "response_metadata": {"next_cursor": cursor}}
+        )
+
+    def _info(self, request: Request) -> Response:
+        found, refused = self._known(request, "conversations.info")
+        if found is None:
+            return refused  # type: ignore[return-value]
+        return _json(200, {"ok": True, "channel": found})
 
     def _view(self, request: Request) -> Response:
         fault = self._fault()

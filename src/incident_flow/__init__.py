@@ -23,6 +23,8 @@ from ._core.messages import Notification, OutboxMessage
 from ._core.people import Person
 from ._core.policy import EscalationLevel, Policy
 from ._core.redact import RedactSecrets
+from ._core.roles import RoleChange, Roles
+from ._core.rooms import IncidentChannels
 from ._core.runbooks import Runbook, RunbookCatalog
 from ._core.severity import Severity
 from ._core.storms import GroupingRule, LabelMatcher, PageAfter, Silence
@@ -88,6 +90,7 @@ __all__ = [
     "GitPublisher",
     "GroupingRule",
     "Incident",
+    "IncidentChannels",
     "IncidentFlow",
     "IncidentFlowError",
     "IncidentNotFound",
@@ -112,6 +115,8 @@ __all__ = [
     "PostgresStore",
     "RecordingNotifier",
     "RedactSecrets",
+    "RoleChange",
+    "Roles",
     "Route",
     "Runbook",
     "RunbookCatalog",

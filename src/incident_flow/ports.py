@@ -19,18 +19,20 @@ from ._core.incident import Incident
 from ._core.messages import Notification, OutboxMessage
 from ._core.process import FINAL_STATE
 from ._core.storms import Silence
-from ._core.trackers import FollowUp, TrackerIssue
+from ._core.trackers import AsyncTracker, FollowUp, Tracker, TrackerIssue
 from ._review.document import PostMortemDocument, ReviewStatus
 from ._runbooks.catalog import RunbookRevision
 from .schedules._book import Shift
 from .schedules._model import Override
 
 __all__ = [
+    "AsyncChannelOpener",
     "AsyncEventStore",
     "AsyncNotifier",
     "AsyncPostMortemPublisher",
     "AsyncTracker",
     "BatchAppend",
+    "ChannelOpener",
     "ClaimRenewal",
     "Clock",
     "CommandTransaction",
@@ -38,6 +40,9 @@ __all__ = [
     "EventStore",
     "FollowUp",
     "GroupAppend",
+    "IncidentFilter",
+    "IncidentPage",
+    "IncidentQuery",
     "Notifier",
     "Outbox",
     "OverrideLog",
@@ -356,6 +361,83 @@ class StoreStats(Protocol):
         ...
 
 
+def _states(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(v) for v in value)
+
+
+def _aware(instance: object, attribute: attrs.Attribute[datetime | None], value: object) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        msg = f"IncidentFilter.{attribute.name} must be a timezone-aware datetime, got {value!r}"
+        raise ValueError(msg)
+
+
+@attrs.frozen(kw_only=True)
+class IncidentFilter:
+    """Which incidents a list shows (:class:`IncidentQuery`); every condition given must hold.
+
+    Attributes:
+        states: the states it may be in (empty: any).
+        severity: its severity now (``P1``...), or None for any.
+        source: its first alert's source (``datadog``...), or None.
+        service: its first alert's service, or None.
+        opened_from, opened_before: it opened at or after / before these times (None: open
+            ended).
+    """
+
+    states: tuple[str, ...] = attrs.field(default=(), converter=_states)
+    severity: str | None = None
+    source: str | None = None
+    service: str | None = None
+    opened_from: datetime | None = attrs.field(default=None, validator=_aware)
+    opened_before: datetime | None = attrs.field(default=None, validator=_aware)
+
+    def matches(self, incident: Incident) -> bool:
+        """Whether ``incident`` is one the filter shows (what every store must agree with)."""
+        opened = incident.created_at
+        return (
+            (not self.states or incident.state in self.states)
+            and (self.severity is None or str(incident.severity) == self.severity)
+            and (self.source is None or incident.alert.source == self.source)
+            and (self.service is None or incident.service == self.service)
+            and (self.opened_from is None or opened >= self.opened_from)
+            and (self.opened_before is None or opened < self.opened_before)
+        )
+
+
+@attrs.frozen(kw_only=True)
+class IncidentPage:
+    """One page of a list: the ids (newest first), and where the next page starts.
+
+    Attributes:
+        ids: the incidents' ids, the newest opened first.
+        next_cursor: pass it back for the next page (None: this is the last one).
+        incidents: the incidents themselves (the flow's ``incident_page`` fills them in; a
+            store gives the ids only).
+    """
+
+    ids: tuple[str, ...] = ()
+    next_cursor: str | None = None
+    incidents: tuple[Incident, ...] = ()
+
+
+class IncidentQuery(Protocol):
+    """A page of the incidents a filter matches, from indexes (optional: the web console).
+
+    A store without it is listed by loading every incident of the states asked
+    (``incident_ids``) and filtering them in the process: slow with thousands. The core
+    relies on: the ids are those :meth:`IncidentFilter.matches` accepts (as of each
+    incident's last append), newest opened first, at most ``limit``; following
+    ``next_cursor`` gives the rest, each once, in the same order; a cursor is opaque text the
+    store made, and one it did not make raises ``InvalidCommand``.
+    """
+
+    def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """Up to ``limit`` ids matching ``filters``, after ``cursor``, newest first."""
+        ...
+
+
 class EventStore(EventLog, Outbox, Timers, Protocol):
     """What :class:`~incident_flow.IncidentFlow` takes as ``store``: events, outbox, timers."""
 
@@ -372,6 +454,26 @@ class Notifier(Protocol):
 
     def send(self, message: Notification) -> str | None:
         """Deliver one message; return a receipt or None."""
+        ...
+
+
+@runtime_checkable
+class ChannelOpener(Protocol):
+    """A chat that opens a channel per incident (optional, beside ``send``; Slack's is one).
+
+    ``incident_channel`` gets the chat messages about the incident's own channel, by
+    ``message.kind``: ``channel`` opens the channel named ``message.room`` (idempotently:
+    a retry or another replica must find the one it opened, never open a second), invites
+    ``message.to`` (the chat's user ids), posts the incident's message there and a pointer
+    in ``message.thread``, and returns ``CHANNEL:MESSAGE`` (later messages go to MESSAGE's
+    channel); ``invite`` invites ``message.to`` to the channel ``message.room``; ``archive``
+    archives it. A permanent :class:`~incident_flow.DeliveryError` when opening (a name
+    taken by a channel not ours) keeps the incident in its thread; any other failure is
+    retried. A notifier without it opens no channels: the incident stays in its thread.
+    """
+
+    def incident_channel(self, message: Notification) -> str | None:
+        """Open, invite to or archive the incident's channel; the receipt (see the class)."""
         ...
 
 
@@ -408,54 +510,6 @@ class ReviewedPublisher(PostMortemPublisher, Protocol):
 
     def review_status(self, document: PostMortemDocument) -> ReviewStatus:
         """Its reviews, whether it is merged or closed unmerged, and its text on the branch."""
-        ...
-
-
-@runtime_checkable
-class Tracker(Protocol):
-    """The team's issue tracker, where action items are followed up (optional).
-
-    ``IncidentFlow(tracker=...)``: with one, and a policy ``[tracker]`` that exports an
-    item's kind, the item is opened there, settling it here closes it there, and closing it
-    there settles it here (a webhook, or ``poll_follow_ups``). Without one, items stay in the
-    store. The core relies on: ``open`` creates one issue per item even when called again for
-    it (``follow_up.resent``: look for it first, by the item's marker); ``close`` of a closed
-    issue is not an error; ``status`` reads the issue as it is now. Failures raise
-    :class:`~incident_flow.DeliveryError` (retried by the outbox).
-    """
-
-    #: ``github`` or ``jira``: it must be the policy's ``[tracker] kind``.
-    kind: str
-
-    def open(self, follow_up: FollowUp) -> TrackerIssue:
-        """Open the item's issue (or find the one an earlier attempt opened); return it."""
-        ...
-
-    def close(self, issue: TrackerIssue, comment: str) -> TrackerIssue:
-        """Say ``comment`` on the issue and close it (done); a closed one is left as it is."""
-        ...
-
-    def status(self, issue: TrackerIssue) -> TrackerIssue:
-        """The issue as it is now (``closed``, ``closed_by``)."""
-        ...
-
-
-@runtime_checkable
-class AsyncTracker(Protocol):
-    """:class:`Tracker` for :class:`~incident_flow.AsyncIncidentFlow`: awaitable methods."""
-
-    kind: str
-
-    async def open(self, follow_up: FollowUp) -> TrackerIssue:
-        """See :meth:`Tracker.open`."""
-        ...
-
-    async def close(self, issue: TrackerIssue, comment: str) -> TrackerIssue:
-        """See :meth:`Tracker.close`."""
-        ...
-
-    async def status(self, issue: TrackerIssue) -> TrackerIssue:
-        """See :meth:`Tracker.status`."""
         ...
 
 
@@ -515,6 +569,15 @@ class AsyncNotifier(Protocol):
 
     async def send(self, message: Notification) -> str | None:
         """Deliver one message; return a receipt or None."""
+        ...
+
+
+@runtime_checkable
+class AsyncChannelOpener(Protocol):
+    """:class:`ChannelOpener` with an awaitable ``incident_channel``."""
+
+    async def incident_channel(self, message: Notification) -> str | None:
+        """Open, invite to or archive the incident's channel; the receipt."""
         ...
 
 

@@ -19,6 +19,7 @@ from .._core.decision import (
 from .._core.incident import Incident
 from .._core.policy import Policy
 from .._core.process import PROCESS
+from .._core.rooms_decide import follow
 from .._core.storms import GroupingRule, Silence, duration_text, matching_silence
 from .._oncall.decide import escalation_timer, naming, page_first_level, page_from, say_gap
 from .._runbooks.decide import runbook_for
@@ -67,7 +68,7 @@ def decide_new(
         _silenced(draft, silence)
         return draft.finish()
     _open(draft, incident_id, alert, policy, rule)
-    return draft.finish()
+    return draft.finish(roles=policy)
 
 
 def _silenced(draft: Draft, silence: Silence) -> None:
@@ -138,6 +139,7 @@ def _open(
         # Nobody is on call at the first level: said loudly, and the next level is paged now.
         say_gap(draft, gaps, 0, policy)
         page_from(1, severity, alert.title, policy, draft, watching=True)
+    follow(draft, policy)  # a severity with a channel of its own opens it
 
 
 def decide_join(
@@ -174,6 +176,7 @@ def decide_join(
     if said:
         draft.say("chat", "update", _storm_summary(incident, alert, joined=True))
     _release_held_page(incident, policy, draft)
+    follow(draft, policy)  # the people a released page pages are invited
     return draft.finish()
 
 
@@ -190,7 +193,8 @@ def decide_release(
         return Decision(incident)
     policy = team_policy(policy, incident)
     draft = Draft(incident, now, None, channel=policy.chat_channel)
-    still = matching_silence(silences, incident.alert, draft.at)
+    # The team's view of the policy names that one team: what a team's silence asks for.
+    still = matching_silence(silences, incident.alert, draft.at, policy.default_team_name)
     if still is not None:
         if still.id == incident.silence_id and still.until == until:
             return Decision(incident)
@@ -202,7 +206,7 @@ def decide_release(
     draft.add(ev.SilenceLifted, silence_id=incident.silence_id)
     rule = next((r for r in policy.grouping if r.name == incident.group_rule), None)
     _open(draft, incident.id, incident.alert, policy, rule)
-    return draft.finish()
+    return draft.finish(roles=policy)
 
 
 def _summary_due(incident: Incident, policy: Policy, at: datetime) -> bool:

@@ -26,6 +26,7 @@ __all__ = [
     "AddRunbook",
     "AmendPostmortem",
     "ApprovePostmortem",
+    "AssignRole",
     "Close",
     "Command",
     "CompleteActionItem",
@@ -362,6 +363,29 @@ class Reassign(Command):
 
     trigger: ClassVar[str] = "reassign"
     team: str = attrs.field(validator=_team)
+
+
+def _person(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        msg = f"say who takes the role: a non-empty name is needed, got {value!r}"
+        raise InvalidCommand(msg)
+    name = value.strip()
+    if len(name) > 200 or not name.isprintable():
+        msg = f"a person's name is one line of text (at most 200 characters), got {name[:40]!r}"
+        raise InvalidCommand(msg)
+    return name
+
+
+@attrs.frozen(kw_only=True)
+class AssignRole(Command):
+    """``person`` takes ``role`` (a hand-over when someone holds it); ``by`` assigns it.
+
+    The role is checked against the policy's roles (slugged) by the decision.
+    """
+
+    trigger: ClassVar[str] = "assign_role"
+    role: str = attrs.field(validator=_not_blank)
+    person: str = attrs.field(converter=_person)
 
 
 @attrs.frozen(kw_only=True)

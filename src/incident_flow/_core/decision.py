@@ -17,6 +17,7 @@ from . import events as ev
 from .incident import Incident, fold
 from .messages import Channel, Notification, OutboxMessage
 from .policy import Policy
+from .roles import COMMANDER, commander_watch
 
 __all__ = [
     "CHANGES_WHAT_IS_OWED",
@@ -113,12 +114,29 @@ class Draft:
         self.messages.append((channel, kind, text, to, thread, self.channel))
 
     def finish(
-        self, settled: tuple[OutboxMessage, ...] = (), *, reminders: Policy | None = None
+        self,
+        settled: tuple[OutboxMessage, ...] = (),
+        *,
+        reminders: Policy | None = None,
+        roles: Policy | None = None,
     ) -> Decision:
+        """The decision: the events folded, the timers they call for, the messages keyed.
+
+        ``reminders``: the policy whose follow-up reminder is scheduled anew; ``roles``: the
+        policy (with every team: the incident's own is read) whose commander timer is.
+        """
         if not self.events:
             assert self.base is not None  # noqa: S101 - a new incident always has events
             return Decision(self.base)
         after = fold(self.base, self.events)
+        if roles is not None and (after.commander_step is not None or _leads(roles)):
+            watch = commander_watch(after, team_policy(roles, after).roles, self.at)
+            if watch is not None:
+                required, step, due = watch
+                watched = self.add(
+                    ev.CommanderScheduled, by=None, required=required, step=step, due_at=due
+                )
+                after = fold(after, [watched])
         if reminders is not None:
             schedule = reminder_schedule(after, reminders, self.at)
             if schedule is not None:
@@ -165,6 +183,8 @@ def _message(incident: Incident, said: _Said, *, key: str, draft: Draft) -> Outb
             fired=incident.alert_count,
             to=to,
             channel=chat if channel == "chat" else None,
+            roles=_roles_shown(incident),
+            room=_room(incident, channel, kind),
         )
     return OutboxMessage(
         id=key,
@@ -175,6 +195,28 @@ def _message(incident: Incident, said: _Said, *, key: str, draft: Draft) -> Outb
         next_attempt_at=draft.at,
         notification=notification,
     )
+
+
+def _roles_shown(incident: Incident) -> tuple[tuple[str, str], ...]:
+    """Who holds each role; a commander needed and missing as ``("commander", "")``."""
+    held = tuple(incident.roles.items())
+    if incident.commander_required and COMMANDER not in incident.roles:
+        return ((COMMANDER, ""), *held)
+    return held
+
+
+def _leads(policy: Policy) -> bool:
+    """Whether any severity of the policy (or one of its teams) needs a commander."""
+    if policy.roles.commander_required:
+        return True
+    return any(t.roles is not None and t.roles.commander_required for t in policy.teams)
+
+
+def _room(incident: Incident, channel: Channel, kind: str) -> str | None:
+    """The incident's own channel for a chat message (its name, for the one that opens it)."""
+    if channel != "chat":
+        return None
+    return incident.incident_channel_name if kind == "channel" else incident.incident_channel
 
 
 def refuse(incident: Incident, trigger: str, standard: str, detail: str) -> PolicyViolation:

@@ -28,6 +28,11 @@ __all__ = [
     "AlertRecovered",
     "AlertRepeated",
     "AlertSilenced",
+    "ChannelNotOpened",
+    "ChannelOpened",
+    "ChannelRequested",
+    "CommanderReminded",
+    "CommanderScheduled",
     "DeliveryFailed",
     "Escalated",
     "Event",
@@ -56,6 +61,7 @@ __all__ = [
     "PostMortemSubmitted",
     "Reminded",
     "ReminderScheduled",
+    "RoleAssigned",
     "RunbookAdded",
     "RunbookStarted",
     "RunbookUpdated",
@@ -195,11 +201,7 @@ class ActionItemWaived(Event):
 
 @attrs.frozen(kw_only=True)
 class FollowUpExported(Event):
-    """An action item's issue was opened in the team's tracker (one per item).
-
-    ``tracker`` is ``github`` or ``jira``; ``key`` is the tracker's name of the issue
-    (``owner/repo#12``, ``OPS-7``); ``url`` is where a person reads it.
-    """
+    """An item's issue opened in the tracker (``github``/``jira``): its ``key`` and ``url``."""
 
     item_id: str
     tracker: str
@@ -386,6 +388,35 @@ class TeamReassigned(Event):
 
 
 @attrs.frozen(kw_only=True)
+class RoleAssigned(Event):
+    """``person`` took ``role`` from ``previous`` (None: nobody had it); ``by`` assigned it."""
+
+    role: str
+    person: str
+    previous: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CommanderScheduled(Event):
+    """The commander timer: ``step`` (remind, page, done; None: off) at ``due_at``."""
+
+    required: bool  # a commander was ever needed (it stays)
+    step: str | None = None
+    due_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CommanderReminded(Event):
+    """Nobody led: the chat reminded or ``targets`` paged (``step``); ``next`` at ``due_at``."""
+
+    step: str
+    targets: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    paged: bool = False
+    next: str = "done"
+    due_at: datetime | None = None
+
+
+@attrs.frozen(kw_only=True)
 class NoteAdded(Event):
     """A status update for the timeline and the Slack thread."""
 
@@ -539,6 +570,28 @@ class IncidentDismissed(Event):
     silence_id: str
 
 
+@attrs.frozen(kw_only=True)
+class ChannelRequested(Event):
+    """The incident gets a channel of its own, ``name`` (the policy's pattern filled in)."""
+
+    name: str
+
+
+@attrs.frozen(kw_only=True)
+class ChannelOpened(Event):
+    """Its channel is open: ``channel`` (the chat's id); ``message``: its message there."""
+
+    channel: str
+    message: str
+
+
+@attrs.frozen(kw_only=True)
+class ChannelNotOpened(Event):
+    """Its channel could not be opened (``reason``): the alerts channel's thread is used."""
+
+    reason: str
+
+
 #: Every event type by its ``type`` name.
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
@@ -569,6 +622,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         IncidentClosed,
         NoteAdded,
         TeamReassigned,
+        RoleAssigned,
+        CommanderScheduled,
+        CommanderReminded,
         AlertRepeated,
         AlertRecovered,
         MessageDelivered,
@@ -585,5 +641,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AlertSilenced,
         SilenceLifted,
         IncidentDismissed,
+        ChannelRequested,
+        ChannelOpened,
+        ChannelNotOpened,
     )
 }

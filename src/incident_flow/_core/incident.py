@@ -7,7 +7,7 @@ should never mean opening a second file.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ import attrs
 from . import events as ev
 from .alerts import Alert
 from .process import INITIAL_STATE, PROCESS
+from .roles import NO_ROLES, RoleChange, assigned, reminded, scheduled
 from .runbooks import Runbook
 from .severity import Severity
 from .storms import PageAfter
@@ -183,6 +184,14 @@ class Incident:
             incident waits unclassified until then).
         team: the team that owns it (from its first alert, or reassigned since; None: the
             policy declared no teams when it opened); service: its first alert's ``service``.
+        roles: who holds each role now (``{"commander": "alice"}``); role_changes: every
+            assignment and hand-over, oldest first.
+        commander_required: whether its severity ever needed a commander (it stays);
+            commander_step, commander_due_at: what happens next while nobody leads (a
+            ``remind`` of the chat, a ``page`` of the commander rotation) and when.
+        incident_channel_name: the name of its own channel, once the policy asked for one;
+            incident_channel: that channel's id once it is open (later messages go there);
+            incident_channel_error: why it could not be opened (its thread is used instead).
         version: the version of the last event folded in.
     """
 
@@ -226,6 +235,14 @@ class Incident:
     silenced_until: datetime | None = None
     team: str | None = None
     service: str | None = None
+    roles: Mapping[str, str] = attrs.field(default=NO_ROLES)
+    role_changes: tuple[RoleChange, ...] = ()
+    commander_required: bool = False
+    commander_step: str | None = None
+    commander_due_at: datetime | None = None
+    incident_channel_name: str | None = None
+    incident_channel: str | None = None
+    incident_channel_error: str | None = None
 
     @property
     def open_action_items(self) -> tuple[ActionItem, ...]:
@@ -278,10 +295,14 @@ class Incident:
 
     @property
     def next_timer_at(self) -> datetime | None:
-        """The earliest of the escalation and reminder timers (what stores index)."""
+        """The earliest of the escalation, reminder and commander timers (what stores index)."""
         escalation, reminder = self.escalation_due_at, self.reminder_due_at
         if self.silenced:
             return self.silenced_until
+        if self.commander_due_at is not None:
+            reminder = (
+                self.commander_due_at if reminder is None else min(reminder, self.commander_due_at)
+            )
         if escalation is None or reminder is None:
             return reminder if escalation is None else escalation
         return min(escalation, reminder)
@@ -394,8 +415,11 @@ def _reopened(inc: Incident, e: ev.IncidentReopened) -> dict[str, Any]:
 
 
 def _reassigned(inc: Incident, e: ev.TeamReassigned) -> dict[str, Any]:
-    # The chat moves to the new team's channel: its first message there starts a new thread.
+    # The chat moves to the new team's channel: its first message there starts a new thread
+    # (an incident with a channel of its own keeps talking there).
     changes: dict[str, Any] = {"team": e.team, "chat_thread": None, "chat_notified": False}
+    if inc.incident_channel is not None:
+        changes.pop("chat_thread")
     if e.paged:
         changes.update(_paged_again(e.escalate_at))
     return changes
@@ -492,6 +516,8 @@ def _delivered(inc: Incident, e: ev.MessageDelivered) -> dict[str, Any]:
     if e.kind == "page" and inc.paged_at is None:
         return {"paged_at": e.at}
     if e.kind == "notify" and e.channel == "chat":
+        if inc.incident_channel is not None:  # its own channel stays where it talks
+            return {"chat_notified": True}
         return {"chat_thread": e.receipt, "chat_notified": True}
     if e.channel == "publisher" and inc.postmortem is not None:
         if e.kind in ("submit", "update"):
@@ -586,6 +612,9 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.IncidentClosed: lambda inc, e: {"closed_at": e.at},
     ev.NoteAdded: _nothing,
     ev.TeamReassigned: _reassigned,
+    ev.RoleAssigned: assigned,
+    ev.CommanderScheduled: scheduled,
+    ev.CommanderReminded: reminded,
     ev.AlertRepeated: _repeated,
     ev.AlertRecovered: _nothing,
     ev.MessageDelivered: _delivered,
@@ -614,6 +643,10 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.AlertSilenced: lambda inc, e: {"silence_id": e.silence_id, "silenced_until": e.until},
     ev.SilenceLifted: lambda inc, e: {"silenced_until": None},
     ev.IncidentDismissed: lambda inc, e: {"silenced_until": None, "closed_at": e.at},
+    ev.ChannelRequested: lambda inc, e: {"incident_channel_name": e.name},
+    # Its message in the channel is where the incident's later messages go.
+    ev.ChannelOpened: lambda inc, e: {"incident_channel": e.channel, "chat_thread": e.message},
+    ev.ChannelNotOpened: lambda inc, e: {"incident_channel_error": e.reason},
 }
 
 

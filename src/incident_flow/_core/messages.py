@@ -21,6 +21,10 @@ def _names(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _pairs(value: Iterable[Iterable[str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(role), str(person)) for role, person in value)
+
+
 @attrs.frozen(kw_only=True)
 class Notification:
     """What a notifier or pager is asked to deliver.
@@ -58,6 +62,11 @@ class Notification:
         channel: for a chat message, the chat channel of the incident's team (a Slack channel
             id); None: the channel the notifier was configured with. A threaded message goes
             where its ``thread`` is.
+        roles: who holds each role, as ``(role, person)`` pairs; a commander the incident
+            needs and nobody holds is ``("commander", "")`` (a chat may offer to lead).
+        room: the incident's own channel (a Slack channel id) once it is open: a message
+            whose ``thread`` is there is posted in the channel, not as a reply. For the
+            message that opens it (``kind`` ``channel``), the name to give it.
     """
 
     incident_id: str
@@ -79,6 +88,8 @@ class Notification:
     to: tuple[str, ...] = attrs.field(default=(), converter=_names)
     since: datetime | None = None
     channel: str | None = None
+    roles: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
+    room: str | None = None
 
     def to_send(
         self, *, resent: bool, send_within: float | None, since: datetime | None = None
@@ -104,6 +115,8 @@ class Notification:
             to=self.to,
             since=since if since is not None else self.since,
             channel=self.channel,
+            roles=self.roles,
+            room=self.room,
         )
 
 

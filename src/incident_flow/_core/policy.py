@@ -47,10 +47,20 @@ from .policy_values import (
     parse_duration,
     parse_time,
 )
+from .roles import Roles
+from .rooms import IncidentChannels, incident_channels
 from .runbooks import RunbookCatalog
 from .severity import Severity
 from .storms import GroupingRule, PageAfter, duration_text
-from .teams import IMPLICIT_TEAM, Route, Team, first_route, organisation_problems
+from .teams import (
+    IMPLICIT_TEAM,
+    Route,
+    Team,
+    first_route,
+    organisation_problems,
+    roles_problems,
+)
+from .text import unknown_key
 from .trackers import TrackerPolicy
 from .trackers import tracker_value as _tracker
 
@@ -58,6 +68,7 @@ __all__ = [
     "DEFAULT_DESCRIPTIONS",
     "EscalationLevel",
     "Policy",
+    "Roles",
     "Route",
     "Team",
     "add_business_days",
@@ -84,8 +95,32 @@ def _routes(value: Iterable[Route]) -> tuple[Route, ...]:
     return routes
 
 
+def _roles(value: Roles | None) -> Roles:
+    if value is None:
+        return Roles()
+    if not isinstance(value, Roles):
+        msg = f"Policy.roles takes a Roles value, got {value!r}"
+        raise TypeError(msg)
+    return value
+
+
+def _roles_check(policy: Policy, attribute: object, value: Roles) -> None:
+    found = roles_problems(value, policy.teams, policy.schedules.names)
+    if found:
+        raise ValueError("Policy: " + "; ".join(found))
+
+
 def _organisation(policy: Policy, attribute: object, value: str | None) -> None:
-    """Teams, routes and the default team agree with each other and with the schedules."""
+    """Teams, routes and the default team agree with each other and with the schedules.
+
+    A grouping rule scoped to a team names one of the policy's teams (``default`` is the one
+    team of a policy that declares none).
+    """
+    for index, rule in enumerate(policy.grouping):
+        if rule.team is not None and rule.team not in policy.team_names:
+            problem = unknown_key(rule.team, policy.team_names, "team")
+            msg = f"Policy: grouping[{index}].team: {rule.team!r}: {problem}"
+            raise ValueError(msg)
     if not (policy.teams or policy.routes or value is not None):
         return  # one implicit team: nothing to check
     found = organisation_problems(
@@ -162,11 +197,17 @@ class Policy:
         descriptions: what makes an incident P1..P5, shown to responders.
         people: who each Slack, PagerDuty, Opsgenie and GitHub identity is, so actions taken
             in those tools name one person (an unknown identity is kept as the vendor's).
+        roles: the incident roles (commander, communications, scribe...), which severities
+            need a commander, and who is reminded and paged when one has none (default: the
+            three roles, no severity needs a commander).
         teams: the teams that own incidents, each with the values it overrides (default
             none: the policy is one team, ``default``, with the values above).
         routes: which team an alert belongs to, tried in order, the first match wins.
         default_team: the team of an alert no route matches (required with two teams or
             more; with one, that team).
+        incident_channels: which incidents get a chat channel of their own, its name, and
+            whether it is archived on close (:class:`~incident_flow.IncidentChannels`;
+            default None: every incident lives in its thread of the alerts channel).
         tracker: whether and where action items are opened as issues (GitHub Issues or
             Jira; ``[tracker]``; default None: they stay in the store only).
     """
@@ -214,9 +255,13 @@ class Policy:
     runbooks: RunbookCatalog = attrs.field(factory=RunbookCatalog, converter=_catalog)
     descriptions: Mapping[Severity, str] = attrs.field(factory=dict, converter=_descriptions)
     people: People = attrs.field(factory=People, converter=_directory)
+    roles: Roles = attrs.field(factory=Roles, converter=_roles, validator=_roles_check)
     teams: tuple[Team, ...] = attrs.field(default=(), converter=_teams)
     routes: tuple[Route, ...] = attrs.field(default=(), converter=_routes)
     default_team: str | None = attrs.field(default=None, validator=_organisation)
+    incident_channels: IncidentChannels | None = attrs.field(
+        default=None, converter=incident_channels
+    )
     tracker: TrackerPolicy | None = attrs.field(default=None, converter=_tracker)
     #: ``for_team``'s answers by team name: a decision asks on every command, and a team's
     #: policy is the same value every time (not compared, not shown, never copied: a policy
@@ -358,9 +403,18 @@ class Policy:
         and the previous shift. Any other target is taken as it is written (a person, or a
         name the pager service knows). Empty names with gaps: nobody to page at this level.
         """
+        return self.on_call_targets(self.escalation_targets(level), at)
+
+    def on_call_targets(
+        self, targets: Iterable[str], at: datetime
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Who ``targets`` (escalation targets) page at ``at``, and the schedules with nobody.
+
+        As :meth:`page_targets` reads one level's targets.
+        """
         names: list[str] = []
         gaps: list[str] = []
-        for target in self.escalation_targets(level):
+        for target in targets:
             found = self._on_call_for(target, at)
             if found is None:
                 names.append(target)
@@ -433,6 +487,8 @@ class Policy:
             "postmortem_reviewers": team.postmortem_reviewers,
             "postmortem_review_pool": team.postmortem_review_pool,
             "postmortem_folder": team.postmortem_folder,
+            "roles": team.roles,
+            "incident_channels": team.incident_channels,
             "tracker": team.tracker,
         }
         mine = {k: v if v is not None else getattr(self, k) for k, v in own.items()}
@@ -443,6 +499,15 @@ class Policy:
     def route_for(self, alert: Alert) -> tuple[int, Route] | None:
         """The first route ``alert`` meets and its place (from 0); None: the default team."""
         return first_route(self.routes, alert)
+
+    def team_name_for(self, alert: Alert) -> str:
+        """The name of the team that owns ``alert`` (see :meth:`team_for`), cheaply.
+
+        ``default`` for a policy without teams: what a silence or a grouping rule scoped to a
+        team compares with.
+        """
+        found = first_route(self.routes, alert) if self.routes else None
+        return self.default_team_name if found is None else found[1].team
 
     def team_for(self, alert: Alert) -> Team:
         """The team that owns ``alert``: the first route it meets, else the default team.
@@ -456,8 +521,8 @@ class Policy:
         """The policy as team ``name`` sees it: its escalation, schedules, reviewers, folder.
 
         Everything else is the policy's; its only team is that one, without routes, so a
-        decision made for the team reads it as it reads a policy. A policy without teams is
-        its own implicit team's.
+        decision made for the team reads it as it reads a policy; its grouping rules are those
+        for every team and the team's own. A policy without teams is its own implicit team's.
 
         Made once per team and policy (the same value every time after).
 
@@ -476,6 +541,7 @@ class Policy:
             self,
             **values,
             schedules=Schedules(v for v in self.schedules.versions if v.name in mine),
+            grouping=tuple(r for r in self.grouping if r.team in (None, name)),
             teams=(team,),
             routes=(),
             default_team=team.name,

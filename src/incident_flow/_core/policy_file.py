@@ -21,12 +21,15 @@ from .policy_values import (
     EscalationLevel,
     parse_duration,
 )
+from .roles import Roles
+from .roles_file import read_roles
+from .rooms import IncidentChannels, name_problem
 from .runbooks import Runbook
 from .severity import Severity
 from .storms import GroupingRule, PageAfter, parse_matchers
-from .teams import Team
+from .teams import Team, roles_problems
 from .teams_file import TeamTables
-from .text import unknown_key
+from .text import team_name_problem, unknown_key
 from .trackers import read_tracker
 
 _TOP_KEYS = (
@@ -57,11 +60,15 @@ _TOP_KEYS = (
     "runbooks",
     "descriptions",
     "people",
+    "roles",
     "teams",
     "routes",
     "default_team",
     "tracker",
+    "incident_channels",
 )
+#: The keys of ``[incident_channels]`` (and of a team's ``incident_channels``).
+_CHANNEL_KEYS = ("severities", "name", "archive_on_close")
 _PERSON_KEYS = ("name", "email", *IDENTITY_SOURCES, "phone")
 _RUNBOOK_KEYS = (
     "name",
@@ -83,6 +90,8 @@ class Reader:
 
     def __init__(self) -> None:
         self.problems: list[str] = []
+        #: The policy's own ``[roles]`` table, where a team's ``[teams.roles]`` starts from.
+        self.roles_table: Mapping[str, Any] = {}
 
     def problem(self, path: str, text: str) -> None:
         self.problems.append(f"{path}: {text}")
@@ -120,7 +129,11 @@ class Reader:
             "runbooks": self.runbooks,
             "people": self.people,
             "tracker": lambda path, v: read_tracker(path, v, self.problem),
+            "roles": lambda path, v: read_roles(self, path, v),
+            "incident_channels": self.incident_channels,
         }
+        if isinstance(data.get("roles"), Mapping):
+            self.roles_table = data["roles"]
         teams = TeamTables(self)
         readers.update(teams.readers())
         out: dict[str, Any] = {}
@@ -131,6 +144,7 @@ class Reader:
                     out[key] = value
         self.check_targets(out)
         teams.check(out, data)
+        self.check_roles(out)
         return out
 
     def check_targets(self, read: Mapping[str, Any]) -> None:
@@ -149,6 +163,16 @@ class Reader:
                         f"escalation[{index}].targets",
                         f"{target!r}: no schedule {name!r} (known: {listed})",
                     )
+
+    def check_roles(self, read: Mapping[str, Any]) -> None:
+        """Every commander rotation's schedule exists (and is its team's)."""
+        if any(p.startswith(("schedules", "teams", "roles")) for p in self.problems):
+            return  # their own problems are said; these would repeat or mislead
+        known = tuple(dict.fromkeys(s.name for s in read.get("schedules", ())))
+        roles = read.get("roles") or Roles()
+        for found in roles_problems(roles, read.get("teams", ()), known):
+            path, _, text = found.partition(": ")
+            self.problem(path, text)
 
     def reviewers(self, path: str, value: object) -> int | None:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -199,6 +223,31 @@ class Reader:
             return None
         found = [self.one_of(f"{path}[{i}]", v, POSTMORTEM_SECTIONS) for i, v in enumerate(value)]
         return [v for v in found if v is not None]
+
+    def incident_channels(self, path: str, value: object) -> IncidentChannels | None:
+        """``[incident_channels]``: severities, a name pattern, archive on close or not."""
+        table = self.table(path, value)
+        if table is None:
+            return None
+        before = len(self.problems)
+        for key in table:
+            if key not in _CHANNEL_KEYS:
+                self.problem(f"{path}.{key}", unknown_key(key, _CHANNEL_KEYS))
+        fields: dict[str, Any] = {}
+        if "severities" in table:
+            fields["severities"] = self.severity_list(f"{path}.severities", table["severities"])
+        if "name" in table:
+            problem = name_problem(table["name"])
+            if problem is not None:
+                self.problem(f"{path}.name", problem)
+            fields["name"] = table["name"]
+        if "archive_on_close" in table:
+            fields["archive_on_close"] = self.flag(
+                f"{path}.archive_on_close", table["archive_on_close"]
+            )
+        if len(self.problems) > before:
+            return None
+        return IncidentChannels(**fields)
 
     def one_of(self, path: str, value: object, allowed: tuple[str, ...]) -> str | None:
         if value not in allowed:
@@ -314,8 +363,14 @@ class Reader:
         return self.named_tables(path, value, "[[grouping]]", self.rule, "another rule")
 
     def rule(self, path: str, table: Mapping[str, Any]) -> GroupingRule | None:
-        name, ok = self.named(path, table, ("name", "match", "by", "window", "page_after"))
+        name, ok = self.named(path, table, ("name", "match", "by", "window", "page_after", "team"))
         fields: dict[str, Any] = {}
+        if "team" in table:
+            wrong = team_name_problem(table["team"])
+            if wrong is not None:
+                self.problem(f"{path}.team", wrong)
+                ok = False
+            fields["team"] = table["team"]
         match = self.table(f"{path}.match", table.get("match", {}))
         try:
             fields["match"] = parse_matchers(match or {})

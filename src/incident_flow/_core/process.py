@@ -152,6 +152,20 @@ IN_PLACE: tuple[Step, ...] = (
         None,
         "to another team of the policy; a critical, unresolved incident pages its first level",
     ),
+    Step(
+        "assign_role",
+        OPEN_STATES,
+        None,
+        "a person of the policy takes one of its roles (a hand-over when someone holds it)",
+    ),
+    Step(
+        "remind_commander",
+        _UNRESOLVED,
+        None,
+        "nobody leads a severity that needs a commander: the chat is reminded after "
+        "policy.roles.remind_after, the commander rotation paged after page_after",
+        system=True,
+    ),
     Step("add_runbook", OPEN_STATES, None, "settles the 'add runbook' action items"),
     Step("update_runbook", OPEN_STATES, None, "settles the runbook's 'update runbook' items"),
     Step("waive_action_item", OPEN_STATES, None, "an action item waived with a reason"),

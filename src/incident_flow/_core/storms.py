@@ -5,6 +5,10 @@ silences, and :mod:`._decide` applies them. An alert matched by a grouping rule 
 group's open incident; a critical incident held by a paging threshold pages only once its alerts
 fired often enough; an alert a silence matches opens an incident that says nothing until the
 silence ends.
+
+A rule or a silence may name a ``team``: it then applies only to the alerts the policy routes
+to that team (the caller says which team that is: :meth:`Policy.team_name_for
+<incident_flow.Policy.team_name_for>`); without one it applies to every alert, as before teams.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import datetime, timedelta
 import attrs
 
 from .alerts import Alert
+from .text import team_name_problem
 
 __all__ = [
     "GroupingRule",
@@ -142,6 +147,17 @@ def _names(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _team(instance: object, attribute: attrs.Attribute[str | None], value: object) -> None:
+    problem = None if value is None else team_name_problem(value)
+    if problem is not None:
+        raise ValueError(f"{type(instance).__name__}.{attribute.name} {problem}")
+
+
+def _for_team(scope: str | None, team: str | None) -> bool:
+    """Whether something scoped to ``scope`` (None: every team) applies to ``team``'s alert."""
+    return scope is None or scope == team
+
+
 @attrs.frozen(kw_only=True)
 class GroupingRule:
     """Alerts this rule matches, with equal ``by`` labels, are one incident within ``window``.
@@ -155,6 +171,7 @@ class GroupingRule:
             group's last new alert came at most this long ago; after that it opens a new one.
         page_after: hold the page until the group's alerts fired this often (None: the
             severity's threshold, else page at once).
+        team: the only team whose alerts the rule groups (None: every team's).
     """
 
     name: str
@@ -162,10 +179,15 @@ class GroupingRule:
     by: tuple[str, ...] = attrs.field(default=(), converter=_names)
     window: timedelta = attrs.field(default=timedelta(minutes=10), validator=_positive_duration)
     page_after: PageAfter | None = None
+    team: str | None = attrs.field(default=None, validator=_team)
 
-    def key(self, alert: Alert) -> str | None:
-        """The group ``alert`` belongs to under this rule, or None when the rule does not apply."""
-        if not all(m.matches(alert) for m in self.match):
+    def key(self, alert: Alert, team: str | None = None) -> str | None:
+        """The group ``alert`` belongs to under this rule, or None when the rule does not apply.
+
+        ``team``: the team the alert is routed to; a rule scoped to another team (or given
+        no team) does not apply.
+        """
+        if not _for_team(self.team, team) or not all(m.matches(alert) for m in self.match):
             return None
         parts = []
         for label in self.by:
@@ -180,13 +202,16 @@ class GroupingRule:
         what = " ".join(str(m) for m in self.match) or "every alert"
         by = f" by {', '.join(self.by)}" if self.by else ""
         paged = f", pages after {self.page_after}" if self.page_after else ""
-        return f"{self.name}: {what}{by} within {duration_text(self.window)}{paged}"
+        scope = f" (team {self.team} only)" if self.team else ""
+        return f"{self.name}: {what}{by} within {duration_text(self.window)}{paged}{scope}"
 
 
-def group_key(rules: Iterable[GroupingRule], alert: Alert) -> tuple[GroupingRule, str] | None:
-    """The first rule that groups ``alert``, and its group key; None when none applies."""
+def group_key(
+    rules: Iterable[GroupingRule], alert: Alert, team: str | None = None
+) -> tuple[GroupingRule, str] | None:
+    """The first rule that groups ``alert`` (routed to ``team``), and its key; None: none does."""
     for rule in rules:
-        key = rule.key(alert)
+        key = rule.key(alert, team)
         if key is not None:
             return rule, key
     return None
@@ -211,6 +236,7 @@ class Silence:
         by: who created it; why: the reason (a maintenance, a known issue).
         created_at: when it was created.
         ended_at, ended_by: when and by whom it was ended early, if it was.
+        team: the only team whose alerts it silences (None: every team's).
     """
 
     id: str
@@ -222,6 +248,7 @@ class Silence:
     created_at: datetime
     ended_at: datetime | None = None
     ended_by: str | None = None
+    team: str | None = attrs.field(default=None, validator=_team)
 
     def __attrs_post_init__(self) -> None:
         if self.ends_at <= self.starts_at:
@@ -240,17 +267,24 @@ class Silence:
         """Whether it silences alerts at ``now``."""
         return self.starts_at <= now < self.until
 
-    def matches(self, alert: Alert) -> bool:
-        """Whether ``alert`` meets every matcher (whatever the time)."""
-        return all(m.matches(alert) for m in self.matchers)
+    def matches(self, alert: Alert, team: str | None = None) -> bool:
+        """Whether ``alert`` (routed to ``team``) meets every matcher (whatever the time).
+
+        A silence scoped to a team matches only that team's alerts (never one given no team).
+        """
+        return _for_team(self.team, team) and all(m.matches(alert) for m in self.matchers)
 
     def describe(self) -> str:
-        """One line: what, until when, who and why."""
+        """One line: what (of which team), until when, who and why."""
         what = " ".join(str(m) for m in self.matchers)
+        if self.team:
+            what = f"team {self.team}: {what}"
         return f"{self.id} {what} until {self.until:%Y-%m-%d %H:%M} UTC by {self.by}: {self.why}"
 
 
-def matching_silence(silences: Iterable[Silence], alert: Alert, now: datetime) -> Silence | None:
-    """The active silence matching ``alert`` that lasts longest, or None."""
-    found = [s for s in silences if s.active(now) and s.matches(alert)]
+def matching_silence(
+    silences: Iterable[Silence], alert: Alert, now: datetime, team: str | None = None
+) -> Silence | None:
+    """The active silence matching ``alert`` (routed to ``team``) that lasts longest, or None."""
+    found = [s for s in silences if s.active(now) and s.matches(alert, team)]
     return max(found, key=lambda s: s.until) if found else None

@@ -11,15 +11,16 @@ answers ``team_for(alert)`` and ``for_team(name)``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
 from .alerts import Alert
 from .policy_values import EscalationLevel, _levels, _names
+from .roles import Roles
+from .rooms import IncidentChannels, incident_channels
 from .storms import LabelMatcher, parse_matchers
-from .text import unknown_key
+from .text import team_name_problem, unknown_key
 from .trackers import TrackerPolicy, tracker_value
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Team",
     "first_route",
     "organisation_problems",
+    "roles_problems",
     "schedule_target",
     "schedules_named",
     "team_name_problem",
@@ -35,18 +37,6 @@ __all__ = [
 
 #: The name of the one team of a policy that declares none.
 IMPLICIT_TEAM = "default"
-
-
-#: A team's name: a slug (letters, digits, ``_ . -``), safe in a command, a chat command and a
-#: metric's label as it is.
-TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
-
-
-def team_name_problem(value: object) -> str | None:
-    """Why ``value`` is not a team's name, or None when it is one."""
-    if isinstance(value, str) and TEAM_NAME.fullmatch(value):
-        return None
-    return f"must be a team's name (letters, digits, _ . -; like 'payments'), got {value!r}"
 
 
 def _name(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
@@ -101,6 +91,10 @@ class Team:
         postmortem_reviewers: how many approvals its post-mortems need.
         postmortem_review_pool: who its post-mortems' reviews are requested from.
         postmortem_folder: where its post-mortems are saved.
+        roles: its roles and commander rule (a whole :class:`~.roles.Roles`; the policy
+            file's ``[teams.roles]`` starts from the policy's ``[roles]``).
+        incident_channels: which of its incidents get a channel of their own, and how
+            (:class:`~incident_flow.IncidentChannels`; None: the policy's).
         tracker: where its action items are opened as issues (``[teams.tracker]``; the kind
             must be the policy's, the flow has one tracker).
     """
@@ -117,6 +111,12 @@ class Team:
         default=None, converter=_optional_names
     )
     postmortem_folder: str | None = attrs.field(default=None, validator=_optional_text)
+    roles: Roles | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Roles))
+    )
+    incident_channels: IncidentChannels | None = attrs.field(
+        default=None, converter=incident_channels
+    )
     tracker: TrackerPolicy | None = attrs.field(default=None, converter=tracker_value)
 
     def describe(self) -> str:
@@ -267,4 +267,23 @@ def organisation_problems(
     elif default_team is None and len(known) > 1:
         text = f"missing: which team ({', '.join(known)}) owns what no route takes"
         found.append(("default_team", text))
+    return found
+
+
+def roles_problems(roles: Roles, teams: Iterable[Team], known: tuple[str, ...]) -> list[str]:
+    """Commander rotations (``Roles.page``) naming a schedule not in ``known`` (or the team's)."""
+    found: list[str] = []
+    owners: list[tuple[str, Roles, tuple[str, ...] | None]] = [("roles", roles, None)]
+    # A team without roles of its own pages the policy's rotation: through its schedules too.
+    owners += [(f"teams.{t.name}.roles", t.roles or roles, t.schedules) for t in teams]
+    for path, owned, allowed in owners:
+        for target in owned.page:
+            name = schedule_target(target, known)
+            if name is None:
+                continue
+            listed = ", ".join(known) or "none"
+            if name not in known:
+                found.append(f"{path}.page: {target!r}: no schedule {name!r} (known: {listed})")
+            elif allowed is not None and name not in allowed:
+                found.append(f"{path}.page: {target!r}: the team is not on call through {name}")
     return found

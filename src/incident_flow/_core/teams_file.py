@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .policy_values import _DEFAULT_ESCALATION
+from .roles_file import read_roles
 from .storms import parse_matchers
-from .teams import Route, Team, organisation_problems, team_name_problem
+from .teams import IMPLICIT_TEAM, Route, Team, organisation_problems, team_name_problem
 from .text import unknown_key
 from .trackers import read_tracker
 
@@ -29,6 +30,8 @@ TEAM_KEYS = (
     "postmortem_reviewers",
     "postmortem_review_pool",
     "postmortem_folder",
+    "roles",
+    "incident_channels",
     "tracker",
 )
 #: The keys of one ``[[routes]]`` table.
@@ -79,6 +82,8 @@ class TeamTables:
             "postmortem_reviewers": reader.reviewers,
             "postmortem_review_pool": reader.name_list,
             "postmortem_folder": reader.folder,
+            "roles": lambda path, v: read_roles(reader, path, v, self.roles_base()),
+            "incident_channels": reader.incident_channels,
             "tracker": lambda where, value: read_tracker(where, value, reader.problem),
         }
         problems = len(reader.problems)
@@ -88,6 +93,14 @@ class TeamTables:
         if not ok or not name or len(reader.problems) > problems:
             return None
         return Team(name=name, **fields)
+
+    def roles_base(self) -> Mapping[str, Any]:
+        """The policy's ``[roles]``, where a team's ``[teams.roles]`` starts from.
+
+        None of it when it has problems of its own: they are said once, at ``roles``.
+        """
+        broken = any(p.startswith(("roles.", "roles:")) for p in self.reader.problems)
+        return {} if broken else self.reader.roles_table
 
     def routes(self, path: str, value: object) -> list[Route]:
         """``[[routes]]``: in order, each with matchers and a team."""
@@ -161,3 +174,19 @@ class TeamTables:
         )
         for path, text in found:
             self.reader.problem(path, text)
+        self.check_scopes(data)
+
+    def check_scopes(self, data: Mapping[str, Any]) -> None:
+        """Each grouping rule scoped to a team names a team of the policy.
+
+        Without ``[[teams]]`` the one team is ``default``. A name that is not a team's name at
+        all was reported when the rule was read.
+        """
+        known = list(dict.fromkeys(self.declared)) or [IMPLICIT_TEAM]
+        rules = data.get("grouping")
+        for index, rule in enumerate(rules if isinstance(rules, list) else ()):
+            team = rule.get("team") if isinstance(rule, Mapping) else None
+            if team is None or team_name_problem(team) is not None or team in known:
+                continue
+            problem = f"{team!r}: {unknown_key(team, known, 'team')}"
+            self.reader.problem(f"grouping[{index}].team", problem)

@@ -21,6 +21,7 @@ __all__ = [
     "quiet_mentions",
     "storable",
     "storable_data",
+    "team_name_problem",
     "unknown_key",
 ]
 
@@ -29,7 +30,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: What Markdown (CommonMark and GitHub's) reads as syntax inside a line.
 _INLINE = re.compile(r"([\\`*_\[\]<>#|~])")
 #: A line that would start a heading, a quote, a list, a table row or a fence.
-_LINE_START = re.compile(r"^(\s*)([#>|=\\]|[-+*](?=\s)|\d+[.)](?=\s)|`{3,}|~{3,})", re.M)
+_LINE_START = re.compile(r"^(\s*)([#>|=\\]|[-+*](?=\s|$)|\d+[.)](?=\s|$)|`{3,}|~{3,})", re.M)
 #: ``@name`` and ``#123``: GitHub notifies the one and cross-references the other.
 _MENTION = re.compile(r"([@#])(?=[\w-])")
 
@@ -89,7 +90,7 @@ def _escape_start(match: re.Match[str]) -> str:
 
 
 _ESCAPED_INLINE = re.compile(r"\\([\\`*_\[\]<>#|~])")
-_ESCAPED_START = re.compile(r"^(\s*)(\d*)\\([#>|=.)\\]|[-+*](?=\s)|`{3,}|~{3,})", re.M)
+_ESCAPED_START = re.compile(r"^(\s*)(\d*)\\([#>|=.)\\]|[-+*](?=\s|$)|`{3,}|~{3,})", re.M)
 
 
 def markdown_plain(text: str) -> str:
@@ -117,3 +118,15 @@ def unknown_key(key: object, known: Iterable[str], what: str = "key") -> str:
     close = difflib.get_close_matches(str(key), names, n=1)
     hint = f", did you mean {close[0]!r}?" if close else ""
     return f"unknown {what}{hint} (known: {', '.join(names)})"
+
+
+#: A team's name: a slug (letters, digits, ``_ . -``), safe in a command, a chat command and a
+#: metric's label as it is.
+TEAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,62}")
+
+
+def team_name_problem(value: object) -> str | None:
+    """Why ``value`` is not a team's name, or None when it is one."""
+    if isinstance(value, str) and TEAM_NAME.fullmatch(value):
+        return None
+    return f"must be a team's name (letters, digits, _ . -; like 'payments'), got {value!r}"

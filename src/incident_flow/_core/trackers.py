@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -21,7 +21,9 @@ from .text import unknown_key
 __all__ = [
     "EXPORTABLE_KINDS",
     "TRACKER_KINDS",
+    "AsyncTracker",
     "FollowUp",
+    "Tracker",
     "TrackerIssue",
     "TrackerPolicy",
     "find_marker",
@@ -222,3 +224,54 @@ def _list(value: object) -> tuple[str, ...]:
         msg = f"must be a list of non-blank strings, got {value!r}"
         raise TypeError(msg)
     return tuple(value)
+
+
+# The ports (re-exported by incident_flow.ports, where the other ports are).
+
+
+@runtime_checkable
+class Tracker(Protocol):
+    """The team's issue tracker, where action items are followed up (optional).
+
+    ``IncidentFlow(tracker=...)``: with one, and a policy ``[tracker]`` that exports an
+    item's kind, the item is opened there, settling it here closes it there, and closing it
+    there settles it here (a webhook, or ``poll_follow_ups``). Without one, items stay in the
+    store. The core relies on: ``open`` creates one issue per item even when called again for
+    it (``follow_up.resent``: look for it first, by the item's marker); ``close`` of a closed
+    issue is not an error; ``status`` reads the issue as it is now. Failures raise
+    :class:`~incident_flow.DeliveryError` (retried by the outbox).
+    """
+
+    #: ``github`` or ``jira``: it must be the policy's ``[tracker] kind``.
+    kind: str
+
+    def open(self, follow_up: FollowUp) -> TrackerIssue:
+        """Open the item's issue (or find the one an earlier attempt opened); return it."""
+        ...
+
+    def close(self, issue: TrackerIssue, comment: str) -> TrackerIssue:
+        """Say ``comment`` on the issue and close it (done); a closed one is left as it is."""
+        ...
+
+    def status(self, issue: TrackerIssue) -> TrackerIssue:
+        """The issue as it is now (``closed``, ``closed_by``)."""
+        ...
+
+
+@runtime_checkable
+class AsyncTracker(Protocol):
+    """:class:`Tracker` for :class:`~incident_flow.AsyncIncidentFlow`: awaitable methods."""
+
+    kind: str
+
+    async def open(self, follow_up: FollowUp) -> TrackerIssue:
+        """See :meth:`Tracker.open`."""
+        ...
+
+    async def close(self, issue: TrackerIssue, comment: str) -> TrackerIssue:
+        """See :meth:`Tracker.close`."""
+        ...
+
+    async def status(self, issue: TrackerIssue) -> TrackerIssue:
+        """See :meth:`Tracker.status`."""
+        ...

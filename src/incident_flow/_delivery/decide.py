@@ -20,6 +20,7 @@ from .._core.follow_ups import export_follow_ups, tracker_answered
 from .._core.incident import Incident, fold
 from .._core.messages import OutboxMessage
 from .._core.policy import Policy
+from .._core.rooms_decide import follow
 from .._review import decide as review
 
 
@@ -114,6 +115,7 @@ def decide_outcomes(
             )
     if publisher:  # a merge publishes the post-mortem: its learnings' items are raised
         export_follow_ups(draft, policy)
+    follow(draft, policy)  # the incident's channel opened (or not): recorded, said
     return draft.finish(tuple(settled), reminders=policy if publisher else None)
 
 

@@ -32,6 +32,7 @@ BUTTONS = {
     "start_runbook": "Start runbook",
     "resolve": "Resolve",
     "note": "Add note",
+    "lead": "I'll lead",
 }
 #: The buttons that open a form first: kind -> (form title, text label, submit label, optional).
 FORMS = {

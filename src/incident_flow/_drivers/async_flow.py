@@ -32,6 +32,8 @@ from ..ports import (
     AsyncTracker,
     Clock,
     EventStore,
+    IncidentFilter,
+    IncidentPage,
     Notifier,
     PostMortemPublisher,
     Tracker,
@@ -64,8 +66,8 @@ class AsyncIncidentFlow(FlowCore):
         store: the event store, async or sync (default :class:`MemoryStore`).
         notifier: the chat channel (default :class:`LogNotifier`).
         pager: the pager (default :class:`LogNotifier` on channel ``pager``).
-        publisher: where post-mortems go (default ``FolderPublisher(policy.postmortem_folder)``,
-            on a worker thread).
+        publisher: where post-mortems go (default ``FolderPublisher.for_policy(policy)``: the
+            policy's ``postmortem_folder``, each team's own; on a worker thread).
         clock: where time comes from (default the system clock, UTC).
         lease: how long a sender holds a message it is delivering before others may retry it.
         new_id: makes incident ids (default ``inc-`` and 12 hex digits).
@@ -94,9 +96,7 @@ class AsyncIncidentFlow(FlowCore):
         self.store = store if store is not None else MemoryStore()
         self.notifier = notifier if notifier is not None else LogNotifier()
         self.pager = pager if pager is not None else LogNotifier("pager")
-        self.publisher = (
-            publisher if publisher is not None else FolderPublisher(policy.postmortem_folder)
-        )
+        self.publisher = publisher if publisher is not None else FolderPublisher.for_policy(policy)
 
     # A port set later is adapted like one given to the constructor.
 
@@ -281,6 +281,10 @@ class AsyncIncidentFlow(FlowCore):
         """
         return await self._run(incident_id, cmd.Reassign(by=by, team=team))
 
+    async def assign(self, incident_id: str, role: str, person: str, *, by: str) -> Incident:
+        """``person`` takes ``role`` (see :meth:`IncidentFlow.assign`)."""
+        return await self._run(incident_id, cmd.AssignRole(by=by, role=role, person=person))
+
     async def escalate(self, incident_id: str, *, by: str) -> Incident:
         """Page the next escalation level now (see :meth:`IncidentFlow.escalate`)."""
         return await self._run(incident_id, cmd.Escalate(by=by))
@@ -326,11 +330,18 @@ class AsyncIncidentFlow(FlowCore):
         duration: timedelta | None = None,
         ends_at: datetime | None = None,
         starts_at: datetime | None = None,
+        team: str | None = None,
     ) -> Silence:
         """Silence matching alerts for a while (see :meth:`IncidentFlow.silence`)."""
         return await self._drive(
             self._silence(
-                matchers, by=by, why=why, ends_at=ends_at, duration=duration, starts_at=starts_at
+                matchers,
+                by=by,
+                why=why,
+                ends_at=ends_at,
+                duration=duration,
+                starts_at=starts_at,
+                team=team,
             )
         )
 
@@ -402,6 +413,12 @@ class AsyncIncidentFlow(FlowCore):
     async def incidents(self, state: str | None = None) -> list[Incident]:
         """Return the incidents (in ``state`` when given), oldest first."""
         return await self._read(self._incidents(state))
+
+    async def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """A page of the incidents ``filters`` matches (see :meth:`IncidentFlow.incident_page`)."""
+        return await self._read(self._incident_page(filters, cursor, limit))
 
     # ----------------------------------------------------------------- delivering later
 

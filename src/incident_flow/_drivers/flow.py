@@ -21,7 +21,15 @@ from .._runbooks.catalog import Catalog, RunbookRevision
 from ..adapters.channels.notifiers import LogNotifier
 from ..adapters.publishers.folder import FolderPublisher
 from ..adapters.stores.memory import MemoryStore
-from ..ports import Clock, EventStore, Notifier, PostMortemPublisher, Tracker
+from ..ports import (
+    Clock,
+    EventStore,
+    IncidentFilter,
+    IncidentPage,
+    Notifier,
+    PostMortemPublisher,
+    Tracker,
+)
 from ..schedules import Override, Shift
 from .flowcore import FlowCore, new_incident_id
 from .locks import KeyedLocks
@@ -43,7 +51,8 @@ class IncidentFlow(FlowCore):
         store: the event store (default :class:`MemoryStore`).
         notifier: the chat channel, Slack (default :class:`LogNotifier`).
         pager: the pager (default :class:`LogNotifier` on channel ``pager``).
-        publisher: where post-mortems go (default ``FolderPublisher(policy.postmortem_folder)``).
+        publisher: where post-mortems go (default ``FolderPublisher.for_policy(policy)``: the
+            policy's ``postmortem_folder``, each team's own).
         clock: where time comes from (default the system clock, UTC).
         lease: how long a sender holds a message it is delivering before others may retry it.
         new_id: makes incident ids (default ``inc-`` and 12 hex digits).
@@ -72,7 +81,7 @@ class IncidentFlow(FlowCore):
         self.notifier: Notifier = notifier if notifier is not None else LogNotifier("chat")
         self.pager: Notifier = pager if pager is not None else LogNotifier("pager")
         self.publisher: PostMortemPublisher = (
-            publisher if publisher is not None else FolderPublisher(self.policy.postmortem_folder)
+            publisher if publisher is not None else FolderPublisher.for_policy(self.policy)
         )
 
     def __repr__(self) -> str:
@@ -284,6 +293,20 @@ class IncidentFlow(FlowCore):
         """
         return self._run(incident_id, cmd.Reassign(by=by, team=team))
 
+    def assign(self, incident_id: str, role: str, person: str, *, by: str) -> Incident:
+        """``person`` takes ``role`` (``commander``, ``scribe``...); a hand-over is recorded.
+
+        The role is one of ``policy.roles.names`` (any case, slugged); the person one of
+        ``Policy.people`` when the policy names people. Assigning the person who holds it
+        already changes nothing. A commander stops the commander reminder.
+
+        Raises:
+            InvalidCommand: a blank role or person.
+            PolicyViolation: ``unknown_role`` or ``unknown_person``.
+            InvalidTransition: the incident is closed (or not opened yet: silenced).
+        """
+        return self._run(incident_id, cmd.AssignRole(by=by, role=role, person=person))
+
     def escalate(self, incident_id: str, *, by: str) -> Incident:
         """Page the next escalation level now (a paged incident, unresolved, not at the last)."""
         return self._run(incident_id, cmd.Escalate(by=by))
@@ -381,6 +404,7 @@ class IncidentFlow(FlowCore):
         duration: timedelta | None = None,
         ends_at: datetime | None = None,
         starts_at: datetime | None = None,
+        team: str | None = None,
     ) -> Silence:
         """Silence the alerts ``matchers`` match, from ``starts_at`` (now) for ``duration``.
 
@@ -390,13 +414,23 @@ class IncidentFlow(FlowCore):
         its own that posts and pages nothing; still firing when the silence ends, it opens as
         usual (run by :meth:`escalate_due`); recovered before, it is dismissed.
 
+        ``team``: silence only the alerts the policy routes to that team
+        (:meth:`Policy.team_name_for <incident_flow.Policy.team_name_for>`); None (the
+        default) silences every team's, as before teams.
+
         Raises:
             InvalidCommand: no matchers, no reason, no end (or both ``duration`` and
-                ``ends_at``), or an end in the past.
+                ``ends_at``), an end in the past, or a team the policy does not have.
         """
         return self._drive(
             self._silence(
-                matchers, by=by, why=why, ends_at=ends_at, duration=duration, starts_at=starts_at
+                matchers,
+                by=by,
+                why=why,
+                ends_at=ends_at,
+                duration=duration,
+                starts_at=starts_at,
+                team=team,
             )
         )
 
@@ -504,6 +538,20 @@ class IncidentFlow(FlowCore):
     def incidents(self, state: str | None = None) -> list[Incident]:
         """Return the incidents (in ``state`` when given), oldest first."""
         return self._drive(self._incidents(state))
+
+    def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """A page of the incidents ``filters`` matches: the ones not closed first, then closed.
+
+        The newest opened first in each. From the store's index (``ports.IncidentQuery``) when
+        it has one, loading only the page's incidents; else every incident of the states asked
+        is loaded and filtered. Pass the page's ``next_cursor`` back for the next page.
+
+        Raises:
+            InvalidCommand: a limit outside 1..500, or a cursor this list did not make.
+        """
+        return self._drive(self._incident_page(filters, cursor, limit))
 
     # ----------------------------------------------------------------- internals
 

@@ -59,6 +59,7 @@ from .loop import Decider, catalog_revisions, new_incident_id
 from .steps_alerting import AlertingSteps
 from .steps_delivery import DeliverySteps
 from .steps_oncall import OnCallSteps
+from .steps_queries import QuerySteps
 from .steps_response import ResponseSteps
 from .steps_review import ReviewSteps
 from .steps_runbooks import RunbookSteps
@@ -73,6 +74,7 @@ class FlowCore(
     ReviewSteps,
     OnCallSteps,
     RunbookSteps,
+    QuerySteps,
     DeliverySteps,
     TrackerSteps,
 ):

@@ -18,6 +18,7 @@ from .._core.incident import Incident
 from .._core.policy import Policy
 from .._core.steps import Steps, call
 from .._core.storms import GroupingRule, LabelMatcher, Silence, group_key, matching_silence
+from .._core.text import no_controls, unknown_key
 from .._response.decide import (
     Decision,
     decide_join,
@@ -64,8 +65,9 @@ class AlertingSteps(Loop):
                 )
             silences = yield from self._active_silences()
             now = self._now()
-            silence = matching_silence(silences, alert, now)
-            grouped = group_key(self.policy.grouping, alert)
+            team = self.policy.team_name_for(alert)  # what team-scoped rules and silences ask
+            silence = matching_silence(silences, alert, now, team)
+            grouped = group_key(self.policy.grouping, alert, team)
             if grouped is not None and silence is not None:
                 # Silenced alerts group among themselves, apart from the group's live alerts.
                 grouped = (grouped[0], f"{grouped[1]}|{silence.id}")
@@ -252,7 +254,7 @@ class AlertingSteps(Loop):
             alone: dict[str, int] = {}
             for index in rest:
                 alert = alerts[index]
-                if alert.firing and group_key(self.policy.grouping, alert) is None:
+                if alert.firing and self._group_of(alert) is None:
                     alone.setdefault(alert.dedup_key, index)
             opened = yield from self._open_together([alerts[i] for i in alone.values()])
             if opened is not None:
@@ -263,7 +265,7 @@ class AlertingSteps(Loop):
         joining: dict[int, str] = {}
         for index in rest:
             alert = alerts[index]
-            grouped = group_key(self.policy.grouping, alert) if quiet and alert.firing else None
+            grouped = self._group_of(alert) if quiet and alert.firing else None
             if grouped is not None and grouped[1] in groups:
                 groups[grouped[1]][2].append(alert)
                 joining[index] = grouped[1]
@@ -284,6 +286,13 @@ class AlertingSteps(Loop):
         for index, key in joining.items():
             done = joined.get(key)
             found[index] = done if done is not None else (yield from self._trigger(alerts[index]))
+
+    def _group_of(self, alert: Alert) -> tuple[GroupingRule, str] | None:
+        """The grouping rule (and group key) of ``alert``, routed to its team."""
+        policy = self.policy
+        if not policy.grouping:
+            return None
+        return group_key(policy.grouping, alert, policy.team_name_for(alert))
 
     def _joins(
         self,
@@ -358,7 +367,13 @@ class AlertingSteps(Loop):
         ends_at: datetime | None,
         duration: timedelta | None,
         starts_at: datetime | None,
+        team: str | None = None,
     ) -> Steps[Silence]:
+        if team is not None and team not in self.policy.team_names:
+            known = self.policy.team_names
+            problem = unknown_key(team, known, "team")
+            msg = f"silence: team {no_controls(str(team))[:80]!r}: {problem}"
+            raise InvalidCommand(msg)
         now = self._now()
         start = now if starts_at is None else _utc(starts_at)
         if (ends_at is None) == (duration is None):
@@ -377,11 +392,12 @@ class AlertingSteps(Loop):
                 by=by,
                 why=why,
                 created_at=now,
+                team=team,
             )
         except (ValueError, TypeError) as exc:
             raise InvalidCommand(f"silence: {exc}") from None
         yield from self._save_silence(silence)
-        _log.info("incident_flow.silenced", silence_id=silence.id, by=by, until=str(end))
+        _log.info("incident_flow.silenced", silence_id=silence.id, by=by, until=str(end), team=team)
         return silence
 
     def _end_silence(self, silence_id: str, by: str) -> Steps[Silence]:

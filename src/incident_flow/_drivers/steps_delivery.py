@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 import attrs
 
 from .._core.incident import Incident
-from .._core.messages import OutboxMessage, backoff
+from .._core.messages import Notification, OutboxMessage, backoff
+from .._core.rooms import NOT_OPENED, ROOM_KINDS, read_receipt
 from .._core.steps import Steps, call
 from .._response.decide import (
     Decision,
@@ -25,6 +26,18 @@ from ..exceptions import (
     DeliveryError,
 )
 from .loop import _OUTCOME_RETRIES, Loop, _channel_order, _FirstNotOut, _log
+
+_CHAT_ORDER = {"notify": 0, "invite": 2, "archive": 2}
+
+
+def _order(message: OutboxMessage) -> tuple[int, int]:
+    """Pages, then chat, then the publisher, each in the order decided.
+
+    In chat, an incident's first message goes before the rest (which wait for it), and the
+    invitations to and the archive of an incident's channel after them (they wait for the
+    message that opens it).
+    """
+    return _channel_order(message), _CHAT_ORDER.get(message.kind, 1)
 
 
 class DeliverySteps(Loop):
@@ -101,7 +114,7 @@ class DeliverySteps(Loop):
         sent: dict[str, list[Outcome]] = {}
         # Pages first, then chat, then the publisher, each in the order decided: a page never
         # waits behind another channel's message (a hanging chat), of its incident or another.
-        for message in sorted(claimed, key=_channel_order) if len(claimed) > 1 else claimed:
+        for message in sorted(claimed, key=_order) if len(claimed) > 1 else claimed:
             now = self._now()  # one reading per message: the deadline and the pause
             if now > deadline:
                 break
@@ -113,9 +126,14 @@ class DeliverySteps(Loop):
                 error = f"{message.channel} paused until {until:%H:%M:%S} UTC after: {why}"
                 outcomes.append(Outcome(message, error=error, delay=until - now))
                 continue
-            # Only a later chat message may thread under this batch's first one.
+            # Only a later chat message may thread under this batch's first one; an invitation
+            # or an archive goes to the channel this batch opened.
             first = None
-            if message.channel == "chat" and message.kind != "notify":
+            if message.channel == "chat" and message.kind in ROOM_KINDS[1:]:
+                first = next(
+                    (o for o in outcomes if o.error is None and o.message.kind == "channel"), None
+                )
+            elif message.channel == "chat" and message.kind != "notify":
                 first = next(
                     (
                         o
@@ -336,6 +354,8 @@ class DeliverySteps(Loop):
         if message.channel == "pager":
             paged: str | None = yield from call("pager", "send", notification)
             return paged
+        if notification.kind in ROOM_KINDS[1:]:
+            return (yield from self._room(message.incident_id, notification, first))
         if notification.kind != "notify" and notification.thread is None:
             # The first message was not out yet when this one was decided: thread it under
             # the first one if that has been delivered since (by any replica: read the store).
@@ -349,5 +369,42 @@ class DeliverySteps(Loop):
                 # Posted now, it would start a thread of its own: wait for the first message.
                 msg = "the incident's first chat message is not out yet: this one follows it"
                 raise _FirstNotOut(msg, retry_after=2.0)
+        if notification.kind == "channel":
+            return (yield from self._room(message.incident_id, notification))
         sent: str | None = yield from call("notifier", "send", notification)
         return sent
+
+    def _room(
+        self, incident_id: str, notification: Notification, opened: Outcome | None = None
+    ) -> Steps[str | None]:
+        """Open the incident's channel, invite to it or archive it (``notification.kind``).
+
+        A notifier that cannot (no ``incident_channel``) opens none: the thread is used, and
+        the receipt says why. A refusal the chat will repeat (a name taken by a channel not
+        ours) is that answer too, not a retry. Inviting or archiving waits for the channel
+        to be open (``opened``: it was, in this very batch), and does nothing when it never
+        was.
+        """
+        if not hasattr(self._port("notifier"), "incident_channel"):
+            if notification.kind == "channel":
+                return f"{NOT_OPENED}the chat notifier cannot open channels"
+            return None
+        got = read_receipt(opened.receipt) if opened is not None else None
+        if notification.kind != "channel" and notification.room is None and isinstance(got, tuple):
+            notification = attrs.evolve(notification, room=got[0])
+        if notification.kind != "channel" and notification.room is None:
+            incident = yield from self._load(incident_id)
+            if incident.incident_channel is not None:
+                notification = attrs.evolve(notification, room=incident.incident_channel)
+            elif incident.incident_channel_error is None:
+                msg = "the incident's channel is not open yet: this waits for it"
+                raise _FirstNotOut(msg, retry_after=2.0)
+            else:
+                return None  # it was never opened: the thread is used
+        try:
+            receipt: str | None = yield from call("notifier", "incident_channel", notification)
+        except DeliveryError as exc:
+            if notification.kind == "channel" and exc.permanent:
+                return f"{NOT_OPENED}{exc}"
+            raise
+        return receipt

@@ -18,6 +18,7 @@ from .._core.decision import (
 from .._core.incident import Incident
 from .._core.policy import Policy
 from .._core.process import PROCESS
+from .._core.rooms_decide import follow
 from .._core.severity import Severity
 
 
@@ -45,6 +46,7 @@ def decide_escalation(incident: Incident, policy: Policy, now: datetime) -> Deci
     policy = team_policy(policy, incident)
     draft = Draft(incident, now, None, channel=policy.chat_channel)
     page_next_level(incident, policy, draft)
+    follow(draft, policy)  # the people paged now are invited to the incident's channel
     return draft.finish()
 
 

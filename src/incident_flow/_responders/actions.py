@@ -30,6 +30,7 @@ from .._core import events as ev
 from .._core.incident import ActionItem, Incident
 from .._core.people import People
 from .._core.policy import Policy
+from .._core.roles import COMMANDER
 from .._core.severity import Severity
 from .._core.text import storable
 from .._response.decide import Decision, decide, record_only
@@ -67,6 +68,7 @@ ACTION_KINDS = (
     "postmortem_closed",
     "postmortem_revised",
     "follow_up_closed",
+    "assign_role",
 )
 #: The vendors actions come from.
 ACTION_SOURCES = ("pagerduty", "opsgenie", "slack", "github", "jira")
@@ -149,6 +151,9 @@ class Action:
             (``owner/repo#12``, ``OPS-7``): it settles the item whose issue that is, and
             nothing when no item of the incident has it.
         raw: the parsed body it came from, for audit.
+        role: for ``assign_role``, the role taken (None: ``commander``).
+        assignee: for ``assign_role``, who takes it: the vendor's identity (a Slack user id,
+            mapped through ``Policy.people``) or a person's name; None: whoever acted.
     """
 
     source: str = attrs.field(validator=_text)
@@ -164,6 +169,8 @@ class Action:
     review_url: str | None = None
     issue: str | None = None
     raw: Any = attrs.field(default=None, eq=False, repr=False)
+    role: str | None = attrs.field(default=None, converter=_stored)
+    assignee: str | None = attrs.field(default=None, converter=_stored)
 
     def __attrs_post_init__(self) -> None:
         if self.kind == "reclassify" and self.severity is None:
@@ -194,6 +201,9 @@ _COMMANDS: dict[str, _Builder] = {
     ),
     "postmortem_closed": lambda a, p: cmd.RecordReviewClosed(
         by=p, text=a.text, origin=a.source, at=a.at
+    ),
+    "assign_role": lambda a, p: cmd.AssignRole(
+        by=p, role=a.role or COMMANDER, person=a.assignee or p, origin=a.source
     ),
     "postmortem_revised": lambda a, p: cmd.Note(
         by=p,
@@ -241,6 +251,10 @@ def decide_action(
         return Decision(incident)  # applied already, or not our pull request: nothing done
     if action.kind == "follow_up_closed":
         return _issue_closed(incident, action, person, policy, now)
+    if action.kind == "assign_role" and action.assignee:
+        # Who takes the role, as the vendor names them (a Slack user id): the directory's name.
+        found = policy.people.find(action.source, action.assignee)
+        action = action if found is None else attrs.evolve(action, assignee=found)
     try:
         command = command_for(action, person)
     except InvalidCommand as exc:

@@ -31,6 +31,7 @@ from .._core.follow_ups import add_follow_up, complete, export_follow_ups
 from .._core.incident import Incident
 from .._core.policy import Policy
 from .._core.process import PROCESS
+from .._core.rooms_decide import follow
 from .._delivery.decide import Outcome, decide_outcomes
 from .._oncall.decide import (
     decide_escalation,
@@ -46,6 +47,7 @@ from .._runbooks.decide import (
     runbook_for,
     update_runbook,
 )
+from .roles import assign, decide_commander
 
 __all__ = [
     "Decision",
@@ -97,11 +99,27 @@ def decide(
     if via is not None and len(draft.events) == 1:
         return Decision(incident)  # the action changes nothing: do not record it either
     export_follow_ups(draft, policy)
-    return draft.finish(reminders=policy if trigger in CHANGES_WHAT_IS_OWED else None)
+    follow(draft, policy)  # the incident's own channel: opened, invited to, archived
+    return draft.finish(
+        reminders=policy if trigger in CHANGES_WHAT_IS_OWED else None,
+        roles=whole if trigger in CHANGES_WHO_LEADS else None,
+    )
+
+
+#: The triggers after which whether the incident awaits a commander may change (its
+#: severity, its team, resolved or not, who leads).
+CHANGES_WHO_LEADS = frozenset(
+    {"reclassify", "reassign", "resolve", "reopen", "assign_role", "alert_repeated"}
+)
 
 
 def decide_reminder(incident: Incident, policy: Policy, now: datetime) -> Decision:
-    """Remind the thread of an overdue post-mortem or open action items, else nothing."""
+    """Remind the thread of an overdue post-mortem or open action items, else nothing.
+
+    An unresolved incident's commander timer is this turn's too (:func:`decide_commander`).
+    """
+    if incident.commander_due_at is not None and incident.commander_due_at <= now:
+        return decide_commander(incident, policy, now)
     due = incident.reminder_due_at
     about = incident.reminder_about
     if due is None or due > now or about is None:
@@ -314,5 +332,6 @@ _HANDLERS: dict[type[cmd.Command], Callable[[Incident, Any, Policy, Draft], None
     cmd.CompleteActionItem: complete,
     cmd.Close: _close,
     cmd.Note: _note,
+    cmd.AssignRole: assign,
     cmd.RecordAlert: record_alert,
 }

@@ -60,6 +60,13 @@ def _describe(event: ev.Event) -> str | None:  # noqa: PLR0911, PLR0912 - one li
         case ev.TeamReassigned():
             paged = ", its on-call paged" if event.paged else ""
             return f"Handed to team {event.team}{paged}"
+        case ev.RoleAssigned():
+            handed = f" (handed over from {event.previous})" if event.previous else ""
+            return f"{event.person} is {event.role}{handed}"
+        case ev.CommanderReminded():
+            if event.step == "page":
+                return f"Nobody led: {', '.join(event.targets) or 'nobody on call'} paged"
+            return "Nobody led yet: the chat was reminded"
         case ev.AlertRepeated():
             return "Alert fired again"
         case ev.AlertRecovered():
@@ -154,6 +161,10 @@ class PostMortemDocument:
             lines.append(f"- **Runbook:** {_link(inc.runbook.name, inc.runbook.url)}")
         if pm is not None:
             lines.append(f"- **Author:** {md(pm.author)}")
+        lines += [
+            f"- **{md(role.replace('-', ' ').capitalize())}:** {md(person)}"
+            for role, person in inc.roles.items()
+        ]
         lines += ["", "## Impact", "", _section(pm.impact if pm else "")]
         lines += ["", "## Root cause", "", _section(pm.root_cause if pm else "")]
         lines += ["", "## Timeline", "", "| Time | Who | What |", "|---|---|---|"]

@@ -247,7 +247,7 @@ class Context:
             store=open_store(self.db),
             notifier=LogNotifier("chat"),
             pager=LogNotifier("pager"),
-            publisher=FolderPublisher(policy.postmortem_folder),
+            publisher=FolderPublisher.for_policy(policy),
         )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .._core.incident import Incident
+from .._core.roles import role_slug
 from .._core.runbooks import Runbook
 from .._core.severity import Severity
 from ._common import Context, errors, pass_context, say
@@ -103,6 +104,27 @@ def note(context: Context, incident_id: str, text: str, by: str) -> None:
     with errors():
         incident = context.flow().note(incident_id, text, by=by)
     say(f"{incident.id}: noted")
+
+
+@click.command()
+@click.argument("incident_id")
+@click.argument("role")
+@click.argument("person")
+@_BY
+@pass_context
+def assign(context: Context, incident_id: str, role: str, person: str, by: str) -> None:
+    """PERSON takes ROLE (commander, communications, scribe...); a hand-over is recorded."""
+    with errors():
+        flow = context.flow()
+        before = flow.get(incident_id).version
+        incident = flow.assign(incident_id, role, person, by=by)
+    if incident.version == before:  # they hold it already: nothing was recorded
+        slug = role_slug(role)
+        say(f"{incident.id}: {slug} is {incident.roles[slug]} already")
+        return
+    change = incident.role_changes[-1]
+    handed = f" (handed over from {change.previous})" if change.previous else ""
+    say(f"{incident.id}: {change.role} is {change.person}{handed}")
 
 
 @click.command("add-runbook")
@@ -295,6 +317,7 @@ COMMANDS: tuple[click.Command, ...] = (
         "escalate", lambda f, i, by: f.escalate(i, by=by), "Page the next escalation level now."
     ),
     note,
+    assign,
     add_runbook,
     update_runbook,
     waive,

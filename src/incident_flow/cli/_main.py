@@ -47,6 +47,7 @@ from ._common import (
     say,
     stamp,
 )
+from ._console import console_group
 from ._import import import_command
 from ._oncall import oncall, schedule_group
 from ._policy import policy_group
@@ -146,6 +147,7 @@ main.add_command(silence_group)
 main.add_command(oncall)
 main.add_command(schedule_group)
 main.add_command(import_command)
+main.add_command(console_group)
 main.add_command(reassign)
 
 
@@ -266,6 +268,10 @@ def _details(event: Any) -> dict[str, Any]:
         "reviewer",
         "kind",
         "error",
+        "role",
+        "person",
+        "previous",
+        "step",
     )
     found = {k: getattr(event, k) for k in keep if getattr(event, k, None) not in (None, "", ())}
     return {k: ", ".join(v) if isinstance(v, tuple) else v for k, v in found.items()}
@@ -397,6 +403,14 @@ def _print_report(report: Report) -> None:
     say(f"  most used: {used or '-'}")
     stale = ", ".join(report.not_updated_since_used) or "none"
     say(f"  not updated since incidents used them: {stale}")
+    if report.roles:
+        roles = report.roles
+        leaderless = ", ".join(roles["without_commander"]) or "none"
+        console.print(
+            f"roles: {roles['commander_needed']} incident(s) needed a commander; without one: "
+            f"{leaderless}; time to commander {_minutes(roles['time_to_commander_minutes'])} "
+            f"min; {roles['handovers']} hand-over(s)"
+        )
     console.print(f"open action items: {len(report.open_action_items)}")
     for incident_id, item, text in report.open_action_items:
         console.print(f"  {incident_id} {item}: {text}", highlight=False)
@@ -427,7 +441,7 @@ def report(context: Context, fmt: str, html_file: str | None, team: str | None) 
     if html_file:
         from ._report_html import render_html  # noqa: PLC0415
 
-        Path(html_file).write_text(render_html(result, pairs), encoding="utf-8")
+        Path(html_file).write_text(render_html(result, pairs, team=team), encoding="utf-8")
         console.print(f"wrote {html_file}")
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))

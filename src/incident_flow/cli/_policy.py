@@ -125,7 +125,13 @@ def policy_check(path: str, pairs: tuple[str, ...], at: str | None) -> None:
     )
     for line in policy.storm_lines():
         console.print(clean(line))
+    say(policy.roles.describe())
+    for team in policy.teams:
+        if team.roles is not None:
+            say(f"team {team.name} {team.roles.describe()}")
     for line in policy.routing_lines():
         say(line)
+    if policy.incident_channels is not None:
+        say(policy.incident_channels.describe())
     if alert is not None:
         _reach(policy, alert, instant)

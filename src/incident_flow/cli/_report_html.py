@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from .._core.events import Event
 from .._core.incident import Incident
@@ -91,30 +92,63 @@ def _line(points: list[tuple[date, float]]) -> str:
     )
 
 
-def render_html(report: Report, incidents: Sequence[tuple[Incident, Sequence[Event]]]) -> str:
-    """The report as a standalone HTML page."""
+def _rows(table: dict[str, dict[str, Any]]) -> str:
+    """One table row per key: its incidents, open ones, MTTA and MTTR (escaped)."""
     e = html.escape
-    rows = "".join(
+    return "".join(
         f"<tr><td>{e(s)}</td><td>{r['incidents']}</td><td>{r['open']}</td>"
         f"<td>{'-' if r['mtta_minutes'] is None else r['mtta_minutes']}</td>"
         f"<td>{'-' if r['mttr_minutes'] is None else r['mttr_minutes']}</td></tr>"
-        for s, r in report.by_severity.items()
+        for s, r in table.items()
     )
+
+
+def _by_team(report: Report) -> str:
+    """The per-team section (a policy with teams only)."""
+    if not report.by_team:
+        return ""
+    return (
+        "<h2>By team</h2><table><tr><th>team</th><th>incidents</th><th>open</th>"
+        f"<th>MTTA (min)</th><th>MTTR (min)</th></tr>{_rows(report.by_team)}</table>"
+    )
+
+
+def render_html(
+    report: Report,
+    incidents: Sequence[tuple[Incident, Sequence[Event]]],
+    *,
+    team: str | None = None,
+) -> str:
+    """The report as a standalone HTML page (of one ``team``'s incidents when named)."""
+    e = html.escape
+    rows = _rows(report.by_severity)
+    whose = f": team {e(team)}" if team else ""
     items = "".join(f"<li>{e(i)} {e(a)}: {e(d)}</li>" for i, a, d in report.open_action_items)
     definitions = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in DEFINITIONS.items())
     missing = ", ".join(report.noncompliant) or "none"
+    roles = ""
+    if report.roles:
+        found = report.roles
+        leaderless = ", ".join(found["without_commander"]) or "none"
+        minutes = found["time_to_commander_minutes"]
+        roles = (
+            f"<h2>Roles</h2><p>{found['commander_needed']} incidents needed a commander; "
+            f"without one: {e(leaderless)}; time to commander: "
+            f"{'-' if minutes is None else minutes} min; {found['handovers']} hand-overs.</p>\n"
+        )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>incident_flow report</title>
+<html lang="en"><head><meta charset="utf-8"><title>incident_flow report{whose}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 60rem; }}
 table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: .3rem .8rem; }}
 th {{ background: #f4f4f4; }} .charts {{ display: flex; gap: 3rem; flex-wrap: wrap; }}
 dt {{ font-weight: bold; }} dd {{ margin: 0 0 .5rem 1rem; color: #555; }}
 </style></head><body>
-<h1>Incident report</h1>
+<h1>Incident report{whose}</h1>
 <p>{report.incidents} incidents.</p>
 <table><tr><th>severity</th><th>incidents</th><th>open</th><th>MTTA (min)</th>
 <th>MTTR (min)</th></tr>{rows}</table>
+{_by_team(report)}
 <div class="charts">
 <section><h2>Incidents per severity</h2>{_bars(report)}</section>
 <section><h2>MTTR over time</h2>{_line(_mttr_by_day(incidents))}</section>
@@ -124,7 +158,7 @@ dt {{ font-weight: bold; }} dd {{ margin: 0 0 .5rem 1rem; color: #555; }}
 <h2>Runbook coverage</h2>
 <p>{report.with_runbook} of {report.incidents} incidents had a runbook;
 {report.runbooks_added} runbooks were added from the learnings.</p>
-<h2>Open action items</h2><ul>{items or "<li>none</li>"}</ul>
+{roles}<h2>Open action items</h2><ul>{items or "<li>none</li>"}</ul>
 <h2>Definitions</h2><dl>{definitions}</dl>
 </body></html>
 """

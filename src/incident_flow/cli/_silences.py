@@ -9,6 +9,7 @@ from .._core.policy import parse_duration
 from .._core.storms import Silence
 from ..exceptions import InvalidCommand
 from ._common import Context, clean, console, errors, pass_context, say, when
+from ._teams import check_team
 
 __all__ = ["silence_group"]
 
@@ -48,6 +49,9 @@ def silence_group() -> None:
 @click.option("--until", "until", default=None, help="Until when (ISO 8601; UTC if no zone).")
 @click.option("--by", required=True, help="Who silences.")
 @click.option("--why", required=True, help="Why (a maintenance, a known issue).")
+@click.option(
+    "--team", default=None, help="Only the alerts routed to this team (default: every team's)."
+)
 @pass_context
 def add(
     context: Context,
@@ -57,6 +61,7 @@ def add(
     until: str | None,
     by: str,
     why: str,
+    team: str | None,
 ) -> None:
     """Silence matching alerts for a while."""
     with errors():
@@ -70,22 +75,31 @@ def add(
             why=why,
             duration=length,
             ends_at=None if until is None else when(until, "--until"),
+            team=team,
         )
-    say(f"{silence.id}: silenced until {silence.until:%Y-%m-%d %H:%M} UTC")
+    scope = f" (team {silence.team} only)" if silence.team else ""
+    say(f"{silence.id}: silenced until {silence.until:%Y-%m-%d %H:%M} UTC{scope}")
 
 
 @silence_group.command("list")
 @click.option("--all", "everything", is_flag=True, help="Ended silences too.")
+@click.option(
+    "--team", default=None, help="Only those that hold this team's alerts (its own, every team's)."
+)
 @pass_context
-def list_silences(context: Context, everything: bool) -> None:
+def list_silences(context: Context, everything: bool, team: str | None) -> None:
     """The silences in force (or all of them)."""
     with errors():
-        found = context.flow().silences(active=not everything)
+        flow = context.flow()
+        if team is not None:
+            check_team(flow.policy, team)
+        found = flow.silences(active=not everything)
+        found = [s for s in found if team is None or s.team in (None, team)]
     if not found:
         say("no silences")
         return
     table = Table()
-    for column in ("id", "matches", "from", "until", "by", "why"):
+    for column in ("id", "team", "matches", "from", "until", "by", "why"):
         table.add_column(column)
     for silence in found:
         table.add_row(*_row(silence))
@@ -96,6 +110,7 @@ def _row(silence: Silence) -> tuple[str, ...]:
     ended = f" (ended by {silence.ended_by})" if silence.ended_by else ""
     return (
         silence.id,
+        silence.team or "every team",
         clean(" ".join(str(m) for m in silence.matchers)),
         f"{silence.starts_at:%Y-%m-%d %H:%M}",
         f"{silence.until:%Y-%m-%d %H:%M}{ended}",

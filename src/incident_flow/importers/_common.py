@@ -38,6 +38,7 @@ __all__ = [
     "imported",
     "plural",
     "readable",
+    "team_slug",
 ]
 
 #: The most of a count that repeats something (an interval, shifts per member, loops): more
@@ -63,10 +64,12 @@ class Imported:
     schedules: tuple[Schedule, ...] = ()
     escalation: tuple[EscalationLevel, ...] = ()
     people: tuple[Person, ...] = ()
-    #: The vendor's teams (PagerDuty: one per escalation policy), each with its own levels
-    #: and schedules; none for a vendor's one escalation (the policy is one team).
+    #: The vendor's teams (PagerDuty: one per escalation policy; Opsgenie: one per team, and
+    #: per other target of its routing rules; Grafana OnCall: one per escalation chain), each
+    #: with its own levels and schedules; none without the organisation (one team).
     teams: tuple[Team, ...] = ()
-    #: Which team an alert belongs to (PagerDuty: one per service), in the vendor's order.
+    #: Which team an alert belongs to (PagerDuty: one per service; Opsgenie: per routing rule;
+    #: Grafana OnCall: per integration route), in the vendor's order.
     routes: tuple[Route, ...] = ()
     #: The team of an alert no route takes (None without teams).
     default_team: str | None = None
@@ -229,6 +232,25 @@ class Reader:
         return at.astimezone(UTC)
 
 
+_SLUG = re.compile(r"[^a-z0-9._-]+")
+
+
+def team_slug(name: str, taken: set[str]) -> str:
+    """A team's name for the vendor's ``name``: lower case, ``-`` between words, unique.
+
+    Always a team's name (``TEAM_NAME``): nothing but ``a-z0-9._-``, starting with a letter
+    or digit, at most 59 characters; ``team`` when nothing of ``name`` is left; a name taken
+    gets ``-2``, ``-3``... (``taken`` is updated).
+    """
+    base = _SLUG.sub("-", name.lower()).strip("-._")[:56].strip("-._") or "team"
+    slug, count = base, 1
+    while slug in taken:
+        count += 1
+        slug = f"{base}-{count}"
+    taken.add(slug)
+    return slug
+
+
 _HANDLE = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -267,8 +289,10 @@ class Names:
         email, username, label = (_identity(v) for v in (email, username, label))
         # A vendor without its own identities in the directory (Grafana) is matched by email.
         source = self.vendor if self.vendor in IDENTITY_SOURCES else IDENTITY_SOURCES[0]
-        claimed = (self.vendor in IDENTITY_SOURCES and self.known.find(source, user_id)) or (
-            self.known.find(source, email) if email else None
+        claimed = (
+            (self.vendor in IDENTITY_SOURCES and self.known.find(source, user_id))
+            or (self.known.find(source, email) if email else None)
+            or self._met(email)
         )
         if claimed is not None:
             name = claimed
@@ -285,6 +309,20 @@ class Names:
             self.people[name] = Person(name=name, email=[email] if email else [], **own)
         self._by_id[user_id] = name
         return name
+
+    def _met(self, email: str | None) -> str | None:
+        """The person this import already met with ``email`` (a user named by another id).
+
+        Opsgenie names a user by id in one place and by username (the email) in another: one
+        person, not ``alice`` and ``alice-2`` with the same email (an invalid policy).
+        """
+        if not email:
+            return None
+        wanted = email.casefold()
+        return next(
+            (p.name for p in self.people.values() if wanted in (e.casefold() for e in p.email)),
+            None,
+        )
 
     def new_people(self) -> tuple[Person, ...]:
         """The people met that the known directory did not have, in the order met."""

@@ -144,7 +144,12 @@ def _opsgenie(api: _Api, now: datetime) -> Iterator[object]:
         yield api.get(f"v2/schedules/{ident}/overrides")
     yield {"data": pages("v2/escalations")}
     for team in pages("v2/teams"):
-        yield api.get(f"v2/teams/{quote(str(team['id']))}")
+        ident = quote(str(team["id"]))
+        yield api.get(f"v2/teams/{ident}")
+        # Its routing rules name no team: the answer is kept with whose it is.
+        rules = api.get(f"v2/teams/{ident}/routing-rules", absent=True)
+        if isinstance(rules, Mapping) and rules.get("data"):
+            yield {"team": {"id": team["id"], "name": team.get("name")}, **rules}
 
 
 def _offset_in(link: object, otherwise: int) -> int:
@@ -176,6 +181,9 @@ def _grafana(api: _Api, now: datetime, calendar: Callable[[str], object]) -> Ite
     yield {"results": pages("api/v1/on_call_shifts/")}
     yield {"results": pages("api/v1/escalation_chains/")}
     yield {"results": pages("api/v1/escalation_policies/")}
+    # The organisation: where alerts arrive and which chain each route gives them.
+    yield {"results": pages("api/v1/integrations/")}
+    yield {"results": pages("api/v1/routes/")}
     for schedule in schedules:
         for key in ("ical_url_primary", "ical_url_overrides"):
             if schedule.get(key):

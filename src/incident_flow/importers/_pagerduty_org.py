@@ -6,15 +6,11 @@ Split from :mod:`.pagerduty` (schedules and escalation), whose reader inherits
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._core.teams import Route, Team, schedules_named
-from ._common import (
-    InvalidExport,
-    Reader,
-)
+from ._common import InvalidExport, Reader, team_slug
 from ._escalation import Step, levels
 
 _REFERENCE = ("id", "type", "summary", "self", "html_url")
@@ -97,20 +93,6 @@ _SERVICE_DROPPED = {
 _SERVICE_DEFAULTS = {"alert_creation": "create_alerts_and_incidents"}
 
 
-_SLUG = re.compile(r"[^a-z0-9._-]+")
-
-
-def _slug(name: str, taken: set[str]) -> str:
-    """A team's name for a policy called ``name``: lower case, ``-`` between words, unique."""
-    base = _SLUG.sub("-", name.lower()).strip("-._")[:56].strip("-._") or "team"
-    slug, count = base, 1
-    while slug in taken:
-        count += 1
-        slug = f"{base}-{count}"
-    taken.add(slug)
-    return slug
-
-
 def _organisation(
     reader: ServiceReader,
     tables: list[Mapping[str, Any]],
@@ -139,7 +121,7 @@ def _organisation(
             continue
         label = reader.label(table)
         where = f'escalation_policies[{index}] "{label}"'
-        name = _slug(label, names)
+        name = team_slug(label, names)
         if name != label.lower():
             reader.approximate(where, label, f"the team is named {name}")
         chain = levels(policy_steps, repeats=policy_loops)

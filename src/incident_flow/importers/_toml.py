@@ -142,6 +142,7 @@ def _team(team: Team) -> list[str]:
             ("name", team.name),
             ("schedules", list(team.schedules) if team.schedules is not None else None),
             ("escalation_repeats", team.escalation_repeats),
+            ("chat_channel", team.chat_channel),
         ],
     )
     for level in team.escalation or ():

@@ -42,6 +42,7 @@ from ._common import (
     readable,
 )
 from ._escalation import Step
+from ._grafana_org import is_integration, is_route, organisation
 from ._ical import Event, read_events, rule_until
 from ._links import shown
 from ._shapes import ICAL_DAYS, Recurrence, parse_rule, recurrence_layer, unique
@@ -102,7 +103,11 @@ _DROPPED_STEPS = {
 }
 
 
-def _kind(item: Mapping[str, Any]) -> str:
+def _kind(item: Mapping[str, Any]) -> str:  # noqa: PLR0911 - one answer per kind
+    if is_route(item):
+        return "route"
+    if is_integration(item):
+        return "integration"
     if "escalation_chain_id" in item:
         return "policy"
     if "duration" in item and ("rolling_users" in item or "users" in item or "frequency" in item):
@@ -118,7 +123,18 @@ def _kind(item: Mapping[str, Any]) -> str:
 
 def _objects(documents: Iterable[object]) -> dict[str, list[Mapping[str, Any]]]:
     found: dict[str, list[Mapping[str, Any]]] = {
-        k: [] for k in ("policy", "shift", "schedule", "user", "chain", "calendar", "other")
+        k: []
+        for k in (
+            "policy",
+            "shift",
+            "schedule",
+            "user",
+            "chain",
+            "calendar",
+            "route",
+            "integration",
+            "other",
+        )
     }
     for index, document in enumerate(documents):
         if isinstance(document, list):
@@ -615,6 +631,19 @@ def import_grafana_oncall(
         if id(shift) not in reader.placed:
             why = "a shift of no schedule in the import: not imported"
             reader.drop(f"shifts[{index}]", shift.get("name") or shift.get("id"), why)
+    read = [
+        plural(len(found["schedule"]), "schedule"),
+        plural(len(found["shift"]), "shift"),
+        plural(len(found["chain"]), "escalation chain"),
+        plural(len(found["policy"]), "escalation step"),
+        plural(len(found["user"]), "user"),
+    ]
+    if found["integration"] or found["route"]:
+        read += [
+            plural(len(found["integration"]), "integration"),
+            plural(len(found["route"]), "route"),
+        ]
+        return organisation(reader, found, ids, schedules, wanted=escalation, read=", ".join(read))
     chain = choose(reader, found["chain"], escalation, "escalation_chains")
     steps: list[Step] = []
     repeats = 0
@@ -629,13 +658,5 @@ def import_grafana_oncall(
         schedules=schedules,
         steps=steps,
         repeats=repeats,
-        read=", ".join(
-            [
-                plural(len(found["schedule"]), "schedule"),
-                plural(len(found["shift"]), "shift"),
-                plural(len(found["chain"]), "escalation chain"),
-                plural(len(found["policy"]), "escalation step"),
-                plural(len(found["user"]), "user"),
-            ]
-        ),
+        read=", ".join(read),
     )

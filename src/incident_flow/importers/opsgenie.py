@@ -19,6 +19,8 @@ from datetime import UTC, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
+
 from .._core.people import People
 from ..schedules import Layer, Override, Period, Schedule, Window
 from ._common import (
@@ -32,6 +34,7 @@ from ._common import (
     readable,
 )
 from ._escalation import Step
+from ._opsgenie_org import Organisation, rule_sets
 from ._shapes import clock_of, merged, span_windows, span_windows_daily, unique
 
 __all__ = ["import_opsgenie"]
@@ -66,6 +69,8 @@ class _Opsgenie(Reader):
         self.names = Names("opsgenie", people)
         self.teams: dict[str, Mapping[str, Any]] = {}
         self.applied: set[int] = set()  # the overrides some schedule took
+        #: Whether routing rules were given: then owner teams are carried (as the teams).
+        self.organisation = False
 
     # --------------------------------------------------------------------------- people
 
@@ -221,7 +226,7 @@ class _Opsgenie(Reader):
         self.applied.update(id(o) for o in mine)
         if item.get("enabled") is False:
             self.approximate(f"{where}.enabled", False, "imported as a schedule like any other")
-        if item.get("ownerTeam"):
+        if item.get("ownerTeam") and not self.organisation:
             self.drop(
                 f"{where}.ownerTeam",
                 self.label(item["ownerTeam"]),
@@ -337,7 +342,7 @@ class _Opsgenie(Reader):
                 if steps
                 else steps
             )
-        if item.get("ownerTeam"):
+        if item.get("ownerTeam") and not self.organisation:
             self.drop(
                 f"{where}.ownerTeam",
                 self.label(item["ownerTeam"]),
@@ -400,6 +405,68 @@ class _Opsgenie(Reader):
         return []
 
 
+def _organisation(
+    reader: _Opsgenie,
+    sets: list[tuple[object, list[Any]]],
+    escalations: list[Mapping[str, Any]],
+    schedules: list[Schedule],
+    *,
+    ids: Mapping[str, str],
+    wanted: str | None,
+    read: str,
+) -> Imported:
+    """Teams and routes from the routing rules; the top level is the default team's chain.
+
+    The default team is the one paging ``wanted`` (an escalation's name or id), else the first
+    team; the top-level escalation is ``wanted``, else the default team's, else the first. An
+    escalation no rule notifies is reported (import again with ``--escalation`` to take it).
+    """
+    chosen = None
+    if wanted is not None:
+        chosen = next((e for e in escalations if wanted in (e.get("name"), e.get("id"))), None)
+        if chosen is None:
+            found = ", ".join(str(e.get("name")) for e in escalations)
+            msg = f"none of the escalations is named or with the id {wanted!r} (found: {found})"
+            raise InvalidExport(msg)
+    names = [s.name for s in schedules]
+    steps_of_escalation: dict[int, list[Step]] = {}
+
+    def steps_of(item: Mapping[str, Any]) -> list[Step]:
+        if id(item) not in steps_of_escalation:
+            where = f"escalations[{escalations.index(item)}]"
+            steps_of_escalation[id(item)] = reader.escalation(where, item, names)
+        return steps_of_escalation[id(item)]
+
+    org = Organisation(reader, escalations, ids, steps_of)
+    for index, (whose, rules) in enumerate(sets):
+        owner = org.owner(index, whose, rules, reader.teams)
+        if owner is not None:
+            org.rules(index, owner, rules)
+    default_team = org.teams[0].name if org.teams else None
+    by_escalation = {
+        name: team for (_, kind, name), team in org.team_of.items() if kind == "escalation"
+    }
+    if chosen is not None:
+        default_team = by_escalation.get(str(chosen.get("name")), default_team)
+    elif default_team is not None:
+        own = [name for name, team in by_escalation.items() if team == default_team]
+        chosen = next((e for e in escalations if own and e.get("name") == own[0]), None)
+    if chosen is None and escalations:
+        chosen = escalations[0]  # no team pages an escalation: the first, as without teams
+    steps = steps_of(chosen) if chosen is not None else []
+    for index, item in enumerate(escalations):
+        if id(item) not in org.used and item is not chosen:
+            why = "no routing rule notifies it: not a team (--escalation takes it as the top level)"
+            reader.drop(f'escalations[{index}] "{item.get("name")}"', item.get("name"), why)
+    result = imported(VENDOR, reader.names, reader, schedules=schedules, steps=steps, read=read)
+    return attrs.evolve(
+        result,
+        teams=tuple(org.teams),
+        routes=tuple(org.routes),
+        default_team=default_team if org.teams else None,
+    )
+
+
 def import_opsgenie(
     documents: Iterable[object],
     *,
@@ -419,7 +486,9 @@ def import_opsgenie(
         InvalidExport: the JSON is not what Opsgenie's API returns (the message names the field).
     """
     reader = _Opsgenie(people)
-    items = _items(readable(documents))
+    rest, sets = rule_sets(readable(documents))
+    reader.organisation = bool(sets)
+    items = _items(rest)
     overrides = [i for i in items if "startDate" in i and "user" in i]
     schedules_raw = [i for i in items if "rotations" in i and i not in overrides]
     escalations = [i for i in items if "rules" in i]
@@ -431,7 +500,7 @@ def import_opsgenie(
             reader.drop(
                 f"document item {index}",
                 item.get("name", item),
-                "not a schedule, override, escalation or team",
+                "not a schedule, override, escalation, team or routing rule",
             )
     reader.names.reserved = {str(s.get("name")) for s in schedules_raw}
     made = [reader.schedule(f"schedules[{i}]", s, overrides) for i, s in enumerate(schedules_raw)]
@@ -440,19 +509,29 @@ def import_opsgenie(
         if id(override) not in reader.applied:
             why = "an override of no schedule in the import (its _parent names none)"
             reader.drop(f"overrides[{index}]", override.get("alias") or override, why)
+    names = [s.name for s in schedules]
+    read = [
+        plural(len(schedules_raw), "schedule"),
+        plural(len(overrides), "override"),
+        plural(len(escalations), "escalation"),
+    ]
+    if sets:
+        read.append(plural(sum(len(rules) for _, rules in sets), "routing rule"))
+        ids = {
+            str(raw.get(key)): s.name
+            for raw, s in zip(schedules_raw, made, strict=True)
+            if s
+            for key in ("id", "name")
+        }
+        return _organisation(
+            reader, sets, escalations, schedules, ids=ids, wanted=escalation, read=", ".join(read)
+        )
     chosen = choose(reader, escalations, escalation, "escalations")
     steps = (
-        reader.escalation(
-            f"escalations[{escalations.index(chosen)}]", chosen, [s.name for s in schedules]
-        )
+        reader.escalation(f"escalations[{escalations.index(chosen)}]", chosen, names)
         if chosen
         else []
     )
-    read = ", ".join(
-        [
-            plural(len(schedules_raw), "schedule"),
-            plural(len(overrides), "override"),
-            plural(len(escalations), "escalation"),
-        ]
+    return imported(
+        VENDOR, reader.names, reader, schedules=schedules, steps=steps, read=", ".join(read)
     )
-    return imported(VENDOR, reader.names, reader, schedules=schedules, steps=steps, read=read)

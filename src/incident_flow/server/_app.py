@@ -60,6 +60,7 @@ from ._bodies import (
 from ._closing import close_within as _close
 from ._closing import maybe as _maybe
 from ._config import ServiceConfig, SourceConfig
+from ._console import console_routes
 from ._counted import Counted as _Counted
 from ._metrics import ServiceMetrics
 from ._scrape import counted_by_loading, open_counts
@@ -259,7 +260,8 @@ class _Service:
             alerts = parse(source, body, dict(request.headers))
         except InvalidPayload as exc:
             raise Refused(400, str(exc)) from None
-        self.metrics.alerts.labels(source).inc(len(alerts))
+        policy = self.flow.policy
+        self.metrics.received(source, [policy.team_name_for(a) for a in alerts])
         opened: list[str] = []
         unmatched: list[str] = []
         # One append per incident the body reaches, not one per alert (a group of 50).
@@ -427,6 +429,9 @@ class _Service:
             found = await self.flow.silences(active=not everything)
             return 200, {"silences": [silence_json(s) for s in found]}
         data = json_object(await self.body(request, _JSON))
+        team = data.get("team")
+        if team is not None and not isinstance(team, str):
+            raise Refused(400, "team: a team's name (a str), or left out for every team")
         try:
             silence = await self.flow.silence(
                 field_of(data, "matchers", dict),
@@ -435,6 +440,7 @@ class _Service:
                 duration=duration_field(data.get("duration")),
                 ends_at=time_field(data.get("ends_at")),
                 starts_at=time_field(data.get("starts_at")),
+                team=team,
             )
         except InvalidCommand as exc:
             raise Refused(400, str(exc)) from None
@@ -581,6 +587,7 @@ def create_app(flow: AsyncIncidentFlow, config: ServiceConfig, *, worker: bool =
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            *console_routes(flow, config),
         ],
         middleware=[Middleware(AccessLog)],
         lifespan=service.lifespan,

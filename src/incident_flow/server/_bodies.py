@@ -103,6 +103,7 @@ def silence_json(silence: Silence) -> dict[str, Any]:
         "by": silence.by,
         "why": silence.why,
         "ended_by": silence.ended_by,
+        "team": silence.team,
     }
 
 

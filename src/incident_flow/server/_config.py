@@ -20,6 +20,7 @@ import attrs
 
 from .._core.policy import Policy
 from .._core.text import unknown_key
+from ..console._settings import ConsoleConfig, read_console
 from ..exceptions import IncidentFlowError, InvalidPolicy
 from ..ingest import SIGNED_SOURCES, sources
 from ..ingest.signatures import OPSGENIE_HEADER
@@ -110,6 +111,7 @@ class ServiceConfig:
         worker_interval, review_poll_every: the worker's pace.
         api_token: the bearer token the API (``/api/silences``) asks for; None: no API.
         metrics_token: the bearer token ``/metrics`` asks for; None: anyone may scrape.
+        console: the web console's settings (``[console]``; None: no console at ``/ui``).
         origin: the file it was read from.
     """
 
@@ -133,6 +135,7 @@ class ServiceConfig:
     review_poll_every: timedelta | None = timedelta(minutes=2)
     api_token: Secret | None = None
     metrics_token: Secret | None = None
+    console: ConsoleConfig | None = None
     origin: str = "config"
 
     def describe(self) -> list[str]:
@@ -158,6 +161,7 @@ class ServiceConfig:
             lines.append(f"slack requests: signed, {workspace}, command {command}")
         lines.append(f"serve on {self.host}:{self.port}, bodies up to {self.max_body} bytes")
         lines.append("api: " + ("bearer token" if self.api_token else "off (no server.api_token)"))
+        lines.extend(self.console.describe() if self.console else ["console: off (no [console])"])
         lines.extend(f"WARNING: {route} accepts requests without proof" for route in self.insecure)
         return lines
 
@@ -193,6 +197,7 @@ _TOP = (
     "actions",
     "server",
     "worker",
+    "console",
 )
 _SECTION_KEYS = {
     "slack": {
@@ -411,6 +416,7 @@ def config_from_mapping(
     _check_publisher(reader, publisher)
     if sections["slack"] is not None:
         _check_slack(reader, sections["slack"])
+        _check_team_channels(reader, sections["slack"], policy)
     _check_twilio(reader, sections["twilio"])
     _check_tracker(reader, sections["tracker"], policy)
     server = _table(
@@ -449,6 +455,7 @@ def config_from_mapping(
         ),
         api_token=token,
         metrics_token=metrics,
+        console=read_console(reader, data.get("console")),
         origin=source,
     )
     if reader.problems:
@@ -534,6 +541,24 @@ def _check_twilio(reader: _Reader, twilio: dict[str, Any] | None) -> None:
     for key in ("account_sid", "auth_token", "from_number"):
         if twilio is not None and not twilio.get(key):
             reader.problem(f"twilio.{key}", "missing")
+
+
+def _check_team_channels(reader: _Reader, slack: dict[str, Any], policy: Policy) -> None:
+    """Refuse team channels Slack cannot reach: an incoming webhook posts to its one channel.
+
+    Each team's incidents would land in the webhook's channel, not the team's (nothing would
+    say so): the service refuses to start instead, naming the teams.
+    """
+    if "webhook_url" not in slack or "token" in slack:
+        return
+    named = [f"{t.name} ({t.chat_channel!r})" for t in policy.teams if t.chat_channel]
+    if named:
+        reader.problem(
+            "slack.webhook_url",
+            "an incoming webhook posts to its own channel only, but teams name theirs: "
+            f"{', '.join(named)}; give a bot token (token, channel) to post in each team's "
+            "channel, or remove the teams' chat_channel",
+        )
 
 
 def _check_slack(reader: _Reader, slack: dict[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,7 +57,10 @@ class ServiceMetrics:
             registry=r,
         )
         self.alerts = Counter(
-            "incident_flow_alerts", "Alerts received by source", ["source"], registry=r
+            "incident_flow_alerts",
+            "Alerts received by source" + (" and the team they are routed to" if by_team else ""),
+            ["source", *by_team],
+            registry=r,
         )
         self.deliveries = Counter(
             "incident_flow_deliveries",
@@ -131,6 +134,21 @@ class ServiceMetrics:
         self.deliveries.labels(channel, kind).inc()
         if channel == "pager" and kind == "page":
             self.pages.inc()
+
+    def received(self, source: str, teams: Sequence[str]) -> None:
+        """Alerts came in from ``source``, one per team they are routed to (in order).
+
+        Without teams only how many counts (one ``source`` label, as before teams).
+        """
+        if not self.teams:
+            self.alerts.labels(source).inc(len(teams))
+            return
+        counted: dict[str, int] = {}
+        for team in teams:
+            label = self.team_label(team)
+            counted[label] = counted.get(label, 0) + 1
+        for label, n in counted.items():
+            self.alerts.labels(source, label).inc(n)
 
     def team_label(self, team: str | None) -> str:
         """The ``team`` label of an incident of ``team``: bounded by the configured teams."""

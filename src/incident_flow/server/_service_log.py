@@ -106,6 +106,9 @@ def say_configuration(config: ServiceConfig, *, worker: bool) -> None:
     _log.info("incident_flow.publisher", **_shown(config.publisher))
     if config.api_token is not None:
         _log.info("incident_flow.api", route="/api/silences", proof="bearer token")
+    if config.console is not None:
+        for line in config.console.describe():
+            _log.info("incident_flow.console", route="/ui", proof=line.removeprefix("console: "))
     if worker:
         poll = config.review_poll_every
         _log.info(

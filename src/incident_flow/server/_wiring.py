@@ -165,7 +165,7 @@ def _publisher(config: ServiceConfig) -> Any:
             base=settings.get("base", "main"),
             api_url=settings.get("api_url", API_URL),
         )
-    return FolderPublisher(settings.get("folder") or config.policy.postmortem_folder)
+    return FolderPublisher.for_policy(config.policy, settings.get("folder") or None)
 
 
 def _tracker(config: ServiceConfig, *, asynchronous: bool) -> Any:

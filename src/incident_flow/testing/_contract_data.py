@@ -19,6 +19,7 @@ from .._core.severity import Severity
 from .._drivers.flow import IncidentFlow
 from .._responders.actions import Action
 from .._review.document import PostMortemDocument, ReviewStatus
+from ..ports import Notifier
 from ._async import DRIVERS, LoopThread
 from ._doubles import ManualClock, RecordingPublisher
 
@@ -138,8 +139,9 @@ def storm_histories() -> list[list[ev.Event]]:
 
     An alert silenced with the group it starts and another alert that joined it, opened at
     the silence's end with its page held, paged on its next firing; and a silenced alert that
-    recovered during its silence (dismissed). Last, an incident of a two-team policy
-    handed from one team to the other (and paged there).
+    recovered during its silence (dismissed). Then an incident of a two-team policy
+    handed from one team to the other (and paged there). Last, two P1s of a policy that
+    gives them a channel of their own: one opened, one a chat that cannot open any.
     """
     from .._core.storms import GroupingRule, PageAfter  # noqa: PLC0415
     from ..adapters.channels.notifiers import RecordingNotifier  # noqa: PLC0415
@@ -165,7 +167,13 @@ def storm_histories() -> list[list[ev.Event]]:
     clock.advance(timedelta(hours=1))
     flow.escalate_due()  # the silence is over: it opens, its page held
     flow.trigger(_ALERT)  # the second firing: the page goes out
-    return [flow.history(inc.id), flow.history(dismissed.id), _handover()]
+    return [
+        flow.history(inc.id),
+        flow.history(dismissed.id),
+        _handover(),
+        _lead(),
+        *_channels(),
+    ]
 
 
 def _handover() -> list[ev.Event]:
@@ -193,6 +201,56 @@ def _handover() -> list[ev.Event]:
     inc = flow.trigger(attrs.evolve(_ALERT, name="CheckoutDown", dedup_key="checkout-down"))
     flow.reassign(inc.id, "payments", by="alice")
     return flow.history(inc.id)
+
+
+def _lead() -> list[ev.Event]:
+    """A P1 nobody leads: reminded, its commander rotation paged, then led and handed over."""
+    from .._core.people import Person  # noqa: PLC0415
+    from .._core.roles import Roles  # noqa: PLC0415
+    from ..adapters.channels.notifiers import RecordingNotifier  # noqa: PLC0415
+    from ..adapters.stores.memory import MemoryStore  # noqa: PLC0415
+
+    policy = Policy(
+        roles=Roles(commander_required=[Severity.P1], page=["ic-rotation"]),
+        people=[Person(name="alice"), Person(name="bob")],
+    )
+    clock = ManualClock(T0 + timedelta(days=2))
+    flow = IncidentFlow(
+        policy,
+        store=MemoryStore(),
+        notifier=RecordingNotifier(),
+        pager=RecordingNotifier(),
+        clock=clock,
+    )
+    inc = flow.trigger(attrs.evolve(_ALERT, name="CheckoutLeaderless", dedup_key="leaderless"))
+    for _ in range(2):
+        clock.advance(timedelta(minutes=10))
+        flow.remind_due()  # reminded in the chat, then the rotation paged
+    flow.assign(inc.id, "commander", "alice", by="alice")
+    flow.assign(inc.id, "commander", "bob", by="alice")  # handed over
+    return flow.history(inc.id)
+
+
+def _channels() -> list[list[ev.Event]]:
+    """A P1 whose channel opens (and is archived on close), and one whose cannot."""
+    from .._core.rooms import IncidentChannels  # noqa: PLC0415
+    from ..adapters.channels.notifiers import LogNotifier, RecordingNotifier  # noqa: PLC0415
+    from ..adapters.stores.memory import MemoryStore  # noqa: PLC0415
+
+    policy = Policy(incident_channels=IncidentChannels(archive_on_close=True))
+    histories = []
+    notifiers: tuple[Notifier, ...] = (RecordingNotifier(), LogNotifier())
+    for n, notifier in enumerate(notifiers):
+        flow = IncidentFlow(
+            policy,
+            store=MemoryStore(),
+            notifier=notifier,
+            pager=RecordingNotifier(),
+            clock=ManualClock(T0 + timedelta(days=2)),
+        )
+        inc = flow.trigger(attrs.evolve(_ALERT, dedup_key=f"checkout-room-{n}"))
+        histories.append(flow.history(inc.id))
+    return histories
 
 
 def _renamed(events: list[ev.Event], incident_id: str) -> list[ev.Event]:

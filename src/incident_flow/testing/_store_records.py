@@ -72,7 +72,7 @@ class StoreRecordsContract(_Drivers):
         assert log.overrides(active_after=T0 + hour) == [extra, cut]
 
     def test_silences_are_kept_and_replaced_by_id(self, port: EventStore) -> None:
-        """Silences come back oldest first; an ended one replaces itself; ``active_at`` filters."""
+        """Silences (a team's too) come back oldest first; an ended one replaces itself."""
         if not hasattr(port, "save_silence"):
             pytest.skip("this store keeps no silences (ports.SilenceLog is optional)")
         from .._core.storms import Silence  # noqa: PLC0415
@@ -91,6 +91,7 @@ class StoreRecordsContract(_Drivers):
             id="sil-2",
             matchers={"env": ["prod", "eu"], "team": "!db"},
             created_at=T0 + timedelta(seconds=1),
+            team="payments",
         )
         silences: Any = port
         silences.save_silence(second)

@@ -49,10 +49,13 @@ __all__ = [
 from ._contract_data import _ALERT, T0, _Drivers, sample_history, storm_histories
 from ._store_appends import StoreAppendContract
 from ._store_outbox import StoreOutboxContract
+from ._store_queries import StoreQueryContract
 from ._store_records import StoreRecordsContract
 
 
-class StoreContract(StoreAppendContract, StoreRecordsContract, StoreOutboxContract):
+class StoreContract(
+    StoreAppendContract, StoreRecordsContract, StoreOutboxContract, StoreQueryContract
+):
     """What every :class:`~incident_flow.ports.EventStore` must do. Provide a ``store`` fixture."""
 
     @pytest.fixture

@@ -164,4 +164,10 @@ def actions(
         text=draw(st.just("") | texts()),
         severity=draw(severities()) if kind == "reclassify" else None,
         delivery_id=delivery,
+        role=draw(st.sampled_from(("commander", "scribe", "pilot")))
+        if kind == "assign_role"
+        else None,
+        assignee=draw(st.none() | st.sampled_from((*PEOPLE, "zoe")).map(_IDENTITY[source].format))
+        if kind == "assign_role"
+        else None,
     )

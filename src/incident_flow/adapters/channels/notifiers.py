@@ -74,6 +74,17 @@ class RecordingNotifier:
                 self.messages.append(message)
         return message.idempotency_key
 
+    def incident_channel(self, message: Notification) -> str | None:
+        """Record a message about the incident's own channel as :meth:`send` does.
+
+        Kinds ``channel``, ``invite``, ``archive``; the channel it opens is ``C-`` and the
+        incident's id (its receipt ``C-<id>:<idempotency key>``).
+        """
+        self.send(message)
+        if message.kind == "channel":
+            return f"C-{message.incident_id}:{message.idempotency_key}"
+        return message.room
+
     def of(self, incident_id: str, kind: str | None = None) -> list[Notification]:
         """The messages of one incident (of one kind when given)."""
         return [

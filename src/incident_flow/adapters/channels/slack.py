@@ -25,6 +25,7 @@ from .._http import (
     check_secret,
     deadline_for,
 )
+from ._slack_rooms import RoomSteps
 
 __all__ = [
     "API_URL",
@@ -82,13 +83,15 @@ def link_target(url: str | None) -> str | None:
 def buttons(message: Notification) -> list[dict[str, Any]]:
     """The buttons that still apply to the incident as the message saw it.
 
-    Acknowledge until somebody has; Start runbook while notified; Resolve until resolved;
-    Add note until closed; none once closed. Each carries the incident's id as its value.
+    Acknowledge until somebody has; I'll lead while unresolved with a commander needed and
+    nobody leading; Start runbook while notified; Resolve until resolved; Add note until
+    closed; none once closed. Each carries the incident's id as its value.
     """
     state = message.state
     unresolved = state in ("notified", "runbook")
     wanted = [
         ("acknowledge", unresolved and message.acknowledged_by is None),
+        ("lead", unresolved and ("commander", "") in message.roles),
         ("start_runbook", state == "notified"),
         ("resolve", unresolved),
         ("note", state != "closed"),
@@ -122,6 +125,10 @@ def blocks(message: Notification) -> list[dict[str, Any]]:
         f"*Severity:*\n{message.severity}",
         f"*State:*\n{message.state}",
         f"*Acknowledged by:*\n{escape(message.acknowledged_by or '-')}",
+        *(
+            f"*{escape(role.capitalize())}:*\n{escape((who or '-')[:100])}"
+            for role, who in message.roles
+        ),
     ]
     layout: list[dict[str, Any]] = [
         {
@@ -134,7 +141,8 @@ def blocks(message: Notification) -> list[dict[str, Any]]:
                 "emoji": True,
             },
         },
-        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields]},
+        # Slack takes at most 10 fields in a section.
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": f} for f in fields[:10]]},
     ]
     targets = ((link_target(message.runbook_url), "Runbook"), (link_target(message.url), "Alert"))
     links = [f"<{href}|{label}>" for href, label in targets if href is not None]
@@ -157,7 +165,7 @@ def blocks(message: Notification) -> list[dict[str, Any]]:
     return layout
 
 
-class _Slack(VendorAdapter[ClientT]):
+class _Slack(VendorAdapter[ClientT], RoomSteps):
     """The Slack logic both classes share: settings and the send steps."""
 
     def __init__(
@@ -183,6 +191,7 @@ class _Slack(VendorAdapter[ClientT]):
         self._token = token
         self.channel = channel
         self.api_url = api_url.rstrip("/")
+        self._bot_user: str | None = None  # our bot's Slack user id, once asked
         super().__init__(client, webhook_url, token)
 
     def __repr__(self) -> str:
@@ -210,26 +219,53 @@ class _Slack(VendorAdapter[ClientT]):
         parent = _parse_thread(message.thread) if message.kind != "notify" else None
         # The incident's team's channel when the policy names one, else the configured one.
         channel = message.channel or self.channel
+        # In the incident's own channel, later messages are posted in it, not as replies.
+        if parent is not None and message.room is not None and parent[0] == message.room:
+            receipt = yield from self._post_once(message, parent[0], None, deadline, layout=False)
+        else:
+            thread_ts = parent[1] if parent is not None else None
+            where = parent[0] if parent is not None else str(channel)
+            receipt = yield from self._post_once(
+                message, where, thread_ts, deadline, layout=parent is None
+            )
+        if parent is not None:
+            yield from self._edit_parent(parent, message, deadline)
+        return receipt
+
+    def _post_once(
+        self,
+        message: Notification,
+        channel: str,
+        thread_ts: str | None,
+        deadline: float | None,
+        *,
+        layout: bool,
+        mrkdwn: str | None = None,
+    ) -> Steps[str]:
+        """Post ``message`` in ``channel`` (in ``thread_ts``'s thread); ``channel:ts``.
+
+        A message that may have been posted already (``resent``) is looked for first, by
+        its idempotency key; ``layout``: with its blocks and buttons. ``mrkdwn``: our own
+        text, sent as it is (a ``<#C123>`` link), instead of the message's text escaped.
+        """
         if message.resent:
             # An earlier attempt may have been posted without us learning so: look first.
+            parent = (channel, thread_ts) if thread_ts else None
             posted = yield from self._already_posted(message, parent, deadline, channel)
             if posted is not None:
                 return posted
         payload: dict[str, Any] = {
             "channel": channel,
-            "text": self._text(message),
+            "text": self._text(message) if mrkdwn is None else mrkdwn,
             "unfurl_links": False,
+            "metadata": metadata(message),
         }
-        payload["metadata"] = metadata(message)
-        if parent is None:
+        if layout:
             payload["blocks"] = blocks(message)
-        else:
-            payload["channel"], payload["thread_ts"] = parent
+        if thread_ts:
+            payload["thread_ts"] = thread_ts
         answer = yield from self._call("chat.postMessage", payload, deadline=deadline)
-        receipt = f"{answer.get('channel', payload['channel'])}:{answer.get('ts', '')}"
-        if parent is not None:
-            yield from self._edit_parent(parent, message, deadline)
-        return receipt
+        return f"{answer.get('channel', channel)}:{answer.get('ts', '')}"
 
     def _notice(self, message: Notification, deadline: float | None) -> Steps[str | None]:
         """A notice about who is on call: plain text in the channel, once."""
@@ -357,8 +393,9 @@ class _Slack(VendorAdapter[ClientT]):
                 "Content-Type": "application/json; charset=utf-8",
             },
             what=f"Slack {method}",
-            # A post Slack may have taken must not be repeated blindly (it has no dedup key).
-            idempotent=method != "chat.postMessage",
+            # A post (or a channel) Slack may have made must not be asked for again blindly:
+            # a lost answer is a failed attempt, and the next one looks before it asks.
+            idempotent=method not in ("chat.postMessage", "conversations.create"),
             deadline=deadline,
         )
         try:
@@ -421,6 +458,25 @@ class SlackNotifier(_Slack[HttpClient], BlockingSend):
         """
         return run(self.open_form_steps(body), self._http.ports)
 
+    def incident_channel(self, message: Notification) -> str | None:
+        """Open the incident's own channel, invite to it, or archive it (``message.kind``).
+
+        ``channel``: ``conversations.create`` with the name in ``message.room`` (a
+        ``name_taken`` is ours only when our bot made it for this incident), its purpose
+        naming the incident, ``conversations.invite`` for each Slack user in ``message.to``,
+        the incident's message with its buttons posted there, and a pointer
+        (``<#channel>``) in the alerts thread; returns ``CHANNEL:TS``. ``invite``: invites
+        ``message.to`` to the channel ``message.room``; ``archive``: archives it.
+        Scopes: ``channels:manage``, ``channels:read`` and ``chat:write`` (the channels it
+        makes are public ones).
+
+        Raises:
+            DeliveryError: Slack refused (permanent: a channel of that name not ours, a
+                missing scope) or did not answer (retried).
+        """
+        steps = self.incident_channel_steps(message, deadline_for(message))
+        return run(steps, self._http.ports)
+
 
 class AsyncSlackNotifier(_Slack[AsyncHttpClient], AwaitedSend):
     """:class:`SlackNotifier` on an :class:`AsyncHttpClient`: same arguments, awaited ``send``."""
@@ -428,6 +484,11 @@ class AsyncSlackNotifier(_Slack[AsyncHttpClient], AwaitedSend):
     async def open_form(self, body: bytes | str | Mapping[str, Any]) -> bool:
         """If ``body`` is a press of our Resolve or Add note button, open its form (awaited)."""
         return await run_async(self.open_form_steps(body), self._http.ports)
+
+    async def incident_channel(self, message: Notification) -> str | None:
+        """:meth:`SlackNotifier.incident_channel`, awaited."""
+        steps = self.incident_channel_steps(message, deadline_for(message))
+        return await run_async(steps, self._http.ports)
 
 
 def metadata(message: Notification) -> dict[str, Any]:

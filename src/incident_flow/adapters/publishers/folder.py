@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..._review.document import PostMortemDocument
 from ...exceptions import DeliveryError
+
+if TYPE_CHECKING:
+    from ..._core.policy import Policy
 
 __all__ = ["FolderPublisher"]
 
@@ -20,25 +25,54 @@ class FolderPublisher:
 
     Args:
         folder: where to write; created when missing. The default publisher of an
-            :class:`~incident_flow.IncidentFlow` is ``FolderPublisher(policy.postmortem_folder)``.
+            :class:`~incident_flow.IncidentFlow` is :meth:`for_policy` (the policy's
+            ``postmortem_folder``, and each team's own).
+        team_folders: a team's own folder by the team's name: the post-mortem of an incident
+            of that team (its current team, after a reassignment) is written there instead.
     """
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        team_folders: Mapping[str, str | os.PathLike[str]] | None = None,
+    ) -> None:
         self.folder = Path(folder)
+        self.team_folders = {name: Path(f) for name, f in (team_folders or {}).items()}
+
+    @classmethod
+    def for_policy(
+        cls, policy: Policy, folder: str | os.PathLike[str] | None = None
+    ) -> FolderPublisher:
+        """The publisher a policy's post-mortems are saved by: each team's folder, else one.
+
+        ``folder`` (None: the policy's ``postmortem_folder``) takes the post-mortems of the
+        teams that name no ``postmortem_folder`` of their own, and of incidents opened before
+        the policy had teams.
+        """
+        own = {t.name: t.postmortem_folder for t in policy.teams if t.postmortem_folder}
+        return cls(policy.postmortem_folder if folder is None else folder, team_folders=own)
 
     def __repr__(self) -> str:
-        return f"FolderPublisher({str(self.folder)!r})"
+        teams = f", team_folders={ {k: str(v) for k, v in self.team_folders.items()}!r}"
+        return f"FolderPublisher({str(self.folder)!r}{teams if self.team_folders else ''})"
+
+    def folder_for(self, document: PostMortemDocument) -> Path:
+        """The folder ``document`` is written to: its incident's team's, else :attr:`folder`."""
+        team = document.incident.team
+        return self.team_folders.get(team, self.folder) if team is not None else self.folder
 
     def publish(self, document: PostMortemDocument) -> str:
-        """Write the Markdown and return the file's path.
+        """Write the Markdown into :meth:`folder_for` the document and return the file's path.
 
         Raises:
             DeliveryError: the folder or the file cannot be written.
         """
-        target = self.folder / document.filename
+        folder = self.folder_for(document)
+        target = folder / document.filename
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".pm-", suffix=".tmp")
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".pm-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as handle:
                     handle.write(document.render_markdown())

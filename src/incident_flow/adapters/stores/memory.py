@@ -15,8 +15,8 @@ from ..._core.messages import OutboxMessage
 from ..._core.process import FINAL_STATE
 from ..._core.storms import Silence
 from ..._runbooks.catalog import RunbookRevision
-from ...exceptions import ConcurrencyError
-from ...ports import StoreCounts, StreamAppend
+from ...exceptions import ConcurrencyError, InvalidCommand
+from ...ports import IncidentFilter, IncidentPage, StoreCounts, StreamAppend
 from ...schedules._book import Shift
 from ...schedules._model import Override
 from ._common import check_versions, claimed_on_insert, live
@@ -54,6 +54,8 @@ class MemoryStore:
         self._timers: dict[str, datetime] = {}
         self._revisions: list[RunbookRevision] = []
         self._revision_keys: set[str] = set()
+        # Each incident as of its last append: what a page of the list filters on.
+        self._snapshots: dict[str, Incident] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(incidents={len(self._streams)}, pending={len(self._pending)})"
@@ -129,6 +131,7 @@ class MemoryStore:
         incident_id, snapshot = one.incident_id, one.snapshot
         stream = self._streams.setdefault(incident_id, [])
         stream.extend(one.events)
+        self._snapshots[incident_id] = snapshot
         self._count(incident_id, (snapshot.state, str(snapshot.severity)))
         if snapshot.next_timer_at is None:
             self._timers.pop(incident_id, None)
@@ -255,6 +258,29 @@ class MemoryStore:
             if state is None:
                 return list(self._streams)
             return [i for i, (s, _) in self._kinds.items() if s == state]
+
+    def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """A page of the ids ``filters`` matches, newest first (see ``ports.IncidentQuery``).
+
+        The cursor is the position (in the order they opened) of the page's last incident.
+        """
+        if cursor is not None and not cursor.isdigit():
+            msg = f"not a cursor of this list: {cursor[:40]!r}"
+            raise InvalidCommand(msg)
+        with self._lock:
+            order = list(self._streams)
+            snapshots = self._snapshots
+            position = len(order) if cursor is None else min(int(cursor), len(order))
+            found: list[tuple[int, str]] = []
+            while position > 0 and len(found) <= limit:
+                position -= 1
+                if filters.matches(snapshots[order[position]]):
+                    found.append((position, order[position]))
+        shown = found[:limit]
+        more = str(shown[-1][0]) if len(found) > limit else None
+        return IncidentPage(ids=tuple(i for _, i in shown), next_cursor=more)
 
     def ping(self) -> None:
         """Answer at once (the store is this process's memory)."""

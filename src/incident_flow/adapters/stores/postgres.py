@@ -14,10 +14,11 @@ from ..._core.messages import OutboxMessage
 from ..._core.storms import Silence
 from ..._runbooks.catalog import RunbookRevision
 from ...exceptions import ConcurrencyError, StorageError
-from ...ports import StoreCounts, StreamAppend
+from ...ports import IncidentFilter, IncidentPage, StoreCounts, StreamAppend
 from ...schedules._book import Shift
 from ...schedules._model import Override
 from . import _pg_sql as pgsql
+from ._paging import pg_page as pgsql_page
 
 if TYPE_CHECKING:
     import psycopg
@@ -412,6 +413,12 @@ class PostgresStore:
     def incident_ids(self, state: str | None = None) -> list[str]:
         """Return incident ids, oldest first, optionally only those in ``state``."""
         return self._fetch(pgsql.incident_ids(state))
+
+    def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """A page of the ids ``filters`` matches, newest first (see ``ports.IncidentQuery``)."""
+        return self._fetch(pgsql_page(filters, cursor, limit))
 
     def ping(self) -> None:
         """Read the schema version (one key of a small table): raise when the server cannot."""

@@ -13,11 +13,12 @@ from ..._core.messages import OutboxMessage
 from ..._core.storms import Silence
 from ..._runbooks.catalog import RunbookRevision
 from ...exceptions import ConcurrencyError
-from ...ports import StoreCounts, StreamAppend
+from ...ports import IncidentFilter, IncidentPage, StoreCounts, StreamAppend
 from ...schedules._book import Shift
 from ...schedules._model import Override
 from . import _pg_sql as pgsql
 from ._group import GroupCommit, Waiting
+from ._paging import pg_page as pgsql_page
 
 if TYPE_CHECKING:
     import psycopg
@@ -340,6 +341,12 @@ class AsyncPostgresStore:
     async def incident_ids(self, state: str | None = None) -> list[str]:
         """Return incident ids, oldest first, optionally only those in ``state``."""
         return await self._fetch(pgsql.incident_ids(state))
+
+    async def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """A page of the ids ``filters`` matches, newest first (see ``ports.IncidentQuery``)."""
+        return await self._fetch(pgsql_page(filters, cursor, limit))
 
     async def ping(self) -> None:
         """Read the schema version (one key of a small table): raise when the server cannot."""

@@ -19,7 +19,7 @@ from ..._core.messages import OutboxMessage
 from ..._core.storms import Silence
 from ..._runbooks.catalog import RunbookRevision
 from ...exceptions import ConcurrencyError, StorageError
-from ...ports import StoreCounts, StreamAppend
+from ...ports import IncidentFilter, IncidentPage, StoreCounts, StreamAppend
 from ...schedules._book import Shift
 from ...schedules._model import Override
 from ._common import (
@@ -43,6 +43,7 @@ from ._common import (
     shift_from_row,
     shift_rows,
 )
+from ._paging import page_from_rows, page_statement
 from ._sqlite_sql import (
     _COUNT_PARAMS,
     _COUNTS,
@@ -429,6 +430,13 @@ class SQLiteStore:
         else:
             rows = self._read("SELECT id FROM incidents WHERE state = ? ORDER BY seq", (state,))
         return [str(row[0]) for row in rows]
+
+    def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """A page of the ids ``filters`` matches, newest first (see ``ports.IncidentQuery``)."""
+        text, params = page_statement(filters, cursor, limit, dialect="sqlite")
+        return page_from_rows(self._read(text, params), limit)
 
     def ping(self) -> None:
         """Read the schema version (one key of a small table): raise when the file cannot."""

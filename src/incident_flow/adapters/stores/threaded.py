@@ -35,6 +35,8 @@ from ...ports import (
     AsyncNotifier,
     AsyncPostMortemPublisher,
     EventStore,
+    IncidentFilter,
+    IncidentPage,
     Notifier,
     PostMortemPublisher,
     StoreCounts,
@@ -255,6 +257,23 @@ class ThreadedStore:
         counted: StoreCounts = await self._call(self.store.counts)  # type: ignore[attr-defined]
         return counted
 
+    @property
+    def queries_incidents(self) -> bool:
+        """Whether the wrapped store lists a page from its indexes (``ports.IncidentQuery``)."""
+        return hasattr(self.store, "incident_page")
+
+    async def incident_page(
+        self, filters: IncidentFilter, *, cursor: str | None = None, limit: int = 50
+    ) -> IncidentPage:
+        """See :meth:`~incident_flow.ports.IncidentQuery.incident_page`."""
+        page: IncidentPage = await self._call(
+            self.store.incident_page,  # type: ignore[attr-defined]
+            filters,
+            cursor=cursor,
+            limit=limit,
+        )
+        return page
+
     async def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """See :meth:`~incident_flow.ports.EventLog.load`."""
         return await self._call(self.store.load, incident_id, after_version)
@@ -333,11 +352,20 @@ class AsyncSQLiteStore(ThreadedStore):
 
 
 class ThreadedNotifier:
-    """An :class:`~incident_flow.ports.AsyncNotifier` over a sync notifier (sends on threads)."""
+    """An :class:`~incident_flow.ports.AsyncNotifier` over a sync notifier (sends on threads).
+
+    It opens incident channels when the wrapped one does (``incident_channel``, on a worker
+    thread too).
+    """
+
+    incident_channel: Callable[[Notification], Awaitable[str | None]]
 
     def __init__(self, notifier: Notifier, *, executor: Executor | None = None) -> None:
         self.notifier = notifier
         self._executor = executor
+        method = getattr(notifier, "incident_channel", None)
+        if method is not None:
+            self.incident_channel = functools.partial(_on, executor, method)
 
     def __repr__(self) -> str:
         return f"ThreadedNotifier({self.notifier!r})"

@@ -10,6 +10,7 @@ own ``trigger_id``; a form's ``view.id`` is submitted once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,13 +47,20 @@ _VERBS = {
     "reopen": "reopen",
     "sev": "reclassify",
     "severity": "reclassify",
+    "lead": "assign_role",
+    "role": "assign_role",
 }
 COMMAND_USAGE = (
     "usage: /incident ack ID | runbook ID | resolve ID [summary] | note ID text | "
-    "escalate ID | reopen ID | sev ID P1..P5 | team ID TEAM | oncall [SCHEDULE]"
+    "escalate ID | reopen ID | sev ID P1..P5 | lead ID [@person] | role ID ROLE [@person] | "
+    "team ID TEAM | oncall [SCHEDULE]"
 )
 #: Buttons that are an action at once (the others open a form).
-_AT_ONCE = ("acknowledge", "start_runbook")
+_AT_ONCE = ("acknowledge", "start_runbook", "lead")
+#: A person named in ``/incident lead``: Slack's escaped mention ``<@U024BE7LH|bob>`` (or
+#: ``<@U024BE7LH>``), else a name as typed (``@bob``, ``bob``).
+_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^<>]*)?>")
+_TYPED = re.compile(r"@?([\w.\-]{1,80})")
 
 
 def _decoded(body: Body) -> Mapping[str, Any]:
@@ -194,12 +202,13 @@ def _pressed(data: Mapping[str, Any]) -> list[Action]:
         found.append(
             Action(
                 source=SOURCE,
-                kind=kind,
+                kind="assign_role" if kind == "lead" else kind,
                 incident=_text(button.get("value"), "actions[].value"),
                 by=by,
                 by_name=name,
                 delivery_id=f"{SOURCE}:{delivery}:{index}" if delivery else None,
                 raw=data,
+                role="commander" if kind == "lead" else None,
             )
         )
     return found
@@ -248,6 +257,10 @@ def _command(data: Mapping[str, Any], command: str) -> list[Action]:
         rest = ""
     if kind == "note" and not rest:
         raise InvalidPayload(f"a note needs its text; {_usage(command)}")
+    role = assignee = None
+    if kind == "assign_role":
+        role, assignee = _role_words(words[0].lower(), rest, command)
+        rest = ""
     user = data.get("user_id")
     if not user:
         msg = f"{SOURCE}: user_id is missing"
@@ -265,8 +278,37 @@ def _command(data: Mapping[str, Any], command: str) -> list[Action]:
             if data.get("trigger_id")
             else None,
             raw=dict(data),
+            role=role,
+            assignee=assignee,
         )
     ]
+
+
+def _role_words(verb: str, rest: str, command: str) -> tuple[str, str | None]:
+    """``lead [@person]`` and ``role ROLE [@person]``: the role and who (None: who typed it).
+
+    Raises:
+        InvalidPayload: a role missing, more words than that, or a person that is neither a
+            mention nor a plain name (markup, a channel or ``@here``).
+    """
+    words = rest.split()
+    if verb == "role":
+        if not words:
+            raise InvalidPayload(f"/incident role needs the role; {_usage(command)}")
+        role, words = words[0], words[1:]
+    else:
+        role = "commander"
+    if len(words) > 1:
+        raise InvalidPayload(f"name one person; {_usage(command)}")
+    if not words:
+        return role, None
+    mention = _MENTION.fullmatch(words[0])
+    if mention is not None:
+        return role, mention.group(1)
+    typed = _TYPED.fullmatch(words[0])
+    if typed is None:
+        raise InvalidPayload(f"{words[0]!r} is not a person (@name); {_usage(command)}")
+    return role, typed.group(1)
 
 
 def _text(value: object, where: str) -> str:
