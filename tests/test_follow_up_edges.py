@@ -233,3 +233,16 @@ class TestPerTeam:
             IncidentFlow(policy, tracker=MemoryTracker("github"))
         with pytest.raises(InvalidPolicy, match=r"teams\[0\]\.tracker"):
             Policy.from_mapping({"teams": [{"name": "ops", "tracker": {"kind": "x"}}]})
+
+
+class TestNotPlanned:
+    """An issue closed as not planned is not the work done: the poll leaves the item open."""
+
+    def test_poll_and_waive(self, github_flow: IncidentFlow, github: FakeGitHubIssues) -> None:
+        incident = github_flow.trigger(ALERT)
+        incident = github_flow.add_follow_up(incident.id, "x", by="alice")
+        github.close_there(1, reason="not_planned")
+        assert github_flow.poll_follow_ups() == []
+        github_flow.waive_action_item(incident.id, "AI-1", by="alice", reason="not planned")
+        assert github.issues[0]["state_reason"] == "not_planned"  # left as it is
+        assert github.comments == {}

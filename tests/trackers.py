@@ -128,12 +128,14 @@ class FakeGitHubIssues(FakeVendor):
             return _json(200, issue)
         return _json(200, issue)
 
-    def close_there(self, number: int, login: str = "octocat") -> dict[str, Any]:
-        """Close issue ``number`` as a person in GitHub does."""
+    def close_there(
+        self, number: int, login: str = "octocat", reason: str = "completed"
+    ) -> dict[str, Any]:
+        """Close issue ``number`` as a person in GitHub does (as ``completed``, or not)."""
         issue = next(i for i in self.issues if i["number"] == number)
         issue.update(
             state="closed",
-            state_reason="completed",
+            state_reason=reason,
             closed_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             closed_by={"login": login},
         )

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+import attrs
+
 from ..._core.text import markdown_block, markdown_inline, quiet_mentions
 from ..._core.trackers import LABEL, FollowUp, TrackerIssue, find_marker, marker
 from ...exceptions import DeliveryError
@@ -138,13 +140,13 @@ class _GitHub(TrackerAdapter[Any]):
         _, found = yield from self.call(
             "GET", f"{self._repo_url(repository)}/issues/{number}", what="issue"
         )
-        return _issue(repository, found)
+        return _issue(repository, found), isinstance(found, dict) and found.get("state")
 
     def close_steps(self, issue: TrackerIssue, comment: str) -> Any:
         """Comment, then close as completed; a closed issue is left as it is."""
-        now = yield from self._read(issue)
-        if now.closed:
-            return now
+        now, state = yield from self._read(issue)
+        if state == "closed":
+            return attrs.evolve(now, closed=True)
         repository, number = _parse_key(issue.key)
         url = f"{self._repo_url(repository)}/issues/{number}"
         yield from self.call(
@@ -160,8 +162,9 @@ class _GitHub(TrackerAdapter[Any]):
         return _issue(repository, closed)
 
     def status_steps(self, issue: TrackerIssue) -> Any:
-        """The issue as GitHub has it now."""
-        return (yield from self._read(issue))
+        """The issue as GitHub has it now (closed as not planned reads open: not done)."""
+        now, _ = yield from self._read(issue)
+        return now
 
 
 def _issue(repository: str, data: object) -> TrackerIssue:
@@ -173,7 +176,8 @@ def _issue(repository: str, data: object) -> TrackerIssue:
     return TrackerIssue(
         key=issue_key(repository, data["number"]),
         url=str(data.get("html_url") or ""),
-        closed=data.get("state") == "closed",
+        # Closed as not planned is not the work done: the item stays open, to be waived here.
+        closed=data.get("state") == "closed" and data.get("state_reason") != "not_planned",
         closed_by=str(login) if login else None,
     )
 
