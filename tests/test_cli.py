@@ -404,7 +404,9 @@ class TestANewcomersDay:
         incident_id = out.split(":")[0]
         code, out = run("postmortem", "publish", incident_id, "--by", "alice")
         assert code == 4
-        assert "`postmortem publish` is not possible now; possible: ack, add-runbook" in out
+        said = "`postmortem publish` is not possible now; possible: ack, follow-up, add-runbook, "
+        assert said in out
+        assert ", done, " in out
         assert "acknowledge" not in out and "start_runbook" not in out
         run("resolve", incident_id, "--by", "alice", "--summary", "rolled back")
         code, out = run("close", incident_id, "--by", "alice")

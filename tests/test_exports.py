@@ -75,6 +75,7 @@ class TestExports:
             "StorageError",
             "SystemClock",
             "Team",
+            "TrackerPolicy",
             "WebhookNotifier",
             "WorkerStats",
             "run_worker",

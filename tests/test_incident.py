@@ -38,6 +38,7 @@ class TestFold:
             ("AI-1", "add_runbook", True, False),
             ("AI-2", "update_runbook", False, True),
             ("AI-3", "update_runbook", True, False),
+            ("AI-4", "follow_up", True, False),
         ]
         assert incident.action_item("AI-2") is not None
         assert incident.action_item("AI-9") is None

@@ -377,9 +377,9 @@ class TestTheEntryPoint:
     """actions() has parse()'s manners: one error type, a clear message."""
 
     def test_unknown_source(self) -> None:
-        with pytest.raises(InvalidPayload, match="unknown action source 'jira'; known: github"):
-            ingest.actions("jira", b"{}")
-        assert ingest.ACTION_SOURCES == ("github", "opsgenie", "pagerduty", "slack")
+        with pytest.raises(InvalidPayload, match="unknown action source 'linear'; known: github"):
+            ingest.actions("linear", b"{}")
+        assert ingest.ACTION_SOURCES == ("github", "jira", "opsgenie", "pagerduty", "slack")
 
     def test_an_action_value_that_does_not_hold(self) -> None:
         with pytest.raises(ValueError, match=r"Action\.kind must be one of"):

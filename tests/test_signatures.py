@@ -44,6 +44,8 @@ def signed(source: str, body: bytes = BODY) -> tuple[dict[str, str], str]:  # no
         return {"X-PagerDuty-Signature": f"v1=deadbeef, v1={hexmac(body)}"}, SECRET
     if source == "github":
         return {"X-Hub-Signature-256": "sha256=" + hexmac(body)}, SECRET
+    if source == "jira":
+        return {"X-Hub-Signature": "sha256=" + hexmac(body)}, SECRET
     if source == "opsgenie":
         return {"X-Incident-Flow-Token": SECRET}, SECRET
     if source == "incident_flow":
@@ -316,6 +318,9 @@ class TestWhatARefusalSays:
         assert refusal("github", BODY, {"X-Hub-Signature-256": hexmac(BODY)}, SECRET) == (
             "github: X-Hub-Signature-256 must start with sha256="
         )
+        assert refusal("jira", BODY, {"X-Hub-Signature": hexmac(BODY)}, SECRET) == (
+            "jira: X-Hub-Signature must start with sha256="
+        )
         headers, secret = signed("incident_flow")
         headers["X-Incident-Flow-Signature"] = headers["X-Incident-Flow-Signature"][3:]
         assert refusal("incident_flow", BODY, headers, secret) == (
@@ -334,7 +339,7 @@ class TestWhatARefusalSays:
         )
         assert refusal("datadog", BODY, {}, SECRET) == (
             "'datadog' has no signature scheme here; these do: "
-            "checkly, github, grafana, incident_flow, incidentio, opsgenie, pagerduty, slack"
+            "checkly, github, grafana, incident_flow, incidentio, jira, opsgenie, pagerduty, slack"
         )
         assert refusal("slack", {"a": 1}, {}, SECRET) == (
             "slack: the raw body (bytes or text) is needed to check a signature"

@@ -67,6 +67,7 @@ from incident_flow._review.document import Review, ReviewStatus
 from incident_flow.adapters.stores.postgres import PostgresStore
 from incident_flow.adapters.stores.postgres_async import AsyncPostgresStore
 from incident_flow.adapters.stores.sqlite import SQLiteStore
+from incident_flow.adapters.trackers import MemoryTracker
 from incident_flow.events import (
     CommanderScheduled,
     Event,
@@ -74,6 +75,7 @@ from incident_flow.events import (
     event_from_dict,
     event_to_dict,
 )
+from incident_flow.ports import FollowUp, TrackerIssue
 from incident_flow.testing import ManualClock
 from incident_flow.testing._async import Blocking, LoopThread
 from incident_flow.testing.strategies import (
@@ -147,6 +149,27 @@ class FlakyFolder(FolderPublisher):
         return super().publish(document)
 
 
+class FlakyTracker(MemoryTracker):
+    """The team's tracker (GitHub issues, in memory) that fails while ``down``."""
+
+    down = False
+
+    def open(self, follow_up: FollowUp) -> TrackerIssue:
+        if self.down:
+            raise DeliveryError("tracker unavailable")
+        return super().open(follow_up)
+
+    def close(self, issue: TrackerIssue, comment: str) -> TrackerIssue:
+        if self.down:
+            raise DeliveryError("tracker unavailable")
+        return super().close(issue, comment)
+
+    def status(self, issue: TrackerIssue) -> TrackerIssue:
+        if self.down:
+            raise DeliveryError("tracker unavailable")
+        return super().status(issue)
+
+
 class FlakyPullRequests(FlakyFolder):
     """Post-mortems reviewed on a "pull request": reviews come as GitHub actions or by a poll
     of ``reviews``; merging saves the file into the folder (and fails while ``down``)."""
@@ -206,6 +229,8 @@ COMMANDS = (
     "add_runbook",
     "update_runbook",
     "waive_action_item",
+    "add_follow_up",
+    "complete_action_item",
     "close",
     "note",
 )
@@ -238,11 +263,13 @@ class IncidentProcess(RuleBasedStateMachine):
             runbooks=[RUNBOOK],
             postmortem_folder=str(self.folder),
             people=STAFF,
+            tracker={"kind": "github", "repo": "acme/ops"},  # every item kind is exported
             # P1 needs a commander: its chat is reminded, then "ic" paged (issue 32).
             roles=Roles(commander_required=["P1"], page=["ic"]),
             # P1s get a channel of their own (opened by the flaky chat, archived on close).
             incident_channels=IncidentChannels(archive_on_close=True),
         )
+        self.tracker = FlakyTracker()
         self.clock = ManualClock(T0)
         self.store = RacingStore(self.make_store())
         if self.with_teams:  # three teams, routes by service, handovers (invariant 15)
@@ -264,6 +291,7 @@ class IncidentProcess(RuleBasedStateMachine):
             pager=self.pager,
             publisher=self.publisher,
             clock=self.clock,
+            tracker=self.tracker,
         )
         self.other = IncidentFlow(
             self.policy,
@@ -272,6 +300,7 @@ class IncidentProcess(RuleBasedStateMachine):
             pager=RecordingNotifier(),
             publisher=self.publisher,
             clock=self.clock,
+            tracker=self.tracker,
         )
         self.ids: set[str] = set()
         self.closed: set[str] = set()
@@ -551,9 +580,34 @@ class IncidentProcess(RuleBasedStateMachine):
             if incident.closed:
                 self.closed.add(incident.id)
 
-    @rule(down=st.booleans(), which=st.sampled_from(["chat", "pager", "publisher"]))
+    @precondition(lambda self: self.tracker.issues)
+    @rule(data=st.data(), webhook=st.booleans())
+    def closed_in_the_tracker(self, data: st.DataObject, webhook: bool) -> None:
+        """A person closes a follow-up's issue; its webhook (or the poll) settles the item."""
+        key = data.draw(st.sampled_from(sorted(self.tracker.issues)))
+        self.tracker.close_there(key, by="octocat")
+        if not webhook:
+            changed = self.flow.poll_follow_ups()
+        else:
+            follow_up = self.tracker.follow_ups[key]
+            action = Action(
+                source="github",
+                kind="follow_up_closed",
+                incident=follow_up.incident_id,
+                by="octocat",
+                issue=key,
+                delivery_id=f"github:follow_up_closed:{key}",
+            )
+            changed = [self.flow.apply(action)]
+        for incident in changed:
+            item = next((i for i in incident.action_items if i.tracker_key == key), None)
+            assert item is None or not item.open or self.tracker.down
+
+    @rule(down=st.booleans(), which=st.sampled_from(["chat", "pager", "publisher", "tracker"]))
     def toggle_fault(self, down: bool, which: str) -> None:
-        {"chat": self.chat, "pager": self.pager, "publisher": self.publisher}[which].down = down
+        ports = {"chat": self.chat, "pager": self.pager, "publisher": self.publisher}
+        ports["tracker"] = self.tracker  # type: ignore[assignment]
+        ports[which].down = down
 
     @rule(seconds=st.integers(0, 3600))
     def time_passes(self, seconds: int) -> None:
@@ -610,6 +664,10 @@ class IncidentProcess(RuleBasedStateMachine):
             "waive_action_item": lambda: flow.waive_action_item(
                 incident_id, item, by=who, reason=text
             ),
+            "add_follow_up": lambda: flow.add_follow_up(
+                incident_id, text.strip() or "follow up", by=who, owner=who
+            ),
+            "complete_action_item": lambda: flow.complete_action_item(incident_id, item, by=who),
             "close": lambda: flow.close(incident_id, by=who),
             "note": lambda: flow.note(incident_id, text, by=who),
         }
@@ -812,6 +870,18 @@ class IncidentProcess(RuleBasedStateMachine):
         assert numbers == sorted(set(numbers))
 
     @invariant()
+    def one_issue_per_item(self) -> None:
+        """13. Each item has at most one issue in the tracker, and the one it records."""
+        opened: dict[tuple[str, str], list[str]] = {}
+        for key, follow_up in self.tracker.follow_ups.items():
+            opened.setdefault((follow_up.incident_id, follow_up.item_id), []).append(key)
+        assert all(len(keys) == 1 for keys in opened.values()), opened
+        for incident in self._all():
+            for item in incident.action_items:
+                if item.tracker_key is not None:
+                    assert opened[incident.id, item.id] == [item.tracker_key]
+
+    @invariant()
     def a_commander_once_required_stays(self) -> None:
         """14. Once a commander is required and held, no hand-over leaves the incident without
         one; a P1 nobody leads while unresolved is watched (reminded, then paged)."""
@@ -873,10 +943,26 @@ class IncidentProcess(RuleBasedStateMachine):
         for incident in self._all():
             tag = "closed with post-mortem" if incident.closed and incident.postmortem else None
             event(f"an incident ended {tag or incident.state}")
-        self.chat.down = self.pager.down = self.publisher.down = False
+        self.chat.down = self.pager.down = self.publisher.down = self.tracker.down = False
         self.other.incidents()  # the other replica, alive, has written its outcomes
         self.clock.advance(timedelta(hours=2))
         self.flow.deliver_pending()
+        self.flow.poll_follow_ups()  # issues closed while the tracker was down
+        self.clock.advance(timedelta(hours=2))
+        self.flow.deliver_pending()
+        for incident in self._all():
+            # 13, settled: every item has exactly one issue, open there while open here.
+            for item in incident.action_items:
+                pending = [
+                    (m.kind, m.attempts, m.last_error, m.next_attempt_at)
+                    for m in self.store.outbox_messages(incident.id)
+                    if m.channel == "tracker"
+                ]
+                assert item.tracker_key is not None, (incident.id, item, pending)
+                issue = self.tracker.issues[item.tracker_key]
+                assert issue.closed == (not item.open), (item, issue)
+            if incident.closed:
+                assert all(not i.open for i in incident.action_items)
         for incident_id in sorted(self.ids):
             moves = sum(e.type == "TeamReassigned" for e in self.store.load(incident_id))
             assert len(self.chat.of(incident_id, "notify")) == 1 + moves

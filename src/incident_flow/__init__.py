@@ -29,6 +29,7 @@ from ._core.runbooks import Runbook, RunbookCatalog
 from ._core.severity import Severity
 from ._core.storms import GroupingRule, LabelMatcher, PageAfter, Silence
 from ._core.teams import Route, Team
+from ._core.trackers import TrackerPolicy
 from ._drivers.async_flow import AsyncIncidentFlow
 from ._drivers.flow import IncidentFlow
 from ._drivers.worker import WorkerStats, run_worker, run_worker_async
@@ -127,6 +128,7 @@ __all__ = [
     "StorageError",
     "SystemClock",
     "Team",
+    "TrackerPolicy",
     "WebhookNotifier",
     "WorkerStats",
     "run_worker",

@@ -19,6 +19,7 @@ from ._core.incident import Incident
 from ._core.messages import Notification, OutboxMessage
 from ._core.process import FINAL_STATE
 from ._core.storms import Silence
+from ._core.trackers import AsyncTracker, FollowUp, Tracker, TrackerIssue
 from ._review.document import PostMortemDocument, ReviewStatus
 from ._runbooks.catalog import RunbookRevision
 from .schedules._book import Shift
@@ -29,6 +30,7 @@ __all__ = [
     "AsyncEventStore",
     "AsyncNotifier",
     "AsyncPostMortemPublisher",
+    "AsyncTracker",
     "BatchAppend",
     "ChannelOpener",
     "ClaimRenewal",
@@ -36,6 +38,7 @@ __all__ = [
     "CommandTransaction",
     "EventLog",
     "EventStore",
+    "FollowUp",
     "GroupAppend",
     "IncidentFilter",
     "IncidentPage",
@@ -52,6 +55,8 @@ __all__ = [
     "StoreStats",
     "StreamAppend",
     "Timers",
+    "Tracker",
+    "TrackerIssue",
 ]
 
 

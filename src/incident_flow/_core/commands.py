@@ -22,12 +22,14 @@ from .teams import team_name_problem
 __all__ = [
     "REVIEW_PLACES",
     "Acknowledge",
+    "AddFollowUp",
     "AddRunbook",
     "AmendPostmortem",
     "ApprovePostmortem",
     "AssignRole",
     "Close",
     "Command",
+    "CompleteActionItem",
     "Escalate",
     "Note",
     "PublishPostmortem",
@@ -304,6 +306,33 @@ class WaiveActionItem(Command):
     trigger: ClassVar[str] = "waive_action_item"
     item_id: str = attrs.field(validator=_not_blank)
     reason: str = attrs.field(validator=_not_blank)
+
+
+def _owner(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        msg = f"owner must be a non-blank name or None, got {value!r}"
+        raise InvalidCommand(msg)
+    return value.strip()
+
+
+@attrs.frozen(kw_only=True)
+class AddFollowUp(Command):
+    """A follow-up item a person names (``owner``: who is to do it, if named)."""
+
+    trigger: ClassVar[str] = "add_follow_up"
+    title: str = attrs.field(validator=_not_blank)
+    owner: str | None = attrs.field(default=None, converter=_owner)
+
+
+@attrs.frozen(kw_only=True)
+class CompleteActionItem(Command):
+    """An action item is done (by command, or its tracker issue was closed)."""
+
+    trigger: ClassVar[str] = "complete_action_item"
+    item_id: str = attrs.field(validator=_not_blank)
+    note: str = attrs.field(default="", validator=_string)
 
 
 @attrs.frozen(kw_only=True)

@@ -165,7 +165,7 @@ class Draft:
 def _message(incident: Incident, said: _Said, *, key: str, draft: Draft) -> OutboxMessage:
     channel, kind, text, to, thread, chat = said
     notification = None
-    if channel != "publisher":
+    if channel not in ("publisher", "tracker"):  # sent what the store holds at send time
         notification = Notification(
             incident_id=incident.id,
             kind=kind,
@@ -246,6 +246,8 @@ CHANGES_WHAT_IS_OWED = frozenset(
         "add_runbook",
         "update_runbook",
         "waive_action_item",
+        "add_follow_up",
+        "complete_action_item",
         "close",
     }
 )

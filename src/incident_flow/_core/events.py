@@ -36,6 +36,7 @@ __all__ = [
     "DeliveryFailed",
     "Escalated",
     "Event",
+    "FollowUpExported",
     "GroupStarted",
     "IncidentAcknowledged",
     "IncidentClassified",
@@ -173,12 +174,14 @@ class RunbookStarted(Event):
 
 @attrs.frozen(kw_only=True)
 class ActionItemRaised(Event):
-    """A follow-up was recorded (``kind``: ``add_runbook``, ``update_runbook``)."""
+    """A follow-up was recorded (``kind``: ``add_runbook``, ``update_runbook``, ``follow_up``)."""
 
     item_id: str
     kind: str
     description: str
     runbook: str | None = None
+    #: Who is to do it (a ``follow_up`` may name them; None: nobody named).
+    owner: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -194,6 +197,16 @@ class ActionItemWaived(Event):
 
     item_id: str
     reason: str
+
+
+@attrs.frozen(kw_only=True)
+class FollowUpExported(Event):
+    """An item's issue opened in the tracker (``github``/``jira``): its ``key`` and ``url``."""
+
+    item_id: str
+    tracker: str
+    key: str
+    url: str
 
 
 @attrs.frozen(kw_only=True)
@@ -592,6 +605,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ActionItemRaised,
         ActionItemCompleted,
         ActionItemWaived,
+        FollowUpExported,
         IncidentResolved,
         IncidentReopened,
         PostMortemStarted,

@@ -1,6 +1,6 @@
 """Incident: the fold of an incident's events, and the values it holds.
 
-One module on purpose (about 670 lines): the fold is one table from each event type to how it
+One module on purpose (about 690 lines): the fold is one table from each event type to how it
 changes the incident, and the values are what that table builds; reading an event's effect
 should never mean opening a second file.
 """
@@ -36,11 +36,14 @@ class ActionItem:
 
     Attributes:
         id: ``AI-1``, ``AI-2``... within the incident.
-        kind: ``add_runbook`` or ``update_runbook``.
+        kind: ``add_runbook``, ``update_runbook`` or ``follow_up`` (added by a person).
         description: what is to be done.
         runbook: the runbook it concerns, when known.
-        done: settled by the work itself (a runbook added or updated).
+        done: settled by the work itself (a runbook added or updated, the item completed, its
+            tracker issue closed).
         waived: settled by a decision not to do it; ``reason`` says why.
+        owner: who is to do it, when named.
+        tracker_key, tracker_url: its issue in the team's tracker, once opened there.
     """
 
     id: str
@@ -50,6 +53,9 @@ class ActionItem:
     done: bool = False
     waived: bool = False
     reason: str = ""
+    owner: str | None = None
+    tracker_key: str | None = None
+    tracker_url: str | None = None
 
     @property
     def open(self) -> bool:
@@ -363,7 +369,9 @@ def _runbook_started(inc: Incident, e: ev.RunbookStarted) -> dict[str, Any]:
 
 
 def _item_raised(inc: Incident, e: ev.ActionItemRaised) -> dict[str, Any]:
-    item = ActionItem(id=e.item_id, kind=e.kind, description=e.description, runbook=e.runbook)
+    item = ActionItem(
+        id=e.item_id, kind=e.kind, description=e.description, runbook=e.runbook, owner=e.owner
+    )
     return {"action_items": (*inc.action_items, item)}
 
 
@@ -382,6 +390,10 @@ def _item_completed(inc: Incident, e: ev.ActionItemCompleted) -> dict[str, Any]:
 
 def _item_waived(inc: Incident, e: ev.ActionItemWaived) -> dict[str, Any]:
     return _settle(inc, e.item_id, waived=True, reason=e.reason)
+
+
+def _item_exported(inc: Incident, e: ev.FollowUpExported) -> dict[str, Any]:
+    return _settle(inc, e.item_id, tracker_key=e.key, tracker_url=e.url)
 
 
 def _paged_again(escalate_at: datetime | None) -> dict[str, Any]:
@@ -574,6 +586,7 @@ _APPLY: dict[type[ev.Event], _Apply] = {
     ev.ActionItemRaised: _item_raised,
     ev.ActionItemCompleted: _item_completed,
     ev.ActionItemWaived: _item_waived,
+    ev.FollowUpExported: _item_exported,
     ev.IncidentResolved: lambda inc, e: {
         "resolved_at": e.happened_at or e.at,
         "escalation_due_at": None,

@@ -12,8 +12,9 @@ from .severity import Severity
 
 __all__ = ["Channel", "Notification", "OutboxMessage", "backoff"]
 
-#: ``chat`` goes to the notifier (Slack), ``pager`` to the pager, ``publisher`` to the publisher.
-Channel = Literal["chat", "pager", "publisher"]
+#: ``chat`` goes to the notifier (Slack), ``pager`` to the pager, ``publisher`` to the publisher,
+#: ``tracker`` to the team's issue tracker (kinds ``open:<item>`` and ``close:<item>``).
+Channel = Literal["chat", "pager", "publisher", "tracker"]
 
 
 def _names(value: Iterable[str]) -> tuple[str, ...]:

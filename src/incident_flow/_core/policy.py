@@ -61,6 +61,8 @@ from .teams import (
     roles_problems,
 )
 from .text import unknown_key
+from .trackers import TrackerPolicy
+from .trackers import tracker_value as _tracker
 
 __all__ = [
     "DEFAULT_DESCRIPTIONS",
@@ -206,6 +208,8 @@ class Policy:
         incident_channels: which incidents get a chat channel of their own, its name, and
             whether it is archived on close (:class:`~incident_flow.IncidentChannels`;
             default None: every incident lives in its thread of the alerts channel).
+        tracker: whether and where action items are opened as issues (GitHub Issues or
+            Jira; ``[tracker]``; default None: they stay in the store only).
     """
 
     critical: frozenset[Severity] = attrs.field(default=CRITICAL, converter=_severity_set)
@@ -258,6 +262,7 @@ class Policy:
     incident_channels: IncidentChannels | None = attrs.field(
         default=None, converter=incident_channels
     )
+    tracker: TrackerPolicy | None = attrs.field(default=None, converter=_tracker)
     #: ``for_team``'s answers by team name: a decision asks on every command, and a team's
     #: policy is the same value every time (not compared, not shown, never copied: a policy
     #: made from this one starts its own).
@@ -484,6 +489,7 @@ class Policy:
             "postmortem_folder": team.postmortem_folder,
             "roles": team.roles,
             "incident_channels": team.incident_channels,
+            "tracker": team.tracker,
         }
         mine = {k: v if v is not None else getattr(self, k) for k, v in own.items()}
         if team.schedules is None:

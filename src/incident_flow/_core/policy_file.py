@@ -30,6 +30,7 @@ from .storms import GroupingRule, PageAfter, parse_matchers
 from .teams import Team, roles_problems
 from .teams_file import TeamTables
 from .text import team_name_problem, unknown_key
+from .trackers import read_tracker
 
 _TOP_KEYS = (
     "timezone",
@@ -63,6 +64,7 @@ _TOP_KEYS = (
     "teams",
     "routes",
     "default_team",
+    "tracker",
     "incident_channels",
 )
 #: The keys of ``[incident_channels]`` (and of a team's ``incident_channels``).
@@ -126,6 +128,7 @@ class Reader:
             "descriptions": self.descriptions,
             "runbooks": self.runbooks,
             "people": self.people,
+            "tracker": lambda path, v: read_tracker(path, v, self.problem),
             "roles": lambda path, v: read_roles(self, path, v),
             "incident_channels": self.incident_channels,
         }

@@ -169,6 +169,13 @@ IN_PLACE: tuple[Step, ...] = (
     Step("add_runbook", OPEN_STATES, None, "settles the 'add runbook' action items"),
     Step("update_runbook", OPEN_STATES, None, "settles the runbook's 'update runbook' items"),
     Step("waive_action_item", OPEN_STATES, None, "an action item waived with a reason"),
+    Step("add_follow_up", OPEN_STATES, None, "a follow-up item a person names (with an owner)"),
+    Step(
+        "complete_action_item",
+        OPEN_STATES,
+        None,
+        "an action item done (by command, or its tracker issue closed)",
+    ),
     Step(
         "alert_repeated",
         ("triggered", *OPEN_STATES),

@@ -21,6 +21,7 @@ from .roles import Roles
 from .rooms import IncidentChannels, incident_channels
 from .storms import LabelMatcher, parse_matchers
 from .text import team_name_problem, unknown_key
+from .trackers import TrackerPolicy, tracker_value
 
 __all__ = [
     "IMPLICIT_TEAM",
@@ -94,6 +95,8 @@ class Team:
             file's ``[teams.roles]`` starts from the policy's ``[roles]``).
         incident_channels: which of its incidents get a channel of their own, and how
             (:class:`~incident_flow.IncidentChannels`; None: the policy's).
+        tracker: where its action items are opened as issues (``[teams.tracker]``; the kind
+            must be the policy's, the flow has one tracker).
     """
 
     name: str = attrs.field(validator=_name)
@@ -114,6 +117,7 @@ class Team:
     incident_channels: IncidentChannels | None = attrs.field(
         default=None, converter=incident_channels
     )
+    tracker: TrackerPolicy | None = attrs.field(default=None, converter=tracker_value)
 
     def describe(self) -> str:
         """One line: who it pages, who reviews, where it saves and talks (all resolved)."""

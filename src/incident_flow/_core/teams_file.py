@@ -15,6 +15,7 @@ from .roles_file import read_roles
 from .storms import parse_matchers
 from .teams import IMPLICIT_TEAM, Route, Team, organisation_problems, team_name_problem
 from .text import unknown_key
+from .trackers import read_tracker
 
 if TYPE_CHECKING:
     from .policy_file import Reader
@@ -31,6 +32,7 @@ TEAM_KEYS = (
     "postmortem_folder",
     "roles",
     "incident_channels",
+    "tracker",
 )
 #: The keys of one ``[[routes]]`` table.
 ROUTE_KEYS = ("match", "team")
@@ -82,6 +84,7 @@ class TeamTables:
             "postmortem_folder": reader.folder,
             "roles": lambda path, v: read_roles(reader, path, v, self.roles_base()),
             "incident_channels": reader.incident_channels,
+            "tracker": lambda where, value: read_tracker(where, value, reader.problem),
         }
         problems = len(reader.problems)
         for key, read in reads.items():

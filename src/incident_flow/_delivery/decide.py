@@ -16,6 +16,7 @@ from .._core.decision import (
     Draft,
     team_policy,
 )
+from .._core.follow_ups import export_follow_ups, tracker_answered
 from .._core.incident import Incident, fold
 from .._core.messages import OutboxMessage
 from .._core.policy import Policy
@@ -88,6 +89,8 @@ def decide_outcomes(
             if message.channel == "publisher":
                 publisher = True
                 _publisher_answered(draft, message.kind, outcome.receipt, policy)
+            elif message.channel == "tracker" and policy.tracker is not None:
+                tracker_answered(draft, message.kind, outcome.receipt, policy.tracker.kind)
             settled.append(_settled(message, attempts, delivered_at=draft.at))
         else:
             next_attempt_at = now + outcome.delay
@@ -110,6 +113,8 @@ def decide_outcomes(
             settled.append(
                 _settled(message, attempts, next_attempt_at=next_attempt_at, error=outcome.error)
             )
+    if publisher:  # a merge publishes the post-mortem: its learnings' items are raised
+        export_follow_ups(draft, policy)
     follow(draft, policy)  # the incident's channel opened (or not): recorded, said
     return draft.finish(tuple(settled), reminders=policy if publisher else None)
 

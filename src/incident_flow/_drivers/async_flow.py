@@ -24,20 +24,24 @@ from ..adapters.channels.notifiers import LogNotifier
 from ..adapters.publishers.folder import FolderPublisher
 from ..adapters.stores.memory import MemoryStore
 from ..adapters.stores.threaded import as_async_notifier, as_async_publisher, as_async_store
+from ..adapters.trackers.threaded import as_async_tracker
 from ..ports import (
     AsyncEventStore,
     AsyncNotifier,
     AsyncPostMortemPublisher,
+    AsyncTracker,
     Clock,
     EventStore,
     IncidentFilter,
     IncidentPage,
     Notifier,
     PostMortemPublisher,
+    Tracker,
 )
 from ..schedules import Override, Shift
 from .flowcore import FlowCore, new_incident_id
 from .locks import AsyncKeyedLocks
+from .steps_trackers import checked_tracker
 
 __all__ = ["AsyncIncidentFlow"]
 
@@ -67,6 +71,7 @@ class AsyncIncidentFlow(FlowCore):
         clock: where time comes from (default the system clock, UTC).
         lease: how long a sender holds a message it is delivering before others may retry it.
         new_id: makes incident ids (default ``inc-`` and 12 hex digits).
+        tracker: the team's issue tracker, async or sync (see :class:`IncidentFlow`).
     """
 
     def __init__(
@@ -80,10 +85,13 @@ class AsyncIncidentFlow(FlowCore):
         clock: Clock | None = None,
         lease: timedelta = timedelta(minutes=1),
         new_id: Callable[[], str] = new_incident_id,
+        tracker: AsyncTracker | Tracker | None = None,
     ) -> None:
         policy = policy if policy is not None else Policy.default()
         super().__init__(policy, clock if clock is not None else SystemClock(), lease, new_id)
         self._locks = AsyncKeyedLocks()
+        checked = checked_tracker(policy, tracker)
+        self.tracker = None if checked is None else as_async_tracker(checked)
         self._in_flight: set[asyncio.Future[Any]] = set()
         self.store = store if store is not None else MemoryStore()
         self.notifier = notifier if notifier is not None else LogNotifier()
@@ -234,6 +242,23 @@ class AsyncIncidentFlow(FlowCore):
         """Waive an open action item, with a reason."""
         command = cmd.WaiveActionItem(by=by, item_id=item_id, reason=reason)
         return await self._run(incident_id, command)
+
+    async def add_follow_up(
+        self, incident_id: str, title: str, *, by: str, owner: str | None = None
+    ) -> Incident:
+        """Record a follow-up item (see :meth:`IncidentFlow.add_follow_up`)."""
+        return await self._run(incident_id, cmd.AddFollowUp(by=by, title=title, owner=owner))
+
+    async def complete_action_item(
+        self, incident_id: str, item_id: str, *, by: str, note: str = ""
+    ) -> Incident:
+        """Mark an open action item done; its tracker issue, if any, is closed."""
+        command = cmd.CompleteActionItem(by=by, item_id=item_id, note=note)
+        return await self._run(incident_id, command)
+
+    async def poll_follow_ups(self, *, limit: int = 100) -> list[Incident]:
+        """Read the items' tracker issues (see :meth:`IncidentFlow.poll_follow_ups`)."""
+        return await self._drive(self._poll_follow_ups(limit))
 
     async def close(self, incident_id: str, *, by: str) -> Incident:
         """Close the incident: needs the post-mortem (if required) and no open action items."""

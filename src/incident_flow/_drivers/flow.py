@@ -30,10 +30,12 @@ from ..ports import (
     IncidentPage,
     Notifier,
     PostMortemPublisher,
+    Tracker,
 )
 from ..schedules import Override, Shift
 from .flowcore import FlowCore, new_incident_id
 from .locks import KeyedLocks
+from .steps_trackers import checked_tracker
 
 __all__ = ["IncidentFlow"]
 
@@ -56,6 +58,8 @@ class IncidentFlow(FlowCore):
         clock: where time comes from (default the system clock, UTC).
         lease: how long a sender holds a message it is delivering before others may retry it.
         new_id: makes incident ids (default ``inc-`` and 12 hex digits).
+        tracker: the team's issue tracker, where the policy's ``[tracker]`` opens action items
+            (optional; see ``docs/trackers.md``).
     """
 
     def __init__(
@@ -69,11 +73,13 @@ class IncidentFlow(FlowCore):
         clock: Clock | None = None,
         lease: timedelta = timedelta(minutes=1),
         new_id: Callable[[], str] = new_incident_id,
+        tracker: Tracker | None = None,
     ) -> None:
         policy = policy if policy is not None else Policy.default()
         super().__init__(policy, clock if clock is not None else SystemClock(), lease, new_id)
         self._locks = KeyedLocks()
         self._exit_hook = False  # _flush_at_exit is registered with atexit
+        self.tracker: Tracker | None = checked_tracker(policy, tracker)
         self.store: EventStore = store if store is not None else MemoryStore()
         self.notifier: Notifier = notifier if notifier is not None else LogNotifier("chat")
         self.pager: Notifier = pager if pager is not None else LogNotifier("pager")
@@ -244,6 +250,30 @@ class IncidentFlow(FlowCore):
     ) -> Incident:
         """Waive an open action item, with a reason."""
         return self._run(incident_id, cmd.WaiveActionItem(by=by, item_id=item_id, reason=reason))
+
+    def add_follow_up(
+        self, incident_id: str, title: str, *, by: str, owner: str | None = None
+    ) -> Incident:
+        """Record a follow-up item (``AI-n``, kind ``follow_up``), owed before the incident closes.
+
+        Opened in the team's tracker when the policy's ``[tracker]`` exports follow-ups.
+        """
+        return self._run(incident_id, cmd.AddFollowUp(by=by, title=title, owner=owner))
+
+    def complete_action_item(
+        self, incident_id: str, item_id: str, *, by: str, note: str = ""
+    ) -> Incident:
+        """Mark an open action item done; its tracker issue, if any, is closed."""
+        command = cmd.CompleteActionItem(by=by, item_id=item_id, note=note)
+        return self._run(incident_id, command)
+
+    def poll_follow_ups(self, *, limit: int = 100) -> list[Incident]:
+        """Read the open items' tracker issues; one closed there settles its item here.
+
+        What the tracker's webhook would have done, once (``run_worker`` calls it with the
+        reviews' poll). Returns the incidents it changed.
+        """
+        return self._drive(self._poll_follow_ups(limit))
 
     def close(self, incident_id: str, *, by: str) -> Incident:
         """Close the incident: needs the post-mortem (if required) and no open action items."""

@@ -64,6 +64,7 @@ from .steps_queries import QuerySteps
 from .steps_response import ResponseSteps
 from .steps_review import ReviewSteps
 from .steps_runbooks import RunbookSteps
+from .steps_trackers import TrackerSteps
 
 __all__ = ["Decider", "FlowCore", "catalog_revisions", "new_incident_id"]
 
@@ -76,5 +77,6 @@ class FlowCore(
     RunbookSteps,
     QuerySteps,
     DeliverySteps,
+    TrackerSteps,
 ):
     """What both drivers share: the settings, the incident cache and every operation as steps."""

@@ -152,6 +152,8 @@ class Loop:
 
         def _refresh_overrides(self) -> Steps[tuple[Override, ...]]: ...
 
+        def _send_follow_up(self, message: OutboxMessage) -> Steps[str | None]: ...
+
     def __init__(
         self,
         policy: Policy,

@@ -344,6 +344,8 @@ class DeliverySteps(OutcomeSteps):
         ``first`` is the incident's first chat message when it went out in this same batch:
         its receipt is the thread, not recorded yet.
         """
+        if message.channel == "tracker":
+            return (yield from self._send_follow_up(message))
         if message.channel == "publisher":
             # One read: the timeline and its fold.
             events = yield from call("store", "load", message.incident_id)

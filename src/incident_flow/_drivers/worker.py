@@ -153,6 +153,7 @@ class WorkerStats:
     escalated: int = 0
     reminded: int = 0
     reviewed: int = 0
+    followed: int = 0
     recorded: int = 0
     noticed: int = 0
     errors: int = 0
@@ -193,7 +194,7 @@ def _steps(
     updates an escalation adds to its thread; one claim per turn, so a flood of messages never
     holds up escalations. The post-mortems' pull requests are read every ``review_poll_every``,
     not every turn: the webhooks bring reviews at once, the poll only what they lost; the
-    schedules' ended shifts are recorded at the same pace.
+    follow-ups' tracker issues and the schedules' ended shifts are read at the same pace.
     """
     steps: tuple[tuple[str, Callable[[], Any]], ...] = (
         ("delivered", lambda: flow.deliver_pending(batches=1)),
@@ -203,7 +204,12 @@ def _steps(
     )
     if not polls.due():
         return steps
-    return (*steps, ("reviewed", flow.poll_reviews), ("recorded", flow.record_shifts))
+    return (
+        *steps,
+        ("reviewed", flow.poll_reviews),
+        ("followed", flow.poll_follow_ups),  # follow-up issues closed in the tracker
+        ("recorded", flow.record_shifts),
+    )
 
 
 def run_worker(

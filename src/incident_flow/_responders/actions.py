@@ -27,7 +27,7 @@ import attrs
 
 from .._core import commands as cmd
 from .._core import events as ev
-from .._core.incident import Incident
+from .._core.incident import ActionItem, Incident
 from .._core.people import People
 from .._core.policy import Policy
 from .._core.roles import COMMANDER
@@ -45,6 +45,7 @@ __all__ = [
     "Action",
     "decide_action",
     "elsewhere",
+    "follow_up_delivery",
     "merge_delivery",
     "record_action",
     "review_delivery",
@@ -66,15 +67,16 @@ ACTION_KINDS = (
     "postmortem_merged",
     "postmortem_closed",
     "postmortem_revised",
+    "follow_up_closed",
     "assign_role",
 )
 #: The vendors actions come from.
-ACTION_SOURCES = ("pagerduty", "opsgenie", "slack", "github")
+ACTION_SOURCES = ("pagerduty", "opsgenie", "slack", "github", "jira")
 
 #: Kinds that ask the flow to read the post-mortem's branch again (commits were pushed).
 READ_AGAIN = frozenset({"postmortem_revised"})
 #: The vendors that host no post-mortem review: their review kinds never count.
-_NO_REVIEWS = frozenset({"pagerduty", "opsgenie", "slack"})
+_NO_REVIEWS = frozenset({"pagerduty", "opsgenie", "slack", "jira"})
 #: Kinds about the post-mortem's pull request: from GitHub they count only from that one.
 ON_THE_PULL_REQUEST = frozenset(
     {
@@ -145,6 +147,9 @@ class Action:
         review_url: for the post-mortem's review kinds, the pull request the vendor says it
             happened on: it counts only when that is the pull request the incident's review
             recorded (another repository's, or another pull request's, changes nothing).
+        issue: for ``follow_up_closed``, the tracker's key of the issue closed
+            (``owner/repo#12``, ``OPS-7``): it settles the item whose issue that is, and
+            nothing when no item of the incident has it.
         raw: the parsed body it came from, for audit.
         role: for ``assign_role``, the role taken (None: ``commander``).
         assignee: for ``assign_role``, who takes it: the vendor's identity (a Slack user id,
@@ -162,6 +167,7 @@ class Action:
     severity: Severity | None = attrs.field(default=None, converter=_severity)
     delivery_id: str | None = None
     review_url: str | None = None
+    issue: str | None = None
     raw: Any = attrs.field(default=None, eq=False, repr=False)
     role: str | None = attrs.field(default=None, converter=_stored)
     assignee: str | None = attrs.field(default=None, converter=_stored)
@@ -240,10 +246,11 @@ def decide_action(
     after an ``ActionApplied`` when it applies, or one ``ActionIgnored`` with the reason when
     the process or the policy refuses it now.
     """
-    if action.delivery_id is not None and action.delivery_id in incident.deliveries:
-        return Decision(incident)
-    if elsewhere(incident, action):
-        return Decision(incident)  # not our pull request: nothing recorded, nothing done
+    repeated = action.delivery_id is not None and action.delivery_id in incident.deliveries
+    if repeated or elsewhere(incident, action):
+        return Decision(incident)  # applied already, or not our pull request: nothing done
+    if action.kind == "follow_up_closed":
+        return _issue_closed(incident, action, person, policy, now)
     if action.kind == "assign_role" and action.assignee:
         # Who takes the role, as the vendor names them (a Slack user id): the directory's name.
         found = policy.people.find(action.source, action.assignee)
@@ -258,6 +265,39 @@ def decide_action(
         return decide(incident, command, policy, now, via=action)
     except (InvalidTransition, PolicyViolation) as refusal:
         return _ignored(incident, action, person, now, str(refusal))
+
+
+def _issue_closed(
+    incident: Incident, action: Action, person: str, policy: Policy, now: datetime
+) -> Decision:
+    """An item's tracker issue was closed: the item is done (from the tracker: no echo)."""
+    item = tracked_item(incident, action.issue)
+    if item is None or not item.open:
+        return Decision(incident)  # not an issue of ours, or settled already (an echo)
+    command = cmd.CompleteActionItem(
+        by=person, item_id=item.id, note=action.text, origin=action.source, at=action.at
+    )
+    return decide(incident, command, policy, now, via=action)
+
+
+def tracked_item(incident: Incident, issue: str | None) -> ActionItem | None:
+    """The incident's item whose tracker issue is ``issue`` (a key, case aside), or None."""
+    if not issue:
+        return None
+    wanted = issue.strip().casefold()
+    return next(
+        (
+            item
+            for item in incident.action_items
+            if item.tracker_key is not None and item.tracker_key.casefold() == wanted
+        ),
+        None,
+    )
+
+
+def follow_up_delivery(source: str, issue: str) -> str:
+    """The delivery id of an item's issue closing: its webhook and a poll give the same."""
+    return f"{source}:follow_up_closed:{issue.casefold()}"
 
 
 def _pull_request(url: str) -> tuple[str, str]:

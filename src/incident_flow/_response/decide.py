@@ -27,6 +27,7 @@ from .._core.decision import (
     refuse,
     team_policy,
 )
+from .._core.follow_ups import add_follow_up, complete, export_follow_ups
 from .._core.incident import Incident
 from .._core.policy import Policy
 from .._core.process import PROCESS
@@ -97,6 +98,7 @@ def decide(
         _HANDLERS[type(command)](incident, command, policy, draft)
     if via is not None and len(draft.events) == 1:
         return Decision(incident)  # the action changes nothing: do not record it either
+    export_follow_ups(draft, policy)
     follow(draft, policy)  # the incident's own channel: opened, invited to, archived
     return draft.finish(
         reminders=policy if trigger in CHANGES_WHAT_IS_OWED else None,
@@ -326,6 +328,8 @@ _HANDLERS: dict[type[cmd.Command], Callable[[Incident, Any, Policy, Draft], None
     cmd.AddRunbook: add_runbook,
     cmd.UpdateRunbook: update_runbook,
     cmd.WaiveActionItem: _waive,
+    cmd.AddFollowUp: add_follow_up,
+    cmd.CompleteActionItem: complete,
     cmd.Close: _close,
     cmd.Note: _note,
     cmd.AssignRole: assign,

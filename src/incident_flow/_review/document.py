@@ -90,6 +90,11 @@ def _describe(event: ev.Event) -> str | None:  # noqa: PLR0911, PLR0912 - one li
             return None
 
 
+def _destination(url: str) -> str:
+    """A URL as a Markdown link's destination: in angle brackets, none of its own inside."""
+    return "<" + "".join(c for c in url if c not in "<>\n\r") + ">"
+
+
 @attrs.frozen
 class PostMortemDocument:
     """What a publisher is given: the incident and its history, with the Markdown rendering.
@@ -173,7 +178,13 @@ class PostMortemDocument:
         lines += ["", "## Action items", ""]
         lines += [
             f"- [{'x' if not item.open else ' '}] {md(item.id)}: {md(item.description)}"
+            + (f" (owner: {md(item.owner)})" if item.owner else "")
             + (f" (waived: {md(item.reason)})" if item.waived else "")
+            + (
+                f" ([{md(item.tracker_key or '')}]({_destination(item.tracker_url)}))"
+                if item.tracker_url
+                else ""
+            )
             for item in inc.action_items
         ] or ["_None._"]
         lines += ["", "## Reviewers", ""]

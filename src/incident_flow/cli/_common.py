@@ -103,6 +103,8 @@ COMMANDS = {
     "add_runbook": "add-runbook",
     "update_runbook": "update-runbook",
     "waive_action_item": "waive",
+    "add_follow_up": "follow-up",
+    "complete_action_item": "done",
     "close": "close",
 }
 _METHODS = re.compile(r"\b(" + "|".join(COMMANDS) + r")\b|deliver_pending\(\)")

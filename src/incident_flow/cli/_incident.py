@@ -174,6 +174,32 @@ def waive(context: Context, incident_id: str, item_id: str, by: str, reason: str
     say(f"{incident_id}: {item_id} waived")
 
 
+@click.command("follow-up")
+@click.argument("incident_id")
+@click.argument("title")
+@_BY
+@click.option("--owner", default=None, help="Who is to do it.")
+@pass_context
+def follow_up(context: Context, incident_id: str, title: str, by: str, owner: str | None) -> None:
+    """Add a follow-up item (opened in the tracker when the policy's [tracker] says so)."""
+    with errors():
+        incident = context.flow().add_follow_up(incident_id, title, by=by, owner=owner)
+    say(f"{incident.id}: {incident.action_items[-1].id} added")
+
+
+@click.command()
+@click.argument("incident_id")
+@click.argument("item_id")
+@_BY
+@click.option("--note", default="", help="What was done.")
+@pass_context
+def done(context: Context, incident_id: str, item_id: str, by: str, note: str) -> None:
+    """Mark an open action item done (its tracker issue, if any, is closed)."""
+    with errors():
+        context.flow().complete_action_item(incident_id, item_id, by=by, note=note)
+    say(f"{incident_id}: {item_id} done")
+
+
 @click.group()
 def postmortem() -> None:
     """Post-mortems: start, amend, submit, approve or ask for changes, publish."""
@@ -295,6 +321,8 @@ COMMANDS: tuple[click.Command, ...] = (
     add_runbook,
     update_runbook,
     waive,
+    follow_up,
+    done,
     _simple("close", lambda f, i, by: f.close(i, by=by), "Close an incident."),
     postmortem,
 )

@@ -27,6 +27,7 @@ from .._responders.actions import Action
 from ..exceptions import InvalidPayload, InvalidSignature
 from . import alertmanager, checkly, datadog, grafana, incidentio, pagerduty
 from ._actions import github as github_actions
+from ._actions import jira as jira_actions
 from ._actions import opsgenie as opsgenie_actions
 from ._actions import pagerduty as pagerduty_actions
 from ._actions import slack as slack_actions
@@ -70,6 +71,7 @@ ActionParser = Callable[[Body, Any], list[Action]]
 
 _ACTION_PARSERS: dict[str, ActionParser] = {
     "github": github_actions.parse,
+    "jira": jira_actions.parse,
     "opsgenie": opsgenie_actions.parse,
     "pagerduty": pagerduty_actions.parse,
     "slack": slack_actions.parse,
@@ -125,8 +127,9 @@ def actions(
 
     Args:
         source: ``pagerduty`` (webhooks v3), ``opsgenie`` (outgoing webhooks), ``slack``
-            (interactivity payloads and slash commands) or ``github`` (pull request reviews
-            and merges; needs the headers for ``X-GitHub-Event``).
+            (interactivity payloads and slash commands), ``github`` (pull request reviews
+            and merges, follow-up issues closed; needs the headers for ``X-GitHub-Event``)
+            or ``jira`` (follow-up issues moved to done).
         body: the raw bytes, the text, or an already parsed mapping.
         headers: the request headers.
         command: Slack only: the slash command that is ours (Slack sends all of an app's

@@ -208,6 +208,21 @@ def _github(
     _any_match("github", [header[len("sha256=") :]], _hex_hmac(secret, body))
 
 
+def _jira(
+    body: bytes,
+    headers: Mapping[str, str] | None,
+    secret: bytes,
+    now: datetime,
+    options: Mapping[str, str],
+) -> None:
+    # Jira Cloud's admin webhooks with a secret (2024): X-Hub-Signature: sha256=<hex HMAC>.
+    header = _required(headers, "jira", "X-Hub-Signature")
+    if not header.startswith("sha256="):
+        msg = "jira: X-Hub-Signature must start with sha256="
+        raise InvalidSignature(msg)
+    _any_match("jira", [header[len("sha256=") :]], _hex_hmac(secret, body))
+
+
 def _opsgenie(
     body: bytes,
     headers: Mapping[str, str] | None,
@@ -257,6 +272,7 @@ _VERIFIERS: dict[str, _Verifier] = {
     "grafana": _grafana,
     "incident_flow": _incident_flow,
     "incidentio": _incidentio,
+    "jira": _jira,
     "opsgenie": _opsgenie,
     "pagerduty": _pagerduty,
 }

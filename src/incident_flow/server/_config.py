@@ -31,7 +31,7 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 #: The inbound action vendors (issue 9) and the alert sources a service may receive.
-_ACTION_SOURCES = ("pagerduty", "opsgenie", "github", "slack")
+_ACTION_SOURCES = ("pagerduty", "opsgenie", "github", "slack", "jira")
 
 
 class ConfigError(IncidentFlowError, ValueError):
@@ -100,6 +100,9 @@ class ServiceConfig:
             pages people by text message (their ``phone`` in the policy's people).
         webhook: ``url``, optional ``secret``, or None (a notifier beside Slack).
         publisher: ``kind`` = ``folder`` | ``git`` | ``github`` and its settings.
+        tracker: the credentials of the tracker the policy's ``[tracker]`` exports to:
+            ``kind`` = ``github`` (``token``, optional ``api_url``) or ``jira`` (``site``,
+            ``email``, ``api_token``), or None.
         sources: the alert sources the service accepts, by name, with their secrets.
         actions: the vendors whose webhooks bring responders' actions, with their secrets.
         host, port: where ``serve`` listens.
@@ -121,6 +124,7 @@ class ServiceConfig:
     twilio: Mapping[str, Any] | None = None
     webhook: Mapping[str, Any] | None = None
     publisher: Mapping[str, Any] = attrs.field(factory=lambda: {"kind": "folder"})
+    tracker: Mapping[str, Any] | None = None
     sources: Mapping[str, SourceConfig] = attrs.field(factory=dict)
     actions: Mapping[str, SourceConfig] = attrs.field(factory=dict)
     host: str = "127.0.0.1"
@@ -137,7 +141,7 @@ class ServiceConfig:
     def describe(self) -> list[str]:
         """What it configures, one line each, secrets hidden (``config check`` prints it)."""
         lines = [f"store: {_redact_dsn(self.store)}"]
-        for name in ("slack", "pagerduty", "opsgenie", "twilio", "webhook"):
+        for name in ("slack", "pagerduty", "opsgenie", "twilio", "webhook", "tracker"):
             section = getattr(self, name)
             if section:
                 shown = ", ".join(f"{k}={v!r}" for k, v in section.items())
@@ -188,6 +192,7 @@ _TOP = (
     "twilio",
     "webhook",
     "publisher",
+    "tracker",
     "sources",
     "actions",
     "server",
@@ -211,6 +216,7 @@ _SECTION_KEYS = {
     "twilio": {"account_sid", "auth_token", "from_number", "api_url"},
     "webhook": {"url", "secret"},
     "publisher": {"kind", "folder", "repository", "token", "base", "remote", "api_url"},
+    "tracker": {"kind", "token", "api_url", "site", "email", "api_token"},
 }
 _SECRETS = {
     "token",
@@ -220,6 +226,7 @@ _SECRETS = {
     "api_key",
     "secret",
     "auth_token",
+    "api_token",
 }
 #: Keys that are true or false rather than text.
 _FLAGS = {"dm_pager"}
@@ -411,6 +418,7 @@ def config_from_mapping(
         _check_slack(reader, sections["slack"])
         _check_team_channels(reader, sections["slack"], policy)
     _check_twilio(reader, sections["twilio"])
+    _check_tracker(reader, sections["tracker"], policy)
     server = _table(
         reader,
         data,
@@ -430,6 +438,7 @@ def config_from_mapping(
         twilio=sections["twilio"],
         webhook=sections["webhook"],
         publisher=publisher,
+        tracker=sections["tracker"],
         sources=reader.sources("sources", data.get("sources"), sources()),
         actions=reader.sources("actions", data.get("actions"), _ACTION_SOURCES),
         host=str(server.get("host", "127.0.0.1")),
@@ -507,6 +516,25 @@ def _check_publisher(reader: _Reader, publisher: dict[str, Any]) -> None:
     for key in needs[kind]:
         if key not in publisher:  # written but unset: its own problem, said once
             reader.problem(f"publisher.{key}", f"a {kind} publisher needs it")
+
+
+def _check_tracker(reader: _Reader, tracker: dict[str, Any] | None, policy: Policy) -> None:
+    """The tracker's credentials are complete and of the kind the policy exports to."""
+    wanted = {p.tracker.kind for p in map(policy.for_team, policy.team_names) if p.tracker}
+    if tracker is None:
+        if wanted:
+            reader.problem("tracker", "the policy's [tracker] exports items: give its credentials")
+        return
+    kind = tracker.get("kind")
+    needs = {"github": ("token",), "jira": ("site", "email", "api_token")}
+    if kind not in needs:
+        reader.problem("tracker.kind", f"must be github or jira, got {kind!r}")
+        return
+    for key in needs[kind]:
+        if key not in tracker:
+            reader.problem(f"tracker.{key}", f"a {kind} tracker needs it")
+    if wanted and wanted != {kind}:
+        reader.problem("tracker.kind", f"the policy's [tracker] is {', '.join(sorted(wanted))}")
 
 
 def _check_twilio(reader: _Reader, twilio: dict[str, Any] | None) -> None:

@@ -168,6 +168,21 @@ def _publisher(config: ServiceConfig) -> Any:
     return FolderPublisher.for_policy(config.policy, settings.get("folder") or None)
 
 
+def _tracker(config: ServiceConfig, *, asynchronous: bool) -> Any:
+    settings = config.tracker
+    if settings is None:
+        return None
+    if settings.get("kind") == "jira":
+        from ..adapters.trackers.jira import AsyncJiraTracker, JiraTracker  # noqa: PLC0415
+
+        jira = AsyncJiraTracker if asynchronous else JiraTracker
+        return jira(str(settings["site"]), str(settings["email"]), str(settings["api_token"]))
+    from ..adapters.trackers.github import API_URL, AsyncGitHubTracker, GitHubTracker  # noqa: PLC0415
+
+    github = AsyncGitHubTracker if asynchronous else GitHubTracker
+    return github(str(settings["token"]), api_url=settings.get("api_url", API_URL))
+
+
 def _ports(config: ServiceConfig, overrides: dict[str, Any], *, asynchronous: bool) -> Any:
     chat, pager = _channels(config, asynchronous=asynchronous)
     ports: dict[str, Any] = {
@@ -175,6 +190,7 @@ def _ports(config: ServiceConfig, overrides: dict[str, Any], *, asynchronous: bo
         "notifier": chat,
         "pager": pager,
         "publisher": _publisher(config),
+        "tracker": _tracker(config, asynchronous=asynchronous),
     }
     ports.update(overrides)
     return ports

@@ -62,16 +62,19 @@ def sample_history() -> list[ev.Event]:
         def review_status(self, document: PostMortemDocument) -> ReviewStatus:
             return ReviewStatus(source="git", text=self.documents.get(document.path))
 
+    from ..adapters.trackers.memory import MemoryTracker  # noqa: PLC0415
+
     clock = ManualClock(T0)
     store = MemoryStore()
     publisher = _OnABranch()
     flow = IncidentFlow(
-        Policy(),
+        Policy(tracker={"kind": "github", "repo": "acme/ops", "items": ["follow_up"]}),
         store=store,
         notifier=_FailOnce(),
         pager=RecordingNotifier(),
         publisher=publisher,
         clock=clock,
+        tracker=MemoryTracker(),
     )
     inc = flow.trigger(_ALERT)
     clock.advance(60)
@@ -124,6 +127,8 @@ def sample_history() -> list[ev.Event]:
         by="alice",
     )
     flow.update_runbook(inc.id, "checkout", by="alice", note="added the p95 check")
+    follow_up = flow.add_follow_up(inc.id, "page on p95", by="alice", owner="bob")  # exported
+    flow.complete_action_item(inc.id, follow_up.action_items[-1].id, by="bob")
     flow.close(inc.id, by="alice")
     flow.apply(attrs.evolve(note, delivery_id="pagerduty:d2"))
     return flow.history(inc.id)

@@ -50,6 +50,7 @@ _IDENTITY = {
     "pagerduty": "P-{}",
     "opsgenie": "{}@example.com",
     "github": "{}-gh",
+    "jira": "jira-{}",
 }
 
 _NAMES = ("CheckoutHighErrorRate", "DiskFull", "ApiLatencyHigh", "LoginFailures", "QueueBacklog")

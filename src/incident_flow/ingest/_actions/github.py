@@ -18,6 +18,7 @@ from typing import Any
 from ..._responders.actions import Action, merge_delivery, review_delivery
 from ...exceptions import InvalidPayload
 from .._common import Body, Fields, load_json
+from .github_issues import issue_closed
 
 __all__ = ["BRANCH_PREFIX", "SOURCE", "marker", "parse"]
 
@@ -50,8 +51,10 @@ def parse(body: Body, headers: Any = None) -> list[Action]:
     if event is None:
         msg = f"{SOURCE}: the X-GitHub-Event header is missing (it says what the body is)"
         raise InvalidPayload(msg)
+    if event == "issues":
+        return issue_closed(body, headers)  # a follow-up's issue closed in GitHub
     if event not in ("pull_request_review", "pull_request"):
-        return []  # ping, push, issues...: nothing for an incident
+        return []  # ping, push...: nothing for an incident
     data = load_json(SOURCE, body)
     f = Fields(SOURCE, data)
     name = f.text("action")
