@@ -7,13 +7,31 @@ Clock), ``by`` (who acted; None where the system did) and ``type`` (the class na
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import ClassVar
 
 import attrs
 
 from .alerts import Alert
+from .event_base import Event, _strings
+from .events_storms import (
+    AlertGrouped,
+    AlertSilenced,
+    GroupStarted,
+    IncidentDismissed,
+    PageHeld,
+    PageReleased,
+    SilenceLifted,
+)
+from .events_teams import (
+    ChannelNotOpened,
+    ChannelOpened,
+    ChannelRequested,
+    CommanderReminded,
+    CommanderScheduled,
+    RoleAssigned,
+    TeamReassigned,
+)
 from .runbooks import Runbook
 from .severity import Severity
 
@@ -69,27 +87,6 @@ __all__ = [
     "SilenceLifted",
     "TeamReassigned",
 ]
-
-
-def _strings(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
-
-
-@attrs.frozen(kw_only=True)
-class Event:
-    """Base of every event; subclasses add what happened."""
-
-    type: ClassVar[str] = "Event"
-    #: The process trigger this event records when it changes the state, else None.
-    trigger: ClassVar[str | None] = None
-
-    version: int
-    at: datetime
-    by: str | None = None
-
-    def __init_subclass__(cls, **kwargs: object) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.type = cls.__name__
 
 
 @attrs.frozen(kw_only=True)
@@ -374,49 +371,6 @@ class IncidentClosed(Event):
 
 
 @attrs.frozen(kw_only=True)
-class TeamReassigned(Event):
-    """The incident was handed to another team (``previous``: None, the default team).
-
-    ``paged`` when that paged the new team (a critical, unresolved incident): its escalation
-    starts over, due at ``escalate_at``.
-    """
-
-    team: str
-    previous: str | None = None
-    paged: bool = False
-    escalate_at: datetime | None = None
-
-
-@attrs.frozen(kw_only=True)
-class RoleAssigned(Event):
-    """``person`` took ``role`` from ``previous`` (None: nobody had it); ``by`` assigned it."""
-
-    role: str
-    person: str
-    previous: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class CommanderScheduled(Event):
-    """The commander timer: ``step`` (remind, page, done; None: off) at ``due_at``."""
-
-    required: bool  # a commander was ever needed (it stays)
-    step: str | None = None
-    due_at: datetime | None = None
-
-
-@attrs.frozen(kw_only=True)
-class CommanderReminded(Event):
-    """Nobody led: the chat reminded or ``targets`` paged (``step``); ``next`` at ``due_at``."""
-
-    step: str
-    targets: tuple[str, ...] = attrs.field(default=(), converter=_strings)
-    paged: bool = False
-    next: str = "done"
-    due_at: datetime | None = None
-
-
-@attrs.frozen(kw_only=True)
 class NoteAdded(Event):
     """A status update for the timeline and the Slack thread."""
 
@@ -491,105 +445,6 @@ class ActionIgnored(Event):
     identity: str
     reason: str
     delivery_id: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class GroupStarted(Event):
-    """The incident's alert started a group: alerts ``rule`` puts in ``group`` join it.
-
-    Until ``until`` (the rule's ``window`` after the group's last new alert), while unresolved.
-    """
-
-    rule: str
-    group: str
-    window: str
-    until: datetime
-
-
-@attrs.frozen(kw_only=True)
-class AlertGrouped(Event):
-    """Another alert joined the incident by a grouping rule (no incident, no page of its own).
-
-    It keeps its own dedup key (its repeats and recovery come here too); ``rule`` and
-    ``window`` say why; ``until`` is the group's new deadline; ``said`` when the chat thread
-    was told (at most once per ``Policy.repeat_summary_every``).
-    """
-
-    alert: Alert
-    rule: str
-    group: str
-    window: str
-    until: datetime
-    said: bool = True
-
-
-@attrs.frozen(kw_only=True)
-class PageHeld(Event):
-    """The incident is critical but pages only after ``firings`` within ``within_seconds``."""
-
-    firings: int
-    within_seconds: float
-    rule: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class PageReleased(Event):
-    """A held page went out: the alerts fired ``firings`` times within the threshold."""
-
-    firings: int
-    escalate_at: datetime | None = None
-
-
-@attrs.frozen(kw_only=True)
-class AlertSilenced(Event):
-    """The incident's alert fired during a silence: recorded, neither posted nor paged.
-
-    The incident waits, unclassified, until ``until``; the alert still firing then opens it as
-    usual, and its recovery before then dismisses it.
-    """
-
-    silence_id: str
-    until: datetime
-    why: str
-    silenced_by: str
-
-
-@attrs.frozen(kw_only=True)
-class SilenceLifted(Event):
-    """The silence ended with the alert still firing: the incident opens as usual now."""
-
-    silence_id: str
-
-
-@attrs.frozen(kw_only=True)
-class IncidentDismissed(Event):
-    """A silenced alert recovered before its silence ended: closed, never posted nor paged."""
-
-    trigger: ClassVar[str | None] = "dismiss"
-
-    silence_id: str
-
-
-@attrs.frozen(kw_only=True)
-class ChannelRequested(Event):
-    """The incident gets a channel of its own, ``name`` (the policy's pattern filled in)."""
-
-    name: str
-
-
-@attrs.frozen(kw_only=True)
-class ChannelOpened(Event):
-    """Its channel is open: ``channel`` (the chat's id); ``message``: its message there."""
-
-    channel: str
-    message: str
-
-
-@attrs.frozen(kw_only=True)
-class ChannelNotOpened(Event):
-    """Its channel could not be opened (``reason``): the alerts channel's thread is used."""
-
-    reason: str
 
 
 #: Every event type by its ``type`` name.
