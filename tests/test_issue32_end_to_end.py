@@ -11,10 +11,12 @@ test_roles_surfaces.py and test_follow_ups.py; the bodies (Slack's slash command
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from pytest_httpserver import HTTPServer
 
@@ -22,6 +24,9 @@ from incident_flow import (
     AsyncSQLiteStore,
     EscalationLevel,
     IncidentChannels,
+    IncidentFlow,
+    LogNotifier,
+    Notification,
     Person,
     Policy,
     PolicyViolation,
@@ -33,12 +38,17 @@ from incident_flow import (
 )
 from incident_flow.adapters import HttpClient
 from incident_flow.adapters.trackers import GitHubTracker, JiraTracker
+from incident_flow.server import async_flow, create_app
+from incident_flow.server._config import config_from_mapping
+from incident_flow.server._counted import counted
+from incident_flow.server._metrics import ServiceMetrics
 from incident_flow.testing import ManualClock, RecordingPublisher
 from incident_flow.testing._async import LoopThread
 
 from .conftest import MakeFlow
-from .inbound import SLACK_SECRET, slack_signed
+from .inbound import SLACK_SECRET, SLACK_TEAM, slack_signed
 from .test_follow_ups import ALERT, T0
+from .test_server import ENV, Served, post, wait_for
 from .test_team_surfaces import slash
 from .trackers import (
     HOOK_SECRET,
@@ -192,6 +202,10 @@ def jira(httpserver: HTTPServer) -> FakeJira:
     return FakeJira(httpserver)
 
 
+def _github_tracker(github: FakeGitHubIssues) -> Any:
+    return lambda client: GitHubTracker(GITHUB_TOKEN, api_url=github.api_url, client=client)
+
+
 @pytest.fixture
 def on_github(
     make_flow: MakeFlow, store: Any, slack: FakeSlack, github: FakeGitHubIssues
@@ -200,7 +214,7 @@ def on_github(
         make_flow,
         store,
         slack,
-        lambda client: GitHubTracker(GITHUB_TOKEN, api_url=github.api_url, client=client),
+        _github_tracker(github),
         policy({"kind": "github", "repo": "acme/ops"}),
     )
     yield story
@@ -221,9 +235,16 @@ def on_jira(make_flow: MakeFlow, store: Any, slack: FakeSlack, jira: FakeJira) -
 
 
 def test_github_story(on_github: Story, github: FakeGitHubIssues) -> None:
-    story, flow = on_github, on_github.flow
-    incident_id, room = story.opened()
-    story.lead_by_slash_command(incident_id, room)
+    incident_id, room = on_github.opened()
+    on_github.lead_by_slash_command(incident_id, room)
+    learnings_to_github_and_back(on_github, github, incident_id, room)
+
+
+def learnings_to_github_and_back(
+    story: Story, github: FakeGitHubIssues, incident_id: str, room: dict[str, Any]
+) -> None:
+    """Two learnings, two GitHub issues; closed there (webhook, poll): the incident closes."""
+    flow = story.flow
     incident = story.to_learnings(incident_id, "alert on p95", "canary the deploy")
 
     # Two learnings, two GitHub issues: one each, each linking back to its item.
@@ -281,3 +302,63 @@ def test_jira_story(on_jira: Story, jira: FakeJira) -> None:
 
     story.closed(incident_id, room)
     assert list(jira.issues) == ["OPS-1"] and jira.comments == {}
+
+
+def test_the_commander_by_the_served_slash_command(
+    tmp_path: Path, slack: FakeSlack, github: FakeGitHubIssues
+) -> None:
+    """The same story with ``/incident lead`` posted to the service (its own flow, same store)."""
+    path = tmp_path / "incident-flow.db"
+    pol = policy({"kind": "github", "repo": "acme/ops"})
+    config = config_from_mapping(
+        {
+            "store": {"sqlite": str(path)},
+            "slack": {
+                "token": "${SLACK_BOT_TOKEN}",
+                "channel": CHANNEL,
+                "signing_secret": "${SLACK_SIGNING_SECRET}",
+                "team_id": SLACK_TEAM,
+                "api_url": slack.api_url,
+            },
+            "tracker": {"kind": "github", "token": "${GH}", "api_url": github.api_url},
+            "publisher": {"kind": "folder", "folder": str(tmp_path / "pm")},
+        },
+        environ={**ENV, "GH": GITHUB_TOKEN},
+    )
+    config = attrs.evolve(config, policy=pol)
+    store = SQLiteStore(path)
+    story = Story(IncidentFlow, store, slack, _github_tracker(github), pol)
+    try:
+        incident_id, room = story.opened()
+        form = slash(f"lead {incident_id} <@{BOB}|bob>")
+        form = form.replace(b"user_id=U2147483697", f"user_id={ALICE}".encode())
+        with Served(create_app(async_flow(config), config, worker=False)) as served:
+            forged = dict(slack_signed(form), **{"X-Slack-Signature": "v0=" + "0" * 64})
+            assert post(served, "/slack/commands", form, **forged).status_code == 401
+            assert post(served, "/slack/commands", form, **slack_signed(form)).status_code == 200
+            wait_for(lambda: BOB in slack.members[room["id"]], "bob invited by the service")
+        led = story.flow.get(incident_id)
+        assert dict(led.roles) == {"commander": "bob"}
+        assert led.role_changes[-1].by == "alice"
+        assert slack.members[room["id"]] == [slack.bot_user, ALICE, BOB]
+        learnings_to_github_and_back(story, github, incident_id, room)
+    finally:
+        story.close()
+        store.close()
+
+
+class TestTheServiceKeepsTheChannelStep:
+    """The service's metrics wrapper once hid ``incident_channel``: served flows opened none."""
+
+    def test_a_counted_chat_notifier_still_opens_channels(self) -> None:
+        metrics = ServiceMetrics()
+        chat = counted(RecordingNotifier(), "chat", metrics)
+        assert not hasattr(counted(LogNotifier("pager"), "pager", metrics), "incident_channel")
+        message = Notification(
+            incident_id="inc-1", kind="channel", text="", title="t", severity="P1",
+            state="notified", idempotency_key="k", room=NAME,
+        )  # fmt: skip
+        assert asyncio.run(chat.incident_channel(message))  # type: ignore[attr-defined]
+        assert chat.port.of("inc-1", "channel")
+        scraped = metrics.deliveries.labels("chat", "channel")._value.get()
+        assert scraped == 1
