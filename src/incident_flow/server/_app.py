@@ -61,7 +61,7 @@ from ._closing import close_within as _close
 from ._closing import maybe as _maybe
 from ._config import ServiceConfig, SourceConfig
 from ._console import console_routes
-from ._counted import Counted as _Counted
+from ._counted import counted as _counted
 from ._metrics import ServiceMetrics
 from ._scrape import counted_by_loading, open_counts
 from ._service_log import AccessLog, say_configuration, touched
@@ -105,8 +105,8 @@ class _Service:
         self._steps_said = OncePerCause()
         #: Slack's actions, applied after the answer: kept until done (not garbage-collected).
         self._background: set[asyncio.Task[None]] = set()
-        flow.notifier = _Counted(flow.notifier, "chat", self.metrics)
-        flow.pager = _Counted(flow.pager, "pager", self.metrics)
+        flow.notifier = _counted(flow.notifier, "chat", self.metrics)
+        flow.pager = _counted(flow.pager, "pager", self.metrics)
         # Answer once the decisions are committed; the sends follow on this loop (pages first).
         flow.deliver_in_background()
         flow._on_commit.append(self.metrics.committed)
