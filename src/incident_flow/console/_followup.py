@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.routing import Route
 
-from ._app import Act, Console, Refused
+from ._app import Act, Console
+from ._incidents import incident_command
 
 if TYPE_CHECKING:
     from starlette.routing import BaseRoute
@@ -91,16 +92,7 @@ COMMANDS: dict[str, Callable[[Any, Act, str], Awaitable[str]]] = {
 
 def routes(console: Console) -> list[BaseRoute]:
     """The follow-up commands of an incident's page."""
-
-    async def command(act: Act) -> str:
-        incident_id = act.request.path_params["incident_id"]
-        name = act.request.path_params["command"]
-        act.back = f"/incidents/{incident_id}"
-        handler = COMMANDS.get(name)
-        if handler is None:
-            raise Refused(404, f"no command {name!r}: {', '.join(COMMANDS)}")
-        return await handler(console.flow, act, incident_id)
-
+    command = incident_command(console, COMMANDS)
     return [
         Route(
             "/incidents/{incident_id}/followup/{command}",

@@ -234,6 +234,23 @@ COMMANDS: dict[str, Callable[[Any, Act, str], Awaitable[str]]] = {
 }
 
 
+def incident_command(
+    console: Console, commands: dict[str, Callable[[Any, Act, str], Awaitable[str]]]
+) -> Callable[[Act], Awaitable[str]]:
+    """An action running the named one of ``commands`` on the incident of the path."""
+
+    async def command(act: Act) -> str:
+        incident_id = act.request.path_params["incident_id"]
+        name = act.request.path_params["command"]
+        act.back = f"/incidents/{incident_id}"
+        handler = commands.get(name)
+        if handler is None:
+            raise Refused(404, f"no command {name!r}: {', '.join(commands)}")
+        return await handler(console.flow, act, incident_id)
+
+    return command
+
+
 def routes(console: Console) -> list[BaseRoute]:
     """The list, the incident page and its commands."""
 
@@ -243,15 +260,7 @@ def routes(console: Console) -> list[BaseRoute]:
     async def one(request: Request, viewer: Viewer) -> Response:
         return await incident_page(console, request, viewer)
 
-    async def command(act: Act) -> str:
-        incident_id = act.request.path_params["incident_id"]
-        name = act.request.path_params["command"]
-        act.back = f"/incidents/{incident_id}"
-        handler = COMMANDS.get(name)
-        if handler is None:
-            raise Refused(404, f"no command {name!r}: {', '.join(COMMANDS)}")
-        return await handler(console.flow, act, incident_id)
-
+    command = incident_command(console, COMMANDS)
     return [
         Route("/", console.page(listing), methods=["GET"]),
         Route("/incidents", console.page(listing), methods=["GET"]),

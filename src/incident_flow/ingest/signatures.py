@@ -201,11 +201,7 @@ def _github(
     now: datetime,
     options: Mapping[str, str],
 ) -> None:
-    header = _required(headers, "github", "X-Hub-Signature-256")
-    if not header.startswith("sha256="):
-        msg = "github: X-Hub-Signature-256 must start with sha256="
-        raise InvalidSignature(msg)
-    _any_match("github", [header[len("sha256=") :]], _hex_hmac(secret, body))
+    _sha256_header("github", "X-Hub-Signature-256", body, headers, secret)
 
 
 def _jira(
@@ -216,11 +212,18 @@ def _jira(
     options: Mapping[str, str],
 ) -> None:
     # Jira Cloud's admin webhooks with a secret (2024): X-Hub-Signature: sha256=<hex HMAC>.
-    header = _required(headers, "jira", "X-Hub-Signature")
+    _sha256_header("jira", "X-Hub-Signature", body, headers, secret)
+
+
+def _sha256_header(
+    source: str, name: str, body: bytes, headers: Mapping[str, str] | None, secret: bytes
+) -> None:
+    """``name: sha256=<hex HMAC of the body>``, as GitHub and Jira Cloud sign."""
+    header = _required(headers, source, name)
     if not header.startswith("sha256="):
-        msg = "jira: X-Hub-Signature must start with sha256="
+        msg = f"{source}: {name} must start with sha256="
         raise InvalidSignature(msg)
-    _any_match("jira", [header[len("sha256=") :]], _hex_hmac(secret, body))
+    _any_match(source, [header[len("sha256=") :]], _hex_hmac(secret, body))
 
 
 def _opsgenie(
