@@ -245,7 +245,9 @@ class Service:
         self.app = create_app(async_flow(self.config), self.config)
         self.port = free_port()
         self.server = uvicorn.Server(
-            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error")
+            uvicorn.Config(
+                self.app, host="127.0.0.1", port=self.port, log_level="error", proxy_headers=False
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

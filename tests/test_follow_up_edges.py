@@ -110,6 +110,7 @@ class TestParsers:
         for change in (
             {"action": "reopened"},
             {"issue": {**raw["issue"], "state_reason": "not_planned"}},
+            {"issue": {**raw["issue"], "state_reason": "duplicate"}},
             {"issue": {**raw["issue"], "pull_request": {"url": "u"}}},
             {"issue": {**raw["issue"], "body": "no marker"}},
         ):

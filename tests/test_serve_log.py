@@ -355,3 +355,29 @@ class TestSecretsOfAConfiguration:
     )
     def test_the_store_is_shown_without_its_password(self, dsn: str, shown: str) -> None:
         assert _redact_dsn(dsn) == shown
+
+
+def test_a_forwarded_for_header_never_makes_a_caller_a_trusted_proxy(
+    tmp_path: Path, vendors: tuple[FakeSlack, FakePagerDuty]
+) -> None:
+    """``serve`` believes the peer's own address: X-Forwarded-For cannot claim a proxy's.
+
+    The console trusts its proxy header only from the listed proxies. Were uvicorn to read
+    X-Forwarded-For (its default for connections from 127.0.0.1), a caller could name a
+    listed proxy in it and sign in as anyone (found in review, issue 31).
+    """
+    config = write_config(tmp_path, *vendors)
+    text = config.read_text() + (
+        '\n[console]\nproxy_header = "X-Forwarded-User"\nproxies = ["10.0.0.0/24"]\n'
+    )
+    config.write_text(text)
+    served = Serving(config, "text", ENV)
+    try:
+        served.wait_until_up()
+        spoofed = {"X-Forwarded-For": "10.0.0.1", "X-Forwarded-User": "alice"}
+        answer = httpx.get(f"{served.url}/ui/incidents", headers=spoofed)
+        assert answer.status_code in (401, 303), answer.text
+        assert "alice" not in answer.text
+        assert served.stop() == 0, served.text()
+    finally:
+        served.close()

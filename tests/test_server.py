@@ -139,7 +139,9 @@ class Served:
     def __init__(self, app: Any) -> None:
         self.port = free_port()
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error")
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="error", proxy_headers=False
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

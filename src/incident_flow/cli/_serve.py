@@ -86,6 +86,10 @@ def serve(context: Context, host: str | None, port: int | None, log_format: str)
             timeout_keep_alive=5,
             timeout_graceful_shutdown=5,  # a request that hangs does not hold the stop
             limit_concurrency=1000,
+            # The peer is the connection's own address: never one a caller names in
+            # X-Forwarded-For (uvicorn believes it from 127.0.0.1 by default), since the
+            # console trusts its proxy header only from the proxies it lists.
+            proxy_headers=False,
         )
     )
     server.run()

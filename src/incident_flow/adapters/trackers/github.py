@@ -162,7 +162,7 @@ class _GitHub(TrackerAdapter[Any]):
         return _issue(repository, closed)
 
     def status_steps(self, issue: TrackerIssue) -> Any:
-        """The issue as GitHub has it now (closed as not planned reads open: not done)."""
+        """The issue as GitHub has it now (closed other than as completed reads open)."""
         now, _ = yield from self._read(issue)
         return now
 
@@ -177,7 +177,7 @@ def _issue(repository: str, data: object) -> TrackerIssue:
         key=issue_key(repository, data["number"]),
         url=str(data.get("html_url") or ""),
         # Closed as not planned is not the work done: the item stays open, to be waived here.
-        closed=data.get("state") == "closed" and data.get("state_reason") != "not_planned",
+        closed=data.get("state") == "closed" and data.get("state_reason") in (None, "completed"),
         closed_by=str(login) if login else None,
     )
 

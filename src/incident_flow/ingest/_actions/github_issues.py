@@ -5,7 +5,8 @@ An issue is ours when its body carries the marker GitHubTracker wrote
 (``owner/name#number``, from ``repository.full_name`` and ``issue.number``) is the issue the
 incident recorded for an item (``Action.issue``): a marker copied into another issue, or an
 issue of another repository, changes nothing. Only ``closed`` as completed counts (a
-``not_planned`` close is not the work done: the item stays open, to be waived here).
+``not_planned`` or ``duplicate`` close is not the work done: the item stays open, to be
+waived here).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def issue_closed(body: Body, headers: Any = None) -> list[Action]:
     repository = f.obj("repository")
     assert issue is not None  # noqa: S101 - required above
     assert repository is not None  # noqa: S101 - required above
-    if issue.has("pull_request") or issue.text("state_reason", "completed") == "not_planned":
+    if issue.has("pull_request") or issue.text("state_reason", "completed") != "completed":
         return []
     named = find_marker(issue.text("body", ""))
     number = issue.data.get("number")
