@@ -297,6 +297,8 @@ class TestGitHub:
             "request_changes": f"github:review:{review and review['id']}:changes_requested",
             "dismiss_review": f"github:review:{review and review['id']}:dismissed",
             "postmortem_merged": "github:merged:https://github.com/acme/runbooks/pull/318",
+            "postmortem_closed": "github:closed:https://github.com/acme/runbooks/pull/318:"
+            + str(json.loads(body)["pull_request"]["closed_at"]),
         }.get(kind, "github:d-7")
         assert action.delivery_id == expected
         assert action.review_url == "https://github.com/acme/runbooks/pull/318"
@@ -308,6 +310,12 @@ class TestGitHub:
         )
         pushed = one("github", body, headers)
         assert (pushed.kind, pushed.incident, pushed.by) == ("postmortem_revised", OURS, "alice-gh")
+        # Named by the commit pushed to, which the signature covers: the same body sent again
+        # under another X-GitHub-Delivery is the same delivery (applied once).
+        after = json.loads(body)["after"]
+        assert pushed.delivery_id == f"github:pushed:{pushed.review_url}:{after}"
+        again = one("github", body, {**headers, "X-GitHub-Delivery": "replayed"})
+        assert again.delivery_id == pushed.delivery_id
         for event, name in (
             ("pull_request", "pull_request_reopened"),
             ("pull_request_review", "pull_request_review_commented"),

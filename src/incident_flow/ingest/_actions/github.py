@@ -75,18 +75,21 @@ def parse(body: Body, headers: Any = None) -> list[Action]:
             by=actor,
             at=_when(f, pull),
             text=text,
-            delivery_id=_delivery(headers, f, kind, url),
+            delivery_id=_delivery(headers, f, pull, kind, url),
             review_url=url,
             raw=data,
         )
     ]
 
 
-def _delivery(headers: Any, f: Fields, kind: str, url: str | None) -> str | None:
+def _delivery(headers: Any, f: Fields, pull: Fields, kind: str, url: str | None) -> str | None:
     """The delivery id: a review's and a merge's are what a poll of them gives too.
 
     So a review that arrives by webhook and is read again by the worker's poll (or the
-    reverse) is one delivery, applied (or ignored) once.
+    reverse) is one delivery, applied (or ignored) once. A push and a close without a merge
+    are named by what the signed body says (the commit pushed to, the time of the close), not
+    by ``X-GitHub-Delivery``, which the signature does not cover: a captured body sent again
+    under another id is still the delivery seen before.
     """
     review = f.obj("review", required=False)
     if review is not None and review.data.get("id") is not None:
@@ -94,6 +97,11 @@ def _delivery(headers: Any, f: Fields, kind: str, url: str | None) -> str | None
         return review_delivery(SOURCE, review.data["id"], state)
     if kind == "postmortem_merged" and url:
         return merge_delivery(SOURCE, url)
+    if url:
+        if kind == "postmortem_revised" and f.optional_text("after"):
+            return f"{SOURCE}:pushed:{url}:{f.optional_text('after')}"
+        if kind == "postmortem_closed" and pull.optional_text("closed_at"):
+            return f"{SOURCE}:closed:{url}:{pull.optional_text('closed_at')}"
     delivery = _header(headers, "x-github-delivery")
     return f"{SOURCE}:{delivery}" if delivery else None
 
