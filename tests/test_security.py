@@ -561,16 +561,20 @@ class TestInsecureOnPurpose:
         ("opsgenie", "api_key", {}),
         ("twilio", "auth_token", {"account_sid": "AC1", "from_number": "+15550100"}),
         ("publisher", "token", {"kind": "github", "repository": "acme/postmortems"}),
+        ("tracker", "token", {"kind": "github"}),
+        ("tracker", "api_token", {"kind": "jira", "site": "https://acme.example", "email": "e"}),
+        ("console", "secret", {"proxy_header": "X-Forwarded-User", "proxies": ["127.0.0.1"]}),
     ],
 )
 @pytest.mark.parametrize("value", ["", "  ", None], ids=["empty", "blank", "unset"])
 def test_a_channel_or_publisher_secret_that_is_empty_is_a_problem(
-    table: str, key: str, extra: dict[str, str], value: str | None, tmp_path: Path
+    table: str, key: str, extra: dict[str, Any], value: str | None, tmp_path: Path
 ) -> None:
     """A channel that cannot send is refused like a route without proof (the variable named).
 
-    Only what the file configures is read: the sample's folder publisher never reads
-    ``GITHUB_TOKEN`` (it is named in a comment), and a github publisher does.
+    So are a tracker's credentials and the console's session key. Only what the file
+    configures is read: the sample names ``GITHUB_TOKEN`` and ``CONSOLE_SECRET`` in comments
+    only (its folder publisher and its commented-out console read neither).
     """
     data: dict[str, Any] = {"store": {"sqlite": str(tmp_path / "x.db")}}
     data[table] = {key: "${THE_SECRET}", **extra}
