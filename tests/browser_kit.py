@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from incident_flow import (
     Alert,
@@ -41,6 +37,7 @@ from incident_flow.server import async_flow, create_app
 from incident_flow.server._config import load_config
 from incident_flow.testing import ManualClock
 
+from .test_server import Served
 from .vendors import CHANNEL, ROUTING_KEY, TOKEN, FakePagerDuty, FakeSlack
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -212,15 +209,10 @@ def _close(flow: IncidentFlow, incident_id: str) -> None:
     flow.close(incident_id, by="alice")
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Service:
+class Service(Served):
     """The service (``create_app`` of a configuration file) on uvicorn, in a thread."""
+
+    start_within = 15.0
 
     def __init__(self, folder: Path, slack: FakeSlack, pagerduty: FakePagerDuty) -> None:
         policy = folder / "policy.toml"
@@ -243,30 +235,7 @@ class Service:
         self.config = load_config(config, environ=ENV)
         seed(self.config.policy, folder / "incident-flow.db", folder / "postmortems")
         self.app = create_app(async_flow(self.config), self.config)
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                self.app, host="127.0.0.1", port=self.port, log_level="error", proxy_headers=False
-            )
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> Service:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-    @property
-    def url(self) -> str:
-        """The service's root."""
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(self.app)
 
     @property
     def ui(self) -> str:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import pytest
@@ -136,6 +136,9 @@ def free_port() -> int:
 class Served:
     """A uvicorn server in a thread, serving ``create_app`` on a free loopback port."""
 
+    #: Seconds it may take to start.
+    start_within = 10.0
+
     def __init__(self, app: Any) -> None:
         self.port = free_port()
         self.server = uvicorn.Server(
@@ -145,9 +148,9 @@ class Served:
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> Served:
+    def __enter__(self) -> Self:
         self.thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + self.start_within
         while not self.server.started:
             assert time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.01)
