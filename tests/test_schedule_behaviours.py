@@ -623,7 +623,7 @@ def test_every_problem_of_a_layer_a_window_and_an_override_is_reported() -> None
             "must be a date-time like 2026-03-01T09:00:00+01:00, got 'x'",
         ),
         ("schedules[1].overrides[1].layer", "no layer 'zz' in this schedule (has: none)"),
-        ("schedules[1].overrides[1].add", "must be a name or a list of names, got [1]"),
+        ("schedules[1].overrides[1].add", f"{_NAMES} [1]"),
         ("schedules[1].overrides[1].remove", "must be a name or a list of names, got ''"),
         ("schedules[1].overrides[1].by", "must be a string, got 3"),
         ("schedules[1].overrides[1].why", "must be a string, got ['w']"),
@@ -663,3 +663,93 @@ def test_a_reminder_is_not_due_a_tick_before_its_time() -> None:
     schedules = book(daily(["ann", "bob"]))
     tue9 = utc(2026, 1, 6, 9)
     assert notices(schedules, "s", tue9 - 2 * H, tue9 - H - TICK, H) == []
+
+
+# ------------------------------------------------------------------ one defect at a time
+
+_LAYER = {"name": "l", "members": ["ann"], "start": date(2026, 1, 5)}
+_OTHER = {"name": "m", "members": ["bob"], "start": date(2026, 1, 5)}
+_SWAP = {"from": "2026-01-06T10:00:00", "to": "2026-01-06T12:00:00", "replace": ["eve"]}
+_AMONG = "must list days among mon, tue, wed, thu, fri, sat, sun, got"
+_WHEN = "must be a date-time like 2026-03-01T09:00:00+01:00"
+_LOCAL = "must be a local time like '09:00', got"
+_NAMES = "must be a name or a list of names, got"
+_NOTHING = "says nothing to change: give replace, add or remove"
+
+
+def _read_one(schedule: dict[str, object]) -> tuple[list[Schedule], list[tuple[str, str]]]:
+    said: list[tuple[str, str]] = []
+    read = read_schedules("schedules", [schedule], lambda w, m: said.append((w, m)))
+    return read, said
+
+
+@pytest.mark.parametrize(
+    ("window", "where", "message"),
+    [
+        ({"days": [], "from": "09:00", "to": "17:00"}, ".days", f"{_AMONG} []"),
+        ({"days": "mon", "from": "09:00"}, ".days", f"{_AMONG} 'mon'"),
+        ({"days": ["mon"], "from": "9am", "to": "17:00"}, ".from", f"{_LOCAL} '9am'"),
+        ({"days": ["mon"], "from": "09:00", "to": "5pm"}, ".to", f"{_LOCAL} '5pm'"),
+    ],
+)  # fmt: skip
+def test_one_wrong_key_of_a_window_is_named_alone_and_keeps_its_schedule_out(
+    window: dict[str, object], where: str, message: str
+) -> None:
+    """A window wrong in one key only: that key is named, and no schedule is read half-right."""
+    read, said = _read_one({"name": "s", "layers": [{**_LAYER, "windows": [window]}]})
+    assert read == []
+    assert said == [(f"schedules[0].layers[0].windows[0]{where}", message)]
+
+
+def test_a_window_that_names_nothing_is_every_day_from_midnight_to_midnight() -> None:
+    """``{}`` and a window naming only its days read the documented defaults: all days, 00:00."""
+    read, said = _read_one(
+        {"name": "s", "layers": [{**_LAYER, "windows": [{}, {"days": ["sat"]}]}]}
+    )
+    assert said == []
+    assert read[0].layers[0].windows == (
+        Window(days=set(range(7)), start=time(0), end=time(0)),
+        Window(days={SAT}, start=time(0), end=time(0)),
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "where", "message"),
+    [
+        ({**_SWAP, "layer": "zz"}, ".layer", "no layer 'zz' in this schedule (has: l, m)"),
+        ({**_SWAP, "add": [1]}, ".add", f"{_NAMES} [1]"),
+        ({**_SWAP, "remove": ["ann", " "]}, ".remove", f"{_NAMES} ['ann', ' ']"),
+        ({**_SWAP, "by": 3}, ".by", "must be a string, got 3"),
+        ({**_SWAP, "why": None}, ".why", "must be a string, got None"),
+        ({**_SWAP, "from": "soon"}, ".from", f"{_WHEN}, got 'soon'"),
+        ({**_SWAP, "to": "later"}, ".to", f"{_WHEN}, got 'later'"),
+        ({**_SWAP, "to": _SWAP["from"]}, ".to", "must come after from"),
+        ({"from": _SWAP["from"], "to": _SWAP["to"]}, "", _NOTHING),
+    ],
+)  # fmt: skip
+def test_one_wrong_key_of_an_override_is_named_alone_and_keeps_its_schedule_out(
+    override: dict[str, object], where: str, message: str
+) -> None:
+    """An override wrong in one key only (an empty span included): named once, nothing read."""
+    read, said = _read_one({"name": "s", "layers": [_LAYER, _OTHER], "overrides": [override]})
+    assert read == []
+    assert said == [(f"schedules[0].overrides[0]{where}", message)]
+
+
+def test_an_override_with_an_offset_is_kept_in_utc_whatever_the_hosts_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reader never converts to the host's zone: its instants are UTC on any machine."""
+    import time as host_clock
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    host_clock.tzset()
+    try:
+        offset = {**_SWAP, "from": "2026-01-06T10:00:00+01:00"}
+        read, said = _read_one({"name": "s", "layers": [_LAYER], "overrides": [offset]})
+    finally:
+        monkeypatch.undo()
+        host_clock.tzset()
+    assert said == []
+    start = read[0].overrides[0].start
+    assert start == utc(2026, 1, 6, 9) and start.utcoffset() == timedelta(0)
