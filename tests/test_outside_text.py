@@ -31,6 +31,7 @@ from incident_flow._core.text import (
 )
 from incident_flow.adapters._http import HttpClient
 from incident_flow.adapters.channels.slack import link_target
+from incident_flow.cli._common import clean
 from incident_flow.testing import ManualClock
 
 from .conftest import T0
@@ -71,6 +72,25 @@ class TestSlack:
         assert paging["elements"] == [{"type": "plain_text", "text": "paging primary on-call"}]
         # Its URL held "|" and "<!channel>": one link still, that breaks out of nothing.
         assert links["elements"][0]["text"] == "<https://evil.example/x%7C&lt;!channel&gt;|Alert>"
+
+    def test_a_bidi_override_cannot_reverse_what_people_read(self, httpserver: HTTPServer) -> None:
+        """U+202E in a title would show "resolved" for "devloser": Slack never gets it."""
+        slack = FakeSlack(httpserver)
+        http = HttpClient(sleep=Sleeps(), timeout=5)
+        flow = IncidentFlow(
+            notifier=SlackNotifier(
+                token=TOKEN, channel=CHANNEL, api_url=slack.api_url, client=http
+            ),
+            pager=RecordingNotifier(),
+            publisher=FolderPublisher(str(httpserver.port)),
+        )
+        spoof = "Checkout down \u202edevloser\u202c \u2067isolated\u2069 \u200fmark"
+        flow.trigger(attrs.evolve(HOSTILE, title=spoof))
+        http.close()
+        posted = "".join(m["text"] for m in slack.messages)
+        assert "Checkout down devloser isolated \u200fmark" in posted
+        assert not any(c in posted for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2069")
+        assert clean("a\u202eb\u2066c") == "a\ufffdb\ufffdc"
 
     @pytest.mark.parametrize(
         ("url", "target"),

@@ -25,8 +25,12 @@ __all__ = [
     "unknown_key",
 ]
 
-#: Control characters but tab and newline (NUL, escapes, C1 controls, lone carriage returns).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Control characters but tab and newline (NUL, escapes, C1 controls, lone carriage returns),
+#: and the bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069):
+#: an alert title holding U+202E would show the rest of a Slack line or a terminal row
+#: reversed ("Trojan Source", CVE-2021-42574). The marks (U+200E, U+200F) stay: they only
+#: nudge neutral characters, and right-to-left writing needs them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 #: What Markdown (CommonMark and GitHub's) reads as syntax inside a line.
 _INLINE = re.compile(r"([\\`*_\[\]<>#|~])")
 #: A line that would start a heading, a quote, a list, a table row or a fence.
@@ -58,7 +62,10 @@ def storable_data(value: object) -> object:
 
 
 def no_controls(text: str, replacement: str = "") -> str:
-    """``text`` without control characters (tab and newline kept), or with each replaced."""
+    """``text`` without control characters (tab and newline kept), or with each replaced.
+
+    Bidirectional overrides, embeddings and isolates count as control characters here.
+    """
     return _CONTROL.sub(replacement, text) if _CONTROL.search(text) else text
 
 
