@@ -532,8 +532,10 @@ class Policy:
         known = self._team_views.get(name)
         if known is not None:
             return known
+        if not self.teams and name == IMPLICIT_TEAM:
+            return self  # asked on every decision: no team to build (not kept: no cycle)
         team = self.team(name)
-        if not self.teams:
+        if not self.teams:  # pragma: no cover - team() refused every other name
             return self
         values = self._values_of(name)
         mine = set(values.pop("schedules"))
