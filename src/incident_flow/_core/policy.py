@@ -557,6 +557,8 @@ class Policy:
         None (an incident opened before its policy had teams) and a team the policy no
         longer declares are the default team's.
         """
+        if not self.teams and self.default_team is None:
+            return self  # one implicit team, every incident its: asked on every decision
         if team is None or team not in self.team_names:
             team = self.default_team_name
         return self.for_team(team)
