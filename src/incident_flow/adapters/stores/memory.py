@@ -72,19 +72,12 @@ class MemoryStore:
         runbooks: Sequence[RunbookRevision] = (),
     ) -> None:
         """Append events and upsert outbox messages atomically (see :class:`~.ports.EventLog`)."""
-        self.append_all(
-            [
-                StreamAppend(
-                    incident_id=incident_id,
-                    expected_version=expected_version,
-                    events=events,
-                    snapshot=snapshot,
-                    outbox=outbox,
-                    claimed_until=claimed_until,
-                )
-            ],
-            runbooks=runbooks,
-        )
+        # append_all of one, without building its StreamAppend: this runs on every command.
+        check_versions(expected_version, events)
+        with self._lock:
+            self._check(incident_id, expected_version, events, snapshot, None)
+            self._apply(incident_id, events, snapshot, outbox, claimed_until)
+            self._record(runbooks)
 
     def append_all(
         self, appends: Sequence[StreamAppend], *, runbooks: Sequence[RunbookRevision] = ()
@@ -95,58 +88,82 @@ class MemoryStore:
         with self._lock:
             claimed: dict[str, str] = {}
             for one in appends:
-                self._check(one, claimed)
+                self._check(
+                    one.incident_id, one.expected_version, one.events, one.snapshot, claimed
+                )
             for one in appends:
-                self._apply(one)
+                self._apply(
+                    one.incident_id, one.events, one.snapshot, one.outbox, one.claimed_until
+                )
             self._record(runbooks)
 
-    def _check(self, one: StreamAppend, claimed: dict[str, str]) -> None:
-        """Refuse an append the store (or an earlier one of the batch) would not take."""
-        incident_id, snapshot = one.incident_id, one.snapshot
+    def _check(
+        self,
+        incident_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        snapshot: Incident,
+        claimed: dict[str, str] | None,
+    ) -> None:
+        """Refuse an append the store (or an earlier one of the batch) would not take.
+
+        ``claimed``: the keys the batch's earlier appends take (None: an append alone).
+        """
         stream = self._streams.get(incident_id)
         current = 0 if stream is None else len(stream)
 
         def lost() -> ConcurrencyError:  # made only when refused: appends mostly succeed
-            return ConcurrencyError(incident_id, one.expected_version, current)
+            return ConcurrencyError(incident_id, expected_version, current)
 
-        if current != one.expected_version or claimed.get(f"id:{incident_id}") is not None:
+        if current != expected_version:
             raise lost()
-        claimed[f"id:{incident_id}"] = incident_id
+        if claimed is not None:
+            if claimed.get(f"id:{incident_id}") is not None:
+                raise lost()
+            claimed[f"id:{incident_id}"] = incident_id
         keys = [snapshot.dedup_key] if snapshot.accepts_alerts else []
         holder = self._dedup.get(snapshot.dedup_key)
         if keys and holder not in (None, incident_id):
             # A second incident would accept the same alerts: the writer lost a race.
             raise lost()
-        if snapshot.grouped and routes_changed(one.events):
+        if snapshot.grouped and routes_changed(events):
             for route, _ in snapshot.alert_keys():
                 taken = self._routes.get(route)
                 if taken is not None and taken[0] != incident_id and live(taken[1], snapshot):
                     raise lost()
                 keys.append(route)
-        for key in keys:
-            if claimed.setdefault(key, incident_id) != incident_id:
-                raise lost()  # two appends of the batch would take one key
+        if claimed is not None:
+            for key in keys:
+                if claimed.setdefault(key, incident_id) != incident_id:
+                    raise lost()  # two appends of the batch would take one key
 
-    def _apply(self, one: StreamAppend) -> None:
-        incident_id, snapshot = one.incident_id, one.snapshot
+    def _apply(
+        self,
+        incident_id: str,
+        events: Sequence[Event],
+        snapshot: Incident,
+        outbox: Sequence[OutboxMessage],
+        claimed_until: datetime | None,
+    ) -> None:
         stream = self._streams.setdefault(incident_id, [])
-        stream.extend(one.events)
+        stream.extend(events)
         self._snapshots[incident_id] = snapshot
         self._count(incident_id, (snapshot.state, str(snapshot.severity)))
-        if snapshot.next_timer_at is None:
+        timer = snapshot.next_timer_at
+        if timer is None:
             self._timers.pop(incident_id, None)
         else:
-            self._timers[incident_id] = snapshot.next_timer_at
+            self._timers[incident_id] = timer
         key = snapshot.dedup_key
         self._keys[incident_id] = key
         if snapshot.accepts_alerts:
             self._dedup[key] = incident_id
         elif self._dedup.get(key) == incident_id:
             del self._dedup[key]
-        if snapshot.grouped and routes_changed(one.events):
+        if snapshot.grouped and routes_changed(events):
             self._route(incident_id, snapshot.alert_keys())
-        for message in one.outbox:
-            self._upsert(message, one.claimed_until)
+        for message in outbox:
+            self._upsert(message, claimed_until)
 
     def _count(self, incident_id: str, kind: tuple[str, str]) -> None:
         known = self._kinds.get(incident_id)
