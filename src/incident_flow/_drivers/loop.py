@@ -55,6 +55,7 @@ _log = get_logger("incident_flow")
 _CACHE_SIZE = 4096
 #: The events that only say how a delivery went.
 _OUTCOMES = (ev.MessageDelivered, ev.DeliveryFailed)
+_OUTCOME_TYPES = frozenset(_OUTCOMES)
 #: The order of the channels when a batch of messages is sent: the pager first.
 _FIRST = {"pager": 0, "chat": 1, "publisher": 2}
 
@@ -89,9 +90,13 @@ def _outcomes_only(decision: Decision) -> bool:
     (no message queued by it). Losing such an append on a power cut costs a message sent again
     under its idempotency key, never a decision.
     """
-    return all(type(e) in _OUTCOMES for e in decision.events) and all(
-        m.attempts > 0 for m in decision.outbox
-    )
+    # Sets and loops, not all() over generators: this runs on every commit.
+    if not _OUTCOME_TYPES.issuperset(map(type, decision.events)):
+        return False
+    for message in decision.outbox:  # noqa: SIM110 - no generator per commit
+        if message.attempts == 0:
+            return False
+    return True
 
 
 def new_incident_id() -> str:
@@ -302,16 +307,17 @@ class Loop:
         else:
             # New messages are inserted already claimed by us: we deliver them right after the
             # commit, and no other sender may take them meanwhile (and no extra round trip).
-            yield from call(
+            # (The call yielded as ``call`` would yield it: no generator of its own per commit.)
+            yield (
                 "store",
                 "append",
-                incident.id,
-                0 if before is None else before.version,
-                decision.events,
-                snapshot=incident,
-                outbox=decision.outbox,
-                claimed_until=now + self._claim_span(),
-                **({"runbooks": revisions} if keeps else {}),
+                (incident.id, 0 if before is None else before.version, decision.events),
+                {
+                    "snapshot": incident,
+                    "outbox": decision.outbox,
+                    "claimed_until": now + self._claim_span(),
+                    **({"runbooks": revisions} if keeps else {}),
+                },
             )
         self._remember(incident)
         self._hold_new(decision.outbox, now)
@@ -482,7 +488,7 @@ class Loop:
     def _command(self, incident_id: str, command: cmd.Command) -> Steps[Incident]:
         if self._reads_the_catalog(incident_id, command):
             yield from self._refresh_catalog()
-        yield from call("_locks", "acquire", incident_id)
+        yield ("_locks", "acquire", (incident_id,), {})  # what call() yields, without its generator
         try:
             incident, _ = yield from self._execute(
                 incident_id, lambda inc, now: decide(inc, command, self._policy(), now), retries=2
@@ -496,14 +502,14 @@ class _FirstNotOut(DeliveryError):
     """A later chat message waits for its incident's first one (the channel is not down)."""
 
 
-_CHANGES_A_RUNBOOK = (ev.RunbookAdded, ev.RunbookUpdated)
+_CHANGES_A_RUNBOOK = frozenset({ev.RunbookAdded, ev.RunbookUpdated})
 
 
 def catalog_revisions(
     incident: Incident, events: Sequence[Event], catalog: Catalog
 ) -> list[RunbookRevision]:
     """The catalog revisions an incident's new events make (a runbook added or updated)."""
-    if not any(type(e) in _CHANGES_A_RUNBOOK for e in events):
+    if _CHANGES_A_RUNBOOK.isdisjoint(map(type, events)):
         return []  # the usual case, on every commit: nothing to look at
     revisions: list[RunbookRevision] = []
     settled = [e.item_id for e in events if isinstance(e, ev.ActionItemCompleted)]
@@ -566,9 +572,10 @@ def _pages(decision: Decision) -> bool:
     The decisions that ask the schedules who is on call (``Policy.page_targets``) are exactly
     those that page, gaps included (a gap pages the next level, or nobody, loudly).
     """
-    return any(
-        m.channel == "pager" and m.kind == "page" and m.attempts == 0 for m in decision.outbox
-    )
+    for m in decision.outbox:  # a loop, not any() over a generator: on every decision
+        if m.channel == "pager" and m.kind == "page" and m.attempts == 0:
+            return True
+    return False
 
 
 def _log_change(before: Incident | None, incident: Incident) -> None:
