@@ -345,7 +345,14 @@ class Loop:
 
     def _lightly(self) -> bool:
         """Whether the store commits delivery outcomes without a disk flush of their own."""
-        return self._store_can("light_appends", "append_all") and self._appends_all()
+        known_for, known = self._abilities
+        if known_for is self.store:  # type: ignore[attr-defined]  # asked on every commit
+            answer = known.get("_lightly")
+            if answer is not None:
+                return answer
+        answer = self._store_can("light_appends", "append_all") and self._appends_all()
+        self._abilities[1]["_lightly"] = answer
+        return answer
 
     def _appends_all(self) -> bool:
         """Whether the store appends to several incidents in one transaction."""
@@ -388,10 +395,11 @@ class Loop:
 
         Asked once per store (the host may replace it): this runs on every command.
         """
-        store = self._port("store")
-        if self._abilities[0] is not store:
-            self._abilities = (store, {})
-        known = self._abilities[1]
+        store = self.store  # type: ignore[attr-defined]  # what _port("store") answers
+        known_for, known = self._abilities
+        if known_for is not store:
+            known = {}
+            self._abilities = (store, known)
         answer = known.get(flag)
         if answer is None:
             said = getattr(store, flag, None)

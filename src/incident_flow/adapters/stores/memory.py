@@ -19,7 +19,7 @@ from ...exceptions import ConcurrencyError, InvalidCommand
 from ...ports import IncidentFilter, IncidentPage, StoreCounts, StreamAppend
 from ...schedules._book import Shift
 from ...schedules._model import Override
-from ._common import check_versions, claimed_on_insert, live
+from ._common import check_versions, live
 
 __all__ = ["MemoryStore"]
 
@@ -242,18 +242,21 @@ class MemoryStore:
             return self._revisions[after:]
 
     def _upsert(self, message: OutboxMessage, claimed_until: datetime | None) -> None:
-        known = self._outbox.get(message.id)
-        if known is not None and not known.pending:
+        message_id = message.id
+        known = self._outbox.get(message_id)
+        if known is not None and known.delivered_at is not None:
             return  # delivered stays delivered (a late failure changes nothing)
-        self._outbox[message.id] = message
-        if claimed_until is not None and claimed_on_insert(message, claimed_until):
-            self._claims[message.id] = claimed_until
+        self._outbox[message_id] = message
+        pending = message.delivered_at is None  # message.pending, read once
+        # claimed_on_insert(message, claimed_until), inline: this runs for every message.
+        if claimed_until is not None and pending and message.attempts == 0:
+            self._claims[message_id] = claimed_until
         else:
-            self._claims.pop(message.id, None)
-        if message.pending:
-            self._pending[message.id] = None
+            self._claims.pop(message_id, None)
+        if pending:
+            self._pending[message_id] = None
         else:
-            self._pending.pop(message.id, None)
+            self._pending.pop(message_id, None)
 
     def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """Return the events after ``after_version``, oldest first."""
