@@ -20,6 +20,7 @@ import attrs
 
 from .._core import commands as cmd
 from .._core import events as ev
+from .._core.clock import SystemClock
 from .._core.events import Event
 from .._core.incident import Incident, fold
 from .._core.log import OncePerCause, get_logger
@@ -215,7 +216,10 @@ class Loop:
         A clock answering in another zone (``+02:00``) is converted, so stored times, timers
         and the Markdown timeline are all UTC.
         """
-        now = self.clock.now()
+        clock = self.clock
+        if type(clock) is SystemClock:  # the default: its answer, without a call through it
+            return datetime.now(UTC)
+        now = clock.now()
         if now.tzinfo is UTC:
             return now  # the usual answer: checked first, as this runs dozens of times a command
         if now.utcoffset() is None:
