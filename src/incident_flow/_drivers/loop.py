@@ -293,21 +293,16 @@ class Loop:
         elif light and self._lightly():
             # Delivery outcomes only: kept without a disk flush of their own (lost on a power
             # cut, the messages go again under their idempotency keys; see docs/reliability).
-            yield from call(
-                "store",
-                "append_all",
-                [
-                    StreamAppend(
-                        incident_id=incident.id,
-                        expected_version=0 if before is None else before.version,
-                        events=decision.events,
-                        snapshot=incident,
-                        outbox=decision.outbox,
-                        claimed_until=now + self._claim_span(),
-                        durable=False,
-                    )
-                ],
+            one = StreamAppend(
+                incident_id=incident.id,
+                expected_version=0 if before is None else before.version,
+                events=decision.events,
+                snapshot=incident,
+                outbox=decision.outbox,
+                claimed_until=now + self._claim_span(),
+                durable=False,
             )
+            yield ("store", "append_all", ([one],), {})  # as call() yields it
         else:
             # New messages are inserted already claimed by us: we deliver them right after the
             # commit, and no other sender may take them meanwhile (and no extra round trip).

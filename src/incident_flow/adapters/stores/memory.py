@@ -86,7 +86,8 @@ class MemoryStore:
         for one in appends:
             check_versions(one.expected_version, one.events)
         with self._lock:
-            claimed: dict[str, str] = {}
+            # The keys the batch's appends take, to refuse two taking one (none: one append).
+            claimed: dict[str, str] | None = {} if len(appends) > 1 else None
             for one in appends:
                 self._check(
                     one.incident_id, one.expected_version, one.events, one.snapshot, claimed
