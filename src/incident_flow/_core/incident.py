@@ -8,6 +8,7 @@ values it holds besides the incident (an action item, a post-mortem) are in
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -330,6 +331,8 @@ def _pm_started(inc: Incident, e: ev.PostMortemStarted) -> dict[str, Any]:
 
 
 _PM_FIELDS = tuple(a.name for a in attrs.fields(PostMortem))
+#: Every field of a post-mortem at once, in _PM_FIELDS' order (one call, not one per field).
+_PM_VALUES = operator.attrgetter(*_PM_FIELDS)
 
 
 def _pm(inc: Incident, **changes: Any) -> dict[str, Any]:
@@ -337,7 +340,7 @@ def _pm(inc: Incident, **changes: Any) -> dict[str, Any]:
     if pm is None:
         return {}
     # attrs.evolve, without looking the fields up again (PostMortem has no converters).
-    kept = {name: getattr(pm, name) for name in _PM_FIELDS}
+    kept = dict(zip(_PM_FIELDS, _PM_VALUES(pm), strict=True))
     kept.update(changes)
     return {"postmortem": PostMortem(**kept)}
 

@@ -532,8 +532,10 @@ class Policy:
         known = self._team_views.get(name)
         if known is not None:
             return known
+        if not self.teams and name == IMPLICIT_TEAM:
+            return self  # asked on every decision: no team to build (not kept: no cycle)
         team = self.team(name)
-        if not self.teams:
+        if not self.teams:  # pragma: no cover - team() refused every other name
             return self
         values = self._values_of(name)
         mine = set(values.pop("schedules"))
@@ -555,6 +557,8 @@ class Policy:
         None (an incident opened before its policy had teams) and a team the policy no
         longer declares are the default team's.
         """
+        if not self.teams and self.default_team is None:
+            return self  # one implicit team, every incident its: asked on every decision
         if team is None or team not in self.team_names:
             team = self.default_team_name
         return self.for_team(team)

@@ -585,9 +585,9 @@ class IncidentFlow(FlowCore):
         """
         unit = getattr(self.store, "transaction", None)
         if unit is None:
-            return run(steps, self._port)
+            return self._drive(steps)
         with unit():
-            return run(steps, self._port)
+            return self._drive(steps)
 
     def _run(self, incident_id: str, command: cmd.Command) -> Incident:
         return self._in_transaction(self._command(incident_id, command))

@@ -20,6 +20,7 @@ import attrs
 
 from .._core import commands as cmd
 from .._core import events as ev
+from .._core.clock import SystemClock
 from .._core.events import Event
 from .._core.incident import Incident, fold
 from .._core.log import OncePerCause, get_logger
@@ -55,6 +56,7 @@ _log = get_logger("incident_flow")
 _CACHE_SIZE = 4096
 #: The events that only say how a delivery went.
 _OUTCOMES = (ev.MessageDelivered, ev.DeliveryFailed)
+_OUTCOME_TYPES = frozenset(_OUTCOMES)
 #: The order of the channels when a batch of messages is sent: the pager first.
 _FIRST = {"pager": 0, "chat": 1, "publisher": 2}
 
@@ -89,9 +91,13 @@ def _outcomes_only(decision: Decision) -> bool:
     (no message queued by it). Losing such an append on a power cut costs a message sent again
     under its idempotency key, never a decision.
     """
-    return all(type(e) in _OUTCOMES for e in decision.events) and all(
-        m.attempts > 0 for m in decision.outbox
-    )
+    # Sets and loops, not all() over generators: this runs on every commit.
+    if not _OUTCOME_TYPES.issuperset(map(type, decision.events)):
+        return False
+    for message in decision.outbox:  # noqa: SIM110 - no generator per commit
+        if message.attempts == 0:
+            return False
+    return True
 
 
 def new_incident_id() -> str:
@@ -210,7 +216,10 @@ class Loop:
         A clock answering in another zone (``+02:00``) is converted, so stored times, timers
         and the Markdown timeline are all UTC.
         """
-        now = self.clock.now()
+        clock = self.clock
+        if type(clock) is SystemClock:  # the default: its answer, without a call through it
+            return datetime.now(UTC)
+        now = clock.now()
         if now.tzinfo is UTC:
             return now  # the usual answer: checked first, as this runs dozens of times a command
         if now.utcoffset() is None:
@@ -284,34 +293,30 @@ class Loop:
         elif light and self._lightly():
             # Delivery outcomes only: kept without a disk flush of their own (lost on a power
             # cut, the messages go again under their idempotency keys; see docs/reliability).
-            yield from call(
-                "store",
-                "append_all",
-                [
-                    StreamAppend(
-                        incident_id=incident.id,
-                        expected_version=0 if before is None else before.version,
-                        events=decision.events,
-                        snapshot=incident,
-                        outbox=decision.outbox,
-                        claimed_until=now + self._claim_span(),
-                        durable=False,
-                    )
-                ],
-            )
-        else:
-            # New messages are inserted already claimed by us: we deliver them right after the
-            # commit, and no other sender may take them meanwhile (and no extra round trip).
-            yield from call(
-                "store",
-                "append",
-                incident.id,
-                0 if before is None else before.version,
-                decision.events,
+            one = StreamAppend(
+                incident_id=incident.id,
+                expected_version=0 if before is None else before.version,
+                events=decision.events,
                 snapshot=incident,
                 outbox=decision.outbox,
                 claimed_until=now + self._claim_span(),
-                **({"runbooks": revisions} if keeps else {}),
+                durable=False,
+            )
+            yield ("store", "append_all", ([one],), {})  # as call() yields it
+        else:
+            # New messages are inserted already claimed by us: we deliver them right after the
+            # commit, and no other sender may take them meanwhile (and no extra round trip).
+            # (The call yielded as ``call`` would yield it: no generator of its own per commit.)
+            yield (
+                "store",
+                "append",
+                (incident.id, 0 if before is None else before.version, decision.events),
+                {
+                    "snapshot": incident,
+                    "outbox": decision.outbox,
+                    "claimed_until": now + self._claim_span(),
+                    **({"runbooks": revisions} if keeps else {}),
+                },
             )
         self._remember(incident)
         self._hold_new(decision.outbox, now)
@@ -339,7 +344,14 @@ class Loop:
 
     def _lightly(self) -> bool:
         """Whether the store commits delivery outcomes without a disk flush of their own."""
-        return self._store_can("light_appends", "append_all") and self._appends_all()
+        known_for, known = self._abilities
+        if known_for is self.store:  # type: ignore[attr-defined]  # asked on every commit
+            answer = known.get("_lightly")
+            if answer is not None:
+                return answer
+        answer = self._store_can("light_appends", "append_all") and self._appends_all()
+        self._abilities[1]["_lightly"] = answer
+        return answer
 
     def _appends_all(self) -> bool:
         """Whether the store appends to several incidents in one transaction."""
@@ -382,10 +394,11 @@ class Loop:
 
         Asked once per store (the host may replace it): this runs on every command.
         """
-        store = self._port("store")
-        if self._abilities[0] is not store:
-            self._abilities = (store, {})
-        known = self._abilities[1]
+        store = self.store  # type: ignore[attr-defined]  # what _port("store") answers
+        known_for, known = self._abilities
+        if known_for is not store:
+            known = {}
+            self._abilities = (store, known)
         answer = known.get(flag)
         if answer is None:
             said = getattr(store, flag, None)
@@ -482,7 +495,7 @@ class Loop:
     def _command(self, incident_id: str, command: cmd.Command) -> Steps[Incident]:
         if self._reads_the_catalog(incident_id, command):
             yield from self._refresh_catalog()
-        yield from call("_locks", "acquire", incident_id)
+        yield ("_locks", "acquire", (incident_id,), {})  # what call() yields, without its generator
         try:
             incident, _ = yield from self._execute(
                 incident_id, lambda inc, now: decide(inc, command, self._policy(), now), retries=2
@@ -496,14 +509,14 @@ class _FirstNotOut(DeliveryError):
     """A later chat message waits for its incident's first one (the channel is not down)."""
 
 
-_CHANGES_A_RUNBOOK = (ev.RunbookAdded, ev.RunbookUpdated)
+_CHANGES_A_RUNBOOK = frozenset({ev.RunbookAdded, ev.RunbookUpdated})
 
 
 def catalog_revisions(
     incident: Incident, events: Sequence[Event], catalog: Catalog
 ) -> list[RunbookRevision]:
     """The catalog revisions an incident's new events make (a runbook added or updated)."""
-    if not any(type(e) in _CHANGES_A_RUNBOOK for e in events):
+    if _CHANGES_A_RUNBOOK.isdisjoint(map(type, events)):
         return []  # the usual case, on every commit: nothing to look at
     revisions: list[RunbookRevision] = []
     settled = [e.item_id for e in events if isinstance(e, ev.ActionItemCompleted)]
@@ -566,9 +579,10 @@ def _pages(decision: Decision) -> bool:
     The decisions that ask the schedules who is on call (``Policy.page_targets``) are exactly
     those that page, gaps included (a gap pages the next level, or nobody, loudly).
     """
-    return any(
-        m.channel == "pager" and m.kind == "page" and m.attempts == 0 for m in decision.outbox
-    )
+    for m in decision.outbox:  # a loop, not any() over a generator: on every decision
+        if m.channel == "pager" and m.kind == "page" and m.attempts == 0:
+            return True
+    return False
 
 
 def _log_change(before: Incident | None, incident: Incident) -> None:

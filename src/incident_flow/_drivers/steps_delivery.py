@@ -367,7 +367,8 @@ class DeliverySteps(OutcomeSteps):
             since=message.created_at,
         )
         if message.channel == "pager":
-            paged: str | None = yield from call("pager", "send", notification)
+            # What call() yields, without a generator of its own: this runs for every send.
+            paged: str | None = yield ("pager", "send", (notification,), {})
             return paged
         if notification.kind in ROOM_KINDS[1:]:
             return (yield from self._room(message.incident_id, notification, first))
@@ -386,7 +387,7 @@ class DeliverySteps(OutcomeSteps):
                 raise _FirstNotOut(msg, retry_after=2.0)
         if notification.kind == "channel":
             return (yield from self._room(message.incident_id, notification))
-        sent: str | None = yield from call("notifier", "send", notification)
+        sent: str | None = yield ("notifier", "send", (notification,), {})
         return sent
 
     def _room(

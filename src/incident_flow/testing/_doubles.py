@@ -60,20 +60,42 @@ class RecordingPublisher:
 
     Publishing the same incident again replaces its entry, as the real publishers update
     rather than duplicate. ``publish`` returns ``memory://<folder>/<file>``.
+
+    A document is rendered when ``.documents`` is first read after it was published (the
+    same Markdown: a document is a frozen value), not on every publish nobody reads.
     """
 
     #: Never blocks: AsyncIncidentFlow calls it inline (see adapters.threaded).
     nonblocking = True
 
     def __init__(self) -> None:
-        self.documents: dict[str, str] = {}
+        # Each path's Markdown, or the document not rendered yet (in place: the order kept).
+        self._documents: dict[str, str | PostMortemDocument] = {}
+        self._lock = threading.Lock()
         self.publishes = 0
 
     def __repr__(self) -> str:
-        return f"RecordingPublisher(documents={len(self.documents)})"
+        return f"RecordingPublisher(documents={len(self._documents)})"
+
+    @property
+    def documents(self) -> dict[str, str]:
+        """Each published post-mortem's Markdown by path, in the order first published."""
+        with self._lock:
+            documents = self._documents
+            for path, kept in documents.items():
+                if not isinstance(kept, str):
+                    documents[path] = kept.render_markdown()  # an existing key: order kept
+            return documents  # type: ignore[return-value]  # every value is rendered now
+
+    @documents.setter
+    def documents(self, documents: dict[str, str]) -> None:
+        with self._lock:
+            self._documents = documents  # type: ignore[assignment]  # str is a kept value
 
     def publish(self, document: PostMortemDocument) -> str:
-        """Render and keep the document; return its memory:// location."""
-        self.publishes += 1
-        self.documents[document.path] = document.render_markdown()
-        return f"memory://{document.path}"
+        """Keep the document (rendered when read); return its memory:// location."""
+        path = document.path
+        with self._lock:
+            self.publishes += 1
+            self._documents[path] = document
+        return f"memory://{path}"

@@ -19,7 +19,7 @@ from ...exceptions import ConcurrencyError, InvalidCommand
 from ...ports import IncidentFilter, IncidentPage, StoreCounts, StreamAppend
 from ...schedules._book import Shift
 from ...schedules._model import Override
-from ._common import check_versions, claimed_on_insert, live
+from ._common import check_versions, live
 
 __all__ = ["MemoryStore"]
 
@@ -72,19 +72,12 @@ class MemoryStore:
         runbooks: Sequence[RunbookRevision] = (),
     ) -> None:
         """Append events and upsert outbox messages atomically (see :class:`~.ports.EventLog`)."""
-        self.append_all(
-            [
-                StreamAppend(
-                    incident_id=incident_id,
-                    expected_version=expected_version,
-                    events=events,
-                    snapshot=snapshot,
-                    outbox=outbox,
-                    claimed_until=claimed_until,
-                )
-            ],
-            runbooks=runbooks,
-        )
+        # append_all of one, without building its StreamAppend: this runs on every command.
+        check_versions(expected_version, events)
+        with self._lock:
+            self._check(incident_id, expected_version, events, snapshot, None)
+            self._apply(incident_id, events, snapshot, outbox, claimed_until)
+            self._record(runbooks)
 
     def append_all(
         self, appends: Sequence[StreamAppend], *, runbooks: Sequence[RunbookRevision] = ()
@@ -93,60 +86,85 @@ class MemoryStore:
         for one in appends:
             check_versions(one.expected_version, one.events)
         with self._lock:
-            claimed: dict[str, str] = {}
+            # The keys the batch's appends take, to refuse two taking one (none: one append).
+            claimed: dict[str, str] | None = {} if len(appends) > 1 else None
             for one in appends:
-                self._check(one, claimed)
+                self._check(
+                    one.incident_id, one.expected_version, one.events, one.snapshot, claimed
+                )
             for one in appends:
-                self._apply(one)
+                self._apply(
+                    one.incident_id, one.events, one.snapshot, one.outbox, one.claimed_until
+                )
             self._record(runbooks)
 
-    def _check(self, one: StreamAppend, claimed: dict[str, str]) -> None:
-        """Refuse an append the store (or an earlier one of the batch) would not take."""
-        incident_id, snapshot = one.incident_id, one.snapshot
+    def _check(
+        self,
+        incident_id: str,
+        expected_version: int,
+        events: Sequence[Event],
+        snapshot: Incident,
+        claimed: dict[str, str] | None,
+    ) -> None:
+        """Refuse an append the store (or an earlier one of the batch) would not take.
+
+        ``claimed``: the keys the batch's earlier appends take (None: an append alone).
+        """
         stream = self._streams.get(incident_id)
         current = 0 if stream is None else len(stream)
 
         def lost() -> ConcurrencyError:  # made only when refused: appends mostly succeed
-            return ConcurrencyError(incident_id, one.expected_version, current)
+            return ConcurrencyError(incident_id, expected_version, current)
 
-        if current != one.expected_version or claimed.get(f"id:{incident_id}") is not None:
+        if current != expected_version:
             raise lost()
-        claimed[f"id:{incident_id}"] = incident_id
+        if claimed is not None:
+            if claimed.get(f"id:{incident_id}") is not None:
+                raise lost()
+            claimed[f"id:{incident_id}"] = incident_id
         keys = [snapshot.dedup_key] if snapshot.accepts_alerts else []
         holder = self._dedup.get(snapshot.dedup_key)
         if keys and holder not in (None, incident_id):
             # A second incident would accept the same alerts: the writer lost a race.
             raise lost()
-        if snapshot.grouped and routes_changed(one.events):
+        if snapshot.grouped and routes_changed(events):
             for route, _ in snapshot.alert_keys():
                 taken = self._routes.get(route)
                 if taken is not None and taken[0] != incident_id and live(taken[1], snapshot):
                     raise lost()
                 keys.append(route)
-        for key in keys:
-            if claimed.setdefault(key, incident_id) != incident_id:
-                raise lost()  # two appends of the batch would take one key
+        if claimed is not None:
+            for key in keys:
+                if claimed.setdefault(key, incident_id) != incident_id:
+                    raise lost()  # two appends of the batch would take one key
 
-    def _apply(self, one: StreamAppend) -> None:
-        incident_id, snapshot = one.incident_id, one.snapshot
+    def _apply(
+        self,
+        incident_id: str,
+        events: Sequence[Event],
+        snapshot: Incident,
+        outbox: Sequence[OutboxMessage],
+        claimed_until: datetime | None,
+    ) -> None:
         stream = self._streams.setdefault(incident_id, [])
-        stream.extend(one.events)
+        stream.extend(events)
         self._snapshots[incident_id] = snapshot
         self._count(incident_id, (snapshot.state, str(snapshot.severity)))
-        if snapshot.next_timer_at is None:
+        timer = snapshot.next_timer_at
+        if timer is None:
             self._timers.pop(incident_id, None)
         else:
-            self._timers[incident_id] = snapshot.next_timer_at
+            self._timers[incident_id] = timer
         key = snapshot.dedup_key
         self._keys[incident_id] = key
         if snapshot.accepts_alerts:
             self._dedup[key] = incident_id
         elif self._dedup.get(key) == incident_id:
             del self._dedup[key]
-        if snapshot.grouped and routes_changed(one.events):
+        if snapshot.grouped and routes_changed(events):
             self._route(incident_id, snapshot.alert_keys())
-        for message in one.outbox:
-            self._upsert(message, one.claimed_until)
+        for message in outbox:
+            self._upsert(message, claimed_until)
 
     def _count(self, incident_id: str, kind: tuple[str, str]) -> None:
         known = self._kinds.get(incident_id)
@@ -225,18 +243,21 @@ class MemoryStore:
             return self._revisions[after:]
 
     def _upsert(self, message: OutboxMessage, claimed_until: datetime | None) -> None:
-        known = self._outbox.get(message.id)
-        if known is not None and not known.pending:
+        message_id = message.id
+        known = self._outbox.get(message_id)
+        if known is not None and known.delivered_at is not None:
             return  # delivered stays delivered (a late failure changes nothing)
-        self._outbox[message.id] = message
-        if claimed_until is not None and claimed_on_insert(message, claimed_until):
-            self._claims[message.id] = claimed_until
+        self._outbox[message_id] = message
+        pending = message.delivered_at is None  # message.pending, read once
+        # claimed_on_insert(message, claimed_until), inline: this runs for every message.
+        if claimed_until is not None and pending and message.attempts == 0:
+            self._claims[message_id] = claimed_until
         else:
-            self._claims.pop(message.id, None)
-        if message.pending:
-            self._pending[message.id] = None
+            self._claims.pop(message_id, None)
+        if pending:
+            self._pending[message_id] = None
         else:
-            self._pending.pop(message.id, None)
+            self._pending.pop(message_id, None)
 
     def load(self, incident_id: str, after_version: int = 0) -> list[Event]:
         """Return the events after ``after_version``, oldest first."""
