@@ -55,6 +55,8 @@ if TYPE_CHECKING:
     from psycopg import sql
 
 __all__ = [
+    "BEGIN",
+    "COMMIT",
     "Append",
     "Conflict",
     "Database",
@@ -168,7 +170,7 @@ class Database:
         try:
             yield
         except (pg.errors.IntegrityError, pg.errors.DivisionByZero) as exc:
-            # A unique constraint, or an append's version guard (_UPDATE_INCIDENT): stale.
+            # A unique constraint, or an append's version guard (_APPEND_NEXT): stale.
             msg = f"PostgreSQL store: {what} conflicts with another writer"
             raise Conflict(msg) from exc
         except pg.Error as exc:
@@ -192,12 +194,16 @@ def _bound(text: str, schema: str) -> sql.Composed:
 
 @attrs.frozen
 class Append:
-    """One append: the incident row's guarded write, then batches, in one pipelined transaction.
+    """One append: one statement for the incident's row, its events and its outbox, then batches.
 
-    The incident's row goes first: it takes the row lock that queues writers of one incident,
-    and its version guard (a ``WHERE version =`` update, or an insert for a new stream) changes
-    no row for a stale writer. Everything is sent in one pipeline: one round trip, then
-    :meth:`check` on the guard's row count, then COMMIT.
+    The ``guard`` statement writes the incident's row first: that takes the row lock that
+    queues writers of one incident, and its version guard (a ``WHERE version =`` update, or an
+    insert for a new stream) changes no row for a stale writer, which aborts the statement in
+    the server (STALE_WRITER) before any event or message is written. The same statement
+    inserts the events and upserts the outbox (arrays unnested: one statement whatever their
+    number). The ``batches`` are the rarer writes (alert routes, runbook revisions), one
+    statement a row. The store sends them all, with their COMMIT, in one pipeline: one round
+    trip.
     """
 
     incident_id: str
@@ -265,6 +271,12 @@ GROUP_ROLLBACK = "ROLLBACK TO SAVEPOINT incident_flow_group"
 GROUP_RELEASE = "RELEASE SAVEPOINT incident_flow_group"
 
 
+#: An append's transaction is opened and committed by statements sent in its pipeline, not by
+#: psycopg's ``transaction()``: inside a pipeline that one waits for the server at its BEGIN and
+#: again at its COMMIT (a sync each), where these ride with the writes in the one round trip.
+BEGIN = "BEGIN"
+COMMIT = "COMMIT"
+
 #: Said first in a transaction of delivery outcomes only: its commit does not wait for the WAL
 #: flush (a crash of the server may lose it; the messages are then sent again, deduplicated).
 LIGHT_COMMIT = "SET LOCAL synchronous_commit = off"
@@ -287,12 +299,12 @@ def append(  # noqa: PLR0917 - EventLog.append's arguments, in its order
     check_versions(expected_version, events)
     summary = incident_row(snapshot)
     if expected_version == 0:
-        guard, params = _INSERT_INCIDENT, (incident_id, *summary)
+        guard, params = _APPEND_NEW, (incident_id, *summary)
     else:
-        guard, params = _UPDATE_INCIDENT, (*summary, incident_id, expected_version)
-    batches = [(_INSERT_EVENT, event_rows(incident_id, events))]
-    if outbox:
-        batches.append((_UPSERT_MESSAGE, outbox_rows(outbox, claimed_until)))
+        guard, params = _APPEND_NEXT, (*summary, incident_id, expected_version)
+    params = (*params, incident_id, *_columns(event_rows(incident_id, events), 4)[1:])
+    params = (*params, *_columns(_last_upserts(outbox_rows(outbox, claimed_until)), 6))
+    batches: list[tuple[str, Rows]] = []
     if runbooks:
         batches.append((_INSERT_REVISION, revision_rows(runbooks)))
     if snapshot.grouped and routes_changed(events):
@@ -303,6 +315,26 @@ def append(  # noqa: PLR0917 - EventLog.append's arguments, in its order
             batches.append((_DROP_EXPIRED_ROUTE, [(r[0], written) for r in routes]))
             batches.append((_INSERT_ROUTE, routes))
     return Append(incident_id, expected_version, guard, params, tuple(batches))
+
+
+def _columns(rows: Rows, width: int) -> tuple[list[Any], ...]:
+    """The rows as ``width`` columns: the arrays one statement unnests."""
+    return tuple([row[k] for row in rows] for k in range(width))
+
+
+def _last_upserts(rows: Rows) -> Rows:
+    """Outbox rows with one row per message id: what upserting them one by one would leave.
+
+    One statement may not upsert a row twice. One by one, a later row replaces an earlier one
+    unless that one was delivered (the upsert's ``WHERE NOT delivered``); the row the server
+    holds already is then judged by the same rule against the one kept here.
+    """
+    kept: dict[str, tuple[Any, ...]] = {}
+    for row in rows:
+        earlier = kept.get(row[0])
+        if earlier is None or not earlier[4]:  # row[4]: delivered
+            kept[row[0]] = row
+    return list(kept.values()) if len(kept) < len(rows) else rows
 
 
 # -------------------------------------------------------------------------------------- reads
@@ -509,32 +541,54 @@ _INSERT_REVISION = (
 # One row back (the number) keeps fetchall() happy; a key already there returns none.
 _RECORD_REVISION = _INSERT_REVISION + " RETURNING number"
 _REVISIONS = "SELECT number, data FROM {s}.runbook_revisions WHERE number > %s ORDER BY number"
-_INSERT_EVENT = "INSERT INTO {s}.events (incident_id, version, type, data) VALUES (%s, %s, %s, %s)"
-_INSERT_INCIDENT = """
-INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, version, updated_at,
-    timer_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+#: The rest of an append's statement, after its ``guarded`` write of the incident's row: the
+#: events and the outbox rows, each as arrays unnested in their order (the outbox's ``seq``
+#: follows it). Both read ``kept`` first, so nothing is written before the guard held: a stale
+#: writer updates no row, and the division by the count of updated rows aborts the statement
+#: (STALE_WRITER), so that an append is sent with its COMMIT in one round trip. The statement
+#: answers one row for a writer that is not stale. The arrays go in binary (``%b``): in text,
+#: psycopg would escape every quote of every JSON document into the array's literal.
+_APPEND_REST = """,
+kept AS (SELECT 1 / count(*) AS one FROM guarded),
+new_events AS (
+    INSERT INTO {s}.events (incident_id, version, type, data)
+    SELECT %s, e.version, e.type, e.data
+    FROM kept, unnest(%b::integer[], %b::text[], %b::text[]) WITH ORDINALITY
+        AS e (version, type, data, n)
+    ORDER BY e.n
+),
+new_messages AS (
+    INSERT INTO {s}.outbox (id, incident_id, due, claimed_until, delivered, data)
+    SELECT m.id, m.incident_id, m.due, m.claimed_until, m.delivered, m.data
+    FROM kept, unnest(%b::text[], %b::text[], %b::bigint[], %b::bigint[], %b::boolean[],
+        %b::text[]) WITH ORDINALITY AS m (id, incident_id, due, claimed_until, delivered, data, n)
+    ORDER BY m.n
+    ON CONFLICT (id) DO UPDATE SET
+        due = excluded.due, claimed_until = excluded.claimed_until,
+        delivered = excluded.delivered, data = excluded.data
+    WHERE NOT {s}.outbox.delivered
+)
+SELECT one FROM kept
 """
-#: The version guard of an append: a stale writer updates no row, and the division by the
-#: count of updated rows then aborts the transaction in the server (STALE_WRITER), so that an
-#: append is sent with its COMMIT in one round trip; a writer that is not stale reads one row.
-_UPDATE_INCIDENT = """
+#: An append that starts a stream: its row inserted (a second one with that id, or a second
+#: incident accepting that dedup key, is refused by a unique key: Conflict).
+_NEW_ROW = """
+WITH guarded AS (
+    INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, version,
+        updated_at, timer_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    RETURNING 1
+)"""
+_APPEND_NEW = _NEW_ROW + _APPEND_REST
+#: An append to a stream: its row updated only at the version the writer expected.
+_NEXT_ROW = """
 WITH guarded AS (
     UPDATE {s}.incidents SET state = %s, severity = %s, dedup_key = %s, accepts_alerts = %s,
         version = %s, updated_at = %s, timer_at = %s
     WHERE id = %s AND version = %s
     RETURNING 1
-)
-SELECT 1 / count(*) FROM guarded
-"""
-_UPSERT_MESSAGE = """
-INSERT INTO {s}.outbox (id, incident_id, due, claimed_until, delivered, data)
-VALUES (%s, %s, %s, %s, %s, %s)
-ON CONFLICT (id) DO UPDATE SET
-    due = excluded.due, claimed_until = excluded.claimed_until, delivered = excluded.delivered,
-    data = excluded.data
-WHERE NOT {s}.outbox.delivered
-"""
+)"""
+_APPEND_NEXT = _NEXT_ROW + _APPEND_REST
 _LOAD = "SELECT data FROM {s}.events WHERE incident_id = %s AND version > %s ORDER BY version"
 _DUE = (
     "SELECT id FROM {s}.incidents WHERE timer_at IS NOT NULL AND timer_at <= %s "
