@@ -155,7 +155,7 @@ class Database:
         kept = sorted((k, v) for k, v in parts.items() if k in ("host", "port", "dbname", "user"))
         return cls(dsn, schema, " ".join(f"{k}={v}" for k, v in kept) or "<default>")
 
-    def bind(self, text: str) -> sql.Composed:
+    def bind(self, text: str) -> sql.SQL:
         """The statement with ``{s}`` bound to this schema (cached)."""
         return _bound(text, self.schema)
 
@@ -184,10 +184,12 @@ class Database:
 
 
 @functools.lru_cache(maxsize=512)
-def _bound(text: str, schema: str) -> sql.Composed:
+def _bound(text: str, schema: str) -> sql.SQL:
+    # Rendered once, as plain SQL: a Composed would quote the schema again at every execute.
     pg_sql = psycopg_module().sql
-    composed: sql.Composed = pg_sql.SQL(text).format(s=pg_sql.Identifier(schema))
-    return composed
+    composed = pg_sql.SQL(text).format(s=pg_sql.Identifier(schema))
+    rendered: sql.SQL = pg_sql.SQL(composed.as_string(None))
+    return rendered
 
 
 # ------------------------------------------------------------------------------------- append
