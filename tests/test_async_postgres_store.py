@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -17,6 +19,7 @@ from incident_flow._core.messages import Notification
 from incident_flow.adapters.stores.postgres import PostgresStore
 from incident_flow.adapters.stores.postgres_async import AsyncPostgresStore
 from incident_flow.events import NoteAdded
+from incident_flow.ports import StreamAppend
 from incident_flow.testing import ManualClock
 from incident_flow.testing._async import LoopThread
 from incident_flow.testing.contracts import StoreContract, sample_history
@@ -309,3 +312,53 @@ class TestConcurrency:
 
         loop.run(break_it())
         assert loop.run(store.load("x")) == []
+
+
+class TestRoundTrips:
+    """An append waits on the server once (libpq's trace: each wait ends in ReadyForQuery)."""
+
+    def test_an_append_and_a_group_of_appends_are_one_round_trip_each(
+        self, open_store: OpenStore, loop: LoopThread
+    ) -> None:
+        store = open_store(min_size=1, max_size=1)  # one connection: the one traced
+        history = sample_history()[:3]
+        base = fold(None, history)
+        other = attrs.evolve(base, id="inc-other", dedup_key="other")
+        note = [NoteAdded(version=4, at=T0, by="a", text="n")]
+        both = [
+            StreamAppend(
+                incident_id="inc-other", expected_version=0, events=history, snapshot=other
+            ),
+            StreamAppend(
+                incident_id=base.id, expected_version=3, events=note, snapshot=fold(base, note)
+            ),
+        ]
+
+        async def traced(trace: int) -> list[int]:
+            async with store._pool.connection() as conn:
+                conn.pgconn.trace(trace)
+            waits = [await _flushed_count(store, trace)]
+            await store.append(base.id, 0, history, snapshot=base)  # one statement
+            waits.append(await _flushed_count(store, trace))
+            await store.append_all(both)  # BEGIN, the two, COMMIT: one pipeline
+            waits.append(await _flushed_count(store, trace))
+            async with store._pool.connection() as conn:
+                conn.pgconn.untrace()
+            return waits
+
+        with tempfile.TemporaryFile("w+") as trace:
+            waits = loop.run(traced(trace.fileno()))
+        assert [after - before for before, after in itertools.pairwise(waits)] == [1, 1]
+        assert loop.run(store.load("inc-other")) == history
+        assert loop.run(store.load(base.id)) == [*history, *note]
+
+
+async def _flushed_count(store: AsyncPostgresStore, trace: int) -> int:
+    """ReadyForQuery messages traced so far (the trace is flushed by pausing it)."""
+    async with store._pool.connection() as conn:
+        conn.pgconn.untrace()
+        with open(trace, closefd=False) as seen:
+            seen.seek(0)
+            count = seen.read().count("\tReadyForQuery")
+        conn.pgconn.trace(trace)
+    return count

@@ -94,6 +94,19 @@ class StoreAppendContract(_Drivers):
         assert raws == [(e.alert.raw, e.alert.labels) for e in history if hasattr(e, "alert")]
         assert raws[0][0] == {"id": 1, "nested": [1.5, None, "x"]}
 
+    def test_awkward_text_in_events_and_messages_comes_back_as_written(
+        self, port: EventStore
+    ) -> None:
+        """Quotes, backslashes, escapes, control characters and emoji survive the store."""
+        events, incident = _opened("i1")
+        awkward = 'a "quoted" \\ back\\slash, \\u0000 and \x00 \n\t \u2028 \U0001f525 é {"x": [1]}'
+        more, after = _note(incident, awkward)
+        message = attrs.evolve(_message("i1", 1), last_error=awkward)
+        port.append("i1", 0, events, snapshot=incident)
+        port.append("i1", 3, more, snapshot=after, outbox=[message])
+        assert port.load("i1", 3) == more
+        assert port.claim_due(T0, lease=timedelta(seconds=30)) == [message]
+
     def test_grouped_alerts_route_to_their_incident(self, port: EventStore) -> None:
         """A grouped alert's key and the group's key find the incident, as long as it takes them."""
         storm = storm_histories()[0][:4]  # triggered, group started, silenced, one joined

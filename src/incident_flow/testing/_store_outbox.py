@@ -248,6 +248,23 @@ class StoreOutboxContract(_Drivers):
         port.append("i1", 4, later, snapshot=last, outbox=[failed])
         assert port.claim_due(T0 + timedelta(days=1), lease=timedelta(seconds=30)) == []
 
+    def test_a_message_named_twice_in_one_append_is_kept_as_two_upserts_would(
+        self, port: EventStore
+    ) -> None:
+        """The later row of a message wins, unless the earlier one delivered it; first place."""
+        events, incident = _opened("i1")
+        first, second, third = (_message("i1", n) for n in (1, 2, 3))
+        soon = T0 + timedelta(seconds=5)
+        retry = attrs.evolve(first, attempts=1, last_error="timeout", next_attempt_at=soon)
+        delivered = attrs.evolve(second, attempts=1, delivered_at=T0)
+        late = attrs.evolve(second, attempts=1, last_error="timeout", next_attempt_at=soon)
+        outbox = [first, second, retry, delivered, late, third]
+        port.append("i1", 0, events, snapshot=incident, outbox=outbox)
+        assert port.claim_due(T0 + timedelta(days=1), lease=timedelta(seconds=30)) == [
+            retry,
+            third,
+        ]
+
     def test_claim_honours_ids_and_limit(self, port: EventStore) -> None:
         """claim_due(ids=...) claims only those; limit caps the batch, oldest first."""
         events, incident = _opened("i1")

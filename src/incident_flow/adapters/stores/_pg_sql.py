@@ -10,6 +10,7 @@ same way and a sync and an async store can share one schema.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
     from psycopg import sql
 
 __all__ = [
+    "BEGIN",
+    "COMMIT",
     "Append",
     "Conflict",
     "Database",
@@ -152,7 +155,7 @@ class Database:
         kept = sorted((k, v) for k, v in parts.items() if k in ("host", "port", "dbname", "user"))
         return cls(dsn, schema, " ".join(f"{k}={v}" for k, v in kept) or "<default>")
 
-    def bind(self, text: str) -> sql.Composed:
+    def bind(self, text: str) -> sql.SQL:
         """The statement with ``{s}`` bound to this schema (cached)."""
         return _bound(text, self.schema)
 
@@ -168,7 +171,7 @@ class Database:
         try:
             yield
         except (pg.errors.IntegrityError, pg.errors.DivisionByZero) as exc:
-            # A unique constraint, or an append's version guard (_UPDATE_INCIDENT): stale.
+            # A unique constraint, or an append's version guard (_APPEND_NEXT): stale.
             msg = f"PostgreSQL store: {what} conflicts with another writer"
             raise Conflict(msg) from exc
         except pg.Error as exc:
@@ -181,10 +184,12 @@ class Database:
 
 
 @functools.lru_cache(maxsize=512)
-def _bound(text: str, schema: str) -> sql.Composed:
+def _bound(text: str, schema: str) -> sql.SQL:
+    # Rendered once, as plain SQL: a Composed would quote the schema again at every execute.
     pg_sql = psycopg_module().sql
-    composed: sql.Composed = pg_sql.SQL(text).format(s=pg_sql.Identifier(schema))
-    return composed
+    composed = pg_sql.SQL(text).format(s=pg_sql.Identifier(schema))
+    rendered: sql.SQL = pg_sql.SQL(composed.as_string(None))
+    return rendered
 
 
 # ------------------------------------------------------------------------------------- append
@@ -192,12 +197,16 @@ def _bound(text: str, schema: str) -> sql.Composed:
 
 @attrs.frozen
 class Append:
-    """One append: the incident row's guarded write, then batches, in one pipelined transaction.
+    """One append: one statement for the incident's row, its events and its outbox, then batches.
 
-    The incident's row goes first: it takes the row lock that queues writers of one incident,
-    and its version guard (a ``WHERE version =`` update, or an insert for a new stream) changes
-    no row for a stale writer. Everything is sent in one pipeline: one round trip, then
-    :meth:`check` on the guard's row count, then COMMIT.
+    The ``guard`` statement writes the incident's row first: that takes the row lock that
+    queues writers of one incident, and its version guard (a ``WHERE version =`` update, or an
+    insert for a new stream) changes no row for a stale writer, which aborts the statement in
+    the server (STALE_WRITER) before any event or message is written. The same statement
+    inserts the events and upserts the outbox (arrays unnested: one statement whatever their
+    number). The ``batches`` are the rarer writes (alert routes, runbook revisions), one
+    statement a row. The store sends them all, with their COMMIT, in one pipeline: one round
+    trip.
     """
 
     incident_id: str
@@ -265,6 +274,12 @@ GROUP_ROLLBACK = "ROLLBACK TO SAVEPOINT incident_flow_group"
 GROUP_RELEASE = "RELEASE SAVEPOINT incident_flow_group"
 
 
+#: An append's transaction is opened and committed by statements sent in its pipeline, not by
+#: psycopg's ``transaction()``: inside a pipeline that one waits for the server at its BEGIN and
+#: again at its COMMIT (a sync each), where these ride with the writes in the one round trip.
+BEGIN = "BEGIN"
+COMMIT = "COMMIT"
+
 #: Said first in a transaction of delivery outcomes only: its commit does not wait for the WAL
 #: flush (a crash of the server may lose it; the messages are then sent again, deduplicated).
 LIGHT_COMMIT = "SET LOCAL synchronous_commit = off"
@@ -287,12 +302,13 @@ def append(  # noqa: PLR0917 - EventLog.append's arguments, in its order
     check_versions(expected_version, events)
     summary = incident_row(snapshot)
     if expected_version == 0:
-        guard, params = _INSERT_INCIDENT, (incident_id, *summary)
+        guard, params = _APPEND_NEW, (incident_id, *summary)
     else:
-        guard, params = _UPDATE_INCIDENT, (*summary, incident_id, expected_version)
-    batches = [(_INSERT_EVENT, event_rows(incident_id, events))]
-    if outbox:
-        batches.append((_UPSERT_MESSAGE, outbox_rows(outbox, claimed_until)))
+        guard, params = _APPEND_NEXT, (*summary, incident_id, expected_version)
+    rows = [row[1:] for row in event_rows(incident_id, events)]
+    messages = _last_upserts(outbox_rows(outbox, claimed_until))
+    params = (*params, incident_id, _json_rows(rows), _json_rows(messages))
+    batches: list[tuple[str, Rows]] = []
     if runbooks:
         batches.append((_INSERT_REVISION, revision_rows(runbooks)))
     if snapshot.grouped and routes_changed(events):
@@ -303,6 +319,26 @@ def append(  # noqa: PLR0917 - EventLog.append's arguments, in its order
             batches.append((_DROP_EXPIRED_ROUTE, [(r[0], written) for r in routes]))
             batches.append((_INSERT_ROUTE, routes))
     return Append(incident_id, expected_version, guard, params, tuple(batches))
+
+
+def _json_rows(rows: Rows) -> str:
+    """The rows as one JSON array of arrays: a single parameter, whatever their number."""
+    return json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+
+
+def _last_upserts(rows: Rows) -> Rows:
+    """Outbox rows with one row per message id: what upserting them one by one would leave.
+
+    One statement may not upsert a row twice. One by one, a later row replaces an earlier one
+    unless that one was delivered (the upsert's ``WHERE NOT delivered``); the row the server
+    holds already is then judged by the same rule against the one kept here.
+    """
+    kept: dict[str, tuple[Any, ...]] = {}
+    for row in rows:
+        earlier = kept.get(row[0])
+        if earlier is None or not earlier[4]:  # row[4]: delivered
+            kept[row[0]] = row
+    return list(kept.values()) if len(kept) < len(rows) else rows
 
 
 # -------------------------------------------------------------------------------------- reads
@@ -509,32 +545,54 @@ _INSERT_REVISION = (
 # One row back (the number) keeps fetchall() happy; a key already there returns none.
 _RECORD_REVISION = _INSERT_REVISION + " RETURNING number"
 _REVISIONS = "SELECT number, data FROM {s}.runbook_revisions WHERE number > %s ORDER BY number"
-_INSERT_EVENT = "INSERT INTO {s}.events (incident_id, version, type, data) VALUES (%s, %s, %s, %s)"
-_INSERT_INCIDENT = """
-INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, version, updated_at,
-    timer_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+#: The rest of an append's statement, after its ``guarded`` write of the incident's row: the
+#: events and the outbox rows, each given as one JSON array of rows and taken in its order (the
+#: outbox's ``seq`` follows it). Both read ``kept`` first, so nothing is written before the
+#: guard held: a stale writer updates no row, and the division by the count of updated rows
+#: aborts the statement (STALE_WRITER), so that an append is sent with its COMMIT in one round
+#: trip. The statement answers one row for a writer that is not stale. One JSON parameter each
+#: (made by the json module's C encoder, parsed once by the server as jsonb, whose strings keep
+#: their text exactly) costs less, client and server together, than psycopg's array dumpers.
+_APPEND_REST = """,
+kept AS (SELECT 1 / count(*) AS one FROM guarded),
+new_events AS (
+    INSERT INTO {s}.events (incident_id, version, type, data)
+    SELECT %s, (e.item ->> 0)::integer, e.item ->> 1, e.item ->> 2
+    FROM kept, jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e (item, n)
+    ORDER BY e.n
+),
+new_messages AS (
+    INSERT INTO {s}.outbox (id, incident_id, due, claimed_until, delivered, data)
+    SELECT m.item ->> 0, m.item ->> 1, (m.item ->> 2)::bigint, (m.item ->> 3)::bigint,
+        (m.item ->> 4)::boolean, m.item ->> 5
+    FROM kept, jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS m (item, n)
+    ORDER BY m.n
+    ON CONFLICT (id) DO UPDATE SET
+        due = excluded.due, claimed_until = excluded.claimed_until,
+        delivered = excluded.delivered, data = excluded.data
+    WHERE NOT {s}.outbox.delivered
+)
+SELECT one FROM kept
 """
-#: The version guard of an append: a stale writer updates no row, and the division by the
-#: count of updated rows then aborts the transaction in the server (STALE_WRITER), so that an
-#: append is sent with its COMMIT in one round trip; a writer that is not stale reads one row.
-_UPDATE_INCIDENT = """
+#: An append that starts a stream: its row inserted (a second one with that id, or a second
+#: incident accepting that dedup key, is refused by a unique key: Conflict).
+_NEW_ROW = """
+WITH guarded AS (
+    INSERT INTO {s}.incidents (id, state, severity, dedup_key, accepts_alerts, version,
+        updated_at, timer_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    RETURNING 1
+)"""
+_APPEND_NEW = _NEW_ROW + _APPEND_REST
+#: An append to a stream: its row updated only at the version the writer expected.
+_NEXT_ROW = """
 WITH guarded AS (
     UPDATE {s}.incidents SET state = %s, severity = %s, dedup_key = %s, accepts_alerts = %s,
         version = %s, updated_at = %s, timer_at = %s
     WHERE id = %s AND version = %s
     RETURNING 1
-)
-SELECT 1 / count(*) FROM guarded
-"""
-_UPSERT_MESSAGE = """
-INSERT INTO {s}.outbox (id, incident_id, due, claimed_until, delivered, data)
-VALUES (%s, %s, %s, %s, %s, %s)
-ON CONFLICT (id) DO UPDATE SET
-    due = excluded.due, claimed_until = excluded.claimed_until, delivered = excluded.delivered,
-    data = excluded.data
-WHERE NOT {s}.outbox.delivered
-"""
+)"""
+_APPEND_NEXT = _NEXT_ROW + _APPEND_REST
 _LOAD = "SELECT data FROM {s}.events WHERE incident_id = %s AND version > %s ORDER BY version"
 _DUE = (
     "SELECT id FROM {s}.incidents WHERE timer_at IS NOT NULL AND timer_at <= %s "

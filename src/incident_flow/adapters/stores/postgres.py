@@ -135,12 +135,13 @@ class PostgresStore:
     def transaction(self) -> Iterator[None]:
         """A command's unit of work: its reads and its first append share one transaction.
 
-        Inside it (on this thread), the reads open a transaction, held across the command's
-        steps, and the first append commits it with the append's own writes: one transaction
-        and one round trip fewer per read. Reads after that append, and other writes (claims,
-        silences...), run as they do outside. Left without an append (a refused command, a
-        read-only one), it is committed at the end (rolled back on an error). Nested: the
-        outer one counts. The driver opens one per command (``IncidentFlow``).
+        Inside it (on this thread), the first read opens a transaction (its BEGIN sent with it,
+        in one round trip), held across the command's steps, and the first append commits it
+        with the append's own writes (its COMMIT sent with them): one transaction per command,
+        and one round trip per read and one per append. Reads after that append, and other
+        writes (claims, silences...), run as they do outside. Left without an append (a
+        refused command, a read-only one), it is committed at the end (rolled back on an
+        error). Nested: the outer one counts. The driver opens one per command (``IncidentFlow``).
         """
         local = self._local
         if getattr(local, "unit", None) is not None:
@@ -164,7 +165,9 @@ class PostgresStore:
             return None
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.broken:
-            conn = self._pg.connect(self._db.dsn, autocommit=False)
+            # In autocommit: the unit says BEGIN and COMMIT itself, each riding with a
+            # statement (psycopg's own BEGIN would be a round trip of its own).
+            conn = self._pg.connect(self._db.dsn, autocommit=True)
             self._local.conn = conn
             with self._lock:
                 self._unit_conns.append(conn)
@@ -211,7 +214,13 @@ class PostgresStore:
         if unit is not None:  # a read of a command: in its transaction
             try:
                 with self._db.errors(query.what), unit.cursor() as cur:
-                    cur.execute(self._db.bind(query.text), query.params)
+                    if unit.pgconn.transaction_status == self._pg.pq.TransactionStatus.IDLE:
+                        # The command's first read: its BEGIN rides with it (one round trip).
+                        with unit.pipeline():
+                            cur.execute(pgsql.BEGIN)
+                            cur.execute(self._db.bind(query.text), query.params)
+                    else:
+                        cur.execute(self._db.bind(query.text), query.params)
                     rows = cur.fetchall()
             except StorageError:
                 self._end_unit(self._local.unit, commit=False)
@@ -270,21 +279,52 @@ class PostgresStore:
             self._append_in_unit(unit, unit.conn, plans, durable=durable)  # commits the reads'
             return
         try:
-            # BEGIN, the statements and COMMIT in one pipeline: one round trip. The guards
-            # are checked by the server (a stale version aborts the transaction: Conflict).
-            with (
-                self._transaction("append", write=False) as cur,
-                cur.connection.pipeline(),
-                cur.connection.transaction(),
-            ):
+            with self._transaction("append", write=False) as cur:
+                self._send_append(cur, plans, durable=durable, begin=True)
+        except pgsql.Conflict as exc:
+            raise plans[0].lost_race() from exc
+
+    def _send_append(
+        self,
+        cur: psycopg.Cursor[Any],
+        plans: Sequence[pgsql.Append],
+        *,
+        durable: bool,
+        begin: bool,
+    ) -> None:
+        """The plans and their COMMIT (and BEGIN, when ``begin``) in one pipeline: one round trip.
+
+        A durable append of one plan with no batches, outside a command's transaction, is one
+        statement: sent alone, in autocommit, it is its own transaction.
+
+        The guards are checked by the server: a stale version, or a unique key taken, aborts
+        the transaction and the rest of the pipeline (the COMMIT too), and psycopg raises it
+        at the pipeline's end; the transaction left open (failed, or cut short by an error
+        here) is then rolled back, so the connection is ready for the next statement (when it
+        is still up).
+        """
+        conn = cur.connection
+        status = self._pg.pq.TransactionStatus
+        if begin and durable and len(plans) == 1 and not plans[0].batches:
+            # One statement, on a connection in autocommit: a transaction of its own.
+            cur.execute(self._db.bind(plans[0].guard), plans[0].guard_params)
+            return
+        try:
+            with conn.pipeline():
+                if begin:
+                    cur.execute(pgsql.BEGIN)
                 if not durable:
                     cur.execute(pgsql.LIGHT_COMMIT)
                 for plan in plans:
                     cur.execute(self._db.bind(plan.guard), plan.guard_params)
                     for text, rows in plan.batches:
                         cur.executemany(self._db.bind(text), rows)
-        except pgsql.Conflict as exc:
-            raise plans[0].lost_race() from exc
+                cur.execute(pgsql.COMMIT)
+        except BaseException:
+            if conn.pgconn.transaction_status in (status.INTRANS, status.INERROR):
+                with suppress(Exception):  # the connection went meanwhile: it is dropped
+                    conn.rollback()
+            raise
 
     def _append_in_unit(
         self,
@@ -294,24 +334,11 @@ class PostgresStore:
         *,
         durable: bool,
     ) -> None:
-        """The append in the command's open transaction, then its commit; the unit is over."""
+        """The append in the command's open transaction, with its COMMIT; the unit is over."""
         committed = False
         try:
-            with self._db.errors("append"):
-                with conn.pipeline() as pipeline, conn.cursor() as cur:
-                    if not durable:
-                        cur.execute(pgsql.LIGHT_COMMIT)
-                    guards = []
-                    for plan in plans:
-                        guard = conn.cursor()
-                        guard.execute(self._db.bind(plan.guard), plan.guard_params)
-                        guards.append(guard)
-                        for text, rows in plan.batches:
-                            cur.executemany(self._db.bind(text), rows)
-                    pipeline.sync()
-                for plan, guard in zip(plans, guards, strict=True):
-                    plan.check(guard.rowcount)
-                conn.commit()
+            with self._db.errors("append"), conn.cursor() as cur:
+                self._send_append(cur, plans, durable=durable, begin=False)
                 committed = True
         except pgsql.Conflict as exc:
             raise plans[0].lost_race() from exc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager, nullcontext, suppress
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -232,21 +232,43 @@ class AsyncPostgresStore:
         (``synchronous_commit = off`` for this transaction).
         """
         try:
-            # BEGIN, the statements and COMMIT in one pipeline: one round trip. The guards
-            # are checked by the server (a stale version aborts the transaction: Conflict).
-            async with (
-                self._transaction("append", write=False) as cur,
-                cur.connection.pipeline(),
-                cur.connection.transaction(),
-            ):
+            async with self._transaction("append", write=False) as cur:
+                await self._send_append(cur, plans, durable=durable)
+        except pgsql.Conflict as exc:
+            raise plans[0].lost_race() from exc
+
+    async def _send_append(
+        self, cur: psycopg.AsyncCursor[Any], plans: Sequence[pgsql.Append], *, durable: bool
+    ) -> None:
+        """The plans between BEGIN and COMMIT, all in one pipeline: one round trip.
+
+        A durable append of one plan with no batches is one statement: sent alone, in
+        autocommit, it is its own transaction. The guards are checked by the server: a stale
+        version, or a unique key taken, aborts the transaction and the rest of the pipeline
+        (the COMMIT too), and psycopg raises it at the pipeline's end; the transaction left
+        open (failed, or cut short by an error here) is then rolled back, so the pooled
+        connection goes back ready (the pool discards one that is not).
+        """
+        if durable and len(plans) == 1 and not plans[0].batches:
+            await cur.execute(self._db.bind(plans[0].guard), plans[0].guard_params)
+            return
+        conn = cur.connection
+        status = self._pg.pq.TransactionStatus
+        try:
+            async with conn.pipeline():
+                await cur.execute(pgsql.BEGIN)
                 if not durable:
                     await cur.execute(pgsql.LIGHT_COMMIT)
                 for plan in plans:
                     await cur.execute(self._db.bind(plan.guard), plan.guard_params)
                     for text, rows in plan.batches:
                         await cur.executemany(self._db.bind(text), rows)
-        except pgsql.Conflict as exc:
-            raise plans[0].lost_race() from exc
+                await cur.execute(pgsql.COMMIT)
+        except BaseException:
+            if conn.pgconn.transaction_status in (status.INTRANS, status.INERROR):
+                with suppress(Exception):  # the connection went meanwhile: the pool drops it
+                    await conn.rollback()
+            raise
 
     async def append_each(self, groups: Sequence[Sequence[StreamAppend]]) -> list[Exception | None]:
         """Keep each group as ``append_all`` would, all in one transaction (group commit).
