@@ -244,9 +244,18 @@ class TestReassign:
         flow.deliver_pending()
         assert [p.to for p in pager.of(shop.id, "page")] == [("alice",), ("bob",)]
         said = chat.of(shop.id)
-        goodbye = next(m for m in said if m.text == "Reassigned to team payments by alice")
-        assert goodbye.thread is not None and goodbye.channel == SHOP
+        first = said[0]
+        goodbye = next(
+            m
+            for m in chat.of(shop.id, "update")
+            if m.text == "Reassigned to team payments by alice"
+        )
+        # The old team hears it in the incident's thread there, not under the new first message.
+        assert (goodbye.thread, goodbye.channel) == (first.idempotency_key, SHOP)
         (hello,) = [m for m in said if m.kind == "notify" and m.channel == PAY]
+        assert pager.of(shop.id, "page")[-1].text == (
+            "[P1] checkout down (reassigned to team payments)"
+        )
         assert "reassigned from team checkout by alice" in hello.text
         # Its escalation starts over with the new team's levels.
         clock.advance(timedelta(hours=1))
@@ -268,6 +277,18 @@ class TestReassign:
         assert "Handed to team payments, its on-call paged" in text
         assert "Handed to team checkout" in text
 
+    def test_an_incident_in_its_runbook_pages_the_new_team_on_its_severitys_clock(self) -> None:
+        flow, _, pager, _ = make_flow(two_teams())
+        shop = flow.trigger(alert("checkout", severity="P2"))
+        flow.start_runbook(shop.id, by="alice")
+        after = flow.reassign(shop.id, "payments", by="alice")
+        flow.deliver_pending()
+        assert [p.to for p in pager.of(shop.id, "page")] == [("alice",), ("bob",)]
+        assert pager.of(shop.id, "page")[-1].text == (
+            "[P2] checkout down (reassigned to team payments)"
+        )
+        assert after.escalation_due_at == T0 + timedelta(minutes=15)  # P2's, not the default
+
     def test_a_resolved_incident_is_not_paged(self) -> None:
         flow, chat, pager, _ = make_flow(two_teams())
         shop = flow.trigger(alert("checkout"))
@@ -286,15 +307,20 @@ class TestReassign:
         assert pager.of(shop.id, "page") == []
 
     @pytest.mark.parametrize(
-        ("team", "standard"), [("search", "unknown_team"), ("checkout", "same_team")]
+        ("team", "standard", "detail"),
+        [
+            ("search", "unknown_team", "no team 'search' (known: checkout, payments)"),
+            ("checkout", "same_team", "the incident is already team checkout's"),
+        ],
     )
-    def test_unknown_or_same_team_is_refused(self, team: str, standard: str) -> None:
+    def test_unknown_or_same_team_is_refused(self, team: str, standard: str, detail: str) -> None:
         flow, _, _, _ = make_flow(two_teams())
         shop = flow.trigger(alert("checkout"))
         before = flow.history(shop.id)
         with pytest.raises(PolicyViolation) as info:
             flow.reassign(shop.id, team, by="alice")
-        assert info.value.standard == standard
+        assert (info.value.standard, info.value.trigger) == (standard, "reassign")
+        assert info.value.detail == detail
         assert flow.history(shop.id) == before
 
     def test_a_policy_without_teams_refuses_every_reassignment(self) -> None:
