@@ -23,6 +23,7 @@ from incident_flow import (
     PolicyViolation,
     RecordingNotifier,
     Route,
+    Runbook,
     Team,
 )
 from incident_flow._alerting.decide import decide_join, decide_new
@@ -225,6 +226,41 @@ class TestSideEffectsFollowTheTeam:
         flow.deliver_pending()
         reminders = [m for m in chat.of(shop.id) if m.text.startswith("Reminder")]
         assert reminders and {m.channel for m in reminders} == {SHOP}
+
+
+class TestTheRunbookIsSaidInTheTeamsChannel:
+    """Starting the runbook is said in the team's channel; a missing one is raised once."""
+
+    def test_the_runbook_found_and_the_runbook_missing(self) -> None:
+        flow, chat, _, _ = make_flow(two_teams())
+        shop = flow.trigger(alert("checkout"))
+        flow.start_runbook(shop.id, by="alice", runbook=Runbook(name="db", url="https://rb/db"))
+        pay = flow.trigger(alert(None, key="k2"))
+        flow.start_runbook(pay.id, by="bob")
+        flow.deliver_pending()
+        (found,) = [m for m in chat.of(shop.id, "update") if m.text.startswith("Runbook")]
+        assert (found.text, found.channel) == ("Runbook db: https://rb/db", SHOP)
+        (missing,) = [m for m in chat.of(pay.id, "update") if m.text.startswith("No runbook")]
+        assert missing.text == "No runbook for 'None-down': action item raised to add one"
+        assert missing.channel == PAY
+
+    def test_an_add_runbook_item_already_raised_is_not_raised_again(self) -> None:
+        flow, _, _, _ = make_flow(two_teams())
+        done = flow.trigger(alert("checkout", severity="P3"))
+        (raised,) = flow.resolve(done.id, by="alice").action_items
+        assert raised.kind == "add_runbook"
+        fresh = flow.trigger(alert("checkout", severity="P3", key="k2"))
+        owing = attrs.evolve(fresh, action_items=(raised,))  # the same alert's item, still open
+        decision = decide(owing, cmd.StartRunbook(by="alice"), two_teams(), T0)
+        assert [e.type for e in decision.events] == ["RunbookStarted"]
+        assert [i.kind for i in decision.incident.action_items] == ["add_runbook"]
+
+    def test_another_open_item_does_not_stand_for_the_runbook(self) -> None:
+        flow, _, _, _ = make_flow(two_teams())
+        inc = flow.trigger(alert("checkout", severity="P3"))
+        flow.add_follow_up(inc.id, "rotate the keys", by="alice")
+        after = flow.start_runbook(inc.id, by="alice")
+        assert sorted(i.kind for i in after.action_items)[0] == "add_runbook"
 
 
 class TestReassign:
