@@ -389,7 +389,11 @@ class TestReminders:
         assert published.reminder_due_at == s.clock.now().replace(day=25)  # ten business days
         s.clock.set(s.clock.now().replace(day=25))
         s.flow.remind_due()
-        assert s.chat.messages[-1].text.startswith("Reminder: open action items: AI-1")
+        items = s.flow.get(incident.id).open_action_items
+        assert len(items) >= 2
+        listed = "; ".join(f"{i.id} {i.description}" for i in items)
+        assert s.chat.of(incident.id, "update")[-1].text == f"Reminder: open action items: {listed}"
+        assert s.chat.messages[-1].text.startswith("Reminder: open action items: AI-1 ")
         for item in s.flow.get(incident.id).open_action_items:
             s.flow.waive_action_item(incident.id, item.id, by="alice", reason="done in wiki")
         settled = s.flow.get(incident.id)
