@@ -15,12 +15,15 @@ from incident_flow import (
     Alert,
     IncidentFlow,
     InvalidPolicy,
+    InvalidTransition,
     MemoryStore,
     Policy,
     RecordingNotifier,
     SQLiteStore,
 )
+from incident_flow._core.decision import Decision
 from incident_flow._core.policy import EscalationLevel
+from incident_flow._response.decide import decide_reminder
 from incident_flow.testing import ManualClock, RecordingPublisher
 
 from .conftest import T0, MakeFlow
@@ -386,12 +389,30 @@ class TestReminders:
         assert published.reminder_due_at == s.clock.now().replace(day=25)  # ten business days
         s.clock.set(s.clock.now().replace(day=25))
         s.flow.remind_due()
-        assert s.chat.messages[-1].text.startswith("Reminder: open action items: AI-1")
+        items = s.flow.get(incident.id).open_action_items
+        assert len(items) >= 2
+        listed = "; ".join(f"{i.id} {i.description}" for i in items)
+        assert s.chat.of(incident.id, "update")[-1].text == f"Reminder: open action items: {listed}"
+        assert s.chat.messages[-1].text.startswith("Reminder: open action items: AI-1 ")
         for item in s.flow.get(incident.id).open_action_items:
             s.flow.waive_action_item(incident.id, item.id, by="alice", reason="done in wiki")
         settled = s.flow.get(incident.id)
         assert (settled.reminder_about, settled.reminder_due_at) == (None, None)
         assert settled.next_timer_at is None
+
+    def test_the_reminder_decision_waits_for_its_time_and_a_state_that_owes_it(self) -> None:
+        s = Setup()
+        incident = s.flow.trigger(P1)
+        resolved = s.flow.resolve(incident.id, by="alice")
+        due = resolved.reminder_due_at
+        assert due is not None
+        early = decide_reminder(resolved, Policy(), due - timedelta(seconds=1))
+        assert early == Decision(resolved)
+        assert [e.type for e in decide_reminder(resolved, Policy(), due).events] == ["Reminded"]
+        unresolved = attrs.evolve(resolved, state="notified")  # nothing is owed before resolve
+        with pytest.raises(InvalidTransition) as caught:
+            decide_reminder(unresolved, Policy(), due)
+        assert (caught.value.incident_id, caught.value.trigger) == (incident.id, "remind")
 
     def test_normal_incidents_owe_only_their_items(self) -> None:
         s = Setup()

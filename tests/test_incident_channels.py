@@ -34,6 +34,7 @@ from incident_flow import (
     StorageError,
     Team,
 )
+from incident_flow._core import events as ev
 from incident_flow._core.decision import Draft
 from incident_flow._core.incident import fold
 from incident_flow._core.rooms_decide import invite
@@ -413,8 +414,15 @@ class TestTheInviteHook:
     def test_invites_known_people_to_an_asked_for_channel(self) -> None:
         draft = self._draft(incident_channel_name=NAME)
         invite(draft, POLICY, ["carol", "slack:U0DAVE004", "nobody", None, "slack:not-an-id"])
-        ((channel, kind, _, to, *_),) = draft.messages
+        ((channel, kind, text, to, *_),) = draft.messages
         assert (channel, kind, to) == ("chat", "invite", ("U0CAROL03", "U0DAVE004"))
+        assert text == "Inviting U0CAROL03, U0DAVE004"
+
+    def test_a_channel_asked_for_in_the_same_decision_is_invited_to(self) -> None:
+        draft = self._draft()
+        draft.add(ev.ChannelRequested, name=NAME)
+        invite(draft, POLICY, ["carol"])
+        assert [(m[1], m[3]) for m in draft.messages] == [("invite", ("U0CAROL03",))]
 
     @pytest.mark.parametrize(
         "fields",

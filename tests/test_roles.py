@@ -32,6 +32,7 @@ from incident_flow import (
 )
 from incident_flow._core import commands as cmd
 from incident_flow._core import events as ev
+from incident_flow._core.decision import Decision
 from incident_flow._core.incident import fold
 from incident_flow._core.roles import commander_watch, role_slug
 from incident_flow._response.decide import decide, decide_reminder
@@ -293,9 +294,25 @@ class TestAssign:
         before = flow.flow.history(incident_id)
         with pytest.raises(PolicyViolation) as caught:
             flow.flow.assign(incident_id, role, person, by="alice")
-        assert caught.value.standard == standard
+        assert (caught.value.standard, caught.value.trigger) == (standard, "assign_role")
         assert detail in str(caught.value)
         assert flow.flow.history(incident_id) == before
+
+    @pytest.mark.parametrize(
+        ("count", "listed"),
+        [
+            (3, "p00, p01, p02)"),
+            (10, ", ".join(f"p{i:02d}" for i in range(10)) + ")"),
+            (11, ", ".join(f"p{i:02d}" for i in range(10)) + " and 1 more)"),
+            (12, ", ".join(f"p{i:02d}" for i in range(10)) + " and 2 more)"),
+        ],
+    )
+    def test_an_unknown_person_is_told_the_first_ten_people(self, count: int, listed: str) -> None:
+        people = [Person(name=f"p{i:02d}") for i in range(count)]
+        flow, incident_id = opened(leading(people=people))
+        with pytest.raises(PolicyViolation) as caught:
+            flow.flow.assign(incident_id, "commander", "mallory", by="p00")
+        assert caught.value.detail == (f"'mallory' is not a person of the policy (people: {listed}")
 
     @pytest.mark.parametrize(
         ("role", "person"),
@@ -334,8 +351,11 @@ class TestAssign:
         stranger = cmd.AssignRole(
             by="slack:U0EVIL", role="commander", person="alice", origin="slack"
         )
-        with pytest.raises(PolicyViolation, match="slack:U0EVIL is not a person of the policy"):
+        with pytest.raises(
+            PolicyViolation, match="slack:U0EVIL is not a person of the policy"
+        ) as caught:
             decide(incident, stranger, leading(), T0)
+        assert (caught.value.standard, caught.value.trigger) == ("unknown_person", "assign_role")
         known = attrs.evolve(stranger, by="carol")
         assert [e.type for e in decide(incident, known, leading(), T0).events] == ["RoleAssigned"]
 
@@ -463,6 +483,142 @@ class TestCommanderWatch:
         assert decide_commander(done, leading(), T0 + timedelta(hours=1)).events == ()
         due = decide_reminder(incident, leading(), T0 + timedelta(minutes=10))
         assert [e.type for e in due.events] == ["CommanderReminded"]
+
+
+def reminders(flow: Flow, incident_id: str) -> list[ev.CommanderReminded]:
+    return [e for e in flow.flow.history(incident_id) if isinstance(e, ev.CommanderReminded)]
+
+
+class TestWhatTheCommanderTimerSays:
+    """Each step of the timer: the event it records, when the next is due, the words said."""
+
+    def test_the_page_comes_page_after_the_reminder_not_sooner(self) -> None:
+        flow, incident_id = opened(leading())
+        assert flow.after(10) == ["page"]
+        assert flow.flow.get(incident_id).commander_due_at == T0 + timedelta(minutes=20)
+        assert flow.after(9) == []
+        assert not [p for p in flow.pager.of(incident_id, "page") if "no commander" in p.text]
+        assert flow.after(1) == ["done"]
+
+    def test_without_a_rotation_the_reminder_promises_no_page(self) -> None:
+        flow, incident_id = opened(leading(roles=Roles(commander_required=["P1"])))
+        assert flow.after(10) == ["done"]
+        assert flow.chat.of(incident_id, "update")[-1].text == (
+            f"No incident commander yet for this P1 incident: take the lead (/incident lead "
+            f"{incident_id}, or the I'll lead button)"
+        )
+        (reminded,) = reminders(flow, incident_id)
+        assert (reminded.step, reminded.next, reminded.due_at) == ("remind", "done", None)
+        assert flow.flow.get(incident_id).commander_due_at is None
+
+    def test_a_downgrade_records_a_last_reminder(self) -> None:
+        roles = Roles(commander_required=["P1", "P3"], page=["ic"])
+        flow, incident_id = opened(leading(roles=roles))
+        flow.after(10)
+        flow.flow.reclassify(incident_id, "P3", by="alice")
+        flow.after(10)
+        last = reminders(flow, incident_id)[-1]
+        assert (last.step, last.next, last.paged, last.targets) == ("remind", "done", False, ())
+
+    def test_every_person_of_the_rotation_is_named(self) -> None:
+        flow, incident_id = opened(
+            leading(roles=Roles(commander_required=["P1"], page=["ic", "backup"]))
+        )
+        flow.after(10)
+        flow.after(10)
+        page = flow.pager.of(incident_id, "page")[-1]
+        assert page.to == ("ic", "backup")
+        assert page.text == "[P1] Checkout down (no commander: paging ic, backup)"
+        assert flow.chat.of(incident_id, "update")[-1].text == (
+            "Still no commander: paged ic, backup to lead"
+        )
+        last = reminders(flow, incident_id)[-1]
+        assert (last.step, last.targets, last.paged, last.next) == (
+            "page", ("ic", "backup"), True, "done",
+        )  # fmt: skip
+
+    def test_every_empty_schedule_is_named(self) -> None:
+        empty = SCHEDULE.replace('["dave", "erin"]', '[""]')
+        text = (
+            empty + empty.replace('"commanders"', '"backups"')
+            + '[roles]\ncommander_required = ["P1"]\n'
+            'page = ["schedule:commanders", "schedule:backups"]'
+        )  # fmt: skip
+        flow, incident_id = opened(Policy.from_text(text))
+        flow.after(10)
+        flow.after(10)
+        assert flow.chat.of(incident_id, "update")[-1].text == (
+            "Still no commander and NOBODY IS ON CALL in schedule:commanders, schedule:backups"
+        )
+
+    def test_not_due_decides_nothing_and_keeps_the_incident(self) -> None:
+        flow, incident_id = opened(leading())
+        incident = flow.flow.get(incident_id)
+        assert decide_commander(incident, leading(), T0) == Decision(incident)
+
+    def test_a_timer_left_on_a_resolved_incident_is_refused_by_its_id(self) -> None:
+        flow, incident_id = opened(leading())
+        flow.flow.resolve(incident_id, by="alice")
+        left = attrs.evolve(
+            flow.flow.get(incident_id), commander_step="remind", commander_due_at=T0
+        )
+        with pytest.raises(InvalidTransition) as caught:
+            decide_commander(left, leading(), T0 + timedelta(minutes=10))
+        assert (caught.value.incident_id, caught.value.trigger) == (incident_id, "remind_commander")
+
+
+WAR_ROOM = "C0WARROOM1"
+
+
+def in_war_room(**changes: object) -> Policy:
+    """:func:`leading`, its one team discussing its incidents in ``WAR_ROOM``."""
+    return leading(teams=(Team(name="ops", chat_channel=WAR_ROOM),), **changes)
+
+
+class TestTheTeamsChannelHearsIt:
+    """Every role and commander message goes to the team's chat channel."""
+
+    def assert_all_in_war_room(self, flow: Flow, incident_id: str, count: int) -> None:
+        said = flow.chat.of(incident_id, "update")
+        assert len(said) == count
+        assert {m.channel for m in said} == {WAR_ROOM}, [(m.channel, m.text) for m in said]
+
+    def test_assignments_and_handovers(self) -> None:
+        flow, incident_id = opened(in_war_room())
+        flow.flow.assign(incident_id, "scribe", "carol", by="carol")
+        flow.flow.assign(incident_id, "commander", "alice", by="carol")
+        flow.flow.assign(incident_id, "commander", "bob", by="alice")
+        self.assert_all_in_war_room(flow, incident_id, 3)
+
+    def test_the_reminder_and_the_page(self) -> None:
+        flow, incident_id = opened(in_war_room())
+        flow.after(10)
+        flow.after(10)
+        self.assert_all_in_war_room(flow, incident_id, 2)
+
+    def test_the_reminder_after_a_downgrade(self) -> None:
+        flow, incident_id = opened(
+            in_war_room(roles=Roles(commander_required=["P1", "P3"], page=["ic"]))
+        )
+        flow.after(10)
+        flow.flow.reclassify(incident_id, "P3", by="alice")
+        flow.after(10)
+        said = flow.chat.of(incident_id, "update")
+        assert said[-1].text == "Still no commander for this P3 incident"
+        assert {m.channel for m in said} == {WAR_ROOM}
+
+    def test_nobody_on_call(self) -> None:
+        text = (
+            SCHEDULE.replace('["dave", "erin"]', '[""]')
+            + '[roles]\ncommander_required = ["P1"]\npage = ["schedule:commanders"]\n'
+            f'[[teams]]\nname = "ops"\nchat_channel = "{WAR_ROOM}"\n'
+        )
+        flow, incident_id = opened(Policy.from_text(text))
+        flow.after(10)
+        flow.after(10)
+        said = flow.chat.of(incident_id, "update")
+        assert "NOBODY IS ON CALL" in said[-1].text
+        assert {m.channel for m in said} == {WAR_ROOM}
 
 
 class TestEvents:

@@ -23,6 +23,7 @@ from incident_flow import (
     PolicyViolation,
     RecordingNotifier,
     Route,
+    Runbook,
     Team,
 )
 from incident_flow._alerting.decide import decide_join, decide_new
@@ -227,6 +228,41 @@ class TestSideEffectsFollowTheTeam:
         assert reminders and {m.channel for m in reminders} == {SHOP}
 
 
+class TestTheRunbookIsSaidInTheTeamsChannel:
+    """Starting the runbook is said in the team's channel; a missing one is raised once."""
+
+    def test_the_runbook_found_and_the_runbook_missing(self) -> None:
+        flow, chat, _, _ = make_flow(two_teams())
+        shop = flow.trigger(alert("checkout"))
+        flow.start_runbook(shop.id, by="alice", runbook=Runbook(name="db", url="https://rb/db"))
+        pay = flow.trigger(alert(None, key="k2"))
+        flow.start_runbook(pay.id, by="bob")
+        flow.deliver_pending()
+        (found,) = [m for m in chat.of(shop.id, "update") if m.text.startswith("Runbook")]
+        assert (found.text, found.channel) == ("Runbook db: https://rb/db", SHOP)
+        (missing,) = [m for m in chat.of(pay.id, "update") if m.text.startswith("No runbook")]
+        assert missing.text == "No runbook for 'None-down': action item raised to add one"
+        assert missing.channel == PAY
+
+    def test_an_add_runbook_item_already_raised_is_not_raised_again(self) -> None:
+        flow, _, _, _ = make_flow(two_teams())
+        done = flow.trigger(alert("checkout", severity="P3"))
+        (raised,) = flow.resolve(done.id, by="alice").action_items
+        assert raised.kind == "add_runbook"
+        fresh = flow.trigger(alert("checkout", severity="P3", key="k2"))
+        owing = attrs.evolve(fresh, action_items=(raised,))  # the same alert's item, still open
+        decision = decide(owing, cmd.StartRunbook(by="alice"), two_teams(), T0)
+        assert [e.type for e in decision.events] == ["RunbookStarted"]
+        assert [i.kind for i in decision.incident.action_items] == ["add_runbook"]
+
+    def test_another_open_item_does_not_stand_for_the_runbook(self) -> None:
+        flow, _, _, _ = make_flow(two_teams())
+        inc = flow.trigger(alert("checkout", severity="P3"))
+        flow.add_follow_up(inc.id, "rotate the keys", by="alice")
+        after = flow.start_runbook(inc.id, by="alice")
+        assert sorted(i.kind for i in after.action_items)[0] == "add_runbook"
+
+
 class TestReassign:
     """flow.reassign hands an incident to another team: recorded, said, and paged when due."""
 
@@ -244,9 +280,18 @@ class TestReassign:
         flow.deliver_pending()
         assert [p.to for p in pager.of(shop.id, "page")] == [("alice",), ("bob",)]
         said = chat.of(shop.id)
-        goodbye = next(m for m in said if m.text == "Reassigned to team payments by alice")
-        assert goodbye.thread is not None and goodbye.channel == SHOP
+        first = said[0]
+        goodbye = next(
+            m
+            for m in chat.of(shop.id, "update")
+            if m.text == "Reassigned to team payments by alice"
+        )
+        # The old team hears it in the incident's thread there, not under the new first message.
+        assert (goodbye.thread, goodbye.channel) == (first.idempotency_key, SHOP)
         (hello,) = [m for m in said if m.kind == "notify" and m.channel == PAY]
+        assert pager.of(shop.id, "page")[-1].text == (
+            "[P1] checkout down (reassigned to team payments)"
+        )
         assert "reassigned from team checkout by alice" in hello.text
         # Its escalation starts over with the new team's levels.
         clock.advance(timedelta(hours=1))
@@ -268,6 +313,18 @@ class TestReassign:
         assert "Handed to team payments, its on-call paged" in text
         assert "Handed to team checkout" in text
 
+    def test_an_incident_in_its_runbook_pages_the_new_team_on_its_severitys_clock(self) -> None:
+        flow, _, pager, _ = make_flow(two_teams())
+        shop = flow.trigger(alert("checkout", severity="P2"))
+        flow.start_runbook(shop.id, by="alice")
+        after = flow.reassign(shop.id, "payments", by="alice")
+        flow.deliver_pending()
+        assert [p.to for p in pager.of(shop.id, "page")] == [("alice",), ("bob",)]
+        assert pager.of(shop.id, "page")[-1].text == (
+            "[P2] checkout down (reassigned to team payments)"
+        )
+        assert after.escalation_due_at == T0 + timedelta(minutes=15)  # P2's, not the default
+
     def test_a_resolved_incident_is_not_paged(self) -> None:
         flow, chat, pager, _ = make_flow(two_teams())
         shop = flow.trigger(alert("checkout"))
@@ -286,15 +343,20 @@ class TestReassign:
         assert pager.of(shop.id, "page") == []
 
     @pytest.mark.parametrize(
-        ("team", "standard"), [("search", "unknown_team"), ("checkout", "same_team")]
+        ("team", "standard", "detail"),
+        [
+            ("search", "unknown_team", "no team 'search' (known: checkout, payments)"),
+            ("checkout", "same_team", "the incident is already team checkout's"),
+        ],
     )
-    def test_unknown_or_same_team_is_refused(self, team: str, standard: str) -> None:
+    def test_unknown_or_same_team_is_refused(self, team: str, standard: str, detail: str) -> None:
         flow, _, _, _ = make_flow(two_teams())
         shop = flow.trigger(alert("checkout"))
         before = flow.history(shop.id)
         with pytest.raises(PolicyViolation) as info:
             flow.reassign(shop.id, team, by="alice")
-        assert info.value.standard == standard
+        assert (info.value.standard, info.value.trigger) == (standard, "reassign")
+        assert info.value.detail == detail
         assert flow.history(shop.id) == before
 
     def test_a_policy_without_teams_refuses_every_reassignment(self) -> None:
