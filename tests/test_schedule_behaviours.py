@@ -659,6 +659,41 @@ def test_a_short_override_is_described_with_its_end_and_who_follows() -> None:
     ]
 
 
+def test_a_handoff_says_the_shifts_end_only_within_the_60_days_it_looks_ahead() -> None:
+    """Past 60 days a shift is said without an end (as far as the notice looks, it stays)."""
+    ten = utc(2026, 1, 6, 10)
+
+    def handoff(length: timedelta) -> list[tuple[str, str]]:
+        cover = Override(start=ten, end=ten + length, replace=("bob",))
+        return notices(book(daily(["ann"]), overrides=(cover,)), "s", ten - H, ten, timedelta(0))
+
+    key = "handoff/s/2026-01-06T10:00:00+00:00"
+    assert handoff(timedelta(days=60) - H) == [
+        (key, "On call in s: bob until 2026-03-07 09:00 UTC (after ann)")
+    ]
+    assert handoff(timedelta(days=60)) == [(key, "On call in s: bob (after ann)")]
+    assert handoff(timedelta(days=60, hours=12)) == [(key, "On call in s: bob (after ann)")]
+
+
+def test_describe_says_utc_times_whatever_the_hosts_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An instant with any offset is read in UTC: the line never shows the host's clock."""
+    import time as host_clock
+
+    cover = Override(start=utc(2026, 1, 6, 10), end=utc(2026, 1, 6, 12), add=("bob",))
+    schedules = book(daily(["ann"]), overrides=(cover,))
+    monkeypatch.setenv("TZ", "America/New_York")
+    host_clock.tzset()
+    try:
+        paris = ZoneInfo("Europe/Paris")
+        short = schedules.describe("s", datetime(2026, 1, 6, 11, 30, tzinfo=paris))
+        far = schedules.describe("s", utc(2026, 1, 7))
+    finally:
+        monkeypatch.undo()
+        host_clock.tzset()
+    assert short == "s: ann, bob until 2026-01-06 12:00 UTC, then ann"
+    assert far == "s: ann until 2026-03-08 00:00 UTC"  # the 60 days it looks ahead, in UTC
+
+
 def test_a_reminder_is_not_due_a_tick_before_its_time() -> None:
     schedules = book(daily(["ann", "bob"]))
     tue9 = utc(2026, 1, 6, 9)
