@@ -529,6 +529,10 @@ class TestActionsFromVendors:
         assert record_action(incident, slack, "bob", now).incident is incident
         resolve = attrs.evolve(again, kind="resolve", delivery_id=None)
         assert decide_action(incident, resolve, "bob", policy, now).incident is incident
+        # An issue closed that is not one of its items' (or an item's settled already: an echo).
+        closed = attrs.evolve(again, kind="follow_up_closed", issue="acme/ops#9", delivery_id=None)
+        unchanged = decide_action(incident, closed, "bob", policy, now)
+        assert unchanged.incident is incident and unchanged.events == ()
 
 
 def _resolved(
