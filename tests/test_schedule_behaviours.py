@@ -788,3 +788,122 @@ def test_an_override_with_an_offset_is_kept_in_utc_whatever_the_hosts_zone(
     assert said == []
     start = read[0].overrides[0].start
     assert start == utc(2026, 1, 6, 9) and start.utcoffset() == timedelta(0)
+
+
+_SLOTS = 'must list the slots in turn: names, lists of names on call together, or "" (nobody), got'
+_COUNT = "must be a count of hour, day, week, month like '1 week' or '12h', got"
+_FIRST = "must be a date like 2026-01-05 (the first turn), got"
+
+
+@pytest.mark.parametrize(
+    ("layer", "where", "message"),
+    [
+        ({"name": " "}, ".name", "must be a non-empty string, got ' '"),
+        ({"members": [["ann", " "]]}, ".members", f"{_SLOTS} [['ann', ' ']]"),
+        ({"members": [["ann", 3]]}, ".members", f"{_SLOTS} [['ann', 3]]"),
+        ({"period": 7}, ".period", f"{_COUNT} 7"),
+        ({"period": "0 days"}, ".period", f"{_COUNT} '0 days'"),
+        ({"handoff": 9}, ".handoff", f"{_LOCAL} 9"),
+        ({"handoff": "24:00"}, ".handoff", f"{_LOCAL} '24:00'"),
+        ({"start": "2026-01-05"}, ".start", f"{_FIRST} '2026-01-05'"),
+        ({"start_index": -1}, ".start_index", "must be a whole number >= 0, got -1"),
+        ({"priority": 1.5}, ".priority", "must be a whole number >= 0, got 1.5"),
+        ({"outside_windows": "show"}, ".outside_windows", "must be hide or skip, got 'show'"),
+        ({"timezone": "Mars/Base"}, ".timezone", "must be an IANA time zone, got 'Mars/Base'"),
+        ({"active_from": "soon"}, ".active_from", f"{_WHEN}, got 'soon'"),
+        ({"active_until": "later"}, ".active_until", f"{_WHEN}, got 'later'"),
+        (
+            {"active_from": "2026-02-01T00:00:00", "active_until": "2026-02-01T00:00:00"},
+            ".active_until", "must come after active_from",
+        ),
+    ],
+)  # fmt: skip
+def test_one_wrong_key_of_a_layer_is_named_alone_and_keeps_its_schedule_out(
+    layer: dict[str, object], where: str, message: str
+) -> None:
+    """A layer wrong in one key only: that key is named once, and no schedule is read."""
+    read, said = _read_one({"name": "s", "layers": [{**_LAYER, **layer}]})
+    assert read == []
+    assert said == [(f"schedules[0].layers[0]{where}", message)]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "where", "message"),
+    [
+        ({"name": " "}, ".name", "must be a non-empty string, got ' '"),
+        (
+            {"timezone": "Mars/Base"}, ".timezone",
+            "must be an IANA time zone like 'Europe/Berlin', got 'Mars/Base'",
+        ),
+        ({"effective_from": "later"}, ".effective_from", f"{_WHEN}, got 'later'"),
+        (
+            {"time_zone": "UTC"}, ".time_zone",
+            (
+                "unknown key, did you mean 'timezone'? "
+                "(known: name, timezone, effective_from, layers, overrides)"
+            ),
+        ),
+    ],
+)  # fmt: skip
+def test_one_wrong_key_of_a_schedule_is_named_alone_and_keeps_it_out(
+    schedule: dict[str, object], where: str, message: str
+) -> None:
+    """A wrong zone is not read as UTC, a wrong edit time not as "always": nothing is read."""
+    read, said = _read_one({"name": "s", "layers": [_LAYER], **schedule})
+    assert read == []
+    assert said == [(f"schedules[0]{where}", message)]
+
+
+def test_a_layers_misspelt_key_is_named_with_its_fix() -> None:
+    read, said = _read_one({"name": "s", "layers": [{**_LAYER, "member": ["bob"]}]})
+    assert read == []
+    assert said == [
+        (
+            "schedules[0].layers[0].member",
+            (
+                "unknown key, did you mean 'members'? (known: name, members, period, handoff, "
+                "start, start_index, priority, windows, outside_windows, active_from, "
+                "active_until, timezone)"
+            ),
+        )
+    ]
+
+
+def test_local_times_without_an_offset_read_the_schedules_zone() -> None:
+    """An edit's time and a layer's span, written without an offset, are the schedule's clock."""
+    read, said = _read_one(
+        {
+            "name": "s",
+            "timezone": "Europe/Berlin",
+            "effective_from": "2026-03-01T09:00:00",
+            "layers": [
+                {**_LAYER, "active_from": "2026-03-02T09:00:00", "active_until": "2026-07-01"},
+            ],
+        }
+    )
+    assert said == []
+    (schedule,) = read
+    assert schedule.effective_from == utc(2026, 3, 1, 8)  # CET, UTC+1
+    (layer,) = schedule.layers
+    assert (layer.active_from, layer.active_until) == (utc(2026, 3, 2, 8), utc(2026, 6, 30, 22))
+
+
+@pytest.mark.parametrize(
+    ("written", "period"),
+    [
+        ("12h", Period("hour", 12)),
+        ("2 hours", Period("hour", 2)),
+        ("1 hour", Period("hour")),
+        ("3d", Period("day", 3)),
+        ("3 days", Period("day", 3)),
+        ("2 weeks", Period("week", 2)),
+        ("1w", Period("week")),
+        ("1 month", Period("month")),
+        ("2 months", Period("month", 2)),
+        (" 6mo ", Period("month", 6)),
+    ],
+)
+def test_a_period_is_read_in_each_unit_as_written(written: str, period: Period) -> None:
+    read, said = _read_one({"name": "s", "layers": [{**_LAYER, "period": written}]})
+    assert said == []
+    assert read[0].layers[0].period == period
