@@ -818,6 +818,11 @@ class TestPostmortemThread:
             f"{head}: 0 of 2 approvals; changes requested by github:bob; "
             "waiting for reviews from bob, carol"
         )
+        flow.apply(attrs.evolve(ask, by="carol"))
+        assert review_reminder(flow.get(i), policy) == (
+            f"{head}: 0 of 2 approvals; changes requested by github:bob, github:carol; "
+            "waiting for reviews from bob, carol"
+        )
         for who in ("carol", "bob"):
             flow.apply(
                 Action(
@@ -897,6 +902,9 @@ class TestPostmortemThread:
         flow.amend_postmortem(i, by="alice", impact="the checkout was down")
         assert publisher.publishes == submitted + 1
         assert "the checkout was down" in next(iter(publisher.documents.values()))
+        # The timeline records it as an update of the review, not a new submission.
+        sent = [(e.channel, e.kind) for e in flow.history(i) if e.type == "MessageDelivered"]
+        assert sent[-1] == ("publisher", "update")  # type: ignore[attr-defined]
         flow.apply(
             Action(source="github", kind="postmortem_closed", incident=i, by="bob", review_url=PR)
         )
