@@ -907,3 +907,22 @@ def test_a_period_is_read_in_each_unit_as_written(written: str, period: Period) 
     read, said = _read_one({"name": "s", "layers": [{**_LAYER, "period": written}]})
     assert said == []
     assert read[0].layers[0].period == period
+
+
+def test_in_the_repeated_hour_of_autumn_a_night_and_a_whole_day_window_still_cover() -> None:
+    """Berlin's clocks go back at 03:00 on 2026-10-25: 02:00-03:00 is lived twice.
+
+    The second pass (01:00-02:00 UTC) is inside Saturday's 22:00-06:00 night and inside
+    Sunday's whole day, as the first pass is.
+    """
+    night = daily(["ann"], windows=[Window(days=[SAT], start=time(22), end=time(6))])
+    whole = daily(["bob"], name="m", windows=[Window(days=[SUN])])
+    schedules = book(night, whole, zone="Europe/Berlin")
+    for at in (utc(2026, 10, 25, 0, 30), utc(2026, 10, 25, 1, 30)):  # 02:30, first and second
+        assert sorted(schedules.on_call("s", at)) == ["ann", "bob"], at
+
+
+def test_an_override_that_ends_when_it_starts_is_refused() -> None:
+    at = utc(2026, 1, 6, 10)
+    with pytest.raises(ValueError, match=r"^an override must end after it starts \(2026-01-06"):
+        Override(start=at, end=at, add=("bob",))
