@@ -926,3 +926,25 @@ def test_an_override_that_ends_when_it_starts_is_refused() -> None:
     at = utc(2026, 1, 6, 10)
     with pytest.raises(ValueError, match=r"^an override must end after it starts \(2026-01-06"):
         Override(start=at, end=at, add=("bob",))
+
+
+def test_a_monthly_turn_keeps_its_day_of_the_month_or_the_months_last_day() -> None:
+    """From 31 December: each month's last day when it has no 31st, across both new years."""
+    monthly = daily(["ann", "bob"], period=Period("month"), start=date(2025, 12, 31))
+    shifts = book(monthly).shifts("s", utc(2025, 12, 31, 9), utc(2027, 2, 1))
+    assert [s.start.date().isoformat() for s in shifts] == [
+        "2025-12-31", "2026-01-31", "2026-02-28", "2026-03-31", "2026-04-30", "2026-05-31",
+        "2026-06-30", "2026-07-31", "2026-08-31", "2026-09-30", "2026-10-31", "2026-11-30",
+        "2026-12-31", "2027-01-31",
+    ]  # fmt: skip
+    assert {s.start.time() for s in shifts} == {time(9)}
+    assert [s.people for s in shifts[:3]] == [("ann",), ("bob",), ("ann",)]
+    three = daily(["ann", "bob", "cy"], period=Period("month"), start=date(2026, 1, 31))
+    turns = book(three).shifts("s", utc(2026, 1, 1), utc(2026, 5, 1))
+    assert [(s.start.date().isoformat(), s.people) for s in turns] == [
+        ("2026-01-01", ()),  # before its first turn: nobody
+        ("2026-01-31", ("ann",)),
+        ("2026-02-28", ("bob",)),
+        ("2026-03-31", ("cy",)),
+        ("2026-04-30", ("ann",)),
+    ]
