@@ -529,6 +529,10 @@ class TestActionsFromVendors:
         assert record_action(incident, slack, "bob", now).incident is incident
         resolve = attrs.evolve(again, kind="resolve", delivery_id=None)
         assert decide_action(incident, resolve, "bob", policy, now).incident is incident
+        # An issue closed that is not one of its items' (or an item's settled already: an echo).
+        closed = attrs.evolve(again, kind="follow_up_closed", issue="acme/ops#9", delivery_id=None)
+        unchanged = decide_action(incident, closed, "bob", policy, now)
+        assert unchanged.incident is incident and unchanged.events == ()
 
 
 def _resolved(
@@ -604,8 +608,9 @@ class TestPostmortemRefusals:
         assert _refusal(lambda: flow.approve_postmortem(i, reviewer="Alice"))[2:] == (
             "independent_review", "Alice wrote the post-mortem; reviewers must be other people",
         )  # fmt: skip
-        assert _refusal(lambda: flow.publish_postmortem(i, by="bob"))[2:] == (
-            "postmortem_reviewers", "needs 2 distinct reviewer approval(s), has 0 (none)",
+        assert _refusal(lambda: flow.publish_postmortem(i, by="bob"))[1:] == (
+            "publish_postmortem", "postmortem_reviewers",
+            "needs 2 distinct reviewer approval(s), has 0 (none)",
         )  # fmt: skip
         flow.approve_postmortem(i, reviewer="bob")
         assert _refusal(lambda: flow.publish_postmortem(i, by="bob"))[3] == (
@@ -639,6 +644,24 @@ class TestPostmortemRefusals:
                 "closed without merging: submit it again first [review_closed]"
             )
         ]
+
+    def test_before_its_pull_request_is_opened_the_refusals_say_its_pull_request(self) -> None:
+        """The host is down: no address to name yet, the refusal still says where to go."""
+
+        class Down(PullRequest):
+            def publish(self, document: object) -> str:
+                raise RuntimeError("host down")
+
+        flow, _, i = _resolved(publisher=Down())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        assert _refusal(lambda: flow.amend_postmortem(i, by="alice", impact="z"))[3] == (
+            "it is under review on its pull request: push the change there "
+            "(pushed commits update it here)"
+        )
+        assert _refusal(lambda: flow.approve_postmortem(i, reviewer="bob"))[3] == (
+            "it is reviewed on its pull request: review it there (reviews there count here)"
+        )
 
     def test_a_merged_post_mortem_is_not_changed_or_submitted_again(self) -> None:
         flow, chat, i = _resolved(publisher=PullRequest())
@@ -795,6 +818,11 @@ class TestPostmortemThread:
             f"{head}: 0 of 2 approvals; changes requested by github:bob; "
             "waiting for reviews from bob, carol"
         )
+        flow.apply(attrs.evolve(ask, by="carol"))
+        assert review_reminder(flow.get(i), policy) == (
+            f"{head}: 0 of 2 approvals; changes requested by github:bob, github:carol; "
+            "waiting for reviews from bob, carol"
+        )
         for who in ("carol", "bob"):
             flow.apply(
                 Action(
@@ -822,6 +850,45 @@ class TestPostmortemThread:
             f"{head}: 0 of 2 approvals; merged, waiting for the approvals"
         )
 
+    def test_a_merged_post_mortem_is_published_on_request_once_the_policy_asks_fewer(
+        self,
+    ) -> None:
+        """Merged with 1 of 2 approvals; the team lowers the count to 1 and restarts."""
+        store = MemoryStore()
+
+        def flow_with(policy: Policy) -> tuple[IncidentFlow, RecordingNotifier, PullRequest]:
+            chat, publisher = RecordingNotifier(), PullRequest()
+            flow = IncidentFlow(
+                policy, store=store, notifier=chat, pager=RecordingNotifier(),
+                publisher=publisher, clock=ManualClock(T0),
+            )  # fmt: skip
+            return flow, chat, publisher
+
+        before, _, _ = flow_with(Policy(postmortem_approvers="anyone"))
+        i = before.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+        before.resolve(i, by="alice")
+        before.start_postmortem(i, author="alice", impact="x", root_cause="y", learnings=["z"])
+        before.submit_postmortem(i, by="alice")
+        for kind, text in (("approve_postmortem", ""), ("postmortem_merged", "https://x/pm.md")):
+            before.apply(
+                Action(
+                    source="github", kind=kind, incident=i, by="bob", review_url=PR,
+                    text=text or None,
+                )
+            )  # fmt: skip
+        assert before.get(i).postmortem.stage == "merged"  # type: ignore[union-attr]
+        after, chat, publisher = flow_with(
+            Policy(postmortem_approvers="anyone", postmortem_reviewers=1)
+        )
+        published = after.publish_postmortem(i, by="carol")
+        assert publisher.merges == 0  # merged already: nothing to merge again
+        assert chat.of(i, "update")[-1].text == "Post-mortem published: https://x/pm.md"
+        assert published.postmortem.stage == "published"  # type: ignore[union-attr]
+        assert published.postmortem.approvals == ("github:bob",)  # type: ignore[union-attr]
+        assert [a.description for a in published.action_items][-1] == "Update the runbook: z"
+        notes = [e for e in after.history(i) if e.type == "NoteAdded"]
+        assert not notes  # no "merge requested": it is merged
+
     def test_an_amendment_goes_to_the_branch_only_while_it_is_under_review(self) -> None:
         class Branch(PullRequest):
             review = "branch"
@@ -835,6 +902,9 @@ class TestPostmortemThread:
         flow.amend_postmortem(i, by="alice", impact="the checkout was down")
         assert publisher.publishes == submitted + 1
         assert "the checkout was down" in next(iter(publisher.documents.values()))
+        # The timeline records it as an update of the review, not a new submission.
+        sent = [(e.channel, e.kind) for e in flow.history(i) if e.type == "MessageDelivered"]
+        assert sent[-1] == ("publisher", "update")  # type: ignore[attr-defined]
         flow.apply(
             Action(source="github", kind="postmortem_closed", incident=i, by="bob", review_url=PR)
         )

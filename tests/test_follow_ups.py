@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from incident_flow import Alert, IncidentFlow, Policy, PolicyViolation, Severity
+from incident_flow import Action, Alert, IncidentFlow, Policy, PolicyViolation, Severity
 from incident_flow.adapters import HttpClient, RecordingNotifier
 from incident_flow.adapters.trackers import GitHubTracker, JiraTracker, MemoryTracker
 from incident_flow.exceptions import InvalidCommand
@@ -235,6 +235,55 @@ class TestRefusals:
             Policy.from_mapping({"tracker": {"kind": "linear"}})
         with pytest.raises(Exception, match="not an item kind"):
             Policy.from_mapping({"tracker": {"kind": "github", "repo": "a/b", "items": ["x"]}})
+
+
+class TestClosedThere:
+    """An item's issue closed in the tracker: the thread says where, nothing is sent back."""
+
+    def flow(self) -> tuple[IncidentFlow, MemoryTracker, RecordingNotifier, str]:
+        tracker, chat = MemoryTracker(), RecordingNotifier()
+        flow = IncidentFlow(
+            Policy(tracker=GITHUB_POLICY), notifier=chat, pager=RecordingNotifier(),
+            publisher=RecordingPublisher(), clock=ManualClock(T0), tracker=tracker,
+        )  # fmt: skip
+        incident = flow.trigger(ALERT)
+        flow.add_follow_up(incident.id, "fix the canary", by="alice")
+        return flow, tracker, chat, incident.id
+
+    def closed(self, incident: str, issue: str, text: str = "", n: int = 1) -> Action:
+        return Action(
+            source="github", kind="follow_up_closed", incident=incident, by="octocat",
+            issue=issue, text=text, delivery_id=f"github:closed:{n}",
+        )  # fmt: skip
+
+    def test_the_thread_says_where_it_was_closed_and_the_closers_words(self) -> None:
+        flow, tracker, chat, i = self.flow()
+        tracker.close_there("acme/ops#1", by="octocat")
+        done = flow.apply(self.closed(i, "ACME/ops#1", text="shipped in v2.3"))
+        assert done.open_action_items == ()
+        assert chat.of(i, "update")[-1].text == (
+            "AI-1 done by github:octocat (closed in github): shipped in v2.3"
+        )
+        # Closed there: nothing to send back (no close, no comment).
+        history = flow.history(i)
+        since = [e.type for e in history].index("ActionApplied")
+        told = [getattr(e, "channel", None) for e in history[since:]]
+        assert "tracker" not in told and tracker.comments == {}
+
+    def test_an_issue_not_ours_or_settled_already_changes_nothing(self) -> None:
+        flow, _, _, i = self.flow()
+        before = flow.get(i)
+        for n, issue in enumerate(("acme/ops#9", "other/repo#1", "acme/ops#1"), start=1):
+            if issue == "acme/ops#1":
+                flow.complete_action_item(i, "AI-1", by="alice")  # done here first: an echo
+                before = flow.get(i)
+            after = flow.apply(self.closed(i, issue, n=n))
+            assert after == before
+            assert flow.get(i) == before
+        assert [e.type for e in flow.history(i) if e.type.startswith("Action")] == [
+            "ActionItemRaised",
+            "ActionItemCompleted",
+        ]
 
 
 def _service(github: FakeGitHubIssues, jira_secret: bool = True, folder: str = "db") -> Any:

@@ -41,7 +41,11 @@ class TestDatadogKeys:
     """The dedup key: the monitor and its cycle, its aggregation key or its group."""
 
     def test_the_cycle_key_alone_keys_an_alert_without_a_monitor(self) -> None:
-        assert datadog(alert_cycle_key="c-9").dedup_key == "datadog:c-9"
+        alert = datadog(alert_cycle_key="c-9")
+        assert alert.dedup_key == "datadog:c-9"
+        # A cycle key is Datadog's own identity of the alert: not a fallback, nothing to fix.
+        assert "incident_flow.dedup" not in alert.labels
+        assert "incident_flow.dedup_fix" not in alert.labels
 
     def test_the_aggregation_key_stands_in_for_a_missing_cycle_key(self) -> None:
         assert datadog(alert_id="7", aggreg_key="agg-1").dedup_key == "datadog:7:agg-1"
@@ -65,6 +69,24 @@ class TestDatadogKeys:
         assert (
             datadog(alert_id="7", title=title, scopes="x:1", alert_scope="{b:2, a:1}").dedup_key
             == "datadog:7:scope:a:1,b:2"
+        )
+
+    def test_the_monitor_link_is_read_in_the_first_20000_characters_of_a_message(self) -> None:
+        """Bounded (a hostile message cannot make the search slow): a link is read whole there."""
+        link = "/monitors/4567"
+        inside = "x" * (20_000 - len(link)) + link  # its last digit is character 20,000
+        assert datadog(body=inside).dedup_key == "datadog:4567"
+        straddling = "x" * (20_000 - len("/monitors/")) + link  # its digits begin after
+        alert = datadog(body=straddling)
+        assert alert.dedup_key == "datadog:title:Disk full"
+        assert "monitor_id" not in alert.labels
+
+    def test_a_title_key_names_the_host_and_the_title_with_their_spaces_collapsed(self) -> None:
+        """The fallback key is read in the timeline: one space between words, as written."""
+        alert = datadog(title="[Triggered]  Disk \t full ", hostname=" web  01 ")
+        assert alert.dedup_key == "datadog:title:Disk full:host:web 01"
+        assert datadog(title="[Recovered] Disk full", hostname="web 01").dedup_key == (
+            alert.dedup_key
         )
 
     def test_a_group_is_kept_as_written_but_for_braces_and_spaces(self) -> None:

@@ -659,6 +659,41 @@ def test_a_short_override_is_described_with_its_end_and_who_follows() -> None:
     ]
 
 
+def test_a_handoff_says_the_shifts_end_only_within_the_60_days_it_looks_ahead() -> None:
+    """Past 60 days a shift is said without an end (as far as the notice looks, it stays)."""
+    ten = utc(2026, 1, 6, 10)
+
+    def handoff(length: timedelta) -> list[tuple[str, str]]:
+        cover = Override(start=ten, end=ten + length, replace=("bob",))
+        return notices(book(daily(["ann"]), overrides=(cover,)), "s", ten - H, ten, timedelta(0))
+
+    key = "handoff/s/2026-01-06T10:00:00+00:00"
+    assert handoff(timedelta(days=60) - H) == [
+        (key, "On call in s: bob until 2026-03-07 09:00 UTC (after ann)")
+    ]
+    assert handoff(timedelta(days=60)) == [(key, "On call in s: bob (after ann)")]
+    assert handoff(timedelta(days=60, hours=12)) == [(key, "On call in s: bob (after ann)")]
+
+
+def test_describe_says_utc_times_whatever_the_hosts_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An instant with any offset is read in UTC: the line never shows the host's clock."""
+    import time as host_clock
+
+    cover = Override(start=utc(2026, 1, 6, 10), end=utc(2026, 1, 6, 12), add=("bob",))
+    schedules = book(daily(["ann"]), overrides=(cover,))
+    monkeypatch.setenv("TZ", "America/New_York")
+    host_clock.tzset()
+    try:
+        paris = ZoneInfo("Europe/Paris")
+        short = schedules.describe("s", datetime(2026, 1, 6, 11, 30, tzinfo=paris))
+        far = schedules.describe("s", utc(2026, 1, 7))
+    finally:
+        monkeypatch.undo()
+        host_clock.tzset()
+    assert short == "s: ann, bob until 2026-01-06 12:00 UTC, then ann"
+    assert far == "s: ann until 2026-03-08 00:00 UTC"  # the 60 days it looks ahead, in UTC
+
+
 def test_a_reminder_is_not_due_a_tick_before_its_time() -> None:
     schedules = book(daily(["ann", "bob"]))
     tue9 = utc(2026, 1, 6, 9)
@@ -753,3 +788,163 @@ def test_an_override_with_an_offset_is_kept_in_utc_whatever_the_hosts_zone(
     assert said == []
     start = read[0].overrides[0].start
     assert start == utc(2026, 1, 6, 9) and start.utcoffset() == timedelta(0)
+
+
+_SLOTS = 'must list the slots in turn: names, lists of names on call together, or "" (nobody), got'
+_COUNT = "must be a count of hour, day, week, month like '1 week' or '12h', got"
+_FIRST = "must be a date like 2026-01-05 (the first turn), got"
+
+
+@pytest.mark.parametrize(
+    ("layer", "where", "message"),
+    [
+        ({"name": " "}, ".name", "must be a non-empty string, got ' '"),
+        ({"members": [["ann", " "]]}, ".members", f"{_SLOTS} [['ann', ' ']]"),
+        ({"members": [["ann", 3]]}, ".members", f"{_SLOTS} [['ann', 3]]"),
+        ({"period": 7}, ".period", f"{_COUNT} 7"),
+        ({"period": "0 days"}, ".period", f"{_COUNT} '0 days'"),
+        ({"handoff": 9}, ".handoff", f"{_LOCAL} 9"),
+        ({"handoff": "24:00"}, ".handoff", f"{_LOCAL} '24:00'"),
+        ({"start": "2026-01-05"}, ".start", f"{_FIRST} '2026-01-05'"),
+        ({"start_index": -1}, ".start_index", "must be a whole number >= 0, got -1"),
+        ({"priority": 1.5}, ".priority", "must be a whole number >= 0, got 1.5"),
+        ({"outside_windows": "show"}, ".outside_windows", "must be hide or skip, got 'show'"),
+        ({"timezone": "Mars/Base"}, ".timezone", "must be an IANA time zone, got 'Mars/Base'"),
+        ({"active_from": "soon"}, ".active_from", f"{_WHEN}, got 'soon'"),
+        ({"active_until": "later"}, ".active_until", f"{_WHEN}, got 'later'"),
+        (
+            {"active_from": "2026-02-01T00:00:00", "active_until": "2026-02-01T00:00:00"},
+            ".active_until", "must come after active_from",
+        ),
+    ],
+)  # fmt: skip
+def test_one_wrong_key_of_a_layer_is_named_alone_and_keeps_its_schedule_out(
+    layer: dict[str, object], where: str, message: str
+) -> None:
+    """A layer wrong in one key only: that key is named once, and no schedule is read."""
+    read, said = _read_one({"name": "s", "layers": [{**_LAYER, **layer}]})
+    assert read == []
+    assert said == [(f"schedules[0].layers[0]{where}", message)]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "where", "message"),
+    [
+        ({"name": " "}, ".name", "must be a non-empty string, got ' '"),
+        (
+            {"timezone": "Mars/Base"}, ".timezone",
+            "must be an IANA time zone like 'Europe/Berlin', got 'Mars/Base'",
+        ),
+        ({"effective_from": "later"}, ".effective_from", f"{_WHEN}, got 'later'"),
+        (
+            {"time_zone": "UTC"}, ".time_zone",
+            (
+                "unknown key, did you mean 'timezone'? "
+                "(known: name, timezone, effective_from, layers, overrides)"
+            ),
+        ),
+    ],
+)  # fmt: skip
+def test_one_wrong_key_of_a_schedule_is_named_alone_and_keeps_it_out(
+    schedule: dict[str, object], where: str, message: str
+) -> None:
+    """A wrong zone is not read as UTC, a wrong edit time not as "always": nothing is read."""
+    read, said = _read_one({"name": "s", "layers": [_LAYER], **schedule})
+    assert read == []
+    assert said == [(f"schedules[0]{where}", message)]
+
+
+def test_a_layers_misspelt_key_is_named_with_its_fix() -> None:
+    read, said = _read_one({"name": "s", "layers": [{**_LAYER, "member": ["bob"]}]})
+    assert read == []
+    assert said == [
+        (
+            "schedules[0].layers[0].member",
+            (
+                "unknown key, did you mean 'members'? (known: name, members, period, handoff, "
+                "start, start_index, priority, windows, outside_windows, active_from, "
+                "active_until, timezone)"
+            ),
+        )
+    ]
+
+
+def test_local_times_without_an_offset_read_the_schedules_zone() -> None:
+    """An edit's time and a layer's span, written without an offset, are the schedule's clock."""
+    read, said = _read_one(
+        {
+            "name": "s",
+            "timezone": "Europe/Berlin",
+            "effective_from": "2026-03-01T09:00:00",
+            "layers": [
+                {**_LAYER, "active_from": "2026-03-02T09:00:00", "active_until": "2026-07-01"},
+            ],
+        }
+    )
+    assert said == []
+    (schedule,) = read
+    assert schedule.effective_from == utc(2026, 3, 1, 8)  # CET, UTC+1
+    (layer,) = schedule.layers
+    assert (layer.active_from, layer.active_until) == (utc(2026, 3, 2, 8), utc(2026, 6, 30, 22))
+
+
+@pytest.mark.parametrize(
+    ("written", "period"),
+    [
+        ("12h", Period("hour", 12)),
+        ("2 hours", Period("hour", 2)),
+        ("1 hour", Period("hour")),
+        ("3d", Period("day", 3)),
+        ("3 days", Period("day", 3)),
+        ("2 weeks", Period("week", 2)),
+        ("1w", Period("week")),
+        ("1 month", Period("month")),
+        ("2 months", Period("month", 2)),
+        (" 6mo ", Period("month", 6)),
+    ],
+)
+def test_a_period_is_read_in_each_unit_as_written(written: str, period: Period) -> None:
+    read, said = _read_one({"name": "s", "layers": [{**_LAYER, "period": written}]})
+    assert said == []
+    assert read[0].layers[0].period == period
+
+
+def test_in_the_repeated_hour_of_autumn_a_night_and_a_whole_day_window_still_cover() -> None:
+    """Berlin's clocks go back at 03:00 on 2026-10-25: 02:00-03:00 is lived twice.
+
+    The second pass (01:00-02:00 UTC) is inside Saturday's 22:00-06:00 night and inside
+    Sunday's whole day, as the first pass is.
+    """
+    night = daily(["ann"], windows=[Window(days=[SAT], start=time(22), end=time(6))])
+    whole = daily(["bob"], name="m", windows=[Window(days=[SUN])])
+    schedules = book(night, whole, zone="Europe/Berlin")
+    for at in (utc(2026, 10, 25, 0, 30), utc(2026, 10, 25, 1, 30)):  # 02:30, first and second
+        assert sorted(schedules.on_call("s", at)) == ["ann", "bob"], at
+
+
+def test_an_override_that_ends_when_it_starts_is_refused() -> None:
+    at = utc(2026, 1, 6, 10)
+    with pytest.raises(ValueError, match=r"^an override must end after it starts \(2026-01-06"):
+        Override(start=at, end=at, add=("bob",))
+
+
+def test_a_monthly_turn_keeps_its_day_of_the_month_or_the_months_last_day() -> None:
+    """From 31 December: each month's last day when it has no 31st, across both new years."""
+    monthly = daily(["ann", "bob"], period=Period("month"), start=date(2025, 12, 31))
+    shifts = book(monthly).shifts("s", utc(2025, 12, 31, 9), utc(2027, 2, 1))
+    assert [s.start.date().isoformat() for s in shifts] == [
+        "2025-12-31", "2026-01-31", "2026-02-28", "2026-03-31", "2026-04-30", "2026-05-31",
+        "2026-06-30", "2026-07-31", "2026-08-31", "2026-09-30", "2026-10-31", "2026-11-30",
+        "2026-12-31", "2027-01-31",
+    ]  # fmt: skip
+    assert {s.start.time() for s in shifts} == {time(9)}
+    assert [s.people for s in shifts[:3]] == [("ann",), ("bob",), ("ann",)]
+    three = daily(["ann", "bob", "cy"], period=Period("month"), start=date(2026, 1, 31))
+    turns = book(three).shifts("s", utc(2026, 1, 1), utc(2026, 5, 1))
+    assert [(s.start.date().isoformat(), s.people) for s in turns] == [
+        ("2026-01-01", ()),  # before its first turn: nobody
+        ("2026-01-31", ("ann",)),
+        ("2026-02-28", ("bob",)),
+        ("2026-03-31", ("cy",)),
+        ("2026-04-30", ("ann",)),
+    ]
