@@ -796,6 +796,22 @@ class TestPostmortemThread:
         assert publisher.publishes == 1
         assert chat.of(i, "update")[-1].text.startswith("Post-mortem published: memory://")
 
+    def test_a_review_by_command_under_manual_merge_points_at_the_command(self) -> None:
+        """No pull request: the thread and the reminder name publish_postmortem instead."""
+        policy = Policy(postmortem_reviewers=1, postmortem_merge="manual")
+        publisher = RecordingPublisher()
+        flow, chat, i = _resolved(policy, publisher)
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        flow.approve_postmortem(i, reviewer="bob")
+        ready = "The post-mortem has its 1 approvals: ready to publish (publish_postmortem)"
+        assert chat.of(i, "update")[-1].text == ready
+        assert publisher.publishes == 0  # manual: nothing merged until asked
+        assert review_reminder(flow.get(i), policy).endswith(
+            ": 1 of 1 approvals; ready to publish (publish_postmortem)"
+        )
+        assert not any("pull request" in m.text for m in chat.of(i, "update"))
+
     def test_the_reminder_says_what_the_post_mortem_waits_for(self) -> None:
         policy = Policy(postmortem_review_pool=["bob", "carol"], postmortem_merge="manual")
         flow, _, i = _resolved(policy, PullRequest())

@@ -69,6 +69,13 @@ def _where(pm: PostMortem) -> str:
     return pm.review_url or "its pull request"
 
 
+def _ready(pm: PostMortem) -> str:
+    """What an approved post-mortem is ready for: its merge on its pull request, or the command."""
+    if pm.review == "pull_request":
+        return f"merge at {_where(pm)}"
+    return "publish (publish_postmortem)"  # reviewed by command: no pull request to point at
+
+
 def start(inc: Incident, c: cmd.StartPostmortem, policy: Policy, d: Draft) -> None:
     """Start the draft (the author is ``c.by``)."""
     assert c.by is not None  # noqa: S101 - the command requires an actor
@@ -406,7 +413,7 @@ def ready(inc: Incident, pm: PostMortem, policy: Policy, d: Draft) -> None:
         d.say(
             "chat",
             "update",
-            f"The post-mortem has its {len(approvals)} approvals: ready to merge at {_where(pm)}",
+            f"The post-mortem has its {len(approvals)} approvals: ready to {_ready(pm)}",
         )
 
 
@@ -452,5 +459,8 @@ def review_reminder(inc: Incident, policy: Policy) -> str:
     if pm.stage == "merged":
         parts.append("merged, waiting for the approvals")
     elif len(pm.approvals) >= needed:
-        parts.append(f"waiting for the merge at {_where(pm)}")
+        merge = pm.review == "pull_request"
+        parts.append(
+            f"waiting for the merge at {_where(pm)}" if merge else f"ready to {_ready(pm)}"
+        )
     return f"{head}: {have}; {'; '.join(parts) or 'no reviewer asked yet'}"
