@@ -323,6 +323,34 @@ class TestScopedSilences:
         flow.escalate_due()
         assert flow.get(held.id).silenced and flow.get(held.id).silence_id == longer.id
 
+    def test_its_teams_silence_made_later_keeps_it_waiting_at_the_first_ones_end(self) -> None:
+        """A longer silence of the incident's team, made after it fired, takes it over."""
+        flow, chat, pager, clock = make_flow(two_teams())
+        flow.silence({"env": "prod"}, by="bob", why="one hour", duration=HOUR, team="payments")
+        held = flow.trigger(alert("billing", "k1"))
+        longer = flow.silence({"env": "prod"}, by="bob", why="three hours", duration=3 * HOUR,
+                              team="payments")  # fmt: skip
+        clock.advance(HOUR + timedelta(seconds=1))
+        flow.escalate_due()
+        flow.deliver_pending()
+        waiting = flow.get(held.id)
+        assert waiting.silenced and waiting.silence_id == longer.id
+        assert waiting.silenced_until == T0 + 3 * HOUR
+        assert chat.of(held.id) == [] and pager.of(held.id) == []
+
+    def test_released_it_is_posted_and_paged_as_its_teams(self) -> None:
+        """At its silence's end a shop incident pages shop's on-call, in shop's channel."""
+        flow, chat, pager, clock = make_flow(two_teams())
+        flow.silence({"env": "prod"}, by="al", why="deploy", duration=HOUR, team="shop")
+        held = flow.trigger(alert("checkout", "k1"))
+        assert held.silenced and held.team == "shop"
+        clock.advance(HOUR)
+        flow.escalate_due()
+        flow.deliver_pending()
+        assert flow.get(held.id).state == "notified"
+        assert [p.to for p in pager.of(held.id, "page")] == [("alice",)]
+        assert [(m.kind, m.channel) for m in chat.of(held.id)] == [("notify", SHOP)]
+
     @pytest.mark.parametrize(
         ("team", "shown"),
         [
