@@ -145,6 +145,19 @@ def test_the_window_and_the_resolution_end_a_group(world: Callable[[Policy], Wor
     assert w.flow.trigger(alert(2)).id == first.id  # old members still route to their incident
 
 
+def test_a_rule_without_a_name_is_said_as_grouping(world: Callable[[Policy], World]) -> None:
+    """The thread never says "grouped by ," for a rule whose name is empty."""
+    nameless = GroupingRule(name="", by=["service"])
+    w = world(Policy(grouping=[nameless], repeat_summary_every=timedelta(0)))
+    first = w.flow.trigger(alert(1))
+    w.flow.trigger(alert(2))
+    w.flow.trigger(alert(2))  # a member's repeat: the same summary
+    assert [m.text for m in w.chat.of(first.id, "update")] == [
+        "2 alerts grouped by grouping, 2 firings; latest: alert 2 on checkout",
+        "2 alerts grouped by grouping, 3 firings; latest: alert 2 on checkout",
+    ]
+
+
 def test_a_held_page_goes_out_after_n_firings_within_m(world: Callable[[Policy], World]) -> None:
     rule = GroupingRule(
         name="outage", by=["service"], page_after=PageAfter(3, timedelta(minutes=5))

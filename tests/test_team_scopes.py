@@ -32,6 +32,7 @@ from incident_flow import (
     InvalidCommand,
     InvalidPolicy,
     MemoryStore,
+    PageAfter,
     Policy,
     RecordingNotifier,
     Route,
@@ -261,6 +262,26 @@ class TestScopedGrouping:
         ids = [i.id for i in found if i is not None]
         assert ids[1] == ids[3] and len(set(ids)) == 3
         assert [i.team for i in found if i is not None] == ["shop", "payments", "shop", "payments"]
+
+    def test_a_joining_alert_is_said_and_its_held_page_released_as_the_teams(self) -> None:
+        """The group's summary goes to shop's channel; the page it releases to shop's on-call."""
+        rule = GroupingRule(
+            name="shop-outage", by=["env"], team="shop", page_after=PageAfter(2, HOUR)
+        )
+        policy = two_teams(grouping=[rule], repeat_summary_every=timedelta(0))
+        flow, chat, pager, _ = make_flow(policy)
+        first = flow.trigger(alert("checkout", "k1"))
+        assert not first.paged and first.team == "shop"
+        second = flow.trigger(alert("checkout", "k2"))
+        flow.deliver_pending()
+        assert second.id == first.id and second.paged
+        assert [p.to for p in pager.of(first.id, "page")] == [("alice",)]
+        updates = [(m.channel, m.text) for m in chat.of(first.id, "update")]
+        assert updates[0] == (
+            SHOP,
+            "2 alerts grouped by shop-outage, 2 firings; latest: checkout down",
+        )
+        assert {channel for channel, _ in updates} == {SHOP}
 
     def test_a_rule_for_every_team_groups_across_teams_as_before(self) -> None:
         rule = GroupingRule(name="outage", by=["env"])
