@@ -219,11 +219,14 @@ class TestScopedValues:
         assert "team" not in unscoped.describe()
 
     def test_a_silence_refuses_a_team_that_is_no_name(self) -> None:
-        with pytest.raises(ValueError, match="must be a team's name"):
+        """The refusal names what was refused: the silence's (or the rule's) team."""
+        with pytest.raises(ValueError, match=r"^Silence\.team must be a team's name"):
             Silence(
                 id="sil-1", matchers={"env": "prod"}, starts_at=T0, ends_at=T0 + HOUR,
                 by="alice", why="upgrade", created_at=T0, team="shop\n@channel",
             )  # fmt: skip
+        with pytest.raises(ValueError, match=r"^GroupingRule\.team must be a team's name"):
+            GroupingRule(name="outage", team=" ")
 
     def test_a_silence_stored_before_teams_reads_as_every_teams(self) -> None:
         silence = Silence(
