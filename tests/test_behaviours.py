@@ -1319,6 +1319,37 @@ class TestStartRunbook:
         )
 
 
+class TestTheAlertsOwnRunbookLink:
+    """An alert carrying its runbook link: the catalog's runbook when it is that one."""
+
+    def test_a_link_to_a_catalog_runbook_is_the_catalogs(self, make_flow: MakeFlow) -> None:
+        """Its name and severity come from the catalog (the alert gave no severity)."""
+        known = Runbook(
+            name="checkout-5xx", url="https://rb/5xx", alert="Checkout*", severity="P1"
+        )
+        flow, _, _, _ = make(make_flow, Policy(runbooks=[known]))
+        alert = Alert(source="grafana", name="CheckoutErrors", title="t", runbook_url=known.url)
+        incident = flow.trigger(alert)
+        assert incident.runbook == known
+        assert incident.severity == Severity.P1 and incident.paged
+        (classified,) = [e for e in flow.history(incident.id) if e.type == "IncidentClassified"]
+        assert classified.source == "catalog"  # type: ignore[attr-defined]
+
+    def test_a_link_the_catalog_lacks_is_kept_as_the_sources(self, make_flow: MakeFlow) -> None:
+        """Named after the alert, for that alert of that source only, saying where it came from."""
+        flow, _, _, _ = make(make_flow)
+        alert = Alert(source="grafana", name="CheckoutErrors", title="t", runbook_url="https://rb/x")
+        linked = flow.trigger(alert).runbook
+        assert linked == Runbook(
+            name="CheckoutErrors",
+            url="https://rb/x",
+            alert="CheckoutErrors",
+            source="grafana",
+            description="linked by the alert's source",
+        )
+        assert not linked.matches(attrs.evolve(alert, source="datadog"))
+
+
 class TestPublisherAnswers:
     """What the publisher answers is said once: a review opened, a post-mortem published."""
 
