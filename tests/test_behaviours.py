@@ -24,6 +24,7 @@ from incident_flow import (
     RecordingNotifier,
     Runbook,
     Severity,
+    Team,
     ingest,
 )
 from incident_flow._core import commands as cmd
@@ -1258,6 +1259,14 @@ class TestUpdateRunbook:
              "or give its url to add it now"),
         )  # fmt: skip
 
+    def test_the_update_is_said_in_the_teams_channel(self) -> None:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        db = Runbook(name="db", url="https://rb/db")
+        flow, chat, i = _resolved(Policy(teams=[ops], runbooks=[db]))
+        flow.update_runbook(i, "db", by="bob", note="added a step")
+        said = chat.of(i)[-1]
+        assert (said.channel, said.text) == ("C0OPS", "Runbook db updated by bob: added a step")
+
     def test_the_runbook_written_for_the_incident_is_updated_and_no_other(self) -> None:
         flow, _, i = _resolved(Policy(postmortem_required=()))
         assert _refusal(lambda: flow.update_runbook(i, "docs", by="bob", note="x"))[3] == (
@@ -1324,9 +1333,7 @@ class TestTheAlertsOwnRunbookLink:
 
     def test_a_link_to_a_catalog_runbook_is_the_catalogs(self, make_flow: MakeFlow) -> None:
         """Its name and severity come from the catalog (the alert gave no severity)."""
-        known = Runbook(
-            name="checkout-5xx", url="https://rb/5xx", alert="Checkout*", severity="P1"
-        )
+        known = Runbook(name="checkout-5xx", url="https://rb/5xx", alert="Checkout*", severity="P1")
         flow, _, _, _ = make(make_flow, Policy(runbooks=[known]))
         alert = Alert(source="grafana", name="CheckoutErrors", title="t", runbook_url=known.url)
         incident = flow.trigger(alert)
@@ -1338,7 +1345,9 @@ class TestTheAlertsOwnRunbookLink:
     def test_a_link_the_catalog_lacks_is_kept_as_the_sources(self, make_flow: MakeFlow) -> None:
         """Named after the alert, for that alert of that source only, saying where it came from."""
         flow, _, _, _ = make(make_flow)
-        alert = Alert(source="grafana", name="CheckoutErrors", title="t", runbook_url="https://rb/x")
+        alert = Alert(
+            source="grafana", name="CheckoutErrors", title="t", runbook_url="https://rb/x"
+        )
         linked = flow.trigger(alert).runbook
         assert linked == Runbook(
             name="CheckoutErrors",
