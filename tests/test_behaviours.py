@@ -1306,6 +1306,14 @@ class TestStartRunbook:
             "No runbook for 'CheckoutSlow': action item raised to add one",
         )
 
+    def test_the_resolution_raises_no_second_runbook_item(self, make_flow: MakeFlow) -> None:
+        """The item raised when work started is the one owed: resolving adds no other."""
+        flow, _, _, _ = make(make_flow)
+        i = flow.trigger(P2).id
+        flow.start_runbook(i, by="alice")
+        resolved = flow.resolve(i, by="alice")
+        assert [(a.id, a.kind) for a in resolved.action_items] == [("AI-1", "add_runbook")]
+
     def test_a_runbook_chosen_by_hand_owes_no_runbook_item(self, make_flow: MakeFlow) -> None:
         flow, _, _, _ = make(make_flow, Policy(postmortem_required=()))
         i = flow.trigger(P2).id
