@@ -27,11 +27,14 @@ from incident_flow import (
     Team,
     ingest,
 )
+from incident_flow._alerting.decide import decide_new
 from incident_flow._core import commands as cmd
+from incident_flow._core.decision import Decision
 from incident_flow._core.incident import fold
 from incident_flow._core.messages import OutboxMessage
 from incident_flow._core.people import People
 from incident_flow._core.storms import GroupingRule, PageAfter
+from incident_flow._oncall.decide import decide_escalation
 from incident_flow._responders.actions import Action, decide_action, record_action, status_changes
 from incident_flow._response.decide import Outcome, decide, decide_join, decide_outcomes
 from incident_flow._review.decide import review_reminder
@@ -77,6 +80,32 @@ class TestEscalation:
         clock.advance(timedelta(hours=1))
         flow.escalate_due()
         assert len(pager.of(incident.id, "page")) == pages  # nobody paged again
+
+    def test_the_timer_escalation_is_said_in_the_teams_channel(self, make_flow: MakeFlow) -> None:
+        ops = Team(
+            name="ops",
+            escalation=[EscalationLevel(("alice",)), EscalationLevel(("bob",))],
+            chat_channel="C0OPS",
+        )
+        flow, clock, chat, pager = make(make_flow, Policy(teams=[ops]))
+        incident = flow.trigger(attrs.evolve(P2, severity=Severity.P1))
+        clock.advance(timedelta(hours=1))
+        flow.escalate_due()
+        said = chat.of(incident.id, "update")[-1]
+        assert said.channel == "C0OPS" and said.text.startswith("Not acknowledged in time")
+        assert [p.to for p in pager.of(incident.id, "page")][-1] == ("bob",)
+
+    def test_nothing_before_the_timer_and_nothing_without_one(self) -> None:
+        """The pure decision: before its timer, or with none (acknowledged), nothing at all."""
+        policy = Policy()
+        opened = decide_new("i1", Alert(source="s", name="n", title="t", severity="P1"), policy, T0)
+        due = opened.incident.escalation_due_at
+        assert due is not None
+        early = due - timedelta(seconds=1)
+        assert decide_escalation(opened.incident, policy, early) == Decision(opened.incident)
+        acked = decide(opened.incident, cmd.Acknowledge(by="alice"), policy, T0).incident
+        assert acked.escalation_due_at is None
+        assert decide_escalation(acked, policy, due) == Decision(acked)
 
 
 class TestRepeats:
