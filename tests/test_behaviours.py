@@ -1411,6 +1411,17 @@ class TestPublisherAnswers:
         opened = [m.text for m in chat.of(i) if m.text.startswith("Post-mortem up for review")]
         assert opened == [f"Post-mortem up for review: {PR}"]
 
+    def test_the_review_opened_is_said_in_the_teams_channel(self) -> None:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        policy = Policy(teams=[ops], postmortem_approvers="anyone")
+        flow, chat, i = _resolved(policy, PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        opened = [m for m in chat.of(i) if m.text.startswith("Post-mortem up for review")]
+        assert [(m.channel, m.text) for m in opened] == [
+            ("C0OPS", f"Post-mortem up for review: {PR}")
+        ]
+
     def test_our_merge_after_a_persons_merge_is_not_announced_again(self) -> None:
         class Conflicted(PullRequest):
             def merge(self, document: object) -> str:
