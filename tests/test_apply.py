@@ -222,7 +222,10 @@ class TestIgnored:
         incident = harness.flow.trigger(P4)
         harness.flow.apply(act(incident.id, "escalate"))
         (ignored,) = [e for e in harness.flow.history(incident.id) if e.type == "ActionIgnored"]
-        assert "is not paged" in ignored.reason  # type: ignore[attr-defined]
+        assert ignored.reason == (  # type: ignore[attr-defined]
+            f"incident {incident.id} (notified): cannot escalate: P4 is not paged; reclassify "
+            "it to a paging severity first [escalation_needs_page]"
+        )
         critical = harness.flow.trigger(P1)
         for _ in range(3):
             harness.flow.apply(act(critical.id, "escalate"))

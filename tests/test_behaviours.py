@@ -24,13 +24,17 @@ from incident_flow import (
     RecordingNotifier,
     Runbook,
     Severity,
+    Team,
     ingest,
 )
+from incident_flow._alerting.decide import decide_new
 from incident_flow._core import commands as cmd
+from incident_flow._core.decision import Decision
 from incident_flow._core.incident import fold
 from incident_flow._core.messages import OutboxMessage
 from incident_flow._core.people import People
 from incident_flow._core.storms import GroupingRule, PageAfter
+from incident_flow._oncall.decide import decide_escalation
 from incident_flow._responders.actions import Action, decide_action, record_action, status_changes
 from incident_flow._response.decide import Outcome, decide, decide_join, decide_outcomes
 from incident_flow._review.decide import review_reminder
@@ -76,6 +80,32 @@ class TestEscalation:
         clock.advance(timedelta(hours=1))
         flow.escalate_due()
         assert len(pager.of(incident.id, "page")) == pages  # nobody paged again
+
+    def test_the_timer_escalation_is_said_in_the_teams_channel(self, make_flow: MakeFlow) -> None:
+        ops = Team(
+            name="ops",
+            escalation=[EscalationLevel(("alice",)), EscalationLevel(("bob",))],
+            chat_channel="C0OPS",
+        )
+        flow, clock, chat, pager = make(make_flow, Policy(teams=[ops]))
+        incident = flow.trigger(attrs.evolve(P2, severity=Severity.P1))
+        clock.advance(timedelta(hours=1))
+        flow.escalate_due()
+        said = chat.of(incident.id, "update")[-1]
+        assert said.channel == "C0OPS" and said.text.startswith("Not acknowledged in time")
+        assert [p.to for p in pager.of(incident.id, "page")][-1] == ("bob",)
+
+    def test_nothing_before_the_timer_and_nothing_without_one(self) -> None:
+        """The pure decision: before its timer, or with none (acknowledged), nothing at all."""
+        policy = Policy()
+        opened = decide_new("i1", Alert(source="s", name="n", title="t", severity="P1"), policy, T0)
+        due = opened.incident.escalation_due_at
+        assert due is not None
+        early = due - timedelta(seconds=1)
+        assert decide_escalation(opened.incident, policy, early) == Decision(opened.incident)
+        acked = decide(opened.incident, cmd.Acknowledge(by="alice"), policy, T0).incident
+        assert acked.escalation_due_at is None
+        assert decide_escalation(acked, policy, due) == Decision(acked)
 
 
 class TestRepeats:
@@ -1344,6 +1374,14 @@ class TestUpdateRunbook:
              "or give its url to add it now"),
         )  # fmt: skip
 
+    def test_the_update_is_said_in_the_teams_channel(self) -> None:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        db = Runbook(name="db", url="https://rb/db")
+        flow, chat, i = _resolved(Policy(teams=[ops], runbooks=[db]))
+        flow.update_runbook(i, "db", by="bob", note="added a step")
+        said = chat.of(i)[-1]
+        assert (said.channel, said.text) == ("C0OPS", "Runbook db updated by bob: added a step")
+
     def test_the_runbook_written_for_the_incident_is_updated_and_no_other(self) -> None:
         flow, _, i = _resolved(Policy(postmortem_required=()))
         assert _refusal(lambda: flow.update_runbook(i, "docs", by="bob", note="x"))[3] == (
@@ -1383,6 +1421,14 @@ class TestStartRunbook:
             "No runbook for 'CheckoutSlow': action item raised to add one",
         )
 
+    def test_the_resolution_raises_no_second_runbook_item(self, make_flow: MakeFlow) -> None:
+        """The item raised when work started is the one owed: resolving adds no other."""
+        flow, _, _, _ = make(make_flow)
+        i = flow.trigger(P2).id
+        flow.start_runbook(i, by="alice")
+        resolved = flow.resolve(i, by="alice")
+        assert [(a.id, a.kind) for a in resolved.action_items] == [("AI-1", "add_runbook")]
+
     def test_a_runbook_chosen_by_hand_owes_no_runbook_item(self, make_flow: MakeFlow) -> None:
         flow, _, _, _ = make(make_flow, Policy(postmortem_required=()))
         i = flow.trigger(P2).id
@@ -1405,6 +1451,37 @@ class TestStartRunbook:
         )
 
 
+class TestTheAlertsOwnRunbookLink:
+    """An alert carrying its runbook link: the catalog's runbook when it is that one."""
+
+    def test_a_link_to_a_catalog_runbook_is_the_catalogs(self, make_flow: MakeFlow) -> None:
+        """Its name and severity come from the catalog (the alert gave no severity)."""
+        known = Runbook(name="checkout-5xx", url="https://rb/5xx", alert="Checkout*", severity="P1")
+        flow, _, _, _ = make(make_flow, Policy(runbooks=[known]))
+        alert = Alert(source="grafana", name="CheckoutErrors", title="t", runbook_url=known.url)
+        incident = flow.trigger(alert)
+        assert incident.runbook == known
+        assert incident.severity == Severity.P1 and incident.paged
+        (classified,) = [e for e in flow.history(incident.id) if e.type == "IncidentClassified"]
+        assert classified.source == "catalog"  # type: ignore[attr-defined]
+
+    def test_a_link_the_catalog_lacks_is_kept_as_the_sources(self, make_flow: MakeFlow) -> None:
+        """Named after the alert, for that alert of that source only, saying where it came from."""
+        flow, _, _, _ = make(make_flow)
+        alert = Alert(
+            source="grafana", name="CheckoutErrors", title="t", runbook_url="https://rb/x"
+        )
+        linked = flow.trigger(alert).runbook
+        assert linked == Runbook(
+            name="CheckoutErrors",
+            url="https://rb/x",
+            alert="CheckoutErrors",
+            source="grafana",
+            description="linked by the alert's source",
+        )
+        assert not linked.matches(attrs.evolve(alert, source="datadog"))
+
+
 class TestPublisherAnswers:
     """What the publisher answers is said once: a review opened, a post-mortem published."""
 
@@ -1419,6 +1496,17 @@ class TestPublisherAnswers:
         flow.submit_postmortem(i, by="alice")
         opened = [m.text for m in chat.of(i) if m.text.startswith("Post-mortem up for review")]
         assert opened == [f"Post-mortem up for review: {PR}"]
+
+    def test_the_review_opened_is_said_in_the_teams_channel(self) -> None:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        policy = Policy(teams=[ops], postmortem_approvers="anyone")
+        flow, chat, i = _resolved(policy, PullRequest())
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        opened = [m for m in chat.of(i) if m.text.startswith("Post-mortem up for review")]
+        assert [(m.channel, m.text) for m in opened] == [
+            ("C0OPS", f"Post-mortem up for review: {PR}")
+        ]
 
     def test_our_merge_after_a_persons_merge_is_not_announced_again(self) -> None:
         class Conflicted(PullRequest):

@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from incident_flow import (
     Alert,
     ConcurrencyError,
+    EscalationLevel,
+    Incident,
     IncidentFlow,
     IncidentNotFound,
     InvalidCommand,
@@ -22,10 +24,14 @@ from incident_flow import (
     Policy,
     PostgresStore,
     RecordingNotifier,
+    Roles,
     Severity,
     SQLiteStore,
     StorageError,
+    Team,
 )
+from incident_flow._alerting.decide import decide_new, decide_release
+from incident_flow._core.decision import Decision
 from incident_flow._core.storms import (
     GroupingRule,
     LabelMatcher,
@@ -139,6 +145,19 @@ def test_the_window_and_the_resolution_end_a_group(world: Callable[[Policy], Wor
     assert w.flow.trigger(alert(2)).id == first.id  # old members still route to their incident
 
 
+def test_a_rule_without_a_name_is_said_as_grouping(world: Callable[[Policy], World]) -> None:
+    """The thread never says "grouped by ," for a rule whose name is empty."""
+    nameless = GroupingRule(name="", by=["service"])
+    w = world(Policy(grouping=[nameless], repeat_summary_every=timedelta(0)))
+    first = w.flow.trigger(alert(1))
+    w.flow.trigger(alert(2))
+    w.flow.trigger(alert(2))  # a member's repeat: the same summary
+    assert [m.text for m in w.chat.of(first.id, "update")] == [
+        "2 alerts grouped by grouping, 2 firings; latest: alert 2 on checkout",
+        "2 alerts grouped by grouping, 3 firings; latest: alert 2 on checkout",
+    ]
+
+
 def test_a_held_page_goes_out_after_n_firings_within_m(world: Callable[[Policy], World]) -> None:
     rule = GroupingRule(
         name="outage", by=["service"], page_after=PageAfter(3, timedelta(minutes=5))
@@ -217,6 +236,8 @@ def test_ending_a_silence_early_opens_what_still_fires(world: Callable[[Policy],
     silence = w.flow.silence(
         {"service": "checkout"}, by="alice", why="deploy", duration=timedelta(hours=2)
     )
+    # Another service's silence, still running, holds nothing of checkout's.
+    w.flow.silence({"service": "search"}, by="carol", why="other", duration=timedelta(hours=3))
     held = w.flow.trigger(alert(1))
     assert held.silenced
     ended = w.flow.end_silence(silence.id, by="bob")
@@ -237,6 +258,87 @@ def test_an_extended_silence_keeps_waiting(world: Callable[[Policy], World]) -> 
     again = w.flow.get(held.id)
     assert again.silenced and again.silenced_until == T0 + timedelta(hours=2)
     assert w.pager.messages == []
+
+
+def test_ending_a_silence_early_hands_it_to_another_ending_with_it(
+    world: Callable[[Policy], World],
+) -> None:
+    """Another silence still holding the alert (ending when the first would have) takes it."""
+    w = world(Policy())
+    end = T0 + timedelta(hours=2)
+    first = w.flow.silence({"service": "checkout"}, by="alice", why="deploy", ends_at=end)
+    held = w.flow.trigger(alert(1))
+    second = w.flow.silence({"name": "Alert1"}, by="bob", why="flaky", ends_at=end)
+    w.flow.end_silence(first.id, by="alice")
+    waiting = w.flow.get(held.id)
+    assert waiting.silenced and (waiting.silence_id, waiting.silenced_until) == (second.id, end)
+    assert [e.why for e in w.flow.history(held.id) if e.type == "AlertSilenced"] == [
+        "deploy",
+        "flaky",
+    ]
+    assert w.pager.messages == [] and w.chat.messages == []
+    w.clock.advance(timedelta(hours=2))
+    w.flow.escalate_due()
+    (lifted,) = [e for e in w.flow.history(held.id) if e.type == "SilenceLifted"]
+    assert lifted.silence_id == second.id
+    assert [m.incident_id for m in w.pager.messages] == [held.id]
+
+
+def test_a_released_incident_starts_the_commander_watch(world: Callable[[Policy], World]) -> None:
+    """A P1 that needs a commander, opened at its silence's end, is watched like any other."""
+    w = world(Policy(roles=Roles(commander_required=["P1"])))
+    w.flow.silence({"service": "checkout"}, by="alice", why="deploy", duration=timedelta(hours=1))
+    held = w.flow.trigger(alert(1))
+    assert held.commander_step is None
+    w.clock.advance(timedelta(hours=1))
+    w.flow.escalate_due()
+    released = w.flow.get(held.id)
+    assert released.state == "notified" and released.commander_required
+    assert released.commander_step == "remind" and released.commander_due_at is not None
+    assert released.commander_due_at > T0 + timedelta(hours=1)
+    assert "CommanderScheduled" in [e.type for e in w.flow.history(held.id)]
+
+
+class TestReleaseDecisions:
+    """The pure release decision: nothing before the end, the incident as it was."""
+
+    SILENCE = Silence(
+        id="sil-1",
+        matchers={"service": "checkout"},
+        by="alice",
+        why="deploy",
+        starts_at=T0,
+        ends_at=T0 + timedelta(hours=1),
+        created_at=T0,
+        team="payments",
+    )
+    TEAMS = Policy(teams=[Team(name="payments", escalation=[EscalationLevel(("bob",))])])
+
+    def held(self) -> Incident:
+        return decide_new("i1", alert(1), self.TEAMS, T0, silence=self.SILENCE).incident
+
+    def test_nothing_before_its_silence_ends(self) -> None:
+        held = self.held()
+        assert held.silenced and held.silence_id == self.SILENCE.id
+        later = T0 + timedelta(minutes=30)
+        assert decide_release(held, self.TEAMS, later, [self.SILENCE]) == Decision(held)
+
+    def test_nothing_for_an_incident_that_is_not_silenced(self) -> None:
+        opened = decide_new("i2", alert(2), self.TEAMS, T0).incident
+        assert decide_release(opened, self.TEAMS, T0, [self.SILENCE]) == Decision(opened)
+
+    def test_a_policy_without_its_team_still_waits_for_its_silence(self) -> None:
+        """The team's silence no longer matches, but it is known and not over: it waits."""
+        held = self.held()
+        later = T0 + timedelta(minutes=30)
+        assert decide_release(held, Policy(), later, [self.SILENCE]) == Decision(held)
+
+    def test_it_opens_at_the_very_instant_its_silence_ends(self) -> None:
+        """Even when the caller read the silence as active a moment before."""
+        held = self.held()
+        decision = decide_release(held, self.TEAMS, self.SILENCE.until, [self.SILENCE])
+        assert [e.type for e in decision.events][:2] == ["SilenceLifted", "IncidentClassified"]
+        assert decision.incident.state == "notified" and decision.incident.paged
 
 
 def test_a_silence_is_checked(world: Callable[[Policy], World]) -> None:

@@ -32,6 +32,7 @@ from incident_flow import (
     InvalidCommand,
     InvalidPolicy,
     MemoryStore,
+    PageAfter,
     Policy,
     RecordingNotifier,
     Route,
@@ -218,11 +219,14 @@ class TestScopedValues:
         assert "team" not in unscoped.describe()
 
     def test_a_silence_refuses_a_team_that_is_no_name(self) -> None:
-        with pytest.raises(ValueError, match="must be a team's name"):
+        """The refusal names what was refused: the silence's (or the rule's) team."""
+        with pytest.raises(ValueError, match=r"^Silence\.team must be a team's name"):
             Silence(
                 id="sil-1", matchers={"env": "prod"}, starts_at=T0, ends_at=T0 + HOUR,
                 by="alice", why="upgrade", created_at=T0, team="shop\n@channel",
             )  # fmt: skip
+        with pytest.raises(ValueError, match=r"^GroupingRule\.team must be a team's name"):
+            GroupingRule(name="outage", team=" ")
 
     def test_a_silence_stored_before_teams_reads_as_every_teams(self) -> None:
         silence = Silence(
@@ -261,6 +265,26 @@ class TestScopedGrouping:
         ids = [i.id for i in found if i is not None]
         assert ids[1] == ids[3] and len(set(ids)) == 3
         assert [i.team for i in found if i is not None] == ["shop", "payments", "shop", "payments"]
+
+    def test_a_joining_alert_is_said_and_its_held_page_released_as_the_teams(self) -> None:
+        """The group's summary goes to shop's channel; the page it releases to shop's on-call."""
+        rule = GroupingRule(
+            name="shop-outage", by=["env"], team="shop", page_after=PageAfter(2, HOUR)
+        )
+        policy = two_teams(grouping=[rule], repeat_summary_every=timedelta(0))
+        flow, chat, pager, _ = make_flow(policy)
+        first = flow.trigger(alert("checkout", "k1"))
+        assert not first.paged and first.team == "shop"
+        second = flow.trigger(alert("checkout", "k2"))
+        flow.deliver_pending()
+        assert second.id == first.id and second.paged
+        assert [p.to for p in pager.of(first.id, "page")] == [("alice",)]
+        updates = [(m.channel, m.text) for m in chat.of(first.id, "update")]
+        assert updates[0] == (
+            SHOP,
+            "2 alerts grouped by shop-outage, 2 firings; latest: checkout down",
+        )
+        assert {channel for channel, _ in updates} == {SHOP}
 
     def test_a_rule_for_every_team_groups_across_teams_as_before(self) -> None:
         rule = GroupingRule(name="outage", by=["env"])
@@ -322,6 +346,34 @@ class TestScopedSilences:
         clock.advance(HOUR + timedelta(seconds=1))
         flow.escalate_due()
         assert flow.get(held.id).silenced and flow.get(held.id).silence_id == longer.id
+
+    def test_its_teams_silence_made_later_keeps_it_waiting_at_the_first_ones_end(self) -> None:
+        """A longer silence of the incident's team, made after it fired, takes it over."""
+        flow, chat, pager, clock = make_flow(two_teams())
+        flow.silence({"env": "prod"}, by="bob", why="one hour", duration=HOUR, team="payments")
+        held = flow.trigger(alert("billing", "k1"))
+        longer = flow.silence({"env": "prod"}, by="bob", why="three hours", duration=3 * HOUR,
+                              team="payments")  # fmt: skip
+        clock.advance(HOUR + timedelta(seconds=1))
+        flow.escalate_due()
+        flow.deliver_pending()
+        waiting = flow.get(held.id)
+        assert waiting.silenced and waiting.silence_id == longer.id
+        assert waiting.silenced_until == T0 + 3 * HOUR
+        assert chat.of(held.id) == [] and pager.of(held.id) == []
+
+    def test_released_it_is_posted_and_paged_as_its_teams(self) -> None:
+        """At its silence's end a shop incident pages shop's on-call, in shop's channel."""
+        flow, chat, pager, clock = make_flow(two_teams())
+        flow.silence({"env": "prod"}, by="al", why="deploy", duration=HOUR, team="shop")
+        held = flow.trigger(alert("checkout", "k1"))
+        assert held.silenced and held.team == "shop"
+        clock.advance(HOUR)
+        flow.escalate_due()
+        flow.deliver_pending()
+        assert flow.get(held.id).state == "notified"
+        assert [p.to for p in pager.of(held.id, "page")] == [("alice",)]
+        assert [(m.kind, m.channel) for m in chat.of(held.id)] == [("notify", SHOP)]
 
     @pytest.mark.parametrize(
         ("team", "shown"),
