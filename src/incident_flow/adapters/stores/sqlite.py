@@ -66,6 +66,24 @@ __all__ = ["SQLiteStore"]
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
 
+def _checked(
+    groups: Sequence[Sequence[StreamAppend]], results: list[Exception | None]
+) -> list[int]:
+    """The indexes of the groups to write; a group of bad input gets its error in ``results``."""
+    todo: list[int] = []
+    for index, group in enumerate(groups):
+        try:
+            if not group:
+                continue
+            for one in group:
+                check_versions(one.expected_version, one.events)
+        except Exception as exc:  # noqa: BLE001 - bad input: refused alone, as its error
+            results[index] = exc
+        else:
+            todo.append(index)
+    return todo
+
+
 def _reclaimed(message: OutboxMessage, was_claimed: bool) -> OutboxMessage:
     return attrs.evolve(message, reclaimed=True) if was_claimed else message
 
@@ -257,18 +275,11 @@ class SQLiteStore:
         the others are kept by the one commit. Durable unless every append is ``durable=False``.
         """
         results: list[Exception | None] = [None] * len(groups)
-        todo: list[int] = []
-        for index, group in enumerate(groups):
-            try:
-                if not group:
-                    continue
-                for one in group:
-                    check_versions(one.expected_version, one.events)
-            except Exception as exc:  # noqa: BLE001 - bad input: refused alone, as its error
-                results[index] = exc
-            else:
-                todo.append(index)
+        todo = _checked(groups, results)
         if not todo:
+            return results
+        if len(todo) == 1:  # alone (a quiet service): its own transaction, no savepoint
+            results[todo[0]] = self._append_alone(groups[todo[0]])
             return results
         durable = any(one.durable for index in todo for one in groups[index])
         try:
@@ -296,6 +307,16 @@ class SQLiteStore:
             msg = f"SQLite store {self.path}: append failed: {exc}"
             raise StorageError(msg) from exc
         return results
+
+    def _append_alone(self, group: Sequence[StreamAppend]) -> Exception | None:
+        """``append_each`` of one group: ``append_all``, its refusal returned, not raised."""
+        try:
+            self.append_all(group)
+        except StorageError:
+            raise  # the database itself failed
+        except Exception as exc:  # noqa: BLE001 - refused (or bad input): as its error
+            return exc
+        return None
 
     @staticmethod
     def _write(db: sqlite3.Connection, one: StreamAppend) -> None:
