@@ -58,12 +58,20 @@ from ._sqlite_sql import (
     _SAVE_SILENCE,
     _SCHEMA,
     _UPDATE_INCIDENT,
+    _UPDATE_UNINDEXED,
     _UPSERT_MESSAGE,
 )
 
 __all__ = ["SQLiteStore"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+
+def _unindexed(summary: tuple[object, ...], expected_version: int) -> tuple[object, ...]:
+    """``_UPDATE_UNINDEXED``'s parameters from ``incident_row`` + id (``_UPDATE_INCIDENT``'s)."""
+    state, severity, dedup_key, accepts, version, updated_at, timer, incident_id = summary
+    return (version, updated_at, incident_id, expected_version, state, severity, dedup_key,
+            accepts, timer)  # fmt: skip
 
 
 def _checked(
@@ -326,7 +334,10 @@ class SQLiteStore:
         # updates nothing (a new stream collides on the id) and is refused.
         if one.expected_version == 0:
             db.execute(_INSERT_INCIDENT, summary)
-        elif db.execute(_UPDATE_INCIDENT, (*summary, one.expected_version)).rowcount != 1:
+        elif (
+            db.execute(_UPDATE_UNINDEXED, _unindexed(summary, one.expected_version)).rowcount != 1
+            and db.execute(_UPDATE_INCIDENT, (*summary, one.expected_version)).rowcount != 1
+        ):
             raise ConcurrencyError(incident_id, one.expected_version)
         db.executemany(
             "INSERT INTO events (incident_id, version, type, data) VALUES (?, ?, ?, ?)",
