@@ -283,6 +283,15 @@ def test_invalid_utf8_unknown_sources_and_no_length(served: Served) -> None:
     assert raw.startswith(b"HTTP/1.1 411"), raw[:80]
 
 
+def test_webhook_paths_past_the_router_answer_as_routed(served: Served) -> None:
+    """POST /webhooks/{source} skips the router; every other method and path still routes."""
+    token = {"X-Incident-Flow-Token": AM_TOKEN, "Content-Type": "application/json"}
+    assert httpx.get(f"{served.url}/webhooks/alertmanager", timeout=10).status_code == 405
+    assert post(served, "/webhooks/alertmanager/more", b"{}", **token).status_code == 404
+    assert post(served, "/webhooks/", b"{}", **token).status_code == 404
+    assert post(served, "/webhooks/alertmanager", b"{}", **token).status_code == 400
+
+
 def raw_post(
     served: Served, path: str, body: bytes, headers: dict[str, str], *, length: bool = True
 ) -> bytes:

@@ -224,3 +224,83 @@ class TestOneFlushPerCommand:
         ]
         assert store._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         store.close()
+
+
+class TestARepeatRewritesNoIndex:
+    """Issue 27: an append that changes no indexed column sets only the version and time."""
+
+    @staticmethod
+    def _updates(said: list[str]) -> list[str]:
+        return [" ".join(s.split()[:4]) for s in said if s.lstrip().startswith("UPDATE incidents")]
+
+    def test_a_repeat_sets_the_version_alone_and_a_change_of_state_sets_the_row(
+        self, tmp_path: Path
+    ) -> None:
+        store = SQLiteStore(tmp_path / "x.db")
+        flow = IncidentFlow(store=store, notifier=RecordingNotifier(), pager=RecordingNotifier())
+        alert = Alert(source="s", name="n", title="t", severity="P1")
+        incident = flow.trigger(alert)
+        flow.get(incident.id)  # the delivery outcomes written
+        said: list[str] = []
+        store._db.set_trace_callback(said.append)
+        flow.trigger(alert)  # a repeat: state, severity, key and timer as they were
+        assert self._updates(said) == ["UPDATE incidents SET version"]
+        said.clear()
+        flow.resolve(incident.id, by="alice")  # the state (indexed) changes
+        assert self._updates(said) == [
+            "UPDATE incidents SET version",  # no row: the state differs
+            "UPDATE incidents SET state",
+        ]
+        resolved = flow.get(incident.id)
+        assert store.find_by_dedup_key(alert.dedup_key) == incident.id
+        row = store._db.execute(
+            "SELECT state, version, updated_at FROM incidents WHERE id = ?", (incident.id,)
+        ).fetchone()
+        assert (row[0], row[1]) == ("resolved", resolved.version)
+        store.close()
+
+    def test_a_stale_repeat_is_still_refused(self, tmp_path: Path) -> None:
+        path = tmp_path / "x.db"
+        alert = Alert(source="s", name="n", title="t", severity="P1")
+        ours = IncidentFlow(store=SQLiteStore(path))
+        incident = ours.trigger(alert)
+        ours.get(incident.id)
+        theirs = IncidentFlow(store=SQLiteStore(path))
+        theirs.trigger(alert)  # a replica's repeat: our cached incident is one behind
+        again = ours.trigger(alert)  # refused on the stale version, reloaded, retried
+        assert again.alert_count == 3
+        assert IncidentFlow(store=SQLiteStore(path)).get(incident.id).alert_count == 3
+
+
+class TestARepeatFollowsItsKeyAcrossReplicas:
+    """Issue 27: a repeat routed from memory still lands where the store routes its key."""
+
+    @pytest.mark.parametrize("many", [False, True], ids=["trigger", "trigger_all"])
+    def test_a_key_another_replica_moved_on_opens_where_the_store_says(
+        self, tmp_path: Path, many: bool
+    ) -> None:
+        path = tmp_path / "x.db"
+        alert = Alert(source="s", name="n", title="t", severity="P1")
+        ours = IncidentFlow(store=SQLiteStore(path), pager=RecordingNotifier())
+        theirs = IncidentFlow(store=SQLiteStore(path), pager=RecordingNotifier())
+
+        def trigger(flow: IncidentFlow) -> str:
+            if many:
+                found = flow.trigger_all([alert])[0]
+                assert found is not None
+                return found.id
+            return flow.trigger(alert).id
+
+        first = trigger(ours)
+        assert trigger(ours) == first  # a repeat: the key's incident is remembered now
+        # A replica ends the incident's intake (its post-mortem starts) and opens a new one.
+        theirs.resolve(first, by="bob")
+        theirs.start_postmortem(first, author="bob")
+        second = trigger(theirs)
+        assert second != first
+        # Ours still holds the first as taking the key: its append is refused, it reads
+        # again, and the repeat joins the incident the store routes the key to.
+        assert trigger(ours) == second
+        assert ours.get(second).alert_count == 2
+        assert ours.get(first).alert_count == 2
+        assert theirs.store.find_by_dedup_key(alert.dedup_key) == second

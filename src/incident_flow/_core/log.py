@@ -1,9 +1,10 @@
-"""Our log events, silent unless the host asks: structlog events on the standard library.
+"""Our log events, silent unless the host asks: structured events on the standard library.
 
 incident_flow logs structured events (``incident_flow.state_changed incident_id=... state=...``)
-but never configures logging: that is the host's. Every logger here is structlog's stdlib
-integration over ``logging.getLogger("incident_flow...")``, wrapped locally (never through
-``structlog.configure``), so:
+but never configures logging: that is the host's. Every logger here hands its events to
+``logging.getLogger("incident_flow...")`` as structlog's stdlib integration would (never
+through ``structlog.configure``), without going through structlog itself (one event per
+request in the service: its cost counts), so:
 
 - an unconfigured host sees nothing (a ``NullHandler`` on ``incident_flow``, and the
   standard library's own "last resort" never fires);
@@ -23,8 +24,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable, MutableMapping
 from typing import Any
-
-import structlog
 
 __all__ = ["EventLogger", "OncePerCause", "get_logger"]
 
@@ -48,42 +47,45 @@ def _to_record(
 
 
 class EventLogger:
-    """Our events at four levels; a level the host did not enable costs one check."""
+    """Our events at four levels; a level the host did not enable costs one check.
 
-    __slots__ = ("_events", "_std")
+    An event goes straight to the standard library's logger (the record :func:`_to_record`
+    makes, said to come from the code that logged it): the service writes one per request.
+    """
+
+    __slots__ = ("_std",)
 
     def __init__(self, name: str) -> None:
         self._std = logging.getLogger(name)
-        self._events = structlog.wrap_logger(
-            self._std,
-            processors=[_to_record],
-            wrapper_class=structlog.stdlib.BoundLogger,
-            cache_logger_on_first_use=True,
-        )
 
     def enabled(self, level: int) -> bool:
         """Whether an event at ``level`` would be logged (skip building costly fields if not)."""
         return self._std.isEnabledFor(level)
 
+    def _say(self, level: int, event: str, fields: dict[str, Any]) -> None:
+        fields["event"] = event
+        said = _to_record(self._std, "", fields)
+        self._std.log(level, said["msg"], extra=said["extra"], stacklevel=3)
+
     def debug(self, event: str, **fields: Any) -> None:
         """Log ``event`` with its fields at DEBUG."""
         if self._std.isEnabledFor(logging.DEBUG):
-            self._events.debug(event, **fields)
+            self._say(logging.DEBUG, event, fields)
 
     def info(self, event: str, **fields: Any) -> None:
         """Log ``event`` with its fields at INFO."""
         if self._std.isEnabledFor(logging.INFO):
-            self._events.info(event, **fields)
+            self._say(logging.INFO, event, fields)
 
     def warning(self, event: str, **fields: Any) -> None:
         """Log ``event`` with its fields at WARNING."""
         if self._std.isEnabledFor(logging.WARNING):
-            self._events.warning(event, **fields)
+            self._say(logging.WARNING, event, fields)
 
     def error(self, event: str, **fields: Any) -> None:
         """Log ``event`` with its fields at ERROR."""
         if self._std.isEnabledFor(logging.ERROR):
-            self._events.error(event, **fields)
+            self._say(logging.ERROR, event, fields)
 
 
 def get_logger(name: str) -> EventLogger:

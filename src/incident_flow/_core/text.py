@@ -45,7 +45,10 @@ _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 def storable(text: str) -> str:
     """``text`` that every store can hold: lone surrogates as U+FFFD, NUL removed."""
-    if not _UNSTORABLE.search(text):
+    if text.isascii():  # the usual text (a flag CPython keeps): only a NUL to look for
+        if "\x00" not in text:
+            return text
+    elif not _UNSTORABLE.search(text):
         return text
     return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
 

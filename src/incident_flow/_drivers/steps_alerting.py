@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 import attrs
 
@@ -38,9 +39,49 @@ from ..exceptions import (
 )
 from .loop import _DELIVERY_RETRIES, Loop, _log, _StoppedAcceptingAlerts, _utc
 
+#: The most dedup keys whose incident is remembered (then the memory starts over).
+_ROUTES_KEPT = 16384
+
 
 class AlertingSteps(Loop):
     """Alerts in, as steps: route each alert to its incident, a group's, or a new one; silences."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The incident each alert key was last found to route to, by store (see _holder).
+        self._routed: tuple[object, dict[str, str]] = (None, {})
+
+    def _holder(self, dedup_key: str) -> Steps[str | None]:
+        """The incident that takes alerts of ``dedup_key`` (``store.find_by_dedup_key``).
+
+        A repeat asks again what the store answered for its key before, without a store
+        call, while the cached incident still takes that key (it accepts alerts, and the key
+        is its own or one of its members'). A key leaves an incident only by an append to that
+        incident (it stops accepting alerts) and is never taken from one that holds it
+        (``ports.EventLog.append``), so the incident's version, checked by the append the
+        repeat makes, proves the answer is still the store's; a stale cache costs a refused
+        append, a fresh read, and, if it took the key no more, this question asked again.
+        """
+        store = self._port("store")
+        if self._routed[0] is not store:
+            self._routed = (store, {})
+        routed = self._routed[1]
+        known = routed.get(dedup_key)
+        if known is not None:
+            incident = self._cache.get(known)
+            if (
+                incident is not None
+                and incident.accepts_alerts
+                and (incident.dedup_key == dedup_key or dedup_key in incident.members)
+            ):
+                return known
+            routed.pop(dedup_key, None)
+        holder: str | None = yield from call("store", "find_by_dedup_key", dedup_key)
+        if holder is not None:
+            if len(routed) >= _ROUTES_KEPT:
+                routed.clear()
+            routed[dedup_key] = holder
+        return holder
 
     def _trigger(self, alert: Alert) -> Steps[Incident]:
         if not isinstance(alert, Alert):
@@ -55,7 +96,7 @@ class AlertingSteps(Loop):
 
     def _route(self, alert: Alert) -> Steps[Incident]:
         for _ in range(3):
-            existing = yield from call("store", "find_by_dedup_key", alert.dedup_key)
+            existing = yield from self._holder(alert.dedup_key)
             if existing is not None:
                 done = yield from self._attach(
                     existing, lambda inc, now: _on_alert(inc, alert, self._policy(), now)
@@ -125,7 +166,7 @@ class AlertingSteps(Loop):
         by_incident: dict[str, list[int]] = {}
         rest: list[int] = []
         for index, alert in enumerate(alerts):
-            holder = yield from call("store", "find_by_dedup_key", alert.dedup_key)
+            holder = yield from self._holder(alert.dedup_key)
             if holder is None:
                 rest.append(index)
             else:

@@ -92,6 +92,15 @@ UPDATE incidents SET state = ?, severity = ?, dedup_key = ?, accepts_alerts = ?,
     updated_at = ?, timer_at = ?
 WHERE id = ? AND version = ?
 """
+# A change that leaves every indexed column as it was (a repeat): only the unindexed ones are
+# set, so no index page is rewritten (SQLite rewrites the entries of every index on a column
+# a SET names, same value or not: five pages a repeat instead of one). No row: something
+# indexed changed, or the version is stale (the full update says which).
+_UPDATE_UNINDEXED = """
+UPDATE incidents SET version = ?, updated_at = ?
+WHERE id = ? AND version = ? AND state = ? AND severity = ? AND dedup_key = ?
+    AND accepts_alerts = ? AND timer_at IS ?
+"""
 
 _FIND_DEDUP = """
 SELECT id FROM incidents WHERE dedup_key = ? AND accepts_alerts = 1

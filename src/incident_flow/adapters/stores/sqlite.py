@@ -58,12 +58,38 @@ from ._sqlite_sql import (
     _SAVE_SILENCE,
     _SCHEMA,
     _UPDATE_INCIDENT,
+    _UPDATE_UNINDEXED,
     _UPSERT_MESSAGE,
 )
 
 __all__ = ["SQLiteStore"]
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+
+def _unindexed(summary: tuple[object, ...], expected_version: int) -> tuple[object, ...]:
+    """``_UPDATE_UNINDEXED``'s parameters from ``incident_row`` + id (``_UPDATE_INCIDENT``'s)."""
+    state, severity, dedup_key, accepts, version, updated_at, timer, incident_id = summary
+    return (version, updated_at, incident_id, expected_version, state, severity, dedup_key,
+            accepts, timer)  # fmt: skip
+
+
+def _checked(
+    groups: Sequence[Sequence[StreamAppend]], results: list[Exception | None]
+) -> list[int]:
+    """The indexes of the groups to write; a group of bad input gets its error in ``results``."""
+    todo: list[int] = []
+    for index, group in enumerate(groups):
+        try:
+            if not group:
+                continue
+            for one in group:
+                check_versions(one.expected_version, one.events)
+        except Exception as exc:  # noqa: BLE001 - bad input: refused alone, as its error
+            results[index] = exc
+        else:
+            todo.append(index)
+    return todo
 
 
 def _reclaimed(message: OutboxMessage, was_claimed: bool) -> OutboxMessage:
@@ -257,18 +283,11 @@ class SQLiteStore:
         the others are kept by the one commit. Durable unless every append is ``durable=False``.
         """
         results: list[Exception | None] = [None] * len(groups)
-        todo: list[int] = []
-        for index, group in enumerate(groups):
-            try:
-                if not group:
-                    continue
-                for one in group:
-                    check_versions(one.expected_version, one.events)
-            except Exception as exc:  # noqa: BLE001 - bad input: refused alone, as its error
-                results[index] = exc
-            else:
-                todo.append(index)
+        todo = _checked(groups, results)
         if not todo:
+            return results
+        if len(todo) == 1:  # alone (a quiet service): its own transaction, no savepoint
+            results[todo[0]] = self._append_alone(groups[todo[0]])
             return results
         durable = any(one.durable for index in todo for one in groups[index])
         try:
@@ -297,6 +316,16 @@ class SQLiteStore:
             raise StorageError(msg) from exc
         return results
 
+    def _append_alone(self, group: Sequence[StreamAppend]) -> Exception | None:
+        """``append_each`` of one group: ``append_all``, its refusal returned, not raised."""
+        try:
+            self.append_all(group)
+        except StorageError:
+            raise  # the database itself failed
+        except Exception as exc:  # noqa: BLE001 - refused (or bad input): as its error
+            return exc
+        return None
+
     @staticmethod
     def _write(db: sqlite3.Connection, one: StreamAppend) -> None:
         incident_id, snapshot = one.incident_id, one.snapshot
@@ -305,7 +334,10 @@ class SQLiteStore:
         # updates nothing (a new stream collides on the id) and is refused.
         if one.expected_version == 0:
             db.execute(_INSERT_INCIDENT, summary)
-        elif db.execute(_UPDATE_INCIDENT, (*summary, one.expected_version)).rowcount != 1:
+        elif (
+            db.execute(_UPDATE_UNINDEXED, _unindexed(summary, one.expected_version)).rowcount != 1
+            and db.execute(_UPDATE_INCIDENT, (*summary, one.expected_version)).rowcount != 1
+        ):
             raise ConcurrencyError(incident_id, one.expected_version)
         db.executemany(
             "INSERT INTO events (incident_id, version, type, data) VALUES (?, ?, ?, ?)",

@@ -5,7 +5,9 @@ never blocks (``nonblocking = True``: the memory store, the recording and log ch
 called inline; any other sync port is wrapped here:
 
 - :class:`ThreadedStore` runs every call of a store on ONE thread of its own, in order (a
-  SQLite connection is used by one thread at a time, and the store's writes stay serial);
+  SQLite connection is used by one thread at a time, and the store's writes stay serial); the
+  calls that queue up while that thread is busy are run by one job and answered together (one
+  wake-up of the event loop for all of them, not one thread hand-off each);
 - :class:`ThreadedNotifier` and :class:`ThreadedPublisher` run each send on the loop's default
   executor, so that a slow Slack or ``git push`` holds up nobody else.
 
@@ -15,8 +17,11 @@ called inline; any other sync port is wrapped here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
+import queue
+import threading
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -66,6 +71,107 @@ async def _on(executor: Executor | None, function: Callable[P, T], *args: Any, *
     return await loop.run_in_executor(executor, functools.partial(function, *args, **kwargs))
 
 
+#: Seconds the store's own thread waits for another call before its job ends.
+_LINGER = 0.05
+#: One call waiting for the store's thread: what to run, and the future that gets its answer.
+_Queued = tuple[Callable[[], Any], "asyncio.Future[Any]"]
+#: One call run: its future, whether it returned, and its answer or error.
+_Answered = tuple["asyncio.Future[Any]", bool, Any]
+
+
+class _Serial:
+    """Calls run one at a time, in order, on an executor; the queued ones in one job.
+
+    A call that finds no job running submits one; the calls made while it runs join its
+    queue, and it runs them too, in order. The answers of each pass go back to the event loop
+    in one ``call_soon_threadsafe``: under load, one executor job and one wake-up of the loop
+    serve many calls (a store call's hand-off was a quarter of the service's CPU). On its own
+    executor the job waits ``linger`` seconds for the next call before it ends, so calls a
+    few milliseconds apart cost a queue put each, not an executor submit. A call whose caller
+    was cancelled before it started is not run (as with ``run_in_executor``).
+    """
+
+    def __init__(self, executor: Executor, *, linger: float = 0.0) -> None:
+        self.executor = executor
+        self._linger = linger
+        self._guard = threading.Lock()
+        self._queue: queue.SimpleQueue[_Queued] = queue.SimpleQueue()
+        self._running = False
+
+    def call(self, function: Callable[[], T]) -> asyncio.Future[T]:
+        """Queue ``function``; the future its answer (or its error) will be set on."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        with self._guard:
+            self._queue.put((function, future))
+            if self._running:
+                return future  # the running job takes it
+            self._running = True
+        try:
+            self.executor.submit(self._run)
+        except BaseException as exc:
+            # The executor is shut down: every call queued is refused, none left waiting.
+            refused: list[_Answered] = []
+            with self._guard:
+                self._running = False
+                while not self._queue.empty():
+                    waiting = self._queue.get_nowait()[1]
+                    if waiting is not future:
+                        refused.append((waiting, False, exc))
+            _answer(refused)
+            raise
+        return future
+
+    def _run(self) -> None:
+        """On the executor: the queued calls, in order, until none comes within ``linger``."""
+        waiting = self._queue
+        while True:
+            try:
+                batch = [
+                    waiting.get(timeout=self._linger) if self._linger else waiting.get_nowait()
+                ]
+            except queue.Empty:
+                with self._guard:
+                    if waiting.empty():
+                        self._running = False
+                        return
+                continue
+            while True:
+                try:
+                    batch.append(waiting.get_nowait())
+                except queue.Empty:
+                    break
+            answered: list[_Answered] = []
+            for function, future in batch:
+                if future.cancelled():
+                    continue
+                try:
+                    answered.append((future, True, function()))
+                except BaseException as exc:  # noqa: BLE001 - handed to its caller
+                    answered.append((future, False, exc))
+            _answer(answered)
+
+
+def _answer(answered: list[_Answered]) -> None:
+    """Hand the answers to their loops: one call per loop (usually one) for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Answered]] = {}
+    for item in answered:
+        by_loop.setdefault(item[0].get_loop(), []).append(item)
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_settle, items)
+
+
+def _settle(answered: list[_Answered]) -> None:
+    """On the loop: set each answer on its future (unless its caller was cancelled)."""
+    for future, returned, value in answered:
+        if future.cancelled():
+            continue
+        if returned:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+
 class ThreadedStore:
     """An :class:`~incident_flow.ports.AsyncEventStore` over a sync store, on a thread of its own.
 
@@ -84,6 +190,8 @@ class ThreadedStore:
             if executor is not None
             else ThreadPoolExecutor(max_workers=1, thread_name_prefix="incident_flow-store")
         )
+        # Its own thread waits a little for the next call (the one job of a busy service).
+        self._serial = _Serial(self._executor, linger=_LINGER if executor is None else 0.0)
         #: Group commit (``ports.GroupAppend``): appends that queue up behind the store thread
         #: go together, in one transaction, when the wrapped store has ``append_each``.
         self.group_commit: GroupCommit | None = GroupCommit(self._commit_group)
@@ -109,7 +217,9 @@ class ThreadedStore:
         if self._closed:
             msg = f"{self!r} is closed"
             raise StorageError(msg)
-        return await _on(self._executor, function, *args, **kwargs)
+        return await self._serial.call(
+            functools.partial(function, *args, **kwargs) if args or kwargs else function
+        )
 
     async def append(
         self,
