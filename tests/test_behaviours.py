@@ -1541,6 +1541,53 @@ class TestPublisherAnswers:
         published = [m.text for m in chat.of(i) if m.text.startswith("Post-mortem published")]
         assert published == [f"Post-mortem published: {PR}"]
 
+    def test_our_merge_after_a_persons_early_merge_is_not_recorded_again(self) -> None:
+        """Merged by a person with an approval withdrawn: our late merge records nothing more."""
+
+        class Conflicted(PullRequest):
+            def merge(self, document: object) -> str:
+                if self.merges == 0:
+                    self.merges += 1
+                    raise RuntimeError("merge conflict")
+                return super().merge(document)
+
+        publisher = Conflicted()
+        clock, chat = ManualClock(T0), RecordingNotifier()
+        flow = IncidentFlow(
+            Policy(postmortem_approvers="anyone"), notifier=chat, pager=RecordingNotifier(),
+            publisher=publisher, clock=clock,
+        )  # fmt: skip
+        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+        flow.resolve(i, by="alice")
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        for who in ("bob", "carol"):
+            flow.apply(
+                Action(
+                    source="github", kind="approve_postmortem", incident=i, by=who, review_url=PR
+                )
+            )  # our merge fails
+        flow.apply(
+            Action(
+                source="github", kind="request_changes", incident=i, by="bob", review_url=PR,
+                text="one more thing",
+            )
+        )  # fmt: skip
+        flow.apply(
+            Action(source="github", kind="postmortem_merged", incident=i, by="dave", review_url=PR)
+        )
+        clock.advance(timedelta(minutes=10))
+        flow.deliver_pending()  # our retry merges what is merged already
+        assert publisher.merges == 2
+        merged = [e for e in flow.history(i) if e.type == "PostMortemMerged"]
+        assert len(merged) == 1
+        said = [m.text for m in chat.of(i) if m.text.startswith("Post-mortem merged at")]
+        assert said == [
+            f"Post-mortem merged at {PR} with 1 of 2 approvals: it counts once the rest approve"
+        ]
+        pm = flow.get(i).postmortem
+        assert pm is not None and pm.stage == "merged" and not pm.published
+
     def test_a_save_without_a_receipt_is_published_as_saved(self) -> None:
         class Silent(RecordingPublisher):
             def publish(self, document: object) -> str:
