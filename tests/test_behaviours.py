@@ -95,6 +95,36 @@ class TestEscalation:
         assert said.channel == "C0OPS" and said.text.startswith("Not acknowledged in time")
         assert [p.to for p in pager.of(incident.id, "page")][-1] == ("bob",)
 
+    def test_a_persons_escalation_is_said_in_the_teams_channel(self, make_flow: MakeFlow) -> None:
+        ops = Team(
+            name="ops",
+            escalation=[EscalationLevel(("alice",)), EscalationLevel(("bob",))],
+            chat_channel="C0OPS",
+        )
+        flow, _, chat, pager = make(make_flow, Policy(teams=[ops]))
+        incident = flow.trigger(attrs.evolve(P2, severity=Severity.P1))
+        flow.escalate(incident.id, by="alice")
+        said = chat.of(incident.id, "update")[-1]
+        assert (said.channel, said.text) == ("C0OPS", "Escalated to bob (level 1) by alice")
+        assert [p.to for p in pager.of(incident.id, "page")][-1] == ("bob",)
+
+    def test_each_escalated_page_waits_as_long_as_its_severity_says(
+        self, make_flow: MakeFlow
+    ) -> None:
+        """A level without a wait of its own waits the severity's ack timeout, at every level."""
+        policy = Policy(ack_timeout={"P1": timedelta(minutes=5), "P2": timedelta(minutes=20)})
+        flow, clock, _, pager = make(make_flow, policy)
+        incident = flow.trigger(P2)
+        assert incident.escalation_due_at == T0 + timedelta(minutes=20)
+        clock.advance(timedelta(minutes=20))
+        flow.escalate_due()
+        escalated = flow.get(incident.id)
+        assert escalated.escalation_level == 1
+        assert escalated.escalation_due_at == T0 + timedelta(minutes=40)
+        clock.advance(timedelta(minutes=19))
+        flow.escalate_due()
+        assert len(pager.of(incident.id, "page")) == 2  # the P2's 20 minutes, not a default
+
     def test_nothing_before_the_timer_and_nothing_without_one(self) -> None:
         """The pure decision: before its timer, or with none (acknowledged), nothing at all."""
         policy = Policy()
