@@ -1328,6 +1328,18 @@ class TestAlertRecords:
         flow.trigger(self.alert(0, status="resolved"))
         assert self.said(chat, i, 1) == [("update", "am reports the alert recovered")]
 
+    def test_a_recovery_is_said_in_the_teams_channel(self) -> None:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        flow, _, chat = self.flow(Policy(teams=[ops]))
+        i = flow.trigger(self.alert(0)).id
+        flow.trigger(self.alert(0, status="resolved"))
+        said = chat.of(i)[-1]
+        assert (said.channel, said.kind, said.text) == (
+            "C0OPS",
+            "update",
+            "am reports the alert recovered",
+        )
+
     def test_a_repeat_that_releases_a_held_page_is_said_before_the_page(self) -> None:
         hold = PageAfter(2, timedelta(minutes=10))
         flow, clock, chat = self.flow(Policy(page_after={"P2": hold}))
