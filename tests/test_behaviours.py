@@ -1340,6 +1340,34 @@ class TestAlertRecords:
             "am reports the alert recovered",
         )
 
+    def test_a_held_page_released_while_the_runbook_is_worked_waits_its_severitys_timeout(
+        self,
+    ) -> None:
+        """Working the runbook does not keep the page held; its timer is level 0's, for a P2."""
+        hold = PageAfter(2, timedelta(minutes=10))
+        levels = [EscalationLevel(("alice",)), EscalationLevel(("bob",))]
+        policy = Policy(
+            page_after={"P2": hold}, ack_timeout={"P2": timedelta(minutes=20)}, escalation=levels
+        )
+        clock, pager = ManualClock(T0), RecordingNotifier()
+        flow = IncidentFlow(policy, notifier=RecordingNotifier(), pager=pager, clock=clock)
+        i = flow.trigger(self.alert(0)).id
+        assert flow.start_runbook(i, by="carol").state == "runbook"
+        clock.advance(timedelta(minutes=1))
+        released = flow.trigger(self.alert(0))
+        assert [p.to for p in pager.of(i, "page")] == [("alice",)]
+        assert released.escalation_due_at == clock.now() + timedelta(minutes=20)
+
+    def test_a_released_page_is_said_in_the_teams_channel(self) -> None:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        hold = PageAfter(2, timedelta(minutes=10))
+        flow, clock, chat = self.flow(Policy(teams=[ops], page_after={"P2": hold}))
+        i = flow.trigger(self.alert(0)).id
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(0))
+        said = [(m.channel, m.text) for m in chat.of(i) if m.text.startswith("Paging on-call")]
+        assert said == [("C0OPS", "Paging on-call: the alerts fired 2 times within 10m")]
+
     def test_a_repeat_that_releases_a_held_page_is_said_before_the_page(self) -> None:
         hold = PageAfter(2, timedelta(minutes=10))
         flow, clock, chat = self.flow(Policy(page_after={"P2": hold}))
