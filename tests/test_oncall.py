@@ -223,6 +223,18 @@ def test_every_gap_of_a_level_is_named_and_the_last_level_says_nobody_is_left(
     assert loud == ["NOBODY IS ON CALL in schedule:thin (level 0): nobody left to page"]
 
 
+def test_a_first_page_to_several_schedules_names_each_person(make_flow: MakeFlow) -> None:
+    policy = Policy.from_text(
+        POLICY.replace('["schedule:primary"]', '["schedule:primary", "schedule:secondary"]', 1)
+    )
+    flow, chat, pager, _ = world(make_flow, policy)
+    incident = flow.trigger(P1)
+    (page,) = pager.of(incident.id)
+    assert page.to == ("alice", "carol")
+    assert page.text == "[P1] checkout down (paging alice, carol)"
+    assert chat.of(incident.id, "notify")[0].text == "[P1] checkout down (paging alice, carol)"
+
+
 def test_an_escalation_to_several_people_names_each(make_flow: MakeFlow) -> None:
     policy = Policy.from_text(
         POLICY.replace('["schedule:secondary"]', '["schedule:secondary", "incident commander"]')
