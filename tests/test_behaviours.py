@@ -22,6 +22,7 @@ from incident_flow import (
     Policy,
     PolicyViolation,
     RecordingNotifier,
+    Route,
     Runbook,
     Severity,
     Team,
@@ -1576,6 +1577,29 @@ class TestPublisherAnswers:
         opened = [m for m in chat.of(i) if m.text.startswith("Post-mortem up for review")]
         assert [(m.channel, m.text) for m in opened] == [
             ("C0OPS", f"Post-mortem up for review: {PR}")
+        ]
+
+    def test_the_review_opened_is_said_in_the_channel_of_the_incidents_own_team(self) -> None:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        web = Team(name="web", escalation=[EscalationLevel(("bob",))], chat_channel="C0WEB")
+        policy = Policy(
+            teams=[ops, web], routes=[Route(team="web", match={"service": "web"})],
+            default_team="ops", postmortem_approvers="anyone",
+        )  # fmt: skip
+        chat = RecordingNotifier()
+        flow = IncidentFlow(
+            policy, notifier=chat, pager=RecordingNotifier(), publisher=PullRequest(),
+            clock=ManualClock(T0),
+        )  # fmt: skip
+        alert = Alert(source="s", name="n", title="t", severity="P1", labels={"service": "web"})
+        i = flow.trigger(alert).id
+        assert flow.get(i).team == "web"
+        flow.resolve(i, by="bob")
+        flow.start_postmortem(i, author="bob", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="bob")
+        opened = [m for m in chat.of(i) if m.text.startswith("Post-mortem up for review")]
+        assert [(m.channel, m.text) for m in opened] == [
+            ("C0WEB", f"Post-mortem up for review: {PR}")
         ]
 
     def test_our_merge_after_a_persons_merge_is_not_announced_again(self) -> None:
