@@ -1602,6 +1602,14 @@ class TestPublisherAnswers:
             ("C0WEB", f"Post-mortem up for review: {PR}")
         ]
 
+    def test_each_delivery_is_recorded_with_the_message_it_delivered(self) -> None:
+        flow, _, i = _resolved()
+        delivered = [e for e in flow.history(i) if e.type == "MessageDelivered"]
+        assert delivered
+        for e in delivered:
+            assert e.message_id.startswith(f"{i}/")  # type: ignore[attr-defined]
+            assert e.message_id.endswith(f"/{e.channel}/{e.kind}")  # type: ignore[attr-defined]
+
     def test_our_merge_after_a_persons_merge_is_not_announced_again(self) -> None:
         class Conflicted(PullRequest):
             def merge(self, document: object) -> str:
