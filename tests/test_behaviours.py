@@ -22,6 +22,7 @@ from incident_flow import (
     Policy,
     PolicyViolation,
     RecordingNotifier,
+    Route,
     Runbook,
     Severity,
     Team,
@@ -94,6 +95,36 @@ class TestEscalation:
         said = chat.of(incident.id, "update")[-1]
         assert said.channel == "C0OPS" and said.text.startswith("Not acknowledged in time")
         assert [p.to for p in pager.of(incident.id, "page")][-1] == ("bob",)
+
+    def test_a_persons_escalation_is_said_in_the_teams_channel(self, make_flow: MakeFlow) -> None:
+        ops = Team(
+            name="ops",
+            escalation=[EscalationLevel(("alice",)), EscalationLevel(("bob",))],
+            chat_channel="C0OPS",
+        )
+        flow, _, chat, pager = make(make_flow, Policy(teams=[ops]))
+        incident = flow.trigger(attrs.evolve(P2, severity=Severity.P1))
+        flow.escalate(incident.id, by="alice")
+        said = chat.of(incident.id, "update")[-1]
+        assert (said.channel, said.text) == ("C0OPS", "Escalated to bob (level 1) by alice")
+        assert [p.to for p in pager.of(incident.id, "page")][-1] == ("bob",)
+
+    def test_each_escalated_page_waits_as_long_as_its_severity_says(
+        self, make_flow: MakeFlow
+    ) -> None:
+        """A level without a wait of its own waits the severity's ack timeout, at every level."""
+        policy = Policy(ack_timeout={"P1": timedelta(minutes=5), "P2": timedelta(minutes=20)})
+        flow, clock, _, pager = make(make_flow, policy)
+        incident = flow.trigger(P2)
+        assert incident.escalation_due_at == T0 + timedelta(minutes=20)
+        clock.advance(timedelta(minutes=20))
+        flow.escalate_due()
+        escalated = flow.get(incident.id)
+        assert escalated.escalation_level == 1
+        assert escalated.escalation_due_at == T0 + timedelta(minutes=40)
+        clock.advance(timedelta(minutes=19))
+        flow.escalate_due()
+        assert len(pager.of(incident.id, "page")) == 2  # the P2's 20 minutes, not a default
 
     def test_nothing_before_the_timer_and_nothing_without_one(self) -> None:
         """The pure decision: before its timer, or with none (acknowledged), nothing at all."""
@@ -1298,6 +1329,46 @@ class TestAlertRecords:
         flow.trigger(self.alert(0, status="resolved"))
         assert self.said(chat, i, 1) == [("update", "am reports the alert recovered")]
 
+    def test_a_recovery_is_said_in_the_teams_channel(self) -> None:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        flow, _, chat = self.flow(Policy(teams=[ops]))
+        i = flow.trigger(self.alert(0)).id
+        flow.trigger(self.alert(0, status="resolved"))
+        said = chat.of(i)[-1]
+        assert (said.channel, said.kind, said.text) == (
+            "C0OPS",
+            "update",
+            "am reports the alert recovered",
+        )
+
+    def test_a_held_page_released_while_the_runbook_is_worked_waits_its_severitys_timeout(
+        self,
+    ) -> None:
+        """Working the runbook does not keep the page held; its timer is level 0's, for a P2."""
+        hold = PageAfter(2, timedelta(minutes=10))
+        levels = [EscalationLevel(("alice",)), EscalationLevel(("bob",))]
+        policy = Policy(
+            page_after={"P2": hold}, ack_timeout={"P2": timedelta(minutes=20)}, escalation=levels
+        )
+        clock, pager = ManualClock(T0), RecordingNotifier()
+        flow = IncidentFlow(policy, notifier=RecordingNotifier(), pager=pager, clock=clock)
+        i = flow.trigger(self.alert(0)).id
+        assert flow.start_runbook(i, by="carol").state == "runbook"
+        clock.advance(timedelta(minutes=1))
+        released = flow.trigger(self.alert(0))
+        assert [p.to for p in pager.of(i, "page")] == [("alice",)]
+        assert released.escalation_due_at == clock.now() + timedelta(minutes=20)
+
+    def test_a_released_page_is_said_in_the_teams_channel(self) -> None:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        hold = PageAfter(2, timedelta(minutes=10))
+        flow, clock, chat = self.flow(Policy(teams=[ops], page_after={"P2": hold}))
+        i = flow.trigger(self.alert(0)).id
+        clock.advance(timedelta(minutes=1))
+        flow.trigger(self.alert(0))
+        said = [(m.channel, m.text) for m in chat.of(i) if m.text.startswith("Paging on-call")]
+        assert said == [("C0OPS", "Paging on-call: the alerts fired 2 times within 10m")]
+
     def test_a_repeat_that_releases_a_held_page_is_said_before_the_page(self) -> None:
         hold = PageAfter(2, timedelta(minutes=10))
         flow, clock, chat = self.flow(Policy(page_after={"P2": hold}))
@@ -1508,6 +1579,37 @@ class TestPublisherAnswers:
             ("C0OPS", f"Post-mortem up for review: {PR}")
         ]
 
+    def test_the_review_opened_is_said_in_the_channel_of_the_incidents_own_team(self) -> None:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        web = Team(name="web", escalation=[EscalationLevel(("bob",))], chat_channel="C0WEB")
+        policy = Policy(
+            teams=[ops, web], routes=[Route(team="web", match={"service": "web"})],
+            default_team="ops", postmortem_approvers="anyone",
+        )  # fmt: skip
+        chat = RecordingNotifier()
+        flow = IncidentFlow(
+            policy, notifier=chat, pager=RecordingNotifier(), publisher=PullRequest(),
+            clock=ManualClock(T0),
+        )  # fmt: skip
+        alert = Alert(source="s", name="n", title="t", severity="P1", labels={"service": "web"})
+        i = flow.trigger(alert).id
+        assert flow.get(i).team == "web"
+        flow.resolve(i, by="bob")
+        flow.start_postmortem(i, author="bob", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="bob")
+        opened = [m for m in chat.of(i) if m.text.startswith("Post-mortem up for review")]
+        assert [(m.channel, m.text) for m in opened] == [
+            ("C0WEB", f"Post-mortem up for review: {PR}")
+        ]
+
+    def test_each_delivery_is_recorded_with_the_message_it_delivered(self) -> None:
+        flow, _, i = _resolved()
+        delivered = [e for e in flow.history(i) if e.type == "MessageDelivered"]
+        assert delivered
+        for e in delivered:
+            assert e.message_id.startswith(f"{i}/")  # type: ignore[attr-defined]
+            assert e.message_id.endswith(f"/{e.channel}/{e.kind}")  # type: ignore[attr-defined]
+
     def test_our_merge_after_a_persons_merge_is_not_announced_again(self) -> None:
         class Conflicted(PullRequest):
             def merge(self, document: object) -> str:
@@ -1540,6 +1642,53 @@ class TestPublisherAnswers:
         assert publisher.merges == 2
         published = [m.text for m in chat.of(i) if m.text.startswith("Post-mortem published")]
         assert published == [f"Post-mortem published: {PR}"]
+
+    def test_our_merge_after_a_persons_early_merge_is_not_recorded_again(self) -> None:
+        """Merged by a person with an approval withdrawn: our late merge records nothing more."""
+
+        class Conflicted(PullRequest):
+            def merge(self, document: object) -> str:
+                if self.merges == 0:
+                    self.merges += 1
+                    raise RuntimeError("merge conflict")
+                return super().merge(document)
+
+        publisher = Conflicted()
+        clock, chat = ManualClock(T0), RecordingNotifier()
+        flow = IncidentFlow(
+            Policy(postmortem_approvers="anyone"), notifier=chat, pager=RecordingNotifier(),
+            publisher=publisher, clock=clock,
+        )  # fmt: skip
+        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+        flow.resolve(i, by="alice")
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        for who in ("bob", "carol"):
+            flow.apply(
+                Action(
+                    source="github", kind="approve_postmortem", incident=i, by=who, review_url=PR
+                )
+            )  # our merge fails
+        flow.apply(
+            Action(
+                source="github", kind="request_changes", incident=i, by="bob", review_url=PR,
+                text="one more thing",
+            )
+        )  # fmt: skip
+        flow.apply(
+            Action(source="github", kind="postmortem_merged", incident=i, by="dave", review_url=PR)
+        )
+        clock.advance(timedelta(minutes=10))
+        flow.deliver_pending()  # our retry merges what is merged already
+        assert publisher.merges == 2
+        merged = [e for e in flow.history(i) if e.type == "PostMortemMerged"]
+        assert len(merged) == 1
+        said = [m.text for m in chat.of(i) if m.text.startswith("Post-mortem merged at")]
+        assert said == [
+            f"Post-mortem merged at {PR} with 1 of 2 approvals: it counts once the rest approve"
+        ]
+        pm = flow.get(i).postmortem
+        assert pm is not None and pm.stage == "merged" and not pm.published
 
     def test_a_save_without_a_receipt_is_published_as_saved(self) -> None:
         class Silent(RecordingPublisher):

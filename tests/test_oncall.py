@@ -223,6 +223,55 @@ def test_every_gap_of_a_level_is_named_and_the_last_level_says_nobody_is_left(
     assert loud == ["NOBODY IS ON CALL in schedule:thin (level 0): nobody left to page"]
 
 
+def test_a_first_page_to_several_schedules_names_each_person(make_flow: MakeFlow) -> None:
+    policy = Policy.from_text(
+        POLICY.replace('["schedule:primary"]', '["schedule:primary", "schedule:secondary"]', 1)
+    )
+    flow, chat, pager, _ = world(make_flow, policy)
+    incident = flow.trigger(P1)
+    (page,) = pager.of(incident.id)
+    assert page.to == ("alice", "carol")
+    assert page.text == "[P1] checkout down (paging alice, carol)"
+    assert chat.of(incident.id, "notify")[0].text == "[P1] checkout down (paging alice, carol)"
+
+
+def test_an_escalation_to_several_people_names_each(make_flow: MakeFlow) -> None:
+    policy = Policy.from_text(
+        POLICY.replace('["schedule:secondary"]', '["schedule:secondary", "incident commander"]')
+    )
+    flow, chat, pager, clock = world(make_flow, policy)
+    incident = flow.trigger(P1)
+    clock.advance(timedelta(minutes=5))
+    flow.escalate_due()
+    page = pager.of(incident.id)[-1]
+    assert page.to == ("carol", "incident commander")
+    assert page.text == "[P1] checkout down (escalated to carol, incident commander)"
+    assert chat.of(incident.id, "update")[-1].text == (
+        "Not acknowledged in time: escalated to carol, incident commander (level 1)"
+    )
+
+
+def test_a_last_level_with_every_schedule_empty_names_each_of_them(make_flow: MakeFlow) -> None:
+    thin2 = (
+        POLICY.split("[[escalation]]", maxsplit=1)[0]
+        .split("[[schedules]]")[3]
+        .replace("thin", "thin2")
+    )
+    text = (
+        POLICY.replace('"schedule:primary"', '"schedule:thin"')
+        .replace('"schedule:secondary"', '"schedule:thin"')
+        .replace('"incident commander"', '"schedule:thin", "schedule:thin2"')
+        .replace("[[escalation]]", "[[schedules]]" + thin2 + "[[escalation]]", 1)
+    )
+    flow, _, pager, _ = world(make_flow, Policy.from_text(text))
+    incident = flow.trigger(P1)
+    (page,) = pager.of(incident.id)
+    assert page.to == ()
+    assert page.text == (
+        "[P1] checkout down (escalated to nobody: schedule:thin, schedule:thin2 had nobody on call)"
+    )
+
+
 def test_next_and_previous_people_and_literal_targets() -> None:
     policy = Policy.from_text(
         POLICY.replace(
