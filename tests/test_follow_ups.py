@@ -335,10 +335,10 @@ class TestWhatTheThreadSays:
             flow.add_follow_up(i, "x", by="alice")
         flow.complete_action_item(i, "AI-2", by="alice")
         with pytest.raises(PolicyViolation) as refused:
-            flow.waive_action_item(i, "AI-2", by="alice", reason="no")
+            flow.complete_action_item(i, "AI-2", by="bob")
         e = refused.value
         assert (e.trigger, e.standard, e.detail) == (
-            "waive_action_item",
+            "complete_action_item",
             "action_item_settled",
             "AI-2 is already settled",
         )
