@@ -320,6 +320,13 @@ class TestWhatTheThreadSays:
             ("update", "C0OPS", "Follow-up AI-2 added by carol: rotate the keys"),
             ("update", "C0OPS", "AI-2 is tracked at memory://acme/ops#2"),
         ]
+        flow.complete_action_item(i, "AI-1", by="bob")
+        flow.complete_action_item(i, "AI-2", by="bob", note="rotated")
+        said = [(m.kind, m.channel, m.text) for m in chat.of(i)][5:]
+        assert said == [
+            ("update", "C0OPS", "AI-1 done by bob"),
+            ("update", "C0OPS", "AI-2 done by bob: rotated"),
+        ]
 
     def test_an_unknown_or_settled_item_is_refused_naming_the_items_there_are(self) -> None:
         flow, _, i = self.flow()
