@@ -856,6 +856,8 @@ class TestPostmortemThread:
         ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
         policy = Policy(teams=[ops], postmortem_reviewers=2, postmortem_merge="manual")
         flow, chat, i = _resolved(policy)
+        resolved = [m.channel for m in chat.of(i) if m.text.startswith("Resolved by alice")]
+        assert resolved == ["C0OPS"]  # the resolution too
         before = len(chat.of(i))
         flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
         flow.amend_postmortem(i, by="carol", impact="more")
