@@ -873,6 +873,43 @@ class TestPostmortemThread:
         )
         assert not any("pull request" in m.text for m in chat.of(i, "update"))
 
+    def test_a_post_mortem_needing_no_reviewer_is_merged_at_its_submission(self) -> None:
+        """Its pull request is opened, then merged (not saved a second time): published."""
+        publisher = PullRequest()
+        flow, chat, i = _resolved(Policy(postmortem_reviewers=0), publisher)
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.submit_postmortem(i, by="alice")
+        assert (publisher.publishes, publisher.merges) == (1, 1)
+        assert flow.get(i).postmortem.stage == "published"  # type: ignore[union-attr]
+        assert chat.of(i, "update")[-1].text == f"Post-mortem published: {PR}"
+
+    def test_every_post_mortem_step_is_said_in_the_teams_channel(self) -> None:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        policy = Policy(teams=[ops], postmortem_reviewers=2, postmortem_merge="manual")
+        flow, chat, i = _resolved(policy)
+        resolved = [m.channel for m in chat.of(i) if m.text.startswith("Resolved by alice")]
+        assert resolved == ["C0OPS"]  # the resolution too
+        before = len(chat.of(i))
+        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+        flow.amend_postmortem(i, by="carol", impact="more")
+        flow.submit_postmortem(i, by="alice")
+        flow.approve_postmortem(i, reviewer="bob")
+        flow.request_postmortem_changes(i, reviewer="carol", text="why?")
+        flow.approve_postmortem(i, reviewer="carol")
+        flow.publish_postmortem(i, by="alice")
+        said = chat.of(i)[before:]
+        assert [m.text.split(" by ")[0].split(":")[0] for m in said] == [
+            "Post-mortem started",
+            "Post-mortem amended",
+            "Post-mortem submitted for review",
+            "Post-mortem approved",
+            "carol requested changes on the post-mortem",
+            "Post-mortem approved",
+            "The post-mortem has its 2 approvals",
+            "Post-mortem published",
+        ]
+        assert {m.channel for m in said} == {"C0OPS"}
+
     def test_the_reminder_says_what_the_post_mortem_waits_for(self) -> None:
         policy = Policy(postmortem_review_pool=["bob", "carol"], postmortem_merge="manual")
         flow, _, i = _resolved(policy, PullRequest())

@@ -11,7 +11,17 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from incident_flow import Action, Alert, IncidentFlow, Policy, PolicyViolation, Severity
+from incident_flow import (
+    Action,
+    Alert,
+    EscalationLevel,
+    IncidentFlow,
+    Policy,
+    PolicyViolation,
+    Severity,
+    Team,
+)
+from incident_flow._delivery.decide import Outcome, decide_outcomes
 from incident_flow.adapters import HttpClient, RecordingNotifier
 from incident_flow.adapters.trackers import GitHubTracker, JiraTracker, MemoryTracker
 from incident_flow.exceptions import InvalidCommand
@@ -284,6 +294,76 @@ class TestClosedThere:
             "ActionItemRaised",
             "ActionItemCompleted",
         ]
+
+
+class TestWhatTheThreadSays:
+    """Each follow-up step is said in the team's own channel, naming the item and its people."""
+
+    def flow(self) -> tuple[IncidentFlow, RecordingNotifier, str]:
+        ops = Team(name="ops", escalation=[EscalationLevel(("alice",))], chat_channel="C0OPS")
+        policy = Policy(teams=[ops], tracker={**GITHUB_POLICY, "items": ["follow_up"]})
+        chat = RecordingNotifier()
+        flow = IncidentFlow(
+            policy, notifier=chat, pager=RecordingNotifier(), publisher=RecordingPublisher(),
+            clock=ManualClock(T0), tracker=MemoryTracker(),
+        )  # fmt: skip
+        return flow, chat, flow.trigger(ALERT).id
+
+    def test_added_and_tracked(self) -> None:
+        flow, chat, i = self.flow()
+        flow.add_follow_up(i, "fix the canary", by="alice", owner="bob")
+        flow.add_follow_up(i, "rotate the keys", by="carol")
+        said = [(m.kind, m.channel, m.text) for m in chat.of(i)][1:]
+        assert said == [
+            ("update", "C0OPS", "Follow-up AI-1 added by alice: fix the canary (owner: bob)"),
+            ("update", "C0OPS", "AI-1 is tracked at memory://acme/ops#1"),
+            ("update", "C0OPS", "Follow-up AI-2 added by carol: rotate the keys"),
+            ("update", "C0OPS", "AI-2 is tracked at memory://acme/ops#2"),
+        ]
+        flow.complete_action_item(i, "AI-1", by="bob")
+        flow.complete_action_item(i, "AI-2", by="bob", note="rotated")
+        said = [(m.kind, m.channel, m.text) for m in chat.of(i)][5:]
+        assert said == [
+            ("update", "C0OPS", "AI-1 done by bob"),
+            ("update", "C0OPS", "AI-2 done by bob: rotated"),
+        ]
+
+    def test_an_unknown_or_settled_item_is_refused_naming_the_items_there_are(self) -> None:
+        flow, _, i = self.flow()
+        for items in ("none", "AI-1", "AI-1, AI-2"):
+            with pytest.raises(PolicyViolation) as refused:
+                flow.complete_action_item(i, "AI-9", by="alice")
+            e = refused.value
+            assert (e.trigger, e.standard, e.detail) == (
+                "complete_action_item",
+                "unknown_action_item",
+                f"no action item 'AI-9' (has: {items})",
+            )
+            flow.add_follow_up(i, "x", by="alice")
+        flow.complete_action_item(i, "AI-2", by="alice")
+        with pytest.raises(PolicyViolation) as refused:
+            flow.complete_action_item(i, "AI-2", by="bob")
+        e = refused.value
+        assert (e.trigger, e.standard, e.detail) == (
+            "complete_action_item",
+            "action_item_settled",
+            "AI-2 is already settled",
+        )
+
+    @pytest.mark.parametrize("receipt", ["acme/ops#7 memory://acme/ops#7", None])
+    def test_an_open_answered_again_or_answered_nothing_records_nothing(
+        self, receipt: str | None
+    ) -> None:
+        """An open sent again (its claim ran out) keeps the first issue; None: nothing opened."""
+        flow, _, i = self.flow()
+        flow.add_follow_up(i, "fix the canary", by="alice")
+        incident = flow.get(i)
+        assert incident.action_items[0].tracker_key == "acme/ops#1"
+        (opened,) = [m for m in flow.store.outbox_messages(i) if m.kind == "open:AI-1"]
+        again = decide_outcomes(incident, [Outcome(opened, receipt=receipt)], T0, flow.policy)
+        assert [e.type for e in again.events] == ["MessageDelivered"]
+        assert [m.id for m in again.outbox] == [opened.id]  # settled, nothing said
+        assert again.incident.action_items == incident.action_items
 
 
 def _service(github: FakeGitHubIssues, jira_secret: bool = True, folder: str = "db") -> Any:

@@ -38,6 +38,7 @@ from incident_flow._core import events as ev
 from incident_flow._core.decision import Draft
 from incident_flow._core.incident import fold
 from incident_flow._core.rooms_decide import invite
+from incident_flow._delivery.decide import Outcome, decide_outcomes
 from incident_flow.adapters._http import AsyncHttpClient, HttpClient
 from incident_flow.testing import ManualClock
 from incident_flow.testing._async import Blocking, LoopThread
@@ -161,6 +162,25 @@ class TestAChannelPerIncident:
         assert len(slack.conversations) == 1
         assert slack.room_messages(room["id"])[-1]["text"] == "Severity P3 -&gt; P1 by alice"
 
+    def test_channels_turned_on_while_an_incident_is_open(self) -> None:
+        """It is opened by the next decision that may concern it (here an acknowledgement).
+
+        A note concerns no channel: the incident stays in its thread until then.
+        """
+        chat = RecordingNotifier()
+        before = attrs.evolve(POLICY, incident_channels=None)
+        flow = IncidentFlow(before, notifier=chat, pager=RecordingNotifier(), clock=ManualClock(T0))
+        incident = flow.trigger(ALERT)
+        flow = IncidentFlow(  # restarted on the same store with channels on
+            POLICY, store=flow.store, notifier=chat, pager=RecordingNotifier(), clock=flow.clock
+        )
+        flow.note(incident.id, "looking", by="alice")
+        assert flow.get(incident.id).incident_channel_name is None
+        assert "ChannelRequested" not in [e.type for e in flow.history(incident.id)]
+        flow.acknowledge(incident.id, by="alice")
+        assert flow.get(incident.id).incident_channel == f"C-{incident.id}"
+        assert [m.kind for m in chat.messages] == ["notify", "update", "update", "channel"]
+
     def test_escalation_invites_the_next_level(self, rig: Rig) -> None:
         incident = rig.flow.trigger(ALERT)
         rig.clock.advance(timedelta(minutes=6))
@@ -244,6 +264,39 @@ class TestFallingBack:
         incident = flow.get(flow.trigger(ALERT).id)
         assert incident.incident_channel_error == "the chat notifier cannot open channels"
         assert [m.kind for m in del_rooms.messages] == ["notify", "update"]
+
+    def test_a_team_hears_it_in_its_own_channel(self, make_flow: MakeFlow) -> None:
+        """The line saying the channel could not be opened goes where the team's incidents go."""
+        policy = attrs.evolve(
+            POLICY, teams=(Team(name="shop", chat_channel="C-SHOP"),), default_team="shop"
+        )
+        chat = _WithoutChannels()
+        flow = make_flow(policy, notifier=chat, pager=RecordingNotifier(), clock=ManualClock(T0))
+        incident = flow.trigger(ALERT)
+        notify, said = chat.messages
+        assert (notify.kind, notify.channel) == ("notify", "C-SHOP")
+        assert (said.kind, said.channel) == ("update", "C-SHOP")
+        assert said.thread == flow.get(incident.id).chat_thread  # the incident's thread there
+        assert said.text.startswith("Could not open the incident channel #")
+        assert said.text.endswith(
+            "(the chat notifier cannot open channels): the incident stays in this thread"
+        )
+        assert flow.get(incident.id).incident_channel_error is not None
+
+    @pytest.mark.parametrize("opened", [True, False])
+    def test_a_channel_answered_twice_is_recorded_once(self, opened: bool) -> None:
+        """The channel message delivered again (resent after its claim ran out) changes nothing."""
+        chat = _WithoutChannels() if not opened else RecordingNotifier()
+        flow = IncidentFlow(POLICY, notifier=chat, pager=RecordingNotifier(), clock=ManualClock(T0))
+        incident = flow.get(flow.trigger(ALERT).id)
+        assert (incident.incident_channel is not None) is opened
+        (message,) = [m for m in flow.store.outbox_messages(incident.id) if m.kind == "channel"]
+        for receipt in (f"C-OTHER:{message.id}", "not-opened:name_taken"):
+            again = decide_outcomes(incident, [Outcome(message, receipt=receipt)], T0, POLICY)
+            assert [e.type for e in again.events] == ["MessageDelivered"]
+            assert [m.id for m in again.outbox] == [message.id]  # settled, nothing said
+            assert again.incident.incident_channel == incident.incident_channel
+            assert again.incident.incident_channel_error == incident.incident_channel_error
 
     def test_invites_wait_for_the_channel_and_end_with_it(self, make_flow: MakeFlow) -> None:
         """An acknowledgement before the channel is open is invited once it is."""
