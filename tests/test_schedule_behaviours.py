@@ -1032,9 +1032,10 @@ def test_window_edges_are_those_from_start_up_to_but_not_at_end() -> None:
 
 
 def test_changes_lie_strictly_between_start_and_end() -> None:
-    schedule = Schedule(name="s", layers=[daily(["ann", "bob"])])
     nine, next_nine = utc(2026, 1, 6, 9), utc(2026, 1, 7, 9)
-    assert schedule.changes(nine, next_nine) == []
+    cover = Override(start=nine, end=next_nine, add=("cy",))
+    schedule = Schedule(name="s", layers=[daily(["ann", "bob"])], overrides=[cover])
+    assert schedule.changes(nine, next_nine) == []  # the override's own ends are not inside
     assert schedule.changes(nine - TICK, next_nine + TICK) == [nine, next_nine]
 
 
