@@ -1097,3 +1097,20 @@ def test_answers_and_instants_are_utc_whatever_the_hosts_zone(
         "2026-01-07T09:00:00+00:00",
     ]
     assert sunday == ("ann",)
+
+
+def test_window_edges_read_the_layers_day_not_the_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host at UTC+14 is two dates ahead of a layer at UTC-12 late in the layer's day."""
+    import time as host_clock
+
+    west = ZoneInfo("Etc/GMT+12")  # UTC-12
+    layer = daily(["ann"], windows=[Window(days=[TUE], start=time(23, 30), end=time(23, 45))])
+    start = utc(2026, 1, 7, 11)  # Tuesday 23:00 at UTC-12, Thursday 01:00 at UTC+14
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    host_clock.tzset()
+    try:
+        edges = layer.window_edges(start, start + H, west)
+    finally:
+        monkeypatch.undo()
+        host_clock.tzset()
+    assert edges == [utc(2026, 1, 7, 11, 30), utc(2026, 1, 7, 11, 45)]
