@@ -6,9 +6,11 @@ over, which day a night belongs to, who takes the first turn, whose clock a laye
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 from incident_flow.schedules import (
@@ -948,3 +950,167 @@ def test_a_monthly_turn_keeps_its_day_of_the_month_or_the_months_last_day() -> N
         ("2026-03-31", ("cy",)),
         ("2026-04-30", ("ann",)),
     ]
+
+
+# ----------------------------------------------------------------------------- refusals and edges
+
+
+@pytest.mark.parametrize("days", [[], [7], [0, 7], [-1]])
+def test_a_window_on_a_day_that_is_not_monday_to_sunday_is_refused(days: list[int]) -> None:
+    shown = re.escape(repr(sorted(days)))
+    with pytest.raises(
+        ValueError,
+        match=rf"^a window's days are 0 \(Monday\) to 6 \(Sunday\), at least one, got {shown}$",
+    ):
+        Window(days=days)
+
+
+@pytest.mark.parametrize("count", [True, 1.0, 2.5, 0, -1])
+def test_a_period_counts_whole_units_not_flags_or_fractions(count: object) -> None:
+    with pytest.raises(ValueError, match=rf"^a period counts whole units >= 1, got {count!r}$"):
+        Period("day", count)  # type: ignore[arg-type]
+
+
+def test_a_layer_that_stops_applying_when_it_starts_is_refused() -> None:
+    at = utc(2026, 1, 6, 10)
+    with pytest.raises(ValueError, match=r"^layer 'l' must stop applying after it starts$"):
+        daily(["ann"], active_from=at, active_until=at)
+
+
+def test_a_schedule_without_layers_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^a schedule needs at least one layer$"):
+        Schedule(name="s", layers=[])
+
+
+def test_an_unknown_schedule_is_named_with_the_known_ones() -> None:
+    two = Schedules([Schedule(name=n, layers=[daily(["ann"])]) for n in ("a", "b")])
+    with pytest.raises(KeyError, match=r"no schedule 'zz' \(known: a, b\)"):
+        two.on_call("zz", utc(2026, 1, 6))
+    with pytest.raises(KeyError, match=r"no schedule 'zz' \(known: none\)"):
+        Schedules().shifts("zz", utc(2026, 1, 6), utc(2026, 1, 7))
+
+
+def test_an_hourly_rotation_starts_at_its_handoff_on_the_schedules_clock() -> None:
+    hourly = daily(["ann", "bob"], period=Period("hour", 2))
+    berlin = book(hourly, zone="Europe/Berlin")  # 09:00 in Berlin is 08:00 UTC in January
+    assert berlin.on_call("s", utc(2026, 1, 5, 8) - TICK) == ()
+    assert berlin.on_call("s", utc(2026, 1, 5, 8)) == ("ann",)
+    assert berlin.on_call("s", utc(2026, 1, 5, 10)) == ("bob",)
+
+
+def test_a_31_day_month_is_one_turn_to_its_last_hour() -> None:
+    """January is longer than an average month: its last hours are still the first turn."""
+    monthly = daily(["ann", "bob"], period=Period("month"), start=date(2026, 1, 1))
+    assert book(monthly).on_call("s", utc(2026, 1, 31, 22)) == ("ann",)
+    assert book(monthly).on_call("s", utc(2026, 2, 1, 9)) == ("bob",)
+
+
+def test_a_skipping_layer_reads_its_turns_and_windows_on_its_own_clock() -> None:
+    """Tokyo's Sunday 09:00-12:00 is a turn's first hours; Monday's is the next turn's."""
+    tokyo = ZoneInfo("Asia/Tokyo")
+    sunday = daily(
+        ["ann", "bob", "cy"],
+        windows=[Window(days=[SUN], start=time(9), end=time(12))],
+        skip_outside_windows=True,
+    )
+    at = datetime(2026, 1, 11, 10, tzinfo=tokyo)  # the first Sunday of the rotation
+    assert book(sunday, zone="Asia/Tokyo").on_call("s", at) == ("ann",)
+    assert book(sunday, zone="Asia/Tokyo").on_call("s", at + timedelta(days=7)) == ("bob",)
+    monday = attrs.evolve(sunday, windows=[Window(days=[MON], start=time(9), end=time(12))])
+    mondays = book(monday, zone="Asia/Tokyo")
+    firsts = [datetime(2026, 1, d, 10, tzinfo=tokyo) for d in (5, 12, 19)]
+    assert [mondays.on_call("s", at) for at in firsts] == [("ann",), ("bob",), ("cy",)]
+
+
+def test_window_edges_are_those_from_start_up_to_but_not_at_end() -> None:
+    layer = daily(["ann"], windows=[Window(days=[TUE], start=time(10), end=time(12))])
+    utc_zone = ZoneInfo("UTC")
+    ten, noon = utc(2026, 1, 6, 10), utc(2026, 1, 6, 12)
+    assert layer.window_edges(ten, noon, utc_zone) == [ten]
+    assert layer.window_edges(ten - H, noon, utc_zone) == [ten]
+    assert layer.window_edges(ten + TICK, noon + TICK, utc_zone) == [noon]
+
+
+def test_changes_lie_strictly_between_start_and_end() -> None:
+    nine, next_nine = utc(2026, 1, 6, 9), utc(2026, 1, 7, 9)
+    cover = Override(start=nine, end=next_nine, add=("cy",))
+    schedule = Schedule(name="s", layers=[daily(["ann", "bob"])], overrides=[cover])
+    assert schedule.changes(nine, next_nine) == []  # the override's own ends are not inside
+    assert schedule.changes(nine - TICK, next_nine + TICK) == [nine, next_nine]
+
+
+def test_after_an_edit_the_shifts_follow_the_new_versions_handoffs() -> None:
+    first = Schedule(name="s", layers=[daily(["ann", "bob"])])
+    edited = attrs.evolve(first, layers=[daily(["cy", "dee"])], effective_from=EDIT)
+    shifts = Schedules([first, edited]).shifts("s", utc(2026, 1, 8), utc(2026, 1, 10))
+    assert [(s.start, s.people) for s in shifts] == [
+        (utc(2026, 1, 8), ("cy",)),  # the turn from Wednesday 09:00, the third: cy's
+        (utc(2026, 1, 8, 9), ("dee",)),
+        (utc(2026, 1, 9, 9), ("cy",)),
+    ]
+
+
+def test_a_wall_time_read_on_its_second_pass_is_still_its_first_occurrence() -> None:
+    chicago = ZoneInfo("America/Chicago")
+    # 01:30 as read back from 07:30 UTC (its second pass keeps fold=1): still the first 01:30.
+    second_pass = datetime.combine(date(2026, 11, 1), time(1, 30, fold=1))
+    assert instant(second_pass, chicago) == utc(2026, 11, 1, 6, 30)
+
+
+def test_a_handoff_in_the_skipped_hour_is_the_jump_to_the_second() -> None:
+    chicago = ZoneInfo("America/Chicago")  # 2026-03-08: 02:00 CST jumps to 03:00 CDT (08:00 UTC)
+    for wall in (time(2, 0, 1), time(2, 0, 3), time(2, 30), time(2, 59, 59)):
+        assert instant(datetime.combine(date(2026, 3, 8), wall), chicago) == utc(2026, 3, 8, 8)
+
+
+def test_answers_and_instants_are_utc_whatever_the_hosts_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host in Chicago (its own DST) changes nothing: not the instants, not who is on call."""
+    import time as host_clock
+
+    chicago = ZoneInfo("America/Chicago")
+    night = daily(
+        ["ann", "bob"],
+        start=date(2026, 3, 2),
+        windows=[Window(days=[SUN], start=time(2), end=time(2, 30))],
+        skip_outside_windows=True,
+    )
+    paris = ZoneInfo("Europe/Paris")
+    monkeypatch.setenv("TZ", "America/Chicago")
+    host_clock.tzset()
+    try:
+        plain = instant(datetime.combine(date(2026, 1, 6), time(9)), chicago)
+        skipped = instant(datetime.combine(date(2026, 3, 8), time(2, 30)), chicago)
+        shifts = book(daily(["ann", "bob"])).shifts(
+            "s", datetime(2026, 1, 6, 12, tzinfo=paris), utc(2026, 1, 8)
+        )
+        # 02:00-02:30 exists in UTC on the night Chicago skips it: the layer's, not the host's.
+        sunday = book(night).on_call("s", utc(2026, 3, 8, 2, 15))
+    finally:
+        monkeypatch.undo()
+        host_clock.tzset()
+    assert (plain, plain.utcoffset()) == (utc(2026, 1, 6, 15), timedelta(0))
+    assert (skipped, skipped.utcoffset()) == (utc(2026, 3, 8, 8), timedelta(0))
+    assert [s.start.isoformat() for s in shifts] == [
+        "2026-01-06T11:00:00+00:00",
+        "2026-01-07T09:00:00+00:00",
+    ]
+    assert sunday == ("ann",)
+
+
+def test_window_edges_read_the_layers_day_not_the_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host at UTC+14 is two dates ahead of a layer at UTC-12 late in the layer's day."""
+    import time as host_clock
+
+    west = ZoneInfo("Etc/GMT+12")  # UTC-12
+    layer = daily(["ann"], windows=[Window(days=[TUE], start=time(23, 30), end=time(23, 45))])
+    start = utc(2026, 1, 7, 11)  # Tuesday 23:00 at UTC-12, Thursday 01:00 at UTC+14
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
+    host_clock.tzset()
+    try:
+        edges = layer.window_edges(start, start + H, west)
+    finally:
+        monkeypatch.undo()
+        host_clock.tzset()
+    assert edges == [utc(2026, 1, 7, 11, 30), utc(2026, 1, 7, 11, 45)]
