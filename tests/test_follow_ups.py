@@ -296,6 +296,53 @@ class TestClosedThere:
         ]
 
 
+class TestWhichSettledItemsAreClosedThere:
+    """Settled here, an item's issue is closed there if it has one or its kind is exported."""
+
+    def flow(
+        self, items: list[str], tracker: MemoryTracker | None, store: Any = None
+    ) -> IncidentFlow:
+        return IncidentFlow(
+            Policy(tracker={**GITHUB_POLICY, "items": items}), notifier=RecordingNotifier(),
+            pager=RecordingNotifier(), publisher=RecordingPublisher(), clock=ManualClock(T0),
+            tracker=tracker, store=store,
+        )  # fmt: skip
+
+    def sent(self, flow: IncidentFlow, incident: str) -> list[str]:
+        """What the tracker was asked to do for the incident, in order."""
+        return [m.kind for m in flow.store.outbox_messages(incident) if m.channel == "tracker"]
+
+    def test_an_item_of_a_kind_not_exported_is_not_closed_there(self) -> None:
+        tracker = MemoryTracker()
+        flow = self.flow(["follow_up"], tracker)
+        incident = published_with_learnings(flow, "alert on p95")
+        (learning,) = (i for i in incident.action_items if i.kind == "update_runbook")
+        follow_up = flow.add_follow_up(incident.id, "fix the canary", by="alice").action_items[-1]
+        assert (learning.tracker_key, follow_up.tracker_key) == (None, "acme/ops#1")
+        flow.complete_action_item(incident.id, learning.id, by="bob")
+        assert self.sent(flow, incident.id) == [f"open:{follow_up.id}"]
+        flow.waive_action_item(incident.id, follow_up.id, by="bob", reason="not needed")
+        assert self.sent(flow, incident.id)[1:] == [f"close:{follow_up.id}"]
+        assert tracker.issues["acme/ops#1"].closed
+
+    def test_an_item_whose_issue_is_not_open_yet_is_closed_there_too(self) -> None:
+        flow = self.flow(["follow_up"], None)  # no tracker: the open stays pending
+        incident = flow.add_follow_up(flow.trigger(ALERT).id, "fix the canary", by="alice")
+        assert incident.action_items[-1].tracker_key is None
+        flow.complete_action_item(incident.id, "AI-1", by="bob")
+        assert self.sent(flow, incident.id) == ["open:AI-1", "close:AI-1"]
+
+    def test_an_opened_issue_is_closed_after_the_policy_stops_exporting_its_kind(self) -> None:
+        tracker = MemoryTracker()
+        before = self.flow(["follow_up"], tracker)
+        incident = before.add_follow_up(before.trigger(ALERT).id, "fix the canary", by="alice")
+        assert incident.action_items[-1].tracker_key == "acme/ops#1"
+        after = self.flow(["update_runbook"], tracker, store=before.store)
+        after.complete_action_item(incident.id, "AI-1", by="bob")
+        assert self.sent(after, incident.id) == ["open:AI-1", "close:AI-1"]
+        assert tracker.issues["acme/ops#1"].closed
+
+
 class TestWhatTheThreadSays:
     """Each follow-up step is said in the team's own channel, naming the item and its people."""
 
