@@ -1830,3 +1830,13 @@ class TestReclassifyAndAcknowledge:
             "update",
             "Runbook docs added by alice: https://rb/docs",
         )
+
+    def test_a_second_resolve_is_refused_naming_the_incident(self) -> None:
+        flow = IncidentFlow(Policy())
+        i = flow.trigger(P2).id
+        flow.resolve(i, by="alice")
+        with pytest.raises(InvalidTransition) as refused:
+            flow.resolve(i, by="bob")
+        e = refused.value
+        assert (e.incident_id, e.state, e.trigger) == (i, "resolved", "resolve")
+        assert str(e).startswith(f"incident {i} is resolved: cannot resolve; allowed now: ")
