@@ -1840,3 +1840,13 @@ class TestReclassifyAndAcknowledge:
         e = refused.value
         assert (e.incident_id, e.state, e.trigger) == (i, "resolved", "resolve")
         assert str(e).startswith(f"incident {i} is resolved: cannot resolve; allowed now: ")
+
+    def test_an_ack_again_or_the_same_severity_changes_nothing(self) -> None:
+        flow = IncidentFlow(Policy(), clock=ManualClock(T0))
+        i = flow.trigger(P2).id
+        acked = flow.acknowledge(i, by="bob")
+        for kind, severity in (("acknowledge", None), ("reclassify", "P2")):
+            again = Action(source="slack", kind=kind, incident=i, by="bob", severity=severity)
+            unchanged = decide_action(acked, again, "bob", Policy(), T0 + timedelta(minutes=1))
+            assert unchanged.incident is acked and unchanged.events == ()
+            assert flow.apply(again) == acked
