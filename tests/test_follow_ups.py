@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
@@ -411,6 +412,26 @@ class TestWhatTheThreadSays:
         assert [e.type for e in again.events] == ["MessageDelivered"]
         assert [m.id for m in again.outbox] == [opened.id]  # settled, nothing said
         assert again.incident.action_items == incident.action_items
+
+    def test_an_open_failed_keeps_its_error_and_one_answered_without_a_tracker_is_settled(
+        self,
+    ) -> None:
+        """A failure is kept for the next attempt; a reclaimed send settles as this one's."""
+        flow, _, i = self.flow()
+        flow.add_follow_up(i, "fix the canary", by="alice")
+        incident = flow.get(i)
+        (opened,) = [m for m in flow.store.outbox_messages(i) if m.kind == "open:AI-1"]
+        reclaimed = attrs.evolve(opened, reclaimed=True, delivered_at=None)
+        failed = Outcome(reclaimed, error="502 bad gateway", delay=timedelta(minutes=1))
+        (kept,) = decide_outcomes(incident, [failed], T0, flow.policy).outbox
+        assert (kept.last_error, kept.attempts, kept.reclaimed) == ("502 bad gateway", 2, False)
+        assert kept.next_attempt_at == T0 + timedelta(minutes=1)
+        # The tracker left the policy since: the answer is recorded, nothing more is made of it.
+        answered = Outcome(reclaimed, receipt="acme/ops#7 memory://acme/ops#7")
+        settled = decide_outcomes(incident, [answered], T0, Policy())
+        assert [e.type for e in settled.events] == ["MessageDelivered"]
+        (done,) = settled.outbox
+        assert (done.last_error, done.delivered_at, done.reclaimed) == (None, T0, False)
 
 
 def _service(github: FakeGitHubIssues, jira_secret: bool = True, folder: str = "db") -> Any:
