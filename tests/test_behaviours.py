@@ -735,6 +735,12 @@ class TestPostmortemRefusals:
         assert chat.of(i, "update")[-1].text == (
             f"Post-mortem merged at {PR} with 0 of 2 approvals: it counts once the rest approve"
         )
+        (said,) = [
+            m
+            for m in flow.store.outbox_messages(i)
+            if m.notification is not None and m.notification.text.startswith("Post-mortem merged")
+        ]
+        assert (said.channel, said.kind) == ("chat", "update")  # the thread, not elsewhere
         merged = ("postmortem_merged", "it is merged already")
         amend = lambda: flow.amend_postmortem(i, by="alice", impact="z")  # noqa: E731
         assert _refusal(amend) == ("postmortem", "amend_postmortem", *merged)
