@@ -735,6 +735,12 @@ class TestPostmortemRefusals:
         assert chat.of(i, "update")[-1].text == (
             f"Post-mortem merged at {PR} with 0 of 2 approvals: it counts once the rest approve"
         )
+        (said,) = [
+            m
+            for m in flow.store.outbox_messages(i)
+            if m.notification is not None and m.notification.text.startswith("Post-mortem merged")
+        ]
+        assert (said.channel, said.kind) == ("chat", "update")  # the thread, not elsewhere
         merged = ("postmortem_merged", "it is merged already")
         amend = lambda: flow.amend_postmortem(i, by="alice", impact="z")  # noqa: E731
         assert _refusal(amend) == ("postmortem", "amend_postmortem", *merged)
@@ -1830,3 +1836,23 @@ class TestReclassifyAndAcknowledge:
             "update",
             "Runbook docs added by alice: https://rb/docs",
         )
+
+    def test_a_second_resolve_is_refused_naming_the_incident(self) -> None:
+        flow = IncidentFlow(Policy())
+        i = flow.trigger(P2).id
+        flow.resolve(i, by="alice")
+        with pytest.raises(InvalidTransition) as refused:
+            flow.resolve(i, by="bob")
+        e = refused.value
+        assert (e.incident_id, e.state, e.trigger) == (i, "resolved", "resolve")
+        assert str(e).startswith(f"incident {i} is resolved: cannot resolve; allowed now: ")
+
+    def test_an_ack_again_or_the_same_severity_changes_nothing(self) -> None:
+        flow = IncidentFlow(Policy(), clock=ManualClock(T0))
+        i = flow.trigger(P2).id
+        acked = flow.acknowledge(i, by="bob")
+        for kind, severity in (("acknowledge", None), ("reclassify", "P2")):
+            again = Action(source="slack", kind=kind, incident=i, by="bob", severity=severity)
+            unchanged = decide_action(acked, again, "bob", Policy(), T0 + timedelta(minutes=1))
+            assert unchanged.incident is acked and unchanged.events == ()
+            assert flow.apply(again) == acked

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import attrs
 import pytest
 
-from incident_flow import IncidentFlow, Policy
+from incident_flow import IncidentFlow, Policy, Severity
 from incident_flow.adapters import HttpClient
 from incident_flow.adapters.trackers import JiraTracker, MemoryTracker
 from incident_flow.ingest import actions
@@ -95,6 +96,35 @@ def attrs_evolve(value: Any, **changes: Any) -> Any:
     import attrs
 
     return attrs.evolve(value, **changes)
+
+
+class TestNoReminderBeforeTheResolve:
+    """A follow-up raised while the incident is worked is owed only once it is resolved."""
+
+    def test_items_raised_during_the_incident_wait_for_the_resolve(self) -> None:
+        flow = IncidentFlow(Policy(), publisher=RecordingPublisher(), clock=ManualClock(T0))
+        incident = flow.add_follow_up(flow.trigger(ALERT).id, "fix the canary", by="alice")
+        assert (incident.state, incident.open_action_items[0].id) == ("notified", "AI-1")
+        assert (incident.reminder_about, incident.reminder_due_at) == (None, None)
+        incident = flow.start_runbook(incident.id, by="alice")  # the alert's own runbook
+        assert incident.state == "runbook"
+        incident = flow.add_follow_up(incident.id, "rotate the keys", by="alice")
+        assert (incident.reminder_about, incident.reminder_due_at) == (None, None)
+        assert flow.get(incident.id).next_timer_at == incident.escalation_due_at
+        assert flow.resolve(incident.id, by="alice").reminder_about == "postmortem"
+
+    def test_what_is_owed_later_is_due_from_the_resolve(self) -> None:
+        flow = IncidentFlow(Policy(), publisher=RecordingPublisher(), clock=ManualClock(T0))
+        incident = flow.trigger(attrs.evolve(ALERT, severity=Severity.P4))
+        resolved = flow.resolve(incident.id, by="alice")  # Monday 2026-03-02 09:00
+        assert (resolved.reminder_about, resolved.resolved_at) == (None, T0)
+        flow.clock.advance(timedelta(days=3))  # type: ignore[attr-defined]
+        later = flow.add_follow_up(incident.id, "fix the canary", by="bob")
+        assert later.reminder_about == "action_items"
+        assert later.reminder_due_at == T0.replace(day=16)  # ten business days from the resolve
+        later = flow.reclassify(incident.id, severity=Severity.P1, by="bob")
+        assert later.reminder_about == "postmortem"
+        assert later.reminder_due_at == T0.replace(day=9)  # five business days from the resolve
 
 
 class TestParsers:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import httpx
 import pytest
 from pytest_httpserver import HTTPServer
@@ -296,6 +297,53 @@ class TestClosedThere:
         ]
 
 
+class TestWhichSettledItemsAreClosedThere:
+    """Settled here, an item's issue is closed there if it has one or its kind is exported."""
+
+    def flow(
+        self, items: list[str], tracker: MemoryTracker | None, store: Any = None
+    ) -> IncidentFlow:
+        return IncidentFlow(
+            Policy(tracker={**GITHUB_POLICY, "items": items}), notifier=RecordingNotifier(),
+            pager=RecordingNotifier(), publisher=RecordingPublisher(), clock=ManualClock(T0),
+            tracker=tracker, store=store,
+        )  # fmt: skip
+
+    def sent(self, flow: IncidentFlow, incident: str) -> list[str]:
+        """What the tracker was asked to do for the incident, in order."""
+        return [m.kind for m in flow.store.outbox_messages(incident) if m.channel == "tracker"]
+
+    def test_an_item_of_a_kind_not_exported_is_not_closed_there(self) -> None:
+        tracker = MemoryTracker()
+        flow = self.flow(["follow_up"], tracker)
+        incident = published_with_learnings(flow, "alert on p95")
+        (learning,) = (i for i in incident.action_items if i.kind == "update_runbook")
+        follow_up = flow.add_follow_up(incident.id, "fix the canary", by="alice").action_items[-1]
+        assert (learning.tracker_key, follow_up.tracker_key) == (None, "acme/ops#1")
+        flow.complete_action_item(incident.id, learning.id, by="bob")
+        assert self.sent(flow, incident.id) == [f"open:{follow_up.id}"]
+        flow.waive_action_item(incident.id, follow_up.id, by="bob", reason="not needed")
+        assert self.sent(flow, incident.id)[1:] == [f"close:{follow_up.id}"]
+        assert tracker.issues["acme/ops#1"].closed
+
+    def test_an_item_whose_issue_is_not_open_yet_is_closed_there_too(self) -> None:
+        flow = self.flow(["follow_up"], None)  # no tracker: the open stays pending
+        incident = flow.add_follow_up(flow.trigger(ALERT).id, "fix the canary", by="alice")
+        assert incident.action_items[-1].tracker_key is None
+        flow.complete_action_item(incident.id, "AI-1", by="bob")
+        assert self.sent(flow, incident.id) == ["open:AI-1", "close:AI-1"]
+
+    def test_an_opened_issue_is_closed_after_the_policy_stops_exporting_its_kind(self) -> None:
+        tracker = MemoryTracker()
+        before = self.flow(["follow_up"], tracker)
+        incident = before.add_follow_up(before.trigger(ALERT).id, "fix the canary", by="alice")
+        assert incident.action_items[-1].tracker_key == "acme/ops#1"
+        after = self.flow(["update_runbook"], tracker, store=before.store)
+        after.complete_action_item(incident.id, "AI-1", by="bob")
+        assert self.sent(after, incident.id) == ["open:AI-1", "close:AI-1"]
+        assert tracker.issues["acme/ops#1"].closed
+
+
 class TestWhatTheThreadSays:
     """Each follow-up step is said in the team's own channel, naming the item and its people."""
 
@@ -364,6 +412,26 @@ class TestWhatTheThreadSays:
         assert [e.type for e in again.events] == ["MessageDelivered"]
         assert [m.id for m in again.outbox] == [opened.id]  # settled, nothing said
         assert again.incident.action_items == incident.action_items
+
+    def test_an_open_failed_keeps_its_error_and_one_answered_without_a_tracker_is_settled(
+        self,
+    ) -> None:
+        """A failure is kept for the next attempt; a reclaimed send settles as this one's."""
+        flow, _, i = self.flow()
+        flow.add_follow_up(i, "fix the canary", by="alice")
+        incident = flow.get(i)
+        (opened,) = [m for m in flow.store.outbox_messages(i) if m.kind == "open:AI-1"]
+        reclaimed = attrs.evolve(opened, reclaimed=True, delivered_at=None)
+        failed = Outcome(reclaimed, error="502 bad gateway", delay=timedelta(minutes=1))
+        (kept,) = decide_outcomes(incident, [failed], T0, flow.policy).outbox
+        assert (kept.last_error, kept.attempts, kept.reclaimed) == ("502 bad gateway", 2, False)
+        assert kept.next_attempt_at == T0 + timedelta(minutes=1)
+        # The tracker left the policy since: the answer is recorded, nothing more is made of it.
+        answered = Outcome(reclaimed, receipt="acme/ops#7 memory://acme/ops#7")
+        settled = decide_outcomes(incident, [answered], T0, Policy())
+        assert [e.type for e in settled.events] == ["MessageDelivered"]
+        (done,) = settled.outbox
+        assert (done.last_error, done.delivered_at, done.reclaimed) == (None, T0, False)
 
 
 def _service(github: FakeGitHubIssues, jira_secret: bool = True, folder: str = "db") -> Any:
