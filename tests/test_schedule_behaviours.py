@@ -7,6 +7,9 @@ over, which day a night belongs to, who takes the first turn, whose clock a laye
 from __future__ import annotations
 
 import re
+import time as time_module
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -50,6 +53,18 @@ def daily(members: list[str], **fields: object) -> Layer:
         **fields,
     }
     return Layer(**made)  # type: ignore[arg-type]
+
+
+@contextmanager
+def host_zone(monkeypatch: pytest.MonkeyPatch, zone: str) -> Iterator[None]:
+    """The machine's own time zone set to ``zone`` (``TZ`` and ``tzset``), restored after."""
+    monkeypatch.setenv("TZ", zone)
+    time_module.tzset()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        time_module.tzset()
 
 
 def table(shifts: list[Shift]) -> list[tuple[datetime, datetime, tuple[str, ...]]]:
@@ -679,19 +694,13 @@ def test_a_handoff_says_the_shifts_end_only_within_the_60_days_it_looks_ahead() 
 
 def test_describe_says_utc_times_whatever_the_hosts_zone(monkeypatch: pytest.MonkeyPatch) -> None:
     """An instant with any offset is read in UTC: the line never shows the host's clock."""
-    import time as host_clock
 
     cover = Override(start=utc(2026, 1, 6, 10), end=utc(2026, 1, 6, 12), add=("bob",))
     schedules = book(daily(["ann"]), overrides=(cover,))
-    monkeypatch.setenv("TZ", "America/New_York")
-    host_clock.tzset()
-    try:
+    with host_zone(monkeypatch, "America/New_York"):
         paris = ZoneInfo("Europe/Paris")
         short = schedules.describe("s", datetime(2026, 1, 6, 11, 30, tzinfo=paris))
         far = schedules.describe("s", utc(2026, 1, 7))
-    finally:
-        monkeypatch.undo()
-        host_clock.tzset()
     assert short == "s: ann, bob until 2026-01-06 12:00 UTC, then ann"
     assert far == "s: ann until 2026-03-08 00:00 UTC"  # the 60 days it looks ahead, in UTC
 
@@ -777,16 +786,10 @@ def test_an_override_with_an_offset_is_kept_in_utc_whatever_the_hosts_zone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The reader never converts to the host's zone: its instants are UTC on any machine."""
-    import time as host_clock
 
-    monkeypatch.setenv("TZ", "America/New_York")
-    host_clock.tzset()
-    try:
+    with host_zone(monkeypatch, "America/New_York"):
         offset = {**_SWAP, "from": "2026-01-06T10:00:00+01:00"}
         read, said = _read_one({"name": "s", "layers": [_LAYER], "overrides": [offset]})
-    finally:
-        monkeypatch.undo()
-        host_clock.tzset()
     assert said == []
     start = read[0].overrides[0].start
     assert start == utc(2026, 1, 6, 9) and start.utcoffset() == timedelta(0)
@@ -1067,7 +1070,6 @@ def test_answers_and_instants_are_utc_whatever_the_hosts_zone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A host in Chicago (its own DST) changes nothing: not the instants, not who is on call."""
-    import time as host_clock
 
     chicago = ZoneInfo("America/Chicago")
     night = daily(
@@ -1077,9 +1079,7 @@ def test_answers_and_instants_are_utc_whatever_the_hosts_zone(
         skip_outside_windows=True,
     )
     paris = ZoneInfo("Europe/Paris")
-    monkeypatch.setenv("TZ", "America/Chicago")
-    host_clock.tzset()
-    try:
+    with host_zone(monkeypatch, "America/Chicago"):
         plain = instant(datetime.combine(date(2026, 1, 6), time(9)), chicago)
         skipped = instant(datetime.combine(date(2026, 3, 8), time(2, 30)), chicago)
         shifts = book(daily(["ann", "bob"])).shifts(
@@ -1087,9 +1087,6 @@ def test_answers_and_instants_are_utc_whatever_the_hosts_zone(
         )
         # 02:00-02:30 exists in UTC on the night Chicago skips it: the layer's, not the host's.
         sunday = book(night).on_call("s", utc(2026, 3, 8, 2, 15))
-    finally:
-        monkeypatch.undo()
-        host_clock.tzset()
     assert (plain, plain.utcoffset()) == (utc(2026, 1, 6, 15), timedelta(0))
     assert (skipped, skipped.utcoffset()) == (utc(2026, 3, 8, 8), timedelta(0))
     assert [s.start.isoformat() for s in shifts] == [
@@ -1101,16 +1098,10 @@ def test_answers_and_instants_are_utc_whatever_the_hosts_zone(
 
 def test_window_edges_read_the_layers_day_not_the_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
     """A host at UTC+14 is two dates ahead of a layer at UTC-12 late in the layer's day."""
-    import time as host_clock
 
     west = ZoneInfo("Etc/GMT+12")  # UTC-12
     layer = daily(["ann"], windows=[Window(days=[TUE], start=time(23, 30), end=time(23, 45))])
     start = utc(2026, 1, 7, 11)  # Tuesday 23:00 at UTC-12, Thursday 01:00 at UTC+14
-    monkeypatch.setenv("TZ", "Pacific/Kiritimati")
-    host_clock.tzset()
-    try:
+    with host_zone(monkeypatch, "Pacific/Kiritimati"):
         edges = layer.window_edges(start, start + H, west)
-    finally:
-        monkeypatch.undo()
-        host_clock.tzset()
     assert edges == [utc(2026, 1, 7, 11, 30), utc(2026, 1, 7, 11, 45)]
