@@ -1596,6 +1596,37 @@ class TestTheAlertsOwnRunbookLink:
         assert not linked.matches(attrs.evolve(alert, source="datadog"))
 
 
+class _Conflicted(PullRequest):
+    """A pull request whose first merge fails (a conflict); the next one merges."""
+
+    def merge(self, document: object) -> str:
+        if self.merges == 0:
+            self.merges += 1
+            raise RuntimeError("merge conflict")
+        return super().merge(document)
+
+
+def _approved_with_our_merge_failed() -> tuple[
+    IncidentFlow, _Conflicted, ManualClock, RecordingNotifier, str
+]:
+    """A P1's post-mortem approved twice on its pull request, our merge failed (to retry)."""
+    publisher = _Conflicted()
+    clock, chat = ManualClock(T0), RecordingNotifier()
+    flow = IncidentFlow(
+        Policy(postmortem_approvers="anyone"), notifier=chat, pager=RecordingNotifier(),
+        publisher=publisher, clock=clock,
+    )  # fmt: skip
+    i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
+    flow.resolve(i, by="alice")
+    flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
+    flow.submit_postmortem(i, by="alice")
+    for who in ("bob", "carol"):
+        flow.apply(
+            Action(source="github", kind="approve_postmortem", incident=i, by=who, review_url=PR)
+        )  # our merge fails
+    return flow, publisher, clock, chat, i
+
+
 class TestPublisherAnswers:
     """What the publisher answers is said once: a review opened, a post-mortem published."""
 
@@ -1654,29 +1685,7 @@ class TestPublisherAnswers:
             assert e.message_id.endswith(f"/{e.channel}/{e.kind}")  # type: ignore[attr-defined]
 
     def test_our_merge_after_a_persons_merge_is_not_announced_again(self) -> None:
-        class Conflicted(PullRequest):
-            def merge(self, document: object) -> str:
-                if self.merges == 0:
-                    self.merges += 1
-                    raise RuntimeError("merge conflict")
-                return super().merge(document)
-
-        publisher = Conflicted()
-        clock, chat = ManualClock(T0), RecordingNotifier()
-        flow = IncidentFlow(
-            Policy(postmortem_approvers="anyone"), notifier=chat, pager=RecordingNotifier(),
-            publisher=publisher, clock=clock,
-        )  # fmt: skip
-        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
-        flow.resolve(i, by="alice")
-        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
-        flow.submit_postmortem(i, by="alice")
-        for who in ("bob", "carol"):
-            flow.apply(
-                Action(
-                    source="github", kind="approve_postmortem", incident=i, by=who, review_url=PR
-                )
-            )  # our merge fails
+        flow, publisher, clock, chat, i = _approved_with_our_merge_failed()
         flow.apply(
             Action(source="github", kind="postmortem_merged", incident=i, by="dave", review_url=PR)
         )
@@ -1689,29 +1698,7 @@ class TestPublisherAnswers:
     def test_our_merge_after_a_persons_early_merge_is_not_recorded_again(self) -> None:
         """Merged by a person with an approval withdrawn: our late merge records nothing more."""
 
-        class Conflicted(PullRequest):
-            def merge(self, document: object) -> str:
-                if self.merges == 0:
-                    self.merges += 1
-                    raise RuntimeError("merge conflict")
-                return super().merge(document)
-
-        publisher = Conflicted()
-        clock, chat = ManualClock(T0), RecordingNotifier()
-        flow = IncidentFlow(
-            Policy(postmortem_approvers="anyone"), notifier=chat, pager=RecordingNotifier(),
-            publisher=publisher, clock=clock,
-        )  # fmt: skip
-        i = flow.trigger(Alert(source="s", name="n", title="t", severity="P1")).id
-        flow.resolve(i, by="alice")
-        flow.start_postmortem(i, author="alice", impact="x", root_cause="y")
-        flow.submit_postmortem(i, by="alice")
-        for who in ("bob", "carol"):
-            flow.apply(
-                Action(
-                    source="github", kind="approve_postmortem", incident=i, by=who, review_url=PR
-                )
-            )  # our merge fails
+        flow, publisher, clock, chat, i = _approved_with_our_merge_failed()
         flow.apply(
             Action(
                 source="github", kind="request_changes", incident=i, by="bob", review_url=PR,

@@ -191,20 +191,25 @@ def test_gaps_at_every_level_page_nobody_and_say_so(make_flow: MakeFlow) -> None
     assert [e.level for e in gaps] == [1, 2]
 
 
-def test_every_gap_of_a_level_is_named_and_the_last_level_says_nobody_is_left(
-    make_flow: MakeFlow,
-) -> None:
+def _levels(first: str, second: str, third: str) -> str:
+    """POLICY with a second empty schedule (``thin2``) and each level's targets replaced."""
     thin2 = (
         POLICY.split("[[escalation]]", maxsplit=1)[0]
         .split("[[schedules]]")[3]
         .replace("thin", "thin2")
     )
-    text = (
-        POLICY.replace('"schedule:primary"', '"schedule:thin", "schedule:thin2"')
-        .replace('"schedule:secondary"', '"schedule:thin"')
-        .replace('"incident commander"', '"schedule:thin2"')
+    return (
+        POLICY.replace('"schedule:primary"', first)
+        .replace('"schedule:secondary"', second)
+        .replace('"incident commander"', third)
         .replace("[[escalation]]", "[[schedules]]" + thin2 + "[[escalation]]", 1)
     )
+
+
+def test_every_gap_of_a_level_is_named_and_the_last_level_says_nobody_is_left(
+    make_flow: MakeFlow,
+) -> None:
+    text = _levels('"schedule:thin", "schedule:thin2"', '"schedule:thin"', '"schedule:thin2"')
     flow, chat, _, _ = world(make_flow, Policy.from_text(text))
     incident = flow.trigger(P1)
     loud = [m.text for m in chat.of(incident.id) if "NOBODY IS ON CALL" in m.text]
@@ -252,17 +257,7 @@ def test_an_escalation_to_several_people_names_each(make_flow: MakeFlow) -> None
 
 
 def test_a_last_level_with_every_schedule_empty_names_each_of_them(make_flow: MakeFlow) -> None:
-    thin2 = (
-        POLICY.split("[[escalation]]", maxsplit=1)[0]
-        .split("[[schedules]]")[3]
-        .replace("thin", "thin2")
-    )
-    text = (
-        POLICY.replace('"schedule:primary"', '"schedule:thin"')
-        .replace('"schedule:secondary"', '"schedule:thin"')
-        .replace('"incident commander"', '"schedule:thin", "schedule:thin2"')
-        .replace("[[escalation]]", "[[schedules]]" + thin2 + "[[escalation]]", 1)
-    )
+    text = _levels('"schedule:thin"', '"schedule:thin"', '"schedule:thin", "schedule:thin2"')
     flow, _, pager, _ = world(make_flow, Policy.from_text(text))
     incident = flow.trigger(P1)
     (page,) = pager.of(incident.id)

@@ -47,19 +47,23 @@ HOSTILE = Alert(
 )
 
 
+def _on_slack(httpserver: HTTPServer) -> tuple[FakeSlack, HttpClient, IncidentFlow]:
+    """A flow posting to a fake Slack (close the client before reading what was posted)."""
+    slack = FakeSlack(httpserver)
+    http = HttpClient(sleep=Sleeps(), timeout=5)
+    flow = IncidentFlow(
+        notifier=SlackNotifier(token=TOKEN, channel=CHANNEL, api_url=slack.api_url, client=http),
+        pager=RecordingNotifier(),
+        publisher=FolderPublisher(str(httpserver.port)),
+    )
+    return slack, http, flow
+
+
 class TestSlack:
     """&, < and > are escaped; only plain http(s) URLs become links."""
 
     def test_the_channel_is_never_pinged(self, httpserver: HTTPServer) -> None:
-        slack = FakeSlack(httpserver)
-        http = HttpClient(sleep=Sleeps(), timeout=5)
-        flow = IncidentFlow(
-            notifier=SlackNotifier(
-                token=TOKEN, channel=CHANNEL, api_url=slack.api_url, client=http
-            ),
-            pager=RecordingNotifier(),
-            publisher=FolderPublisher(str(httpserver.port)),
-        )
+        slack, http, flow = _on_slack(httpserver)
         incident = flow.trigger(HOSTILE)
         flow.note(incident.id, "<!everyone> look", by="<@U1>")
         http.close()
@@ -75,15 +79,7 @@ class TestSlack:
 
     def test_a_bidi_override_cannot_reverse_what_people_read(self, httpserver: HTTPServer) -> None:
         """U+202E in a title would show "resolved" for "devloser": Slack never gets it."""
-        slack = FakeSlack(httpserver)
-        http = HttpClient(sleep=Sleeps(), timeout=5)
-        flow = IncidentFlow(
-            notifier=SlackNotifier(
-                token=TOKEN, channel=CHANNEL, api_url=slack.api_url, client=http
-            ),
-            pager=RecordingNotifier(),
-            publisher=FolderPublisher(str(httpserver.port)),
-        )
+        slack, http, flow = _on_slack(httpserver)
         spoof = "Checkout down \u202edevloser\u202c \u2067isolated\u2069 \u200fmark"
         flow.trigger(attrs.evolve(HOSTILE, title=spoof))
         http.close()

@@ -293,15 +293,7 @@ class Loop:
         elif light and self._lightly():
             # Delivery outcomes only: kept without a disk flush of their own (lost on a power
             # cut, the messages go again under their idempotency keys; see docs/reliability).
-            one = StreamAppend(
-                incident_id=incident.id,
-                expected_version=0 if before is None else before.version,
-                events=decision.events,
-                snapshot=incident,
-                outbox=decision.outbox,
-                claimed_until=now + self._claim_span(),
-                durable=False,
-            )
+            one = self._append_of(before, decision, now, durable=False)
             yield ("store", "append_all", ([one],), {})  # as call() yields it
         else:
             # New messages are inserted already claimed by us: we deliver them right after the
@@ -357,6 +349,20 @@ class Loop:
         """Whether the store appends to several incidents in one transaction."""
         return self._store_can("appends_all", "append_all")
 
+    def _append_of(
+        self, before: Incident | None, decision: Decision, now: datetime, *, durable: bool
+    ) -> StreamAppend:
+        """The append that writes ``decision`` on ``before`` (``None``: a new incident)."""
+        return StreamAppend(
+            incident_id=decision.incident.id,
+            expected_version=0 if before is None else before.version,
+            events=decision.events,
+            snapshot=decision.incident,
+            outbox=decision.outbox,
+            claimed_until=now + self._claim_span(),
+            durable=durable,
+        )
+
     def _commit_all(
         self, decided: Sequence[tuple[Incident | None, Decision]], now: datetime
     ) -> Steps[bool]:
@@ -370,16 +376,7 @@ class Loop:
         ):
             return False
         appends = [
-            StreamAppend(
-                incident_id=d.incident.id,
-                expected_version=0 if before is None else before.version,
-                events=d.events,
-                snapshot=d.incident,
-                outbox=d.outbox,
-                claimed_until=now + self._claim_span(),
-                durable=not _outcomes_only(d),
-            )
-            for before, d in decided
+            self._append_of(before, d, now, durable=not _outcomes_only(d)) for before, d in decided
         ]
         if not (self._unflushed and (yield from self._append_with_outcomes(appends))):
             yield from call("store", "append_all", appends)

@@ -188,15 +188,7 @@ class OutcomeSteps(Loop):
         if alone:
             yield from self._flush((), own=(incident.id,))
             return False
-        own = StreamAppend(
-            incident_id=incident.id,
-            expected_version=0 if before is None else before.version,
-            events=decision.events,
-            snapshot=incident,
-            outbox=decision.outbox,
-            claimed_until=now + self._claim_span(),
-            durable=not light,
-        )
+        own = self._append_of(before, decision, now, durable=not light)
         return (yield from self._append_with_outcomes([own]))
 
     def _append_with_outcomes(self, appends: Sequence[StreamAppend]) -> Steps[bool]:
